@@ -1,0 +1,21 @@
+/* Benchmarks run by `harp bench <name>`. Each measures harp against its baseline side by side in
+ * one run and prints ratios (text, or one JSON object per line with --json). Targets live here,
+ * never in timed tests. Each benchmark is in bench/bench_<name>.c. */
+#ifndef HARP_BENCH_H
+#define HARP_BENCH_H
+
+#define HARP_BENCH_LIST(X)                                                                  \
+    X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \
+    X(rotate, "Hadamard / RHT / butterfly transforms vs dense sgemm")                      \
+    X(gemv, "quantized GEMV (E8P, RVQ) vs fp32 sgemv and fp16 GEMV")                        \
+    X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
+    X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")
+
+#define HARP_DECLARE_BENCH(name, help) int bench_##name(int argc, char **argv);
+HARP_BENCH_LIST(HARP_DECLARE_BENCH)
+#undef HARP_DECLARE_BENCH
+
+/* Peak resident set size of this process in bytes (from /proc/self/status VmHWM). */
+long long bench_peak_rss_bytes(void);
+
+#endif

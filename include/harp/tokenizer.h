@@ -1,0 +1,50 @@
+/* Tokenizers: SentencePiece tokenizer.model, Hugging Face tokenizer.json (BPE: metaspace + byte
+ * fallback, and byte-level with the GPT-2 / Llama-3 / Qwen2 pre-tokenizer), llama2.c tokenizer.bin.
+ * Owned by the tokenizer module (src/tok/). */
+#ifndef HARP_TOKENIZER_H
+#define HARP_TOKENIZER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct harp_tokenizer harp_tokenizer;
+
+typedef enum harp_tok_kind {
+    HARP_TOK_SPM = 0,        /* SentencePiece tokenizer.model (protobuf)                */
+    HARP_TOK_HF_BPE = 1,     /* tokenizer.json, metaspace + byte fallback (Llama-2 style) */
+    HARP_TOK_HF_BYTELEVEL = 2, /* tokenizer.json, byte-level BPE (GPT-2/Llama-3/Qwen2)   */
+    HARP_TOK_LLAMA2C = 3     /* llama2.c tokenizer.bin                                  */
+} harp_tok_kind;
+
+/* Opens tokenizer.model, tokenizer.json or tokenizer.bin; the kind is detected from the content.
+ * vocab_hint: the model's vocab size, needed for llama2.c .bin files (0 when unknown: then the
+ * size is inferred from the file). */
+harp_status harp_tokenizer_open(const char *path, int vocab_hint, harp_tokenizer **out);
+void harp_tokenizer_free(harp_tokenizer *t);
+
+harp_tok_kind harp_tokenizer_kind(const harp_tokenizer *t);
+const char *harp_tokenizer_kind_name(harp_tok_kind k);  /* "sentencepiece", ... */
+int harp_tokenizer_vocab_size(const harp_tokenizer *t);
+int32_t harp_tokenizer_bos(const harp_tokenizer *t);   /* -1 when the vocabulary has none */
+int32_t harp_tokenizer_eos(const harp_tokenizer *t);
+
+/* Encodes UTF-8 text (len bytes) to ids. add_bos prepends BOS. *ids is malloc'd (free with
+ * harp_free). Empty text gives zero ids (plus BOS when asked). */
+harp_status harp_tokenize(const harp_tokenizer *t, const char *text, size_t len, int add_bos,
+                  int32_t **ids, size_t *n_ids);
+
+/* Decodes ids back to UTF-8 bytes (BOS/EOS and other control tokens produce no text; the leading
+ * dummy-prefix space is removed as SentencePiece does). *text is malloc'd and NUL-terminated. */
+harp_status harp_detokenize(const harp_tokenizer *t, const int32_t *ids, size_t n_ids, char **text,
+                    size_t *len);
+
+/* The stored piece string of one id (e.g. "▁the", "<0x0A>"), or NULL when out of range. */
+const char *harp_tokenizer_piece(const harp_tokenizer *t, int32_t id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): builds a Release and an ASan+UBSan configuration
+# with -Werror, runs ctest in both (the sanitizer run skips tests labelled "slow"), then a short
+# libFuzzer smoke run of every parser. Uses ../shared beside the checkout for real-model tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
+
+echo "== Release build"
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=Release -DHARP_FATAL_WARNINGS=ON -DHARP_SHARED_DIR="$shared" >/dev/null
+cmake --build build-ci -j "$jobs"
+(cd build-ci && ctest --output-on-failure -j "$jobs")
+
+echo "== ASan+UBSan build"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHARP_SANITIZE=ON -DHARP_FATAL_WARNINGS=ON \
+  -DHARP_SHARED_DIR="$shared" >/dev/null
+cmake --build build-asan -j "$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j "$jobs" -LE slow)
+
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "== CUDA build (compile only; GPU tests skip without a device)"
+  export PATH="$PATH:/usr/local/cuda/bin"
+  cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHARP_CUDA=ON -DHARP_FATAL_WARNINGS=ON \
+    -DHARP_SHARED_DIR="$shared" >/dev/null
+  cmake --build build-cuda -j "$jobs"
+  (cd build-cuda && ctest --output-on-failure -j "$jobs" -L gpu) || exit 1
+fi
+
+if [ -d fuzz ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
+  echo "== libFuzzer smoke"
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHARP_FUZZ=ON -DHARP_TESTS=OFF \
+    -DHARP_SHARED_DIR="$shared" >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  for f in build-fuzz/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    n=$(basename "$f")
+    corpus="fuzz/corpus/${n#fuzz_}"
+    mkdir -p "build-fuzz/corpus-$n"
+    echo "-- $n"
+    "$f" -max_total_time="${HARP_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "build-fuzz/corpus-$n" \
+      $( [ -d "$corpus" ] && echo "$corpus" ) >/dev/null 2>"build-fuzz/$n.log" || { tail -40 "build-fuzz/$n.log"; exit 1; }
+  done
+fi
+echo "== all test stages passed"

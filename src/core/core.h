@@ -1,0 +1,116 @@
+/* Internal helpers shared by every module: error reporting macros, file mapping, atomic writes,
+ * deterministic RNG, hashing, timing. Not part of the public API. */
+#ifndef HARP_CORE_H
+#define HARP_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harp/common.h"
+
+/* ---- logging / errors ------------------------------------------------------------------------ */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define HARP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define HARP_PRINTF(a, b)
+#endif
+
+void harp_log(harp_log_level level, const char *fmt, ...) HARP_PRINTF(2, 3);
+void harp_logv(harp_log_level level, const char *fmt, va_list ap);
+
+/* Records msg as the thread's last error, logs it at ERROR level and returns st, so that error
+ * paths read `return harp_err(HARP_ERR_FORMAT, "%s: header length %llu past end of file", ...)`.
+ * Messages name the file (or object) first, then the problem, in one line. */
+harp_status harp_err(harp_status st, const char *fmt, ...) HARP_PRINTF(2, 3);
+
+#define HARP_TRY(expr)                       \
+    do {                                     \
+        harp_status harp_try_st_ = (expr);   \
+        if (harp_try_st_ != HARP_OK) return harp_try_st_; \
+    } while (0)
+
+#define HARP_UNUSED(x) ((void)(x))
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+/* malloc/calloc that log an OOM error naming what was being allocated. Return NULL on failure. */
+void *harp_xmalloc(size_t n, const char *what);
+void *harp_xcalloc(size_t count, size_t size, const char *what);
+/* 64-byte aligned allocation (free with harp_free_aligned). */
+void *harp_aligned_alloc(size_t n, const char *what);
+void harp_free_aligned(void *p);
+char *harp_strdup(const char *s);
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+typedef struct harp_mapped {
+    const uint8_t *data;
+    size_t size;
+    void *priv_;   /* mapping bookkeeping */
+} harp_mapped;
+
+/* Maps a whole file read-only (empty files map to data = NULL, size = 0). */
+harp_status harp_map_file(const char *path, harp_mapped *out);
+void harp_unmap_file(harp_mapped *m);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+harp_status harp_read_file(const char *path, char **data, size_t *size);
+
+int harp_file_exists(const char *path);
+int harp_dir_exists(const char *path);
+/* Joins dir and name with a '/' into a malloc'd string. */
+char *harp_path_join(const char *dir, const char *name);
+harp_status harp_mkdir_p(const char *path);
+
+/* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path, abort
+ * removes the temporary. A crash never leaves a half-written file at path. */
+typedef struct harp_atomic_file {
+    void *fp;      /* FILE* */
+    char *path;
+    char *tmp;
+    int failed;
+} harp_atomic_file;
+
+harp_status harp_atomic_open(harp_atomic_file *f, const char *path);
+harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n);
+harp_status harp_atomic_commit(harp_atomic_file *f);
+void harp_atomic_abort(harp_atomic_file *f);
+/* One-shot convenience. */
+harp_status harp_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* ---- deterministic RNG (xoshiro256**, seeded by splitmix64) ----------------------------------- */
+
+typedef struct harp_rng {
+    uint64_t s[4];
+} harp_rng;
+
+void harp_rng_seed(harp_rng *r, uint64_t seed);
+uint64_t harp_rng_u64(harp_rng *r);
+double harp_rng_uniform(harp_rng *r);          /* [0, 1) with 53 random bits */
+double harp_rng_normal(harp_rng *r);           /* N(0, 1), Box–Muller (no cached second value) */
+/* Derives an independent stream seed from a base seed and a tag (layer index, matrix id, ...). */
+uint64_t harp_seed_mix(uint64_t seed, uint64_t tag);
+
+/* ---- hashing --------------------------------------------------------------------------------- */
+
+void harp_sha256(const void *data, size_t n, uint8_t out[32]);
+void harp_sha256_hex(const void *data, size_t n, char out[65]);
+uint64_t harp_fnv1a64(const void *data, size_t n, uint64_t h);   /* h = 0 to start */
+
+/* ---- time ------------------------------------------------------------------------------------ */
+
+double harp_time_s(void);   /* monotonic seconds */
+
+/* ---- misc ------------------------------------------------------------------------------------ */
+
+/* 1 if [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
+int harp_utf8_valid(const char *p, size_t n);
+
+/* fp16 / bf16 → fp32 conversions (exact). */
+float harp_f16_to_f32(uint16_t h);
+float harp_bf16_to_f32(uint16_t h);
+uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
+
+#endif

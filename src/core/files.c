@@ -1,0 +1,198 @@
+/* File mapping, whole-file reads, atomic writes, paths. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+
+harp_status harp_map_file(const char *path, harp_mapped *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return harp_err(HARP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return harp_err(HARP_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return harp_err(HARP_ERR_IO, "%s: is a directory, expected a file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return HARP_OK;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED) return harp_err(HARP_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    out->data = p;
+    out->size = (size_t)st.st_size;
+    out->priv_ = p;
+    return HARP_OK;
+}
+
+void harp_unmap_file(harp_mapped *m) {
+    if (m && m->priv_) munmap(m->priv_, m->size);
+    if (m) memset(m, 0, sizeof *m);
+}
+
+harp_status harp_read_file(const char *path, char **data, size_t *size) {
+    *data = NULL;
+    if (size) *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return harp_err(HARP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return harp_err(HARP_ERR_IO, "%s: not a readable regular file", path);
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+    char *buf = harp_xmalloc(cap, path);
+    if (!buf) {
+        fclose(f);
+        return HARP_ERR_OOM;
+    }
+    for (;;) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return harp_err(HARP_ERR_OOM, "%s: out of memory reading file", path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return harp_err(HARP_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    if (size) *size = n;
+    return HARP_OK;
+}
+
+int harp_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int harp_dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *harp_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = harp_xmalloc(a + b + 2, "path");
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a > 0 && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+harp_status harp_mkdir_p(const char *path) {
+    char *p = harp_strdup(path);
+    if (!p) return HARP_ERR_OOM;
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                harp_status st = harp_err(HARP_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+                free(p);
+                return st;
+            }
+            *s = c;
+            if (c == '\0') break;
+        }
+    }
+    free(p);
+    if (!harp_dir_exists(path)) return harp_err(HARP_ERR_IO, "%s: exists and is not a directory", path);
+    return HARP_OK;
+}
+
+harp_status harp_atomic_open(harp_atomic_file *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    f->path = harp_strdup(path);
+    size_t n = strlen(path) + 32;
+    f->tmp = harp_xmalloc(n, "temporary path");
+    if (!f->path || !f->tmp) {
+        free(f->path);
+        free(f->tmp);
+        return HARP_ERR_OOM;
+    }
+    snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    f->fp = fopen(f->tmp, "wb");
+    if (!f->fp) {
+        harp_status st = harp_err(HARP_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+        free(f->path);
+        free(f->tmp);
+        memset(f, 0, sizeof *f);
+        return st;
+    }
+    return HARP_OK;
+}
+
+harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n) {
+    if (f->failed) return HARP_ERR_IO;
+    if (n && fwrite(data, 1, n, (FILE *)f->fp) != n) {
+        f->failed = 1;
+        return harp_err(HARP_ERR_IO, "%s: write failed: %s", f->path, strerror(errno));
+    }
+    return HARP_OK;
+}
+
+harp_status harp_atomic_commit(harp_atomic_file *f) {
+    FILE *fp = f->fp;
+    harp_status st = HARP_OK;
+    if (f->failed) st = HARP_ERR_IO;
+    if (st == HARP_OK && (fflush(fp) != 0 || fsync(fileno(fp)) != 0))
+        st = harp_err(HARP_ERR_IO, "%s: flush failed: %s", f->path, strerror(errno));
+    if (fclose(fp) != 0 && st == HARP_OK)
+        st = harp_err(HARP_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
+    if (st == HARP_OK && rename(f->tmp, f->path) != 0)
+        st = harp_err(HARP_ERR_IO, "%s: cannot rename into place: %s", f->path, strerror(errno));
+    if (st != HARP_OK) remove(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    return st;
+}
+
+void harp_atomic_abort(harp_atomic_file *f) {
+    if (!f->fp) return;
+    fclose(f->fp);
+    remove(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+}
+
+harp_status harp_write_file_atomic(const char *path, const void *data, size_t n) {
+    harp_atomic_file f;
+    HARP_TRY(harp_atomic_open(&f, path));
+    harp_status st = harp_atomic_write(&f, data, n);
+    if (st != HARP_OK) {
+        harp_atomic_abort(&f);
+        return st;
+    }
+    return harp_atomic_commit(&f);
+}

@@ -1,0 +1,85 @@
+/* Core helpers: status names, last error, atomic writes, RNG determinism, sha256, fp16, UTF-8. */
+#include <stdint.h>
+
+#include "core/core.h"
+#include "harp.h"
+#include "test_util.h"
+
+static void test_errors(void) {
+    harp_set_log_level(HARP_LOG_NONE);
+    harp_status st = harp_err(HARP_ERR_FORMAT, "%s: bad header", "x.bin");
+    CHECK(st == HARP_ERR_FORMAT);
+    CHECK(strcmp(harp_last_error(), "x.bin: bad header") == 0);
+    CHECK(strcmp(harp_status_str(HARP_ERR_IO), "I/O error") == 0);
+    harp_mapped m;
+    CHECK(harp_map_file("/nonexistent/harp", &m) == HARP_ERR_IO);
+    CHECK(strstr(harp_last_error(), "/nonexistent/harp") != NULL);
+}
+
+static void test_atomic(void) {
+    const char *p = t_tmp("core_atomic.txt");
+    CHECK_OK(harp_write_file_atomic(p, "hello", 5));
+    char *d = NULL;
+    size_t n = 0;
+    CHECK_OK(harp_read_file(p, &d, &n));
+    CHECK(n == 5 && d && memcmp(d, "hello", 5) == 0);
+    free(d);
+    harp_atomic_file f;
+    CHECK_OK(harp_atomic_open(&f, p));
+    harp_atomic_write(&f, "zzz", 3);
+    harp_atomic_abort(&f);   /* the committed file must be untouched */
+    CHECK_OK(harp_read_file(p, &d, &n));
+    CHECK(n == 5 && memcmp(d, "hello", 5) == 0);
+    free(d);
+}
+
+static void test_rng(void) {
+    harp_rng a, b;
+    harp_rng_seed(&a, 42);
+    harp_rng_seed(&b, 42);
+    int same = 1;
+    double s = 0, s2 = 0;
+    for (int i = 0; i < 100000; i++) {
+        double x = harp_rng_normal(&a), y = harp_rng_normal(&b);
+        same &= x == y;
+        s += x;
+        s2 += x * x;
+    }
+    CHECK(same);
+    CHECK_NEAR(s / 1e5, 0.0, 0.02);
+    CHECK_NEAR(s2 / 1e5, 1.0, 0.02);
+    CHECK(harp_seed_mix(1, 2) != harp_seed_mix(1, 3));
+}
+
+static void test_hash_and_half(void) {
+    char hex[65];
+    harp_sha256_hex("abc", 3, hex);
+    CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    /* every finite fp16 value survives f16 -> f32 -> f16 */
+    int ok = 1;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (((h >> 10) & 0x1F) == 31) continue;
+        ok &= harp_f32_to_f16(harp_f16_to_f32((uint16_t)h)) == h;
+    }
+    CHECK(ok);
+    CHECK(harp_f16_to_f32(0x3C00) == 1.0f);
+    CHECK(harp_bf16_to_f32(0x3F80) == 1.0f);
+    CHECK(harp_f32_to_f16(1.0f + 1.0f / 4096) == 0x3C00);   /* ties to even */
+}
+
+static void test_utf8(void) {
+    CHECK(harp_utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
+    CHECK(!harp_utf8_valid("\xc3", 1));
+    CHECK(!harp_utf8_valid("\xc0\xaf", 2));      /* overlong */
+    CHECK(!harp_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
+    CHECK(!harp_utf8_valid("\xff", 1));
+}
+
+int main(void) {
+    test_errors();
+    test_atomic();
+    test_rng();
+    test_hash_and_half();
+    test_utf8();
+    return t_done();
+}

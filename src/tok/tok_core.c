@@ -157,55 +157,62 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+static harp_tokenizer *tok_new(const char *name) {
+    harp_tokenizer *t = harp_xcalloc(1, sizeof *t, "tokenizer");
+    if (!t) return NULL;
+    t->name = harp_strdup(name);
+    if (!t->name) {
+        free(t);
+        return NULL;
+    }
+    t->unk_id = t->bos_id = t->eos_id = -1;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    return t;
+}
+
+static harp_status load_as(harp_tokenizer *t, harp_tok_kind k, const uint8_t *d, size_t n, int vocab_hint) {
+    t->kind = k;
+    switch (k) {
+    case HARP_TOK_SPM: return tok_spm_load(t, d, n);
+    case HARP_TOK_LLAMA2C: return tok_llama2c_load(t, d, n, vocab_hint);
+    default: return tok_json_load(t, (const char *)d, n);   /* refines the kind to byte-level */
+    }
+}
+
 harp_status harp_tokenizer_open_mem(const void *data, size_t n, const char *name, int vocab_hint,
                                     harp_tokenizer **out) {
     *out = NULL;
     if (!name) name = "<memory>";
-    harp_tokenizer *t = harp_xcalloc(1, sizeof *t, "tokenizer");
-    if (!t) return HARP_ERR_OOM;
-    t->name = harp_strdup(name);
-    t->unk_id = t->bos_id = t->eos_id = -1;
-    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     const uint8_t *d = data;
-    harp_status st;
+    if (n == 0) return harp_err(HARP_ERR_FORMAT, "%s: empty file, not a tokenizer", name);
     size_t i = 0;
     while (i < n && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r')) i++;
-    if (n == 0) {
-        st = harp_err(HARP_ERR_FORMAT, "%s: empty file, not a tokenizer", name);
-    } else if (d[i] == '{' || ends_with(name, ".json")) {
-        t->kind = HARP_TOK_HF_BPE;   /* the loader refines to byte-level */
-        st = tok_json_load(t, data, n);
-    } else if (ends_with(name, ".model")) {
-        t->kind = HARP_TOK_SPM;
-        st = tok_spm_load(t, d, n);
-    } else if (ends_with(name, ".bin")) {
-        t->kind = HARP_TOK_LLAMA2C;
-        st = tok_llama2c_load(t, d, n, vocab_hint);
-    } else {
-        /* Unknown name: a protobuf ModelProto starts with field 1 (pieces), tag byte 0x0A. */
-        t->kind = d[0] == 0x0A ? HARP_TOK_SPM : HARP_TOK_LLAMA2C;
-        st = t->kind == HARP_TOK_SPM ? tok_spm_load(t, d, n) : tok_llama2c_load(t, d, n, vocab_hint);
-        if (st != HARP_OK && t->kind == HARP_TOK_SPM) {
-            harp_tokenizer_free(t);
-            t = harp_xcalloc(1, sizeof *t, "tokenizer");
-            if (!t) return HARP_ERR_OOM;
-            t->name = harp_strdup(name);
-            t->unk_id = t->bos_id = t->eos_id = -1;
-            for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
-            t->kind = HARP_TOK_LLAMA2C;
-            if (tok_llama2c_load(t, d, n, vocab_hint) != HARP_OK)
-                st = harp_err(HARP_ERR_FORMAT,
-                              "%s: not a tokenizer.model, tokenizer.json or tokenizer.bin", name);
-            else
-                st = HARP_OK;
+    /* The file name decides when it is one of the three conventional names; otherwise the
+     * content does: JSON starts with '{', a ModelProto with tag 0x0A (field 1, pieces). */
+    int guess = -1;
+    if (i < n && d[i] == '{') guess = HARP_TOK_HF_BPE;
+    else if (ends_with(name, ".json")) guess = HARP_TOK_HF_BPE;
+    else if (ends_with(name, ".model")) guess = HARP_TOK_SPM;
+    else if (ends_with(name, "tokenizer.bin") || ends_with(name, "tok.bin")) guess = HARP_TOK_LLAMA2C;
+    harp_tok_kind order[2] = {HARP_TOK_SPM, HARP_TOK_LLAMA2C};
+    int n_try = guess >= 0 ? 1 : 2;
+    if (guess >= 0) order[0] = (harp_tok_kind)guess;
+    else if (d[0] != 0x0A) order[0] = HARP_TOK_LLAMA2C, order[1] = HARP_TOK_SPM;
+    harp_status st = HARP_OK;
+    for (int k = 0; k < n_try; k++) {
+        harp_tokenizer *t = tok_new(name);
+        if (!t) return harp_err(HARP_ERR_OOM, "%s: out of memory", name);
+        st = load_as(t, order[k], d, n, vocab_hint);
+        if (st == HARP_OK) {
+            *out = t;
+            return HARP_OK;
         }
-    }
-    if (st != HARP_OK) {
         harp_tokenizer_free(t);
-        return st;
     }
-    *out = t;
-    return HARP_OK;
+    if (n_try > 1)
+        return harp_err(HARP_ERR_FORMAT, "%s: not a tokenizer.model, tokenizer.json or tokenizer.bin",
+                        name);
+    return st;
 }
 
 harp_status harp_tokenizer_open(const char *path, int vocab_hint, harp_tokenizer **out) {
@@ -251,6 +258,8 @@ harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint
     *out = NULL;
     if (!model_path)
         return harp_err(HARP_ERR_INVALID_ARG, "harp_tokenizer_open_for_model: path is NULL");
+    if (!harp_dir_exists(model_path) && !harp_file_exists(model_path))
+        return harp_err(HARP_ERR_IO, "%s: no such file or folder", model_path);
     if (harp_dir_exists(model_path)) {
         static const char *names[] = {"tokenizer.model", "tokenizer.json", "tokenizer.bin"};
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -267,11 +276,24 @@ harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint
                         "%s: no tokenizer.model, tokenizer.json or tokenizer.bin in the folder",
                         model_path);
     }
-    /* A file: llama2.c checkpoint. Look beside it for tokenizer.bin, then tok*.bin. */
+    /* A file: llama2.c checkpoint. Its header's vocab_size (6th int32, negative when the
+     * classifier is unshared) tells how many tokenizer.bin entries belong to the model. */
+    if (vocab_hint <= 0) {
+        FILE *f = fopen(model_path, "rb");
+        int32_t hdr[7];
+        if (f && fread(hdr, sizeof hdr, 1, f) == 1) {
+            int32_t v = hdr[5] < 0 ? -hdr[5] : hdr[5];
+            if (v > 0 && v <= (1 << 24)) vocab_hint = v;
+        }
+        if (f) fclose(f);
+    }
+    /* Look beside it for tokenizer.bin, then tok*.bin. */
     char *dir = harp_strdup(model_path);
     if (!dir) return HARP_ERR_OOM;
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0; else strcpy(dir, ".");
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(dir, ".");
     char *p = harp_path_join(dir, "tokenizer.bin");
     if (p && harp_file_exists(p)) {
         harp_status st = harp_tokenizer_open(p, vocab_hint, out);

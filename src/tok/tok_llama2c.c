@@ -62,6 +62,14 @@ harp_status tok_llama2c_load(harp_tokenizer *t, const uint8_t *d, size_t n, int 
     t->strip_lead = 1;
     t->byte_fallback = count >= 259;
     HARP_TRY(tok_build_map(t));
+    /* Words merge independently when no piece joins a non-space byte to a following space. */
+    t->segmentable = 1;
+    for (int32_t i = 0; i < count && t->segmentable; i++)
+        for (uint32_t k = 1; k < t->piece_len[i]; k++)
+            if (t->piece[i][k] == ' ' && t->piece[i][k - 1] != ' ') {
+                t->segmentable = 0;
+                break;
+            }
     return HARP_OK;
 }
 
@@ -78,6 +86,23 @@ static int l2c_pair(const harp_tokenizer *t, tok_work *w, const tok_sym *a, cons
     return 1;
 }
 
+/* Merges the symbols collected so far (one word) and emits them. */
+static harp_status flush_word(const harp_tokenizer *t, tok_work *w, size_t n, tok_ids *out) {
+    if (!n) return HARP_OK;
+    /* Spans are only used for the stale-entry check; one unit per symbol keeps them distinct. */
+    for (size_t i = 0; i < n; i++) {
+        w->sym[i].start = (int32_t)i;
+        w->sym[i].len = 1;
+        w->sym[i].prev = (int32_t)i - 1;
+        w->sym[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
+        w->sym[i].frozen = 0;
+    }
+    w->n_sym = n;
+    HARP_TRY(tok_bpe_merge(t, w, l2c_pair));
+    for (int32_t i = 0; i >= 0; i = w->sym[i].next) HARP_TRY(tok_ids_push(out, w->sym[i].id));
+    return HARP_OK;
+}
+
 harp_status tok_llama2c_encode(const harp_tokenizer *t, const char *text, size_t len, tok_ids *out) {
     tok_work w = {0};
     harp_status st = tok_work_syms(&w, len + 1);
@@ -88,33 +113,29 @@ harp_status tok_llama2c_encode(const harp_tokenizer *t, const char *text, size_t
     }
     size_t n = 0;
     int32_t sp = tok_lookup(t, " ", 1);
-    if (sp >= 0) w.sym[n++] = (tok_sym){0, 1, sp, -1, 1, 0};
-    for (size_t i = 0; i < len;) {
+    if (sp >= 0) w.sym[n++].id = sp;
+    int prev_space = 1;
+    for (size_t i = 0; i < len && st == HARP_OK;) {
         size_t l = 1;
         while (i + l < len && l < 4 && ((unsigned char)text[i + l] & 0xC0) == 0x80) l++;
+        /* A space after a non-space starts a new word when no piece can span that boundary. */
+        if (t->segmentable && text[i] == ' ' && !prev_space) {
+            st = flush_word(t, &w, n, out);
+            n = 0;
+        }
+        prev_space = text[i] == ' ' && l == 1;
         int32_t id = tok_lookup(t, text + i, l);
         if (id >= 0) {
-            w.sym[n++] = (tok_sym){(int32_t)i, (int32_t)l, id, 0, 0, 0};
+            w.sym[n++].id = id;
         } else {
             for (size_t k = 0; k < l; k++) {
                 int32_t bid = (unsigned char)text[i + k] + 3;
-                if (bid >= t->n_vocab) bid = t->unk_id;
-                w.sym[n++] = (tok_sym){(int32_t)(i + k), 1, bid, 0, 0, 0};
+                w.sym[n++].id = bid < t->n_vocab ? bid : t->unk_id;
             }
         }
         i += l;
     }
-    /* Spans are only used for the stale-entry check; give each symbol a distinct one. */
-    for (size_t i = 0; i < n; i++) {
-        w.sym[i].start = (int32_t)i;
-        w.sym[i].len = 1;
-        w.sym[i].prev = (int32_t)i - 1;
-        w.sym[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
-    }
-    w.n_sym = n;
-    st = tok_bpe_merge(t, &w, l2c_pair);
-    for (int32_t i = 0; st == HARP_OK && n && i >= 0; i = w.sym[i].next)
-        st = tok_ids_push(out, w.sym[i].id);
+    if (st == HARP_OK) st = flush_word(t, &w, n, out);
     tok_work_free(&w);
     return st;
 }

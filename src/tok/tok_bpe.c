@@ -116,7 +116,34 @@ static harp_status try_pair(const harp_tokenizer *t, tok_work *w, tok_pair_fn fn
     return heap_push(w, &p);
 }
 
+harp_status tok_bpe_merge_ref(const harp_tokenizer *t, tok_work *w, tok_pair_fn fn) {
+    if (!w->n_sym) return HARP_OK;
+    for (;;) {
+        int32_t best = -1, best_id = -1;
+        double best_score = 0;
+        for (int32_t i = 0; w->sym[i].next >= 0; i = w->sym[i].next) {
+            const tok_sym *a = &w->sym[i], *b = &w->sym[a->next];
+            double sc;
+            int32_t id;
+            if (a->frozen || b->frozen || !fn(t, w, a, b, &sc, &id)) continue;
+            if (best < 0 || sc > best_score) {
+                best = i;
+                best_score = sc;
+                best_id = id;
+            }
+        }
+        if (best < 0) return HARP_OK;
+        tok_sym *a = &w->sym[best], *b = &w->sym[a->next];
+        a->len += b->len;
+        a->id = best_id;
+        a->next = b->next;
+        if (b->next >= 0) w->sym[b->next].prev = best;
+        b->len = 0;
+    }
+}
+
 harp_status tok_bpe_merge(const harp_tokenizer *t, tok_work *w, tok_pair_fn fn) {
+    if (t->ref_merge) return tok_bpe_merge_ref(t, w, fn);
     w->n_heap = 0;
     int32_t n = (int32_t)w->n_sym;
     for (int32_t i = 0; i + 1 < n; i++) HARP_TRY(try_pair(t, w, fn, i, i + 1));

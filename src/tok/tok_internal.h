@@ -67,6 +67,7 @@ struct harp_tokenizer {
     void *re;            /* pcre2_code* for the Split / ByteLevel regex, NULL when none */
     int ignore_merges;
     int fuse_unk;
+    int ref_merge;       /* tests: use the plain rescanning merge loop (tok_bpe_merge_ref) */
 };
 
 /* ---- tables (tok_core.c) ---- */
@@ -122,6 +123,8 @@ typedef int (*tok_pair_fn)(const harp_tokenizer *t, tok_work *w, const tok_sym *
 
 harp_status tok_work_syms(tok_work *w, size_t n);
 harp_status tok_bpe_merge(const harp_tokenizer *t, tok_work *w, tok_pair_fn fn);
+/* The plain twin: rescan every adjacent pair, merge the best (llama2.c's loop), O(n^2). */
+harp_status tok_bpe_merge_ref(const harp_tokenizer *t, tok_work *w, tok_pair_fn fn);
 void tok_work_free(tok_work *w);
 int tok_utf8_len(unsigned char c);  /* 1..4 from a lead byte; 1 for invalid lead bytes */
 

@@ -249,6 +249,10 @@ static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
         if (id > max_id) max_id = id;
     }
     if (max_id < 0) return harp_err(HARP_ERR_FORMAT, "%s: empty vocabulary", t->name);
+    int n_entries = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+    if (max_id > 2 * n_entries + 256)
+        return harp_err(HARP_ERR_FORMAT, "%s: vocabulary ids are sparse (max id %d for %d entries)",
+                        t->name, (int)max_id, n_entries);
     HARP_TRY(tok_alloc_vocab(t, max_id + 1));
     cJSON_ArrayForEach(e, vocab) {
         vocab_id(t, e, &id);
@@ -274,8 +278,6 @@ static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
         if (!t->piece[id]) HARP_TRY(tok_set_piece(t, id, c, a->len));
         t->type[id] = a->special ? TOK_CONTROL : TOK_USER;
     }
-    for (int32_t i = 0; i < t->n_vocab; i++)
-        if (!t->piece[i]) HARP_TRY(tok_set_piece(t, i, "", 0));
     HARP_TRY(tok_build_map(t));
     HARP_TRY(load_merges(t, merges));
     t->byte_fallback = jbool(model, "byte_fallback", 0);

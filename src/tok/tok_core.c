@@ -141,6 +141,7 @@ void harp_tokenizer_free(harp_tokenizer *t) {
     free(t->piece_len);
     free(t->score);
     free(t->type);
+    free(t->user_ids);
     free(t->map.slot);
     free(t->merges.key);
     free(t->merges.rank);

@@ -51,6 +51,7 @@ struct harp_tokenizer {
     /* SentencePiece normalizer / trainer settings */
     int add_dummy_prefix, remove_extra_ws, escape_ws, ws_suffix;
     int has_user;        /* user-defined pieces present (matched before BPE, frozen) */
+    int32_t *user_ids;   /* their ids, longest first */
     int segmentable;     /* no piece holds a non-'▁' char followed by '▁': words merge independently */
     int max_piece_len;
 

@@ -177,6 +177,13 @@ static harp_status load_normalizer(harp_tokenizer *t, pb r) {
     return HARP_OK;
 }
 
+typedef struct { uint32_t len; int32_t id; } len_id;
+static int by_len_desc(const void *a, const void *b) {
+    const len_id *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 harp_status tok_spm_load(harp_tokenizer *t, const uint8_t *d, size_t n) {
     pb r = {d, d + n, t->name, "ModelProto"};
     int32_t np;
@@ -218,9 +225,21 @@ harp_status tok_spm_load(harp_tokenizer *t, const uint8_t *d, size_t n) {
     if (t->bos_id >= np || t->eos_id >= np)
         return harp_err(HARP_ERR_FORMAT, "%s: bos/eos id out of range", t->name);
     for (int32_t i = 0; i < np; i++) {
-        if (t->type[i] == TOK_USER) t->has_user = 1;
+        if (t->type[i] == TOK_USER) t->has_user++;
         if (t->type[i] == TOK_UNKNOWN && i != t->unk_id)
             return harp_err(HARP_ERR_FORMAT, "%s: more than one unknown piece", t->name);
+    }
+    if (t->has_user) {
+        t->user_ids = harp_xmalloc((size_t)t->has_user * sizeof *t->user_ids, "user-defined pieces");
+        if (!t->user_ids) return HARP_ERR_OOM;
+        len_id *tmp = harp_xmalloc((size_t)t->has_user * sizeof *tmp, "user-defined pieces");
+        if (!tmp) return HARP_ERR_OOM;
+        int k = 0;
+        for (int32_t i = 0; i < np; i++)
+            if (t->type[i] == TOK_USER) tmp[k++] = (len_id){t->piece_len[i], i};
+        qsort(tmp, (size_t)k, sizeof *tmp, by_len_desc);
+        for (int j = 0; j < k; j++) t->user_ids[j] = tmp[j].id;
+        free(tmp);
     }
     HARP_TRY(tok_build_map(t));
     for (int32_t i = 0; i < np; i++)
@@ -303,14 +322,16 @@ static int spm_pair(const harp_tokenizer *t, tok_work *w, const tok_sym *a, cons
     return 1;
 }
 
+/* Longest user-defined piece at s (user_ids is sorted longest first). */
 static int user_match(const harp_tokenizer *t, const char *s, size_t n) {
-    int best = 0;
-    for (int32_t i = 0; i < t->n_vocab; i++)
-        if (t->type[i] == TOK_USER && t->piece_len[i] <= n && (int)t->piece_len[i] > best &&
-            memcmp(t->piece[i], s, t->piece_len[i]) == 0)
-            best = (int)t->piece_len[i];
-    return best;
+    for (int k = 0; k < t->has_user; k++) {
+        int32_t i = t->user_ids[k];
+        if (t->piece_len[i] <= n && memcmp(t->piece[i], s, t->piece_len[i]) == 0)
+            return (int)t->piece_len[i];
+    }
+    return 0;
 }
+
 
 static harp_status emit_symbol(const harp_tokenizer *t, const tok_work *w, int32_t start,
                                int32_t len, tok_ids *out) {

@@ -23,16 +23,25 @@ typedef enum harp_tok_kind {
  * vocab_hint: the model's vocab size, needed for llama2.c .bin files (0 when unknown: then the
  * size is inferred from the file). */
 harp_status harp_tokenizer_open(const char *path, int vocab_hint, harp_tokenizer **out);
+
+/* Finds and opens the tokenizer that belongs to a model path: for a Hugging Face folder
+ * tokenizer.model (preferred), else tokenizer.json, else tokenizer.bin; for a llama2.c checkpoint
+ * file, tokenizer.bin beside it, else the first tok*.bin there (e.g. tok512.bin). */
+harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint,
+                                          harp_tokenizer **out);
 void harp_tokenizer_free(harp_tokenizer *t);
 
 harp_tok_kind harp_tokenizer_kind(const harp_tokenizer *t);
-const char *harp_tokenizer_kind_name(harp_tok_kind k);  /* "sentencepiece", ... */
+const char *harp_tokenizer_kind_name(harp_tok_kind k);  /* "sentencepiece", "hf-bpe",
+                                                           "hf-byte-level-bpe", "llama2c" */
 int harp_tokenizer_vocab_size(const harp_tokenizer *t);
 int32_t harp_tokenizer_bos(const harp_tokenizer *t);   /* -1 when the vocabulary has none */
 int32_t harp_tokenizer_eos(const harp_tokenizer *t);
 
-/* Encodes UTF-8 text (len bytes) to ids. add_bos prepends BOS. *ids is malloc'd (free with
- * harp_free). Empty text gives zero ids (plus BOS when asked). */
+/* Encodes UTF-8 text (len bytes, NULs allowed) to ids. add_bos prepends BOS. *ids is malloc'd
+ * (free with harp_free). Empty text gives zero ids (plus BOS when asked). The handle is read-only
+ * after open: concurrent calls on one handle are safe. tokenizer.json pipelines refuse invalid
+ * UTF-8; SentencePiece maps each invalid byte to U+FFFD as sentencepiece does. */
 harp_status harp_tokenize(const harp_tokenizer *t, const char *text, size_t len, int add_bos,
                   int32_t **ids, size_t *n_ids);
 

@@ -137,7 +137,6 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         harp_ctx_truncate(c, 0);
         if ((st = harp_ctx_eval(c, t, ctx, lg, 1))) break;
         const uint8_t *brow = io.base_rows ? io.base_rows + (size_t)w * (ctx - 1) * row_bytes : NULL;
-#pragma omp parallel for schedule(static)
         for (int i = 0; i < ctx - 1; i++) {
             const float *l = lg + (size_t)i * V;
             float mx = l[0];

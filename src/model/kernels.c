@@ -1,5 +1,7 @@
 /* fp32 forward kernels. Attention uses sgemm per head for the score and context products (the
- * prompt / perplexity path is dominated by those shapes); softmax rows run in OpenMP threads. */
+ * prompt / perplexity path is dominated by those shapes). The elementwise kernels are deliberately
+ * single-threaded: they cost a few percent of a window, and an OpenMP team spinning between them
+ * competes with OpenBLAS's own threads for the cores (measured: half the throughput on 2 cores). */
 #include "model/kernels.h"
 
 #include <cblas.h>
@@ -7,7 +9,6 @@
 #include <string.h>
 
 void harp_rmsnorm(const float *x, const float *w, int rows, int n, float eps, float *y) {
-#pragma omp parallel for schedule(static) if (rows >= 16)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
@@ -22,7 +23,6 @@ void harp_rmsnorm(const float *x, const float *w, int rows, int n, float eps, fl
 void harp_rope(float *x, int rows, int n_heads, int head_dim, int pos0, const float *inv_freq,
                harp_rope_layout layout) {
     int half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (rows >= 16)
     for (int r = 0; r < rows; r++) {
         float pos = (float)(pos0 + r);
         float cs[2048], sn[2048];   /* head_dim ≤ 4096 is enforced by config validation */
@@ -51,7 +51,6 @@ void harp_rope(float *x, int rows, int n_heads, int head_dim, int pos0, const fl
 }
 
 void harp_swiglu(float *g, const float *u, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
     for (size_t i = 0; i < n; i++) {
         float x = g[i];
         g[i] = x / (1.0f + expf(-x)) * u[i];
@@ -72,7 +71,6 @@ void harp_attention(const float *q, const float *kc, const float *vc, int nb, in
         const float *kh = kc + (size_t)(h / grp) * hd, *vh = vc + (size_t)(h / grp) * hd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, T, hd, scale, q + (size_t)h * hd, qd, kh, kvd,
                     0.0f, S, T);
-#pragma omp parallel for schedule(static) if (nb >= 16)
         for (int i = 0; i < nb; i++) {
             float *s = S + (size_t)i * T;
             int lo, hi;

@@ -1,6 +1,10 @@
 /* safetensors parsing with strict validation: every offset is checked against the file size and
  * against shape × dtype size, so later code can index the data region without further checks. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "io/safetensors.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -184,6 +188,13 @@ harp_status harp_st_to_f32(const harp_st_file *f, const harp_st_tensor *t, float
     default:
         return harp_err(HARP_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported dtype %s (need F32, F16 or BF16)",
                         fname, t->name, harp_st_dtype_name(t->dtype));
+    }
+    /* The source pages are not needed again: drop them from the resident set so that loading peaks
+     * at the fp32 copy plus one tensor's file pages, not plus the whole file. */
+    if (f->map.data) {
+        uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)p, e = b + (uintptr_t)(t->end - t->begin);
+        uintptr_t lo = (b + pg - 1) & ~(pg - 1), hi = e & ~(pg - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(dst[i]))

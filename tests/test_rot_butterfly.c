@@ -90,7 +90,7 @@ static void test_orthogonal(void) {
             free(R);
         }
         /* inverse(forward(x)) and norm preservation on random rows (all sizes; the only check for large n) */
-        enum { V = 4 };
+        enum { V = 19 };   /* two 8-row tiles (tile kernel) and 3 rows through the row kernel */
         size_t tot = (size_t)V * (size_t)n;
         float *x = malloc(tot * sizeof(float)), *y = malloc(tot * sizeof(float)), *z = malloc(tot * sizeof(float));
         rt_fill_normal(x, tot, 5 + (uint64_t)n);

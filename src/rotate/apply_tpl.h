@@ -86,17 +86,25 @@ static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int6
         free(tmp);
         return HARP_OK;
     }
-#pragma omp parallel if (rows > 1)
+    /* threads only when there is enough work to amortise waking them; butterfly rows go in tiles of
+     * 8 so that each stage's blocks are reused from cache across the tile */
+    const int64_t tile = r->kind == HARP_ROT_BUTTERFLY ? 8 : 1, ntiles = (rows + tile - 1) / tile;
+#pragma omp parallel if (rows > 1 && rows * n >= (1 << 16))
     {
-        ELT *tmp = malloc((size_t)(2 * n + 64) * sizeof(ELT));
+        ELT *tmp = harp_aligned_alloc((size_t)(2 * tile * n + 16 * 512 + 64) * sizeof(ELT), "rotation apply buffer");
         if (!tmp) {
 #pragma omp atomic write
             fail = 1;
         }
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < rows; i++)
-            if (tmp) SFX(row)(r, X + i * ld, tmp, transpose, 0);
-        free(tmp);
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t ti = 0; ti < ntiles; ti++) {
+            if (!tmp) continue;
+            int64_t r0 = ti * tile, nr = rows - r0 < tile ? rows - r0 : tile;
+            if (r->kind == HARP_ROT_BUTTERFLY && nr == 8) SFX(bf_tile8)(r, X + r0 * ld, ld, (void *)tmp, transpose);
+            else if (r->kind == HARP_ROT_BUTTERFLY) SFX(bf_rows)(r, X + r0 * ld, nr, ld, tmp, transpose);
+            else SFX(row)(r, X + r0 * ld, tmp, transpose, 0);
+        }
+        harp_free_aligned(tmp);
     }
     if (fail) return harp_err(HARP_ERR_OOM, "rotation apply: out of memory for row buffers");
     return HARP_OK;

@@ -126,14 +126,26 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
     r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
     r->kd_fwd = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
     r->kd_inv = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
-    if (!r->theta || !r->kf_fwd || !r->kf_inv || !r->kd_fwd || !r->kd_inv) return HARP_ERR_OOM;
+    r->kf_can = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
+    r->kf_cant = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
+    r->kd_can = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
+    r->kd_cant = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
+    if (!r->theta || !r->kf_fwd || !r->kf_inv || !r->kd_fwd || !r->kd_inv || !r->kf_can || !r->kf_cant || !r->kd_can ||
+        !r->kd_cant)
+        return HARP_ERR_OOM;
     for (int pt = 0; pt < PT; pt++) {
         size_t e = (size_t)r->n * (size_t)r->st[pt % T].b;
         r->kf_fwd[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
         r->kf_inv[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
         r->kd_fwd[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
         r->kd_inv[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
-        if (!r->kf_fwd[pt] || !r->kf_inv[pt] || !r->kd_fwd[pt] || !r->kd_inv[pt]) return HARP_ERR_OOM;
+        r->kf_can[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
+        r->kf_cant[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
+        r->kd_can[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
+        r->kd_cant[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
+        if (!r->kf_fwd[pt] || !r->kf_inv[pt] || !r->kd_fwd[pt] || !r->kd_inv[pt] || !r->kf_can[pt] || !r->kf_cant[pt] ||
+            !r->kd_can[pt] || !r->kd_cant[pt])
+            return HARP_ERR_OOM;
     }
     if (!load && p->theta_init_scale > 0) {
         harp_rng g;
@@ -150,11 +162,19 @@ void bf_free(harp_rot *r) {
         if (r->kf_inv) free(r->kf_inv[pt]);
         if (r->kd_fwd) free(r->kd_fwd[pt]);
         if (r->kd_inv) free(r->kd_inv[pt]);
+        if (r->kf_can) free(r->kf_can[pt]);
+        if (r->kf_cant) free(r->kf_cant[pt]);
+        if (r->kd_can) free(r->kd_can[pt]);
+        if (r->kd_cant) free(r->kd_cant[pt]);
     }
     free(r->kf_fwd);
     free(r->kf_inv);
     free(r->kd_fwd);
     free(r->kd_inv);
+    free(r->kf_can);
+    free(r->kf_cant);
+    free(r->kd_can);
+    free(r->kd_cant);
     for (int i = 0; i < r->n_mix; i++) free(r->mix[i]);
     free(r->theta);
 }
@@ -241,6 +261,8 @@ harp_status bf_refresh(harp_rot *r) {
             mixer_fill(r, b, M);
             float *kf = r->kf_fwd[p * r->T + t], *ki = r->kf_inv[p * r->T + t];
             double *df = r->kd_fwd[p * r->T + t], *di = r->kd_inv[p * r->T + t];
+            float *kc = r->kf_can[p * r->T + t], *kct = r->kf_cant[p * r->T + t];
+            double *dc = r->kd_can[p * r->T + t], *dct = r->kd_cant[p * r->T + t];
             int fail = 0;
 #pragma omp parallel
             {
@@ -267,6 +289,9 @@ harp_status bf_refresh(harp_rot *r) {
                             int64_t fi = ((blk * b + j) * b + i) * step + s, ii = ((blk * b + i) * b + j) * step + s;
                             df[fi] = v, di[ii] = v;
                             kf[fi] = (float)v, ki[ii] = (float)v;
+                            int64_t ci = (c * b + i) * b + j, cti = (c * b + j) * b + i;
+                            dc[ci] = v, dct[cti] = v;
+                            kc[ci] = (float)v, kct[cti] = (float)v;
                         }
                 }
                 free(w);

@@ -132,22 +132,67 @@ void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
     }
 }
 
-/* One stage on one row; tmp holds b·step elements. */
-static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Ki, ELT *restrict x,
-                              ELT *restrict tmp, int transpose) {
+/* One stage on one row; tmp holds b·step elements. The vector paths keep each output's
+ * accumulator in a register (VL lanes of consecutive s) and add the terms in the reference's j
+ * order, so results stay bit-identical to bf_row_ref. */
+static inline void SFX(bf_blk_vec)(int b, int64_t step, const ELT *restrict Kb, const ELT *restrict xb, ELT *restrict tmp) {
+    for (int64_t s0 = 0; s0 + VL <= step; s0 += VL) {
+        if (b == 8) {
+            VEC acc[8] = {{0}}, k, xv;
+            for (int j = 0; j < 8; j++) {
+                memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
+                for (int i = 0; i < 8; i++) {
+                    memcpy(&k, Kb + ((int64_t)j * 8 + i) * step + s0, sizeof(VEC));
+                    acc[i] += k * xv;
+                }
+            }
+            for (int i = 0; i < 8; i++) memcpy(tmp + (int64_t)i * step + s0, &acc[i], sizeof(VEC));
+        } else {
+            for (int i = 0; i < b; i++) {
+                VEC acc = {0}, k, xv;
+                for (int j = 0; j < b; j++) {
+                    memcpy(&k, Kb + ((int64_t)j * b + i) * step + s0, sizeof(VEC));
+                    memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
+                    acc += k * xv;
+                }
+                memcpy(tmp + (int64_t)i * step + s0, &acc, sizeof(VEC));
+            }
+        }
+    }
+}
+
+/* Reads the row x, writes the stage output to out (a different buffer). */
+static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Ki, const ELT *restrict x,
+                              ELT *restrict out, int transpose) {
     int b = st->b;
     int64_t step = st->step, nblk = st->D / step, bs = (int64_t)b * step;
     for (int64_t blk = 0; blk < nblk; blk++) {
-        ELT *restrict xb = x + blk * bs;
+        const ELT *restrict xb = x + blk * bs;
+        ELT *restrict tmp = out + blk * bs;
         /* forward: y_i = Σ_j K[i][j] v_j from the [j][i][s] layout; inverse: y_j = Σ_i K[i][j] v_i from [i][j][s] */
         const ELT *restrict Kb = (transpose ? Ki : Kf) + blk * (int64_t)b * bs;
         if (step == 1) {
-            for (int i = 0; i < b; i++) tmp[i] = (ELT)0 + Kb[i] * xb[0];
-            for (int j = 1; j < b; j++) {
-                ELT v = xb[j];
-                const ELT *restrict kr = Kb + (int64_t)j * b;
-                for (int i = 0; i < b; i++) tmp[i] += kr[i] * v;
+            if (b == 8) {
+                VEC acc[8 / VL] = {{0}}, k;
+                for (int j = 0; j < 8; j++) {
+                    VEC v = (VEC){0} + xb[j];
+                    for (int q = 0; q < 8 / VL; q++) {
+                        memcpy(&k, Kb + j * 8 + q * VL, sizeof(VEC));
+                        acc[q] += k * v;
+                    }
+                }
+                memcpy(tmp, acc, 8 * sizeof(ELT));
+            } else {
+                for (int i = 0; i < b; i++) tmp[i] = (ELT)0 + Kb[i] * xb[0];
+                for (int j = 1; j < b; j++) {
+                    ELT v = xb[j];
+                    const ELT *restrict kr = Kb + (int64_t)j * b;
+                    for (int i = 0; i < b; i++) tmp[i] += kr[i] * v;
+                }
             }
+        } else if (step % VL == 0) {
+            if (b == 8) SFX(bf_blk_vec)(8, step, Kb, xb, tmp);
+            else SFX(bf_blk_vec)(b, step, Kb, xb, tmp);
         } else {
             for (int i = 0; i < b; i++) {
                 const ELT *restrict kr = Kb + (int64_t)i * step;
@@ -163,21 +208,145 @@ static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const 
                 }
             }
         }
-        memcpy(xb, tmp, (size_t)bs * sizeof(ELT));
     }
 }
 
 void SFX(bf_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
-    int P = r->P, Tn = r->T;
+    SFX(bf_rows)(r, x, 1, r->n, tmp, transpose);
+}
+
+/* Several rows stage by stage, so each stage's blocks are reused from cache across the rows; each
+ * stage ping-pongs between the row and tmp (n elements per row, rows·n in all). */
+void SFX(bf_rows)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp, int transpose) {
+    int P = r->P, Tn = r->T, flip = 0;
+    int64_t n = r->n;
     for (int pi = 0; pi < P; pi++) {
         int p = transpose ? P - 1 - pi : pi;
         for (int ti = 0; ti < Tn; ti++) {
             int t = transpose ? Tn - 1 - ti : ti;
-            SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), x, tmp, transpose);
+            for (int64_t i = 0; i < rows; i++) {
+                ELT *a = X + i * ld, *b = tmp + i * n;
+                SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), flip ? b : a, flip ? a : b, transpose);
+            }
+            flip ^= 1;
         }
     }
+    if (flip)
+        for (int64_t i = 0; i < rows; i++) memcpy(X + i * ld, tmp + i * n, (size_t)n * sizeof(ELT));
 }
 
 void SFX(bf_stage)(const harp_rot *r, int p, int t, ELT *x, ELT *tmp, int transpose) {
     SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), x, tmp, transpose);
+    memcpy(x, tmp, (size_t)r->n * sizeof(ELT));
+}
+
+/* ---- butterfly on a tile of 8 rows, transposed so that the 8 rows are the vector lanes ------------
+ * Each block entry K_c[i][j] is loaded once per tile and broadcast across the 8 rows, which removes the
+ * per-row re-reading of the blocks (the bottleneck of the row kernel). Per lane the operations are
+ * the reference's (y_i = 0 + Σ_j K[i][j]·v_j in j order), so results are bit-identical to bf_row_ref. */
+static inline HARP_ALWAYS_INLINE void SFX(bf_stage_t8)(const bf_stage *st, const ELT *restrict A, const VEC8 *restrict x, VEC8 *restrict y) {
+    int b = st->b;
+    int64_t step = st->step;
+    for (int64_t c = 0; c < st->D; c++) {
+        int64_t blk = c / step, s = c - blk * step, base = blk * b * step + s;
+        const ELT *restrict Ac = A + c * (int64_t)b * b;
+        if (b == 8) {
+            VEC8 acc[8] = {{0}};
+            for (int j = 0; j < 8; j++) {
+                VEC8 vj = x[base + j * step];
+                for (int i = 0; i < 8; i++) acc[i] += Ac[i * 8 + j] * vj;
+            }
+            for (int i = 0; i < 8; i++) y[base + i * step] = acc[i];
+        } else {
+            for (int i = 0; i < b; i++) {
+                VEC8 acc = {0};
+                for (int j = 0; j < b; j++) acc += Ac[(int64_t)i * b + j] * x[base + j * step];
+                y[base + (int64_t)i * step] = acc;
+            }
+        }
+    }
+}
+
+/* Consecutive stages t0..t1 whose radices multiply to at most FUSE_MAX are applied together on a
+ * gathered local buffer (one pass over the tile instead of one per stage, the buffer stays in L1). */
+#define FUSE_MAX 512
+static inline HARP_ALWAYS_INLINE void SFX(bf_fused_t8)(const harp_rot *r, int p, int t0, int t1, int transpose, VEC8 *restrict x, VEC8 *restrict loc) {
+    int64_t step0 = r->st[t0].step, B = 1;
+    for (int t = t0; t <= t1; t++) B *= r->st[t].b;
+    int64_t nblk = r->n / (B * step0);
+    for (int64_t blk = 0; blk < nblk; blk++)
+        for (int64_t s = 0; s < step0; s++) {
+            int64_t base = blk * B * step0 + s;
+            for (int64_t i = 0; i < B; i++) loc[i] = x[base + i * step0];
+            for (int k = 0; k <= t1 - t0; k++) {
+                int t = transpose ? t1 - k : t0 + k;
+                const bf_stage *st = &r->st[t];
+                int b = st->b;
+                int64_t lstep = st->step / step0;
+                const ELT *A = SFX(kcan_of)(r, p, t, transpose);
+                int64_t per = B / ((int64_t)b * lstep); /* stage-t blocks per outer block */
+                for (int64_t lb = 0, lbi = 0; lb < B; lb += b * lstep, lbi++)
+                    for (int64_t ls = 0; ls < lstep; ls++) {
+                        int64_t lbase = lb + ls;
+                        /* group of global index g0 = base + lbase·step0, without divisions (see §4.3) */
+                        int64_t c = (blk * per + lbi) * st->step + ls * step0 + s;
+                        const ELT *restrict Ac = A + c * (int64_t)b * b;
+                        VEC8 *v = loc + lbase;
+                        /* j outer, i inner: b independent accumulators hide the add latency; each
+                         * output still sums its terms in j order */
+                        if (b == 8) {
+                            VEC8 acc[8] = {{0}};
+                            for (int j = 0; j < 8; j++) {
+                                VEC8 vj = v[j * lstep];
+                                for (int i = 0; i < 8; i++) acc[i] += Ac[i * 8 + j] * vj;
+                            }
+                            for (int i = 0; i < 8; i++) v[i * lstep] = acc[i];
+                        } else {
+                            VEC8 out[FUSE_MAX];
+                            for (int i = 0; i < b; i++) out[i] = (VEC8){0};
+                            for (int j = 0; j < b; j++) {
+                                VEC8 vj = v[j * lstep];
+                                for (int i = 0; i < b; i++) out[i] += Ac[(int64_t)i * b + j] * vj;
+                            }
+                            for (int i = 0; i < b; i++) v[i * lstep] = out[i];
+                        }
+                    }
+            }
+            for (int64_t i = 0; i < B; i++) x[base + i * step0] = loc[i];
+        }
+}
+
+/* X: 8 rows with leading dimension ld; work: 8·n + 8·FUSE_MAX elements (aligned to the vector size). */
+HARP_TARGET_CLONES
+void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transpose) {
+    int64_t n = r->n;
+    VEC8 *a = work, *loc = work + n;
+    for (int64_t k = 0; k < n; k++)
+        for (int q = 0; q < 8; q++) a[k][q] = X[q * ld + k];
+    int P = r->P, Tn = r->T;
+    /* fixed partition of the stages into fused runs (same in both directions) */
+    int run_start[HARP_ROT_MAX_STAGES], nrun = 0;
+    for (int t = 0; t < Tn;) {
+        int64_t B = r->st[t].b;
+        int e = t;
+        while (e + 1 < Tn && B * r->st[e + 1].b <= FUSE_MAX) B *= r->st[++e].b;
+        run_start[nrun++] = t;
+        t = e + 1;
+    }
+    for (int pi = 0; pi < P; pi++) {
+        int p = transpose ? P - 1 - pi : pi;
+        for (int ri = 0; ri < nrun; ri++) {
+            int q = transpose ? nrun - 1 - ri : ri;
+            int t0 = run_start[q], t1 = q + 1 < nrun ? run_start[q + 1] - 1 : Tn - 1;
+            if (t0 == t1 && r->st[t0].b > FUSE_MAX) {
+                VEC8 *b = work + n + FUSE_MAX;   /* large radix alone: ping-pong through a full buffer */
+                SFX(bf_stage_t8)(&r->st[t0], SFX(kcan_of)(r, p, t0, transpose), a, b);
+                memcpy(a, b, (size_t)n * sizeof(VEC8));
+            } else {
+                SFX(bf_fused_t8)(r, p, t0, t1, transpose, a, loc);
+            }
+        }
+    }
+    for (int64_t k = 0; k < n; k++)
+        for (int q = 0; q < 8; q++) X[q * ld + k] = a[k][q];
 }

@@ -47,6 +47,9 @@ struct harp_rot {
      * both holding K_c[i][j] of group c = blk·step + s; fp32 and fp64 copies. */
     float **kf_fwd, **kf_inv;
     double **kd_fwd, **kd_inv;
+    /* Canonical per-group K_c (row-major b×b, group order) and its transpose, for the 8-row tile kernel. */
+    float **kf_can, **kf_cant;
+    double **kd_can, **kd_cant;
 };
 
 /* hadamard.c */
@@ -70,6 +73,12 @@ void bf_row_f32(const harp_rot *r, float *x, float *tmp, int transpose);
 void bf_row_f64(const harp_rot *r, double *x, double *tmp, int transpose);
 void bf_row_ref_f64(const harp_rot *r, double *x, double *tmp, int transpose);
 void bf_row_ref_f32(const harp_rot *r, float *x, float *tmp, int transpose);
+void bf_rows_f32(const harp_rot *r, float *X, int64_t rows, int64_t ld, float *tmp, int transpose);
+void bf_rows_f64(const harp_rot *r, double *X, int64_t rows, int64_t ld, double *tmp, int transpose);
+typedef float harp_v8f __attribute__((vector_size(32)));
+typedef double harp_v8d __attribute__((vector_size(64)));
+void bf_tile8_f32(const harp_rot *r, float *X, int64_t ld, harp_v8f *work, int transpose);
+void bf_tile8_f64(const harp_rot *r, double *X, int64_t ld, harp_v8d *work, int transpose);
 void bf_stage_f64(const harp_rot *r, int p, int t, double *x, double *tmp, int transpose);
 void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int transpose);
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T);

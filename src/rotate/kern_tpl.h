@@ -25,6 +25,7 @@ static inline void SFX(fwht8)(ELT *x) {
     x[2] = b2 + b6, x[6] = b2 - b6, x[3] = b3 + b7, x[7] = b3 - b7;
 }
 
+HARP_TARGET_CLONES
 void SFX(fwht)(ELT *restrict x, int64_t n) {
     if (n < 8) {
         SFX(fwht_ref)(x, n);
@@ -79,6 +80,7 @@ void SFX(had_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
+HARP_TARGET_CLONES
 void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int transpose) {
     int64_t n = r->n, m = r->pow2;
     int K = r->K;

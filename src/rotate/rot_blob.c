@@ -259,6 +259,14 @@ static harp_status read_payload(rbuf *rb, harp_rot *r) {
         if (n > BLOB_MAX_DENSE) return fmt_err(rb, "dense rotation dimension too large", (long long)n);
         r->dense = r_f64s(rb, (size_t)n * (size_t)n, "dense matrix");
         if (rb->st) return rb->st;
+        /* sampled check (three rows, O(n)): catches a tampered matrix without an O(n³) product */
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) {
+                const double *ra = r->dense + (size_t)(a * (n - 1) / 2) * (size_t)n, *rb2 = r->dense + (size_t)(b * (n - 1) / 2) * (size_t)n;
+                double d = 0;
+                for (int64_t k = 0; k < n; k++) d += ra[k] * rb2[k];
+                if (fabs(d - (ra == rb2)) > 1e-9) return fmt_err(rb, "stored dense rotation is not orthogonal; dimension", (long long)n);
+            }
         return rot_finish(r);
     case HARP_ROT_KRON: {
         if (n > BLOB_MAX_DENSE) return fmt_err(rb, "dense rotation dimension too large", (long long)n);
@@ -271,6 +279,8 @@ static harp_status read_payload(rbuf *rb, harp_rot *r) {
         r->kron_pin = r_perm(rb, (size_t)n, "kron input permutation");
         r->kron_pout = r_perm(rb, (size_t)n, "kron output permutation");
         if (rb->st) return rb->st;
+        if (!orthogonal(r->kron_a, (int)p1) || !orthogonal(r->kron_b, (int)p2))
+            return fmt_err(rb, "stored kron factor is not orthogonal; p1", (long long)p1);
         return rot_finish(r);
     }
     case HARP_ROT_BUTTERFLY: {

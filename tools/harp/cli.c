@@ -1,4 +1,5 @@
 /* Shared CLI helpers (see cli.h). */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime under strict C11 (clang) */
 #include "cli.h"
 
 #include <errno.h>

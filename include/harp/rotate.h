@@ -35,7 +35,7 @@ harp_status harp_rot_kind_parse(const char *name, harp_rot_kind *out);
 
 typedef struct harp_rot_params {
     /* gsr */
-    int gsr_group;          /* G: power of two dividing n; 0 → 128 (or n if n < 128); -1 → n (ungrouped) */
+    int gsr_group;          /* G: power of two dividing n; 0 (default) → 128, or n if n < 128; -1 → n (ungrouped) */
     int gsr_signs;          /* 1: R = diag(s)·blockdiag(...), s random ±1 from the seed */
     /* butterfly */
     int base_b, max_b;      /* greedy schedule (§4.2); 0 → 8, 8 */
@@ -128,7 +128,11 @@ harp_status harp_rot_butterfly_forward_batch(const harp_rot *r, const double *X,
 harp_status harp_rot_butterfly_forward_batch_f32(const harp_rot *r, const float *X, int64_t rows, float *Y,
                                                  harp_rot_cache *cache);
 /* Given dL/dY (rows×n) of the cached forward: dX = dL/dX (may be NULL; may equal dY) and
- * dtheta += dL/dθ (may be NULL; accumulates, so several uses of one rotation add up). */
+ * dtheta += dL/dθ (may be NULL; accumulates, so several uses of one rotation add up). Computed in fp64
+ * (the _f32 variants convert), stage inputs recomputed backwards from the cached output (§4.8 a).
+ * dθ is the exact derivative w.r.t. the stored upper-triangle parameters (S_ij = s_ij, S_ji = −s_ij),
+ * i.e. G_S,ij − G_S,ji; the reference's full-matrix θ gradient is half of it, so a fitting loop that
+ * must reproduce the reference's Adam trajectory bit for bit (ε included) should feed Adam dθ/2. */
 harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache *cache, const double *dY,
                                         double *dX, double *dtheta);
 harp_status harp_rot_butterfly_backward_f32(const harp_rot *r, const harp_rot_cache *cache, const float *dY,

@@ -91,7 +91,26 @@ void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int tra
         for (int64_t i = 0; i < n; i++) x[i] *= s;
         return;
     }
-    for (int c = 0; c < K; c++) {
+    int c = 0;
+    if (m % 16 == 0)   /* register-blocked: 4 output chunks × 16 columns of accumulators, terms in j order */
+        for (; c + 4 <= K; c += 4)
+            for (int64_t v0 = 0; v0 < m; v0 += 16) {
+                VEC8 acc[4][2] = {{{0}}}, x0, x1;
+                for (int j = 0; j < K; j++) {
+                    memcpy(&x0, x + j * m + v0, sizeof x0);
+                    memcpy(&x1, x + j * m + v0 + 8, sizeof x1);
+                    for (int q = 0; q < 4; q++) {
+                        ELT h = transpose ? hk[(size_t)(c + q) * K + j] : hk[(size_t)j * K + c + q];
+                        acc[q][0] += h * x0;
+                        acc[q][1] += h * x1;
+                    }
+                }
+                for (int q = 0; q < 4; q++) {
+                    memcpy(tmp + (c + q) * m + v0, &acc[q][0], sizeof x0);
+                    memcpy(tmp + (c + q) * m + v0 + 8, &acc[q][1], sizeof x1);
+                }
+            }
+    for (; c < K; c++) {
         ELT *restrict y = tmp + c * m;
         ELT h0 = transpose ? hk[(size_t)c * K] : hk[c];
         for (int64_t v = 0; v < m; v++) y[v] = (ELT)0 + h0 * x[v];

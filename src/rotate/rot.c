@@ -23,7 +23,6 @@ harp_status harp_rot_kind_parse(const char *name, harp_rot_kind *out) {
 
 void harp_rot_params_default(harp_rot_params *p) {
     memset(p, 0, sizeof *p);
-    p->gsr_group = 128;
     p->base_b = 8;
     p->max_b = 8;
     p->n_passes = 1;

@@ -25,13 +25,35 @@ static inline void SFX(fwht8)(ELT *x) {
     x[2] = b2 + b6, x[6] = b2 - b6, x[3] = b3 + b7, x[7] = b3 - b7;
 }
 
+#if HARP_HAVE_SHUFFLE
+/* The same three stages on one 8-vector with lane shuffles: lane i gets x_i + x_{i^h} (low half of
+ * each pair) or x_{i^h} − x_i (high half) — the reference's a + b and a − b exactly. */
+static inline HARP_ALWAYS_INLINE void SFX(fwht8v)(ELT *x) {
+    VEC8 v, a, sm, df;
+    memcpy(&v, x, sizeof v);
+    a = __builtin_shuffle(v, (IVEC8){1, 0, 3, 2, 5, 4, 7, 6});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 9, 2, 11, 4, 13, 6, 15});
+    a = __builtin_shuffle(v, (IVEC8){2, 3, 0, 1, 6, 7, 4, 5});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 1, 10, 11, 4, 5, 14, 15});
+    a = __builtin_shuffle(v, (IVEC8){4, 5, 6, 7, 0, 1, 2, 3});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 1, 2, 3, 12, 13, 14, 15});
+    memcpy(x, &v, sizeof v);
+}
+#define FWHT8 SFX(fwht8v)
+#else
+#define FWHT8 SFX(fwht8)
+#endif
+
 HARP_TARGET_CLONES
 void SFX(fwht)(ELT *restrict x, int64_t n) {
     if (n < 8) {
         SFX(fwht_ref)(x, n);
         return;
     }
-    for (int64_t i = 0; i < n; i += 8) SFX(fwht8)(x + i);
+    for (int64_t i = 0; i < n; i += 8) FWHT8(x + i);
     int64_t h = 8;
     /* two stages (h, 2h) per pass over the data */
     for (; 4 * h <= n; h *= 4)

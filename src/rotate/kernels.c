@@ -32,6 +32,14 @@ static inline const double *kcan_of_f64(const harp_rot *r, int p, int t, int tr)
 #define HARP_ALWAYS_INLINE
 #endif
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define HARP_HAVE_SHUFFLE 1
+#else
+#define HARP_HAVE_SHUFFLE 0
+#endif
+typedef int32_t v8i32_t __attribute__((vector_size(32)));
+typedef int64_t v8i64_t __attribute__((vector_size(64)));
+
 /* 16-byte vectors (GNU vector extension; lanes are independent, so no reassociation happens) */
 typedef float v4f_t __attribute__((vector_size(16)));
 typedef double v2d_t __attribute__((vector_size(16)));
@@ -41,23 +49,29 @@ typedef harp_v8d v8d_t;
 #define ELT float
 #define VEC v4f_t
 #define VEC8 v8f_t
+#define IVEC8 v8i32_t
 #define VL 4
 #define SFX(name) name##_f32
 #include "kern_tpl.h"
 #undef ELT
 #undef VEC
 #undef VEC8
+#undef IVEC8
+#undef FWHT8
 #undef VL
 #undef SFX
 
 #define ELT double
 #define VEC v2d_t
 #define VEC8 v8d_t
+#define IVEC8 v8i64_t
 #define VL 2
 #define SFX(name) name##_f64
 #include "kern_tpl.h"
 #undef ELT
 #undef VEC
 #undef VEC8
+#undef IVEC8
+#undef FWHT8
 #undef VL
 #undef SFX

@@ -62,6 +62,14 @@ static void test_constructions(void) {
         }
         free(H);
     }
+    /* had12 compared entry by entry with QuIP#'s get_had12 (Cornell-RelaxML/quip-sharp
+     * lib/utils/matmul_had.py) when this test was written; the FNV-1a 64 of the 144 int8 ±1 entries
+     * (row-major) guards against a construction change. */
+    {
+        int8_t H[144];
+        CHECK_OK(harp_hadamard_matrix(12, H, NULL));
+        CHECK_MSG(harp_fnv1a64(H, 144, 0) == 0xd152ec14864ddd9dULL, "had12 no longer equals QuIP#'s had12");
+    }
     /* every order ≤ 400 that has a construction gives an exact Hadamard matrix */
     int built = 0;
     for (int K = 4; K <= 400; K += 4) {

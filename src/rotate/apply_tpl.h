@@ -87,10 +87,11 @@ static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int6
         return HARP_OK;
     }
     /* (the butterfly work buffer size follows bf_tile8: 8·(2n + 2·FUSE_MAX), FUSE_MAX = 4096)
+     * Below 2^19 elements (2 MiB fp32) one thread does it all: waking a team costs more than the work.
      * threads only when there is enough work to amortise waking them; butterfly rows go in tiles of
      * 8 so that each stage's blocks are reused from cache across the tile */
     const int64_t tile = r->kind == HARP_ROT_BUTTERFLY ? 8 : 1, ntiles = (rows + tile - 1) / tile;
-#pragma omp parallel if (rows > 1 && rows * n >= (1 << 16))
+#pragma omp parallel if (rows > 1 && rows * n >= (1 << 19))
     {
         ELT *tmp = harp_aligned_alloc((size_t)(tile * (2 * n + 2 * 4096) + 64) * sizeof(ELT), "rotation apply buffer");
         if (!tmp) {

@@ -1,0 +1,372 @@
+/* Row kernels, instantiated for float and double by kernels.c (T = element type, SFX = suffix).
+ * Optimised and _ref versions perform the same floating-point operations in the same order on
+ * every element (fp-contract is off), so they agree bit-exactly; the optimised ones only change the
+ * loop structure (fused radix-4 FWHT passes, contiguous vector-friendly inner loops). */
+
+/* ---- Walsh–Hadamard, natural (Sylvester) order, unnormalised ---------------------------------- */
+
+void SFX(fwht_ref)(ELT *x, int64_t n) {
+    for (int64_t h = 1; h < n; h *= 2)
+        for (int64_t i = 0; i < n; i += 2 * h)
+            for (int64_t j = i; j < i + h; j++) {
+                ELT a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+}
+
+/* First three stages (h = 1, 2, 4) on one block of 8, in the reference's operation order. */
+static inline void SFX(fwht8)(ELT *x) {
+    ELT a0 = x[0] + x[1], a1 = x[0] - x[1], a2 = x[2] + x[3], a3 = x[2] - x[3];
+    ELT a4 = x[4] + x[5], a5 = x[4] - x[5], a6 = x[6] + x[7], a7 = x[6] - x[7];
+    ELT b0 = a0 + a2, b2 = a0 - a2, b1 = a1 + a3, b3 = a1 - a3;
+    ELT b4 = a4 + a6, b6 = a4 - a6, b5 = a5 + a7, b7 = a5 - a7;
+    x[0] = b0 + b4, x[4] = b0 - b4, x[1] = b1 + b5, x[5] = b1 - b5;
+    x[2] = b2 + b6, x[6] = b2 - b6, x[3] = b3 + b7, x[7] = b3 - b7;
+}
+
+#if HARP_HAVE_SHUFFLE
+/* The same three stages on one 8-vector with lane shuffles: lane i gets x_i + x_{i^h} (low half of
+ * each pair) or x_{i^h} − x_i (high half) — the reference's a + b and a − b exactly. */
+static inline HARP_ALWAYS_INLINE void SFX(fwht8v)(ELT *x) {
+    VEC8 v, a, sm, df;
+    memcpy(&v, x, sizeof v);
+    a = __builtin_shuffle(v, (IVEC8){1, 0, 3, 2, 5, 4, 7, 6});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 9, 2, 11, 4, 13, 6, 15});
+    a = __builtin_shuffle(v, (IVEC8){2, 3, 0, 1, 6, 7, 4, 5});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 1, 10, 11, 4, 5, 14, 15});
+    a = __builtin_shuffle(v, (IVEC8){4, 5, 6, 7, 0, 1, 2, 3});
+    sm = v + a, df = a - v;
+    v = __builtin_shuffle(sm, df, (IVEC8){0, 1, 2, 3, 12, 13, 14, 15});
+    memcpy(x, &v, sizeof v);
+}
+#define FWHT8 SFX(fwht8v)
+#else
+#define FWHT8 SFX(fwht8)
+#endif
+
+HARP_TARGET_CLONES
+void SFX(fwht)(ELT *restrict x, int64_t n) {
+    if (n < 8) {
+        SFX(fwht_ref)(x, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i += 8) FWHT8(x + i);
+    int64_t h = 8;
+    /* two stages (h, 2h) per pass over the data */
+    for (; 4 * h <= n; h *= 4)
+        for (int64_t i = 0; i < n; i += 4 * h) {
+            ELT *restrict p0 = x + i, *restrict p1 = p0 + h, *restrict p2 = p1 + h, *restrict p3 = p2 + h;
+            for (int64_t j = 0; j < h; j++) {
+                ELT a = p0[j] + p1[j], b = p0[j] - p1[j], c = p2[j] + p3[j], d = p2[j] - p3[j];
+                p0[j] = a + c;
+                p2[j] = a - c;
+                p1[j] = b + d;
+                p3[j] = b - d;
+            }
+        }
+    if (h < n)
+        for (int64_t i = 0; i < n; i += 2 * h) {
+            ELT *restrict p0 = x + i, *restrict p1 = p0 + h;
+            for (int64_t j = 0; j < h; j++) {
+                ELT a = p0[j], b = p1[j];
+                p0[j] = a + b;
+                p1[j] = a - b;
+            }
+        }
+}
+
+/* ---- Had_n row transform: FWHT inside each of the K chunks, then the K×K mix, then 1/√n --------
+ * forward (x·Had_n): out_c = Σ_j hadK[j][c]·x_j;  transpose (x·Had_nᵀ): out_c = Σ_j hadK[c][j]·x_j. */
+
+void SFX(had_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
+    int64_t n = r->n, m = r->pow2;
+    int K = r->K;
+    const ELT *hk = SFX(hadk_of)(r);
+    for (int c = 0; c < K; c++) SFX(fwht_ref)(x + c * m, m);
+    if (K > 1) {
+        for (int c = 0; c < K; c++)
+            for (int64_t v = 0; v < m; v++) {
+                ELT acc = 0;
+                for (int j = 0; j < K; j++) {
+                    ELT h = transpose ? hk[(size_t)c * K + j] : hk[(size_t)j * K + c];
+                    acc += h * x[j * m + v];
+                }
+                tmp[c * m + v] = acc;
+            }
+        memcpy(x, tmp, (size_t)n * sizeof(ELT));
+    }
+    ELT s = (ELT)(1.0 / sqrt((double)n));
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+HARP_TARGET_CLONES
+void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int transpose) {
+    int64_t n = r->n, m = r->pow2;
+    int K = r->K;
+    const ELT *hk = SFX(hadk_of)(r);
+    for (int c = 0; c < K; c++) SFX(fwht)(x + c * m, m);
+    ELT s = (ELT)(1.0 / sqrt((double)n));
+    if (K == 1) {
+        for (int64_t i = 0; i < n; i++) x[i] *= s;
+        return;
+    }
+    int c = 0;
+    if (m % 16 == 0)   /* register-blocked: 4 output chunks × 16 columns of accumulators, terms in j order */
+        for (; c + 4 <= K; c += 4)
+            for (int64_t v0 = 0; v0 < m; v0 += 16) {
+                VEC8 acc[4][2] = {{{0}}}, x0, x1;
+                for (int j = 0; j < K; j++) {
+                    memcpy(&x0, x + j * m + v0, sizeof x0);
+                    memcpy(&x1, x + j * m + v0 + 8, sizeof x1);
+                    for (int q = 0; q < 4; q++) {
+                        ELT h = transpose ? hk[(size_t)(c + q) * K + j] : hk[(size_t)j * K + c + q];
+                        acc[q][0] += h * x0;
+                        acc[q][1] += h * x1;
+                    }
+                }
+                for (int q = 0; q < 4; q++) {
+                    memcpy(tmp + (c + q) * m + v0, &acc[q][0], sizeof x0);
+                    memcpy(tmp + (c + q) * m + v0 + 8, &acc[q][1], sizeof x1);
+                }
+            }
+    for (; c < K; c++) {
+        ELT *restrict y = tmp + c * m;
+        ELT h0 = transpose ? hk[(size_t)c * K] : hk[c];
+        for (int64_t v = 0; v < m; v++) y[v] = (ELT)0 + h0 * x[v];
+        for (int j = 1; j < K; j++) {
+            ELT h = transpose ? hk[(size_t)c * K + j] : hk[(size_t)j * K + c];
+            const ELT *restrict xj = x + j * m;
+            for (int64_t v = 0; v < m; v++) y[v] += h * xj[v];
+        }
+    }
+    for (int64_t i = 0; i < n; i++) x[i] = tmp[i] * s;
+}
+
+/* ---- butterfly stage rows (§4.3): group c = blk·step + s, members blk·b·step + i·step + s ------- */
+
+void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
+    int P = r->P, Tn = r->T;
+    for (int pi = 0; pi < P; pi++) {
+        int p = transpose ? P - 1 - pi : pi;
+        for (int ti = 0; ti < Tn; ti++) {
+            int t = transpose ? Tn - 1 - ti : ti;
+            const bf_stage *st = &r->st[t];
+            const ELT *Kc = SFX(kinv_of)(r, p, t);   /* [blk][i][j][s] = K_c[i][j] */
+            int b = st->b;
+            int64_t step = st->step;
+            for (int64_t c = 0; c < st->D; c++) {
+                int64_t blk = c / step, s = c % step, base = blk * b * step + s;
+                for (int i = 0; i < b; i++) tmp[i] = x[base + i * step];
+                for (int i = 0; i < b; i++) {
+                    ELT acc = 0;
+                    for (int j = 0; j < b; j++) {
+                        /* forward v ← K v, inverse v ← Kᵀ v */
+                        int64_t kij = transpose ? ((blk * b + j) * b + i) * step + s : ((blk * b + i) * b + j) * step + s;
+                        acc += Kc[kij] * tmp[j];
+                    }
+                    tmp[b + i] = acc;
+                }
+                for (int i = 0; i < b; i++) x[base + i * step] = tmp[b + i];
+            }
+        }
+    }
+}
+
+/* One stage on one row; tmp holds b·step elements. The vector paths keep each output's
+ * accumulator in a register (VL lanes of consecutive s) and add the terms in the reference's j
+ * order, so results stay bit-identical to bf_row_ref. */
+static inline void SFX(bf_blk_vec)(int b, int64_t step, const ELT *restrict Kb, const ELT *restrict xb, ELT *restrict tmp) {
+    for (int64_t s0 = 0; s0 + VL <= step; s0 += VL) {
+        if (b == 8) {
+            VEC acc[8] = {{0}}, k, xv;
+            for (int j = 0; j < 8; j++) {
+                memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
+                for (int i = 0; i < 8; i++) {
+                    memcpy(&k, Kb + ((int64_t)j * 8 + i) * step + s0, sizeof(VEC));
+                    acc[i] += k * xv;
+                }
+            }
+            for (int i = 0; i < 8; i++) memcpy(tmp + (int64_t)i * step + s0, &acc[i], sizeof(VEC));
+        } else {
+            for (int i = 0; i < b; i++) {
+                VEC acc = {0}, k, xv;
+                for (int j = 0; j < b; j++) {
+                    memcpy(&k, Kb + ((int64_t)j * b + i) * step + s0, sizeof(VEC));
+                    memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
+                    acc += k * xv;
+                }
+                memcpy(tmp + (int64_t)i * step + s0, &acc, sizeof(VEC));
+            }
+        }
+    }
+}
+
+/* Reads the row x, writes the stage output to out (a different buffer). */
+static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Ki, const ELT *restrict x,
+                              ELT *restrict out, int transpose) {
+    int b = st->b;
+    int64_t step = st->step, nblk = st->D / step, bs = (int64_t)b * step;
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        const ELT *restrict xb = x + blk * bs;
+        ELT *restrict tmp = out + blk * bs;
+        /* forward: y_i = Σ_j K[i][j] v_j from the [j][i][s] layout; inverse: y_j = Σ_i K[i][j] v_i from [i][j][s] */
+        const ELT *restrict Kb = (transpose ? Ki : Kf) + blk * (int64_t)b * bs;
+        if (step == 1) {
+            if (b == 8) {
+                VEC acc[8 / VL] = {{0}}, k;
+                for (int j = 0; j < 8; j++) {
+                    VEC v = (VEC){0} + xb[j];
+                    for (int q = 0; q < 8 / VL; q++) {
+                        memcpy(&k, Kb + j * 8 + q * VL, sizeof(VEC));
+                        acc[q] += k * v;
+                    }
+                }
+                memcpy(tmp, acc, 8 * sizeof(ELT));
+            } else {
+                for (int i = 0; i < b; i++) tmp[i] = (ELT)0 + Kb[i] * xb[0];
+                for (int j = 1; j < b; j++) {
+                    ELT v = xb[j];
+                    const ELT *restrict kr = Kb + (int64_t)j * b;
+                    for (int i = 0; i < b; i++) tmp[i] += kr[i] * v;
+                }
+            }
+        } else if (step % VL == 0) {
+            if (b == 8) SFX(bf_blk_vec)(8, step, Kb, xb, tmp);
+            else SFX(bf_blk_vec)(b, step, Kb, xb, tmp);
+        } else {
+            for (int i = 0; i < b; i++) {
+                const ELT *restrict kr = Kb + (int64_t)i * step;
+                ELT *restrict y = tmp + (int64_t)i * step;
+                for (int64_t s = 0; s < step; s++) y[s] = (ELT)0 + kr[s] * xb[s];
+            }
+            for (int j = 1; j < b; j++) {
+                const ELT *restrict v = xb + (int64_t)j * step;
+                for (int i = 0; i < b; i++) {
+                    const ELT *restrict kr = Kb + ((int64_t)j * b + i) * step;
+                    ELT *restrict y = tmp + (int64_t)i * step;
+                    for (int64_t s = 0; s < step; s++) y[s] += kr[s] * v[s];
+                }
+            }
+        }
+    }
+}
+
+void SFX(bf_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
+    SFX(bf_rows)(r, x, 1, r->n, tmp, transpose);
+}
+
+/* Several rows stage by stage, so each stage's blocks are reused from cache across the rows; each
+ * stage ping-pongs between the row and tmp (n elements per row, rows·n in all). */
+void SFX(bf_rows)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp, int transpose) {
+    int P = r->P, Tn = r->T, flip = 0;
+    int64_t n = r->n;
+    for (int pi = 0; pi < P; pi++) {
+        int p = transpose ? P - 1 - pi : pi;
+        for (int ti = 0; ti < Tn; ti++) {
+            int t = transpose ? Tn - 1 - ti : ti;
+            for (int64_t i = 0; i < rows; i++) {
+                ELT *a = X + i * ld, *b = tmp + i * n;
+                SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), flip ? b : a, flip ? a : b, transpose);
+            }
+            flip ^= 1;
+        }
+    }
+    if (flip)
+        for (int64_t i = 0; i < rows; i++) memcpy(X + i * ld, tmp + i * n, (size_t)n * sizeof(ELT));
+}
+
+void SFX(bf_stage)(const harp_rot *r, int p, int t, ELT *x, ELT *tmp, int transpose) {
+    SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), x, tmp, transpose);
+    memcpy(x, tmp, (size_t)r->n * sizeof(ELT));
+}
+
+/* ---- butterfly on a tile of 8 rows, transposed so that the 8 rows are the vector lanes ------------
+ * Each block entry K_c[i][j] is loaded once per tile and broadcast across the 8 rows, which removes the
+ * per-row re-reading of the blocks (the bottleneck of the row kernel). Per lane the operations are
+ * the reference's (y_i = 0 + Σ_j K[i][j]·v_j in j order), so results are bit-identical to bf_row_ref. */
+/* Consecutive stages t0..t1 whose radices multiply to at most FUSE_MAX are applied together on a
+ * gathered local buffer (one gather/scatter per run instead of a pass per stage). Measured at n = 4096
+ * (fp32, 512 rows, one thread): FUSE_MAX 64 → 3.9 ms, 512 → 3.0 ms, 4096 → 2.3–2.5 ms. */
+#define FUSE_MAX 4096
+static inline HARP_ALWAYS_INLINE void SFX(bf_fused_t8)(const harp_rot *r, int p, int t0, int t1, int transpose, VEC8 *restrict x, VEC8 *restrict loc,
+                                                         VEC8 *restrict out) {
+    int64_t step0 = r->st[t0].step, B = 1;
+    for (int t = t0; t <= t1; t++) B *= r->st[t].b;
+    int64_t nblk = r->n / (B * step0);
+    for (int64_t blk = 0; blk < nblk; blk++)
+        for (int64_t s = 0; s < step0; s++) {
+            int64_t base = blk * B * step0 + s;
+            for (int64_t i = 0; i < B; i++) loc[i] = x[base + i * step0];
+            for (int k = 0; k <= t1 - t0; k++) {
+                int t = transpose ? t1 - k : t0 + k;
+                const bf_stage *st = &r->st[t];
+                int b = st->b;
+                int64_t lstep = st->step / step0;
+                const ELT *A = SFX(kcan_of)(r, p, t, transpose);
+                int64_t per = B / ((int64_t)b * lstep); /* stage-t blocks per outer block */
+                for (int64_t lb = 0, lbi = 0; lb < B; lb += b * lstep, lbi++)
+                    for (int64_t ls = 0; ls < lstep; ls++) {
+                        int64_t lbase = lb + ls;
+                        /* group of global index g0 = base + lbase·step0, without divisions (see §4.3) */
+                        int64_t c = (blk * per + lbi) * st->step + ls * step0 + s;
+                        const ELT *restrict Ac = A + c * (int64_t)b * b;
+                        VEC8 *v = loc + lbase;
+                        /* j outer, i inner: b independent accumulators hide the add latency; each
+                         * output still sums its terms in j order */
+                        if (b == 8) {
+                            VEC8 acc[8] = {{0}};
+                            for (int j = 0; j < 8; j++) {
+                                VEC8 vj = v[j * lstep];
+                                for (int i = 0; i < 8; i++) acc[i] += Ac[i * 8 + j] * vj;
+                            }
+                            for (int i = 0; i < 8; i++) v[i * lstep] = acc[i];
+                        } else {
+                            for (int i = 0; i < b; i++) out[i] = (VEC8){0};
+                            for (int j = 0; j < b; j++) {
+                                VEC8 vj = v[j * lstep];
+                                for (int i = 0; i < b; i++) out[i] += Ac[(int64_t)i * b + j] * vj;
+                            }
+                            for (int i = 0; i < b; i++) v[i * lstep] = out[i];
+                        }
+                    }
+            }
+            for (int64_t i = 0; i < B; i++) x[base + i * step0] = loc[i];
+        }
+}
+
+/* X: 8 rows with leading dimension ld; work: 8·(2n + 2·FUSE_MAX) elements (aligned to the vector size). */
+HARP_TARGET_CLONES
+void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transpose) {
+    int64_t n = r->n;
+    for (int t = 0; t < r->T; t++)
+        if (r->st[t].b > FUSE_MAX) {   /* a radix this large (a prime factor > 4096) takes the row kernel */
+            SFX(bf_rows)(r, X, 8, ld, (ELT *)(void *)work, transpose);
+            return;
+        }
+    VEC8 *a = work, *loc = work + n;
+    for (int64_t k = 0; k < n; k++)
+        for (int q = 0; q < 8; q++) a[k][q] = X[q * ld + k];
+    int P = r->P, Tn = r->T;
+    /* fixed partition of the stages into fused runs (same in both directions) */
+    int run_start[HARP_ROT_MAX_STAGES], nrun = 0;
+    for (int t = 0; t < Tn;) {
+        int64_t B = r->st[t].b;
+        int e = t;
+        while (e + 1 < Tn && B * r->st[e + 1].b <= FUSE_MAX) B *= r->st[++e].b;
+        run_start[nrun++] = t;
+        t = e + 1;
+    }
+    for (int pi = 0; pi < P; pi++) {
+        int p = transpose ? P - 1 - pi : pi;
+        for (int ri = 0; ri < nrun; ri++) {
+            int q = transpose ? nrun - 1 - ri : ri;
+            int t0 = run_start[q], t1 = q + 1 < nrun ? run_start[q + 1] - 1 : Tn - 1;
+            SFX(bf_fused_t8)(r, p, t0, t1, transpose, a, loc, loc + FUSE_MAX);
+        }
+    }
+    for (int64_t k = 0; k < n; k++)
+        for (int q = 0; q < 8; q++) X[q * ld + k] = a[k][q];
+}

@@ -1,0 +1,77 @@
+/* Instantiates the row kernels of kern_tpl.h for float and double. */
+#include <math.h>
+#include <string.h>
+
+#include "rot_internal.h"
+
+static inline const float *hadk_of_f32(const harp_rot *r) { return r->hadk_f; }
+static inline const double *hadk_of_f64(const harp_rot *r) { return r->hadk_d; }
+static inline const float *kfwd_of_f32(const harp_rot *r, int p, int t) { return r->kf_fwd[p * r->T + t]; }
+static inline const double *kfwd_of_f64(const harp_rot *r, int p, int t) { return r->kd_fwd[p * r->T + t]; }
+static inline const float *kinv_of_f32(const harp_rot *r, int p, int t) { return r->kf_inv[p * r->T + t]; }
+static inline const double *kinv_of_f64(const harp_rot *r, int p, int t) { return r->kd_inv[p * r->T + t]; }
+
+static inline const float *kcan_of_f32(const harp_rot *r, int p, int t, int tr) {
+    return (tr ? r->kf_cant : r->kf_can)[p * r->T + t];
+}
+static inline const double *kcan_of_f64(const harp_rot *r, int p, int t, int tr) {
+    return (tr ? r->kd_cant : r->kd_can)[p * r->T + t];
+}
+
+/* GCC builds an AVX2 clone of the tile kernel chosen at load time; both clones do the same IEEE
+ * operations (no FMA: fp-contract is off), so results do not depend on the CPU. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define HARP_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HARP_TARGET_CLONES
+#endif
+/* the tile kernel's helpers must be compiled inside each clone */
+#if defined(__GNUC__)
+#define HARP_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define HARP_ALWAYS_INLINE
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define HARP_HAVE_SHUFFLE 1
+#else
+#define HARP_HAVE_SHUFFLE 0
+#endif
+typedef int32_t v8i32_t __attribute__((vector_size(32)));
+typedef int64_t v8i64_t __attribute__((vector_size(64)));
+
+/* 16-byte vectors (GNU vector extension; lanes are independent, so no reassociation happens) */
+typedef float v4f_t __attribute__((vector_size(16)));
+typedef double v2d_t __attribute__((vector_size(16)));
+typedef harp_v8f v8f_t;
+typedef harp_v8d v8d_t;
+
+#define ELT float
+#define VEC v4f_t
+#define VEC8 v8f_t
+#define IVEC8 v8i32_t
+#define VL 4
+#define SFX(name) name##_f32
+#include "kern_tpl.h"
+#undef ELT
+#undef VEC
+#undef VEC8
+#undef IVEC8
+#undef FWHT8
+#undef VL
+#undef SFX
+
+#define ELT double
+#define VEC v2d_t
+#define VEC8 v8d_t
+#define IVEC8 v8i64_t
+#define VL 2
+#define SFX(name) name##_f64
+#include "kern_tpl.h"
+#undef ELT
+#undef VEC
+#undef VEC8
+#undef IVEC8
+#undef FWHT8
+#undef VL
+#undef SFX

@@ -5,8 +5,10 @@
  * Rows are independent in GPTQ, so the in-block recursion runs row-parallel (no shared sums) and the
  * trailing update after each block is one dgemm; results do not depend on the thread count.
  * Deliberate detail: dynamic group parameters are fitted on the current, fully error-updated
- * columns (the spec's wording). The reference fits on W as of the start of the block, which is the
- * same thing whenever the group size divides the block size (the 128/128 default). */
+ * columns (the spec's wording; for a group reaching past the current block the pending lazy update
+ * is applied to a copy first), so the result equals the textbook column-by-column algorithm. The
+ * reference fits on W as of the start of the block, which is the same thing whenever the group
+ * size divides the block size (the 128/128 default). */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
@@ -104,7 +106,10 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
 
     for (int64_t i1 = 0; i1 < n; i1 += bs) {
         const int64_t i2 = i1 + bs < n ? i1 + bs : n, b = i2 - i1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
+        {
+        double *x = malloc((size_t)g * sizeof *x);
+#pragma omp for schedule(static)
         for (int64_t r = 0; r < m; r++) {
             double *w = Wd + r * n;
             float s = 0;
@@ -119,7 +124,18 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
                     G = i / g;
                     if (i % g == 0) {
                         int64_t len = n - i < g ? n - i : g;
-                        harp_rtn_fit(w + i, len, bits, sym, &s, &z);
+                        const double *src = w + i;
+                        if (i + len > i2 && x) {
+                            /* the group reaches past this block: fit on fully updated values */
+                            for (int64_t j = i; j < i + len; j++) {
+                                double v = w[j];
+                                if (j >= i2)
+                                    for (int64_t t = i1; t < i; t++) v -= Err[r * bs + (t - i1)] * U[t * n + j];
+                                x[j - i] = v;
+                            }
+                            src = x;
+                        }
+                        harp_rtn_fit(src, len, bits, sym, &s, &z);
                         out->scale[r * ng + G] = s;
                         out->zero[r * ng + G] = (uint8_t)z;
                     } else {
@@ -133,6 +149,8 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
                 for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
                 Err[r * bs + (i - i1)] = err;
             }
+        }
+        free(x);
         }
         if (i2 < n)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(n - i2), (int)b, -1.0, Err, (int)bs,

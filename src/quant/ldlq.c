@@ -72,13 +72,30 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
     double *D = harp_xmalloc((size_t)(n * b) * sizeof *D, "LDLQ blocks");
     double *E = harp_xcalloc((size_t)(m * n), sizeof *E, "LDLQ errors");
     double *T = harp_xmalloc((size_t)(m * b) * sizeof *T, "LDLQ targets");
-    double *Hinv = NULL;
+    double *Hinv = NULL, *Hj = NULL;
     if (!L || !D || !E || !T) {
         st = HARP_ERR_OOM;
         goto done;
     }
-    st = harp_block_ldl(n, b, H, L, D, jitter_steps, what);
+    int jit = 0;
+    st = harp_block_ldl(n, b, H, L, D, &jit, what);
+    if (jitter_steps) *jitter_steps = jit;
     if (st != HARP_OK) goto done;
+    if (jit > 0 && tune_iters > 0) {
+        /* the tune sweeps must see the same repaired H as the LDL: add the jitter that worked */
+        Hj = harp_xmalloc((size_t)(n * n) * sizeof *Hj, "LDLQ hessian");
+        if (!Hj) {
+            st = HARP_ERR_OOM;
+            goto done;
+        }
+        double mad = 0;
+        for (int64_t i = 0; i < n; i++) mad += fabs(H[i * n + i]);
+        mad /= (double)n;
+        const double tau = pow(10.0, jit - 1) * 1e-8 * mad;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) Hj[i * n + j] = 0.5 * (H[i * n + j] + H[j * n + i]) + (i == j ? tau : 0.0);
+        H = Hj;
+    }
     const int64_t total = nb * (1 + (tune_iters > 0 ? tune_iters : 0));
     for (int64_t k = nb - 1; k >= 0; k--) {
         const int64_t o = k * b, rest = n - o - b;
@@ -138,6 +155,6 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
         harp_free(S);
     }
 done:
-    harp_free(L), harp_free(D), harp_free(E), harp_free(T), harp_free(Hinv);
+    harp_free(L), harp_free(D), harp_free(E), harp_free(T), harp_free(Hinv), harp_free(Hj);
     return st;
 }

@@ -1,7 +1,9 @@
 /* E8P12 exact encoder vs brute force over all 65 536 codewords, encode∘decode identity, and the
  * Monte-Carlo relative MSE of E8P12 / RVQ3B / RVQ4B on N(0,1) at the reference scales (§5.1, §9.4).
- * Sizes: 10^5 brute-force vectors and 10^5 MSE vectors in normal builds; under ASan (or with
- * HARP_TEST_QUICK=1 in the environment) 2 000 brute-force vectors (the MSE sizes stay). */
+ * Brute-force vector count: argv[1] (tests/quant.cmake registers 10^4 as a unit test and 10^5 as
+ * test_quant_e8p_enc_full, label "slow"); under ASan, or with HARP_TEST_QUICK=1, at most 2 000.
+ * The MSE estimates use 10^5 vectors (tolerances: ±0.0005 E8P12, ±0.0003 RVQ3B, ±0.0001 RVQ4B); in
+ * the quick mode 4·10^4 vectors with the ±3 % tolerance of algorithms.md §9.4 item 18. */
 #include <float.h>
 #include <stdint.h>
 
@@ -113,8 +115,8 @@ static void test_roundtrip(void) {
     CHECK_MSG(bad == 0, "encode(decode(c)) != c for %d codes", bad);
 }
 
-static void test_bruteforce(void) {
-    const int N = quick() ? 2000 : 100000;
+static void test_bruteforce(int N) {
+    if (quick() && N > 2000) N = 2000;
     int mism = 0, worse = 0;
     double t0 = harp_time_s();
 #pragma omp parallel for schedule(static) reduction(+ : mism, worse)
@@ -152,17 +154,18 @@ static double rel_mse(harp_codebook cb, double s, double r, int N) {
 }
 
 static void test_mse(void) {
-    const int N = 100000;
+    const int N = quick() ? 40000 : 100000;
+    const double rel = quick() ? 0.03 : 0;
     double e2 = rel_mse(HARP_CODEBOOK_E8P12, 1.03, 0, N);
     double e3 = rel_mse(HARP_CODEBOOK_E8P12_RVQ3B, 0.98, 2.04, N);
     double e4 = rel_mse(HARP_CODEBOOK_E8P12_RVQ4B, 1.03, 3.45, N);
     double e2b = rel_mse(HARP_CODEBOOK_E8P12, 0.9, 0, N);
     printf("relative MSE on N(0,1), %d vectors: E8P12@1.03 %.5f  E8P12@0.9 %.5f  RVQ3B@(0.98,2.04) %.5f  "
            "RVQ4B@(1.03,3.45) %.5f\n", N, e2, e2b, e3, e4);
-    CHECK_NEAR(e2, 0.0917, 0.0005);
-    CHECK_NEAR(e2b, 0.0991, 0.0005);
-    CHECK_NEAR(e3, 0.0297, 0.0003);
-    CHECK_NEAR(e4, 0.0096, 0.0001);
+    CHECK_NEAR(e2, 0.0917, rel ? rel * 0.0917 : 0.0005);
+    CHECK_NEAR(e2b, 0.0991, rel ? rel * 0.0991 : 0.0005);
+    CHECK_NEAR(e3, 0.0297, rel ? rel * 0.0297 : 0.0003);
+    CHECK_NEAR(e4, 0.0096, rel ? rel * 0.0096 : 0.0001);
     CHECK_NEAR(harp_codebook_opt_scale(HARP_CODEBOOK_E8P12), 1.03, 0);
     CHECK_NEAR(harp_codebook_opt_resid_scale(HARP_CODEBOOK_E8P12_RVQ3B), 2.04, 0);
     CHECK_NEAR(harp_codebook_opt_resid_scale(HARP_CODEBOOK_E8P12_RVQ4B), 3.45, 0);
@@ -183,12 +186,13 @@ static void test_e81b(void) {
     CHECK_MSG(bad == 0, "E81B encode(decode(c)) != c for %d entries", bad);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int N = argc > 1 ? atoi(argv[1]) : 10000;
     build_soa();
     test_roundtrip();
     test_e81b();
     test_mse();
-    test_bruteforce();
+    test_bruteforce(N);
     free(g_soa), free(g_norm), free(g_dbl);
     return t_done();
 }

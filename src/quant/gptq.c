@@ -1,0 +1,167 @@
+/* GPTQ (§6.2, QuaRot/SpinQuant gptq_utils): column-by-column rounding with error feedback through the
+ * upper Cholesky factor of H^{-1}, lazy block updates of width block_size, dynamic or static groups,
+ * optional act-order. fp64 throughout.
+ *
+ * Rows are independent in GPTQ, so the in-block recursion runs row-parallel (no shared sums) and the
+ * trailing update after each block is one dgemm; results do not depend on the thread count.
+ * Deliberate detail: dynamic group parameters are fitted on the current, fully error-updated
+ * columns (the spec's wording; for a group reaching past the current block the pending lazy update
+ * is applied to a copy first), so the result equals the textbook column-by-column algorithm. The
+ * reference fits on W as of the start of the block, which is the same thing whenever the group
+ * size divides the block size (the 128/128 default). */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "quant_internal.h"
+
+typedef struct {
+    double d;
+    int64_t i;
+} diag_idx;
+
+static int cmp_diag_desc(const void *a, const void *b) {
+    const diag_idx *x = a, *y = b;
+    if (x->d > y->d) return -1;
+    if (x->d < y->d) return 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* U upper with H^{-1} = Uᵀ U, from the damped H (n, n). Overwrites H. */
+static harp_status inverse_cholesky_upper(int64_t n, double *H, double *U, int *jitter, const char *what) {
+    HARP_TRY(harp_safe_cholesky(n, H, U, jitter, what));
+    if (LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, U, (lapack_int)n) != 0)
+        return harp_err(HARP_ERR_NUMERIC, "%s: inverting the damped Hessian failed", what);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) U[i * n + j] = U[j * n + i];
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, U, (lapack_int)n) != 0)
+        return harp_err(HARP_ERR_NUMERIC, "%s: Cholesky of the inverse Hessian failed", what);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++) U[i * n + j] = 0.0;
+    return HARP_OK;
+}
+
+harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *Hin,
+                               const char *what, harp_qlinear *out) {
+    const int bits = p->bits, sym = p->symmetric;
+    const int g = p->group_size > 0 && p->group_size < n ? p->group_size : (int)n;
+    const int64_t bs = p->block_size > 0 ? p->block_size : 128;
+    const int act = p->act_order, stat = p->static_groups || g == (int)n;
+    harp_status st = HARP_OK;
+    double *H = harp_xmalloc((size_t)(n * n) * sizeof *H, "gptq hessian");
+    double *U = harp_xmalloc((size_t)(n * n) * sizeof *U, "gptq inverse factor");
+    double *Wd = harp_xmalloc((size_t)(m * n) * sizeof *Wd, "gptq weights");
+    double *Err = harp_xmalloc((size_t)(m * bs) * sizeof *Err, "gptq block errors");
+    int64_t *perm = harp_xmalloc((size_t)n * sizeof *perm, "gptq permutation");
+    diag_idx *di = harp_xmalloc((size_t)n * sizeof *di, "gptq permutation");
+    if (!H || !U || !Wd || !Err || !perm || !di) {
+        st = HARP_ERR_OOM;
+        goto done;
+    }
+    /* dead columns and act-order are decided on the undamped H */
+    int64_t dead = 0;
+    for (int64_t i = 0; i < n; i++) dead += Hin[i * n + i] == 0.0;
+    for (int64_t i = 0; i < n; i++) di[i].d = Hin[i * n + i], di[i].i = i;
+    if (act) qsort(di, (size_t)n, sizeof *di, cmp_diag_desc);
+    for (int64_t i = 0; i < n; i++) perm[i] = di[i].i;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) H[i * n + j] = Hin[perm[i] * n + perm[j]];
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t i = 0; i < n; i++)
+            Wd[r * n + i] = Hin[perm[i] * n + perm[i]] == 0.0 ? 0.0 : (double)W[r * n + perm[i]];
+    st = harp_hessian_damp_gptq(n, H, 0, NULL, p->percdamp, NULL);
+    if (st != HARP_OK) goto done;
+    st = inverse_cholesky_upper(n, H, U, &out->chol_jitter_steps, what);
+    if (st != HARP_OK) goto done;
+
+    st = harp_qlinear_alloc_scalar(out, m, n, g, act && !stat);
+    if (st != HARP_OK) goto done;
+    out->symmetric = sym;
+    out->n_dead = dead;
+    const int64_t ng = out->n_groups;
+    /* static groups (and per-channel): fitted on the original (dead-zeroed) columns, in original order */
+    if (stat) {
+        double *x = malloc((size_t)g * sizeof *x);
+        if (!x) {
+            st = harp_err(HARP_ERR_OOM, "%s: out of memory", what);
+            goto done;
+        }
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t G = 0; G < ng; G++) {
+                int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
+                for (int64_t c = 0; c < len; c++) x[c] = Hin[(c0 + c) * n + c0 + c] == 0.0 ? 0.0 : W[r * n + c0 + c];
+                float s;
+                int z;
+                harp_rtn_fit(x, len, bits, sym, &s, &z);
+                out->scale[r * ng + G] = s;
+                out->zero[r * ng + G] = (uint8_t)z;
+            }
+        free(x);
+    }
+    if (out->g_idx)
+        for (int64_t i = 0; i < n; i++) out->g_idx[perm[i]] = (int32_t)(i / g);
+
+    for (int64_t i1 = 0; i1 < n; i1 += bs) {
+        const int64_t i2 = i1 + bs < n ? i1 + bs : n, b = i2 - i1;
+#pragma omp parallel
+        {
+        double *x = malloc((size_t)g * sizeof *x);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < m; r++) {
+            double *w = Wd + r * n;
+            float s = 0;
+            int z = 0;
+            for (int64_t i = i1; i < i2; i++) {
+                const int64_t col = perm[i];
+                int64_t G;
+                if (stat) {
+                    G = col / g;
+                    s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                } else {
+                    G = i / g;
+                    if (i % g == 0) {
+                        int64_t len = n - i < g ? n - i : g;
+                        const double *src = w + i;
+                        if (i + len > i2 && x) {
+                            /* the group reaches past this block: fit on fully updated values */
+                            for (int64_t j = i; j < i + len; j++) {
+                                double v = w[j];
+                                if (j >= i2)
+                                    for (int64_t t = i1; t < i; t++) v -= Err[r * bs + (t - i1)] * U[t * n + j];
+                                x[j - i] = v;
+                            }
+                            src = x;
+                        }
+                        harp_rtn_fit(src, len, bits, sym, &s, &z);
+                        out->scale[r * ng + G] = s;
+                        out->zero[r * ng + G] = (uint8_t)z;
+                    } else {
+                        s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                    }
+                }
+                int q = harp_rtn_code(w[i], s, z, bits, sym);
+                out->q[r * n + col] = (uint8_t)q;
+                double err = (w[i] - harp_scalar_value(s, q, z)) / U[i * n + i];
+                const double *u = U + i * n;
+                for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
+                Err[r * bs + (i - i1)] = err;
+            }
+        }
+        free(x);
+        }
+        if (i2 < n)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(n - i2), (int)b, -1.0, Err, (int)bs,
+                        U + i1 * n + i2, (int)n, 1.0, Wd + i2, (int)n);
+        if (p->progress && p->progress(p->progress_user, "gptq", i2, n)) {
+            st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
+            goto done;
+        }
+    }
+done:
+    harp_free(H), harp_free(U), harp_free(Wd), harp_free(Err), harp_free(perm), harp_free(di);
+    if (st != HARP_OK) harp_qlinear_free(out);
+    return st;
+}

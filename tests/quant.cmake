@@ -1,0 +1,4 @@
+# Quantizer tests with custom registration: the E8P encoder is compared with brute force on 10^4
+# Gaussian vectors in the unit run and on 10^5 in the "slow" run (about 15–45 s on 2 loaded cores).
+harp_test(test_quant_e8p_enc SOURCES test_quant_e8p_enc.c LABELS unit ARGS 10000)
+harp_test(test_quant_e8p_enc_full SOURCES test_quant_e8p_enc.c LABELS slow ARGS 100000)

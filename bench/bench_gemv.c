@@ -1,0 +1,394 @@
+/* harp bench gemv: batch-1 GEMV of quantized matrices (E8P 2-bit, RVQ 3/4-bit, decoded on the
+ * fly, with the fused input/output Hadamard transforms) against an fp32 sgemv (OpenBLAS) and an
+ * fp16-stored GEMV (F16C), in a cache-resident and a streaming regime. */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "core/core.h"
+#include "harp/qkernels.h"
+#include "quant/e8p.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BG_HAVE_X86 1
+#endif
+
+/* ---- fp16 GEMV baseline ----------------------------------------------------------------------- */
+
+static void f16_rows_scalar(const uint16_t *w, int n, const float *x, float *y, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        float s = 0;
+        for (int j = 0; j < n; j++) s += harp_f16_to_f32(w[(size_t)r * n + j]) * x[j];
+        y[r] = s;
+    }
+}
+
+#ifdef BG_HAVE_X86
+__attribute__((target("avx2,fma,f16c"))) static void f16_rows_avx2(const uint16_t *w, int n,
+                                                                   const float *x, float *y,
+                                                                   int r0, int r1) {
+    const int n16 = n / 16 * 16;
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint16_t *a = w + (size_t)r * n, *b = a + n;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        for (int j = 0; j < n16; j += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + j), x1 = _mm256_loadu_ps(x + j + 8);
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + j))), x0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + j + 8))), x1, a1);
+            b0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + j))), x0, b0);
+            b1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + j + 8))), x1, b1);
+        }
+        float sa[8], sb[8], ta = 0, tb = 0;
+        _mm256_storeu_ps(sa, _mm256_add_ps(a0, a1));
+        _mm256_storeu_ps(sb, _mm256_add_ps(b0, b1));
+        for (int i = 0; i < 8; i++) {
+            ta += sa[i];
+            tb += sb[i];
+        }
+        for (int j = n16; j < n; j++) {
+            ta += harp_f16_to_f32(a[j]) * x[j];
+            tb += harp_f16_to_f32(b[j]) * x[j];
+        }
+        y[r] = ta;
+        y[r + 1] = tb;
+    }
+    if (r < r1) f16_rows_scalar(w, n, x, y, r, r1);
+}
+
+static int have_f16c(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+#else
+static int have_f16c(void) { return 0; }
+static void f16_rows_avx2(const uint16_t *w, int n, const float *x, float *y, int r0, int r1) {
+    f16_rows_scalar(w, n, x, y, r0, r1);
+}
+#endif
+
+static void gemv_f16(const uint16_t *w, int m, int n, const float *x, float *y, int simd) {
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < (m + 15) / 16; b++) {
+        int r0 = 16 * b, r1 = r0 + 16 < m ? r0 + 16 : m;
+        if (simd) f16_rows_avx2(w, n, x, y, r0, r1);
+        else f16_rows_scalar(w, n, x, y, r0, r1);
+    }
+}
+
+/* ---- Hadamard stand-in for the fused transforms ------------------------------------------------ */
+
+/* n = K·2^k: FWHT on each of the K chunks, then a dense K×K ±1 mix (QuIP#'s Had_n structure and
+ * cost, §3.4). The ±1 matrix here is random, not a true Hadamard: it stands in for the cost until
+ * the rotation module's Had_n is wired in; for powers of two it is the exact normalised FWHT. */
+typedef struct bench_had {
+    int n, K, p2;
+    float *mix;   /* K×K, scaled by 1/sqrt(K) */
+    float *tmp;   /* n */
+} bench_had;
+
+static int had_init(bench_had *h, int n, harp_rng *rng) {
+    memset(h, 0, sizeof *h);
+    h->n = n;
+    int p2 = n & -n, odd = n / p2;
+    h->K = odd == 1 ? 1 : (p2 >= 4 ? 4 * odd : odd);
+    h->p2 = n / h->K;
+    if (h->K > 1) {
+        h->mix = malloc(sizeof(float) * (size_t)h->K * h->K);
+        h->tmp = malloc(sizeof(float) * (size_t)n);
+        if (!h->mix || !h->tmp) return -1;
+        for (int i = 0; i < h->K * h->K; i++)
+            h->mix[i] = ((harp_rng_u64(rng) & 1) ? 1.0f : -1.0f) / sqrtf((float)h->K);
+    }
+    return 0;
+}
+
+static void had_free(bench_had *h) {
+    free(h->mix);
+    free(h->tmp);
+}
+
+static void had_apply(void *user, float *v) {
+    bench_had *h = user;
+    for (int c = 0; c < h->K; c++) harp_fwht_f32(v + (size_t)c * h->p2, h->p2);
+    if (h->K > 1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, h->K, h->p2, h->K, 1.0f, h->mix, h->K,
+                    v, h->p2, 0.0f, h->tmp, h->p2);
+        memcpy(v, h->tmp, sizeof(float) * (size_t)h->n);
+    }
+}
+
+/* ---- benchmark driver ------------------------------------------------------------------------- */
+
+enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_COUNT };
+static const char *const kind_name[K_COUNT] = {"fp32", "fp16", "e8p2", "e8p2_nohad", "rvq3", "rvq4"};
+
+typedef struct bench_ctx {
+    int m, n, threads, json, simd16;
+    double min_time;
+    size_t stream_target;
+    long long llc;
+    const char *llc_source;
+    float *x, *y, *scratch, *sin_, *sout;
+    bench_had hin, hout;
+} bench_ctx;
+
+static size_t kind_bytes(int k, size_t m, size_t n) {
+    size_t nc = (n + 7) / 8;
+    switch (k) {
+    case K_FP32: return 4 * m * n;
+    case K_FP16: return 2 * m * n;
+    case K_RVQ3: return 3 * m * nc;
+    case K_RVQ4: return 4 * m * nc;
+    default: return 2 * m * nc;
+    }
+}
+
+/* One matrix-vector product of copy `c` of a kind's weights. */
+static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
+    if (k == K_FP32) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, b->m, b->n, 1.0f, (const float *)base, b->n, b->x,
+                    1, 0.0f, b->y, 1);
+        return;
+    }
+    if (k == K_FP16) {
+        gemv_f16((const uint16_t *)base, b->m, b->n, b->x, b->y, b->simd16);
+        return;
+    }
+    harp_qmat w;
+    harp_qfmt fmt = k == K_RVQ3 ? HARP_QFMT_RVQ3 : k == K_RVQ4 ? HARP_QFMT_RVQ4 : HARP_QFMT_E8P2;
+    harp_qmat_init(&w, fmt, b->m, b->n, 0.02f, 0.02f / 3.45f);
+    size_t plane0 = 2 * (size_t)b->m * w.ncode;
+    w.codes0 = (const uint16_t *)base;
+    w.codes1 = fmt == HARP_QFMT_E8P2 ? NULL : base + plane0;
+    (void)bytes;
+    if (k == K_E8P2_RAW) {
+        harp_qgemv(&w, b->x, b->y);
+        return;
+    }
+    harp_qxform t = {b->sin_, had_apply, &b->hin, had_apply, &b->hout, b->sout};
+    harp_qlinear_forward(&w, &t, b->x, b->y, b->scratch);
+}
+
+/* Times `copies` distinct copies cycled in order; returns seconds per product. */
+static double time_kind(bench_ctx *b, int k, const uint8_t *buf, size_t bytes, size_t copies) {
+    for (size_t c = 0; c < copies && c < 2; c++) run_once(b, k, buf + c * bytes, bytes);
+    size_t calls = 0;
+    double t0 = harp_time_s(), t;
+    do {
+        for (size_t c = 0; c < copies; c++) run_once(b, k, buf + c * bytes, bytes);
+        calls += copies;
+        t = harp_time_s() - t0;
+    } while (t < b->min_time || calls < 3);
+    return t / (double)calls;
+}
+
+static void fill_random(uint8_t *p, size_t n, harp_rng *rng, int k) {
+    if (k == K_FP32) {
+        float *f = (float *)p;
+        for (size_t i = 0; i < n / 4; i++) f[i] = (float)harp_rng_normal(rng) * 0.02f;
+    } else if (k == K_FP16) {
+        uint16_t *h = (uint16_t *)p;
+        for (size_t i = 0; i < n / 2; i++) h[i] = harp_f32_to_f16((float)harp_rng_normal(rng) * 0.02f);
+    } else {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            uint64_t u = harp_rng_u64(rng);
+            memcpy(p + i, &u, 8);
+        }
+        for (size_t i = n / 8 * 8; i < n; i++) p[i] = (uint8_t)harp_rng_u64(rng);
+    }
+}
+
+static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp32_sec,
+                 double fp16_sec, size_t bytes, size_t copies) {
+    double gbps = (double)bytes / sec / 1e9;
+    double s32 = fp32_sec > 0 ? fp32_sec / sec : 0, s16 = fp16_sec > 0 ? fp16_sec / sec : 0;
+    if (b->json) {
+        printf("{\"bench\":\"gemv\",\"kind\":\"%s\",\"m\":%d,\"n\":%d,\"regime\":\"%s\","
+               "\"threads\":%d,\"seconds\":%.9g,\"gbps\":%.4g,\"speedup_vs_fp32\":%.4g,"
+               "\"speedup_vs_fp16\":%.4g,\"stored_bytes\":%zu,\"working_set_bytes\":%zu,"
+               "\"llc_bytes\":%lld,\"llc_source\":\"%s\",\"fused_transforms\":%s,\"isa\":\"%s\"}\n",
+               kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, s32, s16, bytes,
+               bytes * copies, b->llc, b->llc_source,
+               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4) ? "true" : "false",
+               k == K_FP32 ? "openblas" : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
+                                                      : harp_qgemv_isa());
+    } else {
+        printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%5.2f vs fp32  x%5.2f vs fp16  (%zu copies, %.0f MB)\n",
+               regime, b->m, b->n, kind_name[k], sec * 1e3, gbps, s32, s16, copies,
+               (double)(bytes * copies) / 1e6);
+    }
+    fflush(stdout);
+}
+
+static int bench_shape(bench_ctx *b, harp_rng *rng) {
+    int m = b->m, n = b->n;
+    b->x = malloc(sizeof(float) * (size_t)n);
+    b->y = malloc(sizeof(float) * (size_t)m);
+    b->scratch = malloc(sizeof(float) * (size_t)n);
+    b->sin_ = malloc(sizeof(float) * (size_t)n);
+    b->sout = malloc(sizeof(float) * (size_t)m);
+    if (!b->x || !b->y || !b->scratch || !b->sin_ || !b->sout) return -1;
+    for (int j = 0; j < n; j++) {
+        b->x[j] = (float)harp_rng_normal(rng);
+        b->sin_[j] = (harp_rng_u64(rng) & 1) ? 1.0f : -1.0f;
+    }
+    for (int i = 0; i < m; i++) b->sout[i] = ((harp_rng_u64(rng) & 1) ? 1.0f : -1.0f) * 0.9f;
+    if (had_init(&b->hin, n, rng) || had_init(&b->hout, m, rng)) return -1;
+
+    static const char *const regimes[2] = {"cache", "stream"};
+    for (int g = 0; g < 2; g++) {
+        double t32 = 0, t16 = 0;
+        for (int k = 0; k < K_COUNT; k++) {
+            size_t bytes = kind_bytes(k, (size_t)m, (size_t)n);
+            size_t copies = g == 0 ? 1 : (b->stream_target + bytes - 1) / bytes;
+            if (copies < 2 && g == 1) copies = 2;
+            uint8_t *buf = harp_aligned_alloc(bytes * copies, "gemv benchmark weights");
+            if (!buf) return -1;
+            fill_random(buf, bytes, rng, k);
+            /* Distinct addresses are what defeat the cache; the contents may repeat. */
+            for (size_t c = 1; c < copies; c++) memcpy(buf + c * bytes, buf, bytes);
+            double sec = time_kind(b, k, buf, bytes, copies);
+            if (k == K_FP32) t32 = sec;
+            if (k == K_FP16) t16 = sec;
+            emit(b, k, regimes[g], sec, t32, t16, bytes, copies);
+            harp_free_aligned(buf);
+        }
+    }
+    had_free(&b->hin);
+    had_free(&b->hout);
+    free(b->x);
+    free(b->y);
+    free(b->scratch);
+    free(b->sin_);
+    free(b->sout);
+    return 0;
+}
+
+static long long llc_bytes(const char **source) {
+    /* sysfs first (the cache the kernel reports for cpu0), then glibc's CPUID-derived figure. */
+    for (int i = 0; i < 8; i++) {
+        char path[128], buf[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        int level = 0;
+        if (fscanf(f, "%d", &level) != 1) level = 0;
+        fclose(f);
+        if (level != 3) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        f = fopen(path, "r");
+        if (!f) continue;
+        long long v = 0;
+        char unit = 0;
+        if (fgets(buf, sizeof buf, f) && sscanf(buf, "%lld%c", &v, &unit) >= 1) {
+            fclose(f);
+            *source = "sysfs";
+            return unit == 'K' ? v << 10 : unit == 'M' ? v << 20 : v;
+        }
+        fclose(f);
+    }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (v > 0) {
+        *source = "sysconf";
+        return v;
+    }
+#endif
+    *source = "default";
+    return 32ll << 20;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: harp bench gemv [--json] [--threads N] [--shapes MxN,...] [--min-time S]\n"
+            "                       [--llc-mb MB] [--max-stream-mb MB] [--quick]\n"
+            "Batch-1 GEMV: fp32 sgemv (OpenBLAS), fp16 GEMV (F16C), E8P 2-bit with and without the\n"
+            "fused Hadamard transforms, RVQ 3/4-bit (fused transforms), cache-resident and streaming.\n"
+            "  --json            one JSON object per line\n"
+            "  --threads N       threads for every kernel (default 2)\n"
+            "  --shapes LIST     default 4096x4096,11008x4096,4096x11008 (M rows x N cols)\n"
+            "  --min-time S      seconds timed per measurement (default 0.5)\n"
+            "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
+            "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
+            "  --quick           small shapes and working sets (smoke test)\n");
+}
+
+int bench_gemv(int argc, char **argv) {
+    static const struct option opts[] = {{"json", no_argument, 0, 'j'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"shapes", required_argument, 0, 's'},
+                                         {"min-time", required_argument, 0, 'T'},
+                                         {"llc-mb", required_argument, 0, 'L'},
+                                         {"max-stream-mb", required_argument, 0, 'X'},
+                                         {"quick", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    bench_ctx b;
+    memset(&b, 0, sizeof b);
+    b.threads = 2;
+    b.min_time = 0.5;
+    const char *shapes = "4096x4096,11008x4096,4096x11008";
+    long long llc_override = 0, max_stream = 4096;
+    int quick = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': b.json = 1; break;
+        case 't': b.threads = (int)cli_parse_long("--threads", optarg, 1, 256); break;
+        case 's': shapes = optarg; break;
+        case 'T': b.min_time = cli_parse_double("--min-time", optarg, 0.0, 60.0); break;
+        case 'L': llc_override = cli_parse_long("--llc-mb", optarg, 1, 1 << 20); break;
+        case 'X': max_stream = cli_parse_long("--max-stream-mb", optarg, 1, 1 << 20); break;
+        case 'q': quick = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (quick) {
+        shapes = "256x512,172x344";
+        b.min_time = 0.02;
+        if (!llc_override) llc_override = 1;
+    }
+    b.llc = llc_override ? llc_override << 20 : llc_bytes(&b.llc_source);
+    if (llc_override) b.llc_source = "flag";
+    b.stream_target = (size_t)(4 * b.llc);
+    if (b.stream_target > (size_t)max_stream << 20) {
+        fprintf(stderr, "harp bench gemv: warning: streaming working set capped at %lld MB (< 4x LLC of %lld MB)\n",
+                max_stream, b.llc >> 20);
+        b.stream_target = (size_t)max_stream << 20;
+    }
+    harp_set_threads(b.threads);
+    openblas_set_num_threads(b.threads);
+    b.simd16 = have_f16c();
+    if (!b.json)
+        printf("harp bench gemv: %d threads, LLC %lld MB (%s), streaming working set >= %zu MB per kind, kernel %s\n",
+               b.threads, b.llc >> 20, b.llc_source, b.stream_target >> 20, harp_qgemv_isa());
+    harp_rng rng;
+    harp_rng_seed(&rng, 1234);
+    const char *p = shapes;
+    while (*p) {
+        char *end;
+        long m = strtol(p, &end, 10);
+        if (end == p || (*end != 'x' && *end != 'X')) cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
+        p = end + 1;
+        long n = strtol(p, &end, 10);
+        if (end == p || m < 1 || n < 1 || m > 65536 || n > 65536)
+            cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
+        p = *end == ',' ? end + 1 : end;
+        b.m = (int)m;
+        b.n = (int)n;
+        if (bench_shape(&b, &rng)) cli_die(CLI_EXIT_FAIL, "out of memory");
+    }
+    return 0;
+}

@@ -134,6 +134,7 @@ static const char *const kind_name[K_COUNT] = {"fp32", "fp16", "e8p2", "e8p2_noh
 
 typedef struct bench_ctx {
     int m, n, threads, json, simd16;
+    unsigned kinds, regimes;   /* bit masks of what to run */
     double min_time;
     size_t stream_target;
     long long llc;
@@ -248,7 +249,9 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
     static const char *const regimes[2] = {"cache", "stream"};
     for (int g = 0; g < 2; g++) {
         double t32 = 0, t16 = 0;
+        if (!(b->regimes & (1u << g))) continue;
         for (int k = 0; k < K_COUNT; k++) {
+            if (!(b->kinds & (1u << k))) continue;
             size_t bytes = kind_bytes(k, (size_t)m, (size_t)n);
             size_t copies = g == 0 ? 1 : (b->stream_target + bytes - 1) / bytes;
             if (copies < 2 && g == 1) copies = 2;
@@ -308,6 +311,24 @@ static long long llc_bytes(const char **source) {
     return 32ll << 20;
 }
 
+static unsigned parse_kinds(const char *list) {
+    unsigned mask = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        int found = 0;
+        for (int k = 0; k < K_COUNT; k++)
+            if (strlen(kind_name[k]) == len && !strncmp(p, kind_name[k], len)) {
+                mask |= 1u << k;
+                found = 1;
+            }
+        if (!found) cli_die(CLI_EXIT_USAGE, "--kinds: unknown kind '%.*s'", (int)len, p);
+        p += len;
+        if (*p == ',') p++;
+    }
+    return mask;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: harp bench gemv [--json] [--threads N] [--shapes MxN,...] [--min-time S]\n"
@@ -320,10 +341,34 @@ static void usage(FILE *f) {
             "  --min-time S      seconds timed per measurement (default 0.5)\n"
             "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
             "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
+            "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4 (default all;\n"
+            "                    speed-ups need fp32 / fp16 in the list)\n"
+            "  --regime R        cache, stream or both (default both)\n"
             "  --quick           small shapes and working sets (smoke test)\n");
 }
 
+/* OpenMP threads that spin at barriers lose badly when the two cores are shared with other
+ * processes (measured: 4x slower GEMVs), and libgomp reads OMP_WAIT_POLICY only at start-up, so
+ * the benchmark re-executes itself once with OMP_WAIT_POLICY=passive unless the caller chose a
+ * policy. OpenBLAS (its own pthreads) is unaffected. */
+static void ensure_passive_wait(void) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    char *buf = NULL;
+    size_t size = 0;
+    if (harp_read_file("/proc/self/cmdline", &buf, &size) != HARP_OK) return;
+    char *args[64];
+    int na = 0;
+    for (size_t i = 0; i < size && na < 63; i += strlen(buf + i) + 1) args[na++] = buf + i;
+    args[na] = NULL;
+    if (na > 0 && na < 63 && setenv("OMP_WAIT_POLICY", "passive", 1) == 0) {
+        fflush(NULL);
+        execv("/proc/self/exe", args);
+    }
+    free(buf);   /* exec failed: carry on with the default policy */
+}
+
 int bench_gemv(int argc, char **argv) {
+    ensure_passive_wait();
     static const struct option opts[] = {{"json", no_argument, 0, 'j'},
                                          {"threads", required_argument, 0, 't'},
                                          {"shapes", required_argument, 0, 's'},
@@ -331,12 +376,16 @@ int bench_gemv(int argc, char **argv) {
                                          {"llc-mb", required_argument, 0, 'L'},
                                          {"max-stream-mb", required_argument, 0, 'X'},
                                          {"quick", no_argument, 0, 'q'},
+                                         {"kinds", required_argument, 0, 'k'},
+                                         {"regime", required_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     bench_ctx b;
     memset(&b, 0, sizeof b);
     b.threads = 2;
     b.min_time = 0.5;
+    b.kinds = (1u << K_COUNT) - 1;
+    b.regimes = 3;
     const char *shapes = "4096x4096,11008x4096,4096x11008";
     long long llc_override = 0, max_stream = 4096;
     int quick = 0, c;
@@ -350,6 +399,13 @@ int bench_gemv(int argc, char **argv) {
         case 'L': llc_override = cli_parse_long("--llc-mb", optarg, 1, 1 << 20); break;
         case 'X': max_stream = cli_parse_long("--max-stream-mb", optarg, 1, 1 << 20); break;
         case 'q': quick = 1; break;
+        case 'k': b.kinds = parse_kinds(optarg); break;
+        case 'r':
+            if (!strcmp(optarg, "cache")) b.regimes = 1;
+            else if (!strcmp(optarg, "stream")) b.regimes = 2;
+            else if (!strcmp(optarg, "both")) b.regimes = 3;
+            else cli_die(CLI_EXIT_USAGE, "--regime: expected cache, stream or both, got '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -372,8 +428,9 @@ int bench_gemv(int argc, char **argv) {
     openblas_set_num_threads(b.threads);
     b.simd16 = have_f16c();
     if (!b.json)
-        printf("harp bench gemv: %d threads, LLC %lld MB (%s), streaming working set >= %zu MB per kind, kernel %s\n",
-               b.threads, b.llc >> 20, b.llc_source, b.stream_target >> 20, harp_qgemv_isa());
+        printf("harp bench gemv: %d threads, LLC %lld MB (%s), streaming working set >= %zu MB per kind, kernel %s, OMP_WAIT_POLICY=%s\n",
+               b.threads, b.llc >> 20, b.llc_source, b.stream_target >> 20, harp_qgemv_isa(),
+               getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(default)");
     harp_rng rng;
     harp_rng_seed(&rng, 1234);
     const char *p = shapes;

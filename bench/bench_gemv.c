@@ -117,12 +117,22 @@ static void had_free(bench_had *h) {
     free(h->tmp);
 }
 
+/* The K×K mix is a plain loop (inner loop over the 2^k contiguous columns vectorises) rather
+ * than sgemm: OpenBLAS threads woken for a tiny product keep spinning afterwards and steal the
+ * cores from the GEMV's OpenMP threads. */
 static void had_apply(void *user, float *v) {
     bench_had *h = user;
     for (int c = 0; c < h->K; c++) harp_fwht_f32(v + (size_t)c * h->p2, h->p2);
     if (h->K > 1) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, h->K, h->p2, h->K, 1.0f, h->mix, h->K,
-                    v, h->p2, 0.0f, h->tmp, h->p2);
+        const int K = h->K, P = h->p2;
+        memset(h->tmp, 0, sizeof(float) * (size_t)h->n);
+        for (int i = 0; i < K; i++)
+            for (int k = 0; k < K; k++) {
+                const float a = h->mix[i * K + k];
+                float *o = h->tmp + (size_t)i * P;
+                const float *src = v + (size_t)k * P;
+                for (int j = 0; j < P; j++) o[j] += a * src[j];
+            }
         memcpy(v, h->tmp, sizeof(float) * (size_t)h->n);
     }
 }
@@ -135,6 +145,7 @@ static const char *const kind_name[K_COUNT] = {"fp32", "fp16", "e8p2", "e8p2_noh
 typedef struct bench_ctx {
     int m, n, threads, json, simd16;
     unsigned kinds, regimes;   /* bit masks of what to run */
+    int quick;
     double min_time;
     size_t stream_target;
     long long llc;
@@ -265,6 +276,7 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
             if (k == K_FP16) t16 = sec;
             emit(b, k, regimes[g], sec, t32, t16, bytes, copies);
             harp_free_aligned(buf);
+            if (!b->quick) usleep(200000);   /* let spinning BLAS / OpenMP workers go to sleep between kinds */
         }
     }
     had_free(&b->hin);
@@ -411,6 +423,7 @@ int bench_gemv(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    b.quick = quick;
     if (quick) {
         shapes = "256x512,172x344";
         b.min_time = 0.02;

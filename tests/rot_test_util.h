@@ -1,0 +1,64 @@
+/* Helpers shared by the rotation tests: dense checks on materialised rotations. */
+#ifndef ROT_TEST_UTIL_H
+#define ROT_TEST_UTIL_H
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/core.h"
+#include "harp/rotate.h"
+
+/* max |R·Rᵀ − I| of a dense n×n matrix (fp64 product). */
+static inline double rt_orth_err(const double *R, int64_t n) {
+    double *P = malloc((size_t)n * (size_t)n * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, R, (int)n, R, (int)n, 0.0, P, (int)n);
+    double e = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double d = fabs(P[i * n + j] - (i == j ? 1.0 : 0.0));
+            if (d > e) e = d;
+        }
+    free(P);
+    return e;
+}
+
+/* Dense R from the fp32 path (rows e_i·R), widened to fp64 for the check. */
+static inline double *rt_materialize_f32(const harp_rot *r) {
+    int64_t n = harp_rot_dim(r);
+    float *F = calloc((size_t)n * (size_t)n, sizeof(float));
+    for (int64_t i = 0; i < n; i++) F[i * n + i] = 1.0f;
+    if (harp_rot_apply(r, F, n, n, 0) != HARP_OK) {
+        free(F);
+        return NULL;
+    }
+    double *R = malloc((size_t)n * (size_t)n * sizeof(double));
+    for (size_t i = 0; i < (size_t)n * (size_t)n; i++) R[i] = F[i];
+    free(F);
+    return R;
+}
+
+static inline void rt_fill_normal(float *x, size_t k, uint64_t seed) {
+    harp_rng g;
+    harp_rng_seed(&g, seed);
+    for (size_t i = 0; i < k; i++) x[i] = (float)harp_rng_normal(&g);
+}
+
+static inline void rt_fill_normal_f64(double *x, size_t k, uint64_t seed) {
+    harp_rng g;
+    harp_rng_seed(&g, seed);
+    for (size_t i = 0; i < k; i++) x[i] = harp_rng_normal(&g);
+}
+
+/* ‖a − b‖ / ‖b‖ */
+static inline double rt_rel_err(const float *a, const float *b, size_t k) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < k; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+#endif

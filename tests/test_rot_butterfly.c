@@ -1,0 +1,218 @@
+/* Acceptance 2: HARP butterfly. θ = 0 and n = 2^k gives natural-order Sylvester H/√n (the fixed
+ * permutation is the identity); orthogonal for any n; inverse; optimised == _ref bit-exactly; the
+ * hand-written backward matches central finite differences in fp64 (Cayley and Givens). */
+#include <string.h>
+
+#include "rot_test_util.h"
+#include "test_util.h"
+
+static harp_rot *make(int64_t n, const int *stages, int ns, int passes, int givens, double clip, double init, uint64_t seed) {
+    harp_rot_params p;
+    harp_rot_params_default(&p);
+    p.n_stages = ns;
+    for (int i = 0; i < ns; i++) p.stages[i] = stages[i];
+    p.n_passes = passes;
+    p.givens_b2 = givens;
+    p.theta_clip = clip;
+    p.theta_init_scale = init;
+    harp_rot *r = NULL;
+    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, n, &p, seed, &r));
+    return r;
+}
+
+static void test_schedule(void) {
+    static const struct {
+        int64_t n;
+        int s[8];
+    } sch[] = {{4096, {8, 8, 8, 8}}, {11008, {8, 8, 4, 43}}, {14336, {8, 8, 8, 7, 4}}, {5120, {8, 8, 8, 5, 2}},
+               {13824, {8, 8, 8, 3, 3, 3}}, {18944, {8, 8, 8, 37}}, {5632, {8, 8, 8, 11}}, {48, {8, 6}},
+               {1376, {8, 4, 43}}, {1536, {8, 8, 8, 3}}, {57344, {8, 8, 8, 8, 7, 2}}, {172, {4, 43}}};
+    for (size_t i = 0; i < sizeof sch / sizeof sch[0]; i++) {
+        harp_rot *r = make(sch[i].n, NULL, 0, 1, 0, 0, 0, 1);
+        if (!r) continue;
+        const int *st;
+        int T = harp_rot_butterfly_stages(r, &st), ok = 1, k = 0;
+        for (; k < 8 && sch[i].s[k]; k++) ok &= k < T && st[k] == sch[i].s[k];
+        CHECK_MSG(ok && T == k, "n=%lld: greedy(8,8) schedule differs from §4.2/§3.6", (long long)sch[i].n);
+        harp_rot_destroy(r);
+    }
+    harp_rot_params p;
+    harp_rot_params_default(&p);
+    p.n_stages = 2, p.stages[0] = 8, p.stages[1] = 5;
+    harp_rot *r = NULL;
+    CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r) == HARP_ERR_INVALID_ARG);
+}
+
+static void test_sylvester(void) {
+    static const int64_t ns[] = {8, 64, 512, 2048};
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int64_t n = ns[k];
+        harp_rot *r = make(n, NULL, 0, 1, 0, 0, 0, 3);
+        if (!r) continue;
+        double *R = malloc((size_t)n * (size_t)n * sizeof(double));
+        CHECK_OK(harp_rot_materialize(r, R));
+        double e = 0, e32 = 0;
+        double *F = rt_materialize_f32(r);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double want = ((__builtin_popcountll((unsigned long long)(i & j)) & 1) ? -1.0 : 1.0) / sqrt((double)n);
+                e = fmax(e, fabs(R[i * n + j] - want));
+                e32 = fmax(e32, fabs(F[i * n + j] - want));
+            }
+        /* identity permutation: R[i][j] = (−1)^popcount(i&j)/√n, up to fp rounding of products of 1/√b */
+        CHECK_MSG(e <= 1e-15, "n=%lld: θ=0 butterfly differs from Sylvester H/√n by %.3g (fp64)", (long long)n, e);
+        CHECK_MSG(e32 <= 1e-7, "n=%lld: θ=0 butterfly differs from Sylvester H/√n by %.3g (fp32)", (long long)n, e32);
+        free(R);
+        free(F);
+        harp_rot_destroy(r);
+    }
+}
+
+static void test_orthogonal(void) {
+    static const struct {
+        int64_t n;
+        int s[6], ns, passes, givens;
+    } cfg[] = {{48, {0}, 0, 1, 0},           {172, {4, 43}, 2, 1, 0}, {288, {0}, 0, 2, 0}, {1536, {8, 8, 8, 3}, 4, 1, 0},
+               {1600, {0}, 0, 1, 0},         {96, {2, 8, 2, 3}, 4, 1, 1}, {4096, {0}, 0, 1, 0}, {11008, {0}, 0, 1, 0}};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        int64_t n = cfg[k].n;
+        harp_rot *r = make(n, cfg[k].s, cfg[k].ns, cfg[k].passes, cfg[k].givens, 0, 0.3, 11 + k);
+        if (!r) continue;
+        if (n <= 1600) {
+            double *R = rt_materialize_f32(r);
+            double e = rt_orth_err(R, n);
+            CHECK_MSG(e <= 1e-5, "butterfly n=%lld: fp32 max|RRᵀ−I| = %.3g", (long long)n, e);
+            free(R);
+            R = malloc((size_t)n * (size_t)n * sizeof(double));
+            CHECK_OK(harp_rot_materialize(r, R));
+            e = rt_orth_err(R, n);
+            CHECK_MSG(e <= 1e-12, "butterfly n=%lld: fp64 max|RRᵀ−I| = %.3g", (long long)n, e);
+            free(R);
+        }
+        /* inverse(forward(x)) and norm preservation on random rows (all sizes; the only check for large n) */
+        enum { V = 4 };
+        size_t tot = (size_t)V * (size_t)n;
+        float *x = malloc(tot * sizeof(float)), *y = malloc(tot * sizeof(float)), *z = malloc(tot * sizeof(float));
+        rt_fill_normal(x, tot, 5 + (uint64_t)n);
+        memcpy(y, x, tot * sizeof(float));
+        CHECK_OK(harp_rot_apply(r, y, V, n, 0));
+        double nx = 0, ny = 0;
+        for (size_t i = 0; i < tot; i++) nx += (double)x[i] * x[i], ny += (double)y[i] * y[i];
+        CHECK_MSG(fabs(sqrt(ny / nx) - 1) <= 1e-6, "butterfly n=%lld: norm ratio %.9f", (long long)n, sqrt(ny / nx));
+        memcpy(z, y, tot * sizeof(float));
+        CHECK_OK(harp_rot_apply(r, z, V, n, 1));
+        double ie = rt_rel_err(z, x, tot);
+        CHECK_MSG(ie <= 1e-6, "butterfly n=%lld: inverse(forward(x)) rel err %.3g", (long long)n, ie);
+        /* optimised vs _ref: identical bits, both directions, fp32 and fp64 */
+        for (int tr = 0; tr < 2; tr++) {
+            memcpy(y, x, tot * sizeof(float));
+            memcpy(z, x, tot * sizeof(float));
+            CHECK_OK(harp_rot_apply(r, y, V, n, tr));
+            CHECK_OK(harp_rot_apply_ref(r, z, V, n, tr));
+            CHECK_MSG(!memcmp(y, z, tot * sizeof(float)), "butterfly n=%lld tr=%d: fp32 optimised != ref", (long long)n, tr);
+            double *a = malloc(tot * sizeof(double)), *b = malloc(tot * sizeof(double));
+            for (size_t i = 0; i < tot; i++) a[i] = b[i] = x[i];
+            CHECK_OK(harp_rot_apply_f64(r, a, V, n, tr));
+            CHECK_OK(harp_rot_apply_ref_f64(r, b, V, n, tr));
+            CHECK_MSG(!memcmp(a, b, tot * sizeof(double)), "butterfly n=%lld tr=%d: fp64 optimised != ref", (long long)n, tr);
+            free(a);
+            free(b);
+        }
+        free(x), free(y), free(z);
+        harp_rot_destroy(r);
+    }
+}
+
+/* L = Σ C⊙Y + ½ΣY² with Y = X·R, so dL/dY = C + Y. The central difference is formed as
+ * Σ (Y₊ − Y₋)⊙(C + ½(Y₊ + Y₋)) = L₊ − L₋ exactly in real arithmetic, without cancelling two large sums. */
+static double loss_diff(const harp_rot *r, const double *Xp, const double *Xm, const double *C, int64_t rows, double *Yp,
+                        double *Ym) {
+    int64_t n = harp_rot_dim(r);
+    harp_rot_butterfly_forward_batch(r, Xp, rows, Yp, NULL);
+    harp_rot_butterfly_forward_batch(r, Xm, rows, Ym, NULL);
+    double d = 0;
+    for (int64_t i = 0; i < rows * n; i++) d += (Yp[i] - Ym[i]) * (C[i] + 0.5 * (Yp[i] + Ym[i]));
+    return d;
+}
+
+static void gradcheck(int64_t n, const int *stages, int ns, int passes, int givens, double clip) {
+    harp_rot *r = make(n, stages, ns, passes, givens, clip, 0.3, 1234 + (uint64_t)n);
+    if (!r) return;
+    const int64_t rows = 3;
+    int64_t np = harp_rot_butterfly_num_params(r);
+    size_t tot = (size_t)rows * (size_t)n;
+    double *X = malloc(tot * sizeof(double)), *C = malloc(tot * sizeof(double)), *Y = malloc(tot * sizeof(double));
+    double *dY = malloc(tot * sizeof(double)), *dX = malloc(tot * sizeof(double));
+    double *Yp = malloc(tot * sizeof(double)), *Xm = malloc(tot * sizeof(double));
+    double *th = malloc((size_t)np * sizeof(double)), *dth = calloc((size_t)np, sizeof(double));
+    rt_fill_normal_f64(X, tot, 1);
+    rt_fill_normal_f64(C, tot, 2);
+    harp_rot_cache *cache = harp_rot_cache_create();
+    CHECK_OK(harp_rot_butterfly_forward_batch(r, X, rows, Y, cache));
+    for (size_t i = 0; i < tot; i++) dY[i] = C[i] + Y[i];
+    CHECK_OK(harp_rot_butterfly_backward(r, cache, dY, dX, dth));
+    CHECK_OK(harp_rot_butterfly_get_theta(r, th));
+    /* central differences, step 1e−6, on a spread of θ entries (every stage is hit) and of X entries */
+    const double h = 1e-6;
+    double num = 0, den = 0;
+    int64_t stride = np / 40 > 0 ? np / 40 : 1;
+    for (int64_t k = 0; k < np; k += stride) {
+        double t0 = th[k];
+        th[k] = t0 + h;
+        harp_rot_butterfly_set_theta(r, th);
+        harp_rot_butterfly_forward_batch(r, X, rows, Yp, NULL);
+        th[k] = t0 - h;
+        harp_rot_butterfly_set_theta(r, th);
+        harp_rot_butterfly_forward_batch(r, X, rows, Y, NULL);
+        th[k] = t0;
+        double dl = 0;
+        for (size_t i = 0; i < tot; i++) dl += (Yp[i] - Y[i]) * (C[i] + 0.5 * (Yp[i] + Y[i]));
+        double fd = dl / (2 * h);
+        num += (fd - dth[k]) * (fd - dth[k]);
+        den += fd * fd;
+    }
+    harp_rot_butterfly_set_theta(r, th);
+    double relt = sqrt(num / den);
+    num = den = 0;
+    for (size_t i = 0; i < tot; i += tot / 17 + 1) {
+        double x0 = X[i];
+        memcpy(Xm, X, tot * sizeof(double));
+        X[i] = x0 + h;
+        Xm[i] = x0 - h;
+        double fd = loss_diff(r, X, Xm, C, rows, Yp, Y) / (2 * h);
+        X[i] = x0;
+        num += (fd - dX[i]) * (fd - dX[i]);
+        den += fd * fd;
+    }
+    double relx = sqrt(num / den);
+    CHECK_MSG(relt <= 1e-6, "gradcheck n=%lld givens=%d clip=%g passes=%d: dθ rel err %.3g", (long long)n, givens, clip, passes, relt);
+    CHECK_MSG(relx <= 1e-6, "gradcheck n=%lld: dX rel err %.3g", (long long)n, relx);
+    printf("gradcheck n=%lld stages=%d passes=%d givens=%d clip=%g: dθ rel %.2e, dX rel %.2e (%lld params)\n", (long long)n, ns,
+           passes, givens, clip, relt, relx, (long long)np);
+    /* f32 API gives the same gradient (computed in fp64 internally) */
+    float *Xf = malloc(tot * sizeof(float)), *Yf = malloc(tot * sizeof(float)), *dYf = malloc(tot * sizeof(float));
+    double *dth2 = calloc((size_t)np, sizeof(double));
+    for (size_t i = 0; i < tot; i++) Xf[i] = (float)X[i], dYf[i] = (float)dY[i];
+    CHECK_OK(harp_rot_butterfly_forward_batch_f32(r, Xf, rows, Yf, cache));
+    CHECK_OK(harp_rot_butterfly_backward_f32(r, cache, dYf, Yf, dth2));
+    double md = 0, mx = 0;
+    for (int64_t k = 0; k < np; k++) md = fmax(md, fabs(dth2[k] - dth[k])), mx = fmax(mx, fabs(dth[k]));
+    CHECK_MSG(md <= 1e-5 * (mx + 1), "f32 backward differs from fp64 by %.3g", md);
+    harp_rot_cache_destroy(cache);
+    free(X), free(C), free(Y), free(dY), free(dX), free(th), free(dth), free(Xf), free(Yf), free(dYf), free(dth2), free(Yp), free(Xm);
+    harp_rot_destroy(r);
+}
+
+int main(void) {
+    test_schedule();
+    test_sylvester();
+    test_orthogonal();
+    static const int s172[] = {4, 43}, s1536[] = {8, 8, 8, 3}, s48[] = {2, 8, 3}, s16[] = {2, 2, 2, 2}, s64[] = {8, 8};
+    gradcheck(172, s172, 2, 1, 0, 0);
+    gradcheck(1536, s1536, 4, 1, 0, 0);
+    gradcheck(48, s48, 3, 1, 1, 0);     /* Givens parameterisation on the b = 2 stage */
+    gradcheck(16, s16, 4, 2, 1, 1.5);   /* all-Givens, two passes, tanh clip */
+    gradcheck(64, s64, 2, 2, 0, 0.8);   /* Cayley with clip, two passes */
+    gradcheck(48, s48, 3, 1, 0, 0);     /* Cayley on the b = 2 stage */
+    return t_done();
+}

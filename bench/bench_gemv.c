@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "harp/qkernels.h"
+#include "harp/rotate.h"
 #include "quant/e8p.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -85,56 +86,19 @@ static void gemv_f16(const uint16_t *w, int m, int n, const float *x, float *y, 
     }
 }
 
-/* ---- Hadamard stand-in for the fused transforms ------------------------------------------------ */
+/* ---- fused transforms: the rotation module's RHT ------------------------------------------------ */
 
-/* n = K·2^k: FWHT on each of the K chunks, then a dense K×K ±1 mix (QuIP#'s Had_n structure and
- * cost, §3.4). The ±1 matrix here is random, not a true Hadamard: it stands in for the cost until
- * the rotation module's Had_n is wired in; for powers of two it is the exact normalised FWHT. */
-typedef struct bench_had {
-    int n, K, p2;
-    float *mix;   /* K×K, scaled by 1/sqrt(K) */
-    float *tmp;   /* n */
-} bench_had;
+/* Input side x ← x·V = (x ⊙ s_in)·Had_n, output side y ← ỹ·Uᵀ = (ỹ·Had_mᵀ) ⊙ s_out, exactly as a
+ * QuIP# RHT linear does at inference (§2.2); Had_n = (hadK ⊗ H_2^k)/√n with QuIP#'s hadK (K = 172
+ * for 11008). harp_rot_apply on one row runs single-threaded. */
+typedef struct bench_rot {
+    harp_rot *r;
+    int transpose;
+} bench_rot;
 
-static int had_init(bench_had *h, int n, harp_rng *rng) {
-    memset(h, 0, sizeof *h);
-    h->n = n;
-    int p2 = n & -n, odd = n / p2;
-    h->K = odd == 1 ? 1 : (p2 >= 4 ? 4 * odd : odd);
-    h->p2 = n / h->K;
-    if (h->K > 1) {
-        h->mix = malloc(sizeof(float) * (size_t)h->K * h->K);
-        h->tmp = malloc(sizeof(float) * (size_t)n);
-        if (!h->mix || !h->tmp) return -1;
-        for (int i = 0; i < h->K * h->K; i++)
-            h->mix[i] = ((harp_rng_u64(rng) & 1) ? 1.0f : -1.0f) / sqrtf((float)h->K);
-    }
-    return 0;
-}
-
-static void had_free(bench_had *h) {
-    free(h->mix);
-    free(h->tmp);
-}
-
-/* The K×K mix is a plain loop (inner loop over the 2^k contiguous columns vectorises) rather
- * than sgemm: OpenBLAS threads woken for a tiny product keep spinning afterwards and steal the
- * cores from the GEMV's OpenMP threads. */
-static void had_apply(void *user, float *v) {
-    bench_had *h = user;
-    for (int c = 0; c < h->K; c++) harp_fwht_f32(v + (size_t)c * h->p2, h->p2);
-    if (h->K > 1) {
-        const int K = h->K, P = h->p2;
-        memset(h->tmp, 0, sizeof(float) * (size_t)h->n);
-        for (int i = 0; i < K; i++)
-            for (int k = 0; k < K; k++) {
-                const float a = h->mix[i * K + k];
-                float *o = h->tmp + (size_t)i * P;
-                const float *src = v + (size_t)k * P;
-                for (int j = 0; j < P; j++) o[j] += a * src[j];
-            }
-        memcpy(v, h->tmp, sizeof(float) * (size_t)h->n);
-    }
+static void rot_apply_cb(void *user, float *v) {
+    bench_rot *b = user;
+    harp_rot_apply(b->r, v, 1, 0, b->transpose);
 }
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
@@ -150,8 +114,8 @@ typedef struct bench_ctx {
     size_t stream_target;
     long long llc;
     const char *llc_source;
-    float *x, *y, *scratch, *sin_, *sout;
-    bench_had hin, hout;
+    float *x, *y, *scratch, *oscale;
+    bench_rot rin, rout;
 } bench_ctx;
 
 static size_t kind_bytes(int k, size_t m, size_t n) {
@@ -187,7 +151,7 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         harp_qgemv(&w, b->x, b->y);
         return;
     }
-    harp_qxform t = {b->sin_, had_apply, &b->hin, had_apply, &b->hout, b->sout};
+    harp_qxform t = {NULL, rot_apply_cb, &b->rin, rot_apply_cb, &b->rout, b->oscale};
     harp_qlinear_forward(&w, &t, b->x, b->y, b->scratch);
 }
 
@@ -247,15 +211,19 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
     b->x = malloc(sizeof(float) * (size_t)n);
     b->y = malloc(sizeof(float) * (size_t)m);
     b->scratch = malloc(sizeof(float) * (size_t)n);
-    b->sin_ = malloc(sizeof(float) * (size_t)n);
-    b->sout = malloc(sizeof(float) * (size_t)m);
-    if (!b->x || !b->y || !b->scratch || !b->sin_ || !b->sout) return -1;
-    for (int j = 0; j < n; j++) {
-        b->x[j] = (float)harp_rng_normal(rng);
-        b->sin_[j] = (harp_rng_u64(rng) & 1) ? 1.0f : -1.0f;
-    }
-    for (int i = 0; i < m; i++) b->sout[i] = ((harp_rng_u64(rng) & 1) ? 1.0f : -1.0f) * 0.9f;
-    if (had_init(&b->hin, n, rng) || had_init(&b->hout, m, rng)) return -1;
+    b->oscale = malloc(sizeof(float) * (size_t)m);
+    if (!b->x || !b->y || !b->scratch || !b->oscale) return -1;
+    for (int j = 0; j < n; j++) b->x[j] = (float)harp_rng_normal(rng);
+    for (int i = 0; i < m; i++) b->oscale[i] = 0.9f + 0.1f * (float)harp_rng_uniform(rng);
+    /* RHT for both sides; widths without a Hadamard construction are a usage error. */
+    harp_rot_destroy(b->rin.r);
+    harp_rot_destroy(b->rout.r);
+    b->rin.r = b->rout.r = NULL;
+    if (harp_rot_create(HARP_ROT_RHT, n, NULL, harp_rng_u64(rng), &b->rin.r) != HARP_OK ||
+        harp_rot_create(HARP_ROT_RHT, m, NULL, harp_rng_u64(rng), &b->rout.r) != HARP_OK)
+        cli_die(CLI_EXIT_USAGE, "--shapes %dx%d: %s", m, n, harp_last_error());
+    b->rin.transpose = 0;
+    b->rout.transpose = 1;
 
     static const char *const regimes[2] = {"cache", "stream"};
     for (int g = 0; g < 2; g++) {
@@ -279,13 +247,13 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
             if (!b->quick) usleep(200000);   /* let spinning BLAS / OpenMP workers go to sleep between kinds */
         }
     }
-    had_free(&b->hin);
-    had_free(&b->hout);
+    harp_rot_destroy(b->rin.r);
+    harp_rot_destroy(b->rout.r);
+    b->rin.r = b->rout.r = NULL;
     free(b->x);
     free(b->y);
     free(b->scratch);
-    free(b->sin_);
-    free(b->sout);
+    free(b->oscale);
     return 0;
 }
 

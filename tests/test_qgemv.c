@@ -207,9 +207,13 @@ int main(void) {
     static const int shapes[][2] = {{1, 8},  {3, 24},   {5, 172},  {17, 1376}, {33, 13},
                                     {64, 64}, {7, 100}, {130, 520}, {4, 1},    {69, 4096}};
     const harp_qfmt fmts[3] = {HARP_QFMT_E8P2, HARP_QFMT_RVQ3, HARP_QFMT_RVQ4};
-    for (int f = 0; f < 3; f++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            test_shape(fmts[f], shapes[s][0], shapes[s][1], &rng);
+    for (int small = 0; small < 2; small++) {   /* both AVX2 decode sources */
+        harp_qgemv_small_tables(small);
+        for (int f = 0; f < 3; f++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                test_shape(fmts[f], shapes[s][0], shapes[s][1], &rng);
+    }
+    harp_qgemv_small_tables(0);
     test_dequant_matches_decoder(&rng);
     test_fused(&rng);
     test_fwht_and_checks();

@@ -56,6 +56,10 @@ void harp_qgemv(const harp_qmat *w, const float *x, float *y);
  * harp_qgemv use the portable kernel (tests, benchmarks); 0 restores run-time choice. */
 const char *harp_qgemv_isa(void);
 void harp_qgemv_force_portable(int on);
+/* AVX2 decode source: 0 (default) = the 512 KiB int8 table of all 65 536 codewords times 4 (one
+ * load per code), 1 = the 8 KiB abs / sign / shift tables (L1-resident, ~2x the instructions).
+ * Identical results; a knob for benchmarks and tests. */
+void harp_qgemv_small_tables(int on);
 /* The portable C kernel alone (same summation order as the AVX2 one, without FMA). */
 void harp_qgemv_portable(const harp_qmat *w, const float *x, float *y);
 

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -178,9 +179,10 @@ void qk_gemv_rows_portable(const harp_qmat *w, const qk_tables *t, const float *
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
-static int g_force_portable;
+static int g_force_portable, g_small_tables;
 
 void harp_qgemv_force_portable(int on) { g_force_portable = on != 0; }
+void harp_qgemv_small_tables(int on) { g_small_tables = on != 0; }
 
 static int use_avx2(void) { return !g_force_portable && qk_have_avx2(); }
 
@@ -190,14 +192,18 @@ const char *harp_qgemv_isa(void) { return use_avx2() ? "avx2" : "portable"; }
 
 static void run_rows(const harp_qmat *w, const float *x, float *y, int avx2) {
     const qk_tables *t = qk_tables_get();
+    /* NULL if the 512 KiB table could not be allocated: the small tables give the same bits. */
+    const int8_t *full = avx2 && !g_small_tables ? e8p_codebook_x4() : NULL;
     const int32_t nb = (w->m + QK_ROW_BLOCK - 1) / QK_ROW_BLOCK;
     /* Rows are independent and each is summed by one thread in a fixed order: deterministic for
-     * any thread count. Small matrices stay on one thread (fork/join costs more than the work). */
+     * any thread count and schedule. Dynamic chunks of 64 rows: on a shared machine one worker
+     * may be descheduled, and a static split would make the whole GEMV wait for it. Small
+     * matrices stay on one thread (fork/join costs more than the work). */
     const int par = (int64_t)w->m * w->ncode >= 32768;
-#pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(dynamic, 4) if (par)
     for (int32_t bi = 0; bi < nb; bi++) {
         int32_t r0 = bi * QK_ROW_BLOCK, r1 = r0 + QK_ROW_BLOCK < w->m ? r0 + QK_ROW_BLOCK : w->m;
-        if (avx2) qk_gemv_rows_avx2(w, t, x, y, r0, r1);
+        if (avx2) qk_gemv_rows_avx2(w, t, full, x, y, r0, r1);
         else qk_gemv_rows_portable(w, t, x, y, r0, r1);
     }
 }

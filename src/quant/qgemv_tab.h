@@ -21,8 +21,10 @@ const qk_tables *qk_tables_get(void);
 /* y[r] for r in [r0, r1). x has at least n readable floats; lanes past n are treated as zero. */
 void qk_gemv_rows_portable(const harp_qmat *w, const qk_tables *t, const float *x, float *y,
                            int32_t r0, int32_t r1);
-void qk_gemv_rows_avx2(const harp_qmat *w, const qk_tables *t, const float *x, float *y,
-                       int32_t r0, int32_t r1);
+/* full: the 65536×8 int8 table of 4·w (e8p_codebook_x4), or NULL to decode from the small
+ * abs/sign tables; both give the same vectors, hence the same bits. */
+void qk_gemv_rows_avx2(const harp_qmat *w, const qk_tables *t, const int8_t *full, const float *x,
+                       float *y, int32_t r0, int32_t r1);
 int qk_have_avx2(void);
 
 #endif

@@ -144,6 +144,26 @@ static void test_dequant_matches_decoder(harp_rng *rng) {
     drop(&t);
 }
 
+/* Prompt path with several activation rows: each output row equals the reference GEMV of its x. */
+static void test_qgemm_batch(harp_rng *rng) {
+    const int m = 70, n = 44, b = 3;
+    tmat t;
+    make(&t, HARP_QFMT_RVQ3, m, n, rng);
+    float x[3 * 44], y[3 * 70], yr[70];
+    double mass[70];
+    for (int i = 0; i < b * n; i++) x[i] = (float)harp_rng_normal(rng);
+    CHECK_OK(harp_qgemm(&t.w, x, b, y));
+    int bad = 0;
+    for (int i = 0; i < b; i++) {
+        harp_qgemv_ref(&t.w, x + i * n, yr);
+        abs_mass(&t.w, x + i * n, mass);
+        for (int r = 0; r < m; r++) bad += fabs((double)y[i * m + r] - yr[r]) > REL_TOL * mass[r] + 1e-30;
+    }
+    CHECK_MSG(!bad, "harp_qgemm batch 3: %d outputs off the reference", bad);
+    CHECK(harp_qgemm(&t.w, x, 0, y) == HARP_ERR_INVALID_ARG);
+    drop(&t);
+}
+
 static void fwht_cb(void *user, float *v) { harp_fwht_f32(v, *(int *)user); }
 
 /* Fused forward vs dense double-precision algebra with explicit Sylvester matrices. */
@@ -216,6 +236,7 @@ int main(void) {
     harp_qgemv_small_tables(0);
     test_dequant_matches_decoder(&rng);
     test_fused(&rng);
+    test_qgemm_batch(&rng);
     test_fwht_and_checks();
     printf("kernel: %s\n", harp_qgemv_isa());
     return t_done();

@@ -45,7 +45,8 @@ harp_status harp_qmat_init(harp_qmat *w, harp_qfmt fmt, int32_t m, int32_t n, fl
  * matrix in the error message. */
 harp_status harp_qmat_check(const harp_qmat *w, const char *what);
 
-/* y[m] = W̃ x[n]. Scalar reference (double accumulation): it defines the format. */
+/* y[m] = W̃ x[n]. Scalar reference (double accumulation): it defines the format. For all GEMV
+ * entry points w must have passed harp_qmat_check; x has n floats, y m floats. */
 void harp_qgemv_ref(const harp_qmat *w, const float *x, float *y);
 /* Optimized decode-GEMV: AVX2+FMA when the CPU has it (chosen at run time), portable C
  * otherwise; rows split across OpenMP threads (each row summed by one thread in a fixed order, so
@@ -87,7 +88,8 @@ typedef struct harp_qxform {
     const float *out_mul;      /* [m] */
 } harp_qxform;
 
-/* y[m] = out_fn(W̃ · in_fn(x ⊙ in_mul)) ⊙ out_mul. scratch: n floats (x is not modified). */
+/* y[m] = out_fn(W̃ · in_fn(x ⊙ in_mul)) ⊙ out_mul. scratch: n floats, required when in_mul or
+ * in_fn is set (x is not modified). w must pass harp_qmat_check (the kernels do not re-check). */
 void harp_qlinear_forward(const harp_qmat *w, const harp_qxform *t, const float *x, float *y,
                           float *scratch);
 

@@ -58,8 +58,14 @@ QK_INLINE void rows_block(const harp_qmat *w, const qk_tables *t, const int8_t *
         /* Pull the next row block's codes towards L1 a cache line at a time while this block
          * computes: the decode is table-bound and leaves the memory pipe idle otherwise. */
         if ((k & 31) == 0 && r + 2 * R <= w->m)
-            for (int j = 0; j < R; j++)
-                _mm_prefetch((const char *)(c0 + (size_t)(R + j) * nc + k), _MM_HINT_T0);
+            for (int j = 0; j < R; j++) {
+                const size_t next = (size_t)(r + R + j) * nc + k;
+                _mm_prefetch((const char *)(w->codes0 + next), _MM_HINT_T0);
+                if (fmt == HARP_QFMT_RVQ4)
+                    _mm_prefetch((const char *)((const uint16_t *)w->codes1 + next), _MM_HINT_T0);
+                else if (fmt == HARP_QFMT_RVQ3 && (k & 63) == 0)
+                    _mm_prefetch((const char *)((const uint8_t *)w->codes1 + next), _MM_HINT_T0);
+            }
         const __m256 xv = load_x(x, k, nfull, tailmask);
         for (int j = 0; j < R; j++) {
             a0[j] = _mm256_fmadd_ps(dec_e8p(t, full, c0[(size_t)j * nc + k]), xv, a0[j]);

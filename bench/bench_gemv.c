@@ -332,6 +332,7 @@ static void usage(FILE *f) {
             "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4 (default all;\n"
             "                    speed-ups need fp32 / fp16 in the list)\n"
             "  --regime R        cache, stream or both (default both)\n"
+            "  --isa I           cap the quantized kernel: avx2 or portable (default: best)\n"
             "  --quick           small shapes and working sets (smoke test)\n");
 }
 
@@ -366,6 +367,7 @@ int bench_gemv(int argc, char **argv) {
                                          {"quick", no_argument, 0, 'q'},
                                          {"kinds", required_argument, 0, 'k'},
                                          {"regime", required_argument, 0, 'r'},
+                                         {"isa", required_argument, 0, 'i'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     bench_ctx b;
@@ -388,6 +390,11 @@ int bench_gemv(int argc, char **argv) {
         case 'X': max_stream = cli_parse_long("--max-stream-mb", optarg, 1, 1 << 20); break;
         case 'q': quick = 1; break;
         case 'k': b.kinds = parse_kinds(optarg); break;
+        case 'i':
+            if (!strcmp(optarg, "avx2")) harp_qgemv_max_isa(HARP_QISA_AVX2);
+            else if (!strcmp(optarg, "portable")) harp_qgemv_max_isa(HARP_QISA_PORTABLE);
+            else cli_die(CLI_EXIT_USAGE, "--isa: expected avx2 or portable, got '%s'", optarg);
+            break;
         case 'r':
             if (!strcmp(optarg, "cache")) b.regimes = 1;
             else if (!strcmp(optarg, "stream")) b.regimes = 2;

@@ -53,13 +53,17 @@ void harp_qgemv_ref(const harp_qmat *w, const float *x, float *y);
  * results do not depend on the thread count). */
 void harp_qgemv(const harp_qmat *w, const float *x, float *y);
 
-/* Kernel variant used by harp_qgemv: "avx2" or "portable". harp_qgemv_force_portable(1) makes
- * harp_qgemv use the portable kernel (tests, benchmarks); 0 restores run-time choice. */
+/* Kernel variants of harp_qgemv, best first available at run time. */
+typedef enum harp_qisa { HARP_QISA_PORTABLE = 0, HARP_QISA_AVX2 = 1 } harp_qisa;
+/* Variant harp_qgemv uses now: "avx2" or "portable". */
 const char *harp_qgemv_isa(void);
+/* Caps the variant (tests, benchmarks). harp_qgemv_force_portable(1) = cap at portable, (0) = no
+ * cap. Process-wide, not thread-safe. */
+void harp_qgemv_max_isa(harp_qisa isa);
 void harp_qgemv_force_portable(int on);
-/* AVX2 decode source: 0 (default) = the 512 KiB int8 table of all 65 536 codewords times 4 (one
+/* SIMD decode source: 0 (default) = the 512 KiB int8 table of all 65 536 codewords times 4 (one
  * load per code), 1 = the 8 KiB abs / sign / shift tables (L1-resident, ~2x the instructions).
- * Identical results; a knob for benchmarks and tests. */
+ * Identical decoded values. */
 void harp_qgemv_small_tables(int on);
 /* The portable C kernel alone (same summation order as the AVX2 one, without FMA). */
 void harp_qgemv_portable(const harp_qmat *w, const float *x, float *y);

@@ -18,6 +18,7 @@
 #include "quant/e8p.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define BG_HAVE_X86 1
 #endif
@@ -65,10 +66,13 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_rows_avx2(const uint16_
     if (r < r1) f16_rows_scalar(w, n, x, y, r, r1);
 }
 
+/* F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows "f16c". */
 static int have_f16c(void) {
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return (c >> 29) & 1u;
 }
 #else
 static int have_f16c(void) { return 0; }

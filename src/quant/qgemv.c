@@ -15,6 +15,8 @@
 _Static_assert(sizeof(uint16_t) == 2, "16-bit codes");
 _Static_assert(sizeof(float) == 4, "fp32");
 _Static_assert(offsetof(harp_qmat, scale0) == 16, "harp_qmat layout is shared with CUDA code");
+_Static_assert(offsetof(harp_qmat, codes0) == 24, "harp_qmat layout is shared with CUDA code");
+_Static_assert(sizeof(harp_qmat) == 24 + 2 * sizeof(void *), "harp_qmat has no hidden padding");
 _Static_assert(sizeof(((qk_tables *)0)->absf) == 256 * 8 * 4, "abs table");
 
 /* ---- header -------------------------------------------------------------------------------- */

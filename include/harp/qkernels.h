@@ -103,6 +103,14 @@ void harp_qlinear_forward(const harp_qmat *w, const harp_qxform *t, const float 
  * Returns HARP_ERR_INVALID_ARG if n is not a power of two. */
 harp_status harp_fwht_f32(float *v, int32_t n);
 
+#ifdef HARP_HAVE_CUDA
+/* CUDA decode-GEMV (built with -DHARP_CUDA=ON; src/cuda/qgemv_e8p.cu). harp_qgemv_cuda: code
+ * planes, x and y are device pointers, launched on the default stream (asynchronous). The _host
+ * variant copies host data to the device and back (tests). HARP_ERR_NO_DEVICE without a GPU. */
+harp_status harp_qgemv_cuda(const harp_qmat *w, const float *x, float *y);
+harp_status harp_qgemv_cuda_host(const harp_qmat *w, const float *x, float *y);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

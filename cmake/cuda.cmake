@@ -9,5 +9,7 @@ file(GLOB HARP_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/*.cu)
 if(HARP_CUDA_SOURCES)
   target_sources(harp_lib PRIVATE ${HARP_CUDA_SOURCES})
 endif()
+# harp_lib was created before CUDA was enabled, so it did not pick up CMAKE_CUDA_ARCHITECTURES.
+set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
 target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)
 target_link_libraries(harp_lib PUBLIC CUDA::cudart CUDA::cublas)

@@ -143,7 +143,31 @@ static void test_rvq(void) {
     for (int i = 0; i < 8; i++) CHECK(o[i] == a[i] + r[i] / RVQ3_RESID_SCALE);
 }
 
+static void test_gpu_pack(void) {
+    /* Awkward shape: both paddings active. */
+    const int m = 19, nc = 13;
+    uint16_t codes[19 * 13], back[19 * 13];
+    harp_rng rng;
+    harp_rng_seed(&rng, 7);
+    for (int i = 0; i < m * nc; i++) codes[i] = (uint16_t)harp_rng_u64(&rng);
+    size_t nw = e8p_gpu_words(m, nc);
+    CHECK(nw == 32 * 16 / 4);
+    uint64_t *w = calloc(nw, 8);
+    e8p_pack_gpu(codes, m, nc, w);
+    e8p_unpack_gpu(w, m, nc, back);
+    CHECK(memcmp(codes, back, sizeof codes) == 0);
+    /* §5.2.3 mapping, spelled out for row 3, code column 10: R 0, Kb 1, p 1, q 1, slot 1. */
+    size_t widx = ((0 * 2 + 1) * 8 + 1) * 4 + 1;
+    uint16_t c = codes[3 * nc + 10];
+    CHECK(((w[widx] >> 8) & 255) == (uint64_t)(c >> 8));
+    int ok = 1;
+    for (int j = 0; j < 8; j++) ok &= ((w[widx] >> (32 + 4 * j + 1)) & 1) == (uint64_t)((c >> j) & 1);
+    CHECK(ok);
+    free(w);
+}
+
 int main(void) {
+    test_gpu_pack();
     test_abs_table();
     test_decode_all();
     test_bruteforce_roundtrip();

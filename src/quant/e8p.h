@@ -6,6 +6,7 @@
 #ifndef HARP_QUANT_E8P_H
 #define HARP_QUANT_E8P_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define E8P_NCODES 65536
@@ -54,5 +55,13 @@ uint8_t e81b_nearest(const float x[8]);
 /* Residual decoders: dec(c0) + dec(c1) / r (r = resid_scale), in float, in that order. */
 void rvq4_decode(uint16_t c0, uint16_t c1, float resid_scale, float out[8]);
 void rvq3_decode(uint16_t c0, uint8_t c1, float resid_scale, float out[8]);
+
+/* QuIP#'s CUDA layout (algorithms.md §5.2.3), a permutation of the row-major codes [m][ncode]:
+ * rows padded to a multiple of 16 and code columns to a multiple of 8 with code 0. Word (r, k):
+ * ((R·(nc8/8) + k/8)·8 + (r%16)/2)·4 + (k%8)/2 with R = r/16; slot i = r%2 + 2·(k%2); low 32 bits:
+ * byte i = abs index; high 32 bits: bit 4j + i = sign bit j of slot i. */
+size_t e8p_gpu_words(int32_t m, int32_t ncode);
+void e8p_pack_gpu(const uint16_t *codes, int32_t m, int32_t ncode, uint64_t *words);
+void e8p_unpack_gpu(const uint64_t *words, int32_t m, int32_t ncode, uint16_t *codes);
 
 #endif

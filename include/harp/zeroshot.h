@@ -77,12 +77,13 @@ typedef struct harp_zs_params {
 
 harp_zs_params harp_zs_default_params(void);
 
-/* Log-likelihood of each choice of one item (ll[n_choices]). c is a context with room for the
+/* Log-likelihood of each choice of one item (ll[n_choices]) under m (its tokenizer encodes the
+ * requests). c is a context of m with room for the
  * longest request; it is reset first. A shared context is evaluated once; each continuation is
  * then evaluated after harp_ctx_truncate back to the context. n_fed (may be NULL) gets the
  * number of tokens pushed through the model. */
-harp_status harp_zs_score_item(harp_ctx *c, const harp_tokenizer *t, const harp_zs_item *it,
-                       int add_bos, double *ll, int64_t *n_fed);
+harp_status harp_zs_score_item(harp_model *m, harp_ctx *c, const harp_zs_item *it, int add_bos,
+                       double *ll, int64_t *n_fed);
 
 /* Picks acc / acc_norm predictions from log-likelihoods (lowest index on ties, as np.argmax). */
 int harp_zs_argmax(const double *ll, int n);

@@ -171,23 +171,17 @@ static harp_status score_item_state(harp_ctx *c, zs_state *s, const harp_tokeniz
     return HARP_OK;
 }
 
-static harp_status model_dims(harp_ctx *c, const harp_tokenizer *t, int *vocab) {
-    (void)c;
-    int v = harp_tokenizer_vocab_size(t);
-    if (v <= 0) return harp_err(HARP_ERR_INVALID_ARG, "zeroshot: tokenizer has no vocabulary");
-    *vocab = v;
-    return HARP_OK;
-}
-
-harp_status harp_zs_score_item(harp_ctx *c, const harp_tokenizer *t, const harp_zs_item *it,
-                       int add_bos, double *ll, int64_t *n_fed) {
-    if (!c || !t || !it || !ll) return harp_err(HARP_ERR_INVALID_ARG, "harp_zs_score_item: NULL argument");
-    int vocab = 0;
-    HARP_TRY(model_dims(c, t, &vocab));
-    /* The caller's window size is not exposed by harp_ctx: no left-truncation here, and
-     * harp_ctx_eval reports a request that does not fit. */
+harp_status harp_zs_score_item(harp_model *m, harp_ctx *c, const harp_zs_item *it, int add_bos,
+                       double *ll, int64_t *n_fed) {
+    if (!m || !c || !it || !ll) return harp_err(HARP_ERR_INVALID_ARG, "harp_zs_score_item: NULL argument");
+    const harp_tokenizer *t = harp_model_tokenizer(m);
+    if (!t) return harp_err(HARP_ERR_INVALID_ARG, "zeroshot: the model has no tokenizer");
+    harp_model_info info;
+    HARP_TRY(harp_model_get_info(m, &info));
+    /* Requests longer than the model's window are left-truncated to it (as the harness does);
+     * a context c created smaller makes harp_ctx_eval report the overflow. */
     zs_state s;
-    harp_status st = state_init(&s, vocab, 4096);
+    harp_status st = state_init(&s, info.vocab_size, info.max_seq_len > 0 ? info.max_seq_len : 2048);
     harp_ctx_truncate(c, 0);
     int64_t fed = 0;
     if (st == HARP_OK) st = score_item_state(c, &s, t, it, add_bos, ll, &fed, NULL);

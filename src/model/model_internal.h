@@ -34,10 +34,6 @@ void harp_model_fill_info(harp_model *m, const char *source_format, const char *
 harp_status harp_load_hf(const char *dir, harp_model **out);
 harp_status harp_load_llama2c(const char *path, harp_model **out);
 
-/* Provided by the tokenizer module: finds tokenizer.model / tokenizer.json / tokenizer.bin / tok*.bin
- * beside a model folder or .bin file. */
-harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint, harp_tokenizer **out);
-
 /* float buffer of n floats, or NULL after logging an OOM naming what. */
 float *harp_model_falloc(size_t n, const char *what);
 

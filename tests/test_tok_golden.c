@@ -120,7 +120,95 @@ static void test_llama2(void) {
     cJSON_Delete(g);
 }
 
-int main(void) {
+/* ref-llama: tokenizer.model and tokenizer.json give identical ids; both match golden.json. */
+static void test_ref_llama(int full) {
+    cJSON *g = load_json(t_shared("models/ref-llama/golden.json"));
+    CHECK(g != NULL);
+    harp_tokenizer *spm = NULL, *hf = NULL, *auto_t = NULL;
+    CHECK_OK(harp_tokenizer_open(t_shared("models/ref-llama/tokenizer.model"), 0, &spm));
+    CHECK_OK(harp_tokenizer_open(t_shared("models/ref-llama/tokenizer.json"), 0, &hf));
+    CHECK_OK(harp_tokenizer_open_for_model(t_shared("models/ref-llama"), 8192, &auto_t));
+    if (!spm || !hf || !auto_t) return;
+    CHECK(harp_tokenizer_kind(spm) == HARP_TOK_SPM);
+    CHECK(harp_tokenizer_kind(hf) == HARP_TOK_HF_BPE);
+    CHECK(harp_tokenizer_kind(auto_t) == HARP_TOK_SPM);   /* tokenizer.model is preferred */
+    CHECK(harp_tokenizer_vocab_size(hf) == 8192 && harp_tokenizer_vocab_size(spm) == 8192);
+    CHECK(harp_tokenizer_bos(hf) == 1 && harp_tokenizer_eos(hf) == 2);
+    const cJSON *ds;
+    cJSON_ArrayForEach(ds, cJSON_GetObjectItem(g, "datasets")) {
+        /* The unit run covers the test split; the full run (argument "full") all three texts. */
+        if (!full && strcmp(ds->string, "ref-corpus-test") != 0) continue;
+        char rel[256];
+        snprintf(rel, sizeof rel, "%s", cJSON_GetObjectItem(ds, "file")->valuestring);
+        char *text;
+        size_t len;
+        CHECK_OK(harp_read_file(t_shared(rel), &text, &len));
+        int32_t *a, *b;
+        size_t na, nb;
+        double t0 = harp_time_s();
+        CHECK_OK(harp_tokenize(spm, text, len, 1, &a, &na));
+        double t1 = harp_time_s();
+        CHECK_OK(harp_tokenize(hf, text, len, 1, &b, &nb));
+        double t2 = harp_time_s();
+        printf("ref-llama %s (%zu bytes): tokenizer.model %zu ids in %.2f s, tokenizer.json %zu ids "
+               "in %.2f s\n", ds->string, len, na, t1 - t0, nb, t2 - t1);
+        size_t want = (size_t)cJSON_GetObjectItem(ds, "n_tokens_with_bos")->valuedouble;
+        CHECK_MSG(na == want, "%s: tokenizer.model gave %zu ids with BOS, golden %zu", rel, na, want);
+        CHECK_MSG(nb == want, "%s: tokenizer.json gave %zu ids with BOS, golden %zu", rel, nb, want);
+        CHECK(ids_equal_json(a, na, cJSON_GetObjectItem(ds, "first16_ids"), 0));
+        size_t diff = 0;
+        while (diff < na && diff < nb && a[diff] == b[diff]) diff++;
+        CHECK_MSG(na == nb && diff == na, "%s: model/json ids first differ at %zu", rel, diff);
+        free(text);
+        harp_free(a);
+        harp_free(b);
+    }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(g, "prompts")) {
+        const char *text = cJSON_GetObjectItem(p, "text")->valuestring;
+        const cJSON *exp = cJSON_GetObjectItem(p, "ids");
+        harp_tokenizer *ts[2] = {spm, hf};
+        for (int k = 0; k < 2; k++) {
+            int32_t *ids;
+            size_t n;
+            CHECK_OK(harp_tokenize(ts[k], text, strlen(text), 1, &ids, &n));
+            CHECK_MSG((size_t)cJSON_GetArraySize(exp) == n && ids_equal_json(ids, n, exp, 0),
+                      "ref-llama prompt \"%s\" (%s)", text, k ? "json" : "model");
+            char *dec;
+            CHECK_OK(harp_detokenize(ts[k], ids, n, &dec, NULL));
+            CHECK_MSG(strcmp(dec, text) == 0, "decode: \"%s\"", dec);
+            harp_free(dec);
+            harp_free(ids);
+        }
+    }
+    /* Edge strings: both files agree and round-trip (golden.json says the two are identical). */
+    static const char *edge[] = {"", " ", "  a", " Hello  world ", "\n\n = Robert = \n", "caf\xC3\xA9 \xE2\x80\x94 \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87",
+                                 "\t\ttabs\r\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "x", "1234567890 3.14159"};
+    for (size_t k = 0; k < sizeof edge / sizeof edge[0]; k++) {
+        int32_t *a, *b;
+        size_t na, nb;
+        CHECK_OK(harp_tokenize(spm, edge[k], strlen(edge[k]), 0, &a, &na));
+        CHECK_OK(harp_tokenize(hf, edge[k], strlen(edge[k]), 0, &b, &nb));
+        CHECK_MSG(na == nb && memcmp(a, b, na * sizeof *a) == 0, "model/json differ on \"%s\"", edge[k]);
+        char *da, *db;
+        CHECK_OK(harp_detokenize(spm, a, na, &da, NULL));
+        CHECK_OK(harp_detokenize(hf, b, nb, &db, NULL));
+        CHECK_MSG(strcmp(da, edge[k]) == 0 && strcmp(db, edge[k]) == 0, "round trip \"%s\": \"%s\" / \"%s\"",
+                  edge[k], da, db);
+        harp_free(da);
+        harp_free(db);
+        harp_free(a);
+        harp_free(b);
+    }
+    harp_tokenizer_free(spm);
+    harp_tokenizer_free(hf);
+    harp_tokenizer_free(auto_t);
+    cJSON_Delete(g);
+}
+
+int main(int argc, char **argv) {
+    int full = argc > 1 && strcmp(argv[1], "full") == 0;
+    test_ref_llama(full);
     test_llama2();
     return t_done();
 }

@@ -73,6 +73,9 @@ typedef struct harp_zs_params {
     int add_bos;                 /* 0 (harness default for Llama models) or 1               */
     harp_progress_fn progress;   /* per item; may be NULL                                   */
     void *progress_user;
+    /* Called after each item with its log-likelihoods (may be NULL): per-item dumps. */
+    void (*on_item)(void *user, int index, const harp_zs_item *it, const double *ll);
+    void *on_item_user;
 } harp_zs_params;
 
 harp_zs_params harp_zs_default_params(void);

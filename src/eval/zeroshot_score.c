@@ -219,6 +219,7 @@ harp_status harp_zs_eval(harp_model *m, const harp_zs_dataset *d, const harp_zs_
                 break;
             }
         if (st != HARP_OK) break;
+        if (p->on_item) p->on_item(p->on_item_user, i, it, ll);
         k_acc += harp_zs_argmax(ll, it->n_choices) == it->gold;
         k_norm += harp_zs_argmax_norm(it, ll) == it->gold;
         if (p->progress && p->progress(p->progress_user, stage, i + 1, d->n))

@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "                     ../shared/data/zeroshot of the repository)\n"
             "  --bos              prepend BOS to every request (the harness's add_bos_token=True;\n"
             "                     default off, the harness default for Llama models)\n"
+            "  --items FILE       write every item's log-likelihoods as JSON lines to FILE\n"
             "  -q, --quiet        no progress on stderr\n",
             default_tasks);
 }
@@ -76,6 +77,19 @@ static void json_escape(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+typedef struct {
+    FILE *f;
+    harp_zs_task task;
+} item_dump;
+
+static void dump_item(void *user, int index, const harp_zs_item *it, const double *ll) {
+    item_dump *d = user;
+    fprintf(d->f, "{\"task\": \"%s\", \"index\": %d, \"gold\": %d, \"ll\": [", harp_zs_task_name(d->task), index,
+            it->gold);
+    for (int i = 0; i < it->n_choices; i++) fprintf(d->f, "%s%.6f", i ? ", " : "", ll[i]);
+    fprintf(d->f, "], \"pred\": %d, \"pred_norm\": %d}\n", harp_zs_argmax(ll, it->n_choices), harp_zs_argmax_norm(it, ll));
+}
+
 static void write_json(FILE *f, const char *model, const harp_zs_result *r, int nr, int add_bos) {
     fprintf(f, "{\"kind\": \"zeroshot\", \"model\": ");
     json_escape(f, model);
@@ -99,8 +113,9 @@ int cmd_zeroshot(int argc, char **argv) {
         {"limit", required_argument, 0, 'l'}, {"json", no_argument, 0, 'j'},
         {"output", required_argument, 0, 'o'}, {"data-dir", required_argument, 0, 'd'},
         {"bos", no_argument, 0, 'b'},          {"quiet", no_argument, 0, 'q'},
+        {"items", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *model = NULL, *tasks = default_tasks, *out_path = NULL, *data_dir = NULL;
+    const char *model = NULL, *tasks = default_tasks, *out_path = NULL, *data_dir = NULL, *items_path = NULL;
     int limit = 0, json = 0, add_bos = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
@@ -112,6 +127,7 @@ int cmd_zeroshot(int argc, char **argv) {
         case 'o': out_path = optarg; break;
         case 'd': data_dir = optarg; break;
         case 'b': add_bos = 1; break;
+        case 'I': items_path = optarg; break;
         case 'q': cli_set_quiet(1); break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: usage(stderr); return CLI_EXIT_USAGE;
@@ -150,11 +166,20 @@ int cmd_zeroshot(int argc, char **argv) {
     harp_zs_params zp = harp_zs_default_params();
     zp.add_bos = add_bos;
     zp.progress = cli_progress;
+    item_dump dump = {NULL, HARP_ZS_ARC_EASY};
+    if (items_path) {
+        dump.f = fopen(items_path, "w");
+        if (!dump.f) cli_die(CLI_EXIT_FAIL, "%s: cannot open for writing", items_path);
+        zp.on_item = dump_item;
+        zp.on_item_user = &dump;
+    }
     for (int i = 0; i < ns; i++) {
+        dump.task = (harp_zs_task)sel[i];
         cli_check(harp_zs_eval(m, ds[i], &zp, &res[i]));
         harp_zs_dataset_free(ds[i]);
     }
     harp_model_free(m);
+    if (dump.f && fclose(dump.f)) cli_die(CLI_EXIT_FAIL, "%s: write failed", items_path);
 
     if (json) {
         write_json(stdout, model, res, ns, add_bos);

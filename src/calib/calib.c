@@ -178,16 +178,13 @@ harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const ch
         if (harp_file_exists(path)) {
             hess_header h;
             harp_hess_layer *probe = NULL;
-            st = hess_read_header(path, &h);
-            if (st == HARP_OK) {
-                base.layer = (uint32_t)l;
-                if (memcmp(&h, &base, sizeof h) != 0)
-                    st = harp_err(HARP_ERR_MISMATCH, "%s: belongs to another calibration run or model; use an empty output folder", path);
-            }
-            if (st == HARP_OK && harp_hess_layer_load(out_dir, l, m, &probe) == HARP_OK) {
+            base.layer = (uint32_t)l;
+            if (hess_read_header(path, &h) == HARP_OK && memcmp(&h, &base, sizeof h) != 0) {
+                st = harp_err(HARP_ERR_MISMATCH, "%s: belongs to another calibration run or model; use an empty output folder", path);
+            } else if (harp_hess_layer_load(out_dir, l, m, &probe) == HARP_OK) {
                 done[l] = 1;
                 sum.layers_done_before++;
-            } else if (st == HARP_OK) {
+            } else {
                 harp_log(HARP_LOG_WARN, "%s: damaged (%s); recomputing it", path, harp_last_error());
                 harp_clear_error();
             }

@@ -16,6 +16,9 @@ typedef struct harp_ppl_params {
     const char *kld_base;        /* compare against logits saved by a base model (NULL = no)    */
     harp_progress_fn progress;   /* per window; may be NULL                                    */
     void *progress_user;
+    /* After each window: its mean NLL and the running perplexity over windows 0..i (may be NULL). */
+    void (*on_chunk)(void *user, int i, int n_chunks, double chunk_nll, double running_ppl);
+    void *on_chunk_user;
 } harp_ppl_params;
 
 harp_ppl_params harp_ppl_default_params(void);
@@ -27,13 +30,16 @@ typedef struct harp_ppl_result {
     double seconds, tokens_per_second;
     double *chunk_nll;           /* n_chunks mean NLLs, malloc'd: harp_free                    */
     int has_kld;
-    double kld_mean, kld_stderr, top1_agree;
+    double kld_mean, kld_stderr, top1_agree;   /* KLD(base || this) in nats per scored position */
 } harp_ppl_result;
 
 /* text: the whole file (UTF-8). Tokenized once with BOS prepended, cut into non-overlapping
  * windows of ctx tokens, remainder dropped; mean NLL over the ctx-1 predictions of each window. */
 harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const harp_ppl_params *p,
                   harp_ppl_result *out);
+/* Same on an already tokenized stream (ids must already start with BOS when the protocol wants it). */
+harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, const harp_ppl_params *p,
+                      harp_ppl_result *out);
 void harp_ppl_result_free(harp_ppl_result *r);
 
 #ifdef __cplusplus

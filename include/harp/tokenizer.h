@@ -23,6 +23,12 @@ typedef enum harp_tok_kind {
  * vocab_hint: the model's vocab size, needed for llama2.c .bin files (0 when unknown: then the
  * size is inferred from the file). */
 harp_status harp_tokenizer_open(const char *path, int vocab_hint, harp_tokenizer **out);
+
+/* Finds and opens the tokenizer that belongs to a model path: for a Hugging Face folder
+ * tokenizer.model (preferred), else tokenizer.json, else tokenizer.bin; for a llama2.c checkpoint
+ * file, tokenizer.bin beside it, else the first tok*.bin there (e.g. tok512.bin). */
+harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint,
+                                          harp_tokenizer **out);
 void harp_tokenizer_free(harp_tokenizer *t);
 
 harp_tok_kind harp_tokenizer_kind(const harp_tokenizer *t);

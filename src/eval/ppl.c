@@ -1,0 +1,231 @@
+/* Perplexity with the GPTQ/QuIP# protocol: BOS + the whole text tokenized once, non-overlapping
+ * windows of ctx tokens (remainder dropped), each run from an empty cache at positions 0..ctx-1,
+ * mean NLL over the ctx-1 next-token predictions of every window. Optional saved logits / KLD. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "eval/ppl_logits.h"
+#include "harp/eval.h"
+#include "harp/tokenizer.h"
+#include "model/model_internal.h"
+
+harp_ppl_params harp_ppl_default_params(void) {
+    harp_ppl_params p;
+    memset(&p, 0, sizeof p);
+    p.ctx = 512;
+    return p;
+}
+
+void harp_ppl_result_free(harp_ppl_result *r) {
+    if (!r) return;
+    free(r->chunk_nll);
+    r->chunk_nll = NULL;
+}
+
+typedef struct ppl_io {
+    harp_atomic_file out;
+    int writing;
+    uint8_t *row;
+    harp_mapped base;
+    harp_logits_header bh;
+    const uint8_t *base_rows;
+} ppl_io;
+
+static void ids_sha256(const int32_t *ids, size_t n, uint8_t out[32]) {
+    uint8_t *b = malloc(n * 4 + 1);
+    if (!b) {
+        memset(out, 0, 32);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) b[4 * i + k] = (uint8_t)((uint32_t)ids[i] >> (8 * k));
+    harp_sha256(b, n * 4, out);
+    free(b);
+}
+
+static harp_status ppl_io_open(ppl_io *io, const harp_ppl_params *p, const int32_t *ids, size_t n_ids, int vocab,
+                               int n_chunks) {
+    memset(io, 0, sizeof *io);
+    harp_logits_header h = {(uint32_t)vocab, (uint32_t)p->ctx, (uint32_t)n_chunks, (uint64_t)n_ids, {0}};
+    if (p->save_logits || p->kld_base) ids_sha256(ids, n_ids, h.ids_sha256);
+    if (p->kld_base) {
+        HARP_TRY(harp_map_file(p->kld_base, &io->base));
+        harp_status st = harp_logits_read_header(io->base.data, io->base.size, p->kld_base, &io->bh);
+        if (!st && (io->bh.vocab != h.vocab || io->bh.ctx != h.ctx))
+            st = harp_err(HARP_ERR_MISMATCH, "%s: saved with vocab %u, ctx %u; this run has vocab %u, ctx %u", p->kld_base,
+                          io->bh.vocab, io->bh.ctx, h.vocab, h.ctx);
+        if (!st && (io->bh.n_tokens != h.n_tokens || memcmp(io->bh.ids_sha256, h.ids_sha256, 32)))
+            st = harp_err(HARP_ERR_MISMATCH, "%s: saved from a different token stream (%llu tokens; this text gives %llu)",
+                          p->kld_base, (unsigned long long)io->bh.n_tokens, (unsigned long long)h.n_tokens);
+        if (!st && io->bh.n_chunks < h.n_chunks)
+            st = harp_err(HARP_ERR_MISMATCH, "%s: holds %u windows, this run scores %u (use --max-chunks %u)", p->kld_base,
+                          io->bh.n_chunks, h.n_chunks, io->bh.n_chunks);
+        if (st) {
+            harp_unmap_file(&io->base);
+            return st;
+        }
+        io->base_rows = io->base.data + HARP_LOGITS_HEADER_BYTES;
+    }
+    if (p->save_logits) {
+        uint8_t hdr[HARP_LOGITS_HEADER_BYTES];
+        harp_logits_write_header(&h, hdr);
+        io->row = harp_xmalloc(harp_logits_row_bytes((uint32_t)vocab), "logits row");
+        harp_status st = io->row ? harp_atomic_open(&io->out, p->save_logits) : HARP_ERR_OOM;
+        if (!st) {
+            io->writing = 1;
+            st = harp_atomic_write(&io->out, hdr, sizeof hdr);
+        }
+        if (st) {
+            if (io->writing) harp_atomic_abort(&io->out);
+            io->writing = 0;
+            free(io->row);
+            harp_unmap_file(&io->base);
+            return st;
+        }
+    }
+    return HARP_OK;
+}
+
+static harp_status ppl_io_close(ppl_io *io, int ok) {
+    harp_status st = HARP_OK;
+    if (io->writing) {
+        if (ok) st = harp_atomic_commit(&io->out);
+        else harp_atomic_abort(&io->out);
+    }
+    free(io->row);
+    harp_unmap_file(&io->base);
+    return st;
+}
+
+harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, const harp_ppl_params *pp,
+                              harp_ppl_result *out) {
+    harp_ppl_params dp = harp_ppl_default_params();
+    const harp_ppl_params *p = pp ? pp : &dp;
+    if (!m || !ids || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: NULL argument");
+    memset(out, 0, sizeof *out);
+    double t0 = harp_time_s();
+    int ctx = p->ctx, V = m->cfg.vocab_size;
+    if (ctx < 2 || ctx > m->cfg.max_seq_len)
+        return harp_err(HARP_ERR_INVALID_ARG, "ppl: ctx %d is outside 2..%d (the model's max_position_embeddings)", ctx,
+                        m->cfg.max_seq_len);
+    if (p->max_chunks < 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl: max_chunks must be >= 0");
+    size_t avail = n_ids / (size_t)ctx;
+    if (avail == 0)
+        return harp_err(HARP_ERR_INVALID_ARG, "ppl: the text gives %zu tokens, fewer than one window of ctx %d", n_ids, ctx);
+    int n_chunks = avail > (size_t)INT32_MAX ? INT32_MAX : (int)avail;
+    if (p->max_chunks > 0 && p->max_chunks < n_chunks) n_chunks = p->max_chunks;
+
+    harp_ctx *c = NULL;
+    HARP_TRY(harp_ctx_create(m, ctx, &c));
+    float *lg = harp_aligned_alloc((size_t)ctx * V * sizeof(float), "window logits");
+    double *row_nll = harp_xmalloc((size_t)ctx * sizeof(double), "row nll");
+    double *row_kld = harp_xmalloc((size_t)ctx * sizeof(double), "row kld");
+    int *row_agree = harp_xmalloc((size_t)ctx * sizeof(int), "row agreement");
+    out->chunk_nll = harp_xcalloc((size_t)n_chunks, sizeof(double), "chunk nll");
+    ppl_io io;
+    memset(&io, 0, sizeof io);
+    harp_status st = (!lg || !row_nll || !row_kld || !row_agree || !out->chunk_nll) ? HARP_ERR_OOM : HARP_OK;
+    if (!st) st = ppl_io_open(&io, p, ids, n_ids, V, n_chunks);
+    int io_open = !st;
+    double sum = 0, sum2 = 0, ksum = 0, ksum2 = 0;
+    int64_t scored = 0, agree = 0;
+    size_t row_bytes = harp_logits_row_bytes((uint32_t)V);
+    for (int w = 0; w < n_chunks && !st; w++) {
+        const int32_t *t = ids + (size_t)w * ctx;
+        harp_ctx_truncate(c, 0);
+        if ((st = harp_ctx_eval(c, t, ctx, lg, 1))) break;
+        const uint8_t *brow = io.base_rows ? io.base_rows + (size_t)w * (ctx - 1) * row_bytes : NULL;
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < ctx - 1; i++) {
+            const float *l = lg + (size_t)i * V;
+            float mx = l[0];
+            int am = 0;
+            for (int j = 1; j < V; j++)
+                if (l[j] > mx) {
+                    mx = l[j];
+                    am = j;
+                }
+            double s = 0;
+            for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
+            row_nll[i] = log(s) + mx - l[t[i + 1]];
+            if (brow) {
+                int bt;
+                row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);
+                row_agree[i] = bt == am;
+            }
+        }
+        double cs = 0;
+        for (int i = 0; i < ctx - 1; i++) {
+            cs += row_nll[i];
+            sum2 += row_nll[i] * row_nll[i];
+            if (brow) {
+                ksum += row_kld[i];
+                ksum2 += row_kld[i] * row_kld[i];
+                agree += row_agree[i];
+            }
+        }
+        sum += cs;
+        scored += ctx - 1;
+        out->chunk_nll[w] = cs / (ctx - 1);
+        if (io.writing)
+            for (int i = 0; i < ctx - 1 && !st; i++) {
+                harp_logits_encode_row(lg + (size_t)i * V, (uint32_t)V, io.row);
+                st = harp_atomic_write(&io.out, io.row, row_bytes);
+            }
+        if (p->on_chunk) p->on_chunk(p->on_chunk_user, w, n_chunks, out->chunk_nll[w], exp(sum / scored));
+        if (p->progress && p->progress(p->progress_user, "ppl", w + 1, n_chunks))
+            st = harp_err(HARP_ERR_CANCELLED, "ppl: cancelled");
+    }
+    if (io_open) {
+        harp_status cst = ppl_io_close(&io, !st);
+        if (!st) st = cst;
+    }
+    if (!st) {
+        double N = (double)scored, mean = sum / N;
+        out->nll_mean = mean;
+        out->ppl = exp(mean);
+        double var = N > 1 ? (sum2 / N - mean * mean) * N / (N - 1) : 0;
+        out->ppl_stderr = out->ppl * sqrt(var > 0 ? var / N : 0);
+        out->n_tokens_scored = scored;
+        out->n_chunks = n_chunks;
+        out->ctx = ctx;
+        if (io.base_rows) {
+            double km = ksum / N, kv = N > 1 ? (ksum2 / N - km * km) * N / (N - 1) : 0;
+            out->has_kld = 1;
+            out->kld_mean = km;
+            out->kld_stderr = sqrt(kv > 0 ? kv / N : 0);
+            out->top1_agree = (double)agree / N;
+        }
+        out->seconds = harp_time_s() - t0;
+        out->tokens_per_second = out->seconds > 0 ? (double)n_chunks * ctx / out->seconds : 0;
+    } else {
+        harp_ppl_result_free(out);
+    }
+    harp_free_aligned(lg);
+    free(row_nll);
+    free(row_kld);
+    free(row_agree);
+    harp_ctx_free(c);
+    return st;
+}
+
+harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const harp_ppl_params *p, harp_ppl_result *out) {
+    if (!m || !text || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (len == 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl: the text is empty");
+    if (!harp_utf8_valid(text, len)) return harp_err(HARP_ERR_FORMAT, "ppl: the text is not valid UTF-8");
+    if (!m->tok) return harp_err(HARP_ERR_INVALID_ARG, "ppl: the model was opened without a tokenizer");
+    double t0 = harp_time_s();
+    int32_t *ids = NULL;
+    size_t n = 0;
+    HARP_TRY(harp_tokenize(m->tok, text, len, 1, &ids, &n));
+    harp_status st = harp_eval_ppl_ids(m, ids, n, p, out);
+    harp_free(ids);
+    if (!st) {
+        out->seconds = harp_time_s() - t0;
+        out->tokens_per_second = out->seconds > 0 ? (double)out->n_chunks * out->ctx / out->seconds : 0;
+    }
+    return st;
+}

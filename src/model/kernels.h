@@ -1,0 +1,25 @@
+/* Elementwise and attention kernels of the fp32 forward pass, each with a plain `_ref` twin that
+ * the tests compare against at awkward sizes (tests/test_model_kernels.c). */
+#ifndef HARP_MODEL_KERNELS_H
+#define HARP_MODEL_KERNELS_H
+#include "harp/model.h"
+
+/* y[r] = x[r] / sqrt(mean(x[r]²) + eps) * w, rows × n (HF LlamaRMSNorm, fp32). y may alias x. */
+void harp_rmsnorm(const float *x, const float *w, int rows, int n, float eps, float *y);
+
+/* Rotates rows × (n_heads·head_dim) vectors in place; row r is at position pos0 + r. */
+void harp_rope(float *x, int rows, int n_heads, int head_dim, int pos0, const float *inv_freq,
+               harp_rope_layout layout);
+
+/* g[i] = silu(g[i]) * u[i] for n values. */
+void harp_swiglu(float *g, const float *u, size_t n);
+
+/* Causal GQA attention for nb query rows at positions p0..p0+nb-1 over cached keys/values
+ * 0..p0+nb-1. q: nb × (nh·hd) (row stride nh·hd), kc/vc: T × (nkv·hd), out: nb × (nh·hd).
+ * window > 0 restricts query i to keys j with (p0+i) - j < window. scratch: nb × (p0+nb) floats. */
+void harp_attention(const float *q, const float *kc, const float *vc, int nb, int p0, int nh, int nkv,
+                    int hd, int window, float *scratch, float *out);
+void harp_attention_ref(const float *q, const float *kc, const float *vc, int nb, int p0, int nh, int nkv,
+                        int hd, int window, float *out);
+
+#endif

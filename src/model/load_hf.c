@@ -1,0 +1,211 @@
+/* Hugging Face folder loader: config.json + model.safetensors or sharded model-*.safetensors with
+ * model.safetensors.index.json. Every tensor is looked up by name, shape-checked, converted to
+ * fp32 and NaN/Inf-checked; the files are unmapped again before returning. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "io/safetensors.h"
+#include "model/model_internal.h"
+
+typedef struct hf_files {
+    harp_st_file *files;
+    int n;
+    const char *dtype_seen;   /* first dtype name; "mixed" once two differ */
+} hf_files;
+
+static void hf_files_close(hf_files *h) {
+    for (int i = 0; i < h->n; i++) harp_st_close(&h->files[i]);
+    free(h->files);
+    h->files = NULL;
+    h->n = 0;
+}
+
+/* Opens the single file, or every distinct shard named in the index's weight_map. */
+static harp_status hf_open_files(const char *dir, hf_files *h) {
+    memset(h, 0, sizeof *h);
+    char *single = harp_path_join(dir, "model.safetensors");
+    char *index = harp_path_join(dir, "model.safetensors.index.json");
+    harp_status st = HARP_OK;
+    if (!single || !index) {
+        st = HARP_ERR_OOM;
+        goto done;
+    }
+    if (harp_file_exists(single) || !harp_file_exists(index)) {
+        h->files = harp_xcalloc(1, sizeof *h->files, "safetensors files");
+        if (!h->files) {
+            st = HARP_ERR_OOM;
+            goto done;
+        }
+        if (!harp_file_exists(single)) {
+            st = harp_err(HARP_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", dir);
+            goto done;
+        }
+        st = harp_st_open(single, &h->files[0]);
+        if (!st) h->n = 1;
+        goto done;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if ((st = harp_read_file(index, &text, &len))) goto done;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        st = harp_err(HARP_ERR_FORMAT, "%s: not valid JSON with a 'weight_map' object", index);
+        goto done;
+    }
+    int cap = cJSON_GetArraySize(wm);
+    h->files = harp_xcalloc((size_t)cap + 1, sizeof *h->files, "safetensors shards");
+    const char **names = harp_xcalloc((size_t)cap + 1, sizeof *names, "shard names");
+    if (!h->files || !names) st = HARP_ERR_OOM;
+    for (const cJSON *e = wm->child; e && !st; e = e->next) {
+        if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
+            st = harp_err(HARP_ERR_FORMAT, "%s: weight_map entry '%s' is not a plain file name", index, e->string ? e->string : "?");
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < h->n; i++) seen |= !strcmp(names[i], e->valuestring);
+        if (seen) continue;
+        char *p = harp_path_join(dir, e->valuestring);
+        if (!p) {
+            st = HARP_ERR_OOM;
+            break;
+        }
+        st = harp_st_open(p, &h->files[h->n]);
+        free(p);
+        if (!st) names[h->n++] = e->valuestring;
+    }
+    free(names);
+    cJSON_Delete(root);
+done:
+    free(single);
+    free(index);
+    if (st) hf_files_close(h);
+    return st;
+}
+
+static harp_status hf_find(const hf_files *h, const char *name, const harp_st_file **f, const harp_st_tensor **t) {
+    for (int i = 0; i < h->n; i++) {
+        const harp_st_tensor *x = harp_st_find(&h->files[i], name);
+        if (x) {
+            *f = &h->files[i];
+            *t = x;
+            return HARP_OK;
+        }
+    }
+    return harp_err(HARP_ERR_NOT_FOUND, "%s: missing tensor '%s'", h->n ? h->files[0].path : "model", name);
+}
+
+/* Loads tensor `name` of shape (d0[, d1]) as a fresh fp32 buffer. d1 = 0 means a 1-D tensor. */
+static harp_status hf_tensor(hf_files *h, const char *name, int64_t d0, int64_t d1, float **out) {
+    const harp_st_file *f = NULL;
+    const harp_st_tensor *t = NULL;
+    *out = NULL;
+    HARP_TRY(hf_find(h, name, &f, &t));
+    int nd = d1 ? 2 : 1;
+    if (t->ndim != nd || t->shape[0] != d0 || (nd == 2 && t->shape[1] != d1)) {
+        char got[96] = "";
+        size_t o = 0;
+        for (int i = 0; i < t->ndim && o < sizeof got - 24; i++)
+            o += (size_t)snprintf(got + o, sizeof got - o, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (nd == 2)
+            return harp_err(HARP_ERR_SHAPE, "%s: tensor '%s' has shape [%s], expected [%lld, %lld]", f->path, name, got,
+                            (long long)d0, (long long)d1);
+        return harp_err(HARP_ERR_SHAPE, "%s: tensor '%s' has shape [%s], expected [%lld]", f->path, name, got, (long long)d0);
+    }
+    float *buf = harp_model_falloc((size_t)t->numel, name);
+    if (!buf) return HARP_ERR_OOM;
+    harp_status st = harp_st_to_f32(f, t, buf);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    const char *dn = harp_st_dtype_name(t->dtype);
+    if (!h->dtype_seen) h->dtype_seen = dn;
+    else if (strcmp(h->dtype_seen, dn)) h->dtype_seen = "mixed";
+    *out = buf;
+    return HARP_OK;
+}
+
+static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, int bias, harp_linear *l) {
+    char name[256];
+    float *W = NULL;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    HARP_TRY(hf_tensor(h, name, out, in, &W));
+    harp_linear_init_f32(l, W, out, in, 1);
+    if (bias) {
+        snprintf(name, sizeof name, "%s.bias", prefix);
+        HARP_TRY(hf_tensor(h, name, out, 0, &l->bias));
+    }
+    return HARP_OK;
+}
+
+static harp_status hf_load_weights(hf_files *h, harp_model *m) {
+    const harp_model_config *c = &m->cfg;
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    HARP_TRY(hf_tensor(h, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->tok_emb));
+    for (int l = 0; l < c->n_layers; l++) {
+        harp_layer *L = &m->layers[l];
+        char p[128], n[160];
+        snprintf(p, sizeof p, "model.layers.%d", l);
+        snprintf(n, sizeof n, "%s.input_layernorm.weight", p);
+        HARP_TRY(hf_tensor(h, n, c->dim, 0, &L->attn_norm));
+        snprintf(n, sizeof n, "%s.post_attention_layernorm.weight", p);
+        HARP_TRY(hf_tensor(h, n, c->dim, 0, &L->ffn_norm));
+        snprintf(n, sizeof n, "%s.self_attn.q_proj", p);
+        HARP_TRY(hf_linear(h, n, qd, c->dim, c->qkv_bias, &L->q));
+        snprintf(n, sizeof n, "%s.self_attn.k_proj", p);
+        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, &L->k));
+        snprintf(n, sizeof n, "%s.self_attn.v_proj", p);
+        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, &L->v));
+        snprintf(n, sizeof n, "%s.self_attn.o_proj", p);
+        HARP_TRY(hf_linear(h, n, c->dim, qd, c->o_bias, &L->o));
+        snprintf(n, sizeof n, "%s.mlp.gate_proj", p);
+        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, &L->gate));
+        snprintf(n, sizeof n, "%s.mlp.up_proj", p);
+        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, &L->up));
+        snprintf(n, sizeof n, "%s.mlp.down_proj", p);
+        HARP_TRY(hf_linear(h, n, c->dim, c->hidden_dim, c->mlp_bias, &L->down));
+    }
+    HARP_TRY(hf_tensor(h, "model.norm.weight", c->dim, 0, &m->final_norm));
+    if (c->tied) {
+        harp_linear_init_f32(&m->head, m->tok_emb, c->vocab_size, c->dim, 0);
+    } else {
+        float *W = NULL;
+        HARP_TRY(hf_tensor(h, "lm_head.weight", c->vocab_size, c->dim, &W));
+        harp_linear_init_f32(&m->head, W, c->vocab_size, c->dim, 1);
+    }
+    return HARP_OK;
+}
+
+harp_status harp_load_hf(const char *dir, harp_model **out) {
+    *out = NULL;
+    char *cfg_path = harp_path_join(dir, "config.json");
+    if (!cfg_path) return HARP_ERR_OOM;
+    char *text = NULL;
+    size_t len = 0;
+    harp_model_config cfg;
+    harp_status st = harp_read_file(cfg_path, &text, &len);
+    if (!st) st = harp_hf_config_parse(text, len, cfg_path, &cfg);
+    free(text);
+    free(cfg_path);
+    if (st) return st;
+    hf_files h;
+    HARP_TRY(hf_open_files(dir, &h));
+    harp_model *m = NULL;
+    st = harp_model_alloc(&cfg, &m);
+    if (!st) st = hf_load_weights(&h, m);
+    if (!st) st = harp_model_init_rope(m);
+    if (!st) harp_model_fill_info(m, "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
+    hf_files_close(&h);
+    if (st) {
+        harp_model_free(m);
+        return st;
+    }
+    *out = m;
+    return HARP_OK;
+}

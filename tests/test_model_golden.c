@@ -1,0 +1,147 @@
+/* Forward-pass parity with the golden references, from golden token ids (no tokenizer needed):
+ * stories260K (llama2.c, interleaved RoPE): top-5 logits at the last prompt position within 1e-4
+ * and 100 greedy tokens exactly; ref-llama (HF, rotate-half RoPE, fp16 weights): logits[pos, 0:8]
+ * at every prompt-0 position and the last-position top-5 within 1e-4, and the 64 greedy tokens of
+ * all three prompts exactly (on divergence the top-2 gap at that position is printed). */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+#include "harp.h"
+#include "test_util.h"
+
+static cJSON *load_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return cJSON_Parse(buf);
+}
+
+static int ids_from(const cJSON *arr, int32_t *ids, int cap) {
+    int n = 0;
+    for (const cJSON *e = arr ? arr->child : NULL; e && n < cap; e = e->next) ids[n++] = (int32_t)e->valuedouble;
+    return n;
+}
+
+static harp_model *open_model(const char *path) {
+    harp_model_params p = harp_model_default_params();
+    p.load_tokenizer = 0;
+    harp_model *m = NULL;
+    CHECK_OK(harp_model_open(path, &p, &m));
+    return m;
+}
+
+/* Greedy ids must match; at the first divergence report the top-2 logit gap of harp. */
+static void check_greedy(harp_model *m, const int32_t *prompt, int np, const int32_t *want, int n_want, const char *label) {
+    int32_t *all = malloc(sizeof(int32_t) * (size_t)(np + n_want));
+    int32_t got[256];
+    int n_got = 0;
+    harp_sampler_params sp = harp_sampler_default_params();
+    CHECK_OK(harp_generate(m, prompt, np, n_want, &sp, got, &n_got, NULL, NULL));
+    int same = n_got == n_want;
+    int first = -1;
+    for (int i = 0; i < n_want && i < n_got; i++)
+        if (got[i] != want[i]) {
+            first = i;
+            same = 0;
+            break;
+        }
+    if (!same && first >= 0) {
+        harp_model_info info;
+        harp_model_get_info(m, &info);
+        memcpy(all, prompt, sizeof(int32_t) * (size_t)np);
+        memcpy(all + np, want, sizeof(int32_t) * (size_t)first);
+        harp_ctx *c;
+        float *lg = malloc(sizeof(float) * (size_t)info.vocab_size);
+        harp_ctx_create(m, np + first + 1, &c);
+        harp_ctx_eval(c, all, np + first, lg, 0);
+        fprintf(stderr, "%s: diverges at new token %d: golden %d (logit %.6f), harp %d (logit %.6f)\n", label, first,
+                want[first], lg[want[first]], got[first], lg[got[first]]);
+        harp_ctx_free(c);
+        free(lg);
+    }
+    CHECK_MSG(same, "%s: greedy ids differ from golden (%d generated, %d expected)", label, n_got, n_want);
+    free(all);
+}
+
+static void test_stories(void) {
+    cJSON *g = load_json(t_shared("models/stories260K/golden.json"));
+    CHECK(g != NULL);
+    if (!g) return;
+    harp_model *m = open_model(t_shared("models/stories260K/stories260K.bin"));
+    if (!m) return;
+    harp_model_info info;
+    CHECK_OK(harp_model_get_info(m, &info));
+    CHECK(info.rope_layout == HARP_ROPE_INTERLEAVED && info.dim == 64 && info.vocab_size == 512);
+    int32_t prompt[16], want[128];
+    int np = ids_from(cJSON_GetObjectItem(g, "prompt_tokens"), prompt, 16);
+    int nw = ids_from(cJSON_GetObjectItem(g, "greedy_tokens_after_prompt"), want, 128);
+    CHECK(np == 5 && nw == 100);
+    harp_ctx *c;
+    CHECK_OK(harp_ctx_create(m, 256, &c));
+    float lg[512];
+    CHECK_OK(harp_ctx_eval(c, prompt, np, lg, 0));
+    for (const cJSON *e = cJSON_GetObjectItem(g, "logits_last_prompt_pos_top5")->child; e; e = e->next) {
+        int id = (int)cJSON_GetArrayItem(e, 0)->valuedouble;
+        CHECK_NEAR(lg[id], cJSON_GetArrayItem(e, 1)->valuedouble, 1e-4);
+    }
+    harp_ctx_free(c);
+    check_greedy(m, prompt, np, want, nw, "stories260K");
+    harp_model_free(m);
+    cJSON_Delete(g);
+}
+
+static void test_ref_llama(void) {
+    cJSON *g = load_json(t_shared("models/ref-llama/golden.json"));
+    CHECK(g != NULL);
+    if (!g) return;
+    harp_model *m = open_model(t_shared("models/ref-llama"));
+    if (!m) return;
+    harp_model_info info;
+    CHECK_OK(harp_model_get_info(m, &info));
+    CHECK(info.rope_layout == HARP_ROPE_HALF && info.n_params == 16781824 && !strcmp(info.weight_dtype, "F16"));
+    const cJSON *prompts = cJSON_GetObjectItem(g, "prompts");
+    int k = 0;
+    for (const cJSON *p = prompts->child; p; p = p->next, k++) {
+        int32_t prompt[64], want[64];
+        int np = ids_from(cJSON_GetObjectItem(p, "ids"), prompt, 64);
+        int nw = ids_from(cJSON_GetObjectItem(p, "greedy64_ids"), want, 64);
+        if (k == 0) {
+            float *lg = malloc(sizeof(float) * (size_t)np * 8192);
+            harp_ctx *c;
+            CHECK_OK(harp_ctx_create(m, 512, &c));
+            CHECK_OK(harp_ctx_eval(c, prompt, np, lg, 1));
+            double maxd = 0;
+            int pos = 0;
+            for (const cJSON *row = cJSON_GetObjectItem(p, "logits_first8_per_position")->child; row; row = row->next, pos++) {
+                int j = 0;
+                for (const cJSON *v = row->child; v; v = v->next, j++) {
+                    double d = fabs(lg[(size_t)pos * 8192 + j] - v->valuedouble);
+                    if (d > maxd) maxd = d;
+                }
+            }
+            CHECK(pos == np);
+            CHECK_MSG(maxd <= 1e-4, "ref-llama prompt-0 logits: max |diff| %.3g > 1e-4", maxd);
+            printf("ref-llama prompt-0 logits[pos, 0:8]: max |diff| = %.3g\n", maxd);
+            for (const cJSON *e = cJSON_GetObjectItem(p, "last_position_top5")->child; e; e = e->next) {
+                int id = (int)cJSON_GetArrayItem(e, 0)->valuedouble;
+                CHECK_NEAR(lg[(size_t)(np - 1) * 8192 + id], cJSON_GetArrayItem(e, 1)->valuedouble, 1e-4);
+            }
+            harp_ctx_free(c);
+            free(lg);
+        }
+        char label[32];
+        snprintf(label, sizeof label, "ref-llama prompt %d", k);
+        check_greedy(m, prompt, np, want, nw, label);
+    }
+    harp_model_free(m);
+    cJSON_Delete(g);
+}
+
+int main(void) {
+    test_stories();
+    test_ref_llama();
+    return t_done();
+}

@@ -16,5 +16,6 @@
 #include "harp/rotate.h"
 #include "harp/quant.h"
 #include "harp/zeroshot.h"
+#include "harp/calib.h"
 
 #endif /* HARP_H */

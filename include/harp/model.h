@@ -46,6 +46,10 @@ typedef struct harp_model_info {
 } harp_model_info;
 
 harp_status harp_model_get_info(const harp_model *m, harp_model_info *out);
+
+/* 64-bit fingerprint of the weights as loaded (shapes + every weight value), so files derived from
+ * a model (Hessians, saved logits) can be checked against it. */
+uint64_t harp_model_fingerprint(const harp_model *m);
 const harp_tokenizer *harp_model_tokenizer(const harp_model *m);  /* NULL when none */
 
 /* ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
 echo "== Release build"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=Release -DHARP_FATAL_WARNINGS=ON -DHARP_SHARED_DIR="$shared" >/dev/null
 cmake --build build-ci -j "$jobs"
-(cd build-ci && ctest --output-on-failure -j "$jobs")
+(cd build-ci && ctest --output-on-failure -j "$jobs" $( [ "${HARP_SLOW:-0}" = 1 ] || echo -LE slow ))
 
 echo "== ASan+UBSan build"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHARP_SANITIZE=ON -DHARP_FATAL_WARNINGS=ON \

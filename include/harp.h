@@ -17,5 +17,6 @@
 #include "harp/quant.h"
 #include "harp/zeroshot.h"
 #include "harp/calib.h"
+#include "harp/harpfit.h"
 
 #endif /* HARP_H */

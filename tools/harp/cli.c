@@ -118,3 +118,17 @@ void cli_install_log(int verbose) {
     harp_set_log(log_cb, NULL);
     harp_set_log_level(verbose >= 2 ? HARP_LOG_DEBUG : verbose == 1 ? HARP_LOG_INFO : HARP_LOG_WARN);
 }
+
+void cli_json_string(FILE *f, const char *s, size_t n) {
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}

@@ -4,6 +4,7 @@
 #define HARP_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "harp.h"
 
@@ -31,6 +32,8 @@ uint64_t cli_parse_u64(const char *flag, const char *val);
 /* Progress callback (harp_progress_fn): "\r<stage> done/total pct elapsed ETA" on stderr,
  * throttled; silent when the CLI runs with --quiet. user may be NULL. */
 int cli_progress(void *user, const char *stage, int64_t done, int64_t total);
+/* Writes s[0..n) as a JSON string literal (quotes, escapes) to f. */
+void cli_json_string(FILE *f, const char *s, size_t n);
 void cli_set_quiet(int quiet);
 
 /* Name of the running subcommand, for messages ("ppl"). */

@@ -77,10 +77,13 @@ int cmd_calib(int argc, char **argv) {
     free(text);
     harp_model_free(m);
     cli_check(st);
-    if (json)
-        printf("{\"out\":\"%s\",\"n_layers\":%d,\"layers_resumed\":%d,\"n_windows\":%d,\"ctx\":%d,\"n_tokens\":%lld,\"passes\":%d,\"seconds\":%.3f}\n",
-               out, s.n_layers, s.layers_done_before, s.n_windows, s.ctx, (long long)s.n_tokens, s.passes, s.seconds);
-    else
+    if (json) {
+        printf("{\"out\":");
+        cli_json_string(stdout, out, strlen(out));
+        printf(",\"n_layers\":%d,\"layers_resumed\":%d,\"n_windows\":%d,\"ctx\":%d,\"n_tokens\":%lld,\"passes\":%d,"
+               "\"seconds\":%.3f}\n",
+               s.n_layers, s.layers_done_before, s.n_windows, s.ctx, (long long)s.n_tokens, s.passes, s.seconds);
+    } else
         printf("calib: %d layers (%d resumed) from %d windows x %d tokens (%lld tokens) in %.1f s -> %s\n",
                s.n_layers, s.layers_done_before, s.n_windows, s.ctx, (long long)s.n_tokens, s.seconds, out);
     return CLI_EXIT_OK;

@@ -35,20 +35,6 @@ static int print_token(void *user, int32_t id) {
     return 0;
 }
 
-static void json_string(const char *s, size_t n) {
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c == '\n') printf("\\n");
-        else if (c == '\t') printf("\\t");
-        else if (c == '\r') printf("\\r");
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
-
 static void json_ids(const int32_t *ids, size_t n) {
     putchar('[');
     for (size_t i = 0; i < n; i++) printf("%s%d", i ? ", " : "", (int)ids[i]);
@@ -109,13 +95,13 @@ int cmd_generate(int argc, char **argv) {
         size_t tl = 0;
         cli_check(harp_detokenize(tok, out, (size_t)n_out, &text, &tl));
         printf("{\"prompt\": ");
-        json_string(prompt, strlen(prompt));
+        cli_json_string(stdout, prompt, strlen(prompt));
         printf(", \"prompt_ids\": ");
         json_ids(ids, n_ids);
         printf(", \"generated_ids\": ");
         json_ids(out, (size_t)n_out);
         printf(", \"text\": ");
-        json_string(text, tl);
+        cli_json_string(stdout, text, tl);
         printf(", \"temperature\": %g, \"top_p\": %g, \"seed\": %llu}\n", sp.temperature, sp.top_p,
                (unsigned long long)sp.seed);
         harp_free(text);

@@ -66,17 +66,6 @@ static const char *default_data_dir(char *buf, size_t n) {
     return buf;
 }
 
-static void json_escape(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 typedef struct {
     FILE *f;
     harp_zs_task task;
@@ -92,7 +81,7 @@ static void dump_item(void *user, int index, const harp_zs_item *it, const doubl
 
 static void write_json(FILE *f, const char *model, const harp_zs_result *r, int nr, int add_bos) {
     fprintf(f, "{\"kind\": \"zeroshot\", \"model\": ");
-    json_escape(f, model);
+    cli_json_string(f, model, strlen(model));
     fprintf(f, ", \"add_bos\": %s, \"results\": {", add_bos ? "true" : "false");
     for (int i = 0; i < nr; i++) {
         double tps = r[i].seconds > 0 ? (double)r[i].tokens_fed / r[i].seconds : 0.0;

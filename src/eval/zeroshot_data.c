@@ -193,6 +193,20 @@ static harp_status read_text(const char *path, char **data, size_t *size) {
     return harp_read_file(path, data, size);
 }
 
+/* Reads a text file (bz2 by suffix) and splits it into lines; trailing empty lines are dropped
+ * when trim is set. On success the caller frees *lines and *buf. */
+static harp_status read_lines(const char *path, int trim, char **buf, char ***lines, int *nl) {
+    size_t len;
+    HARP_TRY(read_text(path, buf, &len));
+    *nl = split_lines(*buf, len, lines);
+    if (*nl < 0) {
+        free(*buf);
+        return harp_err(HARP_ERR_OOM, "%s: out of memory", path);
+    }
+    while (trim && *nl > 0 && (*lines)[*nl - 1][0] == 0) (*nl)--;
+    return HARP_OK;
+}
+
 /* ---- JSON helpers ----------------------------------------------------------------------------- */
 
 static const char *jstr(const cJSON *o, const char *key) {
@@ -395,16 +409,9 @@ static void hs_capitalize_ctx_b(char *line) {
 }
 
 static harp_status load_hellaswag(const char *path, int limit, item_vec *iv) {
-    char *buf;
-    size_t len;
-    HARP_TRY(read_text(path, &buf, &len));
-    char **lines;
-    int nl = split_lines(buf, len, &lines);
-    if (nl < 0) {
-        free(buf);
-        return harp_err(HARP_ERR_OOM, "%s: out of memory", path);
-    }
-    while (nl > 0 && lines[nl - 1][0] == 0) nl--;
+    char *buf, **lines;
+    int nl;
+    HARP_TRY(read_lines(path, 1, &buf, &lines, &nl));
     harp_status st = HARP_OK;
     if (nl % 6 != 0)
         st = harp_err(HARP_ERR_FORMAT, "%s: %d lines, not a multiple of 6 (context, label, 4 endings)", path, nl);
@@ -449,16 +456,9 @@ static harp_status load_hellaswag(const char *path, int limit, item_vec *iv) {
 /* ---- JSONL driver --------------------------------------------------------------------------- */
 
 static harp_status load_piqa_labels(const char *path, int **labels, int *n) {
-    char *buf;
-    size_t len;
-    HARP_TRY(harp_read_file(path, &buf, &len));
-    char **lines;
-    int nl = split_lines(buf, len, &lines);
-    if (nl < 0) {
-        free(buf);
-        return harp_err(HARP_ERR_OOM, "%s: out of memory", path);
-    }
-    while (nl > 0 && lines[nl - 1][0] == 0) nl--;
+    char *buf, **lines;
+    int nl;
+    HARP_TRY(read_lines(path, 1, &buf, &lines, &nl));
     int *lab = malloc((size_t)(nl > 0 ? nl : 1) * sizeof *lab);
     harp_status st = lab ? HARP_OK : harp_err(HARP_ERR_OOM, "%s: out of memory", path);
     for (int i = 0; st == HARP_OK && i < nl; i++) {
@@ -480,15 +480,9 @@ static harp_status load_piqa_labels(const char *path, int **labels, int *n) {
 
 static harp_status load_jsonl(harp_zs_task task, const char *path, const int *labels, int n_labels,
                       int limit, item_vec *iv) {
-    char *buf;
-    size_t len;
-    HARP_TRY(harp_read_file(path, &buf, &len));
-    char **lines;
-    int nl = split_lines(buf, len, &lines);
-    if (nl < 0) {
-        free(buf);
-        return harp_err(HARP_ERR_OOM, "%s: out of memory", path);
-    }
+    char *buf, **lines;
+    int nl;
+    HARP_TRY(read_lines(path, 0, &buf, &lines, &nl));
     harp_status st = HARP_OK;
     for (int i = 0; st == HARP_OK && i < nl; i++) {
         if (lines[i][0] == 0) continue;

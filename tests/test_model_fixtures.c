@@ -7,27 +7,13 @@
 #include <stdlib.h>
 
 #include "harp.h"
+#include "test_json.h"
 #include "test_util.h"
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    cJSON *j = cJSON_Parse(b);
-    free(b);
-    return j;
-}
 
 static void check_fixture(const char *name) {
     char p[512];
     snprintf(p, sizeof p, "%s/ref.json", t_data(name));
-    cJSON *ref = load_json(p);
+    cJSON *ref = t_load_json(p);
     CHECK_MSG(ref != NULL, "%s: cannot read ref.json", name);
     if (!ref) return;
     harp_model_params mp = harp_model_default_params();

@@ -7,17 +7,8 @@
 #include <stdlib.h>
 
 #include "harp.h"
+#include "test_json.h"
 #include "test_util.h"
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
 
 static int ids_from(const cJSON *arr, int32_t *ids, int cap) {
     int n = 0;
@@ -67,7 +58,7 @@ static void check_greedy(harp_model *m, const int32_t *prompt, int np, const int
 }
 
 static void test_stories(void) {
-    cJSON *g = load_json(t_shared("models/stories260K/golden.json"));
+    cJSON *g = t_load_json(t_shared("models/stories260K/golden.json"));
     CHECK(g != NULL);
     if (!g) return;
     harp_model *m = open_model(t_shared("models/stories260K/stories260K.bin"));
@@ -94,7 +85,7 @@ static void test_stories(void) {
 }
 
 static void test_ref_llama(void) {
-    cJSON *g = load_json(t_shared("models/ref-llama/golden.json"));
+    cJSON *g = t_load_json(t_shared("models/ref-llama/golden.json"));
     CHECK(g != NULL);
     if (!g) return;
     harp_model *m = open_model(t_shared("models/ref-llama"));

@@ -7,19 +7,10 @@
 #include <stdlib.h>
 
 #include "harp.h"
+#include "test_json.h"
 #include "test_util.h"
 
 static cJSON *golden;
-
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return cJSON_Parse(buf);
-}
 
 static int32_t *tokenize_file(harp_model *m, const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -101,7 +92,7 @@ static void check_dataset(harp_model *m, const char *key, const int *ctxs, int n
 
 int main(int argc, char **argv) {
     int full = argc > 1 && !strcmp(argv[1], "full");
-    golden = load_json(t_shared("models/ref-llama/golden.json"));
+    golden = t_load_json(t_shared("models/ref-llama/golden.json"));
     CHECK(golden != NULL);
     if (!golden) return t_done();
     harp_model *m = NULL;

@@ -6,16 +6,8 @@
 
 #include "core/core.h"
 #include "harp.h"
+#include "test_json.h"
 #include "test_util.h"
-
-static cJSON *load_json(const char *path) {
-    char *d;
-    size_t n;
-    if (harp_read_file(path, &d, &n) != HARP_OK) return NULL;
-    cJSON *j = cJSON_ParseWithLength(d, n);
-    free(d);
-    return j;
-}
 
 static int ids_equal_json(const int32_t *ids, size_t n, const cJSON *arr, size_t off) {
     size_t k = 0;
@@ -101,7 +93,7 @@ static void llama2_wikitext(harp_tokenizer *t, const cJSON *g, const char *what)
 }
 
 static void test_llama2(void) {
-    cJSON *g = load_json(t_shared("models/llama2-tokenizer/golden.json"));
+    cJSON *g = t_load_json(t_shared("models/llama2-tokenizer/golden.json"));
     CHECK(g != NULL);
     const char *files[2] = {t_shared("models/llama2-tokenizer/tokenizer.model"),
                             t_shared("models/llama2-tokenizer/tokenizer.bin")};
@@ -122,7 +114,7 @@ static void test_llama2(void) {
 
 /* ref-llama: tokenizer.model and tokenizer.json give identical ids; both match golden.json. */
 static void test_ref_llama(int full) {
-    cJSON *g = load_json(t_shared("models/ref-llama/golden.json"));
+    cJSON *g = t_load_json(t_shared("models/ref-llama/golden.json"));
     CHECK(g != NULL);
     harp_tokenizer *spm = NULL, *hf = NULL, *auto_t = NULL;
     CHECK_OK(harp_tokenizer_open(t_shared("models/ref-llama/tokenizer.model"), 0, &spm));

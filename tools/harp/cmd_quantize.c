@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "      --ppl TEXT          after quantizing, perplexity of the in-memory quantized model\n"
             "      --ctx N             ppl window (default 512)\n"
             "      --max-chunks N      ppl windows (default all)\n"
+            "      --save-logits FILE  with --ppl: save the scored logits (as harp ppl --save-logits)\n"
             "      --json              one JSON object on stdout\n"
             "  -q, --quiet             no progress on stderr\n"
             "HARP (--rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
@@ -41,7 +42,7 @@ static void usage(FILE *f) {
 
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_PPL, O_CTX, O_MAXCH, O_JSON,
-    O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO
+    O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO, O_SAVE
 };
 
 int cmd_quantize(int argc, char **argv) {
@@ -52,7 +53,7 @@ int cmd_quantize(int argc, char **argv) {
         {"group", required_argument, 0, O_GROUP}, {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, 't'}, {"no-resume", no_argument, 0, O_NORESUME},
         {"ppl", required_argument, 0, O_PPL}, {"ctx", required_argument, 0, O_CTX},
-        {"max-chunks", required_argument, 0, O_MAXCH}, {"json", no_argument, 0, O_JSON},
+        {"max-chunks", required_argument, 0, O_MAXCH}, {"save-logits", required_argument, 0, O_SAVE}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"harp-steps", required_argument, 0, O_HSTEPS}, {"harp-b", required_argument, 0, O_HB},
         {"harp-max-b", required_argument, 0, O_HMAXB}, {"harp-passes", required_argument, 0, O_HPASS},
@@ -62,7 +63,7 @@ int cmd_quantize(int argc, char **argv) {
         {"harp-givens-b2", required_argument, 0, O_HGIV}, {"harp-early-stop", required_argument, 0, O_HES},
         {"harp-theta", required_argument, 0, O_HTH}, {"scale-override", required_argument, 0, O_SO},
         {0, 0, 0, 0}};
-    const char *model = NULL, *hess = NULL, *out = NULL, *method = NULL, *rot = NULL, *ppl_text = NULL;
+    const char *model = NULL, *hess = NULL, *out = NULL, *method = NULL, *rot = NULL, *ppl_text = NULL, *save_logits = NULL;
     int bits = 2, group = 128, json = 0, quiet = 0, threads = 0, resume = 1, ctx = 512, max_chunks = 0;
     uint64_t seed = 0;
     /* HARP flags are collected first and applied on top of harp_fit_default_params(bits). */
@@ -86,6 +87,7 @@ int cmd_quantize(int argc, char **argv) {
         case O_PPL: ppl_text = optarg; break;
         case O_CTX: ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24); break;
         case O_MAXCH: max_chunks = (int)cli_parse_long("--max-chunks", optarg, 0, 1 << 30); break;
+        case O_SAVE: save_logits = optarg; break;
         case O_JSON: json = 1; break;
         case 'q': quiet = 1; break;
         case O_HSTEPS: h_steps = cli_parse_long("--harp-steps", optarg, 0, 1 << 24); break;
@@ -176,6 +178,7 @@ int cmd_quantize(int argc, char **argv) {
         harp_ppl_params pp = harp_ppl_default_params();
         pp.ctx = ctx;
         pp.max_chunks = max_chunks;
+        pp.save_logits = save_logits;
         cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
         have_ppl = 1;
     }

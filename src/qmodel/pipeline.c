@@ -148,7 +148,15 @@ static harp_status qp_rot_create(harp_qrot r, int64_t dim, uint64_t seed, harp_r
     harp_rot_kind k = r == HARP_QROT_RHT ? HARP_ROT_HADAMARD
                       : r == HARP_QROT_KRON ? HARP_ROT_KRON
                       : r == HARP_QROT_RANDOM ? HARP_ROT_RANDOM_ORTHOGONAL : HARP_ROT_GSR;
-    return harp_rot_create(k, dim, NULL, seed, out);
+    harp_rot_params rp;
+    harp_rot_params_default(&rp);
+    if (k == HARP_ROT_GSR) {
+        /* GSR groups of 128, or the largest power of two dividing dim when 128 does not (320 → 64) */
+        int g = 128;
+        while (g > 1 && dim % g) g /= 2;
+        rp.gsr_group = g;
+    }
+    return harp_rot_create(k, dim, &rp, seed, out);
 }
 
 typedef struct qp_work {

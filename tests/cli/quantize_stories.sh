@@ -25,8 +25,6 @@ echo "quip2: in-memory ppl $ppl_mem nll $nll_mem; folder nll $ppl_disk"
 check quip2_roundtrip_logits_identical '[[ -n "$nll_mem" && -s "$D/q2a_mem.logits" ]] && cmp "$D/q2a_mem.logits" "$D/q2a_disk.logits"'
 check quip2_same_seed_threads_identical 'cmp -s "$D/q2a/model.safetensors" "$D/q2b/model.safetensors" && cmp -s "$D/q2a/config.json" "$D/q2b/config.json" && cmp -s "$D/q2a/tokenizer.bin" "$D/q2b/tokenizer.bin"'
 check quip2_no_partial_left '[[ ! -e "$D/q2a/.partial" ]]'
-c=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2c" --method quip --bits 2 --seed 6)
-check quip2_other_seed_differs '! cmp -s "$D/q2a/model.safetensors" "$D/q2c/model.safetensors"'
 info=$("$HARP_BIN" info -m "$D/q2a")
 check info_shows_quant '[[ "$info" == *"quantization: harp v1: quip 2-bit e8p12, rotation rht, seed 5"* ]]'
 gen=$("$HARP_BIN" generate -m "$D/q2a" -p "Once upon a time" -n 8 --json)
@@ -38,17 +36,22 @@ r=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/r2" --method rtn --bits 2 --ppl "$D/
 check rtn2_roundtrip_logits_identical '[[ -s "$D/r2_mem.logits" ]] && cmp "$D/r2_mem.logits" "$D/r2_disk.logits"'
 check rtn2_bpw_reported '[[ "$r" == *"\"bpw\": 2.59"* ]]'
 
-# resume: stop after layer 1 (exit 1, partial kept), re-run continues and gives the same bytes
-HARP_TEST_ABORT_AFTER_LAYER=1 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" --method quip --bits 2 --seed 5 >/dev/null 2>"$D/abort.err"
+# resume (with fast RTN + RHT, which has signs and rotation blobs): stop after layer 1 (exit 1,
+# partial kept), the re-run continues and gives the bytes of an uninterrupted run
+QR="--method rtn --bits 2 --rotation rht"
+"$HARP_BIN" quantize -m "$ST" $Q -o "$D/rr" $QR --seed 5 >/dev/null
+"$HARP_BIN" quantize -m "$ST" $Q -o "$D/rr6" $QR --seed 6 >/dev/null
+check other_seed_differs '! cmp -s "$D/rr/model.safetensors" "$D/rr6/model.safetensors"'
+HARP_TEST_ABORT_AFTER_LAYER=1 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5 >/dev/null 2>"$D/abort.err"
 rc=$?
 check abort_exit_1 '[[ $rc == 1 && -f "$D/q2r/.partial/layer_001.safetensors" && ! -f "$D/q2r/model.safetensors" ]]'
-res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" --method quip --bits 2 --seed 5)
+res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5)
 check resume_counts_layers '[[ "$res" == *"\"layers_resumed\": 2"* ]]'
-check resume_identical 'cmp -s "$D/q2a/model.safetensors" "$D/q2r/model.safetensors"'
+check resume_identical 'cmp -s "$D/rr/model.safetensors" "$D/q2r/model.safetensors"'
 # a partial from other parameters is not reused
-HARP_TEST_ABORT_AFTER_LAYER=0 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" --method quip --bits 2 --seed 9 >/dev/null 2>&1
-res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" --method quip --bits 2 --seed 5 2>"$D/warn.err")
-check resume_mismatch_redone '[[ "$res" == *"\"layers_resumed\": 0"* ]] && cmp -s "$D/q2a/model.safetensors" "$D/q2s/model.safetensors"'
+HARP_TEST_ABORT_AFTER_LAYER=0 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" $QR --seed 9 >/dev/null 2>&1
+res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" $QR --seed 5 2>"$D/warn.err")
+check resume_mismatch_redone '[[ "$res" == *"\"layers_resumed\": 0"* ]] && cmp -s "$D/rr/model.safetensors" "$D/q2s/model.safetensors" && grep -q "different run" "$D/warn.err"'
 
 # Hessians of another model -> clear error, exit 1
 if [ -f "$REF/model.safetensors" ]; then

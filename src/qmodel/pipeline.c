@@ -3,6 +3,7 @@
  * rotation in place of the fitted processor; §5.1 scale chain). Finished layers are saved to
  * OUT_DIR/.partial/layer_NNN.safetensors (atomic) so that an interrupted run resumes. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,13 +424,15 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
     if (!st && p->progress) p->progress(p->progress_user, "quantize", total, total);
     if (!st) st = qm_write_folder(m, model_path, out_dir, qcfg, &all);
     if (!st) {
-        for (int layer = 0; layer < c->n_layers; layer++) {
-            char name[32];
-            snprintf(name, sizeof name, "layer_%03d.safetensors", layer);
-            char *path = harp_path_join(partial, name);
+        /* layer files and temp files a killed run left behind (layer_NNN.safetensors.tmp.PID) */
+        DIR *d = opendir(partial);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            if (strncmp(e->d_name, "layer_", 6)) continue;
+            char *path = harp_path_join(partial, e->d_name);
             if (path) unlink(path);
             free(path);
         }
+        if (d) closedir(d);
         rmdir(partial);
     }
     if (!st) {

@@ -45,7 +45,10 @@ check other_seed_differs '! cmp -s "$D/rr/model.safetensors" "$D/rr6/model.safet
 HARP_TEST_ABORT_AFTER_LAYER=1 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5 >/dev/null 2>"$D/abort.err"
 rc=$?
 check abort_exit_1 '[[ $rc == 1 && -f "$D/q2r/.partial/layer_001.safetensors" && ! -f "$D/q2r/model.safetensors" ]]'
+# what a kill -9 during an atomic write leaves behind: a temp file, removed with .partial at the end
+echo junk > "$D/q2r/.partial/layer_002.safetensors.tmp.999"
 res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5)
+check resume_partial_removed '[[ ! -e "$D/q2r/.partial" ]]'
 check resume_counts_layers '[[ "$res" == *"\"layers_resumed\": 2"* ]]'
 check resume_identical 'cmp -s "$D/rr/model.safetensors" "$D/q2r/model.safetensors"'
 # a partial from other parameters is not reused

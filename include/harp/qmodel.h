@@ -57,6 +57,8 @@ harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits);
 typedef struct harp_qmodel_row {
     char name[64];            /* "layers.3.qkv"                                                   */
     int64_t m, n;
+    harp_qmethod method;
+    int bits;
     double proxy_loss;        /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) of the (normalised, fused) matrix         */
     double seconds;
     int64_t stored_bits;      /* every byte stored for it: codes, scales, signs, rotation blobs   */

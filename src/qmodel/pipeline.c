@@ -306,7 +306,7 @@ static harp_status qp_layer(const harp_model *mdl, int layer, const char *hess_d
     return st;
 }
 
-static void qp_fill_rows(harp_qmodel_report *rep, const harp_model_config *c, int layer,
+static void qp_fill_rows(harp_qmodel_report *rep, const harp_model_config *c, const harp_qmodel_params *p, int layer,
                          double rpt[QM_NGROUPS][RPT_NCOL], int resumed) {
     for (int g = 0; g < QM_NGROUPS; g++) {
         harp_qmodel_row *r = &rep->rows[layer * QM_NGROUPS + g];
@@ -316,6 +316,8 @@ static void qp_fill_rows(harp_qmodel_report *rep, const harp_model_config *c, in
         r->m = 0;
         for (int i = 0; i < ns; i++) r->m += len[i];
         r->n = n;
+        r->method = p->method;
+        r->bits = p->bits;
         snprintf(r->name, sizeof r->name, "layers.%d.%s", layer, group_short[g]);
         r->proxy_loss = rpt[g][RPT_LOSS];
         r->seconds = rpt[g][RPT_SEC];
@@ -405,7 +407,7 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
         double rpt[QM_NGROUPS][RPT_NCOL];
         memset(rpt, 0, sizeof rpt);
         if (p->resume && qp_try_resume(path, fp, &all, rpt)) {
-            qp_fill_rows(&rep, c, layer, rpt, 1);
+            qp_fill_rows(&rep, c, p, layer, rpt, 1);
             rep.layers_resumed++;
             done += QM_NGROUPS;
         } else {
@@ -414,7 +416,7 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
             st = qp_layer(m, layer, hess_dir, p, &lay, rpt, &done, total);
             if (!st) st = qp_save_partial(path, &lay, fp, rpt);
             if (!st) st = qt_copy_all(&lay, &all, NULL);
-            if (!st) qp_fill_rows(&rep, c, layer, rpt, 0);
+            if (!st) qp_fill_rows(&rep, c, p, layer, rpt, 0);
             qt_list_free(&lay);
         }
         free(path);

@@ -1,8 +1,8 @@
 /* Quantized model folders: for every method / bit width (and several rotations) on the mistral-tiny
  * fixture (fused slices of unequal height, untied head) the in-memory quantized model and the
  * folder re-read from disk give bit-identical logits on both the prompt (matmul) and the decode
- * (gemv) paths; 8-bit RTN stays close to the fp32 model (also on qwen2-tiny: q/k/v biases, tied head); stories260K (width 172, not a multiple
- * of 8) round-trips with 3-bit codes; damaged folders are rejected with messages naming the tensor. */
+ * (gemv) paths; 8-bit RTN stays close to the fp32 model (also on qwen2-tiny: q/k/v biases, tied
+ * head); stories260K (width 172, not a multiple of 8) round-trips with 3-bit codes; damaged folders are rejected with messages naming the tensor. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

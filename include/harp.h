@@ -18,5 +18,6 @@
 #include "harp/zeroshot.h"
 #include "harp/calib.h"
 #include "harp/harpfit.h"
+#include "harp/qmodel.h"
 
 #endif /* HARP_H */

@@ -145,6 +145,9 @@ harp_status harp_hf_config_parse(const char *json, size_t len, const char *name,
     if ((st = cfg_num(root, "rope_theta", def_theta, name, &theta))) goto done;
     c->rope_theta = theta;
     c->rope_layout = HARP_ROPE_HALF;
+    /* harp quantized folders made from llama2.c checkpoints keep the interleaved (Meta) q/k layout */
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(root, "harp_rope_layout");
+    if (cJSON_IsString(rl) && !strcmp(rl->valuestring, "interleaved")) c->rope_layout = HARP_ROPE_INTERLEAVED;
     c->rope_factor = 1.0;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     if ((!rs || cJSON_IsNull(rs)) && cJSON_IsObject(rp)) rs = rp;

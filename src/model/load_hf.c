@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "io/safetensors.h"
 #include "model/model_internal.h"
+#include "qmodel/qmodel_internal.h"
 
 typedef struct hf_files {
     harp_st_file *files;
@@ -131,12 +132,16 @@ static harp_status hf_tensor(hf_files *h, const char *name, int64_t d0, int64_t 
     return HARP_OK;
 }
 
-static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, int bias, harp_linear *l) {
+/* quant != 0: a harp quantized folder; only the bias is read here, the weight comes from
+ * qm_install_linears afterwards. */
+static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, int bias, int quant, harp_linear *l) {
     char name[256];
     float *W = NULL;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    HARP_TRY(hf_tensor(h, name, out, in, &W));
-    harp_linear_init_f32(l, W, out, in, 1);
+    if (!quant) {
+        snprintf(name, sizeof name, "%s.weight", prefix);
+        HARP_TRY(hf_tensor(h, name, out, in, &W));
+        harp_linear_init_f32(l, W, out, in, 1);
+    }
     if (bias) {
         snprintf(name, sizeof name, "%s.bias", prefix);
         HARP_TRY(hf_tensor(h, name, out, 0, &l->bias));
@@ -144,7 +149,7 @@ static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, i
     return HARP_OK;
 }
 
-static harp_status hf_load_weights(hf_files *h, harp_model *m) {
+static harp_status hf_load_weights(hf_files *h, harp_model *m, int quant) {
     const harp_model_config *c = &m->cfg;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     HARP_TRY(hf_tensor(h, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->tok_emb));
@@ -157,19 +162,19 @@ static harp_status hf_load_weights(hf_files *h, harp_model *m) {
         snprintf(n, sizeof n, "%s.post_attention_layernorm.weight", p);
         HARP_TRY(hf_tensor(h, n, c->dim, 0, &L->ffn_norm));
         snprintf(n, sizeof n, "%s.self_attn.q_proj", p);
-        HARP_TRY(hf_linear(h, n, qd, c->dim, c->qkv_bias, &L->q));
+        HARP_TRY(hf_linear(h, n, qd, c->dim, c->qkv_bias, quant, &L->q));
         snprintf(n, sizeof n, "%s.self_attn.k_proj", p);
-        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, &L->k));
+        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, quant, &L->k));
         snprintf(n, sizeof n, "%s.self_attn.v_proj", p);
-        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, &L->v));
+        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, quant, &L->v));
         snprintf(n, sizeof n, "%s.self_attn.o_proj", p);
-        HARP_TRY(hf_linear(h, n, c->dim, qd, c->o_bias, &L->o));
+        HARP_TRY(hf_linear(h, n, c->dim, qd, c->o_bias, quant, &L->o));
         snprintf(n, sizeof n, "%s.mlp.gate_proj", p);
-        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, &L->gate));
+        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, quant, &L->gate));
         snprintf(n, sizeof n, "%s.mlp.up_proj", p);
-        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, &L->up));
+        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, quant, &L->up));
         snprintf(n, sizeof n, "%s.mlp.down_proj", p);
-        HARP_TRY(hf_linear(h, n, c->dim, c->hidden_dim, c->mlp_bias, &L->down));
+        HARP_TRY(hf_linear(h, n, c->dim, c->hidden_dim, c->mlp_bias, quant, &L->down));
     }
     HARP_TRY(hf_tensor(h, "model.norm.weight", c->dim, 0, &m->final_norm));
     if (c->tied) {
@@ -191,6 +196,9 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     harp_model_config cfg;
     harp_status st = harp_read_file(cfg_path, &text, &len);
     if (!st) st = harp_hf_config_parse(text, len, cfg_path, &cfg);
+    int is_q = 0;
+    qm_config qc;
+    if (!st) st = qm_config_parse(text, len, cfg_path, &is_q, &qc);
     free(text);
     free(cfg_path);
     if (st) return st;
@@ -198,9 +206,18 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     HARP_TRY(hf_open_files(dir, &h));
     harp_model *m = NULL;
     st = harp_model_alloc(&cfg, &m);
-    if (!st) st = hf_load_weights(&h, m);
+    if (!st) st = hf_load_weights(&h, m, is_q);
+    qt_list ql = {0};
+    if (!st && is_q) {
+        if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
+        if (!st) st = qt_from_st(&h.files[0], &ql);
+        if (!st) st = qm_install_linears(m, &qc, &ql);
+        if (!st) qm_config_desc(&qc, m->quant_desc, sizeof m->quant_desc);
+    }
+    qt_list_free(&ql);
     if (!st) st = harp_model_init_rope(m);
-    if (!st) harp_model_fill_info(m, "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
+    if (!st) harp_model_fill_info(m, is_q ? "harp-quantized" : "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
+    if (!st && is_q) snprintf(m->info.quant_method, sizeof m->info.quant_method, "harp");
     hf_files_close(&h);
     if (st) {
         harp_model_free(m);

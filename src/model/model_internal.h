@@ -22,6 +22,7 @@ struct harp_model {
     harp_layer *layers;               /* (n_layers)                             */
     float *rope_inv_freq;             /* (head_dim/2), scaling applied          */
     harp_tokenizer *tok;
+    char quant_desc[160];             /* "" unless a harp quantized folder (qmodel) */
 };
 
 /* Allocates the model shell with zeroed layers for cfg (takes a copy). */

@@ -23,7 +23,7 @@ struct st_writer {
 static const struct {
     const char *name;
     size_t size;
-} k_dtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I8", 1}, {"U8", 1}, {"I16", 2}, {"U16", 2}, {"I32", 4}, {"I64", 8}, {"U64", 8}};
+} k_dtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I8", 1}, {"U8", 1}, {"I16", 2}, {"U16", 2}, {"I32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8}};
 
 size_t st_dtype_size(st_dtype dt) { return k_dtypes[dt].size; }
 const char *st_dtype_name(st_dtype dt) { return k_dtypes[dt].name; }

@@ -10,7 +10,7 @@
 
 #include "core/core.h"
 
-typedef enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_I8, ST_U8, ST_I16, ST_U16, ST_I32, ST_I64, ST_U64 } st_dtype;
+typedef enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_I8, ST_U8, ST_I16, ST_U16, ST_I32, ST_I64, ST_U64, ST_F64 } st_dtype;
 
 typedef struct st_writer st_writer;
 

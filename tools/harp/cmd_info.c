@@ -40,11 +40,11 @@ int cmd_info(int argc, char **argv) {
                "\"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d, \"head_dim\": %d, \"vocab_size\": %d, "
                "\"max_seq_len\": %d, \"norm_eps\": %g, \"rope_theta\": %g, \"rope_layout\": \"%s\", "
                "\"tied_embeddings\": %s, \"qkv_bias\": %s, \"bos_id\": %d, \"eos_id\": %d, \"n_params\": %lld, "
-               "\"tokenizer\": \"%s\"}\n",
+               "\"tokenizer\": \"%s\", \"quantization\": \"%s\"}\n",
                i.arch, i.source_format, i.weight_dtype, i.dim, i.hidden_dim, i.n_layers, i.n_heads, i.n_kv_heads,
                i.head_dim, i.vocab_size, i.max_seq_len, i.norm_eps, i.rope_theta, rope,
                i.tied_embeddings ? "true" : "false", i.qkv_bias ? "true" : "false", i.bos_id, i.eos_id,
-               (long long)i.n_params, i.tokenizer_kind);
+               (long long)i.n_params, i.tokenizer_kind, harp_model_quant_desc(m));
     } else {
         int qd = i.n_heads * i.head_dim, kvd = i.n_kv_heads * i.head_dim;
         printf("model:        %s\n", model);
@@ -59,6 +59,7 @@ int cmd_info(int argc, char **argv) {
         printf("rope:         theta %g, %s layout; rms_norm_eps %g; max positions %d\n", i.rope_theta, rope, i.norm_eps,
                i.max_seq_len);
         printf("tokens:       bos %d, eos %d; tokenizer %s\n", i.bos_id, i.eos_id, i.tokenizer_kind);
+        if (harp_model_quant_desc(m)[0]) printf("quantization: %s\n", harp_model_quant_desc(m));
     }
     harp_model_free(m);
     return CLI_EXIT_OK;

@@ -1,0 +1,103 @@
+/* Whole-model quantization pipeline (`harp quantize`) and the quantized model folder
+ * (docs/format/qmodel.md): per decoder layer and linear group (qkv fused, o, up|gate fused, down)
+ * load the layer's Hessians, normalise W, sign-conjugate and rotate (RHT / Kronecker / random /
+ * GSR / HARP), quantize with harp_quantize_linear, and store codes, scales, signs and rotation
+ * blobs. Quantized folders open through harp_model_open like any Hugging Face folder. */
+#ifndef HARP_QMODEL_H
+#define HARP_QMODEL_H
+
+#include <stdint.h>
+
+#include "harp/common.h"
+#include "harp/harpfit.h"
+#include "harp/model.h"
+#include "harp/quant.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Format version written to quantization_config.version; the loader rejects any other. */
+#define HARP_QMODEL_VERSION 1
+
+/* Incoherence rotation of a quantized linear (both sides). NONE: no signs, no rotation. Every
+ * other kind first conjugates W and H by random signs s_out / s_in, then rotates:
+ * RHT = Hadamard Had_n / Had_m (so V = diag(s_in)·Had_n), KRON / RANDOM / GSR = harp_rot_create of
+ * that kind, HARP = the butterflies fitted by harp_fit. */
+typedef enum harp_qrot {
+    HARP_QROT_NONE = 0,
+    HARP_QROT_RHT = 1,
+    HARP_QROT_KRON = 2,
+    HARP_QROT_RANDOM = 3,
+    HARP_QROT_GSR = 4,
+    HARP_QROT_HARP = 5
+} harp_qrot;
+
+const char *harp_qrot_name(harp_qrot r);                /* "none", "rht", ... */
+harp_status harp_qrot_parse(const char *name, harp_qrot *out);
+
+typedef struct harp_qmodel_params {
+    harp_qmethod method;      /* rtn, gptq, quip                                                */
+    int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip: 2, 3, 4                              */
+    int group_size;           /* scalar methods: 128 (0 = per output channel)                    */
+    harp_qrot rotation;       /* default: rht for quip, none for rtn/gptq                         */
+    uint64_t seed;            /* signs and random rotations (see harp_qmodel_layer_seed)          */
+    harp_fit_params harp;     /* used when rotation == HARP_QROT_HARP                             */
+    int resume;               /* 1: reuse OUT_DIR/.partial layers of a matching earlier run        */
+    int abort_after_layer;    /* test hook: >= 0 stops with HARP_ERR_CANCELLED after that layer   */
+    int keep_model;           /* 1: replace the linears of the input model by the quantized runtime
+                                 (built from the same tensors that were written), for --ppl      */
+    harp_progress_fn progress;/* stage "quantize <layer>.<group>", done/total = linears            */
+    void *progress_user;
+} harp_qmodel_params;
+
+harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits);
+
+/* One quantized linear group. */
+typedef struct harp_qmodel_row {
+    char name[64];            /* "layers.3.qkv"                                                   */
+    int64_t m, n;
+    harp_qmethod method;
+    int bits;
+    double proxy_loss;        /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) of the (normalised, fused) matrix         */
+    double seconds;
+    int64_t stored_bits;      /* every byte stored for it: codes, scales, signs, rotation blobs   */
+    int64_t harp_bits;        /* HARP state as counted by harp_fit_storage_bits (0 otherwise)     */
+    int64_t rot_blob_bits;    /* rotation blobs part of stored_bits                                */
+    double harp_loss0, harp_loss_final;
+    int resumed;              /* 1: taken from OUT_DIR/.partial                                    */
+} harp_qmodel_row;
+
+typedef struct harp_qmodel_report {
+    harp_qmodel_row *rows;
+    int n_rows;
+    int layers_resumed;
+    int64_t n_weights;        /* weights of the quantized linears (embeddings, head, norms excluded) */
+    int64_t stored_bits;
+    double bpw;               /* stored_bits / n_weights                                          */
+    double bpw_harp;          /* (stored_bits − rotation blobs + HARP bits) / n_weights; = bpw without HARP */
+    double seconds;
+} harp_qmodel_report;
+
+void harp_qmodel_report_free(harp_qmodel_report *r);
+
+/* Quantizes model m (opened from model_path, which supplies config.json / tokenizer files) with
+ * the Hessians in hess_dir, writing the folder out_dir. report may be NULL. With p->keep_model the
+ * linears of m are replaced by quantized ones on success (same bytes as the folder holds). */
+harp_status harp_quantize_model(harp_model *m, const char *model_path, const char *hess_dir,
+                                const char *out_dir, const harp_qmodel_params *p,
+                                harp_qmodel_report *report);
+
+/* Seed of (run seed, layer, group): harp_seed_mix(harp_seed_mix(seed, 0x5149 + layer), group).
+ * Signs: s_in[j] = bit 63 of the j-th harp_rng_u64 draw of harp_rng seeded with it (1 → −1),
+ * then s_out likewise continuing the same stream. Rotation seeds: mix(·, 1) input, mix(·, 2) output. */
+uint64_t harp_qmodel_layer_seed(uint64_t seed, int layer, int group);
+
+/* Short description of a quantized model ("quip 2-bit e8p12, rotation rht, group 128, seed 0"),
+ * "" for a full-precision model. */
+const char *harp_model_quant_desc(const harp_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

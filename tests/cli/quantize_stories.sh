@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# harp quantize on stories260K: round trip (in-memory --ppl == harp ppl on the folder, bit for bit),
+# determinism (same seed twice, --threads 1 vs 2 -> identical bytes), resume after an interrupted
+# run, and clear errors for Hessians of another model.
+set -u
+ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
+REF="$HARP_SHARED/models/ref-llama"
+[ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+D="$HARP_TMP/quantize_stories"; rm -rf "$D"; mkdir -p "$D"
+head -c 60000 "$TXT" > "$D/cal.txt"
+"$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" -q >/dev/null || { echo "FAIL calib"; exit 1; }
+Q="--hessians $D/hess --ctx 128 --max-chunks 4 --json -q"
+
+# quip 2-bit (RHT): round trip and determinism
+a=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2a" --method quip --bits 2 --seed 5 --threads 1 --ppl "$D/cal.txt" --save-logits "$D/q2a_mem.logits")
+b=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2b" --method quip --bits 2 --seed 5 --threads 2)
+ppl_mem=$(echo "$a" | sed -n 's/.*"ppl": \([0-9.e+-]*\).*/\1/p')
+# same thread count as the in-memory run: the fp32 sgemm / attention path itself is not
+# bit-stable across thread counts (true for the unquantized model too)
+ppl_disk=$("$HARP_BIN" ppl -m "$D/q2a" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 --save-logits "$D/q2a_disk.logits" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_mem=$(echo "$a" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+echo "quip2: in-memory ppl $ppl_mem nll $nll_mem; folder nll $ppl_disk"
+check quip2_roundtrip_logits_identical '[[ -n "$nll_mem" && -s "$D/q2a_mem.logits" ]] && cmp "$D/q2a_mem.logits" "$D/q2a_disk.logits"'
+check quip2_same_seed_threads_identical 'cmp -s "$D/q2a/model.safetensors" "$D/q2b/model.safetensors" && cmp -s "$D/q2a/config.json" "$D/q2b/config.json" && cmp -s "$D/q2a/tokenizer.bin" "$D/q2b/tokenizer.bin"'
+check quip2_no_partial_left '[[ ! -e "$D/q2a/.partial" ]]'
+info=$("$HARP_BIN" info -m "$D/q2a")
+check info_shows_quant '[[ "$info" == *"quantization: harp v1: quip 2-bit e8p12, rotation rht, seed 5"* ]]'
+gen=$("$HARP_BIN" generate -m "$D/q2a" -p "Once upon a time" -n 8 --json)
+check generate_on_folder '[[ "$gen" == *"\"generated_ids\": ["* ]]'
+
+# rtn 2-bit: round trip through the folder
+r=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/r2" --method rtn --bits 2 --ppl "$D/cal.txt" --save-logits "$D/r2_mem.logits")
+"$HARP_BIN" ppl -m "$D/r2" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --save-logits "$D/r2_disk.logits" >/dev/null
+check rtn2_roundtrip_logits_identical '[[ -s "$D/r2_mem.logits" ]] && cmp "$D/r2_mem.logits" "$D/r2_disk.logits"'
+check rtn2_bpw_reported '[[ "$r" == *"\"bpw\": 2.59"* ]]'
+
+# resume (with fast RTN + RHT, which has signs and rotation blobs): stop after layer 1 (exit 1,
+# partial kept), the re-run continues and gives the bytes of an uninterrupted run
+QR="--method rtn --bits 2 --rotation rht"
+"$HARP_BIN" quantize -m "$ST" $Q -o "$D/rr" $QR --seed 5 >/dev/null
+"$HARP_BIN" quantize -m "$ST" $Q -o "$D/rr6" $QR --seed 6 >/dev/null
+check other_seed_differs '! cmp -s "$D/rr/model.safetensors" "$D/rr6/model.safetensors"'
+HARP_TEST_ABORT_AFTER_LAYER=1 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5 >/dev/null 2>"$D/abort.err"
+rc=$?
+check abort_exit_1 '[[ $rc == 1 && -f "$D/q2r/.partial/layer_001.safetensors" && ! -f "$D/q2r/model.safetensors" ]]'
+# what a kill -9 during an atomic write leaves behind: a temp file, removed with .partial at the end
+echo junk > "$D/q2r/.partial/layer_002.safetensors.tmp.999"
+res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2r" $QR --seed 5)
+check resume_partial_removed '[[ ! -e "$D/q2r/.partial" ]]'
+check resume_counts_layers '[[ "$res" == *"\"layers_resumed\": 2"* ]]'
+check resume_identical 'cmp -s "$D/rr/model.safetensors" "$D/q2r/model.safetensors"'
+# a partial from other parameters is not reused
+HARP_TEST_ABORT_AFTER_LAYER=0 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" $QR --seed 9 >/dev/null 2>&1
+res=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2s" $QR --seed 5 2>"$D/warn.err")
+check resume_mismatch_redone '[[ "$res" == *"\"layers_resumed\": 0"* ]] && cmp -s "$D/rr/model.safetensors" "$D/q2s/model.safetensors" && grep -q "different run" "$D/warn.err"'
+
+# Hessians of another model -> clear error, exit 1
+if [ -f "$REF/model.safetensors" ]; then
+  "$HARP_BIN" quantize -m "$REF" --hessians "$D/hess" -o "$D/bad" --method rtn -q >/dev/null 2>"$D/bad.err"
+  rc=$?
+  echo "other-model error: $(cat "$D/bad.err")"
+  check hess_other_model_error '[[ $rc == 1 ]] && grep -q "layer_000.hess" "$D/bad.err"'
+fi
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/hess" -o "$D/bad2" --method quip --bits 8 >/dev/null 2>"$D/bad2.err"
+check bad_bits_usage '[[ $? == 2 ]]'
+exit $fail

@@ -53,11 +53,11 @@ static harp_status check_params(const harp_fit_params *p, const char *what) {
 
 static harp_status check_finite(int64_t m, int64_t n, const float *W, const double *H, const char *what) {
     for (int64_t k = 0; k < m * n; k++)
-        if (!isfinite(W_r[k]))
+        if (!isfinite(W[k]))
             return harp_err(HARP_ERR_NUMERIC, "%s: weight element (%lld, %lld) is not finite", what, (long long)(k / n),
                             (long long)(k % n));
     for (int64_t k = 0; k < n * n; k++)
-        if (!isfinite(H_r[k]))
+        if (!isfinite(H[k]))
             return harp_err(HARP_ERR_NUMERIC, "%s: Hessian element (%lld, %lld) is not finite", what, (long long)(k / n),
                             (long long)(k % n));
     return HARP_OK;

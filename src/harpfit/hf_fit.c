@@ -2,6 +2,7 @@
  * Deviation from the reference (documented in docs/results/harp-fit.md): θ is rounded to int8 (or fp16)
  * BEFORE the caller's final transform, so LDLQ and the runtime see the same rotation. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,8 +71,11 @@ static harp_status make_side(const harp_fit_params *p, int64_t d, uint64_t seed,
     rp.base_b = p->base_b, rp.max_b = p->max_b, rp.n_passes = p->passes;
     rp.givens_b2 = p->givens_b2, rp.theta_clip = p->theta_clip;
     harp_status st = harp_rot_create(HARP_ROT_BUTTERFLY, d, &rp, seed, out);
-    if (st != HARP_OK)
-        return harp_err(st, "%s: no HARP schedule for %s dimension %lld: %s", what, side, (long long)d, harp_last_error());
+    if (st != HARP_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", harp_last_error());
+        return harp_err(st, "%s: no HARP schedule for %s dimension %lld (%s)", what, side, (long long)d, why);
+    }
     return HARP_OK;
 }
 

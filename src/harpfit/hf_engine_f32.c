@@ -8,4 +8,5 @@
 #define R float
 #define SFX(x) x##_f32
 #define KCAN(r, pt) ((r)->kf_can[(pt)])
+#define QUANT8(cb, r, x, q) hf_quantize8_fast(cb, r, x, q)
 #include "harpfit/hf_tpl.h"

@@ -8,4 +8,5 @@
 #define R double
 #define SFX(x) x##_f64
 #define KCAN(r, pt) ((r)->kd_can[(pt)])
+#define QUANT8(cb, r, x, q) harp_cb_quantize8(cb, r, x, q, NULL)
 #include "harpfit/hf_tpl.h"

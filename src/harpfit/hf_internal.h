@@ -44,6 +44,9 @@ void hf_ctx_destroy_f64(hf_ctx_f64 *c);
 harp_status hf_eval_f32(hf_ctx_f32 *c, int refresh, hf_terms *t, double *dU, double *dV);
 harp_status hf_eval_f64(hf_ctx_f64 *c, int refresh, hf_terms *t, double *dU, double *dV);
 
+/* Nearest codeword of one 8-vector in fp32 SIMD (proxy target of the fp32 engine). */
+void hf_quantize8_fast(harp_codebook cb, double resid, const double x[8], double q[8]);
+
 /* Adam (β1 0.9, β2 0.999, ε 1e−8, bias-corrected) on a flat vector. */
 typedef struct hf_adam {
     int64_t n;

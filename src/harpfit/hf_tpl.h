@@ -321,7 +321,7 @@ static void SFX(refresh_target)(SFX(hf_ctx) *c) {
         double x[8], q[8];
         /* zero-padded to a multiple of 8 columns, as the reference pads Z */
         for (int k = 0; k < 8; k++) x[k] = j0 + k < n ? (double)((R)(Wt[i * n + j0 + k] / sR)) : 0.0;
-        harp_cb_quantize8(c->o.cb, c->o.resid, x, q, NULL);
+        QUANT8(c->o.cb, c->o.resid, x, q);
         for (int k = 0; k < 8 && j0 + k < n; k++) c->target[i * n + j0 + k] = (R)q[k];
     }
     c->have_target = 1;

@@ -244,13 +244,8 @@ static int orthogonal(const double *M, int b) {
 static harp_status read_theta_v2(rbuf *rb, harp_rot *r, uint64_t np) {
     uint32_t enc = r_u32(rb, "theta encoding");
     if (rb->st) return rb->st;
-    if (enc == HARP_THETA_F64) {
-        double *th = r_f64s(rb, (size_t)np, "theta");
-        if (rb->st) return rb->st;
-        memcpy(r->theta, th, (size_t)np * sizeof(double));
-        free(th);
-        return HARP_OK;
-    }
+    /* f64 θ is always written as version 1: one byte layout per rotation keeps re-serialisation exact */
+    if (enc == HARP_THETA_F64) return fmt_err(rb, "version-2 blob with f64 theta (written as version 1)", 0);
     int64_t G = bf_group_count(r);
     size_t need = enc == HARP_THETA_INT8 ? (size_t)np + 2 * (size_t)G : enc == HARP_THETA_FP16 ? 2 * (size_t)np : 0;
     if (!need) return fmt_err(rb, "unknown theta encoding", (long long)enc);
@@ -429,6 +424,8 @@ harp_status harp_rot_deserialize(const uint8_t *blob, size_t size, const char *n
                         (unsigned long long)sum, (unsigned long long)want);
     if (!harp_rot_kind_name((harp_rot_kind)kind)) return harp_err(HARP_ERR_FORMAT, "%s: unknown rotation kind %u", name, kind);
     if (n < 1 || n > (uint64_t)BLOB_MAX_N) return harp_err(HARP_ERR_FORMAT, "%s: dimension %llu out of range", name, (unsigned long long)n);
+    if (ver == 2 && kind != HARP_ROT_BUTTERFLY)
+        return harp_err(HARP_ERR_FORMAT, "%s: rotation blob version 2 is only used for butterflies (kind %u)", name, kind);
     harp_rot *r = rot_alloc((harp_rot_kind)kind, (int64_t)n, seed);
     if (!r) return HARP_ERR_OOM;
     rb.n = size - 8;   /* payload ends before the checksum */

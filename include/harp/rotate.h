@@ -117,6 +117,18 @@ harp_status harp_rot_butterfly_get_theta(const harp_rot *r, double *theta);
 /* Sets θ and recomputes the Cayley blocks once (they are cached for every later application). */
 harp_status harp_rot_butterfly_set_theta(harp_rot *r, const double *theta);
 
+/* θ storage encodings (algorithms.md §4.9). INT8: per group (the b(b−1)/2 values of one block),
+ * scale = fp16(max|θ|/127) (1.0 for an all-zero group), q = clamp(round_half_even(θ/scale), ±127),
+ * θ ← q·scale. FP16: θ ← fp16(θ). The rounded θ replaces the current one (blocks are recomputed), and
+ * serialisation then stores the codes (blob version 2), which reload to exactly the same θ. Any later
+ * set_theta returns the rotation to F64. */
+typedef enum harp_theta_enc { HARP_THETA_F64 = 0, HARP_THETA_INT8 = 1, HARP_THETA_FP16 = 2 } harp_theta_enc;
+harp_status harp_rot_butterfly_round_theta(harp_rot *r, harp_theta_enc enc);
+harp_theta_enc harp_rot_butterfly_theta_enc(const harp_rot *r);
+/* Groups of θ (P·Σ_t n/b_t) and, per group in θ order, its parameter count (b(b−1)/2 or 1). */
+int64_t harp_rot_butterfly_num_groups(const harp_rot *r);
+harp_status harp_rot_butterfly_group_sizes(const harp_rot *r, int *sizes);
+
 /* Forward cache: the stage inputs of the last forward_batch, needed by backward. Reusable. */
 typedef struct harp_rot_cache harp_rot_cache;
 harp_rot_cache *harp_rot_cache_create(void);

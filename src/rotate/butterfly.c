@@ -177,6 +177,9 @@ void bf_free(harp_rot *r) {
     free(r->kd_cant);
     for (int i = 0; i < r->n_mix; i++) free(r->mix[i]);
     free(r->theta);
+    free(r->theta_q);
+    free(r->theta_s);
+    free(r->theta_h);
 }
 
 /* Solves A·X = B in place (B ← X) for b×b A (destroyed) and b right-hand-side columns, Gaussian
@@ -326,7 +329,43 @@ harp_status harp_rot_butterfly_set_theta(harp_rot *r, const double *theta) {
     for (int64_t i = 0; i < r->nparam; i++)
         if (!isfinite(theta[i])) return harp_err(HARP_ERR_NUMERIC, "butterfly_set_theta: theta[%lld] is not finite", (long long)i);
     memcpy(r->theta, theta, (size_t)r->nparam * sizeof(double));
+    bf_theta_enc_clear(r);
     return bf_refresh(r);
+}
+
+static void group_dtheta(const harp_rot *r, const bf_stage *st, const double *th, const double *M, const double *dK,
+                         double *dth, double *w);
+
+harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dtheta) {
+    int fail = 0;
+    const double *dkp = dk;
+    for (int p = 0; p < r->P; p++)
+        for (int t = 0; t < r->T; t++) {
+            const bf_stage *st = &r->st[t];
+            int b = st->b;
+            double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
+            if (!M) return HARP_ERR_OOM;
+            mixer_fill(r, b, M);
+            int64_t off = theta_offset(r, p, t);
+#pragma omp parallel
+            {
+                double *w = malloc((size_t)b * b * 6 * sizeof(double));
+                if (!w) {
+#pragma omp atomic write
+                    fail = 1;
+                }
+#pragma omp for schedule(static)
+                for (int64_t c = 0; c < st->D; c++)
+                    if (w)
+                        group_dtheta(r, st, r->theta + off + c * st->nparam, M, dkp + (size_t)c * b * b,
+                                     dtheta + off + c * st->nparam, w);
+                free(w);
+            }
+            free(M);
+            dkp += (size_t)st->D * b * b;
+        }
+    if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory in the theta gradient");
+    return HARP_OK;
 }
 
 struct harp_rot_cache {

@@ -7,7 +7,7 @@
 #include "rot_internal.h"
 
 #define BLOB_MAGIC "HARPROT"
-#define BLOB_VERSION 1u
+#define BLOB_VERSION 2u   /* 2: butterfly θ encoding (int8 + fp16 scales, fp16); 1 still read and written for f64 θ */
 #define BLOB_HEADER 40
 #define BLOB_MAX_N ((int64_t)1 << 26)
 #define BLOB_MAX_DENSE 16384
@@ -65,7 +65,9 @@ harp_status harp_rot_serialize(const harp_rot *r, uint8_t **blob, size_t *size) 
     if (!r || !blob || !size) return harp_err(HARP_ERR_INVALID_ARG, "rotation serialize: NULL argument");
     wbuf w = {0};
     w_bytes(&w, BLOB_MAGIC, 8);   /* 7 characters + NUL */
-    w_u32(&w, BLOB_VERSION);
+    /* version 1 unless the butterfly carries encoded θ, so f64 blobs stay readable by older builds */
+    int enc = r->kind == HARP_ROT_BUTTERFLY ? r->theta_enc : 0;
+    w_u32(&w, enc ? 2u : 1u);
     w_u32(&w, (uint32_t)r->kind);
     w_u64(&w, (uint64_t)r->n);
     w_u64(&w, r->seed);
@@ -104,7 +106,17 @@ harp_status harp_rot_serialize(const harp_rot *r, uint8_t **blob, size_t *size) 
             w_f64s(&w, r->mix[i], (size_t)r->mix_b[i] * r->mix_b[i]);
         }
         w_u64(&w, (uint64_t)r->nparam);
-        w_f64s(&w, r->theta, (size_t)r->nparam);
+        if (enc) w_u32(&w, (uint32_t)enc);
+        if (enc == HARP_THETA_INT8) {
+            w_bytes(&w, r->theta_q, (size_t)r->nparam);
+            int64_t G = bf_group_count(r);
+            for (int64_t g = 0; g < G; g++) w_bytes(&w, (uint8_t[2]){(uint8_t)r->theta_s[g], (uint8_t)(r->theta_s[g] >> 8)}, 2);
+        } else if (enc == HARP_THETA_FP16) {
+            for (int64_t k = 0; k < r->nparam; k++)
+                w_bytes(&w, (uint8_t[2]){(uint8_t)r->theta_h[k], (uint8_t)(r->theta_h[k] >> 8)}, 2);
+        } else {
+            w_f64s(&w, r->theta, (size_t)r->nparam);
+        }
         break;
     }
     w_u64(&w, 0);   /* checksum slot */
@@ -228,7 +240,42 @@ static int orthogonal(const double *M, int b) {
     return 1;
 }
 
-static harp_status read_payload(rbuf *rb, harp_rot *r) {
+/* θ of a version-2 butterfly: u32 encoding, then the codes (docs/format/rotation.md). */
+static harp_status read_theta_v2(rbuf *rb, harp_rot *r, uint64_t np) {
+    uint32_t enc = r_u32(rb, "theta encoding");
+    if (rb->st) return rb->st;
+    /* f64 θ is always written as version 1: one byte layout per rotation keeps re-serialisation exact */
+    if (enc == HARP_THETA_F64) return fmt_err(rb, "version-2 blob with f64 theta (written as version 1)", 0);
+    int64_t G = bf_group_count(r);
+    size_t need = enc == HARP_THETA_INT8 ? (size_t)np + 2 * (size_t)G : enc == HARP_THETA_FP16 ? 2 * (size_t)np : 0;
+    if (!need) return fmt_err(rb, "unknown theta encoding", (long long)enc);
+    if (!r_need(rb, need, "encoded theta")) return rb->st;
+    const uint8_t *p = rb->p + rb->off;
+    uint16_t *h = harp_xmalloc((size_t)(enc == HARP_THETA_INT8 ? G : (int64_t)np) * sizeof(uint16_t) + 1, "theta codes");
+    if (!h) return HARP_ERR_OOM;
+    harp_status st = HARP_OK;
+    if (enc == HARP_THETA_INT8) {
+        for (uint64_t k = 0; k < np && st == HARP_OK; k++)
+            if ((int8_t)p[k] == -128) st = fmt_err(rb, "int8 theta code -128 at index", (long long)k);
+        for (int64_t g = 0; g < G && st == HARP_OK; g++) {
+            h[g] = (uint16_t)(p[np + 2 * g] | p[np + 2 * g + 1] << 8);
+            float sc = harp_f16_to_f32(h[g]);
+            if (!(sc > 0) || !isfinite(sc)) st = fmt_err(rb, "theta group scale is not a positive finite fp16; group", (long long)g);
+        }
+        if (st == HARP_OK) st = bf_theta_decode(r, HARP_THETA_INT8, (const int8_t *)p, h, NULL);
+    } else {
+        for (uint64_t k = 0; k < np && st == HARP_OK; k++) {
+            h[k] = (uint16_t)(p[2 * k] | p[2 * k + 1] << 8);
+            if (!isfinite(harp_f16_to_f32(h[k]))) st = fmt_err(rb, "fp16 theta is not finite at index", (long long)k);
+        }
+        if (st == HARP_OK) st = bf_theta_decode(r, HARP_THETA_FP16, NULL, NULL, h);
+    }
+    free(h);
+    rb->off += need;
+    return st;
+}
+
+static harp_status read_payload(rbuf *rb, harp_rot *r, uint32_t ver) {
     int64_t n = r->n;
     switch (r->kind) {
     case HARP_ROT_HADAMARD:
@@ -338,10 +385,14 @@ static harp_status read_payload(rbuf *rb, harp_rot *r) {
         }
         expect *= P;
         if ((int64_t)np != expect) return fmt_err(rb, "parameter count does not match the schedule", (long long)np);
-        if (np > (rb->n - rb->off) / 8)
+        if (np > (rb->n - rb->off) / (ver >= 2 ? 1 : 8))
             return harp_err(HARP_ERR_FORMAT, "%s: rotation blob truncated reading theta (%llu values, %zu bytes left)", rb->name,
                             (unsigned long long)np, rb->n - rb->off);
         HARP_TRY(bf_init(r, &p, 1));
+        if (ver >= 2) {
+            HARP_TRY(read_theta_v2(rb, r, np));
+            return rot_finish(r);
+        }
         double *th = r_f64s(rb, (size_t)np, "theta");
         if (rb->st) return rb->st;
         memcpy(r->theta, th, (size_t)np * sizeof(double));
@@ -362,8 +413,8 @@ harp_status harp_rot_deserialize(const uint8_t *blob, size_t size, const char *n
     rbuf rb = {blob, size, 8, name, HARP_OK};
     uint32_t ver = r_u32(&rb, "version"), kind = r_u32(&rb, "kind");
     uint64_t n = r_u64(&rb, "n"), seed = r_u64(&rb, "seed"), psize = r_u64(&rb, "payload size");
-    if (ver != BLOB_VERSION)
-        return harp_err(HARP_ERR_UNSUPPORTED, "%s: rotation blob version %u (this build reads %u)", name, ver, BLOB_VERSION);
+    if (ver < 1 || ver > BLOB_VERSION)
+        return harp_err(HARP_ERR_UNSUPPORTED, "%s: rotation blob version %u (this build reads 1..%u)", name, ver, BLOB_VERSION);
     if (psize != size - BLOB_HEADER - 8)
         return harp_err(HARP_ERR_FORMAT, "%s: rotation blob truncated or padded (payload %llu bytes declared, %zu present)", name,
                         (unsigned long long)psize, size - BLOB_HEADER - 8);
@@ -373,10 +424,12 @@ harp_status harp_rot_deserialize(const uint8_t *blob, size_t size, const char *n
                         (unsigned long long)sum, (unsigned long long)want);
     if (!harp_rot_kind_name((harp_rot_kind)kind)) return harp_err(HARP_ERR_FORMAT, "%s: unknown rotation kind %u", name, kind);
     if (n < 1 || n > (uint64_t)BLOB_MAX_N) return harp_err(HARP_ERR_FORMAT, "%s: dimension %llu out of range", name, (unsigned long long)n);
+    if (ver == 2 && kind != HARP_ROT_BUTTERFLY)
+        return harp_err(HARP_ERR_FORMAT, "%s: rotation blob version 2 is only used for butterflies (kind %u)", name, kind);
     harp_rot *r = rot_alloc((harp_rot_kind)kind, (int64_t)n, seed);
     if (!r) return HARP_ERR_OOM;
     rb.n = size - 8;   /* payload ends before the checksum */
-    harp_status st = read_payload(&rb, r);
+    harp_status st = read_payload(&rb, r, ver);
     if (st == HARP_OK && rb.off != rb.n)
         st = harp_err(HARP_ERR_FORMAT, "%s: %zu unexpected trailing bytes in rotation payload", name, rb.n - rb.off);
     if (st != HARP_OK) {

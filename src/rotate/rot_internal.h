@@ -43,6 +43,13 @@ struct harp_rot {
     double *mix[HARP_ROT_MAX_STAGES]; /* b×b orthogonal, stored in the blob */
     int64_t nparam;
     double *theta;
+    /* θ storage encoding (harp_theta_enc); for int8 the codes and the fp16 group scales, for fp16 the
+     * fp16 codes, kept so that serialisation writes exactly what θ was rounded from. */
+    int theta_enc;
+    int64_t ngroups;           /* P·Σ_t D_t */
+    int8_t *theta_q;           /* nparam */
+    uint16_t *theta_s;         /* ngroups (int8) */
+    uint16_t *theta_h;         /* nparam (fp16) */
     /* Expanded blocks per (pass, stage): fwd layout [blk][j][i][s], inv layout [blk][i][j][s],
      * both holding K_c[i][j] of group c = blk·step + s; fp32 and fp64 copies. */
     float **kf_fwd, **kf_inv;
@@ -81,6 +88,13 @@ void bf_tile8_f32(const harp_rot *r, float *X, int64_t ld, harp_v8f *work, int t
 void bf_tile8_f64(const harp_rot *r, double *X, int64_t ld, harp_v8d *work, int transpose);
 void bf_stage_f64(const harp_rot *r, int p, int t, double *x, double *tmp, int transpose);
 void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int transpose);
+/* bf_theta.c */
+void bf_theta_enc_clear(harp_rot *r);
+harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h);
+/* Group of every stage in θ order (pass, stage, group): nparam of group g = r->st[t].nparam. */
+int64_t bf_group_count(const harp_rot *r);
+/* butterfly.c: dθ += dL/dθ from per-group dK (Σ g vᵀ, b×b row-major, groups in θ order). */
+harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dtheta);
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T);
 harp_status bf_mixer(int b, double *M);
 void orth_qr_signfix(double *A, int n);   /* in place: A ← Q·diag(sign(diag R)) */

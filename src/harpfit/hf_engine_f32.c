@@ -1,0 +1,12 @@
+/* fp32 instantiation of the HARP loss/gradient engine (the fitting loop's precision, §4.7). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harpfit/hf_common.h"
+
+#define R float
+#define SFX(x) x##_f32
+#define KCAN(r, pt) ((r)->kf_can[(pt)])
+#define QUANT8(cb, r, x, q) hf_quantize8_fast(cb, r, x, q)
+#include "harpfit/hf_tpl.h"

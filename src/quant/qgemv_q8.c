@@ -39,6 +39,9 @@ void qk_q8_quantize_x(const float *x, int32_t n, qk_xq8 *q) {
         q->sum[b] = sum;
     }
     q->nblk = nblk;
+    float off = 0;
+    for (int32_t b = 0; b < nblk; b++) off += q->scale[b] * (float)(16 * q->sum[b]);
+    q->offset = off;
 }
 
 static qk_q8tab g_q8;
@@ -61,9 +64,9 @@ const qk_q8tab *qk_q8_tables(void) {
     return &g_q8;
 }
 
-/* Σ_i Σ_j (4w + 16)·xq over one block of cnt ≤ 64 codes: the integer the SIMD kernel computes. */
-static int32_t block_dot_e8p(const qk_q8tab *t, const uint16_t *codes, int32_t cnt, const int8_t *xt) {
-    int32_t s = 0;
+/* Lane sums of Σ (4w + 16)·xq over one block of cnt ≤ 64 codes, lane l = codes 4l..4l+3: exactly
+ * the 16 int32 lanes vpdpbusd accumulates. */
+static void block_dot_e8p(const qk_q8tab *t, const uint16_t *codes, int32_t cnt, const int8_t *xt, int32_t lane[16]) {
     for (int32_t j = 0; j < 64; j++) {
         const unsigned c = j < cnt ? codes[j] : 0u, a = c >> 8, b = c & 255u;
         const unsigned p = (unsigned)__builtin_popcount(b) & 1u, e = b ^ p;
@@ -71,37 +74,38 @@ static int32_t block_dot_e8p(const qk_q8tab *t, const uint16_t *codes, int32_t c
             int v = t->abs4[i][a];
             if ((e >> e8p_sigma[i]) & 1u) v = -v;
             v += p ? 15 : 17;
-            s += v * xt[i * 64 + j];
+            lane[j / 4] += v * xt[i * 64 + j];
         }
     }
-    return s;
 }
 
-static int32_t block_dot_e81b(const qk_q8tab *t, const uint8_t *codes, int32_t cnt, const int8_t *xt) {
-    int32_t s = 0;
+static void block_dot_e81b(const qk_q8tab *t, const uint8_t *codes, int32_t cnt, const int8_t *xt, int32_t lane[16]) {
     for (int32_t j = 0; j < 64; j++) {
         const unsigned c = j < cnt ? codes[j] : 0u;
-        for (int i = 0; i < 8; i++) s += (t->e81b4[i][c] + 16) * xt[i * 64 + j];
+        for (int i = 0; i < 8; i++) lane[j / 4] += (t->e81b4[i][c] + 16) * xt[i * 64 + j];
     }
-    return s;
 }
 
 void qk_q8_rows_portable(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
     const qk_q8tab *t = qk_q8_tables();
     const int32_t nc = w->ncode;
     for (int32_t r = r0; r < r1; r++) {
-        float f0 = 0, f1 = 0;
+        float f0[16] = {0}, f1[16] = {0};
         for (int32_t b = 0; b < q->nblk; b++) {
             const int32_t k0 = b * 64, cnt = nc - k0 < 64 ? nc - k0 : 64;
             const size_t idx = (size_t)r * nc + k0;
             const int8_t *xt = q->xt + (size_t)b * QK_Q8_BLOCK;
-            const int32_t off = 16 * q->sum[b];
-            f0 += q->scale[b] * (float)(block_dot_e8p(t, w->codes0 + idx, cnt, xt) - off);
-            if (w->fmt == HARP_QFMT_RVQ4)
-                f1 += q->scale[b] * (float)(block_dot_e8p(t, (const uint16_t *)w->codes1 + idx, cnt, xt) - off);
-            else if (w->fmt == HARP_QFMT_RVQ3)
-                f1 += q->scale[b] * (float)(block_dot_e81b(t, (const uint8_t *)w->codes1 + idx, cnt, xt) - off);
+            int32_t l0[16] = {0}, l1[16] = {0};
+            block_dot_e8p(t, w->codes0 + idx, cnt, xt, l0);
+            if (w->fmt == HARP_QFMT_RVQ4) block_dot_e8p(t, (const uint16_t *)w->codes1 + idx, cnt, xt, l1);
+            else if (w->fmt == HARP_QFMT_RVQ3) block_dot_e81b(t, (const uint8_t *)w->codes1 + idx, cnt, xt, l1);
+            for (int l = 0; l < 16; l++) {
+                f0[l] = fmaf(q->scale[b], (float)l0[l], f0[l]);
+                f1[l] = fmaf(q->scale[b], (float)l1[l], f1[l]);
+            }
         }
-        y[r] = (w->scale0 * f0 + w->scale1 * f1) * 0.25f;
+        const float a0 = qk_q8_lane_sum(f0) - q->offset;
+        const float a1 = w->fmt == HARP_QFMT_E8P2 ? 0.0f : qk_q8_lane_sum(f1) - q->offset;
+        y[r] = (w->scale0 * a0 + w->scale1 * a1) * 0.25f;
     }
 }

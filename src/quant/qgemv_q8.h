@@ -12,6 +12,7 @@
  * sum[b] = Σ of the block's int8 values. */
 typedef struct qk_xq8 {
     int32_t nblk;
+    float offset; /* Σ_b scale[b] · 16·sum[b] in block order (the +16 of the unsigned weights) */
     int8_t *xt;
     float *scale;
     int32_t *sum;
@@ -25,6 +26,12 @@ typedef struct qk_q8tab {
 } qk_q8tab;
 
 const qk_q8tab *qk_q8_tables(void);
+/* Fixed-order sum of 16 lane accumulators (lane l holds codes 4l..4l+3 of every 64-code block). */
+static inline float qk_q8_lane_sum(const float l[16]) {
+    float a[8];
+    for (int i = 0; i < 8; i++) a[i] = l[i] + l[i + 8];
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
 void qk_q8_quantize_x(const float *x, int32_t n, qk_xq8 *q);
 void qk_q8_rows_portable(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1);
 int qk_have_avx512q8(void);

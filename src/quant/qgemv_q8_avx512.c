@@ -13,7 +13,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vnni,avx512bitalg")))
+#define Q8_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vnni,avx512bitalg,fma")))
 #define Q8_INLINE Q8_TARGET static inline __attribute__((always_inline))
 
 int qk_have_avx512q8(void) {
@@ -34,8 +34,14 @@ Q8_INLINE __m512i lut256(const __m512i tb[4], __m512i a, __mmask64 k7) {
 Q8_INLINE __m512i e8p_block(const int8_t (*abs4)[256], const uint16_t *codes, int32_t cnt, const int8_t *xt,
                             __m512i acc) {
     const __mmask64 km = cnt >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << cnt) - 1);
-    const __m512i c_lo = _mm512_maskz_loadu_epi16((__mmask32)km, codes);
-    const __m512i c_hi = _mm512_maskz_loadu_epi16((__mmask32)(km >> 32), codes + 32);
+    __m512i c_lo, c_hi;
+    if (cnt >= 64) {
+        c_lo = _mm512_loadu_si512(codes);
+        c_hi = _mm512_loadu_si512(codes + 32);
+    } else {
+        c_lo = _mm512_maskz_loadu_epi16((__mmask32)km, codes);
+        c_hi = _mm512_maskz_loadu_epi16((__mmask32)(km >> 32), codes + 32);
+    }
     /* byte 2j of the code pair registers is b_j (low byte), 2j + 1 is a_j */
     const __m512i odd = _mm512_set_epi8(127, 125, 123, 121, 119, 117, 115, 113, 111, 109, 107, 105, 103, 101, 99,
                                         97, 95, 93, 91, 89, 87, 85, 83, 81, 79, 77, 75, 73, 71, 69, 67, 65, 63,
@@ -65,7 +71,7 @@ Q8_INLINE __m512i e8p_block(const int8_t (*abs4)[256], const uint16_t *codes, in
 Q8_INLINE __m512i e81b_block(const int8_t (*e81b4)[256], const uint8_t *codes, int32_t cnt, const int8_t *xt,
                              __m512i acc) {
     const __mmask64 km = cnt >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << cnt) - 1);
-    const __m512i a = _mm512_maskz_loadu_epi8(km, codes);
+    const __m512i a = cnt >= 64 ? _mm512_loadu_si512(codes) : _mm512_maskz_loadu_epi8(km, codes);
     const __mmask64 k7 = _mm512_movepi8_mask(a);
     const __m512i sixteen = _mm512_set1_epi8(16);
     for (int i = 0; i < 8; i++) {
@@ -77,29 +83,38 @@ Q8_INLINE __m512i e81b_block(const int8_t (*e81b4)[256], const uint8_t *codes, i
     return acc;
 }
 
+/* Sum of the 16 lanes in the order of qk_q8_lane_sum (qgemv_q8.c). */
+Q8_INLINE float lane_sum16(__m512 v) {
+    float l[16];
+    _mm512_storeu_ps(l, v);
+    return qk_q8_lane_sum(l);
+}
+
 Q8_INLINE void rows_fmt(const harp_qmat *w, const qk_xq8 *q, const qk_q8tab *t, float *y, int32_t r0, int32_t r1,
                         int fmt) {
     const int32_t nc = w->ncode;
     for (int32_t r = r0; r < r1; r++) {
-        float f0 = 0, f1 = 0;
+        if (r + 1 < r1)
+            for (int32_t k = 0; k < nc; k += 32) _mm_prefetch((const char *)(w->codes0 + (size_t)(r + 1) * nc + k), _MM_HINT_T0);
+        __m512 f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps();
         for (int32_t b = 0; b < q->nblk; b++) {
             const int32_t k0 = b * 64, cnt = nc - k0 < 64 ? nc - k0 : 64;
             const size_t idx = (size_t)r * nc + k0;
             const int8_t *xt = q->xt + (size_t)b * QK_Q8_BLOCK;
-            const int32_t off = 16 * q->sum[b];
-            const int32_t s0 = _mm512_reduce_add_epi32(e8p_block(t->abs4, w->codes0 + idx, cnt, xt, _mm512_setzero_si512()));
-            f0 += q->scale[b] * (float)(s0 - off);
+            const __m512 sb = _mm512_set1_ps(q->scale[b]);
+            const __m512i s0 = e8p_block(t->abs4, w->codes0 + idx, cnt, xt, _mm512_setzero_si512());
+            f0 = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(s0), f0);
             if (fmt == HARP_QFMT_RVQ4) {
-                const int32_t s1 = _mm512_reduce_add_epi32(
-                    e8p_block(t->abs4, (const uint16_t *)w->codes1 + idx, cnt, xt, _mm512_setzero_si512()));
-                f1 += q->scale[b] * (float)(s1 - off);
+                const __m512i s1 = e8p_block(t->abs4, (const uint16_t *)w->codes1 + idx, cnt, xt, _mm512_setzero_si512());
+                f1 = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(s1), f1);
             } else if (fmt == HARP_QFMT_RVQ3) {
-                const int32_t s1 = _mm512_reduce_add_epi32(
-                    e81b_block(t->e81b4, (const uint8_t *)w->codes1 + idx, cnt, xt, _mm512_setzero_si512()));
-                f1 += q->scale[b] * (float)(s1 - off);
+                const __m512i s1 = e81b_block(t->e81b4, (const uint8_t *)w->codes1 + idx, cnt, xt, _mm512_setzero_si512());
+                f1 = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(s1), f1);
             }
         }
-        y[r] = (w->scale0 * f0 + w->scale1 * f1) * 0.25f;
+        const float a0 = lane_sum16(f0) - q->offset;
+        const float a1 = fmt == HARP_QFMT_E8P2 ? 0.0f : lane_sum16(f1) - q->offset;
+        y[r] = (w->scale0 * a0 + w->scale1 * a1) * 0.25f;
     }
 }
 

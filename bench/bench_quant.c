@@ -2,6 +2,7 @@
  * Gaussian weights with a correlated SPD Hessian, at the ref-llama linear shapes by default.
  * The time includes everything the pipeline pays per matrix (damping, factorisations, LDLQ and the
  * tune sweeps, proxy loss). */
+#define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>

@@ -8,6 +8,7 @@
     X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \
     X(rotate, "Hadamard / RHT / butterfly transforms vs dense sgemm")                      \
     X(gemv, "quantized GEMV (E8P, RVQ) vs fp32 sgemv and fp16 GEMV")                        \
+    X(quant, "seconds per matrix of harp_quantize_linear (RTN, GPTQ, QuIP#)")               \
     X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
     X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")
 

@@ -107,8 +107,11 @@ static void rot_apply_cb(void *user, float *v) {
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
 
-enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_COUNT };
-static const char *const kind_name[K_COUNT] = {"fp32", "fp16", "e8p2", "e8p2_nohad", "rvq3", "rvq4"};
+enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_COUNT };
+static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",
+                                               "rvq4",    "e8p2_q8", "rvq3_q8", "rvq4_q8"};
+/* The _q8 kinds run the same matrices with int8 activations (harp_qgemv_q8, fused transforms). */
+static int kind_q8(int k) { return k == K_E8P2_Q8 || k == K_RVQ3_Q8 || k == K_RVQ4_Q8; }
 
 typedef struct bench_ctx {
     int m, n, threads, json, simd16;
@@ -127,8 +130,8 @@ static size_t kind_bytes(int k, size_t m, size_t n) {
     switch (k) {
     case K_FP32: return 4 * m * n;
     case K_FP16: return 2 * m * n;
-    case K_RVQ3: return 3 * m * nc;
-    case K_RVQ4: return 4 * m * nc;
+    case K_RVQ3: case K_RVQ3_Q8: return 3 * m * nc;
+    case K_RVQ4: case K_RVQ4_Q8: return 4 * m * nc;
     default: return 2 * m * nc;
     }
 }
@@ -145,7 +148,9 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         return;
     }
     harp_qmat w;
-    harp_qfmt fmt = k == K_RVQ3 ? HARP_QFMT_RVQ3 : k == K_RVQ4 ? HARP_QFMT_RVQ4 : HARP_QFMT_E8P2;
+    harp_qfmt fmt = k == K_RVQ3 || k == K_RVQ3_Q8   ? HARP_QFMT_RVQ3
+                    : k == K_RVQ4 || k == K_RVQ4_Q8 ? HARP_QFMT_RVQ4
+                                                    : HARP_QFMT_E8P2;
     harp_qmat_init(&w, fmt, b->m, b->n, 0.02f, 0.02f / 3.45f);
     size_t plane0 = 2 * (size_t)b->m * w.ncode;
     w.codes0 = (const uint16_t *)base;
@@ -156,7 +161,9 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         return;
     }
     harp_qxform t = {NULL, rot_apply_cb, &b->rin, rot_apply_cb, &b->rout, b->oscale};
+    if (kind_q8(k)) harp_qgemv_act_q8(1);
     harp_qlinear_forward(&w, &t, b->x, b->y, b->scratch);
+    harp_qgemv_act_q8(0);
 }
 
 /* Times `copies` distinct copies cycled in order; returns seconds per product: the best of
@@ -207,9 +214,11 @@ static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp3
                "\"llc_bytes\":%lld,\"llc_source\":\"%s\",\"fused_transforms\":%s,\"isa\":\"%s\"}\n",
                kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, s32, s16, bytes,
                bytes * copies, b->llc, b->llc_source,
-               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4) ? "true" : "false",
-               k == K_FP32 ? "openblas" : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
-                                                      : harp_qgemv_isa());
+               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || kind_q8(k)) ? "true" : "false",
+               k == K_FP32   ? "openblas"
+               : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
+               : kind_q8(k)  ? harp_qgemv_q8_isa()
+                             : harp_qgemv_isa());
     } else {
         printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%5.2f vs fp32  x%5.2f vs fp16  (%zu copies, %.0f MB)\n",
                regime, b->m, b->n, kind_name[k], sec * 1e3, gbps, s32, s16, copies,
@@ -326,14 +335,16 @@ static void usage(FILE *f) {
             "usage: harp bench gemv [--json] [--threads N] [--shapes MxN,...] [--min-time S]\n"
             "                       [--llc-mb MB] [--max-stream-mb MB] [--quick]\n"
             "Batch-1 GEMV: fp32 sgemv (OpenBLAS), fp16 GEMV (F16C), E8P 2-bit with and without the\n"
-            "fused Hadamard transforms, RVQ 3/4-bit (fused transforms), cache-resident and streaming.\n"
+            "fused Hadamard transforms, RVQ 3/4-bit (fused transforms), and the same with int8\n"
+            "activations (_q8 kinds), cache-resident and streaming.\n"
             "  --json            one JSON object per line\n"
             "  --threads N       threads for every kernel (default 2)\n"
             "  --shapes LIST     default 4096x4096,11008x4096,4096x11008 (M rows x N cols)\n"
             "  --min-time S      seconds timed per measurement (default 0.5)\n"
             "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
             "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
-            "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4 (default all;\n"
+            "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4,e8p2_q8,rvq3_q8,\n"
+            "                    rvq4_q8 (_q8: int8 activations; default all;\n"
             "                    speed-ups need fp32 / fp16 in the list)\n"
             "  --regime R        cache, stream or both (default both)\n"
             "  --isa I           cap the quantized kernel: avx2 or portable (default: best)\n"

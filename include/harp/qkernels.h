@@ -68,6 +68,20 @@ void harp_qgemv_small_tables(int on);
 /* The portable C kernel alone (same summation order as the AVX2 one, without FMA). */
 void harp_qgemv_portable(const harp_qmat *w, const float *x, float *y);
 
+/* Int8-activation decode-GEMV: x is rounded to int8 in blocks of 512 columns (scale absmax/127),
+ * the codes are decoded exactly and the block dot products are exact integer sums (AVX-512
+ * VBMI + VNNI + BITALG when the CPU has them, chosen at run time; portable C otherwise, same bits).
+ * Deviation from harp_qgemv_ref: |Δy_r| ≤ Σ_c |W̃[r][c]| · scale_block(c) / 2 (+ fp32 rounding).
+ * Deterministic for any thread count. HARP_ERR_OOM if the small activation buffer cannot be
+ * allocated. */
+harp_status harp_qgemv_q8(const harp_qmat *w, const float *x, float *y);
+harp_status harp_qgemv_q8_portable(const harp_qmat *w, const float *x, float *y);
+/* "avx512vnni" or "portable" (capped to portable by harp_qgemv_max_isa(HARP_QISA_PORTABLE)). */
+const char *harp_qgemv_q8_isa(void);
+/* Process-wide switch (default 0): 1 makes harp_qgemv, hence harp_qlinear_forward, use the
+ * int8-activation path. Not thread-safe; set it before inference starts. */
+void harp_qgemv_act_q8(int on);
+
 /* Dense dequantization of rows [r0, r1) into out (row stride ld ≥ n floats, n columns written).
  * Bit-identical to the decoded values of harp_qgemv_ref. For the prompt path, on tiles only. */
 void harp_qmat_dequant_rows(const harp_qmat *w, int32_t r0, int32_t r1, float *out, size_t ld);

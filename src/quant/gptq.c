@@ -2,8 +2,6 @@
  * upper Cholesky factor of H^{-1}, lazy block updates of width block_size, dynamic or static groups,
  * optional act-order. fp64 throughout.
  *
- * Rows are independent in GPTQ, so the in-block recursion runs row-parallel (no shared sums) and the
- * trailing update after each block is one dgemm; results do not depend on the thread count.
  * Deliberate detail: dynamic group parameters are fitted on the current, fully error-updated
  * columns (the spec's wording; for a group reaching past the current block the pending lazy update
  * is applied to a copy first), so the result equals the textbook column-by-column algorithm. The
@@ -12,6 +10,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,20 +43,90 @@ static harp_status inverse_cholesky_upper(int64_t n, double *H, double *U, int *
     return HARP_OK;
 }
 
+/* Rows are independent in GPTQ: each chunk of GPTQ_ROWS rows runs the whole column recursion (in-block
+ * updates and the trailing dgemm of its own rows) with single-threaded BLAS. The chunking does not
+ * depend on the thread count, so results are bit-identical for any number of threads. */
+enum { GPTQ_ROWS = 32 };
+
+typedef struct {
+    int64_t m, n;
+    int g;
+    int64_t ng, bs;
+    int bits, sym, stat;
+    const int64_t *perm;
+    const double *U;
+    double *Wd;
+    harp_qlinear *out;
+} gptq_job;
+
+/* Rows [r0, r0 + rc); Err is (GPTQ_ROWS, bs) scratch, x has room for one group. */
+static void gptq_rows(const gptq_job *J, int64_t r0, int64_t rc, double *Err, double *x) {
+    const int64_t n = J->n, bs = J->bs, ng = J->ng, g = J->g;
+    const double *U = J->U;
+    harp_qlinear *out = J->out;
+    for (int64_t i1 = 0; i1 < n; i1 += bs) {
+        const int64_t i2 = i1 + bs < n ? i1 + bs : n, b = i2 - i1;
+        for (int64_t lr = 0; lr < rc; lr++) {
+            const int64_t r = r0 + lr;
+            double *w = J->Wd + r * n, *err_r = Err + lr * bs;
+            float s = 0;
+            int z = 0;
+            for (int64_t i = i1; i < i2; i++) {
+                const int64_t col = J->perm[i];
+                int64_t G;
+                if (J->stat) {
+                    G = col / g;
+                    s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                } else {
+                    G = i / g;
+                    if (i % g == 0) {
+                        int64_t len = n - i < g ? n - i : g;
+                        const double *src = w + i;
+                        if (i + len > i2) {
+                            /* the group reaches past this block: fit on fully updated values */
+                            for (int64_t j = i; j < i + len; j++) {
+                                double v = w[j];
+                                if (j >= i2)
+                                    for (int64_t t = i1; t < i; t++) v -= err_r[t - i1] * U[t * n + j];
+                                x[j - i] = v;
+                            }
+                            src = x;
+                        }
+                        harp_rtn_fit(src, len, J->bits, J->sym, &s, &z);
+                        out->scale[r * ng + G] = s;
+                        out->zero[r * ng + G] = (uint8_t)z;
+                    } else {
+                        s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                    }
+                }
+                int q = harp_rtn_code(w[i], s, z, J->bits, J->sym);
+                out->q[r * n + col] = (uint8_t)q;
+                double err = (w[i] - harp_scalar_value(s, q, z)) / U[i * n + i];
+                const double *u = U + i * n;
+                for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
+                err_r[i - i1] = err;
+            }
+        }
+        if (i2 < n)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rc, (int)(n - i2), (int)b, -1.0, Err, (int)bs,
+                        U + i1 * n + i2, (int)n, 1.0, J->Wd + r0 * n + i2, (int)n);
+    }
+}
+
 harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *Hin,
                                const char *what, harp_qlinear *out) {
     const int bits = p->bits, sym = p->symmetric;
     const int g = p->group_size > 0 && p->group_size < n ? p->group_size : (int)n;
     const int64_t bs = p->block_size > 0 ? p->block_size : 128;
     const int act = p->act_order, stat = p->static_groups || g == (int)n;
+    const int blas_threads = harp_blas_serial_begin();
     harp_status st = HARP_OK;
     double *H = harp_xmalloc((size_t)(n * n) * sizeof *H, "gptq hessian");
     double *U = harp_xmalloc((size_t)(n * n) * sizeof *U, "gptq inverse factor");
     double *Wd = harp_xmalloc((size_t)(m * n) * sizeof *Wd, "gptq weights");
-    double *Err = harp_xmalloc((size_t)(m * bs) * sizeof *Err, "gptq block errors");
     int64_t *perm = harp_xmalloc((size_t)n * sizeof *perm, "gptq permutation");
     diag_idx *di = harp_xmalloc((size_t)n * sizeof *di, "gptq permutation");
-    if (!H || !U || !Wd || !Err || !perm || !di) {
+    if (!H || !U || !Wd || !perm || !di) {
         st = HARP_ERR_OOM;
         goto done;
     }
@@ -104,64 +173,44 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     if (out->g_idx)
         for (int64_t i = 0; i < n; i++) out->g_idx[perm[i]] = (int32_t)(i / g);
 
-    for (int64_t i1 = 0; i1 < n; i1 += bs) {
-        const int64_t i2 = i1 + bs < n ? i1 + bs : n, b = i2 - i1;
+    {
+        const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, out};
+        const int64_t nchunks = (m + GPTQ_ROWS - 1) / GPTQ_ROWS;
+        int64_t rows_done = 0;
+        int cancel = 0, oom = 0;
 #pragma omp parallel
         {
-        double *x = malloc((size_t)g * sizeof *x);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < m; r++) {
-            double *w = Wd + r * n;
-            float s = 0;
-            int z = 0;
-            for (int64_t i = i1; i < i2; i++) {
-                const int64_t col = perm[i];
-                int64_t G;
-                if (stat) {
-                    G = col / g;
-                    s = out->scale[r * ng + G], z = out->zero[r * ng + G];
-                } else {
-                    G = i / g;
-                    if (i % g == 0) {
-                        int64_t len = n - i < g ? n - i : g;
-                        const double *src = w + i;
-                        if (i + len > i2 && x) {
-                            /* the group reaches past this block: fit on fully updated values */
-                            for (int64_t j = i; j < i + len; j++) {
-                                double v = w[j];
-                                if (j >= i2)
-                                    for (int64_t t = i1; t < i; t++) v -= Err[r * bs + (t - i1)] * U[t * n + j];
-                                x[j - i] = v;
-                            }
-                            src = x;
-                        }
-                        harp_rtn_fit(src, len, bits, sym, &s, &z);
-                        out->scale[r * ng + G] = s;
-                        out->zero[r * ng + G] = (uint8_t)z;
-                    } else {
-                        s = out->scale[r * ng + G], z = out->zero[r * ng + G];
-                    }
-                }
-                int q = harp_rtn_code(w[i], s, z, bits, sym);
-                out->q[r * n + col] = (uint8_t)q;
-                double err = (w[i] - harp_scalar_value(s, q, z)) / U[i * n + i];
-                const double *u = U + i * n;
-                for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
-                Err[r * bs + (i - i1)] = err;
+            double *Err = malloc((size_t)(GPTQ_ROWS * bs + g) * sizeof *Err);
+            if (!Err) {
+#pragma omp atomic write
+                oom = 1;
             }
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t ch = 0; ch < nchunks; ch++) {
+                int stop;
+#pragma omp atomic read
+                stop = cancel;
+                if (stop || !Err) continue;
+                const int64_t r0 = ch * GPTQ_ROWS, rc = m - r0 < GPTQ_ROWS ? m - r0 : GPTQ_ROWS;
+                gptq_rows(&J, r0, rc, Err, Err + GPTQ_ROWS * bs);
+                int64_t d;
+#pragma omp atomic capture
+                d = rows_done += rc;
+                if (p->progress && omp_get_thread_num() == 0 && p->progress(p->progress_user, "gptq", d, m)) {
+#pragma omp atomic write
+                    cancel = 1;
+                }
+            }
+            free(Err);
         }
-        free(x);
-        }
-        if (i2 < n)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)(n - i2), (int)b, -1.0, Err, (int)bs,
-                        U + i1 * n + i2, (int)n, 1.0, Wd + i2, (int)n);
-        if (p->progress && p->progress(p->progress_user, "gptq", i2, n)) {
+        if (oom) st = harp_err(HARP_ERR_OOM, "%s: out of memory for GPTQ scratch", what);
+        else if (cancel) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
+        else if (p->progress && p->progress(p->progress_user, "gptq", m, m))
             st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-            goto done;
-        }
     }
 done:
-    harp_free(H), harp_free(U), harp_free(Wd), harp_free(Err), harp_free(perm), harp_free(di);
+    harp_free(H), harp_free(U), harp_free(Wd), harp_free(perm), harp_free(di);
     if (st != HARP_OK) harp_qlinear_free(out);
+    harp_blas_serial_end(blas_threads);
     return st;
 }

@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,17 +48,64 @@ harp_status harp_block_ldl(int64_t n, int b, const double *H, double *L, double 
     return HARP_OK;
 }
 
-/* Quantizes the m rows of T (m, 8) into Zq[:, o:o+8] and the code arrays at code column k. */
-static void quantize_block(int64_t m, int64_t n, int64_t k, const double *T, harp_vq8_fn q, const void *qctx,
-                           double *Zq, uint16_t *c1, uint16_t *c2) {
-    const int64_t nb = n / 8;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < m; r++) {
+/* Rows of W are independent given H̃ (each row's feedback only uses its own errors), so the
+ * whole LDLQ + tune recursion runs per chunk of LDLQ_ROWS rows, chunks spread over the OpenMP
+ * threads with single-threaded BLAS inside. The chunking does not depend on the thread count, so
+ * every chunk issues the same BLAS calls on the same data for any number of threads: the result is
+ * bit-identical for 1, 2, … threads. */
+enum { LDLQ_ROWS = 32 };
+
+typedef struct {
+    int64_t m, n;
+    const double *Z, *L, *H, *Hinv;
+    harp_vq8_fn q;
+    const void *qctx;
+    int tune_iters;
+    double *Zq, *E;
+    uint16_t *c1, *c2;
+} ldlq_job;
+
+/* Quantizes the rc rows of T (rc, 8) into Zq[r0.., o:o+8], the codes at column k and E. */
+static void quantize_block(const ldlq_job *J, int64_t r0, int64_t rc, int64_t k, const double *T) {
+    const int64_t n = J->n, nb = n / 8, o = 8 * k;
+    for (int64_t i = 0; i < rc; i++) {
+        const int64_t r = r0 + i;
         uint16_t a = 0, b = 0;
-        q(qctx, T + r * 8, Zq + r * n + 8 * k, &a, &b);
-        c1[r * nb + k] = a;
-        if (c2) c2[r * nb + k] = b;
+        J->q(J->qctx, T + i * 8, J->Zq + r * n + o, &a, &b);
+        J->c1[r * nb + k] = a;
+        if (J->c2) J->c2[r * nb + k] = b;
+        for (int j = 0; j < 8; j++) J->E[r * n + o + j] = J->Z[r * n + o + j] - J->Zq[r * n + o + j];
     }
+}
+
+/* LDLQ then the tune sweeps for rows [r0, r0 + rc); T and S are (LDLQ_ROWS, 8) scratch. */
+static void ldlq_rows(const ldlq_job *J, int64_t r0, int64_t rc, double *T, double *S) {
+    const int64_t n = J->n, nb = n / 8;
+    const double *Z = J->Z + r0 * n;
+    double *E = J->E + r0 * n, *Zq = J->Zq + r0 * n;
+    for (int64_t k = nb - 1; k >= 0; k--) {
+        const int64_t o = k * 8, rest = n - o - 8;
+        for (int64_t i = 0; i < rc; i++) memcpy(T + i * 8, Z + i * n + o, 8 * sizeof *T);
+        if (rest > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rc, 8, (int)rest, 1.0, E + o + 8, (int)n,
+                        J->L + (o + 8) * n + o, (int)n, 1.0, T, 8);
+        quantize_block(J, r0, rc, k, T);
+    }
+    for (int it = 0; it < J->tune_iters; it++)
+        for (int64_t k = nb - 1; k >= 0; k--) {
+            const int64_t o = k * 8;
+            /* S = δ H[:, block]; target = Ẑ_k + S H_kk^{-1} (Gauss–Seidel: δ is current) */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rc, 8, (int)n, 1.0, E, (int)n, J->H + o, (int)n,
+                        0.0, S, 8);
+            const double *Hk = J->Hinv + k * 64;
+            for (int64_t i = 0; i < rc; i++)
+                for (int j = 0; j < 8; j++) {
+                    double t = Zq[i * n + o + j];
+                    for (int l = 0; l < 8; l++) t += S[i * 8 + l] * Hk[l * 8 + j];
+                    T[i * 8 + j] = t;
+                }
+            quantize_block(J, r0, rc, k, T);
+        }
 }
 
 harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, harp_vq8_fn q, const void *qctx,
@@ -67,13 +115,13 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
     if (n % b != 0)
         return harp_err(HARP_ERR_SHAPE, "%s: LDLQ needs n (%lld) to be a multiple of 8", what, (long long)n);
     const int64_t nb = n / b;
+    const int blas_threads = harp_blas_serial_begin();
     harp_status st = HARP_OK;
     double *L = harp_xmalloc((size_t)(n * n) * sizeof *L, "LDLQ factor");
     double *D = harp_xmalloc((size_t)(n * b) * sizeof *D, "LDLQ blocks");
     double *E = harp_xcalloc((size_t)(m * n), sizeof *E, "LDLQ errors");
-    double *T = harp_xmalloc((size_t)(m * b) * sizeof *T, "LDLQ targets");
     double *Hinv = NULL, *Hj = NULL;
-    if (!L || !D || !E || !T) {
+    if (!L || !D || !E) {
         st = HARP_ERR_OOM;
         goto done;
     }
@@ -96,21 +144,6 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
             for (int64_t j = 0; j < n; j++) Hj[i * n + j] = 0.5 * (H[i * n + j] + H[j * n + i]) + (i == j ? tau : 0.0);
         H = Hj;
     }
-    const int64_t total = nb * (1 + (tune_iters > 0 ? tune_iters : 0));
-    for (int64_t k = nb - 1; k >= 0; k--) {
-        const int64_t o = k * b, rest = n - o - b;
-        for (int64_t r = 0; r < m; r++) memcpy(T + r * b, Z + r * n + o, b * sizeof *T);
-        if (rest > 0)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, (int)rest, 1.0, E + o + b, (int)n,
-                        L + (o + b) * n + o, (int)n, 1.0, T, b);
-        quantize_block(m, n, k, T, q, qctx, Zq, c1, c2);
-        for (int64_t r = 0; r < m; r++)
-            for (int j = 0; j < b; j++) E[r * n + o + j] = Z[r * n + o + j] - Zq[r * n + o + j];
-        if (progress && ((nb - k) % 16 == 0 || k == 0) && progress(progress_user, "ldlq", nb - k, total)) {
-            st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-            goto done;
-        }
-    }
     if (tune_iters > 0) {
         /* inverses of the diagonal blocks of H */
         Hinv = harp_xmalloc((size_t)(nb * b * b) * sizeof *Hinv, "LDLQ tune");
@@ -130,31 +163,42 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
             for (int i = 0; i < b; i++)
                 for (int j = i + 1; j < b; j++) Hk[i * b + j] = Hk[j * b + i];
         }
-        double *S = harp_xmalloc((size_t)(m * b) * sizeof *S, "LDLQ tune");
-        if (!S) {
-            st = HARP_ERR_OOM;
-            goto done;
-        }
-        for (int it = 0; it < tune_iters && st == HARP_OK; it++) {
-            for (int64_t k = nb - 1; k >= 0; k--) {
-                const int64_t o = k * b;
-                /* S = δ H[:, block]; target = Ẑ_k + S H_kk^{-1} */
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, (int)n, 1.0, E, (int)n, H + o, (int)n,
-                            0.0, S, b);
-                for (int64_t r = 0; r < m; r++)
-                    for (int j = 0; j < b; j++) T[r * b + j] = Zq[r * n + o + j];
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, b, 1.0, S, b, Hinv + k * b * b, b, 1.0,
-                            T, b);
-                quantize_block(m, n, k, T, q, qctx, Zq, c1, c2);
-                for (int64_t r = 0; r < m; r++)
-                    for (int j = 0; j < b; j++) E[r * n + o + j] = Z[r * n + o + j] - Zq[r * n + o + j];
-            }
-            if (progress && progress(progress_user, "tune", nb * (it + 2), total))
-                st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-        }
-        harp_free(S);
     }
+    const ldlq_job J = {m, n, Z, L, H, Hinv, q, qctx, tune_iters > 0 ? tune_iters : 0, Zq, E, c1, c2};
+    const int64_t nchunks = (m + LDLQ_ROWS - 1) / LDLQ_ROWS;
+    int64_t rows_done = 0;
+    int cancel = 0, oom = 0;
+#pragma omp parallel
+    {
+        double *T = harp_aligned_alloc(2 * LDLQ_ROWS * 8 * sizeof(double), "LDLQ scratch");
+        if (!T) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ch = 0; ch < nchunks; ch++) {
+            int stop;
+#pragma omp atomic read
+            stop = cancel;
+            if (stop || !T) continue;
+            const int64_t r0 = ch * LDLQ_ROWS, rc = m - r0 < LDLQ_ROWS ? m - r0 : LDLQ_ROWS;
+            ldlq_rows(&J, r0, rc, T, T + LDLQ_ROWS * 8);
+            int64_t d;
+#pragma omp atomic capture
+            d = rows_done += rc;
+            /* the callback only ever runs on the calling thread */
+            if (progress && omp_get_thread_num() == 0 && progress(progress_user, "ldlq", d, m)) {
+#pragma omp atomic write
+                cancel = 1;
+            }
+        }
+        harp_free_aligned(T);
+    }
+    if (oom) st = harp_err(HARP_ERR_OOM, "%s: out of memory for LDLQ scratch", what);
+    else if (cancel) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
+    else if (progress && progress(progress_user, "ldlq", m, m)) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
 done:
-    harp_free(L), harp_free(D), harp_free(E), harp_free(T), harp_free(Hinv), harp_free(Hj);
+    harp_free(L), harp_free(D), harp_free(E), harp_free(Hinv), harp_free(Hj);
+    harp_blas_serial_end(blas_threads);
     return st;
 }

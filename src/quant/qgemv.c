@@ -11,6 +11,7 @@
 #include "harp/qkernels.h"
 #include "quant/e8p.h"
 #include "quant/qgemv_tab.h"
+#include "quant/qgemv_q8.h"
 
 _Static_assert(sizeof(uint16_t) == 2, "16-bit codes");
 _Static_assert(sizeof(float) == 4, "fp32");
@@ -223,7 +224,48 @@ static void run_rows(const harp_qmat *w, const float *x, float *y, harp_qisa isa
     }
 }
 
-void harp_qgemv(const harp_qmat *w, const float *x, float *y) { run_rows(w, x, y, current_isa()); }
+/* ---- int8-activation path (qgemv_q8.c) ---------------------------------------------------- */
+
+static int g_act_q8;
+
+void harp_qgemv_act_q8(int on) { g_act_q8 = on != 0; }
+
+const char *harp_qgemv_q8_isa(void) {
+    return g_max_isa >= HARP_QISA_AVX2 && qk_have_avx512q8() ? "avx512vnni" : "portable";
+}
+
+static harp_status q8_run(const harp_qmat *w, const float *x, float *y, int simd) {
+    const int32_t nblk = (w->n + QK_Q8_BLOCK - 1) / QK_Q8_BLOCK;
+    qk_xq8 q;
+    void *buf = harp_aligned_alloc((size_t)nblk * (QK_Q8_BLOCK + 8), "int8 activations");
+    if (!buf) return HARP_ERR_OOM;
+    q.xt = buf;
+    q.scale = (float *)(q.xt + (size_t)nblk * QK_Q8_BLOCK);
+    q.sum = (int32_t *)(q.scale + nblk);
+    qk_q8_quantize_x(x, w->n, &q);
+    qk_q8_tables();
+    const int32_t nb = (w->m + QK_ROW_BLOCK - 1) / QK_ROW_BLOCK;
+    const int par = (int64_t)w->m * w->ncode >= 32768;
+#pragma omp parallel for schedule(dynamic, 4) if (par)
+    for (int32_t bi = 0; bi < nb; bi++) {
+        int32_t r0 = bi * QK_ROW_BLOCK, r1 = r0 + QK_ROW_BLOCK < w->m ? r0 + QK_ROW_BLOCK : w->m;
+        if (simd) qk_q8_rows_avx512(w, &q, y, r0, r1);
+        else qk_q8_rows_portable(w, &q, y, r0, r1);
+    }
+    harp_free_aligned(buf);
+    return HARP_OK;
+}
+
+harp_status harp_qgemv_q8(const harp_qmat *w, const float *x, float *y) {
+    return q8_run(w, x, y, strcmp(harp_qgemv_q8_isa(), "portable") != 0);
+}
+
+harp_status harp_qgemv_q8_portable(const harp_qmat *w, const float *x, float *y) { return q8_run(w, x, y, 0); }
+
+void harp_qgemv(const harp_qmat *w, const float *x, float *y) {
+    if (g_act_q8 && harp_qgemv_q8(w, x, y) == HARP_OK) return;
+    run_rows(w, x, y, current_isa());
+}
 
 void harp_qgemv_portable(const harp_qmat *w, const float *x, float *y) {
     run_rows(w, x, y, HARP_QISA_PORTABLE);

@@ -2,6 +2,7 @@
 #ifndef HARP_QUANT_INTERNAL_H
 #define HARP_QUANT_INTERNAL_H
 
+#include <cblas.h>
 #include <stdint.h>
 
 #include "harp/quant.h"
@@ -19,6 +20,19 @@ typedef void (*harp_vq8_fn)(const void *ctx, const double x[8], double out[8], u
 harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, harp_vq8_fn q, const void *qctx,
                       int tune_iters, double *Zq, uint16_t *c1, uint16_t *c2, int *jitter_steps, const char *what,
                       harp_progress_fn progress, void *progress_user);
+
+/* The quantizers parallelise over independent row chunks with OpenMP and call BLAS inside the
+ * parallel region; OpenBLAS (pthreads build) must then run single-threaded, both for speed (no
+ * oversubscription) and so that results cannot depend on its thread count. begin returns the
+ * previous setting for end. */
+static inline int harp_blas_serial_begin(void) {
+    int t = openblas_get_num_threads();
+    if (t != 1) openblas_set_num_threads(1);
+    return t;
+}
+static inline void harp_blas_serial_end(int prev) {
+    if (prev != 1) openblas_set_num_threads(prev);
+}
 
 /* Scalar-method entry points (called by harp_quantize_linear after argument checks). */
 harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, harp_qlinear *out);

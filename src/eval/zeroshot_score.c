@@ -253,8 +253,11 @@ harp_status harp_zs_eval(harp_model *m, const harp_zs_dataset *d, const harp_zs_
         /* too long for one batch (or packing off): the one-request-at-a-time path, in order */
         if (pk) st = zs_pack_flush(pk, finish_item, &acc);
         double ll[HARP_ZS_MAX_CHOICES];
-        s.n_cached = 0;
-        s.ctx_logits_len = -1;
+        if (pk) {
+            /* a packed batch used the cache as scratch: nothing in it can be reused */
+            s.n_cached = 0;
+            s.ctx_logits_len = -1;
+        }
         if (st == HARP_OK) st = score_item_state(c, &s, t, it, p->add_bos, ll, &fed, &scored);
         if (st == HARP_OK) st = finish_item(&acc, i, it, ll);
     }

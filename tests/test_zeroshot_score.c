@@ -95,6 +95,58 @@ static void check_task(harp_zs_task task, const char *dir, const char *ctx0, con
     harp_zs_dataset_free(d);
 }
 
+typedef struct ll_log {
+    int n;
+    double ll[4][HARP_ZS_MAX_CHOICES];
+} ll_log;
+
+static void log_item(void *user, int index, const harp_zs_item *it, const double *ll) {
+    ll_log *g = user;
+    CHECK(index == g->n);   /* reported in item order on both paths */
+    if (g->n < 4) memcpy(g->ll[g->n], ll, sizeof(double) * (size_t)it->n_choices);
+    g->n++;
+}
+
+/* harp_zs_eval packed (items in multi-sequence batches) against one request at a time, on items
+ * built by hand: short ones around one too long for a 512-row batch (it takes the fallback path,
+ * after the pending batch is flushed), and a choice sharing its first continuation tokens with
+ * another (the shared prefix then reaches into the continuations). */
+static void check_packed_vs_serial(void) {
+    static char longctx[8192];
+    size_t n = 0;
+    while (n + 40 < sizeof longctx - 32) n += (size_t)snprintf(longctx + n, sizeof longctx - n, "the cat sat on the mat and looked out. ");
+    snprintf(longctx + n, sizeof longctx - n, "Question: where?\nAnswer:");
+    char *c0 = "Question: What is the colour of the sky on a clear day?\nAnswer:";
+    harp_zs_item items[4] = {
+        {3, 0, 1, {c0, c0, c0}, {" blue and bright", " blue and dark", " green"}, {"blue and bright", "blue and dark", "green"}},
+        {2, 1, 1, {longctx, longctx}, {" outside", " on the mat"}, {"outside", "on the mat"}},
+        {2, 0, 0, {"The trophy did not fit in the suitcase because the trophy", "The trophy did not fit in the suitcase because the suitcase"},
+         {" was too big.", " was too big."}, {"the trophy", "the suitcase"}},
+        {2, 1, 1, {"", ""}, {"Hello there", "Goodbye"}, {"Hello there", "Goodbye"}},
+    };
+    harp_zs_dataset d = {HARP_ZS_ARC_EASY, 4, items};
+    ll_log packed = {0, {{0}}}, serial = {0, {{0}}};
+    harp_zs_params p = harp_zs_default_params();
+    p.on_item = log_item;
+    p.on_item_user = &packed;
+    harp_zs_result rp, rs;
+    CHECK_OK(harp_zs_eval(model, &d, &p, &rp));
+    p.on_item_user = &serial;
+    p.no_pack = 1;
+    CHECK_OK(harp_zs_eval(model, &d, &p, &rs));
+    CHECK(packed.n == 4 && serial.n == 4);
+    CHECK(rp.tokens_scored == rs.tokens_scored);
+    CHECK(rp.tokens_fed > 512);   /* the long item went through */
+    double maxd = 0;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < items[i].n_choices; j++) {
+            CHECK_NEAR(packed.ll[i][j], serial.ll[i][j], 1e-4);
+            CHECK(isfinite(packed.ll[i][j]) && packed.ll[i][j] < 0);
+            if (fabs(packed.ll[i][j] - serial.ll[i][j]) > maxd) maxd = fabs(packed.ll[i][j] - serial.ll[i][j]);
+        }
+    printf("packed vs one request at a time: max |dll| = %.2g\n", maxd);
+}
+
 int main(void) {
     const char *cfg = t_shared("models/ref-llama/config.json");
     char mdir[4096];
@@ -132,6 +184,7 @@ int main(void) {
                " is using wrap to wrap a pair of skis.");
     check_task(HARP_ZS_WINOGRANDE, dir, "Sarah was a much better surgeon than Maria so Sarah",
                " always got the easier cases.");
+    check_packed_vs_serial();
     harp_model_free(model);
     return t_done();
 }

@@ -65,6 +65,25 @@ void harp_ctx_truncate(harp_ctx *c, int pos); /* keep the first pos cached token
  * logits: NULL, or n*vocab floats (all_logits = 1) or vocab floats for the last token (0). */
 harp_status harp_ctx_eval(harp_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits);
 
+/* Multi-sequence batch: several independent sequences evaluated in one pass, so that short
+ * sequences (zero-shot requests) share the big matrix products that one long window gets.
+ * Sequence s holds seqs[s].n consecutive rows of `tokens` (sequences in order, rows counted from
+ * 0). parent = -1 starts it at position 0; parent = p (< s) makes it a continuation of sequence p:
+ * its positions follow p's last position and its rows attend to all rows of p (and p's own
+ * ancestors) and causally to its own rows -- a tree of prefixes, e.g. a question's context once
+ * and each answer as a child. Rows of other sequences are never seen. logits gets, for each of
+ * the n_logit_rows batch rows listed in logit_rows (any order, repeats allowed), vocab floats.
+ * The total row count must be <= harp_ctx_max_rows(c). The context's cache is used as scratch and
+ * left empty (harp_ctx_pos = 0). The activation hook, if set, sees the batch rows. */
+typedef struct harp_seq {
+    int n;
+    int parent;
+} harp_seq;
+
+int harp_ctx_max_rows(const harp_ctx *c);
+harp_status harp_ctx_eval_seqs(harp_ctx *c, const int32_t *tokens, const harp_seq *seqs, int n_seqs,
+                               const int32_t *logit_rows, int n_logit_rows, float *logits);
+
 /* Activation hook (calibration): called during harp_ctx_eval with the input rows of the linear
  * layers of each decoder layer, before they are multiplied: which = 0 qkv (attention-norm output),
  * 1 o (attention context), 2 up (post-attention-norm output, shared by gate/up), 3 down

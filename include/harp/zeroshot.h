@@ -76,6 +76,11 @@ typedef struct harp_zs_params {
     /* Called after each item with its log-likelihoods (may be NULL): per-item dumps. */
     void (*on_item)(void *user, int index, const harp_zs_item *it, const double *ll);
     void *on_item_user;
+    /* 0 (default): whole items are packed into multi-sequence batches of up to 512 rows
+     * (harp_ctx_eval_seqs), a shared context still evaluated once per item; 1: one request at a
+     * time through the KV cache (the unbatched path, kept for comparisons). Same results up to
+     * float noise. */
+    int no_pack;
 } harp_zs_params;
 
 harp_zs_params harp_zs_default_params(void);

@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "harp/zeroshot.h"
+#include "zeroshot_internal.h"
 
 static int is_py_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -143,25 +144,37 @@ static harp_status score_request(harp_ctx *c, zs_state *s, int32_t *ctx, int n_c
     return HARP_OK;
 }
 
+harp_status zs_encode_request(const harp_tokenizer *t, const char *ctx, const char *cont, int add_bos,
+                              int32_t **ctx_ids, int *n_ctx, int32_t **cont_ids, int *n_cont) {
+    int32_t *ci = NULL, *ki = NULL;
+    int nci = 0, nki = 0;
+    HARP_TRY(harp_zs_encode_pair(t, ctx, cont, add_bos, &ci, &nci, &ki, &nki));
+    if (nci == 0) {
+        /* the harness scores an empty context after the end-of-text token */
+        harp_free(ci);
+        ci = harp_xmalloc(sizeof *ci, "zeroshot context");
+        if (!ci) {
+            harp_free(ki);
+            return HARP_ERR_OOM;
+        }
+        int32_t e = harp_tokenizer_eos(t);
+        ci[0] = e >= 0 ? e : 0;
+        nci = 1;
+    }
+    *ctx_ids = ci;
+    *n_ctx = nci;
+    *cont_ids = ki;
+    *n_cont = nki;
+    return HARP_OK;
+}
+
 static harp_status score_item_state(harp_ctx *c, zs_state *s, const harp_tokenizer *t,
                             const harp_zs_item *it, int add_bos, double *ll, int64_t *fed,
                             int64_t *scored) {
     for (int i = 0; i < it->n_choices; i++) {
         int32_t *ci = NULL, *ki = NULL;
         int nci = 0, nki = 0;
-        HARP_TRY(harp_zs_encode_pair(t, it->ctx[i], it->cont[i], add_bos, &ci, &nci, &ki, &nki));
-        if (nci == 0) {
-            /* the harness scores an empty context after the end-of-text token */
-            harp_free(ci);
-            ci = harp_xmalloc(sizeof *ci, "zeroshot context");
-            if (!ci) {
-                harp_free(ki);
-                return HARP_ERR_OOM;
-            }
-            int32_t e = harp_tokenizer_eos(t);
-            ci[0] = e >= 0 ? e : 0;
-            nci = 1;
-        }
+        HARP_TRY(zs_encode_request(t, it->ctx[i], it->cont[i], add_bos, &ci, &nci, &ki, &nki));
         harp_status st = score_request(c, s, ci, nci, ki, nki, &ll[i], fed);
         if (scored) *scored += nki;
         harp_free(ci);
@@ -190,6 +203,28 @@ harp_status harp_zs_score_item(harp_model *m, harp_ctx *c, const harp_zs_item *i
     return st;
 }
 
+/* Per-item bookkeeping of harp_zs_eval, called in item order by both scoring paths. */
+typedef struct eval_acc {
+    const harp_zs_params *p;
+    const harp_zs_dataset *d;
+    const char *stage;
+    int64_t k_acc, k_norm;
+} eval_acc;
+
+static harp_status finish_item(void *user, int i, const harp_zs_item *it, const double *ll) {
+    eval_acc *a = user;
+    for (int j = 0; j < it->n_choices; j++)
+        if (!isfinite(ll[j]))
+            return harp_err(HARP_ERR_NUMERIC, "zeroshot %s item %d: log-likelihood of choice %d is not finite", a->stage,
+                            i, j);
+    if (a->p->on_item) a->p->on_item(a->p->on_item_user, i, it, ll);
+    a->k_acc += harp_zs_argmax(ll, it->n_choices) == it->gold;
+    a->k_norm += harp_zs_argmax_norm(it, ll) == it->gold;
+    if (a->p->progress && a->p->progress(a->p->progress_user, a->stage, i + 1, a->d->n))
+        return harp_err(HARP_ERR_CANCELLED, "zeroshot %s: cancelled", a->stage);
+    return HARP_OK;
+}
+
 harp_status harp_zs_eval(harp_model *m, const harp_zs_dataset *d, const harp_zs_params *p,
                  harp_zs_result *out) {
     if (!m || !d || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_zs_eval: NULL argument");
@@ -204,36 +239,45 @@ harp_status harp_zs_eval(harp_model *m, const harp_zs_dataset *d, const harp_zs_
     harp_ctx *c = NULL;
     HARP_TRY(harp_ctx_create(m, cap, &c));
     zs_state s;
+    zs_pack *pk = NULL;
     harp_status st = state_init(&s, info.vocab_size, cap);
-    int64_t k_acc = 0, k_norm = 0, fed = 0, scored = 0;
+    if (st == HARP_OK && !p->no_pack) st = zs_pack_create(c, info.vocab_size, &pk);
+    eval_acc acc = {p, d, harp_zs_task_name(d->task), 0, 0};
+    int64_t fed = 0, scored = 0;
     double t0 = harp_time_s();
-    const char *stage = harp_zs_task_name(d->task);
     for (int i = 0; st == HARP_OK && i < d->n; i++) {
         const harp_zs_item *it = &d->items[i];
+        int added = 0;
+        if (pk) st = zs_pack_add(pk, t, it, i, p->add_bos, &added, finish_item, &acc);
+        if (st != HARP_OK || added) continue;
+        /* too long for one batch (or packing off): the one-request-at-a-time path, in order */
+        if (pk) st = zs_pack_flush(pk, finish_item, &acc);
         double ll[HARP_ZS_MAX_CHOICES];
-        st = score_item_state(c, &s, t, it, p->add_bos, ll, &fed, &scored);
-        if (st != HARP_OK) break;
-        for (int j = 0; j < it->n_choices; j++)
-            if (!isfinite(ll[j])) {
-                st = harp_err(HARP_ERR_NUMERIC, "zeroshot %s item %d: log-likelihood of choice %d is not finite", stage, i, j);
-                break;
-            }
-        if (st != HARP_OK) break;
-        if (p->on_item) p->on_item(p->on_item_user, i, it, ll);
-        k_acc += harp_zs_argmax(ll, it->n_choices) == it->gold;
-        k_norm += harp_zs_argmax_norm(it, ll) == it->gold;
-        if (p->progress && p->progress(p->progress_user, stage, i + 1, d->n))
-            st = harp_err(HARP_ERR_CANCELLED, "zeroshot %s: cancelled", stage);
+        if (pk) {
+            /* a packed batch used the cache as scratch: nothing in it can be reused */
+            s.n_cached = 0;
+            s.ctx_logits_len = -1;
+        }
+        if (st == HARP_OK) st = score_item_state(c, &s, t, it, p->add_bos, ll, &fed, &scored);
+        if (st == HARP_OK) st = finish_item(&acc, i, it, ll);
     }
+    if (pk) {
+        if (st == HARP_OK) st = zs_pack_flush(pk, finish_item, &acc);
+        int64_t pf, ps;
+        zs_pack_counts(pk, &pf, &ps);
+        fed += pf;
+        scored += ps;
+    }
+    zs_pack_free(pk);
     state_free(&s);
     harp_ctx_free(c);
     if (st != HARP_OK) return st;
     out->task = d->task;
     out->n = d->n;
-    out->acc = (double)k_acc / d->n;
-    out->acc_norm = (double)k_norm / d->n;
-    out->acc_stderr = harp_zs_stderr01(k_acc, d->n);
-    out->acc_norm_stderr = harp_zs_stderr01(k_norm, d->n);
+    out->acc = (double)acc.k_acc / d->n;
+    out->acc_norm = (double)acc.k_norm / d->n;
+    out->acc_stderr = harp_zs_stderr01(acc.k_acc, d->n);
+    out->acc_norm_stderr = harp_zs_stderr01(acc.k_norm, d->n);
     out->tokens_fed = fed;
     out->tokens_scored = scored;
     out->seconds = harp_time_s() - t0;

@@ -16,6 +16,8 @@ struct harp_ctx {
     int max_tokens, pos, batch;
     float *kc, *vc;                 /* (n_layers, max_tokens, kv_dim) each */
     float *x, *xb, *q, *k, *v, *att, *g, *u, *S;
+    float *kg, *vg;                 /* (batch, kv_dim): keys/values gathered for one sequence */
+    int *seq_start, *seq_pos0, seq_cap;  /* per-sequence row offset and first position */
     harp_act_hook hook;
     void *hook_user;
 };
@@ -56,8 +58,10 @@ harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out) {
 
 void harp_ctx_free(harp_ctx *c) {
     if (!c) return;
-    float *bufs[] = {c->kc, c->vc, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->S};
+    float *bufs[] = {c->kc, c->vc, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->S, c->kg, c->vg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) harp_free_aligned(bufs[i]);
+    free(c->seq_start);
+    free(c->seq_pos0);
     free(c);
 }
 
@@ -135,6 +139,125 @@ harp_status harp_ctx_eval(harp_ctx *c, const int32_t *tokens, int n, float *logi
         else if (logits && last) lg = logits;
         forward_batch(c, tokens + done, nb, lg, all_logits);
         done += nb;
+    }
+    return HARP_OK;
+}
+
+int harp_ctx_max_rows(const harp_ctx *c) {
+    return c ? c->batch : 0;
+}
+
+/* Validates the sequence list and fills c->seq_start / c->seq_pos0 and *rows_out. */
+static harp_status plan_seqs(harp_ctx *c, const harp_seq *seqs, int n_seqs, int *rows_out) {
+    if (n_seqs > c->seq_cap) {
+        int *a = realloc(c->seq_start, (size_t)n_seqs * sizeof *a);
+        if (a) c->seq_start = a;
+        int *b = a ? realloc(c->seq_pos0, (size_t)n_seqs * sizeof *b) : NULL;
+        if (b) c->seq_pos0 = b;
+        if (!a || !b) return harp_err(HARP_ERR_OOM, "context: out of memory for %d sequences", n_seqs);
+        c->seq_cap = n_seqs;
+    }
+    int rows = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        int n = seqs[s].n, p = seqs[s].parent;
+        if (n < 0 || p < -1 || p >= s)
+            return harp_err(HARP_ERR_INVALID_ARG,
+                            "context: sequence %d has %d tokens and parent %d (need n >= 0, -1 <= parent < %d)", s, n, p, s);
+        if (n > c->batch - rows)
+            return harp_err(HARP_ERR_INVALID_ARG, "context: %d sequences hold more than %d rows (the batch capacity)",
+                            n_seqs, c->batch);
+        c->seq_start[s] = rows;
+        c->seq_pos0[s] = p < 0 ? 0 : c->seq_pos0[p] + seqs[p].n;
+        rows += n;
+    }
+    *rows_out = rows;
+    return HARP_OK;
+}
+
+/* Attention of sequence s: its queries see all rows of its ancestors and, causally, its own rows.
+ * A root sequence's keys are contiguous in the batch; otherwise they are gathered (ancestors
+ * first, so that key index = position) into kg/vg and the single-sequence kernel runs on them. */
+static void seq_attention(harp_ctx *c, const harp_seq *seqs, int s, const float *kb, const float *vb) {
+    const harp_model_config *cf = &c->m->cfg;
+    int hd = cf->head_dim, qd = cf->n_heads * hd, kvd = cf->n_kv_heads * hd;
+    int n = seqs[s].n, p0 = c->seq_pos0[s], st = c->seq_start[s];
+    const float *K = kb + (size_t)st * kvd, *V = vb + (size_t)st * kvd;
+    if (seqs[s].parent >= 0) {
+        for (int a = s; a >= 0; a = seqs[a].parent) {
+            size_t off = (size_t)c->seq_pos0[a] * kvd, len = (size_t)seqs[a].n * kvd;
+            memcpy(c->kg + off, kb + (size_t)c->seq_start[a] * kvd, len * 4);
+            memcpy(c->vg + off, vb + (size_t)c->seq_start[a] * kvd, len * 4);
+        }
+        K = c->kg;
+        V = c->vg;
+    }
+    harp_attention(c->q + (size_t)st * qd, K, V, n, p0, cf->n_heads, cf->n_kv_heads, hd,
+                   cf->sliding_window, c->S, c->att + (size_t)st * qd);
+}
+
+harp_status harp_ctx_eval_seqs(harp_ctx *c, const int32_t *tokens, const harp_seq *seqs, int n_seqs,
+                               const int32_t *logit_rows, int n_logit_rows, float *logits) {
+    if (!c || !seqs || n_seqs < 0 || n_logit_rows < 0 || (n_logit_rows > 0 && (!logit_rows || !logits)))
+        return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_eval_seqs: bad argument");
+    int rows = 0;
+    HARP_TRY(plan_seqs(c, seqs, n_seqs, &rows));
+    if (rows == 0) return n_logit_rows ? harp_err(HARP_ERR_INVALID_ARG, "context: logits asked of an empty batch") : HARP_OK;
+    if (!tokens) return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_eval_seqs: NULL tokens");
+    harp_model *m = c->m;
+    const harp_model_config *cf = &m->cfg;
+    int V = cf->vocab_size;
+    for (int i = 0; i < rows; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return harp_err(HARP_ERR_INVALID_ARG, "context: token id %d at index %d is outside the vocabulary (0..%d)",
+                            (int)tokens[i], i, V - 1);
+    for (int i = 0; i < n_logit_rows; i++)
+        if (logit_rows[i] < 0 || logit_rows[i] >= rows)
+            return harp_err(HARP_ERR_INVALID_ARG, "context: logit row %d is outside the batch (0..%d)", (int)logit_rows[i],
+                            rows - 1);
+    int dim = cf->dim, hd = cf->head_dim, qd = cf->n_heads * hd, kvd = cf->n_kv_heads * hd, hid = cf->hidden_dim;
+    if (!c->kg) {
+        c->kg = harp_aligned_alloc((size_t)c->batch * kvd * 4, "gathered keys");
+        c->vg = harp_aligned_alloc((size_t)c->batch * kvd * 4, "gathered values");
+        if (!c->kg || !c->vg) return HARP_ERR_OOM;
+    }
+    /* The batch occupies cache rows 0..rows-1; it is not one sequence, so the cache is left empty. */
+    c->pos = 0;
+    for (int r = 0; r < rows; r++) memcpy(c->x + (size_t)r * dim, m->tok_emb + (size_t)tokens[r] * dim, (size_t)dim * 4);
+    for (int l = 0; l < cf->n_layers; l++) {
+        harp_layer *L = &m->layers[l];
+        float *kb = c->kc + (size_t)l * c->max_tokens * kvd, *vb = c->vc + (size_t)l * c->max_tokens * kvd;
+        harp_rmsnorm(c->x, L->attn_norm, rows, dim, cf->norm_eps, c->xb);
+        if (c->hook) c->hook(c->hook_user, l, 0, c->xb, rows, dim);
+        harp_linear_apply(&L->q, c->xb, rows, c->q);
+        harp_linear_apply(&L->k, c->xb, rows, kb);
+        harp_linear_apply(&L->v, c->xb, rows, vb);
+        for (int s = 0; s < n_seqs; s++) {
+            if (!seqs[s].n) continue;
+            int st = c->seq_start[s], p0 = c->seq_pos0[s];
+            harp_rope(c->q + (size_t)st * qd, seqs[s].n, cf->n_heads, hd, p0, m->rope_inv_freq, cf->rope_layout);
+            harp_rope(kb + (size_t)st * kvd, seqs[s].n, cf->n_kv_heads, hd, p0, m->rope_inv_freq, cf->rope_layout);
+        }
+        for (int s = 0; s < n_seqs; s++)
+            if (seqs[s].n) seq_attention(c, seqs, s, kb, vb);
+        if (c->hook) c->hook(c->hook_user, l, 1, c->att, rows, qd);
+        harp_linear_apply(&L->o, c->att, rows, c->xb);
+        for (size_t i = 0; i < (size_t)rows * dim; i++) c->x[i] += c->xb[i];
+        harp_rmsnorm(c->x, L->ffn_norm, rows, dim, cf->norm_eps, c->xb);
+        if (c->hook) c->hook(c->hook_user, l, 2, c->xb, rows, dim);
+        harp_linear_apply(&L->gate, c->xb, rows, c->g);
+        harp_linear_apply(&L->up, c->xb, rows, c->u);
+        harp_swiglu(c->g, c->u, (size_t)rows * hid);
+        if (c->hook) c->hook(c->hook_user, l, 3, c->g, rows, hid);
+        harp_linear_apply(&L->down, c->g, rows, c->xb);
+        for (size_t i = 0; i < (size_t)rows * dim; i++) c->x[i] += c->xb[i];
+    }
+    /* Only the asked rows go through the final norm and the head (gathered, in the asked order). */
+    for (int i = 0; i < n_logit_rows; i += c->batch) {
+        int nb = n_logit_rows - i < c->batch ? n_logit_rows - i : c->batch;
+        for (int j = 0; j < nb; j++)
+            harp_rmsnorm(c->x + (size_t)logit_rows[i + j] * dim, m->final_norm, 1, dim, cf->norm_eps,
+                         c->xb + (size_t)j * dim);
+        harp_linear_apply(&m->head, c->xb, nb, logits + (size_t)i * V);
     }
     return HARP_OK;
 }

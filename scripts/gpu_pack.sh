@@ -50,12 +50,19 @@ for f in ref-corpus/test.txt ref-corpus/calib.txt wikitext-2-raw/wiki.test.raw t
   mkdir -p "$stage/shared/data/$(dirname "$f")"
   cp "$shared/data/$f" "$stage/shared/data/$f"
 done
-for m in ${EXTRA_MODELS:-}; do cp -r "$m" "$stage/shared/models/"; done
+for m in ${EXTRA_MODELS:-}; do
+  [ -f "$m/config.json" ] || { echo "EXTRA_MODELS: $m is not a model folder" >&2; exit 2; }
+  cp -r "$m" "$stage/shared/models/"
+done
 git -C "$root" rev-parse HEAD >"$stage/COMMIT"
 
 mkdir -p "$dest"
 rm -f "$dest/payload.tar.xz"
-tar -C "$stage" -cf - . | xz -T0 -6 >"$dest/payload.tar.xz"
+# Order matters: quantized folders carry the same fp16 embedding table as ref-llama (8 MB), and
+# xz -9 (64 MB dictionary) stores each repeat as a back-reference only when the copies are close.
+order="COMMIT bin lib shared/data shared/models/stories260K shared/models/ref-llama"
+for m in ${EXTRA_MODELS:-}; do order="$order shared/models/$(basename "$m")"; done
+tar -C "$stage" -cf - $order | xz -T0 -9 >"$dest/payload.tar.xz"
 
 # Unpacks the payload once per machine (into /tmp, keyed by its checksum) and sets P, LP.
 cat >"$dest/env.sh" <<'EOF'

@@ -3,10 +3,11 @@
 # DEST (default /work/main/.gpu/pack, git-ignored there) one xz payload holding the harp binary, the
 # GPU test executables, every shared library they load except the CUDA driver and cuBLAS (those
 # come from the device image), Debian's dynamic loader and libc (the device's glibc may differ), the
-# models ref-llama + stories260K and the evaluation texts, laid out like ../shared; plus two small
-# scripts: DEST/harp (runs harp through the packed loader) and DEST/gpu-tests (the ctest label
-# "gpu" executables). On the device:  .gpu/pack/gpu-tests && .gpu/pack/harp ppl --gpu ...
-# (pass carry=[".gpu/pack"]); paths to shared files: $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
+# models ref-llama + stories260K and the evaluation texts, laid out like ../shared; plus small
+# scripts: DEST/harp (runs harp through the packed loader), DEST/gpu-tests (the ctest label "gpu"
+# executables) and DEST/eval-models (test + WikiText-2 ppl and KLD of every extra model).
+# On the device (carry=[".gpu/pack"]): .gpu/pack/gpu-tests; .gpu/pack/harp ppl --gpu ...; the
+# unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
 # Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +111,32 @@ for t in test_qgemv_cuda test_gpu_kernels test_gpu_ppl; do
 done
 exit $rc
 EOF
-chmod +x "$dest/harp" "$dest/gpu-tests"
+cat >"$dest/eval-models" <<'EOF'
+#!/usr/bin/env bash
+# For every model folder in the pack other than ref-llama / stories260K (or the names given as
+# arguments): full-file GPU perplexity on ref-corpus test and WikiText-2 at ctx 512 with KLD against
+# ref-llama, one JSON line per (model, text) on stdout, with the model and text names added.
+. "$(dirname "$0")/env.sh"
+S="$P/shared"; rc=0
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for d in "$S"/models/*/; do
+    n=$(basename "$d"); case "$n" in ref-llama|stories260K) continue ;; esac; names+=("$n")
+  done
+fi
+for n in "${names[@]}"; do
+  for t in ref-corpus/test.txt wikitext-2-raw/wiki.test.raw; do
+    if j=$("$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json --ctx 512 \
+        -m "$S/models/$n" -f "$S/data/$t" --kld-ref "$S/models/ref-llama" 2>"/tmp/eval-$n.err"); then
+      echo "{\"model\": \"$n\", \"text\": \"$t\", ${j#\{}"
+    else
+      echo "{\"model\": \"$n\", \"text\": \"$t\", \"error\": \"$(tail -1 "/tmp/eval-$n.err" | tr -d '"\\')\"}"
+      rc=1
+    fi
+  done
+done
+exit $rc
+EOF
+chmod +x "$dest/harp" "$dest/gpu-tests" "$dest/eval-models"
 du -sh "$dest"/*
 echo "packed into $dest (commit $(cat "$stage/COMMIT"))"

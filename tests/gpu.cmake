@@ -1,3 +1,5 @@
 # GPU tests: label "gpu" (scripts/test.sh runs them in the CUDA build; they exit 77 = skipped
 # when built without CUDA or run where no device is present).
 harp_test(test_qgemv_cuda LABELS "unit;gpu")
+harp_test(test_gpu_kernels LABELS "unit;gpu")
+harp_test(test_gpu_ppl LABELS "unit;gpu")

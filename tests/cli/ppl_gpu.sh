@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# harp ppl --gpu flags: usage errors (exit 2) in every build; without CUDA or without a device a clear
+# one-line error (exit 1); with a device, the JSON fields and a self-KLD of 0.
+set -u
+ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
+[ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: shared files missing"; exit 77; }
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+
+"$HARP_BIN" ppl -m "$ST" -f "$TXT" --kld-ref "$ST" >/dev/null 2>&1; rc=$?
+check kld_ref_needs_gpu '[ $rc -eq 2 ]'
+"$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu --save-logits "$HARP_TMP/x.lgt" >/dev/null 2>&1; rc=$?
+check gpu_rejects_save_logits '[ $rc -eq 2 ]'
+"$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu --gpu-batch 0 >/dev/null 2>&1; rc=$?
+check gpu_batch_range '[ $rc -eq 2 ]'
+
+out=$("$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu --ctx 256 --max-chunks 3 --kld-ref "$ST" --json 2>"$HARP_TMP/gpu_err"); rc=$?
+if [ $rc -ne 0 ]; then
+  check gpu_unavailable_one_line '[ $rc -eq 1 ] && grep -Eq "built without CUDA|no CUDA device" "$HARP_TMP/gpu_err"'
+else
+  check gpu_json '[[ "$out" == *"\"device\": \"gpu\""* && "$out" == *"\"kld_mean\": 0.00000000"* && "$out" == *"\"top1_agree\": 1.000000"* && "$out" == *"\"n_chunks\": 3"* ]]'
+fi
+exit $fail

@@ -65,4 +65,14 @@ if [ -f "$REF/model.safetensors" ]; then
 fi
 "$HARP_BIN" quantize -m "$ST" --hessians "$D/hess" -o "$D/bad2" --method quip --bits 8 >/dev/null 2>"$D/bad2.err"
 check bad_bits_usage '[[ $? == 2 ]]'
+# zero-shot runs unchanged on a quantized folder (issue #6 item 3): the FP model and the QuIP# 2-bit
+# folder score the same items; both must produce every task's accuracy, and the numbers must differ
+# only through the weights (same n).
+ZS="$HARP_SHARED/data/zeroshot"
+if [[ -d "$ZS" ]]; then
+  zq=$("$HARP_BIN" zeroshot -m "$D/q2a" --data-dir "$ZS" --tasks arc_easy,piqa,winogrande --limit 6 --json -q 2>"$D/zs.err")
+  zf=$("$HARP_BIN" zeroshot -m "$ST" --data-dir "$ZS" --tasks arc_easy,piqa,winogrande --limit 6 --json -q 2>>"$D/zs.err")
+  echo "zeroshot quantized: $zq"
+  check zeroshot_on_folder '[[ $(echo "$zq" | grep -o "\"acc_norm\"" | wc -l) -ge 3 && $(echo "$zq" | grep -o "\"n\": *6" | wc -l) -ge 3 && $(echo "$zf" | grep -o "\"n\": *6" | wc -l) -ge 3 ]]'
+fi
 exit $fail

@@ -113,4 +113,18 @@ float harp_f16_to_f32(uint16_t h);
 float harp_bf16_to_f32(uint16_t h);
 uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
 
+/* Kernels built twice by GCC (an AVX2 clone chosen at load time, and a default one); both clones do
+ * the same IEEE operations (no FMA: fp-contract is off), so results do not depend on the CPU. Helpers
+ * called from a cloned kernel are HARP_ALWAYS_INLINE so that each clone compiles its own copy. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define HARP_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define HARP_TARGET_CLONES
+#endif
+#if defined(__GNUC__)
+#define HARP_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define HARP_ALWAYS_INLINE
+#endif
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "eval/ppl_internal.h"
 #include "eval/ppl_logits.h"
 #include "harp/eval.h"
 #include "harp/tokenizer.h"
@@ -182,23 +183,7 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         if (!st) st = cst;
     }
     if (!st) {
-        double N = (double)scored, mean = sum / N;
-        out->nll_mean = mean;
-        out->ppl = exp(mean);
-        double var = N > 1 ? (sum2 / N - mean * mean) * N / (N - 1) : 0;
-        out->ppl_stderr = out->ppl * sqrt(var > 0 ? var / N : 0);
-        out->n_tokens_scored = scored;
-        out->n_chunks = n_chunks;
-        out->ctx = ctx;
-        if (io.base_rows) {
-            double km = ksum / N, kv = N > 1 ? (ksum2 / N - km * km) * N / (N - 1) : 0;
-            out->has_kld = 1;
-            out->kld_mean = km;
-            out->kld_stderr = sqrt(kv > 0 ? kv / N : 0);
-            out->top1_agree = (double)agree / N;
-        }
-        out->seconds = harp_time_s() - t0;
-        out->tokens_per_second = out->seconds > 0 ? (double)n_chunks * ctx / out->seconds : 0;
+        harp_ppl_finish(out, sum, sum2, scored, n_chunks, ctx, io.base_rows != NULL, ksum, ksum2, agree, t0);
     } else {
         harp_ppl_result_free(out);
     }
@@ -227,4 +212,25 @@ harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const har
         out->tokens_per_second = out->seconds > 0 ? (double)out->n_chunks * out->ctx / out->seconds : 0;
     }
     return st;
+}
+
+void harp_ppl_finish(harp_ppl_result *out, double sum, double sum2, int64_t scored, int n_chunks, int ctx,
+                     int has_kld, double ksum, double ksum2, int64_t agree, double t0) {
+    double N = (double)scored, mean = sum / N;
+    out->nll_mean = mean;
+    out->ppl = exp(mean);
+    double var = N > 1 ? (sum2 / N - mean * mean) * N / (N - 1) : 0;
+    out->ppl_stderr = out->ppl * sqrt(var > 0 ? var / N : 0);
+    out->n_tokens_scored = scored;
+    out->n_chunks = n_chunks;
+    out->ctx = ctx;
+    if (has_kld) {
+        double km = ksum / N, kv = N > 1 ? (ksum2 / N - km * km) * N / (N - 1) : 0;
+        out->has_kld = 1;
+        out->kld_mean = km;
+        out->kld_stderr = sqrt(kv > 0 ? kv / N : 0);
+        out->top1_agree = (double)agree / N;
+    }
+    out->seconds = harp_time_s() - t0;
+    out->tokens_per_second = out->seconds > 0 ? (double)n_chunks * ctx / out->seconds : 0;
 }

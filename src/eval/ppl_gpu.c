@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "eval/ppl_internal.h"
 #include "harp/cuda_eval.h"
 #include "harp/tokenizer.h"
 #include "model/model_internal.h"
@@ -223,23 +224,7 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
         }
     }
     if (!st) {
-        double N = (double)scored, mean = sum / N;
-        out->nll_mean = mean;
-        out->ppl = exp(mean);
-        double var = N > 1 ? (sum2 / N - mean * mean) * N / (N - 1) : 0;
-        out->ppl_stderr = out->ppl * sqrt(var > 0 ? var / N : 0);
-        out->n_tokens_scored = scored;
-        out->n_chunks = n_chunks;
-        out->ctx = ctx;
-        if (ref) {
-            double km = ksum / N, kv = N > 1 ? (ksum2 / N - km * km) * N / (N - 1) : 0;
-            out->has_kld = 1;
-            out->kld_mean = km;
-            out->kld_stderr = sqrt(kv > 0 ? kv / N : 0);
-            out->top1_agree = (double)agree / N;
-        }
-        out->seconds = harp_time_s() - t0;
-        out->tokens_per_second = out->seconds > 0 ? (double)n_chunks * ctx / out->seconds : 0;
+        harp_ppl_finish(out, sum, sum2, scored, n_chunks, ctx, ref != NULL, ksum, ksum2, agree, t0);
     } else {
         harp_ppl_result_free(out);
     }

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "harpfit/hf_common.h"
+#include "harpfit/hf_internal.h"
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));

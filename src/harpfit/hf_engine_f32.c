@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harpfit/hf_common.h"
+#include "harpfit/hf_internal.h"
 
 #define R float
 #define SFX(x) x##_f32

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "harpfit/hf_common.h"
+#include "harpfit/hf_internal.h"
 
 #define R double
 #define SFX(x) x##_f64

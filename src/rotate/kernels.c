@@ -18,20 +18,6 @@ static inline const double *kcan_of_f64(const harp_rot *r, int p, int t, int tr)
     return (tr ? r->kd_cant : r->kd_can)[p * r->T + t];
 }
 
-/* GCC builds an AVX2 clone of the tile kernel chosen at load time; both clones do the same IEEE
- * operations (no FMA: fp-contract is off), so results do not depend on the CPU. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define HARP_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define HARP_TARGET_CLONES
-#endif
-/* the tile kernel's helpers must be compiled inside each clone */
-#if defined(__GNUC__)
-#define HARP_ALWAYS_INLINE __attribute__((always_inline))
-#else
-#define HARP_ALWAYS_INLINE
-#endif
-
 #if defined(__GNUC__) && !defined(__clang__)
 #define HARP_HAVE_SHUFFLE 1
 #else

@@ -13,3 +13,8 @@ export OMP_WAIT_POLICY=passive HARP_TMP=/tmp
   timeout 240 $H bench harp --gpu --skip-apply --gpu-steps 200; echo "bench exit $?"
 } > $OUT/hfgpu2.txt 2>&1
 cat $OUT/hfgpu2.txt
+{
+  echo "== bench harp --gpu --skip-cpu --skip-apply with OMP_WAIT_POLICY=active (host-side overhead check)"
+  OMP_WAIT_POLICY=active timeout 60 $H bench harp --gpu --skip-cpu --skip-apply --gpu-steps 200; echo "bench exit $?"
+} >> $OUT/hfgpu2.txt 2>&1
+tail -9 $OUT/hfgpu2.txt

@@ -54,15 +54,17 @@ static void bench_fit(const shape *s, int steps, int gpu, int json, double *sec_
         /* warm-up run */
     } else if (json)
         printf("{\"bench\":\"harp\",\"kind\":\"fit\",\"engine\":\"%s\",\"shape\":\"%s\",\"m\":%lld,\"n\":%lld,\"steps\":%d,\"ms_per_step\":%.3f,"
-               "\"steps_per_s\":%.3f,\"loss0\":%.6g,\"loss_final\":%.6g,\"proxy0\":%.6g,\"proxy_final\":%.6g,\"hbd0\":%.6g,"
+               "\"steps_per_s\":%.3f,\"engine_ms_per_step\":%.3f,\"loss0\":%.6g,\"loss_final\":%.6g,\"proxy0\":%.6g,\"proxy_final\":%.6g,\"hbd0\":%.6g,"
                "\"hbd_final\":%.6g,\"threads\":%d}\n",
                gpu ? "gpu" : "cpu", s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step,
-               r.steps_per_s, r.loss0, r.loss_final, r.proxy0, r.proxy_final, r.hbd0, r.hbd_final, harp_get_threads());
+               r.steps_per_s, 1e3 * r.engine_seconds / (r.steps_run ? r.steps_run : 1), r.loss0, r.loss_final, r.proxy0,
+               r.proxy_final, r.hbd0, r.hbd_final, harp_get_threads());
     else
-        printf("fit %s %-10s %5lld×%-5lld %4d steps  %8.2f ms/step  %7.2f steps/s  loss %.5g -> %.5g  proxy %.5g -> %.5g  "
+        printf("fit %s %-10s %5lld×%-5lld %4d steps  %8.2f ms/step (engine %.2f)  %7.2f steps/s  loss %.5g -> %.5g  proxy %.5g -> %.5g  "
                "hbd %.4g -> %.4g\n",
                gpu ? "gpu" : "cpu", s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step,
-               r.steps_per_s, r.loss0, r.loss_final, r.proxy0, r.proxy_final, r.hbd0, r.hbd_final);
+               1e3 * r.engine_seconds / (r.steps_run ? r.steps_run : 1), r.steps_per_s, r.loss0, r.loss_final, r.proxy0,
+               r.proxy_final, r.hbd0, r.hbd_final);
     fflush(stdout);
     harp_rot_destroy(U);
     harp_rot_destroy(V);

@@ -49,6 +49,8 @@ typedef struct harp_fit_report {
     double hbd0, hbd_final;      /* L_hbd (unweighted) before / after                              */
     int steps_run;               /* < steps when early stopping fired                             */
     double seconds, steps_per_s;
+    double engine_seconds;       /* part of seconds spent in the loss/gradient engine (incl. dθ from
+                                    dK); the rest is Adam, Cayley blocks (set_theta), bookkeeping */
     int64_t storage_bits;        /* HARP state of both sides as counted in §4.9                    */
 } harp_fit_report;
 

@@ -110,7 +110,9 @@ static harp_status run_loop(const harp_fit_params *p, fit_state *s, const char *
     for (int step = 0; step < p->steps; step++) {
         memset(s->gU, 0, (size_t)nu * sizeof(double));
         memset(s->gV, 0, (size_t)nv * sizeof(double));
+        double te = harp_time_s();
         HARP_TRY(eval(s, step % p->q_every == 0, &tm, s->gU, s->gV));
+        r->engine_seconds += harp_time_s() - te;
         if (!isfinite(tm.loss)) return harp_err(HARP_ERR_NUMERIC, "%s: harp loss is not finite at step %d", what, step);
         if (step == 0) r->loss0 = tm.loss, r->proxy0 = tm.proxy, r->hbd0 = tm.hbd;
         s->hist[step] = tm.loss;

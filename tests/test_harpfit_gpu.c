@@ -18,10 +18,13 @@
  *                      errors only); the loss bound is enforced always (a flip at a tie barely
  *                      changes the loss);
  *   determinism        two evaluations bit-identical (loss and dθ);
- *   harp_fit 50 steps  2 bits: loss0 within 1e-5 and final loss within 1e-3 relative. 4 bits (the
- *                      fine RVQ4B grid has many more near-ties, and one flipped target in one step
- *                      sends Adam on a slightly different path): loss0 within 1e-5, final within
- *                      2e-2, both runs must lower the loss — measured and printed. */
+ *   harp_fit 50 steps  loss0 within 1e-5; final loss within 1e-3 relative on 64×96 (2 bits), within
+ *                      2e-2 on 96×172 (2 and 4 bits), both runs lowering the loss. Why not 1e-3
+ *                      everywhere: the fit is chaotic at that level — one target flipping on a
+ *                      near-tie in one step sends Adam on a different path. Measured on the CPU
+ *                      engine alone, W moved by 1 ulp in every element changes the 50-step final
+ *                      loss by 1.3e-2 (64×96, 2 bits), 3.6e-3 (96×172, 2 bits), 1.4e-2 (96×172, 4
+ *                      bits); GPU vs CPU measured 2.2e-9, 9.1e-3, 6.5e-3 (H100, docs/gpu.md). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +210,7 @@ static void fit_compare(int m, int n, int bits, uint64_t seed) {
         CHECK_OK(harp_fit(&p, m, n, W, H, seed, "fit", &U[k], &V[k], &r[k]));
     }
     double e0 = rel(r[1].loss0, r[0].loss0), ef = rel(r[1].loss_final, r[0].loss_final);
-    const double tol = bits == 2 ? 1e-3 : 2e-2;
+    const double tol = m == 64 ? 1e-3 : 2e-2;
     CHECK_MSG(e0 <= 1e-5 && ef <= tol, "%dx%d %d-bit 50-step fit: loss0 GPU %.9g CPU %.9g, final GPU %.9g CPU %.9g", m, n,
               bits, r[1].loss0, r[0].loss0, r[1].loss_final, r[0].loss_final);
     CHECK_MSG(r[0].loss_final < r[0].loss0 && r[1].loss_final < r[1].loss0, "%dx%d %d-bit fit did not lower the loss", m, n,

@@ -24,7 +24,7 @@ nll_mem=$(echo "$a" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
 nll_disk=$("$HARP_BIN" ppl -m "$D/a" -f "$D/cal.txt" $P --json -q --threads 1 --save-logits "$D/a_disk.logits" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
 echo "int8 θ: in-memory nll $nll_mem, folder nll $nll_disk"
 check roundtrip_logits_identical '[[ -n "$nll_mem" && -s "$D/a_mem.logits" ]] && cmp "$D/a_mem.logits" "$D/a_disk.logits"'
-check fit_ran '[[ "$a" == *"\"harp_loss_final\""* && "$a" == *"\"bpw_incl_harp\""* ]]'
+check fit_ran_json_fields '[[ "$a" == *"\"harp_loss_final\""* && "$a" == *"\"bpw_incl_harp\""* && "$a" == *"\"timing\": {"*"\"harp_fit\""* ]]'
 check info_shows_harp '"$HARP_BIN" info -m "$D/a" | grep -q "rotation harp"'
 
 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/b" --threads 1 >/dev/null

@@ -65,6 +65,8 @@ typedef struct harp_qmodel_row {
     int64_t harp_bits;        /* HARP state as counted by harp_fit_storage_bits (0 otherwise)     */
     int64_t rot_blob_bits;    /* rotation blobs part of stored_bits                                */
     double harp_loss0, harp_loss_final;
+    double fit_seconds;       /* HARP fitting loop (harp_fit_report.seconds; 0 for other rotations)  */
+    double quant_seconds;     /* harp_quantize_linear (QuIP#: BlockLDLQ and its tune passes)       */
     int resumed;              /* 1: taken from OUT_DIR/.partial                                    */
 } harp_qmodel_row;
 

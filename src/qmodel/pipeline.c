@@ -21,7 +21,7 @@ harp_status qm_write_folder(const harp_model *m, const char *model_path, const c
 static const int hess_of_group[QM_NGROUPS] = {HARP_HESS_QKV, HARP_HESS_O, HARP_HESS_UP, HARP_HESS_DOWN};
 static const char *const group_short[QM_NGROUPS] = {"qkv", "o", "up_gate", "down"};
 
-enum { RPT_LOSS, RPT_SEC, RPT_BITS, RPT_HARP_BITS, RPT_ROT_BITS, RPT_HL0, RPT_HL1, RPT_NCOL };
+enum { RPT_LOSS, RPT_SEC, RPT_BITS, RPT_HARP_BITS, RPT_ROT_BITS, RPT_HL0, RPT_HL1, RPT_FIT_SEC, RPT_Q_SEC, RPT_NCOL };
 
 static harp_codebook qp_codebook(const harp_qmodel_params *p) {
     if (p->method != HARP_QMETHOD_QUIP) return HARP_CODEBOOK_SCALAR;
@@ -259,7 +259,9 @@ static harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const 
     harp_quant_params qp = harp_quant_default_params(p->method, p->bits);
     qp.group_size = p->group_size;
     if (p->rotation == HARP_QROT_HARP && p->harp.scale_override > 0) qp.scale_override = p->harp.scale_override;
+    double tq = harp_time_s();
     HARP_TRY(harp_quantize_linear(&qp, m, n, w->W, w->H, what, &w->ql));
+    rpt[RPT_Q_SEC] = harp_time_s() - tq;
 
     int64_t rot_bits = 0;
     HARP_TRY(qp_emit_codes(out, P, &w->ql));
@@ -279,6 +281,7 @@ static harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const 
                              : 0.0;
     rpt[RPT_HL0] = frep.loss0;
     rpt[RPT_HL1] = frep.loss_final;
+    rpt[RPT_FIT_SEC] = frep.seconds;
     return HARP_OK;
 }
 
@@ -326,6 +329,8 @@ static void qp_fill_rows(harp_qmodel_report *rep, const harp_model_config *c, co
         r->rot_blob_bits = (int64_t)rpt[g][RPT_ROT_BITS];
         r->harp_loss0 = rpt[g][RPT_HL0];
         r->harp_loss_final = rpt[g][RPT_HL1];
+        r->fit_seconds = rpt[g][RPT_FIT_SEC];
+        r->quant_seconds = rpt[g][RPT_Q_SEC];
         r->resumed = resumed;
     }
 }

@@ -51,7 +51,9 @@ static void SFX(row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref
         break;
     case HARP_ROT_GSR: SFX(gsr_row)(r, x, tmp, transpose, ref); break;
     case HARP_ROT_BUTTERFLY:
-        if (ref) SFX(bf_row_ref)(r, x, tmp, transpose);
+        if (r->sylvester && ref) SFX(had_row_ref)(r, x, tmp, transpose);
+        else if (r->sylvester) SFX(had_row)(r, x, tmp, transpose);
+        else if (ref) SFX(bf_row_ref)(r, x, tmp, transpose);
         else SFX(bf_row)(r, x, tmp, transpose);
         break;
     default: SFX(dense_row_ref)(r, x, tmp, transpose); break;
@@ -90,7 +92,8 @@ static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int6
      * Below 2^19 elements (2 MiB fp32) one thread does it all: waking a team costs more than the work.
      * threads only when there is enough work to amortise waking them; butterfly rows go in tiles of
      * 8 so that each stage's blocks are reused from cache across the tile */
-    const int64_t tile = r->kind == HARP_ROT_BUTTERFLY ? 8 : 1, ntiles = (rows + tile - 1) / tile;
+    const int bf = r->kind == HARP_ROT_BUTTERFLY && !r->sylvester;
+    const int64_t tile = bf ? 8 : 1, ntiles = (rows + tile - 1) / tile;
 #pragma omp parallel if (rows > 1 && rows * n >= (1 << 19))
     {
         ELT *tmp = harp_aligned_alloc((size_t)(tile * (2 * n + 2 * 4096) + 64) * sizeof(ELT), "rotation apply buffer");
@@ -102,8 +105,8 @@ static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int6
         for (int64_t ti = 0; ti < ntiles; ti++) {
             if (!tmp) continue;
             int64_t r0 = ti * tile, nr = rows - r0 < tile ? rows - r0 : tile;
-            if (r->kind == HARP_ROT_BUTTERFLY && nr == 8) SFX(bf_tile8)(r, X + r0 * ld, ld, (void *)tmp, transpose);
-            else if (r->kind == HARP_ROT_BUTTERFLY) SFX(bf_rows)(r, X + r0 * ld, nr, ld, tmp, transpose);
+            if (bf && nr == 8) SFX(bf_tile8)(r, X + r0 * ld, ld, (void *)tmp, transpose);
+            else if (bf) SFX(bf_rows)(r, X + r0 * ld, nr, ld, tmp, transpose);
             else SFX(row)(r, X + r0 * ld, tmp, transpose, 0);
         }
         harp_free_aligned(tmp);

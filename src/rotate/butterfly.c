@@ -121,6 +121,7 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         }
     }
     r->theta = harp_xcalloc((size_t)(r->nparam ? r->nparam : 1), sizeof(double), "butterfly theta");
+    r->K = 1, r->pow2 = r->n;   /* used by the Hadamard kernels when r->sylvester */
     int PT = r->P * r->T;
     r->kf_fwd = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
     r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
@@ -302,6 +303,9 @@ harp_status bf_refresh(harp_rot *r) {
             free(M);
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
+    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly the Sylvester mixer */
+    r->sylvester = is_pow2(r->n);
+    for (int64_t i = 0; i < r->nparam && r->sylvester; i++) r->sylvester = r->theta[i] == 0.0;
     return HARP_OK;
 }
 

@@ -43,6 +43,10 @@ struct harp_rot {
     double *mix[HARP_ROT_MAX_STAGES]; /* b×b orthogonal, stored in the blob */
     int64_t nparam;
     double *theta;
+    /* n a power of two and every θ exactly 0: the rotation is Sylvester H/√n (algorithms.md §4.3), and
+     * it is applied with the Hadamard kernels (K = 1, pow2 = n) so that its fp rounding is the RHT's
+     * bit for bit — HARP with --harp-steps 0 then gives the RHT pipeline's codes exactly. */
+    int sylvester;
     /* θ storage encoding (harp_theta_enc); for int8 the codes and the fp16 group scales, for fp16 the
      * fp16 codes, kept so that serialisation writes exactly what θ was rounded from. */
     int theta_enc;

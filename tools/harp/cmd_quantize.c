@@ -43,6 +43,29 @@ static void usage(FILE *f) {
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
 }
 
+/* Per-layer-kind timing like the reference's summary: seconds over all layers for qkv, o, up(|gate)
+ * and down, and the split of the work into HARP fitting and quantization (BlockLDLQ); "other" is the
+ * rest (sign conjugation, final transforms, packing). Resumed layers count with their stored times. */
+static void timing_summary(const harp_qmodel_report *rep, FILE *f, int json) {
+    static const char *const kinds[4] = {"qkv", "o", "up_gate", "down"};
+    double k[4] = {0, 0, 0, 0}, fit = 0, q = 0, all = 0;
+    for (int i = 0; i < rep->n_rows; i++) {
+        const harp_qmodel_row *r = &rep->rows[i];
+        const char *dot = strrchr(r->name, '.');
+        for (int j = 0; j < 4; j++)
+            if (dot && !strcmp(dot + 1, kinds[j])) k[j] += r->seconds;
+        fit += r->fit_seconds, q += r->quant_seconds, all += r->seconds;
+    }
+    if (json)
+        fprintf(f, ", \"timing\": {\"qkv\": %.3f, \"o\": %.3f, \"up_gate\": %.3f, \"down\": %.3f, \"harp_fit\": %.3f, "
+                   "\"quantize_ldlq\": %.3f, \"other\": %.3f, \"linears\": %.3f}",
+                k[0], k[1], k[2], k[3], fit, q, all - fit - q, all);
+    else
+        fprintf(f, "timing over all layers (s): qkv %.2f, o %.2f, up_gate %.2f, down %.2f | HARP fit %.2f, quantize (LDLQ) %.2f, "
+                   "other %.2f, total %.2f\n",
+                k[0], k[1], k[2], k[3], fit, q, all - fit - q, all);
+}
+
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_PPL, O_CTX, O_MAXCH, O_JSON,
     O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO, O_SAVE, O_HGPU
@@ -215,6 +238,7 @@ int cmd_quantize(int argc, char **argv) {
         if (have_ppl)
             printf(", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d", pr.ppl, pr.nll_mean,
                    (long long)pr.n_tokens_scored, pr.ctx);
+        timing_summary(&rep, stdout, 1);
         printf("}\n");
     } else {
         printf("%-20s %12s %12s %10s %9s%s\n", "linear", "shape", "proxy_loss", "seconds", "bpw",
@@ -234,6 +258,7 @@ int cmd_quantize(int argc, char **argv) {
         if (is_harp) printf("bits per weight incl. HARP state as counted in algorithms.md 4.9: %.4f\n", rep.bpw_harp);
         if (have_ppl) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr.ctx, pr.n_chunks, pr.ppl);
     }
+    if (!quiet) timing_summary(&rep, stderr, 0);
     if (have_ppl) harp_ppl_result_free(&pr);
     harp_qmodel_report_free(&rep);
     harp_model_free(m);

@@ -16,15 +16,19 @@ P=$(cd "$(dirname "$0")" && pwd); H=${HARP:-$P/harp}; S=${SHARED:-$($H --where)}
 M=${MODEL:-$S/models/ref-llama}
 CALIB=${CALIB:--f $S/data/ref-corpus/calib.txt --threads 16}
 TEXTS=${TEXTS:-ref-corpus/test.txt wikitext-2-raw/wiki.test.raw}
-GPU=${GPU-1}; SEEDS=${SEEDS:-0 1 2}; EXTRA=${EXTRA:-}
+GPU=${GPU-1}; SEEDS=${SEEDS:-0 1 2}; EXTRA=${EXTRA:-}; DEADLINE=${DEADLINE:-100000}
+ABL_SEEDS=${ABL_SEEDS:-$SEEDS}; ONLY=${ONLY:-}   # ONLY: regex of job names to run (e.g. a second call)
 PPLG=; HG=; [ -n "$GPU" ] && PPLG="--gpu --kld-ref $M" && HG=--harp-gpu
 export OMP_WAIT_POLICY=passive H S W M OUT TEXTS PPLG
 t0=$(date +%s)
+[ -d $W/hess ] && [ -n "${REUSE_HESS:-}" ] || \
 { /usr/bin/time -f "calib wall %e s" $H calib -m $M $CALIB -o $W/hess -q; } > $W/calib.log 2>&1
 echo "calib done $(( $(date +%s)-t0 )) s: $(tail -1 $W/calib.log)" >> $OUT/log.txt
 
 job() {  # name method-args...
   n=$1; shift
+  # a device command has 600 s: start no job after DEADLINE s, so that running ones can finish
+  if [ $(( $(date +%s) - t0 )) -gt "$DEADLINE" ]; then echo "$n skipped (deadline)" >> $OUT/log.txt; return; fi
   a=$(date +%s.%N)
   if $H quantize -m $M --hessians $W/hess -o $W/$n --method quip --threads 2 --json -q "$@" > $W/$n.json 2> $W/$n.err; then
     b=$(date +%s.%N)
@@ -39,7 +43,7 @@ job() {  # name method-args...
   fi
   echo "$n done at $(( $(date +%s)-t0 )) s" >> $OUT/log.txt
 }
-export -f job; export t0
+export -f job; export t0 DEADLINE
 
 {
   # seed 0 of everything first, so that a cut-off run still has one full comparison
@@ -48,10 +52,12 @@ export -f job; export t0
       echo "harp$b-s$s --bits $b --rotation harp $HG --seed $s $EXTRA"
       echo "rht$b-s$s --bits $b --rotation rht --seed $s"
     done
-    echo "harp2-lambda0-s$s --bits 2 --rotation harp $HG --harp-hbd-lambda 0 --seed $s $EXTRA"
-    echo "harp2-fp16-s$s --bits 2 --rotation harp $HG --harp-theta fp16 --seed $s $EXTRA"
-    echo "harp2-steps300-s$s --bits 2 --rotation harp $HG --harp-steps 300 --seed $s"
+    case " $ABL_SEEDS " in *" $s "*)
+      echo "harp2-lambda0-s$s --bits 2 --rotation harp $HG --harp-hbd-lambda 0 --seed $s $EXTRA"
+      echo "harp2-fp16-s$s --bits 2 --rotation harp $HG --harp-theta fp16 --seed $s $EXTRA"
+      echo "harp2-steps300-s$s --bits 2 --rotation harp $HG --harp-steps 300 --seed $s" ;;
+    esac
   done
-} | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
+} | { if [ -n "$ONLY" ]; then grep -E "^($ONLY) "; else cat; fi; } | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
 echo "all done $(( $(date +%s)-t0 )) s" >> $OUT/log.txt
 cat $OUT/log.txt

@@ -58,4 +58,10 @@ void hf_adam_free(hf_adam *a);
 /* θ −= lr·m̂/(√v̂ + ε) with g = the reference-scale gradient. */
 void hf_adam_step(hf_adam *a, double lr, const double *g, double *theta);
 
+/* Nearest E8P codeword in fp32 (hf_e8p.c): the pruned search used by the fit and its full-scan twin,
+ * which give bit-identical results; hf_e8p_orbits_ok checks the orbit tables behind the pruning. */
+void hf_e8p_nearest_f32(const float x[8], float out[8]);
+void hf_e8p_nearest_ref_f32(const float x[8], float out[8]);
+int hf_e8p_orbits_ok(void);
+
 #endif

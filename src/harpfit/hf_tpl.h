@@ -294,6 +294,15 @@ harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const d
         SFX(hf_ctx_destroy)(c);
         return harp_err(HARP_ERR_OOM, "harp fit: out of memory for a %lld×%lld problem", (long long)m, (long long)n);
     }
+    /* touch every buffer once here, so that the first steps do not pay the page faults */
+    for (int k = 0; k <= c->PV; k++) {
+        memset(c->bv[k], 0, mn * sizeof(R));
+        memset(c->bh1[k], 0, nn * sizeof(R));
+        memset(c->bh2[k], 0, nn * sizeof(R));
+    }
+    for (int k = 0; k <= c->PU; k++) memset(c->bu[k], 0, mn * sizeof(R));
+    memset(c->gw, 0, mn * sizeof(R)), memset(c->gwt, 0, mn * sizeof(R)), memset(c->target, 0, mn * sizeof(R));
+    memset(c->gh, 0, nn * sizeof(R)), memset(c->gh2, 0, nn * sizeof(R));
     /* constant inputs: Wᵀ (cm layout for V, batch m) and H (symmetric, so already cm) */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) c->bv[0][j * m + i] = (R)W[i * n + j];

@@ -64,4 +64,8 @@ void hf_e8p_nearest_f32(const float x[8], float out[8]);
 void hf_e8p_nearest_ref_f32(const float x[8], float out[8]);
 int hf_e8p_orbits_ok(void);
 
+/* dst (cols×rows) = srcᵀ (rows×cols) in fp32 (hf_transpose.c), and its scalar twin. */
+void hf_transpose_f32(const float *src, float *dst, int64_t rows, int64_t cols);
+void hf_transpose_ref_f32(const float *src, float *dst, int64_t rows, int64_t cols);
+
 #endif

@@ -213,13 +213,21 @@ static harp_status SFX(side_bwd)(const harp_rot *r, R **buf, int64_t L, R *g, do
     return fail ? harp_err(HARP_ERR_OOM, "harp fit: out of memory for stage workspace") : HARP_OK;
 }
 
-/* dst (cols×rows) = srcᵀ (rows×cols), blocked. */
-static void SFX(transpose)(const R *src, R *dst, int64_t rows, int64_t cols) {
+/* dst (cols×rows) = srcᵀ (rows×cols), blocked (the fp32 engine uses hf_transpose_f32 instead). */
+static inline void SFX(transpose_blocked)(const R *src, R *dst, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static)
     for (int64_t i0 = 0; i0 < rows; i0 += 32)
         for (int64_t j0 = 0; j0 < cols; j0 += 32)
             for (int64_t i = i0; i < i0 + 32 && i < rows; i++)
                 for (int64_t j = j0; j < j0 + 32 && j < cols; j++) dst[j * rows + i] = src[i * cols + j];
+}
+
+static void SFX(transpose)(const R *src, R *dst, int64_t rows, int64_t cols) {
+#ifdef TRANSPOSE
+    TRANSPOSE(src, dst, rows, cols);
+#else
+    SFX(transpose_blocked)(src, dst, rows, cols);
+#endif
 }
 
 static R **SFX(bufs)(int k, size_t elems) {
@@ -411,3 +419,4 @@ harp_status SFX(hf_eval)(SFX(hf_ctx) *c, int refresh, hf_terms *tm, double *dU, 
 #undef VEC
 #undef NV
 #undef BVEC
+#undef TRANSPOSE

@@ -193,6 +193,28 @@ static inline HARP_ALWAYS_INLINE void sort8_desc(float *v) {
 }
 #undef CAS
 
+/* The minimum over the lanes (min is exact, so the order does not matter); by pointer, as vector
+ * returns change the ABI between the clones. */
+static inline HARP_ALWAYS_INLINE float hmin8(const v8f *x) {
+    v8f v = *x, w = __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
+    v = self(w < v, w, v);
+    w = __builtin_shuffle(v, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
+    v = self(w < v, w, v);
+    w = __builtin_shuffle(v, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
+    v = self(w < v, w, v);
+    return v[0];
+}
+
+static inline HARP_ALWAYS_INLINE int32_t hmin8i(const v8i *x) {
+    v8i v = *x, w = __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3}), lt = w < v;
+    v = (w & lt) | (v & ~lt);
+    w = __builtin_shuffle(v, (v8i){2, 3, 0, 1, 6, 7, 4, 5}), lt = w < v;
+    v = (w & lt) | (v & ~lt);
+    w = __builtin_shuffle(v, (v8i){1, 0, 3, 2, 5, 4, 7, 6}), lt = w < v;
+    v = (w & lt) | (v & ~lt);
+    return v[0];
+}
+
 /* Scan the members of orbit o in coset p into the running (distance, index) minimum of that coset. */
 static inline HARP_ALWAYS_INLINE float scan_orbit(int o, const float *ay, int32_t nodd, v8f *bd, v8i *bi) {
     for (int c = g_o0[o]; c < g_o1[o]; c++) {
@@ -216,11 +238,7 @@ static inline HARP_ALWAYS_INLINE float scan_orbit(int o, const float *ay, int32_
         *bd = self(lt, d, *bd);
         *bi = (idx & lt) | (*bi & ~lt);
     }
-    float dl[8], m;
-    memcpy(dl, bd, 32);
-    m = dl[0];
-    for (int l = 1; l < 8; l++) m = dl[l] < m ? dl[l] : m;
-    return m;
+    return hmin8(bd);
 }
 
 HARP_TARGET_CLONES
@@ -280,22 +298,20 @@ static void nearest(const float *x, float *out) {
         cmin[p] = m < cmin[p] ? m : cmin[p];
         best = fminf(best, cmin[p] + yy[p]);
     }
-    /* the same final selection as nearest_ref over what was scanned */
-    float bestf = INFINITY;
-    int bp = 0, ba = 0;
+    /* the same final selection as nearest_ref over what was scanned: per coset the lowest index among
+     * the lanes holding the minimum (each lane holds its own lowest index for its value), then coset 1
+     * only if strictly better */
+    const v8i big = {1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30, 1 << 30};
+    float dmin[2];
+    int amin[2];
     for (int p = 0; p < 2; p++) {
-        float dl[8];
-        int32_t il[8];
-        memcpy(dl, &bd[p], 32);
-        memcpy(il, &bi[p], 32);
-        float dmin = dl[0];
-        int amin = il[0];
-        for (int l = 1; l < 8; l++)
-            if (dl[l] < dmin || (dl[l] == dmin && il[l] < amin)) dmin = dl[l], amin = il[l];
-        dmin += yy[p];
-        if (dmin < bestf) bestf = dmin, bp = p, ba = amin;
+        const float m = hmin8(&bd[p]);
+        v8i eq = bd[p] == m, cand = (bi[p] & eq) | (big & ~eq);
+        amin[p] = hmin8i(&cand);
+        dmin[p] = m + yy[p];
     }
-    emit(bp, ba, neg[bp], ay[bp], out);
+    const int bp = dmin[1] < dmin[0];
+    emit(bp, amin[bp] & 255, neg[bp], ay[bp], out);
 }
 
 void hf_e8p_nearest_f32(const float x[8], float out[8]) {

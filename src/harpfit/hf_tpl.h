@@ -63,20 +63,34 @@ static inline HARP_ALWAYS_INLINE void SFX(grp_bwd_b)(const R *restrict K, const 
     int64_t rows[BVEC];
     for (int i = 0; i < b; i++) rows[i] = SFX(grp_row)(c, b, step, i) * L;
     for (int k = 0; k < b * b; k++) acc[k] = (VEC){0};
+    /* blocks of lanes small enough for L1: per output row i, the b lane sums of row i stay in registers
+     * over the block (same summation order per lane as one pass over l), then g ← Kᵀ g on the block */
+    const int64_t lend = L / NV * NV;
     int64_t l = 0;
-    for (; l + NV <= L; l += NV) {
-        for (int j = 0; j < b; j++) {
-            memcpy(&gx[j], g + rows[j] + l, sizeof(VEC));
-            memcpy(&vx[j], v + rows[j] + l, sizeof(VEC));
-        }
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) acc[i * b + j] += gx[i] * vx[j];
-        if (dx)
-            for (int j = 0; j < b; j++) {
-                VEC s = gx[0] * K[j];
-                for (int i = 1; i < b; i++) s += gx[i] * K[(size_t)i * b + j];
-                memcpy(g + rows[j] + l, &s, sizeof(VEC));
+    for (int64_t lb = 0; lb < lend; lb += 32 * NV) {
+        const int64_t le = lb + 32 * NV < lend ? lb + 32 * NV : lend;
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < b; j++) vx[j] = acc[i * b + j];
+            for (int64_t q = lb; q < le; q += NV) {
+                VEC gi, vj;
+                memcpy(&gi, g + rows[i] + q, sizeof(VEC));
+                for (int j = 0; j < b; j++) {
+                    memcpy(&vj, v + rows[j] + q, sizeof(VEC));
+                    vx[j] += gi * vj;
+                }
             }
+            for (int j = 0; j < b; j++) acc[i * b + j] = vx[j];
+        }
+        if (dx)
+            for (int64_t q = lb; q < le; q += NV) {
+                for (int j = 0; j < b; j++) memcpy(&gx[j], g + rows[j] + q, sizeof(VEC));
+                for (int j = 0; j < b; j++) {
+                    VEC s = gx[0] * K[j];
+                    for (int i = 1; i < b; i++) s += gx[i] * K[(size_t)i * b + j];
+                    memcpy(g + rows[j] + q, &s, sizeof(VEC));
+                }
+            }
+        l = le;
     }
     for (int k = 0; k < b * b; k++) {
         R lanes[32 / sizeof(R)];

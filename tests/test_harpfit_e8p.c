@@ -86,11 +86,11 @@ int main(void) {
     CHECK(hf_e8p_orbits_ok());
     /* 2-bit W̃/s has rms ≈ 0.9 (scale override 0.9); also far inside and far outside the codebook */
     const double scales[] = {0.9, 0.05, 0.3, 1.5, 3.0, 10.0};
-    for (int s = 0; s < 6; s++) gaussian(scales[s], s == 0 ? 200000 : 40000, 11 + (uint64_t)s);
-    ties(40000, 5);
+    for (int s = 0; s < 6; s++) gaussian(scales[s], s == 0 ? 100000 : 20000, 11 + (uint64_t)s);
+    ties(20000, 5);
     specials();
-    rvq(HARP_CODEBOOK_E8P12, 0.9, 20000, 21);
-    rvq(HARP_CODEBOOK_E8P12_RVQ3B, 1.0, 20000, 22);
-    rvq(HARP_CODEBOOK_E8P12_RVQ4B, 1.0, 20000, 23);
+    rvq(HARP_CODEBOOK_E8P12, 0.9, 10000, 21);
+    rvq(HARP_CODEBOOK_E8P12_RVQ3B, 1.0, 10000, 22);
+    rvq(HARP_CODEBOOK_E8P12_RVQ4B, 1.0, 10000, 23);
     return t_done();
 }

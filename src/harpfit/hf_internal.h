@@ -58,4 +58,14 @@ void hf_adam_free(hf_adam *a);
 /* θ −= lr·m̂/(√v̂ + ε) with g = the reference-scale gradient. */
 void hf_adam_step(hf_adam *a, double lr, const double *g, double *theta);
 
+/* Nearest E8P codeword in fp32 (hf_e8p.c): the pruned search used by the fit and its full-scan twin,
+ * which give bit-identical results; hf_e8p_orbits_ok checks the orbit tables behind the pruning. */
+void hf_e8p_nearest_f32(const float x[8], float out[8]);
+void hf_e8p_nearest_ref_f32(const float x[8], float out[8]);
+int hf_e8p_orbits_ok(void);
+
+/* dst (cols×rows) = srcᵀ (rows×cols) in fp32 (hf_transpose.c), and its scalar twin. */
+void hf_transpose_f32(const float *src, float *dst, int64_t rows, int64_t cols);
+void hf_transpose_ref_f32(const float *src, float *dst, int64_t rows, int64_t cols);
+
 #endif

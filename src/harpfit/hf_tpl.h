@@ -63,20 +63,34 @@ static inline HARP_ALWAYS_INLINE void SFX(grp_bwd_b)(const R *restrict K, const 
     int64_t rows[BVEC];
     for (int i = 0; i < b; i++) rows[i] = SFX(grp_row)(c, b, step, i) * L;
     for (int k = 0; k < b * b; k++) acc[k] = (VEC){0};
+    /* blocks of lanes small enough for L1: per output row i, the b lane sums of row i stay in registers
+     * over the block (same summation order per lane as one pass over l), then g ← Kᵀ g on the block */
+    const int64_t lend = L / NV * NV;
     int64_t l = 0;
-    for (; l + NV <= L; l += NV) {
-        for (int j = 0; j < b; j++) {
-            memcpy(&gx[j], g + rows[j] + l, sizeof(VEC));
-            memcpy(&vx[j], v + rows[j] + l, sizeof(VEC));
-        }
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) acc[i * b + j] += gx[i] * vx[j];
-        if (dx)
-            for (int j = 0; j < b; j++) {
-                VEC s = gx[0] * K[j];
-                for (int i = 1; i < b; i++) s += gx[i] * K[(size_t)i * b + j];
-                memcpy(g + rows[j] + l, &s, sizeof(VEC));
+    for (int64_t lb = 0; lb < lend; lb += 32 * NV) {
+        const int64_t le = lb + 32 * NV < lend ? lb + 32 * NV : lend;
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < b; j++) vx[j] = acc[i * b + j];
+            for (int64_t q = lb; q < le; q += NV) {
+                VEC gi, vj;
+                memcpy(&gi, g + rows[i] + q, sizeof(VEC));
+                for (int j = 0; j < b; j++) {
+                    memcpy(&vj, v + rows[j] + q, sizeof(VEC));
+                    vx[j] += gi * vj;
+                }
             }
+            for (int j = 0; j < b; j++) acc[i * b + j] = vx[j];
+        }
+        if (dx)
+            for (int64_t q = lb; q < le; q += NV) {
+                for (int j = 0; j < b; j++) memcpy(&gx[j], g + rows[j] + q, sizeof(VEC));
+                for (int j = 0; j < b; j++) {
+                    VEC s = gx[0] * K[j];
+                    for (int i = 1; i < b; i++) s += gx[i] * K[(size_t)i * b + j];
+                    memcpy(g + rows[j] + q, &s, sizeof(VEC));
+                }
+            }
+        l = le;
     }
     for (int k = 0; k < b * b; k++) {
         R lanes[32 / sizeof(R)];
@@ -213,13 +227,21 @@ static harp_status SFX(side_bwd)(const harp_rot *r, R **buf, int64_t L, R *g, do
     return fail ? harp_err(HARP_ERR_OOM, "harp fit: out of memory for stage workspace") : HARP_OK;
 }
 
-/* dst (cols×rows) = srcᵀ (rows×cols), blocked. */
-static void SFX(transpose)(const R *src, R *dst, int64_t rows, int64_t cols) {
+/* dst (cols×rows) = srcᵀ (rows×cols), blocked (the fp32 engine uses hf_transpose_f32 instead). */
+static inline void SFX(transpose_blocked)(const R *src, R *dst, int64_t rows, int64_t cols) {
 #pragma omp parallel for schedule(static)
     for (int64_t i0 = 0; i0 < rows; i0 += 32)
         for (int64_t j0 = 0; j0 < cols; j0 += 32)
             for (int64_t i = i0; i < i0 + 32 && i < rows; i++)
                 for (int64_t j = j0; j < j0 + 32 && j < cols; j++) dst[j * rows + i] = src[i * cols + j];
+}
+
+static void SFX(transpose)(const R *src, R *dst, int64_t rows, int64_t cols) {
+#ifdef TRANSPOSE
+    TRANSPOSE(src, dst, rows, cols);
+#else
+    SFX(transpose_blocked)(src, dst, rows, cols);
+#endif
 }
 
 static R **SFX(bufs)(int k, size_t elems) {
@@ -294,6 +316,15 @@ harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const d
         SFX(hf_ctx_destroy)(c);
         return harp_err(HARP_ERR_OOM, "harp fit: out of memory for a %lld×%lld problem", (long long)m, (long long)n);
     }
+    /* touch every buffer once here, so that the first steps do not pay the page faults */
+    for (int k = 0; k <= c->PV; k++) {
+        memset(c->bv[k], 0, mn * sizeof(R));
+        memset(c->bh1[k], 0, nn * sizeof(R));
+        memset(c->bh2[k], 0, nn * sizeof(R));
+    }
+    for (int k = 0; k <= c->PU; k++) memset(c->bu[k], 0, mn * sizeof(R));
+    memset(c->gw, 0, mn * sizeof(R)), memset(c->gwt, 0, mn * sizeof(R)), memset(c->target, 0, mn * sizeof(R));
+    memset(c->gh, 0, nn * sizeof(R)), memset(c->gh2, 0, nn * sizeof(R));
     /* constant inputs: Wᵀ (cm layout for V, batch m) and H (symmetric, so already cm) */
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) c->bv[0][j * m + i] = (R)W[i * n + j];
@@ -402,3 +433,4 @@ harp_status SFX(hf_eval)(SFX(hf_ctx) *c, int refresh, hf_terms *tm, double *dU, 
 #undef VEC
 #undef NV
 #undef BVEC
+#undef TRANSPOSE

@@ -58,6 +58,6 @@ export -f job; export t0 DEADLINE
       echo "harp2-steps300-s$s --bits 2 --rotation harp $HG --harp-steps 300 --seed $s" ;;
     esac
   done
-} | { if [ -n "$ONLY" ]; then grep -E "^($ONLY) "; else cat; fi; } | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
+} | sed "s/ *$//" | { if [ -n "$ONLY" ]; then grep -E "^($ONLY) "; else cat; fi; } | xargs -P "$JOBS" -L 1 bash -c 'job "$@"' _
 echo "all done $(( $(date +%s)-t0 )) s" >> $OUT/log.txt
 cat $OUT/log.txt

@@ -43,6 +43,9 @@ typedef struct harp_qmodel_params {
     harp_qrot rotation;       /* default: rht for quip, none for rtn/gptq                         */
     uint64_t seed;            /* signs and random rotations (see harp_qmodel_layer_seed)          */
     harp_fit_params harp;     /* used when rotation == HARP_QROT_HARP                             */
+    double scale_override;    /* quip: Wscale divisor for any rotation (> 0); 0 = the codebook's
+                                 opt_scale, except HARP, which uses harp.scale_override (0.9 at
+                                 2 bits, as the paper scripts)                                    */
     int resume;               /* 1: reuse OUT_DIR/.partial layers of a matching earlier run        */
     int abort_after_layer;    /* test hook: >= 0 stops with HARP_ERR_CANCELLED after that layer   */
     int keep_model;           /* 1: replace the linears of the input model by the quantized runtime

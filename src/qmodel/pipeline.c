@@ -42,6 +42,7 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
     cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP ? 0 : p->group_size);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "fused_groups", "qkv_proj = q,k,v; up_gate_proj = up,gate");
+    if (p->method == HARP_QMETHOD_QUIP && p->scale_override > 0) cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;
         cJSON *hp = cJSON_AddObjectToObject(o, "harp");
@@ -258,7 +259,8 @@ static harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const 
     }
     harp_quant_params qp = harp_quant_default_params(p->method, p->bits);
     qp.group_size = p->group_size;
-    if (p->rotation == HARP_QROT_HARP && p->harp.scale_override > 0) qp.scale_override = p->harp.scale_override;
+    if (p->scale_override > 0) qp.scale_override = p->scale_override;
+    else if (p->rotation == HARP_QROT_HARP && p->harp.scale_override > 0) qp.scale_override = p->harp.scale_override;
     double tq = harp_time_s();
     HARP_TRY(harp_quantize_linear(&qp, m, n, w->W, w->H, what, &w->ql));
     rpt[RPT_Q_SEC] = harp_time_s() - tq;

@@ -180,7 +180,7 @@ int cmd_quantize(int argc, char **argv) {
     if (h_giv >= 0) p.harp.givens_b2 = (int)h_giv;
     if (h_esw >= 0) p.harp.early_stop_window = (int)h_esw, p.harp.early_stop_rel = h_esr;
     if (h_th >= 0) p.harp.theta_int8 = (int)h_th;
-    if (so > 0) p.harp.scale_override = so;
+    if (so > 0) p.harp.scale_override = p.scale_override = so;
     if (h_gpu) {
         if (p.rotation != HARP_QROT_HARP) cli_die(CLI_EXIT_USAGE, "--harp-gpu needs --rotation harp");
         if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--harp-gpu: %s", harp_last_error());

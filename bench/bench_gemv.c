@@ -107,9 +107,9 @@ static void rot_apply_cb(void *user, float *v) {
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
 
-enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_COUNT };
+enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_E8P2_HARP, K_COUNT };
 static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",
-                                               "rvq4",    "e8p2_q8", "rvq3_q8", "rvq4_q8"};
+                                               "rvq4",    "e8p2_q8", "rvq3_q8", "rvq4_q8",    "e8p2_harp"};
 /* The _q8 kinds run the same matrices with int8 activations (harp_qgemv_q8, fused transforms). */
 static int kind_q8(int k) { return k == K_E8P2_Q8 || k == K_RVQ3_Q8 || k == K_RVQ4_Q8; }
 
@@ -122,7 +122,8 @@ typedef struct bench_ctx {
     long long llc;
     const char *llc_source;
     float *x, *y, *scratch, *oscale;
-    bench_rot rin, rout;
+    bench_rot rin, rout;   /* RHT (QuIP#) */
+    bench_rot hin, hout;   /* HARP butterflies with random θ (the same fused-transform slots) */
 } bench_ctx;
 
 static size_t kind_bytes(int k, size_t m, size_t n) {
@@ -160,7 +161,8 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         harp_qgemv(&w, b->x, b->y);
         return;
     }
-    harp_qxform t = {NULL, rot_apply_cb, &b->rin, rot_apply_cb, &b->rout, b->oscale};
+    const int harp = k == K_E8P2_HARP;
+    harp_qxform t = {NULL, rot_apply_cb, harp ? &b->hin : &b->rin, rot_apply_cb, harp ? &b->hout : &b->rout, b->oscale};
     if (kind_q8(k)) harp_qgemv_act_q8(1);
     harp_qlinear_forward(&w, &t, b->x, b->y, b->scratch);
     harp_qgemv_act_q8(0);
@@ -214,7 +216,7 @@ static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp3
                "\"llc_bytes\":%lld,\"llc_source\":\"%s\",\"fused_transforms\":%s,\"isa\":\"%s\"}\n",
                kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, s32, s16, bytes,
                bytes * copies, b->llc, b->llc_source,
-               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || kind_q8(k)) ? "true" : "false",
+               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || k == K_E8P2_HARP || kind_q8(k)) ? "true" : "false",
                k == K_FP32   ? "openblas"
                : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
                : kind_q8(k)  ? harp_qgemv_q8_isa()
@@ -245,6 +247,27 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
         cli_die(CLI_EXIT_USAGE, "--shapes %dx%d: %s", m, n, harp_last_error());
     b->rin.transpose = 0;
     b->rout.transpose = 1;
+    /* HARP: the butterfly schedules of §4.2 at a random non-zero θ (as after fitting), blocks
+     * precomputed as at load; same fused-transform slots as the RHT rows, so the ratio of the two
+     * rows is the cost of the butterflies vs the Hadamard transforms. */
+    harp_rot_destroy(b->hin.r);
+    harp_rot_destroy(b->hout.r);
+    b->hin.r = b->hout.r = NULL;
+    if (harp_rot_create(HARP_ROT_BUTTERFLY, n, NULL, 1, &b->hin.r) != HARP_OK ||
+        harp_rot_create(HARP_ROT_BUTTERFLY, m, NULL, 2, &b->hout.r) != HARP_OK)
+        cli_die(CLI_EXIT_USAGE, "--shapes %dx%d: %s", m, n, harp_last_error());
+    for (int side = 0; side < 2; side++) {
+        harp_rot *r = side ? b->hout.r : b->hin.r;
+        int64_t np = harp_rot_butterfly_num_params(r);
+        double *th = malloc(sizeof(double) * (size_t)(np + 1));
+        if (!th) return -1;
+        for (int64_t q = 0; q < np; q++) th[q] = 0.05 * harp_rng_normal(rng);
+        harp_status st = harp_rot_butterfly_set_theta(r, th);
+        free(th);
+        if (st != HARP_OK) cli_die(CLI_EXIT_FAIL, "harp rotation: %s", harp_last_error());
+    }
+    b->hin.transpose = 0;
+    b->hout.transpose = 1;
 
     static const char *const regimes[2] = {"cache", "stream"};
     for (int g = 0; g < 2; g++) {
@@ -270,7 +293,9 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
     }
     harp_rot_destroy(b->rin.r);
     harp_rot_destroy(b->rout.r);
-    b->rin.r = b->rout.r = NULL;
+    harp_rot_destroy(b->hin.r);
+    harp_rot_destroy(b->hout.r);
+    b->rin.r = b->rout.r = b->hin.r = b->hout.r = NULL;
     free(b->x);
     free(b->y);
     free(b->scratch);
@@ -335,7 +360,7 @@ static void usage(FILE *f) {
             "usage: harp bench gemv [--json] [--threads N] [--shapes MxN,...] [--min-time S]\n"
             "                       [--llc-mb MB] [--max-stream-mb MB] [--quick]\n"
             "Batch-1 GEMV: fp32 sgemv (OpenBLAS), fp16 GEMV (F16C), E8P 2-bit with and without the\n"
-            "fused Hadamard transforms, RVQ 3/4-bit (fused transforms), and the same with int8\n"
+            "fused Hadamard transforms (and with HARP butterflies), RVQ 3/4-bit (fused transforms), and the same with int8\n"
             "activations (_q8 kinds), cache-resident and streaming.\n"
             "  --json            one JSON object per line\n"
             "  --threads N       threads for every kernel (default 2)\n"
@@ -344,7 +369,8 @@ static void usage(FILE *f) {
             "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
             "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
             "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4,e8p2_q8,rvq3_q8,\n"
-            "                    rvq4_q8 (_q8: int8 activations; default all;\n"
+            "                    rvq4_q8,e8p2_harp (_q8: int8 activations; e8p2_harp: E8P with\n"
+            "                    HARP butterflies instead of RHT; default all;\n"
             "                    speed-ups need fp32 / fp16 in the list)\n"
             "  --regime R        cache, stream or both (default both)\n"
             "  --isa I           cap the quantized kernel: avx2 or portable (default: best)\n"

@@ -10,6 +10,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "core/core.h"
+#include "harp/cuda_eval.h"
 #include "harp/harpfit.h"
 #include "harp/rotate.h"
 
@@ -36,28 +37,34 @@ typedef struct shape {
     int64_t m, n;
 } shape;
 
-static void bench_fit(const shape *s, int steps, int json, double *sec_per_step) {
+/* json: 1 JSON row, 0 text row, -1 nothing (warm-up). */
+static void bench_fit(const shape *s, int steps, int gpu, int json, double *sec_per_step) {
     float *W = malloc(sizeof(float) * (size_t)(s->m * s->n));
     double *H = malloc(sizeof(double) * (size_t)(s->n * s->n));
     if (!W || !H) cli_die(1, "bench harp: out of memory for %s", s->name);
     synth(s->m, s->n, 1, W, H);
     harp_fit_params p = harp_fit_default_params(2);
     p.steps = steps;
+    p.gpu = gpu;
     harp_rot *U, *V;
     harp_fit_report r;
     cli_check(harp_fit(&p, s->m, s->n, W, H, 0, s->name, &U, &V, &r));
     *sec_per_step = r.seconds / (r.steps_run ? r.steps_run : 1);
-    if (json)
-        printf("{\"bench\":\"harp\",\"kind\":\"fit\",\"shape\":\"%s\",\"m\":%lld,\"n\":%lld,\"steps\":%d,\"ms_per_step\":%.3f,"
-               "\"steps_per_s\":%.3f,\"loss0\":%.6g,\"loss_final\":%.6g,\"proxy0\":%.6g,\"proxy_final\":%.6g,\"hbd0\":%.6g,"
+    if (json < 0) {
+        /* warm-up run */
+    } else if (json)
+        printf("{\"bench\":\"harp\",\"kind\":\"fit\",\"engine\":\"%s\",\"shape\":\"%s\",\"m\":%lld,\"n\":%lld,\"steps\":%d,\"ms_per_step\":%.3f,"
+               "\"steps_per_s\":%.3f,\"engine_ms_per_step\":%.3f,\"loss0\":%.6g,\"loss_final\":%.6g,\"proxy0\":%.6g,\"proxy_final\":%.6g,\"hbd0\":%.6g,"
                "\"hbd_final\":%.6g,\"threads\":%d}\n",
-               s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step, r.steps_per_s, r.loss0,
-               r.loss_final, r.proxy0, r.proxy_final, r.hbd0, r.hbd_final, harp_get_threads());
+               gpu ? "gpu" : "cpu", s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step,
+               r.steps_per_s, 1e3 * r.engine_seconds / (r.steps_run ? r.steps_run : 1), r.loss0, r.loss_final, r.proxy0,
+               r.proxy_final, r.hbd0, r.hbd_final, harp_get_threads());
     else
-        printf("fit %-10s %5lld×%-5lld %4d steps  %8.2f ms/step  %7.2f steps/s  loss %.5g -> %.5g  proxy %.5g -> %.5g  "
+        printf("fit %s %-10s %5lld×%-5lld %4d steps  %8.2f ms/step (engine %.2f)  %7.2f steps/s  loss %.5g -> %.5g  proxy %.5g -> %.5g  "
                "hbd %.4g -> %.4g\n",
-               s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step, r.steps_per_s, r.loss0,
-               r.loss_final, r.proxy0, r.proxy_final, r.hbd0, r.hbd_final);
+               gpu ? "gpu" : "cpu", s->name, (long long)s->m, (long long)s->n, r.steps_run, 1e3 * *sec_per_step,
+               1e3 * r.engine_seconds / (r.steps_run ? r.steps_run : 1), r.steps_per_s, r.loss0, r.loss_final, r.proxy0,
+               r.proxy_final, r.hbd0, r.hbd_final);
     fflush(stdout);
     harp_rot_destroy(U);
     harp_rot_destroy(V);
@@ -108,17 +115,22 @@ static void bench_apply(int64_t n, int64_t rows, double min_time, int json) {
 }
 
 static void usage(void) {
-    printf("usage: harp bench harp [--steps N] [--big-steps N] [--skip-fit] [--skip-apply] [--min-time S] [--json]\n"
+    printf("usage: harp bench harp [--steps N] [--big-steps N] [--gpu] [--gpu-steps N] [--skip-cpu] [--skip-fit]\n"
+           "                       [--skip-apply] [--min-time S] [--json]\n"
            "  Fit steps/s (paper defaults, 2 bits) on a 4096x4096 linear (--big-steps, default 3) and the ref-llama\n"
-           "  shapes (--steps, default 20), plus HARP vs RHT transform cost at batch 1 and 512.\n");
+           "  shapes (--steps, default 20), plus HARP vs RHT transform cost at batch 1 and 512.\n"
+           "  --gpu adds the same fit rows on the CUDA engine (--gpu-steps per shape, default 200; the 4096x4096\n"
+           "  row uses --gpu-steps / 4) and its ref-llama projection; --skip-cpu leaves the CPU fit rows out.\n");
 }
 
 int bench_harp(int argc, char **argv) {
-    int steps = 20, big_steps = 3, json = 0, skip_fit = 0, skip_apply = 0;
+    int steps = 20, big_steps = 3, json = 0, skip_fit = 0, skip_apply = 0, gpu = 0, gpu_steps = 200, skip_cpu = 0;
     double min_time = 0.3;
     static const struct option lo[] = {{"steps", required_argument, 0, 's'},   {"big-steps", required_argument, 0, 'b'},
                                        {"json", no_argument, 0, 'j'},          {"skip-fit", no_argument, 0, 'F'},
                                        {"skip-apply", no_argument, 0, 'A'},    {"min-time", required_argument, 0, 't'},
+                                       {"gpu", no_argument, 0, 'g'},           {"gpu-steps", required_argument, 0, 'G'},
+                                       {"skip-cpu", no_argument, 0, 'C'},
                                        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -129,27 +141,37 @@ int bench_harp(int argc, char **argv) {
         case 'F': skip_fit = 1; break;
         case 'A': skip_apply = 1; break;
         case 't': min_time = cli_parse_double("--min-time", optarg, 0.0, 60.0); break;
+        case 'g': gpu = 1; break;
+        case 'G': gpu_steps = (int)cli_parse_long("--gpu-steps", optarg, 4, 1000000); break;
+        case 'C': skip_cpu = 1; break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
         }
+    if (gpu && !harp_cuda_available()) cli_die(1, "bench harp --gpu: %s", harp_last_error());
     if (!skip_fit) {
         /* ref-llama per layer: qkv, o, up|gate, down; 4 layers at 1200 steps is the paper workload */
         static const shape ref[] = {{"qkv", 1024, 512}, {"o", 512, 512}, {"up|gate", 3072, 512}, {"down", 512, 1536}};
-        double total = 0, sps;
-        for (int i = 0; i < 4; i++) {
-            bench_fit(&ref[i], steps, json, &sps);
-            total += sps;
-        }
-        double proj = total * 1200 * 4;
-        if (json)
-            printf("{\"bench\":\"harp\",\"kind\":\"ref-llama-projection\",\"layers\":4,\"steps\":1200,\"fit_seconds\":%.1f,"
-                   "\"target_seconds\":1800,\"threads\":%d}\n",
-                   proj, harp_get_threads());
-        else
-            printf("ref-llama projection: 4 layers × 1200 steps = %.1f s of fitting (target < 1800 s)\n", proj);
-        if (big_steps > 0) {
-            shape big = {"4096x4096", 4096, 4096};
-            bench_fit(&big, big_steps, json, &sps);
+        double sps;
+        if (gpu) bench_fit(&ref[1], 3, 1, -1, &sps); /* warm-up (context, module load); not printed */
+        for (int e = skip_cpu ? 1 : 0; e <= gpu; e++) {
+            double total = 0;
+            for (int i = 0; i < 4; i++) {
+                bench_fit(&ref[i], e ? gpu_steps : steps, e, json, &sps);
+                total += sps;
+            }
+            double proj = total * 1200 * 4;
+            if (json)
+                printf("{\"bench\":\"harp\",\"kind\":\"ref-llama-projection\",\"engine\":\"%s\",\"layers\":4,\"steps\":1200,"
+                       "\"fit_seconds\":%.1f,\"target_seconds\":1800,\"threads\":%d}\n",
+                       e ? "gpu" : "cpu", proj, harp_get_threads());
+            else
+                printf("ref-llama projection (%s): 4 layers × 1200 steps = %.1f s of fitting (target < 1800 s)\n",
+                       e ? "gpu" : "cpu", proj);
+            int bs = e ? gpu_steps / 4 : big_steps;
+            if (bs > 0) {
+                shape big = {"4096x4096", 4096, 4096};
+                bench_fit(&big, bs, e, json, &sps);
+            }
         }
     }
     if (!skip_apply) {

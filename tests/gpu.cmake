@@ -3,3 +3,4 @@
 harp_test(test_qgemv_cuda LABELS "unit;gpu")
 harp_test(test_gpu_kernels LABELS "unit;gpu")
 harp_test(test_gpu_ppl LABELS "unit;gpu")
+harp_test(test_harpfit_gpu LABELS "unit;gpu")

@@ -34,6 +34,8 @@ typedef struct harp_fit_params {
     harp_codebook codebook;      /* proxy target codebook (E8P12 / RVQ3B / RVQ4B)                  */
     double scale_override;       /* as harp_quant_params (0.9 at 2 bits, −1 ⇒ opt_scale)           */
     double resid_scale_override; /* −1 ⇒ opt_resid_scale                                           */
+    int gpu;                     /* 1: loss/gradient engine on the CUDA device (src/cuda); 0: CPU.
+                                    Same loss and dθ up to fp32 summation order (docs/gpu.md)      */
     harp_progress_fn progress;   /* stage "harp", done = step; may be NULL                         */
     void *progress_user;
 } harp_fit_params;
@@ -47,6 +49,8 @@ typedef struct harp_fit_report {
     double hbd0, hbd_final;      /* L_hbd (unweighted) before / after                              */
     int steps_run;               /* < steps when early stopping fired                             */
     double seconds, steps_per_s;
+    double engine_seconds;       /* part of seconds spent in the loss/gradient engine (incl. dθ from
+                                    dK); the rest is Adam, Cayley blocks (set_theta), bookkeeping */
     int64_t storage_bits;        /* HARP state of both sides as counted in §4.9                    */
 } harp_fit_report;
 

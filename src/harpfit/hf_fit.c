@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harpfit/hf_gpu.h"
 #include "harpfit/hf_internal.h"
 
 harp_fit_params harp_fit_default_params(int bits) {
@@ -82,28 +83,36 @@ static harp_status make_side(const harp_fit_params *p, int64_t d, uint64_t seed,
 typedef struct fit_state {
     harp_rot *U, *V;
     hf_ctx_f32 *ctx;
+    hf_gpu *gctx;   /* the GPU engine instead of ctx when p->gpu */
     double *thU, *thV, *gU, *gV, *hist;
     hf_adam aU, aV;
 } fit_state;
 
 static void fit_state_free(fit_state *s) {
     hf_ctx_destroy_f32(s->ctx);
+    hf_gpu_destroy(s->gctx);
     free(s->thU), free(s->thV), free(s->gU), free(s->gV), free(s->hist);
     hf_adam_free(&s->aU), hf_adam_free(&s->aV);
+}
+
+static harp_status eval(fit_state *s, int refresh, hf_terms *t, double *dU, double *dV) {
+    return s->gctx ? hf_gpu_eval(s->gctx, refresh, t, dU, dV) : hf_eval_f32(s->ctx, refresh, t, dU, dV);
 }
 
 static harp_status run_loop(const harp_fit_params *p, fit_state *s, const char *what, harp_fit_report *r) {
     int64_t nu = harp_rot_butterfly_num_params(s->U), nv = harp_rot_butterfly_num_params(s->V);
     hf_terms tm;
     if (p->steps == 0) {
-        HARP_TRY(hf_eval_f32(s->ctx, 1, &tm, NULL, NULL));
+        HARP_TRY(eval(s, 1, &tm, NULL, NULL));
         r->loss0 = tm.loss, r->proxy0 = tm.proxy, r->hbd0 = tm.hbd;
         return HARP_OK;
     }
     for (int step = 0; step < p->steps; step++) {
         memset(s->gU, 0, (size_t)nu * sizeof(double));
         memset(s->gV, 0, (size_t)nv * sizeof(double));
-        HARP_TRY(hf_eval_f32(s->ctx, step % p->q_every == 0, &tm, s->gU, s->gV));
+        double te = harp_time_s();
+        HARP_TRY(eval(s, step % p->q_every == 0, &tm, s->gU, s->gV));
+        r->engine_seconds += harp_time_s() - te;
         if (!isfinite(tm.loss)) return harp_err(HARP_ERR_NUMERIC, "%s: harp loss is not finite at step %d", what, step);
         if (step == 0) r->loss0 = tm.loss, r->proxy0 = tm.proxy, r->hbd0 = tm.hbd;
         s->hist[step] = tm.loss;
@@ -145,7 +154,16 @@ harp_status harp_fit(const harp_fit_params *p, int64_t m, int64_t n, const float
     hf_opts o = {p->hbd_lambda, p->hbd_block, p->codebook,
                  p->scale_override > 0 ? p->scale_override : harp_codebook_opt_scale(p->codebook),
                  p->resid_scale_override > 0 ? p->resid_scale_override : harp_codebook_opt_resid_scale(p->codebook), 0};
-    if (st == HARP_OK) st = hf_ctx_create_f32(s.U, s.V, W_r, H_r, &o, &s.ctx);
+    if (st == HARP_OK && p->gpu) {
+        st = hf_gpu_create(s.U, s.V, W_r, H_r, &o, &s.gctx);
+        if (st != HARP_OK) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", harp_last_error());
+            st = harp_err(st, "%s: %s", what, why);
+        }
+    } else if (st == HARP_OK) {
+        st = hf_ctx_create_f32(s.U, s.V, W_r, H_r, &o, &s.ctx);
+    }
     int64_t nu = harp_rot_butterfly_num_params(s.U), nv = harp_rot_butterfly_num_params(s.V);
     if (st == HARP_OK) {
         s.thU = harp_xcalloc((size_t)nu + 1, sizeof(double), "harp theta");
@@ -168,7 +186,7 @@ harp_status harp_fit(const harp_fit_params *p, int64_t m, int64_t n, const float
     if (st == HARP_OK) st = harp_rot_butterfly_round_theta(s.U, enc);
     if (st == HARP_OK) st = harp_rot_butterfly_round_theta(s.V, enc);
     hf_terms tm = {0, 0, 0};
-    if (st == HARP_OK) st = hf_eval_f32(s.ctx, 1, &tm, NULL, NULL);
+    if (st == HARP_OK) st = eval(&s, 1, &tm, NULL, NULL);
     if (st == HARP_OK && !isfinite(tm.loss)) st = harp_err(HARP_ERR_NUMERIC, "%s: harp final loss is not finite", what);
     r.loss_final = tm.loss, r.proxy_final = tm.proxy, r.hbd_final = tm.hbd;
     r.storage_bits = harp_fit_storage_bits(s.U, p->theta_int8) + harp_fit_storage_bits(s.V, p->theta_int8);

@@ -87,9 +87,21 @@ harp_status st_writer_save(st_writer *w, const char *path) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return HARP_ERR_OOM;
     if (w->meta) cJSON_AddItemToObject(root, "__metadata__", cJSON_Duplicate(w->meta, 1));
+    /* Data laid out by decreasing element size (stable), so that with the 8-aligned header every
+     * tensor starts at a multiple of its element size and mmapped readers may load it in place
+     * (a 60-byte rotation blob before an F32 tensor would misalign it). Header order stays. */
+    size_t *offs_of = harp_xcalloc((size_t)w->n + 1, sizeof(size_t), "safetensors offsets");
+    if (!offs_of) {
+        cJSON_Delete(root);
+        return HARP_ERR_OOM;
+    }
     size_t off = 0;
+    for (size_t sz = 8; sz >= 1; sz /= 2)
+        for (int i = 0; i < w->n; i++)
+            if (st_dtype_size(w->t[i].dt) == sz) offs_of[i] = off, off += w->t[i].bytes;
     for (int i = 0; i < w->n; i++) {
         st_tensor *t = &w->t[i];
+        off = offs_of[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "dtype", st_dtype_name(t->dt));
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
@@ -98,8 +110,8 @@ harp_status st_writer_save(st_writer *w, const char *path) {
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + t->bytes)));
         cJSON_AddItemToObject(root, t->name, o);
-        off += t->bytes;
     }
+    free(offs_of);
     char *js = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!js) return harp_err(HARP_ERR_OOM, "%s: out of memory building the header", path);
@@ -118,7 +130,9 @@ harp_status st_writer_save(st_writer *w, const char *path) {
     harp_status st = harp_atomic_open(&f, path);
     if (st == HARP_OK) st = harp_atomic_write(&f, len8, 8);
     if (st == HARP_OK) st = harp_atomic_write(&f, hdr, padded);
-    for (int i = 0; i < w->n && st == HARP_OK; i++) st = harp_atomic_write(&f, w->t[i].data, w->t[i].bytes);
+    for (size_t sz = 8; sz >= 1; sz /= 2)
+        for (int i = 0; i < w->n && st == HARP_OK; i++)
+            if (st_dtype_size(w->t[i].dt) == sz) st = harp_atomic_write(&f, w->t[i].data, w->t[i].bytes);
     free(hdr);
     if (st != HARP_OK) {
         harp_atomic_abort(&f);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5, acceptance 6: a HARP-quantized stories260K folder (QuIP# 2-bit, 20 fitting steps) round
+# Issue 5, acceptance 6: a HARP-quantized stories260K folder (QuIP# 2-bit, 10 fitting steps) round
 # trips (in-memory --ppl logits == harp ppl on the folder, bit for bit, same --threads), two runs and
 # --threads 1 vs 2 give byte-identical folders (every file), a run stopped after layer 2 resumes to the
 # same folder, and both θ encodings (int8, fp16) load and evaluate identically to their in-memory model.
@@ -16,7 +16,7 @@ same_folder() { for f in config.json model.safetensors tokenizer.bin; do cmp -s 
 D="$HARP_TMP/quantize_harp"; rm -rf "$D"; mkdir -p "$D"
 head -c 40000 "$TXT" > "$D/cal.txt"
 "$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 8 -o "$D/hess" -q >/dev/null || { echo "FAIL calib"; exit 1; }
-Q="--hessians $D/hess --method quip --bits 2 --rotation harp --harp-steps 20 --seed 7 --json -q"
+Q="--hessians $D/hess --method quip --bits 2 --rotation harp --harp-steps 10 --seed 7 --json -q"
 P="--ctx 128 --max-chunks 2"
 
 a=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/a" --threads 1 --ppl "$D/cal.txt" $P --save-logits "$D/a_mem.logits")

@@ -9,21 +9,7 @@
 #include <stdlib.h>
 #include "harp/harpfit.h"
 #include "core/core.h"
-static void problem(int m, int n, uint64_t seed, float *W, double *H) {
-    harp_rng g;
-    harp_rng_seed(&g, seed);
-    for (int i = 0; i < m * n; i++) W[i] = (float)(harp_rng_normal(&g) * (i % n % 13 == 2 ? 3.0 : 1.0));
-    int k = n / 2 + 8;
-    double *A = malloc(sizeof(double) * (size_t)n * k);
-    for (int i = 0; i < n * k; i++) A[i] = harp_rng_normal(&g) * (1.0 + (i / k) % 7);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j <= i; j++) {
-            double a = 0;
-            for (int u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
-            H[i * n + j] = H[j * n + i] = a / k + (i == j ? 0.01 : 0);
-        }
-    free(A);
-}
+#include "../tests/harpfit_problem.h"
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: sens M N BITS SEED\n");
@@ -33,7 +19,7 @@ int main(int argc, char **argv) {
     uint64_t seed = strtoull(argv[4], 0, 10);
     float *W = malloc(sizeof(float) * m * n);
     double *H = malloc(sizeof(double) * n * n);
-    problem(m, n, seed, W, H);
+    hft_problem(m, n, seed, W, H);
     harp_fit_params p = harp_fit_default_params(bits);
     p.steps = 50;
     harp_rot *U, *V;

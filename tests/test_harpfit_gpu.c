@@ -32,6 +32,7 @@
 
 #include "harpfit/hf_gpu.h"
 #include "harpfit/hf_internal.h"
+#include "harpfit_problem.h"
 #include "test_util.h"
 
 typedef struct gcase {
@@ -39,32 +40,7 @@ typedef struct gcase {
     int su[4], nsu, sv[4], nsv; /* 0 stages: the default schedule (base_b = max_b = 8) */
 } gcase;
 
-static harp_rot *mk(int d, const int *st, int ns, uint64_t seed) {
-    harp_rot_params p;
-    harp_rot_params_default(&p);
-    p.n_stages = ns;
-    for (int i = 0; i < ns; i++) p.stages[i] = st[i];
-    p.theta_init_scale = 0.15;
-    harp_rot *r = NULL;
-    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, d, &p, seed, &r));
-    return r;
-}
 
-static void problem(int m, int n, uint64_t seed, float *W, double *H) {
-    harp_rng g;
-    harp_rng_seed(&g, seed);
-    for (int i = 0; i < m * n; i++) W[i] = (float)(harp_rng_normal(&g) * (i % n % 13 == 2 ? 3.0 : 1.0));
-    int k = n / 2 + 8;
-    double *A = malloc(sizeof(double) * (size_t)n * k);
-    for (int i = 0; i < n * k; i++) A[i] = harp_rng_normal(&g) * (1.0 + (i / k) % 7);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j <= i; j++) {
-            double a = 0;
-            for (int u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
-            H[i * n + j] = H[j * n + i] = a / k + (i == j ? 0.01 : 0);
-        }
-    free(A);
-}
 
 /* θ += N(0, 0.05²): a "random update" away from the initial draw. */
 static void perturb(harp_rot *r, harp_rng *g) {
@@ -123,8 +99,9 @@ static void compare(const gcase *gc, harp_codebook cb, double lambda, uint64_t s
     const int m = gc->m, n = gc->n;
     float *W = malloc(sizeof(float) * (size_t)m * n);
     double *H = malloc(sizeof(double) * (size_t)n * n);
-    problem(m, n, seed, W, H);
-    harp_rot *U = mk(m, gc->su, gc->nsu, seed + 1), *V = mk(n, gc->sv, gc->nsv, seed + 2);
+    hft_problem(m, n, seed, W, H);
+    harp_rot *U = hft_rot(m, gc->su, gc->nsu, 0, 0, 0.15, seed + 1), *V = hft_rot(n, gc->sv, gc->nsv, 0, 0, 0.15, seed + 2);
+    CHECK_MSG(U && V, "butterfly: %s", harp_last_error());
     harp_rng g;
     harp_rng_seed(&g, seed + 3);
     perturb(U, &g), perturb(V, &g);
@@ -200,7 +177,7 @@ static void compare(const gcase *gc, harp_codebook cb, double lambda, uint64_t s
 static void fit_compare(int m, int n, int bits, uint64_t seed) {
     float *W = malloc(sizeof(float) * (size_t)m * n);
     double *H = malloc(sizeof(double) * (size_t)n * n);
-    problem(m, n, seed, W, H);
+    hft_problem(m, n, seed, W, H);
     harp_fit_params p = harp_fit_default_params(bits);
     p.steps = 50;
     harp_rot *U[2], *V[2];

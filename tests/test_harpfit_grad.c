@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harpfit/hf_internal.h"
+#include "harpfit_problem.h"
 #include "test_util.h"
 
 typedef struct gcase {
@@ -18,16 +19,6 @@ typedef struct gcase {
     harp_codebook cb;
 } gcase;
 
-static harp_rot *mk(int d, const int *st, int ns, int givens, double clip, uint64_t seed) {
-    harp_rot_params p;
-    harp_rot_params_default(&p);
-    p.n_stages = ns;
-    for (int i = 0; i < ns; i++) p.stages[i] = st[i];
-    p.givens_b2 = givens, p.theta_clip = clip, p.theta_init_scale = 0.25;
-    harp_rot *r = NULL;
-    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, d, &p, seed, &r));
-    return r;
-}
 
 static void problem(int m, int n, uint64_t seed, float *W, double *H) {
     harp_rng g;
@@ -84,7 +75,9 @@ static void run_case(const gcase *gc, uint64_t seed) {
     float *W = malloc(sizeof(float) * (size_t)m * n);
     double *H = malloc(sizeof(double) * (size_t)n * n);
     problem(m, n, seed, W, H);
-    harp_rot *U = mk(m, gc->su, gc->nsu, gc->givens, gc->clip, seed + 1), *V = mk(n, gc->sv, gc->nsv, gc->givens, gc->clip, seed + 2);
+    harp_rot *U = hft_rot(m, gc->su, gc->nsu, gc->givens, gc->clip, 0.25, seed + 1),
+             *V = hft_rot(n, gc->sv, gc->nsv, gc->givens, gc->clip, 0.25, seed + 2);
+    CHECK_MSG(U && V, "butterfly: %s", harp_last_error());
     hf_opts o = {gc->lambda, gc->beta, gc->cb, harp_codebook_opt_scale(gc->cb), harp_codebook_opt_resid_scale(gc->cb), 1};
     hf_ctx_f64 *c = NULL;
     hf_ctx_f32 *c32 = NULL;

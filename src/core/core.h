@@ -127,4 +127,14 @@ uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
 #define HARP_ALWAYS_INLINE
 #endif
 
+/* Lane shuffle of two 8 × 32-bit GNU vectors (indices 0–7: a, 8–15: b), for GCC and clang (the
+ * libFuzzer build), which spell the builtin differently. */
+typedef int32_t harp_v8i32 __attribute__((vector_size(32)));
+#if defined(__clang__)
+#define HARP_SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+#define HARP_SHUF8(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+    __builtin_shuffle(a, b, (harp_v8i32){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+
 #endif

@@ -196,21 +196,21 @@ static inline HARP_ALWAYS_INLINE void sort8_desc(float *v) {
 /* The minimum over the lanes (min is exact, so the order does not matter); by pointer, as vector
  * returns change the ABI between the clones. */
 static inline HARP_ALWAYS_INLINE float hmin8(const v8f *x) {
-    v8f v = *x, w = __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3});
+    v8f v = *x, w = HARP_SHUF8(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
     v = self(w < v, w, v);
-    w = __builtin_shuffle(v, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
+    w = HARP_SHUF8(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
     v = self(w < v, w, v);
-    w = __builtin_shuffle(v, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
+    w = HARP_SHUF8(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
     v = self(w < v, w, v);
     return v[0];
 }
 
 static inline HARP_ALWAYS_INLINE int32_t hmin8i(const v8i *x) {
-    v8i v = *x, w = __builtin_shuffle(v, (v8i){4, 5, 6, 7, 0, 1, 2, 3}), lt = w < v;
+    v8i v = *x, w = HARP_SHUF8(v, v, 4, 5, 6, 7, 0, 1, 2, 3), lt = w < v;
     v = (w & lt) | (v & ~lt);
-    w = __builtin_shuffle(v, (v8i){2, 3, 0, 1, 6, 7, 4, 5}), lt = w < v;
+    w = HARP_SHUF8(v, v, 2, 3, 0, 1, 6, 7, 4, 5), lt = w < v;
     v = (w & lt) | (v & ~lt);
-    w = __builtin_shuffle(v, (v8i){1, 0, 3, 2, 5, 4, 7, 6}), lt = w < v;
+    w = HARP_SHUF8(v, v, 1, 0, 3, 2, 5, 4, 7, 6), lt = w < v;
     v = (w & lt) | (v & ~lt);
     return v[0];
 }

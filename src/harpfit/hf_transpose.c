@@ -17,18 +17,18 @@ static inline HARP_ALWAYS_INLINE void tile8(const float *s, int64_t ls, float *d
     v8f r[8], t[8], u[8];
     for (int k = 0; k < 8; k++) memcpy(&r[k], s + k * ls, 32);
     for (int k = 0; k < 8; k += 2) {
-        t[k] = __builtin_shuffle(r[k], r[k + 1], (v8i){0, 8, 1, 9, 4, 12, 5, 13});
-        t[k + 1] = __builtin_shuffle(r[k], r[k + 1], (v8i){2, 10, 3, 11, 6, 14, 7, 15});
+        t[k] = HARP_SHUF8(r[k], r[k + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[k + 1] = HARP_SHUF8(r[k], r[k + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
     for (int k = 0; k < 8; k += 4)
         for (int h = 0; h < 2; h++) {
-            u[k + 2 * h] = __builtin_shuffle(t[k + h], t[k + h + 2], (v8i){0, 1, 8, 9, 4, 5, 12, 13});
-            u[k + 2 * h + 1] = __builtin_shuffle(t[k + h], t[k + h + 2], (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+            u[k + 2 * h] = HARP_SHUF8(t[k + h], t[k + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[k + 2 * h + 1] = HARP_SHUF8(t[k + h], t[k + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
         }
     /* u[k] (k < 4) holds columns k and k+4 of rows 0–3, u[k+4] the same of rows 4–7 */
     for (int k = 0; k < 4; k++) {
-        v8f lo = __builtin_shuffle(u[k], u[k + 4], (v8i){0, 1, 2, 3, 8, 9, 10, 11});
-        v8f hi = __builtin_shuffle(u[k], u[k + 4], (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+        v8f lo = HARP_SHUF8(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v8f hi = HARP_SHUF8(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
         memcpy(d + k * ld, &lo, 32);
         memcpy(d + (k + 4) * ld, &hi, 32);
     }

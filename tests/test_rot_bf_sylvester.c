@@ -34,24 +34,21 @@ static int same_as_hadamard(const harp_rot *b, const harp_rot *h, int64_t n) {
     float *x1 = malloc(cap * 4), *x2 = malloc(cap * 4);
     double *d1 = malloc(cap * 8), *d2 = malloc(cap * 8);
     int same = 1;
-    for (int tr = 0; tr < 2; tr++) {
-        fill(x1, d1, (int64_t)cnt, 5 + tr);
-        memcpy(x2, x1, cnt * 4), memcpy(d2, d1, cnt * 8);
-        CHECK_OK(harp_rot_apply(b, x1, rows, n, tr));
-        CHECK_OK(harp_rot_apply(h, x2, rows, n, tr));
-        same &= !memcmp(x1, x2, cnt * 4);
-        CHECK_OK(harp_rot_apply_f64(b, d1, rows, n, tr));
-        CHECK_OK(harp_rot_apply_f64(h, d2, rows, n, tr));
-        same &= !memcmp(d1, d2, cnt * 8);
-        fill(x1, d1, (int64_t)cnt, 7 + tr);
-        memcpy(x2, x1, cnt * 4), memcpy(d2, d1, cnt * 8);
-        CHECK_OK(harp_rot_apply_ref(b, x1, rows, n, tr));
-        CHECK_OK(harp_rot_apply_ref(h, x2, rows, n, tr));
-        same &= !memcmp(x1, x2, cnt * 4);
-        CHECK_OK(harp_rot_apply_ref_f64(b, d1, rows, n, tr));
-        CHECK_OK(harp_rot_apply_ref_f64(h, d2, rows, n, tr));
-        same &= !memcmp(d1, d2, cnt * 8);
-    }
+    typedef harp_status (*apply32)(const harp_rot *, float *, int64_t, int64_t, int);
+    typedef harp_status (*apply64)(const harp_rot *, double *, int64_t, int64_t, int);
+    const apply32 f32[2] = {harp_rot_apply, harp_rot_apply_ref};
+    const apply64 f64[2] = {harp_rot_apply_f64, harp_rot_apply_ref_f64};
+    for (int tr = 0; tr < 2; tr++)
+        for (int ref = 0; ref < 2; ref++) {   /* optimized and reference entry points */
+            fill(x1, d1, (int64_t)cnt, 5 + 2 * ref + tr);
+            memcpy(x2, x1, cnt * 4), memcpy(d2, d1, cnt * 8);
+            CHECK_OK(f32[ref](b, x1, rows, n, tr));
+            CHECK_OK(f32[ref](h, x2, rows, n, tr));
+            same &= !memcmp(x1, x2, cnt * 4);
+            CHECK_OK(f64[ref](b, d1, rows, n, tr));
+            CHECK_OK(f64[ref](h, d2, rows, n, tr));
+            same &= !memcmp(d1, d2, cnt * 8);
+        }
     /* two-sided, as the quantize pipeline uses them: W (n×n) ← Bᵀ W B and H ← Bᵀ H B */
     fill(x1, d1, n * n, 11);
     memcpy(x2, x1, (size_t)(n * n) * 4), memcpy(d2, d1, (size_t)(n * n) * 8);

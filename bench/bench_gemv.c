@@ -471,15 +471,8 @@ int bench_gemv(int argc, char **argv) {
     harp_rng rng;
     harp_rng_seed(&rng, 1234);
     const char *p = shapes;
-    while (*p) {
-        char *end;
-        long m = strtol(p, &end, 10);
-        if (end == p || (*end != 'x' && *end != 'X')) cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
-        p = end + 1;
-        long n = strtol(p, &end, 10);
-        if (end == p || m < 1 || n < 1 || m > 65536 || n > 65536)
-            cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
-        p = *end == ',' ? end + 1 : end;
+    long m, n;
+    while (bench_next_shape(&p, &m, &n)) {
         b.m = (int)m;
         b.n = (int)n;
         if (bench_shape(&b, &rng)) cli_die(CLI_EXIT_FAIL, "out of memory");

@@ -85,15 +85,8 @@ int bench_quant(int argc, char **argv) {
     }
     const char *mname = method == HARP_QMETHOD_QUIP ? "quip" : method == HARP_QMETHOD_GPTQ ? "gptq" : "rtn";
     const char *p = shapes;
-    while (*p) {
-        char *end;
-        long m = strtol(p, &end, 10);
-        if (end == p || (*end != 'x' && *end != 'X')) cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
-        p = end + 1;
-        long n = strtol(p, &end, 10);
-        if (end == p || m < 1 || n < 1 || m > 65536 || n > 65536)
-            cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", p);
-        p = *end == ',' ? end + 1 : end;
+    long m, n;
+    while (bench_next_shape(&p, &m, &n)) {
         harp_rng rng;
         harp_rng_seed(&rng, 42);
         float *W = malloc(sizeof(float) * (size_t)(m * n));
@@ -102,6 +95,7 @@ int bench_quant(int argc, char **argv) {
         for (long i = 0; i < m * n; i++) W[i] = (float)(0.02 * harp_rng_normal(&rng));
         synth_hessian(&rng, n, H);
         const char *bp = bits;
+        char *end;
         while (*bp) {
             long nb = strtol(bp, &end, 10);
             if (end == bp) cli_die(CLI_EXIT_USAGE, "--bits: bad entry near '%s'", bp);

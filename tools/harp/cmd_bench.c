@@ -1,5 +1,6 @@
 /* harp bench <name>: dispatch to the benchmarks in bench/. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../bench/bench.h"
@@ -35,6 +36,19 @@ long long bench_peak_rss_bytes(void) {
         if (sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
     fclose(f);
     return kb < 0 ? -1 : kb * 1024;
+}
+
+int bench_next_shape(const char **p, long *m, long *n) {
+    if (!**p) return 0;
+    char *end;
+    *m = strtol(*p, &end, 10);
+    if (end == *p || (*end != 'x' && *end != 'X')) cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", *p);
+    *p = end + 1;
+    *n = strtol(*p, &end, 10);
+    if (end == *p || *m < 1 || *n < 1 || *m > 65536 || *n > 65536)
+        cli_die(CLI_EXIT_USAGE, "--shapes: bad entry near '%s'", *p);
+    *p = *end == ',' ? end + 1 : end;
+    return 1;
 }
 
 int cmd_bench(int argc, char **argv) {

@@ -195,8 +195,9 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     return st;
 }
 
-harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const harp_ppl_params *p, harp_ppl_result *out) {
-    if (!m || !text || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: NULL argument");
+harp_status harp_ppl_over_text(harp_model *m, const char *text, size_t len, const char *fn, harp_ppl_ids_fn run,
+                               void *user, harp_ppl_result *out) {
+    if (!m || !text || !out) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL argument", fn);
     memset(out, 0, sizeof *out);
     if (len == 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl: the text is empty");
     if (!harp_utf8_valid(text, len)) return harp_err(HARP_ERR_FORMAT, "ppl: the text is not valid UTF-8");
@@ -205,13 +206,21 @@ harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const har
     int32_t *ids = NULL;
     size_t n = 0;
     HARP_TRY(harp_tokenize(m->tok, text, len, 1, &ids, &n));
-    harp_status st = harp_eval_ppl_ids(m, ids, n, p, out);
+    harp_status st = run(m, ids, n, user, out);
     harp_free(ids);
     if (!st) {
         out->seconds = harp_time_s() - t0;
         out->tokens_per_second = out->seconds > 0 ? (double)out->n_chunks * out->ctx / out->seconds : 0;
     }
     return st;
+}
+
+static harp_status ppl_ids_cpu(harp_model *m, const int32_t *ids, size_t n, void *user, harp_ppl_result *out) {
+    return harp_eval_ppl_ids(m, ids, n, user, out);
+}
+
+harp_status harp_eval_ppl(harp_model *m, const char *text, size_t len, const harp_ppl_params *p, harp_ppl_result *out) {
+    return harp_ppl_over_text(m, text, len, "harp_eval_ppl", ppl_ids_cpu, (void *)p, out);
 }
 
 void harp_ppl_finish(harp_ppl_result *out, double sum, double sum2, int64_t scored, int n_chunks, int ctx,

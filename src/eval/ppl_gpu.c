@@ -238,22 +238,18 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
 
 #endif
 
+typedef struct ppl_gpu_args {
+    const harp_ppl_params *p;
+    const harp_gpu_ppl_params *gp;
+} ppl_gpu_args;
+
+static harp_status ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n, void *user, harp_ppl_result *out) {
+    const ppl_gpu_args *a = user;
+    return harp_eval_ppl_ids_gpu(m, ids, n, a->p, a->gp, out);
+}
+
 harp_status harp_eval_ppl_gpu(harp_model *m, const char *text, size_t len, const harp_ppl_params *p,
                               const harp_gpu_ppl_params *gp, harp_ppl_result *out) {
-    if (!m || !text || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl_gpu: NULL argument");
-    memset(out, 0, sizeof *out);
-    if (len == 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl: the text is empty");
-    if (!harp_utf8_valid(text, len)) return harp_err(HARP_ERR_FORMAT, "ppl: the text is not valid UTF-8");
-    if (!m->tok) return harp_err(HARP_ERR_INVALID_ARG, "ppl: the model was opened without a tokenizer");
-    double t0 = harp_time_s();
-    int32_t *ids = NULL;
-    size_t n = 0;
-    HARP_TRY(harp_tokenize(m->tok, text, len, 1, &ids, &n));
-    harp_status st = harp_eval_ppl_ids_gpu(m, ids, n, p, gp, out);
-    harp_free(ids);
-    if (!st) {
-        out->seconds = harp_time_s() - t0;
-        out->tokens_per_second = out->seconds > 0 ? (double)out->n_chunks * out->ctx / out->seconds : 0;
-    }
-    return st;
+    ppl_gpu_args a = {p, gp};
+    return harp_ppl_over_text(m, text, len, "harp_eval_ppl_gpu", ppl_ids_gpu, &a, out);
 }

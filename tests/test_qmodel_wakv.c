@@ -7,9 +7,7 @@
  * Also: the online R3 / R4 and the per-head R2 fusions equal their dense-matrix twins, expansion needs
  * the RMSNorm divisor of the original width, and the refusals (R3 / Hadamard R2 without a Hadamard of
  * head_dim, GSR blocks, unknown kinds). */
-#include "core/core.h"
-#include "qmodel/wakv.h"
-#include "test_util.h"
+#include "wakv_test_fwd.h"
 
 typedef struct cfg {
     int64_t d, ffn, vocab, hd;
@@ -47,105 +45,6 @@ static void make_model(const cfg *c, uint64_t seed, harp_wakv_weights *w) {
     }
 }
 
-/* ---- plain fp64 forward ------------------------------------------------------------------------------ */
-
-/* y (m) = W (m × n) x (n) + b */
-static void lin(const float *W, const float *b, const double *x, int64_t m, int64_t n, double *y) {
-    for (int64_t i = 0; i < m; i++) {
-        double a = b ? b[i] : 0;
-        for (int64_t j = 0; j < n; j++) a += (double)W[i * n + j] * x[j];
-        y[i] = a;
-    }
-}
-
-static void rmsnorm(const double *x, const float *g, int64_t n, int64_t div, double *y) {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
-    double r = 1.0 / sqrt(ss / (double)div + 1e-5);
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] * r * g[i];
-}
-
-/* rotate-half RoPE on one head at position pos */
-static void rope(double *v, int64_t hd, int pos) {
-    for (int64_t i = 0; i < hd / 2; i++) {
-        double f = pos * pow(10000.0, -2.0 * (double)i / (double)hd), c = cos(f), s = sin(f);
-        double a = v[i], b = v[i + hd / 2];
-        v[i] = a * c - b * s;
-        v[i + hd / 2] = b * c + a * s;
-    }
-}
-
-/* in-place online transform of `rows` rows of width n (via fp32, as a real forward pass would) */
-static void online(const harp_padrot *R, double *x, int64_t rows, int heads) {
-    const int64_t n = harp_padrot_n(R), np = harp_padrot_n_pad(R);
-    float *t = malloc((size_t)(rows * (heads ? n * heads : np)) * sizeof *t);
-    int64_t w = heads ? n * heads : n;
-    for (int64_t i = 0; i < rows * w; i++) t[i] = (float)x[i];
-    if (heads) CHECK_OK(harp_wakv_r3_apply(R, t, rows, w, heads));
-    else CHECK_OK(harp_wakv_r4_apply(R, t, n, t, np, rows));
-    for (int64_t i = 0; i < rows * (heads ? w : np); i++) x[i] = t[i];
-    free(t);
-}
-
-static void forward(const harp_wakv_weights *w, const harp_padrot *R3, const harp_padrot *R4, const int *ids, int T,
-                    double *logits) {
-    const harp_wakv_dims *c = &w->dims;
-    const int64_t d = c->d, hd = c->head_dim, qm = c->n_head * hd, kvm = c->n_kv * hd, I = c->ffn;
-    const int64_t div = w->norm_div ? w->norm_div : d, din = w->down_in ? w->down_in : I;
-    double *x = malloc((size_t)(T * d) * sizeof *x), *h = malloc((size_t)d * sizeof *h);
-    double *q = malloc((size_t)(T * qm) * sizeof *q), *k = malloc((size_t)(T * kvm) * sizeof *k);
-    double *v = malloc((size_t)(T * kvm) * sizeof *v), *o = malloc((size_t)qm * sizeof *o);
-    double *y = malloc((size_t)d * sizeof *y), *gt = malloc((size_t)(din > I ? din : I) * sizeof *gt);
-    double *up = malloc((size_t)I * sizeof *up), *att = malloc((size_t)T * sizeof *att);
-    for (int t = 0; t < T; t++)
-        for (int64_t i = 0; i < d; i++) x[t * d + i] = w->embed[ids[t] * d + i];
-    for (int l = 0; l < c->n_layer; l++) {
-        const harp_wakv_layer *L = &w->layers[l];
-        for (int t = 0; t < T; t++) {
-            rmsnorm(x + t * d, L->attn_norm, d, div, h);
-            lin(L->wq, L->bq, h, qm, d, q + t * qm);
-            lin(L->wk, L->bk, h, kvm, d, k + t * kvm);
-            lin(L->wv, L->bv, h, kvm, d, v + t * kvm);
-            for (int hh = 0; hh < c->n_head; hh++) rope(q + t * qm + hh * hd, hd, t);
-            for (int hh = 0; hh < c->n_kv; hh++) rope(k + t * kvm + hh * hd, hd, t);
-        }
-        if (R3) online(R3, q, T, c->n_head), online(R3, k, T, c->n_kv);
-        for (int t = 0; t < T; t++) {
-            for (int hh = 0; hh < c->n_head; hh++) {
-                const int kh = hh / (c->n_head / c->n_kv);
-                double mx = -INFINITY, sum = 0;
-                for (int s = 0; s <= t; s++) {
-                    double a = 0;
-                    for (int64_t i = 0; i < hd; i++) a += q[t * qm + hh * hd + i] * k[s * kvm + kh * hd + i];
-                    att[s] = a / sqrt((double)hd);
-                    mx = fmax(mx, att[s]);
-                }
-                for (int s = 0; s <= t; s++) sum += att[s] = exp(att[s] - mx);
-                for (int64_t i = 0; i < hd; i++) {
-                    double a = 0;
-                    for (int s = 0; s <= t; s++) a += att[s] / sum * v[s * kvm + kh * hd + i];
-                    o[hh * hd + i] = a;
-                }
-            }
-            lin(L->wo, NULL, o, d, qm, y);
-            for (int64_t i = 0; i < d; i++) x[t * d + i] += y[i];
-            rmsnorm(x + t * d, L->ffn_norm, d, div, h);
-            lin(L->w_gate, NULL, h, I, d, gt);
-            lin(L->w_up, NULL, h, I, d, up);
-            for (int64_t i = 0; i < I; i++) gt[i] = gt[i] / (1 + exp(-gt[i])) * up[i];
-            if (R4) online(R4, gt, 1, 0);
-            lin(L->w_down, NULL, gt, d, din, y);
-            for (int64_t i = 0; i < d; i++) x[t * d + i] += y[i];
-        }
-    }
-    const float *head = w->head ? w->head : w->embed;
-    for (int t = 0; t < T; t++) {
-        rmsnorm(x + t * d, w->final_norm, d, div, h);
-        lin(head, NULL, h, c->vocab, d, logits + t * c->vocab);
-    }
-    free(x), free(h), free(q), free(k), free(v), free(o), free(y), free(gt), free(up), free(att);
-}
-
 /* ---- exactness ---------------------------------------------------------------------------------------- */
 
 static double worst_rel;
@@ -161,10 +60,11 @@ static void check_exact(const cfg *c, harp_wakv_rkind r1, harp_wakv_rkind r2, in
     enum { T = 7 };
     const int ids[T] = {3, 1, 4, 1, 5, 9, 2};
     double *a = malloc((size_t)(T * c->vocab) * sizeof *a), *b = malloc((size_t)(T * c->vocab) * sizeof *b);
-    forward(&w, NULL, NULL, ids, T, a);
-    if (rw.embed) forward(&rw, R.r3, R.r4, ids, T, b);
+    const wt_arch ar = {10000.0, 1e-5};
+    wt_forward(&w, &ar, NULL, NULL, ids, T, a);
+    if (rw.embed) wt_forward(&rw, &ar, R.r3, R.r4, ids, T, b);
     double mx = 0, e = 0;
-    for (int64_t i = 0; i < T * c->vocab; i++) mx = fmax(mx, fabs(a[i])), e = fmax(e, fabs(a[i] - b[i]));
+    wt_diff(a, b, T * c->vocab, &e, &mx);
     worst_rel = fmax(worst_rel, e / mx);
     CHECK_MSG(rw.embed && e <= 2e-6 * mx, "d=%lld r1=%s r2=%s r3=%d r4=%d: max|Δlogit| %.3g (max|logit| %.3g)", (long long)c->d,
               harp_wakv_rkind_name(r1), harp_wakv_rkind_name(r2), r3, r4, e, mx);
@@ -172,20 +72,15 @@ static void check_exact(const cfg *c, harp_wakv_rkind r1, harp_wakv_rkind r2, in
         /* expanded: the RMSNorm must keep the original divisor (with d' the function changes) */
         CHECK(rw.dims.d == harp_padrot_n_pad(R.r1) && rw.norm_div == c->d);
         rw.norm_div = rw.dims.d;
-        forward(&rw, R.r3, R.r4, ids, T, b);
-        double e2 = 0;
-        for (int64_t i = 0; i < T * c->vocab; i++) e2 = fmax(e2, fabs(a[i] - b[i]));
+        wt_forward(&rw, &ar, R.r3, R.r4, ids, T, b);
+        double e2 = 0, m2;
+        wt_diff(a, b, T * c->vocab, &e2, &m2);
         CHECK_MSG(e2 > 1e3 * e, "expanded model with divisor d' should differ (%.3g vs %.3g)", e2, e);
     }
     free(a), free(b);
     harp_wakv_weights_free(&rw);
     harp_wakv_rots_free(&R);
-    for (int l = 0; l < c->n_layer; l++) {
-        harp_wakv_layer *L = &w.layers[l];
-        free(L->attn_norm), free(L->ffn_norm), free(L->wq), free(L->wk), free(L->wv), free(L->wo);
-        free(L->bq), free(L->bk), free(L->bv), free(L->w_gate), free(L->w_up), free(L->w_down);
-    }
-    free(w.layers), free(w.embed), free(w.final_norm);
+    wt_free(&w);
 }
 
 static void test_exactness(void) {

@@ -77,6 +77,16 @@ static void check_exact(const cfg *c, harp_wakv_rkind r1, harp_wakv_rkind r2, in
         wt_diff(a, b, T * c->vocab, &e2, &m2);
         CHECK_MSG(e2 > 1e3 * e, "expanded model with divisor d' should differ (%.3g vs %.3g)", e2, e);
     }
+    if (rw.embed && c->n_layer > 1) {   /* the streaming per-layer entry point gives the same arrays */
+        harp_wakv_layer L;
+        CHECK_OK(harp_wakv_rotate_layer(&w.dims, &R, 1, &w.layers[1], &L));
+        const int64_t d2 = rw.dims.d, qm = c->n_head * c->hd, kvm = c->n_kv * c->hd, I2 = rw.down_in;
+        CHECK(L.wq && !memcmp(L.wq, rw.layers[1].wq, (size_t)(qm * d2) * 4) &&
+              !memcmp(L.wv, rw.layers[1].wv, (size_t)(kvm * d2) * 4) && !memcmp(L.wo, rw.layers[1].wo, (size_t)(d2 * qm) * 4) &&
+              !memcmp(L.w_down, rw.layers[1].w_down, (size_t)(d2 * I2) * 4) &&
+              (!c->bias || !memcmp(L.bv, rw.layers[1].bv, (size_t)kvm * 4)));
+        harp_wakv_layer_free(&L);
+    }
     free(a), free(b);
     harp_wakv_weights_free(&rw);
     harp_wakv_rots_free(&R);

@@ -103,6 +103,12 @@ harp_status harp_wakv_r3_apply(const harp_padrot *R3, float *X, int64_t rows, in
 /* Online R4: Y (rows × I') = [X, 0]·R4 for X (rows × I) — harp_padrot_fwd. */
 harp_status harp_wakv_r4_apply(const harp_padrot *R4, const float *X, int64_t ldx, float *Y, int64_t ldy, int64_t rows);
 
+/* One layer of the offline step (for a pipeline that streams layers): out gets new arrays (free with
+ * harp_wakv_layer_free) holding layer l of `in` with its norms folded, R1, R2[l] and R4 fused. */
+harp_status harp_wakv_rotate_layer(const harp_wakv_dims *dims, const harp_wakv_rots *rots, int l,
+                                   const harp_wakv_layer *in, harp_wakv_layer *out);
+void harp_wakv_layer_free(harp_wakv_layer *L);
+
 /* The whole offline step: out (new arrays, untied head, all norms 1, norm_div = in's d, down_in = I')
  * = `in` with
  * every RMSNorm folded and R1, R2 and R4's offline half fused. `in` is not modified. The function of

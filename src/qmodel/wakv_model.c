@@ -7,16 +7,22 @@
 #include "core/core.h"
 #include "wakv.h"
 
+static void layer_free(harp_wakv_layer *L) {
+    free(L->attn_norm), free(L->ffn_norm);
+    free(L->wq), free(L->wk), free(L->wv), free(L->wo);
+    free(L->bq), free(L->bk), free(L->bv);
+    free(L->w_gate), free(L->w_up), free(L->w_down);
+    memset(L, 0, sizeof *L);
+}
+
+void harp_wakv_layer_free(harp_wakv_layer *L) {
+    if (L) layer_free(L);
+}
+
 void harp_wakv_weights_free(harp_wakv_weights *w) {
     if (!w) return;
     free(w->embed), free(w->head), free(w->final_norm);
-    for (int l = 0; w->layers && l < w->dims.n_layer; l++) {
-        harp_wakv_layer *L = &w->layers[l];
-        free(L->attn_norm), free(L->ffn_norm);
-        free(L->wq), free(L->wk), free(L->wv), free(L->wo);
-        free(L->bq), free(L->bk), free(L->bv);
-        free(L->w_gate), free(L->w_up), free(L->w_down);
-    }
+    for (int l = 0; w->layers && l < w->dims.n_layer; l++) layer_free(&w->layers[l]);
     free(w->layers);
     memset(w, 0, sizeof *w);
 }
@@ -54,7 +60,8 @@ typedef struct rot_ctx {
     const harp_padrot *r1, *r4;  /* never NULL: identities stand in for "none" */
 } rot_ctx;
 
-static harp_status rotate_layer(const rot_ctx *c, const harp_wakv_layer *in, const harp_padrot *r2, harp_wakv_layer *o) {
+static harp_status rotate_layer_ctx(const rot_ctx *c, const harp_wakv_layer *in, const harp_padrot *r2,
+                                   harp_wakv_layer *o) {
     const harp_wakv_dims *dm = c->dm;
     const int64_t hd = dm->head_dim, qm = dm->n_head * hd, kvm = dm->n_kv * hd, I = dm->ffn, d = dm->d;
     const int64_t d2 = harp_padrot_n_pad(c->r1), I2 = harp_padrot_n_pad(c->r4);
@@ -115,18 +122,42 @@ static harp_status rotate_all(const harp_wakv_weights *in, const rot_ctx *c, con
     HARP_TRY(fold_rot_in(c->r1, in->head ? in->head : in->embed, in->final_norm, dm->vocab, &out->head));
     if (!(out->final_norm = ones_f(harp_padrot_n_pad(c->r1)))) return HARP_ERR_OOM;
     for (int l = 0; l < dm->n_layer; l++)
-        HARP_TRY(rotate_layer(c, &in->layers[l], R->r2 ? R->r2[l] : NULL, &out->layers[l]));
+        HARP_TRY(rotate_layer_ctx(c, &in->layers[l], R->r2 ? R->r2[l] : NULL, &out->layers[l]));
     return HARP_OK;
+}
+
+/* The context of dims and R, with identities (to destroy with ctx_done) standing in for absent R1 / R4. */
+static harp_status ctx_make(const harp_wakv_dims *dm, const harp_wakv_rots *R, rot_ctx *c, harp_padrot **id) {
+    id[0] = id[1] = NULL;
+    harp_status st = R->r1 ? HARP_OK : harp_padrot_wrap(NULL, dm->d, &id[0]);
+    if (st == HARP_OK && !R->r4) st = harp_padrot_wrap(NULL, dm->ffn, &id[1]);
+    c->dm = dm, c->r1 = R->r1 ? R->r1 : id[0], c->r4 = R->r4 ? R->r4 : id[1];
+    return st;
+}
+
+static void ctx_done(harp_padrot **id) { harp_padrot_destroy(id[0]), harp_padrot_destroy(id[1]); }
+
+harp_status harp_wakv_rotate_layer(const harp_wakv_dims *dm, const harp_wakv_rots *R, int l, const harp_wakv_layer *in,
+                                   harp_wakv_layer *out) {
+    if (!dm || !R || !in || !out || l < 0 || l >= dm->n_layer)
+        return harp_err(HARP_ERR_INVALID_ARG, "wakv rotate layer: bad arguments (layer %d)", l);
+    memset(out, 0, sizeof *out);
+    rot_ctx c;
+    harp_padrot *id[2];
+    harp_status st = ctx_make(dm, R, &c, id);
+    if (st == HARP_OK) st = rotate_layer_ctx(&c, in, R->r2 ? R->r2[l] : NULL, out);
+    ctx_done(id);
+    if (st != HARP_OK) layer_free(out);
+    return st;
 }
 
 harp_status harp_wakv_rotate(const harp_wakv_weights *in, const harp_wakv_rots *R, harp_wakv_weights *out) {
     if (!in || !R || !out) return harp_err(HARP_ERR_INVALID_ARG, "wakv rotate: NULL argument");
     memset(out, 0, sizeof *out);
     HARP_TRY(check_model(in, R));
-    harp_padrot *id1 = NULL, *id4 = NULL;
-    harp_status st = R->r1 ? HARP_OK : harp_padrot_wrap(NULL, in->dims.d, &id1);
-    if (st == HARP_OK && !R->r4) st = harp_padrot_wrap(NULL, in->dims.ffn, &id4);
-    const rot_ctx c = {&in->dims, R->r1 ? R->r1 : id1, R->r4 ? R->r4 : id4};
+    rot_ctx c;
+    harp_padrot *id[2];
+    harp_status st = ctx_make(&in->dims, R, &c, id);
     out->dims = in->dims;
     if (st == HARP_OK) st = rotate_all(in, &c, R, out);
     if (st == HARP_OK) {
@@ -136,7 +167,6 @@ harp_status harp_wakv_rotate(const harp_wakv_weights *in, const harp_wakv_rots *
     } else {
         harp_wakv_weights_free(out);
     }
-    harp_padrot_destroy(id1);
-    harp_padrot_destroy(id4);
+    ctx_done(id);
     return st;
 }

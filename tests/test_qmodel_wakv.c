@@ -61,8 +61,8 @@ static void check_exact(const cfg *c, harp_wakv_rkind r1, harp_wakv_rkind r2, in
     const int ids[T] = {3, 1, 4, 1, 5, 9, 2};
     double *a = malloc((size_t)(T * c->vocab) * sizeof *a), *b = malloc((size_t)(T * c->vocab) * sizeof *b);
     const wt_arch ar = {10000.0, 1e-5};
-    wt_forward(&w, &ar, NULL, NULL, ids, T, a);
-    if (rw.embed) wt_forward(&rw, &ar, R.r3, R.r4, ids, T, b);
+    wt_forward(&w, &ar, NULL, NULL, NULL, ids, T, a);
+    if (rw.embed) wt_forward(&rw, &ar, R.r3, R.r4, NULL, ids, T, b);
     double mx = 0, e = 0;
     wt_diff(a, b, T * c->vocab, &e, &mx);
     worst_rel = fmax(worst_rel, e / mx);
@@ -72,7 +72,7 @@ static void check_exact(const cfg *c, harp_wakv_rkind r1, harp_wakv_rkind r2, in
         /* expanded: the RMSNorm must keep the original divisor (with d' the function changes) */
         CHECK(rw.dims.d == harp_padrot_n_pad(R.r1) && rw.norm_div == c->d);
         rw.norm_div = rw.dims.d;
-        wt_forward(&rw, &ar, R.r3, R.r4, ids, T, b);
+        wt_forward(&rw, &ar, R.r3, R.r4, NULL, ids, T, b);
         double e2 = 0, m2;
         wt_diff(a, b, T * c->vocab, &e2, &m2);
         CHECK_MSG(e2 > 1e3 * e, "expanded model with divisor d' should differ (%.3g vs %.3g)", e2, e);

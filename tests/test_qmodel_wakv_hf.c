@@ -6,68 +6,7 @@
  * Folders: tests/data/qwen2-tiny (hidden 64), tests/data/qwen2-h160-tiny (hidden 160: Paley I R1, and
  * FFN 152: Paley II order 76 for R4; made by scripts/make_fixtures.py --only qwen2-h160-tiny) and
  * ../shared/models/ref-llama; each missing one is reported and skipped (exit 77 when all are). */
-#include <cjson/cJSON.h>
-
-#include "io/safetensors.h"
-#include "test_json.h"
-#include "wakv_test_fwd.h"
-
-static double jnum(const cJSON *o, const char *k, double def) {
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static float *tensor(const harp_st_file *f, const char *name, int64_t numel, int required) {
-    const harp_st_tensor *t = harp_st_find(f, name);
-    if (!t) {
-        CHECK_MSG(!required, "%s: tensor %s missing", f->path, name);
-        return NULL;
-    }
-    CHECK_MSG(t->numel == numel, "%s: %s has %lld elements, expected %lld", f->path, name, (long long)t->numel,
-              (long long)numel);
-    float *p = malloc((size_t)t->numel * sizeof *p);
-    CHECK_OK(harp_st_to_f32(f, t, p));
-    return p;
-}
-
-static int load_hf(const char *dir, harp_wakv_weights *w, wt_arch *ar) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    cJSON *cfg = harp_file_exists(path) ? t_load_json(path) : NULL;
-    if (!cfg) return 0;
-    memset(w, 0, sizeof *w);
-    harp_wakv_dims *d = &w->dims;
-    d->d = (int64_t)jnum(cfg, "hidden_size", 0), d->ffn = (int64_t)jnum(cfg, "intermediate_size", 0);
-    d->vocab = (int64_t)jnum(cfg, "vocab_size", 0), d->n_layer = (int)jnum(cfg, "num_hidden_layers", 0);
-    d->n_head = (int)jnum(cfg, "num_attention_heads", 1), d->n_kv = (int)jnum(cfg, "num_key_value_heads", d->n_head);
-    d->head_dim = (int64_t)jnum(cfg, "head_dim", (double)(d->d / d->n_head));
-    ar->eps = jnum(cfg, "rms_norm_eps", 1e-5);
-    ar->rope_theta = jnum(cfg, "rope_theta", jnum(cJSON_GetObjectItem(cfg, "rope_parameters"), "rope_theta", 10000.0));
-    cJSON_Delete(cfg);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    harp_st_file f;
-    CHECK_OK(harp_st_open(path, &f));
-    const int64_t D = d->d, hd = d->head_dim, qm = d->n_head * hd, kvm = d->n_kv * hd, I = d->ffn;
-    w->embed = tensor(&f, "model.embed_tokens.weight", d->vocab * D, 1);
-    w->head = tensor(&f, "lm_head.weight", d->vocab * D, 0);
-    w->final_norm = tensor(&f, "model.norm.weight", D, 1);
-    w->layers = calloc((size_t)d->n_layer, sizeof *w->layers);
-    for (int l = 0; l < d->n_layer; l++) {
-        harp_wakv_layer *L = &w->layers[l];
-        char n[160];
-#define T(field, suffix, count, req) \
-    (snprintf(n, sizeof n, "model.layers.%d.%s", l, suffix), L->field = tensor(&f, n, count, req))
-        T(attn_norm, "input_layernorm.weight", D, 1), T(ffn_norm, "post_attention_layernorm.weight", D, 1);
-        T(wq, "self_attn.q_proj.weight", qm * D, 1), T(wk, "self_attn.k_proj.weight", kvm * D, 1);
-        T(wv, "self_attn.v_proj.weight", kvm * D, 1), T(wo, "self_attn.o_proj.weight", D * qm, 1);
-        T(bq, "self_attn.q_proj.bias", qm, 0), T(bk, "self_attn.k_proj.bias", kvm, 0), T(bv, "self_attn.v_proj.bias", kvm, 0);
-        T(w_gate, "mlp.gate_proj.weight", I * D, 1), T(w_up, "mlp.up_proj.weight", I * D, 1);
-        T(w_down, "mlp.down_proj.weight", D * I, 1);
-#undef T
-    }
-    harp_st_close(&f);
-    return 1;
-}
+#include "wakv_test_hf.h"
 
 /* ids and logits of ref.json (NULL when the folder has none) */
 static double *load_ref(const char *dir, int *ids, int *T, int64_t V) {
@@ -90,7 +29,7 @@ static double *load_ref(const char *dir, int *ids, int *T, int64_t V) {
 static int check_folder(const char *dir, const char *label) {
     harp_wakv_weights w;
     wt_arch ar;
-    if (!load_hf(dir, &w, &ar)) {
+    if (!wt_load_hf(dir, &w, &ar)) {
         printf("SKIP %s: %s/config.json is missing\n", label, dir);
         return 0;
     }
@@ -101,7 +40,7 @@ static int check_folder(const char *dir, const char *label) {
     if (T > 12 && !ref) T = 12;
     for (int t = 0; t < T; t++) ids[t] %= (int)V;
     double *a = malloc((size_t)(T * V) * sizeof *a), *b = malloc((size_t)(T * V) * sizeof *b);
-    wt_forward(&w, &ar, NULL, NULL, ids, T, a);
+    wt_forward(&w, &ar, NULL, NULL, NULL, ids, T, a);
     double e, mx;
     if (ref) {
         wt_diff(ref, a, T * V, &e, &mx);
@@ -118,7 +57,7 @@ static int check_folder(const char *dir, const char *label) {
         CHECK_OK(harp_wakv_rots_create(&p, &w.dims, &R));
         CHECK_OK(harp_wakv_rotate(&w, &R, &rw));
         if (!rw.embed) continue;
-        wt_forward(&rw, &ar, R.r3, R.r4, ids, T, b);
+        wt_forward(&rw, &ar, R.r3, R.r4, NULL, ids, T, b);
         wt_diff(a, b, T * V, &e, &mx);
         printf("%-18s R1 = R2 = %-8s (R1 order %lld, R4 order %lld): max|Δlogit| %.2e = %.2e·max|logit|\n", label,
                harp_wakv_rkind_name(kinds[k]), (long long)(R.r1 ? harp_padrot_n_pad(R.r1) : 0),

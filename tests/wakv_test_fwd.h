@@ -1,20 +1,37 @@
 /* Shared by the W/A/KV rotation tests: a plain fp64 forward pass of a Llama/Qwen2 model held as
  * harp_wakv_weights (rotate-half RoPE, GQA, SwiGLU, optional q/k/v biases, RMSNorm over norm_div),
  * with the online R3 (after RoPE) and R4 (before down) applied in fp32 through the library, as a real
- * forward pass would. Written with loops, independent of src/model. */
+ * forward pass would, and optional fake activation / KV quantization at the places of
+ * docs/design-wakv.md §4. Written with loops, independent of src/model. */
 #ifndef WAKV_TEST_FWD_H
 #define WAKV_TEST_FWD_H
 
 #include "core/core.h"
 #include "qmodel/wakv.h"
+#include "quant/aq.h"
 #include "test_util.h"
 
 typedef struct wt_arch {
     double rope_theta, eps;
 } wt_arch;
 
+/* Fake quantization inside the forward (bits 0 = off): a = every linear input except the head (per
+ * token), kv = K (after RoPE and R3) and V, rows of n_kv·head_dim with the caller's group. */
+typedef struct wt_quant {
+    harp_aq_fmt a, kv;
+} wt_quant;
+
+static inline void wt_fake(const harp_aq_fmt *f, double *x, int64_t rows, int64_t n) {
+    if (!f || !f->bits) return;
+    float *t = malloc((size_t)(rows * n) * sizeof *t);
+    for (int64_t i = 0; i < rows * n; i++) t[i] = (float)x[i];
+    CHECK_OK(harp_aq_fake(f, t, rows, n, n));
+    for (int64_t i = 0; i < rows * n; i++) x[i] = t[i];
+    free(t);
+}
+
 /* y (m) = W (m × n) x (n) + b */
-static void wt_lin(const float *W, const float *b, const double *x, int64_t m, int64_t n, double *y) {
+static inline void wt_lin(const float *W, const float *b, const double *x, int64_t m, int64_t n, double *y) {
     for (int64_t i = 0; i < m; i++) {
         double a = b ? b[i] : 0;
         for (int64_t j = 0; j < n; j++) a += (double)W[i * n + j] * x[j];
@@ -22,7 +39,7 @@ static void wt_lin(const float *W, const float *b, const double *x, int64_t m, i
     }
 }
 
-static void wt_rmsnorm(const double *x, const float *g, int64_t n, int64_t div, double eps, double *y) {
+static inline void wt_rmsnorm(const double *x, const float *g, int64_t n, int64_t div, double eps, double *y) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
     double r = 1.0 / sqrt(ss / (double)div + eps);
@@ -30,7 +47,7 @@ static void wt_rmsnorm(const double *x, const float *g, int64_t n, int64_t div, 
 }
 
 /* rotate-half RoPE on one head at position pos */
-static void wt_rope(double *v, int64_t hd, int pos, double theta) {
+static inline void wt_rope(double *v, int64_t hd, int pos, double theta) {
     for (int64_t i = 0; i < hd / 2; i++) {
         double f = pos * pow(theta, -2.0 * (double)i / (double)hd), c = cos(f), s = sin(f);
         double a = v[i], b = v[i + hd / 2];
@@ -40,7 +57,7 @@ static void wt_rope(double *v, int64_t hd, int pos, double theta) {
 }
 
 /* in-place online transform of `rows` rows of width n (via fp32, as a real forward pass would) */
-static void wt_online(const harp_padrot *R, double *x, int64_t rows, int heads) {
+static inline void wt_online(const harp_padrot *R, double *x, int64_t rows, int heads) {
     const int64_t n = harp_padrot_n(R), np = harp_padrot_n_pad(R);
     float *t = malloc((size_t)(rows * (heads ? n * heads : np)) * sizeof *t);
     int64_t w = heads ? n * heads : n;
@@ -51,8 +68,9 @@ static void wt_online(const harp_padrot *R, double *x, int64_t rows, int heads) 
     free(t);
 }
 
-static void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp_padrot *R3, const harp_padrot *R4,
-                       const int *ids, int T, double *logits) {
+static inline void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp_padrot *R3, const harp_padrot *R4,
+                       const wt_quant *qz, const int *ids, int T, double *logits) {
+    const harp_aq_fmt *fa = qz ? &qz->a : NULL, *fkv = qz ? &qz->kv : NULL;
     const harp_wakv_dims *c = &w->dims;
     const int64_t d = c->d, hd = c->head_dim, qm = c->n_head * hd, kvm = c->n_kv * hd, I = c->ffn;
     const int64_t div = w->norm_div ? w->norm_div : d, din = w->down_in ? w->down_in : I;
@@ -67,6 +85,7 @@ static void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp
         const harp_wakv_layer *L = &w->layers[l];
         for (int t = 0; t < T; t++) {
             wt_rmsnorm(x + t * d, L->attn_norm, d, div, ar->eps, h);
+            wt_fake(fa, h, 1, d);
             wt_lin(L->wq, L->bq, h, qm, d, q + t * qm);
             wt_lin(L->wk, L->bk, h, kvm, d, k + t * kvm);
             wt_lin(L->wv, L->bv, h, kvm, d, v + t * kvm);
@@ -74,6 +93,8 @@ static void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp
             for (int hh = 0; hh < c->n_kv; hh++) wt_rope(k + t * kvm + hh * hd, hd, t, ar->rope_theta);
         }
         if (R3) wt_online(R3, q, T, c->n_head), wt_online(R3, k, T, c->n_kv);
+        wt_fake(fkv, k, T, kvm);
+        wt_fake(fkv, v, T, kvm);
         for (int t = 0; t < T; t++) {
             for (int hh = 0; hh < c->n_head; hh++) {
                 const int kh = hh / (c->n_head / c->n_kv);
@@ -91,13 +112,16 @@ static void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp
                     o[hh * hd + i] = a;
                 }
             }
+            wt_fake(fa, o, 1, qm);
             wt_lin(L->wo, NULL, o, d, qm, y);
             for (int64_t i = 0; i < d; i++) x[t * d + i] += y[i];
             wt_rmsnorm(x + t * d, L->ffn_norm, d, div, ar->eps, h);
+            wt_fake(fa, h, 1, d);
             wt_lin(L->w_gate, NULL, h, I, d, gt);
             wt_lin(L->w_up, NULL, h, I, d, up);
             for (int64_t i = 0; i < I; i++) gt[i] = gt[i] / (1 + exp(-gt[i])) * up[i];
             if (R4) wt_online(R4, gt, 1, 0);
+            wt_fake(fa, gt, 1, din);
             wt_lin(L->w_down, NULL, gt, d, din, y);
             for (int64_t i = 0; i < d; i++) x[t * d + i] += y[i];
         }
@@ -111,7 +135,7 @@ static void wt_forward(const harp_wakv_weights *w, const wt_arch *ar, const harp
 }
 
 /* Frees arrays of a model built by the tests (malloc'd arrays, layers calloc'd). */
-static void wt_free(harp_wakv_weights *w) {
+static inline void wt_free(harp_wakv_weights *w) {
     for (int l = 0; w->layers && l < w->dims.n_layer; l++) {
         harp_wakv_layer *L = &w->layers[l];
         free(L->attn_norm), free(L->ffn_norm), free(L->wq), free(L->wk), free(L->wv), free(L->wo);
@@ -122,7 +146,7 @@ static void wt_free(harp_wakv_weights *w) {
 }
 
 /* max |a − b| and max |a| over count values */
-static void wt_diff(const double *a, const double *b, int64_t count, double *maxdiff, double *maxabs) {
+static inline void wt_diff(const double *a, const double *b, int64_t count, double *maxdiff, double *maxabs) {
     double e = 0, m = 0;
     for (int64_t i = 0; i < count; i++) m = fmax(m, fabs(a[i])), e = fmax(e, fabs(a[i] - b[i]));
     *maxdiff = e, *maxabs = m;

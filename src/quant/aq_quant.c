@@ -136,15 +136,15 @@ HARP_ALWAYS_INLINE static inline void aq_codes(const float *x, int64_t len, cons
     }
 }
 
-static void aq_pack(const int32_t *q, int64_t len, int bits, uint8_t *out, int64_t nbytes) {
+HARP_ALWAYS_INLINE static inline void aq_pack(const int32_t *q, int64_t len, int bits, uint8_t *out, int64_t nbytes) {
     if (bits == 8) {
-        for (int64_t i = 0; i < len; i++) out[i] = (uint8_t)(q[i] & 0xFF);
+        for (int64_t i = 0; i < len; i++) out[i] = (uint8_t)q[i];
         return;
     }
     if (bits == 4) {
-        int64_t i = 0;
-        for (; i + 1 < len; i += 2) out[i / 2] = (uint8_t)((q[i] & 0xF) | (q[i + 1] & 0xF) << 4);
-        if (i < len) out[i / 2] = (uint8_t)(q[i] & 0xF);
+        const int64_t h = len / 2;
+        for (int64_t i = 0; i < h; i++) out[i] = (uint8_t)((q[2 * i] & 0xF) | (q[2 * i + 1] & 0xF) << 4);
+        if (len & 1) out[h] = (uint8_t)(q[len - 1] & 0xF);
         return;
     }
     memset(out, 0, (size_t)nbytes);
@@ -159,16 +159,20 @@ static void aq_pack(const int32_t *q, int64_t len, int bits, uint8_t *out, int64
     if (have) out[o] = (uint8_t)acc;
 }
 
-static void aq_unpack(const uint8_t *c, int64_t len, int bits, int sym, int32_t *q) {
+/* b-bit field → integer; symmetric fields are sign-extended with (v ^ m) − m, m = 2^(b−1). */
+HARP_ALWAYS_INLINE static inline void aq_unpack(const uint8_t *c, int64_t len, int bits, int sym, int32_t *q) {
+    const int32_t m = sym ? 1 << (bits - 1) : 0;
     if (bits == 8) {
-        for (int64_t i = 0; i < len; i++) q[i] = sym ? (int32_t)(int8_t)c[i] : (int32_t)c[i];
+        for (int64_t i = 0; i < len; i++) q[i] = ((int32_t)c[i] ^ m) - m;
         return;
     }
     if (bits == 4) {
-        for (int64_t i = 0; i < len; i++) {
-            int32_t v = (c[i / 2] >> (4 * (i & 1))) & 0xF;
-            q[i] = sym && v >= 8 ? v - 16 : v;
+        const int64_t h = len / 2;
+        for (int64_t i = 0; i < h; i++) {
+            q[2 * i] = ((c[i] & 0xF) ^ m) - m;
+            q[2 * i + 1] = ((c[i] >> 4) ^ m) - m;
         }
+        if (len & 1) q[len - 1] = ((c[h] & 0xF) ^ m) - m;
         return;
     }
     for (int64_t i = 0; i < len; i++) q[i] = harp_aq_code_get(c, i, bits, sym);

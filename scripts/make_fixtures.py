@@ -7,9 +7,12 @@ safetensors and tokenizers; it ran on the project's GPU machine (CPU fp32 math).
 
     python3 scripts/make_fixtures.py --out tests/data
 
-writes tests/data/{mistral-tiny,qwen2-tiny,llama3-rope-tiny,llama-linear-rope-tiny}/
-with config.json, model.safetensors and ref.json (qwen2-tiny also gets two tiny
-byte-level BPE tokenizer files). Deterministic: fixed seeds, CPU, TF32 off.
+writes tests/data/{mistral-tiny,qwen2-tiny,qwen2-h160-tiny,llama3-rope-tiny,
+llama-linear-rope-tiny}/ with config.json, model.safetensors and ref.json (the two
+Qwen2 folders also get two tiny byte-level BPE tokenizer files). Deterministic: fixed
+seeds, CPU, TF32 off. One fixture alone (the others stay as they are):
+
+    python3 scripts/make_fixtures.py --out tests/data --only qwen2-h160-tiny
 
 ref.json holds the input ids, fp32 logits of every position (transformers, weights
 read back from the saved file and upcast to fp32), per-position top-5 and NLL, and
@@ -69,6 +72,26 @@ FIXTURES = [
         rope=dict(rope_type="default", rope_theta=1000000.0),
         style="as-saved",
         tokenizer=True,
+    ),
+    # Issue 14 (W/A/KV rotations): a hidden width that is not a power of two, so that R1 needs a
+    # Paley Hadamard (160 = 20·8, Paley I q=19) and R4 a non-QuIP# order (FFN 152 = 76·2, Paley II
+    # q=37, like Qwen2.5-0.5B's 4864 = 76·64); head_dim 32 keeps R3 possible; GQA 5/1 and q/k/v
+    # biases as in Qwen2. Build it alone with --only qwen2-h160-tiny.
+    dict(
+        name="qwen2-h160-tiny",
+        arch="Qwen2ForCausalLM",
+        seed=1005,
+        dtype="float16",
+        cfg=dict(
+            vocab_size=512, hidden_size=160, intermediate_size=152,
+            num_hidden_layers=2, num_attention_heads=5, num_key_value_heads=1,
+            max_position_embeddings=256, rms_norm_eps=1e-6,
+            tie_word_embeddings=True, use_sliding_window=False,
+            bos_token_id=None, eos_token_id=0,
+        ),
+        rope=dict(rope_type="default", rope_theta=1000000.0),
+        style="as-saved",
+        tokenizer=True,  # same byte-level BPE as qwen2-tiny, so `harp ppl -f` can run on it
     ),
     dict(
         name="llama3-rope-tiny",

@@ -1,0 +1,102 @@
+/* Weight grids for the W/A/KV path (aq.h): QuaRot/GPTQ's MSE clip (`--w_clip`, WeightQuantizer
+ * find_params with mse=True, algorithms.md §6.1) as a group fitter, and RTN with any fitter. RTN reuses
+ * harp_quantize_linear for argument checks and storage, then refits each group with the fitter.
+ * GPTQ with a fitter needs a fitter hook in gptq.c (docs/design-wakv.md, "merge steps"). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "aq.h"
+#include "core/core.h"
+#include "quant_internal.h"
+
+harp_wclip harp_wclip_default(void) {
+    harp_wclip c = {100, 0.8, 2.4};
+    return c;
+}
+
+void harp_wq_fit_minmax(const void *ctx, const double *x, int64_t len, int bits, int sym, float *scale, int *zero) {
+    HARP_UNUSED(ctx);
+    harp_rtn_fit(x, len, bits, sym, scale, zero);
+}
+
+/* Σ |x̂ − x|^norm of a group on the grid (s, z); powf keeps the 80-candidate search affordable. */
+static double grid_err(const double *x, int64_t len, int bits, int sym, float s, int z, float norm) {
+    double e = 0;
+    for (int64_t i = 0; i < len; i++) {
+        int q = harp_rtn_code(x[i], s, z, bits, sym);
+        float d = (float)fabs(harp_scalar_value(s, q, z) - x[i]);
+        if (d > 0) e += norm == 2.0f ? (double)d * d : (double)powf(d, norm);
+    }
+    return e;
+}
+
+void harp_wq_fit_mse(const void *ctx, const double *x, int64_t len, int bits, int sym, float *scale, int *zero) {
+    const harp_wclip def = harp_wclip_default(), *c = ctx ? ctx : &def;
+    harp_rtn_fit(x, len, bits, sym, scale, zero);
+    double xmin = 0, xmax = 0;
+    for (int64_t i = 0; i < len; i++) xmin = fmin(xmin, x[i]), xmax = fmax(xmax, x[i]);
+    const int maxq = sym ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+    if (sym) xmax = fmax(fmax(-xmin, xmax), 1e-5);
+    else if (xmin == 0 && xmax == 0) xmin = -1, xmax = 1;
+    double best = INFINITY;
+    const int steps = (int)(c->maxshrink * c->grid);
+    for (int i = 0; i < steps; i++) {
+        const double p = 1.0 - (double)i / c->grid;
+        float s;
+        int z;
+        if (sym) {
+            s = (float)(p * xmax / maxq);
+            z = maxq + 1;   /* harp_qlinear's offset storage of symmetric codes */
+        } else {
+            s = (float)((p * xmax - p * xmin) / maxq);
+            if (!(s > 0)) continue;
+            double zf = nearbyint(-p * xmin / (double)s);
+            z = zf < 0 ? 0 : zf > maxq ? maxq : (int)zf;
+        }
+        double e = grid_err(x, len, bits, sym, s, z, (float)c->norm);
+        if (e < best) best = e, *scale = s, *zero = z;
+    }
+}
+
+harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const void *fit_ctx, int64_t m, int64_t n,
+                        const float *W, const char *what, harp_qlinear *out) {
+    if (!p || !fit) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL quantizer parameters or fitter", what ? what : "linear");
+    harp_quant_params rp = *p;
+    rp.method = HARP_QMETHOD_RTN;
+    HARP_TRY(harp_quantize_linear(&rp, m, n, W, NULL, what, out));
+    if (fit == harp_wq_fit_minmax) return HARP_OK;
+    const double t0 = harp_time_s();
+    const int64_t g = out->group_size, ng = out->n_groups;
+    int oom = 0;
+#pragma omp parallel
+    {
+        double *x = malloc((size_t)g * sizeof *x);
+        if (!x) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t r = 0; r < m; r++) {
+            if (!x) continue;
+            for (int64_t G = 0; G < ng; G++) {
+                const int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
+                for (int64_t c = 0; c < len; c++) x[c] = W[r * n + c0 + c];
+                float s;
+                int z;
+                fit(fit_ctx, x, len, rp.bits, rp.symmetric, &s, &z);
+                out->scale[r * ng + G] = s;
+                out->zero[r * ng + G] = (uint8_t)z;
+                for (int64_t c = 0; c < len; c++)
+                    out->q[r * n + c0 + c] = (uint8_t)harp_rtn_code(x[c], s, z, rp.bits, rp.symmetric);
+            }
+        }
+        free(x);
+    }
+    if (oom) {
+        harp_qlinear_free(out);
+        return harp_err(HARP_ERR_OOM, "%s: out of memory", what ? what : "linear");
+    }
+    out->seconds += harp_time_s() - t0;
+    return HARP_OK;
+}

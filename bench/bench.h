@@ -1,8 +1,19 @@
 /* Benchmarks run by `harp bench <name>`. Each measures harp against its baseline side by side in
  * one run and prints ratios (text, or one JSON object per line with --json). Targets live here,
- * never in timed tests. Each benchmark is in bench/bench_<name>.c. */
+ * never in timed tests. Each benchmark is in bench/bench_<name>.c.
+ *
+ * This header is the benchmarks' one door into the library below its public API: the module APIs
+ * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook) and
+ * the BLAS baselines (cblas). Benchmarks include only this, cli.h and include/ headers. */
 #ifndef HARP_BENCH_H
 #define HARP_BENCH_H
+
+#include <cblas.h>
+
+#include "cli.h"
+#include "core/core.h"
+#include "harp.h"
+#include "quant/e8p.h"
 
 #define HARP_BENCH_LIST(X)                                                                  \
     X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \

@@ -1,15 +1,11 @@
 /* harp bench ppl: end-to-end forward throughput of the perplexity path next to OpenBLAS sgemm on
  * the same shapes, measured in the same run, plus peak RSS against 2x fp32 weights + one window's
  * activations. */
-#include <cblas.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "core/core.h"
 
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: harp bench ppl [-m MODEL] [-f TEXT] [--ctx N] [--windows N] [--threads N] [--json]\n"
@@ -28,8 +24,7 @@ int bench_ppl(int argc, char **argv) {
     snprintf(df, sizeof df, "%s/data/ref-corpus/test.txt", root);
     const char *model = dm, *file = df;
     int ctx = 512, windows = 4, threads = 0, json = 0, o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "m:f:c:w:t:jh", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "m:f:c:w:t:jh", opts)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'f': file = optarg; break;
@@ -38,7 +33,6 @@ int bench_ppl(int argc, char **argv) {
         case 't': threads = (int)cli_parse_long("--threads", optarg, 0, 1024); break;
         case 'j': json = 1; break;
         case 'h': bench_usage(stdout); return CLI_EXIT_OK;
-        default: bench_usage(stderr); return CLI_EXIT_USAGE;
         }
     }
     if (threads > 0) {

@@ -1,15 +1,11 @@
 /* harp bench rotate: hadamard / rht / butterfly row transforms against the same rotation applied as
  * a dense OpenBLAS sgemm, plus this machine's memcpy bandwidth, in one run (docs/cli/bench-rotate.md). */
-#include <cblas.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "core/core.h"
 #include "harp/rotate.h"
 
 typedef struct {
@@ -130,7 +126,7 @@ static void emit(const bopts *o, const char *kind, int64_t n, int64_t rows, doub
                  const char *extra) {
     double gbps = 2.0 * (double)rows * (double)n * sizeof(float) / sec / 1e9;
     if (o->json)
-        printf("{\"kind\":\"%s\",\"n\":%lld,\"rows\":%lld,\"seconds\":%.6g,\"gbps\":%.4g,\"speedup_vs_dense\":%.4g,"
+        printf("{\"bench\":\"rotate\",\"kind\":\"%s\",\"n\":%lld,\"rows\":%lld,\"seconds\":%.6g,\"gbps\":%.4g,\"speedup_vs_dense\":%.4g,"
                "\"orth_err\":%.3g,\"inv_err\":%.3g,\"threads\":%d%s}\n",
                kind, (long long)n, (long long)rows, sec, gbps, dense_sec / sec, orth, inv, harp_get_threads(), extra);
     else
@@ -176,8 +172,7 @@ int bench_rotate(int argc, char **argv) {
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", lo)) != -1) {
         switch (c) {
         case 'j': o.json = 1; break;
         case 's': ns = parse_list("--sizes", optarg, sizes, 16); break;
@@ -186,10 +181,8 @@ int bench_rotate(int argc, char **argv) {
         case 'd': o.dense_max = cli_parse_long("--dense-max", optarg, 1, 1 << 20); break;
         case 'T': harp_set_threads((int)cli_parse_long("--threads", optarg, 1, 1024)); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
 
     /* memory-copy bandwidth: 256 MiB, bytes read + written */
     size_t cb = (size_t)256 << 20;
@@ -202,7 +195,7 @@ int bench_rotate(int argc, char **argv) {
     free(src);
     free(dst);
     if (o.json)
-        printf("{\"kind\":\"memcpy\",\"bytes\":%zu,\"seconds\":%.6g,\"gbps\":%.4g}\n", cb, ct, memcpy_gbps);
+        printf("{\"bench\":\"rotate\",\"kind\":\"memcpy\",\"bytes\":%zu,\"seconds\":%.6g,\"gbps\":%.4g}\n", cb, ct, memcpy_gbps);
     else {
         printf("memcpy (256 MiB, read+write): %.2f GB/s; threads %d\n", memcpy_gbps, harp_get_threads());
         printf("%-10s %6s %5s %12s %9s %11s %10s %10s\n", "kind", "n", "rows", "ms", "GB/s", "vs dense", "orth_err", "inv_err");
@@ -267,11 +260,11 @@ int bench_rotate(int argc, char **argv) {
     if (had4096 > 0) {
         double frac = gb4096 / memcpy_gbps, ratio = bf4096 / had4096;
         if (o.json) {
-            printf("{\"target\":\"hadamard_4096x512_speedup_vs_dense\",\"value\":%.4g,\"goal\":20,\"met\":%s}\n", spd4096,
+            printf("{\"bench\":\"rotate\",\"target\":\"hadamard_4096x512_speedup_vs_dense\",\"value\":%.4g,\"goal\":20,\"met\":%s}\n", spd4096,
                    spd4096 >= 20 ? "true" : "false");
-            printf("{\"target\":\"hadamard_4096x512_fraction_of_memcpy\",\"value\":%.4g,\"goal\":0.5,\"met\":%s}\n", frac,
+            printf("{\"bench\":\"rotate\",\"target\":\"hadamard_4096x512_fraction_of_memcpy\",\"value\":%.4g,\"goal\":0.5,\"met\":%s}\n", frac,
                    frac >= 0.5 ? "true" : "false");
-            printf("{\"target\":\"butterfly_over_hadamard_4096x512\",\"value\":%.4g,\"goal\":3,\"met\":%s}\n", ratio,
+            printf("{\"bench\":\"rotate\",\"target\":\"butterfly_over_hadamard_4096x512\",\"value\":%.4g,\"goal\":3,\"met\":%s}\n", ratio,
                    ratio <= 3 ? "true" : "false");
         } else {
             printf("target hadamard 4096x512 vs dense sgemm: %.1fx (goal >= 20x) %s\n", spd4096, spd4096 >= 20 ? "met" : "NOT met");

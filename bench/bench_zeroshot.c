@@ -5,15 +5,12 @@
  * perplexity feeds full 512-token windows, so the ratio shows what the short-sequence pattern
  * still costs. */
 #define _POSIX_C_SOURCE 200809L
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tools/harp/cli.h"
 #include "bench.h"
-#include "core/core.h"
 #include "harp/eval.h"
 #include "harp/zeroshot.h"
 
@@ -35,8 +32,7 @@ int bench_zeroshot(int argc, char **argv) {
     const char *dir = shared_path(db, sizeof db, "data/zeroshot");
     const char *tasks = "arc_easy,arc_challenge,piqa,hellaswag,winogrande";
     int items = 200, chunks = 8, json = 0, no_pack = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:h", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'x': text = optarg; break;
@@ -54,7 +50,6 @@ int bench_zeroshot(int argc, char **argv) {
                    "test.txt, all five tasks, 200 items, 8 windows ($HARP_SHARED or ../shared).\n"
                    "--no-pack scores one request at a time (the unbatched path) for comparison.\n");
             return CLI_EXIT_OK;
-        default: return CLI_EXIT_USAGE;
         }
     }
     harp_model_params mp = harp_model_default_params();

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bench/bench.h"
+#include "bench.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -60,6 +60,11 @@ int cmd_bench(int argc, char **argv) {
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (!strcmp(argv[1], benches[i].name)) return benches[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], benches[i].name)) {
+            static char name[64];
+            snprintf(name, sizeof name, "bench %s", benches[i].name);
+            cli_cmd_name = name; /* messages read "harp bench gemv: error: ..." */
+            return benches[i].fn(argc - 1, argv + 1);
+        }
     cli_die(CLI_EXIT_USAGE, "unknown benchmark '%s' (harp bench --help lists them)", argv[1]);
 }

@@ -30,6 +30,9 @@ HARP_BENCH_LIST(HARP_DECLARE_BENCH)
 /* Peak resident set size of this process in bytes (from /proc/self/status VmHWM). */
 long long bench_peak_rss_bytes(void);
 
+/* buf = "$HARP_SHARED/<rel>" (default root ../shared): the benchmarks' default models and texts. */
+const char *bench_shared_path(char *buf, size_t n, const char *rel);
+
 /* Next entry of a "--shapes MxN,MxN,..." list at *p (advanced past it): 1 with *m, *n set, 0 at the
  * end of the list; a malformed entry or a size outside 1..65536 is a usage error (exit 2). */
 int bench_next_shape(const char **p, long *m, long *n);

@@ -11,19 +11,8 @@ T="$HARP_TMP/cli_errors"; rm -rf "$T"; mkdir -p "$T"
 H="$HARP_BIN"
 fail=0
 
-# expect RC PATTERN CMD...: exit code RC, exactly one stderr line, matching the extended regex.
-expect() {
-  local want_rc=$1 want=$2
-  shift 2
-  "$@" > "$T/out" 2> "$T/err"
-  local rc=$? lines
-  lines=$(wc -l < "$T/err")
-  if [ $rc -ne "$want_rc" ] || [ "$lines" -ne 1 ] || ! grep -Eq -- "$want" "$T/err"; then
-    echo "FAIL ($*): rc=$rc (want $want_rc), $lines stderr lines, want /$want/:"; cat "$T/err"; fail=1
-  else
-    echo "ok   $(cat "$T/err")"
-  fi
-}
+. "$(dirname "$0")/lib.bash"
+expect() { local rc=$1 want=$2; shift 2; expect_error "$rc" -E "$want" "$@"; }
 
 head -c 60000 "$TXT" > "$T/cal.txt"
 # missing arguments name what is missing (not a page of usage)

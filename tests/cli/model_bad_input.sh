@@ -8,19 +8,9 @@ T="$HARP_TMP/model_bad"
 rm -rf "$T" && mkdir -p "$T"
 fail=0
 
+. "$(dirname "$0")/lib.bash"
 # expect_fail NAME EXPECTED_SUBSTRING CMD...: non-zero exit, one stderr line containing the substring.
-expect_fail() {
-  local name=$1 want=$2
-  shift 2
-  "$@" > "$T/out" 2> "$T/err"
-  local rc=$? lines
-  lines=$(wc -l < "$T/err")
-  if [ $rc -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$want" "$T/err"; then
-    echo "FAIL $name: rc=$rc, $lines stderr lines, want '$want':"; cat "$T/err"; fail=1
-  else
-    echo "ok   $name: $(cat "$T/err")"
-  fi
-}
+expect_fail() { shift; local want=$1; shift; expect_error nz -F "$want" "$@"; }
 
 # mkmodel DIR: config + tokenizer linked from ref-llama, safetensors supplied by the caller.
 mkmodel() {

@@ -17,7 +17,7 @@ void cli_die(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     cli_progress_break();
-    fprintf(stderr, "harp %s: error: ", cli_cmd_name);
+    fprintf(stderr, "%s: error: ", cli_cmd_name);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -42,23 +42,35 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     int c = getopt_long(argc, argv, spec, longopts, NULL);
     const char *opt = optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?";
     if (c == '?') {
-        if (optopt) cli_die(CLI_EXIT_USAGE, "unknown option '-%c' (see harp %s --help)", optopt, cli_cmd_name);
-        cli_die(CLI_EXIT_USAGE, "unknown option '%s' (see harp %s --help)", opt, cli_cmd_name);
+        if (optopt) cli_die(CLI_EXIT_USAGE, "unknown option '-%c' (see %s --help)", optopt, cli_cmd_name);
+        cli_die(CLI_EXIT_USAGE, "unknown option '%s' (see %s --help)", opt, cli_cmd_name);
     }
     if (c == ':') {
         if (opt[0] == '-' && opt[1] == '-') cli_die(CLI_EXIT_USAGE, "%s needs a value", opt);
         cli_die(CLI_EXIT_USAGE, "-%c needs a value", optopt);
     }
-    if (c == -1 && optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (see harp %s --help)", argv[optind], cli_cmd_name);
+    if (c == -1 && optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (see %s --help)", argv[optind], cli_cmd_name);
     return c;
 }
 
 void cli_require(const void *value, const char *what) {
-    if (!value) cli_die(CLI_EXIT_USAGE, "missing %s; see harp %s --help", what, cli_cmd_name);
+    if (!value) cli_die(CLI_EXIT_USAGE, "missing %s; see %s --help", what, cli_cmd_name);
 }
 
 void cli_only_with(int given, const char *flag, const char *scope) {
     if (given) cli_die(CLI_EXIT_USAGE, "%s applies only to %s", flag, scope);
+}
+
+void cli_set_threads(const char *val) { harp_set_threads((int)cli_parse_long("--threads", val, 0, 4096)); }
+
+const cli_sub *cli_find_sub(const cli_sub *t, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, t[i].name)) return &t[i];
+    return NULL;
+}
+
+void cli_list_subs(FILE *f, const cli_sub *t, size_t n) {
+    for (size_t i = 0; i < n; i++) fprintf(f, "  %-10s %s\n", t[i].name, t[i].help);
 }
 
 long cli_parse_long(const char *flag, const char *val, long lo, long hi) {
@@ -171,7 +183,7 @@ static void log_cb(harp_log_level level, const char *msg, void *user) {
     if (level == HARP_LOG_ERROR) return;
     static const char *names[] = {"debug", "info", "warning", "error", ""};
     cli_progress_break();
-    fprintf(stderr, "harp %s: %s: %s\n", cli_cmd_name, names[level], msg);
+    fprintf(stderr, "%s: %s: %s\n", cli_cmd_name, names[level], msg);
 }
 
 void cli_install_log(int verbose) {

@@ -35,6 +35,19 @@ void cli_require(const void *value, const char *what);
 /* Exits 2 with "<flag> applies only to <scope>" when the flag was given (given != 0). */
 void cli_only_with(int given, const char *flag, const char *scope);
 
+/* --threads N: N in [0, 4096], 0 = all cores; sets the library's and OpenBLAS's thread count. */
+void cli_set_threads(const char *val);
+
+/* A subcommand table (harp <command>, harp bench <name>). */
+typedef struct cli_sub {
+    const char *name, *help;
+    int (*fn)(int argc, char **argv);
+} cli_sub;
+/* The entry named name, or NULL. */
+const cli_sub *cli_find_sub(const cli_sub *t, size_t n, const char *name);
+/* "  name       help" lines. */
+void cli_list_subs(FILE *f, const cli_sub *t, size_t n);
+
 /* Numeric flag parsing: whole string must parse and lie in [lo, hi], else usage error naming flag. */
 long cli_parse_long(const char *flag, const char *val, long lo, long hi);
 double cli_parse_double(const char *flag, const char *val, double lo, double hi);
@@ -72,7 +85,7 @@ void cli_json_quant(FILE *f, const harp_model_info *info);
 /* Writes data to path atomically (harp_write_file_atomic); exits 1 with the library's message on failure. */
 void cli_write_file(const char *path, const char *data, size_t n);
 
-/* Name of the running subcommand, for messages ("ppl"). */
+/* Who speaks in messages: "harp", "harp ppl", "harp bench gemv". */
 extern const char *cli_cmd_name;
 
 /* Installs the log callback that prints library warnings/errors on stderr (verbosity from

@@ -47,7 +47,7 @@ int cmd_calib(int argc, char **argv) {
         case 2: p.nseq = (int)cli_parse_long("--nseq", optarg, 0, 1 << 30); break;
         case 3: p.seed = cli_parse_u64("--seed", optarg); break;
         case 4: p.mem_budget_mb = (size_t)cli_parse_long("--mem-budget", optarg, 1, 1L << 30); break;
-        case 't': harp_set_threads((int)cli_parse_long("--threads", optarg, 1, 4096)); break;
+        case 't': cli_set_threads(optarg); break;
         case 5: json = 1; break;
         case 'q': cli_set_quiet(1); break;
         case 'h': usage(stdout); return CLI_EXIT_OK;

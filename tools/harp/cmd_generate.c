@@ -111,7 +111,7 @@ int cmd_generate(int argc, char **argv) {
         case 1: sp.temperature = (float)cli_parse_double("--temp", optarg, 0, 100); break;
         case 2: sp.top_p = (float)cli_parse_double("--top-p", optarg, 1e-6, 1); break;
         case 3: sp.seed = cli_parse_u64("--seed", optarg); break;
-        case 't': harp_set_threads((int)cli_parse_long("--threads", optarg, 0, 1024)); break;
+        case 't': cli_set_threads(optarg); break;
         case 4: json = 1; break;
         case 'q': cli_set_quiet(1); break;
         case 'h': gen_usage(stdout); return CLI_EXIT_OK;

@@ -55,7 +55,7 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         case 1: o->p.max_chunks = (int)cli_parse_long("--max-chunks", optarg, 1, 1 << 30); break;
         case 2: o->p.save_logits = optarg; break;
         case 3: o->p.kld_base = optarg; break;
-        case 't': harp_set_threads((int)cli_parse_long("--threads", optarg, 0, 1024)); break;
+        case 't': cli_set_threads(optarg); break;
         case 4: o->json = 1; break;
         case 'q': cli_set_quiet(1); break;
         case 5: o->gpu = 1; break;

@@ -118,7 +118,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case O_ROT: q->rot = optarg; break;
         case O_GROUP: q->group = (int)cli_parse_long("--group", optarg, 0, 1 << 24), q->group_given = 1; break;
         case O_SEED: q->seed = cli_parse_u64("--seed", optarg); break;
-        case 't': harp_set_threads((int)cli_parse_long("--threads", optarg, 1, 4096)); break;
+        case 't': cli_set_threads(optarg); break;
         case O_NORESUME: q->resume = 0; break;
         case O_FORCE: q->force = 1; break;
         case O_PPL: q->ppl_text = optarg; break;

@@ -168,7 +168,10 @@ static int draw_series(FILE *f, const rp_plot *p, const frame *g, int s) {
 int rp_svg_plot(FILE *f, const rp_plot *p) {
     int W = p->width > 0 ? p->width : 560, H = p->height > 0 ? p->height : 340;
     frame g = {.ml = 64, .mt = 34, .logy = p->logy};
-    g.pw = W - g.ml - 150;
+    /* the legend on the right gets room for its longest name (about 6.5 px a character at 11 px) */
+    double mr = 150;
+    for (int s = 0; s < p->n_series; s++) mr = fmax(mr, 40 + 6.5 * (double)strlen(p->series[s].name));
+    g.pw = W - g.ml - fmin(mr, W / 2.0);
     g.ph = H - g.mt - 64;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);

@@ -10,7 +10,9 @@ fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 D="$HARP_TMP/quantize_stories"; rm -rf "$D"; mkdir -p "$D"
 head -c 60000 "$TXT" > "$D/cal.txt"
-"$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" -q >/dev/null || { echo "FAIL calib"; exit 1; }
+c=$("$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" --json 2>"$D/calib.err") || { echo "FAIL calib"; exit 1; }
+# calib follows the same progress rule: stderr with --json, stdout only the JSON
+check calib_progress_with_json 'grep -Eq "^calib layers 0-4/5 16/16 100.0% elapsed [0-9:]+ ETA 00:00$" "$D/calib.err" && [[ "$c" == "{\"kind\":\"calib\","*"}" ]]'
 Q="--hessians $D/hess --json -q"
 P="--ctx 128 --max-chunks 4"   # with --ppl only
 

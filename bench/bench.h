@@ -1,8 +1,19 @@
 /* Benchmarks run by `harp bench <name>`. Each measures harp against its baseline side by side in
  * one run and prints ratios (text, or one JSON object per line with --json). Targets live here,
- * never in timed tests. Each benchmark is in bench/bench_<name>.c. */
+ * never in timed tests. Each benchmark is in bench/bench_<name>.c.
+ *
+ * This header is the benchmarks' one door into the library below its public API: the module APIs
+ * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook) and
+ * the BLAS baselines (cblas). Benchmarks include only this, cli.h and include/ headers. */
 #ifndef HARP_BENCH_H
 #define HARP_BENCH_H
+
+#include <cblas.h>
+
+#include "cli.h"
+#include "core/core.h"
+#include "harp.h"
+#include "quant/e8p.h"
 
 #define HARP_BENCH_LIST(X)                                                                  \
     X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \
@@ -18,6 +29,9 @@ HARP_BENCH_LIST(HARP_DECLARE_BENCH)
 
 /* Peak resident set size of this process in bytes (from /proc/self/status VmHWM). */
 long long bench_peak_rss_bytes(void);
+
+/* buf = "$HARP_SHARED/<rel>" (default root ../shared): the benchmarks' default models and texts. */
+const char *bench_shared_path(char *buf, size_t n, const char *rel);
 
 /* Next entry of a "--shapes MxN,MxN,..." list at *p (advanced past it): 1 with *m, *n set, 0 at the
  * end of the list; a malformed entry or a size outside 1..65536 is a usage error (exit 2). */

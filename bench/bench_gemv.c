@@ -2,8 +2,6 @@
  * fly, with the fused input/output Hadamard transforms) against an fp32 sgemv (OpenBLAS) and an
  * fp16-stored GEMV (F16C), in a cache-resident and a streaming regime. */
 #define _GNU_SOURCE
-#include <cblas.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +9,8 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "core/core.h"
 #include "harp/qkernels.h"
 #include "harp/rotate.h"
-#include "quant/e8p.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -420,8 +415,7 @@ int bench_gemv(int argc, char **argv) {
     const char *shapes = "4096x4096,11008x4096,4096x11008";
     long long llc_override = 0, max_stream = 4096;
     int quick = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (c) {
         case 'j': b.json = 1; break;
         case 't': b.threads = (int)cli_parse_long("--threads", optarg, 1, 256); break;
@@ -443,10 +437,8 @@ int bench_gemv(int argc, char **argv) {
             else cli_die(CLI_EXIT_USAGE, "--regime: expected cache, stream or both, got '%s'", optarg);
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     b.quick = quick;
     if (quick) {
         shapes = "256x512,172x344";

@@ -1,15 +1,12 @@
 /* harp bench harp: HARP fit steps/s per linear shape (a 4096×4096 linear and the ref-llama shapes,
  * synthetic SPD Hessian), and the inference cost of the fitted butterfly transforms vs the RHT
  * ones (harp_rot_apply, forward) at batch 1 and 512, side by side (docs/results/harp-bench.md). */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "core/core.h"
 #include "harp/cuda_eval.h"
 #include "harp/harpfit.h"
 #include "harp/rotate.h"
@@ -133,8 +130,7 @@ int bench_harp(int argc, char **argv) {
                                        {"skip-cpu", no_argument, 0, 'C'},
                                        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) switch (c) {
+    while ((c = cli_getopt(argc, argv, "h", lo)) != -1) switch (c) {
         case 's': steps = (int)cli_parse_long("--steps", optarg, 1, 100000); break;
         case 'b': big_steps = (int)cli_parse_long("--big-steps", optarg, 0, 100000); break;
         case 'j': json = 1; break;
@@ -145,7 +141,6 @@ int bench_harp(int argc, char **argv) {
         case 'G': gpu_steps = (int)cli_parse_long("--gpu-steps", optarg, 4, 1000000); break;
         case 'C': skip_cpu = 1; break;
         case 'h': usage(); return 0;
-        default: usage(); return 2;
         }
     if (gpu && !harp_cuda_available()) cli_die(1, "bench harp --gpu: %s", harp_last_error());
     if (!skip_fit) {

@@ -3,8 +3,6 @@
  * The time includes everything the pipeline pays per matrix (damping, factorisations, LDLQ and the
  * tune sweeps, proxy loss). */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +10,6 @@
 #include <time.h>
 
 #include "bench.h"
-#include "cli.h"
-#include "core/core.h"
 #include "harp/quant.h"
 
 /* H = XᵀX/N from N = 2n samples with two shared factors and heavier every 7th channel. */
@@ -58,8 +54,7 @@ int bench_quant(int argc, char **argv) {
     int threads = 0, json = 0, act = 0, reps = 1;
     long tune = -1;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (c) {
         case 'm':
             if (!strcmp(optarg, "quip")) method = HARP_QMETHOD_QUIP;
@@ -75,10 +70,8 @@ int bench_quant(int argc, char **argv) {
         case 'r': reps = (int)cli_parse_long("--reps", optarg, 1, 100); break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (threads) {
         harp_set_threads(threads);
         openblas_set_num_threads(threads);
@@ -115,7 +108,7 @@ int bench_quant(int argc, char **argv) {
                 harp_qlinear_free(&q);
             }
             if (json)
-                printf("{\"method\":\"%s\",\"bits\":%ld,\"m\":%ld,\"n\":%ld,\"threads\":%d,\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"proxy_loss\":%.6g}\n",
+                printf("{\"bench\":\"quant\",\"method\":\"%s\",\"bits\":%ld,\"m\":%ld,\"n\":%ld,\"threads\":%d,\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"proxy_loss\":%.6g}\n",
                        mname, nb, m, n, threads, best, best_cpu, loss);
             else
                 printf("%-5s %ld-bit %5ldx%-5ld threads %d: %8.3f s wall %8.3f s cpu  proxy %.5g\n", mname, nb, m, n,

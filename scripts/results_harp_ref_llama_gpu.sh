@@ -30,7 +30,7 @@ job() {  # name method-args...
   # a device command has 600 s: start no job after DEADLINE s, so that running ones can finish
   if [ $(( $(date +%s) - t0 )) -gt "$DEADLINE" ]; then echo "$n skipped (deadline)" >> $OUT/log.txt; return; fi
   a=$(date +%s.%N)
-  if $H quantize -m $M --hessians $W/hess -o $W/$n --method quip --threads 2 --json -q "$@" > $W/$n.json 2> $W/$n.err; then
+  if $H quantize -m $M --hessians $W/hess -o $W/$n --method quip --threads 2 --force --json -q "$@" > $W/$n.json 2> $W/$n.err; then
     b=$(date +%s.%N)
     echo "{\"cfg\":\"$n\",\"report\":$(tr -d '\n' < $W/$n.json)}" >> $OUT/reports.jsonl
     for t in $TEXTS; do

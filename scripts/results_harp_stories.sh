@@ -27,7 +27,7 @@ for bits in $BITS; do
       grep -qF "$key" "$W/runs.jsonl" && continue
       O="$W/$rot$bits-s$seed"
       case $rot in rht) F="--rotation rht";; harp0) F="--rotation harp --harp-steps 0";; *) F="--rotation harp ${HARP_EXTRA:-}";; esac
-      q=$("$H" quantize -m "$M" --hessians "$W/hess" -o "$O" --method quip --bits $bits $F --seed $seed --no-resume -t "$T" --json -q)
+      q=$("$H" quantize -m "$M" --hessians "$W/hess" -o "$O" --method quip --bits $bits $F --seed $seed --no-resume --force -t "$T" --json -q)
       p=$("$H" ppl -m "$O" -f "$W/eval.txt" $E --json -q -t "$T" --kld-base "$W/fp.logits")
       python3 - "$rot" "$bits" "$seed" "$q" "$p" >> "$W/runs.jsonl" <<'PY'
 import json, sys

@@ -12,9 +12,9 @@ tail -c +400001 "$S/data/tinystories/val_head.txt" > "$W/eval.txt"
 echo "FP: $("$H" ppl -m "$M" -f "$W/eval.txt" --ctx 256 --max-chunks 40 --json -q)"
 for method in rtn gptq quip; do
   for bits in 2 3 4; do
-    echo "$method $bits: $("$H" quantize -m "$M" --hessians "$W/hess" -o "$W/$method$bits" --method $method --bits $bits \
+    echo "$method $bits: $("$H" quantize -m "$M" --hessians "$W/hess" -o "$W/$method$bits" --method $method --bits $bits --force \
           --seed 0 --ppl "$W/eval.txt" --ctx 256 --max-chunks 40 --json -q | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d[k] for k in ("bpw","seconds","ppl","n_tokens_scored")}))')"
   done
 done
-echo "quip 2 norot: $("$H" quantize -m "$M" --hessians "$W/hess" -o "$W/quip2none" --method quip --bits 2 --rotation none \
+echo "quip 2 norot: $("$H" quantize -m "$M" --hessians "$W/hess" -o "$W/quip2none" --method quip --bits 2 --rotation none --force \
       --seed 0 --ppl "$W/eval.txt" --ctx 256 --max-chunks 40 --json -q | python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d[k] for k in ("bpw","seconds","ppl","n_tokens_scored")}))')"

@@ -10,7 +10,7 @@ t0=$(date +%s)
 echo "calib done $(( $(date +%s)-t0 )) s"
 cfgs="rtn:2:none rtn:3:none rtn:4:none gptq:2:none gptq:3:none gptq:4:none quip:2:rht quip:3:rht quip:4:rht quip:2:none"
 for c in $cfgs; do IFS=: read me b r <<<"$c"; n=$me$b-$r
-  ( /usr/bin/time -f "$n quantize wall %e s" $H quantize -m $M --hessians $W/hess -o $W/$n --method $me --bits $b --rotation $r --seed 0 --threads 2 --json -q > $OUT/q_$n.json 2> $W/$n.err; tail -1 $W/$n.err ) &
+  ( /usr/bin/time -f "$n quantize wall %e s" $H quantize -m $M --hessians $W/hess -o $W/$n --method $me --bits $b --rotation $r --seed 0 --threads 2 --force --json -q > $OUT/q_$n.json 2> $W/$n.err; tail -1 $W/$n.err ) &
 done
 wait
 echo "quantize done $(( $(date +%s)-t0 )) s"

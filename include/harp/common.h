@@ -56,7 +56,8 @@ void harp_clear_error(void);
  * operation (it then returns HARP_ERR_CANCELLED). The CLI turns these into an ETA line on stderr. */
 typedef int (*harp_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
 
-/* Threads used by CPU kernels (0 = all available cores). */
+/* Threads used by CPU kernels and by OpenBLAS (0 = all available cores; OpenBLAS keeps its own
+ * setting then). */
 void harp_set_threads(int n);
 int harp_get_threads(void);
 
@@ -64,6 +65,21 @@ const char *harp_version_string(void);
 
 /* Frees memory that the library handed to the caller (token arrays, strings, results). */
 void harp_free(void *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Small services the library uses itself and applications need too (the CLI, benchmarks). */
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (free with harp_free). */
+harp_status harp_read_file(const char *path, char **data, size_t *size);
+/* Writes data to path atomically: a temporary beside it, fsync, rename; a crash never leaves a
+ * half-written file at path. */
+harp_status harp_write_file_atomic(const char *path, const void *data, size_t n);
+int harp_file_exists(const char *path);   /* 1 for a regular file */
+int harp_dir_exists(const char *path);
+harp_status harp_mkdir_p(const char *path);   /* mkdir -p */
+double harp_time_s(void);                    /* monotonic seconds */
+/* 1 if [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
+int harp_utf8_valid(const char *p, size_t n);
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,14 @@ typedef struct harp_model_info {
     int bos_id, eos_id;
     int64_t n_params;        /* total parameters, embeddings included, tied head counted once */
     char tokenizer_kind[32]; /* "" when no tokenizer is loaded */
-    char quant_method[32];   /* "" for full-precision models */
+    char quant_method[32];   /* "" for full-precision models, "harp" for a harp quantized folder */
+    /* Harp quantized folders ("" / 0 otherwise): quantizer, rotation, nominal bits, and the stored
+     * bits per weight of the decoder linears (every stored byte: codes, scales, signs, rotation
+     * state; embeddings, head and norms are not counted). */
+    char quant_algo[16];     /* "rtn", "gptq", "quip" */
+    char quant_rotation[16]; /* "none", "rht", "kron", "random", "gsr", "harp" */
+    int quant_bits;
+    double quant_bpw;
 } harp_model_info;
 
 harp_status harp_model_get_info(const harp_model *m, harp_model_info *out);

@@ -64,7 +64,11 @@ typedef struct harp_qmodel_row {
     int bits;
     double proxy_loss;        /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) of the (normalised, fused) matrix         */
     double seconds;
-    int64_t stored_bits;      /* every byte stored for it: codes, scales, signs, rotation blobs   */
+    int64_t stored_bits;      /* every byte stored for it: code_bits + xf_bits                      */
+    int64_t code_bits;        /* codes, scales, zero points, g_idx, slice scales                     */
+    int64_t xf_bits;          /* transforms as stored: signs (int8) + rotation blobs                 */
+    int64_t xf_bits_paper;    /* rotation state as the HARP paper counts it (int8/fp16 θ of the
+                                 butterflies; signs and fixed Hadamards are not counted): harp_bits */
     int64_t harp_bits;        /* HARP state as counted by harp_fit_storage_bits (0 otherwise)     */
     int64_t rot_blob_bits;    /* rotation blobs part of stored_bits                                */
     double harp_loss0, harp_loss_final;

@@ -50,6 +50,20 @@ harp_status harp_tokenize(const harp_tokenizer *t, const char *text, size_t len,
 harp_status harp_detokenize(const harp_tokenizer *t, const int32_t *ids, size_t n_ids, char **text,
                     size_t *len);
 
+/* Incremental decoding, for printing text as it is generated: push ids one at a time and write
+ * out what each call returns. The concatenation of every returned span (and the final flush) is
+ * byte for byte harp_detokenize of all pushed ids: the same spacing rules (SentencePiece '▁', the
+ * one leading space dropped at the start of the text, llama2.c pieces with their own spaces), and
+ * a UTF-8 character split over several byte tokens is held back until it is complete. To continue
+ * a prompt, push the prompt's ids first and ignore their text. *text points into the decoder
+ * (not NUL-terminated) and stays valid until the next call on it. */
+typedef struct harp_detok harp_detok;
+harp_status harp_detok_create(const harp_tokenizer *t, harp_detok **out);
+harp_status harp_detok_push(harp_detok *d, int32_t id, const char **text, size_t *len);
+/* Returns the bytes still held back (an incomplete UTF-8 sequence at the end of the text). */
+harp_status harp_detok_flush(harp_detok *d, const char **text, size_t *len);
+void harp_detok_free(harp_detok *d);
+
 /* The stored piece string of one id (e.g. "▁the", "<0x0A>"), or NULL when out of range. */
 const char *harp_tokenizer_piece(const harp_tokenizer *t, int32_t id);
 

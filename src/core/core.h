@@ -55,14 +55,11 @@ typedef struct harp_mapped {
 harp_status harp_map_file(const char *path, harp_mapped *out);
 void harp_unmap_file(harp_mapped *m);
 
-/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
-harp_status harp_read_file(const char *path, char **data, size_t *size);
+/* harp_read_file, harp_file_exists, harp_dir_exists, harp_mkdir_p, harp_write_file_atomic: public
+ * (include/harp/common.h). */
 
-int harp_file_exists(const char *path);
-int harp_dir_exists(const char *path);
 /* Joins dir and name with a '/' into a malloc'd string. */
 char *harp_path_join(const char *dir, const char *name);
-harp_status harp_mkdir_p(const char *path);
 
 /* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path, abort
  * removes the temporary. A crash never leaves a half-written file at path. */
@@ -77,8 +74,6 @@ harp_status harp_atomic_open(harp_atomic_file *f, const char *path);
 harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n);
 harp_status harp_atomic_commit(harp_atomic_file *f);
 void harp_atomic_abort(harp_atomic_file *f);
-/* One-shot convenience. */
-harp_status harp_write_file_atomic(const char *path, const void *data, size_t n);
 
 /* ---- deterministic RNG (xoshiro256**, seeded by splitmix64) ----------------------------------- */
 
@@ -99,14 +94,7 @@ void harp_sha256(const void *data, size_t n, uint8_t out[32]);
 void harp_sha256_hex(const void *data, size_t n, char out[65]);
 uint64_t harp_fnv1a64(const void *data, size_t n, uint64_t h);   /* h = 0 to start */
 
-/* ---- time ------------------------------------------------------------------------------------ */
-
-double harp_time_s(void);   /* monotonic seconds */
-
-/* ---- misc ------------------------------------------------------------------------------------ */
-
-/* 1 if [p, p+n) is valid UTF-8 (no overlongs, no surrogates). */
-int harp_utf8_valid(const char *p, size_t n);
+/* ---- misc (harp_time_s and harp_utf8_valid are public: include/harp/common.h) ------------------ */
 
 /* fp16 / bf16 → fp32 conversions (exact). */
 float harp_f16_to_f32(uint16_t h);

@@ -1,5 +1,6 @@
 /* RNG, hashing, time, UTF-8 validation, half-precision conversion, thread count. */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -152,6 +153,8 @@ void harp_set_threads(int n) {
 #ifdef _OPENMP
     if (n > 0) omp_set_num_threads(n);
 #endif
+    /* sgemm in the forward pass and the quantizers runs on OpenBLAS's own threads */
+    if (n > 0) openblas_set_num_threads(n);
 }
 
 int harp_get_threads(void) {

@@ -17,9 +17,10 @@ static harp_status cfg_int(const cJSON *root, const char *key, int def, const ch
         *out = def;
         return HARP_OK;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 0 ||
-        j->valuedouble > 1e9)
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 0)
         return harp_err(HARP_ERR_FORMAT, "%s: field '%s' is not a non-negative integer", name, key);
+    if (j->valuedouble > 1e9)
+        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is too large (at most 1000000000)", name, key, j->valuedouble);
     *out = (int)j->valuedouble;
     return HARP_OK;
 }

@@ -212,12 +212,11 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
         if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
         if (!st) st = qt_from_st(&h.files[0], &ql);
         if (!st) st = qm_install_linears(m, &qc, &ql);
-        if (!st) qm_config_desc(&qc, m->quant_desc, sizeof m->quant_desc);
     }
-    qt_list_free(&ql);
     if (!st) st = harp_model_init_rope(m);
     if (!st) harp_model_fill_info(m, is_q ? "harp-quantized" : "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
-    if (!st && is_q) snprintf(m->info.quant_method, sizeof m->info.quant_method, "harp");
+    if (!st && is_q) qm_describe(m, &qc, &ql);
+    qt_list_free(&ql);
     hf_files_close(&h);
     if (st) {
         harp_model_free(m);

@@ -329,6 +329,9 @@ static void qp_fill_rows(harp_qmodel_report *rep, const harp_model_config *c, co
         r->stored_bits = (int64_t)rpt[g][RPT_BITS];
         r->harp_bits = (int64_t)rpt[g][RPT_HARP_BITS];
         r->rot_blob_bits = (int64_t)rpt[g][RPT_ROT_BITS];
+        r->xf_bits = r->rot_blob_bits + (p->rotation != HARP_QROT_NONE ? 8 * (r->m + r->n) : 0); /* su, sv: I8 */
+        r->code_bits = r->stored_bits - r->xf_bits;
+        r->xf_bits_paper = r->harp_bits;
         r->harp_loss0 = rpt[g][RPT_HL0];
         r->harp_loss_final = rpt[g][RPT_HL1];
         r->fit_seconds = rpt[g][RPT_FIT_SEC];
@@ -460,10 +463,7 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
         qm_config qc = {HARP_QMODEL_VERSION, p->method, p->bits, qp_codebook(p), p->rotation,
                         p->method == HARP_QMETHOD_QUIP ? 0 : p->group_size, p->seed};
         st = qm_install_linears(m, &qc, &all);
-        if (!st) {
-            qm_config_desc(&qc, m->quant_desc, sizeof m->quant_desc);
-            snprintf(m->info.quant_method, sizeof m->info.quant_method, "harp");
-        }
+        if (!st) qm_describe(m, &qc, &all);
     }
     qt_list_free(&all);
     free(qtext);

@@ -97,6 +97,28 @@ void qm_config_desc(const qm_config *qc, char *buf, size_t size) {
 
 const char *harp_model_quant_desc(const harp_model *m) { return m ? m->quant_desc : ""; }
 
+void qm_describe(harp_model *m, const qm_config *qc, const qt_list *l) {
+    qm_config_desc(qc, m->quant_desc, sizeof m->quant_desc);
+    harp_model_info *in = &m->info;
+    snprintf(in->quant_method, sizeof in->quant_method, "harp");
+    snprintf(in->quant_algo, sizeof in->quant_algo, "%s", qm_method_name(qc->method));
+    snprintf(in->quant_rotation, sizeof in->quant_rotation, "%s", harp_qrot_name(qc->rotation));
+    in->quant_bits = qc->bits;
+    int64_t bytes = 0, weights = 0;
+    for (int layer = 0; layer < m->cfg.n_layers; layer++)
+        for (int g = 0; g < QM_NGROUPS; g++) {
+            char P[128];
+            int32_t len[3];
+            int64_t n, rows = 0;
+            int ns = qm_group_slices(&m->cfg, g, len, &n);
+            for (int i = 0; i < ns; i++) rows += len[i];
+            snprintf(P, sizeof P, "model.layers.%d.%s.", layer, qm_group_tensor_name[g]);
+            bytes += qt_bytes_with_prefix(l, P);
+            weights += rows * n;
+        }
+    in->quant_bpw = weights ? 8.0 * (double)bytes / (double)weights : 0.0;
+}
+
 static harp_status qc_str(const cJSON *o, const char *key, const char *name, const char **out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsString(v)) return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.%s missing or not a string", name, key);

@@ -65,5 +65,7 @@ harp_status qm_install_linears(harp_model *m, const qm_config *qc, const qt_list
 /* Parses quantization_config from config.json text; *is_harp = 0 when absent or another method. */
 harp_status qm_config_parse(const char *json, size_t len, const char *name, int *is_harp, qm_config *qc);
 void qm_config_desc(const qm_config *qc, char *buf, size_t size);
+/* Fills m's quant_desc and the quant_* fields of its info from the folder's parameters and tensors. */
+void qm_describe(harp_model *m, const qm_config *qc, const qt_list *l);
 
 #endif

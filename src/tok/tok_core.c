@@ -413,6 +413,66 @@ static int byte_piece_value(const char *p, size_t n) {
     return v;
 }
 
+/* Appends the text of one id to b with the tokenizer's decoding rules (the leading-space strip of
+ * the whole text is the caller's: harp_detokenize and the stream decoder apply it once). */
+static harp_status tok_decode_id(const harp_tokenizer *t, int32_t id, tok_buf *b) {
+    if (id < 0 || id >= t->n_vocab)
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: token id %d out of range [0, %d)", t->name, (int)id,
+                        (int)t->n_vocab);
+    const char *p = t->piece[id] ? t->piece[id] : "";
+    size_t pn = t->piece_len[id];
+    harp_status st = HARP_OK;
+    if (t->kind == HARP_TOK_HF_BYTELEVEL) {
+        if (t->type[id] == TOK_CONTROL) return HARP_OK;
+        if (t->type[id] == TOK_USER) return tok_buf_put(b, p, pn);
+        for (size_t k = 0; k < pn && st == HARP_OK;) {
+            size_t u;
+            uint32_t cp = utf8_decode((const unsigned char *)p + k, pn - k, &u);
+            int by = tok_bytelevel_byte(cp);
+            if (by >= 0) {
+                unsigned char c = (unsigned char)by;
+                st = tok_buf_put(b, &c, 1);
+            } else {
+                st = tok_buf_put(b, p + k, u);
+            }
+            k += u;
+        }
+        return st;
+    }
+    if (t->type[id] == TOK_CONTROL) return HARP_OK;
+    if (t->kind == HARP_TOK_LLAMA2C && (id == t->bos_id || id == t->eos_id)) return HARP_OK;
+    if (t->type[id] == TOK_UNKNOWN)
+        return tok_buf_put(b, t->kind == HARP_TOK_SPM ? " \xE2\x81\x87 " : p, t->kind == HARP_TOK_SPM ? 5 : pn);
+    int bv = (t->type[id] == TOK_BYTE || t->byte_fallback || t->kind == HARP_TOK_LLAMA2C) ? byte_piece_value(p, pn) : -1;
+    if (bv >= 0) {
+        unsigned char c = (unsigned char)bv;
+        return tok_buf_put(b, &c, 1);
+    }
+    /* '▁' (E2 96 81) -> ' ' for SentencePiece-style vocabularies. */
+    for (size_t k = 0; k < pn && st == HARP_OK;) {
+        if (t->kind != HARP_TOK_LLAMA2C && k + 3 <= pn && (unsigned char)p[k] == 0xE2 &&
+            (unsigned char)p[k + 1] == 0x96 && (unsigned char)p[k + 2] == 0x81) {
+            st = tok_buf_put(b, " ", 1);
+            k += 3;
+        } else {
+            size_t e = k + 1;
+            while (e < pn && (unsigned char)p[e] != 0xE2) e++;
+            st = tok_buf_put(b, p + k, e - k);
+            k = e;
+        }
+    }
+    return st;
+}
+
+/* The dummy prefix added at encode time comes back as one leading space of the whole text: drop it.
+ * b holds the first bytes of the text. */
+static void tok_strip_lead(const harp_tokenizer *t, tok_buf *b) {
+    if (t->strip_lead && b->n && b->v[0] == ' ') {
+        memmove(b->v, b->v + 1, b->n);
+        b->n--;
+    }
+}
+
 harp_status harp_detokenize(const harp_tokenizer *t, const int32_t *ids, size_t n_ids, char **text,
                             size_t *len) {
     if (!t || !text || (!ids && n_ids))
@@ -421,70 +481,80 @@ harp_status harp_detokenize(const harp_tokenizer *t, const int32_t *ids, size_t 
     if (len) *len = 0;
     tok_buf b = {0};
     harp_status st = tok_buf_put(&b, "", 0);
-    for (size_t i = 0; i < n_ids && st == HARP_OK; i++) {
-        int32_t id = ids[i];
-        if (id < 0 || id >= t->n_vocab) {
-            st = harp_err(HARP_ERR_INVALID_ARG, "%s: token id %d out of range [0, %d)", t->name,
-                          (int)id, (int)t->n_vocab);
-            break;
-        }
-        const char *p = t->piece[id] ? t->piece[id] : "";
-        size_t pn = t->piece_len[id];
-        if (t->kind == HARP_TOK_HF_BYTELEVEL) {
-            if (t->type[id] == TOK_CONTROL) continue;
-            if (t->type[id] == TOK_USER) { st = tok_buf_put(&b, p, pn); continue; }
-            for (size_t k = 0; k < pn && st == HARP_OK;) {
-                size_t u;
-                uint32_t cp = utf8_decode((const unsigned char *)p + k, pn - k, &u);
-                int by = tok_bytelevel_byte(cp);
-                if (by >= 0) {
-                    unsigned char c = (unsigned char)by;
-                    st = tok_buf_put(&b, &c, 1);
-                } else {
-                    st = tok_buf_put(&b, p + k, u);
-                }
-                k += u;
-            }
-            continue;
-        }
-        if (t->type[id] == TOK_CONTROL) continue;
-        if (t->kind == HARP_TOK_LLAMA2C && (id == t->bos_id || id == t->eos_id)) continue;
-        if (t->type[id] == TOK_UNKNOWN) {
-            st = tok_buf_put(&b, t->kind == HARP_TOK_SPM ? " \xE2\x81\x87 " : p,
-                             t->kind == HARP_TOK_SPM ? 5 : pn);
-            continue;
-        }
-        int bv = (t->type[id] == TOK_BYTE || t->byte_fallback || t->kind == HARP_TOK_LLAMA2C)
-                     ? byte_piece_value(p, pn) : -1;
-        if (bv >= 0) {
-            unsigned char c = (unsigned char)bv;
-            st = tok_buf_put(&b, &c, 1);
-            continue;
-        }
-        /* '▁' (E2 96 81) -> ' ' for SentencePiece-style vocabularies. */
-        for (size_t k = 0; k < pn && st == HARP_OK;) {
-            if (t->kind != HARP_TOK_LLAMA2C && k + 3 <= pn && (unsigned char)p[k] == 0xE2 &&
-                (unsigned char)p[k + 1] == 0x96 && (unsigned char)p[k + 2] == 0x81) {
-                st = tok_buf_put(&b, " ", 1);
-                k += 3;
-            } else {
-                size_t e = k + 1;
-                while (e < pn && (unsigned char)p[e] != 0xE2) e++;
-                st = tok_buf_put(&b, p + k, e - k);
-                k = e;
-            }
-        }
-    }
+    for (size_t i = 0; i < n_ids && st == HARP_OK; i++) st = tok_decode_id(t, ids[i], &b);
     if (st != HARP_OK) {
         free(b.v);
         return st;
     }
-    /* The dummy prefix added at encode time comes back as one leading space: drop it. */
-    if (t->strip_lead && b.n && b.v[0] == ' ') {
-        memmove(b.v, b.v + 1, b.n);
-        b.n--;
-    }
+    tok_strip_lead(t, &b);
     *text = b.v;
     if (len) *len = b.n;
     return HARP_OK;
+}
+
+/* ---- incremental decoding ------------------------------------------------------------------ */
+
+struct harp_detok {
+    const harp_tokenizer *t;
+    tok_buf b;       /* b.v[0, ready) was handed out by the last call; the rest is held back */
+    size_t ready;
+    int started;     /* some byte of the text has been decoded (the leading-space rule is done) */
+};
+
+harp_status harp_detok_create(const harp_tokenizer *t, harp_detok **out) {
+    if (!t || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_detok_create: NULL argument");
+    *out = calloc(1, sizeof **out);
+    if (!*out) return harp_err(HARP_ERR_OOM, "%s: out of memory", t->name);
+    (*out)->t = t;
+    return HARP_OK;
+}
+
+void harp_detok_free(harp_detok *d) {
+    if (!d) return;
+    free(d->b.v);
+    free(d);
+}
+
+/* Length of the longest prefix of s[0, n) that does not end inside a UTF-8 sequence which later
+ * bytes could complete (invalid bytes count as complete: they are passed through as they are). */
+static size_t utf8_complete_prefix(const unsigned char *s, size_t n) {
+    for (size_t i = n, k = 0; i > 0 && k < 4; i--, k++) {
+        unsigned char c = s[i - 1];
+        if ((c & 0xC0) == 0x80) continue;
+        if (c < 0xC0) return n;
+        return i - 1 + (size_t)tok_utf8_len(c) > n ? i - 1 : n;
+    }
+    return n;
+}
+
+static harp_status detok_take(harp_detok *d, int all, const char **text, size_t *len) {
+    if (!d->started && d->b.n) {
+        d->started = 1;
+        tok_strip_lead(d->t, &d->b);
+    }
+    d->ready = all ? d->b.n : utf8_complete_prefix((const unsigned char *)d->b.v, d->b.n);
+    if (text) *text = d->b.v ? d->b.v : "";
+    if (len) *len = d->ready;
+    return HARP_OK;
+}
+
+harp_status harp_detok_push(harp_detok *d, int32_t id, const char **text, size_t *len) {
+    if (!d) return harp_err(HARP_ERR_INVALID_ARG, "harp_detok_push: NULL argument");
+    if (d->ready) {
+        memmove(d->b.v, d->b.v + d->ready, d->b.n - d->ready);
+        d->b.n -= d->ready;
+        d->ready = 0;
+    }
+    HARP_TRY(tok_decode_id(d->t, id, &d->b));
+    return detok_take(d, 0, text, len);
+}
+
+harp_status harp_detok_flush(harp_detok *d, const char **text, size_t *len) {
+    if (!d) return harp_err(HARP_ERR_INVALID_ARG, "harp_detok_flush: NULL argument");
+    if (d->ready) {
+        memmove(d->b.v, d->b.v + d->ready, d->b.n - d->ready);
+        d->b.n -= d->ready;
+        d->ready = 0;
+    }
+    return detok_take(d, 1, text, len);
 }

@@ -6,7 +6,7 @@ bin=${HARP_BIN:?}
 export OMP_WAIT_POLICY=passive
 a=$("$bin" bench quant --json --shapes 24x40 --bits 2,4 --tune 2 --threads 1) || { echo "bench failed"; exit 1; }
 b=$("$bin" bench quant --json --shapes 24x40 --bits 2,4 --tune 2 --threads 2) || { echo "bench failed"; exit 1; }
-n=$(printf '%s\n' "$a" | grep -c '^{"method":"quip"')
+n=$(printf '%s\n' "$a" | grep -c '^{"bench":"quant","method":"quip"')
 [ "$n" -eq 2 ] || { echo "expected 2 JSON lines, got $n"; printf '%s\n' "$a"; exit 1; }
 for f in bits m n threads seconds cpu_seconds proxy_loss; do
   printf '%s\n' "$a" | grep -q "\"$f\":" || { echo "field $f missing"; exit 1; }

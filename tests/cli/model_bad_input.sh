@@ -8,19 +8,9 @@ T="$HARP_TMP/model_bad"
 rm -rf "$T" && mkdir -p "$T"
 fail=0
 
+. "$(dirname "$0")/lib.bash"
 # expect_fail NAME EXPECTED_SUBSTRING CMD...: non-zero exit, one stderr line containing the substring.
-expect_fail() {
-  local name=$1 want=$2
-  shift 2
-  "$@" > "$T/out" 2> "$T/err"
-  local rc=$? lines
-  lines=$(wc -l < "$T/err")
-  if [ $rc -eq 0 ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$want" "$T/err"; then
-    echo "FAIL $name: rc=$rc, $lines stderr lines, want '$want':"; cat "$T/err"; fail=1
-  else
-    echo "ok   $name: $(cat "$T/err")"
-  fi
-}
+expect_fail() { shift; local want=$1; shift; expect_error nz -F "$want" "$@"; }
 
 # mkmodel DIR: config + tokenizer linked from ref-llama, safetensors supplied by the caller.
 mkmodel() {
@@ -44,6 +34,8 @@ mkmodel "$T/nan";     cp "$REF/model.safetensors" "$T/nan/model.safetensors"; ch
 printf '\x00\x7e' | dd of="$T/nan/model.safetensors" bs=1 seek=$((8 + 4128 + 8388608 + 10)) conv=notrunc status=none
 mkdir -p "$T/arch"; sed 's/LlamaForCausalLM/GPT2LMHeadModel/' "$REF/config.json" > "$T/arch/config.json"
 ln -sf "$REF/model.safetensors" "$REF/tokenizer.model" "$T/arch/"
+mkdir -p "$T/huge"; sed 's/"hidden_size": *[0-9]*/"hidden_size": 1e12/' "$REF/config.json" > "$T/huge/config.json"
+ln -sf "$REF/model.safetensors" "$REF/tokenizer.model" "$T/huge/"
 mkdir -p "$T/nocfg"
 head -c 30000 "$HARP_SHARED/models/stories260K/stories260K.bin" > "$T/short.bin"
 
@@ -61,6 +53,7 @@ expect_fail wrong_shape    "expected [1536, 512]"         "$H" info -m "$T/shape
 expect_fail bad_dtype      "unsupported dtype I16"        "$H" info -m "$T/dtype"
 expect_fail nan_weight     "non-finite"                   "$H" info -m "$T/nan"
 expect_fail unknown_arch   "unknown architecture 'GPT2LMHeadModel'" "$H" info -m "$T/arch"
+expect_fail huge_dim       "field 'hidden_size' = 1000000000000 is too large" "$H" info -m "$T/huge"
 expect_fail no_config      "$T/nocfg/config.json"         "$H" info -m "$T/nocfg"
 expect_fail short_l2c      "$T/short.bin"                 "$H" info -m "$T/short.bin"
 expect_fail no_model       "$T/does-not-exist"            "$H" info -m "$T/does-not-exist"

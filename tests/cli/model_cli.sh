@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test of harp info / ppl / generate output formats on the shared models.
+# Smoke test of harp info / ppl / generate output formats on the shared models: generate streams
+# readable text (the same bytes as its --json "text") and reports its speed; ppl's progress follows
+# the one rule of every long command (stderr, elapsed + refreshed ETA, -q silences, --json does not).
 set -u
 REF="$HARP_SHARED/models/ref-llama"; ST="$HARP_SHARED/models/stories260K/stories260K.bin"
 [ -f "$REF/model.safetensors" ] && [ -f "$ST" ] || { echo "SKIP: shared models missing"; exit 77; }
@@ -18,10 +20,31 @@ done
 check ppl_first_window '[[ "$ppl" == *"\"chunk_nll\": [4.3888"* ]]'
 txt=$("$HARP_BIN" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 2 2>"$HARP_TMP/ppl_err")
 check ppl_text '[[ "$txt" == *"PPL = "*"+/-"* ]] && grep -q "\[2\]" "$HARP_TMP/ppl_err"'
+# progress: with --json still on stderr (stdout holds only the JSON); one line per window when
+# HARP_PROGRESS_SECONDS=0, each with elapsed time and its own ETA; -q silences it
+pj=$(HARP_PROGRESS_SECONDS=0 "$HARP_BIN" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 3 --json 2>"$HARP_TMP/ppl_err")
+check ppl_json_stdout_only_json '[[ $(printf "%s\n" "$pj" | wc -l) -eq 1 && "$pj" == "{\"kind\": \"ppl\""*"}" ]]'
+check ppl_progress_every_window '[ $(grep -Ec "^ppl [123]/3 .* elapsed [0-9]{2}:[0-9]{2} ETA [0-9]{2}:[0-9]{2}  \[[123]\][0-9.]+$" "$HARP_TMP/ppl_err") -eq 3 ]'
+check ppl_progress_ends_at_eta_0 'tail -1 "$HARP_TMP/ppl_err" | grep -q "^ppl 3/3 100.0% elapsed .* ETA 00:00"'
+"$HARP_BIN" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 2 --json -q >/dev/null 2>"$HARP_TMP/ppl_err"
+check ppl_quiet '[ ! -s "$HARP_TMP/ppl_err" ]'
 
-gen=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 12 --json)
+gen=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 12 --json -q)
 check gen_greedy '[[ "$gen" == *"\"prompt_ids\": [1, 403, 407, 261, 378]"* && "$gen" == *"\"generated_ids\": [432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338]"* ]]'
-g1=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json)
-g2=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json)
-check gen_seeded_deterministic '[[ "$g1" == "$g2" ]]'
+g1=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json -q)
+g2=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json -q)
+check gen_seeded_deterministic '[[ "${g1%%, \"prompt_tok_s\"*}" == "${g2%%, \"prompt_tok_s\"*}" && "$g1" == *"\"generated_ids\": ["*"\"seed\": 7"* ]]'
+check gen_json_speed '[[ "$gen" =~ \"prompt_tok_s\":\ [0-9.]+,\ \"decode_tok_s\":\ [0-9.]+\} ]]'
+# the streamed text is the prompt followed by the JSON's text, with the tokenizer's spaces
+# (llama2.c pieces carry their own; SentencePiece's come from U+2581)
+json_text() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["text"], end="")'; }
+out=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 12 2>"$HARP_TMP/gen_err")
+check gen_stream_spaces '[[ "$out" == "Once upon a time, there was a little girl named Lily. She" ]]'
+check gen_stream_is_json_text '[[ "$out" == "Once upon a time$(printf %s "$gen" | json_text)" ]]'
+check gen_speed_stderr 'grep -Eq "^prompt: 5 tokens, [0-9.]+ tokens/s \| generated: 12 tokens, [0-9.]+ tokens/s$" "$HARP_TMP/gen_err"'
+"$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 4 -q >/dev/null 2>"$HARP_TMP/gen_err"
+check gen_quiet '[ ! -s "$HARP_TMP/gen_err" ]'
+rj=$("$HARP_BIN" generate -m "$REF" -p "The history of" -n 16 --json -q)
+ro=$("$HARP_BIN" generate -m "$REF" -p "The history of" -n 16 -q)
+check gen_spm_stream_is_json_text '[[ "$ro" == "The history of$(printf %s "$rj" | json_text)" && "$ro" == *" "*" "*" "* ]]'
 exit $fail

@@ -26,6 +26,13 @@ echo "int8 θ: in-memory nll $nll_mem, folder nll $nll_disk"
 check roundtrip_logits_identical '[[ -n "$nll_mem" && -s "$D/a_mem.logits" ]] && cmp "$D/a_mem.logits" "$D/a_disk.logits"'
 check fit_ran_json_fields '[[ "$a" == *"\"harp_loss_final\""* && "$a" == *"\"bpw_incl_harp\""* && "$a" == *"\"timing\": {"*"\"harp_fit\""* ]]'
 check info_shows_harp '"$HARP_BIN" info -m "$D/a" | grep -q "rotation harp"'
+# bpw split: the paper's rotation state is HARP's theta (harp_bits), stored transforms hold more
+py_bpw='import json,sys; d=json.load(sys.stdin); L=d["linears"]; W=d["n_weights"]
+hb = sum(x["harp_bits"] for x in L)
+ok = hb > 0 and all(x["xf_bits_paper"] == x["harp_bits"] for x in L) and abs(d["bpw_xf_paper"] - hb / W) < 1e-6
+ok = ok and abs(d["bpw_paper"] - d["bpw_codes"] - d["bpw_xf_paper"]) < 1e-5 and abs(d["bpw"] - d["bpw_codes"] - d["bpw_xf"]) < 1e-5
+sys.exit(0 if ok else 1)'
+check harp_bpw_split 'echo "$a" | python3 -c "$py_bpw"'
 
 "$HARP_BIN" quantize -m "$ST" $Q -o "$D/b" --threads 1 >/dev/null
 check two_runs_identical 'same_folder "$D/a" "$D/b"'

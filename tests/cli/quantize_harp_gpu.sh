@@ -10,7 +10,7 @@ check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
 "$HARP_BIN" quantize -m "$ST" --hessians "$HARP_TMP/none" -o "$HARP_TMP/hg" --method quip --rotation rht --harp-gpu \
   >/dev/null 2>"$HARP_TMP/hg_err"; rc=$?
-check harp_gpu_needs_harp_rotation '[ $rc -eq 2 ] && grep -q "needs --rotation harp" "$HARP_TMP/hg_err"'
+check harp_gpu_needs_harp_rotation '[ $rc -eq 2 ] && grep -q "harp-gpu applies only to --rotation harp" "$HARP_TMP/hg_err"'
 "$HARP_BIN" quantize --help | grep -q -- "--harp-gpu"; rc=$?
 check help_mentions_harp_gpu '[ $rc -eq 0 ]'
 "$HARP_BIN" quantize -m "$ST" --hessians "$HARP_TMP/none" -o "$HARP_TMP/hg" --method quip --rotation harp --harp-gpu \

@@ -10,11 +10,14 @@ fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 D="$HARP_TMP/quantize_stories"; rm -rf "$D"; mkdir -p "$D"
 head -c 60000 "$TXT" > "$D/cal.txt"
-"$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" -q >/dev/null || { echo "FAIL calib"; exit 1; }
-Q="--hessians $D/hess --ctx 128 --max-chunks 4 --json -q"
+c=$("$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" --json 2>"$D/calib.err") || { echo "FAIL calib"; exit 1; }
+# calib follows the same progress rule: stderr with --json, stdout only the JSON
+check calib_progress_with_json 'grep -Eq "^calib layers 0-4/5 16/16 100.0% elapsed [0-9:]+ ETA 00:00$" "$D/calib.err" && [[ "$c" == "{\"kind\":\"calib\","*"}" ]]'
+Q="--hessians $D/hess --json -q"
+P="--ctx 128 --max-chunks 4"   # with --ppl only
 
 # quip 2-bit (RHT): round trip and determinism
-a=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2a" --method quip --bits 2 --seed 5 --threads 1 --ppl "$D/cal.txt" --save-logits "$D/q2a_mem.logits")
+a=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2a" --method quip --bits 2 --seed 5 --threads 1 --ppl "$D/cal.txt" $P --save-logits "$D/q2a_mem.logits")
 b=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/q2b" --method quip --bits 2 --seed 5 --threads 2)
 ppl_mem=$(echo "$a" | sed -n 's/.*"ppl": \([0-9.e+-]*\).*/\1/p')
 # same thread count as the in-memory run: the fp32 sgemm / attention path itself is not
@@ -27,14 +30,38 @@ check quip2_same_seed_threads_identical 'cmp -s "$D/q2a/model.safetensors" "$D/q
 check quip2_no_partial_left '[[ ! -e "$D/q2a/.partial" ]]'
 info=$("$HARP_BIN" info -m "$D/q2a")
 check info_shows_quant '[[ "$info" == *"quantization: harp v1: quip 2-bit e8p12, rotation rht, seed 5"* ]]'
+# harp info on a folder: method, bits and the stored bpw the quantizer reported (not "weights F32")
+bpw_a=$(printf %.4f "$(echo "$a" | grep -o '"bpw": [0-9.]*' | head -1 | grep -o '[0-9][0-9.]*')")
+check info_shows_method_bits_bpw '[[ "$info" == *"weights:      quip 2-bit, rotation rht: $bpw_a bits per weight stored"* && "$info" != *"weights F32)"* ]]'
+ij=$("$HARP_BIN" info -m "$D/q2a" --json)
+check info_json_quant '[[ "$ij" == *"\"method\": \"quip\", \"rotation\": \"rht\", \"bits\": 2, \"bpw\": $bpw_a"* ]]'
+# one bpw split, in JSON and text: total stored = codes + transforms; the paper's count replaces
+# the stored transforms by HARP's theta (none for RHT)
+py_bpw='import json,sys; d=json.load(sys.stdin); L=d["linears"]
+ok = abs(d["bpw"] - d["bpw_codes"] - d["bpw_xf"]) < 1e-5 and d["bpw_xf_paper"] == 0 and abs(d["bpw_paper"] - d["bpw_codes"]) < 1e-9
+ok = ok and all(x["code_bits"] + x["xf_bits"] == round(x["bpw"] * x["m"] * x["n"]) and x["xf_bits_paper"] == 0 for x in L)
+ok = ok and all(x["xf_bits"] >= 8 * (x["m"] + x["n"]) for x in L)   # int8 signs at least
+sys.exit(0 if ok else 1)'
+check bpw_split_json 'echo "$a" | python3 -c "$py_bpw"'
 gen=$("$HARP_BIN" generate -m "$D/q2a" -p "Once upon a time" -n 8 --json)
 check generate_on_folder '[[ "$gen" == *"\"generated_ids\": ["* ]]'
 
 # rtn 2-bit: round trip through the folder
-r=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/r2" --method rtn --bits 2 --ppl "$D/cal.txt" --save-logits "$D/r2_mem.logits")
+r=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/r2" --method rtn --bits 2 --ppl "$D/cal.txt" $P --save-logits "$D/r2_mem.logits")
 "$HARP_BIN" ppl -m "$D/r2" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --save-logits "$D/r2_disk.logits" >/dev/null
 check rtn2_roundtrip_logits_identical '[[ -s "$D/r2_mem.logits" ]] && cmp "$D/r2_mem.logits" "$D/r2_disk.logits"'
 check rtn2_bpw_reported '[[ "$r" == *"\"bpw\": 2.59"* ]]'
+check rtn2_no_transforms '[[ "$r" == *"\"bpw\": 2.59"*"\"bpw_codes\": 2.59"*"\"bpw_xf\": 0.000000"* ]]'
+# the text summary labels every part; progress stays on stderr with --json, -q silences it
+t=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/hess" -o "$D/t" --method rtn --bits 2 --rotation rht 2>"$D/t.err")
+for l in "codes + scales " "transforms as stored " "rotation state as the paper counts it " "total stored " "codes + scales + paper rotation state "; do
+  check "bpw_table_line_${l// /_}" '[[ $(printf "%s\n" "$t" | grep -c "^  $l *[0-9]") -eq 1 ]]'
+done
+check progress_text 'grep -Eq "^quantize 20/20 100.0% elapsed [0-9:]+ ETA 00:00$" "$D/t.err" && grep -q "^timing over all layers" "$D/t.err"'
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/hess" -o "$D/t" --method rtn --bits 2 --force --json >/dev/null 2>"$D/t.err"
+check progress_with_json 'grep -Eq "^quantize 20/20 100.0% elapsed" "$D/t.err"'
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/hess" -o "$D/t" --method rtn --bits 2 --force --json -q >/dev/null 2>"$D/t.err"
+check progress_quiet '[ ! -s "$D/t.err" ]'
 
 # resume (with fast RTN + RHT, which has signs and rotation blobs): stop after layer 1 (exit 1,
 # partial kept), the re-run continues and gives the bytes of an uninterrupted run

@@ -13,6 +13,10 @@ for t in arc_easy arc_challenge piqa hellaswag winogrande; do
   grep -q "\"$t\": {\"acc\": [0-9.]*, \"acc_stderr\": [0-9.]*, \"acc_norm\": [0-9.]*, \"acc_norm_stderr\": [0-9.]*, \"n\": 3," "$T/out.json" \
     || { echo "task $t missing or malformed"; cat "$T/out.json"; exit 1; }
 done
+# progress (elapsed, ETA) stays on stderr with --json; -q (above) silences it
+"$HARP_BIN" zeroshot -m "$M" --tasks piqa --limit 3 --json > "$T/p.json" 2> "$T/p.err"
+grep -Eq "^piqa 3/3 100.0% elapsed [0-9:]+ ETA 00:00$" "$T/p.err" || { echo "no progress line:"; cat "$T/p.err"; exit 1; }
+[ "$(head -c 21 "$T/p.json")" = '{"kind": "zeroshot", ' ] || { echo "stdout is not the JSON"; exit 1; }
 # the JSON feeds harp report
 "$HARP_BIN" report "$T/out.json" -o "$T/r.html" 2> /dev/null
 grep -q 'winogrande' "$T/r.html"

@@ -3,29 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../bench/bench.h"
+#include "bench.h"
 #include "cli.h"
 #include "commands.h"
 
-/* A benchmark whose bench/bench_<name>.c has not landed yet is a weak placeholder. */
-#define HARP_WEAK_BENCH(name, help)                                                 \
-    __attribute__((weak)) int bench_##name(int argc, char **argv) {                 \
-        (void)argc;                                                                 \
-        (void)argv;                                                                 \
-        fprintf(stderr, "harp bench %s: not available in this build yet\n", #name); \
-        return CLI_EXIT_USAGE;                                                      \
-    }
-HARP_BENCH_LIST(HARP_WEAK_BENCH)
-#undef HARP_WEAK_BENCH
-
-typedef struct {
-    const char *name, *help;
-    int (*fn)(int, char **);
-} bench_entry;
-
 #define HARP_BENCH_ENTRY(name, help) {#name, help, bench_##name},
-static const bench_entry benches[] = {HARP_BENCH_LIST(HARP_BENCH_ENTRY)};
+static const cli_sub benches[] = {HARP_BENCH_LIST(HARP_BENCH_ENTRY)};
 #undef HARP_BENCH_ENTRY
+#define N_BENCHES (sizeof benches / sizeof benches[0])
 
 long long bench_peak_rss_bytes(void) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -36,6 +21,12 @@ long long bench_peak_rss_bytes(void) {
         if (sscanf(line, "VmHWM: %lld kB", &kb) == 1) break;
     fclose(f);
     return kb < 0 ? -1 : kb * 1024;
+}
+
+const char *bench_shared_path(char *buf, size_t n, const char *rel) {
+    const char *root = getenv("HARP_SHARED");
+    snprintf(buf, n, "%s/%s", root && *root ? root : "../shared", rel);
+    return buf;
 }
 
 int bench_next_shape(const char **p, long *m, long *n) {
@@ -55,11 +46,13 @@ int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *f = argc < 2 ? stderr : stdout;
         fprintf(f, "usage: harp bench <name> [options]\n\nbenchmarks:\n");
-        for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-            fprintf(f, "  %-10s %s\n", benches[i].name, benches[i].help);
+        cli_list_subs(f, benches, N_BENCHES);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
-        if (!strcmp(argv[1], benches[i].name)) return benches[i].fn(argc - 1, argv + 1);
-    cli_die(CLI_EXIT_USAGE, "unknown benchmark '%s' (harp bench --help lists them)", argv[1]);
+    const cli_sub *b = cli_find_sub(benches, N_BENCHES, argv[1]);
+    if (!b) cli_die(CLI_EXIT_USAGE, "unknown benchmark '%s' (harp bench --help lists them)", argv[1]);
+    static char name[64];
+    snprintf(name, sizeof name, "harp bench %s", b->name);
+    cli_cmd_name = name; /* messages read "harp bench gemv: error: ..." */
+    return b->fn(argc - 1, argv + 1);
 }

@@ -1,12 +1,10 @@
 /* harp calib: collect per-layer Hessians (input second moments) from calibration text. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "core/core.h"
 
 static void usage(FILE *f) {
     harp_calib_params d = harp_calib_default_params();
@@ -23,7 +21,7 @@ static void usage(FILE *f) {
             "      --seed S          which windows (seeded shuffle; default %llu)\n"
             "      --mem-budget MB   accumulator memory per pass (default %zu)\n"
             "  -t, --threads N       CPU threads (default: all cores)\n"
-            "      --json            print a JSON summary on stdout\n"
+            "      --json            print a JSON summary on stdout (progress stays on stderr)\n"
             "  -q, --quiet           no progress on stderr\n",
             d.ctx, d.nseq, (unsigned long long)d.seed, d.mem_budget_mb);
 }
@@ -40,8 +38,7 @@ int cmd_calib(int argc, char **argv) {
         {"json", no_argument, 0, 5},          {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:f:o:t:qh", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:f:o:t:qh", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'f': file = optarg; break;
@@ -50,35 +47,29 @@ int cmd_calib(int argc, char **argv) {
         case 2: p.nseq = (int)cli_parse_long("--nseq", optarg, 0, 1 << 30); break;
         case 3: p.seed = cli_parse_u64("--seed", optarg); break;
         case 4: p.mem_budget_mb = (size_t)cli_parse_long("--mem-budget", optarg, 1, 1L << 30); break;
-        case 't': harp_set_threads((int)cli_parse_long("--threads", optarg, 1, 4096)); break;
+        case 't': cli_set_threads(optarg); break;
         case 5: json = 1; break;
         case 'q': cli_set_quiet(1); break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
-        case ':': cli_die(CLI_EXIT_USAGE, "%s needs a value", argv[optind - 1]);
-        default: cli_die(CLI_EXIT_USAGE, "unknown option '%s' (see harp calib --help)", argv[optind - 1]);
         }
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!model || !file || !out) {
-        usage(stderr);
-        cli_die(CLI_EXIT_USAGE, "-m MODEL, -f CALIB.txt and -o HESS_DIR are required");
-    }
+    cli_require(model, "-m MODEL");
+    cli_require(file, "-f CALIB.txt, the calibration text");
+    cli_require(out, "-o HESS_DIR");
     char *text = NULL;
     size_t len = 0;
-    cli_check(harp_read_file(file, &text, &len));
-    if (len == 0) cli_die(CLI_EXIT_FAIL, "%s: calibration text is empty", file);
-    if (!harp_utf8_valid(text, len)) cli_die(CLI_EXIT_FAIL, "%s: not valid UTF-8", file);
+    cli_read_text(file, &text, &len);
     harp_model *m = NULL;
     harp_model_params mp = harp_model_default_params();
     cli_check(harp_model_open(model, &mp, &m));
     p.progress = cli_progress;
     harp_calib_summary s;
     harp_status st = harp_calib_run(m, text, len, out, &p, &s);
-    free(text);
+    harp_free(text);
     harp_model_free(m);
     cli_check(st);
     if (json) {
-        printf("{\"out\":");
+        printf("{\"kind\":\"calib\",\"out\":");
         cli_json_string(stdout, out, strlen(out));
         printf(",\"n_layers\":%d,\"layers_resumed\":%d,\"n_windows\":%d,\"ctx\":%d,\"n_tokens\":%lld,\"passes\":%d,"
                "\"seconds\":%.3f}\n",

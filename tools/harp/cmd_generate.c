@@ -1,6 +1,5 @@
-/* harp generate: text continuation (greedy at --temp 0, else temperature + nucleus sampling). */
-#include <cblas.h>
-#include <getopt.h>
+/* harp generate: text continuation (greedy at --temp 0, else temperature + nucleus sampling),
+ * streamed to stdout as it is generated, with prompt and decode speed at the end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,27 +10,55 @@
 static void gen_usage(FILE *f) {
     fprintf(f,
             "usage: harp generate -m MODEL -p TEXT [options]\n\n"
-            "  -m, --model PATH   Hugging Face folder or llama2.c .bin\n"
+            "  -m, --model PATH   Hugging Face folder, harp quantized folder or llama2.c .bin\n"
             "  -p, --prompt TEXT  prompt (BOS is prepended)\n"
             "  -n, --n-new N      tokens to generate (default 64; stops early at EOS)\n"
             "      --temp T       temperature (default 0 = greedy argmax)\n"
             "      --top-p P      nucleus sampling mass (default 1 = off)\n"
             "      --seed S       sampling seed (default 0)\n"
             "  -t, --threads N    CPU threads\n"
-            "      --json         {\"prompt\", \"prompt_ids\", \"generated_ids\", \"text\"} on stdout\n"
+            "      --json         {\"prompt\", \"prompt_ids\", \"generated_ids\", \"text\", ..., \"prompt_tok_s\",\n"
+            "                     \"decode_tok_s\"} on stdout instead of the streamed text\n"
+            "  -q, --quiet        no speed line on stderr\n"
             "  -h, --help\n");
 }
 
-static int print_token(void *user, int32_t id) {
-    const harp_tokenizer *t = user;
-    char *s = NULL;
-    size_t n = 0;
-    /* Decoding one id alone would drop SentencePiece's leading space, so decode the piece. */
-    const char *piece = harp_tokenizer_piece(t, id);
-    if (piece && !strncmp(piece, "\xe2\x96\x81", 3)) fputc(' ', stdout);
-    if (harp_detokenize(t, &id, 1, &s, &n) == HARP_OK) fwrite(s, 1, n, stdout);
-    harp_free(s);
-    fflush(stdout);
+/* The continuation is decoded incrementally after the prompt's ids (so that its first space and
+ * split UTF-8 characters come out as in the whole text), printed as it comes unless --json, and
+ * kept for --json's "text". Timing: the first token arrives after the prompt pass, every later one
+ * after one decode step. */
+typedef struct gen_state {
+    harp_detok *dt;
+    int print;
+    char *text;
+    size_t len, cap;
+    int n;
+    double t0, t_first, t_last;
+} gen_state;
+
+static void gen_emit(gen_state *g, const char *s, size_t n) {
+    if (g->print) {
+        fwrite(s, 1, n, stdout);
+        fflush(stdout);
+    }
+    if (g->len + n + 1 > g->cap) {
+        g->cap = 2 * (g->len + n + 1);
+        g->text = realloc(g->text, g->cap);
+        if (!g->text) cli_die(CLI_EXIT_FAIL, "out of memory");
+    }
+    memcpy(g->text + g->len, s, n);
+    g->len += n;
+    g->text[g->len] = 0;
+}
+
+static int on_token(void *user, int32_t id) {
+    gen_state *g = user;
+    g->t_last = harp_time_s();
+    if (g->n++ == 0) g->t_first = g->t_last;
+    const char *s;
+    size_t n;
+    cli_check(harp_detok_push(g->dt, id, &s, &n));
+    gen_emit(g, s, n);
     return 0;
 }
 
@@ -41,18 +68,42 @@ static void json_ids(const int32_t *ids, size_t n) {
     putchar(']');
 }
 
+typedef struct gen_speed {
+    double prompt_tok_s, decode_tok_s;   /* 0: not measured (no token came, or only one) */
+} gen_speed;
+
+static gen_speed gen_speeds(const gen_state *g, size_t n_prompt) {
+    gen_speed s = {0, 0};
+    if (g->n > 0 && g->t_first > g->t0) s.prompt_tok_s = (double)n_prompt / (g->t_first - g->t0);
+    if (g->n > 1 && g->t_last > g->t_first) s.decode_tok_s = (double)(g->n - 1) / (g->t_last - g->t_first);
+    return s;
+}
+
+static void gen_json(const char *prompt, const int32_t *ids, size_t n_ids, const int32_t *out, int n_out,
+                     const gen_state *g, const harp_sampler_params *sp, gen_speed s) {
+    printf("{\"prompt\": ");
+    cli_json_str(stdout, prompt);
+    printf(", \"prompt_ids\": ");
+    json_ids(ids, n_ids);
+    printf(", \"generated_ids\": ");
+    json_ids(out, (size_t)n_out);
+    printf(", \"text\": ");
+    cli_json_string(stdout, g->text ? g->text : "", g->len);
+    printf(", \"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"prompt_tok_s\": %.2f, \"decode_tok_s\": %.2f}\n",
+           sp->temperature, sp->top_p, (unsigned long long)sp->seed, s.prompt_tok_s, s.decode_tok_s);
+}
+
 int cmd_generate(int argc, char **argv) {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'},
         {"n-new", required_argument, 0, 'n'}, {"temp", required_argument, 0, 1},
         {"top-p", required_argument, 0, 2},   {"seed", required_argument, 0, 3},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 4},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model = NULL, *prompt = NULL;
-    int n_new = 64, json = 0, threads = 0, o;
+    int n_new = 64, json = 0, o;
     harp_sampler_params sp = harp_sampler_default_params();
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "m:p:n:t:h", opts, NULL)) != -1) {
+    while ((o = cli_getopt(argc, argv, "m:p:n:t:qh", opts)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
         case 'p': prompt = optarg; break;
@@ -60,20 +111,14 @@ int cmd_generate(int argc, char **argv) {
         case 1: sp.temperature = (float)cli_parse_double("--temp", optarg, 0, 100); break;
         case 2: sp.top_p = (float)cli_parse_double("--top-p", optarg, 1e-6, 1); break;
         case 3: sp.seed = cli_parse_u64("--seed", optarg); break;
-        case 't': threads = (int)cli_parse_long("--threads", optarg, 0, 1024); break;
+        case 't': cli_set_threads(optarg); break;
         case 4: json = 1; break;
+        case 'q': cli_set_quiet(1); break;
         case 'h': gen_usage(stdout); return CLI_EXIT_OK;
-        default: gen_usage(stderr); return CLI_EXIT_USAGE;
         }
     }
-    if (!model || !prompt) {
-        gen_usage(stderr);
-        cli_die(CLI_EXIT_USAGE, "-m MODEL and -p TEXT are required");
-    }
-    if (threads > 0) {
-        harp_set_threads(threads);
-        openblas_set_num_threads(threads);
-    }
+    cli_require(model, "-m MODEL");
+    cli_require(prompt, "-p TEXT, the prompt");
     harp_model *m = NULL;
     cli_check(harp_model_open(model, NULL, &m));
     const harp_tokenizer *tok = harp_model_tokenizer(m);
@@ -87,27 +132,29 @@ int cmd_generate(int argc, char **argv) {
                 info.max_seq_len);
     int32_t *out = malloc(sizeof(int32_t) * (size_t)(n_new > 0 ? n_new : 1));
     if (!out) cli_die(CLI_EXIT_FAIL, "out of memory");
-    int n_out = 0;
-    if (!json) fputs(prompt, stdout);
-    cli_check(harp_generate(m, ids, (int)n_ids, n_new, &sp, out, &n_out, json ? NULL : print_token, (void *)tok));
-    if (json) {
-        char *text = NULL;
-        size_t tl = 0;
-        cli_check(harp_detokenize(tok, out, (size_t)n_out, &text, &tl));
-        printf("{\"prompt\": ");
-        cli_json_string(stdout, prompt, strlen(prompt));
-        printf(", \"prompt_ids\": ");
-        json_ids(ids, n_ids);
-        printf(", \"generated_ids\": ");
-        json_ids(out, (size_t)n_out);
-        printf(", \"text\": ");
-        cli_json_string(stdout, text, tl);
-        printf(", \"temperature\": %g, \"top_p\": %g, \"seed\": %llu}\n", sp.temperature, sp.top_p,
-               (unsigned long long)sp.seed);
-        harp_free(text);
-    } else {
-        putchar('\n');
+    gen_state g = {.print = !json};
+    cli_check(harp_detok_create(tok, &g.dt));
+    for (size_t i = 0; i < n_ids; i++) cli_check(harp_detok_push(g.dt, ids[i], NULL, NULL));
+    if (!json) {
+        fputs(prompt, stdout);
+        fflush(stdout);
     }
+    int n_out = 0;
+    g.t0 = harp_time_s();
+    cli_check(harp_generate(m, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
+    const char *rest;
+    size_t rn;
+    cli_check(harp_detok_flush(g.dt, &rest, &rn));
+    gen_emit(&g, rest, rn);
+    gen_speed s = gen_speeds(&g, n_ids);
+    if (json) gen_json(prompt, ids, n_ids, out, n_out, &g, &sp, s);
+    else putchar('\n');
+    fflush(stdout);
+    if (!cli_quiet())
+        fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s\n", n_ids, s.prompt_tok_s,
+                n_out, s.decode_tok_s);
+    harp_detok_free(g.dt);
+    free(g.text);
     free(out);
     harp_free(ids);
     harp_model_free(m);

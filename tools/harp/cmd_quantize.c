@@ -1,46 +1,243 @@
 /* harp quantize: quantize every decoder linear of a model with saved Hessians into a quantized
  * folder (docs/cli/quantize.md, docs/format/qmodel.md). */
-#include <cblas.h>
-#include <getopt.h>
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "harp/cuda_eval.h"
 #include "commands.h"
-#include "core/core.h"
+#include "harp/cuda_eval.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip [options]\n\n"
             "Quantizes the q,k,v (fused), o, up,gate (fused) and down linears of every decoder layer and\n"
             "writes a quantized model folder (config.json + model.safetensors + tokenizer files).\n"
-            "Finished layers are kept in OUT_DIR/.partial: re-running an interrupted command resumes.\n\n"
+            "Finished layers are kept in OUT_DIR/.partial: re-running an interrupted command resumes.\n"
+            "A finished OUT_DIR is not overwritten without --force.\n\n"
             "  -m, --model PATH        model folder or llama2.c .bin\n"
             "      --hessians DIR      layer_NNN.hess files from `harp calib` on the same model\n"
             "  -o, --out DIR           output folder\n"
             "      --method M          rtn, gptq or quip\n"
             "      --bits B            2 (default), 3, 4 (quip) or 2, 3, 4, 8 (rtn, gptq)\n"
             "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip, none otherwise)\n"
-            "      --group N           scalar group size (default 128; 0 = per output channel)\n"
+            "      --group N           rtn, gptq: scalar group size (default 128; 0 = per output channel)\n"
             "      --seed S            signs / random rotations (default 0)\n"
             "  -t, --threads N         CPU threads (results do not depend on it)\n"
             "      --no-resume         ignore OUT_DIR/.partial\n"
+            "      --force             overwrite a finished OUT_DIR\n"
             "      --ppl TEXT          after quantizing, perplexity of the in-memory quantized model\n"
-            "      --ctx N             ppl window (default 512)\n"
-            "      --max-chunks N      ppl windows (default all)\n"
+            "      --ctx N             with --ppl: window (default 512)\n"
+            "      --max-chunks N      with --ppl: windows, N >= 1 (default all)\n"
             "      --save-logits FILE  with --ppl: save the scored logits (as harp ppl --save-logits)\n"
-            "      --json              one JSON object on stdout\n"
-            "  -q, --quiet             no progress on stderr\n"
-            "HARP (--rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
+            "      --json              one JSON object on stdout (progress stays on stderr)\n"
+            "  -q, --quiet             no progress or timing on stderr\n"
+            "      --scale-override X  quip: Wscale divisor (default 0.9 at 2 bits, the codebook's otherwise)\n"
+            "HARP (only with --rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
             "      --harp-lr-u X --harp-lr-v X --harp-hbd-lambda X --harp-hbd-block N --harp-q-every N\n"
             "      --harp-theta-clip X --harp-givens-b2 0|1 --harp-early-stop W,REL --harp-theta int8|fp16\n"
-            "      --scale-override X\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
             "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
+}
+
+/* ---- options ----------------------------------------------------------------------------------- */
+
+/* HARP fit flags, applied on top of harp_fit_default_params(bits) once --bits is known. kind: 0 an
+ * integer field, 1 a double field, 2 parsed by harp_special(). */
+typedef struct harp_flag {
+    const char *name;
+    int kind;
+    double lo, hi;
+    size_t off;
+} harp_flag;
+
+static const harp_flag harp_flags[] = {
+    {"harp-steps", 0, 0, 1 << 24, offsetof(harp_fit_params, steps)},
+    {"harp-b", 0, 2, 1024, offsetof(harp_fit_params, base_b)},
+    {"harp-max-b", 0, 2, 1024, offsetof(harp_fit_params, max_b)},
+    {"harp-passes", 0, 1, 64, offsetof(harp_fit_params, passes)},
+    {"harp-lr-u", 1, 0, 10, offsetof(harp_fit_params, lr_u)},
+    {"harp-lr-v", 1, 0, 10, offsetof(harp_fit_params, lr_v)},
+    {"harp-hbd-lambda", 1, 0, 1e6, offsetof(harp_fit_params, hbd_lambda)},
+    {"harp-hbd-block", 0, 1, 1 << 16, offsetof(harp_fit_params, hbd_block)},
+    {"harp-q-every", 0, 1, 1 << 24, offsetof(harp_fit_params, q_every)},
+    {"harp-theta-clip", 1, 0, 1e6, offsetof(harp_fit_params, theta_clip)},
+    {"harp-givens-b2", 0, 0, 1, offsetof(harp_fit_params, givens_b2)},
+    {"harp-early-stop", 2, 0, 0, 0},
+    {"harp-theta", 2, 0, 0, 0},
+};
+enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
+
+enum {
+    O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
+    O_JSON, O_SO, O_HGPU, O_HARP0 /* + index into harp_flags */
+};
+
+typedef struct qopts {
+    const char *model, *hess, *out, *method, *rot, *ppl_text, *save_logits;
+    const char *harp_arg[N_HARP_FLAGS];   /* HARP flag values as given, NULL when absent */
+    int bits, group, group_given, json, quiet, resume, force, ctx, ctx_given, max_chunks, harp_gpu;
+    double scale_override;
+    uint64_t seed;
+} qopts;
+
+static const struct option *quant_options(void) {
+    static struct option o[64];
+    static const struct option base[] = {
+        {"model", required_argument, 0, 'm'}, {"hessians", required_argument, 0, O_HESS},
+        {"out", required_argument, 0, 'o'}, {"method", required_argument, 0, O_METHOD},
+        {"bits", required_argument, 0, O_BITS}, {"rotation", required_argument, 0, O_ROT},
+        {"group", required_argument, 0, O_GROUP}, {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, 't'}, {"no-resume", no_argument, 0, O_NORESUME},
+        {"force", no_argument, 0, O_FORCE}, {"ppl", required_argument, 0, O_PPL},
+        {"ctx", required_argument, 0, O_CTX}, {"max-chunks", required_argument, 0, O_MAXCH},
+        {"save-logits", required_argument, 0, O_SAVE}, {"json", no_argument, 0, O_JSON},
+        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
+        {"scale-override", required_argument, 0, O_SO}, {"harp-gpu", no_argument, 0, O_HGPU}};
+    size_t nb = sizeof base / sizeof base[0];
+    memcpy(o, base, sizeof base);
+    for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
+    return o;
+}
+
+/* Returns 1 after --help. */
+static int parse_args(int argc, char **argv, qopts *q) {
+    const struct option *opts = quant_options();
+    int c;
+    while ((c = cli_getopt(argc, argv, "m:o:t:qh", opts)) != -1) {
+        switch (c) {
+        case 'm': q->model = optarg; break;
+        case 'o': q->out = optarg; break;
+        case O_HESS: q->hess = optarg; break;
+        case O_METHOD: q->method = optarg; break;
+        case O_BITS: q->bits = (int)cli_parse_long("--bits", optarg, 2, 8); break;
+        case O_ROT: q->rot = optarg; break;
+        case O_GROUP: q->group = (int)cli_parse_long("--group", optarg, 0, 1 << 24), q->group_given = 1; break;
+        case O_SEED: q->seed = cli_parse_u64("--seed", optarg); break;
+        case 't': cli_set_threads(optarg); break;
+        case O_NORESUME: q->resume = 0; break;
+        case O_FORCE: q->force = 1; break;
+        case O_PPL: q->ppl_text = optarg; break;
+        case O_CTX: q->ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24), q->ctx_given = 1; break;
+        case O_MAXCH: q->max_chunks = (int)cli_parse_long("--max-chunks", optarg, 1, 1 << 30); break;
+        case O_SAVE: q->save_logits = optarg; break;
+        case O_JSON: q->json = 1; break;
+        case 'q': q->quiet = 1; break;
+        case O_SO: q->scale_override = cli_parse_double("--scale-override", optarg, 1e-6, 100); break;
+        case O_HGPU: q->harp_gpu = 1; break;
+        case 'h': usage(stdout); return 1;
+        default: q->harp_arg[c - O_HARP0] = optarg; break;
+        }
+    }
+    cli_require(q->model, "-m MODEL");
+    cli_require(q->hess, "--hessians DIR, the layer_NNN.hess files of harp calib");
+    cli_require(q->out, "-o OUT_DIR");
+    cli_require(q->method, "--method rtn|gptq|quip");
+    return 0;
+}
+
+static void harp_special(int i, const char *val, harp_fit_params *h) {
+    if (!strcmp(harp_flags[i].name, "harp-theta")) {
+        if (strcmp(val, "int8") && strcmp(val, "fp16")) cli_die(CLI_EXIT_USAGE, "--harp-theta wants int8 or fp16, not '%s'", val);
+        h->theta_int8 = !strcmp(val, "int8");
+        return;
+    }
+    const char *comma = strchr(val, ',');
+    if (!comma) cli_die(CLI_EXIT_USAGE, "--harp-early-stop wants W,REL (e.g. 50,0.01)");
+    char w[32];
+    snprintf(w, sizeof w, "%.*s", (int)(comma - val < 31 ? comma - val : 31), val);
+    h->early_stop_window = (int)cli_parse_long("--harp-early-stop", w, 0, 1 << 24);
+    h->early_stop_rel = cli_parse_double("--harp-early-stop", comma + 1, 0, 1);
+}
+
+static void apply_harp_flags(const qopts *q, harp_fit_params *h) {
+    for (int i = 0; i < N_HARP_FLAGS; i++) {
+        const char *v = q->harp_arg[i];
+        if (!v) continue;
+        char flag[40];
+        snprintf(flag, sizeof flag, "--%s", harp_flags[i].name);
+        char *field = (char *)h + harp_flags[i].off;
+        if (harp_flags[i].kind == 0) *(int *)field = (int)cli_parse_long(flag, v, (long)harp_flags[i].lo, (long)harp_flags[i].hi);
+        else if (harp_flags[i].kind == 1) *(double *)field = cli_parse_double(flag, v, harp_flags[i].lo, harp_flags[i].hi);
+        else harp_special(i, v, h);
+    }
+}
+
+/* Flags that do not apply to the chosen method / rotation are refused rather than ignored. */
+static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
+    if (rot != HARP_QROT_HARP) {
+        for (int i = 0; i < N_HARP_FLAGS; i++)
+            if (q->harp_arg[i]) cli_die(CLI_EXIT_USAGE, "--%s applies only to --rotation harp", harp_flags[i].name);
+        cli_only_with(q->harp_gpu, "--harp-gpu", "--rotation harp");
+    }
+    cli_only_with(qm == HARP_QMETHOD_QUIP && q->group_given, "--group", "--method rtn and gptq (QuIP# has no groups)");
+    cli_only_with(qm != HARP_QMETHOD_QUIP && q->scale_override > 0, "--scale-override", "--method quip");
+    if (!q->ppl_text) {
+        cli_only_with(q->ctx_given, "--ctx", "--ppl TEXT");
+        cli_only_with(q->max_chunks > 0, "--max-chunks", "--ppl TEXT");
+        cli_only_with(q->save_logits != NULL, "--save-logits", "--ppl TEXT");
+    }
+}
+
+static harp_qmodel_params build_params(const qopts *q) {
+    harp_qmethod qm;
+    if (!strcmp(q->method, "rtn")) qm = HARP_QMETHOD_RTN;
+    else if (!strcmp(q->method, "gptq")) qm = HARP_QMETHOD_GPTQ;
+    else if (!strcmp(q->method, "quip")) qm = HARP_QMETHOD_QUIP;
+    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq or quip, not '%s'", q->method);
+    if (qm == HARP_QMETHOD_QUIP && q->bits > 4) cli_die(CLI_EXIT_USAGE, "--bits for quip must be 2, 3 or 4");
+    if (qm != HARP_QMETHOD_QUIP && q->bits != 2 && q->bits != 3 && q->bits != 4 && q->bits != 8)
+        cli_die(CLI_EXIT_USAGE, "--bits for %s must be 2, 3, 4 or 8", q->method);
+    harp_qmodel_params p = harp_qmodel_default_params(qm, q->bits);
+    if (q->rot && harp_qrot_parse(q->rot, &p.rotation)) cli_die(CLI_EXIT_USAGE, "--rotation: %s", harp_last_error());
+    check_applicable(q, qm, p.rotation);
+    p.group_size = q->group;
+    p.seed = q->seed;
+    p.resume = q->resume;
+    p.keep_model = q->ppl_text != NULL;
+    apply_harp_flags(q, &p.harp);
+    if (q->scale_override > 0) p.harp.scale_override = p.scale_override = q->scale_override;
+    if (q->harp_gpu) {
+        if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--harp-gpu: %s", harp_last_error());
+        p.harp.gpu = 1;
+    }
+    const char *abort_env = getenv("HARP_TEST_ABORT_AFTER_LAYER");
+    if (abort_env && *abort_env) p.abort_after_layer = (int)cli_parse_long("HARP_TEST_ABORT_AFTER_LAYER", abort_env, 0, 1 << 20);
+    cli_set_quiet(q->quiet);
+    p.progress = cli_progress;
+    return p;
+}
+
+/* A finished folder (config.json or model.safetensors, no .partial) is only replaced with --force;
+ * an unfinished one (.partial present) is resumed as always. */
+static void check_out_dir(const qopts *q) {
+    if (q->force || !harp_dir_exists(q->out)) return;
+    char cfg[4096], st[4096], part[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", q->out);
+    snprintf(st, sizeof st, "%s/model.safetensors", q->out);
+    snprintf(part, sizeof part, "%s/.partial", q->out);
+    if ((harp_file_exists(cfg) || harp_file_exists(st)) && !harp_dir_exists(part))
+        cli_die(CLI_EXIT_FAIL, "%s: already holds a finished model; use --force to overwrite it, or another -o", q->out);
+}
+
+/* ---- output ------------------------------------------------------------------------------------ */
+
+/* Bits per weight over all quantized linears, split as docs/cli/quantize.md explains. */
+typedef struct bpw_split {
+    double codes, xf, xf_paper, stored, paper;
+} bpw_split;
+
+static bpw_split bpw_of(const harp_qmodel_row *r, int n) {
+    double code = 0, xf = 0, xfp = 0, w = 0;
+    for (int i = 0; i < n; i++)
+        code += (double)r[i].code_bits, xf += (double)r[i].xf_bits, xfp += (double)r[i].xf_bits_paper,
+            w += (double)r[i].m * (double)r[i].n;
+    bpw_split b = {code / w, xf / w, xfp / w, (code + xf) / w, (code + xfp) / w};
+    return b;
 }
 
 /* Per-layer-kind timing like the reference's summary: seconds over all layers for qkv, o, up(|gate)
@@ -66,200 +263,103 @@ static void timing_summary(const harp_qmodel_report *rep, FILE *f, int json) {
                 k[0], k[1], k[2], k[3], fit, q, all - fit - q, all);
 }
 
-enum {
-    O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_PPL, O_CTX, O_MAXCH, O_JSON,
-    O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO, O_SAVE, O_HGPU
-};
+static void print_json(const qopts *q, const harp_qmodel_params *p, const harp_qmodel_report *rep, const harp_ppl_result *pr) {
+    bpw_split b = bpw_of(rep->rows, rep->n_rows);
+    printf("{\"kind\": \"quantize\", \"model\": ");
+    cli_json_str(stdout, q->model);
+    printf(", \"out\": ");
+    cli_json_str(stdout, q->out);
+    printf(", \"method\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"group_size\": %d, \"seed\": %llu, "
+           "\"layers_resumed\": %d, \"n_weights\": %lld, \"stored_bits\": %lld, \"bpw\": %.6f, \"bpw_codes\": %.6f, "
+           "\"bpw_xf\": %.6f, \"bpw_xf_paper\": %.6f, \"bpw_paper\": %.6f, \"bpw_incl_harp\": %.6f, \"seconds\": %.3f, "
+           "\"bpw_excludes\": \"embeddings, lm_head, norms\", \"linears\": [",
+           q->method, p->bits, harp_qrot_name(p->rotation), p->group_size, (unsigned long long)p->seed, rep->layers_resumed,
+           (long long)rep->n_weights, (long long)rep->stored_bits, b.stored, b.codes, b.xf, b.xf_paper, b.paper, rep->bpw_harp,
+           rep->seconds);
+    for (int i = 0; i < rep->n_rows; i++) {
+        const harp_qmodel_row *r = &rep->rows[i];
+        double w = (double)r->m * (double)r->n;
+        printf("%s{\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"proxy_loss\": %.8g, \"seconds\": %.4f, \"bpw\": %.6f, "
+               "\"bpw_codes\": %.6f, \"bpw_xf\": %.6f, \"code_bits\": %lld, \"xf_bits\": %lld, \"xf_bits_paper\": %lld, "
+               "\"resumed\": %d",
+               i ? ", " : "", r->name, (long long)r->m, (long long)r->n, r->proxy_loss, r->seconds, (double)r->stored_bits / w,
+               (double)r->code_bits / w, (double)r->xf_bits / w, (long long)r->code_bits, (long long)r->xf_bits,
+               (long long)r->xf_bits_paper, r->resumed);
+        if (p->rotation == HARP_QROT_HARP)
+            printf(", \"harp_bits\": %lld, \"harp_loss0\": %.8g, \"harp_loss_final\": %.8g", (long long)r->harp_bits,
+                   r->harp_loss0, r->harp_loss_final);
+        printf("}");
+    }
+    printf("]");
+    if (pr) {
+        printf(", \"text\": ");
+        cli_json_str(stdout, q->ppl_text);
+        printf(", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d", pr->ppl, pr->nll_mean,
+               (long long)pr->n_tokens_scored, pr->ctx);
+    }
+    timing_summary(rep, stdout, 1);
+    printf("}\n");
+}
+
+static void print_text(const qopts *q, const harp_qmodel_params *p, const harp_qmodel_report *rep, const harp_ppl_result *pr) {
+    int is_harp = p->rotation == HARP_QROT_HARP;
+    printf("%-20s %10s %12s %9s %9s %9s %9s%s\n", "linear", "shape", "proxy_loss", "seconds", "codes", "xf", "bpw",
+           is_harp ? "   harp_loss0  harp_final" : "");
+    for (int i = 0; i < rep->n_rows; i++) {
+        const harp_qmodel_row *r = &rep->rows[i];
+        char shape[32];
+        double w = (double)r->m * (double)r->n;
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)r->m, (long long)r->n);
+        printf("%-20s %10s %12.6f %9.3f %9.4f %9.4f %9.4f", r->name, shape, r->proxy_loss, r->seconds,
+               (double)r->code_bits / w, (double)r->xf_bits / w, (double)r->stored_bits / w);
+        if (is_harp) printf(" %12.6f %11.6f", r->harp_loss0, r->harp_loss_final);
+        printf("%s\n", r->resumed ? "  (resumed)" : "");
+    }
+    bpw_split b = bpw_of(rep->rows, rep->n_rows);
+    printf("bits per weight over the %lld weights of the quantized linears (embeddings, lm_head, norms excluded):\n"
+           "  codes + scales                        %8.4f\n"
+           "  transforms as stored                  %8.4f  (signs int8 + rotation blobs)\n"
+           "  rotation state as the paper counts it %8.4f  (HARP theta int8 + fp16 group scales; signs, Hadamards: 0)\n"
+           "  total stored                          %8.4f\n"
+           "  codes + scales + paper rotation state %8.4f  (the figure the QuIP#/HARP papers report)\n",
+           (long long)rep->n_weights, b.codes, b.xf, b.xf_paper, b.stored, b.paper);
+    if (b.xf > 0.25)
+        printf("  note: transform state is fixed per matrix while the codes grow with its size, so at these small\n"
+               "  widths it costs %.2f bpw (docs/cli/quantize.md, \"Bits per weight\")\n", b.xf);
+    printf("%d linears in %.1f s, %d layers resumed -> %s\n", rep->n_rows, rep->seconds, rep->layers_resumed, q->out);
+    if (pr) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr->ctx, pr->n_chunks, pr->ppl);
+}
+
+/* ---- command ----------------------------------------------------------------------------------- */
 
 int cmd_quantize(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"hessians", required_argument, 0, O_HESS},
-        {"out", required_argument, 0, 'o'}, {"method", required_argument, 0, O_METHOD},
-        {"bits", required_argument, 0, O_BITS}, {"rotation", required_argument, 0, O_ROT},
-        {"group", required_argument, 0, O_GROUP}, {"seed", required_argument, 0, O_SEED},
-        {"threads", required_argument, 0, 't'}, {"no-resume", no_argument, 0, O_NORESUME},
-        {"ppl", required_argument, 0, O_PPL}, {"ctx", required_argument, 0, O_CTX},
-        {"max-chunks", required_argument, 0, O_MAXCH}, {"save-logits", required_argument, 0, O_SAVE}, {"json", no_argument, 0, O_JSON},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {"harp-steps", required_argument, 0, O_HSTEPS}, {"harp-b", required_argument, 0, O_HB},
-        {"harp-max-b", required_argument, 0, O_HMAXB}, {"harp-passes", required_argument, 0, O_HPASS},
-        {"harp-lr-u", required_argument, 0, O_HLRU}, {"harp-lr-v", required_argument, 0, O_HLRV},
-        {"harp-hbd-lambda", required_argument, 0, O_HHBDL}, {"harp-hbd-block", required_argument, 0, O_HHBDB},
-        {"harp-q-every", required_argument, 0, O_HQE}, {"harp-theta-clip", required_argument, 0, O_HCLIP},
-        {"harp-givens-b2", required_argument, 0, O_HGIV}, {"harp-early-stop", required_argument, 0, O_HES},
-        {"harp-theta", required_argument, 0, O_HTH}, {"scale-override", required_argument, 0, O_SO},
-        {"harp-gpu", no_argument, 0, O_HGPU}, {0, 0, 0, 0}};
-    const char *model = NULL, *hess = NULL, *out = NULL, *method = NULL, *rot = NULL, *ppl_text = NULL, *save_logits = NULL;
-    int bits = 2, group = 128, json = 0, quiet = 0, threads = 0, resume = 1, ctx = 512, max_chunks = 0;
-    uint64_t seed = 0;
-    /* HARP flags are collected first and applied on top of harp_fit_default_params(bits). */
-    long h_steps = -1, h_b = -1, h_maxb = -1, h_pass = -1, h_hbdb = -1, h_qe = -1, h_giv = -1, h_esw = -1, h_th = -1;
-    double h_lru = -1, h_lrv = -1, h_hbdl = -1, h_clip = -1, h_esr = -1, so = 0;
-    int h_gpu = 0;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":m:o:t:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 'o': out = optarg; break;
-        case O_HESS: hess = optarg; break;
-        case O_METHOD: method = optarg; break;
-        case O_BITS: bits = (int)cli_parse_long("--bits", optarg, 2, 8); break;
-        case O_ROT: rot = optarg; break;
-        case O_GROUP: group = (int)cli_parse_long("--group", optarg, 0, 1 << 24); break;
-        case O_SEED: seed = cli_parse_u64("--seed", optarg); break;
-        case 't': threads = (int)cli_parse_long("--threads", optarg, 1, 4096); break;
-        case O_NORESUME: resume = 0; break;
-        case O_PPL: ppl_text = optarg; break;
-        case O_CTX: ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24); break;
-        case O_MAXCH: max_chunks = (int)cli_parse_long("--max-chunks", optarg, 0, 1 << 30); break;
-        case O_SAVE: save_logits = optarg; break;
-        case O_JSON: json = 1; break;
-        case 'q': quiet = 1; break;
-        case O_HSTEPS: h_steps = cli_parse_long("--harp-steps", optarg, 0, 1 << 24); break;
-        case O_HB: h_b = cli_parse_long("--harp-b", optarg, 2, 1024); break;
-        case O_HMAXB: h_maxb = cli_parse_long("--harp-max-b", optarg, 2, 1024); break;
-        case O_HPASS: h_pass = cli_parse_long("--harp-passes", optarg, 1, 64); break;
-        case O_HLRU: h_lru = cli_parse_double("--harp-lr-u", optarg, 0, 10); break;
-        case O_HLRV: h_lrv = cli_parse_double("--harp-lr-v", optarg, 0, 10); break;
-        case O_HHBDL: h_hbdl = cli_parse_double("--harp-hbd-lambda", optarg, 0, 1e6); break;
-        case O_HHBDB: h_hbdb = cli_parse_long("--harp-hbd-block", optarg, 1, 1 << 16); break;
-        case O_HQE: h_qe = cli_parse_long("--harp-q-every", optarg, 1, 1 << 24); break;
-        case O_HCLIP: h_clip = cli_parse_double("--harp-theta-clip", optarg, 0, 1e6); break;
-        case O_HGIV: h_giv = cli_parse_long("--harp-givens-b2", optarg, 0, 1); break;
-        case O_HES: {
-            char *comma = strchr(optarg, ',');
-            if (!comma) cli_die(CLI_EXIT_USAGE, "--harp-early-stop wants W,REL (e.g. 50,0.01)");
-            *comma = 0;
-            h_esw = cli_parse_long("--harp-early-stop", optarg, 0, 1 << 24);
-            h_esr = cli_parse_double("--harp-early-stop", comma + 1, 0, 1);
-            break;
-        }
-        case O_HTH:
-            if (!strcmp(optarg, "int8")) h_th = 1;
-            else if (!strcmp(optarg, "fp16")) h_th = 0;
-            else cli_die(CLI_EXIT_USAGE, "--harp-theta wants int8 or fp16, not '%s'", optarg);
-            break;
-        case O_SO: so = cli_parse_double("--scale-override", optarg, 0, 100); break;
-        case O_HGPU: h_gpu = 1; break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        case ':': cli_die(CLI_EXIT_USAGE, "%s needs a value", argv[optind - 1]);
-        default: cli_die(CLI_EXIT_USAGE, "unknown option '%s' (see harp quantize --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!model || !hess || !out || !method) {
-        usage(stderr);
-        cli_die(CLI_EXIT_USAGE, "-m MODEL, --hessians DIR, -o OUT_DIR and --method are required");
-    }
-    harp_qmethod qm;
-    if (!strcmp(method, "rtn")) qm = HARP_QMETHOD_RTN;
-    else if (!strcmp(method, "gptq")) qm = HARP_QMETHOD_GPTQ;
-    else if (!strcmp(method, "quip")) qm = HARP_QMETHOD_QUIP;
-    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq or quip, not '%s'", method);
-    if (qm == HARP_QMETHOD_QUIP && bits > 4) cli_die(CLI_EXIT_USAGE, "--bits for quip must be 2, 3 or 4");
-    if (qm != HARP_QMETHOD_QUIP && bits != 2 && bits != 3 && bits != 4 && bits != 8)
-        cli_die(CLI_EXIT_USAGE, "--bits for %s must be 2, 3, 4 or 8", method);
-    harp_qmodel_params p = harp_qmodel_default_params(qm, bits);
-    if (rot && harp_qrot_parse(rot, &p.rotation)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
-    p.group_size = group;
-    p.seed = seed;
-    p.resume = resume;
-    p.keep_model = ppl_text != NULL;
-    if (h_steps >= 0) p.harp.steps = (int)h_steps;
-    if (h_b >= 0) p.harp.base_b = (int)h_b;
-    if (h_maxb >= 0) p.harp.max_b = (int)h_maxb;
-    if (h_pass >= 0) p.harp.passes = (int)h_pass;
-    if (h_lru >= 0) p.harp.lr_u = h_lru;
-    if (h_lrv >= 0) p.harp.lr_v = h_lrv;
-    if (h_hbdl >= 0) p.harp.hbd_lambda = h_hbdl;
-    if (h_hbdb >= 0) p.harp.hbd_block = (int)h_hbdb;
-    if (h_qe >= 0) p.harp.q_every = (int)h_qe;
-    if (h_clip >= 0) p.harp.theta_clip = h_clip;
-    if (h_giv >= 0) p.harp.givens_b2 = (int)h_giv;
-    if (h_esw >= 0) p.harp.early_stop_window = (int)h_esw, p.harp.early_stop_rel = h_esr;
-    if (h_th >= 0) p.harp.theta_int8 = (int)h_th;
-    if (so > 0) p.harp.scale_override = p.scale_override = so;
-    if (h_gpu) {
-        if (p.rotation != HARP_QROT_HARP) cli_die(CLI_EXIT_USAGE, "--harp-gpu needs --rotation harp");
-        if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--harp-gpu: %s", harp_last_error());
-        p.harp.gpu = 1;
-    }
-    const char *abort_env = getenv("HARP_TEST_ABORT_AFTER_LAYER");
-    if (abort_env && *abort_env) p.abort_after_layer = (int)cli_parse_long("HARP_TEST_ABORT_AFTER_LAYER", abort_env, 0, 1 << 20);
-    if (threads > 0) {
-        harp_set_threads(threads);
-        openblas_set_num_threads(threads);
-    }
-    cli_set_quiet(quiet || json);
-    p.progress = cli_progress;
+    qopts q = {.bits = 2, .group = 128, .resume = 1, .ctx = 512};
+    if (parse_args(argc, argv, &q)) return CLI_EXIT_OK;
+    harp_qmodel_params p = build_params(&q);
+    check_out_dir(&q);
     char *text = NULL;
     size_t len = 0;
-    if (ppl_text) {
-        cli_check(harp_read_file(ppl_text, &text, &len));
-        if (len == 0 || !harp_utf8_valid(text, len)) cli_die(CLI_EXIT_FAIL, "%s: empty or not valid UTF-8", ppl_text);
-    }
+    if (q.ppl_text) cli_read_text(q.ppl_text, &text, &len);
     harp_model *m = NULL;
-    cli_check(harp_model_open(model, NULL, &m));
+    cli_check(harp_model_open(q.model, NULL, &m));
     harp_qmodel_report rep;
-    cli_check(harp_quantize_model(m, model, hess, out, &p, &rep));
-    if (!quiet && !json) fputc('\n', stderr);
+    cli_check(harp_quantize_model(m, q.model, q.hess, q.out, &p, &rep));
     harp_ppl_result pr;
-    int have_ppl = 0;
-    if (ppl_text) {
+    if (q.ppl_text) {
         harp_ppl_params pp = harp_ppl_default_params();
-        pp.ctx = ctx;
-        pp.max_chunks = max_chunks;
-        pp.save_logits = save_logits;
+        pp.ctx = q.ctx;
+        pp.max_chunks = q.max_chunks;
+        pp.save_logits = q.save_logits;
+        pp.progress = cli_progress;
+        cli_progress_begin();
         cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
-        have_ppl = 1;
     }
-    free(text);
-    int is_harp = p.rotation == HARP_QROT_HARP;
-    if (json) {
-        printf("{\"out\": \"%s\", \"method\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"group_size\": %d, \"seed\": %llu, "
-               "\"layers_resumed\": %d, \"n_weights\": %lld, \"stored_bits\": %lld, \"bpw\": %.6f, \"bpw_incl_harp\": %.6f, "
-               "\"seconds\": %.3f, \"bpw_excludes\": \"embeddings, lm_head, norms\", \"linears\": [",
-               out, method, bits, harp_qrot_name(p.rotation), p.group_size, (unsigned long long)seed, rep.layers_resumed,
-               (long long)rep.n_weights, (long long)rep.stored_bits, rep.bpw, rep.bpw_harp, rep.seconds);
-        for (int i = 0; i < rep.n_rows; i++) {
-            const harp_qmodel_row *r = &rep.rows[i];
-            printf("%s{\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"proxy_loss\": %.8g, \"seconds\": %.4f, \"bpw\": %.6f, "
-                   "\"resumed\": %d",
-                   i ? ", " : "", r->name, (long long)r->m, (long long)r->n, r->proxy_loss, r->seconds,
-                   (double)r->stored_bits / ((double)r->m * (double)r->n), r->resumed);
-            if (is_harp)
-                printf(", \"harp_bits\": %lld, \"harp_loss0\": %.8g, \"harp_loss_final\": %.8g", (long long)r->harp_bits,
-                       r->harp_loss0, r->harp_loss_final);
-            printf("}");
-        }
-        printf("]");
-        if (have_ppl)
-            printf(", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d", pr.ppl, pr.nll_mean,
-                   (long long)pr.n_tokens_scored, pr.ctx);
-        timing_summary(&rep, stdout, 1);
-        printf("}\n");
-    } else {
-        printf("%-20s %12s %12s %10s %9s%s\n", "linear", "shape", "proxy_loss", "seconds", "bpw",
-               is_harp ? "   harp_loss0  harp_final" : "");
-        for (int i = 0; i < rep.n_rows; i++) {
-            const harp_qmodel_row *r = &rep.rows[i];
-            char shape[32];
-            snprintf(shape, sizeof shape, "%lldx%lld", (long long)r->m, (long long)r->n);
-            printf("%-20s %12s %12.6f %10.3f %9.4f", r->name, shape, r->proxy_loss, r->seconds,
-                   (double)r->stored_bits / ((double)r->m * (double)r->n));
-            if (is_harp) printf(" %12.6f %11.6f", r->harp_loss0, r->harp_loss_final);
-            printf("%s\n", r->resumed ? "  (resumed)" : "");
-        }
-        printf("total: %lld weights, %.4f bits per weight (codes, scales, signs, rotation state; embeddings, lm_head "
-               "and norms excluded)%s, %.1f s, %d layers resumed -> %s\n",
-               (long long)rep.n_weights, rep.bpw, "", rep.seconds, rep.layers_resumed, out);
-        if (is_harp) printf("bits per weight incl. HARP state as counted in algorithms.md 4.9: %.4f\n", rep.bpw_harp);
-        if (have_ppl) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr.ctx, pr.n_chunks, pr.ppl);
-    }
-    if (!quiet) timing_summary(&rep, stderr, 0);
-    if (have_ppl) harp_ppl_result_free(&pr);
+    harp_free(text);
+    if (q.json) print_json(&q, &p, &rep, q.ppl_text ? &pr : NULL);
+    else print_text(&q, &p, &rep, q.ppl_text ? &pr : NULL);
+    fflush(stdout);
+    if (!q.quiet) timing_summary(&rep, stderr, 0);
+    if (q.ppl_text) harp_ppl_result_free(&pr);
     harp_qmodel_report_free(&rep);
     harp_model_free(m);
     return CLI_EXIT_OK;

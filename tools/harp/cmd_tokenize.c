@@ -1,34 +1,11 @@
 /* harp tokenize: encode text with a model's tokenizer (or a bare tokenizer file) and print the
  * ids, their count, or JSON. */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-
-/* Whole file into memory (NUL-terminated); exits with a one-line error naming the file. */
-static char *read_text(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) cli_die(CLI_EXIT_FAIL, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) cli_die(CLI_EXIT_FAIL, "%s: out of memory", path);
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (ferror(f)) cli_die(CLI_EXIT_FAIL, "%s: read error: %s", path, strerror(errno));
-        if (feof(f)) break;
-        cap *= 2;
-        buf = realloc(buf, cap);
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -60,8 +37,7 @@ int cmd_tokenize(int argc, char **argv) {
         {NULL, 0, NULL, 0}};
     const char *model = NULL, *tokfile = NULL, *prompt = NULL, *file = NULL;
     int bos = 0, count = 0, json = 0, pieces = 0, vocab = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:p:f:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "m:t:p:f:h", opts)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 't': tokfile = optarg; break;
@@ -73,10 +49,8 @@ int cmd_tokenize(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'P': pieces = 1; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!!model + !!tokfile != 1) cli_die(CLI_EXIT_USAGE, "give exactly one of -m MODEL or --tokenizer FILE");
     if (!!prompt + !!file != 1) cli_die(CLI_EXIT_USAGE, "give exactly one of -p TEXT or -f FILE");
     if (pieces && (count || json)) cli_die(CLI_EXIT_USAGE, "--pieces cannot be combined with --count/--json");
@@ -86,11 +60,8 @@ int cmd_tokenize(int argc, char **argv) {
                     : harp_tokenizer_open(tokfile, vocab, &t));
     char *text = NULL;
     size_t len;
-    if (file) {
-        text = read_text(file, &len);
-    } else {
-        len = strlen(prompt);
-    }
+    if (file) cli_check(harp_read_file(file, &text, &len));
+    else len = strlen(prompt);
     int32_t *ids;
     size_t n;
     cli_check(harp_tokenize(t, file ? text : prompt, len, bos, &ids, &n));
@@ -112,7 +83,7 @@ int cmd_tokenize(int argc, char **argv) {
         printf("\n");
     }
     harp_free(ids);
-    free(text);
+    harp_free(text);
     harp_tokenizer_free(t);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

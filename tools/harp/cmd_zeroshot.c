@@ -9,7 +9,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "core/core.h"
 #include "harp/zeroshot.h"
 
 static const char *const default_tasks = "arc_easy,arc_challenge,piqa,hellaswag,winogrande";
@@ -79,9 +78,11 @@ static void dump_item(void *user, int index, const harp_zs_item *it, const doubl
     fprintf(d->f, "], \"pred\": %d, \"pred_norm\": %d}\n", harp_zs_argmax(ll, it->n_choices), harp_zs_argmax_norm(it, ll));
 }
 
-static void write_json(FILE *f, const char *model, const harp_zs_result *r, int nr, int add_bos) {
+static void write_json(FILE *f, const char *model, const harp_model_info *info, const harp_zs_result *r, int nr,
+                       int add_bos) {
     fprintf(f, "{\"kind\": \"zeroshot\", \"model\": ");
-    cli_json_string(f, model, strlen(model));
+    cli_json_str(f, model);
+    cli_json_quant(f, info);
     fprintf(f, ", \"add_bos\": %s, \"results\": {", add_bos ? "true" : "false");
     for (int i = 0; i < nr; i++) {
         double tps = r[i].seconds > 0 ? (double)r[i].tokens_fed / r[i].seconds : 0.0;
@@ -96,37 +97,19 @@ static void write_json(FILE *f, const char *model, const harp_zs_result *r, int 
     fprintf(f, "\n}}\n");
 }
 
-int cmd_zeroshot(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"tasks", required_argument, 0, 't'},
-        {"limit", required_argument, 0, 'l'}, {"json", no_argument, 0, 'j'},
-        {"output", required_argument, 0, 'o'}, {"data-dir", required_argument, 0, 'd'},
-        {"bos", no_argument, 0, 'b'},          {"quiet", no_argument, 0, 'q'},
-        {"items", required_argument, 0, 'I'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *model = NULL, *tasks = default_tasks, *out_path = NULL, *data_dir = NULL, *items_path = NULL;
-    int limit = 0, json = 0, add_bos = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 't': tasks = optarg; break;
-        case 'l': limit = (int)cli_parse_long("--limit", optarg, 1, INT_MAX); break;
-        case 'j': json = 1; break;
-        case 'o': out_path = optarg; break;
-        case 'd': data_dir = optarg; break;
-        case 'b': add_bos = 1; break;
-        case 'I': items_path = optarg; break;
-        case 'q': cli_set_quiet(1); break;
-        case 'h': usage(stdout); return CLI_EXIT_OK;
-        default: usage(stderr); return CLI_EXIT_USAGE;
-        }
+static void print_table(const harp_zs_result *r, int nr) {
+    printf("%-14s %6s  %-17s %-17s %10s\n", "task", "n", "acc", "acc_norm", "tok/s");
+    for (int i = 0; i < nr; i++) {
+        double tps = r[i].seconds > 0 ? (double)r[i].tokens_fed / r[i].seconds : 0.0;
+        printf("%-14s %6d  %6.2f%% ± %5.2f  %6.2f%% ± %5.2f  %10.0f\n", harp_zs_task_name(r[i].task), r[i].n,
+               100 * r[i].acc, 100 * r[i].acc_stderr, 100 * r[i].acc_norm, 100 * r[i].acc_norm_stderr, tps);
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!model) cli_die(CLI_EXIT_USAGE, "-m MODEL is required (harp zeroshot --help)");
+}
 
-    int sel[HARP_ZS_N_TASKS], ns = 0;
-    char *list = harp_strdup(tasks);
+/* --tasks list -> task ids; returns the count. */
+static int parse_tasks(const char *tasks, int sel[HARP_ZS_N_TASKS]) {
+    int ns = 0;
+    char *list = strdup(tasks);
     if (!list) cli_die(CLI_EXIT_FAIL, "out of memory");
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int t = harp_zs_task_from_name(tok);
@@ -137,60 +120,91 @@ int cmd_zeroshot(int argc, char **argv) {
     }
     free(list);
     if (ns == 0) cli_die(CLI_EXIT_USAGE, "--tasks: empty list");
+    return ns;
+}
 
-    char dbuf[PATH_MAX + 64];
-    if (!data_dir) data_dir = default_data_dir(dbuf, sizeof dbuf);
-    if (!harp_dir_exists(data_dir))
-        cli_die(CLI_EXIT_FAIL, "%s: data folder not found (use --data-dir or set HARP_SHARED)", data_dir);
+typedef struct zs_opts {
+    const char *model, *tasks, *out_path, *data_dir, *items_path;
+    int limit, json, add_bos;
+} zs_opts;
 
-    /* load every task first so that a bad file fails before the model work starts */
+/* Returns 1 after --help. */
+static int parse_args(int argc, char **argv, zs_opts *o) {
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"tasks", required_argument, 0, 't'},
+        {"limit", required_argument, 0, 'l'}, {"json", no_argument, 0, 'j'},
+        {"output", required_argument, 0, 'o'}, {"data-dir", required_argument, 0, 'd'},
+        {"bos", no_argument, 0, 'b'},          {"quiet", no_argument, 0, 'q'},
+        {"items", required_argument, 0, 'I'},  {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    while ((c = cli_getopt(argc, argv, "m:o:qh", opts)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 't': o->tasks = optarg; break;
+        case 'l': o->limit = (int)cli_parse_long("--limit", optarg, 1, INT_MAX); break;
+        case 'j': o->json = 1; break;
+        case 'o': o->out_path = optarg; break;
+        case 'd': o->data_dir = optarg; break;
+        case 'b': o->add_bos = 1; break;
+        case 'I': o->items_path = optarg; break;
+        case 'q': cli_set_quiet(1); break;
+        case 'h': usage(stdout); return 1;
+        }
+    }
+    cli_require(o->model, "-m MODEL");
+    return 0;
+}
+
+/* Scores every task (datasets are loaded first, so that a bad file fails before the model work). */
+static void run_tasks(const zs_opts *o, const int *sel, int ns, harp_model *m, harp_zs_result *res) {
     harp_zs_dataset *ds[HARP_ZS_N_TASKS] = {0};
-    for (int i = 0; i < ns; i++) cli_check(harp_zs_load((harp_zs_task)sel[i], data_dir, limit, &ds[i]));
-
-    harp_model_params mp = harp_model_default_params();
-    harp_model *m = NULL;
-    cli_check(harp_model_open(model, &mp, &m));
-
-    harp_zs_result res[HARP_ZS_N_TASKS];
+    for (int i = 0; i < ns; i++) cli_check(harp_zs_load((harp_zs_task)sel[i], o->data_dir, o->limit, &ds[i]));
     harp_zs_params zp = harp_zs_default_params();
-    zp.add_bos = add_bos;
+    zp.add_bos = o->add_bos;
     zp.progress = cli_progress;
     item_dump dump = {NULL, HARP_ZS_ARC_EASY};
-    if (items_path) {
-        dump.f = fopen(items_path, "w");
-        if (!dump.f) cli_die(CLI_EXIT_FAIL, "%s: cannot open for writing", items_path);
+    if (o->items_path) {
+        dump.f = fopen(o->items_path, "w");
+        if (!dump.f) cli_die(CLI_EXIT_FAIL, "%s: cannot open for writing", o->items_path);
         zp.on_item = dump_item;
         zp.on_item_user = &dump;
     }
     for (int i = 0; i < ns; i++) {
         dump.task = (harp_zs_task)sel[i];
+        cli_progress_begin();
         cli_check(harp_zs_eval(m, ds[i], &zp, &res[i]));
         harp_zs_dataset_free(ds[i]);
     }
-    harp_model_free(m);
-    if (dump.f && fclose(dump.f)) cli_die(CLI_EXIT_FAIL, "%s: write failed", items_path);
+    if (dump.f && fclose(dump.f)) cli_die(CLI_EXIT_FAIL, "%s: write failed", o->items_path);
+}
 
-    if (json) {
-        write_json(stdout, model, res, ns, add_bos);
-    } else {
-        printf("%-14s %6s  %-17s %-17s %10s\n", "task", "n", "acc", "acc_norm", "tok/s");
-        for (int i = 0; i < ns; i++) {
-            double tps = res[i].seconds > 0 ? (double)res[i].tokens_fed / res[i].seconds : 0.0;
-            printf("%-14s %6d  %6.2f%% ± %5.2f  %6.2f%% ± %5.2f  %10.0f\n", harp_zs_task_name(res[i].task),
-                   res[i].n, 100 * res[i].acc, 100 * res[i].acc_stderr, 100 * res[i].acc_norm,
-                   100 * res[i].acc_norm_stderr, tps);
-        }
-    }
-    if (out_path) {
+int cmd_zeroshot(int argc, char **argv) {
+    zs_opts o = {.tasks = default_tasks};
+    if (parse_args(argc, argv, &o)) return CLI_EXIT_OK;
+    int sel[HARP_ZS_N_TASKS], ns = parse_tasks(o.tasks, sel);
+    char dbuf[PATH_MAX + 64];
+    if (!o.data_dir) o.data_dir = default_data_dir(dbuf, sizeof dbuf);
+    if (!harp_dir_exists(o.data_dir))
+        cli_die(CLI_EXIT_FAIL, "%s: data folder not found (use --data-dir or set HARP_SHARED)", o.data_dir);
+    harp_model_params mp = harp_model_default_params();
+    harp_model *m = NULL;
+    cli_check(harp_model_open(o.model, &mp, &m));
+    harp_model_info info;
+    cli_check(harp_model_get_info(m, &info));
+    harp_zs_result res[HARP_ZS_N_TASKS];
+    run_tasks(&o, sel, ns, m, res);
+    harp_model_free(m);
+    if (o.json) write_json(stdout, o.model, &info, res, ns, o.add_bos);
+    else print_table(res, ns);
+    if (o.out_path) {
         char *buf = NULL;
         size_t len = 0;
         FILE *mf = open_memstream(&buf, &len);
         if (!mf) cli_die(CLI_EXIT_FAIL, "out of memory");
-        write_json(mf, model, res, ns, add_bos);
+        write_json(mf, o.model, &info, res, ns, o.add_bos);
         fclose(mf);
-        harp_status st = harp_write_file_atomic(out_path, buf, len);
+        cli_write_file(o.out_path, buf, len);
         free(buf);
-        cli_check(st);
     }
     return CLI_EXIT_OK;
 }

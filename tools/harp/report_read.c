@@ -1,7 +1,8 @@
-/* Tolerant readers for the JSON results harp report turns into a page: `harp ppl --json`,
- * `harp zeroshot --json` (and lm-evaluation-harness's own "acc,none" keys), `harp quantize --json`
- * (schema in docs/cli/report.md). A file may hold one object, an array of objects, or one object
- * per line. Unknown keys are ignored; alternative key spellings are accepted. */
+/* Readers for the JSON results harp report turns into a page: `harp ppl --json`, `harp quantize
+ * --json`, `harp zeroshot --json` (and lm-evaluation-harness's own "acc,none" keys), `harp bench
+ * ... --json` (docs/cli/report.md). A file may hold one object, a list of objects, or one object
+ * per line. Objects are told apart by "kind" (ppl, quantize, zeroshot), "bench", and for older
+ * files by their keys; unknown keys are ignored. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "harp/common.h"
 #include "report.h"
 
 static int fail(char *err, size_t n, const char *fmt, ...) {
@@ -20,6 +21,15 @@ static int fail(char *err, size_t n, const char *fmt, ...) {
     return -1;
 }
 
+/* A reason why an object is passed over; returns 0 (no results added). */
+static int why(char *err, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
 static double num(const cJSON *o, const char *const *keys, double dflt) {
     for (; *keys; keys++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, *keys);
@@ -28,94 +38,120 @@ static double num(const cJSON *o, const char *const *keys, double dflt) {
     return dflt;
 }
 
-static void str(const cJSON *o, const char *const *keys, char *dst, size_t n, const char *dflt) {
-    for (; *keys; keys++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, *keys);
-        if (cJSON_IsString(v)) {
-            snprintf(dst, n, "%s", v->valuestring);
-            return;
-        }
-    }
-    snprintf(dst, n, "%s", dflt);
+static const char *str(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static const char *const K_PPL[] = {"ppl", "perplexity", "ppl_mean", NULL};
 static const char *const K_KLD[] = {"kld", "kld_mean", "kl_divergence", NULL};
 static const char *const K_BPW[] = {"bpw", "bits_per_weight", NULL};
 static const char *const K_BITS[] = {"bits", "wbits", NULL};
-static const char *const K_MODEL[] = {"model", "model_path", "name", NULL};
-static const char *const K_METHOD[] = {"method", "quant_method", NULL};
-static const char *const K_DATASET[] = {"dataset", "data", "text", NULL};
 static const char *const K_CTX[] = {"ctx", "context", "seq_len", NULL};
+
+/* Base name of a path, trailing slashes ignored ("q/ref-llama-quip2/" -> "ref-llama-quip2"). */
+static void base_name(char *dst, size_t n, const char *path) {
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    size_t b = len;
+    while (b > 0 && path[b - 1] != '/') b--;
+    snprintf(dst, n, "%.*s", (int)(len - b), path + b);
+}
+
+/* Fills the id: label from model_key's path, method from "method" (+ "rotation") and "bits". */
+static void id_fill(rp_id *id, const cJSON *o, const char *src, const char *model_key, const char *label_dflt) {
+    memset(id, 0, sizeof *id);
+    snprintf(id->source, sizeof id->source, "%s", src);
+    const char *mp = str(o, model_key);
+    if (!mp) mp = str(o, "model");
+    if (mp) base_name(id->label, sizeof id->label, mp);
+    else snprintf(id->label, sizeof id->label, "%s", label_dflt);
+    const char *algo = str(o, "method"), *rot = str(o, "rotation");
+    if (!algo) algo = str(o, "quant_method");
+    id->bits = (int)num(o, K_BITS, 0);
+    id->bpw = num(o, K_BPW, -1);
+    if (!algo || !*algo) {
+        snprintf(id->family, sizeof id->family, "FP");
+        snprintf(id->method, sizeof id->method, "FP");
+        return;
+    }
+    if (rot && *rot && strcmp(rot, "none")) snprintf(id->family, sizeof id->family, "%s+%s", algo, rot);
+    else snprintf(id->family, sizeof id->family, "%s", algo);
+    if (id->bits > 0) snprintf(id->method, sizeof id->method, "%s %d-bit", id->family, id->bits);
+    else snprintf(id->method, sizeof id->method, "%s", id->family);
+}
 
 static void *grow(void *p, int n, size_t elem) {
     /* capacity doubles at powers of two */
     if (n & (n - 1)) return p;
-    return realloc(p, (size_t)(n ? 2 * n : 1) * elem);
+    void *np = realloc(p, (size_t)(n ? 2 * n : 1) * elem);
+    if (!np) {
+        fprintf(stderr, "harp report: error: out of memory\n");
+        exit(1);
+    }
+    return np;
 }
 
-static int add_ppl(rp_data *d, const cJSON *o, const char *src, const char *model_dflt) {
-    void *np = grow(d->ppl, d->n_ppl, sizeof *d->ppl);
-    if (!np) return -1;
-    d->ppl = np;
+static void add_ppl(rp_data *d, const rp_id *id, const cJSON *o, int from_quantize) {
+    d->ppl = grow(d->ppl, d->n_ppl, sizeof *d->ppl);
     rp_ppl *r = &d->ppl[d->n_ppl++];
     memset(r, 0, sizeof *r);
-    snprintf(r->source, sizeof r->source, "%s", src);
-    str(o, K_MODEL, r->model, sizeof r->model, model_dflt);
-    str(o, K_METHOD, r->method, sizeof r->method, "");
-    str(o, K_DATASET, r->dataset, sizeof r->dataset, "");
+    r->id = *id;
+    const char *text = str(o, "text");
+    if (!text) text = str(o, "dataset");
+    if (text) base_name(r->text, sizeof r->text, text);
     r->ppl = num(o, K_PPL, NAN);
     r->kld = num(o, K_KLD, -1);
-    r->bpw = num(o, K_BPW, -1);
     r->ctx = (int)num(o, K_CTX, 0);
-    return 0;
+    r->from_quantize = from_quantize;
 }
 
-static int add_quant_row(rp_data *d, const cJSON *o, const char *src, const char *model, char *err, size_t errn) {
-    void *np = grow(d->quant, d->n_quant, sizeof *d->quant);
-    if (!np) return fail(err, errn, "%s: out of memory", src);
-    d->quant = np;
+/* Per-linear proxy losses: "linears" (harp quantize) or "per_layer" (older schema). */
+static void quant_layers(rp_quant *q, const cJSON *o) {
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "linears");
+    if (!cJSON_IsArray(pl)) pl = cJSON_GetObjectItemCaseSensitive(o, "per_layer");
+    int n = cJSON_IsArray(pl) ? cJSON_GetArraySize(pl) : 0;
+    if (n <= 0) return;
+    q->layers = calloc((size_t)n, sizeof *q->layers);
+    if (!q->layers) return;
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(pl, i);
+        static const char *const K_PROXY[] = {"proxy_loss", "proxy", "loss", NULL};
+        const char *name = str(e, "name");
+        if (!name) name = str(e, "layer");
+        if (name) snprintf(q->layers[i].name, sizeof q->layers[i].name, "%s", name);
+        else snprintf(q->layers[i].name, sizeof q->layers[i].name, "%d", i);
+        q->layers[i].proxy_loss = num(e, K_PROXY, NAN);
+    }
+    q->n_layers = n;
+}
+
+/* One quantized model; its perplexity (quantize --ppl, or the older schema's ppl/kld) too. */
+static int add_quant(rp_data *d, const cJSON *o, const char *src, const char *model_dflt) {
+    d->quant = grow(d->quant, d->n_quant, sizeof *d->quant);
     rp_quant *q = &d->quant[d->n_quant++];
     memset(q, 0, sizeof *q);
-    snprintf(q->source, sizeof q->source, "%s", src);
-    str(o, K_MODEL, q->model, sizeof q->model, model);
-    str(o, K_METHOD, q->method, sizeof q->method, "?");
-    q->bits = (int)num(o, K_BITS, 0);
-    q->bpw = num(o, K_BPW, -1);
-    q->ppl = num(o, K_PPL, -1);
-    q->kld = num(o, K_KLD, -1);
-    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "per_layer");
-    if (pl && !cJSON_IsArray(pl)) return fail(err, errn, "%s: \"per_layer\" of method %s is not a list", src, q->method);
-    int n = cJSON_GetArraySize(pl);
-    if (n > 0) {
-        q->layers = calloc((size_t)n, sizeof *q->layers);
-        if (!q->layers) return fail(err, errn, "%s: out of memory", src);
-        for (int i = 0; i < n; i++) {
-            const cJSON *e = cJSON_GetArrayItem(pl, i);
-            static const char *const K_NAME[] = {"name", "layer", "tensor", NULL};
-            static const char *const K_PROXY[] = {"proxy_loss", "proxy", "loss", NULL};
-            char dflt[16];
-            snprintf(dflt, sizeof dflt, "%d", i);
-            str(e, K_NAME, q->layers[i].name, sizeof q->layers[i].name, dflt);
-            q->layers[i].proxy_loss = num(e, K_PROXY, NAN);
-        }
-        q->n_layers = n;
-    }
-    return 0;
+    id_fill(&q->id, o, src, "out", model_dflt);
+    const char *model = str(o, "model");
+    if (model && str(o, "out")) base_name(q->model, sizeof q->model, model);
+    static const char *const K_CODES[] = {"bpw_codes", NULL}, *const K_PAPER[] = {"bpw_paper", NULL};
+    static const char *const K_SEC[] = {"seconds", NULL};
+    q->bpw_codes = num(o, K_CODES, -1);
+    q->bpw_paper = num(o, K_PAPER, -1);
+    q->seconds = num(o, K_SEC, -1);
+    quant_layers(q, o);
+    if (isfinite(num(o, K_PPL, NAN))) add_ppl(d, &q->id, o, 1);
+    return 1;
 }
 
-static int add_zs(rp_data *d, const cJSON *results, const char *src, const char *model, char *err, size_t errn) {
-    void *np = grow(d->zs, d->n_zs, sizeof *d->zs);
-    if (!np) return fail(err, errn, "%s: out of memory", src);
-    d->zs = np;
-    rp_zs *z = &d->zs[d->n_zs++];
+static int add_zs(rp_data *d, const cJSON *o, const cJSON *results, const char *src) {
+    d->zs = grow(d->zs, d->n_zs, sizeof *d->zs);
+    rp_zs *z = &d->zs[d->n_zs];
     memset(z, 0, sizeof *z);
-    snprintf(z->source, sizeof z->source, "%s", src);
-    snprintf(z->model, sizeof z->model, "%s", model);
+    id_fill(&z->id, o, src, "model", src);
     const cJSON *t;
     cJSON_ArrayForEach(t, results) {
-        if (!cJSON_IsObject(t) || !t->string) continue;
-        if (z->n_tasks == RP_MAX_TASKS) break;
+        if (!cJSON_IsObject(t) || !t->string || z->n_tasks == RP_MAX_TASKS) continue;
         static const char *const K_ACC[] = {"acc", "acc,none", NULL};
         static const char *const K_ACCSE[] = {"acc_stderr", "acc_stderr,none", NULL};
         static const char *const K_ACCN[] = {"acc_norm", "acc_norm,none", NULL};
@@ -131,80 +167,132 @@ static int add_zs(rp_data *d, const cJSON *results, const char *src, const char 
         z->accn_se[k] = num(t, K_ACCNSE, NAN);
         z->n[k] = (int)num(t, K_N, 0);
     }
-    if (z->n_tasks == 0) return fail(err, errn, "%s: \"results\" holds no task with an \"acc\" number", src);
-    return 0;
+    if (z->n_tasks == 0) return 0;
+    d->n_zs++;
+    return 1;
 }
 
+/* A bench line: its name, what it measured, and every other scalar as "key=value". */
+static int add_bench(rp_data *d, const cJSON *o, const char *src) {
+    d->bench = grow(d->bench, d->n_bench, sizeof *d->bench);
+    rp_bench *b = &d->bench[d->n_bench++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->source, sizeof b->source, "%s", src);
+    snprintf(b->bench, sizeof b->bench, "%s", str(o, "bench") ? str(o, "bench") : "?");
+    static const char *const what_keys[] = {"kind", "what", "target", "method", NULL};
+    const char *what_key = NULL;
+    for (const char *const *k = what_keys; *k && !what_key; k++)
+        if (str(o, *k)) what_key = *k;
+    if (what_key) snprintf(b->what, sizeof b->what, "%s", str(o, what_key));
+    size_t len = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, o) {
+        if (!e->string || !strcmp(e->string, "bench") || (what_key && !strcmp(e->string, what_key))) continue;
+        char v[96];
+        if (cJSON_IsNumber(e)) snprintf(v, sizeof v, "%.6g", e->valuedouble);
+        else if (cJSON_IsString(e)) snprintf(v, sizeof v, "%s", e->valuestring);
+        else if (cJSON_IsBool(e)) snprintf(v, sizeof v, "%s", cJSON_IsTrue(e) ? "true" : "false");
+        else continue;
+        if (len + strlen(e->string) + strlen(v) + 4 >= sizeof b->detail) break;
+        len += (size_t)snprintf(b->detail + len, sizeof b->detail - len, "%s%s=%s", len ? ", " : "", e->string, v);
+    }
+    return 1;
+}
+
+/* Returns the results added (0: not a result this reader knows; the reason in err). */
 static int add_object(rp_data *d, const cJSON *o, const char *src, char *err, size_t errn) {
-    if (!cJSON_IsObject(o)) return fail(err, errn, "%s: expected a JSON object of results", src);
-    char model[256], kind[32];
-    str(o, K_MODEL, model, sizeof model, "");
-    static const char *const K_KIND[] = {"kind", "type", NULL};
-    str(o, K_KIND, kind, sizeof kind, "");
+    if (!cJSON_IsObject(o)) return why(err, errn, "not a JSON object");
+    const char *kind = str(o, "kind");
     const cJSON *results = cJSON_GetObjectItemCaseSensitive(o, "results");
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "methods");
     if (!rows) rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
-    if (!strcmp(kind, "zeroshot") || (cJSON_IsObject(results) && !rows)) {
-        if (!cJSON_IsObject(results)) return fail(err, errn, "%s: zeroshot results lack a \"results\" object", src);
-        return add_zs(d, results, src, model, err, errn);
+    if ((kind && !strcmp(kind, "zeroshot")) || (cJSON_IsObject(results) && !rows)) {
+        if (!cJSON_IsObject(results)) return why(err, errn, "zeroshot results lack a \"results\" object");
+        int n = add_zs(d, o, results, src);
+        if (!n) why(err, errn, "\"results\" holds no task with an \"acc\" number");
+        return n;
     }
-    if (!strcmp(kind, "quantize") || rows) {
-        if (!cJSON_IsArray(rows)) {
-            if (cJSON_GetObjectItemCaseSensitive(o, "per_layer")) return add_quant_row(d, o, src, model, err, errn);
-            return fail(err, errn, "%s: quantize results lack a \"methods\" list", src);
-        }
+    if (cJSON_IsArray(rows)) {
+        char model[256];
+        base_name(model, sizeof model, str(o, "model") ? str(o, "model") : src);
+        int n = 0;
         const cJSON *r;
-        cJSON_ArrayForEach(r, rows) {
-            if (!cJSON_IsObject(r)) return fail(err, errn, "%s: a \"methods\" entry is not an object", src);
-            if (add_quant_row(d, r, src, model, err, errn)) return -1;
-        }
-        return 0;
+        cJSON_ArrayForEach(r, rows) if (cJSON_IsObject(r)) n += add_quant(d, r, src, model);
+        if (!n) why(err, errn, "its \"methods\" list holds no object");
+        return n;
     }
-    if (cJSON_GetObjectItemCaseSensitive(o, "per_layer")) return add_quant_row(d, o, src, model, err, errn);
-    if (isfinite(num(o, K_PPL, NAN)))
-        return add_ppl(d, o, src, model) ? fail(err, errn, "%s: out of memory", src) : 0;
-    return fail(err, errn, "%s: no perplexity (\"ppl\"), zero-shot (\"results\") or quantize (\"methods\") results found", src);
+    if ((kind && !strcmp(kind, "quantize")) || cJSON_GetObjectItemCaseSensitive(o, "linears") ||
+        cJSON_GetObjectItemCaseSensitive(o, "per_layer"))
+        return add_quant(d, o, src, src);
+    if (str(o, "bench")) return add_bench(d, o, src);
+    if ((kind && !strcmp(kind, "ppl")) || isfinite(num(o, K_PPL, NAN))) {
+        rp_id id;
+        id_fill(&id, o, src, "model", "");
+        add_ppl(d, &id, o, 0);
+        return 1;
+    }
+    if (kind) return why(err, errn, "a \"%s\" summary, nothing to report", kind);
+    return why(err, errn, "not a ppl, quantize, zeroshot or bench result");
 }
 
-int rp_read_file(const char *path, rp_data *d, char *err, size_t errn) {
+/* Adds every object of one parsed value (an object or a list of them). */
+static int add_value(rp_data *d, const cJSON *v, const char *src, int *skipped, char *err, size_t errn) {
+    if (!cJSON_IsArray(v)) return add_object(d, v, src, err, errn);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        int k = add_object(d, e, src, err, errn);
+        if (!k) (*skipped)++;
+        n += k;
+    }
+    return n;
+}
+
+/* One object per line. */
+static int read_lines(rp_data *d, char *buf, const char *src, int *skipped, char *err, size_t errn) {
+    int line = 0, n = 0, objects = 0;
+    for (char *p = buf, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl) *nl = 0;
+        line++;
+        const char *q = p;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (!*q) continue;
+        cJSON *o = cJSON_Parse(q);
+        if (!o) {
+            if (!*skipped) why(err, errn, "line %d is not valid JSON", line);
+            (*skipped)++;
+            continue;
+        }
+        objects++;
+        int k = add_value(d, o, src, skipped, err, errn);
+        if (!k && !cJSON_IsArray(o)) (*skipped)++;
+        n += k;
+        cJSON_Delete(o);
+    }
+    if (!objects && !*skipped) return why(err, errn, "empty file");
+    if (!n) *skipped = 0;
+    return n;
+}
+
+int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t errn) {
     char *buf;
     size_t len;
+    *skipped = 0;
     if (harp_read_file(path, &buf, &len) != HARP_OK) return fail(err, errn, "%s", harp_last_error());
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    int rc = 0;
+    char src[256];
+    base_name(src, sizeof src, path);
+    int n;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     if (root) {
-        if (cJSON_IsArray(root)) {
-            const cJSON *e;
-            cJSON_ArrayForEach(e, root) if ((rc = add_object(d, e, base, err, errn)) != 0) break;
-        } else {
-            rc = add_object(d, root, base, err, errn);
-        }
+        n = add_value(d, root, src, skipped, err, errn);
+        if (!n) *skipped = 0;
         cJSON_Delete(root);
     } else {
-        /* one object per line */
-        int line = 0, any = 0;
-        for (char *p = buf, *nl; p && *p && rc == 0; p = nl ? nl + 1 : NULL) {
-            nl = strchr(p, '\n');
-            if (nl) *nl = 0;
-            line++;
-            const char *q = p;
-            while (*q == ' ' || *q == '\t' || *q == '\r') q++;
-            if (!*q) continue;
-            cJSON *o = cJSON_Parse(q);
-            if (!o) {
-                rc = fail(err, errn, "%s:%d: not valid JSON", path, line);
-                break;
-            }
-            rc = add_object(d, o, base, err, errn);
-            cJSON_Delete(o);
-            any = 1;
-        }
-        if (rc == 0 && !any) rc = fail(err, errn, "%s: empty file", path);
+        n = read_lines(d, buf, src, skipped, err, errn);
     }
-    free(buf);
-    return rc;
+    harp_free(buf);
+    return n;
 }
 
 void rp_data_free(rp_data *d) {
@@ -212,5 +300,6 @@ void rp_data_free(rp_data *d) {
     free(d->quant);
     free(d->ppl);
     free(d->zs);
+    free(d->bench);
     memset(d, 0, sizeof *d);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails unless a PNG (8-bit RGB/RGBA, non-interlaced, as Chromium writes) has at least the given
 fraction of non-white pixels and some coloured (non-grey) ones: a blank page has neither.
-Standard library only (zlib); used by zs_report.sh."""
+Standard library only (zlib); used by report_render.sh."""
 import struct
 import sys
 import zlib

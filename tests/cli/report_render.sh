@@ -1,11 +1,18 @@
 #!/bin/bash
-# harp report: builds a page from ppl / zeroshot / quantize JSON (the quantize rows here are a
-# synthetic example of the documented schema), checks the HTML, then renders it in headless
-# Chromium and checks that the plots exist in the rendered DOM and the screenshot is not blank.
-# Exits 77 (skip) when chromium is not installed.
+# harp report rendered in a browser: builds a page from ppl / zeroshot / quantize JSON (the quantize
+# rows here are a synthetic example of the older {"methods": [...]} schema, with many points),
+# renders it in headless Chromium and checks that the plots exist in the rendered DOM and the
+# screenshot is not blank. The report's content is tested without a browser by report.sh.
+# Needs chromium (scripts/setup.sh installs it only with HARP_SETUP_BROWSER=1 or --browser);
+# without it the test is skipped (exit 77).
 set -euo pipefail
 : "${HARP_BIN:?}" "${HARP_TMP:?}"
-T=$(mktemp -d "$HARP_TMP/zs_report.XXXXXX")
+CHROME=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROME" ]; then
+  echo "SKIP: chromium is not installed (HARP_SETUP_BROWSER=1 bash scripts/setup.sh installs it)"
+  exit 77
+fi
+T=$(mktemp -d "$HARP_TMP/report_render.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
 cat > "$T/ppl.json" <<'J'
@@ -44,19 +51,6 @@ for id in ppl_vs_bpw kld_vs_bpw proxy_loss zeroshot_acc; do
   grep -q "id=\"$id\"" "$T/report.html" || { echo "missing plot $id"; exit 1; }
   [ -s "$T/svg/$id.svg" ] || { echo "missing $id.svg"; exit 1; }
 done
-# self-contained: no external references
-if grep -Eq '(src|href)="http' "$T/report.html"; then echo "external reference"; exit 1; fi
-# a results file with nothing usable is a one-line error naming it
-echo '{"foo": 1}' > "$T/bad.json"
-if "$HARP_BIN" report "$T/bad.json" -o "$T/x.html" 2> "$T/err"; then echo "bad input accepted"; exit 1; fi
-grep -q 'bad.json: no perplexity' "$T/err"
-echo '{"kind": "zeroshot", "results": ' > "$T/trunc.json"
-if "$HARP_BIN" report "$T/trunc.json" -o "$T/x.html" 2> "$T/err"; then echo "truncated input accepted"; exit 1; fi
-grep -q 'trunc.json:1: not valid JSON' "$T/err"
-[ ! -e "$T/x.html" ]
-
-CHROME=$(command -v chromium || command -v chromium-browser || true)
-if [ -z "$CHROME" ]; then echo "SKIP: chromium not installed (Debian package chromium)"; exit 77; fi
 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
        --disable-component-update --disable-sync --user-data-dir="$T/profile")
 timeout 120 "$CHROME" "${flags[@]}" --dump-dom "file://$T/report.html" > "$T/dom.html" 2> "$T/chrome.log" || { cat "$T/chrome.log"; exit 1; }
@@ -67,7 +61,7 @@ echo "rendered DOM: $npath series paths, $ncirc points"
 timeout 120 "$CHROME" "${flags[@]}" --screenshot="$T/shot.png" --window-size=1200,1600 "file://$T/report.html" 2> "$T/chrome.log" || { cat "$T/chrome.log"; exit 1; }
 [ -s "$T/shot.png" ] || { echo "no screenshot"; exit 1; }
 if command -v python3 > /dev/null; then
-  python3 "$(dirname "$0")/zs_png_nonwhite.py" "$T/shot.png" 0.03
+  python3 "$(dirname "$0")/report_png_nonwhite.py" "$T/shot.png" 0.03
 fi
-[ -n "${ZS_REPORT_SHOT:-}" ] && cp "$T/shot.png" "$ZS_REPORT_SHOT"
+[ -n "${REPORT_SHOT:-}" ] && cp "$T/shot.png" "$REPORT_SHOT"
 exit 0

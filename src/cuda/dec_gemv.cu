@@ -56,7 +56,6 @@ template <int QT> struct Fmt {
     static constexpr int L0 = QT == DL_F16 ? DL_F16_LANE : QT == DL_INT2 || QT == DL_INT3 ? DL_INT2_LANE
                             : QT == DL_INT4 ? DL_INT4_LANE : QT == DL_INT8 ? DL_INT8_LANE : DL_E8P_LANE;
     static constexpr int L1 = QT == DL_RVQ4 ? DL_E8P_LANE : QT == DL_RVQ3 ? DL_E81B_LANE : QT == DL_INT3 ? DL_INT3HI_LANE : 0;
-    static constexpr bool INT = QT == DL_INT2 || QT == DL_INT3 || QT == DL_INT4 || QT == DL_INT8;
     static constexpr int W0 = L0 / 4, W1 = L1 > 0 ? L1 / 4 : 1;
 };
 
@@ -272,6 +271,33 @@ __global__ void dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, 
     }
 }
 
+__device__ __forceinline__ uint32_t mix32(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+// kind 0: any bits; 1: fp16 in ±[1/16, 1/8); 2: meta tiles (bits in `arg`).
+__global__ void fill_kernel(uint32_t *p, size_t words, uint64_t seed, int kind, int arg) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < words; i += (size_t)gridDim.x * blockDim.x) {
+        uint32_t r = mix32(seed * 0x9E3779B97F4A7C15ull + i);
+        if (kind == 1) r = (r & 0x83FF83FFu) | 0x2C002C00u;
+        if (kind == 2) {
+            const size_t w = i % (sizeof(dl_meta_tile) / 4);
+            if (w < 16) {
+                const float f = 0.002f + 0.01f * (float)(r >> 8) * (1.0f / 16777216.0f);
+                r = __float_as_uint(f);
+            } else {
+                r &= 0x01010101u * ((1u << arg) - 1u);
+            }
+        }
+        p[i] = r;
+    }
+}
+
 harp_status cuda_fail(const char *what, cudaError_t e) {
     return harp_err(HARP_ERR_NO_DEVICE, "cuda decode: %s: %s", what, cudaGetErrorString(e));
 }
@@ -346,6 +372,29 @@ extern "C" harp_status dec_weights_upload(const dec_weights *host, dec_weights *
             return e == cudaErrorMemoryAllocation ? harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i])
                                                   : cuda_fail("weight upload", e);
         }
+    }
+    return HARP_OK;
+}
+
+extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, float scale1, uint64_t seed,
+                                          dec_weights *dev) {
+    HARP_TRY(ensure_tables());
+    HARP_TRY(dec_layout_shape(qtype, m, n, dev));
+    dev->scale0 = scale0;
+    dev->scale1 = scale1;
+    dev->on_device = 1;
+    void **dst[3] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta};
+    const size_t bytes[3] = {dev->plane_bytes[0], dev->plane_bytes[1], dev->meta_bytes};
+    for (int i = 0; i < 3; i++) {
+        if (!bytes[i]) continue;
+        cudaError_t e = cudaMalloc(dst[i], bytes[i]);
+        if (e != cudaSuccess) {
+            dec_weights_free(dev);
+            return harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i]);
+        }
+        const int kind = i == 2 ? 2 : (qtype == DL_F16 ? 1 : 0);
+        fill_kernel<<<1024, 256>>>((uint32_t *)*dst[i], bytes[i] / 4, seed * 3 + (uint64_t)i, kind, dl_int_bits(qtype));
+        HARP_TRY(launched("random fill"));
     }
     return HARP_OK;
 }

@@ -106,14 +106,25 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
             if (!isfinite(q->scales[i])) return harp_err(HARP_ERR_NUMERIC, "decode pack: non-finite scale at %lld", (long long)i);
         }
     }
-    w->qtype = t;
-    w->m = q->m;
-    w->n = q->n;
-    w->nrt = (q->m + DL_TILE_ROWS - 1) / DL_TILE_ROWS;
-    w->nst = (q->n + DL_TILE_COLS - 1) / DL_TILE_COLS;
+    const float s0 = w->scale0, s1 = w->scale1;
+    HARP_TRY(dec_layout_shape(t, q->m, q->n, w));
+    w->scale0 = s0;
+    w->scale1 = s1;
+    return HARP_OK;
+}
+
+harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w) {
+    memset(w, 0, sizeof *w);
+    if (dl_lane_bytes(qtype, 0) == 0 || m <= 0 || n <= 0)
+        return harp_err(HARP_ERR_UNSUPPORTED, "decode layout: quant type %d, shape %dx%d", qtype, (int)m, (int)n);
+    w->qtype = qtype;
+    w->m = m;
+    w->n = n;
+    w->nrt = (m + DL_TILE_ROWS - 1) / DL_TILE_ROWS;
+    w->nst = (n + DL_TILE_COLS - 1) / DL_TILE_COLS;
     const size_t tiles = (size_t)w->nrt * (size_t)w->nst;
-    for (int p = 0; p < 2; p++) w->plane_bytes[p] = tiles * DL_LANES * (size_t)dl_lane_bytes(t, p);
-    if (bits) w->meta_bytes = tiles * sizeof(dl_meta_tile);
+    for (int p = 0; p < 2; p++) w->plane_bytes[p] = tiles * DL_LANES * (size_t)dl_lane_bytes(qtype, p);
+    if (dl_int_bits(qtype)) w->meta_bytes = tiles * sizeof(dl_meta_tile);
     return HARP_OK;
 }
 

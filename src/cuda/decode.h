@@ -55,6 +55,8 @@ static inline int32_t dec_npad(int32_t n) { return (n + DL_TILE_COLS - 1) / DL_T
 /* Validates q (shape, planes, group size, zeros < 2^bits) and fills the shape and byte counts of
  * *w (no buffers). HARP_ERR_UNSUPPORTED for group sizes that are not 128·k or a whole row. */
 harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w);
+/* Shape and byte counts of the packed layout of a type (no validation of planes, no buffers). */
+harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w);
 /* Packs into host buffers allocated here (dec_weights_free). */
 harp_status dec_pack(const dec_qplanes *q, dec_weights *w);
 void dec_weights_free(dec_weights *w);   /* host or device buffers; NULL-safe */
@@ -148,6 +150,10 @@ typedef struct CUstream_st *dec_stream;
 int dec_cuda_available(void);
 /* Uploads packed host weights; *dev gets device buffers (dec_weights_free frees them). */
 harp_status dec_weights_upload(const dec_weights *host, dec_weights *dev);
+/* Device weights of a type and shape filled on the device with seeded random codes (E8P/RVQ: any
+ * bit pattern is a valid code), fp16 values in ±[1/16, 1/8), INT scales in [0.002, 0.012) and zeros
+ * < 2^bits; scale0 / scale1 as given. For benchmarks (no host packing). */
+harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, float scale1, uint64_t seed, dec_weights *dev);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */

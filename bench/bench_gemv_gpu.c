@@ -245,27 +245,15 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
                 HCHK(dec_xform_hadamard(m, 1, &xo));
             }
             const int ncx = harp ? nc : 1;   /* butterfly blocks are per linear: cold like the weights */
-            L.xin = calloc((size_t)nc, sizeof *L.xin);
-            L.xout = calloc((size_t)nc, sizeof *L.xout);
-            for (int c = 0; c < nc; c++) {
-                if (c < ncx) {
-                    HCHK(dec_xform_upload(&xi, 8, &L.xin[c]));
-                    HCHK(dec_xform_upload(&xo, 8, &L.xout[c]));
-                } else {
-                    L.xin[c] = L.xin[0], L.xout[c] = L.xout[0];
-                }
-            }
             float *sg = dec_synth_signs(m > n ? m : n, 5);
             CUCHK(cudaMalloc((void **)&L.pre, sizeof(float) * (size_t)(m > n ? m : n)));
             CUCHK(cudaMemcpy(L.pre, sg, sizeof(float) * (size_t)(m > n ? m : n), cudaMemcpyHostToDevice));
             L.post = L.pre;
             free(sg);
-            const size_t sf = dec_xform_scratch_floats(L.xin[0], 8) > dec_xform_scratch_floats(L.xout[0], 8)
-                                  ? dec_xform_scratch_floats(L.xin[0], 8) : dec_xform_scratch_floats(L.xout[0], 8);
-            CUCHK(cudaMalloc((void **)&L.scr, sizeof(float) * (sf + 1)));
             CUCHK(cudaMalloc((void **)&L.xf, sizeof(float) * 8 * (size_t)n));
             CUCHK(cudaMalloc((void **)&L.res, sizeof(float) * 8 * (size_t)m));
             CUCHK(cudaMemset(L.res, 0, sizeof(float) * 8 * (size_t)m));
+            CUCHK(cudaMalloc((void **)&L.scr, sizeof(float) * 2 * 8 * (size_t)(m > n ? m : n)));
             {
                 float *h = malloc(sizeof(float) * 8 * (size_t)n);
                 harp_rng r;
@@ -275,12 +263,22 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
                 free(h);
             }
             const double xb = (double)(xform_block_bytes(&xi) + xform_block_bytes(&xo));
+            L.xin = calloc((size_t)nc, sizeof *L.xin);
+            L.xout = calloc((size_t)nc, sizeof *L.xout);
             for (int bi = 0; bi < nb; bi++) {
                 L.B = batches[bi], L.warps = 8;
+                for (int c = 0; c < nc; c++) {   /* planned for this batch size, as a decode engine would */
+                    if (c < ncx) {
+                        HCHK(dec_xform_upload(&xi, L.B, &L.xin[c]));
+                        HCHK(dec_xform_upload(&xo, L.B, &L.xout[c]));
+                    } else {
+                        L.xin[c] = L.xin[0], L.xout[c] = L.xout[0];
+                    }
+                }
                 const double us = time_graph(g, enq_linear, &L, calls), uss = time_stream(g, enq_linear, &L, calls);
                 emit(g, "linear", m, n, qt, rot, L.B, 8, us, uss, wbytes, wbytes + xb, nc);
+                for (int c = 0; c < ncx; c++) dec_xform_dev_free(L.xin[c]), dec_xform_dev_free(L.xout[c]);
             }
-            for (int c = 0; c < ncx; c++) dec_xform_dev_free(L.xin[c]), dec_xform_dev_free(L.xout[c]);
             free(L.xin), free(L.xout);
             cudaFree(L.pre), cudaFree(L.scr), cudaFree(L.xf), cudaFree(L.res);
             L.pre = L.post = L.scr = L.xf = L.res = NULL;

@@ -51,27 +51,30 @@ struct GemvArgs {
     int ldy;
 };
 
-// Lane chunk bytes per plane, as compile-time constants.
+// Lane chunk bytes per plane and the depth of the weight prefetch ring, as compile-time constants.
 template <int QT> struct Fmt {
     static constexpr int L0 = QT == DL_F16 ? DL_F16_LANE : QT == DL_INT2 || QT == DL_INT3 ? DL_INT2_LANE
                             : QT == DL_INT4 ? DL_INT4_LANE : QT == DL_INT8 ? DL_INT8_LANE : DL_E8P_LANE;
     static constexpr int L1 = QT == DL_RVQ4 ? DL_E8P_LANE : QT == DL_RVQ3 ? DL_E81B_LANE : QT == DL_INT3 ? DL_INT3HI_LANE : 0;
     static constexpr int W0 = L0 / 4, W1 = L1 > 0 ? L1 / 4 : 1;
+    static constexpr bool META = QT == DL_INT2 || QT == DL_INT3 || QT == DL_INT4 || QT == DL_INT8;
+    // super-tiles of weights in flight per warp: about 64 bytes per lane, at least 2
+    static constexpr int D = (L0 + L1) <= 24 ? 4 : (L0 + L1) <= 32 ? 3 : 2;
 };
 
 template <int QT> struct Chunk {
     uint32_t w0[Fmt<QT>::W0];
     uint32_t w1[Fmt<QT>::W1];
-    uint4 x[4];
+    float2 sc;        // INT: scales of rows g, g+8
+    uint32_t z;       // INT: zeros of rows g, g+8 (bytes 0, 1)
 };
 
 template <int QT>
 __device__ __forceinline__ void load_w(const GemvArgs &a, int rt, int st, int lane, Chunk<QT> &c) {
     const size_t tile = (size_t)rt * a.nst + st;
-    const uint4 *s0 = reinterpret_cast<const uint4 *>(a.p0 + (tile * DL_LANES + lane) * Fmt<QT>::L0);
 #pragma unroll
     for (int i = 0; i < Fmt<QT>::L0 / 16; i++) {
-        const uint4 v = __ldcs(s0 + i);
+        const uint4 v = __ldcs(reinterpret_cast<const uint4 *>(a.p0 + ((tile * (Fmt<QT>::L0 / 16) + i) * DL_LANES + lane) * 16));
         c.w0[4 * i] = v.x, c.w0[4 * i + 1] = v.y, c.w0[4 * i + 2] = v.z, c.w0[4 * i + 3] = v.w;
     }
     if (Fmt<QT>::L1 == 16) {
@@ -81,14 +84,18 @@ __device__ __forceinline__ void load_w(const GemvArgs &a, int rt, int st, int la
         const uint2 v = __ldcs(reinterpret_cast<const uint2 *>(a.p1 + (tile * DL_LANES + lane) * 8));
         c.w1[0] = v.x, c.w1[1] = v.y;
     }
+    if (Fmt<QT>::META) {
+        const dl_meta_tile *mt = a.meta + tile;
+        const int g = lane >> 2;
+        c.sc = __ldcs(reinterpret_cast<const float2 *>(&mt->sc[g][0]));
+        c.z = __ldcs(reinterpret_cast<const unsigned short *>(&mt->z[g][0]));
+    }
 }
 
-template <int QT>
-__device__ __forceinline__ void load_chunk(const GemvArgs &a, int rt, int st, int lane, const __half *xrow, Chunk<QT> &c) {
-    load_w<QT>(a, rt, st, lane, c);
+__device__ __forceinline__ void load_x(const __half *xrow, int st, int lane, uint4 x[4]) {
     const uint4 *xs = reinterpret_cast<const uint4 *>(xrow + (size_t)st * DL_TILE_COLS + 8 * (lane & 3));
 #pragma unroll
-    for (int j = 0; j < 4; j++) c.x[j] = __ldg(xs + 4 * j);   // columns 8·(t + 4j)
+    for (int j = 0; j < 4; j++) x[j] = __ldg(xs + 4 * j);   // columns 8·(t + 4j)
 }
 
 // 8 E8P units of one lane → 16 mma (2 per unit pair and value half) into acc.
@@ -119,64 +126,83 @@ __device__ __forceinline__ uint32_t int_pair(const Chunk<QT> &c, int k, int p) {
     return dl_int8_pair(c.w0, k, p);
 }
 
+template <int QT>
+__device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const uint4 *x, const uint32_t *s_tab, const uint4 *s_e81b,
+                                         float acc0[4], float acc1[4]) {
+    if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
+        e8p_mma(c.w0, x, s_tab, acc0);
+        if (QT == DL_RVQ4) e8p_mma(c.w1, x, s_tab, acc1);
+        if (QT == DL_RVQ3) {
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const uint32_t codes = j < 2 ? c.w1[0] : c.w1[1];
+                const uint4 vg = s_e81b[(codes >> (16 * (j & 1))) & 255u];     // unit 2j   (row g)
+                const uint4 vh = s_e81b[(codes >> (16 * (j & 1) + 8)) & 255u]; // unit 2j+1 (row g+8)
+                mma16816(acc1, vg.x, vh.x, vg.y, vh.y, x[j].x, x[j].y);
+                mma16816(acc1, vg.z, vh.z, vg.w, vh.w, x[j].z, x[j].w);
+            }
+        }
+    } else if (QT == DL_F16) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const uint32_t *ug = c.w0 + 4 * (2 * j), *uh = c.w0 + 4 * (2 * j + 1);
+            mma16816(acc0, ug[0], uh[0], ug[1], uh[1], x[j].x, x[j].y);
+            mma16816(acc0, ug[2], uh[2], ug[3], uh[3], x[j].z, x[j].w);
+        }
+    } else {
+        const __half2 z0 = __float2half2_rn(1024.0f + (float)(c.z & 255u)), z1 = __float2half2_rn(1024.0f + (float)(c.z >> 8));
+        float tmp[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int kg = 2 * j, kh = 2 * j + 1;
+            mma16816(tmp, hsub2u(int_pair<QT>(c, kg, 0), z0), hsub2u(int_pair<QT>(c, kh, 0), z1),
+                     hsub2u(int_pair<QT>(c, kg, 1), z0), hsub2u(int_pair<QT>(c, kh, 1), z1), x[j].x, x[j].y);
+            mma16816(tmp, hsub2u(int_pair<QT>(c, kg, 2), z0), hsub2u(int_pair<QT>(c, kh, 2), z1),
+                     hsub2u(int_pair<QT>(c, kg, 3), z0), hsub2u(int_pair<QT>(c, kh, 3), z1), x[j].z, x[j].w);
+        }
+        acc0[0] = fmaf(c.sc.x, tmp[0], acc0[0]);
+        acc0[1] = fmaf(c.sc.x, tmp[1], acc0[1]);
+        acc0[2] = fmaf(c.sc.y, tmp[2], acc0[2]);
+        acc0[3] = fmaf(c.sc.y, tmp[3], acc0[3]);
+    }
+}
+
+// At least 16 warps per SM (register cap 128: the prefetch ring holds D chunks per lane).
 template <int QT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(WARPS * 32, 16 / WARPS) gemv_kernel(GemvArgs a) {
     __shared__ uint32_t s_tab[(QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) ? DL_E8P_TABLE : 1];
     __shared__ uint4 s_e81b[QT == DL_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
+    constexpr int D = Fmt<QT>::D;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int rt = blockIdx.x;
+    // this warp's super-tiles: st = warp + k·WARPS, k < K; the first D are requested before anything else
+    const int K = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;
+    Chunk<QT> w[D];
+#pragma unroll
+    for (int d = 0; d < D; d++)
+        if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
+    const __half *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
+    uint4 xc[4];
+    if (K > 0) load_x(xrow, warp, lane, xc);
     if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4)
         for (int i = threadIdx.x; i < DL_E8P_TABLE; i += blockDim.x) s_tab[i] = g_e8p_tab[i];
     if (QT == DL_RVQ3)
         for (int i = threadIdx.x; i < 256; i += blockDim.x) s_e81b[i] = g_e81b[i];
     __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int rt = blockIdx.x;
-    const __half *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
-    Chunk<QT> cur, nxt;
-    int st = warp;
-    if (st < a.nst) load_chunk<QT>(a, rt, st, lane, xrow, cur);
-    for (; st < a.nst; st += WARPS) {
-        if (st + WARPS < a.nst) load_chunk<QT>(a, rt, st + WARPS, lane, xrow, nxt);
-        if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
-            e8p_mma(cur.w0, cur.x, s_tab, acc0);
-            if (QT == DL_RVQ4) e8p_mma(cur.w1, cur.x, s_tab, acc1);
-            if (QT == DL_RVQ3) {
+    for (int kb = 0; kb < K; kb += D) {
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    const uint32_t codes = j < 2 ? cur.w1[0] : cur.w1[1];
-                    const uint4 vg = s_e81b[(codes >> (16 * (j & 1))) & 255u];     // unit 2j   (row g)
-                    const uint4 vh = s_e81b[(codes >> (16 * (j & 1) + 8)) & 255u]; // unit 2j+1 (row g+8)
-                    mma16816(acc1, vg.x, vh.x, vg.y, vh.y, cur.x[j].x, cur.x[j].y);
-                    mma16816(acc1, vg.z, vh.z, vg.w, vh.w, cur.x[j].z, cur.x[j].w);
-                }
-            }
-        } else if (QT == DL_F16) {
+        for (int d = 0; d < D; d++) {
+            const int k = kb + d;
+            if (k >= K) break;
+            uint4 xn[4];
+            if (k + 1 < K) load_x(xrow, warp + (k + 1) * WARPS, lane, xn);
+            tile_mma<QT>(w[d], xc, s_tab, s_e81b, acc0, acc1);
+            if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const uint32_t *ug = cur.w0 + 4 * (2 * j), *uh = cur.w0 + 4 * (2 * j + 1);
-                mma16816(acc0, ug[0], uh[0], ug[1], uh[1], cur.x[j].x, cur.x[j].y);
-                mma16816(acc0, ug[2], uh[2], ug[3], uh[3], cur.x[j].z, cur.x[j].w);
-            }
-        } else {
-            const dl_meta_tile *mt = a.meta + (size_t)rt * a.nst + st;
-            const float2 sc = *reinterpret_cast<const float2 *>(&mt->sc[g][0]);
-            const __half2 z0 = __float2half2_rn(1024.0f + mt->z[g][0]), z1 = __float2half2_rn(1024.0f + mt->z[g][1]);
-            float tmp[4] = {0, 0, 0, 0};
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int kg = 2 * j, kh = 2 * j + 1;
-                mma16816(tmp, hsub2u(int_pair<QT>(cur, kg, 0), z0), hsub2u(int_pair<QT>(cur, kh, 0), z1),
-                         hsub2u(int_pair<QT>(cur, kg, 1), z0), hsub2u(int_pair<QT>(cur, kh, 1), z1), cur.x[j].x, cur.x[j].y);
-                mma16816(tmp, hsub2u(int_pair<QT>(cur, kg, 2), z0), hsub2u(int_pair<QT>(cur, kh, 2), z1),
-                         hsub2u(int_pair<QT>(cur, kg, 3), z0), hsub2u(int_pair<QT>(cur, kh, 3), z1), cur.x[j].z, cur.x[j].w);
-            }
-            acc0[0] = fmaf(sc.x, tmp[0], acc0[0]);
-            acc0[1] = fmaf(sc.x, tmp[1], acc0[1]);
-            acc0[2] = fmaf(sc.y, tmp[2], acc0[2]);
-            acc0[3] = fmaf(sc.y, tmp[3], acc0[3]);
+            for (int j = 0; j < 4; j++) xc[j] = xn[j];
         }
-        cur = nxt;
     }
     float r[4];
 #pragma unroll

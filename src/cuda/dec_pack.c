@@ -149,6 +149,17 @@ void dec_weights_free(dec_weights *w) {
 
 /* ---- packing -------------------------------------------------------------------------------------- */
 
+/* A lane chunk of L bytes is stored as 16-byte pieces interleaved by lane (decode_layout.h). */
+static void put_chunk(uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, const void *chunk) {
+    for (int i = 0; i < (L < 16 ? 1 : L / 16); i++)
+        memcpy(plane + dl_piece_offset(rt, st, w->nst, lane, L, i), (const uint8_t *)chunk + 16 * i, L < 16 ? (size_t)L : 16);
+}
+
+static void get_chunk(const uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, void *chunk) {
+    for (int i = 0; i < (L < 16 ? 1 : L / 16); i++)
+        memcpy((uint8_t *)chunk + 16 * i, plane + dl_piece_offset(rt, st, w->nst, lane, L, i), L < 16 ? (size_t)L : 16);
+}
+
 static uint16_t code_at(const uint16_t *codes, const dec_weights *w, int32_t r, int32_t kc) {
     return r < w->m && kc < ncode_of(w->n) ? codes[(size_t)r * (size_t)ncode_of(w->n) + (size_t)kc] : 0;
 }
@@ -166,7 +177,7 @@ static void pack_e8p_plane(const uint16_t *codes, const dec_weights *w, uint8_t 
                     }
                     words[wd] = dl_e8p_pack_word(c4);
                 }
-                memcpy(dst + dl_chunk_offset(rt, st, w->nst, lane, DL_E8P_LANE), words, sizeof words);
+                put_chunk(dst, w, rt, st, lane, DL_E8P_LANE, words);
             }
 }
 
@@ -175,11 +186,12 @@ static void pack_e81b_plane(const uint8_t *codes, const dec_weights *w, uint8_t 
     for (int32_t rt = 0; rt < w->nrt; rt++)
         for (int32_t st = 0; st < w->nst; st++)
             for (int lane = 0; lane < DL_LANES; lane++) {
-                uint8_t *o = dst + dl_chunk_offset(rt, st, w->nst, lane, DL_E81B_LANE);
+                uint8_t o[DL_E81B_LANE];
                 for (int k = 0; k < 8; k++) {
                     const int32_t r = dl_unit_row(rt, lane, k), kc = dl_unit_col(st, lane, k) / 8;
                     o[k] = r < w->m && kc < nc ? codes[(size_t)r * (size_t)nc + (size_t)kc] : E81B_ORIGIN;
                 }
+                put_chunk(dst, w, rt, st, lane, DL_E81B_LANE, o);
             }
 }
 
@@ -187,12 +199,13 @@ static void pack_f16_plane(const uint16_t *v, const dec_weights *w, uint8_t *dst
     for (int32_t rt = 0; rt < w->nrt; rt++)
         for (int32_t st = 0; st < w->nst; st++)
             for (int lane = 0; lane < DL_LANES; lane++) {
-                uint16_t *o = (uint16_t *)(dst + dl_chunk_offset(rt, st, w->nst, lane, DL_F16_LANE));
+                uint16_t o[DL_F16_LANE / 2];
                 for (int k = 0; k < 8; k++) {
                     const int32_t r = dl_unit_row(rt, lane, k), c0 = dl_unit_col(st, lane, k);
                     for (int j = 0; j < 8; j++)
                         o[8 * k + j] = r < w->m && c0 + j < w->n ? v[(size_t)r * (size_t)w->n + (size_t)(c0 + j)] : 0;
                 }
+                put_chunk(dst, w, rt, st, lane, DL_F16_LANE, o);
             }
 }
 
@@ -221,9 +234,8 @@ static void pack_int_planes(const dec_qplanes *q, const dec_weights *w, uint8_t 
                         dl_int_put(lo, hi, bits, k, v, qv);
                     }
                 }
-                memcpy(p0 + dl_chunk_offset(rt, st, w->nst, lane, dl_lane_bytes(q->qtype, 0)), lo,
-                       (size_t)dl_lane_bytes(q->qtype, 0));
-                if (bits == 3) memcpy(p1 + dl_chunk_offset(rt, st, w->nst, lane, DL_INT3HI_LANE), hi, DL_INT3HI_LANE);
+                put_chunk(p0, w, rt, st, lane, dl_lane_bytes(q->qtype, 0), lo);
+                if (bits == 3) put_chunk(p1, w, rt, st, lane, DL_INT3HI_LANE, hi);
             }
         }
 }
@@ -260,8 +272,9 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
     const int32_t rt = r / DL_TILE_ROWS, st = c / DL_TILE_COLS, rr = r % DL_TILE_ROWS, cc = c % DL_TILE_COLS;
     const int g = rr & 7, h = rr >> 3, ucol = cc / 8, t = ucol & 3, j = ucol >> 2, v = cc % 8;
     const int lane = 4 * g + t, k = 2 * j + h, p = v >> 1, half = v & 1;
-    const uint8_t *c0 = (const uint8_t *)w->plane[0] + dl_chunk_offset(rt, st, w->nst, lane, dl_lane_bytes(w->qtype, 0));
-    uint32_t u[32];
+    uint32_t u[32], c0w[32];
+    get_chunk(w->plane[0], w, rt, st, lane, dl_lane_bytes(w->qtype, 0), c0w);
+    const uint8_t *c0 = (const uint8_t *)c0w;
     switch (w->qtype) {
     case DL_F16: {
         uint16_t hv;
@@ -276,12 +289,12 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
         dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
         float val = w->scale0 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
         if (w->qtype == DL_RVQ4) {
-            const uint8_t *c1 = (const uint8_t *)w->plane[1] + dl_chunk_offset(rt, st, w->nst, lane, DL_E8P_LANE);
-            memcpy(lohi, c1, 16);
+            get_chunk(w->plane[1], w, rt, st, lane, DL_E8P_LANE, lohi);
             dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
             val += w->scale1 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
         } else if (w->qtype == DL_RVQ3) {
-            const uint8_t *c1 = (const uint8_t *)w->plane[1] + dl_chunk_offset(rt, st, w->nst, lane, DL_E81B_LANE);
+            uint8_t c1[DL_E81B_LANE];
+            get_chunk(w->plane[1], w, rt, st, lane, DL_E81B_LANE, c1);
             val += w->scale1 * harp_f16_to_f32(dec_e81b_table_f16()[8 * c1[k] + v]);
         }
         return val;
@@ -291,7 +304,7 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
         uint32_t hi[2] = {0, 0}, pair;
         memcpy(u, c0, (size_t)dl_lane_bytes(w->qtype, 0));
         if (bits == 3) {
-            memcpy(hi, (const uint8_t *)w->plane[1] + dl_chunk_offset(rt, st, w->nst, lane, DL_INT3HI_LANE), 8);
+            get_chunk(w->plane[1], w, rt, st, lane, DL_INT3HI_LANE, hi);
             pair = dl_int3_pair(u, hi, k, p);
         } else {
             pair = bits == 2 ? dl_int2_pair(u, k, p) : bits == 4 ? dl_int4_pair(u, k, p) : dl_int8_pair(u, k, p);

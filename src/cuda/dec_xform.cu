@@ -25,9 +25,9 @@ extern "C" {
 
 namespace {
 
-constexpr int kRows = 8;            // activation rows per CTA
-constexpr int kThreads = 256;
-constexpr int kTileFloats = 6144;   // rows × tile elements per buffer (2 buffers: 48 KiB)
+constexpr int kRows = 8;            // most activation rows per CTA
+constexpr int kThreads = 512;
+constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
 
 struct XStageK {
@@ -36,7 +36,7 @@ struct XStageK {
 };
 
 struct XPassK {
-    int strided, S, G, C, ncta, ns;
+    int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
     XStageK st[DEC_MAX_STAGES];
 };
 
@@ -67,9 +67,9 @@ __device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
 __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
-    const int row0 = blockIdx.y * kRows, RB = min(kRows, a.rows - row0);
+    const int row0 = blockIdx.y * a.p.rb, RB = min(a.p.rb, a.rows - row0);
     const int tile = a.p.G * a.p.S;
-    float *b0 = sm, *b1 = sm + kRows * tile;
+    float *b0 = sm, *b1 = sm + a.p.rb * tile;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     if (a.first && a.norm) {
         if (warp < RB) {
@@ -186,15 +186,18 @@ int pick_group(int c, int lim, int want) {
 // Plans the passes for stage list st (application order): stages with step < C are "low" (chunk
 // passes of C), the others "high" (strided passes of n/C); consecutive stages of one kind share a pass.
 harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
-    const int n = (int)xf->n, ns = xf->nstages, cap = kTileFloats / kRows;
-    bool all_shared = true;
-    for (int s = 0; s < ns; s++) all_shared = all_shared && xf->st[s].shared;
-    if (ns == 0 || (all_shared && n <= cap)) {
+    const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
+    int64_t macs = 0;
+    for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
+    // one pass (one launch, one CTA per row group) when the row fits a tile and the work is small;
+    // otherwise a chunk pass and a strided pass spread over many CTAs
+    if (ns == 0 || (n <= cap && macs <= (1 << 20))) {
         XPassK &p = x->pass[0];
         memset(&p, 0, sizeof p);
         p.strided = 0;
         p.S = ns == 0 ? (n < cap ? n : cap) : n;
         p.G = 1;
+        p.rb = rb;
         p.ncta = (n + p.S - 1) / p.S;
         p.ns = ns;
         for (int s = 0; s < ns; s++) {
@@ -231,7 +234,8 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
         p.strided = high;
         p.S = high ? Sh : C;
         p.C = C;
-        p.G = high ? pick_group(C, cap / Sh, 32) : pick_group(Sh, cap / C, 32);
+        p.rb = rb;
+        p.G = high ? pick_group(C, cap / Sh, 128) : pick_group(Sh, cap / C, 128);
         p.ncta = high ? C / p.G : Sh / p.G;
         while (s < ns && (xf->st[s].step >= C) == high) {
             XStageK k = ks[s];
@@ -342,8 +346,9 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.outh = out_half ? outh : NULL;
             k.outf = out_half ? NULL : outf;
         }
-        const dim3 grid(k.p.ncta, (a.rows + kRows - 1) / kRows);
-        const size_t smem = 2 * (size_t)kRows * k.p.G * k.p.S * sizeof(float);
+        if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
+        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
+        const size_t smem = 2 * (size_t)k.p.rb * k.p.G * k.p.S * sizeof(float);
         xf_kernel<<<grid, kThreads, smem, stream>>>(k);
         const cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return cuda_fail("launch", e);

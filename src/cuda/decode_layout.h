@@ -9,8 +9,10 @@
  *     unit k ∈ [0,8): row 16·rt + g + 8·(k & 1), columns 128·st + 8·(t + 4·(k >> 1)) + [0, 8),
  * which is exactly the A fragment of two mma.m16n8k16 (rows g, g+8; k-slots permuted so that lane
  * t's four k-slots are four consecutive columns of its unit; the B fragment is permuted the same
- * way). Each plane stores, per tile, 32 lane chunks of L bytes: chunk (rt, st, lane) at byte
- *     ((rt·nst + st)·32 + lane)·L.
+ * way). Each plane stores, per tile, 32 lane chunks of L bytes, cut into 16-byte pieces and
+ * interleaved by lane so that every 16-byte load of a warp reads 512 contiguous bytes: piece i of the
+ * chunk (rt, st, lane) is at byte (((rt·nst + st)·(L/16) + i)·32 + lane)·16 (L = 8: one 8-byte piece
+ * at ((rt·nst + st)·32 + lane)·8).
  * Padding rows decode to 0 (E8P/RVQ: code 0 is padding but its value is never used because the
  * output row is dropped); padding columns hold code 0 / q = zero, and the activation buffer must
  * hold zeros there (the kernels never test column bounds).
@@ -104,8 +106,36 @@ DL_FN int32_t dl_unit_row(int32_t rt, int lane, int k) { return DL_TILE_ROWS * r
 DL_FN int32_t dl_unit_col(int32_t st, int lane, int k) {
     return DL_TILE_COLS * st + DL_UNIT * ((lane & 3) + 4 * (k >> 1));
 }
-DL_FN size_t dl_chunk_offset(int32_t rt, int32_t st, int32_t nst, int lane, int lane_bytes) {
-    return (((size_t)rt * (size_t)nst + (size_t)st) * DL_LANES + (size_t)lane) * (size_t)lane_bytes;
+/* Byte offset of 16-byte piece `piece` (8-byte chunks: piece 0) of a lane chunk of lane_bytes. */
+DL_FN size_t dl_piece_offset(int32_t rt, int32_t st, int32_t nst, int lane, int lane_bytes, int piece) {
+    const size_t tile = (size_t)rt * (size_t)nst + (size_t)st;
+    if (lane_bytes < 16) return (tile * DL_LANES + (size_t)lane) * (size_t)lane_bytes;
+    return ((tile * (size_t)(lane_bytes / 16) + (size_t)piece) * DL_LANES + (size_t)lane) * 16;
+}
+
+/* PRMT (byte permute, __byte_perm): byte k of the result is byte (sel >> 4k) & 7 of the 8-byte
+ * value b:a (a = bytes 0..3). Emulated on the host so the CPU tests run the kernels' exact steps. */
+DL_FN uint32_t dl_prmt(uint32_t a, uint32_t b, uint32_t sel) {
+#ifdef __CUDA_ARCH__
+    return __byte_perm(a, b, sel);
+#else
+    const uint64_t v = (uint64_t)b << 32 | a;
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) r |= (uint32_t)((v >> (8 * ((sel >> (4 * k)) & 7))) & 255u) << (8 * k);
+    return r;
+#endif
+}
+
+/* (x & mask) | or_bits as one LOP3: nvcc otherwise emits two (one immediate per LOP3), so the second
+ * operand is forced into a register. */
+DL_FN uint32_t dl_and_or(uint32_t x, uint32_t mask, uint32_t or_bits) {
+#ifdef __CUDA_ARCH__
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(x), "r"(mask), "r"(or_bits));
+    return r;
+#else
+    return (x & mask) | or_bits;
+#endif
 }
 
 /* ---- E8P ----------------------------------------------------------------------------------------
@@ -123,24 +153,29 @@ DL_FN size_t dl_chunk_offset(int32_t rt, int32_t st, int32_t nst, int lane, int 
 DL_FN void dl_e8p_word(uint32_t lo, uint32_t hi, const uint32_t *tab, uint32_t out[16]) {
     uint32_t t = hi ^ (hi >> 16);
     t ^= t >> 8;
-    t ^= t >> 4;                       /* bit i (i < 4): parity of slot i's sign byte */
-    const uint32_t e = hi ^ (t & 15u); /* sign bit 0 of odd-parity codes flipped: bit σ(c) flips coord c */
+    t ^= t >> 4;                             /* bit i (i < 4): parity p_i of slot i's sign byte */
+    const uint32_t p4 = t & 15u;
+    const uint32_t e = hi ^ p4;              /* sign bit 0 of odd-parity codes flipped: bit σ(c) flips coord c */
     const uint32_t e2 = e >> 2;
+    /* table index a_i | p_i << 8 by one byte permute: byte 0 = abs byte i, byte 1 = p_i, bytes 2, 3
+     * = zero bytes of pl (p0, p1, 0, 0) or ph (p2, p3, 0, 0) */
+    const uint32_t pl = ((p4 & 3u) * 0x81u) & 0x101u, ph = ((p4 >> 2) * 0x81u) & 0x101u;
+    const uint32_t magic = DL_E8P_MAGIC;
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
     for (int i = 0; i < 4; i++) {
-        const uint32_t idx = ((lo >> (8 * i)) & 255u) | (((t >> i) & 1u) << 8);
+        const uint32_t idx = dl_prmt(lo, i < 2 ? pl : ph, (uint32_t)i | (uint32_t)(4 + (i & 1)) << 4 | 0x7600u);
         uint32_t w = tab[idx];
         const uint32_t sm = (i == 0) ? (e & 0x11111111u) * 14u
                           : (i == 1) ? (e & 0x22222222u) * 7u
                           : (i == 2) ? (e2 & 0x11111111u) * 14u
                                      : (e2 & 0x22222222u) * 7u;
         w ^= sm;
-        out[4 * i + 0] = ((w << 4) & 0x00F000F0u) | DL_E8P_MAGIC; /* nibbles 0, 4: coords 0, 1 */
-        out[4 * i + 1] = (w & 0x00F000F0u) | DL_E8P_MAGIC;        /* nibbles 1, 5: coords 2, 3 */
-        out[4 * i + 2] = ((w >> 4) & 0x00F000F0u) | DL_E8P_MAGIC; /* nibbles 2, 6: coords 4, 5 */
-        out[4 * i + 3] = ((w >> 8) & 0x00F000F0u) | DL_E8P_MAGIC; /* nibbles 3, 7: coords 6, 7 */
+        out[4 * i + 0] = dl_and_or(w << 4, 0x00F000F0u, magic); /* nibbles 0, 4: coords 0, 1 */
+        out[4 * i + 1] = dl_and_or(w, 0x00F000F0u, magic);      /* nibbles 1, 5: coords 2, 3 */
+        out[4 * i + 2] = dl_and_or(w >> 4, 0x00F000F0u, magic); /* nibbles 2, 6: coords 4, 5 */
+        out[4 * i + 3] = dl_and_or(w >> 8, 0x00F000F0u, magic); /* nibbles 3, 7: coords 6, 7 */
     }
 }
 
@@ -168,18 +203,18 @@ DL_FN uint64_t dl_e8p_pack_word(const uint16_t code[4]) {
 
 /* Pair p of unit k (of the lane's 8) from the lane chunk words (u32 little-endian). */
 DL_FN uint32_t dl_int2_pair(const uint32_t *w, int k, int p) {
-    return ((w[k >> 1] >> (2 * p + 8 * (k & 1))) & 0x00030003u) | DL_INT_MAGIC;
+    return dl_and_or(w[k >> 1] >> (2 * p + 8 * (k & 1)), 0x00030003u, DL_INT_MAGIC);
 }
 DL_FN uint32_t dl_int3_pair(const uint32_t *lo, const uint32_t *hi, int k, int p) {
     const uint32_t l = (lo[k >> 1] >> (2 * p + 8 * (k & 1))) & 0x00030003u;
     const uint32_t h = (hi[k >> 2] >> (p + 4 * (k & 3))) & 0x00010001u;
-    return l | (h << 2) | DL_INT_MAGIC;
+    return dl_and_or(h << 2, 0x00040004u, l | DL_INT_MAGIC);
 }
 DL_FN uint32_t dl_int4_pair(const uint32_t *w, int k, int p) {
-    return ((w[k] >> (4 * p)) & 0x000F000Fu) | DL_INT_MAGIC;
+    return dl_and_or(w[k] >> (4 * p), 0x000F000Fu, DL_INT_MAGIC);
 }
 DL_FN uint32_t dl_int8_pair(const uint32_t *w, int k, int p) {
-    return ((w[2 * k + (p >> 1)] >> (8 * (p & 1))) & 0x00FF00FFu) | DL_INT_MAGIC;
+    return dl_and_or(w[2 * k + (p >> 1)] >> (8 * (p & 1)), 0x00FF00FFu, DL_INT_MAGIC);
 }
 
 /* Sets value v of unit k to q in a lane chunk being packed (chunk zeroed beforehand). */

@@ -58,8 +58,9 @@ template <int QT> struct Fmt {
     static constexpr int L1 = QT == DL_RVQ4 ? DL_E8P_LANE : QT == DL_RVQ3 ? DL_E81B_LANE : QT == DL_INT3 ? DL_INT3HI_LANE : 0;
     static constexpr int W0 = L0 / 4, W1 = L1 > 0 ? L1 / 4 : 1;
     static constexpr bool META = QT == DL_INT2 || QT == DL_INT3 || QT == DL_INT4 || QT == DL_INT8;
-    // super-tiles of weights in flight per warp: about 64 bytes per lane, at least 2
-    static constexpr int D = (L0 + L1) <= 24 ? 4 : (L0 + L1) <= 32 ? 3 : 2;
+    // super-tiles of weights in flight per warp (the ring): 2; occupancy supplies the rest of the
+    // memory parallelism (measured: a deeper ring costs registers, hence warps, and was not faster)
+    static constexpr int D = 2;
 };
 
 template <int QT> struct Chunk {
@@ -127,8 +128,10 @@ __device__ __forceinline__ uint32_t int_pair(const Chunk<QT> &c, int k, int p) {
 }
 
 template <int QT>
-__device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const uint4 *x, const uint32_t *s_tab, const uint4 *s_e81b,
-                                         float acc0[4], float acc1[4]) {
+__device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow, int st, int lane, const uint32_t *s_tab,
+                                         const uint4 *s_e81b, float acc0[4], float acc1[4]) {
+    uint4 x[4];   // x is L1-resident; loaded here, its latency hides behind the first word's decode
+    load_x(xrow, st, lane, x);
     if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
         e8p_mma(c.w0, x, s_tab, acc0);
         if (QT == DL_RVQ4) e8p_mma(c.w1, x, s_tab, acc1);
@@ -167,9 +170,10 @@ __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const uint4 *x, con
     }
 }
 
-// At least 16 warps per SM (register cap 128: the prefetch ring holds D chunks per lane).
+// Occupancy hides the decode chains: 32 warps per SM for the quantized formats (64 registers), 16
+// for F16 (its 128-byte chunks need the registers; it is bandwidth-bound anyway).
 template <int QT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, 16 / WARPS) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 ? 16 : 32) / WARPS) gemv_kernel(GemvArgs a) {
     __shared__ uint32_t s_tab[(QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) ? DL_E8P_TABLE : 1];
     __shared__ uint4 s_e81b[QT == DL_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
@@ -183,8 +187,6 @@ __global__ void __launch_bounds__(WARPS * 32, 16 / WARPS) gemv_kernel(GemvArgs a
     for (int d = 0; d < D; d++)
         if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
     const __half *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
-    uint4 xc[4];
-    if (K > 0) load_x(xrow, warp, lane, xc);
     if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4)
         for (int i = threadIdx.x; i < DL_E8P_TABLE; i += blockDim.x) s_tab[i] = g_e8p_tab[i];
     if (QT == DL_RVQ3)
@@ -196,12 +198,8 @@ __global__ void __launch_bounds__(WARPS * 32, 16 / WARPS) gemv_kernel(GemvArgs a
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= K) break;
-            uint4 xn[4];
-            if (k + 1 < K) load_x(xrow, warp + (k + 1) * WARPS, lane, xn);
-            tile_mma<QT>(w[d], xc, s_tab, s_e81b, acc0, acc1);
+            tile_mma<QT>(w[d], xrow, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1);
             if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
-#pragma unroll
-            for (int j = 0; j < 4; j++) xc[j] = xn[j];
         }
     }
     float r[4];

@@ -189,9 +189,10 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
     int64_t macs = 0;
     for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
-    // one pass (one launch, one CTA per row group) when the row fits a tile and the work is small;
-    // otherwise a chunk pass and a strided pass spread over many CTAs
-    if (ns == 0 || (n <= cap && macs <= (1 << 20))) {
+    // one pass (one launch, one CTA per row group) only for tiny rows: measured on the H200, a single
+    // CTA on a 4096-wide row costs more than a second launch; otherwise a chunk pass and a strided
+    // pass spread over many CTAs
+    if (ns == 0 || (n * rb <= 1024 && macs <= (1 << 16))) {
         XPassK &p = x->pass[0];
         memset(&p, 0, sizeof p);
         p.strided = 0;

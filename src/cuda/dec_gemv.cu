@@ -100,7 +100,7 @@ __device__ __forceinline__ void load_x(const __half *xrow, int st, int lane, uin
 }
 
 // 8 E8P units of one lane → 16 mma (2 per unit pair and value half) into acc.
-__device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const uint32_t *tab, float acc[4]) {
+__device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const uint32_t *tab, float acc_a[4], float acc_b[4]) {
     const __half2 bias = __float2half2_rn(DL_E8P_BIAS);
 #pragma unroll
     for (int wd = 0; wd < 2; wd++) {
@@ -109,6 +109,7 @@ __device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const
 #pragma unroll
         for (int i = 0; i < 16; i++) o[i] = hsub2u(o[i], bias);
         // slots: 0 = (j = 2wd, row g), 1 = (2wd, g+8), 2 = (2wd+1, g), 3 = (2wd+1, g+8); o[4·slot + pair]
+        float *acc = wd ? acc_b : acc_a;   // two accumulator chains: the words' mma do not wait on each other
 #pragma unroll
         for (int jj = 0; jj < 2; jj++) {
             const uint4 xv = x[2 * wd + jj];
@@ -129,12 +130,12 @@ __device__ __forceinline__ uint32_t int_pair(const Chunk<QT> &c, int k, int p) {
 
 template <int QT>
 __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow, int st, int lane, const uint32_t *s_tab,
-                                         const uint4 *s_e81b, float acc0[4], float acc1[4]) {
+                                         const uint4 *s_e81b, float acc0[4], float acc1[4], float acc2[4]) {
     uint4 x[4];   // x is L1-resident; loaded here, its latency hides behind the first word's decode
     load_x(xrow, st, lane, x);
     if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
-        e8p_mma(c.w0, x, s_tab, acc0);
-        if (QT == DL_RVQ4) e8p_mma(c.w1, x, s_tab, acc1);
+        e8p_mma(c.w0, x, s_tab, acc0, acc2);
+        if (QT == DL_RVQ4) e8p_mma(c.w1, x, s_tab, acc1, acc1);
         if (QT == DL_RVQ3) {
 #pragma unroll
             for (int j = 0; j < 4; j++) {
@@ -154,26 +155,27 @@ __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow,
         }
     } else {
         const __half2 z0 = __float2half2_rn(1024.0f + (float)(c.z & 255u)), z1 = __float2half2_rn(1024.0f + (float)(c.z >> 8));
-        float tmp[4] = {0, 0, 0, 0};
+        float ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};   // two chains (even / odd unit pairs)
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int kg = 2 * j, kh = 2 * j + 1;
+            float *tmp = (j & 1) ? tb : ta;
             mma16816(tmp, hsub2u(int_pair<QT>(c, kg, 0), z0), hsub2u(int_pair<QT>(c, kh, 0), z1),
                      hsub2u(int_pair<QT>(c, kg, 1), z0), hsub2u(int_pair<QT>(c, kh, 1), z1), x[j].x, x[j].y);
             mma16816(tmp, hsub2u(int_pair<QT>(c, kg, 2), z0), hsub2u(int_pair<QT>(c, kh, 2), z1),
                      hsub2u(int_pair<QT>(c, kg, 3), z0), hsub2u(int_pair<QT>(c, kh, 3), z1), x[j].z, x[j].w);
         }
-        acc0[0] = fmaf(c.sc.x, tmp[0], acc0[0]);
-        acc0[1] = fmaf(c.sc.x, tmp[1], acc0[1]);
-        acc0[2] = fmaf(c.sc.y, tmp[2], acc0[2]);
-        acc0[3] = fmaf(c.sc.y, tmp[3], acc0[3]);
+        acc0[0] = fmaf(c.sc.x, ta[0] + tb[0], acc0[0]);
+        acc0[1] = fmaf(c.sc.x, ta[1] + tb[1], acc0[1]);
+        acc0[2] = fmaf(c.sc.y, ta[2] + tb[2], acc0[2]);
+        acc0[3] = fmaf(c.sc.y, ta[3] + tb[3], acc0[3]);
     }
 }
 
 // Occupancy hides the decode chains: 32 warps per SM for the quantized formats (64 registers), 16
-// for F16 (its 128-byte chunks need the registers; it is bandwidth-bound anyway).
+// for F16 and INT8 (their 128- and 64-byte chunks need the registers; they are bandwidth-bound).
 template <int QT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 ? 16 : 32) / WARPS) gemv_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 || QT == DL_INT8 ? 16 : 32) / WARPS) gemv_kernel(GemvArgs a) {
     __shared__ uint32_t s_tab[(QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) ? DL_E8P_TABLE : 1];
     __shared__ uint4 s_e81b[QT == DL_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
@@ -192,19 +194,20 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 ? 16 : 32) / WARPS) 
     if (QT == DL_RVQ3)
         for (int i = threadIdx.x; i < 256; i += blockDim.x) s_e81b[i] = g_e81b[i];
     __syncthreads();
-    float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
+    float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
     for (int kb = 0; kb < K; kb += D) {
 #pragma unroll
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= K) break;
-            tile_mma<QT>(w[d], xrow, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1);
+            tile_mma<QT>(w[d], xrow, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1, acc2);
             if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }
     float r[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
+        acc0[i] += acc2[i];
         r[i] = acc0[i];
         if (QT == DL_E8P2) r[i] = a.s0 * acc0[i];
         if (QT == DL_RVQ3 || QT == DL_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];

@@ -222,6 +222,17 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
         const int cur = bestC ? (bestC > n / bestC ? bestC : n / bestC) : 1 << 30, mine = C > n / C ? C : n / C;
         if (mine < cur) bestC = C;
     }
+    if (!bestC && n <= cap) {   // no digit split (e.g. a single radix-172 stage): one pass
+        XPassK &p = x->pass[0];
+        memset(&p, 0, sizeof p);
+        p.S = n, p.G = 1, p.rb = rb, p.ncta = 1, p.ns = ns;
+        for (int s = 0; s < ns; s++) {
+            p.st[s] = ks[s];
+            p.st[s].ts = ks[s].step;
+        }
+        x->npass = 1;
+        return HARP_OK;
+    }
     if (!bestC)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda transform: no two-level split of the %d stages of n = %d fits a tile of %d", ns,
                         n, cap);

@@ -16,8 +16,7 @@ namespace {
 
 constexpr int kChunk = 256;     // keys per split
 constexpr int kThreads = 128;
-constexpr int kMaxGroup = 16;   // q heads per kv head
-constexpr int kMaxHd = 256;
+constexpr int kMaxGroup = 8;    // q heads per kv head (Llama-2/3 70B: 8)
 
 harp_status launched(const char *what) {
     const cudaError_t e = cudaGetLastError();
@@ -48,10 +47,16 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
 }
 
 // Partial softmax·V of one (sequence, kv head, chunk of keys): m, l, o[hd] per q head of the group.
+// Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
+// warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
+// every q head of the group; the four warps' sums are added in a fixed order.
+template <int V>
 __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, const __half *kc,
                                                             const __half *vc, const int32_t *pos, float *ws, int nch) {
-    __shared__ float s_q[kMaxGroup][kMaxHd];
+    __shared__ float s_q[kMaxGroup][32 * V];   // head_dim = 32·V
     __shared__ float s_p[kMaxGroup][kChunk];
+    __shared__ float s_o[kThreads / 32][kMaxGroup][32 * V];
+    __shared__ float s_m[kMaxGroup], s_l[kMaxGroup];
     const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
     const int hd = s.head_dim, grp = s.n_heads / s.n_kv, kvd = s.n_kv * hd;
     const int hi = pos[b] + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
@@ -62,28 +67,27 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
         s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
     __syncthreads();
     const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * hd;
-    for (int jj = warp; jj < cnt; jj += nw) {
-        const __half *k = kc + cb + (size_t)(j0 + jj) * kvd;
+    for (int jj = tid; jj < cnt; jj += kThreads) {
+        const uint4 *k = reinterpret_cast<const uint4 *>(kc + cb + (size_t)(j0 + jj) * kvd);
         float d[kMaxGroup];
 #pragma unroll
         for (int g = 0; g < kMaxGroup; g++) d[g] = 0.0f;
-        for (int t = lane; t < hd; t += 32) {
-            const float kv = __half2float(k[t]);
+        for (int t8 = 0; t8 < hd / 8; t8++) {
+            const uint4 kv = __ldg(k + t8);
+            const __half2 *h2 = reinterpret_cast<const __half2 *>(&kv);
 #pragma unroll
-            for (int g = 0; g < kMaxGroup; g++)
-                if (g < grp) d[g] = fmaf(s_q[g][t], kv, d[g]);
+            for (int u = 0; u < 4; u++) {
+                const float2 f = __half22float2(h2[u]);
+#pragma unroll
+                for (int g = 0; g < kMaxGroup; g++)
+                    if (g < grp) d[g] = fmaf(s_q[g][8 * t8 + 2 * u + 1], f.y, fmaf(s_q[g][8 * t8 + 2 * u], f.x, d[g]));
+            }
         }
 #pragma unroll
-        for (int g = 0; g < kMaxGroup; g++) {
-            if (g >= grp) break;
-            float v = d[g];
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (lane == 0) s_p[g][jj] = v * scale;
-        }
+        for (int g = 0; g < kMaxGroup; g++)
+            if (g < grp) s_p[g][jj] = d[g] * scale;
     }
     __syncthreads();
-    __shared__ float s_m[kMaxGroup], s_l[kMaxGroup];
     for (int g = warp; g < grp; g += nw) {
         float m = -INFINITY;
         for (int jj = lane; jj < cnt; jj += 32) m = fmaxf(m, s_p[g][jj]);
@@ -100,13 +104,39 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
         if (lane == 0) s_m[g] = m, s_l[g] = l;
     }
     __syncthreads();
+    float acc[kMaxGroup][V];
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[g][v] = 0.0f;
+#pragma unroll 4
+    for (int jj = warp; jj < cnt; jj += nw) {
+        const __half *vr = vc + cb + (size_t)(j0 + jj) * kvd + lane * V;
+        float vv[V];
+#pragma unroll
+        for (int v = 0; v < V; v++) vv[v] = __half2float(vr[v]);
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; g++) {
+            if (g >= grp) break;
+            const float p = s_p[g][jj];
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[g][v] = fmaf(p, vv[v], acc[g][v]);
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; g++) {
+        if (g >= grp) break;
+#pragma unroll
+        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
+    }
+    __syncthreads();
     for (int i = tid; i < grp * hd; i += kThreads) {
         const int g = i / hd, t = i % hd;
-        float acc = 0.0f;
-        for (int jj = 0; jj < cnt; jj++) acc = fmaf(s_p[g][jj], __half2float(vc[cb + (size_t)(j0 + jj) * kvd + t]), acc);
-        float *w = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
-        w[2 + t] = acc;
-        if (t == 0) w[0] = cnt ? s_m[g] : -INFINITY, w[1] = cnt ? s_l[g] : 0.0f;
+        float o = 0.0f;
+        for (int w = 0; w < nw; w++) o += s_o[w][g][t];
+        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
+        wp[2 + t] = o;
+        if (t == 0) wp[0] = cnt ? s_m[g] : -INFINITY, wp[1] = cnt ? s_l[g] : 0.0f;
     }
 }
 
@@ -134,8 +164,8 @@ int chunks_of(const dec_attn_shape *s) {
 }
 
 harp_status check_shape(const dec_attn_shape *s, int B) {
-    if (B < 1 || s->n_kv < 1 || s->n_heads % s->n_kv || s->n_heads / s->n_kv > kMaxGroup || s->head_dim < 2 ||
-        s->head_dim % 2 || s->head_dim > kMaxHd || s->max_ctx < 1)
+    if (B < 1 || s->n_kv < 1 || s->n_heads % s->n_kv || s->n_heads / s->n_kv > kMaxGroup || 
+        (s->head_dim != 32 && s->head_dim != 64 && s->head_dim != 128) || s->max_ctx < 1)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda attention: %d heads / %d kv heads, head dim %d, ctx %d, batch %d", s->n_heads,
                         s->n_kv, s->head_dim, s->max_ctx, B);
     return HARP_OK;
@@ -159,7 +189,14 @@ extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const v
     HARP_TRY(check_shape(s, B));
     const int nch = chunks_of(s);
     const dim3 grid(nch, s->n_kv, B);
-    attn_part_kernel<<<grid, kThreads, 0, (cudaStream_t)stream>>>(*s, q, (const __half *)kc, (const __half *)vc, pos, workspace, nch);
+    const __half *k = (const __half *)kc, *v = (const __half *)vc;
+    cudaStream_t st = (cudaStream_t)stream;
+    switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
+    case 1: attn_part_kernel<1><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
+    case 2: attn_part_kernel<2><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
+    case 4: attn_part_kernel<4><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
+    default: attn_part_kernel<4><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
+    }
     HARP_TRY(launched("attention partials"));
     attn_combine_kernel<<<dim3(s->n_heads, B), 128, 0, (cudaStream_t)stream>>>(*s, workspace, nch, out);
     return launched("attention combine");

@@ -137,7 +137,8 @@ typedef struct dec_attn_shape {
 void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                      const float *inv_freq, int interleaved, float *qout, uint16_t *kc, uint16_t *vc);
 /* One query per sequence over keys [lo, pos[b]] of its cache (GQA: head h reads kv head
- * h / (n_heads / n_kv)); out [B][n_heads·hd]. */
+ * h / (n_heads / n_kv)); out [B][n_heads·hd]. The CUDA version takes head_dim 32, 64 or 128 and at
+ * most 8 q heads per kv head (HARP_ERR_UNSUPPORTED otherwise); pos[b] < max_ctx is the caller's. */
 void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
                   const int32_t *pos, float *out);
 

@@ -35,14 +35,19 @@ for f in "$stage"/lib/*.so*; do
 done
 git rev-parse HEAD >"$stage/COMMIT"
 mkdir -p "$dest"
-rm -f "$dest"/*.tar.xz
-tar -C "$stage" -cf - COMMIT lib libx $(cd "$stage" && ls bin/* | grep -v ggml_mulmat) | xz -T0 -6 >"$dest/payload.tar.xz"
+rm -f "$dest"/*.tar.xz "$dest"/*.tar.gz
+# COMPRESS=gz (gzip -1) when the machine is too loaded for xz; the device's tar reads either.
+if [ "${COMPRESS:-xz}" = gz ]; then
+  tar -C "$stage" -cf - COMMIT lib libx $(cd "$stage" && ls bin/* | grep -v ggml_mulmat) | gzip -1 >"$dest/payload.tar.gz"
+else
+  tar -C "$stage" -cf - COMMIT lib libx $(cd "$stage" && ls bin/* | grep -v ggml_mulmat) | xz -T0 -6 >"$dest/payload.tar.xz"
+fi
 [ -n "${PEER_BIN:-}" ] && tar -C "$stage" -cf - bin/ggml_mulmat | xz -T0 -6 >"$dest/peer.tar.xz"
 cat >"$dest/env.sh" <<'EOS'
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-P=/tmp/harp-dec-$(cat "$here"/*.tar.xz | cksum | cut -d' ' -f1)
+P=/tmp/harp-dec-$(cat "$here"/*.tar.* | cksum | cut -d' ' -f1)
 if [ ! -f "$P/.done" ]; then
-  mkdir -p "$P" && for f in "$here"/*.tar.xz; do xz -dc "$f" | tar -C "$P" -xf -; done && touch "$P/.done"
+  mkdir -p "$P" && for f in "$here"/*.tar.*; do tar -C "$P" -xf "$f"; done && touch "$P/.done"
 fi
 LP="$P/lib"
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do

@@ -12,16 +12,20 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "cuda/dec_synth.h"
 #include "harp.h"
 #include "quant/e8p.h"
 
 #define HARP_BENCH_LIST(X)                                                                  \
     X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \
     X(rotate, "Hadamard / RHT / butterfly transforms vs dense sgemm")                      \
-    X(gemv, "quantized GEMV (E8P, RVQ) vs fp32 sgemv and fp16 GEMV")                        \
+    X(gemv, "quantized GEMV (E8P, RVQ) vs fp32 sgemv and fp16 GEMV; --gpu: the CUDA decode kernels")                        \
     X(quant, "seconds per matrix of harp_quantize_linear (RTN, GPTQ, QuIP#)")               \
     X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
     X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")
+
+/* The GPU decode-kernel rows of `harp bench gemv --gpu` (bench/bench_gemv_gpu.c). */
+int bench_gemv_gpu(int argc, char **argv);
 
 #define HARP_DECLARE_BENCH(name, help) int bench_##name(int argc, char **argv);
 HARP_BENCH_LIST(HARP_DECLARE_BENCH)

@@ -393,6 +393,8 @@ static void ensure_passive_wait(void) {
 }
 
 int bench_gemv(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--gpu")) return bench_gemv_gpu(argc, argv);
     ensure_passive_wait();
     static const struct option opts[] = {{"json", no_argument, 0, 'j'},
                                          {"threads", required_argument, 0, 't'},

@@ -2,15 +2,15 @@
 # never runs it; tests that need a GPU exit with 77 (skipped) when none is present.
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
-if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
-  set(CMAKE_CUDA_ARCHITECTURES 90)
-endif()
+# enable_language(CUDA) always defines CMAKE_CUDA_ARCHITECTURES (nvcc's default, sm_75 for nvcc 13),
+# so harp keeps its own setting: Hopper by default; the decode kernels (mma.m16n8k16) need sm_80+.
+set(HARP_CUDA_ARCHITECTURES "90" CACHE STRING "CUDA architectures of the harp kernels (sm_80 or newer)")
 file(GLOB HARP_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/*.cu)
 if(HARP_CUDA_SOURCES)
   target_sources(harp_lib PRIVATE ${HARP_CUDA_SOURCES})
 endif()
-# harp_lib was created before CUDA was enabled, so it did not pick up CMAKE_CUDA_ARCHITECTURES.
-set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+# harp_lib was created before CUDA was enabled: set its architectures explicitly.
+set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${HARP_CUDA_ARCHITECTURES}")
 target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)
 target_link_libraries(harp_lib PUBLIC CUDA::cudart CUDA::cublas)
 # The GPU forward mirrors the CPU kernels operation by operation; no FMA contraction there.

@@ -1,0 +1,538 @@
+/* harp bench gemv --gpu: the GPU decode kernels (src/cuda/decode.h) at Llama-2-7B linear shapes, with
+ * cold weights (as many device copies as needed for a working set well beyond the 60 MB L2, used in
+ * turn), timed with CUDA events around CUDA-graph replays (and around plain stream launches), against
+ * the device-to-device copy bandwidth measured in the same run. Rows:
+ *   gemv     the decode GEMV alone, per qtype × batch (× kernel variant with --variants);
+ *   linear   one whole linear at decode: input transform (signs + RHT or HARP butterfly, fp16 out),
+ *            GEMV, output transform (inverse + signs/scales, residual add);
+ *   prefill  --prefill-rows tokens through dequantized fp16 tiles + cuBLAS, against cuBLAS on a dense
+ *            fp16 weight of the same shape;
+ *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention);
+ *   copy     cudaMemcpy device-to-device (bytes read + written).
+ * --profile runs each selected GEMV once (after a warm-up) for Nsight Compute and prints nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+#ifndef HARP_HAVE_CUDA
+int bench_gemv_gpu(int argc, char **argv) {
+    (void)argc, (void)argv;
+    cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: harp was built without CUDA (-DHARP_CUDA=ON)");
+}
+#else
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#define CUCHK(x)                                                                                      \
+    do {                                                                                              \
+        cudaError_t e_ = (x);                                                                         \
+        if (e_ != cudaSuccess) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, cudaGetErrorString(e_));           \
+    } while (0)
+#define HCHK(x)                                                                                       \
+    do {                                                                                              \
+        if ((x) != HARP_OK) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, harp_last_error());                   \
+    } while (0)
+
+typedef struct gctx {
+    int json, reps, variants;
+    double cold_mb, copy_gbps;
+    cudaStream_t s;
+} gctx;
+
+static const struct {
+    const char *name;
+    int qt;
+} k_types[] = {{"f16", DL_F16}, {"int2", DL_INT2}, {"int3", DL_INT3}, {"int4", DL_INT4}, {"int8", DL_INT8},
+               {"e8p2", DL_E8P2}, {"rvq3", DL_RVQ3}, {"rvq4", DL_RVQ4}};
+
+static const char *qt_name(int qt) {
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+        if (k_types[i].qt == qt) return k_types[i].name;
+    return "?";
+}
+
+static int cmp_d(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- timing ----------------------------------------------------------------------------------- */
+
+typedef void (*enqueue_fn)(void *user, int call, cudaStream_t s);
+
+/* Median microseconds per call over `reps` replays of a graph holding `calls` enqueues. */
+static double time_graph(const gctx *g, enqueue_fn fn, void *user, int calls) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUCHK(cudaStreamBeginCapture(g->s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < calls; i++) fn(user, i, g->s);
+    CUCHK(cudaStreamEndCapture(g->s, &graph));
+    CUCHK(cudaGraphInstantiate(&exec, graph, 0));
+    cudaEvent_t a, b;
+    CUCHK(cudaEventCreate(&a));
+    CUCHK(cudaEventCreate(&b));
+    for (int w = 0; w < 3; w++) CUCHK(cudaGraphLaunch(exec, g->s));
+    double t[256];
+    const int reps = g->reps < 256 ? g->reps : 256;
+    for (int r = 0; r < reps; r++) {
+        CUCHK(cudaEventRecord(a, g->s));
+        CUCHK(cudaGraphLaunch(exec, g->s));
+        CUCHK(cudaEventRecord(b, g->s));
+        CUCHK(cudaEventSynchronize(b));
+        float ms = 0;
+        CUCHK(cudaEventElapsedTime(&ms, a, b));
+        t[r] = 1000.0 * ms / calls;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    CUCHK(cudaGetLastError());
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
+    return t[reps / 2];
+}
+
+/* Same work launched on the stream without a graph. */
+static double time_stream(const gctx *g, enqueue_fn fn, void *user, int calls) {
+    cudaEvent_t a, b;
+    CUCHK(cudaEventCreate(&a));
+    CUCHK(cudaEventCreate(&b));
+    for (int i = 0; i < calls; i++) fn(user, i, g->s);
+    double t[64];
+    const int reps = g->reps < 64 ? g->reps : 64;
+    for (int r = 0; r < reps; r++) {
+        CUCHK(cudaEventRecord(a, g->s));
+        for (int i = 0; i < calls; i++) fn(user, i, g->s);
+        CUCHK(cudaEventRecord(b, g->s));
+        CUCHK(cudaEventSynchronize(b));
+        float ms = 0;
+        CUCHK(cudaEventElapsedTime(&ms, a, b));
+        t[r] = 1000.0 * ms / calls;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return t[reps / 2];
+}
+
+static double measure_copy(gctx *g) {
+    const size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CUCHK(cudaMalloc(&a, bytes));
+    CUCHK(cudaMalloc(&b, bytes));
+    CUCHK(cudaMemset(a, 1, bytes));
+    cudaEvent_t e0, e1;
+    CUCHK(cudaEventCreate(&e0));
+    CUCHK(cudaEventCreate(&e1));
+    double t[20];
+    for (int r = -2; r < 20; r++) {
+        CUCHK(cudaEventRecord(e0, g->s));
+        CUCHK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g->s));
+        CUCHK(cudaEventRecord(e1, g->s));
+        CUCHK(cudaEventSynchronize(e1));
+        float ms;
+        CUCHK(cudaEventElapsedTime(&ms, e0, e1));
+        if (r >= 0) t[r] = ms;
+    }
+    qsort(t, 20, sizeof t[0], cmp_d);
+    cudaFree(a), cudaFree(b);
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    return 2.0 * (double)bytes / (t[10] * 1e-3) / 1e9;
+}
+
+/* ---- gemv / linear rows ----------------------------------------------------------------------------- */
+
+typedef struct lin {
+    int nc, B, m, n, npad, warps;
+    dec_weights *w;
+    dec_xdev **xin, **xout;   /* per copy (linear rows) */
+    float *pre, *post, *norm, *scr;
+    void *x;                  /* fp16 [8][npad] */
+    float *xf, *y, *res;
+} lin;
+
+static void enq_gemv(void *u, int i, cudaStream_t s) {
+    lin *L = u;
+    const dec_gemv_opts o = {.warps = L->warps};
+    if (dec_gemv(&L->w[i % L->nc], L->x, L->npad, L->B, L->y, L->m, &o, (dec_stream)s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "gemv: %s", harp_last_error());
+}
+
+static void enq_linear(void *u, int i, cudaStream_t s) {
+    lin *L = u;
+    const int c = i % L->nc;
+    const dec_gemv_opts o = {.warps = L->warps};
+    if (dec_xin(L->xin[c], L->xf, L->n, L->B, L->norm, 1e-5f, L->pre, L->x, L->npad, L->npad, L->scr, (dec_stream)s) != HARP_OK ||
+        dec_gemv(&L->w[c], L->x, L->npad, L->B, L->y, L->m, &o, (dec_stream)s) != HARP_OK ||
+        dec_xout(L->xout[c], L->y, L->m, L->B, L->post, 1, L->res, L->m, L->scr, (dec_stream)s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "linear: %s", harp_last_error());
+}
+
+static void emit(const gctx *g, const char *kind, int m, int n, int qt, const char *rot, int B, int warps, double us, double us_stream,
+                 double wbytes, double bytes, int copies) {
+    const double gbps = wbytes / (us * 1e-6) / 1e9, tgbps = bytes / (us * 1e-6) / 1e9;
+    if (g->json)
+        printf("{\"bench\": \"gemv\", \"kind\": \"%s\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, \"qtype\": \"%s\", "
+               "\"rotation\": \"%s\", \"batch\": %d, \"warps\": %d, \"us\": %.3f, \"us_stream\": %.3f, \"weight_bytes\": %.0f, "
+               "\"bytes\": %.0f, \"gbps\": %.1f, \"total_gbps\": %.1f, \"copy_gbps\": %.1f, \"pct_of_copy\": %.1f, \"copies\": %d}\n",
+               kind, m, n, m, n, qt_name(qt), rot, B, warps, us, us_stream, wbytes, bytes, gbps, tgbps, g->copy_gbps,
+               100.0 * tgbps / g->copy_gbps, copies);
+    else
+        printf("%-7s %6dx%-6d %-5s %-5s B=%d w%d %9.2f us (stream %8.2f) %8.1f GB/s weights %8.1f GB/s total %5.1f%% of copy  [%d copies]\n",
+               kind, m, n, qt_name(qt), rot, B, warps, us, us_stream, gbps, tgbps, 100.0 * tgbps / g->copy_gbps, copies);
+    fflush(stdout);
+}
+
+static size_t xform_block_bytes(const dec_xform *xf) {
+    size_t b = 0;
+    for (int s = 0; s < xf->nstages; s++)
+        if (!xf->st[s].shared) b += (size_t)xf->n * (size_t)((xf->st[s].b + 7) / 8 * 8) * 2;
+    return b;
+}
+
+static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb, int do_gemv, const char *rots, int profile) {
+    dec_weights w0;
+    HCHK(dec_layout_shape(qt, m, n, &w0));
+    const double wbytes = (double)dec_weights_bytes(&w0);
+    int nc = (int)ceil(g->cold_mb * 1048576.0 / wbytes);
+    if (nc < 2) nc = 2;
+    if (profile) nc = 1;   /* one cold launch per kernel; Nsight Compute flushes the caches itself */
+    lin L;
+    memset(&L, 0, sizeof L);
+    L.nc = nc, L.m = m, L.n = n, L.npad = dec_npad(n);
+    L.w = calloc((size_t)nc, sizeof *L.w);
+    for (int c = 0; c < nc; c++) HCHK(dec_weights_random(qt, m, n, 0.02f, 0.005f, 1000 + (uint64_t)c, &L.w[c]));
+    CUCHK(cudaMalloc(&L.x, (size_t)8 * L.npad * 2));
+    CUCHK(cudaMalloc((void **)&L.y, sizeof(float) * 8 * (size_t)m));
+    {   /* random fp16 activations with zero padding */
+        uint16_t *h = calloc((size_t)8 * L.npad, 2);
+        harp_rng r;
+        harp_rng_seed(&r, 3);
+        for (int b = 0; b < 8; b++)
+            for (int c = 0; c < n; c++) h[(size_t)b * L.npad + c] = harp_f32_to_f16((float)harp_rng_normal(&r));
+        CUCHK(cudaMemcpy(L.x, h, (size_t)8 * L.npad * 2, cudaMemcpyHostToDevice));
+        free(h);
+    }
+    const int calls = nc < 16 ? 16 / nc * nc + (16 % nc ? nc : 0) : nc;
+    if (profile) {
+        L.B = 1, L.warps = 8;
+        enq_gemv(&L, 0, g->s);
+        CUCHK(cudaStreamSynchronize(g->s));
+    } else if (do_gemv) {
+        for (int bi = 0; bi < nb; bi++)
+            for (int wv = g->variants ? 4 : 8; wv <= 8; wv += 4) {
+                L.B = batches[bi], L.warps = wv;
+                const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
+                emit(g, "gemv", m, n, qt, "none", L.B, wv, us, uss, wbytes, wbytes, nc);
+            }
+    }
+    if (!profile && rots && *rots) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", rots);
+        for (char *rot = strtok(buf, ","); rot; rot = strtok(NULL, ",")) {
+            const int harp = !strcmp(rot, "harp");
+            if (!harp && strcmp(rot, "rht")) cli_die(CLI_EXIT_USAGE, "--rotations: expected rht or harp, got '%s'", rot);
+            if (qt == DL_F16) continue;   /* fp16 models have no rotation */
+            dec_xform xi, xo;
+            if (harp) {
+                HCHK(dec_synth_butterfly(n, 11, 0, &xi));
+                HCHK(dec_synth_butterfly(m, 12, 1, &xo));
+            } else {
+                HCHK(dec_xform_hadamard(n, 0, &xi));
+                HCHK(dec_xform_hadamard(m, 1, &xo));
+            }
+            const int ncx = harp ? nc : 1;   /* butterfly blocks are per linear: cold like the weights */
+            float *sg = dec_synth_signs(m > n ? m : n, 5);
+            CUCHK(cudaMalloc((void **)&L.pre, sizeof(float) * (size_t)(m > n ? m : n)));
+            CUCHK(cudaMemcpy(L.pre, sg, sizeof(float) * (size_t)(m > n ? m : n), cudaMemcpyHostToDevice));
+            L.post = L.pre;
+            free(sg);
+            CUCHK(cudaMalloc((void **)&L.xf, sizeof(float) * 8 * (size_t)n));
+            CUCHK(cudaMalloc((void **)&L.res, sizeof(float) * 8 * (size_t)m));
+            CUCHK(cudaMemset(L.res, 0, sizeof(float) * 8 * (size_t)m));
+            CUCHK(cudaMalloc((void **)&L.scr, sizeof(float) * 2 * 8 * (size_t)(m > n ? m : n)));
+            {
+                float *h = malloc(sizeof(float) * 8 * (size_t)n);
+                harp_rng r;
+                harp_rng_seed(&r, 4);
+                for (size_t i = 0; i < 8 * (size_t)n; i++) h[i] = (float)harp_rng_normal(&r);
+                CUCHK(cudaMemcpy(L.xf, h, sizeof(float) * 8 * (size_t)n, cudaMemcpyHostToDevice));
+                free(h);
+            }
+            const double xb = (double)(xform_block_bytes(&xi) + xform_block_bytes(&xo));
+            L.xin = calloc((size_t)nc, sizeof *L.xin);
+            L.xout = calloc((size_t)nc, sizeof *L.xout);
+            for (int bi = 0; bi < nb; bi++) {
+                L.B = batches[bi], L.warps = 8;
+                for (int c = 0; c < nc; c++) {   /* planned for this batch size, as a decode engine would */
+                    if (c < ncx) {
+                        HCHK(dec_xform_upload(&xi, L.B, &L.xin[c]));
+                        HCHK(dec_xform_upload(&xo, L.B, &L.xout[c]));
+                    } else {
+                        L.xin[c] = L.xin[0], L.xout[c] = L.xout[0];
+                    }
+                }
+                const double us = time_graph(g, enq_linear, &L, calls), uss = time_stream(g, enq_linear, &L, calls);
+                emit(g, "linear", m, n, qt, rot, L.B, 8, us, uss, wbytes, wbytes + xb, nc);
+                for (int c = 0; c < ncx; c++) dec_xform_dev_free(L.xin[c]), dec_xform_dev_free(L.xout[c]);
+            }
+            free(L.xin), free(L.xout);
+            cudaFree(L.pre), cudaFree(L.scr), cudaFree(L.xf), cudaFree(L.res);
+            L.pre = L.post = L.scr = L.xf = L.res = NULL;
+            dec_xform_free(&xi), dec_xform_free(&xo);
+        }
+    }
+    for (int c = 0; c < nc; c++) dec_weights_free(&L.w[c]);
+    free(L.w);
+    cudaFree(L.x), cudaFree(L.y);
+}
+
+/* ---- prefill ------------------------------------------------------------------------------------------ */
+
+static double time_events(const gctx *g, void (*fn)(void *), void *u) {
+    cudaEvent_t a, b;
+    CUCHK(cudaEventCreate(&a));
+    CUCHK(cudaEventCreate(&b));
+    fn(u);
+    double t[32];
+    const int reps = g->reps < 32 ? g->reps : 32;
+    for (int r = 0; r < reps; r++) {
+        CUCHK(cudaEventRecord(a, g->s));
+        fn(u);
+        CUCHK(cudaEventRecord(b, g->s));
+        CUCHK(cudaEventSynchronize(b));
+        float ms;
+        CUCHK(cudaEventElapsedTime(&ms, a, b));
+        t[r] = ms * 1000.0;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return t[reps / 2];
+}
+
+typedef struct pf {
+    cublasHandle_t h;
+    dec_weights *w;
+    void *X, *ws, *W16;
+    float *Y;
+    int rows, m, n, npad;
+    cudaStream_t s;
+} pf;
+
+static void pf_quant(void *u) {
+    pf *p = u;
+    if (dec_prefill_gemm(p->h, p->w, p->X, p->npad, p->rows, p->Y, p->m, p->ws, 1024, (dec_stream)p->s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "prefill: %s", harp_last_error());
+}
+
+static void pf_f16(void *u) {
+    pf *p = u;
+    const float one = 1.0f, zero = 0.0f;
+    if (cublasGemmEx(p->h, CUBLAS_OP_T, CUBLAS_OP_N, p->m, p->rows, p->npad, &one, p->W16, CUDA_R_16F, p->npad, p->X, CUDA_R_16F,
+                     p->npad, &zero, p->Y, CUDA_R_32F, p->m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+        cli_die(CLI_EXIT_FAIL, "cublasGemmEx failed");
+}
+
+static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows) {
+    pf p;
+    memset(&p, 0, sizeof p);
+    p.rows = rows, p.m = m, p.n = n, p.npad = dec_npad(n), p.s = g->s;
+    if (cublasCreate(&p.h) != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate failed");
+    cublasSetStream(p.h, g->s);
+    CUCHK(cudaMalloc(&p.X, (size_t)rows * p.npad * 2));
+    CUCHK(cudaMalloc(&p.ws, (size_t)1024 * p.npad * 2));
+    CUCHK(cudaMalloc(&p.W16, (size_t)m * p.npad * 2));
+    CUCHK(cudaMalloc((void **)&p.Y, sizeof(float) * (size_t)rows * m));
+    dec_weights wf;
+    HCHK(dec_weights_random(DL_F16, m, n, 0, 0, 77, &wf));
+    HCHK(dec_dequant_f16(&wf, 0, m, p.W16, p.npad, (dec_stream)g->s));   /* dense row-major fp16 copy */
+    HCHK(dec_dequant_f16(&wf, 0, rows < m ? rows : m, p.X, p.npad, (dec_stream)g->s));
+    dec_weights_free(&wf);
+    const double flops = 2.0 * rows * (double)m * n;
+    const double t16 = time_events(g, pf_f16, &p);
+    for (int qi = 0; qi < nq; qi++) {
+        dec_weights w;
+        HCHK(dec_weights_random(qts[qi], m, n, 0.02f, 0.005f, 5, &w));
+        p.w = &w;
+        const double t = time_events(g, pf_quant, &p);
+        if (g->json)
+            printf("{\"bench\": \"gemv\", \"kind\": \"prefill\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, "
+                   "\"qtype\": \"%s\", \"rows\": %d, \"us\": %.1f, \"tok_s\": %.0f, \"tflops\": %.1f, \"f16_cublas_us\": %.1f, "
+                   "\"f16_cublas_tflops\": %.1f, \"vs_f16\": %.3f}\n",
+                   m, n, m, n, qt_name(qts[qi]), rows, t, rows / (t * 1e-6), flops / (t * 1e-6) / 1e12, t16,
+                   flops / (t16 * 1e-6) / 1e12, t16 / t);
+        else
+            printf("prefill %6dx%-6d %-5s rows=%d %9.1f us  %6.1f TFLOP/s  (fp16 cuBLAS %9.1f us, %6.1f TFLOP/s)  %.2fx of fp16\n", m, n,
+                   qt_name(qts[qi]), rows, t, flops / (t * 1e-6) / 1e12, t16, flops / (t16 * 1e-6) / 1e12, t16 / t);
+        fflush(stdout);
+        dec_weights_free(&w);
+    }
+    cudaFree(p.X), cudaFree(p.ws), cudaFree(p.W16), cudaFree(p.Y);
+    cublasDestroy(p.h);
+}
+
+/* ---- attention ------------------------------------------------------------------------------------------ */
+
+typedef struct at {
+    dec_attn_shape s;
+    int B, ldq;
+    float *qkv, *q, *out, *ws, *inv;
+    void *kc, *vc;
+    int32_t *pos;
+} at;
+
+static void enq_attn(void *u, int i, cudaStream_t s) {
+    (void)i;
+    at *a = u;
+    if (dec_rope_kv(&a->s, a->qkv, a->ldq, a->B, a->pos, a->inv, 0, a->q, a->kc, a->vc, (dec_stream)s) != HARP_OK ||
+        dec_attn(&a->s, a->q, a->kc, a->vc, a->B, a->pos, a->out, a->ws, (dec_stream)s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "attention: %s", harp_last_error());
+}
+
+static void run_attn(gctx *g, int nh, int nkv, int ctx, int B) {
+    at a;
+    memset(&a, 0, sizeof a);
+    a.s = (dec_attn_shape){nh, nkv, 128, ctx, 0};
+    a.B = B;
+    const int hd = 128, qd = nh * hd, kvd = nkv * hd;
+    a.ldq = qd + 2 * kvd;
+    const size_t cache = (size_t)B * ctx * kvd;
+    CUCHK(cudaMalloc(&a.kc, cache * 2));
+    CUCHK(cudaMalloc(&a.vc, cache * 2));
+    dec_weights tmp;   /* random fp16 cache contents */
+    HCHK(dec_weights_random(DL_F16, 16, 128, 0, 0, 9, &tmp));
+    for (size_t off = 0; off < cache * 2; off += tmp.plane_bytes[0]) {
+        const size_t nbytes = cache * 2 - off < tmp.plane_bytes[0] ? cache * 2 - off : tmp.plane_bytes[0];
+        CUCHK(cudaMemcpy((char *)a.kc + off, tmp.plane[0], nbytes, cudaMemcpyDeviceToDevice));
+        CUCHK(cudaMemcpy((char *)a.vc + off, tmp.plane[0], nbytes, cudaMemcpyDeviceToDevice));
+    }
+    dec_weights_free(&tmp);
+    CUCHK(cudaMalloc((void **)&a.qkv, sizeof(float) * (size_t)B * a.ldq));
+    CUCHK(cudaMemset(a.qkv, 0, sizeof(float) * (size_t)B * a.ldq));
+    CUCHK(cudaMalloc((void **)&a.q, sizeof(float) * (size_t)B * qd));
+    CUCHK(cudaMalloc((void **)&a.out, sizeof(float) * (size_t)B * qd));
+    CUCHK(cudaMalloc((void **)&a.ws, sizeof(float) * dec_attn_workspace_floats(&a.s, B)));
+    CUCHK(cudaMalloc((void **)&a.inv, sizeof(float) * 64));
+    CUCHK(cudaMemset(a.inv, 0, sizeof(float) * 64));
+    CUCHK(cudaMalloc((void **)&a.pos, sizeof(int32_t) * (size_t)B));
+    int32_t pos[8];
+    for (int b = 0; b < B; b++) pos[b] = ctx - 1;
+    CUCHK(cudaMemcpy(a.pos, pos, sizeof(int32_t) * (size_t)B, cudaMemcpyHostToDevice));
+    const double us = time_graph(g, enq_attn, &a, 8);
+    const double bytes = 2.0 * (double)cache * 2;
+    if (g->json)
+        printf("{\"bench\": \"gemv\", \"kind\": \"attn\", \"device\": \"gpu\", \"heads\": %d, \"kv_heads\": %d, \"head_dim\": 128, "
+               "\"ctx\": %d, \"batch\": %d, \"us\": %.2f, \"kv_bytes\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"pct_of_copy\": %.1f}\n",
+               nh, nkv, ctx, B, us, bytes, bytes / (us * 1e-6) / 1e9, g->copy_gbps, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps);
+    else
+        printf("attn    heads %d/%d ctx %5d B=%d %9.2f us  %8.1f GB/s of KV  %5.1f%% of copy\n", nh, nkv, ctx, B, us,
+               bytes / (us * 1e-6) / 1e9, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps);
+    fflush(stdout);
+    cudaFree(a.kc), cudaFree(a.vc), cudaFree(a.qkv), cudaFree(a.q), cudaFree(a.out), cudaFree(a.ws), cudaFree(a.inv), cudaFree(a.pos);
+}
+
+/* ---- driver ------------------------------------------------------------------------------------------------- */
+
+static void usage_gpu(FILE *f) {
+    fprintf(f, "usage: harp bench gemv --gpu [--json] [--shapes MxN,...] [--qtypes LIST] [--batch LIST] [--rotations rht,harp]\n"
+               "                         [--modes gemv,linear,prefill,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
+               "                         [--variants] [--profile]\n"
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default all); batch 1..8 (default 1,4)\n");
+}
+
+static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {
+    int k = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        if (k == max) cli_die(CLI_EXIT_USAGE, "%s: too many entries", flag);
+        out[k++] = (int)cli_parse_long(flag, t, lo, hi);
+    }
+    return k;
+}
+
+int bench_gemv_gpu(int argc, char **argv) {
+    static const struct option opts[] = {{"gpu", no_argument, 0, 'g'},       {"json", no_argument, 0, 'j'},
+                                         {"shapes", required_argument, 0, 's'}, {"qtypes", required_argument, 0, 'q'},
+                                         {"batch", required_argument, 0, 'b'},  {"rotations", required_argument, 0, 'r'},
+                                         {"modes", required_argument, 0, 'M'},  {"prefill-rows", required_argument, 0, 'P'},
+                                         {"reps", required_argument, 0, 'R'},   {"cold-mb", required_argument, 0, 'C'},
+                                         {"variants", no_argument, 0, 'V'},     {"profile", no_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.reps = 30;
+    g.cold_mb = 256;
+    const char *shapes = "4096x4096,11008x4096,4096x11008,12288x4096,22016x4096", *qlist = "f16,int2,int3,int4,int8,e8p2,rvq3,rvq4";
+    const char *rots = "rht,harp", *modes = "gemv,linear,prefill,attn";
+    int batches[8] = {1, 4}, nb = 2, prows = 2048, profile = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': break;
+        case 'j': g.json = 1; break;
+        case 's': shapes = optarg; break;
+        case 'q': qlist = optarg; break;
+        case 'b': nb = parse_list(optarg, batches, 8, 1, 8, "--batch"); break;
+        case 'r': rots = optarg; break;
+        case 'M': modes = optarg; break;
+        case 'P': prows = (int)cli_parse_long("--prefill-rows", optarg, 1, 65536); break;
+        case 'R': g.reps = (int)cli_parse_long("--reps", optarg, 3, 256); break;
+        case 'C': g.cold_mb = cli_parse_double("--cold-mb", optarg, 1, 65536); break;
+        case 'V': g.variants = 1; break;
+        case 'p': profile = 1; break;
+        case 'h': usage_gpu(stdout); return 0;
+        default: usage_gpu(stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    int qts[16], nq = 0;
+    {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", qlist);
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            int found = 0;
+            for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+                if (!strcmp(t, k_types[i].name) && nq < 16) qts[nq++] = k_types[i].qt, found = 1;
+            if (!found) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
+        }
+    }
+    if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
+    CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));
+    const int do_gemv = strstr(modes, "gemv") != NULL, do_lin = strstr(modes, "linear") != NULL;
+    const int do_pf = strstr(modes, "prefill") != NULL, do_at = strstr(modes, "attn") != NULL;
+    if (!profile) {
+        g.copy_gbps = measure_copy(&g);
+        struct cudaDeviceProp prop;
+        CUCHK(cudaGetDeviceProperties(&prop, 0));
+        if (g.json)
+            printf("{\"bench\": \"gemv\", \"kind\": \"copy\", \"device\": \"gpu\", \"name\": \"%s\", \"sms\": %d, \"l2_bytes\": %d, "
+                   "\"copy_gbps\": %.1f}\n",
+                   prop.name, prop.multiProcessorCount, prop.l2CacheSize, g.copy_gbps);
+        else
+            printf("device %s, %d SMs, L2 %d MB; device-to-device copy %.1f GB/s (read + write)\n", prop.name, prop.multiProcessorCount,
+                   prop.l2CacheSize >> 20, g.copy_gbps);
+    }
+    const char *p = shapes;
+    long m, n;
+    while (bench_next_shape(&p, &m, &n)) {
+        if (do_gemv || do_lin || profile)
+            for (int qi = 0; qi < nq; qi++)
+                run_shape(&g, (int)m, (int)n, qts[qi], batches, nb, do_gemv, do_lin ? rots : NULL, profile);
+        if (do_pf && !profile) run_prefill(&g, (int)m, (int)n, qts, nq, prows);
+    }
+    if (do_at && !profile) {
+        static const int ctxs[] = {512, 4096};
+        for (int ci = 0; ci < 2; ci++)
+            for (int bi = 0; bi < nb; bi++) {
+                run_attn(&g, 32, 32, ctxs[ci], batches[bi]);
+                run_attn(&g, 32, 8, ctxs[ci], batches[bi]);
+            }
+    }
+    cudaStreamDestroy(g.s);
+    return 0;
+}
+#endif

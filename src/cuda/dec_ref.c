@@ -1,0 +1,127 @@
+/* Reference twins of the GPU decode kernels (decode.h): plain loops, double accumulation, the
+ * formats' own decoders. They define what the kernels compute; tests compare the two at awkward
+ * shapes. Compiled in every build. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cuda/decode.h"
+
+void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy) {
+    double *acc = calloc((size_t)B, sizeof(double));
+    if (!acc) return;
+    for (int32_t r = 0; r < q->m; r++) {
+        memset(acc, 0, sizeof(double) * (size_t)B);
+        for (int32_t c = 0; c < q->n; c++) {
+            const double w = dec_qplanes_value(q, r, c);
+            for (int b = 0; b < B; b++) acc[b] += w * harp_f16_to_f32(x[(size_t)b * ldx + (size_t)c]);
+        }
+        for (int b = 0; b < B; b++) y[(size_t)b * ldy + (size_t)r] = (float)acc[b];
+    }
+    free(acc);
+}
+
+void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps, const float *pre,
+                 uint16_t *out, int ldo, int32_t npad) {
+    const int64_t n = xf->n;
+    double *v = malloc(sizeof(double) * (size_t)n * 3);
+    if (!v) return;
+    for (int b = 0; b < B; b++) {
+        const float *xr = x + (size_t)b * ldx;
+        double s = 1.0;
+        if (norm_w) {
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+            s = 1.0 / sqrt(ss / (double)n + eps);
+        }
+        for (int64_t i = 0; i < n; i++) {
+            double u = xr[i];
+            if (norm_w) u = norm_w[i] * (u * s);
+            if (pre) u *= pre[i];
+            v[i] = u;
+        }
+        dec_xform_apply_ref(xf, v, v + n);
+        uint16_t *o = out + (size_t)b * ldo;
+        for (int64_t i = 0; i < n; i++) o[i] = harp_f32_to_f16((float)v[i]);
+        for (int64_t i = n; i < npad; i++) o[i] = 0;
+    }
+    free(v);
+}
+
+void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const float *post, int accumulate, float *out,
+                  int ldo) {
+    const int64_t n = xf->n;
+    double *v = malloc(sizeof(double) * (size_t)n * 3);
+    if (!v) return;
+    for (int b = 0; b < B; b++) {
+        for (int64_t i = 0; i < n; i++) v[i] = y[(size_t)b * ldy + (size_t)i];
+        dec_xform_apply_ref(xf, v, v + n);
+        float *o = out + (size_t)b * ldo;
+        for (int64_t i = 0; i < n; i++) {
+            const double z = post ? v[i] * post[i] : v[i];
+            o[i] = (float)(accumulate ? o[i] + z : z);
+        }
+    }
+    free(v);
+}
+
+void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
+                     int interleaved, float *qout, uint16_t *kc, uint16_t *vc) {
+    const int hd = s->head_dim, half = hd / 2, qd = s->n_heads * hd, kvd = s->n_kv * hd;
+    float *row = malloc(sizeof(float) * (size_t)(qd + kvd));
+    if (!row) return;
+    for (int b = 0; b < B; b++) {
+        const float *src = qkv + (size_t)b * ldq;
+        memcpy(row, src, sizeof(float) * (size_t)(qd + kvd));
+        const float p = (float)pos[b];
+        for (int h = 0; h < s->n_heads + s->n_kv; h++) {
+            float *v = row + (size_t)h * hd;
+            for (int i = 0; i < half; i++) {
+                const float a = p * inv_freq[i], cs = cosf(a), sn = sinf(a);
+                const int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + half;
+                const float x0 = v[i0], x1 = v[i1];
+                v[i0] = x0 * cs - x1 * sn;
+                v[i1] = x1 * cs + x0 * sn;
+            }
+        }
+        memcpy(qout + (size_t)b * qd, row, sizeof(float) * (size_t)qd);
+        const size_t cache = (size_t)s->max_ctx * (size_t)kvd, at = (size_t)b * cache + (size_t)pos[b] * (size_t)kvd;
+        for (int i = 0; i < kvd; i++) {
+            kc[at + (size_t)i] = harp_f32_to_f16(row[qd + i]);
+            vc[at + (size_t)i] = harp_f32_to_f16(src[qd + kvd + i]);
+        }
+    }
+    free(row);
+}
+
+void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
+                  const int32_t *pos, float *out) {
+    const int hd = s->head_dim, qd = s->n_heads * hd, kvd = s->n_kv * hd, grp = s->n_heads / s->n_kv;
+    const size_t cache = (size_t)s->max_ctx * (size_t)kvd;
+    double *sc = malloc(sizeof(double) * ((size_t)s->max_ctx + (size_t)hd));
+    if (!sc) return;
+    double *acc = sc + s->max_ctx;
+    for (int b = 0; b < B; b++) {
+        const int hi = pos[b] + 1, lo = s->window > 0 && hi > s->window ? hi - s->window : 0;
+        for (int h = 0; h < s->n_heads; h++) {
+            const float *qh = q + (size_t)b * qd + (size_t)h * hd;
+            const size_t koff = (size_t)b * cache + (size_t)(h / grp) * hd;
+            double mx = -INFINITY, sum = 0;
+            for (int j = lo; j < hi; j++) {
+                double d = 0;
+                for (int t = 0; t < hd; t++) d += (double)qh[t] * harp_f16_to_f32(kc[koff + (size_t)j * kvd + t]);
+                sc[j] = d / sqrt((double)hd);
+                if (sc[j] > mx) mx = sc[j];
+            }
+            for (int t = 0; t < hd; t++) acc[t] = 0;
+            for (int j = lo; j < hi; j++) {
+                const double e = exp(sc[j] - mx);
+                sum += e;
+                for (int t = 0; t < hd; t++) acc[t] += e * harp_f16_to_f32(vc[koff + (size_t)j * kvd + t]);
+            }
+            for (int t = 0; t < hd; t++) out[(size_t)b * qd + (size_t)h * hd + t] = (float)(acc[t] / sum);
+        }
+    }
+    free(sc);
+}

@@ -1,0 +1,415 @@
+// Transform engine of the GPU decode path (decode.h): a transform is a list of mixed-radix stages
+// (dec_xform); the upload converts the stage matrices to fp16 blocks laid out [i][group][j] (row i
+// of every group's matrix contiguous over groups, rows padded to 8 halves) and plans passes.
+//
+// A pass keeps a tile of the row in shared memory and applies consecutive stages to it. "Chunk"
+// passes hold G contiguous sub-vectors of S elements (stages whose groups stay inside S: small
+// steps); "strided" passes hold, for G consecutive offsets q, the S elements q + C·u (stages with
+// step ≥ C = n/S). A typical transform is one chunk pass + one strided pass (two launches): e.g.
+// Had_11008 = FWHT on 64-element chunks, then hadK (172) across them; HARP [8,8,8,43] = stages
+// 0–2 on chunks of 512, then the radix-43 stage. The first pass also applies RMSNorm (the CTA
+// recomputes the row's sum of squares), the pre vector and the gather; the last applies the scale,
+// scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
+// fixed order: results are deterministic. Each thread owns whole elements and reads its block row
+// once for all rows of the tile, so batch rows share the block traffic.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "core/core.h"
+#include "cuda/decode.h"
+}
+
+namespace {
+
+constexpr int kRows = 8;            // most activation rows per CTA
+constexpr int kThreads = 512;
+constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
+constexpr int kMaxPasses = 8;
+
+struct XStageK {
+    int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
+    const __half *blk;              // [b][Gs][bp]
+};
+
+struct XPassK {
+    int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
+    XStageK st[DEC_MAX_STAGES];
+};
+
+struct XArgs {
+    XPassK p;
+    int n, rows;
+    const float *in;
+    int ldi;
+    const float *norm;
+    float eps;
+    const float *pre;
+    const int *gather;
+    int first, last, accumulate;
+    float *outf;
+    __half *outh;
+    int ldo, npad;
+    const float *post;
+    const int *scatter;
+    float scale;
+};
+
+__device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
+    if (!p.strided) return blockIdx.x * p.G * p.S + idx;
+    const int u = idx / p.G, qq = idx - u * p.G;
+    return blockIdx.x * p.G + qq + p.C * u;
+}
+
+__global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
+    extern __shared__ float sm[];
+    __shared__ float s_inv[kRows];
+    const int row0 = blockIdx.y * a.p.rb, RB = min(a.p.rb, a.rows - row0);
+    const int tile = a.p.G * a.p.S;
+    float *b0 = sm, *b1 = sm + a.p.rb * tile;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (a.first && a.norm) {
+        if (warp < RB) {
+            const float *x = a.in + (size_t)(row0 + warp) * a.ldi;
+            float ss = 0.0f;
+            for (int i = lane; i < a.n; i += 32) ss = fmaf(x[i], x[i], ss);
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            if (lane == 0) s_inv[warp] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
+        }
+        __syncthreads();
+    }
+    for (int idx = tid; idx < tile; idx += kThreads) {
+        const int e = elem_of(a.p, idx);
+        const int src = e < a.n && a.gather ? a.gather[e] : e;
+#pragma unroll
+        for (int r = 0; r < kRows; r++) {
+            if (r >= RB) break;
+            float v = 0.0f;
+            if (e < a.n) {
+                v = a.in[(size_t)(row0 + r) * a.ldi + src];
+                if (a.norm) v = a.norm[src] * (v * s_inv[r]);
+                if (a.pre) v *= a.pre[src];
+            }
+            b0[r * tile + idx] = v;
+        }
+    }
+    __syncthreads();
+    for (int s = 0; s < a.p.ns; s++) {
+        const XStageK S = a.p.st[s];
+        for (int idx = tid; idx < tile; idx += kThreads) {
+            const int e = elem_of(a.p, idx);
+            float acc[kRows];
+#pragma unroll
+            for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
+            if (e < a.n) {
+                const int d = (e / S.step) % S.b;
+                const int c = S.Gs == 1 ? 0 : (e / (S.b * S.step)) * S.step + e % S.step;
+                const __half *M = S.blk + ((size_t)d * S.Gs + c) * S.bp;
+                const int base = idx - d * S.ts;
+                for (int j0 = 0; j0 < S.bp; j0 += 8) {
+                    const uint4 mv = *reinterpret_cast<const uint4 *>(M + j0);
+                    const __half *mh = reinterpret_cast<const __half *>(&mv);
+#pragma unroll
+                    for (int jj = 0; jj < 8; jj++) {
+                        const int j = j0 + jj;
+                        if (j >= S.b) break;
+                        const float m = __half2float(mh[jj]);
+                        const int at = base + j * S.ts;
+#pragma unroll
+                        for (int r = 0; r < kRows; r++) {
+                            if (r >= RB) break;
+                            acc[r] = fmaf(m, b0[r * tile + at], acc[r]);
+                        }
+                    }
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < kRows; r++) {
+                if (r >= RB) break;
+                b1[r * tile + idx] = acc[r];
+            }
+        }
+        __syncthreads();
+        float *t = b0;
+        b0 = b1;
+        b1 = t;
+    }
+    for (int idx = tid; idx < tile; idx += kThreads) {
+        const int e = elem_of(a.p, idx);
+        if (e >= a.n) continue;
+        const int dst = a.last && a.scatter ? a.scatter[e] : e;
+        const float post = a.last && a.post ? a.post[dst] : 1.0f;
+#pragma unroll
+        for (int r = 0; r < kRows; r++) {
+            if (r >= RB) break;
+            float v = b0[r * tile + idx];
+            if (a.last) v = v * a.scale * post;
+            const size_t o = (size_t)(row0 + r) * a.ldo + dst;
+            if (a.outh) a.outh[o] = __float2half_rn(v);
+            else if (a.accumulate) a.outf[o] += v;
+            else a.outf[o] = v;
+        }
+    }
+    if (a.last && a.outh && blockIdx.x == 0)
+        for (int i = a.n + tid; i < a.npad; i += kThreads)
+            for (int r = 0; r < RB; r++) a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
+}
+
+}  // namespace
+
+struct dec_xdev {
+    int n, max_rows, npass;
+    XPassK pass[kMaxPasses];
+    float scale;
+    int *gather, *scatter;
+    void *blocks;
+};
+
+namespace {
+
+harp_status cuda_fail(const char *what, cudaError_t e) {
+    return harp_err(HARP_ERR_NO_DEVICE, "cuda transform: %s: %s", what, cudaGetErrorString(e));
+}
+
+// Largest divisor of c that is ≤ lim and leaves at least `want` groups (when possible).
+int pick_group(int c, int lim, int want) {
+    int best = 1;
+    for (int g = 1; g <= c && g <= lim; g++)
+        if (c % g == 0 && (c / g >= want || g == 1)) best = g;
+    return best;
+}
+
+// Plans the passes for stage list st (application order): stages with step < C are "low" (chunk
+// passes of C), the others "high" (strided passes of n/C); consecutive stages of one kind share a pass.
+harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
+    const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
+    int64_t macs = 0;
+    for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
+    // one pass (one launch, one CTA per row group) only for tiny rows: measured on the H200, a single
+    // CTA on a 4096-wide row costs more than a second launch; otherwise a chunk pass and a strided
+    // pass spread over many CTAs
+    if (ns == 0 || (n * rb <= 1024 && macs <= (1 << 16))) {
+        XPassK &p = x->pass[0];
+        memset(&p, 0, sizeof p);
+        p.strided = 0;
+        p.S = ns == 0 ? (n < cap ? n : cap) : n;
+        p.G = 1;
+        p.rb = rb;
+        p.ncta = (n + p.S - 1) / p.S;
+        p.ns = ns;
+        for (int s = 0; s < ns; s++) {
+            p.st[s] = ks[s];
+            p.st[s].ts = ks[s].step;
+        }
+        x->npass = 1;
+        return HARP_OK;
+    }
+    // candidate C: the steps of the stages, C > 1; choose the most balanced one that fits.
+    int bestC = 0;
+    for (int s = 0; s < ns; s++) {
+        const int C = (int)xf->st[s].step;
+        if (C <= 1 || n % C) continue;
+        bool ok = C <= cap && n / C <= cap;
+        for (int u = 0; u < ns && ok; u++) {
+            const int64_t su = xf->st[u].step, span = (int64_t)xf->st[u].b * su;
+            if (su < C ? C % span != 0 : su % C != 0) ok = false;   // groups must stay inside a tile
+        }
+        if (!ok) continue;
+        const int cur = bestC ? (bestC > n / bestC ? bestC : n / bestC) : 1 << 30, mine = C > n / C ? C : n / C;
+        if (mine < cur) bestC = C;
+    }
+    if (!bestC && n <= cap) {   // no digit split (e.g. a single radix-172 stage): one pass
+        XPassK &p = x->pass[0];
+        memset(&p, 0, sizeof p);
+        p.S = n, p.G = 1, p.rb = rb, p.ncta = 1, p.ns = ns;
+        for (int s = 0; s < ns; s++) {
+            p.st[s] = ks[s];
+            p.st[s].ts = ks[s].step;
+        }
+        x->npass = 1;
+        return HARP_OK;
+    }
+    if (!bestC)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda transform: no two-level split of the %d stages of n = %d fits a tile of %d", ns,
+                        n, cap);
+    const int C = bestC, Sh = n / C;
+    x->npass = 0;
+    for (int s = 0; s < ns;) {
+        const bool high = xf->st[s].step >= C;
+        if (x->npass == kMaxPasses) return harp_err(HARP_ERR_UNSUPPORTED, "cuda transform: more than %d passes", kMaxPasses);
+        XPassK &p = x->pass[x->npass++];
+        memset(&p, 0, sizeof p);
+        p.strided = high;
+        p.S = high ? Sh : C;
+        p.C = C;
+        p.rb = rb;
+        p.G = high ? pick_group(C, cap / Sh, 128) : pick_group(Sh, cap / C, 128);
+        p.ncta = high ? C / p.G : Sh / p.G;
+        while (s < ns && (xf->st[s].step >= C) == high) {
+            XStageK k = ks[s];
+            k.ts = high ? (int)(xf->st[s].step / C) * p.G : (int)xf->st[s].step;
+            p.st[p.ns++] = k;
+            s++;
+        }
+    }
+    return HARP_OK;
+}
+
+}  // namespace
+
+extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
+    *out = NULL;
+    if (xf->n < 1 || xf->n > (1 << 26) || max_rows < 1)
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: n = %lld, rows %d", (long long)xf->n, max_rows);
+    dec_xdev *x = (dec_xdev *)calloc(1, sizeof *x);
+    if (!x) return HARP_ERR_OOM;
+    x->n = (int)xf->n;
+    x->max_rows = max_rows;
+    x->scale = (float)xf->scale;
+    size_t halves = 0;
+    XStageK ks[DEC_MAX_STAGES];
+    size_t off[DEC_MAX_STAGES];
+    for (int s = 0; s < xf->nstages; s++) {
+        const dec_xstage *S = &xf->st[s];
+        ks[s].b = S->b;
+        ks[s].bp = (S->b + 7) / 8 * 8;
+        ks[s].step = (int)S->step;
+        ks[s].Gs = S->shared ? 1 : (int)(xf->n / S->b);
+        off[s] = halves;
+        halves += (size_t)ks[s].b * ks[s].Gs * ks[s].bp;
+    }
+    harp_status st = HARP_OK;
+    uint16_t *h = (uint16_t *)calloc(halves ? halves : 1, sizeof(uint16_t));
+    if (!h) st = HARP_ERR_OOM;
+    for (int s = 0; s < xf->nstages && st == HARP_OK; s++) {
+        const XStageK &k = ks[s];
+        for (int64_t c = 0; c < k.Gs; c++)
+            for (int i = 0; i < k.b; i++)
+                for (int j = 0; j < k.b; j++)
+                    h[off[s] + ((size_t)i * k.Gs + c) * k.bp + j] = harp_f32_to_f16(xf->st[s].mat[((size_t)c * k.b + i) * k.b + j]);
+    }
+    cudaError_t e = cudaSuccess;
+    if (st == HARP_OK && halves) {
+        e = cudaMalloc(&x->blocks, halves * 2);
+        if (e == cudaSuccess) e = cudaMemcpy(x->blocks, h, halves * 2, cudaMemcpyHostToDevice);
+    }
+    for (int s = 0; s < xf->nstages; s++) ks[s].blk = (const __half *)x->blocks + off[s];
+    const int32_t *perms[2] = {xf->gather, xf->scatter};
+    int **dst[2] = {&x->gather, &x->scatter};
+    for (int i = 0; i < 2 && e == cudaSuccess && st == HARP_OK; i++) {
+        if (!perms[i]) continue;
+        e = cudaMalloc((void **)dst[i], sizeof(int) * (size_t)x->n);
+        if (e == cudaSuccess) e = cudaMemcpy(*dst[i], perms[i], sizeof(int) * (size_t)x->n, cudaMemcpyHostToDevice);
+    }
+    free(h);
+    if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
+    if (st == HARP_OK) st = plan(x, xf, ks);
+    if (st == HARP_OK) {
+        e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
+        if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
+    }
+    if (st != HARP_OK) {
+        dec_xform_dev_free(x);
+        return st;
+    }
+    *out = x;
+    return HARP_OK;
+}
+
+extern "C" void dec_xform_dev_free(dec_xdev *x) {
+    if (!x) return;
+    cudaFree(x->blocks);
+    cudaFree(x->gather);
+    cudaFree(x->scatter);
+    free(x);
+}
+
+extern "C" size_t dec_xform_scratch_floats(const dec_xdev *x, int rows) {
+    return x->npass > 1 ? 2 * (size_t)rows * (size_t)x->n : 0;
+}
+
+namespace {
+
+harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
+    float *const outf = a.outf;
+    __half *const outh = a.outh;
+    const float *in = a.in;
+    int ldi = a.ldi;
+    for (int i = 0; i < x->npass; i++) {
+        XArgs k = a;
+        k.p = x->pass[i];
+        k.first = i == 0;
+        k.last = i == x->npass - 1;
+        k.in = in;
+        k.ldi = ldi;
+        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL;
+        if (!k.last) {
+            k.outh = NULL;
+            k.outf = scratch + (size_t)(i & 1) * a.rows * x->n;
+            k.ldo = x->n;
+            k.accumulate = 0;
+            k.post = NULL;
+            k.scatter = NULL;
+        } else {
+            k.outh = out_half ? outh : NULL;
+            k.outf = out_half ? NULL : outf;
+        }
+        if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
+        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
+        const size_t smem = 2 * (size_t)k.p.rb * k.p.G * k.p.S * sizeof(float);
+        xf_kernel<<<grid, kThreads, smem, stream>>>(k);
+        const cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return cuda_fail("launch", e);
+        in = k.outf;
+        ldi = x->n;
+    }
+    return HARP_OK;
+}
+
+}  // namespace
+
+extern "C" harp_status dec_xin(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps,
+                               const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream) {
+    if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda transform in: rows %d, ldo %d, npad %d, n %d", rows, ldo, (int)npad, x->n);
+    XArgs a;
+    memset(&a, 0, sizeof a);
+    a.n = x->n;
+    a.rows = rows;
+    a.in = in;
+    a.ldi = ldx;
+    a.norm = norm_w;
+    a.eps = eps;
+    a.pre = pre;
+    a.gather = x->gather;
+    a.scatter = x->scatter;
+    a.outh = (__half *)out;
+    a.ldo = ldo;
+    a.npad = npad;
+    a.scale = x->scale;
+    return run(x, a, scratch, (cudaStream_t)stream, 1);
+}
+
+extern "C" harp_status dec_xout(const dec_xdev *x, const float *y, int ldy, int rows, const float *post, int accumulate, float *out,
+                                int ldo, float *scratch, dec_stream stream) {
+    if (rows < 1 || ldo < x->n || (x->npass > 1 && !scratch))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda transform out: rows %d, ldo %d, n %d", rows, ldo, x->n);
+    XArgs a;
+    memset(&a, 0, sizeof a);
+    a.n = x->n;
+    a.rows = rows;
+    a.in = y;
+    a.ldi = ldy;
+    a.gather = x->gather;
+    a.scatter = x->scatter;
+    a.outf = out;
+    a.ldo = ldo;
+    a.post = post;
+    a.accumulate = accumulate;
+    a.scale = x->scale;
+    return run(x, a, scratch, (cudaStream_t)stream, 0);
+}

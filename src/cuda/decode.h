@@ -1,0 +1,192 @@
+/* GPU decode engine, phase 1 (issue 12): packed weights in the device layouts of decode_layout.h,
+ * decode GEMV/GEMM for 1–8 activation rows, the per-linear transforms (signs, FWHT / Had_K,
+ * Kronecker, GSR, HARP butterfly), RMSNorm fused into the input side, RoPE + KV store, decode
+ * attention over an fp16 KV cache, and the prefill path (dequantized fp16 tiles + cuBLAS).
+ *
+ * Every device entry point has a C reference twin here (dec_*_ref, plain loops, double
+ * accumulation; compiled in every build) and the CPU side (packing, transform descriptions) is
+ * plain C. The CUDA functions exist only with HARP_HAVE_CUDA; they take device pointers, run on the
+ * given stream (NULL = default), check every launch and return HARP_ERR_NO_DEVICE on a CUDA error.
+ * Phase 2 wires them behind the backend's ops; nothing here knows about models. */
+#ifndef HARP_CUDA_DECODE_H
+#define HARP_CUDA_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cuda/decode_layout.h"
+#include "harp/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- stored planes (exactly what a quantized folder holds, docs/format/qmodel.md) -------------- */
+typedef struct dec_qplanes {
+    int32_t qtype;            /* dl_qtype */
+    int32_t m, n;             /* rotated-basis shape, y = W̃ x */
+    const void *codes;        /* E8P2/RVQ: U16 [m][ceil(n/8)]; INT: U8 qweight [m][ceil(n·bits/8)]
+                               * (LSB first); F16: U16 fp16 [m][n] */
+    const void *codes2;       /* RVQ3: U8 E81B [m][ceil(n/8)]; RVQ4: U16 E8P [m][ceil(n/8)] */
+    float wscale[2];          /* E8P2/RVQ: scale0, scale1 */
+    const float *scales;      /* INT: F32 [m][ngroups] */
+    const uint8_t *zeros;     /* INT: U8 [m][ngroups] */
+    int32_t group_size;       /* INT: stored group size (0 or ≥ n: one group per row) */
+} dec_qplanes;
+
+/* Stored value W̃[r][c] (the format's definition; c < n). */
+float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c);
+
+/* ---- packed weights (host or device memory, same struct) ---------------------------------------- */
+typedef struct dec_weights {
+    int32_t qtype, m, n;
+    int32_t nrt, nst;          /* row tiles (16 rows), column super-tiles (128 columns) */
+    float scale0, scale1;      /* E8P2 / RVQ: Wscale; scale1 = 0 for E8P2 */
+    void *plane[2];
+    size_t plane_bytes[2];
+    dl_meta_tile *meta;        /* INT only: [nrt][nst] */
+    size_t meta_bytes;
+    int on_device;
+} dec_weights;
+
+/* Columns of the activation buffer a packed matrix reads (≥ n, zeros beyond n). */
+static inline int32_t dec_npad(int32_t n) { return (n + DL_TILE_COLS - 1) / DL_TILE_COLS * DL_TILE_COLS; }
+
+/* Validates q (shape, planes, group size, zeros < 2^bits) and fills the shape and byte counts of
+ * *w (no buffers). HARP_ERR_UNSUPPORTED for group sizes that are not 128·k or a whole row. */
+harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w);
+/* Shape and byte counts of the packed layout of a type (no validation of planes, no buffers). */
+harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w);
+/* Packs into host buffers allocated here (dec_weights_free). */
+harp_status dec_pack(const dec_qplanes *q, dec_weights *w);
+void dec_weights_free(dec_weights *w);   /* host or device buffers; NULL-safe */
+/* Packed bytes the GEMV reads (all planes + meta). */
+size_t dec_weights_bytes(const dec_weights *w);
+/* Value decoded from the packed layout with the device decode helpers (for tests). */
+float dec_packed_value(const dec_weights *w, const uint32_t *e8p_tab, int32_t r, int32_t c);
+/* The 512-entry E8P table of decode_layout.h and the E81B table as fp16 [256][8]. */
+const uint32_t *dec_e8p_table(void);
+const uint16_t *dec_e81b_table_f16(void);
+
+/* ---- transforms --------------------------------------------------------------------------------
+ * A transform of a length-n row is a sequence of mixed-radix stages (algorithms.md §4.3): stage s
+ * with radix b and step mixes, for every group c = blk·step + q of b elements
+ * {blk·b·step + i·step + q}, v ← M_c v. Hadamard (FWHT stages with Sylvester H_8/H_4/H_2 blocks,
+ * then hadK on the top digit), Kronecker (two shared factors) and HARP (one Cayley·mixer block per
+ * group) are all such sequences; an optional gather before and scatter after express the Kronecker
+ * and GSR permutations. A transform never includes the linear's own sign vectors: the caller passes
+ * them (multiplied with its other elementwise factors) as pre / post vectors. */
+#define DEC_MAX_STAGES 24
+typedef struct dec_xstage {
+    int32_t b;
+    int64_t step;
+    int32_t shared;      /* 1: mat is one b×b matrix; 0: mat is [n/b][b][b], groups in §4.3 order */
+    const float *mat;    /* row-major M_c[i][j], v_i ← Σ_j M_c[i][j] v_j */
+} dec_xstage;
+
+typedef struct dec_xform {
+    int64_t n;
+    int32_t nstages;
+    dec_xstage st[DEC_MAX_STAGES];
+    double scale;        /* multiplies every output (1/√n for Hadamard) */
+    int32_t *gather;     /* NULL or [n]: u[k] = x[gather[k]] before the stages */
+    int32_t *scatter;    /* NULL or [n]: y[scatter[k]] = z[k] after the stages */
+    void *owned;         /* storage of the builders (dec_xform_free) */
+} dec_xform;
+
+void dec_xform_free(dec_xform *xf);
+/* Identity (no stages). */
+void dec_xform_identity(int64_t n, dec_xform *xf);
+/* x ↦ x·Had_n (transpose 0) or x·Had_nᵀ (transpose 1), QuIP#'s chunk-major Had_n (harp_rot
+ * HARP_ROT_HADAMARD semantics). HARP_ERR_UNSUPPORTED when n has no Hadamard construction. */
+harp_status dec_xform_hadamard(int64_t n, int transpose, dec_xform *xf);
+/* HARP butterfly: T stages per pass (radices), P passes; blocks[p·T + t] = [n/b_t][b][b] canonical
+ * Cayley·mixer blocks of (pass p, stage t). transpose 0: x·R (stages in order, v ← K v);
+ * transpose 1: x·Rᵀ (reverse order, v ← Kᵀ v). Copies the blocks. */
+harp_status dec_xform_butterfly(int64_t n, int P, int T, const int *radices, const float *const *blocks,
+                                int transpose, dec_xform *xf);
+/* Kronecker R[i][j] = (A⊗B)[pout[i]][pin[j]] (A p1×p1, B p2×p2 row-major, n = p1·p2). */
+harp_status dec_xform_kron(int p1, int p2, const double *A, const double *B, const uint32_t *pin,
+                           const uint32_t *pout, int transpose, dec_xform *xf);
+/* GSR without its signs: blockdiag of natural FWHT on blocks of G, output j of a block = entry
+ * perm[j], scale 1/√G (transpose: the inverse). */
+harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpose, dec_xform *xf);
+
+/* ---- reference twins (plain loops, double accumulation) ---------------------------------------- */
+/* y[b][r] = Σ_c W̃[r][c]·x[b][c] for b < B (x fp16 bits [B][ldx], y [B][ldy]). */
+void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy);
+/* In place on one row in double: gather, stages, scale, scatter. tmp: 2n doubles. */
+void dec_xform_apply_ref(const dec_xform *xf, double *x, double *tmp);
+/* Input side: for each of the B rows, u = x (⊙ rmsnorm with weight norm_w when norm_w != NULL,
+ * harp_rmsnorm's formula) ⊙ pre (when != NULL), then the transform, then fp16 (round to nearest) into
+ * out [B][ldo] with zeros in [n, npad). */
+void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
+                 const float *pre, uint16_t *out, int ldo, int32_t npad);
+/* Output side: z = transform(ỹ row), then out = (accumulate ? out : 0) + z ⊙ post. */
+void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const float *post, int accumulate,
+                  float *out, int ldo);
+
+/* KV cache: per sequence, fp16 [max_ctx][n_kv][hd] for K and for V (sequence b at + b·max_ctx·n_kv·hd). */
+typedef struct dec_attn_shape {
+    int n_heads, n_kv, head_dim, max_ctx, window; /* window 0 = full causal */
+} dec_attn_shape;
+/* qkv: [B][ldq] rows holding q (n_heads·hd), k, v (n_kv·hd each) from the fused output; for each b
+ * at position pos[b]: RoPE on q and k (HF half-split when interleaved = 0, llama2.c pairs when 1,
+ * angle pos·inv_freq[i] in fp32 as harp_rope), k and v stored as fp16 at pos[b], q written to
+ * qout [B][n_heads·hd]. */
+void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                     const float *inv_freq, int interleaved, float *qout, uint16_t *kc, uint16_t *vc);
+/* One query per sequence over keys [lo, pos[b]] of its cache (GQA: head h reads kv head
+ * h / (n_heads / n_kv)); out [B][n_heads·hd]. The CUDA version takes head_dim 32, 64 or 128 and at
+ * most 8 q heads per kv head (HARP_ERR_UNSUPPORTED otherwise); pos[b] < max_ctx is the caller's. */
+void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
+                  const int32_t *pos, float *out);
+
+#ifdef HARP_HAVE_CUDA
+/* ---- device ------------------------------------------------------------------------------------ */
+typedef struct dec_xdev dec_xdev;   /* uploaded transform + its pass plan */
+typedef struct CUstream_st *dec_stream;
+
+/* 1 when a CUDA device is present (no error logged otherwise). */
+int dec_cuda_available(void);
+/* Uploads packed host weights; *dev gets device buffers (dec_weights_free frees them). */
+harp_status dec_weights_upload(const dec_weights *host, dec_weights *dev);
+/* Device weights of a type and shape filled on the device with seeded random codes (E8P/RVQ: any
+ * bit pattern is a valid code), fp16 values in ±[1/16, 1/8), INT scales in [0.002, 0.012) and zeros
+ * < 2^bits; scale0 / scale1 as given. For benchmarks (no host packing). */
+harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, float scale1, uint64_t seed, dec_weights *dev);
+/* Kernel variants the bench compares (0 = default). */
+typedef struct dec_gemv_opts {
+    int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */
+} dec_gemv_opts;
+/* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
+harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
+                     const dec_gemv_opts *opts, dec_stream stream);
+/* Batch capacity (rows of activations) for which dec_xin / dec_xout are planned. */
+harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out);
+void dec_xform_dev_free(dec_xdev *x);
+/* Device twins of dec_xin_ref / dec_xout_ref (rows ≤ max_rows of the upload; norm_w / pre / post
+ * are device vectors or NULL; out fp16 [rows][ldo] for xin). scratch: see dec_xform_scratch_floats. */
+size_t dec_xform_scratch_floats(const dec_xdev *x, int rows);
+harp_status dec_xin(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
+                    const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream);
+harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, const float *post, int accumulate,
+                     float *out, int ldo, float *scratch, dec_stream stream);
+harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                        const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream);
+/* Workspace floats for dec_attn (split-K partials). */
+size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B);
+harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
+                     const int32_t *pos, float *out, float *workspace, dec_stream stream);
+/* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
+harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
+/* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:
+ * tile_rows·npad halves) and cublasGemmEx (fp32 accumulate); blas is a cublasHandle_t. */
+harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const void *X, int ldx, int rows, float *Y,
+                             int ldy, void *workspace, int tile_rows, dec_stream stream);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

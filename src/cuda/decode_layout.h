@@ -1,0 +1,261 @@
+/* Device layouts of the packed weights for the GPU decode kernels, shared by C (packing, reference
+ * twins, tests) and CUDA (src/cuda/dec_*.cu). src/quant/qblocks.h does not exist yet; when it does,
+ * these definitions move there. Every layout is a permutation of the stored planes (docs/format/
+ * qmodel.md) at the stored bit width: nothing is densified, only rows and columns are padded.
+ *
+ * Tiles. W (m × n, rotated basis) is cut into tiles of 16 rows × 128 columns: nrt = ceil(m/16) row
+ * tiles, nst = ceil(n/128) column super-tiles, npad = 128·nst. A tile is read by one warp: lane
+ * l = 4g + t (g = l/4 ∈ [0,8), t = l%4) owns 8 "units" of 8 consecutive columns each,
+ *     unit k ∈ [0,8): row 16·rt + g + 8·(k & 1), columns 128·st + 8·(t + 4·(k >> 1)) + [0, 8),
+ * which is exactly the A fragment of two mma.m16n8k16 (rows g, g+8; k-slots permuted so that lane
+ * t's four k-slots are four consecutive columns of its unit; the B fragment is permuted the same
+ * way). Each plane stores, per tile, 32 lane chunks of L bytes, cut into 16-byte pieces and
+ * interleaved by lane so that every 16-byte load of a warp reads 512 contiguous bytes: piece i of the
+ * chunk (rt, st, lane) is at byte (((rt·nst + st)·(L/16) + i)·32 + lane)·16 (L = 8: one 8-byte piece
+ * at ((rt·nst + st)·32 + lane)·8).
+ * Padding rows decode to 0 (E8P/RVQ: code 0 is padding but its value is never used because the
+ * output row is dropped); padding columns hold code 0 / q = zero, and the activation buffer must
+ * hold zeros there (the kernels never test column bounds).
+ *
+ * Per-lane chunks (L bytes), value v ∈ [0,8) of unit k:
+ *   E8P   (16): two 64-bit words, word w holds units 4w..4w+3 as slots i = k − 4w; low 32 bits:
+ *               byte i = abs index a (code >> 8); high 32 bits: bit 4j + i = bit j of the sign
+ *               byte b (code & 255) — QuIP#'s in-word interleave (algorithms.md §7.1).
+ *   E81B   (8): byte k = E81B index of unit k (RVQ3 second plane).
+ *   INT2  (16): u32 w = units 2w, 2w+1: q of (k, v) at bits 2·(v/2 + 4·(k & 1)) + 16·(v & 1).
+ *   INT3  (16 + 8): plane 0 = INT2 layout of q & 3; plane 1: u32 w = units 4w..4w+3, bit
+ *               (v/2 + 4·(k & 3)) + 16·(v & 1) = q >> 2.
+ *   INT4  (32): u32 k = unit k: q of v at bits 4·(v/2) + 16·(v & 1).
+ *   INT8  (64): u32 2k + h = values 4h..4h+3 of unit k: q of v at bits 8·((v/2) & 1) + 16·(v & 1).
+ *   F16  (128): unit k = 8 halves in column order.
+ * In every integer layout a "pair" (values 2p, 2p+1 of a unit) sits at bit offsets o and o + 16 of
+ * one u32, so one mask + OR with the fp16 exponent 0x6400 gives the pair as fp16 (1024 + q).
+ * Scalar formats carry a meta plane: per tile (rt, st) one dl_meta_tile (scales and zeros of the
+ * 16 rows for that 128-column group; the stored group size must be 128, a multiple of 128, or the
+ * whole row).
+ *
+ * The decode helpers below are plain C (host and device): the kernels call the same functions the
+ * CPU tests check against the format's reference decoders, so a layout or bit-trick error cannot
+ * pass the CPU tests. */
+#ifndef HARP_CUDA_DECODE_LAYOUT_H
+#define HARP_CUDA_DECODE_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define DL_FN static inline __host__ __device__
+#define DL_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define DL_FN static inline
+#define DL_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    DL_TILE_ROWS = 16,
+    DL_TILE_COLS = 128,
+    DL_UNIT = 8,
+    DL_LANES = 32,
+    DL_UNITS_PER_LANE = 8
+};
+
+/* Quant types of the decode engine; the values equal the planned enum harp_qtype (F32 = 0, F16,
+ * BF16, INT2, INT3, INT4, INT8, E8P2, RVQ3, RVQ4) so phase 2 can cast between them. */
+typedef enum dl_qtype {
+    DL_F16 = 1,
+    DL_INT2 = 3,
+    DL_INT3 = 4,
+    DL_INT4 = 5,
+    DL_INT8 = 6,
+    DL_E8P2 = 7,
+    DL_RVQ3 = 8,
+    DL_RVQ4 = 9
+} dl_qtype;
+
+/* Per tile: scale of rows g and g+8 side by side (lane 4g+t loads one 8-byte pair), zeros alike. */
+typedef struct dl_meta_tile {
+    float sc[8][2];
+    uint8_t z[8][2];
+} dl_meta_tile;
+
+DL_STATIC_ASSERT(DL_TILE_ROWS * DL_TILE_COLS == DL_LANES * DL_UNITS_PER_LANE * DL_UNIT, "a tile is 32 lanes x 8 units x 8 values");
+DL_STATIC_ASSERT(sizeof(dl_meta_tile) == 80, "meta tile: 16 fp32 scales + 16 u8 zeros");
+DL_STATIC_ASSERT(sizeof(float) == 4 && sizeof(uint32_t) == 4 && sizeof(uint64_t) == 8, "word sizes");
+
+#define DL_E8P_LANE 16
+#define DL_E81B_LANE 8
+#define DL_INT2_LANE 16
+#define DL_INT3HI_LANE 8
+#define DL_INT4_LANE 32
+#define DL_INT8_LANE 64
+#define DL_F16_LANE 128
+DL_STATIC_ASSERT(DL_E8P_LANE * 8 == DL_UNITS_PER_LANE * 16, "E8P: 16 bits per unit");
+DL_STATIC_ASSERT(DL_E81B_LANE * 8 == DL_UNITS_PER_LANE * 8, "E81B: 8 bits per unit");
+DL_STATIC_ASSERT(DL_INT2_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 2, "INT2: 2 bits per value");
+DL_STATIC_ASSERT(DL_INT3HI_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 1, "INT3 high plane: 1 bit per value");
+DL_STATIC_ASSERT(DL_INT4_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 4, "INT4: 4 bits per value");
+DL_STATIC_ASSERT(DL_INT8_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 8, "INT8: 8 bits per value");
+DL_STATIC_ASSERT(DL_F16_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 16, "F16: 16 bits per value");
+
+/* Row and column of value v of unit k of lane `lane` in tile (rt, st). */
+DL_FN int32_t dl_unit_row(int32_t rt, int lane, int k) { return DL_TILE_ROWS * rt + (lane >> 2) + 8 * (k & 1); }
+DL_FN int32_t dl_unit_col(int32_t st, int lane, int k) {
+    return DL_TILE_COLS * st + DL_UNIT * ((lane & 3) + 4 * (k >> 1));
+}
+/* Byte offset of 16-byte piece `piece` (8-byte chunks: piece 0) of a lane chunk of lane_bytes. */
+DL_FN size_t dl_piece_offset(int32_t rt, int32_t st, int32_t nst, int lane, int lane_bytes, int piece) {
+    const size_t tile = (size_t)rt * (size_t)nst + (size_t)st;
+    if (lane_bytes < 16) return (tile * DL_LANES + (size_t)lane) * (size_t)lane_bytes;
+    return ((tile * (size_t)(lane_bytes / 16) + (size_t)piece) * DL_LANES + (size_t)lane) * 16;
+}
+
+/* PRMT (byte permute, __byte_perm): byte k of the result is byte (sel >> 4k) & 7 of the 8-byte
+ * value b:a (a = bytes 0..3). Emulated on the host so the CPU tests run the kernels' exact steps. */
+DL_FN uint32_t dl_prmt(uint32_t a, uint32_t b, uint32_t sel) {
+#ifdef __CUDA_ARCH__
+    return __byte_perm(a, b, sel);
+#else
+    const uint64_t v = (uint64_t)b << 32 | a;
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) r |= (uint32_t)((v >> (8 * ((sel >> (4 * k)) & 7))) & 255u) << (8 * k);
+    return r;
+#endif
+}
+
+/* (x & mask) | or_bits as one LOP3: nvcc otherwise emits two (one immediate per LOP3), so the second
+ * operand is forced into a register. */
+DL_FN uint32_t dl_and_or(uint32_t x, uint32_t mask, uint32_t or_bits) {
+#ifdef __CUDA_ARCH__
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(x), "r"(mask), "r"(or_bits));
+    return r;
+#else
+    return (x & mask) | or_bits;
+#endif
+}
+
+/* ---- E8P ----------------------------------------------------------------------------------------
+ * Table (512 u32, built by dl_e8p_table): entry p·256 + a = the packed abs word P[a] (algorithms.md
+ * §5.2.1) with every nibble lowered by p (p = parity of the sign byte; nibbles are odd, so no
+ * borrow). After the sign flip (nibble ^ 14 on odd n is 16 − n, on even n − 1 it is 15 − n), the
+ * nibble ν of a coordinate in the fp16 pattern 0x5008 | ν << 4 gives 32 + ν/2 + 1/4, and one
+ * constant half add of −36 yields the E8P value (n − 8)/2 ± 1/4 exactly, for both parities: no
+ * per-code offset selection is needed. */
+#define DL_E8P_TABLE 512
+#define DL_E8P_MAGIC 0x50085008u
+#define DL_E8P_BIAS 36.0f
+
+/* out[4·i + p] = fp16 pair (coordinates 2p, 2p+1) of slot i, biased by +36 (subtract DL_E8P_BIAS). */
+DL_FN void dl_e8p_word(uint32_t lo, uint32_t hi, const uint32_t *tab, uint32_t out[16]) {
+    uint32_t t = hi ^ (hi >> 16);
+    t ^= t >> 8;
+    t ^= t >> 4;                             /* bit i (i < 4): parity p_i of slot i's sign byte */
+    const uint32_t p4 = t & 15u;
+    const uint32_t e = hi ^ p4;              /* sign bit 0 of odd-parity codes flipped: bit σ(c) flips coord c */
+    const uint32_t e2 = e >> 2;
+    /* table index a_i | p_i << 8 by one byte permute: byte 0 = abs byte i, byte 1 = p_i, bytes 2, 3
+     * = zero bytes of pl (p0, p1, 0, 0) or ph (p2, p3, 0, 0) */
+    const uint32_t pl = ((p4 & 3u) * 0x81u) & 0x101u, ph = ((p4 >> 2) * 0x81u) & 0x101u;
+    const uint32_t magic = DL_E8P_MAGIC;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int i = 0; i < 4; i++) {
+        const uint32_t idx = dl_prmt(lo, i < 2 ? pl : ph, (uint32_t)i | (uint32_t)(4 + (i & 1)) << 4 | 0x7600u);
+        uint32_t w = tab[idx];
+        const uint32_t sm = (i == 0) ? (e & 0x11111111u) * 14u
+                          : (i == 1) ? (e & 0x22222222u) * 7u
+                          : (i == 2) ? (e2 & 0x11111111u) * 14u
+                                     : (e2 & 0x22222222u) * 7u;
+        w ^= sm;
+        out[4 * i + 0] = dl_and_or(w << 4, 0x00F000F0u, magic); /* nibbles 0, 4: coords 0, 1 */
+        out[4 * i + 1] = dl_and_or(w, 0x00F000F0u, magic);      /* nibbles 1, 5: coords 2, 3 */
+        out[4 * i + 2] = dl_and_or(w >> 4, 0x00F000F0u, magic); /* nibbles 2, 6: coords 4, 5 */
+        out[4 * i + 3] = dl_and_or(w >> 8, 0x00F000F0u, magic); /* nibbles 3, 7: coords 6, 7 */
+    }
+}
+
+/* Table from the packed abs words P[256] (quant/e8p.h e8p_packed). */
+DL_FN void dl_e8p_table(const uint32_t *P, uint32_t tab[DL_E8P_TABLE]) {
+    for (int a = 0; a < 256; a++) {
+        tab[a] = P[a];
+        tab[256 + a] = P[a] - 0x11111111u;
+    }
+}
+
+/* Packs 4 codes into one word (slot i = code[i]). */
+DL_FN uint64_t dl_e8p_pack_word(const uint16_t code[4]) {
+    uint32_t lo = 0, hi = 0;
+    for (int i = 0; i < 4; i++) {
+        lo |= (uint32_t)(code[i] >> 8) << (8 * i);
+        const uint32_t b = code[i] & 255u;
+        for (int j = 0; j < 8; j++) hi |= ((b >> j) & 1u) << (4 * j + i);
+    }
+    return (uint64_t)lo | (uint64_t)hi << 32;
+}
+
+/* ---- integer formats: fp16 pairs 0x6400 | q (= 1024 + q) ----------------------------------------- */
+#define DL_INT_MAGIC 0x64006400u
+
+/* Pair p of unit k (of the lane's 8) from the lane chunk words (u32 little-endian). */
+DL_FN uint32_t dl_int2_pair(const uint32_t *w, int k, int p) {
+    return dl_and_or(w[k >> 1] >> (2 * p + 8 * (k & 1)), 0x00030003u, DL_INT_MAGIC);
+}
+DL_FN uint32_t dl_int3_pair(const uint32_t *lo, const uint32_t *hi, int k, int p) {
+    const uint32_t l = (lo[k >> 1] >> (2 * p + 8 * (k & 1))) & 0x00030003u;
+    const uint32_t h = (hi[k >> 2] >> (p + 4 * (k & 3))) & 0x00010001u;
+    return dl_and_or(h << 2, 0x00040004u, l | DL_INT_MAGIC);
+}
+DL_FN uint32_t dl_int4_pair(const uint32_t *w, int k, int p) {
+    return dl_and_or(w[k] >> (4 * p), 0x000F000Fu, DL_INT_MAGIC);
+}
+DL_FN uint32_t dl_int8_pair(const uint32_t *w, int k, int p) {
+    return dl_and_or(w[2 * k + (p >> 1)] >> (8 * (p & 1)), 0x00FF00FFu, DL_INT_MAGIC);
+}
+
+/* Sets value v of unit k to q in a lane chunk being packed (chunk zeroed beforehand). */
+DL_FN void dl_int_put(uint32_t *w, uint32_t *hi, int bits, int k, int v, unsigned q) {
+    const int p = v >> 1, h = v & 1;
+    switch (bits) {
+    case 2:
+        w[k >> 1] |= (uint32_t)(q & 3u) << (2 * p + 8 * (k & 1) + 16 * h);
+        break;
+    case 3:
+        w[k >> 1] |= (uint32_t)(q & 3u) << (2 * p + 8 * (k & 1) + 16 * h);
+        hi[k >> 2] |= (uint32_t)((q >> 2) & 1u) << (p + 4 * (k & 3) + 16 * h);
+        break;
+    case 4:
+        w[k] |= (uint32_t)(q & 15u) << (4 * p + 16 * h);
+        break;
+    default:
+        w[2 * k + (p >> 1)] |= (uint32_t)(q & 255u) << (8 * (p & 1) + 16 * h);
+        break;
+    }
+}
+
+/* Lane chunk bytes of plane 0 / plane 1 (0 = none) of a type. */
+DL_FN int dl_lane_bytes(int qtype, int plane) {
+    switch (qtype) {
+    case DL_F16: return plane == 0 ? DL_F16_LANE : 0;
+    case DL_INT2: return plane == 0 ? DL_INT2_LANE : 0;
+    case DL_INT3: return plane == 0 ? DL_INT2_LANE : DL_INT3HI_LANE;
+    case DL_INT4: return plane == 0 ? DL_INT4_LANE : 0;
+    case DL_INT8: return plane == 0 ? DL_INT8_LANE : 0;
+    case DL_E8P2: return plane == 0 ? DL_E8P_LANE : 0;
+    case DL_RVQ3: return plane == 0 ? DL_E8P_LANE : DL_E81B_LANE;
+    case DL_RVQ4: return DL_E8P_LANE;
+    default: return 0;
+    }
+}
+DL_FN int dl_int_bits(int qtype) {
+    return qtype == DL_INT2 ? 2 : qtype == DL_INT3 ? 3 : qtype == DL_INT4 ? 4 : qtype == DL_INT8 ? 8 : 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,322 @@
+/* GPU decode kernels vs their C twins (decode.h) at awkward shapes; exit 77 without a CUDA build or
+ * a device. Every output buffer is poisoned (NaN) before the launch and guarded by sentinels after
+ * its end; inputs are random (never zeros).
+ *
+ * Tolerances (per precision):
+ *  - GEMV (fp16 x, exact fp16 weight values, fp32 tensor-core accumulation vs double):
+ *    |y − y_ref| ≤ 3e-5 · Σ_c |W̃[r][c]·x[c]| per row; two runs bit-identical.
+ *  - input transform (fp16 output): relative RMS error per row ≤ 6e-4 with ±1 blocks (Hadamard, GSR:
+ *    exact in fp16, only fp32-vs-double sums can move a rounding), ≤ 2e-3 with fp16-rounded blocks
+ *    (HARP, Kronecker: each block entry is rounded to fp16, 2^-11 relative).
+ *  - output transform (fp32): relative RMS ≤ 2e-6 with ±1 blocks, ≤ 2e-3 with fp16 blocks.
+ *  - RoPE: |Δ| ≤ 2e-6·(1 + |x|) (CUDA vs libm sin/cos); attention: relative RMS ≤ 1e-5.
+ *  - prefill (W̃ rounded to fp16 tiles, cuBLAS fp32 accumulate): relative RMS ≤ 2e-3; the dequantized
+ *    tile equals fp16(W̃) within one fp16 ulp. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cuda/dec_synth.h"
+#include "cuda/decode.h"
+#include "harp/rotate.h"
+#include "rotate/rot_internal.h"
+#include "test_util.h"
+
+#ifdef HARP_HAVE_CUDA
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#define CU(x) CHECK_MSG((x) == cudaSuccess, "%s failed", #x)
+
+static void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    CU(cudaMalloc(&p, bytes));
+    return p;
+}
+
+static void poison(void *d, size_t bytes) { CU(cudaMemset(d, 0xFF, bytes)); }   /* NaN in fp32 and fp16 */
+
+static double rel_rms(const float *a, const float *ref, int64_t n) {
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = (double)a[i] - ref[i];
+        e += d * d, r += (double)ref[i] * ref[i];
+        if (isnan(a[i])) return INFINITY;
+    }
+    return r > 0 ? sqrt(e / r) : sqrt(e);
+}
+
+/* ---- GEMV ------------------------------------------------------------------------------------- */
+
+static void test_gemv(void) {
+    static const int shapes[][2] = {{17, 172}, {33, 1536}, {40, 4864}, {7, 11008}, {130, 300}, {16, 128}, {1, 8}, {300, 4096}};
+    static const int types[] = {DL_F16, DL_INT2, DL_INT3, DL_INT4, DL_INT8, DL_E8P2, DL_RVQ3, DL_RVQ4};
+    static const int batches[] = {1, 3, 8};
+    harp_rng rng;
+    harp_rng_seed(&rng, 77);
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int m = shapes[s][0], n = shapes[s][1], npad = dec_npad(n), guard = 64;
+            dec_synth sy;
+            dec_weights hw, dw;
+            CHECK_OK(dec_synth_planes(types[t], m, n, 1000 + s, &sy));
+            CHECK_OK(dec_pack(&sy.q, &hw));
+            CHECK_OK(dec_weights_upload(&hw, &dw));
+            uint16_t *x = calloc((size_t)8 * npad, 2);
+            float *y = malloc(sizeof(float) * ((size_t)8 * m + guard)), *y2 = malloc(sizeof(float) * 8 * (size_t)m);
+            float *yr = malloc(sizeof(float) * 8 * (size_t)m), *mass = calloc((size_t)8 * m, sizeof(float));
+            for (int b = 0; b < 8; b++)
+                for (int c = 0; c < n; c++) x[(size_t)b * npad + c] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+            for (int r = 0; r < m; r++)
+                for (int c = 0; c < n; c++) {
+                    const float w = dec_qplanes_value(&sy.q, r, c);
+                    for (int b = 0; b < 8; b++) mass[(size_t)b * m + r] += fabsf(w * harp_f16_to_f32(x[(size_t)b * npad + c]));
+                }
+            void *dx = dev_alloc((size_t)8 * npad * 2);
+            float *dy = dev_alloc(sizeof(float) * ((size_t)8 * m + guard));
+            CU(cudaMemcpy(dx, x, (size_t)8 * npad * 2, cudaMemcpyHostToDevice));
+            dec_gemv_ref(&sy.q, x, npad, 8, yr, m);   /* rows b < B of the 8-row product are the B-row product */
+            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+                for (int warps = 4; warps <= 8; warps += 4) {
+                    const int B = batches[bi];
+                    const dec_gemv_opts o = {.warps = warps};
+                    poison(dy, sizeof(float) * ((size_t)8 * m + guard));
+                    CHECK_OK(dec_gemv(&dw, dx, npad, B, dy, m, &o, NULL));
+                    CU(cudaDeviceSynchronize());
+                    CU(cudaMemcpy(y, dy, sizeof(float) * ((size_t)8 * m + guard), cudaMemcpyDeviceToHost));
+                    CHECK_OK(dec_gemv(&dw, dx, npad, B, dy, m, &o, NULL));
+                    CU(cudaMemcpy(y2, dy, sizeof(float) * (size_t)B * m, cudaMemcpyDeviceToHost));
+                    int bad = 0, guard_bad = 0;
+                    double worst = 0;
+                    for (int i = 0; i < B * m; i++) {
+                        const double e = fabs((double)y[i] - yr[i]) / (mass[i] + 1e-30);
+                        if (!(e <= 3e-5)) bad++;
+                        if (e > worst) worst = e;
+                    }
+                    uint32_t pz;
+                    for (size_t i = (size_t)B * m; i < (size_t)8 * m + guard; i++) memcpy(&pz, &y[i], 4), guard_bad += pz != 0xFFFFFFFFu;
+                    CHECK_MSG(!bad && !guard_bad, "gemv qtype %d %dx%d B=%d warps=%d: %d rows off (worst %.3g of mass), %d writes past the end",
+                              types[t], m, n, B, warps, bad, worst, guard_bad);
+                    CHECK_MSG(!memcmp(y, y2, sizeof(float) * (size_t)B * m), "gemv qtype %d %dx%d B=%d: two runs differ", types[t], m, n, B);
+                }
+            /* prefill: dequantized tiles + cuBLAS vs the twin, 37 rows */
+            {
+                const int rows = 37, tile = 64;
+                cublasHandle_t h;
+                CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
+                uint16_t *X = calloc((size_t)rows * npad, 2);
+                for (int r = 0; r < rows; r++)
+                    for (int c = 0; c < n; c++) X[(size_t)r * npad + c] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+                void *dX = dev_alloc((size_t)rows * npad * 2), *ws = dev_alloc((size_t)tile * npad * 2);
+                float *dY = dev_alloc(sizeof(float) * (size_t)rows * m), *Y = malloc(sizeof(float) * (size_t)rows * m),
+                      *Yr = malloc(sizeof(float) * (size_t)rows * m);
+                CU(cudaMemcpy(dX, X, (size_t)rows * npad * 2, cudaMemcpyHostToDevice));
+                poison(dY, sizeof(float) * (size_t)rows * m);
+                CHECK_OK(dec_prefill_gemm(h, &dw, dX, npad, rows, dY, m, ws, tile, NULL));
+                CU(cudaMemcpy(Y, dY, sizeof(float) * (size_t)rows * m, cudaMemcpyDeviceToHost));
+                dec_gemv_ref(&sy.q, X, npad, rows, Yr, m);
+                const double e = rel_rms(Y, Yr, (int64_t)rows * m);
+                CHECK_MSG(e <= 2e-3, "prefill qtype %d %dx%d: relative RMS %.3g", types[t], m, n, e);
+                /* the tile itself */
+                const int r1 = m < 19 ? m : 19;
+                uint16_t *T = malloc((size_t)r1 * npad * 2);
+                CHECK_OK(dec_dequant_f16(&dw, 0, r1, ws, npad, NULL));
+                CU(cudaMemcpy(T, ws, (size_t)r1 * npad * 2, cudaMemcpyDeviceToHost));
+                int off = 0;
+                for (int r = 0; r < r1; r++)
+                    for (int c = 0; c < n; c++) {
+                        const float ref = dec_qplanes_value(&sy.q, r, c), got = harp_f16_to_f32(T[(size_t)r * npad + c]);
+                        const float ulp = fmaxf(ldexpf(1.0f, ilogbf(fmaxf(fabsf(ref), 6.1e-5f)) - 10), 6e-8f);
+                        off += !(fabsf(got - ref) <= ulp);
+                    }
+                CHECK_MSG(!off, "dequant qtype %d %dx%d: %d values beyond one fp16 ulp", types[t], m, n, off);
+                free(T), free(X), free(Y), free(Yr);
+                cudaFree(dX), cudaFree(ws), cudaFree(dY);
+                cublasDestroy(h);
+            }
+            cudaFree(dx), cudaFree(dy);
+            free(x), free(y), free(y2), free(yr), free(mass);
+            dec_weights_free(&dw);
+            dec_weights_free(&hw);
+            dec_synth_free(&sy);
+        }
+}
+
+/* ---- transforms --------------------------------------------------------------------------------- */
+
+static void check_xform(const dec_xform *xf, const char *what, double tol_in, double tol_out) {
+    const int64_t n = xf->n;
+    const int32_t npad = dec_npad((int32_t)n);
+    static const int row_counts[] = {1, 3, 8, 9};
+    harp_rng rng;
+    harp_rng_seed(&rng, (uint64_t)n);
+    for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+        const int rows = row_counts[ri];
+        dec_xdev *xd = NULL;
+        CHECK_OK(dec_xform_upload(xf, rows, &xd));
+        if (!xd) return;
+        float *x = malloc(sizeof(float) * (size_t)rows * n), *nw = malloc(sizeof(float) * n), *pre = malloc(sizeof(float) * n);
+        for (int64_t i = 0; i < rows * n; i++) x[i] = (float)(3.0 * harp_rng_normal(&rng));
+        for (int64_t i = 0; i < n; i++) nw[i] = (float)(0.5 + harp_rng_uniform(&rng)), pre[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;
+        float *dxin = dev_alloc(sizeof(float) * rows * n), *dnw = dev_alloc(sizeof(float) * n), *dpre = dev_alloc(sizeof(float) * n);
+        const size_t sf = dec_xform_scratch_floats(xd, rows);
+        float *scr = sf ? dev_alloc(sizeof(float) * sf) : NULL;
+        void *dout = dev_alloc((size_t)rows * npad * 2);
+        CU(cudaMemcpy(dxin, x, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+        CU(cudaMemcpy(dnw, nw, sizeof(float) * n, cudaMemcpyHostToDevice));
+        CU(cudaMemcpy(dpre, pre, sizeof(float) * n, cudaMemcpyHostToDevice));
+        /* input side: rmsnorm + pre + transform → fp16 */
+        uint16_t *o16 = malloc((size_t)rows * npad * 2), *r16 = malloc((size_t)rows * npad * 2);
+        poison(dout, (size_t)rows * npad * 2);
+        CHECK_OK(dec_xin(xd, dxin, (int)n, rows, dnw, 1e-5f, dpre, dout, npad, npad, scr, NULL));
+        CU(cudaMemcpy(o16, dout, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+        dec_xin_ref(xf, x, (int)n, rows, nw, 1e-5f, pre, r16, npad, npad);
+        float *a = malloc(sizeof(float) * npad), *b = malloc(sizeof(float) * npad);
+        double worst = 0;
+        int pad_bad = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int32_t i = 0; i < npad; i++) a[i] = harp_f16_to_f32(o16[(size_t)r * npad + i]), b[i] = harp_f16_to_f32(r16[(size_t)r * npad + i]);
+            worst = fmax(worst, rel_rms(a, b, n));
+            for (int32_t i = (int32_t)n; i < npad; i++) pad_bad += o16[(size_t)r * npad + i] != 0;
+        }
+        CHECK_MSG(worst <= tol_in && !pad_bad, "%s n=%lld rows=%d input side: relative RMS %.3g (limit %.3g), %d pad entries nonzero",
+                  what, (long long)n, rows, worst, tol_in, pad_bad);
+        /* output side: transform + post, accumulate into a residual */
+        float *dres = dev_alloc(sizeof(float) * rows * n), *res = malloc(sizeof(float) * rows * n), *got = malloc(sizeof(float) * rows * n);
+        for (int64_t i = 0; i < rows * n; i++) res[i] = (float)harp_rng_normal(&rng);
+        CU(cudaMemcpy(dres, res, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+        CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
+        CU(cudaMemcpy(got, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+        dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
+        const double eo = rel_rms(got, res, rows * n);
+        CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
+        cudaFree(dxin), cudaFree(dnw), cudaFree(dpre), cudaFree(scr), cudaFree(dout), cudaFree(dres);
+        free(x), free(nw), free(pre), free(o16), free(r16), free(a), free(b), free(res), free(got);
+        dec_xform_dev_free(xd);
+    }
+}
+
+static void test_transforms(void) {
+    static const int64_t had_n[] = {48, 172, 1536, 4096, 4864, 11008, 12288, 22016};
+    for (size_t i = 0; i < sizeof had_n / sizeof had_n[0]; i++)
+        for (int tr = 0; tr < 2; tr++) {
+            dec_xform xf;
+            CHECK_OK(dec_xform_hadamard(had_n[i], tr, &xf));
+            check_xform(&xf, tr ? "hadamard^T" : "hadamard", 6e-4, 2e-6);
+            dec_xform_free(&xf);
+        }
+    static const int64_t bf_n[] = {172, 1536, 4096, 4864, 11008, 22016};
+    for (size_t i = 0; i < sizeof bf_n / sizeof bf_n[0]; i++)
+        for (int tr = 0; tr < 2; tr++) {
+            dec_xform xf;
+            CHECK_OK(dec_synth_butterfly(bf_n[i], 5 + i, tr, &xf));
+            check_xform(&xf, tr ? "butterfly^T" : "butterfly", 2e-3, 2e-3);
+            dec_xform_free(&xf);
+        }
+    {   /* a two-pass butterfly from harp_rot (low and high stages interleave: four passes) */
+        harp_rot_params p;
+        harp_rot_params_default(&p);
+        p.theta_init_scale = 0.3;
+        p.n_passes = 2;
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, 1536, &p, 3, &r));
+        const int *rad = NULL;
+        const int T = harp_rot_butterfly_stages(r, &rad);
+        dec_xform xf;
+        CHECK_OK(dec_xform_butterfly(1536, 2, T, rad, (const float *const *)r->kf_can, 0, &xf));
+        check_xform(&xf, "butterfly 2 passes", 2e-3, 2e-3);
+        dec_xform_free(&xf);
+        harp_rot_destroy(r);
+    }
+    for (int tr = 0; tr < 2; tr++) {
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_KRON, 1536, NULL, 4, &r));
+        dec_xform xf;
+        CHECK_OK(dec_xform_kron(r->kron_p1, r->kron_p2, r->kron_a, r->kron_b, r->kron_pin, r->kron_pout, tr, &xf));
+        check_xform(&xf, "kron", 2e-3, 2e-3);
+        dec_xform_free(&xf);
+        harp_rot_destroy(r);
+        CHECK_OK(harp_rot_create(HARP_ROT_GSR, 4096, NULL, 9, &r));
+        CHECK_OK(dec_xform_gsr(4096, r->group, r->walsh_perm, tr, &xf));
+        check_xform(&xf, "gsr", 6e-4, 2e-6);
+        dec_xform_free(&xf);
+        harp_rot_destroy(r);
+    }
+    dec_xform id;
+    dec_xform_identity(11008, &id);
+    check_xform(&id, "identity", 6e-4, 2e-6);
+}
+
+/* ---- attention ------------------------------------------------------------------------------------ */
+
+static void test_attention(void) {
+    static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0}, {32, 8, 128, 700, 100}, {6, 2, 64, 40, 0}, {32, 32, 128, 520, 0}};
+    harp_rng rng;
+    harp_rng_seed(&rng, 31);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int B = 1; B <= 3; B += 2)
+            for (int il = 0; il < 2; il++) {
+                const dec_attn_shape s = shapes[si];
+                const int hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv * hd, ld = qd + 2 * kvd;
+                const size_t cache = (size_t)B * s.max_ctx * kvd;
+                uint16_t *kc = malloc(cache * 2), *vc = malloc(cache * 2), *gk = malloc(cache * 2), *gv = malloc(cache * 2);
+                for (size_t i = 0; i < cache; i++)
+                    kc[i] = harp_f32_to_f16((float)harp_rng_normal(&rng)), vc[i] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+                float *qkv = malloc(sizeof(float) * B * ld), *q = malloc(sizeof(float) * B * qd), *gq = malloc(sizeof(float) * B * qd);
+                float *out = malloc(sizeof(float) * B * qd), *gout = malloc(sizeof(float) * B * qd), inv_freq[128];
+                for (int i = 0; i < B * ld; i++) qkv[i] = (float)harp_rng_normal(&rng);
+                for (int i = 0; i < hd / 2; i++) inv_freq[i] = powf(10000.0f, -2.0f * i / hd);
+                int32_t pos[3];
+                for (int b = 0; b < B; b++) pos[b] = b == 0 ? s.max_ctx - 1 : (int32_t)(harp_rng_u64(&rng) % (uint64_t)s.max_ctx);
+                void *dkc = dev_alloc(cache * 2), *dvc = dev_alloc(cache * 2);
+                float *dqkv = dev_alloc(sizeof(float) * B * ld), *dq = dev_alloc(sizeof(float) * B * qd), *dout = dev_alloc(sizeof(float) * B * qd);
+                float *dinv = dev_alloc(sizeof(float) * hd / 2), *ws = dev_alloc(sizeof(float) * dec_attn_workspace_floats(&s, B));
+                int32_t *dpos = dev_alloc(sizeof pos);
+                CU(cudaMemcpy(dkc, kc, cache * 2, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dvc, vc, cache * 2, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dqkv, qkv, sizeof(float) * B * ld, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dinv, inv_freq, sizeof(float) * hd / 2, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dpos, pos, sizeof(int32_t) * B, cudaMemcpyHostToDevice));
+                poison(dq, sizeof(float) * B * qd);
+                poison(dout, sizeof(float) * B * qd);
+                CHECK_OK(dec_rope_kv(&s, dqkv, ld, B, dpos, dinv, il, dq, dkc, dvc, NULL));
+                CHECK_OK(dec_attn(&s, dq, dkc, dvc, B, dpos, dout, ws, NULL));
+                CU(cudaMemcpy(gq, dq, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(gk, dkc, cache * 2, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(gv, dvc, cache * 2, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(gout, dout, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+                dec_rope_kv_ref(&s, qkv, ld, B, pos, inv_freq, il, q, kc, vc);
+                int rb = 0, kb = 0;
+                for (int i = 0; i < B * qd; i++) rb += !(fabsf(gq[i] - q[i]) <= 2e-6f * (1 + fabsf(q[i])));
+                for (size_t i = 0; i < cache; i++) {
+                    const float a = harp_f16_to_f32(gk[i]), b = harp_f16_to_f32(kc[i]);
+                    kb += !(fabsf(a - b) <= ldexpf(1.0f, ilogbf(fmaxf(fabsf(b), 6.1e-5f)) - 10)) || gv[i] != vc[i];
+                }
+                CHECK_MSG(!rb && !kb, "rope/kv (heads %d/%d hd %d B %d il %d): %d q values, %d cache entries off", s.n_heads, s.n_kv,
+                          hd, B, il, rb, kb);
+                dec_attn_ref(&s, gq, gk, gv, B, pos, out);
+                const double e = rel_rms(gout, out, B * qd);
+                CHECK_MSG(e <= 1e-5, "attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", s.n_heads, s.n_kv, hd,
+                          s.max_ctx, s.window, B, e);
+                cudaFree(dkc), cudaFree(dvc), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv), cudaFree(ws), cudaFree(dpos);
+                free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
+            }
+}
+
+int main(void) {
+    if (!dec_cuda_available()) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    test_gemv();
+    test_transforms();
+    test_attention();
+    return t_done();
+}
+#else
+int main(void) {
+    printf("SKIP: built without -DHARP_CUDA=ON\n");
+    return 77;
+}
+#endif

@@ -1,0 +1,250 @@
+/* GPU decode engine, CPU side (runs in every build): the device layouts decode, through the very
+ * helpers the kernels call, to exactly the stored values of every format (all 65 536 E8P codes in
+ * every word slot; every quant type at awkward shapes, padding included); the GEMV twin agrees with
+ * the CPU quantized GEMV; the transform descriptions reproduce harp_rot (Hadamard, RHT, HARP
+ * butterfly with odd radices, Kronecker, GSR) in both directions; the attention and RoPE twins
+ * agree with the model's CPU kernels; bad planes are rejected with one error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cuda/dec_synth.h"
+#include "cuda/decode.h"
+#include "harp/qkernels.h"
+#include "harp/rotate.h"
+#include "model/kernels.h"
+#include "quant/e8p.h"
+#include "rotate/rot_internal.h" /* butterfly blocks, Kronecker factors, GSR permutation */
+#include "test_util.h"
+
+static void test_e8p_words(void) {
+    const uint32_t *tab = dec_e8p_table();
+    harp_rng rng;
+    harp_rng_seed(&rng, 1);
+    int bad = 0;
+    for (int slot = 0; slot < 4; slot++)
+        for (uint32_t c = 0; c < 65536; c++) {
+            uint16_t codes[4];
+            for (int i = 0; i < 4; i++) codes[i] = (uint16_t)harp_rng_u64(&rng);
+            codes[slot] = (uint16_t)c;
+            const uint64_t w = dl_e8p_pack_word(codes);
+            uint32_t out[16];
+            dl_e8p_word((uint32_t)w, (uint32_t)(w >> 32), tab, out);
+            for (int i = 0; i < 4; i++) {
+                float ref[8];
+                e8p_decode(codes[i], ref);
+                for (int v = 0; v < 8; v++) {
+                    const uint32_t pair = out[4 * i + v / 2];
+                    const float h = harp_f16_to_f32((uint16_t)((v & 1) ? pair >> 16 : pair & 0xFFFFu)) - DL_E8P_BIAS;
+                    bad += h != ref[v];
+                }
+            }
+        }
+    CHECK_MSG(bad == 0, "E8P word decode: %d values differ from e8p_decode", bad);
+}
+
+static void test_packed_values(void) {
+    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}};
+    static const int types[] = {DL_F16, DL_INT2, DL_INT3, DL_INT4, DL_INT8, DL_E8P2, DL_RVQ3, DL_RVQ4};
+    const uint32_t *tab = dec_e8p_table();
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int m = shapes[s][0], n = shapes[s][1];
+            dec_synth sy;
+            dec_weights w;
+            CHECK_OK(dec_synth_planes(types[t], m, n, 100 + s, &sy));
+            CHECK_OK(dec_pack(&sy.q, &w));
+            int bad = 0, padbad = 0;
+            for (int r = 0; r < m; r++)
+                for (int c = 0; c < n; c++) bad += dec_packed_value(&w, tab, r, c) != dec_qplanes_value(&sy.q, r, c);
+            if (types[t] != DL_E8P2 && types[t] != DL_RVQ3 && types[t] != DL_RVQ4)   /* lattice padding is never read */
+                for (int r = 0; r < 16 * w.nrt; r++)
+                    for (int c = 0; c < 128 * w.nst; c++)
+                        if (r >= m || c >= n) padbad += dec_packed_value(&w, tab, r, c) != 0.0f;
+            CHECK_MSG(bad == 0 && padbad == 0, "qtype %d %dx%d: %d values differ, %d padding values nonzero", types[t], m, n, bad,
+                      padbad);
+            dec_weights_free(&w);
+            dec_synth_free(&sy);
+        }
+}
+
+static void test_gemv_twin(void) {
+    static const int types[] = {DL_E8P2, DL_RVQ3, DL_RVQ4};
+    static const harp_qfmt fmts[] = {HARP_QFMT_E8P2, HARP_QFMT_RVQ3, HARP_QFMT_RVQ4};
+    harp_rng rng;
+    harp_rng_seed(&rng, 5);
+    for (int t = 0; t < 3; t++) {
+        const int m = 37, n = 300;
+        dec_synth sy;
+        CHECK_OK(dec_synth_planes(types[t], m, n, 7, &sy));
+        harp_qmat qm;
+        CHECK_OK(harp_qmat_init(&qm, fmts[t], m, n, sy.q.wscale[0], sy.q.wscale[1]));
+        qm.codes0 = sy.q.codes;
+        qm.codes1 = sy.q.codes2;
+        uint16_t x16[300];
+        float xf[300], y[37], yr[37];
+        for (int j = 0; j < n; j++) {
+            x16[j] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+            xf[j] = harp_f16_to_f32(x16[j]);
+        }
+        dec_gemv_ref(&sy.q, x16, n, 1, y, m);
+        harp_qgemv_ref(&qm, xf, yr);
+        double err = 0, mass = 0;
+        for (int r = 0; r < m; r++) err = fmax(err, fabs((double)y[r] - yr[r])), mass = fmax(mass, fabs(yr[r]));
+        CHECK_MSG(err <= 1e-5 * mass, "gemv twin vs harp_qgemv_ref, qtype %d: max err %.3g (max |y| %.3g)", types[t], err, mass);
+        dec_synth_free(&sy);
+    }
+}
+
+/* dec_xform (with the rotation's own signs as pre / post) vs harp_rot_apply_ref_f64 on random rows. */
+static void check_xform(const harp_rot *r, const dec_xform *xf, const int8_t *signs_in, const int8_t *signs_out,
+                        int transpose, double tol, const char *what) {
+    const int64_t n = harp_rot_dim(r);
+    harp_rng rng;
+    harp_rng_seed(&rng, (uint64_t)n * 3 + (uint64_t)transpose);
+    double *x = malloc(sizeof(double) * (size_t)n * 4);
+    double *ref = x + n, *tmp = x + 2 * n;
+    for (int64_t i = 0; i < n; i++) x[i] = ref[i] = harp_rng_normal(&rng);
+    CHECK_OK(harp_rot_apply_ref_f64(r, ref, 1, n, transpose));
+    if (signs_in)
+        for (int64_t i = 0; i < n; i++) x[i] *= signs_in[i];
+    dec_xform_apply_ref(xf, x, tmp);
+    if (signs_out)
+        for (int64_t i = 0; i < n; i++) x[i] *= signs_out[i];
+    double err = 0;
+    for (int64_t i = 0; i < n; i++) err = fmax(err, fabs(x[i] - ref[i]));
+    CHECK_MSG(err <= tol, "%s n=%lld transpose=%d: max err %.3g", what, (long long)n, transpose, err);
+    free(x);
+}
+
+static void test_transforms(void) {
+    static const int64_t had_n[] = {48, 172, 1536, 4864, 11008, 12288, 64};
+    for (size_t i = 0; i < sizeof had_n / sizeof had_n[0]; i++)
+        for (int tr = 0; tr < 2; tr++) {
+            harp_rot *r = NULL;
+            dec_xform xf;
+            CHECK_OK(harp_rot_create(HARP_ROT_RHT, had_n[i], NULL, 11, &r));
+            CHECK_OK(dec_xform_hadamard(had_n[i], tr, &xf));
+            check_xform(r, &xf, tr ? NULL : r->signs, tr ? r->signs : NULL, tr, 1e-12, "rht");
+            dec_xform_free(&xf);
+            harp_rot_destroy(r);
+        }
+    static const int64_t bf_n[] = {172, 4864, 1536, 4096, 96};
+    for (size_t i = 0; i < sizeof bf_n / sizeof bf_n[0]; i++) {
+        harp_rot_params p;
+        harp_rot_params_default(&p);
+        p.theta_init_scale = 0.3;
+        if (bf_n[i] == 96) p.n_passes = 2;
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, bf_n[i], &p, 3, &r));
+        const int *rad = NULL;
+        const int T = harp_rot_butterfly_stages(r, &rad), P = harp_rot_butterfly_passes(r);
+        for (int tr = 0; tr < 2; tr++) {
+            dec_xform xf;
+            CHECK_OK(dec_xform_butterfly(bf_n[i], P, T, rad, (const float *const *)r->kf_can, tr, &xf));
+            check_xform(r, &xf, NULL, NULL, tr, 2e-5, "butterfly");
+            dec_xform_free(&xf);
+        }
+        harp_rot_destroy(r);
+    }
+    static const int64_t kr_n[] = {96, 172, 1536};
+    for (size_t i = 0; i < sizeof kr_n / sizeof kr_n[0]; i++) {
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_KRON, kr_n[i], NULL, 4, &r));
+        for (int tr = 0; tr < 2; tr++) {
+            dec_xform xf;
+            CHECK_OK(dec_xform_kron(r->kron_p1, r->kron_p2, r->kron_a, r->kron_b, r->kron_pin, r->kron_pout, tr, &xf));
+            check_xform(r, &xf, NULL, NULL, tr, 2e-5, "kron");
+            dec_xform_free(&xf);
+        }
+        harp_rot_destroy(r);
+    }
+    for (int tr = 0; tr < 2; tr++) {
+        harp_rot_params p;
+        harp_rot_params_default(&p);
+        p.gsr_signs = 1;
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_GSR, 1024, &p, 9, &r));
+        dec_xform xf;
+        CHECK_OK(dec_xform_gsr(1024, r->group, r->walsh_perm, tr, &xf));
+        check_xform(r, &xf, tr ? NULL : r->signs, tr ? r->signs : NULL, tr, 1e-12, "gsr");
+        dec_xform_free(&xf);
+        harp_rot_destroy(r);
+    }
+}
+
+static void test_attention_twins(void) {
+    const dec_attn_shape s = {.n_heads = 6, .n_kv = 2, .head_dim = 16, .max_ctx = 40, .window = 0};
+    const int hd = 16, qd = 6 * hd, kvd = 2 * hd, B = 2, ctx = 40;
+    harp_rng rng;
+    harp_rng_seed(&rng, 21);
+    float inv_freq[8], *qkv = malloc(sizeof(float) * (size_t)B * (qd + 2 * kvd));
+    for (int i = 0; i < 8; i++) inv_freq[i] = powf(10000.0f, -(float)i / 8.0f);
+    uint16_t *kc = calloc((size_t)B * ctx * kvd, 2), *vc = calloc((size_t)B * ctx * kvd, 2);
+    float *q = malloc(sizeof(float) * B * qd), *out = malloc(sizeof(float) * B * qd), *ref = malloc(sizeof(float) * qd);
+    float *kf = malloc(sizeof(float) * ctx * kvd), *vf = malloc(sizeof(float) * ctx * kvd);
+    for (int il = 0; il < 2; il++) {
+        const int32_t pos[2] = {ctx - 1, 13};
+        for (int b = 0; b < B; b++)   /* fill every earlier position through the twin itself */
+            for (int p = 0; p <= pos[b]; p++) {
+                for (int i = 0; i < qd + 2 * kvd; i++) qkv[i] = (float)harp_rng_normal(&rng);
+                const int32_t pp = p;
+                dec_rope_kv_ref(&s, qkv, qd + 2 * kvd, 1, &pp, inv_freq, il,
+                                q + (size_t)b * qd, kc + (size_t)b * ctx * kvd, vc + (size_t)b * ctx * kvd);
+                float roped[6 * 16 + 2 * 16];
+                memcpy(roped, qkv, sizeof roped);
+                harp_rope(roped, 1, 6, hd, p, inv_freq, il ? HARP_ROPE_INTERLEAVED : HARP_ROPE_HALF);
+                harp_rope(roped + qd, 1, 2, hd, p, inv_freq, il ? HARP_ROPE_INTERLEAVED : HARP_ROPE_HALF);
+                double e = 0;
+                for (int i = 0; i < qd; i++) e = fmax(e, fabs(roped[i] - q[(size_t)b * qd + i]));
+                for (int i = 0; i < kvd; i++)
+                    e = fmax(e, fabs(harp_f16_to_f32(harp_f32_to_f16(roped[qd + i])) -
+                                     harp_f16_to_f32(kc[(size_t)b * ctx * kvd + (size_t)p * kvd + i])));
+                CHECK_MSG(e == 0, "rope twin vs harp_rope: %.3g", e);
+            }
+        for (int window = 0; window <= 7; window += 7) {
+            dec_attn_shape sw = s;
+            sw.window = window;
+            dec_attn_ref(&sw, q, kc, vc, B, pos, out);
+            for (int b = 0; b < B; b++) {
+                for (int i = 0; i < ctx * kvd; i++) {
+                    kf[i] = harp_f16_to_f32(kc[(size_t)b * ctx * kvd + i]);
+                    vf[i] = harp_f16_to_f32(vc[(size_t)b * ctx * kvd + i]);
+                }
+                harp_attention_ref(q + (size_t)b * qd, kf, vf, 1, pos[b], 6, 2, hd, window, ref);
+                double e = 0;
+                for (int i = 0; i < qd; i++) e = fmax(e, fabs(ref[i] - out[(size_t)b * qd + i]));
+                CHECK_MSG(e <= 1e-6, "attention twin vs harp_attention_ref (window %d): %.3g", window, e);
+            }
+        }
+    }
+    free(qkv), free(kc), free(vc), free(q), free(out), free(ref), free(kf), free(vf);
+}
+
+static void test_bad_planes(void) {
+    dec_synth sy;
+    dec_weights w;
+    CHECK_OK(dec_synth_planes(DL_INT4, 4, 512, 1, &sy));
+    sy.q.group_size = 64;
+    CHECK(dec_pack(&sy.q, &w) == HARP_ERR_UNSUPPORTED);
+    sy.q.group_size = 128;
+    ((uint8_t *)sy.buf[2])[3] = 16;
+    CHECK(dec_pack(&sy.q, &w) == HARP_ERR_FORMAT);
+    dec_synth_free(&sy);
+    CHECK_OK(dec_synth_planes(DL_RVQ4, 4, 64, 1, &sy));
+    sy.q.codes2 = NULL;
+    CHECK(dec_pack(&sy.q, &w) == HARP_ERR_INVALID_ARG);
+    dec_synth_free(&sy);
+}
+
+int main(void) {
+    harp_set_log_level(HARP_LOG_NONE);
+    test_e8p_words();
+    test_packed_values();
+    test_gemv_twin();
+    test_transforms();
+    test_attention_twins();
+    test_bad_planes();
+    return t_done();
+}

@@ -147,12 +147,12 @@ static harp_status get_xf(const qf_tensors *l, const char *P, const qf_layer_con
     harp_qxf *x = &w->xf;
     const qf_tensor *t;
     HARP_TRY(get(l, P, "slice_scales", HARP_ST_F32, 1, n_slices, 0, &t));
-    const float *ss = t->data;
+    memcpy(x->slice_scale, t->data, (size_t)n_slices * sizeof(float)); /* the file may not align it */
     for (int i = 0; i < n_slices; i++)
-        if (!isfinite(ss[i]))
+        if (!isfinite(x->slice_scale[i]))
             return harp_err(HARP_ERR_NUMERIC, "%s: tensor '%s.slice_scales' has a non-finite value at index %d", l->origin, P, i);
     x->n_slices = n_slices;
-    for (int i = 0; i < n_slices; i++) x->slice_len[i] = slice_len[i], x->slice_scale[i] = ss[i];
+    for (int i = 0; i < n_slices; i++) x->slice_len[i] = slice_len[i];
     if (lc->rotation != HARP_QROT_NONE) {
         HARP_TRY(get_signs(l, P, "su", w->n, &x->s_in));
         HARP_TRY(get_signs(l, P, "sv", w->m, &x->s_out));

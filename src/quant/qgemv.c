@@ -99,7 +99,7 @@ void harp_qgemv_force_portable(int on) { g_max_isa = on ? HARP_QISA_PORTABLE : H
 void harp_qgemv_small_tables(int on) { g_small_tables = on != 0; }
 void harp_qgemv_max_isa(harp_qisa isa) { g_max_isa = isa; }
 
-/* The variant harp_qgemv runs now: the best the CPU has, capped by harp_qgemv_max_isa. (An
+/* The variant the one-row product runs now: the best the CPU has, capped by harp_qgemv_max_isa. (An
  * AVX-512 variant, two codes per 16-lane FMA, measured no faster — 0.87 vs 0.88 ms for 4096×4096 —
  * because the decode is bound by the table loads, not by vector width; it was dropped.) */
 harp_qisa qk_isa(void) {

@@ -10,12 +10,9 @@
 #include "quant/qtype_traits.h"
 
 /* planes: 0 codes, then codes2 (rvq3 / rvq4), then wscale */
-static const float *wscale_plane(const harp_qtensor *w) {
-    return w->planes[w->type == HARP_QTYPE_E8P2 ? 1 : 2].data;
-}
-
 void qt_e8p_decode(harp_qtensor *w) {
-    const float *ws = wscale_plane(w);
+    float ws[2];
+    memcpy(ws, w->planes[w->type == HARP_QTYPE_E8P2 ? 1 : 2].data, sizeof ws);
     w->scale0 = ws[0];
     w->scale1 = w->type == HARP_QTYPE_E8P2 ? 0.0f : ws[1];
 }

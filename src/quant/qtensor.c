@@ -126,9 +126,10 @@ harp_status harp_qtensor_check(const harp_qtensor *w, const char *what) {
         HARP_TRY(harp_qplane_check_values(w, i, what, tr->name));
     }
     if (tr->layout == HARP_QLAYOUT_E8P) {
-        const float *ws = w->planes[harp_qplane_index(w->type, "wscale")].data;
-        const float s1 = w->type == HARP_QTYPE_E8P2 ? 0.0f : ws[1];
-        if (memcmp(&w->scale0, &ws[0], sizeof(float)) || memcmp(&w->scale1, &s1, sizeof(float)))
+        float ws[2];
+        memcpy(ws, w->planes[harp_qplane_index(w->type, "wscale")].data, sizeof ws);
+        if (w->type == HARP_QTYPE_E8P2) ws[1] = 0.0f;
+        if (memcmp(&w->scale0, &ws[0], sizeof(float)) || memcmp(&w->scale1, &ws[1], sizeof(float)))
             return harp_err(HARP_ERR_INVALID_ARG, "%s: scales differ from the wscale plane (call harp_qtensor_derive)", what);
     }
     return check_xf(w, what);
@@ -198,9 +199,11 @@ static harp_status apply_any(const harp_qtensor *w, const float *X, int64_t rows
     if (!tr || !X || !Y || rows <= 0)
         return harp_err(HARP_ERR_INVALID_ARG, "qtensor apply: bad type %d, NULL buffer or %lld rows", (int)w->type,
                         (long long)rows);
-    float *T = NULL;
+    /* the transformed input: on the stack for small products (one decode row of a small model) */
+    float small[1024], *T = NULL;
     if (w->xf.in_mul || w->xf.rot_in) {
-        T = harp_xmalloc((size_t)(rows * w->n) * sizeof(float), "qtensor apply input");
+        const size_t need = (size_t)(rows * w->n);
+        T = need <= sizeof small / sizeof small[0] ? small : harp_xmalloc(need * sizeof(float), "qtensor apply input");
         if (!T) return HARP_ERR_OOM;
     }
     const float *Xt = X;
@@ -211,7 +214,7 @@ static harp_status apply_any(const harp_qtensor *w, const float *X, int64_t rows
         st = rows == 1 ? tr->gemv(w, Xt, Y, act_q8) : tr->mm(w, Xt, rows, Y);
     }
     if (!st) st = apply_out(w, Y, rows, ref);
-    harp_free(T);
+    if (T != small) harp_free(T);
     return st;
 }
 

@@ -138,6 +138,8 @@ size_t harp_qplane_bytes(const harp_qtensor *w, int i) {
     return nd == 2 ? b * (size_t)s[1] : b;
 }
 
+/* Entries are loaded with memcpy: a plane may be a view into a file whose tensors are not aligned to
+ * their element size (the reader does not require it). */
 harp_status harp_qplane_check_values(const harp_qtensor *w, int i, const char *file, const char *prefix) {
     const harp_qtype_traits *tr = harp_qtype_traits_of(w->type);
     const harp_qplane_desc *d = &tr->planes[i];
@@ -148,10 +150,13 @@ harp_status harp_qplane_check_values(const harp_qtensor *w, int i, const char *f
     switch (d->values) {
     case HARP_QV_ANY: return HARP_OK;
     case HARP_QV_FINITE:
-        for (int64_t k = 0; k < count; k++)
-            if (!isfinite(((const float *)p)[k]))
+        for (int64_t k = 0; k < count; k++) {
+            float f;
+            memcpy(&f, (const uint8_t *)p + 4 * k, 4);
+            if (!isfinite(f))
                 return harp_err(HARP_ERR_NUMERIC, "%s: tensor '%s.%s' has a non-finite value at index %lld", file, prefix,
                                 d->suffix, (long long)k);
+        }
         return HARP_OK;
     case HARP_QV_ZERO_POINT:
         for (int64_t k = 0; k < count; k++) {
@@ -163,7 +168,8 @@ harp_status harp_qplane_check_values(const harp_qtensor *w, int i, const char *f
         return HARP_OK;
     case HARP_QV_GROUP_INDEX:
         for (int64_t k = 0; k < count; k++) {
-            const int32_t g = ((const int32_t *)p)[k];
+            int32_t g;
+            memcpy(&g, (const uint8_t *)p + 4 * k, 4);
             if (g < 0 || g >= w->n_groups)
                 return harp_err(HARP_ERR_FORMAT, "%s: tensor '%s.%s' entry %lld is %d, out of range [0, %lld)", file, prefix,
                                 d->suffix, (long long)k, g, (long long)w->n_groups);

@@ -180,7 +180,8 @@ static void check_value_rules(harp_qtensor *w, const char *tag) {
         uint8_t *p = w->planes[i].owned;
         if (!p || tr->planes[i].values == HARP_QV_ANY) continue;
         uint8_t save[4];
-        memcpy(save, p, 4);
+        const size_t keep = w->planes[i].nbytes < 4 ? w->planes[i].nbytes : 4; /* a 1×1 zeros plane is 1 byte */
+        memcpy(save, p, keep);
         harp_status want = HARP_ERR_FORMAT;
         if (tr->planes[i].values == HARP_QV_FINITE) {
             const float nan = NAN;
@@ -193,7 +194,7 @@ static void check_value_rules(harp_qtensor *w, const char *tag) {
             memcpy(p, &g, 4);
         }
         if (tr->planes[i].values == HARP_QV_ZERO_POINT && tr->bits >= 8) { /* every u8 is a valid 8-bit zero */
-            memcpy(p, save, 4);
+            memcpy(p, save, keep);
             continue;
         }
         harp_status st = harp_qplane_check_values(w, i, "file", "P");
@@ -201,7 +202,7 @@ static void check_value_rules(harp_qtensor *w, const char *tag) {
         snprintf(want_name, sizeof want_name, "'P.%s'", tr->planes[i].suffix);
         CHECK_MSG(st == want && strstr(harp_last_error(), want_name), "%s: corrupted plane %s gave %d: %s", tag,
                   tr->planes[i].suffix, st, harp_last_error());
-        memcpy(p, save, 4);
+        memcpy(p, save, keep);
     }
     const size_t nb = w->planes[0].nbytes;
     w->planes[0].nbytes = nb + 1;

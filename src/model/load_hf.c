@@ -222,7 +222,10 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     free(cfg_path);
     if (st) return st;
     hf_files h;
-    HARP_TRY(hf_open_files(dir, &h));
+    if ((st = hf_open_files(dir, &h))) {
+        qf_config_free(&qc);
+        return st;
+    }
     harp_model *m = NULL;
     st = harp_model_alloc(&cfg, &m);
     if (!st) st = hf_load_weights(&h, m, is_q);

@@ -125,13 +125,14 @@ uint16_t harp_e8p_encode(const double x[8], double out[8]);
 /* E81B: the 256-entry 1-bit/weight residual table of §5.3 (index 56 = origin). */
 void harp_e81b_decode(uint8_t idx, double out[8]);
 uint8_t harp_e81b_encode(const double x[8], double out[8]);
-/* Codebook quantizer of one 8-vector already divided by Wscale: RVQ stages as in §5.3.
- * Returns the first-stage code and stores the second in *code2 (if not NULL). */
+/* Codebook quantizer of one 8-vector already divided by Wscale, for a lattice type cb (e8p2, rvq3,
+ * rvq4): RVQ stages as in §5.3. Returns the first-stage code and stores the second in *code2 (if not
+ * NULL). */
 uint16_t harp_cb_quantize8(harp_qtype cb, double resid_scale, const double x[8], double out[8],
                            uint16_t *code2);
 /* Decoded value of a code pair: E8P(c1) + R(c2)/resid_scale (c2 ignored at 2 bits). */
 void harp_cb_decode8(harp_qtype cb, double resid_scale, uint16_t c1, uint16_t c2, double out[8]);
-/* Reference constants of §5.1. */
+/* Reference constants of §5.1 for a lattice type (Wscale divisor; residual multiplier r). */
 double harp_codebook_opt_scale(harp_qtype cb);
 double harp_codebook_opt_resid_scale(harp_qtype cb);
 

@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "harp/qkernels.h"
+#include "harp/qtensor.h"
 #include "harp/rotate.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -89,16 +90,7 @@ static void gemv_f16(const uint16_t *w, int m, int n, const float *x, float *y, 
 
 /* Input side x ← x·V = (x ⊙ s_in)·Had_n, output side y ← ỹ·Uᵀ = (ỹ·Had_mᵀ) ⊙ s_out, exactly as a
  * QuIP# RHT linear does at inference (§2.2); Had_n = (hadK ⊗ H_2^k)/√n with QuIP#'s hadK (K = 172
- * for 11008). harp_rot_apply on one row runs single-threaded. */
-typedef struct bench_rot {
-    harp_rot *r;
-    int transpose;
-} bench_rot;
-
-static void rot_apply_cb(void *user, float *v) {
-    bench_rot *b = user;
-    harp_rot_apply(b->r, v, 1, 0, b->transpose);
-}
+ * for 11008). harp_qtensor_apply runs them (harp_rot_apply) around the GEMV. */
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
 
@@ -116,9 +108,9 @@ typedef struct bench_ctx {
     size_t stream_target;
     long long llc;
     const char *llc_source;
-    float *x, *y, *scratch, *oscale;
-    bench_rot rin, rout;   /* RHT (QuIP#) */
-    bench_rot hin, hout;   /* HARP butterflies with random θ (the same fused-transform slots) */
+    float *x, *y, *oscale;
+    harp_rot *rin, *rout;  /* RHT (QuIP#) */
+    harp_rot *hin, *hout;  /* HARP butterflies with random θ (the same transform slots) */
 } bench_ctx;
 
 static size_t kind_bytes(int k, size_t m, size_t n) {
@@ -143,24 +135,30 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         gemv_f16((const uint16_t *)base, b->m, b->n, b->x, b->y, b->simd16);
         return;
     }
-    harp_qmat w;
-    harp_qfmt fmt = k == K_RVQ3 || k == K_RVQ3_Q8   ? HARP_QFMT_RVQ3
-                    : k == K_RVQ4 || k == K_RVQ4_Q8 ? HARP_QFMT_RVQ4
-                                                    : HARP_QFMT_E8P2;
-    harp_qmat_init(&w, fmt, b->m, b->n, 0.02f, 0.02f / 3.45f);
-    size_t plane0 = 2 * (size_t)b->m * w.ncode;
-    w.codes0 = (const uint16_t *)base;
-    w.codes1 = fmt == HARP_QFMT_E8P2 ? NULL : base + plane0;
-    (void)bytes;
-    if (k == K_E8P2_RAW) {
-        harp_qgemv(&w, b->x, b->y);
-        return;
+    /* a view of this copy's code planes; the transforms are the context's (borrowed, never freed) */
+    const harp_qtype type = k == K_RVQ3 || k == K_RVQ3_Q8 ? HARP_QTYPE_RVQ3
+                            : k == K_RVQ4 || k == K_RVQ4_Q8 ? HARP_QTYPE_RVQ4
+                                                            : HARP_QTYPE_E8P2;
+    static const float wscale[2] = {0.02f, 0.02f / 3.45f};
+    harp_qtensor w;
+    harp_qtensor_init(&w, type, b->m, b->n, 0);
+    const size_t plane = 2 * (size_t)b->m * (size_t)((b->n + 7) / 8);
+    w.planes[0].data = base;
+    w.planes[0].nbytes = plane;
+    if (type != HARP_QTYPE_E8P2) {
+        w.planes[1].data = base + plane;
+        w.planes[1].nbytes = bytes - plane;
     }
-    const int harp = k == K_E8P2_HARP;
-    harp_qxform t = {NULL, rot_apply_cb, harp ? &b->hin : &b->rin, rot_apply_cb, harp ? &b->hout : &b->rout, b->oscale};
-    if (kind_q8(k)) harp_qgemv_act_q8(1);
-    harp_qlinear_forward(&w, &t, b->x, b->y, b->scratch);
-    harp_qgemv_act_q8(0);
+    w.planes[type == HARP_QTYPE_E8P2 ? 1 : 2].data = wscale;
+    w.planes[type == HARP_QTYPE_E8P2 ? 1 : 2].nbytes = sizeof wscale;
+    harp_qtensor_derive(&w);
+    if (k != K_E8P2_RAW) {
+        const int harp = k == K_E8P2_HARP;
+        w.xf.rot_in = harp ? b->hin : b->rin;
+        w.xf.rot_out = harp ? b->hout : b->rout;
+        w.xf.out_mul = b->oscale;
+    }
+    harp_qtensor_apply(&w, b->x, 1, b->y, kind_q8(k));
 }
 
 /* Times `copies` distinct copies cycled in order; returns seconds per product: the best of
@@ -228,31 +226,28 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
     int m = b->m, n = b->n;
     b->x = malloc(sizeof(float) * (size_t)n);
     b->y = malloc(sizeof(float) * (size_t)m);
-    b->scratch = malloc(sizeof(float) * (size_t)n);
     b->oscale = malloc(sizeof(float) * (size_t)m);
-    if (!b->x || !b->y || !b->scratch || !b->oscale) return -1;
+    if (!b->x || !b->y || !b->oscale) return -1;
     for (int j = 0; j < n; j++) b->x[j] = (float)harp_rng_normal(rng);
     for (int i = 0; i < m; i++) b->oscale[i] = 0.9f + 0.1f * (float)harp_rng_uniform(rng);
     /* RHT for both sides; widths without a Hadamard construction are a usage error. */
-    harp_rot_destroy(b->rin.r);
-    harp_rot_destroy(b->rout.r);
-    b->rin.r = b->rout.r = NULL;
-    if (harp_rot_create(HARP_ROT_RHT, n, NULL, harp_rng_u64(rng), &b->rin.r) != HARP_OK ||
-        harp_rot_create(HARP_ROT_RHT, m, NULL, harp_rng_u64(rng), &b->rout.r) != HARP_OK)
+    harp_rot_destroy(b->rin);
+    harp_rot_destroy(b->rout);
+    b->rin = b->rout = NULL;
+    if (harp_rot_create(HARP_ROT_RHT, n, NULL, harp_rng_u64(rng), &b->rin) != HARP_OK ||
+        harp_rot_create(HARP_ROT_RHT, m, NULL, harp_rng_u64(rng), &b->rout) != HARP_OK)
         cli_die(CLI_EXIT_USAGE, "--shapes %dx%d: %s", m, n, harp_last_error());
-    b->rin.transpose = 0;
-    b->rout.transpose = 1;
     /* HARP: the butterfly schedules of §4.2 at a random non-zero θ (as after fitting), blocks
      * precomputed as at load; same fused-transform slots as the RHT rows, so the ratio of the two
      * rows is the cost of the butterflies vs the Hadamard transforms. */
-    harp_rot_destroy(b->hin.r);
-    harp_rot_destroy(b->hout.r);
-    b->hin.r = b->hout.r = NULL;
-    if (harp_rot_create(HARP_ROT_BUTTERFLY, n, NULL, 1, &b->hin.r) != HARP_OK ||
-        harp_rot_create(HARP_ROT_BUTTERFLY, m, NULL, 2, &b->hout.r) != HARP_OK)
+    harp_rot_destroy(b->hin);
+    harp_rot_destroy(b->hout);
+    b->hin = b->hout = NULL;
+    if (harp_rot_create(HARP_ROT_BUTTERFLY, n, NULL, 1, &b->hin) != HARP_OK ||
+        harp_rot_create(HARP_ROT_BUTTERFLY, m, NULL, 2, &b->hout) != HARP_OK)
         cli_die(CLI_EXIT_USAGE, "--shapes %dx%d: %s", m, n, harp_last_error());
     for (int side = 0; side < 2; side++) {
-        harp_rot *r = side ? b->hout.r : b->hin.r;
+        harp_rot *r = side ? b->hout : b->hin;
         int64_t np = harp_rot_butterfly_num_params(r);
         double *th = malloc(sizeof(double) * (size_t)(np + 1));
         if (!th) return -1;
@@ -261,8 +256,6 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
         free(th);
         if (st != HARP_OK) cli_die(CLI_EXIT_FAIL, "harp rotation: %s", harp_last_error());
     }
-    b->hin.transpose = 0;
-    b->hout.transpose = 1;
 
     static const char *const regimes[2] = {"cache", "stream"};
     for (int g = 0; g < 2; g++) {
@@ -286,14 +279,13 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
             if (!b->quick) usleep(200000);   /* let spinning BLAS / OpenMP workers go to sleep between kinds */
         }
     }
-    harp_rot_destroy(b->rin.r);
-    harp_rot_destroy(b->rout.r);
-    harp_rot_destroy(b->hin.r);
-    harp_rot_destroy(b->hout.r);
-    b->rin.r = b->rout.r = b->hin.r = b->hout.r = NULL;
+    harp_rot_destroy(b->rin);
+    harp_rot_destroy(b->rout);
+    harp_rot_destroy(b->hin);
+    harp_rot_destroy(b->hout);
+    b->rin = b->rout = b->hin = b->hout = NULL;
     free(b->x);
     free(b->y);
-    free(b->scratch);
     free(b->oscale);
     return 0;
 }

@@ -98,14 +98,14 @@ int bench_quant(int argc, char **argv) {
             qp.act_order = act;
             double best = 1e30, best_cpu = 1e30, loss = NAN;
             for (int r = 0; r < reps; r++) {
-                harp_qlinear q;
+                harp_qtensor q;
                 double t0 = harp_time_s(), c0 = cpu_s();
                 cli_check(harp_quantize_linear(&qp, m, n, W, H, "bench", &q));
                 double dt = harp_time_s() - t0, dc = cpu_s() - c0;
                 if (dt < best) best = dt;
                 if (dc < best_cpu) best_cpu = dc;
                 loss = q.proxy_loss;
-                harp_qlinear_free(&q);
+                harp_qtensor_free(&q);
             }
             if (json)
                 printf("{\"bench\":\"quant\",\"method\":\"%s\",\"bits\":%ld,\"m\":%ld,\"n\":%ld,\"threads\":%d,\"seconds\":%.4f,\"cpu_seconds\":%.4f,\"proxy_loss\":%.6g}\n",

@@ -14,6 +14,8 @@
 #include "harp/model.h"
 #include "harp/eval.h"
 #include "harp/rotate.h"
+#include "harp/qtype.h"
+#include "harp/qtensor.h"
 #include "harp/quant.h"
 #include "harp/zeroshot.h"
 #include "harp/calib.h"

@@ -1,5 +1,7 @@
-/* Decode-GEMV kernels (AVX2, portable) against the reference decoder at awkward sizes, the tile
- * dequantizer + sgemm path, the fused transforms, thread-count independence and the FWHT. */
+/* Lattice decode-GEMV kernels (AVX2, portable) of e8p2 / rvq3 / rvq4 against the reference decoder
+ * at awkward sizes, bit for bit against an FMA emulation of the AVX2 order, the tile dequantizer +
+ * sgemm path, the fused transforms of harp_qtensor_apply, thread-count independence and the FWHT.
+ * (Every type of the table against its reference: test_qtype.c.) */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,34 +9,22 @@
 #include "core/core.h"
 #include "harp/qkernels.h"
 #include "quant/e8p.h"
+#include "quant/quant_internal.h"
+#include "quant_testlib.h"
 #include "test_util.h"
 
-typedef struct tmat {
-    harp_qmat w;
-    uint16_t *c0;
-    void *c1;
-} tmat;
+typedef harp_qtensor tmat;
 
-static void make(tmat *t, harp_qfmt fmt, int m, int n, harp_rng *rng) {
-    float s0 = 0.02f + 0.01f * (float)harp_rng_uniform(rng);
-    float r = fmt == HARP_QFMT_RVQ3 ? RVQ3_RESID_SCALE : RVQ4_RESID_SCALE;
-    CHECK_OK(harp_qmat_init(&t->w, fmt, m, n, s0, s0 / r));
-    size_t cells = (size_t)m * t->w.ncode;
-    t->c0 = malloc(cells * 2);
-    t->c1 = fmt == HARP_QFMT_E8P2 ? NULL : malloc(cells * (fmt == HARP_QFMT_RVQ4 ? 2 : 1));
-    for (size_t i = 0; i < cells; i++) {
-        uint64_t u = harp_rng_u64(rng);
-        t->c0[i] = (uint16_t)u;
-        if (fmt == HARP_QFMT_RVQ4) ((uint16_t *)t->c1)[i] = (uint16_t)(u >> 16);
-        if (fmt == HARP_QFMT_RVQ3) ((uint8_t *)t->c1)[i] = (uint8_t)(u >> 16);
-    }
-    t->w.codes0 = t->c0;
-    t->w.codes1 = t->c1;
+static void make(tmat *t, harp_qtype fmt, int m, int n, harp_rng *rng) {
+    CHECK_OK(qt_random_tensor(rng, fmt, m, n, 0, 0, t));
 }
 
-static void drop(tmat *t) {
-    free(t->c0);
-    free(t->c1);
+static void drop(tmat *t) { harp_qtensor_free(t); }
+
+static void gemv_ref(const harp_qtensor *w, const float *x, float *y) { harp_qtype_traits_of(w->type)->gemv_ref(w, x, y); }
+static void gemv_best(const harp_qtensor *w, const float *x, float *y) { CHECK_OK(harp_qtensor_apply(w, x, 1, y, 0)); }
+static void dequant_rows(const harp_qtensor *w, int r0, int r1, float *out, size_t ld) {
+    harp_qtype_traits_of(w->type)->dequant_rows(w, r0, r1, out, ld);
 }
 
 static float lane_sum(const float l[8]) {
@@ -45,7 +35,9 @@ static float lane_sum(const float l[8]) {
 /* The AVX2 kernel's exact arithmetic (FMA per lane, same reduction), expected bit for bit:
  * 8 lanes, lane = column % 8 (lanes = 16 emulates a 16-lane kernel: lanes l and l + 8 are added
  * before the 8-lane reduction; kept for a future wider kernel). */
-static void emu_fma(const harp_qmat *w, const float *x, float *y, int lanes) {
+static void emu_fma(const harp_qtensor *t, const float *x, float *y, int lanes) {
+    harp_e8p_view v, *w = &v;
+    qt_e8p_view(t, w);
     for (int r = 0; r < w->m; r++) {
         float a0[16] = {0}, a1[16] = {0};
         for (int k = 0; k < w->ncode; k++) {
@@ -53,14 +45,14 @@ static void emu_fma(const harp_qmat *w, const float *x, float *y, int lanes) {
             int8_t q[8], q1[8] = {0};
             float e[8] = {0};
             e8p_decode_x4(w->codes0[idx], q);
-            if (w->fmt == HARP_QFMT_RVQ4) e8p_decode_x4(((const uint16_t *)w->codes1)[idx], q1);
-            if (w->fmt == HARP_QFMT_RVQ3) e81b_decode(((const uint8_t *)w->codes1)[idx], e);
+            if (w->type == HARP_QTYPE_RVQ4) e8p_decode_x4(((const uint16_t *)w->codes1)[idx], q1);
+            if (w->type == HARP_QTYPE_RVQ3) e81b_decode(((const uint8_t *)w->codes1)[idx], e);
             for (int i = 0; i < 8; i++) {
                 int l = (8 * k + i) % lanes;
                 float xv = 8 * k + i < w->n ? x[8 * k + i] : 0.0f;
                 a0[l] = fmaf((float)q[i], xv, a0[l]);
-                float v1 = w->fmt == HARP_QFMT_RVQ3 ? 4.0f * e[i] : (float)q1[i];
-                if (w->fmt != HARP_QFMT_E8P2) a1[l] = fmaf(v1, xv, a1[l]);
+                float v1 = w->type == HARP_QTYPE_RVQ3 ? 4.0f * e[i] : (float)q1[i];
+                if (w->type != HARP_QTYPE_E8P2) a1[l] = fmaf(v1, xv, a1[l]);
             }
         }
         if (lanes == 16)
@@ -73,10 +65,10 @@ static void emu_fma(const harp_qmat *w, const float *x, float *y, int lanes) {
 }
 
 /* Σ_j |W̃_rj x_j| per row: the scale of the rounding error of any summation order. */
-static void abs_mass(const harp_qmat *w, const float *x, double *mass) {
+static void abs_mass(const harp_qtensor *w, const float *x, double *mass) {
     float *row = malloc(sizeof(float) * (size_t)w->n);
     for (int r = 0; r < w->m; r++) {
-        harp_qmat_dequant_rows(w, r, r + 1, row, (size_t)w->n);
+        dequant_rows(w, r, r + 1, row, (size_t)w->n);
         double s = 0;
         for (int j = 0; j < w->n; j++) s += fabs((double)row[j] * x[j]);
         mass[r] = s;
@@ -88,7 +80,7 @@ static void abs_mass(const harp_qmat *w, const float *x, double *mass) {
  * error at these sizes and far below any decode mistake (one wrong weight moves y by ~|w x|). */
 #define REL_TOL 1e-5
 
-static void test_shape(harp_qfmt fmt, int m, int n, harp_rng *rng) {
+static void test_shape(harp_qtype fmt, int m, int n, harp_rng *rng) {
     tmat t;
     make(&t, fmt, m, n, rng);
     float *x = malloc(sizeof(float) * (size_t)n);
@@ -97,14 +89,14 @@ static void test_shape(harp_qfmt fmt, int m, int n, harp_rng *rng) {
     float *yg = malloc(sizeof(float) * (size_t)m);
     double *mass = malloc(sizeof(double) * (size_t)m);
     for (int j = 0; j < n; j++) x[j] = (float)harp_rng_normal(rng);
-    CHECK_OK(harp_qmat_check(&t.w, "test"));
-    harp_qgemv_ref(&t.w, x, yr);
-    harp_qgemv(&t.w, x, ya);
-    harp_qgemv_portable(&t.w, x, yp);
+    CHECK_OK(harp_qtensor_check(&t, "test"));
+    gemv_ref(&t, x, yr);
+    gemv_best(&t, x, ya);
+    CHECK_OK(harp_qgemv_portable(&t, x, yp));
     const char *isa = harp_qgemv_isa();
-    emu_fma(&t.w, x, ye, 8);
-    CHECK_OK(harp_qgemm(&t.w, x, 1, yg));
-    abs_mass(&t.w, x, mass);
+    emu_fma(&t, x, ye, 8);
+    CHECK_OK(harp_qmm_tiles(&t, x, 1, yg));
+    abs_mass(&t, x, mass);
     int bad_a = 0, bad_p = 0, bad_g = 0, bad_e = 0;
     for (int r = 0; r < m; r++) {
         double tol = REL_TOL * mass[r] + 1e-30;
@@ -113,17 +105,17 @@ static void test_shape(harp_qfmt fmt, int m, int n, harp_rng *rng) {
         bad_g += fabs((double)yg[r] - yr[r]) > tol;
         if (strcmp(isa, "portable") != 0) bad_e += memcmp(&ya[r], &ye[r], 4) != 0;
     }
-    CHECK_MSG(!bad_a, "fmt %d %dx%d: %d rows of harp_qgemv (%s) off the reference", fmt, m, n, bad_a,
+    CHECK_MSG(!bad_a, "fmt %d %dx%d: %d rows of the best GEMV (%s) off the reference", fmt, m, n, bad_a,
               harp_qgemv_isa());
     CHECK_MSG(!bad_p, "fmt %d %dx%d: %d rows of the portable kernel off", fmt, m, n, bad_p);
-    CHECK_MSG(!bad_g, "fmt %d %dx%d: %d rows of harp_qgemm off", fmt, m, n, bad_g);
+    CHECK_MSG(!bad_g, "fmt %d %dx%d: %d rows of the tile product off", fmt, m, n, bad_g);
     CHECK_MSG(!bad_e, "fmt %d %dx%d: %d rows of the %s kernel not bit-exact vs FMA emulation", fmt,
               m, n, bad_e, isa);
     /* Thread count must not change a bit. */
     harp_set_threads(1);
-    harp_qgemv(&t.w, x, yp);
+    gemv_best(&t, x, yp);
     harp_set_threads(2);
-    harp_qgemv(&t.w, x, ye);
+    gemv_best(&t, x, ye);
     CHECK(memcmp(yp, ya, sizeof(float) * (size_t)m) == 0 && memcmp(ye, ya, sizeof(float) * (size_t)m) == 0);
     free(x);
     free(yr);
@@ -137,17 +129,18 @@ static void test_shape(harp_qfmt fmt, int m, int n, harp_rng *rng) {
 
 static void test_dequant_matches_decoder(harp_rng *rng) {
     tmat t;
-    make(&t, HARP_QFMT_RVQ4, 3, 21, rng);
+    make(&t, HARP_QTYPE_RVQ4, 3, 21, rng);
     float d[3 * 21];
-    harp_qmat_dequant_rows(&t.w, 0, 3, d, 21);
+    CHECK_OK(harp_qtensor_dequantize(&t, d));
+    const uint16_t *c0 = t.planes[0].data, *c1 = t.planes[1].data;
+    const int nc = 3;
     int ok = 1;
     for (int r = 0; r < 3; r++)
-        for (int k = 0; k < t.w.ncode; k++) {
+        for (int k = 0; k < nc; k++) {
             float a[8], b[8];
-            e8p_decode(t.c0[r * t.w.ncode + k], a);
-            e8p_decode(((uint16_t *)t.c1)[r * t.w.ncode + k], b);
-            for (int i = 0; i < 8 && 8 * k + i < 21; i++)
-                ok &= d[r * 21 + 8 * k + i] == t.w.scale0 * a[i] + t.w.scale1 * b[i];
+            e8p_decode(c0[r * nc + k], a);
+            e8p_decode(c1[r * nc + k], b);
+            for (int i = 0; i < 8 && 8 * k + i < 21; i++) ok &= d[r * 21 + 8 * k + i] == t.scale0 * a[i] + t.scale1 * b[i];
         }
     CHECK(ok);
     drop(&t);
@@ -157,38 +150,47 @@ static void test_dequant_matches_decoder(harp_rng *rng) {
 static void test_qgemm_batch(harp_rng *rng) {
     const int m = 70, n = 44, b = 3;
     tmat t;
-    make(&t, HARP_QFMT_RVQ3, m, n, rng);
+    make(&t, HARP_QTYPE_RVQ3, m, n, rng);
     float x[3 * 44], y[3 * 70], yr[70];
     double mass[70];
     for (int i = 0; i < b * n; i++) x[i] = (float)harp_rng_normal(rng);
-    CHECK_OK(harp_qgemm(&t.w, x, b, y));
+    CHECK_OK(harp_qtensor_apply(&t, x, b, y, 0));
     int bad = 0;
     for (int i = 0; i < b; i++) {
-        harp_qgemv_ref(&t.w, x + i * n, yr);
-        abs_mass(&t.w, x + i * n, mass);
+        gemv_ref(&t, x + i * n, yr);
+        abs_mass(&t, x + i * n, mass);
         for (int r = 0; r < m; r++) bad += fabs((double)y[i * m + r] - yr[r]) > REL_TOL * mass[r] + 1e-30;
     }
-    CHECK_MSG(!bad, "harp_qgemm batch 3: %d outputs off the reference", bad);
-    CHECK(harp_qgemm(&t.w, x, 0, y) == HARP_ERR_INVALID_ARG);
+    CHECK_MSG(!bad, "many-row product, batch 3: %d outputs off the reference", bad);
+    CHECK(harp_qtensor_apply(&t, x, 0, y, 0) == HARP_ERR_INVALID_ARG);
     drop(&t);
 }
 
-static void fwht_cb(void *user, float *v) { harp_fwht_f32(v, *(int *)user); }
-
-/* Fused forward vs dense double-precision algebra with explicit Sylvester matrices. */
+/* Fused forward vs dense double-precision algebra with explicit Sylvester matrices: the
+ * transforms of harp_qtensor_apply (signs ⊙, Hadamard rotations, out_mul). */
 static void test_fused(harp_rng *rng) {
     int m = 32, n = 64;
     tmat t;
-    make(&t, HARP_QFMT_E8P2, m, n, rng);
-    float x[64], sin_[64], sout[32], y[32], scratch[64], W[32 * 64];
+    make(&t, HARP_QTYPE_E8P2, m, n, rng);
+    float x[64], sin_[64], sout[32], y[32], W[32 * 64];
+    t.xf.s_in = malloc((size_t)n);
+    t.xf.s_out = malloc((size_t)m);
     for (int j = 0; j < n; j++) {
         x[j] = (float)harp_rng_normal(rng);
-        sin_[j] = (harp_rng_u64(rng) & 1) ? 1.0f : -1.0f;
+        t.xf.s_in[j] = (harp_rng_u64(rng) & 1) ? 1 : -1;
+        sin_[j] = t.xf.s_in[j];
     }
-    for (int i = 0; i < m; i++) sout[i] = ((harp_rng_u64(rng) & 1) ? 1.0f : -1.0f) * 1.7f;
-    harp_qxform xf = {sin_, fwht_cb, &n, fwht_cb, &m, sout};
-    harp_qlinear_forward(&t.w, &xf, x, y, scratch);
-    harp_qmat_dequant_rows(&t.w, 0, m, W, (size_t)n);
+    for (int i = 0; i < m; i++) t.xf.s_out[i] = (harp_rng_u64(rng) & 1) ? 1 : -1;
+    t.xf.n_slices = 1;
+    t.xf.slice_len[0] = m;
+    t.xf.slice_scale[0] = 1.7f;
+    for (int i = 0; i < m; i++) sout[i] = t.xf.s_out[i] * 1.7f;
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, n, NULL, 0, &t.xf.rot_in));
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, m, NULL, 0, &t.xf.rot_out));
+    CHECK_OK(harp_qtensor_derive(&t));
+    CHECK_OK(harp_qtensor_check(&t, "fused"));
+    CHECK_OK(harp_qtensor_apply(&t, x, 1, y, 0));
+    CHECK_OK(harp_qtensor_dequantize(&t, W));
     double xt[64], yt[32];
     for (int i = 0; i < n; i++) {
         xt[i] = 0;
@@ -220,14 +222,14 @@ static void test_fwht_and_checks(void) {
     for (int i = 0; i < 16; i++) ok &= fabsf(v[i] - (float)i) < 1e-5f;
     CHECK(ok);
     CHECK(harp_fwht_f32(v, 12) == HARP_ERR_INVALID_ARG);
-    harp_qmat w;
-    CHECK(harp_qmat_init(&w, HARP_QFMT_E8P2, 0, 8, 1, 0) == HARP_ERR_INVALID_ARG);
-    CHECK(harp_qmat_init(&w, (harp_qfmt)9, 4, 8, 1, 0) == HARP_ERR_INVALID_ARG);
-    CHECK_OK(harp_qmat_init(&w, HARP_QFMT_RVQ3, 4, 172, 1, 0.5f));
-    CHECK(w.ncode == 22);
-    CHECK(harp_qmat_check(&w, "m") == HARP_ERR_INVALID_ARG);   /* no code planes */
+    harp_qtensor w;
+    CHECK(harp_qtensor_init(&w, HARP_QTYPE_E8P2, 0, 8, 0) == HARP_ERR_INVALID_ARG);
+    CHECK(harp_qtensor_init(&w, (harp_qtype)HARP_QTYPE_COUNT, 4, 8, 0) == HARP_ERR_INVALID_ARG);
+    CHECK_OK(harp_qtensor_init(&w, HARP_QTYPE_RVQ3, 4, 172, 0));
+    CHECK(harp_e8p_ncode(w.n) == 22);
+    CHECK(harp_qtensor_check(&w, "m") == HARP_ERR_INVALID_ARG);   /* no code planes */
     CHECK(strstr(harp_last_error(), "m: missing code plane 0") != NULL);
-    CHECK(harp_qmat_code_bytes(HARP_QFMT_RVQ3, 4, 172) == 4 * 22 * 3);
+    CHECK(harp_qplane_bytes(&w, 0) + harp_qplane_bytes(&w, 1) == 4 * 22 * 3);
 }
 
 int main(void) {
@@ -236,7 +238,7 @@ int main(void) {
     static const int shapes[][2] = {{1, 8},   {3, 24},   {5, 172},  {17, 1376}, {33, 13},
                                     {64, 64},  {7, 100},  {130, 520}, {4, 1},    {69, 4096},
                                     {6, 16},   {9, 40},   {11, 23}};
-    const harp_qfmt fmts[3] = {HARP_QFMT_E8P2, HARP_QFMT_RVQ3, HARP_QFMT_RVQ4};
+    const harp_qtype fmts[3] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     /* Every variant: AVX2 with the full table, AVX2 with the small tables, portable (where the CPU
      * has no AVX2 all three are the portable kernel). */
     static const struct { harp_qisa cap; int small; } variants[3] = {

@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 #include "harp/qkernels.h"
+#include "quant_testlib.h"
 #include "test_util.h"
 
 int main(void) {
@@ -15,20 +16,13 @@ int main(void) {
     harp_rng rng;
     harp_rng_seed(&rng, 9);
     static const int shapes[][2] = {{1, 8}, {5, 172}, {17, 1376}, {33, 13}, {130, 520}, {69, 4096}};
-    const harp_qfmt fmts[3] = {HARP_QFMT_E8P2, HARP_QFMT_RVQ3, HARP_QFMT_RVQ4};
+    const harp_qtype fmts[3] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     for (int f = 0; f < 3; f++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int m = shapes[s][0], n = shapes[s][1];
-            harp_qmat w;
-            CHECK_OK(harp_qmat_init(&w, fmts[f], m, n, 0.03f, 0.01f));
-            size_t cells = (size_t)m * w.ncode;
-            uint16_t *c0 = malloc(cells * 2), *c1 = malloc(cells * 2);
-            for (size_t i = 0; i < cells; i++) {
-                c0[i] = (uint16_t)harp_rng_u64(&rng);
-                c1[i] = (uint16_t)harp_rng_u64(&rng);
-            }
-            w.codes0 = c0;
-            w.codes1 = fmts[f] == HARP_QFMT_E8P2 ? NULL : c1;
+            harp_qtensor w;
+            CHECK_OK(qt_random_tensor(&rng, fmts[f], m, n, 0, 0, &w));
+            const harp_qtype_traits *tr = harp_qtype_traits_of(fmts[f]);
             float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * m),
                   *yr = malloc(sizeof(float) * m), *row = malloc(sizeof(float) * n);
             for (int j = 0; j < n; j++) x[j] = (float)harp_rng_normal(&rng);
@@ -38,17 +32,16 @@ int main(void) {
                 return 77;
             }
             CHECK_OK(st);
-            harp_qgemv_ref(&w, x, yr);
+            tr->gemv_ref(&w, x, yr);
             int bad = 0;
             for (int r = 0; r < m; r++) {
-                harp_qmat_dequant_rows(&w, r, r + 1, row, (size_t)n);
+                tr->dequant_rows(&w, r, r + 1, row, (size_t)n);
                 double mass = 0;
                 for (int j = 0; j < n; j++) mass += fabs((double)row[j] * x[j]);
                 bad += fabs((double)y[r] - yr[r]) > 1e-5 * mass + 1e-30;
             }
             CHECK_MSG(!bad, "fmt %d %dx%d: %d rows off", fmts[f], m, n, bad);
-            free(c0);
-            free(c1);
+            harp_qtensor_free(&w);
             free(x);
             free(y);
             free(yr);

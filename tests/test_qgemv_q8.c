@@ -1,7 +1,7 @@
 /* Int8-activation decode-GEMV (harp_qgemv_q8): the AVX-512 kernel equals its portable twin bit for
  * bit; both stay within the activation-rounding bound of the reference decoder
  * |y − y_ref| ≤ Σ_c |W̃[r][c]| · s_b(c)/2 (plus 1e-5 relative fp32 slack); results do not depend
- * on the thread count; harp_qgemv_act_q8 routes harp_qgemv through it. Awkward sizes: n not a
+ * on the thread count; harp_qtensor_apply(…, act_q8 = 1) routes one row through it. Awkward sizes: n not a
  * multiple of 8 or of the 512-column activation block, m not a multiple of the row block. */
 #include <math.h>
 #include <omp.h>
@@ -12,30 +12,18 @@
 #include "core/core.h"
 #include "harp/qkernels.h"
 #include "quant/e8p.h"
+#include "quant_testlib.h"
 #include "test_util.h"
 
-static void check_shape(harp_qfmt fmt, int m, int n, harp_rng *rng, int outliers) {
-    harp_qmat w;
-    float s0 = 0.02f + 0.01f * (float)harp_rng_uniform(rng);
-    float rs = fmt == HARP_QFMT_RVQ3 ? RVQ3_RESID_SCALE : RVQ4_RESID_SCALE;
-    CHECK_OK(harp_qmat_init(&w, fmt, m, n, s0, s0 / rs));
-    size_t cells = (size_t)m * w.ncode;
-    uint16_t *c0 = malloc(cells * 2);
-    uint8_t *c1 = malloc(cells * 2);
-    for (size_t i = 0; i < cells; i++) {
-        uint64_t u = harp_rng_u64(rng);
-        c0[i] = (uint16_t)u;
-        if (fmt == HARP_QFMT_RVQ4) ((uint16_t *)(void *)c1)[i] = (uint16_t)(u >> 16);
-        else c1[i] = (uint8_t)(u >> 16);
-    }
-    w.codes0 = c0;
-    w.codes1 = fmt == HARP_QFMT_E8P2 ? NULL : c1;
+static void check_shape(harp_qtype fmt, int m, int n, harp_rng *rng, int outliers) {
+    harp_qtensor w;
+    CHECK_OK(qt_random_tensor(rng, fmt, m, n, 0, 0, &w));
     float *x = malloc(sizeof(float) * (size_t)n), *Wd = malloc(sizeof(float) * (size_t)m * n);
     float *yr = malloc(sizeof(float) * (size_t)m), *yp = malloc(sizeof(float) * (size_t)m);
     float *ys = malloc(sizeof(float) * (size_t)m), *y1 = malloc(sizeof(float) * (size_t)m);
     for (int j = 0; j < n; j++) x[j] = (float)harp_rng_normal(rng) * (outliers && j % 97 == 5 ? 20.0f : 1.0f);
-    harp_qmat_dequant_rows(&w, 0, m, Wd, (size_t)n);
-    harp_qgemv_ref(&w, x, yr);
+    CHECK_OK(harp_qtensor_dequantize(&w, Wd));
+    harp_qtype_traits_of(fmt)->gemv_ref(&w, x, yr);
     CHECK_OK(harp_qgemv_q8_portable(&w, x, yp));
     CHECK_OK(harp_qgemv_q8(&w, x, ys));
     omp_set_num_threads(1);
@@ -73,12 +61,11 @@ static void check_shape(harp_qfmt fmt, int m, int n, harp_rng *rng, int outliers
     CHECK_MSG(!bad_simd, "fmt %d %dx%d: %d rows of the %s kernel differ from the portable twin", fmt, m, n, bad_simd,
               harp_qgemv_q8_isa());
     CHECK_MSG(!bad_thr, "fmt %d %dx%d: %d rows differ between 1 and 2 threads", fmt, m, n, bad_thr);
-    /* the switch routes harp_qgemv through the int8 path */
-    harp_qgemv_act_q8(1);
-    harp_qgemv(&w, x, y1);
-    harp_qgemv_act_q8(0);
-    CHECK_MSG(memcmp(y1, ys, sizeof(float) * (size_t)m) == 0, "fmt %d %dx%d: harp_qgemv with act_q8 differs", fmt, m, n);
-    free(c0), free(c1), free(x), free(Wd), free(yr), free(yp), free(ys), free(y1);
+    /* act_q8 routes the one-row product through the int8 path */
+    CHECK_OK(harp_qtensor_apply(&w, x, 1, y1, 1));
+    CHECK_MSG(memcmp(y1, ys, sizeof(float) * (size_t)m) == 0, "fmt %d %dx%d: harp_qtensor_apply with act_q8 differs", fmt, m, n);
+    harp_qtensor_free(&w);
+    free(x), free(Wd), free(yr), free(yp), free(ys), free(y1);
 }
 
 int main(void) {
@@ -86,18 +73,16 @@ int main(void) {
     harp_rng_seed(&rng, 77);
     printf("int8-activation kernel: %s\n", harp_qgemv_q8_isa());
     static const int shapes[][2] = {{1, 8}, {5, 20}, {37, 512}, {33, 520}, {17, 1030}, {70, 4096}, {300, 344}};
-    const harp_qfmt fmts[3] = {HARP_QFMT_E8P2, HARP_QFMT_RVQ3, HARP_QFMT_RVQ4};
+    const harp_qtype fmts[3] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int f = 0; f < 3; f++)
             for (int o = 0; o < 2; o++) check_shape(fmts[f], shapes[s][0], shapes[s][1], &rng, o);
     /* zero activations: scale 0 blocks */
-    harp_qmat w;
-    CHECK_OK(harp_qmat_init(&w, HARP_QFMT_E8P2, 3, 600, 0.02f, 0.0f));
-    uint16_t codes[3 * 75];
-    for (int i = 0; i < 3 * 75; i++) codes[i] = (uint16_t)(i * 2654435761u);
-    w.codes0 = codes;
+    harp_qtensor w;
+    CHECK_OK(qt_random_tensor(&rng, HARP_QTYPE_E8P2, 3, 600, 0, 0, &w));
     float x[600] = {0}, y[3] = {1, 1, 1};
     CHECK_OK(harp_qgemv_q8(&w, x, y));
     CHECK(y[0] == 0 && y[1] == 0 && y[2] == 0);
+    harp_qtensor_free(&w);
     return t_done();
 }

@@ -30,10 +30,10 @@ static void quantize_weights(harp_wakv_weights *w, int bits) {
         float *mats[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
         const int64_t rows[7] = {qm, kvm, kvm, d, I, I, d}, cols[7] = {d, d, d, qm, d, d, din};
         for (int k = 0; k < 7; k++) {
-            harp_qlinear q = {0};
+            harp_qtensor q = {0};
             CHECK_OK(harp_wq_rtn(&p, harp_wq_fit_mse, &wc, rows[k], cols[k], mats[k], "ref-llama linear", &q));
-            CHECK_OK(harp_qlinear_dequantize(&q, mats[k]));
-            harp_qlinear_free(&q);
+            CHECK_OK(harp_qtensor_dequantize(&q, mats[k]));
+            harp_qtensor_free(&q);
         }
     }
 }

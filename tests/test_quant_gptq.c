@@ -61,8 +61,11 @@ static void textbook(int64_t m, int64_t n, const float *W, const double *Hin, co
 static void compare(int64_t m, int64_t n, int bits, int sym, int g, int act, const float *W, const double *H) {
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_GPTQ, bits);
     p.symmetric = sym, p.group_size = g, p.act_order = act, p.block_size = 32;
-    harp_qlinear out;
+    harp_qtensor out;
     CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "gptq test", &out));
+    CHECK_OK(harp_qtensor_check(&out, "gptq test"));
+    const float *oscale = out.planes[QT_SC_SCALES].data;
+    const int32_t *og_idx = out.planes[QT_SC_GIDX].data;
     int64_t *perm = malloc(sizeof(int64_t) * n);
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     if (act) /* decreasing diag, ties by index (insertion sort) */
@@ -76,15 +79,17 @@ static void compare(int64_t m, int64_t n, int bits, int sym, int g, int act, con
     tb_out o = {malloc((size_t)(m * n)), malloc(sizeof(float) * m * ng), malloc((size_t)(m * ng))};
     textbook(m, n, W, H, perm, bits, sym, ge, &o);
     int64_t qdiff = 0;
-    for (int64_t i = 0; i < m * n; i++) qdiff += o.q[i] != out.q[i];
+    const int64_t rowbytes = harp_scalar_row_bytes(n, bits);
+    for (int64_t i = 0; i < m * n; i++)
+        qdiff += o.q[i] != harp_scalar_get((const uint8_t *)out.planes[QT_SC_QWEIGHT].data + i / n * rowbytes, i % n, bits);
     double sdiff = 0;
-    for (int64_t i = 0; i < m * ng; i++) sdiff = fmax(sdiff, fabs((double)o.scale[i] - out.scale[i]) / o.scale[i]);
+    for (int64_t i = 0; i < m * ng; i++) sdiff = fmax(sdiff, fabs((double)o.scale[i] - oscale[i]) / o.scale[i]);
     CHECK_MSG(qdiff == 0 && sdiff <= 1e-6, "bits %d sym %d g %d act %d: %lld codes differ, scale rel diff %g", bits, sym,
               g, act, (long long)qdiff, sdiff);
     if (act && ge < n) {
-        for (int64_t i = 0; i < n; i++) CHECK(out.g_idx && out.g_idx[perm[i]] == i / ge);
+        for (int64_t i = 0; i < n; i++) CHECK(og_idx && og_idx[perm[i]] == i / ge);
     }
-    harp_qlinear_free(&out);
+    harp_qtensor_free(&out);
     free(perm), free(o.q), free(o.scale), free(o.zero);
 }
 
@@ -110,19 +115,21 @@ int main(void) {
         harp_quant_params pg = harp_quant_default_params(HARP_QMETHOD_GPTQ, bits), pr = pg;
         pr.method = HARP_QMETHOD_RTN;
         pg.group_size = pr.group_size = 32;
-        harp_qlinear a, b, rt;
+        harp_qtensor a, b, rt;
         omp_set_num_threads(1);
         CHECK_OK(harp_quantize_linear(&pg, m, n, W, H, "g", &a));
         omp_set_num_threads(2);
         CHECK_OK(harp_quantize_linear(&pg, m, n, W, H, "g", &b));
         CHECK_OK(harp_quantize_linear(&pr, m, n, W, H, "r", &rt));
-        CHECK(memcmp(a.q, b.q, (size_t)(m * n)) == 0 && memcmp(a.scale, b.scale, sizeof(float) * m * a.n_groups) == 0);
+        CHECK(a.planes[QT_SC_QWEIGHT].nbytes == b.planes[QT_SC_QWEIGHT].nbytes &&
+              memcmp(a.planes[QT_SC_QWEIGHT].data, b.planes[QT_SC_QWEIGHT].data, a.planes[QT_SC_QWEIGHT].nbytes) == 0 &&
+              memcmp(a.planes[QT_SC_SCALES].data, b.planes[QT_SC_SCALES].data, sizeof(float) * m * a.n_groups) == 0);
         CHECK(a.n_dead == 1);
-        CHECK_OK(harp_qlinear_dequantize(&a, Wh));
+        CHECK_OK(harp_qtensor_dequantize(&a, Wh));
         for (int64_t r = 0; r < m; r++) CHECK(Wh[r * n + 5] == 0.0f);
         printf("%d-bit g32: proxy RTN %.4f  GPTQ %.4f\n", bits, rt.proxy_loss, a.proxy_loss);
         CHECK(a.proxy_loss < rt.proxy_loss);
-        harp_qlinear_free(&a), harp_qlinear_free(&b), harp_qlinear_free(&rt);
+        harp_qtensor_free(&a), harp_qtensor_free(&b), harp_qtensor_free(&rt);
     }
     free(W), free(Wh), free(H);
     return t_done();

@@ -100,7 +100,7 @@ static void test_entry_bad_input(void) {
     harp_qmethod ms[] = {HARP_QMETHOD_RTN, HARP_QMETHOD_GPTQ, HARP_QMETHOD_QUIP};
     for (int k = 0; k < 3; k++) {
         harp_quant_params p = harp_quant_default_params(ms[k], 2);
-        harp_qlinear q;
+        harp_qtensor q;
         float w = W[9];
         W[9] = INFINITY;
         CHECK(harp_quantize_linear(&p, m, n, W, H, "layers.0.q_proj", &q) == HARP_ERR_NUMERIC);
@@ -122,31 +122,31 @@ static void test_entry_bad_input(void) {
         for (int j = 0; j < n; j++) H[i * n + j] = X[i] * X[j] + X[16 + i] * X[16 + j];
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_QUIP, 2);
     p.regularize = 0;
-    harp_qlinear q;
+    harp_qtensor q;
     g_warns = 0;
     CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "layers.1.o_proj", &q));
     CHECK(q.chol_jitter_steps >= 1 && g_warns >= 1);
     float Wh[128];
-    CHECK_OK(harp_qlinear_dequantize(&q, Wh));
+    CHECK_OK(harp_qtensor_dequantize(&q, Wh));
     int fin = 1;
     for (int i = 0; i < 128; i++) fin &= isfinite(Wh[i]);
     CHECK(fin && isfinite(q.proxy_loss));
-    harp_qlinear_free(&q);
+    harp_qtensor_free(&q);
     /* indefinite H without regularisation → clear error, no codes */
     for (int i = 0; i < n * n; i++) H[i] = 0;
     for (int i = 0; i < n; i++) H[i * n + i] = i == 3 ? -5.0 : 1.0;
     CHECK(harp_quantize_linear(&p, m, n, W, H, "layers.1.o_proj", &q) == HARP_ERR_NUMERIC);
-    CHECK(q.codes == NULL);
+    CHECK(q.planes[0].data == NULL);
     CHECK(strstr(harp_last_error(), "layers.1.o_proj") != NULL);
     /* all-zero weights: wscale 0, exact zero reconstruction */
     float Z[128] = {0};
     for (int i = 0; i < n; i++) H[i * n + i] = 1.0;
     CHECK_OK(harp_quantize_linear(&p, m, n, Z, H, "zero", &q));
-    CHECK_OK(harp_qlinear_dequantize(&q, Wh));
+    CHECK_OK(harp_qtensor_dequantize(&q, Wh));
     int zero = 1;
     for (int i = 0; i < 128; i++) zero &= Wh[i] == 0.0f;
-    CHECK(zero && q.wscale == 0);
-    harp_qlinear_free(&q);
+    CHECK(zero && q.scale0 == 0);
+    harp_qtensor_free(&q);
 }
 
 int main(void) {

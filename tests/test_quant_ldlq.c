@@ -105,21 +105,38 @@ static void test_quip_entry(void) {
     qt_hessian(&rng, n, 100, H);
     for (int bits = 2; bits <= 4; bits++) {
         harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_QUIP, bits);
-        harp_qlinear a, b;
+        harp_qtensor a, b;
         omp_set_num_threads(1);
         CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "q", &a));
         omp_set_num_threads(2);
         CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "q", &b));
-        CHECK(a.n_pad == 24 && (bits == 2) == (a.codes2 == NULL));
-        CHECK(memcmp(a.codes, b.codes, sizeof(uint16_t) * m * 3) == 0);
-        if (bits > 2) CHECK(memcmp(a.codes2, b.codes2, sizeof(uint16_t) * m * 3) == 0);
-        CHECK_OK(harp_qlinear_dequantize(&a, Wh));
+        CHECK(a.type == harp_qtype_for(HARP_QMETHOD_QUIP, bits) && harp_e8p_ncode(a.n) == 3);
+        CHECK_OK(harp_qtensor_check(&a, "q"));
+        for (int i = 0; i < harp_qtype_traits_of(a.type)->n_planes; i++)
+            CHECK(a.planes[i].nbytes == b.planes[i].nbytes && memcmp(a.planes[i].data, b.planes[i].data, a.planes[i].nbytes) == 0);
+        /* proxy_loss is the loss of the solver's fp64 reconstruction Wscale·(E8P + R/r) of the codes
+         * (Wscale = rms(W)/scale, §5.1); the stored fp32 scales change it only in the rounding */
+        const uint16_t *c1 = a.planes[0].data;
+        const void *c2 = bits > 2 ? a.planes[1].data : NULL;
+        double ss = 0;
+        for (int64_t k = 0; k < m * n; k++) ss += (double)W[k] * (double)W[k];
+        const double ws = sqrt(ss / (double)(m * n)) / (p.scale_override > 0 ? p.scale_override : harp_codebook_opt_scale(a.type));
+        const double rs = harp_codebook_opt_resid_scale(a.type);
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t k = 0; k < 3; k++) {
+                const uint16_t k2 = !c2 ? 0 : bits == 3 ? ((const uint8_t *)c2)[r * 3 + k] : ((const uint16_t *)c2)[r * 3 + k];
+                double v[8];
+                harp_cb_decode8(a.type, rs, c1[r * 3 + k], k2, v);
+                for (int j = 0; j < 8 && 8 * k + j < n; j++) Wh[r * n + 8 * k + j] = (float)(ws * v[j]);
+            }
         double l = harp_proxy_loss(m, n, W, Wh, H);
         CHECK_NEAR(l, a.proxy_loss, 1e-12);
+        CHECK_OK(harp_qtensor_dequantize(&a, Wh));
+        CHECK_NEAR(harp_proxy_loss(m, n, W, Wh, H), a.proxy_loss, 1e-6 * a.proxy_loss);
         printf("quip %d-bit, n = 20 (padded): proxy %.4f\n", bits, l);
         CHECK(l < (bits == 2 ? 0.2 : bits == 3 ? 0.08 : 0.03));
-        harp_qlinear_free(&a);
-        harp_qlinear_free(&b);
+        harp_qtensor_free(&a);
+        harp_qtensor_free(&b);
     }
     free(W), free(Wh), free(H);
 }

@@ -49,10 +49,15 @@ static void test_layout(void) {
         for (int sym = 0; sym < 2; sym++) {
             harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_RTN, bitsv[b]);
             p.symmetric = sym;
-            harp_qlinear q;
+            harp_qtensor q;
             CHECK_OK(harp_quantize_linear(&p, m, n, W, NULL, "rtn", &q));
-            CHECK(q.n_groups == 3 && q.group_size == 128 && q.g_idx == NULL);
-            CHECK_OK(harp_qlinear_dequantize(&q, Wh));
+            CHECK(q.type == harp_qtype_for(HARP_QMETHOD_RTN, bitsv[b]));
+            CHECK(q.n_groups == 3 && q.group_size == 128 && q.planes[QT_SC_GIDX].data == NULL);
+            CHECK_OK(harp_qtensor_check(&q, "rtn"));
+            CHECK_OK(harp_qtensor_dequantize(&q, Wh));
+            const float *qs = q.planes[QT_SC_SCALES].data;
+            const uint8_t *qz = q.planes[QT_SC_ZEROS].data, *qw = q.planes[QT_SC_QWEIGHT].data;
+            const int64_t rowbytes = harp_scalar_row_bytes(n, bitsv[b]);
             int bad = 0;
             for (int64_t r = 0; r < m; r++)
                 for (int64_t c = 0; c < n; c++) {
@@ -63,22 +68,23 @@ static void test_layout(void) {
                     int z;
                     harp_rtn_fit(x, len, bitsv[b], sym, &s, &z);
                     int code = harp_rtn_code(W[r * n + c], s, z, bitsv[b], sym);
-                    if (q.scale[r * 3 + G] != s || q.zero[r * 3 + G] != z || q.q[r * n + c] != code) bad++;
-                    if (q.q[r * n + c] >= (1 << bitsv[b])) bad++;
+                    const unsigned qc = harp_scalar_get(qw + r * rowbytes, c, bitsv[b]);
+                    if (qs[r * 3 + G] != s || qz[r * 3 + G] != z || qc != (unsigned)code) bad++;
+                    if (qc >= (1u << bitsv[b])) bad++;
                     /* inside the grid the error is at most half a step (the symmetric grid clips
                      * nothing either: −amax ≥ −(maxq+1)·scale) */
                     if (fabs((double)Wh[r * n + c] - W[r * n + c]) > 0.5 * s * (1 + 1e-6) + 1e-9) bad++;
                 }
             CHECK_MSG(bad == 0, "rtn %d-bit sym %d: %d mismatches", bitsv[b], sym, bad);
-            harp_qlinear_free(&q);
+            harp_qtensor_free(&q);
         }
     /* per channel */
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_RTN, 4);
     p.group_size = 0;
-    harp_qlinear q;
+    harp_qtensor q;
     CHECK_OK(harp_quantize_linear(&p, m, n, W, NULL, "rtn", &q));
     CHECK(q.n_groups == 1 && q.group_size == n);
-    harp_qlinear_free(&q);
+    harp_qtensor_free(&q);
     p.bits = 5;
     CHECK(harp_quantize_linear(&p, m, n, W, NULL, "rtn", &q) == HARP_ERR_INVALID_ARG);
     free(W), free(Wh);

@@ -22,7 +22,7 @@ static void check_case(const char *name, harp_quant_params p, int64_t m, int64_t
     double *H = malloc(sizeof(double) * (size_t)(n * n));
     qt_weights(&rng, m, n, W);
     qt_hessian(&rng, n, 2 * n, H);
-    harp_qlinear q[2];
+    harp_qtensor q[2];
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
         openblas_set_num_threads(2);
@@ -30,23 +30,16 @@ static void check_case(const char *name, harp_quant_params p, int64_t m, int64_t
         CHECK_MSG(openblas_get_num_threads() == 2, "%s: OpenBLAS thread count not restored (%d)", name,
                   openblas_get_num_threads());
     }
-    int same = 1;
-    if (p.method == HARP_QMETHOD_QUIP) {
-        size_t nc = (size_t)(m * q[0].n_pad / 8) * sizeof(uint16_t);
-        same &= same_bytes(q[0].codes, q[1].codes, nc);
-        same &= same_bytes(q[0].codes2, q[1].codes2, nc);
-        same &= memcmp(&q[0].wscale, &q[1].wscale, sizeof(double)) == 0;
-    } else {
-        same &= same_bytes(q[0].q, q[1].q, (size_t)(m * n));
-        same &= same_bytes(q[0].scale, q[1].scale, (size_t)(m * q[0].n_groups) * sizeof(float));
-        same &= same_bytes(q[0].zero, q[1].zero, (size_t)(m * q[0].n_groups));
-        same &= same_bytes(q[0].g_idx, q[1].g_idx, (size_t)n * sizeof(int32_t));
-    }
+    /* every stored plane: codes, residual codes and scales, or packed codes, scales, zeros, g_idx */
+    int same = q[0].type == q[1].type;
+    for (int i = 0; i < HARP_QT_MAX_PLANES; i++)
+        same &= q[0].planes[i].nbytes == q[1].planes[i].nbytes &&
+                same_bytes(q[0].planes[i].data, q[1].planes[i].data, q[0].planes[i].nbytes);
     same &= memcmp(&q[0].proxy_loss, &q[1].proxy_loss, sizeof(double)) == 0;
     CHECK_MSG(same, "%s (%lldx%lld): 1 and 2 threads differ (proxy %.17g vs %.17g)", name, (long long)m, (long long)n,
               q[0].proxy_loss, q[1].proxy_loss);
     CHECK_MSG(q[0].proxy_loss > 0 && q[0].proxy_loss < 1, "%s: proxy loss %g out of range", name, q[0].proxy_loss);
-    harp_qlinear_free(&q[0]), harp_qlinear_free(&q[1]);
+    harp_qtensor_free(&q[0]), harp_qtensor_free(&q[1]);
     free(W), free(H);
 }
 

@@ -6,6 +6,8 @@
 
 #include "core/core.h"
 #include "quant/aq.h"
+#include "quant/qblocks.h"
+#include "quant/quant_internal.h"
 #include "test_util.h"
 
 static void fill_t(float *W, int64_t count, uint64_t seed) {
@@ -21,9 +23,26 @@ static void fill_t(float *W, int64_t count, uint64_t seed) {
     }
 }
 
-static double dequant(const harp_qlinear *q, int64_t r, int64_t c) {
+static int bits_of(const harp_qtensor *q) { return harp_qtype_bits(q->type); }
+
+static unsigned code_at(const harp_qtensor *q, int64_t r, int64_t c) {
+    const uint8_t *row = (const uint8_t *)q->planes[QT_SC_QWEIGHT].data + r * harp_scalar_row_bytes(q->n, bits_of(q));
+    return harp_scalar_get(row, c, bits_of(q));
+}
+
+static double dequant(const harp_qtensor *q, int64_t r, int64_t c) {
     int64_t k = r * q->n_groups + c / q->group_size;
-    return (double)q->scale[k] * (q->q[r * q->n + c] - q->zero[k]);
+    const float *scale = q->planes[QT_SC_SCALES].data;
+    const uint8_t *zero = q->planes[QT_SC_ZEROS].data;
+    return (double)scale[k] * ((int)code_at(q, r, c) - zero[k]);
+}
+
+/* Codes, scales and zero points byte for byte. */
+static int same_planes(const harp_qtensor *a, const harp_qtensor *b) {
+    for (int i = QT_SC_QWEIGHT; i <= QT_SC_ZEROS; i++)
+        if (a->planes[i].nbytes != b->planes[i].nbytes || memcmp(a->planes[i].data, b->planes[i].data, a->planes[i].nbytes))
+            return 0;
+    return 1;
 }
 
 /* Σ |ŵ − w|^2.4 of one group on grid (s, z), fp64 throughout (the twin of the fitter's search). */
@@ -57,14 +76,15 @@ static void check_case(int bits, int sym, int group, int64_t m, int64_t n, uint6
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_RTN, bits);
     p.group_size = group;
     p.symmetric = sym;
-    harp_qlinear a = {0}, b = {0}, c = {0};
+    harp_qtensor a = {0}, b = {0}, c = {0};
     CHECK_OK(harp_quantize_linear(&p, m, n, W, NULL, "rtn", &a));
     CHECK_OK(harp_wq_rtn(&p, harp_wq_fit_minmax, NULL, m, n, W, "rtn hook", &b));
     const harp_wclip wc = harp_wclip_default();
     CHECK_OK(harp_wq_rtn(&p, harp_wq_fit_mse, &wc, m, n, W, "rtn mse", &c));
-    if (!a.q || !b.q || !c.q) return;
-    CHECK(!memcmp(a.q, b.q, (size_t)(m * n)) && !memcmp(a.scale, b.scale, (size_t)(m * a.n_groups) * 4) &&
-          !memcmp(a.zero, b.zero, (size_t)(m * a.n_groups)));
+    if (!a.planes[QT_SC_QWEIGHT].data || !b.planes[QT_SC_QWEIGHT].data || !c.planes[QT_SC_QWEIGHT].data) return;
+    CHECK(same_planes(&a, &b));
+    const float *cscale = c.planes[QT_SC_SCALES].data, *ascale = a.planes[QT_SC_SCALES].data;
+    const uint8_t *czero = c.planes[QT_SC_ZEROS].data, *azero = a.planes[QT_SC_ZEROS].data;
     int64_t g = c.group_size, worse = 0, off_opt = 0;
     double l2a = 0, l2c = 0;
     for (int64_t r = 0; r < m; r++) {
@@ -72,8 +92,8 @@ static void check_case(int bits, int sym, int group, int64_t m, int64_t n, uint6
             int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
             const float *w = W + r * n + c0;
             int64_t k = r * c.n_groups + G;
-            int zc = sym ? 0 : c.zero[k], za = sym ? 0 : a.zero[k];
-            double ec = err_at(w, len, bits, sym, c.scale[k], zc), ea = err_at(w, len, bits, sym, a.scale[k], za);
+            int zc = sym ? 0 : czero[k], za = sym ? 0 : azero[k];
+            double ec = err_at(w, len, bits, sym, cscale[k], zc), ea = err_at(w, len, bits, sym, ascale[k], za);
             worse += ec > ea * (1 + 1e-6);
             off_opt += ec > scan_best(w, len, bits, sym) * (1 + 1e-4);
         }
@@ -87,7 +107,7 @@ static void check_case(int bits, int sym, int group, int64_t m, int64_t n, uint6
     CHECK_MSG(l2c < l2a, "bits %d sym %d g %d: MSE clip L2 %.6g vs min/max %.6g", bits, sym, group, l2c, l2a);
     printf("bits %d %s group %4d: L2 error min/max %.5g, mse clip %.5g (%.1f%%)\n", bits, sym ? "sym " : "asym", group,
            l2a, l2c, 100 * (l2c / l2a - 1));
-    harp_qlinear_free(&a), harp_qlinear_free(&b), harp_qlinear_free(&c);
+    harp_qtensor_free(&a), harp_qtensor_free(&b), harp_qtensor_free(&c);
     free(W);
 }
 
@@ -96,15 +116,15 @@ static void test_threads(void) {
     float *W = malloc((size_t)(m * n) * sizeof *W);
     fill_t(W, m * n, 77);
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_RTN, 3);
-    harp_qlinear a = {0}, b = {0};
+    harp_qtensor a = {0}, b = {0};
     int prev = omp_get_max_threads();
     omp_set_num_threads(1);
     CHECK_OK(harp_wq_rtn(&p, harp_wq_fit_mse, NULL, m, n, W, "t1", &a));
     omp_set_num_threads(2);
     CHECK_OK(harp_wq_rtn(&p, harp_wq_fit_mse, NULL, m, n, W, "t2", &b));
     omp_set_num_threads(prev);
-    CHECK(a.q && b.q && !memcmp(a.q, b.q, (size_t)(m * n)) && !memcmp(a.scale, b.scale, (size_t)(m * a.n_groups) * 4));
-    harp_qlinear_free(&a), harp_qlinear_free(&b);
+    CHECK(a.planes[QT_SC_QWEIGHT].data && b.planes[QT_SC_QWEIGHT].data && same_planes(&a, &b));
+    harp_qtensor_free(&a), harp_qtensor_free(&b);
     /* refusals come from harp_quantize_linear: bad bits, NaN weights */
     harp_set_log_level(HARP_LOG_NONE);
     p.bits = 5;

@@ -12,6 +12,7 @@
 #include "harp/harpfit.h"
 #include "harp/model.h"
 #include "harp/quant.h"
+#include "harp/rotate.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,9 @@ typedef enum harp_qrot {
 
 const char *harp_qrot_name(harp_qrot r);                /* "none", "rht", ... */
 harp_status harp_qrot_parse(const char *name, harp_qrot *out);
+/* The harp_rot_kind both sides of a recipe use (RHT → HARP_ROT_HADAMARD: the random signs are
+ * stored apart; HARP → HARP_ROT_BUTTERFLY), −1 for none. THE recipe → kind mapping. */
+int harp_qrot_kind(harp_qrot r);
 
 typedef struct harp_qmodel_params {
     harp_qmethod method;      /* rtn, gptq, quip                                                */
@@ -65,10 +69,11 @@ typedef struct harp_qmodel_row {
     double proxy_loss;        /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) of the (normalised, fused) matrix         */
     double seconds;
     int64_t stored_bits;      /* every byte stored for it: code_bits + xf_bits                      */
-    int64_t code_bits;        /* codes, scales, zero points, g_idx, slice scales                     */
-    int64_t xf_bits;          /* transforms as stored: signs (int8) + rotation blobs                 */
-    int64_t xf_bits_paper;    /* rotation state as the HARP paper counts it (int8/fp16 θ of the
-                                 butterflies; signs and fixed Hadamards are not counted): harp_bits */
+    int64_t code_bits;        /* codes, scales, zero points, g_idx, slice scales                    */
+    int64_t xf_bits;          /* transforms as stored: sign vectors + rotation blobs               */
+    int64_t xf_bits_paper;    /* transforms as the HARP paper counts them (algorithms.md §4.9):
+                                 1 bit per sign, HARP θ as harp_fit_storage_bits, 0 for Hadamard
+                                 and GSR (no parameters), the stored blob for random / kron      */
     int64_t harp_bits;        /* HARP state as counted by harp_fit_storage_bits (0 otherwise)     */
     int64_t rot_blob_bits;    /* rotation blobs part of stored_bits                                */
     double harp_loss0, harp_loss_final;

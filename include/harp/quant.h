@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "harp/common.h"
+#include "harp/qtensor.h"
+#include "harp/qtype.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,19 +58,14 @@ double harp_proxy_loss_f64(int64_t m, int64_t n, const double *W, const double *
 /* ---------------------------------------------------------------------------------------------
  * Quantizer parameters and per-linear result */
 
-typedef enum harp_qmethod {
-    HARP_QMETHOD_RTN = 0,
-    HARP_QMETHOD_GPTQ = 1,
-    HARP_QMETHOD_QUIP = 2
-} harp_qmethod;
-
-/* Codebook ids; the lattice ones use the QuIP# reference ids (§5.1). */
-typedef enum harp_codebook {
-    HARP_CODEBOOK_SCALAR = 0,       /* uniform scalar grid (RTN, GPTQ)                        */
-    HARP_CODEBOOK_E8P12 = 7,        /* 2 bits: one 16-bit E8P code per 8 weights               */
-    HARP_CODEBOOK_E8P12_RVQ4B = 17, /* 4 bits: E8P + E8P residual                              */
-    HARP_CODEBOOK_E8P12_RVQ3B = 18  /* 3 bits: E8P + 8-bit E81B residual                       */
-} harp_codebook;
+/* harp_qmethod (the solver: RTN, GPTQ, QuIP#) is declared in harp/qtype.h with the solver + bits →
+ * qtype mapping (harp_qtype_for). The lattice codebook of a QuIP# linear IS its qtype (e8p2, rvq3,
+ * rvq4); the names below are the spellings src/harpfit and its tests still use for it (aliases,
+ * not a second enum or mapping; remove when harpfit says harp_qtype). */
+typedef harp_qtype harp_codebook;
+#define HARP_CODEBOOK_E8P12 HARP_QTYPE_E8P2
+#define HARP_CODEBOOK_E8P12_RVQ3B HARP_QTYPE_RVQ3
+#define HARP_CODEBOOK_E8P12_RVQ4B HARP_QTYPE_RVQ4
 
 typedef struct harp_quant_params {
     harp_qmethod method;
@@ -96,61 +93,23 @@ typedef struct harp_quant_params {
 /* Reference defaults for a method and bit width. */
 harp_quant_params harp_quant_default_params(harp_qmethod method, int bits);
 
-/* One quantized linear. Everything needed to rebuild Ŵ (or Ŵ̃ for QuIP#) is here; the file-format
- * code serialises these arrays as they are. Fields not used by a method are 0 / NULL.
- *
- * Scalar (RTN, GPTQ), group g (= n when group_size is 0), n_groups = ceil(n / g):
- *   Ŵ[r][c] = scale[r][G] · (q[r][c] − zero[r][G]),  G = g_idx ? g_idx[c] : c / g.
- *   q is unsigned in [0, 2^bits): asymmetric codes as in §6.1; symmetric codes are stored offset,
- *   q = q_signed + 2^(bits−1), with zero[r][G] = 2^(bits−1) for every group, so one formula decodes
- *   both. zero is integer-valued (stored as uint8).
- *
- * QuIP# (the caller applied the rotations; everything is in the rotated basis W̃ = UᵀWV):
- *   codes run along the input dimension, 8 weights per code (§5.5). n_pad = n rounded up to 8;
- *   a width that is not a multiple of 8 is padded with zero columns (and an identity block in H,
- *   so padding never feeds back into real columns); decoders drop columns ≥ n.
- *   Ŵ̃[r][8k..8k+7] = wscale · (E8P(codes[r][k]) + R(codes2[r][k]) / resid_scale), where R is
- *   E8P (RVQ4B) or E81B (RVQ3B, index < 256) and absent at 2 bits.
- *   Artifact (§10): the caller stores wscale folded into SV together with its sign vector and
- *   the per-matrix / per-slice rms. */
-typedef struct harp_qlinear {
-    harp_qmethod method;
-    harp_codebook codebook;
-    int bits;
-    int64_t m, n;             /* shape of W */
-    /* scalar */
-    int group_size;           /* effective group size g (n when per channel)  */
-    int symmetric;
-    int64_t n_groups;
-    uint8_t *q;               /* (m, n)        */
-    float *scale;             /* (m, n_groups) */
-    uint8_t *zero;            /* (m, n_groups) */
-    int32_t *g_idx;           /* (n) or NULL   */
-    /* lattice */
-    int64_t n_pad;            /* n rounded up to a multiple of 8 */
-    uint16_t *codes;          /* (m, n_pad/8) E8P12 codes                          */
-    uint16_t *codes2;         /* (m, n_pad/8) residual codes, NULL at 2 bits      */
-    double wscale;
-    double resid_scale;
-    /* diagnostics */
-    double proxy_loss;        /* relative proxy loss with the caller's (undamped) H   */
-    double seconds;
-    int chol_jitter_steps;    /* 0 unless the safe Cholesky needed jitter              */
-    int64_t n_dead;           /* GPTQ: dead input columns                             */
-} harp_qlinear;
-
-/* Releases the arrays of q (not q itself); safe on a zeroed struct. */
-void harp_qlinear_free(harp_qlinear *q);
-
-/* Rebuilds Ŵ (or Ŵ̃ for QuIP#) as a dense (m, n) fp32 matrix. */
-harp_status harp_qlinear_dequantize(const harp_qlinear *q, float *W_hat);
-
 /* Quantizes W (m, n) with input Hessian H (n, n) (undamped; RTN ignores it and it may be NULL
- * there). For QUIP, W and H are the already rotated W̃ and H̃. W and H are not modified.
- * On success *out owns new arrays (free with harp_qlinear_free). `what` names the linear in
- * errors ("layers.3.mlp.down_proj"). */
+ * there) into *out, a harp_qtensor of type harp_qtype_for(p->method, p->bits) with its code planes
+ * filled (no transforms: for QUIP, W and H are the already rotated W̃ and H̃, and the caller adds
+ * signs, rotations and slice scales). W and H are not modified. On success *out owns its planes
+ * (release with harp_qtensor_free); on failure it is zeroed. `what` names the linear in errors
+ * ("layers.3.mlp.down_proj").
+ *
+ * Scalar (RTN, GPTQ): group g = p->group_size (n when 0 or ≥ n), codes unsigned in [0, 2^bits):
+ * asymmetric codes as in §6.1; symmetric codes are stored offset, q = q_signed + 2^(bits−1), with
+ * zero = 2^(bits−1) in every group, so one formula w = scale · (q − zero) decodes both; g_idx is
+ * written with act-order and dynamic groups only.
+ * QuIP#: codes run along the input dimension, 8 weights per code (§5.5); a width that is not a
+ * multiple of 8 is quantized padded with zero columns (and an identity block in H, so padding never
+ * feeds back into real columns); the decoders drop columns ≥ n. wscale = {Wscale, Wscale / r}.
+ * proxy_loss is computed from the solver's own fp64 reconstruction (Wscale · (E8P + R/r)). */
 harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t n, const float *W,
-                                 const double *H, const char *what, harp_qlinear *out);
+                                 const double *H, const char *what, harp_qtensor *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Building blocks (exposed for tests and for the pipeline) */
@@ -166,15 +125,16 @@ uint16_t harp_e8p_encode(const double x[8], double out[8]);
 /* E81B: the 256-entry 1-bit/weight residual table of §5.3 (index 56 = origin). */
 void harp_e81b_decode(uint8_t idx, double out[8]);
 uint8_t harp_e81b_encode(const double x[8], double out[8]);
-/* Codebook quantizer of one 8-vector already divided by Wscale: RVQ stages as in §5.3.
- * Returns the first-stage code and stores the second in *code2 (if not NULL). */
-uint16_t harp_cb_quantize8(harp_codebook cb, double resid_scale, const double x[8], double out[8],
+/* Codebook quantizer of one 8-vector already divided by Wscale, for a lattice type cb (e8p2, rvq3,
+ * rvq4): RVQ stages as in §5.3. Returns the first-stage code and stores the second in *code2 (if not
+ * NULL). */
+uint16_t harp_cb_quantize8(harp_qtype cb, double resid_scale, const double x[8], double out[8],
                            uint16_t *code2);
 /* Decoded value of a code pair: E8P(c1) + R(c2)/resid_scale (c2 ignored at 2 bits). */
-void harp_cb_decode8(harp_codebook cb, double resid_scale, uint16_t c1, uint16_t c2, double out[8]);
-/* Reference constants of §5.1. */
-double harp_codebook_opt_scale(harp_codebook cb);
-double harp_codebook_opt_resid_scale(harp_codebook cb);
+void harp_cb_decode8(harp_qtype cb, double resid_scale, uint16_t c1, uint16_t c2, double out[8]);
+/* Reference constants of §5.1 for a lattice type (Wscale divisor; residual multiplier r). */
+double harp_codebook_opt_scale(harp_qtype cb);
+double harp_codebook_opt_resid_scale(harp_qtype cb);
 
 /* Block LDL (§5.4) of an SPD H (n, n), n a multiple of b: H = L D Lᵀ with L (n, n) block unit
  * lower triangular and D (n/b, b, b) the diagonal blocks. Uses harp_safe_cholesky. */

@@ -105,6 +105,10 @@ harp_status harp_hadamard_choose_k(int64_t n, int *K);
  * K ∈ {12,20,28,36,52,60,108,116,124,140,156,172}). construction (may be NULL) receives a short
  * description ("paley1 q=11", "williamson t=43", "sylvester", "double(20)", ...). */
 harp_status harp_hadamard_matrix(int K, int8_t *H, const char **construction);
+/* In-place normalised fast Walsh–Hadamard transform of one vector (natural / Sylvester order,
+ * scale 1/√n), n a power of two; HARP_ERR_INVALID_ARG otherwise. The rotation module's FWHT kernel
+ * (bit-identical to its plain reference), for callers that need the bare transform. */
+harp_status harp_fwht_f32(float *v, int64_t n);
 /* Sequency (number of sign changes) of a length-n vector; zeros are skipped. */
 int harp_sequency(const double *v, int64_t n, int64_t stride);
 

@@ -1,8 +1,9 @@
-// E8P12 / RVQ decode-GEMV on CUDA for the row-major harp_qmat layout (docs/format/e8p.md).
+// E8P12 / RVQ decode-GEMV on CUDA for the row-major code planes of e8p2 / rvq3 / rvq4 tensors
+// (harp_e8p_view, src/quant/qblocks.h; docs/format/e8p.md).
 // One warp per output row: lanes take codes k = lane, lane + 32, ... (coalesced 64-byte loads),
 // decode from 2 KiB abs / E81B tables staged in shared memory, and the 32 partial sums are reduced
 // with shuffles in a fixed order, so results are deterministic (no atomics). Compiled only with
-// -DHARP_CUDA=ON; tests/test_qgemv_cuda.c compares it with harp_qgemv_ref where a GPU is present.
+// -DHARP_CUDA=ON; tests/test_qgemv_cuda.c compares it with the reference GEMV where a GPU is present.
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,6 +12,8 @@ extern "C" {
 #include "core/core.h"
 #include "harp/qkernels.h"
 #include "quant/e8p.h"
+#include "quant/qblocks.h"
+#include "quant/qtype_traits.h"
 }
 
 namespace {
@@ -54,9 +57,9 @@ __global__ void qgemv_kernel(int fmt, int m, int n, int ncode, float scale0, flo
         for (int i = 0; i < 8; i++) xv[i] = 8 * k + i < n ? x[8 * k + i] : 0.0f;
         const size_t idx = (size_t)row * ncode + k;
         acc0 += dot_e8p(s_abs, codes0[idx], xv);
-        if (fmt == HARP_QFMT_RVQ4) {
+        if (fmt == HARP_QTYPE_RVQ4) {
             acc1 += dot_e8p(s_abs, ((const uint16_t *)codes1)[idx], xv);
-        } else if (fmt == HARP_QFMT_RVQ3) {
+        } else if (fmt == HARP_QTYPE_RVQ3) {
             const int8_t *v = s_e81b + 8 * ((const uint8_t *)codes1)[idx];
             float s = 0.0f;
 #pragma unroll
@@ -92,40 +95,51 @@ harp_status upload_tables() {
     return HARP_OK;
 }
 
-}  // namespace
-
-extern "C" harp_status harp_qgemv_cuda(const harp_qmat *w, const float *x, float *y) {
+// w: code planes, x and y on the device; launched on the default stream (asynchronous).
+harp_status qgemv_launch(const harp_e8p_view *w, const float *x, float *y) {
     HARP_TRY(upload_tables());
     const int blocks = (w->m + kWarps - 1) / kWarps;
-    qgemv_kernel<<<blocks, 32 * kWarps>>>(w->fmt, w->m, w->n, w->ncode, w->scale0, w->scale1,
-                                          w->codes0, w->codes1, x, y);
+    qgemv_kernel<<<blocks, 32 * kWarps>>>(w->type, w->m, w->n, w->ncode, w->scale0, w->scale1, w->codes0, w->codes1,
+                                          x, y);
     cudaError_t st = cudaGetLastError();
     if (st != cudaSuccess)
         return harp_err(HARP_ERR_NO_DEVICE, "cuda qgemv: launch failed: %s", cudaGetErrorString(st));
     return HARP_OK;
 }
 
-extern "C" harp_status harp_qgemv_cuda_host(const harp_qmat *w, const float *x, float *y) {
+}  // namespace
+
+extern "C" harp_status harp_qgemv_cuda_host(const harp_qtensor *t, const float *x, float *y) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
         return harp_err(HARP_ERR_NO_DEVICE, "cuda qgemv: no CUDA device");
-    HARP_TRY(harp_qmat_check(w, "cuda qgemv"));
-    const size_t cells = (size_t)w->m * w->ncode;
-    const size_t b1 = w->fmt == HARP_QFMT_RVQ4 ? 2 * cells : w->fmt == HARP_QFMT_RVQ3 ? cells : 0;
+    HARP_TRY(harp_qtensor_check(t, "cuda qgemv"));
+    const harp_qtype_traits *tr = harp_qtype_traits_of(t->type);
+    if (tr->layout != HARP_QLAYOUT_E8P)
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda qgemv: type %s is not a lattice type", tr->name);
+    harp_e8p_view hv;
+    hv.type = (int32_t)t->type;
+    hv.m = (int32_t)t->m;
+    hv.n = (int32_t)t->n;
+    hv.ncode = harp_e8p_ncode(t->n);
+    hv.scale0 = t->scale0;
+    hv.scale1 = t->scale1;
+    const harp_e8p_view *w = &hv;
+    const size_t b0 = t->planes[0].nbytes, b1 = t->type == HARP_QTYPE_E8P2 ? 0 : t->planes[1].nbytes;
     void *d0 = NULL, *d1 = NULL, *dx = NULL, *dy = NULL;
     harp_status rc = HARP_OK;
-    if (cudaMalloc(&d0, 2 * cells) != cudaSuccess || (b1 && cudaMalloc(&d1, b1) != cudaSuccess) ||
+    if (cudaMalloc(&d0, b0) != cudaSuccess || (b1 && cudaMalloc(&d1, b1) != cudaSuccess) ||
         cudaMalloc(&dx, sizeof(float) * w->n) != cudaSuccess ||
         cudaMalloc(&dy, sizeof(float) * w->m) != cudaSuccess) {
         rc = harp_err(HARP_ERR_OOM, "cuda qgemv: device allocation failed");
     } else {
-        cudaMemcpy(d0, w->codes0, 2 * cells, cudaMemcpyHostToDevice);
-        if (b1) cudaMemcpy(d1, w->codes1, b1, cudaMemcpyHostToDevice);
+        cudaMemcpy(d0, t->planes[0].data, b0, cudaMemcpyHostToDevice);
+        if (b1) cudaMemcpy(d1, t->planes[1].data, b1, cudaMemcpyHostToDevice);
         cudaMemcpy(dx, x, sizeof(float) * w->n, cudaMemcpyHostToDevice);
-        harp_qmat dw = *w;
+        harp_e8p_view dw = *w;
         dw.codes0 = (const uint16_t *)d0;
         dw.codes1 = d1;
-        rc = harp_qgemv_cuda(&dw, (const float *)dx, (float *)dy);
+        rc = qgemv_launch(&dw, (const float *)dx, (float *)dy);
         if (rc == HARP_OK && cudaMemcpy(y, dy, sizeof(float) * w->m, cudaMemcpyDeviceToHost) != cudaSuccess)
             rc = harp_err(HARP_ERR_NO_DEVICE, "cuda qgemv: copy back failed");
     }

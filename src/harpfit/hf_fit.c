@@ -24,7 +24,7 @@ harp_fit_params harp_fit_default_params(int bits) {
     p.early_stop_window = 0;
     p.early_stop_rel = 0.01;
     p.theta_int8 = 1;
-    p.codebook = bits == 2 ? HARP_CODEBOOK_E8P12 : bits == 3 ? HARP_CODEBOOK_E8P12_RVQ3B : HARP_CODEBOOK_E8P12_RVQ4B;
+    p.codebook = harp_qtype_for(HARP_QMETHOD_QUIP, bits);
     p.scale_override = bits == 2 ? 0.9 : -1.0;
     p.resid_scale_override = -1.0;
     return p;

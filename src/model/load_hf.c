@@ -9,7 +9,7 @@
 #include "core/core.h"
 #include "io/safetensors.h"
 #include "model/model_internal.h"
-#include "qmodel/qmodel_internal.h"
+#include "qformat/qformat.h"
 
 typedef struct hf_files {
     harp_st_file *files;
@@ -133,7 +133,7 @@ static harp_status hf_tensor(hf_files *h, const char *name, int64_t d0, int64_t 
 }
 
 /* quant != 0: a harp quantized folder; only the bias is read here, the weight comes from
- * qm_install_linears afterwards. */
+ * qf_install_linears afterwards. */
 static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, int bias, int quant, harp_linear *l) {
     char name[256];
     float *W = NULL;
@@ -187,6 +187,25 @@ static harp_status hf_load_weights(hf_files *h, harp_model *m, int quant) {
     return HARP_OK;
 }
 
+/* The quantized groups of a harp folder replace the linears (slots q, k, v, o, up, gate, down). */
+static harp_status hf_install_quantized(harp_model *m, const qf_config *qc, const harp_st_file *f) {
+    const int nl = m->cfg.n_layers;
+    harp_linear **lin = harp_xcalloc((size_t)nl * QF_NSLOTS + 1, sizeof *lin, "linear slots");
+    if (!lin) return HARP_ERR_OOM;
+    for (int l = 0; l < nl; l++) {
+        harp_layer *L = &m->layers[l];
+        harp_linear *slots[QF_NSLOTS] = {&L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        memcpy(lin + (size_t)l * QF_NSLOTS, slots, sizeof slots);
+    }
+    qf_tensors ql = {0};
+    harp_status st = qf_tensors_from_st(f, &ql);
+    if (!st) st = qf_install_linears(&m->cfg, qc, &ql, lin);
+    if (!st) qf_describe(&m->cfg, qc, &ql, &m->info, m->quant_desc, sizeof m->quant_desc);
+    qf_tensors_free(&ql);
+    free(lin);
+    return st;
+}
+
 harp_status harp_load_hf(const char *dir, harp_model **out) {
     *out = NULL;
     char *cfg_path = harp_path_join(dir, "config.json");
@@ -197,26 +216,26 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     harp_status st = harp_read_file(cfg_path, &text, &len);
     if (!st) st = harp_hf_config_parse(text, len, cfg_path, &cfg);
     int is_q = 0;
-    qm_config qc;
-    if (!st) st = qm_config_parse(text, len, cfg_path, &is_q, &qc);
+    qf_config qc = {0};
+    if (!st) st = qf_config_parse(text, len, cfg_path, cfg.n_layers, &is_q, &qc);
     free(text);
     free(cfg_path);
     if (st) return st;
     hf_files h;
-    HARP_TRY(hf_open_files(dir, &h));
+    if ((st = hf_open_files(dir, &h))) {
+        qf_config_free(&qc);
+        return st;
+    }
     harp_model *m = NULL;
     st = harp_model_alloc(&cfg, &m);
     if (!st) st = hf_load_weights(&h, m, is_q);
-    qt_list ql = {0};
-    if (!st && is_q) {
-        if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
-        if (!st) st = qt_from_st(&h.files[0], &ql);
-        if (!st) st = qm_install_linears(m, &qc, &ql);
-    }
     if (!st) st = harp_model_init_rope(m);
     if (!st) harp_model_fill_info(m, is_q ? "harp-quantized" : "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
-    if (!st && is_q) qm_describe(m, &qc, &ql);
-    qt_list_free(&ql);
+    if (!st && is_q) {
+        if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
+        if (!st) st = hf_install_quantized(m, &qc, &h.files[0]);
+    }
+    qf_config_free(&qc);
     hf_files_close(&h);
     if (st) {
         harp_model_free(m);

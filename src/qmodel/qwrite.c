@@ -8,22 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "qformat/st_writer.h"
+#include "io/st_writer.h"
 #include "qmodel/qmodel_internal.h"
 
-harp_status qm_write_folder(const harp_model *m, const char *model_path, const char *out_dir, const cJSON *qcfg,
-                            const qt_list *q);
-
 /* Adds an fp32 vector/matrix in the source dtype (values came from that dtype, so exact). */
-static harp_status qw_add_f(st_writer *w, const char *name, st_dtype dt, const float *x, int64_t d0, int64_t d1) {
+static harp_status qw_add_f(st_writer *w, const char *name, harp_st_dtype dt, const float *x, int64_t d0, int64_t d1) {
     int64_t shape[2] = {d0, d1};
     int nd = d1 ? 2 : 1;
     size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
-    if (dt == ST_F32) return st_writer_add(w, name, ST_F32, shape, nd, x);
+    if (dt == HARP_ST_F32) return st_writer_add(w, name, HARP_ST_F32, shape, nd, x);
     uint16_t *h = harp_xmalloc(n * 2 + 2, name);
     if (!h) return HARP_ERR_OOM;
     for (size_t i = 0; i < n; i++) {
-        if (dt == ST_F16) {
+        if (dt == HARP_ST_F16) {
             h[i] = harp_f32_to_f16(x[i]);
         } else {
             uint32_t u;
@@ -36,13 +33,14 @@ static harp_status qw_add_f(st_writer *w, const char *name, st_dtype dt, const f
     return st;
 }
 
-static harp_status qw_tensors(const harp_model *m, const qt_list *q, const char *path) {
+static harp_status qw_tensors(const harp_model *m, const qf_tensors *q, const char *path) {
     const harp_model_config *c = &m->cfg;
-    st_dtype dt = !strcmp(m->info.weight_dtype, "F16") ? ST_F16 : !strcmp(m->info.weight_dtype, "BF16") ? ST_BF16 : ST_F32;
+    harp_st_dtype dt = !strcmp(m->info.weight_dtype, "F16")    ? HARP_ST_F16
+                       : !strcmp(m->info.weight_dtype, "BF16") ? HARP_ST_BF16
+                                                               : HARP_ST_F32;
     st_writer *w = st_writer_new();
     if (!w) return harp_err(HARP_ERR_OOM, "%s: out of memory", path);
     harp_status st = qw_add_f(w, "model.embed_tokens.weight", dt, m->tok_emb, c->vocab_size, c->dim);
-    qt_list one = {0};
     for (int l = 0; l < c->n_layers && !st; l++) {
         const harp_layer *L = &m->layers[l];
         char n[160];
@@ -60,13 +58,7 @@ static harp_status qw_tensors(const harp_model *m, const qt_list *q, const char 
             }
         /* this layer's quantized tensors, in the order the pipeline produced them */
         snprintf(n, sizeof n, "model.layers.%d.", l);
-        size_t k = strlen(n);
-        for (int i = 0; i < q->n && !st; i++)
-            if (!strncmp(q->t[i].name, n, k)) {
-                one.t = &q->t[i];
-                one.n = 1;
-                st = qt_to_writer(&one, w);
-            }
+        if (!st) st = qf_tensors_to_writer(q, n, w);
     }
     if (!st) st = qw_add_f(w, "model.norm.weight", dt, m->final_norm, c->dim, 0);
     if (!st && !c->tied) {
@@ -195,7 +187,7 @@ static harp_status qw_tokenizer(const char *model_path, const char *out_dir) {
 }
 
 harp_status qm_write_folder(const harp_model *m, const char *model_path, const char *out_dir, const cJSON *qcfg,
-                            const qt_list *q) {
+                            const qf_tensors *q) {
     char *path = harp_path_join(out_dir, "model.safetensors");
     if (!path) return HARP_ERR_OOM;
     harp_status st = qw_tensors(m, q, path);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "harp/common.h"
+#include "harp/qtensor.h"
 #include "harp/quant.h"
 
 typedef struct harp_aq_fmt {
@@ -78,7 +79,7 @@ int harp_aq_code_get(const uint8_t *group_codes, int64_t i, int bits, int sym);
 /* ---- weights: MSE-clipped grid (§6.1 `--w_clip`, QuaRot/GPTQ WeightQuantizer.find_params(mse=True))
  * Start from the min/max grid of harp_rtn_fit; then for i = 0 … ⌊maxshrink·grid⌋ − 1, p = 1 − i/grid,
  * try the range (p·x_min, p·x_max) and keep the p with the smallest Σ|x̂ − x|^norm (strictly smaller
- * wins, so ties keep the wider range). Same storage convention as harp_rtn_fit / harp_qlinear. */
+ * wins, so ties keep the wider range). Same storage convention as harp_rtn_fit / the scalar qtensor planes. */
 typedef struct harp_wclip {
     int grid;          /* 100 */
     double maxshrink;  /* 0.8 */
@@ -94,9 +95,9 @@ void harp_wq_fit_minmax(const void *ctx, const double *x, int64_t len, int bits,
 void harp_wq_fit_mse(const void *ctx, const double *x, int64_t len, int bits, int sym, float *scale, int *zero);
 /* Round-to-nearest of W (m × n) on the grid of p (bits, group_size, symmetric) with a fitter per group:
  * the RTN of harp_quantize_linear when fit = harp_wq_fit_minmax, QuaRot's `--w_clip` RTN when fit =
- * harp_wq_fit_mse. *out as from harp_quantize_linear (free with harp_qlinear_free). */
+ * harp_wq_fit_mse. *out as from harp_quantize_linear (free with harp_qtensor_free). */
 harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const void *fit_ctx, int64_t m, int64_t n,
-                        const float *W, const char *what, harp_qlinear *out);
+                        const float *W, const char *what, harp_qtensor *out);
 
 /* ---- clip-ratio search (§6.3; the schedule is OURS — the GBS paper's exact procedure is unpublished)
  * Classes (tensor classes of one layer, or (layer, class) pairs) are searched one after another; each

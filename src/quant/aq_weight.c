@@ -5,9 +5,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "aq.h"
 #include "core/core.h"
+#include "qblocks.h"
 #include "quant_internal.h"
 
 harp_wclip harp_wclip_default(void) {
@@ -60,14 +62,16 @@ void harp_wq_fit_mse(const void *ctx, const double *x, int64_t len, int bits, in
 }
 
 harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const void *fit_ctx, int64_t m, int64_t n,
-                        const float *W, const char *what, harp_qlinear *out) {
+                        const float *W, const char *what, harp_qtensor *out) {
     if (!p || !fit) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL quantizer parameters or fitter", what ? what : "linear");
     harp_quant_params rp = *p;
     rp.method = HARP_QMETHOD_RTN;
     HARP_TRY(harp_quantize_linear(&rp, m, n, W, NULL, what, out));
     if (fit == harp_wq_fit_minmax) return HARP_OK;
     const double t0 = harp_time_s();
-    const int64_t g = out->group_size, ng = out->n_groups;
+    const int64_t g = out->group_size, ng = out->n_groups, rb = harp_scalar_row_bytes(n, rp.bits);
+    float *scale = out->planes[QT_SC_SCALES].owned;
+    uint8_t *zero = out->planes[QT_SC_ZEROS].owned, *qw = out->planes[QT_SC_QWEIGHT].owned;
     int oom = 0;
 #pragma omp parallel
     {
@@ -79,22 +83,24 @@ harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const vo
 #pragma omp for schedule(dynamic, 4)
         for (int64_t r = 0; r < m; r++) {
             if (!x) continue;
+            uint8_t *row = qw + r * rb;
+            memset(row, 0, (size_t)rb);
             for (int64_t G = 0; G < ng; G++) {
                 const int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
                 for (int64_t c = 0; c < len; c++) x[c] = W[r * n + c0 + c];
                 float s;
                 int z;
                 fit(fit_ctx, x, len, rp.bits, rp.symmetric, &s, &z);
-                out->scale[r * ng + G] = s;
-                out->zero[r * ng + G] = (uint8_t)z;
+                scale[r * ng + G] = s;
+                zero[r * ng + G] = (uint8_t)z;
                 for (int64_t c = 0; c < len; c++)
-                    out->q[r * n + c0 + c] = (uint8_t)harp_rtn_code(x[c], s, z, rp.bits, rp.symmetric);
+                    harp_scalar_put(row, c0 + c, rp.bits, (unsigned)harp_rtn_code(x[c], s, z, rp.bits, rp.symmetric));
             }
         }
         free(x);
     }
     if (oom) {
-        harp_qlinear_free(out);
+        harp_qtensor_free(out);
         return harp_err(HARP_ERR_OOM, "%s: out of memory", what ? what : "linear");
     }
     out->seconds += harp_time_s() - t0;

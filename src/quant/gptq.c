@@ -10,7 +10,6 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,8 +43,7 @@ static harp_status inverse_cholesky_upper(int64_t n, double *H, double *U, int *
 }
 
 /* Rows are independent in GPTQ: each chunk of GPTQ_ROWS rows runs the whole column recursion (in-block
- * updates and the trailing dgemm of its own rows) with single-threaded BLAS. The chunking does not
- * depend on the thread count, so results are bit-identical for any number of threads. */
+ * updates and the trailing dgemm of its own rows) with single-threaded BLAS (harp_rowchunks_run). */
 enum { GPTQ_ROWS = 32 };
 
 typedef struct {
@@ -56,14 +54,17 @@ typedef struct {
     const int64_t *perm;
     const double *U;
     double *Wd;
-    harp_qlinear *out;
+    float *scale;       /* (m, ng) plane */
+    uint8_t *zero;      /* (m, ng) plane */
+    uint8_t *q;         /* (m, n) unpacked codes */
 } gptq_job;
 
-/* Rows [r0, r0 + rc); Err is (GPTQ_ROWS, bs) scratch, x has room for one group. */
-static void gptq_rows(const gptq_job *J, int64_t r0, int64_t rc, double *Err, double *x) {
+/* Rows [r0, r0 + rc); scratch: Err (GPTQ_ROWS, bs), then room x for one group. */
+static void gptq_rows(const void *ctx, int64_t r0, int64_t rc, void *scratch) {
+    const gptq_job *J = ctx;
     const int64_t n = J->n, bs = J->bs, ng = J->ng, g = J->g;
     const double *U = J->U;
-    harp_qlinear *out = J->out;
+    double *Err = scratch, *x = Err + GPTQ_ROWS * bs;
     for (int64_t i1 = 0; i1 < n; i1 += bs) {
         const int64_t i2 = i1 + bs < n ? i1 + bs : n, b = i2 - i1;
         for (int64_t lr = 0; lr < rc; lr++) {
@@ -76,7 +77,7 @@ static void gptq_rows(const gptq_job *J, int64_t r0, int64_t rc, double *Err, do
                 int64_t G;
                 if (J->stat) {
                     G = col / g;
-                    s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                    s = J->scale[r * ng + G], z = J->zero[r * ng + G];
                 } else {
                     G = i / g;
                     if (i % g == 0) {
@@ -93,14 +94,14 @@ static void gptq_rows(const gptq_job *J, int64_t r0, int64_t rc, double *Err, do
                             src = x;
                         }
                         harp_rtn_fit(src, len, J->bits, J->sym, &s, &z);
-                        out->scale[r * ng + G] = s;
-                        out->zero[r * ng + G] = (uint8_t)z;
+                        J->scale[r * ng + G] = s;
+                        J->zero[r * ng + G] = (uint8_t)z;
                     } else {
-                        s = out->scale[r * ng + G], z = out->zero[r * ng + G];
+                        s = J->scale[r * ng + G], z = J->zero[r * ng + G];
                     }
                 }
                 int q = harp_rtn_code(w[i], s, z, J->bits, J->sym);
-                out->q[r * n + col] = (uint8_t)q;
+                J->q[r * n + col] = (uint8_t)q;
                 double err = (w[i] - harp_scalar_value(s, q, z)) / U[i * n + i];
                 const double *u = U + i * n;
                 for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
@@ -114,7 +115,7 @@ static void gptq_rows(const gptq_job *J, int64_t r0, int64_t rc, double *Err, do
 }
 
 harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *Hin,
-                               const char *what, harp_qlinear *out) {
+                               const char *what, harp_qtensor *out, uint8_t *qcodes) {
     const int bits = p->bits, sym = p->symmetric;
     const int g = p->group_size > 0 && p->group_size < n ? p->group_size : (int)n;
     const int64_t bs = p->block_size > 0 ? p->block_size : 128;
@@ -146,11 +147,12 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     st = inverse_cholesky_upper(n, H, U, &out->chol_jitter_steps, what);
     if (st != HARP_OK) goto done;
 
-    st = harp_qlinear_alloc_scalar(out, m, n, g, act && !stat);
+    st = harp_scalar_alloc_planes(out, act && !stat);
     if (st != HARP_OK) goto done;
-    out->symmetric = sym;
     out->n_dead = dead;
     const int64_t ng = out->n_groups;
+    float *scale = out->planes[QT_SC_SCALES].owned;
+    uint8_t *zero = out->planes[QT_SC_ZEROS].owned;
     /* static groups (and per-channel): fitted on the original (dead-zeroed) columns, in original order */
     if (stat) {
         double *x = malloc((size_t)g * sizeof *x);
@@ -165,52 +167,20 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
                 float s;
                 int z;
                 harp_rtn_fit(x, len, bits, sym, &s, &z);
-                out->scale[r * ng + G] = s;
-                out->zero[r * ng + G] = (uint8_t)z;
+                scale[r * ng + G] = s;
+                zero[r * ng + G] = (uint8_t)z;
             }
         free(x);
     }
-    if (out->g_idx)
-        for (int64_t i = 0; i < n; i++) out->g_idx[perm[i]] = (int32_t)(i / g);
+    int32_t *g_idx = out->planes[QT_SC_GIDX].owned;
+    if (g_idx)
+        for (int64_t i = 0; i < n; i++) g_idx[perm[i]] = (int32_t)(i / g);
 
-    {
-        const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, out};
-        const int64_t nchunks = (m + GPTQ_ROWS - 1) / GPTQ_ROWS;
-        int64_t rows_done = 0;
-        int cancel = 0, oom = 0;
-#pragma omp parallel
-        {
-            double *Err = malloc((size_t)(GPTQ_ROWS * bs + g) * sizeof *Err);
-            if (!Err) {
-#pragma omp atomic write
-                oom = 1;
-            }
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t ch = 0; ch < nchunks; ch++) {
-                int stop;
-#pragma omp atomic read
-                stop = cancel;
-                if (stop || !Err) continue;
-                const int64_t r0 = ch * GPTQ_ROWS, rc = m - r0 < GPTQ_ROWS ? m - r0 : GPTQ_ROWS;
-                gptq_rows(&J, r0, rc, Err, Err + GPTQ_ROWS * bs);
-                int64_t d;
-#pragma omp atomic capture
-                d = rows_done += rc;
-                if (p->progress && omp_get_thread_num() == 0 && p->progress(p->progress_user, "gptq", d, m)) {
-#pragma omp atomic write
-                    cancel = 1;
-                }
-            }
-            free(Err);
-        }
-        if (oom) st = harp_err(HARP_ERR_OOM, "%s: out of memory for GPTQ scratch", what);
-        else if (cancel) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-        else if (p->progress && p->progress(p->progress_user, "gptq", m, m))
-            st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-    }
+    const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, scale, zero, qcodes};
+    st = harp_rowchunks_run(m, GPTQ_ROWS, (size_t)(GPTQ_ROWS * bs + g) * sizeof(double), gptq_rows, &J, "gptq",
+                            p->progress, p->progress_user, what);
 done:
     harp_free(H), harp_free(U), harp_free(Wd), harp_free(perm), harp_free(di);
-    if (st != HARP_OK) harp_qlinear_free(out);
     harp_blas_serial_end(blas_threads);
     return st;
 }

@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,10 +48,7 @@ harp_status harp_block_ldl(int64_t n, int b, const double *H, double *L, double 
 }
 
 /* Rows of W are independent given H̃ (each row's feedback only uses its own errors), so the
- * whole LDLQ + tune recursion runs per chunk of LDLQ_ROWS rows, chunks spread over the OpenMP
- * threads with single-threaded BLAS inside. The chunking does not depend on the thread count, so
- * every chunk issues the same BLAS calls on the same data for any number of threads: the result is
- * bit-identical for 1, 2, … threads. */
+ * whole LDLQ + tune recursion runs per chunk of LDLQ_ROWS rows (harp_rowchunks_run). */
 enum { LDLQ_ROWS = 32 };
 
 typedef struct {
@@ -78,8 +74,10 @@ static void quantize_block(const ldlq_job *J, int64_t r0, int64_t rc, int64_t k,
     }
 }
 
-/* LDLQ then the tune sweeps for rows [r0, r0 + rc); T and S are (LDLQ_ROWS, 8) scratch. */
-static void ldlq_rows(const ldlq_job *J, int64_t r0, int64_t rc, double *T, double *S) {
+/* LDLQ then the tune sweeps for rows [r0, r0 + rc); scratch holds T and S, (LDLQ_ROWS, 8) each. */
+static void ldlq_rows(const void *ctx, int64_t r0, int64_t rc, void *scratch) {
+    const ldlq_job *J = ctx;
+    double *T = scratch, *S = T + LDLQ_ROWS * 8;
     const int64_t n = J->n, nb = n / 8;
     const double *Z = J->Z + r0 * n;
     double *E = J->E + r0 * n, *Zq = J->Zq + r0 * n;
@@ -165,38 +163,8 @@ harp_status harp_ldlq(int64_t m, int64_t n, const double *Z, const double *H, ha
         }
     }
     const ldlq_job J = {m, n, Z, L, H, Hinv, q, qctx, tune_iters > 0 ? tune_iters : 0, Zq, E, c1, c2};
-    const int64_t nchunks = (m + LDLQ_ROWS - 1) / LDLQ_ROWS;
-    int64_t rows_done = 0;
-    int cancel = 0, oom = 0;
-#pragma omp parallel
-    {
-        double *T = harp_aligned_alloc(2 * LDLQ_ROWS * 8 * sizeof(double), "LDLQ scratch");
-        if (!T) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ch = 0; ch < nchunks; ch++) {
-            int stop;
-#pragma omp atomic read
-            stop = cancel;
-            if (stop || !T) continue;
-            const int64_t r0 = ch * LDLQ_ROWS, rc = m - r0 < LDLQ_ROWS ? m - r0 : LDLQ_ROWS;
-            ldlq_rows(&J, r0, rc, T, T + LDLQ_ROWS * 8);
-            int64_t d;
-#pragma omp atomic capture
-            d = rows_done += rc;
-            /* the callback only ever runs on the calling thread */
-            if (progress && omp_get_thread_num() == 0 && progress(progress_user, "ldlq", d, m)) {
-#pragma omp atomic write
-                cancel = 1;
-            }
-        }
-        harp_free_aligned(T);
-    }
-    if (oom) st = harp_err(HARP_ERR_OOM, "%s: out of memory for LDLQ scratch", what);
-    else if (cancel) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-    else if (progress && progress(progress_user, "ldlq", m, m)) st = harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
+    st = harp_rowchunks_run(m, LDLQ_ROWS, 2 * LDLQ_ROWS * 8 * sizeof(double), ldlq_rows, &J, "ldlq", progress,
+                            progress_user, what);
 done:
     harp_free(L), harp_free(D), harp_free(E), harp_free(Hinv), harp_free(Hj);
     harp_blas_serial_end(blas_threads);

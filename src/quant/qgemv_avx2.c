@@ -31,9 +31,9 @@ QK_INLINE __m256 dec_e8p(const qk_tables *t, const int8_t *full, unsigned c) {
     return _mm256_add_ps(v, _mm256_broadcast_ss(&t->shift[b]));
 }
 
-QK_INLINE __m256 dec_plane1(const harp_qmat *w, const qk_tables *t, const int8_t *full, size_t idx,
+QK_INLINE __m256 dec_plane1(const harp_e8p_view *w, const qk_tables *t, const int8_t *full, size_t idx,
                             int fmt) {
-    if (fmt == HARP_QFMT_RVQ4) return dec_e8p(t, full, ((const uint16_t *)w->codes1)[idx]);
+    if (fmt == HARP_QTYPE_RVQ4) return dec_e8p(t, full, ((const uint16_t *)w->codes1)[idx]);
     return _mm256_load_ps(t->e81b[((const uint8_t *)w->codes1)[idx]]);
 }
 
@@ -48,7 +48,7 @@ QK_INLINE __m256 load_x(const float *x, int32_t k, int32_t nfull, __m256i tailma
 }
 
 /* Rows [r, r + R) with R ∈ {1, 4}; fmt a compile-time constant after inlining. */
-QK_INLINE void rows_block(const harp_qmat *w, const qk_tables *t, const int8_t *full, const float *x,
+QK_INLINE void rows_block(const harp_e8p_view *w, const qk_tables *t, const int8_t *full, const float *x,
                           float *y, int32_t r, int R, int fmt, __m256i tailmask) {
     const int32_t nc = w->ncode, nfull = w->n / 8;
     __m256 a0[4], a1[4];
@@ -61,15 +61,15 @@ QK_INLINE void rows_block(const harp_qmat *w, const qk_tables *t, const int8_t *
             for (int j = 0; j < R; j++) {
                 const size_t next = (size_t)(r + R + j) * nc + k;
                 _mm_prefetch((const char *)(w->codes0 + next), _MM_HINT_T0);
-                if (fmt == HARP_QFMT_RVQ4)
+                if (fmt == HARP_QTYPE_RVQ4)
                     _mm_prefetch((const char *)((const uint16_t *)w->codes1 + next), _MM_HINT_T0);
-                else if (fmt == HARP_QFMT_RVQ3 && (k & 63) == 0)
+                else if (fmt == HARP_QTYPE_RVQ3 && (k & 63) == 0)
                     _mm_prefetch((const char *)((const uint8_t *)w->codes1 + next), _MM_HINT_T0);
             }
         const __m256 xv = load_x(x, k, nfull, tailmask);
         for (int j = 0; j < R; j++) {
             a0[j] = _mm256_fmadd_ps(dec_e8p(t, full, c0[(size_t)j * nc + k]), xv, a0[j]);
-            if (fmt != HARP_QFMT_E8P2)
+            if (fmt != HARP_QTYPE_E8P2)
                 a1[j] = _mm256_fmadd_ps(dec_plane1(w, t, full, (size_t)(r + j) * nc + k, fmt), xv, a1[j]);
         }
     }
@@ -79,7 +79,7 @@ QK_INLINE void rows_block(const harp_qmat *w, const qk_tables *t, const int8_t *
     }
 }
 
-QK_INLINE void rows_fmt(const harp_qmat *w, const qk_tables *t, const int8_t *full, const float *x,
+QK_INLINE void rows_fmt(const harp_e8p_view *w, const qk_tables *t, const int8_t *full, const float *x,
                         float *y, int32_t r0, int32_t r1, int fmt) {
     const int32_t rem = w->n % 8;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -90,26 +90,26 @@ QK_INLINE void rows_fmt(const harp_qmat *w, const qk_tables *t, const int8_t *fu
 }
 
 /* Each (format, table) pair is its own instantiation so that no branch is left in the loop. */
-QK_AVX2 void qk_gemv_rows_avx2(const harp_qmat *w, const qk_tables *t, const int8_t *full,
+QK_AVX2 void qk_gemv_rows_avx2(const harp_e8p_view *w, const qk_tables *t, const int8_t *full,
                                const float *x, float *y, int32_t r0, int32_t r1) {
     if (full) {
-        switch (w->fmt) {
-        case HARP_QFMT_RVQ4: rows_fmt(w, t, full, x, y, r0, r1, HARP_QFMT_RVQ4); break;
-        case HARP_QFMT_RVQ3: rows_fmt(w, t, full, x, y, r0, r1, HARP_QFMT_RVQ3); break;
-        default: rows_fmt(w, t, full, x, y, r0, r1, HARP_QFMT_E8P2); break;
+        switch (w->type) {
+        case HARP_QTYPE_RVQ4: rows_fmt(w, t, full, x, y, r0, r1, HARP_QTYPE_RVQ4); break;
+        case HARP_QTYPE_RVQ3: rows_fmt(w, t, full, x, y, r0, r1, HARP_QTYPE_RVQ3); break;
+        default: rows_fmt(w, t, full, x, y, r0, r1, HARP_QTYPE_E8P2); break;
         }
     } else {
-        switch (w->fmt) {
-        case HARP_QFMT_RVQ4: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QFMT_RVQ4); break;
-        case HARP_QFMT_RVQ3: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QFMT_RVQ3); break;
-        default: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QFMT_E8P2); break;
+        switch (w->type) {
+        case HARP_QTYPE_RVQ4: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QTYPE_RVQ4); break;
+        case HARP_QTYPE_RVQ3: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QTYPE_RVQ3); break;
+        default: rows_fmt(w, t, NULL, x, y, r0, r1, HARP_QTYPE_E8P2); break;
         }
     }
 }
 
 #else
 int qk_have_avx2(void) { return 0; }
-void qk_gemv_rows_avx2(const harp_qmat *w, const qk_tables *t, const int8_t *full, const float *x,
+void qk_gemv_rows_avx2(const harp_e8p_view *w, const qk_tables *t, const int8_t *full, const float *x,
                        float *y, int32_t r0, int32_t r1) {
     (void)full;
     qk_gemv_rows_portable(w, t, x, y, r0, r1);

@@ -86,7 +86,7 @@ static void block_dot_e81b(const qk_q8tab *t, const uint8_t *codes, int32_t cnt,
     }
 }
 
-void qk_q8_rows_portable(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
+void qk_q8_rows_portable(const harp_e8p_view *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
     const qk_q8tab *t = qk_q8_tables();
     const int32_t nc = w->ncode;
     for (int32_t r = r0; r < r1; r++) {
@@ -97,15 +97,15 @@ void qk_q8_rows_portable(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t 
             const int8_t *xt = q->xt + (size_t)b * QK_Q8_BLOCK;
             int32_t l0[16] = {0}, l1[16] = {0};
             block_dot_e8p(t, w->codes0 + idx, cnt, xt, l0);
-            if (w->fmt == HARP_QFMT_RVQ4) block_dot_e8p(t, (const uint16_t *)w->codes1 + idx, cnt, xt, l1);
-            else if (w->fmt == HARP_QFMT_RVQ3) block_dot_e81b(t, (const uint8_t *)w->codes1 + idx, cnt, xt, l1);
+            if (w->type == HARP_QTYPE_RVQ4) block_dot_e8p(t, (const uint16_t *)w->codes1 + idx, cnt, xt, l1);
+            else if (w->type == HARP_QTYPE_RVQ3) block_dot_e81b(t, (const uint8_t *)w->codes1 + idx, cnt, xt, l1);
             for (int l = 0; l < 16; l++) {
                 f0[l] = fmaf(q->scale[b], (float)l0[l], f0[l]);
                 f1[l] = fmaf(q->scale[b], (float)l1[l], f1[l]);
             }
         }
         const float a0 = qk_q8_lane_sum(f0) - q->offset;
-        const float a1 = w->fmt == HARP_QFMT_E8P2 ? 0.0f : qk_q8_lane_sum(f1) - q->offset;
+        const float a1 = w->type == HARP_QTYPE_E8P2 ? 0.0f : qk_q8_lane_sum(f1) - q->offset;
         y[r] = (w->scale0 * a0 + w->scale1 * a1) * 0.25f;
     }
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "harp/qkernels.h"
+#include "quant/qblocks.h"
 
 #define QK_Q8_BLOCK 512 /* columns per activation scale = 64 codes */
 
@@ -33,8 +34,8 @@ static inline float qk_q8_lane_sum(const float l[16]) {
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 void qk_q8_quantize_x(const float *x, int32_t n, qk_xq8 *q);
-void qk_q8_rows_portable(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1);
+void qk_q8_rows_portable(const harp_e8p_view *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1);
 int qk_have_avx512q8(void);
-void qk_q8_rows_avx512(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1);
+void qk_q8_rows_avx512(const harp_e8p_view *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1);
 
 #endif

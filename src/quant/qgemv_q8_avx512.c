@@ -104,7 +104,7 @@ Q8_INLINE float lane_sum16(__m512 v) {
 }
 
 /* Rows [r, r + R), R ∈ {1, 2}: the two rows share every table and x load. */
-Q8_INLINE void rows_block(const harp_qmat *w, const qk_xq8 *q, const qk_q8tab *t, float *y, int32_t r, int R,
+Q8_INLINE void rows_block(const harp_e8p_view *w, const qk_xq8 *q, const qk_q8tab *t, float *y, int32_t r, int R,
                           int fmt) {
     const int32_t nc = w->ncode;
     __m512 f0[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, f1[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
@@ -117,12 +117,12 @@ Q8_INLINE void rows_block(const harp_qmat *w, const qk_xq8 *q, const qk_q8tab *t
         for (int j = 0; j < R; j++) p[j] = e8p_load(w->codes0 + (size_t)(r + j) * nc + k0, cnt);
         e8p_block(t->abs4, p, R, xt, s0);
         for (int j = 0; j < R; j++) f0[j] = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(s0[j]), f0[j]);
-        if (fmt == HARP_QFMT_RVQ4) {
+        if (fmt == HARP_QTYPE_RVQ4) {
             __m512i s1[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
             for (int j = 0; j < R; j++) p[j] = e8p_load((const uint16_t *)w->codes1 + (size_t)(r + j) * nc + k0, cnt);
             e8p_block(t->abs4, p, R, xt, s1);
             for (int j = 0; j < R; j++) f1[j] = _mm512_fmadd_ps(sb, _mm512_cvtepi32_ps(s1[j]), f1[j]);
-        } else if (fmt == HARP_QFMT_RVQ3) {
+        } else if (fmt == HARP_QTYPE_RVQ3) {
             for (int j = 0; j < R; j++) {
                 const __m512i s1 = e81b_block(t->e81b4, (const uint8_t *)w->codes1 + (size_t)(r + j) * nc + k0, cnt,
                                               xt, _mm512_setzero_si512());
@@ -132,30 +132,30 @@ Q8_INLINE void rows_block(const harp_qmat *w, const qk_xq8 *q, const qk_q8tab *t
     }
     for (int j = 0; j < R; j++) {
         const float a0 = lane_sum16(f0[j]) - q->offset;
-        const float a1 = fmt == HARP_QFMT_E8P2 ? 0.0f : lane_sum16(f1[j]) - q->offset;
+        const float a1 = fmt == HARP_QTYPE_E8P2 ? 0.0f : lane_sum16(f1[j]) - q->offset;
         y[r + j] = (w->scale0 * a0 + w->scale1 * a1) * 0.25f;
     }
 }
 
-Q8_INLINE void rows_fmt(const harp_qmat *w, const qk_xq8 *q, const qk_q8tab *t, float *y, int32_t r0, int32_t r1,
+Q8_INLINE void rows_fmt(const harp_e8p_view *w, const qk_xq8 *q, const qk_q8tab *t, float *y, int32_t r0, int32_t r1,
                         int fmt) {
     int32_t r = r0;
     for (; r + 2 <= r1; r += 2) rows_block(w, q, t, y, r, 2, fmt);
     if (r < r1) rows_block(w, q, t, y, r, 1, fmt);
 }
 
-Q8_TARGET void qk_q8_rows_avx512(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
+Q8_TARGET void qk_q8_rows_avx512(const harp_e8p_view *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
     const qk_q8tab *t = qk_q8_tables();
-    switch (w->fmt) {
-    case HARP_QFMT_RVQ4: rows_fmt(w, q, t, y, r0, r1, HARP_QFMT_RVQ4); break;
-    case HARP_QFMT_RVQ3: rows_fmt(w, q, t, y, r0, r1, HARP_QFMT_RVQ3); break;
-    default: rows_fmt(w, q, t, y, r0, r1, HARP_QFMT_E8P2); break;
+    switch (w->type) {
+    case HARP_QTYPE_RVQ4: rows_fmt(w, q, t, y, r0, r1, HARP_QTYPE_RVQ4); break;
+    case HARP_QTYPE_RVQ3: rows_fmt(w, q, t, y, r0, r1, HARP_QTYPE_RVQ3); break;
+    default: rows_fmt(w, q, t, y, r0, r1, HARP_QTYPE_E8P2); break;
     }
 }
 
 #else
 int qk_have_avx512q8(void) { return 0; }
-void qk_q8_rows_avx512(const harp_qmat *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
+void qk_q8_rows_avx512(const harp_e8p_view *w, const qk_xq8 *q, float *y, int32_t r0, int32_t r1) {
     qk_q8_rows_portable(w, q, y, r0, r1);
 }
 #endif

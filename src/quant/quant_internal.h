@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #include "harp/quant.h"
+#include "quant/qblocks.h"
+#include "quant/qtype_traits.h"
 
 /* Value of a stored scalar code (the one formula every decoder uses). */
 static inline double harp_scalar_value(float scale, int q, int zero) { return (double)scale * (double)(q - zero); }
@@ -34,14 +36,45 @@ static inline void harp_blas_serial_end(int prev) {
     if (prev != 1) openblas_set_num_threads(prev);
 }
 
-/* Scalar-method entry points (called by harp_quantize_linear after argument checks). */
-harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, harp_qlinear *out);
-harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
-                               const char *what, harp_qlinear *out);
-harp_status harp_quip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
-                               const char *what, harp_qlinear *out);
+/* Row-chunk driver shared by GPTQ and LDLQ: rows [0, m) in chunks of `chunk` rows (the chunking does
+ * not depend on the thread count), chunks spread over OpenMP threads (dynamic, one at a time), each
+ * thread with its own 64-byte aligned scratch of scratch_bytes. fn(ctx, r0, rc, scratch) runs one
+ * chunk. Progress (stage, rows done, m) is reported from thread 0 and once at the end; a non-zero
+ * answer stops with HARP_ERR_CANCELLED. Errors name `what`. */
+typedef void (*harp_rowchunk_fn)(const void *ctx, int64_t r0, int64_t rc, void *scratch);
+harp_status harp_rowchunks_run(int64_t m, int64_t chunk, size_t scratch_bytes, harp_rowchunk_fn fn, const void *ctx,
+                               const char *stage, harp_progress_fn progress, void *progress_user, const char *what);
 
-/* Allocates the scalar arrays of out for (m, n, group g). */
-harp_status harp_qlinear_alloc_scalar(harp_qlinear *out, int64_t m, int64_t n, int g, int with_gidx);
+/* Solvers (called by harp_quantize_linear after argument checks; out is initialised with its type
+ * and shape). Scalar solvers write the scales / zeros / g_idx planes and the unpacked codes q (m, n);
+ * harp_quantize_linear packs q into the qweight plane. The QuIP# solver writes every plane and its
+ * fp64 reconstruction Zq (m, n) for the proxy loss. */
+harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, harp_qtensor *out,
+                              uint8_t *q);
+harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                               const char *what, harp_qtensor *out, uint8_t *q);
+harp_status harp_quip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                               const char *what, harp_qtensor *out, float *Wh);
+
+/* Planes of the scalar types: 0 qweight, 1 scales, 2 zeros, 3 g_idx (optional). */
+enum { QT_SC_QWEIGHT = 0, QT_SC_SCALES = 1, QT_SC_ZEROS = 2, QT_SC_GIDX = 3 };
+/* Allocates the zeroed scales and zeros planes (and g_idx with with_gidx) of an initialised out. */
+harp_status harp_scalar_alloc_planes(harp_qtensor *out, int with_gidx);
+
+/* ---- kernels of the traits rows (src/quant/qt_*.c) ----------------------------------------------- */
+void qt_dense_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_dense_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_dense_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+harp_status qt_dense_mm(const harp_qtensor *w, const float *X, int64_t rows, float *Y);
+
+void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+
+void qt_e8p_decode(harp_qtensor *w);
+void qt_e8p_view(const harp_qtensor *w, harp_e8p_view *v);
+void qt_e8p_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_e8p_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_e8p_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "quant_internal.h"
+#include "quant/qtype_traits.h"
 
 harp_quant_params harp_quant_default_params(harp_qmethod method, int bits) {
     harp_quant_params p;
@@ -24,40 +25,19 @@ harp_quant_params harp_quant_default_params(harp_qmethod method, int bits) {
     return p;
 }
 
-void harp_qlinear_free(harp_qlinear *q) {
-    if (!q) return;
-    harp_free(q->q), harp_free(q->scale), harp_free(q->zero), harp_free(q->g_idx);
-    harp_free(q->codes), harp_free(q->codes2);
-    q->q = NULL, q->scale = NULL, q->zero = NULL, q->g_idx = NULL, q->codes = NULL, q->codes2 = NULL;
-}
-
-harp_status harp_qlinear_dequantize(const harp_qlinear *q, float *Wh) {
-    const int64_t m = q->m, n = q->n;
-    if (q->method == HARP_QMETHOD_QUIP) {
-        if (!q->codes) return harp_err(HARP_ERR_INVALID_ARG, "dequantize: lattice codes missing");
-        const int64_t nb = q->n_pad / 8;
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t k = 0; k < nb; k++) {
-                double v[8];
-                harp_cb_decode8(q->codebook, q->resid_scale, q->codes[r * nb + k], q->codes2 ? q->codes2[r * nb + k] : 0,
-                                v);
-                for (int j = 0; j < 8 && 8 * k + j < n; j++) Wh[r * n + 8 * k + j] = (float)(q->wscale * v[j]);
-            }
-        return HARP_OK;
-    }
-    if (!q->q || !q->scale || !q->zero) return harp_err(HARP_ERR_INVALID_ARG, "dequantize: scalar codes missing");
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t c = 0; c < n; c++) {
-            int64_t G = q->g_idx ? q->g_idx[c] : c / q->group_size;
-            int64_t k = r * q->n_groups + G;
-            Wh[r * n + c] = (float)harp_scalar_value(q->scale[k], q->q[r * n + c], q->zero[k]);
-        }
+/* Packs the unpacked scalar codes q (m, n) into the qweight plane (qblocks.h layout). */
+static harp_status pack_scalar(harp_qtensor *out, const uint8_t *q) {
+    HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_QWEIGHT));
+    const int bits = (int)harp_qtype_bits(out->type);
+    const int64_t n = out->n, rowbytes = harp_scalar_row_bytes(n, bits);
+    uint8_t *pk = out->planes[QT_SC_QWEIGHT].owned;
+    for (int64_t r = 0; r < out->m; r++)
+        for (int64_t c = 0; c < n; c++) harp_scalar_put(pk + r * rowbytes, c, bits, q[r * n + c]);
     return HARP_OK;
 }
 
-harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
-                                 const char *what, harp_qlinear *out) {
-    if (!what) what = "linear";
+static harp_status check_args(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                              const char *what, harp_qtensor *out) {
     if (!p || !W || !out || m <= 0 || n <= 0)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: bad arguments to quantize (m = %lld, n = %lld)", what, (long long)m,
                         (long long)n);
@@ -79,37 +59,38 @@ harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t 
         snprintf(wname, sizeof wname, "%s: Hessian", what);
         HARP_TRY(harp_check_finite_f64(H, n * n, wname));
     }
+    return HARP_OK;
+}
+
+/* Runs the solver into out; Wh (m, n) receives the solver's reconstruction for the proxy loss. */
+static harp_status solve(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                         const char *what, harp_qtensor *out, float *Wh) {
+    if (p->method == HARP_QMETHOD_QUIP) return harp_quip_quantize(p, m, n, W, H, what, out, Wh);
+    uint8_t *q = harp_xmalloc((size_t)(m * n), "quantized codes");
+    if (!q) return HARP_ERR_OOM;
+    harp_status st = p->method == HARP_QMETHOD_RTN ? harp_rtn_quantize(p, m, n, W, out, q)
+                                                   : harp_gptq_quantize(p, m, n, W, H, what, out, q);
+    if (!st) st = pack_scalar(out, q);
+    harp_free(q);
+    /* the stored format is exactly the solver's formula, so its dequantization is the reconstruction */
+    if (!st) st = harp_qtensor_dequantize(out, Wh);
+    return st;
+}
+
+harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                                 const char *what, harp_qtensor *out) {
+    if (!what) what = "linear";
+    HARP_TRY(check_args(p, m, n, W, H, what, out));
     double t0 = harp_time_s();
-    harp_status st;
-    out->method = p->method;
-    out->bits = p->bits;
-    out->codebook = HARP_CODEBOOK_SCALAR;
-    switch (p->method) {
-    case HARP_QMETHOD_RTN: st = harp_rtn_quantize(p, m, n, W, out); break;
-    case HARP_QMETHOD_GPTQ: st = harp_gptq_quantize(p, m, n, W, H, what, out); break;
-    default: st = harp_quip_quantize(p, m, n, W, H, what, out); break;
-    }
+    HARP_TRY(harp_qtensor_init(out, harp_qtype_for(p->method, p->bits), m, n, p->group_size));
+    float *Wh = harp_xmalloc((size_t)(m * n) * sizeof *Wh, "dequantized weights");
+    harp_status st = Wh ? solve(p, m, n, W, H, what, out, Wh) : HARP_ERR_OOM;
+    if (!st) st = harp_qtensor_derive(out);
+    if (!st) out->proxy_loss = H ? harp_proxy_loss(m, n, W, Wh, H) : NAN;
+    harp_free(Wh);
     if (st != HARP_OK) {
-        harp_qlinear_free(out);
+        harp_qtensor_free(out);
         return st;
-    }
-    out->method = p->method;
-    out->bits = p->bits;
-    out->m = m, out->n = n;
-    out->proxy_loss = NAN;
-    if (H) {
-        float *Wh = harp_xmalloc((size_t)(m * n) * sizeof *Wh, "dequantized weights");
-        if (!Wh) {
-            harp_qlinear_free(out);
-            return HARP_ERR_OOM;
-        }
-        st = harp_qlinear_dequantize(out, Wh);
-        if (st == HARP_OK) out->proxy_loss = harp_proxy_loss(m, n, W, Wh, H);
-        harp_free(Wh);
-        if (st != HARP_OK) {
-            harp_qlinear_free(out);
-            return st;
-        }
     }
     out->seconds = harp_time_s() - t0;
     return HARP_OK;

@@ -19,7 +19,7 @@ void harp_rtn_fit(const double *x, int64_t len, int bits, int symmetric, float *
         float s = (float)(amax / maxq);
         if (s < 1e-5f) s = 1e-5f;
         *scale = s;
-        *zero = maxq + 1;   /* storage offset, see harp_qlinear */
+        *zero = maxq + 1;   /* storage offset, see harp_quantize_linear */
     } else {
         int maxq = (1 << bits) - 1;
         float s = (float)((xmax - xmin) / maxq);
@@ -44,25 +44,18 @@ int harp_rtn_code(double x, float scale, int zero, int bits, int symmetric) {
     return (int)q;
 }
 
-harp_status harp_qlinear_alloc_scalar(harp_qlinear *out, int64_t m, int64_t n, int g, int with_gidx) {
-    out->m = m, out->n = n;
-    out->group_size = g;
-    out->n_groups = (n + g - 1) / g;
-    out->q = harp_xmalloc((size_t)(m * n), "quantized codes");
-    out->scale = harp_xmalloc((size_t)(m * out->n_groups) * sizeof(float), "quantization scales");
-    out->zero = harp_xmalloc((size_t)(m * out->n_groups), "quantization zero points");
-    out->g_idx = with_gidx ? harp_xmalloc((size_t)n * sizeof(int32_t), "group index") : NULL;
-    if (!out->q || !out->scale || !out->zero || (with_gidx && !out->g_idx)) {
-        harp_qlinear_free(out);
-        return HARP_ERR_OOM;
-    }
-    return HARP_OK;
+harp_status harp_scalar_alloc_planes(harp_qtensor *out, int with_gidx) {
+    HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_SCALES));
+    HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_ZEROS));
+    return with_gidx ? harp_qtensor_alloc_plane(out, QT_SC_GIDX) : HARP_OK;
 }
 
-harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, harp_qlinear *out) {
-    int g = p->group_size > 0 && p->group_size < n ? p->group_size : (int)n;
-    HARP_TRY(harp_qlinear_alloc_scalar(out, m, n, g, 0));
-    out->symmetric = p->symmetric;
+harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, harp_qtensor *out,
+                              uint8_t *qcodes) {
+    const int g = (int)out->group_size;
+    HARP_TRY(harp_scalar_alloc_planes(out, 0));
+    float *scale = out->planes[QT_SC_SCALES].owned;
+    uint8_t *zero = out->planes[QT_SC_ZEROS].owned;
     int64_t ng = out->n_groups;
     harp_status st = HARP_OK;
 #pragma omp parallel
@@ -81,10 +74,10 @@ harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, 
                 float s;
                 int z;
                 harp_rtn_fit(x, len, p->bits, p->symmetric, &s, &z);
-                out->scale[r * ng + G] = s;
-                out->zero[r * ng + G] = (uint8_t)z;
+                scale[r * ng + G] = s;
+                zero[r * ng + G] = (uint8_t)z;
                 for (int64_t c = 0; c < len; c++)
-                    out->q[r * n + c0 + c] = (uint8_t)harp_rtn_code(x[c], s, z, p->bits, p->symmetric);
+                    qcodes[r * n + c0 + c] = (uint8_t)harp_rtn_code(x[c], s, z, p->bits, p->symmetric);
             }
         }
         free(x);

@@ -1,4 +1,4 @@
-/* Instantiates the row kernels of kern_tpl.h for float and double. */
+/* Instantiates the row kernels of kern_tpl.h for float and double, and the public harp_fwht_f32. */
 #include <math.h>
 #include <string.h>
 
@@ -61,3 +61,12 @@ typedef harp_v8d v8d_t;
 #undef FWHT8
 #undef VL
 #undef SFX
+
+harp_status harp_fwht_f32(float *v, int64_t n) {
+    if (n <= 0 || (n & (n - 1)))
+        return harp_err(HARP_ERR_INVALID_ARG, "fwht: length %lld is not a power of two", (long long)n);
+    fwht_f32(v, n);
+    const float s = 1.0f / sqrtf((float)n);
+    for (int64_t i = 0; i < n; i++) v[i] *= s;
+    return HARP_OK;
+}

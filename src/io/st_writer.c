@@ -1,5 +1,5 @@
 /* Safetensors writer (see st_writer.h). */
-#include "st_writer.h"
+#include "io/st_writer.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 typedef struct st_tensor {
     char *name;
-    st_dtype dt;
+    harp_st_dtype dt;
     int ndim;
     int64_t shape[4];
     size_t bytes;
@@ -20,13 +20,6 @@ struct st_writer {
     cJSON *meta;
 };
 
-static const struct {
-    const char *name;
-    size_t size;
-} k_dtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I8", 1}, {"U8", 1}, {"I16", 2}, {"U16", 2}, {"I32", 4}, {"I64", 8}, {"U64", 8}, {"F64", 8}};
-
-size_t st_dtype_size(st_dtype dt) { return k_dtypes[dt].size; }
-const char *st_dtype_name(st_dtype dt) { return k_dtypes[dt].name; }
 
 st_writer *st_writer_new(void) { return harp_xcalloc(1, sizeof(st_writer), "safetensors writer"); }
 
@@ -41,8 +34,11 @@ void st_writer_free(st_writer *w) {
     free(w);
 }
 
-harp_status st_writer_add(st_writer *w, const char *name, st_dtype dt, const int64_t *shape, int ndim, const void *data) {
+harp_status st_writer_add(st_writer *w, const char *name, harp_st_dtype dt, const int64_t *shape, int ndim, const void *data) {
     if (ndim < 0 || ndim > 4) return harp_err(HARP_ERR_INVALID_ARG, "safetensors writer: tensor %s has %d dimensions", name, ndim);
+    const size_t esz = harp_st_dtype_size(dt);
+    if (esz != 1 && esz != 2 && esz != 4 && esz != 8)
+        return harp_err(HARP_ERR_UNSUPPORTED, "safetensors writer: tensor %s has dtype %s", name, harp_st_dtype_name(dt));
     for (int i = 0; i < w->n; i++)
         if (!strcmp(w->t[i].name, name)) return harp_err(HARP_ERR_INVALID_ARG, "safetensors writer: duplicate tensor %s", name);
     size_t numel = 1;
@@ -63,7 +59,7 @@ harp_status st_writer_add(st_writer *w, const char *name, st_dtype dt, const int
     t->dt = dt;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
-    t->bytes = numel * st_dtype_size(dt);
+    t->bytes = numel * esz;
     t->data = harp_xmalloc(t->bytes, name);
     if (!t->name || !t->data) {
         free(t->name);
@@ -98,12 +94,12 @@ harp_status st_writer_save(st_writer *w, const char *path) {
     size_t off = 0;
     for (size_t sz = 8; sz >= 1; sz /= 2)
         for (int i = 0; i < w->n; i++)
-            if (st_dtype_size(w->t[i].dt) == sz) offs_of[i] = off, off += w->t[i].bytes;
+            if (harp_st_dtype_size(w->t[i].dt) == sz) offs_of[i] = off, off += w->t[i].bytes;
     for (int i = 0; i < w->n; i++) {
         st_tensor *t = &w->t[i];
         off = offs_of[i];
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "dtype", st_dtype_name(t->dt));
+        cJSON_AddStringToObject(o, "dtype", harp_st_dtype_name(t->dt));
         cJSON *sh = cJSON_AddArrayToObject(o, "shape");
         for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
         cJSON *offs = cJSON_AddArrayToObject(o, "data_offsets");
@@ -132,7 +128,7 @@ harp_status st_writer_save(st_writer *w, const char *path) {
     if (st == HARP_OK) st = harp_atomic_write(&f, hdr, padded);
     for (size_t sz = 8; sz >= 1; sz /= 2)
         for (int i = 0; i < w->n && st == HARP_OK; i++)
-            if (st_dtype_size(w->t[i].dt) == sz) st = harp_atomic_write(&f, w->t[i].data, w->t[i].bytes);
+            if (harp_st_dtype_size(w->t[i].dt) == sz) st = harp_atomic_write(&f, w->t[i].data, w->t[i].bytes);
     free(hdr);
     if (st != HARP_OK) {
         harp_atomic_abort(&f);

@@ -1,0 +1,94 @@
+/* Rows of the scalar group types int2 / int3 / int4 / int8 in the traits table. Planes: qweight
+ * (codes bit-packed per row, qblocks.h), scales F32 and zeros U8 per (row, group), optional g_idx
+ * (group of each column, GPTQ act-order). The value of a code is (float)((double)scale · (q − zero))
+ * (harp_scalar_value, the quantizer's formula); the GEMV sums (double)w · x over the columns in order
+ * in double precision — the definition of the format, and what every scalar kernel computes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "quant/quant_internal.h"
+#include "quant/qtype_traits.h"
+
+/* Row r of W̃ into o[0..n). */
+static void scalar_row(const harp_qtensor *w, int64_t r, float *o) {
+    const int bits = (int)harp_qtype_bits(w->type);
+    const int64_t n = w->n, ng = w->n_groups, g = w->group_size;
+    const uint8_t *row = (const uint8_t *)w->planes[0].data + r * harp_scalar_row_bytes(n, bits);
+    const float *scale = (const float *)w->planes[1].data + r * ng;
+    const uint8_t *zero = (const uint8_t *)w->planes[2].data + r * ng;
+    const int32_t *g_idx = w->planes[3].data;
+    if (g_idx) {
+        for (int64_t c = 0; c < n; c++) {
+            const int32_t G = g_idx[c];
+            o[c] = (float)harp_scalar_value(scale[G], (int)harp_scalar_get(row, c, bits), zero[G]);
+        }
+        return;
+    }
+    for (int64_t G = 0, c0 = 0; G < ng; G++, c0 += g) {
+        const int64_t c1 = c0 + g < n ? c0 + g : n;
+        const float s = scale[G];
+        const int z = zero[G];
+        if (bits == 8) {
+            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, row[c], z);
+        } else if (bits == 4) {
+            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (row[c >> 1] >> (4 * (c & 1))) & 15, z);
+        } else if (bits == 2) {
+            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (row[c >> 2] >> (2 * (c & 3))) & 3, z);
+        } else {
+            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (int)harp_scalar_get(row, c, bits), z);
+        }
+    }
+}
+
+void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld) {
+    for (int64_t r = r0; r < r1; r++) scalar_row(w, r, out + (size_t)(r - r0) * ld);
+}
+
+static double row_dot(const float *wr, const float *x, int64_t n) {
+    double s = 0;
+    for (int64_t c = 0; c < n; c++) s += (double)wr[c] * x[c];
+    return s;
+}
+
+/* Plain twin: every weight decoded on its own with the generic unpacker. */
+void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y) {
+    const int bits = (int)harp_qtype_bits(w->type);
+    const int64_t n = w->n, ng = w->n_groups;
+    const float *scale = w->planes[1].data;
+    const uint8_t *zero = w->planes[2].data;
+    const int32_t *g_idx = w->planes[3].data;
+    for (int64_t r = 0; r < w->m; r++) {
+        const uint8_t *row = (const uint8_t *)w->planes[0].data + r * harp_scalar_row_bytes(n, bits);
+        double s = 0;
+        for (int64_t c = 0; c < n; c++) {
+            const int64_t k = r * ng + (g_idx ? g_idx[c] : c / w->group_size);
+            s += (double)(float)harp_scalar_value(scale[k], (int)harp_scalar_get(row, c, bits), zero[k]) * x[c];
+        }
+        y[r] = (float)s;
+    }
+}
+
+/* The same fixed-order double dot per row (bit-identical to the reference), rows over threads. */
+harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8) {
+    (void)act_q8; /* no int8-activation kernel for scalar codes */
+    const int64_t m = w->m, n = w->n;
+    const int par = m * n >= 65536;
+    int oom = 0;
+#pragma omp parallel if (par)
+    {
+        float *row = malloc((size_t)n * sizeof(float));
+        if (!row) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < m; r++) {
+            if (!row) continue;
+            scalar_row(w, r, row);
+            y[r] = (float)row_dot(row, x, n);
+        }
+        free(row);
+    }
+    return oom ? harp_err(HARP_ERR_OOM, "scalar gemv: out of memory for a row buffer") : HARP_OK;
+}

@@ -42,13 +42,20 @@ static void test_perm(void) {
     for (int p = 0; p < 256; p++) seen[harp_trellis_perm(p)]++;
     for (int e = 0; e < 256; e++) ok &= seen[e] == 1;
     CHECK_MSG(ok, "kernel permutation is not a bijection");
-    /* lane l of vector v: row R0 + 8a, column 8d + 4e_hi + 2e_lo + f (trellis_gemv.c) */
+    /* the GEMV lane layouts (trellis_gemv.c, docs/format/trellis.md). V = 1: lane l of vector c is
+     * row c/2 + 8a, column 8d + 4(c%2) + 2e_lo + f */
     for (int p = 0; p < 256; p++) {
-        const int v = p >> 4, l = p & 15, e = harp_trellis_perm(p);
-        ok &= (e >> 4) == (v >> 1) + 8 * ((l >> 1) & 1);
-        ok &= (e & 15) == 8 * ((l >> 2) & 1) + 4 * (v & 1) + 2 * (l >> 3) + (l & 1);
+        const int c = p >> 4, l = p & 15, e = harp_trellis_perm(p);
+        ok &= (e >> 4) == (c >> 1) + 8 * ((l >> 1) & 1);
+        ok &= (e & 15) == 8 * ((l >> 2) & 1) + 4 * (c & 1) + 2 * (l >> 3) + (l & 1);
     }
-    CHECK_MSG(ok, "kernel permutation does not match the GEMV lane layout");
+    /* V = 2: coordinate f of state 16c + k is row c + 8a, column 8d + 2e + f (k = 4e + 2d + a) */
+    for (int t = 0; t < 128; t++)
+        for (int f = 0; f < 2; f++) {
+            const int c = t >> 4, k = t & 15, e = harp_trellis_perm(2 * t + f);
+            ok &= (e >> 4) == c + 8 * (k & 1) && (e & 15) == 8 * ((k >> 1) & 1) + 2 * (k >> 2) + f;
+        }
+    CHECK_MSG(ok, "kernel permutation does not match the GEMV lane layouts");
     /* consecutive pairs (one V = 2 step) are adjacent columns of one row (a half2 of the mma fragment) */
     ok = 1;
     for (int t = 0; t < 128; t++) ok &= harp_trellis_perm(2 * t + 1) == harp_trellis_perm(2 * t) + 1;

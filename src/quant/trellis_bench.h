@@ -34,9 +34,10 @@ typedef struct harp_trellis_encode_bench {
     int threads;
     const char *isa;         /* Viterbi kernel */
     double table_seconds;    /* HYB table build (once per run in a pipeline), 0 otherwise          */
-    double seconds;          /* harp_trellis_quantize_linear: BlockLDLQ + two-pass Viterbi per tile */
+    double seconds;          /* harp_trellis_quantize_linear wall time: BlockLDLQ + two-pass Viterbi */
+    double cpu_seconds;      /* the same in CPU seconds of all threads                             */
     int64_t tiles;
-    double ms_per_tile_core; /* seconds · threads / tiles                                          */
+    double ms_per_tile_core; /* cpu_seconds / tiles                                                */
     double proxy_loss;       /* on the random problem (sanity)                                    */
 } harp_trellis_encode_bench;
 

@@ -200,46 +200,42 @@ TG_INLINE void load_tile(const uint16_t *wd, int K, __m512i *A, __m512i *B) {
     *B = K == 2 ? *A : K == 3 ? _mm512_maskz_loadu_epi16(0xFFFFu, wd + 32) : _mm512_loadu_si512(wd + 32);
 }
 
+/* Rows of row tile i from the accumulators (shared tail, fixed lane order). */
+TG_INLINE void store_rows(const harp_tmat *w, const __m512 *acc, float *y, int32_t i) {
+    _Alignas(64) float a[8][16];
+    for (int r = 0; r < 8; r++) _mm512_store_ps(a[r], acc[r]);
+    trellis_gemv_store(w, &a[0][0], y, i);
+}
+
+/* The row-tile loop shared by both HYB paths and the computed codes; TILE consumes A, B (the tile's
+ * code words), x0, x1 (its x vectors) and acc. */
+#define TG_ROW_LOOP(TILE)                                                                            \
+    for (int32_t i = i0; i < i1; i++) {                                                              \
+        __m512 acc[8];                                                                               \
+        for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();                                    \
+        const uint16_t *wd = trellis_tile_words(w, i, 0);                                            \
+        for (int32_t j = 0; j < (w->n + 15) / 16; j++, wd += 16 * K) {                               \
+            __m512i A, B;                                                                            \
+            load_tile(wd, K, &A, &B);                                                                \
+            const __m512 x0 = _mm512_load_ps(xp + 32 * j), x1 = _mm512_load_ps(xp + 32 * j + 16);    \
+            TILE;                                                                                    \
+        }                                                                                            \
+        store_rows(w, acc, y, i);                                                                    \
+    }
+
 /* Row tiles [i0, i1) for one (K, code), both compile-time after inlining (code as in code16, 0 = HYB). */
 TG_INLINE void rows(const harp_tmat *w, const tabs *t, const float *xp, float *y, int32_t i0, int32_t i1, int K,
                     int code) {
-    const int32_t nt = (w->n + 15) / 16;
-    for (int32_t i = i0; i < i1; i++) {
-        __m512 acc[8];
-        for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
-        const uint16_t *wd = trellis_tile_words(w, i, 0);
-        for (int32_t j = 0; j < nt; j++, wd += 16 * K) {
-            __m512i A, B;
-            load_tile(wd, K, &A, &B);
-            const __m512 x0 = _mm512_load_ps(xp + 32 * j), x1 = _mm512_load_ps(xp + 32 * j + 16);
-            if (code == 0) tile_hyb(t, A, B, x0, x1, acc);
-            else tile_v1(t, A, B, code, x0, x1, acc);
-        }
-        _Alignas(64) float a[8][16];
-        for (int r = 0; r < 8; r++) _mm512_store_ps(a[r], acc[r]);
-        trellis_gemv_store(w, &a[0][0], y, i);
-    }
+    TG_ROW_LOOP(if (code == 0) tile_hyb(t, A, B, x0, x1, acc); else tile_v1(t, A, B, code, x0, x1, acc))
 }
 
 TG_VBMI_INLINE void rows_hyb_vbmi(const harp_tmat *w, const tabs *t, const float *xp, float *y, int32_t i0, int32_t i1,
                                   int K) {
-    const int32_t nt = (w->n + 15) / 16;
     __m512i bix[4];
     byte_indices(bix);
-    for (int32_t i = i0; i < i1; i++) {
-        __m512 acc[8];
-        for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
-        const uint16_t *wd = trellis_tile_words(w, i, 0);
-        for (int32_t j = 0; j < nt; j++, wd += 16 * K) {
-            __m512i A, B;
-            load_tile(wd, K, &A, &B);
-            tile_hyb_vbmi(t, A, B, _mm512_load_ps(xp + 32 * j), _mm512_load_ps(xp + 32 * j + 16), acc, bix);
-        }
-        _Alignas(64) float a[8][16];
-        for (int r = 0; r < 8; r++) _mm512_store_ps(a[r], acc[r]);
-        trellis_gemv_store(w, &a[0][0], y, i);
-    }
+    TG_ROW_LOOP(tile_hyb_vbmi(t, A, B, x0, x1, acc, bix))
 }
+#undef TG_ROW_LOOP
 
 #define TG_CASES(code)                                             \
     do {                                                           \

@@ -14,6 +14,7 @@ struct harp_viterbi_ws {
     uint8_t *bp;       /* (S, 2^{L−KV}) back-pointer j of each group at each step           */
     float *cost;       /* (2^L) reference search: explicit cost row                           */
     float *best[2];    /* (2^{L−KV} + pad) fused search: best cost per group, two rows          */
+    int32_t *arg;      /* (2^{L−KV}) fused search: running argmin between slice blocks          */
     float *xrot;       /* (S·V) the rotated sequence of the tail-biting first pass              */
     uint32_t *tmp;     /* (S) states of the first pass                                          */
 };

@@ -21,9 +21,10 @@ harp_viterbi_ws *harp_viterbi_ws_new(const harp_tcb *cb) {
     ws->cost = harp_aligned_alloc(sizeof(float) * N, "Viterbi costs");
     ws->best[0] = harp_aligned_alloc(sizeof(float) * (G + TRELLIS_BEST_PAD), "Viterbi costs");
     ws->best[1] = harp_aligned_alloc(sizeof(float) * (G + TRELLIS_BEST_PAD), "Viterbi costs");
+    ws->arg = harp_aligned_alloc(sizeof(int32_t) * G, "Viterbi back-pointers");
     ws->xrot = harp_aligned_alloc(sizeof(float) * (size_t)(cb->S * cb->V), "Viterbi sequence");
     ws->tmp = harp_aligned_alloc(sizeof(uint32_t) * (size_t)cb->S, "Viterbi states");
-    if (!ws->bp || !ws->cost || !ws->best[0] || !ws->best[1] || !ws->xrot || !ws->tmp) {
+    if (!ws->bp || !ws->cost || !ws->best[0] || !ws->best[1] || !ws->arg || !ws->xrot || !ws->tmp) {
         harp_viterbi_ws_free(ws);
         return NULL;
     }
@@ -34,7 +35,8 @@ harp_viterbi_ws *harp_viterbi_ws_new(const harp_tcb *cb) {
 void harp_viterbi_ws_free(harp_viterbi_ws *ws) {
     if (!ws) return;
     harp_free_aligned(ws->bp), harp_free_aligned(ws->cost), harp_free_aligned(ws->best[0]);
-    harp_free_aligned(ws->best[1]), harp_free_aligned(ws->xrot), harp_free_aligned(ws->tmp);
+    harp_free_aligned(ws->best[1]), harp_free_aligned(ws->arg), harp_free_aligned(ws->xrot);
+    harp_free_aligned(ws->tmp);
     harp_free(ws);
 }
 

@@ -27,6 +27,8 @@ TV_INLINE tv_i tv_expand_index(int KV) {
     return _mm256_srlv_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(KV));
 }
 TV_INLINE tv_f tv_expand(const float *p, tv_i idx) { return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx); }
+TV_INLINE tv_i tv_loadi(const int32_t *p) { return _mm256_load_si256((const __m256i *)p); }
+TV_INLINE void tv_storei(int32_t *p, tv_i v) { _mm256_store_si256((__m256i *)p, v); }
 TV_INLINE tv_i tv_seti(int v) { return _mm256_set1_epi32(v); }
 TV_INLINE tv_m tv_lt(tv_f a, tv_f b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
 TV_INLINE tv_f tv_blend(tv_m m, tv_f a, tv_f b) { return _mm256_blendv_ps(a, b, m); }

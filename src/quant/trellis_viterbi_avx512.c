@@ -33,6 +33,8 @@ TV_INLINE tv_i tv_expand_index(int KV) {
     return _mm512_srlv_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(KV));
 }
 TV_INLINE tv_f tv_expand(const float *p, tv_i idx) { return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(p)); }
+TV_INLINE tv_i tv_loadi(const int32_t *p) { return _mm512_load_si512((const void *)p); }
+TV_INLINE void tv_storei(int32_t *p, tv_i v) { _mm512_store_si512((void *)p, v); }
 TV_INLINE tv_i tv_seti(int v) { return _mm512_set1_epi32(v); }
 TV_INLINE tv_m tv_lt(tv_f a, tv_f b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
 TV_INLINE tv_f tv_blend(tv_m m, tv_f a, tv_f b) { return _mm512_mask_blend_ps(m, a, b); }

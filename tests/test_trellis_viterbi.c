@@ -127,8 +127,10 @@ static void format_case(harp_rng *rng, harp_tcode code, int K, const uint16_t *t
         CHECK_MSG(ok && pc == c, "%s: reference path invalid or its cost %.9g != %.9g", what, pc, c);
         check_kernels(&cb, x, o, st, c, ws, what);
     }
-    const float c1 = harp_viterbi_tb(&cb, x, st, ws, 1), c2 = harp_viterbi_tb(&cb, x, st2, ws, 0);
-    CHECK_MSG(c1 == c2 && memcmp(st, st2, sizeof st) == 0, "%s: two-pass tail-biting differs ref vs fast", what);
+    if (K == 2) {   /* the driver is shared; once per code is enough */
+        const float c1 = harp_viterbi_tb(&cb, x, st, ws, 1), c2 = harp_viterbi_tb(&cb, x, st2, ws, 0);
+        CHECK_MSG(c1 == c2 && memcmp(st, st2, sizeof st) == 0, "%s: two-pass tail-biting differs ref vs fast", what);
+    }
     harp_viterbi_ws_free(ws);
     harp_tcb_free(&cb);
 }

@@ -1,7 +1,9 @@
 /* AVX2 + F16C + FMA QTIP decode-GEMV row tiles, chosen at run time when AVX-512 is absent. Same
  * lanes and summation order as the portable and AVX-512 kernels (trellis_gemv.c): each 16-lane
- * accumulator is held as two ymm halves. States come out of a scalar 32-bit window per state
- * (AVX2 has no 16-bit permute); values are computed 8 states at a time. */
+ * accumulator is held as two ymm halves. States come out of 32-bit gathers at each window's first
+ * word (AVX2 has no 16-bit permute); values are computed 8 states at a time. */
+#include <string.h>
+
 #include "trellis_kern.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -38,13 +40,31 @@ TA_INLINE __m256 code8(__m256i s, harp_tcode code) {
     return f16_round(_mm256_add_ps(hi, lo));
 }
 
-/* All states of one tile (scalar windows; the wrap reads the first word again). */
-static inline void tile_states(const uint16_t *wd, int K, int V, uint32_t *st) {
-    const int KV = K * V, nw = 16 * K, S = HARP_TRELLIS_T / V;
-    for (int t = 0; t < S; t++) {
-        const int o = t * KV, q = o >> 4;
-        const uint32_t v = ((uint32_t)wd[q] << 16) | wd[q + 1 < nw ? q + 1 : 0];
-        st[t] = (v >> (16 - (o & 15))) & 0xFFFFu;
+/* Gather indices (word q of each state's window) and right shifts, 8 states per vector. */
+typedef struct {
+    _Alignas(32) int32_t q[32][8];
+    _Alignas(32) int32_t sh[32][8];
+} win_tab;
+
+static void win_tab_build(int K, int V, win_tab *t) {
+    for (int k = 0; k < HARP_TRELLIS_T / V; k++) {
+        const int o = k * K * V;
+        t->q[k >> 3][k & 7] = o >> 4, t->sh[k >> 3][k & 7] = 16 - (o & 15);
+    }
+}
+
+/* All states of one tile: a 32-bit gather at each window's first word gives (w[q+1] : w[q]); the
+ * halves swapped and shifted give the window. buf repeats word 0 after the last word (the wrap). */
+TA_INLINE void tile_states(const uint16_t *wd, int K, int V, const win_tab *t, uint32_t *st) {
+    uint16_t buf[16 * 4 + 2];
+    memcpy(buf, wd, sizeof(uint16_t) * 16 * (size_t)K);
+    buf[16 * K] = wd[0];
+    for (int v = 0; v < HARP_TRELLIS_T / V / 8; v++) {
+        const __m256i g = _mm256_i32gather_epi32((const int *)(const void *)buf, _mm256_load_si256((const __m256i *)t->q[v]), 2);
+        const __m256i win = _mm256_or_si256(_mm256_slli_epi32(g, 16), _mm256_srli_epi32(g, 16));
+        const __m256i s = _mm256_and_si256(_mm256_srlv_epi32(win, _mm256_load_si256((const __m256i *)t->sh[v])),
+                                           _mm256_set1_epi32(0xFFFF));
+        _mm256_store_si256((__m256i *)(st + 8 * v), s);
     }
 }
 
@@ -82,12 +102,14 @@ TA_INLINE void tile(const harp_tmat *w, const uint32_t *st, const float *x, __m2
 TA_INLINE void rows(const harp_tmat *w, const float *xp, float *y, int32_t i0, int32_t i1, int K, harp_tcode code) {
     const int32_t nt = (w->n + 15) / 16;
     const int V = code == HARP_TCODE_HYB ? 2 : 1;
-    uint32_t st[HARP_TRELLIS_T];
+    _Alignas(32) uint32_t st[HARP_TRELLIS_T];
+    win_tab t;
+    win_tab_build(K, V, &t);
     for (int32_t i = i0; i < i1; i++) {
         __m256 acc[16];
         for (int r = 0; r < 16; r++) acc[r] = _mm256_setzero_ps();
         for (int32_t j = 0; j < nt; j++) {
-            tile_states(trellis_tile_words(w, i, j), K, V, st);
+            tile_states(trellis_tile_words(w, i, j), K, V, &t, st);
             tile(w, st, xp + 32 * j, acc, code);
         }
         _Alignas(32) float a[8][16];

@@ -245,11 +245,8 @@ TG_VBMI_INLINE void rows_hyb_vbmi(const harp_tmat *w, const tabs *t, const float
     } while (0)
 
 TG_ATTR void trellis_gemv_tiles_avx512(const harp_tmat *w, const float *xp, float *y, int32_t i0, int32_t i1) {
-    static int vnni = -1;
-    if (vnni < 0) {
-        __builtin_cpu_init();
-        vnni = __builtin_cpu_supports("avx512vnni");
-    }
+    /* libgcc fills the CPU model in a constructor; reading it here is cheap and race-free */
+    const int vnni = __builtin_cpu_supports("avx512vnni");
     tabs t;
     tabs_build(w, harp_tcode_v(w->code), &t);
     if (w->code == HARP_TCODE_HYB) TG_CASES(0);

@@ -124,8 +124,21 @@ static void test_threads(harp_rng *rng, const uint16_t *tlut) {
     for (int k = 0; k < ntiles; k++)
         for (int i = 0; i < nw; i++) ok &= c2[k * nw + i] == (k % 2 == 1 ? c1[k * nw + i] : 0);
     CHECK_MSG(ok, "partial refresh wrote the wrong tiles");
-    CHECK(harp_trellis_quantize_tiles(&cb, 40, n, X, 1, 0, c2, NULL, "bad shape") == HARP_ERR_INVALID_ARG);
+    CHECK(harp_trellis_quantize_tiles(&cb, 0, n, X, 1, 0, c2, NULL, "bad shape") == HARP_ERR_INVALID_ARG);
     CHECK(strstr(harp_last_error(), "bad shape") != NULL);
+    CHECK(harp_trellis_quantize_tiles(&cb, m, n, X, 2, 2, c2, NULL, "bad part") == HARP_ERR_INVALID_ARG);
+    /* a ragged shape: the boundary tiles equal the zero-padded tiles of the full problem */
+    float *Xp = calloc((size_t)m * n, sizeof(float)), *Rr = malloc(sizeof(float) * 40 * 20);
+    uint16_t *c3 = calloc((size_t)ntiles * nw, 2);
+    for (int r = 0; r < 40; r++) memcpy(Xp + r * n, X + r * n, sizeof(float) * 20);
+    CHECK_OK(harp_trellis_quantize_tiles(&cb, m, n, Xp, 1, 0, c1, R1, "padded"));
+    float *Xr = malloc(sizeof(float) * 40 * 20);
+    for (int r = 0; r < 40; r++) memcpy(Xr + r * 20, X + r * n, sizeof(float) * 20);
+    CHECK_OK(harp_trellis_quantize_tiles(&cb, 40, 20, Xr, 1, 0, c3, Rr, "ragged"));
+    ok = memcmp(c1, c3, (size_t)ntiles * nw * 2) == 0;
+    for (int r = 0; r < 40; r++) ok &= memcmp(Rr + r * 20, R1 + r * n, sizeof(float) * 20) == 0;
+    CHECK_MSG(ok, "ragged tiles differ from the zero-padded problem");
+    free(Xp), free(Xr), free(Rr), free(c3);
     X[5] = NAN;
     CHECK(harp_trellis_quantize_tiles(&cb, m, n, X, 1, 0, c2, NULL, "nan tiles") == HARP_ERR_NUMERIC);
     free(X), free(R1), free(R2), free(c1), free(c2);

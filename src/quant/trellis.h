@@ -85,7 +85,9 @@ static inline int harp_tcb_words(const harp_tcb *cb) { return (cb->S * cb->KV + 
 
 /* ---- Viterbi (§5.6.4) ------------------------------------------------------------------------- */
 
-/* Per-thread scratch of the search (back-pointers and two cost rows), sized for cb. */
+/* Per-thread scratch of the search (back-pointers and cost rows), sized for cb: use it only with
+ * trellises of the same L, K, V and S. S·2^{L−KV} bytes of back-pointers (4 MB at V = 1, K = 2;
+ * 0.5 MB for HYB at K = 2) plus ≈ 0.3 MB. */
 typedef struct harp_viterbi_ws harp_viterbi_ws;
 harp_viterbi_ws *harp_viterbi_ws_new(const harp_tcb *cb);   /* NULL (logged) when out of memory */
 void harp_viterbi_ws_free(harp_viterbi_ws *ws);
@@ -150,11 +152,12 @@ float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t 
 void harp_trellis_decode_tile(harp_tcode code, int K, const uint16_t *tlut, const uint16_t *words, float *out,
                               int64_t ld);
 
-/* Quantizes every tile of X (m × n row-major, m and n multiples of 16, finite) independently —
- * plain trellis rounding without feedback, HARP's target (§4.12). Only tiles with index
- * ≡ part (mod parts) are done (parts ≥ 1); the others are left untouched. codes: (m/16)(n/16)
- * sequences of harp_tcb_words(cb) words, tile (i, j) at i·(n/16) + j; recon (m × n) may be NULL.
- * OpenMP over tiles; results do not depend on the thread count. */
+/* Quantizes every tile of X (m × n row-major, finite) independently — plain trellis rounding
+ * without feedback, HARP's target (§4.12). Boundary tiles are zero-padded to 16 × 16 (as the
+ * stored format pads). Only tiles with index ≡ part (mod parts) are done (parts ≥ 1); the others
+ * are left untouched. codes: ceil(m/16)·ceil(n/16) sequences of harp_tcb_words(cb) words, tile
+ * (i, j) at i·ceil(n/16) + j; recon (m × n) may be NULL. OpenMP over tiles; results do not depend
+ * on the thread count. */
 harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
                                         int part, uint16_t *codes, float *recon, const char *what);
 

@@ -93,14 +93,31 @@ float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t 
     return cost;
 }
 
+/* Tile k of X (m × n): boundary tiles are zero-padded to 16 × 16 and only their in-range part of
+ * recon is written. */
+static void quantize_tile_k(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int64_t k, uint16_t *words,
+                            float *recon, harp_viterbi_ws *ws) {
+    const int64_t nt = (n + 15) / 16, i = k / nt, j = k % nt, o = i * 16 * n + j * 16;
+    const int rows = (int)(m - 16 * i < 16 ? m - 16 * i : 16), cols = (int)(n - 16 * j < 16 ? n - 16 * j : 16);
+    if (rows == 16 && cols == 16) {
+        harp_trellis_quantize_tile(cb, X + o, n, words, recon ? recon + o : NULL, n, ws);
+        return;
+    }
+    float t[256] = {0}, r[256];
+    for (int a = 0; a < rows; a++) memcpy(t + 16 * a, X + o + a * n, sizeof(float) * (size_t)cols);
+    harp_trellis_quantize_tile(cb, t, 16, words, r, 16, ws);
+    if (recon)
+        for (int a = 0; a < rows; a++) memcpy(recon + o + a * n, r + 16 * a, sizeof(float) * (size_t)cols);
+}
+
 harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
                                         int part, uint16_t *codes, float *recon, const char *what) {
-    if (m <= 0 || n <= 0 || m % 16 || n % 16 || parts < 1 || part < 0 || part >= parts || cb->L != HARP_TRELLIS_L ||
+    if (m <= 0 || n <= 0 || parts < 1 || part < 0 || part >= parts || cb->L != HARP_TRELLIS_L ||
         cb->S * cb->V != HARP_TRELLIS_T)
-        return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis tiles need m, n multiples of 16 (got %lld × %lld), "
-                        "0 ≤ part < parts and a format trellis", what, (long long)m, (long long)n);
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis tiles need m, n ≥ 1 (got %lld × %lld), 0 ≤ part < parts "
+                        "and a format trellis", what, (long long)m, (long long)n);
     HARP_TRY(harp_check_finite_f32(X, m * n, what));
-    const int64_t nt = n / 16, ntiles = (m / 16) * nt, nw = harp_tcb_words(cb);
+    const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16), nw = harp_tcb_words(cb);
     int oom = 0;
 #pragma omp parallel
     {
@@ -110,12 +127,8 @@ harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n
             oom = 1;
         }
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t k = part; k < ntiles; k += parts) {
-            if (!ws) continue;
-            const int64_t i = k / nt, j = k % nt;
-            const int64_t o = i * 16 * n + j * 16;
-            harp_trellis_quantize_tile(cb, X + o, n, codes + k * nw, recon ? recon + o : NULL, n, ws);
-        }
+        for (int64_t k = part; k < ntiles; k += parts)
+            if (ws) quantize_tile_k(cb, m, n, X, k, codes + k * nw, recon, ws);
         harp_viterbi_ws_free(ws);
     }
     return oom ? harp_err(HARP_ERR_OOM, "%s: out of memory for the Viterbi workspaces", what) : HARP_OK;

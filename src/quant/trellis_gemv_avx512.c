@@ -7,7 +7,9 @@
  *    h = s·(s+1) mod 2^16 (vpmullw: only hash bits 6..15 are used), and each coordinate's 512-entry
  *    fp16 column is looked up in registers: 8 vpermt2w over 64-entry slices, merged by hash bits
  *    12..14 in a blend tree — gathers cost ~4× more on this class of CPU. Bit 15 flips the sign of
- *    coordinate 0 (one vpternlogd).
+ *    coordinate 0 (one vpternlogd). With VBMI (+ VBMI2 funnel shifts) the lookup is done on bytes
+ *    instead, 64 states at a time: 4 byte columns × (4 vpermt2b over 128 entries + 3 blends), the
+ *    bytes re-interleaved into fp16 with vpermt2b — about 25 % fewer instructions.
  *  - 1MAD / 3INST (V = 1): 16 states in 32-bit lanes (vpermt2w, variable shift, mask), the LCG step,
  *    then the byte sum (one vpdpbusd with VNNI) or the two fp16 halves, rounded to fp16 exactly as
  *    the scalar definition. */
@@ -26,19 +28,19 @@
 typedef struct {
     _Alignas(64) uint16_t iq[16][32];   /* V = 1: (q+1, q) word pairs per lane; V = 2: q        */
     _Alignas(64) uint16_t iq1[4][32];   /* V = 2: q + 1 (wrapping)                               */
-    _Alignas(64) uint16_t sh[16][32];   /* V = 1: right shift (as 32-bit lanes); V = 2: left shift */
+    _Alignas(64) uint32_t sh1[16][16];  /* V = 1: right shift per 32-bit lane                       */
+    _Alignas(64) uint16_t sh[4][32];    /* V = 2: left shift per 16-bit lane                        */
     _Alignas(64) uint16_t col[2][512];  /* HYB fp16 columns                                       */
     _Alignas(64) uint8_t byt[4][512];   /* HYB byte columns: coordinate 0 low, high, 1 low, high   */
 } tabs;
 
 static void tabs_build(const harp_tmat *w, int V, tabs *t) {
     const int KV = w->K * V, nw = 16 * w->K;
-    uint32_t *sh32 = (uint32_t *)(void *)t->sh;
     for (int k = 0; k < HARP_TRELLIS_T / V; k++) {
         const int o = k * KV, q = o >> 4;
         if (V == 1) {
             t->iq[k >> 4][2 * (k & 15)] = (uint16_t)((q + 1) % nw), t->iq[k >> 4][2 * (k & 15) + 1] = (uint16_t)q;
-            sh32[k] = (uint32_t)(16 - (o & 15));
+            t->sh1[k >> 4][k & 15] = (uint32_t)(16 - (o & 15));
         } else {
             t->iq[k >> 5][k & 31] = (uint16_t)q, t->iq1[k >> 5][k & 31] = (uint16_t)((q + 1) % nw);
             t->sh[k >> 5][k & 31] = (uint16_t)(o & 15);
@@ -157,7 +159,7 @@ TG_VBMI_INLINE void tile_hyb_vbmi(const tabs *t, __m512i A, __m512i B, __m512 x0
 
 TG_INLINE __m512i states16(const tabs *t, int c, __m512i A, __m512i B) {
     const __m512i w = _mm512_permutex2var_epi16(A, _mm512_load_si512(t->iq[c]), B);
-    return _mm512_and_si512(_mm512_srlv_epi32(w, _mm512_load_si512(t->sh[c])), _mm512_set1_epi32(0xFFFF));
+    return _mm512_and_si512(_mm512_srlv_epi32(w, _mm512_load_si512(t->sh1[c])), _mm512_set1_epi32(0xFFFF));
 }
 
 /* code: 1 = 1MAD with the 7-op byte sum, 2 = 1MAD with vpdpbusd, 3 = 3INST. */

@@ -1,0 +1,135 @@
+/* Trellis bit packing (§5.6.5), the tile ↔ sequence permutation (§5.6.6), one-tile encode and
+ * decode, and the feedback-free quantization of many tiles (HARP's target, §4.12). */
+#include <omp.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "harp/quant.h"
+#include "trellis_kern.h"
+
+harp_status harp_trellis_pack(const harp_tcb *cb, const uint32_t *states, uint16_t *words) {
+    const int L = cb->L, KV = cb->KV, S = cb->S, B = S * KV;
+    const uint32_t gmask = (1u << (L - KV)) - 1u, jmask = (1u << KV) - 1u;
+    if (B < L) return harp_err(HARP_ERR_INVALID_ARG, "trellis pack: %d bits cannot hold a %d-bit state", B, L);
+    for (int t = 0; t < S; t++) {
+        const uint32_t prev = states[(t + S - 1) % S];
+        if (states[t] >> L || (states[t] >> KV) != (prev & gmask))
+            return harp_err(HARP_ERR_INVALID_ARG, "trellis pack: state %d (0x%x) does not follow state %d (0x%x)%s", t,
+                            (unsigned)states[t], (t + S - 1) % S, (unsigned)prev, t == 0 ? " (tail-biting wrap)" : "");
+    }
+    memset(words, 0, sizeof(uint16_t) * (size_t)harp_tcb_words(cb));
+    int pos = 0;
+    for (int t = 0; t < S && pos < B; t++) {
+        const int nb = t == 0 ? L : KV;
+        const uint32_t v = t == 0 ? states[0] : states[t] & jmask;
+        for (int i = nb - 1; i >= 0 && pos < B; i--, pos++)
+            if ((v >> i) & 1u) words[pos >> 4] |= (uint16_t)(0x8000u >> (pos & 15));
+    }
+    return HARP_OK;
+}
+
+/* The L-bit window at bit o of the circular B-bit stream (MSB first in each word). */
+static inline uint32_t stream_window(const uint16_t *w, int B, int o, int L) {
+    if ((B & 15) == 0) {
+        const int q = o >> 4, nw = B >> 4;
+        const uint32_t v = ((uint32_t)w[q] << 16) | w[(q + 1) % nw];
+        return (v >> (32 - L - (o & 15))) & ((1u << L) - 1u);
+    }
+    uint32_t v = 0;
+    for (int i = 0; i < L; i++) {
+        const int b = (o + i) % B;
+        v = (v << 1) | ((w[b >> 4] >> (15 - (b & 15))) & 1u);
+    }
+    return v;
+}
+
+static void unpack_states(int L, int KV, int S, const uint16_t *words, uint32_t *states) {
+    for (int t = 0; t < S; t++) states[t] = stream_window(words, S * KV, t * KV, L);
+}
+
+void harp_trellis_unpack(const harp_tcb *cb, const uint16_t *words, uint32_t *states) {
+    unpack_states(cb->L, cb->KV, cb->S, words, states);
+}
+
+void harp_tcode_value(harp_tcode code, const uint16_t *tlut, uint32_t s, float *out) {
+    if (code == HARP_TCODE_1MAD) out[0] = harp_tcode_1mad(s);
+    else if (code == HARP_TCODE_3INST) out[0] = harp_tcode_3inst(s);
+    else harp_tcode_hyb(tlut, s, out);
+}
+
+void harp_trellis_decode_tile(harp_tcode code, int K, const uint16_t *tlut, const uint16_t *words, float *out,
+                              int64_t ld) {
+    const int V = harp_tcode_v(code), S = HARP_TRELLIS_T / V;
+    uint32_t states[HARP_TRELLIS_T];
+    unpack_states(HARP_TRELLIS_L, K * V, S, words, states);
+    for (int t = 0; t < S; t++) {
+        float v[2];
+        harp_tcode_value(code, tlut, states[t], v);
+        for (int d = 0; d < V; d++) {
+            const int e = harp_trellis_perm(t * V + d);
+            out[(e >> 4) * ld + (e & 15)] = v[d];
+        }
+    }
+}
+
+float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t ld, uint16_t *words, float *recon,
+                                 int64_t ldr, harp_viterbi_ws *ws) {
+    float seq[HARP_TRELLIS_T];
+    uint32_t states[HARP_TRELLIS_T];
+    for (int p = 0; p < HARP_TRELLIS_T; p++) {
+        const int e = harp_trellis_perm(p);
+        seq[p] = tile[(e >> 4) * ld + (e & 15)];
+    }
+    const float cost = harp_viterbi_tb(cb, seq, states, ws, 0);
+    /* a two-pass result is tail-biting by construction, so packing cannot fail */
+    (void)harp_trellis_pack(cb, states, words);
+    if (recon) {
+        const size_t N = (size_t)1 << cb->L;
+        for (int p = 0; p < HARP_TRELLIS_T; p++) {
+            const int e = harp_trellis_perm(p);
+            recon[(e >> 4) * ldr + (e & 15)] = cb->val[(size_t)(p % cb->V) * N + states[p / cb->V]];
+        }
+    }
+    return cost;
+}
+
+/* Tile k of X (m × n): boundary tiles are zero-padded to 16 × 16 and only their in-range part of
+ * recon is written. */
+static void quantize_tile_k(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int64_t k, uint16_t *words,
+                            float *recon, harp_viterbi_ws *ws) {
+    const int64_t nt = (n + 15) / 16, i = k / nt, j = k % nt, o = i * 16 * n + j * 16;
+    const int rows = (int)(m - 16 * i < 16 ? m - 16 * i : 16), cols = (int)(n - 16 * j < 16 ? n - 16 * j : 16);
+    if (rows == 16 && cols == 16) {
+        harp_trellis_quantize_tile(cb, X + o, n, words, recon ? recon + o : NULL, n, ws);
+        return;
+    }
+    float t[256] = {0}, r[256];
+    for (int a = 0; a < rows; a++) memcpy(t + 16 * a, X + o + a * n, sizeof(float) * (size_t)cols);
+    harp_trellis_quantize_tile(cb, t, 16, words, r, 16, ws);
+    if (recon)
+        for (int a = 0; a < rows; a++) memcpy(recon + o + a * n, r + 16 * a, sizeof(float) * (size_t)cols);
+}
+
+harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
+                                        int part, uint16_t *codes, float *recon, const char *what) {
+    if (m <= 0 || n <= 0 || parts < 1 || part < 0 || part >= parts || cb->L != HARP_TRELLIS_L ||
+        cb->S * cb->V != HARP_TRELLIS_T)
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis tiles need m, n ≥ 1 (got %lld × %lld), 0 ≤ part < parts "
+                        "and a format trellis", what, (long long)m, (long long)n);
+    HARP_TRY(harp_check_finite_f32(X, m * n, what));
+    const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16), nw = harp_tcb_words(cb);
+    int oom = 0;
+#pragma omp parallel
+    {
+        harp_viterbi_ws *ws = harp_viterbi_ws_new(cb);
+        if (!ws) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t k = part; k < ntiles; k += parts)
+            if (ws) quantize_tile_k(cb, m, n, X, k, codes + k * nw, recon, ws);
+        harp_viterbi_ws_free(ws);
+    }
+    return oom ? harp_err(HARP_ERR_OOM, "%s: out of memory for the Viterbi workspaces", what) : HARP_OK;
+}

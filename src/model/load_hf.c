@@ -187,6 +187,15 @@ static harp_status hf_load_weights(hf_files *h, harp_model *m, int quant) {
     return HARP_OK;
 }
 
+/* Weight type of a quantized folder's linears. Phase-1 stand-in: helper "fmt" brings the one
+ * method + bits -> qtype mapping (harp_qtype_for, include/harp/qtype.h); use it here on merge. */
+static harp_qtype quant_qtype(const qm_config *qc) {
+    if (qc->method == HARP_QMETHOD_QUIP)
+        return qc->codebook == HARP_CODEBOOK_E8P12 ? HARP_QTYPE_E8P2
+               : qc->codebook == HARP_CODEBOOK_E8P12_RVQ3B ? HARP_QTYPE_RVQ3 : HARP_QTYPE_RVQ4;
+    return qc->bits == 2 ? HARP_QTYPE_INT2 : qc->bits == 3 ? HARP_QTYPE_INT3 : qc->bits == 4 ? HARP_QTYPE_INT4 : HARP_QTYPE_INT8;
+}
+
 harp_status harp_load_hf(const char *dir, harp_model **out) {
     *out = NULL;
     char *cfg_path = harp_path_join(dir, "config.json");
@@ -216,6 +225,7 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     }
     qt_list_free(&ql);
     if (!st) st = harp_model_init_rope(m);
+    if (!st) st = harp_model_build_layers(m, is_q ? quant_qtype(&qc) : HARP_QTYPE_F32);
     if (!st) harp_model_fill_info(m, is_q ? "harp-quantized" : "hf-safetensors", h.dtype_seen ? h.dtype_seen : "F32");
     if (!st && is_q) snprintf(m->info.quant_method, sizeof m->info.quant_method, "harp");
     hf_files_close(&h);

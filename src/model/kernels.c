@@ -123,7 +123,7 @@ void harp_attention_ref(const float *q, const float *kc, const float *vc, int nb
         }
 }
 
-double harp_score_row(const float *l, int vocab, int target, int *argmax, double *lse) {
+double harp_logsumexp_row(const float *l, int vocab, float *max, int *argmax) {
     float mx = l[0];
     int am = 0;
     for (int j = 1; j < vocab; j++)
@@ -133,8 +133,14 @@ double harp_score_row(const float *l, int vocab, int target, int *argmax, double
         }
     double s = 0;
     for (int j = 0; j < vocab; j++) s += exp((double)l[j] - mx);
-    double e = log(s) + mx;
+    *max = mx;
     if (argmax) *argmax = am;
+    return log(s);
+}
+
+double harp_score_row(const float *l, int vocab, int target, int *argmax, double *lse) {
+    float mx;
+    double e = harp_logsumexp_row(l, vocab, &mx, argmax) + mx;
     if (lse) *lse = e;
     return e - l[target];
 }

@@ -22,6 +22,9 @@ void harp_attention(const float *q, const float *kc, const float *vc, int nb, in
 void harp_attention_ref(const float *q, const float *kc, const float *vc, int nb, int p0, int nh, int nkv,
                         int hd, int window, float *out);
 
+/* log Σ exp(l[j] - max) of one row of logits, summed in double; *max = the largest logit, *argmax
+ * (if non-NULL) its first index. */
+double harp_logsumexp_row(const float *logits, int vocab, float *max, int *argmax);
 /* One row of logits scored against a target: returns lse - logits[target] with lse = log Σ exp(l - max)
  * + max summed in double (the perplexity definition), *argmax = the first maximum, *lse if non-NULL. */
 double harp_score_row(const float *logits, int vocab, int target, int *argmax, double *lse);

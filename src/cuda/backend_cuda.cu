@@ -107,6 +107,7 @@ void *cu_alloc(harp_backend *b, size_t bytes, const char *what) {
     if (use(b)) return NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 4);
     if (e != cudaSuccess) {
+        cudaGetLastError();   // not sticky: clear it so that the next launch check does not report it
         harp_err(HARP_ERR_OOM, "cuda %s: %s (%zu bytes)", what, cudaGetErrorString(e), bytes);
         return NULL;
     }

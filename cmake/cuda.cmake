@@ -13,5 +13,6 @@ endif()
 set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${HARP_CUDA_ARCHITECTURES}")
 target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)
 target_link_libraries(harp_lib PUBLIC CUDA::cudart CUDA::cublas)
-# The GPU forward mirrors the CPU kernels operation by operation; no FMA contraction there.
-set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cuda/forward_cuda.cu PROPERTIES COMPILE_OPTIONS "--fmad=false")
+# The CUDA backend mirrors the CPU kernels operation by operation; no FMA contraction there.
+set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cuda/backend_cuda.cu ${CMAKE_SOURCE_DIR}/src/cuda/cuda_kernels.cu
+  PROPERTIES COMPILE_OPTIONS "--fmad=false")

@@ -12,6 +12,8 @@
 #include "harp/common.h"
 #include "harp/tokenizer.h"
 #include "harp/model.h"
+#include "harp/qtype.h"
+#include "harp/backend.h"
 #include "harp/eval.h"
 #include "harp/rotate.h"
 #include "harp/qtype.h"

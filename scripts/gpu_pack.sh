@@ -8,7 +8,8 @@
 # executables) and DEST/eval-models (test + WikiText-2 ppl and KLD of every extra model).
 # On the device (carry=[".gpu/pack"]): .gpu/pack/gpu-tests; .gpu/pack/harp ppl --gpu ...; the
 # unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
-# Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/.
+# Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/;
+# EXTRA_BINS="path/harp-old ..." adds executables to bin/ (run one with HARP_PACK_BIN=harp-old DEST/harp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,6 +28,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/shared/models" "$stage/shared/data"
 bins="build-cuda/harp build-cuda/tests/test_gpu_kernels build-cuda/tests/test_gpu_ppl build-cuda/tests/test_qgemv_cuda
       build-cuda/tests/test_harpfit_gpu"
+bins="$bins ${EXTRA_BINS:-}"
 cp $bins "$stage/bin/"
 strip "$stage"/bin/* 2>/dev/null || true
 
@@ -95,7 +97,7 @@ cat >"$dest/harp" <<'EOF'
 set -e
 . "$(dirname "$0")/env.sh"
 if [ "${1:-}" = --where ]; then echo "$P/shared"; exit 0; fi
-exec "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" "$@"
+exec "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/${HARP_PACK_BIN:-harp}" "$@"
 EOF
 cat >"$dest/gpu-tests" <<'EOF'
 #!/usr/bin/env bash

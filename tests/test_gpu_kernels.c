@@ -1,10 +1,14 @@
-/* Each CUDA kernel of the GPU forward (src/cuda/forward_cuda.cu) against its CPU twin at awkward
- * sizes. Skipped (77) without -DHARP_CUDA=ON or without a device. Tolerances, all from the fact that
- * both sides compute in fp32 with the same formulas and only the summation order or the libm differs:
+/* Every op of the CUDA backend against the CPU backend (the reference) at awkward sizes: rows and
+ * widths that are multiples of nothing, GQA, sliding windows, plans of independent windows, of one
+ * sequence continuing the cache (decode) and of roots of different lengths. Skipped (77) without
+ * -DHARP_CUDA=ON or without a device. Tolerances, all from the fact that both sides compute in fp32
+ * with the same formulas and only the summation order or the libm differs:
+ *   embed, add, kv_store   exact
  *   rmsnorm   |Δ| ≤ 4 ulp of |ref| (the double sum of squares rounds to float identically or 1 ulp apart)
  *   rope      |Δ| ≤ 1e-6·(|a|+|b|) of the rotated pair (CUDA cosf/sinf are within 2 ulp)
  *   swiglu    |Δ| ≤ 1e-6·|ref| (CUDA expf within 2 ulp)
- *   attention |Δ| ≤ 1e-5, as the CPU sgemm attention against the same double reference
+ *   linear    |Δ| ≤ 1e-5·(1+|ref|) (cuBLAS vs OpenBLAS sgemm summation order; inputs in [-1, 1])
+ *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref
  *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
 #include <float.h>
 #include <math.h>
@@ -12,15 +16,15 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "harp/backend.h"
 #include "harp/cuda_eval.h"
+#include "model/backend.h"
 #include "model/kernels.h"
 #include "test_util.h"
-#ifdef HARP_HAVE_CUDA
-#include "cuda/gpu_net.h"
-#endif
 
 #ifdef HARP_HAVE_CUDA
 static harp_rng rng;
+static harp_backend *cpu, *gpu;
 
 static float *rnd(size_t n, float scale) {
     float *x = malloc(n * sizeof(float) + 4);
@@ -28,29 +32,113 @@ static float *rnd(size_t n, float scale) {
     return x;
 }
 
-static void test_rmsnorm(int rows, int n) {
-    float *x = rnd((size_t)rows * n, 3.0f), *w = rnd((size_t)n, 1.0f);
-    float *y = rnd((size_t)rows * n, 1.0f), *r = malloc((size_t)rows * n * sizeof(float));
-    CHECK_OK(harp_gpu_rmsnorm_host(x, w, rows, n, 1e-5f, y));
-    harp_rmsnorm(x, w, rows, n, 1e-5f, r);
-    int bad = 0;
-    for (size_t i = 0; i < (size_t)rows * n; i++) bad += !(fabsf(y[i] - r[i]) <= 4 * FLT_EPSILON * fabsf(r[i]));
-    CHECK_MSG(!bad, "rmsnorm %d x %d: %d values off", rows, n, bad);
-    free(x), free(w), free(y), free(r);
+static void *dev(const void *h, size_t bytes) {
+    void *d = gpu->vt->alloc(gpu, bytes, "test buffer");
+    CHECK(d != NULL);
+    if (d && h) CHECK_OK(gpu->vt->upload(gpu, d, h, bytes));
+    return d;
 }
 
-static void test_rope(int n_windows, int ctx, int nh, int hd, harp_rope_layout layout) {
-    int rows = n_windows * ctx, width = nh * hd;
-    size_t total = (size_t)rows * width;
-    float *x = rnd(total, 1.0f), *g = malloc(total * sizeof(float)), *r = malloc(total * sizeof(float));
-    float *inv = malloc((size_t)hd / 2 * sizeof(float));
+static void host(void *h, const void *d, size_t bytes) {
+    CHECK_OK(gpu->vt->sync(gpu));
+    CHECK_OK(gpu->vt->download(gpu, h, d, bytes));
+}
+
+static harp_dims dims(int nh, int nkv, int hd, int window, int max_rows, int max_tokens) {
+    harp_dims d;
+    memset(&d, 0, sizeof d);
+    d.dim = nh * hd;
+    d.hidden = 3 * d.dim;
+    d.n_heads = nh;
+    d.n_kv_heads = nkv;
+    d.head_dim = hd;
+    d.vocab = 7;
+    d.n_layers = 2;
+    d.sliding_window = window;
+    d.max_rows = max_rows;
+    d.max_tokens = max_tokens;
+    return d;
+}
+
+typedef struct pair_ws {
+    harp_ws *c, *g;
+} pair_ws;
+
+static pair_ws make_ws(const harp_dims *d) {
+    pair_ws w = {NULL, NULL};
+    CHECK_OK(cpu->vt->ws_create(cpu, d, &w.c));
+    CHECK_OK(gpu->vt->ws_create(gpu, d, &w.g));
+    return w;
+}
+
+static void free_ws(pair_ws *w) {
+    if (w->c) cpu->vt->ws_free(cpu, w->c);
+    if (w->g) gpu->vt->ws_free(gpu, w->g);
+}
+
+static harp_plan plan_of(const harp_span *s, int n) {
+    harp_plan p = {s, n, 0, 0, 1};
+    for (int i = 0; i < n; i++) {
+        p.rows += s[i].n;
+        p.tree |= s[i].parent >= 0;
+        p.windows &= s[i].parent < 0 && s[i].pos0 == 0 && s[i].kv0 == s[i].row0 && s[i].n == s[0].n && s[i].n > 0;
+    }
+    return p;
+}
+
+static void test_embed(int rows, int dim, int vocab) {
+    float *t = rnd((size_t)vocab * dim, 1.0f), *x = malloc((size_t)rows * dim * sizeof(float));
+    float *g = malloc((size_t)rows * dim * sizeof(float));
+    int32_t *ids = malloc((size_t)rows * sizeof(int32_t));
+    for (int r = 0; r < rows; r++) ids[r] = (int32_t)(harp_rng_u64(&rng) % (uint64_t)vocab);
+    CHECK_OK(cpu->vt->embed(cpu, t, ids, rows, dim, x));
+    float *dt = dev(t, (size_t)vocab * dim * 4), *dx = dev(NULL, (size_t)rows * dim * 4);
+    int32_t *di = dev(ids, (size_t)rows * 4);
+    CHECK_OK(gpu->vt->embed(gpu, dt, di, rows, dim, dx));
+    host(g, dx, (size_t)rows * dim * 4);
+    CHECK_MSG(!memcmp(g, x, (size_t)rows * dim * 4), "embed %d rows × %d: differs", rows, dim);
+    gpu->vt->free(gpu, dt), gpu->vt->free(gpu, dx), gpu->vt->free(gpu, di);
+    free(t), free(x), free(g), free(ids);
+}
+
+static void test_rmsnorm(int rows, int n, int listed) {
+    harp_dims d = dims(1, 1, 2, 0, rows + 3, 4);
+    pair_ws w = make_ws(&d);
+    int src_rows = rows + 3;
+    float *x = rnd((size_t)src_rows * n, 3.0f), *wt = rnd((size_t)n, 1.0f);
+    float *y = malloc((size_t)rows * n * 4), *r = malloc((size_t)rows * n * 4);
+    int32_t *idx = malloc((size_t)rows * sizeof(int32_t));
+    for (int j = 0; j < rows; j++) idx[j] = (int32_t)((j * 7 + 2) % src_rows);   /* any order, repeats */
+    const int32_t *li = listed ? idx : NULL;
+    CHECK_OK(cpu->vt->rmsnorm(cpu, w.c, x, li, rows, n, wt, 1e-5f, r));
+    float *dx = dev(x, (size_t)src_rows * n * 4), *dw = dev(wt, (size_t)n * 4), *dy = dev(NULL, (size_t)rows * n * 4);
+    CHECK_OK(gpu->vt->rmsnorm(gpu, w.g, dx, li, rows, n, dw, 1e-5f, dy));
+    host(y, dy, (size_t)rows * n * 4);
+    int bad = 0;
+    for (size_t i = 0; i < (size_t)rows * n; i++) bad += !(fabsf(y[i] - r[i]) <= 4 * FLT_EPSILON * fabsf(r[i]));
+    CHECK_MSG(!bad, "rmsnorm %d x %d (row list %d): %d values off", rows, n, listed, bad);
+    gpu->vt->free(gpu, dx), gpu->vt->free(gpu, dw), gpu->vt->free(gpu, dy);
+    free(x), free(wt), free(y), free(r), free(idx);
+    free_ws(&w);
+}
+
+static void test_rope(const harp_span *sp, int ns, int nh, int hd, harp_rope_layout layout) {
+    harp_plan p = plan_of(sp, ns);
+    int width = nh * hd, maxpos = 0;
+    for (int i = 0; i < ns; i++) maxpos = sp[i].pos0 + sp[i].n > maxpos ? sp[i].pos0 + sp[i].n : maxpos;
+    harp_dims d = dims(nh, nh, hd, 0, p.rows, maxpos);
+    pair_ws w = make_ws(&d);
+    size_t total = (size_t)p.rows * width;
+    float *x = rnd(total, 1.0f), *g = malloc(total * 4), *r = malloc(total * 4), *inv = malloc((size_t)hd / 2 * 4);
     for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
-    memcpy(g, x, total * sizeof(float));
-    memcpy(r, x, total * sizeof(float));
-    CHECK_OK(harp_gpu_rope_host(g, rows, ctx, nh, hd, inv, layout));
-    for (int w = 0; w < n_windows; w++) harp_rope(r + (size_t)w * ctx * width, ctx, nh, hd, 0, inv, layout);
+    memcpy(r, x, total * 4);
+    CHECK_OK(cpu->vt->rope(cpu, w.c, r, nh, hd, inv, layout, &p));
+    float *dx = dev(x, total * 4), *di = dev(inv, (size_t)hd / 2 * 4);
+    CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
+    CHECK_OK(gpu->vt->rope(gpu, w.g, dx, nh, hd, di, layout, &p));
+    host(g, dx, total * 4);
     int bad = 0, half = hd / 2;
-    for (int row = 0; row < rows; row++)
+    for (int row = 0; row < p.rows; row++)
         for (int h = 0; h < nh; h++)
             for (int i = 0; i < half; i++) {
                 size_t base = (size_t)row * width + (size_t)h * hd;
@@ -59,95 +147,188 @@ static void test_rope(int n_windows, int ctx, int nh, int hd, harp_rope_layout l
                 float tol = 1e-6f * (fabsf(x[ia]) + fabsf(x[ib]));
                 bad += !(fabsf(g[ia] - r[ia]) <= tol) + !(fabsf(g[ib] - r[ib]) <= tol);
             }
-    CHECK_MSG(!bad, "rope %d windows ctx %d heads %d hd %d layout %d: %d values off", n_windows, ctx, nh, hd, layout,
-              bad);
+    CHECK_MSG(!bad, "rope %d seqs (%d rows, positions to %d) heads %d hd %d layout %d: %d values off", ns, p.rows,
+              maxpos - 1, nh, hd, layout, bad);
+    gpu->vt->free(gpu, dx), gpu->vt->free(gpu, di);
     free(x), free(g), free(r), free(inv);
+    free_ws(&w);
 }
 
-static void test_swiglu(int rows, int hid) {
-    size_t n = (size_t)rows * hid;
-    float *g = rnd(n, 4.0f), *u = rnd(n, 1.0f), *h = malloc(n * sizeof(float)), *r = malloc(n * sizeof(float));
-    CHECK_OK(harp_gpu_swiglu_host(g, u, rows, hid, h));
-    memcpy(r, g, n * sizeof(float));
-    harp_swiglu(r, u, n);
+static void test_elementwise(size_t n) {
+    float *g = rnd(n, 4.0f), *u = rnd(n, 1.0f), *a = malloc(n * 4), *r = malloc(n * 4);
+    memcpy(r, g, n * 4);
+    CHECK_OK(cpu->vt->swiglu(cpu, r, u, n));
+    float *dg = dev(g, n * 4), *du = dev(u, n * 4);
+    CHECK_OK(gpu->vt->swiglu(gpu, dg, du, n));
+    host(a, dg, n * 4);
     int bad = 0;
-    for (size_t i = 0; i < n; i++) bad += !(fabsf(h[i] - r[i]) <= 1e-6f * fabsf(r[i]));
-    CHECK_MSG(!bad, "swiglu %d x %d: %d values off", rows, hid, bad);
-    free(g), free(u), free(h), free(r);
+    for (size_t i = 0; i < n; i++) bad += !(fabsf(a[i] - r[i]) <= 1e-6f * fabsf(r[i]));
+    CHECK_MSG(!bad, "swiglu %zu: %d values off", n, bad);
+    CHECK_OK(cpu->vt->add(cpu, a, u, n));   /* a + u on the CPU from the GPU's swiglu ... */
+    CHECK_OK(gpu->vt->add(gpu, dg, du, n)); /* ... and on the GPU: the same float additions */
+    float *b = malloc(n * 4);
+    host(b, dg, n * 4);
+    CHECK_MSG(!memcmp(a, b, n * 4), "add %zu: differs", n);
+    gpu->vt->free(gpu, dg), gpu->vt->free(gpu, du);
+    free(g), free(u), free(a), free(r), free(b);
 }
 
-static void test_attention(int n_windows, int ctx, int nh, int nkv, int hd, int window) {
-    size_t R = (size_t)n_windows * ctx, qd = (size_t)nh * hd, kvd = (size_t)nkv * hd;
-    float *q = rnd(R * qd, 1.0f), *k = rnd(R * kvd, 1.0f), *v = rnd(R * kvd, 1.0f);
-    float *o = rnd(R * qd, 1.0f), *r = malloc(R * qd * sizeof(float));
-    CHECK_OK(harp_gpu_attention_host(q, k, v, n_windows, ctx, nh, nkv, hd, window, o));
-    for (int w = 0; w < n_windows; w++)
-        harp_attention_ref(q + (size_t)w * ctx * qd, k + (size_t)w * ctx * kvd, v + (size_t)w * ctx * kvd, ctx, 0, nh,
-                           nkv, hd, window, r + (size_t)w * ctx * qd);
+/* A group of fp32 slices (with biases on some) through both backends' load_group and linear. */
+static void test_linear(int rows, int in, int n, const int *outs, int with_bias) {
+    harp_linear lin[3];
+    const harp_linear *ls[3];
+    float *W[3], *B[3] = {NULL, NULL, NULL};
+    int total = 0;
+    for (int s = 0; s < n; s++) {
+        W[s] = rnd((size_t)outs[s] * in, 0.5f);
+        for (size_t i = 0; i < (size_t)outs[s] * in; i++) W[s][i] = fmaxf(-1.0f, fminf(1.0f, W[s][i]));
+        harp_linear_init_f32(&lin[s], W[s], outs[s], in, 0);
+        if (with_bias && s != 1) lin[s].bias = B[s] = rnd((size_t)outs[s], 1.0f);
+        ls[s] = &lin[s];
+        total += outs[s];
+    }
+    harp_lgroup g;
+    CHECK_OK(harp_lgroup_init(&g, n, ls, HARP_QTYPE_F32, "test group"));
+    harp_dims d = dims(1, 1, total, 0, rows, 4);
+    d.hidden = total;
+    pair_ws w = make_ws(&d);
+    float *X = rnd((size_t)rows * in, 0.5f);
+    for (size_t i = 0; i < (size_t)rows * in; i++) X[i] = fmaxf(-1.0f, fminf(1.0f, X[i]));
+    void *hc = NULL, *hg = NULL;
+    CHECK_OK(cpu->vt->load_group(cpu, &g, &hc));
+    CHECK_OK(gpu->vt->load_group(gpu, &g, &hg));
+    float *Yc[3], *Yg[3], *dY[3];
+    for (int s = 0; s < n; s++) {
+        Yc[s] = malloc((size_t)rows * outs[s] * 4);
+        Yg[s] = malloc((size_t)rows * outs[s] * 4);
+        dY[s] = dev(NULL, (size_t)rows * outs[s] * 4);
+    }
+    float *dX = dev(X, (size_t)rows * in * 4);
+    CHECK_OK(cpu->vt->linear(cpu, w.c, &g, hc, X, rows, Yc));
+    CHECK_OK(gpu->vt->linear(gpu, w.g, &g, hg, dX, rows, dY));
     double worst = 0;
-    for (size_t i = 0; i < R * qd; i++) {
-        double d = fabs((double)o[i] - r[i]);
-        worst = d > worst || d != d ? d : worst;
+    for (int s = 0; s < n; s++) {
+        host(Yg[s], dY[s], (size_t)rows * outs[s] * 4);
+        for (size_t i = 0; i < (size_t)rows * outs[s]; i++) {
+            double e = fabs((double)Yg[s][i] - Yc[s][i]) / (1 + fabs(Yc[s][i]));
+            worst = e > worst || e != e ? e : worst;
+        }
     }
-    CHECK_MSG(worst <= 1e-5, "attention %d windows ctx %d heads %d/%d hd %d window %d: max |diff| %.3g", n_windows, ctx,
-              nh, nkv, hd, window, worst);
-    free(q), free(k), free(v), free(o), free(r);
+    CHECK_MSG(worst <= 1e-5, "linear %d rows, in %d, %d slices (bias %d): rel err %.3g", rows, in, n, with_bias, worst);
+    cpu->vt->free_group(cpu, hc);
+    gpu->vt->free_group(gpu, hg);
+    gpu->vt->free(gpu, dX);
+    for (int s = 0; s < n; s++) {
+        free(Yc[s]), free(Yg[s]), free(W[s]), free(B[s]);
+        gpu->vt->free(gpu, dY[s]);
+    }
+    free(X);
+    free_ws(&w);
 }
 
-/* The CPU protocol of src/eval/ppl.c for one row, and KL(ref || this) on fp32 logits. */
-static void score_ref(const float *l, const float *lr, int V, int target, double *nll, double *kld, int *agree) {
-    float mx = l[0];
-    int am = 0;
-    for (int j = 1; j < V; j++)
-        if (l[j] > mx) mx = l[j], am = j;
-    double s = 0;
-    for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
-    double lse = log(s) + mx;
-    *nll = lse - l[target];
-    if (!lr) return;
-    float mr = lr[0];
-    int ar = 0;
-    for (int j = 1; j < V; j++)
-        if (lr[j] > mr) mr = lr[j], ar = j;
-    double sr = 0;
-    for (int j = 0; j < V; j++) sr += exp((double)lr[j] - mr);
-    double lser = log(sr) + mr, kl = 0;
-    for (int j = 0; j < V; j++) {
-        double lpb = lr[j] - lser, pb = exp(lpb);
-        if (pb > 0) kl += pb * (lpb - (l[j] - lse));
+/* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
+ * first position hold earlier keys/values (the same random data on both backends). */
+static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd, int window) {
+    harp_plan p = plan_of(sp, ns);
+    int qd = nh * hd, kvd = nkv * hd, maxpos = 0, cache_rows = p.rows;
+    for (int i = 0; i < ns; i++) {
+        maxpos = sp[i].pos0 + sp[i].n > maxpos ? sp[i].pos0 + sp[i].n : maxpos;
+        cache_rows = sp[i].kv0 + sp[i].n > cache_rows ? sp[i].kv0 + sp[i].n : cache_rows;
     }
-    *kld = kl;
-    *agree = am == ar;
+    harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
+    pair_ws w = make_ws(&d);
+    size_t cache = 2 * (size_t)cache_rows * kvd;
+    float *K0 = rnd(cache, 1.0f), *V0 = rnd(cache, 1.0f);
+    float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, 1.0f), *v = rnd((size_t)p.rows * kvd, 1.0f);
+    harp_kv_cache kc = {HARP_QTYPE_F32, 2, cache_rows, kvd, (size_t)kvd * 4, K0, V0, NULL, NULL};
+    harp_kv_cache kg = kc;
+    kg.k = dev(K0, cache * 4);
+    kg.v = dev(V0, cache * 4);
+    float *oc = malloc((size_t)p.rows * qd * 4), *og = malloc((size_t)p.rows * qd * 4);
+    float *dq = dev(q, (size_t)p.rows * qd * 4), *dk = dev(k, (size_t)p.rows * kvd * 4);
+    float *dv = dev(v, (size_t)p.rows * kvd * 4), *dout = dev(NULL, (size_t)p.rows * qd * 4);
+    CHECK_OK(cpu->vt->kv_store(cpu, &kc, 1, k, v, &p));
+    CHECK_OK(cpu->vt->attention(cpu, w.c, q, &kc, 1, &p, oc));
+    CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
+    CHECK_OK(gpu->vt->kv_store(gpu, &kg, 1, dk, dv, &p));
+    CHECK_OK(gpu->vt->attention(gpu, w.g, dq, &kg, 1, &p, dout));
+    host(og, dout, (size_t)p.rows * qd * 4);
+    float *Kg = malloc(cache * 4), *Vg = malloc(cache * 4);
+    host(Kg, kg.k, cache * 4);
+    host(Vg, kg.v, cache * 4);
+    CHECK_MSG(!memcmp(Kg, K0, cache * 4) && !memcmp(Vg, V0, cache * 4), "kv_store: the caches differ");
+    double wc = 0, wg = 0;
+    float *r = malloc((size_t)p.rows * qd * 4);
+    for (int s = 0; s < ns; s++) {
+        const harp_span *a = &sp[s];
+        const float *Kl = K0 + ((size_t)cache_rows + a->kv0 - a->pos0) * kvd, *Vl = V0 + ((size_t)cache_rows + a->kv0 - a->pos0) * kvd;
+        harp_attention_ref(q + (size_t)a->row0 * qd, Kl, Vl, a->n, a->pos0, nh, nkv, hd, window, r + (size_t)a->row0 * qd);
+    }
+    for (size_t i = 0; i < (size_t)p.rows * qd; i++) {
+        double ec = fabs((double)oc[i] - r[i]), eg = fabs((double)og[i] - r[i]);
+        wc = ec > wc || ec != ec ? ec : wc;
+        wg = eg > wg || eg != eg ? eg : wg;
+    }
+    CHECK_MSG(wc <= 1e-5 && wg <= 1e-5, "attention %d seqs (%d rows, windows %d) heads %d/%d hd %d window %d: "
+              "max |diff| cpu %.3g, cuda %.3g", ns, p.rows, p.windows, nh, nkv, hd, window, wc, wg);
+    gpu->vt->free(gpu, kg.k), gpu->vt->free(gpu, kg.v), gpu->vt->free(gpu, dq), gpu->vt->free(gpu, dk);
+    gpu->vt->free(gpu, dv), gpu->vt->free(gpu, dout);
+    free(K0), free(V0), free(q), free(k), free(v), free(oc), free(og), free(Kg), free(Vg), free(r);
+    free_ws(&w);
+}
+
+static void test_windows_attention(int n_windows, int ctx, int nh, int nkv, int hd, int window) {
+    harp_span sp[8];
+    for (int i = 0; i < n_windows; i++) sp[i] = (harp_span){i * ctx, ctx, 0, -1, i * ctx};
+    test_attention(sp, n_windows, nh, nkv, hd, window);
 }
 
 static void test_score(int n_windows, int ctx, int V) {
-    size_t R = (size_t)n_windows * ctx, rows = (size_t)n_windows * (ctx - 1);
+    size_t R = (size_t)n_windows * ctx;
+    int n = n_windows * (ctx - 1);
+    harp_dims d = dims(1, 1, 2, 0, (int)R, ctx);
+    d.vocab = V;
+    pair_ws w = make_ws(&d);
     float *l = rnd(R * V, 3.0f), *lr = rnd(R * V, 3.0f);
     /* Ties: row 0 has its maximum twice, so the lowest index must win on both sides. */
     l[5] = l[V - 2] = 40.0f;
     lr[V - 2] = 41.0f;
     for (size_t i = V; i < R * V; i += 7) lr[i] = l[i];   /* some agreement elsewhere */
-    int32_t *tok = malloc(R * sizeof(int32_t));
-    for (size_t i = 0; i < R; i++) tok[i] = (int32_t)(harp_rng_u64(&rng) % (uint64_t)V);
-    double *nll = malloc(rows * sizeof(double)), *kld = malloc(rows * sizeof(double));
-    int *agree = malloc(rows * sizeof(int));
-    CHECK_OK(harp_gpu_score_host(l, lr, tok, n_windows, ctx, V, nll, kld, agree));
-    int bad = 0;
-    for (int w = 0; w < n_windows; w++)
+    int32_t *rows = malloc((size_t)n * 4), *tg = malloc((size_t)n * 4);
+    for (int k = 0; k < n_windows; k++)
         for (int i = 0; i < ctx - 1; i++) {
-            size_t r = (size_t)w * ctx + i, k = (size_t)w * (ctx - 1) + i;
-            double n0 = 0, k0 = 0;
-            int a0 = 0;
-            score_ref(l + r * V, lr + r * V, V, tok[r + 1], &n0, &k0, &a0);
-            bad += !(fabs(nll[k] - n0) <= 1e-9) + !(fabs(kld[k] - k0) <= 1e-9) + (agree[k] != a0);
+            rows[k * (ctx - 1) + i] = k * ctx + i;
+            tg[k * (ctx - 1) + i] = (int32_t)(harp_rng_u64(&rng) % (uint64_t)V);
         }
+    double *nc = malloc((size_t)n * 8), *kc = malloc((size_t)n * 8), *ng = malloc((size_t)n * 8), *kg = malloc((size_t)n * 8);
+    int *ac = malloc((size_t)n * sizeof(int)), *ag = malloc((size_t)n * sizeof(int));
+    CHECK_OK(cpu->vt->score(cpu, w.c, l, lr, V, rows, tg, n, nc, kc, ac));
+    float *dl = dev(l, R * V * 4), *dr = dev(lr, R * V * 4);
+    CHECK_OK(gpu->vt->score(gpu, w.g, dl, dr, V, rows, tg, n, ng, kg, ag));
+    int bad = 0;
+    for (int j = 0; j < n; j++) bad += !(fabs(ng[j] - nc[j]) <= 1e-9) + !(fabs(kg[j] - kc[j]) <= 1e-9) + (ag[j] != ac[j]);
     CHECK_MSG(!bad, "score %d windows ctx %d vocab %d: %d values off", n_windows, ctx, V, bad);
     /* Against itself: KL exactly 0 and full agreement. */
-    CHECK_OK(harp_gpu_score_host(l, l, tok, n_windows, ctx, V, nll, kld, agree));
+    CHECK_OK(gpu->vt->score(gpu, w.g, dl, dl, V, rows, tg, n, ng, kg, ag));
     int nz = 0;
-    for (size_t k = 0; k < rows; k++) nz += kld[k] != 0.0 || agree[k] != 1;
+    for (int j = 0; j < n; j++) nz += kg[j] != 0.0 || ag[j] != 1;
     CHECK_MSG(!nz, "score against itself: %d rows with KL != 0 or disagreement", nz);
-    free(l), free(lr), free(tok), free(nll), free(kld), free(agree);
+    gpu->vt->free(gpu, dl), gpu->vt->free(gpu, dr);
+    free(l), free(lr), free(rows), free(tg), free(nc), free(kc), free(ng), free(kg), free(ac), free(ag);
+    free_ws(&w);
+}
+
+static void test_capabilities(void) {
+    CHECK(harp_backend_supports(cpu, HARP_OP_ATTENTION_TREE, HARP_QTYPE_F32));
+    CHECK(!harp_backend_supports(gpu, HARP_OP_ATTENTION_TREE, HARP_QTYPE_F32));
+    CHECK(!harp_backend_supports(cpu, HARP_OP_ROTATE, HARP_QTYPE_F32) && !harp_backend_supports(gpu, HARP_OP_ROTATE, HARP_QTYPE_F32));
+    CHECK(!harp_backend_supports(gpu, HARP_OP_KV_STORE, HARP_QTYPE_INT8));
+    CHECK(gpu->vt->rotate(gpu, NULL, NULL, 0, 0) == HARP_ERR_UNSUPPORTED);
+    harp_backend *again = NULL;
+    CHECK_OK(harp_backend_cuda_create(0, &again));
+    CHECK_MSG(again == gpu, "one CUDA backend instance per device");
+    harp_backend_free(again);
+    CHECK(!strcmp(harp_backend_name(gpu), "cuda:0"));
 }
 #endif
 
@@ -161,24 +342,46 @@ int main(void) {
         return 77;
     }
     harp_rng_seed(&rng, 77);
-    test_rmsnorm(1, 1);
-    test_rmsnorm(7, 173);
-    test_rmsnorm(3, 4099);
-    test_rope(1, 1, 1, 2, HARP_ROPE_HALF);
-    test_rope(3, 13, 3, 10, HARP_ROPE_HALF);
-    test_rope(2, 37, 5, 6, HARP_ROPE_INTERLEAVED);
-    test_rope(1, 1000, 2, 64, HARP_ROPE_HALF);
-    test_rope(1, 1000, 2, 128, HARP_ROPE_INTERLEAVED);
-    test_swiglu(1, 1);
-    test_swiglu(5, 173);
-    test_swiglu(33, 1537);
-    test_attention(1, 2, 1, 1, 2, 0);
-    test_attention(3, 37, 6, 2, 24, 0);
-    test_attention(2, 129, 8, 4, 64, 0);
-    test_attention(2, 300, 4, 1, 16, 7);
+    cpu = harp_backend_cpu();
+    CHECK_OK(harp_backend_cuda_create(0, &gpu));
+    if (!gpu) return t_done();
+    test_capabilities();
+    test_embed(1, 1, 1);
+    test_embed(37, 173, 1001);
+    test_rmsnorm(1, 1, 0);
+    test_rmsnorm(7, 173, 0);
+    test_rmsnorm(3, 4099, 0);
+    test_rmsnorm(11, 515, 1);
+    harp_span w1[1] = {{0, 1, 0, -1, 0}}, w3[3] = {{0, 13, 0, -1, 0}, {13, 13, 0, -1, 13}, {26, 13, 0, -1, 26}};
+    harp_span w2[2] = {{0, 37, 0, -1, 0}, {37, 37, 0, -1, 37}}, one[1] = {{0, 1000, 0, -1, 0}};
+    harp_span cont[1] = {{0, 7, 993, -1, 993}}, mixed[3] = {{0, 5, 0, -1, 0}, {5, 3, 11, -1, 20}, {8, 1, 40, -1, 60}};
+    test_rope(w1, 1, 1, 2, HARP_ROPE_HALF);
+    test_rope(w3, 3, 3, 10, HARP_ROPE_HALF);
+    test_rope(w2, 2, 5, 6, HARP_ROPE_INTERLEAVED);
+    test_rope(one, 1, 2, 64, HARP_ROPE_HALF);
+    test_rope(one, 1, 2, 128, HARP_ROPE_INTERLEAVED);
+    test_rope(cont, 1, 3, 64, HARP_ROPE_HALF);
+    test_rope(mixed, 3, 2, 18, HARP_ROPE_INTERLEAVED);
+    test_elementwise(1);
+    test_elementwise(173 * 5);
+    test_elementwise(33 * 1537);
+    int o3[3] = {24, 7, 7}, o2[2] = {45, 45}, o1[1] = {101};
+    test_linear(1, 17, 3, o3, 1);
+    test_linear(37, 17, 3, o3, 1);
+    test_linear(129, 300, 2, o2, 0);
+    test_linear(5, 1031, 1, o1, 1);
+    test_windows_attention(1, 2, 1, 1, 2, 0);
+    test_windows_attention(3, 37, 6, 2, 24, 0);
+    test_windows_attention(2, 129, 8, 4, 64, 0);
+    test_windows_attention(2, 300, 4, 1, 16, 7);
+    harp_span dec[1] = {{0, 1, 100, -1, 100}}, pre[1] = {{0, 7, 45, -1, 45}};
+    test_attention(dec, 1, 6, 2, 24, 13);
+    test_attention(pre, 1, 8, 4, 64, 0);
+    test_attention(mixed, 3, 4, 2, 16, 0);
     test_score(1, 2, 3);
     test_score(2, 9, 1001);
     test_score(3, 17, 8192);
+    harp_backend_free(gpu);
     return t_done();
 #endif
 }

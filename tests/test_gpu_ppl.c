@@ -13,7 +13,7 @@
 #include "core/core.h"
 #include "harp/cuda_eval.h"
 #include "harp/eval.h"
-#include "model/model_internal.h"
+#include "model/model.h"
 #include "test_util.h"
 
 #ifdef HARP_HAVE_CUDA
@@ -63,6 +63,7 @@ static void compare(const char *model, const char *text, int ctx, int max_chunks
     /* A different reference (final norm scaled: a temperature change) must show KL > 0, equal to the
      * KLD the CPU computes from logits saved by that reference (fp16-coded there: 1% tolerance). */
     for (int i = 0; i < r->cfg.dim; i++) r->final_norm[i] *= 1.25f;
+    harp_model_unload(r);   /* its weights on the GPU are a copy made before the change */
     p.max_chunks = 2;
     CHECK_OK(harp_eval_ppl_gpu(m, buf, len, &p, &gp, &g));
     char path[4096];
@@ -90,6 +91,74 @@ static void compare(const char *model, const char *text, int ctx, int max_chunks
     free(buf);
     harp_model_free(m);
 }
+
+/* The one forward pass on a CUDA context against a CPU context: a prompt in sub-batches of 16
+ * rows, then decode one token at a time through the KV cache, then a batch of root sequences
+ * (harp_ctx_eval_seqs). Logits within 1e-4·(1+|cpu|) (fp32 both sides; cuBLAS vs OpenBLAS
+ * summation order, like the incremental-vs-batched bound of test_model_fixtures). Prefix trees and
+ * the activation hook are refused on CUDA with HARP_ERR_UNSUPPORTED. */
+static double max_rel(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (1 + fabs(b[i]));
+        w = e > w || e != e ? e : w;
+    }
+    return w;
+}
+
+static void hook(void *u, int l, int w, const float *x, int r, int n) {
+    (void)u, (void)l, (void)w, (void)x, (void)r, (void)n;
+}
+
+static void compare_ctx(const char *model) {
+    harp_model_params mp = harp_model_default_params();
+    mp.load_tokenizer = 0;
+    harp_model *m = NULL;
+    CHECK_OK(harp_model_open(model, &mp, &m));
+    harp_backend *g = NULL;
+    CHECK_OK(harp_backend_cuda_create(0, &g));
+    if (!m || !g) return;
+    harp_ctx_params p = harp_ctx_default_params();
+    p.max_tokens = 64;
+    p.max_rows = 16;
+    p.backend = g;
+    harp_ctx *cg = NULL, *cc = NULL;
+    CHECK_OK(harp_ctx_create_ex(m, &p, &cg));
+    CHECK_OK(harp_ctx_create(m, 64, &cc));
+    harp_backend_free(g);   /* the context and the model's weights keep it alive */
+    if (!cg || !cc) return;
+    int V = m->cfg.vocab_size, n = 40;
+    int32_t ids[40];
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+    float *lc = malloc(sizeof(float) * (size_t)n * V), *lg = malloc(sizeof(float) * (size_t)n * V);
+    CHECK_OK(harp_ctx_eval(cc, ids, 37, lc, 1));
+    CHECK_OK(harp_ctx_eval(cg, ids, 37, lg, 1));
+    double prompt = max_rel(lg, lc, (size_t)37 * V), dec = 0;
+    for (int i = 37; i < n; i++) {
+        CHECK_OK(harp_ctx_eval(cc, ids + i, 1, lc, 0));
+        CHECK_OK(harp_ctx_eval(cg, ids + i, 1, lg, 0));
+        double e = max_rel(lg, lc, (size_t)V);
+        dec = e > dec ? e : dec;
+    }
+    CHECK(harp_ctx_pos(cg) == n && harp_ctx_pos(cc) == n);
+    harp_seq roots[3] = {{5, -1}, {9, -1}, {2, -1}};
+    int32_t lr[4] = {15, 0, 4, 13};
+    CHECK_OK(harp_ctx_eval_seqs(cc, ids, roots, 3, lr, 4, lc));
+    CHECK_OK(harp_ctx_eval_seqs(cg, ids, roots, 3, lr, 4, lg));
+    double seqs = max_rel(lg, lc, (size_t)4 * V);
+    printf("%s: cuda vs cpu context, max rel logit diff: prompt %.3g, decode %.3g, root batch %.3g\n", model, prompt, dec,
+           seqs);
+    CHECK_MSG(prompt <= 1e-4 && dec <= 1e-4 && seqs <= 1e-4, "cuda context differs from the cpu one");
+    harp_seq tree[2] = {{5, -1}, {3, 0}};
+    CHECK(harp_ctx_eval_seqs(cg, ids, tree, 2, lr, 1, lg) == HARP_ERR_UNSUPPORTED);
+    CHECK(harp_ctx_set_hook(cg, hook, NULL) == HARP_ERR_UNSUPPORTED);
+    CHECK_OK(harp_ctx_set_hook(cc, hook, NULL));
+    free(lc);
+    free(lg);
+    harp_ctx_free(cg);
+    harp_ctx_free(cc);
+    harp_model_free(m);
+}
 #endif
 
 int main(void) {
@@ -107,6 +176,8 @@ int main(void) {
     const char *rl_text = t_shared("data/ref-corpus/test.txt");
     compare(st_model, st_text, 256, 24, 5);   /* 5 windows per launch: a partial last batch */
     compare(rl_model, rl_text, 512, 4, 0);
+    compare_ctx(st_model);
+    compare_ctx(rl_model);
     return t_done();
 #endif
 }

@@ -70,7 +70,7 @@ static void test_quality(harp_rng *rng, const uint16_t *tlut) {
     const double plain = harp_proxy_loss(m, n, W, Wq, H);
     /* QuIP# E8P 2-bit (BlockLDLQ + 10 tune sweeps) on the same problem, for scale */
     harp_quant_params qp = harp_quant_default_params(HARP_QMETHOD_QUIP, 2);
-    harp_qlinear e8 = {0};
+    harp_qtensor e8 = {0};
     CHECK_OK(harp_quantize_linear(&qp, m, n, W, H, "e8p", &e8));
     printf("64x128 2-bit proxy loss: QTIP-HYB LDLQ %.5f, trellis without feedback %.5f, QuIP# E8P %.5f\n",
            q1.proxy_loss, plain, e8.proxy_loss);
@@ -78,7 +78,7 @@ static void test_quality(harp_rng *rng, const uint16_t *tlut) {
     /* the method's premise: a 256-dimensional trellis beats the 8-dimensional lattice at 2 bits */
     CHECK_MSG(q1.proxy_loss < e8.proxy_loss, "QTIP 2-bit (%.5f) not below QuIP# E8P 2-bit (%.5f)", q1.proxy_loss,
               e8.proxy_loss);
-    harp_qlinear_free(&e8);
+    harp_qtensor_free(&e8);
     harp_tcb_free(&cb);
     harp_trellis_linear_free(&q1), harp_trellis_linear_free(&q2);
     free(W), free(Wq), free(Z), free(H), free(codes);

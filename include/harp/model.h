@@ -60,7 +60,8 @@ uint64_t harp_model_fingerprint(const harp_model *m);
 const harp_tokenizer *harp_model_tokenizer(const harp_model *m);  /* NULL when none */
 
 /* ---------------------------------------------------------------------------------------------
- * Evaluation context: KV cache + scratch for one sequence of up to max_tokens positions. */
+ * Evaluation context: KV cache + scratch for one sequence of up to max_tokens positions, on the CPU
+ * backend (include/harp/backend.h: harp_ctx_create_ex for other backends and batch sizes). */
 typedef struct harp_ctx harp_ctx;
 
 harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out);
@@ -68,7 +69,8 @@ void harp_ctx_free(harp_ctx *c);
 int harp_ctx_pos(const harp_ctx *c);        /* tokens held in the cache */
 void harp_ctx_truncate(harp_ctx *c, int pos); /* keep the first pos cached tokens (0 = reset) */
 
-/* Feeds n tokens at positions pos..pos+n-1 (batched, sgemm), appending to the cache.
+/* Feeds n tokens at positions pos..pos+n-1 (in sub-batches of harp_ctx_max_rows rows; one row is
+ * the decode path), appending to the cache.
  * logits: NULL, or n*vocab floats (all_logits = 1) or vocab floats for the last token (0). */
 harp_status harp_ctx_eval(harp_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits);
 
@@ -81,7 +83,8 @@ harp_status harp_ctx_eval(harp_ctx *c, const int32_t *tokens, int n, float *logi
  * and each answer as a child. Rows of other sequences are never seen. logits gets, for each of
  * the n_logit_rows batch rows listed in logit_rows (any order, repeats allowed), vocab floats.
  * The total row count must be <= harp_ctx_max_rows(c). The context's cache is used as scratch and
- * left empty (harp_ctx_pos = 0). The activation hook, if set, sees the batch rows. */
+ * left empty (harp_ctx_pos = 0). The activation hook, if set, sees the batch rows. Sequences with
+ * a parent need a backend that supports prefix trees (the CPU; CUDA returns HARP_ERR_UNSUPPORTED). */
 typedef struct harp_seq {
     int n;
     int parent;
@@ -94,9 +97,10 @@ harp_status harp_ctx_eval_seqs(harp_ctx *c, const int32_t *tokens, const harp_se
 /* Activation hook (calibration): called during harp_ctx_eval with the input rows of the linear
  * layers of each decoder layer, before they are multiplied: which = 0 qkv (attention-norm output),
  * 1 o (attention context), 2 up (post-attention-norm output, shared by gate/up), 3 down
- * (silu(gate)*up). x is rows × n, row-major. */
+ * (silu(gate)*up). x is rows × n, row-major, in host memory: a context on a backend that does not
+ * compute in host memory (CUDA) refuses a hook (HARP_ERR_UNSUPPORTED). fn = NULL removes it. */
 typedef void (*harp_act_hook)(void *user, int layer, int which, const float *x, int rows, int n);
-void harp_ctx_set_hook(harp_ctx *c, harp_act_hook fn, void *user);
+harp_status harp_ctx_set_hook(harp_ctx *c, harp_act_hook fn, void *user);
 
 /* ---------------------------------------------------------------------------------------------
  * Sampling. */

@@ -200,7 +200,7 @@ harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const ch
     calib_state cs;
     memset(&cs, 0, sizeof cs);
     if (st == HARP_OK) st = harp_ctx_create(m, p.ctx, &ctx);
-    if (st == HARP_OK) harp_ctx_set_hook(ctx, calib_hook, &cs);
+    if (st == HARP_OK) st = harp_ctx_set_hook(ctx, calib_hook, &cs);
 
     int lo = 0;
     while (st == HARP_OK) {

@@ -10,7 +10,8 @@
 #include "eval/ppl_logits.h"
 #include "harp/eval.h"
 #include "harp/tokenizer.h"
-#include "model/model_internal.h"
+#include "model/kernels.h"
+#include "model/model.h"
 
 harp_ppl_params harp_ppl_default_params(void) {
     harp_ppl_params p;
@@ -140,16 +141,8 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         const uint8_t *brow = io.base_rows ? io.base_rows + (size_t)w * (ctx - 1) * row_bytes : NULL;
         for (int i = 0; i < ctx - 1; i++) {
             const float *l = lg + (size_t)i * V;
-            float mx = l[0];
             int am = 0;
-            for (int j = 1; j < V; j++)
-                if (l[j] > mx) {
-                    mx = l[j];
-                    am = j;
-                }
-            double s = 0;
-            for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
-            row_nll[i] = log(s) + mx - l[t[i + 1]];
+            row_nll[i] = harp_score_row(l, V, t[i + 1], &am, NULL);
             if (brow) {
                 int bt;
                 row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/kernels.h"
+
 static void put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -59,20 +61,13 @@ harp_status harp_logits_read_header(const uint8_t *buf, size_t size, const char 
 }
 
 void harp_logits_encode_row(const float *lg, uint32_t vocab, uint8_t *dst) {
-    float mx = lg[0];
-    uint32_t am = 0;
-    for (uint32_t i = 1; i < vocab; i++)
-        if (lg[i] > mx) {
-            mx = lg[i];
-            am = i;
-        }
-    double s = 0;
-    for (uint32_t i = 0; i < vocab; i++) s += exp((double)lg[i] - mx);
-    float lse = (float)log(s);
+    float mx;
+    int am = 0;
+    float lse = (float)harp_logsumexp_row(lg, (int)vocab, &mx, &am);
     uint32_t u;
     memcpy(&u, &lse, 4);
     put_u32(dst, u);
-    put_u32(dst + 4, am);
+    put_u32(dst + 4, (uint32_t)am);
     for (uint32_t i = 0; i < vocab; i++) {
         float d = lg[i] - mx;
         uint16_t h = harp_f32_to_f16(d < -60000.0f ? -60000.0f : d);
@@ -85,11 +80,8 @@ double harp_logits_kld_row(const uint8_t *row, uint32_t vocab, const float *lg, 
     double lse_b = get_f32(row);
     uint32_t am = get_u32(row + 4);
     *base_top = am < vocab ? (int)am : 0;
-    float mx = lg[0];
-    for (uint32_t i = 1; i < vocab; i++) mx = lg[i] > mx ? lg[i] : mx;
-    double s = 0;
-    for (uint32_t i = 0; i < vocab; i++) s += exp((double)lg[i] - mx);
-    double lse_t = log(s) + mx;
+    float mx;
+    double lse_t = harp_logsumexp_row(lg, (int)vocab, &mx, NULL) + mx;
     double kl = 0;
     for (uint32_t i = 0; i < vocab; i++) {
         double lpb = harp_f16_to_f32((uint16_t)(row[8 + 2 * i] | (row[9 + 2 * i] << 8))) - lse_b;

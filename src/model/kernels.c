@@ -122,3 +122,35 @@ void harp_attention_ref(const float *q, const float *kc, const float *vc, int nb
             for (int t = 0; t < hd; t++) out[(size_t)i * qd + (size_t)h * hd + t] = (float)(acc[t] / sum);
         }
 }
+
+double harp_logsumexp_row(const float *l, int vocab, float *max, int *argmax) {
+    float mx = l[0];
+    int am = 0;
+    for (int j = 1; j < vocab; j++)
+        if (l[j] > mx) {
+            mx = l[j];
+            am = j;
+        }
+    double s = 0;
+    for (int j = 0; j < vocab; j++) s += exp((double)l[j] - mx);
+    *max = mx;
+    if (argmax) *argmax = am;
+    return log(s);
+}
+
+double harp_score_row(const float *l, int vocab, int target, int *argmax, double *lse) {
+    float mx;
+    double e = harp_logsumexp_row(l, vocab, &mx, argmax) + mx;
+    if (lse) *lse = e;
+    return e - l[target];
+}
+
+double harp_kl_row(const float *l, double lse, const float *ref, double lse_ref, int vocab) {
+    double kl = 0;
+    for (int j = 0; j < vocab; j++) {
+        double lpb = (double)ref[j] - lse_ref, lpt = (double)l[j] - lse;
+        double pb = exp(lpb);
+        if (pb > 0) kl += pb * (lpb - lpt);
+    }
+    return kl;
+}

@@ -22,4 +22,14 @@ void harp_attention(const float *q, const float *kc, const float *vc, int nb, in
 void harp_attention_ref(const float *q, const float *kc, const float *vc, int nb, int p0, int nh, int nkv,
                         int hd, int window, float *out);
 
+/* log Σ exp(l[j] - max) of one row of logits, summed in double; *max = the largest logit, *argmax
+ * (if non-NULL) its first index. */
+double harp_logsumexp_row(const float *logits, int vocab, float *max, int *argmax);
+/* One row of logits scored against a target: returns lse - logits[target] with lse = log Σ exp(l - max)
+ * + max summed in double (the perplexity definition), *argmax = the first maximum, *lse if non-NULL. */
+double harp_score_row(const float *logits, int vocab, int target, int *argmax, double *lse);
+/* KL(P_ref || P) in nats of one row, from both rows and their log-sum-exps (terms with P_ref = 0
+ * skipped). */
+double harp_kl_row(const float *logits, double lse, const float *ref, double lse_ref, int vocab);
+
 #endif

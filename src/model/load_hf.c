@@ -235,6 +235,7 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
         if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
         if (!st) st = hf_install_quantized(m, &qc, &h.files[0]);
     }
+    if (!st) st = harp_model_build_layers(m, is_q ? qc.wtype : HARP_QTYPE_F32);
     qf_config_free(&qc);
     hf_files_close(&h);
     if (st) {

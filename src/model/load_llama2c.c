@@ -69,6 +69,7 @@ harp_status harp_load_llama2c(const char *path, harp_model **out) {
     if (!st) st = harp_model_alloc(&cfg, &m);
     if (!st) st = l2c_weights(&map, path, &lay, m);
     if (!st) st = harp_model_init_rope(m);
+    if (!st) st = harp_model_build_layers(m, HARP_QTYPE_F32);
     if (!st) harp_model_fill_info(m, "llama2c-bin", "F32");
     harp_unmap_file(&map);
     if (st) {

@@ -26,6 +26,7 @@ harp_status harp_model_alloc(const harp_model_config *cfg, harp_model **out) {
         free(m);
         return HARP_ERR_OOM;
     }
+    pthread_mutex_init(&m->backends_mu, NULL);
     *out = m;
     return HARP_OK;
 }
@@ -57,6 +58,28 @@ harp_status harp_model_init_rope(harp_model *m) {
         m->rope_inv_freq[i] = inv;
     }
     return HARP_OK;
+}
+
+harp_status harp_model_build_layers(harp_model *m, harp_qtype wtype) {
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        harp_layer *L = &m->layers[l];
+        harp_layer_cfg *lc = &L->cfg;
+        memset(lc, 0, sizeof *lc);
+        lc->kv_qtype = HARP_QTYPE_F32;
+        const harp_linear *qkv[3] = {&L->q, &L->k, &L->v}, *upgate[2] = {&L->up, &L->gate};
+        const harp_linear *o[1] = {&L->o}, *down[1] = {&L->down};
+        char what[64];
+        snprintf(what, sizeof what, "layer %d q|k|v", l);
+        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_QKV], 3, qkv, wtype, what));
+        snprintf(what, sizeof what, "layer %d o", l);
+        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_O], 1, o, wtype, what));
+        snprintf(what, sizeof what, "layer %d up|gate", l);
+        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_UPGATE], 2, upgate, wtype, what));
+        snprintf(what, sizeof what, "layer %d down", l);
+        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_DOWN], 1, down, wtype, what));
+    }
+    const harp_linear *head[1] = {&m->head};
+    return harp_lgroup_init(&m->head_g, 1, head, HARP_QTYPE_F32, "head");
 }
 
 void harp_model_fill_info(harp_model *m, const char *source_format, const char *dtype) {
@@ -132,6 +155,8 @@ harp_status harp_model_open(const char *path, const harp_model_params *params, h
 
 void harp_model_free(harp_model *m) {
     if (!m) return;
+    harp_model_weights_free_all(m);
+    pthread_mutex_destroy(&m->backends_mu);
     for (int l = 0; l < m->cfg.n_layers && m->layers; l++) {
         harp_layer *L = &m->layers[l];
         harp_linear *lin[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};

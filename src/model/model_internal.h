@@ -1,29 +1,8 @@
-/* Internal model layout shared by the loaders, the forward pass and (later) quantized formats. */
+/* Internals of src/model: the loaders' helpers, a model's weights on a backend, the context. */
 #ifndef HARP_MODEL_INTERNAL_H
 #define HARP_MODEL_INTERNAL_H
-#include "harp/model.h"
-#include "harp/tokenizer.h"
-#include "io/hf_config.h"
-#include "model/linear.h"
-
-typedef struct harp_layer {
-    float *attn_norm;                 /* (dim)                                  */
-    float *ffn_norm;                  /* (dim)                                  */
-    harp_linear q, k, v, o;           /* (n_heads·hd, dim) (n_kv·hd, dim) ×2 (dim, n_heads·hd) */
-    harp_linear gate, up, down;       /* (hidden, dim) (hidden, dim) (dim, hidden) */
-} harp_layer;
-
-struct harp_model {
-    harp_model_config cfg;
-    harp_model_info info;
-    float *tok_emb;                   /* (vocab, dim)                           */
-    float *final_norm;                /* (dim)                                  */
-    harp_linear head;                 /* (vocab, dim); w == tok_emb when tied   */
-    harp_layer *layers;               /* (n_layers)                             */
-    float *rope_inv_freq;             /* (head_dim/2), scaling applied          */
-    harp_tokenizer *tok;
-    char quant_desc[160];             /* "" unless a harp quantized folder (qmodel) */
-};
+#include "model/backend.h"
+#include "model/model.h"
 
 /* Allocates the model shell with zeroed layers for cfg (takes a copy). */
 harp_status harp_model_alloc(const harp_model_config *cfg, harp_model **out);
@@ -35,7 +14,39 @@ void harp_model_fill_info(harp_model *m, const char *source_format, const char *
 harp_status harp_load_hf(const char *dir, harp_model **out);
 harp_status harp_load_llama2c(const char *path, harp_model **out);
 
-/* float buffer of n floats, or NULL after logging an OOM naming what. */
-float *harp_model_falloc(size_t n, const char *what);
+/* A model's weights on one backend: backend pointers (the model's own arrays on a host backend)
+ * and one handle per linear group. Built once per (model, backend), freed with the model. */
+typedef struct harp_mweights {
+    struct harp_mweights *next;
+    harp_backend *b;                  /* holds a reference */
+    int owned;                        /* the float arrays below are backend allocations */
+    float *emb, *final_norm, *inv_freq;
+    float **attn_norm, **ffn_norm;    /* (n_layers) */
+    void **groups;                    /* (n_layers · HARP_LG_COUNT) */
+    void *head;
+} harp_mweights;
+
+/* m's weights on b, loading them the first time (thread-safe). */
+harp_status harp_model_weights(harp_model *m, harp_backend *b, const harp_mweights **out);
+/* Frees every backend copy (harp_model_free and harp_model_unload). */
+void harp_model_weights_free_all(harp_model *m);
+
+struct harp_ctx {
+    harp_model *m;
+    harp_backend *b;                  /* holds a reference */
+    const harp_mweights *w;
+    harp_dims d;
+    int pos;                          /* tokens in the cache (one sequence) */
+    harp_kv_cache kv;
+    harp_ws *ws;
+    int32_t *tok;                     /* (max_rows) token ids on the backend      */
+    float *x, *xb, *q, *k, *v, *att, *g, *u;   /* activations on the backend      */
+    float *logits;                    /* (max_rows, vocab) on non-host backends   */
+    int windows_rows;                 /* rows of the last harp_ctx_eval_windows   */
+    harp_span *spans;                 /* plan scratch */
+    int span_cap;
+    harp_act_hook hook;
+    void *hook_user;
+};
 
 #endif

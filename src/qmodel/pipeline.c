@@ -230,6 +230,9 @@ static harp_status qp_keep_model(harp_model *m, const harp_qmodel_params *p, con
     }
     if (!st) st = qf_install_linears(c, &qc, all, lin);
     if (!st) qf_describe(c, &qc, all, &m->info, m->quant_desc, sizeof m->quant_desc);
+    /* the linears changed under any backend copies: drop them and rebuild the layer groups */
+    if (!st) harp_model_unload(m);
+    if (!st) st = harp_model_build_layers(m, qc.wtype);
     free(lin);
     qf_config_free(&qc);
     return st;

@@ -5,7 +5,7 @@
 
 #include "harp/calib.h"
 #include "harp/qmodel.h"
-#include "model/model_internal.h"
+#include "model/model.h"
 #include "qformat/qformat.h"
 
 /* Per-group report columns, also stored in each .partial layer file (run.report F64 [4, RPT_NCOL]). */

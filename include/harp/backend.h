@@ -1,0 +1,54 @@
+/* Compute backends and contexts created on them.
+ *
+ * A backend runs the ops of the forward pass (src/model/forward.c) in its own memory: the CPU
+ * backend (one shared instance, the reference: same kernels and bits as always) and the CUDA
+ * backend (one per device; today dense fp32 weights and cuBLAS in strict fp32). A model's weights
+ * are loaded onto a backend once, the first time a context on that backend is created, and stay
+ * there until the model is freed; contexts (KV cache + scratch) are per sequence batch.
+ *
+ * Lifetime: a backend created with harp_backend_cuda_create is reference counted: the models whose
+ * weights live on it and the contexts created on it keep it alive, so harp_backend_free may be
+ * called as soon as the caller no longer needs the handle itself. */
+#ifndef HARP_BACKEND_H
+#define HARP_BACKEND_H
+#include "common.h"
+#include "model.h"
+#include "qtype.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct harp_backend harp_backend;
+
+/* The shared CPU backend (never NULL; harp_backend_free on it does nothing). */
+harp_backend *harp_backend_cpu(void);
+/* CUDA backend on device `device` (0 = first). HARP_ERR_NO_DEVICE in builds without CUDA or when
+ * the device is absent; HARP_ERR_INVALID_ARG for a device index out of range. */
+harp_status harp_backend_cuda_create(int device, harp_backend **out);
+void harp_backend_free(harp_backend *b);
+const char *harp_backend_name(const harp_backend *b);   /* "cpu", "cuda:0", ... */
+
+/* A context (KV cache + scratch) on a backend.
+ *   max_tokens  positions a sequence may reach (KV-cache length of harp_ctx_eval); ≤ the model's
+ *               max_position_embeddings. Default 512.
+ *   max_rows    rows one forward call may hold (harp_ctx_eval's sub-batch, harp_ctx_max_rows of
+ *               harp_ctx_eval_seqs); 0 = min(max_tokens, 512). The KV cache holds
+ *               max(max_tokens, max_rows) rows per layer.
+ *   backend     NULL = the CPU backend.
+ *   kv_qtype    element type of the KV cache; HARP_QTYPE_F32 (the only one implemented today). */
+typedef struct harp_ctx_params {
+    int max_tokens;
+    int max_rows;
+    harp_backend *backend;
+    harp_qtype kv_qtype;
+} harp_ctx_params;
+
+harp_ctx_params harp_ctx_default_params(void);
+/* harp_ctx_create(m, n, out) is harp_ctx_create_ex with max_tokens = n and the other defaults. */
+harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx **out);
+harp_backend *harp_ctx_backend(const harp_ctx *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

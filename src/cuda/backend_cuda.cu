@@ -1,0 +1,538 @@
+// The CUDA backend (model/backend.h). Phase 1 of the GPU engine: every linear group is held as its
+// dense effective weight W_effᵀ (taken through the group's CPU product on identity rows, so any
+// weight type runs) and multiplied with one cuBLAS SGEMM in PEDANTIC math (true fp32, no TF32) over
+// all rows of the batch -- q|k|v and up|gate fused, as one product each. Attention is two batched
+// SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked softmax kernel: one call
+// for a plan of independent windows, one per sequence otherwise; prefix-tree plans are not
+// supported. The elementwise kernels are in cuda_kernels.cu. One backend instance per device,
+// shared and reference counted; one thread at a time per instance.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "core/core.h"
+#include "cuda/cuda_kernels.h"
+#include "harp/cuda_eval.h"
+#include "model/backend.h"
+#include "model/layer.h"
+}
+
+namespace {
+
+#define CU_TRY(expr, what)                                                                                     \
+    do {                                                                                                       \
+        cudaError_t e_ = (expr);                                                                               \
+        if (e_ != cudaSuccess)                                                                                 \
+            return harp_err(e_ == cudaErrorMemoryAllocation ? HARP_ERR_OOM : HARP_ERR_NO_DEVICE, "cuda %s: %s", \
+                            what, cudaGetErrorString(e_));                                                     \
+    } while (0)
+
+#define CUBLAS_TRY(expr, what)                                                          \
+    do {                                                                                \
+        cublasStatus_t s_ = (expr);                                                     \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                \
+            return harp_err(HARP_ERR_NO_DEVICE, "cublas %s: status %d", what, (int)s_); \
+    } while (0)
+
+struct cuda_impl {
+    int device;
+    cublasHandle_t blas;
+};
+
+struct cuda_group {
+    float *wt;      // in × out_total, row-major (W_effᵀ)
+    float *bias;    // out_total or NULL
+};
+
+// Attention pointer tables: per layer, 6 arrays (K, Q, V, S, P = S, O) of nz pointers.
+struct cuda_ws {
+    harp_dims d;
+    float *S;               // max_rows · n_heads · max_tokens scores
+    float *fused;           // max_rows · widest multi-slice group: fused products before the split
+    int32_t *pos, *idx, *tgt;   // max_rows each: row positions of the plan, row lists, targets
+    double *nll, *kld;
+    int *agree;
+    void **tab_dev, **tab_host;  // n_layers · 6 · tab_nz
+    int tab_nz;
+    int *tab_valid;          // per layer: the device copy matches tab_host
+};
+
+cuda_impl *impl_of(const harp_backend *b) {
+    return (cuda_impl *)b->impl;
+}
+
+harp_status use(const harp_backend *b) {
+    CU_TRY(cudaSetDevice(impl_of(b)->device), "set device");
+    return HARP_OK;
+}
+
+harp_status new_blas(cublasHandle_t *h) {
+    CUBLAS_TRY(cublasCreate(h), "create");
+    if (cublasSetMathMode(*h, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS) {
+        cublasDestroy(*h);
+        return harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot select pedantic fp32 math");
+    }
+    return HARP_OK;
+}
+
+// ---- memory ---------------------------------------------------------------------------------------
+
+int cu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
+    (void)b;
+    switch (op) {
+    case HARP_OP_ROTATE:
+    case HARP_OP_ATTENTION_TREE: return 0;
+    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;   // densified on load
+    case HARP_OP_KV_STORE:
+    case HARP_OP_ATTENTION: return t == HARP_QTYPE_F32;
+    default: return op >= 0 && op < HARP_OP_COUNT;
+    }
+}
+
+harp_status cu_mem_free(harp_backend *b, size_t *bytes) {
+    HARP_TRY(use(b));
+    size_t fr = 0, total = 0;
+    CU_TRY(cudaMemGetInfo(&fr, &total), "memory info");
+    *bytes = fr;
+    return HARP_OK;
+}
+
+void *cu_alloc(harp_backend *b, size_t bytes, const char *what) {
+    void *p = NULL;
+    if (use(b)) return NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 4);
+    if (e != cudaSuccess) {
+        cudaGetLastError();   // not sticky: clear it so that the next launch check does not report it
+        harp_err(HARP_ERR_OOM, "cuda %s: %s (%zu bytes)", what, cudaGetErrorString(e), bytes);
+        return NULL;
+    }
+    return p;
+}
+
+void cu_free(harp_backend *b, void *p) {
+    (void)b;
+    if (p) cudaFree(p);
+}
+
+harp_status cu_upload(harp_backend *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    if (bytes) CU_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "upload");
+    return HARP_OK;
+}
+
+harp_status cu_download(harp_backend *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    if (bytes) CU_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "download");
+    return HARP_OK;
+}
+
+harp_status cu_sync(harp_backend *b) {
+    (void)b;
+    CU_TRY(cudaDeviceSynchronize(), "kernel");
+    return HARP_OK;
+}
+
+// ---- weights --------------------------------------------------------------------------------------
+
+void cu_free_group(harp_backend *b, void *handle) {
+    cuda_group *g = (cuda_group *)handle;
+    if (!g) return;
+    cu_free(b, g->wt);
+    cu_free(b, g->bias);
+    free(g);
+}
+
+harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
+    *handle = NULL;
+    HARP_TRY(use(b));
+    size_t n = (size_t)g->in * g->out_total;
+    int has_bias = harp_lgroup_has_bias(g);
+    float *wt = (float *)harp_xmalloc(n * sizeof(float), "dense weights");
+    float *bias = has_bias ? (float *)harp_xmalloc((size_t)g->out_total * sizeof(float), "dense bias") : NULL;
+    cuda_group *h = (cuda_group *)harp_xcalloc(1, sizeof *h, "cuda group");
+    harp_status st = wt && h && (!has_bias || bias) ? HARP_OK : HARP_ERR_OOM;
+    if (!st) st = harp_lgroup_dense_t(g, wt, bias);
+    if (!st && !(h->wt = (float *)cu_alloc(b, n * sizeof(float), "weights"))) st = HARP_ERR_OOM;
+    if (!st) st = cu_upload(b, h->wt, wt, n * sizeof(float));
+    if (!st && has_bias && !(h->bias = (float *)cu_alloc(b, (size_t)g->out_total * sizeof(float), "bias")))
+        st = HARP_ERR_OOM;
+    if (!st && has_bias) st = cu_upload(b, h->bias, bias, (size_t)g->out_total * sizeof(float));
+    free(wt);
+    free(bias);
+    if (st) {
+        cu_free_group(b, h);
+        return st;
+    }
+    *handle = h;
+    return HARP_OK;
+}
+
+size_t cu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
+    (void)b;
+    return ((size_t)g->in * g->out_total + (harp_lgroup_has_bias(g) ? (size_t)g->out_total : 0)) * sizeof(float);
+}
+
+// ---- workspace ------------------------------------------------------------------------------------
+
+size_t fused_width(const harp_dims *d) {
+    size_t qkv = (size_t)(d->n_heads + 2 * d->n_kv_heads) * d->head_dim, gu = 2 * (size_t)d->hidden;
+    return qkv > gu ? qkv : gu;
+}
+
+size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
+    (void)b;
+    size_t R = (size_t)d->max_rows;
+    return (R * d->n_heads * d->max_tokens + R * fused_width(d)) * sizeof(float) + R * (3 * sizeof(int32_t) +
+           2 * sizeof(double) + sizeof(int));
+}
+
+void cu_ws_free(harp_backend *b, harp_ws *ws) {
+    cuda_ws *w = (cuda_ws *)ws;
+    if (!w) return;
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
+    free(w->tab_host);
+    free(w->tab_valid);
+    free(w);
+}
+
+harp_status cu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **out) {
+    *out = NULL;
+    cuda_ws *w = (cuda_ws *)harp_xcalloc(1, sizeof *w, "cuda workspace");
+    if (!w) return HARP_ERR_OOM;
+    w->d = *d;
+    size_t R = (size_t)d->max_rows;
+    w->S = (float *)cu_alloc(b, R * d->n_heads * d->max_tokens * sizeof(float), "attention scores");
+    w->fused = (float *)cu_alloc(b, R * fused_width(d) * sizeof(float), "fused products");
+    w->pos = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "row positions");
+    w->idx = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "row lists");
+    w->tgt = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "targets");
+    w->nll = (double *)cu_alloc(b, R * sizeof(double), "row nll");
+    w->kld = (double *)cu_alloc(b, R * sizeof(double), "row kld");
+    w->agree = (int *)cu_alloc(b, R * sizeof(int), "row agreement");
+    w->tab_valid = (int *)harp_xcalloc((size_t)d->n_layers, sizeof(int), "attention tables");
+    if (!w->S || !w->fused || !w->pos || !w->idx || !w->tgt || !w->nll || !w->kld || !w->agree || !w->tab_valid) {
+        cu_ws_free(b, (harp_ws *)w);
+        return HARP_ERR_OOM;
+    }
+    *out = (harp_ws *)w;
+    return HARP_OK;
+}
+
+// Positions of the plan's rows, once per forward (RoPE reads them).
+harp_status cu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan *p) {
+    cuda_ws *w = (cuda_ws *)ws;
+    HARP_TRY(use(b));
+    if (p->rows > w->d.max_rows)
+        return harp_err(HARP_ERR_INTERNAL, "cuda: a plan of %d rows in a workspace of %d", p->rows, w->d.max_rows);
+    int32_t *pos = (int32_t *)harp_xmalloc((size_t)(p->rows ? p->rows : 1) * sizeof(int32_t), "row positions");
+    if (!pos) return HARP_ERR_OOM;
+    for (int s = 0; s < p->n_seqs; s++)
+        for (int i = 0; i < p->seqs[s].n; i++) pos[p->seqs[s].row0 + i] = p->seqs[s].pos0 + i;
+    harp_status st = cu_upload(b, w->pos, pos, (size_t)p->rows * sizeof(int32_t));
+    free(pos);
+    return st;
+}
+
+// ---- ops ------------------------------------------------------------------------------------------
+
+harp_status cu_embed(harp_backend *b, const float *table, const int32_t *ids, int rows, int dim, float *x) {
+    (void)b;
+    return hc_embed(ids, table, rows, dim, x);
+}
+
+harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
+                       const float *w, float eps, float *y) {
+    cuda_ws *cw = (cuda_ws *)ws;
+    if (row_idx) {
+        if (rows > cw->d.max_rows) return harp_err(HARP_ERR_INTERNAL, "cuda rmsnorm: %d listed rows", rows);
+        HARP_TRY(cu_upload(b, cw->idx, row_idx, (size_t)rows * sizeof(int32_t)));
+    }
+    return hc_rmsnorm(x, row_idx ? cw->idx : NULL, w, rows, n, eps, y);
+}
+
+// Y (rows × out_total) = X · W_effᵀ + bias in one SGEMM, then split into the slices.
+harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X, int rows,
+                      float *const *Y) {
+    const cuda_group *h = (const cuda_group *)handle;
+    cuda_ws *cw = (cuda_ws *)ws;
+    if (rows < 1) return HARP_OK;
+    if (g->n_slices > 1 && (rows > cw->d.max_rows || (size_t)g->out_total > fused_width(&cw->d)))
+        return harp_err(HARP_ERR_INTERNAL, "cuda linear: %d rows × %d outputs exceed the workspace", rows, g->out_total);
+    float *y = g->n_slices == 1 ? Y[0] : cw->fused;
+    const float one = 1.0f, zero = 0.0f;
+    CUBLAS_TRY(cublasSgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
+                           g->out_total, X, g->in, &zero, y, g->out_total),
+               "linear");
+    if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total));
+    for (int s = 0, col = 0; g->n_slices > 1 && s < g->n_slices; col += g->out[s++])
+        CU_TRY(cudaMemcpy2DAsync(Y[s], (size_t)g->out[s] * sizeof(float), y + col, (size_t)g->out_total * sizeof(float),
+                                 (size_t)g->out[s] * sizeof(float), (size_t)rows, cudaMemcpyDeviceToDevice),
+               "slice split");
+    return HARP_OK;
+}
+
+harp_status cu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
+    (void)b, (void)r, (void)x, (void)rows, (void)n;
+    return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: online rotations are not implemented yet");
+}
+
+harp_status cu_rope(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
+                    harp_rope_layout layout, const harp_plan *p) {
+    (void)b;
+    return hc_rope(x, n_heads * head_dim, ((cuda_ws *)ws)->pos, p->rows, n_heads, head_dim, inv_freq, (int)layout);
+}
+
+float *kv_at(const harp_kv_cache *kv, void *base, int layer, int row) {
+    return (float *)((char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes);
+}
+
+// Runs of sequences contiguous both in the batch and in the cache go as one copy.
+harp_status cu_kv_store(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
+                        const harp_plan *p) {
+    (void)b;
+    if (kv->type != HARP_QTYPE_F32)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %d is not implemented", (int)kv->type);
+    for (int s = 0; s < p->n_seqs;) {
+        const harp_span *a = &p->seqs[s];
+        int n = a->n, e = s + 1;
+        while (e < p->n_seqs && p->seqs[e].row0 == a->row0 + n && p->seqs[e].kv0 == a->kv0 + n) n += p->seqs[e++].n;
+        if (n) {
+            size_t off = (size_t)a->row0 * kv->kv_dim, bytes = (size_t)n * kv->row_bytes;
+            CU_TRY(cudaMemcpyAsync(kv_at(kv, kv->k, layer, a->kv0), k + off, bytes, cudaMemcpyDeviceToDevice), "kv store");
+            CU_TRY(cudaMemcpyAsync(kv_at(kv, kv->v, layer, a->kv0), v + off, bytes, cudaMemcpyDeviceToDevice), "kv store");
+        }
+        s = e;
+    }
+    return HARP_OK;
+}
+
+// Grows the pointer tables to nz pointers per array (all layers invalidated).
+harp_status tab_reserve(harp_backend *b, cuda_ws *w, int nz) {
+    if (nz <= w->tab_nz) return HARP_OK;
+    size_t n = (size_t)w->d.n_layers * 6 * nz;
+    void **h = (void **)realloc(w->tab_host, n * sizeof(void *));
+    if (!h) return harp_err(HARP_ERR_OOM, "cuda attention: out of host memory for %d pointer tables", nz);
+    w->tab_host = h;
+    memset(h, 0, n * sizeof(void *));
+    cu_free(b, w->tab_dev);
+    w->tab_nz = 0;
+    if (!(w->tab_dev = (void **)cu_alloc(b, n * sizeof(void *), "attention pointers"))) return HARP_ERR_OOM;
+    w->tab_nz = nz;
+    memset(w->tab_valid, 0, (size_t)w->d.n_layers * sizeof(int));
+    return HARP_OK;
+}
+
+// The layer's table for the plan (z = sequence · n_heads + head), uploaded when it changed.
+harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const harp_kv_cache *kv, int layer,
+                     const harp_plan *p, float *out, void ***dev) {
+    const harp_dims *d = &w->d;
+    int nh = d->n_heads, hd = d->head_dim, grp = nh / d->n_kv_heads, qd = nh * hd, nz = p->n_seqs * nh;
+    HARP_TRY(tab_reserve(b, w, nz));
+    size_t tz = (size_t)w->tab_nz;
+    void **h = w->tab_host + (size_t)layer * 6 * tz;
+    int changed = !w->tab_valid[layer];
+    for (int s = 0; s < p->n_seqs; s++) {
+        const harp_span *sp = &p->seqs[s];
+        int T = sp->pos0 + sp->n, base = sp->kv0 - sp->pos0;
+        for (int hh = 0; hh < nh; hh++) {
+            size_t z = (size_t)s * nh + hh, sz = p->windows ? z : (size_t)hh;
+            void *v[6] = {kv_at(kv, kv->k, layer, base) + (size_t)(hh / grp) * hd,
+                          (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd),
+                          kv_at(kv, kv->v, layer, base) + (size_t)(hh / grp) * hd,
+                          w->S + sz * sp->n * T, w->S + sz * sp->n * T,
+                          out + (size_t)sp->row0 * qd + (size_t)hh * hd};
+            for (int a = 0; a < 6; a++) {
+                changed |= h[a * tz + z] != v[a];
+                h[a * tz + z] = v[a];
+            }
+        }
+    }
+    void **dv = w->tab_dev + (size_t)layer * 6 * tz;
+    if (changed) HARP_TRY(cu_upload(b, dv, h, 6 * tz * sizeof(void *)));
+    w->tab_valid[layer] = 1;
+    *dev = dv;
+    return HARP_OK;
+}
+
+// Scores S = scale·Q·Kᵀ per (sequence, head), masked softmax, context = P·V: nz matrices from table
+// offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·T.
+harp_status attn_batch(cublasHandle_t blas, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
+                       int kvd) {
+    const int hd = w->d.head_dim, qd = w->d.n_heads * hd;
+    const float scale = 1.0f / sqrtf((float)hd), one = 1.0f, zero = 0.0f;
+    const float **K = (const float **)(tab + z0), **Q = (const float **)(tab + tz + z0);
+    const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
+    float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
+    // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
+    CUBLAS_TRY(cublasSgemmBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
+               "attention scores");
+    HARP_TRY(hc_softmax(w->S, nz, n, T, p0, (size_t)n * T, w->d.sliding_window));
+    // Row-major O (n × hd, stride qd) is column-major Oᵀ = Vᵀ·Pᵀ.
+    CUBLAS_TRY(cublasSgemmBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, n, T, &one, V, kvd, P, T, &zero, O, qd, nz),
+               "attention context");
+    return HARP_OK;
+}
+
+harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const harp_kv_cache *kv, int layer,
+                         const harp_plan *p, float *out) {
+    cuda_ws *w = (cuda_ws *)ws;
+    if (kv->type != HARP_QTYPE_F32)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %d is not implemented", (int)kv->type);
+    if (p->tree) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: prefix-tree sequence plans are not supported");
+    void **tab = NULL;
+    HARP_TRY(tab_fill(b, w, q, kv, layer, p, out, &tab));
+    cublasHandle_t blas = impl_of(b)->blas;
+    int nh = w->d.n_heads;
+    if (p->windows) {
+        const harp_span *a = &p->seqs[0];
+        return attn_batch(blas, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim);
+    }
+    for (int s = 0; s < p->n_seqs; s++) {
+        const harp_span *a = &p->seqs[s];
+        if (a->n)
+            HARP_TRY(attn_batch(blas, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
+                                kv->kv_dim));
+    }
+    return HARP_OK;
+}
+
+harp_status cu_add(harp_backend *b, float *x, const float *y, size_t n) {
+    (void)b;
+    return hc_add(x, y, n);
+}
+
+harp_status cu_swiglu(harp_backend *b, float *g, const float *u, size_t n) {
+    (void)b;
+    return hc_swiglu(g, u, n);
+}
+
+harp_status cu_score(harp_backend *b, harp_ws *ws, const float *logits, const float *ref, int vocab,
+                     const int32_t *rows, const int32_t *targets, int n, double *nll, double *kld, int *agree) {
+    cuda_ws *w = (cuda_ws *)ws;
+    if (n < 1) return HARP_OK;
+    if (n > w->d.max_rows) return harp_err(HARP_ERR_INTERNAL, "cuda score: %d rows in a workspace of %d", n, w->d.max_rows);
+    HARP_TRY(cu_upload(b, w->idx, rows, (size_t)n * sizeof(int32_t)));
+    HARP_TRY(cu_upload(b, w->tgt, targets, (size_t)n * sizeof(int32_t)));
+    HARP_TRY(hc_score(logits, ref, w->idx, w->tgt, n, vocab, w->nll, w->kld, w->agree));
+    HARP_TRY(cu_download(b, nll, w->nll, (size_t)n * sizeof(double)));
+    if (ref) {
+        HARP_TRY(cu_download(b, kld, w->kld, (size_t)n * sizeof(double)));
+        HARP_TRY(cu_download(b, agree, w->agree, (size_t)n * sizeof(int)));
+    }
+    return HARP_OK;
+}
+
+// ---- instances ------------------------------------------------------------------------------------
+
+enum { kMaxDevices = 64 };
+pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+harp_backend *g_reg[kMaxDevices];
+harp_backend_i g_vt;
+
+void cu_destroy(harp_backend *b) {
+    cuda_impl *im = impl_of(b);
+    pthread_mutex_lock(&g_reg_mu);
+    if (g_reg[im->device] == b) g_reg[im->device] = NULL;
+    pthread_mutex_unlock(&g_reg_mu);
+    cudaSetDevice(im->device);
+    cublasDestroy(im->blas);
+    free(im);
+    free(b);
+}
+
+// C++ has no designated initialisers before C++20: the table is filled once, under the registry lock.
+void fill_vt(harp_backend_i *v) {
+    if (v->name) return;
+    v->name = "cuda";
+    v->host_memory = 0;
+    v->supports = cu_supports;
+    v->mem_free = cu_mem_free;
+    v->destroy = cu_destroy;
+    v->alloc = cu_alloc;
+    v->free = cu_free;
+    v->upload = cu_upload;
+    v->download = cu_download;
+    v->sync = cu_sync;
+    v->load_group = cu_load_group;
+    v->free_group = cu_free_group;
+    v->group_bytes = cu_group_bytes;
+    v->ws_create = cu_ws_create;
+    v->ws_free = cu_ws_free;
+    v->ws_bytes = cu_ws_bytes;
+    v->plan_begin = cu_plan_begin;
+    v->embed = cu_embed;
+    v->rmsnorm = cu_rmsnorm;
+    v->linear = cu_linear;
+    v->rotate = cu_rotate;
+    v->rope = cu_rope;
+    v->kv_store = cu_kv_store;
+    v->attention = cu_attention;
+    v->add = cu_add;
+    v->swiglu = cu_swiglu;
+    v->score = cu_score;
+}
+
+harp_status device_count(int *n) {
+    *n = 0;
+    if (cudaGetDeviceCount(n) != cudaSuccess || *n == 0) {
+        cudaGetLastError();
+        *n = 0;
+        return harp_err(HARP_ERR_NO_DEVICE, "cuda: no CUDA device");
+    }
+    return HARP_OK;
+}
+
+harp_status cu_create(int device, harp_backend **out) {
+    CU_TRY(cudaSetDevice(device), "set device");
+    cuda_impl *im = (cuda_impl *)harp_xcalloc(1, sizeof *im, "cuda backend");
+    harp_backend *b = (harp_backend *)harp_xcalloc(1, sizeof *b, "cuda backend");
+    if (!im || !b) {
+        free(im);
+        free(b);
+        return HARP_ERR_OOM;
+    }
+    im->device = device;
+    harp_status st = new_blas(&im->blas);
+    if (st) {
+        free(im);
+        free(b);
+        return st;
+    }
+    b->vt = &g_vt;
+    b->impl = im;
+    b->refs = 1;
+    snprintf(b->name, sizeof b->name, "cuda:%d", device);
+    *out = b;
+    return HARP_OK;
+}
+
+}  // namespace
+
+extern "C" harp_status harp_backend_cuda_create(int device, harp_backend **out) {
+    if (!out) return harp_err(HARP_ERR_INVALID_ARG, "harp_backend_cuda_create: NULL argument");
+    *out = NULL;
+    int n = 0;
+    HARP_TRY(device_count(&n));
+    if (device < 0 || device >= n || device >= kMaxDevices)
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda backend: device %d does not exist (%d present)", device, n);
+    pthread_mutex_lock(&g_reg_mu);
+    fill_vt(&g_vt);
+    harp_status st = HARP_OK;
+    if (!(g_reg[device] && (*out = harp_backend_retain(g_reg[device])))) {
+        st = cu_create(device, out);
+        if (!st) g_reg[device] = *out;
+    }
+    pthread_mutex_unlock(&g_reg_mu);
+    return st;
+}
+
+extern "C" int harp_cuda_available(void) {
+    int n = 0;
+    return device_count(&n) == HARP_OK;
+}

@@ -1,0 +1,26 @@
+/* Backend handles: reference counting, name, capability query. */
+#include "model/backend.h"
+
+#include "core/core.h"
+
+/* A count that reached 0 is never raised again (the backend is being destroyed): retain fails. */
+harp_backend *harp_backend_retain(harp_backend *b) {
+    if (!b || b->refs < 0) return b;
+    int r = __atomic_load_n(&b->refs, __ATOMIC_ACQUIRE);
+    while (r > 0)
+        if (__atomic_compare_exchange_n(&b->refs, &r, r + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return b;
+    return NULL;
+}
+
+void harp_backend_free(harp_backend *b) {
+    if (!b || b->refs < 0) return;
+    if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0 && b->vt->destroy) b->vt->destroy(b);
+}
+
+const char *harp_backend_name(const harp_backend *b) {
+    return b ? b->name : "";
+}
+
+int harp_backend_supports(const harp_backend *b, harp_op op, harp_qtype t) {
+    return b && op >= 0 && op < HARP_OP_COUNT && b->vt->supports(b, op, t);
+}

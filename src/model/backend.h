@@ -1,0 +1,137 @@
+/* Backend interface (module API of src/model): the table every backend implements and the forward
+ * pass (forward.c) calls. Implementations: the CPU (model/backend_cpu.c, the reference) and CUDA
+ * (cuda/backend_cuda.cu).
+ *
+ * Memory: alloc/free/upload/download/sync move bytes between the host and the backend; ops take
+ * backend pointers for tensors and host pointers for metadata (the sequence plan, row lists,
+ * targets). A backend with host_memory = 1 works on host pointers (the model's own arrays are used
+ * in place, the activation hook can see its tensors).
+ *
+ * Tensors are fp32 row-major; "rows" is the batch dimension. Every op returns a status. */
+#ifndef HARP_MODEL_BACKEND_H
+#define HARP_MODEL_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harp/backend.h"
+#include "harp/model.h"
+#include "harp/qtype.h"
+#include "model/layer.h"
+
+typedef enum harp_op {
+    HARP_OP_EMBED = 0,
+    HARP_OP_RMSNORM,
+    HARP_OP_LINEAR,          /* qtype: the group's weight type */
+    HARP_OP_ROTATE,          /* online rotation (W/A/KV work); no backend implements it yet */
+    HARP_OP_ROPE,
+    HARP_OP_KV_STORE,        /* qtype: the KV cache's type */
+    HARP_OP_ATTENTION,       /* plans of root sequences; qtype: the KV cache's type */
+    HARP_OP_ATTENTION_TREE,  /* plans where a sequence has a parent (zero-shot prefix trees) */
+    HARP_OP_ADD,
+    HARP_OP_SWIGLU,
+    HARP_OP_SCORE,
+    HARP_OP_COUNT
+} harp_op;
+
+/* Sequence plan. Sequence s holds batch rows row0 .. row0+n-1 at positions pos0 .. pos0+n-1 and
+ * stores its keys/values at KV-cache rows kv0 .. kv0+n-1. A root (parent = -1) attends to its own
+ * rows causally and to the positions before pos0, which are cache rows kv0-pos0 .. kv0-1 (a
+ * sequence continuing the cache: kv0 = pos0; a fresh window: pos0 = 0). A child (parent = p < s)
+ * starts at the position after p's last one and attends to all rows of p and p's ancestors, then
+ * causally to its own rows (a tree of prefixes). */
+typedef struct harp_span {
+    int row0, n, pos0, parent, kv0;
+} harp_span;
+
+typedef struct harp_plan {
+    const harp_span *seqs;
+    int n_seqs, rows;
+    int tree;     /* some sequence has a parent                                                  */
+    int windows;  /* every sequence a root of the same n at position 0 with kv0 = row0, rows in
+                     order: independent windows, one batched attention                         */
+} harp_plan;
+
+/* Typed KV cache: per layer, rows × kv_dim keys and as many values. F32 today; a quantized type
+ * adds per-(token, head) scales in the slots below, and kv_store / attention dispatch on type. */
+typedef struct harp_kv_cache {
+    harp_qtype type;
+    int n_layers, rows, kv_dim;
+    size_t row_bytes;            /* bytes of one row of K (or of V) */
+    void *k, *v;                 /* backend memory: layer l, row r at (l·rows + r)·row_bytes */
+    void *k_scale, *v_scale;     /* slots for quantized types; NULL for F32 */
+} harp_kv_cache;
+
+/* Shapes a workspace is made for. */
+typedef struct harp_dims {
+    int dim, hidden, n_heads, n_kv_heads, head_dim, vocab, n_layers;
+    int sliding_window;       /* 0 = none */
+    int max_rows, max_tokens;
+} harp_dims;
+
+typedef struct harp_ws harp_ws;   /* a backend's per-context scratch (opaque) */
+
+typedef struct harp_backend_i {
+    const char *name;
+    int host_memory;
+    int (*supports)(const harp_backend *b, harp_op op, harp_qtype t);
+    harp_status (*mem_free)(harp_backend *b, size_t *bytes);    /* free device memory */
+    void (*destroy)(harp_backend *b);                           /* last reference gone */
+
+    void *(*alloc)(harp_backend *b, size_t bytes, const char *what);   /* NULL (error logged) on failure */
+    void (*free)(harp_backend *b, void *p);
+    harp_status (*upload)(harp_backend *b, void *dst, const void *src, size_t bytes);
+    harp_status (*download)(harp_backend *b, void *dst, const void *src, size_t bytes);
+    harp_status (*sync)(harp_backend *b);
+
+    /* A linear group's weights onto the backend; handle is what linear() gets. */
+    harp_status (*load_group)(harp_backend *b, const harp_lgroup *g, void **handle);
+    void (*free_group)(harp_backend *b, void *handle);
+    size_t (*group_bytes)(const harp_backend *b, const harp_lgroup *g);   /* backend memory it takes */
+
+    harp_status (*ws_create)(harp_backend *b, const harp_dims *d, harp_ws **out);
+    void (*ws_free)(harp_backend *b, harp_ws *ws);
+    size_t (*ws_bytes)(const harp_backend *b, const harp_dims *d);
+    /* Called once per forward before the ops that take the plan (uploads its metadata). */
+    harp_status (*plan_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p);
+
+    /* x[r] = table[ids[r]] (ids: backend int32). */
+    harp_status (*embed)(harp_backend *b, const float *table, const int32_t *ids, int rows, int dim, float *x);
+    /* y[j] = rmsnorm(x[row_idx ? row_idx[j] : j]) · w for j < rows (row_idx: host). */
+    harp_status (*rmsnorm)(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
+                           const float *w, float eps, float *y);
+    /* Y[s] (rows × g->out[s]) = X · W_sᵀ + b_s for every slice of the group. */
+    harp_status (*linear)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
+                          int rows, float *const *Y);
+    harp_status (*rotate)(harp_backend *b, const harp_rot *r, float *x, int rows, int n);
+    /* RoPE in place on rows × (n_heads·head_dim), row r at its plan position. */
+    harp_status (*rope)(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
+                        harp_rope_layout layout, const harp_plan *p);
+    /* Batch rows of k and v (rows × kv_dim) into the cache rows the plan gives. */
+    harp_status (*kv_store)(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
+                            const harp_plan *p);
+    /* Causal GQA attention (sliding window from the workspace dims) of q (rows × n_heads·head_dim)
+     * over the cache for the plan; out rows × n_heads·head_dim. */
+    harp_status (*attention)(harp_backend *b, harp_ws *ws, const float *q, const harp_kv_cache *kv, int layer,
+                             const harp_plan *p, float *out);
+    harp_status (*add)(harp_backend *b, float *x, const float *y, size_t n);        /* x += y */
+    harp_status (*swiglu)(harp_backend *b, float *g, const float *u, size_t n);     /* g = silu(g)·u */
+    /* For j < n: logits row rows[j] (vocab wide) scored against targets[j]: nll[j] = lse - logit;
+     * with ref (same layout): kld[j] = KL(P_ref || P) and agree[j] = argmax equal (lowest index on
+     * ties). rows, targets and the outputs are host arrays; n ≤ the workspace's max_rows. */
+    harp_status (*score)(harp_backend *b, harp_ws *ws, const float *logits, const float *ref, int vocab,
+                         const int32_t *rows, const int32_t *targets, int n, double *nll, double *kld, int *agree);
+} harp_backend_i;
+
+struct harp_backend {
+    const harp_backend_i *vt;
+    void *impl;
+    int refs;          /* -1: static (the CPU instance), never destroyed */
+    char name[32];
+};
+
+/* Takes a reference (harp_backend_free drops it); NULL when b's count already reached 0 (it is
+ * being destroyed). Static backends (the CPU) are returned as they are. */
+harp_backend *harp_backend_retain(harp_backend *b);
+int harp_backend_supports(const harp_backend *b, harp_op op, harp_qtype t);
+
+#endif

@@ -1,0 +1,164 @@
+/* Contexts: a KV cache, activations and a backend workspace, created on a backend for one model
+ * (whose weights are loaded onto that backend the first time). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "model/model_internal.h"
+
+#define HARP_DEFAULT_ROWS 512
+
+harp_ctx_params harp_ctx_default_params(void) {
+    harp_ctx_params p;
+    memset(&p, 0, sizeof p);
+    p.max_tokens = 512;
+    p.kv_qtype = HARP_QTYPE_F32;
+    return p;
+}
+
+/* Resolves defaults and checks p against m; fills the dims. */
+static harp_status ctx_dims(const harp_model *m, const harp_ctx_params *p, harp_backend **b, harp_dims *d) {
+    const harp_model_config *c = &m->cfg;
+    if (p->max_tokens <= 0 || p->max_tokens > c->max_seq_len)
+        return harp_err(HARP_ERR_INVALID_ARG, "context of %d tokens is outside 1..%d (the model's max_position_embeddings)",
+                        p->max_tokens, c->max_seq_len);
+    if (p->max_rows < 0 || p->max_rows > (1 << 24))
+        return harp_err(HARP_ERR_INVALID_ARG, "context: max_rows %d is outside 0..%d", p->max_rows, 1 << 24);
+    *b = p->backend ? p->backend : harp_backend_cpu();
+    if (!harp_backend_supports(*b, HARP_OP_KV_STORE, p->kv_qtype) || !harp_backend_supports(*b, HARP_OP_ATTENTION, p->kv_qtype))
+        return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: no KV cache of type %d (only F32 is implemented)", (*b)->name,
+                        (int)p->kv_qtype);
+    memset(d, 0, sizeof *d);
+    d->dim = c->dim;
+    d->hidden = c->hidden_dim;
+    d->n_heads = c->n_heads;
+    d->n_kv_heads = c->n_kv_heads;
+    d->head_dim = c->head_dim;
+    d->vocab = c->vocab_size;
+    d->n_layers = c->n_layers;
+    d->sliding_window = c->sliding_window;
+    d->max_tokens = p->max_tokens;
+    d->max_rows = p->max_rows ? p->max_rows : p->max_tokens < HARP_DEFAULT_ROWS ? p->max_tokens : HARP_DEFAULT_ROWS;
+    return HARP_OK;
+}
+
+static int cache_rows(const harp_dims *d) {
+    return d->max_tokens > d->max_rows ? d->max_tokens : d->max_rows;
+}
+
+/* Float counts of the activation buffers, in the order of struct harp_ctx (x .. u). */
+static void act_floats(const harp_dims *d, size_t n[8]) {
+    size_t R = (size_t)d->max_rows, qd = (size_t)d->n_heads * d->head_dim, kvd = (size_t)d->n_kv_heads * d->head_dim;
+    size_t wide = qd > (size_t)d->dim ? qd : (size_t)d->dim;
+    size_t v[8] = {R * d->dim, R * wide, R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden};
+    memcpy(n, v, sizeof v);
+}
+
+size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
+    harp_backend *b;
+    harp_dims d;
+    if (!m || !p || ctx_dims(m, p, &b, &d)) return 0;
+    size_t n[8], f = 0;
+    act_floats(&d, n);
+    for (int i = 0; i < 8; i++) f += n[i];
+    if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
+    f += 2 * (size_t)d.n_layers * cache_rows(&d) * d.n_kv_heads * d.head_dim;
+    return f * sizeof(float) + (size_t)d.max_rows * sizeof(int32_t) + b->vt->ws_bytes(b, &d);
+}
+
+static harp_status kv_init(harp_ctx *x, harp_qtype type) {
+    harp_backend *b = x->b;
+    harp_kv_cache *kv = &x->kv;
+    kv->type = type;
+    kv->n_layers = x->d.n_layers;
+    kv->rows = cache_rows(&x->d);
+    kv->kv_dim = x->d.n_kv_heads * x->d.head_dim;
+    kv->row_bytes = (size_t)kv->kv_dim * sizeof(float);   /* F32: the only type ctx_dims lets through */
+    size_t bytes = (size_t)kv->n_layers * kv->rows * kv->row_bytes;
+    kv->k = b->vt->alloc(b, bytes, "key cache");
+    kv->v = b->vt->alloc(b, bytes, "value cache");
+    return kv->k && kv->v ? HARP_OK : HARP_ERR_OOM;
+}
+
+harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx **out) {
+    if (!m || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_create: NULL argument");
+    *out = NULL;
+    harp_ctx_params dp = harp_ctx_default_params();
+    if (!p) p = &dp;
+    harp_backend *b;
+    harp_dims d;
+    HARP_TRY(ctx_dims(m, p, &b, &d));
+    harp_ctx *x = harp_xcalloc(1, sizeof *x, "context");
+    if (!x) return HARP_ERR_OOM;
+    x->m = m;
+    x->d = d;
+    x->b = harp_backend_retain(b);
+    if (!x->b) {
+        free(x);
+        return harp_err(HARP_ERR_INVALID_ARG, "backend %s: used after it was freed", b->name);
+    }
+    harp_status st = harp_model_weights(m, b, &x->w);
+    if (!st) st = kv_init(x, p->kv_qtype);
+    if (!st) st = b->vt->ws_create(b, &d, &x->ws);
+    size_t n[8];
+    act_floats(&d, n);
+    float **bufs[8] = {&x->x, &x->xb, &x->q, &x->k, &x->v, &x->att, &x->g, &x->u};
+    static const char *const what[8] = {"activations", "activations", "queries", "keys", "values", "attention output",
+                                        "mlp gate", "mlp up"};
+    for (int i = 0; i < 8 && !st; i++)
+        if (!(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
+    if (!st && !(x->tok = b->vt->alloc(b, (size_t)d.max_rows * sizeof(int32_t), "token ids"))) st = HARP_ERR_OOM;
+    if (!st && !b->vt->host_memory &&
+        !(x->logits = b->vt->alloc(b, (size_t)d.max_rows * d.vocab * sizeof(float), "logits")))
+        st = HARP_ERR_OOM;
+    if (st) {
+        harp_ctx_free(x);
+        return st;
+    }
+    *out = x;
+    return HARP_OK;
+}
+
+harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out) {
+    harp_ctx_params p = harp_ctx_default_params();
+    p.max_tokens = max_tokens;
+    return harp_ctx_create_ex(m, &p, out);
+}
+
+void harp_ctx_free(harp_ctx *c) {
+    if (!c) return;
+    harp_backend *b = c->b;
+    void *bufs[] = {c->kv.k, c->kv.v, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->tok, c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) b->vt->free(b, bufs[i]);
+    if (c->ws) b->vt->ws_free(b, c->ws);
+    free(c->spans);
+    harp_backend_free(b);
+    free(c);
+}
+
+harp_backend *harp_ctx_backend(const harp_ctx *c) {
+    return c ? c->b : NULL;
+}
+
+int harp_ctx_pos(const harp_ctx *c) {
+    return c ? c->pos : 0;
+}
+
+void harp_ctx_truncate(harp_ctx *c, int pos) {
+    if (c && pos >= 0 && pos < c->pos) c->pos = pos;
+}
+
+int harp_ctx_max_rows(const harp_ctx *c) {
+    return c ? c->d.max_rows : 0;
+}
+
+harp_status harp_ctx_set_hook(harp_ctx *c, harp_act_hook fn, void *user) {
+    if (!c) return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_set_hook: NULL context");
+    if (fn && !c->b->vt->host_memory)
+        return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: the activation hook needs a host-memory backend (use the CPU)",
+                        c->b->name);
+    c->hook = fn;
+    c->hook_user = user;
+    return HARP_OK;
+}

@@ -1,0 +1,72 @@
+/* Module API of src/model for the modules right of it (calib, qmodel, eval) and the tests: the
+ * in-memory model (its layout is what the folder writer and the quantize pipeline read), the
+ * per-backend weights, and the forward-pass entry points the GPU perplexity driver uses. The
+ * loaders' helpers and the context layout stay in model_internal.h. */
+#ifndef HARP_MODEL_MODEL_H
+#define HARP_MODEL_MODEL_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harp/backend.h"
+#include "harp/model.h"
+#include "harp/tokenizer.h"
+#include "io/hf_config.h"
+#include "model/layer.h"
+#include "model/linear.h"
+
+typedef struct harp_layer {
+    float *attn_norm;                 /* (dim)                                  */
+    float *ffn_norm;                  /* (dim)                                  */
+    harp_linear q, k, v, o;           /* (n_heads·hd, dim) (n_kv·hd, dim) ×2 (dim, n_heads·hd) */
+    harp_linear gate, up, down;       /* (hidden, dim) (hidden, dim) (dim, hidden) */
+    harp_layer_cfg cfg;               /* groups over the linears above + slots (model/layer.h) */
+} harp_layer;
+
+struct harp_mweights;                 /* a model's weights on one backend (model/weights.c) */
+
+struct harp_model {
+    harp_model_config cfg;
+    harp_model_info info;
+    float *tok_emb;                   /* (vocab, dim)                           */
+    float *final_norm;                /* (dim)                                  */
+    harp_linear head;                 /* (vocab, dim); w == tok_emb when tied   */
+    harp_lgroup head_g;               /* the head as a 1-slice group            */
+    harp_layer *layers;               /* (n_layers)                             */
+    float *rope_inv_freq;             /* (head_dim/2), scaling applied          */
+    harp_tokenizer *tok;
+    char quant_desc[160];             /* "" unless a harp quantized folder (qmodel) */
+    struct harp_mweights *on_backends;  /* weights loaded onto non-host backends, cached */
+    pthread_mutex_t backends_mu;
+};
+
+/* float buffer of n floats, or NULL after logging an OOM naming what. */
+float *harp_model_falloc(size_t n, const char *what);
+
+/* (Re)builds the per-layer configuration (groups over the layer's linears, empty slots) with
+ * weight type wtype for the decoder linears (the head stays F32). Loaders call it; code that
+ * replaces a model's linears calls it again, after harp_model_unload. */
+harp_status harp_model_build_layers(harp_model *m, harp_qtype wtype);
+
+/* Drops the copies of m's weights held on backends (they are rebuilt on next use). Call it after
+ * changing any weight in place; the CPU backend uses the model's arrays directly and needs nothing. */
+void harp_model_unload(harp_model *m);
+
+/* Bytes that loading m onto b would take there (0 when already loaded, or on the CPU). */
+size_t harp_model_backend_bytes(harp_model *m, harp_backend *b);
+/* Backend bytes of a context with these parameters (cache, activations, workspace). */
+size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p);
+/* Free memory on b (device memory for a GPU). */
+harp_status harp_backend_free_memory(harp_backend *b, size_t *bytes);
+
+/* n_windows independent windows of len tokens each (tokens: n_windows·len host ids), positions
+ * 0..len-1 each, through the forward pass; the logits of every row stay on the context's backend
+ * for harp_ctx_score. n_windows·len ≤ max rows, len ≤ max tokens. Leaves the cache empty. */
+harp_status harp_ctx_eval_windows(harp_ctx *c, const int32_t *tokens, int n_windows, int len);
+/* Scores rows of the last harp_ctx_eval_windows of c: for j < n, logits row rows[j] against
+ * token targets[j] (NLL), and, with ref (a context on the same backend whose last windows were the
+ * same tokens), KL(P_ref || P) and top-1 agreement. Host arrays; see harp_backend_i.score. */
+harp_status harp_ctx_score(harp_ctx *c, const harp_ctx *ref, const int32_t *rows, const int32_t *targets, int n,
+                           double *nll, double *kld, int *agree);
+
+#endif

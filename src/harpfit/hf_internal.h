@@ -5,7 +5,7 @@
 
 #include "core/core.h"
 #include "harp/harpfit.h"
-#include "rotate/rot_internal.h"
+#include "rotate/butterfly.h"
 
 /* Problem constants shared by both precisions. */
 typedef struct hf_opts {

@@ -1,7 +1,6 @@
 /* HARP butterfly rotation (algorithms.md §4.2–§4.4, §4.8): greedy mixed-radix schedule, stride
  * tensorisation, per-group kernels K = Cay(S(θ))·M_b (or Givens·M_2), Cayley blocks computed once
  * per θ, and the hand-derived backward pass. */
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,23 +44,6 @@ harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T
     if (cnt == 0) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: n=%lld has no stages", (long long)n);
     *T = cnt;
     return HARP_OK;
-}
-
-void orth_qr_signfix(double *A, int n) {
-    double *tau = malloc((size_t)n * sizeof *tau);
-    int *sg = malloc((size_t)n * sizeof *sg);
-    if (!tau || !sg) {
-        free(tau);
-        free(sg);
-        return;
-    }
-    LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, A, n, tau);
-    for (int i = 0; i < n; i++) sg[i] = A[(size_t)i * n + i] < 0 ? -1 : 1;
-    LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, A, n, tau);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) A[(size_t)i * n + j] *= sg[j];
-    free(tau);
-    free(sg);
 }
 
 /* Fixed per-radix orthogonal mixer for non-power-of-two b (seeded by b only, like the reference's
@@ -121,7 +103,7 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         }
     }
     r->theta = harp_xcalloc((size_t)(r->nparam ? r->nparam : 1), sizeof(double), "butterfly theta");
-    r->K = 1, r->pow2 = r->n;   /* used by the Hadamard kernels when r->sylvester */
+    r->K = 1, r->pow2 = r->n;   /* used by the Hadamard kernels when r->had_exact */
     int PT = r->P * r->T;
     r->kf_fwd = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
     r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
@@ -304,32 +286,44 @@ harp_status bf_refresh(harp_rot *r) {
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
     /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly the Sylvester mixer */
-    r->sylvester = is_pow2(r->n);
-    for (int64_t i = 0; i < r->nparam && r->sylvester; i++) r->sylvester = r->theta[i] == 0.0;
+    r->had_exact = is_pow2(r->n);
+    for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = r->theta[i] == 0.0;
     return HARP_OK;
 }
 
 /* ---- public butterfly API ------------------------------------------------------------------------ */
 
-static harp_status need_bf(const harp_rot *r, const char *fn) {
+harp_status bf_need(const harp_rot *r, const char *fn) {
     if (!r) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL rotation", fn);
     if (r->kind != HARP_ROT_BUTTERFLY)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: rotation is %s, not butterfly", fn, harp_rot_kind_name(r->kind));
     return HARP_OK;
 }
 
+/* ---- module API for the fitting engines (butterfly.h) ---------------------------------------------- */
+
+int bf_num_stages(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY ? r->P * r->T : 0; }
+
+bf_geom bf_stage_geom(const harp_rot *r, int pt) {
+    const bf_stage *s = &r->st[pt % r->T];
+    return (bf_geom){s->b, s->step, s->D};
+}
+
+const float *bf_blocks_f32(const harp_rot *r, int pt) { return r->kf_can[pt]; }
+const double *bf_blocks_f64(const harp_rot *r, int pt) { return r->kd_can[pt]; }
+
 int64_t harp_rot_butterfly_num_params(const harp_rot *r) {
     return r && r->kind == HARP_ROT_BUTTERFLY ? r->nparam : 0;
 }
 
 harp_status harp_rot_butterfly_get_theta(const harp_rot *r, double *theta) {
-    HARP_TRY(need_bf(r, "butterfly_get_theta"));
+    HARP_TRY(bf_need(r, "butterfly_get_theta"));
     memcpy(theta, r->theta, (size_t)r->nparam * sizeof(double));
     return HARP_OK;
 }
 
 harp_status harp_rot_butterfly_set_theta(harp_rot *r, const double *theta) {
-    HARP_TRY(need_bf(r, "butterfly_set_theta"));
+    HARP_TRY(bf_need(r, "butterfly_set_theta"));
     for (int64_t i = 0; i < r->nparam; i++)
         if (!isfinite(theta[i])) return harp_err(HARP_ERR_NUMERIC, "butterfly_set_theta: theta[%lld] is not finite", (long long)i);
     memcpy(r->theta, theta, (size_t)r->nparam * sizeof(double));
@@ -400,7 +394,7 @@ static harp_status cache_reserve(harp_rot_cache *c, int64_t rows, int64_t n) {
 
 harp_status harp_rot_butterfly_forward_batch(const harp_rot *r, const double *X, int64_t rows, double *Y,
                                              harp_rot_cache *cache) {
-    HARP_TRY(need_bf(r, "butterfly_forward_batch"));
+    HARP_TRY(bf_need(r, "butterfly_forward_batch"));
     if (rows < 0 || !X || !Y) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_forward_batch: bad arguments");
     if (Y != X) memcpy(Y, X, (size_t)rows * (size_t)r->n * sizeof(double));
     HARP_TRY(harp_rot_apply_f64(r, Y, rows, r->n, 0));
@@ -460,7 +454,7 @@ static void group_dtheta(const harp_rot *r, const bf_stage *st, const double *th
 
 harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache *cache, const double *dY,
                                         double *dX, double *dtheta) {
-    HARP_TRY(need_bf(r, "butterfly_backward"));
+    HARP_TRY(bf_need(r, "butterfly_backward"));
     if (!cache || cache->rot != r || cache->n != r->n)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: cache does not hold a forward of this rotation");
     if (!dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: NULL dY");
@@ -551,7 +545,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
 
 harp_status harp_rot_butterfly_forward_batch_f32(const harp_rot *r, const float *X, int64_t rows, float *Y,
                                                  harp_rot_cache *cache) {
-    HARP_TRY(need_bf(r, "butterfly_forward_batch_f32"));
+    HARP_TRY(bf_need(r, "butterfly_forward_batch_f32"));
     if (rows < 0 || !X || !Y) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_forward_batch_f32: bad arguments");
     if (!cache) {
         if (Y != X) memcpy(Y, X, (size_t)rows * (size_t)r->n * sizeof(float));
@@ -571,7 +565,7 @@ harp_status harp_rot_butterfly_forward_batch_f32(const harp_rot *r, const float 
 
 harp_status harp_rot_butterfly_backward_f32(const harp_rot *r, const harp_rot_cache *cache, const float *dY,
                                             float *dX, double *dtheta) {
-    HARP_TRY(need_bf(r, "butterfly_backward_f32"));
+    HARP_TRY(bf_need(r, "butterfly_backward_f32"));
     if (!cache || !dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward_f32: NULL cache or dY");
     size_t tot = (size_t)cache->rows * (size_t)cache->n;
     double *tmp = harp_xmalloc(tot * sizeof(double) + 1, "butterfly backward");

@@ -145,6 +145,47 @@ void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int tra
     for (int64_t i = 0; i < n; i++) x[i] = tmp[i] * s;
 }
 
+/* ---- signs, GSR and the dense reference --------------------------------------------------------- */
+
+void SFX(signs_mul)(const int8_t *s, ELT *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = s[i] < 0 ? -x[i] : x[i];
+}
+
+/* GSR: forward = (signs) → per block natural FWHT → output j takes entry perm[j] → 1/√G. */
+void SFX(gsr_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    int64_t n = r->n, G = r->group;
+    ELT sc = (ELT)(1.0 / sqrt((double)G));
+    if (!transpose && r->signs) SFX(signs_mul)(r->signs, x, n);
+    for (int64_t o = 0; o < n; o += G) {
+        ELT *xb = x + o;
+        if (!transpose) {
+            if (ref) SFX(fwht_ref)(xb, G);
+            else SFX(fwht)(xb, G);
+            for (int64_t j = 0; j < G; j++) tmp[j] = xb[r->walsh_perm[j]] * sc;
+        } else {
+            for (int64_t j = 0; j < G; j++) tmp[r->walsh_perm[j]] = xb[j];
+            if (ref) SFX(fwht_ref)(tmp, G);
+            else SFX(fwht)(tmp, G);
+            for (int64_t j = 0; j < G; j++) tmp[j] *= sc;
+        }
+        memcpy(xb, tmp, (size_t)G * sizeof(ELT));
+    }
+    if (transpose && r->signs) SFX(signs_mul)(r->signs, x, n);
+}
+
+/* Dense reference: y_j = Σ_i x_i R[i][j] (forward) or Σ_i x_i R[j][i] (transpose). The optimised path
+ * of the dense kinds is one BLAS product (apply_tpl.h), so ref is not consulted. */
+void SFX(dense_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    (void)ref;
+    int64_t n = r->n;
+    for (int64_t j = 0; j < n; j++) {
+        ELT acc = 0;
+        for (int64_t i = 0; i < n; i++) acc += x[i] * (ELT)(transpose ? r->dense[j * n + i] : r->dense[i * n + j]);
+        tmp[j] = acc;
+    }
+    memcpy(x, tmp, (size_t)n * sizeof(ELT));
+}
+
 /* ---- butterfly stage rows (§4.3): group c = blk·step + s, members blk·b·step + i·step + s ------- */
 
 void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {

@@ -68,22 +68,6 @@ static harp_status side_desc(const harp_rot *r, hfg_side *s) {
     return HARP_OK;
 }
 
-/* hf_e8p.c's table (abs grid of the +¼ coset, coordinate-major; norms; parities), rebuilt here
- * because that file keeps it private. */
-static void e8p_tables(float *abs_cm, float *n2, int32_t *odd) {
-    for (int a = 0; a < 256; a++) {
-        double w[8], s = 0, q = 0;
-        harp_cb_decode8(HARP_CODEBOOK_E8P12, 0, (uint16_t)(a << 8), 0, w);
-        for (int i = 0; i < 8; i++) {
-            double v = fabs(w[i] - 0.25);
-            abs_cm[i * 256 + a] = (float)v;
-            s += v, q += v * v;
-        }
-        n2[a] = (float)q;
-        odd[a] = ((int)llround(s)) & 1;
-    }
-}
-
 void hf_gpu_destroy(hf_gpu *g) {
     if (!g) return;
     hfg_destroy(g->dev);
@@ -105,7 +89,7 @@ harp_status hf_gpu_create(harp_rot *U, harp_rot *V, const float *W, const double
     d.hbd_block = o->hbd_block, d.cb = (int)o->cb, d.freeze_weights = o->freeze_weights;
     float abs_cm[8 * 256], n2[256];
     int32_t odd[256];
-    e8p_tables(abs_cm, n2, odd);
+    hf_e8p_tables(abs_cm, n2, odd);
     d.e8p_abs = abs_cm, d.e8p_n2 = n2, d.e8p_odd = odd, d.e81b = e81b_codebook();
     harp_status st = side_desc(U, &d.U);
     if (st == HARP_OK) st = side_desc(V, &d.V);

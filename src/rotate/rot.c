@@ -48,6 +48,7 @@ void harp_rot_destroy(harp_rot *r) {
     free(r->hadk);
     free(r->hadk_f);
     free(r->hadk_d);
+    for (int t = 0; t < 2; t++) free(r->hkmix_f[t]), free(r->hkmix_d[t]);
     free(r->signs);
     free(r->walsh_perm);
     free(r->dense);

@@ -36,14 +36,12 @@ static void bfk_row_f64(const harp_rot *r, double *x, double *tmp, int transpose
 
 /* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(2n + 2·4096)) */
 static void bfk_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose) {
-    if (r->had_exact)
-        for (int64_t i = 0; i < nr; i++) had_row_f32(r, X + i * ld, tmp, transpose);
+    if (r->had_exact) had_rows_f32(r, X, nr, ld, tmp, transpose);
     else if (nr == 8) bf_tile8_f32(r, X, ld, (void *)tmp, transpose);
     else bf_rows_f32(r, X, nr, ld, tmp, transpose);
 }
 static void bfk_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose) {
-    if (r->had_exact)
-        for (int64_t i = 0; i < nr; i++) had_row_f64(r, X + i * ld, tmp, transpose);
+    if (r->had_exact) had_rows_f64(r, X, nr, ld, tmp, transpose);
     else if (nr == 8) bf_tile8_f64(r, X, ld, (void *)tmp, transpose);
     else bf_rows_f64(r, X, nr, ld, tmp, transpose);
 }

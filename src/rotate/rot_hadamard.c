@@ -14,6 +14,18 @@ harp_status rot_hadk_init(harp_rot *r, int K) {
     if (!r->hadk || !r->hadk_f || !r->hadk_d) return HARP_ERR_OOM;
     HARP_TRY(harp_hadamard_matrix(K, r->hadk, NULL));
     for (size_t i = 0; i < kk; i++) r->hadk_f[i] = r->hadk[i], r->hadk_d[i] = r->hadk[i];
+    r->Kp = (K + 7) / 8 * 8;
+    for (int t = 0; t < 2; t++) {
+        r->hkmix_f[t] = harp_xcalloc((size_t)K * r->Kp, sizeof(float), "hadK");
+        r->hkmix_d[t] = harp_xcalloc((size_t)K * r->Kp, sizeof(double), "hadK");
+        if (!r->hkmix_f[t] || !r->hkmix_d[t]) return HARP_ERR_OOM;
+    }
+    for (int j = 0; j < K; j++)
+        for (int c = 0; c < K; c++) {
+            size_t o = (size_t)j * r->Kp + c;
+            r->hkmix_f[0][o] = r->hkmix_d[0][o] = r->hadk[(size_t)j * K + c];
+            r->hkmix_f[1][o] = r->hkmix_d[1][o] = r->hadk[(size_t)c * K + j];
+        }
     return HARP_OK;
 }
 
@@ -55,6 +67,21 @@ static void rht_row_f64(const harp_rot *r, double *x, double *tmp, int transpose
     if (transpose) signs_mul_f64(r->signs, x, r->n);
 }
 
+static void rht_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose) {
+    if (!transpose)
+        for (int64_t i = 0; i < nr; i++) signs_mul_f32(r->signs, X + i * ld, r->n);
+    had_rows_f32(r, X, nr, ld, tmp, transpose);
+    if (transpose)
+        for (int64_t i = 0; i < nr; i++) signs_mul_f32(r->signs, X + i * ld, r->n);
+}
+static void rht_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose) {
+    if (!transpose)
+        for (int64_t i = 0; i < nr; i++) signs_mul_f64(r->signs, X + i * ld, r->n);
+    had_rows_f64(r, X, nr, ld, tmp, transpose);
+    if (transpose)
+        for (int64_t i = 0; i < nr; i++) signs_mul_f64(r->signs, X + i * ld, r->n);
+}
+
 static void had_write(rot_wbuf *w, const harp_rot *r) {
     rot_w_u32(w, (uint32_t)r->K);
     rot_w_u64(w, harp_fnv1a64(r->hadk, (size_t)r->K * r->K, 0));
@@ -76,12 +103,12 @@ static harp_status had_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
 
 const rot_kind_ops rot_kind_hadamard = {
     .name = "hadamard", .max_version = 1, .create = had_create, .finish = had_finish,
-    .row_f32 = had_row_any_f32, .row_f64 = had_row_any_f64, .tile = 1,
+    .row_f32 = had_row_any_f32, .row_f64 = had_row_any_f64, .rows_f32 = had_rows_f32, .rows_f64 = had_rows_f64, .tile = 8,
     .write = had_write, .read = had_read,
 };
 
 const rot_kind_ops rot_kind_rht = {
     .name = "rht", .max_version = 1, .create = rht_create, .finish = had_finish,
-    .row_f32 = rht_row_f32, .row_f64 = rht_row_f64, .tile = 1,
+    .row_f32 = rht_row_f32, .row_f64 = rht_row_f64, .rows_f32 = rht_rows_f32, .rows_f64 = rht_rows_f64, .tile = 8,
     .write = had_write, .read = had_read,
 };

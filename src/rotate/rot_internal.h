@@ -45,6 +45,9 @@ struct harp_rot {
     int8_t *hadk;        /* K×K ±1 */
     float *hadk_f;       /* K×K as float (exact) */
     double *hadk_d;
+    int Kp;              /* K rounded up to a multiple of 8 */
+    float *hkmix_f[2];   /* K×Kp: [j][c] = hadK[j][c] (forward), hadK[c][j] (transpose), zero-padded */
+    double *hkmix_d[2];
     int8_t *signs;       /* n, ±1 (rht, gsr with signs) */
     /* gsr */
     int64_t group;
@@ -151,6 +154,13 @@ void had_row_f32(const harp_rot *r, float *x, float *tmp, int transpose);
 void had_row_f64(const harp_rot *r, double *x, double *tmp, int transpose);
 void had_row_ref_f32(const harp_rot *r, float *x, float *tmp, int transpose);
 void had_row_ref_f64(const harp_rot *r, double *x, double *tmp, int transpose);
+void had_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose);
+void had_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose);
+/* the K×K chunk mix of Had_n alone (K > 1), scaled by s; tmp: nr·n elements (ref: n) */
+void had_mix_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose, float s);
+void had_mix_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose, double s);
+void had_mix_ref_f32(const harp_rot *r, float *x, float *tmp, int transpose, float s);
+void had_mix_ref_f64(const harp_rot *r, double *x, double *tmp, int transpose, double s);
 void signs_mul_f32(const int8_t *s, float *x, int64_t n);
 void signs_mul_f64(const int8_t *s, double *x, int64_t n);
 void gsr_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref);

@@ -156,7 +156,7 @@ static void test_widths(void) {
 }
 
 /* Optimised (fused-radix FWHT, vectorised K step, many-row tiles: 8 rows, the K mix 4 rows at a time
- * for chunks shorter than 16, threads) vs _ref: bit-identical for every row count. */
+ * for chunks shorter than 8, threads) vs _ref: bit-identical for every row count. */
 static void test_ref_twins(void) {
     static const int64_t ns[] = {1,  2,   4,   8,    16,   32,   128,  2048,    12,     24,  48,
                                  96, 172, 344, 688,  1376, 2752, 1600, 4864, 5632, 28 * 16, 20};

@@ -108,28 +108,24 @@ void SFX(had_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
         for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
-/* m ≥ 16, one row: outputs vectorised along the chunk, 4 output chunks × 16 columns in registers. */
+/* m ≥ 8, one row: outputs vectorised along the chunk, 4 output chunks × W = 8 or 16 columns in registers. */
 static inline HARP_ALWAYS_INLINE void SFX(had_mix_v)(const harp_rot *r, const ELT *restrict x, ELT *restrict tmp,
-                                                     int transpose) {
+                                                     int transpose, const int W) {
     int64_t m = r->pow2;
     int K = r->K, c = 0;
     const ELT *hk = SFX(hadk_of)(r);
     for (; c + 4 <= K; c += 4)
-        for (int64_t v0 = 0; v0 < m; v0 += 16) {
-            VEC8 acc[4][2] = {{{0}}}, x0, x1;
+        for (int64_t v0 = 0; v0 < m; v0 += 8 * W) {
+            VEC8 acc[4][2] = {{{0}}}, xv[2];
             for (int j = 0; j < K; j++) {
-                memcpy(&x0, x + j * m + v0, sizeof x0);
-                memcpy(&x1, x + j * m + v0 + 8, sizeof x1);
+                for (int w = 0; w < W; w++) memcpy(&xv[w], x + j * m + v0 + 8 * w, sizeof xv[w]);
                 for (int q = 0; q < 4; q++) {
                     ELT h = transpose ? hk[(size_t)(c + q) * K + j] : hk[(size_t)j * K + c + q];
-                    acc[q][0] += h * x0;
-                    acc[q][1] += h * x1;
+                    for (int w = 0; w < W; w++) acc[q][w] += h * xv[w];
                 }
             }
-            for (int q = 0; q < 4; q++) {
-                memcpy(tmp + (c + q) * m + v0, &acc[q][0], sizeof x0);
-                memcpy(tmp + (c + q) * m + v0 + 8, &acc[q][1], sizeof x1);
-            }
+            for (int q = 0; q < 4; q++)
+                for (int w = 0; w < W; w++) memcpy(tmp + (c + q) * m + v0 + 8 * w, &acc[q][w], sizeof xv[w]);
         }
     for (; c < K; c++) {   /* K not a multiple of 4 (never for a Hadamard order > 2) */
         ELT *restrict y = tmp + c * m;
@@ -143,7 +139,7 @@ static inline HARP_ALWAYS_INLINE void SFX(had_mix_v)(const harp_rot *r, const EL
     }
 }
 
-/* m < 16: vectorised across 8 outputs c (hadK, or hadKᵀ, with rows padded to Kp columns), R ≤ 4 rows
+/* m < 8: vectorised across 8 outputs c (hadK, or hadKᵀ, with rows padded to Kp columns), R ≤ 4 rows
  * at a time sharing every load of the matrix; the outputs of row q go to tmp + q·n. */
 static inline HARP_ALWAYS_INLINE void SFX(had_mix_c)(const harp_rot *r, const ELT *X, int64_t ld, ELT *tmp, int transpose,
                                                      const int R) {
@@ -168,9 +164,10 @@ static inline HARP_ALWAYS_INLINE void SFX(had_mix_c)(const harp_rot *r, const EL
 HARP_TARGET_CLONES
 void SFX(had_mix_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose, ELT s) {
     int64_t n = r->n;
-    if (r->pow2 >= 16) {
+    if (r->pow2 >= 8) {
         for (int64_t i = 0; i < nr; i++) {
-            SFX(had_mix_v)(r, X + i * ld, tmp, transpose);
+            if (r->pow2 >= 16) SFX(had_mix_v)(r, X + i * ld, tmp, transpose, 2);
+            else SFX(had_mix_v)(r, X + i * ld, tmp, transpose, 1);
             for (int64_t k = 0; k < n; k++) X[i * ld + k] = tmp[k] * s;
         }
         return;

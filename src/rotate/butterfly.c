@@ -9,73 +9,13 @@
 
 static int is_pow2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
-harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T) {
-    int cnt = 0;
-    if (p->n_stages > 0) {
-        if (p->n_stages > HARP_ROT_MAX_STAGES)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: %d stages (max %d)", p->n_stages, HARP_ROT_MAX_STAGES);
-        int64_t prod = 1;
-        for (int i = 0; i < p->n_stages; i++) {
-            if (p->stages[i] < 2 || p->stages[i] > 65536)
-                return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage %d has radix %d (must be 2..65536)", i,
-                                p->stages[i]);
-            prod *= p->stages[i];
-            if (prod > n) break;
-            stages[cnt++] = p->stages[i];
-        }
-        if (prod != n || cnt != p->n_stages)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage radices do not multiply to n=%lld", (long long)n);
-        *T = cnt;
-        return HARP_OK;
-    }
-    int base = p->base_b > 0 ? p->base_b : 8, maxb = p->max_b > 0 ? p->max_b : 8;
-    if (base < 2 || maxb < 2)
-        return harp_err(HARP_ERR_INVALID_ARG, "butterfly: base_b=%d max_b=%d must be >= 2", base, maxb);
-    int64_t rem = n;
-    while (rem > 1 && rem % base == 0 && cnt < HARP_ROT_MAX_STAGES) stages[cnt++] = base, rem /= base;
-    for (int64_t f = rem < maxb ? rem : maxb; f >= 2; f--)
-        while (rem > 1 && rem % f == 0 && cnt < HARP_ROT_MAX_STAGES) stages[cnt++] = (int)f, rem /= f;
-    if (rem != 1) {
-        if (cnt >= HARP_ROT_MAX_STAGES || rem > 65536)
-            return harp_err(HARP_ERR_UNSUPPORTED, "butterfly: n=%lld leaves a radix-%lld stage (too large)",
-                            (long long)n, (long long)rem);
-        stages[cnt++] = (int)rem;
-    }
-    if (cnt == 0) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: n=%lld has no stages", (long long)n);
-    *T = cnt;
-    return HARP_OK;
-}
-
-/* Fixed per-radix orthogonal mixer for non-power-of-two b (seeded by b only, like the reference's
- * fixed_seed + 10007·b); it is stored in blobs, never regenerated on load. */
-harp_status bf_mixer(int b, double *M) {
-    harp_rng g;
-    harp_rng_seed(&g, harp_seed_mix(0x4841525046495845ULL, 10007ULL * (uint64_t)b));
-    for (size_t i = 0; i < (size_t)b * b; i++) M[i] = harp_rng_normal(&g);
-    orth_qr_signfix(M, b);
-    return HARP_OK;
-}
-
-static const double *mixer_of(const harp_rot *r, int b) {
-    for (int i = 0; i < r->n_mix; i++)
-        if (r->mix_b[i] == b) return r->mix[i];
-    return NULL;
-}
-
-/* M_b[i][j]: Sylvester/√b for powers of two, the stored matrix otherwise. */
-static void mixer_fill(const harp_rot *r, int b, double *M) {
-    if (is_pow2(b)) {
-        double s = 1.0 / sqrt((double)b);
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) M[(size_t)i * b + j] = (__builtin_popcount((unsigned)(i & j)) & 1) ? -s : s;
-    } else {
-        memcpy(M, mixer_of(r, b), (size_t)b * b * sizeof *M);
-    }
-}
-
 harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
-    int stages[HARP_ROT_MAX_STAGES], T;
-    HARP_TRY(bf_schedule(r->n, p, stages, &T));
+    int stages[HARP_ROT_MAX_STAGES], T, K;
+    HARP_TRY(bf_schedule(r->n, p, stages, &T, &K));
+    r->params.schedule = p->schedule;
+    if (K) HARP_TRY(rot_hadk_init(r, K));   /* the fixed stage, and the Hadamard kernels at θ = 0 */
+    else r->K = 1, r->pow2 = r->n;          /* used by the Hadamard kernels when r->had_exact */
+    r->fixed = K != 0;
     r->T = T;
     r->P = p->n_passes > 0 ? p->n_passes : 1;
     if (r->P > 64) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: %d passes (max 64)", r->P);
@@ -90,10 +30,11 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         s->step = step;
         s->D = r->n / s->b;
         s->givens = s->b == 2 && p->givens_b2;
+        s->ident = r->fixed && step >= r->pow2;
         s->nparam = s->givens ? 1 : (int64_t)s->b * (s->b - 1) / 2;
         step *= s->b;
         r->nparam += s->D * s->nparam * r->P;
-        if (!is_pow2(s->b) && !mixer_of(r, s->b) && !load) {
+        if (!is_pow2(s->b) && !bf_mixer_of(r, s->b) && !load) {
             int k = r->n_mix;
             r->mix_b[k] = s->b;
             r->mix[k] = harp_xmalloc((size_t)s->b * s->b * sizeof(double), "butterfly mixer");
@@ -103,7 +44,6 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         }
     }
     r->theta = harp_xcalloc((size_t)(r->nparam ? r->nparam : 1), sizeof(double), "butterfly theta");
-    r->K = 1, r->pow2 = r->n;   /* used by the Hadamard kernels when r->had_exact */
     int PT = r->P * r->T;
     r->kf_fwd = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
     r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
@@ -244,7 +184,7 @@ harp_status bf_refresh(harp_rot *r) {
             int64_t step = st->step, off = theta_offset(r, p, t);
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
             if (!M) return HARP_ERR_OOM;
-            mixer_fill(r, b, M);
+            bf_mixer_fill(r, st, M);
             float *kf = r->kf_fwd[p * r->T + t], *ki = r->kf_inv[p * r->T + t];
             double *df = r->kd_fwd[p * r->T + t], *di = r->kd_inv[p * r->T + t];
             float *kc = r->kf_can[p * r->T + t], *kct = r->kf_cant[p * r->T + t];
@@ -285,8 +225,9 @@ harp_status bf_refresh(harp_rot *r) {
             free(M);
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
-    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly the Sylvester mixer */
-    r->had_exact = is_pow2(r->n);
+    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly its Sylvester (or
+     * identity) mixer: the rotation is Had_n */
+    r->had_exact = is_pow2(r->n) || r->fixed;
     for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = r->theta[i] == 0.0;
     return HARP_OK;
 }
@@ -307,6 +248,39 @@ int bf_num_stages(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY
 bf_geom bf_stage_geom(const harp_rot *r, int pt) {
     const bf_stage *s = &r->st[pt % r->T];
     return (bf_geom){s->b, s->step, s->D};
+}
+
+/* rows of X (rows × n) ← X·F of r's fixed stage, in blocks of 64 rows over the threads (rows are
+ * independent, so the result does not depend on the thread count); tmp: rows·n */
+static void fixed_rows(const harp_rot *r, double *X, int64_t rows, double *tmp) {
+    if (!r || r->kind != HARP_ROT_BUTTERFLY || !r->fixed) return;
+    const int64_t n = r->n, nb = (rows + 63) / 64;
+    const double s = 1.0 / sqrt((double)r->K);
+#pragma omp parallel for schedule(dynamic, 1) if (rows * n >= (1 << 19))
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r0 = b * 64, nr = rows - r0 < 64 ? rows - r0 : 64;
+        had_mix_rows_f64(r, X + r0 * n, nr, n, tmp + r0 * n, 0, s);
+    }
+}
+
+harp_status bf_fixed_weight_f64(const harp_rot *U, const harp_rot *V, double *W, int64_t m, int64_t n) {
+    if ((U && U->n != m) || (V && V->n != n))
+        return harp_err(HARP_ERR_SHAPE, "butterfly fixed stage: rotation sizes do not match %lld×%lld", (long long)m, (long long)n);
+    size_t tot = (size_t)m * (size_t)n;
+    double *t = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage"), *tmp = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage");
+    if (!t || !tmp) {
+        free(t), free(tmp);
+        return HARP_ERR_OOM;
+    }
+    fixed_rows(V, W, m, tmp);
+    /* F_Uᵀ W = (Wᵀ F_U)ᵀ */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) t[j * m + i] = W[i * n + j];
+    fixed_rows(U, t, n, tmp);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) W[i * n + j] = t[j * m + i];
+    free(t), free(tmp);
+    return HARP_OK;
 }
 
 const float *bf_blocks_f32(const harp_rot *r, int pt) { return r->kf_can[pt]; }
@@ -343,7 +317,7 @@ harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dthet
             int b = st->b;
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
             if (!M) return HARP_ERR_OOM;
-            mixer_fill(r, b, M);
+            bf_mixer_fill(r, st, M);
             int64_t off = theta_offset(r, p, t);
 #pragma omp parallel
             {
@@ -494,7 +468,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
                     fail = 1;
                     break;
                 }
-                mixer_fill(r, b, M);
+                bf_mixer_fill(r, st, M);
                 int64_t off = theta_offset(r, p, t);
 #pragma omp parallel
                 {
@@ -536,6 +510,8 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
                 free(tmp);
             }
         }
+    /* through the fixed stage: y = (x·F)·B, so dL/dx = (dL/d(x·F))·Fᵀ; cur is free scratch by now */
+    if (!fail && dX && r->fixed) had_mix_rows_f64(r, g, rows, n, cur, 1, 1.0 / sqrt((double)r->K));
     if (!fail && dX) memcpy(dX, g, tot * sizeof(double));
     free(cur);
     free(g);

@@ -23,6 +23,10 @@ bf_geom bf_stage_geom(const harp_rot *r, int pt);
  * group's coordinates), as cached by the last θ change; fp32 and fp64 copies. */
 const float *bf_blocks_f32(const harp_rot *r, int pt);
 const double *bf_blocks_f64(const harp_rot *r, int pt);
+/* W (m×n) ← F_Uᵀ W F_V with F the fixed Hadamard stage of U and V (identity for a side without one;
+ * U or V may be NULL): the constant part of R_Uᵀ W R_V = B_Uᵀ (F_Uᵀ W F_V) B_V, so a fitting engine
+ * applies only the learned stages to the transformed W (and, with U = V, to F_Vᵀ H F_V). */
+harp_status bf_fixed_weight_f64(const harp_rot *U, const harp_rot *V, double *W, int64_t m, int64_t n);
 /* dθ += dL/dθ from per-group dK (Σ g vᵀ, b×b row-major, groups in θ order, Σ_pt D·b² values); the
  * convention of harp_rot_butterfly_backward. */
 harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dtheta);

@@ -459,3 +459,58 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
     for (int64_t k = 0; k < n; k++)
         for (int q = 0; q < 8; q++) X[q * ld + k] = a[k][q];
 }
+
+/* ---- rows of the kinds table (rot_kind_ops) ------------------------------------------------------ */
+
+void SFX(had_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    if (ref) SFX(had_row_ref)(r, x, tmp, transpose);
+    else SFX(had_row)(r, x, tmp, transpose);
+}
+
+/* rht: x·diag(s)·Had_n, or x·Had_nᵀ·diag(s) */
+void SFX(rht_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    if (!transpose) SFX(signs_mul)(r->signs, x, r->n);
+    SFX(had_kind_row)(r, x, tmp, transpose, ref);
+    if (transpose) SFX(signs_mul)(r->signs, x, r->n);
+}
+
+void SFX(rht_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    if (!transpose)
+        for (int64_t i = 0; i < nr; i++) SFX(signs_mul)(r->signs, X + i * ld, r->n);
+    SFX(had_rows)(r, X, nr, ld, tmp, transpose);
+    if (transpose)
+        for (int64_t i = 0; i < nr; i++) SFX(signs_mul)(r->signs, X + i * ld, r->n);
+}
+
+/* butterfly: x·R = (x·F)·B and x·Rᵀ = (x·Bᵀ)·Fᵀ, F the fixed Hadamard stage (if any, scaled by 1/√K);
+ * while θ is exactly Had_n, the Hadamard kernels instead (the RHT's rounding). */
+void SFX(bf_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
+    if (r->had_exact) {
+        SFX(had_kind_row)(r, x, tmp, transpose, ref);
+        return;
+    }
+    if (r->fixed && !transpose) {
+        if (ref) SFX(had_mix_ref)(r, x, tmp, 0, sk);
+        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 0, sk);
+    }
+    if (ref) SFX(bf_row_ref)(r, x, tmp, transpose);
+    else SFX(bf_row)(r, x, tmp, transpose);
+    if (r->fixed && transpose) {
+        if (ref) SFX(had_mix_ref)(r, x, tmp, 1, sk);
+        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 1, sk);
+    }
+}
+
+/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(2n + 2·4096)) */
+void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
+    if (r->had_exact) {
+        SFX(had_rows)(r, X, nr, ld, tmp, transpose);
+        return;
+    }
+    if (r->fixed && !transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 0, sk);
+    if (nr == 8) SFX(bf_tile8)(r, X, ld, (void *)tmp, transpose);
+    else SFX(bf_rows)(r, X, nr, ld, tmp, transpose);
+    if (r->fixed && transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 1, sk);
+}

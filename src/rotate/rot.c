@@ -126,3 +126,4 @@ int harp_rot_butterfly_stages(const harp_rot *r, const int **stages) {
     return r->T;
 }
 int harp_rot_butterfly_passes(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY ? r->P : 0; }
+int harp_rot_butterfly_fixed_k(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY && r->fixed ? r->K : 0; }

@@ -7,7 +7,7 @@
 #include "rot_internal.h"
 
 #define BLOB_MAGIC "HARPROT"
-#define BLOB_VERSION 2u   /* newest of any kind (rot_kind_ops.max_version) */
+#define BLOB_VERSION 3u   /* newest of any kind (rot_kind_ops.max_version) */
 #define BLOB_HEADER 40
 #define BLOB_MAX_N ((int64_t)1 << 26)
 
@@ -200,7 +200,8 @@ harp_status harp_rot_deserialize(const uint8_t *blob, size_t size, const char *n
     if (!harp_rot_kind_name((harp_rot_kind)kind)) return harp_err(HARP_ERR_FORMAT, "%s: unknown rotation kind %u", name, kind);
     if (n < 1 || n > (uint64_t)BLOB_MAX_N) return harp_err(HARP_ERR_FORMAT, "%s: dimension %llu out of range", name, (unsigned long long)n);
     if (ver > rot_ops((harp_rot_kind)kind)->max_version)
-        return harp_err(HARP_ERR_FORMAT, "%s: rotation blob version %u is only used for butterflies (kind %u)", name, ver, kind);
+        return harp_err(HARP_ERR_FORMAT, "%s: rotation blob version %u is not used for kind %u (%s)", name, ver, kind,
+                        harp_rot_kind_name((harp_rot_kind)kind));
     harp_rot *r = rot_alloc((harp_rot_kind)kind, (int64_t)n, seed);
     if (!r) return HARP_ERR_OOM;
     rb.n = size - 8;   /* payload ends before the checksum */

@@ -1,8 +1,9 @@
 /* Kind butterfly (HARP, algorithms.md §4.2–§4.4): creation from the schedule parameters, the row
  * transforms (the Hadamard kernels while θ is exactly Had_n, else the stage kernels), and the blob
  * payload (docs/format/rotation.md): u32 passes, u32 stages, u32 givens_b2, u32 mixer count, f64
- * theta_clip, the stage radices, the non-power-of-two mixers, u64 parameter count, then θ — f64
- * (version 1) or u32 encoding + int8/fp16 codes (version 2). */
+ * theta_clip, [version 3: u32 K and u64 hash of hadK of the fixed stage], the stage radices, the
+ * non-power-of-two mixers, u64 parameter count, then θ — f64 (version 1), or u32 encoding + int8 /
+ * fp16 codes (version 2), or u32 encoding + f64 / int8 / fp16 (version 3). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,33 +22,9 @@ static harp_status bfk_create(harp_rot *r, const harp_rot_params *p, harp_rng *g
     return bf_init(r, p, 0);
 }
 
-static void bfk_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref) {
-    if (r->had_exact && ref) had_row_ref_f32(r, x, tmp, transpose);
-    else if (r->had_exact) had_row_f32(r, x, tmp, transpose);
-    else if (ref) bf_row_ref_f32(r, x, tmp, transpose);
-    else bf_row_f32(r, x, tmp, transpose);
-}
-static void bfk_row_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref) {
-    if (r->had_exact && ref) had_row_ref_f64(r, x, tmp, transpose);
-    else if (r->had_exact) had_row_f64(r, x, tmp, transpose);
-    else if (ref) bf_row_ref_f64(r, x, tmp, transpose);
-    else bf_row_f64(r, x, tmp, transpose);
-}
-
-/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(2n + 2·4096)) */
-static void bfk_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose) {
-    if (r->had_exact) had_rows_f32(r, X, nr, ld, tmp, transpose);
-    else if (nr == 8) bf_tile8_f32(r, X, ld, (void *)tmp, transpose);
-    else bf_rows_f32(r, X, nr, ld, tmp, transpose);
-}
-static void bfk_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose) {
-    if (r->had_exact) had_rows_f64(r, X, nr, ld, tmp, transpose);
-    else if (nr == 8) bf_tile8_f64(r, X, ld, (void *)tmp, transpose);
-    else bf_rows_f64(r, X, nr, ld, tmp, transpose);
-}
-
-/* version 1 unless θ is stored encoded, so f64 blobs stay readable by older builds */
-static uint32_t bfk_version(const harp_rot *r) { return r->theta_enc ? 2u : 1u; }
+/* version 1 unless θ is stored encoded (2) or there is a fixed Hadamard stage (3), so the blobs of the
+ * greedy schedule stay byte-identical to and readable by older builds */
+static uint32_t bfk_version(const harp_rot *r) { return r->fixed ? 3u : r->theta_enc ? 2u : 1u; }
 
 static void bfk_write(rot_wbuf *w, const harp_rot *r) {
     int enc = r->theta_enc;
@@ -56,13 +33,17 @@ static void bfk_write(rot_wbuf *w, const harp_rot *r) {
     rot_w_u32(w, r->params.givens_b2 ? 1u : 0u);
     rot_w_u32(w, (uint32_t)r->n_mix);
     rot_w_f64s(w, &r->params.theta_clip, 1);
+    if (r->fixed) {
+        rot_w_u32(w, (uint32_t)r->K);
+        rot_w_u64(w, harp_fnv1a64(r->hadk, (size_t)r->K * r->K, 0));
+    }
     for (int t = 0; t < r->T; t++) rot_w_u32(w, (uint32_t)r->st[t].b);
     for (int i = 0; i < r->n_mix; i++) {
         rot_w_u32(w, (uint32_t)r->mix_b[i]);
         rot_w_f64s(w, r->mix[i], (size_t)r->mix_b[i] * r->mix_b[i]);
     }
     rot_w_u64(w, (uint64_t)r->nparam);
-    if (enc) rot_w_u32(w, (uint32_t)enc);
+    if (enc || r->fixed) rot_w_u32(w, (uint32_t)enc);
     if (enc == HARP_THETA_INT8) {
         rot_w_bytes(w, r->theta_q, (size_t)r->nparam);
         int64_t G = bf_group_count(r);
@@ -74,12 +55,33 @@ static void bfk_write(rot_wbuf *w, const harp_rot *r) {
     }
 }
 
-/* passes, stages, flags, θ clip and the stage radices into p (n_stages = T) */
-static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, uint32_t *nm) {
+/* Version 3: the fixed stage's order K and hadK hash must be this build's for n; *span = n/q, *m = n/K. */
+static harp_status read_fixed(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, int64_t *span, int64_t *m) {
+    uint32_t K = rot_r_u32(rb, "fixed K");
+    uint64_t h = rot_r_u64(rb, "fixed hadK hash");
+    if (rb->st) return rb->st;
+    int Kc = 0;
+    if (bf_hadamard_split(r->n, &Kc, span) != HARP_OK || Kc < 2 || (uint32_t)Kc != K)
+        return rot_fmt_err(rb, "stored fixed-stage K differs from this build's choice for n", (long long)K);
+    int8_t *H = harp_xmalloc((size_t)K * K, "hadK");
+    if (!H) return HARP_ERR_OOM;
+    harp_status st = harp_hadamard_matrix((int)K, H, NULL);
+    if (st == HARP_OK && harp_fnv1a64(H, (size_t)K * K, 0) != h)
+        st = rot_fmt_err(rb, "stored hadK hash differs from this build's construction for K", (long long)K);
+    free(H);
+    p->schedule = HARP_BF_SCHEDULE_HADAMARD;
+    *m = r->n / K;
+    return st;
+}
+
+/* passes, stages, flags, θ clip, the fixed stage (version 3) and the stage radices into p (n_stages = T) */
+static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, uint32_t *nm, uint32_t ver) {
     uint32_t P = rot_r_u32(rb, "passes"), T = rot_r_u32(rb, "stages"), gv = rot_r_u32(rb, "givens flag");
     *nm = rot_r_u32(rb, "mixer count");
     uint64_t clip = rot_r_u64(rb, "theta_clip");
     if (rb->st) return rb->st;
+    int64_t span = r->n, m = r->n;
+    if (ver >= 3) HARP_TRY(read_fixed(rb, r, p, &span, &m));
     if (P < 1 || P > 64) return rot_fmt_err(rb, "bad pass count", (long long)P);
     if (T < 1 || T > HARP_ROT_MAX_STAGES) return rot_fmt_err(rb, "bad stage count", (long long)T);
     if (gv > 1) return rot_fmt_err(rb, "bad givens flag", (long long)gv);
@@ -93,11 +95,14 @@ static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, 
     for (uint32_t t = 0; t < T; t++) {
         uint32_t b = rot_r_u32(rb, "stage radix");
         if (rb->st) return rb->st;
-        if (b < 2 || b > 65536 || prod * b > r->n) return rot_fmt_err(rb, "bad stage radix", (long long)b);
+        if (b < 2 || b > 65536 || prod * b > span) return rot_fmt_err(rb, "bad stage radix", (long long)b);
         prod *= b;
         p->stages[t] = (int)b;
     }
-    if (prod != r->n) return rot_fmt_err(rb, "stage radices do not multiply to n", (long long)prod);
+    if (prod != span)
+        return rot_fmt_err(rb, ver >= 3 ? "stage radices do not multiply to n/q" : "stage radices do not multiply to n", (long long)prod);
+    if (ver >= 3 && bf_straddle_check(p->stages, (int)T, m) != HARP_OK)
+        return rot_fmt_err(rb, "a stage straddles the chunk length", (long long)m);
     r->params.givens_b2 = p->givens_b2;
     r->params.theta_clip = p->theta_clip;
     return HARP_OK;
@@ -129,11 +134,21 @@ static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params 
     return HARP_OK;
 }
 
-/* θ of a version-2 butterfly: u32 encoding, then the codes (docs/format/rotation.md). */
-static harp_status read_theta_v2(rot_rbuf *rb, harp_rot *r, uint64_t np) {
+static harp_status read_theta_f64(rot_rbuf *rb, harp_rot *r, uint64_t np) {
+    double *th = rot_r_f64s(rb, (size_t)np, "theta");
+    if (rb->st) return rb->st;
+    memcpy(r->theta, th, (size_t)np * sizeof(double));
+    free(th);
+    return HARP_OK;
+}
+
+/* θ of a version-2/3 butterfly: u32 encoding, then the codes (docs/format/rotation.md). */
+static harp_status read_theta_enc(rot_rbuf *rb, harp_rot *r, uint64_t np, uint32_t ver) {
     uint32_t enc = rot_r_u32(rb, "theta encoding");
     if (rb->st) return rb->st;
-    /* f64 θ is always written as version 1: one byte layout per rotation keeps re-serialisation exact */
+    if (enc == HARP_THETA_F64 && ver >= 3) return read_theta_f64(rb, r, np);
+    /* f64 θ of a version-2 layout is written as version 1: one byte layout per rotation keeps
+     * re-serialisation exact */
     if (enc == HARP_THETA_F64) return rot_fmt_err(rb, "version-2 blob with f64 theta (written as version 1)", 0);
     int64_t G = bf_group_count(r);
     size_t need = enc == HARP_THETA_INT8 ? (size_t)np + 2 * (size_t)G : enc == HARP_THETA_FP16 ? 2 * (size_t)np : 0;
@@ -168,7 +183,7 @@ static harp_status bfk_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
     harp_rot_params p;
     harp_rot_params_default(&p);
     uint32_t nm;
-    HARP_TRY(read_schedule(rb, r, &p, &nm));
+    HARP_TRY(read_schedule(rb, r, &p, &nm, ver));
     HARP_TRY(read_mixers(rb, r, &p, nm));
     uint64_t np = rot_r_u64(rb, "parameter count");
     if (rb->st) return rb->st;
@@ -183,19 +198,12 @@ static harp_status bfk_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
         return harp_err(HARP_ERR_FORMAT, "%s: rotation blob truncated reading theta (%llu values, %zu bytes left)", rb->name,
                         (unsigned long long)np, rb->n - rb->off);
     HARP_TRY(bf_init(r, &p, 1));
-    if (ver >= 2) {
-        HARP_TRY(read_theta_v2(rb, r, np));
-        return bf_refresh(r);
-    }
-    double *th = rot_r_f64s(rb, (size_t)np, "theta");
-    if (rb->st) return rb->st;
-    memcpy(r->theta, th, (size_t)np * sizeof(double));
-    free(th);
+    HARP_TRY(ver >= 2 ? read_theta_enc(rb, r, np, ver) : read_theta_f64(rb, r, np));
     return bf_refresh(r);
 }
 
 const rot_kind_ops rot_kind_butterfly = {
-    .name = "butterfly", .max_version = 2, .create = bfk_create, .finish = bf_refresh,
-    .row_f32 = bfk_row_f32, .row_f64 = bfk_row_f64, .rows_f32 = bfk_rows_f32, .rows_f64 = bfk_rows_f64, .tile = 8,
+    .name = "butterfly", .max_version = 3, .create = bfk_create, .finish = bf_refresh,
+    .row_f32 = bf_kind_row_f32, .row_f64 = bf_kind_row_f64, .rows_f32 = bf_kind_rows_f32, .rows_f64 = bf_kind_rows_f64, .tile = 8,
     .blob_version = bfk_version, .write = bfk_write, .read = bfk_read, .destroy = bf_free,
 };

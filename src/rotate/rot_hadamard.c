@@ -46,42 +46,6 @@ static harp_status had_finish(harp_rot *r) {
     return rot_hadk_init(r, K);
 }
 
-static void had_row_any_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref) {
-    if (ref) had_row_ref_f32(r, x, tmp, transpose);
-    else had_row_f32(r, x, tmp, transpose);
-}
-static void had_row_any_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref) {
-    if (ref) had_row_ref_f64(r, x, tmp, transpose);
-    else had_row_f64(r, x, tmp, transpose);
-}
-
-/* x ← x·diag(s)·Had_n, or x·Had_nᵀ·diag(s) */
-static void rht_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref) {
-    if (!transpose) signs_mul_f32(r->signs, x, r->n);
-    had_row_any_f32(r, x, tmp, transpose, ref);
-    if (transpose) signs_mul_f32(r->signs, x, r->n);
-}
-static void rht_row_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref) {
-    if (!transpose) signs_mul_f64(r->signs, x, r->n);
-    had_row_any_f64(r, x, tmp, transpose, ref);
-    if (transpose) signs_mul_f64(r->signs, x, r->n);
-}
-
-static void rht_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose) {
-    if (!transpose)
-        for (int64_t i = 0; i < nr; i++) signs_mul_f32(r->signs, X + i * ld, r->n);
-    had_rows_f32(r, X, nr, ld, tmp, transpose);
-    if (transpose)
-        for (int64_t i = 0; i < nr; i++) signs_mul_f32(r->signs, X + i * ld, r->n);
-}
-static void rht_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose) {
-    if (!transpose)
-        for (int64_t i = 0; i < nr; i++) signs_mul_f64(r->signs, X + i * ld, r->n);
-    had_rows_f64(r, X, nr, ld, tmp, transpose);
-    if (transpose)
-        for (int64_t i = 0; i < nr; i++) signs_mul_f64(r->signs, X + i * ld, r->n);
-}
-
 static void had_write(rot_wbuf *w, const harp_rot *r) {
     rot_w_u32(w, (uint32_t)r->K);
     rot_w_u64(w, harp_fnv1a64(r->hadk, (size_t)r->K * r->K, 0));
@@ -103,12 +67,12 @@ static harp_status had_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
 
 const rot_kind_ops rot_kind_hadamard = {
     .name = "hadamard", .max_version = 1, .create = had_create, .finish = had_finish,
-    .row_f32 = had_row_any_f32, .row_f64 = had_row_any_f64, .rows_f32 = had_rows_f32, .rows_f64 = had_rows_f64, .tile = 8,
+    .row_f32 = had_kind_row_f32, .row_f64 = had_kind_row_f64, .rows_f32 = had_rows_f32, .rows_f64 = had_rows_f64, .tile = 8,
     .write = had_write, .read = had_read,
 };
 
 const rot_kind_ops rot_kind_rht = {
     .name = "rht", .max_version = 1, .create = rht_create, .finish = had_finish,
-    .row_f32 = rht_row_f32, .row_f64 = rht_row_f64, .rows_f32 = rht_rows_f32, .rows_f64 = rht_rows_f64, .tile = 8,
+    .row_f32 = rht_kind_row_f32, .row_f64 = rht_kind_row_f64, .rows_f32 = rht_kind_rows_f32, .rows_f64 = rht_kind_rows_f64, .tile = 8,
     .write = had_write, .read = had_read,
 };

@@ -14,6 +14,7 @@ typedef struct bf_stage {
     int64_t step;   /* Π_{u<t} b_u */
     int64_t D;      /* groups = n / b */
     int givens;     /* b == 2 and Givens parameterisation */
+    int ident;      /* fixed mixer is the identity (schedule hadamard: the 2-power digits of K) */
     int64_t nparam; /* per group: b(b−1)/2 or 1 */
 } bf_stage;
 
@@ -39,7 +40,7 @@ struct harp_rot {
     int64_t n;
     uint64_t seed;
     harp_rot_params params;
-    /* Had_n = (hadK ⊗ H_pow2)/√n: hadamard, rht, and the butterfly at θ = 0 */
+    /* Had_n = (hadK ⊗ H_pow2)/√n: hadamard, rht, the butterfly at θ = 0 and its fixed stage */
     int K;
     int64_t pow2;        /* n / K */
     int8_t *hadk;        /* K×K ±1 */
@@ -64,10 +65,13 @@ struct harp_rot {
     int n_mix;                 /* distinct non-power-of-two radices */
     int mix_b[HARP_ROT_MAX_STAGES];
     double *mix[HARP_ROT_MAX_STAGES]; /* b×b orthogonal, stored in the blob */
+    /* schedule hadamard, n not a power of two: a fixed first stage F = (hadK ⊗ I_pow2)/√K (K, pow2,
+     * hadK above) mixes the chunk index before the learned stages, R = F·B; 0: none (K = 1, pow2 = n) */
+    int fixed;
     int64_t nparam;
     double *theta;
-    /* n a power of two and every θ exactly 0: the rotation is Sylvester H/√n (algorithms.md §4.3), and
-     * it is applied with the Hadamard kernels (K, pow2 above) so that its fp rounding is the RHT's
+    /* every θ exactly 0 and the rotation is Had_n — n a power of two (Sylvester H/√n, algorithms.md
+     * §4.3) or the fixed stage present ((hadK ⊗ H_pow2)/√n): it is applied with the Hadamard kernels (K, pow2 above) so that its fp rounding is the RHT's
      * bit for bit — HARP with --harp-steps 0 then gives the RHT pipeline's codes exactly. */
     int had_exact;
     /* θ storage encoding (harp_theta_enc); for int8 the codes and the fp16 group scales, for fp16 the
@@ -161,6 +165,17 @@ void had_mix_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float
 void had_mix_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose, double s);
 void had_mix_ref_f32(const harp_rot *r, float *x, float *tmp, int transpose, float s);
 void had_mix_ref_f64(const harp_rot *r, double *x, double *tmp, int transpose, double s);
+/* rows of the kinds table */
+void had_kind_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref);
+void had_kind_row_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref);
+void rht_kind_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref);
+void rht_kind_row_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref);
+void rht_kind_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose);
+void rht_kind_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose);
+void bf_kind_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref);
+void bf_kind_row_f64(const harp_rot *r, double *x, double *tmp, int transpose, int ref);
+void bf_kind_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose);
+void bf_kind_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose);
 void signs_mul_f32(const int8_t *s, float *x, int64_t n);
 void signs_mul_f64(const int8_t *s, double *x, int64_t n);
 void gsr_row_f32(const harp_rot *r, float *x, float *tmp, int transpose, int ref);
@@ -184,8 +199,14 @@ void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int tra
 harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load);
 harp_status bf_refresh(harp_rot *r);
 void bf_free(harp_rot *r);
-harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T);
+/* bf_schedule.c: learned radices (product n, or n/q with the fixed stage of order *fixed_k = K = 2^a·q;
+ * 0 = none); the hadamard split of n (K and n/q); a check that no stage straddles the chunk length m */
+harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T, int *fixed_k);
+harp_status bf_hadamard_split(int64_t n, int *K, int64_t *span);
+harp_status bf_straddle_check(const int *stages, int T, int64_t m);
 harp_status bf_mixer(int b, double *M);
+const double *bf_mixer_of(const harp_rot *r, int b);
+void bf_mixer_fill(const harp_rot *r, const bf_stage *st, double *M);
 /* bf_theta.c */
 void bf_theta_enc_clear(harp_rot *r);
 harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h);

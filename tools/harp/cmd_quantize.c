@@ -37,6 +37,7 @@ static void usage(FILE *f) {
             "HARP (--rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
             "      --harp-lr-u X --harp-lr-v X --harp-hbd-lambda X --harp-hbd-block N --harp-q-every N\n"
             "      --harp-theta-clip X --harp-givens-b2 0|1 --harp-early-stop W,REL --harp-theta int8|fp16\n"
+            "      --harp-schedule greedy|hadamard (hadamard: starts at the RHT's Had_n for every width)\n"
             "      --scale-override X\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
             "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
@@ -68,7 +69,7 @@ static void timing_summary(const harp_qmodel_report *rep, FILE *f, int json) {
 
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_PPL, O_CTX, O_MAXCH, O_JSON,
-    O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO, O_SAVE, O_HGPU
+    O_HSTEPS, O_HB, O_HMAXB, O_HPASS, O_HLRU, O_HLRV, O_HHBDL, O_HHBDB, O_HQE, O_HCLIP, O_HGIV, O_HES, O_HTH, O_SO, O_SAVE, O_HGPU, O_HSCHED
 };
 
 int cmd_quantize(int argc, char **argv) {
@@ -88,14 +89,14 @@ int cmd_quantize(int argc, char **argv) {
         {"harp-q-every", required_argument, 0, O_HQE}, {"harp-theta-clip", required_argument, 0, O_HCLIP},
         {"harp-givens-b2", required_argument, 0, O_HGIV}, {"harp-early-stop", required_argument, 0, O_HES},
         {"harp-theta", required_argument, 0, O_HTH}, {"scale-override", required_argument, 0, O_SO},
-        {"harp-gpu", no_argument, 0, O_HGPU}, {0, 0, 0, 0}};
+        {"harp-gpu", no_argument, 0, O_HGPU}, {"harp-schedule", required_argument, 0, O_HSCHED}, {0, 0, 0, 0}};
     const char *model = NULL, *hess = NULL, *out = NULL, *method = NULL, *rot = NULL, *ppl_text = NULL, *save_logits = NULL;
     int bits = 2, group = 128, json = 0, quiet = 0, threads = 0, resume = 1, ctx = 512, max_chunks = 0;
     uint64_t seed = 0;
     /* HARP flags are collected first and applied on top of harp_fit_default_params(bits). */
     long h_steps = -1, h_b = -1, h_maxb = -1, h_pass = -1, h_hbdb = -1, h_qe = -1, h_giv = -1, h_esw = -1, h_th = -1;
     double h_lru = -1, h_lrv = -1, h_hbdl = -1, h_clip = -1, h_esr = -1, so = 0;
-    int h_gpu = 0;
+    int h_gpu = 0, h_sched = -1;
     int c;
     opterr = 0;
     optind = 1;
@@ -143,6 +144,12 @@ int cmd_quantize(int argc, char **argv) {
             break;
         case O_SO: so = cli_parse_double("--scale-override", optarg, 0, 100); break;
         case O_HGPU: h_gpu = 1; break;
+        case O_HSCHED: {
+            harp_bf_schedule sc;
+            if (harp_bf_schedule_parse(optarg, &sc)) cli_die(CLI_EXIT_USAGE, "--harp-schedule wants greedy or hadamard, not '%s'", optarg);
+            h_sched = (int)sc;
+            break;
+        }
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': cli_die(CLI_EXIT_USAGE, "%s needs a value", argv[optind - 1]);
         default: cli_die(CLI_EXIT_USAGE, "unknown option '%s' (see harp quantize --help)", argv[optind - 1]);
@@ -180,6 +187,7 @@ int cmd_quantize(int argc, char **argv) {
     if (h_giv >= 0) p.harp.givens_b2 = (int)h_giv;
     if (h_esw >= 0) p.harp.early_stop_window = (int)h_esw, p.harp.early_stop_rel = h_esr;
     if (h_th >= 0) p.harp.theta_int8 = (int)h_th;
+    if (h_sched >= 0) p.harp.schedule = h_sched;
     if (so > 0) p.harp.scale_override = p.scale_override = so;
     if (h_gpu) {
         if (p.rotation != HARP_QROT_HARP) cli_die(CLI_EXIT_USAGE, "--harp-gpu needs --rotation harp");

@@ -1,7 +1,7 @@
 /* Butterfly schedules (algorithms.md §4.2, include/harp/rotate.h): the greedy mixed-radix
  * factorisation of the reference, and the hadamard schedule — a fixed Had_K stage on the chunk index
- * followed by learned power-of-two stages, equal to the RHT's Had_n at θ = 0 — plus the fixed mixers
- * M_b of the stages. */
+ * followed by learned stages over the chunk and the chunk index, equal to the RHT's Had_n at θ = 0 —
+ * plus the fixed mixers M_b of the stages. */
 #include <math.h>
 #include <string.h>
 
@@ -38,14 +38,6 @@ static harp_status greedy(int64_t n, int64_t d, int base, int maxb, int *stages,
     return HARP_OK;
 }
 
-harp_status bf_hadamard_split(int64_t n, int *K, int64_t *span) {
-    HARP_TRY(harp_hadamard_choose_k(n, K));
-    int64_t q = *K;
-    while (q % 2 == 0) q /= 2;
-    *span = n / q;
-    return HARP_OK;
-}
-
 harp_status bf_straddle_check(const int *stages, int T, int64_t m) {
     int64_t step = 1;
     for (int t = 0; t < T; t++) {
@@ -59,11 +51,11 @@ harp_status bf_straddle_check(const int *stages, int T, int64_t m) {
 
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T, int *fixed_k) {
     int cnt = 0, K = 0;
-    int64_t span = n, m = n;   /* the learned stages multiply to span; Sylvester mixers below step m */
+    int64_t m = n;   /* schedule hadamard: chunk length n/K; stages from step m on mix the chunk index */
     if (p->schedule != HARP_BF_SCHEDULE_GREEDY && p->schedule != HARP_BF_SCHEDULE_HADAMARD)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly: unknown schedule %d", p->schedule);
     if (p->schedule == HARP_BF_SCHEDULE_HADAMARD && !is_pow2(n)) {
-        if (bf_hadamard_split(n, &K, &span) != HARP_OK)
+        if (harp_hadamard_choose_k(n, &K) != HARP_OK)
             return harp_err(HARP_ERR_UNSUPPORTED, "butterfly: schedule hadamard needs a Hadamard order for n=%lld (%s)", (long long)n,
                             harp_last_error());
         m = n / K;
@@ -78,11 +70,11 @@ harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T
                 return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage %d has radix %d (must be 2..65536)", i,
                                 p->stages[i]);
             prod *= p->stages[i];
-            if (prod > span) break;
+            if (prod > n) break;
             stages[cnt++] = p->stages[i];
         }
-        if (prod != span || cnt != p->n_stages)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage radices do not multiply to %s%lld", K ? "n/q = " : "n=", (long long)span);
+        if (prod != n || cnt != p->n_stages)
+            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage radices do not multiply to n=%lld", (long long)n);
         *T = cnt;
         return K ? bf_straddle_check(stages, cnt, m) : HARP_OK;
     }
@@ -90,7 +82,7 @@ harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T
     if (base < 2 || maxb < 2)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly: base_b=%d max_b=%d must be >= 2", base, maxb);
     HARP_TRY(greedy(n, m, base, maxb, stages, &cnt));
-    if (K) HARP_TRY(greedy(n, span / m, base, maxb, stages, &cnt));
+    if (K) HARP_TRY(greedy(n, K, base, maxb, stages, &cnt));
     if (cnt == 0) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: n=%lld has no stages", (long long)n);
     *T = cnt;
     return HARP_OK;
@@ -112,7 +104,7 @@ const double *bf_mixer_of(const harp_rot *r, int b) {
     return NULL;
 }
 
-/* M_b[i][j] of a stage: the identity on the 2-power digits of K (schedule hadamard: F mixed them
+/* M_b[i][j] of a stage: the identity on the digits of the chunk index (schedule hadamard: F mixed them
  * already), Sylvester/√b for other powers of two, the stored matrix otherwise. */
 void bf_mixer_fill(const harp_rot *r, const bf_stage *st, double *M) {
     int b = st->b;

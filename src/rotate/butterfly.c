@@ -34,7 +34,7 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         s->nparam = s->givens ? 1 : (int64_t)s->b * (s->b - 1) / 2;
         step *= s->b;
         r->nparam += s->D * s->nparam * r->P;
-        if (!is_pow2(s->b) && !bf_mixer_of(r, s->b) && !load) {
+        if (!is_pow2(s->b) && !s->ident && !bf_mixer_of(r, s->b) && !load) {
             int k = r->n_mix;
             r->mix_b[k] = s->b;
             r->mix[k] = harp_xmalloc((size_t)s->b * s->b * sizeof(double), "butterfly mixer");

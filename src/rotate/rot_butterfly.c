@@ -55,13 +55,13 @@ static void bfk_write(rot_wbuf *w, const harp_rot *r) {
     }
 }
 
-/* Version 3: the fixed stage's order K and hadK hash must be this build's for n; *span = n/q, *m = n/K. */
-static harp_status read_fixed(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, int64_t *span, int64_t *m) {
+/* Version 3: the fixed stage's order K and hadK hash must be this build's for n; *m = n/K. */
+static harp_status read_fixed(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, int64_t *m) {
     uint32_t K = rot_r_u32(rb, "fixed K");
     uint64_t h = rot_r_u64(rb, "fixed hadK hash");
     if (rb->st) return rb->st;
     int Kc = 0;
-    if (bf_hadamard_split(r->n, &Kc, span) != HARP_OK || Kc < 2 || (uint32_t)Kc != K)
+    if (harp_hadamard_choose_k(r->n, &Kc) != HARP_OK || Kc < 2 || (uint32_t)Kc != K)
         return rot_fmt_err(rb, "stored fixed-stage K differs from this build's choice for n", (long long)K);
     int8_t *H = harp_xmalloc((size_t)K * K, "hadK");
     if (!H) return HARP_ERR_OOM;
@@ -74,14 +74,15 @@ static harp_status read_fixed(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, int
     return st;
 }
 
-/* passes, stages, flags, θ clip, the fixed stage (version 3) and the stage radices into p (n_stages = T) */
-static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, uint32_t *nm, uint32_t ver) {
+/* passes, stages, flags, θ clip, the fixed stage (version 3; *m = n/K, else n) and the stage radices
+ * into p (n_stages = T) */
+static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, uint32_t *nm, uint32_t ver, int64_t *m) {
     uint32_t P = rot_r_u32(rb, "passes"), T = rot_r_u32(rb, "stages"), gv = rot_r_u32(rb, "givens flag");
     *nm = rot_r_u32(rb, "mixer count");
     uint64_t clip = rot_r_u64(rb, "theta_clip");
     if (rb->st) return rb->st;
-    int64_t span = r->n, m = r->n;
-    if (ver >= 3) HARP_TRY(read_fixed(rb, r, p, &span, &m));
+    *m = r->n;
+    if (ver >= 3) HARP_TRY(read_fixed(rb, r, p, m));
     if (P < 1 || P > 64) return rot_fmt_err(rb, "bad pass count", (long long)P);
     if (T < 1 || T > HARP_ROT_MAX_STAGES) return rot_fmt_err(rb, "bad stage count", (long long)T);
     if (gv > 1) return rot_fmt_err(rb, "bad givens flag", (long long)gv);
@@ -95,27 +96,28 @@ static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, 
     for (uint32_t t = 0; t < T; t++) {
         uint32_t b = rot_r_u32(rb, "stage radix");
         if (rb->st) return rb->st;
-        if (b < 2 || b > 65536 || prod * b > span) return rot_fmt_err(rb, "bad stage radix", (long long)b);
+        if (b < 2 || b > 65536 || prod * b > r->n) return rot_fmt_err(rb, "bad stage radix", (long long)b);
         prod *= b;
         p->stages[t] = (int)b;
     }
-    if (prod != span)
-        return rot_fmt_err(rb, ver >= 3 ? "stage radices do not multiply to n/q" : "stage radices do not multiply to n", (long long)prod);
-    if (ver >= 3 && bf_straddle_check(p->stages, (int)T, m) != HARP_OK)
-        return rot_fmt_err(rb, "a stage straddles the chunk length", (long long)m);
+    if (prod != r->n) return rot_fmt_err(rb, "stage radices do not multiply to n", (long long)prod);
+    if (ver >= 3 && bf_straddle_check(p->stages, (int)T, *m) != HARP_OK)
+        return rot_fmt_err(rb, "a stage straddles the chunk length", (long long)*m);
     r->params.givens_b2 = p->givens_b2;
     r->params.theta_clip = p->theta_clip;
     return HARP_OK;
 }
 
-/* one stored orthogonal mixer per distinct non-power-of-two radix, and none missing */
-static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params *p, uint32_t nm) {
-    int T = p->n_stages;
+/* one stored orthogonal mixer per distinct non-power-of-two radix of a stage below step m (the stages
+ * on the chunk index of schedule hadamard have identity mixers), and none missing */
+static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params *p, uint32_t nm, int64_t m) {
+    int T = p->n_stages, below[HARP_ROT_MAX_STAGES];
+    for (int64_t t = 0, step = 1; t < T; step *= p->stages[t++]) below[t] = step < m;
     for (uint32_t i = 0; i < nm; i++) {
         uint32_t b = rot_r_u32(rb, "mixer radix");
         if (rb->st) return rb->st;
         int used = 0;
-        for (int t = 0; t < T; t++) used |= (uint32_t)p->stages[t] == b;
+        for (int t = 0; t < T; t++) used |= below[t] && (uint32_t)p->stages[t] == b;
         for (int k = 0; k < r->n_mix; k++)
             if ((uint32_t)r->mix_b[k] == b) used = 0;
         if (!used || (b & (b - 1)) == 0) return rot_fmt_err(rb, "mixer radix is not a distinct non-power-of-two stage radix", (long long)b);
@@ -127,7 +129,7 @@ static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params 
     }
     for (int t = 0; t < T; t++) {
         uint32_t b = (uint32_t)p->stages[t];
-        int have = (b & (b - 1)) == 0;
+        int have = (b & (b - 1)) == 0 || !below[t];
         for (int k = 0; k < r->n_mix; k++) have |= (uint32_t)r->mix_b[k] == b;
         if (!have) return rot_fmt_err(rb, "no stored mixer for radix", (long long)b);
     }
@@ -183,8 +185,9 @@ static harp_status bfk_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
     harp_rot_params p;
     harp_rot_params_default(&p);
     uint32_t nm;
-    HARP_TRY(read_schedule(rb, r, &p, &nm, ver));
-    HARP_TRY(read_mixers(rb, r, &p, nm));
+    int64_t m;
+    HARP_TRY(read_schedule(rb, r, &p, &nm, ver, &m));
+    HARP_TRY(read_mixers(rb, r, &p, nm, m));
     uint64_t np = rot_r_u64(rb, "parameter count");
     if (rb->st) return rb->st;
     int64_t expect = 0;

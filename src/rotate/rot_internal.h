@@ -14,7 +14,7 @@ typedef struct bf_stage {
     int64_t step;   /* Π_{u<t} b_u */
     int64_t D;      /* groups = n / b */
     int givens;     /* b == 2 and Givens parameterisation */
-    int ident;      /* fixed mixer is the identity (schedule hadamard: the 2-power digits of K) */
+    int ident;      /* fixed mixer is the identity (schedule hadamard: stages on the chunk index) */
     int64_t nparam; /* per group: b(b−1)/2 or 1 */
 } bf_stage;
 
@@ -199,10 +199,9 @@ void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int tra
 harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load);
 harp_status bf_refresh(harp_rot *r);
 void bf_free(harp_rot *r);
-/* bf_schedule.c: learned radices (product n, or n/q with the fixed stage of order *fixed_k = K = 2^a·q;
- * 0 = none); the hadamard split of n (K and n/q); a check that no stage straddles the chunk length m */
+/* bf_schedule.c: learned radices (product n) and the order *fixed_k = K of the fixed stage (0 = none);
+ * a check that no stage straddles the chunk length m = n/K */
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T, int *fixed_k);
-harp_status bf_hadamard_split(int64_t n, int *K, int64_t *span);
 harp_status bf_straddle_check(const int *stages, int T, int64_t m);
 harp_status bf_mixer(int b, double *M);
 const double *bf_mixer_of(const harp_rot *r, int b);

@@ -11,23 +11,8 @@
 
 #include "core/core.h"
 #include "harp.h"
+#include "harpfit_problem.h"
 #include "test_util.h"
-
-static void synth(int64_t m, int64_t n, uint64_t seed, float *W, double *H) {
-    harp_rng g;
-    harp_rng_seed(&g, seed);
-    for (int64_t i = 0; i < m * n; i++) W[i] = (float)harp_rng_normal(&g);
-    int64_t k = n + 8;
-    double *A = malloc(sizeof(double) * (size_t)(n * k));
-    for (int64_t i = 0; i < n * k; i++) A[i] = harp_rng_normal(&g) * (1.0 + (double)((i / k) % 7));
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j <= i; j++) {
-            double a = 0;
-            for (int64_t u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
-            H[i * n + j] = H[j * n + i] = a / (double)k + (i == j ? 0.01 : 0);
-        }
-    free(A);
-}
 
 /* 1 if (U, V) transform W and H exactly as the Hadamard rotations and quantize to the same codes. */
 static int same_as_rht(const harp_rot *U, const harp_rot *V, int64_t m, int64_t n, const float *W, const double *H) {
@@ -59,7 +44,7 @@ static int same_as_rht(const harp_rot *U, const harp_rot *V, int64_t m, int64_t 
 static void check(int64_t m, int64_t n, int steps) {
     float *W = malloc(sizeof(float) * (size_t)(m * n));
     double *H = malloc(sizeof(double) * (size_t)(n * n));
-    synth(m, n, (uint64_t)(m * 7 + n), W, H);
+    hft_problem((int)m, (int)n, (uint64_t)(m * 7 + n), W, H);
     harp_fit_params p = harp_fit_default_params(2);
     p.schedule = HARP_BF_SCHEDULE_HADAMARD;
     p.steps = steps;

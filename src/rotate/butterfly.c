@@ -426,6 +426,62 @@ static void group_dtheta(const harp_rot *r, const bf_stage *st, const double *th
         }
 }
 
+/* Rows of X (rows × n) ← X·K_{p,t}ᵀ (every group v ← Kᵀ v), threaded over rows; 0 or 1 = out of memory. */
+static int stage_rows_inv(const harp_rot *r, int p, int t, double *X, int64_t rows) {
+    int fail = 0;
+    const int64_t n = r->n;
+#pragma omp parallel
+    {
+        double *tmp = malloc((size_t)(n + 1) * sizeof(double));
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++)
+            if (tmp) bf_stage_f64(r, p, t, X + row * n, tmp, 1);
+        if (!tmp) {
+#pragma omp atomic write
+            fail = 1;
+        }
+        free(tmp);
+    }
+    return fail;
+}
+
+/* dθ of (pass p, stage t) += from dK_c = Σ_rows g_c v_cᵀ (g: upstream, v: the stage input); 1 = OOM. */
+static int stage_dtheta(const harp_rot *r, int p, int t, const double *g, const double *v, int64_t rows, double *dtheta) {
+    const bf_stage *st = &r->st[t];
+    const int b = st->b;
+    const int64_t step = st->step, n = r->n, off = theta_offset(r, p, t);
+    double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
+    if (!M) return 1;
+    bf_mixer_fill(r, st, M);
+    int fail = 0;
+#pragma omp parallel
+    {
+        double *w = malloc((size_t)b * b * 7 * sizeof(double));
+        if (!w) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < st->D; c++) {
+            if (!w) continue;
+            double *dK = w + (size_t)b * b * 6;
+            memset(dK, 0, (size_t)b * b * sizeof(double));
+            int64_t blk = c / step, s = c % step, base = blk * b * step + s;
+            for (int64_t row = 0; row < rows; row++) {
+                const double *gr = g + row * n + base, *vr = v + row * n + base;
+                for (int i = 0; i < b; i++) {
+                    double gi = gr[i * step];
+                    for (int j = 0; j < b; j++) dK[(size_t)i * b + j] += gi * vr[j * step];
+                }
+            }
+            group_dtheta(r, st, r->theta + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
+        }
+        free(w);
+    }
+    free(M);
+    return fail;
+}
+
 harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache *cache, const double *dY,
                                         double *dX, double *dtheta) {
     HARP_TRY(bf_need(r, "butterfly_backward"));
@@ -444,71 +500,13 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
     memcpy(cur, cache->y, tot * sizeof(double));
     memcpy(g, dY, tot * sizeof(double));
     int fail = 0;
-    for (int p = r->P - 1; p >= 0; p--)
-        for (int t = r->T - 1; t >= 0; t--) {
-            const bf_stage *st = &r->st[t];
-            int b = st->b;
-            int64_t step = st->step;
+    for (int p = r->P - 1; p >= 0 && !fail; p--)
+        for (int t = r->T - 1; t >= 0 && !fail; t--) {
             /* stage input v = Kᵀ y, recomputed from the output (orthogonal, error ~1e−16) */
-#pragma omp parallel
-            {
-                double *tmp = malloc((size_t)(n + 1) * sizeof(double));
-#pragma omp for schedule(static)
-                for (int64_t row = 0; row < rows; row++)
-                    if (tmp) bf_stage_f64(r, p, t, cur + row * n, tmp, 1);
-                if (!tmp) {
-#pragma omp atomic write
-                    fail = 1;
-                }
-                free(tmp);
-            }
-            if (dtheta) {
-                double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
-                if (!M) {
-                    fail = 1;
-                    break;
-                }
-                bf_mixer_fill(r, st, M);
-                int64_t off = theta_offset(r, p, t);
-#pragma omp parallel
-                {
-                    double *w = malloc((size_t)b * b * 7 * sizeof(double));
-                    if (!w) {
-#pragma omp atomic write
-                        fail = 1;
-                    }
-#pragma omp for schedule(static)
-                    for (int64_t c = 0; c < st->D; c++) {
-                        if (!w) continue;
-                        double *dK = w + (size_t)b * b * 6;
-                        memset(dK, 0, (size_t)b * b * sizeof(double));
-                        int64_t blk = c / step, s = c % step, base = blk * b * step + s;
-                        for (int64_t row = 0; row < rows; row++) {
-                            const double *gr = g + row * n + base, *vr = cur + row * n + base;
-                            for (int i = 0; i < b; i++) {
-                                double gi = gr[i * step];
-                                for (int j = 0; j < b; j++) dK[(size_t)i * b + j] += gi * vr[j * step];
-                            }
-                        }
-                        group_dtheta(r, st, r->theta + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
-                    }
-                    free(w);
-                }
-                free(M);
-            }
+            fail |= stage_rows_inv(r, p, t, cur, rows);
+            if (dtheta && !fail) fail |= stage_dtheta(r, p, t, g, cur, rows, dtheta);
             /* dL/dv = Kᵀ g */
-#pragma omp parallel
-            {
-                double *tmp = malloc((size_t)(n + 1) * sizeof(double));
-#pragma omp for schedule(static)
-                for (int64_t row = 0; row < rows; row++)
-                    if (tmp) bf_stage_f64(r, p, t, g + row * n, tmp, 1);
-                if (!tmp) {
-#pragma omp atomic write
-                    fail = 1;
-                }
-                free(tmp);
-            }
+            if (!fail) fail |= stage_rows_inv(r, p, t, g, rows);
         }
     /* through the fixed stage: y = (x·F)·B, so dL/dx = (dL/d(x·F))·Fᵀ; cur is free scratch by now */
     if (!fail && dX && r->fixed) had_mix_rows_f64(r, g, rows, n, cur, 1, 1.0 / sqrt((double)r->K));

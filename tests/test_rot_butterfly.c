@@ -47,13 +47,13 @@ static void test_schedule(void) {
     CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r) == HARP_ERR_INVALID_ARG);
 }
 
-/* schedule hadamard: K of the RHT, greedy over the chunk n/K, then greedy over K (issue 18's widths) */
+/* schedule hadamard: the greedy radices behind the fixed Had_K stage of the RHT (issue 18's widths) */
 static void test_schedule_hadamard(void) {
     static const struct {
         int64_t n;
         int K, s[8];
-    } sch[] = {{1536, 12, {8, 8, 2, 6, 2}}, {11008, 172, {8, 8, 4, 43}}, {14336, 28, {8, 8, 8, 7, 4}}, {4864, 76, {8, 8, 4, 19}},
-               {1728, 108, {8, 2, 6, 6, 3}}, {172, 172, {4, 43}},       {344, 172, {2, 4, 43}},        {4096, 0, {8, 8, 8, 8}}};
+    } sch[] = {{1536, 12, {8, 8, 8, 3}}, {11008, 172, {8, 8, 4, 43}}, {14336, 28, {8, 8, 8, 7, 4}}, {4864, 76, {8, 8, 4, 19}},
+               {1728, 108, {8, 8, 3, 3, 3}}, {172, 172, {4, 43}},    {344, 172, {8, 43}},             {4096, 0, {8, 8, 8, 8}}};
     harp_rot_params p;
     for (size_t i = 0; i < sizeof sch / sizeof sch[0]; i++) {
         harp_rot_params_default(&p);
@@ -68,19 +68,24 @@ static void test_schedule_hadamard(void) {
                   (long long)sch[i].n, harp_rot_butterfly_fixed_k(r), T > 0 ? st[0] : 0, T > 1 ? st[1] : 0);
         harp_rot_destroy(r);
     }
-    /* an explicit stage list may not straddle the chunk (48 = 12·4: [8, 6] mixes chunk and chunk index) */
-    harp_rot_params_default(&p);
-    p.schedule = HARP_BF_SCHEDULE_HADAMARD;
-    p.n_stages = 2, p.stages[0] = 8, p.stages[1] = 6;
-    harp_rot *r = NULL;
-    CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r) == HARP_ERR_INVALID_ARG && strstr(harp_last_error(), "straddles"));
-    p.stages[0] = 4, p.stages[1] = 12;
-    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r));
-    harp_rot_destroy(r);
+    /* a stage that straddles the chunk length (48 = 12·4) must split there into a power of two below it:
+     * [8, 6] (8 = 4 inside × 2 outside) and [2, 24] are fine, [3, 16] is not */
+    static const int ok1[] = {8, 6}, ok2[] = {2, 24}, bad[] = {3, 16};
+    const int *lists[3] = {ok1, ok2, bad};
+    for (int k = 0; k < 3; k++) {
+        harp_rot_params_default(&p);
+        p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+        p.n_stages = 2, p.stages[0] = lists[k][0], p.stages[1] = lists[k][1];
+        harp_rot *r = NULL;
+        harp_status st = harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r);
+        if (k < 2) CHECK_OK(st);
+        else CHECK(st == HARP_ERR_INVALID_ARG && strstr(harp_last_error(), "does not split"));
+        harp_rot_destroy(r);
+    }
     /* a width without a Hadamard order has no hadamard schedule */
     harp_rot_params_default(&p);
     p.schedule = HARP_BF_SCHEDULE_HADAMARD;
-    r = NULL;
+    harp_rot *r = NULL;
     CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 14, &p, 0, &r) == HARP_ERR_UNSUPPORTED && r == NULL);
 }
 
@@ -121,7 +126,7 @@ static void test_orthogonal(void) {
         int64_t n;
         int s[6], ns, passes, givens;
     } cfh[] = {{48, {0}, 0, 1, 0},    {172, {0}, 0, 2, 0},    {288, {0}, 0, 1, 0},   {1536, {0}, 0, 1, 0},
-               {1600, {0}, 0, 1, 0},  {96, {2, 4, 12}, 3, 1, 1}, {1728, {0}, 0, 1, 0}, {11008, {0}, 0, 1, 0},
+               {1600, {0}, 0, 1, 0},  {96, {2, 8, 2, 3}, 4, 1, 1}, {1728, {0}, 0, 1, 0}, {11008, {0}, 0, 1, 0},
                {4864, {0}, 0, 1, 0}};
     const int had = g_schedule == HARP_BF_SCHEDULE_HADAMARD;
     const size_t ncfg = had ? sizeof cfh / sizeof cfh[0] : sizeof cfg / sizeof cfg[0];

@@ -37,11 +37,11 @@ harp_status harp_rot_kind_parse(const char *name, harp_rot_kind *out);
  * GREEDY: the reference's greedy mixed-radix factorisation of n; every stage learned, non-power-of-two
  *   radices with a fixed random orthogonal mixer (at θ = 0 the RHT only for n a power of two).
  * HADAMARD: n = K·m with K the order the RHT uses (harp_hadamard_choose_k). A fixed first stage
- *   F = (hadK ⊗ I_m)/√K mixes the chunk index (the RHT's ±1 hadK, shared by all groups), then learned
- *   stages: greedy over the chunk m (Sylvester mixers) and greedy over K on the chunk index (identity
- *   mixers), R = F·B. At θ = 0, R = (hadK ⊗ H_m)/√n = Had_n exactly (no permutation), so HARP starts at
- *   the RHT for every width that has one. For n a power of two both schedules are the same rotation
- *   (and blob). */
+ *   F = (hadK ⊗ I_m)/√K mixes the chunk index (the RHT's ±1 hadK, shared by all groups), then the
+ *   greedy stages, learned, whose fixed mixers are Sylvester on the digits inside the chunk m and the
+ *   identity on the digits of the chunk index (H_h/√h ⊗ I for a stage that straddles m), R = F·B. At
+ *   θ = 0, R = (hadK ⊗ H_m)/√n = Had_n exactly (no permutation), so HARP starts at the RHT for every
+ *   width that has one. For n a power of two both schedules are the same rotation (and blob). */
 typedef enum harp_bf_schedule { HARP_BF_SCHEDULE_GREEDY = 0, HARP_BF_SCHEDULE_HADAMARD = 1 } harp_bf_schedule;
 /* "greedy", "hadamard"; NULL for an unknown value. */
 const char *harp_bf_schedule_name(harp_bf_schedule s);
@@ -55,7 +55,8 @@ typedef struct harp_rot_params {
     int schedule;           /* harp_bf_schedule (0 = greedy) */
     int base_b, max_b;      /* greedy radices (§4.2); 0 → 8, 8 */
     int n_stages;           /* > 0: use stages[0..n_stages) instead of the greedy ones (schedule hadamard:
-                               none may straddle the chunk length n/K) */
+                               a stage straddling the chunk length n/K must split there into a power
+                               of two below it) */
     int stages[HARP_ROT_MAX_STAGES];
     int n_passes;           /* 0 → 1 */
     int givens_b2;          /* 1: b = 2 stages use one Givens angle per block instead of Cayley */

@@ -1,7 +1,7 @@
 /* Butterfly schedules (algorithms.md §4.2, include/harp/rotate.h): the greedy mixed-radix
- * factorisation of the reference, and the hadamard schedule — a fixed Had_K stage on the chunk index
- * followed by learned stages over the chunk and the chunk index, equal to the RHT's Had_n at θ = 0 —
- * plus the fixed mixers M_b of the stages. */
+ * factorisation of the reference, and the hadamard schedule — the same learned stages behind a fixed
+ * Had_K stage on the chunk index, with mixers that make it the RHT's Had_n at θ = 0 — plus the fixed
+ * mixers M_b of the stages. */
 #include <math.h>
 #include <string.h>
 
@@ -38,28 +38,28 @@ static harp_status greedy(int64_t n, int64_t d, int base, int maxb, int *stages,
     return HARP_OK;
 }
 
-harp_status bf_straddle_check(const int *stages, int T, int64_t m) {
+harp_status bf_chunk_split(const int *stages, int T, int64_t m, int *syl) {
     int64_t step = 1;
     for (int t = 0; t < T; t++) {
-        if (step < m && step * stages[t] > m)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage %d (radix %d) straddles the chunk length %lld", t, stages[t],
+        const int64_t b = stages[t];
+        /* the digits of stage t are strides step … step·b; those below m lie inside the chunk */
+        const int64_t lo = step >= m ? 1 : step * b <= m ? b : m / step;
+        if (!is_pow2(lo) || b % lo)
+            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage %d (radix %lld) does not split at the chunk length %lld", t, (long long)b,
                             (long long)m);
-        step *= stages[t];
+        syl[t] = (int)lo;
+        step *= b;
     }
     return HARP_OK;
 }
 
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T, int *fixed_k) {
     int cnt = 0, K = 0;
-    int64_t m = n;   /* schedule hadamard: chunk length n/K; stages from step m on mix the chunk index */
     if (p->schedule != HARP_BF_SCHEDULE_GREEDY && p->schedule != HARP_BF_SCHEDULE_HADAMARD)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly: unknown schedule %d", p->schedule);
-    if (p->schedule == HARP_BF_SCHEDULE_HADAMARD && !is_pow2(n)) {
-        if (harp_hadamard_choose_k(n, &K) != HARP_OK)
-            return harp_err(HARP_ERR_UNSUPPORTED, "butterfly: schedule hadamard needs a Hadamard order for n=%lld (%s)", (long long)n,
-                            harp_last_error());
-        m = n / K;
-    }
+    if (p->schedule == HARP_BF_SCHEDULE_HADAMARD && !is_pow2(n) && harp_hadamard_choose_k(n, &K) != HARP_OK)
+        return harp_err(HARP_ERR_UNSUPPORTED, "butterfly: schedule hadamard needs a Hadamard order for n=%lld (%s)", (long long)n,
+                        harp_last_error());
     *fixed_k = K;
     if (p->n_stages > 0) {
         if (p->n_stages > HARP_ROT_MAX_STAGES)
@@ -76,13 +76,12 @@ harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T
         if (prod != n || cnt != p->n_stages)
             return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage radices do not multiply to n=%lld", (long long)n);
         *T = cnt;
-        return K ? bf_straddle_check(stages, cnt, m) : HARP_OK;
+        return HARP_OK;
     }
     int base = p->base_b > 0 ? p->base_b : 8, maxb = p->max_b > 0 ? p->max_b : 8;
     if (base < 2 || maxb < 2)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly: base_b=%d max_b=%d must be >= 2", base, maxb);
-    HARP_TRY(greedy(n, m, base, maxb, stages, &cnt));
-    if (K) HARP_TRY(greedy(n, K, base, maxb, stages, &cnt));
+    HARP_TRY(greedy(n, n, base, maxb, stages, &cnt));
     if (cnt == 0) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: n=%lld has no stages", (long long)n);
     *T = cnt;
     return HARP_OK;
@@ -104,18 +103,17 @@ const double *bf_mixer_of(const harp_rot *r, int b) {
     return NULL;
 }
 
-/* M_b[i][j] of a stage: the identity on the digits of the chunk index (schedule hadamard: F mixed them
- * already), Sylvester/√b for other powers of two, the stored matrix otherwise. */
+/* M_b[i][j] of a stage. With the fixed stage: H_syl/√syl ⊗ I_{b/syl} (Sylvester on the stage's digits
+ * inside the chunk, identity on those of the chunk index, which F has mixed already), so that θ = 0
+ * gives Had_n. Without: Sylvester/√b for powers of two, the stored matrix otherwise. */
 void bf_mixer_fill(const harp_rot *r, const bf_stage *st, double *M) {
-    int b = st->b;
-    if (st->ident) {
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) M[(size_t)i * b + j] = i == j;
-    } else if (is_pow2(b)) {
-        double s = 1.0 / sqrt((double)b);
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) M[(size_t)i * b + j] = (__builtin_popcount((unsigned)(i & j)) & 1) ? -s : s;
-    } else {
+    int b = st->b, h = r->fixed ? st->syl : is_pow2(b) ? b : 0;
+    if (!h) {
         memcpy(M, bf_mixer_of(r, b), (size_t)b * b * sizeof *M);
+        return;
     }
+    double s = 1.0 / sqrt((double)h);
+    for (int i = 0; i < b; i++)
+        for (int j = 0; j < b; j++)
+            M[(size_t)i * b + j] = i / h != j / h ? 0.0 : (__builtin_popcount((unsigned)(i % h & j % h)) & 1) ? -s : s;
 }

@@ -22,6 +22,8 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
     r->params.n_stages = T;
     memcpy(r->params.stages, stages, sizeof stages);
     r->params.n_passes = r->P;
+    int syl[HARP_ROT_MAX_STAGES];
+    if (r->fixed) HARP_TRY(bf_chunk_split(stages, T, r->pow2, syl));
     int64_t step = 1;
     r->nparam = 0;
     for (int t = 0; t < T; t++) {
@@ -30,11 +32,11 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         s->step = step;
         s->D = r->n / s->b;
         s->givens = s->b == 2 && p->givens_b2;
-        s->ident = r->fixed && step >= r->pow2;
+        s->syl = r->fixed ? syl[t] : 0;
         s->nparam = s->givens ? 1 : (int64_t)s->b * (s->b - 1) / 2;
         step *= s->b;
         r->nparam += s->D * s->nparam * r->P;
-        if (!is_pow2(s->b) && !s->ident && !bf_mixer_of(r, s->b) && !load) {
+        if (!is_pow2(s->b) && !r->fixed && !bf_mixer_of(r, s->b) && !load) {
             int k = r->n_mix;
             r->mix_b[k] = s->b;
             r->mix[k] = harp_xmalloc((size_t)s->b * s->b * sizeof(double), "butterfly mixer");
@@ -225,8 +227,8 @@ harp_status bf_refresh(harp_rot *r) {
             free(M);
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
-    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly its Sylvester (or
-     * identity) mixer: the rotation is Had_n */
+    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly its mixer: Sylvester
+     * (n a power of two) or Sylvester ⊗ identity behind F, and the rotation is Had_n */
     r->had_exact = is_pow2(r->n) || r->fixed;
     for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = r->theta[i] == 0.0;
     return HARP_OK;

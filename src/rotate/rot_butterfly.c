@@ -2,7 +2,7 @@
  * transforms (the Hadamard kernels while θ is exactly Had_n, else the stage kernels), and the blob
  * payload (docs/format/rotation.md): u32 passes, u32 stages, u32 givens_b2, u32 mixer count, f64
  * theta_clip, [version 3: u32 K and u64 hash of hadK of the fixed stage], the stage radices, the
- * non-power-of-two mixers, u64 parameter count, then θ — f64 (version 1), or u32 encoding + int8 /
+ * non-power-of-two mixers (none in version 3), u64 parameter count, then θ — f64 (version 1), or u32 encoding + int8 /
  * fp16 codes (version 2), or u32 encoding + f64 / int8 / fp16 (version 3). */
 #include <math.h>
 #include <stdlib.h>
@@ -101,23 +101,24 @@ static harp_status read_schedule(rot_rbuf *rb, harp_rot *r, harp_rot_params *p, 
         p->stages[t] = (int)b;
     }
     if (prod != r->n) return rot_fmt_err(rb, "stage radices do not multiply to n", (long long)prod);
-    if (ver >= 3 && bf_straddle_check(p->stages, (int)T, *m) != HARP_OK)
-        return rot_fmt_err(rb, "a stage straddles the chunk length", (long long)*m);
+    int syl[HARP_ROT_MAX_STAGES];
+    if (ver >= 3 && bf_chunk_split(p->stages, (int)T, *m, syl) != HARP_OK)
+        return rot_fmt_err(rb, "a stage does not split at the chunk length", (long long)*m);
     r->params.givens_b2 = p->givens_b2;
     r->params.theta_clip = p->theta_clip;
     return HARP_OK;
 }
 
-/* one stored orthogonal mixer per distinct non-power-of-two radix of a stage below step m (the stages
- * on the chunk index of schedule hadamard have identity mixers), and none missing */
-static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params *p, uint32_t nm, int64_t m) {
-    int T = p->n_stages, below[HARP_ROT_MAX_STAGES];
-    for (int64_t t = 0, step = 1; t < T; step *= p->stages[t++]) below[t] = step < m;
+/* one stored orthogonal mixer per distinct non-power-of-two radix, and none missing; with the fixed
+ * stage (version 3) every mixer follows from the schedule and none is stored */
+static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params *p, uint32_t nm, int fixed) {
+    int T = p->n_stages;
+    if (fixed && nm) return rot_fmt_err(rb, "stored mixers in a blob with a fixed Hadamard stage; count", (long long)nm);
     for (uint32_t i = 0; i < nm; i++) {
         uint32_t b = rot_r_u32(rb, "mixer radix");
         if (rb->st) return rb->st;
         int used = 0;
-        for (int t = 0; t < T; t++) used |= below[t] && (uint32_t)p->stages[t] == b;
+        for (int t = 0; t < T; t++) used |= (uint32_t)p->stages[t] == b;
         for (int k = 0; k < r->n_mix; k++)
             if ((uint32_t)r->mix_b[k] == b) used = 0;
         if (!used || (b & (b - 1)) == 0) return rot_fmt_err(rb, "mixer radix is not a distinct non-power-of-two stage radix", (long long)b);
@@ -127,9 +128,9 @@ static harp_status read_mixers(rot_rbuf *rb, harp_rot *r, const harp_rot_params 
         r->n_mix++;
         if (!rot_orthogonal(r->mix[r->n_mix - 1], (int)b)) return rot_fmt_err(rb, "stored mixer is not orthogonal; radix", (long long)b);
     }
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T && !fixed; t++) {
         uint32_t b = (uint32_t)p->stages[t];
-        int have = (b & (b - 1)) == 0 || !below[t];
+        int have = (b & (b - 1)) == 0;
         for (int k = 0; k < r->n_mix; k++) have |= (uint32_t)r->mix_b[k] == b;
         if (!have) return rot_fmt_err(rb, "no stored mixer for radix", (long long)b);
     }
@@ -187,7 +188,7 @@ static harp_status bfk_read(rot_rbuf *rb, harp_rot *r, uint32_t ver) {
     uint32_t nm;
     int64_t m;
     HARP_TRY(read_schedule(rb, r, &p, &nm, ver, &m));
-    HARP_TRY(read_mixers(rb, r, &p, nm, m));
+    HARP_TRY(read_mixers(rb, r, &p, nm, ver >= 3));
     uint64_t np = rot_r_u64(rb, "parameter count");
     if (rb->st) return rb->st;
     int64_t expect = 0;

@@ -14,7 +14,9 @@ typedef struct bf_stage {
     int64_t step;   /* Π_{u<t} b_u */
     int64_t D;      /* groups = n / b */
     int givens;     /* b == 2 and Givens parameterisation */
-    int ident;      /* fixed mixer is the identity (schedule hadamard: stages on the chunk index) */
+    int syl;        /* fixed stage present: the mixer is H_syl/√syl ⊗ I_{b/syl} — Sylvester on the digits
+                       inside the chunk, identity on those of the chunk index (syl = 1: all of them);
+                       0 without a fixed stage (Sylvester for powers of two, else a stored mixer) */
     int64_t nparam; /* per group: b(b−1)/2 or 1 */
 } bf_stage;
 
@@ -200,9 +202,10 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load);
 harp_status bf_refresh(harp_rot *r);
 void bf_free(harp_rot *r);
 /* bf_schedule.c: learned radices (product n) and the order *fixed_k = K of the fixed stage (0 = none);
- * a check that no stage straddles the chunk length m = n/K */
+ * the Sylvester factor of each stage's mixer for chunk length m (HARP_ERR_INVALID_ARG, naming the
+ * stage, when a stage straddling m does not split into a power of two below it) */
 harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T, int *fixed_k);
-harp_status bf_straddle_check(const int *stages, int T, int64_t m);
+harp_status bf_chunk_split(const int *stages, int T, int64_t m, int *syl);
 harp_status bf_mixer(int b, double *M);
 const double *bf_mixer_of(const harp_rot *r, int b);
 void bf_mixer_fill(const harp_rot *r, const bf_stage *st, double *M);

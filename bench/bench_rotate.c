@@ -139,7 +139,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: harp bench rotate [--json] [--sizes N,N,...] [--rows R,R,...] [--min-time S] [--dense-max N] [--threads T]\n"
                "  times hadamard / rht / butterfly (radix 8) against the same rotation as a dense OpenBLAS sgemm,\n"
                "  and measures memcpy bandwidth (256 MiB) in the same run.\n"
-               "  --sizes      widths (default 4096,11008,14336,28672)\n"
+               "  --sizes      widths (default 172,344,4096,11008,14336,28672)\n"
                "  --rows       batch sizes (default 1,16,512)\n"
                "  --min-time   seconds of repetitions per measurement, best time reported (default 0.3)\n"
                "  --dense-max  above this width the dense baseline times the first n/8 output columns and scales\n"
@@ -266,8 +266,9 @@ static void print_targets(const bopts *o, const targets *tg, double memcpy_gbps)
 
 int bench_rotate(int argc, char **argv) {
     bopts o = {0, 0.3, 14336};
-    int64_t sizes[16] = {4096, 11008, 14336, 28672}, rowsv[16] = {1, 16, 512};
-    int ns = 4, nrows = 3;
+    /* 172 and 344 (stories260K): Had_K with chunks of 1 and 2, the many-row K-mix path */
+    int64_t sizes[16] = {172, 344, 4096, 11008, 14336, 28672}, rowsv[16] = {1, 16, 512};
+    int ns = 6, nrows = 3;
     static const struct option lo[] = {{"json", no_argument, 0, 'j'},     {"sizes", required_argument, 0, 's'},
                                        {"rows", required_argument, 0, 'r'}, {"min-time", required_argument, 0, 't'},
                                        {"dense-max", required_argument, 0, 'd'}, {"threads", required_argument, 0, 'T'},

@@ -1,6 +1,7 @@
-/* Shared by the HARP fit tests (test_harpfit_grad.c, test_harpfit_gpu.c) and the sensitivity
- * experiment scripts/harpfit_sensitivity.c: a butterfly with explicit stages and random θ, and the
- * GPU test's fit problem (W with a few 3× columns, an ill-conditioned SPD H). Header-only, static. */
+/* Shared by the HARP fit tests (test_harpfit_grad.c, test_harpfit_gpu.c, test_harpfit_hadamard.c) and
+ * the sensitivity experiment scripts/harpfit_sensitivity.c: a butterfly with explicit stages and random
+ * θ, and the GPU test's fit problem (W with a few 3× columns, an ill-conditioned SPD H). Header-only,
+ * static. */
 #ifndef HARP_TESTS_HARPFIT_PROBLEM_H
 #define HARP_TESTS_HARPFIT_PROBLEM_H
 

@@ -1,14 +1,18 @@
 /* Acceptance 2: HARP butterfly. θ = 0 and n = 2^k gives natural-order Sylvester H/√n (the fixed
  * permutation is the identity); orthogonal for any n; inverse; optimised == _ref bit-exactly; the
- * hand-written backward matches central finite differences in fp64 (Cayley and Givens). */
+ * hand-written backward matches central finite differences in fp64 (Cayley and Givens). The same for
+ * schedule hadamard (issue 18: fixed Had_K stage, then learned stages), plus its schedules. */
 #include <string.h>
 
 #include "rot_test_util.h"
 #include "test_util.h"
 
+static int g_schedule = HARP_BF_SCHEDULE_GREEDY;   /* schedule of every make() */
+
 static harp_rot *make(int64_t n, const int *stages, int ns, int passes, int givens, double clip, double init, uint64_t seed) {
     harp_rot_params p;
     harp_rot_params_default(&p);
+    p.schedule = g_schedule;
     p.n_stages = ns;
     for (int i = 0; i < ns; i++) p.stages[i] = stages[i];
     p.n_passes = passes;
@@ -43,6 +47,48 @@ static void test_schedule(void) {
     CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r) == HARP_ERR_INVALID_ARG);
 }
 
+/* schedule hadamard: the greedy radices behind the fixed Had_K stage of the RHT (issue 18's widths) */
+static void test_schedule_hadamard(void) {
+    static const struct {
+        int64_t n;
+        int K, s[8];
+    } sch[] = {{1536, 12, {8, 8, 8, 3}}, {11008, 172, {8, 8, 4, 43}}, {14336, 28, {8, 8, 8, 7, 4}}, {4864, 76, {8, 8, 4, 19}},
+               {1728, 108, {8, 8, 3, 3, 3}}, {172, 172, {4, 43}},    {344, 172, {8, 43}},             {4096, 0, {8, 8, 8, 8}}};
+    harp_rot_params p;
+    for (size_t i = 0; i < sizeof sch / sizeof sch[0]; i++) {
+        harp_rot_params_default(&p);
+        p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, sch[i].n, &p, 1, &r));
+        if (!r) continue;
+        const int *st;
+        int T = harp_rot_butterfly_stages(r, &st), ok = 1, k = 0;
+        for (; k < 8 && sch[i].s[k]; k++) ok &= k < T && st[k] == sch[i].s[k];
+        CHECK_MSG(ok && T == k && harp_rot_butterfly_fixed_k(r) == sch[i].K, "n=%lld: hadamard schedule K %d, [%d,%d,...]",
+                  (long long)sch[i].n, harp_rot_butterfly_fixed_k(r), T > 0 ? st[0] : 0, T > 1 ? st[1] : 0);
+        harp_rot_destroy(r);
+    }
+    /* a stage that straddles the chunk length (48 = 12·4) must split there into a power of two below it:
+     * [8, 6] (8 = 4 inside × 2 outside) and [2, 24] are fine, [3, 16] is not */
+    static const int ok1[] = {8, 6}, ok2[] = {2, 24}, bad[] = {3, 16};
+    const int *lists[3] = {ok1, ok2, bad};
+    for (int k = 0; k < 3; k++) {
+        harp_rot_params_default(&p);
+        p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+        p.n_stages = 2, p.stages[0] = lists[k][0], p.stages[1] = lists[k][1];
+        harp_rot *r = NULL;
+        harp_status st = harp_rot_create(HARP_ROT_BUTTERFLY, 48, &p, 0, &r);
+        if (k < 2) CHECK_OK(st);
+        else CHECK(st == HARP_ERR_INVALID_ARG && strstr(harp_last_error(), "does not split"));
+        harp_rot_destroy(r);
+    }
+    /* a width without a Hadamard order has no hadamard schedule */
+    harp_rot_params_default(&p);
+    p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+    harp_rot *r = NULL;
+    CHECK(harp_rot_create(HARP_ROT_BUTTERFLY, 14, &p, 0, &r) == HARP_ERR_UNSUPPORTED && r == NULL);
+}
+
 static void test_sylvester(void) {
     static const int64_t ns[] = {8, 64, 512, 2048};
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
@@ -75,9 +121,19 @@ static void test_orthogonal(void) {
     } cfg[] = {{48, {0}, 0, 1, 0},           {172, {4, 43}, 2, 1, 0}, {288, {0}, 0, 2, 0}, {1536, {8, 8, 8, 3}, 4, 1, 0},
                {1600, {0}, 0, 1, 0},         {96, {2, 8, 2, 3}, 4, 1, 1}, {4096, {0}, 0, 1, 0}, {11008, {0}, 0, 1, 0},
                {1042, {2, 521}, 2, 1, 0} /* radix above the tile kernel's fusion limit (512) */};
-    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
-        int64_t n = cfg[k].n;
-        harp_rot *r = make(n, cfg[k].s, cfg[k].ns, cfg[k].passes, cfg[k].givens, 0, 0.3, 11 + k);
+    /* schedule hadamard (fixed Had_K stage first): default and explicit stages, passes, Givens */
+    static const struct {
+        int64_t n;
+        int s[6], ns, passes, givens;
+    } cfh[] = {{48, {0}, 0, 1, 0},    {172, {0}, 0, 2, 0},    {288, {0}, 0, 1, 0},   {1536, {0}, 0, 1, 0},
+               {1600, {0}, 0, 1, 0},  {96, {2, 8, 2, 3}, 4, 1, 1}, {1728, {0}, 0, 1, 0}, {11008, {0}, 0, 1, 0},
+               {4864, {0}, 0, 1, 0}};
+    const int had = g_schedule == HARP_BF_SCHEDULE_HADAMARD;
+    const size_t ncfg = had ? sizeof cfh / sizeof cfh[0] : sizeof cfg / sizeof cfg[0];
+    for (size_t k = 0; k < ncfg; k++) {
+        int64_t n = had ? cfh[k].n : cfg[k].n;
+        harp_rot *r = had ? make(n, cfh[k].s, cfh[k].ns, cfh[k].passes, cfh[k].givens, 0, 0.3, 11 + k)
+                          : make(n, cfg[k].s, cfg[k].ns, cfg[k].passes, cfg[k].givens, 0, 0.3, 11 + k);
         if (!r) continue;
         if (n <= 1600 && n != 1042) {   /* dense R·Rᵀ; the rest rely on the row checks below */
             double *R = rt_materialize_f32(r);
@@ -216,5 +272,13 @@ int main(void) {
     gradcheck(16, s16, 4, 2, 1, 1.5);   /* all-Givens, two passes, tanh clip */
     gradcheck(64, s64, 2, 2, 0, 0.8);   /* Cayley with clip, two passes */
     gradcheck(48, s48, 3, 1, 0, 0);     /* Cayley on the b = 2 stage */
+    /* schedule hadamard: the fixed Had_K stage in front (dX goes through its transpose) */
+    g_schedule = HARP_BF_SCHEDULE_HADAMARD;
+    test_schedule_hadamard();
+    test_orthogonal();
+    static const int h48[] = {2, 2, 4, 3};
+    gradcheck(172, NULL, 0, 1, 0, 0);
+    gradcheck(1536, NULL, 0, 2, 0, 0);
+    gradcheck(48, h48, 4, 1, 1, 0.9);   /* Givens b = 2 stages inside the chunk, clip */
     return t_done();
 }

@@ -153,7 +153,7 @@ static void reseal(uint8_t *b, size_t n) {
 
 static void test_serialise(void) {
     harp_rot_params p;
-    harp_rot *rs[8];
+    harp_rot *rs[12];
     int nr = 0;
     rs[nr++] = mk(HARP_ROT_HADAMARD, 1376, NULL, 1);
     rs[nr++] = mk(HARP_ROT_RHT, 4864, NULL, 2);
@@ -172,6 +172,17 @@ static void test_serialise(void) {
     p.n_stages = 4, p.stages[0] = 2, p.stages[1] = 3, p.stages[2] = 43, p.stages[3] = 2;
     p.givens_b2 = 1, p.theta_init_scale = 0.1;
     rs[nr++] = mk(HARP_ROT_BUTTERFLY, 516, &p, 7);
+    /* schedule hadamard (blob version 3: fixed Had_K stage, identity-mixer stages): f64, int8, fp16 θ */
+    for (int e = 0; e < 3; e++) {
+        static const int64_t wn[3] = {1376, 1536, 172};
+        harp_rot_params_default(&p);
+        p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+        p.theta_init_scale = 0.1;
+        p.n_passes = 1 + (e == 1), p.givens_b2 = e == 1;
+        harp_rot *r = mk(HARP_ROT_BUTTERFLY, wn[e], &p, 8 + (uint64_t)e);
+        if (r && e) CHECK_OK(harp_rot_butterfly_round_theta(r, e == 1 ? HARP_THETA_INT8 : HARP_THETA_FP16));
+        rs[nr++] = r;
+    }
     for (int k = 0; k < nr; k++) {
         harp_rot *r = rs[k];
         if (!r) continue;
@@ -230,6 +241,15 @@ static void test_serialise(void) {
         b[8] = 9;   /* version */
         reseal(b, s);
         CHECK(harp_rot_deserialize(b, s, "rht blob", &z) == HARP_ERR_UNSUPPORTED);
+        free(b);
+    }
+    /* schedule hadamard: a fixed-stage order this build would not choose for n is refused */
+    if (rs[7] && harp_rot_serialize(rs[7], &b, &s) == HARP_OK) {
+        CHECK(b[8] == 3);
+        b[40 + 24] ^= 1;   /* u32 K after passes, stages, givens flag, mixer count and θ clip */
+        reseal(b, s);
+        harp_rot *z = NULL;
+        CHECK(harp_rot_deserialize(b, s, "v3 blob", &z) == HARP_ERR_FORMAT && strstr(harp_last_error(), "fixed-stage K"));
         free(b);
     }
     /* file round trip */

@@ -1,5 +1,6 @@
 /* Prints the width → K table of docs/hadamard-widths.md (markdown on stdout) and checks each row:
- * n = K·2^j, hadK exactly Hadamard, butterfly greedy(8,8) schedule multiplies to n. */
+ * n = K·2^j, hadK exactly Hadamard, the butterfly's greedy(8,8) and hadamard schedules multiply to n
+ * (the hadamard one: fixed Had_K stage, then learned stages over n/K and over K). */
 #include <string.h>
 
 #include "rot_test_util.h"
@@ -12,7 +13,8 @@ static const int64_t widths[] = {48,    64,    172,   192,   288,   320,   512, 
 
 int main(void) {
     harp_set_log_level(HARP_LOG_NONE);
-    printf("| n | 2^a·r | K | n/K | hadK construction | butterfly greedy(8,8) |\n|---:|---|---:|---:|---|---|\n");
+    printf("| n | 2^a·r | K | n/K | hadK construction | butterfly greedy(8,8) | butterfly hadamard |\n"
+           "|---:|---|---:|---:|---|---|---|\n");
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
         int64_t n = widths[i], r = n;
         int a = 0;
@@ -34,23 +36,29 @@ int main(void) {
             }
         CHECK_MSG(ok, "K=%d: H·Hᵀ != K·I", K);
         free(H);
-        harp_rot *bf = NULL;
-        CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, n, NULL, 0, &bf));
-        char sched[96] = "";
-        if (bf) {
+        char sched[2][96] = {"", ""};
+        for (int sc = 0; sc < 2; sc++) {
+            harp_rot_params p;
+            harp_rot_params_default(&p);
+            p.schedule = sc;
+            harp_rot *bf = NULL;
+            CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, n, &p, 0, &bf));
+            if (!bf) continue;
             const int *st;
-            int T = harp_rot_butterfly_stages(bf, &st), len = 0;
+            int T = harp_rot_butterfly_stages(bf, &st), len = 0, fk = harp_rot_butterfly_fixed_k(bf);
+            CHECK(fk == (sc && K > 1 ? K : 0));
+            if (fk) len += snprintf(sched[sc], sizeof sched[sc], "Had_%d + ", fk);
             int64_t prod = 1;
             for (int t = 0; t < T; t++) {
-                len += snprintf(sched + len, sizeof sched - (size_t)len, "%s%d", t ? "," : "[", st[t]);
+                len += snprintf(sched[sc] + len, sizeof sched[sc] - (size_t)len, "%s%d", t ? "," : "[", st[t]);
                 prod *= st[t];
             }
-            snprintf(sched + len, sizeof sched - (size_t)len, "]");
+            snprintf(sched[sc] + len, sizeof sched[sc] - (size_t)len, "]");
             CHECK(prod == n);
             harp_rot_destroy(bf);
         }
-        printf("| %lld | 2^%d·%lld | %d | %lld | %s | %s |\n", (long long)n, a, (long long)r, K, (long long)q,
-               K == 1 ? "none (pure FWHT)" : c, sched);
+        printf("| %lld | 2^%d·%lld | %d | %lld | %s | %s | %s |\n", (long long)n, a, (long long)r, K, (long long)q,
+               K == 1 ? "none (pure FWHT)" : c, sched[0], K == 1 ? "= greedy" : sched[1]);
     }
     return t_done();
 }

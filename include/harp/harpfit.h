@@ -19,6 +19,8 @@ extern "C" {
 
 typedef struct harp_fit_params {
     int steps;                   /* 1200 (0 = no fitting: the processors stay at θ = 0)            */
+    int schedule;                /* harp_bf_schedule: greedy (the reference, §4.2) or hadamard
+                                    (starts at the RHT's Had_n for every width, rotate.h)          */
     int base_b, max_b;           /* schedule radices, 8 and 8 (§4.2)                               */
     int passes;                  /* 1                                                              */
     double lr_u, lr_v;           /* Adam learning rates, 0.03 each                                 */

@@ -33,13 +33,30 @@ harp_status harp_rot_kind_parse(const char *name, harp_rot_kind *out);
 
 #define HARP_ROT_MAX_STAGES 64
 
+/* Butterfly schedules (algorithms.md §4.2; docs/results/harp-any-width.md).
+ * GREEDY: the reference's greedy mixed-radix factorisation of n; every stage learned, non-power-of-two
+ *   radices with a fixed random orthogonal mixer (at θ = 0 the RHT only for n a power of two).
+ * HADAMARD: n = K·m with K the order the RHT uses (harp_hadamard_choose_k). A fixed first stage
+ *   F = (hadK ⊗ I_m)/√K mixes the chunk index (the RHT's ±1 hadK, shared by all groups), then the
+ *   greedy stages, learned, whose fixed mixers are Sylvester on the digits inside the chunk m and the
+ *   identity on the digits of the chunk index (H_h/√h ⊗ I for a stage that straddles m), R = F·B. At
+ *   θ = 0, R = (hadK ⊗ H_m)/√n = Had_n exactly (no permutation), so HARP starts at the RHT for every
+ *   width that has one. For n a power of two both schedules are the same rotation (and blob). */
+typedef enum harp_bf_schedule { HARP_BF_SCHEDULE_GREEDY = 0, HARP_BF_SCHEDULE_HADAMARD = 1 } harp_bf_schedule;
+/* "greedy", "hadamard"; NULL for an unknown value. */
+const char *harp_bf_schedule_name(harp_bf_schedule s);
+harp_status harp_bf_schedule_parse(const char *name, harp_bf_schedule *out);
+
 typedef struct harp_rot_params {
     /* gsr */
     int gsr_group;          /* G: power of two dividing n; 0 (default) → 128, or n if n < 128; -1 → n (ungrouped) */
     int gsr_signs;          /* 1: R = diag(s)·blockdiag(...), s random ±1 from the seed */
     /* butterfly */
-    int base_b, max_b;      /* greedy schedule (§4.2); 0 → 8, 8 */
-    int n_stages;           /* > 0: use stages[0..n_stages) instead of the greedy schedule */
+    int schedule;           /* harp_bf_schedule (0 = greedy) */
+    int base_b, max_b;      /* greedy radices (§4.2); 0 → 8, 8 */
+    int n_stages;           /* > 0: use stages[0..n_stages) instead of the greedy ones (schedule hadamard:
+                               a stage straddling the chunk length n/K must split there into a power
+                               of two below it) */
     int stages[HARP_ROT_MAX_STAGES];
     int n_passes;           /* 0 → 1 */
     int givens_b2;          /* 1: b = 2 stages use one Givens angle per block instead of Cayley */
@@ -64,9 +81,11 @@ harp_rot_kind harp_rot_get_kind(const harp_rot *r);
 int64_t harp_rot_dim(const harp_rot *r);
 /* Hadamard/RHT: the K of n = K·2^k (1 for powers of two); 0 for other kinds. */
 int harp_rot_hadamard_k(const harp_rot *r);
-/* Butterfly: number of stages per pass and their radices (NULL for other kinds). */
+/* Butterfly: number of learned stages per pass and their radices (NULL for other kinds). */
 int harp_rot_butterfly_stages(const harp_rot *r, const int **stages);
 int harp_rot_butterfly_passes(const harp_rot *r);
+/* Butterfly: the order K of its fixed Hadamard stage (schedule hadamard, n not a power of two); else 0. */
+int harp_rot_butterfly_fixed_k(const harp_rot *r);
 
 /* ---- application ---------------------------------------------------------------------------------
  * X is rows×n row-major with leading dimension ld (≥ n; 0 → n), transformed in place:

@@ -1,17 +1,18 @@
-/* Fast fp32 nearest-E8P-codeword search for the proxy target (algorithms.md §5.2.2), vectorised over
- * the 256 abs vectors (8 per vector op). Same algorithm and tie rule as harp_e8p_encode (first coset,
- * then lowest abs index wins ties); only the arithmetic is fp32, so an exact near-tie may resolve the
- * other way — harmless for a stop-gradient target.
+/* Fast fp32 nearest-E8P-codeword search for the proxy target (algorithms.md §5.2.2): the fp32
+ * instantiation of quant/e8p_nearest_tpl.h (the search harp_e8p_encode runs in fp64, same algorithm
+ * and tie rule — first coset, then lowest abs index; only the arithmetic is fp32, and ‖y‖² is added
+ * after the per-coset minimum, so an exact near-tie may resolve the other way — harmless for a
+ * stop-gradient target), plus a pruned scan.
  *
- * nearest_ref scans all 2×256 (coset, abs) pairs. nearest (the one used) gives the same answer bit for
- * bit while scanning few of them: the 256 abs vectors fall into 8 permutation orbits (sorted values
- * 2.5/1.5/0.5 patterns), and by the rearrangement inequality a·|y| ≤ â↓·|y|↓ for every member a of an
- * orbit with sorted values â↓, so ‖y‖² + ‖â‖² − 2 â↓·|y|↓ (+ 2·min|y| when the orbit's parity forces a
- * sign flip, since the flipped term a_i|y_i| ≥ ½·min|y|) bounds every member's distance from below.
- * Orbits are visited in bound order and the scan stops once the bound exceeds the best distance found
- * by more than the fp32 rounding of either side (tol below), so a skipped member is strictly worse
- * than the selection and ties resolve as in the full scan. Members are evaluated with the very same
- * fp32 expression as nearest_ref. */
+ * nearest_ref is the template's full scan of all 2×256 (coset, abs) pairs. nearest (the one used) gives
+ * the same answer bit for bit while scanning few of them: the 256 abs vectors fall into 8 permutation
+ * orbits (sorted values 2.5/1.5/0.5 patterns), and by the rearrangement inequality a·|y| ≤ â↓·|y|↓ for
+ * every member a of an orbit with sorted values â↓, so ‖y‖² + ‖â‖² − 2 â↓·|y|↓ (+ 2·min|y| when the
+ * orbit's parity forces a sign flip, since the flipped term a_i|y_i| ≥ ½·min|y|) bounds every member's
+ * distance from below. Orbits are visited in bound order and the scan stops once the bound exceeds the
+ * best distance found by more than the fp32 rounding of either side (tol below), so a skipped member
+ * is strictly worse than the selection and ties resolve as in the full scan. Members are evaluated with
+ * the very same fp32 expression as the full scan. */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -20,10 +21,14 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+#define ELT float
+#define VEC v8f
+#define IVEC v8i
+#define ABS fabsf
+#define SFX(x) x##_f32
+#define E8P_YY_IN_SCAN 0
+#include "quant/e8p_nearest_tpl.h"
 
-static float g_abs[8][256] __attribute__((aligned(32)));   /* A[a][i], coordinate-major */
-static float g_n2[256] __attribute__((aligned(32)));
-static int32_t g_odd[256] __attribute__((aligned(32)));    /* Σ_i A[a]_i odd */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* Orbit-ordered copy of the table, each orbit padded to whole 8-vectors (padding: ‖a‖² = +∞). */
@@ -39,23 +44,12 @@ static int32_t g_o0[NORB], g_o1[NORB];        /* parity, first and end 8-vector 
 static int g_norb;
 
 static void build(void) {
-    for (int a = 0; a < 256; a++) {
-        double w[8], s = 0, n2 = 0;
-        /* code (a<<8)|0: coset +¼, all signs positive except coordinate 7 when Σ A[a] is odd */
-        harp_cb_decode8(HARP_CODEBOOK_E8P12, 0, (uint16_t)(a << 8), 0, w);
-        for (int i = 0; i < 8; i++) {
-            double v = fabs(w[i] - 0.25);
-            g_abs[i][a] = (float)v;
-            s += v, n2 += v * v;
-        }
-        g_n2[a] = (float)n2;
-        g_odd[a] = ((int)llround(s)) & 1;
-    }
+    const e8p_tab_f32 *tb = e8p_tables_f32();
     /* orbits: abs vectors with the same sorted values, in order of first appearance */
     float key[256][8];
     int orb[256];
     for (int a = 0; a < 256; a++) {
-        for (int i = 0; i < 8; i++) key[a][i] = g_abs[i][a];
+        for (int i = 0; i < 8; i++) key[a][i] = tb->abs[i][a];
         for (int i = 1; i < 8; i++)
             for (int j = i; j > 0 && key[a][j] > key[a][j - 1]; j--) {
                 float t = key[a][j];
@@ -73,13 +67,13 @@ static void build(void) {
     for (int o = 0; o < g_norb; o++) {
         int rep = g_o0[o];
         for (int i = 0; i < 8; i++) g_osort[i][o] = key[rep][i];
-        g_on2[o] = g_n2[rep];
-        g_oodd[o] = g_odd[rep];
+        g_on2[o] = tb->n2[rep];
+        g_oodd[o] = tb->odd[rep];
         g_o0[o] = pos / 8;
         for (int a = 0; a < 256; a++)
             if (orb[a] == o && pos < NPAD) {
-                for (int i = 0; i < 8; i++) g_pabs[i][pos] = g_abs[i][a];
-                g_pn2[pos] = g_n2[a], g_pidx[pos++] = a;
+                for (int i = 0; i < 8; i++) g_pabs[i][pos] = tb->abs[i][a];
+                g_pn2[pos] = tb->n2[a], g_pidx[pos++] = a;
             }
         while (pos % 8 && pos < NPAD) {
             for (int i = 0; i < 8; i++) g_pabs[i][pos] = 0;
@@ -97,7 +91,7 @@ int hf_e8p_orbits_ok(void) {
         for (int k = g_o0[o] * 8; k < g_o1[o] * 8; k++) {
             if (g_pidx[k] >= 256) continue;
             int a = g_pidx[k];
-            if (seen[a]++ || g_odd[a] != g_oodd[o]) return 0;
+            if (seen[a]++ || e8p_tables_f32()->odd[a] != g_oodd[o]) return 0;
             cnt++;
         }
     return cnt == 256 && g_norb == NORB;
@@ -106,76 +100,18 @@ int hf_e8p_orbits_ok(void) {
 #define self(m, a, b) ((v8f)(((v8i)(a) & (m)) | ((v8i)(b) & ~(m))))
 
 /* The codeword of coset bp, abs vector ba, signs of y (neg) with the parity fix on the smallest term. */
-static inline HARP_ALWAYS_INLINE void emit(int bp, int ba, unsigned bneg, const float *bay, float *out) {
-    unsigned t = bneg;
-    if ((int32_t)(__builtin_popcount(bneg) & 1) != g_odd[ba]) {
-        int imn = 0;
-        float mn = g_abs[0][ba] * bay[0];
-        for (int i = 1; i < 8; i++) {
-            float v = g_abs[i][ba] * bay[i];
-            if (v < mn) mn = v, imn = i;
-        }
-        t ^= 1u << imn;
-    }
+static inline HARP_ALWAYS_INLINE void emit(int bp, int ba, unsigned t, float *out) {
+    const e8p_tab_f32 *tb = &e8p_t_f32;   /* built (pthread_once) before any search */
     const float shift = bp ? -0.25f : 0.25f;
-    for (int i = 0; i < 8; i++) out[i] = ((t >> i) & 1 ? -g_abs[i][ba] : g_abs[i][ba]) + shift;
+    for (int i = 0; i < 8; i++) out[i] = ((t >> i) & 1 ? -tb->abs[i][ba] : tb->abs[i][ba]) + shift;
 }
 
 HARP_TARGET_CLONES
 static void nearest_ref(const float *x, float *out) {
-    float best = INFINITY;
-    int bp = 0, ba = 0;
-    unsigned bneg = 0;
-    float bay[8] = {0};
-    for (int p = 0; p < 2; p++) {
-        const float shift = p ? -0.25f : 0.25f;
-        float ay[8], yy = 0;
-        unsigned neg = 0;
-        for (int i = 0; i < 8; i++) {
-            float y = x[i] - shift;
-            neg |= (unsigned)(y < 0) << i;
-            ay[i] = fabsf(y);
-            yy += y * y;
-        }
-        const int32_t nodd = __builtin_popcount(neg) & 1;
-        v8f bd = {INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY, INFINITY};
-        v8i bi = {0};
-        for (int a0 = 0; a0 < 256; a0 += 8) {
-            v8f t, dot, mn, ai;
-            memcpy(&ai, &g_abs[0][a0], 32);
-            dot = mn = ai * ay[0];
-            for (int i = 1; i < 8; i++) {
-                memcpy(&ai, &g_abs[i][a0], 32);
-                t = ai * ay[i];
-                dot += t;
-                mn = self(t < mn, t, mn);
-            }
-            v8i od;
-            memcpy(&od, &g_odd[a0], 32);
-            v8f n2;
-            memcpy(&n2, &g_n2[a0], 32);
-            v8f flip = self(od != nodd, mn, (v8f){0});
-            v8f d = n2 - 2 * (dot - 2 * flip);
-            v8i idx = (v8i){0, 1, 2, 3, 4, 5, 6, 7} + a0;
-            v8i lt = d < bd;
-            bd = self(lt, d, bd);
-            bi = (idx & lt) | (bi & ~lt);
-        }
-        float dl[8];
-        int32_t il[8];
-        memcpy(dl, &bd, 32);
-        memcpy(il, &bi, 32);
-        float dmin = dl[0];
-        int amin = il[0];
-        for (int l = 1; l < 8; l++)
-            if (dl[l] < dmin || (dl[l] == dmin && il[l] < amin)) dmin = dl[l], amin = il[l];
-        dmin += yy;
-        if (dmin < best) {
-            best = dmin, bp = p, ba = amin, bneg = neg;
-            memcpy(bay, ay, sizeof bay);
-        }
-    }
-    emit(bp, ba, bneg, bay, out);
+    int bp, ba;
+    unsigned t;
+    e8p_search_f32(x, &bp, &ba, &t);
+    emit(bp, ba, t, out);
 }
 
 /* 8 floats sorted descending, branch-free (Batcher's 19-comparator network, unrolled to max/min). */
@@ -247,15 +183,7 @@ static void nearest(const float *x, float *out) {
     unsigned neg[2];
     int32_t nodd[2];
     for (int p = 0; p < 2; p++) {
-        const float shift = p ? -0.25f : 0.25f;
-        float s = 0, srt[8];
-        neg[p] = 0;
-        for (int i = 0; i < 8; i++) {
-            float y = x[i] - shift;
-            neg[p] |= (unsigned)(y < 0) << i;
-            ay[p][i] = fabsf(y);
-            s += y * y;
-        }
+        float srt[8], s = e8p_coset_f32(x, p, ay[p], &neg[p]);
         yy[p] = s;
         nodd[p] = __builtin_popcount(neg[p]) & 1;
         if (!(s <= 1e30f)) { /* NaN / overflow: no bound is safe */
@@ -310,8 +238,8 @@ static void nearest(const float *x, float *out) {
         amin[p] = hmin8i(&cand);
         dmin[p] = m + yy[p];
     }
-    const int bp = dmin[1] < dmin[0];
-    emit(bp, amin[bp] & 255, neg[bp], ay[bp], out);
+    const int bp = dmin[1] < dmin[0], ba = amin[bp] & 255;
+    emit(bp, ba, e8p_signs_f32(&e8p_t_f32, ba, neg[bp], ay[bp]), out);
 }
 
 void hf_e8p_nearest_f32(const float x[8], float out[8]) {
@@ -322,6 +250,13 @@ void hf_e8p_nearest_f32(const float x[8], float out[8]) {
 void hf_e8p_nearest_ref_f32(const float x[8], float out[8]) {
     pthread_once(&g_once, build);
     nearest_ref(x, out);
+}
+
+void hf_e8p_tables(float abs_cm[8 * 256], float n2[256], int32_t odd[256]) {
+    const e8p_tab_f32 *tb = e8p_tables_f32();
+    memcpy(abs_cm, tb->abs, sizeof tb->abs);
+    memcpy(n2, tb->n2, sizeof tb->n2);
+    memcpy(odd, tb->odd, sizeof tb->odd);
 }
 
 void hf_quantize8_fast(harp_codebook cb, double resid, const double x[8], double q[8]) {

@@ -13,6 +13,7 @@ harp_fit_params harp_fit_default_params(int bits) {
     harp_fit_params p;
     memset(&p, 0, sizeof p);
     p.steps = 1200;
+    p.schedule = HARP_BF_SCHEDULE_GREEDY;
     p.base_b = p.max_b = 8;
     p.passes = 1;
     p.lr_u = p.lr_v = 0.03;
@@ -69,7 +70,7 @@ static harp_status make_side(const harp_fit_params *p, int64_t d, uint64_t seed,
                              harp_rot **out) {
     harp_rot_params rp;
     harp_rot_params_default(&rp);
-    rp.base_b = p->base_b, rp.max_b = p->max_b, rp.n_passes = p->passes;
+    rp.schedule = p->schedule, rp.base_b = p->base_b, rp.max_b = p->max_b, rp.n_passes = p->passes;
     rp.givens_b2 = p->givens_b2, rp.theta_clip = p->theta_clip;
     harp_status st = harp_rot_create(HARP_ROT_BUTTERFLY, d, &rp, seed, out);
     if (st != HARP_OK) {
@@ -80,10 +81,37 @@ static harp_status make_side(const harp_fit_params *p, int64_t d, uint64_t seed,
     return HARP_OK;
 }
 
+/* The fixed Hadamard stages (schedule hadamard) are constants of the fit: the engine sees
+ * W' = F_Uᵀ W F_V and H' = F_Vᵀ H F_V (computed once, in fp64) and learns the stages after them.
+ * Without a fixed stage *Wo = W and *Ho = H (nothing allocated). */
+static harp_status fixed_inputs(const harp_rot *U, const harp_rot *V, int64_t m, int64_t n, const float *W, const double *H,
+                                const float **Wo, const double **Ho, float **Wown, double **Hown) {
+    *Wo = W, *Ho = H;
+    if (!harp_rot_butterfly_fixed_k(U) && !harp_rot_butterfly_fixed_k(V)) return HARP_OK;
+    size_t mn = (size_t)m * (size_t)n, nn = (size_t)n * (size_t)n;
+    double *Wd = harp_xmalloc(mn * sizeof(double), "harp fixed stage");
+    *Wown = harp_xmalloc(mn * sizeof(float), "harp fixed stage");
+    *Hown = harp_xmalloc(nn * sizeof(double), "harp fixed stage");
+    if (!Wd || !*Wown || !*Hown) {
+        free(Wd);
+        return HARP_ERR_OOM;
+    }
+    for (size_t k = 0; k < mn; k++) Wd[k] = W[k];
+    memcpy(*Hown, H, nn * sizeof(double));
+    harp_status st = bf_fixed_weight_f64(U, V, Wd, m, n);
+    if (st == HARP_OK) st = bf_fixed_weight_f64(V, V, *Hown, n, n);
+    for (size_t k = 0; k < mn; k++) (*Wown)[k] = (float)Wd[k];
+    free(Wd);
+    *Wo = *Wown, *Ho = *Hown;
+    return st;
+}
+
 typedef struct fit_state {
     harp_rot *U, *V;
     hf_ctx_f32 *ctx;
     hf_gpu *gctx;   /* the GPU engine instead of ctx when p->gpu */
+    float *Wfix;    /* fixed_inputs' copies (NULL without a fixed stage) */
+    double *Hfix;
     double *thU, *thV, *gU, *gV, *hist;
     hf_adam aU, aV;
 } fit_state;
@@ -91,7 +119,7 @@ typedef struct fit_state {
 static void fit_state_free(fit_state *s) {
     hf_ctx_destroy_f32(s->ctx);
     hf_gpu_destroy(s->gctx);
-    free(s->thU), free(s->thV), free(s->gU), free(s->gV), free(s->hist);
+    free(s->thU), free(s->thV), free(s->gU), free(s->gV), free(s->hist), free(s->Wfix), free(s->Hfix);
     hf_adam_free(&s->aU), hf_adam_free(&s->aV);
 }
 
@@ -151,18 +179,21 @@ harp_status harp_fit(const harp_fit_params *p, int64_t m, int64_t n, const float
     harp_status st = make_side(p, m, seed, what, "output (m)", &s.U);
     if (st == HARP_OK) st = make_side(p, n, harp_seed_mix(seed, 1), what, "input (n)", &s.V);
     if (st == HARP_OK) st = check_finite(m, n, W_r, H_r, what);
+    const float *W_e = W_r;   /* what the engine fits: W_r, H_r behind the fixed stages */
+    const double *H_e = H_r;
+    if (st == HARP_OK) st = fixed_inputs(s.U, s.V, m, n, W_r, H_r, &W_e, &H_e, &s.Wfix, &s.Hfix);
     hf_opts o = {p->hbd_lambda, p->hbd_block, p->codebook,
                  p->scale_override > 0 ? p->scale_override : harp_codebook_opt_scale(p->codebook),
                  p->resid_scale_override > 0 ? p->resid_scale_override : harp_codebook_opt_resid_scale(p->codebook), 0};
     if (st == HARP_OK && p->gpu) {
-        st = hf_gpu_create(s.U, s.V, W_r, H_r, &o, &s.gctx);
+        st = hf_gpu_create(s.U, s.V, W_e, H_e, &o, &s.gctx);
         if (st != HARP_OK) {
             char why[256];
             snprintf(why, sizeof why, "%s", harp_last_error());
             st = harp_err(st, "%s: %s", what, why);
         }
     } else if (st == HARP_OK) {
-        st = hf_ctx_create_f32(s.U, s.V, W_r, H_r, &o, &s.ctx);
+        st = hf_ctx_create_f32(s.U, s.V, W_e, H_e, &o, &s.ctx);
     }
     int64_t nu = harp_rot_butterfly_num_params(s.U), nv = harp_rot_butterfly_num_params(s.V);
     if (st == HARP_OK) {

@@ -54,34 +54,18 @@ int hf_gpu_available(void) {
 }
 
 static harp_status side_desc(const harp_rot *r, hfg_side *s) {
-    s->d = r->n;
-    s->PT = r->P * r->T;
+    s->d = harp_rot_dim(r);
+    s->PT = bf_num_stages(r);
     hfg_stage *st = harp_xcalloc((size_t)s->PT, sizeof *st, "harp fit gpu");
     if (!st) return HARP_ERR_OOM;
     int64_t off = 0;
     for (int pt = 0; pt < s->PT; pt++) {
-        const bf_stage *b = &r->st[pt % r->T];
-        st[pt].b = b->b, st[pt].step = b->step, st[pt].D = b->D, st[pt].koff = off;
-        off += b->D * b->b * b->b;
+        const bf_geom b = bf_stage_geom(r, pt);
+        st[pt].b = b.b, st[pt].step = b.step, st[pt].D = b.D, st[pt].koff = off;
+        off += b.D * b.b * b.b;
     }
     s->st = st, s->nk = off;
     return HARP_OK;
-}
-
-/* hf_e8p.c's table (abs grid of the +¼ coset, coordinate-major; norms; parities), rebuilt here
- * because that file keeps it private. */
-static void e8p_tables(float *abs_cm, float *n2, int32_t *odd) {
-    for (int a = 0; a < 256; a++) {
-        double w[8], s = 0, q = 0;
-        harp_cb_decode8(HARP_CODEBOOK_E8P12, 0, (uint16_t)(a << 8), 0, w);
-        for (int i = 0; i < 8; i++) {
-            double v = fabs(w[i] - 0.25);
-            abs_cm[i * 256 + a] = (float)v;
-            s += v, q += v * v;
-        }
-        n2[a] = (float)q;
-        odd[a] = ((int)llround(s)) & 1;
-    }
 }
 
 void hf_gpu_destroy(hf_gpu *g) {
@@ -100,12 +84,12 @@ harp_status hf_gpu_create(harp_rot *U, harp_rot *V, const float *W, const double
     g->U = U, g->V = V;
     hfg_desc d;
     memset(&d, 0, sizeof d);
-    d.m = U->n, d.n = V->n;
+    d.m = harp_rot_dim(U), d.n = harp_rot_dim(V);
     d.lambda = o->lambda, d.so = o->so, d.resid = o->resid;
     d.hbd_block = o->hbd_block, d.cb = (int)o->cb, d.freeze_weights = o->freeze_weights;
     float abs_cm[8 * 256], n2[256];
     int32_t odd[256];
-    e8p_tables(abs_cm, n2, odd);
+    hf_e8p_tables(abs_cm, n2, odd);
     d.e8p_abs = abs_cm, d.e8p_n2 = n2, d.e8p_odd = odd, d.e81b = e81b_codebook();
     harp_status st = side_desc(U, &d.U);
     if (st == HARP_OK) st = side_desc(V, &d.V);
@@ -127,10 +111,10 @@ harp_status hf_gpu_create(harp_rot *U, harp_rot *V, const float *W, const double
 }
 
 static void pack_side(const harp_rot *r, float *dst) {
-    for (int pt = 0; pt < r->P * r->T; pt++) {
-        const bf_stage *b = &r->st[pt % r->T];
-        size_t k = (size_t)(b->D * b->b * b->b);
-        memcpy(dst, r->kf_can[pt], k * sizeof(float));
+    for (int pt = 0; pt < bf_num_stages(r); pt++) {
+        const bf_geom b = bf_stage_geom(r, pt);
+        size_t k = (size_t)(b.D * b.b * b.b);
+        memcpy(dst, bf_blocks_f32(r, pt), k * sizeof(float));
         dst += k;
     }
 }

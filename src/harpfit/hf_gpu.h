@@ -1,6 +1,6 @@
 /* GPU twin of the fp32 HARP loss/gradient engine (hf_eval_f32): same loss, same target refresh rule,
  * same dθ convention. The stage transforms, the proxy target, the losses and the per-group dK run on
- * the device (src/cuda/harpfit_cuda.cu); the blocks are uploaded from r->kf_can each evaluation and
+ * the device (src/cuda/harpfit_cuda.cu); the blocks are uploaded from bf_blocks_f32 each evaluation and
  * dθ is formed on the host with bf_dtheta_from_dk. Without CUDA every call returns HARP_ERR_NO_DEVICE. */
 #ifndef HARP_HF_GPU_H
 #define HARP_HF_GPU_H

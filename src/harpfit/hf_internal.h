@@ -5,7 +5,7 @@
 
 #include "core/core.h"
 #include "harp/harpfit.h"
-#include "rotate/rot_internal.h"
+#include "rotate/butterfly.h"
 
 /* Problem constants shared by both precisions. */
 typedef struct hf_opts {
@@ -63,6 +63,8 @@ void hf_adam_step(hf_adam *a, double lr, const double *g, double *theta);
 void hf_e8p_nearest_f32(const float x[8], float out[8]);
 void hf_e8p_nearest_ref_f32(const float x[8], float out[8]);
 int hf_e8p_orbits_ok(void);
+/* The fp32 abs grid of the +¼ coset (coordinate-major [8][256]), norms and parities (the GPU engine's copy). */
+void hf_e8p_tables(float abs_cm[8 * 256], float n2[256], int32_t odd[256]);
 
 /* dst (cols×rows) = srcᵀ (rows×cols) in fp32 (hf_transpose.c), and its scalar twin. */
 void hf_transpose_f32(const float *src, float *dst, int64_t rows, int64_t cols);

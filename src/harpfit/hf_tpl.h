@@ -170,7 +170,7 @@ static void SFX(stage_bwd)(const R *K, int b, int64_t step, int64_t L, const R *
 
 static size_t SFX(wk_vecs)(const harp_rot *r) {
     int bmax = 2;
-    for (int t = 0; t < r->T; t++) bmax = r->st[t].b > bmax ? r->st[t].b : bmax;
+    for (int pt = 0; pt < bf_num_stages(r); pt++) bmax = bf_stage_geom(r, pt).b > bmax ? bf_stage_geom(r, pt).b : bmax;
     if (bmax <= BVEC) return (size_t)bmax * bmax + 2 * (size_t)bmax + 1;
     return (2 * (size_t)bmax * sizeof(R) + sizeof(VEC) - 1) / sizeof(VEC) + 1;
 }
@@ -186,14 +186,12 @@ static harp_status SFX(side_fwd)(const harp_rot *r, R **buf, int64_t L) {
 #pragma omp atomic write
             fail = 1;
         }
-        for (int p = 0; p < r->P; p++)
-            for (int t = 0; t < r->T; t++) {
-                int pt = p * r->T + t;
-                const bf_stage *st = &r->st[t];
+        for (int pt = 0; pt < bf_num_stages(r); pt++) {
+            const bf_geom st = bf_stage_geom(r, pt);
 #pragma omp for schedule(static)
-                for (int64_t c = 0; c < st->D; c++)
-                    if (wk) SFX(stage_fwd)(KCAN(r, pt), st->b, st->step, L, buf[pt], buf[pt + 1], 0, c, c + 1, wk);
-            }
+            for (int64_t c = 0; c < st.D; c++)
+                if (wk) SFX(stage_fwd)(KCAN(r, pt), st.b, st.step, L, buf[pt], buf[pt + 1], 0, c, c + 1, wk);
+        }
         harp_free_aligned(wk);
     }
     return fail ? harp_err(HARP_ERR_OOM, "harp fit: out of memory for stage workspace") : HARP_OK;
@@ -203,10 +201,13 @@ static harp_status SFX(side_fwd)(const harp_rot *r, R **buf, int64_t L) {
 static harp_status SFX(side_bwd)(const harp_rot *r, R **buf, int64_t L, R *g, double *dk, int dx_first) {
     size_t nw = SFX(wk_vecs)(r);
     int fail = 0;
-    int PT = r->P * r->T;
+    int PT = bf_num_stages(r);
     int64_t dko[HARP_ROT_MAX_STAGES * 64 + 1];
     dko[0] = 0;
-    for (int pt = 0; pt < PT; pt++) dko[pt + 1] = dko[pt] + r->st[pt % r->T].D * r->st[pt % r->T].b * r->st[pt % r->T].b;
+    for (int pt = 0; pt < PT; pt++) {
+        const bf_geom st = bf_stage_geom(r, pt);
+        dko[pt + 1] = dko[pt] + st.D * st.b * st.b;
+    }
 #pragma omp parallel
     {
         VEC *wk = harp_aligned_alloc(nw * sizeof(VEC), "harp fit workspace");
@@ -215,11 +216,11 @@ static harp_status SFX(side_bwd)(const harp_rot *r, R **buf, int64_t L, R *g, do
             fail = 1;
         }
         for (int pt = PT - 1; pt >= 0; pt--) {
-            const bf_stage *st = &r->st[pt % r->T];
+            const bf_geom st = bf_stage_geom(r, pt);
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < st->D; c++)
+            for (int64_t c = 0; c < st.D; c++)
                 if (wk)
-                    SFX(stage_bwd)(KCAN(r, pt), st->b, st->step, L, buf[pt], g, pt > 0 || dx_first, c, c + 1, dk + dko[pt],
+                    SFX(stage_bwd)(KCAN(r, pt), st.b, st.step, L, buf[pt], g, pt > 0 || dx_first, c, c + 1, dk + dko[pt],
                                    wk);
         }
         harp_free_aligned(wk);
@@ -283,8 +284,11 @@ void SFX(hf_ctx_destroy)(SFX(hf_ctx) *c) {
 
 static int64_t SFX(dk_size)(const harp_rot *r) {
     int64_t s = 0;
-    for (int t = 0; t < r->T; t++) s += r->st[t].D * r->st[t].b * r->st[t].b;
-    return s * r->P;
+    for (int pt = 0; pt < bf_num_stages(r); pt++) {
+        const bf_geom st = bf_stage_geom(r, pt);
+        s += st.D * st.b * st.b;
+    }
+    return s;
 }
 
 harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const double *H, const hf_opts *o,
@@ -293,9 +297,9 @@ harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const d
     SFX(hf_ctx) *c = harp_xcalloc(1, sizeof *c, "harp fit context");
     if (!c) return HARP_ERR_OOM;
     c->U = U, c->V = V, c->o = *o;
-    c->m = U->n, c->n = V->n;
+    c->m = harp_rot_dim(U), c->n = harp_rot_dim(V);
     int64_t m = c->m, n = c->n;
-    c->PU = U->P * U->T, c->PV = V->P * V->T;
+    c->PU = bf_num_stages(U), c->PV = bf_num_stages(V);
     size_t mn = (size_t)m * (size_t)n, nn = (size_t)n * (size_t)n, mx = (size_t)(m > n ? m : n);
     c->bv = SFX(bufs)(c->PV + 1, mn);
     c->bu = SFX(bufs)(c->PU + 1, mn);

@@ -1,4 +1,5 @@
-/* Public apply entry points (optimised, reference, two-sided, Hessian) for every rotation kind. */
+/* Public apply entry points (optimised, reference, two-sided, Hessian, materialize) for every rotation
+ * kind, through the kinds table. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ harp_status harp_rot_hessian_f64(const harp_rot *V, double *H, int64_t n, int in
 
 harp_status harp_rot_materialize(const harp_rot *r, double *R) {
     if (!r || !R) return harp_err(HARP_ERR_INVALID_ARG, "rotation materialize: NULL argument");
+    if (r->ops->materialize) return r->ops->materialize(r, R);
     int64_t n = r->n;
     memset(R, 0, (size_t)n * (size_t)n * sizeof(double));
     for (int64_t i = 0; i < n; i++) R[i * n + i] = 1.0;

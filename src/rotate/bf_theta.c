@@ -21,19 +21,12 @@ void bf_theta_enc_clear(harp_rot *r) {
     r->theta_enc = HARP_THETA_F64;
 }
 
-static harp_status need_bf(const harp_rot *r, const char *fn) {
-    if (!r) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL rotation", fn);
-    if (r->kind != HARP_ROT_BUTTERFLY)
-        return harp_err(HARP_ERR_INVALID_ARG, "%s: rotation is %s, not butterfly", fn, harp_rot_kind_name(r->kind));
-    return HARP_OK;
-}
-
 int64_t harp_rot_butterfly_num_groups(const harp_rot *r) {
     return r && r->kind == HARP_ROT_BUTTERFLY ? bf_group_count(r) : 0;
 }
 
 harp_status harp_rot_butterfly_group_sizes(const harp_rot *r, int *sizes) {
-    HARP_TRY(need_bf(r, "butterfly_group_sizes"));
+    HARP_TRY(bf_need(r, "butterfly_group_sizes"));
     int64_t g = 0;
     for (int p = 0; p < r->P; p++)
         for (int t = 0; t < r->T; t++)
@@ -75,7 +68,7 @@ harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_
 }
 
 harp_status harp_rot_butterfly_round_theta(harp_rot *r, harp_theta_enc enc) {
-    HARP_TRY(need_bf(r, "butterfly_round_theta"));
+    HARP_TRY(bf_need(r, "butterfly_round_theta"));
     if (enc == HARP_THETA_F64) {
         bf_theta_enc_clear(r);
         return HARP_OK;

@@ -1,7 +1,6 @@
 /* HARP butterfly rotation (algorithms.md §4.2–§4.4, §4.8): greedy mixed-radix schedule, stride
  * tensorisation, per-group kernels K = Cay(S(θ))·M_b (or Givens·M_2), Cayley blocks computed once
  * per θ, and the hand-derived backward pass. */
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,96 +9,21 @@
 
 static int is_pow2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
-harp_status bf_schedule(int64_t n, const harp_rot_params *p, int *stages, int *T) {
-    int cnt = 0;
-    if (p->n_stages > 0) {
-        if (p->n_stages > HARP_ROT_MAX_STAGES)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: %d stages (max %d)", p->n_stages, HARP_ROT_MAX_STAGES);
-        int64_t prod = 1;
-        for (int i = 0; i < p->n_stages; i++) {
-            if (p->stages[i] < 2 || p->stages[i] > 65536)
-                return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage %d has radix %d (must be 2..65536)", i,
-                                p->stages[i]);
-            prod *= p->stages[i];
-            if (prod > n) break;
-            stages[cnt++] = p->stages[i];
-        }
-        if (prod != n || cnt != p->n_stages)
-            return harp_err(HARP_ERR_INVALID_ARG, "butterfly: stage radices do not multiply to n=%lld", (long long)n);
-        *T = cnt;
-        return HARP_OK;
-    }
-    int base = p->base_b > 0 ? p->base_b : 8, maxb = p->max_b > 0 ? p->max_b : 8;
-    if (base < 2 || maxb < 2)
-        return harp_err(HARP_ERR_INVALID_ARG, "butterfly: base_b=%d max_b=%d must be >= 2", base, maxb);
-    int64_t rem = n;
-    while (rem > 1 && rem % base == 0 && cnt < HARP_ROT_MAX_STAGES) stages[cnt++] = base, rem /= base;
-    for (int64_t f = rem < maxb ? rem : maxb; f >= 2; f--)
-        while (rem > 1 && rem % f == 0 && cnt < HARP_ROT_MAX_STAGES) stages[cnt++] = (int)f, rem /= f;
-    if (rem != 1) {
-        if (cnt >= HARP_ROT_MAX_STAGES || rem > 65536)
-            return harp_err(HARP_ERR_UNSUPPORTED, "butterfly: n=%lld leaves a radix-%lld stage (too large)",
-                            (long long)n, (long long)rem);
-        stages[cnt++] = (int)rem;
-    }
-    if (cnt == 0) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: n=%lld has no stages", (long long)n);
-    *T = cnt;
-    return HARP_OK;
-}
-
-void orth_qr_signfix(double *A, int n) {
-    double *tau = malloc((size_t)n * sizeof *tau);
-    int *sg = malloc((size_t)n * sizeof *sg);
-    if (!tau || !sg) {
-        free(tau);
-        free(sg);
-        return;
-    }
-    LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, n, A, n, tau);
-    for (int i = 0; i < n; i++) sg[i] = A[(size_t)i * n + i] < 0 ? -1 : 1;
-    LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, n, n, A, n, tau);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) A[(size_t)i * n + j] *= sg[j];
-    free(tau);
-    free(sg);
-}
-
-/* Fixed per-radix orthogonal mixer for non-power-of-two b (seeded by b only, like the reference's
- * fixed_seed + 10007·b); it is stored in blobs, never regenerated on load. */
-harp_status bf_mixer(int b, double *M) {
-    harp_rng g;
-    harp_rng_seed(&g, harp_seed_mix(0x4841525046495845ULL, 10007ULL * (uint64_t)b));
-    for (size_t i = 0; i < (size_t)b * b; i++) M[i] = harp_rng_normal(&g);
-    orth_qr_signfix(M, b);
-    return HARP_OK;
-}
-
-static const double *mixer_of(const harp_rot *r, int b) {
-    for (int i = 0; i < r->n_mix; i++)
-        if (r->mix_b[i] == b) return r->mix[i];
-    return NULL;
-}
-
-/* M_b[i][j]: Sylvester/√b for powers of two, the stored matrix otherwise. */
-static void mixer_fill(const harp_rot *r, int b, double *M) {
-    if (is_pow2(b)) {
-        double s = 1.0 / sqrt((double)b);
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < b; j++) M[(size_t)i * b + j] = (__builtin_popcount((unsigned)(i & j)) & 1) ? -s : s;
-    } else {
-        memcpy(M, mixer_of(r, b), (size_t)b * b * sizeof *M);
-    }
-}
-
 harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
-    int stages[HARP_ROT_MAX_STAGES], T;
-    HARP_TRY(bf_schedule(r->n, p, stages, &T));
+    int stages[HARP_ROT_MAX_STAGES], T, K;
+    HARP_TRY(bf_schedule(r->n, p, stages, &T, &K));
+    r->params.schedule = p->schedule;
+    if (K) HARP_TRY(rot_hadk_init(r, K));   /* the fixed stage, and the Hadamard kernels at θ = 0 */
+    else r->K = 1, r->pow2 = r->n;          /* used by the Hadamard kernels when r->had_exact */
+    r->fixed = K != 0;
     r->T = T;
     r->P = p->n_passes > 0 ? p->n_passes : 1;
     if (r->P > 64) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: %d passes (max 64)", r->P);
     r->params.n_stages = T;
     memcpy(r->params.stages, stages, sizeof stages);
     r->params.n_passes = r->P;
+    int syl[HARP_ROT_MAX_STAGES];
+    if (r->fixed) HARP_TRY(bf_chunk_split(stages, T, r->pow2, syl));
     int64_t step = 1;
     r->nparam = 0;
     for (int t = 0; t < T; t++) {
@@ -108,10 +32,11 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         s->step = step;
         s->D = r->n / s->b;
         s->givens = s->b == 2 && p->givens_b2;
+        s->syl = r->fixed ? syl[t] : 0;
         s->nparam = s->givens ? 1 : (int64_t)s->b * (s->b - 1) / 2;
         step *= s->b;
         r->nparam += s->D * s->nparam * r->P;
-        if (!is_pow2(s->b) && !mixer_of(r, s->b) && !load) {
+        if (!is_pow2(s->b) && !r->fixed && !bf_mixer_of(r, s->b) && !load) {
             int k = r->n_mix;
             r->mix_b[k] = s->b;
             r->mix[k] = harp_xmalloc((size_t)s->b * s->b * sizeof(double), "butterfly mixer");
@@ -121,7 +46,6 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
         }
     }
     r->theta = harp_xcalloc((size_t)(r->nparam ? r->nparam : 1), sizeof(double), "butterfly theta");
-    r->K = 1, r->pow2 = r->n;   /* used by the Hadamard kernels when r->sylvester */
     int PT = r->P * r->T;
     r->kf_fwd = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
     r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
@@ -262,7 +186,7 @@ harp_status bf_refresh(harp_rot *r) {
             int64_t step = st->step, off = theta_offset(r, p, t);
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
             if (!M) return HARP_ERR_OOM;
-            mixer_fill(r, b, M);
+            bf_mixer_fill(r, st, M);
             float *kf = r->kf_fwd[p * r->T + t], *ki = r->kf_inv[p * r->T + t];
             double *df = r->kd_fwd[p * r->T + t], *di = r->kd_inv[p * r->T + t];
             float *kc = r->kf_can[p * r->T + t], *kct = r->kf_cant[p * r->T + t];
@@ -303,33 +227,79 @@ harp_status bf_refresh(harp_rot *r) {
             free(M);
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
-    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly the Sylvester mixer */
-    r->sylvester = is_pow2(r->n);
-    for (int64_t i = 0; i < r->nparam && r->sylvester; i++) r->sylvester = r->theta[i] == 0.0;
+    /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly its mixer: Sylvester
+     * (n a power of two) or Sylvester ⊗ identity behind F, and the rotation is Had_n */
+    r->had_exact = is_pow2(r->n) || r->fixed;
+    for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = r->theta[i] == 0.0;
     return HARP_OK;
 }
 
 /* ---- public butterfly API ------------------------------------------------------------------------ */
 
-static harp_status need_bf(const harp_rot *r, const char *fn) {
+harp_status bf_need(const harp_rot *r, const char *fn) {
     if (!r) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL rotation", fn);
     if (r->kind != HARP_ROT_BUTTERFLY)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: rotation is %s, not butterfly", fn, harp_rot_kind_name(r->kind));
     return HARP_OK;
 }
 
+/* ---- module API for the fitting engines (butterfly.h) ---------------------------------------------- */
+
+int bf_num_stages(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY ? r->P * r->T : 0; }
+
+bf_geom bf_stage_geom(const harp_rot *r, int pt) {
+    const bf_stage *s = &r->st[pt % r->T];
+    return (bf_geom){s->b, s->step, s->D};
+}
+
+/* rows of X (rows × n) ← X·F of r's fixed stage, in blocks of 64 rows over the threads (rows are
+ * independent, so the result does not depend on the thread count); tmp: rows·n */
+static void fixed_rows(const harp_rot *r, double *X, int64_t rows, double *tmp) {
+    if (!r || r->kind != HARP_ROT_BUTTERFLY || !r->fixed) return;
+    const int64_t n = r->n, nb = (rows + 63) / 64;
+    const double s = 1.0 / sqrt((double)r->K);
+#pragma omp parallel for schedule(dynamic, 1) if (rows * n >= (1 << 19))
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r0 = b * 64, nr = rows - r0 < 64 ? rows - r0 : 64;
+        had_mix_rows_f64(r, X + r0 * n, nr, n, tmp + r0 * n, 0, s);
+    }
+}
+
+harp_status bf_fixed_weight_f64(const harp_rot *U, const harp_rot *V, double *W, int64_t m, int64_t n) {
+    if ((U && U->n != m) || (V && V->n != n))
+        return harp_err(HARP_ERR_SHAPE, "butterfly fixed stage: rotation sizes do not match %lld×%lld", (long long)m, (long long)n);
+    size_t tot = (size_t)m * (size_t)n;
+    double *t = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage"), *tmp = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage");
+    if (!t || !tmp) {
+        free(t), free(tmp);
+        return HARP_ERR_OOM;
+    }
+    fixed_rows(V, W, m, tmp);
+    /* F_Uᵀ W = (Wᵀ F_U)ᵀ */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) t[j * m + i] = W[i * n + j];
+    fixed_rows(U, t, n, tmp);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) W[i * n + j] = t[j * m + i];
+    free(t), free(tmp);
+    return HARP_OK;
+}
+
+const float *bf_blocks_f32(const harp_rot *r, int pt) { return r->kf_can[pt]; }
+const double *bf_blocks_f64(const harp_rot *r, int pt) { return r->kd_can[pt]; }
+
 int64_t harp_rot_butterfly_num_params(const harp_rot *r) {
     return r && r->kind == HARP_ROT_BUTTERFLY ? r->nparam : 0;
 }
 
 harp_status harp_rot_butterfly_get_theta(const harp_rot *r, double *theta) {
-    HARP_TRY(need_bf(r, "butterfly_get_theta"));
+    HARP_TRY(bf_need(r, "butterfly_get_theta"));
     memcpy(theta, r->theta, (size_t)r->nparam * sizeof(double));
     return HARP_OK;
 }
 
 harp_status harp_rot_butterfly_set_theta(harp_rot *r, const double *theta) {
-    HARP_TRY(need_bf(r, "butterfly_set_theta"));
+    HARP_TRY(bf_need(r, "butterfly_set_theta"));
     for (int64_t i = 0; i < r->nparam; i++)
         if (!isfinite(theta[i])) return harp_err(HARP_ERR_NUMERIC, "butterfly_set_theta: theta[%lld] is not finite", (long long)i);
     memcpy(r->theta, theta, (size_t)r->nparam * sizeof(double));
@@ -349,7 +319,7 @@ harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dthet
             int b = st->b;
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
             if (!M) return HARP_ERR_OOM;
-            mixer_fill(r, b, M);
+            bf_mixer_fill(r, st, M);
             int64_t off = theta_offset(r, p, t);
 #pragma omp parallel
             {
@@ -400,7 +370,7 @@ static harp_status cache_reserve(harp_rot_cache *c, int64_t rows, int64_t n) {
 
 harp_status harp_rot_butterfly_forward_batch(const harp_rot *r, const double *X, int64_t rows, double *Y,
                                              harp_rot_cache *cache) {
-    HARP_TRY(need_bf(r, "butterfly_forward_batch"));
+    HARP_TRY(bf_need(r, "butterfly_forward_batch"));
     if (rows < 0 || !X || !Y) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_forward_batch: bad arguments");
     if (Y != X) memcpy(Y, X, (size_t)rows * (size_t)r->n * sizeof(double));
     HARP_TRY(harp_rot_apply_f64(r, Y, rows, r->n, 0));
@@ -458,9 +428,65 @@ static void group_dtheta(const harp_rot *r, const bf_stage *st, const double *th
         }
 }
 
+/* Rows of X (rows × n) ← X·K_{p,t}ᵀ (every group v ← Kᵀ v), threaded over rows; 0 or 1 = out of memory. */
+static int stage_rows_inv(const harp_rot *r, int p, int t, double *X, int64_t rows) {
+    int fail = 0;
+    const int64_t n = r->n;
+#pragma omp parallel
+    {
+        double *tmp = malloc((size_t)(n + 1) * sizeof(double));
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < rows; row++)
+            if (tmp) bf_stage_f64(r, p, t, X + row * n, tmp, 1);
+        if (!tmp) {
+#pragma omp atomic write
+            fail = 1;
+        }
+        free(tmp);
+    }
+    return fail;
+}
+
+/* dθ of (pass p, stage t) += from dK_c = Σ_rows g_c v_cᵀ (g: upstream, v: the stage input); 1 = OOM. */
+static int stage_dtheta(const harp_rot *r, int p, int t, const double *g, const double *v, int64_t rows, double *dtheta) {
+    const bf_stage *st = &r->st[t];
+    const int b = st->b;
+    const int64_t step = st->step, n = r->n, off = theta_offset(r, p, t);
+    double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
+    if (!M) return 1;
+    bf_mixer_fill(r, st, M);
+    int fail = 0;
+#pragma omp parallel
+    {
+        double *w = malloc((size_t)b * b * 7 * sizeof(double));
+        if (!w) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < st->D; c++) {
+            if (!w) continue;
+            double *dK = w + (size_t)b * b * 6;
+            memset(dK, 0, (size_t)b * b * sizeof(double));
+            int64_t blk = c / step, s = c % step, base = blk * b * step + s;
+            for (int64_t row = 0; row < rows; row++) {
+                const double *gr = g + row * n + base, *vr = v + row * n + base;
+                for (int i = 0; i < b; i++) {
+                    double gi = gr[i * step];
+                    for (int j = 0; j < b; j++) dK[(size_t)i * b + j] += gi * vr[j * step];
+                }
+            }
+            group_dtheta(r, st, r->theta + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
+        }
+        free(w);
+    }
+    free(M);
+    return fail;
+}
+
 harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache *cache, const double *dY,
                                         double *dX, double *dtheta) {
-    HARP_TRY(need_bf(r, "butterfly_backward"));
+    HARP_TRY(bf_need(r, "butterfly_backward"));
     if (!cache || cache->rot != r || cache->n != r->n)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: cache does not hold a forward of this rotation");
     if (!dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: NULL dY");
@@ -476,72 +502,16 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
     memcpy(cur, cache->y, tot * sizeof(double));
     memcpy(g, dY, tot * sizeof(double));
     int fail = 0;
-    for (int p = r->P - 1; p >= 0; p--)
-        for (int t = r->T - 1; t >= 0; t--) {
-            const bf_stage *st = &r->st[t];
-            int b = st->b;
-            int64_t step = st->step;
+    for (int p = r->P - 1; p >= 0 && !fail; p--)
+        for (int t = r->T - 1; t >= 0 && !fail; t--) {
             /* stage input v = Kᵀ y, recomputed from the output (orthogonal, error ~1e−16) */
-#pragma omp parallel
-            {
-                double *tmp = malloc((size_t)(n + 1) * sizeof(double));
-#pragma omp for schedule(static)
-                for (int64_t row = 0; row < rows; row++)
-                    if (tmp) bf_stage_f64(r, p, t, cur + row * n, tmp, 1);
-                if (!tmp) {
-#pragma omp atomic write
-                    fail = 1;
-                }
-                free(tmp);
-            }
-            if (dtheta) {
-                double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
-                if (!M) {
-                    fail = 1;
-                    break;
-                }
-                mixer_fill(r, b, M);
-                int64_t off = theta_offset(r, p, t);
-#pragma omp parallel
-                {
-                    double *w = malloc((size_t)b * b * 7 * sizeof(double));
-                    if (!w) {
-#pragma omp atomic write
-                        fail = 1;
-                    }
-#pragma omp for schedule(static)
-                    for (int64_t c = 0; c < st->D; c++) {
-                        if (!w) continue;
-                        double *dK = w + (size_t)b * b * 6;
-                        memset(dK, 0, (size_t)b * b * sizeof(double));
-                        int64_t blk = c / step, s = c % step, base = blk * b * step + s;
-                        for (int64_t row = 0; row < rows; row++) {
-                            const double *gr = g + row * n + base, *vr = cur + row * n + base;
-                            for (int i = 0; i < b; i++) {
-                                double gi = gr[i * step];
-                                for (int j = 0; j < b; j++) dK[(size_t)i * b + j] += gi * vr[j * step];
-                            }
-                        }
-                        group_dtheta(r, st, r->theta + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
-                    }
-                    free(w);
-                }
-                free(M);
-            }
+            fail |= stage_rows_inv(r, p, t, cur, rows);
+            if (dtheta && !fail) fail |= stage_dtheta(r, p, t, g, cur, rows, dtheta);
             /* dL/dv = Kᵀ g */
-#pragma omp parallel
-            {
-                double *tmp = malloc((size_t)(n + 1) * sizeof(double));
-#pragma omp for schedule(static)
-                for (int64_t row = 0; row < rows; row++)
-                    if (tmp) bf_stage_f64(r, p, t, g + row * n, tmp, 1);
-                if (!tmp) {
-#pragma omp atomic write
-                    fail = 1;
-                }
-                free(tmp);
-            }
+            if (!fail) fail |= stage_rows_inv(r, p, t, g, rows);
         }
+    /* through the fixed stage: y = (x·F)·B, so dL/dx = (dL/d(x·F))·Fᵀ; cur is free scratch by now */
+    if (!fail && dX && r->fixed) had_mix_rows_f64(r, g, rows, n, cur, 1, 1.0 / sqrt((double)r->K));
     if (!fail && dX) memcpy(dX, g, tot * sizeof(double));
     free(cur);
     free(g);
@@ -551,7 +521,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
 
 harp_status harp_rot_butterfly_forward_batch_f32(const harp_rot *r, const float *X, int64_t rows, float *Y,
                                                  harp_rot_cache *cache) {
-    HARP_TRY(need_bf(r, "butterfly_forward_batch_f32"));
+    HARP_TRY(bf_need(r, "butterfly_forward_batch_f32"));
     if (rows < 0 || !X || !Y) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_forward_batch_f32: bad arguments");
     if (!cache) {
         if (Y != X) memcpy(Y, X, (size_t)rows * (size_t)r->n * sizeof(float));
@@ -571,7 +541,7 @@ harp_status harp_rot_butterfly_forward_batch_f32(const harp_rot *r, const float 
 
 harp_status harp_rot_butterfly_backward_f32(const harp_rot *r, const harp_rot_cache *cache, const float *dY,
                                             float *dX, double *dtheta) {
-    HARP_TRY(need_bf(r, "butterfly_backward_f32"));
+    HARP_TRY(bf_need(r, "butterfly_backward_f32"));
     if (!cache || !dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward_f32: NULL cache or dY");
     size_t tot = (size_t)cache->rows * (size_t)cache->n;
     double *tmp = harp_xmalloc(tot * sizeof(double) + 1, "butterfly backward");

@@ -78,61 +78,56 @@ void SFX(fwht)(ELT *restrict x, int64_t n) {
         }
 }
 
-/* ---- Had_n row transform: FWHT inside each of the K chunks, then the K×K mix, then 1/√n --------
- * forward (x·Had_n): out_c = Σ_j hadK[j][c]·x_j;  transpose (x·Had_nᵀ): out_c = Σ_j hadK[c][j]·x_j. */
+/* ---- Had_n row transform: FWHT inside each of the K chunks (length m = n/K), then the K×K chunk mix,
+ * then the scale. forward (x·Had_n): out_c = Σ_j hadK[j][c]·x_j; transpose (x·Had_nᵀ): out_c =
+ * Σ_j hadK[c][j]·x_j. Every path sums each output as 0 + h_0·x_0 + h_1·x_1 + … in j order and then
+ * multiplies it by the scale once, so the optimised, many-row and reference paths agree bit for bit. */
+
+void SFX(had_mix_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, ELT s) {
+    int64_t n = r->n, m = r->pow2;
+    int K = r->K;
+    const ELT *hk = SFX(hadk_of)(r);
+    for (int c = 0; c < K; c++)
+        for (int64_t v = 0; v < m; v++) {
+            ELT acc = 0;
+            for (int j = 0; j < K; j++) {
+                ELT h = transpose ? hk[(size_t)c * K + j] : hk[(size_t)j * K + c];
+                acc += h * x[j * m + v];
+            }
+            tmp[c * m + v] = acc;
+        }
+    for (int64_t i = 0; i < n; i++) x[i] = tmp[i] * s;
+}
 
 void SFX(had_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
     int64_t n = r->n, m = r->pow2;
-    int K = r->K;
-    const ELT *hk = SFX(hadk_of)(r);
-    for (int c = 0; c < K; c++) SFX(fwht_ref)(x + c * m, m);
-    if (K > 1) {
-        for (int c = 0; c < K; c++)
-            for (int64_t v = 0; v < m; v++) {
-                ELT acc = 0;
-                for (int j = 0; j < K; j++) {
-                    ELT h = transpose ? hk[(size_t)c * K + j] : hk[(size_t)j * K + c];
-                    acc += h * x[j * m + v];
-                }
-                tmp[c * m + v] = acc;
-            }
-        memcpy(x, tmp, (size_t)n * sizeof(ELT));
-    }
+    for (int c = 0; c < r->K; c++) SFX(fwht_ref)(x + c * m, m);
     ELT s = (ELT)(1.0 / sqrt((double)n));
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
+    if (r->K > 1) SFX(had_mix_ref)(r, x, tmp, transpose, s);
+    else
+        for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
-HARP_TARGET_CLONES
-void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int transpose) {
-    int64_t n = r->n, m = r->pow2;
-    int K = r->K;
+/* m ≥ 8, one row: outputs vectorised along the chunk, 4 output chunks × W = 8 or 16 columns in registers. */
+static inline HARP_ALWAYS_INLINE void SFX(had_mix_v)(const harp_rot *r, const ELT *restrict x, ELT *restrict tmp,
+                                                     int transpose, const int W) {
+    int64_t m = r->pow2;
+    int K = r->K, c = 0;
     const ELT *hk = SFX(hadk_of)(r);
-    for (int c = 0; c < K; c++) SFX(fwht)(x + c * m, m);
-    ELT s = (ELT)(1.0 / sqrt((double)n));
-    if (K == 1) {
-        for (int64_t i = 0; i < n; i++) x[i] *= s;
-        return;
-    }
-    int c = 0;
-    if (m % 16 == 0)   /* register-blocked: 4 output chunks × 16 columns of accumulators, terms in j order */
-        for (; c + 4 <= K; c += 4)
-            for (int64_t v0 = 0; v0 < m; v0 += 16) {
-                VEC8 acc[4][2] = {{{0}}}, x0, x1;
-                for (int j = 0; j < K; j++) {
-                    memcpy(&x0, x + j * m + v0, sizeof x0);
-                    memcpy(&x1, x + j * m + v0 + 8, sizeof x1);
-                    for (int q = 0; q < 4; q++) {
-                        ELT h = transpose ? hk[(size_t)(c + q) * K + j] : hk[(size_t)j * K + c + q];
-                        acc[q][0] += h * x0;
-                        acc[q][1] += h * x1;
-                    }
-                }
+    for (; c + 4 <= K; c += 4)
+        for (int64_t v0 = 0; v0 < m; v0 += 8 * W) {
+            VEC8 acc[4][2] = {{{0}}}, xv[2];
+            for (int j = 0; j < K; j++) {
+                for (int w = 0; w < W; w++) memcpy(&xv[w], x + j * m + v0 + 8 * w, sizeof xv[w]);
                 for (int q = 0; q < 4; q++) {
-                    memcpy(tmp + (c + q) * m + v0, &acc[q][0], sizeof x0);
-                    memcpy(tmp + (c + q) * m + v0 + 8, &acc[q][1], sizeof x1);
+                    ELT h = transpose ? hk[(size_t)(c + q) * K + j] : hk[(size_t)j * K + c + q];
+                    for (int w = 0; w < W; w++) acc[q][w] += h * xv[w];
                 }
             }
-    for (; c < K; c++) {
+            for (int q = 0; q < 4; q++)
+                for (int w = 0; w < W; w++) memcpy(tmp + (c + q) * m + v0 + 8 * w, &acc[q][w], sizeof xv[w]);
+        }
+    for (; c < K; c++) {   /* K not a multiple of 4 (never for a Hadamard order > 2) */
         ELT *restrict y = tmp + c * m;
         ELT h0 = transpose ? hk[(size_t)c * K] : hk[c];
         for (int64_t v = 0; v < m; v++) y[v] = (ELT)0 + h0 * x[v];
@@ -142,7 +137,101 @@ void SFX(had_row)(const harp_rot *r, ELT *restrict x, ELT *restrict tmp, int tra
             for (int64_t v = 0; v < m; v++) y[v] += h * xj[v];
         }
     }
-    for (int64_t i = 0; i < n; i++) x[i] = tmp[i] * s;
+}
+
+/* m < 8: vectorised across 8 outputs c (hadK, or hadKᵀ, with rows padded to Kp columns), R ≤ 4 rows
+ * at a time sharing every load of the matrix; the outputs of row q go to tmp + q·n. */
+static inline HARP_ALWAYS_INLINE void SFX(had_mix_c)(const harp_rot *r, const ELT *X, int64_t ld, ELT *tmp, int transpose,
+                                                     const int R) {
+    int64_t n = r->n, m = r->pow2;
+    int K = r->K, Kp = r->Kp;
+    const ELT *H = SFX(hkmix_of)(r, transpose);
+    for (int64_t v = 0; v < m; v++)
+        for (int c0 = 0; c0 < K; c0 += 8) {
+            VEC8 acc[4] = {{0}}, h;
+            for (int j = 0; j < K; j++) {
+                memcpy(&h, H + (size_t)j * Kp + c0, sizeof h);
+                for (int q = 0; q < R; q++) acc[q] += h * X[q * ld + j * m + v];
+            }
+            for (int q = 0; q < R; q++)
+                if (m == 1 && c0 + 8 <= K) memcpy(tmp + q * n + c0, &acc[q], sizeof h);
+                else
+                    for (int l = 0; l < 8 && c0 + l < K; l++) tmp[q * n + (c0 + l) * m + v] = acc[q][l];
+        }
+}
+
+/* The chunk mix of nr rows (K > 1), scaled by s; tmp holds nr·n elements. */
+HARP_TARGET_CLONES
+void SFX(had_mix_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose, ELT s) {
+    int64_t n = r->n;
+    if (r->pow2 >= 8) {
+        for (int64_t i = 0; i < nr; i++) {
+            if (r->pow2 >= 16) SFX(had_mix_v)(r, X + i * ld, tmp, transpose, 2);
+            else SFX(had_mix_v)(r, X + i * ld, tmp, transpose, 1);
+            for (int64_t k = 0; k < n; k++) X[i * ld + k] = tmp[k] * s;
+        }
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 4 <= nr; i += 4) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 4);
+    for (; i < nr; i++) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 1);
+    for (i = 0; i < nr; i++)
+        for (int64_t k = 0; k < n; k++) X[i * ld + k] = tmp[i * n + k] * s;
+}
+
+/* nr rows in place; tmp holds nr·n elements. */
+void SFX(had_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    int64_t n = r->n, m = r->pow2;
+    ELT s = (ELT)(1.0 / sqrt((double)n));
+    for (int64_t i = 0; i < nr; i++)
+        for (int c = 0; c < r->K; c++) SFX(fwht)(X + i * ld + c * m, m);
+    if (r->K > 1) SFX(had_mix_rows)(r, X, nr, ld, tmp, transpose, s);
+    else
+        for (int64_t i = 0; i < nr; i++)
+            for (int64_t k = 0; k < n; k++) X[i * ld + k] *= s;
+}
+
+void SFX(had_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) { SFX(had_rows)(r, x, 1, r->n, tmp, transpose); }
+
+/* ---- signs, GSR and the dense reference --------------------------------------------------------- */
+
+void SFX(signs_mul)(const int8_t *s, ELT *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = s[i] < 0 ? -x[i] : x[i];
+}
+
+/* GSR: forward = (signs) → per block natural FWHT → output j takes entry perm[j] → 1/√G. */
+void SFX(gsr_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    int64_t n = r->n, G = r->group;
+    ELT sc = (ELT)(1.0 / sqrt((double)G));
+    if (!transpose && r->signs) SFX(signs_mul)(r->signs, x, n);
+    for (int64_t o = 0; o < n; o += G) {
+        ELT *xb = x + o;
+        if (!transpose) {
+            if (ref) SFX(fwht_ref)(xb, G);
+            else SFX(fwht)(xb, G);
+            for (int64_t j = 0; j < G; j++) tmp[j] = xb[r->walsh_perm[j]] * sc;
+        } else {
+            for (int64_t j = 0; j < G; j++) tmp[r->walsh_perm[j]] = xb[j];
+            if (ref) SFX(fwht_ref)(tmp, G);
+            else SFX(fwht)(tmp, G);
+            for (int64_t j = 0; j < G; j++) tmp[j] *= sc;
+        }
+        memcpy(xb, tmp, (size_t)G * sizeof(ELT));
+    }
+    if (transpose && r->signs) SFX(signs_mul)(r->signs, x, n);
+}
+
+/* Dense reference: y_j = Σ_i x_i R[i][j] (forward) or Σ_i x_i R[j][i] (transpose). The optimised path
+ * of the dense kinds is one BLAS product (apply_tpl.h), so ref is not consulted. */
+void SFX(dense_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    (void)ref;
+    int64_t n = r->n;
+    for (int64_t j = 0; j < n; j++) {
+        ELT acc = 0;
+        for (int64_t i = 0; i < n; i++) acc += x[i] * (ELT)(transpose ? r->dense[j * n + i] : r->dense[i * n + j]);
+        tmp[j] = acc;
+    }
+    memcpy(x, tmp, (size_t)n * sizeof(ELT));
 }
 
 /* ---- butterfly stage rows (§4.3): group c = blk·step + s, members blk·b·step + i·step + s ------- */
@@ -369,4 +458,59 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
     }
     for (int64_t k = 0; k < n; k++)
         for (int q = 0; q < 8; q++) X[q * ld + k] = a[k][q];
+}
+
+/* ---- rows of the kinds table (rot_kind_ops) ------------------------------------------------------ */
+
+void SFX(had_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    if (ref) SFX(had_row_ref)(r, x, tmp, transpose);
+    else SFX(had_row)(r, x, tmp, transpose);
+}
+
+/* rht: x·diag(s)·Had_n, or x·Had_nᵀ·diag(s) */
+void SFX(rht_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    if (!transpose) SFX(signs_mul)(r->signs, x, r->n);
+    SFX(had_kind_row)(r, x, tmp, transpose, ref);
+    if (transpose) SFX(signs_mul)(r->signs, x, r->n);
+}
+
+void SFX(rht_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    if (!transpose)
+        for (int64_t i = 0; i < nr; i++) SFX(signs_mul)(r->signs, X + i * ld, r->n);
+    SFX(had_rows)(r, X, nr, ld, tmp, transpose);
+    if (transpose)
+        for (int64_t i = 0; i < nr; i++) SFX(signs_mul)(r->signs, X + i * ld, r->n);
+}
+
+/* butterfly: x·R = (x·F)·B and x·Rᵀ = (x·Bᵀ)·Fᵀ, F the fixed Hadamard stage (if any, scaled by 1/√K);
+ * while θ is exactly Had_n, the Hadamard kernels instead (the RHT's rounding). */
+void SFX(bf_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
+    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
+    if (r->had_exact) {
+        SFX(had_kind_row)(r, x, tmp, transpose, ref);
+        return;
+    }
+    if (r->fixed && !transpose) {
+        if (ref) SFX(had_mix_ref)(r, x, tmp, 0, sk);
+        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 0, sk);
+    }
+    if (ref) SFX(bf_row_ref)(r, x, tmp, transpose);
+    else SFX(bf_row)(r, x, tmp, transpose);
+    if (r->fixed && transpose) {
+        if (ref) SFX(had_mix_ref)(r, x, tmp, 1, sk);
+        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 1, sk);
+    }
+}
+
+/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(2n + 2·4096)) */
+void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
+    if (r->had_exact) {
+        SFX(had_rows)(r, X, nr, ld, tmp, transpose);
+        return;
+    }
+    if (r->fixed && !transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 0, sk);
+    if (nr == 8) SFX(bf_tile8)(r, X, ld, (void *)tmp, transpose);
+    else SFX(bf_rows)(r, X, nr, ld, tmp, transpose);
+    if (r->fixed && transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 1, sk);
 }

@@ -6,6 +6,8 @@
 
 static inline const float *hadk_of_f32(const harp_rot *r) { return r->hadk_f; }
 static inline const double *hadk_of_f64(const harp_rot *r) { return r->hadk_d; }
+static inline const float *hkmix_of_f32(const harp_rot *r, int tr) { return r->hkmix_f[tr]; }
+static inline const double *hkmix_of_f64(const harp_rot *r, int tr) { return r->hkmix_d[tr]; }
 static inline const float *kfwd_of_f32(const harp_rot *r, int p, int t) { return r->kf_fwd[p * r->T + t]; }
 static inline const double *kfwd_of_f64(const harp_rot *r, int p, int t) { return r->kd_fwd[p * r->T + t]; }
 static inline const float *kinv_of_f32(const harp_rot *r, int p, int t) { return r->kf_inv[p * r->T + t]; }

@@ -51,4 +51,10 @@ e=$("$HARP_BIN" quantize -m "$ST" $Q -o "$D/e" --harp-theta fp16 --threads 1 --p
 echo "fp16 θ: in-memory nll $(echo "$e" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')"
 check fp16_roundtrip_logits_identical '[[ -s "$D/e_mem.logits" ]] && cmp "$D/e_mem.logits" "$D/e_disk.logits"'
 check fp16_differs_from_int8 '! cmp -s "$D/a/model.safetensors" "$D/e/model.safetensors"'
+
+# issue 18: schedule hadamard (fixed Had_172 stage, rotation blob version 3) round trips the same way
+"$HARP_BIN" quantize -m "$ST" $Q -o "$D/h" --harp-schedule hadamard --threads 1 --ppl "$D/cal.txt" $P --save-logits "$D/h_mem.logits" >/dev/null
+"$HARP_BIN" ppl -m "$D/h" -f "$D/cal.txt" $P --json -q --threads 1 --save-logits "$D/h_disk.logits" >/dev/null
+check hadamard_roundtrip_logits_identical '[[ -s "$D/h_mem.logits" ]] && cmp "$D/h_mem.logits" "$D/h_disk.logits"'
+check hadamard_schedule_in_config 'grep -q "\"schedule\":[[:space:]]*\"hadamard\"" "$D/h/config.json" && ! grep -q "\"schedule\"" "$D/a/config.json"'
 exit $fail

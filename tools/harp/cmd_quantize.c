@@ -39,6 +39,7 @@ static void usage(FILE *f) {
             "HARP (only with --rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
             "      --harp-lr-u X --harp-lr-v X --harp-hbd-lambda X --harp-hbd-block N --harp-q-every N\n"
             "      --harp-theta-clip X --harp-givens-b2 0|1 --harp-early-stop W,REL --harp-theta int8|fp16\n"
+            "      --harp-schedule greedy|hadamard (hadamard: starts at the RHT's Had_n for every width)\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
             "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
@@ -69,6 +70,7 @@ static const harp_flag harp_flags[] = {
     {"harp-givens-b2", 0, 0, 1, offsetof(harp_fit_params, givens_b2)},
     {"harp-early-stop", 2, 0, 0, 0},
     {"harp-theta", 2, 0, 0, 0},
+    {"harp-schedule", 2, 0, 0, 0},
 };
 enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 
@@ -141,6 +143,12 @@ static int parse_args(int argc, char **argv, qopts *q) {
 }
 
 static void harp_special(int i, const char *val, harp_fit_params *h) {
+    if (!strcmp(harp_flags[i].name, "harp-schedule")) {
+        harp_bf_schedule sc;
+        if (harp_bf_schedule_parse(val, &sc)) cli_die(CLI_EXIT_USAGE, "--harp-schedule wants greedy or hadamard, not '%s'", val);
+        h->schedule = sc;
+        return;
+    }
     if (!strcmp(harp_flags[i].name, "harp-theta")) {
         if (strcmp(val, "int8") && strcmp(val, "fp16")) cli_die(CLI_EXIT_USAGE, "--harp-theta wants int8 or fp16, not '%s'", val);
         h->theta_int8 = !strcmp(val, "int8");

@@ -80,6 +80,19 @@ void harp_atomic_abort(harp_atomic_file *f);
 /* One-shot convenience. */
 harp_status harp_write_file_atomic(const char *path, const void *data, size_t n);
 
+/* Advisory lock on an output folder, so that two harp processes never write one folder at once:
+ * flock on DIR/.harp.lock (holding "pid what" for the message), taken without waiting. The second
+ * taker gets HARP_ERR_IO at once with one line naming the folder and the holder. Release removes
+ * the lock file; a process killed while holding it leaves the file behind, unlocked, and the next
+ * run takes it over. */
+typedef struct harp_dir_lock {
+    int fd;        /* -1 when not held */
+    char *path;
+} harp_dir_lock;
+
+harp_status harp_dir_lock_take(harp_dir_lock *lk, const char *dir, const char *what);
+void harp_dir_lock_release(harp_dir_lock *lk);
+
 /* ---- deterministic RNG (xoshiro256**, seeded by splitmix64) ----------------------------------- */
 
 typedef struct harp_rng {

@@ -1,10 +1,11 @@
-/* File mapping, whole-file reads, atomic writes, paths. */
-#define _POSIX_C_SOURCE 200809L
+/* File mapping, whole-file reads, atomic writes, folder locks, paths. */
+#define _DEFAULT_SOURCE /* flock */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -151,11 +152,26 @@ harp_status harp_atomic_open(harp_atomic_file *f, const char *path) {
     return HARP_OK;
 }
 
+/* Test hook (tests/cli/rel_full_disk.sh): HARP_TEST_ENOSPC_AFTER=N makes the process's atomic
+ * writes fail with ENOSPC once N bytes in all have been written, as on a disk that fills up (the
+ * bytes that still fit are written first). Read once; -1: off. */
+static long long enospc_left = -2;
+
 harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n) {
     if (f->failed) return HARP_ERR_IO;
-    if (n && fwrite(data, 1, n, (FILE *)f->fp) != n) {
+    if (enospc_left == -2) {
+        const char *e = getenv("HARP_TEST_ENOSPC_AFTER");
+        enospc_left = e && *e && atoll(e) >= 0 ? atoll(e) : -1;
+    }
+    size_t fit = enospc_left >= 0 && (unsigned long long)n > (unsigned long long)enospc_left ? (size_t)enospc_left : n;
+    if (fit && fwrite(data, 1, fit, (FILE *)f->fp) != fit) {
         f->failed = 1;
         return harp_err(HARP_ERR_IO, "%s: write failed: %s", f->path, strerror(errno));
+    }
+    if (enospc_left >= 0) enospc_left -= (long long)fit;
+    if (fit < n) {
+        f->failed = 1;
+        return harp_err(HARP_ERR_IO, "%s: write failed: %s", f->path, strerror(ENOSPC));
     }
     return HARP_OK;
 }
@@ -195,4 +211,58 @@ harp_status harp_write_file_atomic(const char *path, const void *data, size_t n)
         return st;
     }
     return harp_atomic_commit(&f);
+}
+
+/* The holder's "pid what" line, for the message (empty while it is still being written). */
+static void lock_holder(int fd, char *buf, size_t n) {
+    ssize_t k = pread(fd, buf, n - 1, 0);
+    buf[k > 0 ? k : 0] = 0;
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || (unsigned char)*p < 0x20) *p = 0;
+}
+
+harp_status harp_dir_lock_take(harp_dir_lock *lk, const char *dir, const char *what) {
+    lk->fd = -1;
+    lk->path = harp_path_join(dir, ".harp.lock");
+    if (!lk->path) return HARP_ERR_OOM;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        int fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) break;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            char who[128];
+            lock_holder(fd, who, sizeof who);
+            close(fd);
+            harp_status st = e == EWOULDBLOCK
+                                 ? harp_err(HARP_ERR_IO, "%s: in use by another harp process (%s); wait for it to finish or use another folder",
+                                            dir, who[0] ? who : "starting")
+                                 : harp_err(HARP_ERR_IO, "%s: cannot lock: %s", lk->path, strerror(e));
+            free(lk->path);
+            lk->path = NULL;
+            return st;
+        }
+        /* a releasing holder unlinks the file: if ours is no longer the one at the path, retry */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lk->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char line[128];
+            int n = snprintf(line, sizeof line, "pid %ld, %s\n", (long)getpid(), what);
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) { /* informational only */ }
+            lk->fd = fd;
+            return HARP_OK;
+        }
+        close(fd);
+    }
+    harp_status st = harp_err(HARP_ERR_IO, "%s: cannot create lock file: %s", lk->path, strerror(errno));
+    free(lk->path);
+    lk->path = NULL;
+    return st;
+}
+
+void harp_dir_lock_release(harp_dir_lock *lk) {
+    if (!lk || lk->fd < 0) return;
+    unlink(lk->path);   /* while still holding it: see the inode check in harp_dir_lock_take */
+    close(lk->fd);
+    free(lk->path);
+    lk->fd = -1;
+    lk->path = NULL;
 }

@@ -386,6 +386,8 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
     char *partial = harp_path_join(out_dir, ".partial");
     if (!partial) return HARP_ERR_OOM;
     harp_status st = harp_mkdir_p(partial);
+    harp_dir_lock lock = {-1, NULL};
+    if (!st) st = harp_dir_lock_take(&lock, out_dir, "harp quantize");
     cJSON *qcfg = qp_config_json(p);
     char *qtext = qcfg ? cJSON_PrintUnformatted(qcfg) : NULL;
     if (!st && !qtext) st = harp_err(HARP_ERR_OOM, "quantize: out of memory");
@@ -465,6 +467,7 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
             snprintf(m->info.quant_method, sizeof m->info.quant_method, "harp");
         }
     }
+    harp_dir_lock_release(&lock);
     qt_list_free(&all);
     free(qtext);
     cJSON_Delete(qcfg);

@@ -47,6 +47,9 @@ typedef struct rp_data {
 /* Reads one JSON results file and appends what it holds. Returns 0, or -1 with a one-line message
  * in err naming the file. */
 int rp_read_file(const char *path, rp_data *d, char *err, size_t errn);
+/* The same on a file's contents already in memory (buf[len] must be 0; lines are split in place):
+ * the entry point of fuzz/fuzz_report.c. */
+int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, char *err, size_t errn);
 void rp_data_free(rp_data *d);
 
 /* ---- plots ---------------------------------------------------------------------------------- */

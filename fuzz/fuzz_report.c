@@ -1,5 +1,6 @@
 /* libFuzzer target: the `harp report` results reader (tools/harp/report_read.c, built into this
  * target from the CLI's source): one JSON object, an array of objects, or one object per line. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -57,8 +57,14 @@ void harp_unmap_file(harp_mapped *m);
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 harp_status harp_read_file(const char *path, char **data, size_t *size);
+/* The same for files that are small by nature (JSON configs): one larger than max bytes is refused
+ * (HARP_ERR_FORMAT, naming the file) without being read into memory. */
+harp_status harp_read_file_max(const char *path, size_t max, char **data, size_t *size);
 
 int harp_file_exists(const char *path);
+/* Why path is not usable, for messages: "no such file or directory", "Too many levels of
+ * symbolic links", "Permission denied", "is a directory", ... */
+const char *harp_path_problem(const char *path);
 int harp_dir_exists(const char *path);
 /* Joins dir and name with a '/' into a malloc'd string. */
 char *harp_path_join(const char *dir, const char *name);

@@ -46,6 +46,10 @@ void harp_unmap_file(harp_mapped *m) {
 }
 
 harp_status harp_read_file(const char *path, char **data, size_t *size) {
+    return harp_read_file_max(path, (size_t)-1 / 2, data, size);
+}
+
+harp_status harp_read_file_max(const char *path, size_t max, char **data, size_t *size) {
     *data = NULL;
     if (size) *size = 0;
     FILE *f = fopen(path, "rb");
@@ -54,6 +58,10 @@ harp_status harp_read_file(const char *path, char **data, size_t *size) {
     if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
         fclose(f);
         return harp_err(HARP_ERR_IO, "%s: not a readable regular file", path);
+    }
+    if (st.st_size > 0 && (unsigned long long)st.st_size > max) {
+        fclose(f);
+        return harp_err(HARP_ERR_FORMAT, "%s: %lld bytes, too large for this kind of file (limit %zu)", path, (long long)st.st_size, max);
     }
     size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
     char *buf = harp_xmalloc(cap, path);
@@ -65,6 +73,11 @@ harp_status harp_read_file(const char *path, char **data, size_t *size) {
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
+        if (n > max) {   /* a file that grows, or a device with no size */
+            free(buf);
+            fclose(f);
+            return harp_err(HARP_ERR_FORMAT, "%s: more than %zu bytes, too large for this kind of file", path, max);
+        }
         if (n + 1 == cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
@@ -98,6 +111,12 @@ int harp_dir_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+const char *harp_path_problem(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return errno == ENOENT ? "no such file or directory" : strerror(errno);
+    return S_ISDIR(st.st_mode) ? "is a directory" : S_ISREG(st.st_mode) ? "is a regular file" : "not a regular file or directory";
+}
+
 char *harp_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = harp_xmalloc(a + b + 2, "path");
@@ -126,7 +145,7 @@ harp_status harp_mkdir_p(const char *path) {
         }
     }
     free(p);
-    if (!harp_dir_exists(path)) return harp_err(HARP_ERR_IO, "%s: exists and is not a directory", path);
+    if (!harp_dir_exists(path)) return harp_err(HARP_ERR_IO, "%s: cannot use as a folder: %s", path, harp_path_problem(path));
     return HARP_OK;
 }
 

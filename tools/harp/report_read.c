@@ -175,11 +175,25 @@ int rp_read_file(const char *path, rp_data *d, char *err, size_t errn) {
     return rc;
 }
 
+/* One JSON value spanning all of [p, p + n) but for white space, else NULL (a plain
+ * cJSON_ParseWithLength would stop after the first value and drop the rest silently). */
+static cJSON *parse_whole(const char *p, size_t n) {
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+    while (v && end < p + n && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (v && end != p + n) {
+        cJSON_Delete(v);
+        v = NULL;
+    }
+    return v;
+}
+
 int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, char *err, size_t errn) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     int rc = 0;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
+    if (memchr(buf, 0, len)) return fail(err, errn, "%s: not a text file (holds a NUL byte)", path);
+    cJSON *root = parse_whole(buf, len);
     if (root) {
         if (cJSON_IsArray(root)) {
             const cJSON *e;
@@ -198,7 +212,7 @@ int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, char *err, 
             const char *q = p;
             while (*q == ' ' || *q == '\t' || *q == '\r') q++;
             if (!*q) continue;
-            cJSON *o = cJSON_Parse(q);
+            cJSON *o = parse_whole(q, strlen(q));
             if (!o) {
                 rc = fail(err, errn, "%s:%d: not valid JSON", path, line);
                 break;

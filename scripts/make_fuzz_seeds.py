@@ -62,12 +62,31 @@ def write_tiny_model(d, shared):
     shutil.copy(os.path.join(shared, "models/stories260K/tok512.bin"), os.path.join(d, "tokenizer.bin"))
 
 
-def folder_seed(d):
+def folder_seed(d, vocab=32):
+    """config.json + NUL + model.safetensors, with the vocabulary cut to its first `vocab` rows
+    (the fuzz target loads no tokenizer): 10x smaller seeds, 10x more executions."""
     with open(os.path.join(d, "config.json"), "rb") as f:
-        c = f.read()
+        cfg = json.loads(f.read())
     with open(os.path.join(d, "model.safetensors"), "rb") as f:
         s = f.read()
-    return c + b"\0" + s
+    n = struct.unpack("<Q", s[:8])[0]
+    hdr, data = json.loads(s[8:8 + n]), s[8 + n:]
+    old_vocab = cfg["vocab_size"]
+    cfg["vocab_size"] = vocab
+    out, off = {}, 0
+    blobs = []
+    for name, t in sorted(((k, v) for k, v in hdr.items() if k != "__metadata__"), key=lambda kv: kv[1]["data_offsets"][0]):
+        b = data[t["data_offsets"][0]:t["data_offsets"][1]]
+        shape = list(t["shape"])
+        if name in ("model.embed_tokens.weight", "lm_head.weight"):
+            b = b[:len(b) // old_vocab * vocab]
+            shape[0] = vocab
+        out[name] = {"dtype": t["dtype"], "shape": shape, "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(out, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return json.dumps(cfg, indent=2).encode() + b"\0" + struct.pack("<Q", len(h)) + h + b"".join(blobs)
 
 
 def put(corpus, target, name, data):

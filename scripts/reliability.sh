@@ -77,20 +77,20 @@ fuzz_one() {
   rm -f "$out/artifacts/$t"-*
   t0=$(date +%s)
   set +e
-  nice19 "$bin" -runs="$runs" -max_total_time="$fuzz_secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice19 "$bin" -runs="$runs" -max_total_time="$fuzz_secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" $( [ -f "$dict" ] && echo "-dict=$dict" ) \
     "$work" $( [ -d "$seeds" ] && echo "$seeds" ) > "$log" 2>&1
   rc=$?
   set -e
   t1=$(date +%s)
   local execs eps rss cov ft corp findings
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
-  findings=$(ls "$out/artifacts/$t"-* 2>/dev/null | wc -l)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1 || true)
+  cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+  ft=$( (grep -o 'ft: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+  corp=$( (grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" || true) | tail -1 | cut -d' ' -f2)
+  findings=$( (ls "$out/artifacts/$t"-* 2>/dev/null || true) | wc -l)
   [ $rc = 0 ] || [ "$findings" -gt 0 ] || findings=1
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${execs:-0}" "$((t1 - t0))" "${eps:-0}" "${cov:-?}" \
     "${ft:-?}" "${corp:-?}" "${rss:-?}" "$findings" "$rc" > "$out/fuzz-$t.tsv"

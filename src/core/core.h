@@ -49,9 +49,12 @@ typedef struct harp_mapped {
     const uint8_t *data;
     size_t size;
     void *priv_;   /* mapping bookkeeping */
+    int heap_;     /* 1: data is a malloc'd copy (small files), 0: an mmap */
 } harp_mapped;
 
-/* Maps a whole file read-only (empty files map to data = NULL, size = 0). */
+/* Maps a whole file read-only (empty files map to data = NULL, size = 0). Files under 1 MB are
+ * read into memory instead: cheaper than mmap + page faults + munmap (whose TLB shootdowns
+ * dominate loading small folders), and invisible to callers except through heap_. */
 harp_status harp_map_file(const char *path, harp_mapped *out);
 void harp_unmap_file(harp_mapped *m);
 

@@ -30,6 +30,27 @@ harp_status harp_map_file(const char *path, harp_mapped *out) {
         close(fd);
         return HARP_OK;
     }
+    if (st.st_size < (1 << 20)) {
+        size_t n = (size_t)st.st_size, got = 0;
+        uint8_t *b = harp_xmalloc(n, path);
+        while (b && got < n) {
+            ssize_t k = read(fd, b + got, n - got);
+            if (k <= 0) {
+                int e = k < 0 ? errno : EIO;
+                free(b);
+                close(fd);
+                return harp_err(HARP_ERR_IO, "%s: read failed: %s", path, k < 0 ? strerror(e) : "file shrank while reading");
+            }
+            got += (size_t)k;
+        }
+        close(fd);
+        if (!b) return HARP_ERR_OOM;
+        out->data = b;
+        out->size = n;
+        out->priv_ = b;
+        out->heap_ = 1;
+        return HARP_OK;
+    }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
@@ -41,7 +62,8 @@ harp_status harp_map_file(const char *path, harp_mapped *out) {
 }
 
 void harp_unmap_file(harp_mapped *m) {
-    if (m && m->priv_) munmap(m->priv_, m->size);
+    if (m && m->priv_ && m->heap_) free(m->priv_);
+    else if (m && m->priv_) munmap(m->priv_, m->size);
     if (m) memset(m, 0, sizeof *m);
 }
 

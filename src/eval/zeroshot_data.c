@@ -412,7 +412,7 @@ static void hs_capitalize_ctx_b(char *line) {
             frag = ctx + i + 1;
             break;
         }
-    if (!frag) return;
+    if (!frag || !*frag) return; /* a context ending in ". " has no fragment to capitalize */
     if (*frag >= 'a' && *frag <= 'z') *frag = (char)(*frag - 'a' + 'A');
     for (char *p = frag + 1; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');

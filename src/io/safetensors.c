@@ -249,7 +249,7 @@ harp_status harp_st_to_f32(const harp_st_file *f, const harp_st_tensor *t, float
     }
     /* The source pages are not needed again: drop them from the resident set so that loading peaks
      * at the fp32 copy plus one tensor's file pages, not plus the whole file. */
-    if (f->map.data) {
+    if (f->map.data && !f->map.heap_) {
         uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)p, e = b + (uintptr_t)(t->end - t->begin);
         uintptr_t lo = (b + pg - 1) & ~(pg - 1), hi = e & ~(pg - 1);
         if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);

@@ -135,5 +135,61 @@ if has_stage fuzz; then
   echo >> "$summary"
 fi
 
+# ---- Release build for the CLI stages ----------------------------------------------------------------
+if has_stage kill || has_stage ctest; then
+  echo "== building $build (Release)" >&2
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DHARP_FATAL_WARNINGS=ON -DHARP_SHARED_DIR="$shared" > "$out/build.log" 2>&1
+  cmake --build "$build" -j "$(nproc)" >> "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+fi
+
+# ---- 2. kill anywhere --------------------------------------------------------------------------------
+if has_stage kill; then
+  models="stories ref" trials_ref=${REL_TRIALS_REF:-10}
+  [ $quick = 1 ] && models=stories
+  echo "== kill-and-resume: $trials trials per stories260K configuration$( [ $quick = 1 ] || echo ", $trials_ref per ref-llama configuration")" >&2
+  : > "$out/kill.tsv"
+  set +e
+  HARP_BIN="$root/$build/harp" HARP_SHARED="$shared" HARP_TMP="$root/$build/tests/tmp" REL_CHECK="$root/$build/tests/rel_check" \
+    REL_TRIALS=$trials REL_TRIALS_REF=$trials_ref REL_MODELS="$models" REL_SEED=${REL_SEED:-1} REL_TSV="$out/kill.tsv" \
+    bash tests/cli/rel_kill_resume.sh > "$out/kill.log" 2>&1
+  rc=$?
+  set -e
+  [ $rc = 0 ] || fail=1
+  {
+    echo "## 2. Kill anywhere"
+    echo
+    echo "Each trial: 1-3 \`kill -9\` at seeded random moments, a check of every visible file after each kill, then the"
+    echo "same command to the end and \`diff -r\` against an uninterrupted run. Where a kill landed: Ln = final layer"
+    echo "files on disk at that moment, +tmp = a temporary was being written, +model = model.safetensors written."
+    echo
+    echo "| model | command | trials | kills | kills mid-write (+tmp) | byte-identical |"
+    echo "|---|---|---:|---:|---:|---:|"
+    awk -F'\t' '{ k = $1 "\t" $2; n[k]++; kills[k] += $4; t = $6; mid[k] += gsub(/\+tmp/, "", t); if ($7 == "identical") ok[k]++ }
+      END { for (k in n) { split(k, a, "\t"); printf "| %s | %s | %d | %d | %d | %d of %d |\n", a[1], a[2], n[k], kills[k], mid[k], ok[k], n[k] } }' \
+      "$out/kill.tsv" | sort
+    echo
+    grep -E '^(-- |kill-and-resume|FAIL)' "$out/kill.log" | sed 's/^/    /'
+    echo
+  } >> "$summary"
+fi
+
+# ---- 3-5. full disk, two writers, hostile inputs (ctests) ---------------------------------------------
+if has_stage ctest; then
+  echo "== ctest -L reliability" >&2
+  set +e
+  (cd "$build" && OMP_WAIT_POLICY=passive ctest -L reliability -E cli_rel_kill_resume -j "$(nproc)" --output-on-failure -V) > "$out/ctest.log" 2>&1
+  rc=$?
+  set -e
+  [ $rc = 0 ] || fail=1
+  {
+    echo "## 3-5. Full disk, two writers, hostile inputs (ctest -L reliability)"
+    echo
+    grep -E '^[0-9]+: (ok|FAIL|skip|-- )' "$out/ctest.log" | sed -E 's/^[0-9]+: //; s|'"$root/$build"'/tests/tmp/[a-z_]*/||g; s/^/    /'
+    echo
+    grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1
+    echo
+  } >> "$summary"
+fi
+
 cat "$summary"
 exit $fail

@@ -256,6 +256,7 @@ harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const ch
     harp_status st = calib_prepare(m, text, len, &p, &r);
     if (st == HARP_OK) st = harp_mkdir_p(out_dir);
     if (st == HARP_OK) st = harp_dir_lock_take(&lock, out_dir, "harp calib");
+    if (st == HARP_OK) harp_remove_stale_temps(out_dir);
     if (st == HARP_OK) st = calib_scan_done(m, out_dir, &r, &sum.layers_done_before);
 
     size_t per_layer = layer_bytes(&r.mi), budget = p.mem_budget_mb * (size_t)1 << 20;

@@ -101,6 +101,9 @@ typedef struct harp_dir_lock {
 
 harp_status harp_dir_lock_take(harp_dir_lock *lk, const char *dir, const char *what);
 void harp_dir_lock_release(harp_dir_lock *lk);
+/* Removes the NAME.tmp.PID files an interrupted writer left in dir; call with dir's lock held (no
+ * live harp process is writing them then). Returns how many were removed. */
+int harp_remove_stale_temps(const char *dir);
 
 /* ---- deterministic RNG (xoshiro256**, seeded by splitmix64) ----------------------------------- */
 

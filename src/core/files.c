@@ -1,5 +1,6 @@
 /* File mapping, whole-file reads, atomic writes, folder locks, paths. */
 #define _DEFAULT_SOURCE /* flock */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -306,4 +307,27 @@ void harp_dir_lock_release(harp_dir_lock *lk) {
     free(lk->path);
     lk->fd = -1;
     lk->path = NULL;
+}
+
+/* NAME.tmp.<digits>: what harp_atomic_open creates. */
+static int is_atomic_temp(const char *n) {
+    const char *t = strstr(n, ".tmp.");
+    if (!t || !t[5]) return 0;
+    for (t += 5; *t; t++)
+        if (*t < '0' || *t > '9') return 0;
+    return 1;
+}
+
+int harp_remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!is_atomic_temp(e->d_name)) continue;
+        char *p = harp_path_join(dir, e->d_name);
+        if (p && unlink(p) == 0) n++;
+        free(p);
+    }
+    if (d) closedir(d);
+    if (n) harp_log(HARP_LOG_INFO, "%s: removed %d temporary file(s) left by an interrupted run", dir, n);
+    return n;
 }

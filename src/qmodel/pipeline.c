@@ -385,9 +385,11 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
     double t0 = harp_time_s();
     char *partial = harp_path_join(out_dir, ".partial");
     if (!partial) return HARP_ERR_OOM;
-    harp_status st = harp_mkdir_p(partial);
     harp_dir_lock lock = {-1, NULL};
+    harp_status st = harp_mkdir_p(out_dir);
     if (!st) st = harp_dir_lock_take(&lock, out_dir, "harp quantize");
+    if (!st) harp_remove_stale_temps(out_dir);
+    if (!st) st = harp_mkdir_p(partial);
     cJSON *qcfg = qp_config_json(p);
     char *qtext = qcfg ? cJSON_PrintUnformatted(qcfg) : NULL;
     if (!st && !qtext) st = harp_err(HARP_ERR_OOM, "quantize: out of memory");

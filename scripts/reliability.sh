@@ -54,7 +54,16 @@ shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p "$out"
 summary="$out/summary.md"
 has_stage() { case ",$stages," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-nice19() { nice -n 19 "$@"; }
+# nice 19 for the CPU-heavy background work. With the kernel's autogroup scheduling, nice only ranks
+# processes within their session, so the command also gets a session of its own set to nice 19
+# (otherwise that session competes as an equal with every other session on the machine).
+nice19() {
+  if [ -w /proc/self/autogroup ] && command -v setsid > /dev/null; then
+    setsid -w bash -c 'echo 19 > /proc/self/autogroup 2> /dev/null; exec nice -n 19 "$@"' nice19 "$@"
+  else
+    nice -n 19 "$@"
+  fi
+}
 fail=0
 
 {

@@ -73,8 +73,8 @@ int harp_dir_exists(const char *path);
 char *harp_path_join(const char *dir, const char *name);
 harp_status harp_mkdir_p(const char *path);
 
-/* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path, abort
- * removes the temporary. A crash never leaves a half-written file at path. */
+/* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path (then syncs
+ * the folder), abort removes the temporary. A crash never leaves a half-written file at path. */
 typedef struct harp_atomic_file {
     void *fp;      /* FILE* */
     char *path;

@@ -218,6 +218,22 @@ harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n) {
     return HARP_OK;
 }
 
+/* The rename is durable only once the folder's entry is on disk too (a power cut otherwise may
+ * lose the new name though the data was synced). Best effort: some file systems refuse fsync on a
+ * folder, and the file itself is complete either way. */
+static void sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? harp_strdup(path) : harp_strdup(".");
+    if (!dir) return;
+    if (slash) dir[slash == path ? 1 : (size_t)(slash - path)] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 harp_status harp_atomic_commit(harp_atomic_file *f) {
     FILE *fp = f->fp;
     harp_status st = HARP_OK;
@@ -229,6 +245,7 @@ harp_status harp_atomic_commit(harp_atomic_file *f) {
     if (st == HARP_OK && rename(f->tmp, f->path) != 0)
         st = harp_err(HARP_ERR_IO, "%s: cannot rename into place: %s", f->path, strerror(errno));
     if (st != HARP_OK) remove(f->tmp);
+    else sync_parent_dir(f->path);
     free(f->path);
     free(f->tmp);
     memset(f, 0, sizeof *f);

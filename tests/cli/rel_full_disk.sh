@@ -8,19 +8,7 @@
 #  2. Where `mount -t tmpfs` is permitted (root, not in every CI container): a real size-limited
 #     tmpfs that fills up, then is enlarged (mount -o remount,size=...) and the command resumed.
 # Environment: HARP_BIN, HARP_SHARED, HARP_TMP, REL_CHECK.
-set -u
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
-[ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
-[ -x "${REL_CHECK:-}" ] || { echo "REL_CHECK (tests/rel_check) is not set"; exit 1; }
-D="$HARP_TMP/rel_full_disk"; rm -rf "$D"; mkdir -p "$D"
-head -c 60000 "$TXT" > "$D/cal.txt"
-fail=0
-CALIB="calib -m $ST -f $D/cal.txt --ctx 128 --nseq 16 --mem-budget 1 -q -o"
-QUANT="quantize -m $ST --hessians $D/hess --method quip --bits 2 -q -o"
-
-"$HARP_BIN" $CALIB "$D/hess" > /dev/null 2>&1 || { echo "FAIL reference calib"; exit 1; }
-"$HARP_BIN" $QUANT "$D/q_ref" > /dev/null 2>&1 || { echo "FAIL reference quantize"; exit 1; }
+. "$(dirname "$0")/rel_common.inc" rel_full_disk 60000 128 16
 
 # check_full NAME KIND OUT RC ERRFILE REF CMD...: the failed run's contract, then a resume.
 check_full() {

@@ -5,18 +5,7 @@
 # finishes with the bytes of a run that had the folder to itself. The lock is advisory
 # (flock on OUT/.harp.lock, src/core/files.c) and is gone after the run.
 # Environment: HARP_BIN, HARP_SHARED, HARP_TMP, REL_CHECK.
-set -u
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
-[ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
-[ -x "${REL_CHECK:-}" ] || { echo "REL_CHECK (tests/rel_check) is not set"; exit 1; }
-D="$HARP_TMP/rel_two_writers"; rm -rf "$D"; mkdir -p "$D"
-head -c 200000 "$TXT" > "$D/cal.txt"
-fail=0
-CALIB="calib -m $ST -f $D/cal.txt --ctx 256 --nseq 64 --mem-budget 1 -q -o"
-QUANT="quantize -m $ST --hessians $D/hess --method quip --bits 2 -q -o"
-"$HARP_BIN" $CALIB "$D/hess" > /dev/null 2>&1 || { echo "FAIL calib"; exit 1; }
-"$HARP_BIN" $QUANT "$D/q_ref" > /dev/null 2>&1 || { echo "FAIL reference quantize"; exit 1; }
+. "$(dirname "$0")/rel_common.inc" rel_two_writers 200000 256 64
 
 # race NAME KIND FIRST SECOND REF: FIRST (a command line) runs into $D/out; once it holds the lock,
 # SECOND runs into the same folder and must be refused at once.

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -194,16 +195,27 @@ harp_status harp_atomic_open(harp_atomic_file *f, const char *path) {
     return HARP_OK;
 }
 
-/* Test hook (tests/cli/rel_full_disk.sh): HARP_TEST_ENOSPC_AFTER=N makes the process's atomic
- * writes fail with ENOSPC once N bytes in all have been written, as on a disk that fills up (the
- * bytes that still fit are written first). Read once; -1: off. */
-static long long enospc_left = -2;
+/* Test hooks, read once (-1: off). HARP_TEST_ENOSPC_AFTER=N (tests/cli/rel_full_disk.sh) makes the
+ * process's atomic writes fail with ENOSPC once N bytes in all have been written, as on a disk that
+ * fills up (the bytes that still fit are written first). HARP_TEST_WRITE_DELAY_US=U
+ * (tests/cli/rel_kill_resume.sh) sleeps U µs before each write, widening the windows in which a
+ * kill lands mid-write. */
+static long long enospc_left = -2, write_delay_us = -2;
+
+static long long env_ll(const char *name) {
+    const char *e = getenv(name);
+    return e && *e && atoll(e) >= 0 ? atoll(e) : -1;
+}
 
 harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n) {
     if (f->failed) return HARP_ERR_IO;
     if (enospc_left == -2) {
-        const char *e = getenv("HARP_TEST_ENOSPC_AFTER");
-        enospc_left = e && *e && atoll(e) >= 0 ? atoll(e) : -1;
+        enospc_left = env_ll("HARP_TEST_ENOSPC_AFTER");
+        write_delay_us = env_ll("HARP_TEST_WRITE_DELAY_US");
+    }
+    if (write_delay_us > 0) {
+        struct timespec ts = {(time_t)(write_delay_us / 1000000), (long)(write_delay_us % 1000000) * 1000};
+        nanosleep(&ts, NULL);
     }
     size_t fit = enospc_left >= 0 && (unsigned long long)n > (unsigned long long)enospc_left ? (size_t)enospc_left : n;
     if (fit && fwrite(data, 1, fit, (FILE *)f->fp) != fit) {

@@ -4,7 +4,9 @@
 # result must be byte-identical to an uninterrupted run's (same files, same bytes), and after every
 # kill each file visible under a final name must be complete and valid (tests/rel_check.c: only
 # NAME.tmp.PID temporaries and the folder lock may be partial). HARP uses --harp-steps 20: the
-# resume logic does not depend on the step count.
+# resume logic does not depend on the step count. Writes take a small part of a run, so every
+# second trial runs with HARP_TEST_WRITE_DELAY_US (a pause before each write, src/core/files.c):
+# there most kills land while a file is being written.
 #
 # ctest runs REL_TRIALS=2 trials per stories260K configuration; scripts/reliability.sh runs the full
 # campaign (REL_TRIALS=30, REL_MODELS="stories ref", REL_TRIALS_REF=10).
@@ -39,11 +41,16 @@ cmd_of() {
   esac
 }
 
+# The pause before each write in "slow writes" trials: a Hessian file is written in ~400 pieces
+# (one per matrix row), a safetensors file in one piece per tensor.
+slow_us() { if [ "$1" = calib ]; then echo 2000; else echo 20000; fi; }
+
 # One trial: 1-3 kills at random moments of [0, 0.95 T), each followed by a check of the visible
 # files; then the command to completion and a byte comparison with the reference output.
 trial() {
-  local m=$1 c=$2 t=$3 T=$4 ref=$5 out="$D/out" kind=hess want k=0 tries=0 pid delays="" where="" ok=1 why=""
+  local m=$1 c=$2 t=$3 T=$4 ref=$5 out="$D/out" kind=hess want k=0 tries=0 pid delays="" where="" ok=1 why="" slow=""
   [ "$c" = calib ] || kind=qfolder
+  if [ $((t % 2)) = 0 ]; then slow=$(slow_us "$c"); T=$6; fi
   RANDOM=$((seed * 7919 + t * 104729 + $(printf '%s' "$m/$c" | cksum | cut -d' ' -f1) % 100000))
   rm -rf "$out"
   want=$((1 + RANDOM % 3))
@@ -51,7 +58,7 @@ trial() {
     tries=$((tries + 1))
     local frac=$((RANDOM % 1000)) delay
     delay=$(awk -v f="$frac" -v T="$T" -v s="$tries" 'BEGIN { d = f / 1000 * 0.95 * T; if (s > 3) d /= (s - 2); printf "%.3f", d }')
-    "$HARP_BIN" $(cmd_of "$m" "$c" "$out") > "$D/run.log" 2>&1 &
+    HARP_TEST_WRITE_DELAY_US=$slow "$HARP_BIN" $(cmd_of "$m" "$c" "$out") > "$D/run.log" 2>&1 &
     pid=$!
     sleep "$delay"
     kill -9 "$pid" 2>/dev/null
@@ -80,9 +87,11 @@ trial() {
     elif ! diff -r "$ref" "$out" > "$D/diff.log" 2>&1; then ok=0; why="differs from the uninterrupted run: $(head -1 "$D/diff.log")"; fi
   fi
   total=$((total + 1))
-  if [ $ok = 1 ]; then good=$((good + 1)); echo "ok   $m $c trial $t: $k kill(s) at ${delays}s ($where), resumed output identical"
+  local mode=plain; [ -n "$slow" ] && mode="slow writes"
+  if [ $ok = 1 ]; then good=$((good + 1)); echo "ok   $m $c trial $t ($mode): $k kill(s) at ${delays}s ($where), resumed output identical"
   else fail=1; echo "FAIL $m $c trial $t: $why"; fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$c" "$t" "$k" "$delays" "$where" "$( [ $ok = 1 ] && echo identical || echo "FAIL: $why")" >> "$tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$c" "$t" "$k" "$delays" "$where" "$( [ $ok = 1 ] && echo identical || echo "FAIL: $why")" \
+    "$mode" >> "$tsv"
 }
 
 for m in $models; do
@@ -95,8 +104,13 @@ for m in $models; do
     t0=$(now)
     "$HARP_BIN" $(cmd_of "$m" "$c" "$ref") > "$D/run.log" 2>&1 || { echo "FAIL reference run $m $c: $(tail -1 "$D/run.log")"; exit 1; }
     T=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
-    echo "-- $m $c: uninterrupted run ${T}s, $n trials"
-    for t in $(seq 1 "$n"); do trial "$m" "$c" "$t" "$T" "$ref"; done
+    t0=$(now)
+    HARP_TEST_WRITE_DELAY_US=$(slow_us "$c") "$HARP_BIN" $(cmd_of "$m" "$c" "$ref.slow") > "$D/run.log" 2>&1 \
+      || { echo "FAIL reference run $m $c with slow writes: $(tail -1 "$D/run.log")"; exit 1; }
+    Ts=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+    diff -r "$ref" "$ref.slow" > /dev/null || { echo "FAIL $m $c: the write-delay hook changed the output"; exit 1; }
+    echo "-- $m $c: uninterrupted run ${T}s (${Ts}s with slow writes), $n trials"
+    for t in $(seq 1 "$n"); do trial "$m" "$c" "$t" "$T" "$ref" "$Ts"; done
   done
 done
 echo "kill-and-resume: $good of $total trials identical"

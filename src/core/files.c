@@ -299,8 +299,13 @@ harp_status harp_dir_lock_take(harp_dir_lock *lk, const char *dir, const char *w
     for (int attempt = 0; attempt < 8; attempt++) {
         int fd = open(lk->path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0) break;
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno;
+        int r = flock(fd, LOCK_EX | LOCK_NB), e = errno;
+        if (r != 0 && (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS)) {
+            harp_log(HARP_LOG_WARN, "%s: the file system does not support locks; not protected against a second writer", dir);
+            lk->fd = fd;
+            return HARP_OK;
+        }
+        if (r != 0) {
             char who[128];
             lock_holder(fd, who, sizeof who);
             close(fd);

@@ -3,8 +3,9 @@
 # resume, fill the disk mid-write, run two writers on one folder, feed hostile inputs; write a
 # summary (markdown) of every figure. docs/results/reliability.md quotes a full run.
 #
-#   bash scripts/reliability.sh            full run: 10^7 executions per fuzz target, 30+ kill trials
-#                                          per configuration (hours on 2 cores; runs at nice 19)
+#   bash scripts/reliability.sh            full run: 10^7 executions per fuzz target, 30 kill trials
+#                                          per stories260K configuration and 10 per ref-llama one
+#                                          (REL_TRIALS_REF), hours on 2 cores; fuzzers at nice 19
 #   bash scripts/reliability.sh --quick    what CI runs (scripts/test.sh): a short fuzz smoke per
 #                                          target, a few kill trials, the reliability ctests
 # Options:
@@ -12,6 +13,7 @@
 #   --targets LIST       fuzz targets to run (default: every fuzz/fuzz_*.c)
 #   --runs N             executions per fuzz target (default 10000000; --quick: time-limited)
 #   --fuzz-seconds S     cap per fuzz target in seconds (default none; --quick 12)
+#   --fuzz-deadline S    all fuzzing ends S seconds after the stage starts (default none)
 #   --fuzz-jobs J        fuzz targets run at once (default: number of cores)
 #   --trials N           kill trials per configuration (default 30; --quick 3)
 #   --build DIR          Release build to use/create (default build-rel)
@@ -24,7 +26,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export OMP_WAIT_POLICY=passive
 
-quick=0 stages="fuzz,kill,ctest" targets="" runs="" fuzz_secs="" fjobs=$(nproc) trials="" update=0
+quick=0 stages="fuzz,kill,ctest" targets="" runs="" fuzz_secs="" fjobs=$(nproc) trials="" update=0 deadline=0
 build=build-rel fbuild=build-relfuzz out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,12 +36,13 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift ;;
     --fuzz-seconds) fuzz_secs=$2; shift ;;
     --fuzz-jobs) fjobs=$2; shift ;;
+    --fuzz-deadline) deadline=$2; shift ;;
     --trials) trials=$2; shift ;;
     --build) build=$2; shift ;;
     --fuzz-build) fbuild=$2; shift ;;
     --out) out=$2; shift ;;
     --update-corpus) update=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "reliability.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -54,16 +57,10 @@ shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p "$out"
 summary="$out/summary.md"
 has_stage() { case ",$stages," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-# nice 19 for the CPU-heavy background work. With the kernel's autogroup scheduling, nice only ranks
-# processes within their session, so the command also gets a session of its own set to nice 19
-# (otherwise that session competes as an equal with every other session on the machine).
-nice19() {
-  if [ -w /proc/self/autogroup ] && command -v setsid > /dev/null; then
-    setsid -w bash -c 'echo 19 > /proc/self/autogroup 2> /dev/null; exec nice -n 19 "$@"' nice19 "$@"
-  else
-    nice -n 19 "$@"
-  fi
-}
+# The fuzzers run at nice 19. With the kernel's autogroup scheduling, nice ranks processes within
+# their session: the whole run (started in a session of its own, e.g. with setsid) takes at most one
+# session's fair share of the CPU, and within it the fuzzers yield to the script's other stages.
+nice19() { nice -n 19 "$@"; }
 fail=0
 
 {
@@ -99,6 +96,11 @@ fuzz_one() {
     seg=$((seg + 1))
     local left_runs=$((runs - total)) left_secs=0 slog="$out/fuzz-$t.seg$seg.log"
     if [ "$fuzz_secs" != 0 ]; then left_secs=$((fuzz_secs - ($(date +%s) - t0))); [ $left_secs -gt 0 ] || break; fi
+    if [ "$deadline" != 0 ]; then
+      local to_end=$((fuzz_start + deadline - $(date +%s)))
+      [ $to_end -gt 0 ] || break
+      if [ $left_secs = 0 ] || [ $to_end -lt $left_secs ]; then left_secs=$to_end; fi
+    fi
     set +e
     fuzz_segment "$t" "$left_runs" "$left_secs" "$slog"
     rc=$?
@@ -141,7 +143,7 @@ if has_stage fuzz; then
   [ -n "$targets" ] || targets=$(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_||; s|\.c$||' | tr '\n' ' ')
   targets=$(echo "$targets" | tr ',' ' ')
   echo "== fuzz: $targets ($runs runs each$( [ "$fuzz_secs" != 0 ] && echo ", at most ${fuzz_secs}s"), $fjobs at a time, nice 19)" >&2
-  running=0
+  running=0 fuzz_start=$(date +%s)
   for t in $targets; do
     [ -x "$fbuild/fuzz/fuzz_$t" ] || { echo "no fuzz target $t" >&2; exit 2; }
     fuzz_one "$t" &

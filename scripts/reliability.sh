@@ -9,7 +9,8 @@
 #   bash scripts/reliability.sh --quick    what CI runs (scripts/test.sh): a short fuzz smoke per
 #                                          target, a few kill trials, the reliability ctests
 # Options:
-#   --stages LIST        comma list of fuzz,kill,ctest (default all)
+#   --stages LIST        comma list of fuzz,kill,ctest (default all), and corpus: merge what a fuzz
+#                        run in --out found into fuzz/corpus/<target>, minimised (libFuzzer -merge=1)
 #   --targets LIST       fuzz targets to run (default: every fuzz/fuzz_*.c)
 #   --runs N             executions per fuzz target (default 10000000; --quick: time-limited)
 #   --fuzz-seconds S     cap per fuzz target in seconds (default none; --quick 12)
@@ -19,14 +20,13 @@
 #   --build DIR          Release build to use/create (default build-rel)
 #   --fuzz-build DIR     clang libFuzzer build (default build-relfuzz)
 #   --out DIR            results folder (default <build>/reliability)
-#   --update-corpus      after fuzzing, merge (minimise) each target's corpus into fuzz/corpus/<t>
 # Environment: HARP_SHARED (models and data, default ../shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export OMP_WAIT_POLICY=passive
 
-quick=0 stages="fuzz,kill,ctest" targets="" runs="" fuzz_secs="" fjobs=$(nproc) trials="" update=0 deadline=0
+quick=0 stages="fuzz,kill,ctest" targets="" runs="" fuzz_secs="" fjobs=$(nproc) trials="" deadline=0
 build=build-rel fbuild=build-relfuzz out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,7 +41,6 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift ;;
     --fuzz-build) fbuild=$2; shift ;;
     --out) out=$2; shift ;;
-    --update-corpus) update=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "reliability.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -56,6 +55,7 @@ out=${out:-$build/reliability}
 shared="${HARP_SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p "$out"
 summary="$out/summary.md"
+[ "$stages" = corpus ] && summary="$out/corpus.md"
 has_stage() { case ",$stages," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # The fuzzers run at nice 19. With the kernel's autogroup scheduling, nice ranks processes within
 # their session: the whole run (started in a session of its own, e.g. with setsid) takes at most one
@@ -81,10 +81,12 @@ fail=0
 # stall is logged as starvation (not a finding) and fuzzing resumes from the corpus for the
 # executions still missing. Counts, coverage and corpus add up over the segments.
 fuzz_segment() {   # fuzz_segment TARGET RUNS SECONDS LOG
-  local t=$1 seeds="fuzz/corpus/$1" dict="fuzz/dict/$1.dict"
+  local t=$1 seeds="fuzz/corpus/$1" dict="fuzz/dict/$1.dict"   # + fuzz/regress/<t>: past findings, kept apart from
+                                                              # the corpus so that minimising never drops them
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 nice19 "$fbuild/fuzz/fuzz_$t" -runs="$2" -max_total_time="$3" -timeout=300 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
-    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$out/corpus/$t" $( [ -d "$seeds" ] && echo "$seeds" ) > "$4" 2>&1
+    $( [ -f "$dict" ] && echo "-dict=$dict" ) "$out/corpus/$t" $( [ -d "$seeds" ] && echo "$seeds" ) \
+    $( [ -d "fuzz/regress/$t" ] && echo "fuzz/regress/$t" ) > "$4" 2>&1
 }
 
 fuzz_one() {
@@ -165,13 +167,24 @@ if has_stage fuzz; then
       echo "FUZZ FINDING in $n (exit $rc): $(ls "$out/artifacts/$n"-* 2>/dev/null | tr '\n' ' ')" >&2
       grep -m3 -E 'ERROR|SUMMARY|runtime error' "$out/fuzz-$n.log" >&2 || true
     fi
-    if [ $update = 1 ] && [ "$fnd" = 0 ]; then
-      rm -rf "$out/merged-$n" && mkdir -p "$out/merged-$n"
-      nice19 "$fbuild/fuzz/fuzz_$n" -merge=1 -rss_limit_mb=2048 "$out/merged-$n" "fuzz/corpus/$n" "$out/corpus/$n" \
-        > "$out/merge-$n.log" 2>&1 && { rm -rf "fuzz/corpus/$n"; mv "$out/merged-$n" "fuzz/corpus/$n"; }
-    fi
   done
   echo >> "$summary"
+fi
+
+# ---- minimised corpora ----------------------------------------------------------------------------
+if has_stage corpus; then
+  [ -n "$targets" ] || targets=$(ls fuzz/fuzz_*.c | sed 's|fuzz/fuzz_||; s|\.c$||' | tr '\n' ' ')
+  for t in $(echo "$targets" | tr ',' ' '); do
+    [ -d "$out/corpus/$t" ] || continue
+    rm -rf "$out/merged-$t" && mkdir -p "$out/merged-$t"
+    if nice19 "$fbuild/fuzz/fuzz_$t" -merge=1 -rss_limit_mb=2048 "$out/merged-$t" "fuzz/corpus/$t" "$out/corpus/$t" \
+      > "$out/merge-$t.log" 2>&1; then
+      rm -rf "fuzz/corpus/$t" && mv "$out/merged-$t" "fuzz/corpus/$t"
+      echo "corpus $t: $(ls "fuzz/corpus/$t" | wc -l) files, $(du -sk "fuzz/corpus/$t" | cut -f1) kB" >&2
+    else
+      echo "corpus $t: merge failed, see $out/merge-$t.log" >&2; fail=1
+    fi
+  done
 fi
 
 # ---- Release build for the CLI stages ----------------------------------------------------------------

@@ -41,16 +41,18 @@ cmd_of() {
   esac
 }
 
-# The pause before each write in "slow writes" trials: a Hessian file is written in ~400 pieces
-# (one per matrix row), a safetensors file in one piece per tensor.
-slow_us() { if [ "$1" = calib ]; then echo 2000; else echo 20000; fi; }
+# The pause before each write in "slow writes" trials (MODEL CONFIG): a Hessian file is written in
+# pieces of one matrix row (~400 for stories260K, ~3000 for ref-llama), a safetensors file in one
+# piece per tensor (~30 per .partial layer), so quantize needs longer pauses, the more so on
+# ref-llama, whose layers take ~30 s to compute.
+slow_us() { if [ "$2" = calib ]; then echo 2000; elif [ "$1" = stories ]; then echo 20000; else echo 300000; fi; }
 
 # One trial: 1-3 kills at random moments of [0, 0.95 T), each followed by a check of the visible
 # files; then the command to completion and a byte comparison with the reference output.
 trial() {
   local m=$1 c=$2 t=$3 T=$4 ref=$5 out="$D/out" kind=hess want k=0 tries=0 pid delays="" where="" ok=1 why="" slow=""
   [ "$c" = calib ] || kind=qfolder
-  if [ $((t % 2)) = 0 ]; then slow=$(slow_us "$c"); T=$6; fi
+  if [ $((t % 2)) = 0 ]; then slow=$(slow_us "$m" "$c"); T=$6; fi
   RANDOM=$((seed * 7919 + t * 104729 + $(printf '%s' "$m/$c" | cksum | cut -d' ' -f1) % 100000))
   rm -rf "$out"
   want=$((1 + RANDOM % 3))
@@ -105,7 +107,7 @@ for m in $models; do
     "$HARP_BIN" $(cmd_of "$m" "$c" "$ref") > "$D/run.log" 2>&1 || { echo "FAIL reference run $m $c: $(tail -1 "$D/run.log")"; exit 1; }
     T=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
     t0=$(now)
-    HARP_TEST_WRITE_DELAY_US=$(slow_us "$c") "$HARP_BIN" $(cmd_of "$m" "$c" "$ref.slow") > "$D/run.log" 2>&1 \
+    HARP_TEST_WRITE_DELAY_US=$(slow_us "$m" "$c") "$HARP_BIN" $(cmd_of "$m" "$c" "$ref.slow") > "$D/run.log" 2>&1 \
       || { echo "FAIL reference run $m $c with slow writes: $(tail -1 "$D/run.log")"; exit 1; }
     Ts=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
     diff -r "$ref" "$ref.slow" > /dev/null || { echo "FAIL $m $c: the write-delay hook changed the output"; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): builds a Release and an ASan+UBSan configuration
 # with -Werror, runs ctest in both (the sanitizer run skips tests labelled "slow"), then a short
-# libFuzzer smoke run of every parser. Uses ../shared beside the checkout for real-model tests.
+# libFuzzer smoke run of every parser (scripts/reliability.sh --quick). Uses ../shared beside the
+# checkout for real-model tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -35,18 +36,12 @@ cmake --build build-asan -j "$jobs"
 
 
 if [ -d fuzz ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
-  echo "== libFuzzer smoke"
-  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHARP_FUZZ=ON -DHARP_TESTS=OFF \
-    -DHARP_SHARED_DIR="$shared" >/dev/null
-  cmake --build build-fuzz -j "$jobs"
-  for f in build-fuzz/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
-    n=$(basename "$f")
-    corpus="fuzz/corpus/${n#fuzz_}"
-    mkdir -p "build-fuzz/corpus-$n"
-    echo "-- $n"
-    "$f" -max_total_time="${HARP_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "build-fuzz/corpus-$n" \
-      $( [ -d "$corpus" ] && echo "$corpus" ) >/dev/null 2>"build-fuzz/$n.log" || { tail -40 "build-fuzz/$n.log"; exit 1; }
-  done
+  # the reliability campaign's quick run: a short libFuzzer smoke of every parser (its kill-and-resume,
+  # full-disk, two-writer and hostile-input cases are ctests, run above in both builds)
+  echo "== libFuzzer smoke (scripts/reliability.sh --quick)"
+  HARP_SHARED="$shared" bash scripts/reliability.sh --quick --stages fuzz --fuzz-build build-fuzz --build build-ci \
+    --fuzz-seconds "${HARP_FUZZ_SECONDS:-12}" --out build-fuzz/reliability > build-fuzz/reliability.log 2>&1 \
+    || { tail -40 build-fuzz/reliability.log; exit 1; }
+  sed -n '/^## 1/,$p' build-fuzz/reliability/summary.md
 fi
 echo "== all test stages passed"

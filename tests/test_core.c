@@ -1,4 +1,5 @@
-/* Core helpers: status names, last error, atomic writes, RNG determinism, sha256, fp16, UTF-8. */
+/* Core helpers: status names, last error, atomic writes, file mapping, folder locks, RNG determinism,
+ * sha256, fp16, UTF-8. */
 #include <stdint.h>
 
 #include "core/core.h"
@@ -31,6 +32,58 @@ static void test_atomic(void) {
     CHECK_OK(harp_read_file(p, &d, &n));
     CHECK(n == 5 && memcmp(d, "hello", 5) == 0);
     free(d);
+}
+
+/* Small files are read, large ones mapped: the same bytes either way; the size limit refuses. */
+static void test_map_and_limits(void) {
+    const char *small = t_tmp("core_small.bin"), *big = t_tmp("core_big.bin");
+    size_t nb = (size_t)3 << 20;
+    uint8_t *b = malloc(nb);
+    for (size_t i = 0; i < nb; i++) b[i] = (uint8_t)(i * 131 + 7);
+    CHECK_OK(harp_write_file_atomic(small, b, 1000));
+    CHECK_OK(harp_write_file_atomic(big, b, nb));
+    harp_mapped m;
+    CHECK_OK(harp_map_file(small, &m));
+    CHECK(m.size == 1000 && m.heap_ == 1 && memcmp(m.data, b, 1000) == 0);
+    harp_unmap_file(&m);
+    CHECK_OK(harp_map_file(big, &m));
+    CHECK(m.size == nb && m.heap_ == 0 && memcmp(m.data, b, nb) == 0);
+    harp_unmap_file(&m);
+    char *d = NULL;
+    size_t n = 0;
+    CHECK(harp_read_file_max(big, 4096, &d, &n) == HARP_ERR_FORMAT && d == NULL);
+    CHECK(strstr(harp_last_error(), "core_big.bin") && strstr(harp_last_error(), "too large"));
+    CHECK_OK(harp_read_file_max(small, 4096, &d, &n));
+    CHECK(n == 1000);
+    free(d);
+    free(b);
+}
+
+/* The folder lock: a second taker (another open file description, as another process would have)
+ * is refused at once naming the holder; release removes the lock file; leftover temporaries of an
+ * interrupted writer are removed, other files are kept. */
+static void test_dir_lock(void) {
+    const char *dir = t_tmp("core_lockdir");
+    CHECK_OK(harp_mkdir_p(dir));
+    harp_dir_lock a = {-1, NULL}, b = {-1, NULL};
+    CHECK_OK(harp_dir_lock_take(&a, dir, "test writer"));
+    CHECK(harp_dir_lock_take(&b, dir, "second writer") == HARP_ERR_IO);
+    CHECK(strstr(harp_last_error(), "in use by another harp process") && strstr(harp_last_error(), "test writer"));
+    char *lockp = harp_path_join(dir, ".harp.lock");
+    CHECK(harp_file_exists(lockp));
+    harp_dir_lock_release(&a);
+    CHECK(!harp_file_exists(lockp));
+    CHECK_OK(harp_dir_lock_take(&b, dir, "second writer"));
+    char *t1 = harp_path_join(dir, "layer_003.hess.tmp.12345"), *keep = harp_path_join(dir, "notes.tmp.txt");
+    CHECK_OK(harp_write_file_atomic(t1, "x", 1));
+    CHECK_OK(harp_write_file_atomic(keep, "x", 1));
+    CHECK(harp_remove_stale_temps(dir) == 1);
+    CHECK(!harp_file_exists(t1) && harp_file_exists(keep));
+    harp_dir_lock_release(&b);
+    harp_dir_lock_release(&b);   /* idempotent */
+    free(lockp);
+    free(t1);
+    free(keep);
 }
 
 static void test_rng(void) {
@@ -78,6 +131,8 @@ static void test_utf8(void) {
 int main(void) {
     test_errors();
     test_atomic();
+    test_map_and_limits();
+    test_dir_lock();
     test_rng();
     test_hash_and_half();
     test_utf8();

@@ -126,64 +126,66 @@ static int *pick_windows(int total, int nseq, uint64_t seed) {
     return idx;
 }
 
-harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const char *out_dir,
-                           const harp_calib_params *pin, harp_calib_summary *summary) {
-    harp_calib_params p = pin ? *pin : harp_calib_default_params();
-    harp_calib_summary sum;
-    memset(&sum, 0, sizeof sum);
-    double t0 = harp_time_s();
+/* One calibration run: the windows, the header every layer file carries, which layers are done. */
+typedef struct calib_run {
     harp_model_info mi;
-    HARP_TRY(harp_model_get_info(m, &mi));
-    if (p.ctx < 2) return harp_err(HARP_ERR_INVALID_ARG, "calibration: ctx %d is too small (need >= 2)", p.ctx);
-    if (p.ctx > mi.max_seq_len)
-        return harp_err(HARP_ERR_INVALID_ARG, "calibration: ctx %d exceeds the model's maximum context %d", p.ctx, mi.max_seq_len);
-    if (p.nseq < 0) return harp_err(HARP_ERR_INVALID_ARG, "calibration: nseq %d is negative", p.nseq);
+    int32_t *ids;
+    int nseq;
+    int *win;                /* window indices, nseq used */
+    hess_header base;
+    unsigned char *done;     /* per layer: file on disk belongs to this run */
+} calib_run;
+
+static void calib_run_free(calib_run *r) {
+    harp_free(r->ids);
+    free(r->win);
+    free(r->done);
+}
+
+/* Tokenizes the text, picks the windows and fills the run header. */
+static harp_status calib_prepare(harp_model *m, const char *text, size_t len, const harp_calib_params *p, calib_run *r) {
+    HARP_TRY(harp_model_get_info(m, &r->mi));
+    if (p->ctx < 2) return harp_err(HARP_ERR_INVALID_ARG, "calibration: ctx %d is too small (need >= 2)", p->ctx);
+    if (p->ctx > r->mi.max_seq_len)
+        return harp_err(HARP_ERR_INVALID_ARG, "calibration: ctx %d exceeds the model's maximum context %d", p->ctx, r->mi.max_seq_len);
+    if (p->nseq < 0) return harp_err(HARP_ERR_INVALID_ARG, "calibration: nseq %d is negative", p->nseq);
     const harp_tokenizer *tok = harp_model_tokenizer(m);
     if (!tok) return harp_err(HARP_ERR_INVALID_ARG, "calibration: the model has no tokenizer loaded");
-    HARP_TRY(harp_mkdir_p(out_dir));
-
+    size_t n_ids = 0;
+    HARP_TRY(harp_tokenize(tok, text, len, 1, &r->ids, &n_ids));
+    int total = (int)(n_ids / (size_t)p->ctx);
+    if (total == 0) return harp_err(HARP_ERR_INVALID_ARG, "calibration text has %zu tokens, fewer than one window of %d", n_ids, p->ctx);
+    r->nseq = (p->nseq == 0 || p->nseq > total) ? total : p->nseq;
+    if (p->nseq > total)
+        harp_log(HARP_LOG_WARN, "calibration: asked for %d windows, the text has only %d of %d tokens; using %d", p->nseq, total, p->ctx, total);
+    fill_model_fields(&r->base, &r->mi, harp_model_fingerprint(m));
+    r->base.ctx = (uint32_t)p->ctx;
+    r->base.n_windows = (uint32_t)r->nseq;
+    r->base.n_tokens = (uint64_t)r->nseq * (uint64_t)p->ctx;
+    r->base.seed = p->seed;
     char text_hash[65];
     harp_sha256_hex(text, len, text_hash);
-    uint64_t fp = harp_model_fingerprint(m);
+    memcpy(r->base.text_sha256, text_hash, 64);
+    r->win = pick_windows(total, r->nseq, p->seed);
+    r->done = harp_xcalloc((size_t)r->mi.n_layers, 1, "layer flags");
+    return r->win && r->done ? HARP_OK : HARP_ERR_OOM;
+}
 
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    HARP_TRY(harp_tokenize(tok, text, len, 1, &ids, &n_ids));
-    int total = (int)(n_ids / (size_t)p.ctx);
-    if (total == 0) {
-        harp_free(ids);
-        return harp_err(HARP_ERR_INVALID_ARG, "calibration text has %zu tokens, fewer than one window of %d", n_ids, p.ctx);
-    }
-    int nseq = (p.nseq == 0 || p.nseq > total) ? total : p.nseq;
-    if (p.nseq > total)
-        harp_log(HARP_LOG_WARN, "calibration: asked for %d windows, the text has only %d of %d tokens; using %d", p.nseq, total, p.ctx, total);
-
-    hess_header base;
-    memset(&base, 0, sizeof base);
-    fill_model_fields(&base, &mi, fp);
-    base.ctx = (uint32_t)p.ctx;
-    base.n_windows = (uint32_t)nseq;
-    base.n_tokens = (uint64_t)nseq * (uint64_t)p.ctx;
-    base.seed = p.seed;
-    memcpy(base.text_sha256, text_hash, 64);
-
-    /* Resume: keep layers whose file matches this model and run; refuse to mix runs. */
-    harp_status st = HARP_OK;
-    unsigned char *done = harp_xcalloc((size_t)mi.n_layers, 1, "layer flags");
-    int *win = pick_windows(total, nseq, p.seed);
-    if (!done || !win) st = HARP_ERR_OOM;
-    for (int l = 0; st == HARP_OK && l < mi.n_layers; l++) {
+/* Resume: keeps layers whose file matches this model and run; refuses to mix runs. */
+static harp_status calib_scan_done(const harp_model *m, const char *out_dir, calib_run *r, int *n_done) {
+    for (int l = 0; l < r->mi.n_layers; l++) {
         char *path = hess_layer_path(out_dir, l);
-        if (!path) { st = HARP_ERR_OOM; break; }
+        if (!path) return HARP_ERR_OOM;
+        harp_status st = HARP_OK;
         if (harp_file_exists(path)) {
             hess_header h;
             harp_hess_layer *probe = NULL;
-            base.layer = (uint32_t)l;
-            if (hess_read_header(path, &h) == HARP_OK && memcmp(&h, &base, sizeof h) != 0) {
+            r->base.layer = (uint32_t)l;
+            if (hess_read_header(path, &h) == HARP_OK && memcmp(&h, &r->base, sizeof h) != 0) {
                 st = harp_err(HARP_ERR_MISMATCH, "%s: belongs to another calibration run or model; use an empty output folder", path);
             } else if (harp_hess_layer_load(out_dir, l, m, &probe) == HARP_OK) {
-                done[l] = 1;
-                sum.layers_done_before++;
+                r->done[l] = 1;
+                (*n_done)++;
             } else {
                 harp_log(HARP_LOG_WARN, "%s: damaged (%s); recomputing it", path, harp_last_error());
                 harp_clear_error();
@@ -191,72 +193,98 @@ harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const ch
             harp_hess_layer_free(probe);
         }
         free(path);
+        HARP_TRY(st);
     }
+    return HARP_OK;
+}
 
-    size_t per_layer = layer_bytes(&mi), budget = p.mem_budget_mb * (size_t)1 << 20;
-    int group = per_layer ? (int)(budget / per_layer) : mi.n_layers;
+static void calib_acc_free(calib_state *cs, int n) {
+    for (int l = 0; cs->acc && l < n; l++)
+        for (int w = 0; w < HARP_HESS_COUNT; w++) {
+            free(cs->acc[l][w].S);
+            free(cs->acc[l][w].mu_sum);
+        }
+    free(cs->acc);
+    cs->acc = NULL;
+}
+
+/* One pass over the windows accumulating layers [lo, hi), then each layer's file written. */
+static harp_status calib_pass(harp_ctx *ctx, calib_state *cs, const char *out_dir, const harp_calib_params *p, calib_run *r,
+                              int lo, int hi) {
+    cs->layer_lo = lo;
+    cs->layer_hi = hi;
+    cs->st = HARP_OK;
+    cs->acc = harp_xcalloc((size_t)(hi - lo), sizeof *cs->acc, "Hessian accumulators");
+    harp_status st = cs->acc ? HARP_OK : HARP_ERR_OOM;
+    for (int l = lo; l < hi && st == HARP_OK; l++)
+        for (int w = 0; w < HARP_HESS_COUNT; w++) {
+            hess_acc *a = &cs->acc[l - lo][w];
+            a->n = stat_width(&r->mi, w);
+            a->S = harp_xcalloc((size_t)a->n * (size_t)a->n, sizeof(double), "Hessian accumulator");
+            a->mu_sum = harp_xcalloc((size_t)a->n, sizeof(double), "Hessian mean");
+            if (!a->S || !a->mu_sum) { st = HARP_ERR_OOM; break; }
+        }
+    char stage[96];
+    snprintf(stage, sizeof stage, "calib layers %d-%d/%d", lo, hi - 1, r->mi.n_layers);
+    for (int k = 0; st == HARP_OK && k < r->nseq; k++) {
+        if (p->progress && p->progress(p->progress_user, stage, k, r->nseq)) { st = harp_err(HARP_ERR_CANCELLED, "calibration cancelled"); break; }
+        harp_ctx_truncate(ctx, 0);
+        st = harp_ctx_eval(ctx, r->ids + (size_t)r->win[k] * (size_t)p->ctx, p->ctx, NULL, 0);
+        if (st == HARP_OK) st = cs->st;
+    }
+    if (st == HARP_OK && p->progress) p->progress(p->progress_user, stage, r->nseq, r->nseq);
+    for (int l = lo; l < hi && st == HARP_OK; l++) {
+        char *path = hess_layer_path(out_dir, l);
+        r->base.layer = (uint32_t)l;
+        st = path ? hess_write_layer(path, &r->base, cs->acc[l - lo]) : HARP_ERR_OOM;
+        free(path);
+        if (st == HARP_OK) r->done[l] = 1;
+    }
+    calib_acc_free(cs, hi - lo);
+    return st;
+}
+
+harp_status harp_calib_run(harp_model *m, const char *text, size_t len, const char *out_dir,
+                           const harp_calib_params *pin, harp_calib_summary *summary) {
+    harp_calib_params p = pin ? *pin : harp_calib_default_params();
+    harp_calib_summary sum;
+    memset(&sum, 0, sizeof sum);
+    double t0 = harp_time_s();
+    calib_run r;
+    memset(&r, 0, sizeof r);
+    harp_dir_lock lock = {-1, NULL};
+    harp_status st = calib_prepare(m, text, len, &p, &r);
+    if (st == HARP_OK) st = harp_mkdir_p(out_dir);
+    if (st == HARP_OK) st = harp_dir_lock_take(&lock, out_dir, "harp calib");
+    if (st == HARP_OK) harp_remove_stale_temps(out_dir);
+    if (st == HARP_OK) st = calib_scan_done(m, out_dir, &r, &sum.layers_done_before);
+
+    size_t per_layer = layer_bytes(&r.mi), budget = p.mem_budget_mb * (size_t)1 << 20;
+    int group = per_layer ? (int)(budget / per_layer) : r.mi.n_layers;
     if (group < 1) group = 1;
     harp_ctx *ctx = NULL;
     calib_state cs;
     memset(&cs, 0, sizeof cs);
     if (st == HARP_OK) st = harp_ctx_create(m, p.ctx, &ctx);
     if (st == HARP_OK) st = harp_ctx_set_hook(ctx, calib_hook, &cs);
-
-    int lo = 0;
-    while (st == HARP_OK) {
-        while (lo < mi.n_layers && done[lo]) lo++;
-        if (lo >= mi.n_layers) break;
+    for (int lo = 0; st == HARP_OK;) {
+        while (lo < r.mi.n_layers && r.done[lo]) lo++;
+        if (lo >= r.mi.n_layers) break;
         int hi = lo;
-        while (hi < mi.n_layers && hi - lo < group && !done[hi]) hi++;
-        cs.layer_lo = lo;
-        cs.layer_hi = hi;
-        cs.st = HARP_OK;
-        cs.acc = harp_xcalloc((size_t)(hi - lo), sizeof *cs.acc, "Hessian accumulators");
-        if (!cs.acc) { st = HARP_ERR_OOM; break; }
-        for (int l = lo; l < hi && st == HARP_OK; l++)
-            for (int w = 0; w < HARP_HESS_COUNT; w++) {
-                hess_acc *a = &cs.acc[l - lo][w];
-                a->n = stat_width(&mi, w);
-                a->S = harp_xcalloc((size_t)a->n * (size_t)a->n, sizeof(double), "Hessian accumulator");
-                a->mu_sum = harp_xcalloc((size_t)a->n, sizeof(double), "Hessian mean");
-                if (!a->S || !a->mu_sum) { st = HARP_ERR_OOM; break; }
-            }
-        char stage[96];
-        snprintf(stage, sizeof stage, "calib layers %d-%d/%d", lo, hi - 1, mi.n_layers);
-        for (int k = 0; st == HARP_OK && k < nseq; k++) {
-            if (p.progress && p.progress(p.progress_user, stage, k, nseq)) { st = harp_err(HARP_ERR_CANCELLED, "calibration cancelled"); break; }
-            harp_ctx_truncate(ctx, 0);
-            st = harp_ctx_eval(ctx, ids + (size_t)win[k] * (size_t)p.ctx, p.ctx, NULL, 0);
-            if (st == HARP_OK) st = cs.st;
-        }
-        if (st == HARP_OK && p.progress) p.progress(p.progress_user, stage, nseq, nseq);
-        for (int l = lo; l < hi && st == HARP_OK; l++) {
-            char *path = hess_layer_path(out_dir, l);
-            base.layer = (uint32_t)l;
-            st = path ? hess_write_layer(path, &base, cs.acc[l - lo]) : HARP_ERR_OOM;
-            free(path);
-            if (st == HARP_OK) done[l] = 1;
-        }
-        for (int l = lo; l < hi; l++)
-            for (int w = 0; w < HARP_HESS_COUNT; w++) {
-                free(cs.acc[l - lo][w].S);
-                free(cs.acc[l - lo][w].mu_sum);
-            }
-        free(cs.acc);
-        cs.acc = NULL;
+        while (hi < r.mi.n_layers && hi - lo < group && !r.done[hi]) hi++;
+        st = calib_pass(ctx, &cs, out_dir, &p, &r, lo, hi);
         sum.passes++;
         lo = hi;
     }
     harp_ctx_free(ctx);
     free(cs.xbuf);
-    free(done);
-    free(win);
-    harp_free(ids);
-    sum.n_layers = mi.n_layers;
-    sum.n_windows = nseq;
+    harp_dir_lock_release(&lock);
+    sum.n_layers = r.mi.n_layers;
+    sum.n_windows = r.nseq;
     sum.ctx = p.ctx;
-    sum.n_tokens = (int64_t)nseq * p.ctx;
+    sum.n_tokens = (int64_t)r.nseq * p.ctx;
     sum.seconds = harp_time_s() - t0;
+    calib_run_free(&r);
     if (summary) *summary = sum;
     return st;
 }

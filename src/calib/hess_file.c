@@ -2,6 +2,7 @@
  * calibration run, then for each of the four statistics n, ct, μ_sum (fp64 n) and the lower
  * triangle of S = Σ x xᵀ (fp64, row-major i(i+1)/2 + j), then an FNV-1a 64 checksum of everything
  * before it. Stored as sums, not normalised, so a later tool can merge runs exactly. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,31 @@ harp_status hess_read_header(const char *path, hess_header *hdr) {
     return HARP_OK;
 }
 
+/* A second-moment matrix Σ x xᵀ / n is positive semi-definite, so its diagonal is >= 0 and each
+ * entry obeys |H_ij| <= sqrt(H_ii H_jj). A file that breaks either was not written by a
+ * calibration run (the quantizer's damping would hide it), so it is refused here. */
+static harp_status hess_check_moment(const char *path, int w, int n, const double *H) {
+    double *d = harp_xmalloc(sizeof(double) * (size_t)n, "Hessian check");
+    if (!d) return HARP_ERR_OOM;
+    harp_status st = HARP_OK;
+    for (int i = 0; i < n && !st; i++) {
+        double v = H[(size_t)i * n + i];
+        if (v < 0)
+            st = harp_err(HARP_ERR_NUMERIC, "%s: statistic %s is not positive semi-definite (diagonal entry %d is %g)", path, k_names[w], i, v);
+        d[i] = sqrt(v);
+    }
+    /* relative slack for summation-order rounding between S_ij and S_ii, S_jj */
+    for (int i = 0; i < n && !st; i++)
+        for (int j = 0; j < i; j++)
+            if (fabs(H[(size_t)i * n + j]) > d[i] * d[j] * (1 + 1e-6) + 1e-300) {
+                st = harp_err(HARP_ERR_NUMERIC, "%s: statistic %s is not positive semi-definite (|H[%d][%d]| > sqrt(H[%d][%d] H[%d][%d]))",
+                              path, k_names[w], i, j, i, i, j, j);
+                break;
+            }
+    free(d);
+    return st;
+}
+
 harp_status harp_hess_layer_load(const char *dir, int layer, const harp_model *m, harp_hess_layer **out) {
     *out = NULL;
     char *path = hess_layer_path(dir, layer);
@@ -149,6 +175,7 @@ harp_status harp_hess_layer_load(const char *dir, int layer, const harp_model *m
         }
     }
     if (q != end - 8) st = harp_err(HARP_ERR_FORMAT, "%s: %zu unexpected trailing bytes", path, (size_t)(end - 8 - q));
+    for (int w = 0; w < HARP_HESS_COUNT && st == HARP_OK; w++) st = hess_check_moment(path, w, h->n[w], h->H[w]);
 done:
     harp_unmap_file(&map);
     free(path);

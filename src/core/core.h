@@ -49,20 +49,30 @@ typedef struct harp_mapped {
     const uint8_t *data;
     size_t size;
     void *priv_;   /* mapping bookkeeping */
+    int heap_;     /* 1: data is a malloc'd copy (small files), 0: an mmap */
 } harp_mapped;
 
-/* Maps a whole file read-only (empty files map to data = NULL, size = 0). */
+/* Maps a whole file read-only (empty files map to data = NULL, size = 0). Files under 1 MB are
+ * read into memory instead: cheaper than mmap + page faults + munmap (whose TLB shootdowns
+ * dominate loading small folders), and invisible to callers except through heap_. */
 harp_status harp_map_file(const char *path, harp_mapped *out);
 void harp_unmap_file(harp_mapped *m);
 
 /* harp_read_file, harp_file_exists, harp_dir_exists, harp_mkdir_p, harp_write_file_atomic: public
  * (include/harp/common.h). */
 
+/* The same for files that are small by nature (JSON configs): one larger than max bytes is refused
+ * (HARP_ERR_FORMAT, naming the file) without being read into memory. */
+harp_status harp_read_file_max(const char *path, size_t max, char **data, size_t *size);
+/* Why path is not usable, for messages: "no such file or directory", "Too many levels of
+ * symbolic links", "Permission denied", "is a directory", ... */
+const char *harp_path_problem(const char *path);
+
 /* Joins dir and name with a '/' into a malloc'd string. */
 char *harp_path_join(const char *dir, const char *name);
 
-/* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path, abort
- * removes the temporary. A crash never leaves a half-written file at path. */
+/* Atomic output: writes go to "<path>.tmp.<pid>", commit fsyncs and renames over path (then syncs
+ * the folder), abort removes the temporary. A crash never leaves a half-written file at path. */
 typedef struct harp_atomic_file {
     void *fp;      /* FILE* */
     char *path;
@@ -74,6 +84,22 @@ harp_status harp_atomic_open(harp_atomic_file *f, const char *path);
 harp_status harp_atomic_write(harp_atomic_file *f, const void *data, size_t n);
 harp_status harp_atomic_commit(harp_atomic_file *f);
 void harp_atomic_abort(harp_atomic_file *f);
+
+/* Advisory lock on an output folder, so that two harp processes never write one folder at once:
+ * flock on DIR/.harp.lock (holding "pid what" for the message), taken without waiting. The second
+ * taker gets HARP_ERR_IO at once with one line naming the folder and the holder. Release removes
+ * the lock file; a process killed while holding it leaves the file behind, unlocked, and the next
+ * run takes it over. */
+typedef struct harp_dir_lock {
+    int fd;        /* -1 when not held */
+    char *path;
+} harp_dir_lock;
+
+harp_status harp_dir_lock_take(harp_dir_lock *lk, const char *dir, const char *what);
+void harp_dir_lock_release(harp_dir_lock *lk);
+/* Removes the NAME.tmp.PID files an interrupted writer left in dir; call with dir's lock held (no
+ * live harp process is writing them then). Returns how many were removed. */
+int harp_remove_stale_temps(const char *dir);
 
 /* ---- deterministic RNG (xoshiro256**, seeded by splitmix64) ----------------------------------- */
 

@@ -127,11 +127,15 @@ static int split_lines(char *buf, size_t len, char ***lines_out) {
     return n;
 }
 
+/* Decompressed task files are ~8 MB (HellaSwag); a stream that expands past this is refused
+ * before it can take the machine's memory. */
+#define ZS_MAX_TEXT (64 << 20)
+
 static harp_status read_bz2(const char *path, char **data, size_t *size) {
     char *raw;
     size_t rn;
     HARP_TRY(harp_read_file(path, &raw, &rn));
-    size_t cap = rn * 4 + 4096, n = 0;
+    size_t cap = rn * 4 + 4096 > ZS_MAX_TEXT ? ZS_MAX_TEXT : rn * 4 + 4096, n = 0;
     char *out = malloc(cap + 1);
     if (!out) {
         free(raw);
@@ -146,10 +150,14 @@ static harp_status read_bz2(const char *path, char **data, size_t *size) {
     }
     s.next_in = raw;
     s.avail_in = (unsigned)rn;
-    int rc;
+    int rc = BZ_OK, over = 0;
     for (;;) {
         if (n == cap) {
-            cap *= 2;
+            if (cap >= ZS_MAX_TEXT) {
+                over = 1;
+                break;
+            }
+            cap = cap * 2 > ZS_MAX_TEXT ? ZS_MAX_TEXT : cap * 2;
             char *no = realloc(out, cap + 1);
             if (!no) {
                 rc = BZ_MEM_ERROR;
@@ -174,6 +182,8 @@ static harp_status read_bz2(const char *path, char **data, size_t *size) {
     free(raw);
     if (rc != BZ_STREAM_END) {
         free(out);
+        if (over)
+            return harp_err(HARP_ERR_FORMAT, "%s: decompresses to more than %d MB, the limit for a task file", path, ZS_MAX_TEXT >> 20);
         return harp_err(HARP_ERR_FORMAT, "%s: bzip2 data is %s", path,
                         rc == BZ_UNEXPECTED_EOF ? "truncated" : "corrupt");
     }
@@ -402,7 +412,7 @@ static void hs_capitalize_ctx_b(char *line) {
             frag = ctx + i + 1;
             break;
         }
-    if (!frag) return;
+    if (!frag || !*frag) return; /* a context ending in ". " has no fragment to capitalize */
     if (*frag >= 'a' && *frag <= 'z') *frag = (char)(*frag - 'a' + 'A');
     for (char *p = frag + 1; *p; p++)
         if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');

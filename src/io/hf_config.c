@@ -9,18 +9,18 @@
 
 static const char *const supported_arch[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
 
-/* Integer field: missing → def (or error when def < 0). */
-static harp_status cfg_int(const cJSON *root, const char *key, int def, const char *name, int *out) {
+/* Integer field: missing → def (or an error when def < 0); present → an integer in [lo, hi]. */
+static harp_status cfg_int(const cJSON *root, const char *key, int def, int lo, int hi, const char *name, int *out) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!j || cJSON_IsNull(j)) {
         if (def < 0) return harp_err(HARP_ERR_FORMAT, "%s: missing field '%s'", name, key);
         *out = def;
         return HARP_OK;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble) || j->valuedouble < 0)
-        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' is not a non-negative integer", name, key);
-    if (j->valuedouble > 1e9)
-        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is too large (at most 1000000000)", name, key, j->valuedouble);
+    if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
+        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' is not an integer", name, key);
+    if (j->valuedouble < lo || j->valuedouble > hi)
+        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is out of range [%d, %d]", name, key, j->valuedouble, lo, hi);
     *out = (int)j->valuedouble;
     return HARP_OK;
 }
@@ -67,7 +67,7 @@ static harp_status cfg_rope_scaling(const cJSON *rs, const char *name, harp_mode
         c->rope_scaling = HARP_ROPE_SCALING_LLAMA3;
         HARP_TRY(cfg_num(rs, "low_freq_factor", 1.0, name, &c->rope_low_freq_factor));
         HARP_TRY(cfg_num(rs, "high_freq_factor", 4.0, name, &c->rope_high_freq_factor));
-        HARP_TRY(cfg_int(rs, "original_max_position_embeddings", 8192, name, &c->rope_orig_max_pos));
+        HARP_TRY(cfg_int(rs, "original_max_position_embeddings", 8192, 1, HARP_CFG_MAX_SEQ, name, &c->rope_orig_max_pos));
         if (!(c->rope_high_freq_factor > c->rope_low_freq_factor) || c->rope_low_freq_factor <= 0 ||
             c->rope_orig_max_pos <= 0)
             return harp_err(HARP_ERR_FORMAT, "%s: llama3 rope_scaling needs high_freq_factor > low_freq_factor > 0", name);
@@ -87,9 +87,14 @@ harp_status harp_config_validate(const harp_model_config *c, const char *name) {
         return harp_err(HARP_ERR_FORMAT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", name,
                         c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2) return harp_err(HARP_ERR_FORMAT, "%s: head_dim %d is odd (RoPE needs pairs)", name, c->head_dim);
-    if (c->dim > (1 << 20) || c->hidden_dim > (1 << 22) || c->n_layers > 4096 || c->n_heads > 4096 ||
-        c->head_dim > 4096 || c->vocab_size > (1 << 24) || c->max_seq_len > (1 << 24))
-        return harp_err(HARP_ERR_FORMAT, "%s: implausibly large sizes", name);
+    const struct { const char *what; int v, max; } lim[] = {
+        {"dim", c->dim, HARP_CFG_MAX_DIM},          {"hidden dim", c->hidden_dim, HARP_CFG_MAX_HIDDEN},
+        {"layers", c->n_layers, HARP_CFG_MAX_LAYERS}, {"heads", c->n_heads, HARP_CFG_MAX_HEADS},
+        {"head_dim", c->head_dim, HARP_CFG_MAX_HEAD_DIM}, {"vocab", c->vocab_size, HARP_CFG_MAX_VOCAB},
+        {"max_seq", c->max_seq_len, HARP_CFG_MAX_SEQ}};
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].v > lim[i].max)
+            return harp_err(HARP_ERR_FORMAT, "%s: %s %d is implausibly large (limit %d)", name, lim[i].what, lim[i].v, lim[i].max);
     if (!(c->norm_eps > 0) || !(c->rope_theta > 0))
         return harp_err(HARP_ERR_FORMAT, "%s: rms_norm_eps and rope_theta must be > 0", name);
     return HARP_OK;
@@ -97,9 +102,16 @@ harp_status harp_config_validate(const harp_model_config *c, const char *name) {
 
 harp_status harp_hf_config_parse(const char *json, size_t len, const char *name, harp_model_config *c) {
     memset(c, 0, sizeof *c);
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (len == 0) return harp_err(HARP_ERR_FORMAT, "%s: empty file", name);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root) return harp_err(HARP_ERR_FORMAT, "%s: not valid JSON", name);
+    while (end && end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
     harp_status st = HARP_OK;
+    if (end != json + len) {
+        st = harp_err(HARP_ERR_FORMAT, "%s: not valid JSON (trailing data after the object)", name);
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         st = harp_err(HARP_ERR_FORMAT, "%s: top level is not a JSON object", name);
         goto done;
@@ -120,13 +132,15 @@ harp_status harp_hf_config_parse(const char *json, size_t len, const char *name,
     }
     snprintf(c->arch, sizeof c->arch, "%s", supported_arch[k]);
     int is_qwen2 = !strcmp(c->arch, "Qwen2ForCausalLM"), is_mistral = !strcmp(c->arch, "MistralForCausalLM");
-    if ((st = cfg_int(root, "hidden_size", -1, name, &c->dim)) || (st = cfg_int(root, "intermediate_size", -1, name, &c->hidden_dim)) ||
-        (st = cfg_int(root, "num_hidden_layers", -1, name, &c->n_layers)) ||
-        (st = cfg_int(root, "num_attention_heads", -1, name, &c->n_heads)) ||
-        (st = cfg_int(root, "num_key_value_heads", 0, name, &c->n_kv_heads)) ||
-        (st = cfg_int(root, "head_dim", 0, name, &c->head_dim)) ||
-        (st = cfg_int(root, "vocab_size", -1, name, &c->vocab_size)) ||
-        (st = cfg_int(root, "max_position_embeddings", 2048, name, &c->max_seq_len)))
+    /* head_dim and num_key_value_heads: absent → derived (0 here); present → at least 1 */
+    if ((st = cfg_int(root, "hidden_size", -1, 1, HARP_CFG_MAX_DIM, name, &c->dim)) ||
+        (st = cfg_int(root, "intermediate_size", -1, 1, HARP_CFG_MAX_HIDDEN, name, &c->hidden_dim)) ||
+        (st = cfg_int(root, "num_hidden_layers", -1, 1, HARP_CFG_MAX_LAYERS, name, &c->n_layers)) ||
+        (st = cfg_int(root, "num_attention_heads", -1, 1, HARP_CFG_MAX_HEADS, name, &c->n_heads)) ||
+        (st = cfg_int(root, "num_key_value_heads", 0, 1, HARP_CFG_MAX_HEADS, name, &c->n_kv_heads)) ||
+        (st = cfg_int(root, "head_dim", 0, 1, HARP_CFG_MAX_HEAD_DIM, name, &c->head_dim)) ||
+        (st = cfg_int(root, "vocab_size", -1, 1, HARP_CFG_MAX_VOCAB, name, &c->vocab_size)) ||
+        (st = cfg_int(root, "max_position_embeddings", 2048, 1, HARP_CFG_MAX_SEQ, name, &c->max_seq_len)))
         goto done;
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
     if (c->head_dim == 0 && c->n_heads > 0) {

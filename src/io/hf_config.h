@@ -7,6 +7,16 @@
 #include "core/core.h"
 #include "harp/model.h"
 
+/* Largest sizes a config may declare (both loaders): far above any released Llama-family model,
+ * low enough that size products stay well inside 64 bits. */
+#define HARP_CFG_MAX_DIM (1 << 20)
+#define HARP_CFG_MAX_HIDDEN (1 << 22)
+#define HARP_CFG_MAX_LAYERS 4096
+#define HARP_CFG_MAX_HEADS 4096
+#define HARP_CFG_MAX_HEAD_DIM 4096
+#define HARP_CFG_MAX_VOCAB (1 << 24)
+#define HARP_CFG_MAX_SEQ (1 << 24)
+
 typedef enum harp_rope_scaling {
     HARP_ROPE_SCALING_NONE = 0,
     HARP_ROPE_SCALING_LINEAR = 1,  /* inv_freq / factor                                        */

@@ -97,6 +97,81 @@ static harp_status st_parse_entry(const cJSON *e, const char *name, uint64_t dat
     return HARP_OK;
 }
 
+/* Upper bound on the JSON values in a header (each one after the first follows a ',', ':' or
+ * '['), counted without parsing, so that the parse tree's size is known before it is built. */
+static uint64_t st_count_values(const char *h, size_t n) {
+    uint64_t k = 1;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == ',' || c == ':' || c == '[') {
+            k++;
+        }
+    }
+    return k;
+}
+
+static int st_by_begin(const void *a, const void *b) {
+    const harp_st_tensor *x = *(const harp_st_tensor *const *)a, *y = *(const harp_st_tensor *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+static int st_by_name(const void *a, const void *b) {
+    return strcmp((*(const harp_st_tensor *const *)a)->name, (*(const harp_st_tensor *const *)b)->name);
+}
+
+/* Tensors may share neither names nor bytes (zero-size tensors excepted). */
+static harp_status st_check_disjoint(const harp_st_file *f, const char *name) {
+    if (f->n_tensors < 2) return HARP_OK;
+    const harp_st_tensor **v = harp_xmalloc(sizeof *v * (size_t)f->n_tensors, "safetensors index");
+    if (!v) return HARP_ERR_OOM;
+    for (int i = 0; i < f->n_tensors; i++) v[i] = &f->tensors[i];
+    harp_status st = HARP_OK;
+    qsort(v, (size_t)f->n_tensors, sizeof *v, st_by_name);
+    for (int i = 1; i < f->n_tensors && !st; i++)
+        if (!strcmp(v[i - 1]->name, v[i]->name))
+            st = harp_err(HARP_ERR_FORMAT, "%s: tensor '%s' is listed more than once", name, v[i]->name);
+    qsort(v, (size_t)f->n_tensors, sizeof *v, st_by_begin);
+    const harp_st_tensor *prev = NULL;
+    for (int i = 0; i < f->n_tensors && !st; i++) {
+        if (v[i]->end == v[i]->begin) continue;
+        if (prev && v[i]->begin < prev->end)
+            st = harp_err(HARP_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu) and '%s' [%llu, %llu) overlap", name, prev->name,
+                          (unsigned long long)prev->begin, (unsigned long long)prev->end, v[i]->name,
+                          (unsigned long long)v[i]->begin, (unsigned long long)v[i]->end);
+        prev = v[i];
+    }
+    free(v);
+    return st;
+}
+
+static harp_status st_parse_header(cJSON *root, const char *name, harp_st_file *out) {
+    if (!cJSON_IsObject(root)) return harp_err(HARP_ERR_FORMAT, "%s: header JSON is not an object", name);
+    int cap = 0;
+    for (const cJSON *e = root->child; e; e = e->next) {
+        if (!e->string) return harp_err(HARP_ERR_FORMAT, "%s: header entry without a name", name);
+        if (!strcmp(e->string, "__metadata__")) continue;
+        if (out->n_tensors == cap) {   /* grown as entries validate: the array never outgrows the header */
+            cap = cap ? 2 * cap : 64;
+            harp_st_tensor *nt = realloc(out->tensors, (size_t)cap * sizeof *nt);
+            if (!nt) return harp_err(HARP_ERR_OOM, "%s: out of memory for the tensor index", name);
+            out->tensors = nt;
+        }
+        harp_st_tensor *t = &out->tensors[out->n_tensors];
+        memset(t, 0, sizeof *t);
+        HARP_TRY(st_parse_entry(e, name, out->data_size, t));
+        t->name = harp_strdup(e->string);
+        if (!t->name) return HARP_ERR_OOM;
+        out->n_tensors++;
+    }
+    return st_check_disjoint(out, name);
+}
+
 harp_status harp_st_parse(const uint8_t *buf, size_t size, const char *name, harp_st_file *out) {
     memset(out, 0, sizeof *out);
     if (size < 8) return harp_err(HARP_ERR_FORMAT, "%s: truncated safetensors file (%zu bytes, no header)", name, size);
@@ -104,40 +179,23 @@ harp_status harp_st_parse(const uint8_t *buf, size_t size, const char *name, har
     for (int i = 7; i >= 0; i--) n = (n << 8) | buf[i];
     if (n > size - 8)
         return harp_err(HARP_ERR_FORMAT, "%s: header length %llu past end of file (size %zu)", name, (unsigned long long)n, size);
-    if (n == 0 || n > ((uint64_t)100 << 20))
-        return harp_err(HARP_ERR_FORMAT, "%s: implausible header length %llu", name, (unsigned long long)n);
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)n);
+    if (n == 0 || n > HARP_ST_MAX_HEADER)
+        return harp_err(HARP_ERR_FORMAT, "%s: header length %llu is outside 1..%d bytes", name, (unsigned long long)n, HARP_ST_MAX_HEADER);
+    const char *h = (const char *)buf + 8;
+    uint64_t values = st_count_values(h, (size_t)n);
+    if (values > HARP_ST_MAX_VALUES)
+        return harp_err(HARP_ERR_FORMAT, "%s: header holds about %llu JSON values, more than the %d a safetensors index needs", name,
+                        (unsigned long long)values, HARP_ST_MAX_VALUES);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(h, (size_t)n, &end, 0);
     if (!root) return harp_err(HARP_ERR_FORMAT, "%s: header is not valid JSON", name);
+    while (end && end < h + n && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
     harp_status st = HARP_OK;
-    if (!cJSON_IsObject(root)) {
-        st = harp_err(HARP_ERR_FORMAT, "%s: header JSON is not an object", name);
-        goto done;
-    }
+    if (end != h + n)
+        st = harp_err(HARP_ERR_FORMAT, "%s: header is not valid JSON (%zu bytes of trailing data)", name, (size_t)(h + n - end));
     out->data = buf + 8 + n;
     out->data_size = size - 8 - n;
-    int count = cJSON_GetArraySize(root);
-    out->tensors = harp_xcalloc((size_t)count + 1, sizeof *out->tensors, "safetensors index");
-    if (!out->tensors) {
-        st = HARP_ERR_OOM;
-        goto done;
-    }
-    for (const cJSON *e = root->child; e; e = e->next) {
-        if (!e->string) {
-            st = harp_err(HARP_ERR_FORMAT, "%s: header entry without a name", name);
-            goto done;
-        }
-        if (!strcmp(e->string, "__metadata__")) continue;
-        harp_st_tensor *t = &out->tensors[out->n_tensors];
-        st = st_parse_entry(e, name, out->data_size, t);
-        if (st) goto done;
-        t->name = harp_strdup(e->string);
-        if (!t->name) {
-            st = HARP_ERR_OOM;
-            goto done;
-        }
-        out->n_tensors++;
-    }
-done:
+    if (!st) st = st_parse_header(root, name, out);
     cJSON_Delete(root);
     if (st) st_free_tensors(out);
     return st;
@@ -191,7 +249,7 @@ harp_status harp_st_to_f32(const harp_st_file *f, const harp_st_tensor *t, float
     }
     /* The source pages are not needed again: drop them from the resident set so that loading peaks
      * at the fp32 copy plus one tensor's file pages, not plus the whole file. */
-    if (f->map.data) {
+    if (f->map.data && !f->map.heap_) {
         uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)p, e = b + (uintptr_t)(t->end - t->begin);
         uintptr_t lo = (b + pg - 1) & ~(pg - 1), hi = e & ~(pg - 1);
         if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);

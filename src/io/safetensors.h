@@ -9,6 +9,11 @@
 #include "core/core.h"
 
 #define HARP_ST_MAX_DIMS 8
+/* Bounds that keep parsing a hostile header within a few tens of MB: the header's length (the
+ * format allows 100 MB; harp's largest folders need < 1 MB, 8 MB holds ~50k tensor entries) and
+ * its number of JSON values (~8 per tensor: 16k tensors per file), counted before parsing. */
+#define HARP_ST_MAX_HEADER (8 << 20)
+#define HARP_ST_MAX_VALUES (1 << 17)
 
 typedef enum harp_st_dtype {
     HARP_ST_F32, HARP_ST_F16, HARP_ST_BF16, HARP_ST_F64, HARP_ST_I64, HARP_ST_I32, HARP_ST_I16,

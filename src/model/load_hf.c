@@ -11,6 +11,11 @@
 #include "model/model_internal.h"
 #include "qformat/qformat.h"
 
+/* config.json and the shard index are a few kB (an index of 1000 tensors ~ 100 kB); larger files
+ * are refused unread, so that their parse trees stay small. */
+#define HARP_CONFIG_MAX_BYTES (1 << 20)
+#define HARP_INDEX_MAX_BYTES (4 << 20)
+
 typedef struct hf_files {
     harp_st_file *files;
     int n;
@@ -50,7 +55,7 @@ static harp_status hf_open_files(const char *dir, hf_files *h) {
     }
     char *text = NULL;
     size_t len = 0;
-    if ((st = harp_read_file(index, &text, &len))) goto done;
+    if ((st = harp_read_file_max(index, HARP_INDEX_MAX_BYTES, &text, &len))) goto done;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
@@ -213,7 +218,7 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     char *text = NULL;
     size_t len = 0;
     harp_model_config cfg;
-    harp_status st = harp_read_file(cfg_path, &text, &len);
+    harp_status st = harp_read_file_max(cfg_path, HARP_CONFIG_MAX_BYTES, &text, &len);
     if (!st) st = harp_hf_config_parse(text, len, cfg_path, &cfg);
     int is_q = 0;
     qf_config qc = {0};

@@ -136,7 +136,7 @@ harp_status harp_model_open(const char *path, const harp_model_params *params, h
     } else if (is_llama2c_path(path)) {
         HARP_TRY(harp_load_llama2c(path, &m));
     } else if (!harp_file_exists(path)) {
-        return harp_err(HARP_ERR_IO, "%s: no such file or directory", path);
+        return harp_err(HARP_ERR_IO, "%s: %s", path, harp_path_problem(path));
     } else {
         return harp_err(HARP_ERR_UNSUPPORTED, "%s: not a model (expected a Hugging Face folder or a llama2.c .bin)", path);
     }

@@ -248,7 +248,11 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
     double t0 = harp_time_s();
     char *partial = harp_path_join(out_dir, ".partial");
     if (!partial) return HARP_ERR_OOM;
-    harp_status st = harp_mkdir_p(partial);
+    harp_dir_lock lock = {-1, NULL};
+    harp_status st = harp_mkdir_p(out_dir);
+    if (!st) st = harp_dir_lock_take(&lock, out_dir, "harp quantize");
+    if (!st) harp_remove_stale_temps(out_dir);
+    if (!st) st = harp_mkdir_p(partial);
     cJSON *qcfg = qp_config_json(p);
     char *qtext = qcfg ? cJSON_PrintUnformatted(qcfg) : NULL;
     if (!st && !qtext) st = harp_err(HARP_ERR_OOM, "quantize: out of memory");
@@ -270,6 +274,7 @@ harp_status harp_quantize_model(harp_model *m, const char *model_path, const cha
     if (!st) qp_remove_partial(partial);
     if (!st) qp_totals(&rep, p, t0);
     if (!st && p->keep_model) st = qp_keep_model(m, p, &all);
+    harp_dir_lock_release(&lock);
     qf_tensors_free(&all);
     free(qtext);
     cJSON_Delete(qcfg);

@@ -4,9 +4,11 @@
  * so equal runs give byte-identical folders. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/st_writer.h"
 #include "qmodel/qmodel_internal.h"
@@ -186,13 +188,19 @@ static harp_status qw_tokenizer(const char *model_path, const char *out_dir) {
     return st;
 }
 
+/* config.json is what makes the folder a model: it is removed first (a folder left by an earlier
+ * run must not pair its config with this run's tensors if this run is interrupted) and written
+ * last, so a folder that has one is complete. */
 harp_status qm_write_folder(const harp_model *m, const char *model_path, const char *out_dir, const cJSON *qcfg,
                             const qf_tensors *q) {
+    char *cfg = harp_path_join(out_dir, "config.json");
     char *path = harp_path_join(out_dir, "model.safetensors");
-    if (!path) return HARP_ERR_OOM;
-    harp_status st = qw_tensors(m, q, path);
+    harp_status st = cfg && path ? HARP_OK : HARP_ERR_OOM;
+    if (!st && unlink(cfg) != 0 && errno != ENOENT) st = harp_err(HARP_ERR_IO, "%s: cannot remove: %s", cfg, strerror(errno));
+    if (!st) st = qw_tokenizer(model_path, out_dir);
+    if (!st) st = qw_tensors(m, q, path);
+    if (!st) st = qw_config(m, model_path, out_dir, qcfg);
+    free(cfg);
     free(path);
-    HARP_TRY(st);
-    HARP_TRY(qw_config(m, model_path, out_dir, qcfg));
-    return qw_tokenizer(model_path, out_dir);
+    return st;
 }

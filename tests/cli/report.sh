@@ -78,7 +78,7 @@ check old_schema '[ $? -eq 0 ] && grep -q "ppl_vs_bpw 2 points, kld_vs_bpw 2 poi
 
 # what still stops the report: nothing usable at all, an unreadable file (exit 1, one line)
 "$H" report "$D/j/foreign.json" -o "$D/x.html" 2> "$D/err3"
-check nothing_usable '[ $? -eq 1 ] && tail -1 "$D/err3" | grep -q "^harp report: error: no ppl, quantize, zeroshot or bench results in 1 input file" && [ ! -e "$D/x.html" ]'
+check nothing_usable '[ $? -eq 1 ] && [ $(wc -l < "$D/err3") -eq 1 ] && grep -q "^harp report: error: .*foreign.json: not a ppl, quantize, zeroshot or bench result (no results to report)" "$D/err3" && [ ! -e "$D/x.html" ]'
 "$H" report "$D/nope.json" -o "$D/x.html" 2> "$D/err4"
 check unreadable '[ $? -eq 1 ] && [ $(wc -l < "$D/err4") -eq 1 ] && grep -q "nope.json" "$D/err4" && [ ! -e "$D/x.html" ]'
 exit $fail

@@ -413,7 +413,8 @@ static void write_page(FILE *f, const char *title, const inputs *in, const rp_da
     fprintf(f, "</body></html>\n");
 }
 
-/* Reads every input; what it cannot use is a warning (and a line on the page), not an error. */
+/* Reads every input; what it cannot use is a warning (and a line on the page), not an error,
+ * unless nothing usable is left: then one error line says why (the reason itself for one input). */
 static void read_inputs(inputs *in, rp_data *d) {
     in->skipped = calloc((size_t)in->n, sizeof *in->skipped);
     if (!in->skipped) cli_die(CLI_EXIT_FAIL, "out of memory");
@@ -425,11 +426,16 @@ static void read_inputs(inputs *in, rp_data *d) {
         char *line = in->skipped[in->n_skipped++];
         if (n == 0) snprintf(line, sizeof in->skipped[0], "%s: %s", in->path[i], err);
         else snprintf(line, sizeof in->skipped[0], "%s: %d object(s) passed over (%s)", in->path[i], skipped, err);
-        cli_progress_break();
-        fprintf(stderr, "harp report: warning: skipped %s\n", line);
     }
-    if (!d->n_ppl && !d->n_quant && !d->n_zs && !d->n_bench)
-        cli_die(CLI_EXIT_FAIL, "no ppl, quantize, zeroshot or bench results in %d input file(s)", in->n);
+    if (!d->n_ppl && !d->n_quant && !d->n_zs && !d->n_bench) {
+        if (in->n == 1 && in->n_skipped == 1) cli_die(CLI_EXIT_FAIL, "%s (no results to report)", in->skipped[0]);
+        cli_die(CLI_EXIT_FAIL, "no ppl, quantize, zeroshot or bench results in %d input file(s)%s%s", in->n,
+                in->n_skipped ? "; first: " : "", in->n_skipped ? in->skipped[0] : "");
+    }
+    for (int i = 0; i < in->n_skipped; i++) {
+        cli_progress_break();
+        fprintf(stderr, "harp report: warning: skipped %s\n", in->skipped[i]);
+    }
 }
 
 int cmd_report(int argc, char **argv) {

@@ -71,6 +71,9 @@ typedef struct rp_data {
  * (why in err); -1 when the file cannot be read or parsed (err names it). *skipped counts objects
  * that were passed over in a file that held other results. */
 int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t errn);
+/* The same on a file's contents already in memory (buf[len] must be 0; lines are split in place):
+ * the entry point of fuzz/fuzz_report.c. */
+int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, int *skipped, char *err, size_t errn);
 void rp_data_free(rp_data *d);
 
 /* ---- plots ---------------------------------------------------------------------------------- */

@@ -248,6 +248,19 @@ static int add_value(rp_data *d, const cJSON *v, const char *src, int *skipped, 
     return n;
 }
 
+/* One JSON value spanning all of [p, p + n) but for white space, else NULL (a plain
+ * cJSON_ParseWithLength would stop after the first value and drop the rest silently). */
+static cJSON *parse_whole(const char *p, size_t n) {
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+    while (v && end < p + n && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) end++;
+    if (v && end != p + n) {
+        cJSON_Delete(v);
+        v = NULL;
+    }
+    return v;
+}
+
 /* One object per line. */
 static int read_lines(rp_data *d, char *buf, const char *src, int *skipped, char *err, size_t errn) {
     int line = 0, n = 0, objects = 0;
@@ -258,7 +271,7 @@ static int read_lines(rp_data *d, char *buf, const char *src, int *skipped, char
         const char *q = p;
         while (*q == ' ' || *q == '\t' || *q == '\r') q++;
         if (!*q) continue;
-        cJSON *o = cJSON_Parse(q);
+        cJSON *o = parse_whole(q, strlen(q));
         if (!o) {
             if (!*skipped) why(err, errn, "line %d is not valid JSON", line);
             (*skipped)++;
@@ -275,15 +288,13 @@ static int read_lines(rp_data *d, char *buf, const char *src, int *skipped, char
     return n;
 }
 
-int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t errn) {
-    char *buf;
-    size_t len;
+int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, int *skipped, char *err, size_t errn) {
     *skipped = 0;
-    if (harp_read_file(path, &buf, &len) != HARP_OK) return fail(err, errn, "%s", harp_last_error());
+    if (memchr(buf, 0, len)) return fail(err, errn, "%s: not a text file (holds a NUL byte)", path);
     char src[256];
     base_name(src, sizeof src, path);
     int n;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
+    cJSON *root = parse_whole(buf, len);
     if (root) {
         n = add_value(d, root, src, skipped, err, errn);
         if (!n) *skipped = 0;
@@ -291,6 +302,15 @@ int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t e
     } else {
         n = read_lines(d, buf, src, skipped, err, errn);
     }
+    return n;
+}
+
+int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t errn) {
+    char *buf;
+    size_t len;
+    *skipped = 0;
+    if (harp_read_file(path, &buf, &len) != HARP_OK) return fail(err, errn, "%s", harp_last_error());
+    int n = rp_read_buf(buf, len, path, d, skipped, err, errn);
     harp_free(buf);
     return n;
 }

@@ -1,0 +1,30 @@
+# Reliability campaign (issue 16, scripts/reliability.sh): one ctest per hostile input (the case list
+# is read from tests/rel_hostile.c), the output checker the kill-and-resume trials use, and the CLI
+# scripts for kill-anywhere, full-disk and two-writer cases. Label "reliability".
+add_executable(rel_hostile rel_hostile.c)
+add_executable(rel_check rel_check.c)
+foreach(t rel_hostile rel_check)
+  target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${t} PRIVATE harp_lib)
+  harp_set_warnings(${t})
+endforeach()
+
+file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/rel_hostile.c rel_case_lines REGEX "X\\([a-z0-9_]+\\)")
+set(rel_cases "")
+foreach(line ${rel_case_lines})
+  string(REGEX MATCHALL "X\\([a-z0-9_]+\\)" found "${line}")
+  foreach(f ${found})
+    string(REGEX REPLACE "X\\(([a-z0-9_]+)\\)" "\\1" c "${f}")
+    list(APPEND rel_cases ${c})
+  endforeach()
+endforeach()
+list(REMOVE_DUPLICATES rel_cases)
+foreach(c ${rel_cases})
+  add_test(NAME hostile_${c} COMMAND rel_hostile ${c})
+  set_tests_properties(hostile_${c} PROPERTIES ENVIRONMENT "${HARP_TEST_ENV}" SKIP_RETURN_CODE 77 LABELS "reliability")
+endforeach()
+
+foreach(s rel_kill_resume rel_full_disk rel_two_writers)
+  harp_cli_test(${CMAKE_CURRENT_SOURCE_DIR}/cli/${s}.sh LABELS "cli;reliability")
+  set_property(TEST cli_${s} APPEND PROPERTY ENVIRONMENT "REL_CHECK=$<TARGET_FILE:rel_check>")
+endforeach()

@@ -31,6 +31,16 @@ int harp_lgroup_has_bias(const harp_lgroup *g) {
     return 0;
 }
 
+const struct harp_qtensor *harp_lgroup_qtensor(const harp_lgroup *g) {
+    const struct harp_qtensor *t = g->slice[0]->packed;
+    int64_t row = 0;
+    for (int s = 0; t && s < g->n_slices; s++) {
+        if (g->slice[s]->packed != t || g->slice[s]->packed_row0 != row) return NULL;
+        row += g->slice[s]->out;
+    }
+    return t;
+}
+
 /* One call per slice: a quantized slice computes its whole group on the first call and serves the
  * others from the group's cache (src/qmodel/qruntime.c); the result does not depend on that cache,
  * only the time does. harp_linear has no error channel (a failed quantized product logs and fills

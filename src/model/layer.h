@@ -46,6 +46,10 @@ typedef struct harp_layer_cfg {
 harp_status harp_lgroup_init(harp_lgroup *g, int n, const harp_linear *const *slices, harp_qtype qtype,
                              const char *what);
 int harp_lgroup_has_bias(const harp_lgroup *g);
+/* The group's weights in their stored form (one harp_qtensor over all slices, rows in slice order),
+ * or NULL when they are not a stored quantized group (fp32). Backends with kernels for the type
+ * upload this, never a dense copy. */
+const struct harp_qtensor *harp_lgroup_qtensor(const harp_lgroup *g);
 
 /* The CPU product: Y[s] (rows × out[s], contiguous) = X · W_sᵀ + b_s for every slice, with the
  * kernels and call shapes the model has always used (sgemm for rows > 1, the fixed-order gemv for

@@ -34,6 +34,10 @@ struct harp_linear {
     void (*free_w)(harp_linear *l);
     const char *kind;
     float bits;
+    /* a slice of a stored quantized group: the group's tensor (all slices of the group point at
+     * the same one) and the slice's first row in it; NULL for fp32 linears */
+    const struct harp_qtensor *packed;
+    int64_t packed_row0;
 };
 
 /* fp32 linear over W (out × in, row-major). owns != 0: W is freed with free() by harp_linear_free. */

@@ -81,6 +81,7 @@ static void slice_free(harp_linear *l) {
     if (--s->g->refs == 0) group_free(s->g);
     free(s);
     l->w = NULL;
+    l->packed = NULL;
 }
 
 static void slice_init(harp_linear *lin, qa_group *g, qa_slice *s, int64_t off, int64_t len, const char *kind) {
@@ -98,6 +99,8 @@ static void slice_init(harp_linear *lin, qa_group *g, qa_slice *s, int64_t off, 
     lin->free_w = slice_free;
     lin->kind = kind;
     lin->bits = g->bpw;
+    lin->packed = &g->w;
+    lin->packed_row0 = off;
     g->refs++;
 }
 

@@ -19,8 +19,10 @@ static harp_status cfg_int(const cJSON *root, const char *key, int def, int lo, 
     }
     if (!cJSON_IsNumber(j) || j->valuedouble != floor(j->valuedouble))
         return harp_err(HARP_ERR_FORMAT, "%s: field '%s' is not an integer", name, key);
-    if (j->valuedouble < lo || j->valuedouble > hi)
-        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is out of range [%d, %d]", name, key, j->valuedouble, lo, hi);
+    if (j->valuedouble > hi)
+        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is too large (at most %d)", name, key, j->valuedouble, hi);
+    if (j->valuedouble < lo)
+        return harp_err(HARP_ERR_FORMAT, "%s: field '%s' = %.17g is too small (at least %d)", name, key, j->valuedouble, lo);
     *out = (int)j->valuedouble;
     return HARP_OK;
 }

@@ -53,7 +53,7 @@ expect_fail wrong_shape    "expected [1536, 512]"         "$H" info -m "$T/shape
 expect_fail bad_dtype      "unsupported dtype I16"        "$H" info -m "$T/dtype"
 expect_fail nan_weight     "non-finite"                   "$H" info -m "$T/nan"
 expect_fail unknown_arch   "unknown architecture 'GPT2LMHeadModel'" "$H" info -m "$T/arch"
-expect_fail huge_dim       "field 'hidden_size' = 1000000000000 is out of range" "$H" info -m "$T/huge"
+expect_fail huge_dim       "field 'hidden_size' = 1000000000000 is too large" "$H" info -m "$T/huge"
 expect_fail no_config      "$T/nocfg/config.json"         "$H" info -m "$T/nocfg"
 expect_fail short_l2c      "$T/short.bin"                 "$H" info -m "$T/short.bin"
 expect_fail no_model       "$T/does-not-exist"            "$H" info -m "$T/does-not-exist"

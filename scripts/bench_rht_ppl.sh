@@ -15,8 +15,9 @@ head -c 100000 "$S/data/tinystories/val_head.txt" > "$W/calib.txt"
 tail -c +100001 "$S/data/tinystories/val_head.txt" > "$W/eval.txt"
 [ -f "$W/hess/layer_004.hess" ] || "$H" calib -m "$M" -f "$W/calib.txt" --ctx 256 -o "$W/hess" -q
 for rot in rht harp; do
+  steps=""; [ $rot = harp ] && steps="--harp-steps 30"   # the flag is refused with other rotations
   [ -f "$W/$rot/config.json" ] || "$H" quantize -m "$M" --hessians "$W/hess" -o "$W/$rot" --method quip --bits 2 \
-      --rotation $rot --harp-steps 30 --seed 0 -t 1 -q > /dev/null
+      --rotation $rot $steps --seed 0 -t 1 -q > /dev/null
 done
 tps() { "$1" ppl -m "$2" -f "$W/eval.txt" --ctx 256 --max-chunks 10 -t 1 --json -q | sed -n 's/.*"tokens_per_second": *\([0-9.]*\).*/\1/p'; }
 for bin in "$H" ${H2:+"$H2"}; do

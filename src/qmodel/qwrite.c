@@ -50,21 +50,20 @@ static harp_status qw_tensors(const harp_model *m, const qf_tensors *q, const ch
         st = qw_add_f(w, n, dt, L->attn_norm, c->dim, 0);
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
         if (!st) st = qw_add_f(w, n, dt, L->ffn_norm, c->dim, 0);
-        const harp_linear *lin[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        static const char *const ln[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-        for (int i = 0; i < 7 && !st; i++)
-            if (lin[i]->bias) {
-                snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, ln[i]);
-                st = qw_add_f(w, n, dt, lin[i]->bias, lin[i]->out, 0);
-            }
+        for (int i = 0; i < HARP_LIN_COUNT && !st; i++) {
+            int s;
+            const harp_lgroup *g = harp_model_lin_c(m, l, i, &s);
+            if (!g->bias[s]) continue;
+            snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, harp_lin_slots[i].hf_name);
+            st = qw_add_f(w, n, dt, g->bias[s], g->out[s], 0);
+        }
         /* this layer's quantized tensors, in the order the pipeline produced them */
         snprintf(n, sizeof n, "model.layers.%d.", l);
         if (!st) st = qf_tensors_to_writer(q, n, w);
     }
     if (!st) st = qw_add_f(w, "model.norm.weight", dt, m->final_norm, c->dim, 0);
     if (!st && !c->tied) {
-        const float *H = harp_linear_f32_weight(&m->head);
+        const float *H = m->head_g.qt ? NULL : m->head_g.w[0];
         if (!H) st = harp_err(HARP_ERR_UNSUPPORTED, "%s: head is not an fp32 matrix", path);
         else st = qw_add_f(w, "lm_head.weight", dt, H, c->vocab_size, c->dim);
     }

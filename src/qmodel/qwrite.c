@@ -3,7 +3,6 @@
  * fixed order), tokenizer files copied. Every file is written atomically and holds no timestamp,
  * so equal runs give byte-identical folders. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,31 +158,11 @@ static harp_status qw_tokenizer(const char *model_path, const char *out_dir) {
         }
         return HARP_OK;
     }
-    char *dir = harp_strdup(model_path);
-    if (!dir) return HARP_ERR_OOM;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    else strcpy(dir, ".");
-    char *best = harp_path_join(dir, "tokenizer.bin");
-    if (best && !harp_file_exists(best)) {
-        free(best);
-        best = NULL;
-        DIR *d = opendir(dir);
-        char pick[256] = "";
-        for (struct dirent *e; d && (e = readdir(d));) {
-            size_t k = strlen(e->d_name);
-            if (k > 7 && !strncmp(e->d_name, "tok", 3) && !strcmp(e->d_name + k - 4, ".bin") && k < sizeof pick &&
-                (!pick[0] || strcmp(e->d_name, pick) < 0))
-                snprintf(pick, sizeof pick, "%s", e->d_name);
-        }
-        if (d) closedir(d);
-        if (pick[0]) best = harp_path_join(dir, pick);
-    }
+    char *best = NULL;
+    HARP_TRY(harp_tokenizer_find_beside(model_path, &best));
     harp_status st = best ? qw_copy(best, out_dir, "tokenizer.bin") : HARP_OK;
     if (!best) harp_log(HARP_LOG_WARN, "%s: no tokenizer.bin or tok*.bin beside the model; folder has no tokenizer", model_path);
     free(best);
-    free(dir);
     return st;
 }
 

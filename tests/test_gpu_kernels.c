@@ -330,14 +330,8 @@ static void test_capabilities(void) {
 #endif
 
 int main(void) {
-#ifndef HARP_HAVE_CUDA
-    printf("SKIP: built without -DHARP_CUDA=ON\n");
-    return 77;
-#else
-    if (!harp_cuda_available()) {
-        printf("SKIP: %s\n", harp_last_error());
-        return 77;
-    }
+    T_REQUIRE_CUDA();
+#ifdef HARP_HAVE_CUDA
     harp_rng_seed(&rng, 77);
     cpu = harp_backend_cpu();
     CHECK_OK(harp_backend_cuda_create(0, &gpu));

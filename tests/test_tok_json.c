@@ -7,18 +7,12 @@
 #include "core/core.h"
 #include "harp.h"
 #include "test_util.h"
+#include "tok_test.h"
 #include "tok/tok_internal.h"
 
 static void check_ids(harp_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
-    int32_t *ids;
     size_t n;
-    CHECK_OK(harp_tokenize(t, text, strlen(text), 0, &ids, &n));
-    int ok = n == nw && memcmp(ids, want, nw * sizeof *want) == 0;
-    CHECK_MSG(ok, "ids differ for \"%s\"", text);
-    if (!ok) {
-        for (size_t i = 0; i < n; i++) fprintf(stderr, "%d ", ids[i]);
-        fprintf(stderr, "\n");
-    }
+    int32_t *ids = tok_expect_ids(t, text, want, nw, &n);
     char *dec;
     CHECK_OK(harp_detokenize(t, ids, n, &dec, NULL));
     /* the special token is a control piece: decoding drops it */

@@ -21,8 +21,8 @@
 
 #define E8P_F32 1
 #include "quant/e8p_nearest_tpl.h"
-typedef e8p_vf32 v8f;
-typedef e8p_vi32 v8i;
+typedef e8p_vf_f32 v8f;
+typedef e8p_vi_f32 v8i;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 

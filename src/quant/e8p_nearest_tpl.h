@@ -20,24 +20,21 @@
 #include "quant/e8p.h"
 
 #if E8P_F32
-typedef float e8p_vf32 __attribute__((vector_size(32)));
-typedef int32_t e8p_vi32 __attribute__((vector_size(32)));
 #define ELT float
-#define VEC e8p_vf32
-#define IVEC e8p_vi32
 #define ABS fabsf
 #define SFX(x) x##_f32
-#define E8P_YY_IN_SCAN 0
+typedef int32_t e8p_ielt_f32;
 #else
-typedef double e8p_vf64 __attribute__((vector_size(32)));
-typedef int64_t e8p_vi64 __attribute__((vector_size(32)));
 #define ELT double
-#define VEC e8p_vf64
-#define IVEC e8p_vi64
 #define ABS fabs
 #define SFX(x) x##_f64
-#define E8P_YY_IN_SCAN 1
+typedef int64_t e8p_ielt_f64;
 #endif
+#define E8P_YY_IN_SCAN (!E8P_F32)
+typedef ELT SFX(e8p_vf) __attribute__((vector_size(32)));
+typedef SFX(e8p_ielt) SFX(e8p_vi) __attribute__((vector_size(32)));
+#define VEC SFX(e8p_vf)
+#define IVEC SFX(e8p_vi)
 
 /* The abs grid: A[a]_i coordinate-major, ‖A[a]‖², Σ_i A[a]_i odd (as lane integers). */
 typedef struct SFX(e8p_tab) {

@@ -20,4 +20,12 @@ static inline void fuzz_tok_exercise(harp_tokenizer *t, const uint8_t *data, siz
     for (int32_t id = -1; id < 4; id++) (void)harp_tokenizer_piece(t, id);
 }
 
+/* The input as a tokenizer file named `name` (its extension picks the parser); exercised when it loads. */
+static inline void fuzz_tok_load(const uint8_t *data, size_t size, const char *name) {
+    harp_tokenizer *t = NULL;
+    if (harp_tokenizer_open_mem(data, size, name, 0, &t) != HARP_OK) return;
+    fuzz_tok_exercise(t, data, size);
+    harp_tokenizer_free(t);
+}
+
 #endif

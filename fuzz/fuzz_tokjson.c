@@ -11,10 +11,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     harp_set_log_level(HARP_LOG_NONE);
-    harp_tokenizer *t = NULL;
-    if (harp_tokenizer_open_mem(data, size, "fuzz/tokenizer.json", 0, &t) == HARP_OK) {
-        fuzz_tok_exercise(t, data, size);
-        harp_tokenizer_free(t);
-    }
+    fuzz_tok_load(data, size, "fuzz/tokenizer.json");
     return 0;
 }

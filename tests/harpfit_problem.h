@@ -1,6 +1,6 @@
 /* Shared by the HARP fit tests (test_harpfit_grad.c, test_harpfit_gpu.c, test_harpfit_hadamard.c) and
  * the sensitivity experiment scripts/harpfit_sensitivity.c: a butterfly with explicit stages and random
- * θ, and the GPU test's fit problem (W with a few 3× columns, an ill-conditioned SPD H). Header-only,
+ * θ, the fit problems' SPD Hessian, and the GPU test's fit problem (W with a few 3× columns, an ill-conditioned SPD H). Header-only,
  * static. */
 #ifndef HARP_TESTS_HARPFIT_PROBLEM_H
 #define HARP_TESTS_HARPFIT_PROBLEM_H
@@ -22,6 +22,16 @@ static inline harp_rot *hft_rot(int d, const int *st, int ns, int givens, double
     return harp_rot_create(HARP_ROT_BUTTERFLY, d, &p, seed, &r) == HARP_OK ? r : NULL;
 }
 
+/* H = A·Aᵀ / k + 0.01·I for A (n × k): the SPD Hessian of every fit problem. */
+static inline void hft_gram(const double *A, int n, int k, double *H) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++) {
+            double a = 0;
+            for (int u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
+            H[i * n + j] = H[j * n + i] = a / k + (i == j ? 0.01 : 0);
+        }
+}
+
 static inline void hft_problem(int m, int n, uint64_t seed, float *W, double *H) {
     harp_rng g;
     harp_rng_seed(&g, seed);
@@ -30,12 +40,7 @@ static inline void hft_problem(int m, int n, uint64_t seed, float *W, double *H)
     double *A = malloc(sizeof(double) * (size_t)n * k);
     if (!A) abort();
     for (int i = 0; i < n * k; i++) A[i] = harp_rng_normal(&g) * (1.0 + (i / k) % 7);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j <= i; j++) {
-            double a = 0;
-            for (int u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
-            H[i * n + j] = H[j * n + i] = a / k + (i == j ? 0.01 : 0);
-        }
+    hft_gram(A, n, k, H);
     free(A);
 }
 

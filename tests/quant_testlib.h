@@ -31,6 +31,16 @@ static inline void qt_hessian(harp_rng *rng, int64_t n, int64_t N, double *H) {
     free(scale);
 }
 
+/* The problem of a seed: W (m × n, qt_weights) and H (n × n from N samples, qt_hessian), malloc'd. */
+static inline void qt_problem(uint64_t seed, int64_t m, int64_t n, int64_t N, float **W, double **H) {
+    harp_rng rng;
+    harp_rng_seed(&rng, seed);
+    *W = malloc(sizeof(float) * (size_t)(m * n));
+    *H = malloc(sizeof(double) * (size_t)(n * n));
+    qt_weights(&rng, m, n, *W);
+    qt_hessian(&rng, n, N, *H);
+}
+
 /* A random tensor of any type with valid stored values: random code bits, scales in [0.01, 0.03),
  * zero points < 2^bits, group indices < n_groups (with_gidx: a g_idx plane for scalar types),
  * wscale {s, s / r}, dense weights ~ 0.02·N(0, 1). Planes owned; derived members set. */

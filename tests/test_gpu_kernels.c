@@ -175,20 +175,17 @@ static void test_elementwise(size_t n) {
 
 /* A group of fp32 slices (with biases on some) through both backends' load_group and linear. */
 static void test_linear(int rows, int in, int n, const int *outs, int with_bias) {
-    harp_linear lin[3];
-    const harp_linear *ls[3];
+    harp_lgroup g;
+    CHECK_OK(harp_lgroup_init(&g, n, outs, in, "test group"));
+    g.w_borrowed = 1;
     float *W[3], *B[3] = {NULL, NULL, NULL};
     int total = 0;
     for (int s = 0; s < n; s++) {
-        W[s] = rnd((size_t)outs[s] * in, 0.5f);
+        W[s] = g.w[s] = rnd((size_t)outs[s] * in, 0.5f);
         for (size_t i = 0; i < (size_t)outs[s] * in; i++) W[s][i] = fmaxf(-1.0f, fminf(1.0f, W[s][i]));
-        harp_linear_init_f32(&lin[s], W[s], outs[s], in, 0);
-        if (with_bias && s != 1) lin[s].bias = B[s] = rnd((size_t)outs[s], 1.0f);
-        ls[s] = &lin[s];
+        if (with_bias && s != 1) g.bias[s] = B[s] = rnd((size_t)outs[s], 1.0f);
         total += outs[s];
     }
-    harp_lgroup g;
-    CHECK_OK(harp_lgroup_init(&g, n, ls, HARP_QTYPE_F32, "test group"));
     harp_dims d = dims(1, 1, total, 0, rows, 4);
     d.hidden = total;
     pair_ws w = make_ws(&d);
@@ -333,14 +330,8 @@ static void test_capabilities(void) {
 #endif
 
 int main(void) {
-#ifndef HARP_HAVE_CUDA
-    printf("SKIP: built without -DHARP_CUDA=ON\n");
-    return 77;
-#else
-    if (!harp_cuda_available()) {
-        printf("SKIP: %s\n", harp_last_error());
-        return 77;
-    }
+    T_REQUIRE_CUDA();
+#ifdef HARP_HAVE_CUDA
     harp_rng_seed(&rng, 77);
     cpu = harp_backend_cpu();
     CHECK_OK(harp_backend_cuda_create(0, &gpu));

@@ -162,14 +162,8 @@ static void compare_ctx(const char *model) {
 #endif
 
 int main(void) {
-#ifndef HARP_HAVE_CUDA
-    printf("SKIP: built without -DHARP_CUDA=ON\n");
-    return 77;
-#else
-    if (!harp_cuda_available()) {
-        printf("SKIP: %s\n", harp_last_error());
-        return 77;
-    }
+    T_REQUIRE_CUDA();
+#ifdef HARP_HAVE_CUDA
     const char *st_model = t_shared("models/stories260K/stories260K.bin");
     const char *st_text = t_shared("data/tinystories/val_head.txt");
     const char *rl_model = t_shared("models/ref-llama");

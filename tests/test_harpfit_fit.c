@@ -8,6 +8,7 @@
 #include "core/core.h"
 #include "harp.h"
 #include "harp/harpfit.h"
+#include "harpfit_problem.h"
 #include "test_util.h"
 
 static void problem(int m, int n, uint64_t seed, float *W, double *H) {
@@ -17,12 +18,7 @@ static void problem(int m, int n, uint64_t seed, float *W, double *H) {
     int k = 2 * n;
     double *A = malloc(sizeof(double) * (size_t)n * k);
     for (int i = 0; i < n * k; i++) A[i] = harp_rng_normal(&g) * (1.0 + (i % n) * 0.1);
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double a = 0;
-            for (int u = 0; u < k; u++) a += A[i * k + u] * A[j * k + u];
-            H[i * n + j] = a / k + (i == j ? 0.01 : 0);
-        }
+    hft_gram(A, n, k, H);
     free(A);
 }
 

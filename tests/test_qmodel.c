@@ -159,6 +159,20 @@ static void patch(const char *file, int64_t off, const void *bytes, size_t n) {
     free(t);
 }
 
+/* In file path, the character at offset `at` of the first occurrence of `find` becomes c. */
+static void patch_text(const char *path, const char *find, int at, char c) {
+    char *t = NULL;
+    size_t len = 0;
+    CHECK_OK(harp_read_file(path, &t, &len));
+    char *v = t ? strstr(t, find) : NULL;
+    CHECK_MSG(v != NULL, "%s: no '%s'", path, find);
+    if (v) {
+        v[at] = c;
+        CHECK_OK(harp_write_file_atomic(path, t, len));
+    }
+    free(t);
+}
+
 static void expect_reject(const char *dir, harp_status want, const char *needle1, const char *needle2) {
     harp_model *m = NULL;
     harp_status st = harp_model_open(dir, &g_dst, &m);
@@ -206,16 +220,7 @@ static void corrupt_tests(const char *quip_dir, const char *rtn_dir) {
     expect_reject(dir, HARP_ERR_NOT_FOUND, "missing tensor 'model.layers.1.self_attn.qkv_proj.codes'", NULL);
 
     clone_folder(quip_dir, dir); /* unknown version */
-    {
-        char *t = NULL;
-        size_t len = 0;
-        CHECK_OK(harp_read_file(cfg, &t, &len));
-        char *v = strstr(t, "\"version\":\t1");
-        CHECK(v != NULL);
-        if (v) v[11] = '7';
-        CHECK_OK(harp_write_file_atomic(cfg, t, len));
-        free(t);
-    }
+    patch_text(cfg, "\"version\":\t1", 11, '7');
     expect_reject(dir, HARP_ERR_UNSUPPORTED, "config.json", "version 7");
 
     clone_folder(rtn_dir, dir); /* scalar zero point out of range for 3-bit codes */
@@ -224,16 +229,7 @@ static void corrupt_tests(const char *quip_dir, const char *rtn_dir) {
     expect_reject(dir, HARP_ERR_FORMAT, "model.layers.0.mlp.down_proj.zeros", "out of range");
 
     clone_folder(rtn_dir, dir); /* wrong shape: config says a different group size */
-    {
-        char *t = NULL;
-        size_t len = 0;
-        CHECK_OK(harp_read_file(cfg, &t, &len));
-        char *v = strstr(t, "\"group_size\":\t32");
-        CHECK(v != NULL);
-        if (v) v[15] = '1';
-        CHECK_OK(harp_write_file_atomic(cfg, t, len));
-        free(t);
-    }
+    patch_text(cfg, "\"group_size\":\t32", 15, '1');
     expect_reject(dir, HARP_ERR_SHAPE, "scales", "expected");
 }
 

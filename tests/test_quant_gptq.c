@@ -95,12 +95,9 @@ static void compare(int64_t m, int64_t n, int bits, int sym, int g, int act, con
 
 int main(void) {
     const int64_t m = 12, n = 96;
-    harp_rng rng;
-    harp_rng_seed(&rng, 11);
-    float *W = malloc(sizeof(float) * m * n), *Wh = malloc(sizeof(float) * m * n);
-    double *H = malloc(sizeof(double) * n * n);
-    qt_weights(&rng, m, n, W);
-    qt_hessian(&rng, n, 400, H);
+    float *W, *Wh = malloc(sizeof(float) * m * n);
+    double *H;
+    qt_problem(11, m, n, 400, &W, &H);
     /* one dead input column */
     for (int64_t i = 0; i < n; i++) H[5 * n + i] = H[i * n + 5] = 0;
     int bitsv[] = {2, 3, 4, 8};

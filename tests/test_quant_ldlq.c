@@ -97,12 +97,9 @@ static void test_identity_and_gain(void) {
 static void test_quip_entry(void) {
     /* n = 20: padded to 24; 3-bit; deterministic for 1 and 2 threads; tune improves on average */
     const int64_t m = 16, n = 20;
-    harp_rng rng;
-    harp_rng_seed(&rng, 7);
-    float *W = malloc(sizeof(float) * m * n), *Wh = malloc(sizeof(float) * m * n);
-    double *H = malloc(sizeof(double) * n * n);
-    qt_weights(&rng, m, n, W);
-    qt_hessian(&rng, n, 100, H);
+    float *W, *Wh = malloc(sizeof(float) * m * n);
+    double *H;
+    qt_problem(7, m, n, 100, &W, &H);
     for (int bits = 2; bits <= 4; bits++) {
         harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_QUIP, bits);
         harp_qtensor a, b;

@@ -16,12 +16,9 @@ static int same_bytes(const void *a, const void *b, size_t n) {
 }
 
 static void check_case(const char *name, harp_quant_params p, int64_t m, int64_t n, uint64_t seed) {
-    harp_rng rng;
-    harp_rng_seed(&rng, seed);
-    float *W = malloc(sizeof(float) * (size_t)(m * n));
-    double *H = malloc(sizeof(double) * (size_t)(n * n));
-    qt_weights(&rng, m, n, W);
-    qt_hessian(&rng, n, 2 * n, H);
+    float *W;
+    double *H;
+    qt_problem(seed, m, n, 2 * n, &W, &H);
     harp_qtensor q[2];
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);

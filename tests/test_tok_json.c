@@ -7,18 +7,12 @@
 #include "core/core.h"
 #include "harp.h"
 #include "test_util.h"
+#include "tok_test.h"
 #include "tok/tok_internal.h"
 
 static void check_ids(harp_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
-    int32_t *ids;
     size_t n;
-    CHECK_OK(harp_tokenize(t, text, strlen(text), 0, &ids, &n));
-    int ok = n == nw && memcmp(ids, want, nw * sizeof *want) == 0;
-    CHECK_MSG(ok, "ids differ for \"%s\"", text);
-    if (!ok) {
-        for (size_t i = 0; i < n; i++) fprintf(stderr, "%d ", ids[i]);
-        fprintf(stderr, "\n");
-    }
+    int32_t *ids = tok_expect_ids(t, text, want, nw, &n);
     char *dec;
     CHECK_OK(harp_detokenize(t, ids, n, &dec, NULL));
     /* the special token is a control piece: decoding drops it */
@@ -86,19 +80,7 @@ static void test_metaspace(void) {
     if (meta && spm) {
         static const char *same[] = {"The old man looked out over the sea and said", "Hello  world ",
                                      "caf\xC3\xA9\n\n = x = \n", "\xF0\x9F\x98\x80 \xE4\xB8\xAD"};
-        for (size_t k = 0; k < sizeof same / sizeof same[0]; k++) {
-            int32_t *a, *b;
-            size_t na, nb;
-            CHECK_OK(harp_tokenize(spm, same[k], strlen(same[k]), 0, &a, &na));
-            CHECK_OK(harp_tokenize(meta, same[k], strlen(same[k]), 0, &b, &nb));
-            CHECK_MSG(na == nb && memcmp(a, b, na * sizeof *a) == 0, "metaspace differs on \"%s\"", same[k]);
-            char *txt;
-            CHECK_OK(harp_detokenize(meta, b, nb, &txt, NULL));
-            CHECK_MSG(strcmp(txt, same[k]) == 0, "metaspace round trip \"%s\"", txt);
-            harp_free(txt);
-            harp_free(a);
-            harp_free(b);
-        }
+        for (size_t k = 0; k < sizeof same / sizeof same[0]; k++) tok_expect_agree(spm, meta, same[k]);
         int32_t *a, *b;
         size_t na, nb;
         CHECK_OK(harp_tokenize(spm, " a", 2, 0, &a, &na));

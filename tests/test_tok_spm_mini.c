@@ -4,6 +4,7 @@
 #include "core/core.h"
 #include "harp.h"
 #include "test_util.h"
+#include "tok_test.h"
 #include "tok/tok_internal.h"
 
 typedef struct { unsigned char b[4096]; size_t n; } buf;
@@ -55,16 +56,8 @@ static buf model(int model_type) {
 }
 
 static void expect(harp_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
-    int32_t *ids;
     size_t n;
-    CHECK_OK(harp_tokenize(t, text, strlen(text), 0, &ids, &n));
-    int ok = n == nw && memcmp(ids, want, nw * sizeof *want) == 0;
-    CHECK_MSG(ok, "ids differ for \"%s\"", text);
-    if (!ok) {
-        for (size_t i = 0; i < n; i++) fprintf(stderr, "%d ", ids[i]);
-        fprintf(stderr, "\n");
-    }
-    harp_free(ids);
+    harp_free(tok_expect_ids(t, text, want, nw, &n));
 }
 
 int main(void) {

@@ -97,4 +97,22 @@ static inline int t_done(void) {
     return t_fail_ ? 1 : 0;
 }
 
+/* First statement of a GPU test's main(): exit 77 (skipped) in a build without CUDA or on a machine
+ * without a device; the rest of main() sits in #ifdef HARP_HAVE_CUDA. */
+#ifndef HARP_HAVE_CUDA
+#define T_REQUIRE_CUDA()                                      \
+    do {                                                      \
+        printf("SKIP: built without -DHARP_CUDA=ON\n");       \
+        return 77;                                            \
+    } while (0)
+#else
+#define T_REQUIRE_CUDA()                                      \
+    do {                                                      \
+        if (!harp_cuda_available()) {                         \
+            printf("SKIP: %s\n", harp_last_error());          \
+            return 77;                                        \
+        }                                                     \
+    } while (0)
+#endif
+
 #endif

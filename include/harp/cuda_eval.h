@@ -1,8 +1,8 @@
 /* GPU perplexity / KL-divergence evaluation (cuBLAS fp32 forward, many windows per launch).
  * Same protocol as harp_eval_ppl (BOS + the whole text tokenized once, non-overlapping windows of
  * ctx tokens from an empty cache, mean NLL over the ctx-1 predictions of each window), computed on
- * the GPU in strict fp32 (no TF32). Each linear is taken through the generic harp_linear interface
- * as its effective dense weight (W_effᵀ = matmul(I)), so quantized linears work unchanged.
+ * the GPU in strict fp32 (no TF32). Each linear group goes to the GPU backend (as its effective
+ * dense weight W_effᵀ, the CPU product on identity rows, so quantized groups work unchanged).
  * Builds without CUDA compile these entry points; they return HARP_ERR_NO_DEVICE. */
 #ifndef HARP_CUDA_EVAL_H
 #define HARP_CUDA_EVAL_H

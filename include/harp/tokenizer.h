@@ -29,6 +29,9 @@ harp_status harp_tokenizer_open(const char *path, int vocab_hint, harp_tokenizer
  * file, tokenizer.bin beside it, else the first tok*.bin there (e.g. tok512.bin). */
 harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint,
                                           harp_tokenizer **out);
+/* The tokenizer file of a llama2.c checkpoint file: tokenizer.bin beside it, else the first tok*.bin
+ * there by name; *path (malloc'd) is NULL when there is neither. */
+harp_status harp_tokenizer_find_beside(const char *model_path, char **path);
 void harp_tokenizer_free(harp_tokenizer *t);
 
 harp_tok_kind harp_tokenizer_kind(const harp_tokenizer *t);

@@ -127,6 +127,22 @@ float harp_f16_to_f32(uint16_t h);
 float harp_bf16_to_f32(uint16_t h);
 uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
 
+/* Σ w[j]·x[j] in fp32 with four accumulators (columns j ≡ 0..3 mod 4, added as (s0 + s1) + (s2 + s3)):
+ * the one summation order of every fp32 GEMV (the model's fp32 groups, the f32 quant type), so a
+ * row's result does not depend on how rows are spread over threads. */
+static inline float harp_dot4_f32(const float *w, const float *x, int64_t n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s0 += w[j] * x[j];
+        s1 += w[j + 1] * x[j + 1];
+        s2 += w[j + 2] * x[j + 2];
+        s3 += w[j + 3] * x[j + 3];
+    }
+    for (; j < n; j++) s0 += w[j] * x[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* Kernels built twice by GCC (an AVX2 clone chosen at load time, and a default one); both clones do
  * the same IEEE operations (no FMA: fp-contract is off), so results do not depend on the CPU. Helpers
  * called from a cloned kernel are HARP_ALWAYS_INLINE so that each clone compiles its own copy. */

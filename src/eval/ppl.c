@@ -101,14 +101,9 @@ static harp_status ppl_io_close(ppl_io *io, int ok) {
     return st;
 }
 
-harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, const harp_ppl_params *pp,
-                              harp_ppl_result *out) {
-    harp_ppl_params dp = harp_ppl_default_params();
-    const harp_ppl_params *p = pp ? pp : &dp;
-    if (!m || !ids || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: NULL argument");
-    memset(out, 0, sizeof *out);
-    double t0 = harp_time_s();
-    int ctx = p->ctx, V = m->cfg.vocab_size;
+/* Windows of ctx tokens the ids give (at most p->max_chunks when > 0). */
+static harp_status ppl_chunks(const harp_model *m, size_t n_ids, const harp_ppl_params *p, int *n_chunks) {
+    int ctx = p->ctx;
     if (ctx < 2 || ctx > m->cfg.max_seq_len)
         return harp_err(HARP_ERR_INVALID_ARG, "ppl: ctx %d is outside 2..%d (the model's max_position_embeddings)", ctx,
                         m->cfg.max_seq_len);
@@ -116,58 +111,82 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     size_t avail = n_ids / (size_t)ctx;
     if (avail == 0)
         return harp_err(HARP_ERR_INVALID_ARG, "ppl: the text gives %zu tokens, fewer than one window of ctx %d", n_ids, ctx);
-    int n_chunks = avail > (size_t)INT32_MAX ? INT32_MAX : (int)avail;
-    if (p->max_chunks > 0 && p->max_chunks < n_chunks) n_chunks = p->max_chunks;
+    *n_chunks = avail > (size_t)INT32_MAX ? INT32_MAX : (int)avail;
+    if (p->max_chunks > 0 && p->max_chunks < *n_chunks) *n_chunks = p->max_chunks;
+    return HARP_OK;
+}
 
+typedef struct ppl_sums {
+    double sum, sum2, ksum, ksum2;
+    int64_t scored, agree;
+    double *row_nll, *row_kld;   /* (ctx) scratch */
+    int *row_agree;
+} ppl_sums;
+
+/* The ctx-1 predictions of one window (logits lg of tokens t), and their KL / agreement against the
+ * base rows brow when given, added to s; returns the window's mean NLL. */
+static double score_window(ppl_sums *s, const float *lg, const int32_t *t, int ctx, int V, const uint8_t *brow,
+                           size_t row_bytes) {
+    for (int i = 0; i < ctx - 1; i++) {
+        const float *l = lg + (size_t)i * V;
+        int am = 0;
+        s->row_nll[i] = harp_score_row(l, V, t[i + 1], &am, NULL);
+        if (brow) {
+            int bt;
+            s->row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);
+            s->row_agree[i] = bt == am;
+        }
+    }
+    double cs = 0;
+    for (int i = 0; i < ctx - 1; i++) {
+        cs += s->row_nll[i];
+        s->sum2 += s->row_nll[i] * s->row_nll[i];
+        if (brow) {
+            s->ksum += s->row_kld[i];
+            s->ksum2 += s->row_kld[i] * s->row_kld[i];
+            s->agree += s->row_agree[i];
+        }
+    }
+    s->sum += cs;
+    s->scored += ctx - 1;
+    return cs / (ctx - 1);
+}
+
+harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, const harp_ppl_params *pp,
+                              harp_ppl_result *out) {
+    harp_ppl_params dp = harp_ppl_default_params();
+    const harp_ppl_params *p = pp ? pp : &dp;
+    if (!m || !ids || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: NULL argument");
+    memset(out, 0, sizeof *out);
+    double t0 = harp_time_s();
+    int ctx = p->ctx, V = m->cfg.vocab_size, n_chunks = 0;
+    HARP_TRY(ppl_chunks(m, n_ids, p, &n_chunks));
     harp_ctx *c = NULL;
     HARP_TRY(harp_ctx_create(m, ctx, &c));
     float *lg = harp_aligned_alloc((size_t)ctx * V * sizeof(float), "window logits");
-    double *row_nll = harp_xmalloc((size_t)ctx * sizeof(double), "row nll");
-    double *row_kld = harp_xmalloc((size_t)ctx * sizeof(double), "row kld");
-    int *row_agree = harp_xmalloc((size_t)ctx * sizeof(int), "row agreement");
+    ppl_sums s = {0};
+    s.row_nll = harp_xmalloc((size_t)ctx * sizeof(double), "row nll");
+    s.row_kld = harp_xmalloc((size_t)ctx * sizeof(double), "row kld");
+    s.row_agree = harp_xmalloc((size_t)ctx * sizeof(int), "row agreement");
     out->chunk_nll = harp_xcalloc((size_t)n_chunks, sizeof(double), "chunk nll");
     ppl_io io;
     memset(&io, 0, sizeof io);
-    harp_status st = (!lg || !row_nll || !row_kld || !row_agree || !out->chunk_nll) ? HARP_ERR_OOM : HARP_OK;
+    harp_status st = (!lg || !s.row_nll || !s.row_kld || !s.row_agree || !out->chunk_nll) ? HARP_ERR_OOM : HARP_OK;
     if (!st) st = ppl_io_open(&io, p, ids, n_ids, V, n_chunks);
     int io_open = !st;
-    double sum = 0, sum2 = 0, ksum = 0, ksum2 = 0;
-    int64_t scored = 0, agree = 0;
     size_t row_bytes = harp_logits_row_bytes((uint32_t)V);
     for (int w = 0; w < n_chunks && !st; w++) {
         const int32_t *t = ids + (size_t)w * ctx;
         harp_ctx_truncate(c, 0);
         if ((st = harp_ctx_eval(c, t, ctx, lg, 1))) break;
         const uint8_t *brow = io.base_rows ? io.base_rows + (size_t)w * (ctx - 1) * row_bytes : NULL;
-        for (int i = 0; i < ctx - 1; i++) {
-            const float *l = lg + (size_t)i * V;
-            int am = 0;
-            row_nll[i] = harp_score_row(l, V, t[i + 1], &am, NULL);
-            if (brow) {
-                int bt;
-                row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);
-                row_agree[i] = bt == am;
-            }
-        }
-        double cs = 0;
-        for (int i = 0; i < ctx - 1; i++) {
-            cs += row_nll[i];
-            sum2 += row_nll[i] * row_nll[i];
-            if (brow) {
-                ksum += row_kld[i];
-                ksum2 += row_kld[i] * row_kld[i];
-                agree += row_agree[i];
-            }
-        }
-        sum += cs;
-        scored += ctx - 1;
-        out->chunk_nll[w] = cs / (ctx - 1);
+        out->chunk_nll[w] = score_window(&s, lg, t, ctx, V, brow, row_bytes);
         if (io.writing)
             for (int i = 0; i < ctx - 1 && !st; i++) {
                 harp_logits_encode_row(lg + (size_t)i * V, (uint32_t)V, io.row);
                 st = harp_atomic_write(&io.out, io.row, row_bytes);
             }
-        if (p->on_chunk) p->on_chunk(p->on_chunk_user, w, n_chunks, out->chunk_nll[w], exp(sum / scored));
+        if (p->on_chunk) p->on_chunk(p->on_chunk_user, w, n_chunks, out->chunk_nll[w], exp(s.sum / s.scored));
         if (p->progress && p->progress(p->progress_user, "ppl", w + 1, n_chunks))
             st = harp_err(HARP_ERR_CANCELLED, "ppl: cancelled");
     }
@@ -175,15 +194,13 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         harp_status cst = ppl_io_close(&io, !st);
         if (!st) st = cst;
     }
-    if (!st) {
-        harp_ppl_finish(out, sum, sum2, scored, n_chunks, ctx, io.base_rows != NULL, ksum, ksum2, agree, t0);
-    } else {
-        harp_ppl_result_free(out);
-    }
+    if (!st)
+        harp_ppl_finish(out, s.sum, s.sum2, s.scored, n_chunks, ctx, io.base_rows != NULL, s.ksum, s.ksum2, s.agree, t0);
+    else harp_ppl_result_free(out);
     harp_free_aligned(lg);
-    free(row_nll);
-    free(row_kld);
-    free(row_agree);
+    free(s.row_nll);
+    free(s.row_kld);
+    free(s.row_agree);
     harp_ctx_free(c);
     return st;
 }

@@ -19,15 +19,10 @@
 
 #include "harpfit/hf_internal.h"
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-#define ELT float
-#define VEC v8f
-#define IVEC v8i
-#define ABS fabsf
-#define SFX(x) x##_f32
-#define E8P_YY_IN_SCAN 0
+#define E8P_F32 1
 #include "quant/e8p_nearest_tpl.h"
+typedef e8p_vf_f32 v8f;
+typedef e8p_vi_f32 v8i;
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 

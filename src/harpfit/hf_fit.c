@@ -9,26 +9,14 @@
 #include "harpfit/hf_gpu.h"
 #include "harpfit/hf_internal.h"
 
+/* Unnamed members are 0 (theta_clip, givens_b2, early_stop_window, …); the QuIP# scale defaults are
+ * the quantizer's. */
 harp_fit_params harp_fit_default_params(int bits) {
-    harp_fit_params p;
-    memset(&p, 0, sizeof p);
-    p.steps = 1200;
-    p.schedule = HARP_BF_SCHEDULE_GREEDY;
-    p.base_b = p.max_b = 8;
-    p.passes = 1;
-    p.lr_u = p.lr_v = 0.03;
-    p.hbd_lambda = 0.1;
-    p.hbd_block = 8;
-    p.q_every = 1;
-    p.theta_clip = 0;
-    p.givens_b2 = 0;
-    p.early_stop_window = 0;
-    p.early_stop_rel = 0.01;
-    p.theta_int8 = 1;
-    p.codebook = harp_qtype_for(HARP_QMETHOD_QUIP, bits);
-    p.scale_override = bits == 2 ? 0.9 : -1.0;
-    p.resid_scale_override = -1.0;
-    return p;
+    const harp_quant_params q = harp_quant_default_params(HARP_QMETHOD_QUIP, bits);
+    return (harp_fit_params){.steps = 1200, .schedule = HARP_BF_SCHEDULE_GREEDY, .base_b = 8, .max_b = 8, .passes = 1,
+                             .lr_u = 0.03, .lr_v = 0.03, .hbd_lambda = 0.1, .hbd_block = 8, .q_every = 1,
+                             .early_stop_rel = 0.01, .theta_int8 = 1, .codebook = harp_qtype_for(HARP_QMETHOD_QUIP, bits),
+                             .scale_override = q.scale_override, .resid_scale_override = q.resid_scale_override};
 }
 
 int64_t harp_fit_storage_bits(const harp_rot *r, int theta_int8) {

@@ -102,6 +102,47 @@ harp_status harp_config_validate(const harp_model_config *c, const char *name) {
     return HARP_OK;
 }
 
+/* The integer shapes; head_dim and num_key_value_heads: absent → derived; present → at least 1. */
+static harp_status cfg_shapes(const cJSON *root, const char *name, harp_model_config *c) {
+    HARP_TRY(cfg_int(root, "hidden_size", -1, 1, HARP_CFG_MAX_DIM, name, &c->dim));
+    HARP_TRY(cfg_int(root, "intermediate_size", -1, 1, HARP_CFG_MAX_HIDDEN, name, &c->hidden_dim));
+    HARP_TRY(cfg_int(root, "num_hidden_layers", -1, 1, HARP_CFG_MAX_LAYERS, name, &c->n_layers));
+    HARP_TRY(cfg_int(root, "num_attention_heads", -1, 1, HARP_CFG_MAX_HEADS, name, &c->n_heads));
+    HARP_TRY(cfg_int(root, "num_key_value_heads", 0, 1, HARP_CFG_MAX_HEADS, name, &c->n_kv_heads));
+    HARP_TRY(cfg_int(root, "head_dim", 0, 1, HARP_CFG_MAX_HEAD_DIM, name, &c->head_dim));
+    HARP_TRY(cfg_int(root, "vocab_size", -1, 1, HARP_CFG_MAX_VOCAB, name, &c->vocab_size));
+    HARP_TRY(cfg_int(root, "max_position_embeddings", 2048, 1, HARP_CFG_MAX_SEQ, name, &c->max_seq_len));
+    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
+    if (c->head_dim == 0 && c->n_heads > 0) {
+        if (c->dim % c->n_heads)
+            return harp_err(HARP_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", name, c->dim,
+                            c->n_heads);
+        c->head_dim = c->dim / c->n_heads;
+    }
+    return HARP_OK;
+}
+
+/* rms_norm_eps, rope_theta, the q/k layout and the RoPE scaling. */
+static harp_status cfg_norm_rope(const cJSON *root, const char *name, harp_model_config *c) {
+    double eps = 1e-6, theta = 10000.0;
+    HARP_TRY(cfg_num(root, "rms_norm_eps", 1e-6, name, &eps));
+    c->norm_eps = (float)eps;
+    /* transformers 5 moves rope_theta into rope_parameters (which may also carry the scaling). */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+    double def_theta = 10000.0;
+    if (cJSON_IsObject(rp)) HARP_TRY(cfg_num(rp, "rope_theta", def_theta, name, &def_theta));
+    HARP_TRY(cfg_num(root, "rope_theta", def_theta, name, &theta));
+    c->rope_theta = theta;
+    c->rope_layout = HARP_ROPE_HALF;
+    /* harp quantized folders made from llama2.c checkpoints keep the interleaved (Meta) q/k layout */
+    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(root, "harp_rope_layout");
+    if (cJSON_IsString(rl) && !strcmp(rl->valuestring, "interleaved")) c->rope_layout = HARP_ROPE_INTERLEAVED;
+    c->rope_factor = 1.0;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if ((!rs || cJSON_IsNull(rs)) && cJSON_IsObject(rp)) rs = rp;
+    return cfg_rope_scaling(rs, name, c);
+}
+
 harp_status harp_hf_config_parse(const char *json, size_t len, const char *name, harp_model_config *c) {
     memset(c, 0, sizeof *c);
     if (len == 0) return harp_err(HARP_ERR_FORMAT, "%s: empty file", name);
@@ -134,41 +175,7 @@ harp_status harp_hf_config_parse(const char *json, size_t len, const char *name,
     }
     snprintf(c->arch, sizeof c->arch, "%s", supported_arch[k]);
     int is_qwen2 = !strcmp(c->arch, "Qwen2ForCausalLM"), is_mistral = !strcmp(c->arch, "MistralForCausalLM");
-    /* head_dim and num_key_value_heads: absent → derived (0 here); present → at least 1 */
-    if ((st = cfg_int(root, "hidden_size", -1, 1, HARP_CFG_MAX_DIM, name, &c->dim)) ||
-        (st = cfg_int(root, "intermediate_size", -1, 1, HARP_CFG_MAX_HIDDEN, name, &c->hidden_dim)) ||
-        (st = cfg_int(root, "num_hidden_layers", -1, 1, HARP_CFG_MAX_LAYERS, name, &c->n_layers)) ||
-        (st = cfg_int(root, "num_attention_heads", -1, 1, HARP_CFG_MAX_HEADS, name, &c->n_heads)) ||
-        (st = cfg_int(root, "num_key_value_heads", 0, 1, HARP_CFG_MAX_HEADS, name, &c->n_kv_heads)) ||
-        (st = cfg_int(root, "head_dim", 0, 1, HARP_CFG_MAX_HEAD_DIM, name, &c->head_dim)) ||
-        (st = cfg_int(root, "vocab_size", -1, 1, HARP_CFG_MAX_VOCAB, name, &c->vocab_size)) ||
-        (st = cfg_int(root, "max_position_embeddings", 2048, 1, HARP_CFG_MAX_SEQ, name, &c->max_seq_len)))
-        goto done;
-    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
-    if (c->head_dim == 0 && c->n_heads > 0) {
-        if (c->dim % c->n_heads) {
-            st = harp_err(HARP_ERR_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", name, c->dim, c->n_heads);
-            goto done;
-        }
-        c->head_dim = c->dim / c->n_heads;
-    }
-    double eps = 1e-6, theta = 10000.0;
-    if ((st = cfg_num(root, "rms_norm_eps", 1e-6, name, &eps))) goto done;
-    c->norm_eps = (float)eps;
-    /* transformers 5 moves rope_theta into rope_parameters (which may also carry the scaling). */
-    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
-    double def_theta = 10000.0;
-    if (cJSON_IsObject(rp) && (st = cfg_num(rp, "rope_theta", def_theta, name, &def_theta))) goto done;
-    if ((st = cfg_num(root, "rope_theta", def_theta, name, &theta))) goto done;
-    c->rope_theta = theta;
-    c->rope_layout = HARP_ROPE_HALF;
-    /* harp quantized folders made from llama2.c checkpoints keep the interleaved (Meta) q/k layout */
-    const cJSON *rl = cJSON_GetObjectItemCaseSensitive(root, "harp_rope_layout");
-    if (cJSON_IsString(rl) && !strcmp(rl->valuestring, "interleaved")) c->rope_layout = HARP_ROPE_INTERLEAVED;
-    c->rope_factor = 1.0;
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if ((!rs || cJSON_IsNull(rs)) && cJSON_IsObject(rp)) rs = rp;
-    if ((st = cfg_rope_scaling(rs, name, c))) goto done;
+    if ((st = cfg_shapes(root, name, c)) || (st = cfg_norm_rope(root, name, c))) goto done;
     c->tied = cfg_bool(root, "tie_word_embeddings", 0);
     int attn_bias = cfg_bool(root, "attention_bias", 0);
     c->qkv_bias = is_qwen2 ? 1 : attn_bias;

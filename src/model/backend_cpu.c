@@ -14,13 +14,20 @@ typedef struct cpu_ws {
     harp_dims d;
     float *S;        /* max_rows × max_tokens attention scores (one head at a time)      */
     float *kg, *vg;  /* max_rows × kv_dim: keys/values of a prefix-tree sequence gathered */
+    float *gy;       /* max_rows × the widest fused group: a quantized group's output before it
+                        is split into its slices */
 } cpu_ws;
+
+static size_t group_scratch_floats(const harp_dims *d) {
+    size_t qkv = (size_t)(d->n_heads + 2 * d->n_kv_heads) * d->head_dim, ug = 2 * (size_t)d->hidden;
+    return (size_t)d->max_rows * (qkv > ug ? qkv : ug);
+}
 
 static int cpu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     (void)b;
     switch (op) {
     case HARP_OP_ROTATE: return 0;
-    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;   /* every harp_linear runs here */
+    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;   /* harp_qtensor_apply runs every type */
     case HARP_OP_KV_STORE:
     case HARP_OP_ATTENTION:
     case HARP_OP_ATTENTION_TREE: return t == HARP_QTYPE_F32;
@@ -56,7 +63,7 @@ static harp_status cpu_sync(harp_backend *b) {
     return HARP_OK;
 }
 
-/* The group itself is the handle: its slices are the model's weights. */
+/* The group itself is the handle: its weights are the model's. */
 static harp_status cpu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
     (void)b;
     *handle = (void *)g;
@@ -75,7 +82,8 @@ static size_t cpu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
 static size_t cpu_ws_bytes(const harp_backend *b, const harp_dims *d) {
     (void)b;
     size_t R = (size_t)d->max_rows;
-    return (R * (size_t)d->max_tokens + 2 * R * (size_t)d->n_kv_heads * d->head_dim) * sizeof(float);
+    return (R * (size_t)d->max_tokens + 2 * R * (size_t)d->n_kv_heads * d->head_dim + group_scratch_floats(d)) *
+           sizeof(float);
 }
 
 static void cpu_ws_free(harp_backend *b, harp_ws *ws) {
@@ -85,6 +93,7 @@ static void cpu_ws_free(harp_backend *b, harp_ws *ws) {
     harp_free_aligned(w->S);
     harp_free_aligned(w->kg);
     harp_free_aligned(w->vg);
+    harp_free_aligned(w->gy);
     free(w);
 }
 
@@ -96,7 +105,8 @@ static harp_status cpu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **
     w->S = harp_aligned_alloc(R * (size_t)d->max_tokens * sizeof(float), "attention scores");
     w->kg = harp_aligned_alloc(R * kvd * sizeof(float), "gathered keys");
     w->vg = harp_aligned_alloc(R * kvd * sizeof(float), "gathered values");
-    if (!w->S || !w->kg || !w->vg) {
+    w->gy = harp_aligned_alloc(group_scratch_floats(d) * sizeof(float), "group output");
+    if (!w->S || !w->kg || !w->vg || !w->gy) {
         cpu_ws_free(b, (harp_ws *)w);
         return HARP_ERR_OOM;
     }
@@ -126,8 +136,11 @@ static harp_status cpu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, con
 
 static harp_status cpu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
                               int rows, float *const *Y) {
-    (void)b, (void)ws, (void)handle;
-    return harp_lgroup_apply_host(g, X, rows, Y);
+    (void)b, (void)handle;
+    cpu_ws *w = (cpu_ws *)ws;
+    /* the workspace holds max_rows rows of the widest decoder group; anything else allocates */
+    float *scratch = harp_lgroup_scratch_floats(g, rows) <= group_scratch_floats(&w->d) ? w->gy : NULL;
+    return harp_lgroup_apply_host(g, X, rows, Y, scratch);
 }
 
 static harp_status cpu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {

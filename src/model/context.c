@@ -28,17 +28,12 @@ static harp_status ctx_dims(const harp_model *m, const harp_ctx_params *p, harp_
     if (!harp_backend_supports(*b, HARP_OP_KV_STORE, p->kv_qtype) || !harp_backend_supports(*b, HARP_OP_ATTENTION, p->kv_qtype))
         return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: no KV cache of type %d (only F32 is implemented)", (*b)->name,
                         (int)p->kv_qtype);
-    memset(d, 0, sizeof *d);
-    d->dim = c->dim;
-    d->hidden = c->hidden_dim;
-    d->n_heads = c->n_heads;
-    d->n_kv_heads = c->n_kv_heads;
-    d->head_dim = c->head_dim;
-    d->vocab = c->vocab_size;
-    d->n_layers = c->n_layers;
-    d->sliding_window = c->sliding_window;
-    d->max_tokens = p->max_tokens;
-    d->max_rows = p->max_rows ? p->max_rows : p->max_tokens < HARP_DEFAULT_ROWS ? p->max_tokens : HARP_DEFAULT_ROWS;
+    *d = (harp_dims){.dim = c->dim, .hidden = c->hidden_dim, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+                     .head_dim = c->head_dim, .vocab = c->vocab_size, .n_layers = c->n_layers,
+                     .sliding_window = c->sliding_window, .max_tokens = p->max_tokens,
+                     .max_rows = p->max_rows               ? p->max_rows
+                                 : p->max_tokens < HARP_DEFAULT_ROWS ? p->max_tokens
+                                                                     : HARP_DEFAULT_ROWS};
     return HARP_OK;
 }
 

@@ -18,13 +18,13 @@ static uint64_t mix_words(uint64_t h, const void *data, size_t bytes) {
     return harp_fnv1a64(p + i, bytes - i, h ? h : 1);
 }
 
-static uint64_t mix_linear(uint64_t h, const harp_linear *l) {
-    int32_t dims[2] = {l->out, l->in};
+/* Slice s of g: its shape, then its fp32 weights, or the group's kind for a quantized group. */
+static uint64_t mix_linear(uint64_t h, const harp_lgroup *g, int s) {
+    int32_t dims[2] = {g->out[s], g->in};
     h = mix_words(h, dims, sizeof dims);
-    const float *w = harp_linear_f32_weight(l);
-    if (w) h = mix_words(h, w, sizeof(float) * (size_t)l->out * (size_t)l->in);
-    else h = harp_fnv1a64(l->kind, strlen(l->kind), h);
-    if (l->bias) h = mix_words(h, l->bias, sizeof(float) * (size_t)l->out);
+    if (!g->qt) h = mix_words(h, g->w[s], sizeof(float) * (size_t)g->out[s] * (size_t)g->in);
+    else h = harp_fnv1a64(g->kind, strlen(g->kind), h);
+    if (g->bias[s]) h = mix_words(h, g->bias[s], sizeof(float) * (size_t)g->out[s]);
     return h;
 }
 
@@ -38,9 +38,12 @@ uint64_t harp_model_fingerprint(const harp_model *m) {
         const harp_layer *L = &m->layers[l];
         h = mix_words(h, L->attn_norm, sizeof(float) * (size_t)mi->dim);
         h = mix_words(h, L->ffn_norm, sizeof(float) * (size_t)mi->dim);
-        const harp_linear *lins[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        for (int k = 0; k < 7; k++) h = mix_linear(h, lins[k]);
+        for (int k = 0; k < HARP_LIN_COUNT; k++) {
+            int s;
+            const harp_lgroup *g = harp_model_lin_c(m, l, k, &s);
+            h = mix_linear(h, g, s);
+        }
     }
-    if (!mi->tied_embeddings) h = mix_linear(h, &m->head);
+    if (!mi->tied_embeddings) h = mix_linear(h, &m->head_g, 0);
     return h;
 }

@@ -4,6 +4,8 @@
  * competes with OpenBLAS's own threads for the cores (measured: half the throughput on 2 cores). */
 #include "model/kernels.h"
 
+#include "core/core.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -153,4 +155,22 @@ double harp_kl_row(const float *l, double lse, const float *ref, double lse_ref,
         if (pb > 0) kl += pb * (lpb - lpt);
     }
     return kl;
+}
+
+void harp_f32_matmul(const float *W, int out, int in, const float *X, int rows, float *Y) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, X, in, W, in, 0.0f, Y, out);
+}
+
+void harp_f32_gemv(const float *W, int out, int in, const float *x, float *y) {
+#pragma omp parallel for schedule(static) if (out >= 256)
+    for (int i = 0; i < out; i++) y[i] = harp_dot4_f32(W + (size_t)i * in, x, in);
+}
+
+void harp_matmul_f32_ref(const float *W, int out, int in, const float *X, int rows, float *Y) {
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < out; i++) {
+            double s = 0;
+            for (int j = 0; j < in; j++) s += (double)X[(size_t)r * in + j] * W[(size_t)i * in + j];
+            Y[(size_t)r * out + i] = (float)s;
+        }
 }

@@ -4,6 +4,15 @@
 #define HARP_MODEL_KERNELS_H
 #include "harp/model.h"
 
+/* fp32 linear Y (rows × out) = X (rows × in) · Wᵀ, W out × in row-major: OpenBLAS sgemm. */
+void harp_f32_matmul(const float *W, int out, int in, const float *X, int rows, float *Y);
+/* One row: each output is one dot product with a fixed summation order, so the result does not
+ * depend on the number of threads. */
+void harp_f32_gemv(const float *W, int out, int in, const float *x, float *y);
+/* Plain reference of Y = X·Wᵀ (double accumulation, single thread): the twin the two above are
+ * tested against. */
+void harp_matmul_f32_ref(const float *W, int out, int in, const float *X, int rows, float *Y);
+
 /* y[r] = x[r] / sqrt(mean(x[r]²) + eps) * w, rows × n (HF LlamaRMSNorm, fp32). y may alias x. */
 void harp_rmsnorm(const float *x, const float *w, int rows, int n, float eps, float *y);
 

@@ -1,21 +1,19 @@
-/* Per-layer configuration of the forward pass (module API of src/model).
+/* Per-layer configuration of the forward pass and the linear groups that hold the model's weights
+ * (module API of src/model).
  *
  * The forward pass multiplies by linear GROUPS, one call per group: q|k|v, o, up|gate, down, and the
  * head (a 1-slice group). Slices are in the canonical order of quantized folders: q, k, v and
- * up, gate. Each group declares its weight type and has slots for what the W/A/KV work adds (an
- * online rotation of its input, an activation quantizer); each layer has slots for a per-head
- * online rotation after RoPE (R3) and a KV-cache quantizer. Slots are NULL / F32 today and no
- * backend implements them yet (HARP_OP_ROTATE is declared unsupported).
- *
- * Phase 1: a group's weights are the model's harp_linear slices (fp32, or a quantized slice over
- * a group shared by its slices). Everything that touches them is in layer.c, so swapping them for
- * one harp_qtensor per group changes that file only. */
+ * up, gate. A group holds its weights directly: fp32 slices, or ONE harp_qtensor over all slices
+ * (rows in slice order) computed once per call. Each group declares its weight type and has slots
+ * for what the W/A/KV work adds (an online rotation of its input, an activation quantizer); each
+ * layer has slots for a per-head online rotation after RoPE (R3) and a KV-cache quantizer. Slots
+ * are NULL / F32 today and no backend implements them yet (HARP_OP_ROTATE is declared unsupported). */
 #ifndef HARP_MODEL_LAYER_H
 #define HARP_MODEL_LAYER_H
 #include "harp/common.h"
+#include "harp/qtensor.h"
 #include "harp/qtype.h"
 #include "harp/rotate.h"
-#include "model/linear.h"
 
 #define HARP_LGROUP_MAX_SLICES 3
 
@@ -27,7 +25,13 @@ typedef struct harp_lgroup {
     int out[HARP_LGROUP_MAX_SLICES];         /* output width of each slice          */
     int out_total;                           /* Σ out                               */
     harp_qtype qtype;                        /* weight type as held in memory       */
-    const harp_linear *slice[HARP_LGROUP_MAX_SLICES];   /* phase-1 weights (and biases) */
+    /* the weights: fp32 slices (qt == NULL), or one quantized tensor over all slices */
+    float *w[HARP_LGROUP_MAX_SLICES];        /* (out[s] × in) row-major, fp32        */
+    int w_borrowed;                          /* w[] belong to someone else (a head tied to the
+                                                embeddings, a test's arrays): not freed here */
+    harp_qtensor *qt;                        /* owned; m = out_total, n = in         */
+    char kind[24];                           /* "f32", "harp-quip", … (model fingerprint) */
+    float *bias[HARP_LGROUP_MAX_SLICES];     /* (out[s]) or NULL; owned             */
     const harp_rot *rot_in;                  /* slot: online rotation of the input  */
     const struct harp_aquant *act_q;         /* slot: activation quantizer of the input */
 } harp_lgroup;
@@ -42,19 +46,34 @@ typedef struct harp_layer_cfg {
     const struct harp_aquant *kv_q;   /* slot: KV-cache quantizer                        */
 } harp_layer_cfg;
 
-/* Fills g from n slices (all with the same input width; else HARP_ERR_SHAPE naming what). */
-harp_status harp_lgroup_init(harp_lgroup *g, int n, const harp_linear *const *slices, harp_qtype qtype,
-                             const char *what);
+/* The seven linears of a decoder layer in checkpoint order, and where each one lives. */
+enum { HARP_LIN_Q, HARP_LIN_K, HARP_LIN_V, HARP_LIN_O, HARP_LIN_GATE, HARP_LIN_UP, HARP_LIN_DOWN, HARP_LIN_COUNT };
+typedef struct harp_lin_slot {
+    int group, slice;
+    const char *hf_name;              /* "self_attn.q_proj", … (below "model.layers.L.") */
+} harp_lin_slot;
+extern const harp_lin_slot harp_lin_slots[HARP_LIN_COUNT];
+
+/* An empty fp32 group of n slices of out[s] × in (no weights yet): HARP_ERR_SHAPE naming `what` for
+ * a bad shape. */
+harp_status harp_lgroup_init(harp_lgroup *g, int n, const int *out, int in, const char *what);
+/* Releases the owned weights, tensor and biases; leaves the shape. */
+void harp_lgroup_free(harp_lgroup *g);
+/* The group's weights become *qt (moved in; *qt is left zeroed): the fp32 slices are released, the
+ * biases kept. HARP_ERR_SHAPE naming `what` when qt is not out_total × in. */
+harp_status harp_lgroup_set_qtensor(harp_lgroup *g, harp_qtensor *qt, const char *kind, const char *what);
 int harp_lgroup_has_bias(const harp_lgroup *g);
 /* The group's weights in their stored form (one harp_qtensor over all slices, rows in slice order),
- * or NULL when they are not a stored quantized group (fp32). Backends with kernels for the type
- * upload this, never a dense copy. */
+ * or NULL when they are fp32. Backends with kernels for the type upload this, never a dense copy. */
 const struct harp_qtensor *harp_lgroup_qtensor(const harp_lgroup *g);
 
-/* The CPU product: Y[s] (rows × out[s], contiguous) = X · W_sᵀ + b_s for every slice, with the
- * kernels and call shapes the model has always used (sgemm for rows > 1, the fixed-order gemv for
- * one row). X is rows × in. */
-harp_status harp_lgroup_apply_host(const harp_lgroup *g, const float *X, int rows, float *const *Y);
+/* Floats of scratch harp_lgroup_apply_host needs for `rows` rows (0 when none). */
+size_t harp_lgroup_scratch_floats(const harp_lgroup *g, int rows);
+/* The CPU product: Y[s] (rows × out[s], contiguous) = X · W_sᵀ + b_s for every slice. fp32 slices
+ * run sgemm for rows > 1 and the fixed-order gemv for one row; a quantized group runs
+ * harp_qtensor_apply once into scratch (harp_lgroup_scratch_floats; NULL = allocated here) and is
+ * split into the slices. X is rows × in. */
+harp_status harp_lgroup_apply_host(const harp_lgroup *g, const float *X, int rows, float *const *Y, float *scratch);
 
 /* The group's effective dense weight W_effᵀ (in × out_total, row-major, slices side by side in
  * slice order), taken through the CPU product on identity rows (blocks of 64) so that any weight

@@ -137,77 +137,49 @@ static harp_status hf_tensor(hf_files *h, const char *name, int64_t d0, int64_t 
     return HARP_OK;
 }
 
-/* quant != 0: a harp quantized folder; only the bias is read here, the weight comes from
- * qf_install_linears afterwards. */
-static harp_status hf_linear(hf_files *h, const char *prefix, int out, int in, int bias, int quant, harp_linear *l) {
+/* Linear `lin` of layer l into its group's slice. quant != 0: a harp quantized folder; only the bias
+ * is read here, the group's weights come from harp_model_set_quantized afterwards. */
+static harp_status hf_linear(hf_files *h, harp_model *m, int l, int lin, int quant) {
+    const harp_model_config *c = &m->cfg;
+    int s;
+    harp_lgroup *g = harp_model_lin(m, l, lin, &s);
+    const int bias = lin <= HARP_LIN_V ? c->qkv_bias : lin == HARP_LIN_O ? c->o_bias : c->mlp_bias;
     char name[256];
-    float *W = NULL;
     if (!quant) {
-        snprintf(name, sizeof name, "%s.weight", prefix);
-        HARP_TRY(hf_tensor(h, name, out, in, &W));
-        harp_linear_init_f32(l, W, out, in, 1);
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, harp_lin_slots[lin].hf_name);
+        HARP_TRY(hf_tensor(h, name, g->out[s], g->in, &g->w[s]));
     }
     if (bias) {
-        snprintf(name, sizeof name, "%s.bias", prefix);
-        HARP_TRY(hf_tensor(h, name, out, 0, &l->bias));
+        snprintf(name, sizeof name, "model.layers.%d.%s.bias", l, harp_lin_slots[lin].hf_name);
+        HARP_TRY(hf_tensor(h, name, g->out[s], 0, &g->bias[s]));
     }
     return HARP_OK;
 }
 
 static harp_status hf_load_weights(hf_files *h, harp_model *m, int quant) {
     const harp_model_config *c = &m->cfg;
-    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     HARP_TRY(hf_tensor(h, "model.embed_tokens.weight", c->vocab_size, c->dim, &m->tok_emb));
     for (int l = 0; l < c->n_layers; l++) {
         harp_layer *L = &m->layers[l];
-        char p[128], n[160];
-        snprintf(p, sizeof p, "model.layers.%d", l);
-        snprintf(n, sizeof n, "%s.input_layernorm.weight", p);
+        char n[160];
+        snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", l);
         HARP_TRY(hf_tensor(h, n, c->dim, 0, &L->attn_norm));
-        snprintf(n, sizeof n, "%s.post_attention_layernorm.weight", p);
+        snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
         HARP_TRY(hf_tensor(h, n, c->dim, 0, &L->ffn_norm));
-        snprintf(n, sizeof n, "%s.self_attn.q_proj", p);
-        HARP_TRY(hf_linear(h, n, qd, c->dim, c->qkv_bias, quant, &L->q));
-        snprintf(n, sizeof n, "%s.self_attn.k_proj", p);
-        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, quant, &L->k));
-        snprintf(n, sizeof n, "%s.self_attn.v_proj", p);
-        HARP_TRY(hf_linear(h, n, kvd, c->dim, c->qkv_bias, quant, &L->v));
-        snprintf(n, sizeof n, "%s.self_attn.o_proj", p);
-        HARP_TRY(hf_linear(h, n, c->dim, qd, c->o_bias, quant, &L->o));
-        snprintf(n, sizeof n, "%s.mlp.gate_proj", p);
-        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, quant, &L->gate));
-        snprintf(n, sizeof n, "%s.mlp.up_proj", p);
-        HARP_TRY(hf_linear(h, n, c->hidden_dim, c->dim, c->mlp_bias, quant, &L->up));
-        snprintf(n, sizeof n, "%s.mlp.down_proj", p);
-        HARP_TRY(hf_linear(h, n, c->dim, c->hidden_dim, c->mlp_bias, quant, &L->down));
+        for (int k = 0; k < HARP_LIN_COUNT; k++) HARP_TRY(hf_linear(h, m, l, k, quant));
     }
     HARP_TRY(hf_tensor(h, "model.norm.weight", c->dim, 0, &m->final_norm));
-    if (c->tied) {
-        harp_linear_init_f32(&m->head, m->tok_emb, c->vocab_size, c->dim, 0);
-    } else {
-        float *W = NULL;
-        HARP_TRY(hf_tensor(h, "lm_head.weight", c->vocab_size, c->dim, &W));
-        harp_linear_init_f32(&m->head, W, c->vocab_size, c->dim, 1);
-    }
+    m->head_g.w_borrowed = c->tied;
+    if (c->tied) m->head_g.w[0] = m->tok_emb;
+    else HARP_TRY(hf_tensor(h, "lm_head.weight", c->vocab_size, c->dim, &m->head_g.w[0]));
     return HARP_OK;
 }
 
-/* The quantized groups of a harp folder replace the linears (slots q, k, v, o, up, gate, down). */
 static harp_status hf_install_quantized(harp_model *m, const qf_config *qc, const harp_st_file *f) {
-    const int nl = m->cfg.n_layers;
-    harp_linear **lin = harp_xcalloc((size_t)nl * QF_NSLOTS + 1, sizeof *lin, "linear slots");
-    if (!lin) return HARP_ERR_OOM;
-    for (int l = 0; l < nl; l++) {
-        harp_layer *L = &m->layers[l];
-        harp_linear *slots[QF_NSLOTS] = {&L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
-        memcpy(lin + (size_t)l * QF_NSLOTS, slots, sizeof slots);
-    }
     qf_tensors ql = {0};
     harp_status st = qf_tensors_from_st(f, &ql);
-    if (!st) st = qf_install_linears(&m->cfg, qc, &ql, lin);
-    if (!st) qf_describe(&m->cfg, qc, &ql, &m->info, m->quant_desc, sizeof m->quant_desc);
+    if (!st) st = harp_model_set_quantized(m, qc, &ql);
     qf_tensors_free(&ql);
-    free(lin);
     return st;
 }
 
@@ -240,7 +212,6 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
         if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
         if (!st) st = hf_install_quantized(m, &qc, &h.files[0]);
     }
-    if (!st) st = harp_model_build_layers(m, is_q ? qc.wtype : HARP_QTYPE_F32);
     qf_config_free(&qc);
     hf_files_close(&h);
     if (st) {

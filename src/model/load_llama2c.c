@@ -22,39 +22,35 @@ static harp_status l2c_copy(const harp_mapped *map, const char *path, uint64_t o
     return HARP_OK;
 }
 
-static harp_status l2c_linear(const harp_mapped *map, const char *path, uint64_t base, int l, int out, int in,
-                              const char *what, harp_linear *lin) {
-    float *W = NULL;
-    size_t n = (size_t)out * (size_t)in;
-    HARP_TRY(l2c_copy(map, path, base + (uint64_t)l * n, n, what, &W));
-    harp_linear_init_f32(lin, W, out, in, 1);
-    return HARP_OK;
+/* Linear `lin` of layer l (tensor base + l · its size) into its group's slice. */
+static harp_status l2c_linear(const harp_mapped *map, const char *path, uint64_t base, int l, int lin, const char *what,
+                              harp_model *m) {
+    int s;
+    harp_lgroup *g = harp_model_lin(m, l, lin, &s);
+    size_t n = (size_t)g->out[s] * (size_t)g->in;
+    return l2c_copy(map, path, base + (uint64_t)l * n, n, what, &g->w[s]);
 }
 
 static harp_status l2c_weights(const harp_mapped *map, const char *path, const harp_l2c_layout *y, harp_model *m) {
     const harp_model_config *c = &m->cfg;
-    int dim = c->dim, kvd = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    int dim = c->dim;
     HARP_TRY(l2c_copy(map, path, y->emb, (size_t)c->vocab_size * dim, "token_embedding_table", &m->tok_emb));
     for (int l = 0; l < c->n_layers; l++) {
         harp_layer *L = &m->layers[l];
         HARP_TRY(l2c_copy(map, path, y->rms_att + (uint64_t)l * dim, (size_t)dim, "rms_att_weight", &L->attn_norm));
         HARP_TRY(l2c_copy(map, path, y->rms_ffn + (uint64_t)l * dim, (size_t)dim, "rms_ffn_weight", &L->ffn_norm));
-        HARP_TRY(l2c_linear(map, path, y->wq, l, dim, dim, "wq", &L->q));
-        HARP_TRY(l2c_linear(map, path, y->wk, l, kvd, dim, "wk", &L->k));
-        HARP_TRY(l2c_linear(map, path, y->wv, l, kvd, dim, "wv", &L->v));
-        HARP_TRY(l2c_linear(map, path, y->wo, l, dim, dim, "wo", &L->o));
-        HARP_TRY(l2c_linear(map, path, y->w1, l, hid, dim, "w1", &L->gate));
-        HARP_TRY(l2c_linear(map, path, y->w2, l, dim, hid, "w2", &L->down));
-        HARP_TRY(l2c_linear(map, path, y->w3, l, hid, dim, "w3", &L->up));
+        HARP_TRY(l2c_linear(map, path, y->wq, l, HARP_LIN_Q, "wq", m));
+        HARP_TRY(l2c_linear(map, path, y->wk, l, HARP_LIN_K, "wk", m));
+        HARP_TRY(l2c_linear(map, path, y->wv, l, HARP_LIN_V, "wv", m));
+        HARP_TRY(l2c_linear(map, path, y->wo, l, HARP_LIN_O, "wo", m));
+        HARP_TRY(l2c_linear(map, path, y->w1, l, HARP_LIN_GATE, "w1", m));
+        HARP_TRY(l2c_linear(map, path, y->w2, l, HARP_LIN_DOWN, "w2", m));
+        HARP_TRY(l2c_linear(map, path, y->w3, l, HARP_LIN_UP, "w3", m));
     }
     HARP_TRY(l2c_copy(map, path, y->rms_final, (size_t)dim, "rms_final_weight", &m->final_norm));
-    if (c->tied) {
-        harp_linear_init_f32(&m->head, m->tok_emb, c->vocab_size, dim, 0);
-    } else {
-        float *W = NULL;
-        HARP_TRY(l2c_copy(map, path, y->wcls, (size_t)c->vocab_size * dim, "wcls", &W));
-        harp_linear_init_f32(&m->head, W, c->vocab_size, dim, 1);
-    }
+    m->head_g.w_borrowed = c->tied;
+    if (c->tied) m->head_g.w[0] = m->tok_emb;
+    else HARP_TRY(l2c_copy(map, path, y->wcls, (size_t)c->vocab_size * dim, "wcls", &m->head_g.w[0]));
     return HARP_OK;
 }
 
@@ -69,7 +65,6 @@ harp_status harp_load_llama2c(const char *path, harp_model **out) {
     if (!st) st = harp_model_alloc(&cfg, &m);
     if (!st) st = l2c_weights(&map, path, &lay, m);
     if (!st) st = harp_model_init_rope(m);
-    if (!st) st = harp_model_build_layers(m, HARP_QTYPE_F32);
     if (!st) harp_model_fill_info(m, "llama2c-bin", "F32");
     harp_unmap_file(&map);
     if (st) {

@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "model/model_internal.h"
+#include "qformat/qformat.h"
 
 harp_model_params harp_model_default_params(void) {
     harp_model_params p = {NULL, 1};
@@ -16,19 +17,49 @@ float *harp_model_falloc(size_t n, const char *what) {
     return harp_xmalloc((n ? n : 1) * sizeof(float), what);
 }
 
+/* Empty fp32 groups of the shapes cfg gives (the loaders fill their weights), empty slots. */
+static harp_status init_groups(harp_model *m) {
+    const harp_model_config *c = &m->cfg;
+    static const char *const names[HARP_LG_COUNT] = {"q|k|v", "o", "up|gate", "down"};
+    for (int l = 0; l < c->n_layers; l++) {
+        harp_layer_cfg *lc = &m->layers[l].cfg;
+        lc->kv_qtype = HARP_QTYPE_F32;
+        for (int g = 0; g < HARP_LG_COUNT; g++) {
+            int64_t len[3], n;
+            int ns = qf_group_slices(c, g, len, &n), out[3];
+            for (int s = 0; s < ns; s++) out[s] = (int)len[s];
+            char what[64];
+            snprintf(what, sizeof what, "layer %d %s", l, names[g]);
+            HARP_TRY(harp_lgroup_init(&lc->g[g], ns, out, (int)n, what));
+        }
+    }
+    return harp_lgroup_init(&m->head_g, 1, &c->vocab_size, c->dim, "head");
+}
+
 harp_status harp_model_alloc(const harp_model_config *cfg, harp_model **out) {
     *out = NULL;
     harp_model *m = harp_xcalloc(1, sizeof *m, "model");
     if (!m) return HARP_ERR_OOM;
     m->cfg = *cfg;
     m->layers = harp_xcalloc((size_t)cfg->n_layers, sizeof *m->layers, "model layers");
-    if (!m->layers) {
-        free(m);
-        return HARP_ERR_OOM;
-    }
     pthread_mutex_init(&m->backends_mu, NULL);
+    harp_status st = m->layers ? init_groups(m) : HARP_ERR_OOM;
+    if (st) {
+        harp_model_free(m);
+        return st;
+    }
     *out = m;
     return HARP_OK;
+}
+
+harp_lgroup *harp_model_lin(harp_model *m, int l, int lin, int *slice) {
+    *slice = harp_lin_slots[lin].slice;
+    return &m->layers[l].cfg.g[harp_lin_slots[lin].group];
+}
+
+const harp_lgroup *harp_model_lin_c(const harp_model *m, int l, int lin, int *slice) {
+    *slice = harp_lin_slots[lin].slice;
+    return &m->layers[l].cfg.g[harp_lin_slots[lin].group];
 }
 
 /* Mirrors transformers' float32 computation of inv_freq (and its llama3 / linear variants) so that
@@ -60,28 +91,6 @@ harp_status harp_model_init_rope(harp_model *m) {
     return HARP_OK;
 }
 
-harp_status harp_model_build_layers(harp_model *m, harp_qtype wtype) {
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        harp_layer *L = &m->layers[l];
-        harp_layer_cfg *lc = &L->cfg;
-        memset(lc, 0, sizeof *lc);
-        lc->kv_qtype = HARP_QTYPE_F32;
-        const harp_linear *qkv[3] = {&L->q, &L->k, &L->v}, *upgate[2] = {&L->up, &L->gate};
-        const harp_linear *o[1] = {&L->o}, *down[1] = {&L->down};
-        char what[64];
-        snprintf(what, sizeof what, "layer %d q|k|v", l);
-        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_QKV], 3, qkv, wtype, what));
-        snprintf(what, sizeof what, "layer %d o", l);
-        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_O], 1, o, wtype, what));
-        snprintf(what, sizeof what, "layer %d up|gate", l);
-        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_UPGATE], 2, upgate, wtype, what));
-        snprintf(what, sizeof what, "layer %d down", l);
-        HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_DOWN], 1, down, wtype, what));
-    }
-    const harp_linear *head[1] = {&m->head};
-    return harp_lgroup_init(&m->head_g, 1, head, HARP_QTYPE_F32, "head");
-}
-
 void harp_model_fill_info(harp_model *m, const char *source_format, const char *dtype) {
     const harp_model_config *c = &m->cfg;
     harp_model_info *in = &m->info;
@@ -106,10 +115,11 @@ void harp_model_fill_info(harp_model *m, const char *source_format, const char *
     in->eos_id = c->eos_id;
     int64_t n = (int64_t)c->vocab_size * c->dim * (c->tied ? 1 : 2) + c->dim;
     for (int l = 0; l < c->n_layers; l++) {
-        const harp_layer *L = &m->layers[l];
-        const harp_linear *lin[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
         n += 2 * (int64_t)c->dim;
-        for (int i = 0; i < 7; i++) n += (int64_t)lin[i]->in * lin[i]->out + (lin[i]->bias ? lin[i]->out : 0);
+        for (int g = 0; g < HARP_LG_COUNT; g++) {
+            const harp_lgroup *G = &m->layers[l].cfg.g[g];
+            for (int s = 0; s < G->n_slices; s++) n += (int64_t)G->in * G->out[s] + (G->bias[s] ? G->out[s] : 0);
+        }
     }
     in->n_params = n;
 }
@@ -159,16 +169,12 @@ void harp_model_free(harp_model *m) {
     pthread_mutex_destroy(&m->backends_mu);
     for (int l = 0; l < m->cfg.n_layers && m->layers; l++) {
         harp_layer *L = &m->layers[l];
-        harp_linear *lin[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        for (int i = 0; i < 7; i++) {
-            harp_linear_free(lin[i]);
-            free(lin[i]->bias);
-        }
+        for (int g = 0; g < HARP_LG_COUNT; g++) harp_lgroup_free(&L->cfg.g[g]);
         free(L->attn_norm);
         free(L->ffn_norm);
     }
     free(m->layers);
-    harp_linear_free(&m->head);
+    harp_lgroup_free(&m->head_g);
     free(m->tok_emb);
     free(m->final_norm);
     free(m->rope_inv_freq);

@@ -13,14 +13,13 @@
 #include "harp/tokenizer.h"
 #include "io/hf_config.h"
 #include "model/layer.h"
-#include "model/linear.h"
 
 typedef struct harp_layer {
     float *attn_norm;                 /* (dim)                                  */
     float *ffn_norm;                  /* (dim)                                  */
-    harp_linear q, k, v, o;           /* (n_heads·hd, dim) (n_kv·hd, dim) ×2 (dim, n_heads·hd) */
-    harp_linear gate, up, down;       /* (hidden, dim) (hidden, dim) (dim, hidden) */
-    harp_layer_cfg cfg;               /* groups over the linears above + slots (model/layer.h) */
+    harp_layer_cfg cfg;               /* the linear groups (holding the weights) + slots (model/layer.h):
+                                         q|k|v (n_heads·hd + 2·n_kv·hd, dim), o (dim, n_heads·hd),
+                                         up|gate (2·hidden, dim), down (dim, hidden) */
 } harp_layer;
 
 struct harp_mweights;                 /* a model's weights on one backend (model/weights.c) */
@@ -30,8 +29,8 @@ struct harp_model {
     harp_model_info info;
     float *tok_emb;                   /* (vocab, dim)                           */
     float *final_norm;                /* (dim)                                  */
-    harp_linear head;                 /* (vocab, dim); w == tok_emb when tied   */
-    harp_lgroup head_g;               /* the head as a 1-slice group            */
+    harp_lgroup head_g;               /* the head, a 1-slice group (vocab, dim); its weight is
+                                         tok_emb (borrowed) when tied            */
     harp_layer *layers;               /* (n_layers)                             */
     float *rope_inv_freq;             /* (head_dim/2), scaling applied          */
     harp_tokenizer *tok;
@@ -43,10 +42,18 @@ struct harp_model {
 /* float buffer of n floats, or NULL after logging an OOM naming what. */
 float *harp_model_falloc(size_t n, const char *what);
 
-/* (Re)builds the per-layer configuration (groups over the layer's linears, empty slots) with
- * weight type wtype for the decoder linears (the head stays F32). Loaders call it; code that
- * replaces a model's linears calls it again, after harp_model_unload. */
-harp_status harp_model_build_layers(harp_model *m, harp_qtype wtype);
+/* Linear `lin` (HARP_LIN_*) of layer l: its group, and its slice there in *slice. */
+harp_lgroup *harp_model_lin(harp_model *m, int l, int lin, int *slice);
+const harp_lgroup *harp_model_lin_c(const harp_model *m, int l, int lin, int *slice);
+
+struct qf_config;
+struct qf_tensors;
+/* The quantized groups of a harp folder's tensors (validated by qformat's loader) become the
+ * weights of the decoder groups (biases kept; backend copies dropped first), and m's quant
+ * description and info follow qc. The model's loader for a harp folder and the quantize
+ * pipeline's keep_model. A folder that fails validation changes nothing; running out of memory
+ * half-way may leave some groups quantized (the model is then only fit for harp_model_free). */
+harp_status harp_model_set_quantized(harp_model *m, const struct qf_config *qc, const struct qf_tensors *l);
 
 /* Drops the copies of m's weights held on backends (they are rebuilt on next use). Call it after
  * changing any weight in place; the CPU backend uses the model's arrays directly and needs nothing. */

@@ -1,8 +1,8 @@
 /* The quantized-folder format (docs/format/qmodel.md), module API of src/qformat: the folder's
  * named tensors, the linear groups and their slices, quantization_config (parsed into a per-layer
- * configuration), harp_qtensor ↔ folder tensors (generic over the quant-type traits), and the
- * loader entry model/load_hf.c calls for a quantized folder. Written by src/qmodel (the quantize
- * pipeline and the folder writer). */
+ * configuration), and harp_qtensor ↔ folder tensors (generic over the quant-type traits), whose
+ * validated groups the model's loader (model/quantized.c) makes the model's weights. Written by
+ * src/qmodel (the quantize pipeline and the folder writer). */
 #ifndef HARP_QFORMAT_QFORMAT_H
 #define HARP_QFORMAT_QFORMAT_H
 
@@ -51,8 +51,6 @@ int64_t qf_tensors_bytes_with_prefix(const qf_tensors *l, const char *prefix);
  * Per decoder layer four groups, slices stacked along the rows in this order: qkv (q, k, v),
  * o, up_gate (up, gate), down. */
 enum { QF_QKV = 0, QF_O = 1, QF_UPGATE = 2, QF_DOWN = 3, QF_NGROUPS = 4 };
-/* Linears per layer in slot order q, k, v, o, up, gate, down (the adapter's and writer's order). */
-enum { QF_NSLOTS = 7 };
 extern const char *const qf_group_name[QF_NGROUPS];   /* "self_attn.qkv_proj", …              */
 extern const char *const qf_group_short[QF_NGROUPS];  /* "qkv", "o", "up_gate", "down"        */
 /* Slices of group g for config c: the count, their row counts len[], and the input width. */
@@ -119,14 +117,5 @@ harp_status qf_get_qtensor(const qf_tensors *l, const char *P, const qf_layer_co
  * released with qf_groups_free. */
 harp_status qf_load_groups(const harp_model_config *c, const qf_config *qc, const qf_tensors *l, harp_qtensor **out);
 void qf_groups_free(harp_qtensor *g, int count);
-
-/* ---- loader entry (qlinear_adapter.c) ------------------------------------------------------------ */
-
-struct harp_linear;
-/* Replaces the linears lin[layer·QF_NSLOTS + slot] (slots q, k, v, o, up, gate, down; their bias
- * pointers are kept) by slices of the quantized groups built from l — the model's loader for a
- * harp folder and the pipeline's in-memory model. On failure the linears are unchanged. */
-harp_status qf_install_linears(const harp_model_config *c, const qf_config *qc, const qf_tensors *l,
-                               struct harp_linear *const *lin);
 
 #endif

@@ -217,25 +217,12 @@ static void qp_totals(harp_qmodel_report *rep, const harp_qmodel_params *p, doub
     rep->seconds = harp_time_s() - t0;
 }
 
-/* keep_model: the model's linears become the quantized runtime, built from the same tensors the
+/* keep_model: the model's groups take the quantized tensors, built from the same tensors the
  * folder holds, through the folder loader's own path. */
 static harp_status qp_keep_model(harp_model *m, const harp_qmodel_params *p, const qf_tensors *all) {
-    const harp_model_config *c = &m->cfg;
     qf_config qc;
-    HARP_TRY(qf_config_uniform(p->method, p->bits, p->rotation, p->group_size, p->seed, c->n_layers, &qc));
-    harp_linear **lin = harp_xcalloc((size_t)c->n_layers * QF_NSLOTS + 1, sizeof *lin, "linear slots");
-    harp_status st = lin ? HARP_OK : HARP_ERR_OOM;
-    for (int l = 0; lin && l < c->n_layers; l++) {
-        harp_layer *L = &m->layers[l];
-        harp_linear *slots[QF_NSLOTS] = {&L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
-        memcpy(lin + (size_t)l * QF_NSLOTS, slots, sizeof slots);
-    }
-    if (!st) st = qf_install_linears(c, &qc, all, lin);
-    if (!st) qf_describe(c, &qc, all, &m->info, m->quant_desc, sizeof m->quant_desc);
-    /* the linears changed under any backend copies: drop them and rebuild the layer groups */
-    if (!st) harp_model_unload(m);
-    if (!st) st = harp_model_build_layers(m, qc.wtype);
-    free(lin);
+    HARP_TRY(qf_config_uniform(p->method, p->bits, p->rotation, p->group_size, p->seed, m->cfg.n_layers, &qc));
+    harp_status st = harp_model_set_quantized(m, &qc, all);
     qf_config_free(&qc);
     return st;
 }

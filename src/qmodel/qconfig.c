@@ -6,17 +6,10 @@
 #include "qmodel/qmodel_internal.h"
 
 harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
-    harp_qmodel_params p;
-    memset(&p, 0, sizeof p);
-    p.method = method;
-    p.bits = bits;
-    p.group_size = 128;
-    p.rotation = method == HARP_QMETHOD_QUIP ? HARP_QROT_RHT : HARP_QROT_NONE;
-    p.seed = 0;
-    p.harp = harp_fit_default_params(bits >= 2 && bits <= 4 ? bits : 2);
-    p.resume = 1;
-    p.abort_after_layer = -1;
-    return p;
+    return (harp_qmodel_params){.method = method, .bits = bits, .group_size = harp_quant_default_params(method, bits).group_size,
+                                .rotation = method == HARP_QMETHOD_QUIP ? HARP_QROT_RHT : HARP_QROT_NONE,
+                                .harp = harp_fit_default_params(bits >= 2 && bits <= 4 ? bits : 2), .resume = 1,
+                                .abort_after_layer = -1};
 }
 
 uint64_t harp_qmodel_layer_seed(uint64_t seed, int layer, int group) {

@@ -37,19 +37,14 @@ static void work_free(qp_work *w) {
 
 /* W = vstack(W_i / rms(W_i)) of the group's source linears; H = a copy of its Hessian. */
 static harp_status load_group(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl, qp_work *w) {
-    const harp_layer *L = &mdl->layers[layer];
-    const harp_linear *src[3] = {NULL, NULL, NULL};
-    if (gi == QF_QKV) src[0] = &L->q, src[1] = &L->k, src[2] = &L->v;
-    else if (gi == QF_O) src[0] = &L->o;
-    else if (gi == QF_UPGATE) src[0] = &L->up, src[1] = &L->gate;
-    else src[0] = &L->down;
+    const harp_lgroup *G = &mdl->layers[layer].cfg.g[gi];
     const int64_t n = w->n;
     w->W = harp_xmalloc((size_t)(w->m * n) * sizeof(float), "group weight");
     if (!w->W) return HARP_ERR_OOM;
     int64_t r0 = 0;
     for (int i = 0; i < w->ns; i++) {
-        const float *Wi = harp_linear_f32_weight(src[i]);
-        if (!Wi || src[i]->in != n || src[i]->out != w->len[i])
+        const float *Wi = G->qt ? NULL : G->w[i];
+        if (!Wi || G->n_slices != w->ns || G->in != n || G->out[i] != w->len[i])
             return harp_err(HARP_ERR_UNSUPPORTED, "%s: source linear is not an fp32 matrix of the expected shape", w->what);
         double s2 = 0;
         for (int64_t k = 0; k < w->len[i] * n; k++) s2 += (double)Wi[k] * Wi[k];

@@ -3,7 +3,6 @@
  * fixed order), tokenizer files copied. Every file is written atomically and holds no timestamp,
  * so equal runs give byte-identical folders. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,21 +49,20 @@ static harp_status qw_tensors(const harp_model *m, const qf_tensors *q, const ch
         st = qw_add_f(w, n, dt, L->attn_norm, c->dim, 0);
         snprintf(n, sizeof n, "model.layers.%d.post_attention_layernorm.weight", l);
         if (!st) st = qw_add_f(w, n, dt, L->ffn_norm, c->dim, 0);
-        const harp_linear *lin[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        static const char *const ln[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                          "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-        for (int i = 0; i < 7 && !st; i++)
-            if (lin[i]->bias) {
-                snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, ln[i]);
-                st = qw_add_f(w, n, dt, lin[i]->bias, lin[i]->out, 0);
-            }
+        for (int i = 0; i < HARP_LIN_COUNT && !st; i++) {
+            int s;
+            const harp_lgroup *g = harp_model_lin_c(m, l, i, &s);
+            if (!g->bias[s]) continue;
+            snprintf(n, sizeof n, "model.layers.%d.%s.bias", l, harp_lin_slots[i].hf_name);
+            st = qw_add_f(w, n, dt, g->bias[s], g->out[s], 0);
+        }
         /* this layer's quantized tensors, in the order the pipeline produced them */
         snprintf(n, sizeof n, "model.layers.%d.", l);
         if (!st) st = qf_tensors_to_writer(q, n, w);
     }
     if (!st) st = qw_add_f(w, "model.norm.weight", dt, m->final_norm, c->dim, 0);
     if (!st && !c->tied) {
-        const float *H = harp_linear_f32_weight(&m->head);
+        const float *H = m->head_g.qt ? NULL : m->head_g.w[0];
         if (!H) st = harp_err(HARP_ERR_UNSUPPORTED, "%s: head is not an fp32 matrix", path);
         else st = qw_add_f(w, "lm_head.weight", dt, H, c->vocab_size, c->dim);
     }
@@ -160,31 +158,11 @@ static harp_status qw_tokenizer(const char *model_path, const char *out_dir) {
         }
         return HARP_OK;
     }
-    char *dir = harp_strdup(model_path);
-    if (!dir) return HARP_ERR_OOM;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    else strcpy(dir, ".");
-    char *best = harp_path_join(dir, "tokenizer.bin");
-    if (best && !harp_file_exists(best)) {
-        free(best);
-        best = NULL;
-        DIR *d = opendir(dir);
-        char pick[256] = "";
-        for (struct dirent *e; d && (e = readdir(d));) {
-            size_t k = strlen(e->d_name);
-            if (k > 7 && !strncmp(e->d_name, "tok", 3) && !strcmp(e->d_name + k - 4, ".bin") && k < sizeof pick &&
-                (!pick[0] || strcmp(e->d_name, pick) < 0))
-                snprintf(pick, sizeof pick, "%s", e->d_name);
-        }
-        if (d) closedir(d);
-        if (pick[0]) best = harp_path_join(dir, pick);
-    }
+    char *best = NULL;
+    HARP_TRY(harp_tokenizer_find_beside(model_path, &best));
     harp_status st = best ? qw_copy(best, out_dir, "tokenizer.bin") : HARP_OK;
     if (!best) harp_log(HARP_LOG_WARN, "%s: no tokenizer.bin or tok*.bin beside the model; folder has no tokenizer", model_path);
     free(best);
-    free(dir);
     return st;
 }
 

@@ -8,14 +8,7 @@
 #include "harp/quant.h"
 #include "quant/e8p.h"
 
-typedef double e8p_v4d __attribute__((vector_size(32)));
-typedef int64_t e8p_v4l __attribute__((vector_size(32)));
-#define ELT double
-#define VEC e8p_v4d
-#define IVEC e8p_v4l
-#define ABS fabs
-#define SFX(x) x##_f64
-#define E8P_YY_IN_SCAN 1
+#define E8P_F32 0
 #include "quant/e8p_nearest_tpl.h"
 
 /* The clone of the whole search per target (the scan is inlined into it). */

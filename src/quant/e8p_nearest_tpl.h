@@ -7,16 +7,34 @@
  * ties go to the first (coset, abs index). The scan runs NL abs vectors per vector operation; lane
  * minima keep their lowest index, so the result is the sequential first minimum.
  *
- * Parameters: ELT (float / double), VEC (a GNU vector of NL ELT), IVEC (NL integers of ELT's width), SFX(x),
- * ABS (fabsf / fabs), and E8P_YY_IN_SCAN: 1 adds ‖y‖² to every distance before the minimum over the
- * coset (the fp64 encoder's rounding), 0 after it (fp32). The build has -ffp-contract=off, so every
- * clone performs the same IEEE operations. */
+ * Parameter: E8P_F32 (1: fp32, 0: fp64). It defines for the instantiation ELT (float / double), VEC
+ * (a GNU vector of NL ELT), IVEC (NL integers of ELT's width), SFX(x) (suffix _f32 / _f64), ABS
+ * (fabsf / fabs) and E8P_YY_IN_SCAN: fp64 adds ‖y‖² to every distance before the minimum over the
+ * coset (the encoder's rounding), fp32 after it. The build has -ffp-contract=off, so every clone
+ * performs the same IEEE operations. */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "quant/e8p.h"
+
+#if E8P_F32
+#define ELT float
+#define ABS fabsf
+#define SFX(x) x##_f32
+typedef int32_t e8p_ielt_f32;
+#else
+#define ELT double
+#define ABS fabs
+#define SFX(x) x##_f64
+typedef int64_t e8p_ielt_f64;
+#endif
+#define E8P_YY_IN_SCAN (!E8P_F32)
+typedef ELT SFX(e8p_vf) __attribute__((vector_size(32)));
+typedef SFX(e8p_ielt) SFX(e8p_vi) __attribute__((vector_size(32)));
+#define VEC SFX(e8p_vf)
+#define IVEC SFX(e8p_vi)
 
 /* The abs grid: A[a]_i coordinate-major, ‖A[a]‖², Σ_i A[a]_i odd (as lane integers). */
 typedef struct SFX(e8p_tab) {

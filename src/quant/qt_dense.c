@@ -29,19 +29,6 @@ void qt_dense_gemv_ref(const harp_qtensor *w, const float *x, float *y) {
     }
 }
 
-static float dot4(const float *w, const float *x, int64_t n) {
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        s0 += w[j] * x[j];
-        s1 += w[j + 1] * x[j + 1];
-        s2 += w[j + 2] * x[j + 2];
-        s3 += w[j + 3] * x[j + 3];
-    }
-    for (; j < n; j++) s0 += w[j] * x[j];
-    return (s0 + s1) + (s2 + s3);
-}
-
 harp_status qt_dense_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8) {
     (void)act_q8;
     const int64_t m = w->m, n = w->n;
@@ -57,10 +44,10 @@ harp_status qt_dense_gemv(const harp_qtensor *w, const float *x, float *y, int a
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < m; r++) {
             if (f32) {
-                y[r] = dot4((const float *)w->planes[0].data + r * n, x, n);
+                y[r] = harp_dot4_f32((const float *)w->planes[0].data + r * n, x, n);
             } else if (row) {
                 qt_dense_dequant_rows(w, r, r + 1, row, (size_t)n);
-                y[r] = dot4(row, x, n);
+                y[r] = harp_dot4_f32(row, x, n);
             }
         }
         free(row);

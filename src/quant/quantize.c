@@ -9,20 +9,9 @@
 #include "quant/qtype_traits.h"
 
 harp_quant_params harp_quant_default_params(harp_qmethod method, int bits) {
-    harp_quant_params p;
-    memset(&p, 0, sizeof p);
-    p.method = method;
-    p.bits = bits;
-    p.group_size = 128;
-    p.symmetric = 0;
-    p.percdamp = 0.01;
-    p.block_size = 128;
-    p.regularize = 1;
-    p.sigma_reg = 0.01;
-    p.scale_override = bits == 2 ? 0.9 : -1.0;
-    p.resid_scale_override = -1.0;
-    p.tune_iters = 10;
-    return p;
+    return (harp_quant_params){.method = method, .bits = bits, .group_size = 128, .percdamp = 0.01, .block_size = 128,
+                               .regularize = 1, .sigma_reg = 0.01, .scale_override = bits == 2 ? 0.9 : -1.0,
+                               .resid_scale_override = -1.0, .tune_iters = 10};
 }
 
 /* Packs the unpacked scalar codes q (m, n) into the qweight plane (qblocks.h layout). */

@@ -514,3 +514,12 @@ void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *t
     else SFX(bf_rows)(r, X, nr, ld, tmp, transpose);
     if (r->fixed && transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 1, sk);
 }
+
+/* the instantiation's parameters end here, so the next one can define its own */
+#undef ELT
+#undef VEC
+#undef VEC8
+#undef IVEC8
+#undef FWHT8
+#undef VL
+#undef SFX

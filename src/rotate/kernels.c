@@ -41,13 +41,6 @@ typedef harp_v8d v8d_t;
 #define VL 4
 #define SFX(name) name##_f32
 #include "kern_tpl.h"
-#undef ELT
-#undef VEC
-#undef VEC8
-#undef IVEC8
-#undef FWHT8
-#undef VL
-#undef SFX
 
 #define ELT double
 #define VEC v2d_t
@@ -56,13 +49,6 @@ typedef harp_v8d v8d_t;
 #define VL 2
 #define SFX(name) name##_f64
 #include "kern_tpl.h"
-#undef ELT
-#undef VEC
-#undef VEC8
-#undef IVEC8
-#undef FWHT8
-#undef VL
-#undef SFX
 
 harp_status harp_fwht_f32(float *v, int64_t n) {
     if (n <= 0 || (n & (n - 1)))

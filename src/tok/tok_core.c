@@ -288,7 +288,16 @@ harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint
         }
         if (f) fclose(f);
     }
-    /* Look beside it for tokenizer.bin, then tok*.bin. */
+    char *p = NULL;
+    HARP_TRY(harp_tokenizer_find_beside(model_path, &p));
+    if (!p) return harp_err(HARP_ERR_NOT_FOUND, "%s: no tokenizer.bin or tok*.bin beside the model file", model_path);
+    harp_status st = harp_tokenizer_open(p, vocab_hint, out);
+    free(p);
+    return st;
+}
+
+harp_status harp_tokenizer_find_beside(const char *model_path, char **path) {
+    *path = NULL;
     char *dir = harp_strdup(model_path);
     if (!dir) return HARP_ERR_OOM;
     char *slash = strrchr(dir, '/');
@@ -296,19 +305,11 @@ harp_status harp_tokenizer_open_for_model(const char *model_path, int vocab_hint
     else if (slash) *slash = 0;
     else strcpy(dir, ".");
     char *p = harp_path_join(dir, "tokenizer.bin");
-    if (p && harp_file_exists(p)) {
-        harp_status st = harp_tokenizer_open(p, vocab_hint, out);
+    harp_status st = p ? HARP_OK : HARP_ERR_OOM;
+    if (p && harp_file_exists(p)) *path = p;
+    else {
         free(p);
-        free(dir);
-        return st;
-    }
-    free(p);
-    harp_status st = harp_err(HARP_ERR_NOT_FOUND,
-                              "%s: no tokenizer.bin or tok*.bin beside the model file", model_path);
-    char *best = NULL;
-    if (tok_find_tokbin(dir, &best) == HARP_OK && best) {
-        st = harp_tokenizer_open(best, vocab_hint, out);
-        free(best);
+        if (!st && tok_find_tokbin(dir, path)) *path = NULL;   /* an unlistable folder: none found */
     }
     free(dir);
     return st;

@@ -219,23 +219,8 @@ static int32_t find_id(const harp_tokenizer *t, const char *const *names) {
     return -1;
 }
 
-static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (!cJSON_IsObject(model))
-        return harp_err(HARP_ERR_FORMAT, "%s: no \"model\" object (not a tokenizer.json?)", t->name);
-    const char *mt = jstr(model, "type");
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-    if (mt && strcmp(mt, "BPE") != 0)
-        return harp_err(HARP_ERR_UNSUPPORTED, "%s: model type \"%s\" is not BPE", t->name, mt);
-    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
-        return harp_err(HARP_ERR_FORMAT, "%s: BPE model needs a \"vocab\" object and a \"merges\" array",
-                        t->name);
-    const char *cs = jstr(model, "continuing_subword_prefix"), *ew = jstr(model, "end_of_word_suffix");
-    if ((cs && *cs) || (ew && *ew))
-        return harp_err(HARP_ERR_UNSUPPORTED, "%s: continuing_subword_prefix / end_of_word_suffix",
-                        t->name);
-    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+/* Vocabulary pieces and added tokens (ids checked, dense enough to allocate). */
+static harp_status load_vocab(harp_tokenizer *t, const cJSON *vocab, const cJSON *added) {
     int32_t max_id = -1, id = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
@@ -278,6 +263,61 @@ static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
         if (!t->piece[id]) HARP_TRY(tok_set_piece(t, id, c, a->len));
         t->type[id] = a->special ? TOK_CONTROL : TOK_USER;
     }
+    return HARP_OK;
+}
+
+/* BOS: the first special token of the post-processor's single template, else common names; EOS
+ * by name. */
+static void find_bos_eos(harp_tokenizer *t, const cJSON *root) {
+    const cJSON *single =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "post_processor"), "single");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, single) {
+        const char *sid = jstr(cJSON_GetObjectItemCaseSensitive(e, "SpecialToken"), "id");
+        if (sid) {
+            t->bos_id = tok_lookup(t, sid, strlen(sid));
+            break;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(e, "Sequence")) break;
+    }
+    static const char *bos_names[] = {"<s>", "<|begin_of_text|>", NULL};
+    static const char *eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", NULL};
+    if (t->bos_id < 0) t->bos_id = find_id(t, bos_names);
+    t->eos_id = find_id(t, eos_names);
+}
+
+/* Segmentable unless byte-level or some piece holds "▁" (U+2581) after its start that does not
+ * follow another "▁". */
+static int is_segmentable(const harp_tokenizer *t) {
+    if (t->pre == TOK_PRE_BYTELEVEL) return 0;
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        const unsigned char *p = (const unsigned char *)t->piece[i];
+        for (uint32_t k = 1; k + 3 <= t->piece_len[i]; k++) {
+            int ws_here = p[k] == 0xE2 && p[k + 1] == 0x96 && p[k + 2] == 0x81;
+            int ws_before = k >= 3 && p[k - 3] == 0xE2 && p[k - 2] == 0x96 && p[k - 1] == 0x81;
+            if (ws_here && !ws_before) return 0;
+        }
+    }
+    return 1;
+}
+
+static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (!cJSON_IsObject(model))
+        return harp_err(HARP_ERR_FORMAT, "%s: no \"model\" object (not a tokenizer.json?)", t->name);
+    const char *mt = jstr(model, "type");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    if (mt && strcmp(mt, "BPE") != 0)
+        return harp_err(HARP_ERR_UNSUPPORTED, "%s: model type \"%s\" is not BPE", t->name, mt);
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges))
+        return harp_err(HARP_ERR_FORMAT, "%s: BPE model needs a \"vocab\" object and a \"merges\" array",
+                        t->name);
+    const char *cs = jstr(model, "continuing_subword_prefix"), *ew = jstr(model, "end_of_word_suffix");
+    if ((cs && *cs) || (ew && *ew))
+        return harp_err(HARP_ERR_UNSUPPORTED, "%s: continuing_subword_prefix / end_of_word_suffix",
+                        t->name);
+    HARP_TRY(load_vocab(t, vocab, cJSON_GetObjectItemCaseSensitive(root, "added_tokens")));
     HARP_TRY(tok_build_map(t));
     HARP_TRY(load_merges(t, merges));
     t->byte_fallback = jbool(model, "byte_fallback", 0);
@@ -297,33 +337,8 @@ static harp_status load_json(harp_tokenizer *t, const cJSON *root) {
         t->kind = HARP_TOK_HF_BYTELEVEL;
         t->strip_lead = 0;
     }
-    /* BOS: the first special token of the post-processor's single template, else common names. */
-    const cJSON *single =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "post_processor"), "single");
-    cJSON_ArrayForEach(e, single) {
-        const char *sid = jstr(cJSON_GetObjectItemCaseSensitive(e, "SpecialToken"), "id");
-        if (sid) {
-            t->bos_id = tok_lookup(t, sid, strlen(sid));
-            break;
-        }
-        if (cJSON_GetObjectItemCaseSensitive(e, "Sequence")) break;
-    }
-    static const char *bos_names[] = {"<s>", "<|begin_of_text|>", NULL};
-    static const char *eos_names[] = {"</s>", "<|end_of_text|>", "<|endoftext|>", NULL};
-    if (t->bos_id < 0) t->bos_id = find_id(t, bos_names);
-    t->eos_id = find_id(t, eos_names);
-    t->segmentable = t->pre == TOK_PRE_BYTELEVEL ? 0 : 1;
-    for (int32_t i = 0; i < t->n_vocab && t->segmentable; i++) {
-        const unsigned char *p = (const unsigned char *)t->piece[i];
-        for (uint32_t k = 1; k + 3 <= t->piece_len[i]; k++) {
-            int ws_here = p[k] == 0xE2 && p[k + 1] == 0x96 && p[k + 2] == 0x81;
-            int ws_before = k >= 3 && p[k - 3] == 0xE2 && p[k - 2] == 0x96 && p[k - 1] == 0x81;
-            if (ws_here && !ws_before) {
-                t->segmentable = 0;
-                break;
-            }
-        }
-    }
+    find_bos_eos(t, root);
+    t->segmentable = is_segmentable(t);
     return HARP_OK;
 }
 

@@ -112,6 +112,35 @@ harp_status dec_xform_kron(int p1, int p2, const double *A, const double *B, con
  * perm[j], scale 1/√G (transpose: the inverse). */
 harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpose, dec_xform *xf);
 
+/* Takes ownership of a malloc'd block (freed by dec_xform_free); frees it and fails when full. */
+harp_status dec_xform_adopt(dec_xform *xf, void *p);
+/* Appends the stages of b (copied; b without gather / scatter, same n) and multiplies the scale. */
+harp_status dec_xform_append(dec_xform *xf, const dec_xform *b);
+
+/* ---- a model's linear group (dec_linear.c) --------------------------------------------------------
+ * W = diag(out_mul)·R_U·W̃·R_Vᵀ·diag(in_mul) (harp/qtensor.h) as the engine runs it: the input side
+ * x ⊙ pre then xin (R_V forward), the GEMV on the packed planes, the output side xout (R_U
+ * transposed) then ⊙ post; pre = in_mul ⊙ R_V's own signs, post = R_U's signs ⊙ out_mul. */
+struct harp_qtensor;
+struct harp_rot;
+typedef struct dec_linear {
+    dec_qplanes q;      /* aliases the tensor's planes */
+    dec_xform xin, xout;
+    float *pre, *post;  /* n / m, or NULL (all ones) */
+} dec_linear;
+/* x·R (transpose 0) or x·Rᵀ as a stage list, and the rotation's own sign vector (NULL if none),
+ * which multiplies the input before the stages (transpose 0) or the output after them (1).
+ * HARP_ERR_UNSUPPORTED for the dense kinds (random orthogonal). */
+harp_status dec_xform_from_rot(const struct harp_rot *r, int transpose, dec_xform *xf, const int8_t **signs);
+/* The stored planes of t (no copy); HARP_ERR_UNSUPPORTED naming `what` for a type without a GPU
+ * kernel (f32, bf16, trellis types) or act-order group indices. */
+harp_status dec_qplanes_from_qtensor(const struct harp_qtensor *t, const char *what, dec_qplanes *q);
+harp_status dec_linear_from_qtensor(const struct harp_qtensor *t, const char *what, dec_linear *L);
+void dec_linear_free(dec_linear *L);
+/* C twin of the engine's packed product: Y (rows × m) from X (rows × n), fp16 activations into the
+ * GEMV like the device (dec_xin_ref → dec_gemv_ref → dec_xout_ref). */
+harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y);
+
 /* ---- reference twins (plain loops, double accumulation) ---------------------------------------- */
 /* y[b][r] = Σ_c W̃[r][c]·x[b][c] for b < B (x fp16 bits [B][ldx], y [B][ldy]). */
 void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy);

@@ -143,6 +143,36 @@ static double measure_copy(gctx *g) {
     return 2.0 * (double)bytes / (t[10] * 1e-3) / 1e9;
 }
 
+/* Shared with bench_decode.c (bench.h): the same timing and copy measurement. */
+typedef struct tramp {
+    void (*fn)(void *user, int call, void *stream);
+    void *user;
+} tramp;
+static void tramp_call(void *u, int call, cudaStream_t s) {
+    const tramp *t = u;
+    t->fn(t->user, call, (void *)s);
+}
+double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream, g.reps = reps;
+    tramp t = {fn, user};
+    return time_graph(&g, tramp_call, &t, calls);
+}
+double bench_gpu_time_stream(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream, g.reps = reps;
+    tramp t = {fn, user};
+    return time_stream(&g, tramp_call, &t, calls);
+}
+double bench_gpu_copy_gbps(void *stream) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream;
+    return measure_copy(&g);
+}
+
 /* ---- gemv / linear rows ----------------------------------------------------------------------------- */
 
 typedef struct lin {

@@ -125,3 +125,11 @@ void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, c
     }
     free(sc);
 }
+
+void dec_swiglu_ref(const float *ug, int ld, int B, int hidden, float *out, int ldo) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < hidden; i++) {
+            const double g = ug[(size_t)b * ld + (size_t)hidden + (size_t)i], u = ug[(size_t)b * ld + (size_t)i];
+            out[(size_t)b * ldo + (size_t)i] = (float)(g / (1.0 + exp(-g)) * u);
+        }
+}

@@ -168,6 +168,7 @@ void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, 
 /* One query per sequence over keys [lo, pos[b]] of its cache (GQA: head h reads kv head
  * h / (n_heads / n_kv)); out [B][n_heads·hd]. The CUDA version takes head_dim 32, 64 or 128 and at
  * most 8 q heads per kv head (HARP_ERR_UNSUPPORTED otherwise); pos[b] < max_ctx is the caller's. */
+void dec_swiglu_ref(const float *ug, int ld, int B, int hidden, float *out, int ldo);
 void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
                   const int32_t *pos, float *out);
 
@@ -207,6 +208,9 @@ harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int 
 size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B);
 harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                      const int32_t *pos, float *out, float *workspace, dec_stream stream);
+/* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
+ * next hidden), the model's SwiGLU (harp_swiglu) on the decode path. Twin: dec_swiglu_ref. */
+harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

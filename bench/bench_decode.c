@@ -7,7 +7,9 @@
  * is captured in one CUDA graph and replayed (plain stream launches are timed too). FP16 (the same
  * engine with F16 planes and no transforms) runs first, so every packed row has its vs_fp16 ratio
  * from the same run. bytes_per_token counts every weight plane, meta tile, HARP block and the KV
- * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token. */
+ * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token.
+ * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
+ * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <math.h>
@@ -18,10 +20,80 @@
 #include "bench.h"
 #include "cli.h"
 
+/* ---- real model folders through the backend (CPU, or CUDA with --gpu): the engine `generate`
+ * and `ppl --gpu` use, one decode step per harp_ctx_eval (logits copied back every step) ---------- */
+static void model_rows(const char *dirs, int gpu, int steps, int json) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dirs);
+    char *save = NULL;
+    for (char *d = strtok_r(buf, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+        harp_model *m = NULL;
+        cli_check(harp_model_open(d, NULL, &m));
+        harp_model_info in;
+        cli_check(harp_model_get_info(m, &in));
+        harp_backend *be = NULL;
+        if (gpu) cli_check(harp_backend_cuda_create(0, &be));
+        harp_ctx_params p = harp_ctx_default_params();
+        p.max_tokens = 16 + steps + 1 < in.max_seq_len ? 16 + steps + 1 : in.max_seq_len;
+        p.backend = be;
+        harp_ctx *c = NULL;
+        cli_check(harp_ctx_create_ex(m, &p, &c));
+        float *logits = malloc(sizeof(float) * (size_t)16 * in.vocab_size);
+        if (!logits) cli_die(CLI_EXIT_FAIL, "out of memory");
+        int32_t ids[16], tok = 1;
+        for (int i = 0; i < 16; i++) ids[i] = (int32_t)((i * 7919 + 13) % in.vocab_size);
+        const int np = p.max_tokens - steps - 1 < 16 ? p.max_tokens - steps - 1 : 16;
+        const double t0 = harp_time_s();
+        cli_check(harp_ctx_eval(c, ids, np > 1 ? np : 1, logits, 0));
+        const double t1 = harp_time_s();
+        for (int i = 0; i < steps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
+        const double t2 = harp_time_s(), tok_s = steps / (t2 - t1);
+        const char *qd = in.quant_method[0] ? in.quant_algo : in.weight_dtype;
+        if (json)
+            printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"%s\", \"model\": \"%s\", \"synthetic\": false, "
+                   "\"qtype\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"bpw\": %.4f, \"batch\": 1, \"steps\": %d, "
+                   "\"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f}\n",
+                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, steps, tok_s, tok_s,
+                   1e3 / tok_s, np / (t1 - t0));
+        else
+            printf("%-4s %-40s %-5s %d-bit %-5s %6.3f bpw  decode %8.2f tok/s (%7.3f ms/token)  prompt %8.1f tok/s\n",
+                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, tok_s, 1e3 / tok_s,
+                   np / (t1 - t0));
+        fflush(stdout);
+        free(logits);
+        harp_ctx_free(c);
+        harp_backend_free(be);
+        harp_model_free(m);
+    }
+}
+
+/* --model DIR[,DIR] [--steps N] [--gpu]: rows of real folders (any build; --gpu needs CUDA). */
+static int model_mode(int argc, char **argv) {
+    const char *dirs = NULL;
+    int gpu = 0, json = 0, steps = 64;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--gpu")) gpu = 1;
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) dirs = argv[++i];
+        else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) cli_set_threads(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = (int)cli_parse_long("--steps", argv[++i], 1, 100000);
+        else cli_die(CLI_EXIT_USAGE, "with --model: unexpected argument '%s' (--gpu, --json, --steps N, -t N)", argv[i]);
+    }
+    model_rows(dirs, gpu, steps, json);
+    return 0;
+}
+
+static int has_model_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--model")) return 1;
+    return 0;
+}
+
 #ifndef HARP_HAVE_CUDA
 int bench_decode(int argc, char **argv) {
-    (void)argc, (void)argv;
-    cli_die(CLI_EXIT_FAIL, "harp bench decode: harp was built without CUDA (-DHARP_CUDA=ON); it has GPU rows only");
+    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
+    cli_die(CLI_EXIT_FAIL, "harp bench decode: harp was built without CUDA (-DHARP_CUDA=ON); synthetic shapes are "
+                           "GPU rows only (real folders on the CPU: --model DIR)");
 }
 #else
 #include <cuda_runtime_api.h>
@@ -276,10 +348,12 @@ static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N]\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
-               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n");
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
+               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
 }
 
 int bench_decode(int argc, char **argv) {
+    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
     static const struct option opts[] = {{"gpu", no_argument, 0, 'g'},         {"json", no_argument, 0, 'j'},
                                          {"shape", required_argument, 0, 's'},   {"qtypes", required_argument, 0, 'q'},
                                          {"rotations", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'b'},
@@ -306,7 +380,7 @@ int bench_decode(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench decode: only GPU rows exist (pass --gpu); CPU decode: harp bench ppl");
+    if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench decode: synthetic shapes are GPU rows (pass --gpu); real folders on the CPU: --model DIR");
     int batches[8], nb = 0;
     {
         char buf[64];

@@ -57,7 +57,7 @@ struct cuda_impl {
 enum { kDecRows = 8, kChunkRows = 4096, kTileRows = 1024 };
 struct cuda_packed {
     dec_weights w;
-    dec_xdev *xin8, *xout8, *xin, *xout;
+    dec_xdev *xin1, *xout1, *xin, *xout;   // planned for 1 row (single-token decode) / any chunk
     float *pre, *post;
     int m, n, npad;
 };
@@ -165,7 +165,7 @@ harp_status cu_sync(harp_backend *b) {
 void packed_free(harp_backend *b, cuda_packed *p) {
     if (!p) return;
     dec_weights_free(&p->w);
-    dec_xdev *x[] = {p->xin8, p->xout8, p->xin, p->xout};
+    dec_xdev *x[] = {p->xin1, p->xout1, p->xin, p->xout};
     for (int i = 0; i < 4; i++)
         if (x[i]) dec_xform_dev_free(x[i]);
     cu_free(b, p->pre);
@@ -207,8 +207,8 @@ harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what
     st = dec_pack(&L.q, &host);
     if (!st) st = dec_weights_upload(&host, &p->w);
     dec_weights_free(&host);
-    if (!st) st = dec_xform_upload(&L.xin, kDecRows, &p->xin8);
-    if (!st) st = dec_xform_upload(&L.xout, kDecRows, &p->xout8);
+    if (!st) st = dec_xform_upload(&L.xin, 1, &p->xin1);
+    if (!st) st = dec_xform_upload(&L.xout, 1, &p->xout1);
     if (!st) st = dec_xform_upload(&L.xin, kChunkRows, &p->xin);
     if (!st) st = dec_xform_upload(&L.xout, kChunkRows, &p->xout);
     if (!st) st = put_vec(b, L.pre, (size_t)p->n, "input scales", &p->pre);
@@ -392,13 +392,13 @@ harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, co
         HARP_TRY(grow(b, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch, dec = nr <= kDecRows;
-        HARP_TRY(dec_xin(dec ? p->xin8 : p->xin, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, p->pre, cw->xh, p->npad,
+        HARP_TRY(dec_xin(nr == 1 ? p->xin1 : p->xin, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, p->pre, cw->xh, p->npad,
                          p->npad, cw->xscr, NULL));
         if (dec) HARP_TRY(dec_gemv(&p->w, cw->xh, p->npad, nr, cw->yt, p->m, NULL, NULL));
         else
             HARP_TRY(dec_prefill_gemm((void *)impl_of(b)->blas16, &p->w, cw->xh, p->npad, nr, cw->yt, p->m, cw->tile,
                                       kTileRows, NULL));
-        HARP_TRY(dec_xout(dec ? p->xout8 : p->xout, cw->yt, p->m, nr, p->post, 0, y + (size_t)r0 * p->m, p->m, cw->xscr,
+        HARP_TRY(dec_xout(nr == 1 ? p->xout1 : p->xout, cw->yt, p->m, nr, p->post, 0, y + (size_t)r0 * p->m, p->m, cw->xscr,
                           NULL));
     }
     return HARP_OK;

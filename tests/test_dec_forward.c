@@ -1,16 +1,14 @@
 /* The CUDA backend's packed linear op, emulated on the CPU inside the real forward pass: a backend
  * that is the CPU backend except for its linear groups, which run through dec_linear_ref (the C
- * twin of what src/cuda/backend_cuda.cu does with a quantized group: scales ⊙ signs, R_V, fp16
- * activations, the packed-plane GEMV, R_Uᵀ, signs ⊙ slice scales). stories260K is quantized in the
+ * twin of what src/cuda/backend_cuda.cu does with a quantized group: scales ⊙ signs, R_V, split fp16
+ * activations h + lo, the packed-plane GEMV on both, R_Uᵀ, signs ⊙ slice scales). stories260K is quantized in the
  * test (QuIP#-RHT 2-bit, QuIP#-HARP 2-bit, QuIP# 4-bit, GPTQ 4-bit group 128: widths 64 and 172,
  * neither a multiple of the 128-column tile) and the emulated forward is compared with the CPU's:
  *   logits relative L2 on a 12-token prompt and on 24 decode steps fed the CPU's greedy token, and
  *   48 greedy tokens identical or diverging only at a near tie (CPU top-2 gap ≤ 1e-3 relative).
- * Bounds: the issue's 1e-3 for 4-bit and GPTQ models and every prompt; 2-bit decode steps get the
- * fp16-activation budget 1e-2 instead. That is a MISS of the issue's 1e-3, measured here on the CPU
- * so that it is known before any GPU run: the fp16 rounding of the activations (2^-11 relative)
- * alone moves 2-bit logits by 1.6e-3 (RHT) and 5e-3 (HARP) relative L2 on stories260K
- * (docs/results/decode-gpu.md, "Phase 2"). The bound records that budget; it is not the target.
+ * Bound: the issue's 1e-3 everywhere. With plain fp16 activations (one h row, no lo) this
+ * emulation measured 1.6e-3 (QuIP#-RHT 2-bit) and 5e-3 (QuIP#-HARP 2-bit) in decode: the reason the
+ * engine splits activations (docs/results/decode-gpu.md, "Phase 2").
  * The GPU kernels themselves are checked against the same twins in test_dec_gpu. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -103,7 +101,8 @@ static int argmax(const float *x, int n, float *second) {
     return a;
 }
 
-static void compare(harp_model *m, const char *tag, double dec_tol) {
+static void compare(harp_model *m, const char *tag) {
+    const double dec_tol = 1e-3;
     const int V = m->cfg.vocab_size, NP = 12, ND = 24, NG = 48;
     harp_ctx_params p = harp_ctx_default_params();
     p.max_tokens = 128;
@@ -202,7 +201,7 @@ int main(void) {
         snprintf(out, sizeof out, "%s", t_tmp(cases[i].tag));
         harp_status st = harp_quantize_model(m, model, hess, out, &p, NULL);
         CHECK_OK(st);
-        if (!st) compare(m, cases[i].tag, cases[i].bits <= 2 ? 1e-2 : 1e-3);
+        if (!st) compare(m, cases[i].tag);
         harp_model_free(m);
     }
     /* quantized folders named in $HARP_DEC_FORWARD_MODELS (space-separated), e.g. ref-llama ones */
@@ -212,8 +211,7 @@ int main(void) {
         harp_model *m = NULL;
         CHECK_OK(harp_model_open(d, NULL, &m));
         if (!m) continue;
-        const harp_qtensor *t = harp_lgroup_qtensor(&m->layers[0].cfg.g[0]);
-        compare(m, d, t && harp_qtype_bits(t->type) <= 2 ? 1e-2 : 1e-3);
+        compare(m, d);
         harp_model_free(m);
     }
     free(list);

@@ -3,7 +3,7 @@
  * both directions for every kind the engine runs (RHT at widths with Had_K, the HARP butterfly in
  * both schedules, also with the fixed Hadamard stage and two passes, GSR with signs, Kronecker),
  * dense kinds are refused with one error; and the C twin of the whole packed product
- * (dec_linear_ref: fp16 input, GEMV, output transform, scales) matches harp_qtensor_apply_ref for
+ * (dec_linear_ref: split fp16 input, GEMV, output transform, scales) matches harp_qtensor_apply_ref for
  * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 tensors with rotations, signs and fused slices. */
 #include <math.h>
 #include <stdlib.h>
@@ -153,9 +153,10 @@ static void test_linear_twin(void) {
                 CHECK_OK(dec_linear_ref(&L, X, rows, Y));
                 CHECK_OK(harp_qtensor_apply_ref(&w, X, rows, R));
                 for (int64_t i = 0; i < rows * m; i++) a[i] = Y[i], b[i] = R[i];
-                /* fp16 activations: relative error ~2^-12 per input element, averaged over n */
+                /* split fp16 activations (h + lo) carry the input to ~2^-22; the rest is fp32 vs double
+                   transforms (the reference rotates in fp32) */
                 const double e = rel_l2(a, b, rows * m);
-                CHECK_MSG(e < 1e-3, "%s %lldx%lld rot %d: twin vs qtensor reference, relative L2 %.3g",
+                CHECK_MSG(e < 1e-5, "%s %lldx%lld rot %d: twin vs qtensor reference, relative L2 %.3g",
                           harp_qtype_name(types[ti]), (long long)m, (long long)n, rot, e);
                 free(X), free(Y), free(R), free(a), free(b);
                 dec_linear_free(&L);

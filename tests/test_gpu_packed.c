@@ -4,15 +4,17 @@
  * device machine by scripts/gpu2_device.sh: QuIP#-RHT 2/3/4-bit, QuIP#-HARP 2-bit, GPTQ 4-bit):
  *   1. a 16-token prompt (the prefill path: dequantized fp16 tiles + GEMM) then 64 decode steps
  *      (the decode GEMV), both backends fed the CPU's greedy token: logits relative L2 error
- *      ‖gpu − cpu‖/‖cpu‖ ≤ 1e-3 at every step (the issue's bound), except 2-bit models, which get
- *      the fp16-activation budget 2e-2: a known MISS of the issue's bound, measured on the CPU by
- *      test_dec_forward (1.6e-3 RHT, 5e-3 HARP with fp32 blocks; the GPU keeps HARP blocks in fp16);
+ *      ‖gpu − cpu‖/‖cpu‖ ≤ 1e-3 at every step (the issue's bound), except folders with HARP
+ *      butterflies: the GPU holds their Cayley blocks in fp16 (phase 1: ≤ 2e-3 relative RMS per
+ *      transform), which perturbs the rotation itself, so they get 1e-2 — a stated budget, a miss of
+ *      the issue's 1e-3 if they need it (the CPU emulation with fp32 blocks, test_dec_forward, is
+ *      within 4e-6);
  *   2. 128 greedy tokens on each backend alone: identical, or at the first divergence the CPU's top
  *      two logits within 1e-3 relative (a near tie that fp16 activations may flip);
  *   3. harp_eval_ppl_gpu vs the CPU harp_eval_ppl on the first 8 windows (ctx 512, or the model's
  *      maximum) of the ref-corpus test split (TinyStories for vocab ≤ 512): within 2e-3 relative.
- * Why these bounds: the packed path feeds fp16 activations (relative rounding 2^-11) into exact
- * fp16 weight values with fp32 accumulation; the CPU computes in fp32. Skipped (77) without CUDA, a
+ * Why these bounds: the packed path feeds split fp16 activations (h + lo: the input to ~2^-22) into
+ * exact fp16 weight values with fp32 accumulation; the CPU computes in fp32. Skipped (77) without CUDA, a
  * device or ../shared. */
 #include <math.h>
 #include <stdio.h>
@@ -86,7 +88,7 @@ static void check_model(const char *dir, const char *text_big, const char *text_
     }
     harp_ctx_free(cg), harp_ctx_free(cc);
     const harp_qtensor *t = harp_lgroup_qtensor(&m->layers[0].cfg.g[0]);
-    const double tol = t && harp_qtype_bits(t->type) <= 2 ? 2e-2 : 1e-3;
+    const double tol = t && t->xf.rot_in && harp_rot_get_kind(t->xf.rot_in) == HARP_ROT_BUTTERFLY ? 1e-2 : 1e-3;
     printf("%s: logits rel L2 gpu vs cpu: prompt (16 rows, GEMM path) %.3g, 64 decode steps (GEMV path) max %.3g "
            "(bound %.3g)\n", dir, prompt, dec, tol);
     CHECK_MSG(prompt <= tol && dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", dir, prompt, dec);

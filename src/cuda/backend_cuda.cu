@@ -2,8 +2,8 @@
 // (taken through the group's CPU product on identity rows) and multiplied with one cuBLAS SGEMM in
 // PEDANTIC math (true fp32, no TF32) over all rows of the batch; a quantized group (one stored
 // harp_qtensor, harp_lgroup_qtensor) is held in its stored form, packed into the decode layouts of
-// decode_layout.h and never densified: input transform (scales ⊙ signs, R_V) to fp16, the decode
-// GEMV for ≤ 8 rows or dequantized fp16 tiles + a cuBLAS GEMM for more, output transform (R_Uᵀ,
+// decode_layout.h and never densified: input transform (scales ⊙ signs, R_V) to split fp16 (h + lo),
+// the decode GEMV for ≤ 8 rows or dequantized fp16 tiles + a cuBLAS GEMM for more, output transform (R_Uᵀ,
 // signs ⊙ slice scales) -- q|k|v and up|gate fused, as one product each. A type or rotation the
 // kernels lack fails at load naming the group. Attention is two batched
 // SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked softmax kernel: one call
@@ -381,24 +381,34 @@ harp_status grow(harp_backend *b, void **p, size_t *cap, size_t bytes, const cha
     return HARP_OK;
 }
 
-// y (rows × m) = packed product of X (rows × n): per chunk, the input transform (⊙ pre, R_V, fp16),
-// the decode GEMV (≤ 8 rows) or dequantized fp16 tiles + cuBLAS GEMM, the output transform (R_Uᵀ, ⊙ post).
+// y (rows × m) = packed product of X (rows × n), per chunk of rows: the input transform (⊙ pre, R_V)
+// into split fp16 activations (h rows, then the residual rows lo = fp16(x̃ − h): fp32-accurate input
+// at no extra weight traffic), the decode GEMV (≤ 8 rows at once: h and lo together when they fit) or
+// dequantized fp16 tiles + a cuBLAS GEMM over both, ỹ = ỹ_h + ỹ_lo, the output transform (R_Uᵀ, ⊙ post).
 harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, int rows, float *y) {
     const int ch = rows < kChunkRows ? rows : kChunkRows, wide = p->m > p->n ? p->m : p->n;
-    HARP_TRY(grow(b, &cw->xh, &cw->xh_cap, (size_t)ch * p->npad * 2, "packed inputs"));
-    HARP_TRY(grow(b, (void **)&cw->yt, &cw->yt_cap, (size_t)ch * p->m * sizeof(float), "packed products"));
+    HARP_TRY(grow(b, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
+    HARP_TRY(grow(b, (void **)&cw->yt, &cw->yt_cap, 2 * (size_t)ch * p->m * sizeof(float), "packed products"));
     HARP_TRY(grow(b, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
     if (rows > kDecRows)
         HARP_TRY(grow(b, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
     for (int r0 = 0; r0 < rows; r0 += ch) {
-        const int nr = rows - r0 < ch ? rows - r0 : ch, dec = nr <= kDecRows;
-        HARP_TRY(dec_xin(nr == 1 ? p->xin1 : p->xin, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, p->pre, cw->xh, p->npad,
-                         p->npad, cw->xscr, NULL));
-        if (dec) HARP_TRY(dec_gemv(&p->w, cw->xh, p->npad, nr, cw->yt, p->m, NULL, NULL));
-        else
-            HARP_TRY(dec_prefill_gemm((void *)impl_of(b)->blas16, &p->w, cw->xh, p->npad, nr, cw->yt, p->m, cw->tile,
+        const int nr = rows - r0 < ch ? rows - r0 : ch;
+        uint16_t *hi = (uint16_t *)cw->xh, *lo = hi + (size_t)nr * p->npad;
+        float *yh = cw->yt, *yl = yh + (size_t)nr * p->m;
+        HARP_TRY(dec_xin_split(nr == 1 ? p->xin1 : p->xin, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, p->pre, hi, lo,
+                               p->npad, p->npad, cw->xscr, NULL));
+        if (2 * nr <= kDecRows) {
+            HARP_TRY(dec_gemv(&p->w, hi, p->npad, 2 * nr, yh, p->m, NULL, NULL));
+        } else if (nr <= kDecRows) {
+            HARP_TRY(dec_gemv(&p->w, hi, p->npad, nr, yh, p->m, NULL, NULL));
+            HARP_TRY(dec_gemv(&p->w, lo, p->npad, nr, yl, p->m, NULL, NULL));
+        } else {
+            HARP_TRY(dec_prefill_gemm((void *)impl_of(b)->blas16, &p->w, hi, p->npad, 2 * nr, yh, p->m, cw->tile,
                                       kTileRows, NULL));
-        HARP_TRY(dec_xout(nr == 1 ? p->xout1 : p->xout, cw->yt, p->m, nr, p->post, 0, y + (size_t)r0 * p->m, p->m, cw->xscr,
+        }
+        HARP_TRY(hc_add(yh, yl, (size_t)nr * p->m));
+        HARP_TRY(dec_xout(nr == 1 ? p->xout1 : p->xout, yh, p->m, nr, p->post, 0, y + (size_t)r0 * p->m, p->m, cw->xscr,
                           NULL));
     }
     return HARP_OK;

@@ -166,12 +166,13 @@ harp_status dec_linear_from_qtensor(const harp_qtensor *t, const char *what, dec
 
 harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y) {
     const int32_t n = L->q.n, m = L->q.m, npad = dec_npad(n);
-    uint16_t *xh = harp_xmalloc(sizeof(uint16_t) * (size_t)npad, "decode twin input");
-    float *yt = harp_xmalloc(sizeof(float) * (size_t)m, "decode twin output");
+    uint16_t *xh = harp_xmalloc(sizeof(uint16_t) * 2 * (size_t)npad, "decode twin input");
+    float *yt = harp_xmalloc(sizeof(float) * 2 * (size_t)m, "decode twin output");
     harp_status st = xh && yt ? HARP_OK : HARP_ERR_OOM;
     for (int r = 0; st == HARP_OK && r < rows; r++) {
-        dec_xin_ref(&L->xin, X + (size_t)r * n, n, 1, NULL, 0.0f, L->pre, xh, npad, npad);
-        dec_gemv_ref(&L->q, xh, npad, 1, yt, m);
+        dec_xin_split_ref(&L->xin, X + (size_t)r * n, n, 1, NULL, 0.0f, L->pre, xh, xh + npad, npad, npad);
+        dec_gemv_ref(&L->q, xh, npad, 2, yt, m);
+        for (int32_t i = 0; i < m; i++) yt[i] += yt[m + i];
         dec_xout_ref(&L->xout, yt, m, 1, L->post, 0, Y + (size_t)r * m, m);
     }
     free(xh);

@@ -137,8 +137,9 @@ harp_status dec_xform_from_rot(const struct harp_rot *r, int transpose, dec_xfor
 harp_status dec_qplanes_from_qtensor(const struct harp_qtensor *t, const char *what, dec_qplanes *q);
 harp_status dec_linear_from_qtensor(const struct harp_qtensor *t, const char *what, dec_linear *L);
 void dec_linear_free(dec_linear *L);
-/* C twin of the engine's packed product: Y (rows × m) from X (rows × n), fp16 activations into the
- * GEMV like the device (dec_xin_ref → dec_gemv_ref → dec_xout_ref). */
+/* C twin of the engine's packed product: Y (rows × m) from X (rows × n) as the CUDA backend runs it:
+ * split fp16 activations (dec_xin_split_ref: h and lo rows), the GEMV on both, ỹ = ỹ_h + ỹ_lo, then
+ * dec_xout_ref. */
 harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y);
 
 /* ---- reference twins (plain loops, double accumulation) ---------------------------------------- */
@@ -151,6 +152,9 @@ void dec_xform_apply_ref(const dec_xform *xf, double *x, double *tmp);
  * out [B][ldo] with zeros in [n, npad). */
 void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
                  const float *pre, uint16_t *out, int ldo, int32_t npad);
+/* dec_xin_ref that also writes the fp16 residual fp16(v − fp16(v)) into out_lo (may be NULL). */
+void dec_xin_split_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
+                       const float *pre, uint16_t *out, uint16_t *out_lo, int ldo, int32_t npad);
 /* Output side: z = transform(ỹ row), then out = (accumulate ? out : 0) + z ⊙ post. */
 void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const float *post, int accumulate,
                   float *out, int ldo);
@@ -202,6 +206,11 @@ harp_status dec_xin(const dec_xdev *xf, const float *x, int ldx, int rows, const
                     const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream);
 harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, const float *post, int accumulate,
                      float *out, int ldo, float *scratch, dec_stream stream);
+/* dec_xin with split activations: out gets h = fp16(v), out_lo the fp16 residual fp16(v − h) (same
+ * layout, zero padded), so that W̃·h + W̃·lo carries v to ~2^-22 relative (twin: dec_xin_split_ref). */
+harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
+                          const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
+                          dec_stream stream);
 harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                         const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream);
 /* Workspace floats for dec_attn (split-K partials). */

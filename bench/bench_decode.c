@@ -1,5 +1,6 @@
 /* harp bench decode --gpu: whole-token decode of a model SHAPE on the GPU decode engine
- * (src/cuda/decode.h), with SYNTHETIC weights generated on the device (seeded random codes, scales,
+ * (src/cuda/decode.h; each linear is dec_linear_run, the CUDA backend's packed product with split
+ * fp16 activations), with SYNTHETIC weights generated on the device (seeded random codes, scales,
  * signs and HARP butterflies; no file, no checkpoint). One token per step for a batch of B
  * sequences at KV position --pos: per layer RMSNorm fused into the q|k|v input transform, the packed
  * GEMV, the output transform, RoPE + fp16 KV store, split-K attention, o (residual add fused),
@@ -128,10 +129,10 @@ static const struct {
 
 /* One linear group of the synthetic model. */
 typedef struct blin {
+    dec_linear_dev d;      /* what dec_linear_run takes: the backend's packed linear */
     dec_weights w;
     dec_xdev *xin, *xout;
     int own_x;             /* xin / xout belong to this linear (HARP), else shared (RHT, identity) */
-    float *pre, *post;
     int m, n, npad;
 } blin;
 
@@ -146,6 +147,7 @@ typedef struct bmodel {
     int32_t *posv;
     float *x, *qkv, *q, *att, *ug, *act, *yt, *scr, *aws, *logits;
     void *xh;
+    dec_linear_ws ws;
     dec_attn_shape as;
     double weight_bytes, xform_bytes, kv_bytes;
 } bmodel;
@@ -180,7 +182,6 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
     L->m = m, L->n = n, L->npad = dec_npad(n);
     HCHK(dec_weights_random(qt, m, n, 0.02f, 0.005f, seed, &L->w));
     M->weight_bytes += (double)dec_weights_bytes(&L->w);
-    if (qt != DL_F16) L->pre = M->signs, L->post = M->signs;   /* ±1 vectors (length ≥ every width) */
     if (qt != DL_F16 && M->harp) {
         make_x(M, n, 0, seed * 2 + 1, &L->xin);
         make_x(M, m, 1, seed * 2 + 2, &L->xout);
@@ -189,6 +190,9 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
         if (!M->shared_x[2 * gi]) make_x(M, n, 0, 0, &M->shared_x[2 * gi]), make_x(M, m, 1, 0, &M->shared_x[2 * gi + 1]);
         L->xin = M->shared_x[2 * gi], L->xout = M->shared_x[2 * gi + 1];
     }
+    L->d.w = L->w;
+    L->d.xin = L->xin, L->d.xout = L->xout;
+    if (qt != DL_F16) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
 }
 
 static void free_lin(blin *L) {
@@ -257,11 +261,12 @@ static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int
     M->att = dalloc(sizeof(float) * (size_t)B * qd);
     M->ug = dalloc(sizeof(float) * (size_t)B * 2 * s->hidden);
     M->act = dalloc(sizeof(float) * (size_t)B * s->hidden);
-    M->yt = dalloc(sizeof(float) * (size_t)B * wv);
+    M->yt = dalloc(sizeof(float) * 2 * (size_t)B * wv);
     M->scr = dalloc(sizeof(float) * 2 * (size_t)B * wv);
     M->aws = dalloc(sizeof(float) * dec_attn_workspace_floats(&M->as, B));
     M->logits = dalloc(sizeof(float) * (size_t)B * s->vocab);
-    M->xh = dalloc((size_t)B * npmax * 2);
+    M->xh = dalloc(2 * (size_t)B * npmax * 2);
+    M->ws = (dec_linear_ws){.max_rows = B, .xh = M->xh, .yt = M->yt, .scr = M->scr};
     {   /* a unit-RMS residual stream */
         float *h = malloc(sizeof(float) * (size_t)B * s->dim);
         harp_rng r;
@@ -272,12 +277,10 @@ static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int
     }
 }
 
-/* in (B × n, ld ldx) → [norm] → L → out (accumulate: out += …) */
+/* in (B × n, ld ldx) → [norm] → L → out (accumulate: out += …): the backend's packed linear */
 static void run_lin(const bmodel *M, const blin *L, const float *in, int ldx, const float *norm, float *out, int accumulate,
                     void *stream) {
-    HCHK(dec_xin(L->xin, in, ldx, M->B, norm, 1e-5f, L->pre, M->xh, L->npad, L->npad, M->scr, stream));
-    HCHK(dec_gemv(&L->w, M->xh, L->npad, M->B, M->yt, L->m, NULL, stream));
-    HCHK(dec_xout(L->xout, M->yt, L->m, M->B, L->post, accumulate, out, L->m, M->scr, stream));
+    HCHK(dec_linear_run(&L->d, in, ldx, M->B, norm, 1e-5f, out, L->m, accumulate, &M->ws, stream));
 }
 
 static void enq_token(void *u, int call, void *stream) {

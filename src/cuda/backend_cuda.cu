@@ -56,6 +56,7 @@ struct cuda_impl {
 // pre / post vectors (scales folded with the rotations' signs).
 enum { kDecRows = 8, kChunkRows = 4096, kTileRows = 1024 };
 struct cuda_packed {
+    dec_linear_dev d;    // what dec_linear_run takes (aliases the members below)
     dec_weights w;
     dec_xdev *xin1, *xout1, *xin, *xout;   // planned for 1 row (single-token decode) / any chunk
     float *pre, *post;
@@ -218,6 +219,9 @@ harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what
         packed_free(b, p);
         return st;
     }
+    p->d.w = p->w;
+    p->d.xin = p->xin, p->d.xout = p->xout, p->d.xin1 = p->xin1, p->d.xout1 = p->xout1;
+    p->d.pre = p->pre, p->d.post = p->post;
     *out = p;
     return HARP_OK;
 }
@@ -381,10 +385,8 @@ harp_status grow(harp_backend *b, void **p, size_t *cap, size_t bytes, const cha
     return HARP_OK;
 }
 
-// y (rows × m) = packed product of X (rows × n), per chunk of rows: the input transform (⊙ pre, R_V)
-// into split fp16 activations (h rows, then the residual rows lo = fp16(x̃ − h): fp32-accurate input
-// at no extra weight traffic), the decode GEMV (≤ 8 rows at once: h and lo together when they fit) or
-// dequantized fp16 tiles + a cuBLAS GEMM over both, ỹ = ỹ_h + ỹ_lo, the output transform (R_Uᵀ, ⊙ post).
+// y (rows × m) = packed product of X (rows × n), in chunks of kChunkRows rows (dec_linear_run: split
+// fp16 activations, decode GEMV or dequantized tiles + cuBLAS GEMM, transforms, scales).
 harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, int rows, float *y) {
     const int ch = rows < kChunkRows ? rows : kChunkRows, wide = p->m > p->n ? p->m : p->n;
     HARP_TRY(grow(b, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
@@ -392,24 +394,11 @@ harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, co
     HARP_TRY(grow(b, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
     if (rows > kDecRows)
         HARP_TRY(grow(b, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
+    const dec_linear_ws ws = {ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch;
-        uint16_t *hi = (uint16_t *)cw->xh, *lo = hi + (size_t)nr * p->npad;
-        float *yh = cw->yt, *yl = yh + (size_t)nr * p->m;
-        HARP_TRY(dec_xin_split(nr == 1 ? p->xin1 : p->xin, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, p->pre, hi, lo,
-                               p->npad, p->npad, cw->xscr, NULL));
-        if (2 * nr <= kDecRows) {
-            HARP_TRY(dec_gemv(&p->w, hi, p->npad, 2 * nr, yh, p->m, NULL, NULL));
-        } else if (nr <= kDecRows) {
-            HARP_TRY(dec_gemv(&p->w, hi, p->npad, nr, yh, p->m, NULL, NULL));
-            HARP_TRY(dec_gemv(&p->w, lo, p->npad, nr, yl, p->m, NULL, NULL));
-        } else {
-            HARP_TRY(dec_prefill_gemm((void *)impl_of(b)->blas16, &p->w, hi, p->npad, 2 * nr, yh, p->m, cw->tile,
-                                      kTileRows, NULL));
-        }
-        HARP_TRY(hc_add(yh, yl, (size_t)nr * p->m));
-        HARP_TRY(dec_xout(nr == 1 ? p->xout1 : p->xout, yh, p->m, nr, p->post, 0, y + (size_t)r0 * p->m, p->m, cw->xscr,
-                          NULL));
+        HARP_TRY(dec_linear_run(&p->d, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, y + (size_t)r0 * p->m, p->m, 0, &ws,
+                                NULL));
     }
     return HARP_OK;
 }

@@ -220,6 +220,31 @@ harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, co
 /* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
  * next hidden), the model's SwiGLU (harp_swiglu) on the decode path. Twin: dec_swiglu_ref. */
 harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream);
+/* x[i] += y[i] for i < n. */
+harp_status dec_add(float *x, const float *y, size_t n, dec_stream stream);
+
+/* ---- one packed linear on the device (what the CUDA backend and bench decode run) ----------------- */
+typedef struct dec_linear_dev {
+    dec_weights w;                 /* device planes */
+    const dec_xdev *xin, *xout;    /* planned for the workspace's max_rows */
+    const dec_xdev *xin1, *xout1;  /* planned for one row (or NULL: xin / xout) */
+    const float *pre, *post;       /* device vectors or NULL */
+} dec_linear_dev;
+typedef struct dec_linear_ws {
+    int max_rows;                  /* rows one call may take */
+    void *xh;                      /* fp16 [2·max_rows][npad]: h rows then lo rows */
+    float *yt;                     /* [2·max_rows][m] */
+    float *scr;                    /* transform scratch: 2·max_rows·max(m, n) floats */
+    void *tile;                    /* > 8 rows: fp16 [tile_rows][npad] dequantized tile */
+    int tile_rows;
+    void *blas;                    /* > 8 rows: cublasHandle_t for the fp16 GEMM */
+} dec_linear_ws;
+/* Y [rows][ldy] (= or += with accumulate) = packed product of X [rows][ldx] (⊙ RMSNorm weight
+ * norm_w first when not NULL): dec_xin_split (h and lo rows) → dec_gemv on both (one call while
+ * 2·rows ≤ 8) or, above 8 rows, dec_prefill_gemm over both → ỹ_h + ỹ_lo → dec_xout. Twin:
+ * dec_linear_ref (without the norm). */
+harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps,
+                           float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

@@ -111,7 +111,8 @@ int cu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     switch (op) {
     case HARP_OP_ROTATE:
     case HARP_OP_ATTENTION_TREE: return 0;
-    case HARP_OP_LINEAR: return t == HARP_QTYPE_F32 || (t >= HARP_QTYPE_F16 && t <= HARP_QTYPE_RVQ4 && t != HARP_QTYPE_BF16);
+    // fp32 groups run dense; a quantized group's load packs it or fails naming the group and the reason
+    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;
     case HARP_OP_KV_STORE:
     case HARP_OP_ATTENTION: return t == HARP_QTYPE_F32;
     default: return op >= 0 && op < HARP_OP_COUNT;

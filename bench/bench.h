@@ -38,6 +38,17 @@ double bench_gpu_copy_gbps(void *stream);
 HARP_BENCH_LIST(HARP_DECLARE_BENCH)
 #undef HARP_DECLARE_BENCH
 
+/* Checks of the GPU benchmarks: a CUDA runtime call (CUDA builds) or a harp call, dying with one line. */
+#define CUCHK(x)                                                                                      \
+    do {                                                                                              \
+        cudaError_t e_ = (x);                                                                         \
+        if (e_ != cudaSuccess) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, cudaGetErrorString(e_));           \
+    } while (0)
+#define HCHK(x)                                                                                       \
+    do {                                                                                              \
+        if ((x) != HARP_OK) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, harp_last_error());                   \
+    } while (0)
+
 /* Peak resident set size of this process in bytes (from /proc/self/status VmHWM). */
 long long bench_peak_rss_bytes(void);
 

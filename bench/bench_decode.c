@@ -99,15 +99,6 @@ int bench_decode(int argc, char **argv) {
 #else
 #include <cuda_runtime_api.h>
 
-#define CUCHK(x)                                                                                      \
-    do {                                                                                              \
-        cudaError_t e_ = (x);                                                                         \
-        if (e_ != cudaSuccess) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, cudaGetErrorString(e_));           \
-    } while (0)
-#define HCHK(x)                                                                                       \
-    do {                                                                                              \
-        if ((x) != HARP_OK) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, harp_last_error());                   \
-    } while (0)
 
 typedef struct mshape {
     const char *name;

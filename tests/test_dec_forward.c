@@ -24,6 +24,7 @@
 #include "harp/qtensor.h"
 #include "model/backend.h"
 #include "model/model.h"
+#include "ctx_compare.h"
 #include "test_util.h"
 
 typedef struct emu_group {
@@ -85,71 +86,22 @@ static harp_backend *emu_backend(void) {
     return &g_emu;
 }
 
-static double rel_l2(const float *a, const float *b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
-static int argmax(const float *x, int n, float *second) {
-    int a = 0, b = -1;
-    for (int i = 1; i < n; i++) {
-        if (x[i] > x[a]) b = a, a = i;
-        else if (b < 0 || x[i] > x[b]) b = i;
-    }
-    if (second) *second = b >= 0 ? x[b] : x[a];
-    return a;
-}
-
 static void compare(harp_model *m, const char *tag) {
     const double dec_tol = 1e-3;
-    const int V = m->cfg.vocab_size, NP = 12, ND = 24, NG = 48;
     harp_ctx_params p = harp_ctx_default_params();
     p.max_tokens = 128;
     p.backend = emu_backend();
     harp_ctx *ce = NULL, *cc = NULL;
     CHECK_OK(harp_ctx_create_ex(m, &p, &ce));
     CHECK_OK(harp_ctx_create(m, 128, &cc));
-    if (!ce || !cc) return;
-    float *lc = malloc(sizeof(float) * (size_t)NP * V), *le = malloc(sizeof(float) * (size_t)NP * V);
-    int32_t ids[12];
-    for (int i = 0; i < NP; i++) ids[i] = (int32_t)((i * 37 + 5) % V);
-    double prompt = 0, dec = 0;
-    CHECK_OK(harp_ctx_eval(cc, ids, NP, lc, 1));
-    CHECK_OK(harp_ctx_eval(ce, ids, NP, le, 1));
-    for (int r = 0; r < NP; r++) prompt = fmax(prompt, rel_l2(le + (size_t)r * V, lc + (size_t)r * V, V));
-    int32_t tok = argmax(lc + (size_t)(NP - 1) * V, V, NULL);
-    for (int s = 0; s < ND; s++) {
-        CHECK_OK(harp_ctx_eval(cc, &tok, 1, lc, 0));
-        CHECK_OK(harp_ctx_eval(ce, &tok, 1, le, 0));
-        dec = fmax(dec, rel_l2(le, lc, V));
-        tok = argmax(lc, V, NULL);
+    if (ce && cc) {
+        const ctx_cmp r = ctx_compare(cc, ce, m->cfg.vocab_size, 12, 24, 48);
+        printf("%s: emulated packed forward vs cpu: logits rel L2 prompt %.3g, decode max %.3g; greedy %d/48 identical%s\n",
+               tag, r.prompt, r.dec, r.same, r.div < 0 ? "" : " (then a divergence)");
+        CHECK_MSG(r.prompt <= 1e-3 && r.dec <= dec_tol, "%s: logits differ (prompt %.3g, decode %.3g, bound %.3g)", tag,
+                  r.prompt, r.dec, dec_tol);
+        CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "%s: greedy diverges at %d with a top-2 gap of %.3g", tag, r.div, r.gap);
     }
-    /* greedy from the first prompt token on fresh caches */
-    harp_ctx_truncate(cc, 0);
-    harp_ctx_truncate(ce, 0);
-    int32_t tc = ids[0], te = ids[0];
-    int same = 0, div = -1;
-    float gap = 0;
-    for (int s = 0; s < NG; s++) {
-        CHECK_OK(harp_ctx_eval(cc, &tc, 1, lc, 0));
-        CHECK_OK(harp_ctx_eval(ce, &te, 1, le, 0));
-        float c2 = 0;
-        tc = argmax(lc, V, &c2);
-        te = argmax(le, V, NULL);
-        if (tc != te) {
-            div = s;
-            gap = (lc[tc] - c2) / fmaxf(fabsf(lc[tc]), 1e-30f);
-            break;
-        }
-        same++;
-    }
-    printf("%s: emulated packed forward vs cpu: logits rel L2 prompt %.3g, decode max %.3g; greedy %d/%d identical%s\n", tag,
-           prompt, dec, same, NG, div < 0 ? "" : " (then a divergence)");
-    CHECK_MSG(prompt <= 1e-3 && dec <= dec_tol, "%s: logits differ (prompt %.3g, decode %.3g, bound %.3g)", tag, prompt, dec,
-              dec_tol);
-    CHECK_MSG(div < 0 || gap <= 1e-3, "%s: greedy diverges at %d with a top-2 gap of %.3g", tag, div, gap);
-    free(lc), free(le);
     harp_ctx_free(ce), harp_ctx_free(cc);
 }
 

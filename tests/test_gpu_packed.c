@@ -8,7 +8,7 @@
  *      butterflies: the GPU holds their Cayley blocks in fp16 (phase 1: ≤ 2e-3 relative RMS per
  *      transform), which perturbs the rotation itself, so they get 1e-2 — a stated budget, a miss of
  *      the issue's 1e-3 if they need it (the CPU emulation with fp32 blocks, test_dec_forward, is
- *      within 4e-6);
+ *      within 8e-6);
  *   2. 128 greedy tokens on each backend alone: identical, or at the first divergence the CPU's top
  *      two logits within 1e-3 relative (a near tie that fp16 activations may flip);
  *   3. harp_eval_ppl_gpu vs the CPU harp_eval_ppl on the first 8 windows (ctx 512, or the model's
@@ -26,25 +26,10 @@
 #include "harp/eval.h"
 #include "harp/qtensor.h"
 #include "model/model.h"
+#include "ctx_compare.h"
 #include "test_util.h"
 
 #ifdef HARP_HAVE_CUDA
-static double rel_l2(const float *a, const float *b, int n) {
-    double num = 0, den = 0;
-    for (int i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
-static int argmax(const float *x, int n, float *second) {
-    int a = 0, b = -1;
-    for (int i = 1; i < n; i++) {
-        if (x[i] > x[a]) b = a, a = i;
-        else if (b < 0 || x[i] > x[b]) b = i;
-    }
-    if (second) *second = b >= 0 ? x[b] : x[a];
-    return a;
-}
-
 static harp_status ctxs(harp_model *m, harp_ctx **cg, harp_ctx **cc) {
     harp_backend *g = NULL;
     HARP_TRY(harp_backend_cuda_create(0, &g));
@@ -66,56 +51,18 @@ static void check_model(const char *dir, const char *text_big, const char *text_
     const char *text = V <= 512 ? text_small : text_big;   /* stories260K-shaped folders: TinyStories */
     harp_ctx *cg = NULL, *cc = NULL;
     CHECK_OK(ctxs(m, &cg, &cc));
-    float *lc = malloc(sizeof(float) * 16 * (size_t)V), *lg = malloc(sizeof(float) * 16 * (size_t)V);
-    int32_t ids[16];
-    for (int i = 0; i < 16; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
-    double prompt = 0, dec = 0;
-    if (cg && cc) {
-        CHECK_OK(harp_ctx_eval(cc, ids, 16, lc, 1));
-        CHECK_OK(harp_ctx_eval(cg, ids, 16, lg, 1));
-        for (int r = 0; r < 16; r++) {
-            double e = rel_l2(lg + (size_t)r * V, lc + (size_t)r * V, V);
-            prompt = e > prompt || e != e ? e : prompt;
-        }
-        int32_t tok = argmax(lc + (size_t)15 * V, V, NULL);
-        for (int s = 0; s < 64; s++) {
-            CHECK_OK(harp_ctx_eval(cc, &tok, 1, lc, 0));
-            CHECK_OK(harp_ctx_eval(cg, &tok, 1, lg, 0));
-            double e = rel_l2(lg, lc, V);
-            dec = e > dec || e != e ? e : dec;
-            tok = argmax(lc, V, NULL);
-        }
-    }
-    harp_ctx_free(cg), harp_ctx_free(cc);
     const harp_qtensor *t = harp_lgroup_qtensor(&m->layers[0].cfg.g[0]);
     const double tol = t && t->xf.rot_in && harp_rot_get_kind(t->xf.rot_in) == HARP_ROT_BUTTERFLY ? 1e-2 : 1e-3;
-    printf("%s: logits rel L2 gpu vs cpu: prompt (16 rows, GEMM path) %.3g, 64 decode steps (GEMV path) max %.3g "
-           "(bound %.3g)\n", dir, prompt, dec, tol);
-    CHECK_MSG(prompt <= tol && dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", dir, prompt, dec);
-
-    /* 128 greedy tokens on each backend alone */
-    CHECK_OK(ctxs(m, &cg, &cc));
-    int32_t tg = ids[0], tc = ids[0];
-    int same = 0, div = -1;
-    float gap = 0;
-    for (int s = 0; cg && cc && s < 128; s++) {
-        CHECK_OK(harp_ctx_eval(cc, &tc, 1, lc, 0));
-        CHECK_OK(harp_ctx_eval(cg, &tg, 1, lg, 0));
-        float c2 = 0;
-        tc = argmax(lc, V, &c2);
-        tg = argmax(lg, V, NULL);
-        if (tc != tg) {
-            div = s;
-            gap = (lc[tc] - c2) / fmaxf(fabsf(lc[tc]), 1e-30f);
-            break;
-        }
-        same++;
+    if (cg && cc) {
+        const ctx_cmp r = ctx_compare(cc, cg, V, 16, 64, 128);
+        printf("%s: logits rel L2 gpu vs cpu: prompt (16 rows, GEMM path) %.3g, 64 decode steps (GEMV path) max %.3g "
+               "(bound %.3g); greedy 128: %d identical", dir, r.prompt, r.dec, tol, r.same);
+        if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
+        printf("\n");
+        CHECK_MSG(r.prompt <= tol && r.dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", dir, r.prompt, r.dec);
+        CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "%s: greedy decode diverges at %d with a top-2 gap of %.3g", dir, r.div, r.gap);
     }
     harp_ctx_free(cg), harp_ctx_free(cc);
-    printf("%s: greedy 128: %d identical%s", dir, same, div < 0 ? "\n" : "");
-    if (div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative\n", div, gap);
-    CHECK_MSG(div < 0 || gap <= 1e-3, "%s: greedy decode diverges at %d with a top-2 gap of %.3g", dir, div, gap);
-    free(lc), free(lg);
 
     /* perplexity, first 8 windows */
     char *buf = NULL;

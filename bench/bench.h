@@ -22,14 +22,32 @@
     X(gemv, "quantized GEMV (E8P, RVQ) vs fp32 sgemv and fp16 GEMV; --gpu: the CUDA decode kernels")                        \
     X(quant, "seconds per matrix of harp_quantize_linear (RTN, GPTQ, QuIP#)")               \
     X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
-    X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")
+    X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")                               \
+    X(decode, "whole-token GPU decode of a synthetic model shape: fp16 and packed types, tok/s vs the bandwidth bound")
 
 /* The GPU decode-kernel rows of `harp bench gemv --gpu` (bench/bench_gemv_gpu.c). */
 int bench_gemv_gpu(int argc, char **argv);
+/* GPU timing shared by the GPU benchmarks (bench_gemv_gpu.c; CUDA builds only): median µs per enqueued
+ * call over `reps` replays of a CUDA graph of `calls` enqueues (or plain stream launches), and the
+ * device-to-device copy bandwidth (GB/s, bytes read + written). stream is a cudaStream_t. */
+double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls);
+double bench_gpu_time_stream(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls);
+double bench_gpu_copy_gbps(void *stream);
 
 #define HARP_DECLARE_BENCH(name, help) int bench_##name(int argc, char **argv);
 HARP_BENCH_LIST(HARP_DECLARE_BENCH)
 #undef HARP_DECLARE_BENCH
+
+/* Checks of the GPU benchmarks: a CUDA runtime call (CUDA builds) or a harp call, dying with one line. */
+#define CUCHK(x)                                                                                      \
+    do {                                                                                              \
+        cudaError_t e_ = (x);                                                                         \
+        if (e_ != cudaSuccess) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, cudaGetErrorString(e_));           \
+    } while (0)
+#define HCHK(x)                                                                                       \
+    do {                                                                                              \
+        if ((x) != HARP_OK) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, harp_last_error());                   \
+    } while (0)
 
 /* Peak resident set size of this process in bytes (from /proc/self/status VmHWM). */
 long long bench_peak_rss_bytes(void);

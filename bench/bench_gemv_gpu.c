@@ -29,15 +29,6 @@ int bench_gemv_gpu(int argc, char **argv) {
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#define CUCHK(x)                                                                                      \
-    do {                                                                                              \
-        cudaError_t e_ = (x);                                                                         \
-        if (e_ != cudaSuccess) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, cudaGetErrorString(e_));           \
-    } while (0)
-#define HCHK(x)                                                                                       \
-    do {                                                                                              \
-        if ((x) != HARP_OK) cli_die(CLI_EXIT_FAIL, "%s: %s", #x, harp_last_error());                   \
-    } while (0)
 
 typedef struct gctx {
     int json, reps, variants;
@@ -141,6 +132,36 @@ static double measure_copy(gctx *g) {
     cudaFree(a), cudaFree(b);
     cudaEventDestroy(e0), cudaEventDestroy(e1);
     return 2.0 * (double)bytes / (t[10] * 1e-3) / 1e9;
+}
+
+/* Shared with bench_decode.c (bench.h): the same timing and copy measurement. */
+typedef struct tramp {
+    void (*fn)(void *user, int call, void *stream);
+    void *user;
+} tramp;
+static void tramp_call(void *u, int call, cudaStream_t s) {
+    const tramp *t = u;
+    t->fn(t->user, call, (void *)s);
+}
+double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream, g.reps = reps;
+    tramp t = {fn, user};
+    return time_graph(&g, tramp_call, &t, calls);
+}
+double bench_gpu_time_stream(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream, g.reps = reps;
+    tramp t = {fn, user};
+    return time_stream(&g, tramp_call, &t, calls);
+}
+double bench_gpu_copy_gbps(void *stream) {
+    gctx g;
+    memset(&g, 0, sizeof g);
+    g.s = (cudaStream_t)stream;
+    return measure_copy(&g);
 }
 
 /* ---- gemv / linear rows ----------------------------------------------------------------------------- */

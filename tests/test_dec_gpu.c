@@ -182,6 +182,32 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         }
         CHECK_MSG(worst <= tol_in && !pad_bad, "%s n=%lld rows=%d input side: relative RMS %.3g (limit %.3g), %d pad entries nonzero",
                   what, (long long)n, rows, worst, tol_in, pad_bad);
+        {   /* split activations: h identical to dec_xin's, h + lo as accurate as the fp32 output side */
+            void *dlo = dev_alloc((size_t)rows * npad * 2), *dhi = dev_alloc((size_t)rows * npad * 2);
+            poison(dlo, (size_t)rows * npad * 2);
+            CHECK_OK(dec_xin_split(xd, dxin, (int)n, rows, dnw, 1e-5f, dpre, dhi, dlo, npad, npad, scr, NULL));
+            uint16_t *h16 = malloc((size_t)rows * npad * 2), *l16 = malloc((size_t)rows * npad * 2);
+            uint16_t *rl16 = malloc((size_t)rows * npad * 2);
+            CU(cudaMemcpy(h16, dhi, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(l16, dlo, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+            dec_xin_split_ref(xf, x, (int)n, rows, nw, 1e-5f, pre, r16, rl16, npad, npad);
+            double ws = 0;
+            int hi_diff = 0, lo_pad = 0;
+            for (int r = 0; r < rows; r++) {
+                for (int32_t i = 0; i < npad; i++) {
+                    const size_t o = (size_t)r * npad + i;
+                    hi_diff += h16[o] != o16[o];
+                    a[i] = harp_f16_to_f32(h16[o]) + harp_f16_to_f32(l16[o]);
+                    b[i] = harp_f16_to_f32(r16[o]) + harp_f16_to_f32(rl16[o]);
+                }
+                for (int32_t i = (int32_t)n; i < npad; i++) lo_pad += l16[(size_t)r * npad + i] != 0;
+                ws = fmax(ws, rel_rms(a, b, n));
+            }
+            CHECK_MSG(!hi_diff && !lo_pad && ws <= tol_out, "%s n=%lld rows=%d split input: %d h differ from dec_xin, %d lo pad "
+                      "nonzero, h + lo relative RMS %.3g (limit %.3g)", what, (long long)n, rows, hi_diff, lo_pad, ws, tol_out);
+            cudaFree(dlo), cudaFree(dhi);
+            free(h16), free(l16), free(rl16);
+        }
         /* output side: transform + post, accumulate into a residual */
         float *dres = dev_alloc(sizeof(float) * rows * n), *res = malloc(sizeof(float) * rows * n), *got = malloc(sizeof(float) * rows * n);
         for (int64_t i = 0; i < rows * n; i++) res[i] = (float)harp_rng_normal(&rng);

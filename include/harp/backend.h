@@ -47,6 +47,11 @@ harp_ctx_params harp_ctx_default_params(void);
 /* harp_ctx_create(m, n, out) is harp_ctx_create_ex with max_tokens = n and the other defaults. */
 harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx **out);
 harp_backend *harp_ctx_backend(const harp_ctx *c);
+/* harp_generate (harp/model.h) on a context of backend b (NULL = the CPU): the prompt in one pass,
+ * then one token per decode step through b's KV cache. */
+harp_status harp_generate_ex(harp_model *m, harp_backend *b, const int32_t *prompt, int n_prompt, int n_new,
+                             const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
+                             void *user);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,11 @@
-// The CUDA backend (model/backend.h). Phase 1 of the GPU engine: every linear group is held as its
-// dense effective weight W_effᵀ (taken through the group's CPU product on identity rows, so any
-// weight type runs) and multiplied with one cuBLAS SGEMM in PEDANTIC math (true fp32, no TF32) over
-// all rows of the batch -- q|k|v and up|gate fused, as one product each. Attention is two batched
+// The CUDA backend (model/backend.h). Linear groups: an fp32 group is held as its dense W_effᵀ
+// (taken through the group's CPU product on identity rows) and multiplied with one cuBLAS SGEMM in
+// PEDANTIC math (true fp32, no TF32) over all rows of the batch; a quantized group (one stored
+// harp_qtensor, harp_lgroup_qtensor) is held in its stored form, packed into the decode layouts of
+// decode_layout.h and never densified: input transform (scales ⊙ signs, R_V) to split fp16 (h + lo),
+// the decode GEMV for ≤ 8 rows or dequantized fp16 tiles + a cuBLAS GEMM for more, output transform (R_Uᵀ,
+// signs ⊙ slice scales) -- q|k|v and up|gate fused, as one product each. A type or rotation the
+// kernels lack fails at load naming the group. Attention is two batched
 // SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked softmax kernel: one call
 // for a plan of independent windows, one per sequence otherwise; prefix-tree plans are not
 // supported. The elementwise kernels are in cuda_kernels.cu. One backend instance per device,
@@ -17,7 +21,9 @@
 extern "C" {
 #include "core/core.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/decode.h"
 #include "harp/cuda_eval.h"
+#include "harp/qtensor.h"
 #include "model/backend.h"
 #include "model/layer.h"
 }
@@ -41,12 +47,26 @@ namespace {
 
 struct cuda_impl {
     int device;
-    cublasHandle_t blas;
+    cublasHandle_t blas;     // fp32 products in pedantic math
+    cublasHandle_t blas16;   // fp16 tensor-core GEMMs of the packed prefill path (default math)
+};
+
+// A quantized group resident in its stored form (decode_layout.h), never densified: the packed
+// planes, its transforms (planned for decode batches of ≤ 8 rows and for prefill chunks) and the
+// pre / post vectors (scales folded with the rotations' signs).
+enum { kDecRows = 8, kChunkRows = 4096, kTileRows = 1024 };
+struct cuda_packed {
+    dec_linear_dev d;    // what dec_linear_run takes (aliases the members below)
+    dec_weights w;
+    dec_xdev *xin1, *xout1, *xin, *xout;   // planned for 1 row (single-token decode) / any chunk
+    float *pre, *post;
+    int m, n, npad;
 };
 
 struct cuda_group {
-    float *wt;      // in × out_total, row-major (W_effᵀ)
-    float *bias;    // out_total or NULL
+    float *wt;           // fp32 groups: in × out_total, row-major (W_effᵀ)
+    float *bias;         // out_total or NULL
+    cuda_packed *pk;     // quantized groups: the packed weights (wt == NULL)
 };
 
 // Attention pointer tables: per layer, 6 arrays (K, Q, V, S, P = S, O) of nz pointers.
@@ -60,6 +80,10 @@ struct cuda_ws {
     void **tab_dev, **tab_host;  // n_layers · 6 · tab_nz
     int tab_nz;
     int *tab_valid;          // per layer: the device copy matches tab_host
+    // packed linear scratch, grown on demand: fp16 inputs, ỹ, transform scratch, dequantized tile
+    void *xh, *tile;
+    float *yt, *xscr;
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap;
 };
 
 cuda_impl *impl_of(const harp_backend *b) {
@@ -87,7 +111,8 @@ int cu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     switch (op) {
     case HARP_OP_ROTATE:
     case HARP_OP_ATTENTION_TREE: return 0;
-    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;   // densified on load
+    // fp32 groups run dense; a quantized group's load packs it or fails naming the group and the reason
+    case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;
     case HARP_OP_KV_STORE:
     case HARP_OP_ATTENTION: return t == HARP_QTYPE_F32;
     default: return op >= 0 && op < HARP_OP_COUNT;
@@ -139,17 +164,107 @@ harp_status cu_sync(harp_backend *b) {
 
 // ---- weights --------------------------------------------------------------------------------------
 
+void packed_free(harp_backend *b, cuda_packed *p) {
+    if (!p) return;
+    dec_weights_free(&p->w);
+    dec_xdev *x[] = {p->xin1, p->xout1, p->xin, p->xout};
+    for (int i = 0; i < 4; i++)
+        if (x[i]) dec_xform_dev_free(x[i]);
+    cu_free(b, p->pre);
+    cu_free(b, p->post);
+    free(p);
+}
+
 void cu_free_group(harp_backend *b, void *handle) {
     cuda_group *g = (cuda_group *)handle;
     if (!g) return;
     cu_free(b, g->wt);
     cu_free(b, g->bias);
+    packed_free(b, g->pk);
     free(g);
+}
+
+// A host vector onto the device (NULL stays NULL).
+harp_status put_vec(harp_backend *b, const float *v, size_t n, const char *what, float **out) {
+    *out = NULL;
+    if (!v) return HARP_OK;
+    if (!(*out = (float *)cu_alloc(b, n * sizeof(float), what))) return HARP_ERR_OOM;
+    return cu_upload(b, *out, v, n * sizeof(float));
+}
+
+// The group's stored tensor packed into the device layout and uploaded with its transforms.
+harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what, cuda_packed **out) {
+    *out = NULL;
+    cuda_packed *p = (cuda_packed *)harp_xcalloc(1, sizeof *p, "cuda packed group");
+    if (!p) return HARP_ERR_OOM;
+    dec_linear L;
+    harp_status st = dec_linear_from_qtensor(t, what, &L);
+    if (st) {
+        free(p);
+        return st;
+    }
+    p->m = L.q.m, p->n = L.q.n, p->npad = dec_npad(L.q.n);
+    dec_weights host;
+    memset(&host, 0, sizeof host);
+    st = dec_pack(&L.q, &host);
+    if (!st) st = dec_weights_upload(&host, &p->w);
+    dec_weights_free(&host);
+    if (!st) st = dec_xform_upload(&L.xin, 1, &p->xin1);
+    if (!st) st = dec_xform_upload(&L.xout, 1, &p->xout1);
+    if (!st) st = dec_xform_upload(&L.xin, kChunkRows, &p->xin);
+    if (!st) st = dec_xform_upload(&L.xout, kChunkRows, &p->xout);
+    if (!st) st = put_vec(b, L.pre, (size_t)p->n, "input scales", &p->pre);
+    if (!st) st = put_vec(b, L.post, (size_t)p->m, "output scales", &p->post);
+    dec_linear_free(&L);
+    if (st) {
+        packed_free(b, p);
+        return st;
+    }
+    p->d.w = p->w;
+    p->d.xin = p->xin, p->d.xout = p->xout, p->d.xin1 = p->xin1, p->d.xout1 = p->xout1;
+    p->d.pre = p->pre, p->d.post = p->post;
+    *out = p;
+    return HARP_OK;
+}
+
+// Biases of the slices side by side (zeros where a slice has none) onto the device.
+harp_status bias_load(harp_backend *b, const harp_lgroup *g, float **out) {
+    *out = NULL;
+    if (!harp_lgroup_has_bias(g)) return HARP_OK;
+    float *h = (float *)harp_xcalloc((size_t)g->out_total, sizeof(float), "bias");
+    if (!h) return HARP_ERR_OOM;
+    for (int s = 0, col = 0; s < g->n_slices; col += g->out[s++])
+        if (g->slice[s]->bias) memcpy(h + col, g->slice[s]->bias, (size_t)g->out[s] * sizeof(float));
+    harp_status st = put_vec(b, h, (size_t)g->out_total, "bias", out);
+    free(h);
+    return st;
 }
 
 harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
     *handle = NULL;
     HARP_TRY(use(b));
+    const harp_qtensor *t = harp_lgroup_qtensor(g);
+    if (t) {
+        char what[96];
+        snprintf(what, sizeof what, "cuda backend: %s group %lldx%lld", harp_qtype_name(t->type), (long long)t->m,
+                 (long long)t->n);
+        if (t->m != g->out_total || t->n != g->in)
+            return harp_err(HARP_ERR_SHAPE, "%s: the tensor does not match the group (%d x %d)", what, g->out_total, g->in);
+        cuda_group *h = (cuda_group *)harp_xcalloc(1, sizeof *h, "cuda group");
+        if (!h) return HARP_ERR_OOM;
+        harp_status st = packed_load(b, t, what, &h->pk);
+        if (!st) st = bias_load(b, g, &h->bias);
+        if (st) {
+            cu_free_group(b, h);
+            return st;
+        }
+        *handle = h;
+        return HARP_OK;
+    }
+    for (int s = 0; s < g->n_slices; s++)   // fp32 slices are their stored form; quantized ones never densified
+        if (g->slice[s]->packed)
+            return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: a %s group (%d x %d) whose slices are not one stored "
+                            "tensor cannot run packed", harp_qtype_name(g->qtype), g->out_total, g->in);
     size_t n = (size_t)g->in * g->out_total;
     int has_bias = harp_lgroup_has_bias(g);
     float *wt = (float *)harp_xmalloc(n * sizeof(float), "dense weights");
@@ -174,6 +289,11 @@ harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) 
 
 size_t cu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
     (void)b;
+    const harp_qtensor *t = harp_lgroup_qtensor(g);
+    dec_weights w;
+    if (t && dec_layout_shape((int)t->type, (int32_t)t->m, (int32_t)t->n, &w) == HARP_OK)
+        return dec_weights_bytes(&w) + ((size_t)t->m + (size_t)t->n) * sizeof(float) +
+               (harp_lgroup_has_bias(g) ? (size_t)g->out_total * sizeof(float) : 0);
     return ((size_t)g->in * g->out_total + (harp_lgroup_has_bias(g) ? (size_t)g->out_total : 0)) * sizeof(float);
 }
 
@@ -194,7 +314,7 @@ size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev};
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
     free(w->tab_host);
     free(w->tab_valid);
@@ -256,7 +376,36 @@ harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32
     return hc_rmsnorm(x, row_idx ? cw->idx : NULL, w, rows, n, eps, y);
 }
 
-// Y (rows × out_total) = X · W_effᵀ + bias in one SGEMM, then split into the slices.
+// A scratch buffer of at least `bytes` (grown, never shrunk).
+harp_status grow(harp_backend *b, void **p, size_t *cap, size_t bytes, const char *what) {
+    if (bytes <= *cap) return HARP_OK;
+    cu_free(b, *p);
+    *cap = 0;
+    if (!(*p = cu_alloc(b, bytes, what))) return HARP_ERR_OOM;
+    *cap = bytes;
+    return HARP_OK;
+}
+
+// y (rows × m) = packed product of X (rows × n), in chunks of kChunkRows rows (dec_linear_run: split
+// fp16 activations, decode GEMV or dequantized tiles + cuBLAS GEMM, transforms, scales).
+harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, int rows, float *y) {
+    const int ch = rows < kChunkRows ? rows : kChunkRows, wide = p->m > p->n ? p->m : p->n;
+    HARP_TRY(grow(b, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
+    HARP_TRY(grow(b, (void **)&cw->yt, &cw->yt_cap, 2 * (size_t)ch * p->m * sizeof(float), "packed products"));
+    HARP_TRY(grow(b, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
+    if (rows > kDecRows)
+        HARP_TRY(grow(b, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
+    const dec_linear_ws ws = {ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+        const int nr = rows - r0 < ch ? rows - r0 : ch;
+        HARP_TRY(dec_linear_run(&p->d, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, y + (size_t)r0 * p->m, p->m, 0, &ws,
+                                NULL));
+    }
+    return HARP_OK;
+}
+
+// Y (rows × out_total) = X · W_effᵀ + bias (one SGEMM for fp32 groups, the packed product for
+// quantized ones), then split into the slices.
 harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X, int rows,
                       float *const *Y) {
     const cuda_group *h = (const cuda_group *)handle;
@@ -266,9 +415,11 @@ harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const 
         return harp_err(HARP_ERR_INTERNAL, "cuda linear: %d rows × %d outputs exceed the workspace", rows, g->out_total);
     float *y = g->n_slices == 1 ? Y[0] : cw->fused;
     const float one = 1.0f, zero = 0.0f;
-    CUBLAS_TRY(cublasSgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
-                           g->out_total, X, g->in, &zero, y, g->out_total),
-               "linear");
+    if (h->pk) HARP_TRY(packed_linear(b, cw, h->pk, X, rows, y));
+    else
+        CUBLAS_TRY(cublasSgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
+                               g->out_total, X, g->in, &zero, y, g->out_total),
+                   "linear");
     if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total));
     for (int s = 0, col = 0; g->n_slices > 1 && s < g->n_slices; col += g->out[s++])
         CU_TRY(cudaMemcpy2DAsync(Y[s], (size_t)g->out[s] * sizeof(float), y + col, (size_t)g->out_total * sizeof(float),
@@ -442,6 +593,7 @@ void cu_destroy(harp_backend *b) {
     pthread_mutex_unlock(&g_reg_mu);
     cudaSetDevice(im->device);
     cublasDestroy(im->blas);
+    cublasDestroy(im->blas16);
     free(im);
     free(b);
 }
@@ -499,6 +651,10 @@ harp_status cu_create(int device, harp_backend **out) {
     }
     im->device = device;
     harp_status st = new_blas(&im->blas);
+    if (!st && cublasCreate(&im->blas16) != CUBLAS_STATUS_SUCCESS) {
+        cublasDestroy(im->blas);
+        st = harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot create a handle");
+    }
     if (st) {
         free(im);
         free(b);

@@ -201,3 +201,22 @@ extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const v
     attn_combine_kernel<<<dim3(s->n_heads, B), 128, 0, (cudaStream_t)stream>>>(*s, workspace, nch, out);
     return launched("attention combine");
 }
+
+namespace {
+__global__ void swiglu_kernel(const float *ug, int ld, int hidden, float *out, int ldo) {
+    const int b = blockIdx.y;
+    const float *u = ug + (size_t)b * ld, *g = u + hidden;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < hidden; i += gridDim.x * blockDim.x) {
+        const float x = g[i];
+        out[(size_t)b * ldo + i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+}  // namespace
+
+extern "C" harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream) {
+    if (B < 1 || hidden < 1 || ld < 2 * hidden || ldo < hidden)
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda swiglu: B %d, hidden %d, ld %d, ldo %d", B, hidden, ld, ldo);
+    const int blocks = (hidden + 255) / 256 < 64 ? (hidden + 255) / 256 : 64;
+    swiglu_kernel<<<dim3(blocks, B), 256, 0, (cudaStream_t)stream>>>(ug, ld, hidden, out, ldo);
+    return launched("swiglu");
+}

@@ -24,6 +24,11 @@ void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float
 
 void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps, const float *pre,
                  uint16_t *out, int ldo, int32_t npad) {
+    dec_xin_split_ref(xf, x, ldx, B, norm_w, eps, pre, out, NULL, ldo, npad);
+}
+
+void dec_xin_split_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
+                       const float *pre, uint16_t *out, uint16_t *out_lo, int ldo, int32_t npad) {
     const int64_t n = xf->n;
     double *v = malloc(sizeof(double) * (size_t)n * 3);
     if (!v) return;
@@ -42,9 +47,16 @@ void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const floa
             v[i] = u;
         }
         dec_xform_apply_ref(xf, v, v + n);
-        uint16_t *o = out + (size_t)b * ldo;
-        for (int64_t i = 0; i < n; i++) o[i] = harp_f32_to_f16((float)v[i]);
-        for (int64_t i = n; i < npad; i++) o[i] = 0;
+        uint16_t *o = out + (size_t)b * ldo, *ol = out_lo ? out_lo + (size_t)b * ldo : NULL;
+        for (int64_t i = 0; i < n; i++) {
+            const float f = (float)v[i];
+            o[i] = harp_f32_to_f16(f);
+            if (ol) ol[i] = harp_f32_to_f16(f - harp_f16_to_f32(o[i]));
+        }
+        for (int64_t i = n; i < npad; i++) {
+            o[i] = 0;
+            if (ol) ol[i] = 0;
+        }
     }
     free(v);
 }
@@ -124,4 +136,12 @@ void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, c
         }
     }
     free(sc);
+}
+
+void dec_swiglu_ref(const float *ug, int ld, int B, int hidden, float *out, int ldo) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < hidden; i++) {
+            const double g = ug[(size_t)b * ld + (size_t)hidden + (size_t)i], u = ug[(size_t)b * ld + (size_t)i];
+            out[(size_t)b * ldo + (size_t)i] = (float)(g / (1.0 + exp(-g)) * u);
+        }
 }

@@ -43,6 +43,35 @@ void dec_xform_identity(int64_t n, dec_xform *xf) {
     xf->scale = 1.0;
 }
 
+harp_status dec_xform_adopt(dec_xform *xf, void *p) {
+    xf_store *s = xf->owned;
+    if (!s && !(s = xf->owned = calloc(1, sizeof *s))) {
+        free(p);
+        return HARP_ERR_OOM;
+    }
+    if (s->count >= sizeof s->ptr / sizeof s->ptr[0]) {
+        free(p);
+        return harp_err(HARP_ERR_UNSUPPORTED, "decode transform: too many blocks");
+    }
+    s->ptr[s->count++] = p;
+    return HARP_OK;
+}
+
+harp_status dec_xform_append(dec_xform *xf, const dec_xform *b) {
+    if (b->n != xf->n || b->gather || b->scatter || xf->scatter || xf->nstages + b->nstages > DEC_MAX_STAGES)
+        return harp_err(HARP_ERR_UNSUPPORTED, "decode transform: cannot append %d stages of n = %lld", b->nstages, (long long)b->n);
+    for (int s = 0; s < b->nstages; s++) {
+        const dec_xstage *S = &b->st[s];
+        const size_t cnt = S->shared ? (size_t)S->b * (size_t)S->b : (size_t)b->n * (size_t)S->b;
+        float *M = xf_alloc(xf, cnt * sizeof(float));
+        if (!M) return HARP_ERR_OOM;
+        memcpy(M, S->mat, cnt * sizeof(float));
+        xf->st[xf->nstages++] = (dec_xstage){.b = S->b, .step = S->step, .shared = S->shared, .mat = M};
+    }
+    xf->scale *= b->scale;
+    return HARP_OK;
+}
+
 static harp_status add_stage(dec_xform *xf, int b, int64_t step, int shared, const float *mat) {
     if (xf->nstages >= DEC_MAX_STAGES)
         return harp_err(HARP_ERR_UNSUPPORTED, "decode transform: more than %d stages for n = %lld", DEC_MAX_STAGES,

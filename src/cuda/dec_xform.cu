@@ -52,6 +52,7 @@ struct XArgs {
     int first, last, accumulate;
     float *outf;
     __half *outh;
+    __half *outl;      // with outh: the fp16 residual v − fp16(v) (split activations), or NULL
     int ldo, npad;
     const float *post;
     const int *scatter;
@@ -149,14 +150,20 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             float v = b0[r * tile + idx];
             if (a.last) v = v * a.scale * post;
             const size_t o = (size_t)(row0 + r) * a.ldo + dst;
-            if (a.outh) a.outh[o] = __float2half_rn(v);
-            else if (a.accumulate) a.outf[o] += v;
+            if (a.outh) {
+                const __half h = __float2half_rn(v);
+                a.outh[o] = h;
+                if (a.outl) a.outl[o] = __float2half_rn(v - __half2float(h));
+            } else if (a.accumulate) a.outf[o] += v;
             else a.outf[o] = v;
         }
     }
     if (a.last && a.outh && blockIdx.x == 0)
         for (int i = a.n + tid; i < a.npad; i += kThreads)
-            for (int r = 0; r < RB; r++) a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
+            for (int r = 0; r < RB; r++) {
+                a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
+                if (a.outl) a.outl[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
+            }
 }
 
 }  // namespace
@@ -336,7 +343,7 @@ namespace {
 
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
     float *const outf = a.outf;
-    __half *const outh = a.outh;
+    __half *const outh = a.outh, *const outl = a.outl;
     const float *in = a.in;
     int ldi = a.ldi;
     for (int i = 0; i < x->npass; i++) {
@@ -349,6 +356,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL;
         if (!k.last) {
             k.outh = NULL;
+            k.outl = NULL;
             k.outf = scratch + (size_t)(i & 1) * a.rows * x->n;
             k.ldo = x->n;
             k.accumulate = 0;
@@ -356,6 +364,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.scatter = NULL;
         } else {
             k.outh = out_half ? outh : NULL;
+            k.outl = out_half ? outl : NULL;
             k.outf = out_half ? NULL : outf;
         }
         if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
@@ -374,6 +383,12 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
 
 extern "C" harp_status dec_xin(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps,
                                const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream) {
+    return dec_xin_split(x, in, ldx, rows, norm_w, eps, pre, out, NULL, ldo, npad, scratch, stream);
+}
+
+extern "C" harp_status dec_xin_split(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps,
+                                     const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
+                                     dec_stream stream) {
     if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform in: rows %d, ldo %d, npad %d, n %d", rows, ldo, (int)npad, x->n);
     XArgs a;
@@ -388,6 +403,7 @@ extern "C" harp_status dec_xin(const dec_xdev *x, const float *in, int ldx, int 
     a.gather = x->gather;
     a.scatter = x->scatter;
     a.outh = (__half *)out;
+    a.outl = (__half *)out_lo;
     a.ldo = ldo;
     a.npad = npad;
     a.scale = x->scale;

@@ -112,6 +112,36 @@ harp_status dec_xform_kron(int p1, int p2, const double *A, const double *B, con
  * perm[j], scale 1/√G (transpose: the inverse). */
 harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpose, dec_xform *xf);
 
+/* Takes ownership of a malloc'd block (freed by dec_xform_free); frees it and fails when full. */
+harp_status dec_xform_adopt(dec_xform *xf, void *p);
+/* Appends the stages of b (copied; b without gather / scatter, same n) and multiplies the scale. */
+harp_status dec_xform_append(dec_xform *xf, const dec_xform *b);
+
+/* ---- a model's linear group (dec_linear.c) --------------------------------------------------------
+ * W = diag(out_mul)·R_U·W̃·R_Vᵀ·diag(in_mul) (harp/qtensor.h) as the engine runs it: the input side
+ * x ⊙ pre then xin (R_V forward), the GEMV on the packed planes, the output side xout (R_U
+ * transposed) then ⊙ post; pre = in_mul ⊙ R_V's own signs, post = R_U's signs ⊙ out_mul. */
+struct harp_qtensor;
+struct harp_rot;
+typedef struct dec_linear {
+    dec_qplanes q;      /* aliases the tensor's planes */
+    dec_xform xin, xout;
+    float *pre, *post;  /* n / m, or NULL (all ones) */
+} dec_linear;
+/* x·R (transpose 0) or x·Rᵀ as a stage list, and the rotation's own sign vector (NULL if none),
+ * which multiplies the input before the stages (transpose 0) or the output after them (1).
+ * HARP_ERR_UNSUPPORTED for the dense kinds (random orthogonal). */
+harp_status dec_xform_from_rot(const struct harp_rot *r, int transpose, dec_xform *xf, const int8_t **signs);
+/* The stored planes of t (no copy); HARP_ERR_UNSUPPORTED naming `what` for a type without a GPU
+ * kernel (f32, bf16, trellis types) or act-order group indices. */
+harp_status dec_qplanes_from_qtensor(const struct harp_qtensor *t, const char *what, dec_qplanes *q);
+harp_status dec_linear_from_qtensor(const struct harp_qtensor *t, const char *what, dec_linear *L);
+void dec_linear_free(dec_linear *L);
+/* C twin of the engine's packed product: Y (rows × m) from X (rows × n) as the CUDA backend runs it:
+ * split fp16 activations (dec_xin_split_ref: h and lo rows), the GEMV on both, ỹ = ỹ_h + ỹ_lo, then
+ * dec_xout_ref. */
+harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y);
+
 /* ---- reference twins (plain loops, double accumulation) ---------------------------------------- */
 /* y[b][r] = Σ_c W̃[r][c]·x[b][c] for b < B (x fp16 bits [B][ldx], y [B][ldy]). */
 void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy);
@@ -122,6 +152,9 @@ void dec_xform_apply_ref(const dec_xform *xf, double *x, double *tmp);
  * out [B][ldo] with zeros in [n, npad). */
 void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
                  const float *pre, uint16_t *out, int ldo, int32_t npad);
+/* dec_xin_ref that also writes the fp16 residual fp16(v − fp16(v)) into out_lo (may be NULL). */
+void dec_xin_split_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps,
+                       const float *pre, uint16_t *out, uint16_t *out_lo, int ldo, int32_t npad);
 /* Output side: z = transform(ỹ row), then out = (accumulate ? out : 0) + z ⊙ post. */
 void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const float *post, int accumulate,
                   float *out, int ldo);
@@ -139,6 +172,7 @@ void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, 
 /* One query per sequence over keys [lo, pos[b]] of its cache (GQA: head h reads kv head
  * h / (n_heads / n_kv)); out [B][n_heads·hd]. The CUDA version takes head_dim 32, 64 or 128 and at
  * most 8 q heads per kv head (HARP_ERR_UNSUPPORTED otherwise); pos[b] < max_ctx is the caller's. */
+void dec_swiglu_ref(const float *ug, int ld, int B, int hidden, float *out, int ldo);
 void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
                   const int32_t *pos, float *out);
 
@@ -172,12 +206,45 @@ harp_status dec_xin(const dec_xdev *xf, const float *x, int ldx, int rows, const
                     const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream);
 harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, const float *post, int accumulate,
                      float *out, int ldo, float *scratch, dec_stream stream);
+/* dec_xin with split activations: out gets h = fp16(v), out_lo the fp16 residual fp16(v − h) (same
+ * layout, zero padded), so that W̃·h + W̃·lo carries v to ~2^-22 relative (twin: dec_xin_split_ref). */
+harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
+                          const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
+                          dec_stream stream);
 harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                         const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream);
 /* Workspace floats for dec_attn (split-K partials). */
 size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B);
 harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                      const int32_t *pos, float *out, float *workspace, dec_stream stream);
+/* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
+ * next hidden), the model's SwiGLU (harp_swiglu) on the decode path. Twin: dec_swiglu_ref. */
+harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream);
+/* x[i] += y[i] for i < n. */
+harp_status dec_add(float *x, const float *y, size_t n, dec_stream stream);
+
+/* ---- one packed linear on the device (what the CUDA backend and bench decode run) ----------------- */
+typedef struct dec_linear_dev {
+    dec_weights w;                 /* device planes */
+    const dec_xdev *xin, *xout;    /* planned for the workspace's max_rows */
+    const dec_xdev *xin1, *xout1;  /* planned for one row (or NULL: xin / xout) */
+    const float *pre, *post;       /* device vectors or NULL */
+} dec_linear_dev;
+typedef struct dec_linear_ws {
+    int max_rows;                  /* rows one call may take */
+    void *xh;                      /* fp16 [2·max_rows][npad]: h rows then lo rows */
+    float *yt;                     /* [2·max_rows][m] */
+    float *scr;                    /* transform scratch: 2·max_rows·max(m, n) floats */
+    void *tile;                    /* > 8 rows: fp16 [tile_rows][npad] dequantized tile */
+    int tile_rows;
+    void *blas;                    /* > 8 rows: cublasHandle_t for the fp16 GEMM */
+} dec_linear_ws;
+/* Y [rows][ldy] (= or += with accumulate) = packed product of X [rows][ldx] (⊙ RMSNorm weight
+ * norm_w first when not NULL): dec_xin_split (h and lo rows) → dec_gemv on both (one call while
+ * 2·rows ≤ 8) or, above 8 rows, dec_prefill_gemm over both → ỹ_h + ỹ_lo → dec_xout. Twin:
+ * dec_linear_ref (without the norm). */
+harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps,
+                           float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

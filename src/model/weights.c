@@ -51,7 +51,9 @@ static harp_status load_group(harp_mweights *w, const harp_lgroup *g, const char
     if (!harp_backend_supports(b, HARP_OP_LINEAR, g->qtype))
         return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: %s has weights of type %d, which it cannot run", b->name, what,
                         (int)g->qtype);
-    return b->vt->load_group(b, g, handle);
+    harp_status st = b->vt->load_group(b, g, handle);
+    if (st) harp_err(st, "backend %s: cannot load %s", b->name, what);
+    return st;
 }
 
 static harp_status mw_fill(harp_model *m, harp_mweights *w) {

@@ -17,6 +17,7 @@ static void gen_usage(FILE *f) {
             "      --top-p P      nucleus sampling mass (default 1 = off)\n"
             "      --seed S       sampling seed (default 0)\n"
             "  -t, --threads N    CPU threads\n"
+            "      --gpu          run on the first CUDA device (quantized weights stay packed there)\n"
             "      --json         {\"prompt\", \"prompt_ids\", \"generated_ids\", \"text\", ..., \"prompt_tok_s\",\n"
             "                     \"decode_tok_s\"} on stdout instead of the streamed text\n"
             "  -q, --quiet        no speed line on stderr\n"
@@ -99,9 +100,10 @@ int cmd_generate(int argc, char **argv) {
         {"n-new", required_argument, 0, 'n'}, {"temp", required_argument, 0, 1},
         {"top-p", required_argument, 0, 2},   {"seed", required_argument, 0, 3},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 4},
-        {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},       {"gpu", no_argument, 0, 5},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *model = NULL, *prompt = NULL;
-    int n_new = 64, json = 0, o;
+    int n_new = 64, json = 0, gpu = 0, o;
     harp_sampler_params sp = harp_sampler_default_params();
     while ((o = cli_getopt(argc, argv, "m:p:n:t:qh", opts)) != -1) {
         switch (o) {
@@ -113,12 +115,15 @@ int cmd_generate(int argc, char **argv) {
         case 3: sp.seed = cli_parse_u64("--seed", optarg); break;
         case 't': cli_set_threads(optarg); break;
         case 4: json = 1; break;
+        case 5: gpu = 1; break;
         case 'q': cli_set_quiet(1); break;
         case 'h': gen_usage(stdout); return CLI_EXIT_OK;
         }
     }
     cli_require(model, "-m MODEL");
     cli_require(prompt, "-p TEXT, the prompt");
+    harp_backend *be = NULL;
+    if (gpu) cli_check(harp_backend_cuda_create(0, &be));
     harp_model *m = NULL;
     cli_check(harp_model_open(model, NULL, &m));
     const harp_tokenizer *tok = harp_model_tokenizer(m);
@@ -141,7 +146,7 @@ int cmd_generate(int argc, char **argv) {
     }
     int n_out = 0;
     g.t0 = harp_time_s();
-    cli_check(harp_generate(m, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
+    cli_check(harp_generate_ex(m, be, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
     const char *rest;
     size_t rn;
     cli_check(harp_detok_flush(g.dt, &rest, &rn));
@@ -158,5 +163,6 @@ int cmd_generate(int argc, char **argv) {
     free(out);
     harp_free(ids);
     harp_model_free(m);
+    harp_backend_free(be);
     return CLI_EXIT_OK;
 }

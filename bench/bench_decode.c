@@ -1,0 +1,434 @@
+/* harp bench decode --gpu: whole-token decode of a model SHAPE on the GPU decode engine
+ * (src/cuda/decode.h; each linear is dec_linear_run, the CUDA backend's packed product with split
+ * fp16 activations), with SYNTHETIC weights generated on the device (seeded random codes, scales,
+ * signs and HARP butterflies; no file, no checkpoint). One token per step for a batch of B
+ * sequences at KV position --pos: per layer RMSNorm fused into the q|k|v input transform, the packed
+ * GEMV, the output transform, RoPE + fp16 KV store, split-K attention, o (residual add fused),
+ * RMSNorm + up|gate, SwiGLU, down (residual add fused); final norm + the fp16 head. The whole token
+ * is captured in one CUDA graph and replayed (plain stream launches are timed too). FP16 (the same
+ * engine with F16 planes and no transforms) runs first, so every packed row has its vs_fp16 ratio
+ * from the same run. bytes_per_token counts every weight plane, meta tile, HARP block and the KV
+ * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token.
+ * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
+ * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
+#define _POSIX_C_SOURCE 200809L
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+/* ---- real model folders through the backend (CPU, or CUDA with --gpu): the engine `generate`
+ * and `ppl --gpu` use, one decode step per harp_ctx_eval (logits copied back every step) ---------- */
+static void model_rows(const char *dirs, int gpu, int steps, int json) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dirs);
+    char *save = NULL;
+    for (char *d = strtok_r(buf, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+        harp_model *m = NULL;
+        cli_check(harp_model_open(d, NULL, &m));
+        harp_model_info in;
+        cli_check(harp_model_get_info(m, &in));
+        harp_backend *be = NULL;
+        if (gpu) cli_check(harp_backend_cuda_create(0, &be));
+        harp_ctx_params p = harp_ctx_default_params();
+        p.max_tokens = 16 + steps + 1 < in.max_seq_len ? 16 + steps + 1 : in.max_seq_len;
+        p.backend = be;
+        harp_ctx *c = NULL;
+        cli_check(harp_ctx_create_ex(m, &p, &c));
+        float *logits = malloc(sizeof(float) * (size_t)16 * in.vocab_size);
+        if (!logits) cli_die(CLI_EXIT_FAIL, "out of memory");
+        int32_t ids[16], tok = 1;
+        for (int i = 0; i < 16; i++) ids[i] = (int32_t)((i * 7919 + 13) % in.vocab_size);
+        const int np = p.max_tokens - steps - 1 < 16 ? p.max_tokens - steps - 1 : 16;
+        const double t0 = harp_time_s();
+        cli_check(harp_ctx_eval(c, ids, np > 1 ? np : 1, logits, 0));
+        const double t1 = harp_time_s();
+        for (int i = 0; i < steps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
+        const double t2 = harp_time_s(), tok_s = steps / (t2 - t1);
+        const char *qd = in.quant_method[0] ? in.quant_algo : in.weight_dtype;
+        if (json)
+            printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"%s\", \"model\": \"%s\", \"synthetic\": false, "
+                   "\"qtype\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"bpw\": %.4f, \"batch\": 1, \"steps\": %d, "
+                   "\"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f}\n",
+                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, steps, tok_s, tok_s,
+                   1e3 / tok_s, np / (t1 - t0));
+        else
+            printf("%-4s %-40s %-5s %d-bit %-5s %6.3f bpw  decode %8.2f tok/s (%7.3f ms/token)  prompt %8.1f tok/s\n",
+                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, tok_s, 1e3 / tok_s,
+                   np / (t1 - t0));
+        fflush(stdout);
+        free(logits);
+        harp_ctx_free(c);
+        harp_backend_free(be);
+        harp_model_free(m);
+    }
+}
+
+/* --model DIR[,DIR] [--steps N] [--gpu]: rows of real folders (any build; --gpu needs CUDA). */
+static int model_mode(int argc, char **argv) {
+    const char *dirs = NULL;
+    int gpu = 0, json = 0, steps = 64;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--gpu")) gpu = 1;
+        else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) dirs = argv[++i];
+        else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) cli_set_threads(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = (int)cli_parse_long("--steps", argv[++i], 1, 100000);
+        else cli_die(CLI_EXIT_USAGE, "with --model: unexpected argument '%s' (--gpu, --json, --steps N, -t N)", argv[i]);
+    }
+    model_rows(dirs, gpu, steps, json);
+    return 0;
+}
+
+static int has_model_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--model")) return 1;
+    return 0;
+}
+
+#ifndef HARP_HAVE_CUDA
+int bench_decode(int argc, char **argv) {
+    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
+    cli_die(CLI_EXIT_FAIL, "harp bench decode: harp was built without CUDA (-DHARP_CUDA=ON); synthetic shapes are "
+                           "GPU rows only (real folders on the CPU: --model DIR)");
+}
+#else
+#include <cuda_runtime_api.h>
+
+
+typedef struct mshape {
+    const char *name;
+    int dim, hidden, n_heads, n_kv, layers, vocab;
+} mshape;
+
+static const mshape k_shapes[] = {
+    {"llama2-7b", 4096, 11008, 32, 32, 32, 32000},  {"llama2-13b", 5120, 13824, 40, 40, 40, 32000},
+    {"llama2-70b", 8192, 28672, 64, 8, 80, 32000},  {"llama3-8b", 4096, 14336, 32, 8, 32, 128256},
+    {"qwen2.5-7b", 3584, 18944, 28, 4, 28, 152064},
+};
+
+static const struct {
+    const char *name;
+    int qt;
+    double bits;
+} k_types[] = {{"f16", DL_F16, 16}, {"int2", DL_INT2, 2}, {"int3", DL_INT3, 3}, {"int4", DL_INT4, 4},
+               {"int8", DL_INT8, 8}, {"e8p2", DL_E8P2, 2}, {"rvq3", DL_RVQ3, 3}, {"rvq4", DL_RVQ4, 4}};
+
+/* One linear group of the synthetic model. */
+typedef struct blin {
+    dec_linear_dev d;      /* what dec_linear_run takes: the backend's packed linear */
+    dec_weights w;
+    dec_xdev *xin, *xout;
+    int own_x;             /* xin / xout belong to this linear (HARP), else shared (RHT, identity) */
+    int m, n, npad;
+} blin;
+
+typedef struct bmodel {
+    const mshape *s;
+    int qt, harp, B, pos, max_ctx, layers;
+    blin *g;               /* layers × 4 groups: q|k|v, o, up|gate, down */
+    blin head;
+    dec_xdev *shared_x[10]; /* RHT / identity transforms shared by every layer: per group in, out */
+    float *norm, *inv_freq, *signs;
+    void *kc, *vc;         /* layers × B × max_ctx × kvd fp16 each */
+    int32_t *posv;
+    float *x, *qkv, *q, *att, *ug, *act, *yt, *scr, *aws, *logits;
+    void *xh;
+    dec_linear_ws ws;
+    dec_attn_shape as;
+    double weight_bytes, xform_bytes, kv_bytes;
+} bmodel;
+
+static size_t xform_block_bytes(const dec_xform *xf) {
+    size_t b = 0;
+    for (int s = 0; s < xf->nstages; s++)
+        if (!xf->st[s].shared) b += (size_t)xf->n * (size_t)((xf->st[s].b + 7) / 8 * 8) * 2;
+    return b;
+}
+
+static void *dalloc(size_t bytes) {
+    void *p = NULL;
+    CUCHK(cudaMalloc(&p, bytes ? bytes : 4));
+    CUCHK(cudaMemset(p, 0, bytes ? bytes : 4));
+    return p;
+}
+
+/* Transform of one side: identity (fp16), Hadamard (rht) or a fresh random butterfly (harp). */
+static void make_x(bmodel *M, int64_t n, int transpose, uint64_t seed, dec_xdev **out) {
+    dec_xform xf;
+    if (M->qt == DL_F16) dec_xform_identity(n, &xf);
+    else if (M->harp) HCHK(dec_synth_butterfly(n, seed, transpose, &xf));
+    else HCHK(dec_xform_hadamard(n, transpose, &xf));
+    M->xform_bytes += (double)xform_block_bytes(&xf);
+    HCHK(dec_xform_upload(&xf, M->B, out));
+    dec_xform_free(&xf);
+}
+
+static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t seed) {
+    memset(L, 0, sizeof *L);
+    L->m = m, L->n = n, L->npad = dec_npad(n);
+    HCHK(dec_weights_random(qt, m, n, 0.02f, 0.005f, seed, &L->w));
+    M->weight_bytes += (double)dec_weights_bytes(&L->w);
+    if (qt != DL_F16 && M->harp) {
+        make_x(M, n, 0, seed * 2 + 1, &L->xin);
+        make_x(M, m, 1, seed * 2 + 2, &L->xout);
+        L->own_x = 1;
+    } else {
+        if (!M->shared_x[2 * gi]) make_x(M, n, 0, 0, &M->shared_x[2 * gi]), make_x(M, m, 1, 0, &M->shared_x[2 * gi + 1]);
+        L->xin = M->shared_x[2 * gi], L->xout = M->shared_x[2 * gi + 1];
+    }
+    L->d.w = L->w;
+    L->d.xin = L->xin, L->d.xout = L->xout;
+    if (qt != DL_F16) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
+}
+
+static void free_lin(blin *L) {
+    dec_weights_free(&L->w);
+    if (L->own_x) dec_xform_dev_free(L->xin), dec_xform_dev_free(L->xout);
+}
+
+static void model_free(bmodel *M) {
+    for (int i = 0; i < 4 * M->layers; i++) free_lin(&M->g[i]);
+    free(M->g);
+    free_lin(&M->head);
+    for (int i = 0; i < 10; i++)
+        if (M->shared_x[i]) dec_xform_dev_free(M->shared_x[i]);
+    void *p[] = {M->norm, M->inv_freq, M->signs, M->kc, M->vc, M->posv, M->x, M->qkv, M->q, M->att,
+                 M->ug, M->act, M->yt, M->scr, M->aws, M->logits, M->xh};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cudaFree(p[i]);
+    memset(M, 0, sizeof *M);
+}
+
+static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int pos, int layers) {
+    memset(M, 0, sizeof *M);
+    M->s = s, M->qt = qt, M->harp = harp, M->B = B, M->pos = pos, M->layers = layers;
+    M->max_ctx = pos + 1;
+    const int hd = s->dim / s->n_heads, qd = s->n_heads * hd, kvd = s->n_kv * hd, mq = qd + 2 * kvd;
+    const int widest = mq > 2 * s->hidden ? mq : 2 * s->hidden, wv = widest > s->vocab ? widest : s->vocab;
+    M->as = (dec_attn_shape){.n_heads = s->n_heads, .n_kv = s->n_kv, .head_dim = hd, .max_ctx = M->max_ctx, .window = 0};
+    {
+        float *h = dec_synth_signs(wv, 5);
+        M->signs = dalloc(sizeof(float) * (size_t)wv);
+        CUCHK(cudaMemcpy(M->signs, h, sizeof(float) * (size_t)wv, cudaMemcpyHostToDevice));
+        free(h);
+        float *nw = malloc(sizeof(float) * (size_t)s->dim), *fr = malloc(sizeof(float) * (size_t)hd);
+        for (int i = 0; i < s->dim; i++) nw[i] = 1.0f;
+        for (int i = 0; i < hd / 2; i++) fr[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+        M->norm = dalloc(sizeof(float) * (size_t)s->dim);
+        M->inv_freq = dalloc(sizeof(float) * (size_t)hd);
+        CUCHK(cudaMemcpy(M->norm, nw, sizeof(float) * (size_t)s->dim, cudaMemcpyHostToDevice));
+        CUCHK(cudaMemcpy(M->inv_freq, fr, sizeof(float) * (size_t)(hd / 2), cudaMemcpyHostToDevice));
+        free(nw), free(fr);
+    }
+    M->g = calloc((size_t)layers * 4, sizeof *M->g);
+    for (int l = 0; l < layers; l++) {
+        const uint64_t sd = 1000 + 10 * (uint64_t)l;
+        make_lin(M, &M->g[4 * l + 0], qt, mq, s->dim, 0, sd + 0);
+        make_lin(M, &M->g[4 * l + 1], qt, s->dim, qd, 1, sd + 1);
+        make_lin(M, &M->g[4 * l + 2], qt, 2 * s->hidden, s->dim, 2, sd + 2);
+        make_lin(M, &M->g[4 * l + 3], qt, s->dim, s->hidden, 3, sd + 3);
+    }
+    {   /* the head stays fp16 in every row, as in quantized folders */
+        const int qt0 = M->qt;
+        M->qt = DL_F16;
+        make_lin(M, &M->head, DL_F16, s->vocab, s->dim, 4, 7);
+        M->qt = qt0;
+    }
+    const size_t cache = (size_t)layers * B * M->max_ctx * kvd;
+    M->kc = dalloc(cache * 2), M->vc = dalloc(cache * 2);
+    M->kv_bytes = 2.0 * 2.0 * (double)layers * B * (pos + 1) * kvd;
+    int32_t pv[8];
+    for (int b = 0; b < B; b++) pv[b] = pos;
+    M->posv = dalloc(sizeof(int32_t) * (size_t)B);
+    CUCHK(cudaMemcpy(M->posv, pv, sizeof(int32_t) * (size_t)B, cudaMemcpyHostToDevice));
+    const int maxn = s->hidden > qd ? s->hidden : qd, npmax = dec_npad(maxn > s->dim ? maxn : s->dim);
+    M->x = dalloc(sizeof(float) * (size_t)B * s->dim);
+    M->qkv = dalloc(sizeof(float) * (size_t)B * mq);
+    M->q = dalloc(sizeof(float) * (size_t)B * qd);
+    M->att = dalloc(sizeof(float) * (size_t)B * qd);
+    M->ug = dalloc(sizeof(float) * (size_t)B * 2 * s->hidden);
+    M->act = dalloc(sizeof(float) * (size_t)B * s->hidden);
+    M->yt = dalloc(sizeof(float) * 2 * (size_t)B * wv);
+    M->scr = dalloc(sizeof(float) * 2 * (size_t)B * wv);
+    M->aws = dalloc(sizeof(float) * dec_attn_workspace_floats(&M->as, B));
+    M->logits = dalloc(sizeof(float) * (size_t)B * s->vocab);
+    M->xh = dalloc(2 * (size_t)B * npmax * 2);
+    M->ws = (dec_linear_ws){.max_rows = B, .xh = M->xh, .yt = M->yt, .scr = M->scr};
+    {   /* a unit-RMS residual stream */
+        float *h = malloc(sizeof(float) * (size_t)B * s->dim);
+        harp_rng r;
+        harp_rng_seed(&r, 9);
+        for (size_t i = 0; i < (size_t)B * s->dim; i++) h[i] = (float)harp_rng_normal(&r);
+        CUCHK(cudaMemcpy(M->x, h, sizeof(float) * (size_t)B * s->dim, cudaMemcpyHostToDevice));
+        free(h);
+    }
+}
+
+/* in (B × n, ld ldx) → [norm] → L → out (accumulate: out += …): the backend's packed linear */
+static void run_lin(const bmodel *M, const blin *L, const float *in, int ldx, const float *norm, float *out, int accumulate,
+                    void *stream) {
+    HCHK(dec_linear_run(&L->d, in, ldx, M->B, norm, 1e-5f, out, L->m, accumulate, &M->ws, stream));
+}
+
+static void enq_token(void *u, int call, void *stream) {
+    (void)call;
+    bmodel *M = u;
+    const mshape *s = M->s;
+    const int hd = s->dim / s->n_heads, qd = s->n_heads * hd, kvd = s->n_kv * hd, mq = qd + 2 * kvd;
+    const size_t lc = (size_t)M->B * M->max_ctx * kvd * 2;
+    for (int l = 0; l < M->layers; l++) {
+        const blin *G = &M->g[4 * l];
+        char *kc = (char *)M->kc + (size_t)l * lc, *vc = (char *)M->vc + (size_t)l * lc;
+        run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
+        HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
+        HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+        run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
+        run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
+        HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
+        run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
+    }
+    run_lin(M, &M->head, M->x, s->dim, M->norm, M->logits, 0, stream);
+}
+
+typedef struct dopts {
+    int json, reps, pos, layers;
+    double copy_gbps;
+    void *stream;
+} dopts;
+
+static void row(const dopts *o, const mshape *s, int qti, int harp, int B, double *fp16_tok_s) {
+    const int qt = k_types[qti].qt;
+    bmodel M;
+    size_t free0 = 0, total = 0, free1 = 0;
+    CUCHK(cudaMemGetInfo(&free0, &total));
+    const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers;
+    model_build(&M, s, qt, harp, B, o->pos, layers);
+    CUCHK(cudaDeviceSynchronize());
+    CUCHK(cudaMemGetInfo(&free1, &total));
+    const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
+    const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
+    const double bytes = M.weight_bytes + M.xform_bytes + M.kv_bytes, tok_s = B / (us * 1e-6);
+    const double bound = o->copy_gbps * 1e9 / bytes * B, frac = tok_s / bound;
+    const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
+                                              (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
+    const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
+    if (qt == DL_F16) fp16_tok_s[B] = tok_s;
+    const double vs = fp16_tok_s[B] > 0 ? tok_s / fp16_tok_s[B] : 0;
+    const char *rot = qt == DL_F16 ? "none" : harp ? "harp" : "rht";
+    const double peak = (double)(free0 - free1);
+    if (o->json)
+        printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
+               "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
+               "\"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+               "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
+               "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
+               "\"peak_mem_bytes\": %.0f}\n",
+               s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+               M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
+    else
+        printf("%-10s %-5s %-4s B=%d  %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
+               "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
+               s->name, k_types[qti].name, rot, B, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
+               peak / 1e9);
+    fflush(stdout);
+    model_free(&M);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
+               "                         [--batch LIST] [--pos N] [--layers N] [--reps N]\n"
+               "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
+               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
+}
+
+int bench_decode(int argc, char **argv) {
+    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
+    static const struct option opts[] = {{"gpu", no_argument, 0, 'g'},         {"json", no_argument, 0, 'j'},
+                                         {"shape", required_argument, 0, 's'},   {"qtypes", required_argument, 0, 'q'},
+                                         {"rotations", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'b'},
+                                         {"pos", required_argument, 0, 'P'},     {"layers", required_argument, 0, 'L'},
+                                         {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    dopts o = {.reps = 20, .pos = 511};
+    const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
+    int gpu = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': gpu = 1; break;
+        case 'j': o.json = 1; break;
+        case 's': shapes = optarg; break;
+        case 'q': qlist = optarg; break;
+        case 'r': rots = optarg; break;
+        case 'b': blist = optarg; break;
+        case 'P': o.pos = (int)cli_parse_long("--pos", optarg, 0, 131071); break;
+        case 'L': o.layers = (int)cli_parse_long("--layers", optarg, 1, 1000); break;
+        case 'R': o.reps = (int)cli_parse_long("--reps", optarg, 3, 256); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench decode: synthetic shapes are GPU rows (pass --gpu); real folders on the CPU: --model DIR");
+    int batches[8], nb = 0;
+    {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", blist);
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            if (nb == 8) cli_die(CLI_EXIT_USAGE, "--batch: too many entries");
+            batches[nb++] = (int)cli_parse_long("--batch", t, 1, 8);
+        }
+    }
+    int qts[16], nq = 0, has_f16 = 0;
+    {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", qlist);
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            int found = -1;
+            for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+                if (!strcmp(t, k_types[i].name)) found = (int)i;
+            if (found < 0 || nq == 16) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
+            if (k_types[found].qt == DL_F16) has_f16 = 1;
+            else qts[nq++] = found;
+        }
+    }
+    const int do_rht = strstr(rots, "rht") != NULL, do_harp = strstr(rots, "harp") != NULL;
+    if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench decode --gpu: no CUDA device");
+    cudaStream_t st;
+    CUCHK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    o.stream = st;
+    o.copy_gbps = bench_gpu_copy_gbps(st);
+    if (o.json) printf("{\"bench\": \"decode\", \"kind\": \"copy\", \"device\": \"gpu\", \"copy_gbps\": %.1f}\n", o.copy_gbps);
+    else printf("device-to-device copy %.1f GB/s (read + write); synthetic weights, KV position %d\n", o.copy_gbps, o.pos);
+    char sbuf[128];
+    snprintf(sbuf, sizeof sbuf, "%s", shapes);
+    char *save = NULL;
+    for (char *t = strtok_r(sbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const mshape *s = NULL;
+        for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
+            if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
+        if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
+        double fp16[9] = {0};
+        for (int bi = 0; bi < nb; bi++) {
+            size_t fr = 0, tot = 0;
+            CUCHK(cudaMemGetInfo(&fr, &tot));
+            const int layers = o.layers > 0 && o.layers < s->layers ? o.layers : s->layers;
+            const double f16_bytes = 2.0 * layers * (4.0 * s->dim * s->dim + 3.0 * s->hidden * s->dim);
+            if (has_f16 && f16_bytes < 0.9 * (double)fr) row(&o, s, 0, 0, batches[bi], fp16);
+            else if (has_f16) fprintf(stderr, "%s f16: %.1f GB of weights do not fit in %.1f GB free; row skipped\n", s->name,
+                                      f16_bytes / 1e9, (double)fr / 1e9);
+            for (int qi = 0; qi < nq; qi++) {
+                if (do_rht) row(&o, s, qts[qi], 0, batches[bi], fp16);
+                if (do_harp) row(&o, s, qts[qi], 1, batches[bi], fp16);
+            }
+        }
+    }
+    cudaStreamDestroy(st);
+    return 0;
+}
+#endif

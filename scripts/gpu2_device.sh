@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Device run of issue 12 phase 2 (docs/results/decode-gpu.md, "Phase 2"): copied into the pack by
+#   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
+# and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
+# STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
+# against the fp32 dense path and the CPU), bench (harp bench decode --gpu), bench70 (70B 2-bit).
+set -u
+D=$(cd "$(dirname "$0")" && pwd)
+. "$D/env.sh"
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+S="$P/shared"; M="$S/models"; T="$S/data/ref-corpus/test.txt"
+run() { "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$1" "${@:2}"; }
+extra=""
+for d in "$M"/*/; do n=$(basename "$d"); case "$n" in ref-llama|stories260K) ;; *) extra="$extra $M/$n" ;; esac; done
+export HARP_GPU_PACKED_MODELS="$extra" OMP_WAIT_POLICY=passive
+echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+for stage in "$@"; do
+  case "$stage" in
+  tests)
+    for t in test_dec_linear test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed; do
+      echo "== $t"; timeout 300 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
+    done ;;
+  ppl)
+    for m in "$M/ref-llama" $extra; do
+      case "$m" in *st_*) continue ;; esac
+      /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-full: |"
+      timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-64: |"
+      timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
+    done ;;
+  bench)
+    timeout 400 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+  bench70)
+    timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
+  esac
+done

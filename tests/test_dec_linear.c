@@ -1,0 +1,179 @@
+/* The GPU decode engine's view of a model's linear groups (src/cuda/dec_linear.c), on the CPU: the
+ * transforms built from harp_rot (with its signs as pre / post) reproduce harp_rot_apply_ref_f64 in
+ * both directions for every kind the engine runs (RHT at widths with Had_K, the HARP butterfly in
+ * both schedules, also with the fixed Hadamard stage and two passes, GSR with signs, Kronecker),
+ * dense kinds are refused with one error; and the C twin of the whole packed product
+ * (dec_linear_ref: split fp16 input, GEMV, output transform, scales) matches harp_qtensor_apply_ref for
+ * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 tensors with rotations, signs and fused slices. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "cuda/decode.h"
+#include "harp/qtensor.h"
+#include "harp/quant.h"
+#include "harp/rotate.h"
+#include "test_util.h"
+
+static double rel_l2(const double *a, const double *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+static void check_rot(harp_rot *r, const char *what) {
+    const int64_t n = harp_rot_dim(r);
+    harp_rng rng;
+    harp_rng_seed(&rng, (uint64_t)n);
+    double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * n), *tmp = malloc(sizeof(double) * 2 * n);
+    for (int tr = 0; tr < 2; tr++) {
+        dec_xform xf;
+        const int8_t *s = NULL;
+        CHECK_OK(dec_xform_from_rot(r, tr, &xf, &s));
+        for (int64_t i = 0; i < n; i++) x[i] = y[i] = harp_rng_normal(&rng);
+        CHECK_OK(harp_rot_apply_ref_f64(r, y, 1, n, tr));
+        if (s && !tr)
+            for (int64_t i = 0; i < n; i++) x[i] *= s[i];
+        dec_xform_apply_ref(&xf, x, tmp);
+        if (s && tr)
+            for (int64_t i = 0; i < n; i++) x[i] *= s[i];
+        const double e = rel_l2(x, y, n);
+        CHECK_MSG(e < 2e-6, "%s n=%lld transpose %d: relative error %.3g", what, (long long)n, tr, e);
+        dec_xform_free(&xf);
+    }
+    free(x), free(y), free(tmp);
+}
+
+static void test_rotations(void) {
+    static const int64_t had_n[] = {172, 1536, 688, 512};
+    for (size_t i = 0; i < sizeof had_n / sizeof had_n[0]; i++) {
+        harp_rot *r = NULL;
+        CHECK_OK(harp_rot_create(HARP_ROT_RHT, had_n[i], NULL, 5, &r));
+        check_rot(r, "rht");
+        harp_rot_destroy(r);
+        for (int sched = 0; sched < 2; sched++)
+            for (int passes = 1; passes <= 2; passes++) {
+                harp_rot_params p;
+                harp_rot_params_default(&p);
+                p.theta_init_scale = 0.3;
+                p.schedule = sched;
+                p.n_passes = passes;
+                CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, had_n[i], &p, 7, &r));
+                check_rot(r, sched ? "butterfly (hadamard schedule)" : "butterfly");
+                harp_rot_destroy(r);
+            }
+    }
+    harp_rot_params p;
+    harp_rot_params_default(&p);
+    p.gsr_signs = 1;
+    harp_rot *r = NULL;
+    CHECK_OK(harp_rot_create(HARP_ROT_GSR, 1024, &p, 9, &r));
+    check_rot(r, "gsr");
+    harp_rot_destroy(r);
+    CHECK_OK(harp_rot_create(HARP_ROT_KRON, 96, NULL, 4, &r));
+    check_rot(r, "kron");
+    harp_rot_destroy(r);
+    CHECK_OK(harp_rot_create(HARP_ROT_RANDOM_ORTHOGONAL, 64, NULL, 4, &r));
+    dec_xform xf;
+    const int8_t *s = NULL;
+    CHECK(dec_xform_from_rot(r, 0, &xf, &s) == HARP_ERR_UNSUPPORTED);
+    harp_rot_destroy(r);
+}
+
+/* A quantized tensor of type t (m × n) with transforms: RHT / butterfly on both sides, signs, slices. */
+static harp_status make_tensor(harp_qtype t, int64_t m, int64_t n, int rot, uint64_t seed, harp_qtensor *w) {
+    harp_rng rng;
+    harp_rng_seed(&rng, seed);
+    float *W = malloc(sizeof(float) * m * n);
+    double *H = calloc((size_t)(n * n), sizeof(double));
+    for (int64_t i = 0; i < m * n; i++) W[i] = (float)harp_rng_normal(&rng);
+    for (int64_t i = 0; i < n; i++) H[i * n + i] = 1.0;
+    harp_status st;
+    if (t == HARP_QTYPE_F16) {
+        st = harp_qtensor_init(w, t, m, n, 0);
+        uint16_t *h = malloc(sizeof(uint16_t) * m * n);
+        for (int64_t i = 0; i < m * n; i++) h[i] = harp_f32_to_f16(W[i]);
+        w->planes[0].data = w->planes[0].owned = h;
+        w->planes[0].nbytes = sizeof(uint16_t) * m * n;
+    } else {
+        const int bits = t == HARP_QTYPE_INT2 || t == HARP_QTYPE_E8P2 ? 2 : t == HARP_QTYPE_INT3 || t == HARP_QTYPE_RVQ3 ? 3
+                       : t == HARP_QTYPE_INT8 ? 8 : 4;
+        harp_quant_params p = harp_quant_default_params(t >= HARP_QTYPE_E8P2 ? HARP_QMETHOD_QUIP : HARP_QMETHOD_RTN, bits);
+        p.tune_iters = 0;
+        st = harp_quantize_linear(&p, m, n, W, H, "dec_linear test", w);
+    }
+    harp_qxf *x = &w->xf;
+    if (st == HARP_OK && rot) {
+        harp_rot_params rp;
+        harp_rot_params_default(&rp);
+        rp.theta_init_scale = 0.2;
+        rp.schedule = HARP_BF_SCHEDULE_HADAMARD;
+        const harp_rot_kind k = rot == 1 ? HARP_ROT_RHT : HARP_ROT_BUTTERFLY;
+        st = harp_rot_create(k, n, &rp, seed + 1, &x->rot_in);
+        if (st == HARP_OK) st = harp_rot_create(k, m, &rp, seed + 2, &x->rot_out);
+        x->s_in = malloc((size_t)n);
+        x->s_out = malloc((size_t)m);
+        for (int64_t i = 0; i < n; i++) x->s_in[i] = (harp_rng_u64(&rng) >> 63) ? -1 : 1;
+        for (int64_t i = 0; i < m; i++) x->s_out[i] = (harp_rng_u64(&rng) >> 63) ? -1 : 1;
+        x->n_slices = 2;
+        x->slice_len[0] = m / 3, x->slice_len[1] = m - m / 3;
+        x->slice_scale[0] = 0.7f, x->slice_scale[1] = 1.3f;
+    }
+    if (st == HARP_OK) st = harp_qtensor_derive(w);
+    free(W), free(H);
+    return st;
+}
+
+static void test_linear_twin(void) {
+    static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, HARP_QTYPE_INT2,
+                                       HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_F16};
+    static const int64_t shapes[][2] = {{96, 172}, {1536, 512}, {40, 256}};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int rot = 0; rot < 3; rot++) {
+                const int64_t m = shapes[si][0], n = shapes[si][1];
+                harp_qtensor w;
+                harp_status st = make_tensor(types[ti], m, n, rot, 100 + ti * 10 + si, &w);
+                CHECK_OK(st);
+                if (st) continue;
+                dec_linear L;
+                CHECK_OK(st = dec_linear_from_qtensor(&w, "test linear", &L));
+                if (st) {
+                    harp_qtensor_free(&w);
+                    continue;
+                }
+                const int rows = 3;
+                harp_rng rng;
+                harp_rng_seed(&rng, 7);
+                float *X = malloc(sizeof(float) * rows * n), *Y = malloc(sizeof(float) * rows * m),
+                      *R = malloc(sizeof(float) * rows * m);
+                double *a = malloc(sizeof(double) * rows * m), *b = malloc(sizeof(double) * rows * m);
+                for (int64_t i = 0; i < rows * n; i++) X[i] = (float)harp_rng_normal(&rng);
+                CHECK_OK(dec_linear_ref(&L, X, rows, Y));
+                CHECK_OK(harp_qtensor_apply_ref(&w, X, rows, R));
+                for (int64_t i = 0; i < rows * m; i++) a[i] = Y[i], b[i] = R[i];
+                /* split fp16 activations (h + lo) carry the input to ~2^-22; the rest is fp32 vs double
+                   transforms (the reference rotates in fp32) */
+                const double e = rel_l2(a, b, rows * m);
+                CHECK_MSG(e < 1e-5, "%s %lldx%lld rot %d: twin vs qtensor reference, relative L2 %.3g",
+                          harp_qtype_name(types[ti]), (long long)m, (long long)n, rot, e);
+                free(X), free(Y), free(R), free(a), free(b);
+                dec_linear_free(&L);
+                harp_qtensor_free(&w);
+            }
+    /* a type without a GPU kernel is refused naming the group */
+    harp_qtensor w;
+    CHECK_OK(harp_qtensor_init(&w, HARP_QTYPE_BF16, 8, 8, 0));
+    dec_linear L;
+    CHECK(dec_linear_from_qtensor(&w, "layers.0.qkv", &L) == HARP_ERR_UNSUPPORTED);
+    CHECK(strstr(harp_last_error(), "layers.0.qkv") != NULL);
+    harp_qtensor_free(&w);
+}
+
+int main(void) {
+    harp_set_log_level(HARP_LOG_NONE);
+    test_rotations();
+    test_linear_twin();
+    return t_done();
+}

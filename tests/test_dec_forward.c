@@ -69,7 +69,7 @@ static harp_status emu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g
     for (int r = 0; !st && r < rows; r++)
         for (int s = 0, col = 0; s < g->n_slices; col += g->out[s++])
             for (int i = 0; i < g->out[s]; i++) {
-                const float *bias = g->slice[s]->bias;
+                const float *bias = g->bias[s];
                 Y[s][(size_t)r * g->out[s] + i] = y[(size_t)r * g->out_total + col + i] + (bias ? bias[i] : 0.0f);
             }
     free(y);

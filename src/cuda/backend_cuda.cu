@@ -234,7 +234,7 @@ harp_status bias_load(harp_backend *b, const harp_lgroup *g, float **out) {
     float *h = (float *)harp_xcalloc((size_t)g->out_total, sizeof(float), "bias");
     if (!h) return HARP_ERR_OOM;
     for (int s = 0, col = 0; s < g->n_slices; col += g->out[s++])
-        if (g->slice[s]->bias) memcpy(h + col, g->slice[s]->bias, (size_t)g->out[s] * sizeof(float));
+        if (g->bias[s]) memcpy(h + col, g->bias[s], (size_t)g->out[s] * sizeof(float));
     harp_status st = put_vec(b, h, (size_t)g->out_total, "bias", out);
     free(h);
     return st;
@@ -261,10 +261,7 @@ harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) 
         *handle = h;
         return HARP_OK;
     }
-    for (int s = 0; s < g->n_slices; s++)   // fp32 slices are their stored form; quantized ones never densified
-        if (g->slice[s]->packed)
-            return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: a %s group (%d x %d) whose slices are not one stored "
-                            "tensor cannot run packed", harp_qtype_name(g->qtype), g->out_total, g->in);
+    // no stored tensor: fp32 slices, their own stored form (a quantized group is never densified)
     size_t n = (size_t)g->in * g->out_total;
     int has_bias = harp_lgroup_has_bias(g);
     float *wt = (float *)harp_xmalloc(n * sizeof(float), "dense weights");

@@ -23,9 +23,11 @@ enum { QT_LDP_QWEIGHT = 0, QT_LDP_LEVELS = 1 };
 
 /* The four levels of θ, and with J != NULL their Jacobian J[k][p] = ∂ℓ_k/∂θ_p. */
 void harp_ldp_levels(const double theta[HARP_LDP_NPARAM], double lv[4], double J[4][HARP_LDP_NPARAM]);
-/* Nearest of the four ordered levels (midpoint thresholds, ties to the lower level). */
+/* Nearest of the four ordered levels: thresholds at the midpoints, ties to the lower level. "w above
+ * the midpoint of ℓ_k, ℓ_{k+1}" is tested as w − ℓ_k > ℓ_{k+1} − w, which no rounding of the
+ * midpoint can get wrong when two levels are a few ulps apart. */
 static inline int harp_ldp_nearest(const double lv[4], double w) {
-    return w > 0.5 * (lv[2] + lv[3]) ? 3 : w > 0.5 * (lv[1] + lv[2]) ? 2 : w > 0.5 * (lv[0] + lv[1]) ? 1 : 0;
+    return w - lv[2] > lv[3] - w ? 3 : w - lv[1] > lv[2] - w ? 2 : w - lv[0] > lv[1] - w ? 1 : 0;
 }
 
 /* Proxy loss of one row with frozen codes: L = Δ H Δᵀ, Δ = ŵ − w, ŵ_c = ℓ_{q_c}(θ_{group(c)}), H (n, n)

@@ -25,9 +25,10 @@ void harp_ldp_levels(const double th[HARP_LDP_NPARAM], double lv[4], double J[4]
     double s[3], se = 0;
     for (int i = 0; i < 3; i++) se += s[i] = exp(phi[i] - mx);
     for (int i = 0; i < 3; i++) s[i] /= se;
-    const double c[4] = {0.0, s[0], s[0] + s[1], 1.0};
-    for (int k = 0; k < 4; k++) lv[k] = b + (a - b) * c[k];
-    lv[3] = a;
+    const double c[4] = {0.0, s[0], fmin(s[0] + s[1], 1.0), 1.0};
+    /* exact ends, and rounding never breaks the order (a clamp moves a level by at most an ulp) */
+    lv[0] = b, lv[3] = a;
+    for (int k = 1; k < 3; k++) lv[k] = fmin(fmax(b + (a - b) * c[k], lv[k - 1]), a);
     if (!J) return;
     for (int k = 0; k < 4; k++) {
         J[k][0] = 1.0 - c[k];

@@ -3,7 +3,8 @@
  * never in timed tests. Each benchmark is in bench/bench_<name>.c.
  *
  * This header is the benchmarks' one door into the library below its public API: the module APIs
- * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook) and
+ * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook, the
+ * ldp2 int4-activation GEMV) and
  * the BLAS baselines (cblas). Benchmarks include only this, cli.h and include/ headers. */
 #ifndef HARP_BENCH_H
 #define HARP_BENCH_H
@@ -15,6 +16,7 @@
 #include "cuda/dec_synth.h"
 #include "harp.h"
 #include "quant/e8p.h"
+#include "quant/ldp.h"
 
 #define HARP_BENCH_LIST(X)                                                                  \
     X(ppl, "end-to-end perplexity tokens/s and GFLOP/s vs OpenBLAS sgemm, peak RSS")        \

@@ -94,9 +94,15 @@ static void gemv_f16(const uint16_t *w, int m, int n, const float *x, float *y, 
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
 
-enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_E8P2_HARP, K_COUNT };
-static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",
-                                               "rvq4",    "e8p2_q8", "rvq3_q8", "rvq4_q8",    "e8p2_harp"};
+enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_E8P2_HARP, K_LDP2, K_LDP2_A4,
+       K_COUNT };
+static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",  "rvq4",
+                                               "e8p2_q8", "rvq3_q8", "rvq4_q8", "e8p2_harp",  "ldp2",  "ldp2_a4"};
+/* ldp2 rows: RCP's non-uniform 2-bit type, group 128 (4 fp16 levels per group), no transforms;
+ * ldp2_a4 quantizes x to int4 per token first (harp_ldp_gemv_a4). */
+enum { BG_LDP_GROUP = 128 };
+static int kind_ldp(int k) { return k == K_LDP2 || k == K_LDP2_A4; }
+static size_t ldp_code_bytes(size_t m, size_t n) { return m * ((n + 3) / 4); }
 /* The _q8 kinds run the same matrices with int8 activations (harp_qgemv_q8, fused transforms). */
 static int kind_q8(int k) { return k == K_E8P2_Q8 || k == K_RVQ3_Q8 || k == K_RVQ4_Q8; }
 
@@ -120,6 +126,7 @@ static size_t kind_bytes(int k, size_t m, size_t n) {
     case K_FP16: return 2 * m * n;
     case K_RVQ3: case K_RVQ3_Q8: return 3 * m * nc;
     case K_RVQ4: case K_RVQ4_Q8: return 4 * m * nc;
+    case K_LDP2: case K_LDP2_A4: return ldp_code_bytes(m, n) + 8 * m * ((n + BG_LDP_GROUP - 1) / BG_LDP_GROUP);
     default: return 2 * m * nc;
     }
 }
@@ -133,6 +140,16 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
     }
     if (k == K_FP16) {
         gemv_f16((const uint16_t *)base, b->m, b->n, b->x, b->y, b->simd16);
+        return;
+    }
+    if (kind_ldp(k)) {
+        harp_qtensor w;
+        harp_qtensor_init(&w, HARP_QTYPE_LDP2, b->m, b->n, BG_LDP_GROUP);
+        const size_t codes = ldp_code_bytes((size_t)b->m, (size_t)b->n);
+        w.planes[0].data = base, w.planes[0].nbytes = codes;
+        w.planes[1].data = base + codes, w.planes[1].nbytes = bytes - codes;
+        if (k == K_LDP2) harp_qtensor_apply(&w, b->x, 1, b->y, 0);
+        else harp_ldp_gemv_a4(&w, b->x, b->y);
         return;
     }
     /* a view of this copy's code planes; the transforms are the context's (borrowed, never freed) */
@@ -198,6 +215,15 @@ static void fill_random(uint8_t *p, size_t n, harp_rng *rng, int k) {
     }
 }
 
+/* ldp2: random codes, then valid ordered fp16 levels (random bits could be NaN or subnormal). */
+static void fill_ldp(uint8_t *p, size_t bytes, size_t m, size_t n, harp_rng *rng) {
+    const size_t codes = ldp_code_bytes(m, n);
+    for (size_t i = 0; i < codes; i++) p[i] = (uint8_t)harp_rng_u64(rng);
+    uint16_t *lv = (uint16_t *)(void *)(p + codes);
+    for (size_t k = 0; k < (bytes - codes) / 2; k += 4)
+        for (int j = 0; j < 4; j++) lv[k + (size_t)j] = harp_f32_to_f16(0.01f * (float)(2 * j - 3));
+}
+
 static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp32_sec,
                  double fp16_sec, size_t bytes, size_t copies) {
     double gbps = (double)bytes / sec / 1e9;
@@ -213,6 +239,7 @@ static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp3
                k == K_FP32   ? "openblas"
                : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
                : kind_q8(k)  ? harp_qgemv_q8_isa()
+               : kind_ldp(k) ? harp_ldp_gemv_isa()
                              : harp_qgemv_isa());
     } else {
         printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%5.2f vs fp32  x%5.2f vs fp16  (%zu copies, %.0f MB)\n",
@@ -268,7 +295,8 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
             if (copies < 2 && g == 1) copies = 2;
             uint8_t *buf = harp_aligned_alloc(bytes * copies, "gemv benchmark weights");
             if (!buf) return -1;
-            fill_random(buf, bytes, rng, k);
+            if (kind_ldp(k)) fill_ldp(buf, bytes, (size_t)m, (size_t)n, rng);
+            else fill_random(buf, bytes, rng, k);
             /* Distinct addresses are what defeat the cache; the contents may repeat. */
             for (size_t c = 1; c < copies; c++) memcpy(buf + c * bytes, buf, bytes);
             double sec = time_kind(b, k, buf, bytes, copies);
@@ -356,8 +384,10 @@ static void usage(FILE *f) {
             "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
             "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
             "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4,e8p2_q8,rvq3_q8,\n"
-            "                    rvq4_q8,e8p2_harp (_q8: int8 activations; e8p2_harp: E8P with\n"
-            "                    HARP butterflies instead of RHT; default all;\n"
+            "                    rvq4_q8,e8p2_harp,ldp2,ldp2_a4 (_q8: int8 activations; e8p2_harp:\n"
+            "                    E8P with HARP butterflies instead of RHT; ldp2: RCP's non-uniform\n"
+            "                    2-bit, group 128, no transforms; ldp2_a4: the same with int4\n"
+            "                    activations per token; default all;\n"
             "                    speed-ups need fp32 / fp16 in the list)\n"
             "  --regime R        cache, stream or both (default both)\n"
             "  --isa I           cap the quantized kernel: avx2 or portable (default: best)\n"

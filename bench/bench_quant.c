@@ -29,7 +29,7 @@ static void synth_hessian(harp_rng *rng, int64_t n, double *H) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: harp bench quant [--method quip|gptq|rtn] [--bits LIST] [--shapes MxN,...] [--threads N]\n"
+    fprintf(f, "usage: harp bench quant [--method quip|gptq|rtn|ldp] [--bits LIST] [--shapes MxN,...] [--threads N]\n"
                "                        [--tune N] [--act-order] [--reps N] [--json]\n"
                "Seconds per matrix of harp_quantize_linear on synthetic data (default shapes: ref-llama\n"
                "qkv 1536x512 is fused q|k|v = 1024x512 here as in the brief, o 512x512, up|gate 3072x512,\n"
@@ -60,7 +60,8 @@ int bench_quant(int argc, char **argv) {
             if (!strcmp(optarg, "quip")) method = HARP_QMETHOD_QUIP;
             else if (!strcmp(optarg, "gptq")) method = HARP_QMETHOD_GPTQ;
             else if (!strcmp(optarg, "rtn")) method = HARP_QMETHOD_RTN;
-            else cli_die(CLI_EXIT_USAGE, "--method: expected quip, gptq or rtn, got '%s'", optarg);
+            else if (!strcmp(optarg, "ldp")) method = HARP_QMETHOD_LDP;
+            else cli_die(CLI_EXIT_USAGE, "--method: expected quip, gptq, rtn or ldp, got '%s'", optarg);
             break;
         case 'b': bits = optarg; break;
         case 's': shapes = optarg; break;
@@ -76,7 +77,7 @@ int bench_quant(int argc, char **argv) {
         harp_set_threads(threads);
         openblas_set_num_threads(threads);
     }
-    const char *mname = method == HARP_QMETHOD_QUIP ? "quip" : method == HARP_QMETHOD_GPTQ ? "gptq" : "rtn";
+    const char *mname = harp_qmethod_name(method);
     const char *p = shapes;
     long m, n;
     while (bench_next_shape(&p, &m, &n)) {

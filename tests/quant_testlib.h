@@ -65,6 +65,12 @@ static inline harp_status qt_random_tensor(harp_rng *rng, harp_qtype type, int64
         } else if (d->values == HARP_QV_GROUP_INDEX) {
             int32_t *g = (int32_t *)(void *)p;
             for (size_t k = 0; k < nb / 4; k++) g[k] = (int32_t)(harp_rng_u64(rng) % (uint64_t)w->n_groups);
+        } else if (d->values == HARP_QV_LEVELS4) { /* 4 non-decreasing levels per group */
+            uint16_t *h = (uint16_t *)(void *)p;
+            for (size_t k = 0; k < nb / 2; k += 4) {
+                float f = (float)(0.02 * harp_rng_normal(rng));
+                for (int j = 0; j < 4; j++, f += (float)(0.02 * harp_rng_uniform(rng))) h[k + (size_t)j] = harp_f32_to_f16(f);
+            }
         } else if (d->dtype == HARP_ST_F32) {
             float *f = (float *)(void *)p;
             for (size_t k = 0; k < nb / 4; k++) f[k] = (float)(0.02 * harp_rng_normal(rng));

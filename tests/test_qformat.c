@@ -107,7 +107,7 @@ int main(void) {
     test_config();
     for (int t = 0; t < HARP_QTYPE_COUNT; t++) {
         const harp_qtype_traits *tr = harp_qtype_traits_of((harp_qtype)t);
-        if (!tr->legacy_codebook) continue; /* types a v1 folder can hold */
+        if (!tr || !tr->legacy_codebook) continue; /* types a v1 folder can hold */
         test_roundtrip((harp_qtype)t, 0);
         if (tr->layout == HARP_QLAYOUT_SCALAR) test_roundtrip((harp_qtype)t, 1);
     }

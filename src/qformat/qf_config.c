@@ -157,7 +157,8 @@ static harp_status qc_type(const cJSON *q, const char *name, qf_config *qc) {
     if (!strcmp(s, "rtn")) qc->method = HARP_QMETHOD_RTN;
     else if (!strcmp(s, "gptq")) qc->method = HARP_QMETHOD_GPTQ;
     else if (!strcmp(s, "quip")) qc->method = HARP_QMETHOD_QUIP;
-    else return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.method '%s' unknown (rtn, gptq, quip)", name, s);
+    else if (!strcmp(s, "ldp")) qc->method = HARP_QMETHOD_LDP;
+    else return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.method '%s' unknown (rtn, gptq, quip, ldp)", name, s);
     HARP_TRY(qc_int(q, "bits", name, 2, 8, &v));
     qc->bits = (int)v;
     HARP_TRY(qc_str(q, "codebook", name, &s));

@@ -60,6 +60,11 @@ static harp_status qp_check(const harp_qmodel_params *p) {
         if (p->bits != 2 && p->bits != 3 && p->bits != 4 && p->bits != 8)
             return harp_err(HARP_ERR_INVALID_ARG, "quantize: %s supports 2, 3, 4 or 8 bits, not %d", harp_qmethod_name(p->method), p->bits);
         if (p->group_size < 0) return harp_err(HARP_ERR_INVALID_ARG, "quantize: group size %d < 0", p->group_size);
+    } else if (p->method == HARP_QMETHOD_LDP) {
+        if (p->bits != 2) return harp_err(HARP_ERR_INVALID_ARG, "quantize: ldp supports 2 bits, not %d", p->bits);
+        if (p->group_size < 0) return harp_err(HARP_ERR_INVALID_ARG, "quantize: group size %d < 0", p->group_size);
+        if (p->rotation == HARP_QROT_HARP)
+            return harp_err(HARP_ERR_INVALID_ARG, "quantize: ldp does not fit HARP rotations (use none, rht, gsr, ...)");
     } else {
         return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown method %d", (int)p->method);
     }

@@ -57,6 +57,8 @@ typedef struct {
     float *scale;       /* (m, ng) plane */
     uint8_t *zero;      /* (m, ng) plane */
     uint8_t *q;         /* (m, n) unpacked codes */
+    harp_gptq_qcol_fn qcol;  /* a caller's quantizer instead of the scalar grid (no groups), or NULL */
+    const void *qctx;
 } gptq_job;
 
 /* Rows [r0, r0 + rc); scratch: Err (GPTQ_ROWS, bs), then room x for one group. */
@@ -75,6 +77,15 @@ static void gptq_rows(const void *ctx, int64_t r0, int64_t rc, void *scratch) {
             for (int64_t i = i1; i < i2; i++) {
                 const int64_t col = J->perm[i];
                 int64_t G;
+                if (J->qcol) {
+                    double v;
+                    J->q[r * n + col] = (uint8_t)J->qcol(J->qctx, r, col, w[i], &v);
+                    const double err = (w[i] - v) / U[i * n + i];
+                    const double *u = U + i * n;
+                    for (int64_t j = i + 1; j < i2; j++) w[j] -= err * u[j];
+                    err_r[i - i1] = err;
+                    continue;
+                }
                 if (J->stat) {
                     G = col / g;
                     s = J->scale[r * ng + G], z = J->zero[r * ng + G];
@@ -176,11 +187,41 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     if (g_idx)
         for (int64_t i = 0; i < n; i++) g_idx[perm[i]] = (int32_t)(i / g);
 
-    const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, scale, zero, qcodes};
+    const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, scale, zero, qcodes, NULL, NULL};
     st = harp_rowchunks_run(m, GPTQ_ROWS, (size_t)(GPTQ_ROWS * bs + g) * sizeof(double), gptq_rows, &J, "gptq",
                             p->progress, p->progress_user, what);
 done:
     harp_free(H), harp_free(U), harp_free(Wd), harp_free(perm), harp_free(di);
+    harp_blas_serial_end(blas_threads);
+    return st;
+}
+
+harp_status harp_gptq_factor(int64_t n, const double *Hin, double percdamp, double *U, int *jitter, const char *what) {
+    double *H = harp_xmalloc((size_t)(n * n) * sizeof *H, "gptq hessian");
+    if (!H) return HARP_ERR_OOM;
+    memcpy(H, Hin, (size_t)(n * n) * sizeof *H);
+    harp_status st = harp_hessian_damp_gptq(n, H, 0, NULL, percdamp, NULL);
+    if (!st) st = inverse_cholesky_upper(n, H, U, jitter, what);
+    harp_free(H);
+    return st;
+}
+
+harp_status harp_gptq_feedback(int64_t m, int64_t n, const double *W0, const double *U, int64_t bs, harp_gptq_qcol_fn qcol,
+                               const void *qctx, uint8_t *q, harp_progress_fn progress, void *progress_user,
+                               const char *what) {
+    if (bs <= 0) bs = 128;
+    const int blas_threads = harp_blas_serial_begin();
+    double *Wd = harp_xmalloc((size_t)(m * n) * sizeof *Wd, "gptq weights");
+    int64_t *perm = harp_xmalloc((size_t)n * sizeof *perm, "gptq permutation");
+    harp_status st = Wd && perm ? HARP_OK : HARP_ERR_OOM;
+    if (!st) {
+        memcpy(Wd, W0, (size_t)(m * n) * sizeof *Wd);
+        for (int64_t i = 0; i < n; i++) perm[i] = i;
+        const gptq_job J = {m, n, (int)n, 1, bs, 0, 0, 1, perm, U, Wd, NULL, NULL, q, qcol, qctx};
+        st = harp_rowchunks_run(m, GPTQ_ROWS, (size_t)(GPTQ_ROWS * bs) * sizeof(double), gptq_rows, &J, "gptq", progress,
+                                progress_user, what);
+    }
+    harp_free(Wd), harp_free(perm);
     harp_blas_serial_end(blas_threads);
     return st;
 }

@@ -19,7 +19,7 @@ harp_status harp_qtensor_init(harp_qtensor *w, harp_qtype type, int64_t m, int64
     w->type = type;
     w->m = m;
     w->n = n;
-    if (tr->layout == HARP_QLAYOUT_SCALAR) {
+    if (harp_qlayout_grouped(tr->layout)) {
         w->group_size = group_size > 0 && group_size < n ? group_size : n;
         w->n_groups = (n + w->group_size - 1) / w->group_size;
     }
@@ -111,7 +111,7 @@ harp_status harp_qtensor_check(const harp_qtensor *w, const char *what) {
     if (!tr || w->m <= 0 || w->n <= 0 || w->m > INT32_MAX || w->n > INT32_MAX)
         return harp_err(HARP_ERR_FORMAT, "%s: bad type %d or shape %lldx%lld", what, (int)w->type, (long long)w->m,
                         (long long)w->n);
-    if (tr->layout == HARP_QLAYOUT_SCALAR &&
+    if (harp_qlayout_grouped(tr->layout) &&
         (w->group_size <= 0 || w->group_size > w->n || w->n_groups != (w->n + w->group_size - 1) / w->group_size))
         return harp_err(HARP_ERR_FORMAT, "%s: group size %lld / %lld groups do not fit %lld columns", what,
                         (long long)w->group_size, (long long)w->n_groups, (long long)w->n);

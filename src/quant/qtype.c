@@ -53,6 +53,13 @@ static const harp_qtype_traits k_traits[HARP_QTYPE_COUNT] = {
                          .planes = {E8P_CODES, PLANE("codes2", HARP_ST_U16, HARP_QSHAPE_M_CODES8, HARP_QV_ANY, 0),
                                     E8P_WSCALE},
                          .legacy_codebook = "e8p12_rvq4b", E8P_KERNELS},
+    /* qweight U8 [m, ceil(n/4)] (2-bit codes), levels F16 [m, 4·n_groups] (qt_ldp.c) */
+    [HARP_QTYPE_LDP2] = {.name = "ldp2", .bits = 2, .block_rows = 1, .block_cols = 1, .layout = HARP_QLAYOUT_LDP,
+                         .n_planes = 2,
+                         .planes = {PLANE("qweight", HARP_ST_U8, HARP_QSHAPE_M_PACKED, HARP_QV_ANY, 0),
+                                    PLANE("levels", HARP_ST_F16, HARP_QSHAPE_M_GROUPS4, HARP_QV_LEVELS4, 0)},
+                         .legacy_codebook = "ldp2", .decode = NULL, .dequant_rows = qt_ldp_dequant_rows,
+                         .gemv_ref = qt_ldp_gemv_ref, .gemv = qt_ldp_gemv, .mm = harp_qmm_tiles},
 };
 
 const harp_qtype_traits *harp_qtype_traits_of(harp_qtype t) {
@@ -67,11 +74,12 @@ const char *harp_qtype_name(harp_qtype t) {
 harp_status harp_qtype_parse(const char *name, harp_qtype *out) {
     char known[256] = "";
     for (int t = 0; t < HARP_QTYPE_COUNT; t++) {
+        if (!k_traits[t].name) continue; /* a number reserved for a type of another branch */
         if (name && !strcmp(name, k_traits[t].name)) {
             *out = (harp_qtype)t;
             return HARP_OK;
         }
-        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", t ? ", " : "", k_traits[t].name);
+        snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", k_traits[t].name);
     }
     return harp_err(HARP_ERR_INVALID_ARG, "unknown quant type '%s' (%s)", name ? name : "(null)", known);
 }
@@ -89,6 +97,8 @@ harp_qtype harp_qtype_for(harp_qmethod method, int bits) {
                : bits == 8 ? HARP_QTYPE_INT8 : HARP_QTYPE_NONE;
     case HARP_QMETHOD_QUIP:
         return bits == 2 ? HARP_QTYPE_E8P2 : bits == 3 ? HARP_QTYPE_RVQ3 : bits == 4 ? HARP_QTYPE_RVQ4 : HARP_QTYPE_NONE;
+    case HARP_QMETHOD_LDP:
+        return bits == 2 ? HARP_QTYPE_LDP2 : HARP_QTYPE_NONE;
     }
     return HARP_QTYPE_NONE;
 }
@@ -98,6 +108,7 @@ const char *harp_qmethod_name(harp_qmethod m) {
     case HARP_QMETHOD_RTN: return "rtn";
     case HARP_QMETHOD_GPTQ: return "gptq";
     case HARP_QMETHOD_QUIP: return "quip";
+    case HARP_QMETHOD_LDP: return "ldp";
     }
     return NULL;
 }
@@ -127,6 +138,7 @@ int harp_qplane_shape(const harp_qtensor *w, int i, int64_t shape[2]) {
     case HARP_QSHAPE_M_GROUPS: shape[0] = w->m, shape[1] = w->n_groups; return 2;
     case HARP_QSHAPE_N: shape[0] = w->n; return 1;
     case HARP_QSHAPE_TWO: shape[0] = 2; return 1;
+    case HARP_QSHAPE_M_GROUPS4: shape[0] = w->m, shape[1] = 4 * w->n_groups; return 2;
     }
     return 0;
 }
@@ -175,6 +187,7 @@ harp_status harp_qplane_check_values(const harp_qtensor *w, int i, const char *f
                                 d->suffix, (long long)k, g, (long long)w->n_groups);
         }
         return HARP_OK;
+    case HARP_QV_LEVELS4: return qt_ldp_check_levels(p, count, file, prefix, d->suffix);
     }
     return HARP_OK;
 }

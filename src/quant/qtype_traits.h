@@ -14,9 +14,13 @@
 typedef enum harp_qlayout {
     HARP_QLAYOUT_DENSE = 0,   /* one stored value per weight (f32 / f16 / bf16)                      */
     HARP_QLAYOUT_SCALAR = 1,  /* bit-packed scalar codes per row + per-group scale and zero point   */
-    HARP_QLAYOUT_E8P = 2      /* 16-bit E8P12 codes per 8 weights (+ a residual code plane)         */
+    HARP_QLAYOUT_E8P = 2,     /* 16-bit E8P12 codes per 8 weights (+ a residual code plane)         */
     /* next: HARP_QLAYOUT_TRELLIS (a bitstream per 16×16 tile) */
+    HARP_QLAYOUT_LDP = 4      /* bit-packed 2-bit codes per row + 4 fp16 levels per group (qt_ldp.c) */
 } harp_qlayout;
+
+/* Layouts with column groups (group_size / n_groups of the qtensor are meaningful). */
+static inline int harp_qlayout_grouped(harp_qlayout l) { return l == HARP_QLAYOUT_SCALAR || l == HARP_QLAYOUT_LDP; }
 
 /* Stored shape of a plane as a function of the tensor. */
 typedef enum harp_qshape {
@@ -25,7 +29,8 @@ typedef enum harp_qshape {
     HARP_QSHAPE_M_PACKED = 2, /* [m, ceil(n · bits / 8)]  (bytes)       */
     HARP_QSHAPE_M_GROUPS = 3, /* [m, n_groups]                          */
     HARP_QSHAPE_N = 4,        /* [n]                                    */
-    HARP_QSHAPE_TWO = 5       /* [2]                                    */
+    HARP_QSHAPE_TWO = 5,      /* [2]                                    */
+    HARP_QSHAPE_M_GROUPS4 = 9 /* [m, 4 · n_groups]                      */
 } harp_qshape;
 
 /* Value rule checked on load (harp_qplane_check_values). */
@@ -33,7 +38,8 @@ typedef enum harp_qvalues {
     HARP_QV_ANY = 0,          /* every bit pattern is a valid code                                  */
     HARP_QV_FINITE = 1,       /* f32, no NaN / Inf                                                  */
     HARP_QV_ZERO_POINT = 2,   /* u8 < 2^bits                                                        */
-    HARP_QV_GROUP_INDEX = 3   /* i32 in [0, n_groups)                                               */
+    HARP_QV_GROUP_INDEX = 3,  /* i32 in [0, n_groups)                                               */
+    HARP_QV_LEVELS4 = 9       /* f16, finite, each run of 4 non-decreasing (LDP levels)             */
 } harp_qvalues;
 
 typedef struct harp_qplane_desc {

@@ -56,6 +56,18 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
 harp_status harp_quip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
                                const char *what, harp_qtensor *out, float *Wh);
 
+/* GPTQ's column recursion with a caller's quantizer (the LDP fit): qcol codes w, the current
+ * error-updated value of (row, col), returning the code and its value *wq. */
+typedef int (*harp_gptq_qcol_fn)(const void *ctx, int64_t row, int64_t col, double w, double *wq);
+/* U upper with (damped H)^{-1} = Uᵀ U from the undamped Hin (n, n), as GPTQ computes it (dead inputs
+ * get H_ii = 1, then percdamp · mean diag). */
+harp_status harp_gptq_factor(int64_t n, const double *Hin, double percdamp, double *U, int *jitter, const char *what);
+/* Columns in order, rows in chunks over threads (thread-count independent), lazy block updates of
+ * width bs: q (m, n) receives the codes of W0 (m, n, not modified; dead columns already zeroed). */
+harp_status harp_gptq_feedback(int64_t m, int64_t n, const double *W0, const double *U, int64_t bs, harp_gptq_qcol_fn qcol,
+                               const void *qctx, uint8_t *q, harp_progress_fn progress, void *progress_user,
+                               const char *what);
+
 /* Planes of the scalar types: 0 qweight, 1 scales, 2 zeros, 3 g_idx (optional). */
 enum { QT_SC_QWEIGHT = 0, QT_SC_SCALES = 1, QT_SC_ZEROS = 2, QT_SC_GIDX = 3 };
 /* Allocates the zeroed scales and zeros planes (and g_idx with with_gidx) of an initialised out. */
@@ -76,5 +88,11 @@ void qt_e8p_view(const harp_qtensor *w, harp_e8p_view *v);
 void qt_e8p_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
 void qt_e8p_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_e8p_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+
+void qt_ldp_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_ldp_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_ldp_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+/* levels plane rule: count fp16 values, finite, each run of 4 non-decreasing */
+harp_status qt_ldp_check_levels(const void *p, int64_t count, const char *file, const char *prefix, const char *suffix);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "quant/ldp.h"
 #include "quant_internal.h"
 #include "quant/qtype_traits.h"
 
@@ -14,7 +15,8 @@ harp_quant_params harp_quant_default_params(harp_qmethod method, int bits) {
                                .resid_scale_override = -1.0, .tune_iters = 10};
 }
 
-/* Packs the unpacked scalar codes q (m, n) into the qweight plane (qblocks.h layout). */
+/* Packs the unpacked scalar codes q (m, n) into the qweight plane (qblocks.h layout; plane 0 of the
+ * scalar types and of ldp2). */
 static harp_status pack_scalar(harp_qtensor *out, const uint8_t *q) {
     HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_QWEIGHT));
     const int bits = (int)harp_qtype_bits(out->type);
@@ -36,7 +38,9 @@ static harp_status check_args(const harp_quant_params *p, int64_t m, int64_t n, 
         return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by RTN/GPTQ (2, 3, 4 or 8)", what, p->bits);
     if (p->method == HARP_QMETHOD_QUIP && !(p->bits >= 2 && p->bits <= 4))
         return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by QuIP# (2, 3 or 4)", what, p->bits);
-    if (!scalar && p->method != HARP_QMETHOD_QUIP)
+    if (p->method == HARP_QMETHOD_LDP && p->bits != 2)
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by LDP (2)", what, p->bits);
+    if (!scalar && p->method != HARP_QMETHOD_QUIP && p->method != HARP_QMETHOD_LDP)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: unknown quantization method %d", what, (int)p->method);
     if (p->group_size < 0) return harp_err(HARP_ERR_INVALID_ARG, "%s: negative group size %d", what, p->group_size);
     if (p->method != HARP_QMETHOD_RTN && !H)
@@ -58,7 +62,8 @@ static harp_status solve(const harp_quant_params *p, int64_t m, int64_t n, const
     uint8_t *q = harp_xmalloc((size_t)(m * n), "quantized codes");
     if (!q) return HARP_ERR_OOM;
     harp_status st = p->method == HARP_QMETHOD_RTN ? harp_rtn_quantize(p, m, n, W, out, q)
-                                                   : harp_gptq_quantize(p, m, n, W, H, what, out, q);
+                     : p->method == HARP_QMETHOD_LDP ? harp_ldp_quantize(p, m, n, W, H, what, out, q)
+                                                     : harp_gptq_quantize(p, m, n, W, H, what, out, q);
     if (!st) st = pack_scalar(out, q);
     harp_free(q);
     /* the stored format is exactly the solver's formula, so its dequantization is the reconstruction */

@@ -37,7 +37,7 @@ Q=(-m "$ST" --hessians "$T/hess")
 expect 2 "^harp quantize: error: --harp-steps applies only to --rotation harp$" "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --harp-steps 5
 expect 2 "^harp quantize: error: --harp-theta applies only to --rotation harp$" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --harp-theta fp16
 expect 2 "^harp quantize: error: --harp-gpu applies only to --rotation harp$"   "$H" quantize "${Q[@]}" -o "$T/q" --method quip --harp-gpu
-expect 2 "^harp quantize: error: --group applies only to --method rtn and gptq" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --group 64
+expect 2 "^harp quantize: error: --group applies only to --method rtn, gptq and ldp" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --group 64
 expect 2 "^harp quantize: error: --scale-override applies only to --method quip$" "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --scale-override 0.9
 expect 2 "^harp quantize: error: --ctx applies only to --ppl TEXT$"            "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --ctx 128
 expect 2 "^harp quantize: error: --save-logits applies only to --ppl TEXT$"    "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --save-logits "$T/x"

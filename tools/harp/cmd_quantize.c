@@ -13,7 +13,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip [options]\n\n"
+            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip|ldp [options]\n\n"
             "Quantizes the q,k,v (fused), o, up,gate (fused) and down linears of every decoder layer and\n"
             "writes a quantized model folder (config.json + model.safetensors + tokenizer files).\n"
             "Finished layers are kept in OUT_DIR/.partial: re-running an interrupted command resumes.\n"
@@ -21,10 +21,11 @@ static void usage(FILE *f) {
             "  -m, --model PATH        model folder or llama2.c .bin\n"
             "      --hessians DIR      layer_NNN.hess files from `harp calib` on the same model\n"
             "  -o, --out DIR           output folder\n"
-            "      --method M          rtn, gptq or quip\n"
-            "      --bits B            2 (default), 3, 4 (quip) or 2, 3, 4, 8 (rtn, gptq)\n"
+            "      --method M          rtn, gptq, quip or ldp (RCP's learnable non-uniform 2-bit levels,\n"
+            "                          fitted post-training with GPTQ error feedback)\n"
+            "      --bits B            2 (default), 3, 4 (quip) or 2, 3, 4, 8 (rtn, gptq) or 2 (ldp)\n"
             "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip, none otherwise)\n"
-            "      --group N           rtn, gptq: scalar group size (default 128; 0 = per output channel)\n"
+            "      --group N           rtn, gptq, ldp: group size (default 128; 0 = per output channel)\n"
             "      --seed S            signs / random rotations (default 0)\n"
             "  -t, --threads N         CPU threads (results do not depend on it)\n"
             "      --no-resume         ignore OUT_DIR/.partial\n"
@@ -138,7 +139,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
     cli_require(q->model, "-m MODEL");
     cli_require(q->hess, "--hessians DIR, the layer_NNN.hess files of harp calib");
     cli_require(q->out, "-o OUT_DIR");
-    cli_require(q->method, "--method rtn|gptq|quip");
+    cli_require(q->method, "--method rtn|gptq|quip|ldp");
     return 0;
 }
 
@@ -182,7 +183,7 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
             if (q->harp_arg[i]) cli_die(CLI_EXIT_USAGE, "--%s applies only to --rotation harp", harp_flags[i].name);
         cli_only_with(q->harp_gpu, "--harp-gpu", "--rotation harp");
     }
-    cli_only_with(qm == HARP_QMETHOD_QUIP && q->group_given, "--group", "--method rtn and gptq (QuIP# has no groups)");
+    cli_only_with(qm == HARP_QMETHOD_QUIP && q->group_given, "--group", "--method rtn, gptq and ldp (QuIP# has no groups)");
     cli_only_with(qm != HARP_QMETHOD_QUIP && q->scale_override > 0, "--scale-override", "--method quip");
     if (!q->ppl_text) {
         cli_only_with(q->ctx_given, "--ctx", "--ppl TEXT");
@@ -196,9 +197,11 @@ static harp_qmodel_params build_params(const qopts *q) {
     if (!strcmp(q->method, "rtn")) qm = HARP_QMETHOD_RTN;
     else if (!strcmp(q->method, "gptq")) qm = HARP_QMETHOD_GPTQ;
     else if (!strcmp(q->method, "quip")) qm = HARP_QMETHOD_QUIP;
-    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq or quip, not '%s'", q->method);
+    else if (!strcmp(q->method, "ldp")) qm = HARP_QMETHOD_LDP;
+    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq, quip or ldp, not '%s'", q->method);
+    if (qm == HARP_QMETHOD_LDP && q->bits != 2) cli_die(CLI_EXIT_USAGE, "--bits for ldp must be 2");
     if (qm == HARP_QMETHOD_QUIP && q->bits > 4) cli_die(CLI_EXIT_USAGE, "--bits for quip must be 2, 3 or 4");
-    if (qm != HARP_QMETHOD_QUIP && q->bits != 2 && q->bits != 3 && q->bits != 4 && q->bits != 8)
+    if (qm != HARP_QMETHOD_QUIP && qm != HARP_QMETHOD_LDP && q->bits != 2 && q->bits != 3 && q->bits != 4 && q->bits != 8)
         cli_die(CLI_EXIT_USAGE, "--bits for %s must be 2, 3, 4 or 8", q->method);
     harp_qmodel_params p = harp_qmodel_default_params(qm, q->bits);
     if (q->rot && harp_qrot_parse(q->rot, &p.rotation)) cli_die(CLI_EXIT_USAGE, "--rotation: %s", harp_last_error());

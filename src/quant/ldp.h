@@ -1,0 +1,56 @@
+/* LDP ("Learnable Direct Partitioning", RCP arXiv 2502.15779), harp's post-training version
+ * (algorithms.md §6.6; RCP trains the levels with the model, harp fits them per linear on the
+ * calibration Hessian). Module API of src/quant (not public): the level parameterisation, the proxy
+ * loss with its exact gradient, the fit, and the int4-activation GEMV of the ldp2 type.
+ *
+ * Parameters of one (row, group), θ = (β, α, φ0, φ1, φ2):
+ *   s = softmax(φ),  c_0 = 0, c_k = s_0 + … + s_{k−1} (c_3 = 1),  ℓ_k = β + (α − β)·c_k,
+ * so ℓ_0 = β ≤ ℓ_1 ≤ ℓ_2 ≤ ℓ_3 = α whenever α ≥ β (the fit never accepts α < β). A weight w is
+ * coded by the nearest level (decision thresholds at the midpoints; ties to the lower level). */
+#ifndef HARP_QUANT_LDP_H
+#define HARP_QUANT_LDP_H
+
+#include <stdint.h>
+
+#include "harp/common.h"
+#include "harp/qtensor.h"
+#include "harp/quant.h"
+
+#define HARP_LDP_NPARAM 5 /* β, α, φ0, φ1, φ2 */
+
+/* Planes of ldp2: 0 qweight (2-bit codes, qblocks.h scalar packing), 1 levels (fp16, 4 per group). */
+enum { QT_LDP_QWEIGHT = 0, QT_LDP_LEVELS = 1 };
+
+/* The four levels of θ, and with J != NULL their Jacobian J[k][p] = ∂ℓ_k/∂θ_p. */
+void harp_ldp_levels(const double theta[HARP_LDP_NPARAM], double lv[4], double J[4][HARP_LDP_NPARAM]);
+/* Nearest of the four ordered levels: thresholds at the midpoints, ties to the lower level. "w above
+ * the midpoint of ℓ_k, ℓ_{k+1}" is tested as w − ℓ_k > ℓ_{k+1} − w, which no rounding of the
+ * midpoint can get wrong when two levels are a few ulps apart. */
+static inline int harp_ldp_nearest(const double lv[4], double w) {
+    return w - lv[2] > lv[3] - w ? 3 : w - lv[1] > lv[2] - w ? 2 : w - lv[0] > lv[1] - w ? 1 : 0;
+}
+
+/* Proxy loss of one row with frozen codes: L = Δ H Δᵀ, Δ = ŵ − w, ŵ_c = ℓ_{q_c}(θ_{group(c)}), H (n, n)
+ * symmetric. theta holds HARP_LDP_NPARAM values per group (ceil(n / g) groups of g columns). With
+ * grad != NULL also ∂L/∂θ (same layout): exact for the levels, the codes held fixed — the
+ * straight-through estimate for the assignments. scratch: 2n + 4·ceil(n/g) doubles. */
+double harp_ldp_row_loss(int64_t n, int64_t g, const double *w, const uint8_t *q, const double *theta,
+                         const double *H, double *grad, double *scratch);
+
+/* The LDP solver behind harp_quantize_linear (method ldp, 2 bits): initial clip range per group from
+ * the MSE clip search of §6.1 (4 uniform levels), then `iters` alternations of (a) a GPTQ pass with
+ * the current fp16 levels (nearest-level rounding with error feedback, gptq.c) and (b) a preconditioned
+ * gradient descent on θ with the codes fixed. Keeps the best (codes, levels) by proxy loss. Writes
+ * the levels plane and the unpacked codes q (m, n). Deterministic for any thread count. */
+harp_status harp_ldp_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                              const char *what, harp_qtensor *out, uint8_t *q);
+
+/* y = W̃ x̂ with x̂ the per-token symmetric int4 quantization of x (harp_aq, one fp32 scale):
+ * y_r = s · Σ_c ℓ[q_rc] · xq_c. The reference (double accumulation, single thread, aq reference
+ * quantizer) defines it; the fast version (AVX2 where available) sums in float. */
+harp_status harp_ldp_gemv_a4_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y);
+/* "avx2" or "c": the kernel qt_ldp_gemv / harp_ldp_gemv_a4 run on this CPU. */
+const char *harp_ldp_gemv_isa(void);
+
+#endif

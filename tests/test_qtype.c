@@ -68,6 +68,10 @@ static void test_names_and_mappings(void) {
           !strcmp(harp_qtype_traits_of(HARP_QTYPE_RVQ4)->legacy_codebook, "e8p12_rvq4b"));
     CHECK(harp_qtype_for(HARP_QMETHOD_QUIP, 8) == HARP_QTYPE_NONE && harp_qtype_for(HARP_QMETHOD_RTN, 5) == HARP_QTYPE_NONE);
     CHECK(!strcmp(harp_qmethod_name(HARP_QMETHOD_GPTQ), "gptq"));
+    CHECK(HARP_QTYPE_QTIP2 == 10 && HARP_QTYPE_QTIP3 == 11 && HARP_QTYPE_QTIP4 == 12);
+    CHECK(harp_qtype_for(HARP_QMETHOD_QTIP, 2) == HARP_QTYPE_QTIP2 && harp_qtype_for(HARP_QMETHOD_QTIP, 3) == HARP_QTYPE_QTIP3 &&
+          harp_qtype_for(HARP_QMETHOD_QTIP, 4) == HARP_QTYPE_QTIP4 && harp_qtype_for(HARP_QMETHOD_QTIP, 8) == HARP_QTYPE_NONE);
+    CHECK(!strcmp(harp_qmethod_name(HARP_QMETHOD_QTIP), "qtip") && !strcmp(harp_qtype_name(HARP_QTYPE_QTIP3), "qtip3"));
 }
 
 /* Σ_c |w_rc x_c| per row, from the dense dequantization. */

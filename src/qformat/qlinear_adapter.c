@@ -137,7 +137,7 @@ harp_status qf_install_linears(const harp_model_config *c, const qf_config *qc, 
         free(sl);
         return st;
     }
-    static const char *const kinds[] = {"harp-rtn", "harp-gptq", "harp-quip"};
+    static const char *const kinds[] = {"harp-rtn", "harp-gptq", "harp-quip", "harp-qtip"};
     /* slots q, k, v, o, up, gate, down: their group and index inside it */
     static const int grp[QF_NSLOTS] = {QF_QKV, QF_QKV, QF_QKV, QF_O, QF_UPGATE, QF_UPGATE, QF_DOWN};
     static const int idx[QF_NSLOTS] = {0, 1, 2, 0, 0, 1, 0};

@@ -25,10 +25,16 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
     cJSON_AddNumberToObject(o, "bits", p->bits);
     cJSON_AddStringToObject(o, "codebook", harp_qtype_traits_of(harp_qtype_for(p->method, p->bits))->legacy_codebook);
     cJSON_AddStringToObject(o, "rotation", harp_qrot_name(p->rotation));
-    cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP ? 0 : p->group_size);
+    const int qtip = p->method == HARP_QMETHOD_QTIP;
+    cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP || qtip ? 0 : p->group_size);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "fused_groups", "qkv_proj = q,k,v; up_gate_proj = up,gate");
-    if (p->method == HARP_QMETHOD_QUIP && p->scale_override > 0) cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
+    if ((p->method == HARP_QMETHOD_QUIP || qtip) && p->scale_override > 0)
+        cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
+    if (qtip) {
+        cJSON_AddStringToObject(o, "qtip_code", harp_tcode_name(p->qtip_code));
+        if (p->qtip_code == HARP_TCODE_HYB) cJSON_AddStringToObject(o, "qtip_table_seed", "0"); /* harp_hyb_table_build */
+    }
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;
         cJSON *hp = cJSON_AddObjectToObject(o, "harp");
@@ -56,6 +62,10 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
 static harp_status qp_check(const harp_qmodel_params *p) {
     if (p->method == HARP_QMETHOD_QUIP) {
         if (p->bits < 2 || p->bits > 4) return harp_err(HARP_ERR_INVALID_ARG, "quantize: quip supports 2, 3 or 4 bits, not %d", p->bits);
+    } else if (p->method == HARP_QMETHOD_QTIP) {
+        if (p->bits < 2 || p->bits > 4) return harp_err(HARP_ERR_INVALID_ARG, "quantize: qtip supports 2, 3 or 4 bits, not %d", p->bits);
+        if (p->qtip_code != HARP_TCODE_1MAD && p->qtip_code != HARP_TCODE_3INST && p->qtip_code != HARP_TCODE_HYB)
+            return harp_err(HARP_ERR_INVALID_ARG, "quantize: qtip code %d is not 1mad, 3inst or hyb", (int)p->qtip_code);
     } else if (p->method == HARP_QMETHOD_RTN || p->method == HARP_QMETHOD_GPTQ) {
         if (p->bits != 2 && p->bits != 3 && p->bits != 4 && p->bits != 8)
             return harp_err(HARP_ERR_INVALID_ARG, "quantize: %s supports 2, 3, 4 or 8 bits, not %d", harp_qmethod_name(p->method), p->bits);
@@ -223,6 +233,7 @@ static harp_status qp_keep_model(harp_model *m, const harp_qmodel_params *p, con
     const harp_model_config *c = &m->cfg;
     qf_config qc;
     HARP_TRY(qf_config_uniform(p->method, p->bits, p->rotation, p->group_size, p->seed, c->n_layers, &qc));
+    if (p->method == HARP_QMETHOD_QTIP) qc.qtip_code = p->qtip_code;
     harp_linear **lin = harp_xcalloc((size_t)c->n_layers * QF_NSLOTS + 1, sizeof *lin, "linear slots");
     harp_status st = lin ? HARP_OK : HARP_ERR_OOM;
     for (int l = 0; lin && l < c->n_layers; l++) {

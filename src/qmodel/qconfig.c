@@ -11,7 +11,8 @@ harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
     p.method = method;
     p.bits = bits;
     p.group_size = 128;
-    p.rotation = method == HARP_QMETHOD_QUIP ? HARP_QROT_RHT : HARP_QROT_NONE;
+    p.rotation = method == HARP_QMETHOD_QUIP || method == HARP_QMETHOD_QTIP ? HARP_QROT_RHT : HARP_QROT_NONE;
+    p.qtip_code = method == HARP_QMETHOD_QTIP ? HARP_TCODE_HYB : (harp_tcode)0;
     p.seed = 0;
     p.harp = harp_fit_default_params(bits >= 2 && bits <= 4 ? bits : 2);
     p.resume = 1;

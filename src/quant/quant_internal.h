@@ -77,4 +77,14 @@ void qt_e8p_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *o
 void qt_e8p_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_e8p_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
 
+void qt_trellis_decode(harp_qtensor *w);
+void qt_trellis_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_trellis_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_trellis_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+harp_status qt_trellis_check(const harp_qtensor *w, const char *what);
+/* QTIP solver (qt_trellis.c): BlockLDLQ b = 16 + tail-biting trellis into every plane of out;
+ * Wh (m, n) receives the reconstruction (bit-identical to decoding the planes). */
+harp_status harp_qtip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                               const char *what, harp_qtensor *out, float *Wh);
+
 #endif

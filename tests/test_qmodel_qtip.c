@@ -272,11 +272,59 @@ static void bad_config(const char *dir_good) {
     }
 }
 
+/* HARP fitted against the trellis target with the refresh schedule of §4.12 (partial refreshes of
+ * 4 parts): the loss falls, and the fitted rotations are the same bytes for 1 and 2 threads. */
+static void harp_on_qtip(void) {
+    const int64_t m = 48, n = 64;
+    harp_rng rng;
+    harp_rng_seed(&rng, 3);
+    float *W = malloc(sizeof(float) * (size_t)(m * n));
+    double *H = calloc((size_t)(n * n), sizeof(double));
+    for (int64_t i = 0; i < m * n; i++) W[i] = (float)(harp_rng_normal(&rng) * (i % 5 == 0 ? 4.0 : 1.0));
+    for (int64_t k = 0; k < 3 * n; k++) { /* H = Σ x xᵀ of correlated inputs */
+        double x[64], c = harp_rng_normal(&rng);
+        for (int64_t i = 0; i < n; i++) x[i] = harp_rng_normal(&rng) + c * (double)(i % 4);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) H[i * n + j] += x[i] * x[j];
+    }
+    harp_hessian_regularize(n, H, 0.01, NULL);
+    harp_fit_params fp = harp_fit_default_params_qtip(2, HARP_TCODE_HYB);
+    fp.steps = 24;
+    fp.q_parts = 4;
+    uint8_t *blob[2][2] = {{NULL}};
+    size_t size[2][2] = {{0}};
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        harp_rot *U = NULL, *V = NULL;
+        harp_fit_report r;
+        CHECK_OK(harp_fit(&fp, m, n, W, H, 9, "harp-qtip", &U, &V, &r));
+        if (!U || !V) exit(1);
+        CHECK_MSG(r.proxy_final < r.proxy0, "harp on qtip: proxy %g -> %g", r.proxy0, r.proxy_final);
+        if (t == 0) printf("harp on qtip 48x64, 24 steps: loss %.5f -> %.5f (proxy %.5f -> %.5f)\n", r.loss0, r.loss_final,
+                           r.proxy0, r.proxy_final);
+        CHECK_OK(harp_rot_serialize(U, &blob[t][0], &size[t][0]));
+        CHECK_OK(harp_rot_serialize(V, &blob[t][1], &size[t][1]));
+        harp_rot_destroy(U), harp_rot_destroy(V);
+    }
+    omp_set_num_threads(2);
+    for (int k = 0; k < 2; k++) {
+        CHECK_MSG(size[0][k] == size[1][k] && !memcmp(blob[0][k], blob[1][k], size[0][k]),
+                  "harp on qtip: rotation %d differs between 1 and 2 threads", k);
+        harp_free(blob[0][k]), harp_free(blob[1][k]);
+    }
+    fp.gpu = 1; /* no GPU trellis target: refused with a clear error, not ignored */
+    harp_rot *U = NULL, *V = NULL;
+    CHECK(harp_fit(&fp, m, n, W, H, 9, "harp-qtip", &U, &V, NULL) == HARP_ERR_INVALID_ARG &&
+          strstr(harp_last_error(), "GPU"));
+    free(W), free(H);
+}
+
 int main(void) {
     const char *st = t_shared("models/stories260K/stories260K.bin");
     g_par = harp_model_default_params();
     g_par.tokenizer_path = t_shared("models/stories260K/tok512.bin");
     bad_planes();
+    harp_on_qtip();
     char hess[512];
     snprintf(hess, sizeof hess, "%s", t_tmp("qtip_hess_st"));
     if (calibrate(st, hess)) return t_done();

@@ -53,6 +53,10 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
         cJSON_AddNumberToObject(hp, "early_stop_rel", h->early_stop_rel);
         cJSON_AddStringToObject(hp, "theta", h->theta_int8 ? "int8" : "fp16");
         cJSON_AddNumberToObject(hp, "scale_override", h->scale_override);
+        if (qtip) { /* the trellis target's refresh schedule (§4.12) */
+            cJSON_AddNumberToObject(hp, "q_every_final", h->q_every_final);
+            cJSON_AddNumberToObject(hp, "q_parts", h->q_parts);
+        }
         /* only when not the reference's: greedy folders stay byte-identical to older builds' */
         if (h->schedule != HARP_BF_SCHEDULE_GREEDY) cJSON_AddStringToObject(hp, "schedule", harp_bf_schedule_name(h->schedule));
     }

@@ -12,9 +12,10 @@ harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
     p.bits = bits;
     p.group_size = 128;
     p.rotation = method == HARP_QMETHOD_QUIP || method == HARP_QMETHOD_QTIP ? HARP_QROT_RHT : HARP_QROT_NONE;
-    p.qtip_code = method == HARP_QMETHOD_QTIP ? HARP_TCODE_HYB : (harp_tcode)0;
+    p.qtip_code = method == HARP_QMETHOD_QTIP ? HARP_TCODE_HYB : (harp_tcode)0; /* before p.harp below */
     p.seed = 0;
-    p.harp = harp_fit_default_params(bits >= 2 && bits <= 4 ? bits : 2);
+    const int hb = bits >= 2 && bits <= 4 ? bits : 2;
+    p.harp = method == HARP_QMETHOD_QTIP ? harp_fit_default_params_qtip(hb, p.qtip_code) : harp_fit_default_params(hb);
     p.resume = 1;
     p.abort_after_layer = -1;
     return p;

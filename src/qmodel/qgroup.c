@@ -116,6 +116,7 @@ static harp_status rotate_group(const harp_qmodel_params *p, int layer, int gi, 
         harp_status st = harp_hessian_regularize(n, Hreg, 0.01, NULL);
         harp_fit_params fp = p->harp;
         fp.codebook = harp_qtype_for(p->method, p->bits);
+        fp.qtip_code = p->qtip_code;
         if (!st) st = harp_fit(&fp, m, n, w->W, Hreg, seed, w->what, &w->RU, &w->RV, &w->frep);
         free(Hreg);
         HARP_TRY(st);

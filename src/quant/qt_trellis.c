@@ -3,7 +3,6 @@
  * scale, the cross-plane check, dequantized rows, the reference GEMV (harp_tmat_gemv_ref: the
  * format's definition), the best CPU GEMV (harp_tmat_gemv: AVX-512 / AVX2 / portable), and the
  * solver that fills the planes (BlockLDLQ b = 16 + tail-biting trellis, trellis_ldlq.c). */
-#include <pthread.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -62,33 +61,13 @@ harp_status qt_trellis_gemv(const harp_qtensor *w, const float *x, float *y, int
 
 /* ---- solver --------------------------------------------------------------------------------------- */
 
-/* The HYB table of the last seed asked for, built once per process (≈ 3 CPU s) and kept: every
- * linear of a run uses the same one. */
-static pthread_mutex_t g_tab_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint16_t g_tab[2 * HARP_HYB_N];
-static uint64_t g_tab_seed;
-static int g_tab_ok;
-
-static harp_status hyb_table(uint64_t seed, uint16_t out[2 * HARP_HYB_N]) {
-    pthread_mutex_lock(&g_tab_mu);
-    harp_status st = HARP_OK;
-    if (!g_tab_ok || g_tab_seed != seed) {
-        g_tab_ok = 0;
-        st = harp_hyb_table_build(seed, g_tab);
-        g_tab_ok = st == HARP_OK, g_tab_seed = seed;
-    }
-    if (st == HARP_OK) memcpy(out, g_tab, sizeof g_tab);
-    pthread_mutex_unlock(&g_tab_mu);
-    return st;
-}
-
 harp_status harp_qtip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
                                const char *what, harp_qtensor *out, float *Wh) {
     const harp_tcode code = p->qtip_code ? p->qtip_code : HARP_TCODE_HYB;
     if (harp_tcode_v(code) == 0)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis code %d is not 1mad, 3inst or hyb", what, (int)code);
     uint16_t tlut[2 * HARP_HYB_N];
-    if (code == HARP_TCODE_HYB) HARP_TRY(hyb_table(p->qtip_table_seed, tlut));
+    if (code == HARP_TCODE_HYB) HARP_TRY(harp_hyb_table_shared(p->qtip_table_seed, tlut));
     harp_trellis_params tp = harp_trellis_default_params(p->bits, code, code == HARP_TCODE_HYB ? tlut : NULL);
     if (p->scale_override > 0) tp.scale_override = p->scale_override;
     tp.regularize = p->regularize, tp.sigma_reg = p->sigma_reg, tp.keep_w_hat = 1;

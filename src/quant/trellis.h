@@ -48,6 +48,9 @@ void harp_tcode_hyb(const uint16_t *tlut, uint32_t s, float out[2]);
  * N(0, 1) draws, rescaled so the std over all 1 024 numbers is √(15/16), rounded to fp16.
  * Bit-identical for any thread count. Stored with each linear; never rebuilt at load. */
 harp_status harp_hyb_table_build(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]);
+/* harp_hyb_table_build, memoised for the last seed (thread-safe): the quantizer and the HARP fit's
+ * target build the table once per process. */
+harp_status harp_hyb_table_shared(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]);
 /* Same recipe with explicit sizes (tests, studies): samples ≥ 512, iters ≥ 0. */
 harp_status harp_hyb_table_build_ex(uint64_t seed, int64_t samples, int iters, uint16_t tlut[2 * HARP_HYB_N]);
 /* HARP_ERR_FORMAT naming `what` if tlut is NULL, has a non-finite entry or is all zero. */

@@ -42,6 +42,7 @@ static void usage(FILE *f) {
             "      --harp-lr-u X --harp-lr-v X --harp-hbd-lambda X --harp-hbd-block N --harp-q-every N\n"
             "      --harp-theta-clip X --harp-givens-b2 0|1 --harp-early-stop W,REL --harp-theta int8|fp16\n"
             "      --harp-schedule greedy|hadamard (hadamard: starts at the RHT's Had_n for every width)\n"
+            "      --harp-q-final N --harp-q-parts N (qtip: the trellis target's refresh schedule, 2 and 16)\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
             "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
@@ -73,6 +74,8 @@ static const harp_flag harp_flags[] = {
     {"harp-early-stop", 2, 0, 0, 0},
     {"harp-theta", 2, 0, 0, 0},
     {"harp-schedule", 2, 0, 0, 0},
+    {"harp-q-final", 0, 1, 1 << 24, offsetof(harp_fit_params, q_every_final)}, /* qtip only */
+    {"harp-q-parts", 0, 1, 1 << 16, offsetof(harp_fit_params, q_parts)},       /* qtip only */
 };
 enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 
@@ -190,6 +193,10 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
     cli_only_with(lattice && q->group_given, "--group", "--method rtn and gptq (QuIP# and QTIP have no groups)");
     cli_only_with(!lattice && q->scale_override > 0, "--scale-override", "--method quip or qtip");
     cli_only_with(qm != HARP_QMETHOD_QTIP && q->qtip_code, "--qtip-code", "--method qtip");
+    for (int i = 0; i < N_HARP_FLAGS; i++)
+        if (qm != HARP_QMETHOD_QTIP && q->harp_arg[i] && !strncmp(harp_flags[i].name, "harp-q-", 7) &&
+            strcmp(harp_flags[i].name, "harp-q-every"))
+            cli_die(CLI_EXIT_USAGE, "--%s applies only to --method qtip --rotation harp", harp_flags[i].name);
     if (!q->ppl_text) {
         cli_only_with(q->ctx_given, "--ctx", "--ppl TEXT");
         cli_only_with(q->max_chunks > 0, "--max-chunks", "--ppl TEXT");
@@ -212,6 +219,7 @@ static harp_qmodel_params build_params(const qopts *q) {
     if (q->rot && harp_qrot_parse(q->rot, &p.rotation)) cli_die(CLI_EXIT_USAGE, "--rotation: %s", harp_last_error());
     check_applicable(q, qm, p.rotation);
     if (q->qtip_code && harp_tcode_parse(q->qtip_code, &p.qtip_code)) cli_die(CLI_EXIT_USAGE, "--qtip-code: %s", harp_last_error());
+    p.harp.qtip_code = p.qtip_code;
     p.group_size = q->group;
     p.seed = q->seed;
     p.resume = q->resume;

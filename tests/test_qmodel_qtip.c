@@ -14,52 +14,10 @@
 #include "harp.h"
 #include "qformat/qformat.h"
 #include "quant/qtype_traits.h"
+#include "qmodel_test_util.h"
 #include "test_util.h"
 
-#define NTOK 12
-
 static harp_model_params g_par;
-
-static int calibrate(const char *model, const char *dir) {
-    for (int l = 0; l < 16; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "layer_%03d.hess", l);
-        char *p = harp_path_join(dir, name);
-        if (p) unlink(p);
-        free(p);
-    }
-    harp_model *m = NULL;
-    CHECK_OK(harp_model_open(model, &g_par, &m));
-    if (!m) return -1;
-    static char text[20000];
-    static const char *const words[] = {"once", "upon", "a", "time", "there", "was", "little", "girl", "named", "lily",
-                                        "she", "liked", "to", "play", "with", "her", "big", "red", "ball", "outside"};
-    harp_rng r;
-    harp_rng_seed(&r, 42);
-    size_t o = 0;
-    while (o + 16 < sizeof text) o += (size_t)snprintf(text + o, sizeof text - o, "%s ", words[harp_rng_u64(&r) % 20]);
-    harp_calib_params cp = harp_calib_default_params();
-    cp.ctx = 64;
-    cp.nseq = 0;
-    harp_calib_summary s;
-    harp_status st = harp_calib_run(m, text, strlen(text), dir, &cp, &s);
-    CHECK_OK(st);
-    harp_model_free(m);
-    return st ? -1 : 0;
-}
-
-static void eval_logits(harp_model *m, float *batched, float *single) {
-    harp_model_info in;
-    harp_model_get_info(m, &in);
-    int32_t tok[NTOK];
-    for (int i = 0; i < NTOK; i++) tok[i] = (int32_t)((i * 37 + 5) % in.vocab_size);
-    harp_ctx *c = NULL;
-    CHECK_OK(harp_ctx_create(m, 64, &c));
-    CHECK_OK(harp_ctx_eval(c, tok, NTOK, batched, 1));
-    harp_ctx_truncate(c, 0);
-    for (int i = 0; i < NTOK; i++) CHECK_OK(harp_ctx_eval(c, tok + i, 1, single + (size_t)i * in.vocab_size, 0));
-    harp_ctx_free(c);
-}
 
 static int read_all(const char *path, char **buf, size_t *len) { return harp_read_file(path, buf, len) == HARP_OK; }
 
@@ -99,10 +57,10 @@ static void roundtrip(const char *model, const char *hess, int bits, harp_tcode 
               harp_model_quant_desc(q));
     harp_model_info in;
     harp_model_get_info(m, &in);
-    const size_t nl = (size_t)NTOK * in.vocab_size;
+    const size_t nl = (size_t)QM_NTOK * in.vocab_size;
     float *a = malloc(nl * 4), *b = malloc(nl * 4), *c = malloc(nl * 4), *d = malloc(nl * 4);
-    eval_logits(m, a, b);
-    eval_logits(q, c, d);
+    qm_eval_logits(m, a, b);
+    qm_eval_logits(q, c, d);
     CHECK_MSG(!memcmp(a, c, nl * 4), "%s: batched logits differ between in-memory and folder", tag);
     CHECK_MSG(!memcmp(b, d, nl * 4), "%s: single-token logits differ between in-memory and folder", tag);
     double md = 0;
@@ -327,7 +285,7 @@ int main(void) {
     harp_on_qtip();
     char hess[512];
     snprintf(hess, sizeof hess, "%s", t_tmp("qtip_hess_st"));
-    if (calibrate(st, hess)) return t_done();
+    if (qm_calibrate(st, &g_par, hess, 64)) return t_done();
     roundtrip(st, hess, 2, HARP_TCODE_HYB, HARP_QROT_RHT, "qtip_st_2_hyb");
     roundtrip(st, hess, 3, HARP_TCODE_1MAD, HARP_QROT_NONE, "qtip_st_3_1mad");
     roundtrip(st, hess, 4, HARP_TCODE_3INST, HARP_QROT_RHT, "qtip_st_4_3inst");

@@ -123,7 +123,11 @@ harp_quant_params harp_quant_default_params(harp_qmethod method, int bits);
  * QuIP#: codes run along the input dimension, 8 weights per code (§5.5); a width that is not a
  * multiple of 8 is quantized padded with zero columns (and an identity block in H, so padding never
  * feeds back into real columns); the decoders drop columns ≥ n. wscale = {Wscale, Wscale / r}.
- * proxy_loss is computed from the solver's own fp64 reconstruction (Wscale · (E8P + R/r)). */
+ * proxy_loss is computed from the solver's own fp64 reconstruction (Wscale · (E8P + R/r)).
+ * QTIP: BlockLDLQ with b = 16 over 16 × 16 tiles, each a tail-biting trellis path (§5.6,
+ * docs/format/trellis.md); planes trellis, tlut (hyb only: harp_hyb_table_build(qtip_table_seed)),
+ * wscale = rms(W̃) / (lut_rms · so) with so = scale_override if > 0 else 0.9, tcode. Widths are padded
+ * to 16 as for QuIP#. Codes are identical for any thread count. */
 harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t n, const float *W,
                                  const double *H, const char *what, harp_qtensor *out);
 

@@ -5,8 +5,8 @@ set -u
 bin=${HARP_BIN:?}
 out=$("$bin" bench gemv --quick --json --min-time 0.001) || { echo "bench failed"; exit 1; }
 n=$(printf '%s\n' "$out" | grep -c '^{"bench":"gemv"')
-[ "$n" -eq 40 ] || { echo "expected 40 JSON lines, got $n"; printf '%s\n' "$out"; exit 1; }
-for k in fp32 fp16 e8p2 e8p2_nohad rvq3 rvq4 e8p2_q8 rvq3_q8 rvq4_q8 e8p2_harp; do
+[ "$n" -eq 48 ] || { echo "expected 48 JSON lines, got $n"; printf '%s\n' "$out"; exit 1; }
+for k in fp32 fp16 e8p2 e8p2_nohad rvq3 rvq4 e8p2_q8 rvq3_q8 rvq4_q8 e8p2_harp qtip2 qtip2_1mad; do
   for r in cache stream; do
     c=$(printf '%s\n' "$out" | grep -c "\"kind\":\"$k\",\"m\":[0-9]*,\"n\":[0-9]*,\"regime\":\"$r\"")
     [ "$c" -eq 2 ] || { echo "kind $k regime $r: $c lines"; exit 1; }

@@ -94,15 +94,19 @@ static void gemv_f16(const uint16_t *w, int m, int n, const float *x, float *y, 
 
 /* ---- benchmark driver ------------------------------------------------------------------------- */
 
-enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_E8P2_HARP, K_LDP2, K_LDP2_A4,
-       K_COUNT };
-static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",  "rvq4",
-                                               "e8p2_q8", "rvq3_q8", "rvq4_q8", "e8p2_harp",  "ldp2",  "ldp2_a4"};
+enum { K_FP32, K_FP16, K_E8P2, K_E8P2_RAW, K_RVQ3, K_RVQ4, K_E8P2_Q8, K_RVQ3_Q8, K_RVQ4_Q8, K_E8P2_HARP,
+       K_QTIP2, K_QTIP2_1MAD, K_LDP2, K_LDP2_A4, K_COUNT };
+static const char *const kind_name[K_COUNT] = {"fp32",    "fp16",    "e8p2",    "e8p2_nohad", "rvq3",
+                                               "rvq4",    "e8p2_q8", "rvq3_q8", "rvq4_q8",    "e8p2_harp",
+                                               "qtip2",   "qtip2_1mad", "ldp2",  "ldp2_a4"};
 /* ldp2 rows: RCP's non-uniform 2-bit type, group 128 (4 fp16 levels per group), no transforms;
  * ldp2_a4 quantizes x to int4 per token first (harp_ldp_gemv_a4). */
 enum { BG_LDP_GROUP = 128 };
 static int kind_ldp(int k) { return k == K_LDP2 || k == K_LDP2_A4; }
 static size_t ldp_code_bytes(size_t m, size_t n) { return m * ((n + 3) / 4); }
+/* QTIP 2-bit (trellis, docs/format/trellis.md) with the fused RHT transforms: random code words
+ * (every bit string is a valid tail-biting stream) and, for hyb, a random fp16 table. */
+static int kind_qtip(int k) { return k == K_QTIP2 || k == K_QTIP2_1MAD; }
 /* The _q8 kinds run the same matrices with int8 activations (harp_qgemv_q8, fused transforms). */
 static int kind_q8(int k) { return k == K_E8P2_Q8 || k == K_RVQ3_Q8 || k == K_RVQ4_Q8; }
 
@@ -117,6 +121,7 @@ typedef struct bench_ctx {
     float *x, *y, *oscale;
     harp_rot *rin, *rout;  /* RHT (QuIP#) */
     harp_rot *hin, *hout;  /* HARP butterflies with random θ (the same transform slots) */
+    uint16_t tlut[1024];   /* qtip2: the HYB table (random fp16) */
 } bench_ctx;
 
 static size_t kind_bytes(int k, size_t m, size_t n) {
@@ -127,6 +132,7 @@ static size_t kind_bytes(int k, size_t m, size_t n) {
     case K_RVQ3: case K_RVQ3_Q8: return 3 * m * nc;
     case K_RVQ4: case K_RVQ4_Q8: return 4 * m * nc;
     case K_LDP2: case K_LDP2_A4: return ldp_code_bytes(m, n) + 8 * m * ((n + BG_LDP_GROUP - 1) / BG_LDP_GROUP);
+    case K_QTIP2: case K_QTIP2_1MAD: return 2 * 32 * ((m + 15) / 16) * ((n + 15) / 16);
     default: return 2 * m * nc;
     }
 }
@@ -150,6 +156,20 @@ static void run_once(bench_ctx *b, int k, const uint8_t *base, size_t bytes) {
         w.planes[1].data = base + codes, w.planes[1].nbytes = bytes - codes;
         if (k == K_LDP2) harp_qtensor_apply(&w, b->x, 1, b->y, 0);
         else harp_ldp_gemv_a4(&w, b->x, b->y);
+        return;
+    }
+    if (kind_qtip(k)) {
+        static const float ws = 0.02f;
+        const int32_t code = k == K_QTIP2 ? 3 : 1; /* harp_tcode: hyb, 1mad */
+        harp_qtensor w;
+        harp_qtensor_init(&w, HARP_QTYPE_QTIP2, b->m, b->n, 0);
+        w.planes[0].data = base, w.planes[0].nbytes = bytes;
+        if (k == K_QTIP2) w.planes[1].data = b->tlut, w.planes[1].nbytes = sizeof b->tlut;
+        w.planes[2].data = &ws, w.planes[2].nbytes = sizeof ws;
+        w.planes[3].data = &code, w.planes[3].nbytes = sizeof code;
+        harp_qtensor_derive(&w);
+        w.xf.rot_in = b->rin, w.xf.rot_out = b->rout, w.xf.out_mul = b->oscale;
+        harp_qtensor_apply(&w, b->x, 1, b->y, 0);
         return;
     }
     /* a view of this copy's code planes; the transforms are the context's (borrowed, never freed) */
@@ -235,11 +255,12 @@ static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp3
                "\"llc_bytes\":%lld,\"llc_source\":\"%s\",\"fused_transforms\":%s,\"isa\":\"%s\"}\n",
                kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, s32, s16, bytes,
                bytes * copies, b->llc, b->llc_source,
-               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || k == K_E8P2_HARP || kind_q8(k)) ? "true" : "false",
+               (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || k == K_E8P2_HARP || kind_q8(k) || kind_qtip(k)) ? "true" : "false",
                k == K_FP32   ? "openblas"
                : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
                : kind_q8(k)  ? harp_qgemv_q8_isa()
                : kind_ldp(k) ? harp_ldp_gemv_isa()
+               : kind_qtip(k) ? "trellis"
                              : harp_qgemv_isa());
     } else {
         printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%5.2f vs fp32  x%5.2f vs fp16  (%zu copies, %.0f MB)\n",
@@ -256,6 +277,7 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
     b->oscale = malloc(sizeof(float) * (size_t)m);
     if (!b->x || !b->y || !b->oscale) return -1;
     for (int j = 0; j < n; j++) b->x[j] = (float)harp_rng_normal(rng);
+    for (int i = 0; i < 1024; i++) b->tlut[i] = harp_f32_to_f16((float)harp_rng_normal(rng));
     for (int i = 0; i < m; i++) b->oscale[i] = 0.9f + 0.1f * (float)harp_rng_uniform(rng);
     /* RHT for both sides; widths without a Hadamard construction are a usage error. */
     harp_rot_destroy(b->rin);
@@ -384,8 +406,9 @@ static void usage(FILE *f) {
             "  --llc-mb MB       last-level cache size (default: sysfs, else sysconf)\n"
             "  --max-stream-mb   cap on the streaming working set per kind (default 4096)\n"
             "  --kinds LIST      subset of fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4,e8p2_q8,rvq3_q8,\n"
-            "                    rvq4_q8,e8p2_harp,ldp2,ldp2_a4 (_q8: int8 activations; e8p2_harp:\n"
-            "                    E8P with HARP butterflies instead of RHT; ldp2: RCP's non-uniform\n"
+            "                    rvq4_q8,e8p2_harp,qtip2,qtip2_1mad,ldp2,ldp2_a4 (_q8: int8 activations;\n"
+            "                    e8p2_harp: E8P with HARP butterflies instead of RHT; qtip2: QTIP trellis\n"
+            "                    2-bit, HYB / 1MAD code, with the RHT transforms; ldp2: RCP's non-uniform\n"
             "                    2-bit, group 128, no transforms; ldp2_a4: the same with int4\n"
             "                    activations per token; default all;\n"
             "                    speed-ups need fp32 / fp16 in the list)\n"

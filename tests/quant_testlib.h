@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "harp/quant.h"
 #include "quant/qtype_traits.h"
 
 static inline void qt_weights(harp_rng *rng, int64_t m, int64_t n, float *W) {
@@ -52,16 +53,22 @@ static inline harp_status qt_random_tensor(harp_rng *rng, harp_qtype type, int64
     const int bits = (int)tr->bits;
     for (int i = 0; i < tr->n_planes; i++) {
         const harp_qplane_desc *d = &tr->planes[i];
-        if (d->optional && !with_gidx) continue;
+        /* the trellis types' optional plane is the HYB table: present for about half the tensors */
+        if (d->optional && (tr->layout == HARP_QLAYOUT_TRELLIS ? !(harp_rng_u64(rng) & 1) : !with_gidx)) continue;
         if ((st = harp_qtensor_alloc_plane(w, i))) return st;
         uint8_t *p = w->planes[i].owned;
         const size_t nb = w->planes[i].nbytes;
         if (d->values == HARP_QV_FINITE) {
             float *f = (float *)(void *)p;
             for (size_t k = 0; k < nb / 4; k++) f[k] = 0.01f + 0.02f * (float)harp_rng_uniform(rng);
-            if (!strcmp(d->suffix, "wscale")) f[1] = type == HARP_QTYPE_E8P2 ? 0.0f : f[0] / 3.45f;
+            if (tr->layout == HARP_QLAYOUT_E8P && !strcmp(d->suffix, "wscale")) f[1] = type == HARP_QTYPE_E8P2 ? 0.0f : f[0] / 3.45f;
         } else if (d->values == HARP_QV_ZERO_POINT) {
             for (size_t k = 0; k < nb; k++) p[k] = (uint8_t)(harp_rng_u64(rng) % (1u << bits));
+        } else if (d->values == HARP_QV_TCODE) { /* hyb with the table, else 1mad or 3inst */
+            const int32_t c = w->planes[harp_qplane_index(type, "tlut")].data ? HARP_TCODE_HYB
+                              : (harp_rng_u64(rng) & 1)                         ? HARP_TCODE_1MAD
+                                                                                 : HARP_TCODE_3INST;
+            memcpy(p, &c, sizeof c);
         } else if (d->values == HARP_QV_GROUP_INDEX) {
             int32_t *g = (int32_t *)(void *)p;
             for (size_t k = 0; k < nb / 4; k++) g[k] = (int32_t)(harp_rng_u64(rng) % (uint64_t)w->n_groups);

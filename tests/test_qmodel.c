@@ -11,56 +11,8 @@
 #include "core/core.h"
 #include "harp.h"
 #include "io/safetensors.h"
+#include "qmodel_test_util.h"
 #include "test_util.h"
-
-#define NTOK 12
-
-static void make_text(char *buf, size_t size) {
-    static const char *const words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "to",
-                                        "see", "big", "red", "dog", "who", "was", "very", "happy", "today"};
-    harp_rng r;
-    harp_rng_seed(&r, 42);
-    size_t o = 0;
-    while (o + 16 < size) o += (size_t)snprintf(buf + o, size - o, "%s ", words[harp_rng_u64(&r) % 20]);
-}
-
-/* Hessians of model into dir (emptied first: a folder from an older run of another model is refused). */
-static int calibrate(const char *model, const harp_model_params *mp, const char *dir, int ctx) {
-    for (int l = 0; l < 16; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "layer_%03d.hess", l);
-        char *p = harp_path_join(dir, name);
-        if (p) unlink(p);
-        free(p);
-    }
-    harp_model *m = NULL;
-    CHECK_OK(harp_model_open(model, mp, &m));
-    if (!m) return -1;
-    static char text[20000];
-    make_text(text, sizeof text);
-    harp_calib_params cp = harp_calib_default_params();
-    cp.ctx = ctx;
-    cp.nseq = 0;
-    harp_calib_summary s;
-    harp_status st = harp_calib_run(m, text, strlen(text), dir, &cp, &s);
-    CHECK_OK(st);
-    harp_model_free(m);
-    return st ? -1 : 0;
-}
-
-/* logits of NTOK tokens: batched (all rows) and one token at a time (gemv path) */
-static void eval_logits(harp_model *m, float *batched, float *single) {
-    harp_model_info in;
-    harp_model_get_info(m, &in);
-    int32_t tok[NTOK];
-    for (int i = 0; i < NTOK; i++) tok[i] = (int32_t)((i * 37 + 5) % in.vocab_size);
-    harp_ctx *c = NULL;
-    CHECK_OK(harp_ctx_create(m, 64, &c));
-    CHECK_OK(harp_ctx_eval(c, tok, NTOK, batched, 1));
-    harp_ctx_truncate(c, 0);
-    for (int i = 0; i < NTOK; i++) CHECK_OK(harp_ctx_eval(c, tok + i, 1, single + (size_t)i * in.vocab_size, 0));
-    harp_ctx_free(c);
-}
 
 typedef struct { harp_qmethod method; int bits; harp_qrot rot; } qcase;
 
@@ -73,7 +25,7 @@ static void roundtrip_case(const char *model_path, const char *hess, const qcase
     if (!m || !fp) exit(1);
     harp_model_info in;
     harp_model_get_info(m, &in);
-    size_t nl = (size_t)NTOK * in.vocab_size;
+    size_t nl = (size_t)QM_NTOK * in.vocab_size;
     float *a = malloc(nl * 4), *b = malloc(nl * 4), *c = malloc(nl * 4), *d = malloc(nl * 4), *f = malloc(nl * 4),
           *g = malloc(nl * 4);
     harp_qmodel_params p = harp_qmodel_default_params(qc->method, qc->bits);
@@ -98,9 +50,9 @@ static void roundtrip_case(const char *model_path, const char *hess, const qcase
     CHECK_OK(harp_model_open(out, &g_dst, &q));
     if (!q) exit(1);
     CHECK_MSG(harp_model_quant_desc(q)[0] != 0, "%s: no quantization description", tag);
-    eval_logits(m, a, b);
-    eval_logits(q, c, d);
-    eval_logits(fp, f, g);
+    qm_eval_logits(m, a, b);
+    qm_eval_logits(q, c, d);
+    qm_eval_logits(fp, f, g);
     CHECK_MSG(!memcmp(a, c, nl * 4), "%s: batched logits differ between in-memory and folder", tag);
     CHECK_MSG(!memcmp(b, d, nl * 4), "%s: single-token logits differ between in-memory and folder", tag);
     double md = 0, mfp = 0, mag = 0;
@@ -242,7 +194,7 @@ int main(void) {
     g_dst.load_tokenizer = 0;
     char hess[512];
     snprintf(hess, sizeof hess, "%s", t_tmp("qm_hess_qwen2"));
-    if (calibrate(model, &g_src, hess, 32)) return t_done();
+    if (qm_calibrate(model, &g_src, hess, 32)) return t_done();
     static const qcase cases[] = {
         {HARP_QMETHOD_RTN, 8, HARP_QROT_NONE},   {HARP_QMETHOD_RTN, 2, HARP_QROT_NONE},
         {HARP_QMETHOD_RTN, 3, HARP_QROT_NONE},   {HARP_QMETHOD_RTN, 4, HARP_QROT_RHT},
@@ -264,7 +216,7 @@ int main(void) {
     const char *qw = t_data("qwen2-tiny");
     char qh[512];
     snprintf(qh, sizeof qh, "%s", t_tmp("qm_hess_qwen2"));
-    if (calibrate(qw, &g_src, qh, 32)) return t_done();
+    if (qm_calibrate(qw, &g_src, qh, 32)) return t_done();
     qcase qwc = {HARP_QMETHOD_RTN, 8, HARP_QROT_RHT};
     roundtrip_case(qw, qh, &qwc, "qm_qwen2_rtn8_rht", 0.05);
 
@@ -274,7 +226,7 @@ int main(void) {
     g_dst = harp_model_default_params();
     char sh[512];
     snprintf(sh, sizeof sh, "%s", t_tmp("qm_hess_st"));
-    if (calibrate(st, NULL, sh, 64)) return t_done();
+    if (qm_calibrate(st, NULL, sh, 64)) return t_done();
     qcase sc = {HARP_QMETHOD_RTN, 3, HARP_QROT_RHT};
     roundtrip_case(st, sh, &sc, "qm_st_rtn3_rht", 0);
     return t_done();

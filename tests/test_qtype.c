@@ -36,8 +36,8 @@ static void unguard(float *y) { free(y - GUARD); }
 static void test_names_and_mappings(void) {
     for (int t = 0; t < HARP_QTYPE_COUNT; t++) {
         const harp_qtype_traits *tr = harp_qtype_traits_of((harp_qtype)t);
-        /* 10 … 19 are reserved for the types of other branches (QTIP, W/A/KV) */
-        CHECK_MSG((tr && tr->name) || (t >= 10 && t < HARP_QTYPE_LDP2), "type %d has no traits row", t);
+        /* 13 … 19 are reserved for activation / KV-cache types */
+        CHECK_MSG((tr && tr->name) || (t >= 13 && t < HARP_QTYPE_LDP2), "type %d has no traits row", t);
         if (!tr) continue;
         harp_qtype back;
         CHECK(harp_qtype_parse(harp_qtype_name((harp_qtype)t), &back) == HARP_OK && back == (harp_qtype)t);
@@ -72,6 +72,10 @@ static void test_names_and_mappings(void) {
     CHECK(HARP_QTYPE_LDP2 == 20 && harp_qtype_for(HARP_QMETHOD_LDP, 2) == HARP_QTYPE_LDP2 &&
           harp_qtype_for(HARP_QMETHOD_LDP, 3) == HARP_QTYPE_NONE && !strcmp(harp_qmethod_name(HARP_QMETHOD_LDP), "ldp"));
     CHECK(harp_qtype_parse("ldp2", &x) == HARP_OK && x == HARP_QTYPE_LDP2);
+    CHECK(HARP_QTYPE_QTIP2 == 10 && HARP_QTYPE_QTIP3 == 11 && HARP_QTYPE_QTIP4 == 12);
+    CHECK(harp_qtype_for(HARP_QMETHOD_QTIP, 2) == HARP_QTYPE_QTIP2 && harp_qtype_for(HARP_QMETHOD_QTIP, 3) == HARP_QTYPE_QTIP3 &&
+          harp_qtype_for(HARP_QMETHOD_QTIP, 4) == HARP_QTYPE_QTIP4 && harp_qtype_for(HARP_QMETHOD_QTIP, 8) == HARP_QTYPE_NONE);
+    CHECK(!strcmp(harp_qmethod_name(HARP_QMETHOD_QTIP), "qtip") && !strcmp(harp_qtype_name(HARP_QTYPE_QTIP3), "qtip3"));
 }
 
 /* Σ_c |w_rc x_c| per row, from the dense dequantization. */

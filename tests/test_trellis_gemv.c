@@ -21,7 +21,7 @@ static void check_mat(const harp_tmat *w, const float *x, const char *what) {
     float *yr = malloc(sizeof(float) * m), *y0 = malloc(sizeof(float) * m), *y = malloc(sizeof(float) * m);
     float *Wd = malloc(sizeof(float) * (size_t)m * n);
     harp_tmat_gemv_ref(w, x, yr);
-    harp_tmat_dequant_rows(w, 0, m, Wd);
+    harp_tmat_dequant_rows(w, 0, m, Wd, (size_t)n);
     int bad_ref = 0, bad_dense = 0;
     for (int r = 0; r < m; r++) {
         double mass = 0, s = 0;

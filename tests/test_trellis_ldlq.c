@@ -39,7 +39,7 @@ static void check_decode(const harp_trellis_linear *q, const char *what) {
     const harp_tmat w = as_tmat(q);
     CHECK_OK(harp_tmat_check(&w, what));
     float *D = malloc(sizeof(float) * (size_t)(q->m * q->n));
-    harp_tmat_dequant_rows(&w, 0, (int32_t)q->m, D);
+    harp_tmat_dequant_rows(&w, 0, (int32_t)q->m, D, (size_t)q->n);
     CHECK_MSG(memcmp(D, q->w_hat, sizeof(float) * (size_t)(q->m * q->n)) == 0,
               "%s: decoding the codes does not reproduce the quantizer's Ŵ̃", what);
     free(D);

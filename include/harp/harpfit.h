@@ -33,7 +33,11 @@ typedef struct harp_fit_params {
     double early_stop_rel;       /* 0.01                                                           */
     int theta_int8;              /* 1: θ rounded to int8 with fp16 per-group scales BEFORE the
                                     final transform (our deviation, §4.9); 0: fp16 θ              */
-    harp_codebook codebook;      /* proxy target codebook (E8P12 / RVQ3B / RVQ4B)                  */
+    harp_codebook codebook;      /* proxy target codebook (E8P12 / RVQ3B / RVQ4B), or a QTIP type
+                                    (qtip2/3/4: the trellis target of §4.12)                       */
+    harp_tcode qtip_code;        /* QTIP target: trellis code (0 = hyb; its table from seed 0)      */
+    int q_every_final;           /* QTIP refresh schedule (§4.12): final refresh period (2) and     */
+    int q_parts;                 /* round-robin parts of a partial refresh (16); q_every = start   */
     double scale_override;       /* as harp_quant_params (0.9 at 2 bits, −1 ⇒ opt_scale)           */
     double resid_scale_override; /* −1 ⇒ opt_resid_scale                                           */
     int gpu;                     /* 1: loss/gradient engine on the CUDA device (src/cuda); 0: CPU.
@@ -44,6 +48,9 @@ typedef struct harp_fit_params {
 
 /* Paper defaults for a QuIP# bit width (2, 3 or 4). */
 harp_fit_params harp_fit_default_params(int bits);
+/* Paper defaults on the QTIP backend (algorithms.md §8.2): the QuIP# ones with the qtip<bits>
+ * target, hbd_block 16, q_every 2, q_every_final 2, q_parts 16, scale_override 0.9. */
+harp_fit_params harp_fit_default_params_qtip(int bits, harp_tcode code);
 
 typedef struct harp_fit_report {
     double loss0, loss_final;    /* total loss at step 0 and after the last step                   */

@@ -41,10 +41,11 @@ harp_status harp_qrot_parse(const char *name, harp_qrot *out);
 int harp_qrot_kind(harp_qrot r);
 
 typedef struct harp_qmodel_params {
-    harp_qmethod method;      /* rtn, gptq, quip                                                */
-    int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip: 2, 3, 4                              */
+    harp_qmethod method;      /* rtn, gptq, quip, qtip                                          */
+    int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip, qtip: 2, 3, 4                        */
+    harp_tcode qtip_code;     /* qtip: trellis code (hyb default; 1mad, 3inst)                     */
     int group_size;           /* scalar methods: 128 (0 = per output channel)                    */
-    harp_qrot rotation;       /* default: rht for quip, none for rtn/gptq                         */
+    harp_qrot rotation;       /* default: rht for quip and qtip, none for rtn/gptq                */
     uint64_t seed;            /* signs and random rotations (see harp_qmodel_layer_seed)          */
     harp_fit_params harp;     /* used when rotation == HARP_QROT_HARP                             */
     double scale_override;    /* quip: Wscale divisor for any rotation (> 0); 0 = the codebook's

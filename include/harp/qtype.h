@@ -30,13 +30,16 @@ typedef enum harp_qtype {
     HARP_QTYPE_E8P2 = 7,  /* E8P12: one 16-bit code per 8 weights                                  */
     HARP_QTYPE_RVQ3 = 8,  /* E8P12 + E81B residual (8-bit code)                                   */
     HARP_QTYPE_RVQ4 = 9,  /* E8P12 + E8P12 residual                                               */
-    /* 10, 11, 12: QTIP2 / QTIP3 / QTIP4 (qtip2); 13 … 19: W/A/KV types (wakv2) */
+    /* QTIP bitshift-trellis formats (algorithms.md §5.6, docs/format/trellis.md): one tail-biting
+     * 256·K-bit code stream per 16×16 tile, exactly K bits per weight, code 1mad / 3inst / hyb */
+    HARP_QTYPE_QTIP2 = 10,
+    HARP_QTYPE_QTIP3 = 11,
+    HARP_QTYPE_QTIP4 = 12,
+    /* 13 … 19: reserved for activation / KV-cache types */
     /* non-uniform 2-bit scalar (RCP's LDP, algorithms.md §6.6): 2-bit codes bit-packed per row and 4
      * ordered fp16 levels per (row, group); w = levels[q] */
     HARP_QTYPE_LDP2 = 20,
-    /* Appended next (do not renumber the above): QTIP2 / QTIP3 / QTIP4 (bitshift-trellis
-     * bitstreams over 16×16 tiles, a variable-length code stream rather than 16-bit codes), a
-     * non-uniform 2-bit scalar type (4 fp16 levels per group), and activation / KV-cache types. */
+    /* Appended next (do not renumber the above): activation / KV-cache types. */
     HARP_QTYPE_COUNT
 } harp_qtype;
 
@@ -45,10 +48,12 @@ typedef enum harp_qmethod {
     HARP_QMETHOD_RTN = 0,
     HARP_QMETHOD_GPTQ = 1,
     HARP_QMETHOD_QUIP = 2,
-    HARP_QMETHOD_LDP = 3   /* learnable non-uniform levels fitted with GPTQ error feedback (§6.6) */
+    HARP_QMETHOD_QTIP = 3, /* trellis (QTIP) with BlockLDLQ b = 16 */
+    HARP_QMETHOD_LDP = 4   /* learnable non-uniform levels fitted with GPTQ error feedback (§6.6) */
 } harp_qmethod;
 
-/* "f32", "f16", "bf16", "int2", "int3", "int4", "int8", "e8p2", "rvq3", "rvq4", "ldp2"; NULL if unknown. */
+/* "f32", "f16", "bf16", "int2", "int3", "int4", "int8", "e8p2", "rvq3", "rvq4", "qtip2", "qtip3",
+ * "qtip4", "ldp2"; NULL if unknown. */
 const char *harp_qtype_name(harp_qtype t);
 /* Inverse of harp_qtype_name; HARP_ERR_INVALID_ARG (naming the known types) if unknown. */
 harp_status harp_qtype_parse(const char *name, harp_qtype *out);
@@ -56,9 +61,10 @@ harp_status harp_qtype_parse(const char *name, harp_qtype *out);
  * points and transforms come on top. 0 for an unknown type. */
 double harp_qtype_bits(harp_qtype t);
 /* THE solver + bit width → type mapping: rtn / gptq 2, 3, 4, 8 → int2 … int8; quip 2, 3, 4 →
- * e8p2, rvq3, rvq4; ldp 2 → ldp2. HARP_QTYPE_NONE for any other combination. */
+ * e8p2, rvq3, rvq4; qtip 2, 3, 4 → qtip2, qtip3, qtip4; ldp 2 → ldp2. HARP_QTYPE_NONE for any other
+ * combination. */
 harp_qtype harp_qtype_for(harp_qmethod method, int bits);
-/* "rtn", "gptq", "quip", "ldp"; NULL if unknown. */
+/* "rtn", "gptq", "quip", "qtip", "ldp"; NULL if unknown. */
 const char *harp_qmethod_name(harp_qmethod m);
 
 #ifdef __cplusplus

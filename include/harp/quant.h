@@ -67,6 +67,19 @@ typedef harp_qtype harp_codebook;
 #define HARP_CODEBOOK_E8P12_RVQ3B HARP_QTYPE_RVQ3
 #define HARP_CODEBOOK_E8P12_RVQ4B HARP_QTYPE_RVQ4
 
+/* QTIP trellis code: how a 16-bit trellis state becomes a value (algorithms.md §5.6.3,
+ * docs/format/trellis.md). TABLE is for tests of the search only (explicit state values). */
+typedef enum harp_tcode {
+    HARP_TCODE_1MAD = 1,  /* V = 1, computed: byte sum of an LCG step                       */
+    HARP_TCODE_3INST = 2, /* V = 1, computed: two fp16 bit patterns from an LCG step, summed  */
+    HARP_TCODE_HYB = 3,   /* V = 2, quantlut_sym: hash → 512 × 2 fp16 table + sign bit        */
+    HARP_TCODE_TABLE = 4
+} harp_tcode;
+/* "1mad", "3inst", "hyb", "table"; NULL for an unknown value. */
+const char *harp_tcode_name(harp_tcode c);
+/* Parses "1mad" / "3inst" / "hyb"; HARP_ERR_INVALID_ARG naming the accepted values otherwise. */
+harp_status harp_tcode_parse(const char *s, harp_tcode *out);
+
 typedef struct harp_quant_params {
     harp_qmethod method;
     int bits;                    /* RTN/GPTQ: 2, 3, 4 or 8; QuIP#: 2, 3 or 4                          */
@@ -85,6 +98,9 @@ typedef struct harp_quant_params {
                                     (paper scripts), −1 (⇒ opt_scale) at 3 and 4 bits               */
     double resid_scale_override; /* > 0 replaces opt_resid_scale; default −1                           */
     int tune_iters;              /* block coordinate-descent sweeps after LDLQ (reference: 10)        */
+    /* QTIP, §5.6 (scale_override above: ≤ 0 means the QTIP default 0.9 at every bit width) */
+    harp_tcode qtip_code;        /* HARP_TCODE_HYB (default), _1MAD or _3INST                          */
+    uint64_t qtip_table_seed;    /* HYB: harp_hyb_table_build seed (0); the table is stored per linear */
     /* progress (per linear: stage "ldlq"/"tune"/"gptq"); may be NULL */
     harp_progress_fn progress;
     void *progress_user;
@@ -107,7 +123,11 @@ harp_quant_params harp_quant_default_params(harp_qmethod method, int bits);
  * QuIP#: codes run along the input dimension, 8 weights per code (§5.5); a width that is not a
  * multiple of 8 is quantized padded with zero columns (and an identity block in H, so padding never
  * feeds back into real columns); the decoders drop columns ≥ n. wscale = {Wscale, Wscale / r}.
- * proxy_loss is computed from the solver's own fp64 reconstruction (Wscale · (E8P + R/r)). */
+ * proxy_loss is computed from the solver's own fp64 reconstruction (Wscale · (E8P + R/r)).
+ * QTIP: BlockLDLQ with b = 16 over 16 × 16 tiles, each a tail-biting trellis path (§5.6,
+ * docs/format/trellis.md); planes trellis, tlut (hyb only: harp_hyb_table_build(qtip_table_seed)),
+ * wscale = rms(W̃) / (lut_rms · so) with so = scale_override if > 0 else 0.9, tcode. Widths are padded
+ * to 16 as for QuIP#. Codes are identical for any thread count. */
 harp_status harp_quantize_linear(const harp_quant_params *p, int64_t m, int64_t n, const float *W,
                                  const double *H, const char *what, harp_qtensor *out);
 

@@ -19,6 +19,32 @@ harp_fit_params harp_fit_default_params(int bits) {
                              .scale_override = q.scale_override, .resid_scale_override = q.resid_scale_override};
 }
 
+harp_fit_params harp_fit_default_params_qtip(int bits, harp_tcode code) {
+    harp_fit_params p = harp_fit_default_params(bits);
+    p.codebook = harp_qtype_for(HARP_QMETHOD_QTIP, bits);
+    p.qtip_code = code;
+    p.hbd_block = 16;
+    p.q_every = p.q_every_final = 2;
+    p.q_parts = 16;
+    p.scale_override = 0.9;
+    return p;
+}
+
+static int is_qtip(harp_codebook cb) {
+    return cb == HARP_QTYPE_QTIP2 || cb == HARP_QTYPE_QTIP3 || cb == HARP_QTYPE_QTIP4;
+}
+
+/* The reference's _q_schedule_state (§4.12): refresh period and parts of the phase of `step`. */
+static int qtip_phase(const harp_fit_params *p, int step, int *interval, int *parts) {
+    const int start = p->q_every > p->q_every_final ? p->q_every : p->q_every_final, fin = p->q_every_final;
+    const double prog = p->steps > 1 ? (double)step / (double)(p->steps - 1) : 1.0;
+    const int mid = (int)lround((start + fin) / 2.0);
+    const int phase = prog < 0.5 ? 0 : prog < 0.8 ? 1 : prog < 0.95 ? 2 : 3;
+    *interval = phase == 0 ? start : phase == 1 ? (fin + 1 > mid ? fin + 1 : mid) : fin;
+    *parts = phase == 0 ? p->q_parts : phase == 1 ? (p->q_parts / 2 > 2 ? p->q_parts / 2 : 2) : phase == 2 ? 2 : 1;
+    return phase;
+}
+
 int64_t harp_fit_storage_bits(const harp_rot *r, int theta_int8) {
     if (!r || harp_rot_get_kind(r) != HARP_ROT_BUTTERFLY) return 0;
     /* int8: Σ D_t·T_t·8 + D_t·16 (one byte per parameter, one fp16 scale per group); fp16: 16 per parameter.
@@ -37,8 +63,12 @@ static harp_status check_params(const harp_fit_params *p, const char *what) {
     if (p->q_every < 1) return harp_err(HARP_ERR_INVALID_ARG, "%s: harp q-every %d < 1", what, p->q_every);
     if (p->early_stop_window < 0 || !(p->early_stop_rel >= 0))
         return harp_err(HARP_ERR_INVALID_ARG, "%s: bad harp early stop (%d, %g)", what, p->early_stop_window, p->early_stop_rel);
-    if (p->codebook != HARP_CODEBOOK_E8P12 && p->codebook != HARP_CODEBOOK_E8P12_RVQ3B && p->codebook != HARP_CODEBOOK_E8P12_RVQ4B)
-        return harp_err(HARP_ERR_INVALID_ARG, "%s: harp proxy target needs an E8P codebook (got %d)", what, (int)p->codebook);
+    if (p->codebook != HARP_CODEBOOK_E8P12 && p->codebook != HARP_CODEBOOK_E8P12_RVQ3B && p->codebook != HARP_CODEBOOK_E8P12_RVQ4B &&
+        !is_qtip(p->codebook))
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: harp proxy target needs an E8P or QTIP type (got %d)", what, (int)p->codebook);
+    if (is_qtip(p->codebook) && (p->q_every_final < 1 || p->q_parts < 1 || p->gpu))
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: harp on QTIP needs q_every_final, q_parts >= 1 (%d, %d) and the CPU engine%s",
+                        what, p->q_every_final, p->q_parts, p->gpu ? " (no GPU trellis target yet)" : "");
     return HARP_OK;
 }
 
@@ -96,6 +126,7 @@ static harp_status fixed_inputs(const harp_rot *U, const harp_rot *V, int64_t m,
 
 typedef struct fit_state {
     harp_rot *U, *V;
+    harp_tcb tcb;   /* QTIP target trellis (tcb.val NULL otherwise) */
     hf_ctx_f32 *ctx;
     hf_gpu *gctx;   /* the GPU engine instead of ctx when p->gpu */
     float *Wfix;    /* fixed_inputs' copies (NULL without a fixed stage) */
@@ -105,10 +136,27 @@ typedef struct fit_state {
 } fit_state;
 
 static void fit_state_free(fit_state *s) {
+    harp_tcb_free(&s->tcb);
     hf_ctx_destroy_f32(s->ctx);
     hf_gpu_destroy(s->gctx);
     free(s->thU), free(s->thV), free(s->gU), free(s->gV), free(s->hist), free(s->Wfix), free(s->Hfix);
     hf_adam_free(&s->aU), hf_adam_free(&s->aV);
+}
+
+/* Refresh kind of `step`: every q_every steps (E8P); QTIP: the schedule of §4.12, a full refresh at
+ * each phase change and when the phase has one part, else the next round-robin part. */
+static int refresh_kind(const harp_fit_params *p, fit_state *s, int step, int *phase, int *rr) {
+    if (!s->tcb.val) return step % p->q_every == 0 ? HF_REFRESH : HF_KEEP;
+    int interval, parts;
+    const int ph = qtip_phase(p, step, &interval, &parts);
+    if (ph != *phase) {
+        *phase = ph, *rr = 0;
+        return HF_REFRESH;
+    }
+    if (step % interval) return HF_KEEP;
+    if (parts <= 1) return HF_REFRESH;
+    hf_set_part_f32(s->ctx, parts, (*rr)++ % parts);
+    return HF_REFRESH_PART;
 }
 
 static harp_status eval(fit_state *s, int refresh, hf_terms *t, double *dU, double *dV) {
@@ -123,11 +171,12 @@ static harp_status run_loop(const harp_fit_params *p, fit_state *s, const char *
         r->loss0 = tm.loss, r->proxy0 = tm.proxy, r->hbd0 = tm.hbd;
         return HARP_OK;
     }
+    int phase = -1, rr = 0;
     for (int step = 0; step < p->steps; step++) {
         memset(s->gU, 0, (size_t)nu * sizeof(double));
         memset(s->gV, 0, (size_t)nv * sizeof(double));
         double te = harp_time_s();
-        HARP_TRY(eval(s, step % p->q_every == 0, &tm, s->gU, s->gV));
+        HARP_TRY(eval(s, refresh_kind(p, s, step, &phase, &rr), &tm, s->gU, s->gV));
         r->engine_seconds += harp_time_s() - te;
         if (!isfinite(tm.loss)) return harp_err(HARP_ERR_NUMERIC, "%s: harp loss is not finite at step %d", what, step);
         if (step == 0) r->loss0 = tm.loss, r->proxy0 = tm.proxy, r->hbd0 = tm.hbd;
@@ -170,9 +219,18 @@ harp_status harp_fit(const harp_fit_params *p, int64_t m, int64_t n, const float
     const float *W_e = W_r;   /* what the engine fits: W_r, H_r behind the fixed stages */
     const double *H_e = H_r;
     if (st == HARP_OK) st = fixed_inputs(s.U, s.V, m, n, W_r, H_r, &W_e, &H_e, &s.Wfix, &s.Hfix);
+    const int qtip = is_qtip(p->codebook);
     hf_opts o = {p->hbd_lambda, p->hbd_block, p->codebook,
-                 p->scale_override > 0 ? p->scale_override : harp_codebook_opt_scale(p->codebook),
-                 p->resid_scale_override > 0 ? p->resid_scale_override : harp_codebook_opt_resid_scale(p->codebook), 0};
+                 p->scale_override > 0 ? p->scale_override : qtip ? 0.9 : harp_codebook_opt_scale(p->codebook),
+                 p->resid_scale_override > 0 ? p->resid_scale_override : qtip ? 1.0 : harp_codebook_opt_resid_scale(p->codebook),
+                 0, NULL};
+    if (st == HARP_OK && qtip) {
+        const harp_tcode code = p->qtip_code ? p->qtip_code : HARP_TCODE_HYB;
+        uint16_t tlut[2 * HARP_HYB_N] = {0};
+        if (code == HARP_TCODE_HYB) st = harp_hyb_table_shared(0, tlut);
+        if (st == HARP_OK) st = harp_tcb_init(&s.tcb, code, (int)harp_qtype_bits(p->codebook), tlut, what);
+        o.tcb = &s.tcb;
+    }
     if (st == HARP_OK && p->gpu) {
         st = hf_gpu_create(s.U, s.V, W_e, H_e, &o, &s.gctx);
         if (st != HARP_OK) {

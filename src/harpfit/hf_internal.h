@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "harp/harpfit.h"
 #include "rotate/butterfly.h"
+#include "quant/trellis.h"
 
 /* Problem constants shared by both precisions. */
 typedef struct hf_opts {
@@ -16,7 +17,13 @@ typedef struct hf_opts {
     double resid;      /* RVQ residual scale */
     int freeze_weights; /* tests: recompute the diagonal weights h only with the target, so that the
                            loss is a fixed function of θ between refreshes (finite differences) */
+    const harp_tcb *tcb; /* QTIP target (§4.12) instead of the E8P one: s = rms(W̃) / (lut_rms · so),
+                            16 × 16 tiles of W̃ / s each Viterbi-quantized; NULL for E8P / RVQ */
 } hf_opts;
+
+/* Refresh kinds of hf_eval: keep the cached target, recompute it all (new scale), or — QTIP only —
+ * re-quantize the tiles ≡ part (mod parts) with the cached scale (hf_set_part; §4.12). */
+enum { HF_KEEP = 0, HF_REFRESH = 1, HF_REFRESH_PART = 2 };
 
 typedef struct hf_terms {
     double loss;   /* proxy + λ·hbd */
@@ -43,6 +50,9 @@ void hf_ctx_destroy_f64(hf_ctx_f64 *c);
  * full-matrix gradient). */
 harp_status hf_eval_f32(hf_ctx_f32 *c, int refresh, hf_terms *t, double *dU, double *dV);
 harp_status hf_eval_f64(hf_ctx_f64 *c, int refresh, hf_terms *t, double *dU, double *dV);
+/* The tiles the next HF_REFRESH_PART re-quantizes: index ≡ part (mod parts). */
+void hf_set_part_f32(hf_ctx_f32 *c, int parts, int part);
+void hf_set_part_f64(hf_ctx_f64 *c, int parts, int part);
 
 /* Nearest codeword of one 8-vector in fp32 SIMD (proxy target of the fp32 engine). */
 void hf_quantize8_fast(harp_codebook cb, double resid, const double x[8], double q[8]);

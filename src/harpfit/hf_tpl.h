@@ -20,6 +20,9 @@ struct SFX(hf_ctx) {
     R *target;      /* m×n, valid after the first refresh */
     double s;       /* cached proxy scale */
     int have_target;
+    float *tx, *trec; /* QTIP: W̃ / s and its tile reconstruction (m×n; trec persists across partial refreshes) */
+    uint16_t *tcodes; /* QTIP: the tiles' codes (scratch of harp_trellis_quantize_tiles) */
+    int tparts, tpart; /* QTIP: the tiles of the next partial refresh */
     double *hw;     /* n diag weights */
     double *part;   /* per-row partial sums (max(m, n)) */
     double *dkU, *dkV; /* per-group dK accumulators (Σ D·b² per pass·stage) */
@@ -275,6 +278,7 @@ void SFX(hf_ctx_destroy)(SFX(hf_ctx) *c) {
     harp_free_aligned(c->gh);
     harp_free_aligned(c->gh2);
     harp_free_aligned(c->target);
+    free(c->tx), free(c->trec), free(c->tcodes);
     free(c->hw);
     free(c->part);
     free(c->dkU);
@@ -315,8 +319,13 @@ harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const d
     c->ndkU = SFX(dk_size)(U), c->ndkV = SFX(dk_size)(V);
     c->dkU = harp_xmalloc((size_t)c->ndkU * sizeof(double), "harp fit");
     c->dkV = harp_xmalloc((size_t)c->ndkV * sizeof(double), "harp fit");
+    if (o->tcb) {
+        c->tx = harp_xcalloc(mn, sizeof(float), "harp fit trellis target");
+        c->trec = harp_xcalloc(mn, sizeof(float), "harp fit trellis target");
+        c->tcodes = harp_xmalloc(harp_tmat_code_words((int32_t)m, (int32_t)n, o->tcb->K) * sizeof(uint16_t), "harp fit trellis target");
+    }
     if (!c->bv || !c->bu || !c->bh1 || !c->bh2 || !c->gw || !c->gwt || !c->gh || !c->gh2 || !c->target || !c->hw ||
-        !c->part || !c->dkU || !c->dkV) {
+        !c->part || !c->dkU || !c->dkV || (o->tcb && (!c->tx || !c->trec || !c->tcodes))) {
         SFX(hf_ctx_destroy)(c);
         return harp_err(HARP_ERR_OOM, "harp fit: out of memory for a %lld×%lld problem", (long long)m, (long long)n);
     }
@@ -334,6 +343,25 @@ harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const d
         for (int64_t j = 0; j < n; j++) c->bv[0][j * m + i] = (R)W[i * n + j];
     for (size_t k = 0; k < nn; k++) c->bh1[0][k] = (R)H[k];
     *out = c;
+    return HARP_OK;
+}
+
+void SFX(hf_set_part)(SFX(hf_ctx) *c, int parts, int part) {
+    c->tparts = parts, c->tpart = part;
+}
+
+/* QTIP target (§4.12): W̃ / s cut into 16 × 16 tiles, each quantized by the two-pass tail-biting
+ * Viterbi without feedback; a partial refresh keeps s and the other tiles' values. ss = Σ W̃². */
+static harp_status SFX(trellis_target)(SFX(hf_ctx) *c, double ss, int partial) {
+    const int64_t m = c->m, n = c->n, mn = m * n;
+    const R *Wt = c->bu[c->PU];
+    if (!partial || !c->have_target) c->s = sqrt(ss / (double)mn) / (c->o.tcb->rms * c->o.so);
+    const R sR = (R)c->s;
+    for (int64_t k = 0; k < mn; k++) c->tx[k] = (float)(Wt[k] / sR);
+    const int parts = partial && c->have_target ? c->tparts : 1, part = partial && c->have_target ? c->tpart : 0;
+    HARP_TRY(harp_trellis_quantize_tiles(c->o.tcb, m, n, c->tx, parts, part, c->tcodes, c->trec, "harp trellis target"));
+    for (int64_t k = 0; k < mn; k++) c->target[k] = (R)c->trec[k];
+    c->have_target = 1;
     return HARP_OK;
 }
 
@@ -381,7 +409,13 @@ harp_status SFX(hf_eval)(SFX(hf_ctx) *c, int refresh, hf_terms *tm, double *dU, 
         const double dmean = dsum / (double)n;
         for (int64_t j = 0; j < n; j++) c->hw[j] = fabs((double)Ht[j * n + j]) / (dmean + 1e-8);
     }
-    if (fresh) SFX(refresh_target)(c);
+    if (fresh && c->o.tcb) {
+        double ss = 0;
+        for (int64_t k = 0; k < m * n; k++) ss += (double)Wt[k] * Wt[k];
+        HARP_TRY(SFX(trellis_target)(c, ss, refresh == HF_REFRESH_PART));
+    } else if (fresh) {
+        SFX(refresh_target)(c);
+    }
     /* proxy */
     const double s = c->s, cg = 2.0 / ((double)m * (double)n) / s;
     const R sR = (R)s;

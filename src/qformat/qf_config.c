@@ -88,7 +88,8 @@ harp_status qf_config_uniform(harp_qmethod method, int bits, harp_qrot rotation,
     qc->bits = bits;
     qc->wtype = harp_qtype_for(method, bits);
     qc->rotation = rotation;
-    qc->group_size = method == HARP_QMETHOD_QUIP ? 0 : group_size;
+    qc->group_size = method == HARP_QMETHOD_QUIP || method == HARP_QMETHOD_QTIP ? 0 : group_size;
+    qc->qtip_code = method == HARP_QMETHOD_QTIP ? HARP_TCODE_HYB : (harp_tcode)0;
     qc->seed = seed;
     if (qc->wtype == HARP_QTYPE_NONE)
         return harp_err(HARP_ERR_INVALID_ARG, "quantize: no quant type for %s at %d bits", harp_qmethod_name(method), bits);
@@ -104,6 +105,9 @@ void qf_config_desc(const qf_config *qc, char *buf, size_t size) {
     if (qc->method == HARP_QMETHOD_QUIP)
         snprintf(buf, size, "harp v%d: quip %d-bit %s, rotation %s, seed %llu", qc->version, qc->bits,
                  qf_config_codebook(qc), harp_qrot_name(qc->rotation), (unsigned long long)qc->seed);
+    else if (qc->method == HARP_QMETHOD_QTIP)
+        snprintf(buf, size, "harp v%d: qtip %d-bit trellis %s, rotation %s, seed %llu", qc->version, qc->bits,
+                 harp_tcode_name(qc->qtip_code), harp_qrot_name(qc->rotation), (unsigned long long)qc->seed);
     else
         snprintf(buf, size, "harp v%d: %s %d-bit scalar, group %d, rotation %s, seed %llu", qc->version,
                  harp_qmethod_name(qc->method), qc->bits, qc->group_size, harp_qrot_name(qc->rotation),
@@ -158,7 +162,8 @@ static harp_status qc_type(const cJSON *q, const char *name, qf_config *qc) {
     else if (!strcmp(s, "gptq")) qc->method = HARP_QMETHOD_GPTQ;
     else if (!strcmp(s, "quip")) qc->method = HARP_QMETHOD_QUIP;
     else if (!strcmp(s, "ldp")) qc->method = HARP_QMETHOD_LDP;
-    else return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.method '%s' unknown (rtn, gptq, quip, ldp)", name, s);
+    else if (!strcmp(s, "qtip")) qc->method = HARP_QMETHOD_QTIP;
+    else return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.method '%s' unknown (rtn, gptq, quip, qtip, ldp)", name, s);
     HARP_TRY(qc_int(q, "bits", name, 2, 8, &v));
     qc->bits = (int)v;
     HARP_TRY(qc_str(q, "codebook", name, &s));
@@ -169,6 +174,10 @@ static harp_status qc_type(const cJSON *q, const char *name, qf_config *qc) {
     if (!tr || !tr->legacy_codebook || strcmp(tr->legacy_codebook, s))
         return harp_err(HARP_ERR_FORMAT, "%s: quantization_config: codebook %s does not fit method %s at %d bits", name, s,
                         harp_qmethod_name(qc->method), qc->bits);
+    if (qc->method != HARP_QMETHOD_QTIP) return HARP_OK;
+    HARP_TRY(qc_str(q, "qtip_code", name, &s));
+    if (harp_tcode_parse(s, &qc->qtip_code))
+        return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.qtip_code '%s' unknown (1mad, 3inst, hyb)", name, s);
     return HARP_OK;
 }
 

@@ -184,6 +184,19 @@ void qf_groups_free(harp_qtensor *g, int count) {
     free(g);
 }
 
+/* The code kind is stored twice, by design: quantization_config.qtip_code (what the folder says it
+ * is: description, resume fingerprint) and each group's tcode plane (what its bytes are): they must
+ * agree. */
+static harp_status check_tcode(const qf_tensors *l, const char *P, const qf_config *qc, const harp_qtensor *w) {
+    const int t = harp_qplane_index(w->type, "tcode");
+    if (t < 0) return HARP_OK;
+    int32_t c;
+    memcpy(&c, w->planes[t].data, sizeof c);
+    if (c == (int32_t)qc->qtip_code) return HARP_OK;
+    return harp_err(HARP_ERR_FORMAT, "%s: tensor '%s.tcode' is %s, quantization_config.qtip_code says %s", l->origin, P,
+                    harp_tcode_name((harp_tcode)c), harp_tcode_name(qc->qtip_code) ? harp_tcode_name(qc->qtip_code) : "none");
+}
+
 harp_status qf_load_groups(const harp_model_config *c, const qf_config *qc, const qf_tensors *l, harp_qtensor **out) {
     *out = NULL;
     const int ng = c->n_layers * QF_NGROUPS;
@@ -199,6 +212,7 @@ harp_status qf_load_groups(const harp_model_config *c, const qf_config *qc, cons
         char P[128];
         qf_group_prefix(P, sizeof P, i / QF_NGROUPS, i % QF_NGROUPS);
         st = qf_get_qtensor(l, P, &qc->layers[i / QF_NGROUPS], n, ns, len, &g[i]);
+        if (!st) st = check_tcode(l, P, qc, &g[i]);
     }
     if (st) {
         qf_groups_free(g, ng);

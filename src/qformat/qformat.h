@@ -80,6 +80,8 @@ typedef struct qf_config {
     harp_qrot rotation;
     int group_size;
     uint64_t seed;
+    harp_tcode qtip_code;      /* qtip: quantization_config.qtip_code; every group's tcode plane
+                                  must agree (qf_load_groups); 0 for other methods              */
     int n_layers;
     qf_layer_config *layers;   /* (n_layers) */
 } qf_config;

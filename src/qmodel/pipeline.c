@@ -25,10 +25,16 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
     cJSON_AddNumberToObject(o, "bits", p->bits);
     cJSON_AddStringToObject(o, "codebook", harp_qtype_traits_of(harp_qtype_for(p->method, p->bits))->legacy_codebook);
     cJSON_AddStringToObject(o, "rotation", harp_qrot_name(p->rotation));
-    cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP ? 0 : p->group_size);
+    const int qtip = p->method == HARP_QMETHOD_QTIP;
+    cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP || qtip ? 0 : p->group_size);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "fused_groups", "qkv_proj = q,k,v; up_gate_proj = up,gate");
-    if (p->method == HARP_QMETHOD_QUIP && p->scale_override > 0) cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
+    if ((p->method == HARP_QMETHOD_QUIP || qtip) && p->scale_override > 0)
+        cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
+    if (qtip) {
+        cJSON_AddStringToObject(o, "qtip_code", harp_tcode_name(p->qtip_code));
+        if (p->qtip_code == HARP_TCODE_HYB) cJSON_AddStringToObject(o, "qtip_table_seed", "0"); /* harp_hyb_table_build */
+    }
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;
         cJSON *hp = cJSON_AddObjectToObject(o, "harp");
@@ -47,6 +53,10 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
         cJSON_AddNumberToObject(hp, "early_stop_rel", h->early_stop_rel);
         cJSON_AddStringToObject(hp, "theta", h->theta_int8 ? "int8" : "fp16");
         cJSON_AddNumberToObject(hp, "scale_override", h->scale_override);
+        if (qtip) { /* the trellis target's refresh schedule (§4.12) */
+            cJSON_AddNumberToObject(hp, "q_every_final", h->q_every_final);
+            cJSON_AddNumberToObject(hp, "q_parts", h->q_parts);
+        }
         /* only when not the reference's: greedy folders stay byte-identical to older builds' */
         if (h->schedule != HARP_BF_SCHEDULE_GREEDY) cJSON_AddStringToObject(hp, "schedule", harp_bf_schedule_name(h->schedule));
     }
@@ -56,6 +66,10 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
 static harp_status qp_check(const harp_qmodel_params *p) {
     if (p->method == HARP_QMETHOD_QUIP) {
         if (p->bits < 2 || p->bits > 4) return harp_err(HARP_ERR_INVALID_ARG, "quantize: quip supports 2, 3 or 4 bits, not %d", p->bits);
+    } else if (p->method == HARP_QMETHOD_QTIP) {
+        if (p->bits < 2 || p->bits > 4) return harp_err(HARP_ERR_INVALID_ARG, "quantize: qtip supports 2, 3 or 4 bits, not %d", p->bits);
+        if (p->qtip_code != HARP_TCODE_1MAD && p->qtip_code != HARP_TCODE_3INST && p->qtip_code != HARP_TCODE_HYB)
+            return harp_err(HARP_ERR_INVALID_ARG, "quantize: qtip code %d is not 1mad, 3inst or hyb", (int)p->qtip_code);
     } else if (p->method == HARP_QMETHOD_RTN || p->method == HARP_QMETHOD_GPTQ) {
         if (p->bits != 2 && p->bits != 3 && p->bits != 4 && p->bits != 8)
             return harp_err(HARP_ERR_INVALID_ARG, "quantize: %s supports 2, 3, 4 or 8 bits, not %d", harp_qmethod_name(p->method), p->bits);
@@ -227,6 +241,7 @@ static void qp_totals(harp_qmodel_report *rep, const harp_qmodel_params *p, doub
 static harp_status qp_keep_model(harp_model *m, const harp_qmodel_params *p, const qf_tensors *all) {
     qf_config qc;
     HARP_TRY(qf_config_uniform(p->method, p->bits, p->rotation, p->group_size, p->seed, m->cfg.n_layers, &qc));
+    if (p->method == HARP_QMETHOD_QTIP) qc.qtip_code = p->qtip_code;
     harp_status st = harp_model_set_quantized(m, &qc, all);
     qf_config_free(&qc);
     return st;

@@ -6,10 +6,15 @@
 #include "qmodel/qmodel_internal.h"
 
 harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
+    const int hb = bits >= 2 && bits <= 4 ? bits : 2;
+    const harp_tcode tc = method == HARP_QMETHOD_QTIP ? HARP_TCODE_HYB : (harp_tcode)0;
     return (harp_qmodel_params){.method = method, .bits = bits, .group_size = harp_quant_default_params(method, bits).group_size,
-                                .rotation = method == HARP_QMETHOD_QUIP ? HARP_QROT_RHT : HARP_QROT_NONE,
-                                .harp = harp_fit_default_params(bits >= 2 && bits <= 4 ? bits : 2), .resume = 1,
-                                .abort_after_layer = -1};
+                                .rotation = method == HARP_QMETHOD_QUIP || method == HARP_QMETHOD_QTIP ? HARP_QROT_RHT
+                                                                                                     : HARP_QROT_NONE,
+                                .qtip_code = tc,
+                                .harp = method == HARP_QMETHOD_QTIP ? harp_fit_default_params_qtip(hb, tc)
+                                                                    : harp_fit_default_params(hb),
+                                .resume = 1, .abort_after_layer = -1};
 }
 
 uint64_t harp_qmodel_layer_seed(uint64_t seed, int layer, int group) {

@@ -132,6 +132,7 @@ harp_status harp_qtensor_check(const harp_qtensor *w, const char *what) {
         if (memcmp(&w->scale0, &ws[0], sizeof(float)) || memcmp(&w->scale1, &ws[1], sizeof(float)))
             return harp_err(HARP_ERR_INVALID_ARG, "%s: scales differ from the wscale plane (call harp_qtensor_derive)", what);
     }
+    if (tr->check) HARP_TRY(tr->check(w, what));
     return check_xf(w, what);
 }
 

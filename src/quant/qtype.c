@@ -30,6 +30,17 @@
     .decode = qt_e8p_decode, .dequant_rows = qt_e8p_dequant_rows, .gemv_ref = qt_e8p_gemv_ref,         \
     .gemv = qt_e8p_gemv, .mm = harp_qmm_tiles
 
+/* trellis U16 [tiles, 16·K], tlut F16 [512, 2] (hyb only), wscale F32 [1], tcode I32 [1] */
+#define QTIP_ROW(NAME, BITS)                                                                             \
+    {.name = NAME, .bits = BITS, .block_rows = 16, .block_cols = 16, .layout = HARP_QLAYOUT_TRELLIS,    \
+     .n_planes = 4,                                                                                      \
+     .planes = {PLANE("trellis", HARP_ST_U16, HARP_QSHAPE_TILES, HARP_QV_ANY, 0),                        \
+                PLANE("tlut", HARP_ST_F16, HARP_QSHAPE_HYB, HARP_QV_ANY, 1),                             \
+                PLANE("wscale", HARP_ST_F32, HARP_QSHAPE_ONE, HARP_QV_FINITE, 0),                        \
+                PLANE("tcode", HARP_ST_I32, HARP_QSHAPE_ONE, HARP_QV_TCODE, 0)},                         \
+     .legacy_codebook = NAME, .decode = qt_trellis_decode, .dequant_rows = qt_trellis_dequant_rows,      \
+     .gemv_ref = qt_trellis_gemv_ref, .gemv = qt_trellis_gemv, .mm = harp_qmm_tiles, .check = qt_trellis_check}
+
 static const harp_qtype_traits k_traits[HARP_QTYPE_COUNT] = {
     [HARP_QTYPE_F32] = DENSE_ROW("f32", 32, HARP_ST_F32),
     [HARP_QTYPE_F16] = DENSE_ROW("f16", 16, HARP_ST_F16),
@@ -60,6 +71,9 @@ static const harp_qtype_traits k_traits[HARP_QTYPE_COUNT] = {
                                     PLANE("levels", HARP_ST_F16, HARP_QSHAPE_M_GROUPS4, HARP_QV_LEVELS4, 0)},
                          .legacy_codebook = "ldp2", .decode = NULL, .dequant_rows = qt_ldp_dequant_rows,
                          .gemv_ref = qt_ldp_gemv_ref, .gemv = qt_ldp_gemv, .mm = harp_qmm_tiles},
+    [HARP_QTYPE_QTIP2] = QTIP_ROW("qtip2", 2),
+    [HARP_QTYPE_QTIP3] = QTIP_ROW("qtip3", 3),
+    [HARP_QTYPE_QTIP4] = QTIP_ROW("qtip4", 4),
 };
 
 const harp_qtype_traits *harp_qtype_traits_of(harp_qtype t) {
@@ -99,6 +113,8 @@ harp_qtype harp_qtype_for(harp_qmethod method, int bits) {
         return bits == 2 ? HARP_QTYPE_E8P2 : bits == 3 ? HARP_QTYPE_RVQ3 : bits == 4 ? HARP_QTYPE_RVQ4 : HARP_QTYPE_NONE;
     case HARP_QMETHOD_LDP:
         return bits == 2 ? HARP_QTYPE_LDP2 : HARP_QTYPE_NONE;
+    case HARP_QMETHOD_QTIP:
+        return bits == 2 ? HARP_QTYPE_QTIP2 : bits == 3 ? HARP_QTYPE_QTIP3 : bits == 4 ? HARP_QTYPE_QTIP4 : HARP_QTYPE_NONE;
     }
     return HARP_QTYPE_NONE;
 }
@@ -109,6 +125,7 @@ const char *harp_qmethod_name(harp_qmethod m) {
     case HARP_QMETHOD_GPTQ: return "gptq";
     case HARP_QMETHOD_QUIP: return "quip";
     case HARP_QMETHOD_LDP: return "ldp";
+    case HARP_QMETHOD_QTIP: return "qtip";
     }
     return NULL;
 }
@@ -139,6 +156,9 @@ int harp_qplane_shape(const harp_qtensor *w, int i, int64_t shape[2]) {
     case HARP_QSHAPE_N: shape[0] = w->n; return 1;
     case HARP_QSHAPE_TWO: shape[0] = 2; return 1;
     case HARP_QSHAPE_M_GROUPS4: shape[0] = w->m, shape[1] = 4 * w->n_groups; return 2;
+    case HARP_QSHAPE_TILES: shape[0] = ((w->m + 15) / 16) * ((w->n + 15) / 16), shape[1] = 16 * (int64_t)tr->bits; return 2;
+    case HARP_QSHAPE_HYB: shape[0] = 512, shape[1] = 2; return 2;
+    case HARP_QSHAPE_ONE: shape[0] = 1; return 1;
     }
     return 0;
 }
@@ -188,6 +208,15 @@ harp_status harp_qplane_check_values(const harp_qtensor *w, int i, const char *f
         }
         return HARP_OK;
     case HARP_QV_LEVELS4: return qt_ldp_check_levels(p, count, file, prefix, d->suffix);
+    case HARP_QV_TCODE:
+        for (int64_t k = 0; k < count; k++) {
+            int32_t c;
+            memcpy(&c, (const uint8_t *)p + 4 * k, 4);
+            if (c != HARP_TCODE_1MAD && c != HARP_TCODE_3INST && c != HARP_TCODE_HYB)
+                return harp_err(HARP_ERR_FORMAT, "%s: tensor '%s.%s' is %d, not a trellis code (1 = 1mad, 2 = 3inst, 3 = hyb)",
+                                file, prefix, d->suffix, c);
+        }
+        return HARP_OK;
     }
     return HARP_OK;
 }

@@ -15,7 +15,7 @@ typedef enum harp_qlayout {
     HARP_QLAYOUT_DENSE = 0,   /* one stored value per weight (f32 / f16 / bf16)                      */
     HARP_QLAYOUT_SCALAR = 1,  /* bit-packed scalar codes per row + per-group scale and zero point   */
     HARP_QLAYOUT_E8P = 2,     /* 16-bit E8P12 codes per 8 weights (+ a residual code plane)         */
-    /* next: HARP_QLAYOUT_TRELLIS (a bitstream per 16×16 tile) */
+    HARP_QLAYOUT_TRELLIS = 3, /* a tail-biting bitstream per 16×16 tile (QTIP, trellis.h)           */
     HARP_QLAYOUT_LDP = 4      /* bit-packed 2-bit codes per row + 4 fp16 levels per group (qt_ldp.c) */
 } harp_qlayout;
 
@@ -30,6 +30,9 @@ typedef enum harp_qshape {
     HARP_QSHAPE_M_GROUPS = 3, /* [m, n_groups]                          */
     HARP_QSHAPE_N = 4,        /* [n]                                    */
     HARP_QSHAPE_TWO = 5,      /* [2]                                    */
+    HARP_QSHAPE_TILES = 6,    /* [ceil(m/16)·ceil(n/16), 16·bits] (u16 words of each tile) */
+    HARP_QSHAPE_HYB = 7,      /* [512, 2] (the HYB trellis table)       */
+    HARP_QSHAPE_ONE = 8,      /* [1]                                    */
     HARP_QSHAPE_M_GROUPS4 = 9 /* [m, 4 · n_groups]                      */
 } harp_qshape;
 
@@ -39,6 +42,7 @@ typedef enum harp_qvalues {
     HARP_QV_FINITE = 1,       /* f32, no NaN / Inf                                                  */
     HARP_QV_ZERO_POINT = 2,   /* u8 < 2^bits                                                        */
     HARP_QV_GROUP_INDEX = 3,  /* i32 in [0, n_groups)                                               */
+    HARP_QV_TCODE = 4,        /* i32 harp_tcode of a format code: 1mad, 3inst or hyb                */
     HARP_QV_LEVELS4 = 9       /* f16, finite, each run of 4 non-decreasing (LDP levels)             */
 } harp_qvalues;
 
@@ -68,6 +72,8 @@ typedef struct harp_qtype_traits {
     harp_status (*gemv)(const harp_qtensor *w, const float *x, float *y, int act_q8);
     /* Y (rows × m) = X · W̃ᵀ for many rows */
     harp_status (*mm)(const harp_qtensor *w, const float *X, int64_t rows, float *Y);
+    /* rules across planes beyond the per-plane ones (NULL: none); one error line naming `what` */
+    harp_status (*check)(const harp_qtensor *w, const char *what);
 } harp_qtype_traits;
 
 /* Row of type t, NULL if t is not a type. */

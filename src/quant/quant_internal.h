@@ -94,5 +94,14 @@ void qt_ldp_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_ldp_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
 /* levels plane rule: count fp16 values, finite, each run of 4 non-decreasing */
 harp_status qt_ldp_check_levels(const void *p, int64_t count, const char *file, const char *prefix, const char *suffix);
+void qt_trellis_decode(harp_qtensor *w);
+void qt_trellis_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
+void qt_trellis_gemv_ref(const harp_qtensor *w, const float *x, float *y);
+harp_status qt_trellis_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+harp_status qt_trellis_check(const harp_qtensor *w, const char *what);
+/* QTIP solver (qt_trellis.c): BlockLDLQ b = 16 + tail-biting trellis into every plane of out;
+ * Wh (m, n) receives the reconstruction (bit-identical to decoding the planes). */
+harp_status harp_qtip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
+                               const char *what, harp_qtensor *out, float *Wh);
 
 #endif

@@ -40,7 +40,9 @@ static harp_status check_args(const harp_quant_params *p, int64_t m, int64_t n, 
         return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by QuIP# (2, 3 or 4)", what, p->bits);
     if (p->method == HARP_QMETHOD_LDP && p->bits != 2)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by LDP (2)", what, p->bits);
-    if (!scalar && p->method != HARP_QMETHOD_QUIP && p->method != HARP_QMETHOD_LDP)
+    if (p->method == HARP_QMETHOD_QTIP && !(p->bits >= 2 && p->bits <= 4))
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: %d bits not supported by QTIP (2, 3 or 4)", what, p->bits);
+    if (!scalar && p->method != HARP_QMETHOD_QUIP && p->method != HARP_QMETHOD_LDP && p->method != HARP_QMETHOD_QTIP)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: unknown quantization method %d", what, (int)p->method);
     if (p->group_size < 0) return harp_err(HARP_ERR_INVALID_ARG, "%s: negative group size %d", what, p->group_size);
     if (p->method != HARP_QMETHOD_RTN && !H)
@@ -59,6 +61,7 @@ static harp_status check_args(const harp_quant_params *p, int64_t m, int64_t n, 
 static harp_status solve(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
                          const char *what, harp_qtensor *out, float *Wh) {
     if (p->method == HARP_QMETHOD_QUIP) return harp_quip_quantize(p, m, n, W, H, what, out, Wh);
+    if (p->method == HARP_QMETHOD_QTIP) return harp_qtip_quantize(p, m, n, W, H, what, out, Wh);
     uint8_t *q = harp_xmalloc((size_t)(m * n), "quantized codes");
     if (!q) return HARP_ERR_OOM;
     harp_status st = p->method == HARP_QMETHOD_RTN ? harp_rtn_quantize(p, m, n, W, out, q)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "harp/common.h"
+#include "harp/quant.h"
 
 #define HARP_TRELLIS_L 16    /* state bits of the stored format                              */
 #define HARP_TRELLIS_TD 16   /* tile side: a sequence is one 16 × 16 tile                     */
@@ -26,17 +27,7 @@
 #define HARP_HYB_Q 9         /* HYB table index bits (tlut_bits)                              */
 #define HARP_HYB_N 512       /* HYB table rows; the table is fp16 [512][2] = 1024 values       */
 
-typedef enum harp_tcode {
-    HARP_TCODE_1MAD = 1,  /* V = 1, computed: byte sum of an LCG step                       */
-    HARP_TCODE_3INST = 2, /* V = 1, computed: two fp16 bit patterns from an LCG step, summed  */
-    HARP_TCODE_HYB = 3,   /* V = 2, quantlut_sym: hash → 512 × 2 fp16 table + sign bit        */
-    HARP_TCODE_TABLE = 4  /* tests of the search only: any L, V, explicit state values        */
-} harp_tcode;
-
-/* "1mad", "3inst", "hyb", "table"; NULL for an unknown value. */
-const char *harp_tcode_name(harp_tcode c);
-/* Parses "1mad" / "3inst" / "hyb"; HARP_ERR_INVALID_ARG naming the accepted values otherwise. */
-harp_status harp_tcode_parse(const char *s, harp_tcode *out);
+/* harp_tcode, harp_tcode_name and harp_tcode_parse are public (harp/quant.h). */
 /* Weights per trellis step of a format code (1 or 2); 0 for TABLE / unknown. */
 int harp_tcode_v(harp_tcode c);
 
@@ -57,6 +48,9 @@ void harp_tcode_hyb(const uint16_t *tlut, uint32_t s, float out[2]);
  * N(0, 1) draws, rescaled so the std over all 1 024 numbers is √(15/16), rounded to fp16.
  * Bit-identical for any thread count. Stored with each linear; never rebuilt at load. */
 harp_status harp_hyb_table_build(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]);
+/* harp_hyb_table_build, memoised for the last seed (thread-safe): the quantizer and the HARP fit's
+ * target build the table once per process. */
+harp_status harp_hyb_table_shared(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]);
 /* Same recipe with explicit sizes (tests, studies): samples ≥ 512, iters ≥ 0. */
 harp_status harp_hyb_table_build_ex(uint64_t seed, int64_t samples, int iters, uint16_t tlut[2 * HARP_HYB_N]);
 /* HARP_ERR_FORMAT naming `what` if tlut is NULL, has a non-finite entry or is all zero. */
@@ -221,8 +215,8 @@ size_t harp_tmat_code_words(int32_t m, int32_t n, int K);
  * harp_tmat_code_words long (a truncated or overlong stream, a wrong tile count), the HYB table
  * present and finite. Every kernel below requires a checked matrix. */
 harp_status harp_tmat_check(const harp_tmat *w, const char *what);
-/* Dense W̃ rows [r0, r1) into out ((r1 − r0) × n, row-major). */
-void harp_tmat_dequant_rows(const harp_tmat *w, int32_t r0, int32_t r1, float *out);
+/* Dense W̃ rows [r0, r1) into out ((r1 − r0) rows of n floats, row stride ld ≥ n). */
+void harp_tmat_dequant_rows(const harp_tmat *w, int32_t r0, int32_t r1, float *out, size_t ld);
 /* y = W̃ x. Reference: decodes each tile with harp_trellis_decode_tile, double accumulation. */
 void harp_tmat_gemv_ref(const harp_tmat *w, const float *x, float *y);
 /* Fast decode-GEMV: AVX-512 (F+BW) or AVX2 chosen at run time, else portable C; OpenMP over row

@@ -41,7 +41,7 @@ harp_status harp_tmat_check(const harp_tmat *w, const char *what) {
     return HARP_OK;
 }
 
-void harp_tmat_dequant_rows(const harp_tmat *w, int32_t r0, int32_t r1, float *out) {
+void harp_tmat_dequant_rows(const harp_tmat *w, int32_t r0, int32_t r1, float *out, size_t ld) {
     float t[256];
     const int32_t nt = (w->n + 15) / 16;
     for (int32_t i = r0 / 16; i * 16 < r1; i++)
@@ -51,7 +51,7 @@ void harp_tmat_dequant_rows(const harp_tmat *w, int32_t r0, int32_t r1, float *o
                 const int32_t row = 16 * i + r;
                 if (row < r0 || row >= r1) continue;
                 for (int c = 0; c < 16 && 16 * j + c < w->n; c++)
-                    out[(size_t)(row - r0) * w->n + 16 * j + c] = w->scale * t[16 * r + c];
+                    out[(size_t)(row - r0) * ld + 16 * j + c] = w->scale * t[16 * r + c];
             }
         }
 }

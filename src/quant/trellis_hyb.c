@@ -7,6 +7,7 @@
  * x gap alone exceeds the best distance — exact, ~30 candidates instead of 512. */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,4 +107,24 @@ done:
 
 harp_status harp_hyb_table_build(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]) {
     return harp_hyb_table_build_ex(seed, (int64_t)1 << HYB_SAMPLES_LOG2, HYB_ITERS, tlut);
+}
+
+/* The table of the last seed asked for, built once per process (≈ 3 CPU s) and kept: every linear
+ * of a run (and every HARP fit target) uses the same one. */
+static pthread_mutex_t g_tab_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint16_t g_tab[2 * HARP_HYB_N];
+static uint64_t g_tab_seed;
+static int g_tab_ok;
+
+harp_status harp_hyb_table_shared(uint64_t seed, uint16_t tlut[2 * HARP_HYB_N]) {
+    pthread_mutex_lock(&g_tab_mu);
+    harp_status st = HARP_OK;
+    if (!g_tab_ok || g_tab_seed != seed) {
+        g_tab_ok = 0;
+        st = harp_hyb_table_build(seed, g_tab);
+        g_tab_ok = st == HARP_OK, g_tab_seed = seed;
+    }
+    if (st == HARP_OK) memcpy(tlut, g_tab, sizeof g_tab);
+    pthread_mutex_unlock(&g_tab_mu);
+    return st;
 }

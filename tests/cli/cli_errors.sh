@@ -38,7 +38,10 @@ expect 2 "^harp quantize: error: --harp-steps applies only to --rotation harp$" 
 expect 2 "^harp quantize: error: --harp-theta applies only to --rotation harp$" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --harp-theta fp16
 expect 2 "^harp quantize: error: --harp-gpu applies only to --rotation harp$"   "$H" quantize "${Q[@]}" -o "$T/q" --method quip --harp-gpu
 expect 2 "^harp quantize: error: --group applies only to --method rtn, gptq and ldp" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --group 64
-expect 2 "^harp quantize: error: --scale-override applies only to --method quip$" "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --scale-override 0.9
+expect 2 "^harp quantize: error: --scale-override applies only to --method quip or qtip$" "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --scale-override 0.9
+expect 2 "^harp quantize: error: --qtip-code applies only to --method qtip$" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --qtip-code hyb
+expect 2 "^harp quantize: error: --qtip-code: trellis code .5mad. is not one of 1mad, 3inst, hyb$" "$H" quantize "${Q[@]}" -o "$T/q" --method qtip --qtip-code 5mad
+expect 2 "^harp quantize: error: --harp-q-parts applies only to --method qtip --rotation harp$" "$H" quantize "${Q[@]}" -o "$T/q" --method quip --rotation harp --harp-q-parts 4
 expect 2 "^harp quantize: error: --ctx applies only to --ppl TEXT$"            "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --ctx 128
 expect 2 "^harp quantize: error: --save-logits applies only to --ppl TEXT$"    "$H" quantize "${Q[@]}" -o "$T/q" --method rtn --save-logits "$T/x"
 [ ! -e "$T/q" ] || { echo "FAIL: a refused command created its output folder"; fail=1; }

@@ -13,7 +13,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip|ldp [options]\n\n"
+            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip|qtip|ldp [options]\n\n"
             "Quantizes the q,k,v (fused), o, up,gate (fused) and down linears of every decoder layer and\n"
             "writes a quantized model folder (config.json + model.safetensors + tokenizer files).\n"
             "Finished layers are kept in OUT_DIR/.partial: re-running an interrupted command resumes.\n"
@@ -21,10 +21,11 @@ static void usage(FILE *f) {
             "  -m, --model PATH        model folder or llama2.c .bin\n"
             "      --hessians DIR      layer_NNN.hess files from `harp calib` on the same model\n"
             "  -o, --out DIR           output folder\n"
-            "      --method M          rtn, gptq, quip or ldp (RCP's learnable non-uniform 2-bit levels,\n"
-            "                          fitted post-training with GPTQ error feedback)\n"
-            "      --bits B            2 (default), 3, 4 (quip) or 2, 3, 4, 8 (rtn, gptq) or 2 (ldp)\n"
-            "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip, none otherwise)\n"
+            "      --method M          rtn, gptq, quip, qtip (trellis, algorithms.md 5.6) or ldp (RCP's learnable\n"
+            "                          non-uniform 2-bit levels, fitted post-training with GPTQ error feedback)\n"
+            "      --bits B            2 (default), 3, 4 (quip, qtip) or 2, 3, 4, 8 (rtn, gptq) or 2 (ldp)\n"
+            "      --qtip-code C       qtip: trellis code hyb (default), 1mad or 3inst\n"
+            "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip and qtip, none otherwise)\n"
             "      --group N           rtn, gptq, ldp: group size (default 128; 0 = per output channel)\n"
             "      --seed S            signs / random rotations (default 0)\n"
             "  -t, --threads N         CPU threads (results do not depend on it)\n"
@@ -36,11 +37,13 @@ static void usage(FILE *f) {
             "      --save-logits FILE  with --ppl: save the scored logits (as harp ppl --save-logits)\n"
             "      --json              one JSON object on stdout (progress stays on stderr)\n"
             "  -q, --quiet             no progress or timing on stderr\n"
-            "      --scale-override X  quip: Wscale divisor (default 0.9 at 2 bits, the codebook's otherwise)\n"
+            "      --scale-override X  quip, qtip: Wscale divisor (quip: 0.9 at 2 bits, the codebook's otherwise;\n"
+            "                          qtip: 0.9 at every width)\n"
             "HARP (only with --rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
             "      --harp-lr-u X --harp-lr-v X --harp-hbd-lambda X --harp-hbd-block N --harp-q-every N\n"
             "      --harp-theta-clip X --harp-givens-b2 0|1 --harp-early-stop W,REL --harp-theta int8|fp16\n"
             "      --harp-schedule greedy|hadamard (hadamard: starts at the RHT's Had_n for every width)\n"
+            "      --harp-q-final N --harp-q-parts N (qtip: the trellis target's refresh schedule, 2 and 16)\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
             "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
@@ -72,16 +75,18 @@ static const harp_flag harp_flags[] = {
     {"harp-early-stop", 2, 0, 0, 0},
     {"harp-theta", 2, 0, 0, 0},
     {"harp-schedule", 2, 0, 0, 0},
+    {"harp-q-final", 0, 1, 1 << 24, offsetof(harp_fit_params, q_every_final)}, /* qtip only */
+    {"harp-q-parts", 0, 1, 1 << 16, offsetof(harp_fit_params, q_parts)},       /* qtip only */
 };
 enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
-    O_JSON, O_SO, O_HGPU, O_HARP0 /* + index into harp_flags */
+    O_JSON, O_SO, O_HGPU, O_QCODE, O_HARP0 /* + index into harp_flags */
 };
 
 typedef struct qopts {
-    const char *model, *hess, *out, *method, *rot, *ppl_text, *save_logits;
+    const char *model, *hess, *out, *method, *rot, *ppl_text, *save_logits, *qtip_code;
     const char *harp_arg[N_HARP_FLAGS];   /* HARP flag values as given, NULL when absent */
     int bits, group, group_given, json, quiet, resume, force, ctx, ctx_given, max_chunks, harp_gpu;
     double scale_override;
@@ -100,7 +105,8 @@ static const struct option *quant_options(void) {
         {"ctx", required_argument, 0, O_CTX}, {"max-chunks", required_argument, 0, O_MAXCH},
         {"save-logits", required_argument, 0, O_SAVE}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
-        {"scale-override", required_argument, 0, O_SO}, {"harp-gpu", no_argument, 0, O_HGPU}};
+        {"scale-override", required_argument, 0, O_SO}, {"harp-gpu", no_argument, 0, O_HGPU},
+        {"qtip-code", required_argument, 0, O_QCODE}};
     size_t nb = sizeof base / sizeof base[0];
     memcpy(o, base, sizeof base);
     for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
@@ -132,6 +138,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case 'q': q->quiet = 1; break;
         case O_SO: q->scale_override = cli_parse_double("--scale-override", optarg, 1e-6, 100); break;
         case O_HGPU: q->harp_gpu = 1; break;
+        case O_QCODE: q->qtip_code = optarg; break;
         case 'h': usage(stdout); return 1;
         default: q->harp_arg[c - O_HARP0] = optarg; break;
         }
@@ -139,7 +146,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
     cli_require(q->model, "-m MODEL");
     cli_require(q->hess, "--hessians DIR, the layer_NNN.hess files of harp calib");
     cli_require(q->out, "-o OUT_DIR");
-    cli_require(q->method, "--method rtn|gptq|quip|ldp");
+    cli_require(q->method, "--method rtn|gptq|quip|qtip|ldp");
     return 0;
 }
 
@@ -183,8 +190,14 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
             if (q->harp_arg[i]) cli_die(CLI_EXIT_USAGE, "--%s applies only to --rotation harp", harp_flags[i].name);
         cli_only_with(q->harp_gpu, "--harp-gpu", "--rotation harp");
     }
-    cli_only_with(qm == HARP_QMETHOD_QUIP && q->group_given, "--group", "--method rtn, gptq and ldp (QuIP# has no groups)");
-    cli_only_with(qm != HARP_QMETHOD_QUIP && q->scale_override > 0, "--scale-override", "--method quip");
+    const int lattice = qm == HARP_QMETHOD_QUIP || qm == HARP_QMETHOD_QTIP;
+    cli_only_with(lattice && q->group_given, "--group", "--method rtn, gptq and ldp (QuIP# and QTIP have no groups)");
+    cli_only_with(!lattice && q->scale_override > 0, "--scale-override", "--method quip or qtip");
+    cli_only_with(qm != HARP_QMETHOD_QTIP && q->qtip_code, "--qtip-code", "--method qtip");
+    for (int i = 0; i < N_HARP_FLAGS; i++)
+        if (qm != HARP_QMETHOD_QTIP && q->harp_arg[i] && !strncmp(harp_flags[i].name, "harp-q-", 7) &&
+            strcmp(harp_flags[i].name, "harp-q-every"))
+            cli_die(CLI_EXIT_USAGE, "--%s applies only to --method qtip --rotation harp", harp_flags[i].name);
     if (!q->ppl_text) {
         cli_only_with(q->ctx_given, "--ctx", "--ppl TEXT");
         cli_only_with(q->max_chunks > 0, "--max-chunks", "--ppl TEXT");
@@ -197,15 +210,20 @@ static harp_qmodel_params build_params(const qopts *q) {
     if (!strcmp(q->method, "rtn")) qm = HARP_QMETHOD_RTN;
     else if (!strcmp(q->method, "gptq")) qm = HARP_QMETHOD_GPTQ;
     else if (!strcmp(q->method, "quip")) qm = HARP_QMETHOD_QUIP;
+    else if (!strcmp(q->method, "qtip")) qm = HARP_QMETHOD_QTIP;
     else if (!strcmp(q->method, "ldp")) qm = HARP_QMETHOD_LDP;
-    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq, quip or ldp, not '%s'", q->method);
+    else cli_die(CLI_EXIT_USAGE, "--method wants rtn, gptq, quip, qtip or ldp, not '%s'", q->method);
     if (qm == HARP_QMETHOD_LDP && q->bits != 2) cli_die(CLI_EXIT_USAGE, "--bits for ldp must be 2");
-    if (qm == HARP_QMETHOD_QUIP && q->bits > 4) cli_die(CLI_EXIT_USAGE, "--bits for quip must be 2, 3 or 4");
-    if (qm != HARP_QMETHOD_QUIP && qm != HARP_QMETHOD_LDP && q->bits != 2 && q->bits != 3 && q->bits != 4 && q->bits != 8)
+    if ((qm == HARP_QMETHOD_QUIP || qm == HARP_QMETHOD_QTIP) && q->bits > 4)
+        cli_die(CLI_EXIT_USAGE, "--bits for %s must be 2, 3 or 4", q->method);
+    if (qm != HARP_QMETHOD_QUIP && qm != HARP_QMETHOD_QTIP && qm != HARP_QMETHOD_LDP && q->bits != 2 && q->bits != 3 &&
+        q->bits != 4 && q->bits != 8)
         cli_die(CLI_EXIT_USAGE, "--bits for %s must be 2, 3, 4 or 8", q->method);
     harp_qmodel_params p = harp_qmodel_default_params(qm, q->bits);
     if (q->rot && harp_qrot_parse(q->rot, &p.rotation)) cli_die(CLI_EXIT_USAGE, "--rotation: %s", harp_last_error());
     check_applicable(q, qm, p.rotation);
+    if (q->qtip_code && harp_tcode_parse(q->qtip_code, &p.qtip_code)) cli_die(CLI_EXIT_USAGE, "--qtip-code: %s", harp_last_error());
+    p.harp.qtip_code = p.qtip_code;
     p.group_size = q->group;
     p.seed = q->seed;
     p.resume = q->resume;

@@ -6,6 +6,7 @@
 
 #include "core/core.h"
 #include "model/model_internal.h"
+#include "model/slots.h"
 
 harp_model_params harp_model_default_params(void) {
     harp_model_params p = {NULL, 1};
@@ -78,6 +79,7 @@ harp_status harp_model_build_layers(harp_model *m, harp_qtype wtype) {
         snprintf(what, sizeof what, "layer %d down", l);
         HARP_TRY(harp_lgroup_init(&lc->g[HARP_LG_DOWN], 1, down, wtype, what));
     }
+    harp_model_slots_install(m);
     const harp_linear *head[1] = {&m->head};
     return harp_lgroup_init(&m->head_g, 1, head, HARP_QTYPE_F32, "head");
 }
@@ -156,6 +158,7 @@ harp_status harp_model_open(const char *path, const harp_model_params *params, h
 void harp_model_free(harp_model *m) {
     if (!m) return;
     harp_model_weights_free_all(m);
+    harp_model_slots_free(m);
     pthread_mutex_destroy(&m->backends_mu);
     for (int l = 0; l < m->cfg.n_layers && m->layers; l++) {
         harp_layer *L = &m->layers[l];

@@ -1,0 +1,136 @@
+/* W/A/KV execution slots of a model: construction, checks, installation into the layer configs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "model/slots.h"
+
+struct harp_mslots {
+    harp_wakv_exec e;            /* clip = NULL; ratios live in aq / kvq */
+    harp_rot *r3, *r4;
+    struct harp_aquant *aq;      /* n_layers × HARP_LG_COUNT (act.bits > 0) */
+    struct harp_aquant *kvq;     /* n_layers × 2 (kv.bits > 0)              */
+    harp_qtype kv_type;
+};
+
+static const char *const k_class[HARP_CLIP_COUNT] = {"q|k|v input", "o input", "up|gate input", "down input", "K",
+                                                     "V"};
+
+void harp_model_slots_free(harp_model *m) {
+    struct harp_mslots *s = m ? m->slots : NULL;
+    if (!s) return;
+    harp_rot_destroy(s->r3);
+    harp_rot_destroy(s->r4);
+    free(s->aq);
+    free(s->kvq);
+    free(s);
+    m->slots = NULL;
+}
+
+void harp_model_slots_install(harp_model *m) {
+    const struct harp_mslots *s = m->slots;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        harp_layer_cfg *lc = &m->layers[l].cfg;
+        lc->r3 = s ? s->r3 : NULL;
+        lc->g[HARP_LG_DOWN].rot_in = s ? s->r4 : NULL;
+        for (int g = 0; g < HARP_LG_COUNT; g++) lc->g[g].act_q = s && s->aq ? &s->aq[l * HARP_LG_COUNT + g] : NULL;
+        lc->kv_q = s && s->kvq ? &s->kvq[2 * l] : NULL;
+        lc->kv_qtype = s && s->kvq ? s->kv_type : HARP_QTYPE_F32;
+    }
+}
+
+static float clip_of(const harp_wakv_exec *e, int l, int cls, float dflt) {
+    return e->clip ? e->clip[l * HARP_CLIP_COUNT + cls] : dflt;
+}
+
+/* The quantizers of every layer and class into s, each checked against its row width. */
+static harp_status slots_quantizers(const harp_model *m, const harp_wakv_exec *e, struct harp_mslots *s) {
+    const harp_model_config *c = &m->cfg;
+    int L = c->n_layers, kvd = c->n_kv_heads * c->head_dim;
+    if (e->act.bits && !(s->aq = harp_xcalloc((size_t)L * HARP_LG_COUNT, sizeof *s->aq, "activation quantizers")))
+        return HARP_ERR_OOM;
+    if (e->kv.bits && !(s->kvq = harp_xcalloc((size_t)L * 2, sizeof *s->kvq, "KV quantizers"))) return HARP_ERR_OOM;
+    char what[64];
+    for (int l = 0; l < L; l++) {
+        for (int g = 0; s->aq && g < HARP_LG_COUNT; g++) {
+            harp_aq_fmt *f = &s->aq[l * HARP_LG_COUNT + g].fmt;
+            *f = e->act;
+            f->clip = clip_of(e, l, g, e->act.clip);
+            snprintf(what, sizeof what, "layer %d %s quantizer", l, k_class[g]);
+            HARP_TRY(harp_aq_check(f, m->layers[l].cfg.g[g].in, what));
+        }
+        for (int w = 0; s->kvq && w < 2; w++) {
+            harp_aq_fmt *f = &s->kvq[2 * l + w].fmt;
+            *f = e->kv;
+            f->scale_f16 = 1;
+            f->clip = clip_of(e, l, HARP_CLIP_K + w, e->kv.clip);
+            snprintf(what, sizeof what, "layer %d %s cache quantizer", l, k_class[HARP_CLIP_K + w]);
+            HARP_TRY(harp_aq_check(f, kvd, what));
+        }
+    }
+    return HARP_OK;
+}
+
+static harp_status slots_build(const harp_model *m, const harp_wakv_exec *e, struct harp_mslots *s) {
+    const harp_model_config *c = &m->cfg;
+    s->e = *e;
+    s->e.clip = NULL;
+    if (e->kv.bits && (s->kv_type = harp_qtype_for(HARP_QMETHOD_RTN, e->kv.bits)) == HARP_QTYPE_NONE)
+        return harp_err(HARP_ERR_INVALID_ARG, "KV cache: %d bits is not a cache type (2, 3, 4 or 8)", e->kv.bits);
+    if (e->r3 && harp_rot_create(HARP_ROT_HADAMARD, c->head_dim, NULL, 0, &s->r3))
+        return harp_err(HARP_ERR_INVALID_ARG, "R3 (online Hadamard on q and k per head): no Hadamard matrix of order %d "
+                        "(the head_dim)", c->head_dim);
+    if (e->r4 && harp_rot_create(HARP_ROT_HADAMARD, c->hidden_dim, NULL, 0, &s->r4))
+        return harp_err(HARP_ERR_INVALID_ARG, "R4 (online Hadamard on the down-projection input): no Hadamard matrix of "
+                        "order %d (the FFN width)", c->hidden_dim);
+    return slots_quantizers(m, e, s);
+}
+
+harp_status harp_model_set_exec(harp_model *m, const harp_wakv_exec *e) {
+    if (!m) return harp_err(HARP_ERR_INVALID_ARG, "harp_model_set_exec: NULL model");
+    struct harp_mslots *s = NULL;
+    if (e && (e->r3 || e->r4 || e->act.bits || e->kv.bits)) {
+        if (!(s = harp_xcalloc(1, sizeof *s, "model slots"))) return HARP_ERR_OOM;
+        harp_status st = slots_build(m, e, s);
+        if (st) {
+            struct harp_mslots *old = m->slots;
+            m->slots = s;
+            harp_model_slots_free(m);
+            m->slots = old;
+            return st;
+        }
+    }
+    harp_model_unload(m);
+    harp_model_slots_free(m);
+    m->slots = s;
+    harp_model_slots_install(m);
+    return HARP_OK;
+}
+
+harp_wakv_exec harp_model_exec(const harp_model *m) {
+    harp_wakv_exec e;
+    memset(&e, 0, sizeof e);
+    if (m && m->slots) e = m->slots->e;
+    return e;
+}
+
+harp_qtype harp_model_kv_type(const harp_model *m, const struct harp_aquant **q) {
+    const struct harp_mslots *s = m->slots;
+    *q = s ? s->kvq : NULL;
+    return s && s->kvq ? s->kv_type : HARP_QTYPE_F32;
+}
+
+harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b) {
+    const struct harp_mslots *s = m->slots;
+    if (!s) return HARP_OK;
+    const char *op = (s->r3 || s->r4) && !harp_backend_supports(b, HARP_OP_ROTATE, HARP_QTYPE_F32) ? "online Hadamard rotations"
+                     : s->aq && !harp_backend_supports(b, HARP_OP_AQUANT, HARP_QTYPE_F32)      ? "activation quantization"
+                     : s->kvq && (!harp_backend_supports(b, HARP_OP_KV_STORE, s->kv_type) ||
+                                  !harp_backend_supports(b, HARP_OP_ATTENTION, s->kv_type))
+                         ? "a quantized KV cache"
+                         : NULL;
+    if (!op) return HARP_OK;
+    return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: this W/A/KV model needs %s, which the backend does not implement "
+                    "yet; run it on the CPU", b->name, op);
+}

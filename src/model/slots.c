@@ -1,4 +1,5 @@
 /* W/A/KV execution slots of a model: construction, checks, installation into the layer configs. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,18 @@ harp_status harp_model_set_exec(harp_model *m, const harp_wakv_exec *e) {
     return HARP_OK;
 }
 
+harp_status harp_model_set_clip(harp_model *m, int layer, int cls, float clip) {
+    struct harp_mslots *s = m ? m->slots : NULL;
+    struct harp_aquant *q = !s || layer < 0 || layer >= m->cfg.n_layers || cls < 0 || cls >= HARP_CLIP_COUNT ? NULL
+                            : cls < HARP_LG_COUNT ? (s->aq ? &s->aq[layer * HARP_LG_COUNT + cls] : NULL)
+                                                  : (s->kvq ? &s->kvq[2 * layer + cls - HARP_CLIP_K] : NULL);
+    if (!q || !(clip > 0 && clip <= 1))
+        return harp_err(HARP_ERR_INVALID_ARG, "clip ratio %g of layer %d class %d: no such quantizer or not in (0, 1]",
+                        (double)clip, layer, cls);
+    q->fmt.clip = clip;
+    return HARP_OK;
+}
+
 harp_wakv_exec harp_model_exec(const harp_model *m) {
     harp_wakv_exec e;
     memset(&e, 0, sizeof e);
@@ -133,4 +146,105 @@ harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b) {
     if (!op) return HARP_OK;
     return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: this W/A/KV model needs %s, which the backend does not implement "
                     "yet; run it on the CPU", b->name, op);
+}
+
+/* ---- folder form ------------------------------------------------------------------------------------- */
+
+static void fmt_to_json(cJSON *o, const char *key, const harp_aq_fmt *f, int kv) {
+    cJSON *a = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(a, "bits", f->bits);
+    cJSON_AddBoolToObject(a, "symmetric", f->sym);
+    cJSON_AddNumberToObject(a, "group_size", (double)f->group);
+    if (kv) cJSON_AddStringToObject(a, "scale_dtype", "f16");
+}
+
+harp_status harp_model_exec_to_json(const harp_model *m, cJSON *o) {
+    const struct harp_mslots *s = m->slots;
+    if (!s) return HARP_OK;
+    cJSON_AddBoolToObject(o, "r3", s->r3 != NULL);
+    cJSON_AddBoolToObject(o, "r4", s->r4 != NULL);
+    if (s->aq) fmt_to_json(o, "activations", &s->e.act, 0);
+    if (s->kvq) fmt_to_json(o, "kv_cache", &s->e.kv, 1);
+    cJSON *cl = cJSON_AddArrayToObject(o, "clip");
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        double r[HARP_CLIP_COUNT];
+        for (int k = 0; k < HARP_CLIP_COUNT; k++)
+            r[k] = k < HARP_LG_COUNT ? (s->aq ? s->aq[l * HARP_LG_COUNT + k].fmt.clip : 1.0)
+                                     : (s->kvq ? s->kvq[2 * l + k - HARP_CLIP_K].fmt.clip : 1.0);
+        cJSON_AddItemToArray(cl, cJSON_CreateDoubleArray(r, HARP_CLIP_COUNT));
+    }
+    return HARP_OK;
+}
+
+/* f from o[key] (absent: bits 0 = off). */
+static harp_status fmt_from_json(const cJSON *o, const char *key, harp_aq_fmt *f, const char *name) {
+    memset(f, 0, sizeof *f);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!a) return HARP_OK;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(a, "bits"), *sy = cJSON_GetObjectItemCaseSensitive(a, "symmetric"),
+                *g = cJSON_GetObjectItemCaseSensitive(a, "group_size");
+    if (!cJSON_IsNumber(b) || b->valuedouble != (int)b->valuedouble || b->valueint < 2 || b->valueint > 8 ||
+        !cJSON_IsBool(sy) || !cJSON_IsNumber(g) || g->valuedouble < 0 || g->valuedouble != (double)(int64_t)g->valuedouble)
+        return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.%s needs integer bits 2..8, a boolean symmetric and "
+                        "an integer group_size >= 0", name, key);
+    *f = (harp_aq_fmt){b->valueint, cJSON_IsTrue(sy), (int64_t)g->valuedouble, 1.0f, 0};
+    return HARP_OK;
+}
+
+/* The per-layer clip table (n_layers × HARP_CLIP_COUNT) from w["clip"]. */
+static harp_status clips_from_json(const cJSON *w, int n_layers, float *clip, const char *name) {
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(w, "clip");
+    if (!cJSON_IsArray(cl) || cJSON_GetArraySize(cl) != n_layers)
+        return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.clip must be an array of %d layers", name, n_layers);
+    int l = 0;
+    for (const cJSON *row = cl->child; row; row = row->next, l++) {
+        int k = 0;
+        for (const cJSON *v = cJSON_IsArray(row) ? row->child : NULL; v && k < HARP_CLIP_COUNT; v = v->next, k++) {
+            if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= 1)) break;
+            clip[l * HARP_CLIP_COUNT + k] = (float)v->valuedouble;
+        }
+        if (k != HARP_CLIP_COUNT || cJSON_GetArraySize(row) != HARP_CLIP_COUNT)
+            return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.clip[%d] must hold %d ratios in (0, 1]", name, l,
+                            HARP_CLIP_COUNT);
+    }
+    return HARP_OK;
+}
+
+static harp_status exec_from_json(harp_model *m, const cJSON *w, const char *name) {
+    harp_wakv_exec e;
+    memset(&e, 0, sizeof e);
+    const cJSON *r3 = cJSON_GetObjectItemCaseSensitive(w, "r3"), *r4 = cJSON_GetObjectItemCaseSensitive(w, "r4");
+    if (!cJSON_IsBool(r3) || !cJSON_IsBool(r4))
+        return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.r3 and .r4 must be booleans", name);
+    e.r3 = cJSON_IsTrue(r3), e.r4 = cJSON_IsTrue(r4);
+    HARP_TRY(fmt_from_json(w, "activations", &e.act, name));
+    HARP_TRY(fmt_from_json(w, "kv_cache", &e.kv, name));
+    float *clip = harp_xmalloc((size_t)m->cfg.n_layers * HARP_CLIP_COUNT * sizeof *clip, "clip ratios");
+    if (!clip) return HARP_ERR_OOM;
+    harp_status st = clips_from_json(w, m->cfg.n_layers, clip, name);
+    e.clip = clip;
+    if (!st) st = harp_model_set_exec(m, &e);
+    size_t n = strlen(m->quant_desc);
+    if (!st && n < sizeof m->quant_desc)
+        snprintf(m->quant_desc + n, sizeof m->quant_desc - n, "; wakv A%d KV%d%s%s", e.act.bits ? e.act.bits : 16,
+                 e.kv.bits ? e.kv.bits : 16, e.r3 ? " R3" : "", e.r4 ? " R4" : "");
+    if (st && st != HARP_ERR_OOM) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", harp_last_error());
+        st = harp_err(st, "%s: quantization_config.wakv: %s", name, msg);
+    }
+    free(clip);
+    return st;
+}
+
+harp_status harp_model_exec_from_config(harp_model *m, const char *json, size_t len, const char *name) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return harp_err(HARP_ERR_FORMAT, "%s: not valid JSON", name);
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    const cJSON *w = q ? cJSON_GetObjectItemCaseSensitive(q, "wakv") : NULL;
+    harp_status st = HARP_OK;
+    if (w && !cJSON_IsObject(w)) st = harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv is not an object", name);
+    else if (w) st = exec_from_json(m, w, name);
+    cJSON_Delete(root);
+    return st;
 }

@@ -26,6 +26,9 @@ typedef struct harp_wakv_exec {
  * line naming the layer and class) and building R3 / R4 (refused when head_dim / hidden has no
  * Hadamard construction). Drops backend copies of m (harp_model_unload). */
 harp_status harp_model_set_exec(harp_model *m, const harp_wakv_exec *e);
+/* Changes one clip ratio in place (layer, class HARP_CLIP_*) of a quantizer m's slots hold; contexts
+ * already created see it at their next forward. HARP_ERR_INVALID_ARG when that quantizer is off. */
+harp_status harp_model_set_clip(harp_model *m, int layer, int cls, float clip);
 /* The settings of m's slots (all off when none); clip is NULL. */
 harp_wakv_exec harp_model_exec(const harp_model *m);
 /* Writes the slots into m->layers[*].cfg (harp_model_build_layers calls it). */
@@ -36,5 +39,16 @@ void harp_model_slots_free(harp_model *m);
 harp_qtype harp_model_kv_type(const harp_model *m, const struct harp_aquant **q);
 /* HARP_ERR_UNSUPPORTED with one line when b lacks an op m's slots need. */
 harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b);
+
+/* ---- folder form: quantization_config.wakv of a quantized folder (docs/format/qmodel.md) ---------------
+ * "r3", "r4" (bools), "activations" {"bits", "symmetric", "group_size"} and "kv_cache" {"bits",
+ * "symmetric", "group_size", "scale_dtype": "f16"} (absent = off), "clip": one array of
+ * HARP_CLIP_COUNT ratios per layer (classes in HARP_CLIP_* order). */
+struct cJSON;
+/* Adds m's slots to the object o in that form. */
+harp_status harp_model_exec_to_json(const harp_model *m, struct cJSON *o);
+/* Sets m's slots from the config.json text of a folder (nothing when it has no quantization_config.wakv);
+ * errors name `name` and the key. */
+harp_status harp_model_exec_from_config(harp_model *m, const char *json, size_t len, const char *name);
 
 #endif

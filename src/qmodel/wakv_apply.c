@@ -61,6 +61,8 @@ static harp_status model_store(harp_model *m, const harp_wakv_weights *r) {
         m->cfg.tied = 0;
         m->info.tied_embeddings = 0;
     }
+    /* the values no longer come from the source dtype: a folder stores them as fp32 */
+    snprintf(m->info.weight_dtype, sizeof m->info.weight_dtype, "F32");
     put(lin_w(&m->head), r->head, V * d);
     for (int l = 0; l < c->n_layers; l++) {
         harp_layer *L = &m->layers[l];

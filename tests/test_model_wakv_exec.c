@@ -153,6 +153,35 @@ static void check_w4a4kv4(const char *model, const int32_t *ids, int len) {
     harp_model_free(m0);
 }
 
+/* A backend like the CUDA one today: no online rotation, no activation quantizer, F32 caches only. */
+static int fake_supports(const harp_backend *b, harp_op op, harp_qtype t) {
+    return op == HARP_OP_ROTATE ? 0 : op == HARP_OP_KV_STORE || op == HARP_OP_ATTENTION ? t == HARP_QTYPE_F32
+                                                                                        : harp_backend_cpu()->vt->supports(b, op, t);
+}
+
+/* Each missing op refuses the model with one line naming the backend, when a context is created. */
+static void check_backend_refuses(const char *model) {
+    harp_backend_i vt = *harp_backend_cpu()->vt;
+    vt.name = "fake", vt.supports = fake_supports, vt.aquant = NULL;
+    harp_backend fb = {&vt, NULL, -1, "fake"};
+    const wx_cfg cfgs[3] = {{HARP_WAKV_ROT_HADAMARD, 0, 1, 0, 0, 0, 1.0f},
+                            {HARP_WAKV_ROT_HADAMARD, 0, 0, 0, 8, 0, 1.0f},
+                            {HARP_WAKV_ROT_HADAMARD, 0, 0, 0, 0, 8, 1.0f}};
+    const char *what[3] = {"online Hadamard rotations", "activation quantization", "KV cache"};
+    for (int i = 0; i < 3; i++) {
+        harp_model *m = wx_open(model, &cfgs[i]);
+        if (!m) continue;
+        harp_ctx_params cp = harp_ctx_default_params();
+        cp.backend = &fb;
+        harp_ctx *x = NULL;
+        CHECK(harp_ctx_create_ex(m, &cp, &x) == HARP_ERR_UNSUPPORTED && !x);
+        CHECK_MSG(strstr(harp_last_error(), "fake") && strstr(harp_last_error(), what[i]), "refusal: %s", harp_last_error());
+        printf("refused: %s\n", harp_last_error());
+        harp_ctx_free(x);
+        harp_model_free(m);
+    }
+}
+
 static void check_refusals(const char *model) {
     harp_model *m = wx_open(model, NULL);
     if (!m) return;
@@ -193,6 +222,7 @@ int main(int argc, char **argv) {
     check_exact(model, ids, n_win, len, 1e-4);
     check_w4a4kv4(model, ids, ref ? 128 : len);
     check_refusals(model);
+    check_backend_refuses(model);
     harp_free(ids);
     return t_done();
 }

@@ -160,9 +160,9 @@ static void fmt_to_json(cJSON *o, const char *key, const harp_aq_fmt *f, int kv)
 
 harp_status harp_model_exec_to_json(const harp_model *m, cJSON *o) {
     const struct harp_mslots *s = m->slots;
+    cJSON_AddBoolToObject(o, "r3", s && s->r3);
+    cJSON_AddBoolToObject(o, "r4", s && s->r4);
     if (!s) return HARP_OK;
-    cJSON_AddBoolToObject(o, "r3", s->r3 != NULL);
-    cJSON_AddBoolToObject(o, "r4", s->r4 != NULL);
     if (s->aq) fmt_to_json(o, "activations", &s->e.act, 0);
     if (s->kvq) fmt_to_json(o, "kv_cache", &s->e.kv, 1);
     cJSON *cl = cJSON_AddArrayToObject(o, "clip");
@@ -221,8 +221,11 @@ static harp_status exec_from_json(harp_model *m, const cJSON *w, const char *nam
     HARP_TRY(fmt_from_json(w, "kv_cache", &e.kv, name));
     float *clip = harp_xmalloc((size_t)m->cfg.n_layers * HARP_CLIP_COUNT * sizeof *clip, "clip ratios");
     if (!clip) return HARP_ERR_OOM;
-    harp_status st = clips_from_json(w, m->cfg.n_layers, clip, name);
-    e.clip = clip;
+    /* "clip" comes with the slots; a folder without any (r3, r4 off, nothing quantized) has none */
+    int has_clip = cJSON_GetObjectItemCaseSensitive(w, "clip") != NULL;
+    harp_status st = has_clip || e.r3 || e.r4 || e.act.bits || e.kv.bits ? clips_from_json(w, m->cfg.n_layers, clip, name)
+                                                                          : HARP_OK;
+    e.clip = has_clip ? clip : NULL;
     if (!st) st = harp_model_set_exec(m, &e);
     size_t n = strlen(m->quant_desc);
     if (!st && n < sizeof m->quant_desc)

@@ -42,7 +42,7 @@ harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b);
 
 /* ---- folder form: quantization_config.wakv of a quantized folder (docs/format/qmodel.md) ---------------
  * "r3", "r4" (bools), "activations" {"bits", "symmetric", "group_size"} and "kv_cache" {"bits",
- * "symmetric", "group_size", "scale_dtype": "f16"} (absent = off), "clip": one array of
+ * "symmetric", "group_size", "scale_dtype": "f16"} (absent = off), "clip" (with any slot): one array of
  * HARP_CLIP_COUNT ratios per layer (classes in HARP_CLIP_* order). */
 struct cJSON;
 /* Adds m's slots to the object o in that form. */

@@ -38,6 +38,12 @@ check hessians_reused '[[ -f "$D/w2/config.json" ]]'
 e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/w3" $W -q 2>&1 >/dev/null); rc=$?
 check unrotated_hessians_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"Hessians of another model"* ]]'
 
+# weights only (no online rotation, nothing quantized at run time): the folder still loads
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h16" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 4 -o "$D/w16" \
+  --method wakv --w-bits 4 --rotation gsr -q >/dev/null 2>&1
+p16=$("$HARP_BIN" ppl -m "$D/w16" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check w4a16_folder_loads '[[ "$p16" == *"\"ppl\": "* ]]'
+
 # impossible combinations: one line, usage exit code 2
 bad() {
   local name=$1; shift

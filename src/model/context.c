@@ -114,7 +114,7 @@ static harp_status kv_init(harp_ctx *x, const harp_ctx_params *p) {
     kv->rows = cache_rows(&x->d);
     kv->kv_dim = x->d.n_kv_heads * x->d.head_dim;
     if (kv->type != HARP_QTYPE_F32) {
-        if (!q) return harp_err(HARP_ERR_INVALID_ARG, "context: a KV cache of type %s needs the model's KV quantizers",
+        if (!q) return harp_err(HARP_ERR_UNSUPPORTED, "context: a KV cache of type %s needs the model's KV quantizers",
                                 harp_qtype_name(kv->type));
         return kv_init_quant(x, q);
     }

@@ -97,7 +97,8 @@ harp_status harp_ctx_eval_seqs(harp_ctx *c, const int32_t *tokens, const harp_se
 /* Activation hook (calibration): called during harp_ctx_eval with the input rows of the linear
  * layers of each decoder layer, before they are multiplied: which = 0 qkv (attention-norm output),
  * 1 o (attention context), 2 up (post-attention-norm output, shared by gate/up), 3 down
- * (silu(gate)*up). x is rows × n, row-major, in host memory: a context on a backend that does not
+ * (silu(gate)*up); in a W/A/KV model the input as the weights see it (after an online rotation such
+ * as R4, before activation quantization). x is rows × n, row-major, in host memory: a context on a backend that does not
  * compute in host memory (CUDA) refuses a hook (HARP_ERR_UNSUPPORTED). fn = NULL removes it. */
 typedef void (*harp_act_hook)(void *user, int layer, int which, const float *x, int rows, int n);
 harp_status harp_ctx_set_hook(harp_ctx *c, harp_act_hook fn, void *user);

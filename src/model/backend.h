@@ -22,7 +22,7 @@ typedef enum harp_op {
     HARP_OP_EMBED = 0,
     HARP_OP_RMSNORM,
     HARP_OP_LINEAR,          /* qtype: the group's weight type */
-    HARP_OP_ROTATE,          /* online rotation (W/A/KV work); no backend implements it yet */
+    HARP_OP_ROTATE,          /* online rotation of rows (R3 per head, R4 on the down input)   */
     HARP_OP_ROPE,
     HARP_OP_KV_STORE,        /* qtype: the KV cache's type */
     HARP_OP_ATTENTION,       /* plans of root sequences; qtype: the KV cache's type */
@@ -30,6 +30,7 @@ typedef enum harp_op {
     HARP_OP_ADD,
     HARP_OP_SWIGLU,
     HARP_OP_SCORE,
+    HARP_OP_AQUANT,          /* activation quantization of a linear's input (W/A/KV)          */
     HARP_OP_COUNT
 } harp_op;
 
@@ -51,14 +52,18 @@ typedef struct harp_plan {
                      order: independent windows, one batched attention                         */
 } harp_plan;
 
-/* Typed KV cache: per layer, rows × kv_dim keys and as many values. F32 today; a quantized type
- * adds per-(token, head) scales in the slots below, and kv_store / attention dispatch on type. */
+/* Typed KV cache: per layer, rows × kv_dim keys and as many values. F32, or a scalar type INT2 …
+ * INT8 holding the planes of quant/aq.h for each row (codes, fp16 scale and, asymmetric, a u8 zero
+ * point per group of the row): K and V are quantized by kv_store and dequantized by attention. */
 typedef struct harp_kv_cache {
     harp_qtype type;
     int n_layers, rows, kv_dim;
-    size_t row_bytes;            /* bytes of one row of K (or of V) */
+    size_t row_bytes;            /* bytes of one row of K (or of V): floats, or packed codes */
     void *k, *v;                 /* backend memory: layer l, row r at (l·rows + r)·row_bytes */
-    void *k_scale, *v_scale;     /* slots for quantized types; NULL for F32 */
+    void *k_scale, *v_scale;     /* quantized: uint16 (fp16) per group, (l·rows + r)·groups + g; else NULL */
+    void *k_zero, *v_zero;       /* quantized asymmetric: uint8 per group, same index; else NULL */
+    int groups;                  /* quantized: groups per row                                  */
+    const struct harp_aquant *q; /* quantized: 2·n_layers quantizers (layer l: [2l] K, [2l+1] V) */
 } harp_kv_cache;
 
 /* Shapes a workspace is made for. */
@@ -102,6 +107,7 @@ typedef struct harp_backend_i {
     /* Y[s] (rows × g->out[s]) = X · W_sᵀ + b_s for every slice of the group. */
     harp_status (*linear)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
                           int rows, float *const *Y);
+    /* x (rows × n) ← x·R in place, n = the rotation's dimension. */
     harp_status (*rotate)(harp_backend *b, const harp_rot *r, float *x, int rows, int n);
     /* RoPE in place on rows × (n_heads·head_dim), row r at its plan position. */
     harp_status (*rope)(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
@@ -120,6 +126,9 @@ typedef struct harp_backend_i {
      * ties). rows, targets and the outputs are host arrays; n ≤ the workspace's max_rows. */
     harp_status (*score)(harp_backend *b, harp_ws *ws, const float *logits, const float *ref, int vocab,
                          const int32_t *rows, const int32_t *targets, int n, double *nll, double *kld, int *agree);
+    /* x (rows × n) ← its quantize-dequantize by q in place (what an integer linear would read).
+     * NULL on a backend without it (HARP_OP_AQUANT then unsupported). */
+    harp_status (*aquant)(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n);
 } harp_backend_i;
 
 struct harp_backend {

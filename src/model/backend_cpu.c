@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "model/backend.h"
 #include "model/kernels.h"
+#include "quant/aq.h"
 
 typedef struct cpu_ws {
     harp_dims d;
@@ -16,7 +17,14 @@ typedef struct cpu_ws {
     float *kg, *vg;  /* max_rows × kv_dim: keys/values of a prefix-tree sequence gathered */
     float *gy;       /* max_rows × the widest fused group: a quantized group's output before it
                         is split into its slices */
+    float *kq, *vq;  /* max(max_tokens, max_rows) × kv_dim: a quantized cache dequantized for one
+                        sequence; allocated on first use, so F32 caches never pay for them  */
 } cpu_ws;
+
+static int cpu_kv_type_ok(harp_qtype t) {
+    return t == HARP_QTYPE_F32 || t == HARP_QTYPE_INT2 || t == HARP_QTYPE_INT3 || t == HARP_QTYPE_INT4 ||
+           t == HARP_QTYPE_INT8;
+}
 
 static size_t group_scratch_floats(const harp_dims *d) {
     size_t qkv = (size_t)(d->n_heads + 2 * d->n_kv_heads) * d->head_dim, ug = 2 * (size_t)d->hidden;
@@ -26,11 +34,10 @@ static size_t group_scratch_floats(const harp_dims *d) {
 static int cpu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     (void)b;
     switch (op) {
-    case HARP_OP_ROTATE: return 0;
     case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;   /* harp_qtensor_apply runs every type */
     case HARP_OP_KV_STORE:
     case HARP_OP_ATTENTION:
-    case HARP_OP_ATTENTION_TREE: return t == HARP_QTYPE_F32;
+    case HARP_OP_ATTENTION_TREE: return cpu_kv_type_ok(t);
     default: return op >= 0 && op < HARP_OP_COUNT;
     }
 }
@@ -94,6 +101,8 @@ static void cpu_ws_free(harp_backend *b, harp_ws *ws) {
     harp_free_aligned(w->kg);
     harp_free_aligned(w->vg);
     harp_free_aligned(w->gy);
+    harp_free_aligned(w->kq);
+    harp_free_aligned(w->vq);
     free(w);
 }
 
@@ -144,8 +153,16 @@ static harp_status cpu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g
 }
 
 static harp_status cpu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
-    (void)b, (void)r, (void)x, (void)rows, (void)n;
-    return harp_err(HARP_ERR_UNSUPPORTED, "cpu backend: online rotations are not implemented yet");
+    (void)b;
+    if (harp_rot_dim(r) != n)
+        return harp_err(HARP_ERR_SHAPE, "cpu backend: online rotation of dimension %lld on rows of %d",
+                        (long long)harp_rot_dim(r), n);
+    return harp_rot_apply(r, x, rows, n, 0);
+}
+
+static harp_status cpu_aquant(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n) {
+    (void)b, (void)ws;
+    return harp_aq_fake(&q->fmt, x, rows, n, n);
 }
 
 static harp_status cpu_rope(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
@@ -163,17 +180,60 @@ static float *kv_row(const harp_kv_cache *kv, void *base, int layer, int row) {
     return (float *)((char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes);
 }
 
+/* The planes of cache row `row` of layer `layer`, K (which = 0) or V (1), of a quantized cache. */
+static harp_aq_planes kv_planes(const harp_kv_cache *kv, int layer, int which, int row) {
+    size_t r = (size_t)layer * kv->rows + (size_t)row, gi = r * (size_t)kv->groups;
+    harp_aq_planes p = {0};
+    p.codes = (uint8_t *)(which ? kv->v : kv->k) + r * kv->row_bytes;
+    p.scale16 = (uint16_t *)(which ? kv->v_scale : kv->k_scale) + gi;
+    if (which ? kv->v_zero : kv->k_zero) p.zero = (uint8_t *)(which ? kv->v_zero : kv->k_zero) + gi;
+    return p;
+}
+
 static harp_status cpu_kv_store(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
                                 const harp_plan *p) {
     (void)b;
-    if (kv->type != HARP_QTYPE_F32)
+    if (!cpu_kv_type_ok(kv->type))
         return harp_err(HARP_ERR_UNSUPPORTED, "cpu backend: KV cache of type %d is not implemented", (int)kv->type);
     size_t w = (size_t)kv->kv_dim;
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *q = &p->seqs[s];
         if (!q->n) continue;
+        if (kv->type != HARP_QTYPE_F32) {
+            for (int which = 0; which < 2; which++) {
+                harp_aq_planes pl = kv_planes(kv, layer, which, q->kv0);
+                HARP_TRY(harp_aq_quantize(&kv->q[2 * layer + which].fmt, (which ? v : k) + (size_t)q->row0 * w, q->n,
+                                          kv->kv_dim, kv->kv_dim, &pl));
+            }
+            continue;
+        }
         memcpy(kv_row(kv, kv->k, layer, q->kv0), k + (size_t)q->row0 * w, (size_t)q->n * kv->row_bytes);
         memcpy(kv_row(kv, kv->v, layer, q->kv0), v + (size_t)q->row0 * w, (size_t)q->n * kv->row_bytes);
+    }
+    return HARP_OK;
+}
+
+/* Rows row .. row+n-1 of layer `layer` of a quantized cache, K and V dequantized into K, V (n × kv_dim). */
+static harp_status kv_read(const harp_kv_cache *kv, int layer, int row, int n, float *K, float *V) {
+    for (int which = 0; which < 2; which++) {
+        harp_aq_planes pl = kv_planes(kv, layer, which, row);
+        HARP_TRY(harp_aq_dequantize(&kv->q[2 * layer + which].fmt, &pl, n, kv->kv_dim, which ? V : K, kv->kv_dim));
+    }
+    return HARP_OK;
+}
+
+/* Sequence s of a quantized cache: the rows it attends to, dequantized at their positions into the
+ * workspace (a root: the cache rows before it and its own; a child: its ancestors' rows). */
+static harp_status kv_gather_quant(cpu_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, int s) {
+    size_t R = (size_t)(w->d.max_tokens > w->d.max_rows ? w->d.max_tokens : w->d.max_rows), kvd = (size_t)kv->kv_dim;
+    if (!w->kq && !(w->kq = harp_aligned_alloc(R * kvd * sizeof(float), "dequantized keys"))) return HARP_ERR_OOM;
+    if (!w->vq && !(w->vq = harp_aligned_alloc(R * kvd * sizeof(float), "dequantized values"))) return HARP_ERR_OOM;
+    const harp_span *sp = &p->seqs[s];
+    if (sp->parent < 0) return kv_read(kv, layer, sp->kv0 - sp->pos0, sp->pos0 + sp->n, w->kq, w->vq);
+    for (int a = s; a >= 0; a = p->seqs[a].parent) {
+        const harp_span *an = &p->seqs[a];
+        size_t off = (size_t)an->pos0 * kvd;
+        HARP_TRY(kv_read(kv, layer, an->kv0, an->n, w->kq + off, w->vq + off));
     }
     return HARP_OK;
 }
@@ -185,13 +245,19 @@ static harp_status cpu_attention(harp_backend *b, harp_ws *ws, const float *q, c
                                  const harp_plan *p, float *out) {
     (void)b;
     cpu_ws *w = (cpu_ws *)ws;
-    if (kv->type != HARP_QTYPE_F32)
+    if (!cpu_kv_type_ok(kv->type))
         return harp_err(HARP_ERR_UNSUPPORTED, "cpu backend: KV cache of type %d is not implemented", (int)kv->type);
     const harp_dims *d = &w->d;
     int hd = d->head_dim, qd = d->n_heads * hd, kvd = kv->kv_dim;
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *sp = &p->seqs[s];
         if (!sp->n) continue;
+        if (kv->type != HARP_QTYPE_F32) {
+            HARP_TRY(kv_gather_quant(w, kv, layer, p, s));
+            harp_attention(q + (size_t)sp->row0 * qd, w->kq, w->vq, sp->n, sp->pos0, d->n_heads, d->n_kv_heads, hd,
+                           d->sliding_window, w->S, out + (size_t)sp->row0 * qd);
+            continue;
+        }
         const float *K = kv_row(kv, kv->k, layer, sp->kv0 - sp->pos0), *V = kv_row(kv, kv->v, layer, sp->kv0 - sp->pos0);
         if (sp->parent >= 0) {
             for (int a = s; a >= 0; a = p->seqs[a].parent) {
@@ -266,6 +332,7 @@ static const harp_backend_i cpu_vt = {
     .add = cpu_add,
     .swiglu = cpu_swiglu,
     .score = cpu_score,
+    .aquant = cpu_aquant,
 };
 
 static harp_backend cpu_backend = {&cpu_vt, NULL, -1, "cpu"};

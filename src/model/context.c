@@ -5,6 +5,7 @@
 
 #include "core/core.h"
 #include "model/model_internal.h"
+#include "model/slots.h"
 
 #define HARP_DEFAULT_ROWS 512
 
@@ -16,6 +17,12 @@ harp_ctx_params harp_ctx_default_params(void) {
     return p;
 }
 
+/* The cache type: the model's KV quantizers decide it when it has them (q: theirs), else p's. */
+static harp_qtype ctx_kv_type(const harp_model *m, const harp_ctx_params *p, const struct harp_aquant **q) {
+    harp_qtype t = harp_model_kv_type(m, q);
+    return *q ? t : p->kv_qtype;
+}
+
 /* Resolves defaults and checks p against m; fills the dims. */
 static harp_status ctx_dims(const harp_model *m, const harp_ctx_params *p, harp_backend **b, harp_dims *d) {
     const harp_model_config *c = &m->cfg;
@@ -25,9 +32,12 @@ static harp_status ctx_dims(const harp_model *m, const harp_ctx_params *p, harp_
     if (p->max_rows < 0 || p->max_rows > (1 << 24))
         return harp_err(HARP_ERR_INVALID_ARG, "context: max_rows %d is outside 0..%d", p->max_rows, 1 << 24);
     *b = p->backend ? p->backend : harp_backend_cpu();
-    if (!harp_backend_supports(*b, HARP_OP_KV_STORE, p->kv_qtype) || !harp_backend_supports(*b, HARP_OP_ATTENTION, p->kv_qtype))
-        return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: no KV cache of type %d (only F32 is implemented)", (*b)->name,
-                        (int)p->kv_qtype);
+    const struct harp_aquant *q;
+    harp_qtype kt = ctx_kv_type(m, p, &q);
+    if (!harp_backend_supports(*b, HARP_OP_KV_STORE, kt) || !harp_backend_supports(*b, HARP_OP_ATTENTION, kt))
+        return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: no KV cache of type %s", (*b)->name,
+                        harp_qtype_name(kt) ? harp_qtype_name(kt) : "?");
+    HARP_TRY(harp_model_slots_check(m, *b));
     *d = (harp_dims){.dim = c->dim, .hidden = c->hidden_dim, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
                      .head_dim = c->head_dim, .vocab = c->vocab_size, .n_layers = c->n_layers,
                      .sliding_window = c->sliding_window, .max_tokens = p->max_tokens,
@@ -49,6 +59,12 @@ static void act_floats(const harp_dims *d, size_t n[8]) {
     memcpy(n, v, sizeof v);
 }
 
+/* Bytes of one quantized cache row: codes, fp16 scales and (asymmetric) zero points. */
+static size_t kv_quant_row_bytes(const harp_aq_fmt *f, int kv_dim) {
+    size_t g = (size_t)harp_aq_groups(f, kv_dim);
+    return (size_t)harp_aq_row_bytes(f, kv_dim) + g * sizeof(uint16_t) + (f->sym ? 0 : g);
+}
+
 size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     harp_backend *b;
     harp_dims d;
@@ -57,18 +73,47 @@ size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     act_floats(&d, n);
     for (int i = 0; i < 8; i++) f += n[i];
     if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
-    f += 2 * (size_t)d.n_layers * cache_rows(&d) * d.n_kv_heads * d.head_dim;
-    return f * sizeof(float) + (size_t)d.max_rows * sizeof(int32_t) + b->vt->ws_bytes(b, &d);
+    const struct harp_aquant *q;
+    size_t kvb = ctx_kv_type(m, p, &q) == HARP_QTYPE_F32 ? d.n_kv_heads * d.head_dim * sizeof(float)
+                                                         : kv_quant_row_bytes(&q[0].fmt, d.n_kv_heads * d.head_dim);
+    size_t bytes = 2 * (size_t)d.n_layers * cache_rows(&d) * kvb;
+    return f * sizeof(float) + bytes + (size_t)d.max_rows * sizeof(int32_t) + b->vt->ws_bytes(b, &d);
 }
 
-static harp_status kv_init(harp_ctx *x, harp_qtype type) {
+/* The planes of a quantized cache (the layout of harp_kv_cache). */
+static harp_status kv_init_quant(harp_ctx *x, const struct harp_aquant *q) {
     harp_backend *b = x->b;
     harp_kv_cache *kv = &x->kv;
-    kv->type = type;
+    const harp_aq_fmt *f = &q[0].fmt;
+    kv->q = q;
+    kv->groups = (int)harp_aq_groups(f, kv->kv_dim);
+    kv->row_bytes = (size_t)harp_aq_row_bytes(f, kv->kv_dim);
+    size_t rows = (size_t)kv->n_layers * kv->rows, ng = rows * (size_t)kv->groups;
+    kv->k = b->vt->alloc(b, rows * kv->row_bytes, "key cache codes");
+    kv->v = b->vt->alloc(b, rows * kv->row_bytes, "value cache codes");
+    kv->k_scale = b->vt->alloc(b, ng * sizeof(uint16_t), "key cache scales");
+    kv->v_scale = b->vt->alloc(b, ng * sizeof(uint16_t), "value cache scales");
+    if (!f->sym) {
+        kv->k_zero = b->vt->alloc(b, ng, "key cache zero points");
+        kv->v_zero = b->vt->alloc(b, ng, "value cache zero points");
+    }
+    return kv->k && kv->v && kv->k_scale && kv->v_scale && (f->sym || (kv->k_zero && kv->v_zero)) ? HARP_OK : HARP_ERR_OOM;
+}
+
+static harp_status kv_init(harp_ctx *x, const harp_ctx_params *p) {
+    harp_backend *b = x->b;
+    harp_kv_cache *kv = &x->kv;
+    const struct harp_aquant *q;
+    kv->type = ctx_kv_type(x->m, p, &q);
     kv->n_layers = x->d.n_layers;
     kv->rows = cache_rows(&x->d);
     kv->kv_dim = x->d.n_kv_heads * x->d.head_dim;
-    kv->row_bytes = (size_t)kv->kv_dim * sizeof(float);   /* F32: the only type ctx_dims lets through */
+    if (kv->type != HARP_QTYPE_F32) {
+        if (!q) return harp_err(HARP_ERR_UNSUPPORTED, "context: a KV cache of type %s needs the model's KV quantizers",
+                                harp_qtype_name(kv->type));
+        return kv_init_quant(x, q);
+    }
+    kv->row_bytes = (size_t)kv->kv_dim * sizeof(float);
     size_t bytes = (size_t)kv->n_layers * kv->rows * kv->row_bytes;
     kv->k = b->vt->alloc(b, bytes, "key cache");
     kv->v = b->vt->alloc(b, bytes, "value cache");
@@ -93,7 +138,7 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
         return harp_err(HARP_ERR_INVALID_ARG, "backend %s: used after it was freed", b->name);
     }
     harp_status st = harp_model_weights(m, b, &x->w);
-    if (!st) st = kv_init(x, p->kv_qtype);
+    if (!st) st = kv_init(x, p);
     if (!st) st = b->vt->ws_create(b, &d, &x->ws);
     size_t n[8];
     act_floats(&d, n);
@@ -123,7 +168,7 @@ harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out) {
 void harp_ctx_free(harp_ctx *c) {
     if (!c) return;
     harp_backend *b = c->b;
-    void *bufs[] = {c->kv.k, c->kv.v, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->tok, c->logits};
+    void *bufs[] = {c->kv.k, c->kv.v, c->kv.k_scale, c->kv.v_scale, c->kv.k_zero, c->kv.v_zero, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->tok, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) b->vt->free(b, bufs[i]);
     if (c->ws) b->vt->ws_free(b, c->ws);

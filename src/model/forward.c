@@ -11,6 +11,17 @@
 #include "core/core.h"
 #include "model/model_internal.h"
 
+/* The input X (rows × g->in) of group gi of layer l, in place (the buffer is the group's input only):
+ * the online rotation (W/A/KV slot), the activation hook (it sees the input the weights see, before
+ * any activation quantization: what calibration wants), then the activation quantizer. */
+static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
+    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
+    if (g->rot_in) HARP_TRY(c->b->vt->rotate(c->b, g->rot_in, X, rows, g->in));
+    if (c->hook) c->hook(c->hook_user, l, gi, X, rows, g->in);
+    if (g->act_q) HARP_TRY(c->b->vt->aquant(c->b, c->ws, g->act_q, X, rows, g->in));
+    return HARP_OK;
+}
+
 /* One decoder layer over the plan's rows: c->x is updated in place. */
 static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, const harp_plan *p) {
     harp_backend *b = c->b;
@@ -18,11 +29,11 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     const harp_model_config *cf = &c->m->cfg;
     const harp_layer_cfg *lc = &c->m->layers[l].cfg;
     void *const *gh = w->groups + (size_t)l * HARP_LG_COUNT;
-    int rows = p->rows, dim = cf->dim, hd = cf->head_dim, qd = cf->n_heads * hd, hid = cf->hidden_dim;
+    int rows = p->rows, dim = cf->dim, hd = cf->head_dim, hid = cf->hidden_dim;
     size_t xs = (size_t)rows * dim;
     HARP_TRY(vt->rmsnorm(b, c->ws, c->x, NULL, rows, dim, w->attn_norm[l], cf->norm_eps, c->xb));
-    if (c->hook) c->hook(c->hook_user, l, 0, c->xb, rows, dim);
     float *qkv[3] = {c->q, c->k, c->v};
+    HARP_TRY(group_input(c, l, HARP_LG_QKV, c->xb, rows));
     HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_QKV], gh[HARP_LG_QKV], c->xb, rows, qkv));
     HARP_TRY(vt->rope(b, c->ws, c->q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
     HARP_TRY(vt->rope(b, c->ws, c->k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
@@ -32,17 +43,17 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     }
     HARP_TRY(vt->kv_store(b, &c->kv, l, c->k, c->v, p));
     HARP_TRY(vt->attention(b, c->ws, c->q, &c->kv, l, p, c->att));
-    if (c->hook) c->hook(c->hook_user, l, 1, c->att, rows, qd);
     float *o[1] = {c->xb};
+    HARP_TRY(group_input(c, l, HARP_LG_O, c->att, rows));
     HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_O], gh[HARP_LG_O], c->att, rows, o));
     HARP_TRY(vt->add(b, c->x, c->xb, xs));
     HARP_TRY(vt->rmsnorm(b, c->ws, c->x, NULL, rows, dim, w->ffn_norm[l], cf->norm_eps, c->xb));
-    if (c->hook) c->hook(c->hook_user, l, 2, c->xb, rows, dim);
     float *ug[2] = {c->u, c->g};
+    HARP_TRY(group_input(c, l, HARP_LG_UPGATE, c->xb, rows));
     HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_UPGATE], gh[HARP_LG_UPGATE], c->xb, rows, ug));
     HARP_TRY(vt->swiglu(b, c->g, c->u, (size_t)rows * hid));
-    if (c->hook) c->hook(c->hook_user, l, 3, c->g, rows, hid);
     float *dn[1] = {c->xb};
+    HARP_TRY(group_input(c, l, HARP_LG_DOWN, c->g, rows));
     HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_DOWN], gh[HARP_LG_DOWN], c->g, rows, dn));
     return vt->add(b, c->x, c->xb, xs);
 }

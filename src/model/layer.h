@@ -7,17 +7,22 @@
  * (rows in slice order) computed once per call. Each group declares its weight type and has slots
  * for what the W/A/KV work adds (an online rotation of its input, an activation quantizer); each
  * layer has slots for a per-head online rotation after RoPE (R3) and a KV-cache quantizer. Slots
- * are NULL / F32 today and no backend implements them yet (HARP_OP_ROTATE is declared unsupported). */
+ * are NULL / F32 unless a W/A/KV model set them (model/slots.h); an empty slot costs one pointer test. */
 #ifndef HARP_MODEL_LAYER_H
 #define HARP_MODEL_LAYER_H
 #include "harp/common.h"
 #include "harp/qtensor.h"
 #include "harp/qtype.h"
 #include "harp/rotate.h"
+#include "quant/aq.h"
 
 #define HARP_LGROUP_MAX_SLICES 3
 
-struct harp_aquant;   /* activation / KV-cache quantizer (W/A/KV issue); unused today */
+/* Activation / KV-cache quantizer of a slot (§6.1, quant/aq.h). An activation slot points at one;
+ * a layer's kv_q points at two, K then V (each with its own clip ratio). */
+struct harp_aquant {
+    harp_aq_fmt fmt;
+};
 
 typedef struct harp_lgroup {
     int n_slices;
@@ -42,8 +47,9 @@ enum { HARP_LG_QKV = 0, HARP_LG_O = 1, HARP_LG_UPGATE = 2, HARP_LG_DOWN = 3, HAR
 typedef struct harp_layer_cfg {
     harp_lgroup g[HARP_LG_COUNT];
     const harp_rot *r3;               /* slot: per-head rotation of q and k after RoPE */
-    harp_qtype kv_qtype;              /* KV-cache element type this layer wants (F32)   */
-    const struct harp_aquant *kv_q;   /* slot: KV-cache quantizer                        */
+    harp_qtype kv_qtype;              /* KV-cache element type this layer wants: F32, or the
+                                         scalar type of kv_q's bits (INT2 … INT8)            */
+    const struct harp_aquant *kv_q;   /* slot: KV-cache quantizers, [0] K and [1] V          */
 } harp_layer_cfg;
 
 /* The seven linears of a decoder layer in checkpoint order, and where each one lives. */

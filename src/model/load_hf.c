@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "io/safetensors.h"
 #include "model/model_internal.h"
+#include "model/slots.h"
 #include "qformat/qformat.h"
 
 /* config.json and the shard index are a few kB (an index of 1000 tensors ~ 100 kB); larger files
@@ -195,12 +196,16 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
     int is_q = 0;
     qf_config qc = {0};
     if (!st) st = qf_config_parse(text, len, cfg_path, cfg.n_layers, &is_q, &qc);
-    free(text);
-    free(cfg_path);
-    if (st) return st;
+    if (st) {
+        free(text);
+        free(cfg_path);
+        return st;
+    }
     hf_files h;
     if ((st = hf_open_files(dir, &h))) {
         qf_config_free(&qc);
+        free(text);
+        free(cfg_path);
         return st;
     }
     harp_model *m = NULL;
@@ -212,6 +217,9 @@ harp_status harp_load_hf(const char *dir, harp_model **out) {
         if (h.n != 1) st = harp_err(HARP_ERR_FORMAT, "%s: a harp quantized folder must hold one model.safetensors", dir);
         if (!st) st = hf_install_quantized(m, &qc, &h.files[0]);
     }
+    if (!st && is_q) st = harp_model_exec_from_config(m, text, len, cfg_path);   /* W/A/KV slots, if any */
+    free(text);
+    free(cfg_path);
     qf_config_free(&qc);
     hf_files_close(&h);
     if (st) {

@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "model/model_internal.h"
 #include "qformat/qformat.h"
+#include "model/slots.h"
 
 harp_model_params harp_model_default_params(void) {
     harp_model_params p = {NULL, 1};
@@ -166,6 +167,7 @@ harp_status harp_model_open(const char *path, const harp_model_params *params, h
 void harp_model_free(harp_model *m) {
     if (!m) return;
     harp_model_weights_free_all(m);
+    harp_model_slots_free(m);
     pthread_mutex_destroy(&m->backends_mu);
     for (int l = 0; l < m->cfg.n_layers && m->layers; l++) {
         harp_layer *L = &m->layers[l];

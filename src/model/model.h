@@ -36,6 +36,7 @@ struct harp_model {
     harp_tokenizer *tok;
     char quant_desc[160];             /* "" unless a harp quantized folder (qmodel) */
     struct harp_mweights *on_backends;  /* weights loaded onto non-host backends, cached */
+    struct harp_mslots *slots;        /* W/A/KV execution slots (model/slots.h); NULL = none */
     pthread_mutex_t backends_mu;
 };
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "harp/common.h"
+#include "model/model.h"
 #include "rotate/had_pad.h"
 
 typedef struct harp_wakv_dims {
@@ -115,5 +116,18 @@ void harp_wakv_layer_free(harp_wakv_layer *L);
  * the model is unchanged when the forward pass applies R3 (after RoPE) and R4 (before down) online
  * and divides RMSNorm by norm_div. */
 harp_status harp_wakv_rotate(const harp_wakv_weights *in, const harp_wakv_rots *rots, harp_wakv_weights *out);
+
+/* ---- an in-memory harp_model (wakv_apply.c) --------------------------------------------------------- */
+
+/* The rotation dims of m (d, ffn, vocab, head_dim, layers, heads). */
+harp_wakv_dims harp_wakv_model_dims(const harp_model *m);
+/* m (fp32, no o/gate/up/down biases) ← its offline rotation by R, in place: norms folded (γ = 1), R1,
+ * R2 and R4's offline half fused, the head untied. Refuses R1 / R4 that expand a width (the forward
+ * pass has no expanded residual stream). The caller turns R3 / R4's online halves on with
+ * harp_model_set_exec (r3 = R->r3 != NULL, r4 = R->r4 != NULL). */
+harp_status harp_wakv_model_rotate(harp_model *m, const harp_wakv_rots *R);
+/* Every decoder linear of m (fp32) ← its RTN grid values: bits, group (0 = per channel), symmetric,
+ * MSE clip (harp_wq_fit_mse) or min/max. The head and embedding stay fp32. */
+harp_status harp_wakv_model_wquant_rtn(harp_model *m, int bits, int group, int sym, int mse);
 
 #endif

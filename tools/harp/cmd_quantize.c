@@ -13,7 +13,8 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip|qtip|ldp [options]\n\n"
+            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method rtn|gptq|quip|qtip|ldp [options]\n"
+            "       (--method wakv: weights + activations + KV cache, see harp quantize --method wakv -h)\n\n"
             "Quantizes the q,k,v (fused), o, up,gate (fused) and down linears of every decoder layer and\n"
             "writes a quantized model folder (config.json + model.safetensors + tokenizer files).\n"
             "Finished layers are kept in OUT_DIR/.partial: re-running an interrupted command resumes.\n"
@@ -362,6 +363,9 @@ static void print_text(const qopts *q, const harp_qmodel_params *p, const harp_q
 /* ---- command ----------------------------------------------------------------------------------- */
 
 int cmd_quantize(int argc, char **argv) {
+    const char *method = quantize_method_arg(argc, argv);
+    if (method && !strcmp(method, "wakv")) return cmd_quantize_wakv(argc, argv);
+    quantize_wakv_refuse_flags(argc, argv, method);
     qopts q = {.bits = 2, .group = 128, .resume = 1, .ctx = 512};
     if (parse_args(argc, argv, &q)) return CLI_EXIT_OK;
     harp_qmodel_params p = build_params(&q);

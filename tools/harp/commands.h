@@ -18,4 +18,9 @@
 HARP_COMMAND_LIST(HARP_DECLARE_CMD)
 #undef HARP_DECLARE_CMD
 
+/* quantize --method wakv (cmd_quantize_wakv.c) */
+int cmd_quantize_wakv(int argc, char **argv);
+void quantize_wakv_refuse_flags(int argc, char **argv, const char *method);
+const char *quantize_method_arg(int argc, char **argv);
+
 #endif

@@ -1,0 +1,61 @@
+/* Weight + activation + KV-cache quantization with rotations (`harp quantize --method wakv`, issue 14;
+ * algorithms.md §6): the model is rotated offline (RMSNorm folded, R1 on the residual stream, R2 per
+ * head, R4's offline half on the down projection), its Hessians are collected on the rotated model,
+ * the weights quantized by RTN or GPTQ (the scalar pipeline, docs/format/qmodel.md), and the folder's
+ * quantization_config.wakv tells the forward pass to run R3 / R4 online, quantize activations per
+ * token at every decoder linear input (the head never) and keep K / V low-bit in the KV cache.
+ * CPU only in this phase: other backends refuse such a folder with one line. */
+#ifndef HARP_WAKV_H
+#define HARP_WAKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harp/common.h"
+#include "harp/qmodel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct harp_wakv_params {
+    harp_qmethod w_quant;      /* HARP_QMETHOD_RTN or HARP_QMETHOD_GPTQ (default GPTQ)               */
+    int w_bits;                /* 2, 3, 4, 8 (default 4)                                              */
+    int w_group;               /* scalar group (default 0 = per output channel)                       */
+    int a_bits;                /* 3, 4, 8, or 16 = activations unquantized (default 16)               */
+    int kv_bits;               /* 2, 3, 4, 8, or 16 = fp32 KV cache (default 16)                      */
+    const char *rotation;      /* R1 = R2 kind: "none", "random", "hadamard" (default), "gsr"        */
+    int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of
+                                  two dividing the width)                                           */
+    float a_clip, kv_clip;     /* fixed clip ratios in (0, 1] (default 1)                             */
+    int clip_search;           /* 1: per (layer, class) ratios by the progressive search (§6.3, our
+                                  schedule) on the calibration text's NLL                            */
+    int search_iters;          /* ternary steps per class and pass (default 8)                        */
+    int search_windows;        /* calibration windows in the search's loss (default 2)                */
+    const char *calib_text;    /* calibration text (may be NULL when hess_dir already holds the rotated
+                                  model's Hessians and there is no clip search)                      */
+    size_t calib_len;
+    int calib_ctx, calib_nseq; /* 0: min(512, max_position_embeddings) tokens, 128 windows           */
+    uint64_t seed;
+    int resume;                /* as harp_qmodel_params.resume (default 1)                            */
+    harp_progress_fn progress;
+    void *progress_user;
+} harp_wakv_params;
+
+harp_wakv_params harp_wakv_default_params(void);
+
+/* The flag combinations that cannot work, refused with one line (HARP_ERR_INVALID_ARG). */
+harp_status harp_wakv_check(const harp_wakv_params *p);
+
+/* Quantizes m (fp32, opened from model_path) into out_dir. hess_dir holds (or receives, computed
+ * from p->calib_text) the Hessians OF THE ROTATED MODEL; a folder with another model's Hessians (for
+ * example those of the unrotated model) is refused. On return m is the model the folder holds
+ * (rotated, quantized, its activation / KV slots set), e.g. for a perplexity right after. report as
+ * harp_quantize_model's. */
+harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,
+                               const harp_wakv_params *p, harp_qmodel_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

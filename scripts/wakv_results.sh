@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The numbers of docs/results/wakv.md: ref-llama quantized with `harp quantize --method wakv` in the
+# configurations below, each scored by `harp ppl` on the first N windows of 512 tokens of the
+# ref-corpus test text (perplexity, and KLD to the fp model's saved logits).
+# usage: scripts/wakv_results.sh HARP_BIN WORK_DIR [CONFIG ...]
+#   CONFIG = W,A,KV,WQUANT,ROTATION,SEED[,clip]   e.g. 4,4,4,gptq,hadamard,0,clip
+#   (default: the list below). Prints one TSV line per configuration to stdout (and WORK_DIR/results.tsv).
+# env: HARP_SHARED (default ../shared), WAKV_CHUNKS (default 8), WAKV_NSEQ calibration windows (default 32),
+#      WAKV_SEARCH "iters,windows" of the clip search (default 4,1).
+set -euo pipefail
+bin=$(readlink -f "$1"); work=$2; shift 2
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared=${HARP_SHARED:-$root/../shared}
+M=$shared/models/ref-llama; TEST=$shared/data/ref-corpus/test.txt; CAL=$shared/data/ref-corpus/calib.txt
+chunks=${WAKV_CHUNKS:-8}; nseq=${WAKV_NSEQ:-32}; IFS=, read -r s_iters s_win <<< "${WAKV_SEARCH:-4,1}"
+export OMP_WAIT_POLICY=passive
+mkdir -p "$work"; cd "$work"
+if [ ! -s fp.logits ]; then
+  "$bin" ppl -m "$M" -f "$TEST" --max-chunks "$chunks" --save-logits fp.logits --json -q > fp.json
+fi
+fp=$(sed -n 's/.*"ppl": \([0-9.e+-]*\).*/\1/p' fp.json)
+printf 'fp\t-\t-\t-\t-\t%s\t0\n' "$fp" | tee -a results.tsv
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=(4,16,16,gptq,hadamard,0 4,8,8,gptq,hadamard,0 4,4,4,gptq,hadamard,0 3,3,3,gptq,hadamard,0
+  4,4,4,rtn,hadamard,0 4,4,4,gptq,none,0 3,3,3,gptq,none,0 4,4,4,gptq,gsr,0 3,3,3,gptq,gsr,0
+  4,4,4,gptq,random,0 3,3,3,gptq,random,0 4,4,4,gptq,random,1 3,3,3,gptq,random,1 4,4,4,gptq,random,2 3,3,3,gptq,random,2
+  4,4,4,gptq,hadamard,1 3,3,3,gptq,hadamard,1 4,4,4,gptq,hadamard,2 3,3,3,gptq,hadamard,2
+  4,4,4,gptq,hadamard,0,clip 3,3,3,gptq,hadamard,0,clip)
+for c in "${configs[@]}"; do
+  IFS=, read -r w a kv wq rot seed clip <<< "$c"
+  # the Hessians belong to the rotated model: rotation, seed, and whether R4 is fused (A < 16)
+  h="h_${rot}_${seed}_r4$([ "$a" -lt 16 ] && echo 1 || echo 0)"
+  name="W${w}A${a}KV${kv}_${wq}_${rot}_${seed}${clip:+_clip}"
+  extra=(); [ -n "${clip:-}" ] && extra=(--clip-search --search-iters "$s_iters" --search-windows "$s_win")
+  t0=$(date +%s)
+  "$bin" quantize -m "$M" --hessians "$h" --calib "$CAL" --calib-nseq "$nseq" -o "$name" --method wakv --w-bits "$w" \
+    --a-bits "$a" --kv-bits "$kv" --w-quant "$wq" --rotation "$rot" --seed "$seed" "${extra[@]}" --force -q > "$name.quant.txt"
+  "$bin" ppl -m "$name" -f "$TEST" --max-chunks "$chunks" --kld-base fp.logits --json -q > "$name.ppl.json"
+  ppl=$(sed -n 's/.*"ppl": \([0-9.e+-]*\).*/\1/p' "$name.ppl.json"); kld=$(sed -n 's/.*"kld_mean": \([0-9.e+-]*\).*/\1/p' "$name.ppl.json")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%ss\n' "W${w}A${a}KV${kv}" "$wq" "$rot" "$seed" "${clip:-noclip}" "$ppl" "$kld" \
+    $(( $(date +%s) - t0 )) | tee -a results.tsv
+done

@@ -1,0 +1,305 @@
+/* `harp quantize --method wakv` (include/harp/wakv.h): rotate the model in place, Hessians of the
+ * rotated model, weights through the scalar pipeline (pipeline.c), the model's activation / KV slots
+ * with fixed or searched clip ratios, and quantization_config.wakv added to the folder's config.json. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "harp/calib.h"
+#include "harp/wakv.h"
+#include "model/slots.h"
+#include "qmodel/wakv.h"
+#include "quant/aq.h"
+
+harp_wakv_params harp_wakv_default_params(void) {
+    harp_wakv_params p;
+    memset(&p, 0, sizeof p);
+    p.w_quant = HARP_QMETHOD_GPTQ;
+    p.w_bits = 4;
+    p.a_bits = p.kv_bits = 16;
+    p.rotation = "hadamard";
+    p.a_clip = p.kv_clip = 1.0f;
+    p.search_iters = 8;
+    p.search_windows = 2;
+    p.resume = 1;
+    return p;
+}
+
+static int is_pow2(int x) {
+    return x > 0 && !(x & (x - 1));
+}
+
+harp_status harp_wakv_check(const harp_wakv_params *p) {
+    if (!p) return harp_err(HARP_ERR_INVALID_ARG, "wakv: NULL parameters");
+    harp_wakv_rkind k;
+    HARP_TRY(harp_wakv_rkind_parse(p->rotation, &k));
+    if (p->w_quant != HARP_QMETHOD_RTN && p->w_quant != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: --w-quant takes rtn or gptq (QuIP# codebook weights have no "
+                        "integer activation path)");
+    if (p->w_bits != 2 && p->w_bits != 3 && p->w_bits != 4 && p->w_bits != 8)
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-bits %d: wakv weights take 2, 3, 4 or 8 bits", p->w_bits);
+    if (p->a_bits != 3 && p->a_bits != 4 && p->a_bits != 8 && p->a_bits != 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-bits %d: activations take 3, 4, 8 or 16 (= unquantized) bits", p->a_bits);
+    if (p->kv_bits != 2 && p->kv_bits != 3 && p->kv_bits != 4 && p->kv_bits != 8 && p->kv_bits != 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--kv-bits %d: the KV cache takes 2, 3, 4, 8 or 16 (= fp32) bits", p->kv_bits);
+    if (!(p->a_clip > 0 && p->a_clip <= 1) || !(p->kv_clip > 0 && p->kv_clip <= 1))
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-clip / --kv-clip must be in (0, 1]");
+    if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
+        return harp_err(HARP_ERR_INVALID_ARG, "--gsr-block needs --rotation gsr (the rotation is %s)", p->rotation);
+    if (p->gsr_block && !is_pow2(p->gsr_block))
+        return harp_err(HARP_ERR_INVALID_ARG, "--gsr-block %d is not a power of two", p->gsr_block);
+    if (p->clip_search && p->a_bits == 16 && p->kv_bits == 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: nothing to clip (activations and KV cache are at 16 bits)");
+    if (p->clip_search && !p->calib_text)
+        return harp_err(HARP_ERR_INVALID_ARG, "--clip-search needs --calib TEXT (its loss is the calibration NLL)");
+    if (p->clip_search && (p->search_iters < 1 || p->search_windows < 1))
+        return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: iterations and windows must be >= 1");
+    return HARP_OK;
+}
+
+/* m ← its offline rotation, with the online halves of R3 (when K is quantized) and R4 (when the
+ * activations are) switched on. */
+static harp_status wk_rotate(harp_model *m, const harp_wakv_params *p) {
+    harp_wakv_rot_params rp = harp_wakv_rot_params_default();
+    HARP_TRY(harp_wakv_rkind_parse(p->rotation, &rp.r1));
+    rp.r2 = rp.r1;
+    rp.gsr_block = p->gsr_block;
+    rp.r3 = p->kv_bits < 16;
+    rp.r4 = p->a_bits < 16;
+    rp.r1_expand = 0;
+    rp.seed = p->seed;
+    harp_wakv_dims dm = harp_wakv_model_dims(m);
+    harp_wakv_rots R;
+    HARP_TRY(harp_wakv_rots_create(&rp, &dm, &R));
+    harp_status st = harp_wakv_model_rotate(m, &R);
+    harp_wakv_rots_free(&R);
+    harp_wakv_exec e;
+    memset(&e, 0, sizeof e);
+    e.r3 = rp.r3, e.r4 = rp.r4;
+    return st ? st : harp_model_set_exec(m, &e);
+}
+
+/* Hessians of the rotated m in dir: reused when they are its own, computed from the calibration text
+ * otherwise; another model's files are refused (they would be silently wrong here). */
+static harp_status wk_hessians(harp_model *m, const char *dir, const harp_wakv_params *p) {
+    char name[32];
+    snprintf(name, sizeof name, "layer_%03d.hess", m->cfg.n_layers - 1);
+    char *p0 = harp_path_join(dir, "layer_000.hess"), *pl = harp_path_join(dir, name);
+    if (!p0 || !pl) {
+        free(p0), free(pl);
+        return HARP_ERR_OOM;
+    }
+    int have0 = harp_file_exists(p0), have_all = have0 && harp_file_exists(pl);
+    free(p0), free(pl);
+    harp_hess_layer *h = NULL;
+    if (have0 && harp_hess_layer_load(dir, 0, m, &h) != HARP_OK)
+        return harp_err(HARP_ERR_MISMATCH, "%s: holds Hessians of another model (the unrotated one?); --method wakv needs "
+                        "the rotated model's: give a new folder and --calib TEXT", dir);
+    harp_hess_layer_free(h);
+    if (!p->calib_text) {
+        if (have_all) return HARP_OK;
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: no Hessians of the rotated model there; give --calib TEXT to compute them",
+                        dir);
+    }
+    harp_calib_params cp = harp_calib_default_params();
+    cp.ctx = p->calib_ctx ? p->calib_ctx : (m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512);
+    cp.nseq = p->calib_nseq ? p->calib_nseq : 128;
+    cp.seed = p->seed;
+    cp.progress = p->progress;
+    cp.progress_user = p->progress_user;
+    harp_calib_summary sum;
+    return harp_calib_run(m, p->calib_text, p->calib_len, dir, &cp, &sum);
+}
+
+/* ---- clip-ratio search (§6.3; the schedule is ours) ---------------------------------------------------- */
+
+typedef struct wk_search {
+    harp_model *m;
+    harp_ctx *c;
+    const int32_t *ids;
+    int n_win, len, n_cls;
+    int *layer, *cls;     /* per search class: (layer, HARP_CLIP_*) */
+    int32_t *rows;
+    double *nll, *kld;
+    int *agree;
+} wk_search;
+
+/* Mean NLL of the search windows with the ratios given (one pass, at the target bits). */
+static harp_status wk_loss(void *user, int pass, int k, const double *ratios, double *loss) {
+    (void)pass, (void)k;
+    wk_search *s = user;
+    for (int i = 0; i < s->n_cls; i++) HARP_TRY(harp_model_set_clip(s->m, s->layer[i], s->cls[i], (float)ratios[i]));
+    double sum = 0;
+    for (int w = 0; w < s->n_win; w++) {
+        const int32_t *t = s->ids + (size_t)w * s->len;
+        HARP_TRY(harp_ctx_eval_windows(s->c, t, 1, s->len));
+        HARP_TRY(harp_ctx_score(s->c, NULL, s->rows, t + 1, s->len - 1, s->nll, s->kld, s->agree));
+        for (int j = 0; j < s->len - 1; j++) sum += s->nll[j];
+    }
+    *loss = sum / ((double)s->n_win * (s->len - 1));
+    return HARP_OK;
+}
+
+/* The classes with a quantizer, layer by layer (the "gradual" order: earlier layers first). */
+static int wk_classes(const harp_model *m, const harp_wakv_params *p, int *layer, int *cls) {
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < HARP_CLIP_COUNT; k++)
+            if (k < HARP_LG_COUNT ? p->a_bits < 16 : p->kv_bits < 16) layer[n] = l, cls[n++] = k;
+    return n;
+}
+
+static harp_status wk_search_run(wk_search *s, const harp_wakv_params *p, int64_t *n_evals) {
+    harp_clip_search cs = harp_clip_search_default(s->n_cls);
+    cs.passes = 1;
+    cs.iters = p->search_iters;
+    cs.progress = p->progress;
+    cs.progress_user = p->progress_user;
+    double *r = malloc((size_t)s->n_cls * sizeof *r);
+    if (!r) return harp_err(HARP_ERR_OOM, "clip search: out of memory");
+    for (int i = 0; i < s->n_cls; i++) r[i] = s->cls[i] < HARP_LG_COUNT ? p->a_clip : p->kv_clip;
+    harp_status st = harp_clip_search_run(&cs, wk_loss, s, r, NULL, n_evals);
+    double final;
+    if (!st) st = wk_loss(s, 0, 0, r, &final);   /* leaves the chosen ratios in the model */
+    free(r);
+    return st;
+}
+
+/* Searches the clip ratios of m's quantizers; *tokens: scored tokens per loss evaluation. */
+static harp_status wk_clip_search(harp_model *m, const harp_wakv_params *p, int *tokens, int64_t *n_evals) {
+    const int n_max = m->cfg.n_layers * HARP_CLIP_COUNT;
+    int len = p->calib_ctx ? p->calib_ctx : (m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512);
+    wk_search s = {m, NULL, NULL, p->search_windows, len, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    HARP_TRY(harp_tokenize(harp_model_tokenizer(m), p->calib_text, p->calib_len, 1, &ids, &n_ids));
+    if (n_ids < (size_t)s.n_win * len) {
+        harp_free(ids);
+        return harp_err(HARP_ERR_INVALID_ARG, "clip search: the calibration text has %zu tokens, fewer than %d windows of %d",
+                        n_ids, s.n_win, len);
+    }
+    s.ids = ids;
+    s.layer = malloc((size_t)n_max * sizeof *s.layer), s.cls = malloc((size_t)n_max * sizeof *s.cls);
+    s.rows = malloc((size_t)len * sizeof *s.rows), s.agree = malloc((size_t)len * sizeof *s.agree);
+    s.nll = malloc((size_t)len * sizeof *s.nll), s.kld = malloc((size_t)len * sizeof *s.kld);
+    harp_ctx_params cp = harp_ctx_default_params();
+    cp.max_tokens = cp.max_rows = len;
+    harp_status st = s.layer && s.cls && s.rows && s.agree && s.nll && s.kld ? HARP_OK : HARP_ERR_OOM;
+    if (!st) st = harp_ctx_create_ex(m, &cp, &s.c);
+    for (int j = 0; !st && j < len; j++) s.rows[j] = j;
+    if (!st) s.n_cls = wk_classes(m, p, s.layer, s.cls);
+    *tokens = s.n_win * (len - 1);
+    if (!st) st = wk_search_run(&s, p, n_evals);
+    harp_ctx_free(s.c);
+    free(s.layer), free(s.cls), free(s.rows), free(s.agree), free(s.nll), free(s.kld);
+    harp_free(ids);
+    return st;
+}
+
+/* ---- folder ------------------------------------------------------------------------------------------ */
+
+/* quantization_config.wakv: weights, rotation, the search (when it ran) and the model's slots. */
+static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search_tokens, int64_t n_evals) {
+    cJSON *w = cJSON_CreateObject();
+    cJSON *wq = cJSON_AddObjectToObject(w, "weights");
+    cJSON_AddStringToObject(wq, "quant", harp_qmethod_name(p->w_quant));
+    cJSON_AddNumberToObject(wq, "bits", p->w_bits);
+    cJSON_AddNumberToObject(wq, "group_size", p->w_group);
+    cJSON_AddBoolToObject(wq, "symmetric", 0);
+    cJSON_AddStringToObject(wq, "clip", "minmax");
+    cJSON *r = cJSON_AddObjectToObject(w, "rotation");
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
+    cJSON_AddStringToObject(r, "r1", p->rotation);
+    cJSON_AddStringToObject(r, "r2", p->rotation);
+    if (p->gsr_block) cJSON_AddNumberToObject(r, "gsr_block", p->gsr_block);
+    cJSON_AddStringToObject(r, "seed", seed);
+    if (p->clip_search) {
+        cJSON *cs = cJSON_AddObjectToObject(w, "clip_search");
+        cJSON_AddStringToObject(cs, "schedule", "harp-gbs-1 (ours): per (layer, class) ternary search, one pass");
+        cJSON_AddNumberToObject(cs, "iters", p->search_iters);
+        cJSON_AddNumberToObject(cs, "loss_tokens", search_tokens);
+        cJSON_AddNumberToObject(cs, "evaluations", (double)n_evals);
+    }
+    if (harp_model_exec_to_json(m, w)) {
+        cJSON_Delete(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* out_dir/config.json gains quantization_config.wakv, and says the (rotated) head is not tied. */
+static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
+    char *path = harp_path_join(out_dir, "config.json"), *text = NULL;
+    size_t len = 0;
+    harp_status st = path ? harp_read_file(path, &text, &len) : HARP_ERR_OOM;
+    cJSON *root = st ? NULL : cJSON_ParseWithLength(text, len);
+    cJSON *q = root ? cJSON_GetObjectItemCaseSensitive(root, "quantization_config") : NULL;
+    if (!st && !cJSON_IsObject(q)) st = harp_err(HARP_ERR_FORMAT, "%s: no quantization_config to extend", path);
+    if (!st) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "tie_word_embeddings");
+        cJSON_AddBoolToObject(root, "tie_word_embeddings", 0);
+        cJSON_DeleteItemFromObjectCaseSensitive(q, "wakv");
+        cJSON_AddItemToObject(q, "wakv", wakv);
+        wakv = NULL;
+        char *out = cJSON_Print(root);
+        if (!out) st = HARP_ERR_OOM;
+        else {
+            size_t n = strlen(out);
+            out[n] = '\n';
+            st = harp_write_file_atomic(path, out, n + 1);
+            free(out);
+        }
+    }
+    cJSON_Delete(wakv);
+    cJSON_Delete(root);
+    harp_free(text);
+    free(path);
+    return st;
+}
+
+static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
+    harp_wakv_exec e = harp_model_exec(m);
+    if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, 0, p->a_clip, 0};
+    if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, m->cfg.head_dim, p->kv_clip, 1};
+    return harp_model_set_exec(m, &e);
+}
+
+harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,
+                               const harp_wakv_params *p, harp_qmodel_report *report) {
+    if (!m || !model_path || !hess_dir || !out_dir) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: NULL argument");
+    HARP_TRY(harp_wakv_check(p));
+    if (m->quant_desc[0] || m->slots)
+        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: the model is already quantized (give the fp model)");
+    HARP_TRY(wk_rotate(m, p));
+    HARP_TRY(wk_hessians(m, hess_dir, p));
+    harp_qmodel_params qp = harp_qmodel_default_params(p->w_quant, p->w_bits);
+    qp.group_size = p->w_group;
+    qp.rotation = HARP_QROT_NONE;
+    qp.seed = p->seed;
+    qp.resume = p->resume;
+    qp.keep_model = 1;
+    qp.progress = p->progress;
+    qp.progress_user = p->progress_user;
+    harp_qmodel_report rep;
+    memset(&rep, 0, sizeof rep);
+    harp_status st = harp_quantize_model(m, model_path, hess_dir, out_dir, &qp, &rep);
+    if (!st) st = wk_slots(m, p);
+    int tokens = 0;
+    int64_t n_evals = 0;
+    if (!st && p->clip_search) st = wk_clip_search(m, p, &tokens, &n_evals);
+    cJSON *w = st ? NULL : wk_json(m, p, tokens, n_evals);
+    if (!st && !w) st = harp_err(HARP_ERR_OOM, "quantize: out of memory");
+    if (!st) st = wk_patch_config(out_dir, w);
+    if (!st) {
+        size_t n = strlen(m->quant_desc);
+        snprintf(m->quant_desc + n, sizeof m->quant_desc - n, "; wakv W%d A%d KV%d %s", p->w_bits, p->a_bits, p->kv_bits,
+                 p->rotation);
+    }
+    if (st || !report) harp_qmodel_report_free(&rep);
+    else *report = rep;
+    return st;
+}

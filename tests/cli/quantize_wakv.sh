@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# harp quantize --method wakv on stories260K (issue 14): a W4A4KV4 folder round trip (in-memory --ppl
+# == harp ppl on the folder to the 8 decimals it prints), the folder's quantization_config.wakv and its
+# loading by info and generate, Hessians of the unrotated model refused, and the
+# flag combinations that cannot work refused with one line (exit 2).
+set -u
+ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
+[ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
+export OMP_WAIT_POLICY=passive
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+D="$HARP_TMP/quantize_wakv"; rm -rf "$D"; mkdir -p "$D"
+head -c 60000 "$TXT" > "$D/cal.txt"
+W="--method wakv --w-bits 4 --a-bits 4 --kv-bits 4"
+
+a=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 8 -o "$D/w" $W \
+    --threads 1 --json -q --ppl "$D/cal.txt" --ctx 128 --max-chunks 4) || { echo "FAIL quantize wakv"; exit 1; }
+nll_mem=$(echo "$a" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_disk=$("$HARP_BIN" ppl -m "$D/w" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+echo "W4A4KV4: in-memory nll $nll_mem, folder nll $nll_disk"
+# harp ppl --json prints 8 decimals: the folder must give the in-memory value to all of them
+check roundtrip_nll_identical '[[ -n "$nll_mem" && -n "$nll_disk" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$nll_mem" "$nll_disk"'
+cfg="$D/w/config.json"
+py='import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; w=q["wakv"]
+ok = q["method"] == "gptq" and w["r3"] and w["r4"] and w["activations"]["bits"] == 4 and w["kv_cache"]["bits"] == 4
+ok = ok and w["kv_cache"]["group_size"] == 8 and len(w["clip"]) == 5 and w["rotation"]["r1"] == "hadamard"
+sys.exit(0 if ok else 1)'
+check config_wakv 'python3 -c "$py" "$cfg"'
+check head_untied 'grep -q "\"tie_word_embeddings\":.*false" "$cfg"'
+info=$("$HARP_BIN" info -m "$D/w")
+check info_shows_wakv '[[ "$info" == *"wakv A4 KV4 R3 R4"* ]]'
+gen=$("$HARP_BIN" generate -m "$D/w" -p "Once upon a time" -n 8 --json)
+check generate_on_folder '[[ "$gen" == *"\"generated_ids\": ["* ]]'
+# the rotated model's Hessians are reused (no --calib needed the second time); the unrotated model's refused
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/w2" $W --w-quant rtn -q >/dev/null 2>&1
+check hessians_reused '[[ -f "$D/w2/config.json" ]]'
+"$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 4 -o "$D/h0" -q >/dev/null 2>&1
+e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/w3" $W -q 2>&1 >/dev/null); rc=$?
+check unrotated_hessians_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"Hessians of another model"* ]]'
+
+# weights only (no online rotation, nothing quantized at run time): the folder still loads
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h16" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 4 -o "$D/w16" \
+  --method wakv --w-bits 4 --rotation gsr -q >/dev/null 2>&1
+p16=$("$HARP_BIN" ppl -m "$D/w16" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check w4a16_folder_loads '[[ "$p16" == *"\"ppl\": "* ]]'
+
+# impossible combinations: one line, usage exit code 2
+bad() {
+  local name=$1; shift
+  local e; e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/bad" "$@" 2>&1 >/dev/null); local rc=$?
+  check "refuse_$name" '[[ $rc -eq 2 && $(printf "%s\n" "$e" | wc -l) -eq 1 ]]'
+  echo "     $e"
+}
+bad a_bits_with_quip --method quip --bits 2 --a-bits 4
+bad kv_bits_with_gptq --method gptq --bits 4 --kv-bits 4
+bad w_quant_quip $W --w-quant quip
+bad a_bits_5 --method wakv --w-bits 4 --a-bits 5
+bad kv_bits_1 --method wakv --w-bits 4 --kv-bits 1
+bad w_bits_5 --method wakv --w-bits 5
+bad rotation_rht $W --rotation rht
+bad gsr_block_without_gsr $W --gsr-block 64
+bad gsr_block_not_pow2 $W --rotation gsr --gsr-block 48
+bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.txt"
+bad clip_search_no_calib $W --clip-search
+bad no_w_bits --method wakv --a-bits 4
+[ $fail -eq 0 ] && echo ok
+exit $fail

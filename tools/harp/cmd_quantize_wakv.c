@@ -1,0 +1,209 @@
+/* harp quantize --method wakv: weights + activations + KV cache with rotations (docs/cli/quantize.md,
+ * include/harp/wakv.h). cmd_quantize hands over here when --method is wakv, and calls
+ * quantize_wakv_refuse_flags otherwise so that the W/A/KV flags are refused, not ignored. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "harp/eval.h"
+#include "harp/wakv.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method wakv --w-bits B --a-bits B --kv-bits B\n"
+            "                     [--w-quant rtn|gptq] [--rotation none|random|hadamard|gsr] [--gsr-block G]\n"
+            "                     [--calib TEXT] [--clip-search] [--seed S] [options]\n\n"
+            "Rotates the model offline (RMSNorm folded, R1 residual, R2 per head, R4 on the down input), quantizes\n"
+            "its weights (RTN or GPTQ on Hessians of the ROTATED model) and writes a folder whose forward pass runs\n"
+            "R3 / R4 online, quantizes activations per token at every decoder linear input (not the head) and keeps\n"
+            "K / V low-bit in the KV cache. CPU only for now.\n\n"
+            "  --w-bits B            weights: 2, 3, 4 (default) or 8\n"
+            "  --a-bits B            activations: 3, 4, 8 or 16 (default: unquantized)\n"
+            "  --kv-bits B           KV cache: 2, 3, 4, 8 or 16 (default: fp32)\n"
+            "  --w-quant Q           rtn or gptq (default gptq)\n"
+            "  --w-group N           weight group size (default 0 = per output channel)\n"
+            "  --rotation R          R1 = R2: none, random, hadamard (default), gsr\n"
+            "  --gsr-block G         gsr block, a power of two (default 128, lowered to divide the width)\n"
+            "  --hessians DIR        Hessians of the rotated model: reused when DIR holds them, else computed\n"
+            "                        there from --calib (a folder with another model's Hessians is refused)\n"
+            "  --calib TEXT          calibration text (Hessians, clip search)\n"
+            "  --calib-ctx N         calibration window (default min(512, max positions))\n"
+            "  --calib-nseq N        calibration windows for the Hessians (default 128)\n"
+            "  --a-clip X, --kv-clip X   fixed clip ratios in (0, 1] (default 1)\n"
+            "  --clip-search         per (layer, class) clip ratios by a ternary search on the calibration NLL\n"
+            "  --search-iters N      ternary steps per class (default 8)\n"
+            "  --search-windows N    calibration windows in the search's loss (default 2)\n"
+            "  --seed S              random rotations / Hadamard signs / calibration windows (default 0)\n"
+            "  -t, --threads N, --no-resume, --force, --ppl TEXT, --ctx N, --max-chunks N, --json, -q   as for\n"
+            "                        the other methods\n");
+}
+
+enum {
+    W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON
+};
+
+static const struct option k_opts[] = {
+    {"model", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
+    {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {"hessians", required_argument, 0, W_HESS},
+    {"method", required_argument, 0, W_METHOD}, {"w-bits", required_argument, 0, W_WB},
+    {"a-bits", required_argument, 0, W_AB}, {"kv-bits", required_argument, 0, W_KVB},
+    {"w-quant", required_argument, 0, W_WQ}, {"w-group", required_argument, 0, W_WG},
+    {"rotation", required_argument, 0, W_ROT}, {"gsr-block", required_argument, 0, W_GSR},
+    {"calib", required_argument, 0, W_CAL}, {"calib-ctx", required_argument, 0, W_CCTX},
+    {"calib-nseq", required_argument, 0, W_CNSEQ}, {"a-clip", required_argument, 0, W_ACLIP},
+    {"kv-clip", required_argument, 0, W_KVCLIP}, {"clip-search", no_argument, 0, W_CS},
+    {"search-iters", required_argument, 0, W_SITER}, {"search-windows", required_argument, 0, W_SWIN},
+    {"seed", required_argument, 0, W_SEED}, {"no-resume", no_argument, 0, W_NORESUME},
+    {"force", no_argument, 0, W_FORCE}, {"ppl", required_argument, 0, W_PPL}, {"ctx", required_argument, 0, W_CTX},
+    {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON}, {0, 0, 0, 0}};
+
+typedef struct wopts {
+    const char *model, *hess, *out, *calib, *ppl_text, *wq;
+    int json, quiet, force, ctx, max_chunks, w_bits_given;
+} wopts;
+
+static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
+    int c;
+    while ((c = cli_getopt(argc, argv, "m:o:t:qh", k_opts)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 't': cli_set_threads(optarg); break;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(stdout); return 1;
+        case W_HESS: o->hess = optarg; break;
+        case W_METHOD: break;
+        case W_WB: p->w_bits = (int)cli_parse_long("--w-bits", optarg, 1, 16), o->w_bits_given = 1; break;
+        case W_AB: p->a_bits = (int)cli_parse_long("--a-bits", optarg, 1, 16); break;
+        case W_KVB: p->kv_bits = (int)cli_parse_long("--kv-bits", optarg, 1, 16); break;
+        case W_WQ: o->wq = optarg; break;
+        case W_WG: p->w_group = (int)cli_parse_long("--w-group", optarg, 0, 1 << 24); break;
+        case W_ROT: p->rotation = optarg; break;
+        case W_GSR: p->gsr_block = (int)cli_parse_long("--gsr-block", optarg, 1, 1 << 24); break;
+        case W_CAL: o->calib = optarg; break;
+        case W_CCTX: p->calib_ctx = (int)cli_parse_long("--calib-ctx", optarg, 2, 1 << 20); break;
+        case W_CNSEQ: p->calib_nseq = (int)cli_parse_long("--calib-nseq", optarg, 1, 1 << 20); break;
+        case W_ACLIP: p->a_clip = (float)cli_parse_double("--a-clip", optarg, 1e-6, 1); break;
+        case W_KVCLIP: p->kv_clip = (float)cli_parse_double("--kv-clip", optarg, 1e-6, 1); break;
+        case W_CS: p->clip_search = 1; break;
+        case W_SITER: p->search_iters = (int)cli_parse_long("--search-iters", optarg, 1, 64); break;
+        case W_SWIN: p->search_windows = (int)cli_parse_long("--search-windows", optarg, 1, 1 << 16); break;
+        case W_SEED: p->seed = cli_parse_u64("--seed", optarg); break;
+        case W_NORESUME: p->resume = 0; break;
+        case W_FORCE: o->force = 1; break;
+        case W_PPL: o->ppl_text = optarg; break;
+        case W_CTX: o->ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24); break;
+        case W_MAXCH: o->max_chunks = (int)cli_parse_long("--max-chunks", optarg, 1, 1 << 30); break;
+        case W_JSON: o->json = 1; break;
+        default: break;
+        }
+    }
+    cli_require(o->model, "-m MODEL");
+    cli_require(o->hess, "--hessians DIR (the rotated model's Hessians; computed there from --calib)");
+    cli_require(o->out, "-o OUT_DIR");
+    cli_require(o->w_bits_given ? "" : NULL, "--w-bits B");
+    if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq"))
+        cli_die(CLI_EXIT_USAGE, "--w-quant wants rtn or gptq, not '%s' (QuIP# codebook weights have no integer activation "
+                "path)", o->wq);
+    p->w_quant = o->wq && !strcmp(o->wq, "rtn") ? HARP_QMETHOD_RTN : HARP_QMETHOD_GPTQ;
+    if (!o->ppl_text) {
+        cli_only_with(o->ctx > 0, "--ctx", "--ppl TEXT");
+        cli_only_with(o->max_chunks > 0, "--max-chunks", "--ppl TEXT");
+    }
+    return 0;
+}
+
+static void check_out_dir(const wopts *o) {
+    if (o->force || !harp_dir_exists(o->out)) return;
+    char cfg[4096], part[4096];
+    snprintf(cfg, sizeof cfg, "%s/config.json", o->out);
+    snprintf(part, sizeof part, "%s/.partial", o->out);
+    if (harp_file_exists(cfg) && !harp_dir_exists(part))
+        cli_die(CLI_EXIT_FAIL, "%s: already holds a finished model; use --force to overwrite it, or another -o", o->out);
+}
+
+static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep,
+                         const harp_ppl_result *pr) {
+    if (o->json) {
+        printf("{\"kind\": \"quantize\", \"method\": \"wakv\", \"model\": ");
+        cli_json_str(stdout, o->model);
+        printf(", \"out\": ");
+        cli_json_str(stdout, o->out);
+        printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
+               "\"clip_search\": %d, \"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
+               p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
+               p->clip_search, (unsigned long long)p->seed, (long long)rep->n_weights, rep->bpw, rep->seconds);
+        if (pr)
+            printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
+                   o->ppl_text, pr->ppl, pr->nll_mean, (long long)pr->n_tokens_scored, pr->ctx);
+        printf("}\n");
+        return;
+    }
+    printf("wakv W%dA%dKV%d, weights %s, rotation %s%s: %d linears, %.4f bits per weight (codes + scales), %.1f s -> %s\n",
+           p->w_bits, p->a_bits, p->kv_bits, p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->rotation,
+           p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
+    if (pr) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr->ctx, pr->n_chunks, pr->ppl);
+}
+
+int cmd_quantize_wakv(int argc, char **argv) {
+    wopts o = {0};
+    harp_wakv_params p = harp_wakv_default_params();
+    if (parse(argc, argv, &o, &p)) return CLI_EXIT_OK;
+    char *calib = NULL, *text = NULL;
+    size_t clen = 0, len = 0;
+    if (o.calib) cli_read_text(o.calib, &calib, &clen);
+    p.calib_text = calib, p.calib_len = clen;
+    if (harp_wakv_check(&p)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
+    check_out_dir(&o);
+    if (o.ppl_text) cli_read_text(o.ppl_text, &text, &len);
+    cli_set_quiet(o.quiet);
+    p.progress = cli_progress;
+    harp_model *m = NULL;
+    cli_check(harp_model_open(o.model, NULL, &m));
+    harp_qmodel_report rep;
+    cli_check(harp_quantize_wakv(m, o.model, o.hess, o.out, &p, &rep));
+    harp_ppl_result pr;
+    if (o.ppl_text) {
+        harp_ppl_params pp = harp_ppl_default_params();
+        pp.ctx = o.ctx ? o.ctx : 512;
+        pp.max_chunks = o.max_chunks;
+        pp.progress = cli_progress;
+        cli_progress_begin();
+        cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
+    }
+    print_result(&o, &p, &rep, o.ppl_text ? &pr : NULL);
+    fflush(stdout);
+    if (o.ppl_text) harp_ppl_result_free(&pr);
+    harp_qmodel_report_free(&rep);
+    harp_model_free(m);
+    harp_free(text);
+    harp_free(calib);
+    return CLI_EXIT_OK;
+}
+
+/* --method is not wakv: the W/A/KV flags cannot apply (a QuIP# / HARP codebook or a plain scalar folder
+ * has no integer activation path), so they are refused with one line. */
+void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
+    static const char *const only[] = {"--a-bits", "--kv-bits", "--w-bits", "--w-quant", "--w-group", "--gsr-block",
+                                       "--clip-search", "--calib", "--a-clip", "--kv-clip"};
+    for (int i = 1; i < argc; i++)
+        for (size_t k = 0; k < sizeof only / sizeof only[0]; k++) {
+            size_t n = strlen(only[k]);
+            if (!strncmp(argv[i], only[k], n) && (argv[i][n] == 0 || argv[i][n] == '='))
+                cli_die(CLI_EXIT_USAGE, "%s applies only to --method wakv (method %s has no activation / KV-cache "
+                        "quantization)", only[k], method ? method : "(none)");
+        }
+}
+
+/* The value of --method in argv (NULL when absent). */
+const char *quantize_method_arg(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--method") && i + 1 < argc) return argv[i + 1];
+        if (!strncmp(argv[i], "--method=", 9)) return argv[i] + 9;
+    }
+    return NULL;
+}

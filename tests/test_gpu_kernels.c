@@ -237,7 +237,7 @@ static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd,
     size_t cache = 2 * (size_t)cache_rows * kvd;
     float *K0 = rnd(cache, 1.0f), *V0 = rnd(cache, 1.0f);
     float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, 1.0f), *v = rnd((size_t)p.rows * kvd, 1.0f);
-    harp_kv_cache kc = {HARP_QTYPE_F32, 2, cache_rows, kvd, (size_t)kvd * 4, K0, V0, NULL, NULL};
+    harp_kv_cache kc = {.type = HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd, .row_bytes = (size_t)kvd * 4, .k = K0, .v = V0};
     harp_kv_cache kg = kc;
     kg.k = dev(K0, cache * 4);
     kg.v = dev(V0, cache * 4);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Issue 11 acceptance on the GPU machine, from a pack made by
+#   EXTRA_BINS="<old harp (CPU)> <old harp-old-cuda>" EXTRA_MODELS="<stories folders of the old build>" bash scripts/gpu_pack.sh
+# (binaries named harp-old and harp-old-cuda): the gpu tests, `ppl --gpu` of the old and new builds on
+# ref-llama and the folders, scripts/bench_ab.sh (CPU, 16 threads), scripts/bench_rht_ppl.sh and the
+# stories260K any-width schedules. Device: carry .gpu/pack; run `bash scripts/gpu_issue11.sh`.
+set -uo pipefail
+R=$(pwd); P=$R/.gpu/pack
+S=$($P/harp --where)
+mk() { printf '#!/bin/sh\nHARP_PACK_BIN=%s exec %s/harp "$@"\n' "$2" "$P" > /tmp/$1; chmod +x /tmp/$1; }
+mk hnew harp; mk hold harp-old; mk holdcuda harp-old-cuda
+nvidia-smi -L; nproc
+echo "== gpu tests"; timeout 150 $P/gpu-tests > $OUT/gpu-tests.log 2>&1; echo "gpu-tests rc=$?"; grep -E "^== |PASS|FAIL|pass|fail" $OUT/gpu-tests.log | tail -30
+echo "== ppl --gpu old vs new"
+for b in holdcuda hnew; do
+  for t in ref-corpus/test.txt wikitext-2-raw/wiki.test.raw; do
+    /tmp/$b ppl --gpu --json -q --ctx 512 -m $S/models/ref-llama -f $S/data/$t | sed "s|^|$b ref-llama $t |"
+  done
+  for m in st_quip2_rht st_quip2_harp st_gptq4; do
+    /tmp/$b ppl --gpu --json -q --ctx 128 --max-chunks 40 -m $S/models/$m -f $S/data/tinystories/val_head.txt | sed "s|^|$b $m |"
+  done
+done 2>&1 | tee $OUT/ppl-gpu.txt | cut -c1-400
+echo "== bench_ab (CPU, 16 threads)"
+AB_THREADS=16 HARP_SHARED=$S timeout 220 bash scripts/bench_ab.sh /tmp/hold /tmp/hnew 3 2>&1 | tee $OUT/ab.jsonl | grep -v '"gemv"' 
+python3 - $OUT/ab.jsonl <<'PY'
+import json,sys
+rows=[json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
+g=[r for r in rows if r['name']=='gemv']
+for r in g: print(r.get('kind'),r.get('m'),r.get('n'),r.get('regime'),r['new_over_old'])
+PY
+echo "== rht vs harp folder ppl speed (issue 17 item 7), new and old"
+timeout 90 bash scripts/bench_rht_ppl.sh /tmp/hnew $S /tmp/rhtw 3 /tmp/hold 2>&1 | tee $OUT/rht.jsonl
+echo "== issue 18: stories260K any-width schedules (3 seeds)"
+timeout 170 bash scripts/results_harp_any_width.sh /tmp/hnew $S/models/stories260K/stories260K.bin /tmp/rhtw/hess /tmp/rhtw/eval.txt /tmp/aw 256 10 "0 1 2" 1200 16 2>&1 | tail -3
+cp /tmp/aw/runs.jsonl $OUT/aw-runs.jsonl 2>/dev/null; cp /tmp/aw/fp.json $OUT/aw-fp.json 2>/dev/null
+python3 scripts/harp_any_width_table.py /tmp/aw 2>&1 | head -40

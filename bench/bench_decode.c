@@ -93,6 +93,12 @@ static int has_model_arg(int argc, char **argv) {
 #ifndef HARP_HAVE_CUDA
 int bench_decode(int argc, char **argv) {
     if (has_model_arg(argc, argv)) return model_mode(argc, argv);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: harp bench decode --model DIR [...]   (this build has no CUDA: synthetic GPU shapes need\n"
+                   "       -DHARP_CUDA=ON; see docs/cli/bench-decode.md)\n");
+            return 0;
+        }
     cli_die(CLI_EXIT_FAIL, "harp bench decode: harp was built without CUDA (-DHARP_CUDA=ON); synthetic shapes are "
                            "GPU rows only (real folders on the CPU: --model DIR)");
 }

@@ -40,7 +40,8 @@ cmake --build build-asan -j "$jobs"
 
 if [ -d fuzz ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
   # the reliability campaign's quick run: a short libFuzzer smoke of every parser (its kill-and-resume,
-  # full-disk, two-writer and hostile-input cases are ctests, run above in both builds)
+  # full-disk, two-writer and hostile-input cases are ctests, run above: hostile inputs in both builds,
+  # the process harnesses in the Release build)
   echo "== libFuzzer smoke (scripts/reliability.sh --quick)"
   HARP_SHARED="$shared" bash scripts/reliability.sh --quick --stages fuzz --fuzz-build build-fuzz --build build-ci \
     --fuzz-seconds "${HARP_FUZZ_SECONDS:-12}" --out build-fuzz/reliability > build-fuzz/reliability.log 2>&1 \

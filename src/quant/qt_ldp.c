@@ -90,6 +90,7 @@ static float ldp_dot_c(const harp_qtensor *w, int64_t r, const float *x) {
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define LDP_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -144,7 +145,8 @@ static int ldp_simd(void) {
     static int have = -1;
     if (have < 0) {
         __builtin_cpu_init();
-        have = qk_have_avx2() && __builtin_cpu_supports("f16c");
+        unsigned a, b, c, d;   /* F16C: CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports has no "f16c") */
+        have = qk_have_avx2() && __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1u);
     }
     return have;
 }

@@ -13,11 +13,18 @@
 #include "harp/common.h"
 #include "report.h"
 
+/* Messages quote strings from the file: control characters become '?' so a message stays one line. */
+static void one_line(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20) *s = '?';
+}
+
 static int fail(char *err, size_t n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err, n, fmt, ap);
     va_end(ap);
+    one_line(err);
     return -1;
 }
 
@@ -27,6 +34,7 @@ static int why(char *err, size_t n, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, n, fmt, ap);
     va_end(ap);
+    one_line(err);
     return 0;
 }
 

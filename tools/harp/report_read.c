@@ -310,6 +310,7 @@ int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, int *skippe
     } else {
         n = read_lines(d, buf, src, skipped, err, errn);
     }
+    if (n == 0 && errn && !err[0]) why(err, errn, "holds no result objects");   /* e.g. an empty list */
     return n;
 }
 

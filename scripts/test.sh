@@ -43,6 +43,7 @@ if [ -d fuzz ] && ls fuzz/fuzz_*.c >/dev/null 2>&1; then
   # full-disk, two-writer and hostile-input cases are ctests, run above: hostile inputs in both builds,
   # the process harnesses in the Release build)
   echo "== libFuzzer smoke (scripts/reliability.sh --quick)"
+  mkdir -p build-fuzz   # the log below is written before reliability.sh creates its folders
   HARP_SHARED="$shared" bash scripts/reliability.sh --quick --stages fuzz --fuzz-build build-fuzz --build build-ci \
     --fuzz-seconds "${HARP_FUZZ_SECONDS:-12}" --out build-fuzz/reliability > build-fuzz/reliability.log 2>&1 \
     || { tail -40 build-fuzz/reliability.log; exit 1; }

@@ -121,8 +121,8 @@ static const struct {
     const char *name;
     int qt;
     double bits;
-} k_types[] = {{"f16", DL_F16, 16}, {"int2", DL_INT2, 2}, {"int3", DL_INT3, 3}, {"int4", DL_INT4, 4},
-               {"int8", DL_INT8, 8}, {"e8p2", DL_E8P2, 2}, {"rvq3", DL_RVQ3, 3}, {"rvq4", DL_RVQ4, 4}};
+} k_types[] = {{"f16", HARP_QTYPE_F16, 16}, {"int2", HARP_QTYPE_INT2, 2}, {"int3", HARP_QTYPE_INT3, 3}, {"int4", HARP_QTYPE_INT4, 4},
+               {"int8", HARP_QTYPE_INT8, 8}, {"e8p2", HARP_QTYPE_E8P2, 2}, {"rvq3", HARP_QTYPE_RVQ3, 3}, {"rvq4", HARP_QTYPE_RVQ4, 4}};
 
 /* One linear group of the synthetic model. */
 typedef struct blin {
@@ -166,7 +166,7 @@ static void *dalloc(size_t bytes) {
 /* Transform of one side: identity (fp16), Hadamard (rht) or a fresh random butterfly (harp). */
 static void make_x(bmodel *M, int64_t n, int transpose, uint64_t seed, dec_xdev **out) {
     dec_xform xf;
-    if (M->qt == DL_F16) dec_xform_identity(n, &xf);
+    if (M->qt == HARP_QTYPE_F16) dec_xform_identity(n, &xf);
     else if (M->harp) HCHK(dec_synth_butterfly(n, seed, transpose, &xf));
     else HCHK(dec_xform_hadamard(n, transpose, &xf));
     M->xform_bytes += (double)xform_block_bytes(&xf);
@@ -179,7 +179,7 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
     L->m = m, L->n = n, L->npad = dec_npad(n);
     HCHK(dec_weights_random(qt, m, n, 0.02f, 0.005f, seed, &L->w));
     M->weight_bytes += (double)dec_weights_bytes(&L->w);
-    if (qt != DL_F16 && M->harp) {
+    if (qt != HARP_QTYPE_F16 && M->harp) {
         make_x(M, n, 0, seed * 2 + 1, &L->xin);
         make_x(M, m, 1, seed * 2 + 2, &L->xout);
         L->own_x = 1;
@@ -189,7 +189,7 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
     }
     L->d.w = L->w;
     L->d.xin = L->xin, L->d.xout = L->xout;
-    if (qt != DL_F16) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
+    if (qt != HARP_QTYPE_F16) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
 }
 
 static void free_lin(blin *L) {
@@ -240,8 +240,8 @@ static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int
     }
     {   /* the head stays fp16 in every row, as in quantized folders */
         const int qt0 = M->qt;
-        M->qt = DL_F16;
-        make_lin(M, &M->head, DL_F16, s->vocab, s->dim, 4, 7);
+        M->qt = HARP_QTYPE_F16;
+        make_lin(M, &M->head, HARP_QTYPE_F16, s->vocab, s->dim, 4, 7);
         M->qt = qt0;
     }
     const size_t cache = (size_t)layers * B * M->max_ctx * kvd;
@@ -322,9 +322,9 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
     const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
                                               (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
     const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
-    if (qt == DL_F16) fp16_tok_s[B] = tok_s;
+    if (qt == HARP_QTYPE_F16) fp16_tok_s[B] = tok_s;
     const double vs = fp16_tok_s[B] > 0 ? tok_s / fp16_tok_s[B] : 0;
-    const char *rot = qt == DL_F16 ? "none" : harp ? "harp" : "rht";
+    const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
     const double peak = (double)(free0 - free1);
     if (o->json)
         printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
@@ -399,7 +399,7 @@ int bench_decode(int argc, char **argv) {
             for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
                 if (!strcmp(t, k_types[i].name)) found = (int)i;
             if (found < 0 || nq == 16) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
-            if (k_types[found].qt == DL_F16) has_f16 = 1;
+            if (k_types[found].qt == HARP_QTYPE_F16) has_f16 = 1;
             else qts[nq++] = found;
         }
     }

@@ -39,8 +39,8 @@ typedef struct gctx {
 static const struct {
     const char *name;
     int qt;
-} k_types[] = {{"f16", DL_F16}, {"int2", DL_INT2}, {"int3", DL_INT3}, {"int4", DL_INT4}, {"int8", DL_INT8},
-               {"e8p2", DL_E8P2}, {"rvq3", DL_RVQ3}, {"rvq4", DL_RVQ4}};
+} k_types[] = {{"f16", HARP_QTYPE_F16}, {"int2", HARP_QTYPE_INT2}, {"int3", HARP_QTYPE_INT3}, {"int4", HARP_QTYPE_INT4}, {"int8", HARP_QTYPE_INT8},
+               {"e8p2", HARP_QTYPE_E8P2}, {"rvq3", HARP_QTYPE_RVQ3}, {"rvq4", HARP_QTYPE_RVQ4}};
 
 static const char *qt_name(int qt) {
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
@@ -256,7 +256,7 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         for (char *rot = strtok(buf, ","); rot; rot = strtok(NULL, ",")) {
             const int harp = !strcmp(rot, "harp");
             if (!harp && strcmp(rot, "rht")) cli_die(CLI_EXIT_USAGE, "--rotations: expected rht or harp, got '%s'", rot);
-            if (qt == DL_F16) continue;   /* fp16 models have no rotation */
+            if (qt == HARP_QTYPE_F16) continue;   /* fp16 models have no rotation */
             dec_xform xi, xo;
             if (harp) {
                 HCHK(dec_synth_butterfly(n, 11, 0, &xi));
@@ -368,7 +368,7 @@ static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows)
     CUCHK(cudaMalloc(&p.W16, (size_t)m * p.npad * 2));
     CUCHK(cudaMalloc((void **)&p.Y, sizeof(float) * (size_t)rows * m));
     dec_weights wf;
-    HCHK(dec_weights_random(DL_F16, m, n, 0, 0, 77, &wf));
+    HCHK(dec_weights_random(HARP_QTYPE_F16, m, n, 0, 0, 77, &wf));
     HCHK(dec_dequant_f16(&wf, 0, m, p.W16, p.npad, (dec_stream)g->s));   /* dense row-major fp16 copy */
     HCHK(dec_dequant_f16(&wf, 0, rows < m ? rows : m, p.X, p.npad, (dec_stream)g->s));
     dec_weights_free(&wf);
@@ -424,7 +424,7 @@ static void run_attn(gctx *g, int nh, int nkv, int ctx, int B) {
     CUCHK(cudaMalloc(&a.kc, cache * 2));
     CUCHK(cudaMalloc(&a.vc, cache * 2));
     dec_weights tmp;   /* random fp16 cache contents */
-    HCHK(dec_weights_random(DL_F16, 16, 128, 0, 0, 9, &tmp));
+    HCHK(dec_weights_random(HARP_QTYPE_F16, 16, 128, 0, 0, 9, &tmp));
     for (size_t off = 0; off < cache * 2; off += tmp.plane_bytes[0]) {
         const size_t nbytes = cache * 2 - off < tmp.plane_bytes[0] ? cache * 2 - off : tmp.plane_bytes[0];
         CUCHK(cudaMemcpy((char *)a.kc + off, tmp.plane[0], nbytes, cudaMemcpyDeviceToDevice));

@@ -51,7 +51,7 @@ static double rel_rms(const float *a, const float *ref, int64_t n) {
 
 static void test_gemv(void) {
     static const int shapes[][2] = {{17, 172}, {33, 1536}, {40, 4864}, {7, 11008}, {130, 300}, {16, 128}, {1, 8}, {300, 4096}};
-    static const int types[] = {DL_F16, DL_INT2, DL_INT3, DL_INT4, DL_INT8, DL_E8P2, DL_RVQ3, DL_RVQ4};
+    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     static const int batches[] = {1, 3, 8};
     harp_rng rng;
     harp_rng_seed(&rng, 77);

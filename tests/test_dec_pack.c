@@ -47,7 +47,7 @@ static void test_e8p_words(void) {
 
 static void test_packed_values(void) {
     static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}};
-    static const int types[] = {DL_F16, DL_INT2, DL_INT3, DL_INT4, DL_INT8, DL_E8P2, DL_RVQ3, DL_RVQ4};
+    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     const uint32_t *tab = dec_e8p_table();
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -59,7 +59,7 @@ static void test_packed_values(void) {
             int bad = 0, padbad = 0;
             for (int r = 0; r < m; r++)
                 for (int c = 0; c < n; c++) bad += dec_packed_value(&w, tab, r, c) != dec_qplanes_value(&sy.q, r, c);
-            if (types[t] != DL_E8P2 && types[t] != DL_RVQ3 && types[t] != DL_RVQ4)   /* lattice padding is never read */
+            if (types[t] != HARP_QTYPE_E8P2 && types[t] != HARP_QTYPE_RVQ3 && types[t] != HARP_QTYPE_RVQ4)   /* lattice padding is never read */
                 for (int r = 0; r < 16 * w.nrt; r++)
                     for (int c = 0; c < 128 * w.nst; c++)
                         if (r >= m || c >= n) padbad += dec_packed_value(&w, tab, r, c) != 0.0f;
@@ -83,7 +83,7 @@ static harp_status view_qtensor(const dec_qplanes *q, harp_qtype type, harp_qten
 }
 
 static void test_gemv_twin(void) {
-    static const int types[] = {DL_E8P2, DL_RVQ3, DL_RVQ4};
+    static const int types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     static const harp_qtype qtypes[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
     harp_rng rng;
     harp_rng_seed(&rng, 5);
@@ -237,14 +237,14 @@ static void test_attention_twins(void) {
 static void test_bad_planes(void) {
     dec_synth sy;
     dec_weights w;
-    CHECK_OK(dec_synth_planes(DL_INT4, 4, 512, 1, &sy));
+    CHECK_OK(dec_synth_planes(HARP_QTYPE_INT4, 4, 512, 1, &sy));
     sy.q.group_size = 64;
     CHECK(dec_pack(&sy.q, &w) == HARP_ERR_UNSUPPORTED);
     sy.q.group_size = 128;
     ((uint8_t *)sy.buf[2])[3] = 16;
     CHECK(dec_pack(&sy.q, &w) == HARP_ERR_FORMAT);
     dec_synth_free(&sy);
-    CHECK_OK(dec_synth_planes(DL_RVQ4, 4, 64, 1, &sy));
+    CHECK_OK(dec_synth_planes(HARP_QTYPE_RVQ4, 4, 64, 1, &sy));
     sy.q.codes2 = NULL;
     CHECK(dec_pack(&sy.q, &w) == HARP_ERR_INVALID_ARG);
     dec_synth_free(&sy);

@@ -18,12 +18,12 @@ extern "C" {
 #endif
 
 typedef enum harp_zs_task {
-    HARP_ZS_ARC_EASY = 0,
-    HARP_ZS_ARC_CHALLENGE = 1,
-    HARP_ZS_PIQA = 2,
-    HARP_ZS_HELLASWAG = 3,
-    HARP_ZS_WINOGRANDE = 4,
-    HARP_ZS_N_TASKS = 5
+    HARP_ZS_ARC_EASY,
+    HARP_ZS_ARC_CHALLENGE,
+    HARP_ZS_PIQA,
+    HARP_ZS_HELLASWAG,
+    HARP_ZS_WINOGRANDE,
+    HARP_ZS_N_TASKS /* the count */
 } harp_zs_task;
 
 #define HARP_ZS_MAX_CHOICES 8

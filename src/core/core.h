@@ -41,6 +41,13 @@ void *harp_xcalloc(size_t count, size_t size, const char *what);
 /* 64-byte aligned allocation (free with harp_free_aligned). */
 void *harp_aligned_alloc(size_t n, const char *what);
 void harp_free_aligned(void *p);
+/* Frees every pointer of a list, in order (NULL entries are fine): HARP_FREE_ALL(a, s->b, s). */
+void harp_free_list(void *const *p, size_t n);
+void harp_free_aligned_list(void *const *p, size_t n);
+#define HARP_FREE_ALL(...) \
+    harp_free_list((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+#define HARP_FREE_ALIGNED_ALL(...) \
+    harp_free_aligned_list((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 char *harp_strdup(const char *s);
 
 /* ---- files ----------------------------------------------------------------------------------- */

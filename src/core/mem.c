@@ -28,6 +28,14 @@ void *harp_aligned_alloc(size_t n, const char *what) {
 
 void harp_free_aligned(void *p) { free(p); }
 
+void harp_free_list(void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++) free(p[i]);
+}
+
+void harp_free_aligned_list(void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++) harp_free_aligned(p[i]);
+}
+
 void harp_free(void *p) { free(p); }
 
 char *harp_strdup(const char *s) {

@@ -9,6 +9,7 @@ extern "C" {
 #include "cuda/cuda_kernels.h"
 #include "harp/model.h"
 }
+#include "cuda/block_sum.cuh"
 
 namespace {
 
@@ -20,18 +21,7 @@ __global__ void embed_kernel(const int32_t *tok, const float *emb, int dim, floa
     for (int i = threadIdx.x; i < dim; i += blockDim.x) x[r * dim + i] = src[i];
 }
 
-// Fixed-order tree sum of one double per thread (blockDim.x == kThreads).
-__device__ double block_sum(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
+__device__ double block_sum(double v, double *sh) { return block_sum_n<kThreads>(v, sh); }
 
 __device__ float block_max(float v, float *sh) {
     sh[threadIdx.x] = v;
@@ -140,6 +130,22 @@ __global__ void softmax_kernel(float *S, int n_q, int T, int p0, size_t zstride,
     for (int j = threadIdx.x; j < T; j += kThreads) s[j] = j >= lo && j < hi ? s[j] * inv : 0.0f;
 }
 
+// Log-sum-exp of one logits row and its argmax (lowest index among ties), over the whole block.
+__device__ double row_lse(const float *l, int vocab, double *shd, float *shf, int *shi, int *am) {
+    float v = -INFINITY, mx;
+    int idx = 0x7fffffff;
+    for (int j = threadIdx.x; j < vocab; j += kThreads)
+        if (l[j] > v) {
+            v = l[j];
+            idx = j;
+        }
+    block_argmax(v, idx, shf, shi, &mx, am);
+    double s = 0;
+    for (int j = threadIdx.x; j < vocab; j += kThreads) s += exp((double)l[j] - mx);
+    s = block_sum(s, shd);
+    return log(s) + mx;
+}
+
 // One block per scored row.
 __global__ void score_kernel(const float *logits, const float *ref, const int32_t *rows, const int32_t *targets,
                              int vocab, double *nll, double *kld, int *agree) {
@@ -148,33 +154,12 @@ __global__ void score_kernel(const float *logits, const float *ref, const int32_
     __shared__ int shi[kThreads];
     const size_t r = (size_t)rows[blockIdx.x];
     const float *l = logits + r * vocab;
-    float v = -INFINITY, mx;
-    int idx = 0x7fffffff, am;
-    for (int j = threadIdx.x; j < vocab; j += kThreads)
-        if (l[j] > v) {
-            v = l[j];
-            idx = j;
-        }
-    block_argmax(v, idx, shf, shi, &mx, &am);
-    double s = 0;
-    for (int j = threadIdx.x; j < vocab; j += kThreads) s += exp((double)l[j] - mx);
-    s = block_sum(s, shd);
-    const double lse = log(s) + mx;
+    int am, amr;
+    const double lse = row_lse(l, vocab, shd, shf, shi, &am);
     if (threadIdx.x == 0) nll[blockIdx.x] = lse - l[targets[blockIdx.x]];
     if (!ref) return;
     const float *lr = ref + r * vocab;
-    float vr = -INFINITY, mxr;
-    int idr = 0x7fffffff, amr;
-    for (int j = threadIdx.x; j < vocab; j += kThreads)
-        if (lr[j] > vr) {
-            vr = lr[j];
-            idr = j;
-        }
-    block_argmax(vr, idr, shf, shi, &mxr, &amr);
-    double sr = 0;
-    for (int j = threadIdx.x; j < vocab; j += kThreads) sr += exp((double)lr[j] - mxr);
-    sr = block_sum(sr, shd);
-    const double lse_r = log(sr) + mxr;
+    const double lse_r = row_lse(lr, vocab, shd, shf, shi, &amr);
     double kl = 0;
     for (int j = threadIdx.x; j < vocab; j += kThreads) {
         const double lpb = (double)lr[j] - lse_r, lpt = (double)l[j] - lse;

@@ -53,11 +53,11 @@ struct GemvArgs {
 
 // Lane chunk bytes per plane and the depth of the weight prefetch ring, as compile-time constants.
 template <int QT> struct Fmt {
-    static constexpr int L0 = QT == DL_F16 ? DL_F16_LANE : QT == DL_INT2 || QT == DL_INT3 ? DL_INT2_LANE
-                            : QT == DL_INT4 ? DL_INT4_LANE : QT == DL_INT8 ? DL_INT8_LANE : DL_E8P_LANE;
-    static constexpr int L1 = QT == DL_RVQ4 ? DL_E8P_LANE : QT == DL_RVQ3 ? DL_E81B_LANE : QT == DL_INT3 ? DL_INT3HI_LANE : 0;
+    static constexpr int L0 = QT == HARP_QTYPE_F16 ? DL_F16_LANE : QT == HARP_QTYPE_INT2 || QT == HARP_QTYPE_INT3 ? DL_INT2_LANE
+                            : QT == HARP_QTYPE_INT4 ? DL_INT4_LANE : QT == HARP_QTYPE_INT8 ? DL_INT8_LANE : DL_E8P_LANE;
+    static constexpr int L1 = QT == HARP_QTYPE_RVQ4 ? DL_E8P_LANE : QT == HARP_QTYPE_RVQ3 ? DL_E81B_LANE : QT == HARP_QTYPE_INT3 ? DL_INT3HI_LANE : 0;
     static constexpr int W0 = L0 / 4, W1 = L1 > 0 ? L1 / 4 : 1;
-    static constexpr bool META = QT == DL_INT2 || QT == DL_INT3 || QT == DL_INT4 || QT == DL_INT8;
+    static constexpr bool META = QT == HARP_QTYPE_INT2 || QT == HARP_QTYPE_INT3 || QT == HARP_QTYPE_INT4 || QT == HARP_QTYPE_INT8;
     // super-tiles of weights in flight per warp (the ring): 2; occupancy supplies the rest of the
     // memory parallelism (measured: a deeper ring costs registers, hence warps, and was not faster)
     static constexpr int D = 2;
@@ -122,9 +122,9 @@ __device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const
 
 template <int QT>
 __device__ __forceinline__ uint32_t int_pair(const Chunk<QT> &c, int k, int p) {
-    if (QT == DL_INT2) return dl_int2_pair(c.w0, k, p);
-    if (QT == DL_INT3) return dl_int3_pair(c.w0, c.w1, k, p);
-    if (QT == DL_INT4) return dl_int4_pair(c.w0, k, p);
+    if (QT == HARP_QTYPE_INT2) return dl_int2_pair(c.w0, k, p);
+    if (QT == HARP_QTYPE_INT3) return dl_int3_pair(c.w0, c.w1, k, p);
+    if (QT == HARP_QTYPE_INT4) return dl_int4_pair(c.w0, k, p);
     return dl_int8_pair(c.w0, k, p);
 }
 
@@ -133,10 +133,10 @@ __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow,
                                          const uint4 *s_e81b, float acc0[4], float acc1[4], float acc2[4]) {
     uint4 x[4];   // x is L1-resident; loaded here, its latency hides behind the first word's decode
     load_x(xrow, st, lane, x);
-    if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
+    if (QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) {
         e8p_mma(c.w0, x, s_tab, acc0, acc2);
-        if (QT == DL_RVQ4) e8p_mma(c.w1, x, s_tab, acc1, acc1);
-        if (QT == DL_RVQ3) {
+        if (QT == HARP_QTYPE_RVQ4) e8p_mma(c.w1, x, s_tab, acc1, acc1);
+        if (QT == HARP_QTYPE_RVQ3) {
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const uint32_t codes = j < 2 ? c.w1[0] : c.w1[1];
@@ -146,7 +146,7 @@ __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow,
                 mma16816(acc1, vg.z, vh.z, vg.w, vh.w, x[j].z, x[j].w);
             }
         }
-    } else if (QT == DL_F16) {
+    } else if (QT == HARP_QTYPE_F16) {
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const uint32_t *ug = c.w0 + 4 * (2 * j), *uh = c.w0 + 4 * (2 * j + 1);
@@ -175,9 +175,9 @@ __device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow,
 // Occupancy hides the decode chains: 32 warps per SM for the quantized formats (64 registers), 16
 // for F16 and INT8 (their 128- and 64-byte chunks need the registers; they are bandwidth-bound).
 template <int QT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 || QT == DL_INT8 ? 16 : 32) / WARPS) gemv_kernel(GemvArgs a) {
-    __shared__ uint32_t s_tab[(QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) ? DL_E8P_TABLE : 1];
-    __shared__ uint4 s_e81b[QT == DL_RVQ3 ? 256 : 1];
+__global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HARP_QTYPE_INT8 ? 16 : 32) / WARPS) gemv_kernel(GemvArgs a) {
+    __shared__ uint32_t s_tab[(QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) ? DL_E8P_TABLE : 1];
+    __shared__ uint4 s_e81b[QT == HARP_QTYPE_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = Fmt<QT>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -189,9 +189,9 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 || QT == DL_INT8 ? 1
     for (int d = 0; d < D; d++)
         if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
     const __half *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
-    if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4)
+    if (QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4)
         for (int i = threadIdx.x; i < DL_E8P_TABLE; i += blockDim.x) s_tab[i] = g_e8p_tab[i];
-    if (QT == DL_RVQ3)
+    if (QT == HARP_QTYPE_RVQ3)
         for (int i = threadIdx.x; i < 256; i += blockDim.x) s_e81b[i] = g_e81b[i];
     __syncthreads();
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
@@ -209,8 +209,8 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == DL_F16 || QT == DL_INT8 ? 1
     for (int i = 0; i < 4; i++) {
         acc0[i] += acc2[i];
         r[i] = acc0[i];
-        if (QT == DL_E8P2) r[i] = a.s0 * acc0[i];
-        if (QT == DL_RVQ3 || QT == DL_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
+        if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
+        if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
     }
     s_red[warp][g][2 * t] = r[0];
     s_red[warp][g][2 * t + 1] = r[1];
@@ -240,12 +240,12 @@ __global__ void dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, 
     Chunk<QT> c;
     load_w<QT>(a, rt, st, lane, c);
     uint32_t pr[8][4];                          // pr[k][p] = fp16 pair p of unit k
-    if (QT == DL_E8P2 || QT == DL_RVQ3 || QT == DL_RVQ4) {
+    if (QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) {
         uint32_t o[16], o1[16];
 #pragma unroll
         for (int wd = 0; wd < 2; wd++) {
             dl_e8p_word(c.w0[2 * wd], c.w0[2 * wd + 1], s_tab, o);
-            if (QT == DL_RVQ4) dl_e8p_word(c.w1[2 * wd], c.w1[2 * wd + 1], s_tab, o1);
+            if (QT == HARP_QTYPE_RVQ4) dl_e8p_word(c.w1[2 * wd], c.w1[2 * wd + 1], s_tab, o1);
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -253,12 +253,12 @@ __global__ void dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, 
                     const int k = 4 * wd + i;
                     float2 v = __half22float2(*reinterpret_cast<__half2 *>(&o[4 * i + p]));
                     v.x = a.s0 * (v.x - DL_E8P_BIAS), v.y = a.s0 * (v.y - DL_E8P_BIAS);
-                    if (QT == DL_RVQ4) {
+                    if (QT == HARP_QTYPE_RVQ4) {
                         const float2 u = __half22float2(*reinterpret_cast<__half2 *>(&o1[4 * i + p]));
                         v.x += a.s1 * (u.x - DL_E8P_BIAS);
                         v.y += a.s1 * (u.y - DL_E8P_BIAS);
                     }
-                    if (QT == DL_RVQ3) {
+                    if (QT == HARP_QTYPE_RVQ3) {
                         const uint32_t code = (c.w1[k >> 2] >> (8 * (k & 3))) & 255u;
                         const uint4 e = s_e81b[code];
                         const uint32_t ep = p == 0 ? e.x : p == 1 ? e.y : p == 2 ? e.z : e.w;
@@ -269,7 +269,7 @@ __global__ void dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, 
                     pr[k][p] = *reinterpret_cast<const uint32_t *>(&hv);
                 }
         }
-    } else if (QT == DL_F16) {
+    } else if (QT == HARP_QTYPE_F16) {
 #pragma unroll
         for (int k = 0; k < 8; k++)
 #pragma unroll
@@ -359,14 +359,14 @@ GemvArgs args_of(const dec_weights *w) {
 
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
-    case DL_F16: gemv_kernel<DL_F16, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_INT2: gemv_kernel<DL_INT2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_INT3: gemv_kernel<DL_INT3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_INT4: gemv_kernel<DL_INT4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_INT8: gemv_kernel<DL_INT8, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_E8P2: gemv_kernel<DL_E8P2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case DL_RVQ3: gemv_kernel<DL_RVQ3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    default: gemv_kernel<DL_RVQ4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_F16: gemv_kernel<HARP_QTYPE_F16, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_INT2: gemv_kernel<HARP_QTYPE_INT2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_INT3: gemv_kernel<HARP_QTYPE_INT3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_INT4: gemv_kernel<HARP_QTYPE_INT4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_INT8: gemv_kernel<HARP_QTYPE_INT8, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_E8P2: gemv_kernel<HARP_QTYPE_E8P2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_RVQ3: gemv_kernel<HARP_QTYPE_RVQ3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    default: gemv_kernel<HARP_QTYPE_RVQ4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
     }
 }
 
@@ -419,7 +419,7 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
             dec_weights_free(dev);
             return harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i]);
         }
-        const int kind = i == 2 ? 2 : (qtype == DL_F16 ? 1 : 0);
+        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 ? 1 : 0);
         fill_kernel<<<1024, 256>>>((uint32_t *)*dst[i], bytes[i] / 4, seed * 3 + (uint64_t)i, kind, dl_int_bits(qtype));
         HARP_TRY(launched("random fill"));
     }
@@ -454,14 +454,14 @@ extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t
     __half *o = (__half *)out;
     cudaStream_t s = (cudaStream_t)stream;
     switch (w->qtype) {
-    case DL_F16: dequant_kernel<DL_F16><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_INT2: dequant_kernel<DL_INT2><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_INT3: dequant_kernel<DL_INT3><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_INT4: dequant_kernel<DL_INT4><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_INT8: dequant_kernel<DL_INT8><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_E8P2: dequant_kernel<DL_E8P2><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    case DL_RVQ3: dequant_kernel<DL_RVQ3><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
-    default: dequant_kernel<DL_RVQ4><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_F16: dequant_kernel<HARP_QTYPE_F16><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_INT2: dequant_kernel<HARP_QTYPE_INT2><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_INT3: dequant_kernel<HARP_QTYPE_INT3><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_INT4: dequant_kernel<HARP_QTYPE_INT4><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_INT8: dequant_kernel<HARP_QTYPE_INT8><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_E8P2: dequant_kernel<HARP_QTYPE_E8P2><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    case HARP_QTYPE_RVQ3: dequant_kernel<HARP_QTYPE_RVQ3><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
+    default: dequant_kernel<HARP_QTYPE_RVQ4><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld); break;
     }
     return launched("dequant");
 }

@@ -27,15 +27,9 @@ static void build_tables(void) {
     for (int i = 0; i < 256 * 8; i++) g_e81b_f16[i] = harp_f32_to_f16(E[i]); /* 0, ±1/2, ±1, ±2: exact */
 }
 
-const uint32_t *dec_e8p_table(void) {
-    pthread_once(&g_tab_once, build_tables);
-    return g_e8p_tab;
-}
-
-const uint16_t *dec_e81b_table_f16(void) {
-    pthread_once(&g_tab_once, build_tables);
-    return g_e81b_f16;
-}
+static void ensure_tables(void) { pthread_once(&g_tab_once, build_tables); }
+const uint32_t *dec_e8p_table(void) { ensure_tables(); return g_e8p_tab; }
+const uint16_t *dec_e81b_table_f16(void) { ensure_tables(); return g_e81b_f16; }
 
 /* ---- stored values -------------------------------------------------------------------------------- */
 
@@ -58,14 +52,14 @@ float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c) {
     const size_t idx = (size_t)r * (size_t)nc + (size_t)(c / 8);
     float a[8], b[8];
     switch (q->qtype) {
-    case DL_F16: return harp_f16_to_f32(((const uint16_t *)q->codes)[(size_t)r * (size_t)q->n + (size_t)c]);
-    case DL_E8P2:
+    case HARP_QTYPE_F16: return harp_f16_to_f32(((const uint16_t *)q->codes)[(size_t)r * (size_t)q->n + (size_t)c]);
+    case HARP_QTYPE_E8P2:
         e8p_decode(((const uint16_t *)q->codes)[idx], a);
         return q->wscale[0] * a[c % 8];
-    case DL_RVQ3:
-    case DL_RVQ4:
+    case HARP_QTYPE_RVQ3:
+    case HARP_QTYPE_RVQ4:
         e8p_decode(((const uint16_t *)q->codes)[idx], a);
-        if (q->qtype == DL_RVQ4) e8p_decode(((const uint16_t *)q->codes2)[idx], b);
+        if (q->qtype == HARP_QTYPE_RVQ4) e8p_decode(((const uint16_t *)q->codes2)[idx], b);
         else e81b_decode(((const uint8_t *)q->codes2)[idx], b);
         return q->wscale[0] * a[c % 8] + q->wscale[1] * b[c % 8];
     default: {
@@ -86,13 +80,13 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
     if (q->m <= 0 || q->n <= 0) return harp_err(HARP_ERR_SHAPE, "decode pack: bad shape %dx%d", (int)q->m, (int)q->n);
     const int t = q->qtype;
     if (dl_lane_bytes(t, 0) == 0) return harp_err(HARP_ERR_UNSUPPORTED, "decode pack: quant type %d has no GPU layout", t);
-    if ((t == DL_RVQ3 || t == DL_RVQ4) && !q->codes2)
-        return harp_err(HARP_ERR_INVALID_ARG, "decode pack: %s without its second code plane", t == DL_RVQ3 ? "rvq3" : "rvq4");
-    if (t == DL_E8P2 || t == DL_RVQ3 || t == DL_RVQ4) {
+    if ((t == HARP_QTYPE_RVQ3 || t == HARP_QTYPE_RVQ4) && !q->codes2)
+        return harp_err(HARP_ERR_INVALID_ARG, "decode pack: %s without its second code plane", t == HARP_QTYPE_RVQ3 ? "rvq3" : "rvq4");
+    if (t == HARP_QTYPE_E8P2 || t == HARP_QTYPE_RVQ3 || t == HARP_QTYPE_RVQ4) {
         if (!isfinite(q->wscale[0]) || !isfinite(q->wscale[1]))
             return harp_err(HARP_ERR_NUMERIC, "decode pack: non-finite wscale");
         w->scale0 = q->wscale[0];
-        w->scale1 = t == DL_E8P2 ? 0.0f : q->wscale[1];
+        w->scale1 = t == HARP_QTYPE_E8P2 ? 0.0f : q->wscale[1];
     }
     const int bits = dl_int_bits(t);
     if (bits) {
@@ -246,13 +240,13 @@ harp_status dec_pack(const dec_qplanes *q, dec_weights *w) {
         if (w->plane_bytes[p] && !(w->plane[p] = harp_xmalloc(w->plane_bytes[p], "packed weight plane"))) goto oom;
     if (w->meta_bytes && !(w->meta = harp_xmalloc(w->meta_bytes, "packed weight scales"))) goto oom;
     switch (q->qtype) {
-    case DL_F16: pack_f16_plane(q->codes, w, w->plane[0]); break;
-    case DL_E8P2: pack_e8p_plane(q->codes, w, w->plane[0]); break;
-    case DL_RVQ3:
+    case HARP_QTYPE_F16: pack_f16_plane(q->codes, w, w->plane[0]); break;
+    case HARP_QTYPE_E8P2: pack_e8p_plane(q->codes, w, w->plane[0]); break;
+    case HARP_QTYPE_RVQ3:
         pack_e8p_plane(q->codes, w, w->plane[0]);
         pack_e81b_plane(q->codes2, w, w->plane[1]);
         break;
-    case DL_RVQ4:
+    case HARP_QTYPE_RVQ4:
         pack_e8p_plane(q->codes, w, w->plane[0]);
         pack_e8p_plane(q->codes2, w, w->plane[1]);
         break;
@@ -276,23 +270,23 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
     get_chunk(w->plane[0], w, rt, st, lane, dl_lane_bytes(w->qtype, 0), c0w);
     const uint8_t *c0 = (const uint8_t *)c0w;
     switch (w->qtype) {
-    case DL_F16: {
+    case HARP_QTYPE_F16: {
         uint16_t hv;
         memcpy(&hv, c0 + 16 * k + 2 * v, 2);
         return harp_f16_to_f32(hv);
     }
-    case DL_E8P2:
-    case DL_RVQ3:
-    case DL_RVQ4: {
+    case HARP_QTYPE_E8P2:
+    case HARP_QTYPE_RVQ3:
+    case HARP_QTYPE_RVQ4: {
         uint32_t lohi[4], out[16];
         memcpy(lohi, c0, 16);
         dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
         float val = w->scale0 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
-        if (w->qtype == DL_RVQ4) {
+        if (w->qtype == HARP_QTYPE_RVQ4) {
             get_chunk(w->plane[1], w, rt, st, lane, DL_E8P_LANE, lohi);
             dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
             val += w->scale1 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
-        } else if (w->qtype == DL_RVQ3) {
+        } else if (w->qtype == HARP_QTYPE_RVQ3) {
             uint8_t c1[DL_E81B_LANE];
             get_chunk(w->plane[1], w, rt, st, lane, DL_E81B_LANE, c1);
             val += w->scale1 * harp_f16_to_f32(dec_e81b_table_f16()[8 * c1[k] + v]);

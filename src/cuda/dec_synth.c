@@ -26,24 +26,24 @@ harp_status dec_synth_planes(int qtype, int32_t m, int32_t n, uint64_t seed, dec
     q->n = n;
     const size_t nc = (size_t)m * (size_t)((n + 7) / 8);
     const int bits = dl_int_bits(qtype);
-    if (qtype == DL_F16) {
+    if (qtype == HARP_QTYPE_F16) {
         uint16_t *w = s->buf[0] = harp_xmalloc((size_t)m * (size_t)n * 2, "synthetic fp16 weights");
         if (!w) return HARP_ERR_OOM;
         for (size_t i = 0; i < (size_t)m * (size_t)n; i++) w[i] = harp_f32_to_f16((float)(0.02 * harp_rng_normal(&rng)));
         q->codes = w;
-    } else if (qtype == DL_E8P2 || qtype == DL_RVQ3 || qtype == DL_RVQ4) {
+    } else if (qtype == HARP_QTYPE_E8P2 || qtype == HARP_QTYPE_RVQ3 || qtype == HARP_QTYPE_RVQ4) {
         uint16_t *c = s->buf[0] = harp_xmalloc(nc * 2, "synthetic codes");
         if (!c) return HARP_ERR_OOM;
         for (size_t i = 0; i < nc; i++) c[i] = (uint16_t)harp_rng_u64(&rng);
         q->codes = c;
         q->wscale[0] = 0.02f;
-        if (qtype == DL_RVQ3) {
+        if (qtype == HARP_QTYPE_RVQ3) {
             uint8_t *c2 = s->buf[1] = harp_xmalloc(nc, "synthetic E81B codes");
             if (!c2) return HARP_ERR_OOM;
             for (size_t i = 0; i < nc; i++) c2[i] = (uint8_t)harp_rng_u64(&rng);
             q->codes2 = c2;
             q->wscale[1] = 0.02f / RVQ3_RESID_SCALE;
-        } else if (qtype == DL_RVQ4) {
+        } else if (qtype == HARP_QTYPE_RVQ4) {
             uint16_t *c2 = s->buf[1] = harp_xmalloc(nc * 2, "synthetic residual codes");
             if (!c2) return HARP_ERR_OOM;
             for (size_t i = 0; i < nc; i++) c2[i] = (uint16_t)harp_rng_u64(&rng);

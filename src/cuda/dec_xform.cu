@@ -379,6 +379,21 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
     return HARP_OK;
 }
 
+// The fields every pass reads: shape, input, permutations, output stride and scale.
+XArgs xargs_of(const dec_xdev *x, const float *in, int ldi, int rows, int ldo) {
+    XArgs a;
+    memset(&a, 0, sizeof a);
+    a.n = x->n;
+    a.rows = rows;
+    a.in = in;
+    a.ldi = ldi;
+    a.gather = x->gather;
+    a.scatter = x->scatter;
+    a.ldo = ldo;
+    a.scale = x->scale;
+    return a;
+}
+
 }  // namespace
 
 extern "C" harp_status dec_xin(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps,
@@ -391,22 +406,13 @@ extern "C" harp_status dec_xin_split(const dec_xdev *x, const float *in, int ldx
                                      dec_stream stream) {
     if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform in: rows %d, ldo %d, npad %d, n %d", rows, ldo, (int)npad, x->n);
-    XArgs a;
-    memset(&a, 0, sizeof a);
-    a.n = x->n;
-    a.rows = rows;
-    a.in = in;
-    a.ldi = ldx;
+    XArgs a = xargs_of(x, in, ldx, rows, ldo);
     a.norm = norm_w;
     a.eps = eps;
     a.pre = pre;
-    a.gather = x->gather;
-    a.scatter = x->scatter;
     a.outh = (__half *)out;
     a.outl = (__half *)out_lo;
-    a.ldo = ldo;
     a.npad = npad;
-    a.scale = x->scale;
     return run(x, a, scratch, (cudaStream_t)stream, 1);
 }
 
@@ -414,18 +420,9 @@ extern "C" harp_status dec_xout(const dec_xdev *x, const float *y, int ldy, int 
                                 int ldo, float *scratch, dec_stream stream) {
     if (rows < 1 || ldo < x->n || (x->npass > 1 && !scratch))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform out: rows %d, ldo %d, n %d", rows, ldo, x->n);
-    XArgs a;
-    memset(&a, 0, sizeof a);
-    a.n = x->n;
-    a.rows = rows;
-    a.in = y;
-    a.ldi = ldy;
-    a.gather = x->gather;
-    a.scatter = x->scatter;
+    XArgs a = xargs_of(x, y, ldy, rows, ldo);
     a.outf = out;
-    a.ldo = ldo;
     a.post = post;
     a.accumulate = accumulate;
-    a.scale = x->scale;
     return run(x, a, scratch, (cudaStream_t)stream, 0);
 }

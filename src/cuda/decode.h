@@ -23,7 +23,7 @@ extern "C" {
 
 /* ---- stored planes (exactly what a quantized folder holds, docs/format/qmodel.md) -------------- */
 typedef struct dec_qplanes {
-    int32_t qtype;            /* dl_qtype */
+    int32_t qtype;            /* harp_qtype */
     int32_t m, n;             /* rotated-basis shape, y = W̃ x */
     const void *codes;        /* E8P2/RVQ: U16 [m][ceil(n/8)]; INT: U8 qweight [m][ceil(n·bits/8)]
                                * (LSB first); F16: U16 fp16 [m][n] */

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "harp/qtype.h"
+
 #ifdef __CUDACC__
 #define DL_FN static inline __host__ __device__
 #define DL_STATIC_ASSERT(c, m) static_assert(c, m)
@@ -63,18 +65,7 @@ enum {
     DL_UNITS_PER_LANE = 8
 };
 
-/* Quant types of the decode engine; the values equal the planned enum harp_qtype (F32 = 0, F16,
- * BF16, INT2, INT3, INT4, INT8, E8P2, RVQ3, RVQ4) so phase 2 can cast between them. */
-typedef enum dl_qtype {
-    DL_F16 = 1,
-    DL_INT2 = 3,
-    DL_INT3 = 4,
-    DL_INT4 = 5,
-    DL_INT8 = 6,
-    DL_E8P2 = 7,
-    DL_RVQ3 = 8,
-    DL_RVQ4 = 9
-} dl_qtype;
+/* The decode engine's quant types are harp_qtype (harp/qtype.h): F16, INT2 … INT8, E8P2, RVQ3, RVQ4. */
 
 /* Per tile: scale of rows g and g+8 side by side (lane 4g+t loads one 8-byte pair), zeros alike. */
 typedef struct dl_meta_tile {
@@ -240,19 +231,19 @@ DL_FN void dl_int_put(uint32_t *w, uint32_t *hi, int bits, int k, int v, unsigne
 /* Lane chunk bytes of plane 0 / plane 1 (0 = none) of a type. */
 DL_FN int dl_lane_bytes(int qtype, int plane) {
     switch (qtype) {
-    case DL_F16: return plane == 0 ? DL_F16_LANE : 0;
-    case DL_INT2: return plane == 0 ? DL_INT2_LANE : 0;
-    case DL_INT3: return plane == 0 ? DL_INT2_LANE : DL_INT3HI_LANE;
-    case DL_INT4: return plane == 0 ? DL_INT4_LANE : 0;
-    case DL_INT8: return plane == 0 ? DL_INT8_LANE : 0;
-    case DL_E8P2: return plane == 0 ? DL_E8P_LANE : 0;
-    case DL_RVQ3: return plane == 0 ? DL_E8P_LANE : DL_E81B_LANE;
-    case DL_RVQ4: return DL_E8P_LANE;
+    case HARP_QTYPE_F16: return plane == 0 ? DL_F16_LANE : 0;
+    case HARP_QTYPE_INT2: return plane == 0 ? DL_INT2_LANE : 0;
+    case HARP_QTYPE_INT3: return plane == 0 ? DL_INT2_LANE : DL_INT3HI_LANE;
+    case HARP_QTYPE_INT4: return plane == 0 ? DL_INT4_LANE : 0;
+    case HARP_QTYPE_INT8: return plane == 0 ? DL_INT8_LANE : 0;
+    case HARP_QTYPE_E8P2: return plane == 0 ? DL_E8P_LANE : 0;
+    case HARP_QTYPE_RVQ3: return plane == 0 ? DL_E8P_LANE : DL_E81B_LANE;
+    case HARP_QTYPE_RVQ4: return DL_E8P_LANE;
     default: return 0;
     }
 }
 DL_FN int dl_int_bits(int qtype) {
-    return qtype == DL_INT2 ? 2 : qtype == DL_INT3 ? 3 : qtype == DL_INT4 ? 4 : qtype == DL_INT8 ? 8 : 0;
+    return qtype == HARP_QTYPE_INT2 ? 2 : qtype == HARP_QTYPE_INT3 ? 3 : qtype == HARP_QTYPE_INT4 ? 4 : qtype == HARP_QTYPE_INT8 ? 8 : 0;
 }
 
 #ifdef __cplusplus

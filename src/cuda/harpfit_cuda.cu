@@ -15,6 +15,7 @@ extern "C" {
 #include "harp/quant.h"
 #include "harpfit/hf_gpu_dev.h"
 }
+#include "cuda/block_sum.cuh"
 
 namespace {
 
@@ -38,73 +39,36 @@ __device__ __forceinline__ int64_t grp_row(int64_t c, int b, int64_t step, int i
     return (c / step) * b * step + (int64_t)i * step + c % step;
 }
 
-// Fixed-shape tree over kRed doubles in shared memory; result in sh[0] (all threads must call).
-__device__ __forceinline__ double block_sum(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int w = kRed / 2; w > 0; w >>= 1) {
-        if ((int)threadIdx.x < w) sh[threadIdx.x] += sh[threadIdx.x + w];
-        __syncthreads();
-    }
-    double r = sh[0];
-    __syncthreads();
-    return r;
-}
+__device__ __forceinline__ double block_sum(double v, double *sh) { return block_sum_n<kRed>(v, sh); }
 
-// out rows of every group ← K·(in rows); one thread per (group, vector), vectors contiguous.
-template <int B>
-__global__ void stage_fwd(const float *__restrict__ K, int bb, int64_t step, int64_t D, int64_t L,
+// out rows of every group ← K·(in rows) (TR = false: the stage's forward mix) or Kᵀ·(in rows) (TR = true:
+// its input gradient); one thread per (group, vector), vectors contiguous.
+template <int B, bool TR>
+__global__ void stage_mix(const float *__restrict__ K, int bb, int64_t step, int64_t D, int64_t L,
                           const float *__restrict__ in, float *__restrict__ out) {
     const int b = B ? B : bb;
     int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= D * L) return;
     const int64_t c = t / L, l = t % L;
     const float *Kc = K + (size_t)c * b * b;
+    // element (i, j) of K, or of Kᵀ
+    const size_t si = TR ? 1 : (size_t)b, sj = TR ? (size_t)b : 1;
     if (B) {
         float v[B ? B : 1];
 #pragma unroll
         for (int j = 0; j < B; j++) v[j] = in[grp_row(c, B, step, j) * L + l];
 #pragma unroll
         for (int i = 0; i < B; i++) {
-            float acc = v[0] * Kc[i * B];
+            float acc = v[0] * Kc[i * si];
 #pragma unroll
-            for (int j = 1; j < B; j++) acc += v[j] * Kc[i * B + j];
+            for (int j = 1; j < B; j++) acc += v[j] * Kc[i * si + j * sj];
             out[grp_row(c, B, step, i) * L + l] = acc;
         }
     } else {
         for (int i = 0; i < b; i++) {
-            float acc = in[grp_row(c, b, step, 0) * L + l] * Kc[(size_t)i * b];
-            for (int j = 1; j < b; j++) acc += in[grp_row(c, b, step, j) * L + l] * Kc[(size_t)i * b + j];
+            float acc = in[grp_row(c, b, step, 0) * L + l] * Kc[i * si];
+            for (int j = 1; j < b; j++) acc += in[grp_row(c, b, step, j) * L + l] * Kc[i * si + j * sj];
             out[grp_row(c, b, step, i) * L + l] = acc;
-        }
-    }
-}
-
-// gout rows ← Kᵀ·(g rows) (the stage's input gradient).
-template <int B>
-__global__ void stage_dx(const float *__restrict__ K, int bb, int64_t step, int64_t D, int64_t L,
-                         const float *__restrict__ g, float *__restrict__ gout) {
-    const int b = B ? B : bb;
-    int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= D * L) return;
-    const int64_t c = t / L, l = t % L;
-    const float *Kc = K + (size_t)c * b * b;
-    if (B) {
-        float v[B ? B : 1];
-#pragma unroll
-        for (int i = 0; i < B; i++) v[i] = g[grp_row(c, B, step, i) * L + l];
-#pragma unroll
-        for (int j = 0; j < B; j++) {
-            float acc = v[0] * Kc[j];
-#pragma unroll
-            for (int i = 1; i < B; i++) acc += v[i] * Kc[i * B + j];
-            gout[grp_row(c, B, step, j) * L + l] = acc;
-        }
-    } else {
-        for (int j = 0; j < b; j++) {
-            float acc = g[grp_row(c, b, step, 0) * L + l] * Kc[j];
-            for (int i = 1; i < b; i++) acc += g[grp_row(c, b, step, i) * L + l] * Kc[(size_t)i * b + j];
-            gout[grp_row(c, b, step, j) * L + l] = acc;
         }
     }
 }
@@ -351,30 +315,20 @@ void dbufs_free(float **b, int k) {
 
 unsigned nblk(int64_t work, int t) { return (unsigned)((work + t - 1) / t); }
 
-void launch_fwd(cudaStream_t s, const float *K, const hfg_stage *st, int64_t L, const float *in, float *out) {
+// K·in (TR = false) or Kᵀ·in (TR = true) over every group of one stage.
+template <bool TR> void launch_mix(cudaStream_t s, const float *K, const hfg_stage *st, int64_t L, const float *in, float *out) {
     const int64_t W = st->D * L;
     const int T = 256;
     switch (st->b) {
-    case 2: stage_fwd<2><<<nblk(W, T), T, 0, s>>>(K, 2, st->step, st->D, L, in, out); break;
-    case 4: stage_fwd<4><<<nblk(W, T), T, 0, s>>>(K, 4, st->step, st->D, L, in, out); break;
-    case 8: stage_fwd<8><<<nblk(W, T), T, 0, s>>>(K, 8, st->step, st->D, L, in, out); break;
-    default: stage_fwd<0><<<nblk(W, T), T, 0, s>>>(K, st->b, st->step, st->D, L, in, out); break;
-    }
-}
-
-void launch_dx(cudaStream_t s, const float *K, const hfg_stage *st, int64_t L, const float *g, float *gout) {
-    const int64_t W = st->D * L;
-    const int T = 256;
-    switch (st->b) {
-    case 2: stage_dx<2><<<nblk(W, T), T, 0, s>>>(K, 2, st->step, st->D, L, g, gout); break;
-    case 4: stage_dx<4><<<nblk(W, T), T, 0, s>>>(K, 4, st->step, st->D, L, g, gout); break;
-    case 8: stage_dx<8><<<nblk(W, T), T, 0, s>>>(K, 8, st->step, st->D, L, g, gout); break;
-    default: stage_dx<0><<<nblk(W, T), T, 0, s>>>(K, st->b, st->step, st->D, L, g, gout); break;
+    case 2: stage_mix<2, TR><<<nblk(W, T), T, 0, s>>>(K, 2, st->step, st->D, L, in, out); break;
+    case 4: stage_mix<4, TR><<<nblk(W, T), T, 0, s>>>(K, 4, st->step, st->D, L, in, out); break;
+    case 8: stage_mix<8, TR><<<nblk(W, T), T, 0, s>>>(K, 8, st->step, st->D, L, in, out); break;
+    default: stage_mix<0, TR><<<nblk(W, T), T, 0, s>>>(K, st->b, st->step, st->D, L, in, out); break;
     }
 }
 
 void side_fwd(cudaStream_t s, const hfg_side *sd, const float *kb, float **buf, int64_t L) {
-    for (int pt = 0; pt < sd->PT; pt++) launch_fwd(s, kb + sd->st[pt].koff, &sd->st[pt], L, buf[pt], buf[pt + 1]);
+    for (int pt = 0; pt < sd->PT; pt++) launch_mix<false>(s, kb + sd->st[pt].koff, &sd->st[pt], L, buf[pt], buf[pt + 1]);
 }
 
 // Backward through every stage: upstream *g (ping-pong with *tmp; on return *g holds dL/d buf[0] when
@@ -385,7 +339,7 @@ void side_bwd(cudaStream_t s, const hfg_side *sd, const float *kb, float **buf, 
         const hfg_stage *st = &sd->st[pt];
         stage_dk<<<(unsigned)(st->D * st->b), kRed, 0, s>>>(st->b, st->step, L, *g, buf[pt], dk + st->koff);
         if (pt > 0 || dx_first) {
-            launch_dx(s, kb + st->koff, st, L, *g, *tmp);
+            launch_mix<true>(s, kb + st->koff, st, L, *g, *tmp);
             float *x = *g;
             *g = *tmp, *tmp = x;
         }

@@ -83,11 +83,7 @@ typedef struct gpu_run {
 static void run_free(gpu_run *r) {
     harp_ctx_free(r->c);
     harp_ctx_free(r->rc);
-    free(r->rows);
-    free(r->targets);
-    free(r->nll);
-    free(r->kld);
-    free(r->agree);
+    HARP_FREE_ALL(r->rows, r->targets, r->nll, r->kld, r->agree);
 }
 
 static harp_status run_init(gpu_run *r, harp_model *m, harp_model *ref, harp_backend *b, int ctx, int W) {

@@ -479,13 +479,9 @@ static harp_status load_piqa_labels(const char *path, int **labels, int *n) {
     }
     free(lines);
     free(buf);
-    if (st != HARP_OK) {
-        free(lab);
-        return st;
-    }
-    *labels = lab;
-    *n = nl;
-    return HARP_OK;
+    if (st == HARP_OK) *labels = lab, *n = nl;
+    else free(lab);
+    return st;
 }
 
 static harp_status load_jsonl(harp_zs_task task, const char *path, const int *labels, int n_labels,

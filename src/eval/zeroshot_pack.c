@@ -74,16 +74,7 @@ harp_status zs_pack_create(harp_ctx *c, int vocab, zs_pack **out) {
 
 void zs_pack_free(zs_pack *p) {
     if (!p) return;
-    free(p->tokens);
-    free(p->seqs);
-    free(p->lrows);
-    free(p->row_to_l);
-    free(p->logits);
-    free(p->lse);
-    free(p->lmax);
-    free(p->terms);
-    free(p->items);
-    free(p);
+    HARP_FREE_ALL(p->tokens, p->seqs, p->lrows, p->row_to_l, p->logits, p->lse, p->lmax, p->terms, p->items, p);
 }
 
 void zs_pack_counts(const zs_pack *p, int64_t *fed, int64_t *scored) {

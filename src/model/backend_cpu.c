@@ -97,12 +97,7 @@ static void cpu_ws_free(harp_backend *b, harp_ws *ws) {
     (void)b;
     cpu_ws *w = (cpu_ws *)ws;
     if (!w) return;
-    harp_free_aligned(w->S);
-    harp_free_aligned(w->kg);
-    harp_free_aligned(w->vg);
-    harp_free_aligned(w->gy);
-    harp_free_aligned(w->kq);
-    harp_free_aligned(w->vq);
+    HARP_FREE_ALIGNED_ALL(w->S, w->kg, w->vg, w->gy, w->kq, w->vq);
     free(w);
 }
 

@@ -26,10 +26,7 @@ typedef struct qp_work {
 } qp_work;
 
 static void work_free(qp_work *w) {
-    free(w->W);
-    free(w->H);
-    free(w->su);
-    free(w->sv);
+    HARP_FREE_ALL(w->W, w->H, w->su, w->sv);
     harp_rot_destroy(w->RU);
     harp_rot_destroy(w->RV);
     harp_qtensor_free(&w->qt);

@@ -109,22 +109,11 @@ static void build_tables(void) {
 
 static void ensure(void) { pthread_once(&g_once, build_tables); }
 
-const uint8_t *e8p_abs2(void) {
-    ensure();
-    return g_abs2;
-}
-const uint32_t *e8p_packed(void) {
-    ensure();
-    return g_packed;
-}
-const uint8_t *e8p_abs_norm2x4(void) {
-    ensure();
-    return g_norm2x4;
-}
-const uint8_t *e8p_abs_sum(void) {
-    ensure();
-    return g_sum;
-}
+/* The tables, built on first use. */
+const uint8_t *e8p_abs2(void) { ensure(); return g_abs2; }
+const uint32_t *e8p_packed(void) { ensure(); return g_packed; }
+const uint8_t *e8p_abs_norm2x4(void) { ensure(); return g_norm2x4; }
+const uint8_t *e8p_abs_sum(void) { ensure(); return g_sum; }
 
 void e8p_decode_x4(uint16_t code, int8_t out[8]) {
     ensure();
@@ -157,15 +146,9 @@ static void build_book(void) {
     }
 }
 
-const float *e8p_codebook(void) {
-    pthread_once(&g_book_once, build_book);
-    return g_book;
-}
-
-const int8_t *e8p_codebook_x4(void) {
-    pthread_once(&g_book_once, build_book);
-    return g_book_x4;
-}
+static void ensure_book(void) { pthread_once(&g_book_once, build_book); }
+const float *e8p_codebook(void) { ensure_book(); return g_book; }
+const int8_t *e8p_codebook_x4(void) { ensure_book(); return g_book_x4; }
 
 uint16_t e8p_nearest_bruteforce(const float x[8]) {
     const int8_t *bk = e8p_codebook_x4();
@@ -186,10 +169,7 @@ uint16_t e8p_nearest_bruteforce(const float x[8]) {
     return (uint16_t)best;
 }
 
-const float *e81b_codebook(void) {
-    ensure();
-    return g_e81b;
-}
+const float *e81b_codebook(void) { ensure(); return g_e81b; }
 
 void e81b_decode(uint8_t idx, float out[8]) {
     ensure();

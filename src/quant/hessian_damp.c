@@ -1,10 +1,12 @@
 /* Hessian consumer form, finiteness checks, QuIP#/GPTQ damping and the safe Cholesky of §1.5. */
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "harp/quant.h"
+#include "quant/quant_internal.h"
 
 harp_status harp_hessian_from_flat(int64_t n, const float *flatH, const float *mu, double *H) {
     if (n <= 0 || !flatH || !H) return harp_err(HARP_ERR_INVALID_ARG, "hessian: bad arguments (n = %lld)", (long long)n);
@@ -51,6 +53,27 @@ harp_status harp_hessian_regularize(int64_t n, double *H, double sigma, double *
     for (int64_t i = 0; i < n; i++) H[i * n + i] += sigma;
     if (md_out) *md_out = md;
     return HARP_OK;
+}
+
+harp_status harp_hessian_padded(int64_t n, int64_t np, const double *Hin, int regularize, double sigma_reg,
+                                const char *what, double *H) {
+    for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hin + i * n, (size_t)n * sizeof *H);
+    for (int64_t i = n; i < np; i++) H[i * np + i] = 1.0;
+    if (!regularize) return HARP_OK;
+    /* regularise the real n×n part only: the padding stays a decoupled identity */
+    double *Hr = harp_xmalloc((size_t)(n * n) * sizeof *Hr, "padded hessian");
+    if (!Hr) return HARP_ERR_OOM;
+    memcpy(Hr, Hin, (size_t)(n * n) * sizeof *Hr);
+    harp_status st = harp_hessian_regularize(n, Hr, sigma_reg, NULL);
+    if (st == HARP_OK)
+        for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hr + i * n, (size_t)n * sizeof *H);
+    else {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", harp_last_error());
+        st = harp_err(st, "%s: %s", what, msg);
+    }
+    harp_free(Hr);
+    return st;
 }
 
 harp_status harp_hessian_damp_gptq(int64_t n, double *H, int64_t m, float *W, double percdamp, int64_t *n_dead) {

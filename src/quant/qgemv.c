@@ -51,6 +51,19 @@ static float lane_sum(const float l[8]) {
     return (a0 + a2) + (a1 + a3);
 }
 
+/* acc += 4 · E8P(code) ⊙ xv: the abs pattern's sign bits flipped, then the ±1/4 shift (times 4). */
+static inline void e8p_acc8(const qk_tables *t, uint16_t code, const float xv[8], float acc[8]) {
+    const unsigned a = code >> 8, b = code & 255u;
+    for (int i = 0; i < 8; i++) {
+        uint32_t u;
+        float f;
+        memcpy(&u, &t->absf[a][i], 4);
+        u ^= t->sgn[b][i];
+        memcpy(&f, &u, 4);
+        acc[i] += (f + t->shift[b]) * xv[i];
+    }
+}
+
 void qk_gemv_rows_portable(const harp_e8p_view *w, const qk_tables *t, const float *x, float *y,
                            int32_t r0, int32_t r1) {
     const int32_t nc = w->ncode, n = w->n;
@@ -60,27 +73,10 @@ void qk_gemv_rows_portable(const harp_e8p_view *w, const qk_tables *t, const flo
         for (int32_t k = 0; k < nc; k++) {
             float xv[8];
             for (int i = 0; i < 8; i++) xv[i] = 8 * k + i < n ? x[8 * k + i] : 0.0f;
-            unsigned a = c0[k] >> 8, b = c0[k] & 255u;
-            for (int i = 0; i < 8; i++) {
-                uint32_t u;
-                float f;
-                memcpy(&u, &t->absf[a][i], 4);
-                u ^= t->sgn[b][i];
-                memcpy(&f, &u, 4);
-                acc0[i] += (f + t->shift[b]) * xv[i];
-            }
-            if (w->type == HARP_QTYPE_RVQ4) {
-                uint16_t c = ((const uint16_t *)w->codes1)[(size_t)r * nc + k];
-                unsigned a1 = c >> 8, b1 = c & 255u;
-                for (int i = 0; i < 8; i++) {
-                    uint32_t u;
-                    float f;
-                    memcpy(&u, &t->absf[a1][i], 4);
-                    u ^= t->sgn[b1][i];
-                    memcpy(&f, &u, 4);
-                    acc1[i] += (f + t->shift[b1]) * xv[i];
-                }
-            } else if (w->type == HARP_QTYPE_RVQ3) {
+            e8p_acc8(t, c0[k], xv, acc0);
+            if (w->type == HARP_QTYPE_RVQ4)
+                e8p_acc8(t, ((const uint16_t *)w->codes1)[(size_t)r * nc + k], xv, acc1);
+            else if (w->type == HARP_QTYPE_RVQ3) {
                 uint8_t c = ((const uint8_t *)w->codes1)[(size_t)r * nc + k];
                 for (int i = 0; i < 8; i++) acc1[i] += t->e81b[c][i] * xv[i];
             }

@@ -120,14 +120,10 @@ harp_qtype harp_qtype_for(harp_qmethod method, int bits) {
 }
 
 const char *harp_qmethod_name(harp_qmethod m) {
-    switch (m) {
-    case HARP_QMETHOD_RTN: return "rtn";
-    case HARP_QMETHOD_GPTQ: return "gptq";
-    case HARP_QMETHOD_QUIP: return "quip";
-    case HARP_QMETHOD_LDP: return "ldp";
-    case HARP_QMETHOD_QTIP: return "qtip";
-    }
-    return NULL;
+    static const char *const names[] = {[HARP_QMETHOD_RTN] = "rtn", [HARP_QMETHOD_GPTQ] = "gptq",
+                                        [HARP_QMETHOD_QUIP] = "quip", [HARP_QMETHOD_QTIP] = "qtip",
+                                        [HARP_QMETHOD_LDP] = "ldp"};
+    return (unsigned)m < sizeof names / sizeof *names ? names[m] : NULL;
 }
 
 int harp_qtype_legacy_codebook_known(const char *s) {

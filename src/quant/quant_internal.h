@@ -36,12 +36,33 @@ static inline void harp_blas_serial_end(int prev) {
     if (prev != 1) openblas_set_num_threads(prev);
 }
 
-/* Row-chunk driver shared by GPTQ and LDLQ: rows [0, m) in chunks of `chunk` rows (the chunking does
- * not depend on the thread count), chunks spread over OpenMP threads (dynamic, one at a time), each
- * thread with its own 64-byte aligned scratch of scratch_bytes. fn(ctx, r0, rc, scratch) runs one
- * chunk. Progress (stage, rows done, m) is reported from thread 0 and once at the end; a non-zero
- * answer stops with HARP_ERR_CANCELLED. Errors name `what`. */
-typedef void (*harp_rowchunk_fn)(const void *ctx, int64_t r0, int64_t rc, void *scratch);
+/* H (np, np) ← Hin (n, n), regularised (harp_hessian_regularize, sigma_reg) when asked, plus an
+ * identity block for the padding columns n … np − 1, decoupled so that the padding never feeds back
+ * into real columns. H must be zeroed. Errors name `what`. */
+harp_status harp_hessian_padded(int64_t n, int64_t np, const double *Hin, int regularize, double sigma_reg,
+                                const char *what, double *H);
+
+/* Row-chunk driver of the row-parallel solvers (GPTQ, LDLQ, the trellis strips and tiles): rows
+ * [0, m) in chunks of `chunk` rows (the chunking does not depend on the thread count), chunks spread
+ * over OpenMP threads (dynamic, one at a time), each thread with its own workspace: ws_new(ws_arg)
+ * makes it (NULL when out of memory), ws_free(ws) releases it. fn(ctx, r0, rc, ws) runs one chunk.
+ * Progress (stage, unit · rows done, unit · m) is reported from thread 0 and once at the end; a
+ * non-zero answer stops with HARP_ERR_CANCELLED. Errors name `what`. */
+typedef void (*harp_rowchunk_fn)(const void *ctx, int64_t r0, int64_t rc, void *ws);
+typedef struct harp_rowchunks_spec {
+    int64_t m, chunk, unit; /* unit: progress units per row (1 when 0) */
+    harp_rowchunk_fn fn;
+    const void *ctx;
+    void *(*ws_new)(const void *ws_arg);
+    void (*ws_free)(void *ws);
+    const void *ws_arg;
+    const char *stage;
+    harp_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    const char *what;
+} harp_rowchunks_spec;
+harp_status harp_rowchunks_spec_run(const harp_rowchunks_spec *s);
+/* The same with a 64-byte aligned scratch of scratch_bytes per thread and one progress unit per row. */
 harp_status harp_rowchunks_run(int64_t m, int64_t chunk, size_t scratch_bytes, harp_rowchunk_fn fn, const void *ctx,
                                const char *stage, harp_progress_fn progress, void *progress_user, const char *what);
 

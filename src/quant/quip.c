@@ -3,7 +3,6 @@
  * Widths that are not a multiple of 8 are padded with zero columns and an identity block in H̃
  * (decoupled, so the padding never feeds back into real columns). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,29 +33,6 @@ static void quip_recon(harp_qtype cb, int64_t m, int64_t n, const uint16_t *c1, 
         }
 }
 
-/* H (np, np): the real n×n part (regularised when asked) plus an identity block for the padding. */
-static harp_status quip_hessian(const harp_quant_params *p, int64_t n, int64_t np, const double *Hin, const char *what,
-                                double *H) {
-    for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hin + i * n, (size_t)n * sizeof *H);
-    if (p->regularize) {
-        /* regularise the real n×n part only, then add the decoupled identity for the padding */
-        double *Hr = harp_xmalloc((size_t)(n * n) * sizeof *Hr, "QuIP# hessian");
-        if (!Hr) return HARP_ERR_OOM;
-        memcpy(Hr, Hin, (size_t)(n * n) * sizeof *Hr);
-        harp_status st = harp_hessian_regularize(n, Hr, p->sigma_reg, NULL);
-        if (st == HARP_OK)
-            for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hr + i * n, (size_t)n * sizeof *H);
-        harp_free(Hr);
-        if (st != HARP_OK) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", harp_last_error());
-            return harp_err(st, "%s: %s", what, msg);
-        }
-    }
-    for (int64_t i = n; i < np; i++) H[i * np + i] = 1.0;
-    return HARP_OK;
-}
-
 harp_status harp_quip_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *Hin,
                                const char *what, harp_qtensor *out, float *Wh) {
     const harp_qtype cb = out->type;
@@ -78,7 +54,7 @@ harp_status harp_quip_quantize(const harp_quant_params *p, int64_t m, int64_t n,
         st = HARP_ERR_OOM;
         goto done;
     }
-    if ((st = quip_hessian(p, n, np, Hin, what, H)) != HARP_OK) goto done;
+    if ((st = harp_hessian_padded(n, np, Hin, p->regularize, p->sigma_reg, what, H)) != HARP_OK) goto done;
     /* Wscale = rms(W̃) / so; rows summed in order (deterministic) */
     double ss = 0;
     for (int64_t k = 0; k < m * n; k++) ss += (double)W[k] * (double)W[k];

@@ -85,6 +85,9 @@ static inline int harp_tcb_words(const harp_tcb *cb) { return (cb->S * cb->KV + 
 typedef struct harp_viterbi_ws harp_viterbi_ws;
 harp_viterbi_ws *harp_viterbi_ws_new(const harp_tcb *cb);   /* NULL (logged) when out of memory */
 void harp_viterbi_ws_free(harp_viterbi_ws *ws);
+/* The two above in harp_rowchunks_spec's workspace form (quant_internal.h). */
+static inline void *harp_viterbi_ws_new_any(const void *cb) { return harp_viterbi_ws_new(cb); }
+static inline void harp_viterbi_ws_free_any(void *ws) { harp_viterbi_ws_free(ws); }
 
 #define HARP_TB_OPEN (-1)
 

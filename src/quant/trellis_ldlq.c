@@ -10,8 +10,6 @@
  * optimisation of the same sums and is not needed. */
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -61,60 +59,18 @@ static void ldlq_strip(const strip_job *J, int64_t i, harp_viterbi_ws *ws) {
     }
 }
 
-/* Runs every strip; HARP_ERR_OOM / HARP_ERR_CANCELLED as in harp_ldlq. */
-static harp_status run_strips(const strip_job *J, int64_t nstrips, const harp_trellis_params *p, const char *what) {
-    const int64_t tiles_per_strip = J->np / 16;
-    int64_t done = 0;
-    int cancel = 0, oom = 0;
-#pragma omp parallel
-    {
-        harp_viterbi_ws *ws = harp_viterbi_ws_new(J->cb);
-        if (!ws) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < nstrips; i++) {
-            int stop;
-#pragma omp atomic read
-            stop = cancel;
-            if (stop || !ws) continue;
-            ldlq_strip(J, i, ws);
-            int64_t d;
-#pragma omp atomic capture
-            d = done += tiles_per_strip;
-            if (p->progress && omp_get_thread_num() == 0 &&
-                p->progress(p->progress_user, "trellis", d, nstrips * tiles_per_strip)) {
-#pragma omp atomic write
-                cancel = 1;
-            }
-        }
-        harp_viterbi_ws_free(ws);
-    }
-    if (oom) return harp_err(HARP_ERR_OOM, "%s: out of memory for the Viterbi workspaces", what);
-    if (cancel) return harp_err(HARP_ERR_CANCELLED, "%s: cancelled", what);
-    return HARP_OK;
+static void strips_run(const void *ctx, int64_t i0, int64_t count, void *ws) {
+    for (int64_t i = i0; i < i0 + count; i++) ldlq_strip(ctx, i, ws);
 }
 
-/* H̃ padded to np with a decoupled identity block, regularised on its real part if asked. */
-static harp_status padded_hessian(const harp_trellis_params *p, int64_t n, int64_t np, const double *Hin, double *H,
-                                  const char *what) {
-    for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hin + i * n, (size_t)n * sizeof *H);
-    for (int64_t i = n; i < np; i++) H[i * np + i] = 1.0;
-    if (!p->regularize) return HARP_OK;
-    double *Hr = harp_xmalloc((size_t)(n * n) * sizeof *Hr, "trellis hessian");
-    if (!Hr) return HARP_ERR_OOM;
-    memcpy(Hr, Hin, (size_t)(n * n) * sizeof *Hr);
-    harp_status st = harp_hessian_regularize(n, Hr, p->sigma_reg, NULL);
-    if (st == HARP_OK)
-        for (int64_t i = 0; i < n; i++) memcpy(H + i * np, Hr + i * n, (size_t)n * sizeof *H);
-    else {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", harp_last_error());
-        st = harp_err(st, "%s: %s", what, msg);
-    }
-    harp_free(Hr);
-    return st;
+/* Runs every strip, one strip per chunk (progress in tiles); HARP_ERR_OOM / HARP_ERR_CANCELLED as in
+ * harp_ldlq. */
+static harp_status run_strips(const strip_job *J, int64_t nstrips, const harp_trellis_params *p, const char *what) {
+    const harp_rowchunks_spec s = {.m = nstrips, .chunk = 1, .unit = J->np / 16, .fn = strips_run, .ctx = J,
+                                   .ws_new = harp_viterbi_ws_new_any, .ws_free = harp_viterbi_ws_free_any, .ws_arg = J->cb,
+                                   .stage = "trellis", .progress = p->progress, .progress_user = p->progress_user,
+                                   .what = what};
+    return harp_rowchunks_spec_run(&s);
 }
 
 static harp_status check_args(const harp_trellis_params *p, int64_t m, int64_t n, const float *W, const double *H,
@@ -149,7 +105,7 @@ harp_status harp_trellis_quantize_linear(const harp_trellis_params *p, int64_t m
         st = HARP_ERR_OOM;
         goto done;
     }
-    if ((st = padded_hessian(p, n, np, Hin, H, what)) != HARP_OK) goto done;
+    if ((st = harp_hessian_padded(n, np, Hin, p->regularize, p->sigma_reg, what, H)) != HARP_OK) goto done;
     if ((st = harp_block_ldl(np, 16, H, L, D, &out->chol_jitter_steps, what)) != HARP_OK) goto done;
     double ss = 0;
     for (int64_t k = 0; k < m * n; k++) ss += (double)W[k] * (double)W[k];

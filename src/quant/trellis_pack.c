@@ -1,10 +1,10 @@
 /* Trellis bit packing (§5.6.5), the tile ↔ sequence permutation (§5.6.6), one-tile encode and
  * decode, and the feedback-free quantization of many tiles (HARP's target, §4.12). */
-#include <omp.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "harp/quant.h"
+#include "quant_internal.h"
 #include "trellis_kern.h"
 
 harp_status harp_trellis_pack(const harp_tcb *cb, const uint32_t *states, uint16_t *words) {
@@ -110,6 +110,25 @@ static void quantize_tile_k(const harp_tcb *cb, int64_t m, int64_t n, const floa
         for (int a = 0; a < rows; a++) memcpy(recon + o + a * n, r + 16 * a, sizeof(float) * (size_t)cols);
 }
 
+typedef struct {
+    const harp_tcb *cb;
+    int64_t m, n;
+    const float *X;
+    int parts, part;
+    uint16_t *codes;
+    float *recon;
+} tiles_job;
+
+/* Tiles part + i·parts for i in [i0, i0 + count). */
+static void tiles_run(const void *ctx, int64_t i0, int64_t count, void *ws) {
+    const tiles_job *J = ctx;
+    const int64_t nw = harp_tcb_words(J->cb);
+    for (int64_t i = i0; i < i0 + count; i++) {
+        const int64_t k = J->part + i * J->parts;
+        quantize_tile_k(J->cb, J->m, J->n, J->X, k, J->codes + k * nw, J->recon, ws);
+    }
+}
+
 harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
                                         int part, uint16_t *codes, float *recon, const char *what) {
     if (m <= 0 || n <= 0 || parts < 1 || part < 0 || part >= parts || cb->L != HARP_TRELLIS_L ||
@@ -117,19 +136,10 @@ harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n
         return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis tiles need m, n ≥ 1 (got %lld × %lld), 0 ≤ part < parts "
                         "and a format trellis", what, (long long)m, (long long)n);
     HARP_TRY(harp_check_finite_f32(X, m * n, what));
-    const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16), nw = harp_tcb_words(cb);
-    int oom = 0;
-#pragma omp parallel
-    {
-        harp_viterbi_ws *ws = harp_viterbi_ws_new(cb);
-        if (!ws) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t k = part; k < ntiles; k += parts)
-            if (ws) quantize_tile_k(cb, m, n, X, k, codes + k * nw, recon, ws);
-        harp_viterbi_ws_free(ws);
-    }
-    return oom ? harp_err(HARP_ERR_OOM, "%s: out of memory for the Viterbi workspaces", what) : HARP_OK;
+    const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16);
+    const tiles_job J = {cb, m, n, X, parts, part, codes, recon};
+    const harp_rowchunks_spec s = {.m = (ntiles - part + parts - 1) / parts, .chunk = 4, .fn = tiles_run, .ctx = &J,
+                                   .ws_new = harp_viterbi_ws_new_any, .ws_free = harp_viterbi_ws_free_any,
+                                   .ws_arg = cb, .stage = "trellis", .what = what};
+    return harp_rowchunks_spec_run(&s);
 }

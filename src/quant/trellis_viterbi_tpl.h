@@ -1,11 +1,20 @@
 /* The fused Viterbi pass, written once for any vector width. The including file defines the
- * vector helpers (tv_*), TV_W lanes, TV_INLINE (target + always_inline) and TV_NAME, then includes
- * this file. Arithmetic per state is exactly the reference's: d0·d0 (+ d1·d1), then + best.
+ * vector helpers (tv_*) that differ by width, TV_MM(x) (the intrinsic prefix, _mm256_##x or
+ * _mm512_##x), TV_W lanes, TV_INLINE (target + always_inline) and TV_NAME, then includes this file. Arithmetic per state is exactly the reference's: d0·d0 (+ d1·d1), then + best.
  *
  * The min over the 2^KV predecessor slices is a tree over blocks of up to 16 slices (short
  * dependency chains; each merge keeps the left operand unless the right one is strictly smaller),
  * the blocks then merged in order. Minimum value and first minimal index do not depend on the
  * reduction order, so the result equals the reference's sequential scan exactly. */
+
+/* The helpers whose intrinsics differ only by the width prefix. */
+TV_INLINE tv_f tv_load(const float *p) { return TV_MM(load_ps)(p); }
+TV_INLINE void tv_store(float *p, tv_f v) { TV_MM(store_ps)(p, v); }
+TV_INLINE tv_f tv_set1(float v) { return TV_MM(set1_ps)(v); }
+TV_INLINE tv_i tv_seti(int v) { return TV_MM(set1_epi32)(v); }
+TV_INLINE tv_f tv_sub(tv_f a, tv_f b) { return TV_MM(sub_ps)(a, b); }
+TV_INLINE tv_f tv_mul(tv_f a, tv_f b) { return TV_MM(mul_ps)(a, b); }
+TV_INLINE tv_f tv_add(tv_f a, tv_f b) { return TV_MM(add_ps)(a, b); }
 
 /* Lanes s0 … s0+W−1 of the previous step's cost: dist(s) + best[s >> KV]. */
 TV_INLINE tv_f tv_cost(const float *v0, const float *v1, tv_f x0, tv_f x1, const float *best, uint32_t s0, int KV,

@@ -69,16 +69,29 @@ static harp_status compile_regex(harp_tokenizer *t, const char *pat, int literal
     return HARP_OK;
 }
 
-static harp_status load_normalizer(harp_tokenizer *t, const cJSON *n) {
-    if (!n || cJSON_IsNull(n)) return HARP_OK;
-    const char *ty = jstr(n, "type");
-    if (!ty) return harp_err(HARP_ERR_FORMAT, "%s: normalizer without a type", t->name);
-    if (strcmp(ty, "Sequence") == 0) {
+typedef harp_status (*step_loader)(harp_tokenizer *t, const cJSON *step);
+
+/* The common part of a normalizer / pre-tokenizer step: null (or absent) is no step, a "Sequence"
+ * loads each step of its `list` array. *ty is the type of any other step, NULL when done. */
+static harp_status step_type(harp_tokenizer *t, const cJSON *step, const char *kind, const char *list,
+                             step_loader load, const char **ty) {
+    *ty = NULL;
+    if (!step || cJSON_IsNull(step)) return HARP_OK;
+    const char *type = jstr(step, "type");
+    if (!type) return harp_err(HARP_ERR_FORMAT, "%s: %s without a type", t->name, kind);
+    if (strcmp(type, "Sequence") == 0) {
         const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "normalizers"))
-            HARP_TRY(load_normalizer(t, e));
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(step, list)) HARP_TRY(load(t, e));
         return HARP_OK;
     }
+    *ty = type;
+    return HARP_OK;
+}
+
+static harp_status load_normalizer(harp_tokenizer *t, const cJSON *n) {
+    const char *ty;
+    HARP_TRY(step_type(t, n, "normalizer", "normalizers", load_normalizer, &ty));
+    if (!ty) return HARP_OK;
     if (strcmp(ty, "Prepend") == 0 && is_ws_str(jstr(n, "prepend"))) {
         t->prepend = 1;
         return HARP_OK;
@@ -101,15 +114,9 @@ static harp_status load_normalizer(harp_tokenizer *t, const cJSON *n) {
 }
 
 static harp_status load_pretok(harp_tokenizer *t, const cJSON *p) {
-    if (!p || cJSON_IsNull(p)) return HARP_OK;
-    const char *ty = jstr(p, "type");
-    if (!ty) return harp_err(HARP_ERR_FORMAT, "%s: pre_tokenizer without a type", t->name);
-    if (strcmp(ty, "Sequence") == 0) {
-        const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers"))
-            HARP_TRY(load_pretok(t, e));
-        return HARP_OK;
-    }
+    const char *ty;
+    HARP_TRY(step_type(t, p, "pre_tokenizer", "pretokenizers", load_pretok, &ty));
+    if (!ty) return HARP_OK;
     if (strcmp(ty, "Metaspace") == 0) {
         if (!is_ws_str(jstr(p, "replacement")))
             return harp_err(HARP_ERR_UNSUPPORTED, "%s: Metaspace replacement is not U+2581", t->name);

@@ -32,15 +32,24 @@ static harp_status pb_varint(pb *r, uint64_t *v) {
     return harp_err(HARP_ERR_FORMAT, "%s: varint longer than 10 bytes in %s", r->name, r->what);
 }
 
-/* Reads one field: tag, and for length-delimited fields the payload span; scalars in *v. */
-static harp_status pb_field(pb *r, uint32_t *field, uint32_t *wire, uint64_t *v, pb *sub) {
+/* One field of a message: number f, wire type w, a scalar's value v (0 for other wire types) and a
+ * length-delimited field's payload span sub. */
+typedef struct pb_fld {
+    uint32_t f, w;
+    uint64_t v;
+    pb sub;
+} pb_fld;
+
+/* Reads the next field of r into *x. */
+static harp_status pb_field(pb *r, pb_fld *x) {
     uint64_t tag = 0;
+    x->v = 0;
     HARP_TRY(pb_varint(r, &tag));
-    *field = (uint32_t)(tag >> 3);
-    *wire = (uint32_t)(tag & 7);
-    if (*field == 0) return harp_err(HARP_ERR_FORMAT, "%s: field number 0 in %s", r->name, r->what);
-    switch (*wire) {
-    case 0: return pb_varint(r, v);
+    x->f = (uint32_t)(tag >> 3);
+    x->w = (uint32_t)(tag & 7);
+    if (x->f == 0) return harp_err(HARP_ERR_FORMAT, "%s: field number 0 in %s", r->name, r->what);
+    switch (x->w) {
+    case 0: return pb_varint(r, &x->v);
     case 1:
         if (r->end - r->p < 8)
             return harp_err(HARP_ERR_FORMAT, "%s: truncated 64-bit field in %s", r->name, r->what);
@@ -52,7 +61,7 @@ static harp_status pb_field(pb *r, uint32_t *field, uint32_t *wire, uint64_t *v,
         {
             uint32_t u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
                          (uint32_t)r->p[3] << 24;
-            *v = u;
+            x->v = u;
         }
         r->p += 4;
         return HARP_OK;
@@ -62,17 +71,17 @@ static harp_status pb_field(pb *r, uint32_t *field, uint32_t *wire, uint64_t *v,
         if (n > (uint64_t)(r->end - r->p))
             return harp_err(HARP_ERR_FORMAT,
                             "%s: field %u of %s claims %llu bytes, only %zu left (truncated?)",
-                            r->name, *field, r->what, (unsigned long long)n,
+                            r->name, x->f, r->what, (unsigned long long)n,
                             (size_t)(r->end - r->p));
-        sub->p = r->p;
-        sub->end = r->p + n;
-        sub->name = r->name;
+        x->sub.p = r->p;
+        x->sub.end = r->p + n;
+        x->sub.name = r->name;
         r->p += n;
         return HARP_OK;
     }
     default:
         return harp_err(HARP_ERR_FORMAT, "%s: unsupported protobuf wire type %u in %s", r->name,
-                        *wire, r->what);
+                        x->w, r->what);
     }
 }
 
@@ -87,13 +96,10 @@ static float pb_f32(uint64_t v) {
 
 static harp_status count_pieces(pb r, int32_t *n) {
     *n = 0;
-    while (r.p < r.end) {
-        uint32_t f, w;
-        uint64_t v;
-        pb sub;
-        HARP_TRY(pb_field(&r, &f, &w, &v, &sub));
-        if (f == 1) {
-            if (w != 2) return harp_err(HARP_ERR_FORMAT, "%s: pieces field is not a message", r.name);
+    for (pb_fld x; r.p < r.end;) {
+        HARP_TRY(pb_field(&r, &x));
+        if (x.f == 1) {
+            if (x.w != 2) return harp_err(HARP_ERR_FORMAT, "%s: pieces field is not a message", r.name);
             if (++*n > (1 << 24)) return harp_err(HARP_ERR_FORMAT, "%s: too many pieces", r.name);
         }
     }
@@ -103,23 +109,20 @@ static harp_status count_pieces(pb r, int32_t *n) {
 static harp_status load_piece(harp_tokenizer *t, pb r, int32_t id) {
     r.what = "a piece";
     int have = 0;
-    while (r.p < r.end) {
-        uint32_t f, w;
-        uint64_t v = 0;
-        pb sub;
-        HARP_TRY(pb_field(&r, &f, &w, &v, &sub));
-        if (f == 1 && w == 2) {
-            HARP_TRY(tok_set_piece(t, id, (const char *)sub.p, (size_t)(sub.end - sub.p)));
+    for (pb_fld x; r.p < r.end;) {
+        HARP_TRY(pb_field(&r, &x));
+        if (x.f == 1 && x.w == 2) {
+            HARP_TRY(tok_set_piece(t, id, (const char *)x.sub.p, (size_t)(x.sub.end - x.sub.p)));
             have = 1;
-        } else if (f == 2 && w == 5) {
-            t->score[id] = pb_f32(v);
+        } else if (x.f == 2 && x.w == 5) {
+            t->score[id] = pb_f32(x.v);
             if (t->score[id] != t->score[id])
                 return harp_err(HARP_ERR_FORMAT, "%s: piece %d has a NaN score", t->name, (int)id);
-        } else if (f == 3 && w == 0) {
-            if (v < 1 || v > 6)
+        } else if (x.f == 3 && x.w == 0) {
+            if (x.v < 1 || x.v > 6)
                 return harp_err(HARP_ERR_FORMAT, "%s: piece %d has unknown type %llu", t->name,
-                                (int)id, (unsigned long long)v);
-            t->type[id] = (uint8_t)v;
+                                (int)id, (unsigned long long)x.v);
+            t->type[id] = (uint8_t)x.v;
         }
     }
     if (!have) return harp_err(HARP_ERR_FORMAT, "%s: piece %d has no string", t->name, (int)id);
@@ -130,19 +133,16 @@ static harp_status load_piece(harp_tokenizer *t, pb r, int32_t id) {
 
 static harp_status load_trainer(harp_tokenizer *t, pb r, int *model_type) {
     r.what = "trainer_spec";
-    while (r.p < r.end) {
-        uint32_t f, w;
-        uint64_t v = 0;
-        pb sub;
-        HARP_TRY(pb_field(&r, &f, &w, &v, &sub));
-        if (w != 0) continue;
-        switch (f) {
-        case 3: *model_type = (int)v; break;
-        case 24: t->ws_suffix = v != 0; break;
-        case 35: t->byte_fallback = v != 0; break;
-        case 40: t->unk_id = (int32_t)v; break;
-        case 41: t->bos_id = (int32_t)v; break;
-        case 42: t->eos_id = (int32_t)v; break;
+    for (pb_fld x; r.p < r.end;) {
+        HARP_TRY(pb_field(&r, &x));
+        if (x.w != 0) continue;
+        switch (x.f) {
+        case 3: *model_type = (int)x.v; break;
+        case 24: t->ws_suffix = x.v != 0; break;
+        case 35: t->byte_fallback = x.v != 0; break;
+        case 40: t->unk_id = (int32_t)x.v; break;
+        case 41: t->bos_id = (int32_t)x.v; break;
+        case 42: t->eos_id = (int32_t)x.v; break;
         default: break;
         }
     }
@@ -151,27 +151,24 @@ static harp_status load_trainer(harp_tokenizer *t, pb r, int *model_type) {
 
 static harp_status load_normalizer(harp_tokenizer *t, pb r) {
     r.what = "normalizer_spec";
-    while (r.p < r.end) {
-        uint32_t f, w;
-        uint64_t v = 0;
-        pb sub;
-        HARP_TRY(pb_field(&r, &f, &w, &v, &sub));
-        if (f == 1 && w == 2) {
-            size_t n = (size_t)(sub.end - sub.p);
-            if (!(n == 8 && memcmp(sub.p, "identity", 8) == 0) && n != 0) {
+    for (pb_fld x; r.p < r.end;) {
+        HARP_TRY(pb_field(&r, &x));
+        if (x.f == 1 && x.w == 2) {
+            size_t n = (size_t)(x.sub.end - x.sub.p);
+            if (!(n == 8 && memcmp(x.sub.p, "identity", 8) == 0) && n != 0) {
                 /* A named rule (nmt_nfkc, ...) only matters through its charsmap, checked below. */
             }
-        } else if (f == 2 && w == 2 && sub.end != sub.p) {
+        } else if (x.f == 2 && x.w == 2 && x.sub.end != x.sub.p) {
             return harp_err(HARP_ERR_UNSUPPORTED,
                             "%s: normalizer has a precompiled charsmap (e.g. nmt_nfkc); only the "
                             "identity normalization is supported",
                             t->name);
-        } else if (f == 3 && w == 0) {
-            t->add_dummy_prefix = v != 0;
-        } else if (f == 4 && w == 0) {
-            t->remove_extra_ws = v != 0;
-        } else if (f == 5 && w == 0) {
-            t->escape_ws = v != 0;
+        } else if (x.f == 3 && x.w == 0) {
+            t->add_dummy_prefix = x.v != 0;
+        } else if (x.f == 4 && x.w == 0) {
+            t->remove_extra_ws = x.v != 0;
+        } else if (x.f == 5 && x.w == 0) {
+            t->escape_ws = x.v != 0;
         }
     }
     return HARP_OK;
@@ -199,18 +196,15 @@ harp_status tok_spm_load(harp_tokenizer *t, const uint8_t *d, size_t n) {
     t->eos_id = 2;
     int model_type = 1, have_trainer = 0;
     int32_t id = 0;
-    while (r.p < r.end) {
-        uint32_t f, w;
-        uint64_t v;
-        pb sub;
-        HARP_TRY(pb_field(&r, &f, &w, &v, &sub));
-        if (f == 1) {
-            HARP_TRY(load_piece(t, sub, id++));
-        } else if (f == 2 && w == 2) {
-            HARP_TRY(load_trainer(t, sub, &model_type));
+    for (pb_fld x; r.p < r.end;) {
+        HARP_TRY(pb_field(&r, &x));
+        if (x.f == 1) {
+            HARP_TRY(load_piece(t, x.sub, id++));
+        } else if (x.f == 2 && x.w == 2) {
+            HARP_TRY(load_trainer(t, x.sub, &model_type));
             have_trainer = 1;
-        } else if (f == 3 && w == 2) {
-            HARP_TRY(load_normalizer(t, sub));
+        } else if (x.f == 3 && x.w == 2) {
+            HARP_TRY(load_normalizer(t, x.sub));
         }
     }
     if (!have_trainer)

@@ -155,10 +155,17 @@ static void td_str(FILE *f, const char *s) {
     fprintf(f, "</td>");
 }
 
-static void td_id(FILE *f, const rp_id *id) {
+/* A result row opens with its model, method and bpw cells and closes with its source cell. */
+static void tr_open(FILE *f, const rp_id *id) {
+    fprintf(f, "<tr>");
     td_str(f, id->label);
     td_str(f, id->method);
     td_num(f, id->bpw, "%.4f");
+}
+
+static void tr_close(FILE *f, const char *source) {
+    td_str(f, source);
+    fprintf(f, "</tr>\n");
 }
 
 static double mean_proxy(const rp_quant *q) {
@@ -178,16 +185,14 @@ static void quant_table(FILE *f, const rp_data *d) {
                "<th>source</th></tr>\n");
     for (int i = 0; i < d->n_quant; i++) {
         const rp_quant *q = &d->quant[i];
-        fprintf(f, "<tr>");
-        td_id(f, &q->id);
+        tr_open(f, &q->id);
         td_str(f, q->model);
         td_num(f, q->bpw_codes, "%.4f");
         td_num(f, q->bpw_paper, "%.4f");
         fprintf(f, "<td>%d</td>", q->n_layers);
         td_num(f, mean_proxy(q), "%.5g");
         td_num(f, q->seconds, "%.1f");
-        td_str(f, q->id.source);
-        fprintf(f, "</tr>\n");
+        tr_close(f, q->id.source);
     }
     fprintf(f, "</table>\n");
 }
@@ -198,15 +203,13 @@ static void ppl_table(FILE *f, const rp_data *d) {
                "<th>text</th><th>ctx</th><th>ppl</th><th>KLD</th><th>source</th></tr>\n");
     for (int i = 0; i < d->n_ppl; i++) {
         const rp_ppl *r = &d->ppl[i];
-        fprintf(f, "<tr>");
-        td_id(f, &r->id);
+        tr_open(f, &r->id);
         td_str(f, r->text);
         if (r->ctx > 0) fprintf(f, "<td>%d</td>", r->ctx);
         else fprintf(f, "<td>–</td>");
         td_num(f, r->ppl, "%.4f");
         td_num(f, r->kld, "%.5f");
-        td_str(f, r->id.source);
-        fprintf(f, "</tr>\n");
+        tr_close(f, r->id.source);
     }
     fprintf(f, "</table>\n");
 }
@@ -221,8 +224,7 @@ static void bench_table(FILE *f, const rp_data *d) {
         td_str(f, b->bench);
         td_str(f, b->what);
         td_str(f, b->detail);
-        td_str(f, b->source);
-        fprintf(f, "</tr>\n");
+        tr_close(f, b->source);
     }
     fprintf(f, "</table>\n");
 }
@@ -271,11 +273,9 @@ static void zs_section(FILE *f, const rp_data *d, out_state *os) {
     series_set ss = {0};
     for (int i = 0; i < d->n_zs; i++) {
         const rp_zs *z = &d->zs[i];
-        fprintf(f, "<tr>");
-        td_id(f, &z->id);
+        tr_open(f, &z->id);
         for (int j = 0; j < nt; j++) zs_cell(f, z, tasks[j]);
-        td_str(f, z->id.source);
-        fprintf(f, "</tr>\n");
+        tr_close(f, z->id.source);
         char name[400];
         snprintf(name, sizeof name, "%s (%s)", z->id.label, z->id.method);
         series_buf *b = series_get(&ss, name);

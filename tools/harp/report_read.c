@@ -19,16 +19,8 @@ static void one_line(char *s) {
         if ((unsigned char)*s < 0x20) *s = '?';
 }
 
-static int fail(char *err, size_t n, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    one_line(err);
-    return -1;
-}
-
-/* A reason why an object is passed over; returns 0 (no results added). */
+/* The message in err: why an object is passed over (returns 0, no results added) or, followed by
+ * return -1, why a file cannot be read. */
 static int why(char *err, size_t n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -298,7 +290,10 @@ static int read_lines(rp_data *d, char *buf, const char *src, int *skipped, char
 
 int rp_read_buf(char *buf, size_t len, const char *path, rp_data *d, int *skipped, char *err, size_t errn) {
     *skipped = 0;
-    if (memchr(buf, 0, len)) return fail(err, errn, "%s: not a text file (holds a NUL byte)", path);
+    if (memchr(buf, 0, len)) {
+        why(err, errn, "%s: not a text file (holds a NUL byte)", path);
+        return -1;
+    }
     char src[256];
     base_name(src, sizeof src, path);
     int n;
@@ -318,7 +313,10 @@ int rp_read_file(const char *path, rp_data *d, int *skipped, char *err, size_t e
     char *buf;
     size_t len;
     *skipped = 0;
-    if (harp_read_file(path, &buf, &len) != HARP_OK) return fail(err, errn, "%s", harp_last_error());
+    if (harp_read_file(path, &buf, &len) != HARP_OK) {
+        why(err, errn, "%s", harp_last_error());
+        return -1;
+    }
     int n = rp_read_buf(buf, len, path, d, skipped, err, errn);
     harp_free(buf);
     return n;

@@ -57,6 +57,40 @@ static int cmp_d(const void *a, const void *b) {
 
 typedef void (*enqueue_fn)(void *user, int call, cudaStream_t s);
 
+/* What one timed run launches: a graph replay (exec) or `calls` enqueues straight on the stream. */
+typedef struct timed_work {
+    enqueue_fn fn;
+    void *user;
+    int calls;
+    cudaGraphExec_t exec;
+} timed_work;
+
+static void run_work(const gctx *g, const timed_work *w) {
+    if (w->exec) CUCHK(cudaGraphLaunch(w->exec, g->s));
+    else
+        for (int i = 0; i < w->calls; i++) w->fn(w->user, i, g->s);
+}
+
+/* Median microseconds per call over `reps` (≤ 256) event-timed runs of w. */
+static double median_us(const gctx *g, const timed_work *w, int reps) {
+    cudaEvent_t a, b;
+    CUCHK(cudaEventCreate(&a));
+    CUCHK(cudaEventCreate(&b));
+    double t[256];
+    for (int r = 0; r < reps; r++) {
+        CUCHK(cudaEventRecord(a, g->s));
+        run_work(g, w);
+        CUCHK(cudaEventRecord(b, g->s));
+        CUCHK(cudaEventSynchronize(b));
+        float ms = 0;
+        CUCHK(cudaEventElapsedTime(&ms, a, b));
+        t[r] = 1000.0 * ms / w->calls;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    cudaEventDestroy(a), cudaEventDestroy(b);
+    return t[reps / 2];
+}
+
 /* Median microseconds per call over `reps` replays of a graph holding `calls` enqueues. */
 static double time_graph(const gctx *g, enqueue_fn fn, void *user, int calls) {
     cudaGraph_t graph;
@@ -65,73 +99,45 @@ static double time_graph(const gctx *g, enqueue_fn fn, void *user, int calls) {
     for (int i = 0; i < calls; i++) fn(user, i, g->s);
     CUCHK(cudaStreamEndCapture(g->s, &graph));
     CUCHK(cudaGraphInstantiate(&exec, graph, 0));
-    cudaEvent_t a, b;
-    CUCHK(cudaEventCreate(&a));
-    CUCHK(cudaEventCreate(&b));
-    for (int w = 0; w < 3; w++) CUCHK(cudaGraphLaunch(exec, g->s));
-    double t[256];
-    const int reps = g->reps < 256 ? g->reps : 256;
-    for (int r = 0; r < reps; r++) {
-        CUCHK(cudaEventRecord(a, g->s));
-        CUCHK(cudaGraphLaunch(exec, g->s));
-        CUCHK(cudaEventRecord(b, g->s));
-        CUCHK(cudaEventSynchronize(b));
-        float ms = 0;
-        CUCHK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = 1000.0 * ms / calls;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    const timed_work w = {fn, user, calls, exec};
+    for (int i = 0; i < 3; i++) run_work(g, &w);
+    const double us = median_us(g, &w, g->reps < 256 ? g->reps : 256);
     CUCHK(cudaGetLastError());
-    cudaEventDestroy(a), cudaEventDestroy(b);
     cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
-    return t[reps / 2];
+    return us;
 }
 
 /* Same work launched on the stream without a graph. */
 static double time_stream(const gctx *g, enqueue_fn fn, void *user, int calls) {
-    cudaEvent_t a, b;
-    CUCHK(cudaEventCreate(&a));
-    CUCHK(cudaEventCreate(&b));
-    for (int i = 0; i < calls; i++) fn(user, i, g->s);
-    double t[64];
-    const int reps = g->reps < 64 ? g->reps : 64;
-    for (int r = 0; r < reps; r++) {
-        CUCHK(cudaEventRecord(a, g->s));
-        for (int i = 0; i < calls; i++) fn(user, i, g->s);
-        CUCHK(cudaEventRecord(b, g->s));
-        CUCHK(cudaEventSynchronize(b));
-        float ms = 0;
-        CUCHK(cudaEventElapsedTime(&ms, a, b));
-        t[r] = 1000.0 * ms / calls;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
-    cudaEventDestroy(a), cudaEventDestroy(b);
-    return t[reps / 2];
+    const timed_work w = {fn, user, calls, NULL};
+    run_work(g, &w);
+    return median_us(g, &w, g->reps < 64 ? g->reps : 64);
 }
 
-static double measure_copy(gctx *g) {
-    const size_t bytes = (size_t)1 << 30;
-    void *a, *b;
-    CUCHK(cudaMalloc(&a, bytes));
-    CUCHK(cudaMalloc(&b, bytes));
-    CUCHK(cudaMemset(a, 1, bytes));
-    cudaEvent_t e0, e1;
-    CUCHK(cudaEventCreate(&e0));
-    CUCHK(cudaEventCreate(&e1));
-    double t[20];
-    for (int r = -2; r < 20; r++) {
-        CUCHK(cudaEventRecord(e0, g->s));
-        CUCHK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, g->s));
-        CUCHK(cudaEventRecord(e1, g->s));
-        CUCHK(cudaEventSynchronize(e1));
-        float ms;
-        CUCHK(cudaEventElapsedTime(&ms, e0, e1));
-        if (r >= 0) t[r] = ms;
-    }
-    qsort(t, 20, sizeof t[0], cmp_d);
-    cudaFree(a), cudaFree(b);
-    cudaEventDestroy(e0), cudaEventDestroy(e1);
-    return 2.0 * (double)bytes / (t[10] * 1e-3) / 1e9;
+typedef struct copy_job {
+    void *dst;
+    const void *src;
+    size_t bytes;
+} copy_job;
+static void copy_enqueue(void *user, int call, cudaStream_t s) {
+    const copy_job *c = user;
+    (void)call;
+    CUCHK(cudaMemcpyAsync(c->dst, c->src, c->bytes, cudaMemcpyDeviceToDevice, s));
+}
+
+/* Device copy bandwidth in GB/s (read + write): median of 20 timed 1 GiB copies after 2 warm-ups. */
+static double measure_copy(const gctx *g) {
+    copy_job c = {NULL, NULL, (size_t)1 << 30};
+    void *a;
+    CUCHK(cudaMalloc(&a, c.bytes));
+    CUCHK(cudaMalloc(&c.dst, c.bytes));
+    CUCHK(cudaMemset(a, 1, c.bytes));
+    c.src = a;
+    const timed_work w = {copy_enqueue, &c, 1, NULL};
+    run_work(g, &w), run_work(g, &w);
+    const double us = median_us(g, &w, 20);
+    cudaFree(a), cudaFree(c.dst);
+    return 2.0 * (double)c.bytes / (us * 1e-6) / 1e9;
 }
 
 /* Shared with bench_decode.c (bench.h): the same timing and copy measurement. */
@@ -143,24 +149,24 @@ static void tramp_call(void *u, int call, cudaStream_t s) {
     const tramp *t = u;
     t->fn(t->user, call, (void *)s);
 }
-double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+static gctx ctx_on(void *stream, int reps) {
     gctx g;
     memset(&g, 0, sizeof g);
     g.s = (cudaStream_t)stream, g.reps = reps;
+    return g;
+}
+double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
+    const gctx g = ctx_on(stream, reps);
     tramp t = {fn, user};
     return time_graph(&g, tramp_call, &t, calls);
 }
 double bench_gpu_time_stream(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls) {
-    gctx g;
-    memset(&g, 0, sizeof g);
-    g.s = (cudaStream_t)stream, g.reps = reps;
+    const gctx g = ctx_on(stream, reps);
     tramp t = {fn, user};
     return time_stream(&g, tramp_call, &t, calls);
 }
 double bench_gpu_copy_gbps(void *stream) {
-    gctx g;
-    memset(&g, 0, sizeof g);
-    g.s = (cudaStream_t)stream;
+    const gctx g = ctx_on(stream, 0);
     return measure_copy(&g);
 }
 

@@ -45,13 +45,18 @@ static void check_rot(harp_rot *r, const char *what) {
     free(x), free(y), free(tmp);
 }
 
+/* check_rot on a fresh rotation of that kind. */
+static void check_kind(harp_rot_kind kind, int64_t n, const harp_rot_params *p, uint64_t seed, const char *what) {
+    harp_rot *r = NULL;
+    CHECK_OK(harp_rot_create(kind, n, p, seed, &r));
+    check_rot(r, what);
+    harp_rot_destroy(r);
+}
+
 static void test_rotations(void) {
     static const int64_t had_n[] = {172, 1536, 688, 512};
     for (size_t i = 0; i < sizeof had_n / sizeof had_n[0]; i++) {
-        harp_rot *r = NULL;
-        CHECK_OK(harp_rot_create(HARP_ROT_RHT, had_n[i], NULL, 5, &r));
-        check_rot(r, "rht");
-        harp_rot_destroy(r);
+        check_kind(HARP_ROT_RHT, had_n[i], NULL, 5, "rht");
         for (int sched = 0; sched < 2; sched++)
             for (int passes = 1; passes <= 2; passes++) {
                 harp_rot_params p;
@@ -59,21 +64,15 @@ static void test_rotations(void) {
                 p.theta_init_scale = 0.3;
                 p.schedule = sched;
                 p.n_passes = passes;
-                CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, had_n[i], &p, 7, &r));
-                check_rot(r, sched ? "butterfly (hadamard schedule)" : "butterfly");
-                harp_rot_destroy(r);
+                check_kind(HARP_ROT_BUTTERFLY, had_n[i], &p, 7, sched ? "butterfly (hadamard schedule)" : "butterfly");
             }
     }
     harp_rot_params p;
     harp_rot_params_default(&p);
     p.gsr_signs = 1;
+    check_kind(HARP_ROT_GSR, 1024, &p, 9, "gsr");
+    check_kind(HARP_ROT_KRON, 96, NULL, 4, "kron");
     harp_rot *r = NULL;
-    CHECK_OK(harp_rot_create(HARP_ROT_GSR, 1024, &p, 9, &r));
-    check_rot(r, "gsr");
-    harp_rot_destroy(r);
-    CHECK_OK(harp_rot_create(HARP_ROT_KRON, 96, NULL, 4, &r));
-    check_rot(r, "kron");
-    harp_rot_destroy(r);
     CHECK_OK(harp_rot_create(HARP_ROT_RANDOM_ORTHOGONAL, 64, NULL, 4, &r));
     dec_xform xf;
     const int8_t *s = NULL;

@@ -16,11 +16,17 @@ static int ids_from(const cJSON *arr, int32_t *ids, int cap) {
     return n;
 }
 
-static harp_model *open_model(const char *path) {
+/* The golden file *g and the model (shared paths) with its info; NULL when either is missing. */
+static harp_model *open_golden(const char *golden, const char *path, cJSON **g, harp_model_info *info) {
+    *g = t_load_json(t_shared(golden));
+    CHECK(*g != NULL);
+    if (!*g) return NULL;
     harp_model_params p = harp_model_default_params();
     p.load_tokenizer = 0;
     harp_model *m = NULL;
-    CHECK_OK(harp_model_open(path, &p, &m));
+    CHECK_OK(harp_model_open(t_shared(path), &p, &m));
+    if (m) CHECK_OK(harp_model_get_info(m, info));
+    else cJSON_Delete(*g);
     return m;
 }
 
@@ -58,13 +64,10 @@ static void check_greedy(harp_model *m, const int32_t *prompt, int np, const int
 }
 
 static void test_stories(void) {
-    cJSON *g = t_load_json(t_shared("models/stories260K/golden.json"));
-    CHECK(g != NULL);
-    if (!g) return;
-    harp_model *m = open_model(t_shared("models/stories260K/stories260K.bin"));
-    if (!m) return;
+    cJSON *g;
     harp_model_info info;
-    CHECK_OK(harp_model_get_info(m, &info));
+    harp_model *m = open_golden("models/stories260K/golden.json", "models/stories260K/stories260K.bin", &g, &info);
+    if (!m) return;
     CHECK(info.rope_layout == HARP_ROPE_INTERLEAVED && info.dim == 64 && info.vocab_size == 512);
     int32_t prompt[16], want[128];
     int np = ids_from(cJSON_GetObjectItem(g, "prompt_tokens"), prompt, 16);
@@ -85,13 +88,10 @@ static void test_stories(void) {
 }
 
 static void test_ref_llama(void) {
-    cJSON *g = t_load_json(t_shared("models/ref-llama/golden.json"));
-    CHECK(g != NULL);
-    if (!g) return;
-    harp_model *m = open_model(t_shared("models/ref-llama"));
-    if (!m) return;
+    cJSON *g;
     harp_model_info info;
-    CHECK_OK(harp_model_get_info(m, &info));
+    harp_model *m = open_golden("models/ref-llama/golden.json", "models/ref-llama", &g, &info);
+    if (!m) return;
     CHECK(info.rope_layout == HARP_ROPE_HALF && info.n_params == 16781824 && !strcmp(info.weight_dtype, "F16"));
     const cJSON *prompts = cJSON_GetObjectItem(g, "prompts");
     int k = 0;

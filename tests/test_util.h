@@ -11,58 +11,51 @@
 
 static int t_pass_, t_fail_;
 
-#define CHECK(cond)                                                                 \
-    do {                                                                            \
-        if (cond) t_pass_++;                                                        \
-        else {                                                                      \
-            t_fail_++;                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                           \
+/* Counts one check; a failure prints "file:line: ", prefix and the printf-style message. */
+#define T_CHECK_(ok, prefix, ...)                                       \
+    do {                                                                \
+        if (ok) t_pass_++;                                              \
+        else {                                                          \
+            t_fail_++;                                                  \
+            fprintf(stderr, "%s:%d: %s", __FILE__, __LINE__, prefix);   \
+            fprintf(stderr, __VA_ARGS__);                               \
+            fputc('\n', stderr);                                        \
+        }                                                               \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                          \
-    do {                                                              \
-        if (cond) t_pass_++;                                          \
-        else {                                                        \
-            t_fail_++;                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: ", __FILE__, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                             \
-            fputc('\n', stderr);                                      \
-        }                                                             \
-    } while (0)
+#define CHECK(cond) T_CHECK_(cond, "CHECK failed: ", "%s", #cond)
+#define CHECK_MSG(cond, ...) T_CHECK_(cond, "CHECK failed: ", __VA_ARGS__)
 
 /* |a - b| <= tol, printing both values on failure. */
-#define CHECK_NEAR(a, b, tol)                                                             \
-    do {                                                                                  \
-        double ta_ = (double)(a), tb_ = (double)(b), tt_ = (double)(tol);                  \
-        if (fabs(ta_ - tb_) <= tt_) t_pass_++;                                            \
-        else {                                                                            \
-            t_fail_++;                                                                    \
-            fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s = %.9g, %s = %.9g, |diff| = %.3g > %.3g\n", \
-                    __FILE__, __LINE__, #a, ta_, #b, tb_, fabs(ta_ - tb_), tt_);         \
-        }                                                                                 \
+#define CHECK_NEAR(a, b, tol)                                                                               \
+    do {                                                                                                    \
+        double ta_ = (double)(a), tb_ = (double)(b), tt_ = (double)(tol);                                    \
+        T_CHECK_(fabs(ta_ - tb_) <= tt_, "CHECK_NEAR failed: ", "%s = %.9g, %s = %.9g, |diff| = %.3g > %.3g", \
+                 #a, ta_, #b, tb_, fabs(ta_ - tb_), tt_);                                                   \
     } while (0)
 
-#define CHECK_OK(expr)                                                                  \
-    do {                                                                                \
-        int st_ = (int)(expr);                                                          \
-        if (st_ == 0) t_pass_++;                                                        \
-        else {                                                                          \
-            t_fail_++;                                                                  \
-            fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #expr, st_, \
-                    harp_last_error());                                                 \
-        }                                                                               \
+#define CHECK_OK(expr)                                                                       \
+    do {                                                                                     \
+        int st_ = (int)(expr);                                                               \
+        T_CHECK_(st_ == 0, "", "%s returned %d: %s", #expr, st_, harp_last_error());         \
     } while (0)
+
+/* root/rel in a static ring of 32 buffers; root from the environment variable env, dflt when unset
+ * or empty. */
+static inline const char *t_path_(const char *env, const char *dflt, const char *rel) {
+    static char bufs[32][4096];
+    static int k;
+    const char *root = getenv(env);
+    if (!root || !*root) root = dflt;
+    char *b = bufs[k++ & 31];
+    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    return b;
+}
 
 /* Path of a file under $HARP_SHARED (default ../shared); exits 77 (skip) if it is missing.
- * Returns a pointer to a static buffer ring (8 entries). */
+ * Returns a pointer into t_path_'s ring of 32 buffers (shared with t_data and t_tmp). */
 static inline const char *t_shared(const char *rel) {
-    static char bufs[8][4096];
-    static int k;
-    const char *root = getenv("HARP_SHARED");
-    if (!root || !*root) root = "../shared";
-    char *b = bufs[k++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    const char *b = t_path_("HARP_SHARED", "../shared", rel);
     if (access(b, R_OK) != 0) {
         printf("SKIP: shared file %s is missing (set HARP_SHARED to the shared/ folder)\n", b);
         exit(77);
@@ -71,26 +64,10 @@ static inline const char *t_shared(const char *rel) {
 }
 
 /* Path of a fixture under tests/data (HARP_TEST_DATA). */
-static inline const char *t_data(const char *rel) {
-    static char bufs[8][4096];
-    static int k;
-    const char *root = getenv("HARP_TEST_DATA");
-    if (!root || !*root) root = "tests/data";
-    char *b = bufs[k++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
-    return b;
-}
+static inline const char *t_data(const char *rel) { return t_path_("HARP_TEST_DATA", "tests/data", rel); }
 
 /* Scratch directory for test outputs (HARP_TMP). */
-static inline const char *t_tmp(const char *name) {
-    static char bufs[8][4096];
-    static int k;
-    const char *root = getenv("HARP_TMP");
-    if (!root || !*root) root = "/tmp";
-    char *b = bufs[k++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", root, name);
-    return b;
-}
+static inline const char *t_tmp(const char *name) { return t_path_("HARP_TMP", "/tmp", name); }
 
 static inline int t_done(void) {
     printf("%d passed, %d failed\n", t_pass_, t_fail_);

@@ -176,13 +176,7 @@ static double mean_proxy(const rp_quant *q) {
     return n ? s / n : NAN;
 }
 
-static void quant_table(FILE *f, const rp_data *d) {
-    if (!d->n_quant) return;
-    fprintf(f, "<h2>Quantized models</h2>\n<p>bpw: every stored bit of the quantized linears; codes: codes and "
-               "scales only; paper: codes + rotation state as the QuIP#/HARP papers count it "
-               "(docs/cli/quantize.md).</p>\n<table>\n<tr><th>model</th><th>method</th><th>bpw</th><th>from</th>"
-               "<th>codes bpw</th><th>paper bpw</th><th>linears</th><th>mean proxy loss</th><th>seconds</th>"
-               "<th>source</th></tr>\n");
+static void quant_rows(FILE *f, const rp_data *d) {
     for (int i = 0; i < d->n_quant; i++) {
         const rp_quant *q = &d->quant[i];
         tr_open(f, &q->id);
@@ -194,13 +188,9 @@ static void quant_table(FILE *f, const rp_data *d) {
         td_num(f, q->seconds, "%.1f");
         tr_close(f, q->id.source);
     }
-    fprintf(f, "</table>\n");
 }
 
-static void ppl_table(FILE *f, const rp_data *d) {
-    if (!d->n_ppl) return;
-    fprintf(f, "<h2>Perplexity and KL divergence</h2>\n<table>\n<tr><th>model</th><th>method</th><th>bpw</th>"
-               "<th>text</th><th>ctx</th><th>ppl</th><th>KLD</th><th>source</th></tr>\n");
+static void ppl_rows(FILE *f, const rp_data *d) {
     for (int i = 0; i < d->n_ppl; i++) {
         const rp_ppl *r = &d->ppl[i];
         tr_open(f, &r->id);
@@ -211,13 +201,9 @@ static void ppl_table(FILE *f, const rp_data *d) {
         td_num(f, r->kld, "%.5f");
         tr_close(f, r->id.source);
     }
-    fprintf(f, "</table>\n");
 }
 
-static void bench_table(FILE *f, const rp_data *d) {
-    if (!d->n_bench) return;
-    fprintf(f, "<h2>Benchmarks</h2>\n<table class=\"bench\">\n<tr><th>bench</th><th>what</th><th>measurements</th>"
-               "<th>source</th></tr>\n");
+static void bench_rows(FILE *f, const rp_data *d) {
     for (int i = 0; i < d->n_bench; i++) {
         const rp_bench *b = &d->bench[i];
         fprintf(f, "<tr>");
@@ -226,8 +212,25 @@ static void bench_table(FILE *f, const rp_data *d) {
         td_str(f, b->detail);
         tr_close(f, b->source);
     }
+}
+
+/* A section with one table (head: its heading and header row), left out when it has no rows. */
+static void table(FILE *f, const rp_data *d, int n, const char *head, void (*rows)(FILE *, const rp_data *)) {
+    if (!n) return;
+    fputs(head, f);
+    rows(f, d);
     fprintf(f, "</table>\n");
 }
+
+static const char k_quant_head[] =
+    "<h2>Quantized models</h2>\n<p>bpw: every stored bit of the quantized linears; codes: codes and scales only; "
+    "paper: codes + rotation state as the QuIP#/HARP papers count it (docs/cli/quantize.md).</p>\n<table>\n<tr>"
+    "<th>model</th><th>method</th><th>bpw</th><th>from</th><th>codes bpw</th><th>paper bpw</th><th>linears</th>"
+    "<th>mean proxy loss</th><th>seconds</th><th>source</th></tr>\n";
+static const char k_ppl_head[] = "<h2>Perplexity and KL divergence</h2>\n<table>\n<tr><th>model</th><th>method</th>"
+                                 "<th>bpw</th><th>text</th><th>ctx</th><th>ppl</th><th>KLD</th><th>source</th></tr>\n";
+static const char k_bench_head[] = "<h2>Benchmarks</h2>\n<table class=\"bench\">\n<tr><th>bench</th><th>what</th>"
+                                   "<th>measurements</th><th>source</th></tr>\n";
 
 /* ---- zero-shot ------------------------------------------------------------------------------- */
 
@@ -404,12 +407,12 @@ static void write_page(FILE *f, const char *title, const inputs *in, const rp_da
         rp_html_escape(f, in->skipped[i]);
         fprintf(f, "</p>\n");
     }
-    quant_table(f, d);
-    ppl_table(f, d);
+    table(f, d, d->n_quant, k_quant_head, quant_rows);
+    table(f, d, d->n_ppl, k_ppl_head, ppl_rows);
     ppl_plots(f, d, os);
     proxy_plot(f, d, os);
     zs_section(f, d, os);
-    bench_table(f, d);
+    table(f, d, d->n_bench, k_bench_head, bench_rows);
     fprintf(f, "</body></html>\n");
 }
 

@@ -16,18 +16,30 @@ static int ids_from(const cJSON *arr, int32_t *ids, int cap) {
     return n;
 }
 
-/* The golden file *g and the model (shared paths) with its info; NULL when either is missing. */
-static harp_model *open_golden(const char *golden, const char *path, cJSON **g, harp_model_info *info) {
-    *g = t_load_json(t_shared(golden));
-    CHECK(*g != NULL);
-    if (!*g) return NULL;
+/* A shared model folder's golden file, the model and its info. */
+typedef struct golden {
+    cJSON *g;
+    harp_model *m;
+    harp_model_info info;
+} golden;
+
+/* Opens both (shared paths); 0 when either is missing (counted as a failed check). */
+static int open_golden(golden *G, const char *json, const char *path) {
+    G->g = t_load_json(t_shared(json));
+    CHECK(G->g != NULL);
+    if (!G->g) return 0;
     harp_model_params p = harp_model_default_params();
     p.load_tokenizer = 0;
-    harp_model *m = NULL;
-    CHECK_OK(harp_model_open(t_shared(path), &p, &m));
-    if (m) CHECK_OK(harp_model_get_info(m, info));
-    else cJSON_Delete(*g);
-    return m;
+    G->m = NULL;
+    CHECK_OK(harp_model_open(t_shared(path), &p, &G->m));
+    if (G->m) CHECK_OK(harp_model_get_info(G->m, &G->info));
+    else cJSON_Delete(G->g);
+    return G->m != NULL;
+}
+
+static void close_golden(golden *G) {
+    harp_model_free(G->m);
+    cJSON_Delete(G->g);
 }
 
 /* Greedy ids must match; at the first divergence report the top-2 logit gap of harp. */
@@ -64,36 +76,31 @@ static void check_greedy(harp_model *m, const int32_t *prompt, int np, const int
 }
 
 static void test_stories(void) {
-    cJSON *g;
-    harp_model_info info;
-    harp_model *m = open_golden("models/stories260K/golden.json", "models/stories260K/stories260K.bin", &g, &info);
-    if (!m) return;
-    CHECK(info.rope_layout == HARP_ROPE_INTERLEAVED && info.dim == 64 && info.vocab_size == 512);
+    golden G;
+    if (!open_golden(&G, "models/stories260K/golden.json", "models/stories260K/stories260K.bin")) return;
+    CHECK(G.info.rope_layout == HARP_ROPE_INTERLEAVED && G.info.dim == 64 && G.info.vocab_size == 512);
     int32_t prompt[16], want[128];
-    int np = ids_from(cJSON_GetObjectItem(g, "prompt_tokens"), prompt, 16);
-    int nw = ids_from(cJSON_GetObjectItem(g, "greedy_tokens_after_prompt"), want, 128);
+    int np = ids_from(cJSON_GetObjectItem(G.g, "prompt_tokens"), prompt, 16);
+    int nw = ids_from(cJSON_GetObjectItem(G.g, "greedy_tokens_after_prompt"), want, 128);
     CHECK(np == 5 && nw == 100);
     harp_ctx *c;
-    CHECK_OK(harp_ctx_create(m, 256, &c));
+    CHECK_OK(harp_ctx_create(G.m, 256, &c));
     float lg[512];
     CHECK_OK(harp_ctx_eval(c, prompt, np, lg, 0));
-    for (const cJSON *e = cJSON_GetObjectItem(g, "logits_last_prompt_pos_top5")->child; e; e = e->next) {
+    for (const cJSON *e = cJSON_GetObjectItem(G.g, "logits_last_prompt_pos_top5")->child; e; e = e->next) {
         int id = (int)cJSON_GetArrayItem(e, 0)->valuedouble;
         CHECK_NEAR(lg[id], cJSON_GetArrayItem(e, 1)->valuedouble, 1e-4);
     }
     harp_ctx_free(c);
-    check_greedy(m, prompt, np, want, nw, "stories260K");
-    harp_model_free(m);
-    cJSON_Delete(g);
+    check_greedy(G.m, prompt, np, want, nw, "stories260K");
+    close_golden(&G);
 }
 
 static void test_ref_llama(void) {
-    cJSON *g;
-    harp_model_info info;
-    harp_model *m = open_golden("models/ref-llama/golden.json", "models/ref-llama", &g, &info);
-    if (!m) return;
-    CHECK(info.rope_layout == HARP_ROPE_HALF && info.n_params == 16781824 && !strcmp(info.weight_dtype, "F16"));
-    const cJSON *prompts = cJSON_GetObjectItem(g, "prompts");
+    golden G;
+    if (!open_golden(&G, "models/ref-llama/golden.json", "models/ref-llama")) return;
+    CHECK(G.info.rope_layout == HARP_ROPE_HALF && G.info.n_params == 16781824 && !strcmp(G.info.weight_dtype, "F16"));
+    const cJSON *prompts = cJSON_GetObjectItem(G.g, "prompts");
     int k = 0;
     for (const cJSON *p = prompts->child; p; p = p->next, k++) {
         int32_t prompt[64], want[64];
@@ -102,7 +109,7 @@ static void test_ref_llama(void) {
         if (k == 0) {
             float *lg = malloc(sizeof(float) * (size_t)np * 8192);
             harp_ctx *c;
-            CHECK_OK(harp_ctx_create(m, 512, &c));
+            CHECK_OK(harp_ctx_create(G.m, 512, &c));
             CHECK_OK(harp_ctx_eval(c, prompt, np, lg, 1));
             double maxd = 0;
             int pos = 0;
@@ -125,10 +132,9 @@ static void test_ref_llama(void) {
         }
         char label[32];
         snprintf(label, sizeof label, "ref-llama prompt %d", k);
-        check_greedy(m, prompt, np, want, nw, label);
+        check_greedy(G.m, prompt, np, want, nw, label);
     }
-    harp_model_free(m);
-    cJSON_Delete(g);
+    close_golden(&G);
 }
 
 int main(void) {

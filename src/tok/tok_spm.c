@@ -181,6 +181,21 @@ static int by_len_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* t->user_ids: the has_user user-defined pieces, longest first (ties by id). */
+static harp_status sort_user_pieces(harp_tokenizer *t, int32_t np) {
+    t->user_ids = harp_xmalloc((size_t)t->has_user * sizeof *t->user_ids, "user-defined pieces");
+    if (!t->user_ids) return HARP_ERR_OOM;
+    len_id *tmp = harp_xmalloc((size_t)t->has_user * sizeof *tmp, "user-defined pieces");
+    if (!tmp) return HARP_ERR_OOM;
+    int k = 0;
+    for (int32_t i = 0; i < np; i++)
+        if (t->type[i] == TOK_USER) tmp[k++] = (len_id){t->piece_len[i], i};
+    qsort(tmp, (size_t)k, sizeof *tmp, by_len_desc);
+    for (int j = 0; j < k; j++) t->user_ids[j] = tmp[j].id;
+    free(tmp);
+    return HARP_OK;
+}
+
 harp_status tok_spm_load(harp_tokenizer *t, const uint8_t *d, size_t n) {
     pb r = {d, d + n, t->name, "ModelProto"};
     int32_t np;
@@ -223,18 +238,7 @@ harp_status tok_spm_load(harp_tokenizer *t, const uint8_t *d, size_t n) {
         if (t->type[i] == TOK_UNKNOWN && i != t->unk_id)
             return harp_err(HARP_ERR_FORMAT, "%s: more than one unknown piece", t->name);
     }
-    if (t->has_user) {
-        t->user_ids = harp_xmalloc((size_t)t->has_user * sizeof *t->user_ids, "user-defined pieces");
-        if (!t->user_ids) return HARP_ERR_OOM;
-        len_id *tmp = harp_xmalloc((size_t)t->has_user * sizeof *tmp, "user-defined pieces");
-        if (!tmp) return HARP_ERR_OOM;
-        int k = 0;
-        for (int32_t i = 0; i < np; i++)
-            if (t->type[i] == TOK_USER) tmp[k++] = (len_id){t->piece_len[i], i};
-        qsort(tmp, (size_t)k, sizeof *tmp, by_len_desc);
-        for (int j = 0; j < k; j++) t->user_ids[j] = tmp[j].id;
-        free(tmp);
-    }
+    if (t->has_user) HARP_TRY(sort_user_pieces(t, np));
     HARP_TRY(tok_build_map(t));
     for (int32_t i = 0; i < np; i++)
         if (tok_lookup(t, t->piece[i], t->piece_len[i]) != i)

@@ -39,43 +39,42 @@ DETAIL_ITEMS = 20
 
 
 # ---------------------------------------------------------------- data loading
+def jsonl_records(path):
+    """(line number, object) for every non-blank line of a jsonl file."""
+    with open(path, encoding="utf-8") as f:
+        for ln, line in enumerate(f, 1):
+            if line.strip():
+                yield ln, json.loads(line)
+
+
 def load_arc(path):
     """ARC jsonl in either schema found in ../shared/data/zeroshot:
     {"question": {"stem", "choices": [{"text","label"}]}, "answerKey"} (AI2 original) or
     {"question": str, "choices": {"text": [...], "label": [...]}, "answerKey"} (HF)."""
     docs = []
-    with open(path, encoding="utf-8") as f:
-        for ln, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            q = d["question"]
-            if isinstance(q, dict):
-                stem = q["stem"]
-                texts = [c["text"] for c in q["choices"]]
-                labels = [c["label"] for c in q["choices"]]
-            else:
-                stem = q
-                texts = list(d["choices"]["text"])
-                labels = list(d["choices"]["label"])
-            key = str(d["answerKey"])
-            if key not in labels:
-                raise ValueError(f"{path}:{ln}: answerKey {key!r} not among labels {labels}")
-            docs.append(dict(id=d.get("id", str(ln)), question=stem, choices=texts,
-                             gold=labels.index(key)))
+    for ln, d in jsonl_records(path):
+        q = d["question"]
+        if isinstance(q, dict):
+            stem = q["stem"]
+            texts = [c["text"] for c in q["choices"]]
+            labels = [c["label"] for c in q["choices"]]
+        else:
+            stem = q
+            texts = list(d["choices"]["text"])
+            labels = list(d["choices"]["label"])
+        key = str(d["answerKey"])
+        if key not in labels:
+            raise ValueError(f"{path}:{ln}: answerKey {key!r} not among labels {labels}")
+        docs.append(dict(id=d.get("id", str(ln)), question=stem, choices=texts,
+                         gold=labels.index(key)))
     return docs
 
 
 def load_piqa(jsonl, labels_path):
     with open(labels_path, encoding="utf-8") as f:
         labels = [int(x) for x in f.read().split()]
-    docs = []
-    with open(jsonl, encoding="utf-8") as f:
-        for ln, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            d = json.loads(line)
-            docs.append(dict(id=str(ln), question=d["goal"], choices=[d["sol1"], d["sol2"]]))
+    docs = [dict(id=str(ln), question=d["goal"], choices=[d["sol1"], d["sol2"]])
+            for ln, d in jsonl_records(jsonl)]
     if len(labels) != len(docs):
         raise ValueError(f"{labels_path}: {len(labels)} labels for {len(docs)} items in {jsonl}")
     for d, g in zip(docs, labels):

@@ -44,26 +44,29 @@ printf 'valid start \xff\xfe broken' > "$T/bad_utf8.txt"
 printf 'Some text for the ctx check.\n' > "$T/ok.txt"
 
 H="$HARP_BIN"
-expect_fail truncated      "$T/trunc/model.safetensors"   "$H" info -m "$T/trunc"
-expect_fail garbage_json   "$T/garbage/model.safetensors" "$H" info -m "$T/garbage"
-expect_fail past_eof       "past end of file"             "$H" info -m "$T/pasteof"
-expect_fail header_len     "$T/hugelen/model.safetensors" "$H" info -m "$T/hugelen"
-expect_fail missing_tensor "missing tensor 'model.norm.weight'" "$H" info -m "$T/missing"
-expect_fail wrong_shape    "expected [1536, 512]"         "$H" info -m "$T/shape"
-expect_fail bad_dtype      "unsupported dtype I16"        "$H" info -m "$T/dtype"
-expect_fail nan_weight     "non-finite"                   "$H" info -m "$T/nan"
-expect_fail unknown_arch   "unknown architecture 'GPT2LMHeadModel'" "$H" info -m "$T/arch"
-expect_fail huge_dim       "field 'hidden_size' = 1000000000000 is too large" "$H" info -m "$T/huge"
-expect_fail no_config      "$T/nocfg/config.json"         "$H" info -m "$T/nocfg"
-expect_fail short_l2c      "$T/short.bin"                 "$H" info -m "$T/short.bin"
-expect_fail no_model       "$T/does-not-exist"            "$H" info -m "$T/does-not-exist"
-expect_fail empty_text     "$T/empty.txt: empty"          "$H" ppl -m "$REF" -f "$T/empty.txt"
-expect_fail non_utf8       "$T/bad_utf8.txt: not valid UTF-8" "$H" ppl -m "$REF" -f "$T/bad_utf8.txt"
-expect_fail no_text        "$T/nope.txt"                  "$H" ppl -m "$REF" -f "$T/nope.txt"
-expect_fail ctx_above_max  "max_position_embeddings 1024" "$H" ppl -m "$REF" -f "$T/ok.txt" --ctx 2048
-expect_fail too_short_text "$T/ok.txt"                    "$H" ppl -m "$REF" -f "$T/ok.txt" --ctx 512
-expect_fail bad_flag       "--ctx"                        "$H" ppl -m "$REF" -f "$T/ok.txt" --ctx abc
-expect_fail bad_kld_base   "$T/ok.txt"                    "$H" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 1 --kld-base "$T/ok.txt"
+# info_fails NAME EXPECTED MODEL / ppl_fails NAME EXPECTED ARGS...: harp info on MODEL / harp ppl on ref-llama.
+info_fails() { expect_fail "$1" "$2" "$H" info -m "$3"; }
+ppl_fails() { local name=$1 want=$2; shift 2; expect_fail "$name" "$want" "$H" ppl -m "$REF" "$@"; }
+info_fails truncated      "$T/trunc/model.safetensors"   "$T/trunc"
+info_fails garbage_json   "$T/garbage/model.safetensors" "$T/garbage"
+info_fails past_eof       "past end of file"             "$T/pasteof"
+info_fails header_len     "$T/hugelen/model.safetensors" "$T/hugelen"
+info_fails missing_tensor "missing tensor 'model.norm.weight'" "$T/missing"
+info_fails wrong_shape    "expected [1536, 512]"         "$T/shape"
+info_fails bad_dtype      "unsupported dtype I16"        "$T/dtype"
+info_fails nan_weight     "non-finite"                   "$T/nan"
+info_fails unknown_arch   "unknown architecture 'GPT2LMHeadModel'" "$T/arch"
+info_fails huge_dim       "field 'hidden_size' = 1000000000000 is too large" "$T/huge"
+info_fails no_config      "$T/nocfg/config.json"         "$T/nocfg"
+info_fails short_l2c      "$T/short.bin"                 "$T/short.bin"
+info_fails no_model       "$T/does-not-exist"            "$T/does-not-exist"
+ppl_fails empty_text     "$T/empty.txt: empty"          -f "$T/empty.txt"
+ppl_fails non_utf8       "$T/bad_utf8.txt: not valid UTF-8" -f "$T/bad_utf8.txt"
+ppl_fails no_text        "$T/nope.txt"                  -f "$T/nope.txt"
+ppl_fails ctx_above_max  "max_position_embeddings 1024" -f "$T/ok.txt" --ctx 2048
+ppl_fails too_short_text "$T/ok.txt"                    -f "$T/ok.txt" --ctx 512
+ppl_fails bad_flag       "--ctx"                        -f "$T/ok.txt" --ctx abc
+ppl_fails bad_kld_base   "$T/ok.txt"                    -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 1 --kld-base "$T/ok.txt"
 expect_fail gen_no_model   "$T/nomodel"                   "$H" generate -m "$T/nomodel" -p hi
 
 rm -rf "$T"

@@ -22,6 +22,8 @@ typedef struct harp_wakv_params {
     harp_qmethod w_quant;      /* HARP_QMETHOD_RTN or HARP_QMETHOD_GPTQ (default GPTQ)               */
     int w_bits;                /* 2, 3, 4, 8 (default 4)                                              */
     int w_group;               /* scalar group (default 0 = per output channel)                       */
+    int w_sym, w_clip;         /* symmetric weight grid; MSE-clipped grid (QuaRot's --w_clip) (0, 0)   */
+    int act_order;             /* GPTQ columns by decreasing H_ii, static groups (default 0)          */
     int a_bits;                /* 3, 4, 8, or 16 = activations unquantized (default 16)               */
     int kv_bits;               /* 2, 3, 4, 8, or 16 = fp32 KV cache (default 16)                      */
     const char *rotation;      /* R1 = R2 kind: "none", "random", "hadamard" (default), "gsr"        */

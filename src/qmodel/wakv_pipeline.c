@@ -47,6 +47,8 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--kv-bits %d: the KV cache takes 2, 3, 4, 8 or 16 (= fp32) bits", p->kv_bits);
     if (!(p->a_clip > 0 && p->a_clip <= 1) || !(p->kv_clip > 0 && p->kv_clip <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--a-clip / --kv-clip must be in (0, 1]");
+    if (p->act_order && p->w_quant != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN has no column order)");
     if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
         return harp_err(HARP_ERR_INVALID_ARG, "--gsr-block needs --rotation gsr (the rotation is %s)", p->rotation);
     if (p->gsr_block && !is_pow2(p->gsr_block))
@@ -208,8 +210,9 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     cJSON_AddStringToObject(wq, "quant", harp_qmethod_name(p->w_quant));
     cJSON_AddNumberToObject(wq, "bits", p->w_bits);
     cJSON_AddNumberToObject(wq, "group_size", p->w_group);
-    cJSON_AddBoolToObject(wq, "symmetric", 0);
-    cJSON_AddStringToObject(wq, "clip", "minmax");
+    cJSON_AddBoolToObject(wq, "symmetric", p->w_sym);
+    cJSON_AddStringToObject(wq, "clip", p->w_clip ? "mse" : "minmax");
+    if (p->act_order) cJSON_AddBoolToObject(wq, "act_order", 1);
     cJSON *r = cJSON_AddObjectToObject(w, "rotation");
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
@@ -231,7 +234,8 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     return w;
 }
 
-/* out_dir/config.json gains quantization_config.wakv, and says the (rotated) head is not tied. */
+/* out_dir/config.json gains quantization_config.wakv (version HARP_QMODEL_VERSION_WAKV), and says the
+ * (rotated) head is not tied. */
 static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
     char *path = harp_path_join(out_dir, "config.json"), *text = NULL;
     size_t len = 0;
@@ -242,6 +246,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
     if (!st) {
         cJSON_DeleteItemFromObjectCaseSensitive(root, "tie_word_embeddings");
         cJSON_AddBoolToObject(root, "tie_word_embeddings", 0);
+        cJSON_ReplaceItemInObjectCaseSensitive(q, "version", cJSON_CreateNumber(HARP_QMODEL_VERSION_WAKV));
         cJSON_DeleteItemFromObjectCaseSensitive(q, "wakv");
         cJSON_AddItemToObject(q, "wakv", wakv);
         wakv = NULL;
@@ -278,6 +283,7 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
     HARP_TRY(wk_hessians(m, hess_dir, p));
     harp_qmodel_params qp = harp_qmodel_default_params(p->w_quant, p->w_bits);
     qp.group_size = p->w_group;
+    qp.symmetric = p->w_sym, qp.mse_clip = p->w_clip, qp.act_order = p->act_order;
     qp.rotation = HARP_QROT_NONE;
     qp.seed = p->seed;
     qp.resume = p->resume;

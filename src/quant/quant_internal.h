@@ -45,6 +45,10 @@ typedef void (*harp_rowchunk_fn)(const void *ctx, int64_t r0, int64_t rc, void *
 harp_status harp_rowchunks_run(int64_t m, int64_t chunk, size_t scratch_bytes, harp_rowchunk_fn fn, const void *ctx,
                                const char *stage, harp_progress_fn progress, void *progress_user, const char *what);
 
+/* The group grid of a scalar solver: harp_rtn_fit, or the MSE-clipped grid (harp_wq_fit_mse with
+ * harp_wclip_default, aq.h) when p->mse_clip. */
+void harp_scalar_fit(const harp_quant_params *p, const double *x, int64_t len, float *scale, int *zero);
+
 /* Solvers (called by harp_quantize_linear after argument checks; out is initialised with its type
  * and shape). Scalar solvers write the scales / zeros / g_idx planes and the unpacked codes q (m, n);
  * harp_quantize_linear packs q into the qweight plane. The QuIP# solver writes every plane and its

@@ -1,8 +1,10 @@
 /* Round-to-nearest uniform quantizers with the exact formulas of §6.1 (QuaRot/GPTQ
- * WeightQuantizer, no clip search). Rounding is half-to-even like torch.round. */
+ * WeightQuantizer; the MSE clip of harp_scalar_fit is aq_weight.c's). Rounding is half-to-even like
+ * torch.round. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "aq.h"
 #include "core/core.h"
 #include "quant_internal.h"
 
@@ -44,6 +46,11 @@ int harp_rtn_code(double x, float scale, int zero, int bits, int symmetric) {
     return (int)q;
 }
 
+void harp_scalar_fit(const harp_quant_params *p, const double *x, int64_t len, float *scale, int *zero) {
+    if (p->mse_clip) harp_wq_fit_mse(NULL, x, len, p->bits, p->symmetric, scale, zero);
+    else harp_rtn_fit(x, len, p->bits, p->symmetric, scale, zero);
+}
+
 harp_status harp_scalar_alloc_planes(harp_qtensor *out, int with_gidx) {
     HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_SCALES));
     HARP_TRY(harp_qtensor_alloc_plane(out, QT_SC_ZEROS));
@@ -73,7 +80,7 @@ harp_status harp_rtn_quantize(const harp_quant_params *p, int64_t m, int64_t n, 
                 for (int64_t c = 0; c < len; c++) x[c] = W[r * n + c0 + c];
                 float s;
                 int z;
-                harp_rtn_fit(x, len, p->bits, p->symmetric, &s, &z);
+                harp_scalar_fit(p, x, len, &s, &z);
                 scale[r * ng + G] = s;
                 zero[r * ng + G] = (uint8_t)z;
                 for (int64_t c = 0; c < len; c++)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # harp quantize --method wakv on stories260K (issue 14): a W4A4KV4 folder round trip (in-memory --ppl
 # == harp ppl on the folder to the 8 decimals it prints), the folder's quantization_config.wakv and its
-# loading by info and generate, Hessians of the unrotated model refused, and the
-# flag combinations that cannot work refused with one line (exit 2).
+# loading by info and generate, Hessians of the unrotated model refused, the folder version (2; a
+# version-1 wakv folder of earlier builds still loads, an unknown version is refused), the weight-grid
+# flags (--w-sym --w-clip --act-order) recorded and loading, and the flag combinations that cannot
+# work refused with one line (exit 2).
 set -u
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
@@ -27,6 +29,17 @@ ok = ok and w["kv_cache"]["group_size"] == 8 and len(w["clip"]) == 5 and w["rota
 sys.exit(0 if ok else 1)'
 check config_wakv 'python3 -c "$py" "$cfg"'
 check head_untied 'grep -q "\"tie_word_embeddings\":.*false" "$cfg"'
+# format version 2 marks a wakv folder; earlier builds wrote version 1, which must keep loading
+py_ver='import json,sys; c=json.load(open(sys.argv[1])); v=c["quantization_config"]["version"]
+if len(sys.argv) > 2: c["quantization_config"]["version"] = int(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"), indent=2)
+sys.exit(0 if v == 2 else 1)'
+check config_version_2 'python3 -c "$py_ver" "$cfg"'
+cp -r "$D/w" "$D/w_v1"; python3 -c "$py_ver" "$D/w_v1/config.json" 1
+nll_v1=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+check version_1_wakv_folder_loads '[[ -n "$nll_v1" && "$nll_v1" == "$nll_disk" ]]'
+python3 -c "$py_ver" "$D/w_v1/config.json" 3
+e=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
+check version_3_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"version 3 is not supported"* ]]'
 info=$("$HARP_BIN" info -m "$D/w")
 check info_shows_wakv '[[ "$info" == *"wakv A4 KV4 R3 R4"* ]]'
 gen=$("$HARP_BIN" generate -m "$D/w" -p "Once upon a time" -n 8 --json)
@@ -43,6 +56,14 @@ check unrotated_hessians_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) 
   --method wakv --w-bits 4 --rotation gsr -q >/dev/null 2>&1
 p16=$("$HARP_BIN" ppl -m "$D/w16" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
 check w4a16_folder_loads '[[ "$p16" == *"\"ppl\": "* ]]'
+
+# weight grids: symmetric, MSE-clipped, act-order (recorded in the folder, which loads and runs)
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wg" $W --w-sym --w-clip --act-order -q >/dev/null 2>&1
+py_wg='import json,sys; w=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["weights"]
+sys.exit(0 if w["symmetric"] is True and w["clip"] == "mse" and w["act_order"] is True else 1)'
+check weight_grid_flags_recorded '[[ -f "$D/wg/config.json" ]] && python3 -c "$py_wg" "$D/wg/config.json"'
+pwg=$("$HARP_BIN" ppl -m "$D/wg" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check weight_grid_folder_loads '[[ "$pwg" == *"\"ppl\": "* ]]'
 
 # impossible combinations: one line, usage exit code 2
 bad() {
@@ -63,5 +84,6 @@ bad gsr_block_not_pow2 $W --rotation gsr --gsr-block 48
 bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.txt"
 bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
+bad act_order_rtn $W --w-quant rtn --act-order
 [ $fail -eq 0 ] && echo ok
 exit $fail

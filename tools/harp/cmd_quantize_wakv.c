@@ -25,6 +25,10 @@ static void usage(FILE *f) {
             "  --kv-bits B           KV cache: 2, 3, 4, 8 or 16 (default: fp32)\n"
             "  --w-quant Q           rtn or gptq (default gptq)\n"
             "  --w-group N           weight group size (default 0 = per output channel)\n"
+            "  --w-sym               symmetric weight grid (default asymmetric min/max)\n"
+            "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
+            "                        steps of 0.01, |err|^2.4), fixed before the GPTQ sweep\n"
+            "  --act-order           gptq: columns by decreasing Hessian diagonal (static groups)\n"
             "  --rotation R          R1 = R2: none, random, hadamard (default), gsr\n"
             "  --gsr-block G         gsr block, a power of two (default 128, lowered to divide the width)\n"
             "  --hessians DIR        Hessians of the rotated model: reused when DIR holds them, else computed\n"
@@ -43,7 +47,7 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT
 };
 
 static const struct option k_opts[] = {
@@ -59,7 +63,9 @@ static const struct option k_opts[] = {
     {"search-iters", required_argument, 0, W_SITER}, {"search-windows", required_argument, 0, W_SWIN},
     {"seed", required_argument, 0, W_SEED}, {"no-resume", no_argument, 0, W_NORESUME},
     {"force", no_argument, 0, W_FORCE}, {"ppl", required_argument, 0, W_PPL}, {"ctx", required_argument, 0, W_CTX},
-    {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON}, {0, 0, 0, 0}};
+    {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
+    {"w-sym", no_argument, 0, W_WSYM}, {"w-clip", no_argument, 0, W_WCLIP}, {"act-order", no_argument, 0, W_ACT},
+    {0, 0, 0, 0}};
 
 typedef struct wopts {
     const char *model, *hess, *out, *calib, *ppl_text, *wq;
@@ -99,6 +105,9 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_CTX: o->ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24); break;
         case W_MAXCH: o->max_chunks = (int)cli_parse_long("--max-chunks", optarg, 1, 1 << 30); break;
         case W_JSON: o->json = 1; break;
+        case W_WSYM: p->w_sym = 1; break;
+        case W_WCLIP: p->w_clip = 1; break;
+        case W_ACT: p->act_order = 1; break;
         default: break;
         }
     }
@@ -134,9 +143,11 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
         printf(", \"out\": ");
         cli_json_str(stdout, o->out);
         printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
-               "\"clip_search\": %d, \"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
+               "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"clip_search\": %d, \"seed\": %llu, "
+               "\"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
                p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
-               p->clip_search, (unsigned long long)p->seed, (long long)rep->n_weights, rep->bpw, rep->seconds);
+               p->w_sym, p->w_clip, p->act_order, p->clip_search, (unsigned long long)p->seed, (long long)rep->n_weights,
+               rep->bpw, rep->seconds);
         if (pr)
             printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
                    o->ppl_text, pr->ppl, pr->nll_mean, (long long)pr->n_tokens_scored, pr->ctx);

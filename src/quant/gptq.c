@@ -166,24 +166,8 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     float *scale = out->planes[QT_SC_SCALES].owned;
     uint8_t *zero = out->planes[QT_SC_ZEROS].owned;
     /* static groups (and per-channel): fitted on the original (dead-zeroed) columns, in original order */
-    if (stat) {
-        double *x = malloc((size_t)g * sizeof *x);
-        if (!x) {
-            st = harp_err(HARP_ERR_OOM, "%s: out of memory", what);
-            goto done;
-        }
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t G = 0; G < ng; G++) {
-                int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
-                for (int64_t c = 0; c < len; c++) x[c] = Hin[(c0 + c) * n + c0 + c] == 0.0 ? 0.0 : W[r * n + c0 + c];
-                float s;
-                int z;
-                harp_scalar_fit(p, x, len, &s, &z);
-                scale[r * ng + G] = s;
-                zero[r * ng + G] = (uint8_t)z;
-            }
-        free(x);
-    }
+    if (stat) st = harp_scalar_fit_rows(p, m, n, g, W, Hin, scale, zero, what);
+    if (st != HARP_OK) goto done;
     int32_t *g_idx = out->planes[QT_SC_GIDX].owned;
     if (g_idx)
         for (int64_t i = 0; i < n; i++) g_idx[perm[i]] = (int32_t)(i / g);

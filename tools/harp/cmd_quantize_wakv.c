@@ -178,14 +178,7 @@ int cmd_quantize_wakv(int argc, char **argv) {
     harp_qmodel_report rep;
     cli_check(harp_quantize_wakv(m, o.model, o.hess, o.out, &p, &rep));
     harp_ppl_result pr;
-    if (o.ppl_text) {
-        harp_ppl_params pp = harp_ppl_default_params();
-        pp.ctx = o.ctx ? o.ctx : 512;
-        pp.max_chunks = o.max_chunks;
-        pp.progress = cli_progress;
-        cli_progress_begin();
-        cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
-    }
+    if (o.ppl_text) quantize_ppl(m, text, len, o.ctx ? o.ctx : 512, o.max_chunks, NULL, &pr);
     print_result(&o, &p, &rep, o.ppl_text ? &pr : NULL);
     fflush(stdout);
     if (o.ppl_text) harp_ppl_result_free(&pr);
@@ -208,6 +201,17 @@ void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
                 cli_die(CLI_EXIT_USAGE, "%s applies only to --method wakv (method %s has no activation / KV-cache "
                         "quantization)", only[k], method ? method : "(none)");
         }
+}
+
+void quantize_ppl(harp_model *m, const char *text, size_t len, int ctx, int max_chunks, const char *save_logits,
+                  harp_ppl_result *pr) {
+    harp_ppl_params pp = harp_ppl_default_params();
+    pp.ctx = ctx;
+    pp.max_chunks = max_chunks;
+    pp.save_logits = save_logits;
+    pp.progress = cli_progress;
+    cli_progress_begin();
+    cli_check(harp_eval_ppl(m, text, len, &pp, pr));
 }
 
 /* The value of --method in argv (NULL when absent). */

@@ -65,6 +65,15 @@ check weight_grid_flags_recorded '[[ -f "$D/wg/config.json" ]] && python3 -c "$p
 pwg=$("$HARP_BIN" ppl -m "$D/wg" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
 check weight_grid_folder_loads '[[ "$pwg" == *"\"ppl\": "* ]]'
 
+# the same grids for a plain scalar folder: --method gptq --sym --mse-clip --act-order, recorded, loading
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/g4" --method gptq --bits 4 --group 0 --sym --mse-clip \
+  --act-order -q >/dev/null 2>&1
+py_g4='import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]
+sys.exit(0 if q["version"] == 1 and q["symmetric"] is True and q["grid_clip"] == "mse" and q["act_order"] == "static_groups" else 1)'
+check gptq_grid_flags_recorded '[[ -f "$D/g4/config.json" ]] && python3 -c "$py_g4" "$D/g4/config.json"'
+pg4=$("$HARP_BIN" ppl -m "$D/g4" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check gptq_grid_folder_loads '[[ "$pg4" == *"\"ppl\": "* ]]'
+
 # impossible combinations: one line, usage exit code 2
 bad() {
   local name=$1; shift
@@ -85,5 +94,8 @@ bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.t
 bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
 bad act_order_rtn $W --w-quant rtn --act-order
+bad act_order_method_rtn --method rtn --bits 4 --act-order
+bad sym_quip --method quip --bits 2 --sym
+bad mse_clip_ldp --method ldp --bits 2 --mse-clip
 [ $fail -eq 0 ] && echo ok
 exit $fail

@@ -30,6 +30,7 @@ typedef struct harp_wakv_params {
     int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of
                                   two dividing the width)                                           */
     float a_clip, kv_clip;     /* fixed clip ratios in (0, 1] (default 1)                             */
+    int a_skip_down;           /* 1: the down-projection input stays unquantized (an ablation; 0)     */
     int clip_search;           /* 1: per (layer, class) ratios by the progressive search (§6.3, our
                                   schedule) on the calibration text's NLL                            */
     int search_iters;          /* ternary steps per class and pass (default 8)                        */

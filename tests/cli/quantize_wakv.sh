@@ -65,6 +65,19 @@ check weight_grid_flags_recorded '[[ -f "$D/wg/config.json" ]] && python3 -c "$p
 pwg=$("$HARP_BIN" ppl -m "$D/wg" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
 check weight_grid_folder_loads '[[ "$pwg" == *"\"ppl\": "* ]]'
 
+# ablation: the down-projection input left unquantized (activations.skip), reloads to the in-memory ppl
+b=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wsd" $W --a-skip-down --threads 1 --json -q --ppl "$D/cal.txt" \
+    --ctx 128 --max-chunks 4)
+nll_sd=$(echo "$b" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_sd_disk=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+py_sd='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["activations"]
+sys.exit(0 if a["skip"] == ["down"] else 1)'
+check skip_down_recorded 'python3 -c "$py_sd" "$D/wsd/config.json"'
+check skip_down_roundtrip '[[ -n "$nll_sd" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_sd" "$nll_sd_disk" "$nll_disk"'
+sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
+e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
+check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'
+
 # the same grids for a plain scalar folder: --method gptq --sym --mse-clip --act-order, recorded, loading
 "$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/g4" --method gptq --bits 4 --group 0 --sym --mse-clip \
   --act-order -q >/dev/null 2>&1
@@ -94,6 +107,7 @@ bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.t
 bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
 bad act_order_rtn $W --w-quant rtn --act-order
+bad skip_down_a16 --method wakv --w-bits 4 --a-skip-down
 bad act_order_method_rtn --method rtn --bits 4 --act-order
 bad sym_quip --method quip --bits 2 --sym
 bad mse_clip_ldp --method ldp --bits 2 --mse-clip

@@ -36,11 +36,13 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
     if (!p) return harp_err(HARP_ERR_INVALID_ARG, "wakv: NULL parameters");
     harp_wakv_rkind k;
     HARP_TRY(harp_wakv_rkind_parse(p->rotation, &k));
-    if (p->w_quant != HARP_QMETHOD_RTN && p->w_quant != HARP_QMETHOD_GPTQ)
-        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: --w-quant takes rtn or gptq (QuIP# codebook weights have no "
-                        "integer activation path)");
+    if (p->w_quant != HARP_QMETHOD_RTN && p->w_quant != HARP_QMETHOD_GPTQ && p->w_quant != HARP_QMETHOD_LDP)
+        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: --w-quant takes rtn, gptq or ldp (QuIP# codebook weights have "
+                        "no integer activation path)");
     if (p->w_bits != 2 && p->w_bits != 3 && p->w_bits != 4 && p->w_bits != 8)
         return harp_err(HARP_ERR_INVALID_ARG, "--w-bits %d: wakv weights take 2, 3, 4 or 8 bits", p->w_bits);
+    if (p->w_quant == HARP_QMETHOD_LDP && (p->w_bits != 2 || p->w_sym || p->w_clip))
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-quant ldp: 2-bit learned levels only (--w-bits 2, no --w-sym / --w-clip)");
     if (p->a_bits != 3 && p->a_bits != 4 && p->a_bits != 8 && p->a_bits != 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-bits %d: activations take 3, 4, 8 or 16 (= unquantized) bits", p->a_bits);
     if (p->kv_bits != 2 && p->kv_bits != 3 && p->kv_bits != 4 && p->kv_bits != 8 && p->kv_bits != 16)
@@ -50,7 +52,7 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
     if (p->a_skip_down && p->a_bits == 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-skip-down: activations are not quantized (--a-bits 16)");
     if (p->act_order && p->w_quant != HARP_QMETHOD_GPTQ)
-        return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN has no column order)");
+        return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN and LDP have no column order option)");
     if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
         return harp_err(HARP_ERR_INVALID_ARG, "--gsr-block needs --rotation gsr (the rotation is %s)", p->rotation);
     if (p->gsr_block && !is_pow2(p->gsr_block))

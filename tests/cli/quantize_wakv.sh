@@ -78,6 +78,14 @@ sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
 e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
 check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'
 
+# W2A4KV4 with RCP's learned 2-bit levels (--w-quant ldp, issue 15): in-memory ppl == the folder's
+c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wl" --method wakv --w-bits 2 --a-bits 4 --kv-bits 4 --w-quant ldp \
+    --w-group 32 --threads 1 --json -q --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
+nll_l=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_l_disk=$("$HARP_BIN" ppl -m "$D/wl" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+check ldp_w2a4kv4_roundtrip '[[ -n "$nll_l" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$nll_l" "$nll_l_disk"'
+check ldp_w2a4kv4_config 'grep -q "\"quant\":.*\"ldp\"" "$D/wl/config.json"'
+
 # the same grids for a plain scalar folder: --method gptq --sym --mse-clip --act-order, recorded, loading
 "$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/g4" --method gptq --bits 4 --group 0 --sym --mse-clip \
   --act-order -q >/dev/null 2>&1
@@ -108,6 +116,8 @@ bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
 bad act_order_rtn $W --w-quant rtn --act-order
 bad skip_down_a16 --method wakv --w-bits 4 --a-skip-down
+bad ldp_4bit --method wakv --w-bits 4 --a-bits 4 --w-quant ldp
+bad ldp_w_clip --method wakv --w-bits 2 --w-quant ldp --w-clip
 bad act_order_method_rtn --method rtn --bits 4 --act-order
 bad sym_quip --method quip --bits 2 --sym
 bad mse_clip_ldp --method ldp --bits 2 --mse-clip

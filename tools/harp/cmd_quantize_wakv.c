@@ -14,7 +14,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method wakv --w-bits B --a-bits B --kv-bits B\n"
-            "                     [--w-quant rtn|gptq] [--rotation none|random|hadamard|gsr] [--gsr-block G]\n"
+            "                     [--w-quant rtn|gptq|ldp] [--rotation none|random|hadamard|gsr] [--gsr-block G]\n"
             "                     [--calib TEXT] [--clip-search] [--seed S] [options]\n\n"
             "Rotates the model offline (RMSNorm folded, R1 residual, R2 per head, R4 on the down input), quantizes\n"
             "its weights (RTN or GPTQ on Hessians of the ROTATED model) and writes a folder whose forward pass runs\n"
@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "  --w-bits B            weights: 2, 3, 4 (default) or 8\n"
             "  --a-bits B            activations: 3, 4, 8 or 16 (default: unquantized)\n"
             "  --kv-bits B           KV cache: 2, 3, 4, 8 or 16 (default: fp32)\n"
-            "  --w-quant Q           rtn or gptq (default gptq)\n"
+            "  --w-quant Q           rtn, gptq (default) or ldp (RCP's learned 2-bit levels, --w-bits 2)\n"
             "  --w-group N           weight group size (default 0 = per output channel)\n"
             "  --w-sym               symmetric weight grid (default asymmetric min/max)\n"
             "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
@@ -118,10 +118,12 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     cli_require(o->hess, "--hessians DIR (the rotated model's Hessians; computed there from --calib)");
     cli_require(o->out, "-o OUT_DIR");
     cli_require(o->w_bits_given ? "" : NULL, "--w-bits B");
-    if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq"))
-        cli_die(CLI_EXIT_USAGE, "--w-quant wants rtn or gptq, not '%s' (QuIP# codebook weights have no integer activation "
-                "path)", o->wq);
-    p->w_quant = o->wq && !strcmp(o->wq, "rtn") ? HARP_QMETHOD_RTN : HARP_QMETHOD_GPTQ;
+    if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq") && strcmp(o->wq, "ldp"))
+        cli_die(CLI_EXIT_USAGE, "--w-quant wants rtn, gptq or ldp, not '%s' (QuIP# codebook weights have no integer "
+                "activation path)", o->wq);
+    p->w_quant = !o->wq || !strcmp(o->wq, "gptq") ? HARP_QMETHOD_GPTQ
+                 : !strcmp(o->wq, "rtn")          ? HARP_QMETHOD_RTN
+                                                  : HARP_QMETHOD_LDP;
     if (!o->ppl_text) {
         cli_only_with(o->ctx > 0, "--ctx", "--ppl TEXT");
         cli_only_with(o->max_chunks > 0, "--max-chunks", "--ppl TEXT");
@@ -148,7 +150,7 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
         printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
                "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip_down\": %d, \"clip_search\": %d, "
                "\"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
-               p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
+               harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
                p->w_sym, p->w_clip, p->act_order, p->a_skip_down, p->clip_search, (unsigned long long)p->seed,
                (long long)rep->n_weights, rep->bpw, rep->seconds);
         if (pr)
@@ -159,7 +161,7 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
     }
     printf("wakv W%dA%dKV%d%s, weights %s, rotation %s%s: %d linears, %.4f bits per weight (codes + scales), %.1f s -> %s\n",
            p->w_bits, p->a_bits, p->kv_bits, p->a_skip_down ? " (down input unquantized)" : "",
-           p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->rotation, p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
+           harp_qmethod_name(p->w_quant), p->rotation, p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
     if (pr) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr->ctx, pr->n_chunks, pr->ppl);
 }
 

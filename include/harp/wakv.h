@@ -30,7 +30,8 @@ typedef struct harp_wakv_params {
     int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of
                                   two dividing the width)                                           */
     float a_clip, kv_clip;     /* fixed clip ratios in (0, 1] (default 1)                             */
-    int a_skip_down;           /* 1: the down-projection input stays unquantized (an ablation; 0)     */
+    unsigned a_skip;           /* ablation: bit g (qkv 0, o 1, up_gate 2, down 3) = that linear input
+                                  stays unquantized (default 0; harp_wakv_skip_parse)               */
     int clip_search;           /* 1: per (layer, class) ratios by the progressive search (§6.3, our
                                   schedule) on the calibration text's NLL                            */
     int search_iters;          /* ternary steps per class and pass (default 8)                        */
@@ -46,6 +47,8 @@ typedef struct harp_wakv_params {
 } harp_wakv_params;
 
 harp_wakv_params harp_wakv_default_params(void);
+/* "qkv,o,up_gate,down" (any non-empty subset, comma-separated) → the a_skip mask; one error line else. */
+harp_status harp_wakv_skip_parse(const char *list, unsigned *mask);
 
 /* The flag combinations that cannot work, refused with one line (HARP_ERR_INVALID_ARG). */
 harp_status harp_wakv_check(const harp_wakv_params *p);

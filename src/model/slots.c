@@ -155,6 +155,10 @@ harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b) {
 /* Names of the linear inputs in "activations.skip" (HARP_LG_* order). */
 static const char *const k_lg_name[HARP_LG_COUNT] = {"qkv", "o", "up_gate", "down"};
 
+const char *harp_lg_input_name(int g) {
+    return g >= 0 && g < HARP_LG_COUNT ? k_lg_name[g] : NULL;
+}
+
 static void fmt_to_json(cJSON *o, const char *key, const harp_aq_fmt *f, int kv, unsigned skip) {
     cJSON *a = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(a, "bits", f->bits);

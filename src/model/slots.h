@@ -24,6 +24,8 @@ typedef struct harp_wakv_exec {
                              (an ablation, e.g. 16-bit down inputs); 0 = every input quantized       */
 } harp_wakv_exec;
 
+/* Name of linear input g (HARP_LG_*) in activations.skip: "qkv", "o", "up_gate", "down"; NULL outside. */
+const char *harp_lg_input_name(int g);
 /* Sets (e) or clears (NULL) m's slots, after checking every format against the widths (one error
  * line naming the layer and class) and building R3 / R4 (refused when head_dim / hidden has no
  * Hadamard construction). Drops backend copies of m (harp_model_unload). */

@@ -28,6 +28,21 @@ harp_wakv_params harp_wakv_default_params(void) {
     return p;
 }
 
+harp_status harp_wakv_skip_parse(const char *list, unsigned *mask) {
+    *mask = 0;
+    for (const char *s = list; s && *s;) {
+        size_t n = strcspn(s, ",");
+        int g = 0;
+        while (harp_lg_input_name(g) && (strlen(harp_lg_input_name(g)) != n || strncmp(s, harp_lg_input_name(g), n))) g++;
+        if (!harp_lg_input_name(g))
+            return harp_err(HARP_ERR_INVALID_ARG, "--a-skip '%s': names are qkv, o, up_gate, down (comma-separated)", list);
+        *mask |= 1u << g;
+        s += n + (s[n] == ',');
+    }
+    if (!*mask) return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: give at least one of qkv, o, up_gate, down");
+    return HARP_OK;
+}
+
 static int is_pow2(int x) {
     return x > 0 && !(x & (x - 1));
 }
@@ -49,8 +64,10 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--kv-bits %d: the KV cache takes 2, 3, 4, 8 or 16 (= fp32) bits", p->kv_bits);
     if (!(p->a_clip > 0 && p->a_clip <= 1) || !(p->kv_clip > 0 && p->kv_clip <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--a-clip / --kv-clip must be in (0, 1]");
-    if (p->a_skip_down && p->a_bits == 16)
-        return harp_err(HARP_ERR_INVALID_ARG, "--a-skip-down: activations are not quantized (--a-bits 16)");
+    if (p->a_skip && p->a_bits == 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: activations are not quantized (--a-bits 16)");
+    if (p->a_skip >> HARP_LG_COUNT)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: mask 0x%x names no linear input", p->a_skip);
     if (p->act_order && p->w_quant != HARP_QMETHOD_GPTQ)
         return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN and LDP have no column order option)");
     if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
@@ -154,7 +171,7 @@ static int wk_classes(const harp_model *m, const harp_wakv_params *p, int *layer
     int n = 0;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < HARP_CLIP_COUNT; k++)
-            if (k < HARP_LG_COUNT ? p->a_bits < 16 && !(k == HARP_LG_DOWN && p->a_skip_down) : p->kv_bits < 16)
+            if (k < HARP_LG_COUNT ? p->a_bits < 16 && !(p->a_skip >> k & 1u) : p->kv_bits < 16)
                 layer[n] = l, cls[n++] = k;
     return n;
 }
@@ -274,7 +291,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
 static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     harp_wakv_exec e = harp_model_exec(m);
     if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, 0, p->a_clip, 0};
-    e.act_skip = p->a_skip_down ? 1u << HARP_LG_DOWN : 0;
+    e.act_skip = p->a_skip;
     if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, m->cfg.head_dim, p->kv_clip, 1};
     return harp_model_set_exec(m, &e);
 }

@@ -66,7 +66,7 @@ pwg=$("$HARP_BIN" ppl -m "$D/wg" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json
 check weight_grid_folder_loads '[[ "$pwg" == *"\"ppl\": "* ]]'
 
 # ablation: the down-projection input left unquantized (activations.skip), reloads to the in-memory ppl
-b=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wsd" $W --a-skip-down --threads 1 --json -q --ppl "$D/cal.txt" \
+b=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wsd" $W --a-skip down --threads 1 --json -q --ppl "$D/cal.txt" \
     --ctx 128 --max-chunks 4)
 nll_sd=$(echo "$b" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
 nll_sd_disk=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
@@ -115,7 +115,9 @@ bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.t
 bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
 bad act_order_rtn $W --w-quant rtn --act-order
-bad skip_down_a16 --method wakv --w-bits 4 --a-skip-down
+bad skip_down_a16 --method wakv --w-bits 4 --a-skip down
+bad skip_unknown $W --a-skip dwn
+bad skip_empty $W --a-skip ,
 bad ldp_4bit --method wakv --w-bits 4 --a-bits 4 --w-quant ldp
 bad ldp_w_clip --method wakv --w-bits 2 --w-quant ldp --w-clip
 bad act_order_method_rtn --method rtn --bits 4 --act-order

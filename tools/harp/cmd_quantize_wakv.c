@@ -29,7 +29,7 @@ static void usage(FILE *f) {
             "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
             "                        steps of 0.01, |err|^2.4), fixed before the GPTQ sweep\n"
             "  --act-order           gptq: columns by decreasing Hessian diagonal (static groups)\n"
-            "  --a-skip-down         ablation: the down-projection input stays unquantized\n"
+            "  --a-skip LIST         ablation: these linear inputs stay unquantized (qkv,o,up_gate,down)\n"
             "  --rotation R          R1 = R2: none, random, hadamard (default), gsr\n"
             "  --gsr-block G         gsr block, a power of two (default 128, lowered to divide the width)\n"
             "  --hessians DIR        Hessians of the rotated model: reused when DIR holds them, else computed\n"
@@ -48,7 +48,7 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIPD
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP
 };
 
 static const struct option k_opts[] = {
@@ -66,7 +66,7 @@ static const struct option k_opts[] = {
     {"force", no_argument, 0, W_FORCE}, {"ppl", required_argument, 0, W_PPL}, {"ctx", required_argument, 0, W_CTX},
     {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
     {"w-sym", no_argument, 0, W_WSYM}, {"w-clip", no_argument, 0, W_WCLIP}, {"act-order", no_argument, 0, W_ACT},
-    {"a-skip-down", no_argument, 0, W_ASKIPD},
+    {"a-skip", required_argument, 0, W_ASKIP},
     {0, 0, 0, 0}};
 
 typedef struct wopts {
@@ -110,7 +110,9 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_WSYM: p->w_sym = 1; break;
         case W_WCLIP: p->w_clip = 1; break;
         case W_ACT: p->act_order = 1; break;
-        case W_ASKIPD: p->a_skip_down = 1; break;
+        case W_ASKIP:
+            if (harp_wakv_skip_parse(optarg, &p->a_skip)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
+            break;
         default: break;
         }
     }
@@ -148,10 +150,10 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
         printf(", \"out\": ");
         cli_json_str(stdout, o->out);
         printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
-               "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip_down\": %d, \"clip_search\": %d, "
+               "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip\": %u, \"clip_search\": %d, "
                "\"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
                harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
-               p->w_sym, p->w_clip, p->act_order, p->a_skip_down, p->clip_search, (unsigned long long)p->seed,
+               p->w_sym, p->w_clip, p->act_order, p->a_skip, p->clip_search, (unsigned long long)p->seed,
                (long long)rep->n_weights, rep->bpw, rep->seconds);
         if (pr)
             printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
@@ -160,7 +162,7 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
         return;
     }
     printf("wakv W%dA%dKV%d%s, weights %s, rotation %s%s: %d linears, %.4f bits per weight (codes + scales), %.1f s -> %s\n",
-           p->w_bits, p->a_bits, p->kv_bits, p->a_skip_down ? " (down input unquantized)" : "",
+           p->w_bits, p->a_bits, p->kv_bits, p->a_skip ? " (some inputs unquantized: --a-skip)" : "",
            harp_qmethod_name(p->w_quant), p->rotation, p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
     if (pr) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr->ctx, pr->n_chunks, pr->ppl);
 }
@@ -198,7 +200,7 @@ int cmd_quantize_wakv(int argc, char **argv) {
  * has no integer activation path), so they are refused with one line. */
 void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
     static const char *const only[] = {"--a-bits", "--kv-bits", "--w-bits", "--w-quant", "--w-group", "--gsr-block",
-                                       "--clip-search", "--calib", "--a-clip", "--kv-clip", "--a-skip-down",
+                                       "--clip-search", "--calib", "--a-clip", "--kv-clip", "--a-skip",
                                        "--w-sym", "--w-clip"};
     for (int i = 1; i < argc; i++)
         for (size_t k = 0; k < sizeof only / sizeof only[0]; k++) {

@@ -3,7 +3,11 @@
 # configurations below, each scored by `harp ppl` on the first N windows of 512 tokens of the
 # ref-corpus test text (perplexity, and KLD to the fp model's saved logits).
 # usage: scripts/wakv_results.sh HARP_BIN WORK_DIR [CONFIG ...]
-#   CONFIG = W,A,KV,WQUANT,ROTATION,SEED[,clip]   e.g. 4,4,4,gptq,hadamard,0,clip
+#   CONFIG = W,A,KV,WQUANT,ROTATION,SEED[,OPTS]   e.g. 4,4,4,gptq,hadamard,0,clip
+#   OPTS = tags joined by '+': clip (--clip-search), sym (--w-sym), wclip (--w-clip), act (--act-order),
+#   qr (QuaRot's fixed ratios --a-clip 0.9 --kv-clip 0.95), aX / kvX (--a-clip X / --kv-clip X, e.g. a0.85),
+#   n64 (64 calibration windows, own Hessians), a16NAME (ablation: --a-skip NAME, that input unquantized; NAME qkv, o, up_gate, down),
+#   gN (--w-group N); WQUANT rtn, gptq or ldp (2-bit learned levels)
 #   (default: the list below). Prints one TSV line per configuration to stdout (and WORK_DIR/results.tsv).
 # env: HARP_SHARED (default ../shared), WAKV_CHUNKS (default 8), WAKV_NSEQ calibration windows (default 32),
 #      WAKV_SEARCH "iters,windows" of the clip search (default 4,1).
@@ -27,16 +31,26 @@ configs=("$@")
   4,4,4,gptq,hadamard,1 3,3,3,gptq,hadamard,1 4,4,4,gptq,hadamard,2 3,3,3,gptq,hadamard,2
   4,4,4,gptq,hadamard,0,clip 3,3,3,gptq,hadamard,0,clip)
 for c in "${configs[@]}"; do
-  IFS=, read -r w a kv wq rot seed clip <<< "$c"
-  # the Hessians belong to the rotated model: rotation, seed, and whether R4 is fused (A < 16)
-  h="h_${rot}_${seed}_r4$([ "$a" -lt 16 ] && echo 1 || echo 0)"
-  name="W${w}A${a}KV${kv}_${wq}_${rot}_${seed}${clip:+_clip}"
-  extra=(); [ -n "${clip:-}" ] && extra=(--clip-search --search-iters "$s_iters" --search-windows "$s_win")
+  IFS=, read -r w a kv wq rot seed opts <<< "$c"
+  extra=(); n=$nseq; hs=""
+  for t in ${opts//+/ }; do
+    case $t in
+      clip) extra+=(--clip-search --search-iters "$s_iters" --search-windows "$s_win") ;;
+      sym) extra+=(--w-sym) ;; wclip) extra+=(--w-clip) ;; act) extra+=(--act-order) ;;
+      qr) extra+=(--a-clip 0.9 --kv-clip 0.95) ;; n64) n=64; hs=_n64 ;;
+      a0.*) extra+=(--a-clip "${t#a}") ;; kv0.*) extra+=(--kv-clip "${t#kv}") ;; a16*) extra+=(--a-skip "${t#a16}") ;;
+      g[0-9]*) extra+=(--w-group "${t#g}") ;;
+      *) echo "wakv_results.sh: unknown option tag '$t' in $c" >&2; exit 2 ;;
+    esac
+  done
+  # the Hessians belong to the rotated model: rotation, seed, whether R4 is fused (A < 16), windows
+  h="h_${rot}_${seed}_r4$([ "$a" -lt 16 ] && echo 1 || echo 0)$hs"
+  name="W${w}A${a}KV${kv}_${wq}_${rot}_${seed}${opts:+_${opts//+/_}}"
   t0=$(date +%s)
-  "$bin" quantize -m "$M" --hessians "$h" --calib "$CAL" --calib-nseq "$nseq" -o "$name" --method wakv --w-bits "$w" \
+  "$bin" quantize -m "$M" --hessians "$h" --calib "$CAL" --calib-nseq "$n" -o "$name" --method wakv --w-bits "$w" \
     --a-bits "$a" --kv-bits "$kv" --w-quant "$wq" --rotation "$rot" --seed "$seed" "${extra[@]}" --force -q > "$name.quant.txt"
   "$bin" ppl -m "$name" -f "$TEST" --max-chunks "$chunks" --kld-base fp.logits --json -q > "$name.ppl.json"
   ppl=$(sed -n 's/.*"ppl": \([0-9.e+-]*\).*/\1/p' "$name.ppl.json"); kld=$(sed -n 's/.*"kld_mean": \([0-9.e+-]*\).*/\1/p' "$name.ppl.json")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%ss\n' "W${w}A${a}KV${kv}" "$wq" "$rot" "$seed" "${clip:-noclip}" "$ppl" "$kld" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%ss\n' "W${w}A${a}KV${kv}" "$wq" "$rot" "$seed" "${opts:-noclip}" "$ppl" "$kld" \
     $(( $(date +%s) - t0 )) | tee -a results.tsv
 done

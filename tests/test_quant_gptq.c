@@ -1,11 +1,13 @@
 /* GPTQ (§6.2) against the textbook algorithm in fp64: columns in order, error feedback through the
  * explicit inverse Hessian with Schur-complement downdating after each column (OBQ form). The
  * library's Cholesky/lazy-block form must give identical codes and scales; with act-order the
- * textbook runs on the permuted problem. Also: GPTQ beats RTN on the proxy; thread determinism. */
+ * textbook runs on the permuted problem; with the MSE-clipped grid (mse_clip) the textbook fits each
+ * group with harp_wq_fit_mse. Also: GPTQ beats RTN on the proxy; thread determinism. */
 #include <lapacke.h>
 #include <omp.h>
 
 #include "harp/quant.h"
+#include "quant/aq.h"
 #include "quant/quant_internal.h"
 #include "quant_testlib.h"
 #include "test_util.h"
@@ -18,7 +20,7 @@ typedef struct {
 
 /* perm: processing order (original column index at each position). Dynamic groups over positions. */
 static void textbook(int64_t m, int64_t n, const float *W, const double *Hin, const int64_t *perm, int bits, int sym,
-                     int g, tb_out *o) {
+                     int mse, int g, tb_out *o) {
     double *H = malloc(sizeof(double) * n * n), *Hi = malloc(sizeof(double) * n * n), *w = malloc(sizeof(double) * m * n);
     double md = 0;
     for (int64_t i = 0; i < n; i++)
@@ -42,7 +44,8 @@ static void textbook(int64_t m, int64_t n, const float *W, const double *Hin, co
         for (int64_t r = 0; r < m; r++) {
             if (i % g == 0) {
                 int64_t len = n - i < g ? n - i : g;
-                harp_rtn_fit(w + r * n + i, len, bits, sym, &s[r], &z[r]);
+                if (mse) harp_wq_fit_mse(NULL, w + r * n + i, len, bits, sym, &s[r], &z[r]);
+                else harp_rtn_fit(w + r * n + i, len, bits, sym, &s[r], &z[r]);
                 o->scale[r * ng + i / g] = s[r];
                 o->zero[r * ng + i / g] = (uint8_t)z[r];
             }
@@ -58,9 +61,9 @@ static void textbook(int64_t m, int64_t n, const float *W, const double *Hin, co
     free(H), free(Hi), free(w), free(s), free(z);
 }
 
-static void compare(int64_t m, int64_t n, int bits, int sym, int g, int act, const float *W, const double *H) {
+static void compare(int64_t m, int64_t n, int bits, int sym, int mse, int g, int act, const float *W, const double *H) {
     harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_GPTQ, bits);
-    p.symmetric = sym, p.group_size = g, p.act_order = act, p.block_size = 32;
+    p.symmetric = sym, p.mse_clip = mse, p.group_size = g, p.act_order = act, p.block_size = 32;
     harp_qtensor out;
     CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "gptq test", &out));
     CHECK_OK(harp_qtensor_check(&out, "gptq test"));
@@ -77,15 +80,15 @@ static void compare(int64_t m, int64_t n, int bits, int sym, int g, int act, con
     int ge = g > 0 && g < n ? g : (int)n;
     int64_t ng = (n + ge - 1) / ge;
     tb_out o = {malloc((size_t)(m * n)), malloc(sizeof(float) * m * ng), malloc((size_t)(m * ng))};
-    textbook(m, n, W, H, perm, bits, sym, ge, &o);
+    textbook(m, n, W, H, perm, bits, sym, mse, ge, &o);
     int64_t qdiff = 0;
     const int64_t rowbytes = harp_scalar_row_bytes(n, bits);
     for (int64_t i = 0; i < m * n; i++)
         qdiff += o.q[i] != harp_scalar_get((const uint8_t *)out.planes[QT_SC_QWEIGHT].data + i / n * rowbytes, i % n, bits);
     double sdiff = 0;
     for (int64_t i = 0; i < m * ng; i++) sdiff = fmax(sdiff, fabs((double)o.scale[i] - oscale[i]) / o.scale[i]);
-    CHECK_MSG(qdiff == 0 && sdiff <= 1e-6, "bits %d sym %d g %d act %d: %lld codes differ, scale rel diff %g", bits, sym,
-              g, act, (long long)qdiff, sdiff);
+    CHECK_MSG(qdiff == 0 && sdiff <= 1e-6, "bits %d sym %d mse %d g %d act %d: %lld codes differ, scale rel diff %g", bits,
+              sym, mse, g, act, (long long)qdiff, sdiff);
     if (act && ge < n) {
         for (int64_t i = 0; i < n; i++) CHECK(og_idx && og_idx[perm[i]] == i / ge);
     }
@@ -102,11 +105,13 @@ int main(void) {
     for (int64_t i = 0; i < n; i++) H[5 * n + i] = H[i * n + 5] = 0;
     int bitsv[] = {2, 3, 4, 8};
     for (int b = 0; b < 4; b++)
-        for (int sym = 0; sym < 2; sym++) {
-            compare(m, n, bitsv[b], sym, 32, 0, W, H);
-            compare(m, n, bitsv[b], sym, 0, 0, W, H);
-            compare(m, n, bitsv[b], sym, 40, 1, W, H);   /* ragged groups, act-order */
-        }
+        for (int sym = 0; sym < 2; sym++)
+            for (int mse = 0; mse < 2; mse++) {
+                compare(m, n, bitsv[b], sym, mse, 32, 0, W, H);
+                compare(m, n, bitsv[b], sym, mse, 0, 0, W, H);
+                compare(m, n, bitsv[b], sym, mse, 0, 1, W, H);    /* per channel, act-order */
+                compare(m, n, bitsv[b], sym, mse, 40, 1, W, H);   /* ragged groups, act-order */
+            }
     /* proxy: GPTQ < RTN, dead column decodes to 0, determinism over thread counts */
     for (int bits = 2; bits <= 4; bits++) {
         harp_quant_params pg = harp_quant_default_params(HARP_QMETHOD_GPTQ, bits), pr = pg;

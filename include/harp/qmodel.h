@@ -18,8 +18,13 @@
 extern "C" {
 #endif
 
-/* Format version written to quantization_config.version; the loader rejects any other. */
+/* Format version written to quantization_config.version. 1: weights only (every method but wakv);
+ * 2: a `--method wakv` folder, whose quantization_config.wakv changes the function the folder computes
+ * (online rotations, activation / KV quantizers), so builds that read only version 1 refuse it instead of
+ * running it as a plain scalar folder. The loader reads both (wakv folders written as version 1 by
+ * earlier builds included) and rejects any other. */
 #define HARP_QMODEL_VERSION 1
+#define HARP_QMODEL_VERSION_WAKV 2
 
 /* Incoherence rotation of a quantized linear (both sides). NONE: no signs, no rotation. Every
  * other kind first conjugates W and H by random signs s_out / s_in, then rotates:
@@ -45,6 +50,8 @@ typedef struct harp_qmodel_params {
     int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip, qtip: 2, 3, 4                        */
     harp_tcode qtip_code;     /* qtip: trellis code (hyb default; 1mad, 3inst)                     */
     int group_size;           /* scalar methods: 128 (0 = per output channel)                    */
+    int symmetric, mse_clip;  /* rtn, gptq: harp_quant_params' grid options (default 0, 0)          */
+    int act_order;            /* gptq: columns by decreasing H_ii, static groups (default 0)       */
     harp_qrot rotation;       /* default: rht for quip and qtip, none for rtn/gptq                */
     uint64_t seed;            /* signs and random rotations (see harp_qmodel_layer_seed)          */
     harp_fit_params harp;     /* used when rotation == HARP_QROT_HARP                             */

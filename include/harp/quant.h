@@ -86,6 +86,9 @@ typedef struct harp_quant_params {
     /* scalar grids (RTN, GPTQ), §6.1 */
     int group_size;              /* 128; 0 = one group per row (per output channel)                   */
     int symmetric;               /* 0 = asymmetric min/max (default), 1 = symmetric                   */
+    int mse_clip;                /* 0 = min/max grid (default); 1 = MSE-clipped grid per group (§6.1,
+                                    QuaRot's --w_clip: harp_wclip_default's shrink search, fixed
+                                    before GPTQ's sweep)                                             */
     /* GPTQ, §6.2 */
     double percdamp;             /* 0.01 (relative to mean diag H)                                    */
     int block_size;              /* 128 */

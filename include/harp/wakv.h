@@ -22,12 +22,16 @@ typedef struct harp_wakv_params {
     harp_qmethod w_quant;      /* HARP_QMETHOD_RTN or HARP_QMETHOD_GPTQ (default GPTQ)               */
     int w_bits;                /* 2, 3, 4, 8 (default 4)                                              */
     int w_group;               /* scalar group (default 0 = per output channel)                       */
+    int w_sym, w_clip;         /* symmetric weight grid; MSE-clipped grid (QuaRot's --w_clip) (0, 0)   */
+    int act_order;             /* GPTQ columns by decreasing H_ii, static groups (default 0)          */
     int a_bits;                /* 3, 4, 8, or 16 = activations unquantized (default 16)               */
     int kv_bits;               /* 2, 3, 4, 8, or 16 = fp32 KV cache (default 16)                      */
     const char *rotation;      /* R1 = R2 kind: "none", "random", "hadamard" (default), "gsr"        */
     int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of
                                   two dividing the width)                                           */
     float a_clip, kv_clip;     /* fixed clip ratios in (0, 1] (default 1)                             */
+    unsigned a_skip;           /* ablation: bit g (qkv 0, o 1, up_gate 2, down 3) = that linear input
+                                  stays unquantized (default 0; harp_wakv_skip_parse)               */
     int clip_search;           /* 1: per (layer, class) ratios by the progressive search (§6.3, our
                                   schedule) on the calibration text's NLL                            */
     int search_iters;          /* ternary steps per class and pass (default 8)                        */
@@ -43,6 +47,8 @@ typedef struct harp_wakv_params {
 } harp_wakv_params;
 
 harp_wakv_params harp_wakv_default_params(void);
+/* "qkv,o,up_gate,down" (any non-empty subset, comma-separated) → the a_skip mask; one error line else. */
+harp_status harp_wakv_skip_parse(const char *list, unsigned *mask);
 
 /* The flag combinations that cannot work, refused with one line (HARP_ERR_INVALID_ARG). */
 harp_status harp_wakv_check(const harp_wakv_params *p);

@@ -35,7 +35,8 @@ void harp_model_slots_install(harp_model *m) {
         harp_layer_cfg *lc = &m->layers[l].cfg;
         lc->r3 = s ? s->r3 : NULL;
         lc->g[HARP_LG_DOWN].rot_in = s ? s->r4 : NULL;
-        for (int g = 0; g < HARP_LG_COUNT; g++) lc->g[g].act_q = s && s->aq ? &s->aq[l * HARP_LG_COUNT + g] : NULL;
+        for (int g = 0; g < HARP_LG_COUNT; g++)
+            lc->g[g].act_q = s && s->aq && !(s->e.act_skip >> g & 1u) ? &s->aq[l * HARP_LG_COUNT + g] : NULL;
         lc->kv_q = s && s->kvq ? &s->kvq[2 * l] : NULL;
         lc->kv_qtype = s && s->kvq ? s->kv_type : HARP_QTYPE_F32;
     }
@@ -112,7 +113,8 @@ harp_status harp_model_set_exec(harp_model *m, const harp_wakv_exec *e) {
 harp_status harp_model_set_clip(harp_model *m, int layer, int cls, float clip) {
     struct harp_mslots *s = m ? m->slots : NULL;
     struct harp_aquant *q = !s || layer < 0 || layer >= m->cfg.n_layers || cls < 0 || cls >= HARP_CLIP_COUNT ? NULL
-                            : cls < HARP_LG_COUNT ? (s->aq ? &s->aq[layer * HARP_LG_COUNT + cls] : NULL)
+                            : cls < HARP_LG_COUNT ? (s->aq && !(s->e.act_skip >> cls & 1u) ? &s->aq[layer * HARP_LG_COUNT + cls]
+                                                                                         : NULL)
                                                   : (s->kvq ? &s->kvq[2 * layer + cls - HARP_CLIP_K] : NULL);
     if (!q || !(clip > 0 && clip <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "clip ratio %g of layer %d class %d: no such quantizer or not in (0, 1]",
@@ -150,12 +152,41 @@ harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b) {
 
 /* ---- folder form ------------------------------------------------------------------------------------- */
 
-static void fmt_to_json(cJSON *o, const char *key, const harp_aq_fmt *f, int kv) {
+/* Names of the linear inputs in "activations.skip" (HARP_LG_* order). */
+static const char *const k_lg_name[HARP_LG_COUNT] = {"qkv", "o", "up_gate", "down"};
+
+const char *harp_lg_input_name(int g) {
+    return g >= 0 && g < HARP_LG_COUNT ? k_lg_name[g] : NULL;
+}
+
+static void fmt_to_json(cJSON *o, const char *key, const harp_aq_fmt *f, int kv, unsigned skip) {
     cJSON *a = cJSON_AddObjectToObject(o, key);
     cJSON_AddNumberToObject(a, "bits", f->bits);
     cJSON_AddBoolToObject(a, "symmetric", f->sym);
     cJSON_AddNumberToObject(a, "group_size", (double)f->group);
     if (kv) cJSON_AddStringToObject(a, "scale_dtype", "f16");
+    if (!skip) return;
+    cJSON *sk = cJSON_AddArrayToObject(a, "skip");
+    for (int g = 0; g < HARP_LG_COUNT; g++)
+        if (skip >> g & 1u) cJSON_AddItemToArray(sk, cJSON_CreateString(k_lg_name[g]));
+}
+
+/* *skip from activations.skip (absent: 0). */
+static harp_status skip_from_json(const cJSON *o, unsigned *skip, const char *name) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "activations");
+    const cJSON *sk = a ? cJSON_GetObjectItemCaseSensitive(a, "skip") : NULL;
+    *skip = 0;
+    if (!sk) return HARP_OK;
+    for (const cJSON *v = cJSON_IsArray(sk) ? sk->child : NULL; v; v = v->next) {
+        int g = 0;
+        while (g < HARP_LG_COUNT && !(cJSON_IsString(v) && !strcmp(v->valuestring, k_lg_name[g]))) g++;
+        if (g == HARP_LG_COUNT) break;
+        *skip |= 1u << g;
+    }
+    if (!cJSON_IsArray(sk) || cJSON_GetArraySize(sk) != __builtin_popcount(*skip))
+        return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.activations.skip must be an array of distinct names "
+                        "among qkv, o, up_gate, down", name);
+    return HARP_OK;
 }
 
 harp_status harp_model_exec_to_json(const harp_model *m, cJSON *o) {
@@ -163,8 +194,8 @@ harp_status harp_model_exec_to_json(const harp_model *m, cJSON *o) {
     cJSON_AddBoolToObject(o, "r3", s && s->r3);
     cJSON_AddBoolToObject(o, "r4", s && s->r4);
     if (!s) return HARP_OK;
-    if (s->aq) fmt_to_json(o, "activations", &s->e.act, 0);
-    if (s->kvq) fmt_to_json(o, "kv_cache", &s->e.kv, 1);
+    if (s->aq) fmt_to_json(o, "activations", &s->e.act, 0, s->e.act_skip);
+    if (s->kvq) fmt_to_json(o, "kv_cache", &s->e.kv, 1, 0);
     cJSON *cl = cJSON_AddArrayToObject(o, "clip");
     for (int l = 0; l < m->cfg.n_layers; l++) {
         double r[HARP_CLIP_COUNT];
@@ -219,6 +250,7 @@ static harp_status exec_from_json(harp_model *m, const cJSON *w, const char *nam
     e.r3 = cJSON_IsTrue(r3), e.r4 = cJSON_IsTrue(r4);
     HARP_TRY(fmt_from_json(w, "activations", &e.act, name));
     HARP_TRY(fmt_from_json(w, "kv_cache", &e.kv, name));
+    HARP_TRY(skip_from_json(w, &e.act_skip, name));
     float *clip = harp_xmalloc((size_t)m->cfg.n_layers * HARP_CLIP_COUNT * sizeof *clip, "clip ratios");
     if (!clip) return HARP_ERR_OOM;
     /* "clip" comes with the slots; a folder without any (r3, r4 off, nothing quantized) has none */

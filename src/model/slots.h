@@ -20,8 +20,12 @@ typedef struct harp_wakv_exec {
     harp_aq_fmt kv;       /* K and V per group of each row (group = head_dim: per (token, head));
                              bits 2, 3, 4 or 8, scales fp16 (forced); bits 0 = off                      */
     const float *clip;    /* n_layers × HARP_CLIP_COUNT ratios, or NULL: act.clip and kv.clip everywhere */
+    unsigned act_skip;    /* bit g (HARP_LG_*): that linear input stays unquantized although act.bits > 0
+                             (an ablation, e.g. 16-bit down inputs); 0 = every input quantized       */
 } harp_wakv_exec;
 
+/* Name of linear input g (HARP_LG_*) in activations.skip: "qkv", "o", "up_gate", "down"; NULL outside. */
+const char *harp_lg_input_name(int g);
 /* Sets (e) or clears (NULL) m's slots, after checking every format against the widths (one error
  * line naming the layer and class) and building R3 / R4 (refused when head_dim / hidden has no
  * Hadamard construction). Drops backend copies of m (harp_model_unload). */
@@ -41,7 +45,7 @@ harp_qtype harp_model_kv_type(const harp_model *m, const struct harp_aquant **q)
 harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b);
 
 /* ---- folder form: quantization_config.wakv of a quantized folder (docs/format/qmodel.md) ---------------
- * "r3", "r4" (bools), "activations" {"bits", "symmetric", "group_size"} and "kv_cache" {"bits",
+ * "r3", "r4" (bools), "activations" {"bits", "symmetric", "group_size"[, "skip": ["down", …]]} and "kv_cache" {"bits",
  * "symmetric", "group_size", "scale_dtype": "f16"} (absent = off), "clip" (with any slot): one array of
  * HARP_CLIP_COUNT ratios per layer (classes in HARP_CLIP_* order). */
 struct cJSON;

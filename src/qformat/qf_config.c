@@ -1,4 +1,4 @@
-/* quantization_config of a quantized folder (format version 1) parsed into a per-layer
+/* quantization_config of a quantized folder (format versions 1 and 2) parsed into a per-layer
  * configuration, the rotation recipes (harp_qrot) with their names and rotation kinds, and the
  * linear groups with their slices. */
 #include <cjson/cJSON.h>
@@ -186,9 +186,9 @@ static harp_status qc_parse_harp(const cJSON *q, const char *name, int n_layers,
     const char *s = NULL;
     HARP_TRY(qc_int(q, "version", name, 0, 1e9, &v));
     qc->version = (int)v;
-    if (qc->version != HARP_QMODEL_VERSION)
-        return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.version %d is not supported (this build reads %d)", name,
-                        qc->version, HARP_QMODEL_VERSION);
+    if (qc->version != HARP_QMODEL_VERSION && qc->version != HARP_QMODEL_VERSION_WAKV)
+        return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.version %d is not supported (this build reads %d and %d)",
+                        name, qc->version, HARP_QMODEL_VERSION, HARP_QMODEL_VERSION_WAKV);
     HARP_TRY(qc_type(q, name, qc));
     HARP_TRY(qc_str(q, "rotation", name, &s));
     if (harp_qrot_parse(s, &qc->rotation))

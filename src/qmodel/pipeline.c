@@ -28,6 +28,10 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
     const int qtip = p->method == HARP_QMETHOD_QTIP;
     cJSON_AddNumberToObject(o, "group_size", p->method == HARP_QMETHOD_QUIP || qtip ? 0 : p->group_size);
     cJSON_AddStringToObject(o, "seed", seed);
+    /* only when not the defaults: older folders stay byte-identical */
+    if (p->symmetric) cJSON_AddBoolToObject(o, "symmetric", 1);
+    if (p->mse_clip) cJSON_AddStringToObject(o, "grid_clip", "mse");
+    if (p->act_order) cJSON_AddStringToObject(o, "act_order", "static_groups");
     cJSON_AddStringToObject(o, "fused_groups", "qkv_proj = q,k,v; up_gate_proj = up,gate");
     if ((p->method == HARP_QMETHOD_QUIP || qtip) && p->scale_override > 0)
         cJSON_AddNumberToObject(o, "scale_override", p->scale_override);
@@ -83,6 +87,12 @@ static harp_status qp_check(const harp_qmodel_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown method %d", (int)p->method);
     }
     if ((unsigned)p->rotation > HARP_QROT_HARP) return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown rotation %d", (int)p->rotation);
+    const int scalar = p->method == HARP_QMETHOD_RTN || p->method == HARP_QMETHOD_GPTQ;
+    if ((p->symmetric || p->mse_clip) && !scalar)
+        return harp_err(HARP_ERR_INVALID_ARG, "quantize: symmetric / MSE-clipped grids apply to rtn and gptq, not %s",
+                        harp_qmethod_name(p->method));
+    if (p->act_order && p->method != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "quantize: act-order applies to gptq, not %s", harp_qmethod_name(p->method));
     return HARP_OK;
 }
 

@@ -123,6 +123,8 @@ static harp_status rotate_group(const harp_qmodel_params *p, int layer, int gi, 
 static harp_status solve_group(const harp_qmodel_params *p, qp_work *w, double *rpt) {
     harp_quant_params qp = harp_quant_default_params(p->method, p->bits);
     qp.group_size = p->group_size;
+    qp.symmetric = p->symmetric, qp.mse_clip = p->mse_clip;
+    qp.act_order = qp.static_groups = p->act_order;
     qp.qtip_code = p->qtip_code;
     if (p->scale_override > 0) qp.scale_override = p->scale_override;
     else if (p->rotation == HARP_QROT_HARP && p->harp.scale_override > 0) qp.scale_override = p->harp.scale_override;

@@ -28,6 +28,21 @@ harp_wakv_params harp_wakv_default_params(void) {
     return p;
 }
 
+harp_status harp_wakv_skip_parse(const char *list, unsigned *mask) {
+    *mask = 0;
+    for (const char *s = list; s && *s;) {
+        size_t n = strcspn(s, ",");
+        int g = 0;
+        while (harp_lg_input_name(g) && (strlen(harp_lg_input_name(g)) != n || strncmp(s, harp_lg_input_name(g), n))) g++;
+        if (!harp_lg_input_name(g))
+            return harp_err(HARP_ERR_INVALID_ARG, "--a-skip '%s': names are qkv, o, up_gate, down (comma-separated)", list);
+        *mask |= 1u << g;
+        s += n + (s[n] == ',');
+    }
+    if (!*mask) return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: give at least one of qkv, o, up_gate, down");
+    return HARP_OK;
+}
+
 static int is_pow2(int x) {
     return x > 0 && !(x & (x - 1));
 }
@@ -36,17 +51,25 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
     if (!p) return harp_err(HARP_ERR_INVALID_ARG, "wakv: NULL parameters");
     harp_wakv_rkind k;
     HARP_TRY(harp_wakv_rkind_parse(p->rotation, &k));
-    if (p->w_quant != HARP_QMETHOD_RTN && p->w_quant != HARP_QMETHOD_GPTQ)
-        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: --w-quant takes rtn or gptq (QuIP# codebook weights have no "
-                        "integer activation path)");
+    if (p->w_quant != HARP_QMETHOD_RTN && p->w_quant != HARP_QMETHOD_GPTQ && p->w_quant != HARP_QMETHOD_LDP)
+        return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: --w-quant takes rtn, gptq or ldp (QuIP# codebook weights have "
+                        "no integer activation path)");
     if (p->w_bits != 2 && p->w_bits != 3 && p->w_bits != 4 && p->w_bits != 8)
         return harp_err(HARP_ERR_INVALID_ARG, "--w-bits %d: wakv weights take 2, 3, 4 or 8 bits", p->w_bits);
+    if (p->w_quant == HARP_QMETHOD_LDP && (p->w_bits != 2 || p->w_sym || p->w_clip))
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-quant ldp: 2-bit learned levels only (--w-bits 2, no --w-sym / --w-clip)");
     if (p->a_bits != 3 && p->a_bits != 4 && p->a_bits != 8 && p->a_bits != 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-bits %d: activations take 3, 4, 8 or 16 (= unquantized) bits", p->a_bits);
     if (p->kv_bits != 2 && p->kv_bits != 3 && p->kv_bits != 4 && p->kv_bits != 8 && p->kv_bits != 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--kv-bits %d: the KV cache takes 2, 3, 4, 8 or 16 (= fp32) bits", p->kv_bits);
     if (!(p->a_clip > 0 && p->a_clip <= 1) || !(p->kv_clip > 0 && p->kv_clip <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--a-clip / --kv-clip must be in (0, 1]");
+    if (p->a_skip && p->a_bits == 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: activations are not quantized (--a-bits 16)");
+    if (p->a_skip >> HARP_LG_COUNT)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: mask 0x%x names no linear input", p->a_skip);
+    if (p->act_order && p->w_quant != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN and LDP have no column order option)");
     if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
         return harp_err(HARP_ERR_INVALID_ARG, "--gsr-block needs --rotation gsr (the rotation is %s)", p->rotation);
     if (p->gsr_block && !is_pow2(p->gsr_block))
@@ -148,7 +171,8 @@ static int wk_classes(const harp_model *m, const harp_wakv_params *p, int *layer
     int n = 0;
     for (int l = 0; l < m->cfg.n_layers; l++)
         for (int k = 0; k < HARP_CLIP_COUNT; k++)
-            if (k < HARP_LG_COUNT ? p->a_bits < 16 : p->kv_bits < 16) layer[n] = l, cls[n++] = k;
+            if (k < HARP_LG_COUNT ? p->a_bits < 16 && !(p->a_skip >> k & 1u) : p->kv_bits < 16)
+                layer[n] = l, cls[n++] = k;
     return n;
 }
 
@@ -208,8 +232,9 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     cJSON_AddStringToObject(wq, "quant", harp_qmethod_name(p->w_quant));
     cJSON_AddNumberToObject(wq, "bits", p->w_bits);
     cJSON_AddNumberToObject(wq, "group_size", p->w_group);
-    cJSON_AddBoolToObject(wq, "symmetric", 0);
-    cJSON_AddStringToObject(wq, "clip", "minmax");
+    cJSON_AddBoolToObject(wq, "symmetric", p->w_sym);
+    cJSON_AddStringToObject(wq, "clip", p->w_clip ? "mse" : "minmax");
+    if (p->act_order) cJSON_AddBoolToObject(wq, "act_order", 1);
     cJSON *r = cJSON_AddObjectToObject(w, "rotation");
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
@@ -231,7 +256,8 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     return w;
 }
 
-/* out_dir/config.json gains quantization_config.wakv, and says the (rotated) head is not tied. */
+/* out_dir/config.json gains quantization_config.wakv (version HARP_QMODEL_VERSION_WAKV), and says the
+ * (rotated) head is not tied. */
 static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
     char *path = harp_path_join(out_dir, "config.json"), *text = NULL;
     size_t len = 0;
@@ -242,6 +268,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
     if (!st) {
         cJSON_DeleteItemFromObjectCaseSensitive(root, "tie_word_embeddings");
         cJSON_AddBoolToObject(root, "tie_word_embeddings", 0);
+        cJSON_ReplaceItemInObjectCaseSensitive(q, "version", cJSON_CreateNumber(HARP_QMODEL_VERSION_WAKV));
         cJSON_DeleteItemFromObjectCaseSensitive(q, "wakv");
         cJSON_AddItemToObject(q, "wakv", wakv);
         wakv = NULL;
@@ -264,6 +291,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
 static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     harp_wakv_exec e = harp_model_exec(m);
     if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, 0, p->a_clip, 0};
+    e.act_skip = p->a_skip;
     if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, m->cfg.head_dim, p->kv_clip, 1};
     return harp_model_set_exec(m, &e);
 }
@@ -278,6 +306,7 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
     HARP_TRY(wk_hessians(m, hess_dir, p));
     harp_qmodel_params qp = harp_qmodel_default_params(p->w_quant, p->w_bits);
     qp.group_size = p->w_group;
+    qp.symmetric = p->w_sym, qp.mse_clip = p->w_clip, qp.act_order = p->act_order;
     qp.rotation = HARP_QROT_NONE;
     qp.seed = p->seed;
     qp.resume = p->resume;

@@ -94,8 +94,9 @@ typedef void (*harp_wq_fit_fn)(const void *ctx, const double *x, int64_t len, in
 void harp_wq_fit_minmax(const void *ctx, const double *x, int64_t len, int bits, int sym, float *scale, int *zero);
 void harp_wq_fit_mse(const void *ctx, const double *x, int64_t len, int bits, int sym, float *scale, int *zero);
 /* Round-to-nearest of W (m × n) on the grid of p (bits, group_size, symmetric) with a fitter per group:
- * the RTN of harp_quantize_linear when fit = harp_wq_fit_minmax, QuaRot's `--w_clip` RTN when fit =
- * harp_wq_fit_mse. *out as from harp_quantize_linear (free with harp_qtensor_free). */
+ * the RTN of harp_quantize_linear when fit = harp_wq_fit_minmax, QuaRot's `--w_clip` RTN (= mse_clip)
+ * when fit = harp_wq_fit_mse with NULL or the default parameters (others: HARP_ERR_INVALID_ARG).
+ * *out as from harp_quantize_linear (free with harp_qtensor_free). */
 harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const void *fit_ctx, int64_t m, int64_t n,
                         const float *W, const char *what, harp_qtensor *out);
 

@@ -1,7 +1,6 @@
 /* Weight grids for the W/A/KV path (aq.h): QuaRot/GPTQ's MSE clip (`--w_clip`, WeightQuantizer
- * find_params with mse=True, algorithms.md §6.1) as a group fitter, and RTN with any fitter. RTN reuses
- * harp_quantize_linear for argument checks and storage, then refits each group with the fitter.
- * GPTQ with a fitter needs a fitter hook in gptq.c (docs/design-wakv.md, "merge steps"). */
+ * find_params with mse=True, algorithms.md §6.1) as a group fitter, used by RTN and GPTQ through
+ * harp_quant_params.mse_clip (harp_scalar_fit), and harp_wq_rtn naming the fitter instead of the flag. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,46 +62,14 @@ void harp_wq_fit_mse(const void *ctx, const double *x, int64_t len, int bits, in
 
 harp_status harp_wq_rtn(const harp_quant_params *p, harp_wq_fit_fn fit, const void *fit_ctx, int64_t m, int64_t n,
                         const float *W, const char *what, harp_qtensor *out) {
-    if (!p || !fit) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL quantizer parameters or fitter", what ? what : "linear");
+    if (!what) what = "linear";
+    if (!p || !fit) return harp_err(HARP_ERR_INVALID_ARG, "%s: NULL quantizer parameters or fitter", what);
+    const harp_wclip d = harp_wclip_default(), *c = fit_ctx;
+    if ((fit != harp_wq_fit_minmax && fit != harp_wq_fit_mse) ||
+        (fit == harp_wq_fit_mse && c && (c->grid != d.grid || c->maxshrink != d.maxshrink || c->norm != d.norm)))
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: RTN takes the min/max or the default MSE-clipped grid", what);
     harp_quant_params rp = *p;
     rp.method = HARP_QMETHOD_RTN;
-    HARP_TRY(harp_quantize_linear(&rp, m, n, W, NULL, what, out));
-    if (fit == harp_wq_fit_minmax) return HARP_OK;
-    const double t0 = harp_time_s();
-    const int64_t g = out->group_size, ng = out->n_groups, rb = harp_scalar_row_bytes(n, rp.bits);
-    float *scale = out->planes[QT_SC_SCALES].owned;
-    uint8_t *zero = out->planes[QT_SC_ZEROS].owned, *qw = out->planes[QT_SC_QWEIGHT].owned;
-    int oom = 0;
-#pragma omp parallel
-    {
-        double *x = malloc((size_t)g * sizeof *x);
-        if (!x) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t r = 0; r < m; r++) {
-            if (!x) continue;
-            uint8_t *row = qw + r * rb;
-            memset(row, 0, (size_t)rb);
-            for (int64_t G = 0; G < ng; G++) {
-                const int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
-                for (int64_t c = 0; c < len; c++) x[c] = W[r * n + c0 + c];
-                float s;
-                int z;
-                fit(fit_ctx, x, len, rp.bits, rp.symmetric, &s, &z);
-                scale[r * ng + G] = s;
-                zero[r * ng + G] = (uint8_t)z;
-                for (int64_t c = 0; c < len; c++)
-                    harp_scalar_put(row, c0 + c, rp.bits, (unsigned)harp_rtn_code(x[c], s, z, rp.bits, rp.symmetric));
-            }
-        }
-        free(x);
-    }
-    if (oom) {
-        harp_qtensor_free(out);
-        return harp_err(HARP_ERR_OOM, "%s: out of memory", what ? what : "linear");
-    }
-    out->seconds += harp_time_s() - t0;
-    return HARP_OK;
+    rp.mse_clip = fit == harp_wq_fit_mse;
+    return harp_quantize_linear(&rp, m, n, W, NULL, what, out);
 }

@@ -1,6 +1,6 @@
 /* GPTQ (§6.2, QuaRot/SpinQuant gptq_utils): column-by-column rounding with error feedback through the
  * upper Cholesky factor of H^{-1}, lazy block updates of width block_size, dynamic or static groups,
- * optional act-order. fp64 throughout.
+ * optional act-order, min/max or MSE-clipped group grids (harp_scalar_fit). fp64 throughout.
  *
  * Deliberate detail: dynamic group parameters are fitted on the current, fully error-updated
  * columns (the spec's wording; for a group reaching past the current block the pending lazy update
@@ -51,6 +51,7 @@ typedef struct {
     int g;
     int64_t ng, bs;
     int bits, sym, stat;
+    const harp_quant_params *p;  /* the group fitter's parameters (harp_scalar_fit) */
     const int64_t *perm;
     const double *U;
     double *Wd;
@@ -104,7 +105,7 @@ static void gptq_rows(const void *ctx, int64_t r0, int64_t rc, void *scratch) {
                             }
                             src = x;
                         }
-                        harp_rtn_fit(src, len, J->bits, J->sym, &s, &z);
+                        harp_scalar_fit(J->p, src, len, &s, &z);
                         J->scale[r * ng + G] = s;
                         J->zero[r * ng + G] = (uint8_t)z;
                     } else {
@@ -165,29 +166,13 @@ harp_status harp_gptq_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     float *scale = out->planes[QT_SC_SCALES].owned;
     uint8_t *zero = out->planes[QT_SC_ZEROS].owned;
     /* static groups (and per-channel): fitted on the original (dead-zeroed) columns, in original order */
-    if (stat) {
-        double *x = malloc((size_t)g * sizeof *x);
-        if (!x) {
-            st = harp_err(HARP_ERR_OOM, "%s: out of memory", what);
-            goto done;
-        }
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t G = 0; G < ng; G++) {
-                int64_t c0 = G * g, len = n - c0 < g ? n - c0 : g;
-                for (int64_t c = 0; c < len; c++) x[c] = Hin[(c0 + c) * n + c0 + c] == 0.0 ? 0.0 : W[r * n + c0 + c];
-                float s;
-                int z;
-                harp_rtn_fit(x, len, bits, sym, &s, &z);
-                scale[r * ng + G] = s;
-                zero[r * ng + G] = (uint8_t)z;
-            }
-        free(x);
-    }
+    if (stat) st = harp_scalar_fit_rows(p, m, n, g, W, Hin, scale, zero, what);
+    if (st != HARP_OK) goto done;
     int32_t *g_idx = out->planes[QT_SC_GIDX].owned;
     if (g_idx)
         for (int64_t i = 0; i < n; i++) g_idx[perm[i]] = (int32_t)(i / g);
 
-    const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, perm, U, Wd, scale, zero, qcodes, NULL, NULL};
+    const gptq_job J = {m, n, g, ng, bs, bits, sym, stat, p, perm, U, Wd, scale, zero, qcodes, NULL, NULL};
     st = harp_rowchunks_run(m, GPTQ_ROWS, (size_t)(GPTQ_ROWS * bs + g) * sizeof(double), gptq_rows, &J, "gptq",
                             p->progress, p->progress_user, what);
 done:
@@ -217,7 +202,7 @@ harp_status harp_gptq_feedback(int64_t m, int64_t n, const double *W0, const dou
     if (!st) {
         memcpy(Wd, W0, (size_t)(m * n) * sizeof *Wd);
         for (int64_t i = 0; i < n; i++) perm[i] = i;
-        const gptq_job J = {m, n, (int)n, 1, bs, 0, 0, 1, perm, U, Wd, NULL, NULL, q, qcol, qctx};
+        const gptq_job J = {m, n, (int)n, 1, bs, 0, 0, 1, NULL, perm, U, Wd, NULL, NULL, q, qcol, qctx};
         st = harp_rowchunks_run(m, GPTQ_ROWS, (size_t)(GPTQ_ROWS * bs) * sizeof(double), gptq_rows, &J, "gptq", progress,
                                 progress_user, what);
     }

@@ -66,6 +66,15 @@ harp_status harp_rowchunks_spec_run(const harp_rowchunks_spec *s);
 harp_status harp_rowchunks_run(int64_t m, int64_t chunk, size_t scratch_bytes, harp_rowchunk_fn fn, const void *ctx,
                                const char *stage, harp_progress_fn progress, void *progress_user, const char *what);
 
+/* The group grid of a scalar solver: harp_rtn_fit, or the MSE-clipped grid (harp_wq_fit_mse with
+ * harp_wclip_default, aq.h) when p->mse_clip. */
+void harp_scalar_fit(const harp_quant_params *p, const double *x, int64_t len, float *scale, int *zero);
+/* harp_scalar_fit on every group of g columns of every row of W (m, n) into the (m, ⌈n/g⌉) planes,
+ * rows in parallel (bit-identical for any thread count); columns whose H_ii is 0 count as 0 when H is
+ * given (GPTQ's dead inputs). */
+harp_status harp_scalar_fit_rows(const harp_quant_params *p, int64_t m, int64_t n, int64_t g, const float *W,
+                                 const double *H, float *scale, uint8_t *zero, const char *what);
+
 /* Solvers (called by harp_quantize_linear after argument checks; out is initialised with its type
  * and shape). Scalar solvers write the scales / zeros / g_idx planes and the unpacked codes q (m, n);
  * harp_quantize_linear packs q into the qweight plane. The QuIP# solver writes every plane and its

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # harp quantize --method wakv on stories260K (issue 14): a W4A4KV4 folder round trip (in-memory --ppl
 # == harp ppl on the folder to the 8 decimals it prints), the folder's quantization_config.wakv and its
-# loading by info and generate, Hessians of the unrotated model refused, and the
-# flag combinations that cannot work refused with one line (exit 2).
+# loading by info and generate, Hessians of the unrotated model refused, the folder version (2; a
+# version-1 wakv folder of earlier builds still loads, an unknown version is refused), the weight-grid
+# flags (--w-sym --w-clip --act-order) recorded and loading, and the flag combinations that cannot
+# work refused with one line (exit 2).
 set -u
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
@@ -27,6 +29,17 @@ ok = ok and w["kv_cache"]["group_size"] == 8 and len(w["clip"]) == 5 and w["rota
 sys.exit(0 if ok else 1)'
 check config_wakv 'python3 -c "$py" "$cfg"'
 check head_untied 'grep -q "\"tie_word_embeddings\":.*false" "$cfg"'
+# format version 2 marks a wakv folder; earlier builds wrote version 1, which must keep loading
+py_ver='import json,sys; c=json.load(open(sys.argv[1])); v=c["quantization_config"]["version"]
+if len(sys.argv) > 2: c["quantization_config"]["version"] = int(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"), indent=2)
+sys.exit(0 if v == 2 else 1)'
+check config_version_2 'python3 -c "$py_ver" "$cfg"'
+cp -r "$D/w" "$D/w_v1"; python3 -c "$py_ver" "$D/w_v1/config.json" 1
+nll_v1=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+check version_1_wakv_folder_loads '[[ -n "$nll_v1" && "$nll_v1" == "$nll_disk" ]]'
+python3 -c "$py_ver" "$D/w_v1/config.json" 3
+e=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
+check version_3_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"version 3 is not supported"* ]]'
 info=$("$HARP_BIN" info -m "$D/w")
 check info_shows_wakv '[[ "$info" == *"wakv A4 KV4 R3 R4"* ]]'
 gen=$("$HARP_BIN" generate -m "$D/w" -p "Once upon a time" -n 8 --json)
@@ -43,6 +56,44 @@ check unrotated_hessians_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) 
   --method wakv --w-bits 4 --rotation gsr -q >/dev/null 2>&1
 p16=$("$HARP_BIN" ppl -m "$D/w16" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
 check w4a16_folder_loads '[[ "$p16" == *"\"ppl\": "* ]]'
+
+# weight grids: symmetric, MSE-clipped, act-order (recorded in the folder, which loads and runs)
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wg" $W --w-sym --w-clip --act-order -q >/dev/null 2>&1
+py_wg='import json,sys; w=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["weights"]
+sys.exit(0 if w["symmetric"] is True and w["clip"] == "mse" and w["act_order"] is True else 1)'
+check weight_grid_flags_recorded '[[ -f "$D/wg/config.json" ]] && python3 -c "$py_wg" "$D/wg/config.json"'
+pwg=$("$HARP_BIN" ppl -m "$D/wg" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check weight_grid_folder_loads '[[ "$pwg" == *"\"ppl\": "* ]]'
+
+# ablation: the down-projection input left unquantized (activations.skip), reloads to the in-memory ppl
+b=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wsd" $W --a-skip down --threads 1 --json -q --ppl "$D/cal.txt" \
+    --ctx 128 --max-chunks 4)
+nll_sd=$(echo "$b" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_sd_disk=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+py_sd='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["activations"]
+sys.exit(0 if a["skip"] == ["down"] else 1)'
+check skip_down_recorded 'python3 -c "$py_sd" "$D/wsd/config.json"'
+check skip_down_roundtrip '[[ -n "$nll_sd" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_sd" "$nll_sd_disk" "$nll_disk"'
+sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
+e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
+check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'
+
+# W2A4KV4 with RCP's learned 2-bit levels (--w-quant ldp, issue 15): in-memory ppl == the folder's
+c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wl" --method wakv --w-bits 2 --a-bits 4 --kv-bits 4 --w-quant ldp \
+    --w-group 32 --threads 1 --json -q --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
+nll_l=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_l_disk=$("$HARP_BIN" ppl -m "$D/wl" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+check ldp_w2a4kv4_roundtrip '[[ -n "$nll_l" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$nll_l" "$nll_l_disk"'
+check ldp_w2a4kv4_config 'grep -q "\"quant\":.*\"ldp\"" "$D/wl/config.json"'
+
+# the same grids for a plain scalar folder: --method gptq --sym --mse-clip --act-order, recorded, loading
+"$HARP_BIN" quantize -m "$ST" --hessians "$D/h0" -o "$D/g4" --method gptq --bits 4 --group 0 --sym --mse-clip \
+  --act-order -q >/dev/null 2>&1
+py_g4='import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]
+sys.exit(0 if q["version"] == 1 and q["symmetric"] is True and q["grid_clip"] == "mse" and q["act_order"] == "static_groups" else 1)'
+check gptq_grid_flags_recorded '[[ -f "$D/g4/config.json" ]] && python3 -c "$py_g4" "$D/g4/config.json"'
+pg4=$("$HARP_BIN" ppl -m "$D/g4" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
+check gptq_grid_folder_loads '[[ "$pg4" == *"\"ppl\": "* ]]'
 
 # impossible combinations: one line, usage exit code 2
 bad() {
@@ -63,5 +114,14 @@ bad gsr_block_not_pow2 $W --rotation gsr --gsr-block 48
 bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.txt"
 bad clip_search_no_calib $W --clip-search
 bad no_w_bits --method wakv --a-bits 4
+bad act_order_rtn $W --w-quant rtn --act-order
+bad skip_down_a16 --method wakv --w-bits 4 --a-skip down
+bad skip_unknown $W --a-skip dwn
+bad skip_empty $W --a-skip ,
+bad ldp_4bit --method wakv --w-bits 4 --a-bits 4 --w-quant ldp
+bad ldp_w_clip --method wakv --w-bits 2 --w-quant ldp --w-clip
+bad act_order_method_rtn --method rtn --bits 4 --act-order
+bad sym_quip --method quip --bits 2 --sym
+bad mse_clip_ldp --method ldp --bits 2 --mse-clip
 [ $fail -eq 0 ] && echo ok
 exit $fail

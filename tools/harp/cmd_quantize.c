@@ -28,6 +28,9 @@ static void usage(FILE *f) {
             "      --qtip-code C       qtip: trellis code hyb (default), 1mad or 3inst\n"
             "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip and qtip, none otherwise)\n"
             "      --group N           rtn, gptq, ldp: group size (default 128; 0 = per output channel)\n"
+            "      --sym               rtn, gptq: symmetric grid (default asymmetric min/max)\n"
+            "      --mse-clip          rtn, gptq: MSE-clipped grid per group (QuaRot's --w_clip)\n"
+            "      --act-order         gptq: columns by decreasing Hessian diagonal (static groups)\n"
             "      --seed S            signs / random rotations (default 0)\n"
             "  -t, --threads N         CPU threads (results do not depend on it)\n"
             "      --no-resume         ignore OUT_DIR/.partial\n"
@@ -83,13 +86,14 @@ enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
-    O_JSON, O_SO, O_HGPU, O_QCODE, O_HARP0 /* + index into harp_flags */
+    O_JSON, O_SO, O_HGPU, O_QCODE, O_SYM, O_MSE, O_ACT, O_HARP0 /* + index into harp_flags */
 };
 
 typedef struct qopts {
     const char *model, *hess, *out, *method, *rot, *ppl_text, *save_logits, *qtip_code;
     const char *harp_arg[N_HARP_FLAGS];   /* HARP flag values as given, NULL when absent */
     int bits, group, group_given, json, quiet, resume, force, ctx, ctx_given, max_chunks, harp_gpu;
+    int sym, mse_clip, act_order;
     double scale_override;
     uint64_t seed;
 } qopts;
@@ -107,7 +111,8 @@ static const struct option *quant_options(void) {
         {"save-logits", required_argument, 0, O_SAVE}, {"json", no_argument, 0, O_JSON},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"scale-override", required_argument, 0, O_SO}, {"harp-gpu", no_argument, 0, O_HGPU},
-        {"qtip-code", required_argument, 0, O_QCODE}};
+        {"qtip-code", required_argument, 0, O_QCODE}, {"sym", no_argument, 0, O_SYM},
+        {"mse-clip", no_argument, 0, O_MSE}, {"act-order", no_argument, 0, O_ACT}};
     size_t nb = sizeof base / sizeof base[0];
     memcpy(o, base, sizeof base);
     for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
@@ -140,6 +145,9 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case O_SO: q->scale_override = cli_parse_double("--scale-override", optarg, 1e-6, 100); break;
         case O_HGPU: q->harp_gpu = 1; break;
         case O_QCODE: q->qtip_code = optarg; break;
+        case O_SYM: q->sym = 1; break;
+        case O_MSE: q->mse_clip = 1; break;
+        case O_ACT: q->act_order = 1; break;
         case 'h': usage(stdout); return 1;
         default: q->harp_arg[c - O_HARP0] = optarg; break;
         }
@@ -195,6 +203,10 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
     cli_only_with(lattice && q->group_given, "--group", "--method rtn, gptq and ldp (QuIP# and QTIP have no groups)");
     cli_only_with(!lattice && q->scale_override > 0, "--scale-override", "--method quip or qtip");
     cli_only_with(qm != HARP_QMETHOD_QTIP && q->qtip_code, "--qtip-code", "--method qtip");
+    const int scalar = qm == HARP_QMETHOD_RTN || qm == HARP_QMETHOD_GPTQ;
+    cli_only_with(!scalar && q->sym, "--sym", "--method rtn or gptq");
+    cli_only_with(!scalar && q->mse_clip, "--mse-clip", "--method rtn or gptq");
+    cli_only_with(qm != HARP_QMETHOD_GPTQ && q->act_order, "--act-order", "--method gptq");
     for (int i = 0; i < N_HARP_FLAGS; i++)
         if (qm != HARP_QMETHOD_QTIP && q->harp_arg[i] && !strncmp(harp_flags[i].name, "harp-q-", 7) &&
             strcmp(harp_flags[i].name, "harp-q-every"))
@@ -226,6 +238,7 @@ static harp_qmodel_params build_params(const qopts *q) {
     if (q->qtip_code && harp_tcode_parse(q->qtip_code, &p.qtip_code)) cli_die(CLI_EXIT_USAGE, "--qtip-code: %s", harp_last_error());
     p.harp.qtip_code = p.qtip_code;
     p.group_size = q->group;
+    p.symmetric = q->sym, p.mse_clip = q->mse_clip, p.act_order = q->act_order;
     p.seed = q->seed;
     p.resume = q->resume;
     p.keep_model = q->ppl_text != NULL;
@@ -378,15 +391,7 @@ int cmd_quantize(int argc, char **argv) {
     harp_qmodel_report rep;
     cli_check(harp_quantize_model(m, q.model, q.hess, q.out, &p, &rep));
     harp_ppl_result pr;
-    if (q.ppl_text) {
-        harp_ppl_params pp = harp_ppl_default_params();
-        pp.ctx = q.ctx;
-        pp.max_chunks = q.max_chunks;
-        pp.save_logits = q.save_logits;
-        pp.progress = cli_progress;
-        cli_progress_begin();
-        cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
-    }
+    if (q.ppl_text) quantize_ppl(m, text, len, q.ctx, q.max_chunks, q.save_logits, &pr);
     harp_free(text);
     if (q.json) print_json(&q, &p, &rep, q.ppl_text ? &pr : NULL);
     else print_text(&q, &p, &rep, q.ppl_text ? &pr : NULL);

@@ -14,7 +14,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: harp quantize -m MODEL --hessians DIR -o OUT_DIR --method wakv --w-bits B --a-bits B --kv-bits B\n"
-            "                     [--w-quant rtn|gptq] [--rotation none|random|hadamard|gsr] [--gsr-block G]\n"
+            "                     [--w-quant rtn|gptq|ldp] [--rotation none|random|hadamard|gsr] [--gsr-block G]\n"
             "                     [--calib TEXT] [--clip-search] [--seed S] [options]\n\n"
             "Rotates the model offline (RMSNorm folded, R1 residual, R2 per head, R4 on the down input), quantizes\n"
             "its weights (RTN or GPTQ on Hessians of the ROTATED model) and writes a folder whose forward pass runs\n"
@@ -23,8 +23,13 @@ static void usage(FILE *f) {
             "  --w-bits B            weights: 2, 3, 4 (default) or 8\n"
             "  --a-bits B            activations: 3, 4, 8 or 16 (default: unquantized)\n"
             "  --kv-bits B           KV cache: 2, 3, 4, 8 or 16 (default: fp32)\n"
-            "  --w-quant Q           rtn or gptq (default gptq)\n"
+            "  --w-quant Q           rtn, gptq (default) or ldp (RCP's learned 2-bit levels, --w-bits 2)\n"
             "  --w-group N           weight group size (default 0 = per output channel)\n"
+            "  --w-sym               symmetric weight grid (default asymmetric min/max)\n"
+            "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
+            "                        steps of 0.01, |err|^2.4), fixed before the GPTQ sweep\n"
+            "  --act-order           gptq: columns by decreasing Hessian diagonal (static groups)\n"
+            "  --a-skip LIST         ablation: these linear inputs stay unquantized (qkv,o,up_gate,down)\n"
             "  --rotation R          R1 = R2: none, random, hadamard (default), gsr\n"
             "  --gsr-block G         gsr block, a power of two (default 128, lowered to divide the width)\n"
             "  --hessians DIR        Hessians of the rotated model: reused when DIR holds them, else computed\n"
@@ -43,7 +48,7 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP
 };
 
 static const struct option k_opts[] = {
@@ -59,7 +64,10 @@ static const struct option k_opts[] = {
     {"search-iters", required_argument, 0, W_SITER}, {"search-windows", required_argument, 0, W_SWIN},
     {"seed", required_argument, 0, W_SEED}, {"no-resume", no_argument, 0, W_NORESUME},
     {"force", no_argument, 0, W_FORCE}, {"ppl", required_argument, 0, W_PPL}, {"ctx", required_argument, 0, W_CTX},
-    {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON}, {0, 0, 0, 0}};
+    {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
+    {"w-sym", no_argument, 0, W_WSYM}, {"w-clip", no_argument, 0, W_WCLIP}, {"act-order", no_argument, 0, W_ACT},
+    {"a-skip", required_argument, 0, W_ASKIP},
+    {0, 0, 0, 0}};
 
 typedef struct wopts {
     const char *model, *hess, *out, *calib, *ppl_text, *wq;
@@ -99,6 +107,12 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_CTX: o->ctx = (int)cli_parse_long("--ctx", optarg, 2, 1 << 24); break;
         case W_MAXCH: o->max_chunks = (int)cli_parse_long("--max-chunks", optarg, 1, 1 << 30); break;
         case W_JSON: o->json = 1; break;
+        case W_WSYM: p->w_sym = 1; break;
+        case W_WCLIP: p->w_clip = 1; break;
+        case W_ACT: p->act_order = 1; break;
+        case W_ASKIP:
+            if (harp_wakv_skip_parse(optarg, &p->a_skip)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
+            break;
         default: break;
         }
     }
@@ -106,10 +120,12 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     cli_require(o->hess, "--hessians DIR (the rotated model's Hessians; computed there from --calib)");
     cli_require(o->out, "-o OUT_DIR");
     cli_require(o->w_bits_given ? "" : NULL, "--w-bits B");
-    if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq"))
-        cli_die(CLI_EXIT_USAGE, "--w-quant wants rtn or gptq, not '%s' (QuIP# codebook weights have no integer activation "
-                "path)", o->wq);
-    p->w_quant = o->wq && !strcmp(o->wq, "rtn") ? HARP_QMETHOD_RTN : HARP_QMETHOD_GPTQ;
+    if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq") && strcmp(o->wq, "ldp"))
+        cli_die(CLI_EXIT_USAGE, "--w-quant wants rtn, gptq or ldp, not '%s' (QuIP# codebook weights have no integer "
+                "activation path)", o->wq);
+    p->w_quant = !o->wq || !strcmp(o->wq, "gptq") ? HARP_QMETHOD_GPTQ
+                 : !strcmp(o->wq, "rtn")          ? HARP_QMETHOD_RTN
+                                                  : HARP_QMETHOD_LDP;
     if (!o->ppl_text) {
         cli_only_with(o->ctx > 0, "--ctx", "--ppl TEXT");
         cli_only_with(o->max_chunks > 0, "--max-chunks", "--ppl TEXT");
@@ -134,18 +150,20 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
         printf(", \"out\": ");
         cli_json_str(stdout, o->out);
         printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
-               "\"clip_search\": %d, \"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
-               p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
-               p->clip_search, (unsigned long long)p->seed, (long long)rep->n_weights, rep->bpw, rep->seconds);
+               "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip\": %u, \"clip_search\": %d, "
+               "\"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
+               harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->kv_bits, p->rotation,
+               p->w_sym, p->w_clip, p->act_order, p->a_skip, p->clip_search, (unsigned long long)p->seed,
+               (long long)rep->n_weights, rep->bpw, rep->seconds);
         if (pr)
             printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
                    o->ppl_text, pr->ppl, pr->nll_mean, (long long)pr->n_tokens_scored, pr->ctx);
         printf("}\n");
         return;
     }
-    printf("wakv W%dA%dKV%d, weights %s, rotation %s%s: %d linears, %.4f bits per weight (codes + scales), %.1f s -> %s\n",
-           p->w_bits, p->a_bits, p->kv_bits, p->w_quant == HARP_QMETHOD_RTN ? "rtn" : "gptq", p->rotation,
-           p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
+    printf("wakv W%dA%dKV%d%s, weights %s, rotation %s%s: %d linears, %.4f bits per weight (codes + scales), %.1f s -> %s\n",
+           p->w_bits, p->a_bits, p->kv_bits, p->a_skip ? " (some inputs unquantized: --a-skip)" : "",
+           harp_qmethod_name(p->w_quant), p->rotation, p->clip_search ? ", clip search" : "", rep->n_rows, rep->bpw, rep->seconds, o->out);
     if (pr) printf("PPL (in-memory quantized model, ctx %d, %d windows) = %.17g\n", pr->ctx, pr->n_chunks, pr->ppl);
 }
 
@@ -167,14 +185,7 @@ int cmd_quantize_wakv(int argc, char **argv) {
     harp_qmodel_report rep;
     cli_check(harp_quantize_wakv(m, o.model, o.hess, o.out, &p, &rep));
     harp_ppl_result pr;
-    if (o.ppl_text) {
-        harp_ppl_params pp = harp_ppl_default_params();
-        pp.ctx = o.ctx ? o.ctx : 512;
-        pp.max_chunks = o.max_chunks;
-        pp.progress = cli_progress;
-        cli_progress_begin();
-        cli_check(harp_eval_ppl(m, text, len, &pp, &pr));
-    }
+    if (o.ppl_text) quantize_ppl(m, text, len, o.ctx ? o.ctx : 512, o.max_chunks, NULL, &pr);
     print_result(&o, &p, &rep, o.ppl_text ? &pr : NULL);
     fflush(stdout);
     if (o.ppl_text) harp_ppl_result_free(&pr);
@@ -189,7 +200,8 @@ int cmd_quantize_wakv(int argc, char **argv) {
  * has no integer activation path), so they are refused with one line. */
 void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
     static const char *const only[] = {"--a-bits", "--kv-bits", "--w-bits", "--w-quant", "--w-group", "--gsr-block",
-                                       "--clip-search", "--calib", "--a-clip", "--kv-clip"};
+                                       "--clip-search", "--calib", "--a-clip", "--kv-clip", "--a-skip",
+                                       "--w-sym", "--w-clip"};
     for (int i = 1; i < argc; i++)
         for (size_t k = 0; k < sizeof only / sizeof only[0]; k++) {
             size_t n = strlen(only[k]);
@@ -197,6 +209,17 @@ void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
                 cli_die(CLI_EXIT_USAGE, "%s applies only to --method wakv (method %s has no activation / KV-cache "
                         "quantization)", only[k], method ? method : "(none)");
         }
+}
+
+void quantize_ppl(harp_model *m, const char *text, size_t len, int ctx, int max_chunks, const char *save_logits,
+                  harp_ppl_result *pr) {
+    harp_ppl_params pp = harp_ppl_default_params();
+    pp.ctx = ctx;
+    pp.max_chunks = max_chunks;
+    pp.save_logits = save_logits;
+    pp.progress = cli_progress;
+    cli_progress_begin();
+    cli_check(harp_eval_ppl(m, text, len, &pp, pr));
 }
 
 /* The value of --method in argv (NULL when absent). */

@@ -3,6 +3,8 @@
 #ifndef HARP_COMMANDS_H
 #define HARP_COMMANDS_H
 
+#include <stddef.h>
+
 #define HARP_COMMAND_LIST(X)                                                          \
     X(info, "print a model's architecture, shapes, dtypes, parameters, tokenizer")    \
     X(tokenize, "encode text to token ids (or count them)")                         \
@@ -22,5 +24,11 @@ HARP_COMMAND_LIST(HARP_DECLARE_CMD)
 int cmd_quantize_wakv(int argc, char **argv);
 void quantize_wakv_refuse_flags(int argc, char **argv, const char *method);
 const char *quantize_method_arg(int argc, char **argv);
+/* --ppl after quantizing: perplexity of the in-memory quantized model m on text (ctx, max_chunks,
+ * save_logits as harp ppl's); exits on error. */
+struct harp_model;
+struct harp_ppl_result;
+void quantize_ppl(struct harp_model *m, const char *text, size_t len, int ctx, int max_chunks, const char *save_logits,
+                  struct harp_ppl_result *pr);
 
 #endif

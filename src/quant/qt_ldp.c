@@ -214,3 +214,23 @@ harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y) {
     harp_free(xq);
     return st;
 }
+
+/* ---- the LDP state of a tensor (fit (b) starts from and returns to the stored form) ---------------- */
+
+void harp_ldp_unpack(const harp_qtensor *w, uint8_t *q, float *levels) {
+    for (int64_t r = 0; r < w->m; r++) {
+        const uint8_t *row = ldp_codes(w, r);
+        for (int64_t c = 0; c < w->n; c++) q[r * w->n + c] = (uint8_t)harp_scalar_get(row, c, 2);
+        for (int64_t G = 0; G < w->n_groups; G++) ldp_lut(w, r, G, levels + 4 * (r * w->n_groups + G));
+    }
+}
+
+void harp_ldp_repack(harp_qtensor *w, const uint8_t *q, const float *levels) {
+    const int64_t rb = harp_scalar_row_bytes(w->n, 2);
+    uint8_t *codes = w->planes[QT_LDP_QWEIGHT].owned;
+    uint16_t *lp = w->planes[QT_LDP_LEVELS].owned;
+    memset(codes, 0, (size_t)(w->m * rb));
+    for (int64_t r = 0; r < w->m; r++)
+        for (int64_t c = 0; c < w->n; c++) harp_scalar_put(codes + r * rb, c, 2, q[r * w->n + c]);
+    for (int64_t k = 0; k < 4 * w->m * w->n_groups; k++) lp[k] = harp_f32_to_f16(levels[k]);
+}

@@ -18,6 +18,8 @@ static double urand(void) {
 
 enum { G = 12 }; /* group size: ragged against the widths 32 and 44 */
 static double inv[4];
+/* slice scales: the folder's weight is scale · level (o and up scaled to exercise it) */
+static const double scl[HARP_BLK_NLIN] = {1.0, 1.0, 1.0, 0.5, 1.0, 2.0, 1.0};
 static const harp_blk_dims dm = {32, 4, 2, 8, 44, 11, 4, HARP_ROPE_HALF, 1e-5, inv};
 
 typedef struct {
@@ -37,14 +39,14 @@ static void fit_a(const harp_blk_w *w, const harp_blk_cache *c, lstate *s) {
         for (int64_t r = 0; r < R; r++)
             for (int64_t a = 0; a < n; a++)
                 for (int64_t b = 0; b < n; b++) H[a * n + b] += act[i][r * n + a] * act[i][r * n + b] / (double)R;
-        for (int64_t k = 0; k < m * n; k++) W[k] = (float)w->lin[i][k];
+        for (int64_t k = 0; k < m * n; k++) W[k] = (float)(w->lin[i][k] / scl[i]);
         harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_LDP, 2);
         p.group_size = G;
         harp_qtensor t;
         CHECK_OK(harp_quantize_linear(&p, m, n, W, H, "synthetic", &t));
         s->q[i] = malloc((size_t)(m * n));
         s->lv[i] = malloc((size_t)(m * t.n_groups * 4) * sizeof(float));
-        harp_ldp_unpack(&t, s->q[i], s->lv[i]);
+        harp_ldp_unpack(n, t.n_groups, 0, m, t.planes[QT_LDP_QWEIGHT].data, t.planes[QT_LDP_LEVELS].data, s->q[i], s->lv[i]);
         harp_qtensor_free(&t);
         free(H), free(W);
     }
@@ -57,7 +59,7 @@ static void copy_state(const lstate *a, lstate *b, harp_ldpb_lin *lin) {
         const size_t nl = (size_t)(m * ((n + G - 1) / G) * 4);
         b->q[i] = malloc((size_t)(m * n)), b->lv[i] = malloc(nl * sizeof(float));
         memcpy(b->q[i], a->q[i], (size_t)(m * n)), memcpy(b->lv[i], a->lv[i], nl * sizeof(float));
-        lin[i] = (harp_ldpb_lin){G, b->q[i], b->lv[i]};
+        lin[i] = (harp_ldpb_lin){G, scl[i], b->q[i], b->lv[i]};
     }
 }
 
@@ -75,7 +77,7 @@ static double loss_of(const harp_blk_w *fp, const lstate *s, const double *X, co
         harp_blk_lin_shape(&dm, i, &m, &n);
         const int64_t ng = (n + G - 1) / G;
         for (int64_t r = 0; r < m; r++)
-            for (int64_t k = 0; k < n; k++) w.lin[i][r * n + k] = s->lv[i][4 * (r * ng + k / G) + s->q[i][r * n + k]];
+            for (int64_t k = 0; k < n; k++) w.lin[i][r * n + k] = scl[i] * s->lv[i][4 * (r * ng + k / G) + s->q[i][r * n + k]];
     }
     harp_blk_forward(&dm, &w, X, c);
     double e = 0, nrm = 0;
@@ -131,7 +133,7 @@ int main(void) {
     fit_a(&w, &c, &a);
     const double La = loss_of(&w, &a, X, Y, &c);
 
-    const harp_ldpb_params par[2] = {{60, 0.01, 0, NULL, NULL}, {60, 0.01, 20, NULL, NULL}};
+    const harp_ldpb_params par[2] = {{60, 0.01, 0, NULL, NULL, NULL}, {60, 0.01, 20, NULL, NULL, NULL}};
     for (int v = 0; v < 2; v++) {
         lstate s1, s2, s3;
         harp_ldpb_lin l1[HARP_BLK_NLIN], l2[HARP_BLK_NLIN], l3[HARP_BLK_NLIN];

@@ -46,16 +46,20 @@ double harp_ldp_row_loss(int64_t n, int64_t g, const double *w, const uint8_t *q
 harp_status harp_ldp_quantize(const harp_quant_params *p, int64_t m, int64_t n, const float *W, const double *H,
                               const char *what, harp_qtensor *out, uint8_t *q);
 
-/* Codes (m, n) and levels (m, n_groups, 4) of an ldp2 tensor, and back into its owned planes (levels
- * must be fp16-exact: they are stored as they are). */
-void harp_ldp_unpack(const harp_qtensor *w, uint8_t *q, float *levels);
-void harp_ldp_repack(harp_qtensor *w, const uint8_t *q, const float *levels);
+/* Rows [r0, r0 + rows) of the ldp2 planes of an n-column matrix with ng groups per row (qweight: the
+ * packed codes, lv16: the fp16 levels; stored form of docs/format/ldp.md) ↔ codes q (rows, n) and
+ * levels (rows, ng, 4) as floats. Packing rounds the levels to fp16 (fit (b) keeps them fp16-exact). */
+void harp_ldp_unpack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *qweight, const uint16_t *lv16, uint8_t *q,
+                     float *levels);
+void harp_ldp_pack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *q, const float *levels, uint8_t *qweight,
+                   uint16_t *lv16);
 
 /* ---- fit (b): per transformer block (ldp_block.c) ------------------------------------------------
  * The LDP state of one linear of a block: codes and fp16-exact levels (fit (a)'s result on entry, the
  * fitted ones on return), group size g (columns; n for one group per row). */
 typedef struct harp_ldpb_lin {
     int64_t g;
+    double scale;   /* the linear's weight is scale · level (the folder's slice scale)      */
     uint8_t *q;     /* (m, n) codes 0..3                              */
     float *levels;  /* (m, ceil(n/g), 4), non-decreasing per group     */
 } harp_ldpb_lin;
@@ -65,6 +69,7 @@ typedef struct harp_ldpb_params {
     double lr;           /* step: lr·(initial α − β of the group) for β and α, lr for φ          */
     int reassign_every;  /* K > 0: every K steps the codes become the nearest level of the FP
                             weight (thresholds at the midpoints); 0 = codes fixed              */
+    const char *stage;   /* progress stage name (NULL: "ldp block fit")                        */
     harp_progress_fn progress;
     void *progress_user;
 } harp_ldpb_params;

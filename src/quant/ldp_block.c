@@ -14,6 +14,7 @@
 
 typedef struct lin_state {
     int64_t m, n, g, ng;
+    double scale;
     double *theta, *m1, *m2, *lr; /* (m, ng, NP) each: parameters, Adam moments, per-parameter step */
     uint8_t *q;                   /* current codes (m, n)                                            */
 } lin_state;
@@ -58,7 +59,7 @@ static void dequant(ldpb *B, int i, int rounded) {
                 harp_ldp_levels(th, lv, NULL);
             }
             const int64_t c1 = (G + 1) * s->g < s->n ? (G + 1) * s->g : s->n;
-            for (int64_t c = G * s->g; c < c1; c++) B->wq.lin[i][r * s->n + c] = lv[s->q[r * s->n + c]];
+            for (int64_t c = G * s->g; c < c1; c++) B->wq.lin[i][r * s->n + c] = s->scale * lv[s->q[r * s->n + c]];
         }
 }
 
@@ -86,7 +87,7 @@ static void adam_step(ldpb *B, int i, int t) {
         for (int64_t G = 0; G < s->ng; G++) {
             const int64_t k0 = NP * (r * s->ng + G), c1e = (G + 1) * s->g < s->n ? (G + 1) * s->g : s->n;
             double *th = s->theta + k0, gl[4] = {0, 0, 0, 0}, lv[4], J[4][NP];
-            for (int64_t c = G * s->g; c < c1e; c++) gl[s->q[r * s->n + c]] += gW[r * s->n + c];
+            for (int64_t c = G * s->g; c < c1e; c++) gl[s->q[r * s->n + c]] += s->scale * gW[r * s->n + c];
             harp_ldp_levels(th, lv, J);
             for (int p = 0; p < NP; p++) {
                 const double gp = gl[0] * J[0][p] + gl[1] * J[1][p] + gl[2] * J[2][p] + gl[3] * J[3][p];
@@ -99,7 +100,7 @@ static void adam_step(ldpb *B, int i, int t) {
         }
 }
 
-/* Codes of linear i ← nearest level of the FP weight (thresholds at the midpoints). */
+/* Codes of linear i ← nearest level of the FP weight / scale (thresholds at the midpoints). */
 static void reassign(ldpb *B, int i) {
     lin_state *s = &B->s[i];
     for (int64_t r = 0; r < s->m; r++)
@@ -108,7 +109,7 @@ static void reassign(ldpb *B, int i) {
             harp_ldp_levels(s->theta + NP * (r * s->ng + G), lv, NULL);
             const int64_t c1 = (G + 1) * s->g < s->n ? (G + 1) * s->g : s->n;
             for (int64_t c = G * s->g; c < c1; c++)
-                s->q[r * s->n + c] = (uint8_t)harp_ldp_nearest(lv, B->fp->lin[i][r * s->n + c]);
+                s->q[r * s->n + c] = (uint8_t)harp_ldp_nearest(lv, B->fp->lin[i][r * s->n + c] / s->scale);
         }
 }
 
@@ -134,6 +135,9 @@ static harp_status state_init(ldpb *B, int i, double lr) {
     harp_blk_lin_shape(B->dm, i, &s->m, &s->n);
     s->g = B->out[i].g > 0 && B->out[i].g < s->n ? B->out[i].g : s->n;
     s->ng = (s->n + s->g - 1) / s->g;
+    s->scale = B->out[i].scale;
+    if (!(s->scale > 0) || !isfinite(s->scale))
+        return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: linear %d has scale %g (need a positive finite one)", i, s->scale);
     const size_t np = (size_t)(s->m * s->ng * NP);
     s->theta = harp_xcalloc(np, sizeof(double), "ldp block parameters");
     s->m1 = harp_xcalloc(np, sizeof(double), "ldp block parameters");
@@ -192,11 +196,12 @@ static harp_status ldpb_setup(ldpb *B, const harp_ldpb_params *p) {
 
 static harp_status ldpb_run(ldpb *B, const harp_ldpb_params *p, harp_ldpb_report *rep) {
     double best = INFINITY, L;
+    const char *stage = p->stage ? p->stage : "ldp block fit";
     HARP_TRY(candidate(B, 0, &best, rep));
     rep->loss0 = best;
     const int every = p->reassign_every > 0 ? p->reassign_every : 10;
     for (int t = 1; t <= p->steps; t++) {
-        if (p->progress && p->progress(p->progress_user, "ldp block fit", t - 1, p->steps))
+        if (p->progress && p->progress(p->progress_user, stage, t - 1, p->steps))
             return harp_err(HARP_ERR_CANCELLED, "ldp block fit: cancelled");
         for (int i = 0; i < HARP_BLK_NLIN; i++)
             if (B->s[i].q) dequant(B, i, 0);
@@ -212,7 +217,7 @@ static harp_status ldpb_run(ldpb *B, const harp_ldpb_params *p, harp_ldpb_report
         }
         harp_log(HARP_LOG_DEBUG, "ldp block fit: step %d: loss %.6g (best %.6g)", t, L, best);
     }
-    if (p->progress) p->progress(p->progress_user, "ldp block fit", p->steps, p->steps);
+    if (p->progress) p->progress(p->progress_user, stage, p->steps, p->steps);
     rep->loss_best = best;
     return HARP_OK;
 }

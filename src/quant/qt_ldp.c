@@ -215,22 +215,28 @@ harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y) {
     return st;
 }
 
-/* ---- the LDP state of a tensor (fit (b) starts from and returns to the stored form) ---------------- */
+/* ---- the planes as plain arrays (fit (b) starts from and returns to the stored form) --------------- */
 
-void harp_ldp_unpack(const harp_qtensor *w, uint8_t *q, float *levels) {
-    for (int64_t r = 0; r < w->m; r++) {
-        const uint8_t *row = ldp_codes(w, r);
-        for (int64_t c = 0; c < w->n; c++) q[r * w->n + c] = (uint8_t)harp_scalar_get(row, c, 2);
-        for (int64_t G = 0; G < w->n_groups; G++) ldp_lut(w, r, G, levels + 4 * (r * w->n_groups + G));
+void harp_ldp_unpack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *qweight, const uint16_t *lv16, uint8_t *q,
+                     float *levels) {
+    const int64_t rb = harp_scalar_row_bytes(n, 2);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c++) q[r * n + c] = (uint8_t)harp_scalar_get(qweight + (r0 + r) * rb, c, 2);
+    for (int64_t k = 0; k < 4 * rows * ng; k++) {
+        uint16_t h;
+        memcpy(&h, (const uint8_t *)lv16 + 2 * (size_t)(4 * r0 * ng + k), 2); /* a folder plane may be unaligned */
+        levels[k] = harp_f16_to_f32(h);
     }
 }
 
-void harp_ldp_repack(harp_qtensor *w, const uint8_t *q, const float *levels) {
-    const int64_t rb = harp_scalar_row_bytes(w->n, 2);
-    uint8_t *codes = w->planes[QT_LDP_QWEIGHT].owned;
-    uint16_t *lp = w->planes[QT_LDP_LEVELS].owned;
-    memset(codes, 0, (size_t)(w->m * rb));
-    for (int64_t r = 0; r < w->m; r++)
-        for (int64_t c = 0; c < w->n; c++) harp_scalar_put(codes + r * rb, c, 2, q[r * w->n + c]);
-    for (int64_t k = 0; k < 4 * w->m * w->n_groups; k++) lp[k] = harp_f32_to_f16(levels[k]);
+void harp_ldp_pack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *q, const float *levels, uint8_t *qweight,
+                   uint16_t *lv16) {
+    const int64_t rb = harp_scalar_row_bytes(n, 2);
+    memset(qweight + r0 * rb, 0, (size_t)(rows * rb));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c++) harp_scalar_put(qweight + (r0 + r) * rb, c, 2, q[r * n + c]);
+    for (int64_t k = 0; k < 4 * rows * ng; k++) {
+        const uint16_t h = harp_f32_to_f16(levels[k]);
+        memcpy((uint8_t *)lv16 + 2 * (size_t)(4 * r0 * ng + k), &h, 2);
+    }
 }

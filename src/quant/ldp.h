@@ -88,6 +88,13 @@ typedef struct harp_ldpb_report {
 harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
                           harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p, harp_ldpb_report *rep);
 
+/* The loss harp_ldpb_fit minimises at given parameters: theta[i] (m, ceil(n/g), 5) for every i with
+ * lin[i].q != NULL (codes and scale from lin[i]; its levels only checked), and with grad != NULL the
+ * gradient dL/dθ into grad[i] (same layout; the codes held). For the gradient tests. */
+harp_status harp_ldpb_loss(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
+                           harp_ldpb_lin lin[HARP_BLK_NLIN], double *const theta[HARP_BLK_NLIN], double *const grad[HARP_BLK_NLIN],
+                           double *L);
+
 /* y = W̃ x̂ with x̂ the per-token symmetric int4 quantization of x (harp_aq, one fp32 scale):
  * y_r = s · Σ_c ℓ[q_rc] · xq_c. The reference (double accumulation, single thread, aq reference
  * quantizer) defines it; the fast version (AVX2 where available) sums in float. */

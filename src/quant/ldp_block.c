@@ -15,7 +15,8 @@
 typedef struct lin_state {
     int64_t m, n, g, ng;
     double scale;
-    double *theta, *m1, *m2, *lr; /* (m, ng, NP) each: parameters, Adam moments, per-parameter step */
+    double *theta, *m1, *m2, *lr; /* (m, ng, NP) each: parameters, Adam moments, per-parameter step, */
+    double *grad;                 /* dL/dθ                                                           */
     uint8_t *q;                   /* current codes (m, n)                                            */
 } lin_state;
 
@@ -77,27 +78,36 @@ static harp_status block_loss(ldpb *B, int grad, double *L) {
     return grad ? harp_blk_backward(B->dm, &B->wq, &B->c, B->dy, NULL, &B->gw) : HARP_OK;
 }
 
-/* One Adam step (β1 0.9, β2 0.999) on linear i from gw; α < β after the step collapses both to their mean
- * (the levels stay ordered). */
-static void adam_step(ldpb *B, int i, int t) {
+/* dL/dθ of linear i from dL/dW (B->gw): Σ over the group's columns of scale · dW · ∂ℓ_q/∂θ. */
+static void theta_grad(ldpb *B, int i) {
     lin_state *s = &B->s[i];
-    const double *gW = B->gw.lin[i], b1 = 0.9, b2 = 0.999;
-    const double c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t);
+    const double *gW = B->gw.lin[i];
     for (int64_t r = 0; r < s->m; r++)
         for (int64_t G = 0; G < s->ng; G++) {
-            const int64_t k0 = NP * (r * s->ng + G), c1e = (G + 1) * s->g < s->n ? (G + 1) * s->g : s->n;
-            double *th = s->theta + k0, gl[4] = {0, 0, 0, 0}, lv[4], J[4][NP];
-            for (int64_t c = G * s->g; c < c1e; c++) gl[s->q[r * s->n + c]] += s->scale * gW[r * s->n + c];
-            harp_ldp_levels(th, lv, J);
-            for (int p = 0; p < NP; p++) {
-                const double gp = gl[0] * J[0][p] + gl[1] * J[1][p] + gl[2] * J[2][p] + gl[3] * J[3][p];
-                double *m1 = s->m1 + k0 + p, *m2 = s->m2 + k0 + p;
-                *m1 = b1 * *m1 + (1 - b1) * gp;
-                *m2 = b2 * *m2 + (1 - b2) * gp * gp;
-                th[p] -= s->lr[k0 + p] * (*m1 / c1) / (sqrt(*m2 / c2) + 1e-30);
-            }
-            if (th[1] < th[0]) th[0] = th[1] = 0.5 * (th[0] + th[1]);
+            const int64_t k0 = NP * (r * s->ng + G), c1 = (G + 1) * s->g < s->n ? (G + 1) * s->g : s->n;
+            double gl[4] = {0, 0, 0, 0}, lv[4], J[4][NP];
+            for (int64_t c = G * s->g; c < c1; c++) gl[s->q[r * s->n + c]] += s->scale * gW[r * s->n + c];
+            harp_ldp_levels(s->theta + k0, lv, J);
+            for (int p = 0; p < NP; p++) s->grad[k0 + p] = gl[0] * J[0][p] + gl[1] * J[1][p] + gl[2] * J[2][p] + gl[3] * J[3][p];
         }
+}
+
+/* One Adam step (β1 0.9, β2 0.999) on linear i from s->grad; α < β after the step collapses both to
+ * their mean (the levels stay ordered). */
+static void adam_step(ldpb *B, int i, int t) {
+    lin_state *s = &B->s[i];
+    const double b1 = 0.9, b2 = 0.999, c1 = 1.0 - pow(b1, t), c2 = 1.0 - pow(b2, t);
+    for (int64_t k0 = 0; k0 < NP * s->m * s->ng; k0 += NP) {
+        double *th = s->theta + k0;
+        for (int p = 0; p < NP; p++) {
+            const double gp = s->grad[k0 + p];
+            double *m1 = s->m1 + k0 + p, *m2 = s->m2 + k0 + p;
+            *m1 = b1 * *m1 + (1 - b1) * gp;
+            *m2 = b2 * *m2 + (1 - b2) * gp * gp;
+            th[p] -= s->lr[k0 + p] * (*m1 / c1) / (sqrt(*m2 / c2) + 1e-30);
+        }
+        if (th[1] < th[0]) th[0] = th[1] = 0.5 * (th[0] + th[1]);
+    }
 }
 
 /* Codes of linear i ← nearest level of the FP weight / scale (thresholds at the midpoints). */
@@ -143,8 +153,9 @@ static harp_status state_init(ldpb *B, int i, double lr) {
     s->m1 = harp_xcalloc(np, sizeof(double), "ldp block parameters");
     s->m2 = harp_xcalloc(np, sizeof(double), "ldp block parameters");
     s->lr = harp_xcalloc(np, sizeof(double), "ldp block parameters");
+    s->grad = harp_xcalloc(np, sizeof(double), "ldp block parameters");
     s->q = harp_xmalloc((size_t)(s->m * s->n), "ldp block codes");
-    if (!s->theta || !s->m1 || !s->m2 || !s->lr || !s->q) return HARP_ERR_OOM;
+    if (!s->theta || !s->m1 || !s->m2 || !s->lr || !s->grad || !s->q) return HARP_ERR_OOM;
     memcpy(s->q, B->out[i].q, (size_t)(s->m * s->n));
     for (int64_t k = 0; k < s->m * s->ng; k++) {
         const float *lv = B->out[i].levels + 4 * k;
@@ -162,7 +173,7 @@ static harp_status state_init(ldpb *B, int i, double lr) {
 static void ldpb_free(ldpb *B) {
     for (int i = 0; i < HARP_BLK_NLIN; i++) {
         lin_state *s = &B->s[i];
-        harp_free(s->theta), harp_free(s->m1), harp_free(s->m2), harp_free(s->lr), harp_free(s->q);
+        harp_free(s->theta), harp_free(s->m1), harp_free(s->m2), harp_free(s->lr), harp_free(s->grad), harp_free(s->q);
     }
     harp_blk_w_free(&B->wq), harp_blk_w_free(&B->gw);
     harp_blk_cache_free(&B->c);
@@ -207,7 +218,7 @@ static harp_status ldpb_run(ldpb *B, const harp_ldpb_params *p, harp_ldpb_report
             if (B->s[i].q) dequant(B, i, 0);
         HARP_TRY(block_loss(B, 1, &L));
         for (int i = 0; i < HARP_BLK_NLIN; i++)
-            if (B->s[i].q) adam_step(B, i, t);
+            if (B->s[i].q) theta_grad(B, i), adam_step(B, i, t);
         if (t % every && t < p->steps) continue;
         HARP_TRY(candidate(B, t, &best, rep));
         if (p->reassign_every > 0) {
@@ -234,6 +245,30 @@ harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const d
     harp_status st = ldpb_setup(&B, p);
     if (!st) st = ldpb_run(&B, p, rep);
     harp_blas_serial_end(blas);
+    ldpb_free(&B);
+    return st;
+}
+
+harp_status harp_ldpb_loss(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
+                           harp_ldpb_lin lin[HARP_BLK_NLIN], double *const theta[HARP_BLK_NLIN], double *const grad[HARP_BLK_NLIN],
+                           double *L) {
+    HARP_TRY(harp_blk_dims_check(dm));
+    ldpb B = {dm, fp, X, Y, 1.0, lin, {{0}}, {0}, {0}, {0}, NULL};
+    const harp_ldpb_params p = {0, 0.0, 0, NULL, NULL, NULL};
+    harp_status st = ldpb_setup(&B, &p);
+    for (int i = 0; !st && i < HARP_BLK_NLIN; i++) {
+        lin_state *s = &B.s[i];
+        if (!s->q) continue;
+        memcpy(s->theta, theta[i], (size_t)(s->m * s->ng * NP) * sizeof(double));
+        dequant(&B, i, 0);
+    }
+    if (!st) st = block_loss(&B, grad != NULL, L);
+    for (int i = 0; !st && grad && i < HARP_BLK_NLIN; i++) {
+        lin_state *s = &B.s[i];
+        if (!s->q) continue;
+        theta_grad(&B, i);
+        memcpy(grad[i], s->grad, (size_t)(s->m * s->ng * NP) * sizeof(double));
+    }
     ldpb_free(&B);
     return st;
 }

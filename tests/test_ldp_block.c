@@ -68,8 +68,9 @@ static void free_state(lstate *s) {
     for (int i = 0; i < HARP_BLK_NLIN; i++) free(s->q[i]), free(s->lv[i]);
 }
 
-/* Block loss of a state, recomputed here from the dequantized weights. */
-static double loss_of(const harp_blk_w *fp, const lstate *s, const double *X, const double *Y, harp_blk_cache *c) {
+/* Block loss of a state on the sequences of dims d, recomputed here from the dequantized weights. */
+static double loss_on(const harp_blk_dims *d, const harp_blk_w *fp, const lstate *s, const double *X, const double *Y,
+                      harp_blk_cache *c) {
     harp_blk_w w;
     CHECK_OK(harp_blk_w_alloc(&dm, &w));
     memcpy(w.attn_norm, fp->attn_norm, sizeof(double) * dm.d), memcpy(w.ffn_norm, fp->ffn_norm, sizeof(double) * dm.d);
@@ -80,12 +81,16 @@ static double loss_of(const harp_blk_w *fp, const lstate *s, const double *X, co
         for (int64_t r = 0; r < m; r++)
             for (int64_t k = 0; k < n; k++) w.lin[i][r * n + k] = scl[i] * s->lv[i][4 * (r * ng + k / G) + s->q[i][r * n + k]];
     }
-    harp_blk_forward(&dm, &w, X, c);
+    harp_blk_forward(d, &w, X, c);
     double e = 0, nrm = 0;
-    for (size_t k = 0; k < (size_t)dm.T * dm.nseq * dm.d; k++)
+    for (size_t k = 0; k < (size_t)d->T * d->nseq * d->d; k++)
         e += (c->y[k] - Y[k]) * (c->y[k] - Y[k]), nrm += (Y[k] - X[k]) * (Y[k] - X[k]);
     harp_blk_w_free(&w);
     return e / nrm;
+}
+
+static double loss_of(const harp_blk_w *fp, const lstate *s, const double *X, const double *Y, harp_blk_cache *c) {
+    return loss_on(&dm, fp, s, X, Y, c);
 }
 
 static int ordered_f16(const lstate *s) {
@@ -179,7 +184,7 @@ int main(void) {
     const double La = loss_of(&w, &a, X, Y, &c);
     grad_test(&w, &a, X, Y);
 
-    const harp_ldpb_params par[2] = {{60, 0.01, 0, NULL, NULL, NULL}, {60, 0.01, 20, NULL, NULL, NULL}};
+    const harp_ldpb_params par[2] = {{60, 0.01, 0, 0, NULL, NULL, NULL}, {60, 0.01, 20, 0, NULL, NULL, NULL}};
     for (int v = 0; v < 2; v++) {
         lstate s1, s2, s3;
         harp_ldpb_lin l1[HARP_BLK_NLIN], l2[HARP_BLK_NLIN], l3[HARP_BLK_NLIN];
@@ -209,6 +214,30 @@ int main(void) {
             CHECK_MSG(same, "K = 0 changed codes");
         }
         free_state(&s1), free_state(&s2), free_state(&s3);
+    }
+    /* one of the 4 sequences held out: candidates are chosen on it (the entry state is one) */
+    {
+        lstate s1, s2;
+        harp_ldpb_lin l1[HARP_BLK_NLIN], l2[HARP_BLK_NLIN];
+        copy_state(&a, &s1, l1), copy_state(&a, &s2, l2);
+        const harp_ldpb_params pv = {60, 0.01, 0, 1, NULL, NULL, NULL};
+        harp_ldpb_report r1, r2;
+        CHECK_OK(harp_ldpb_fit(&dm, &w, X, Y, l1, &pv, &r1));
+        CHECK_OK(harp_ldpb_fit(&dm, &w, X, Y, l2, &pv, &r2));
+        harp_blk_dims d1 = dm;
+        d1.nseq = 1;
+        harp_blk_cache c1;
+        CHECK_OK(harp_blk_cache_alloc(&d1, &c1));
+        const size_t off = (size_t)3 * dm.T * dm.d;
+        const double L0 = loss_on(&d1, &w, &a, X + off, Y + off, &c1), L1 = loss_on(&d1, &w, &s1, X + off, Y + off, &c1);
+        printf("held-out sequence: block loss fit (a) %.6g, fit (b) %.6g (best step %d)\n", r1.loss0, r1.loss_best, r1.best_step);
+        CHECK_MSG(fabs(r1.loss0 - L0) <= 1e-12 * L0 && fabs(r1.loss_best - L1) <= 1e-12 * L1 && L1 <= L0,
+                  "held-out losses %.17g -> %.17g, recomputed %.17g -> %.17g", r1.loss0, r1.loss_best, L0, L1);
+        CHECK(ordered_f16(&s1) && same_state(&s1, &s2));
+        const harp_ldpb_params bad = {60, 0.01, 0, 4, NULL, NULL, NULL};
+        CHECK(harp_ldpb_fit(&dm, &w, X, Y, l2, &bad, &r2) == HARP_ERR_INVALID_ARG);
+        harp_blk_cache_free(&c1);
+        free_state(&s1), free_state(&s2);
     }
     /* levels not in order are refused */
     lstate s;

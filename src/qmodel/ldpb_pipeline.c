@@ -135,7 +135,8 @@ harp_status qp_ldpb_layer(const harp_model *m, int layer, const harp_qmodel_para
         if (!st) harp_blk_forward(&dm, &w, s->X, &c), memcpy(Y, c.y, len * sizeof *Y);
         char stage[64];
         snprintf(stage, sizeof stage, "ldp block fit layers.%d", layer);
-        harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, stage, p->progress, p->progress_user};
+        /* a quarter of the windows (from 4 on) held out: the candidate kept is the best on them */
+        harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, s->nseq >= 4 ? s->nseq / 4 : 0, stage, p->progress, p->progress_user};
         harp_ldpb_report rep;
         if (!st) st = harp_ldpb_fit(&dm, &w, s->X, Y, lin, &bp, &rep);
         if (!st) {

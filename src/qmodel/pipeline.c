@@ -45,6 +45,7 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
         cJSON_AddNumberToObject(b, "nseq", p->ldp_nseq);
         cJSON_AddNumberToObject(b, "steps", p->ldp_steps);
         cJSON_AddNumberToObject(b, "lr", p->ldp_lr);
+        cJSON_AddStringToObject(b, "held_out", "the last nseq/4 windows when nseq >= 4 choose the candidate");
     }
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;

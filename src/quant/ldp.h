@@ -69,13 +69,16 @@ typedef struct harp_ldpb_params {
     double lr;           /* step: lr·(initial α − β of the group) for β and α, lr for φ          */
     int reassign_every;  /* K > 0: every K steps the codes become the nearest level of the FP
                             weight (thresholds at the midpoints); 0 = codes fixed              */
+    int val_seqs;        /* the last val_seqs sequences of X are held out: fitted on the others,
+                            candidates chosen on these (0: chosen on the fitted ones)          */
     const char *stage;   /* progress stage name (NULL: "ldp block fit")                        */
     harp_progress_fn progress;
     void *progress_user;
 } harp_ldpb_params;
 
 typedef struct harp_ldpb_report {
-    double loss0, loss_best; /* block loss of the entry state and of the state returned           */
+    double loss0, loss_best; /* block loss of the entry state and of the state returned, on the
+                                held-out sequences when there are some                         */
     int best_step;           /* step whose (codes, fp16 levels) were kept (0 = the entry state)   */
 } harp_ldpb_report;
 
@@ -83,7 +86,7 @@ typedef struct harp_ldpb_report {
  * i with lin[i].q != NULL (the others stay at the FP weights of fp), with Adam: exact gradient of the
  * levels through the block backward and harp_ldp_levels' Jacobian, straight-through for the codes.
  * Candidates (codes, fp16-rounded levels) are scored every K steps (every 10 when K = 0) and at the
- * end; the best, entry state included, is returned. X, Y: rows × d. Deterministic (single-threaded
+ * end, on the held-out sequences when p->val_seqs > 0; the best, entry state included, is returned. X, Y: rows × d. Deterministic (single-threaded
  * BLAS, fixed loop order), so independent of the thread count. */
 harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
                           harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p, harp_ldpb_report *rep);

@@ -20,15 +20,22 @@ typedef struct lin_state {
     uint8_t *q;                   /* current codes (m, n)                                            */
 } lin_state;
 
-typedef struct ldpb {
-    const harp_blk_dims *dm;
-    const harp_blk_w *fp;
+/* Sequences the loss is taken on: the fitted ones, or the held-out ones candidates are chosen on. */
+typedef struct blk_set {
+    harp_blk_dims dm;
     const double *X, *Y;
     double inv_norm; /* 1 / ‖Y − X‖² */
+    harp_blk_cache c;
+} blk_set;
+
+typedef struct ldpb {
+    const harp_blk_dims *dm; /* all sequences (shapes) */
+    const harp_blk_w *fp;
+    const double *X, *Y;
     harp_ldpb_lin *out;
     lin_state s[HARP_BLK_NLIN];
     harp_blk_w wq, gw;
-    harp_blk_cache c;
+    blk_set fit, val;        /* val.dm.nseq = 0: candidates are scored on the fitted sequences */
     double *dy;
 } ldpb;
 
@@ -64,18 +71,23 @@ static void dequant(ldpb *B, int i, int rounded) {
         }
 }
 
-/* Block loss of the weights in B->wq; with grad, dL/dW of the fitted linears into B->gw. */
-static harp_status block_loss(ldpb *B, int grad, double *L) {
-    const size_t len = (size_t)B->dm->T * B->dm->nseq * B->dm->d;
-    harp_blk_forward(B->dm, &B->wq, B->X, &B->c);
+/* Block loss of the weights in B->wq on set S; with dy, dL/dy into it. */
+static double set_loss(const ldpb *B, blk_set *S, double *dy) {
+    const size_t len = (size_t)S->dm.T * S->dm.nseq * S->dm.d;
+    harp_blk_forward(&S->dm, &B->wq, S->X, &S->c);
     double e = 0;
     for (size_t k = 0; k < len; k++) {
-        const double r = B->c.y[k] - B->Y[k];
+        const double r = S->c.y[k] - S->Y[k];
         e += r * r;
-        B->dy[k] = 2.0 * r * B->inv_norm;
+        if (dy) dy[k] = 2.0 * r * S->inv_norm;
     }
-    *L = e * B->inv_norm;
-    return grad ? harp_blk_backward(B->dm, &B->wq, &B->c, B->dy, NULL, &B->gw) : HARP_OK;
+    return e * S->inv_norm;
+}
+
+/* Loss on the fitted sequences; with grad, dL/dW of the fitted linears into B->gw. */
+static harp_status block_loss(ldpb *B, int grad, double *L) {
+    *L = set_loss(B, &B->fit, B->dy);
+    return grad ? harp_blk_backward(&B->fit.dm, &B->wq, &B->fit.c, B->dy, NULL, &B->gw) : HARP_OK;
 }
 
 /* dL/dθ of linear i from dL/dW (B->gw): Σ over the group's columns of scale · dW · ∂ℓ_q/∂θ. */
@@ -123,12 +135,12 @@ static void reassign(ldpb *B, int i) {
         }
 }
 
-/* Scores the current (codes, fp16 levels); keeps them in B->out when better than *best. */
+/* Scores the current (codes, fp16 levels) on the held-out sequences (the fitted ones without); keeps
+ * them in B->out when better than *best. */
 static harp_status candidate(ldpb *B, int step, double *best, harp_ldpb_report *rep) {
-    double L;
     for (int i = 0; i < HARP_BLK_NLIN; i++)
         if (B->s[i].q) dequant(B, i, 1);
-    HARP_TRY(block_loss(B, 0, &L));
+    const double L = set_loss(B, B->val.dm.nseq ? &B->val : &B->fit, NULL);
     if (!(L < *best)) return HARP_OK;
     *best = L, rep->best_step = step;
     for (int i = 0; i < HARP_BLK_NLIN; i++) {
@@ -176,17 +188,31 @@ static void ldpb_free(ldpb *B) {
         harp_free(s->theta), harp_free(s->m1), harp_free(s->m2), harp_free(s->lr), harp_free(s->grad), harp_free(s->q);
     }
     harp_blk_w_free(&B->wq), harp_blk_w_free(&B->gw);
-    harp_blk_cache_free(&B->c);
+    harp_blk_cache_free(&B->fit.c), harp_blk_cache_free(&B->val.c);
     harp_free(B->dy);
+}
+
+/* The first nseq − nv sequences are fitted, the last nv held out; ‖Y − X‖² normalises each. */
+static harp_status set_init(ldpb *B, blk_set *S, int first, int count) {
+    S->dm = *B->dm, S->dm.nseq = count;
+    if (!count) return HARP_OK;
+    const size_t off = (size_t)first * B->dm->T * B->dm->d, len = (size_t)count * B->dm->T * B->dm->d;
+    S->X = B->X + off, S->Y = B->Y + off;
+    double nrm = 0;
+    for (size_t k = 0; k < len; k++) nrm += (S->Y[k] - S->X[k]) * (S->Y[k] - S->X[k]);
+    S->inv_norm = nrm > 0 ? 1.0 / nrm : 1.0;
+    return harp_blk_cache_alloc(&S->dm, &S->c);
 }
 
 /* Buffers: wq = the FP block (fitted linears overwritten by dequant), gw only for the fitted linears. */
 static harp_status ldpb_setup(ldpb *B, const harp_ldpb_params *p) {
     const harp_blk_dims *dm = B->dm;
-    const size_t len = (size_t)dm->T * dm->nseq * dm->d;
+    const int nv = p->val_seqs;
+    HARP_TRY(set_init(B, &B->fit, 0, dm->nseq - nv));
+    HARP_TRY(set_init(B, &B->val, dm->nseq - nv, nv));
     HARP_TRY(harp_blk_w_alloc(dm, &B->wq));
     HARP_TRY(harp_blk_w_alloc(dm, &B->gw));
-    HARP_TRY(harp_blk_cache_alloc(dm, &B->c));
+    const size_t len = (size_t)dm->T * B->fit.dm.nseq * dm->d;
     if (!(B->dy = harp_xmalloc(len * sizeof *B->dy, "ldp block output gradient"))) return HARP_ERR_OOM;
     memcpy(B->wq.attn_norm, B->fp->attn_norm, (size_t)dm->d * sizeof(double));
     memcpy(B->wq.ffn_norm, B->fp->ffn_norm, (size_t)dm->d * sizeof(double));
@@ -199,9 +225,6 @@ static harp_status ldpb_setup(ldpb *B, const harp_ldpb_params *p) {
         if (B->out[i].q) HARP_TRY(state_init(B, i, p->lr));
         else harp_free(B->gw.lin[i]), B->gw.lin[i] = NULL;
     }
-    double nrm = 0;
-    for (size_t k = 0; k < len; k++) nrm += (B->Y[k] - B->X[k]) * (B->Y[k] - B->X[k]);
-    B->inv_norm = nrm > 0 ? 1.0 / nrm : 1.0;
     return HARP_OK;
 }
 
@@ -236,11 +259,11 @@ static harp_status ldpb_run(ldpb *B, const harp_ldpb_params *p, harp_ldpb_report
 harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
                           harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p, harp_ldpb_report *rep) {
     memset(rep, 0, sizeof *rep);
-    if (p->steps < 0 || !(p->lr >= 0) || p->reassign_every < 0)
-        return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: bad parameters (steps %d, lr %g, K %d)", p->steps, p->lr,
-                        p->reassign_every);
+    if (p->steps < 0 || !(p->lr >= 0) || p->reassign_every < 0 || p->val_seqs < 0 || p->val_seqs >= dm->nseq)
+        return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: bad parameters (steps %d, lr %g, K %d, %d of %d sequences held out)",
+                        p->steps, p->lr, p->reassign_every, p->val_seqs, dm->nseq);
     HARP_TRY(harp_blk_dims_check(dm));
-    ldpb B = {dm, fp, X, Y, 1.0, lin, {{0}}, {0}, {0}, {0}, NULL};
+    ldpb B = {.dm = dm, .fp = fp, .X = X, .Y = Y, .out = lin};
     const int blas = harp_blas_serial_begin();
     harp_status st = ldpb_setup(&B, p);
     if (!st) st = ldpb_run(&B, p, rep);
@@ -253,8 +276,8 @@ harp_status harp_ldpb_loss(const harp_blk_dims *dm, const harp_blk_w *fp, const 
                            harp_ldpb_lin lin[HARP_BLK_NLIN], double *const theta[HARP_BLK_NLIN], double *const grad[HARP_BLK_NLIN],
                            double *L) {
     HARP_TRY(harp_blk_dims_check(dm));
-    ldpb B = {dm, fp, X, Y, 1.0, lin, {{0}}, {0}, {0}, {0}, NULL};
-    const harp_ldpb_params p = {0, 0.0, 0, NULL, NULL, NULL};
+    ldpb B = {.dm = dm, .fp = fp, .X = X, .Y = Y, .out = lin};
+    const harp_ldpb_params p = {0, 0.0, 0, 0, NULL, NULL, NULL};
     harp_status st = ldpb_setup(&B, &p);
     for (int i = 0; !st && i < HARP_BLK_NLIN; i++) {
         lin_state *s = &B.s[i];

@@ -62,6 +62,15 @@ typedef struct harp_qmodel_params {
     int abort_after_layer;    /* test hook: >= 0 stops with HARP_ERR_CANCELLED after that layer   */
     int keep_model;           /* 1: replace the linears of the input model by the quantized runtime
                                  (built from the same tensors that were written), for --ppl      */
+    /* method ldp: fit (b) after fit (a) (docs/format/ldp.md): per decoder block, the block output
+       error against the FP block on ldp_nseq windows of ldp_ctx tokens of ldp_text, activations
+       from the already quantized previous blocks; rotation none only                            */
+    int ldp_fit_block;        /* 0 (default): fit (a) only; 1: then fit (b)                        */
+    const char *ldp_text;     /* calibration text (ldp_text_len bytes), not copied                 */
+    size_t ldp_text_len;
+    int ldp_ctx, ldp_nseq;    /* 128, 32                                                          */
+    int ldp_steps;            /* Adam steps per block (100)                                        */
+    double ldp_lr;            /* relative step (0.01, see harp_ldpb_params)                        */
     harp_progress_fn progress;/* stage "quantize <layer>.<group>", done/total = linears            */
     void *progress_user;
 } harp_qmodel_params;
@@ -88,6 +97,9 @@ typedef struct harp_qmodel_row {
     double fit_seconds;       /* HARP fitting loop (harp_fit_report.seconds; 0 for other rotations)  */
     double quant_seconds;     /* harp_quantize_linear (QuIP#: BlockLDLQ and its tune passes)       */
     int resumed;              /* 1: taken from OUT_DIR/.partial                                    */
+    double ldp_block_loss0;   /* ldp block fit: the layer's block loss after fit (a) and after     */
+    double ldp_block_loss;    /* fit (b), ‖Yq − Y‖² / ‖Y − X‖² (0 when not fitted in this run)     */
+    double ldp_block_seconds; /* the layer's fit (b) time                                          */
 } harp_qmodel_row;
 
 typedef struct harp_qmodel_report {

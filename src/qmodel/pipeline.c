@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/st_writer.h"
+#include "qmodel/ldpb.h"
 #include "qmodel/qmodel_internal.h"
 #include "quant/qtype_traits.h"
 
@@ -38,6 +39,17 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
     if (qtip) {
         cJSON_AddStringToObject(o, "qtip_code", harp_tcode_name(p->qtip_code));
         if (p->qtip_code == HARP_TCODE_HYB) cJSON_AddStringToObject(o, "qtip_table_seed", "0"); /* harp_hyb_table_build */
+    }
+    if (p->method == HARP_QMETHOD_LDP && p->ldp_fit_block) { /* absent for fit (a): those folders stay as they were */
+        cJSON *b = cJSON_AddObjectToObject(o, "ldp_block");
+        char fnv[32];
+        snprintf(fnv, sizeof fnv, "%016llx", (unsigned long long)harp_fnv1a64(p->ldp_text, p->ldp_text_len, 0));
+        cJSON_AddStringToObject(b, "calib_text_fnv1a64", fnv);
+        cJSON_AddNumberToObject(b, "ctx", p->ldp_ctx);
+        cJSON_AddNumberToObject(b, "nseq", p->ldp_nseq);
+        cJSON_AddNumberToObject(b, "steps", p->ldp_steps);
+        cJSON_AddNumberToObject(b, "lr", p->ldp_lr);
+        cJSON_AddStringToObject(b, "held_out", "the last nseq/4 windows when nseq >= 4 choose the candidate");
     }
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;
@@ -83,6 +95,12 @@ static harp_status qp_check(const harp_qmodel_params *p) {
         if (p->group_size < 0) return harp_err(HARP_ERR_INVALID_ARG, "quantize: group size %d < 0", p->group_size);
         if (p->rotation == HARP_QROT_HARP)
             return harp_err(HARP_ERR_INVALID_ARG, "quantize: ldp does not fit HARP rotations (use none, rht, gsr, ...)");
+        if (p->ldp_fit_block && p->rotation != HARP_QROT_NONE)
+            return harp_err(HARP_ERR_UNSUPPORTED, "quantize: the ldp block fit supports rotation none only, not %s",
+                            harp_qrot_name(p->rotation));
+        if (p->ldp_fit_block && (!p->ldp_text || p->ldp_ctx < 2 || p->ldp_nseq < 1 || p->ldp_steps < 0 || !(p->ldp_lr >= 0)))
+            return harp_err(HARP_ERR_INVALID_ARG, "quantize: the ldp block fit needs a calibration text, ctx >= 2, nseq >= 1, "
+                                                  "steps >= 0 and lr >= 0");
     } else {
         return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown method %d", (int)p->method);
     }
@@ -191,7 +209,9 @@ static harp_status qp_layers(harp_model *m, const char *hess_dir, const char *pa
                              const harp_qmodel_params *p, qf_tensors *all, harp_qmodel_report *rep) {
     const harp_model_config *c = &m->cfg;
     int done = 0, total = c->n_layers * QF_NGROUPS;
-    harp_status st = HARP_OK;
+    const int block = p->method == HARP_QMETHOD_LDP && p->ldp_fit_block;
+    qp_ldpb lb = {0};
+    harp_status st = block ? qp_ldpb_begin(m, p, &lb) : HARP_OK;
     for (int layer = 0; layer < c->n_layers && !st; layer++) {
         char name[32];
         snprintf(name, sizeof name, "layer_%03d.safetensors", layer);
@@ -203,19 +223,27 @@ static harp_status qp_layers(harp_model *m, const char *hess_dir, const char *pa
             qp_fill_rows(rep, c, p, layer, rpt, 1);
             rep->layers_resumed++;
             done += QF_NGROUPS;
+            if (block) st = qp_ldpb_layer(m, layer, p, all, 0, &lb);
         } else {
             qf_tensors lay = {0};
             lay.origin = "in-memory layer";
             st = qp_layer(m, layer, hess_dir, p, &lay, rpt, &done, total);
+            const double tb = harp_time_s();
+            if (!st && block) st = qp_ldpb_layer(m, layer, p, &lay, 1, &lb);
             if (!st) st = qp_save_partial(path, &lay, fp, rpt);
             if (!st) st = qf_tensors_copy(&lay, all, NULL);
             if (!st) qp_fill_rows(rep, c, p, layer, rpt, 0);
+            for (int g = 0; !st && block && g < QF_NGROUPS; g++) {
+                harp_qmodel_row *r = &rep->rows[layer * QF_NGROUPS + g];
+                r->ldp_block_loss0 = lb.loss0, r->ldp_block_loss = lb.loss1, r->ldp_block_seconds = harp_time_s() - tb;
+            }
             qf_tensors_free(&lay);
         }
         free(path);
         if (!st && p->abort_after_layer == layer)
             st = harp_err(HARP_ERR_CANCELLED, "quantize: stopped after layer %d (test hook)", layer);
     }
+    qp_ldpb_end(&lb);
     if (!st && p->progress) p->progress(p->progress_user, "quantize", total, total);
     return st;
 }

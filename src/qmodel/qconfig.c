@@ -14,7 +14,8 @@ harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
                                 .qtip_code = tc,
                                 .harp = method == HARP_QMETHOD_QTIP ? harp_fit_default_params_qtip(hb, tc)
                                                                     : harp_fit_default_params(hb),
-                                .resume = 1, .abort_after_layer = -1};
+                                .resume = 1, .abort_after_layer = -1, .ldp_ctx = 128, .ldp_nseq = 32,
+                                .ldp_steps = 100, .ldp_lr = 0.01};
 }
 
 uint64_t harp_qmodel_layer_seed(uint64_t seed, int layer, int group) {

@@ -214,3 +214,29 @@ harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y) {
     harp_free(xq);
     return st;
 }
+
+/* ---- the planes as plain arrays (fit (b) starts from and returns to the stored form) --------------- */
+
+void harp_ldp_unpack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *qweight, const uint16_t *lv16, uint8_t *q,
+                     float *levels) {
+    const int64_t rb = harp_scalar_row_bytes(n, 2);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c++) q[r * n + c] = (uint8_t)harp_scalar_get(qweight + (r0 + r) * rb, c, 2);
+    for (int64_t k = 0; k < 4 * rows * ng; k++) {
+        uint16_t h;
+        memcpy(&h, (const uint8_t *)lv16 + 2 * (size_t)(4 * r0 * ng + k), 2); /* a folder plane may be unaligned */
+        levels[k] = harp_f16_to_f32(h);
+    }
+}
+
+void harp_ldp_pack(int64_t n, int64_t ng, int64_t r0, int64_t rows, const uint8_t *q, const float *levels, uint8_t *qweight,
+                   uint16_t *lv16) {
+    const int64_t rb = harp_scalar_row_bytes(n, 2);
+    memset(qweight + r0 * rb, 0, (size_t)(rows * rb));
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c++) harp_scalar_put(qweight + (r0 + r) * rb, c, 2, q[r * n + c]);
+    for (int64_t k = 0; k < 4 * rows * ng; k++) {
+        const uint16_t h = harp_f32_to_f16(levels[k]);
+        memcpy((uint8_t *)lv16 + 2 * (size_t)(4 * r0 * ng + k), &h, 2);
+    }
+}

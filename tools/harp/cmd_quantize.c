@@ -41,6 +41,10 @@ static void usage(FILE *f) {
             "      --save-logits FILE  with --ppl: save the scored logits (as harp ppl --save-logits)\n"
             "      --json              one JSON object on stdout (progress stays on stderr)\n"
             "  -q, --quiet             no progress or timing on stderr\n"
+            "      --ldp-fit layer|block  ldp: fit (a) per linear only (default), or then fit (b) per decoder\n"
+            "                          block against the FP block (rotation none; docs/format/ldp.md) on\n"
+            "      --ldp-calib TEXT    block: calibration text, --ldp-nseq N (32) windows of --ldp-ctx N (128)\n"
+            "                          tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01)\n"
             "      --scale-override X  quip, qtip: Wscale divisor (quip: 0.9 at 2 bits, the codebook's otherwise;\n"
             "                          qtip: 0.9 at every width)\n"
             "HARP (only with --rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
@@ -86,7 +90,8 @@ enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
-    O_JSON, O_SO, O_HGPU, O_QCODE, O_SYM, O_MSE, O_ACT, O_HARP0 /* + index into harp_flags */
+    O_JSON, O_SO, O_HGPU, O_QCODE, O_SYM, O_MSE, O_ACT, O_LFIT, O_LCAL, O_LCTX, O_LNSEQ, O_LSTEPS, O_LLR,
+    O_HARP0 /* + index into harp_flags */
 };
 
 typedef struct qopts {
@@ -96,6 +101,9 @@ typedef struct qopts {
     int sym, mse_clip, act_order;
     double scale_override;
     uint64_t seed;
+    const char *ldp_fit, *ldp_calib;        /* --ldp-* (NULL / 0 when absent) */
+    int ldp_ctx, ldp_nseq, ldp_steps;
+    double ldp_lr;
 } qopts;
 
 static const struct option *quant_options(void) {
@@ -112,7 +120,10 @@ static const struct option *quant_options(void) {
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'},
         {"scale-override", required_argument, 0, O_SO}, {"harp-gpu", no_argument, 0, O_HGPU},
         {"qtip-code", required_argument, 0, O_QCODE}, {"sym", no_argument, 0, O_SYM},
-        {"mse-clip", no_argument, 0, O_MSE}, {"act-order", no_argument, 0, O_ACT}};
+        {"mse-clip", no_argument, 0, O_MSE}, {"act-order", no_argument, 0, O_ACT},
+        {"ldp-fit", required_argument, 0, O_LFIT}, {"ldp-calib", required_argument, 0, O_LCAL},
+        {"ldp-ctx", required_argument, 0, O_LCTX}, {"ldp-nseq", required_argument, 0, O_LNSEQ},
+        {"ldp-steps", required_argument, 0, O_LSTEPS}, {"ldp-lr", required_argument, 0, O_LLR}};
     size_t nb = sizeof base / sizeof base[0];
     memcpy(o, base, sizeof base);
     for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
@@ -148,6 +159,12 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case O_SYM: q->sym = 1; break;
         case O_MSE: q->mse_clip = 1; break;
         case O_ACT: q->act_order = 1; break;
+        case O_LFIT: q->ldp_fit = optarg; break;
+        case O_LCAL: q->ldp_calib = optarg; break;
+        case O_LCTX: q->ldp_ctx = (int)cli_parse_long("--ldp-ctx", optarg, 2, 1 << 20); break;
+        case O_LNSEQ: q->ldp_nseq = (int)cli_parse_long("--ldp-nseq", optarg, 1, 1 << 20); break;
+        case O_LSTEPS: q->ldp_steps = (int)cli_parse_long("--ldp-steps", optarg, 1, 1 << 24); break;
+        case O_LLR: q->ldp_lr = cli_parse_double("--ldp-lr", optarg, 0, 10); break;
         case 'h': usage(stdout); return 1;
         default: q->harp_arg[c - O_HARP0] = optarg; break;
         }
@@ -218,6 +235,25 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
     }
 }
 
+/* --ldp-fit block and its settings (the text is read here and kept for the run). */
+static void ldp_block_params(const qopts *q, harp_qmethod qm, harp_qmodel_params *p) {
+    const int block = q->ldp_fit && !strcmp(q->ldp_fit, "block");
+    if (q->ldp_fit && !block && strcmp(q->ldp_fit, "layer")) cli_die(CLI_EXIT_USAGE, "--ldp-fit wants layer or block, not '%s'", q->ldp_fit);
+    cli_only_with(q->ldp_fit && qm != HARP_QMETHOD_LDP, "--ldp-fit", "--method ldp");
+    cli_only_with(!block && (q->ldp_calib || q->ldp_ctx || q->ldp_nseq || q->ldp_steps || q->ldp_lr > 0),
+                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
+    if (!block) return;
+    cli_require(q->ldp_calib, "--ldp-calib TEXT (with --ldp-fit block)");
+    char *text = NULL;
+    size_t len = 0;
+    cli_read_text(q->ldp_calib, &text, &len); /* kept until exit: the run's parameters point at it */
+    p->ldp_fit_block = 1, p->ldp_text = text, p->ldp_text_len = len;
+    if (q->ldp_ctx) p->ldp_ctx = q->ldp_ctx;
+    if (q->ldp_nseq) p->ldp_nseq = q->ldp_nseq;
+    if (q->ldp_steps) p->ldp_steps = q->ldp_steps;
+    if (q->ldp_lr > 0) p->ldp_lr = q->ldp_lr;
+}
+
 static harp_qmodel_params build_params(const qopts *q) {
     harp_qmethod qm;
     if (!strcmp(q->method, "rtn")) qm = HARP_QMETHOD_RTN;
@@ -240,6 +276,7 @@ static harp_qmodel_params build_params(const qopts *q) {
     p.group_size = q->group;
     p.symmetric = q->sym, p.mse_clip = q->mse_clip, p.act_order = q->act_order;
     p.seed = q->seed;
+    ldp_block_params(q, qm, &p);
     p.resume = q->resume;
     p.keep_model = q->ppl_text != NULL;
     apply_harp_flags(q, &p.harp);
@@ -328,6 +365,9 @@ static void print_json(const qopts *q, const harp_qmodel_params *p, const harp_q
                i ? ", " : "", r->name, (long long)r->m, (long long)r->n, r->proxy_loss, r->seconds, (double)r->stored_bits / w,
                (double)r->code_bits / w, (double)r->xf_bits / w, (long long)r->code_bits, (long long)r->xf_bits,
                (long long)r->xf_bits_paper, r->resumed);
+        if (p->ldp_fit_block)
+            printf(", \"ldp_block_loss0\": %.8g, \"ldp_block_loss\": %.8g, \"ldp_block_seconds\": %.3f", r->ldp_block_loss0,
+                   r->ldp_block_loss, r->ldp_block_seconds);
         if (p->rotation == HARP_QROT_HARP)
             printf(", \"harp_bits\": %lld, \"harp_loss0\": %.8g, \"harp_loss_final\": %.8g", (long long)r->harp_bits,
                    r->harp_loss0, r->harp_loss_final);
@@ -356,6 +396,7 @@ static void print_text(const qopts *q, const harp_qmodel_params *p, const harp_q
         printf("%-20s %10s %12.6f %9.3f %9.4f %9.4f %9.4f", r->name, shape, r->proxy_loss, r->seconds,
                (double)r->code_bits / w, (double)r->xf_bits / w, (double)r->stored_bits / w);
         if (is_harp) printf(" %12.6f %11.6f", r->harp_loss0, r->harp_loss_final);
+        if (p->ldp_fit_block) printf("  block loss %.6f -> %.6f", r->ldp_block_loss0, r->ldp_block_loss);
         printf("%s\n", r->resumed ? "  (resumed)" : "");
     }
     bpw_split b = bpw_of(rep->rows, rep->n_rows);

@@ -1,0 +1,30 @@
+/* LDP fit (b) glue between the model and the fp64 block of quant/blockfit.h (module API of src/qmodel):
+ * a decoder layer of a loaded model as an fp64 block. */
+#ifndef HARP_QMODEL_LDPB_H
+#define HARP_QMODEL_LDPB_H
+
+#include "harp/qmodel.h"
+#include "model/model.h"
+#include "qformat/qformat.h"
+#include "quant/blockfit.h"
+
+/* Dims (T, nseq given; inv_freq points into *inv, which the caller frees with harp_free) and fp64
+ * copies of layer l's weights (fp32 groups only; biases and W/A/KV slots refused: HARP_ERR_UNSUPPORTED). */
+harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp_blk_dims *dm, double **inv, harp_blk_w *w);
+
+/* The quantize pipeline's fit (b) state: calibration activations entering the current layer. */
+typedef struct qp_ldpb {
+    int T, nseq;
+    double *X;     /* (nseq·T, dim): the quantized model's residual stream at the current layer */
+    double loss0, loss1; /* block loss of the last fitted layer before / after fit (b)          */
+} qp_ldpb;
+
+/* X = the token embeddings of p->ldp_nseq evenly spaced windows of p->ldp_ctx tokens of p->ldp_text. */
+harp_status qp_ldpb_begin(const harp_model *m, const harp_qmodel_params *p, qp_ldpb *s);
+/* Layer `layer`, whose ldp2 group tensors are in t (a fresh layer's, or all tensors so far for a
+ * resumed one): with fit, LDP fit (b) of its seven linears against the FP block on s->X, written back
+ * into t's codes and levels; then s->X ← the quantized block's output. */
+harp_status qp_ldpb_layer(const harp_model *m, int layer, const harp_qmodel_params *p, qf_tensors *t, int fit, qp_ldpb *s);
+void qp_ldpb_end(qp_ldpb *s);
+
+#endif

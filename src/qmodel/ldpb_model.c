@@ -1,0 +1,38 @@
+/* A decoder layer of a loaded model as the fp64 block of quant/blockfit.h (qmodel/ldpb.h). */
+#include <string.h>
+
+#include "core/core.h"
+#include "qmodel/ldpb.h"
+
+harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp_blk_dims *dm, double **inv, harp_blk_w *w) {
+    const harp_model_config *cf = &m->cfg;
+    *inv = NULL;
+    memset(w, 0, sizeof *w);
+    if (l < 0 || l >= cf->n_layers) return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: no layer %d", l);
+    const harp_layer_cfg *lc = &m->layers[l].cfg;
+    for (int g = 0; g < HARP_LG_COUNT; g++)
+        if (lc->g[g].qt || harp_lgroup_has_bias(&lc->g[g]) || lc->g[g].rot_in || lc->g[g].act_q)
+            return harp_err(HARP_ERR_UNSUPPORTED,
+                            "ldp block fit: layer %d has quantized or biased linears or W/A/KV slots (fp32 Llama blocks only)", l);
+    if (cf->sliding_window > 0 && cf->sliding_window < T)
+        return harp_err(HARP_ERR_UNSUPPORTED, "ldp block fit: sliding-window attention (%d < %d tokens) is not modelled",
+                        cf->sliding_window, T);
+    if (lc->r3 || lc->kv_q)
+        return harp_err(HARP_ERR_UNSUPPORTED, "ldp block fit: layer %d has W/A/KV slots (fp32 Llama blocks only)", l);
+    *dm = (harp_blk_dims){cf->dim, cf->n_heads, cf->n_kv_heads, cf->head_dim, cf->hidden_dim, T, nseq, cf->rope_layout,
+                          (double)cf->norm_eps, NULL};
+    if (!(*inv = harp_xmalloc((size_t)(cf->head_dim / 2) * sizeof **inv, "rope frequencies"))) return HARP_ERR_OOM;
+    for (int i = 0; i < cf->head_dim / 2; i++) (*inv)[i] = m->rope_inv_freq[i];
+    dm->inv_freq = *inv;
+    harp_status st = harp_blk_w_alloc(dm, w);
+    for (int j = 0; !st && j < cf->dim; j++) w->attn_norm[j] = m->layers[l].attn_norm[j], w->ffn_norm[j] = m->layers[l].ffn_norm[j];
+    for (int i = 0; !st && i < HARP_BLK_NLIN; i++) {
+        int s;
+        const harp_lgroup *g = harp_model_lin_c(m, l, i, &s);
+        int64_t r, c;
+        harp_blk_lin_shape(dm, i, &r, &c);
+        for (int64_t k = 0; k < r * c; k++) w->lin[i][k] = g->w[s][k];
+    }
+    if (st) harp_free(*inv), *inv = NULL;
+    return st;
+}

@@ -1,0 +1,168 @@
+/* The fp64 decoder block of quant/blockfit.h: (1) its hand-written backward pass against central
+ * finite differences (fourth order) on a tiny random block at awkward sizes (d 24, 3 query heads, 1 kv head, hidden
+ * 40, T 7, 2 sequences; both RoPE layouts), every entry of the input and of every weight, within 1e-6
+ * relative; (2) its forward against harp's inference forward (model/forward.c) on stories260K layer
+ * 0: the inputs of o, up|gate and down and the next layer's attention-norm output, as the activation
+ * hook sees them, within fp32 tolerance. */
+#include <stdint.h>
+
+#include "core/core.h"
+#include "harp.h"
+#include "qmodel/ldpb.h"
+#include "test_util.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static double urand(void) { /* uniform in (−1, 1) */
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+/* L = Σ y ⊙ G for a fixed random G: dL/dy = G. */
+static double loss_of(const harp_blk_dims *dm, const harp_blk_w *w, const double *x, harp_blk_cache *c, const double *G) {
+    harp_blk_forward(dm, w, x, c);
+    double L = 0;
+    for (size_t i = 0; i < (size_t)dm->T * dm->nseq * dm->d; i++) L += c->y[i] * G[i];
+    return L;
+}
+
+/* Worst over the entries of p (len) of |fd − an| / max(|an|, 1e-6·max|an|): the floor keeps entries
+ * whose gradient is ~0 from dividing by rounding noise while still testing them absolutely. */
+static double check_fd(const char *what, const harp_blk_dims *dm, const harp_blk_w *w, double *x, harp_blk_cache *c,
+                       const double *G, double *p, const double *an, size_t len) {
+    double amax = 0, worst = 0;
+    for (size_t i = 0; i < len; i++) amax = fmax(amax, fabs(an[i]));
+    for (size_t i = 0; i < len; i++) {
+        const double p0 = p[i], h = 1e-3 * fmax(1.0, fabs(p0));
+        double f[4];
+        for (int k = 0; k < 4; k++) {
+            p[i] = p0 + (k < 2 ? (2 - k) * h : -(k - 1) * h);
+            f[k] = loss_of(dm, w, x, c, G);
+        }
+        p[i] = p0;
+        /* fourth-order central difference: truncation O(h⁴) and rounding O(ε/h) both ~1e-12 here */
+        const double fd = (8.0 * (f[1] - f[2]) - (f[0] - f[3])) / (12.0 * h);
+        const double rel = fabs(fd - an[i]) / fmax(fabs(an[i]), 1e-6 * amax);
+        worst = fmax(worst, rel);
+    }
+    CHECK_MSG(worst <= 1e-6 && amax > 0, "%s: worst relative difference %.3g (max |grad| %.3g)", what, worst, amax);
+    return worst;
+}
+
+static void grad_test(harp_rope_layout layout) {
+    double inv[4];
+    for (int i = 0; i < 4; i++) inv[i] = pow(10000.0, -2.0 * i / 8.0);
+    const harp_blk_dims dm = {24, 3, 1, 8, 40, 7, 2, layout, 1e-5, inv};
+    harp_blk_w w, gw;
+    harp_blk_cache c;
+    CHECK_OK(harp_blk_w_alloc(&dm, &w));
+    CHECK_OK(harp_blk_w_alloc(&dm, &gw));
+    CHECK_OK(harp_blk_cache_alloc(&dm, &c));
+    const size_t R = (size_t)dm.T * dm.nseq, d = (size_t)dm.d;
+    double *x = malloc(R * d * sizeof *x), *G = malloc(R * d * sizeof *G), *dx = malloc(R * d * sizeof *dx);
+    for (size_t i = 0; i < R * d; i++) x[i] = 2.0 * urand(), G[i] = urand();
+    for (size_t j = 0; j < d; j++) w.attn_norm[j] = 1.0 + 0.3 * urand(), w.ffn_norm[j] = 1.0 + 0.3 * urand();
+    for (int i = 0; i < HARP_BLK_NLIN; i++) {
+        int64_t m, n;
+        harp_blk_lin_shape(&dm, i, &m, &n);
+        for (int64_t k = 0; k < m * n; k++) w.lin[i][k] = urand() * 1.5 / sqrt((double)n);
+    }
+    loss_of(&dm, &w, x, &c, G);
+    CHECK_OK(harp_blk_backward(&dm, &w, &c, G, dx, &gw));
+    static const char *const names[HARP_BLK_NLIN] = {"Wq", "Wk", "Wv", "Wo", "Wgate", "Wup", "Wdown"};
+    double worst = check_fd("x", &dm, &w, x, &c, G, x, dx, R * d);
+    worst = fmax(worst, check_fd("attn_norm", &dm, &w, x, &c, G, w.attn_norm, gw.attn_norm, d));
+    worst = fmax(worst, check_fd("ffn_norm", &dm, &w, x, &c, G, w.ffn_norm, gw.ffn_norm, d));
+    for (int i = 0; i < HARP_BLK_NLIN; i++) {
+        int64_t m, n;
+        harp_blk_lin_shape(&dm, i, &m, &n);
+        worst = fmax(worst, check_fd(names[i], &dm, &w, x, &c, G, w.lin[i], gw.lin[i], (size_t)(m * n)));
+    }
+    printf("rope %s: worst relative difference backward vs central differences %.3g\n", layout == HARP_ROPE_HALF ? "half" : "interleaved",
+           worst);
+    /* dx = NULL and a skipped weight give the same other gradients */
+    harp_blk_w g2;
+    CHECK_OK(harp_blk_w_alloc(&dm, &g2));
+    harp_free(g2.lin[HARP_BLK_O]), g2.lin[HARP_BLK_O] = NULL;
+    CHECK_OK(harp_blk_backward(&dm, &w, &c, G, NULL, &g2));
+    CHECK(!memcmp(g2.lin[HARP_BLK_Q], gw.lin[HARP_BLK_Q], sizeof(double) * 24 * 24));
+    harp_blk_w_free(&g2);
+    free(x), free(G), free(dx);
+    harp_blk_cache_free(&c);
+    harp_blk_w_free(&w), harp_blk_w_free(&gw);
+}
+
+/* ---- against the inference forward ---- */
+
+typedef struct {
+    int T, nseq, n[4];
+    float *cap[4]; /* layer 0: o, up, down inputs; layer 1: qkv input */
+} capture;
+
+static void hook(void *user, int layer, int which, const float *x, int rows, int n) {
+    capture *cp = user;
+    const int slot = layer == 0 && which >= 1 ? which - 1 : layer == 1 && which == 0 ? 3 : -1;
+    if (slot < 0 || rows != cp->T * cp->nseq) return;
+    cp->n[slot] = n;
+    cp->cap[slot] = malloc((size_t)rows * n * sizeof(float));
+    memcpy(cp->cap[slot], x, (size_t)rows * n * sizeof(float));
+}
+
+/* max |a − b| / max |b| over rows × n. */
+static double rel_err(const double *a, const float *b, size_t len) {
+    double e = 0, s = 0;
+    for (size_t i = 0; i < len; i++) e = fmax(e, fabs(a[i] - b[i])), s = fmax(s, fabs((double)b[i]));
+    return e / s;
+}
+
+static void inference_test(void) {
+    harp_model *m = NULL;
+    CHECK_OK(harp_model_open(t_shared("models/stories260K/stories260K.bin"), NULL, &m));
+    if (!m) return;
+    const int T = 37, nseq = 2, dim = m->cfg.dim;
+    int32_t tok[74];
+    for (int i = 0; i < T * nseq; i++) tok[i] = 1 + (i * 37 + 11) % (m->cfg.vocab_size - 1);
+    capture cp = {T, nseq, {0}, {NULL}};
+    harp_ctx *c = NULL;
+    CHECK_OK(harp_ctx_create(m, 128, &c));
+    CHECK_OK(harp_ctx_set_hook(c, hook, &cp));
+    const harp_seq seqs[2] = {{T, -1}, {T, -1}};
+    CHECK_OK(harp_ctx_eval_seqs(c, tok, seqs, 2, NULL, 0, NULL));
+    harp_blk_dims dm;
+    harp_blk_w w;
+    double *inv = NULL;
+    CHECK_OK(harp_ldpb_block_of(m, 0, T, nseq, &dm, &inv, &w));
+    harp_blk_cache bc;
+    CHECK_OK(harp_blk_cache_alloc(&dm, &bc));
+    const size_t R = (size_t)T * nseq;
+    double *x = malloc(R * dim * sizeof *x), *h = malloc(R * dim * sizeof *h);
+    for (size_t r = 0; r < R; r++)
+        for (int j = 0; j < dim; j++) x[r * dim + j] = m->tok_emb[(size_t)tok[r] * dim + j];
+    harp_blk_forward(&dm, &w, x, &bc);
+    for (size_t r = 0; r < R; r++) { /* the next layer's attention-norm output */
+        double ss = 0;
+        for (int j = 0; j < dim; j++) ss += bc.y[r * dim + j] * bc.y[r * dim + j];
+        for (int j = 0; j < dim; j++) h[r * dim + j] = m->layers[1].attn_norm[j] * bc.y[r * dim + j] / sqrt(ss / dim + dm.eps);
+    }
+    const double *mine[4] = {bc.ctx, bc.h2, bc.a, h};
+    static const char *const names[4] = {"attention context", "ffn-norm output", "silu(gate)*up", "layer 1 attn-norm output"};
+    for (int s = 0; s < 4; s++) {
+        CHECK_MSG(cp.cap[s] != NULL, "hook did not see %s", names[s]);
+        if (!cp.cap[s]) continue;
+        const double e = rel_err(mine[s], cp.cap[s], R * (size_t)cp.n[s]);
+        printf("stories260K layer 0, %s: max |fp64 block - inference| / max |inference| = %.3g\n", names[s], e);
+        CHECK_MSG(e < 2e-5, "%s: relative error %.3g", names[s], e);
+        free(cp.cap[s]);
+    }
+    free(x), free(h), harp_free(inv);
+    harp_blk_cache_free(&bc), harp_blk_w_free(&w);
+    harp_ctx_free(c);
+    harp_model_free(m);
+}
+
+int main(void) {
+    harp_set_log_level(HARP_LOG_NONE);
+    grad_test(HARP_ROPE_HALF);
+    grad_test(HARP_ROPE_INTERLEAVED);
+    inference_test();
+    return t_done();
+}

@@ -250,9 +250,11 @@ static inline HARP_ALWAYS_INLINE void SFX(fx_mix8)(const harp_rot *r, const ELT 
     const ELT s = (ELT)(1.0 / sqrt((double)r->K));
     const int K = r->K;
     const int64_t st = 8 * L;
-    for (int g = 0; g < K / 4; g++) {
-        const uint16_t *restrict idx = r->fx_idx[transpose] + (size_t)g * K, *restrict off = r->fx_off[transpose] + (size_t)g * 9;
-        for (int64_t u0 = 0; u0 < L; u0 += W) {
+    /* u outside g: the K·W units one block of u reads stay in L1 across the K/4 groups (the 8-row tile
+     * is 3n units, far beyond it: g outside ran from L2 at twice the time) */
+    for (int64_t u0 = 0; u0 < L; u0 += W)
+        for (int g = 0; g < K / 4; g++) {
+            const uint16_t *restrict idx = r->fx_idx[transpose] + (size_t)g * K, *restrict off = r->fx_off[transpose] + (size_t)g * 9;
             const ELT *restrict xu = xx + 8 * u0;
             VEC8 S[8][4], t, o[4];
             for (int p = 0; p < 8; p++) {
@@ -286,7 +288,6 @@ static inline HARP_ALWAYS_INLINE void SFX(fx_mix8)(const harp_rot *r, const ELT 
                 }
             }
         }
-    }
 }
 
 static inline HARP_ALWAYS_INLINE void SFX(fx_mix8_any)(const harp_rot *r, const ELT *xx, ELT *y, int64_t L, int transpose) {

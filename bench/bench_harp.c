@@ -154,10 +154,10 @@ static void bench_apply_schedules(int64_t n, int64_t rows, double min_time, int 
 
 /* --any-width: fit ms/step of both schedules at widths that are not powers of two (the learned side
  * m = 11008 / 14336 with n = 512, and n = 1536 / 1728 with m = 512), then the transform costs. */
-static void bench_any_width(int steps, int json, double min_time) {
+static void bench_any_width(int steps, int json, double min_time, int skip_fit) {
     static const shape sh[] = {{"11008x512", 11008, 512}, {"14336x512", 14336, 512}, {"512x1536", 512, 1536}, {"512x1728", 512, 1728}};
     double sps;
-    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++)
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0] && !skip_fit; i++)
         for (int sc = 0; sc < 2; sc++) bench_fit_sched(&sh[i], steps, 0, json, sc, &sps);
     static const int64_t ns[] = {172, 1536, 1728, 3072, 4864, 11008, 14336};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
@@ -174,7 +174,8 @@ static void usage(void) {
            "  --gpu adds the same fit rows on the CUDA engine (--gpu-steps per shape, default 200; the 4096x4096\n"
            "  row uses --gpu-steps / 4) and its ref-llama projection; --skip-cpu leaves the CPU fit rows out.\n"
            "  --any-width instead: greedy vs hadamard schedule fit ms/step (--steps) at 11008x512, 14336x512,\n"
-           "  512x1536, 512x1728 and their transform cost against RHT at widths that are not powers of two.\n");
+           "  512x1536, 512x1728 (not with --skip-fit) and their transform cost against RHT at widths that are not\n"
+           "  powers of two.\n");
 }
 
 int bench_harp(int argc, char **argv) {
@@ -202,7 +203,7 @@ int bench_harp(int argc, char **argv) {
         }
     if (gpu && !harp_cuda_available()) cli_die(1, "bench harp --gpu: %s", harp_last_error());
     if (any_width) {
-        bench_any_width(steps, json, min_time);
+        bench_any_width(steps, json, min_time, skip_fit);
         return 0;
     }
     if (!skip_fit) {

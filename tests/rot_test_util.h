@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/core.h"
 #include "harp/rotate.h"
@@ -59,6 +60,25 @@ static inline double rt_rel_err(const float *a, const float *b, size_t k) {
         den += (double)b[i] * b[i];
     }
     return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* Bit flags of the optimised apply differing from the _ref twin on the rows x (rows × n, direction tr):
+ * 1 fp32, 2 fp64 (x widened); 0 = identical bits in both. */
+static inline int rt_apply_vs_ref(const harp_rot *r, const float *x, int64_t rows, int tr) {
+    int64_t n = harp_rot_dim(r);
+    size_t tot = (size_t)rows * (size_t)n;
+    float *y = malloc(tot * sizeof(float)), *z = malloc(tot * sizeof(float));
+    double *a = malloc(tot * sizeof(double)), *b = malloc(tot * sizeof(double));
+    memcpy(y, x, tot * sizeof(float));
+    memcpy(z, x, tot * sizeof(float));
+    for (size_t i = 0; i < tot; i++) a[i] = b[i] = x[i];
+    int bad = harp_rot_apply(r, y, rows, n, tr) != HARP_OK || harp_rot_apply_ref(r, z, rows, n, tr) != HARP_OK ||
+              memcmp(y, z, tot * sizeof(float));
+    bad |= (harp_rot_apply_f64(r, a, rows, n, tr) != HARP_OK || harp_rot_apply_ref_f64(r, b, rows, n, tr) != HARP_OK ||
+            memcmp(a, b, tot * sizeof(double)))
+           << 1;
+    free(y), free(z), free(a), free(b);
+    return bad;
 }
 
 #endif

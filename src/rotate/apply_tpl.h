@@ -35,7 +35,7 @@ static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int6
     const int64_t tile = k->SFX(rows) ? k->tile : 1, ntiles = (rows + tile - 1) / tile;
 #pragma omp parallel if (rows > 1 && rows * n >= (1 << 19))
     {
-        ELT *tmp = harp_aligned_alloc((size_t)(tile * (2 * n + 2 * 4096) + 64) * sizeof(ELT), "rotation apply buffer");
+        ELT *tmp = harp_aligned_alloc((size_t)(tile * (3 * n + 2 * 4096) + 64) * sizeof(ELT), "rotation apply buffer");
         if (!tmp) {
 #pragma omp atomic write
             fail = 1;

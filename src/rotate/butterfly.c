@@ -13,7 +13,10 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
     int stages[HARP_ROT_MAX_STAGES], T, K;
     HARP_TRY(bf_schedule(r->n, p, stages, &T, &K));
     r->params.schedule = p->schedule;
-    if (K) HARP_TRY(rot_hadk_init(r, K));   /* the fixed stage, and the Hadamard kernels at θ = 0 */
+    if (K) {   /* the fixed stage, and the Hadamard kernels at θ = 0 */
+        HARP_TRY(rot_hadk_init(r, K));
+        HARP_TRY(bf_fixed_init(r));
+    }
     else r->K = 1, r->pow2 = r->n;          /* used by the Hadamard kernels when r->had_exact */
     r->fixed = K != 0;
     r->T = T;
@@ -101,6 +104,7 @@ void bf_free(harp_rot *r) {
     free(r->kd_can);
     free(r->kd_cant);
     for (int i = 0; i < r->n_mix; i++) free(r->mix[i]);
+    bf_fixed_free(r);
     free(r->theta);
     free(r->theta_q);
     free(r->theta_s);
@@ -250,39 +254,6 @@ int bf_num_stages(const harp_rot *r) { return r && r->kind == HARP_ROT_BUTTERFLY
 bf_geom bf_stage_geom(const harp_rot *r, int pt) {
     const bf_stage *s = &r->st[pt % r->T];
     return (bf_geom){s->b, s->step, s->D};
-}
-
-/* rows of X (rows × n) ← X·F of r's fixed stage, in blocks of 64 rows over the threads (rows are
- * independent, so the result does not depend on the thread count); tmp: rows·n */
-static void fixed_rows(const harp_rot *r, double *X, int64_t rows, double *tmp) {
-    if (!r || r->kind != HARP_ROT_BUTTERFLY || !r->fixed) return;
-    const int64_t n = r->n, nb = (rows + 63) / 64;
-    const double s = 1.0 / sqrt((double)r->K);
-#pragma omp parallel for schedule(dynamic, 1) if (rows * n >= (1 << 19))
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t r0 = b * 64, nr = rows - r0 < 64 ? rows - r0 : 64;
-        had_mix_rows_f64(r, X + r0 * n, nr, n, tmp + r0 * n, 0, s);
-    }
-}
-
-harp_status bf_fixed_weight_f64(const harp_rot *U, const harp_rot *V, double *W, int64_t m, int64_t n) {
-    if ((U && U->n != m) || (V && V->n != n))
-        return harp_err(HARP_ERR_SHAPE, "butterfly fixed stage: rotation sizes do not match %lld×%lld", (long long)m, (long long)n);
-    size_t tot = (size_t)m * (size_t)n;
-    double *t = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage"), *tmp = harp_xmalloc(tot * sizeof(double) + 1, "fixed stage");
-    if (!t || !tmp) {
-        free(t), free(tmp);
-        return HARP_ERR_OOM;
-    }
-    fixed_rows(V, W, m, tmp);
-    /* F_Uᵀ W = (Wᵀ F_U)ᵀ */
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) t[j * m + i] = W[i * n + j];
-    fixed_rows(U, t, n, tmp);
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) W[i * n + j] = t[j * m + i];
-    free(t), free(tmp);
-    return HARP_OK;
 }
 
 const float *bf_blocks_f32(const harp_rot *r, int pt) { return r->kf_can[pt]; }
@@ -492,7 +463,8 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
     if (!dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: NULL dY");
     int64_t rows = cache->rows, n = r->n;
     size_t tot = (size_t)rows * (size_t)n;
-    double *cur = harp_xmalloc(tot * sizeof(double) + 1, "butterfly backward");
+    /* cur: also bf_fixed_rows' scratch at the end, 2n at least */
+    double *cur = harp_xmalloc((tot + 2 * (size_t)n) * sizeof(double), "butterfly backward");
     double *g = harp_xmalloc(tot * sizeof(double) + 1, "butterfly backward");
     if (!cur || !g) {
         free(cur);
@@ -511,7 +483,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
             if (!fail) fail |= stage_rows_inv(r, p, t, g, rows);
         }
     /* through the fixed stage: y = (x·F)·B, so dL/dx = (dL/d(x·F))·Fᵀ; cur is free scratch by now */
-    if (!fail && dX && r->fixed) had_mix_rows_f64(r, g, rows, n, cur, 1, 1.0 / sqrt((double)r->K));
+    if (!fail && dX && r->fixed) bf_fixed_rows_f64(r, g, rows, n, cur, 1);
     if (!fail && dX) memcpy(dX, g, tot * sizeof(double));
     free(cur);
     free(g);

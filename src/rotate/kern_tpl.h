@@ -140,23 +140,29 @@ static inline HARP_ALWAYS_INLINE void SFX(had_mix_v)(const harp_rot *r, const EL
 }
 
 /* m < 8: vectorised across 8 outputs c (hadK, or hadKᵀ, with rows padded to Kp columns), R ≤ 4 rows
- * at a time sharing every load of the matrix; the outputs of row q go to tmp + q·n. */
+ * at a time sharing every load of the matrix, B blocks of 8 outputs at a time (R·B independent sums, so
+ * one row is not bound by the latency of a single chain of K adds); the outputs of row q go to tmp + q·n. */
 static inline HARP_ALWAYS_INLINE void SFX(had_mix_c)(const harp_rot *r, const ELT *X, int64_t ld, ELT *tmp, int transpose,
-                                                     const int R) {
+                                                     const int R, const int B) {
     int64_t n = r->n, m = r->pow2;
     int K = r->K, Kp = r->Kp;
     const ELT *H = SFX(hkmix_of)(r, transpose);
     for (int64_t v = 0; v < m; v++)
-        for (int c0 = 0; c0 < K; c0 += 8) {
-            VEC8 acc[4] = {{0}}, h;
-            for (int j = 0; j < K; j++) {
-                memcpy(&h, H + (size_t)j * Kp + c0, sizeof h);
-                for (int q = 0; q < R; q++) acc[q] += h * X[q * ld + j * m + v];
-            }
-            for (int q = 0; q < R; q++)
-                if (m == 1 && c0 + 8 <= K) memcpy(tmp + q * n + c0, &acc[q], sizeof h);
-                else
-                    for (int l = 0; l < 8 && c0 + l < K; l++) tmp[q * n + (c0 + l) * m + v] = acc[q][l];
+        for (int c0 = 0; c0 < K; c0 += 8 * B) {
+            const int nb = (K - c0 + 7) / 8 < B ? (K - c0 + 7) / 8 : B;
+            VEC8 acc[4][4] = {{{0}}}, h;
+            for (int j = 0; j < K; j++)
+                for (int b = 0; b < nb; b++) {
+                    memcpy(&h, H + (size_t)j * Kp + c0 + 8 * b, sizeof h);
+                    for (int q = 0; q < R; q++) acc[b][q] += h * X[q * ld + j * m + v];
+                }
+            for (int b = 0; b < nb; b++)
+                for (int q = 0; q < R; q++) {
+                    int cb = c0 + 8 * b;
+                    if (m == 1 && cb + 8 <= K) memcpy(tmp + q * n + cb, &acc[b][q], sizeof h);
+                    else
+                        for (int l = 0; l < 8 && cb + l < K; l++) tmp[q * n + (cb + l) * m + v] = acc[b][q][l];
+                }
         }
 }
 
@@ -173,8 +179,8 @@ void SFX(had_mix_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *t
         return;
     }
     int64_t i = 0;
-    for (; i + 4 <= nr; i += 4) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 4);
-    for (; i < nr; i++) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 1);
+    for (; i + 4 <= nr; i += 4) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 4, 1);
+    for (; i < nr; i++) SFX(had_mix_c)(r, X + i * ld, ld, tmp + i * n, transpose, 1, 4);
     for (i = 0; i < nr; i++)
         for (int64_t k = 0; k < n; k++) X[i * ld + k] = tmp[i * n + k] * s;
 }
@@ -192,6 +198,122 @@ void SFX(had_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, 
 }
 
 void SFX(had_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) { SFX(had_rows)(r, x, 1, r->n, tmp, transpose); }
+
+/* ---- the butterfly's fixed stage F = (hadK ⊗ I_m)/√K by classes (bf_fixed.c, issue 18) --------------
+ * Outputs 4g … 4g+3 at one chunk position: class sums S_p = 0 + σx_a + σx_b + … over the list of class p
+ * (σx = ±x exactly: entry j ≥ K reads chunk j − K of −x), then the Walsh sums of S (FX_WALSH) times
+ * 1/√K. Every element sees these operations in this order in every path (one row with 8 consecutive
+ * positions in the vector lanes, 8 rows in the lanes, or the scalar twin), so they agree bit for bit;
+ * against the dense sum of had_mix they agree to rounding (tests/test_rot_butterfly.c). */
+#ifndef FX_WALSH
+#define FX_WALSH(T, S, o)                                                                            \
+    do {                                                                                             \
+        T e0_ = S[0] + S[1], e1_ = S[2] + S[3], e2_ = S[4] + S[5], e3_ = S[6] + S[7];                \
+        T d0_ = S[0] - S[1], d1_ = S[2] - S[3], d2_ = S[4] - S[5], d3_ = S[6] - S[7];                \
+        T f0_ = e0_ + e1_, f1_ = e2_ + e3_;                                                          \
+        (o)[0] = f0_ + f1_;                                                                          \
+        (o)[1] = (d0_ + d1_) + (d2_ + d3_);                                                          \
+        (o)[2] = (e0_ - e1_) + (e2_ - e3_);                                                          \
+        (o)[3] = f0_ - f1_;                                                                          \
+    } while (0)
+#endif
+
+void SFX(bf_fixed_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
+    const ELT s = (ELT)(1.0 / sqrt((double)r->K));
+    if (!r->fx_idx[0]) {
+        SFX(had_mix_ref)(r, x, tmp, transpose, s);
+        return;
+    }
+    const int K = r->K;
+    const int64_t m = r->pow2;
+    for (int g = 0; g < K / 4; g++) {
+        const uint16_t *idx = r->fx_idx[transpose] + (size_t)g * K, *off = r->fx_off[transpose] + (size_t)g * 9;
+        for (int64_t v = 0; v < m; v++) {
+            ELT S[8], o[4];
+            for (int p = 0; p < 8; p++) {
+                ELT a = 0;
+                for (int q = off[p]; q < off[p + 1]; q++) a += idx[q] < K ? x[idx[q] * m + v] : -x[(idx[q] - K) * m + v];
+                S[p] = a;
+            }
+            FX_WALSH(ELT, S, o);
+            for (int q = 0; q < 4; q++) tmp[(4 * g + q) * m + v] = o[q] * s;
+        }
+    }
+    memcpy(x, tmp, (size_t)r->n * sizeof(ELT));
+}
+
+/* y = x·F (or x·Fᵀ) for xx = [x, −x] in units of 8 elements: unit u of chunk j (j < 2K) at xx + 8·(j·L + u),
+ * of the output at y + 8·(c·L + u) (L = m/8 for one row, L = m for 8 rows transposed into the lanes);
+ * W | L units at a time share each index load; two inputs per iteration, in order. */
+static inline HARP_ALWAYS_INLINE void SFX(fx_mix8)(const harp_rot *r, const ELT *restrict xx, ELT *restrict y, int64_t L, int transpose,
+                                                   const int W) {
+    const ELT s = (ELT)(1.0 / sqrt((double)r->K));
+    const int K = r->K;
+    const int64_t st = 8 * L;
+    /* u outside g: the K·W units one block of u reads stay in L1 across the K/4 groups (the 8-row tile
+     * is 3n units, far beyond it: g outside ran from L2 at twice the time) */
+    for (int64_t u0 = 0; u0 < L; u0 += W)
+        for (int g = 0; g < K / 4; g++) {
+            const uint16_t *restrict idx = r->fx_idx[transpose] + (size_t)g * K, *restrict off = r->fx_off[transpose] + (size_t)g * 9;
+            const ELT *restrict xu = xx + 8 * u0;
+            VEC8 S[8][4], t, o[4];
+            for (int p = 0; p < 8; p++) {
+                VEC8 a[4] = {{0}};
+                int q = off[p];
+                for (; q + 2 <= off[p + 1]; q += 2) {
+                    const ELT *x0 = xu + st * idx[q], *x1 = xu + st * idx[q + 1];
+                    for (int w = 0; w < W; w++) {
+                        memcpy(&t, x0 + 8 * w, sizeof t);
+                        a[w] += t;
+                    }
+                    for (int w = 0; w < W; w++) {
+                        memcpy(&t, x1 + 8 * w, sizeof t);
+                        a[w] += t;
+                    }
+                }
+                if (q < off[p + 1])
+                    for (int w = 0; w < W; w++) {
+                        memcpy(&t, xu + st * idx[q] + 8 * w, sizeof t);
+                        a[w] += t;
+                    }
+                for (int w = 0; w < W; w++) S[p][w] = a[w];
+            }
+            for (int w = 0; w < W; w++) {
+                VEC8 Sw[8];
+                for (int p = 0; p < 8; p++) Sw[p] = S[p][w];
+                FX_WALSH(VEC8, Sw, o);
+                for (int q = 0; q < 4; q++) {
+                    VEC8 z = o[q] * s;
+                    memcpy(y + 8 * ((int64_t)(4 * g + q) * L + u0 + w), &z, sizeof z);
+                }
+            }
+        }
+}
+
+static inline HARP_ALWAYS_INLINE void SFX(fx_mix8_any)(const harp_rot *r, const ELT *xx, ELT *y, int64_t L, int transpose) {
+    if (L % 4 == 0) SFX(fx_mix8)(r, xx, y, L, transpose, 4);
+    else if (L % 2 == 0) SFX(fx_mix8)(r, xx, y, L, transpose, 2);
+    else SFX(fx_mix8)(r, xx, y, L, transpose, 1);
+}
+
+/* xx[n … 2n) = −xx[0 … n) */
+static inline void SFX(fx_negate)(ELT *restrict xx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) xx[n + i] = -xx[i];
+}
+
+HARP_TARGET_CLONES
+void SFX(bf_fixed_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
+    const int64_t n = r->n;
+    if (!r->fx_idx[0]) {
+        SFX(had_mix_rows)(r, X, nr, ld, tmp, transpose, (ELT)(1.0 / sqrt((double)r->K)));
+        return;
+    }
+    for (int64_t i = 0; i < nr; i++) {
+        memcpy(tmp, X + i * ld, (size_t)n * sizeof(ELT));
+        SFX(fx_negate)(tmp, n);
+        SFX(fx_mix8_any)(r, tmp, X + i * ld, r->pow2 / 8, transpose);
+    }
+}
 
 /* ---- signs, GSR and the dense reference --------------------------------------------------------- */
 
@@ -426,18 +548,27 @@ static inline HARP_ALWAYS_INLINE void SFX(bf_fused_t8)(const harp_rot *r, int p,
         }
 }
 
-/* X: 8 rows with leading dimension ld; work: 8·(2n + 2·FUSE_MAX) elements (aligned to the vector size). */
+/* X: 8 rows with leading dimension ld; work: 8·(3n + 2·FUSE_MAX) elements (aligned to the vector size).
+ * With a fixed stage it must have its buckets (bf_fixed_init). */
 HARP_TARGET_CLONES
 void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transpose) {
     int64_t n = r->n;
     for (int t = 0; t < r->T; t++)
         if (r->st[t].b > FUSE_MAX) {   /* a radix this large (a prime factor > 4096) takes the row kernel */
+            if (r->fixed && !transpose) SFX(bf_fixed_rows)(r, X, 8, ld, (ELT *)(void *)work, 0);
             SFX(bf_rows)(r, X, 8, ld, (ELT *)(void *)work, transpose);
+            if (r->fixed && transpose) SFX(bf_fixed_rows)(r, X, 8, ld, (ELT *)(void *)work, 1);
             return;
         }
-    VEC8 *a = work, *loc = work + n;
+    /* a: the rows in the lanes; with a fixed stage, [a, −a] and its output fx */
+    VEC8 *a = work, *fx = work + 2 * n, *loc = work + 3 * n;
     for (int64_t k = 0; k < n; k++)
         for (int q = 0; q < 8; q++) a[k][q] = X[q * ld + k];
+    if (r->fixed && !transpose) {
+        SFX(fx_negate)((ELT *)(void *)a, 8 * n);
+        SFX(fx_mix8_any)(r, (const ELT *)(void *)a, (ELT *)(void *)fx, r->pow2, 0);
+        a = fx;
+    }
     int P = r->P, Tn = r->T;
     /* fixed partition of the stages into fused runs (same in both directions) */
     int run_start[HARP_ROT_MAX_STAGES], nrun = 0;
@@ -455,6 +586,11 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
             int t0 = run_start[q], t1 = q + 1 < nrun ? run_start[q + 1] - 1 : Tn - 1;
             SFX(bf_fused_t8)(r, p, t0, t1, transpose, a, loc, loc + FUSE_MAX);
         }
+    }
+    if (r->fixed && transpose) {
+        SFX(fx_negate)((ELT *)(void *)a, 8 * n);
+        SFX(fx_mix8_any)(r, (const ELT *)(void *)a, (ELT *)(void *)fx, r->pow2, 1);
+        a = fx;
     }
     for (int64_t k = 0; k < n; k++)
         for (int q = 0; q < 8; q++) X[q * ld + k] = a[k][q];
@@ -485,34 +621,35 @@ void SFX(rht_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *
 /* butterfly: x·R = (x·F)·B and x·Rᵀ = (x·Bᵀ)·Fᵀ, F the fixed Hadamard stage (if any, scaled by 1/√K);
  * while θ is exactly Had_n, the Hadamard kernels instead (the RHT's rounding). */
 void SFX(bf_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int ref) {
-    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
     if (r->had_exact) {
         SFX(had_kind_row)(r, x, tmp, transpose, ref);
         return;
     }
     if (r->fixed && !transpose) {
-        if (ref) SFX(had_mix_ref)(r, x, tmp, 0, sk);
-        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 0, sk);
+        if (ref) SFX(bf_fixed_ref)(r, x, tmp, 0);
+        else SFX(bf_fixed_rows)(r, x, 1, r->n, tmp, 0);
     }
     if (ref) SFX(bf_row_ref)(r, x, tmp, transpose);
     else SFX(bf_row)(r, x, tmp, transpose);
     if (r->fixed && transpose) {
-        if (ref) SFX(had_mix_ref)(r, x, tmp, 1, sk);
-        else SFX(had_mix_rows)(r, x, 1, r->n, tmp, 1, sk);
+        if (ref) SFX(bf_fixed_ref)(r, x, tmp, 1);
+        else SFX(bf_fixed_rows)(r, x, 1, r->n, tmp, 1);
     }
 }
 
-/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(2n + 2·4096)) */
+/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(3n + 2·4096)) */
 void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
-    const ELT sk = (ELT)(1.0 / sqrt((double)r->K));
     if (r->had_exact) {
         SFX(had_rows)(r, X, nr, ld, tmp, transpose);
         return;
     }
-    if (r->fixed && !transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 0, sk);
-    if (nr == 8) SFX(bf_tile8)(r, X, ld, (void *)tmp, transpose);
-    else SFX(bf_rows)(r, X, nr, ld, tmp, transpose);
-    if (r->fixed && transpose) SFX(had_mix_rows)(r, X, nr, ld, tmp, 1, sk);
+    if (nr == 8 && (!r->fixed || r->fx_idx[0])) {   /* the tile applies the fixed stage's buckets itself */
+        SFX(bf_tile8)(r, X, ld, (void *)tmp, transpose);
+        return;
+    }
+    if (r->fixed && !transpose) SFX(bf_fixed_rows)(r, X, nr, ld, tmp, 0);
+    SFX(bf_rows)(r, X, nr, ld, tmp, transpose);
+    if (r->fixed && transpose) SFX(bf_fixed_rows)(r, X, nr, ld, tmp, 1);
 }
 
 /* the instantiation's parameters end here, so the next one can define its own */

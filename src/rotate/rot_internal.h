@@ -70,6 +70,11 @@ struct harp_rot {
     /* schedule hadamard, n not a power of two: a fixed first stage F = (hadK ⊗ I_pow2)/√K (K, pow2,
      * hadK above) mixes the chunk index before the learned stages, R = F·B; 0: none (K = 1, pow2 = n) */
     int fixed;
+    /* The fixed stage by classes (bf_fixed.c): for direction d (0: x·F, 1: x·Fᵀ) and group g of the 4
+     * outputs 4g…4g+3, the K inputs in 8 classes (the 3 sign agreements of rows 4g+1..3 of the mixing
+     * matrix with row 4g), class p of group g being fx_idx[d][g·K + fx_off[d][9g + p] …], entries
+     * j + K·[row 4g is −1 at j] (chunks of [x, −x]); NULL: the dense K×K sum (had_mix) */
+    uint16_t *fx_idx[2], *fx_off[2];
     int64_t nparam;
     double *theta;
     /* every θ exactly 0 and the rotation is Had_n — n a power of two (Sylvester H/√n, algorithms.md
@@ -95,7 +100,7 @@ struct harp_rot {
 /* ---- the kinds table ---------------------------------------------------------------------------
  * row: one row in place (tmp: 2n + 64 elements), optimised or (ref = 1) the plain reference twin,
  * which must agree bit for bit except for the dense kinds (BLAS). rows: `nr` ≤ tile rows at once
- * (tmp: tile·(2n + 2·4096) + 64 elements, vector aligned); NULL = row by row. gemm: the optimised
+ * (tmp: tile·(3n + 2·4096) + 64 elements, vector aligned); NULL = row by row. gemm: the optimised
  * path is one BLAS product with the dense matrix. */
 struct rot_kind_ops {
     const char *name;
@@ -196,6 +201,12 @@ void bf_tile8_f32(const harp_rot *r, float *X, int64_t ld, harp_v8f *work, int t
 void bf_tile8_f64(const harp_rot *r, double *X, int64_t ld, harp_v8d *work, int transpose);
 void bf_stage_f64(const harp_rot *r, int p, int t, double *x, double *tmp, int transpose);
 void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int transpose);
+/* The butterfly's fixed stage x·F or x·Fᵀ (F = (hadK ⊗ I_pow2)/√K) on nr rows, by the classes of
+ * fx_idx when built, else the dense chunk mix; tmp: max(nr, 2)·n elements; _ref: the plain twin. */
+void bf_fixed_rows_f32(const harp_rot *r, float *X, int64_t nr, int64_t ld, float *tmp, int transpose);
+void bf_fixed_rows_f64(const harp_rot *r, double *X, int64_t nr, int64_t ld, double *tmp, int transpose);
+void bf_fixed_ref_f32(const harp_rot *r, float *x, float *tmp, int transpose);
+void bf_fixed_ref_f64(const harp_rot *r, double *x, double *tmp, int transpose);
 
 /* butterfly.c */
 harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load);
@@ -209,6 +220,9 @@ harp_status bf_chunk_split(const int *stages, int T, int64_t m, int *syl);
 harp_status bf_mixer(int b, double *M);
 const double *bf_mixer_of(const harp_rot *r, int b);
 void bf_mixer_fill(const harp_rot *r, const bf_stage *st, double *M);
+/* bf_fixed.c: the bucket tables of the fixed stage (after rot_hadk_init), and their release */
+harp_status bf_fixed_init(harp_rot *r);
+void bf_fixed_free(harp_rot *r);
 /* bf_theta.c */
 void bf_theta_enc_clear(harp_rot *r);
 harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h);

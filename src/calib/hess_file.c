@@ -124,7 +124,7 @@ harp_status harp_hess_layer_load(const char *dir, int layer, const harp_model *m
         free(path);
         return st;
     }
-    const uint8_t *p = map.data, *end = map.data + map.size;
+    const uint8_t *p = map.data, *end = map.size ? map.data + map.size : map.data;   /* empty file: data is NULL */
     harp_hess_layer *h = NULL;
     size_t head = 8 + 4 + sizeof(hess_header);
     if (map.size < head + 8) { st = harp_err(HARP_ERR_FORMAT, "%s: truncated (%zu bytes)", path, map.size); goto done; }

@@ -38,6 +38,12 @@ static double num(const cJSON *o, const char *const *keys, double dflt) {
     return dflt;
 }
 
+/* A count field (bits, ctx, n) as an int: a value out of int's range or not whole is treated as absent. */
+static int num_int(const cJSON *o, const char *const *keys) {
+    double v = num(o, keys, 0);
+    return v >= -1e9 && v <= 1e9 && v == (double)(int)v ? (int)v : 0;
+}
+
 static const char *str(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -68,7 +74,7 @@ static void id_fill(rp_id *id, const cJSON *o, const char *src, const char *mode
     else snprintf(id->label, sizeof id->label, "%s", label_dflt);
     const char *algo = str(o, "method"), *rot = str(o, "rotation");
     if (!algo) algo = str(o, "quant_method");
-    id->bits = (int)num(o, K_BITS, 0);
+    id->bits = num_int(o, K_BITS);
     id->bpw = num(o, K_BPW, -1);
     if (!algo || !*algo) {
         snprintf(id->family, sizeof id->family, "FP");
@@ -102,7 +108,7 @@ static void add_ppl(rp_data *d, const rp_id *id, const cJSON *o, int from_quanti
     if (text) base_name(r->text, sizeof r->text, text);
     r->ppl = num(o, K_PPL, NAN);
     r->kld = num(o, K_KLD, -1);
-    r->ctx = (int)num(o, K_CTX, 0);
+    r->ctx = num_int(o, K_CTX);
     r->from_quantize = from_quantize;
 }
 
@@ -165,7 +171,7 @@ static int add_zs(rp_data *d, const cJSON *o, const cJSON *results, const char *
         z->acc_se[k] = num(t, K_ACCSE, NAN);
         z->accn[k] = num(t, K_ACCN, NAN);
         z->accn_se[k] = num(t, K_ACCNSE, NAN);
-        z->n[k] = (int)num(t, K_N, 0);
+        z->n[k] = num_int(t, K_N);
     }
     if (z->n_tasks == 0) return 0;
     d->n_zs++;

@@ -4,12 +4,13 @@
 # see the same machine state, RUNS times each; prints one JSON row per measurement with the median
 # of each build and new/old (tokens/s or GB/s: > 1 means NEW is faster).
 #   ppl rows: ref-llama fp32 and the stories260K QuIP#-RHT 2-bit, HARP 2-bit and GPTQ 4-bit folders
-#             (written by NEW into a temporary directory from Hessians of OLD's calib), ctx 128, 4 windows
+#             (written by NEW into a temporary directory from Hessians of OLD's calib), ctx 128, 48 windows
 #             for stories, ctx 512, 4 windows for ref-llama;
 #   gemv rows: every kind and regime of `harp bench gemv --shapes 4096x4096,11008x4096` (--min-time 0.3).
 # usage: scripts/bench_ab.sh OLD_BIN NEW_BIN [RUNS (default 5)]
 # env:   HARP_SHARED (default ../shared), AB_THREADS (default: all cores), AB_GEMV=0 skips gemv
 set -euo pipefail
+export OMP_WAIT_POLICY=passive   # spinning OpenMP workers make short runs on a small machine noisy
 [ $# -ge 2 ] || { echo "usage: $0 OLD_BIN NEW_BIN [RUNS]" >&2; exit 2; }
 old=$(readlink -f "$1"); new=$(readlink -f "$2"); runs=${3:-5}
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,6 +58,6 @@ EOF
 }
 measure ppl_ref_llama_fp32 tokens_per_second bench ppl -m "$ref" -f "$shared/data/ref-corpus/test.txt" --ctx 512 --windows 4 --threads "$th"
 for f in st_quip2_rht st_quip2_harp st_gptq4; do
-  measure "ppl_$f" tokens_per_second bench ppl -m "$tmp/$f" -f "$tmp/cal.txt" --ctx 128 --windows 4 --threads "$th"
+  measure "ppl_$f" tokens_per_second bench ppl -m "$tmp/$f" -f "$tmp/cal.txt" --ctx 128 --windows 48 --threads "$th"
 done
 [ "${AB_GEMV:-1}" = 0 ] || measure gemv gbps bench gemv --shapes 4096x4096,11008x4096 --min-time 0.3 --threads "$th"

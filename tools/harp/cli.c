@@ -210,6 +210,13 @@ void cli_json_str(FILE *f, const char *s) {
     else fputs("null", f);
 }
 
+void cli_json_model_out(FILE *f, const char *model, const char *out) {
+    fputs("\"model\": ", f);
+    cli_json_str(f, model);
+    fputs(", \"out\": ", f);
+    cli_json_str(f, out);
+}
+
 void cli_json_quant(FILE *f, const harp_model_info *i) {
     if (!i->quant_method[0]) return;
     fprintf(f, ", \"method\": \"%s\", \"rotation\": \"%s\", \"bits\": %d, \"bpw\": %.6f", i->quant_algo,

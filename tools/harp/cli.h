@@ -79,6 +79,8 @@ void cli_read_text(const char *path, char **text, size_t *len);
 void cli_json_string(FILE *f, const char *s, size_t n);
 /* The same for a NUL-terminated string, NULL as null. */
 void cli_json_str(FILE *f, const char *s);
+/* `"model": <model>, "out": <out>` (no separators around it): the members every quantize row opens with. */
+void cli_json_model_out(FILE *f, const char *model, const char *out);
 /* For a harp quantized model: `, "method": .., "rotation": .., "bits": .., "bpw": ..` (the members
  * harp report labels and plots by); nothing for a full-precision model. */
 void cli_json_quant(FILE *f, const harp_model_info *info);

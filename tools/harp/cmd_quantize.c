@@ -345,10 +345,8 @@ static void timing_summary(const harp_qmodel_report *rep, FILE *f, int json) {
 
 static void print_json(const qopts *q, const harp_qmodel_params *p, const harp_qmodel_report *rep, const harp_ppl_result *pr) {
     bpw_split b = bpw_of(rep->rows, rep->n_rows);
-    printf("{\"kind\": \"quantize\", \"model\": ");
-    cli_json_str(stdout, q->model);
-    printf(", \"out\": ");
-    cli_json_str(stdout, q->out);
+    printf("{\"kind\": \"quantize\", ");
+    cli_json_model_out(stdout, q->model, q->out);
     printf(", \"method\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"group_size\": %d, \"seed\": %llu, "
            "\"layers_resumed\": %d, \"n_weights\": %lld, \"stored_bits\": %lld, \"bpw\": %.6f, \"bpw_codes\": %.6f, "
            "\"bpw_xf\": %.6f, \"bpw_xf_paper\": %.6f, \"bpw_paper\": %.6f, \"bpw_incl_harp\": %.6f, \"seconds\": %.3f, "

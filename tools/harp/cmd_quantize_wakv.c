@@ -145,10 +145,8 @@ static void check_out_dir(const wopts *o) {
 static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep,
                          const harp_ppl_result *pr) {
     if (o->json) {
-        printf("{\"kind\": \"quantize\", \"method\": \"wakv\", \"model\": ");
-        cli_json_str(stdout, o->model);
-        printf(", \"out\": ");
-        cli_json_str(stdout, o->out);
+        printf("{\"kind\": \"quantize\", \"method\": \"wakv\", ");
+        cli_json_model_out(stdout, o->model, o->out);
         printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
                "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip\": %u, \"clip_search\": %d, "
                "\"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",

@@ -17,8 +17,8 @@ echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,dri
 for stage in "$@"; do
   case "$stage" in
   tests)
-    for t in test_dec_linear test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed; do
-      echo "== $t"; timeout 300 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
+    for t in test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed; do
+      echo "== $t"; timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
     done ;;
   ppl)
     for m in "$M/ref-llama" $extra; do
@@ -28,7 +28,7 @@ for stage in "$@"; do
       timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
     done ;;
   bench)
-    timeout 400 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b 2>&1 | tee "$OUT/decode7b.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

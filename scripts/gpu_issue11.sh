@@ -3,14 +3,18 @@
 #   EXTRA_BINS="<old harp (CPU)> <old harp-old-cuda>" EXTRA_MODELS="<stories folders of the old build>" bash scripts/gpu_pack.sh
 # (binaries named harp-old and harp-old-cuda): the gpu tests, `ppl --gpu` of the old and new builds on
 # ref-llama and the folders, scripts/bench_ab.sh (CPU, 16 threads), scripts/bench_rht_ppl.sh and the
-# stories260K any-width schedules. Device: carry .gpu/pack; run `bash scripts/gpu_issue11.sh`.
+# stories260K any-width schedules. Device: carry .gpu/pack; run `bash scripts/gpu_issue11.sh [STAGE...]`
+# with STAGE among tests ppl ab rht aw (default: all).
 set -uo pipefail
 R=$(pwd); P=$R/.gpu/pack
 S=$($P/harp --where)
 mk() { printf '#!/bin/sh\nHARP_PACK_BIN=%s exec %s/harp "$@"\n' "$2" "$P" > /tmp/$1; chmod +x /tmp/$1; }
 mk hnew harp; mk hold harp-old; mk holdcuda harp-old-cuda
 nvidia-smi -L; nproc
-echo "== gpu tests"; timeout 150 $P/gpu-tests > $OUT/gpu-tests.log 2>&1; echo "gpu-tests rc=$?"; grep -E "^== |PASS|FAIL|pass|fail" $OUT/gpu-tests.log | tail -30
+stages=" ${*:-tests ppl ab rht aw} "
+has() { case "$stages" in *" $1 "*) return 0 ;; esac; return 1; }
+has tests && { echo "== gpu tests"; timeout 150 $P/gpu-tests > $OUT/gpu-tests.log 2>&1; echo "gpu-tests rc=$?"; grep -E "^== |PASS|FAIL|pass|fail" $OUT/gpu-tests.log | tail -30; }
+has ppl && {
 echo "== ppl --gpu old vs new"
 for b in holdcuda hnew; do
   for t in ref-corpus/test.txt wikitext-2-raw/wiki.test.raw; do
@@ -20,6 +24,8 @@ for b in holdcuda hnew; do
     /tmp/$b ppl --gpu --json -q --ctx 128 --max-chunks 40 -m $S/models/$m -f $S/data/tinystories/val_head.txt | sed "s|^|$b $m |"
   done
 done 2>&1 | tee $OUT/ppl-gpu.txt | cut -c1-400
+}
+has ab && {
 echo "== bench_ab (CPU, 16 threads)"
 AB_THREADS=16 HARP_SHARED=$S timeout 220 bash scripts/bench_ab.sh /tmp/hold /tmp/hnew 3 2>&1 | tee $OUT/ab.jsonl | grep -v '"gemv"' 
 python3 - $OUT/ab.jsonl <<'PY'
@@ -28,8 +34,12 @@ rows=[json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
 g=[r for r in rows if r['name']=='gemv']
 for r in g: print(r.get('kind'),r.get('m'),r.get('n'),r.get('regime'),r['new_over_old'])
 PY
+}
+has rht && {
 echo "== rht vs harp folder ppl speed (issue 17 item 7), new and old"
 timeout 90 bash scripts/bench_rht_ppl.sh /tmp/hnew $S /tmp/rhtw 3 /tmp/hold 2>&1 | tee $OUT/rht.jsonl
+}
+has aw || exit 0
 echo "== issue 18: stories260K any-width schedules (3 seeds)"
 timeout 170 bash scripts/results_harp_any_width.sh /tmp/hnew $S/models/stories260K/stories260K.bin /tmp/rhtw/hess /tmp/rhtw/eval.txt /tmp/aw 256 10 "0 1 2" 1200 16 2>&1 | tail -3
 cp /tmp/aw/runs.jsonl $OUT/aw-runs.jsonl 2>/dev/null; cp /tmp/aw/fp.json $OUT/aw-fp.json 2>/dev/null

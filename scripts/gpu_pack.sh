@@ -9,7 +9,8 @@
 # On the device (carry=[".gpu/pack"]): .gpu/pack/gpu-tests; .gpu/pack/harp ppl --gpu ...; the
 # unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
 # Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/;
-# EXTRA_BINS="path/harp-old ..." adds executables to bin/ (run one with HARP_PACK_BIN=harp-old DEST/harp).
+# EXTRA_BINS="path/harp-old ..." adds executables to bin/ (run one with HARP_PACK_BIN=harp-old DEST/harp);
+# PACK_TEXTS="ref-corpus/test.txt ..." replaces the list of evaluation texts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,13 +22,13 @@ export PATH="$PATH:/usr/local/cuda/bin"
 echo "== build-cuda"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHARP_CUDA=ON -DHARP_FATAL_WARNINGS=ON \
   -DHARP_SHARED_DIR="$shared" >/dev/null
-cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu >/dev/null
+cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_packed >/dev/null
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/shared/models" "$stage/shared/data"
 bins="build-cuda/harp build-cuda/tests/test_gpu_kernels build-cuda/tests/test_gpu_ppl build-cuda/tests/test_qgemv_cuda
-      build-cuda/tests/test_harpfit_gpu build-cuda/tests/test_dec_gpu"
+      build-cuda/tests/test_harpfit_gpu build-cuda/tests/test_dec_gpu build-cuda/tests/test_gpu_packed"
 bins="$bins ${EXTRA_BINS:-}"
 cp $bins "$stage/bin/"
 strip "$stage"/bin/* 2>/dev/null || true
@@ -50,7 +51,8 @@ for f in config.json model.safetensors tokenizer.model tokenizer.json tokenizer_
   [ -f "$shared/models/ref-llama/$f" ] && cp "$shared/models/ref-llama/$f" "$stage/shared/models/ref-llama/"
 done
 cp "$shared"/models/stories260K/* "$stage/shared/models/stories260K/"
-for f in ref-corpus/test.txt ref-corpus/calib.txt wikitext-2-raw/wiki.test.raw tinystories/val_head.txt; do
+# PACK_TEXTS narrows the texts where the 64 MiB carry limit is tight (a pack of several folders).
+for f in ${PACK_TEXTS:-ref-corpus/test.txt ref-corpus/calib.txt wikitext-2-raw/wiki.test.raw tinystories/val_head.txt}; do
   mkdir -p "$stage/shared/data/$(dirname "$f")"
   cp "$shared/data/$f" "$stage/shared/data/$f"
 done
@@ -105,7 +107,7 @@ cat >"$dest/gpu-tests" <<'EOF'
 . "$(dirname "$0")/env.sh"
 export HARP_TMP=${TMPDIR:-/tmp}
 rc=0
-for t in test_qgemv_cuda test_gpu_kernels test_gpu_ppl test_harpfit_gpu test_dec_gpu; do
+for t in test_qgemv_cuda test_gpu_kernels test_gpu_ppl test_harpfit_gpu test_dec_gpu test_gpu_packed; do
   echo "== $t"
   "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t"
   s=$?

@@ -301,12 +301,12 @@ static void enq_token(void *u, int call, void *stream) {
 }
 
 typedef struct dopts {
-    int json, reps, pos, layers;
+    int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
     double copy_gbps;
     void *stream;
 } dopts;
 
-static void row(const dopts *o, const mshape *s, int qti, int harp, int B, double *fp16_tok_s) {
+static void row(const dopts *o, const mshape *s, int qti, int harp, int B, double fp16_tok_s[2][9]) {
     const int qt = k_types[qti].qt;
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
@@ -315,38 +315,42 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
     model_build(&M, s, qt, harp, B, o->pos, layers);
     CUCHK(cudaDeviceSynchronize());
     CUCHK(cudaMemGetInfo(&free1, &total));
-    const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
-    const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
-    const double bytes = M.weight_bytes + M.xform_bytes + M.kv_bytes, tok_s = B / (us * 1e-6);
-    const double bound = o->copy_gbps * 1e9 / bytes * B, frac = tok_s / bound;
-    const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
-                                              (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
-    const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
-    if (qt == HARP_QTYPE_F16) fp16_tok_s[B] = tok_s;
-    const double vs = fp16_tok_s[B] > 0 ? tok_s / fp16_tok_s[B] : 0;
-    const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
-    const double peak = (double)(free0 - free1);
-    if (o->json)
-        printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
-               "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-               "\"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
-               "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
-               "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
-               "\"peak_mem_bytes\": %.0f}\n",
-               s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
-               M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
-    else
-        printf("%-10s %-5s %-4s B=%d  %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-               "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
-               s->name, k_types[qti].name, rot, B, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
-               peak / 1e9);
-    fflush(stdout);
+    for (int pdl = o->pdl == 2 ? 1 : o->pdl; pdl >= (o->pdl == 2 ? 0 : o->pdl); pdl--) {
+        dec_set_pdl(pdl);
+        const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
+        const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
+        const double bytes = M.weight_bytes + M.xform_bytes + M.kv_bytes, tok_s = B / (us * 1e-6);
+        const double bound = o->copy_gbps * 1e9 / bytes * B, frac = tok_s / bound;
+        const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
+                                                  (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
+        const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
+        if (qt == HARP_QTYPE_F16) fp16_tok_s[pdl][B] = tok_s;
+        const double vs = fp16_tok_s[pdl][B] > 0 ? tok_s / fp16_tok_s[pdl][B] : 0;
+        const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
+        const double peak = (double)(free0 - free1);
+        if (o->json)
+            printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
+                   "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
+                   "\"pdl\": %s, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
+                   "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
+                   "\"peak_mem_bytes\": %.0f}\n",
+                   s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, pdl ? "true" : "false", bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
+        else
+            printf("%-10s %-5s %-4s B=%d %-7s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
+                   "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
+                   s->name, k_types[qti].name, rot, B, pdl ? "pdl" : "no-pdl", bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
+                   peak / 1e9);
+        fflush(stdout);
+    }
+    dec_set_pdl(1);
     model_free(&M);
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
-               "                         [--batch LIST] [--pos N] [--layers N] [--reps N]\n"
+               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both]\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
                "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
@@ -359,8 +363,9 @@ int bench_decode(int argc, char **argv) {
                                          {"rotations", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'b'},
                                          {"pos", required_argument, 0, 'P'},     {"layers", required_argument, 0, 'L'},
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
+                                         {"pdl", required_argument, 0, 'D'},
                                          {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int gpu = 0, c;
     optind = 1;
@@ -375,6 +380,10 @@ int bench_decode(int argc, char **argv) {
         case 'P': o.pos = (int)cli_parse_long("--pos", optarg, 0, 131071); break;
         case 'L': o.layers = (int)cli_parse_long("--layers", optarg, 1, 1000); break;
         case 'R': o.reps = (int)cli_parse_long("--reps", optarg, 3, 256); break;
+        case 'D':
+            if (!strcmp(optarg, "on") || !strcmp(optarg, "off") || !strcmp(optarg, "both")) o.pdl = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : 2;
+            else cli_die(CLI_EXIT_USAGE, "--pdl: expected on, off or both, not '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -419,7 +428,7 @@ int bench_decode(int argc, char **argv) {
         for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
             if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
         if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
-        double fp16[9] = {0};
+        double fp16[2][9] = {{0}};
         for (int bi = 0; bi < nb; bi++) {
             size_t fr = 0, tot = 0;
             CUCHK(cudaMemGetInfo(&fr, &tot));

@@ -100,6 +100,38 @@ static void test_gemv(void) {
                               types[t], m, n, B, warps, bad, worst, guard_bad);
                     CHECK_MSG(!memcmp(y, y2, sizeof(float) * (size_t)B * m), "gemv qtype %d %dx%d B=%d: two runs differ", types[t], m, n, B);
                 }
+            /* fused epilogues (split activations): fold sums rows b and b + 4 of an 8-row product,
+             * accumulate adds to y; both bit-identical to the unfused composition (fp32 adds) */
+            {
+                float *y8 = malloc(sizeof(float) * 8 * (size_t)m);
+                CHECK_OK(dec_gemv(&dw, dx, npad, 8, dy, m, NULL, NULL));
+                CU(cudaMemcpy(y8, dy, sizeof(float) * 8 * (size_t)m, cudaMemcpyDeviceToHost));
+                const dec_gemv_opts of = {.fold = 4}, oa = {.accumulate = 1};
+                poison(dy, sizeof(float) * ((size_t)8 * m + guard));
+                CHECK_OK(dec_gemv(&dw, dx, npad, 8, dy, m, &of, NULL));
+                CU(cudaMemcpy(y, dy, sizeof(float) * ((size_t)8 * m + guard), cudaMemcpyDeviceToHost));
+                int bad = 0, guard_bad = 0;
+                for (int i = 0; i < 4 * m; i++) {
+                    const float want = y8[i] + y8[i + 4 * m];
+                    bad += memcmp(&want, &y[i], 4) != 0;
+                }
+                uint32_t pz;
+                for (size_t i = (size_t)4 * m; i < (size_t)8 * m + guard; i++) memcpy(&pz, &y[i], 4), guard_bad += pz != 0xFFFFFFFFu;
+                CHECK_MSG(!bad && !guard_bad, "gemv fold qtype %d %dx%d: %d of %d values differ from hi + lo, %d writes past the end",
+                          types[t], m, n, bad, 4 * m, guard_bad);
+                CU(cudaMemcpy(dy, y8 + 3 * m, sizeof(float) * 3 * (size_t)m, cudaMemcpyHostToDevice));
+                CHECK_OK(dec_gemv(&dw, dx, npad, 3, dy, m, &oa, NULL));
+                CU(cudaMemcpy(y, dy, sizeof(float) * 3 * (size_t)m, cudaMemcpyDeviceToHost));
+                bad = 0;
+                for (int i = 0; i < 3 * m; i++) {
+                    const float want = y8[3 * m + i] + y8[i];
+                    bad += memcmp(&want, &y[i], 4) != 0;
+                }
+                CHECK_MSG(!bad, "gemv accumulate qtype %d %dx%d: %d of %d values differ from y + W̃x", types[t], m, n, bad, 3 * m);
+                const dec_gemv_opts obad = {.fold = 3};
+                CHECK(dec_gemv(&dw, dx, npad, 8, dy, m, &obad, NULL) == HARP_ERR_INVALID_ARG);
+                free(y8);
+            }
             /* prefill: dequantized tiles + cuBLAS vs the twin, 37 rows */
             {
                 const int rows = 37, tile = 64;
@@ -330,6 +362,107 @@ static void test_attention(void) {
             }
 }
 
+/* ---- launch overlap (programmatic dependent launch) ---------------------------------------------
+ * A dependent chain like a decode step — RMSNorm + input transform into split fp16 activations, the
+ * folded GEMV, the output transform accumulated into the residual x, RoPE + KV store, attention,
+ * SwiGLU — repeated 12 times on one non-default stream, so every buffer is read after written and
+ * rewritten after read. With PDL a kernel that touched a buffer before its wait would race; the
+ * result must be bit-identical to the serialized launches, in stream order and in a CUDA graph. */
+static void pdl_chain(const dec_weights *w, const dec_xdev *xi, const dec_xdev *xo, float *x, const float *x0, const float *ones,
+                      uint16_t *hi, float *y, float *scr, const dec_attn_shape *as, float *qkv, float *q, void *kc, void *vc,
+                      const int32_t *pos, const float *inv, float *att, float *aws, float *act, cudaStream_t st) {
+    const int n = (int)w->n, npad = dec_npad(w->n);
+    const dec_gemv_opts fold = {.fold = 1};
+    CU(cudaMemcpyAsync(x, x0, sizeof(float) * n, cudaMemcpyDeviceToDevice, st));
+    for (int it = 0; it < 12; it++) {
+        CHECK_OK(dec_xin_split(xi, x, n, 1, ones, 1e-5f, NULL, hi, hi + npad, npad, npad, scr, st));
+        CHECK_OK(dec_gemv(w, hi, npad, 2, y, (int)w->m, &fold, st));
+        CHECK_OK(dec_xout(xo, y, (int)w->m, 1, NULL, 1, x, n, scr, st));
+        CHECK_OK(dec_add(qkv, x, (size_t)n, st));   /* qkv (3n wide) picks up x: the attention depends on the chain */
+        CHECK_OK(dec_rope_kv(as, qkv, 3 * n, 1, pos, inv, 0, q, kc, vc, st));
+        CHECK_OK(dec_attn(as, q, kc, vc, 1, pos, att, aws, st));
+        CHECK_OK(dec_swiglu(att, n, 1, n / 2, act, n, st));
+        CHECK_OK(dec_add(x, act, (size_t)n / 2, st));
+    }
+}
+
+static void test_pdl(void) {
+    const int n = 1536, npad = dec_npad(n);
+    const dec_attn_shape as = {12, 12, 128, 64, 0};
+    dec_synth sy;
+    dec_weights hw, dw;
+    CHECK_OK(dec_synth_planes(HARP_QTYPE_E8P2, n, n, 4242, &sy));
+    CHECK_OK(dec_pack(&sy.q, &hw));
+    CHECK_OK(dec_weights_upload(&hw, &dw));
+    dec_xform hx, ho;
+    dec_xdev *xi = NULL, *xo = NULL;
+    CHECK_OK(dec_xform_hadamard(n, 0, &hx));
+    CHECK_OK(dec_xform_hadamard(n, 1, &ho));
+    CHECK_OK(dec_xform_upload(&hx, 1, &xi));
+    CHECK_OK(dec_xform_upload(&ho, 1, &xo));
+    harp_rng rng;
+    harp_rng_seed(&rng, 5);
+    float *h0 = malloc(sizeof(float) * 3 * n), *ho1 = malloc(sizeof(float) * n), *inv = malloc(sizeof(float) * 64);
+    for (int i = 0; i < 3 * n; i++) h0[i] = (float)harp_rng_normal(&rng);
+    for (int i = 0; i < 64; i++) inv[i] = powf(10000.0f, -2.0f * i / 128);
+    float *x0 = dev_alloc(sizeof(float) * n), *x = dev_alloc(sizeof(float) * n), *ones = dev_alloc(sizeof(float) * n);
+    float *y = dev_alloc(sizeof(float) * n), *scr = dev_alloc(sizeof(float) * (dec_xform_scratch_floats(xi, 1) + 2 * (size_t)n));
+    float *qkv = dev_alloc(sizeof(float) * 3 * n), *qkv0 = dev_alloc(sizeof(float) * 3 * n), *q = dev_alloc(sizeof(float) * n);
+    float *att = dev_alloc(sizeof(float) * n), *act = dev_alloc(sizeof(float) * n), *dinv = dev_alloc(sizeof(float) * 64);
+    float *aws = dev_alloc(sizeof(float) * dec_attn_workspace_floats(&as, 1));
+    void *kc = dev_alloc((size_t)as.max_ctx * n * 2), *vc = dev_alloc((size_t)as.max_ctx * n * 2);
+    uint16_t *hi = dev_alloc(2 * sizeof(uint16_t) * (size_t)npad);
+    int32_t p = as.max_ctx - 1, *dpos = dev_alloc(sizeof p);
+    for (int i = 0; i < n; i++) ho1[i] = 1.0f;
+    CU(cudaMemcpy(ones, ho1, sizeof(float) * n, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(x0, h0, sizeof(float) * n, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(qkv0, h0, sizeof(float) * 3 * n, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(dinv, inv, sizeof(float) * 64, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(dpos, &p, sizeof p, cudaMemcpyHostToDevice));
+    cudaStream_t st;
+    CU(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    float *res[3];
+    for (int v = 0; v < 3; v++) {   /* 0: serialized, 1: PDL on the stream, 2: PDL in a graph */
+        dec_set_pdl(v > 0);
+        CU(cudaMemset(kc, 0, (size_t)as.max_ctx * n * 2));
+        CU(cudaMemset(vc, 0, (size_t)as.max_ctx * n * 2));
+        CU(cudaMemcpy(qkv, qkv0, sizeof(float) * 3 * n, cudaMemcpyDeviceToDevice));
+        if (v < 2) {
+            pdl_chain(&dw, xi, xo, x, x0, ones, hi, y, scr, &as, qkv, q, kc, vc, dpos, dinv, att, aws, act, st);
+        } else {
+            cudaGraph_t g;
+            cudaGraphExec_t ge;
+            CU(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+            pdl_chain(&dw, xi, xo, x, x0, ones, hi, y, scr, &as, qkv, q, kc, vc, dpos, dinv, att, aws, act, st);
+            CU(cudaStreamEndCapture(st, &g));
+            CU(cudaGraphInstantiate(&ge, g, 0));
+            CU(cudaGraphLaunch(ge, st));
+            CU(cudaStreamSynchronize(st));
+            cudaGraphExecDestroy(ge), cudaGraphDestroy(g);
+        }
+        CU(cudaStreamSynchronize(st));
+        res[v] = malloc(sizeof(float) * n);
+        CU(cudaMemcpy(res[v], x, sizeof(float) * n, cudaMemcpyDeviceToHost));
+    }
+    dec_set_pdl(1);
+    int finite = 1;
+    for (int i = 0; i < n; i++) finite &= isfinite(res[0][i]) != 0;
+    CHECK_MSG(finite, "pdl chain: the serialized result is not finite");
+    CHECK_MSG(!memcmp(res[0], res[1], sizeof(float) * n), "pdl chain: PDL launches on a stream differ from serialized ones");
+    CHECK_MSG(!memcmp(res[0], res[2], sizeof(float) * n), "pdl chain: PDL launches in a CUDA graph differ from serialized ones");
+    printf("pdl chain (12 steps, 8 kernels each): serialized, PDL stream, PDL graph bit-identical: %s\n",
+           !memcmp(res[0], res[1], sizeof(float) * n) && !memcmp(res[0], res[2], sizeof(float) * n) ? "yes" : "NO");
+    for (int v = 0; v < 3; v++) free(res[v]);
+    cudaStreamDestroy(st);
+    cudaFree(x0), cudaFree(x), cudaFree(ones), cudaFree(y), cudaFree(scr), cudaFree(qkv), cudaFree(qkv0), cudaFree(q);
+    cudaFree(att), cudaFree(act), cudaFree(dinv), cudaFree(aws), cudaFree(kc), cudaFree(vc), cudaFree(hi), cudaFree(dpos);
+    free(h0), free(ho1), free(inv);
+    dec_xform_dev_free(xi), dec_xform_dev_free(xo);
+    dec_xform_free(&hx), dec_xform_free(&ho);
+    dec_weights_free(&dw), dec_weights_free(&hw);
+    dec_synth_free(&sy);
+}
+
 int main(void) {
     if (!dec_cuda_available()) {
         printf("SKIP: no CUDA device\n");
@@ -338,6 +471,7 @@ int main(void) {
     test_gemv();
     test_transforms();
     test_attention();
+    test_pdl();
     return t_done();
 }
 #else

@@ -11,6 +11,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/pdl.cuh"
 
 namespace {
 
@@ -25,6 +26,8 @@ harp_status launched(const char *what) {
 
 __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, const int32_t *pos, const float *inv_freq,
                                int interleaved, float *qout, __half *kc, __half *vc) {
+    pdl_wait();
+    pdl_trigger();
     const int b = blockIdx.x, hd = s.head_dim, half = hd / 2, qd = s.n_heads * hd, kvd = s.n_kv * hd;
     const float *row = qkv + (size_t)b * ldq;
     const int p = pos[b];
@@ -53,6 +56,8 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
 template <int V>
 __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, const __half *kc,
                                                             const __half *vc, const int32_t *pos, float *ws, int nch) {
+    pdl_wait();
+    pdl_trigger();
     __shared__ float s_q[kMaxGroup][32 * V];   // head_dim = 32·V
     __shared__ float s_p[kMaxGroup][kChunk];
     __shared__ float s_o[kThreads / 32][kMaxGroup][32 * V];
@@ -141,6 +146,8 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
 }
 
 __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, float *out) {
+    pdl_wait();
+    pdl_trigger();
     const int h = blockIdx.x, b = blockIdx.y, hd = s.head_dim;
     const float *w = ws + ((size_t)b * s.n_heads + h) * nch * (hd + 2);
     float M = -INFINITY;
@@ -176,7 +183,7 @@ harp_status check_shape(const dec_attn_shape *s, int B) {
 extern "C" harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                                    const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream) {
     HARP_TRY(check_shape(s, B));
-    rope_kv_kernel<<<B, 256, 0, (cudaStream_t)stream>>>(*s, qkv, ldq, pos, inv_freq, interleaved, qout, (__half *)kc, (__half *)vc);
+    pdl_launch(rope_kv_kernel, B, 256, 0, (cudaStream_t)stream, *s, qkv, ldq, pos, inv_freq, interleaved, qout, (__half *)kc, (__half *)vc);
     return launched("rope/kv store");
 }
 
@@ -192,18 +199,20 @@ extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const v
     const __half *k = (const __half *)kc, *v = (const __half *)vc;
     cudaStream_t st = (cudaStream_t)stream;
     switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
-    case 1: attn_part_kernel<1><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
-    case 2: attn_part_kernel<2><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
-    case 4: attn_part_kernel<4><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
-    default: attn_part_kernel<4><<<grid, kThreads, 0, st>>>(*s, q, k, v, pos, workspace, nch); break;
+    case 1: pdl_launch(attn_part_kernel<1>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
+    case 2: pdl_launch(attn_part_kernel<2>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
+    case 4: pdl_launch(attn_part_kernel<4>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
+    default: pdl_launch(attn_part_kernel<4>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
     }
     HARP_TRY(launched("attention partials"));
-    attn_combine_kernel<<<dim3(s->n_heads, B), 128, 0, (cudaStream_t)stream>>>(*s, workspace, nch, out);
+    pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, (cudaStream_t)stream, *s, workspace, nch, out);
     return launched("attention combine");
 }
 
 namespace {
 __global__ void swiglu_kernel(const float *ug, int ld, int hidden, float *out, int ldo) {
+    pdl_wait();
+    pdl_trigger();
     const int b = blockIdx.y;
     const float *u = ug + (size_t)b * ld, *g = u + hidden;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < hidden; i += gridDim.x * blockDim.x) {
@@ -217,6 +226,6 @@ extern "C" harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, fl
     if (B < 1 || hidden < 1 || ld < 2 * hidden || ldo < hidden)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda swiglu: B %d, hidden %d, ld %d, ldo %d", B, hidden, ld, ldo);
     const int blocks = (hidden + 255) / 256 < 64 ? (hidden + 255) / 256 : 64;
-    swiglu_kernel<<<dim3(blocks, B), 256, 0, (cudaStream_t)stream>>>(ug, ld, hidden, out, ldo);
+    pdl_launch(swiglu_kernel, dim3(blocks, B), 256, 0, (cudaStream_t)stream, ug, ld, hidden, out, ldo);
     return launched("swiglu");
 }

@@ -17,6 +17,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/pdl.cuh"
 
 extern "C" void dec_device_free(void *p) { cudaFree(p); }
 
@@ -48,7 +49,7 @@ struct GemvArgs {
     const __half *x;
     int ldx, B;
     float *y;
-    int ldy;
+    int ldy, fold, accumulate;
 };
 
 // Lane chunk bytes per plane and the depth of the weight prefetch ring, as compile-time constants.
@@ -194,6 +195,9 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     if (QT == HARP_QTYPE_RVQ3)
         for (int i = threadIdx.x; i < 256; i += blockDim.x) s_e81b[i] = g_e81b[i];
     __syncthreads();
+    // weights and tables are never written during a token: only now wait for the kernel that makes x
+    pdl_wait();
+    pdl_trigger();
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
     for (int kb = 0; kb < K; kb += D) {
 #pragma unroll
@@ -217,12 +221,21 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     s_red[warp][g + 8][2 * t] = r[2];
     s_red[warp][g + 8][2 * t + 1] = r[3];
     __syncthreads();
-    for (int i = threadIdx.x; i < 16 * a.B; i += blockDim.x) {
+    // the sums keep the order of the unfused path (each row over the warps, then hi + lo, then += y)
+    for (int i = threadIdx.x; i < 16 * (a.fold ? a.fold : a.B); i += blockDim.x) {
         const int row = i & 15, b = i >> 4, grow = 16 * rt + row;
         float s = 0.0f;
 #pragma unroll
         for (int w = 0; w < WARPS; w++) s += s_red[w][row][b];
-        if (grow < a.m) a.y[(size_t)b * a.ldy + grow] = s;
+        if (a.fold) {
+            float l = 0.0f;
+#pragma unroll
+            for (int w = 0; w < WARPS; w++) l += s_red[w][row][b + a.fold];
+            s += l;
+        }
+        if (grow >= a.m) continue;
+        float *y = a.y + (size_t)b * a.ldy + grow;
+        *y = a.accumulate ? *y + s : s;
     }
 }
 
@@ -359,14 +372,14 @@ GemvArgs args_of(const dec_weights *w) {
 
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
-    case HARP_QTYPE_F16: gemv_kernel<HARP_QTYPE_F16, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_INT2: gemv_kernel<HARP_QTYPE_INT2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_INT3: gemv_kernel<HARP_QTYPE_INT3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_INT4: gemv_kernel<HARP_QTYPE_INT4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_INT8: gemv_kernel<HARP_QTYPE_INT8, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_E8P2: gemv_kernel<HARP_QTYPE_E8P2, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    case HARP_QTYPE_RVQ3: gemv_kernel<HARP_QTYPE_RVQ3, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
-    default: gemv_kernel<HARP_QTYPE_RVQ4, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
+    case HARP_QTYPE_F16: pdl_launch(gemv_kernel<HARP_QTYPE_F16, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT2: pdl_launch(gemv_kernel<HARP_QTYPE_INT2, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT3: pdl_launch(gemv_kernel<HARP_QTYPE_INT3, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT4: pdl_launch(gemv_kernel<HARP_QTYPE_INT4, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT8: pdl_launch(gemv_kernel<HARP_QTYPE_INT8, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_E8P2: pdl_launch(gemv_kernel<HARP_QTYPE_E8P2, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_RVQ3: pdl_launch(gemv_kernel<HARP_QTYPE_RVQ3, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    default: pdl_launch(gemv_kernel<HARP_QTYPE_RVQ4, WARPS>, grid, WARPS * 32, 0, s, a); break;
     }
 }
 
@@ -438,6 +451,10 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.B = B;
     a.y = y;
     a.ldy = ldy;
+    a.fold = opts ? opts->fold : 0;
+    a.accumulate = opts ? opts->accumulate : 0;
+    if (a.fold && (a.fold < 1 || 2 * a.fold != B))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = opts && opts->warps == 4 ? 4 : 8;
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);

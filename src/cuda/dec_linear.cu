@@ -8,6 +8,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/pdl.cuh"
 
 namespace {
 harp_status launched(const char *what) {
@@ -18,14 +19,21 @@ harp_status launched(const char *what) {
 
 namespace {
 __global__ void add_kernel(float *x, const float *y, size_t n) {
+    pdl_wait();
+    pdl_trigger();
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) x[i] += y[i];
 }
 }  // namespace
 
+// Launch overlap (pdl.cuh) for every decode kernel; a switch for `harp bench decode --pdl`.
+static int g_pdl = 1;
+extern "C" int dec_pdl(void) { return __atomic_load_n(&g_pdl, __ATOMIC_RELAXED); }
+extern "C" void dec_set_pdl(int on) { __atomic_store_n(&g_pdl, on ? 1 : 0, __ATOMIC_RELAXED); }
+
 extern "C" harp_status dec_add(float *x, const float *y, size_t n, dec_stream stream) {
     if (!n) return HARP_OK;
     const size_t blocks = (n + 255) / 256 < 1024 ? (n + 255) / 256 : 1024;
-    add_kernel<<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, y, n);
+    pdl_launch(add_kernel, (unsigned)blocks, 256, 0, (cudaStream_t)stream, x, y, n);
     return launched("add");
 }
 
@@ -39,14 +47,19 @@ extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, i
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
     HARP_TRY(dec_xin_split(xin, X, ldx, rows, norm_w, eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode)
     if (2 * rows <= 8) {
-        HARP_TRY(dec_gemv(w, hi, npad, 2 * rows, yh, w->m, NULL, stream));
+        dec_gemv_opts o = {};
+        o.fold = rows;
+        HARP_TRY(dec_gemv(w, hi, npad, 2 * rows, yh, w->m, &o, stream));
     } else if (rows <= 8) {
+        dec_gemv_opts o = {};
+        o.accumulate = 1;
         HARP_TRY(dec_gemv(w, hi, npad, rows, yh, w->m, NULL, stream));
-        HARP_TRY(dec_gemv(w, lo, npad, rows, yl, w->m, NULL, stream));
+        HARP_TRY(dec_gemv(w, lo, npad, rows, yh, w->m, &o, stream));
     } else {
         HARP_TRY(dec_prefill_gemm(ws->blas, w, hi, npad, 2 * rows, yh, w->m, ws->tile, ws->tile_rows, stream));
+        HARP_TRY(dec_add(yh, yl, (size_t)rows * w->m, stream));
     }
-    HARP_TRY(dec_add(yh, yl, (size_t)rows * w->m, stream));
     return dec_xout(xout, yh, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
 }

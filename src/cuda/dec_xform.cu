@@ -22,6 +22,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/pdl.cuh"
 
 namespace {
 
@@ -68,6 +69,8 @@ __device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
 __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
+    pdl_wait();
+    pdl_trigger();
     const int row0 = blockIdx.y * a.p.rb, RB = min(a.p.rb, a.rows - row0);
     const int tile = a.p.G * a.p.S;
     float *b0 = sm, *b1 = sm + a.p.rb * tile;
@@ -370,8 +373,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
         const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
         const size_t smem = 2 * (size_t)k.p.rb * k.p.G * k.p.S * sizeof(float);
-        xf_kernel<<<grid, kThreads, smem, stream>>>(k);
-        const cudaError_t e = cudaGetLastError();
+        const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, smem, stream, k);
         if (e != cudaSuccess) return cuda_fail("launch", e);
         in = k.outf;
         ldi = x->n;

@@ -189,9 +189,16 @@ harp_status dec_weights_upload(const dec_weights *host, dec_weights *dev);
  * bit pattern is a valid code), fp16 values in ±[1/16, 1/8), INT scales in [0.002, 0.012) and zeros
  * < 2^bits; scale0 / scale1 as given. For benchmarks (no host packing). */
 harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, float scale1, uint64_t seed, dec_weights *dev);
+/* Launch overlap (programmatic dependent launch, sm_90; src/cuda/pdl.cuh): on by default for every
+ * decode kernel on a non-default stream; off serializes launches as before (the bench's A/B switch). */
+void dec_set_pdl(int on);
+int dec_pdl(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */
+    int fold;       /* > 0 (B = 2·fold): y[b] = ỹ[b] + ỹ[b + fold], b < fold — the hi and lo rows of split
+                       activations summed in the epilogue instead of by another launch */
+    int accumulate; /* y[b] += ỹ[b] (the lo half of a split batch of 5–8 rows) */
 } dec_gemv_opts;
 /* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
 harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,

@@ -147,7 +147,14 @@ typedef struct bmodel {
     dec_linear_ws ws;
     dec_attn_shape as;
     double weight_bytes, xform_bytes, kv_bytes;
+    int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
 } bmodel;
+
+enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
+static const struct {
+    const char *name;
+    int skip;
+} k_variants[] = {{"full", 0}, {"no_xform", SKIP_XFORM}, {"no_attn", SKIP_ATTN}, {"gemv_only", SKIP_XFORM | SKIP_ATTN | SKIP_MISC}};
 
 static size_t xform_block_bytes(const dec_xform *xf) {
     size_t b = 0;
@@ -277,6 +284,11 @@ static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int
 /* in (B × n, ld ldx) → [norm] → L → out (accumulate: out += …): the backend's packed linear */
 static void run_lin(const bmodel *M, const blin *L, const float *in, int ldx, const float *norm, float *out, int accumulate,
                     void *stream) {
+    if (M->skip & SKIP_XFORM) {   /* the GEMV alone, on whatever activations the buffer holds */
+        dec_gemv_opts o = {.fold = M->B <= 4 ? M->B : 0};
+        HCHK(dec_gemv(&L->w, M->xh, L->npad, M->B <= 4 ? 2 * M->B : M->B, M->yt, L->m, &o, stream));
+        return;
+    }
     HCHK(dec_linear_run(&L->d, in, ldx, M->B, norm, 1e-5f, out, L->m, accumulate, &M->ws, stream));
 }
 
@@ -290,11 +302,13 @@ static void enq_token(void *u, int call, void *stream) {
         const blin *G = &M->g[4 * l];
         char *kc = (char *)M->kc + (size_t)l * lc, *vc = (char *)M->vc + (size_t)l * lc;
         run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
-        HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
-        HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+        if (!(M->skip & SKIP_ATTN)) {
+            HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
+            HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+        }
         run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
         run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
-        HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
+        if (!(M->skip & SKIP_MISC)) HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
         run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
     }
     run_lin(M, &M->head, M->x, s->dim, M->norm, M->logits, 0, stream);
@@ -302,6 +316,7 @@ static void enq_token(void *u, int call, void *stream) {
 
 typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
+    int breakdown;                      /* also time the token without transforms / attention / both */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -315,8 +330,11 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
     model_build(&M, s, qt, harp, B, o->pos, layers);
     CUCHK(cudaDeviceSynchronize());
     CUCHK(cudaMemGetInfo(&free1, &total));
-    for (int pdl = o->pdl == 2 ? 1 : o->pdl; pdl >= (o->pdl == 2 ? 0 : o->pdl); pdl--) {
+    const int nvar = o->breakdown ? (int)(sizeof k_variants / sizeof k_variants[0]) : 1, npdl = o->pdl == 2 ? 2 : 1;
+    for (int k = 0; k < npdl * nvar; k++) {   /* PDL on before off (--pdl both), then each variant */
+        const int pdl = o->pdl == 2 ? 1 - k / nvar : o->pdl, vi = k % nvar;
         dec_set_pdl(pdl);
+        M.skip = k_variants[vi].skip;
         const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
         const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
         const double bytes = M.weight_bytes + M.xform_bytes + M.kv_bytes, tok_s = B / (us * 1e-6);
@@ -324,23 +342,23 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
         const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
                                                   (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
         const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
-        if (qt == HARP_QTYPE_F16) fp16_tok_s[pdl][B] = tok_s;
+        if (qt == HARP_QTYPE_F16 && !vi) fp16_tok_s[pdl][B] = tok_s;
         const double vs = fp16_tok_s[pdl][B] > 0 ? tok_s / fp16_tok_s[pdl][B] : 0;
         const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
         const double peak = (double)(free0 - free1);
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"variant\": \"%s\", \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
-                   s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, pdl ? "true" : "false", bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, pdl ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
-            printf("%-10s %-5s %-4s B=%d %-7s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
+            printf("%-10s %-5s %-4s B=%d %-7s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
                    "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
-                   s->name, k_types[qti].name, rot, B, pdl ? "pdl" : "no-pdl", bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
+                   s->name, k_types[qti].name, rot, B, pdl ? "pdl" : "no-pdl", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
                    peak / 1e9);
         fflush(stdout);
     }
@@ -350,7 +368,7 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
 
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
-               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both]\n"
+               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--breakdown]\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
                "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
@@ -363,7 +381,7 @@ int bench_decode(int argc, char **argv) {
                                          {"rotations", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'b'},
                                          {"pos", required_argument, 0, 'P'},     {"layers", required_argument, 0, 'L'},
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
-                                         {"pdl", required_argument, 0, 'D'},
+                                         {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {0, 0, 0, 0}};
     dopts o = {.reps = 20, .pos = 511, .pdl = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
@@ -384,6 +402,7 @@ int bench_decode(int argc, char **argv) {
             if (!strcmp(optarg, "on") || !strcmp(optarg, "off") || !strcmp(optarg, "both")) o.pdl = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : 2;
             else cli_die(CLI_EXIT_USAGE, "--pdl: expected on, off or both, not '%s'", optarg);
             break;
+        case 'K': o.breakdown = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

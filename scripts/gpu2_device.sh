@@ -28,7 +28,7 @@ for stage in "$@"; do
       timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
     done ;;
   bench)
-    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --pdl both 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --pdl both --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

@@ -68,7 +68,7 @@ rm -f "$dest/payload.tar.xz"
 # xz -9 (64 MB dictionary) stores each repeat as a back-reference only when the copies are close.
 order="COMMIT bin lib shared/data shared/models/stories260K shared/models/ref-llama"
 for m in ${EXTRA_MODELS:-}; do order="$order shared/models/$(basename "$m")"; done
-tar -C "$stage" -cf - $order | xz -T0 -9 >"$dest/payload.tar.xz"
+tar -C "$stage" -cf - $order | xz -T0 -9e >"$dest/payload.tar.xz"
 
 # Unpacks the payload once per machine (into /tmp, keyed by its checksum) and sets P, LP.
 cat >"$dest/env.sh" <<'EOF'

@@ -9,7 +9,7 @@ set -uo pipefail
 R=$(pwd); P=${PACK:-$R/.gpu/pack}
 S=$($P/harp --where)
 mk() { printf '#!/bin/sh\nHARP_PACK_BIN=%s exec %s/harp "$@"\n' "$2" "$P" > /tmp/$1; chmod +x /tmp/$1; }
-mk hnew harp; mk hold harp-old; mk holdcuda harp-old-cuda
+mk hnew harp; mk hold ${OLD_CPU:-harp-old}; mk holdcuda harp-old-cuda   # OLD_CPU=harp-old-cuda where a pack has only that one
 nvidia-smi -L; nproc
 stages=" ${*:-tests ppl ab rht aw} "
 has() { case "$stages" in *" $1 "*) return 0 ;; esac; return 1; }

@@ -92,8 +92,8 @@ static void test_run_ref(void) {
 static void test_plan(const uint16_t *tlut) {
     harp_tcb cb;
     CHECK_OK(harp_tcb_init(&cb, HARP_TCODE_1MAD, 2, NULL, "1mad2"));
-    /* 256 steps × 2^14 groups of back-pointers + 256 floats + 256 states + 3 scalars */
-    CHECK(harp_tvit_seq_bytes(&cb) == (size_t)256 * 16384 + 1024 + 1024 + 12);
+    /* 256 steps × 2^14 groups × 2 bits of back-pointers + 256 floats + 256 states + 3 scalars */
+    CHECK(harp_tvit_seq_bytes(&cb) == (size_t)256 * 16384 * 2 / 8 + 1024 + 1024 + 12);
     CHECK(harp_tvit_smem_bytes(&cb) == 2 * 4 * 16384 + 256 && harp_tvit_smem_bytes(&cb) <= HARP_TVIT_MAX_SMEM);
     harp_tcb_free(&cb);
     for (int K = 2; K <= 4; K++)

@@ -1,6 +1,7 @@
 // The batched two-pass tail-biting Viterbi of QTIP (algorithms.md §5.6.4) on CUDA: one block per
-// sequence and pass, the two best rows (2^{L−KV} floats each) in shared memory, back-pointers as one
-// byte per group and step in device memory, then a one-thread-per-sequence traceback. Per state the
+// sequence and pass, the two best rows (2^{L−KV} floats each) in shared memory, back-pointers of KV
+// bits per group and step in device memory (bit planes: for each 32 groups, KV words made by warp
+// ballots, word b holding bit b of the 32 choices), then a one-thread-per-sequence traceback. Per state the
 // arithmetic is the reference's (harp_viterbi_ref) with round-to-nearest intrinsics, so nothing is
 // contracted into an FMA: cost(s) = (d0·d0 [+ d1·d1]) + best[s >> KV]. The min over the 2^KV
 // predecessor slices is a sequential scan with a strict <, and the final state is the smallest one
@@ -44,20 +45,21 @@ __device__ __forceinline__ void tv_pick(float &c, uint32_t &s, float oc, uint32_
 }
 
 // One pass of the search for sequence blockIdx.x: x step t is x[(t + rot) mod S]; ovl NULL = open,
-// else the tail-biting group of each sequence. Writes bp (S × G bytes per sequence) and the final
-// state and cost.
+// else the tail-biting group of each sequence. Writes bp (S steps × KV·⌈G/32⌉ words per sequence)
+// and the final state and cost.
 template <int V>
 __global__ void __launch_bounds__(kMaxThreads) tv_forward(const float *__restrict__ val, const float *__restrict__ x,
                                                           int L, int KV, int S, int rot, const int32_t *__restrict__ ovl,
-                                                          uint8_t *__restrict__ bp, uint32_t *__restrict__ fin,
+                                                          uint32_t *__restrict__ bp, uint32_t *__restrict__ fin,
                                                           float *__restrict__ fcost) {
     extern __shared__ float tv_sh[];
     __shared__ float red_c[32];
     __shared__ uint32_t red_s[32];
-    const uint32_t N = 1u << L, G = N >> KV, J = 1u << KV, nt = blockDim.x;
+    const uint32_t N = 1u << L, G = N >> KV, J = 1u << KV, nt = blockDim.x, lane = threadIdx.x & 31;
+    const uint32_t wstep = (G + 31) / 32 * (uint32_t)KV;   // back-pointer words per step
     const int64_t q = blockIdx.x;
     const float *xq = x + q * (int64_t)S * V;
-    uint8_t *bq = bp + q * (int64_t)S * G;
+    uint32_t *bq = bp + q * (int64_t)S * wstep;
     const int32_t o = ovl ? ovl[q] : -1;
     float *bprev = tv_sh, *bcur = tv_sh + G;
     for (uint32_t g = threadIdx.x; g < G; g += nt) bprev[g] = o < 0 || (uint32_t)o == g ? 0.0f : INFINITY;
@@ -65,16 +67,24 @@ __global__ void __launch_bounds__(kMaxThreads) tv_forward(const float *__restric
     for (int t = 1; t < S; t++) {
         const float *xt = xq + (int64_t)((t - 1 + rot) % S) * V;
         const float x0 = xt[0], x1 = V == 2 ? xt[1] : 0.0f;
-        uint8_t *bt = bq + (int64_t)t * G;
-        for (uint32_t g = threadIdx.x; g < G; g += nt) {
-            float b = __fadd_rn(tv_dist<V>(val, N, g, x0, x1), bprev[g >> KV]);
+        uint32_t *bt = bq + (int64_t)t * wstep;
+        // warp-uniform loop (nt is a multiple of 32): every lane takes part in the ballots
+        for (uint32_t gb = threadIdx.x - lane; gb < G; gb += nt) {
+            const uint32_t g = gb + lane;
             uint32_t arg = 0;
-            for (uint32_t j = 1; j < J; j++) {
-                const uint32_t s = g + j * G;
-                const float c = __fadd_rn(tv_dist<V>(val, N, s, x0, x1), bprev[s >> KV]);
-                if (c < b) b = c, arg = j;
+            if (g < G) {
+                float b = __fadd_rn(tv_dist<V>(val, N, g, x0, x1), bprev[g >> KV]);
+                for (uint32_t j = 1; j < J; j++) {
+                    const uint32_t s = g + j * G;
+                    const float c = __fadd_rn(tv_dist<V>(val, N, s, x0, x1), bprev[s >> KV]);
+                    if (c < b) b = c, arg = j;
+                }
+                bcur[g] = b;
             }
-            bcur[g] = b, bt[g] = (uint8_t)arg;
+            for (int k = 0; k < KV; k++) {
+                const uint32_t plane = __ballot_sync(0xFFFFFFFFu, (arg >> k) & 1u);
+                if (lane == (uint32_t)k) bt[(gb >> 5) * (uint32_t)KV + (uint32_t)k] = plane;
+            }
         }
         __syncthreads();
         float *tmp = bprev;
@@ -97,7 +107,7 @@ __global__ void __launch_bounds__(kMaxThreads) tv_forward(const float *__restric
         const uint32_t os = __shfl_down_sync(0xFFFFFFFFu, bs, w);
         if (os != 0xFFFFFFFFu && (bs == 0xFFFFFFFFu || oc < bc || (oc == bc && os < bs))) bc = oc, bs = os;
     }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (nt + 31) / 32;
+    const int warp = threadIdx.x >> 5, nw = (int)((nt + 31) / 32);
     if (lane == 0) red_c[warp] = bc, red_s[warp] = bs;
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -114,18 +124,21 @@ __global__ void __launch_bounds__(kMaxThreads) tv_forward(const float *__restric
 
 // Traceback of each sequence from its final state down to step `stop`: states (count × S, NULL =
 // not stored) and, with ovl, the group s_stop >> KV (the first pass's overlap).
-__global__ void tv_trace(const uint8_t *__restrict__ bp, const uint32_t *__restrict__ fin, int L, int KV, int S,
+__global__ void tv_trace(const uint32_t *__restrict__ bp, const uint32_t *__restrict__ fin, int L, int KV, int S,
                          int stop, int64_t count, uint32_t *__restrict__ states, int32_t *__restrict__ ovl) {
     const int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (q >= count) return;
-    const uint32_t G = (1u << L) >> KV;
-    const uint8_t *bq = bp + q * (int64_t)S * G;
+    const uint32_t G = (1u << L) >> KV, wstep = (G + 31) / 32 * (uint32_t)KV;
+    const uint32_t *bq = bp + q * (int64_t)S * wstep;
     uint32_t *sq = states ? states + q * S : NULL;
     uint32_t s = fin[q];
     if (sq) sq[S - 1] = s;
     for (int t = S - 1; t > stop; t--) {
         const uint32_t g = s >> KV;
-        s = g + (uint32_t)bq[(int64_t)t * G + g] * G;
+        const uint32_t *w = bq + (int64_t)t * wstep + (g >> 5) * (uint32_t)KV;
+        uint32_t j = 0;
+        for (int k = 0; k < KV; k++) j |= ((w[k] >> (g & 31)) & 1u) << k;
+        s = g + j * G;
         if (sq) sq[t - 1] = s;
     }
     if (ovl) ovl[q] = (int32_t)(s >> KV);
@@ -139,8 +152,7 @@ struct harp_tvit_gpu {
     int threads;
     size_t smem;
     float *val, *x, *cost;
-    uint8_t *bp;
-    uint32_t *fin, *states;
+    uint32_t *bp, *fin, *states;
     int32_t *ovl;
     const char *what;
 };
@@ -169,7 +181,7 @@ static harp_status tv_alloc(harp_tvit_gpu *g, const harp_tcb *cb, const char *wh
     TV_TRY(cudaMalloc(&g->val, sizeof(float) * N * (size_t)cb->V), what);
     TV_TRY(cudaMemcpy(g->val, cb->val, sizeof(float) * N * (size_t)cb->V, cudaMemcpyHostToDevice), what);
     TV_TRY(cudaMalloc(&g->x, sizeof(float) * B * S * (size_t)cb->V), what);
-    TV_TRY(cudaMalloc(&g->bp, B * S * G), what);
+    TV_TRY(cudaMalloc(&g->bp, sizeof(uint32_t) * B * S * ((G + 31) / 32) * (size_t)cb->KV), what);
     TV_TRY(cudaMalloc(&g->states, sizeof(uint32_t) * B * S), what);
     TV_TRY(cudaMalloc(&g->cost, sizeof(float) * B), what);
     TV_TRY(cudaMalloc(&g->fin, sizeof(uint32_t) * B), what);

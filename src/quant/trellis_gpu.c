@@ -7,7 +7,8 @@
 
 size_t harp_tvit_seq_bytes(const harp_tcb *cb) {
     const size_t G = ((size_t)1 << cb->L) >> cb->KV, S = (size_t)cb->S;
-    return S * G + S * (size_t)cb->V * sizeof(float) + S * sizeof(uint32_t) + 3 * sizeof(uint32_t);
+    return S * ((G + 31) / 32) * (size_t)cb->KV * sizeof(uint32_t) + S * (size_t)cb->V * sizeof(float) +
+           S * sizeof(uint32_t) + 3 * sizeof(uint32_t);
 }
 
 int64_t harp_tvit_plan_batch(size_t free_bytes, size_t seq_bytes, int64_t want) {

@@ -13,7 +13,8 @@
 
 #include "trellis.h"
 
-/* Device bytes per sequence of one batch: back-pointers S·2^{L−KV} (one byte per group and step),
+/* Device bytes per sequence of one batch: back-pointers S·KV·⌈2^{L−KV}/32⌉ words (KV bits per group
+ * and step, as bit planes of 32 groups),
  * the sequence (S·V floats), its states (S) and the per-sequence scalars. */
 size_t harp_tvit_seq_bytes(const harp_tcb *cb);
 /* Sequences per batch: as many as fit in half of free_bytes (the other half is left to whatever

@@ -2,7 +2,9 @@
  * block-column by block-column (HARP_TVIT_COLUMNS) gives the same codes and Ŵ̃ as the per-strip
  * recursion, for every code, with padding; batched feedback-free tiles (HARP's target) equal
  * harp_trellis_quantize_tiles, also for a partial refresh; the batched call with use_ref equals
- * harp_viterbi_tb per sequence; the device batch sizing and shared-memory rule; a no-CUDA build
+ * harp_viterbi_tb per sequence; the device's back-pointer bit planes and its traceback (shared with
+ * the kernel) reproduce the reference's path from its byte back-pointers, for groups below a warp,
+ * at KV = 2 … 8; the device batch sizing and shared-memory rule; a no-CUDA build
  * refuses the GPU engine with HARP_ERR_NO_DEVICE. */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "core/core.h"
 #include "quant/trellis.h"
 #include "quant/trellis_gpu.h"
+#include "quant/trellis_kern.h"
 #include "quant_testlib.h"
 #include "test_util.h"
 
@@ -89,6 +92,46 @@ static void test_run_ref(void) {
     harp_tcb_free(&cb);
 }
 
+/* The reference's byte back-pointers, repacked as the kernel's bit planes, traced by the kernel's
+ * traceback: the reference's states (and s at the tail-biting overlap step). */
+static void trace_check(const harp_tcb *cb, harp_rng *rng, const char *what) {
+    const int S = cb->S, V = cb->V;
+    const uint32_t G = ((uint32_t)1 << cb->L) >> cb->KV, nw = harp_tvit_bp_words(G, cb->KV);
+    float *x = malloc(sizeof(float) * (size_t)(S * V));
+    uint32_t *st = malloc(sizeof(uint32_t) * (size_t)S), *st2 = malloc(sizeof(uint32_t) * (size_t)S);
+    uint32_t *planes = malloc(sizeof(uint32_t) * (size_t)S * nw);
+    for (int i = 0; i < S * V; i++) x[i] = (float)harp_rng_normal(rng);
+    harp_viterbi_ws *ws = harp_viterbi_ws_new(cb);
+    harp_viterbi_ref(cb, x, HARP_TB_OPEN, st, ws);
+    for (int t = 0; t < S; t++) harp_tvit_bp_pack(ws->bp + (size_t)t * G, G, cb->KV, planes + (size_t)t * nw);
+    const uint32_t mid = harp_tvit_trace(planes, st[S - 1], cb->L, cb->KV, S, S - S / 2, NULL);
+    harp_tvit_trace(planes, st[S - 1], cb->L, cb->KV, S, 0, st2);
+    CHECK_MSG(memcmp(st, st2, sizeof(uint32_t) * (size_t)S) == 0 && mid == st[S - S / 2],
+              "%s: the bit-plane traceback does not reproduce the reference's path", what);
+    harp_viterbi_ws_free(ws);
+    free(x), free(st), free(st2), free(planes);
+}
+
+static void test_trace(const uint16_t *tlut) {
+    harp_rng rng;
+    harp_rng_seed(&rng, 5);
+    harp_tcb cb;
+    CHECK_OK(harp_tcb_init(&cb, HARP_TCODE_1MAD, 2, NULL, "1mad2"));   /* KV = 2 */
+    trace_check(&cb, &rng, "1mad K=2");
+    harp_tcb_free(&cb);
+    CHECK_OK(harp_tcb_init(&cb, HARP_TCODE_HYB, 3, tlut, "hyb3"));     /* KV = 6 */
+    trace_check(&cb, &rng, "hyb K=3");
+    harp_tcb_free(&cb);
+    CHECK_OK(harp_tcb_init(&cb, HARP_TCODE_HYB, 4, tlut, "hyb4"));     /* KV = 8 */
+    trace_check(&cb, &rng, "hyb K=4");
+    harp_tcb_free(&cb);
+    float val[64];
+    for (int s = 0; s < 64; s++) val[s] = (float)harp_rng_normal(&rng);
+    CHECK_OK(harp_tcb_init_table(&cb, 6, 3, 1, 11, val));               /* 8 groups, odd S */
+    trace_check(&cb, &rng, "table L=6 K=3");
+    harp_tcb_free(&cb);
+}
+
 static void test_plan(const uint16_t *tlut) {
     harp_tcb cb;
     CHECK_OK(harp_tcb_init(&cb, HARP_TCODE_1MAD, 2, NULL, "1mad2"));
@@ -117,6 +160,7 @@ int main(void) {
     CHECK_OK(harp_hyb_table_shared(0, tlut));
     test_plan(tlut);
     test_run_ref();
+    test_trace(tlut);
     test_tiles_batched(tlut);
     test_ldlq_columns(HARP_TCODE_1MAD, 2, NULL);
     test_ldlq_columns(HARP_TCODE_3INST, 3, NULL);

@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kMaxThreads) tv_forward(const float *__restric
     __shared__ float red_c[32];
     __shared__ uint32_t red_s[32];
     const uint32_t N = 1u << L, G = N >> KV, J = 1u << KV, nt = blockDim.x, lane = threadIdx.x & 31;
-    const uint32_t wstep = (G + 31) / 32 * (uint32_t)KV;   // back-pointer words per step
+    const uint32_t wstep = harp_tvit_bp_words(G, KV);   // back-pointer words per step
     const int64_t q = blockIdx.x;
     const float *xq = x + q * (int64_t)S * V;
     uint32_t *bq = bp + q * (int64_t)S * wstep;
@@ -128,19 +128,8 @@ __global__ void tv_trace(const uint32_t *__restrict__ bp, const uint32_t *__rest
                          int stop, int64_t count, uint32_t *__restrict__ states, int32_t *__restrict__ ovl) {
     const int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (q >= count) return;
-    const uint32_t G = (1u << L) >> KV, wstep = (G + 31) / 32 * (uint32_t)KV;
-    const uint32_t *bq = bp + q * (int64_t)S * wstep;
-    uint32_t *sq = states ? states + q * S : NULL;
-    uint32_t s = fin[q];
-    if (sq) sq[S - 1] = s;
-    for (int t = S - 1; t > stop; t--) {
-        const uint32_t g = s >> KV;
-        const uint32_t *w = bq + (int64_t)t * wstep + (g >> 5) * (uint32_t)KV;
-        uint32_t j = 0;
-        for (int k = 0; k < KV; k++) j |= ((w[k] >> (g & 31)) & 1u) << k;
-        s = g + j * G;
-        if (sq) sq[t - 1] = s;
-    }
+    const uint32_t wstep = harp_tvit_bp_words((1u << L) >> KV, KV);
+    const uint32_t s = harp_tvit_trace(bp + q * (int64_t)S * wstep, fin[q], L, KV, S, stop, states ? states + q * S : NULL);
     if (ovl) ovl[q] = (int32_t)(s >> KV);
 }
 
@@ -181,7 +170,7 @@ static harp_status tv_alloc(harp_tvit_gpu *g, const harp_tcb *cb, const char *wh
     TV_TRY(cudaMalloc(&g->val, sizeof(float) * N * (size_t)cb->V), what);
     TV_TRY(cudaMemcpy(g->val, cb->val, sizeof(float) * N * (size_t)cb->V, cudaMemcpyHostToDevice), what);
     TV_TRY(cudaMalloc(&g->x, sizeof(float) * B * S * (size_t)cb->V), what);
-    TV_TRY(cudaMalloc(&g->bp, sizeof(uint32_t) * B * S * ((G + 31) / 32) * (size_t)cb->KV), what);
+    TV_TRY(cudaMalloc(&g->bp, sizeof(uint32_t) * B * S * harp_tvit_bp_words((uint32_t)G, cb->KV)), what);
     TV_TRY(cudaMalloc(&g->states, sizeof(uint32_t) * B * S), what);
     TV_TRY(cudaMalloc(&g->cost, sizeof(float) * B), what);
     TV_TRY(cudaMalloc(&g->fin, sizeof(uint32_t) * B), what);

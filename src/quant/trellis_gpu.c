@@ -2,12 +2,14 @@
  * on the CPU (the twin the device is tested against) or handed to the device. */
 #include "trellis_gpu.h"
 
+#include <string.h>
+
 #include "core/core.h"
 #include "quant_internal.h"
 
 size_t harp_tvit_seq_bytes(const harp_tcb *cb) {
     const size_t G = ((size_t)1 << cb->L) >> cb->KV, S = (size_t)cb->S;
-    return S * ((G + 31) / 32) * (size_t)cb->KV * sizeof(uint32_t) + S * (size_t)cb->V * sizeof(float) +
+    return S * harp_tvit_bp_words((uint32_t)G, cb->KV) * sizeof(uint32_t) + S * (size_t)cb->V * sizeof(float) +
            S * sizeof(uint32_t) + 3 * sizeof(uint32_t);
 }
 
@@ -19,6 +21,12 @@ int64_t harp_tvit_plan_batch(size_t free_bytes, size_t seq_bytes, int64_t want) 
 
 size_t harp_tvit_smem_bytes(const harp_tcb *cb) {
     return 2 * sizeof(float) * (((size_t)1 << cb->L) >> cb->KV) + 32 * (sizeof(float) + sizeof(uint32_t));
+}
+
+void harp_tvit_bp_pack(const uint8_t *j, uint32_t G, int KV, uint32_t *step) {
+    memset(step, 0, sizeof(uint32_t) * harp_tvit_bp_words(G, KV));
+    for (uint32_t g = 0; g < G; g++)
+        for (int k = 0; k < KV; k++) step[(g >> 5) * (uint32_t)KV + (uint32_t)k] |= (uint32_t)((j[g] >> k) & 1) << (g & 31);
 }
 
 typedef struct {

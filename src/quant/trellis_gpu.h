@@ -25,6 +25,44 @@ int64_t harp_tvit_plan_batch(size_t free_bytes, size_t seq_bytes, int64_t want);
 #define HARP_TVIT_MAX_SMEM (200 * 1024)
 size_t harp_tvit_smem_bytes(const harp_tcb *cb);
 
+/* ---- back-pointers of the device search (shared by the kernels and their CPU tests) ------------ */
+
+#ifdef __CUDACC__
+#define HARP_TVIT_HD __host__ __device__
+#else
+#define HARP_TVIT_HD
+#endif
+
+/* Per step, KV words per 32 groups: word (g/32)·KV + k holds bit k of the choice j of groups
+ * 32·⌊g/32⌋ … +31 (group g at bit g mod 32) — what one warp ballot per bit writes. */
+static inline HARP_TVIT_HD uint32_t harp_tvit_bp_words(uint32_t G, int KV) { return (G + 31) / 32 * (uint32_t)KV; }
+
+static inline HARP_TVIT_HD uint32_t harp_tvit_bp_get(const uint32_t *step, uint32_t g, int KV) {
+    const uint32_t *w = step + (g >> 5) * (uint32_t)KV;
+    uint32_t j = 0;
+    for (int k = 0; k < KV; k++) j |= ((w[k] >> (g & 31)) & 1u) << k;
+    return j;
+}
+
+/* Traceback of one sequence through its back-pointers bp (S steps of harp_tvit_bp_words each) from
+ * the final state fin down to step stop: states[t] for t ≥ stop (states may be NULL); returns
+ * s_stop. */
+static inline HARP_TVIT_HD uint32_t harp_tvit_trace(const uint32_t *bp, uint32_t fin, int L, int KV, int S, int stop,
+                                                    uint32_t *states) {
+    const uint32_t G = (1u << L) >> KV, ws = harp_tvit_bp_words(G, KV);
+    uint32_t s = fin;
+    if (states) states[S - 1] = s;
+    for (int t = S - 1; t > stop; t--) {
+        const uint32_t g = s >> KV;
+        s = g + harp_tvit_bp_get(bp + (size_t)t * ws, g, KV) * G;
+        if (states) states[t - 1] = s;
+    }
+    return s;
+}
+
+/* The planes of one step from per-group choices j[G] (the CPU form of the kernel's ballots; tests). */
+void harp_tvit_bp_pack(const uint8_t *j, uint32_t G, int KV, uint32_t *step);
+
 typedef struct harp_tvit_gpu harp_tvit_gpu;
 
 /* 1 if a CUDA device is present (else 0, with the reason in harp_last_error()). */

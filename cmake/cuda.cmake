@@ -15,4 +15,5 @@ target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)
 target_link_libraries(harp_lib PUBLIC CUDA::cudart CUDA::cublas)
 # The CUDA backend mirrors the CPU kernels operation by operation; no FMA contraction there.
 set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cuda/backend_cuda.cu ${CMAKE_SOURCE_DIR}/src/cuda/cuda_kernels.cu
+  ${CMAKE_SOURCE_DIR}/src/cuda/trellis_viterbi.cu
   PROPERTIES COMPILE_OPTIONS "--fmad=false")

@@ -106,7 +106,7 @@ static void compare(const gcase *gc, harp_codebook cb, double lambda, uint64_t s
     harp_rng_seed(&g, seed + 3);
     perturb(U, &g), perturb(V, &g);
     hf_opts o = {lambda, 8, cb, cb == HARP_CODEBOOK_E8P12 ? 0.9 : harp_codebook_opt_scale(cb),
-                 harp_codebook_opt_resid_scale(cb), 0, NULL};
+                 harp_codebook_opt_resid_scale(cb), 0, NULL, NULL};
     hf_ctx_f32 *c = NULL;
     hf_gpu *gp = NULL;
     CHECK_OK(hf_ctx_create_f32(U, V, W, H, &o, &c));

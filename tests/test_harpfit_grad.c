@@ -73,7 +73,7 @@ static void run_case(const gcase *gc, uint64_t seed) {
     harp_rot *U = hft_rot(m, gc->su, gc->nsu, gc->givens, gc->clip, 0.25, seed + 1),
              *V = hft_rot(n, gc->sv, gc->nsv, gc->givens, gc->clip, 0.25, seed + 2);
     CHECK_MSG(U && V, "butterfly: %s", harp_last_error());
-    hf_opts o = {gc->lambda, gc->beta, gc->cb, harp_codebook_opt_scale(gc->cb), harp_codebook_opt_resid_scale(gc->cb), 1, NULL};
+    hf_opts o = {gc->lambda, gc->beta, gc->cb, harp_codebook_opt_scale(gc->cb), harp_codebook_opt_resid_scale(gc->cb), 1, NULL, NULL};
     hf_ctx_f64 *c = NULL;
     hf_ctx_f32 *c32 = NULL;
     CHECK_OK(hf_ctx_create_f64(U, V, W, H, &o, &c));

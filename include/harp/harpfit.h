@@ -38,6 +38,7 @@ typedef struct harp_fit_params {
     harp_tcode qtip_code;        /* QTIP target: trellis code (0 = hyb; its table from seed 0)      */
     int q_every_final;           /* QTIP refresh schedule (§4.12): final refresh period (2) and     */
     int q_parts;                 /* round-robin parts of a partial refresh (16); q_every = start   */
+    int qtip_gpu;                /* 1: the trellis target's Viterbi on the CUDA device (same target) */
     double scale_override;       /* as harp_quant_params (0.9 at 2 bits, −1 ⇒ opt_scale)           */
     double resid_scale_override; /* −1 ⇒ opt_resid_scale                                           */
     int gpu;                     /* 1: loss/gradient engine on the CUDA device (src/cuda); 0: CPU.

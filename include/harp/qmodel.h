@@ -49,6 +49,8 @@ typedef struct harp_qmodel_params {
     harp_qmethod method;      /* rtn, gptq, quip, qtip                                          */
     int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip, qtip: 2, 3, 4                        */
     harp_tcode qtip_code;     /* qtip: trellis code (hyb default; 1mad, 3inst)                     */
+    int qtip_gpu;             /* qtip: Viterbi on the CUDA device (final quantization and the HARP
+                                 fit's target; same codes as the CPU)                             */
     int group_size;           /* scalar methods: 128 (0 = per output channel)                    */
     int symmetric, mse_clip;  /* rtn, gptq: harp_quant_params' grid options (default 0, 0)          */
     int act_order;            /* gptq: columns by decreasing H_ii, static groups (default 0)       */

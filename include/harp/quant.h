@@ -104,6 +104,7 @@ typedef struct harp_quant_params {
     /* QTIP, §5.6 (scale_override above: ≤ 0 means the QTIP default 0.9 at every bit width) */
     harp_tcode qtip_code;        /* HARP_TCODE_HYB (default), _1MAD or _3INST                          */
     uint64_t qtip_table_seed;    /* HYB: harp_hyb_table_build seed (0); the table is stored per linear */
+    int qtip_gpu;                /* 1: the Viterbi passes on the CUDA device (same codes as the CPU)    */
     /* progress (per linear: stage "ldlq"/"tune"/"gptq"); may be NULL */
     harp_progress_fn progress;
     void *progress_user;

@@ -127,6 +127,7 @@ static harp_status fixed_inputs(const harp_rot *U, const harp_rot *V, int64_t m,
 typedef struct fit_state {
     harp_rot *U, *V;
     harp_tcb tcb;   /* QTIP target trellis (tcb.val NULL otherwise) */
+    harp_tvit_gpu *tgpu; /* its CUDA Viterbi (p->qtip_gpu) */
     hf_ctx_f32 *ctx;
     hf_gpu *gctx;   /* the GPU engine instead of ctx when p->gpu */
     float *Wfix;    /* fixed_inputs' copies (NULL without a fixed stage) */
@@ -137,6 +138,7 @@ typedef struct fit_state {
 
 static void fit_state_free(fit_state *s) {
     harp_tcb_free(&s->tcb);
+    harp_tvit_gpu_destroy(s->tgpu);
     hf_ctx_destroy_f32(s->ctx);
     hf_gpu_destroy(s->gctx);
     free(s->thU), free(s->thV), free(s->gU), free(s->gV), free(s->hist), free(s->Wfix), free(s->Hfix);
@@ -223,13 +225,16 @@ harp_status harp_fit(const harp_fit_params *p, int64_t m, int64_t n, const float
     hf_opts o = {p->hbd_lambda, p->hbd_block, p->codebook,
                  p->scale_override > 0 ? p->scale_override : qtip ? 0.9 : harp_codebook_opt_scale(p->codebook),
                  p->resid_scale_override > 0 ? p->resid_scale_override : qtip ? 1.0 : harp_codebook_opt_resid_scale(p->codebook),
-                 0, NULL};
+                 0, NULL, NULL};
     if (st == HARP_OK && qtip) {
         const harp_tcode code = p->qtip_code ? p->qtip_code : HARP_TCODE_HYB;
         uint16_t tlut[2 * HARP_HYB_N] = {0};
         if (code == HARP_TCODE_HYB) st = harp_hyb_table_shared(0, tlut);
         if (st == HARP_OK) st = harp_tcb_init(&s.tcb, code, (int)harp_qtype_bits(p->codebook), tlut, what);
         o.tcb = &s.tcb;
+        if (st == HARP_OK && p->qtip_gpu)
+            st = harp_tvit_gpu_create(&s.tcb, ((m + 15) / 16) * ((n + 15) / 16), what, &s.tgpu);
+        o.tgpu = s.tgpu;
     }
     if (st == HARP_OK && p->gpu) {
         st = hf_gpu_create(s.U, s.V, W_e, H_e, &o, &s.gctx);

@@ -7,6 +7,7 @@
 #include "harp/harpfit.h"
 #include "rotate/butterfly.h"
 #include "quant/trellis.h"
+#include "quant/trellis_gpu.h"
 
 /* Problem constants shared by both precisions. */
 typedef struct hf_opts {
@@ -19,6 +20,7 @@ typedef struct hf_opts {
                            loss is a fixed function of θ between refreshes (finite differences) */
     const harp_tcb *tcb; /* QTIP target (§4.12) instead of the E8P one: s = rms(W̃) / (lut_rms · so),
                             16 × 16 tiles of W̃ / s each Viterbi-quantized; NULL for E8P / RVQ */
+    harp_tvit_gpu *tgpu; /* QTIP target: its Viterbi on the CUDA device (NULL: CPU) */
 } hf_opts;
 
 /* Refresh kinds of hf_eval: keep the cached target, recompute it all (new scale), or — QTIP only —

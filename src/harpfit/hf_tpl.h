@@ -359,7 +359,11 @@ static harp_status SFX(trellis_target)(SFX(hf_ctx) *c, double ss, int partial) {
     const R sR = (R)c->s;
     for (int64_t k = 0; k < mn; k++) c->tx[k] = (float)(Wt[k] / sR);
     const int parts = partial && c->have_target ? c->tparts : 1, part = partial && c->have_target ? c->tpart : 0;
-    HARP_TRY(harp_trellis_quantize_tiles(c->o.tcb, m, n, c->tx, parts, part, c->tcodes, c->trec, "harp trellis target"));
+    if (c->o.tgpu)
+        HARP_TRY(harp_trellis_quantize_tiles_batched(c->o.tcb, c->o.tgpu, m, n, c->tx, parts, part, c->tcodes, c->trec,
+                                                     "harp trellis target"));
+    else
+        HARP_TRY(harp_trellis_quantize_tiles(c->o.tcb, m, n, c->tx, parts, part, c->tcodes, c->trec, "harp trellis target"));
     for (int64_t k = 0; k < mn; k++) c->target[k] = (R)c->trec[k];
     c->have_target = 1;
     return HARP_OK;

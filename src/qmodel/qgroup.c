@@ -108,7 +108,7 @@ static harp_status rotate_group(const harp_qmodel_params *p, int layer, int gi, 
         harp_status st = harp_hessian_regularize(n, Hreg, 0.01, NULL);
         harp_fit_params fp = p->harp;
         fp.codebook = harp_qtype_for(p->method, p->bits);
-        fp.qtip_code = p->qtip_code;
+        fp.qtip_code = p->qtip_code, fp.qtip_gpu = p->qtip_gpu;
         if (!st) st = harp_fit(&fp, m, n, w->W, Hreg, seed, w->what, &w->RU, &w->RV, &w->frep);
         free(Hreg);
         HARP_TRY(st);
@@ -125,7 +125,7 @@ static harp_status solve_group(const harp_qmodel_params *p, qp_work *w, double *
     qp.group_size = p->group_size;
     qp.symmetric = p->symmetric, qp.mse_clip = p->mse_clip;
     qp.act_order = qp.static_groups = p->act_order;
-    qp.qtip_code = p->qtip_code;
+    qp.qtip_code = p->qtip_code, qp.qtip_gpu = p->qtip_gpu;
     if (p->scale_override > 0) qp.scale_override = p->scale_override;
     else if (p->rotation == HARP_QROT_HARP && p->harp.scale_override > 0) qp.scale_override = p->harp.scale_override;
     const double tq = harp_time_s();

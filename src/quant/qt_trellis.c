@@ -71,6 +71,7 @@ harp_status harp_qtip_quantize(const harp_quant_params *p, int64_t m, int64_t n,
     harp_trellis_params tp = harp_trellis_default_params(p->bits, code, code == HARP_TCODE_HYB ? tlut : NULL);
     if (p->scale_override > 0) tp.scale_override = p->scale_override;
     tp.regularize = p->regularize, tp.sigma_reg = p->sigma_reg, tp.keep_w_hat = 1;
+    tp.viterbi = p->qtip_gpu ? HARP_TVIT_GPU : HARP_TVIT_STRIPS;
     tp.progress = p->progress, tp.progress_user = p->progress_user;
     harp_trellis_linear q;
     HARP_TRY(harp_trellis_quantize_linear(&tp, m, n, W, H, what, &q));

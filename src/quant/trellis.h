@@ -86,8 +86,8 @@ typedef struct harp_viterbi_ws harp_viterbi_ws;
 harp_viterbi_ws *harp_viterbi_ws_new(const harp_tcb *cb);   /* NULL (logged) when out of memory */
 void harp_viterbi_ws_free(harp_viterbi_ws *ws);
 /* The two above in harp_rowchunks_spec's workspace form (quant_internal.h). */
-static inline void *harp_viterbi_ws_new_any(const void *cb) { return harp_viterbi_ws_new(cb); }
-static inline void harp_viterbi_ws_free_any(void *ws) { harp_viterbi_ws_free(ws); }
+static inline void *harp_viterbi_ws_new_any(const void *cb) { return harp_viterbi_ws_new((const harp_tcb *)cb); }
+static inline void harp_viterbi_ws_free_any(void *ws) { harp_viterbi_ws_free((harp_viterbi_ws *)ws); }
 
 #define HARP_TB_OPEN (-1)
 
@@ -160,6 +160,14 @@ harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n
 
 /* ---- one quantized linear: BlockLDLQ b = 16 (§5.6.6) ----------------------------------------- */
 
+/* Where harp_trellis_quantize_linear runs the Viterbi passes; the codes are the same for all three. */
+typedef enum harp_tvit_engine {
+    HARP_TVIT_STRIPS = 0,    /* CPU, each 16-row strip's recursion on one thread (default)          */
+    HARP_TVIT_COLUMNS = 1,   /* CPU, the tiles of one 16-column block as one batched call (the GPU
+                                path's twin: tests)                                                 */
+    HARP_TVIT_GPU = 2        /* the batched calls on the CUDA device (trellis_gpu.h)                 */
+} harp_tvit_engine;
+
 typedef struct harp_trellis_params {
     int K;                   /* 2, 3 or 4 bits per weight                                      */
     harp_tcode code;         /* HARP_TCODE_HYB (paper), _1MAD or _3INST                         */
@@ -168,6 +176,7 @@ typedef struct harp_trellis_params {
     int regularize;          /* 1 = harp_hessian_regularize(sigma_reg) on H̃ first               */
     double sigma_reg;        /* 0.01 */
     int keep_w_hat;          /* 1 = return Ŵ̃ (m × n fp32) in harp_trellis_linear.w_hat          */
+    int viterbi;             /* harp_tvit_engine (HARP_TVIT_STRIPS)                             */
     harp_progress_fn progress; /* stage "trellis", done / total tiles; may be NULL               */
     void *progress_user;
 } harp_trellis_params;

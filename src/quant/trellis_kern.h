@@ -26,6 +26,11 @@ typedef void (*trellis_steps_fn)(const harp_tcb *cb, const float *x, harp_viterb
 void trellis_steps_avx512(const harp_tcb *cb, const float *x, harp_viterbi_ws *ws);
 void trellis_steps_avx2(const harp_tcb *cb, const float *x, harp_viterbi_ws *ws);
 
+/* A 16 × 16 tile (row stride ld) → its sequence (the kernel permutation), and a tail-biting path of
+ * it → packed words and, when recon is not NULL, the reconstruction (row stride ldr). */
+void trellis_tile_seq(const float *tile, int64_t ld, float *seq);
+void trellis_tile_finish(const harp_tcb *cb, const uint32_t *states, uint16_t *words, float *recon, int64_t ldr);
+
 /* CPU support, ignoring the cap. */
 int trellis_cpu_avx512(void);
 int trellis_cpu_avx512vbmi(void);   /* VBMI + VBMI2 (on top of trellis_cpu_avx512) */

@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "harp/quant.h"
 #include "quant_internal.h"
+#include "trellis_gpu.h"
 #include "trellis_kern.h"
 
 harp_status harp_trellis_pack(const harp_tcb *cb, const uint32_t *states, uint16_t *words) {
@@ -72,15 +73,14 @@ void harp_trellis_decode_tile(harp_tcode code, int K, const uint16_t *tlut, cons
     }
 }
 
-float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t ld, uint16_t *words, float *recon,
-                                 int64_t ldr, harp_viterbi_ws *ws) {
-    float seq[HARP_TRELLIS_T];
-    uint32_t states[HARP_TRELLIS_T];
+void trellis_tile_seq(const float *tile, int64_t ld, float *seq) {
     for (int p = 0; p < HARP_TRELLIS_T; p++) {
         const int e = harp_trellis_perm(p);
         seq[p] = tile[(e >> 4) * ld + (e & 15)];
     }
-    const float cost = harp_viterbi_tb(cb, seq, states, ws, 0);
+}
+
+void trellis_tile_finish(const harp_tcb *cb, const uint32_t *states, uint16_t *words, float *recon, int64_t ldr) {
     /* a two-pass result is tail-biting by construction, so packing cannot fail */
     (void)harp_trellis_pack(cb, states, words);
     if (recon) {
@@ -90,24 +90,41 @@ float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t 
             recon[(e >> 4) * ldr + (e & 15)] = cb->val[(size_t)(p % cb->V) * N + states[p / cb->V]];
         }
     }
+}
+
+float harp_trellis_quantize_tile(const harp_tcb *cb, const float *tile, int64_t ld, uint16_t *words, float *recon,
+                                 int64_t ldr, harp_viterbi_ws *ws) {
+    float seq[HARP_TRELLIS_T];
+    uint32_t states[HARP_TRELLIS_T];
+    trellis_tile_seq(tile, ld, seq);
+    const float cost = harp_viterbi_tb(cb, seq, states, ws, 0);
+    trellis_tile_finish(cb, states, words, recon, ldr);
     return cost;
+}
+
+/* Tile k of X (m × n) into t (16 × 16), boundary tiles zero-padded; returns its rows and columns. */
+static void tile_k_get(int64_t m, int64_t n, const float *X, int64_t k, float *t, int *rows, int *cols) {
+    const int64_t nt = (n + 15) / 16, i = k / nt, j = k % nt, o = i * 16 * n + j * 16;
+    *rows = (int)(m - 16 * i < 16 ? m - 16 * i : 16), *cols = (int)(n - 16 * j < 16 ? n - 16 * j : 16);
+    memset(t, 0, sizeof(float) * 256);
+    for (int a = 0; a < *rows; a++) memcpy(t + 16 * a, X + o + a * n, sizeof(float) * (size_t)*cols);
+}
+
+/* The in-range part of a 16 × 16 reconstruction r of tile k into recon (m × n). */
+static void tile_k_put(int64_t n, int64_t k, const float *r, int rows, int cols, float *recon) {
+    const int64_t nt = (n + 15) / 16, o = (k / nt) * 16 * n + (k % nt) * 16;
+    for (int a = 0; a < rows; a++) memcpy(recon + o + a * n, r + 16 * a, sizeof(float) * (size_t)cols);
 }
 
 /* Tile k of X (m × n): boundary tiles are zero-padded to 16 × 16 and only their in-range part of
  * recon is written. */
 static void quantize_tile_k(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int64_t k, uint16_t *words,
                             float *recon, harp_viterbi_ws *ws) {
-    const int64_t nt = (n + 15) / 16, i = k / nt, j = k % nt, o = i * 16 * n + j * 16;
-    const int rows = (int)(m - 16 * i < 16 ? m - 16 * i : 16), cols = (int)(n - 16 * j < 16 ? n - 16 * j : 16);
-    if (rows == 16 && cols == 16) {
-        harp_trellis_quantize_tile(cb, X + o, n, words, recon ? recon + o : NULL, n, ws);
-        return;
-    }
-    float t[256] = {0}, r[256];
-    for (int a = 0; a < rows; a++) memcpy(t + 16 * a, X + o + a * n, sizeof(float) * (size_t)cols);
+    float t[256], r[256];
+    int rows, cols;
+    tile_k_get(m, n, X, k, t, &rows, &cols);
     harp_trellis_quantize_tile(cb, t, 16, words, r, 16, ws);
-    if (recon)
-        for (int a = 0; a < rows; a++) memcpy(recon + o + a * n, r + 16 * a, sizeof(float) * (size_t)cols);
+    if (recon) tile_k_put(n, k, r, rows, cols, recon);
 }
 
 typedef struct {
@@ -129,13 +146,18 @@ static void tiles_run(const void *ctx, int64_t i0, int64_t count, void *ws) {
     }
 }
 
-harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
-                                        int part, uint16_t *codes, float *recon, const char *what) {
+static harp_status tiles_check(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts, int part,
+                               const char *what) {
     if (m <= 0 || n <= 0 || parts < 1 || part < 0 || part >= parts || cb->L != HARP_TRELLIS_L ||
         cb->S * cb->V != HARP_TRELLIS_T)
         return harp_err(HARP_ERR_INVALID_ARG, "%s: trellis tiles need m, n ≥ 1 (got %lld × %lld), 0 ≤ part < parts "
                         "and a format trellis", what, (long long)m, (long long)n);
-    HARP_TRY(harp_check_finite_f32(X, m * n, what));
+    return harp_check_finite_f32(X, m * n, what);
+}
+
+harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n, const float *X, int parts,
+                                        int part, uint16_t *codes, float *recon, const char *what) {
+    HARP_TRY(tiles_check(cb, m, n, X, parts, part, what));
     const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16);
     const tiles_job J = {cb, m, n, X, parts, part, codes, recon};
     const harp_rowchunks_spec s = {.m = (ntiles - part + parts - 1) / parts, .chunk = 4, .fn = tiles_run, .ctx = &J,
@@ -143,3 +165,38 @@ harp_status harp_trellis_quantize_tiles(const harp_tcb *cb, int64_t m, int64_t n
                                    .ws_arg = cb, .stage = "trellis", .what = what};
     return harp_rowchunks_spec_run(&s);
 }
+
+/* Tiles per batched call of harp_trellis_quantize_tiles_batched: bounds the host staging (2 KiB a tile). */
+#define TILES_CHUNK 16384
+
+harp_status harp_trellis_quantize_tiles_batched(const harp_tcb *cb, harp_tvit_gpu *gpu, int64_t m, int64_t n,
+                                                const float *X, int parts, int part, uint16_t *codes, float *recon,
+                                                const char *what) {
+    HARP_TRY(tiles_check(cb, m, n, X, parts, part, what));
+    const int64_t ntiles = ((m + 15) / 16) * ((n + 15) / 16), count = (ntiles - part + parts - 1) / parts;
+    const int64_t nw = harp_tcb_words(cb), chunk = count < TILES_CHUNK ? count : TILES_CHUNK;
+    float *x = harp_xmalloc(sizeof(float) * HARP_TRELLIS_T * (size_t)chunk, "trellis tiles");
+    uint32_t *states = harp_xmalloc(sizeof(uint32_t) * HARP_TRELLIS_T * (size_t)chunk, "trellis tiles");
+    harp_status st = x && states ? HARP_OK : HARP_ERR_OOM;
+    for (int64_t c0 = 0; c0 < count && st == HARP_OK; c0 += chunk) {
+        const int64_t nc = count - c0 < chunk ? count - c0 : chunk;
+        for (int64_t i = 0; i < nc; i++) {
+            float t[256];
+            int rows, cols;
+            tile_k_get(m, n, X, part + (c0 + i) * parts, t, &rows, &cols);
+            trellis_tile_seq(t, 16, x + i * HARP_TRELLIS_T);
+        }
+        st = harp_tvit_run(cb, gpu, nc, x, states, NULL, 0, what);
+        for (int64_t i = 0; i < nc && st == HARP_OK; i++) {
+            const int64_t k = part + (c0 + i) * parts;
+            float t[256], r[256];
+            int rows, cols;
+            tile_k_get(m, n, X, k, t, &rows, &cols);
+            trellis_tile_finish(cb, states + i * cb->S, codes + k * nw, r, 16);
+            if (recon) tile_k_put(n, k, r, rows, cols, recon);
+        }
+    }
+    harp_free(x), harp_free(states);
+    return st;
+}
+

@@ -26,6 +26,8 @@ static void usage(FILE *f) {
             "                          non-uniform 2-bit levels, fitted post-training with GPTQ error feedback)\n"
             "      --bits B            2 (default), 3, 4 (quip, qtip) or 2, 3, 4, 8 (rtn, gptq) or 2 (ldp)\n"
             "      --qtip-code C       qtip: trellis code hyb (default), 1mad or 3inst\n"
+            "      --qtip-gpu          qtip: run the Viterbi on the CUDA device (needs a CUDA build and a\n"
+            "                          device; the same folder as the CPU, byte for byte)\n"
             "      --rotation R        none, rht, kron, random, gsr, harp (default rht for quip and qtip, none otherwise)\n"
             "      --group N           rtn, gptq, ldp: group size (default 128; 0 = per output channel)\n"
             "      --sym               rtn, gptq: symmetric grid (default asymmetric min/max)\n"
@@ -53,7 +55,9 @@ static void usage(FILE *f) {
             "      --harp-schedule greedy|hadamard (hadamard: starts at the RHT's Had_n for every width)\n"
             "      --harp-q-final N --harp-q-parts N (qtip: the trellis target's refresh schedule, 2 and 16)\n"
             "      --harp-gpu          run the HARP fit's loss/gradient engine on the CUDA device (needs a\n"
-            "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md)\n"
+            "                          CUDA build; same loss up to fp32 summation order, docs/gpu.md); with\n"
+            "                          --method qtip it means --qtip-gpu (the fit's trellis target and the\n"
+            "                          final quantization on the device, the fit's engine on the CPU)\n"
             "Test hook: HARP_TEST_ABORT_AFTER_LAYER=L stops (exit 1) after layer L has been saved.\n");
 }
 
@@ -91,13 +95,13 @@ enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
     O_JSON, O_SO, O_HGPU, O_QCODE, O_SYM, O_MSE, O_ACT, O_LFIT, O_LCAL, O_LCTX, O_LNSEQ, O_LSTEPS, O_LLR,
-    O_HARP0 /* + index into harp_flags */
+    O_QGPU, O_HARP0 /* + index into harp_flags */
 };
 
 typedef struct qopts {
     const char *model, *hess, *out, *method, *rot, *ppl_text, *save_logits, *qtip_code;
     const char *harp_arg[N_HARP_FLAGS];   /* HARP flag values as given, NULL when absent */
-    int bits, group, group_given, json, quiet, resume, force, ctx, ctx_given, max_chunks, harp_gpu;
+    int bits, group, group_given, json, quiet, resume, force, ctx, ctx_given, max_chunks, harp_gpu, qtip_gpu;
     int sym, mse_clip, act_order;
     double scale_override;
     uint64_t seed;
@@ -123,7 +127,8 @@ static const struct option *quant_options(void) {
         {"mse-clip", no_argument, 0, O_MSE}, {"act-order", no_argument, 0, O_ACT},
         {"ldp-fit", required_argument, 0, O_LFIT}, {"ldp-calib", required_argument, 0, O_LCAL},
         {"ldp-ctx", required_argument, 0, O_LCTX}, {"ldp-nseq", required_argument, 0, O_LNSEQ},
-        {"ldp-steps", required_argument, 0, O_LSTEPS}, {"ldp-lr", required_argument, 0, O_LLR}};
+        {"ldp-steps", required_argument, 0, O_LSTEPS}, {"ldp-lr", required_argument, 0, O_LLR},
+        {"qtip-gpu", no_argument, 0, O_QGPU}};
     size_t nb = sizeof base / sizeof base[0];
     memcpy(o, base, sizeof base);
     for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
@@ -155,6 +160,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case 'q': q->quiet = 1; break;
         case O_SO: q->scale_override = cli_parse_double("--scale-override", optarg, 1e-6, 100); break;
         case O_HGPU: q->harp_gpu = 1; break;
+        case O_QGPU: q->qtip_gpu = 1; break;
         case O_QCODE: q->qtip_code = optarg; break;
         case O_SYM: q->sym = 1; break;
         case O_MSE: q->mse_clip = 1; break;
@@ -220,6 +226,7 @@ static void check_applicable(const qopts *q, harp_qmethod qm, harp_qrot rot) {
     cli_only_with(lattice && q->group_given, "--group", "--method rtn, gptq and ldp (QuIP# and QTIP have no groups)");
     cli_only_with(!lattice && q->scale_override > 0, "--scale-override", "--method quip or qtip");
     cli_only_with(qm != HARP_QMETHOD_QTIP && q->qtip_code, "--qtip-code", "--method qtip");
+    cli_only_with(qm != HARP_QMETHOD_QTIP && q->qtip_gpu, "--qtip-gpu", "--method qtip");
     const int scalar = qm == HARP_QMETHOD_RTN || qm == HARP_QMETHOD_GPTQ;
     cli_only_with(!scalar && q->sym, "--sym", "--method rtn or gptq");
     cli_only_with(!scalar && q->mse_clip, "--mse-clip", "--method rtn or gptq");
@@ -281,9 +288,12 @@ static harp_qmodel_params build_params(const qopts *q) {
     p.keep_model = q->ppl_text != NULL;
     apply_harp_flags(q, &p.harp);
     if (q->scale_override > 0) p.harp.scale_override = p.scale_override = q->scale_override;
-    if (q->harp_gpu) {
-        if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--harp-gpu: %s", harp_last_error());
-        p.harp.gpu = 1;
+    if (q->harp_gpu || q->qtip_gpu) {
+        if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "%s: %s", q->qtip_gpu ? "--qtip-gpu" : "--harp-gpu", harp_last_error());
+        /* qtip: the device runs the Viterbi (the fit's target and the final quantization); the fit's
+         * loss/gradient engine has no trellis target on the device and stays on the CPU */
+        if (qm == HARP_QMETHOD_QTIP) p.qtip_gpu = 1;
+        else p.harp.gpu = 1;
     }
     const char *abort_env = getenv("HARP_TEST_ABORT_AFTER_LAYER");
     if (abort_env && *abort_env) p.abort_after_layer = (int)cli_parse_long("HARP_TEST_ABORT_AFTER_LAYER", abort_env, 0, 1 << 20);

@@ -15,8 +15,10 @@
 
 extern "C" {
 #include "core/core.h"
+#include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 }
+#include "cuda/dec_mma.cuh"
 
 extern "C" void dec_device_free(void *p) { cudaFree(p); }
 
@@ -24,15 +26,6 @@ namespace {
 
 __device__ uint32_t g_e8p_tab[DL_E8P_TABLE];
 __device__ uint4 g_e81b[256];
-
-__device__ __forceinline__ void mma16816(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 __device__ __forceinline__ uint32_t hsub2u(uint32_t v, __half2 s) {
     __half2 h = *reinterpret_cast<__half2 *>(&v);
@@ -387,10 +380,11 @@ extern "C" harp_status dec_weights_upload(const dec_weights *host, dec_weights *
     dev->plane[0] = dev->plane[1] = NULL;
     dev->meta = NULL;
     dev->on_device = 1;
-    void **dst[3] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta};
-    const void *src[3] = {host->plane[0], host->plane[1], host->meta};
-    const size_t bytes[3] = {host->plane_bytes[0], host->plane_bytes[1], host->meta_bytes};
-    for (int i = 0; i < 3; i++) {
+    dev->tab = NULL;
+    void **dst[4] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta, (void **)&dev->tab};
+    const void *src[4] = {host->plane[0], host->plane[1], host->meta, host->tab};
+    const size_t bytes[4] = {host->plane_bytes[0], host->plane_bytes[1], host->meta_bytes, host->tab_bytes};
+    for (int i = 0; i < 4; i++) {
         if (!bytes[i]) continue;
         cudaError_t e = cudaMalloc(dst[i], bytes[i]);
         if (e == cudaSuccess) e = cudaMemcpy(*dst[i], src[i], bytes[i], cudaMemcpyHostToDevice);
@@ -410,16 +404,16 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
     dev->scale0 = scale0;
     dev->scale1 = scale1;
     dev->on_device = 1;
-    void **dst[3] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta};
-    const size_t bytes[3] = {dev->plane_bytes[0], dev->plane_bytes[1], dev->meta_bytes};
-    for (int i = 0; i < 3; i++) {
+    void **dst[4] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta, (void **)&dev->tab};
+    const size_t bytes[4] = {dev->plane_bytes[0], dev->plane_bytes[1], dev->meta_bytes, dev->tab_bytes};
+    for (int i = 0; i < 4; i++) {
         if (!bytes[i]) continue;
         cudaError_t e = cudaMalloc(dst[i], bytes[i]);
         if (e != cudaSuccess) {
             dec_weights_free(dev);
             return harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i]);
         }
-        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 ? 1 : 0);
+        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 || i == 3 ? 1 : 0);   // 3: the HYB table
         fill_kernel<<<1024, 256>>>((uint32_t *)*dst[i], bytes[i] / 4, seed * 3 + (uint64_t)i, kind, dl_int_bits(qtype));
         HARP_TRY(launched("random fill"));
     }
@@ -431,6 +425,8 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (B < 1 || B > 8) return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: %d rows (1..8 supported)", B);
     if (ldx < dec_npad(w->n) || ldx % 8 || ldy < w->m)
         return harp_err(HARP_ERR_SHAPE, "cuda decode gemv: ldx %d / ldy %d too small for %dx%d", ldx, ldy, (int)w->m, (int)w->n);
+    const int warps = opts && opts->warps == 4 ? 4 : 8;
+    if (dl_qtip_bits(w->qtype)) return dec_gemv_qtip(w, x, ldx, B, y, ldy, warps, stream);
     HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
     a.x = (const __half *)x;
@@ -438,7 +434,6 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.B = B;
     a.y = y;
     a.ldy = ldy;
-    const int warps = opts && opts->warps == 4 ? 4 : 8;
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     return launched("gemv");
@@ -447,6 +442,7 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
 extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
     if (r0 < 0 || r1 > w->m || r0 >= r1 || ld < dec_npad(w->n) || ld % 8)
         return harp_err(HARP_ERR_SHAPE, "cuda decode dequant: rows [%d, %d) of %d, ld %d", (int)r0, (int)r1, (int)w->m, ld);
+    if (dl_qtip_bits(w->qtype)) return dec_dequant_qtip(w, r0, r1, out, ld, stream);
     HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
     const int rt0 = r0 / DL_TILE_ROWS, rt1 = (r1 + DL_TILE_ROWS - 1) / DL_TILE_ROWS;

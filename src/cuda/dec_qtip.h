@@ -21,4 +21,11 @@ float dec_qtip_packed_value(const dec_weights *w, int32_t r, int32_t c);
 /* The HYB table as the kernels read it: tab[row] = tlut[2·row] | tlut[2·row + 1] << 16. */
 void dec_qtip_tab(const uint16_t *tlut, uint32_t tab[DL_HYB_ROWS]);
 
+#ifdef HARP_HAVE_CUDA
+/* dec_gemv_qtip.cu: the GEMV (warps per CTA: 4 or 8) and the fp16 dequantizer of a QTIP matrix,
+ * the bodies of dec_gemv / dec_dequant_f16 for these types (arguments checked there). */
+harp_status dec_gemv_qtip(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy, int warps, dec_stream stream);
+harp_status dec_dequant_qtip(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
+#endif
+
 #endif

@@ -79,8 +79,9 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
     for (int j = 0; j < 8; j++) {
         // B fragment: columns 16j + 2t, +1 and 16j + 8 + 2t, +1 (L1-resident; the decode hides it)
         const uint32_t b0 = __ldg(xs + 8 * j), b1 = __ldg(xs + 8 * j + 4);
-        uint32_t fr[4];
-        dl_qtip_frag(K, CODE, dl_qtip_seg(c.w0, c.w1, K, j), dl_qtip_seg(nx.w0, nx.w1, K, j), s_tab, fr);
+        uint32_t hi, lo, fr[4];
+        dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
+        dl_qtip_frag(K, CODE, hi, lo, s_tab, fr);
         mma16816((j & 1) ? acc1 : acc0, fr[0], fr[1], fr[2], fr[3], b0, b1);
     }
 }
@@ -141,8 +142,9 @@ __global__ void qtip_dequant_kernel(QtipArgs a, int32_t rt0, int32_t r0, int32_t
     qnext<K>(c, lane, nx);
 #pragma unroll
     for (int j = 0; j < 8; j++) {
-        uint32_t fr[4];
-        dl_qtip_frag(K, CODE, dl_qtip_seg(c.w0, c.w1, K, j), dl_qtip_seg(nx.w0, nx.w1, K, j), s_tab, fr);
+        uint32_t hi, lo, fr[4];
+        dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
+        dl_qtip_frag(K, CODE, hi, lo, s_tab, fr);
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const int32_t r = DL_TILE_ROWS * rt + g + 8 * (q & 1), col = DL_TILE_COLS * st + 16 * j + 2 * t + 8 * (q >> 1);

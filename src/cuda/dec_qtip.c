@@ -80,15 +80,14 @@ float dec_qtip_packed_value(const dec_weights *w, int32_t r, int32_t c) {
     const int32_t rt = r / DL_TILE_ROWS, st = c / DL_TILE_COLS, rr = r % DL_TILE_ROWS, cc = c % DL_TILE_COLS;
     const int j = cc / 16, c16 = cc % 16, g = rr & 7, a = rr >> 3, d = c16 >> 3, e = (c16 >> 1) & 3, f = c16 & 1;
     const int lane = 4 * g + e;
-    uint32_t seg[2];
-    for (int i = 0; i < 2; i++) {   /* this lane's segment and the next lane's (lane 31: lane 0, the wrap) */
-        uint32_t w0[4] = {0}, w1[4] = {0};
-        dec_get_chunk(w->plane[0], w, rt, st, (lane + i) & 31, DL_QTIP_LANE, w0);
-        if (L1) dec_get_chunk(w->plane[1], w, rt, st, (lane + i) & 31, L1, w1);
-        seg[i] = dl_qtip_seg(w0, w1, K, j);
+    uint32_t w0[2][4] = {{0}}, w1[2][4] = {{0}};
+    for (int i = 0; i < 2; i++) {   /* this lane's words and the next lane's (lane 31: lane 0, the wrap) */
+        dec_get_chunk(w->plane[0], w, rt, st, (lane + i) & 31, DL_QTIP_LANE, w0[i]);
+        if (L1) dec_get_chunk(w->plane[1], w, rt, st, (lane + i) & 31, L1, w1[i]);
     }
-    uint32_t frag[4];
-    dl_qtip_frag(K, code, seg[0], seg[1], w->tab, frag);
+    uint32_t hi, lo, frag[4];
+    dl_qtip_hilo(w0[0], w1[0], w0[1], w1[1], K, j, &hi, &lo);
+    dl_qtip_frag(K, code, hi, lo, w->tab, frag);
     const uint32_t pair = frag[2 * d + a];
     return w->scale0 * harp_f16_to_f32((uint16_t)(f ? pair >> 16 : pair & 0xFFFFu));
 }

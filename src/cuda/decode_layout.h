@@ -269,15 +269,6 @@ DL_FN int dl_qtip_bits(int qtype) {
 }
 DL_FN int dl_qtip_code(int qtype) { return dl_qtip_bits(qtype) ? (qtype - DL_QTIP_BASE) & 3 : 0; }
 
-/* funnel shift: the high 32 bits of (hi:lo) << s, s ∈ [0, 32) (SHF.L). */
-DL_FN uint32_t dl_shf_l(uint32_t lo, uint32_t hi, int s) {
-#ifdef __CUDA_ARCH__
-    return __funnelshift_l(lo, hi, (unsigned)s);
-#else
-    return s ? hi << s | lo >> (32 - s) : hi;
-#endif
-}
-
 /* Segment of column tile j (MSB-aligned u32: its 8K bits, then zeros) from a lane's plane words. */
 DL_FN uint32_t dl_qtip_seg(const uint32_t *w0, const uint32_t *w1, int K, int j) {
     const uint32_t top = (w0[j >> 1] >> (16 * (j & 1))) << 16;
@@ -328,21 +319,45 @@ DL_FN uint32_t dl_hadd2(uint32_t a, uint32_t b) {
 #endif
 }
 
-/* The 4 A-fragment registers (fp16 pairs of unscaled values) of one lane for one trellis tile, from
- * its segment `own` and the next lane's segment `nxt` (dl_qtip_seg). tab: the HYB pairs. */
-DL_FNI void dl_qtip_frag(int K, int code, uint32_t own, uint32_t nxt, const uint32_t *tab, uint32_t a[4]) {
-    const uint32_t hi = K == 4 ? own : own | nxt >> (8 * K);   /* the windows' 8K + 16 bits, MSB first */
-    const uint32_t lo = K == 4 ? nxt : nxt << (32 - 8 * K);
+/* The 8K + 16 bits a lane's windows of column tile j span (MSB first: hi, then lo), from its
+ * plane words (w0, w1) and the next lane's (n0, n1). K = 2: one byte permute. */
+DL_FN void dl_qtip_hilo(const uint32_t *w0, const uint32_t *w1, const uint32_t *n0, const uint32_t *n1, int K, int j,
+                        uint32_t *hi, uint32_t *lo) {
+    if (K == 2) {   /* own u16 j above the next lane's u16 j; the windows end by bit 30 */
+        *hi = dl_prmt(n0[j >> 1], w0[j >> 1], (j & 1) ? 0x7632u : 0x5410u);
+        *lo = 0;
+        return;
+    }
+    const uint32_t own = dl_qtip_seg(w0, w1, K, j), nxt = dl_qtip_seg(n0, n1, K, j);
+    *hi = K == 4 ? own : own | nxt >> (8 * K);
+    *lo = K == 4 ? nxt : nxt << (32 - 8 * K);
+}
+
+/* The window at bit sh (≤ 32) of hi:lo in bits 0 … 15 of the result, bits above it NOT cleared:
+ * one funnel shift (SHF.R) or shift. */
+DL_FN uint32_t dl_qtip_window(uint32_t hi, uint32_t lo, int sh) {
+    if (sh <= 16) return hi >> (16 - sh);
+#ifdef __CUDA_ARCH__
+    return __funnelshift_r(lo, hi, (unsigned)(48 - sh));
+#else
+    return lo >> (48 - sh) | hi << (sh - 16);
+#endif
+}
+
+/* The 4 A-fragment registers (fp16 pairs of unscaled values) of one lane for one trellis tile from
+ * its window bits (dl_qtip_hilo). tab: the HYB pairs. HYB reads only bits 0 … 15 of s·(s+1), which
+ * depend only on s mod 2^16, so its state needs no mask; the LCG codes do. */
+DL_FNI void dl_qtip_frag(int K, int code, uint32_t hi, uint32_t lo, const uint32_t *tab, uint32_t a[4]) {
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
     for (int q = 0; q < 4; q++) {
         if (code == DL_TCODE_HYB) {   /* V = 2: state q gives both values of pair q */
-            const uint32_t s = dl_shf_l(lo, hi, 2 * K * q) >> 16, h = s * s + s;
+            const uint32_t s = dl_qtip_window(hi, lo, 2 * K * q), h = s * s + s;
             a[q] = tab[(h >> 6) & (DL_HYB_ROWS - 1)] ^ (h & 0x8000u);
             continue;
         }
-        const uint32_t s0 = dl_shf_l(lo, hi, 2 * q * K) >> 16, s1 = dl_shf_l(lo, hi, (2 * q + 1) * K) >> 16;
+        const uint32_t s0 = dl_qtip_window(hi, lo, 2 * q * K) & 0xFFFFu, s1 = dl_qtip_window(hi, lo, (2 * q + 1) * K) & 0xFFFFu;
         if (code == DL_TCODE_1MAD) {
             a[q] = dl_f16x2(dl_1mad_f32(s0), dl_1mad_f32(s1));
         } else {

@@ -9,6 +9,9 @@
 // the four A-fragment registers of one mma.m16n8k16 (the kernel permutation is that fragment
 // order), with x as the B fragment in natural column order: batch column = activation row, so 1–8
 // rows cost the same decode. fp32 accumulation in the tensor cores; Wscale applied once at the end.
+// HYB: the 512-pair table sits in shared memory as kHybCopies interleaved copies (row r of copy c
+// at word r·kHybCopies + c, lane l reads copy l mod kHybCopies), so the 32 random lookups of a warp
+// spread over more banks: one copy costs ~3.5 wavefronts per lookup, 8 copies ~2 (16 KB per CTA).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -22,6 +25,8 @@ extern "C" {
 #include "cuda/dec_mma.cuh"
 
 namespace {
+
+constexpr int kHybCopies = 8;
 
 struct QtipArgs {
     const uint8_t *p0, *p1;
@@ -68,6 +73,11 @@ template <int K> __device__ __forceinline__ void qnext(const QChunk<K> &c, int l
 }
 
 // One super-tile: 8 trellis tiles → 8 mma into two accumulator chains.
+// The HYB table into shared memory as kHybCopies interleaved copies (consecutive stores: no conflicts).
+__device__ __forceinline__ void hyb_table(const uint32_t *tab, uint32_t *s_tab) {
+    for (int i = threadIdx.x; i < DL_HYB_ROWS * kHybCopies; i += blockDim.x) s_tab[i] = __ldg(tab + i / kHybCopies);
+}
+
 template <int K, int CODE>
 __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xrow, int st, int lane, const uint32_t *s_tab,
                                           float acc0[4], float acc1[4]) {
@@ -81,7 +91,7 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
         const uint32_t b0 = __ldg(xs + 8 * j), b1 = __ldg(xs + 8 * j + 4);
         uint32_t hi, lo, fr[4];
         dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
-        dl_qtip_frag(K, CODE, hi, lo, s_tab, fr);
+        dl_qtip_frag(K, CODE, hi, lo, s_tab, kHybCopies, fr);
         mma16816((j & 1) ? acc1 : acc0, fr[0], fr[1], fr[2], fr[3], b0, b1);
     }
 }
@@ -89,7 +99,7 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
 // 32 warps per SM (64 registers), as the other quantized formats.
 template <int K, int CODE, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipArgs a) {
-    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS : 1];
+    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = QFmt<K>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -100,8 +110,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipA
     for (int d = 0; d < D; d++)
         if (d < nk) qload<K>(a, rt, warp + d * WARPS, lane, w[d]);
     const uint16_t *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
-    if (CODE == DL_TCODE_HYB)
-        for (int i = threadIdx.x; i < DL_HYB_ROWS; i += blockDim.x) s_tab[i] = a.tab[i];
+    if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
     __syncthreads();
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
     for (int kb = 0; kb < nk; kb += D) {
@@ -109,7 +118,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipA
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= nk) break;   // warp-uniform: the shuffles see every lane
-            qtile_mma<K, CODE>(w[d], xrow, warp + k * WARPS, lane, s_tab, acc0, acc1);
+            qtile_mma<K, CODE>(w[d], xrow, warp + k * WARPS, lane, s_tab + (lane % kHybCopies), acc0, acc1);
             if (k + D < nk) qload<K>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }
@@ -130,9 +139,8 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipA
 // fp16 rows [r0, r1) of W̃ = fp16(Wscale · value), dense [r1−r0][ld]; one warp per super-tile.
 template <int K, int CODE>
 __global__ void qtip_dequant_kernel(QtipArgs a, int32_t rt0, int32_t r0, int32_t r1, uint32_t *out, int ld) {
-    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS : 1];
-    if (CODE == DL_TCODE_HYB)
-        for (int i = threadIdx.x; i < DL_HYB_ROWS; i += blockDim.x) s_tab[i] = a.tab[i];
+    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
+    if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
     __syncthreads();
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int rt = rt0 + blockIdx.y, st = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -144,7 +152,7 @@ __global__ void qtip_dequant_kernel(QtipArgs a, int32_t rt0, int32_t r0, int32_t
     for (int j = 0; j < 8; j++) {
         uint32_t hi, lo, fr[4];
         dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
-        dl_qtip_frag(K, CODE, hi, lo, s_tab, fr);
+        dl_qtip_frag(K, CODE, hi, lo, s_tab + (lane % kHybCopies), kHybCopies, fr);
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             const int32_t r = DL_TILE_ROWS * rt + g + 8 * (q & 1), col = DL_TILE_COLS * st + 16 * j + 2 * t + 8 * (q >> 1);

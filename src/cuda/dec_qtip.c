@@ -87,7 +87,7 @@ float dec_qtip_packed_value(const dec_weights *w, int32_t r, int32_t c) {
     }
     uint32_t hi, lo, frag[4];
     dl_qtip_hilo(w0[0], w1[0], w0[1], w1[1], K, j, &hi, &lo);
-    dl_qtip_frag(K, code, hi, lo, w->tab, frag);
+    dl_qtip_frag(K, code, hi, lo, w->tab, 1, frag);
     const uint32_t pair = frag[2 * d + a];
     return w->scale0 * harp_f16_to_f32((uint16_t)(f ? pair >> 16 : pair & 0xFFFFu));
 }

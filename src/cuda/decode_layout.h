@@ -345,16 +345,17 @@ DL_FN uint32_t dl_qtip_window(uint32_t hi, uint32_t lo, int sh) {
 }
 
 /* The 4 A-fragment registers (fp16 pairs of unscaled values) of one lane for one trellis tile from
- * its window bits (dl_qtip_hilo). tab: the HYB pairs. HYB reads only bits 0 … 15 of s·(s+1), which
- * depend only on s mod 2^16, so its state needs no mask; the LCG codes do. */
-DL_FNI void dl_qtip_frag(int K, int code, uint32_t hi, uint32_t lo, const uint32_t *tab, uint32_t a[4]) {
+ * its window bits (dl_qtip_hilo). tab: the HYB pairs, row r at tab[r·tstride] (the kernels keep
+ * interleaved copies of the table in shared memory against bank conflicts). HYB reads only bits
+ * 0 … 15 of s·(s+1), which depend only on s mod 2^16, so its state needs no mask; the LCG codes do. */
+DL_FNI void dl_qtip_frag(int K, int code, uint32_t hi, uint32_t lo, const uint32_t *tab, int tstride, uint32_t a[4]) {
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
     for (int q = 0; q < 4; q++) {
         if (code == DL_TCODE_HYB) {   /* V = 2: state q gives both values of pair q */
             const uint32_t s = dl_qtip_window(hi, lo, 2 * K * q), h = s * s + s;
-            a[q] = tab[(h >> 6) & (DL_HYB_ROWS - 1)] ^ (h & 0x8000u);
+            a[q] = tab[((h >> 6) & (DL_HYB_ROWS - 1)) * (uint32_t)tstride] ^ (h & 0x8000u);
             continue;
         }
         const uint32_t s0 = dl_qtip_window(hi, lo, 2 * q * K) & 0xFFFFu, s1 = dl_qtip_window(hi, lo, (2 * q + 1) * K) & 0xFFFFu;

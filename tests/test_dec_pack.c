@@ -78,38 +78,22 @@ static const int k_qtip_types[] = {DL_QTIP2_1MAD, DL_QTIP2_3INST, DL_QTIP2_HYB, 
                                    DL_QTIP3_HYB,  DL_QTIP4_1MAD,  DL_QTIP4_3INST, DL_QTIP4_HYB};
 enum { N_QTIP_TYPES = sizeof k_qtip_types / sizeof k_qtip_types[0] };
 
-/* Packed QTIP tiles decode (dl_qtip_frag, the kernel's helper) to harp_tmat_dequant_rows exactly. */
-static void test_qtip_packed(void) {
-    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}, {16, 16}};
-    for (int t = 0; t < N_QTIP_TYPES; t++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-            const int m = shapes[s][0], n = shapes[s][1];
-            dec_synth sy;
-            dec_weights w;
-            CHECK_OK(dec_synth_planes(k_qtip_types[t], m, n, 300 + s, &sy));
-            CHECK_OK(dec_pack(&sy.q, &w));
-            float *ref = malloc(sizeof(float) * (size_t)m * (size_t)n);
-            const harp_tmat tm = {.m = m, .n = n, .K = dl_qtip_bits(k_qtip_types[t]), .code = (harp_tcode)dl_qtip_code(k_qtip_types[t]),
-                                  .scale = sy.q.wscale[0], .codes = sy.q.codes, .ncodes = sy.q.ncodes, .tlut = sy.q.tlut};
-            CHECK_OK(harp_tmat_check(&tm, "test"));
-            harp_tmat_dequant_rows(&tm, 0, m, ref, (size_t)n);
-            int bad = 0, padbad = 0;
-            for (int r = 0; r < m; r++)
-                for (int c = 0; c < n; c++) {
-                    const float v = dec_packed_value(&w, NULL, r, c);
-                    bad += v != ref[(size_t)r * n + c] || v != dec_qplanes_value(&sy.q, r, c);
-                }
-            for (int r = 0; r < 16 * w.nrt; r++)   /* padding decodes to finite values (x is zero there) */
-                for (int c = 0; c < 128 * w.nst; c++)
-                    if (r >= m || c >= n) padbad += !isfinite(dec_packed_value(&w, NULL, r, c));
-            CHECK_MSG(bad == 0 && padbad == 0, "qtip type %d %dx%d: %d values differ from harp_tmat_dequant_rows, %d padding "
-                      "values not finite", k_qtip_types[t], m, n, bad, padbad);
-            CHECK_MSG(dec_weights_bytes(&w) * 8 == (size_t)w.nrt * w.nst * 2048 * (size_t)tm.K + (tm.code == HARP_TCODE_HYB ? 512 * 32 : 0),
-                      "qtip type %d: packed bytes %zu are not K bits per weight (+ table)", k_qtip_types[t], dec_weights_bytes(&w));
-            free(ref);
-            dec_weights_free(&w);
-            dec_synth_free(&sy);
-        }
+/* QTIP extras for test_packed_values: the stored values are harp_tmat_dequant_rows' exactly, and the
+ * packed planes hold K bits per weight (+ the HYB table). */
+static void check_qtip_packed(const dec_synth *sy, const dec_weights *w) {
+    const int qt = sy->q.qtype, m = sy->q.m, n = sy->q.n;
+    harp_tmat tm;
+    dec_qtip_tmat(&sy->q, &tm);
+    CHECK_OK(harp_tmat_check(&tm, "test"));
+    float *ref = malloc(sizeof(float) * (size_t)m * (size_t)n);
+    harp_tmat_dequant_rows(&tm, 0, m, ref, (size_t)n);
+    int bad = 0;
+    for (int r = 0; r < m; r++)
+        for (int c = 0; c < n; c++) bad += dec_packed_value(w, NULL, r, c) != ref[(size_t)r * n + c];
+    CHECK_MSG(!bad, "qtip type %d %dx%d: %d values differ from harp_tmat_dequant_rows", qt, m, n, bad);
+    CHECK_MSG(dec_weights_bytes(w) * 8 == (size_t)w->nrt * w->nst * 2048 * (size_t)tm.K + (tm.code == HARP_TCODE_HYB ? 512 * 32 : 0),
+              "qtip type %d: packed bytes %zu are not K bits per weight (+ table)", qt, dec_weights_bytes(w));
+    free(ref);
 }
 
 /* The GEMV twin on QTIP planes against the format's reference GEMV (harp_tmat_gemv_ref). */
@@ -126,8 +110,8 @@ static void test_qtip_gemv_twin(void) {
             float *xf = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)B * m), *yr = malloc(sizeof(float) * (size_t)m);
             for (int j = 0; j < B * n; j++) x16[j] = harp_f32_to_f16((float)harp_rng_normal(&rng));
             dec_gemv_ref(&sy.q, x16, n, B, y, m);
-            const harp_tmat tm = {.m = m, .n = n, .K = dl_qtip_bits(k_qtip_types[t]), .code = (harp_tcode)dl_qtip_code(k_qtip_types[t]),
-                                  .scale = sy.q.wscale[0], .codes = sy.q.codes, .ncodes = sy.q.ncodes, .tlut = sy.q.tlut};
+            harp_tmat tm;
+            dec_qtip_tmat(&sy.q, &tm);
             double err = 0, mass = 0;
             for (int b = 0; b < B; b++) {
                 for (int j = 0; j < n; j++) xf[j] = harp_f16_to_f32(x16[(size_t)b * n + j]);
@@ -142,8 +126,10 @@ static void test_qtip_gemv_twin(void) {
 }
 
 static void test_packed_values(void) {
-    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}};
-    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
+    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}, {16, 16}};
+    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2,
+                                HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, DL_QTIP2_1MAD, DL_QTIP2_3INST, DL_QTIP2_HYB, DL_QTIP3_1MAD,
+                                DL_QTIP3_3INST, DL_QTIP3_HYB, DL_QTIP4_1MAD, DL_QTIP4_3INST, DL_QTIP4_HYB};
     const uint32_t *tab = dec_e8p_table();
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -155,11 +141,18 @@ static void test_packed_values(void) {
             int bad = 0, padbad = 0;
             for (int r = 0; r < m; r++)
                 for (int c = 0; c < n; c++) bad += dec_packed_value(&w, tab, r, c) != dec_qplanes_value(&sy.q, r, c);
-            if (types[t] != HARP_QTYPE_E8P2 && types[t] != HARP_QTYPE_RVQ3 && types[t] != HARP_QTYPE_RVQ4)   /* lattice padding is never read */
+            /* lattice padding is never read; QTIP padding (zero streams) decodes to finite values that
+               meet zero activations */
+            const int qtip = dl_qtip_bits(types[t]) != 0;
+            if ((types[t] != HARP_QTYPE_E8P2 && types[t] != HARP_QTYPE_RVQ3 && types[t] != HARP_QTYPE_RVQ4) || qtip)
                 for (int r = 0; r < 16 * w.nrt; r++)
                     for (int c = 0; c < 128 * w.nst; c++)
-                        if (r >= m || c >= n) padbad += dec_packed_value(&w, tab, r, c) != 0.0f;
-            CHECK_MSG(bad == 0 && padbad == 0, "qtype %d %dx%d: %d values differ, %d padding values nonzero", types[t], m, n, bad,
+                        if (r >= m || c >= n) {
+                            const float v = dec_packed_value(&w, tab, r, c);
+                            padbad += qtip ? !isfinite(v) : v != 0.0f;
+                        }
+            if (qtip) check_qtip_packed(&sy, &w);
+            CHECK_MSG(bad == 0 && padbad == 0, "qtype %d %dx%d: %d values differ, %d padding values nonzero (QTIP: not finite)", types[t], m, n, bad,
                       padbad);
             dec_weights_free(&w);
             dec_synth_free(&sy);
@@ -359,7 +352,6 @@ int main(void) {
     test_packed_values();
     test_gemv_twin();
     test_qtip_codes();
-    test_qtip_packed();
     test_qtip_gemv_twin();
     test_transforms();
     test_attention_twins();

@@ -15,10 +15,9 @@
 
 extern "C" {
 #include "core/core.h"
-#include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 }
-#include "cuda/dec_mma.cuh"
+#include "cuda/dec_gemv.cuh"
 
 extern "C" void dec_device_free(void *p) { cudaFree(p); }
 
@@ -32,17 +31,6 @@ __device__ __forceinline__ uint32_t hsub2u(uint32_t v, __half2 s) {
     h = __hsub2(h, s);
     return *reinterpret_cast<uint32_t *>(&h);
 }
-
-struct GemvArgs {
-    const uint8_t *p0, *p1;
-    const dl_meta_tile *meta;
-    int32_t m, nst;
-    float s0, s1;
-    const __half *x;
-    int ldx, B;
-    float *y;
-    int ldy;
-};
 
 // Lane chunk bytes per plane and the depth of the weight prefetch ring, as compile-time constants.
 template <int QT> struct Fmt {
@@ -173,7 +161,7 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     __shared__ uint4 s_e81b[QT == HARP_QTYPE_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = Fmt<QT>::D;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
     const int rt = blockIdx.x;
     // this warp's super-tiles: st = warp + k·WARPS, k < K; the first D are requested before anything else
     const int K = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;
@@ -205,18 +193,7 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
         if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
         if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
     }
-    s_red[warp][g][2 * t] = r[0];
-    s_red[warp][g][2 * t + 1] = r[1];
-    s_red[warp][g + 8][2 * t] = r[2];
-    s_red[warp][g + 8][2 * t + 1] = r[3];
-    __syncthreads();
-    for (int i = threadIdx.x; i < 16 * a.B; i += blockDim.x) {
-        const int row = i & 15, b = i >> 4, grow = 16 * rt + row;
-        float s = 0.0f;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++) s += s_red[w][row][b];
-        if (grow < a.m) a.y[(size_t)b * a.ldy + grow] = s;
-    }
+    tile_reduce<WARPS>(a, s_red, rt, r);
 }
 
 // fp16 rows [r0, r1) of W̃ (the values the GEMV multiplies with), dense [r1−r0][ld]; one warp per tile.
@@ -337,19 +314,6 @@ harp_status ensure_tables() {
     return HARP_OK;
 }
 
-GemvArgs args_of(const dec_weights *w) {
-    GemvArgs a;
-    memset(&a, 0, sizeof a);
-    a.p0 = (const uint8_t *)w->plane[0];
-    a.p1 = (const uint8_t *)w->plane[1];
-    a.meta = w->meta;
-    a.m = w->m;
-    a.nst = w->nst;
-    a.s0 = w->scale0;
-    a.s1 = w->scale1;
-    return a;
-}
-
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
     case HARP_QTYPE_F16: gemv_kernel<HARP_QTYPE_F16, WARPS><<<grid, WARPS * 32, 0, s>>>(a); break;
@@ -425,15 +389,15 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (B < 1 || B > 8) return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: %d rows (1..8 supported)", B);
     if (ldx < dec_npad(w->n) || ldx % 8 || ldy < w->m)
         return harp_err(HARP_ERR_SHAPE, "cuda decode gemv: ldx %d / ldy %d too small for %dx%d", ldx, ldy, (int)w->m, (int)w->n);
-    const int warps = opts && opts->warps == 4 ? 4 : 8;
-    if (dl_qtip_bits(w->qtype)) return dec_gemv_qtip(w, x, ldx, B, y, ldy, warps, stream);
-    HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
     a.x = (const __half *)x;
     a.ldx = ldx;
     a.B = B;
     a.y = y;
     a.ldy = ldy;
+    const int warps = opts && opts->warps == 4 ? 4 : 8;
+    if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);
+    HARP_TRY(ensure_tables());
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     return launched("gemv");
@@ -442,9 +406,9 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
 extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
     if (r0 < 0 || r1 > w->m || r0 >= r1 || ld < dec_npad(w->n) || ld % 8)
         return harp_err(HARP_ERR_SHAPE, "cuda decode dequant: rows [%d, %d) of %d, ld %d", (int)r0, (int)r1, (int)w->m, ld);
-    if (dl_qtip_bits(w->qtype)) return dec_dequant_qtip(w, r0, r1, out, ld, stream);
-    HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
+    if (dl_qtip_bits(w->qtype)) return dequant_qtip(w, a, r0, r1, out, ld, (cudaStream_t)stream);
+    HARP_TRY(ensure_tables());
     const int rt0 = r0 / DL_TILE_ROWS, rt1 = (r1 + DL_TILE_ROWS - 1) / DL_TILE_ROWS;
     const dim3 grid((w->nst + 3) / 4, rt1 - rt0);
     __half *o = (__half *)out;

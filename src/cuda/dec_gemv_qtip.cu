@@ -19,25 +19,13 @@
 
 extern "C" {
 #include "core/core.h"
-#include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 }
-#include "cuda/dec_mma.cuh"
+#include "cuda/dec_gemv.cuh"
 
 namespace {
 
 constexpr int kHybCopies = 8;
-
-struct QtipArgs {
-    const uint8_t *p0, *p1;
-    const uint32_t *tab;
-    int32_t m, nst;
-    float s0;
-    const uint16_t *x;
-    int ldx, B;
-    float *y;
-    int ldy;
-};
 
 template <int K> struct QFmt {
     static constexpr int W1 = K == 2 ? 1 : K == 3 ? 2 : 4;   // plane 1 words per lane
@@ -50,7 +38,7 @@ template <int K> struct QChunk {
 };
 
 template <int K>
-__device__ __forceinline__ void qload(const QtipArgs &a, int rt, int st, int lane, QChunk<K> &c) {
+__device__ __forceinline__ void qload(const GemvArgs &a, int rt, int st, int lane, QChunk<K> &c) {
     const size_t tile = (size_t)rt * a.nst + st;
     const uint4 v = __ldcs(reinterpret_cast<const uint4 *>(a.p0 + (tile * DL_LANES + lane) * 16));
     c.w0[0] = v.x, c.w0[1] = v.y, c.w0[2] = v.z, c.w0[3] = v.w;
@@ -98,18 +86,18 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
 
 // 32 warps per SM (64 registers), as the other quantized formats.
 template <int K, int CODE, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipArgs a) {
+__global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvArgs a) {
     __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = QFmt<K>::D;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
     const int rt = blockIdx.x;
     const int nk = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;   // this warp's super-tiles
     QChunk<K> w[D];
 #pragma unroll
     for (int d = 0; d < D; d++)
         if (d < nk) qload<K>(a, rt, warp + d * WARPS, lane, w[d]);
-    const uint16_t *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
+    const uint16_t *xrow = reinterpret_cast<const uint16_t *>(a.x) + (size_t)min(g, a.B - 1) * a.ldx;
     if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
     __syncthreads();
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
@@ -122,23 +110,15 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(QtipA
             if (k + D < nk) qload<K>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }
-    s_red[warp][g][2 * t] = a.s0 * (acc0[0] + acc1[0]);
-    s_red[warp][g][2 * t + 1] = a.s0 * (acc0[1] + acc1[1]);
-    s_red[warp][g + 8][2 * t] = a.s0 * (acc0[2] + acc1[2]);
-    s_red[warp][g + 8][2 * t + 1] = a.s0 * (acc0[3] + acc1[3]);
-    __syncthreads();
-    for (int i = threadIdx.x; i < 16 * a.B; i += blockDim.x) {
-        const int row = i & 15, b = i >> 4, grow = 16 * rt + row;
-        float s = 0.0f;
+    float r[4];
 #pragma unroll
-        for (int v = 0; v < WARPS; v++) s += s_red[v][row][b];
-        if (grow < a.m) a.y[(size_t)b * a.ldy + grow] = s;
-    }
+    for (int i = 0; i < 4; i++) r[i] = a.s0 * (acc0[i] + acc1[i]);
+    tile_reduce<WARPS>(a, s_red, rt, r);
 }
 
 // fp16 rows [r0, r1) of W̃ = fp16(Wscale · value), dense [r1−r0][ld]; one warp per super-tile.
 template <int K, int CODE>
-__global__ void qtip_dequant_kernel(QtipArgs a, int32_t rt0, int32_t r0, int32_t r1, uint32_t *out, int ld) {
+__global__ void qtip_dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, uint32_t *out, int ld) {
     __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
     if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
     __syncthreads();
@@ -163,30 +143,18 @@ __global__ void qtip_dequant_kernel(QtipArgs a, int32_t rt0, int32_t r0, int32_t
     }
 }
 
-QtipArgs qargs_of(const dec_weights *w) {
-    QtipArgs a;
-    memset(&a, 0, sizeof a);
-    a.p0 = (const uint8_t *)w->plane[0];
-    a.p1 = (const uint8_t *)w->plane[1];
-    a.tab = w->tab;
-    a.m = w->m;
-    a.nst = w->nst;
-    a.s0 = w->scale0;
-    return a;
-}
-
-template <int K, int CODE> void launch_k(const QtipArgs &a, int warps, int grid, cudaStream_t s) {
+template <int K, int CODE> void launch_k(const GemvArgs &a, int warps, int grid, cudaStream_t s) {
     if (warps == 4) qtip_gemv_kernel<K, CODE, 4><<<grid, 128, 0, s>>>(a);
     else qtip_gemv_kernel<K, CODE, 8><<<grid, 256, 0, s>>>(a);
 }
 
-template <int K> void launch_code(int code, const QtipArgs &a, int warps, int grid, cudaStream_t s) {
+template <int K> void launch_code(int code, const GemvArgs &a, int warps, int grid, cudaStream_t s) {
     if (code == DL_TCODE_1MAD) launch_k<K, DL_TCODE_1MAD>(a, warps, grid, s);
     else if (code == DL_TCODE_3INST) launch_k<K, DL_TCODE_3INST>(a, warps, grid, s);
     else launch_k<K, DL_TCODE_HYB>(a, warps, grid, s);
 }
 
-template <int K> void dequant_code(int code, const QtipArgs &a, dim3 grid, int rt0, int r0, int r1, uint32_t *o, int ld,
+template <int K> void dequant_code(int code, const GemvArgs &a, dim3 grid, int rt0, int r0, int r1, uint32_t *o, int ld,
                                    cudaStream_t s) {
     if (code == DL_TCODE_1MAD) qtip_dequant_kernel<K, DL_TCODE_1MAD><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld);
     else if (code == DL_TCODE_3INST) qtip_dequant_kernel<K, DL_TCODE_3INST><<<grid, 128, 0, s>>>(a, rt0, r0, r1, o, ld);
@@ -200,29 +168,19 @@ harp_status qlaunched(const char *what) {
 
 }  // namespace
 
-extern "C" harp_status dec_gemv_qtip(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy, int warps,
-                                     dec_stream stream) {
-    QtipArgs a = qargs_of(w);
-    a.x = (const uint16_t *)x;
-    a.ldx = ldx;
-    a.B = B;
-    a.y = y;
-    a.ldy = ldy;
+harp_status gemv_qtip(const dec_weights *w, const GemvArgs &a, int warps, cudaStream_t s) {
     const int K = dl_qtip_bits(w->qtype), code = dl_qtip_code(w->qtype);
-    cudaStream_t s = (cudaStream_t)stream;
     if (K == 2) launch_code<2>(code, a, warps, w->nrt, s);
     else if (K == 3) launch_code<3>(code, a, warps, w->nrt, s);
     else launch_code<4>(code, a, warps, w->nrt, s);
     return qlaunched("gemv");
 }
 
-extern "C" harp_status dec_dequant_qtip(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
-    const QtipArgs a = qargs_of(w);
+harp_status dequant_qtip(const dec_weights *w, const GemvArgs &a, int32_t r0, int32_t r1, void *out, int ld, cudaStream_t s) {
     const int rt0 = r0 / DL_TILE_ROWS, rt1 = (r1 + DL_TILE_ROWS - 1) / DL_TILE_ROWS;
     const dim3 grid((w->nst + 3) / 4, rt1 - rt0);
     const int K = dl_qtip_bits(w->qtype), code = dl_qtip_code(w->qtype);
     uint32_t *o = (uint32_t *)out;
-    cudaStream_t s = (cudaStream_t)stream;
     if (K == 2) dequant_code<2>(code, a, grid, rt0, r0, r1, o, ld, s);
     else if (K == 3) dequant_code<3>(code, a, grid, rt0, r0, r1, o, ld, s);
     else dequant_code<4>(code, a, grid, rt0, r0, r1, o, ld, s);

@@ -13,13 +13,14 @@ DL_STATIC_ASSERT((int)DL_TCODE_1MAD == (int)HARP_TCODE_1MAD && (int)DL_TCODE_3IN
                  "decode codes are harp_tcode");
 DL_STATIC_ASSERT(DL_HYB_ROWS == HARP_HYB_N && HARP_TRELLIS_L == 16 && HARP_TRELLIS_TD == 16, "QTIP layout: L = 16, 16 x 16 tiles");
 
-static harp_tmat tmat_of(const dec_qplanes *q) {
-    return (harp_tmat){.m = q->m, .n = q->n, .K = dl_qtip_bits(q->qtype), .code = (harp_tcode)dl_qtip_code(q->qtype),
+void dec_qtip_tmat(const dec_qplanes *q, harp_tmat *out) {
+    *out = (harp_tmat){.m = q->m, .n = q->n, .K = dl_qtip_bits(q->qtype), .code = (harp_tcode)dl_qtip_code(q->qtype),
                        .scale = q->wscale[0], .codes = q->codes, .ncodes = q->ncodes, .tlut = q->tlut};
 }
 
 harp_status dec_qtip_check(const dec_qplanes *q, dec_weights *w) {
-    const harp_tmat t = tmat_of(q);
+    harp_tmat t;
+    dec_qtip_tmat(q, &t);
     HARP_TRY(harp_tmat_check(&t, "decode pack: qtip matrix"));
     w->scale0 = q->wscale[0];
     w->scale1 = 0.0f;
@@ -39,7 +40,8 @@ static uint32_t stream_bits(const uint16_t *words, int o, int nbits) {
 
 void dec_qtip_pack(const dec_qplanes *q, dec_weights *w) {
     const int K = dl_qtip_bits(q->qtype), L1 = dl_lane_bytes(q->qtype, 1);
-    const harp_tmat t = tmat_of(q);
+    harp_tmat t;
+    dec_qtip_tmat(q, &t);
     const int32_t nct = (q->n + 15) / 16;
     for (int32_t rt = 0; rt < w->nrt; rt++)
         for (int32_t st = 0; st < w->nst; st++)
@@ -62,7 +64,8 @@ void dec_qtip_pack(const dec_qplanes *q, dec_weights *w) {
 }
 
 float dec_qtip_value(const dec_qplanes *q, int32_t r, int32_t c) {
-    const harp_tmat t = tmat_of(q);
+    harp_tmat t;
+    dec_qtip_tmat(q, &t);
     const int32_t nct = (q->n + 15) / 16;
     float tile[256];
     harp_trellis_decode_tile(t.code, t.K, t.tlut, t.codes + ((size_t)(r / 16) * (size_t)nct + (size_t)(c / 16)) * (size_t)(16 * t.K),
@@ -71,7 +74,8 @@ float dec_qtip_value(const dec_qplanes *q, int32_t r, int32_t c) {
 }
 
 void dec_qtip_rows(const dec_qplanes *q, int32_t r0, int32_t r1, float *out, size_t ld) {
-    const harp_tmat t = tmat_of(q);
+    harp_tmat t;
+    dec_qtip_tmat(q, &t);
     harp_tmat_dequant_rows(&t, r0, r1, out, ld);
 }
 

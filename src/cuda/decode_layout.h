@@ -309,9 +309,8 @@ DL_FN uint32_t dl_f16x2(float a, float b) {
 }
 DL_FN uint32_t dl_hadd2(uint32_t a, uint32_t b) {
 #ifdef __CUDA_ARCH__
-    uint32_t r;
-    asm("add.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
-    return r;
+    asm("add.rn.f16x2 %0, %0, %1;" : "+r"(a) : "r"(b));
+    return a;
 #else
     const float lo = harp_f16_to_f32((uint16_t)a) + harp_f16_to_f32((uint16_t)b);
     const float hi = harp_f16_to_f32((uint16_t)(a >> 16)) + harp_f16_to_f32((uint16_t)(b >> 16));

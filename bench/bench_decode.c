@@ -122,7 +122,11 @@ static const struct {
     int qt;
     double bits;
 } k_types[] = {{"f16", HARP_QTYPE_F16, 16}, {"int2", HARP_QTYPE_INT2, 2}, {"int3", HARP_QTYPE_INT3, 3}, {"int4", HARP_QTYPE_INT4, 4},
-               {"int8", HARP_QTYPE_INT8, 8}, {"e8p2", HARP_QTYPE_E8P2, 2}, {"rvq3", HARP_QTYPE_RVQ3, 3}, {"rvq4", HARP_QTYPE_RVQ4, 4}};
+               {"int8", HARP_QTYPE_INT8, 8}, {"e8p2", HARP_QTYPE_E8P2, 2}, {"rvq3", HARP_QTYPE_RVQ3, 3}, {"rvq4", HARP_QTYPE_RVQ4, 4},
+               /* QTIP: qtipK is the paper's HYB code, -1mad / -3inst the computed codes */
+               {"qtip2", DL_QTIP2_HYB, 2}, {"qtip2-1mad", DL_QTIP2_1MAD, 2}, {"qtip2-3inst", DL_QTIP2_3INST, 2},
+               {"qtip3", DL_QTIP3_HYB, 3}, {"qtip3-1mad", DL_QTIP3_1MAD, 3}, {"qtip3-3inst", DL_QTIP3_3INST, 3},
+               {"qtip4", DL_QTIP4_HYB, 4}, {"qtip4-1mad", DL_QTIP4_1MAD, 4}, {"qtip4-3inst", DL_QTIP4_3INST, 4}};
 
 /* One linear group of the synthetic model. */
 typedef struct blin {
@@ -370,7 +374,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--breakdown]\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
-               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
+               "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
                "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
 }
 
@@ -418,15 +423,16 @@ int bench_decode(int argc, char **argv) {
             batches[nb++] = (int)cli_parse_long("--batch", t, 1, 8);
         }
     }
-    int qts[16], nq = 0, has_f16 = 0;
+    int qts[32], nq = 0, has_f16 = 0;
     {
-        char buf[128];
+        char buf[512];
+        if (strlen(qlist) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(qlist));
         snprintf(buf, sizeof buf, "%s", qlist);
         for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
             int found = -1;
             for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
                 if (!strcmp(t, k_types[i].name)) found = (int)i;
-            if (found < 0 || nq == 16) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
+            if (found < 0 || nq == 32) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
             if (k_types[found].qt == HARP_QTYPE_F16) has_f16 = 1;
             else qts[nq++] = found;
         }

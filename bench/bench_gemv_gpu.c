@@ -40,7 +40,11 @@ static const struct {
     const char *name;
     int qt;
 } k_types[] = {{"f16", HARP_QTYPE_F16}, {"int2", HARP_QTYPE_INT2}, {"int3", HARP_QTYPE_INT3}, {"int4", HARP_QTYPE_INT4}, {"int8", HARP_QTYPE_INT8},
-               {"e8p2", HARP_QTYPE_E8P2}, {"rvq3", HARP_QTYPE_RVQ3}, {"rvq4", HARP_QTYPE_RVQ4}};
+               {"e8p2", HARP_QTYPE_E8P2}, {"rvq3", HARP_QTYPE_RVQ3}, {"rvq4", HARP_QTYPE_RVQ4},
+               /* QTIP (not in the default list): qtipK = HYB, -1mad / -3inst the computed codes */
+               {"qtip2", DL_QTIP2_HYB}, {"qtip2-1mad", DL_QTIP2_1MAD}, {"qtip2-3inst", DL_QTIP2_3INST},
+               {"qtip3", DL_QTIP3_HYB}, {"qtip3-1mad", DL_QTIP3_1MAD}, {"qtip3-3inst", DL_QTIP3_3INST},
+               {"qtip4", DL_QTIP4_HYB}, {"qtip4-1mad", DL_QTIP4_1MAD}, {"qtip4-3inst", DL_QTIP4_3INST}};
 
 static const char *qt_name(int qt) {
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
@@ -467,7 +471,8 @@ static void usage_gpu(FILE *f) {
     fprintf(f, "usage: harp bench gemv --gpu [--json] [--shapes MxN,...] [--qtypes LIST] [--batch LIST] [--rotations rht,harp]\n"
                "                         [--modes gemv,linear,prefill,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
                "                         [--variants] [--profile]\n"
-               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default all); batch 1..8 (default 1,4)\n");
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
+               "          qtipK-1mad, qtipK-3inst; batch 1..8 (default 1,4)\n");
 }
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {
@@ -516,14 +521,15 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    int qts[16], nq = 0;
+    int qts[32], nq = 0;
     {
-        char buf[256];
+        char buf[512];
+        if (strlen(qlist) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(qlist));
         snprintf(buf, sizeof buf, "%s", qlist);
         for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
             int found = 0;
             for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
-                if (!strcmp(t, k_types[i].name) && nq < 16) qts[nq++] = k_types[i].qt, found = 1;
+                if (!strcmp(t, k_types[i].name) && nq < 32) qts[nq++] = k_types[i].qt, found = 1;
             if (!found) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
         }
     }

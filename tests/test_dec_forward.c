@@ -9,6 +9,8 @@
  * Bound: the issue's 1e-3 everywhere. With plain fp16 activations (one h row, no lo) this
  * emulation measured 1.6e-3 (QuIP#-RHT 2-bit) and 5e-3 (QuIP#-HARP 2-bit) in decode: the reason the
  * engine splits activations (docs/results/decode-gpu.md, "Phase 2").
+ * With the argument "qtip" (test_dec_forward_qtip, label slow: the trellis search takes ~20 s of
+ * CPU) the folder is QTIP 2-bit RHT with each trellis code (HYB, 1MAD, 3INST) instead.
  * The GPU kernels themselves are checked against the same twins in test_dec_gpu. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -114,7 +116,8 @@ static void make_text(char *buf, size_t size) {
     while (o + 16 < size) o += (size_t)snprintf(buf + o, size - o, "%s ", words[harp_rng_u64(&r) % 20]);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const int qtip = argc > 1 && !strcmp(argv[1], "qtip");
     harp_set_log_level(HARP_LOG_NONE);
     const char *model = t_shared("models/stories260K/stories260K.bin");
     const char *hess = t_tmp("dec_forward_hess");
@@ -136,16 +139,23 @@ int main(void) {
         int bits;
         harp_qrot rot;
         const char *tag;
-    } cases[] = {{HARP_QMETHOD_QUIP, 2, HARP_QROT_RHT, "quip2-rht"},
-                 {HARP_QMETHOD_QUIP, 2, HARP_QROT_HARP, "quip2-harp"},
-                 {HARP_QMETHOD_QUIP, 4, HARP_QROT_RHT, "quip4-rht"},
-                 {HARP_QMETHOD_GPTQ, 4, HARP_QROT_NONE, "gptq4"}};
+        harp_tcode tcode;
+        int qtip;
+    } cases[] = {{HARP_QMETHOD_QUIP, 2, HARP_QROT_RHT, "quip2-rht", 0, 0},
+                 {HARP_QMETHOD_QUIP, 2, HARP_QROT_HARP, "quip2-harp", 0, 0},
+                 {HARP_QMETHOD_QUIP, 4, HARP_QROT_RHT, "quip4-rht", 0, 0},
+                 {HARP_QMETHOD_GPTQ, 4, HARP_QROT_NONE, "gptq4", 0, 0},
+                 {HARP_QMETHOD_QTIP, 2, HARP_QROT_RHT, "qtip2-rht-hyb", HARP_TCODE_HYB, 1},
+                 {HARP_QMETHOD_QTIP, 2, HARP_QROT_RHT, "qtip2-rht-1mad", HARP_TCODE_1MAD, 1},
+                 {HARP_QMETHOD_QTIP, 2, HARP_QROT_RHT, "qtip2-rht-3inst", HARP_TCODE_3INST, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].qtip != qtip) continue;
         harp_model *m = NULL;
         CHECK_OK(harp_model_open(model, NULL, &m));
         if (!m) continue;
         harp_qmodel_params p = harp_qmodel_default_params(cases[i].method, cases[i].bits);
         p.rotation = cases[i].rot;
+        if (cases[i].tcode) p.qtip_code = cases[i].tcode;
         p.keep_model = 1;
         p.seed = 3;
         p.harp.steps = 5;

@@ -1,6 +1,8 @@
 /* GPU decode kernels vs their C twins (decode.h) at awkward shapes; exit 77 without a CUDA build or
  * a device. Every output buffer is poisoned (NaN) before the launch and guarded by sentinels after
- * its end; inputs are random (never zeros).
+ * its end; inputs are random (never zeros). Types: every harp quant type with a GPU layout and every
+ * QTIP K (2, 3, 4) and code (1mad, 3inst, hyb) on random trellis streams; one line per type states
+ * the worst errors against the tolerances below.
  *
  * Tolerances (per precision):
  *  - GEMV (fp16 x, exact fp16 weight values, fp32 tensor-core accumulation vs double):
@@ -14,6 +16,7 @@
  *    tile equals fp16(W̃) within one fp16 ulp. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -51,11 +54,14 @@ static double rel_rms(const float *a, const float *ref, int64_t n) {
 
 static void test_gemv(void) {
     static const int shapes[][2] = {{17, 172}, {33, 1536}, {40, 4864}, {7, 11008}, {130, 300}, {16, 128}, {1, 8}, {300, 4096}};
-    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
+    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2,
+                                HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, DL_QTIP2_1MAD, DL_QTIP2_3INST, DL_QTIP2_HYB, DL_QTIP3_1MAD,
+                                DL_QTIP3_3INST, DL_QTIP3_HYB, DL_QTIP4_1MAD, DL_QTIP4_3INST, DL_QTIP4_HYB};
     static const int batches[] = {1, 3, 8};
     harp_rng rng;
     harp_rng_seed(&rng, 77);
-    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        double type_worst = 0, type_prefill = 0;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int m = shapes[s][0], n = shapes[s][1], npad = dec_npad(n), guard = 64;
             dec_synth sy;
@@ -68,9 +74,11 @@ static void test_gemv(void) {
             float *yr = malloc(sizeof(float) * 8 * (size_t)m), *mass = calloc((size_t)8 * m, sizeof(float));
             for (int b = 0; b < 8; b++)
                 for (int c = 0; c < n; c++) x[(size_t)b * npad + c] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+            float *W = malloc(sizeof(float) * (size_t)m * n);   /* W̃ as stored (QTIP: the trellis decoder) */
+            dec_qplanes_rows(&sy.q, 0, m, W, (size_t)n);
             for (int r = 0; r < m; r++)
                 for (int c = 0; c < n; c++) {
-                    const float w = dec_qplanes_value(&sy.q, r, c);
+                    const float w = W[(size_t)r * n + c];
                     for (int b = 0; b < 8; b++) mass[(size_t)b * m + r] += fabsf(w * harp_f16_to_f32(x[(size_t)b * npad + c]));
                 }
             void *dx = dev_alloc((size_t)8 * npad * 2);
@@ -96,6 +104,7 @@ static void test_gemv(void) {
                     }
                     uint32_t pz;
                     for (size_t i = (size_t)B * m; i < (size_t)8 * m + guard; i++) memcpy(&pz, &y[i], 4), guard_bad += pz != 0xFFFFFFFFu;
+                    type_worst = fmax(type_worst, worst);
                     CHECK_MSG(!bad && !guard_bad, "gemv qtype %d %dx%d B=%d warps=%d: %d rows off (worst %.3g of mass), %d writes past the end",
                               types[t], m, n, B, warps, bad, worst, guard_bad);
                     CHECK_MSG(!memcmp(y, y2, sizeof(float) * (size_t)B * m), "gemv qtype %d %dx%d B=%d: two runs differ", types[t], m, n, B);
@@ -149,6 +158,7 @@ static void test_gemv(void) {
                 CU(cudaMemcpy(Y, dY, sizeof(float) * (size_t)rows * m, cudaMemcpyDeviceToHost));
                 dec_gemv_ref(&sy.q, X, npad, rows, Yr, m);
                 const double e = rel_rms(Y, Yr, (int64_t)rows * m);
+                type_prefill = fmax(type_prefill, e);
                 CHECK_MSG(e <= 2e-3, "prefill qtype %d %dx%d: relative RMS %.3g", types[t], m, n, e);
                 /* the tile itself */
                 const int r1 = m < 19 ? m : 19;
@@ -158,7 +168,7 @@ static void test_gemv(void) {
                 int off = 0;
                 for (int r = 0; r < r1; r++)
                     for (int c = 0; c < n; c++) {
-                        const float ref = dec_qplanes_value(&sy.q, r, c), got = harp_f16_to_f32(T[(size_t)r * npad + c]);
+                        const float ref = W[(size_t)r * n + c], got = harp_f16_to_f32(T[(size_t)r * npad + c]);
                         const float ulp = fmaxf(ldexpf(1.0f, ilogbf(fmaxf(fabsf(ref), 6.1e-5f)) - 10), 6e-8f);
                         off += !(fabsf(got - ref) <= ulp);
                     }
@@ -168,11 +178,16 @@ static void test_gemv(void) {
                 cublasDestroy(h);
             }
             cudaFree(dx), cudaFree(dy);
-            free(x), free(y), free(y2), free(yr), free(mass);
+            free(x), free(y), free(y2), free(yr), free(mass), free(W);
             dec_weights_free(&dw);
             dec_weights_free(&hw);
             dec_synth_free(&sy);
         }
+        printf("gemv type %2d (%s): %zu shapes 1x8 .. 300x4096, B 1/3/8, 4 and 8 warps: worst |y - twin| %.3g of row mass "
+               "(tol 3e-5), reruns bit-identical; prefill worst relative RMS %.3g (tol 2e-3)\n",
+               types[t], dl_qtip_bits(types[t]) ? "qtip" : harp_qtype_name((harp_qtype)types[t]), sizeof shapes / sizeof shapes[0],
+               type_worst, type_prefill);
+    }
 }
 
 /* ---- transforms --------------------------------------------------------------------------------- */

@@ -4,7 +4,7 @@
  * both schedules, also with the fixed Hadamard stage and two passes, GSR with signs, Kronecker),
  * dense kinds are refused with one error; and the C twin of the whole packed product
  * (dec_linear_ref: split fp16 input, GEMV, output transform, scales) matches harp_qtensor_apply_ref for
- * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 tensors with rotations, signs and fused slices. */
+ * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 / QTIP (every code) tensors with rotations, signs and fused slices. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +81,8 @@ static void test_rotations(void) {
 }
 
 /* A quantized tensor of type t (m × n) with transforms: RHT / butterfly on both sides, signs, slices. */
-static harp_status make_tensor(harp_qtype t, int64_t m, int64_t n, int rot, uint64_t seed, harp_qtensor *w) {
+/* QTIP types use trellis code tcode (ignored otherwise). */
+static harp_status make_tensor(harp_qtype t, harp_tcode tcode, int64_t m, int64_t n, int rot, uint64_t seed, harp_qtensor *w) {
     harp_rng rng;
     harp_rng_seed(&rng, seed);
     float *W = malloc(sizeof(float) * m * n);
@@ -95,6 +96,10 @@ static harp_status make_tensor(harp_qtype t, int64_t m, int64_t n, int rot, uint
         for (int64_t i = 0; i < m * n; i++) h[i] = harp_f32_to_f16(W[i]);
         w->planes[0].data = w->planes[0].owned = h;
         w->planes[0].nbytes = sizeof(uint16_t) * m * n;
+    } else if (t == HARP_QTYPE_QTIP2 || t == HARP_QTYPE_QTIP3 || t == HARP_QTYPE_QTIP4) {
+        harp_quant_params p = harp_quant_default_params(HARP_QMETHOD_QTIP, (int)harp_qtype_bits(t));
+        p.qtip_code = tcode;
+        st = harp_quantize_linear(&p, m, n, W, H, "dec_linear test", w);
     } else {
         const int bits = t == HARP_QTYPE_INT2 || t == HARP_QTYPE_E8P2 ? 2 : t == HARP_QTYPE_INT3 || t == HARP_QTYPE_RVQ3 ? 3
                        : t == HARP_QTYPE_INT8 ? 8 : 4;
@@ -124,43 +129,52 @@ static harp_status make_tensor(harp_qtype t, int64_t m, int64_t n, int rot, uint
     return st;
 }
 
+/* dec_linear_ref (the engine's twin) vs harp_qtensor_apply_ref on one tensor. */
+static void check_linear_twin(harp_qtype type, harp_tcode tcode, int64_t m, int64_t n, int rot, uint64_t seed) {
+    harp_qtensor w;
+    harp_status st = make_tensor(type, tcode, m, n, rot, seed, &w);
+    CHECK_OK(st);
+    if (st) return;
+    dec_linear L;
+    CHECK_OK(st = dec_linear_from_qtensor(&w, "test linear", &L));
+    if (st) {
+        harp_qtensor_free(&w);
+        return;
+    }
+    const int rows = 3;
+    harp_rng rng;
+    harp_rng_seed(&rng, 7);
+    float *X = malloc(sizeof(float) * rows * n), *Y = malloc(sizeof(float) * rows * m), *R = malloc(sizeof(float) * rows * m);
+    double *a = malloc(sizeof(double) * rows * m), *b = malloc(sizeof(double) * rows * m);
+    for (int64_t i = 0; i < rows * n; i++) X[i] = (float)harp_rng_normal(&rng);
+    CHECK_OK(dec_linear_ref(&L, X, rows, Y));
+    CHECK_OK(harp_qtensor_apply_ref(&w, X, rows, R));
+    for (int64_t i = 0; i < rows * m; i++) a[i] = Y[i], b[i] = R[i];
+    /* split fp16 activations (h + lo) carry the input to ~2^-22; the rest is fp32 vs double
+       transforms (the reference rotates in fp32) */
+    const double e = rel_l2(a, b, rows * m);
+    CHECK_MSG(e < 1e-5, "%s (decode type %d) %lldx%lld rot %d: twin vs qtensor reference, relative L2 %.3g",
+              harp_qtype_name(type), (int)L.q.qtype, (long long)m, (long long)n, rot, e);
+    free(X), free(Y), free(R), free(a), free(b);
+    dec_linear_free(&L);
+    harp_qtensor_free(&w);
+}
+
 static void test_linear_twin(void) {
     static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, HARP_QTYPE_INT2,
                                        HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_F16};
     static const int64_t shapes[][2] = {{96, 172}, {1536, 512}, {40, 256}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-            for (int rot = 0; rot < 3; rot++) {
-                const int64_t m = shapes[si][0], n = shapes[si][1];
-                harp_qtensor w;
-                harp_status st = make_tensor(types[ti], m, n, rot, 100 + ti * 10 + si, &w);
-                CHECK_OK(st);
-                if (st) continue;
-                dec_linear L;
-                CHECK_OK(st = dec_linear_from_qtensor(&w, "test linear", &L));
-                if (st) {
-                    harp_qtensor_free(&w);
-                    continue;
-                }
-                const int rows = 3;
-                harp_rng rng;
-                harp_rng_seed(&rng, 7);
-                float *X = malloc(sizeof(float) * rows * n), *Y = malloc(sizeof(float) * rows * m),
-                      *R = malloc(sizeof(float) * rows * m);
-                double *a = malloc(sizeof(double) * rows * m), *b = malloc(sizeof(double) * rows * m);
-                for (int64_t i = 0; i < rows * n; i++) X[i] = (float)harp_rng_normal(&rng);
-                CHECK_OK(dec_linear_ref(&L, X, rows, Y));
-                CHECK_OK(harp_qtensor_apply_ref(&w, X, rows, R));
-                for (int64_t i = 0; i < rows * m; i++) a[i] = Y[i], b[i] = R[i];
-                /* split fp16 activations (h + lo) carry the input to ~2^-22; the rest is fp32 vs double
-                   transforms (the reference rotates in fp32) */
-                const double e = rel_l2(a, b, rows * m);
-                CHECK_MSG(e < 1e-5, "%s %lldx%lld rot %d: twin vs qtensor reference, relative L2 %.3g",
-                          harp_qtype_name(types[ti]), (long long)m, (long long)n, rot, e);
-                free(X), free(Y), free(R), free(a), free(b);
-                dec_linear_free(&L);
-                harp_qtensor_free(&w);
-            }
+            for (int rot = 0; rot < 3; rot++)
+                check_linear_twin(types[ti], HARP_TCODE_HYB, shapes[si][0], shapes[si][1], rot, 100 + ti * 10 + si);
+    /* QTIP folders' tensors (trellis quantizer, every code; small: the Viterbi search is the cost) */
+    static const struct { harp_qtype t; harp_tcode c; } qtip[] = {
+        {HARP_QTYPE_QTIP2, HARP_TCODE_1MAD}, {HARP_QTYPE_QTIP2, HARP_TCODE_3INST}, {HARP_QTYPE_QTIP2, HARP_TCODE_HYB},
+        {HARP_QTYPE_QTIP3, HARP_TCODE_HYB}, {HARP_QTYPE_QTIP4, HARP_TCODE_1MAD}};
+    for (size_t i = 0; i < sizeof qtip / sizeof qtip[0]; i++)
+        for (int rot = 0; rot < (qtip[i].c == HARP_TCODE_HYB && qtip[i].t == HARP_QTYPE_QTIP2 ? 3 : 1); rot++)
+            check_linear_twin(qtip[i].t, qtip[i].c, 40, 48, rot, 500 + i);
     /* a type without a GPU kernel is refused naming the group */
     harp_qtensor w;
     CHECK_OK(harp_qtensor_init(&w, HARP_QTYPE_BF16, 8, 8, 0));

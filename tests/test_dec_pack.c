@@ -3,7 +3,9 @@
  * every word slot; every quant type at awkward shapes, padding included); the GEMV twin agrees with
  * the CPU quantized GEMV; the transform descriptions reproduce harp_rot (Hadamard, RHT, HARP
  * butterfly with odd radices, Kronecker, GSR) in both directions; the attention and RoPE twins
- * agree with the model's CPU kernels; bad planes are rejected with one error. */
+ * agree with the model's CPU kernels; QTIP trellis codes decode exactly (all 65 536 states of every
+ * code; packed tiles of every K and code against harp_tmat_dequant_rows; the GEMV twin against
+ * harp_tmat_gemv_ref); bad planes are rejected with one error. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +13,13 @@
 #include "core/core.h"
 #include "cuda/dec_synth.h"
 #include "harp/qtensor.h"
+#include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 #include "harp/qkernels.h"
 #include "harp/rotate.h"
 #include "model/kernels.h"
 #include "quant/e8p.h"
+#include "quant/trellis.h"
 #include "rotate/rot_internal.h" /* butterfly blocks, Kronecker factors, GSR permutation */
 #include "test_util.h"
 
@@ -45,9 +49,87 @@ static void test_e8p_words(void) {
     CHECK_MSG(bad == 0, "E8P word decode: %d values differ from e8p_decode", bad);
 }
 
+/* The kernels' state → fp16 helpers against the format's code functions, every state. */
+static void test_qtip_codes(void) {
+    uint16_t tlut[2 * HARP_HYB_N];
+    uint32_t tab[DL_HYB_ROWS];
+    harp_rng rng;
+    harp_rng_seed(&rng, 3);
+    for (int i = 0; i < 2 * HARP_HYB_N; i++) tlut[i] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+    dec_qtip_tab(tlut, tab);
+    int bad[3] = {0, 0, 0};
+    for (uint32_t s = 0; s < 65536; s++) {
+        const uint32_t s1 = s ^ 0x5A5Au;
+        const uint32_t p1 = dl_f16x2(dl_1mad_f32(s), dl_1mad_f32(s1));
+        bad[0] += harp_f16_to_f32((uint16_t)p1) != harp_tcode_1mad(s) || harp_f16_to_f32((uint16_t)(p1 >> 16)) != harp_tcode_1mad(s1);
+        const uint32_t r0 = dl_3inst_r(s), r1 = dl_3inst_r(s1);
+        const uint32_t p3 = dl_hadd2(dl_prmt(r0, r1, 0x5410u), dl_prmt(r0, r1, 0x7632u));
+        bad[1] += harp_f16_to_f32((uint16_t)p3) != harp_tcode_3inst(s) || harp_f16_to_f32((uint16_t)(p3 >> 16)) != harp_tcode_3inst(s1);
+        float hv[2];
+        harp_tcode_hyb(tlut, s, hv);
+        const uint32_t h = s * s + s, ph = tab[(h >> 6) & (DL_HYB_ROWS - 1)] ^ (h & 0x8000u);
+        bad[2] += harp_f16_to_f32((uint16_t)ph) != hv[0] || harp_f16_to_f32((uint16_t)(ph >> 16)) != hv[1];
+    }
+    CHECK_MSG(!bad[0] && !bad[1] && !bad[2], "QTIP state values: 1mad %d, 3inst %d, hyb %d of 65536 states differ", bad[0],
+              bad[1], bad[2]);
+}
+
+static const int k_qtip_types[] = {DL_QTIP2_1MAD, DL_QTIP2_3INST, DL_QTIP2_HYB, DL_QTIP3_1MAD, DL_QTIP3_3INST,
+                                   DL_QTIP3_HYB,  DL_QTIP4_1MAD,  DL_QTIP4_3INST, DL_QTIP4_HYB};
+enum { N_QTIP_TYPES = sizeof k_qtip_types / sizeof k_qtip_types[0] };
+
+/* QTIP extras for test_packed_values: the stored values are harp_tmat_dequant_rows' exactly, and the
+ * packed planes hold K bits per weight (+ the HYB table). */
+static void check_qtip_packed(const dec_synth *sy, const dec_weights *w) {
+    const int qt = sy->q.qtype, m = sy->q.m, n = sy->q.n;
+    harp_tmat tm;
+    dec_qtip_tmat(&sy->q, &tm);
+    CHECK_OK(harp_tmat_check(&tm, "test"));
+    float *ref = malloc(sizeof(float) * (size_t)m * (size_t)n);
+    harp_tmat_dequant_rows(&tm, 0, m, ref, (size_t)n);
+    int bad = 0;
+    for (int r = 0; r < m; r++)
+        for (int c = 0; c < n; c++) bad += dec_packed_value(w, NULL, r, c) != ref[(size_t)r * n + c];
+    CHECK_MSG(!bad, "qtip type %d %dx%d: %d values differ from harp_tmat_dequant_rows", qt, m, n, bad);
+    CHECK_MSG(dec_weights_bytes(w) * 8 == (size_t)w->nrt * w->nst * 2048 * (size_t)tm.K + (tm.code == HARP_TCODE_HYB ? 512 * 32 : 0),
+              "qtip type %d: packed bytes %zu are not K bits per weight (+ table)", qt, dec_weights_bytes(w));
+    free(ref);
+}
+
+/* The GEMV twin on QTIP planes against the format's reference GEMV (harp_tmat_gemv_ref). */
+static void test_qtip_gemv_twin(void) {
+    static const int shapes[][2] = {{17, 172}, {37, 300}, {48, 1024}};
+    harp_rng rng;
+    harp_rng_seed(&rng, 11);
+    for (int t = 0; t < N_QTIP_TYPES; t++)
+        for (int s = 0; s < 3; s++) {
+            const int m = shapes[s][0], n = shapes[s][1], B = 3;
+            dec_synth sy;
+            CHECK_OK(dec_synth_planes(k_qtip_types[t], m, n, 50 + s, &sy));
+            uint16_t *x16 = malloc(sizeof(uint16_t) * (size_t)B * n);
+            float *xf = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)B * m), *yr = malloc(sizeof(float) * (size_t)m);
+            for (int j = 0; j < B * n; j++) x16[j] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+            dec_gemv_ref(&sy.q, x16, n, B, y, m);
+            harp_tmat tm;
+            dec_qtip_tmat(&sy.q, &tm);
+            double err = 0, mass = 0;
+            for (int b = 0; b < B; b++) {
+                for (int j = 0; j < n; j++) xf[j] = harp_f16_to_f32(x16[(size_t)b * n + j]);
+                harp_tmat_gemv_ref(&tm, xf, yr);
+                for (int r = 0; r < m; r++) err = fmax(err, fabs((double)y[(size_t)b * m + r] - yr[r])), mass = fmax(mass, fabs(yr[r]));
+            }
+            CHECK_MSG(err <= 1e-5 * mass, "qtip gemv twin vs harp_tmat_gemv_ref, type %d %dx%d: max err %.3g (max |y| %.3g)",
+                      k_qtip_types[t], m, n, err, mass);
+            free(x16), free(xf), free(y), free(yr);
+            dec_synth_free(&sy);
+        }
+}
+
 static void test_packed_values(void) {
-    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}};
-    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4};
+    static const int shapes[][2] = {{1, 8}, {17, 13}, {33, 172}, {16, 128}, {40, 300}, {5, 1536}, {16, 16}};
+    static const int types[] = {HARP_QTYPE_F16, HARP_QTYPE_INT2, HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_E8P2,
+                                HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, DL_QTIP2_1MAD, DL_QTIP2_3INST, DL_QTIP2_HYB, DL_QTIP3_1MAD,
+                                DL_QTIP3_3INST, DL_QTIP3_HYB, DL_QTIP4_1MAD, DL_QTIP4_3INST, DL_QTIP4_HYB};
     const uint32_t *tab = dec_e8p_table();
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -59,11 +141,18 @@ static void test_packed_values(void) {
             int bad = 0, padbad = 0;
             for (int r = 0; r < m; r++)
                 for (int c = 0; c < n; c++) bad += dec_packed_value(&w, tab, r, c) != dec_qplanes_value(&sy.q, r, c);
-            if (types[t] != HARP_QTYPE_E8P2 && types[t] != HARP_QTYPE_RVQ3 && types[t] != HARP_QTYPE_RVQ4)   /* lattice padding is never read */
+            /* lattice padding is never read; QTIP padding (zero streams) decodes to finite values that
+               meet zero activations */
+            const int qtip = dl_qtip_bits(types[t]) != 0;
+            if ((types[t] != HARP_QTYPE_E8P2 && types[t] != HARP_QTYPE_RVQ3 && types[t] != HARP_QTYPE_RVQ4) || qtip)
                 for (int r = 0; r < 16 * w.nrt; r++)
                     for (int c = 0; c < 128 * w.nst; c++)
-                        if (r >= m || c >= n) padbad += dec_packed_value(&w, tab, r, c) != 0.0f;
-            CHECK_MSG(bad == 0 && padbad == 0, "qtype %d %dx%d: %d values differ, %d padding values nonzero", types[t], m, n, bad,
+                        if (r >= m || c >= n) {
+                            const float v = dec_packed_value(&w, tab, r, c);
+                            padbad += qtip ? !isfinite(v) : v != 0.0f;
+                        }
+            if (qtip) check_qtip_packed(&sy, &w);
+            CHECK_MSG(bad == 0 && padbad == 0, "qtype %d %dx%d: %d values differ, %d padding values nonzero (QTIP: not finite)", types[t], m, n, bad,
                       padbad);
             dec_weights_free(&w);
             dec_synth_free(&sy);
@@ -248,6 +337,13 @@ static void test_bad_planes(void) {
     sy.q.codes2 = NULL;
     CHECK(dec_pack(&sy.q, &w) == HARP_ERR_INVALID_ARG);
     dec_synth_free(&sy);
+    CHECK_OK(dec_synth_planes(DL_QTIP2_HYB, 20, 40, 1, &sy));
+    sy.q.ncodes -= 1;   /* a truncated stream */
+    CHECK(dec_pack(&sy.q, &w) == HARP_ERR_FORMAT);
+    sy.q.ncodes += 1;
+    sy.q.tlut = NULL;
+    CHECK(dec_pack(&sy.q, &w) == HARP_ERR_FORMAT);
+    dec_synth_free(&sy);
 }
 
 int main(void) {
@@ -255,6 +351,8 @@ int main(void) {
     test_e8p_words();
     test_packed_values();
     test_gemv_twin();
+    test_qtip_codes();
+    test_qtip_gemv_twin();
     test_transforms();
     test_attention_twins();
     test_bad_planes();

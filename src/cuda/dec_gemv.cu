@@ -17,6 +17,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/dec_gemv.cuh"
 #include "cuda/pdl.cuh"
 
 extern "C" void dec_device_free(void *p) { cudaFree(p); }
@@ -26,31 +27,11 @@ namespace {
 __device__ uint32_t g_e8p_tab[DL_E8P_TABLE];
 __device__ uint4 g_e81b[256];
 
-__device__ __forceinline__ void mma16816(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ uint32_t hsub2u(uint32_t v, __half2 s) {
     __half2 h = *reinterpret_cast<__half2 *>(&v);
     h = __hsub2(h, s);
     return *reinterpret_cast<uint32_t *>(&h);
 }
-
-struct GemvArgs {
-    const uint8_t *p0, *p1;
-    const dl_meta_tile *meta;
-    int32_t m, nst;
-    float s0, s1;
-    const __half *x;
-    int ldx, B;
-    float *y;
-    int ldy, fold, accumulate;
-};
 
 // Lane chunk bytes per plane and the depth of the weight prefetch ring, as compile-time constants.
 template <int QT> struct Fmt {
@@ -181,7 +162,7 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     __shared__ uint4 s_e81b[QT == HARP_QTYPE_RVQ3 ? 256 : 1];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = Fmt<QT>::D;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
     const int rt = blockIdx.x;
     // this warp's super-tiles: st = warp + k·WARPS, k < K; the first D are requested before anything else
     const int K = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;
@@ -216,27 +197,7 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
         if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
         if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
     }
-    s_red[warp][g][2 * t] = r[0];
-    s_red[warp][g][2 * t + 1] = r[1];
-    s_red[warp][g + 8][2 * t] = r[2];
-    s_red[warp][g + 8][2 * t + 1] = r[3];
-    __syncthreads();
-    // the sums keep the order of the unfused path (each row over the warps, then hi + lo, then += y)
-    for (int i = threadIdx.x; i < 16 * (a.fold ? a.fold : a.B); i += blockDim.x) {
-        const int row = i & 15, b = i >> 4, grow = 16 * rt + row;
-        float s = 0.0f;
-#pragma unroll
-        for (int w = 0; w < WARPS; w++) s += s_red[w][row][b];
-        if (a.fold) {
-            float l = 0.0f;
-#pragma unroll
-            for (int w = 0; w < WARPS; w++) l += s_red[w][row][b + a.fold];
-            s += l;
-        }
-        if (grow >= a.m) continue;
-        float *y = a.y + (size_t)b * a.ldy + grow;
-        *y = a.accumulate ? *y + s : s;
-    }
+    tile_reduce<WARPS>(a, s_red, rt, r);
 }
 
 // fp16 rows [r0, r1) of W̃ (the values the GEMV multiplies with), dense [r1−r0][ld]; one warp per tile.
@@ -357,19 +318,6 @@ harp_status ensure_tables() {
     return HARP_OK;
 }
 
-GemvArgs args_of(const dec_weights *w) {
-    GemvArgs a;
-    memset(&a, 0, sizeof a);
-    a.p0 = (const uint8_t *)w->plane[0];
-    a.p1 = (const uint8_t *)w->plane[1];
-    a.meta = w->meta;
-    a.m = w->m;
-    a.nst = w->nst;
-    a.s0 = w->scale0;
-    a.s1 = w->scale1;
-    return a;
-}
-
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
     case HARP_QTYPE_F16: pdl_launch(gemv_kernel<HARP_QTYPE_F16, WARPS>, grid, WARPS * 32, 0, s, a); break;
@@ -400,10 +348,11 @@ extern "C" harp_status dec_weights_upload(const dec_weights *host, dec_weights *
     dev->plane[0] = dev->plane[1] = NULL;
     dev->meta = NULL;
     dev->on_device = 1;
-    void **dst[3] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta};
-    const void *src[3] = {host->plane[0], host->plane[1], host->meta};
-    const size_t bytes[3] = {host->plane_bytes[0], host->plane_bytes[1], host->meta_bytes};
-    for (int i = 0; i < 3; i++) {
+    dev->tab = NULL;
+    void **dst[4] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta, (void **)&dev->tab};
+    const void *src[4] = {host->plane[0], host->plane[1], host->meta, host->tab};
+    const size_t bytes[4] = {host->plane_bytes[0], host->plane_bytes[1], host->meta_bytes, host->tab_bytes};
+    for (int i = 0; i < 4; i++) {
         if (!bytes[i]) continue;
         cudaError_t e = cudaMalloc(dst[i], bytes[i]);
         if (e == cudaSuccess) e = cudaMemcpy(*dst[i], src[i], bytes[i], cudaMemcpyHostToDevice);
@@ -423,16 +372,16 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
     dev->scale0 = scale0;
     dev->scale1 = scale1;
     dev->on_device = 1;
-    void **dst[3] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta};
-    const size_t bytes[3] = {dev->plane_bytes[0], dev->plane_bytes[1], dev->meta_bytes};
-    for (int i = 0; i < 3; i++) {
+    void **dst[4] = {&dev->plane[0], &dev->plane[1], (void **)&dev->meta, (void **)&dev->tab};
+    const size_t bytes[4] = {dev->plane_bytes[0], dev->plane_bytes[1], dev->meta_bytes, dev->tab_bytes};
+    for (int i = 0; i < 4; i++) {
         if (!bytes[i]) continue;
         cudaError_t e = cudaMalloc(dst[i], bytes[i]);
         if (e != cudaSuccess) {
             dec_weights_free(dev);
             return harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i]);
         }
-        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 ? 1 : 0);
+        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 || i == 3 ? 1 : 0);   // 3: the HYB table
         fill_kernel<<<1024, 256>>>((uint32_t *)*dst[i], bytes[i] / 4, seed * 3 + (uint64_t)i, kind, dl_int_bits(qtype));
         HARP_TRY(launched("random fill"));
     }
@@ -444,7 +393,6 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (B < 1 || B > 8) return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: %d rows (1..8 supported)", B);
     if (ldx < dec_npad(w->n) || ldx % 8 || ldy < w->m)
         return harp_err(HARP_ERR_SHAPE, "cuda decode gemv: ldx %d / ldy %d too small for %dx%d", ldx, ldy, (int)w->m, (int)w->n);
-    HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
     a.x = (const __half *)x;
     a.ldx = ldx;
@@ -456,6 +404,8 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (a.fold && (a.fold < 1 || 2 * a.fold != B))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = opts && opts->warps == 4 ? 4 : 8;
+    if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);
+    HARP_TRY(ensure_tables());
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     return launched("gemv");
@@ -464,8 +414,9 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
 extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
     if (r0 < 0 || r1 > w->m || r0 >= r1 || ld < dec_npad(w->n) || ld % 8)
         return harp_err(HARP_ERR_SHAPE, "cuda decode dequant: rows [%d, %d) of %d, ld %d", (int)r0, (int)r1, (int)w->m, ld);
-    HARP_TRY(ensure_tables());
     GemvArgs a = args_of(w);
+    if (dl_qtip_bits(w->qtype)) return dequant_qtip(w, a, r0, r1, out, ld, (cudaStream_t)stream);
+    HARP_TRY(ensure_tables());
     const int rt0 = r0 / DL_TILE_ROWS, rt1 = (r1 + DL_TILE_ROWS - 1) / DL_TILE_ROWS;
     const dim3 grid((w->nst + 3) / 4, rt1 - rt0);
     __half *o = (__half *)out;

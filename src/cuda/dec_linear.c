@@ -118,6 +118,18 @@ harp_status dec_qplanes_from_qtensor(const harp_qtensor *t, const char *what, de
         q->zeros = t->planes[2].data;
         q->group_size = (int32_t)(t->group_size < t->n ? t->group_size : 0);
         return check_g_idx(t, what);
+    case HARP_QTYPE_QTIP2:
+    case HARP_QTYPE_QTIP3:
+    case HARP_QTYPE_QTIP4: {   /* planes trellis, tlut, wscale, tcode (src/quant/qt_trellis.c) */
+        int32_t code = 0;
+        if (t->planes[3].data) memcpy(&code, t->planes[3].data, sizeof code);
+        q->qtype = dl_qtip_type((int)harp_qtype_bits(t->type), code);
+        if (!q->qtype) return harp_err(HARP_ERR_FORMAT, "%s: trellis code %d is not 1mad, 3inst or hyb", what, (int)code);
+        q->ncodes = t->planes[0].nbytes / sizeof(uint16_t);
+        q->tlut = t->planes[1].data;
+        q->wscale[0] = t->scale0;
+        return HARP_OK;
+    }
     default:
         return harp_err(HARP_ERR_UNSUPPORTED, "%s: quant type %s has no GPU kernel", what,
                         harp_qtype_name(t->type) ? harp_qtype_name(t->type) : "?");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 #include "quant/e8p.h"
 
@@ -48,6 +49,7 @@ static unsigned int_code(const dec_qplanes *q, int bits, int32_t r, int32_t c) {
 }
 
 float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c) {
+    if (dl_qtip_bits(q->qtype)) return dec_qtip_value(q, r, c);
     const int32_t nc = ncode_of(q->n);
     const size_t idx = (size_t)r * (size_t)nc + (size_t)(c / 8);
     float a[8], b[8];
@@ -72,6 +74,15 @@ float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c) {
     }
 }
 
+void dec_qplanes_rows(const dec_qplanes *q, int32_t r0, int32_t r1, float *out, size_t ld) {
+    if (dl_qtip_bits(q->qtype)) {
+        dec_qtip_rows(q, r0, r1, out, ld);
+        return;
+    }
+    for (int32_t r = r0; r < r1; r++)
+        for (int32_t c = 0; c < q->n; c++) out[(size_t)(r - r0) * ld + (size_t)c] = dec_qplanes_value(q, r, c);
+}
+
 /* ---- shape and validation -------------------------------------------------------------------------- */
 
 harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
@@ -88,6 +99,7 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
         w->scale0 = q->wscale[0];
         w->scale1 = t == HARP_QTYPE_E8P2 ? 0.0f : q->wscale[1];
     }
+    if (dl_qtip_bits(t)) HARP_TRY(dec_qtip_check(q, w));
     const int bits = dl_int_bits(t);
     if (bits) {
         if (!q->scales || !q->zeros) return harp_err(HARP_ERR_INVALID_ARG, "decode pack: int%d without scales/zeros", bits);
@@ -119,15 +131,16 @@ harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w) {
     const size_t tiles = (size_t)w->nrt * (size_t)w->nst;
     for (int p = 0; p < 2; p++) w->plane_bytes[p] = tiles * DL_LANES * (size_t)dl_lane_bytes(qtype, p);
     if (dl_int_bits(qtype)) w->meta_bytes = tiles * sizeof(dl_meta_tile);
+    if (dl_qtip_code(qtype) == DL_TCODE_HYB) w->tab_bytes = DL_HYB_ROWS * sizeof(uint32_t);
     return HARP_OK;
 }
 
-size_t dec_weights_bytes(const dec_weights *w) { return w->plane_bytes[0] + w->plane_bytes[1] + w->meta_bytes; }
+size_t dec_weights_bytes(const dec_weights *w) { return w->plane_bytes[0] + w->plane_bytes[1] + w->meta_bytes + w->tab_bytes; }
 
 void dec_weights_free(dec_weights *w) {
     if (!w) return;
-    void *ps[3] = {w->plane[0], w->plane[1], w->meta};
-    for (int i = 0; i < 3; i++) {
+    void *ps[4] = {w->plane[0], w->plane[1], w->meta, w->tab};
+    for (int i = 0; i < 4; i++) {
         if (!ps[i]) continue;
 #ifdef HARP_HAVE_CUDA
         if (w->on_device) {
@@ -139,17 +152,18 @@ void dec_weights_free(dec_weights *w) {
     }
     w->plane[0] = w->plane[1] = NULL;
     w->meta = NULL;
+    w->tab = NULL;
 }
 
 /* ---- packing -------------------------------------------------------------------------------------- */
 
 /* A lane chunk of L bytes is stored as 16-byte pieces interleaved by lane (decode_layout.h). */
-static void put_chunk(uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, const void *chunk) {
+void dec_put_chunk(uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, const void *chunk) {
     for (int i = 0; i < (L < 16 ? 1 : L / 16); i++)
         memcpy(plane + dl_piece_offset(rt, st, w->nst, lane, L, i), (const uint8_t *)chunk + 16 * i, L < 16 ? (size_t)L : 16);
 }
 
-static void get_chunk(const uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, void *chunk) {
+void dec_get_chunk(const uint8_t *plane, const dec_weights *w, int32_t rt, int32_t st, int lane, int L, void *chunk) {
     for (int i = 0; i < (L < 16 ? 1 : L / 16); i++)
         memcpy((uint8_t *)chunk + 16 * i, plane + dl_piece_offset(rt, st, w->nst, lane, L, i), L < 16 ? (size_t)L : 16);
 }
@@ -171,7 +185,7 @@ static void pack_e8p_plane(const uint16_t *codes, const dec_weights *w, uint8_t 
                     }
                     words[wd] = dl_e8p_pack_word(c4);
                 }
-                put_chunk(dst, w, rt, st, lane, DL_E8P_LANE, words);
+                dec_put_chunk(dst, w, rt, st, lane, DL_E8P_LANE, words);
             }
 }
 
@@ -185,7 +199,7 @@ static void pack_e81b_plane(const uint8_t *codes, const dec_weights *w, uint8_t 
                     const int32_t r = dl_unit_row(rt, lane, k), kc = dl_unit_col(st, lane, k) / 8;
                     o[k] = r < w->m && kc < nc ? codes[(size_t)r * (size_t)nc + (size_t)kc] : E81B_ORIGIN;
                 }
-                put_chunk(dst, w, rt, st, lane, DL_E81B_LANE, o);
+                dec_put_chunk(dst, w, rt, st, lane, DL_E81B_LANE, o);
             }
 }
 
@@ -199,7 +213,7 @@ static void pack_f16_plane(const uint16_t *v, const dec_weights *w, uint8_t *dst
                     for (int j = 0; j < 8; j++)
                         o[8 * k + j] = r < w->m && c0 + j < w->n ? v[(size_t)r * (size_t)w->n + (size_t)(c0 + j)] : 0;
                 }
-                put_chunk(dst, w, rt, st, lane, DL_F16_LANE, o);
+                dec_put_chunk(dst, w, rt, st, lane, DL_F16_LANE, o);
             }
 }
 
@@ -228,8 +242,8 @@ static void pack_int_planes(const dec_qplanes *q, const dec_weights *w, uint8_t 
                         dl_int_put(lo, hi, bits, k, v, qv);
                     }
                 }
-                put_chunk(p0, w, rt, st, lane, dl_lane_bytes(q->qtype, 0), lo);
-                if (bits == 3) put_chunk(p1, w, rt, st, lane, DL_INT3HI_LANE, hi);
+                dec_put_chunk(p0, w, rt, st, lane, dl_lane_bytes(q->qtype, 0), lo);
+                if (bits == 3) dec_put_chunk(p1, w, rt, st, lane, DL_INT3HI_LANE, hi);
             }
         }
 }
@@ -239,6 +253,11 @@ harp_status dec_pack(const dec_qplanes *q, dec_weights *w) {
     for (int p = 0; p < 2; p++)
         if (w->plane_bytes[p] && !(w->plane[p] = harp_xmalloc(w->plane_bytes[p], "packed weight plane"))) goto oom;
     if (w->meta_bytes && !(w->meta = harp_xmalloc(w->meta_bytes, "packed weight scales"))) goto oom;
+    if (w->tab_bytes && !(w->tab = harp_xmalloc(w->tab_bytes, "packed HYB table"))) goto oom;
+    if (dl_qtip_bits(q->qtype)) {
+        dec_qtip_pack(q, w);
+        return HARP_OK;
+    }
     switch (q->qtype) {
     case HARP_QTYPE_F16: pack_f16_plane(q->codes, w, w->plane[0]); break;
     case HARP_QTYPE_E8P2: pack_e8p_plane(q->codes, w, w->plane[0]); break;
@@ -263,11 +282,12 @@ oom:
 static float half_bits(uint32_t pair, int hi) { return harp_f16_to_f32((uint16_t)(hi ? pair >> 16 : pair & 0xFFFFu)); }
 
 float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int32_t c) {
+    if (dl_qtip_bits(w->qtype)) return dec_qtip_packed_value(w, r, c);
     const int32_t rt = r / DL_TILE_ROWS, st = c / DL_TILE_COLS, rr = r % DL_TILE_ROWS, cc = c % DL_TILE_COLS;
     const int g = rr & 7, h = rr >> 3, ucol = cc / 8, t = ucol & 3, j = ucol >> 2, v = cc % 8;
     const int lane = 4 * g + t, k = 2 * j + h, p = v >> 1, half = v & 1;
     uint32_t u[32], c0w[32];
-    get_chunk(w->plane[0], w, rt, st, lane, dl_lane_bytes(w->qtype, 0), c0w);
+    dec_get_chunk(w->plane[0], w, rt, st, lane, dl_lane_bytes(w->qtype, 0), c0w);
     const uint8_t *c0 = (const uint8_t *)c0w;
     switch (w->qtype) {
     case HARP_QTYPE_F16: {
@@ -283,12 +303,12 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
         dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
         float val = w->scale0 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
         if (w->qtype == HARP_QTYPE_RVQ4) {
-            get_chunk(w->plane[1], w, rt, st, lane, DL_E8P_LANE, lohi);
+            dec_get_chunk(w->plane[1], w, rt, st, lane, DL_E8P_LANE, lohi);
             dl_e8p_word(lohi[2 * (k >> 2)], lohi[2 * (k >> 2) + 1], tab, out);
             val += w->scale1 * (half_bits(out[4 * (k & 3) + p], half) - DL_E8P_BIAS);
         } else if (w->qtype == HARP_QTYPE_RVQ3) {
             uint8_t c1[DL_E81B_LANE];
-            get_chunk(w->plane[1], w, rt, st, lane, DL_E81B_LANE, c1);
+            dec_get_chunk(w->plane[1], w, rt, st, lane, DL_E81B_LANE, c1);
             val += w->scale1 * harp_f16_to_f32(dec_e81b_table_f16()[8 * c1[k] + v]);
         }
         return val;
@@ -298,7 +318,7 @@ float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int
         uint32_t hi[2] = {0, 0}, pair;
         memcpy(u, c0, (size_t)dl_lane_bytes(w->qtype, 0));
         if (bits == 3) {
-            get_chunk(w->plane[1], w, rt, st, lane, DL_INT3HI_LANE, hi);
+            dec_get_chunk(w->plane[1], w, rt, st, lane, DL_INT3HI_LANE, hi);
             pair = dl_int3_pair(u, hi, k, p);
         } else {
             pair = bits == 2 ? dl_int2_pair(u, k, p) : bits == 4 ? dl_int4_pair(u, k, p) : dl_int8_pair(u, k, p);

@@ -9,17 +9,25 @@
 #include "cuda/decode.h"
 
 void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy) {
+    enum { STRIP = 16 };   /* rows decoded at a time (one trellis tile row) */
     double *acc = calloc((size_t)B, sizeof(double));
-    if (!acc) return;
-    for (int32_t r = 0; r < q->m; r++) {
-        memset(acc, 0, sizeof(double) * (size_t)B);
-        for (int32_t c = 0; c < q->n; c++) {
-            const double w = dec_qplanes_value(q, r, c);
-            for (int b = 0; b < B; b++) acc[b] += w * harp_f16_to_f32(x[(size_t)b * ldx + (size_t)c]);
+    float *w = malloc(sizeof(float) * STRIP * (size_t)q->n);
+    if (!acc || !w) goto done;
+    for (int32_t r0 = 0; r0 < q->m; r0 += STRIP) {
+        const int32_t r1 = r0 + STRIP < q->m ? r0 + STRIP : q->m;
+        dec_qplanes_rows(q, r0, r1, w, (size_t)q->n);
+        for (int32_t r = r0; r < r1; r++) {
+            memset(acc, 0, sizeof(double) * (size_t)B);
+            for (int32_t c = 0; c < q->n; c++) {
+                const double v = w[(size_t)(r - r0) * (size_t)q->n + (size_t)c];
+                for (int b = 0; b < B; b++) acc[b] += v * harp_f16_to_f32(x[(size_t)b * ldx + (size_t)c]);
+            }
+            for (int b = 0; b < B; b++) y[(size_t)b * ldy + (size_t)r] = (float)acc[b];
         }
-        for (int b = 0; b < B; b++) y[(size_t)b * ldy + (size_t)r] = (float)acc[b];
     }
+done:
     free(acc);
+    free(w);
 }
 
 void dec_xin_ref(const dec_xform *xf, const float *x, int ldx, int B, const float *norm_w, float eps, const float *pre,

@@ -69,6 +69,20 @@ harp_status dec_synth_planes(int qtype, int32_t m, int32_t n, uint64_t seed, dec
         q->scales = sc;
         q->zeros = z;
         q->group_size = (int32_t)gs;
+    } else if (dl_qtip_bits(qtype)) {
+        /* every bit stream is a valid tail-biting path: random words are random trellis codes */
+        q->ncodes = (size_t)((m + 15) / 16) * (size_t)((n + 15) / 16) * (size_t)(16 * dl_qtip_bits(qtype));
+        uint16_t *c = s->buf[0] = harp_xmalloc(q->ncodes * 2, "synthetic trellis codes");
+        if (!c) return HARP_ERR_OOM;
+        for (size_t i = 0; i < q->ncodes; i++) c[i] = (uint16_t)harp_rng_u64(&rng);
+        q->codes = c;
+        q->wscale[0] = 0.02f;
+        if (dl_qtip_code(qtype) == DL_TCODE_HYB) {
+            uint16_t *t = s->buf[1] = harp_xmalloc(2 * DL_HYB_ROWS * 2, "synthetic HYB table");
+            if (!t) return HARP_ERR_OOM;
+            for (int i = 0; i < 2 * DL_HYB_ROWS; i++) t[i] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+            q->tlut = t;
+        }
     } else {
         return harp_err(HARP_ERR_UNSUPPORTED, "synthetic planes: quant type %d", qtype);
     }

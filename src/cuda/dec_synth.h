@@ -16,7 +16,8 @@ typedef struct dec_synth {
 
 /* Random planes of an m × n matrix: E8P/RVQ codes uniform over all codes, wscale 0.02 (RVQ:
  * second scale 0.02 / resid_scale); INT group 128 (whole row when n ≤ 128), scales in
- * [0.002, 0.012], zeros uniform; F16 N(0, 0.02²). */
+ * [0.002, 0.012], zeros uniform; F16 N(0, 0.02²); QTIP (DL_QTIP<K>_<CODE>) random streams, wscale
+ * 0.02, HYB table N(0, 1) in fp16. */
 harp_status dec_synth_planes(int qtype, int32_t m, int32_t n, uint64_t seed, dec_synth *s);
 void dec_synth_free(dec_synth *s);
 /* n random ±1 floats (malloc'd; NULL on OOM). */

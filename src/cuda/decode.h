@@ -23,7 +23,7 @@ extern "C" {
 
 /* ---- stored planes (exactly what a quantized folder holds, docs/format/qmodel.md) -------------- */
 typedef struct dec_qplanes {
-    int32_t qtype;            /* harp_qtype */
+    int32_t qtype;            /* harp_qtype, or DL_QTIP<K>_<CODE> for a trellis matrix */
     int32_t m, n;             /* rotated-basis shape, y = W̃ x */
     const void *codes;        /* E8P2/RVQ: U16 [m][ceil(n/8)]; INT: U8 qweight [m][ceil(n·bits/8)]
                                * (LSB first); F16: U16 fp16 [m][n] */
@@ -32,10 +32,15 @@ typedef struct dec_qplanes {
     const float *scales;      /* INT: F32 [m][ngroups] */
     const uint8_t *zeros;     /* INT: U8 [m][ngroups] */
     int32_t group_size;       /* INT: stored group size (0 or ≥ n: one group per row) */
+    size_t ncodes;            /* QTIP: U16 words at codes (harp_tmat: 16·K per padded 16 × 16 tile) */
+    const uint16_t *tlut;     /* QTIP HYB: fp16 [512][2] table; wscale[0] is Wscale */
 } dec_qplanes;
 
 /* Stored value W̃[r][c] (the format's definition; c < n). */
 float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c);
+/* Stored rows [r0, r1) of W̃ into out (row stride ld ≥ n): dec_qplanes_value, or for QTIP the
+ * trellis decoder (harp_tmat_dequant_rows, a tile at a time). */
+void dec_qplanes_rows(const dec_qplanes *q, int32_t r0, int32_t r1, float *out, size_t ld);
 
 /* ---- packed weights (host or device memory, same struct) ---------------------------------------- */
 typedef struct dec_weights {
@@ -46,6 +51,8 @@ typedef struct dec_weights {
     size_t plane_bytes[2];
     dl_meta_tile *meta;        /* INT only: [nrt][nst] */
     size_t meta_bytes;
+    uint32_t *tab;             /* QTIP HYB only: the 512 fp16 pairs of the linear's table */
+    size_t tab_bytes;
     int on_device;
 } dec_weights;
 
@@ -60,7 +67,7 @@ harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w);
 /* Packs into host buffers allocated here (dec_weights_free). */
 harp_status dec_pack(const dec_qplanes *q, dec_weights *w);
 void dec_weights_free(dec_weights *w);   /* host or device buffers; NULL-safe */
-/* Packed bytes the GEMV reads (all planes + meta). */
+/* Packed bytes the GEMV reads (all planes + meta + HYB table). */
 size_t dec_weights_bytes(const dec_weights *w);
 /* Value decoded from the packed layout with the device decode helpers (for tests). */
 float dec_packed_value(const dec_weights *w, const uint32_t *e8p_tab, int32_t r, int32_t c);
@@ -133,7 +140,7 @@ typedef struct dec_linear {
  * HARP_ERR_UNSUPPORTED for the dense kinds (random orthogonal). */
 harp_status dec_xform_from_rot(const struct harp_rot *r, int transpose, dec_xform *xf, const int8_t **signs);
 /* The stored planes of t (no copy); HARP_ERR_UNSUPPORTED naming `what` for a type without a GPU
- * kernel (f32, bf16, trellis types) or act-order group indices. */
+ * kernel (f32, bf16, ldp2) or act-order group indices. */
 harp_status dec_qplanes_from_qtensor(const struct harp_qtensor *t, const char *what, dec_qplanes *q);
 harp_status dec_linear_from_qtensor(const struct harp_qtensor *t, const char *what, dec_linear *L);
 void dec_linear_free(dec_linear *L);
@@ -186,8 +193,9 @@ int dec_cuda_available(void);
 /* Uploads packed host weights; *dev gets device buffers (dec_weights_free frees them). */
 harp_status dec_weights_upload(const dec_weights *host, dec_weights *dev);
 /* Device weights of a type and shape filled on the device with seeded random codes (E8P/RVQ: any
- * bit pattern is a valid code), fp16 values in ±[1/16, 1/8), INT scales in [0.002, 0.012) and zeros
- * < 2^bits; scale0 / scale1 as given. For benchmarks (no host packing). */
+ * bit pattern is a valid code; QTIP: any stream is a valid tail-biting path), fp16 values in
+ * ±[1/16, 1/8) (the HYB table alike), INT scales in [0.002, 0.012) and zeros < 2^bits; scale0 /
+ * scale1 as given. For benchmarks (no host packing). */
 harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, float scale1, uint64_t seed, dec_weights *dev);
 /* Launch overlap (programmatic dependent launch, sm_90; src/cuda/pdl.cuh): on by default for every
  * decode kernel on a non-default stream; off serializes launches as before (the bench's A/B switch). */

@@ -42,20 +42,27 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "harp/qtype.h"
 
 #ifdef __CUDACC__
 #define DL_FN static inline __host__ __device__
+#define DL_FNI static __forceinline__ __host__ __device__
 #define DL_STATIC_ASSERT(c, m) static_assert(c, m)
 #else
 #define DL_FN static inline
+#define DL_FNI static inline
 #define DL_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* fp16 conversions of src/core (core/core.h), for the host emulation of the device helpers. */
+uint16_t harp_f32_to_f16(float f);
+float harp_f16_to_f32(uint16_t h);
 
 enum {
     DL_TILE_ROWS = 16,
@@ -228,6 +235,138 @@ DL_FN void dl_int_put(uint32_t *w, uint32_t *hi, int bits, int k, int v, unsigne
     }
 }
 
+/* ---- QTIP trellis codes (algorithms.md §5.6, §7.2) -------------------------------------------
+ * Decode types DL_QTIP<K>_<CODE> (beyond harp_qtype's range: the stored type qtip<K> plus the
+ * trellis code of the linear). A stored 16 × 16 trellis tile is one tail-biting stream of 256·K
+ * bits whose kernel permutation (§5.6.6) already is the mma A-fragment order: lane l = 4g + t owns
+ * sequence positions 8l … 8l+7 = fragment registers a0 … a3 (pair q = positions 8l + 2q, +1: rows
+ * g + 8·(q & 1), columns 2t + 8·(q >> 1), +1), i.e. the states whose windows start in its segment,
+ * bits [8lK, 8lK + 8K) of the stream. A decode tile (16 × 128) is 8 trellis tiles side by side
+ * (column tile j = 0 … 7); per lane and j the segment is stored as it is, at K bits per weight:
+ *   plane 0 (16 bytes): u16 j = bits 0 … 15 of the segment (MSB first, as the stream);
+ *   plane 1: K = 3 (8 bytes): u8 j = bits 16 … 23; K = 4 (16 bytes): u16 j = bits 16 … 31.
+ * The windows of a lane's last states run into the next lane's segment (lane 31: lane 0's, the
+ * tail-biting wrap): the kernel reads it with one warp shuffle per plane word, so no bit is stored
+ * twice. The B fragment is x in natural column order (columns 16J + 2t, +1 and 16J + 8 + 2t, +1).
+ * Padding column tiles (beyond the stored ceil(n/16)) hold zero streams: their values are finite
+ * and meet zero activations. HYB's table is 512 u32 fp16 pairs (coordinate 0 low) per linear. */
+enum {
+    DL_QTIP_BASE = 32,
+    DL_QTIP2_1MAD = DL_QTIP_BASE + 1, DL_QTIP2_3INST, DL_QTIP2_HYB,
+    DL_QTIP3_1MAD = DL_QTIP_BASE + 5, DL_QTIP3_3INST, DL_QTIP3_HYB,
+    DL_QTIP4_1MAD = DL_QTIP_BASE + 9, DL_QTIP4_3INST, DL_QTIP4_HYB,
+    DL_TCODE_1MAD = 1, DL_TCODE_3INST = 2, DL_TCODE_HYB = 3   /* harp_tcode (harp/quant.h) */
+};
+#define DL_QTIP_LANE 16
+#define DL_HYB_ROWS 512
+DL_STATIC_ASSERT(DL_QTIP_LANE * 8 == DL_UNITS_PER_LANE * DL_UNIT * 2, "QTIP plane 0: 2 bits per weight");
+
+/* Decode type of K bits and trellis code (0 when out of range); its K and code (0 when not QTIP). */
+DL_FN int dl_qtip_type(int K, int code) { return K >= 2 && K <= 4 && code >= 1 && code <= 3 ? DL_QTIP_BASE + 4 * (K - 2) + code : 0; }
+DL_FN int dl_qtip_bits(int qtype) {
+    const int o = qtype - DL_QTIP_BASE;
+    return o > 0 && o < 12 && (o & 3) ? 2 + (o >> 2) : 0;
+}
+DL_FN int dl_qtip_code(int qtype) { return dl_qtip_bits(qtype) ? (qtype - DL_QTIP_BASE) & 3 : 0; }
+
+/* Segment of column tile j (MSB-aligned u32: its 8K bits, then zeros) from a lane's plane words. */
+DL_FN uint32_t dl_qtip_seg(const uint32_t *w0, const uint32_t *w1, int K, int j) {
+    const uint32_t top = (w0[j >> 1] >> (16 * (j & 1))) << 16;
+    if (K == 2) return top;
+    if (K == 3) return top | ((w1[j >> 2] >> (8 * (j & 3))) & 255u) << 8;
+    return top | ((w1[j >> 1] >> (16 * (j & 1))) & 0xFFFFu);
+}
+
+/* fp16 pair of two 1MAD states: y = Σ bytes(s·34038481 + 76625530) − 510 as an exact fp32 (the
+ * byte sum lands in the mantissa of 1.5·2^23), times fp32(1/147.800537109375), rounded to fp16:
+ * equal to the format's fp16(y / 147.800537109375) for every y (checked over all states in CI). */
+DL_FN float dl_1mad_f32(uint32_t s) {
+    const uint32_t x = s * 34038481u + 76625530u;
+#ifdef __CUDA_ARCH__
+    const uint32_t bits = __dp4a(x, 0x01010101u, 0x4B400000u - 510u);
+    return (__uint_as_float(bits) - 12582912.0f) * (1.0f / 147.800537109375f);
+#else
+    const uint32_t bits = (x & 255u) + ((x >> 8) & 255u) + ((x >> 16) & 255u) + (x >> 24) + 0x4B400000u - 510u;
+    float f;
+    memcpy(&f, &bits, 4);
+    return (f - 12582912.0f) * (1.0f / 147.800537109375f);
+#endif
+}
+
+/* Both halves of r have exponents in [12, 15]: their sum is one correctly rounded half add. */
+DL_FN uint32_t dl_3inst_r(uint32_t s) { return ((s * 89226354u + 64248484u) & 0x8FFF8FFFu) ^ 0x3B603B60u; }
+
+/* fp16 pair (a low, b high) of two fp32, round to nearest; sum of two fp16 pairs (one correctly
+ * rounded half add each). */
+DL_FN uint32_t dl_f16x2(float a, float b) {
+#ifdef __CUDA_ARCH__
+    uint32_t r;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(b), "f"(a));
+    return r;
+#else
+    return (uint32_t)harp_f32_to_f16(a) | (uint32_t)harp_f32_to_f16(b) << 16;
+#endif
+}
+DL_FN uint32_t dl_hadd2(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+    asm("add.rn.f16x2 %0, %0, %1;" : "+r"(a) : "r"(b));
+    return a;
+#else
+    const float lo = harp_f16_to_f32((uint16_t)a) + harp_f16_to_f32((uint16_t)b);
+    const float hi = harp_f16_to_f32((uint16_t)(a >> 16)) + harp_f16_to_f32((uint16_t)(b >> 16));
+    return dl_f16x2(lo, hi);   /* the fp32 sums are exact for the 3INST halves */
+#endif
+}
+
+/* The 8K + 16 bits a lane's windows of column tile j span (MSB first: hi, then lo), from its
+ * plane words (w0, w1) and the next lane's (n0, n1). K = 2: one byte permute. */
+DL_FN void dl_qtip_hilo(const uint32_t *w0, const uint32_t *w1, const uint32_t *n0, const uint32_t *n1, int K, int j,
+                        uint32_t *hi, uint32_t *lo) {
+    if (K == 2) {   /* own u16 j above the next lane's u16 j; the windows end by bit 30 */
+        *hi = dl_prmt(n0[j >> 1], w0[j >> 1], (j & 1) ? 0x7632u : 0x5410u);
+        *lo = 0;
+        return;
+    }
+    const uint32_t own = dl_qtip_seg(w0, w1, K, j), nxt = dl_qtip_seg(n0, n1, K, j);
+    *hi = K == 4 ? own : own | nxt >> (8 * K);
+    *lo = K == 4 ? nxt : nxt << (32 - 8 * K);
+}
+
+/* The window at bit sh (≤ 32) of hi:lo in bits 0 … 15 of the result, bits above it NOT cleared:
+ * one funnel shift (SHF.R) or shift. */
+DL_FN uint32_t dl_qtip_window(uint32_t hi, uint32_t lo, int sh) {
+    if (sh <= 16) return hi >> (16 - sh);
+#ifdef __CUDA_ARCH__
+    return __funnelshift_r(lo, hi, (unsigned)(48 - sh));
+#else
+    return lo >> (48 - sh) | hi << (sh - 16);
+#endif
+}
+
+/* The 4 A-fragment registers (fp16 pairs of unscaled values) of one lane for one trellis tile from
+ * its window bits (dl_qtip_hilo). tab: the HYB pairs, row r at tab[r·tstride] (the kernels keep
+ * interleaved copies of the table in shared memory against bank conflicts). HYB reads only bits
+ * 0 … 15 of s·(s+1), which depend only on s mod 2^16, so its state needs no mask; the LCG codes do. */
+DL_FNI void dl_qtip_frag(int K, int code, uint32_t hi, uint32_t lo, const uint32_t *tab, int tstride, uint32_t a[4]) {
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int q = 0; q < 4; q++) {
+        if (code == DL_TCODE_HYB) {   /* V = 2: state q gives both values of pair q */
+            const uint32_t s = dl_qtip_window(hi, lo, 2 * K * q), h = s * s + s;
+            a[q] = tab[((h >> 6) & (DL_HYB_ROWS - 1)) * (uint32_t)tstride] ^ (h & 0x8000u);
+            continue;
+        }
+        const uint32_t s0 = dl_qtip_window(hi, lo, 2 * q * K) & 0xFFFFu, s1 = dl_qtip_window(hi, lo, (2 * q + 1) * K) & 0xFFFFu;
+        if (code == DL_TCODE_1MAD) {
+            a[q] = dl_f16x2(dl_1mad_f32(s0), dl_1mad_f32(s1));
+        } else {
+            const uint32_t r0 = dl_3inst_r(s0), r1 = dl_3inst_r(s1);
+            a[q] = dl_hadd2(dl_prmt(r0, r1, 0x5410u), dl_prmt(r0, r1, 0x7632u));
+        }
+    }
+}
+
 /* Lane chunk bytes of plane 0 / plane 1 (0 = none) of a type. */
 DL_FN int dl_lane_bytes(int qtype, int plane) {
     switch (qtype) {
@@ -239,7 +378,10 @@ DL_FN int dl_lane_bytes(int qtype, int plane) {
     case HARP_QTYPE_E8P2: return plane == 0 ? DL_E8P_LANE : 0;
     case HARP_QTYPE_RVQ3: return plane == 0 ? DL_E8P_LANE : DL_E81B_LANE;
     case HARP_QTYPE_RVQ4: return DL_E8P_LANE;
-    default: return 0;
+    default: {
+        const int K = dl_qtip_bits(qtype);
+        return !K ? 0 : plane == 0 ? DL_QTIP_LANE : K == 3 ? 8 : K == 4 ? 16 : 0;
+    }
     }
 }
 DL_FN int dl_int_bits(int qtype) {

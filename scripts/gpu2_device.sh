@@ -17,7 +17,7 @@ echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,dri
 for stage in "$@"; do
   case "$stage" in
   tests)
-    for t in test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed; do
+    for t in test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda; do
       echo "== $t"; timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
     done ;;
   ppl)
@@ -28,7 +28,7 @@ for stage in "$@"; do
       timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
     done ;;
   bench)
-    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --pdl both --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes ${BENCH_QTYPES:-f16,e8p2,rvq3,rvq4,int4} --pdl ${BENCH_PDL:-both} --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

@@ -150,7 +150,8 @@ static void compare_ctx(const char *model) {
            seqs);
     CHECK_MSG(prompt <= 1e-4 && dec <= 1e-4 && seqs <= 1e-4, "cuda context differs from the cpu one");
     harp_seq tree[2] = {{5, -1}, {3, 0}};
-    CHECK(harp_ctx_eval_seqs(cg, ids, tree, 2, lr, 1, lg) == HARP_ERR_UNSUPPORTED);
+    const int32_t lt[1] = {7};   /* a valid row of the 8-token tree: only the tree itself is unsupported */
+    CHECK(harp_ctx_eval_seqs(cg, ids, tree, 2, lt, 1, lg) == HARP_ERR_UNSUPPORTED);
     CHECK(harp_ctx_set_hook(cg, hook, NULL) == HARP_ERR_UNSUPPORTED);
     CHECK_OK(harp_ctx_set_hook(cc, hook, NULL));
     free(lc);

@@ -15,7 +15,7 @@ extern "C" {
 
 namespace {
 
-constexpr int kChunk = 256;     // keys per split
+constexpr int kChunk = 64;      // keys per split: 32 heads × ctx/64 CTAs (256 keys left most SMs idle: docs/results/decode-gpu.md)
 constexpr int kThreads = 128;
 constexpr int kMaxGroup = 8;    // q heads per kv head (Llama-2/3 70B: 8)
 

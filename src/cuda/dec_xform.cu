@@ -75,14 +75,21 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     const int tile = a.p.G * a.p.S;
     float *b0 = sm, *b1 = sm + a.p.rb * tile;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    if (a.first && a.norm) {
-        if (warp < RB) {
-            const float *x = a.in + (size_t)(row0 + warp) * a.ldi;
+    if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
+        __shared__ float s_part[kThreads / 32][kRows];
+        for (int r = 0; r < RB; r++) {
+            const float *x = a.in + (size_t)(row0 + r) * a.ldi;
             float ss = 0.0f;
-            for (int i = lane; i < a.n; i += 32) ss = fmaf(x[i], x[i], ss);
+            for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            if (lane == 0) s_inv[warp] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
+            if (lane == 0) s_part[warp][r] = ss;
+        }
+        __syncthreads();
+        if (tid < RB) {
+            float ss = 0.0f;
+            for (int w = 0; w < kThreads / 32; w++) ss += s_part[w][tid];
+            s_inv[tid] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
         }
         __syncthreads();
     }

@@ -10,7 +10,7 @@
 # unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
 # Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/;
 # EXTRA_BINS="path/harp-old ..." adds executables to bin/ (run one with HARP_PACK_BIN=harp-old DEST/harp);
-# PACK_TEXTS="ref-corpus/test.txt ..." replaces the list of evaluation texts.
+# PACK_TEXTS="ref-corpus/test.txt ..." replaces the list of evaluation texts; XZ_LEVEL (default -9e) the compression.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -69,7 +69,7 @@ rm -f "$dest/payload.tar.xz"
 # xz -9 (64 MB dictionary) stores each repeat as a back-reference only when the copies are close.
 order="COMMIT bin lib shared/data shared/models/stories260K shared/models/ref-llama"
 for m in ${EXTRA_MODELS:-}; do order="$order shared/models/$(basename "$m")"; done
-tar -C "$stage" -cf - $order | xz -T0 -9e >"$dest/payload.tar.xz"
+tar -C "$stage" -cf - $order | xz -T0 ${XZ_LEVEL:--9e} >"$dest/payload.tar.xz"
 
 # Unpacks the payload once per machine (into /tmp, keyed by its checksum) and sets P, LP.
 cat >"$dest/env.sh" <<'EOF'

@@ -34,7 +34,7 @@ for code in 1mad 3inst hyb; do
   t0=$(date +%s.%N); "$H" quantize "${Q[@]}" -o "$T/cpu_$code" > /dev/null; rc1=$?
   t1=$(date +%s.%N); "$H" quantize "${Q[@]}" -o "$T/gpu_$code" --qtip-gpu > /dev/null; rc2=$?
   t2=$(date +%s.%N)
-  echo "qtip 2-bit $code: CPU $(echo "$t1 - $t0" | bc) s, --qtip-gpu $(echo "$t2 - $t1" | bc) s"
+  echo "qtip 2-bit $code: CPU $(awk -v a="$t0" -v b="$t1" "BEGIN {printf \"%.2f\", b - a}") s, --qtip-gpu $(awk -v a="$t1" -v b="$t2" "BEGIN {printf \"%.2f\", b - a}") s"
   check "quantize_$code" '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]'
   same=1
   for f in "$T/cpu_$code"/*; do cmp -s "$f" "$T/gpu_$code/$(basename "$f")" || { echo "  differs: $(basename "$f")"; same=0; }; done
@@ -47,7 +47,7 @@ Q=(-m "$ST" --hessians "$T/hess" --method qtip --bits 2 --rotation harp --harp-s
 t0=$(date +%s.%N); "$H" quantize "${Q[@]}" -o "$T/cpu_harp" > /dev/null; rc1=$?
 t1=$(date +%s.%N); "$H" quantize "${Q[@]}" -o "$T/gpu_harp" --harp-gpu > /dev/null; rc2=$?
 t2=$(date +%s.%N)
-echo "qtip-harp 2-bit hyb, 10 steps: CPU $(echo "$t1 - $t0" | bc) s, --harp-gpu $(echo "$t2 - $t1" | bc) s"
+echo "qtip-harp 2-bit hyb, 10 steps: CPU $(awk -v a="$t0" -v b="$t1" "BEGIN {printf \"%.2f\", b - a}") s, --harp-gpu $(awk -v a="$t1" -v b="$t2" "BEGIN {printf \"%.2f\", b - a}") s"
 check quantize_harp '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]'
 same=1
 for f in "$T/cpu_harp"/*; do cmp -s "$f" "$T/gpu_harp/$(basename "$f")" || { echo "  differs: $(basename "$f")"; same=0; }; done

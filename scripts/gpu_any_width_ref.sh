@@ -8,6 +8,7 @@
 # quantize report and the ppl row; finished runs are skipped on a re-run) and WORK/fp.json, so that
 # scripts/harp_any_width_table.py WORK prints the tables.
 set -u
+. "$(dirname "$0")/any_width_configs.sh"
 H=$1; W=$2; STEPS=${3:-300}; SEEDS=${4:-"0 1 2"}; T=${5:-5}
 S=${HARP_SHARED:?set HARP_SHARED to the shared folder}
 M=$S/models/ref-llama; TXT=$S/data/ref-corpus/test.txt
@@ -17,15 +18,10 @@ mkdir -p "$W"
 [ -f "$W/fp.json" ] || "$H" ppl --gpu -m "$M" -f "$TXT" --ctx 512 --json -q > "$W/fp.json"
 one() {  # seed: every configuration of one seed, in order
   local seed=$1 cfg F O q p key
-  for cfg in rht greedy0 greedy hadamard; do
+  for cfg in $AW_CONFIGS; do
     key="\"config\": \"$cfg\", \"seed\": $seed,"
     [ -s "$W/run-$cfg-s$seed.json" ] && continue
-    case $cfg in
-      rht) F="--rotation rht";;
-      greedy0) F="--rotation harp --harp-schedule greedy --harp-steps 0";;
-      greedy) F="--rotation harp --harp-schedule greedy --harp-steps $STEPS --harp-gpu";;
-      hadamard) F="--rotation harp --harp-schedule hadamard --harp-steps $STEPS --harp-gpu";;
-    esac
+    F=$(aw_flags "$cfg" "$STEPS" "--harp-gpu")
     O="$W/$cfg-s$seed"
     q=$("$H" quantize -m "$M" --hessians "$W/hess" -o "$O" --method quip --bits 2 $F --seed "$seed" \
         --no-resume -t "$T" --json -q 2> "$O.err") || { echo "quantize $cfg seed $seed failed: $(tail -1 "$O.err")" >&2; continue; }

@@ -10,6 +10,7 @@
 #   {"config": "rht"|"greedy0"|"greedy"|"hadamard", "seed": S, "quantize": <quantize --json>, "ppl": <ppl --json>}
 # and WORK_DIR/fp.json (the FP model on the same windows). Tables: scripts/harp_any_width_table.py.
 set -eu
+. "$(dirname "$0")/any_width_configs.sh"
 H=$1; M=$2; HESS=$3; TXT=$4; W=$5; CTX=$6; MC=$7; SEEDS=${8:-"0 1 2"}; STEPS=${9:-1200}; T=${10:-2}
 export OMP_WAIT_POLICY=passive   # the HARP fit runs many small parallel regions (docs/cli/quantize.md)
 mkdir -p "$W"
@@ -17,15 +18,10 @@ E="--ctx $CTX --max-chunks $MC"
 [ -f "$W/fp.json" ] || "$H" ppl -m "$M" -f "$TXT" $E --json -q -t "$T" --save-logits "$W/fp.logits" > "$W/fp.json"
 touch "$W/runs.jsonl"
 for seed in $SEEDS; do
-  for cfg in rht greedy0 greedy hadamard; do
+  for cfg in $AW_CONFIGS; do
     key="\"config\": \"$cfg\", \"seed\": $seed,"
     grep -qF "$key" "$W/runs.jsonl" && continue
-    case $cfg in
-      rht) F="--rotation rht";;
-      greedy0) F="--rotation harp --harp-schedule greedy --harp-steps 0";;
-      greedy) F="--rotation harp --harp-schedule greedy --harp-steps $STEPS";;
-      hadamard) F="--rotation harp --harp-schedule hadamard --harp-steps $STEPS";;
-    esac
+    F=$(aw_flags "$cfg" "$STEPS")
     O="$W/$cfg-s$seed"
     q=$("$H" quantize -m "$M" --hessians "$HESS" -o "$O" --method quip --bits 2 $F --seed "$seed" --no-resume -t "$T" --json -q)
     p=$("$H" ppl -m "$O" -f "$TXT" $E --json -q -t "$T" --kld-base "$W/fp.logits")

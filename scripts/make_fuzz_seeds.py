@@ -6,7 +6,8 @@ seeds are real files of every kind harp writes, a few kB each. Dev-time only.
     python3 scripts/make_fuzz_seeds.py build/harp ../shared fuzz/corpus
 
 qfolder:  config.json + NUL + model.safetensors of the FP folder and of quantized folders
-          (quip 2/3/4-bit RHT, HARP, rtn/gptq with each rotation kind)
+          (quip 2/3/4-bit RHT, HARP, rtn/gptq with each rotation kind, QTIP trellis codes, W/A/KV
+          and its LDP weights)
 hessian:  a Hessian layer file, as the fuzz target takes it (first byte 1 = target appends the
           checksum, so mutations keep it valid; 0 = file verbatim)
 zeroshot: byte 0 = task, then the first items of each task's file (docs: fuzz/fuzz_zeroshot.c)
@@ -121,10 +122,16 @@ def main():
                 ("rtn2_none", ["--method", "rtn", "--bits", "2", "--group", "8"]),
                 ("rtn3_kron", ["--method", "rtn", "--bits", "3", "--rotation", "kron", "--group", "0"]),
                 ("gptq4_gsr", ["--method", "gptq", "--bits", "4", "--rotation", "gsr", "--group", "16"]),
-                ("rtn8_none", ["--method", "rtn", "--bits", "8", "--group", "0"])]
+                ("rtn8_none", ["--method", "rtn", "--bits", "8", "--group", "0"]),
+                ("qtip2_hyb", ["--method", "qtip", "--bits", "2"]),
+                ("qtip3_1mad", ["--method", "qtip", "--bits", "3", "--qtip-code", "1mad"]),
+                ("wakv_w4a4kv4", ["--method", "wakv", "--w-bits", "4", "--a-bits", "4", "--kv-bits", "4"]),
+                ("wakv_ldp_w2a4kv4", ["--method", "wakv", "--w-bits", "2", "--w-quant", "ldp", "--a-bits", "4", "--kv-bits", "4"])]
     for name, args in variants:
         out = os.path.join(tmp, name)
-        js = run("quantize", "-m", model, "--hessians", hess, "-o", out, "--json", "-q", *args)
+        # wakv rotates the model first and calibrates the rotated one into its own Hessians
+        src = ["--calib", cal, "--hessians", out + ".hess"] if args[1] == "wakv" else ["--hessians", hess]
+        js = run("quantize", "-m", model, *src, "-o", out, "--json", "-q", *args)
         put(corpus, "qfolder", name, folder_seed(out))
         if name in ("quip2_rht", "rtn2_none"):
             put(corpus, "report", "quantize_" + name + ".json", js)

@@ -35,6 +35,10 @@ int bench_gemv_gpu(int argc, char **argv);
 double bench_gpu_time_graph(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls);
 double bench_gpu_time_stream(void *stream, int reps, void (*fn)(void *user, int call, void *stream), void *user, int calls);
 double bench_gpu_copy_gbps(void *stream);
+/* The GPU decode engine's quant types by name (f16, int2..8, e8p2, rvq3/4, qtipK[-1mad|-3inst]): a
+ * --qtypes list parsed into `out` (at most max; unknown names exit with a usage error), and back. */
+int bench_gpu_qtypes(const char *list, int *out, int max);
+const char *bench_gpu_qtype_name(int qt);
 
 #define HARP_DECLARE_BENCH(name, help) int bench_##name(int argc, char **argv);
 HARP_BENCH_LIST(HARP_DECLARE_BENCH)

@@ -117,17 +117,6 @@ static const mshape k_shapes[] = {
     {"qwen2.5-7b", 3584, 18944, 28, 4, 28, 152064},
 };
 
-static const struct {
-    const char *name;
-    int qt;
-    double bits;
-} k_types[] = {{"f16", HARP_QTYPE_F16, 16}, {"int2", HARP_QTYPE_INT2, 2}, {"int3", HARP_QTYPE_INT3, 3}, {"int4", HARP_QTYPE_INT4, 4},
-               {"int8", HARP_QTYPE_INT8, 8}, {"e8p2", HARP_QTYPE_E8P2, 2}, {"rvq3", HARP_QTYPE_RVQ3, 3}, {"rvq4", HARP_QTYPE_RVQ4, 4},
-               /* QTIP: qtipK is the paper's HYB code, -1mad / -3inst the computed codes */
-               {"qtip2", DL_QTIP2_HYB, 2}, {"qtip2-1mad", DL_QTIP2_1MAD, 2}, {"qtip2-3inst", DL_QTIP2_3INST, 2},
-               {"qtip3", DL_QTIP3_HYB, 3}, {"qtip3-1mad", DL_QTIP3_1MAD, 3}, {"qtip3-3inst", DL_QTIP3_3INST, 3},
-               {"qtip4", DL_QTIP4_HYB, 4}, {"qtip4-1mad", DL_QTIP4_1MAD, 4}, {"qtip4-3inst", DL_QTIP4_3INST, 4}};
-
 /* One linear group of the synthetic model. */
 typedef struct blin {
     dec_linear_dev d;      /* what dec_linear_run takes: the backend's packed linear */
@@ -325,8 +314,7 @@ typedef struct dopts {
     void *stream;
 } dopts;
 
-static void row(const dopts *o, const mshape *s, int qti, int harp, int B, double fp16_tok_s[2][9]) {
-    const int qt = k_types[qti].qt;
+static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[2][9]) {
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
@@ -357,12 +345,12 @@ static void row(const dopts *o, const mshape *s, int qti, int harp, int B, doubl
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
-                   s->name, s->name, layers, k_types[qti].name, rot, B, o->pos, pdl ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d %-7s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
                    "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
-                   s->name, k_types[qti].name, rot, B, pdl ? "pdl" : "no-pdl", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
+                   s->name, bench_gpu_qtype_name(qt), rot, B, pdl ? "pdl" : "no-pdl", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
                    peak / 1e9);
         fflush(stdout);
     }
@@ -424,18 +412,12 @@ int bench_decode(int argc, char **argv) {
         }
     }
     int qts[32], nq = 0, has_f16 = 0;
-    {
-        char buf[512];
-        if (strlen(qlist) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(qlist));
-        snprintf(buf, sizeof buf, "%s", qlist);
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            int found = -1;
-            for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
-                if (!strcmp(t, k_types[i].name)) found = (int)i;
-            if (found < 0 || nq == 32) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
-            if (k_types[found].qt == HARP_QTYPE_F16) has_f16 = 1;
-            else qts[nq++] = found;
-        }
+    {   /* f16 is the baseline row of every batch, the others follow it */
+        int all[32];
+        const int na = bench_gpu_qtypes(qlist, all, 32);
+        for (int i = 0; i < na; i++)
+            if (all[i] == HARP_QTYPE_F16) has_f16 = 1;
+            else qts[nq++] = all[i];
     }
     const int do_rht = strstr(rots, "rht") != NULL, do_harp = strstr(rots, "harp") != NULL;
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench decode --gpu: no CUDA device");
@@ -459,7 +441,7 @@ int bench_decode(int argc, char **argv) {
             CUCHK(cudaMemGetInfo(&fr, &tot));
             const int layers = o.layers > 0 && o.layers < s->layers ? o.layers : s->layers;
             const double f16_bytes = 2.0 * layers * (4.0 * s->dim * s->dim + 3.0 * s->hidden * s->dim);
-            if (has_f16 && f16_bytes < 0.9 * (double)fr) row(&o, s, 0, 0, batches[bi], fp16);
+            if (has_f16 && f16_bytes < 0.9 * (double)fr) row(&o, s, HARP_QTYPE_F16, 0, batches[bi], fp16);
             else if (has_f16) fprintf(stderr, "%s f16: %.1f GB of weights do not fit in %.1f GB free; row skipped\n", s->name,
                                       f16_bytes / 1e9, (double)fr / 1e9);
             for (int qi = 0; qi < nq; qi++) {

@@ -46,10 +46,26 @@ static const struct {
                {"qtip3", DL_QTIP3_HYB}, {"qtip3-1mad", DL_QTIP3_1MAD}, {"qtip3-3inst", DL_QTIP3_3INST},
                {"qtip4", DL_QTIP4_HYB}, {"qtip4-1mad", DL_QTIP4_1MAD}, {"qtip4-3inst", DL_QTIP4_3INST}};
 
-static const char *qt_name(int qt) {
+const char *bench_gpu_qtype_name(int qt) {
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
         if (k_types[i].qt == qt) return k_types[i].name;
     return "?";
+}
+
+int bench_gpu_qtypes(const char *list, int *out, int max) {
+    char buf[512];
+    if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(list));
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        int found = -1;
+        for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+            if (!strcmp(t, k_types[i].name)) found = k_types[i].qt;
+        if (found < 0) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
+        if (n == max) cli_die(CLI_EXIT_USAGE, "--qtypes: more than %d entries", max);
+        out[n++] = found;
+    }
+    return n;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -209,11 +225,11 @@ static void emit(const gctx *g, const char *kind, int m, int n, int qt, const ch
         printf("{\"bench\": \"gemv\", \"kind\": \"%s\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, \"qtype\": \"%s\", "
                "\"rotation\": \"%s\", \"batch\": %d, \"warps\": %d, \"us\": %.3f, \"us_stream\": %.3f, \"weight_bytes\": %.0f, "
                "\"bytes\": %.0f, \"gbps\": %.1f, \"total_gbps\": %.1f, \"copy_gbps\": %.1f, \"pct_of_copy\": %.1f, \"copies\": %d}\n",
-               kind, m, n, m, n, qt_name(qt), rot, B, warps, us, us_stream, wbytes, bytes, gbps, tgbps, g->copy_gbps,
+               kind, m, n, m, n, bench_gpu_qtype_name(qt), rot, B, warps, us, us_stream, wbytes, bytes, gbps, tgbps, g->copy_gbps,
                100.0 * tgbps / g->copy_gbps, copies);
     else
         printf("%-7s %6dx%-6d %-5s %-5s B=%d w%d %9.2f us (stream %8.2f) %8.1f GB/s weights %8.1f GB/s total %5.1f%% of copy  [%d copies]\n",
-               kind, m, n, qt_name(qt), rot, B, warps, us, us_stream, gbps, tgbps, 100.0 * tgbps / g->copy_gbps, copies);
+               kind, m, n, bench_gpu_qtype_name(qt), rot, B, warps, us, us_stream, gbps, tgbps, 100.0 * tgbps / g->copy_gbps, copies);
     fflush(stdout);
 }
 
@@ -393,11 +409,11 @@ static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows)
             printf("{\"bench\": \"gemv\", \"kind\": \"prefill\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, "
                    "\"qtype\": \"%s\", \"rows\": %d, \"us\": %.1f, \"tok_s\": %.0f, \"tflops\": %.1f, \"f16_cublas_us\": %.1f, "
                    "\"f16_cublas_tflops\": %.1f, \"vs_f16\": %.3f}\n",
-                   m, n, m, n, qt_name(qts[qi]), rows, t, rows / (t * 1e-6), flops / (t * 1e-6) / 1e12, t16,
+                   m, n, m, n, bench_gpu_qtype_name(qts[qi]), rows, t, rows / (t * 1e-6), flops / (t * 1e-6) / 1e12, t16,
                    flops / (t16 * 1e-6) / 1e12, t16 / t);
         else
             printf("prefill %6dx%-6d %-5s rows=%d %9.1f us  %6.1f TFLOP/s  (fp16 cuBLAS %9.1f us, %6.1f TFLOP/s)  %.2fx of fp16\n", m, n,
-                   qt_name(qts[qi]), rows, t, flops / (t * 1e-6) / 1e12, t16, flops / (t16 * 1e-6) / 1e12, t16 / t);
+                   bench_gpu_qtype_name(qts[qi]), rows, t, flops / (t * 1e-6) / 1e12, t16, flops / (t16 * 1e-6) / 1e12, t16 / t);
         fflush(stdout);
         dec_weights_free(&w);
     }
@@ -521,18 +537,8 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    int qts[32], nq = 0;
-    {
-        char buf[512];
-        if (strlen(qlist) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(qlist));
-        snprintf(buf, sizeof buf, "%s", qlist);
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            int found = 0;
-            for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
-                if (!strcmp(t, k_types[i].name) && nq < 32) qts[nq++] = k_types[i].qt, found = 1;
-            if (!found) cli_die(CLI_EXIT_USAGE, "--qtypes: unknown quant type '%s'", t);
-        }
-    }
+    int qts[32];
+    const int nq = bench_gpu_qtypes(qlist, qts, 32);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));
     const int do_gemv = strstr(modes, "gemv") != NULL, do_lin = strstr(modes, "linear") != NULL;

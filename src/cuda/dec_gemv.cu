@@ -401,7 +401,7 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.ldy = ldy;
     a.fold = opts ? opts->fold : 0;
     a.accumulate = opts ? opts->accumulate : 0;
-    if (a.fold && (a.fold < 1 || 2 * a.fold != B))
+    if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = opts && opts->warps == 4 ? 4 : 8;
     if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);

@@ -1,6 +1,7 @@
 // Transform engine of the GPU decode path (decode.h): a transform is a list of mixed-radix stages
-// (dec_xform); the upload converts the stage matrices to fp16 blocks laid out [i][group][j] (row i
-// of every group's matrix contiguous over groups, rows padded to 8 halves) and plans passes.
+// (dec_xform); the upload lays the stage matrices out [i][group][j] (row i of every group's matrix
+// contiguous over groups, rows padded to 8 entries), in fp16 where that is exact (the Hadamard
+// blocks) and fp32 otherwise (learned and Kronecker blocks), and plans passes.
 //
 // A pass keeps a tile of the row in shared memory and applies consecutive stages to it. "Chunk"
 // passes hold G contiguous sub-vectors of S elements (stages whose groups stay inside S: small
@@ -33,7 +34,8 @@ constexpr int kMaxPasses = 8;
 
 struct XStageK {
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
-    const __half *blk;              // [b][Gs][bp]
+    int f32;                        // blocks in fp32: entries fp16 cannot hold exactly (Cayley, Kronecker)
+    const void *blk;                // [b][Gs][bp] of __half, or of float when f32
 };
 
 struct XPassK {
@@ -119,16 +121,26 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             if (e < a.n) {
                 const int d = (e / S.step) % S.b;
                 const int c = S.Gs == 1 ? 0 : (e / (S.b * S.step)) * S.step + e % S.step;
-                const __half *M = S.blk + ((size_t)d * S.Gs + c) * S.bp;
+                const size_t mo = ((size_t)d * S.Gs + c) * S.bp;
                 const int base = idx - d * S.ts;
                 for (int j0 = 0; j0 < S.bp; j0 += 8) {
-                    const uint4 mv = *reinterpret_cast<const uint4 *>(M + j0);
-                    const __half *mh = reinterpret_cast<const __half *>(&mv);
+                    float mf[8];
+                    if (S.f32) {
+                        const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + j0);
+                        const float4 u0 = M[0], u1 = M[1];
+                        mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
+                        mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
+                    } else {
+                        const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + j0);
+                        const __half *mh = reinterpret_cast<const __half *>(&mv);
+#pragma unroll
+                        for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
+                    }
 #pragma unroll
                     for (int jj = 0; jj < 8; jj++) {
                         const int j = j0 + jj;
                         if (j >= S.b) break;
-                        const float m = __half2float(mh[jj]);
+                        const float m = mf[jj];
                         const int at = base + j * S.ts;
 #pragma unroll
                         for (int r = 0; r < kRows; r++) {
@@ -287,34 +299,46 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     x->n = (int)xf->n;
     x->max_rows = max_rows;
     x->scale = (float)xf->scale;
-    size_t halves = 0;
+    size_t bytes = 0;
     XStageK ks[DEC_MAX_STAGES];
-    size_t off[DEC_MAX_STAGES];
+    size_t off[DEC_MAX_STAGES];   // byte offsets, 16-aligned
     for (int s = 0; s < xf->nstages; s++) {
         const dec_xstage *S = &xf->st[s];
         ks[s].b = S->b;
         ks[s].bp = (S->b + 7) / 8 * 8;
         ks[s].step = (int)S->step;
         ks[s].Gs = S->shared ? 1 : (int)(xf->n / S->b);
-        off[s] = halves;
-        halves += (size_t)ks[s].b * ks[s].Gs * ks[s].bp;
+        // fp16 keeps the ±1 / ±½ Hadamard blocks exactly; learned blocks (HARP's Cayley factors) lose
+        // 2^-11 per entry there, enough to flip a near-tie greedy token, so those stay fp32
+        const size_t cnt = (size_t)ks[s].Gs * ks[s].b * ks[s].b;
+        ks[s].f32 = 0;
+        for (size_t i = 0; i < cnt && !ks[s].f32; i++) {
+            const float v = xf->st[s].mat[i];
+            ks[s].f32 = harp_f16_to_f32(harp_f32_to_f16(v)) != v;
+        }
+        off[s] = bytes;
+        bytes += ((size_t)ks[s].b * ks[s].Gs * ks[s].bp * (ks[s].f32 ? 4 : 2) + 15) / 16 * 16;
     }
     harp_status st = HARP_OK;
-    uint16_t *h = (uint16_t *)calloc(halves ? halves : 1, sizeof(uint16_t));
+    unsigned char *h = (unsigned char *)calloc(bytes ? bytes : 1, 1);
     if (!h) st = HARP_ERR_OOM;
     for (int s = 0; s < xf->nstages && st == HARP_OK; s++) {
         const XStageK &k = ks[s];
         for (int64_t c = 0; c < k.Gs; c++)
             for (int i = 0; i < k.b; i++)
-                for (int j = 0; j < k.b; j++)
-                    h[off[s] + ((size_t)i * k.Gs + c) * k.bp + j] = harp_f32_to_f16(xf->st[s].mat[((size_t)c * k.b + i) * k.b + j]);
+                for (int j = 0; j < k.b; j++) {
+                    const size_t at = ((size_t)i * k.Gs + c) * k.bp + j;
+                    const float v = xf->st[s].mat[((size_t)c * k.b + i) * k.b + j];
+                    if (k.f32) ((float *)(h + off[s]))[at] = v;
+                    else ((uint16_t *)(h + off[s]))[at] = harp_f32_to_f16(v);
+                }
     }
     cudaError_t e = cudaSuccess;
-    if (st == HARP_OK && halves) {
-        e = cudaMalloc(&x->blocks, halves * 2);
-        if (e == cudaSuccess) e = cudaMemcpy(x->blocks, h, halves * 2, cudaMemcpyHostToDevice);
+    if (st == HARP_OK && bytes) {
+        e = cudaMalloc(&x->blocks, bytes);
+        if (e == cudaSuccess) e = cudaMemcpy(x->blocks, h, bytes, cudaMemcpyHostToDevice);
     }
-    for (int s = 0; s < xf->nstages; s++) ks[s].blk = (const __half *)x->blocks + off[s];
+    for (int s = 0; s < xf->nstages; s++) ks[s].blk = (const unsigned char *)x->blocks + off[s];
     const int32_t *perms[2] = {xf->gather, xf->scatter};
     int **dst[2] = {&x->gather, &x->scatter};
     for (int i = 0; i < 2 && e == cudaSuccess && st == HARP_OK; i++) {

@@ -8,7 +8,9 @@
 #             for stories, ctx 512, 4 windows for ref-llama;
 #   gemv rows: every kind and regime of `harp bench gemv --shapes 4096x4096,11008x4096` (--min-time 0.3).
 # usage: scripts/bench_ab.sh OLD_BIN NEW_BIN [RUNS (default 5)]
-# env:   HARP_SHARED (default ../shared), AB_THREADS (default: all cores), AB_GEMV=0 skips gemv
+# env:   HARP_SHARED (default ../shared), AB_THREADS (default: all cores), AB_GEMV=0 skips gemv,
+#        AB_GEMV_ARGS replaces the gemv options after --threads (e.g. "--regime cache --min-time 0.2"),
+#        AB_REF_WINDOWS the ref-llama windows (default 4)
 set -euo pipefail
 export OMP_WAIT_POLICY=passive   # spinning OpenMP workers make short runs on a small machine noisy
 [ $# -ge 2 ] || { echo "usage: $0 OLD_BIN NEW_BIN [RUNS]" >&2; exit 2; }
@@ -56,8 +58,8 @@ for ident, v in vals.items():
     print(json.dumps(row))
 EOF
 }
-measure ppl_ref_llama_fp32 tokens_per_second bench ppl -m "$ref" -f "$shared/data/ref-corpus/test.txt" --ctx 512 --windows 4 --threads "$th"
+measure ppl_ref_llama_fp32 tokens_per_second bench ppl -m "$ref" -f "$shared/data/ref-corpus/test.txt" --ctx 512 --windows "${AB_REF_WINDOWS:-4}" --threads "$th"
 for f in st_quip2_rht st_quip2_harp st_gptq4; do
   measure "ppl_$f" tokens_per_second bench ppl -m "$tmp/$f" -f "$tmp/cal.txt" --ctx 128 --windows 48 --threads "$th"
 done
-[ "${AB_GEMV:-1}" = 0 ] || measure gemv gbps bench gemv --shapes 4096x4096,11008x4096 --min-time 0.3 --threads "$th"
+[ "${AB_GEMV:-1}" = 0 ] || measure gemv gbps bench gemv --threads "$th" ${AB_GEMV_ARGS:---shapes 4096x4096,11008x4096 --min-time 0.3}

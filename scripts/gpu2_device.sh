@@ -29,6 +29,25 @@ for stage in "$@"; do
     done ;;
   bench)
     timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes ${BENCH_QTYPES:-f16,e8p2,rvq3,rvq4,int4} --pdl ${BENCH_PDL:-both} --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+  prof)   # per-kernel GPU time of the decode token (Nsight Compute, one metric), 2 layers, B = 1
+    for q in ${PROF_QTYPES:-f16 e8p2}; do
+      timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
+        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --shape llama2-7b --qtypes $q \
+        --rotations ${PROF_ROT:-rht} --batch 1 --layers 2 --reps 3 --pdl on > "$OUT/ncu_$q.csv" 2> "$OUT/ncu_$q.err"
+      echo "ncu $q exit $?"
+      python3 - "$OUT/ncu_$q.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+hdr, rows = rows[0], rows[1:]
+k, v = hdr.index("Kernel Name"), hdr.index("Metric Value")
+seq = [(r[k].split("(")[0][-40:], float(r[v]) / 1e3) for r in rows]
+agg = collections.OrderedDict()
+for n, us in seq: agg.setdefault(n, []).append(us)
+print("kernels profiled:", len(seq))
+for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, len(a), sum(a) / len(a), min(a)))
+print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
+PY
+    done ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

@@ -11,7 +11,7 @@ S=$($P/harp --where)
 mk() { printf '#!/bin/sh\nHARP_PACK_BIN=%s exec %s/harp "$@"\n' "$2" "$P" > /tmp/$1; chmod +x /tmp/$1; }
 mk hnew harp; mk hold ${OLD_CPU:-harp-old}; mk holdcuda harp-old-cuda   # OLD_CPU=harp-old-cuda where a pack has only that one
 nvidia-smi -L; nproc
-stages=" ${*:-tests ppl ab rht aw} "
+stages=" ${*:-tests ppl ab rht aw} "   # also: blas (OpenBLAS thread-count check of the ppl row)
 has() { case "$stages" in *" $1 "*) return 0 ;; esac; return 1; }
 has tests && { echo "== gpu tests"; timeout 150 $P/gpu-tests > $OUT/gpu-tests.log 2>&1; echo "gpu-tests rc=$?"; grep -E "^== |PASS|FAIL|pass|fail" $OUT/gpu-tests.log | tail -30; }
 has ppl && {
@@ -28,13 +28,24 @@ done 2>&1 | tee $OUT/ppl-gpu.txt | cut -c1-400
 }
 has ab && {
 echo "== bench_ab (CPU, 16 threads)"
-AB_THREADS=16 HARP_SHARED=$S timeout 220 bash scripts/bench_ab.sh /tmp/hold /tmp/hnew 3 2>&1 | tee $OUT/ab.jsonl | grep -v '"gemv"' 
+lscpu | grep -E "^(Model name|CPU\(s\)|Thread|Core|Socket|NUMA node\(s\))" | tr -s ' '
+# the gemv half in the cache regime only (the streaming regime's setup alone outlasts a device command)
+AB_THREADS=16 AB_REF_WINDOWS=8 AB_GEMV_ARGS="--shapes 4096x4096,11008x4096 --regime cache --min-time 0.2 --kinds fp32,fp16,e8p2,e8p2_nohad,rvq3,rvq4,e8p2_q8,rvq3_q8,rvq4_q8,e8p2_harp" \
+  HARP_SHARED=$S timeout ${AB_TIMEOUT:-420} bash scripts/bench_ab.sh /tmp/hold /tmp/hnew ${AB_RUNS:-5} 2>&1 | tee $OUT/ab.jsonl | grep -v '"gemv"' 
 python3 - $OUT/ab.jsonl <<'PY'
 import json,sys
 rows=[json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
 g=[r for r in rows if r['name']=='gemv']
 for r in g: print(r.get('kind'),r.get('m'),r.get('n'),r.get('regime'),r['new_over_old'])
 PY
+}
+has blas && {
+echo "== ref-llama fp32 bench ppl, 16 threads, OpenBLAS threads from the environment as well (old, new alternated)"
+for i in 1 2 3 4 5; do for b in hold hnew; do for ob in unset 16; do
+  if [ $ob = unset ]; then r=$(/tmp/$b bench ppl -m $S/models/ref-llama -f $S/data/ref-corpus/test.txt --ctx 512 --windows 8 --threads 16 --json 2>/dev/null)
+  else r=$(OPENBLAS_NUM_THREADS=$ob /tmp/$b bench ppl -m $S/models/ref-llama -f $S/data/ref-corpus/test.txt --ctx 512 --windows 8 --threads 16 --json 2>/dev/null); fi
+  echo "$b openblas=$ob $(echo "$r" | tr -d '\n' | cut -c1-400)"
+done; done; done | tee $OUT/blas.txt
 }
 has rht && {
 echo "== rht vs harp folder ppl speed (issue 17 item 7), new and old"

@@ -1,5 +1,5 @@
 /* W/A/KV execution in the forward pass (issue 14, CPU backend):
- *  1. exactness: stories260K rotated offline with every R1 = R2 kind (R3, R4 online through the
+ *  1. exactness: stories260K rotated offline with every R1 = R2 kind (R3, R4, R_o online through the
  *     model's slots) gives the original perplexity within 1e-4 relative;
  *  2. the online Hadamards as the backend runs them equal their dense-matrix twins (R3: head_dim,
  *     R4: 172, stories260K's FFN width, a Paley-based order);

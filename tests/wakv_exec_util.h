@@ -1,5 +1,5 @@
 /* Shared by the W/A/KV execution tests: a model opened, offline-rotated (src/qmodel/wakv_apply.c),
- * optionally RTN-quantized, with the online R3 / R4 and the activation / KV quantizers of
+ * optionally RTN-quantized, with the online R3 / R4 / R_o and the activation / KV quantizers of
  * model/slots.h switched on; and its NLL and KLD to a reference model over windows of a text, through
  * the one forward pass (harp_ctx_eval_windows + harp_ctx_score). */
 #ifndef WAKV_EXEC_UTIL_H
@@ -19,7 +19,7 @@
 typedef struct wx_cfg {
     harp_wakv_rkind rot;   /* R1 = R2 kind */
     uint64_t seed;
-    int r34;               /* online R3 / R4 */
+    int r34;               /* online R3 / R4 / R_o */
     int w_bits;            /* 0 or 16: fp32 weights; else RTN with MSE clip, symmetric per channel */
     int a_bits, kv_bits;   /* 0 or 16: off; asymmetric, per token / per (token, head) */
     float clip;            /* activation and KV clip ratio */
@@ -33,7 +33,7 @@ static harp_model *wx_open(const char *path, const wx_cfg *c) {
     if (!c) return m;
     harp_wakv_rot_params rp = harp_wakv_rot_params_default();
     rp.r1 = rp.r2 = c->rot;
-    rp.r3 = rp.r4 = c->r34;
+    rp.r3 = rp.r4 = rp.ro = c->r34;
     rp.r1_expand = 0;
     rp.seed = c->seed;
     harp_wakv_dims dm = harp_wakv_model_dims(m);
@@ -46,7 +46,7 @@ static harp_model *wx_open(const char *path, const wx_cfg *c) {
     if (!st && c->w_bits && c->w_bits < 16) st = harp_wakv_model_wquant_rtn(m, c->w_bits, 0, 1, 1);
     harp_wakv_exec e;
     memset(&e, 0, sizeof e);
-    e.r3 = e.r4 = c->r34;
+    e.r3 = e.r4 = e.ro = c->r34;
     if (c->a_bits && c->a_bits < 16) e.act = (harp_aq_fmt){c->a_bits, 0, 0, c->clip, 0};
     if (c->kv_bits && c->kv_bits < 16) e.kv = (harp_aq_fmt){c->kv_bits, 0, m->cfg.head_dim, c->clip, 1};
     if (!st) st = harp_model_set_exec(m, &e);

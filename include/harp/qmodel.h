@@ -21,10 +21,13 @@ extern "C" {
 /* Format version written to quantization_config.version. 1: weights only (every method but wakv);
  * 2: a `--method wakv` folder, whose quantization_config.wakv changes the function the folder computes
  * (online rotations, activation / KV quantizers), so builds that read only version 1 refuse it instead of
- * running it as a plain scalar folder. The loader reads both (wakv folders written as version 1 by
- * earlier builds included) and rejects any other. */
+ * running it as a plain scalar folder; 3: a wakv folder whose o-projection input carries the online
+ * Hadamard R_o (quantization_config.wakv.ro), which builds that know only versions 1 and 2 would
+ * silently skip. The loader reads all three (wakv folders written as version 1 by earlier builds
+ * included) and rejects any other. */
 #define HARP_QMODEL_VERSION 1
 #define HARP_QMODEL_VERSION_WAKV 2
+#define HARP_QMODEL_VERSION_WAKV_RO 3
 
 /* Incoherence rotation of a quantized linear (both sides). NONE: no signs, no rotation. Every
  * other kind first conjugates W and H by random signs s_out / s_in, then rotates:

@@ -9,7 +9,7 @@
 
 struct harp_mslots {
     harp_wakv_exec e;            /* clip = NULL; ratios live in aq / kvq */
-    harp_rot *r3, *r4;
+    harp_rot *r3, *r4, *ro;
     struct harp_aquant *aq;      /* n_layers × HARP_LG_COUNT (act.bits > 0) */
     struct harp_aquant *kvq;     /* n_layers × 2 (kv.bits > 0)              */
     harp_qtype kv_type;
@@ -23,6 +23,7 @@ void harp_model_slots_free(harp_model *m) {
     if (!s) return;
     harp_rot_destroy(s->r3);
     harp_rot_destroy(s->r4);
+    harp_rot_destroy(s->ro);
     free(s->aq);
     free(s->kvq);
     free(s);
@@ -35,6 +36,7 @@ void harp_model_slots_install(harp_model *m) {
         harp_layer_cfg *lc = &m->layers[l].cfg;
         lc->r3 = s ? s->r3 : NULL;
         lc->g[HARP_LG_DOWN].rot_in = s ? s->r4 : NULL;
+        lc->g[HARP_LG_O].rot_in = s ? s->ro : NULL;
         for (int g = 0; g < HARP_LG_COUNT; g++)
             lc->g[g].act_q = s && s->aq && !(s->e.act_skip >> g & 1u) ? &s->aq[l * HARP_LG_COUNT + g] : NULL;
         lc->kv_q = s && s->kvq ? &s->kvq[2 * l] : NULL;
@@ -86,13 +88,16 @@ static harp_status slots_build(const harp_model *m, const harp_wakv_exec *e, str
     if (e->r4 && harp_rot_create(HARP_ROT_HADAMARD, c->hidden_dim, NULL, 0, &s->r4))
         return harp_err(HARP_ERR_INVALID_ARG, "R4 (online Hadamard on the down-projection input): no Hadamard matrix of "
                         "order %d (the FFN width)", c->hidden_dim);
+    if (e->ro && harp_rot_create(HARP_ROT_HADAMARD, (int64_t)c->n_heads * c->head_dim, NULL, 0, &s->ro))
+        return harp_err(HARP_ERR_INVALID_ARG, "R_o (online Hadamard on the o-projection input): no Hadamard matrix of "
+                        "order %d (n_heads · head_dim)", c->n_heads * c->head_dim);
     return slots_quantizers(m, e, s);
 }
 
 harp_status harp_model_set_exec(harp_model *m, const harp_wakv_exec *e) {
     if (!m) return harp_err(HARP_ERR_INVALID_ARG, "harp_model_set_exec: NULL model");
     struct harp_mslots *s = NULL;
-    if (e && (e->r3 || e->r4 || e->act.bits || e->kv.bits)) {
+    if (e && (e->r3 || e->r4 || e->ro || e->act.bits || e->kv.bits)) {
         if (!(s = harp_xcalloc(1, sizeof *s, "model slots"))) return HARP_ERR_OOM;
         harp_status st = slots_build(m, e, s);
         if (st) {
@@ -139,7 +144,7 @@ harp_qtype harp_model_kv_type(const harp_model *m, const struct harp_aquant **q)
 harp_status harp_model_slots_check(const harp_model *m, const harp_backend *b) {
     const struct harp_mslots *s = m->slots;
     if (!s) return HARP_OK;
-    const char *op = (s->r3 || s->r4) && !harp_backend_supports(b, HARP_OP_ROTATE, HARP_QTYPE_F32) ? "online Hadamard rotations"
+    const char *op = (s->r3 || s->r4 || s->ro) && !harp_backend_supports(b, HARP_OP_ROTATE, HARP_QTYPE_F32) ? "online Hadamard rotations"
                      : s->aq && !harp_backend_supports(b, HARP_OP_AQUANT, HARP_QTYPE_F32)      ? "activation quantization"
                      : s->kvq && (!harp_backend_supports(b, HARP_OP_KV_STORE, s->kv_type) ||
                                   !harp_backend_supports(b, HARP_OP_ATTENTION, s->kv_type))
@@ -193,6 +198,7 @@ harp_status harp_model_exec_to_json(const harp_model *m, cJSON *o) {
     const struct harp_mslots *s = m->slots;
     cJSON_AddBoolToObject(o, "r3", s && s->r3);
     cJSON_AddBoolToObject(o, "r4", s && s->r4);
+    if (s && s->ro) cJSON_AddBoolToObject(o, "ro", 1);   /* absent = off: folders without it stay as they were */
     if (!s) return HARP_OK;
     if (s->aq) fmt_to_json(o, "activations", &s->e.act, 0, s->e.act_skip);
     if (s->kvq) fmt_to_json(o, "kv_cache", &s->e.kv, 1, 0);
@@ -248,6 +254,9 @@ static harp_status exec_from_json(harp_model *m, const cJSON *w, const char *nam
     if (!cJSON_IsBool(r3) || !cJSON_IsBool(r4))
         return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.r3 and .r4 must be booleans", name);
     e.r3 = cJSON_IsTrue(r3), e.r4 = cJSON_IsTrue(r4);
+    const cJSON *ro = cJSON_GetObjectItemCaseSensitive(w, "ro");
+    if (ro && !cJSON_IsBool(ro)) return harp_err(HARP_ERR_FORMAT, "%s: quantization_config.wakv.ro must be a boolean", name);
+    e.ro = cJSON_IsTrue(ro);
     HARP_TRY(fmt_from_json(w, "activations", &e.act, name));
     HARP_TRY(fmt_from_json(w, "kv_cache", &e.kv, name));
     HARP_TRY(skip_from_json(w, &e.act_skip, name));
@@ -255,14 +264,14 @@ static harp_status exec_from_json(harp_model *m, const cJSON *w, const char *nam
     if (!clip) return HARP_ERR_OOM;
     /* "clip" comes with the slots; a folder without any (r3, r4 off, nothing quantized) has none */
     int has_clip = cJSON_GetObjectItemCaseSensitive(w, "clip") != NULL;
-    harp_status st = has_clip || e.r3 || e.r4 || e.act.bits || e.kv.bits ? clips_from_json(w, m->cfg.n_layers, clip, name)
+    harp_status st = has_clip || e.r3 || e.r4 || e.ro || e.act.bits || e.kv.bits ? clips_from_json(w, m->cfg.n_layers, clip, name)
                                                                           : HARP_OK;
     e.clip = has_clip ? clip : NULL;
     if (!st) st = harp_model_set_exec(m, &e);
     size_t n = strlen(m->quant_desc);
     if (!st && n < sizeof m->quant_desc)
-        snprintf(m->quant_desc + n, sizeof m->quant_desc - n, "; wakv A%d KV%d%s%s", e.act.bits ? e.act.bits : 16,
-                 e.kv.bits ? e.kv.bits : 16, e.r3 ? " R3" : "", e.r4 ? " R4" : "");
+        snprintf(m->quant_desc + n, sizeof m->quant_desc - n, "; wakv A%d KV%d%s%s%s", e.act.bits ? e.act.bits : 16,
+                 e.kv.bits ? e.kv.bits : 16, e.r3 ? " R3" : "", e.r4 ? " R4" : "", e.ro ? " Ro" : "");
     if (st && st != HARP_ERR_OOM) {
         char msg[400];
         snprintf(msg, sizeof msg, "%s", harp_last_error());

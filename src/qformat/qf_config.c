@@ -186,9 +186,10 @@ static harp_status qc_parse_harp(const cJSON *q, const char *name, int n_layers,
     const char *s = NULL;
     HARP_TRY(qc_int(q, "version", name, 0, 1e9, &v));
     qc->version = (int)v;
-    if (qc->version != HARP_QMODEL_VERSION && qc->version != HARP_QMODEL_VERSION_WAKV)
-        return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.version %d is not supported (this build reads %d and %d)",
-                        name, qc->version, HARP_QMODEL_VERSION, HARP_QMODEL_VERSION_WAKV);
+    if (qc->version != HARP_QMODEL_VERSION && qc->version != HARP_QMODEL_VERSION_WAKV &&
+        qc->version != HARP_QMODEL_VERSION_WAKV_RO)
+        return harp_err(HARP_ERR_UNSUPPORTED, "%s: quantization_config.version %d is not supported (this build reads %d to %d)",
+                        name, qc->version, HARP_QMODEL_VERSION, HARP_QMODEL_VERSION_WAKV_RO);
     HARP_TRY(qc_type(q, name, qc));
     HARP_TRY(qc_str(q, "rotation", name, &s));
     if (harp_qrot_parse(s, &qc->rotation))

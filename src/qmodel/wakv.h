@@ -64,6 +64,8 @@ typedef struct harp_wakv_rot_params {
     harp_wakv_rkind r1, r2;
     int gsr_block;   /* G (power of two); 0 = 128, lowered to the largest power of two dividing the width */
     int r3, r4;      /* online Hadamards on q/k (per head) and on the down-projection input */
+    int ro;          /* online Hadamard of n_heads·head_dim on the o-projection input (QuaRot's online,
+                        across-heads half of R2; off by default, the wakv pipeline turns it on with A < 16) */
     int r1_expand;   /* 1: a Hadamard R1 zero-pads d to the nearest width with a construction; 0: refuse */
     uint64_t seed;
 } harp_wakv_rot_params;
@@ -76,6 +78,7 @@ typedef struct harp_wakv_rots {
     harp_padrot **r2;    /* n_layer entries, head_dim; NULL = none */
     harp_padrot *r3;     /* head_dim, plain Hadamard; NULL = off  */
     harp_padrot *r4;     /* I → I', plain Hadamard; NULL = off    */
+    harp_padrot *ro;     /* n_heads·head_dim, plain Hadamard; NULL = off */
     int n_layer;
 } harp_wakv_rots;
 
@@ -101,7 +104,8 @@ harp_status harp_wakv_rot_heads_in(const harp_padrot *R2, float *W, int64_t m, i
 
 /* Online R3: each head of X (rows × n_heads·hd, leading dimension ld) ← x_h·R3, in place. */
 harp_status harp_wakv_r3_apply(const harp_padrot *R3, float *X, int64_t rows, int64_t ld, int n_heads);
-/* Online R4: Y (rows × I') = [X, 0]·R4 for X (rows × I) — harp_padrot_fwd. */
+/* Online R4: Y (rows × I') = [X, 0]·R4 for X (rows × I) — harp_padrot_fwd. (R_o is the same
+ * operation on the o-projection input.) */
 harp_status harp_wakv_r4_apply(const harp_padrot *R4, const float *X, int64_t ldx, float *Y, int64_t ldy, int64_t rows);
 
 /* One layer of the offline step (for a pipeline that streams layers): out gets new arrays (free with
@@ -111,10 +115,9 @@ harp_status harp_wakv_rotate_layer(const harp_wakv_dims *dims, const harp_wakv_r
 void harp_wakv_layer_free(harp_wakv_layer *L);
 
 /* The whole offline step: out (new arrays, untied head, all norms 1, norm_div = in's d, down_in = I')
- * = `in` with
- * every RMSNorm folded and R1, R2 and R4's offline half fused. `in` is not modified. The function of
- * the model is unchanged when the forward pass applies R3 (after RoPE) and R4 (before down) online
- * and divides RMSNorm by norm_div. */
+ * = `in` with every RMSNorm folded and R1, R2 and the offline halves of R4 and R_o fused. `in` is not
+ * modified. The function of the model is unchanged when the forward pass applies R3 (after RoPE), R4
+ * (before down) and R_o (before o) online and divides RMSNorm by norm_div. */
 harp_status harp_wakv_rotate(const harp_wakv_weights *in, const harp_wakv_rots *rots, harp_wakv_weights *out);
 
 /* ---- an in-memory harp_model (wakv_apply.c) --------------------------------------------------------- */
@@ -122,9 +125,9 @@ harp_status harp_wakv_rotate(const harp_wakv_weights *in, const harp_wakv_rots *
 /* The rotation dims of m (d, ffn, vocab, head_dim, layers, heads). */
 harp_wakv_dims harp_wakv_model_dims(const harp_model *m);
 /* m (fp32, no o/gate/up/down biases) ← its offline rotation by R, in place: norms folded (γ = 1), R1,
- * R2 and R4's offline half fused, the head untied. Refuses R1 / R4 that expand a width (the forward
- * pass has no expanded residual stream). The caller turns R3 / R4's online halves on with
- * harp_model_set_exec (r3 = R->r3 != NULL, r4 = R->r4 != NULL). */
+ * R2 and the offline halves of R4 and R_o fused, the head untied. Refuses R1 / R4 that expand a width
+ * (the forward pass has no expanded residual stream). The caller turns the online halves on with
+ * harp_model_set_exec (r3 = R->r3 != NULL, r4 = R->r4 != NULL, ro = R->ro != NULL). */
 harp_status harp_wakv_model_rotate(harp_model *m, const harp_wakv_rots *R);
 /* Every decoder linear of m (fp32) ← its RTN grid values: bits, group (0 = per channel), symmetric,
  * MSE clip (harp_wq_fit_mse) or min/max. The head and embedding stay fp32. */

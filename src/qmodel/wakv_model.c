@@ -58,6 +58,7 @@ static harp_status fold_rot_in(const harp_padrot *R, const float *W, const float
 typedef struct rot_ctx {
     const harp_wakv_dims *dm;
     const harp_padrot *r1, *r4;  /* never NULL: identities stand in for "none" */
+    const harp_padrot *ro;       /* NULL = none */
 } rot_ctx;
 
 static harp_status rotate_layer_ctx(const rot_ctx *c, const harp_wakv_layer *in, const harp_padrot *r2,
@@ -78,6 +79,12 @@ static harp_status rotate_layer_ctx(const rot_ctx *c, const harp_wakv_layer *in,
         return HARP_ERR_OOM;
     }
     harp_status st = r2 ? harp_wakv_rot_heads_in(r2, t, d, dm->n_head) : HARP_OK;
+    if (st == HARP_OK && c->ro) {   /* R_o's offline half on the input columns, after R2 */
+        float *u = alloc_f(d * qm);
+        st = u ? harp_wakv_rot_in(c->ro, t, d, u) : HARP_ERR_OOM;
+        free(t);
+        t = u;
+    }
     if (st == HARP_OK) st = harp_wakv_rot_out(c->r1, t, qm, o->wo);
     free(t);
     HARP_TRY(st);
@@ -105,6 +112,8 @@ static harp_status check_model(const harp_wakv_weights *in, const harp_wakv_rots
     if ((in->norm_div && in->norm_div != dm->d) || (in->down_in && in->down_in != dm->ffn))
         return harp_err(HARP_ERR_INVALID_ARG, "wakv rotate: the model is already expanded (rotate the original)");
     if ((R->r1 && harp_padrot_n(R->r1) != dm->d) || (R->r4 && harp_padrot_n(R->r4) != dm->ffn) ||
+        (R->ro && (harp_padrot_n(R->ro) != (int64_t)dm->n_head * dm->head_dim ||
+                   harp_padrot_n_pad(R->ro) != harp_padrot_n(R->ro))) ||
         (R->r2 && R->n_layer != dm->n_layer))
         return harp_err(HARP_ERR_SHAPE, "wakv rotate: rotations were built for other model dimensions");
     for (int l = 0; R->r2 && l < dm->n_layer; l++)
@@ -131,7 +140,7 @@ static harp_status ctx_make(const harp_wakv_dims *dm, const harp_wakv_rots *R, r
     id[0] = id[1] = NULL;
     harp_status st = R->r1 ? HARP_OK : harp_padrot_wrap(NULL, dm->d, &id[0]);
     if (st == HARP_OK && !R->r4) st = harp_padrot_wrap(NULL, dm->ffn, &id[1]);
-    c->dm = dm, c->r1 = R->r1 ? R->r1 : id[0], c->r4 = R->r4 ? R->r4 : id[1];
+    c->dm = dm, c->r1 = R->r1 ? R->r1 : id[0], c->r4 = R->r4 ? R->r4 : id[1], c->ro = R->ro;
     return st;
 }
 

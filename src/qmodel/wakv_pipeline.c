@@ -91,7 +91,7 @@ static harp_status wk_rotate(harp_model *m, const harp_wakv_params *p) {
     rp.r2 = rp.r1;
     rp.gsr_block = p->gsr_block;
     rp.r3 = p->kv_bits < 16;
-    rp.r4 = p->a_bits < 16;
+    rp.r4 = rp.ro = p->a_bits < 16;
     rp.r1_expand = 0;
     rp.seed = p->seed;
     harp_wakv_dims dm = harp_wakv_model_dims(m);
@@ -101,7 +101,7 @@ static harp_status wk_rotate(harp_model *m, const harp_wakv_params *p) {
     harp_wakv_rots_free(&R);
     harp_wakv_exec e;
     memset(&e, 0, sizeof e);
-    e.r3 = rp.r3, e.r4 = rp.r4;
+    e.r3 = rp.r3, e.r4 = rp.r4, e.ro = rp.ro;
     return st ? st : harp_model_set_exec(m, &e);
 }
 
@@ -256,9 +256,11 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     return w;
 }
 
-/* out_dir/config.json gains quantization_config.wakv (version HARP_QMODEL_VERSION_WAKV), and says the
- * (rotated) head is not tied. */
+/* out_dir/config.json gains quantization_config.wakv (version HARP_QMODEL_VERSION_WAKV, or _WAKV_RO
+ * when the o input has its online Hadamard), and says the (rotated) head is not tied. */
 static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
+    const int version = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(wakv, "ro")) ? HARP_QMODEL_VERSION_WAKV_RO
+                                                                                  : HARP_QMODEL_VERSION_WAKV;
     char *path = harp_path_join(out_dir, "config.json"), *text = NULL;
     size_t len = 0;
     harp_status st = path ? harp_read_file(path, &text, &len) : HARP_ERR_OOM;
@@ -268,7 +270,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
     if (!st) {
         cJSON_DeleteItemFromObjectCaseSensitive(root, "tie_word_embeddings");
         cJSON_AddBoolToObject(root, "tie_word_embeddings", 0);
-        cJSON_ReplaceItemInObjectCaseSensitive(q, "version", cJSON_CreateNumber(HARP_QMODEL_VERSION_WAKV));
+        cJSON_ReplaceItemInObjectCaseSensitive(q, "version", cJSON_CreateNumber(version));
         cJSON_DeleteItemFromObjectCaseSensitive(q, "wakv");
         cJSON_AddItemToObject(q, "wakv", wakv);
         wakv = NULL;

@@ -79,6 +79,7 @@ void harp_wakv_rots_free(harp_wakv_rots *r) {
     harp_padrot_destroy(r->r1);
     harp_padrot_destroy(r->r3);
     harp_padrot_destroy(r->r4);
+    harp_padrot_destroy(r->ro);
     for (int l = 0; r->r2 && l < r->n_layer; l++) harp_padrot_destroy(r->r2[l]);
     harp_free(r->r2);
     memset(r, 0, sizeof *r);
@@ -102,6 +103,9 @@ harp_status harp_wakv_rots_create(const harp_wakv_rot_params *p, const harp_wakv
         st = harp_padrot_hadamard(dm->head_dim, 0, 0, 0, "R3 (online Hadamard on q and k per head)", &out->r3);
     if (st == HARP_OK && p->r4)
         st = harp_padrot_hadamard(dm->ffn, 1, 0, 0, "R4 (online Hadamard on the down-projection input)", &out->r4);
+    if (st == HARP_OK && p->ro)
+        st = harp_padrot_hadamard((int64_t)dm->n_head * dm->head_dim, 0, 0, 0,
+                                  "R_o (online Hadamard on the o-projection input)", &out->ro);
     if (st != HARP_OK) harp_wakv_rots_free(out);
     return st;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # harp quantize --method wakv on stories260K (issue 14): a W4A4KV4 folder round trip (in-memory --ppl
 # == harp ppl on the folder to the 8 decimals it prints), the folder's quantization_config.wakv and its
-# loading by info and generate, Hessians of the unrotated model refused, the folder version (2; a
-# version-1 wakv folder of earlier builds still loads, an unknown version is refused), the weight-grid
+# loading by info and generate, Hessians of the unrotated model refused, the folder version (3 with the
+# online o-input Hadamard R_o, 2 without it; a version-1 wakv folder of earlier builds still loads, an
+# unknown version is refused), the weight-grid
 # flags (--w-sym --w-clip --act-order) recorded and loading, and the flag combinations that cannot
 # work refused with one line (exit 2).
 set -u
@@ -24,24 +25,25 @@ echo "W4A4KV4: in-memory nll $nll_mem, folder nll $nll_disk"
 check roundtrip_nll_identical '[[ -n "$nll_mem" && -n "$nll_disk" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$nll_mem" "$nll_disk"'
 cfg="$D/w/config.json"
 py='import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; w=q["wakv"]
-ok = q["method"] == "gptq" and w["r3"] and w["r4"] and w["activations"]["bits"] == 4 and w["kv_cache"]["bits"] == 4
+ok = q["method"] == "gptq" and w["r3"] and w["r4"] and w["ro"] and w["activations"]["bits"] == 4 and w["kv_cache"]["bits"] == 4
 ok = ok and w["kv_cache"]["group_size"] == 8 and len(w["clip"]) == 5 and w["rotation"]["r1"] == "hadamard"
 sys.exit(0 if ok else 1)'
 check config_wakv 'python3 -c "$py" "$cfg"'
 check head_untied 'grep -q "\"tie_word_embeddings\":.*false" "$cfg"'
-# format version 2 marks a wakv folder; earlier builds wrote version 1, which must keep loading
+# format version 3 marks a wakv folder with R_o (2: without it); earlier builds wrote version 1, which
+# must keep loading
 py_ver='import json,sys; c=json.load(open(sys.argv[1])); v=c["quantization_config"]["version"]
 if len(sys.argv) > 2: c["quantization_config"]["version"] = int(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"), indent=2)
-sys.exit(0 if v == 2 else 1)'
-check config_version_2 'python3 -c "$py_ver" "$cfg"'
+sys.exit(0 if v == 3 else 1)'
+check config_version_3 'python3 -c "$py_ver" "$cfg"'
 cp -r "$D/w" "$D/w_v1"; python3 -c "$py_ver" "$D/w_v1/config.json" 1
 nll_v1=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
 check version_1_wakv_folder_loads '[[ -n "$nll_v1" && "$nll_v1" == "$nll_disk" ]]'
-python3 -c "$py_ver" "$D/w_v1/config.json" 3
+python3 -c "$py_ver" "$D/w_v1/config.json" 4
 e=$("$HARP_BIN" ppl -m "$D/w_v1" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
-check version_3_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"version 3 is not supported"* ]]'
+check version_4_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"version 4 is not supported"* ]]'
 info=$("$HARP_BIN" info -m "$D/w")
-check info_shows_wakv '[[ "$info" == *"wakv A4 KV4 R3 R4"* ]]'
+check info_shows_wakv '[[ "$info" == *"wakv A4 KV4 R3 R4 Ro"* ]]'
 gen=$("$HARP_BIN" generate -m "$D/w" -p "Once upon a time" -n 8 --json)
 check generate_on_folder '[[ "$gen" == *"\"generated_ids\": ["* ]]'
 # the rotated model's Hessians are reused (no --calib needed the second time); the unrotated model's refused
@@ -56,6 +58,9 @@ check unrotated_hessians_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) 
   --method wakv --w-bits 4 --rotation gsr -q >/dev/null 2>&1
 p16=$("$HARP_BIN" ppl -m "$D/w16" -f "$D/cal.txt" --ctx 128 --max-chunks 2 --json -q 2>&1)
 check w4a16_folder_loads '[[ "$p16" == *"\"ppl\": "* ]]'
+py_16='import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]
+sys.exit(0 if q["version"] == 2 and "ro" not in q["wakv"] else 1)'
+check w4a16_version_2_without_ro 'python3 -c "$py_16" "$D/w16/config.json"'
 
 # weight grids: symmetric, MSE-clipped, act-order (recorded in the folder, which loads and runs)
 "$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wg" $W --w-sym --w-clip --act-order -q >/dev/null 2>&1

@@ -4,8 +4,9 @@
  *
  * This header is the benchmarks' one door into the library below its public API: the module APIs
  * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook, the
- * ldp2 int4-activation GEMV) and
- * the BLAS baselines (cblas). Benchmarks include only this, cli.h and include/ headers. */
+ * ldp2 int4-activation GEMV; cuda: the decode engine and, in CUDA builds, cuBLAS through the
+ * cublas_dl.h wrappers) and the BLAS baselines (cblas). Benchmarks include only this, cli.h and
+ * include/ headers. */
 #ifndef HARP_BENCH_H
 #define HARP_BENCH_H
 
@@ -13,6 +14,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "cuda/cublas_dl.h"
 #include "cuda/dec_synth.h"
 #include "harp.h"
 #include "quant/e8p.h"

@@ -26,7 +26,6 @@ int bench_gemv_gpu(int argc, char **argv) {
     cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: harp was built without CUDA (-DHARP_CUDA=ON)");
 }
 #else
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 
@@ -378,17 +377,19 @@ static void pf_quant(void *u) {
 static void pf_f16(void *u) {
     pf *p = u;
     const float one = 1.0f, zero = 0.0f;
-    if (cublasGemmEx(p->h, CUBLAS_OP_T, CUBLAS_OP_N, p->m, p->rows, p->npad, &one, p->W16, CUDA_R_16F, p->npad, p->X, CUDA_R_16F,
-                     p->npad, &zero, p->Y, CUDA_R_32F, p->m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
-        cli_die(CLI_EXIT_FAIL, "cublasGemmEx failed");
+    const cublasStatus_t st = harp_cublas_gemm_ex(p->h, CUBLAS_OP_T, CUBLAS_OP_N, p->m, p->rows, p->npad, &one, p->W16, CUDA_R_16F,
+                                                  p->npad, p->X, CUDA_R_16F, p->npad, &zero, p->Y, CUDA_R_32F, p->m,
+                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasGemmEx: %s", harp_cublas_why(st));
 }
 
 static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows) {
     pf p;
     memset(&p, 0, sizeof p);
     p.rows = rows, p.m = m, p.n = n, p.npad = dec_npad(n), p.s = g->s;
-    if (cublasCreate(&p.h) != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate failed");
-    cublasSetStream(p.h, g->s);
+    const cublasStatus_t st = harp_cublas_create(&p.h);
+    if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
+    harp_cublas_set_stream(p.h, g->s);
     CUCHK(cudaMalloc(&p.X, (size_t)rows * p.npad * 2));
     CUCHK(cudaMalloc(&p.ws, (size_t)1024 * p.npad * 2));
     CUCHK(cudaMalloc(&p.W16, (size_t)m * p.npad * 2));
@@ -418,7 +419,7 @@ static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows)
         dec_weights_free(&w);
     }
     cudaFree(p.X), cudaFree(p.ws), cudaFree(p.W16), cudaFree(p.Y);
-    cublasDestroy(p.h);
+    harp_cublas_destroy(p.h);
 }
 
 /* ---- attention ------------------------------------------------------------------------------------------ */

@@ -12,7 +12,9 @@ endif()
 # harp_lib was created before CUDA was enabled: set its architectures explicitly.
 set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${HARP_CUDA_ARCHITECTURES}")
 target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)
-target_link_libraries(harp_lib PUBLIC CUDA::cudart CUDA::cublas)
+# cuBLAS is not linked: src/cuda/cublas_dl.c opens it at first use (dlopen), since mapping
+# libcublasLt at process start costs every harp process ~210 MB of RSS. cudart is small.
+target_link_libraries(harp_lib PUBLIC CUDA::cudart ${CMAKE_DL_LIBS})
 # The CUDA backend mirrors the CPU kernels operation by operation; no FMA contraction there.
 set_source_files_properties(${CMAKE_SOURCE_DIR}/src/cuda/backend_cuda.cu ${CMAKE_SOURCE_DIR}/src/cuda/cuda_kernels.cu
   ${CMAKE_SOURCE_DIR}/src/cuda/trellis_viterbi.cu

@@ -21,7 +21,10 @@ mkdir -p "$stage/bin" "$stage/lib"
 bins="build-cuda/harp build-cuda/tests/test_dec_gpu build-cuda/tests/test_dec_pack"
 [ -n "${PEER_BIN:-}" ] && bins="$bins $PEER_BIN"
 cp $bins "$stage/bin/"
-for b in $bins; do ldd "$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u | while read -r so; do
+# harp opens cuBLAS at first use (dlopen): add what cuBLAS itself needs, as scripts/gpu_pack.sh does.
+cublas=$(/sbin/ldconfig -p | awk '$1 == "libcublas.so.13" {print $NF; exit}')
+[ -n "$cublas" ] || cublas=/usr/local/cuda/lib64/libcublas.so.13
+for b in $bins "$cublas"; do ldd "$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u | while read -r so; do
   case "$(basename "$so")" in libcuda.so*|libcublas.so*|libcublasLt.so*) continue ;; esac
   cp -L "$so" "$stage/lib/$(basename "$so")"
 done

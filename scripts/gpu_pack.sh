@@ -5,7 +5,7 @@
 # come from the device image), Debian's dynamic loader and libc (the device's glibc may differ), the
 # models ref-llama + stories260K and the evaluation texts, laid out like ../shared; plus small
 # scripts: DEST/harp (runs harp through the packed loader), DEST/gpu-tests (the ctest label "gpu"
-# executables) and DEST/eval-models (test + WikiText-2 ppl and KLD of every extra model).
+# executables and test_cublas_dl) and DEST/eval-models (test + WikiText-2 ppl and KLD of every extra model).
 # On the device (carry=[".gpu/pack"]): .gpu/pack/gpu-tests; .gpu/pack/harp ppl --gpu ...; the
 # unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
 # Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/;
@@ -22,21 +22,25 @@ export PATH="$PATH:/usr/local/cuda/bin"
 echo "== build-cuda"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHARP_CUDA=ON -DHARP_FATAL_WARNINGS=ON \
   -DHARP_SHARED_DIR="$shared" >/dev/null
-cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda >/dev/null
+cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda test_cublas_dl >/dev/null
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/shared/models" "$stage/shared/data"
 bins="build-cuda/harp build-cuda/tests/test_gpu_kernels build-cuda/tests/test_gpu_ppl build-cuda/tests/test_qgemv_cuda
       build-cuda/tests/test_harpfit_gpu build-cuda/tests/test_dec_gpu build-cuda/tests/test_gpu_packed
-      build-cuda/tests/test_trellis_cuda"
+      build-cuda/tests/test_trellis_cuda build-cuda/tests/test_cublas_dl"
 bins="$bins ${EXTRA_BINS:-}"
 cp $bins "$stage/bin/"
 strip "$stage"/bin/* 2>/dev/null || true
 
 echo "== libraries"
-# Everything ldd resolves, minus the driver and cuBLAS (hundreds of MB, present on the device).
-for b in $bins; do ldd "$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u | while read -r so; do
+# Everything ldd resolves, minus the driver and cuBLAS (hundreds of MB, present on the device). harp
+# opens cuBLAS at first use (src/cuda/cublas_dl.c), so ldd of the binaries does not show it: what
+# cuBLAS itself needs (librt, libdl, ... of the packed glibc) is added from this machine's copy.
+cublas=$(/sbin/ldconfig -p | awk '$1 == "libcublas.so.13" {print $NF; exit}')
+[ -n "$cublas" ] || cublas=/usr/local/cuda/lib64/libcublas.so.13
+for b in $bins "$cublas"; do ldd "$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u | while read -r so; do
   case "$(basename "$so")" in
     libcuda.so*|libcublas.so*|libcublasLt.so*) continue ;;
   esac
@@ -104,11 +108,12 @@ exec "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/${HARP_PACK_BIN:
 EOF
 cat >"$dest/gpu-tests" <<'EOF'
 #!/usr/bin/env bash
-# The ctest label "gpu" executables, through the packed loader; exit status 0 only if all pass.
+# The ctest label "gpu" executables and test_cublas_dl (cuBLAS found by dlopen through the packed
+# loader), through the packed loader; exit status 0 only if all pass.
 . "$(dirname "$0")/env.sh"
 export HARP_TMP=${TMPDIR:-/tmp}
 rc=0
-for t in test_qgemv_cuda test_gpu_kernels test_gpu_ppl test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda; do
+for t in test_cublas_dl test_qgemv_cuda test_gpu_kernels test_gpu_ppl test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda; do
   echo "== $t"
   "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t"
   s=$?

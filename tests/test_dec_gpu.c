@@ -27,8 +27,9 @@
 #include "test_util.h"
 
 #ifdef HARP_HAVE_CUDA
-#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+
+#include "cuda/cublas_dl.h"
 
 #define CU(x) CHECK_MSG((x) == cudaSuccess, "%s failed", #x)
 
@@ -145,7 +146,7 @@ static void test_gemv(void) {
             {
                 const int rows = 37, tile = 64;
                 cublasHandle_t h;
-                CHECK(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
+                CHECK(harp_cublas_create(&h) == CUBLAS_STATUS_SUCCESS);
                 uint16_t *X = calloc((size_t)rows * npad, 2);
                 for (int r = 0; r < rows; r++)
                     for (int c = 0; c < n; c++) X[(size_t)r * npad + c] = harp_f32_to_f16((float)harp_rng_normal(&rng));
@@ -175,7 +176,7 @@ static void test_gemv(void) {
                 CHECK_MSG(!off, "dequant qtype %d %dx%d: %d values beyond one fp16 ulp", types[t], m, n, off);
                 free(T), free(X), free(Y), free(Yr);
                 cudaFree(dX), cudaFree(ws), cudaFree(dY);
-                cublasDestroy(h);
+                harp_cublas_destroy(h);
             }
             cudaFree(dx), cudaFree(dy);
             free(x), free(y), free(y2), free(yr), free(mass), free(W);

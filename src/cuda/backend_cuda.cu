@@ -10,13 +10,14 @@
 // for a plan of independent windows, one per sequence otherwise; prefix-tree plans are not
 // supported. The elementwise kernels are in cuda_kernels.cu. One backend instance per device,
 // shared and reference counted; one thread at a time per instance.
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cuda/cublas_dl.h"
 
 extern "C" {
 #include "core/core.h"
@@ -38,11 +39,11 @@ namespace {
                             what, cudaGetErrorString(e_));                                                     \
     } while (0)
 
-#define CUBLAS_TRY(expr, what)                                                          \
-    do {                                                                                \
-        cublasStatus_t s_ = (expr);                                                     \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                                \
-            return harp_err(HARP_ERR_NO_DEVICE, "cublas %s: status %d", what, (int)s_); \
+#define CUBLAS_TRY(expr, what)                                                               \
+    do {                                                                                     \
+        cublasStatus_t s_ = (expr);                                                          \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                     \
+            return harp_err(HARP_ERR_NO_DEVICE, "cublas %s: %s", what, harp_cublas_why(s_)); \
     } while (0)
 
 struct cuda_impl {
@@ -96,9 +97,9 @@ harp_status use(const harp_backend *b) {
 }
 
 harp_status new_blas(cublasHandle_t *h) {
-    CUBLAS_TRY(cublasCreate(h), "create");
-    if (cublasSetMathMode(*h, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS) {
-        cublasDestroy(*h);
+    CUBLAS_TRY(harp_cublas_create(h), "create");
+    if (harp_cublas_set_math_mode(*h, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS) {
+        harp_cublas_destroy(*h);
         return harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot select pedantic fp32 math");
     }
     return HARP_OK;
@@ -414,8 +415,8 @@ harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const 
     const float one = 1.0f, zero = 0.0f;
     if (h->pk) HARP_TRY(packed_linear(b, cw, h->pk, X, rows, y));
     else
-        CUBLAS_TRY(cublasSgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
-                               g->out_total, X, g->in, &zero, y, g->out_total),
+        CUBLAS_TRY(harp_cublas_sgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
+                                     g->out_total, X, g->in, &zero, y, g->out_total),
                    "linear");
     if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total));
     for (int s = 0, col = 0; g->n_slices > 1 && s < g->n_slices; col += g->out[s++])
@@ -518,11 +519,11 @@ harp_status attn_batch(cublasHandle_t blas, cuda_ws *w, void **tab, size_t tz, s
     const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
     float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
-    CUBLAS_TRY(cublasSgemmBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
+    CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
     HARP_TRY(hc_softmax(w->S, nz, n, T, p0, (size_t)n * T, w->d.sliding_window));
     // Row-major O (n × hd, stride qd) is column-major Oᵀ = Vᵀ·Pᵀ.
-    CUBLAS_TRY(cublasSgemmBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, n, T, &one, V, kvd, P, T, &zero, O, qd, nz),
+    CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, n, T, &one, V, kvd, P, T, &zero, O, qd, nz),
                "attention context");
     return HARP_OK;
 }
@@ -589,8 +590,8 @@ void cu_destroy(harp_backend *b) {
     if (g_reg[im->device] == b) g_reg[im->device] = NULL;
     pthread_mutex_unlock(&g_reg_mu);
     cudaSetDevice(im->device);
-    cublasDestroy(im->blas);
-    cublasDestroy(im->blas16);
+    harp_cublas_destroy(im->blas);
+    harp_cublas_destroy(im->blas16);
     free(im);
     free(b);
 }
@@ -648,8 +649,8 @@ harp_status cu_create(int device, harp_backend **out) {
     }
     im->device = device;
     harp_status st = new_blas(&im->blas);
-    if (!st && cublasCreate(&im->blas16) != CUBLAS_STATUS_SUCCESS) {
-        cublasDestroy(im->blas);
+    if (!st && harp_cublas_create(&im->blas16) != CUBLAS_STATUS_SUCCESS) {
+        harp_cublas_destroy(im->blas);
         st = harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot create a handle");
     }
     if (st) {

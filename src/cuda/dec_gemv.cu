@@ -7,7 +7,6 @@
 // 8 units with the helpers of decode_layout.h straight into mma.m16n8k16 A fragments (fp16, exact
 // values) and multiplies with x as the B fragment: batch column n = activation row, so 1–8 rows
 // cost the same decode. Accumulation is fp32 in the tensor cores.
-#include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -17,6 +16,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
+#include "cuda/cublas_dl.h"
 #include "cuda/dec_gemv.cuh"
 #include "cuda/pdl.cuh"
 
@@ -441,16 +441,16 @@ extern "C" harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const 
         return harp_err(HARP_ERR_SHAPE, "cuda prefill: tile_rows %d, ldx %d, ldy %d for %dx%d", tile_rows, ldx, ldy, (int)w->m,
                         (int)w->n);
     cublasHandle_t h = (cublasHandle_t)blas;
-    if (cublasSetStream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
+    if (harp_cublas_set_stream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
         return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasSetStream failed");
     const float one = 1.0f, zero = 0.0f;
     for (int32_t r0 = 0; r0 < w->m; r0 += tile_rows) {
         const int32_t r1 = r0 + tile_rows < w->m ? r0 + tile_rows : w->m;
         HARP_TRY(dec_dequant_f16(w, r0, r1, workspace, npad, stream));
         // row-major Y[:, r0:r1] = X · tileᵀ  ⇔  column-major Yᵀ = tile · Xᵀ (tile is npad-major rows)
-        const cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, r1 - r0, rows, npad, &one, workspace, CUDA_R_16F,
-                                               npad, X, CUDA_R_16F, ldx, &zero, Y + r0, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
-                                               CUBLAS_GEMM_DEFAULT);
+        const cublasStatus_t st = harp_cublas_gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, r1 - r0, rows, npad, &one, workspace, CUDA_R_16F,
+                                                      npad, X, CUDA_R_16F, ldx, &zero, Y + r0, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
+                                                      CUBLAS_GEMM_DEFAULT);
         if (st != CUBLAS_STATUS_SUCCESS) return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasGemmEx failed (%d)", (int)st);
     }
     return HARP_OK;

@@ -25,6 +25,9 @@ typedef struct harp_wakv_params {
     int w_sym, w_clip;         /* symmetric weight grid; MSE-clipped grid (QuaRot's --w_clip) (0, 0)   */
     int act_order;             /* GPTQ columns by decreasing H_ii, static groups (default 0)          */
     int a_bits;                /* 3, 4, 8, or 16 = activations unquantized (default 16)               */
+    int a_group;               /* activation groups of this many channels per token (QuaRot's 128G
+                                  configuration); 0 = one group per token (default). Must divide
+                                  every decoder linear input width (checked when the slots are set) */
     int kv_bits;               /* 2, 3, 4, 8, or 16 = fp32 KV cache (default 16)                      */
     const char *rotation;      /* R1 = R2 kind: "none", "random", "hadamard" (default), "gsr"        */
     int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of

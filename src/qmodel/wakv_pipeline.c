@@ -64,6 +64,9 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--kv-bits %d: the KV cache takes 2, 3, 4, 8 or 16 (= fp32) bits", p->kv_bits);
     if (!(p->a_clip > 0 && p->a_clip <= 1) || !(p->kv_clip > 0 && p->kv_clip <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--a-clip / --kv-clip must be in (0, 1]");
+    if (p->a_group && p->a_bits == 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--a-group: activations are not quantized (--a-bits 16)");
+    if (p->a_group < 0) return harp_err(HARP_ERR_INVALID_ARG, "--a-group %d: must be >= 0", p->a_group);
     if (p->a_skip && p->a_bits == 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: activations are not quantized (--a-bits 16)");
     if (p->a_skip >> HARP_LG_COUNT)
@@ -292,7 +295,7 @@ static harp_status wk_patch_config(const char *out_dir, cJSON *wakv) {
 
 static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     harp_wakv_exec e = harp_model_exec(m);
-    if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, 0, p->a_clip, 0};
+    if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, p->a_group, p->a_clip, 0};
     e.act_skip = p->a_skip;
     if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, m->cfg.head_dim, p->kv_clip, 1};
     return harp_model_set_exec(m, &e);
@@ -302,6 +305,11 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
                                const harp_wakv_params *p, harp_qmodel_report *report) {
     if (!m || !model_path || !hess_dir || !out_dir) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: NULL argument");
     HARP_TRY(harp_wakv_check(p));
+    const int in_w[3] = {m->cfg.dim, m->cfg.n_heads * m->cfg.head_dim, m->cfg.hidden_dim};
+    for (int i = 0; p->a_group && p->a_bits < 16 && i < 3; i++)   /* before any work: the slots would refuse it */
+        if (in_w[i] % p->a_group)
+            return harp_err(HARP_ERR_INVALID_ARG, "--a-group %d does not divide the %s input width %d", p->a_group,
+                            i == 0 ? "q|k|v and up|gate" : i == 1 ? "o" : "down", in_w[i]);
     if (m->quant_desc[0] || m->slots)
         return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: the model is already quantized (give the fp model)");
     HARP_TRY(wk_rotate(m, p));

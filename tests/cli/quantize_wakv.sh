@@ -79,6 +79,18 @@ py_sd='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["w
 sys.exit(0 if a["skip"] == ["down"] else 1)'
 check skip_down_recorded 'python3 -c "$py_sd" "$D/wsd/config.json"'
 check skip_down_roundtrip '[[ -n "$nll_sd" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_sd" "$nll_sd_disk" "$nll_disk"'
+# activations in groups of 4 channels per token (--a-group; 4 divides 64 and 172): recorded, reloads to
+# the in-memory value; a group that does not divide the FFN width (32 ∤ 172) is refused with one line
+c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wag" $W --a-group 4 --threads 1 --json -q --ppl "$D/cal.txt" \
+    --ctx 128 --max-chunks 4)
+nll_ag=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_ag_disk=$("$HARP_BIN" ppl -m "$D/wag" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+py_ag='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["activations"]
+sys.exit(0 if a["group_size"] == 4 else 1)'
+check a_group_recorded 'python3 -c "$py_ag" "$D/wag/config.json"'
+check a_group_roundtrip '[[ -n "$nll_ag" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_ag" "$nll_ag_disk" "$nll_disk"'
+e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wag32" $W --a-group 32 -q 2>&1 >/dev/null); rc=$?
+check a_group_not_dividing_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--a-group 32 does not divide the down input width 172"* ]]'
 sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
 e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
 check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'

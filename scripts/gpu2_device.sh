@@ -3,7 +3,8 @@
 #   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
 # STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
-# against the fp32 dense path and the CPU), bench (harp bench decode --gpu), bench70 (70B 2-bit).
+# against the fp32 dense path and the CPU), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
+# per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS).
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 . "$D/env.sh"
@@ -17,7 +18,7 @@ echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,dri
 for stage in "$@"; do
   case "$stage" in
   tests)
-    for t in test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda; do
+    for t in test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda; do
       echo "== $t"; timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
     done ;;
   ppl)
@@ -48,6 +49,13 @@ for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, le
 print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
 PY
     done ;;
+  cublas)   # cuBLAS opened at first use: the device's library found, the error path, start-up RSS
+    LD_DEBUG=libs timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu -q --max-chunks 2 \
+      -m "$M/stories260K/stories260K.bin" -f "$S/data/tinystories/val_head.txt" 2>&1 | grep -E "calling init: .*cublas" | head -3
+    HARP_CUBLAS=/nonexistent/libcublas.so.13 timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu -q \
+      --max-chunks 2 -m "$M/stories260K/stories260K.bin" -f "$S/data/tinystories/val_head.txt" > /dev/null 2> "$OUT/cublas_err.txt"
+    echo "missing cuBLAS: exit $?, $(wc -l < "$OUT/cublas_err.txt") stderr line(s): $(head -c 300 "$OUT/cublas_err.txt")"
+    /usr/bin/time -f "harp --version peak RSS %M KB" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" --version ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

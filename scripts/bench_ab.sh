@@ -2,7 +2,9 @@
 # Side-by-side speed of two harp builds (issue 11, "not slower"): the same `harp bench ppl` and
 # `harp bench gemv` commands run with OLD and NEW alternately (OLD, NEW, OLD, NEW, ...) so that both
 # see the same machine state, RUNS times each; prints one JSON row per measurement with the median
-# of each build and new/old (tokens/s or GB/s: > 1 means NEW is faster).
+# of each build and new/old (tokens/s or GB/s: > 1 means NEW is faster); ppl rows also give new/old of
+# the sgemm reference each run times on the same shapes (the same OpenBLAS calls in both builds, so a
+# ratio away from 1 there is the machine, not the code).
 #   ppl rows: ref-llama fp32 and the stories260K QuIP#-RHT 2-bit, HARP 2-bit and GPTQ 4-bit folders
 #             (written by NEW into a temporary directory from Hessians of OLD's calib), ctx 128, 48 windows
 #             for stories, ctx 512, 4 windows for ref-llama;
@@ -48,13 +50,19 @@ for line in open(path):
     b, _, js = line.rstrip("\n").split("\t", 2)
     o = json.loads(js)
     ident = tuple((k, o[k]) for k in ("kind", "m", "n", "regime") if k in o)
-    vals.setdefault(ident, {"old": [], "new": []})[b].append(float(o[key]))
+    v = vals.setdefault(ident, {"old": [], "new": [], "ref_old": [], "ref_new": []})
+    v[b].append(float(o[key]))
+    if "sgemm_gflops_same_shapes" in o:   # the same OpenBLAS calls in both builds: machine state, not code
+        v["ref_" + b].append(float(o["sgemm_gflops_same_shapes"]))
 for ident, v in vals.items():
     if not v["old"] or not v["new"]:
         continue  # a kind only one build has
     mo, mn = statistics.median(v["old"]), statistics.median(v["new"])
     row = {"bench": "ab", "name": name, **dict(ident), "key": key, "runs": runs,
            "old_median": mo, "new_median": mn, "new_over_old": round(mn / mo, 4) if mo else None}
+    if v["ref_old"] and v["ref_new"]:
+        ro, rn = statistics.median(v["ref_old"]), statistics.median(v["ref_new"])
+        row["sgemm_ref_new_over_old"] = round(rn / ro, 4) if ro else None
     print(json.dumps(row))
 EOF
 }

@@ -94,7 +94,15 @@ static harp_status wk_rotate(harp_model *m, const harp_wakv_params *p) {
     rp.r2 = rp.r1;
     rp.gsr_block = p->gsr_block;
     rp.r3 = p->kv_bits < 16;
-    rp.r4 = rp.ro = p->a_bits < 16;
+    rp.r4 = p->a_bits < 16;
+    /* R_o where n_heads·head_dim has a Hadamard matrix (every Llama / Qwen / SmolLM width we know); a
+     * width without one runs without it rather than failing: it only helps the o input's quantizer */
+    const int64_t qd = (int64_t)m->cfg.n_heads * m->cfg.head_dim;
+    int64_t qd_pad = 0;
+    rp.ro = p->a_bits < 16 && harp_had_pad_dim(qd, &qd_pad, NULL) == HARP_OK && qd_pad == qd;
+    if (p->a_bits < 16 && !rp.ro)
+        harp_log(HARP_LOG_INFO, "wakv: no Hadamard matrix of order %lld (n_heads · head_dim): the o-projection input runs "
+                 "without its online Hadamard R_o", (long long)qd);
     rp.r1_expand = 0;
     rp.seed = p->seed;
     harp_wakv_dims dm = harp_wakv_model_dims(m);

@@ -4,7 +4,8 @@
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
 # STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
-# per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS).
+# per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
+# cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores).
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 . "$D/env.sh"
@@ -49,6 +50,9 @@ for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, le
 print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
 PY
     done ;;
+  cpugemv)   # the CPU GEMV targets (issues 13 and 15: ≥ 3× OpenBLAS sgemv at 4096 × 4096) on the host's cores
+    timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --json --threads ${CPU_THREADS:-16} \
+      --kinds fp32,fp16,e8p2,e8p2_nohad,ldp2,ldp2_a4,qtip2,qtip2_1mad --shapes 4096x4096 --min-time 0.3 2>&1 | tee "$OUT/cpugemv.jsonl" ;;
   cublas)   # cuBLAS opened at first use: the device's library found, the error path, start-up RSS
     LD_DEBUG=libs timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu -q --max-chunks 2 \
       -m "$M/stories260K/stories260K.bin" -f "$S/data/tinystories/val_head.txt" 2>&1 | grep -E "calling init: .*cublas" | head -3

@@ -53,6 +53,37 @@ static void check_kind(harp_rot_kind kind, int64_t n, const harp_rot_params *p, 
     harp_rot_destroy(r);
 }
 
+/* Which stages the device keeps in fp32: none of an RHT (±1 Hadamard blocks, fp16 exact); every learned
+ * stage of a butterfly and none of its fixed Hadamard stage (hadamard schedule, 1536 = 128 · 12). */
+static void check_stage_precision(void) {
+    harp_rot *r = NULL;
+    dec_xform xf;
+    const int8_t *s = NULL;
+    CHECK_OK(harp_rot_create(HARP_ROT_RHT, 1536, NULL, 3, &r));
+    CHECK_OK(dec_xform_from_rot(r, 0, &xf, &s));
+    int f32 = 0;
+    for (int i = 0; i < xf.nstages; i++) f32 += dec_xstage_needs_f32(&xf.st[i], xf.n);
+    CHECK_MSG(xf.nstages > 0 && f32 == 0, "rht 1536: %d of %d stages would be fp32", f32, xf.nstages);
+    dec_xform_free(&xf);
+    harp_rot_destroy(r);
+    harp_rot_params p;
+    harp_rot_params_default(&p);
+    p.theta_init_scale = 0.3;
+    p.schedule = HARP_BF_SCHEDULE_HADAMARD;
+    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, 1536, &p, 3, &r));
+    CHECK_OK(dec_xform_from_rot(r, 0, &xf, &s));
+    int shared16 = 0, learned32 = 0, learned = 0;
+    for (int i = 0; i < xf.nstages; i++) {
+        const int need = dec_xstage_needs_f32(&xf.st[i], xf.n);
+        if (xf.st[i].shared) shared16 += !need;
+        else learned++, learned32 += need;
+    }
+    CHECK_MSG(learned > 0 && learned32 == learned, "butterfly: %d of %d learned stages fp32", learned32, learned);
+    CHECK_MSG(shared16 >= 1, "butterfly (hadamard schedule): the fixed Hadamard stage is not fp16-exact");
+    dec_xform_free(&xf);
+    harp_rot_destroy(r);
+}
+
 static void test_rotations(void) {
     static const int64_t had_n[] = {172, 1536, 688, 512};
     for (size_t i = 0; i < sizeof had_n / sizeof had_n[0]; i++) {
@@ -71,6 +102,7 @@ static void test_rotations(void) {
     harp_rot_params_default(&p);
     p.gsr_signs = 1;
     check_kind(HARP_ROT_GSR, 1024, &p, 9, "gsr");
+    check_stage_precision();
     check_kind(HARP_ROT_KRON, 96, NULL, 4, "kron");
     harp_rot *r = NULL;
     CHECK_OK(harp_rot_create(HARP_ROT_RANDOM_ORTHOGONAL, 64, NULL, 4, &r));

@@ -207,6 +207,13 @@ harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpo
 
 /* ---- reference application -------------------------------------------------------------------------- */
 
+int dec_xstage_needs_f32(const dec_xstage *s, int64_t n) {
+    const size_t cnt = (size_t)(s->shared ? 1 : n / s->b) * (size_t)s->b * (size_t)s->b;
+    for (size_t i = 0; i < cnt; i++)
+        if (harp_f16_to_f32(harp_f32_to_f16(s->mat[i])) != s->mat[i]) return 1;
+    return 0;
+}
+
 void dec_xform_apply_ref(const dec_xform *xf, double *x, double *tmp) {
     const int64_t n = xf->n;
     if (xf->gather) {

@@ -310,12 +310,7 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         ks[s].Gs = S->shared ? 1 : (int)(xf->n / S->b);
         // fp16 keeps the ±1 / ±½ Hadamard blocks exactly; learned blocks (HARP's Cayley factors) lose
         // 2^-11 per entry there, enough to flip a near-tie greedy token, so those stay fp32
-        const size_t cnt = (size_t)ks[s].Gs * ks[s].b * ks[s].b;
-        ks[s].f32 = 0;
-        for (size_t i = 0; i < cnt && !ks[s].f32; i++) {
-            const float v = xf->st[s].mat[i];
-            ks[s].f32 = harp_f16_to_f32(harp_f32_to_f16(v)) != v;
-        }
+        ks[s].f32 = dec_xstage_needs_f32(S, xf->n);
         off[s] = bytes;
         bytes += ((size_t)ks[s].b * ks[s].Gs * ks[s].bp * (ks[s].f32 ? 4 : 2) + 15) / 16 * 16;
     }

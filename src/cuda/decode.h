@@ -119,6 +119,11 @@ harp_status dec_xform_kron(int p1, int p2, const double *A, const double *B, con
  * perm[j], scale 1/√G (transpose: the inverse). */
 harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpose, dec_xform *xf);
 
+/* 1 when stage s (of a transform of length n) has an entry fp16 cannot hold exactly, so the device keeps
+ * its matrices in fp32 (HARP's Cayley blocks, Kronecker factors); 0 for the ±1 / ±½ Hadamard blocks,
+ * which the device keeps in fp16 at half the bytes. */
+int dec_xstage_needs_f32(const dec_xstage *s, int64_t n);
+
 /* Takes ownership of a malloc'd block (freed by dec_xform_free); frees it and fails when full. */
 harp_status dec_xform_adopt(dec_xform *xf, void *p);
 /* Appends the stages of b (copied; b without gather / scatter, same n) and multiplies the scale. */

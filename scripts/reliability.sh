@@ -79,7 +79,7 @@ fail=0
 # on a busy machine a fuzzer can get no CPU for minutes, which libFuzzer (wall-clock timeouts)
 # reports as a timeout: a timeout input is therefore re-run alone, and if it completes in seconds the
 # stall is logged as starvation (not a finding) and fuzzing resumes from the corpus for the
-# executions still missing. Counts, coverage and corpus add up over the segments.
+# executions still missing; libFuzzer's slow-unit reports (> 10 s) get the same re-run at the end. Counts, coverage and corpus add up over the segments.
 fuzz_segment() {   # fuzz_segment TARGET RUNS SECONDS LOG
   local t=$1 seeds="fuzz/corpus/$1" dict="fuzz/dict/$1.dict"   # + fuzz/regress/<t>: past findings, kept apart from
                                                               # the corpus so that minimising never drops them
@@ -127,6 +127,16 @@ fuzz_one() {
     done
     [ $real = 0 ] || break
     [ $seg -lt 50 ] || break
+  done
+  # libFuzzer writes a slow-unit artifact for any input that took > 10 s, however long the process
+  # waited for a CPU: re-run each alone, and only one that is slow alone (or fails) is a finding
+  for a in $( (ls "$out/artifacts/$t"-slow-unit-* 2>/dev/null || true) ); do
+    local ms
+    ms=$(OMP_NUM_THREADS=1 timeout 60 "$fbuild/fuzz/fuzz_$t" "$a" 2>&1 | sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | tail -1)
+    if [ -n "$ms" ] && [ "$ms" -lt 10000 ]; then
+      mv "$a" "$out/starved/"; starved=$((starved + 1))
+      echo "fuzz $t: a slow unit under CPU starvation ($ms ms when run alone)" >&2
+    fi
   done
   local secs=$(( $(date +%s) - t0 )) cov ft corp
   cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)

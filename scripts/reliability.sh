@@ -79,7 +79,8 @@ fail=0
 # on a busy machine a fuzzer can get no CPU for minutes, which libFuzzer (wall-clock timeouts)
 # reports as a timeout: a timeout input is therefore re-run alone, and if it completes in seconds the
 # stall is logged as starvation (not a finding) and fuzzing resumes from the corpus for the
-# executions still missing; libFuzzer's slow-unit reports (> 10 s) get the same re-run at the end. Counts, coverage and corpus add up over the segments.
+# executions still missing; libFuzzer's slow-unit reports (> 10 s) get the same re-run at the end.
+# Counts, coverage and corpus add up over the segments.
 fuzz_segment() {   # fuzz_segment TARGET RUNS SECONDS LOG
   local t=$1 seeds="fuzz/corpus/$1" dict="fuzz/dict/$1.dict"   # + fuzz/regress/<t>: past findings, kept apart from
                                                               # the corpus so that minimising never drops them
@@ -89,8 +90,19 @@ fuzz_segment() {   # fuzz_segment TARGET RUNS SECONDS LOG
     $( [ -d "fuzz/regress/$t" ] && echo "fuzz/regress/$t" ) > "$4" 2>&1
 }
 
+# starved_alone TARGET ARTIFACT LIMIT_MS: re-runs the artifact alone; when it passes within LIMIT_MS
+# it was a stall, not a finding: it moves to $out/starved/ and its time alone is printed.
+starved_alone() {
+  local log="$out/starved/$(basename "$2").log" ms
+  OMP_NUM_THREADS=1 timeout 60 "$fbuild/fuzz/fuzz_$1" "$2" > "$log" 2>&1 || return 1
+  ms=$(sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' "$log" | tail -1)
+  [ -n "$ms" ] && [ "$ms" -lt "$3" ] || return 1
+  mv "$2" "$out/starved/"
+  echo "$ms"
+}
+
 fuzz_one() {
-  local t=$1 log="$out/fuzz-$1.log" t0 rc=0 total=0 seg=0 rss=0 starved=0 findings=0
+  local t=$1 log="$out/fuzz-$1.log" t0 rc=0 total=0 seg=0 rss=0 starved=0 findings=0 ms
   mkdir -p "$out/corpus/$t" "$out/artifacts" "$out/starved"
   rm -f "$out/artifacts/$t"-* "$log"
   t0=$(date +%s)
@@ -118,9 +130,9 @@ fuzz_one() {
     for a in $( (ls "$out/artifacts/$t"-* 2>/dev/null || true) ); do
       case "$(basename "$a")" in
         "$t"-timeout-*)
-          if OMP_NUM_THREADS=1 timeout 60 "$fbuild/fuzz/fuzz_$t" "$a" > "$out/starved/$(basename "$a").log" 2>&1; then
-            mv "$a" "$out/starved/"; starved=$((starved + 1))
-            echo "fuzz $t: a timeout under CPU starvation ($(grep -o 'in [0-9]* ms' "$out/starved/$(basename "$a").log" | head -1) when run alone): resuming" >&2
+          if ms=$(starved_alone "$t" "$a" 60000); then
+            starved=$((starved + 1))
+            echo "fuzz $t: a timeout under CPU starvation (in $ms ms when run alone): resuming" >&2
           else real=1; fi ;;
         *) real=1 ;;
       esac
@@ -131,10 +143,8 @@ fuzz_one() {
   # libFuzzer writes a slow-unit artifact for any input that took > 10 s, however long the process
   # waited for a CPU: re-run each alone, and only one that is slow alone (or fails) is a finding
   for a in $( (ls "$out/artifacts/$t"-slow-unit-* 2>/dev/null || true) ); do
-    local ms
-    ms=$(OMP_NUM_THREADS=1 timeout 60 "$fbuild/fuzz/fuzz_$t" "$a" 2>&1 | sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p' | tail -1)
-    if [ -n "$ms" ] && [ "$ms" -lt 10000 ]; then
-      mv "$a" "$out/starved/"; starved=$((starved + 1))
+    if ms=$(starved_alone "$t" "$a" 10000); then
+      starved=$((starved + 1))
       echo "fuzz $t: a slow unit under CPU starvation ($ms ms when run alone)" >&2
     fi
   done

@@ -141,6 +141,7 @@ typedef struct bmodel {
     dec_attn_shape as;
     double weight_bytes, xform_bytes, kv_bytes;
     int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
+    int fuse;              /* SwiGLU folded into the down projection's input transform (with --fuse on) */
 } bmodel;
 
 enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
@@ -301,6 +302,10 @@ static void enq_token(void *u, int call, void *stream) {
         }
         run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
         run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
+        if (M->fuse && !(M->skip & SKIP_XFORM)) {
+            HCHK(dec_linear_run_glu(&G[3].d, M->ug, 2 * s->hidden, M->B, M->x, s->dim, 1, &M->ws, stream));
+            continue;
+        }
         if (!(M->skip & SKIP_MISC)) HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
         run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
     }
@@ -309,12 +314,13 @@ static void enq_token(void *u, int call, void *stream) {
 
 typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
+    int fuse;                           /* one-launch transforms (dec_set_xform_fused): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     double copy_gbps;
     void *stream;
 } dopts;
 
-static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[2][9]) {
+static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][9]) {
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
@@ -323,9 +329,13 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double
     CUCHK(cudaDeviceSynchronize());
     CUCHK(cudaMemGetInfo(&free1, &total));
     const int nvar = o->breakdown ? (int)(sizeof k_variants / sizeof k_variants[0]) : 1, npdl = o->pdl == 2 ? 2 : 1;
-    for (int k = 0; k < npdl * nvar; k++) {   /* PDL on before off (--pdl both), then each variant */
-        const int pdl = o->pdl == 2 ? 1 - k / nvar : o->pdl, vi = k % nvar;
+    const int nfuse = o->fuse == 2 ? 2 : 1;
+    for (int k = 0; k < nfuse * npdl * nvar; k++) {   /* fused before split, PDL on before off, then each variant */
+        const int kf = k / (npdl * nvar), kp = k % (npdl * nvar) / nvar, vi = k % nvar;
+        const int pdl = o->pdl == 2 ? 1 - kp : o->pdl, fuse = o->fuse == 2 ? 1 - kf : o->fuse, key = 2 * pdl + fuse;
         dec_set_pdl(pdl);
+        dec_set_xform_fused(fuse);
+        M.fuse = fuse;
         M.skip = k_variants[vi].skip;
         const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
         const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
@@ -334,33 +344,34 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double
         const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
                                                   (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
         const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
-        if (qt == HARP_QTYPE_F16 && !vi) fp16_tok_s[pdl][B] = tok_s;
-        const double vs = fp16_tok_s[pdl][B] > 0 ? tok_s / fp16_tok_s[pdl][B] : 0;
+        if (qt == HARP_QTYPE_F16 && !vi) fp16_tok_s[key][B] = tok_s;
+        const double vs = fp16_tok_s[key][B] > 0 ? tok_s / fp16_tok_s[key][B] : 0;
         const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
         const double peak = (double)(free0 - free1);
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"variant\": \"%s\", \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"xform_fused\": %s, \"variant\": \"%s\", \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
-                   s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
-            printf("%-10s %-5s %-4s B=%d %-7s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
+            printf("%-10s %-5s %-4s B=%d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
                    "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
-                   s->name, bench_gpu_qtype_name(qt), rot, B, pdl ? "pdl" : "no-pdl", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
+                   s->name, bench_gpu_qtype_name(qt), rot, B, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
                    peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
+    dec_set_xform_fused(1);
     model_free(&M);
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
-               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--breakdown]\n"
+               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both] [--breakdown]\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -375,8 +386,9 @@ int bench_decode(int argc, char **argv) {
                                          {"pos", required_argument, 0, 'P'},     {"layers", required_argument, 0, 'L'},
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
+                                         {"fuse", required_argument, 0, 'F'},
                                          {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int gpu = 0, c;
     optind = 1;
@@ -394,6 +406,10 @@ int bench_decode(int argc, char **argv) {
         case 'D':
             if (!strcmp(optarg, "on") || !strcmp(optarg, "off") || !strcmp(optarg, "both")) o.pdl = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : 2;
             else cli_die(CLI_EXIT_USAGE, "--pdl: expected on, off or both, not '%s'", optarg);
+            break;
+        case 'F':
+            if (!strcmp(optarg, "on") || !strcmp(optarg, "off") || !strcmp(optarg, "both")) o.fuse = optarg[1] == 'n' ? 1 : optarg[1] == 'f' ? 0 : 2;
+            else cli_die(CLI_EXIT_USAGE, "--fuse: expected on, off or both, not '%s'", optarg);
             break;
         case 'K': o.breakdown = 1; break;
         case 'h': usage(stdout); return 0;
@@ -435,7 +451,7 @@ int bench_decode(int argc, char **argv) {
         for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
             if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
         if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
-        double fp16[2][9] = {{0}};
+        double fp16[4][9] = {{0}};
         for (int bi = 0; bi < nb; bi++) {
             size_t fr = 0, tot = 0;
             CUCHK(cudaMemGetInfo(&fr, &tot));

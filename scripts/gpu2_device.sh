@@ -30,7 +30,7 @@ for stage in "$@"; do
       timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
     done ;;
   bench)
-    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes ${BENCH_QTYPES:-f16,e8p2,rvq3,rvq4,int4} --pdl ${BENCH_PDL:-both} --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes ${BENCH_QTYPES:-f16,e8p2,rvq3,rvq4,int4} --pdl ${BENCH_PDL:-both} --fuse ${BENCH_FUSE:-both} --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
   prof)   # per-kernel GPU time of the decode token (Nsight Compute, one metric), 2 layers, B = 1
     for q in ${PROF_QTYPES:-f16 e8p2}; do
       timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \

@@ -260,11 +260,30 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         float *dres = dev_alloc(sizeof(float) * rows * n), *res = malloc(sizeof(float) * rows * n), *got = malloc(sizeof(float) * rows * n);
         for (int64_t i = 0; i < rows * n; i++) res[i] = (float)harp_rng_normal(&rng);
         CU(cudaMemcpy(dres, res, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+        float *res0 = malloc(sizeof(float) * rows * n);
+        memcpy(res0, res, sizeof(float) * rows * n);
         CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
         CU(cudaMemcpy(got, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
+        {   /* the one-launch transform (default) against the two launches: bit-identical on both sides */
+            dec_set_xform_fused(0);
+            uint16_t *s16 = malloc((size_t)rows * npad * 2);
+            float *got2 = malloc(sizeof(float) * rows * n);
+            poison(dout, (size_t)rows * npad * 2);
+            CHECK_OK(dec_xin(xd, dxin, (int)n, rows, dnw, 1e-5f, dpre, dout, npad, npad, scr, NULL));
+            CU(cudaMemcpy(s16, dout, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+            CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
+            CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+            dec_set_xform_fused(1);
+            const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d one launch vs two: input side %s, output side %s", what, (long long)n, rows,
+                      din ? "differs" : "identical", dout_ ? "differs" : "identical");
+            free(got2), free(s16);
+        }
+        free(res0);
         cudaFree(dxin), cudaFree(dnw), cudaFree(dpre), cudaFree(scr), cudaFree(dout), cudaFree(dres);
         free(x), free(nw), free(pre), free(o16), free(r16), free(a), free(b), free(res), free(got);
         dec_xform_dev_free(xd);
@@ -479,6 +498,52 @@ static void test_pdl(void) {
     dec_synth_free(&sy);
 }
 
+/* SwiGLU folded into the input transform (dec_xin_split_glu) against dec_swiglu then dec_xin_split:
+ * bit-identical h and lo, one-launch and two-launch transforms alike. */
+static void test_glu(void) {
+    static const int64_t widths[] = {172, 1536, 4864, 11008};
+    static const int row_counts[] = {1, 3, 8};
+    harp_rng rng;
+    harp_rng_seed(&rng, 77);
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++)
+            for (int fused = 0; fused < 2; fused++) {
+                const int64_t n = widths[wi];
+                const int rows = row_counts[ri];
+                const int32_t npad = dec_npad((int32_t)n);
+                dec_xform xf;
+                CHECK_OK(dec_xform_hadamard(n, 0, &xf));
+                dec_xdev *xd = NULL;
+                CHECK_OK(dec_xform_upload(&xf, rows, &xd));
+                dec_xform_free(&xf);
+                if (!xd) return;
+                dec_set_xform_fused(fused);
+                float *ug = malloc(sizeof(float) * rows * 2 * n);
+                for (int64_t i = 0; i < rows * 2 * n; i++) ug[i] = (float)(2.0 * harp_rng_normal(&rng));
+                float *dug = dev_alloc(sizeof(float) * rows * 2 * n), *dact = dev_alloc(sizeof(float) * rows * n);
+                const size_t sf = dec_xform_scratch_floats(xd, rows);
+                float *scr = sf ? dev_alloc(sizeof(float) * sf) : NULL;
+                const size_t hb = (size_t)rows * npad * 2;
+                void *h1 = dev_alloc(2 * hb), *h2 = dev_alloc(2 * hb);
+                CU(cudaMemcpy(dug, ug, sizeof(float) * rows * 2 * n, cudaMemcpyHostToDevice));
+                poison(h1, 2 * hb), poison(h2, 2 * hb);
+                CHECK_OK(dec_xin_split_glu(xd, dug, (int)(2 * n), rows, NULL, h1, (char *)h1 + hb, npad, npad, scr, NULL));
+                CHECK_OK(dec_swiglu(dug, (int)(2 * n), rows, (int)n, dact, (int)n, NULL));
+                CHECK_OK(dec_xin_split(xd, dact, (int)n, rows, NULL, 0.0f, NULL, h2, (char *)h2 + hb, npad, npad, scr, NULL));
+                unsigned char *a = malloc(2 * hb), *b = malloc(2 * hb);
+                CU(cudaMemcpy(a, h1, 2 * hb, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(b, h2, 2 * hb, cudaMemcpyDeviceToHost));
+                size_t diff = 0;
+                for (size_t i = 0; i < 2 * hb; i++) diff += a[i] != b[i];
+                CHECK_MSG(!diff, "SwiGLU-folded input n=%lld rows=%d %s: %zu of %zu bytes differ from swiglu + transform", (long long)n,
+                          rows, fused ? "one launch" : "two launches", diff, 2 * hb);
+                cudaFree(dug), cudaFree(dact), cudaFree(scr), cudaFree(h1), cudaFree(h2);
+                free(ug), free(a), free(b);
+                dec_xform_dev_free(xd);
+            }
+    dec_set_xform_fused(1);
+}
+
 int main(void) {
     if (!dec_cuda_available()) {
         printf("SKIP: no CUDA device\n");
@@ -486,6 +551,7 @@ int main(void) {
     }
     test_gemv();
     test_transforms();
+    test_glu();
     test_attention();
     test_pdl();
     return t_done();

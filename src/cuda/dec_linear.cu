@@ -37,8 +37,9 @@ extern "C" harp_status dec_add(float *x, const float *y, size_t n, dec_stream st
     return launched("add");
 }
 
-extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w,
-                                      float eps, float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
+namespace {
+harp_status linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps, int glu,
+                       float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
     const dec_weights *w = &L->w;
     const int npad = dec_npad(w->n);
     if (rows < 1 || rows > ws->max_rows || (rows > 8 && (!ws->blas || !ws->tile)))
@@ -46,7 +47,8 @@ extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, i
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
-    HARP_TRY(dec_xin_split(xin, X, ldx, rows, norm_w, eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    if (glu) HARP_TRY(dec_xin_split_glu(xin, X, ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    else HARP_TRY(dec_xin_split(xin, X, ldx, rows, norm_w, eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode)
     if (2 * rows <= 8) {
         dec_gemv_opts o = {};
@@ -62,4 +64,15 @@ extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, i
         HARP_TRY(dec_add(yh, yl, (size_t)rows * w->m, stream));
     }
     return dec_xout(xout, yh, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
+}
+}  // namespace
+
+extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w,
+                                      float eps, float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
+    return linear_run(L, X, ldx, rows, norm_w, eps, 0, Y, ldy, accumulate, ws, stream);
+}
+
+extern "C" harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx, int rows, float *Y, int ldy,
+                                          int accumulate, const dec_linear_ws *ws, dec_stream stream) {
+    return linear_run(L, UG, ldx, rows, NULL, 0.0f, 1, Y, ldy, accumulate, ws, stream);
 }

@@ -206,6 +206,10 @@ harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, fl
  * decode kernel on a non-default stream; off serializes launches as before (the bench's A/B switch). */
 void dec_set_pdl(int on);
 int dec_pdl(void);
+/* A transform planned as a chunk pass + a strided pass runs as ONE launch where the whole row fits a
+ * CTA's shared memory (every CTA does the chunk stages on the whole row, then its share of the
+ * strided stages; bit-identical to two launches). On by default; off = two launches (bench A/B). */
+void dec_set_xform_fused(int on);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */
@@ -231,6 +235,11 @@ harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, cons
 harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
                           const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
                           dec_stream stream);
+/* dec_xin_split of SwiGLU(up|gate rows): row r's input i is silu(ug[r·ldx + n + i])·ug[r·ldx + i]
+ * (n = the transform's width, ldx ≥ 2n), computed as dec_swiglu does; no RMSNorm. One launch fewer
+ * per layer at decode (dec_linear_run_glu). */
+harp_status dec_xin_split_glu(const dec_xdev *xf, const float *ug, int ldx, int rows, const float *pre, void *out,
+                              void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream);
 harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                         const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream);
 /* Workspace floats for dec_attn (split-K partials). */
@@ -265,6 +274,9 @@ typedef struct dec_linear_ws {
  * dec_linear_ref (without the norm). */
 harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps,
                            float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream);
+/* dec_linear_run of SwiGLU(UG) (dec_xin_split_glu: up in columns [0, n), gate in [n, 2n) of each row). */
+harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx, int rows, float *Y, int ldy, int accumulate,
+                               const dec_linear_ws *ws, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

@@ -428,12 +428,17 @@ int bench_decode(int argc, char **argv) {
             else cli_die(CLI_EXIT_USAGE, "--pdl: expected on, off or both, not '%s'", optarg);
             break;
         case 'K': o.breakdown = 1; break;
-        case 'V': {
-            const int has16 = strstr(optarg, "16") != NULL, has4 = !strcmp(optarg, "4") || strstr(optarg, ",4") || !strncmp(optarg, "4,", 2);
-            if (!has16 && !has4) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
+        case 'V': {   /* 16 and / or 4, run in the order 16, 4 */
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            int has[2] = {0, 0};
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                if (!strcmp(t, "16") || !strcmp(t, "4")) has[t[0] == '4'] = 1;
+                else cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
             o.nkv = 0;
-            if (has16) o.kv[o.nkv++] = 16;
-            if (has4) o.kv[o.nkv++] = 4;
+            if (has[0]) o.kv[o.nkv++] = 16;
+            if (has[1]) o.kv[o.nkv++] = 4;
+            if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
             break;
         }
         case 'h': usage(stdout); return 0;

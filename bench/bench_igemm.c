@@ -8,7 +8,6 @@
  * back-to-back calls on one stream; the int8 parts are also timed alone. speedup = fp16_ms / int8_ms;
  * tops = 2·batch·m·k / int8 time. */
 #define _POSIX_C_SOURCE 200809L
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,37 +145,29 @@ static int parse_list(const char *flag, const char *list, int *out, int max, lon
     return n;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N]\n"
-               "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
-               "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
-               "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width\n");
-}
+static const char k_usage[] =
+    "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N]\n"
+    "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
+    "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
+    "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width\n";
 
 int bench_igemm(int argc, char **argv) {
-    static const struct option opts[] = {{"gpu", no_argument, 0, 'g'},         {"json", no_argument, 0, 'j'},
-                                         {"shapes", required_argument, 0, 's'}, {"batch", required_argument, 0, 'b'},
-                                         {"a-bits", required_argument, 0, 'a'}, {"reps", required_argument, 0, 'R'},
-                                         {"calls", required_argument, 0, 'C'},  {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     iopts o = {.reps = 30, .calls = 20};
     const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
-    int gpu = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'g': gpu = 1; break;
-        case 'j': o.json = 1; break;
-        case 's': shapes = optarg; break;
-        case 'b': blist = optarg; break;
-        case 'a': alist = optarg; break;
-        case 'R': o.reps = (int)cli_parse_long("--reps", optarg, 3, 256); break;
-        case 'C': o.calls = (int)cli_parse_long("--calls", optarg, 1, 1000); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return CLI_EXIT_USAGE;
-        }
+    int gpu = 0;
+    for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--gpu")) gpu = 1;
+        else if (!strcmp(a, "--json")) o.json = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(k_usage, stdout), 0;
+        else if (!v) cli_die(CLI_EXIT_USAGE, "%s: unknown flag or missing value (harp bench igemm --help)", a);
+        else if (i++, !strcmp(a, "--shapes")) shapes = v;
+        else if (!strcmp(a, "--batch")) blist = v;
+        else if (!strcmp(a, "--a-bits")) alist = v;
+        else if (!strcmp(a, "--reps")) o.reps = (int)cli_parse_long("--reps", v, 3, 256);
+        else if (!strcmp(a, "--calls")) o.calls = (int)cli_parse_long("--calls", v, 1, 1000);
+        else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
     }
-    if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
     if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");
     int batches[8], abits[2];
     const int nb = parse_list("--batch", blist, batches, 8, 1, 8192), na = parse_list("--a-bits", alist, abits, 2, 4, 8);

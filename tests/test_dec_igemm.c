@@ -18,6 +18,7 @@
 
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "harp/cuda_eval.h"
 #include "quant/aq.h"
 #include "test_util.h"
 
@@ -215,11 +216,7 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);
 }
 
-static int gpu_main(void) {
-    if (!dec_cuda_available()) {
-        printf("SKIP: no CUDA device\n");
-        return 77;
-    }
+static int gpu_run(void) {
     cublasHandle_t h;
     const cublasStatus_t st = harp_cublas_create(&h);
     if (st != CUBLAS_STATUS_SUCCESS) {
@@ -238,17 +235,13 @@ static int gpu_main(void) {
     harp_cublas_destroy(h);
     return t_done();
 }
-#else
-static int gpu_main(void) {
-    printf("SKIP: built without -DHARP_CUDA=ON\n");
-    return 77;
-}
 #endif
 
-int main(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "gpu")) return gpu_main();
+static int cpu_run(void) {
     test_quant_twin();
     test_weights_twin();
     test_product_twin();
     return t_done();
 }
+
+T_CPU_GPU_MAIN(cpu_run, gpu_run)

@@ -19,6 +19,7 @@
 
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "harp/cuda_eval.h"
 #include "quant/aq.h"
 #include "test_util.h"
 
@@ -28,19 +29,6 @@ static void rand_vec(harp_rng *r, float *x, size_t n) {
 
 static void inv_freqs(int hd, float *f) {
     for (int i = 0; i < hd / 2; i++) f[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
-}
-
-/* Fills positions 0 .. max_ctx − 1 of every sequence through the twin (random q|k|v rows). */
-static void fill_cache(harp_rng *r, const dec_attn_shape *s, int B, float kclip, float vclip, const float *inv, uint8_t *kc, uint8_t *vc) {
-    const int hd = s->head_dim, ld = (s->n_heads + 2 * s->n_kv) * hd;
-    float *qkv = malloc(sizeof(float) * (size_t)B * ld), *q = malloc(sizeof(float) * (size_t)B * s->n_heads * hd);
-    int32_t pos[3];
-    for (int j = 0; j < s->max_ctx; j++) {
-        rand_vec(r, qkv, (size_t)B * ld);
-        for (int b = 0; b < B; b++) pos[b] = j;
-        CHECK_OK(dec_rope_kv4_ref(s, qkv, ld, B, pos, inv, 0, kclip, vclip, q, kc, vc));
-    }
-    free(qkv), free(q);
 }
 
 static void test_twin(void) {
@@ -91,6 +79,19 @@ static void test_twin(void) {
 #include <cuda_runtime_api.h>
 
 #define CU(x) CHECK_MSG((x) == cudaSuccess, "%s failed", #x)
+
+/* Fills positions 0 .. max_ctx − 1 of every sequence through the twin (random q|k|v rows). */
+static void fill_cache(harp_rng *r, const dec_attn_shape *s, int B, float kclip, float vclip, const float *inv, uint8_t *kc, uint8_t *vc) {
+    const int hd = s->head_dim, ld = (s->n_heads + 2 * s->n_kv) * hd;
+    float *qkv = malloc(sizeof(float) * (size_t)B * ld), *q = malloc(sizeof(float) * (size_t)B * s->n_heads * hd);
+    int32_t pos[3];
+    for (int j = 0; j < s->max_ctx; j++) {
+        rand_vec(r, qkv, (size_t)B * ld);
+        for (int b = 0; b < B; b++) pos[b] = j;
+        CHECK_OK(dec_rope_kv4_ref(s, qkv, ld, B, pos, inv, 0, kclip, vclip, q, kc, vc));
+    }
+    free(qkv), free(q);
+}
 
 static void *dev_alloc(size_t bytes) {
     void *p = NULL;
@@ -182,11 +183,7 @@ static void gpu_case(harp_rng *r, const dec_attn_shape *sp, int B) {
     free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
 }
 
-static int gpu_main(void) {
-    if (!dec_cuda_available()) {
-        printf("SKIP: no CUDA device\n");
-        return 77;
-    }
+static int gpu_run(void) {
     harp_rng r;
     harp_rng_seed(&r, 17);
     static const dec_attn_shape heads[] = {{32, 8, 128, 0, 0}, {6, 2, 64, 0, 0}, {4, 4, 32, 0, 0}, {32, 32, 128, 0, 0}};
@@ -202,15 +199,11 @@ static int gpu_main(void) {
     gpu_case(&r, &w, 3);
     return t_done();
 }
-#else
-static int gpu_main(void) {
-    printf("SKIP: built without -DHARP_CUDA=ON\n");
-    return 77;
-}
 #endif
 
-int main(int argc, char **argv) {
-    if (argc > 1 && !strcmp(argv[1], "gpu")) return gpu_main();
+static int cpu_run(void) {
     test_twin();
     return t_done();
 }
+
+T_CPU_GPU_MAIN(cpu_run, gpu_run)

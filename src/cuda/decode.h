@@ -281,7 +281,8 @@ harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const void *X, in
  *  - activations Q: per row (token), symmetric, exactly harp_aq_quantize {bits 8 or 4, sym, whole row,
  *    clip, fp32 scale}: sa = clip·max|x| / qmax (0 → 1, < FLT_MIN → FLT_MIN), q = clamp(rint(x / sa),
  *    −qmax−1, qmax), qmax 127 (A8) or 7 (A4). A4 codes are held one per int8 byte and go through the
- *    same int8 GEMM: Hopper has no int4 MMA (mma/wgmma .s4 is gone on sm_90), so A4 only narrows the range.
+ *    same int8 GEMM: Hopper has no int4 tensor-core path (wgmma has no 4-bit integer type), so A4 only
+ *    narrows the range.
  *  - weights Wq: int8 [m][kpad], per output channel w = sw[j]·q: W8 symmetric int8, or int2/3/4 (or
  *    int8 with codes − zero inside int8) codes minus the zero point, unpacked once at upload.
  *  - C: int32 [rows][ldc] from cuBLAS GemmEx (CUDA_R_8I × CUDA_R_8I → CUDA_R_32I, CUBLAS_COMPUTE_32I,

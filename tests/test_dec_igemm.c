@@ -8,7 +8,8 @@
  *  - dec_igemm_ref + dec_iepi_ref against the double product of the dequantized operands: relative
  *    error ≤ 2^-22 per entry (two fp32 roundings of an exact integer sum).
  * With "gpu" (label gpu; exit 77 without a CUDA build or a device): the device kernels against the twins
- * at rows 1, 3, 17, 512 × (m, k) (13, 172), (64, 1536), (96, 4096), (40, 4100), A8 and A4, fp32 and fp16
+ * at rows 1, 3, 17, 512 × (m, k) (13, 172), (64, 1536), (96, 4096), (40, 4100), (20, 1001) (odd widths and
+ * m = 13 take the kernels' scalar paths, the others their vector loads / stores), A8 and A4, fp32 and fp16
  * inputs: quantized rows, scales, the int32 product and the epilogue (fp32 and fp16) must be
  * BIT-IDENTICAL (tolerance 0: the same IEEE operations on exact integer sums). */
 #include <math.h>
@@ -225,9 +226,9 @@ static int gpu_run(void) {
     }
     harp_rng r;
     harp_rng_seed(&r, 21);
-    static const int rows[] = {1, 3, 17, 512}, mk[][2] = {{13, 172}, {64, 1536}, {96, 4096}, {40, 4100}};
+    static const int rows[] = {1, 3, 17, 512}, mk[][2] = {{13, 172}, {64, 1536}, {96, 4096}, {40, 4100}, {20, 1001}};
     for (int ri = 0; ri < 4; ri++)
-        for (int si = 0; si < 4; si++)
+        for (int si = 0; si < 5; si++)
             for (int a = 0; a < 2; a++) gpu_case(h, &r, rows[ri], mk[si][0], mk[si][1], a ? 7 : 127, (ri + si + a) & 1);
     /* the layout rule: leading dimensions that are not multiples of 16 are refused with one line */
     CHECK(dec_igemm(h, NULL, 172, 1, NULL, 176, 8, 176, NULL, 8, NULL) == HARP_ERR_SHAPE);

@@ -25,19 +25,40 @@ harp_status launched(const char *what) {
 
 __device__ __forceinline__ float load_x(const float *x, int c) { return x[c]; }
 __device__ __forceinline__ float load_x(const __half *x, int c) { return __half2float(x[c]); }
+__device__ __forceinline__ float4 load_x4(const float *x, int c) { return *reinterpret_cast<const float4 *>(x + c); }
+__device__ __forceinline__ float4 load_x4(const __half *x, int c) {
+    const uint2 u = *reinterpret_cast<const uint2 *>(x + c);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&u.x)), b = __half22float2(*reinterpret_cast<const __half2 *>(&u.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+}
 
-// One CTA per row: the row's range (block reduction), then four columns per thread into one char4
-// store (ldq is a multiple of 16, so every char4 is aligned; columns in [k, ldq) get zeros).
+// Columns c4 .. c4+3 of a row, zeros at and beyond k; one vector load when the rows allow it (vec:
+// X 16-byte (fp32) / 8-byte (fp16) aligned and ldx a multiple of 4, so every row is).
 template <class T>
-__global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int k, int ldx, int qmax, float clip, int8_t *Q,
-                                                                int ldq, float *sa) {
+__device__ __forceinline__ void load4(const T *x, int c4, int k, bool vec, float v[4]) {
+    if (vec && c4 + 3 < k) {
+        const float4 f = load_x4(x, c4);
+        v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+        return;
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++) v[u] = c4 + u < k ? load_x(x, c4 + u) : 0.0f;
+}
+
+// One CTA per row: the row's range (block reduction; the zero padding cannot change it, the range
+// always holds 0), then four columns per thread into one char4 store (ldq is a multiple of 16, so every
+// char4 is aligned; columns in [k, ldq) get zeros).
+template <class T>
+__global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int k, int ldx, bool vec, int qmax, float clip,
+                                                                int8_t *Q, int ldq, float *sa) {
     __shared__ float s_mn[kQuantThreads / 32], s_mx[kQuantThreads / 32];
     const int r = blockIdx.x, tid = threadIdx.x;
     const T *x = X + (size_t)r * ldx;
-    float mn = 0.0f, mx = 0.0f;
-    for (int c = tid; c < k; c += kQuantThreads) {
-        const float v = load_x(x, c);
-        mn = fminf(mn, v), mx = fmaxf(mx, v);
+    float mn = 0.0f, mx = 0.0f, v[4];
+    for (int c4 = 4 * tid; c4 < k; c4 += 4 * kQuantThreads) {
+        load4(x, c4, k, vec, v);
+#pragma unroll
+        for (int u = 0; u < 4; u++) mn = fminf(mn, v[u]), mx = fmaxf(mx, v[u]);
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
@@ -53,14 +74,12 @@ __global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int 
     const float lo = (float)(-qmax - 1), hi = (float)qmax;
     int8_t *q = Q + (size_t)r * ldq;
     for (int c4 = 4 * tid; c4 < ldq; c4 += 4 * kQuantThreads) {
+        load4(x, c4, k, vec, v);   // zeros beyond k quantize to 0
         char4 o;
-        signed char *ov = &o.x;
-#pragma unroll
-        for (int u = 0; u < 4; u++) {
-            const int c = c4 + u;
-            const float v = c < k ? fminf(fmaxf(rintf(__fdiv_rn(load_x(x, c), s)), lo), hi) : 0.0f;
-            ov[u] = (signed char)(int)v;
-        }
+        o.x = (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v[0], s)), lo), hi);
+        o.y = (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v[1], s)), lo), hi);
+        o.z = (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v[2], s)), lo), hi);
+        o.w = (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v[3], s)), lo), hi);
         *reinterpret_cast<char4 *>(q + c4) = o;
     }
 }
@@ -76,22 +95,38 @@ __global__ void igemm_dp4a_kernel(const int8_t *Q, int ldq, int rows, const int8
     C[(size_t)r * ldc + j] = acc;
 }
 
-template <class T> __device__ __forceinline__ void store_y(T *y, float v);
-template <> __device__ __forceinline__ void store_y<float>(float *y, float v) { *y = v; }
-template <> __device__ __forceinline__ void store_y<__half>(__half *y, float v) { *y = __float2half_rn(v); }
+__device__ __forceinline__ void store4(float *y, const float v[4]) { *reinterpret_cast<float4 *>(y) = make_float4(v[0], v[1], v[2], v[3]); }
+__device__ __forceinline__ void store4(__half *y, const float v[4]) {
+    const __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
+    uint2 u;
+    u.x = *reinterpret_cast<const uint32_t *>(&a), u.y = *reinterpret_cast<const uint32_t *>(&b);
+    *reinterpret_cast<uint2 *>(y) = u;
+}
+__device__ __forceinline__ void store1(float *y, float v) { *y = v; }
+__device__ __forceinline__ void store1(__half *y, float v) { *y = __float2half_rn(v); }
 
-// Four columns per thread: one int4 load of C (ldc is a multiple of 4), scalar stores of Y.
+// Four columns per thread: one int4 load of C (ldc is a multiple of 4) and, when vec (sw 16-byte and
+// Y 16 / 8-byte aligned, ldy a multiple of 4), one vector load of sw and one vector store of Y.
 template <class T>
-__global__ void iepi_kernel(const int32_t *C, int ldc, int m, const float *sa, const float *sw, T *Y, int ldy) {
+__global__ void iepi_kernel(const int32_t *C, int ldc, int m, const float *sa, const float *sw, T *Y, int ldy, bool vec) {
     const int r = blockIdx.y, j4 = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     if (j4 >= m) return;
     const float s = sa[r];
     const int4 c = *reinterpret_cast<const int4 *>(C + (size_t)r * ldc + j4);
     const int cv[4] = {c.x, c.y, c.z, c.w};
-    T *y = Y + (size_t)r * ldy;
+    float v[4];
+    T *y = Y + (size_t)r * ldy + j4;
+    if (vec && j4 + 3 < m) {
+        const float4 w = *reinterpret_cast<const float4 *>(sw + j4);
+        const float wv[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = __fmul_rn(__fmul_rn((float)cv[u], s), wv[u]);
+        store4(y, v);
+        return;
+    }
 #pragma unroll
     for (int u = 0; u < 4; u++)
-        if (j4 + u < m) store_y(y + j4 + u, __fmul_rn(__fmul_rn((float)cv[u], s), sw[j4 + u]));
+        if (j4 + u < m) store1(y + u, __fmul_rn(__fmul_rn((float)cv[u], s), sw[j4 + u]));
 }
 
 int g_fallbacks = 0;   // products the dp4a kernel computed because cuBLAS refused (dec_igemm_fallbacks)
@@ -112,8 +147,9 @@ extern "C" harp_status dec_aq_rows(const void *X, int x_f16, int rows, int k, in
         return harp_err(HARP_ERR_INVALID_ARG, "cuda int8 activations: qmax %d, clip %g, rows %d, k %d, ldx %d, ldq %d", qmax,
                         (double)clip, rows, k, ldx, ldq);
     cudaStream_t st = (cudaStream_t)stream;
-    if (x_f16) aq_rows_kernel<__half><<<rows, kQuantThreads, 0, st>>>((const __half *)X, k, ldx, qmax, clip, Q, ldq, sa);
-    else aq_rows_kernel<float><<<rows, kQuantThreads, 0, st>>>((const float *)X, k, ldx, qmax, clip, Q, ldq, sa);
+    const bool vec = ldx % 4 == 0 && (uintptr_t)X % (x_f16 ? 8 : 16) == 0;
+    if (x_f16) aq_rows_kernel<__half><<<rows, kQuantThreads, 0, st>>>((const __half *)X, k, ldx, vec, qmax, clip, Q, ldq, sa);
+    else aq_rows_kernel<float><<<rows, kQuantThreads, 0, st>>>((const float *)X, k, ldx, vec, qmax, clip, Q, ldq, sa);
     return launched("quantize rows");
 }
 
@@ -144,8 +180,9 @@ extern "C" harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, cons
         return harp_err(HARP_ERR_SHAPE, "cuda int8 epilogue: rows %d, m %d, ldc %d, ldy %d", rows, m, ldc, ldy);
     const dim3 grid((m + 4 * 128 - 1) / (4 * 128), rows);
     cudaStream_t st = (cudaStream_t)stream;
-    if (y_f16) iepi_kernel<__half><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (__half *)Y, ldy);
-    else iepi_kernel<float><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (float *)Y, ldy);
+    const bool vec = ldy % 4 == 0 && (uintptr_t)sw % 16 == 0 && (uintptr_t)Y % (y_f16 ? 8 : 16) == 0;
+    if (y_f16) iepi_kernel<__half><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (__half *)Y, ldy, vec);
+    else iepi_kernel<float><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (float *)Y, ldy, vec);
     return launched("epilogue");
 }
 

@@ -11,7 +11,9 @@
  *    RoPE, CUDA vs libm sin/cos) scales within one fp16 ulp and codes within one step, at most 1 % of
  *    codes different; q within 2e-6·(1 + |q|);
  *  - dec_attn_kv4 against dec_attn_kv4_ref over the device's own cache: relative RMS ≤ 1e-5 (the
- *    fp16 cache's tolerance: both read the same exact dequantized values). */
+ *    fp16 cache's tolerance: both read the same exact dequantized values);
+ *  - the generic device quantizer dec_aq_* against the CPU's (2–8 bits, sym / asym, groups, clip,
+ *    fp16 / fp32 scales, 1–40 rows): every plane and value bit-identical. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +185,59 @@ static void gpu_case(harp_rng *r, const dec_attn_shape *sp, int B) {
     free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
 }
 
+/* The generic device quantizer (dec_aq_*) against harp_aq_quantize_ref / _dequantize_ref / harp_aq_fake:
+ * codes, scales and zero points byte for byte, dequantized and fake-quantized values bit for bit. */
+static void gpu_aq(harp_rng *r) {
+    static const struct { int n, group; } shapes[] = {{172, 0}, {1001, 0}, {384, 64}, {384, 128}, {4096, 128}};
+    int cases = 0, bad_cases = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int bits = 2; bits <= 8; bits++)
+            for (int v = 0; v < 4; v++) {
+                const int n = shapes[si].n, rows = 1 + (int)(harp_rng_u64(r) % 40);
+                const harp_aq_fmt f = {.bits = bits, .sym = v & 1, .group = shapes[si].group, .clip = v & 2 ? 0.9f : 1.0f,
+                                       .scale_f16 = (int)((si + (size_t)bits) & 1)};
+                const size_t cb = (size_t)rows * harp_aq_row_bytes(&f, n), ng = (size_t)rows * harp_aq_groups(&f, n);
+                float *x = malloc(sizeof(float) * rows * n), *y = malloc(sizeof(float) * rows * n), *g = malloc(sizeof(float) * rows * n);
+                rand_vec(r, x, (size_t)rows * n);
+                for (int i = 0; i < n && shapes[si].group; i++) x[i] = 0.0f;   /* all-zero groups */
+                harp_aq_planes p, dp = {0}, gp;
+                CHECK_OK(harp_aq_planes_alloc(&f, rows, n, &p));
+                CHECK_OK(harp_aq_planes_alloc(&f, rows, n, &gp));
+                CHECK_OK(harp_aq_quantize_ref(&f, x, rows, n, n, &p));
+                CHECK_OK(harp_aq_dequantize_ref(&f, &p, rows, n, y, n));
+                float *dx = dev_alloc(sizeof(float) * rows * n), *dy = dev_alloc(sizeof(float) * rows * n);
+                dp.codes = dev_alloc(cb);
+                if (f.scale_f16) dp.scale16 = dev_alloc(ng * 2);
+                else dp.scale = dev_alloc(ng * 4);
+                if (!f.sym) dp.zero = dev_alloc(ng);
+                CU(cudaMemcpy(dx, x, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+                CHECK_OK(dec_aq_quantize(&f, dx, rows, n, 0, &dp, NULL));
+                CHECK_OK(dec_aq_dequantize(&f, &dp, rows, n, dy, 0, NULL));
+                CU(cudaMemcpy(gp.codes, dp.codes, cb, cudaMemcpyDeviceToHost));
+                if (f.scale_f16) CU(cudaMemcpy(gp.scale16, dp.scale16, ng * 2, cudaMemcpyDeviceToHost));
+                else CU(cudaMemcpy(gp.scale, dp.scale, ng * 4, cudaMemcpyDeviceToHost));
+                if (!f.sym) CU(cudaMemcpy(gp.zero, dp.zero, ng, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(g, dy, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+                int bad = memcmp(gp.codes, p.codes, cb) != 0;
+                bad += f.scale_f16 ? memcmp(gp.scale16, p.scale16, ng * 2) != 0 : memcmp(gp.scale, p.scale, ng * 4) != 0;
+                bad += !f.sym && memcmp(gp.zero, p.zero, ng) != 0;
+                bad += memcmp(g, y, sizeof(float) * rows * n) != 0;
+                CHECK_OK(dec_aq_fake(&f, dx, rows, n, 0, NULL));   /* in place */
+                CU(cudaMemcpy(g, dx, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+                CHECK_OK(harp_aq_fake(&f, x, rows, n, n));
+                bad += memcmp(g, x, sizeof(float) * rows * n) != 0;
+                CHECK_MSG(!bad, "dec_aq: %d bits %s group %d clip %.1f %s scales, %d x %d: %d planes differ from the CPU quantizer",
+                          bits, f.sym ? "sym" : "asym", shapes[si].group, (double)f.clip, f.scale_f16 ? "fp16" : "fp32", rows, n, bad);
+                cases++, bad_cases += bad != 0;
+                cudaFree(dx), cudaFree(dy), cudaFree(dp.codes), cudaFree(dp.scale), cudaFree(dp.scale16), cudaFree(dp.zero);
+                harp_aq_planes_free(&p), harp_aq_planes_free(&gp);
+                free(x), free(y), free(g);
+            }
+    printf("gpu dec_aq: %d formats (2-8 bits, sym / asym, whole rows and groups 64 / 128, clip 1 / 0.9, fp16 / fp32 scales): "
+           "codes, scales, zeros, dequantized and fake-quantized values %s (tolerance 0; %d differ)\n", cases,
+           bad_cases ? "DIFFER" : "bit-identical", bad_cases);
+}
+
 static int gpu_run(void) {
     harp_rng r;
     harp_rng_seed(&r, 17);
@@ -197,6 +252,7 @@ static int gpu_run(void) {
         }
     const dec_attn_shape w = {32, 8, 128, 300, 100};
     gpu_case(&r, &w, 3);
+    gpu_aq(&r);
     return t_done();
 }
 #endif

@@ -360,6 +360,17 @@ harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int
                          int interleaved, float kclip, float vclip, float *qout, void *kc, void *vc, dec_stream stream);
 harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
                          float *out, float *workspace, dec_stream stream);
+/* The quantizer of quant/aq.h on the device, bit-identical to harp_aq_quantize / harp_aq_dequantize /
+ * harp_aq_fake for every format they take (2–8 bits, sym / asym, groups, clip, fp32 / fp16 scales),
+ * planes in aq.h's layout (device pointers; ld 0 = n): the pieces a backend's activation quantization
+ * and typed KV cache (harp_kv_cache) need. Non-finite inputs are not detected on the device. */
+struct harp_aq_fmt;
+struct harp_aq_planes;
+harp_status dec_aq_quantize(const struct harp_aq_fmt *f, const float *X, int rows, int n, int ldx, const struct harp_aq_planes *out,
+                            dec_stream stream);
+harp_status dec_aq_dequantize(const struct harp_aq_fmt *f, const struct harp_aq_planes *in, int rows, int n, float *Y, int ldy,
+                              dec_stream stream);
+harp_status dec_aq_fake(const struct harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream);
 #endif
 /* ==== end of the W/A/KV block ==================================================================== */
 

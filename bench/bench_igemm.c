@@ -118,9 +118,9 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             if (o->json)
                 printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
                        "\"a_bits\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
-                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, \"cublas_fallbacks\": %d}\n",
+                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, \"gemm_speedup\": %.3f, \"cublas_fallbacks\": %d}\n",
                        m, k, p.rows, abits[ai], t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12, ops / (t16 * 1e-6) / 1e12,
-                       tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, dec_igemm_fallbacks());
+                       tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, dec_igemm_fallbacks());
             else
                 printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 %8.4f ms (%6.1f TOP/s) = quant %.4f + "
                        "gemm %.4f (%6.1f TOP/s) + epilogue %.4f  speedup %.2fx%s\n",

@@ -327,16 +327,15 @@ typedef struct dopts {
     void *stream;
 } dopts;
 
-/* One row (per PDL setting and variant); returns the first one's tok/s. kv16_tok_s > 0: the same row
- * with the fp16 cache, for vs_kv16. */
-static double row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, double kv16_tok_s,
-                  double fp16_tok_s[2][9]) {
+/* One row per PDL setting and variant (k < 8); tok[k] receives each one's tok/s. kv16_tok_s: the same
+ * rows with the fp16 cache (for vs_kv16), or NULL. */
+static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, const double *kv16_tok_s, double *tok,
+                double fp16_tok_s[2][9]) {
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers;
     model_build(&M, s, qt, harp, B, o->pos, layers, kv_bits);
-    double first = 0;
     CUCHK(cudaDeviceSynchronize());
     CUCHK(cudaMemGetInfo(&free1, &total));
     const int nvar = o->breakdown ? (int)(sizeof k_variants / sizeof k_variants[0]) : 1, npdl = o->pdl == 2 ? 2 : 1;
@@ -352,8 +351,8 @@ static double row(const dopts *o, const mshape *s, int qt, int harp, int B, int 
                                                   (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
         const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
         if (qt == HARP_QTYPE_F16 && !vi && kv_bits == 16) fp16_tok_s[pdl][B] = tok_s;
-        if (!k) first = tok_s;
-        const double vs_kv = kv16_tok_s > 0 ? tok_s / kv16_tok_s : 1.0;
+        tok[k] = tok_s;
+        const double vs_kv = kv16_tok_s && kv16_tok_s[k] > 0 ? tok_s / kv16_tok_s[k] : 1.0;
         const double vs = fp16_tok_s[pdl][B] > 0 ? tok_s / fp16_tok_s[pdl][B] : 0;
         const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
         const double peak = (double)(free0 - free1);
@@ -376,15 +375,14 @@ static double row(const dopts *o, const mshape *s, int qt, int harp, int B, int 
     }
     dec_set_pdl(1);
     model_free(&M);
-    return first;
 }
 
 /* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio). */
 static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[2][9]) {
-    double kv16 = 0;
+    double kv16[8] = {0}, tok[8] = {0};
     for (int i = 0; i < o->nkv; i++) {
-        const double t = row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? 0 : kv16, fp16_tok_s);
-        if (o->kv[i] == 16) kv16 = t;
+        row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16, tok, fp16_tok_s);
+        if (o->kv[i] == 16) memcpy(kv16, tok, sizeof kv16);
     }
 }
 

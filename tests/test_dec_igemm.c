@@ -217,6 +217,41 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);
 }
 
+/* W4A4 / W4A8 from stored INT4 planes: dec_iweights_upload + dec_ilinear against the twins on the
+ * same planes (bit-identical). */
+static void gpu_planes(cublasHandle_t h, harp_rng *r) {
+    const int m = 40, n = 1000, rows = 17, kp = dec_ikpad(n), ldc = dec_ildc(m);
+    dec_qplanes q;
+    uint8_t *codes, *zr;
+    float *sc;
+    make_int_planes(r, 4, m, n, &q, &codes, &sc, &zr);
+    int8_t *w = malloc((size_t)m * kp), *dw = NULL, *qa = malloc((size_t)rows * kp);
+    float *sw = malloc(sizeof(float) * m), *dsw = NULL, *x = malloc(sizeof(float) * rows * n), sa[17];
+    float *y = malloc(sizeof(float) * rows * m);
+    int32_t *c = calloc((size_t)rows * ldc, sizeof(int32_t));
+    fill_rows(r, x, (size_t)rows * n, 3);
+    CHECK_OK(dec_iweights_from_qplanes(&q, "test", w, kp, sw));
+    CHECK_OK(dec_iweights_upload(&q, "test", &dw, &dsw));
+    for (int a = 0; a < 2; a++) {
+        const int qmax = a ? 7 : 127;
+        CHECK_OK(dec_aq_rows_ref(x, rows, n, n, qmax, 1.0f, qa, kp, sa));
+        dec_igemm_ref(qa, kp, rows, w, kp, m, kp, c, ldc);
+        dec_iepi_ref(c, ldc, rows, m, sa, sw, y, NULL, m);
+        float *dx = up(x, sizeof(float) * rows * n), *dy = dev_alloc(sizeof(float) * rows * m), *dsa = dev_alloc(sizeof(float) * rows);
+        int8_t *dq = dev_alloc((size_t)rows * kp);
+        int32_t *dc = dev_alloc(sizeof(int32_t) * rows * ldc);
+        CHECK_OK(dec_ilinear(h, dw, dsw, m, n, dx, 0, n, rows, qmax, 1.0f, dy, m, dq, dsa, dc, NULL));
+        CU(cudaDeviceSynchronize());
+        const int bad = count_diff(dy, y, sizeof(float) * rows * m);
+        CHECK_MSG(!bad, "W4A%d from int4 planes (%dx%d, %d rows): %d bytes of Y differ", a ? 4 : 8, m, n, rows, bad);
+        printf("gpu W4A%d from stored int4 planes %dx%d, %d rows: dec_iweights_upload + dec_ilinear %s (tolerance 0)\n", a ? 4 : 8, m,
+               n, rows, bad ? "DIFFER" : "bit-identical");
+        cudaFree(dx), cudaFree(dy), cudaFree(dsa), cudaFree(dq), cudaFree(dc);
+    }
+    cudaFree(dw), cudaFree(dsw);
+    free(w), free(qa), free(sw), free(x), free(y), free(c), free(codes), free(sc), free(zr);
+}
+
 static int gpu_run(void) {
     cublasHandle_t h;
     const cublasStatus_t st = harp_cublas_create(&h);
@@ -230,6 +265,7 @@ static int gpu_run(void) {
     for (int ri = 0; ri < 4; ri++)
         for (int si = 0; si < 5; si++)
             for (int a = 0; a < 2; a++) gpu_case(h, &r, rows[ri], mk[si][0], mk[si][1], a ? 7 : 127, (ri + si + a) & 1);
+    gpu_planes(h, &r);
     /* the layout rule: leading dimensions that are not multiples of 16 are refused with one line */
     CHECK(dec_igemm(h, NULL, 172, 1, NULL, 176, 8, 176, NULL, 8, NULL) == HARP_ERR_SHAPE);
     printf("cuBLAS refused %d of the int8 products (computed by the dp4a fallback instead)\n", dec_igemm_fallbacks());

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 #include <float.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 extern "C" {
 #include "core/core.h"
@@ -184,6 +185,22 @@ extern "C" harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, cons
     if (y_f16) iepi_kernel<__half><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (__half *)Y, ldy, vec);
     else iepi_kernel<float><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (float *)Y, ldy, vec);
     return launched("epilogue");
+}
+
+extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw) {
+    *W = nullptr, *sw = nullptr;
+    const int kpad = dec_ikpad(q->n);
+    int8_t *hw = (int8_t *)malloc((size_t)q->m * (size_t)kpad);
+    float *hs = (float *)malloc(sizeof(float) * (size_t)q->m);
+    harp_status st = hw && hs ? dec_iweights_from_qplanes(q, what, hw, kpad, hs) : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
+    if (st == HARP_OK && (cudaMalloc((void **)W, (size_t)q->m * (size_t)kpad) != cudaSuccess ||
+                          cudaMalloc((void **)sw, sizeof(float) * (size_t)q->m) != cudaSuccess ||
+                          cudaMemcpy(*W, hw, (size_t)q->m * (size_t)kpad, cudaMemcpyHostToDevice) != cudaSuccess ||
+                          cudaMemcpy(*sw, hs, sizeof(float) * (size_t)q->m, cudaMemcpyHostToDevice) != cudaSuccess))
+        st = harp_err(HARP_ERR_NO_DEVICE, "%s: int8 weight upload: %s", what, cudaGetErrorString(cudaGetLastError()));
+    if (st != HARP_OK) cudaFree(*W), cudaFree(*sw), *W = nullptr, *sw = nullptr;
+    free(hw), free(hs);
+    return st;
 }
 
 extern "C" harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx,

@@ -349,6 +349,9 @@ int dec_igemm_fallbacks(void);
 /* Epilogue: Y fp32 (y_f16 = 0) or fp16 [rows][ldy] = dec_iepi_ref. */
 harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, void *Y, int y_f16, int ldy,
                      dec_stream stream);
+/* dec_iweights_from_qplanes, then the int8 [m][dec_ikpad(n)] weights and the scales uploaded once into
+ * device buffers allocated here (*W, *sw; cudaFree them). */
+harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw);
 /* The three in a row: X (fp32 or fp16) → Y fp32. ws_q: int8 [rows][dec_ikpad(k)], ws_sa: [rows],
  * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). */
 harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx, int rows,

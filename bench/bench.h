@@ -27,7 +27,8 @@
     X(quant, "seconds per matrix of harp_quantize_linear (RTN, GPTQ, QuIP#)")               \
     X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
     X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")                               \
-    X(decode, "whole-token GPU decode of a synthetic model shape: fp16 and packed types, tok/s vs the bandwidth bound")
+    X(decode, "whole-token GPU decode of a synthetic model shape: fp16 and packed types, tok/s vs the bandwidth bound") \
+    X(igemm, "GPU int8 prefill GEMM of W/A/KV models (quantize + int8 tensor cores + epilogue) vs cuBLAS fp16")
 
 /* The GPU decode-kernel rows of `harp bench gemv --gpu` (bench/bench_gemv_gpu.c). */
 int bench_gemv_gpu(int argc, char **argv);

@@ -8,7 +8,9 @@
  * is captured in one CUDA graph and replayed (plain stream launches are timed too). FP16 (the same
  * engine with F16 planes and no transforms) runs first, so every packed row has its vs_fp16 ratio
  * from the same run. bytes_per_token counts every weight plane, meta tile, HARP block and the KV
- * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token.
+ * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token. --kv-bits 16,4 runs every row
+ * with the fp16 KV cache and again with the 4-bit cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4,
+ * clip 1), printing vs_kv16 = tok/s ÷ the same row's fp16-cache tok/s.
  * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
  * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L
@@ -129,6 +131,8 @@ typedef struct blin {
 typedef struct bmodel {
     const mshape *s;
     int qt, harp, B, pos, max_ctx, layers;
+    int kv_bits;           /* 16: fp16 cache; 4: the 4-bit cache (dec_kv4_layout per sequence) */
+    size_t kv_layer_bytes; /* one layer's K (or V) cache, all sequences */
     blin *g;               /* layers × 4 groups: q|k|v, o, up|gate, down */
     blin head;
     dec_xdev *shared_x[10]; /* RHT / identity transforms shared by every layer: per group in, out */
@@ -210,9 +214,9 @@ static void model_free(bmodel *M) {
     memset(M, 0, sizeof *M);
 }
 
-static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int pos, int layers) {
+static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int pos, int layers, int kv_bits) {
     memset(M, 0, sizeof *M);
-    M->s = s, M->qt = qt, M->harp = harp, M->B = B, M->pos = pos, M->layers = layers;
+    M->s = s, M->qt = qt, M->harp = harp, M->B = B, M->pos = pos, M->layers = layers, M->kv_bits = kv_bits;
     M->max_ctx = pos + 1;
     const int hd = s->dim / s->n_heads, qd = s->n_heads * hd, kvd = s->n_kv * hd, mq = qd + 2 * kvd;
     const int widest = mq > 2 * s->hidden ? mq : 2 * s->hidden, wv = widest > s->vocab ? widest : s->vocab;
@@ -245,9 +249,14 @@ static void model_build(bmodel *M, const mshape *s, int qt, int harp, int B, int
         make_lin(M, &M->head, HARP_QTYPE_F16, s->vocab, s->dim, 4, 7);
         M->qt = qt0;
     }
-    const size_t cache = (size_t)layers * B * M->max_ctx * kvd;
-    M->kc = dalloc(cache * 2), M->vc = dalloc(cache * 2);
-    M->kv_bytes = 2.0 * 2.0 * (double)layers * B * (pos + 1) * kvd;
+    if (kv_bits == 4) {   /* codes + fp16 scale + u8 zero per (position, kv head) */
+        M->kv_layer_bytes = (size_t)B * dec_kv4_layout(&M->as).seq_bytes;
+        M->kv_bytes = 2.0 * (double)layers * B * (pos + 1) * s->n_kv * (hd / 2 + 3);
+    } else {
+        M->kv_layer_bytes = (size_t)B * M->max_ctx * kvd * 2;
+        M->kv_bytes = 2.0 * 2.0 * (double)layers * B * (pos + 1) * kvd;
+    }
+    M->kc = dalloc((size_t)layers * M->kv_layer_bytes), M->vc = dalloc((size_t)layers * M->kv_layer_bytes);
     int32_t pv[8];
     for (int b = 0; b < B; b++) pv[b] = pos;
     M->posv = dalloc(sizeof(int32_t) * (size_t)B);
@@ -291,12 +300,15 @@ static void enq_token(void *u, int call, void *stream) {
     bmodel *M = u;
     const mshape *s = M->s;
     const int hd = s->dim / s->n_heads, qd = s->n_heads * hd, kvd = s->n_kv * hd, mq = qd + 2 * kvd;
-    const size_t lc = (size_t)M->B * M->max_ctx * kvd * 2;
+    const size_t lc = M->kv_layer_bytes;
     for (int l = 0; l < M->layers; l++) {
         const blin *G = &M->g[4 * l];
         char *kc = (char *)M->kc + (size_t)l * lc, *vc = (char *)M->vc + (size_t)l * lc;
         run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
-        if (!(M->skip & SKIP_ATTN)) {
+        if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4) {
+            HCHK(dec_rope_kv4(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, 1.0f, 1.0f, M->q, kc, vc, stream));
+            HCHK(dec_attn_kv4(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+        } else if (!(M->skip & SKIP_ATTN)) {
             HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
             HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
         }
@@ -316,16 +328,20 @@ typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
     int fuse;                           /* one-launch transforms (dec_set_xform_fused): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
+    int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     double copy_gbps;
     void *stream;
 } dopts;
 
-static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][9]) {
+/* One row per fuse / PDL setting and variant (k < 16); tok[k] receives each one's tok/s. kv16_tok_s: the
+ * same rows with the fp16 cache (for vs_kv16), or NULL. */
+static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, const double *kv16_tok_s, double *tok,
+                double fp16_tok_s[4][9]) {
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers;
-    model_build(&M, s, qt, harp, B, o->pos, layers);
+    model_build(&M, s, qt, harp, B, o->pos, layers, kv_bits);
     CUCHK(cudaDeviceSynchronize());
     CUCHK(cudaMemGetInfo(&free1, &total));
     const int nvar = o->breakdown ? (int)(sizeof k_variants / sizeof k_variants[0]) : 1, npdl = o->pdl == 2 ? 2 : 1;
@@ -344,24 +360,27 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double
         const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
                                                   (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
         const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
-        if (qt == HARP_QTYPE_F16 && !vi) fp16_tok_s[key][B] = tok_s;
+        if (qt == HARP_QTYPE_F16 && !vi && kv_bits == 16) fp16_tok_s[key][B] = tok_s;
+        tok[k] = tok_s;
+        const double vs_kv = kv16_tok_s && kv16_tok_s[k] > 0 ? tok_s / kv16_tok_s[k] : 1.0;
         const double vs = fp16_tok_s[key][B] > 0 ? tok_s / fp16_tok_s[key][B] : 0;
         const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
         const double peak = (double)(free0 - free1);
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"xform_fused\": %s, \"variant\": \"%s\", \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"xform_fused\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
-                   s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false", k_variants[vi].name, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
+                   k_variants[vi].name, kv_bits, vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
-            printf("%-10s %-5s %-4s B=%d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-                   "%5.1f%% of bound  %5.2fx fp16  mem %.2f GB\n",
-                   s->name, bench_gpu_qtype_name(qt), rot, B, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s, us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs,
-                   peak / 1e9);
+            printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
+                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  mem %.2f GB\n",
+                   s->name, bench_gpu_qtype_name(qt), rot, B, kv_bits, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s,
+                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
@@ -369,9 +388,19 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, double
     model_free(&M);
 }
 
+/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio). */
+static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][9]) {
+    double kv16[16] = {0}, tok[16] = {0};
+    for (int i = 0; i < o->nkv; i++) {
+        row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16, tok, fp16_tok_s);
+        if (o->kv[i] == 16) memcpy(kv16, tok, sizeof kv16);
+    }
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
-               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both] [--breakdown]\n"
+               "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
+               "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -386,9 +415,9 @@ int bench_decode(int argc, char **argv) {
                                          {"pos", required_argument, 0, 'P'},     {"layers", required_argument, 0, 'L'},
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
-                                         {"fuse", required_argument, 0, 'F'},
+                                         {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int gpu = 0, c;
     optind = 1;
@@ -412,6 +441,19 @@ int bench_decode(int argc, char **argv) {
             else cli_die(CLI_EXIT_USAGE, "--fuse: expected on, off or both, not '%s'", optarg);
             break;
         case 'K': o.breakdown = 1; break;
+        case 'V': {   /* 16 and / or 4, run in the order 16, 4 */
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            int has[2] = {0, 0};
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                if (!strcmp(t, "16") || !strcmp(t, "4")) has[t[0] == '4'] = 1;
+                else cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
+            o.nkv = 0;
+            if (has[0]) o.kv[o.nkv++] = 16;
+            if (has[1]) o.kv[o.nkv++] = 4;
+            if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -457,12 +499,12 @@ int bench_decode(int argc, char **argv) {
             CUCHK(cudaMemGetInfo(&fr, &tot));
             const int layers = o.layers > 0 && o.layers < s->layers ? o.layers : s->layers;
             const double f16_bytes = 2.0 * layers * (4.0 * s->dim * s->dim + 3.0 * s->hidden * s->dim);
-            if (has_f16 && f16_bytes < 0.9 * (double)fr) row(&o, s, HARP_QTYPE_F16, 0, batches[bi], fp16);
+            if (has_f16 && f16_bytes < 0.9 * (double)fr) kv_rows(&o, s, HARP_QTYPE_F16, 0, batches[bi], fp16);
             else if (has_f16) fprintf(stderr, "%s f16: %.1f GB of weights do not fit in %.1f GB free; row skipped\n", s->name,
                                       f16_bytes / 1e9, (double)fr / 1e9);
             for (int qi = 0; qi < nq; qi++) {
-                if (do_rht) row(&o, s, qts[qi], 0, batches[bi], fp16);
-                if (do_harp) row(&o, s, qts[qi], 1, batches[bi], fp16);
+                if (do_rht) kv_rows(&o, s, qts[qi], 0, batches[bi], fp16);
+                if (do_harp) kv_rows(&o, s, qts[qi], 1, batches[bi], fp16);
             }
         }
     }

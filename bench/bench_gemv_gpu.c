@@ -7,7 +7,8 @@
  *            GEMV, output transform (inverse + signs/scales, residual add);
  *   prefill  --prefill-rows tokens through dequantized fp16 tiles + cuBLAS, against cuBLAS on a dense
  *            fp16 weight of the same shape;
- *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention);
+ *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention), then the same over the
+ *            4-bit KV cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4) with its ratio vs_kv16;
  *   copy     cudaMemcpy device-to-device (bytes read + written).
  * --profile runs each selected GEMV once (after a warm-up) for Nsight Compute and prints nothing. */
 #define _POSIX_C_SOURCE 200809L
@@ -430,30 +431,42 @@ typedef struct at {
     float *qkv, *q, *out, *ws, *inv;
     void *kc, *vc;
     int32_t *pos;
+    int kv_bits;   /* 16 or 4 */
 } at;
 
 static void enq_attn(void *u, int i, cudaStream_t s) {
     (void)i;
     at *a = u;
-    if (dec_rope_kv(&a->s, a->qkv, a->ldq, a->B, a->pos, a->inv, 0, a->q, a->kc, a->vc, (dec_stream)s) != HARP_OK ||
-        dec_attn(&a->s, a->q, a->kc, a->vc, a->B, a->pos, a->out, a->ws, (dec_stream)s) != HARP_OK)
+    harp_status st;
+    if (a->kv_bits == 4) {
+        st = dec_rope_kv4(&a->s, a->qkv, a->ldq, a->B, a->pos, a->inv, 0, 1.0f, 1.0f, a->q, a->kc, a->vc, (dec_stream)s);
+        if (st == HARP_OK) st = dec_attn_kv4(&a->s, a->q, a->kc, a->vc, a->B, a->pos, a->out, a->ws, (dec_stream)s);
+    } else {
+        st = dec_rope_kv(&a->s, a->qkv, a->ldq, a->B, a->pos, a->inv, 0, a->q, a->kc, a->vc, (dec_stream)s);
+        if (st == HARP_OK) st = dec_attn(&a->s, a->q, a->kc, a->vc, a->B, a->pos, a->out, a->ws, (dec_stream)s);
+    }
+    if (st != HARP_OK)
         cli_die(CLI_EXIT_FAIL, "attention: %s", harp_last_error());
 }
 
-static void run_attn(gctx *g, int nh, int nkv, int ctx, int B) {
+/* Returns µs per call; kv16_us > 0 (a 4-bit row): the fp16 row's, for vs_kv16. */
+static double run_attn(gctx *g, int nh, int nkv, int ctx, int B, int kv_bits, double kv16_us) {
     at a;
     memset(&a, 0, sizeof a);
     a.s = (dec_attn_shape){nh, nkv, 128, ctx, 0};
-    a.B = B;
+    a.B = B, a.kv_bits = kv_bits;
     const int hd = 128, qd = nh * hd, kvd = nkv * hd;
     a.ldq = qd + 2 * kvd;
     const size_t cache = (size_t)B * ctx * kvd;
-    CUCHK(cudaMalloc(&a.kc, cache * 2));
-    CUCHK(cudaMalloc(&a.vc, cache * 2));
-    dec_weights tmp;   /* random fp16 cache contents */
+    /* random fp16 contents: as 4-bit rows, any code byte and zero point is valid and the scales
+     * (even offsets) are the fp16 values ±[1/16, 1/8) */
+    const size_t cbytes = kv_bits == 4 ? (size_t)B * dec_kv4_layout(&a.s).seq_bytes : cache * 2;
+    CUCHK(cudaMalloc(&a.kc, cbytes));
+    CUCHK(cudaMalloc(&a.vc, cbytes));
+    dec_weights tmp;
     HCHK(dec_weights_random(HARP_QTYPE_F16, 16, 128, 0, 0, 9, &tmp));
-    for (size_t off = 0; off < cache * 2; off += tmp.plane_bytes[0]) {
-        const size_t nbytes = cache * 2 - off < tmp.plane_bytes[0] ? cache * 2 - off : tmp.plane_bytes[0];
+    for (size_t off = 0; off < cbytes; off += tmp.plane_bytes[0]) {
+        const size_t nbytes = cbytes - off < tmp.plane_bytes[0] ? cbytes - off : tmp.plane_bytes[0];
         CUCHK(cudaMemcpy((char *)a.kc + off, tmp.plane[0], nbytes, cudaMemcpyDeviceToDevice));
         CUCHK(cudaMemcpy((char *)a.vc + off, tmp.plane[0], nbytes, cudaMemcpyDeviceToDevice));
     }
@@ -469,17 +482,20 @@ static void run_attn(gctx *g, int nh, int nkv, int ctx, int B) {
     int32_t pos[8];
     for (int b = 0; b < B; b++) pos[b] = ctx - 1;
     CUCHK(cudaMemcpy(a.pos, pos, sizeof(int32_t) * (size_t)B, cudaMemcpyHostToDevice));
-    const double us = time_graph(g, enq_attn, &a, 8);
-    const double bytes = 2.0 * (double)cache * 2;
+    const double us = time_graph(g, enq_attn, &a, 8), vs = kv16_us > 0 ? kv16_us / us : 1.0;
+    const double bytes = kv_bits == 4 ? 2.0 * (double)B * ctx * nkv * (hd / 2 + 3) : 2.0 * (double)cache * 2;
     if (g->json)
         printf("{\"bench\": \"gemv\", \"kind\": \"attn\", \"device\": \"gpu\", \"heads\": %d, \"kv_heads\": %d, \"head_dim\": 128, "
-               "\"ctx\": %d, \"batch\": %d, \"us\": %.2f, \"kv_bytes\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"pct_of_copy\": %.1f}\n",
-               nh, nkv, ctx, B, us, bytes, bytes / (us * 1e-6) / 1e9, g->copy_gbps, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps);
+               "\"ctx\": %d, \"batch\": %d, \"kv_bits\": %d, \"us\": %.2f, \"kv_bytes\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
+               "\"pct_of_copy\": %.1f, \"vs_kv16\": %.3f}\n",
+               nh, nkv, ctx, B, kv_bits, us, bytes, bytes / (us * 1e-6) / 1e9, g->copy_gbps, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps,
+               vs);
     else
-        printf("attn    heads %d/%d ctx %5d B=%d %9.2f us  %8.1f GB/s of KV  %5.1f%% of copy\n", nh, nkv, ctx, B, us,
-               bytes / (us * 1e-6) / 1e9, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps);
+        printf("attn    heads %d/%d ctx %5d B=%d KV%-2d %9.2f us  %8.1f GB/s of KV  %5.1f%% of copy  %5.2fx kv16 speed\n", nh, nkv,
+               ctx, B, kv_bits, us, bytes / (us * 1e-6) / 1e9, 100.0 * bytes / (us * 1e-6) / 1e9 / g->copy_gbps, vs);
     fflush(stdout);
     cudaFree(a.kc), cudaFree(a.vc), cudaFree(a.qkv), cudaFree(a.q), cudaFree(a.out), cudaFree(a.ws), cudaFree(a.inv), cudaFree(a.pos);
+    return us;
 }
 
 /* ---- driver ------------------------------------------------------------------------------------------------- */
@@ -568,8 +584,10 @@ int bench_gemv_gpu(int argc, char **argv) {
         static const int ctxs[] = {512, 4096};
         for (int ci = 0; ci < 2; ci++)
             for (int bi = 0; bi < nb; bi++) {
-                run_attn(&g, 32, 32, ctxs[ci], batches[bi]);
-                run_attn(&g, 32, 8, ctxs[ci], batches[bi]);
+                for (int gi = 0; gi < 2; gi++) {   /* MHA 32/32 and GQA 32/8: fp16 cache, then 4-bit */
+                    const double t16 = run_attn(&g, 32, gi ? 8 : 32, ctxs[ci], batches[bi], 16, 0);
+                    run_attn(&g, 32, gi ? 8 : 32, ctxs[ci], batches[bi], 4, t16);
+                }
             }
     }
     cudaStreamDestroy(g.s);

@@ -14,3 +14,7 @@ foreach(c missing lacks)
   add_test(NAME test_cublas_dl_${c} COMMAND test_cublas_dl --${c})
   set_tests_properties(test_cublas_dl_${c} PROPERTIES ENVIRONMENT "${HARP_TEST_ENV}" SKIP_RETURN_CODE 77 LABELS unit)
 endforeach()
+# W/A/KV on the GPU (issue 14): the C twins run as plain unit tests (no arguments), the device
+# kernels against them with "gpu".
+harp_test(test_dec_igemm_gpu SOURCES test_dec_igemm.c LABELS "unit;gpu" ARGS gpu)
+harp_test(test_dec_kv4_gpu SOURCES test_dec_kv4.c LABELS "unit;gpu" ARGS gpu)

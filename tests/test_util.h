@@ -92,4 +92,22 @@ static inline int t_done(void) {
     } while (0)
 #endif
 
+/* main() of a test with a CPU half (no arguments, every build) and a device half (argument "gpu":
+ * exit 77 without a CUDA build or a device). cpu and gpu are int (void) functions; gpu needs to exist
+ * only in CUDA builds (never called otherwise). */
+#ifdef HARP_HAVE_CUDA
+#define T_CPU_GPU_MAIN(cpu, gpu)                                        \
+    int main(int argc, char **argv) {                                   \
+        if (argc < 2 || strcmp(argv[1], "gpu")) return cpu();           \
+        T_REQUIRE_CUDA();                                               \
+        return gpu();                                                   \
+    }
+#else
+#define T_CPU_GPU_MAIN(cpu, gpu)                                        \
+    int main(int argc, char **argv) {                                   \
+        if (argc < 2 || strcmp(argv[1], "gpu")) return cpu();           \
+        T_REQUIRE_CUDA();                                               \
+    }
+#endif
+
 #endif

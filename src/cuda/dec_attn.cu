@@ -1,8 +1,10 @@
 // Decode-time attention on the GPU (decode.h): RoPE + KV store for the new token of each sequence,
 // and one query per sequence over its fp16 KV cache (GQA, sliding window), split over chunks of
 // keys (flash-decoding) and combined in a fixed order, so results are deterministic.
-// Cache layout per sequence b: K and V fp16 [max_ctx][n_kv][hd] at offset b·max_ctx·n_kv·hd.
+// Cache layout per sequence b: K and V fp16 [max_ctx][n_kv][hd] at offset b·max_ctx·n_kv·hd, or the
+// 4-bit cache of dec_kv4_layout (W/A/KV models: codes dequantized in registers, same split and combine).
 #include <cuda_fp16.h>
+#include <float.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -24,6 +26,16 @@ harp_status launched(const char *what) {
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda attention: %s: %s", what, cudaGetErrorString(e));
 }
 
+// RoPE of pair i of head h of a row (the fused q|k|v output): its two indices and rotated values.
+__device__ __forceinline__ void rope_pair(const float *row, int hd, int h, int i, int p, const float *inv_freq, int interleaved,
+                                          int *i0, int *i1, float *y0, float *y1) {
+    const int half = hd / 2;
+    const float ang = (float)p * inv_freq[i], cs = cosf(ang), sn = sinf(ang);
+    *i0 = interleaved ? 2 * i : i, *i1 = interleaved ? 2 * i + 1 : i + half;
+    const float x0 = row[h * hd + *i0], x1 = row[h * hd + *i1];
+    *y0 = x0 * cs - x1 * sn, *y1 = x1 * cs + x0 * sn;
+}
+
 __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, const int32_t *pos, const float *inv_freq,
                                int interleaved, float *qout, __half *kc, __half *vc) {
     pdl_wait();
@@ -33,11 +45,10 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
     const int p = pos[b];
     const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd;
     for (int t = threadIdx.x; t < (s.n_heads + s.n_kv) * half; t += blockDim.x) {
-        const int h = t / half, i = t % half;
-        const float ang = (float)p * inv_freq[i], cs = cosf(ang), sn = sinf(ang);
-        const int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + half;
-        const float x0 = row[h * hd + i0], x1 = row[h * hd + i1];
-        const float y0 = x0 * cs - x1 * sn, y1 = x1 * cs + x0 * sn;
+        const int h = t / half;
+        int i0, i1;
+        float y0, y1;
+        rope_pair(row, hd, h, t % half, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
         if (h < s.n_heads) {
             qout[(size_t)b * qd + h * hd + i0] = y0;
             qout[(size_t)b * qd + h * hd + i1] = y1;
@@ -49,36 +60,76 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
     for (int i = threadIdx.x; i < kvd; i += blockDim.x) vc[at + i] = __float2half_rn(row[qd + kvd + i]);
 }
 
-// Partial softmax·V of one (sequence, kv head, chunk of keys): m, l, o[hd] per q head of the group.
-// Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
-// warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
-// every q head of the group; the four warps' sums are added in a fixed order.
-template <int V>
-__global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, const __half *kc,
-                                                            const __half *vc, const int32_t *pos, float *ws, int nch) {
+// 4-bit store (the CPU KV quantizer, quant/aq.h, asymmetric, group head_dim, fp16 scale): K after RoPE
+// and V staged in shared memory, then one warp per (K or V, kv head): range, fp16 scale, zero point,
+// codes two per byte (low nibble first). Same operations as aq_ref.c's ref_fit / ref_code.
+__device__ __forceinline__ void kv4_group(const float *x, int hd, float clip, int lane, uint8_t *codes, __half *scale, uint8_t *zero) {
+    float mn = 0.0f, mx = 0.0f;
+    for (int t = lane; t < hd; t += 32) mn = fminf(mn, x[t]), mx = fmaxf(mx, x[t]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o)), mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float lo = __fmul_rn(mn, clip), hi = __fmul_rn(mx, clip);
+    if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
+    float s = __fdiv_rn(__fsub_rn(hi, lo), 15.0f);
+    if (!(s >= FLT_MIN)) s = FLT_MIN;
+    __half_raw h = __half_raw(__float2half_rn(s));
+    if ((h.x & 0x7FFF) == 0) h.x = 1;                  // smallest subnormal
+    if ((h.x & 0x7FFF) >= 0x7C00) h.x = 0x7BFF;        // 65504
+    s = __half2float(__half(h));
+    const float z = fminf(fmaxf(rintf(__fdiv_rn(-lo, s)), 0.0f), 15.0f);
+    for (int i = lane; i < hd / 2; i += 32) {
+        const float q0 = fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(x[2 * i], s)), z), 0.0f), 15.0f);
+        const float q1 = fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(x[2 * i + 1], s)), z), 0.0f), 15.0f);
+        codes[i] = (uint8_t)((int)q0 | (int)q1 << 4);
+    }
+    if (lane == 0) *scale = __half(h), *zero = (uint8_t)z;
+}
+
+__global__ void rope_kv4_kernel(dec_attn_shape s, dec_kv4_map m, const float *qkv, int ldq, const int32_t *pos,
+                                const float *inv_freq, int interleaved, float kclip, float vclip, float *qout, uint8_t *kc,
+                                uint8_t *vc) {
+    extern __shared__ float s_kv[];   // K after RoPE [kvd], then V [kvd]
     pdl_wait();
     pdl_trigger();
-    __shared__ float s_q[kMaxGroup][32 * V];   // head_dim = 32·V
-    __shared__ float s_p[kMaxGroup][kChunk];
-    __shared__ float s_o[kThreads / 32][kMaxGroup][32 * V];
-    __shared__ float s_m[kMaxGroup], s_l[kMaxGroup];
-    const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
-    const int hd = s.head_dim, grp = s.n_heads / s.n_kv, kvd = s.n_kv * hd;
-    const int hi = pos[b] + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
-    const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = kThreads / 32;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int i = tid; i < grp * hd; i += kThreads)
-        s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    const int b = blockIdx.x, hd = s.head_dim, half = hd / 2, qd = s.n_heads * hd, kvd = s.n_kv * hd;
+    const float *row = qkv + (size_t)b * ldq;
+    const int p = pos[b];
+    for (int t = threadIdx.x; t < (s.n_heads + s.n_kv) * half; t += blockDim.x) {
+        const int h = t / half;
+        int i0, i1;
+        float y0, y1;
+        rope_pair(row, hd, h, t % half, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
+        float *o = h < s.n_heads ? qout + (size_t)b * qd + h * hd : s_kv + (h - s.n_heads) * hd;
+        o[i0] = y0, o[i1] = y1;
+    }
+    for (int i = threadIdx.x; i < kvd; i += blockDim.x) s_kv[kvd + i] = row[qd + kvd + i];
     __syncthreads();
-    const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * hd;
-    for (int jj = tid; jj < cnt; jj += kThreads) {
-        const uint4 *k = reinterpret_cast<const uint4 *>(kc + cb + (size_t)(j0 + jj) * kvd);
-        float d[kMaxGroup];
-#pragma unroll
-        for (int g = 0; g < kMaxGroup; g++) d[g] = 0.0f;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const size_t r0 = (size_t)p * s.n_kv;   // first (position, head) row of this position
+    for (int t = warp; t < 2 * s.n_kv; t += nw) {
+        const int isv = t >= s.n_kv, h = t - isv * s.n_kv;
+        uint8_t *base = (isv ? vc : kc) + (size_t)b * m.seq_bytes;
+        kv4_group(s_kv + isv * kvd + h * hd, hd, isv ? vclip : kclip, lane, base + (r0 + h) * (size_t)half,
+                  reinterpret_cast<__half *>(base + m.scale_off) + r0 + h, base + m.zero_off + r0 + h);
+    }
+}
+
+// Where the keys of one (sequence, kv head) live: fp16 rows (dec_attn) or 4-bit rows (dec_attn_kv4).
+// dot(): d[g] = (Σ_t q_g[t]·K[j][t]) for the group's q heads; row(): the lane's V columns of key j.
+struct F16Rows {
+    const __half *k, *v;
+    int kvd;
+    __device__ __forceinline__ void seek(const dec_attn_shape &s, int b, int kvh) {
+        kvd = s.n_kv * s.head_dim;
+        const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * s.head_dim;
+        k += cb, v += cb;
+    }
+    template <int V>
+    __device__ __forceinline__ void dot(int j, int hd, int grp, const float (*s_q)[32 * V], float *d) const {
+        const uint4 *kr = reinterpret_cast<const uint4 *>(k + (size_t)j * kvd);
         for (int t8 = 0; t8 < hd / 8; t8++) {
-            const uint4 kv = __ldg(k + t8);
+            const uint4 kv = __ldg(kr + t8);
             const __half2 *h2 = reinterpret_cast<const __half2 *>(&kv);
 #pragma unroll
             for (int u = 0; u < 4; u++) {
@@ -88,6 +139,93 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
                     if (g < grp) d[g] = fmaf(s_q[g][8 * t8 + 2 * u + 1], f.y, fmaf(s_q[g][8 * t8 + 2 * u], f.x, d[g]));
             }
         }
+    }
+    template <int V> __device__ __forceinline__ void row(int j, int lane, float *vv) const {
+        const __half *vr = v + (size_t)j * kvd + lane * V;
+#pragma unroll
+        for (int i = 0; i < V; i++) vv[i] = __half2float(vr[i]);
+    }
+};
+
+// 4-bit rows: x̂ = s·(q − z) with (q − z) exact in fp32, the scale applied once per key for K.
+struct Kv4Rows {
+    const uint8_t *k, *v;
+    dec_kv4_map m;
+    int n_kv, kvh, hd;
+    __device__ __forceinline__ void seek(const dec_attn_shape &s, int b, int h) {
+        n_kv = s.n_kv, kvh = h, hd = s.head_dim;
+        k += (size_t)b * m.seq_bytes, v += (size_t)b * m.seq_bytes;
+    }
+    __device__ __forceinline__ void meta(const uint8_t *base, size_t r, float *s, float *z) const {
+        *s = __half2float(__ldg(reinterpret_cast<const __half *>(base + m.scale_off) + r));
+        *z = (float)__ldg(base + m.zero_off + r);
+    }
+    template <int V>
+    __device__ __forceinline__ void dot(int j, int, int grp, const float (*s_q)[32 * V], float *d) const {
+        const size_t r = (size_t)j * n_kv + kvh;
+        float sk, zk;
+        meta(k, r, &sk, &zk);
+        const uint4 *kr = reinterpret_cast<const uint4 *>(k + r * (size_t)(16 * V));   // hd/2 = 16·V bytes
+#pragma unroll
+        for (int t = 0; t < V; t++) {   // 32 codes per 16-byte load
+            const uint4 kv = __ldg(kr + t);
+            const uint32_t wd[4] = {kv.x, kv.y, kv.z, kv.w};
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int c = 32 * t + 8 * u + 2 * e;
+                    const float f0 = (float)(wd[u] >> (8 * e) & 15u) - zk, f1 = (float)(wd[u] >> (8 * e + 4) & 15u) - zk;
+#pragma unroll
+                    for (int g = 0; g < kMaxGroup; g++)
+                        if (g < grp) d[g] = fmaf(s_q[g][c + 1], f1, fmaf(s_q[g][c], f0, d[g]));
+                }
+        }
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; g++) d[g] *= sk;
+    }
+    template <int V> __device__ __forceinline__ void row(int j, int lane, float *vv) const {
+        const size_t r = (size_t)j * n_kv + kvh;
+        float sv, zv;
+        meta(v, r, &sv, &zv);
+        const uint8_t *vr = v + r * (size_t)(16 * V);
+#pragma unroll
+        for (int i = 0; i < V; i++) {
+            const int col = lane * V + i;
+            const unsigned byte = __ldg(vr + col / 2);
+            vv[i] = sv * ((float)((col & 1 ? byte >> 4 : byte) & 15u) - zv);
+        }
+    }
+};
+
+// Partial softmax·V of one (sequence, kv head, chunk of keys): m, l, o[hd] per q head of the group.
+// Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
+// warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
+// every q head of the group; the four warps' sums are added in a fixed order.
+template <int V, class Rows>
+__global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, Rows rows, const int32_t *pos,
+                                                            float *ws, int nch) {
+    pdl_wait();
+    pdl_trigger();
+    __shared__ float s_q[kMaxGroup][32 * V];   // head_dim = 32·V
+    __shared__ float s_p[kMaxGroup][kChunk];
+    __shared__ float s_o[kThreads / 32][kMaxGroup][32 * V];
+    __shared__ float s_m[kMaxGroup], s_l[kMaxGroup];
+    const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+    const int hd = s.head_dim, grp = s.n_heads / s.n_kv;
+    const int hi = pos[b] + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
+    const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = kThreads / 32;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int i = tid; i < grp * hd; i += kThreads)
+        s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    __syncthreads();
+    rows.seek(s, b, kvh);
+    for (int jj = tid; jj < cnt; jj += kThreads) {
+        float d[kMaxGroup];
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; g++) d[g] = 0.0f;
+        rows.template dot<V>(j0 + jj, hd, grp, s_q, d);
 #pragma unroll
         for (int g = 0; g < kMaxGroup; g++)
             if (g < grp) s_p[g][jj] = d[g] * scale;
@@ -116,10 +254,8 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
         for (int v = 0; v < V; v++) acc[g][v] = 0.0f;
 #pragma unroll 4
     for (int jj = warp; jj < cnt; jj += nw) {
-        const __half *vr = vc + cb + (size_t)(j0 + jj) * kvd + lane * V;
         float vv[V];
-#pragma unroll
-        for (int v = 0; v < V; v++) vv[v] = __half2float(vr[v]);
+        rows.template row<V>(j0 + jj, lane, vv);
 #pragma unroll
         for (int g = 0; g < kMaxGroup; g++) {
             if (g >= grp) break;
@@ -191,22 +327,52 @@ extern "C" size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B) {
     return (size_t)B * (size_t)s->n_heads * (size_t)chunks_of(s) * (size_t)(s->head_dim + 2);
 }
 
-extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
-                                float *out, float *workspace, dec_stream stream) {
+namespace {
+
+// Partials (head_dim 32·V) over the rows of a cache, then the combine.
+template <class Rows>
+harp_status attn_launch(const dec_attn_shape *s, const float *q, Rows rows, int B, const int32_t *pos, float *out, float *workspace,
+                        dec_stream stream) {
     HARP_TRY(check_shape(s, B));
     const int nch = chunks_of(s);
     const dim3 grid(nch, s->n_kv, B);
-    const __half *k = (const __half *)kc, *v = (const __half *)vc;
     cudaStream_t st = (cudaStream_t)stream;
     switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
-    case 1: pdl_launch(attn_part_kernel<1>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
-    case 2: pdl_launch(attn_part_kernel<2>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
-    case 4: pdl_launch(attn_part_kernel<4>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
-    default: pdl_launch(attn_part_kernel<4>, grid, kThreads, 0, st, *s, q, k, v, pos, workspace, nch); break;
+    case 1: pdl_launch(attn_part_kernel<1, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
+    case 2: pdl_launch(attn_part_kernel<2, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
+    default: pdl_launch(attn_part_kernel<4, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
     }
     HARP_TRY(launched("attention partials"));
-    pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, (cudaStream_t)stream, *s, workspace, nch, out);
+    pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, st, *s, workspace, nch, out);
     return launched("attention combine");
+}
+
+}  // namespace
+
+extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
+                                float *out, float *workspace, dec_stream stream) {
+    return attn_launch(s, q, F16Rows{(const __half *)kc, (const __half *)vc, 0}, B, pos, out, workspace, stream);
+}
+
+extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                                    const float *inv_freq, int interleaved, float kclip, float vclip, float *qout, void *kc, void *vc,
+                                    dec_stream stream) {
+    HARP_TRY(check_shape(s, B));
+    if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
+    const size_t smem = sizeof(float) * 2 * (size_t)s->n_kv * (size_t)s->head_dim;
+    if (smem > 48 * 1024 && cudaFuncSetAttribute(rope_kv4_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda kv4 store: %d kv heads × head dim %d need %zu bytes of shared memory", s->n_kv,
+                        s->head_dim, smem);
+    pdl_launch(rope_kv4_kernel, B, 256, smem, (cudaStream_t)stream, *s, dec_kv4_layout(s), qkv, ldq, pos, inv_freq, interleaved, kclip,
+               vclip, qout, (uint8_t *)kc, (uint8_t *)vc);
+    return launched("rope/kv4 store");
+}
+
+extern "C" harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
+                                    const int32_t *pos, float *out, float *workspace, dec_stream stream) {
+    return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
+                       stream);
 }
 
 namespace {

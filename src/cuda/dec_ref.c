@@ -86,25 +86,31 @@ void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const flo
     free(v);
 }
 
+void dec_rope_row_ref(const dec_attn_shape *s, const float *row, int32_t p, const float *inv_freq, int interleaved,
+                      float *out) {
+    const int hd = s->head_dim, half = hd / 2;
+    memcpy(out, row, sizeof(float) * (size_t)(s->n_heads + s->n_kv) * (size_t)hd);
+    const float pf = (float)p;
+    for (int h = 0; h < s->n_heads + s->n_kv; h++) {
+        float *v = out + (size_t)h * hd;
+        for (int i = 0; i < half; i++) {
+            const float a = pf * inv_freq[i], cs = cosf(a), sn = sinf(a);
+            const int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + half;
+            const float x0 = v[i0], x1 = v[i1];
+            v[i0] = x0 * cs - x1 * sn;
+            v[i1] = x1 * cs + x0 * sn;
+        }
+    }
+}
+
 void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
                      int interleaved, float *qout, uint16_t *kc, uint16_t *vc) {
-    const int hd = s->head_dim, half = hd / 2, qd = s->n_heads * hd, kvd = s->n_kv * hd;
+    const int hd = s->head_dim, qd = s->n_heads * hd, kvd = s->n_kv * hd;
     float *row = malloc(sizeof(float) * (size_t)(qd + kvd));
     if (!row) return;
     for (int b = 0; b < B; b++) {
         const float *src = qkv + (size_t)b * ldq;
-        memcpy(row, src, sizeof(float) * (size_t)(qd + kvd));
-        const float p = (float)pos[b];
-        for (int h = 0; h < s->n_heads + s->n_kv; h++) {
-            float *v = row + (size_t)h * hd;
-            for (int i = 0; i < half; i++) {
-                const float a = p * inv_freq[i], cs = cosf(a), sn = sinf(a);
-                const int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + half;
-                const float x0 = v[i0], x1 = v[i1];
-                v[i0] = x0 * cs - x1 * sn;
-                v[i1] = x1 * cs + x0 * sn;
-            }
-        }
+        dec_rope_row_ref(s, src, pos[b], inv_freq, interleaved, row);
         memcpy(qout + (size_t)b * qd, row, sizeof(float) * (size_t)qd);
         const size_t cache = (size_t)s->max_ctx * (size_t)kvd, at = (size_t)b * cache + (size_t)pos[b] * (size_t)kvd;
         for (int i = 0; i < kvd; i++) {
@@ -115,8 +121,8 @@ void dec_rope_kv_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, 
     free(row);
 }
 
-void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
-                  const int32_t *pos, float *out) {
+void dec_attn_f32_ref(const dec_attn_shape *s, const float *q, const float *kc, const float *vc, int B, const int32_t *pos,
+                      float *out) {
     const int hd = s->head_dim, qd = s->n_heads * hd, kvd = s->n_kv * hd, grp = s->n_heads / s->n_kv;
     const size_t cache = (size_t)s->max_ctx * (size_t)kvd;
     double *sc = malloc(sizeof(double) * ((size_t)s->max_ctx + (size_t)hd));
@@ -130,7 +136,7 @@ void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, c
             double mx = -INFINITY, sum = 0;
             for (int j = lo; j < hi; j++) {
                 double d = 0;
-                for (int t = 0; t < hd; t++) d += (double)qh[t] * harp_f16_to_f32(kc[koff + (size_t)j * kvd + t]);
+                for (int t = 0; t < hd; t++) d += (double)qh[t] * kc[koff + (size_t)j * kvd + t];
                 sc[j] = d / sqrt((double)hd);
                 if (sc[j] > mx) mx = sc[j];
             }
@@ -138,12 +144,23 @@ void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, c
             for (int j = lo; j < hi; j++) {
                 const double e = exp(sc[j] - mx);
                 sum += e;
-                for (int t = 0; t < hd; t++) acc[t] += e * harp_f16_to_f32(vc[koff + (size_t)j * kvd + t]);
+                for (int t = 0; t < hd; t++) acc[t] += e * vc[koff + (size_t)j * kvd + t];
             }
             for (int t = 0; t < hd; t++) out[(size_t)b * qd + (size_t)h * hd + t] = (float)(acc[t] / sum);
         }
     }
     free(sc);
+}
+
+void dec_attn_ref(const dec_attn_shape *s, const float *q, const uint16_t *kc, const uint16_t *vc, int B,
+                  const int32_t *pos, float *out) {
+    const size_t n = (size_t)B * (size_t)s->max_ctx * (size_t)s->n_kv * (size_t)s->head_dim;
+    float *kf = malloc(sizeof(float) * n), *vf = malloc(sizeof(float) * n);
+    if (kf && vf) {
+        for (size_t i = 0; i < n; i++) kf[i] = harp_f16_to_f32(kc[i]), vf[i] = harp_f16_to_f32(vc[i]);
+        dec_attn_f32_ref(s, q, kf, vf, B, pos, out);
+    }
+    free(kf), free(vf);
 }
 
 void dec_swiglu_ref(const float *ug, int ld, int B, int hidden, float *out, int ldo) {

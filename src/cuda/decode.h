@@ -285,6 +285,110 @@ harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const void *X, in
                              int ldy, void *workspace, int tile_rows, dec_stream stream);
 #endif
 
+
+/* ==== W/A/KV on the GPU (issue 14): INT8 tensor-core prefill GEMM and a 4-bit KV cache ==============
+ * (dec_igemm.c / dec_igemm.cu, dec_kv4.c / dec_attn.cu; docs/gpu.md "W/A/KV kernels")
+ *
+ * Integer linear Y = X·Wᵀ for a W/A/KV model, Y[r][j] = ((float)C[r][j] · sa[r]) · sw[j], C = Q·Wqᵀ:
+ *  - activations Q: per row (token), symmetric, exactly harp_aq_quantize {bits 8 or 4, sym, whole row,
+ *    clip, fp32 scale}: sa = clip·max|x| / qmax (0 → 1, < FLT_MIN → FLT_MIN), q = clamp(rint(x / sa),
+ *    −qmax−1, qmax), qmax 127 (A8) or 7 (A4). A4 codes are held one per int8 byte and go through the
+ *    same int8 GEMM: Hopper has no int4 tensor-core path (wgmma has no 4-bit integer type), so A4 only
+ *    narrows the range.
+ *  - weights Wq: int8 [m][kpad], per output channel w = sw[j]·q: W8 symmetric int8, or int2/3/4 (or
+ *    int8 with codes − zero inside int8) codes minus the zero point, unpacked once at upload.
+ *  - C: int32 [rows][ldc] from cuBLAS GemmEx (CUDA_R_8I × CUDA_R_8I → CUDA_R_32I, CUBLAS_COMPUTE_32I,
+ *    op T/N), exact: |C| ≤ kpad·128·128 < 2^31 for k < 131072. Rows of Q and Wq are kpad = k rounded up
+ *    to 16 bytes with zeros in [k, kpad), so every leading dimension is a multiple of 16 and cuBLAS's
+ *    int8 rule (leading dimensions multiple of 4, 4-byte aligned pointers) holds for any k; ldc is m
+ *    rounded up to 4. */
+static inline int32_t dec_ikpad(int32_t k) { return (k + 15) / 16 * 16; }
+static inline int32_t dec_ildc(int32_t m) { return (m + 3) / 4 * 4; }
+/* X fp32 [rows][ldx] → Q int8 [rows][ldq] (zeros in [k, ldq)), sa [rows]. HARP_ERR_INVALID_ARG for
+ * qmax other than 127 / 7, clip outside (0, 1], ldq < k; HARP_ERR_NUMERIC for a non-finite input. */
+harp_status dec_aq_rows_ref(const float *X, int rows, int k, int ldx, int qmax, float clip, int8_t *Q, int ldq, float *sa);
+/* Per-channel int8 weights from stored INT planes (int2/3/4/8, one group per row): W [m][ldw] =
+ * code − zero (zeros beyond n), sw [m] = scale. HARP_ERR_UNSUPPORTED (one line naming `what`) for other
+ * types, grouped rows, or an int8 code − zero outside [−128, 127]. */
+harp_status dec_iweights_from_qplanes(const dec_qplanes *q, const char *what, int8_t *W, int ldw, float *sw);
+/* Per-channel symmetric RTN of fp32 W [m][k] to int8 (bits 2..8: qmax 2^(bits−1)−1, min/max grid of the
+ * activation quantizer, clip 1) — weights for tests and benchmarks. */
+harp_status dec_iweights_rtn(const float *Wf, int m, int k, int bits, int8_t *W, int ldw, float *sw);
+/* C [rows][ldc] = Q [rows][ldq] · W [m][ldw]ᵀ over kpad columns (int64 sums, checked against int32). */
+void dec_igemm_ref(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, int32_t *C, int ldc);
+/* Y fp32 [rows][ldy] (or, when Y16 != NULL instead, fp16 bits) = ((float)C · sa[r]) · sw[j]. */
+void dec_iepi_ref(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, float *Y, uint16_t *Y16,
+                  int ldy);
+
+/* 4-bit KV cache (per layer): for each sequence b a block of dec_kv4_seq_bytes bytes at b·that, for K
+ * and for V alike, holding for position j and kv head h
+ *   codes u8 [max_ctx][n_kv][hd/2] (offset 0), scale fp16 [max_ctx][n_kv] (offset scale_off),
+ *   zero u8 [max_ctx][n_kv] (offset zero_off):
+ * row j is the CPU KV quantizer's planes of one position (quant/aq.h: 4 bits, asymmetric, group
+ * head_dim, clip, fp16 scales; codes low nibble first), x̂ = s·(q − z). */
+typedef struct dec_kv4_map {
+    size_t seq_bytes, scale_off, zero_off;
+} dec_kv4_map;
+dec_kv4_map dec_kv4_layout(const dec_attn_shape *s);
+/* RoPE on q and k of one row of the fused q|k|v output at position p: q·hd then kv_heads·hd values
+ * into out (what dec_rope_kv_ref stores, before rounding to fp16). */
+void dec_rope_row_ref(const dec_attn_shape *s, const float *row, int32_t p, const float *inv_freq, int interleaved,
+                      float *out);
+/* dec_rope_kv_ref with the 4-bit cache: k (after RoPE) and v of position pos[b] quantized with
+ * harp_aq_quantize_ref (clip kclip / vclip) into kc / vc (dec_kv4_layout). */
+harp_status dec_rope_kv4_ref(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                             const float *inv_freq, int interleaved, float kclip, float vclip, float *qout, uint8_t *kc,
+                             uint8_t *vc);
+/* dec_attn_ref over the 4-bit cache (K and V dequantized to fp32 exactly: s·(q − z)). */
+harp_status dec_attn_kv4_ref(const dec_attn_shape *s, const float *q, const uint8_t *kc, const uint8_t *vc, int B,
+                             const int32_t *pos, float *out);
+/* dec_attn_ref on fp32 caches (the common core of both twins). */
+void dec_attn_f32_ref(const dec_attn_shape *s, const float *q, const float *kc, const float *vc, int B, const int32_t *pos,
+                      float *out);
+
+#ifdef HARP_HAVE_CUDA
+/* X [rows][ldx] (fp32, or fp16 when x_f16) → Q, sa as dec_aq_rows_ref (fp16 inputs widened exactly
+ * first). One CTA per row. Non-finite inputs are not detected on the device. */
+harp_status dec_aq_rows(const void *X, int x_f16, int rows, int k, int ldx, int qmax, float clip, int8_t *Q, int ldq, float *sa,
+                        dec_stream stream);
+/* C = Q·Wᵀ (dec_igemm_ref) through cuBLAS (blas: cublasHandle_t); ldq, ldw ≥ kpad, multiples of 16,
+ * ldc ≥ m, multiple of 4. When cuBLAS refuses the shape (CUBLAS_STATUS_NOT_SUPPORTED or INVALID_VALUE)
+ * a plain dp4a kernel computes the same exact sums, and dec_igemm_fallbacks() counts it (the tests and
+ * the bench print the count, so a timing never hides the fallback). */
+harp_status dec_igemm(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, int32_t *C,
+                      int ldc, dec_stream stream);
+int dec_igemm_fallbacks(void);
+/* Epilogue: Y fp32 (y_f16 = 0) or fp16 [rows][ldy] = dec_iepi_ref. */
+harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, void *Y, int y_f16, int ldy,
+                     dec_stream stream);
+/* dec_iweights_from_qplanes, then the int8 [m][dec_ikpad(n)] weights and the scales uploaded once into
+ * device buffers allocated here (*W, *sw; cudaFree them). */
+harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw);
+/* The three in a row: X (fp32 or fp16) → Y fp32. ws_q: int8 [rows][dec_ikpad(k)], ws_sa: [rows],
+ * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). */
+harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx, int rows,
+                        int qmax, float clip, float *Y, int ldy, int8_t *ws_q, float *ws_sa, int32_t *ws_c, dec_stream stream);
+/* dec_rope_kv / dec_attn with the 4-bit cache (kc, vc: B·dec_kv4_layout(s).seq_bytes bytes each);
+ * head_dim 32, 64 or 128, as dec_attn. Twins: dec_rope_kv4_ref (codes and scales equal up to the
+ * CUDA-vs-libm sin/cos of RoPE on K; V bit-identical), dec_attn_kv4_ref. */
+harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
+                         int interleaved, float kclip, float vclip, float *qout, void *kc, void *vc, dec_stream stream);
+harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
+                         float *out, float *workspace, dec_stream stream);
+/* The quantizer of quant/aq.h on the device, bit-identical to harp_aq_quantize / harp_aq_dequantize /
+ * harp_aq_fake for every format they take (2–8 bits, sym / asym, groups, clip, fp32 / fp16 scales),
+ * planes in aq.h's layout (device pointers; ld 0 = n): the pieces a backend's activation quantization
+ * and typed KV cache (harp_kv_cache) need. Non-finite inputs are not detected on the device. */
+struct harp_aq_fmt;
+struct harp_aq_planes;
+harp_status dec_aq_quantize(const struct harp_aq_fmt *f, const float *X, int rows, int n, int ldx, const struct harp_aq_planes *out,
+                            dec_stream stream);
+harp_status dec_aq_dequantize(const struct harp_aq_fmt *f, const struct harp_aq_planes *in, int rows, int n, float *Y, int ldy,
+                              dec_stream stream);
+harp_status dec_aq_fake(const struct harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream);
+#endif
+/* ==== end of the W/A/KV block ==================================================================== */
+
 #ifdef __cplusplus
 }
 #endif

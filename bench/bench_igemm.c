@@ -1,0 +1,188 @@
+/* harp bench igemm --gpu: the integer prefill GEMM of W/A/KV models (decode.h, "W/A/KV on the GPU")
+ * against the cuBLAS fp16 GEMM of dec_prefill_gemm's dense path, side by side in one run, at the
+ * Llama-2-7B linear shapes. Both take the same fp16 activations X [batch][k] and write fp32 Y [batch][m]:
+ *   fp16   cublasGemmEx fp16 × fp16 → fp32 (CUBLAS_COMPUTE_32F), the weight a dense fp16 [m][k];
+ *   int8   dec_aq_rows (per-token int8 codes + scales, A8 or A4) → dec_igemm (cuBLAS int8 × int8 → int32
+ *          on the tensor cores) → dec_iepi (row × column scales → fp32); the weight int8 [m][kpad].
+ * Warm (the same buffers every call), each time the median over --reps event-timed runs of --calls
+ * back-to-back calls on one stream; the int8 parts are also timed alone. speedup = fp16_ms / int8_ms;
+ * tops = 2·batch·m·k / int8 time. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+#ifndef HARP_HAVE_CUDA
+int bench_igemm(int argc, char **argv) {
+    (void)argc, (void)argv;
+    cli_die(CLI_EXIT_FAIL, "harp bench igemm: harp was built without CUDA (-DHARP_CUDA=ON)");
+}
+#else
+#include <cuda_runtime_api.h>
+
+typedef struct ig {
+    cublasHandle_t h;
+    int m, k, kpad, ldc, rows, qmax;
+    void *X, *W16;     /* fp16 [rows][kpad], fp16 [m][kpad] */
+    int8_t *W8, *Q;    /* int8 [m][kpad], int8 [rows][kpad] */
+    float *sw, *sa, *Y;
+    int32_t *C;
+} ig;
+
+static void call_f16(void *u, int call, void *s) {
+    const ig *p = u;
+    (void)call, (void)s;
+    const float one = 1.0f, zero = 0.0f;
+    const cublasStatus_t st = harp_cublas_gemm_ex(p->h, CUBLAS_OP_T, CUBLAS_OP_N, p->m, p->rows, p->kpad, &one, p->W16, CUDA_R_16F,
+                                                  p->kpad, p->X, CUDA_R_16F, p->kpad, &zero, p->Y, CUDA_R_32F, p->m,
+                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "fp16 cublasGemmEx: %s", harp_cublas_why(st));
+}
+static void call_quant(void *u, int call, void *s) {
+    const ig *p = u;
+    (void)call;
+    HCHK(dec_aq_rows(p->X, 1, p->rows, p->k, p->kpad, p->qmax, 1.0f, p->Q, p->kpad, p->sa, (dec_stream)s));
+}
+static void call_gemm(void *u, int call, void *s) {
+    const ig *p = u;
+    (void)call;
+    HCHK(dec_igemm(p->h, p->Q, p->kpad, p->rows, p->W8, p->kpad, p->m, p->kpad, p->C, p->ldc, (dec_stream)s));
+}
+static void call_epi(void *u, int call, void *s) {
+    const ig *p = u;
+    (void)call;
+    HCHK(dec_iepi(p->C, p->ldc, p->rows, p->m, p->sa, p->sw, p->Y, 0, p->m, (dec_stream)s));
+}
+static void call_int8(void *u, int call, void *s) {
+    call_quant(u, call, s), call_gemm(u, call, s), call_epi(u, call, s);
+}
+
+static void *dput(const void *h, size_t bytes) {
+    void *d = NULL;
+    CUCHK(cudaMalloc(&d, bytes));
+    CUCHK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    return d;
+}
+
+/* Random fp16 N(0, 1) [rows][kpad] with zeros in [k, kpad). */
+static void *rand_f16(harp_rng *r, int rows, int k, int kpad) {
+    uint16_t *h = calloc((size_t)rows * kpad, 2);
+    if (!h) cli_die(CLI_EXIT_FAIL, "out of memory");
+    for (int i = 0; i < rows; i++)
+        for (int c = 0; c < k; c++) h[(size_t)i * kpad + c] = harp_f32_to_f16((float)harp_rng_normal(r));
+    void *d = dput(h, 2 * (size_t)rows * kpad);
+    free(h);
+    return d;
+}
+
+typedef struct iopts {
+    int json, reps, calls;
+    cudaStream_t s;
+    cublasHandle_t h;
+} iopts;
+
+static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb, const int *abits, int na) {
+    harp_rng r;
+    harp_rng_seed(&r, (uint64_t)m * 131 + (uint64_t)k);
+    int maxb = 1;
+    for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
+    ig p = {.h = o->h, .m = m, .k = k, .kpad = dec_ikpad(k), .ldc = dec_ildc(m)};
+    p.W16 = rand_f16(&r, m, k, p.kpad);
+    p.X = rand_f16(&r, maxb, k, p.kpad);
+    {
+        int8_t *w = calloc((size_t)m * p.kpad, 1);
+        float *sw = malloc(sizeof(float) * (size_t)m);
+        if (!w || !sw) cli_die(CLI_EXIT_FAIL, "out of memory");
+        for (size_t i = 0; i < (size_t)m * p.kpad; i++)
+            if ((int)(i % (size_t)p.kpad) < k) w[i] = (int8_t)(harp_rng_u64(&r) % 255 - 127);
+        for (int i = 0; i < m; i++) sw[i] = (float)(0.001 + 0.001 * harp_rng_uniform(&r));
+        p.W8 = dput(w, (size_t)m * p.kpad), p.sw = dput(sw, sizeof(float) * (size_t)m);
+        free(w), free(sw);
+    }
+    CUCHK(cudaMalloc((void **)&p.Q, (size_t)maxb * p.kpad));
+    CUCHK(cudaMalloc((void **)&p.sa, sizeof(float) * (size_t)maxb));
+    CUCHK(cudaMalloc((void **)&p.C, sizeof(int32_t) * (size_t)maxb * p.ldc));
+    CUCHK(cudaMalloc((void **)&p.Y, sizeof(float) * (size_t)maxb * m));
+    for (int bi = 0; bi < nb; bi++)
+        for (int ai = 0; ai < na; ai++) {
+            p.rows = batches[bi], p.qmax = abits[ai] == 8 ? 127 : 7;
+            const double t16 = bench_gpu_time_stream(o->s, o->reps, call_f16, &p, o->calls);
+            const double t8 = bench_gpu_time_stream(o->s, o->reps, call_int8, &p, o->calls);
+            const double tq = bench_gpu_time_stream(o->s, o->reps, call_quant, &p, o->calls);
+            const double tg = bench_gpu_time_stream(o->s, o->reps, call_gemm, &p, o->calls);
+            const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
+            const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
+            if (o->json)
+                printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
+                       "\"a_bits\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
+                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, \"gemm_speedup\": %.3f, \"cublas_fallbacks\": %d}\n",
+                       m, k, p.rows, abits[ai], t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12, ops / (t16 * 1e-6) / 1e12,
+                       tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, dec_igemm_fallbacks());
+            else
+                printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 %8.4f ms (%6.1f TOP/s) = quant %.4f + "
+                       "gemm %.4f (%6.1f TOP/s) + epilogue %.4f  speedup %.2fx%s\n",
+                       m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, t8 * 1e-3, ops / (t8 * 1e-6) / 1e12,
+                       tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, sp,
+                       dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
+            fflush(stdout);
+        }
+    void *bufs[] = {p.W16, p.X, p.W8, p.sw, p.Q, p.sa, p.C, p.Y};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
+}
+
+static int parse_list(const char *flag, const char *list, int *out, int max, long lo, long hi) {
+    char buf[128];
+    if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "%s: list too long", flag);
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        if (n == max) cli_die(CLI_EXIT_USAGE, "%s: more than %d entries", flag, max);
+        out[n++] = (int)cli_parse_long(flag, t, lo, hi);
+    }
+    return n;
+}
+
+static const char k_usage[] =
+    "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N]\n"
+    "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
+    "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
+    "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width\n";
+
+int bench_igemm(int argc, char **argv) {
+    iopts o = {.reps = 30, .calls = 20};
+    const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
+    int gpu = 0;
+    for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--gpu")) gpu = 1;
+        else if (!strcmp(a, "--json")) o.json = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(k_usage, stdout), 0;
+        else if (!v) cli_die(CLI_EXIT_USAGE, "%s: unknown flag or missing value (harp bench igemm --help)", a);
+        else if (i++, !strcmp(a, "--shapes")) shapes = v;
+        else if (!strcmp(a, "--batch")) blist = v;
+        else if (!strcmp(a, "--a-bits")) alist = v;
+        else if (!strcmp(a, "--reps")) o.reps = (int)cli_parse_long("--reps", v, 3, 256);
+        else if (!strcmp(a, "--calls")) o.calls = (int)cli_parse_long("--calls", v, 1, 1000);
+        else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
+    }
+    if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");
+    int batches[8], abits[2];
+    const int nb = parse_list("--batch", blist, batches, 8, 1, 8192), na = parse_list("--a-bits", alist, abits, 2, 4, 8);
+    for (int i = 0; i < na; i++)
+        if (abits[i] != 4 && abits[i] != 8) cli_die(CLI_EXIT_USAGE, "--a-bits: 8 or 4, not %d", abits[i]);
+    if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench igemm --gpu: no CUDA device");
+    CUCHK(cudaStreamCreateWithFlags(&o.s, cudaStreamNonBlocking));
+    const cublasStatus_t st = harp_cublas_create(&o.h);
+    if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
+    harp_cublas_set_stream(o.h, o.s);
+    const char *p = shapes;
+    long m, k;
+    while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
+    harp_cublas_destroy(o.h);
+    cudaStreamDestroy(o.s);
+    return 0;
+}
+#endif

@@ -145,7 +145,7 @@ typedef struct bmodel {
     dec_attn_shape as;
     double weight_bytes, xform_bytes, kv_bytes;
     int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
-    int fuse;              /* SwiGLU folded into the down projection's input transform (with --fuse on) */
+    int fuse;              /* --fuse on: SwiGLU folded into the down projection's input transform */
 } bmodel;
 
 enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
@@ -326,7 +326,8 @@ static void enq_token(void *u, int call, void *stream) {
 
 typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
-    int fuse;                           /* one-launch transforms (dec_set_xform_fused): 1 on, 0 off, 2 both */
+    int fuse;                           /* fewer / wider launches: SwiGLU folded into the down input and identity
+                                         * transforms spread over 512-element CTAs (dec_set_xform_spread): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     double copy_gbps;
@@ -350,7 +351,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         const int kf = k / (npdl * nvar), kp = k % (npdl * nvar) / nvar, vi = k % nvar;
         const int pdl = o->pdl == 2 ? 1 - kp : o->pdl, fuse = o->fuse == 2 ? 1 - kf : o->fuse, key = 2 * pdl + fuse;
         dec_set_pdl(pdl);
-        dec_set_xform_fused(fuse);
+        dec_set_xform_spread(fuse);
         M.fuse = fuse;
         M.skip = k_variants[vi].skip;
         const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
@@ -369,7 +370,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"xform_fused\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
@@ -384,7 +385,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         fflush(stdout);
     }
     dec_set_pdl(1);
-    dec_set_xform_fused(1);
+    dec_set_xform_spread(1);
     model_free(&M);
 }
 

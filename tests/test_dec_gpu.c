@@ -267,8 +267,8 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        {   /* the one-launch transform (default) against the two launches: bit-identical on both sides */
-            dec_set_xform_fused(0);
+        {   /* identity passes spread over small tiles (default) or in wide tiles: bit-identical */
+            dec_set_xform_spread(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
             poison(dout, (size_t)rows * npad * 2);
@@ -277,10 +277,10 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
             CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
-            dec_set_xform_fused(1);
+            dec_set_xform_spread(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d one launch vs two: input side %s, output side %s", what, (long long)n, rows,
-                      din ? "differs" : "identical", dout_ ? "differs" : "identical");
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d small vs wide identity tiles: input side %s, output side %s", what,
+                      (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
         free(res0);
@@ -499,7 +499,7 @@ static void test_pdl(void) {
 }
 
 /* SwiGLU folded into the input transform (dec_xin_split_glu) against dec_swiglu then dec_xin_split:
- * bit-identical h and lo, one-launch and two-launch transforms alike. */
+ * bit-identical h and lo, for one- and two-pass Hadamard plans and the identity (small and wide tiles). */
 static void test_glu(void) {
     static const int64_t widths[] = {172, 1536, 4864, 11008};
     static const int row_counts[] = {1, 3, 8};
@@ -507,17 +507,18 @@ static void test_glu(void) {
     harp_rng_seed(&rng, 77);
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
         for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++)
-            for (int fused = 0; fused < 2; fused++) {
+            for (int kind = 0; kind < 3; kind++) {   /* Hadamard; identity spread; identity wide */
                 const int64_t n = widths[wi];
                 const int rows = row_counts[ri];
                 const int32_t npad = dec_npad((int32_t)n);
                 dec_xform xf;
-                CHECK_OK(dec_xform_hadamard(n, 0, &xf));
+                if (kind) dec_xform_identity(n, &xf);
+                else CHECK_OK(dec_xform_hadamard(n, 0, &xf));
                 dec_xdev *xd = NULL;
                 CHECK_OK(dec_xform_upload(&xf, rows, &xd));
                 dec_xform_free(&xf);
                 if (!xd) return;
-                dec_set_xform_fused(fused);
+                dec_set_xform_spread(kind != 2);
                 float *ug = malloc(sizeof(float) * rows * 2 * n);
                 for (int64_t i = 0; i < rows * 2 * n; i++) ug[i] = (float)(2.0 * harp_rng_normal(&rng));
                 float *dug = dev_alloc(sizeof(float) * rows * 2 * n), *dact = dev_alloc(sizeof(float) * rows * n);
@@ -536,12 +537,12 @@ static void test_glu(void) {
                 size_t diff = 0;
                 for (size_t i = 0; i < 2 * hb; i++) diff += a[i] != b[i];
                 CHECK_MSG(!diff, "SwiGLU-folded input n=%lld rows=%d %s: %zu of %zu bytes differ from swiglu + transform", (long long)n,
-                          rows, fused ? "one launch" : "two launches", diff, 2 * hb);
+                          rows, kind == 0 ? "hadamard" : kind == 1 ? "identity, small tiles" : "identity, wide tiles", diff, 2 * hb);
                 cudaFree(dug), cudaFree(dact), cudaFree(scr), cudaFree(h1), cudaFree(h2);
                 free(ug), free(a), free(b);
                 dec_xform_dev_free(xd);
             }
-    dec_set_xform_fused(1);
+    dec_set_xform_spread(1);
 }
 
 int main(void) {

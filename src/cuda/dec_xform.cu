@@ -31,6 +31,8 @@ constexpr int kRows = 8;            // most activation rows per CTA
 constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
+constexpr int kSpread = 512;        // elements per CTA of a stage-free pass (dec_set_xform_spread)
+int g_spread = 1;
 
 struct XStageK {
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
@@ -45,7 +47,6 @@ struct XPassK {
 
 struct XArgs {
     XPassK p;
-    XPassK p2;         // fused launch (xf_fused_kernel): p = the chunk pass, p2 = the strided pass
     int n, rows;
     const float *in;
     int ldi;
@@ -199,152 +200,6 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             }
 }
 
-
-// One launch for a chunk pass followed by a strided pass (the two-level plans of plan()): every CTA
-// loads the WHOLE row, applies the chunk pass's stages to all of it (the low stages are cheap and,
-// for the Hadamard kinds, read one shared block), then the strided pass's stages on its own share
-// of elements only (the q + C·u of its G offsets, closed under those stages), and stores that share.
-// Each element goes through the same operations in the same order as in the two launches, so the
-// result is bit-identical to them; what is saved is one launch and the fp32 round trip through the
-// scratch buffer. Rows per CTA: as many as 2 × rows × n floats fit the shared memory.
-constexpr int kFusedFloats = 51200;   // both buffers: 200 KiB of the 227 KiB a CTA may have
-int g_fused = 1;                      // dec_set_xform_fused
-
-__device__ __forceinline__ int fused_elem(const XPassK &p, int idx) {   // the strided pass's elem_of
-    const int u = idx / p.G, qq = idx - u * p.G;
-    return blockIdx.x * p.G + qq + p.C * u;
-}
-
-// One stage on the elements e(idx) of the buffer (positions = element indices: the whole row is there).
-template <bool SHARE>
-__device__ __forceinline__ void fused_stage(const XArgs &a, const XStageK &S, const float *b0, float *b1, int rb, int RB) {
-    const int n = a.n, count = SHARE ? a.p2.G * a.p2.S : n;
-    for (int idx = threadIdx.x; idx < count; idx += kThreads) {
-        const int e = SHARE ? fused_elem(a.p2, idx) : idx;
-        float acc[kRows];
-#pragma unroll
-        for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
-        if (e < n) {
-            const int d = (e / S.step) % S.b;
-            const int c = S.Gs == 1 ? 0 : (e / (S.b * S.step)) * S.step + e % S.step;
-            const size_t mo = ((size_t)d * S.Gs + c) * S.bp;
-            const int base = e - d * S.step;
-            for (int j0 = 0; j0 < S.bp; j0 += 8) {
-                float mf[8];
-                if (S.f32) {
-                    const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + j0);
-                    const float4 u0 = M[0], u1 = M[1];
-                    mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
-                    mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
-                } else {
-                    const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + j0);
-                    const __half *mh = reinterpret_cast<const __half *>(&mv);
-#pragma unroll
-                    for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
-                }
-#pragma unroll
-                for (int jj = 0; jj < 8; jj++) {
-                    const int j = j0 + jj;
-                    if (j >= S.b) break;
-                    const float m = mf[jj];
-                    const int at = base + j * S.step;
-#pragma unroll
-                    for (int r = 0; r < kRows; r++) {
-                        if (r >= RB) break;
-                        acc[r] = fmaf(m, b0[r * n + at], acc[r]);
-                    }
-                }
-            }
-        }
-        if (e < n) {
-#pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                if (r >= RB) break;
-                b1[r * n + e] = acc[r];
-            }
-        }
-    }
-    (void)rb;
-}
-
-__global__ void __launch_bounds__(kThreads) xf_fused_kernel(XArgs a, int rb) {
-    extern __shared__ float sm[];
-    __shared__ float s_inv[kRows];
-    pdl_wait();
-    pdl_trigger();
-    const int n = a.n, row0 = blockIdx.y * rb, RB = min(rb, a.rows - row0);
-    float *b0 = sm, *b1 = sm + rb * n;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    if (a.norm) {   // as xf_kernel: the row's sum of squares over all 16 warps, in a fixed order
-        __shared__ float s_part[kThreads / 32][kRows];
-        for (int r = 0; r < RB; r++) {
-            const float *x = a.in + (size_t)(row0 + r) * a.ldi;
-            float ss = 0.0f;
-            for (int i = tid; i < n; i += kThreads) ss = fmaf(x[i], x[i], ss);
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            if (lane == 0) s_part[warp][r] = ss;
-        }
-        __syncthreads();
-        if (tid < RB) {
-            float ss = 0.0f;
-            for (int w = 0; w < kThreads / 32; w++) ss += s_part[w][tid];
-            s_inv[tid] = 1.0f / sqrtf(ss / (float)n + a.eps);
-        }
-        __syncthreads();
-    }
-    for (int e = tid; e < n; e += kThreads) {
-        const int src = a.gather ? a.gather[e] : e;
-#pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            if (r >= RB) break;
-            float v = load_in(a, row0 + r, src);
-            if (a.norm) v = a.norm[src] * (v * s_inv[r]);
-            if (a.pre) v *= a.pre[src];
-            b0[r * n + e] = v;
-        }
-    }
-    __syncthreads();
-    for (int s = 0; s < a.p.ns; s++) {
-        fused_stage<false>(a, a.p.st[s], b0, b1, rb, RB);
-        __syncthreads();
-        float *t = b0;
-        b0 = b1;
-        b1 = t;
-    }
-    for (int s = 0; s < a.p2.ns; s++) {
-        fused_stage<true>(a, a.p2.st[s], b0, b1, rb, RB);
-        __syncthreads();
-        float *t = b0;
-        b0 = b1;
-        b1 = t;
-    }
-    const int share = a.p2.G * a.p2.S;
-    for (int idx = tid; idx < share; idx += kThreads) {
-        const int e = fused_elem(a.p2, idx);
-        if (e >= n) continue;
-        const int dst = a.scatter ? a.scatter[e] : e;
-        const float post = a.post ? a.post[dst] : 1.0f;
-#pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            if (r >= RB) break;
-            const float v = b0[r * n + e] * a.scale * post;
-            const size_t o = (size_t)(row0 + r) * a.ldo + dst;
-            if (a.outh) {
-                const __half h = __float2half_rn(v);
-                a.outh[o] = h;
-                if (a.outl) a.outl[o] = __float2half_rn(v - __half2float(h));
-            } else if (a.accumulate) a.outf[o] += v;
-            else a.outf[o] = v;
-        }
-    }
-    if (a.outh && blockIdx.x == 0)
-        for (int i = n + tid; i < a.npad; i += kThreads)
-            for (int r = 0; r < RB; r++) {
-                a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
-                if (a.outl) a.outl[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
-            }
-}
 
 }  // namespace
 
@@ -504,8 +359,6 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     if (st == HARP_OK) st = plan(x, xf, ks);
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
-        if (e == cudaSuccess)
-            e = cudaFuncSetAttribute(xf_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFusedFloats * (int)sizeof(float));
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -516,7 +369,7 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     return HARP_OK;
 }
 
-extern "C" void dec_set_xform_fused(int on) { __atomic_store_n(&g_fused, on ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" void dec_set_xform_spread(int on) { __atomic_store_n(&g_spread, on ? 1 : 0, __ATOMIC_RELAXED); }
 
 extern "C" void dec_xform_dev_free(dec_xdev *x) {
     if (!x) return;
@@ -532,26 +385,8 @@ extern "C" size_t dec_xform_scratch_floats(const dec_xdev *x, int rows) {
 
 namespace {
 
-// Rows per CTA of the one-launch form of a chunk pass + strided pass, 0 when it does not apply.
-int fused_rows(const dec_xdev *x, int rows) {
-    if (!__atomic_load_n(&g_fused, __ATOMIC_RELAXED) || x->npass != 2 || x->pass[0].strided || !x->pass[1].strided) return 0;
-    const int rb = kFusedFloats / (2 * x->n);
-    return rb < 1 ? 0 : rb < rows ? (rb < kRows ? rb : kRows) : (rows < kRows ? rows : kRows);
-}
-
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
     if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
-    if (const int rb = fused_rows(x, a.rows)) {
-        XArgs k = a;
-        k.p = x->pass[0];
-        k.p2 = x->pass[1];
-        k.first = k.last = 1;
-        if (!out_half) k.outh = k.outl = NULL;
-        else k.outf = NULL;
-        const dim3 grid(k.p2.ncta, (a.rows + rb - 1) / rb);
-        const cudaError_t e = pdl_launch(xf_fused_kernel, grid, kThreads, 2 * (size_t)rb * x->n * sizeof(float), stream, k, rb);
-        return e == cudaSuccess ? HARP_OK : cuda_fail("launch", e);
-    }
     float *const outf = a.outf;
     __half *const outh = a.outh, *const outl = a.outl;
     const float *in = a.in;
@@ -563,7 +398,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         k.last = i == x->npass - 1;
         k.in = in;
         k.ldi = ldi;
-        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL;
+        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL, k.glu = 0;
         if (!k.last) {
             k.outh = NULL;
             k.outl = NULL;
@@ -577,7 +412,13 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.outl = out_half ? outl : NULL;
             k.outf = out_half ? NULL : outf;
         }
-        if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
+        if (k.p.ns == 0 && !k.p.strided && k.p.S > kSpread && __atomic_load_n(&g_spread, __ATOMIC_RELAXED)) {
+            // a pass without stages (identity: RMSNorm, pre, split, post, residual) over many small
+            // tiles: one CTA per 8192 elements left most SMs idle (the FP16 row's identity transforms cost
+            // ~7 µs per launch at decode, docs/results/decode-gpu.md)
+            k.p.S = kSpread;
+            k.p.ncta = (x->n + kSpread - 1) / kSpread;
+        }
         const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
         const size_t smem = 2 * (size_t)k.p.rb * k.p.G * k.p.S * sizeof(float);
         const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, smem, stream, k);

@@ -206,10 +206,10 @@ harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, fl
  * decode kernel on a non-default stream; off serializes launches as before (the bench's A/B switch). */
 void dec_set_pdl(int on);
 int dec_pdl(void);
-/* A transform planned as a chunk pass + a strided pass runs as ONE launch where the whole row fits a
- * CTA's shared memory (every CTA does the chunk stages on the whole row, then its share of the
- * strided stages; bit-identical to two launches). On by default; off = two launches (bench A/B). */
-void dec_set_xform_fused(int on);
+/* A transform pass without stages (identity: RMSNorm, pre, split, post, residual add) runs over
+ * 512-element tiles, one CTA each, instead of one CTA per 8192 elements. On by default; off = the
+ * wide tiles (the bench's A/B switch). Bit-identical either way. */
+void dec_set_xform_spread(int on);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */

@@ -40,11 +40,14 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
                                int interleaved, float *qout, __half *kc, __half *vc) {
     pdl_wait();
     pdl_trigger();
+    // one pair per thread over gridDim.y CTAs: a single CTA per row spent ~19 µs of serial sincosf
+    // per layer (Nsight, H200, Llama-2-7B shape); same operations per pair, so the same bits
     const int b = blockIdx.x, hd = s.head_dim, half = hd / 2, qd = s.n_heads * hd, kvd = s.n_kv * hd;
     const float *row = qkv + (size_t)b * ldq;
     const int p = pos[b];
     const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd;
-    for (int t = threadIdx.x; t < (s.n_heads + s.n_kv) * half; t += blockDim.x) {
+    const int t0 = blockIdx.y * blockDim.x + threadIdx.x, stride = gridDim.y * blockDim.x;
+    for (int t = t0; t < (s.n_heads + s.n_kv) * half; t += stride) {
         const int h = t / half;
         int i0, i1;
         float y0, y1;
@@ -57,7 +60,7 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
             kc[at + (h - s.n_heads) * hd + i1] = __float2half_rn(y1);
         }
     }
-    for (int i = threadIdx.x; i < kvd; i += blockDim.x) vc[at + i] = __float2half_rn(row[qd + kvd + i]);
+    for (int i = t0; i < kvd; i += stride) vc[at + i] = __float2half_rn(row[qd + kvd + i]);
 }
 
 // 4-bit store (the CPU KV quantizer, quant/aq.h, asymmetric, group head_dim, fp16 scale): K after RoPE
@@ -89,30 +92,41 @@ __device__ __forceinline__ void kv4_group(const float *x, int hd, float clip, in
 __global__ void rope_kv4_kernel(dec_attn_shape s, dec_kv4_map m, const float *qkv, int ldq, const int32_t *pos,
                                 const float *inv_freq, int interleaved, float kclip, float vclip, float *qout, uint8_t *kc,
                                 uint8_t *vc) {
-    extern __shared__ float s_kv[];   // K after RoPE [kvd], then V [kvd]
+    // CTA y < n_kv: kv head y (K after RoPE and V staged in shared memory, then one warp each
+    // quantizes them); CTA y ≥ n_kv: a slice of the q heads' RoPE. One CTA per row did all of it
+    // serially (~19 µs of sincosf per layer at the Llama-2-7B shape); same operations, same bits.
+    __shared__ float s_kv[2][128];   // head_dim ≤ 128 (check_shape)
     pdl_wait();
     pdl_trigger();
     const int b = blockIdx.x, hd = s.head_dim, half = hd / 2, qd = s.n_heads * hd, kvd = s.n_kv * hd;
     const float *row = qkv + (size_t)b * ldq;
     const int p = pos[b];
-    for (int t = threadIdx.x; t < (s.n_heads + s.n_kv) * half; t += blockDim.x) {
-        const int h = t / half;
+    if ((int)blockIdx.y >= s.n_kv) {
+        for (int t = ((int)blockIdx.y - s.n_kv) * blockDim.x + threadIdx.x; t < s.n_heads * half; t += (gridDim.y - s.n_kv) * blockDim.x) {
+            const int h = t / half;
+            int i0, i1;
+            float y0, y1;
+            rope_pair(row, hd, h, t % half, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
+            float *o = qout + (size_t)b * qd + h * hd;
+            o[i0] = y0, o[i1] = y1;
+        }
+        return;
+    }
+    const int h = blockIdx.y;
+    for (int t = threadIdx.x; t < half; t += blockDim.x) {
         int i0, i1;
         float y0, y1;
-        rope_pair(row, hd, h, t % half, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
-        float *o = h < s.n_heads ? qout + (size_t)b * qd + h * hd : s_kv + (h - s.n_heads) * hd;
-        o[i0] = y0, o[i1] = y1;
+        rope_pair(row, hd, s.n_heads + h, t, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
+        s_kv[0][i0] = y0, s_kv[0][i1] = y1;
     }
-    for (int i = threadIdx.x; i < kvd; i += blockDim.x) s_kv[kvd + i] = row[qd + kvd + i];
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) s_kv[1][i] = row[qd + kvd + h * hd + i];
     __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (warp > 1) return;
     const size_t r0 = (size_t)p * s.n_kv;   // first (position, head) row of this position
-    for (int t = warp; t < 2 * s.n_kv; t += nw) {
-        const int isv = t >= s.n_kv, h = t - isv * s.n_kv;
-        uint8_t *base = (isv ? vc : kc) + (size_t)b * m.seq_bytes;
-        kv4_group(s_kv + isv * kvd + h * hd, hd, isv ? vclip : kclip, lane, base + (r0 + h) * (size_t)half,
-                  reinterpret_cast<__half *>(base + m.scale_off) + r0 + h, base + m.zero_off + r0 + h);
-    }
+    uint8_t *base = (warp ? vc : kc) + (size_t)b * m.seq_bytes;
+    kv4_group(s_kv[warp], hd, warp ? vclip : kclip, lane, base + (r0 + h) * (size_t)half,
+              reinterpret_cast<__half *>(base + m.scale_off) + r0 + h, base + m.zero_off + r0 + h);
 }
 
 // Where the keys of one (sequence, kv head) live: fp16 rows (dec_attn) or 4-bit rows (dec_attn_kv4).
@@ -319,7 +333,9 @@ harp_status check_shape(const dec_attn_shape *s, int B) {
 extern "C" harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                                    const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream) {
     HARP_TRY(check_shape(s, B));
-    pdl_launch(rope_kv_kernel, B, 256, 0, (cudaStream_t)stream, *s, qkv, ldq, pos, inv_freq, interleaved, qout, (__half *)kc, (__half *)vc);
+    const int pairs = (s->n_heads + s->n_kv) * (s->head_dim / 2), ny = (pairs + 127) / 128 < 64 ? (pairs + 127) / 128 : 64;
+    pdl_launch(rope_kv_kernel, dim3(B, ny), 128, 0, (cudaStream_t)stream, *s, qkv, ldq, pos, inv_freq, interleaved, qout, (__half *)kc,
+               (__half *)vc);
     return launched("rope/kv store");
 }
 
@@ -360,12 +376,9 @@ extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, i
     HARP_TRY(check_shape(s, B));
     if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
-    const size_t smem = sizeof(float) * 2 * (size_t)s->n_kv * (size_t)s->head_dim;
-    if (smem > 48 * 1024 && cudaFuncSetAttribute(rope_kv4_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
-        return harp_err(HARP_ERR_UNSUPPORTED, "cuda kv4 store: %d kv heads × head dim %d need %zu bytes of shared memory", s->n_kv,
-                        s->head_dim, smem);
-    pdl_launch(rope_kv4_kernel, B, 256, smem, (cudaStream_t)stream, *s, dec_kv4_layout(s), qkv, ldq, pos, inv_freq, interleaved, kclip,
-               vclip, qout, (uint8_t *)kc, (uint8_t *)vc);
+    const int qy = (s->n_heads * (s->head_dim / 2) + 127) / 128 < 32 ? (s->n_heads * (s->head_dim / 2) + 127) / 128 : 32;
+    pdl_launch(rope_kv4_kernel, dim3(B, s->n_kv + qy), 128, 0, (cudaStream_t)stream, *s, dec_kv4_layout(s), qkv, ldq, pos, inv_freq,
+               interleaved, kclip, vclip, qout, (uint8_t *)kc, (uint8_t *)vc);
     return launched("rope/kv4 store");
 }
 

@@ -1,13 +1,18 @@
 /* The fp64 decoder block of quant/blockfit.h: (1) its hand-written backward pass against central
  * finite differences (fourth order) on a tiny random block at awkward sizes (d 24, 3 query heads, 1 kv head, hidden
  * 40, T 7, 2 sequences; both RoPE layouts), every entry of the input and of every weight, within 1e-6
- * relative; (2) its forward against harp's inference forward (model/forward.c) on stories260K layer
- * 0: the inputs of o, up|gate and down and the next layer's attention-norm output, as the activation
- * hook sees them, within fp32 tolerance. */
+ * relative; (2) the same with the W/A/KV slots: online rotations at every linear input and R3 after
+ * RoPE (exact gradient), and with the activation and K/V quantizers on, the straight-through
+ * backward against the finite differences of the surrogate block whose quantizers add their rounding
+ * error frozen at the evaluation point; (3) its forward against harp's inference forward
+ * (model/forward.c) on stories260K layer 0: the inputs of o, up|gate and down and the next layer's
+ * attention-norm output, as the activation hook sees them (before the activation quantizer), within
+ * fp32 tolerance, plain and as a W/A/KV model (R3, R_o, R4, 4-bit activations and K/V). */
 #include <stdint.h>
 
 #include "core/core.h"
 #include "harp.h"
+#include "model/slots.h"
 #include "qmodel/ldpb.h"
 #include "test_util.h"
 
@@ -91,6 +96,79 @@ static void grad_test(harp_rope_layout layout) {
     harp_blk_w_free(&w), harp_blk_w_free(&gw);
 }
 
+/* Rotations at every linear input and R3 (quant = 0: exact gradient), and with quant the activation
+ * quantizers (per token; the o input in groups of 8) and K/V per (token, head): the backward of the
+ * quantized forward against central differences of the surrogate with the rounding errors frozen. */
+static void grad_test_wakv(harp_rope_layout layout, int quant) {
+    double inv[4];
+    for (int i = 0; i < 4; i++) inv[i] = pow(10000.0, -2.0 * i / 8.0);
+    const harp_blk_dims dm = {24, 3, 1, 8, 40, 7, 2, layout, 1e-5, inv};
+    harp_rot *rot[5];
+    CHECK_OK(harp_rot_create(HARP_ROT_RANDOM_ORTHOGONAL, 24, NULL, 1, &rot[0]));
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, 24, NULL, 0, &rot[1]));
+    CHECK_OK(harp_rot_create(HARP_ROT_RHT, 24, NULL, 2, &rot[2]));
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, 40, NULL, 0, &rot[3]));
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, 8, NULL, 0, &rot[4]));
+    const harp_aq_fmt act = {4, 0, 0, 0.9f, 0}, act_o = {4, 0, 8, 0.9f, 0}, kv = {4, 0, 8, 0.95f, 1};
+    harp_blk_wakv wk = {{rot[0], rot[1], rot[2], rot[3]}, rot[4], {NULL}, {NULL}, NULL};
+    if (quant) {
+        wk.aq[HARP_BLK_IN_QKV] = wk.aq[HARP_BLK_IN_UG] = wk.aq[HARP_BLK_IN_DOWN] = &act, wk.aq[HARP_BLK_IN_O] = &act_o;
+        wk.kvq[0] = wk.kvq[1] = &kv;
+    }
+    harp_blk_w w, gw;
+    harp_blk_cache c, cf;
+    CHECK_OK(harp_blk_w_alloc(&dm, &w));
+    CHECK_OK(harp_blk_w_alloc(&dm, &gw));
+    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, &wk, &c));
+    const size_t R = (size_t)dm.T * dm.nseq, d = (size_t)dm.d;
+    double *x = malloc(R * d * sizeof *x), *G = malloc(R * d * sizeof *G), *dx = malloc(R * d * sizeof *dx);
+    for (size_t i = 0; i < R * d; i++) x[i] = 2.0 * urand(), G[i] = urand();
+    for (size_t j = 0; j < d; j++) w.attn_norm[j] = 1.0 + 0.3 * urand(), w.ffn_norm[j] = 1.0 + 0.3 * urand();
+    for (int i = 0; i < HARP_BLK_NLIN; i++) {
+        int64_t m, n;
+        harp_blk_lin_shape(&dm, i, &m, &n);
+        for (int64_t k = 0; k < m * n; k++) w.lin[i][k] = urand() * 1.5 / sqrt((double)n);
+    }
+    CHECK_OK(harp_blk_forward(&dm, &w, x, &c));
+    CHECK_OK(harp_blk_backward(&dm, &w, &c, G, dx, &gw));
+    /* the surrogate: each site adds the error the quantizer made at this point */
+    double *frozen[HARP_BLK_NQS] = {NULL};
+    size_t n_err = 0;
+    double err_max = 0;
+    for (int s = 0; s < HARP_BLK_NQS; s++) {
+        if (!c.qerr[s]) continue;
+        const size_t len = R * (s == HARP_BLK_IN_DOWN ? (size_t)dm.hid : s >= HARP_BLK_QS_K ? (size_t)(dm.nkv * dm.hd) : d);
+        frozen[s] = malloc(len * sizeof(double));
+        memcpy(frozen[s], c.qerr[s], len * sizeof(double));
+        for (size_t k = 0; k < len; k++) n_err += frozen[s][k] != 0, err_max = fmax(err_max, fabs(frozen[s][k]));
+    }
+    CHECK_MSG(!quant || n_err > R * d, "quantizers on but only %zu nonzero rounding errors", n_err);
+    harp_blk_wakv wf = wk;
+    wf.frozen = (const double *const *)frozen;
+    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, quant ? &wf : &wk, &cf));
+    double L0 = loss_of(&dm, &w, x, &cf, G), Lq = 0;
+    for (size_t i = 0; i < R * d; i++) Lq += c.y[i] * G[i];
+    CHECK_MSG(fabs(L0 - Lq) <= 1e-12 * fmax(1.0, fabs(Lq)), "surrogate at the point %.17g, quantized block %.17g", L0, Lq);
+    static const char *const names[HARP_BLK_NLIN] = {"Wq", "Wk", "Wv", "Wo", "Wgate", "Wup", "Wdown"};
+    double worst = check_fd("x", &dm, &w, x, &cf, G, x, dx, R * d);
+    worst = fmax(worst, check_fd("attn_norm", &dm, &w, x, &cf, G, w.attn_norm, gw.attn_norm, d));
+    worst = fmax(worst, check_fd("ffn_norm", &dm, &w, x, &cf, G, w.ffn_norm, gw.ffn_norm, d));
+    for (int i = 0; i < HARP_BLK_NLIN; i++) {
+        int64_t m, n;
+        harp_blk_lin_shape(&dm, i, &m, &n);
+        worst = fmax(worst, check_fd(names[i], &dm, &w, x, &cf, G, w.lin[i], gw.lin[i], (size_t)(m * n)));
+    }
+    printf("rope %s, rotations%s: worst relative difference backward vs central differences %.3g%s\n",
+           layout == HARP_ROPE_HALF ? "half" : "interleaved", quant ? " + 4-bit activation / K / V quantizers (STE)" : "", worst,
+           quant ? " (of the surrogate with the rounding errors frozen)" : "");
+    if (quant) printf("  %zu nonzero rounding errors, largest %.3g\n", n_err, err_max);
+    for (int s = 0; s < HARP_BLK_NQS; s++) free(frozen[s]);
+    free(x), free(G), free(dx);
+    harp_blk_cache_free(&c), harp_blk_cache_free(&cf);
+    harp_blk_w_free(&w), harp_blk_w_free(&gw);
+    for (int i = 0; i < 5; i++) harp_rot_destroy(rot[i]);
+}
+
 /* ---- against the inference forward ---- */
 
 typedef struct {
@@ -114,10 +192,12 @@ static double rel_err(const double *a, const float *b, size_t len) {
     return e / s;
 }
 
-static void inference_test(void) {
+/* e: the model's W/A/KV slots (NULL: none). */
+static void inference_test(const harp_wakv_exec *e) {
     harp_model *m = NULL;
     CHECK_OK(harp_model_open(t_shared("models/stories260K/stories260K.bin"), NULL, &m));
     if (!m) return;
+    if (e) CHECK_OK(harp_model_set_exec(m, e));
     const int T = 37, nseq = 2, dim = m->cfg.dim;
     int32_t tok[74];
     for (int i = 0; i < T * nseq; i++) tok[i] = 1 + (i * 37 + 11) % (m->cfg.vocab_size - 1);
@@ -131,13 +211,23 @@ static void inference_test(void) {
     harp_blk_w w;
     double *inv = NULL;
     CHECK_OK(harp_ldpb_block_of(m, 0, T, nseq, &dm, &inv, &w));
+    harp_blk_wakv wk;
+    harp_ldpb_block_wakv(m, 0, &wk);
+    CHECK_MSG(!e || (wk.r3 && wk.rot_in[HARP_BLK_IN_O] && wk.rot_in[HARP_BLK_IN_DOWN] && wk.aq[HARP_BLK_IN_QKV] &&
+                     wk.aq[HARP_BLK_IN_DOWN] && wk.kvq[0] && wk.kvq[1]),
+              "the block did not take the layer's W/A/KV slots");
     harp_blk_cache bc;
-    CHECK_OK(harp_blk_cache_alloc(&dm, &bc));
+    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, &wk, &bc));
     const size_t R = (size_t)T * nseq;
     double *x = malloc(R * dim * sizeof *x), *h = malloc(R * dim * sizeof *h);
     for (size_t r = 0; r < R; r++)
         for (int j = 0; j < dim; j++) x[r * dim + j] = m->tok_emb[(size_t)tok[r] * dim + j];
-    harp_blk_forward(&dm, &w, x, &bc);
+    CHECK_OK(harp_blk_forward(&dm, &w, x, &bc));
+    /* the hook sees a linear's input before its activation quantizer */
+    double *const pre[HARP_BLK_NIN] = {bc.h1, bc.ctx, bc.h2, bc.a};
+    const int width[HARP_BLK_NIN] = {dim, m->cfg.n_heads * m->cfg.head_dim, dim, m->cfg.hidden_dim};
+    for (int g = 0; g < HARP_BLK_NIN; g++)
+        for (size_t k = 0; bc.qerr[g] && k < R * (size_t)width[g]; k++) pre[g][k] -= bc.qerr[g][k];
     for (size_t r = 0; r < R; r++) { /* the next layer's attention-norm output */
         double ss = 0;
         for (int j = 0; j < dim; j++) ss += bc.y[r * dim + j] * bc.y[r * dim + j];
@@ -148,9 +238,10 @@ static void inference_test(void) {
     for (int s = 0; s < 4; s++) {
         CHECK_MSG(cp.cap[s] != NULL, "hook did not see %s", names[s]);
         if (!cp.cap[s]) continue;
-        const double e = rel_err(mine[s], cp.cap[s], R * (size_t)cp.n[s]);
-        printf("stories260K layer 0, %s: max |fp64 block - inference| / max |inference| = %.3g\n", names[s], e);
-        CHECK_MSG(e < 2e-5, "%s: relative error %.3g", names[s], e);
+        const double err = rel_err(mine[s], cp.cap[s], R * (size_t)cp.n[s]);
+        printf("stories260K layer 0%s, %s: max |fp64 block - inference| / max |inference| = %.3g\n",
+               e ? " (W/A/KV: R3, R_o, R4, A4 per token, KV4 per head)" : "", names[s], err);
+        CHECK_MSG(err < 2e-5, "%s: relative error %.3g", names[s], err);
         free(cp.cap[s]);
     }
     free(x), free(h), harp_free(inv);
@@ -163,6 +254,15 @@ int main(void) {
     harp_set_log_level(HARP_LOG_NONE);
     grad_test(HARP_ROPE_HALF);
     grad_test(HARP_ROPE_INTERLEAVED);
-    inference_test();
+    grad_test_wakv(HARP_ROPE_HALF, 0);
+    grad_test_wakv(HARP_ROPE_INTERLEAVED, 1);
+    grad_test_wakv(HARP_ROPE_HALF, 1);
+    inference_test(NULL);
+    harp_wakv_exec e;
+    memset(&e, 0, sizeof e);
+    e.r3 = e.r4 = e.ro = 1;
+    e.act = (harp_aq_fmt){4, 0, 0, 0.9f, 0};
+    e.kv = (harp_aq_fmt){4, 0, 8, 0.95f, 1};
+    inference_test(&e);
     return t_done();
 }

@@ -53,15 +53,34 @@ static double check_fd(const char *what, const harp_blk_dims *dm, const harp_blk
     return worst;
 }
 
-static void grad_test(harp_rope_layout layout) {
+/* Sum over the quantizer sites of c of their nonzero rounding errors; *emax the largest. */
+static size_t count_errors(const harp_blk_dims *dm, const harp_blk_cache *c, double *frozen[HARP_BLK_NQS], double *emax) {
+    const size_t R = (size_t)dm->T * dm->nseq;
+    const size_t width[HARP_BLK_NQS] = {(size_t)dm->d, (size_t)(dm->nh * dm->hd), (size_t)dm->d, (size_t)dm->hid,
+                                        (size_t)(dm->nkv * dm->hd), (size_t)(dm->nkv * dm->hd)};
+    size_t n = 0;
+    *emax = 0;
+    for (int s = 0; s < HARP_BLK_NQS; s++) {
+        if (!c->qerr[s]) continue;
+        frozen[s] = malloc(R * width[s] * sizeof(double));
+        memcpy(frozen[s], c->qerr[s], R * width[s] * sizeof(double));
+        for (size_t k = 0; k < R * width[s]; k++) n += frozen[s][k] != 0, *emax = fmax(*emax, fabs(frozen[s][k]));
+    }
+    return n;
+}
+
+/* The block with W/A/KV slots wk (NULL: none). With quantizers, the backward of the quantized forward
+ * is checked against central differences of the surrogate whose quantizers add the rounding error
+ * they made at the evaluation point (what the straight-through estimator differentiates). */
+static void grad_test_wk(harp_rope_layout layout, const harp_blk_wakv *wk) {
     double inv[4];
     for (int i = 0; i < 4; i++) inv[i] = pow(10000.0, -2.0 * i / 8.0);
     const harp_blk_dims dm = {24, 3, 1, 8, 40, 7, 2, layout, 1e-5, inv};
     harp_blk_w w, gw;
-    harp_blk_cache c;
+    harp_blk_cache c, cf;
     CHECK_OK(harp_blk_w_alloc(&dm, &w));
     CHECK_OK(harp_blk_w_alloc(&dm, &gw));
-    CHECK_OK(harp_blk_cache_alloc(&dm, &c));
+    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, wk, &c));
     const size_t R = (size_t)dm.T * dm.nseq, d = (size_t)dm.d;
     double *x = malloc(R * d * sizeof *x), *G = malloc(R * d * sizeof *G), *dx = malloc(R * d * sizeof *dx);
     for (size_t i = 0; i < R * d; i++) x[i] = 2.0 * urand(), G[i] = urand();
@@ -71,19 +90,34 @@ static void grad_test(harp_rope_layout layout) {
         harp_blk_lin_shape(&dm, i, &m, &n);
         for (int64_t k = 0; k < m * n; k++) w.lin[i][k] = urand() * 1.5 / sqrt((double)n);
     }
-    loss_of(&dm, &w, x, &c, G);
+    const double Lq = loss_of(&dm, &w, x, &c, G);
     CHECK_OK(harp_blk_backward(&dm, &w, &c, G, dx, &gw));
+    double *frozen[HARP_BLK_NQS] = {NULL}, emax;
+    const size_t n_err = count_errors(&dm, &c, frozen, &emax);
+    harp_blk_cache *fc = &c; /* the cache the finite differences run on */
+    if (n_err) {
+        harp_blk_wakv wf = *wk;
+        wf.frozen = (const double *const *)frozen;
+        CHECK_OK(harp_blk_cache_alloc_wakv(&dm, &wf, &cf));
+        fc = &cf;
+        const double L0 = loss_of(&dm, &w, x, fc, G);
+        CHECK_MSG(fabs(L0 - Lq) <= 1e-12 * fmax(1.0, fabs(Lq)), "surrogate at the point %.17g, quantized block %.17g", L0, Lq);
+    }
     static const char *const names[HARP_BLK_NLIN] = {"Wq", "Wk", "Wv", "Wo", "Wgate", "Wup", "Wdown"};
-    double worst = check_fd("x", &dm, &w, x, &c, G, x, dx, R * d);
-    worst = fmax(worst, check_fd("attn_norm", &dm, &w, x, &c, G, w.attn_norm, gw.attn_norm, d));
-    worst = fmax(worst, check_fd("ffn_norm", &dm, &w, x, &c, G, w.ffn_norm, gw.ffn_norm, d));
+    double worst = check_fd("x", &dm, &w, x, fc, G, x, dx, R * d);
+    worst = fmax(worst, check_fd("attn_norm", &dm, &w, x, fc, G, w.attn_norm, gw.attn_norm, d));
+    worst = fmax(worst, check_fd("ffn_norm", &dm, &w, x, fc, G, w.ffn_norm, gw.ffn_norm, d));
     for (int i = 0; i < HARP_BLK_NLIN; i++) {
         int64_t m, n;
         harp_blk_lin_shape(&dm, i, &m, &n);
-        worst = fmax(worst, check_fd(names[i], &dm, &w, x, &c, G, w.lin[i], gw.lin[i], (size_t)(m * n)));
+        worst = fmax(worst, check_fd(names[i], &dm, &w, x, fc, G, w.lin[i], gw.lin[i], (size_t)(m * n)));
     }
-    printf("rope %s: worst relative difference backward vs central differences %.3g\n", layout == HARP_ROPE_HALF ? "half" : "interleaved",
-           worst);
+    printf("rope %s%s: worst relative difference backward vs central differences %.3g%s\n",
+           layout == HARP_ROPE_HALF ? "half" : "interleaved",
+           !wk ? "" : n_err ? ", rotations + 4-bit activation / K / V quantizers (STE)" : ", rotations", worst,
+           n_err ? " (of the surrogate with the rounding errors frozen)" : "");
+    if (n_err) printf("  %zu nonzero rounding errors, largest %.3g\n", n_err, emax);
+    CHECK_MSG(!wk || !wk->aq[0] || n_err > R * d, "quantizers on but only %zu nonzero rounding errors", n_err);
     /* dx = NULL and a skipped weight give the same other gradients */
     harp_blk_w g2;
     CHECK_OK(harp_blk_w_alloc(&dm, &g2));
@@ -91,18 +125,20 @@ static void grad_test(harp_rope_layout layout) {
     CHECK_OK(harp_blk_backward(&dm, &w, &c, G, NULL, &g2));
     CHECK(!memcmp(g2.lin[HARP_BLK_Q], gw.lin[HARP_BLK_Q], sizeof(double) * 24 * 24));
     harp_blk_w_free(&g2);
+    for (int s = 0; s < HARP_BLK_NQS; s++) free(frozen[s]);
     free(x), free(G), free(dx);
     harp_blk_cache_free(&c);
+    if (n_err) harp_blk_cache_free(&cf);
     harp_blk_w_free(&w), harp_blk_w_free(&gw);
 }
 
-/* Rotations at every linear input and R3 (quant = 0: exact gradient), and with quant the activation
- * quantizers (per token; the o input in groups of 8) and K/V per (token, head): the backward of the
- * quantized forward against central differences of the surrogate with the rounding errors frozen. */
+static void grad_test(harp_rope_layout layout) {
+    grad_test_wk(layout, NULL);
+}
+
+/* Rotations at every linear input and R3 (quant = 0: an exact gradient), and with quant the activation
+ * quantizers (per token; the o input in groups of 8) and K/V per (token, head). */
 static void grad_test_wakv(harp_rope_layout layout, int quant) {
-    double inv[4];
-    for (int i = 0; i < 4; i++) inv[i] = pow(10000.0, -2.0 * i / 8.0);
-    const harp_blk_dims dm = {24, 3, 1, 8, 40, 7, 2, layout, 1e-5, inv};
     harp_rot *rot[5];
     CHECK_OK(harp_rot_create(HARP_ROT_RANDOM_ORTHOGONAL, 24, NULL, 1, &rot[0]));
     CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, 24, NULL, 0, &rot[1]));
@@ -115,57 +151,7 @@ static void grad_test_wakv(harp_rope_layout layout, int quant) {
         wk.aq[HARP_BLK_IN_QKV] = wk.aq[HARP_BLK_IN_UG] = wk.aq[HARP_BLK_IN_DOWN] = &act, wk.aq[HARP_BLK_IN_O] = &act_o;
         wk.kvq[0] = wk.kvq[1] = &kv;
     }
-    harp_blk_w w, gw;
-    harp_blk_cache c, cf;
-    CHECK_OK(harp_blk_w_alloc(&dm, &w));
-    CHECK_OK(harp_blk_w_alloc(&dm, &gw));
-    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, &wk, &c));
-    const size_t R = (size_t)dm.T * dm.nseq, d = (size_t)dm.d;
-    double *x = malloc(R * d * sizeof *x), *G = malloc(R * d * sizeof *G), *dx = malloc(R * d * sizeof *dx);
-    for (size_t i = 0; i < R * d; i++) x[i] = 2.0 * urand(), G[i] = urand();
-    for (size_t j = 0; j < d; j++) w.attn_norm[j] = 1.0 + 0.3 * urand(), w.ffn_norm[j] = 1.0 + 0.3 * urand();
-    for (int i = 0; i < HARP_BLK_NLIN; i++) {
-        int64_t m, n;
-        harp_blk_lin_shape(&dm, i, &m, &n);
-        for (int64_t k = 0; k < m * n; k++) w.lin[i][k] = urand() * 1.5 / sqrt((double)n);
-    }
-    CHECK_OK(harp_blk_forward(&dm, &w, x, &c));
-    CHECK_OK(harp_blk_backward(&dm, &w, &c, G, dx, &gw));
-    /* the surrogate: each site adds the error the quantizer made at this point */
-    double *frozen[HARP_BLK_NQS] = {NULL};
-    size_t n_err = 0;
-    double err_max = 0;
-    for (int s = 0; s < HARP_BLK_NQS; s++) {
-        if (!c.qerr[s]) continue;
-        const size_t len = R * (s == HARP_BLK_IN_DOWN ? (size_t)dm.hid : s >= HARP_BLK_QS_K ? (size_t)(dm.nkv * dm.hd) : d);
-        frozen[s] = malloc(len * sizeof(double));
-        memcpy(frozen[s], c.qerr[s], len * sizeof(double));
-        for (size_t k = 0; k < len; k++) n_err += frozen[s][k] != 0, err_max = fmax(err_max, fabs(frozen[s][k]));
-    }
-    CHECK_MSG(!quant || n_err > R * d, "quantizers on but only %zu nonzero rounding errors", n_err);
-    harp_blk_wakv wf = wk;
-    wf.frozen = (const double *const *)frozen;
-    CHECK_OK(harp_blk_cache_alloc_wakv(&dm, quant ? &wf : &wk, &cf));
-    double L0 = loss_of(&dm, &w, x, &cf, G), Lq = 0;
-    for (size_t i = 0; i < R * d; i++) Lq += c.y[i] * G[i];
-    CHECK_MSG(fabs(L0 - Lq) <= 1e-12 * fmax(1.0, fabs(Lq)), "surrogate at the point %.17g, quantized block %.17g", L0, Lq);
-    static const char *const names[HARP_BLK_NLIN] = {"Wq", "Wk", "Wv", "Wo", "Wgate", "Wup", "Wdown"};
-    double worst = check_fd("x", &dm, &w, x, &cf, G, x, dx, R * d);
-    worst = fmax(worst, check_fd("attn_norm", &dm, &w, x, &cf, G, w.attn_norm, gw.attn_norm, d));
-    worst = fmax(worst, check_fd("ffn_norm", &dm, &w, x, &cf, G, w.ffn_norm, gw.ffn_norm, d));
-    for (int i = 0; i < HARP_BLK_NLIN; i++) {
-        int64_t m, n;
-        harp_blk_lin_shape(&dm, i, &m, &n);
-        worst = fmax(worst, check_fd(names[i], &dm, &w, x, &cf, G, w.lin[i], gw.lin[i], (size_t)(m * n)));
-    }
-    printf("rope %s, rotations%s: worst relative difference backward vs central differences %.3g%s\n",
-           layout == HARP_ROPE_HALF ? "half" : "interleaved", quant ? " + 4-bit activation / K / V quantizers (STE)" : "", worst,
-           quant ? " (of the surrogate with the rounding errors frozen)" : "");
-    if (quant) printf("  %zu nonzero rounding errors, largest %.3g\n", n_err, err_max);
-    for (int s = 0; s < HARP_BLK_NQS; s++) free(frozen[s]);
-    free(x), free(G), free(dx);
-    harp_blk_cache_free(&c), harp_blk_cache_free(&cf);
-    harp_blk_w_free(&w), harp_blk_w_free(&gw);
+    grad_test_wk(layout, &wk);
     for (int i = 0; i < 5; i++) harp_rot_destroy(rot[i]);
 }
 

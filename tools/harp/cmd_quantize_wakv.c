@@ -168,7 +168,7 @@ static void check_out_dir(const wopts *o) {
         cli_die(CLI_EXIT_FAIL, "%s: already holds a finished model; use --force to overwrite it, or another -o", o->out);
 }
 
-static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep,
+static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep, int n_layers,
                          const harp_ppl_result *pr) {
     if (o->json) {
         printf("{\"kind\": \"quantize\", \"method\": \"wakv\", ");
@@ -184,6 +184,14 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
             for (int i = 0; i < rep->n_rows; i++) l0 += rep->rows[i].ldp_block_loss0, l1 += rep->rows[i].ldp_block_loss;
             printf(", \"ldp_fit\": \"block\", \"ldp_block_loss0_mean\": %.8g, \"ldp_block_loss_mean\": %.8g", l0 / rep->n_rows,
                    l1 / rep->n_rows);
+            /* per layer (its groups' rows carry the same block figures): [loss0, loss, seconds] */
+            const int per = rep->n_rows / (n_layers > 0 ? n_layers : 1);
+            printf(", \"ldp_block_layers\": [");
+            for (int l = 0; per > 0 && l < n_layers; l++) {
+                const harp_qmodel_row *r = &rep->rows[l * per];
+                printf("%s[%.8g, %.8g, %.3f]", l ? ", " : "", r->ldp_block_loss0, r->ldp_block_loss, r->ldp_block_seconds);
+            }
+            printf("]");
         }
         if (pr)
             printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
@@ -220,7 +228,9 @@ int cmd_quantize_wakv(int argc, char **argv) {
     cli_check(harp_quantize_wakv(m, o.model, o.hess, o.out, &p, &rep));
     harp_ppl_result pr;
     if (o.ppl_text) quantize_ppl(m, text, len, o.ctx ? o.ctx : 512, o.max_chunks, NULL, &pr);
-    print_result(&o, &p, &rep, o.ppl_text ? &pr : NULL);
+    harp_model_info mi;
+    cli_check(harp_model_get_info(m, &mi));
+    print_result(&o, &p, &rep, mi.n_layers, o.ppl_text ? &pr : NULL);
     fflush(stdout);
     if (o.ppl_text) harp_ppl_result_free(&pr);
     harp_qmodel_report_free(&rep);

@@ -44,6 +44,14 @@ typedef struct harp_wakv_params {
     size_t calib_len;
     int calib_ctx, calib_nseq; /* 0: min(512, max_position_embeddings) tokens, 128 windows           */
     uint64_t seed;
+    /* --w-quant ldp: LDP fit (b) per decoder block after fit (a), the block running its rotations and
+       activation / K/V quantizers (fixed ratios a_clip / kv_clip; a clip search comes after it), as
+       harp_qmodel_params.ldp_* (0 / NULL: their defaults) */
+    int ldp_fit_block;
+    const char *ldp_text;
+    size_t ldp_text_len;
+    int ldp_ctx, ldp_nseq, ldp_steps;
+    double ldp_lr;
     int resume;                /* as harp_qmodel_params.resume (default 1)                            */
     harp_progress_fn progress;
     void *progress_user;

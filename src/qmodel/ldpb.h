@@ -9,8 +9,12 @@
 #include "quant/blockfit.h"
 
 /* Dims (T, nseq given; inv_freq points into *inv, which the caller frees with harp_free) and fp64
- * copies of layer l's weights (fp32 groups only; biases and W/A/KV slots refused: HARP_ERR_UNSUPPORTED). */
+ * copies of layer l's weights (fp32 groups only; biases refused: HARP_ERR_UNSUPPORTED). A layer with
+ * W/A/KV slots runs them in the block only through harp_ldpb_block_wakv. */
 harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp_blk_dims *dm, double **inv, harp_blk_w *w);
+/* Layer l's W/A/KV slots (online rotations, activation and K/V quantizers with the layer's clip
+ * ratios) as the block's; all NULL for a model without slots. Points into m. */
+void harp_ldpb_block_wakv(const harp_model *m, int l, harp_blk_wakv *wk);
 
 /* The quantize pipeline's fit (b) state: calibration activations entering the current layer. */
 typedef struct qp_ldpb {

@@ -4,6 +4,11 @@
 #include "core/core.h"
 #include "qmodel/ldpb.h"
 
+_Static_assert((int)HARP_BLK_IN_QKV == (int)HARP_LG_QKV && (int)HARP_BLK_IN_O == (int)HARP_LG_O &&
+                   (int)HARP_BLK_IN_UG == (int)HARP_LG_UPGATE && (int)HARP_BLK_IN_DOWN == (int)HARP_LG_DOWN &&
+                   (int)HARP_BLK_NIN == (int)HARP_LG_COUNT,
+               "the block's linear inputs are the layer's groups");
+
 harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp_blk_dims *dm, double **inv, harp_blk_w *w) {
     const harp_model_config *cf = &m->cfg;
     *inv = NULL;
@@ -11,14 +16,12 @@ harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp
     if (l < 0 || l >= cf->n_layers) return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: no layer %d", l);
     const harp_layer_cfg *lc = &m->layers[l].cfg;
     for (int g = 0; g < HARP_LG_COUNT; g++)
-        if (lc->g[g].qt || harp_lgroup_has_bias(&lc->g[g]) || lc->g[g].rot_in || lc->g[g].act_q)
-            return harp_err(HARP_ERR_UNSUPPORTED,
-                            "ldp block fit: layer %d has quantized or biased linears or W/A/KV slots (fp32 Llama blocks only)", l);
+        if (lc->g[g].qt || harp_lgroup_has_bias(&lc->g[g]))
+            return harp_err(HARP_ERR_UNSUPPORTED, "ldp block fit: layer %d has quantized or biased linears (fp32 Llama blocks only)",
+                            l);
     if (cf->sliding_window > 0 && cf->sliding_window < T)
         return harp_err(HARP_ERR_UNSUPPORTED, "ldp block fit: sliding-window attention (%d < %d tokens) is not modelled",
                         cf->sliding_window, T);
-    if (lc->r3 || lc->kv_q)
-        return harp_err(HARP_ERR_UNSUPPORTED, "ldp block fit: layer %d has W/A/KV slots (fp32 Llama blocks only)", l);
     *dm = (harp_blk_dims){cf->dim, cf->n_heads, cf->n_kv_heads, cf->head_dim, cf->hidden_dim, T, nseq, cf->rope_layout,
                           (double)cf->norm_eps, NULL};
     if (!(*inv = harp_xmalloc((size_t)(cf->head_dim / 2) * sizeof **inv, "rope frequencies"))) return HARP_ERR_OOM;
@@ -35,4 +38,15 @@ harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp
     }
     if (st) harp_free(*inv), *inv = NULL;
     return st;
+}
+
+void harp_ldpb_block_wakv(const harp_model *m, int l, harp_blk_wakv *wk) {
+    const harp_layer_cfg *lc = &m->layers[l].cfg;
+    memset(wk, 0, sizeof *wk);
+    for (int g = 0; g < HARP_LG_COUNT; g++) { /* HARP_BLK_IN_* is the HARP_LG_* order */
+        wk->rot_in[g] = lc->g[g].rot_in;
+        wk->aq[g] = lc->g[g].act_q ? &lc->g[g].act_q->fmt : NULL;
+    }
+    wk->r3 = lc->r3;
+    if (lc->kv_q) wk->kvq[0] = &lc->kv_q[0].fmt, wk->kvq[1] = &lc->kv_q[1].fmt;
 }

@@ -118,46 +118,68 @@ static void quant_weights(const harp_blk_dims *dm, const harp_ldpb_lin lin[HARP_
     }
 }
 
+/* Y = the FP block's output on X: the layer's online rotations (exact; its weights carry their offline
+ * halves) without the activation and K/V quantizers. */
+static harp_status fp_target(const harp_blk_dims *dm, const harp_blk_wakv *wk, const harp_blk_w *w, const double *X, double *Y) {
+    harp_blk_wakv rot = *wk;
+    memset(rot.aq, 0, sizeof rot.aq), memset(rot.kvq, 0, sizeof rot.kvq);
+    harp_blk_cache c;
+    HARP_TRY(harp_blk_cache_alloc_wakv(dm, &rot, &c));
+    harp_status st = harp_blk_forward(dm, w, X, &c);
+    if (!st) memcpy(Y, c.y, (size_t)dm->T * dm->nseq * dm->d * sizeof *Y);
+    harp_blk_cache_free(&c);
+    return st;
+}
+
+/* Fit (b) of the layer's linears (lin, fit (a)'s state) against Y, packed back into the planes gp. */
+static harp_status fit_layer(const harp_blk_dims *dm, const harp_blk_wakv *wk, const harp_blk_w *w, int layer,
+                             const harp_qmodel_params *p, qp_ldpb *s, harp_ldpb_lin lin[HARP_BLK_NLIN], const grp_planes *gp,
+                             const int64_t row0[HARP_BLK_NLIN]) {
+    const size_t len = (size_t)s->T * s->nseq * dm->d;
+    double *Y = harp_xmalloc(len * sizeof *Y, "ldp block target");
+    if (!Y) return HARP_ERR_OOM;
+    harp_status st = fp_target(dm, wk, w, s->X, Y);
+    char stage[64];
+    snprintf(stage, sizeof stage, "ldp block fit layers.%d", layer);
+    /* a quarter of the windows (from 4 on) held out: the candidate kept is the best on them */
+    harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, s->nseq >= 4 ? s->nseq / 4 : 0, stage, p->progress, p->progress_user};
+    harp_ldpb_report rep;
+    if (!st) st = harp_ldpb_fit_wakv(dm, wk, w, s->X, Y, lin, &bp, &rep);
+    if (!st) {
+        s->loss0 = rep.loss0, s->loss1 = rep.loss_best;
+        harp_log(HARP_LOG_INFO, "layers.%d: ldp block loss %.6g -> %.6g (step %d of %d)", layer, rep.loss0, rep.loss_best,
+                 rep.best_step, p->ldp_steps);
+        for (int i = 0; i < HARP_BLK_NLIN; i++) {
+            int64_t mi, n;
+            harp_blk_lin_shape(dm, i, &mi, &n);
+            const grp_planes *g = &gp[harp_lin_slots[i].group];
+            harp_ldp_pack(n, g->ng, row0[i], mi, lin[i].q, lin[i].levels, g->qweight, g->levels);
+        }
+    }
+    harp_free(Y);
+    return st;
+}
+
 harp_status qp_ldpb_layer(const harp_model *m, int layer, const harp_qmodel_params *p, qf_tensors *t, int fit, qp_ldpb *s) {
     harp_blk_dims dm;
     harp_blk_w w;
+    harp_blk_wakv wk;
     harp_blk_cache c = {0};
-    double *inv = NULL, *Y = NULL;
+    double *inv = NULL;
     harp_ldpb_lin lin[HARP_BLK_NLIN] = {{0}};
     grp_planes gp[QF_NGROUPS];
     int64_t row0[HARP_BLK_NLIN];
     const size_t len = (size_t)s->T * s->nseq * m->cfg.dim;
     harp_status st = harp_ldpb_block_of(m, layer, s->T, s->nseq, &dm, &inv, &w);
-    if (!st) st = harp_blk_cache_alloc(&dm, &c);
+    if (!st) harp_ldpb_block_wakv(m, layer, &wk);
     if (!st) st = load_lins(&dm, t, layer, p->group_size, lin, gp, row0);
-    if (!st && fit) {
-        if (!(Y = harp_xmalloc(len * sizeof *Y, "ldp block target"))) st = HARP_ERR_OOM;
-        if (!st) harp_blk_forward(&dm, &w, s->X, &c), memcpy(Y, c.y, len * sizeof *Y);
-        char stage[64];
-        snprintf(stage, sizeof stage, "ldp block fit layers.%d", layer);
-        /* a quarter of the windows (from 4 on) held out: the candidate kept is the best on them */
-        harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, s->nseq >= 4 ? s->nseq / 4 : 0, stage, p->progress, p->progress_user};
-        harp_ldpb_report rep;
-        if (!st) st = harp_ldpb_fit(&dm, &w, s->X, Y, lin, &bp, &rep);
-        if (!st) {
-            s->loss0 = rep.loss0, s->loss1 = rep.loss_best;
-            harp_log(HARP_LOG_INFO, "layers.%d: ldp block loss %.6g -> %.6g (step %d of %d)", layer, rep.loss0, rep.loss_best,
-                     rep.best_step, p->ldp_steps);
-            for (int i = 0; i < HARP_BLK_NLIN; i++) {
-                int64_t mi, n;
-                harp_blk_lin_shape(&dm, i, &mi, &n);
-                const grp_planes *g = &gp[harp_lin_slots[i].group];
-                harp_ldp_pack(n, g->ng, row0[i], mi, lin[i].q, lin[i].levels, g->qweight, g->levels);
-            }
-        }
-    }
-    if (!st) {
-        quant_weights(&dm, lin, &w);
-        harp_blk_forward(&dm, &w, s->X, &c);
-        memcpy(s->X, c.y, len * sizeof *s->X);
-    }
+    if (!st && fit) st = fit_layer(&dm, &wk, &w, layer, p, s, lin, gp, row0);
+    /* the next block's input: this block quantized, its activation and K/V quantizers on */
+    if (!st) st = harp_blk_cache_alloc_wakv(&dm, &wk, &c);
+    if (!st) quant_weights(&dm, lin, &w), st = harp_blk_forward(&dm, &w, s->X, &c);
+    if (!st) memcpy(s->X, c.y, len * sizeof *s->X);
     for (int i = 0; i < HARP_BLK_NLIN; i++) harp_free(lin[i].q), harp_free(lin[i].levels);
-    harp_free(Y), harp_free(inv);
+    harp_free(inv);
     harp_blk_cache_free(&c), harp_blk_w_free(&w);
     return st;
 }

@@ -71,6 +71,8 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: activations are not quantized (--a-bits 16)");
     if (p->a_skip >> HARP_LG_COUNT)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: mask 0x%x names no linear input", p->a_skip);
+    if (p->ldp_fit_block && (p->w_quant != HARP_QMETHOD_LDP || !p->ldp_text))
+        return harp_err(HARP_ERR_INVALID_ARG, "--ldp-fit block needs --w-quant ldp and a calibration text");
     if (p->act_order && p->w_quant != HARP_QMETHOD_GPTQ)
         return harp_err(HARP_ERR_INVALID_ARG, "--act-order needs --w-quant gptq (RTN and LDP have no column order option)");
     if (p->gsr_block && k != HARP_WAKV_ROT_GSR)
@@ -309,6 +311,17 @@ static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     return harp_model_set_exec(m, &e);
 }
 
+/* LDP fit (b): its block runs m's slots, so they are set before the weights are quantized (the
+ * Hessians were computed without them). */
+static harp_status wk_ldp_block(harp_model *m, const harp_wakv_params *p, harp_qmodel_params *qp) {
+    qp->ldp_fit_block = 1, qp->ldp_text = p->ldp_text, qp->ldp_text_len = p->ldp_text_len;
+    if (p->ldp_ctx) qp->ldp_ctx = p->ldp_ctx;
+    if (p->ldp_nseq) qp->ldp_nseq = p->ldp_nseq;
+    if (p->ldp_steps) qp->ldp_steps = p->ldp_steps;
+    if (p->ldp_lr > 0) qp->ldp_lr = p->ldp_lr;
+    return wk_slots(m, p);
+}
+
 harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,
                                const harp_wakv_params *p, harp_qmodel_report *report) {
     if (!m || !model_path || !hess_dir || !out_dir) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: NULL argument");
@@ -331,9 +344,10 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
     qp.keep_model = 1;
     qp.progress = p->progress;
     qp.progress_user = p->progress_user;
+    harp_status st = p->ldp_fit_block ? wk_ldp_block(m, p, &qp) : HARP_OK;
     harp_qmodel_report rep;
     memset(&rep, 0, sizeof rep);
-    harp_status st = harp_quantize_model(m, model_path, hess_dir, out_dir, &qp, &rep);
+    if (!st) st = harp_quantize_model(m, model_path, hess_dir, out_dir, &qp, &rep);
     if (!st) st = wk_slots(m, p);
     int tokens = 0;
     int64_t n_evals = 0;

@@ -1,6 +1,7 @@
 /* Hand-written backward pass of the fp64 decoder block (blockfit.h), op by op in reverse:
- * residual, down, SiLU·mul, gate|up, RMSNorm, residual, o, attention (softmax), RoPE (rotation back),
- * q|k|v, RMSNorm. Tested against central finite differences (tests/test_blockfit_grad.c). */
+ * residual, down, [R4ᵀ,] SiLU·mul, gate|up, RMSNorm, residual, o, [R_oᵀ,] attention (softmax), [R3ᵀ,]
+ * RoPE (rotation back), q|k|v, RMSNorm. The quantizers pass the gradient unchanged (STE), the online
+ * rotations their transpose. Tested against central finite differences (tests/test_blockfit_grad.c). */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -70,16 +71,24 @@ static void attention_bwd(const harp_blk_dims *dm, const harp_blk_cache *c, cons
         }
 }
 
+/* X ← X·Rᵀ (the backward of X·R) when R is on. */
+static harp_status rot_back(const harp_rot *r, double *X, size_t rows, int n) {
+    return r ? harp_rot_apply_f64(r, X, (int64_t)rows, n, 1) : HARP_OK;
+}
+
 /* The attention half, from dx2 (the gradient at the first residual's output): gradients of o, q, k, v,
  * attn_norm, and dx += the branch's share. */
-static void attn_half_bwd(const harp_blk_dims *dm, const harp_blk_w *w, const harp_blk_cache *c, const double *dx2, double *dx,
-                          harp_blk_w *gw, double *s) {
+static harp_status attn_half_bwd(const harp_blk_dims *dm, const harp_blk_w *w, const harp_blk_cache *c, const double *dx2,
+                                 double *dx, harp_blk_w *gw, double *s) {
     const size_t R = rows_of(dm), qd = (size_t)dm->nh * dm->hd, kvd = (size_t)dm->nkv * dm->hd;
     double *dctx = s, *dq = dctx + R * qd, *dk = dq + R * qd, *dv = dk + R * kvd, *dh1 = dv + R * kvd, *row = dh1 + R * dm->d;
     int64_t m, n;
     harp_blk_lin_shape(dm, HARP_BLK_O, &m, &n);
     lin_bwd(w->lin[HARP_BLK_O], m, n, c->ctx, R, dx2, gw->lin[HARP_BLK_O], dctx, 0.0);
+    HARP_TRY(rot_back(c->wk.rot_in[HARP_BLK_IN_O], dctx, R, (int)qd));
     attention_bwd(dm, c, dctx, dq, dk, dv, row);
+    HARP_TRY(rot_back(c->wk.r3, dq, R * dm->nh, dm->hd));
+    HARP_TRY(rot_back(c->wk.r3, dk, R * dm->nkv, dm->hd));
     harp_blk_rope(dm, dq, dm->nh, -1.0);
     harp_blk_rope(dm, dk, dm->nkv, -1.0);
     const double *dqkv[3] = {dq, dk, dv};
@@ -87,7 +96,9 @@ static void attn_half_bwd(const harp_blk_dims *dm, const harp_blk_w *w, const ha
         harp_blk_lin_shape(dm, i, &m, &n);
         lin_bwd(w->lin[i], m, n, c->h1, R, dqkv[i], gw->lin[i], dh1, i == HARP_BLK_Q ? 0.0 : 1.0);
     }
+    HARP_TRY(rot_back(c->wk.rot_in[HARP_BLK_IN_QKV], dh1, R, dm->d));
     rmsnorm_bwd(c->x, w->attn_norm, c->r1, R, dm->d, dh1, gw->attn_norm, dx);
+    return HARP_OK;
 }
 
 harp_status harp_blk_backward(const harp_blk_dims *dm, const harp_blk_w *w, const harp_blk_cache *c, const double *dy,
@@ -103,6 +114,7 @@ harp_status harp_blk_backward(const harp_blk_dims *dm, const harp_blk_w *w, cons
     int64_t m, n;
     harp_blk_lin_shape(dm, HARP_BLK_DOWN, &m, &n);
     lin_bwd(w->lin[HARP_BLK_DOWN], m, n, c->a, R, dy, gw->lin[HARP_BLK_DOWN], da, 0.0);
+    harp_status st = rot_back(c->wk.rot_in[HARP_BLK_IN_DOWN], da, R, dm->hid);
     /* a = silu(g)·u: dg = da·u·σ(g)(1 + g(1 − σ(g))) (into da), du = da·silu(g) (into dgu) */
     for (size_t i = 0; i < R * hid; i++) {
         const double g = c->g[i], sg = 1.0 / (1.0 + exp(-g));
@@ -112,10 +124,11 @@ harp_status harp_blk_backward(const harp_blk_dims *dm, const harp_blk_w *w, cons
     harp_blk_lin_shape(dm, HARP_BLK_GATE, &m, &n);
     lin_bwd(w->lin[HARP_BLK_GATE], m, n, c->h2, R, da, gw->lin[HARP_BLK_GATE], dh2, 0.0);
     lin_bwd(w->lin[HARP_BLK_UP], m, n, c->h2, R, dgu, gw->lin[HARP_BLK_UP], dh2, 1.0);
+    if (!st) st = rot_back(c->wk.rot_in[HARP_BLK_IN_UG], dh2, R, dm->d);
     rmsnorm_bwd(c->x2, w->ffn_norm, c->r2, R, dm->d, dh2, gw->ffn_norm, dx2);
     if (dx) memcpy(dx, dx2, R * d * sizeof *dx);
     else dx = dh2; /* the attention half still needs somewhere to add its input gradient */
-    attn_half_bwd(dm, w, c, dx2, dx, gw, s + ffn);
+    if (!st) st = attn_half_bwd(dm, w, c, dx2, dx, gw, s + ffn);
     harp_free(s);
-    return HARP_OK;
+    return st;
 }

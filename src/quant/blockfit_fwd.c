@@ -25,9 +25,41 @@ harp_status harp_blk_dims_check(const harp_blk_dims *dm) {
 
 static size_t rows_of(const harp_blk_dims *dm) { return (size_t)dm->T * (size_t)dm->nseq; }
 
+/* Width of linear-group input g. */
+static int in_width(const harp_blk_dims *dm, int g) {
+    const int w[HARP_BLK_NIN] = {dm->d, dm->nh * dm->hd, dm->d, dm->hid};
+    return w[g];
+}
+
+static harp_status wakv_check(const harp_blk_dims *dm, const harp_blk_wakv *wk) {
+    static const char *const names[HARP_BLK_NQS] = {"q|k|v input", "o input", "up|gate input", "down input", "K", "V"};
+    for (int g = 0; g < HARP_BLK_NIN; g++)
+        if (wk->rot_in[g] && harp_rot_dim(wk->rot_in[g]) != in_width(dm, g))
+            return harp_err(HARP_ERR_SHAPE, "blockfit: rotation of dimension %lld at the %s (width %d)",
+                            (long long)harp_rot_dim(wk->rot_in[g]), names[g], in_width(dm, g));
+    if (wk->r3 && harp_rot_dim(wk->r3) != dm->hd)
+        return harp_err(HARP_ERR_SHAPE, "blockfit: R3 of dimension %lld, head dim %d", (long long)harp_rot_dim(wk->r3), dm->hd);
+    for (int s = 0; s < HARP_BLK_NQS; s++) {
+        const harp_aq_fmt *f = s < HARP_BLK_NIN ? wk->aq[s] : wk->kvq[s - HARP_BLK_NIN];
+        if (!f) continue;
+        HARP_TRY(harp_aq_check(f, s < HARP_BLK_NIN ? in_width(dm, s) : dm->nkv * dm->hd, names[s]));
+        if (wk->frozen && !wk->frozen[s])
+            return harp_err(HARP_ERR_INVALID_ARG, "blockfit: the %s quantizer has no frozen error", names[s]);
+    }
+    return HARP_OK;
+}
+
 harp_status harp_blk_cache_alloc(const harp_blk_dims *dm, harp_blk_cache *c) {
+    return harp_blk_cache_alloc_wakv(dm, NULL, c);
+}
+
+harp_status harp_blk_cache_alloc_wakv(const harp_blk_dims *dm, const harp_blk_wakv *wk, harp_blk_cache *c) {
     memset(c, 0, sizeof *c);
     HARP_TRY(harp_blk_dims_check(dm));
+    if (wk) {
+        HARP_TRY(wakv_check(dm, wk));
+        c->wk = *wk;
+    }
     const size_t R = rows_of(dm), d = (size_t)dm->d, qd = (size_t)dm->nh * dm->hd, kvd = (size_t)dm->nkv * dm->hd;
     const size_t hid = (size_t)dm->hid, P = (size_t)dm->nseq * dm->nh * dm->T * dm->T;
     double **f[] = {&c->x, &c->r1, &c->h1, &c->q, &c->k, &c->v, &c->P, &c->ctx, &c->x2, &c->r2, &c->h2, &c->g, &c->u, &c->a, &c->y};
@@ -37,12 +69,19 @@ harp_status harp_blk_cache_alloc(const harp_blk_dims *dm, harp_blk_cache *c) {
             harp_blk_cache_free(c);
             return HARP_ERR_OOM;
         }
+    for (int s = 0; s < HARP_BLK_NQS; s++)
+        if ((s < HARP_BLK_NIN ? c->wk.aq[s] : c->wk.kvq[s - HARP_BLK_NIN]) &&
+            !(c->qerr[s] = harp_xcalloc(R * (s < HARP_BLK_NIN ? (size_t)in_width(dm, s) : kvd), sizeof(double), "blockfit activations"))) {
+            harp_blk_cache_free(c);
+            return HARP_ERR_OOM;
+        }
     return HARP_OK;
 }
 
 void harp_blk_cache_free(harp_blk_cache *c) {
     double *f[] = {c->x, c->r1, c->h1, c->q, c->k, c->v, c->P, c->ctx, c->x2, c->r2, c->h2, c->g, c->u, c->a, c->y};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) harp_free(f[i]);
+    for (int s = 0; s < HARP_BLK_NQS; s++) harp_free(c->qerr[s]);
     memset(c, 0, sizeof *c);
 }
 
@@ -129,25 +168,80 @@ static void attention_fwd(const harp_blk_dims *dm, const double *q, const double
         }
 }
 
-void harp_blk_forward(const harp_blk_dims *dm, const harp_blk_w *w, const double *x, harp_blk_cache *c) {
+/* Site s: x (R × n) ← its fake quantization by f (in fp32, as the inference forward), or x + the
+ * frozen error (the surrogate); c->qerr[s] ← output − input. buf: R·n floats. */
+static harp_status quant_site(harp_blk_cache *c, int s, const harp_aq_fmt *f, double *x, size_t R, int n, float *buf) {
+    if (!f) return HARP_OK;
+    double *e = c->qerr[s];
+    const size_t len = R * (size_t)n;
+    if (c->wk.frozen) {
+        for (size_t i = 0; i < len; i++) e[i] = c->wk.frozen[s][i], x[i] += e[i];
+        return HARP_OK;
+    }
+    for (size_t i = 0; i < len; i++) buf[i] = (float)x[i];
+    HARP_TRY(harp_aq_fake(f, buf, (int64_t)R, n, n));
+    for (size_t i = 0; i < len; i++) e[i] = (double)buf[i] - x[i], x[i] = buf[i];
+    return HARP_OK;
+}
+
+/* The input x (R × width) of linear group g as the group sees it: rotated online, then quantized. */
+static harp_status group_in(const harp_blk_dims *dm, harp_blk_cache *c, int g, double *x, float *buf) {
+    const size_t R = rows_of(dm);
+    if (c->wk.rot_in[g]) HARP_TRY(harp_rot_apply_f64(c->wk.rot_in[g], x, (int64_t)R, in_width(dm, g), 0));
+    return quant_site(c, g, c->wk.aq[g], x, R, in_width(dm, g), buf);
+}
+
+/* After RoPE: R3 on every head of q and k, then the K and V quantizers. */
+static harp_status qkv_wakv(const harp_blk_dims *dm, harp_blk_cache *c, float *buf) {
+    const size_t R = rows_of(dm);
+    if (c->wk.r3) {
+        HARP_TRY(harp_rot_apply_f64(c->wk.r3, c->q, (int64_t)(R * dm->nh), dm->hd, 0));
+        HARP_TRY(harp_rot_apply_f64(c->wk.r3, c->k, (int64_t)(R * dm->nkv), dm->hd, 0));
+    }
+    HARP_TRY(quant_site(c, HARP_BLK_QS_K, c->wk.kvq[0], c->k, R, dm->nkv * dm->hd, buf));
+    return quant_site(c, HARP_BLK_QS_V, c->wk.kvq[1], c->v, R, dm->nkv * dm->hd, buf);
+}
+
+static harp_status forward_run(const harp_blk_dims *dm, const harp_blk_w *w, const double *x, harp_blk_cache *c, float *buf) {
     const size_t R = rows_of(dm), d = (size_t)dm->d;
     int64_t m, n;
     memcpy(c->x, x, R * d * sizeof *x);
     rmsnorm_fwd(x, w->attn_norm, R, dm->d, dm->eps, c->r1, c->h1);
+    HARP_TRY(group_in(dm, c, HARP_BLK_IN_QKV, c->h1, buf));
     double *qkv[3] = {c->q, c->k, c->v};
     for (int i = HARP_BLK_Q; i <= HARP_BLK_V; i++) harp_blk_lin_shape(dm, i, &m, &n), lin_fwd(w->lin[i], m, n, c->h1, R, qkv[i]);
     harp_blk_rope(dm, c->q, dm->nh, 1.0);
     harp_blk_rope(dm, c->k, dm->nkv, 1.0);
+    HARP_TRY(qkv_wakv(dm, c, buf));
     attention_fwd(dm, c->q, c->k, c->v, c->P, c->ctx);
+    HARP_TRY(group_in(dm, c, HARP_BLK_IN_O, c->ctx, buf));
     harp_blk_lin_shape(dm, HARP_BLK_O, &m, &n);
     lin_fwd(w->lin[HARP_BLK_O], m, n, c->ctx, R, c->x2);
     for (size_t i = 0; i < R * d; i++) c->x2[i] += x[i];
     rmsnorm_fwd(c->x2, w->ffn_norm, R, dm->d, dm->eps, c->r2, c->h2);
+    HARP_TRY(group_in(dm, c, HARP_BLK_IN_UG, c->h2, buf));
     harp_blk_lin_shape(dm, HARP_BLK_GATE, &m, &n);
     lin_fwd(w->lin[HARP_BLK_GATE], m, n, c->h2, R, c->g);
     lin_fwd(w->lin[HARP_BLK_UP], m, n, c->h2, R, c->u);
     for (size_t i = 0; i < R * (size_t)dm->hid; i++) c->a[i] = c->g[i] / (1.0 + exp(-c->g[i])) * c->u[i];
+    HARP_TRY(group_in(dm, c, HARP_BLK_IN_DOWN, c->a, buf));
     harp_blk_lin_shape(dm, HARP_BLK_DOWN, &m, &n);
     lin_fwd(w->lin[HARP_BLK_DOWN], m, n, c->a, R, c->y);
     for (size_t i = 0; i < R * d; i++) c->y[i] += c->x2[i];
+    return HARP_OK;
+}
+
+harp_status harp_blk_forward(const harp_blk_dims *dm, const harp_blk_w *w, const double *x, harp_blk_cache *c) {
+    int quant = 0, widest = dm->nkv * dm->hd;
+    for (int g = 0; g < HARP_BLK_NIN; g++) {
+        quant |= c->wk.aq[g] != NULL;
+        if (in_width(dm, g) > widest) widest = in_width(dm, g);
+    }
+    quant |= c->wk.kvq[0] || c->wk.kvq[1];
+    float *buf = NULL;
+    if (quant && !c->wk.frozen && !(buf = harp_xmalloc(rows_of(dm) * (size_t)widest * sizeof *buf, "blockfit quantizer scratch")))
+        return HARP_ERR_OOM;
+    harp_status st = forward_run(dm, w, x, c, buf);
+    harp_free(buf);
+    return st;
 }

@@ -90,6 +90,12 @@ typedef struct harp_ldpb_report {
  * BLAS, fixed loop order), so independent of the thread count. */
 harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
                           harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p, harp_ldpb_report *rep);
+/* The same with the quantized block running W/A/KV slots wk (blockfit.h; NULL = none): its online
+ * rotations exact, its activation / KV quantizers straight-through in the gradient. Y stays the
+ * caller's target (the FP block's output). */
+harp_status harp_ldpb_fit_wakv(const harp_blk_dims *dm, const harp_blk_wakv *wk, const harp_blk_w *fp, const double *X,
+                               const double *Y, harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p,
+                               harp_ldpb_report *rep);
 
 /* The loss harp_ldpb_fit minimises at given parameters: theta[i] (m, ceil(n/g), 5) for every i with
  * lin[i].q != NULL (codes and scale from lin[i]; its levels only checked), and with grad != NULL the

@@ -30,6 +30,7 @@ typedef struct blk_set {
 
 typedef struct ldpb {
     const harp_blk_dims *dm; /* all sequences (shapes) */
+    const harp_blk_wakv *wk; /* the quantized block's W/A/KV slots (NULL: none) */
     const harp_blk_w *fp;
     const double *X, *Y;
     harp_ldpb_lin *out;
@@ -71,22 +72,23 @@ static void dequant(ldpb *B, int i, int rounded) {
         }
 }
 
-/* Block loss of the weights in B->wq on set S; with dy, dL/dy into it. */
-static double set_loss(const ldpb *B, blk_set *S, double *dy) {
+/* Block loss *L of the weights in B->wq on set S; with dy, dL/dy into it. */
+static harp_status set_loss(const ldpb *B, blk_set *S, double *dy, double *L) {
     const size_t len = (size_t)S->dm.T * S->dm.nseq * S->dm.d;
-    harp_blk_forward(&S->dm, &B->wq, S->X, &S->c);
+    HARP_TRY(harp_blk_forward(&S->dm, &B->wq, S->X, &S->c));
     double e = 0;
     for (size_t k = 0; k < len; k++) {
         const double r = S->c.y[k] - S->Y[k];
         e += r * r;
         if (dy) dy[k] = 2.0 * r * S->inv_norm;
     }
-    return e * S->inv_norm;
+    *L = e * S->inv_norm;
+    return HARP_OK;
 }
 
 /* Loss on the fitted sequences; with grad, dL/dW of the fitted linears into B->gw. */
 static harp_status block_loss(ldpb *B, int grad, double *L) {
-    *L = set_loss(B, &B->fit, B->dy);
+    HARP_TRY(set_loss(B, &B->fit, B->dy, L));
     return grad ? harp_blk_backward(&B->fit.dm, &B->wq, &B->fit.c, B->dy, NULL, &B->gw) : HARP_OK;
 }
 
@@ -140,7 +142,8 @@ static void reassign(ldpb *B, int i) {
 static harp_status candidate(ldpb *B, int step, double *best, harp_ldpb_report *rep) {
     for (int i = 0; i < HARP_BLK_NLIN; i++)
         if (B->s[i].q) dequant(B, i, 1);
-    const double L = set_loss(B, B->val.dm.nseq ? &B->val : &B->fit, NULL);
+    double L;
+    HARP_TRY(set_loss(B, B->val.dm.nseq ? &B->val : &B->fit, NULL, &L));
     if (!(L < *best)) return HARP_OK;
     *best = L, rep->best_step = step;
     for (int i = 0; i < HARP_BLK_NLIN; i++) {
@@ -201,7 +204,7 @@ static harp_status set_init(ldpb *B, blk_set *S, int first, int count) {
     double nrm = 0;
     for (size_t k = 0; k < len; k++) nrm += (S->Y[k] - S->X[k]) * (S->Y[k] - S->X[k]);
     S->inv_norm = nrm > 0 ? 1.0 / nrm : 1.0;
-    return harp_blk_cache_alloc(&S->dm, &S->c);
+    return harp_blk_cache_alloc_wakv(&S->dm, B->wk, &S->c);
 }
 
 /* Buffers: wq = the FP block (fitted linears overwritten by dequant), gw only for the fitted linears. */
@@ -258,12 +261,18 @@ static harp_status ldpb_run(ldpb *B, const harp_ldpb_params *p, harp_ldpb_report
 
 harp_status harp_ldpb_fit(const harp_blk_dims *dm, const harp_blk_w *fp, const double *X, const double *Y,
                           harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p, harp_ldpb_report *rep) {
+    return harp_ldpb_fit_wakv(dm, NULL, fp, X, Y, lin, p, rep);
+}
+
+harp_status harp_ldpb_fit_wakv(const harp_blk_dims *dm, const harp_blk_wakv *wk, const harp_blk_w *fp, const double *X,
+                               const double *Y, harp_ldpb_lin lin[HARP_BLK_NLIN], const harp_ldpb_params *p,
+                               harp_ldpb_report *rep) {
     memset(rep, 0, sizeof *rep);
     if (p->steps < 0 || !(p->lr >= 0) || p->reassign_every < 0 || p->val_seqs < 0 || p->val_seqs >= dm->nseq)
         return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: bad parameters (steps %d, lr %g, K %d, %d of %d sequences held out)",
                         p->steps, p->lr, p->reassign_every, p->val_seqs, dm->nseq);
     HARP_TRY(harp_blk_dims_check(dm));
-    ldpb B = {.dm = dm, .fp = fp, .X = X, .Y = Y, .out = lin};
+    ldpb B = {.dm = dm, .wk = wk, .fp = fp, .X = X, .Y = Y, .out = lin};
     const int blas = harp_blas_serial_begin();
     harp_status st = ldpb_setup(&B, p);
     if (!st) st = ldpb_run(&B, p, rep);

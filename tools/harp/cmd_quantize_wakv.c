@@ -24,6 +24,11 @@ static void usage(FILE *f) {
             "  --a-bits B            activations: 3, 4, 8 or 16 (default: unquantized)\n"
             "  --kv-bits B           KV cache: 2, 3, 4, 8 or 16 (default: fp32)\n"
             "  --w-quant Q           rtn, gptq (default) or ldp (RCP's learned 2-bit levels, --w-bits 2)\n"
+            "  --ldp-fit layer|block ldp: fit (a) per linear only (default), or then fit (b) per decoder block\n"
+            "                        against the FP block, the block running its rotations and activation / KV\n"
+            "                        quantizers (--a-clip / --kv-clip ratios; straight-through gradients)\n"
+            "  --ldp-calib TEXT      block: its text (default: --calib), --ldp-nseq N (32) windows of --ldp-ctx\n"
+            "                        N (128) tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01)\n"
             "  --w-group N           weight group size (default 0 = per output channel)\n"
             "  --w-sym               symmetric weight grid (default asymmetric min/max)\n"
             "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
@@ -50,7 +55,8 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP,
+    W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR
 };
 
 static const struct option k_opts[] = {
@@ -69,10 +75,13 @@ static const struct option k_opts[] = {
     {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
     {"w-sym", no_argument, 0, W_WSYM}, {"w-clip", no_argument, 0, W_WCLIP}, {"act-order", no_argument, 0, W_ACT},
     {"a-skip", required_argument, 0, W_ASKIP}, {"a-group", required_argument, 0, W_AGROUP},
+    {"ldp-fit", required_argument, 0, W_LFIT}, {"ldp-calib", required_argument, 0, W_LCAL},
+    {"ldp-ctx", required_argument, 0, W_LCTX}, {"ldp-nseq", required_argument, 0, W_LNSEQ},
+    {"ldp-steps", required_argument, 0, W_LSTEPS}, {"ldp-lr", required_argument, 0, W_LLR},
     {0, 0, 0, 0}};
 
 typedef struct wopts {
-    const char *model, *hess, *out, *calib, *ppl_text, *wq;
+    const char *model, *hess, *out, *calib, *ppl_text, *wq, *ldp_fit, *ldp_calib;
     int json, quiet, force, ctx, max_chunks, w_bits_given;
 } wopts;
 
@@ -113,6 +122,12 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_WSYM: p->w_sym = 1; break;
         case W_WCLIP: p->w_clip = 1; break;
         case W_ACT: p->act_order = 1; break;
+        case W_LFIT: o->ldp_fit = optarg; break;
+        case W_LCAL: o->ldp_calib = optarg; break;
+        case W_LCTX: p->ldp_ctx = (int)cli_parse_long("--ldp-ctx", optarg, 2, 1 << 20); break;
+        case W_LNSEQ: p->ldp_nseq = (int)cli_parse_long("--ldp-nseq", optarg, 1, 1 << 20); break;
+        case W_LSTEPS: p->ldp_steps = (int)cli_parse_long("--ldp-steps", optarg, 0, 1 << 24); break;
+        case W_LLR: p->ldp_lr = cli_parse_double("--ldp-lr", optarg, 1e-12, 1e6); break;
         case W_ASKIP:
             if (harp_wakv_skip_parse(optarg, &p->a_skip)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
             break;
@@ -129,6 +144,14 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     p->w_quant = !o->wq || !strcmp(o->wq, "gptq") ? HARP_QMETHOD_GPTQ
                  : !strcmp(o->wq, "rtn")          ? HARP_QMETHOD_RTN
                                                   : HARP_QMETHOD_LDP;
+    const int block = o->ldp_fit && !strcmp(o->ldp_fit, "block");
+    if (o->ldp_fit && !block && strcmp(o->ldp_fit, "layer"))
+        cli_die(CLI_EXIT_USAGE, "--ldp-fit wants layer or block, not '%s'", o->ldp_fit);
+    cli_only_with(o->ldp_fit && p->w_quant != HARP_QMETHOD_LDP, "--ldp-fit", "--w-quant ldp");
+    cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0),
+                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
+    p->ldp_fit_block = block;
+    if (block) cli_require(o->ldp_calib || o->calib ? "" : NULL, "--ldp-calib TEXT or --calib TEXT (with --ldp-fit block)");
     if (!o->ppl_text) {
         cli_only_with(o->ctx > 0, "--ctx", "--ppl TEXT");
         cli_only_with(o->max_chunks > 0, "--max-chunks", "--ppl TEXT");
@@ -145,7 +168,7 @@ static void check_out_dir(const wopts *o) {
         cli_die(CLI_EXIT_FAIL, "%s: already holds a finished model; use --force to overwrite it, or another -o", o->out);
 }
 
-static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep,
+static void print_result(const wopts *o, const harp_wakv_params *p, const harp_qmodel_report *rep, int n_layers,
                          const harp_ppl_result *pr) {
     if (o->json) {
         printf("{\"kind\": \"quantize\", \"method\": \"wakv\", ");
@@ -156,6 +179,20 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
                harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->a_group, p->kv_bits, p->rotation,
                p->w_sym, p->w_clip, p->act_order, p->a_skip, p->clip_search, (unsigned long long)p->seed,
                (long long)rep->n_weights, rep->bpw, rep->seconds);
+        if (p->ldp_fit_block) {
+            double l0 = 0, l1 = 0;
+            for (int i = 0; i < rep->n_rows; i++) l0 += rep->rows[i].ldp_block_loss0, l1 += rep->rows[i].ldp_block_loss;
+            printf(", \"ldp_fit\": \"block\", \"ldp_block_loss0_mean\": %.8g, \"ldp_block_loss_mean\": %.8g", l0 / rep->n_rows,
+                   l1 / rep->n_rows);
+            /* per layer (its groups' rows carry the same block figures): [loss0, loss, seconds] */
+            const int per = rep->n_rows / (n_layers > 0 ? n_layers : 1);
+            printf(", \"ldp_block_layers\": [");
+            for (int l = 0; per > 0 && l < n_layers; l++) {
+                const harp_qmodel_row *r = &rep->rows[l * per];
+                printf("%s[%.8g, %.8g, %.3f]", l ? ", " : "", r->ldp_block_loss0, r->ldp_block_loss, r->ldp_block_seconds);
+            }
+            printf("]");
+        }
         if (pr)
             printf(", \"text\": \"%s\", \"ppl\": %.17g, \"nll_mean\": %.17g, \"n_tokens_scored\": %lld, \"ctx\": %d",
                    o->ppl_text, pr->ppl, pr->nll_mean, (long long)pr->n_tokens_scored, pr->ctx);
@@ -176,6 +213,10 @@ int cmd_quantize_wakv(int argc, char **argv) {
     size_t clen = 0, len = 0;
     if (o.calib) cli_read_text(o.calib, &calib, &clen);
     p.calib_text = calib, p.calib_len = clen;
+    char *ldp_text = NULL;
+    size_t ldp_len = 0;
+    if (o.ldp_calib) cli_read_text(o.ldp_calib, &ldp_text, &ldp_len);
+    if (p.ldp_fit_block) p.ldp_text = ldp_text ? ldp_text : calib, p.ldp_text_len = ldp_text ? ldp_len : clen;
     if (harp_wakv_check(&p)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
     check_out_dir(&o);
     if (o.ppl_text) cli_read_text(o.ppl_text, &text, &len);
@@ -187,13 +228,16 @@ int cmd_quantize_wakv(int argc, char **argv) {
     cli_check(harp_quantize_wakv(m, o.model, o.hess, o.out, &p, &rep));
     harp_ppl_result pr;
     if (o.ppl_text) quantize_ppl(m, text, len, o.ctx ? o.ctx : 512, o.max_chunks, NULL, &pr);
-    print_result(&o, &p, &rep, o.ppl_text ? &pr : NULL);
+    harp_model_info mi;
+    cli_check(harp_model_get_info(m, &mi));
+    print_result(&o, &p, &rep, mi.n_layers, o.ppl_text ? &pr : NULL);
     fflush(stdout);
     if (o.ppl_text) harp_ppl_result_free(&pr);
     harp_qmodel_report_free(&rep);
     harp_model_free(m);
     harp_free(text);
     harp_free(calib);
+    harp_free(ldp_text);
     return CLI_EXIT_OK;
 }
 

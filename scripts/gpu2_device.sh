@@ -43,7 +43,7 @@ import csv, sys, collections
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 hdr, rows = rows[0], rows[1:]
 k, v = hdr.index("Kernel Name"), hdr.index("Metric Value")
-seq = [(r[k].split("(")[0][-40:], float(r[v]) / 1e3) for r in rows]
+seq = [(r[k].split("(")[0][-40:], float(r[v].replace(",", "")) / 1e3) for r in rows]
 agg = collections.OrderedDict()
 for n, us in seq: agg.setdefault(n, []).append(us)
 print("kernels profiled:", len(seq))

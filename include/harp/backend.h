@@ -35,7 +35,8 @@ const char *harp_backend_name(const harp_backend *b);   /* "cpu", "cuda:0", ... 
  *               harp_ctx_eval_seqs); 0 = min(max_tokens, 512). The KV cache holds
  *               max(max_tokens, max_rows) rows per layer.
  *   backend     NULL = the CPU backend.
- *   kv_qtype    element type of the KV cache; HARP_QTYPE_F32 (the only one implemented today). */
+ *   kv_qtype    element type of the KV cache of a model without KV quantizers (HARP_QTYPE_F32);
+ *               a W/A/KV model's own KV quantizers decide its cache type (quantized storage). */
 typedef struct harp_ctx_params {
     int max_tokens;
     int max_rows;

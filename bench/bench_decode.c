@@ -316,10 +316,10 @@ static void enq_token(void *u, int call, void *stream) {
         run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
         if (M->fuse && !(M->skip & SKIP_XFORM)) {
             HCHK(dec_linear_run_glu(&G[3].d, M->ug, 2 * s->hidden, M->B, M->x, s->dim, 1, &M->ws, stream));
-            continue;
+        } else {
+            if (!(M->skip & SKIP_MISC)) HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
+            run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
         }
-        if (!(M->skip & SKIP_MISC)) HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
-        run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
     }
     run_lin(M, &M->head, M->x, s->dim, M->norm, M->logits, 0, stream);
 }

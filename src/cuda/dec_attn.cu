@@ -14,6 +14,7 @@ extern "C" {
 #include "cuda/decode.h"
 }
 #include "cuda/pdl.cuh"
+#include "cuda/swiglu.cuh"
 
 namespace {
 
@@ -395,8 +396,7 @@ __global__ void swiglu_kernel(const float *ug, int ld, int hidden, float *out, i
     const int b = blockIdx.y;
     const float *u = ug + (size_t)b * ld, *g = u + hidden;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < hidden; i += gridDim.x * blockDim.x) {
-        const float x = g[i];
-        out[(size_t)b * ldo + i] = x / (1.0f + expf(-x)) * u[i];
+        out[(size_t)b * ldo + i] = dec_swiglu1(g[i], u[i]);
     }
 }
 }  // namespace

@@ -24,6 +24,7 @@ extern "C" {
 #include "cuda/decode.h"
 }
 #include "cuda/pdl.cuh"
+#include "cuda/swiglu.cuh"
 
 namespace {
 
@@ -65,13 +66,11 @@ struct XArgs {
     float scale;
 };
 
-// Input element i of row r; with glu, SwiGLU of the up|gate product in the order of swiglu_kernel
-// (dec_attn.cu), so the folded form is bit-identical to the separate launch.
+// Input element i of row r; with glu, SwiGLU of the up|gate product (swiglu.cuh: the separate
+// kernel's expression, so the folded form is bit-identical to it).
 __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
     const float *x = a.in + (size_t)r * a.ldi;
-    if (!a.glu) return x[i];
-    const float g = x[i + a.glu];
-    return g / (1.0f + expf(-g)) * x[i];
+    return a.glu ? dec_swiglu1(x[i + a.glu], x[i]) : x[i];
 }
 
 __device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
@@ -199,7 +198,6 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
                 if (a.outl) a.outl[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
             }
 }
-
 
 }  // namespace
 

@@ -285,7 +285,6 @@ harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const void *X, in
                              int ldy, void *workspace, int tile_rows, dec_stream stream);
 #endif
 
-
 /* ==== W/A/KV on the GPU (issue 14): INT8 tensor-core prefill GEMM and a 4-bit KV cache ==============
  * (dec_igemm.c / dec_igemm.cu, dec_kv4.c / dec_attn.cu; docs/gpu.md "W/A/KV kernels")
  *

@@ -145,7 +145,8 @@ typedef struct bmodel {
     dec_attn_shape as;
     double weight_bytes, xform_bytes, kv_bytes;
     int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
-    int fuse;              /* --fuse on: SwiGLU folded into the down projection's input transform */
+    int fuse;              /* --fuse on: SwiGLU folded into the down projection's input transform, the attention
+                            * combine into the o projection's */
 } bmodel;
 
 enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
@@ -305,14 +306,17 @@ static void enq_token(void *u, int call, void *stream) {
         const blin *G = &M->g[4 * l];
         char *kc = (char *)M->kc + (size_t)l * lc, *vc = (char *)M->vc + (size_t)l * lc;
         run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
+        /* with --fuse on the o projection's input transform combines the attention partials */
+        const int fold = M->fuse && !(M->skip & (SKIP_ATTN | SKIP_XFORM));
         if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4) {
             HCHK(dec_rope_kv4(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, 1.0f, 1.0f, M->q, kc, vc, stream));
-            HCHK(dec_attn_kv4(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+            HCHK(dec_attn_kv4(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));
         } else if (!(M->skip & SKIP_ATTN)) {
             HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
-            HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, M->att, M->aws, stream));
+            HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));
         }
-        run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
+        if (fold) HCHK(dec_linear_run_att(&G[1].d, &M->as, M->aws, M->B, M->x, s->dim, 1, &M->ws, stream));
+        else run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
         run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
         if (M->fuse && !(M->skip & SKIP_XFORM)) {
             HCHK(dec_linear_run_glu(&G[3].d, M->ug, 2 * s->hidden, M->B, M->x, s->dim, 1, &M->ws, stream));
@@ -327,7 +331,8 @@ static void enq_token(void *u, int call, void *stream) {
 typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
     int fuse;                           /* fewer / wider launches: SwiGLU folded into the down input and identity
-                                         * transforms spread over 512-element CTAs (dec_set_xform_spread): 1 on, 0 off, 2 both */
+                                         * transforms spread over 512-element CTAs, one-launch row plans, the GEMV epilogue for identity
+                                         * output sides (dec_set_xform_fast): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     double copy_gbps;
@@ -351,7 +356,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         const int kf = k / (npdl * nvar), kp = k % (npdl * nvar) / nvar, vi = k % nvar;
         const int pdl = o->pdl == 2 ? 1 - kp : o->pdl, fuse = o->fuse == 2 ? 1 - kf : o->fuse, key = 2 * pdl + fuse;
         dec_set_pdl(pdl);
-        dec_set_xform_spread(fuse);
+        dec_set_xform_fast(fuse);
         M.fuse = fuse;
         M.skip = k_variants[vi].skip;
         const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
@@ -385,7 +390,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         fflush(stdout);
     }
     dec_set_pdl(1);
-    dec_set_xform_spread(1);
+    dec_set_xform_fast(1);
     model_free(&M);
 }
 

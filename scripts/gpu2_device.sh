@@ -32,13 +32,13 @@ for stage in "$@"; do
     done ;;
   bench)
     timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes ${BENCH_QTYPES:-f16,e8p2,rvq3,rvq4,int4} --pdl ${BENCH_PDL:-both} --fuse ${BENCH_FUSE:-both} --breakdown 2>&1 | tee "$OUT/decode7b.jsonl" ;;
-  prof)   # per-kernel GPU time of the decode token (Nsight Compute, one metric), 2 layers, B = 1
+  prof)   # per-kernel GPU time of the decode token (Nsight Compute, one metric), 2 layers, B = PROF_BATCH (1); PROF_ARGS adds bench flags, PROF_TAG names the files
     for q in ${PROF_QTYPES:-f16 e8p2}; do
       timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
         "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --shape llama2-7b --qtypes $q \
-        --rotations ${PROF_ROT:-rht} --batch 1 --layers 2 --reps 3 --pdl on > "$OUT/ncu_$q.csv" 2> "$OUT/ncu_$q.err"
-      echo "ncu $q exit $?"
-      python3 - "$OUT/ncu_$q.csv" <<'PY'
+        --rotations ${PROF_ROT:-rht} --batch ${PROF_BATCH:-1} --layers 2 --reps 3 --pdl on ${PROF_ARGS:-} > "$OUT/ncu_$q${PROF_TAG:-}.csv" 2> "$OUT/ncu_$q${PROF_TAG:-}.err"
+      echo "ncu $q${PROF_TAG:-} exit $?"
+      python3 - "$OUT/ncu_$q${PROF_TAG:-}.csv" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 hdr, rows = rows[0], rows[1:]

@@ -267,8 +267,9 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        {   /* identity passes spread over small tiles (default) or in wide tiles: bit-identical */
-            dec_set_xform_spread(0);
+        {   /* the fast plans (identity passes over small tiles, one-launch row plan) against the pass
+             * plans (wide tiles, one launch per pass): bit-identical */
+            dec_set_xform_fast(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
             poison(dout, (size_t)rows * npad * 2);
@@ -277,9 +278,9 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
             CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
-            dec_set_xform_spread(1);
+            dec_set_xform_fast(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d small vs wide identity tiles: input side %s, output side %s", what,
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d fast vs pass plans: input side %s, output side %s", what,
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
@@ -343,8 +344,46 @@ static void test_transforms(void) {
 
 /* ---- attention ------------------------------------------------------------------------------------ */
 
+/* The o projection's input with the attention combine folded in (dec_xin_split_att on the partials ws)
+ * against the combined output dout through dec_xin_split: bit-identical h and lo, for the identity and
+ * the Hadamard input transform, fast plans on and off. */
+static void check_att_fold(const dec_attn_shape *s, int B, const float *dout, const float *ws) {
+    const int n = s->n_heads * s->head_dim, npad = dec_npad(n);
+    const size_t hb = (size_t)B * npad * 2;
+    void *h1 = dev_alloc(2 * hb), *h2 = dev_alloc(2 * hb);
+    unsigned char *a = malloc(2 * hb), *b = malloc(2 * hb);
+    for (int kind = 0; kind < 2; kind++)
+        for (int fast = 0; fast < 2; fast++) {
+            dec_xform xf;
+            if (kind) CHECK_OK(dec_xform_hadamard(n, 0, &xf));
+            else dec_xform_identity(n, &xf);
+            dec_xdev *xd = NULL;
+            CHECK_OK(dec_xform_upload(&xf, B, &xd));
+            dec_xform_free(&xf);
+            if (!xd) break;
+            const size_t sf = dec_xform_scratch_floats(xd, B);
+            float *scr = sf ? dev_alloc(sizeof(float) * sf) : NULL;
+            dec_set_xform_fast(fast);
+            poison(h1, 2 * hb), poison(h2, 2 * hb);
+            CHECK_OK(dec_xin_split_att(xd, s, ws, B, NULL, h1, (char *)h1 + hb, npad, npad, scr, NULL));
+            CHECK_OK(dec_xin_split(xd, dout, n, B, NULL, 0.0f, NULL, h2, (char *)h2 + hb, npad, npad, scr, NULL));
+            CU(cudaMemcpy(a, h1, 2 * hb, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(b, h2, 2 * hb, cudaMemcpyDeviceToHost));
+            size_t diff = 0;
+            for (size_t i = 0; i < 2 * hb; i++) diff += a[i] != b[i];
+            CHECK_MSG(!diff, "combine-folded o input (heads %d hd %d ctx %d, %d key chunks, B %d, %s, fast %d): %zu of %zu bytes differ",
+                      s->n_heads, s->head_dim, s->max_ctx, dec_attn_chunks(s), B, kind ? "hadamard" : "identity", fast, diff, 2 * hb);
+            cudaFree(scr);
+            dec_xform_dev_free(xd);
+        }
+    dec_set_xform_fast(1);
+    cudaFree(h1), cudaFree(h2);
+    free(a), free(b);
+}
+
 static void test_attention(void) {
-    static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0}, {32, 8, 128, 700, 100}, {6, 2, 64, 40, 0}, {32, 32, 128, 520, 0}};
+    static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0},  {32, 8, 128, 700, 100}, {6, 2, 64, 40, 0},
+                                            {32, 32, 128, 520, 0}, {32, 8, 128, 1100, 0}};
     harp_rng rng;
     harp_rng_seed(&rng, 31);
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
@@ -392,6 +431,7 @@ static void test_attention(void) {
                 const double e = rel_rms(gout, out, B * qd);
                 CHECK_MSG(e <= 1e-5, "attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", s.n_heads, s.n_kv, hd,
                           s.max_ctx, s.window, B, e);
+                if (!il) check_att_fold(&s, B, dout, ws);
                 cudaFree(dkc), cudaFree(dvc), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv), cudaFree(ws), cudaFree(dpos);
                 free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
             }
@@ -518,7 +558,7 @@ static void test_glu(void) {
                 CHECK_OK(dec_xform_upload(&xf, rows, &xd));
                 dec_xform_free(&xf);
                 if (!xd) return;
-                dec_set_xform_spread(kind != 2);
+                dec_set_xform_fast(kind != 2);
                 float *ug = malloc(sizeof(float) * rows * 2 * n);
                 for (int64_t i = 0; i < rows * 2 * n; i++) ug[i] = (float)(2.0 * harp_rng_normal(&rng));
                 float *dug = dev_alloc(sizeof(float) * rows * 2 * n), *dact = dev_alloc(sizeof(float) * rows * n);
@@ -542,7 +582,61 @@ static void test_glu(void) {
                 free(ug), free(a), free(b);
                 dec_xform_dev_free(xd);
             }
-    dec_set_xform_spread(1);
+    dec_set_xform_fast(1);
+}
+
+/* dec_linear_run with an identity output side: written by the GEMV's epilogue (fast) or by a separate
+ * dec_xout pass — bit-identical, with and without a post vector, = and +=, 1–4 rows (awkward m). */
+static void test_epilogue(void) {
+    const int m = 1000, n = 1536, npad = dec_npad(n);
+    harp_rng rng;
+    harp_rng_seed(&rng, 91);
+    dec_linear_dev L;
+    memset(&L, 0, sizeof L);
+    CHECK_OK(dec_weights_random(HARP_QTYPE_F16, m, n, 1.0f, 0.0f, 5, &L.w));
+    dec_xform xi, xo;
+    dec_xform_identity(n, &xi), dec_xform_identity(m, &xo);
+    dec_xdev *dxi = NULL, *dxo = NULL;
+    CHECK_OK(dec_xform_upload(&xi, 4, &dxi));
+    CHECK_OK(dec_xform_upload(&xo, 4, &dxo));
+    if (!dxi || !dxo) return;
+    CHECK_MSG(dec_xform_dev_identity(dxo, NULL), "identity transform not recognised as one");
+    L.xin = dxi, L.xout = dxo;
+    float *hx = malloc(sizeof(float) * 4 * n), *hp = malloc(sizeof(float) * m), *hy = malloc(sizeof(float) * 4 * m);
+    for (int i = 0; i < 4 * n; i++) hx[i] = (float)harp_rng_normal(&rng);
+    for (int i = 0; i < m; i++) hp[i] = (float)(0.5 + harp_rng_uniform(&rng));
+    for (int i = 0; i < 4 * m; i++) hy[i] = (float)harp_rng_normal(&rng);
+    float *x = dev_alloc(sizeof(float) * 4 * n), *post = dev_alloc(sizeof(float) * m), *y = dev_alloc(sizeof(float) * 4 * m);
+    float *yt = dev_alloc(sizeof(float) * 8 * m), *scr = dev_alloc(sizeof(float) * 8 * (m > n ? m : n));
+    void *xh = dev_alloc((size_t)8 * npad * 2);
+    CU(cudaMemcpy(x, hx, sizeof(float) * 4 * n, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(post, hp, sizeof(float) * m, cudaMemcpyHostToDevice));
+    const dec_linear_ws ws = {.max_rows = 4, .xh = xh, .yt = yt, .scr = scr};
+    float *got[2] = {malloc(sizeof(float) * 4 * m), malloc(sizeof(float) * 4 * m)};
+    int bad = 0, cases = 0;
+    for (int rows = 1; rows <= 4; rows++)
+        for (int withpost = 0; withpost < 2; withpost++)
+            for (int acc = 0; acc < 2; acc++) {
+                L.post = withpost ? post : NULL;
+                for (int fast = 0; fast < 2; fast++) {
+                    dec_set_xform_fast(fast);
+                    CU(cudaMemcpy(y, hy, sizeof(float) * 4 * m, cudaMemcpyHostToDevice));
+                    CHECK_OK(dec_linear_run(&L, x, n, rows, NULL, 0.0f, y, m, acc, &ws, NULL));
+                    CU(cudaMemcpy(got[fast], y, sizeof(float) * 4 * m, cudaMemcpyDeviceToHost));
+                }
+                const int d = memcmp(got[0], got[1], sizeof(float) * (size_t)rows * m) != 0;
+                bad += d, cases++;
+                CHECK_MSG(!d, "identity output side by the GEMV epilogue: rows %d, post %d, accumulate %d differ from dec_xout", rows,
+                          withpost, acc);
+            }
+    dec_set_xform_fast(1);
+    printf("GEMV epilogue (identity output side, %dx%d F16): %d of %d cases bit-identical to the separate pass\n", m, n,
+           cases - bad, cases);
+    cudaFree(x), cudaFree(post), cudaFree(y), cudaFree(yt), cudaFree(scr), cudaFree(xh);
+    free(hx), free(hp), free(hy), free(got[0]), free(got[1]);
+    dec_xform_dev_free(dxi), dec_xform_dev_free(dxo);
+    dec_xform_free(&xi), dec_xform_free(&xo);
+    dec_weights_free(&L.w);
 }
 
 int main(void) {
@@ -553,6 +647,7 @@ int main(void) {
     test_gemv();
     test_transforms();
     test_glu();
+    test_epilogue();
     test_attention();
     test_pdl();
     return t_done();

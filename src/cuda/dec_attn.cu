@@ -14,6 +14,7 @@ extern "C" {
 #include "cuda/decode.h"
 }
 #include "cuda/pdl.cuh"
+#include "cuda/attn_combine.cuh"
 #include "cuda/swiglu.cuh"
 
 namespace {
@@ -301,19 +302,7 @@ __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, 
     pdl_trigger();
     const int h = blockIdx.x, b = blockIdx.y, hd = s.head_dim;
     const float *w = ws + ((size_t)b * s.n_heads + h) * nch * (hd + 2);
-    float M = -INFINITY;
-    for (int c = 0; c < nch; c++) M = fmaxf(M, w[(size_t)c * (hd + 2)]);
-    for (int t = threadIdx.x; t < hd; t += blockDim.x) {
-        float L = 0.0f, o = 0.0f;
-        for (int c = 0; c < nch; c++) {
-            const float *wc = w + (size_t)c * (hd + 2);
-            if (wc[1] == 0.0f) continue;
-            const float f = expf(wc[0] - M);
-            L = fmaf(wc[1], f, L);
-            o = fmaf(wc[2 + t], f, o);
-        }
-        out[(size_t)b * s.n_heads * hd + (size_t)h * hd + t] = o / L;
-    }
+    for (int t = threadIdx.x; t < hd; t += blockDim.x) out[(size_t)b * s.n_heads * hd + (size_t)h * hd + t] = dec_attn_combine1(w, nch, hd, t);
 }
 
 int chunks_of(const dec_attn_shape *s) {
@@ -340,6 +329,8 @@ extern "C" harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, in
     return launched("rope/kv store");
 }
 
+extern "C" int dec_attn_chunks(const dec_attn_shape *s) { return chunks_of(s); }
+
 extern "C" size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B) {
     return (size_t)B * (size_t)s->n_heads * (size_t)chunks_of(s) * (size_t)(s->head_dim + 2);
 }
@@ -360,6 +351,7 @@ harp_status attn_launch(const dec_attn_shape *s, const float *q, Rows rows, int 
     default: pdl_launch(attn_part_kernel<4, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
     }
     HARP_TRY(launched("attention partials"));
+    if (!out) return HARP_OK;   // the consumer combines (dec_xin_split_att)
     pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, st, *s, workspace, nch, out);
     return launched("attention combine");
 }

@@ -401,6 +401,9 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.ldy = ldy;
     a.fold = opts ? opts->fold : 0;
     a.accumulate = opts ? opts->accumulate : 0;
+    a.epi = opts ? opts->epilogue : 0;
+    a.oscale = opts && opts->epilogue ? opts->scale : 1.0f;
+    a.post = opts && opts->epilogue ? opts->post : NULL;
     if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = opts && opts->warps == 4 ? 4 : 8;

@@ -19,6 +19,9 @@ struct GemvArgs {
     int ldx, B;
     float *y;
     int ldy, fold, accumulate;   // dec_gemv_opts: hi + lo rows summed / added to y in the epilogue
+    int epi;                     // dec_gemv_opts.epilogue: (s·oscale)·post[row] before the store
+    float oscale;
+    const float *post;
 };
 
 static inline GemvArgs args_of(const dec_weights *w) {
@@ -73,6 +76,7 @@ __device__ __forceinline__ void tile_reduce(const GemvArgs &a, float (*s_red)[16
             s += l;
         }
         if (grow >= a.m) continue;
+        if (a.epi) s = s * a.oscale * (a.post ? a.post[grow] : 1.0f);   // dec_xout's order: (v·scale)·post
         float *y = a.y + (size_t)b * a.ldy + grow;
         *y = a.accumulate ? *y + s : s;
     }

@@ -38,8 +38,18 @@ extern "C" harp_status dec_add(float *x, const float *y, size_t n, dec_stream st
 }
 
 namespace {
-harp_status linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps, int glu,
-                       float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
+// Where a linear's input comes from: rows of X (⊙ RMSNorm), SwiGLU of up|gate rows, or attention partials.
+struct LinIn {
+    const float *X;
+    int ldx;
+    const float *norm_w;
+    float eps;
+    int glu;
+    const dec_attn_shape *att;
+};
+
+harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float *Y, int ldy, int accumulate, const dec_linear_ws *ws,
+                       dec_stream stream) {
     const dec_weights *w = &L->w;
     const int npad = dec_npad(w->n);
     if (rows < 1 || rows > ws->max_rows || (rows > 8 && (!ws->blas || !ws->tile)))
@@ -47,9 +57,21 @@ harp_status linear_run(const dec_linear_dev *L, const float *X, int ldx, int row
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
-    if (glu) HARP_TRY(dec_xin_split_glu(xin, X, ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
-    else HARP_TRY(dec_xin_split(xin, X, ldx, rows, norm_w, eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
-    // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode)
+    if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
+    // output side (fp16 models) is the GEMV's epilogue too (one more)
+    float oscale = 1.0f;
+    if (2 * rows <= 8 && dec_xform_fast() && dec_xform_dev_identity(xout, &oscale)) {
+        dec_gemv_opts o = {};
+        o.fold = rows;
+        o.accumulate = accumulate;
+        o.epilogue = 1;
+        o.scale = oscale;
+        o.post = L->post;
+        return dec_gemv(w, hi, npad, 2 * rows, Y, ldy, &o, stream);
+    }
     if (2 * rows <= 8) {
         dec_gemv_opts o = {};
         o.fold = rows;
@@ -69,10 +91,18 @@ harp_status linear_run(const dec_linear_dev *L, const float *X, int ldx, int row
 
 extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w,
                                       float eps, float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
-    return linear_run(L, X, ldx, rows, norm_w, eps, 0, Y, ldy, accumulate, ws, stream);
+    const LinIn in = {X, ldx, norm_w, eps, 0, NULL};
+    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
 }
 
 extern "C" harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx, int rows, float *Y, int ldy,
                                           int accumulate, const dec_linear_ws *ws, dec_stream stream) {
-    return linear_run(L, UG, ldx, rows, NULL, 0.0f, 1, Y, ldy, accumulate, ws, stream);
+    const LinIn in = {UG, ldx, NULL, 0.0f, 1, NULL};
+    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
+}
+
+extern "C" harp_status dec_linear_run_att(const dec_linear_dev *L, const dec_attn_shape *s, const float *att_ws, int rows, float *Y,
+                                          int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
+    const LinIn in = {att_ws, 0, NULL, 0.0f, 0, s};
+    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
 }

@@ -13,6 +13,12 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of the tile, so batch rows share the block traffic.
+//
+// A row up to kRowMax elements whose stages are all of small radix instead runs in one launch: one
+// CTA per activation row holds the whole row in shared memory and each thread applies a stage to
+// whole groups (reads its b elements once, writes b results in place), xf_row_kernel. Every output
+// is the same fmaf chain in the same order as in the pass kernels, so both plans give the same bits;
+// the row plan saves a dependent launch per transform (decode is launch-bound, decode-gpu.md).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -24,6 +30,7 @@ extern "C" {
 #include "cuda/decode.h"
 }
 #include "cuda/pdl.cuh"
+#include "cuda/attn_combine.cuh"
 #include "cuda/swiglu.cuh"
 
 namespace {
@@ -32,8 +39,11 @@ constexpr int kRows = 8;            // most activation rows per CTA
 constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
-constexpr int kSpread = 512;        // elements per CTA of a stage-free pass (dec_set_xform_spread)
-int g_spread = 1;
+constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
+constexpr int kRowMax = 16384;      // widest row of the one-launch row plan (64 KiB of shared memory)
+constexpr int kRowMaxB = 32;        // largest radix of the row plan (a group's inputs live in registers)
+constexpr int kRowMaxChunks = 16;   // a combine-folded input with more key chunks keeps the spread pass plan
+int g_fast = 1;                     // dec_set_xform_fast: spread identity passes, the row plan
 
 struct XStageK {
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
@@ -54,6 +64,7 @@ struct XArgs {
     const float *norm;
     float eps;
     int glu;           // > 0: the input is SwiGLU(gate = in[i + glu], up = in[i]) (dec_xin_split_glu)
+    int att_nch, att_hd, att_heads;   // att_nch > 0: the input is the combine of attention partials at in
     const float *pre;
     const int *gather;
     int first, last, accumulate;
@@ -69,6 +80,10 @@ struct XArgs {
 // Input element i of row r; with glu, SwiGLU of the up|gate product (swiglu.cuh: the separate
 // kernel's expression, so the folded form is bit-identical to it).
 __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
+    if (a.att_nch) {
+        const int h = i / a.att_hd;
+        return dec_attn_combine1(a.in + ((size_t)r * a.att_heads + h) * a.att_nch * (a.att_hd + 2), a.att_nch, a.att_hd, i - h * a.att_hd);
+    }
     const float *x = a.in + (size_t)r * a.ldi;
     return a.glu ? dec_swiglu1(x[i + a.glu], x[i]) : x[i];
 }
@@ -199,11 +214,106 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             }
 }
 
+// RMSNorm factor 1/√(mean(x²) + eps) of row r: the sum of squares in xf_kernel's order (thread
+// strides, warp butterflies, warps in order), so the row plan gives the pass plan's bits.
+__device__ float row_inv_rms(const XArgs &a, int r, float *s_part) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const float *x = a.in + (size_t)r * a.ldi;
+    float ss = 0.0f;
+    for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) s_part[warp] = ss;
+    __syncthreads();
+    float t = 0.0f;
+    for (int w = 0; w < kThreads / 32; w++) t += s_part[w];
+    return 1.0f / sqrtf(t / (float)a.n + a.eps);
+}
+
+// One stage on the whole row in shared memory: thread → groups c (b elements base + j·step), each
+// output Σ_j fmaf(M_c[i][j], v_j) in xf_kernel's order, written back in place (groups are disjoint).
+__device__ __forceinline__ void row_stage(const XStageK &S, float *v, int n) {
+    const int G = n / S.b;
+    for (int c = threadIdx.x; c < G; c += kThreads) {
+        const int blk = c / S.step, q = c - blk * S.step, base = blk * S.b * S.step + q;
+        float in[kRowMaxB];
+#pragma unroll
+        for (int j = 0; j < kRowMaxB; j++)
+            if (j < S.b) in[j] = v[base + j * S.step];
+        const int cg = S.Gs == 1 ? 0 : c;
+        for (int i = 0; i < S.b; i++) {
+            const size_t mo = ((size_t)i * S.Gs + cg) * S.bp;
+            float acc = 0.0f;
+#pragma unroll
+            for (int j0 = 0; j0 < kRowMaxB; j0 += 8) {
+                if (j0 >= S.b) break;
+                float mf[8];
+                if (S.f32) {
+                    const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + j0);
+                    const float4 u0 = M[0], u1 = M[1];
+                    mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
+                    mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
+                } else {
+                    const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + j0);
+                    const __half *mh = reinterpret_cast<const __half *>(&mv);
+#pragma unroll
+                    for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
+                }
+#pragma unroll
+                for (int jj = 0; jj < 8; jj++)
+                    if (j0 + jj < S.b) acc = fmaf(mf[jj], in[j0 + jj], acc);
+            }
+            v[base + i * S.step] = acc;
+        }
+    }
+}
+
+// The row plan: blockIdx.y = activation row; first- and last-pass work of xf_kernel around all stages.
+__global__ void __launch_bounds__(kThreads) xf_row_kernel(XArgs a) {
+    extern __shared__ float v[];
+    __shared__ float s_part[kThreads / 32];
+    pdl_wait();
+    pdl_trigger();
+    const int r = blockIdx.y, n = a.n;
+    const float inv = a.norm ? row_inv_rms(a, r, s_part) : 0.0f;
+    for (int i = threadIdx.x; i < n; i += kThreads) {
+        const int src = a.gather ? a.gather[i] : i;
+        float x = load_in(a, r, src);
+        if (a.norm) x = a.norm[src] * (x * inv);
+        if (a.pre) x *= a.pre[src];
+        v[i] = x;
+    }
+    __syncthreads();
+    for (int s = 0; s < a.p.ns; s++) {
+        row_stage(a.p.st[s], v, n);
+        __syncthreads();
+    }
+    for (int i = threadIdx.x; i < n; i += kThreads) {
+        const int dst = a.scatter ? a.scatter[i] : i;
+        const float post = a.post ? a.post[dst] : 1.0f;
+        const float x = v[i] * a.scale * post;
+        const size_t o = (size_t)r * a.ldo + dst;
+        if (a.outh) {
+            const __half h = __float2half_rn(x);
+            a.outh[o] = h;
+            if (a.outl) a.outl[o] = __float2half_rn(x - __half2float(h));
+        } else if (a.accumulate) a.outf[o] += x;
+        else a.outf[o] = x;
+    }
+    if (a.outh)
+        for (int i = n + threadIdx.x; i < a.npad; i += kThreads) {
+            a.outh[(size_t)r * a.ldo + i] = __float2half_rn(0.0f);
+            if (a.outl) a.outl[(size_t)r * a.ldo + i] = __float2half_rn(0.0f);
+        }
+}
+
 }  // namespace
 
 struct dec_xdev {
     int n, max_rows, npass;
     XPassK pass[kMaxPasses];
+    XPassK row;        // the row plan (row.ns = all stages), when has_row
+    int has_row;
     float scale;
     int *gather, *scatter;
     void *blocks;
@@ -299,6 +409,26 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     return HARP_OK;
 }
 
+// The one-launch row plan where it pays: a transform the pass plan splits into several launches, whose
+// row fits shared memory, whose radices fit the registers of a group and whose work per row stays
+// small enough for one CTA (a radix-172 Had_K or a 22 016-wide row keep the spread pass plan).
+void plan_row(dec_xdev *x, const dec_xform *xf, const XStageK *ks) {
+    x->has_row = 0;
+    const int n = (int)xf->n, ns = xf->nstages;
+    if (x->npass < 2 || n > kRowMax || ns < 1) return;
+    int64_t macs = 0;
+    for (int s = 0; s < ns; s++) {
+        if (xf->st[s].b > kRowMaxB) return;
+        macs += (int64_t)n * xf->st[s].b;
+    }
+    if (macs > (1 << 19)) return;
+    XPassK &p = x->row;
+    memset(&p, 0, sizeof p);
+    p.S = n, p.G = 1, p.rb = 1, p.ncta = 1, p.ns = ns;
+    for (int s = 0; s < ns; s++) p.st[s] = ks[s];
+    x->has_row = 1;
+}
+
 }  // namespace
 
 extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
@@ -355,8 +485,10 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     free(h);
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
+    if (st == HARP_OK) plan_row(x, xf, ks);
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
+        if (e == cudaSuccess) e = cudaFuncSetAttribute(xf_row_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kRowMax * (int)sizeof(float));
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -367,7 +499,14 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     return HARP_OK;
 }
 
-extern "C" void dec_set_xform_spread(int on) { __atomic_store_n(&g_spread, on ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" void dec_set_xform_fast(int on) { __atomic_store_n(&g_fast, on ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" int dec_xform_fast(void) { return __atomic_load_n(&g_fast, __ATOMIC_RELAXED); }
+
+extern "C" int dec_xform_dev_identity(const dec_xdev *x, float *scale) {
+    const bool id = x->npass == 1 && x->pass[0].ns == 0 && !x->gather && !x->scatter;
+    if (id && scale) *scale = x->scale;
+    return id;
+}
 
 extern "C" void dec_xform_dev_free(dec_xdev *x) {
     if (!x) return;
@@ -389,6 +528,16 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
     __half *const outh = a.outh, *const outl = a.outl;
     const float *in = a.in;
     int ldi = a.ldi;
+    // the row plan computes a whole row's inputs in one CTA: a combine over many key chunks stays spread
+    if (x->has_row && __atomic_load_n(&g_fast, __ATOMIC_RELAXED) && a.att_nch <= kRowMaxChunks) {
+        XArgs k = a;
+        k.p = x->row;
+        k.first = k.last = 1;
+        if (!out_half) k.outh = k.outl = NULL;
+        else k.outf = NULL;
+        const cudaError_t e = pdl_launch(xf_row_kernel, dim3(1, a.rows), kThreads, sizeof(float) * (size_t)x->n, stream, k);
+        return e == cudaSuccess ? HARP_OK : cuda_fail("launch", e);
+    }
     for (int i = 0; i < x->npass; i++) {
         XArgs k = a;
         k.p = x->pass[i];
@@ -396,7 +545,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         k.last = i == x->npass - 1;
         k.in = in;
         k.ldi = ldi;
-        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL, k.glu = 0;
+        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL, k.glu = 0, k.att_nch = 0;
         if (!k.last) {
             k.outh = NULL;
             k.outl = NULL;
@@ -410,7 +559,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.outl = out_half ? outl : NULL;
             k.outf = out_half ? NULL : outf;
         }
-        if (k.p.ns == 0 && !k.p.strided && k.p.S > kSpread && __atomic_load_n(&g_spread, __ATOMIC_RELAXED)) {
+        if (k.p.ns == 0 && !k.p.strided && k.p.S > kSpread && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
             // a pass without stages (identity: RMSNorm, pre, split, post, residual) over many small
             // tiles: one CTA per 8192 elements left most SMs idle (the FP16 row's identity transforms cost
             // ~7 µs per launch at decode, docs/results/decode-gpu.md)
@@ -450,13 +599,15 @@ extern "C" harp_status dec_xin(const dec_xdev *x, const float *in, int ldx, int 
 }
 
 namespace {
-harp_status xin(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps, int glu, const float *pre,
-                void *out, void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream) {
-    if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch) || (glu && (norm_w || ldx < 2 * x->n)))
+harp_status xin(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps, int glu, const dec_attn_shape *att,
+                const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream) {
+    if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch) || (glu && (norm_w || ldx < 2 * x->n)) ||
+        (att && att->n_heads * att->head_dim != x->n))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform in: rows %d, ldo %d, npad %d, n %d, ldx %d%s", rows, ldo, (int)npad,
-                        x->n, ldx, glu && norm_w ? ", SwiGLU input with RMSNorm" : "");
+                        x->n, ldx, glu && norm_w ? ", SwiGLU input with RMSNorm" : att ? ", attention heads × head dim ≠ n" : "");
     XArgs a = xargs_of(x, in, ldx, rows, ldo);
     a.glu = glu ? x->n : 0;
+    if (att) a.att_nch = dec_attn_chunks(att), a.att_hd = att->head_dim, a.att_heads = att->n_heads;
     a.norm = norm_w;
     a.eps = eps;
     a.pre = pre;
@@ -470,12 +621,17 @@ harp_status xin(const dec_xdev *x, const float *in, int ldx, int rows, const flo
 extern "C" harp_status dec_xin_split(const dec_xdev *x, const float *in, int ldx, int rows, const float *norm_w, float eps,
                                      const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
                                      dec_stream stream) {
-    return xin(x, in, ldx, rows, norm_w, eps, 0, pre, out, out_lo, ldo, npad, scratch, stream);
+    return xin(x, in, ldx, rows, norm_w, eps, 0, NULL, pre, out, out_lo, ldo, npad, scratch, stream);
+}
+
+extern "C" harp_status dec_xin_split_att(const dec_xdev *x, const dec_attn_shape *s, const float *ws, int rows, const float *pre,
+                                         void *out, void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream) {
+    return xin(x, ws, 0, rows, NULL, 0.0f, 0, s, pre, out, out_lo, ldo, npad, scratch, stream);
 }
 
 extern "C" harp_status dec_xin_split_glu(const dec_xdev *x, const float *ug, int ldx, int rows, const float *pre, void *out,
                                          void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream) {
-    return xin(x, ug, ldx, rows, NULL, 0.0f, 1, pre, out, out_lo, ldo, npad, scratch, stream);
+    return xin(x, ug, ldx, rows, NULL, 0.0f, 1, NULL, pre, out, out_lo, ldo, npad, scratch, stream);
 }
 
 extern "C" harp_status dec_xout(const dec_xdev *x, const float *y, int ldy, int rows, const float *post, int accumulate, float *out,

@@ -206,16 +206,24 @@ harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float scale0, fl
  * decode kernel on a non-default stream; off serializes launches as before (the bench's A/B switch). */
 void dec_set_pdl(int on);
 int dec_pdl(void);
-/* A transform pass without stages (identity: RMSNorm, pre, split, post, residual add) runs over
- * 512-element tiles, one CTA each, instead of one CTA per 8192 elements. On by default; off = the
- * wide tiles (the bench's A/B switch). Bit-identical either way. */
-void dec_set_xform_spread(int on);
+/* Fewer, better-spread launches at decode, bit-identical either way (on by default; off is the bench's
+ * and the tests' A/B switch): a transform pass without stages (identity: RMSNorm, pre, split, post,
+ * residual add) runs over 512-element tiles instead of one CTA per 8192 elements; a transform the pass
+ * plan splits into several launches runs in one (a CTA per activation row) when its row and radices are
+ * small enough (dec_xform.cu, the row plan); and dec_linear_run writes an identity output side from
+ * the GEMV's epilogue instead of a separate pass. */
+void dec_set_xform_fast(int on);
+int dec_xform_fast(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */
     int fold;       /* > 0 (B = 2·fold): y[b] = ỹ[b] + ỹ[b + fold], b < fold — the hi and lo rows of split
                        activations summed in the epilogue instead of by another launch */
     int accumulate; /* y[b] += ỹ[b] (the lo half of a split batch of 5–8 rows) */
+    int epilogue;   /* 1: y[b][r] (+)= (ỹ[b][r]·scale)·post[r] — an identity output transform (dec_xout's
+                       arithmetic) done by the GEMV; post may be NULL (ones) */
+    float scale;
+    const float *post;
 } dec_gemv_opts;
 /* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
 harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
@@ -223,6 +231,8 @@ harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float 
 /* Batch capacity (rows of activations) for which dec_xin / dec_xout are planned. */
 harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out);
 void dec_xform_dev_free(dec_xdev *x);
+/* 1 when x is one stage-free pass without permutations (then *scale, if not NULL, gets its scale). */
+int dec_xform_dev_identity(const dec_xdev *x, float *scale);
 /* Device twins of dec_xin_ref / dec_xout_ref (rows ≤ max_rows of the upload; norm_w / pre / post
  * are device vectors or NULL; out fp16 [rows][ldo] for xin). scratch: see dec_xform_scratch_floats. */
 size_t dec_xform_scratch_floats(const dec_xdev *x, int rows);
@@ -240,10 +250,17 @@ harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows,
  * per layer at decode (dec_linear_run_glu). */
 harp_status dec_xin_split_glu(const dec_xdev *xf, const float *ug, int ldx, int rows, const float *pre, void *out,
                               void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream);
+/* dec_xin_split of the attention output that the partials of dec_attn(…, out = NULL, ws, …) hold
+ * (n = n_heads·head_dim), combined as dec_attn's combine kernel does (attn_combine.cuh), bit-identical. */
+harp_status dec_xin_split_att(const dec_xdev *xf, const dec_attn_shape *s, const float *ws, int rows, const float *pre, void *out,
+                              void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream);
 harp_status dec_rope_kv(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                         const float *inv_freq, int interleaved, float *qout, void *kc, void *vc, dec_stream stream);
-/* Workspace floats for dec_attn (split-K partials). */
+/* Workspace floats for dec_attn (split-K partials) and the number of key chunks per head. */
 size_t dec_attn_workspace_floats(const dec_attn_shape *s, int B);
+int dec_attn_chunks(const dec_attn_shape *s);
+/* out NULL: only the partials in the workspace; the o projection's input transform combines them
+ * (dec_xin_split_att, dec_linear_run_att: one launch fewer per layer). Same for dec_attn_kv4. */
 harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                      const int32_t *pos, float *out, float *workspace, dec_stream stream);
 /* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
@@ -277,6 +294,10 @@ harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int
 /* dec_linear_run of SwiGLU(UG) (dec_xin_split_glu: up in columns [0, n), gate in [n, 2n) of each row). */
 harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx, int rows, float *Y, int ldy, int accumulate,
                                const dec_linear_ws *ws, dec_stream stream);
+/* dec_linear_run of the attention output whose partials dec_attn(…, out = NULL, att_ws, …) left
+ * (dec_xin_split_att). */
+harp_status dec_linear_run_att(const dec_linear_dev *L, const dec_attn_shape *s, const float *att_ws, int rows, float *Y, int ldy,
+                               int accumulate, const dec_linear_ws *ws, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

@@ -146,7 +146,7 @@ typedef struct bmodel {
     double weight_bytes, xform_bytes, kv_bytes;
     int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
     int fuse;              /* --fuse on: SwiGLU folded into the down projection's input transform, the attention
-                            * combine into the o projection's */
+                            * combine into the o projection's, RoPE + KV store (fp16 cache) into attention */
 } bmodel;
 
 enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
@@ -311,6 +311,8 @@ static void enq_token(void *u, int call, void *stream) {
         if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4) {
             HCHK(dec_rope_kv4(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, 1.0f, 1.0f, M->q, kc, vc, stream));
             HCHK(dec_attn_kv4(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));
+        } else if (!(M->skip & SKIP_ATTN) && M->fuse) {   /* RoPE + KV store inside the attention launch */
+            HCHK(dec_attn_rope(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, kc, vc, fold ? NULL : M->att, M->aws, stream));
         } else if (!(M->skip & SKIP_ATTN)) {
             HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
             HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));

@@ -432,6 +432,23 @@ static void test_attention(void) {
                 CHECK_MSG(e <= 1e-5, "attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", s.n_heads, s.n_kv, hd,
                           s.max_ctx, s.window, B, e);
                 if (!il) check_att_fold(&s, B, dout, ws);
+                {   /* RoPE + KV store inside the attention launch: the same output and cache bits */
+                    uint16_t *gk2 = malloc(cache * 2), *gv2 = malloc(cache * 2);
+                    float *gout2 = malloc(sizeof(float) * B * qd);
+                    CU(cudaMemcpy(dkc, kc, cache * 2, cudaMemcpyHostToDevice));   /* rows pos[b] get overwritten */
+                    CU(cudaMemcpy(dvc, vc, cache * 2, cudaMemcpyHostToDevice));
+                    poison(dout, sizeof(float) * B * qd);
+                    CHECK_OK(dec_attn_rope(&s, dqkv, ld, B, dpos, dinv, il, dkc, dvc, dout, ws, NULL));
+                    CU(cudaMemcpy(gout2, dout, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(gk2, dkc, cache * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(gv2, dvc, cache * 2, cudaMemcpyDeviceToHost));
+                    const int dout_ = memcmp(gout2, gout, sizeof(float) * B * qd) != 0;
+                    const int dk = memcmp(gk2, gk, cache * 2) != 0, dv = memcmp(gv2, gv, cache * 2) != 0;
+                    CHECK_MSG(!dout_ && !dk && !dv, "attention with RoPE fused (heads %d/%d hd %d ctx %d window %d B %d il %d): output %s, "
+                              "K cache %s, V cache %s", s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, il, dout_ ? "differs" : "same",
+                              dk ? "differs" : "same", dv ? "differs" : "same");
+                    free(gk2), free(gv2), free(gout2);
+                }
                 cudaFree(dkc), cudaFree(dvc), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv), cudaFree(ws), cudaFree(dpos);
                 free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
             }

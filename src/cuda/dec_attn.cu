@@ -136,6 +136,9 @@ __global__ void rope_kv4_kernel(dec_attn_shape s, dec_kv4_map m, const float *qk
 struct F16Rows {
     const __half *k, *v;
     int kvd;
+    int pj;                     // the key this CTA stored itself (dec_attn_rope), read from shared memory
+    const __half *sk, *sv;
+    __device__ __forceinline__ void set_new(int p, const __half *k_p, const __half *v_p) { pj = p, sk = k_p, sv = v_p; }
     __device__ __forceinline__ void seek(const dec_attn_shape &s, int b, int kvh) {
         kvd = s.n_kv * s.head_dim;
         const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * s.head_dim;
@@ -143,9 +146,9 @@ struct F16Rows {
     }
     template <int V>
     __device__ __forceinline__ void dot(int j, int hd, int grp, const float (*s_q)[32 * V], float *d) const {
-        const uint4 *kr = reinterpret_cast<const uint4 *>(k + (size_t)j * kvd);
+        const uint4 *kr = reinterpret_cast<const uint4 *>(k + (size_t)j * kvd), *ks = reinterpret_cast<const uint4 *>(sk);
         for (int t8 = 0; t8 < hd / 8; t8++) {
-            const uint4 kv = __ldg(kr + t8);
+            const uint4 kv = j == pj ? ks[t8] : __ldg(kr + t8);
             const __half2 *h2 = reinterpret_cast<const __half2 *>(&kv);
 #pragma unroll
             for (int u = 0; u < 4; u++) {
@@ -157,7 +160,7 @@ struct F16Rows {
         }
     }
     template <int V> __device__ __forceinline__ void row(int j, int lane, float *vv) const {
-        const __half *vr = v + (size_t)j * kvd + lane * V;
+        const __half *vr = (j == pj ? sv : v + (size_t)j * kvd) + lane * V;
 #pragma unroll
         for (int i = 0; i < V; i++) vv[i] = __half2float(vr[i]);
     }
@@ -168,6 +171,7 @@ struct Kv4Rows {
     const uint8_t *k, *v;
     dec_kv4_map m;
     int n_kv, kvh, hd;
+    __device__ __forceinline__ void set_new(int, const __half *, const __half *) {}   // RoPE is never fused here
     __device__ __forceinline__ void seek(const dec_attn_shape &s, int b, int h) {
         n_kv = s.n_kv, kvh = h, hd = s.head_dim;
         k += (size_t)b * m.seq_bytes, v += (size_t)b * m.seq_bytes;
@@ -218,9 +222,17 @@ struct Kv4Rows {
 // Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
 // warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
 // every q head of the group; the four warps' sums are added in a fixed order.
+// dec_attn_rope: the q|k|v rows before RoPE, and the fp16 cache the new key and value go to.
+struct RopeIn {
+    const float *qkv;   // NULL: q is given after RoPE and the cache already holds position pos[b]
+    int ldq, interleaved;
+    const float *inv_freq;
+    __half *kc, *vc;
+};
+
 template <int V, class Rows>
 __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, Rows rows, const int32_t *pos,
-                                                            float *ws, int nch) {
+                                                            float *ws, int nch, RopeIn rp) {
     pdl_wait();
     pdl_trigger();
     __shared__ float s_q[kMaxGroup][32 * V];   // head_dim = 32·V
@@ -233,8 +245,37 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
     const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = kThreads / 32;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int i = tid; i < grp * hd; i += kThreads)
-        s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    if (rp.qkv) {   // RoPE here (rope_pair: dec_rope_kv's values); the chunk holding pos[b] also stores k and v
+        __shared__ __align__(16) __half s_new[2][32 * V];
+        const float *row = rp.qkv + (size_t)b * rp.ldq;
+        const int half = hd / 2, p = pos[b], kvd = s.n_kv * hd;
+        for (int i = tid; i < grp * half; i += kThreads) {
+            int i0, i1;
+            float y0, y1;
+            rope_pair(row, hd, kvh * grp + i / half, i % half, p, rp.inv_freq, rp.interleaved, &i0, &i1, &y0, &y1);
+            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
+        }
+        if (cnt && j0 <= p && p < j1) {
+            const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd + (size_t)kvh * hd;
+            for (int t = tid; t < half; t += kThreads) {
+                int i0, i1;
+                float y0, y1;
+                rope_pair(row, hd, s.n_heads + kvh, t, p, rp.inv_freq, rp.interleaved, &i0, &i1, &y0, &y1);
+                const __half h0 = __float2half_rn(y0), h1 = __float2half_rn(y1);
+                s_new[0][i0] = h0, s_new[0][i1] = h1;
+                rp.kc[at + i0] = h0, rp.kc[at + i1] = h1;
+            }
+            for (int i = tid; i < hd; i += kThreads) {
+                const __half h = __float2half_rn(row[s.n_heads * hd + kvd + kvh * hd + i]);
+                s_new[1][i] = h;
+                rp.vc[at + i] = h;
+            }
+            rows.set_new(p, s_new[0], s_new[1]);
+        }
+    } else {
+        for (int i = tid; i < grp * hd; i += kThreads)
+            s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    }
     __syncthreads();
     rows.seek(s, b, kvh);
     for (int jj = tid; jj < cnt; jj += kThreads) {
@@ -340,15 +381,15 @@ namespace {
 // Partials (head_dim 32·V) over the rows of a cache, then the combine.
 template <class Rows>
 harp_status attn_launch(const dec_attn_shape *s, const float *q, Rows rows, int B, const int32_t *pos, float *out, float *workspace,
-                        dec_stream stream) {
+                        dec_stream stream, RopeIn rp = RopeIn{}) {
     HARP_TRY(check_shape(s, B));
     const int nch = chunks_of(s);
     const dim3 grid(nch, s->n_kv, B);
     cudaStream_t st = (cudaStream_t)stream;
     switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
-    case 1: pdl_launch(attn_part_kernel<1, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
-    case 2: pdl_launch(attn_part_kernel<2, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
-    default: pdl_launch(attn_part_kernel<4, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch); break;
+    case 1: pdl_launch(attn_part_kernel<1, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch, rp); break;
+    case 2: pdl_launch(attn_part_kernel<2, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch, rp); break;
+    default: pdl_launch(attn_part_kernel<4, Rows>, grid, kThreads, 0, st, *s, q, rows, pos, workspace, nch, rp); break;
     }
     HARP_TRY(launched("attention partials"));
     if (!out) return HARP_OK;   // the consumer combines (dec_xin_split_att)
@@ -360,7 +401,14 @@ harp_status attn_launch(const dec_attn_shape *s, const float *q, Rows rows, int 
 
 extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
                                 float *out, float *workspace, dec_stream stream) {
-    return attn_launch(s, q, F16Rows{(const __half *)kc, (const __half *)vc, 0}, B, pos, out, workspace, stream);
+    return attn_launch(s, q, F16Rows{(const __half *)kc, (const __half *)vc, 0, -1, NULL, NULL}, B, pos, out, workspace, stream);
+}
+
+extern "C" harp_status dec_attn_rope(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                                     const float *inv_freq, int interleaved, void *kc, void *vc, float *out, float *workspace,
+                                     dec_stream stream) {
+    const RopeIn rp = {qkv, ldq, interleaved, inv_freq, (__half *)kc, (__half *)vc};
+    return attn_launch(s, NULL, F16Rows{(const __half *)kc, (const __half *)vc, 0, -1, NULL, NULL}, B, pos, out, workspace, stream, rp);
 }
 
 extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,

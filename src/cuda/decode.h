@@ -263,6 +263,10 @@ int dec_attn_chunks(const dec_attn_shape *s);
  * (dec_xin_split_att, dec_linear_run_att: one launch fewer per layer). Same for dec_attn_kv4. */
 harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                      const int32_t *pos, float *out, float *workspace, dec_stream stream);
+/* dec_rope_kv then dec_attn in one launch (fp16 cache): each attention CTA applies RoPE to its q heads,
+ * and the one whose key chunk holds pos[b] stores the new k and v; same bits as the two calls. */
+harp_status dec_attn_rope(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
+                          int interleaved, void *kc, void *vc, float *out, float *workspace, dec_stream stream);
 /* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
  * next hidden), the model's SwiGLU (harp_swiglu) on the decode path. Twin: dec_swiglu_ref. */
 harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream);

@@ -3,7 +3,7 @@
 #   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
 # STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
-# against the fp32 dense path and the CPU), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
+# against the fp32 dense path and the CPU), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode).
 set -u
@@ -49,6 +49,26 @@ for n, us in seq: agg.setdefault(n, []).append(us)
 print("kernels profiled:", len(seq))
 for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, len(a), sum(a) / len(a), min(a)))
 print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
+PY
+    done ;;
+  pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, 2 windows): packed folder vs dense fp32
+    for m in $extra "$M/ref-llama"; do
+      case "$m" in *st_*) continue ;; esac
+      n=$(basename "$m")
+      timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
+        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu -q --max-chunks 2 -m "$m" -f "$T" \
+        > "$OUT/pprof_$n.csv" 2> "$OUT/pprof_$n.err"
+      echo "ncu ppl $n exit $?"
+      python3 - "$OUT/pprof_$n.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+hdr, rows = rows[0], rows[1:]
+k, v = hdr.index("Kernel Name"), hdr.index("Metric Value")
+agg = collections.OrderedDict()
+for r in rows: agg.setdefault(r[k].split("(")[0][-48:], []).append(float(r[v].replace(",", "")) / 1e3)
+tot = sum(sum(a) for a in agg.values())
+print("kernels %d, total %.1f us" % (len(rows), tot))
+for n, a in sorted(agg.items(), key=lambda x: -sum(x[1]))[:16]: print("  %-48s n=%5d total %9.1f us  mean %7.2f" % (n, len(a), sum(a), sum(a) / len(a)))
 PY
     done ;;
   cpugemv)   # the CPU GEMV targets (issues 13 and 15: ≥ 3× OpenBLAS sgemv at 4096 × 4096) on the host's cores

@@ -166,7 +166,14 @@ struct F16Rows {
     }
 };
 
-// 4-bit rows: x̂ = s·(q − z) with (q − z) exact in fp32, the scale applied once per key for K.
+// 4-bit rows: x̂ = s·(q − z) with (q − z) exact in fp32, the scale applied once per key for K. A code
+// becomes a float without I2F (a quarter-rate conversion): 2^23 + q is the bit pattern 0x4B000000 | q,
+// and (2^23 + q) − (2^23 + z) = q − z exactly (all integers below 2^24), so the bits are those of
+// (float)q − z.
+__device__ __forceinline__ float kv4_code(uint32_t word, int shift, float zb) {
+    return __uint_as_float(((word >> shift) & 15u) | 0x4B000000u) - zb;
+}
+
 struct Kv4Rows {
     const uint8_t *k, *v;
     dec_kv4_map m;
@@ -176,9 +183,10 @@ struct Kv4Rows {
         n_kv = s.n_kv, kvh = h, hd = s.head_dim;
         k += (size_t)b * m.seq_bytes, v += (size_t)b * m.seq_bytes;
     }
-    __device__ __forceinline__ void meta(const uint8_t *base, size_t r, float *s, float *z) const {
+    // scale, and 2^23 + zero (kv4_code)
+    __device__ __forceinline__ void meta(const uint8_t *base, size_t r, float *s, float *zb) const {
         *s = __half2float(__ldg(reinterpret_cast<const __half *>(base + m.scale_off) + r));
-        *z = (float)__ldg(base + m.zero_off + r);
+        *zb = 8388608.0f + (float)__ldg(base + m.zero_off + r);
     }
     template <int V>
     __device__ __forceinline__ void dot(int j, int, int grp, const float (*s_q)[32 * V], float *d) const {
@@ -195,7 +203,7 @@ struct Kv4Rows {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int c = 32 * t + 8 * u + 2 * e;
-                    const float f0 = (float)(wd[u] >> (8 * e) & 15u) - zk, f1 = (float)(wd[u] >> (8 * e + 4) & 15u) - zk;
+                    const float f0 = kv4_code(wd[u], 8 * e, zk), f1 = kv4_code(wd[u], 8 * e + 4, zk);
 #pragma unroll
                     for (int g = 0; g < kMaxGroup; g++)
                         if (g < grp) d[g] = fmaf(s_q[g][c + 1], f1, fmaf(s_q[g][c], f0, d[g]));
@@ -209,12 +217,11 @@ struct Kv4Rows {
         float sv, zv;
         meta(v, r, &sv, &zv);
         const uint8_t *vr = v + r * (size_t)(16 * V);
+        // the lane's V codes in one load: columns lane·V … lane·V + V − 1, low nibble first
+        const uint32_t w = V == 4 ? (uint32_t)__ldg(reinterpret_cast<const unsigned short *>(vr) + lane) : (uint32_t)__ldg(vr + lane * V / 2);
+        const int sh0 = V == 1 ? 4 * (lane & 1) : 0;
 #pragma unroll
-        for (int i = 0; i < V; i++) {
-            const int col = lane * V + i;
-            const unsigned byte = __ldg(vr + col / 2);
-            vv[i] = sv * ((float)((col & 1 ? byte >> 4 : byte) & 15u) - zv);
-        }
+        for (int i = 0; i < V; i++) vv[i] = sv * kv4_code(w, sh0 + 4 * i, zv);
     }
 };
 

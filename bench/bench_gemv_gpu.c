@@ -344,8 +344,11 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
 
 /* ---- ldp2 (src/cuda/dec_ldp.h): its own layout and kernel, outside the decode engine's types ---------- */
 
+static const char *const k_ldp_names[4] = {"ldp2", "ldp2_a4", "ldp2-alu", "ldp2_a4-alu"};   /* run_ldp's kinds */
+
 typedef struct ldpb {
     int nc, B, m;
+    dec_ldp_opts o;
     dec_ldp_dev *w;
     dec_ldp_act x;   /* device activations */
     float *y;
@@ -353,14 +356,16 @@ typedef struct ldpb {
 
 static void enq_ldp(void *u, int i, cudaStream_t s) {
     ldpb *L = u;
-    if (dec_ldp_gemv(&L->w[i % L->nc], &L->x, L->B, L->y, L->m, (dec_stream)s) != HARP_OK)
+    if (dec_ldp_gemv(&L->w[i % L->nc], &L->x, L->B, L->y, L->m, &L->o, (dec_stream)s) != HARP_OK)
         cli_die(CLI_EXIT_FAIL, "ldp2 gemv: %s", harp_last_error());
 }
 
-/* gemv rows of ldp2, group 128: a4 = int4 activations (ldp2_a4), else fp16 (ldp2). Random codes and
+/* gemv rows of ldp2, group 128: kind bit 0 = int4 activations (ldp2_a4), else fp16 (ldp2); bit 1 = the
+ * decode's shifts on the ALU pipe (-alu, dec_ldp_gemv's variant). Random codes and
  * ordered levels (dec_ldp_random_planes, as the CPU bench), cold copies like the other types;
  * bytes = codes + levels + the activations (and their scales) the kernel reads. */
-static void run_ldp(gctx *g, int m, int n, int a4, const int *batches, int nb, int profile) {
+static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb, int profile) {
+    const int a4 = kind & 1;
     dec_ldp_layout Ly;
     HCHK(dec_ldp_layout_of(m, n, 128, "bench", &Ly));
     const size_t cb = dec_ldp_code_bytes(&Ly), lb = dec_ldp_level_bytes(&Ly);
@@ -374,7 +379,7 @@ static void run_ldp(gctx *g, int m, int n, int a4, const int *batches, int nb, i
     dec_ldp_pack(&Ly, qw, lv, codes, levels);
     ldpb L;
     memset(&L, 0, sizeof L);
-    L.m = m;
+    L.m = m, L.o.alu = kind >> 1;
     L.nc = profile ? 1 : (int)ceil(g->cold_mb * 1048576.0 / wbytes);
     if (!profile && L.nc < 2) L.nc = 2;
     L.w = calloc((size_t)L.nc, sizeof *L.w);
@@ -401,25 +406,27 @@ static void run_ldp(gctx *g, int m, int n, int a4, const int *batches, int nb, i
     CUCHK(cudaMemcpy(dx, xh, xb, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(ds, sc, sizeof sc, cudaMemcpyHostToDevice));
     L.x.xq = a4 ? dx : NULL, L.x.x16 = a4 ? NULL : dx, L.x.xs = ds;
-    const char *name = a4 ? "ldp2_a4" : "ldp2";
+    const char *name = k_ldp_names[kind];
     const int calls = L.nc < 16 ? 16 / L.nc * L.nc + (16 % L.nc ? L.nc : 0) : L.nc;
     if (profile) {
         L.B = 1;
         enq_ldp(&L, 0, g->s);
         CUCHK(cudaStreamSynchronize(g->s));
     }
-    for (int bi = 0; bi < nb && !profile; bi++) {
-        L.B = batches[bi];
-        const double xbytes = a4 ? L.B * (Ly.npad / 2.0 + 4.0) : L.B * Ly.npad * 2.0;
-        const double us = time_graph(g, enq_ldp, &L, calls), uss = time_stream(g, enq_ldp, &L, calls);
-        emit_row(g, "gemv", m, n, name, "none", L.B, 8, us, uss, wbytes, wbytes + xbytes, L.nc);
-    }
+    const int auto_warps = Ly.nrt <= 512 ? 16 : 8;   /* dec_ldp_gemv's default */
+    for (int bi = 0; bi < nb && !profile; bi++)
+        for (int wv = 0; wv < (g->variants ? 2 : 1); wv++) {   /* --variants: the other k-split too */
+            L.B = batches[bi], L.o.warps = wv ? 24 - auto_warps : auto_warps;
+            const double xbytes = a4 ? L.B * (Ly.npad / 2.0 + 4.0) : L.B * Ly.npad * 2.0;
+            const double us = time_graph(g, enq_ldp, &L, calls), uss = time_stream(g, enq_ldp, &L, calls);
+            emit_row(g, "gemv", m, n, name, "none", L.B, L.o.warps, us, uss, wbytes, wbytes + xbytes, L.nc);
+        }
     for (int c = 0; c < L.nc; c++) dec_ldp_dev_free(&L.w[c]);
     free(L.w), free(qw), free(codes), free(levels), free(lv), free(xh);
     cudaFree(dx), cudaFree(ds), cudaFree(L.y);
 }
 
-/* --qtypes: the decode engine's types into qts, ldp2_a4 / ldp2 into ldp (1 = int4 activations, 0 = fp16). */
+/* --qtypes: the decode engine's types into qts, ldp2[_a4][-alu] into ldp (run_ldp's kinds). */
 static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) {
     char buf[512];
     if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(list));
@@ -427,9 +434,11 @@ static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) 
     int n = 0;
     *nl = 0;
     for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-        if (!strcmp(t, "ldp2_a4") || !strcmp(t, "ldp2")) {
-            if (*nl == 2) cli_die(CLI_EXIT_USAGE, "--qtypes: ldp2 / ldp2_a4 more than once");
-            ldp[(*nl)++] = !strcmp(t, "ldp2_a4");
+        int k = 0;
+        while (k < 4 && strcmp(t, k_ldp_names[k])) k++;
+        if (k < 4) {
+            if (*nl == 4) cli_die(CLI_EXIT_USAGE, "--qtypes: more than 4 ldp2 entries");
+            ldp[(*nl)++] = k;
         } else {
             if (n == max) cli_die(CLI_EXIT_USAGE, "--qtypes: more than %d entries", max);
             char one[64];
@@ -608,7 +617,8 @@ static void usage_gpu(FILE *f) {
                "                         [--modes gemv,linear,prefill,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
-               "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128); batch 1..8 (default 1,4)\n");
+               "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
+               "          -alu: the decode's shifts on the ALU pipe); batch 1..8 (default 1,4)\n");
 }
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {
@@ -657,7 +667,7 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    int qts[32], ldp[2], nl;
+    int qts[32], ldp[4], nl;
     const int nq = split_qtypes(qlist, qts, 32, ldp, &nl);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));

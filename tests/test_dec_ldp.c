@@ -13,14 +13,16 @@
  * m 1, 17 × n 128, 172, 1536, 4100, 4864, 11008 and m 4096 × n 1536, 11008, batch 1, 3, 8, per
  * channel and group 128, int4 (codes −8…7 incl. −8) and fp16 activations: |y − twin| ≤ the bound
  * dec_ldp.h derives for each entry (worst error and tolerance printed per case); cases with integer
- * levels and integer activations are exact in fp32 and must be BIT-IDENTICAL; two launches on a PDL
- * stream must be bit-identical too. */
+ * levels and integer activations are exact in fp32 and must be BIT-IDENTICAL; the other kernel variant
+ * (ALU shifts, the other k-split warp count) is held to the same; a rerun on a PDL stream must be
+ * bit-identical to the first launch. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda/dec_ldp.h"
+#include "harp/cuda_eval.h"
 #include "quant/aq.h"
 #include "quant/ldp.h"
 #include "quant/qblocks.h"
@@ -68,10 +70,11 @@ static uint32_t rd32(const uint8_t *p) {
 }
 
 /* The kernel's data path on the host: every lane's 16-byte code chunk and level pools as dec_ldp.cu
- * loads them, decoded with its helpers (dec_ldp_pair, dec_ldp_a4_pair) into mma.m16n8k16 fragments
+ * loads them, decoded with its helpers (dec_ldp_pair, dec_ldp_a4_pair; shifts as shifts when alu, as
+ * IMAD.HI otherwise) into mma.m16n8k16 fragments
  * (A: a0 = (g, 2t..), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B: b0 = (2t.., col g),
  * b1 = (2t+8.., col g)), multiplied in double as the PTX mma defines it, scaled per row at the end. */
-static void emulate(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, const dec_ldp_act *x, int B, float *y) {
+static void emulate(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, const dec_ldp_act *x, int B, int alu, float *y) {
     for (int rt = 0; rt < L->nrt; rt++) {
         double D[16][8] = {{0}};
         for (int st = 0; st < L->nst; st++)
@@ -83,7 +86,11 @@ static void emulate(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t
                     const uint8_t *cp = codes + (((size_t)rt * L->nst + st) * 32 + lane) * 16, *lp = levels + (((size_t)rt * L->ng + G) * 8 + g) * 16;
                     const uint32_t pool[4] = {rd32(lp), rd32(lp + 4), rd32(lp + 8), rd32(lp + 12)};
                     uint32_t ag[4], ah[4], xv[4];
-                    for (int i = 0; i < 4; i++) dec_ldp_pair(rd32(cp + 4 * j), i, pool, &ag[i], &ah[i]);
+                    uint32_t ws = rd32(cp + 4 * j);
+                    for (int i = 0; i < 4; i++) {   /* the kernel's two ways to shift */
+                        if (i) ws = alu ? rd32(cp + 4 * j) >> (2 * i) : dec_ldp_umulhi(ws, 1u << 30);
+                        dec_ldp_pair(ws, pool, alu, &ag[i], &ah[i]);
+                    }
                     for (int p = 0; p < 4; p++)
                         xv[p] = x->xq ? dec_ldp_a4_pair(rd32(x->xq + (size_t)b * L->npad / 2 + (size_t)st * 64 + 4 * (t + 4 * j)), p)
                                       : rd32((const uint8_t *)(x->x16 + (size_t)b * L->npad + (size_t)st * 128 + 8 * (t + 4 * j) + 2 * p));
@@ -129,14 +136,17 @@ static void test_emulation(void) {
                 make_act(&r, &L, B, a4, 1, xh, xs);
                 const dec_ldp_act x = {a4 ? xh : NULL, xs, a4 ? NULL : (const uint16_t *)(void *)xh};
                 CHECK_OK(dec_ldp_gemv_ref(&L, codes, levels, &x, B, y, NULL));
-                emulate(&L, codes, levels, &x, B, ye);
                 int bad = 0;
-                for (int k = 0; k < B * m; k++) bad += y[k] != ye[k];
+                for (int alu = 0; alu < 2; alu++) {
+                    emulate(&L, codes, levels, &x, B, alu, ye);
+                    for (int k = 0; k < B * m; k++) bad += y[k] != ye[k];
+                }
                 CHECK_MSG(!bad, "emulated kernel %s %dx%d group %d B %d: %d entries differ from the twin", a4 ? "A4" : "A16", m, n, L.g, B, bad);
                 cases++;
                 free(qw), free(lv), free(codes), free(levels), free(xh), free(y), free(ye);
             }
-    printf("emulated kernel data path (fragments, PRMT selectors, int4 → fp16): %d cases equal to the twin, exact\n", cases);
+    printf("emulated kernel data path (fragments, PRMT selectors, int4 → fp16; both shift variants): %d cases equal to the twin, exact\n",
+           cases);
 }
 
 static void test_pack(void) {
@@ -240,7 +250,27 @@ static void test_twin(void) {
 
 #define CU(x) CHECK_MSG((x) == cudaSuccess, "%s failed", #x)
 
-/* One GPU case: kernel vs twin (bound per entry; exact when integer), and a PDL-stream rerun bit-identical. */
+/* Entries of y off the twin yr (tolerance tol, 0 when exact); prints the worst and the first misses. */
+static int off_twin(const char *what, const char *variant, const float *y, const float *yr, const float *tol, int exact, int B, int m) {
+    double worst = -1, wtol = 0;
+    int wb = 0, wr = 0, bad = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < m; i++) {
+            const size_t k = (size_t)b * m + i;
+            const double e = fabs((double)y[k] - yr[k]), t = exact ? 0.0 : tol[k];
+            const int off = !(e <= t);
+            if (off && bad < 3)
+                printf("  MISMATCH %s (%s): y[b %d][row %d] = %.9g, twin %.9g, |err| %.3g > tol %.3g\n", what, variant, b, i, (double)y[k],
+                       (double)yr[k], e, t);
+            bad += off;
+            if (e > worst || (e == worst && t < wtol)) worst = e, wtol = t, wb = b, wr = i;
+        }
+    printf("%-40s %-16s worst |err| %.3g (tol %.3g) at b %d row %d, %d off\n", what, variant, worst, wtol, wb, wr, bad);
+    return bad;
+}
+
+/* One GPU case: the default launch and the other variant (ALU shifts, the other warp count) vs the twin
+ * (bound per entry; exact when integer), and a rerun of the default on a PDL stream bit-identical. */
 static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int integer, cudaStream_t st) {
     dec_ldp_layout L;
     CHECK_OK(dec_ldp_layout_of(m, n, group, "test", &L));
@@ -254,7 +284,7 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     make_act(r, &L, B, a4, integer, xh, xs);
     const dec_ldp_act ha = {a4 ? xh : NULL, xs, a4 ? NULL : (const uint16_t *)(void *)xh};
     float *yr = malloc(sizeof(float) * B * m), *tol = malloc(sizeof(float) * B * m), *y = malloc(sizeof(float) * B * m);
-    float *y2 = malloc(sizeof(float) * B * m);
+    float *y2 = malloc(sizeof(float) * B * m), *y3 = malloc(sizeof(float) * B * m);
     CHECK_OK(dec_ldp_gemv_ref(&L, codes, levels, &ha, B, yr, tol));
     dec_ldp_dev w;
     CHECK_OK(dec_ldp_upload(&L, codes, levels, &w));
@@ -266,33 +296,24 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     CU(cudaMemcpy(dx, xh, xb, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dxs, xs, sizeof xs, cudaMemcpyHostToDevice));
     const dec_ldp_act da = {a4 ? dx : NULL, dxs, a4 ? NULL : dx};
-    CU(cudaMemset(dy, 0xff, sizeof(float) * B * m));   /* NaN: an unwritten entry fails */
-    CHECK_OK(dec_ldp_gemv(&w, &da, B, dy, m, NULL));
-    CU(cudaMemcpy(y, dy, sizeof(float) * B * m, cudaMemcpyDeviceToHost));
-    CHECK_OK(dec_ldp_gemv(&w, &da, B, dy, m, (dec_stream)st));
-    CU(cudaStreamSynchronize(st));
-    CU(cudaMemcpy(y2, dy, sizeof(float) * B * m, cudaMemcpyDeviceToHost));
-    double worst = -1, wtol = 0;
-    int wb = 0, wr = 0, bad = 0;
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < m; i++) {
-            const size_t k = (size_t)b * m + i;
-            const double e = fabs((double)y[k] - yr[k]), t = integer ? 0.0 : tol[k];
-            const int off = !(e <= t);
-            if (off && bad < 3)
-                printf("  MISMATCH %s m %d n %d group %d B %d: y[b %d][row %d] = %.9g, twin %.9g, |err| %.3g > tol %.3g\n",
-                       a4 ? "A4" : "A16", m, n, L.g, B, b, i, (double)y[k], (double)yr[k], e, t);
-            bad += off;
-            if (e > worst || (e == worst && t < wtol)) worst = e, wtol = t, wb = b, wr = i;
-        }
-    printf("%-3s m %4d n %5d group %5d B %d%s: worst |err| %.3g (tol %.3g) at b %d row %d, %d off%s\n", a4 ? "A4" : "A16", m, n, L.g,
-           B, integer ? " integer" : "", worst, wtol, wb, wr, bad, memcmp(y, y2, sizeof(float) * B * m) ? ", RERUN DIFFERS" : "");
-    CHECK_MSG(!bad, "%s m %d n %d group %d B %d: %d entries off the twin", a4 ? "A4" : "A16", m, n, L.g, B, bad);
-    CHECK_MSG(!memcmp(y, y2, sizeof(float) * B * m), "%s m %d n %d B %d: the PDL-stream rerun is not bit-identical", a4 ? "A4" : "A16",
-              m, n, B);
+    /* default launch (legacy stream), the same on a PDL stream, the other variant on the PDL stream */
+    const dec_ldp_opts other = {.alu = 1, .warps = L.nrt <= 512 ? 8 : 16};
+    float *out[3] = {y, y2, y3};
+    for (int v = 0; v < 3; v++) {
+        CU(cudaMemset(dy, 0xff, sizeof(float) * B * m));   /* NaN: an unwritten entry fails */
+        CHECK_OK(dec_ldp_gemv(&w, &da, B, dy, m, v == 2 ? &other : NULL, v ? (dec_stream)st : NULL));
+        CU(cudaStreamSynchronize(st));
+        CU(cudaMemcpy(out[v], dy, sizeof(float) * B * m, cudaMemcpyDeviceToHost));
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s m %d n %d group %d B %d%s", a4 ? "A4" : "A16", m, n, L.g, B, integer ? " integer" : "");
+    const int bad = off_twin(what, "default", y, yr, tol, integer, B, m), bad3 = off_twin(what, "alu/other warps", y3, yr, tol, integer, B, m);
+    const int same = !memcmp(y, y2, sizeof(float) * B * m);
+    CHECK_MSG(!bad && !bad3, "%s: %d / %d entries off the twin (default / other variant)", what, bad, bad3);
+    CHECK_MSG(same, "%s: a rerun on a PDL stream is not bit-identical", what);
     dec_ldp_dev_free(&w);
     cudaFree(dx), cudaFree(dxs), cudaFree(dy);
-    free(qw), free(lv), free(codes), free(levels), free(xh), free(yr), free(tol), free(y), free(y2);
+    free(qw), free(lv), free(codes), free(levels), free(xh), free(yr), free(tol), free(y), free(y2), free(y3);
 }
 
 static int gpu_run(void) {

@@ -62,27 +62,41 @@ typedef struct dec_ldp_act {
 harp_status dec_ldp_gemv_ref(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, const dec_ldp_act *x, int B,
                              float *y, float *tol);
 
-/* The kernel's decode steps (host and device; the host runs them in the CPU test's emulation):
- * the fp16 pairs (columns 2i, 2i+1 of the lane word's 8 columns) of rows g (*ag) and g+8 (*ah) from
- * lane word w and the level pools pool = {X_g, Y_g, X_{g+8}, Y_{g+8}}: the four codes as bytes, ·0x11
- * + 0x40 per byte = PRMT selector nibbles (q, q + 4), i.e. low byte X[q], high byte Y[q]. */
-DL_FN void dec_ldp_pair(uint32_t w, int i, const uint32_t pool[4], uint32_t *ag, uint32_t *ah) {
-    const uint32_t sel = ((w >> (2 * i)) & 0x03030303u) * 0x11u + 0x40404040u;
-    *ag = dl_prmt(pool[0], pool[1], sel);
-    *ah = dl_prmt(pool[2], pool[3], sel >> 16);
+/* The kernel's decode steps (host and device; the host runs them in the CPU test's emulation).
+ * High word of a·b (IMAD.HI: the FMA pipe, where a shift would take the ALU pipe that LOP3 and PRMT
+ * already fill; `b` must not be a compile-time power of two or the compiler makes it a shift). */
+DL_FN uint32_t dec_ldp_umulhi(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+    return __umulhi(a, b);
+#else
+    return (uint32_t)(((uint64_t)a * b) >> 32);
+#endif
 }
-/* int4 activations (eight nibbles, e = 0…7) → fp16 pair (2p, 2p+1), exact integers: a + 8 = the
- * nibble XOR 8; its byte p to halves 0 and 1, masked into 1024 + n and 1024 + 16·n', then one HFMA2
- * by (1, 1/16) plus (−1032, −72). */
+/* The fp16 pairs (columns 2i, 2i+1 of the lane word's 8 columns) of rows g (*ag) and g+8 (*ah) from
+ * ws = the lane word shifted right by 2i and the level pools pool = {X_g, Y_g, X_{g+8}, Y_{g+8}}: the
+ * four codes as bytes V, V·0x11 + 0x40 per byte = PRMT selector nibbles (q, q + 4), i.e. low byte X[q],
+ * high byte Y[q]; row g+8's selector from V's upper half, as sel >> 16 (alu != 0) or as the high word
+ * of V·0x110000 (exact: the lower half's product stays below 2^16) plus 0x4040 (IMAD.HI). */
+DL_FN void dec_ldp_pair(uint32_t ws, const uint32_t pool[4], int alu, uint32_t *ag, uint32_t *ah) {
+    const uint32_t v = ws & 0x03030303u, sel = v * 0x11u + 0x40404040u;
+    *ag = dl_prmt(pool[0], pool[1], sel);
+    *ah = dl_prmt(pool[2], pool[3], alu ? sel >> 16 : dec_ldp_umulhi(v, 0x110000u) + 0x4040u);
+}
+/* int4 activations (eight nibbles, e = 0…7) → fp16 pair (2p, 2p+1), exact integers: byte p of w in
+ * halves 0 and 1 (PRMT), then one LOP3 m ? x ^ d : d with m = 0x00F0000F, d = 0x64806408 — the two
+ * nibbles XOR 8 (a + 8 in 0…15) under 0x6400, i.e. 1024 + n and 1024 + 16·n' — and one HFMA2 by
+ * (1, 1/16) plus (−1032, −72). */
 #define DEC_LDP_A4_MUL 0x2C003C00u /* fp16 pair (1, 1/16)     */
 #define DEC_LDP_A4_OFF 0xD480E408u /* fp16 pair (−1032, −72) */
 DL_FN uint32_t dec_ldp_a4_pair(uint32_t w, int p) {
-    const uint32_t v = dl_and_or(dl_prmt(w ^ 0x88888888u, 0u, 0x4040u | (uint32_t)p | (uint32_t)p << 8), 0x00F0000Fu, 0x64006400u);
+    const uint32_t x = dl_prmt(w, 0u, 0x4040u | (uint32_t)p | (uint32_t)p << 8), m = 0x00F0000Fu, d = 0x64806408u;
 #ifdef __CUDA_ARCH__
-    uint32_t r;
+    uint32_t v, r;
+    asm("lop3.b32 %0, %1, %2, %3, 0x6A;" : "=r"(v) : "r"(x), "r"(m), "r"(d));
     asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(v), "r"(DEC_LDP_A4_MUL), "r"(DEC_LDP_A4_OFF));
     return r;
 #else
+    const uint32_t v = (m & (x ^ d)) | (~m & d);
     float h[2];
     for (int k = 0; k < 2; k++)   /* exact: small integers */
         h[k] = harp_f16_to_f32((uint16_t)(v >> 16 * k)) * harp_f16_to_f32((uint16_t)(DEC_LDP_A4_MUL >> 16 * k)) +
@@ -104,9 +118,14 @@ typedef struct dec_ldp_dev {
 } dec_ldp_dev;
 harp_status dec_ldp_upload(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, dec_ldp_dev *d);
 void dec_ldp_dev_free(dec_ldp_dev *d);
+/* Kernel variants the bench compares (NULL or zeros = the default); the results are identical. */
+typedef struct dec_ldp_opts {
+    int alu;     /* 1: the decode's shifts as shifts (ALU pipe) instead of IMAD.HI (FMA pipe) */
+    int warps;   /* k-split warps per CTA, 8 or 16 (0: 16 up to 512 row tiles, else 8) */
+} dec_ldp_opts;
 /* y[b·ldy + r] (B = 1…8, ldy ≥ m) for the device activations x (device pointers, the layout of
  * dec_ldp_act). Launched with PDL (pdl.cuh): the weights are requested before the wait. */
-harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, int B, float *y, int ldy, dec_stream s);
+harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, int B, float *y, int ldy, const dec_ldp_opts *o, dec_stream s);
 #endif
 
 #endif

@@ -55,10 +55,11 @@ typedef struct dec_ldp_act {
 
 /* The twin: y[b·m + r] = s_b · Σ_c ℓ[r][c/g][q_rc] · a_bc from the packed layout, double accumulation
  * in column order, rounded once to float (s_b = 1 for fp16 activations). With tol != NULL also the
- * error bound of the device kernel per entry: its products ℓ·a are exact in fp32, its sums run in the
- * tensor cores and through ≤ 8·⌈nst/8⌉ + 16 fp32 additions along any path, each within 2^-22 relative
- * (2^-23 for the tensor cores' truncating alignment, doubled), so
- *   |y − twin| ≤ s_b · (8·⌈nst/8⌉ + 16) · 2^-22 · Σ_c |ℓ a_bc| + 2^-23·|twin|   (the last: the scale). */
+ * error bound of the device kernel per entry: its products ℓ·a are exact in fp32; along any path its sum
+ * takes ≤ 4·⌈nst/W⌉ mma steps of a warp's chain (W = 8 or 16 warps; ≤ 2 roundings each: the 16-term
+ * inner sum and the accumulator), one chain merge and W reduction adds — ≤ 8·⌈nst/8⌉ + 32 roundings for
+ * either W — each within 2^-22 relative (2^-23 for the tensor cores' truncating alignment, doubled), so
+ *   |y − twin| ≤ s_b · (8·⌈nst/8⌉ + 32) · 2^-22 · Σ_c |ℓ a_bc| + 2^-23·|twin|   (the last: the scale). */
 harp_status dec_ldp_gemv_ref(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, const dec_ldp_act *x, int B,
                              float *y, float *tol);
 

@@ -370,7 +370,7 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     HCHK(dec_ldp_layout_of(m, n, 128, "bench", &Ly));
     const size_t cb = dec_ldp_code_bytes(&Ly), lb = dec_ldp_level_bytes(&Ly);
     const double wbytes = (double)(cb + lb);
-    uint8_t *qw = malloc((size_t)m * ((size_t)n + 3) / 4), *codes = malloc(cb), *levels = malloc(lb);
+    uint8_t *qw = malloc((size_t)m * (((size_t)n + 3) / 4)), *codes = malloc(cb), *levels = malloc(lb);
     uint16_t *lv = malloc(sizeof(uint16_t) * 4 * (size_t)m * Ly.ng);
     if (!qw || !codes || !levels || !lv) cli_die(CLI_EXIT_FAIL, "ldp2 %dx%d: out of memory", m, n);
     harp_rng r;
@@ -433,7 +433,8 @@ static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) 
     snprintf(buf, sizeof buf, "%s", list);
     int n = 0;
     *nl = 0;
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+    char *save = NULL;   /* strtok_r: bench_gpu_qtypes runs strtok on each name */
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int k = 0;
         while (k < 4 && strcmp(t, k_ldp_names[k])) k++;
         if (k < 4) {

@@ -8,9 +8,11 @@
  *  - the twin dec_ldp_gemv_ref against the CPU kernels' references BIT-EXACTLY (tolerance 0: the same
  *    double sums in the same column order): int4 activations from harp_aq's quantizer vs
  *    harp_ldp_gemv_a4_ref, fp16-representable activations vs the ldp2 gemv_ref; and the fast CPU
- *    kernels (harp_ldp_gemv_a4, the ldp2 gemv) within their float bound (n + 2)·2^-24·Σ|w x|.
+ *    kernels (harp_ldp_gemv_a4, the ldp2 gemv) within their float bound (n + 2)·2^-24·Σ|w x|;
+ *  - the kernel's data path emulated on the host (dec_ldp_pair / dec_ldp_a4_pair, both shift variants,
+ *    the mma.m16n8k16 fragment maps) equal to the twin on exact (integer) cases.
  * With "gpu" (label gpu; exit 77 without a CUDA build or a device): dec_ldp_gemv against the twin at
- * m 1, 17 × n 128, 172, 1536, 4100, 4864, 11008 and m 4096 × n 1536, 11008, batch 1, 3, 8, per
+ * m 1, 17 × n 128, 172, 1536, 4100, 4864, 11008 and m 4096 × n 1536, 4864, 11008, batch 1, 3, 8, per
  * channel and group 128, int4 (codes −8…7 incl. −8) and fp16 activations: |y − twin| ≤ the bound
  * dec_ldp.h derives for each entry (worst error and tolerance printed per case); cases with integer
  * levels and integer activations are exact in fp32 and must be BIT-IDENTICAL; the other kernel variant

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "core/core.h"
 #include "cuda/cublas_dl.h"
+#include "cuda/dec_ldp.h"
 #include "cuda/dec_synth.h"
 #include "harp.h"
 #include "quant/e8p.h"

@@ -235,13 +235,10 @@ static void fill_random(uint8_t *p, size_t n, harp_rng *rng, int k) {
     }
 }
 
-/* ldp2: random codes, then valid ordered fp16 levels (random bits could be NaN or subnormal). */
-static void fill_ldp(uint8_t *p, size_t bytes, size_t m, size_t n, harp_rng *rng) {
-    const size_t codes = ldp_code_bytes(m, n);
-    for (size_t i = 0; i < codes; i++) p[i] = (uint8_t)harp_rng_u64(rng);
-    uint16_t *lv = (uint16_t *)(void *)(p + codes);
-    for (size_t k = 0; k < (bytes - codes) / 2; k += 4)
-        for (int j = 0; j < 4; j++) lv[k + (size_t)j] = harp_f32_to_f16(0.01f * (float)(2 * j - 3));
+/* ldp2: random codes, then valid ordered fp16 levels (dec_ldp_random_planes, shared with the GPU bench). */
+static void fill_ldp(uint8_t *p, size_t m, size_t n, harp_rng *rng) {
+    dec_ldp_random_planes(rng, (int64_t)m, (int64_t)n, (int64_t)((n + BG_LDP_GROUP - 1) / BG_LDP_GROUP), p,
+                          (uint16_t *)(void *)(p + ldp_code_bytes(m, n)));
 }
 
 static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp32_sec,
@@ -317,7 +314,7 @@ static int bench_shape(bench_ctx *b, harp_rng *rng) {
             if (copies < 2 && g == 1) copies = 2;
             uint8_t *buf = harp_aligned_alloc(bytes * copies, "gemv benchmark weights");
             if (!buf) return -1;
-            if (kind_ldp(k)) fill_ldp(buf, bytes, (size_t)m, (size_t)n, rng);
+            if (kind_ldp(k)) fill_ldp(buf, (size_t)m, (size_t)n, rng);
             else fill_random(buf, bytes, rng, k);
             /* Distinct addresses are what defeat the cache; the contents may repeat. */
             for (size_t c = 1; c < copies; c++) memcpy(buf + c * bytes, buf, bytes);

@@ -2,7 +2,8 @@
  * cold weights (as many device copies as needed for a working set well beyond the 60 MB L2, used in
  * turn), timed with CUDA events around CUDA-graph replays (and around plain stream launches), against
  * the device-to-device copy bandwidth measured in the same run. Rows:
- *   gemv     the decode GEMV alone, per qtype × batch (× kernel variant with --variants);
+ *   gemv     the decode GEMV alone, per qtype × batch (× kernel variant with --variants); ldp2_a4 /
+ *            ldp2: RCP's non-uniform 2-bit type with int4 / fp16 activations (src/cuda/dec_ldp.h);
  *   linear   one whole linear at decode: input transform (signs + RHT or HARP butterfly, fp16 out),
  *            GEMV, output transform (inverse + signs/scales, residual add);
  *   prefill  --prefill-rows tokens through dequantized fp16 tiles + cuBLAS, against cuBLAS on a dense
@@ -218,19 +219,23 @@ static void enq_linear(void *u, int i, cudaStream_t s) {
         cli_die(CLI_EXIT_FAIL, "linear: %s", harp_last_error());
 }
 
-static void emit(const gctx *g, const char *kind, int m, int n, int qt, const char *rot, int B, int warps, double us, double us_stream,
-                 double wbytes, double bytes, int copies) {
+static void emit_row(const gctx *g, const char *kind, int m, int n, const char *qname, const char *rot, int B, int warps, double us,
+                     double us_stream, double wbytes, double bytes, int copies) {
     const double gbps = wbytes / (us * 1e-6) / 1e9, tgbps = bytes / (us * 1e-6) / 1e9;
     if (g->json)
         printf("{\"bench\": \"gemv\", \"kind\": \"%s\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, \"qtype\": \"%s\", "
                "\"rotation\": \"%s\", \"batch\": %d, \"warps\": %d, \"us\": %.3f, \"us_stream\": %.3f, \"weight_bytes\": %.0f, "
                "\"bytes\": %.0f, \"gbps\": %.1f, \"total_gbps\": %.1f, \"copy_gbps\": %.1f, \"pct_of_copy\": %.1f, \"copies\": %d}\n",
-               kind, m, n, m, n, bench_gpu_qtype_name(qt), rot, B, warps, us, us_stream, wbytes, bytes, gbps, tgbps, g->copy_gbps,
+               kind, m, n, m, n, qname, rot, B, warps, us, us_stream, wbytes, bytes, gbps, tgbps, g->copy_gbps,
                100.0 * tgbps / g->copy_gbps, copies);
     else
         printf("%-7s %6dx%-6d %-5s %-5s B=%d w%d %9.2f us (stream %8.2f) %8.1f GB/s weights %8.1f GB/s total %5.1f%% of copy  [%d copies]\n",
-               kind, m, n, bench_gpu_qtype_name(qt), rot, B, warps, us, us_stream, gbps, tgbps, 100.0 * tgbps / g->copy_gbps, copies);
+               kind, m, n, qname, rot, B, warps, us, us_stream, gbps, tgbps, 100.0 * tgbps / g->copy_gbps, copies);
     fflush(stdout);
+}
+static void emit(const gctx *g, const char *kind, int m, int n, int qt, const char *rot, int B, int warps, double us, double us_stream,
+                 double wbytes, double bytes, int copies) {
+    emit_row(g, kind, m, n, bench_gpu_qtype_name(qt), rot, B, warps, us, us_stream, wbytes, bytes, copies);
 }
 
 static size_t xform_block_bytes(const dec_xform *xf) {
@@ -335,6 +340,114 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
     for (int c = 0; c < nc; c++) dec_weights_free(&L.w[c]);
     free(L.w);
     cudaFree(L.x), cudaFree(L.y);
+}
+
+/* ---- ldp2 (src/cuda/dec_ldp.h): its own layout and kernel, outside the decode engine's types ---------- */
+
+static const char *const k_ldp_names[4] = {"ldp2", "ldp2_a4", "ldp2-alu", "ldp2_a4-alu"};   /* run_ldp's kinds */
+
+typedef struct ldpb {
+    int nc, B, m;
+    dec_ldp_opts o;
+    dec_ldp_dev *w;
+    dec_ldp_act x;   /* device activations */
+    float *y;
+} ldpb;
+
+static void enq_ldp(void *u, int i, cudaStream_t s) {
+    ldpb *L = u;
+    if (dec_ldp_gemv(&L->w[i % L->nc], &L->x, L->B, L->y, L->m, &L->o, (dec_stream)s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "ldp2 gemv: %s", harp_last_error());
+}
+
+/* gemv rows of ldp2, group 128: kind bit 0 = int4 activations (ldp2_a4), else fp16 (ldp2); bit 1 = the
+ * decode's shifts on the ALU pipe (-alu, dec_ldp_gemv's variant). Random codes and
+ * ordered levels (dec_ldp_random_planes, as the CPU bench), cold copies like the other types;
+ * bytes = codes + levels + the activations (and their scales) the kernel reads. */
+static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb, int profile) {
+    const int a4 = kind & 1;
+    dec_ldp_layout Ly;
+    HCHK(dec_ldp_layout_of(m, n, 128, "bench", &Ly));
+    const size_t cb = dec_ldp_code_bytes(&Ly), lb = dec_ldp_level_bytes(&Ly);
+    const double wbytes = (double)(cb + lb);
+    uint8_t *qw = malloc((size_t)m * (((size_t)n + 3) / 4)), *codes = malloc(cb), *levels = malloc(lb);
+    uint16_t *lv = malloc(sizeof(uint16_t) * 4 * (size_t)m * Ly.ng);
+    if (!qw || !codes || !levels || !lv) cli_die(CLI_EXIT_FAIL, "ldp2 %dx%d: out of memory", m, n);
+    harp_rng r;
+    harp_rng_seed(&r, 1515);
+    dec_ldp_random_planes(&r, m, n, Ly.ng, qw, lv);
+    dec_ldp_pack(&Ly, qw, lv, codes, levels);
+    ldpb L;
+    memset(&L, 0, sizeof L);
+    L.m = m, L.o.alu = kind >> 1;
+    L.nc = profile ? 1 : (int)ceil(g->cold_mb * 1048576.0 / wbytes);
+    if (!profile && L.nc < 2) L.nc = 2;
+    L.w = calloc((size_t)L.nc, sizeof *L.w);
+    for (int c = 0; c < L.nc; c++) HCHK(dec_ldp_upload(&Ly, codes, levels, &L.w[c]));
+    /* activations: 8 rows (int4 nibbles with their scales, or fp16) */
+    const size_t xb = a4 ? (size_t)8 * Ly.npad / 2 : (size_t)8 * Ly.npad * 2;
+    uint8_t *xh = calloc(xb, 1);
+    float sc[8];
+    for (int b = 0; b < 8; b++) {
+        sc[b] = 0.1f;
+        for (int c = 0; c < n; c++) {
+            if (a4) xh[(size_t)b * Ly.npad / 2 + c / 2] |= (uint8_t)((harp_rng_u64(&r) & 15u) << (4 * (c & 1)));
+            else {
+                const uint16_t h = harp_f32_to_f16((float)harp_rng_normal(&r));
+                memcpy(xh + 2 * ((size_t)b * Ly.npad + c), &h, 2);
+            }
+        }
+    }
+    void *dx;
+    float *ds;
+    CUCHK(cudaMalloc(&dx, xb));
+    CUCHK(cudaMalloc((void **)&ds, sizeof sc));
+    CUCHK(cudaMalloc((void **)&L.y, sizeof(float) * 8 * (size_t)m));
+    CUCHK(cudaMemcpy(dx, xh, xb, cudaMemcpyHostToDevice));
+    CUCHK(cudaMemcpy(ds, sc, sizeof sc, cudaMemcpyHostToDevice));
+    L.x.xq = a4 ? dx : NULL, L.x.x16 = a4 ? NULL : dx, L.x.xs = ds;
+    const char *name = k_ldp_names[kind];
+    const int calls = L.nc < 16 ? 16 / L.nc * L.nc + (16 % L.nc ? L.nc : 0) : L.nc;
+    if (profile) {
+        L.B = 1;
+        enq_ldp(&L, 0, g->s);
+        CUCHK(cudaStreamSynchronize(g->s));
+    }
+    const int auto_warps = Ly.nrt <= 512 ? 16 : 8;   /* dec_ldp_gemv's default */
+    for (int bi = 0; bi < nb && !profile; bi++)
+        for (int wv = 0; wv < (g->variants ? 2 : 1); wv++) {   /* --variants: the other k-split too */
+            L.B = batches[bi], L.o.warps = wv ? 24 - auto_warps : auto_warps;
+            const double xbytes = a4 ? L.B * (Ly.npad / 2.0 + 4.0) : L.B * Ly.npad * 2.0;
+            const double us = time_graph(g, enq_ldp, &L, calls), uss = time_stream(g, enq_ldp, &L, calls);
+            emit_row(g, "gemv", m, n, name, "none", L.B, L.o.warps, us, uss, wbytes, wbytes + xbytes, L.nc);
+        }
+    for (int c = 0; c < L.nc; c++) dec_ldp_dev_free(&L.w[c]);
+    free(L.w), free(qw), free(codes), free(levels), free(lv), free(xh);
+    cudaFree(dx), cudaFree(ds), cudaFree(L.y);
+}
+
+/* --qtypes: the decode engine's types into qts, ldp2[_a4][-alu] into ldp (run_ldp's kinds). */
+static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) {
+    char buf[512];
+    if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(list));
+    snprintf(buf, sizeof buf, "%s", list);
+    int n = 0;
+    *nl = 0;
+    char *save = NULL;   /* strtok_r: bench_gpu_qtypes runs strtok on each name */
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < 4 && strcmp(t, k_ldp_names[k])) k++;
+        if (k < 4) {
+            if (*nl == 4) cli_die(CLI_EXIT_USAGE, "--qtypes: more than 4 ldp2 entries");
+            ldp[(*nl)++] = k;
+        } else {
+            if (n == max) cli_die(CLI_EXIT_USAGE, "--qtypes: more than %d entries", max);
+            char one[64];
+            snprintf(one, sizeof one, "%s", t);
+            n += bench_gpu_qtypes(one, qts + n, 1);
+        }
+    }
+    return n;
 }
 
 /* ---- prefill ------------------------------------------------------------------------------------------ */
@@ -505,7 +618,8 @@ static void usage_gpu(FILE *f) {
                "                         [--modes gemv,linear,prefill,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
-               "          qtipK-1mad, qtipK-3inst; batch 1..8 (default 1,4)\n");
+               "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
+               "          -alu: the decode's shifts on the ALU pipe); batch 1..8 (default 1,4)\n");
 }
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {
@@ -554,8 +668,8 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    int qts[32];
-    const int nq = bench_gpu_qtypes(qlist, qts, 32);
+    int qts[32], ldp[4], nl;
+    const int nq = split_qtypes(qlist, qts, 32, ldp, &nl);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));
     const int do_gemv = strstr(modes, "gemv") != NULL, do_lin = strstr(modes, "linear") != NULL;
@@ -578,6 +692,8 @@ int bench_gemv_gpu(int argc, char **argv) {
         if (do_gemv || do_lin || profile)
             for (int qi = 0; qi < nq; qi++)
                 run_shape(&g, (int)m, (int)n, qts[qi], batches, nb, do_gemv, do_lin ? rots : NULL, profile);
+        if (do_gemv || profile)
+            for (int li = 0; li < nl; li++) run_ldp(&g, (int)m, (int)n, ldp[li], batches, nb, profile);
         if (do_pf && !profile) run_prefill(&g, (int)m, (int)n, qts, nq, prows);
     }
     if (do_at && !profile) {

@@ -5,7 +5,8 @@
 # STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
-# cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode).
+# cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
+# ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth).
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 . "$D/env.sh"
@@ -19,7 +20,7 @@ echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,dri
 for stage in "$@"; do
   case "$stage" in
   tests)
-    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu}; do
+    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu}; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
       echo "== $t"; timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
     done ;;
@@ -85,6 +86,10 @@ PY
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json 2>&1 | tee "$OUT/igemm.jsonl"
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes f16,int4 \
       --rotations rht --batch 1,4 --kv-bits 16,4 --pos 4095 2>&1 | tee "$OUT/kv4.jsonl" ;;
+  ldp)   # issue 15 acceptance 4: the ldp2 GEMV (int4 / fp16 activations) at the Llama-2-7B shapes, pct_of_copy >= 50 %;
+         # --variants and the -alu kinds: 8 vs 16 k-split warps and the decode's shifts on the ALU vs the FMA pipe
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
+      --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-alu,ldp2-alu,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

@@ -18,3 +18,5 @@ endforeach()
 # kernels against them with "gpu".
 harp_test(test_dec_igemm_gpu SOURCES test_dec_igemm.c LABELS "unit;gpu" ARGS gpu)
 harp_test(test_dec_kv4_gpu SOURCES test_dec_kv4.c LABELS "unit;gpu" ARGS gpu)
+# ldp2 GEMV on the GPU (issue 15): layout + twin on the CPU, the kernel against the twin with "gpu".
+harp_test(test_dec_ldp_gpu SOURCES test_dec_ldp.c LABELS "unit;gpu" ARGS gpu)

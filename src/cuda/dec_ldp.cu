@@ -1,0 +1,168 @@
+// ldp2 decode GEMV (dec_ldp.h): 1–8 activation rows, int4 (W2A4) or fp16 (W2A16) activations.
+//
+// As dec_gemv.cu: one CTA per 16-row tile, its warps split the 128-column super-tiles (k-split) and
+// add their partial sums through shared memory in a fixed order (deterministic, no atomics); each
+// lane streams one 16-byte chunk per super-tile (a warp: one coalesced 512-byte run) with a ring of
+// 3–4 chunks in flight, all requested before the PDL wait. Decode: per column pair of rows g and
+// g+8, one LOP3 (+ one shift) picks the four codes as bytes, one IMAD makes them PRMT selectors and
+// two PRMTs read the fp16 pairs of the rows' levels out of their 8-byte pools (low bytes, high bytes)
+// — ~1.5 instructions per weight; the shifts as IMAD.HI (FMA pipe) unless ALU, so that the ALU pipe
+// carries only LOP3 and PRMT — straight into mma.m16n8k16 A fragments; x is the B fragment (batch
+// column = activation row), so 1–8 rows cost one decode. int4 activations (nibbles) become exact fp16
+// integers with PRMT + LOP3 + HFMA2 per pair; the per-row scale multiplies the final fp32 sum.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "core/core.h"
+#include "cuda/decode.h"
+#include "cuda/dec_ldp.h"
+}
+#include "cuda/dec_gemv.cuh"
+#include "cuda/pdl.cuh"
+
+namespace {
+
+// Warps per CTA (k-split) and super-tiles in flight per warp. A 4096-row matrix has only 256 tiles, so
+// 8-warp CTAs leave ~16 warps per SM: 16-warp CTAs (64 registers, depth 3, no spills) double the
+// loads in flight there; taller matrices fill the SMs with 8-warp CTAs (80 registers, depth 4).
+template <int WARPS> struct Cfg {
+    static constexpr int kDepth = WARPS == 16 ? 3 : 4, kMinBlocks = WARPS == 16 ? 2 : 3;
+};
+
+struct Args {
+    const uint4 *codes, *levels;
+    int32_t m, nst, ng, g, npad, B, ldy;
+    uint32_t k30;   // 2^30, at run time: w·k30 >> 32 = w >> 2 stays an IMAD.HI
+    const uint8_t *xq;
+    const float *xs;
+    const __half *x16;
+    float *y;
+};
+
+struct Slot {
+    uint4 c, l;   // codes of the lane, level pools of rows g and g+8
+};
+
+__device__ __forceinline__ void load_slot(const Args &a, int rt, int st, int lane, Slot &s) {
+    s.c = __ldcs(a.codes + ((size_t)rt * a.nst + st) * 32 + lane);
+    const int G = min((int)((long long)st * DEC_LDP_COLS / a.g), a.ng - 1);
+    s.l = __ldg(a.levels + ((size_t)rt * a.ng + G) * 8 + (lane >> 2));
+}
+
+// B fragments of super-tile st: columns 8(t + 4j) … +7 of activation row b, j = 0…3.
+template <bool A4>
+__device__ __forceinline__ void load_x(const Args &a, int b, int st, int t, uint4 x[4]) {
+    if (A4) {
+        const uint32_t *xr = reinterpret_cast<const uint32_t *>(a.xq + (size_t)b * (a.npad / 2)) + st * 16 + t;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const uint32_t w = __ldg(xr + 4 * j);
+            x[j] = make_uint4(dec_ldp_a4_pair(w, 0), dec_ldp_a4_pair(w, 1), dec_ldp_a4_pair(w, 2), dec_ldp_a4_pair(w, 3));
+        }
+    } else {
+        const uint4 *xr = reinterpret_cast<const uint4 *>(a.x16 + (size_t)b * a.npad + (size_t)st * DEC_LDP_COLS) + t;
+#pragma unroll
+        for (int j = 0; j < 4; j++) x[j] = __ldg(xr + 4 * j);
+    }
+}
+
+template <bool ALU>
+__device__ __forceinline__ void tile_mma(const Slot &s, const uint4 x[4], uint32_t k30, float acc0[4], float acc1[4]) {
+    const uint32_t w[4] = {s.c.x, s.c.y, s.c.z, s.c.w}, pool[4] = {s.l.x, s.l.y, s.l.z, s.l.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        uint32_t ag[4], ah[4], ws = w[j];   // fp16 pairs (columns 2i, 2i+1) of rows g and g+8
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            if (i) ws = ALU ? w[j] >> (2 * i) : dec_ldp_umulhi(ws, k30);
+            dec_ldp_pair(ws, pool, ALU, &ag[i], &ah[i]);
+        }
+        float *acc = (j & 1) ? acc1 : acc0;   // two chains: the words' mma do not wait on each other
+        mma16816(acc, ag[0], ah[0], ag[1], ah[1], x[j].x, x[j].y);
+        mma16816(acc, ag[2], ah[2], ag[3], ah[3], x[j].z, x[j].w);
+    }
+}
+
+template <bool A4, bool ALU, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32, Cfg<kWarps>::kMinBlocks) ldp_kernel(Args a) {
+    constexpr int kDepth = Cfg<kWarps>::kDepth;
+    __shared__ float s_red[kWarps][16][9];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3, rt = blockIdx.x;
+    const int K = warp < a.nst ? (a.nst - warp + kWarps - 1) / kWarps : 0;   // super-tiles warp + k·kWarps
+    Slot ring[kDepth];
+#pragma unroll
+    for (int d = 0; d < kDepth; d++)
+        if (d < K) load_slot(a, rt, warp + d * kWarps, lane, ring[d]);
+    // weights are never written during a token: only now wait for the kernel that makes x
+    pdl_wait();
+    pdl_trigger();
+    const int b = min(g, a.B - 1);
+    float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
+    for (int kb = 0; kb < K; kb += kDepth) {
+#pragma unroll
+        for (int d = 0; d < kDepth; d++) {
+            const int k = kb + d;
+            if (k >= K) break;
+            uint4 x[4];
+            load_x<A4>(a, b, warp + k * kWarps, t, x);
+            tile_mma<ALU>(ring[d], x, a.k30, acc0, acc1);
+            if (k + kDepth < K) load_slot(a, rt, warp + (k + kDepth) * kWarps, lane, ring[d]);
+        }
+    }
+    s_red[warp][g][2 * t] = acc0[0] + acc1[0];
+    s_red[warp][g][2 * t + 1] = acc0[1] + acc1[1];
+    s_red[warp][g + 8][2 * t] = acc0[2] + acc1[2];
+    s_red[warp][g + 8][2 * t + 1] = acc0[3] + acc1[3];
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * a.B; i += blockDim.x) {
+        const int row = i & 15, bb = i >> 4, grow = DEC_LDP_ROWS * rt + row;
+        float s = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; w++) s += s_red[w][row][bb];
+        if (grow < a.m) a.y[(size_t)bb * a.ldy + grow] = A4 ? a.xs[bb] * s : s;
+    }
+}
+
+}  // namespace
+
+extern "C" harp_status dec_ldp_upload(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, dec_ldp_dev *d) {
+    d->L = *L;
+    d->codes = d->levels = nullptr;
+    const size_t cb = dec_ldp_code_bytes(L), lb = dec_ldp_level_bytes(L);
+    if (cudaMalloc(&d->codes, cb) != cudaSuccess || cudaMalloc(&d->levels, lb) != cudaSuccess ||
+        cudaMemcpy(d->codes, codes, cb, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(d->levels, levels, lb, cudaMemcpyHostToDevice) != cudaSuccess) {
+        const cudaError_t e = cudaGetLastError();
+        dec_ldp_dev_free(d);
+        return harp_err(HARP_ERR_OOM, "ldp2 GEMV: uploading %zu + %zu bytes: %s", cb, lb, cudaGetErrorString(e));
+    }
+    return HARP_OK;
+}
+
+extern "C" void dec_ldp_dev_free(dec_ldp_dev *d) {
+    cudaFree(d->codes), cudaFree(d->levels);
+    d->codes = d->levels = nullptr;
+}
+
+extern "C" harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, int B, float *y, int ldy, const dec_ldp_opts *o,
+                                    dec_stream stream) {
+    const dec_ldp_layout &L = w->L;
+    if (B < 1 || B > 8 || ldy < L.m || !y || !w->codes || (x->xq ? !x->xs : !x->x16) || (o && o->warps && o->warps != 8 && o->warps != 16))
+        return harp_err(HARP_ERR_INVALID_ARG, "ldp2 GEMV: batch %d (1..8), ldy %d (m %d), warps %d (8, 16), or a missing buffer", B, ldy,
+                        L.m, o ? o->warps : 0);
+    Args a;
+    a.codes = reinterpret_cast<const uint4 *>(w->codes);
+    a.levels = reinterpret_cast<const uint4 *>(w->levels);
+    a.m = L.m, a.nst = L.nst, a.ng = L.ng, a.g = L.g, a.npad = L.npad, a.B = B, a.ldy = ldy, a.k30 = 1u << 30;
+    a.xq = x->xq, a.xs = x->xs, a.x16 = reinterpret_cast<const __half *>(x->x16), a.y = y;
+    cudaStream_t s = (cudaStream_t)stream;
+    const int warps = o && o->warps ? o->warps : L.nrt <= 512 ? 16 : 8;
+    void (*const ks[8])(Args) = {ldp_kernel<false, false, 8>,  ldp_kernel<false, true, 8>,  ldp_kernel<true, false, 8>,
+                                 ldp_kernel<true, true, 8>,    ldp_kernel<false, false, 16>, ldp_kernel<false, true, 16>,
+                                 ldp_kernel<true, false, 16>,  ldp_kernel<true, true, 16>};
+    const int ki = (warps == 16) * 4 + (x->xq != nullptr) * 2 + (o && o->alu);
+    const cudaError_t e = pdl_launch(ks[ki], dim3(L.nrt), dim3(warps * 32), 0, s, a);
+    return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "ldp2 GEMV: launch: %s", cudaGetErrorString(e));
+}

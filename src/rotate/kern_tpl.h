@@ -637,7 +637,8 @@ void SFX(bf_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int re
     }
 }
 
-/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(3n + 2·4096)) */
+/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(3n + 2·4096) for 8,
+ * (nr + 2)·n for fewer) */
 void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
     if (r->had_exact) {
         SFX(had_rows)(r, X, nr, ld, tmp, transpose);

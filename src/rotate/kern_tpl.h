@@ -296,9 +296,13 @@ static inline HARP_ALWAYS_INLINE void SFX(fx_mix8_any)(const harp_rot *r, const 
     else SFX(fx_mix8)(r, xx, y, L, transpose, 1);
 }
 
-/* xx[n … 2n) = −xx[0 … n) */
-static inline void SFX(fx_negate)(ELT *restrict xx, int64_t n) {
-    for (int64_t i = 0; i < n; i++) xx[n + i] = -xx[i];
+/* xx[0 … n) = x, xx[n … 2n) = −x in one pass (x = xx: only the negation) */
+static inline void SFX(fx_negate)(ELT *xx, const ELT *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        ELT v = x[i];
+        xx[i] = v;
+        xx[n + i] = -v;
+    }
 }
 
 HARP_TARGET_CLONES
@@ -309,8 +313,7 @@ void SFX(bf_fixed_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *
         return;
     }
     for (int64_t i = 0; i < nr; i++) {
-        memcpy(tmp, X + i * ld, (size_t)n * sizeof(ELT));
-        SFX(fx_negate)(tmp, n);
+        SFX(fx_negate)(tmp, X + i * ld, n);
         SFX(fx_mix8_any)(r, tmp, X + i * ld, r->pow2 / 8, transpose);
     }
 }
@@ -565,7 +568,7 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
     for (int64_t k = 0; k < n; k++)
         for (int q = 0; q < 8; q++) a[k][q] = X[q * ld + k];
     if (r->fixed && !transpose) {
-        SFX(fx_negate)((ELT *)(void *)a, 8 * n);
+        SFX(fx_negate)((ELT *)(void *)a, (const ELT *)(void *)a, 8 * n);
         SFX(fx_mix8_any)(r, (const ELT *)(void *)a, (ELT *)(void *)fx, r->pow2, 0);
         a = fx;
     }
@@ -588,7 +591,7 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
         }
     }
     if (r->fixed && transpose) {
-        SFX(fx_negate)((ELT *)(void *)a, 8 * n);
+        SFX(fx_negate)((ELT *)(void *)a, (const ELT *)(void *)a, 8 * n);
         SFX(fx_mix8_any)(r, (const ELT *)(void *)a, (ELT *)(void *)fx, r->pow2, 1);
         a = fx;
     }
@@ -637,7 +640,8 @@ void SFX(bf_kind_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose, int re
     }
 }
 
-/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(3n + 2·4096)) */
+/* up to 8 rows: tiles of 8 reuse each stage's blocks from cache across the rows (tmp: 8·(3n + 2·4096) for 8,
+ * (nr + 2)·n for fewer) */
 void SFX(bf_kind_rows)(const harp_rot *r, ELT *X, int64_t nr, int64_t ld, ELT *tmp, int transpose) {
     if (r->had_exact) {
         SFX(had_rows)(r, X, nr, ld, tmp, transpose);

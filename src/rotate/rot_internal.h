@@ -100,7 +100,8 @@ struct harp_rot {
 /* ---- the kinds table ---------------------------------------------------------------------------
  * row: one row in place (tmp: 2n + 64 elements), optimised or (ref = 1) the plain reference twin,
  * which must agree bit for bit except for the dense kinds (BLAS). rows: `nr` ≤ tile rows at once
- * (tmp: tile·(3n + 2·4096) + 64 elements, vector aligned); NULL = row by row. gemm: the optimised
+ * (tmp, vector aligned: tile·(3n + 2·4096) + 64 elements for a full tile, (nr + 2)·n + 64 for
+ * nr < tile); NULL = row by row. gemm: the optimised
  * path is one BLAS product with the dense matrix. */
 struct rot_kind_ops {
     const char *name;

@@ -270,15 +270,18 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
     }
     const int calls = nc < 16 ? 16 / nc * nc + (16 % nc ? nc : 0) : nc;
     if (profile) {
-        L.B = 1, L.warps = 8;
+        L.B = 1, L.warps = 0;
         enq_gemv(&L, 0, g->s);
         CUCHK(cudaStreamSynchronize(g->s));
     } else if (do_gemv) {
+        static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each count */
         for (int bi = 0; bi < nb; bi++)
-            for (int wv = g->variants ? 4 : 8; wv <= 8; wv += 4) {
-                L.B = batches[bi], L.warps = wv;
+            for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
+                L.B = batches[bi], L.warps = wvs[vi];
+                const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
+                if (vi && used != wvs[vi]) continue;   /* QTIP: 4 or 8 only */
                 const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
-                emit(g, "gemv", m, n, qt, "none", L.B, wv, us, uss, wbytes, wbytes, nc);
+                emit(g, "gemv", m, n, qt, "none", L.B, used, us, uss, wbytes, wbytes, nc);
             }
     }
     if (!profile && rots && *rots) {
@@ -318,7 +321,7 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
             L.xin = calloc((size_t)nc, sizeof *L.xin);
             L.xout = calloc((size_t)nc, sizeof *L.xout);
             for (int bi = 0; bi < nb; bi++) {
-                L.B = batches[bi], L.warps = 8;
+                L.B = batches[bi], L.warps = 0;
                 for (int c = 0; c < nc; c++) {   /* planned for this batch size, as a decode engine would */
                     if (c < ncx) {
                         HCHK(dec_xform_upload(&xi, L.B, &L.xin[c]));
@@ -328,7 +331,7 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
                     }
                 }
                 const double us = time_graph(g, enq_linear, &L, calls), uss = time_stream(g, enq_linear, &L, calls);
-                emit(g, "linear", m, n, qt, rot, L.B, 8, us, uss, wbytes, wbytes + xb, nc);
+                emit(g, "linear", m, n, qt, rot, L.B, dec_gemv_warps(&L.w[0], 0), us, uss, wbytes, wbytes + xb, nc);
                 for (int c = 0; c < ncx; c++) dec_xform_dev_free(L.xin[c]), dec_xform_dev_free(L.xout[c]);
             }
             free(L.xin), free(L.xout);

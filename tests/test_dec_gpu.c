@@ -87,7 +87,7 @@ static void test_gemv(void) {
             CU(cudaMemcpy(dx, x, (size_t)8 * npad * 2, cudaMemcpyHostToDevice));
             dec_gemv_ref(&sy.q, x, npad, 8, yr, m);   /* rows b < B of the 8-row product are the B-row product */
             for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
-                for (int warps = 4; warps <= 8; warps += 4) {
+                for (int warps = 4; warps <= 16; warps *= 2) {   /* QTIP: 16 runs as 8 */
                     const int B = batches[bi];
                     const dec_gemv_opts o = {.warps = warps};
                     poison(dy, sizeof(float) * ((size_t)8 * m + guard));
@@ -184,7 +184,7 @@ static void test_gemv(void) {
             dec_weights_free(&hw);
             dec_synth_free(&sy);
         }
-        printf("gemv type %2d (%s): %zu shapes 1x8 .. 300x4096, B 1/3/8, 4 and 8 warps: worst |y - twin| %.3g of row mass "
+        printf("gemv type %2d (%s): %zu shapes 1x8 .. 300x4096, B 1/3/8, 4, 8 and 16 warps: worst |y - twin| %.3g of row mass "
                "(tol 3e-5), reruns bit-identical; prefill worst relative RMS %.3g (tol 2e-3)\n",
                types[t], dl_qtip_bits(types[t]) ? "qtip" : harp_qtype_name((harp_qtype)types[t]), sizeof shapes / sizeof shapes[0],
                type_worst, type_prefill);

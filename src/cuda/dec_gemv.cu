@@ -318,6 +318,19 @@ harp_status ensure_tables() {
     return HARP_OK;
 }
 
+int sm_count() {
+    static int n = 0;
+    if (!n) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v < 1) {
+            cudaGetLastError();
+            v = 132;
+        }
+        n = v;
+    }
+    return n;
+}
+
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
     case HARP_QTYPE_F16: pdl_launch(gemv_kernel<HARP_QTYPE_F16, WARPS>, grid, WARPS * 32, 0, s, a); break;
@@ -388,6 +401,16 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
     return HARP_OK;
 }
 
+extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
+    if (dl_qtip_bits(w->qtype)) return want == 4 ? 4 : 8;
+    if (want == 4 || want == 8 || want == 16) return want;
+    // 16 k-split warps when the row tiles fit one wave of 16-warp CTAs (the 4 096-row o and down
+    // projections of a quantized 7B: 256 tiles, which as 8-warp CTAs leave half the warp slots empty and
+    // so half the weight loads in flight); 8 otherwise
+    const int per_sm16 = w->qtype == HARP_QTYPE_F16 || w->qtype == HARP_QTYPE_INT8 ? 1 : 2;   // 16-warp CTAs per SM
+    return w->nrt <= per_sm16 * sm_count() ? 16 : 8;
+}
+
 extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
                                 const dec_gemv_opts *opts, dec_stream stream) {
     if (B < 1 || B > 8) return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: %d rows (1..8 supported)", B);
@@ -406,10 +429,11 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.post = opts && opts->epilogue ? opts->post : NULL;
     if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
-    const int warps = opts && opts->warps == 4 ? 4 : 8;
+    const int warps = dec_gemv_warps(w, opts ? opts->warps : 0);
     if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);
     HARP_TRY(ensure_tables());
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
+    else if (warps == 16) launch_gemv<16>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     return launched("gemv");
 }

@@ -216,7 +216,8 @@ void dec_set_xform_fast(int on);
 int dec_xform_fast(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
-    int warps;      /* k-split warps per CTA: 4 or 8 (0 = 8) */
+    int warps;      /* k-split warps per CTA: 4, 8 or 16 (0: 16 when the row tiles do not fill two CTAs per
+                       SM, else 8; QTIP: 4 or 8, 0 = 8) */
     int fold;       /* > 0 (B = 2·fold): y[b] = ỹ[b] + ỹ[b + fold], b < fold — the hi and lo rows of split
                        activations summed in the epilogue instead of by another launch */
     int accumulate; /* y[b] += ỹ[b] (the lo half of a split batch of 5–8 rows) */
@@ -225,6 +226,8 @@ typedef struct dec_gemv_opts {
     float scale;
     const float *post;
 } dec_gemv_opts;
+/* The k-split warps dec_gemv uses for opts.warps = want. */
+int dec_gemv_warps(const dec_weights *w, int want);
 /* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
 harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
                      const dec_gemv_opts *opts, dec_stream stream);

@@ -267,8 +267,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        {   /* the fast plans (identity passes over small tiles, one-launch row plan) against the pass
-             * plans (wide tiles, one launch per pass): bit-identical */
+        {   /* identity passes over small tiles (fast) against wide tiles: bit-identical */
             dec_set_xform_fast(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
@@ -280,7 +279,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
             dec_set_xform_fast(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d fast vs pass plans: input side %s, output side %s", what,
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d small vs wide identity tiles: input side %s, output side %s", what,
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
@@ -346,7 +345,7 @@ static void test_transforms(void) {
 
 /* The o projection's input with the attention combine folded in (dec_xin_split_att on the partials ws)
  * against the combined output dout through dec_xin_split: bit-identical h and lo, for the identity and
- * the Hadamard input transform, fast plans on and off. */
+ * the Hadamard input transform, small and wide identity tiles. */
 static void check_att_fold(const dec_attn_shape *s, int B, const float *dout, const float *ws) {
     const int n = s->n_heads * s->head_dim, npad = dec_npad(n);
     const size_t hb = (size_t)B * npad * 2;

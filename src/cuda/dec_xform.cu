@@ -13,13 +13,7 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of the tile, so batch rows share the block traffic.
-//
-// At decode (≤ 8 rows) a transform whose row has up to kRowMax elements and whose stages are each one
-// shared block of small radix (Hadamard) instead runs in one launch: one CTA per activation row holds
-// the whole row and the blocks in shared memory, and each thread applies a stage to whole groups (reads
-// its b elements once, writes b results in place), xf_row_kernel. Every output is the same fmaf chain
-// in the same order as in the pass kernels, so both plans give the same bits; the row plan saves a
-// dependent launch per transform (decode is launch-bound, decode-gpu.md).
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -41,11 +35,7 @@ constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
 constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
-constexpr int kRowMax = 16384;      // widest row of the one-launch row plan (64 KiB of shared memory)
-constexpr int kRowMaxB = 32;        // largest radix of the row plan (a group's inputs live in registers)
-constexpr int kRowMaxChunks = 16;   // a combine-folded input with more key chunks keeps the spread pass plan
-constexpr int kRowSmem = 80 * 1024; // shared memory of the row plan: the padded row and the blocks
-int g_fast = 1;                     // dec_set_xform_fast: spread identity passes, the row plan
+int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
 
 struct XStageK {
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
@@ -216,108 +206,11 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             }
 }
 
-// RMSNorm factor 1/√(mean(x²) + eps) of row r: the sum of squares in xf_kernel's order (thread
-// strides, warp butterflies, warps in order), so the row plan gives the pass plan's bits.
-__device__ float row_inv_rms(const XArgs &a, int r, float *s_part) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const float *x = a.in + (size_t)r * a.ldi;
-    float ss = 0.0f;
-    for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if (lane == 0) s_part[warp] = ss;
-    __syncthreads();
-    float t = 0.0f;
-    for (int w = 0; w < kThreads / 32; w++) t += s_part[w];
-    return 1.0f / sqrtf(t / (float)a.n + a.eps);
-}
-
-// The row plan keeps element e at e + e/32 in shared memory: a thread's group of b consecutive
-// elements (step 1) then starts on its own bank, where unpadded the 32 threads of a warp would share
-// four banks.
-__device__ __forceinline__ int rpad(int e) { return e + (e >> 5); }
-
-// One stage on the whole row in shared memory: thread → groups c (b elements base + j·step), each
-// output Σ_j fmaf(M[i][j], v_j) in xf_kernel's order, written back in place (groups are disjoint). M is
-// the stage's one shared b×b block, staged in shared memory as fp32 (exact: it came from fp16 or fp32).
-__device__ __forceinline__ void row_stage(const XStageK &S, const float *M, float *v, int n) {
-    const int G = n / S.b;
-    for (int c = threadIdx.x; c < G; c += kThreads) {
-        const int blk = c / S.step, q = c - blk * S.step, base = blk * S.b * S.step + q;
-        float in[kRowMaxB];
-#pragma unroll
-        for (int j = 0; j < kRowMaxB; j++)
-            if (j < S.b) in[j] = v[rpad(base + j * S.step)];
-        for (int i = 0; i < S.b; i++) {
-            const float *Mi = M + i * S.bp;
-            float acc = 0.0f;
-#pragma unroll
-            for (int j = 0; j < kRowMaxB; j++)
-                if (j < S.b) acc = fmaf(Mi[j], in[j], acc);
-            v[rpad(base + i * S.step)] = acc;
-        }
-    }
-}
-
-// The row plan: blockIdx.y = activation row; first- and last-pass work of xf_kernel around all stages.
-// Shared memory: the padded row, then every stage's block as fp32 [b][bp].
-__global__ void __launch_bounds__(kThreads) xf_row_kernel(XArgs a) {
-    extern __shared__ float v[];
-    __shared__ float s_part[kThreads / 32];
-    const int r = blockIdx.y, n = a.n;
-    float *mats = v + rpad(n - 1) + 1;
-    {   // the blocks are constant during a token: staged before waiting on the kernel that makes the input
-        float *m = mats;
-        for (int s = 0; s < a.p.ns; s++) {
-            const XStageK &S = a.p.st[s];
-            for (int i = threadIdx.x; i < S.b * S.bp; i += kThreads)
-                m[i] = S.f32 ? ((const float *)S.blk)[i] : __half2float(((const __half *)S.blk)[i]);
-            m += S.b * S.bp;
-        }
-    }
-    pdl_wait();
-    pdl_trigger();
-    const float inv = a.norm ? row_inv_rms(a, r, s_part) : 0.0f;
-    for (int i = threadIdx.x; i < n; i += kThreads) {
-        const int src = a.gather ? a.gather[i] : i;
-        float x = load_in(a, r, src);
-        if (a.norm) x = a.norm[src] * (x * inv);
-        if (a.pre) x *= a.pre[src];
-        v[rpad(i)] = x;
-    }
-    __syncthreads();
-    const float *m = mats;
-    for (int s = 0; s < a.p.ns; s++) {
-        row_stage(a.p.st[s], m, v, n);
-        m += a.p.st[s].b * a.p.st[s].bp;
-        __syncthreads();
-    }
-    for (int i = threadIdx.x; i < n; i += kThreads) {
-        const int dst = a.scatter ? a.scatter[i] : i;
-        const float post = a.post ? a.post[dst] : 1.0f;
-        const float x = v[rpad(i)] * a.scale * post;
-        const size_t o = (size_t)r * a.ldo + dst;
-        if (a.outh) {
-            const __half h = __float2half_rn(x);
-            a.outh[o] = h;
-            if (a.outl) a.outl[o] = __float2half_rn(x - __half2float(h));
-        } else if (a.accumulate) a.outf[o] += x;
-        else a.outf[o] = x;
-    }
-    if (a.outh)
-        for (int i = n + threadIdx.x; i < a.npad; i += kThreads) {
-            a.outh[(size_t)r * a.ldo + i] = __float2half_rn(0.0f);
-            if (a.outl) a.outl[(size_t)r * a.ldo + i] = __float2half_rn(0.0f);
-        }
-}
-
 }  // namespace
 
 struct dec_xdev {
     int n, max_rows, npass;
     XPassK pass[kMaxPasses];
-    XPassK row;        // the row plan (row.ns = all stages), when has_row
-    int has_row;
     float scale;
     int *gather, *scatter;
     void *blocks;
@@ -413,30 +306,6 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     return HARP_OK;
 }
 
-// The one-launch row plan where it pays: decode (≤ kRows rows: a CTA per row), a transform the pass
-// plan splits into several launches, whose row fits shared memory and whose stages are each ONE shared
-// block of radix ≤ kRowMaxB (Hadamard: Sylvester blocks and Had_K up to 32). Per-group blocks (HARP's
-// Cayley factors: n·b entries a stage) stay in the pass plan, which spreads their reads over many CTAs —
-// measured on an H100, one CTA streaming them took 20–70 µs a transform.
-size_t row_smem(const dec_xdev *x) {
-    size_t f = (size_t)(x->n - 1) + (size_t)((x->n - 1) >> 5) + 1;
-    for (int s = 0; s < x->row.ns; s++) f += (size_t)x->row.st[s].b * x->row.st[s].bp;
-    return f * sizeof(float);
-}
-
-void plan_row(dec_xdev *x, const dec_xform *xf, const XStageK *ks) {
-    x->has_row = 0;
-    const int n = (int)xf->n, ns = xf->nstages;
-    if (x->npass < 2 || n > kRowMax || ns < 1) return;
-    for (int s = 0; s < ns; s++)
-        if (xf->st[s].b > kRowMaxB || !xf->st[s].shared) return;
-    XPassK &p = x->row;
-    memset(&p, 0, sizeof p);
-    p.S = n, p.G = 1, p.rb = 1, p.ncta = 1, p.ns = ns;
-    for (int s = 0; s < ns; s++) p.st[s] = ks[s];
-    x->has_row = row_smem(x) <= kRowSmem;
-}
-
 }  // namespace
 
 extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
@@ -493,10 +362,8 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     free(h);
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
-    if (st == HARP_OK) plan_row(x, xf, ks);
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
-        if (e == cudaSuccess) e = cudaFuncSetAttribute(xf_row_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kRowSmem);
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -536,16 +403,6 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
     __half *const outh = a.outh, *const outl = a.outl;
     const float *in = a.in;
     int ldi = a.ldi;
-    // the row plan computes a whole row's inputs in one CTA: a combine over many key chunks stays spread
-    if (x->has_row && __atomic_load_n(&g_fast, __ATOMIC_RELAXED) && a.att_nch <= kRowMaxChunks && a.rows <= kRows) {
-        XArgs k = a;
-        k.p = x->row;
-        k.first = k.last = 1;
-        if (!out_half) k.outh = k.outl = NULL;
-        else k.outf = NULL;
-        const cudaError_t e = pdl_launch(xf_row_kernel, dim3(1, a.rows), kThreads, row_smem(x), stream, k);
-        return e == cudaSuccess ? HARP_OK : cuda_fail("launch", e);
-    }
     for (int i = 0; i < x->npass; i++) {
         XArgs k = a;
         k.p = x->pass[i];

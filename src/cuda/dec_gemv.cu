@@ -404,11 +404,12 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
 extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
     if (dl_qtip_bits(w->qtype)) return want == 4 ? 4 : 8;
     if (want == 4 || want == 8 || want == 16) return want;
-    // 16 k-split warps when the row tiles fit one wave of 16-warp CTAs (the 4 096-row o and down
-    // projections of a quantized 7B: 256 tiles, which as 8-warp CTAs leave half the warp slots empty and
-    // so half the weight loads in flight); 8 otherwise
+    // 16 k-split warps when the row tiles fit one wave of 16-warp CTAs and each warp still gets ≥ 4
+    // column super-tiles: the down projection of a quantized 7B (4 096 × 11 008: 256 tiles, which as
+    // 8-warp CTAs leave half the warp slots empty) went 8.74 → 8.35 µs, while 4 096 × 4 096 (2
+    // super-tiles a warp) went 3.91 → 4.25 µs (E8P2, H100, `harp bench gemv --gpu --variants`); 8 otherwise
     const int per_sm16 = w->qtype == HARP_QTYPE_F16 || w->qtype == HARP_QTYPE_INT8 ? 1 : 2;   // 16-warp CTAs per SM
-    return w->nrt <= per_sm16 * sm_count() ? 16 : 8;
+    return w->nrt <= per_sm16 * sm_count() && w->nst >= 64 ? 16 : 8;
 }
 
 extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,

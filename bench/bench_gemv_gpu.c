@@ -347,7 +347,7 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
 
 /* ---- ldp2 (src/cuda/dec_ldp.h): its own layout and kernel, outside the decode engine's types ---------- */
 
-static const char *const k_ldp_names[4] = {"ldp2", "ldp2_a4", "ldp2-alu", "ldp2_a4-alu"};   /* run_ldp's kinds */
+static const char *const k_ldp_names[4] = {"ldp2", "ldp2_a4", "ldp2-fma", "ldp2_a4-fma"};   /* run_ldp's kinds */
 
 typedef struct ldpb {
     int nc, B, m;
@@ -364,7 +364,7 @@ static void enq_ldp(void *u, int i, cudaStream_t s) {
 }
 
 /* gemv rows of ldp2, group 128: kind bit 0 = int4 activations (ldp2_a4), else fp16 (ldp2); bit 1 = the
- * decode's shifts on the ALU pipe (-alu, dec_ldp_gemv's variant). Random codes and
+ * decode's shifts as IMAD.HI on the FMA pipe (-fma, dec_ldp_gemv's variant). Random codes and
  * ordered levels (dec_ldp_random_planes, as the CPU bench), cold copies like the other types;
  * bytes = codes + levels + the activations (and their scales) the kernel reads. */
 static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb, int profile) {
@@ -382,7 +382,7 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     dec_ldp_pack(&Ly, qw, lv, codes, levels);
     ldpb L;
     memset(&L, 0, sizeof L);
-    L.m = m, L.o.alu = kind >> 1;
+    L.m = m, L.o.fma = kind >> 1;
     L.nc = profile ? 1 : (int)ceil(g->cold_mb * 1048576.0 / wbytes);
     if (!profile && L.nc < 2) L.nc = 2;
     L.w = calloc((size_t)L.nc, sizeof *L.w);
@@ -429,7 +429,7 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     cudaFree(dx), cudaFree(ds), cudaFree(L.y);
 }
 
-/* --qtypes: the decode engine's types into qts, ldp2[_a4][-alu] into ldp (run_ldp's kinds). */
+/* --qtypes: the decode engine's types into qts, ldp2[_a4][-fma] into ldp (run_ldp's kinds). */
 static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) {
     char buf[512];
     if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(list));
@@ -622,7 +622,7 @@ static void usage_gpu(FILE *f) {
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
                "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
-               "          -alu: the decode's shifts on the ALU pipe); batch 1..8 (default 1,4)\n");
+               "          -fma: the decode's shifts as IMAD.HI); batch 1..8 (default 1,4)\n");
 }
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {

@@ -87,9 +87,9 @@ PY
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes f16,int4 \
       --rotations rht --batch 1,4 --kv-bits 16,4 --pos 4095 2>&1 | tee "$OUT/kv4.jsonl" ;;
   ldp)   # issue 15 acceptance 4: the ldp2 GEMV (int4 / fp16 activations) at the Llama-2-7B shapes, pct_of_copy >= 50 %;
-         # --variants and the -alu kinds: 8 vs 16 k-split warps and the decode's shifts on the ALU vs the FMA pipe
+         # --variants and the -fma kinds: 8 vs 16 k-split warps and the decode's shifts on the FMA vs the ALU pipe
     timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
-      --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-alu,ldp2-alu,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
+      --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-fma,ldp2-fma,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

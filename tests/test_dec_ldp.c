@@ -299,7 +299,7 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     CU(cudaMemcpy(dxs, xs, sizeof xs, cudaMemcpyHostToDevice));
     const dec_ldp_act da = {a4 ? dx : NULL, dxs, a4 ? NULL : dx};
     /* default launch (legacy stream), the same on a PDL stream, the other variant on the PDL stream */
-    const dec_ldp_opts other = {.alu = 1, .warps = L.nrt <= 512 ? 8 : 16};
+    const dec_ldp_opts other = {.fma = 1, .warps = L.nrt <= 512 ? 8 : 16};
     float *out[3] = {y, y2, y3};
     for (int v = 0; v < 3; v++) {
         CU(cudaMemset(dy, 0xff, sizeof(float) * B * m));   /* NaN: an unwritten entry fails */
@@ -309,7 +309,7 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     }
     char what[96];
     snprintf(what, sizeof what, "%s m %d n %d group %d B %d%s", a4 ? "A4" : "A16", m, n, L.g, B, integer ? " integer" : "");
-    const int bad = off_twin(what, "default", y, yr, tol, integer, B, m), bad3 = off_twin(what, "alu/other warps", y3, yr, tol, integer, B, m);
+    const int bad = off_twin(what, "default", y, yr, tol, integer, B, m), bad3 = off_twin(what, "fma/other warps", y3, yr, tol, integer, B, m);
     const int same = !memcmp(y, y2, sizeof(float) * B * m);
     CHECK_MSG(!bad && !bad3, "%s: %d / %d entries off the twin (default / other variant)", what, bad, bad3);
     CHECK_MSG(same, "%s: a rerun on a PDL stream is not bit-identical", what);

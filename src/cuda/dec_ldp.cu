@@ -162,7 +162,7 @@ extern "C" harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, 
     void (*const ks[8])(Args) = {ldp_kernel<false, false, 8>,  ldp_kernel<false, true, 8>,  ldp_kernel<true, false, 8>,
                                  ldp_kernel<true, true, 8>,    ldp_kernel<false, false, 16>, ldp_kernel<false, true, 16>,
                                  ldp_kernel<true, false, 16>,  ldp_kernel<true, true, 16>};
-    const int ki = (warps == 16) * 4 + (x->xq != nullptr) * 2 + (o && o->alu);
+    const int ki = (warps == 16) * 4 + (x->xq != nullptr) * 2 + !(o && o->fma);
     const cudaError_t e = pdl_launch(ks[ki], dim3(L.nrt), dim3(warps * 32), 0, s, a);
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "ldp2 GEMV: launch: %s", cudaGetErrorString(e));
 }

@@ -121,7 +121,8 @@ harp_status dec_ldp_upload(const dec_ldp_layout *L, const uint8_t *codes, const 
 void dec_ldp_dev_free(dec_ldp_dev *d);
 /* Kernel variants the bench compares (NULL or zeros = the default); the results are identical. */
 typedef struct dec_ldp_opts {
-    int alu;     /* 1: the decode's shifts as shifts (ALU pipe) instead of IMAD.HI (FMA pipe) */
+    int fma;     /* 1: the decode's shifts as IMAD.HI (FMA pipe) instead of shifts (ALU pipe, the default: 6–10 %
+                    faster at every Llama-2-7B shape on an H100, docs/results/rcp.md) */
     int warps;   /* k-split warps per CTA, 8 or 16 (0: 16 up to 512 row tiles, else 8) */
 } dec_ldp_opts;
 /* y[b·ldy + r] (B = 1…8, ldy ≥ m) for the device activations x (device pointers, the layout of

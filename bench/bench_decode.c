@@ -332,9 +332,7 @@ static void enq_token(void *u, int call, void *stream) {
 
 typedef struct dopts {
     int json, reps, pos, layers, pdl;   /* pdl: 1 on, 0 off, 2 both (one row each, same weights) */
-    int fuse;                           /* fewer / wider launches: SwiGLU folded into the down input and identity
-                                         * transforms spread over 512-element CTAs, one-launch row plans, the GEMV epilogue for identity
-                                         * output sides (dec_set_xform_fast): 1 on, 0 off, 2 both */
+    int fuse;                           /* fewer / wider launches (bmodel.fuse, dec_set_xform_fast): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     double copy_gbps;

@@ -13,8 +13,8 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
-#include "cuda/pdl.cuh"
 #include "cuda/attn_combine.cuh"
+#include "cuda/pdl.cuh"
 #include "cuda/swiglu.cuh"
 
 namespace {
@@ -225,10 +225,6 @@ struct Kv4Rows {
     }
 };
 
-// Partial softmax·V of one (sequence, kv head, chunk of keys): m, l, o[hd] per q head of the group.
-// Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
-// warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
-// every q head of the group; the four warps' sums are added in a fixed order.
 // dec_attn_rope: the q|k|v rows before RoPE, and the fp16 cache the new key and value go to.
 struct RopeIn {
     const float *qkv;   // NULL: q is given after RoPE and the cache already holds position pos[b]
@@ -237,6 +233,10 @@ struct RopeIn {
     __half *kc, *vc;
 };
 
+// Partial softmax·V of one (sequence, kv head, chunk of keys): m, l, o[hd] per q head of the group.
+// Scores: one thread per key (its K row read with 16-byte loads, all keys in flight at once). Values:
+// warp w takes keys w, w + 4, ...; lane owns head-dim columns lane·V .. lane·V + V − 1 (V = hd/32) for
+// every q head of the group; the four warps' sums are added in a fixed order.
 template <int V, class Rows>
 __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, const float *q, Rows rows, const int32_t *pos,
                                                             float *ws, int nch, RopeIn rp) {
@@ -350,7 +350,8 @@ __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, 
     pdl_trigger();
     const int h = blockIdx.x, b = blockIdx.y, hd = s.head_dim;
     const float *w = ws + ((size_t)b * s.n_heads + h) * nch * (hd + 2);
-    for (int t = threadIdx.x; t < hd; t += blockDim.x) out[(size_t)b * s.n_heads * hd + (size_t)h * hd + t] = dec_attn_combine1(w, nch, hd, t);
+    for (int t = threadIdx.x; t < hd; t += blockDim.x)
+        out[(size_t)b * s.n_heads * hd + (size_t)h * hd + t] = dec_attn_combine1(w, nch, hd, t);
 }
 
 int chunks_of(const dec_attn_shape *s) {

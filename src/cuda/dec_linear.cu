@@ -62,19 +62,15 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float
     else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
     // output side (fp16 models) is the GEMV's epilogue too (one more)
-    float oscale = 1.0f;
-    if (2 * rows <= 8 && dec_xform_fast() && dec_xform_dev_identity(xout, &oscale)) {
-        dec_gemv_opts o = {};
-        o.fold = rows;
-        o.accumulate = accumulate;
-        o.epilogue = 1;
-        o.scale = oscale;
-        o.post = L->post;
-        return dec_gemv(w, hi, npad, 2 * rows, Y, ldy, &o, stream);
-    }
     if (2 * rows <= 8) {
         dec_gemv_opts o = {};
         o.fold = rows;
+        if (dec_xform_fast() && dec_xform_dev_identity(xout, &o.scale)) {
+            o.accumulate = accumulate;
+            o.epilogue = 1;
+            o.post = L->post;
+            return dec_gemv(w, hi, npad, 2 * rows, Y, ldy, &o, stream);
+        }
         HARP_TRY(dec_gemv(w, hi, npad, 2 * rows, yh, w->m, &o, stream));
     } else if (rows <= 8) {
         dec_gemv_opts o = {};

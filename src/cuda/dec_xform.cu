@@ -13,7 +13,6 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of the tile, so batch rows share the block traffic.
-
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -24,8 +23,8 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
 }
-#include "cuda/pdl.cuh"
 #include "cuda/attn_combine.cuh"
+#include "cuda/pdl.cuh"
 #include "cuda/swiglu.cuh"
 
 namespace {
@@ -69,8 +68,9 @@ struct XArgs {
     float scale;
 };
 
-// Input element i of row r; with glu, SwiGLU of the up|gate product (swiglu.cuh: the separate
-// kernel's expression, so the folded form is bit-identical to it).
+// Input element i of row r; with glu, SwiGLU of the up|gate product, with att_nch, the combine of
+// the attention partials (swiglu.cuh, attn_combine.cuh: the separate kernels' expressions, so the
+// folded forms are bit-identical to them).
 __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
     if (a.att_nch) {
         const int h = i / a.att_hd;

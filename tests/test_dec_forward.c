@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
     const int qtip = argc > 1 && !strcmp(argv[1], "qtip");
     harp_set_log_level(HARP_LOG_NONE);
     const char *model = t_shared("models/stories260K/stories260K.bin");
-    const char *hess = t_tmp("dec_forward_hess");
+    /* one Hessian file per mode: ctest runs the two modes of this test in parallel */
+    const char *hess = t_tmp(qtip ? "dec_forward_qtip_hess" : "dec_forward_hess");
     {
         harp_model *m = NULL;
         CHECK_OK(harp_model_open(model, NULL, &m));

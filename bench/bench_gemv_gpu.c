@@ -274,12 +274,13 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         enq_gemv(&L, 0, g->s);
         CUCHK(cudaStreamSynchronize(g->s));
     } else if (do_gemv) {
-        static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each count */
+        static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each other count */
+        const int dflt = dec_gemv_warps(&L.w[0], 0);
         for (int bi = 0; bi < nb; bi++)
             for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
                 L.B = batches[bi], L.warps = wvs[vi];
                 const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
-                if (vi && used != wvs[vi]) continue;   /* QTIP: 4 or 8 only */
+                if (vi && (used != wvs[vi] || used == dflt)) continue;   /* QTIP: 4 or 8 only; the default row once */
                 const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
                 emit(g, "gemv", m, n, qt, "none", L.B, used, us, uss, wbytes, wbytes, nc);
             }

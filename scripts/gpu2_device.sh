@@ -6,7 +6,8 @@
 # against the fp32 dense path and the CPU), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
-# ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth).
+# ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
+# iq2_xxs: a pack with PACK_MODELS=0 EXTRA_BINS=/work/peer/ggml/build/ggml_mulmat).
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 . "$D/env.sh"
@@ -90,6 +91,12 @@ PY
          # --variants and the -fma kinds: 8 vs 16 k-split warps and the decode's shifts on the FMA vs the ALU pipe
     timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
       --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-fma,ldp2-fma,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
+  peer)   # issue 12 acceptance 2: harp's 2-bit GEMV against ggml's iq2_xxs / iq2_xs / q2_K (scripts/peer/ggml_mulmat, packed
+          # with EXTRA_BINS), Llama-2-7B shapes, cold weights, same run; weights per second = m·n / time
+    timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/ggml_mulmat" --types ${PEER_TYPES:-f16,iq2_xxs,iq2_xs,q2_K,q4_0} \
+      --batch ${PEER_BATCH:-1} 2>&1 | tee "$OUT/ggml.jsonl"
+    timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
+      --qtypes e8p2,f16 --batch ${PEER_BATCH:-1} 2>&1 | tee "$OUT/harp_gemv.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

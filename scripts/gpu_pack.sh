@@ -10,7 +10,8 @@
 # unpacked shared/ folder is $HARP_PACK_SHARED (printed by `.gpu/pack/harp --where`).
 # Options: DEST as $1; EXTRA_MODELS="dir1 dir2" adds quantized model folders under shared/models/;
 # EXTRA_BINS="path/harp-old ..." adds executables to bin/ (run one with HARP_PACK_BIN=harp-old DEST/harp);
-# PACK_TEXTS="ref-corpus/test.txt ..." replaces the list of evaluation texts; XZ_LEVEL (default -9e) the compression.
+# PACK_TEXTS="ref-corpus/test.txt ..." replaces the list of evaluation texts; XZ_LEVEL (default -9e) the compression;
+# PACK_MODELS=0 leaves out models and texts (a pack for a peer binary, e.g. EXTRA_BINS=/work/peer/ggml/build/ggml_mulmat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,6 +51,8 @@ done
 cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib/ld-linux-x86-64.so.2"
 strip --strip-unneeded "$stage"/lib/*.so* 2>/dev/null || true
 
+order="COMMIT bin lib"
+if [ "${PACK_MODELS:-1}" = 1 ]; then
 echo "== models and texts"
 mkdir -p "$stage/shared/models/ref-llama" "$stage/shared/models/stories260K"
 for f in config.json model.safetensors tokenizer.model tokenizer.json tokenizer_config.json \
@@ -66,14 +69,15 @@ for m in ${EXTRA_MODELS:-}; do
   [ -f "$m/config.json" ] || { echo "EXTRA_MODELS: $m is not a model folder" >&2; exit 2; }
   cp -r "$m" "$stage/shared/models/"
 done
+# Order matters: quantized folders carry the same fp16 embedding table as ref-llama (8 MB), and
+# xz -9 (64 MB dictionary) stores each repeat as a back-reference only when the copies are close.
+order="$order shared/data shared/models/stories260K shared/models/ref-llama"
+for m in ${EXTRA_MODELS:-}; do order="$order shared/models/$(basename "$m")"; done
+fi
 git -C "$root" rev-parse HEAD >"$stage/COMMIT"
 
 mkdir -p "$dest"
 rm -f "$dest/payload.tar.xz"
-# Order matters: quantized folders carry the same fp16 embedding table as ref-llama (8 MB), and
-# xz -9 (64 MB dictionary) stores each repeat as a back-reference only when the copies are close.
-order="COMMIT bin lib shared/data shared/models/stories260K shared/models/ref-llama"
-for m in ${EXTRA_MODELS:-}; do order="$order shared/models/$(basename "$m")"; done
 tar -C "$stage" -cf - $order | xz -T0 ${XZ_LEVEL:--9e} >"$dest/payload.tar.xz"
 
 # Unpacks the payload once per machine (into /tmp, keyed by its checksum) and sets P, LP.

@@ -22,6 +22,10 @@ struct GemvArgs {
     int epi;                     // dec_gemv_opts.epilogue: (s·oscale)·post[row] before the store
     float oscale;
     const float *post;
+    // dec_gemv_opts.xin: x (hi then lo rows, ldx apart) built in shared memory from fp32 rows
+    const float *xin, *xnorm, *xpre;
+    int ldxin, xn, xglu;         // xn: the input width n; xglu: SwiGLU of up (columns [0, n)) and gate ([n, 2n))
+    float xeps, xscale;
 };
 
 static inline GemvArgs args_of(const dec_weights *w) {

@@ -51,6 +51,7 @@ struct XArgs {
     XPassK p;
     int n, rows;
     const float *in;
+    const float *in2;  // first pass: the input is in + in2 (the two halves of a split product, summed as dec_add does)
     int ldi;
     const float *norm;
     float eps;
@@ -77,6 +78,7 @@ __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
         return dec_attn_combine1(a.in + ((size_t)r * a.att_heads + h) * a.att_nch * (a.att_hd + 2), a.att_nch, a.att_hd, i - h * a.att_hd);
     }
     const float *x = a.in + (size_t)r * a.ldi;
+    if (a.in2) return x[i] + a.in2[(size_t)r * a.ldi + i];
     return a.glu ? dec_swiglu1(x[i + a.glu], x[i]) : x[i];
 }
 
@@ -234,12 +236,19 @@ int pick_group(int c, int lim, int want) {
 // passes of C), the others "high" (strided passes of n/C); consecutive stages of one kind share a pass.
 harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
+    // Planned for more than one row group (prefill): the row groups alone fill the GPU, so each CTA
+    // takes the largest tile, and a row that fits one tile is one pass. The decode plan (≤ 8 rows)
+    // spreads a row over ≥ 128 CTAs instead; at 512 rows its 8-element tiles left 504 of a CTA's 512
+    // threads idle (ref-llama HARP transforms: 159 µs per call, docs/results/decode-gpu.md). Both
+    // plans apply the same stages in the same order in fp32: their results are bit-identical.
+    const bool wide = x->max_rows > kRows;
+    const int want = wide ? 1 : 128;
     int64_t macs = 0;
     for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
     // one pass (one launch, one CTA per row group) only for tiny rows: measured on the H200, a single
     // CTA on a 4096-wide row costs more than a second launch; otherwise a chunk pass and a strided
     // pass spread over many CTAs
-    if (ns == 0 || (n * rb <= 1024 && macs <= (1 << 16))) {
+    if (ns == 0 || (n * rb <= 1024 && macs <= (1 << 16)) || (wide && n <= cap)) {
         XPassK &p = x->pass[0];
         memset(&p, 0, sizeof p);
         p.strided = 0;
@@ -294,7 +303,7 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
         p.S = high ? Sh : C;
         p.C = C;
         p.rb = rb;
-        p.G = high ? pick_group(C, cap / Sh, 128) : pick_group(Sh, cap / C, 128);
+        p.G = high ? pick_group(C, cap / Sh, want) : pick_group(Sh, cap / C, want);
         p.ncta = high ? C / p.G : Sh / p.G;
         while (s < ns && (xf->st[s].step >= C) == high) {
             XStageK k = ks[s];
@@ -410,7 +419,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         k.last = i == x->npass - 1;
         k.in = in;
         k.ldi = ldi;
-        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL, k.glu = 0, k.att_nch = 0;
+        if (!k.first) k.norm = NULL, k.pre = NULL, k.gather = NULL, k.glu = 0, k.att_nch = 0, k.in2 = NULL;
         if (!k.last) {
             k.outh = NULL;
             k.outl = NULL;
@@ -501,9 +510,15 @@ extern "C" harp_status dec_xin_split_glu(const dec_xdev *x, const float *ug, int
 
 extern "C" harp_status dec_xout(const dec_xdev *x, const float *y, int ldy, int rows, const float *post, int accumulate, float *out,
                                 int ldo, float *scratch, dec_stream stream) {
+    return dec_xout_sum(x, y, NULL, ldy, rows, post, accumulate, out, ldo, scratch, stream);
+}
+
+extern "C" harp_status dec_xout_sum(const dec_xdev *x, const float *y, const float *y2, int ldy, int rows, const float *post,
+                                    int accumulate, float *out, int ldo, float *scratch, dec_stream stream) {
     if (rows < 1 || ldo < x->n || (x->npass > 1 && !scratch))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform out: rows %d, ldo %d, n %d", rows, ldo, x->n);
     XArgs a = xargs_of(x, y, ldy, rows, ldo);
+    a.in2 = y2;
     a.outf = out;
     a.post = post;
     a.accumulate = accumulate;

@@ -223,9 +223,19 @@ typedef struct dec_gemv_opts {
                        arithmetic) done by the GEMV; post may be NULL (ones) */
     float scale;
     const float *post;
+    /* Prologue (x = NULL, fold > 0): the GEMV builds its split input itself — what dec_xin_split (or
+       _glu) of a stage-free transform with scale xscale writes, bit-identical — from fp32 rows xin
+       [fold][ldxin] (⊙ RMSNorm norm_w / eps when norm_w; SwiGLU of up|gate when glu; ⊙ pre), in shared
+       memory: one launch fewer per linear with an identity input side (fp16 and unrotated models). */
+    const float *xin, *norm_w, *pre;
+    int ldxin, glu;
+    float eps, xscale;
 } dec_gemv_opts;
 /* The k-split warps dec_gemv uses for opts.warps = want. */
 int dec_gemv_warps(const dec_weights *w, int want);
+/* 1 when dec_gemv can take a prologue (opts.xin) for `rows` activation rows of w (not QTIP; ≤ 4 rows;
+ * the split rows within 64 KiB of shared memory). */
+int dec_gemv_prologue_fits(const dec_weights *w, int rows);
 /* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
 harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
                      const dec_gemv_opts *opts, dec_stream stream);
@@ -241,6 +251,10 @@ harp_status dec_xin(const dec_xdev *xf, const float *x, int ldx, int rows, const
                     const float *pre, void *out, int ldo, int32_t npad, float *scratch, dec_stream stream);
 harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, const float *post, int accumulate,
                      float *out, int ldo, float *scratch, dec_stream stream);
+/* dec_xout of y + y2 (both [rows][ldy]), summed in the first pass as dec_add would: bit-identical to
+ * dec_add(y, y2) then dec_xout, one launch and two passes over rows·ldy floats fewer (prefill's split product). */
+harp_status dec_xout_sum(const dec_xdev *xf, const float *y, const float *y2, int ldy, int rows, const float *post,
+                         int accumulate, float *out, int ldo, float *scratch, dec_stream stream);
 /* dec_xin with split activations: out gets h = fp16(v), out_lo the fp16 residual fp16(v − h) (same
  * layout, zero padded), so that W̃·h + W̃·lo carries v to ~2^-22 relative (twin: dec_xin_split_ref). */
 harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
@@ -292,7 +306,7 @@ typedef struct dec_linear_ws {
 } dec_linear_ws;
 /* Y [rows][ldy] (= or += with accumulate) = packed product of X [rows][ldx] (⊙ RMSNorm weight
  * norm_w first when not NULL): dec_xin_split (h and lo rows) → dec_gemv on both (one call while
- * 2·rows ≤ 8) or, above 8 rows, dec_prefill_gemm over both → ỹ_h + ỹ_lo → dec_xout. Twin:
+ * 2·rows ≤ 8) or, above 8 rows, dec_prefill_gemm over both → dec_xout_sum (ỹ_h + ỹ_lo). Twin:
  * dec_linear_ref (without the norm). */
 harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w, float eps,
                            float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream);

@@ -99,6 +99,7 @@ __device__ void build_x(const GemvArgs &a, __half *sx) {
 #pragma unroll
             for (int v = 0; v < V; v++) {
                 float ss = 0.0f;
+#pragma unroll 8
                 for (int i = threadIdx.x + v * T; i < xn; i += 512) ss = fmaf(x[i], x[i], ss);
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -113,6 +114,7 @@ __device__ void build_x(const GemvArgs &a, __half *sx) {
         }
         __syncthreads();
     }
+#pragma unroll 4
     for (int i = threadIdx.x; i < a.ldx; i += T)
         for (int r = 0; r < rows; r++) {
             float v = 0.0f;
@@ -212,7 +214,9 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = Fmt<QT>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
-    const int rt = blockIdx.x;
+    // One 16-row tile per CTA; with a prologue the grid is one wave and each CTA loops over tiles
+    // rt, rt + gridDim.x, … so that it builds x once (dec_gemv).
+    int rt = blockIdx.x;
     // this warp's super-tiles: st = warp + k·WARPS, k < K; the first D are requested before anything else
     const int K = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;
     Chunk<QT> w[D];
@@ -231,25 +235,33 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     pdl_wait();
     pdl_trigger();
     if (xsh) build_x<WARPS>(a, reinterpret_cast<__half *>(s_x));
-    float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
-    for (int kb = 0; kb < K; kb += D) {
+    for (;;) {
+        float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
+        for (int kb = 0; kb < K; kb += D) {
 #pragma unroll
-        for (int d = 0; d < D; d++) {
-            const int k = kb + d;
-            if (k >= K) break;
-            tile_mma<QT>(w[d], xrow, xsh, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1, acc2);
-            if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
+            for (int d = 0; d < D; d++) {
+                const int k = kb + d;
+                if (k >= K) break;
+                tile_mma<QT>(w[d], xrow, xsh, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1, acc2);
+                if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
+            }
         }
-    }
-    float r[4];
+        float r[4];
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        acc0[i] += acc2[i];
-        r[i] = acc0[i];
-        if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
-        if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
+        for (int i = 0; i < 4; i++) {
+            acc0[i] += acc2[i];
+            r[i] = acc0[i];
+            if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
+            if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
+        }
+        tile_reduce<WARPS>(a, s_red, rt, r);
+        rt += gridDim.x;
+        if (rt >= a.nrt) break;
+        __syncthreads();   // s_red is written again
+#pragma unroll
+        for (int d = 0; d < D; d++)
+            if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
     }
-    tile_reduce<WARPS>(a, s_red, rt, r);
 }
 
 // fp16 rows [r0, r1) of W̃ (the values the GEMV multiplies with), dense [r1−r0][ld]; one warp per tile.
@@ -391,6 +403,21 @@ template <int QT, int WARPS> cudaError_t launch1(const GemvArgs &a, int grid, si
         const cudaError_t e = cudaFuncSetAttribute(gemv_kernel<QT, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kXsMax);
         if (e != cudaSuccess) return e;
         __atomic_store_n(&opted, 1, __ATOMIC_RELEASE);
+    }
+    if (a.xin) {
+        // a prologue costs each CTA a pass over the input rows: one wave of CTAs looping over the row
+        // tiles pays it once per CTA (a CTA per tile, up to 6 waves for 12 288 rows, paid it per tile:
+        // FP16 B = 1 went 5.44 → 6.70 ms per token on an H100)
+        static int c_smem = -1, c_occ = 1;
+        if ((int)smem != __atomic_load_n(&c_smem, __ATOMIC_ACQUIRE)) {
+            int occ = 0;
+            const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, gemv_kernel<QT, WARPS>, WARPS * 32, smem);
+            if (e != cudaSuccess) return e;
+            __atomic_store_n(&c_occ, occ > 0 ? occ : 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&c_smem, (int)smem, __ATOMIC_RELEASE);
+        }
+        const int wave = __atomic_load_n(&c_occ, __ATOMIC_RELAXED) * sm_count();
+        if (grid > wave) grid = wave;
     }
     return pdl_launch(gemv_kernel<QT, WARPS>, grid, WARPS * 32, smem, s, a);
 }

@@ -13,7 +13,7 @@ struct GemvArgs {
     const uint8_t *p0, *p1;
     const dl_meta_tile *meta;
     const uint32_t *tab;      // QTIP HYB: the table's 512 fp16 pairs
-    int32_t m, nst;
+    int32_t m, nst, nrt;
     float s0, s1;
     const __half *x;
     int ldx, B;
@@ -37,6 +37,7 @@ static inline GemvArgs args_of(const dec_weights *w) {
     a.tab = w->tab;
     a.m = w->m;
     a.nst = w->nst;
+    a.nrt = w->nrt;
     a.s0 = w->scale0;
     a.s1 = w->scale1;
     return a;

@@ -19,7 +19,6 @@ extern "C" {
 #include "cuda/cublas_dl.h"
 #include "cuda/dec_gemv.cuh"
 #include "cuda/pdl.cuh"
-#include "cuda/swiglu.cuh"
 
 extern "C" void dec_device_free(void *p) { cudaFree(p); }
 
@@ -76,60 +75,10 @@ __device__ __forceinline__ void load_w(const GemvArgs &a, int rt, int st, int la
     }
 }
 
-// x from global memory (read-only path) or, built by the prologue, from shared memory (sh)
-__device__ __forceinline__ void load_x(const __half *xrow, int st, int lane, bool sh, uint4 x[4]) {
+__device__ __forceinline__ void load_x(const __half *xrow, int st, int lane, uint4 x[4]) {
     const uint4 *xs = reinterpret_cast<const uint4 *>(xrow + (size_t)st * DL_TILE_COLS + 8 * (lane & 3));
 #pragma unroll
-    for (int j = 0; j < 4; j++) x[j] = sh ? xs[4 * j] : __ldg(xs + 4 * j);   // columns 8·(t + 4j)
-}
-
-// The prologue (dec_gemv_opts.xin): the identity input side that dec_xin_split would write — RMSNorm,
-// SwiGLU, pre vector, scale, hi/lo split — computed by every CTA into shared memory, in xf_kernel's
-// arithmetic and order (its sum of squares over 512 threads, i = tid + 512·k, xor shuffles, then the
-// 16 warp sums in order; T threads here play 512 / T of them each), so x and y are bit-identical to
-// the separate launch it replaces. Rows hi 0..fold−1 then lo, each ldx halves, zeros in [n, ldx).
-template <int WARPS>
-__device__ void build_x(const GemvArgs &a, __half *sx) {
-    constexpr int T = WARPS * 32, V = 512 / T;
-    __shared__ float s_part[16][4], s_inv[4];
-    const int rows = a.fold, xn = a.xn, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (a.xnorm) {
-        for (int r = 0; r < rows; r++) {
-            const float *x = a.xin + (size_t)r * a.ldxin;
-#pragma unroll
-            for (int v = 0; v < V; v++) {
-                float ss = 0.0f;
-#pragma unroll 8
-                for (int i = threadIdx.x + v * T; i < xn; i += 512) ss = fmaf(x[i], x[i], ss);
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-                if (lane == 0) s_part[warp + v * WARPS][r] = ss;
-            }
-        }
-        __syncthreads();
-        if (threadIdx.x < rows) {
-            float ss = 0.0f;
-            for (int w = 0; w < 16; w++) ss += s_part[w][threadIdx.x];
-            s_inv[threadIdx.x] = 1.0f / sqrtf(ss / (float)xn + a.xeps);
-        }
-        __syncthreads();
-    }
-#pragma unroll 4
-    for (int i = threadIdx.x; i < a.ldx; i += T)
-        for (int r = 0; r < rows; r++) {
-            float v = 0.0f;
-            if (i < xn) {
-                const float *x = a.xin + (size_t)r * a.ldxin;
-                v = a.xglu ? dec_swiglu1(x[i + xn], x[i]) : x[i];
-                if (a.xnorm) v = a.xnorm[i] * (v * s_inv[r]);
-                if (a.xpre) v *= a.xpre[i];
-                v = v * a.xscale * 1.0f;   // xf_kernel's last pass: v·scale·post, post = 1
-            }
-            const __half h = __float2half_rn(v);
-            sx[(size_t)r * a.ldx + i] = h;
-            sx[(size_t)(rows + r) * a.ldx + i] = __float2half_rn(v - __half2float(h));
-        }
-    __syncthreads();
+    for (int j = 0; j < 4; j++) x[j] = __ldg(xs + 4 * j);   // columns 8·(t + 4j)
 }
 
 // 8 E8P units of one lane → 16 mma (2 per unit pair and value half) into acc.
@@ -162,10 +111,10 @@ __device__ __forceinline__ uint32_t int_pair(const Chunk<QT> &c, int k, int p) {
 }
 
 template <int QT>
-__device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow, bool xsh, int st, int lane, const uint32_t *s_tab,
+__device__ __forceinline__ void tile_mma(const Chunk<QT> &c, const __half *xrow, int st, int lane, const uint32_t *s_tab,
                                          const uint4 *s_e81b, float acc0[4], float acc1[4], float acc2[4]) {
     uint4 x[4];   // x is L1-resident; loaded here, its latency hides behind the first word's decode
-    load_x(xrow, st, lane, xsh, x);
+    load_x(xrow, st, lane, x);
     if (QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) {
         e8p_mma(c.w0, x, s_tab, acc0, acc2);
         if (QT == HARP_QTYPE_RVQ4) e8p_mma(c.w1, x, s_tab, acc1, acc1);
@@ -214,18 +163,14 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = Fmt<QT>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
-    // One 16-row tile per CTA; with a prologue the grid is one wave and each CTA loops over tiles
-    // rt, rt + gridDim.x, … so that it builds x once (dec_gemv).
-    int rt = blockIdx.x;
+    const int rt = blockIdx.x;
     // this warp's super-tiles: st = warp + k·WARPS, k < K; the first D are requested before anything else
     const int K = warp < a.nst ? (a.nst - warp + WARPS - 1) / WARPS : 0;
     Chunk<QT> w[D];
 #pragma unroll
     for (int d = 0; d < D; d++)
         if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
-    extern __shared__ uint4 s_x[];   // the prologue's x (dynamic: 2·fold·ldx halves)
-    const bool xsh = a.xin != NULL;
-    const __half *xrow = (xsh ? reinterpret_cast<const __half *>(s_x) : a.x) + (size_t)min(g, a.B - 1) * a.ldx;
+    const __half *xrow = a.x + (size_t)min(g, a.B - 1) * a.ldx;
     if (QT == HARP_QTYPE_E8P2 || QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4)
         for (int i = threadIdx.x; i < DL_E8P_TABLE; i += blockDim.x) s_tab[i] = g_e8p_tab[i];
     if (QT == HARP_QTYPE_RVQ3)
@@ -234,34 +179,25 @@ __global__ void __launch_bounds__(WARPS * 32, (QT == HARP_QTYPE_F16 || QT == HAR
     // weights and tables are never written during a token: only now wait for the kernel that makes x
     pdl_wait();
     pdl_trigger();
-    if (xsh) build_x<WARPS>(a, reinterpret_cast<__half *>(s_x));
-    for (;;) {
-        float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
-        for (int kb = 0; kb < K; kb += D) {
+    float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0}, acc2[4] = {0, 0, 0, 0};
+    for (int kb = 0; kb < K; kb += D) {
 #pragma unroll
-            for (int d = 0; d < D; d++) {
-                const int k = kb + d;
-                if (k >= K) break;
-                tile_mma<QT>(w[d], xrow, xsh, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1, acc2);
-                if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
-            }
+        for (int d = 0; d < D; d++) {
+            const int k = kb + d;
+            if (k >= K) break;
+            tile_mma<QT>(w[d], xrow, warp + k * WARPS, lane, s_tab, s_e81b, acc0, acc1, acc2);
+            if (k + D < K) load_w<QT>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
-        float r[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            acc0[i] += acc2[i];
-            r[i] = acc0[i];
-            if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
-            if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
-        }
-        tile_reduce<WARPS>(a, s_red, rt, r);
-        rt += gridDim.x;
-        if (rt >= a.nrt) break;
-        __syncthreads();   // s_red is written again
-#pragma unroll
-        for (int d = 0; d < D; d++)
-            if (d < K) load_w<QT>(a, rt, warp + d * WARPS, lane, w[d]);
     }
+    float r[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        acc0[i] += acc2[i];
+        r[i] = acc0[i];
+        if (QT == HARP_QTYPE_E8P2) r[i] = a.s0 * acc0[i];
+        if (QT == HARP_QTYPE_RVQ3 || QT == HARP_QTYPE_RVQ4) r[i] = a.s0 * acc0[i] + a.s1 * acc1[i];
+    }
+    tile_reduce<WARPS>(a, s_red, rt, r);
 }
 
 // fp16 rows [r0, r1) of W̃ (the values the GEMV multiplies with), dense [r1−r0][ld]; one warp per tile.
@@ -395,43 +331,16 @@ int sm_count() {
     return n;
 }
 
-constexpr size_t kXsMax = 64 * 1024;   // the prologue's x: dec_gemv_prologue_fits
-
-template <int QT, int WARPS> cudaError_t launch1(const GemvArgs &a, int grid, size_t smem, cudaStream_t s) {
-    static int opted = 0;   // above 48 KiB of dynamic shared memory a kernel must opt in, once
-    if (smem > 48 * 1024 && !__atomic_load_n(&opted, __ATOMIC_ACQUIRE)) {
-        const cudaError_t e = cudaFuncSetAttribute(gemv_kernel<QT, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kXsMax);
-        if (e != cudaSuccess) return e;
-        __atomic_store_n(&opted, 1, __ATOMIC_RELEASE);
-    }
-    if (a.xin) {
-        // a prologue costs each CTA a pass over the input rows: one wave of CTAs looping over the row
-        // tiles pays it once per CTA (a CTA per tile, up to 6 waves for 12 288 rows, paid it per tile:
-        // FP16 B = 1 went 5.44 → 6.70 ms per token on an H100)
-        static int c_smem = -1, c_occ = 1;
-        if ((int)smem != __atomic_load_n(&c_smem, __ATOMIC_ACQUIRE)) {
-            int occ = 0;
-            const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, gemv_kernel<QT, WARPS>, WARPS * 32, smem);
-            if (e != cudaSuccess) return e;
-            __atomic_store_n(&c_occ, occ > 0 ? occ : 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&c_smem, (int)smem, __ATOMIC_RELEASE);
-        }
-        const int wave = __atomic_load_n(&c_occ, __ATOMIC_RELAXED) * sm_count();
-        if (grid > wave) grid = wave;
-    }
-    return pdl_launch(gemv_kernel<QT, WARPS>, grid, WARPS * 32, smem, s, a);
-}
-
-template <int WARPS> cudaError_t launch_gemv(int qt, const GemvArgs &a, int grid, size_t smem, cudaStream_t s) {
+template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
-    case HARP_QTYPE_F16: return launch1<HARP_QTYPE_F16, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_INT2: return launch1<HARP_QTYPE_INT2, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_INT3: return launch1<HARP_QTYPE_INT3, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_INT4: return launch1<HARP_QTYPE_INT4, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_INT8: return launch1<HARP_QTYPE_INT8, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_E8P2: return launch1<HARP_QTYPE_E8P2, WARPS>(a, grid, smem, s);
-    case HARP_QTYPE_RVQ3: return launch1<HARP_QTYPE_RVQ3, WARPS>(a, grid, smem, s);
-    default: return launch1<HARP_QTYPE_RVQ4, WARPS>(a, grid, smem, s);
+    case HARP_QTYPE_F16: pdl_launch(gemv_kernel<HARP_QTYPE_F16, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT2: pdl_launch(gemv_kernel<HARP_QTYPE_INT2, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT3: pdl_launch(gemv_kernel<HARP_QTYPE_INT3, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT4: pdl_launch(gemv_kernel<HARP_QTYPE_INT4, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_INT8: pdl_launch(gemv_kernel<HARP_QTYPE_INT8, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_E8P2: pdl_launch(gemv_kernel<HARP_QTYPE_E8P2, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    case HARP_QTYPE_RVQ3: pdl_launch(gemv_kernel<HARP_QTYPE_RVQ3, WARPS>, grid, WARPS * 32, 0, s, a); break;
+    default: pdl_launch(gemv_kernel<HARP_QTYPE_RVQ4, WARPS>, grid, WARPS * 32, 0, s, a); break;
     }
 }
 
@@ -521,27 +430,13 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     a.post = opts && opts->epilogue ? opts->post : NULL;
     if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
-    size_t smem = 0;
-    if (opts && opts->xin) {
-        if (!dec_gemv_prologue_fits(w, a.fold) || (!opts->glu && opts->ldxin < w->n) || (opts->glu && opts->ldxin < 2 * w->n))
-            return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: a prologue of %d rows, ldxin %d for %dx%d (fold required; QTIP "
-                            "types and x over %zu bytes have none)", a.fold, opts->ldxin, (int)w->m, (int)w->n, kXsMax);
-        a.xin = opts->xin, a.ldxin = opts->ldxin, a.xnorm = opts->norm_w, a.xeps = opts->eps, a.xpre = opts->pre;
-        a.xscale = opts->xscale, a.xn = (int)w->n, a.xglu = opts->glu != 0;
-        smem = (size_t)B * ldx * sizeof(__half);
-    }
     const int warps = dec_gemv_warps(w, opts ? opts->warps : 0);
     if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);
     HARP_TRY(ensure_tables());
-    cudaError_t e;
-    if (warps == 4) e = launch_gemv<4>(w->qtype, a, w->nrt, smem, (cudaStream_t)stream);
-    else if (warps == 16) e = launch_gemv<16>(w->qtype, a, w->nrt, smem, (cudaStream_t)stream);
-    else e = launch_gemv<8>(w->qtype, a, w->nrt, smem, (cudaStream_t)stream);
-    return e == cudaSuccess ? launched("gemv") : cuda_fail("gemv", e);
-}
-
-extern "C" int dec_gemv_prologue_fits(const dec_weights *w, int rows) {
-    return rows >= 1 && 2 * rows <= 8 && !dl_qtip_bits(w->qtype) && (size_t)2 * rows * dec_npad(w->n) * sizeof(__half) <= kXsMax;
+    if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
+    else if (warps == 16) launch_gemv<16>(w->qtype, a, w->nrt, (cudaStream_t)stream);
+    else launch_gemv<8>(w->qtype, a, w->nrt, (cudaStream_t)stream);
+    return launched("gemv");
 }
 
 extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {

@@ -13,7 +13,7 @@ struct GemvArgs {
     const uint8_t *p0, *p1;
     const dl_meta_tile *meta;
     const uint32_t *tab;      // QTIP HYB: the table's 512 fp16 pairs
-    int32_t m, nst, nrt;
+    int32_t m, nst;
     float s0, s1;
     const __half *x;
     int ldx, B;
@@ -22,10 +22,6 @@ struct GemvArgs {
     int epi;                     // dec_gemv_opts.epilogue: (s·oscale)·post[row] before the store
     float oscale;
     const float *post;
-    // dec_gemv_opts.xin: x (hi then lo rows, ldx apart) built in shared memory from fp32 rows
-    const float *xin, *xnorm, *xpre;
-    int ldxin, xn, xglu;         // xn: the input width n; xglu: SwiGLU of up (columns [0, n)) and gate ([n, 2n))
-    float xeps, xscale;
 };
 
 static inline GemvArgs args_of(const dec_weights *w) {
@@ -37,7 +33,6 @@ static inline GemvArgs args_of(const dec_weights *w) {
     a.tab = w->tab;
     a.m = w->m;
     a.nst = w->nst;
-    a.nrt = w->nrt;
     a.s0 = w->scale0;
     a.s1 = w->scale1;
     return a;

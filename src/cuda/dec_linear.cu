@@ -57,31 +57,21 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
-    // an identity input side (no attention combine) is the GEMV's prologue at decode: no launch of its own
-    float xscale = 1.0f;
-    const int pro = 2 * rows <= 8 && !in.att && dec_xform_fast() && dec_xform_dev_identity(xin, &xscale) && dec_gemv_prologue_fits(w, rows);
-    if (!pro) {
-        if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
-        else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
-        else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
-    }
+    if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
     // output side (fp16 models) is the GEMV's epilogue too (one more)
     if (2 * rows <= 8) {
         dec_gemv_opts o = {};
         o.fold = rows;
-        if (pro) {
-            o.xin = in.X, o.ldxin = in.ldx, o.norm_w = in.norm_w, o.eps = in.eps, o.glu = in.glu, o.pre = L->pre;
-            o.xscale = xscale;
-        }
-        const void *x = pro ? NULL : hi;
         if (dec_xform_fast() && dec_xform_dev_identity(xout, &o.scale)) {
             o.accumulate = accumulate;
             o.epilogue = 1;
             o.post = L->post;
-            return dec_gemv(w, x, npad, 2 * rows, Y, ldy, &o, stream);
+            return dec_gemv(w, hi, npad, 2 * rows, Y, ldy, &o, stream);
         }
-        HARP_TRY(dec_gemv(w, x, npad, 2 * rows, yh, w->m, &o, stream));
+        HARP_TRY(dec_gemv(w, hi, npad, 2 * rows, yh, w->m, &o, stream));
     } else if (rows <= 8) {
         dec_gemv_opts o = {};
         o.accumulate = 1;

@@ -30,20 +30,41 @@ extern "C" {
 namespace {
 
 constexpr int kRows = 8;            // most activation rows per CTA
-constexpr int kWideRows = 2;        // rows per CTA of a prefill plan (many rows): more CTAs, shorter serial work
 constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
 constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
 int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
 
+// Division by a runtime constant d in three multiply instructions: q = ⌊c·x / 2^64⌋ with c = ⌈2^64 / d⌉
+// is exact for every 32-bit x and 2 ≤ d < 2^32 (Lemire, Kaser, Kurz 2019, "Faster remainder by direct
+// computation"); d = 1 is the identity. The stage index math ran four integer divisions per element and
+// stage, ~80 instructions, more than the stage's own 8 multiply-adds (prefill: 19 µs per call at n = 512).
+struct FDiv {
+    unsigned long long c;
+    unsigned d;
+};
+
+FDiv fdiv_of(unsigned d) {
+    FDiv f;
+    f.d = d;
+    f.c = d > 1 ? ~0ull / d + 1 : 0;
+    return f;
+}
+
+__device__ __forceinline__ unsigned fdiv(unsigned x, const FDiv &f) {
+    return f.d == 1 ? x : (unsigned)__umul64hi(f.c, (unsigned long long)x);
+}
+
 struct XStageK {
+    FDiv fstep, fb;                 // ÷ step, ÷ b
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
     int f32;                        // blocks in fp32: entries fp16 cannot hold exactly (Cayley, Kronecker)
     const void *blk;                // [b][Gs][bp] of __half, or of float when f32
 };
 
 struct XPassK {
+    FDiv fG;                              // ÷ G (strided passes)
     int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
     XStageK st[DEC_MAX_STAGES];
 };
@@ -85,7 +106,7 @@ __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
 
 __device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
     if (!p.strided) return blockIdx.x * p.G * p.S + idx;
-    const int u = idx / p.G, qq = idx - u * p.G;
+    const int u = (int)fdiv((unsigned)idx, p.fG), qq = idx - u * p.G;
     return blockIdx.x * p.G + qq + p.C * u;
 }
 
@@ -140,8 +161,9 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
 #pragma unroll
             for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
             if (e < a.n) {
-                const int d = (e / S.step) % S.b;
-                const int c = S.Gs == 1 ? 0 : (e / (S.b * S.step)) * S.step + e % S.step;
+                const int q1 = (int)fdiv((unsigned)e, S.fstep), hi = (int)fdiv((unsigned)q1, S.fb);   // e / step, e / (b·step)
+                const int d = q1 - hi * S.b;
+                const int c = S.Gs == 1 ? 0 : hi * S.step + (e - q1 * S.step);
                 const size_t mo = ((size_t)d * S.Gs + c) * S.bp;
                 const int base = idx - d * S.ts;
                 for (int j0 = 0; j0 < S.bp; j0 += 8) {
@@ -236,15 +258,15 @@ int pick_group(int c, int lim, int want) {
 // Plans the passes for stage list st (application order): stages with step < C are "low" (chunk
 // passes of C), the others "high" (strided passes of n/C); consecutive stages of one kind share a pass.
 harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
+    const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
     // Planned for more than one row group (prefill): the row groups alone fill the GPU, so each CTA
-    // takes kWideRows rows and the largest tile, and a row that fits one tile is one pass. The decode
-    // plan (≤ 8 rows) spreads a row over ≥ 128 CTAs instead; at 512 rows its 8-element tiles left 504
-    // of a CTA's 512 threads idle (ref-llama HARP transforms: 159 µs per call; with 8-row CTAs of whole
-    // rows still 19 µs per call at n = 512, docs/results/decode-gpu.md). Both plans apply the same stages
-    // in the same order in fp32: their results are bit-identical.
+    // takes the largest tile, and a row that fits one tile is one pass. The decode plan (≤ 8 rows)
+    // spreads a row over ≥ 128 CTAs instead; at 512 rows its 8-element tiles left 504 of a CTA's 512
+    // threads idle (ref-llama HARP transforms: 159 → 19–34 µs per call at n = 512; 2 rows per CTA
+    // instead of 8 was slower, docs/results/decode-gpu.md). Both plans apply the same stages in the
+    // same order in fp32: their results are bit-identical.
     const bool wide = x->max_rows > kRows;
     const int want = wide ? 1 : 128;
-    const int n = (int)xf->n, ns = xf->nstages, rb = wide ? kWideRows : x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
     int64_t macs = 0;
     for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
     // one pass (one launch, one CTA per row group) only for tiny rows: measured on the H200, a single
@@ -336,6 +358,8 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         ks[s].b = S->b;
         ks[s].bp = (S->b + 7) / 8 * 8;
         ks[s].step = (int)S->step;
+        ks[s].fstep = fdiv_of((unsigned)S->step);
+        ks[s].fb = fdiv_of((unsigned)S->b);
         ks[s].Gs = S->shared ? 1 : (int)(xf->n / S->b);
         // fp16 keeps the ±1 / ±½ Hadamard blocks exactly; learned blocks (HARP's Cayley factors) lose
         // 2^-11 per entry there, enough to flip a near-tie greedy token, so those stay fp32
@@ -373,6 +397,7 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     free(h);
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
+    for (int i = 0; st == HARP_OK && i < x->npass; i++) x->pass[i].fG = fdiv_of((unsigned)x->pass[i].G);
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);

@@ -223,19 +223,9 @@ typedef struct dec_gemv_opts {
                        arithmetic) done by the GEMV; post may be NULL (ones) */
     float scale;
     const float *post;
-    /* Prologue (x = NULL, fold > 0): the GEMV builds its split input itself — what dec_xin_split (or
-       _glu) of a stage-free transform with scale xscale writes, bit-identical — from fp32 rows xin
-       [fold][ldxin] (⊙ RMSNorm norm_w / eps when norm_w; SwiGLU of up|gate when glu; ⊙ pre), in shared
-       memory: one launch fewer per linear with an identity input side (fp16 and unrotated models). */
-    const float *xin, *norm_w, *pre;
-    int ldxin, glu;
-    float eps, xscale;
 } dec_gemv_opts;
 /* The k-split warps dec_gemv uses for opts.warps = want. */
 int dec_gemv_warps(const dec_weights *w, int want);
-/* 1 when dec_gemv can take a prologue (opts.xin) for `rows` activation rows of w (not QTIP; ≤ 4 rows;
- * the split rows within 64 KiB of shared memory). */
-int dec_gemv_prologue_fits(const dec_weights *w, int rows);
 /* ỹ[b][r] (fp32 [B][ldy]) = W̃ · x[b] (fp16 [B][ldx], ldx ≥ npad, zeros in [n, npad)), B ∈ [1, 8]. */
 harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
                      const dec_gemv_opts *opts, dec_stream stream);

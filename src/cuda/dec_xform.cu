@@ -30,6 +30,10 @@ extern "C" {
 namespace {
 
 constexpr int kRows = 8;            // most activation rows per CTA
+// Rows per CTA of a prefill plan. A CTA's time is ~7 µs of stage latency plus ~1.5 µs per row (Nsight,
+// ref-llama HARP n = 512 at 1 024 rows: 19 µs with 8 rows in one wave of 128 CTAs, 10 µs with 2 rows in
+// two waves of 512): 4 rows fill one wave of two CTAs per SM.
+constexpr int kWideRows = 4;
 constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
@@ -258,15 +262,14 @@ int pick_group(int c, int lim, int want) {
 // Plans the passes for stage list st (application order): stages with step < C are "low" (chunk
 // passes of C), the others "high" (strided passes of n/C); consecutive stages of one kind share a pass.
 harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
-    const int n = (int)xf->n, ns = xf->nstages, rb = x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
     // Planned for more than one row group (prefill): the row groups alone fill the GPU, so each CTA
-    // takes the largest tile, and a row that fits one tile is one pass. The decode plan (≤ 8 rows)
-    // spreads a row over ≥ 128 CTAs instead; at 512 rows its 8-element tiles left 504 of a CTA's 512
-    // threads idle (ref-llama HARP transforms: 159 → 19–34 µs per call at n = 512; 2 rows per CTA
-    // instead of 8 was slower, docs/results/decode-gpu.md). Both plans apply the same stages in the
-    // same order in fp32: their results are bit-identical.
+    // takes kWideRows rows and the largest tile, and a row that fits one tile is one pass. The decode
+    // plan (≤ 8 rows) spreads a row over ≥ 128 CTAs instead; at 512 rows its 8-element tiles left 504
+    // of a CTA's 512 threads idle (ref-llama HARP transforms: 159 → 19–34 µs per call at n = 512).
+    // Both plans apply the same stages in the same order in fp32: their results are bit-identical.
     const bool wide = x->max_rows > kRows;
     const int want = wide ? 1 : 128;
+    const int n = (int)xf->n, ns = xf->nstages, rb = wide ? kWideRows : x->max_rows < kRows ? x->max_rows : kRows, cap = kTileFloats / rb;
     int64_t macs = 0;
     for (int s = 0; s < ns; s++) macs += (int64_t)n * xf->st[s].b;
     // one pass (one launch, one CTA per row group) only for tiny rows: measured on the H200, a single

@@ -81,17 +81,15 @@ __device__ __forceinline__ void load_x(const __half *xrow, int st, int lane, uin
     for (int j = 0; j < 4; j++) x[j] = __ldg(xs + 4 * j);   // columns 8·(t + 4j)
 }
 
-// 8 E8P units of one lane → 16 mma (2 per unit pair and value half) into acc. The codes decode to
-// value + DL_E8P_BIAS; instead of subtracting the bias from each fp16 pair (16 HSUB2 per word, on the
-// ALU pipe that limits this kernel), the tensor cores add (−bias)·Σx to the same accumulators: one more
-// mma per 16 columns, A = all −36 (exact in fp16), on a pipe with room to spare.
+// 8 E8P units of one lane → 16 mma (2 per unit pair and value half) into acc.
 __device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const uint32_t *tab, float acc_a[4], float acc_b[4]) {
-    constexpr uint32_t nb = 0xD080D080u;   // fp16 pair (−36, −36) = −DL_E8P_BIAS
-    static_assert(DL_E8P_BIAS == 36.0f, "the bias pair nb is −36");
+    const __half2 bias = __float2half2_rn(DL_E8P_BIAS);
 #pragma unroll
     for (int wd = 0; wd < 2; wd++) {
         uint32_t o[16];
         dl_e8p_word(w[2 * wd], w[2 * wd + 1], tab, o);
+#pragma unroll
+        for (int i = 0; i < 16; i++) o[i] = hsub2u(o[i], bias);
         // slots: 0 = (j = 2wd, row g), 1 = (2wd, g+8), 2 = (2wd+1, g), 3 = (2wd+1, g+8); o[4·slot + pair]
         float *acc = wd ? acc_b : acc_a;   // two accumulator chains: the words' mma do not wait on each other
 #pragma unroll
@@ -99,9 +97,7 @@ __device__ __forceinline__ void e8p_mma(const uint32_t *w, const uint4 *x, const
             const uint4 xv = x[2 * wd + jj];
             const int sg = 2 * jj, sh = 2 * jj + 1;
             mma16816(acc, o[4 * sg + 0], o[4 * sh + 0], o[4 * sg + 1], o[4 * sh + 1], xv.x, xv.y);
-            mma16816(acc, nb, nb, nb, nb, xv.x, xv.y);
             mma16816(acc, o[4 * sg + 2], o[4 * sh + 2], o[4 * sg + 3], o[4 * sh + 3], xv.z, xv.w);
-            mma16816(acc, nb, nb, nb, nb, xv.z, xv.w);
         }
     }
 }

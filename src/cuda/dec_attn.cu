@@ -410,7 +410,15 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     const int p = pos[b], hi = p + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
     const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
-    const bool store = nw.qkv && cnt && j0 <= p && p < j1;
+    if (!cnt) {   // a chunk past pos[b] (max_ctx > pos[b] + 1): the empty partial, without staging or scoring
+        for (int i = tid; i < grp * hd; i += kThreads) {
+            float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
+            wp[2 + i % hd] = 0.0f;
+            if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
+        }
+        return;
+    }
+    const bool store = nw.qkv && j0 <= p && p < j1;
     const int pj = store ? p - j0 : -1;   // the slot this CTA quantizes itself
     const uint8_t *kb = c.k + (size_t)b * c.m.seq_bytes, *vb = c.v + (size_t)b * c.m.seq_bytes;
     uint4 kr[kPer], vr[kPer];
@@ -435,7 +443,7 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     }
     if (nw.qkv) {   // RoPE of the group's q heads (and, in the store CTA, of the new key) as rope_kv4_kernel
         const float *row = nw.qkv + (size_t)b * nw.ldq;
-        for (int i = tid; i < grp * (half); i += kThreads) {
+        for (int i = tid; i < grp * half; i += kThreads) {
             int i0, i1;
             float y0, y1;
             rope_pair(row, hd, kvh * grp + i / half, i % half, p, nw.inv_freq, nw.interleaved, &i0, &i1, &y0, &y1);
@@ -569,7 +577,7 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
         for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
         float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
         wp[2 + t] = o;
-        if (t == 0) wp[0] = cnt ? s_m[g] : -INFINITY, wp[1] = cnt ? s_l[g] : 0.0f;
+        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
     }
 }
 

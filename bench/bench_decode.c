@@ -10,7 +10,9 @@
  * from the same run. bytes_per_token counts every weight plane, meta tile, HARP block and the KV
  * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token. --kv-bits 16,4 runs every row
  * with the fp16 KV cache and again with the 4-bit cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4,
- * clip 1), printing vs_kv16 = tok/s ÷ the same row's fp16-cache tok/s.
+ * clip 1; with --fuse on the store runs inside attention, dec_attn_rope_kv4), printing vs_kv16 = tok/s ÷
+ * the same row's fp16-cache tok/s; --attn-variant 0,1 times the 4-bit rows with each kernel of
+ * dec_set_attn_kv4_variant (1: the previous kernel, whose store stays a separate launch).
  * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
  * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L
@@ -308,7 +310,10 @@ static void enq_token(void *u, int call, void *stream) {
         run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
         /* with --fuse on the o projection's input transform combines the attention partials */
         const int fold = M->fuse && !(M->skip & (SKIP_ATTN | SKIP_XFORM));
-        if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4) {
+        if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4 && M->fuse && dec_attn_kv4_variant() == 0) {
+            HCHK(dec_attn_rope_kv4(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, 1.0f, 1.0f, kc, vc, fold ? NULL : M->att, M->aws,
+                                   stream));
+        } else if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4) {
             HCHK(dec_rope_kv4(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, 1.0f, 1.0f, M->q, kc, vc, stream));
             HCHK(dec_attn_kv4(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));
         } else if (!(M->skip & SKIP_ATTN) && M->fuse) {   /* RoPE + KV store inside the attention launch */
@@ -335,6 +340,7 @@ typedef struct dopts {
     int fuse;                           /* fewer / wider launches (bmodel.fuse, dec_set_xform_fast): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
+    int av[2], nav;                     /* --attn-variant: dec_set_attn_kv4_variant values for the 4-bit rows */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -343,6 +349,7 @@ typedef struct dopts {
  * same rows with the fp16 cache (for vs_kv16), or NULL. */
 static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, const double *kv16_tok_s, double *tok,
                 double fp16_tok_s[4][9]) {
+    const int av = dec_attn_kv4_variant();
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
@@ -375,18 +382,18 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
                    s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
-                   k_variants[vi].name, kv_bits, vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   k_variants[vi].name, kv_bits, av, vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  mem %.2f GB\n",
+                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  mem %.2f GB\n",
                    s->name, bench_gpu_qtype_name(qt), rot, B, kv_bits, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s,
-                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, peak / 1e9);
+                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
@@ -394,19 +401,24 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
     model_free(&M);
 }
 
-/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio). */
+/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio), the 4-bit
+ * rows once per --attn-variant (the fp16-cache rows do not use it: they say 0). */
 static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][9]) {
     double kv16[16] = {0}, tok[16] = {0};
-    for (int i = 0; i < o->nkv; i++) {
-        row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16, tok, fp16_tok_s);
-        if (o->kv[i] == 16) memcpy(kv16, tok, sizeof kv16);
-    }
+    for (int i = 0; i < o->nkv; i++)
+        for (int a = 0; a < (o->kv[i] == 16 ? 1 : o->nav); a++) {
+            dec_set_attn_kv4_variant(o->kv[i] == 16 ? 0 : o->av[a]);
+            row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16, tok, fp16_tok_s);
+            if (o->kv[i] == 16) memcpy(kv16, tok, sizeof kv16);
+        }
+    dec_set_attn_kv4_variant(0);
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
+               "                         [--attn-variant 0,1]   (4-bit cache attention kernel: 0 default, 1 the previous one)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -422,8 +434,8 @@ int bench_decode(int argc, char **argv) {
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1};
+                                         {"attn-variant", required_argument, 0, 'A'}, {0, 0, 0, 0}};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int gpu = 0, c;
     optind = 1;
@@ -458,6 +470,16 @@ int bench_decode(int argc, char **argv) {
             if (has[0]) o.kv[o.nkv++] = 16;
             if (has[1]) o.kv[o.nkv++] = 4;
             if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
+            break;
+        }
+        case 'A': {   /* 0 and / or 1, in the order given */
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            o.nav = 0;
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                if ((!strcmp(t, "0") || !strcmp(t, "1")) && o.nav < 2) o.av[o.nav++] = t[0] - '0';
+                else cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
+            if (!o.nav) cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
             break;
         }
         case 'h': usage(stdout); return 0;

@@ -6,12 +6,16 @@
  *  - dec_attn_kv4_ref equals dec_attn_f32_ref over those fake-quantized caches (bit for bit);
  *  - dec_kv4_layout: 16-byte aligned planes, no overlap.
  * With "gpu" (label gpu; exit 77 without a CUDA build or a device), head_dim 32 / 64 / 128, GQA
- * (32/8, 6/2, 4/4), MHA 32/32, ctx 1, 63, 64, 65, 4096 (and a window of 100 at ctx 300), batch 1 and 3:
+ * (32/8, 6/2, 16/2, 64/8), MHA 4/4 and 32/32, ctx 1, 63, 64, 65, 130, 4096 (and a window of 100 at ctx 300),
+ * batch 1 (ctx 4096) and 3 (the other sequences at random positions):
  *  - the cache row dec_rope_kv4 writes against dec_rope_kv4_ref's: V planes bit-identical; K (after
  *    RoPE, CUDA vs libm sin/cos) scales within one fp16 ulp and codes within one step, at most 1 % of
  *    codes different; q within 2e-6·(1 + |q|);
- *  - dec_attn_kv4 against dec_attn_kv4_ref over the device's own cache: relative RMS ≤ 1e-5 (the
- *    fp16 cache's tolerance: both read the same exact dequantized values);
+ *  - dec_attn_kv4 against dec_attn_kv4_ref over the device's own cache, every kernel variant
+ *    (dec_set_attn_kv4_variant 0 and 1): relative RMS ≤ 1e-5 (the fp16 cache's tolerance: both read
+ *    the same exact dequantized values); the default run twice, bit-identical;
+ *  - dec_attn_rope_kv4 (RoPE + the new row's store inside attention) on a copy of the old cache: the
+ *    cache afterwards byte-identical to dec_rope_kv4's, the attention within the same 1e-5;
  *  - the generic device quantizer dec_aq_* against the CPU's (2–8 bits, sym / asym, groups, clip,
  *    fp16 / fp32 scales, 1–40 rows): every plane and value bit-identical. */
 #include <math.h>
@@ -149,21 +153,45 @@ static void gpu_case(harp_rng *r, const dec_attn_shape *sp, int B) {
     float *qkv = malloc(sizeof(float) * B * ld), *q = malloc(sizeof(float) * B * qd), *gq = malloc(sizeof(float) * B * qd);
     float *out = malloc(sizeof(float) * B * qd), *gout = malloc(sizeof(float) * B * qd);
     rand_vec(r, qkv, (size_t)B * ld);
-    uint8_t *dk = dev_alloc(cb), *dv = dev_alloc(cb);
+    uint8_t *dk = dev_alloc(cb), *dv = dev_alloc(cb), *dk2 = dev_alloc(cb), *dv2 = dev_alloc(cb);
     float *dqkv = dev_alloc(sizeof(float) * B * ld), *dq = dev_alloc(sizeof(float) * B * qd), *dout = dev_alloc(sizeof(float) * B * qd);
     float *dinv = dev_alloc(sizeof(float) * hd / 2), *ws = dev_alloc(sizeof(float) * dec_attn_workspace_floats(&s, B));
     int32_t *dpos = dev_alloc(sizeof pos);
     CU(cudaMemcpy(dk, kc, cb, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dv, vc, cb, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(dk2, kc, cb, cudaMemcpyHostToDevice));   /* the fused store's own copy of the cache */
+    CU(cudaMemcpy(dv2, vc, cb, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dqkv, qkv, sizeof(float) * B * ld, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dinv, inv, sizeof(float) * hd / 2, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dpos, pos, sizeof(int32_t) * B, cudaMemcpyHostToDevice));
     CHECK_OK(dec_rope_kv4(&s, dqkv, ld, B, dpos, dinv, 0, kclip, vclip, dq, dk, dv, NULL));
-    CHECK_OK(dec_attn_kv4(&s, dq, dk, dv, B, dpos, dout, ws, NULL));
+    /* every kernel variant over the same cache (twice for the default: reruns are bit-identical), then
+     * the fused RoPE + store + attention on the copy */
+    float *vout[3];
+    for (int v = 0; v < 3; v++) {
+        vout[v] = malloc(sizeof(float) * B * qd);
+        dec_set_attn_kv4_variant(v == 1);
+        CU(cudaMemset(dout, 0xFF, sizeof(float) * B * qd));
+        CHECK_OK(dec_attn_kv4(&s, dq, dk, dv, B, dpos, dout, ws, NULL));
+        CU(cudaMemcpy(vout[v], dout, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+    }
+    dec_set_attn_kv4_variant(0);
+    CHECK_MSG(!memcmp(vout[0], vout[2], sizeof(float) * B * qd), "kv4 attention (heads %d/%d hd %d ctx %d B %d): rerun differs",
+              s.n_heads, s.n_kv, hd, s.max_ctx, B);
+    CU(cudaMemset(dout, 0xFF, sizeof(float) * B * qd));
+    CHECK_OK(dec_attn_rope_kv4(&s, dqkv, ld, B, dpos, dinv, 0, kclip, vclip, dk2, dv2, dout, ws, NULL));
     CU(cudaMemcpy(gq, dq, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
     CU(cudaMemcpy(gk, dk, cb, cudaMemcpyDeviceToHost));
     CU(cudaMemcpy(gv, dv, cb, cudaMemcpyDeviceToHost));
     CU(cudaMemcpy(gout, dout, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+    {   /* the fused store writes the bytes dec_rope_kv4 wrote (same RoPE and quantizer operations) */
+        uint8_t *fk = malloc(cb), *fv = malloc(cb);
+        CU(cudaMemcpy(fk, dk2, cb, cudaMemcpyDeviceToHost));
+        CU(cudaMemcpy(fv, dv2, cb, cudaMemcpyDeviceToHost));
+        CHECK_MSG(!memcmp(fk, gk, cb) && !memcmp(fv, gv, cb), "kv4 fused store (heads %d/%d hd %d ctx %d B %d): cache differs from "
+                  "dec_rope_kv4's", s.n_heads, s.n_kv, hd, s.max_ctx, B);
+        free(fk), free(fv);
+    }
     CHECK_OK(dec_rope_kv4_ref(&s, qkv, ld, B, pos, inv, 0, kclip, vclip, q, kc, vc));
     int qbad = 0, kbad = 0, vbad = 0, kdiff = 0;
     for (int i = 0; i < B * qd; i++) qbad += !(fabsf(gq[i] - q[i]) <= 2e-6f * (1 + fabsf(q[i])));
@@ -176,12 +204,17 @@ static void gpu_case(harp_rng *r, const dec_attn_shape *sp, int B) {
               "kv4 store (heads %d/%d hd %d ctx %d B %d): %d q values off, K %d violations (%d of %d codes differ), V %d differences",
               s.n_heads, s.n_kv, hd, s.max_ctx, B, qbad, kbad, kdiff, ncodes, vbad);
     CHECK_OK(dec_attn_kv4_ref(&s, gq, gk, gv, B, pos, out));
-    const double e = rel_rms(gout, out, (size_t)B * qd);
-    CHECK_MSG(e <= 1e-5, "kv4 attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g > 1e-5", s.n_heads, s.n_kv, hd,
-              s.max_ctx, s.window, B, e);
-    printf("gpu heads %2d/%-2d hd %3d ctx %4d window %3d B %d: store V exact %s, K codes differing %d of %d; attention rel RMS %.2e "
-           "(tolerance 1e-5)\n", s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, vbad ? "NO" : "yes", kdiff, ncodes, e);
-    cudaFree(dk), cudaFree(dv), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv), cudaFree(ws), cudaFree(dpos);
+    const double e0 = rel_rms(vout[0], out, (size_t)B * qd), e1 = rel_rms(vout[1], out, (size_t)B * qd);
+    const double ef = rel_rms(gout, out, (size_t)B * qd);
+    CHECK_MSG(e0 <= 1e-5 && e1 <= 1e-5 && ef <= 1e-5,
+              "kv4 attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g (variant 0), %.3g (variant 1), %.3g "
+              "(fused store) > 1e-5", s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, e0, e1, ef);
+    printf("gpu heads %2d/%-2d hd %3d ctx %4d window %3d B %d: store V exact %s, K codes differing %d of %d, fused store identical; "
+           "attention rel RMS %.2e / %.2e / %.2e (variant 0 / 1 / fused; tolerance 1e-5)\n", s.n_heads, s.n_kv, hd, s.max_ctx, s.window,
+           B, vbad ? "NO" : "yes", kdiff, ncodes, e0, e1, ef);
+    cudaFree(dk), cudaFree(dv), cudaFree(dk2), cudaFree(dv2), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv);
+    cudaFree(ws), cudaFree(dpos);
+    for (int v = 0; v < 3; v++) free(vout[v]);
     free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
 }
 
@@ -241,10 +274,11 @@ static void gpu_aq(harp_rng *r) {
 static int gpu_run(void) {
     harp_rng r;
     harp_rng_seed(&r, 17);
-    static const dec_attn_shape heads[] = {{32, 8, 128, 0, 0}, {6, 2, 64, 0, 0}, {4, 4, 32, 0, 0}, {32, 32, 128, 0, 0}};
-    static const int ctx[] = {1, 63, 64, 65, 4096};
-    for (int hi = 0; hi < 4; hi++)
-        for (int ci = 0; ci < 5; ci++) {
+    static const dec_attn_shape heads[] = {{32, 8, 128, 0, 0}, {6, 2, 64, 0, 0},  {4, 4, 32, 0, 0},
+                                           {32, 32, 128, 0, 0}, {16, 2, 64, 0, 0}, {64, 8, 128, 0, 0}};
+    static const int ctx[] = {1, 63, 64, 65, 130, 4096};
+    for (int hi = 0; hi < 6; hi++)
+        for (int ci = 0; ci < 6; ci++) {
             if (hi == 3 && ctx[ci] == 4096) continue;   /* MHA at 4096: the twin's fill alone would take most of the budget */
             dec_attn_shape s = heads[hi];
             s.max_ctx = ctx[ci];

@@ -68,7 +68,10 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
 // 4-bit store (the CPU KV quantizer, quant/aq.h, asymmetric, group head_dim, fp16 scale): K after RoPE
 // and V staged in shared memory, then one warp per (K or V, kv head): range, fp16 scale, zero point,
 // codes two per byte (low nibble first). Same operations as aq_ref.c's ref_fit / ref_code.
-__device__ __forceinline__ void kv4_group(const float *x, int hd, float clip, int lane, uint8_t *codes, __half *scale, uint8_t *zero) {
+// mirror (may be NULL): a second copy of the codes, and lane 0 writes the scale and 2^23 + zero
+// (kv4_code's form) to ms / mzb, for the attention kernel that scores the new key from shared memory.
+__device__ __forceinline__ void kv4_group(const float *x, int hd, float clip, int lane, uint8_t *codes, __half *scale, uint8_t *zero,
+                                          uint8_t *mirror = NULL, float *ms = NULL, float *mzb = NULL) {
     float mn = 0.0f, mx = 0.0f;
     for (int t = lane; t < hd; t += 32) mn = fminf(mn, x[t]), mx = fmaxf(mx, x[t]);
 #pragma unroll
@@ -86,9 +89,12 @@ __device__ __forceinline__ void kv4_group(const float *x, int hd, float clip, in
     for (int i = lane; i < hd / 2; i += 32) {
         const float q0 = fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(x[2 * i], s)), z), 0.0f), 15.0f);
         const float q1 = fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(x[2 * i + 1], s)), z), 0.0f), 15.0f);
-        codes[i] = (uint8_t)((int)q0 | (int)q1 << 4);
+        const uint8_t c = (uint8_t)((int)q0 | (int)q1 << 4);
+        codes[i] = c;
+        if (mirror) mirror[i] = c;
     }
     if (lane == 0) *scale = __half(h), *zero = (uint8_t)z;
+    if (lane == 0 && mirror) *ms = s, *mzb = 8388608.0f + z;
 }
 
 __global__ void rope_kv4_kernel(dec_attn_shape s, dec_kv4_map m, const float *qkv, int ldq, const int32_t *pos,
@@ -345,6 +351,236 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
     }
 }
 
+// ---- 4-bit cache, variant 0 (dec_attn_kv4 and dec_attn_rope_kv4) ----
+// attn_part_kernel<V, Kv4Rows> (variant 1) scored with one thread per key (64 of 128 threads, a
+// 128-long dependent chain each) and ran every code through eight group-guarded FMAs (kMaxGroup,
+// grp known only at run time); its values paid a meta + code load round trip per four keys. Here:
+//  - the chunk's codes (16-byte loads, all issued at once) and meta are staged in shared memory;
+//  - scores: four lanes per key, each lane two keys (slot and slot + 32) and hd/32 words of each, summed
+//    over the four lanes by two shuffles in a fixed order; the group size G is a template bound (1, 2,
+//    4, 8) with zero q rows above grp, so no FMA is guarded;
+//  - a code becomes a float with one PRMT (its nibble's byte under 2^23's exponent, kv4_code's trick);
+//  - values: p·s (the row's V scale) is folded into the probability once per key, each warp takes 16
+//    consecutive keys (p and zero points of four keys in one shared load).
+// The fused form (RoPE + the 4-bit store of the new key, Kv4New.qkv != NULL) computes the row exactly
+// as rope_kv4_kernel does (rope_pair, kv4_group) and scores it from shared memory.
+struct Kv4New {
+    const float *qkv;   // NULL: q is given after RoPE and the cache already holds position pos[b]
+    int ldq, interleaved;
+    const float *inv_freq;
+    float kclip, vclip;
+};
+
+struct Kv4Cache {
+    uint8_t *k, *v;   // written only by the fused form (row pos[b])
+    dec_kv4_map m;
+};
+
+// 8 codes of one word (code 2e: low nibble of byte e, 2e + 1: high) as floats c − z (zb = 2^23 + z).
+__device__ __forceinline__ void kv4_word(uint32_t w, float zb, float *x) {
+    const uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        x[2 * e] = __uint_as_float(__byte_perm(lo, 0x4B000000u, 0x7540u + e)) - zb;
+        x[2 * e + 1] = __uint_as_float(__byte_perm(hi, 0x4B000000u, 0x7540u + e)) - zb;
+    }
+}
+
+// Staged K rows are kv4_kstride(V) bytes apart, 4 (mod 8) words, so the 8 keys × 4 lanes of one score load
+// (words i, i + 4, … of 8 rows) fall in 32 distinct banks.
+__host__ __device__ constexpr int kv4_kstride(int V) { return V == 1 ? 16 : 16 * V + 16; }
+
+template <int V, int G>
+__global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, const float *q, Kv4Cache c, const int32_t *pos,
+                                                           float *ws, int nch, Kv4New nw) {
+    static_assert(kThreads == 2 * kChunk && kChunk == 64, "two keys per lane quad, one meta row per thread");
+    constexpr int hd = 32 * V, half = 16 * V, kPer = (kChunk * V + kThreads - 1) / kThreads;
+    __shared__ __align__(16) float s_q[G][hd];
+    __shared__ __align__(16) uint8_t s_k[kChunk][kv4_kstride(V)];
+    __shared__ __align__(16) uint8_t s_v[kChunk][half];
+    __shared__ float s_ks[kChunk], s_kz[kChunk], s_vs[kChunk];
+    __shared__ __align__(16) float s_vz[kChunk];
+    __shared__ __align__(16) float s_p[G][kChunk];
+    __shared__ float s_o[kThreads / 32][G][hd];
+    __shared__ float s_m[G], s_l[G];
+    __shared__ float s_new[2][hd];
+    pdl_wait();
+    pdl_trigger();
+    const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, grp = s.n_heads / s.n_kv;
+    const int p = pos[b], hi = p + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
+    const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
+    if (!cnt) {   // a chunk past pos[b] (max_ctx > pos[b] + 1): the empty partial, without staging or scoring
+        for (int i = tid; i < grp * hd; i += kThreads) {
+            float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
+            wp[2 + i % hd] = 0.0f;
+            if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
+        }
+        return;
+    }
+    const bool store = nw.qkv && j0 <= p && p < j1;
+    const int pj = store ? p - j0 : -1;   // the slot this CTA quantizes itself
+    const uint8_t *kb = c.k + (size_t)b * c.m.seq_bytes, *vb = c.v + (size_t)b * c.m.seq_bytes;
+    uint4 kr[kPer], vr[kPer];
+#pragma unroll
+    for (int u = 0; u < kPer; u++) {
+        const int i = tid + u * kThreads, jj = i / V;
+        if (i < kChunk * V && jj < cnt && jj != pj) {
+            const size_t r = (size_t)(j0 + jj) * s.n_kv + kvh;
+            kr[u] = __ldg(reinterpret_cast<const uint4 *>(kb + r * half) + i % V);
+            vr[u] = __ldg(reinterpret_cast<const uint4 *>(vb + r * half) + i % V);
+        }
+    }
+    float msc = 0.0f, mzb = 0.0f;   // slot tid % 64's scale and 2^23 + zero, K (tid < 64) or V; 0 past cnt
+    {
+        const int jj = tid % kChunk;
+        const uint8_t *base = tid < kChunk ? kb : vb;
+        if (jj < cnt && jj != pj) {
+            const size_t r = (size_t)(j0 + jj) * s.n_kv + kvh;
+            msc = __half2float(__ldg(reinterpret_cast<const __half *>(base + c.m.scale_off) + r));
+            mzb = 8388608.0f + (float)__ldg(base + c.m.zero_off + r);
+        }
+    }
+    if (nw.qkv) {   // RoPE of the group's q heads (and, in the store CTA, of the new key) as rope_kv4_kernel
+        const float *row = nw.qkv + (size_t)b * nw.ldq;
+        for (int i = tid; i < grp * half; i += kThreads) {
+            int i0, i1;
+            float y0, y1;
+            rope_pair(row, hd, kvh * grp + i / half, i % half, p, nw.inv_freq, nw.interleaved, &i0, &i1, &y0, &y1);
+            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
+        }
+        if (store) {
+            const int kvd = s.n_kv * hd;
+            for (int t = tid; t < half; t += kThreads) {
+                int i0, i1;
+                float y0, y1;
+                rope_pair(row, hd, s.n_heads + kvh, t, p, nw.inv_freq, nw.interleaved, &i0, &i1, &y0, &y1);
+                s_new[0][i0] = y0, s_new[0][i1] = y1;
+            }
+            for (int i = tid; i < hd; i += kThreads) s_new[1][i] = row[s.n_heads * hd + kvd + kvh * hd + i];
+        }
+    } else {
+        for (int i = tid; i < grp * hd; i += kThreads)
+            s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    }
+    for (int i = grp * hd + tid; i < G * hd; i += kThreads) s_q[i / hd][i % hd] = 0.0f;
+#pragma unroll
+    for (int u = 0; u < kPer; u++) {
+        const int i = tid + u * kThreads, jj = i / V;
+        if (i < kChunk * V && jj < cnt && jj != pj) {
+            reinterpret_cast<uint4 *>(s_k[jj])[i % V] = kr[u];
+            reinterpret_cast<uint4 *>(s_v[jj])[i % V] = vr[u];
+        }
+    }
+    if (tid < kChunk) s_ks[tid] = msc, s_kz[tid] = mzb;
+    else s_vs[tid - kChunk] = msc, s_vz[tid - kChunk] = mzb;
+    __syncthreads();
+    if (store) {   // CTA-uniform: warp 0 quantizes K, warp 1 V, into the cache and the staged slot
+        if (warp < 2) {
+            const size_t r = (size_t)p * s.n_kv + kvh;
+            uint8_t *base = (warp ? c.v : c.k) + (size_t)b * c.m.seq_bytes;
+            kv4_group(s_new[warp], hd, warp ? nw.vclip : nw.kclip, lane, base + r * half,
+                      reinterpret_cast<__half *>(base + c.m.scale_off) + r, base + c.m.zero_off + r, warp ? s_v[pj] : s_k[pj],
+                      warp ? &s_vs[pj] : &s_ks[pj], warp ? &s_vz[pj] : &s_kz[pj]);
+        }
+        __syncthreads();
+    }
+    {   // scores: lane quad `slot` (tid / 4), lane i of it: words i, i + 4, … of keys slot and slot + 32
+        const int qi = tid & 3, slot = tid >> 2;
+        const uint32_t *ka = reinterpret_cast<const uint32_t *>(s_k[slot]), *kc = reinterpret_cast<const uint32_t *>(s_k[slot + 32]);
+        const float za = s_kz[slot], zc = s_kz[slot + 32];
+        float da[G], dc[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) da[g] = 0.0f, dc[g] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const int wi = qi + 4 * k;
+            float xa[8], xc[8];
+            kv4_word(ka[wi], za, xa);
+            kv4_word(kc[wi], zc, xc);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float4 q0 = reinterpret_cast<const float4 *>(s_q[g])[2 * wi], q1 = reinterpret_cast<const float4 *>(s_q[g])[2 * wi + 1];
+                const float qq[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+#pragma unroll
+                for (int e = 0; e < 8; e++) da[g] = fmaf(qq[e], xa[e], da[g]), dc[g] = fmaf(qq[e], xc[e], dc[g]);
+            }
+        }
+        const float scale = 1.0f / sqrtf((float)hd);
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+#pragma unroll
+            for (int o = 1; o < 4; o <<= 1)
+                da[g] += __shfl_xor_sync(0xffffffffu, da[g], o), dc[g] += __shfl_xor_sync(0xffffffffu, dc[g], o);
+            if (qi == 0) s_p[g][slot] = da[g] * s_ks[slot] * scale, s_p[g][slot + 32] = dc[g] * s_ks[slot + 32] * scale;
+        }
+    }
+    __syncthreads();
+    // softmax per q head; the stored weight is e·(V scale of the key), 0 past cnt
+    for (int g = warp; g < grp; g += nwarp) {
+        const float a = s_p[g][lane], a2 = s_p[g][lane + 32];
+        float m = fmaxf(lane < cnt ? a : -INFINITY, lane + 32 < cnt ? a2 : -INFINITY);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        const float e = lane < cnt ? expf(a - m) : 0.0f, e2 = lane + 32 < cnt ? expf(a2 - m) : 0.0f;
+        float l = e + e2;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+        s_p[g][lane] = e * s_vs[lane], s_p[g][lane + 32] = e2 * s_vs[lane + 32];
+        if (lane == 0) s_m[g] = m, s_l[g] = l;
+    }
+    for (int i = grp * kChunk + tid; i < G * kChunk; i += kThreads) s_p[i / kChunk][i % kChunk] = 0.0f;
+    __syncthreads();
+    // values: warp w keys 16w … 16w + 15; lane owns columns lane·V … lane·V + V − 1
+    float acc[G][V];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[g][v] = 0.0f;
+#pragma unroll
+    for (int k4 = 0; k4 < 4; k4++) {
+        const int j4 = 4 * warp + k4;   // four keys 4·j4 …
+        const float4 z4 = reinterpret_cast<const float4 *>(s_vz)[j4];
+        const float zz[4] = {z4.x, z4.y, z4.z, z4.w};
+        float4 p4[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) p4[g] = reinterpret_cast<const float4 *>(s_p[g])[j4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const uint8_t *vr8 = s_v[4 * j4 + u];
+            float x[V];
+            if (V == 1) {
+                x[0] = kv4_code(vr8[lane >> 1], 4 * (lane & 1), zz[u]);
+            } else {
+                const uint32_t w = V == 4 ? (uint32_t)reinterpret_cast<const unsigned short *>(vr8)[lane] : (uint32_t)vr8[lane];
+                float x8[8];
+                kv4_word(w, zz[u], x8);
+#pragma unroll
+                for (int v = 0; v < V; v++) x[v] = x8[v];
+            }
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float pg = u == 0 ? p4[g].x : u == 1 ? p4[g].y : u == 2 ? p4[g].z : p4[g].w;
+#pragma unroll
+                for (int v = 0; v < V; v++) acc[g][v] = fmaf(pg, x[v], acc[g][v]);
+            }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
+    __syncthreads();
+    for (int i = tid; i < grp * hd; i += kThreads) {
+        const int g = i / hd, t = i % hd;
+        float o = 0.0f;
+        for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
+        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
+        wp[2 + t] = o;
+        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
+    }
+}
+
 __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, float *out) {
     pdl_wait();
     pdl_trigger();
@@ -431,10 +667,64 @@ extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, i
     return launched("rope/kv4 store");
 }
 
+namespace {
+
+int g_kv4_variant;   // dec_set_attn_kv4_variant
+
+template <int V, int G>
+void kv4_launch(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, const float *q, Kv4Cache c, const int32_t *pos,
+                float *ws, Kv4New nw) {
+    pdl_launch(attn_kv4_kernel<V, G>, grid, kThreads, 0, st, *s, q, c, pos, ws, nch, nw);
+}
+
+template <int V>
+void kv4_launch_g(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, const float *q, Kv4Cache c, const int32_t *pos,
+                  float *ws, Kv4New nw) {
+    const int grp = s->n_heads / s->n_kv;   // ≤ kMaxGroup (check_shape)
+    if (grp == 1) kv4_launch<V, 1>(s, grid, nch, st, q, c, pos, ws, nw);
+    else if (grp == 2) kv4_launch<V, 2>(s, grid, nch, st, q, c, pos, ws, nw);
+    else if (grp <= 4) kv4_launch<V, 4>(s, grid, nch, st, q, c, pos, ws, nw);
+    else kv4_launch<V, 8>(s, grid, nch, st, q, c, pos, ws, nw);
+}
+
+harp_status kv4_attn(const dec_attn_shape *s, const float *q, void *kc, void *vc, int B, const int32_t *pos, float *out,
+                     float *workspace, dec_stream stream, Kv4New nw) {
+    HARP_TRY(check_shape(s, B));
+    const int nch = chunks_of(s);
+    const dim3 grid(nch, s->n_kv, B);
+    cudaStream_t st = (cudaStream_t)stream;
+    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s)};
+    switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
+    case 1: kv4_launch_g<1>(s, grid, nch, st, q, c, pos, workspace, nw); break;
+    case 2: kv4_launch_g<2>(s, grid, nch, st, q, c, pos, workspace, nw); break;
+    default: kv4_launch_g<4>(s, grid, nch, st, q, c, pos, workspace, nw); break;
+    }
+    HARP_TRY(launched("4-bit attention partials"));
+    if (!out) return HARP_OK;   // the consumer combines (dec_xin_split_att)
+    pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, st, *s, workspace, nch, out);
+    return launched("attention combine");
+}
+
+}  // namespace
+
+extern "C" void dec_set_attn_kv4_variant(int v) { __atomic_store_n(&g_kv4_variant, v == 1 ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" int dec_attn_kv4_variant(void) { return __atomic_load_n(&g_kv4_variant, __ATOMIC_RELAXED); }
+
 extern "C" harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                                     const int32_t *pos, float *out, float *workspace, dec_stream stream) {
-    return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
-                       stream);
+    if (dec_attn_kv4_variant() == 1)
+        return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
+                           stream);
+    return kv4_attn(s, q, (void *)kc, (void *)vc, B, pos, out, workspace, stream, Kv4New{});
+}
+
+extern "C" harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
+                                         const float *inv_freq, int interleaved, float kclip, float vclip, void *kc, void *vc, float *out,
+                                         float *workspace, dec_stream stream) {
+    if (!qkv) return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 attention + store: no q|k|v rows");
+    if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
+    return kv4_attn(s, NULL, kc, vc, B, pos, out, workspace, stream, Kv4New{qkv, ldq, interleaved, inv_freq, kclip, vclip});
 }
 
 namespace {

@@ -404,6 +404,19 @@ harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int
                          int interleaved, float kclip, float vclip, float *qout, void *kc, void *vc, dec_stream stream);
 harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
                          float *out, float *workspace, dec_stream stream);
+/* dec_rope_kv4 then dec_attn_kv4 in one launch (as dec_attn_rope for the fp16 cache): each attention
+ * CTA applies RoPE to its q heads, and the one whose key chunk holds pos[b] quantizes the new k and v
+ * into the cache (the same bits as dec_rope_kv4) and scores them from shared memory. Always the
+ * default kernel (variant 0). */
+harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
+                              int interleaved, float kclip, float vclip, void *kc, void *vc, float *out, float *workspace,
+                              dec_stream stream);
+/* Which kernel dec_attn_kv4 runs (the bench's and the tests' A/B switch; process-wide): 0 (default)
+ * stages the chunk's codes in shared memory and scores each key on four lanes; 1 is the previous
+ * kernel (one thread per key, attn_part_kernel<V, Kv4Rows>). Both compute the same attention up to
+ * fp32 summation order, each deterministic. */
+void dec_set_attn_kv4_variant(int v);
+int dec_attn_kv4_variant(void);
 /* The quantizer of quant/aq.h on the device, bit-identical to harp_aq_quantize / harp_aq_dequantize /
  * harp_aq_fake for every format they take (2–8 bits, sym / asym, groups, clip, fp32 / fp16 scales),
  * planes in aq.h's layout (device pointers; ld 0 = n): the pieces a backend's activation quantization

@@ -267,7 +267,8 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        {   /* identity passes over small tiles (fast) against wide tiles: bit-identical */
+        {   /* dec_set_xform_fast: identity passes over small tiles and decode rows one per CTA, against
+             * the planned launch shapes: bit-identical */
             dec_set_xform_fast(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
@@ -279,7 +280,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
             dec_set_xform_fast(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d small vs wide identity tiles: input side %s, output side %s", what,
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d fast vs planned launch shapes: input side %s, output side %s", what,
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }

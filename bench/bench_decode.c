@@ -11,8 +11,9 @@
  * bytes read; bound_tok_per_s = measured device copy GB/s ÷ bytes_per_token. --kv-bits 16,4 runs every row
  * with the fp16 KV cache and again with the 4-bit cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4,
  * clip 1; with --fuse on the store runs inside attention, dec_attn_rope_kv4), printing vs_kv16 = tok/s ÷
- * the same row's fp16-cache tok/s; --attn-variant 0,1 times the 4-bit rows with each kernel of
- * dec_set_attn_kv4_variant (1: the previous kernel, whose store stays a separate launch).
+ * the same row's fp16-cache tok/s; --attn-variant 0,1 times every row with each attention kernel:
+ * dec_set_attn_variant for the fp16 cache, dec_set_attn_kv4_variant for the 4-bit cache (1: the
+ * previous kernels; the previous 4-bit one keeps its store a separate launch).
  * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
  * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L
@@ -340,7 +341,7 @@ typedef struct dopts {
     int fuse;                           /* fewer / wider launches (bmodel.fuse, dec_set_xform_fast): 1 on, 0 off, 2 both */
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
-    int av[2], nav;                     /* --attn-variant: dec_set_attn_kv4_variant values for the 4-bit rows */
+    int av[2], nav;                     /* --attn-variant: dec_set_attn_variant / dec_set_attn_kv4_variant values */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -349,7 +350,7 @@ typedef struct dopts {
  * same rows with the fp16 cache (for vs_kv16), or NULL. */
 static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, const double *kv16_tok_s, double *tok,
                 double fp16_tok_s[4][9]) {
-    const int av = dec_attn_kv4_variant();
+    const int av = kv_bits == 16 ? dec_attn_variant() : dec_attn_kv4_variant();
     bmodel M;
     size_t free0 = 0, total = 0, free1 = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
@@ -401,16 +402,20 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
     model_free(&M);
 }
 
-/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio), the 4-bit
- * rows once per --attn-variant (the fp16-cache rows do not use it: they say 0). */
-static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][9]) {
-    double kv16[16] = {0}, tok[16] = {0};
+/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio) and once per
+ * --attn-variant; vs_kv16 and vs_fp16 compare with the row of the same attention variant
+ * (fp16_tok_s[variant]). */
+static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[2][4][9]) {
+    double kv16[2][16] = {{0}}, tok[16] = {0};
     for (int i = 0; i < o->nkv; i++)
-        for (int a = 0; a < (o->kv[i] == 16 ? 1 : o->nav); a++) {
-            dec_set_attn_kv4_variant(o->kv[i] == 16 ? 0 : o->av[a]);
-            row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16, tok, fp16_tok_s);
-            if (o->kv[i] == 16) memcpy(kv16, tok, sizeof kv16);
+        for (int a = 0; a < o->nav; a++) {
+            const int av = o->av[a];
+            dec_set_attn_variant(av);
+            dec_set_attn_kv4_variant(av);
+            row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[av], tok, fp16_tok_s[av]);
+            if (o->kv[i] == 16) memcpy(kv16[av], tok, sizeof kv16[av]);
         }
+    dec_set_attn_variant(0);
     dec_set_attn_kv4_variant(0);
 }
 
@@ -418,7 +423,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
-               "                         [--attn-variant 0,1]   (4-bit cache attention kernel: 0 default, 1 the previous one)\n"
+               "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -521,7 +526,7 @@ int bench_decode(int argc, char **argv) {
         for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
             if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
         if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
-        double fp16[4][9] = {{0}};
+        double fp16[2][4][9] = {{{0}}};
         for (int bi = 0; bi < nb; bi++) {
             size_t fr = 0, tot = 0;
             CUCHK(cudaMemGetInfo(&fr, &tot));

@@ -418,14 +418,22 @@ static void check_att_fold(const dec_attn_shape *s, int B, const float *dout, co
     free(a), free(b);
 }
 
+/* Every check for both kernels of dec_set_attn_variant; the awkward shapes: contexts 1, 63, 65 and 513
+ * (a partial last chunk, a chunk of one key), groups 1, 2, 3 (the G = 4 kernel with a zero q row), 4
+ * and 8, head_dim 32, 64 and 128, sliding windows not multiples of the chunk. */
 static void test_attention(void) {
     static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0},  {32, 8, 128, 700, 100}, {6, 2, 64, 40, 0},
-                                            {32, 32, 128, 520, 0}, {32, 8, 128, 1100, 0}};
+                                            {32, 32, 128, 520, 0}, {32, 8, 128, 1100, 0},  {8, 8, 64, 1, 0},
+                                            {16, 4, 64, 63, 0},    {8, 1, 128, 65, 0},     {32, 4, 128, 513, 0},
+                                            {12, 4, 32, 513, 100}, {16, 2, 64, 65, 17},    {4, 4, 32, 63, 0},
+                                            {8, 4, 32, 130, 50}};
     harp_rng rng;
     harp_rng_seed(&rng, 31);
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (int B = 1; B <= 3; B += 2)
+        for (int k = 0; k < 4; k++)   /* variant k / 2, B 1 or 3 */
             for (int il = 0; il < 2; il++) {
+                const int av = k / 2, B = k % 2 ? 3 : 1;
+                dec_set_attn_variant(av);
                 const dec_attn_shape s = shapes[si];
                 const int hd = s.head_dim, qd = s.n_heads * hd, kvd = s.n_kv * hd, ld = qd + 2 * kvd;
                 const size_t cache = (size_t)B * s.max_ctx * kvd;
@@ -466,8 +474,17 @@ static void test_attention(void) {
                           hd, B, il, rb, kb);
                 dec_attn_ref(&s, gq, gk, gv, B, pos, out);
                 const double e = rel_rms(gout, out, B * qd);
-                CHECK_MSG(e <= 1e-5, "attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", s.n_heads, s.n_kv, hd,
-                          s.max_ctx, s.window, B, e);
+                CHECK_MSG(e <= 1e-5, "attention (variant %d, heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", av, s.n_heads,
+                          s.n_kv, hd, s.max_ctx, s.window, B, e);
+                {   /* a rerun gives the same bits */
+                    float *gout3 = malloc(sizeof(float) * B * qd);
+                    poison(dout, sizeof(float) * B * qd);
+                    CHECK_OK(dec_attn(&s, dq, dkc, dvc, B, dpos, dout, ws, NULL));
+                    CU(cudaMemcpy(gout3, dout, sizeof(float) * B * qd, cudaMemcpyDeviceToHost));
+                    CHECK_MSG(!memcmp(gout3, gout, sizeof(float) * B * qd), "attention rerun (variant %d, heads %d/%d hd %d ctx %d B %d) "
+                              "differs", av, s.n_heads, s.n_kv, hd, s.max_ctx, B);
+                    free(gout3);
+                }
                 if (!il) check_att_fold(&s, B, dout, ws);
                 {   /* RoPE + KV store inside the attention launch: the same output and cache bits */
                     uint16_t *gk2 = malloc(cache * 2), *gv2 = malloc(cache * 2);
@@ -481,14 +498,15 @@ static void test_attention(void) {
                     CU(cudaMemcpy(gv2, dvc, cache * 2, cudaMemcpyDeviceToHost));
                     const int dout_ = memcmp(gout2, gout, sizeof(float) * B * qd) != 0;
                     const int dk = memcmp(gk2, gk, cache * 2) != 0, dv = memcmp(gv2, gv, cache * 2) != 0;
-                    CHECK_MSG(!dout_ && !dk && !dv, "attention with RoPE fused (heads %d/%d hd %d ctx %d window %d B %d il %d): output %s, "
-                              "K cache %s, V cache %s", s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, il, dout_ ? "differs" : "same",
-                              dk ? "differs" : "same", dv ? "differs" : "same");
+                    CHECK_MSG(!dout_ && !dk && !dv, "attention with RoPE fused (variant %d, heads %d/%d hd %d ctx %d window %d B %d il %d): "
+                              "output %s, K cache %s, V cache %s", av, s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, il,
+                              dout_ ? "differs" : "same", dk ? "differs" : "same", dv ? "differs" : "same");
                     free(gk2), free(gv2), free(gout2);
                 }
                 cudaFree(dkc), cudaFree(dvc), cudaFree(dqkv), cudaFree(dq), cudaFree(dout), cudaFree(dinv), cudaFree(ws), cudaFree(dpos);
                 free(kc), free(vc), free(gk), free(gv), free(qkv), free(q), free(gq), free(out), free(gout);
             }
+    dec_set_attn_variant(0);
 }
 
 /* ---- launch overlap (programmatic dependent launch) ---------------------------------------------

@@ -137,7 +137,8 @@ __global__ void rope_kv4_kernel(dec_attn_shape s, dec_kv4_map m, const float *qk
               reinterpret_cast<__half *>(base + m.scale_off) + r0 + h, base + m.zero_off + r0 + h);
 }
 
-// Where the keys of one (sequence, kv head) live: fp16 rows (dec_attn) or 4-bit rows (dec_attn_kv4).
+// Where the keys of one (sequence, kv head) live for attn_part_kernel (variant 1 of both caches): fp16
+// rows (dec_attn) or 4-bit rows (dec_attn_kv4).
 // dot(): d[g] = (Σ_t q_g[t]·K[j][t]) for the group's q heads; row(): the lane's V columns of key j.
 struct F16Rows {
     const __half *k, *v;
@@ -581,6 +582,198 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     }
 }
 
+// ---- fp16 cache, variant 0 (dec_attn and dec_attn_rope) ----
+// attn_part_kernel<V, F16Rows> (variant 1) ran every K element through kMaxGroup = 8 group-guarded
+// FMA pairs (grp known only at run time: 7 of 8 wasted for MHA), scored with 64 of 128 threads (one per
+// key, a head_dim-long dependent chain) and paid a fresh V load round trip every few keys. Here, as in
+// attn_kv4_kernel:
+//  - every K and V byte of the chunk is loaded straight into registers at the start, in the layout the
+//    thread consumes it in, so the chunk costs one memory round trip (overlapped with the q / RoPE work);
+//  - scores: four lanes per key, each lane two keys (slot and slot + 32) and the 16-byte pieces qi,
+//    qi + 4, … of each (a quad reads 64 contiguous bytes per load), summed over the quad by two xor
+//    shuffles in a fixed order; the group size G is a template bound (1, 2, 4, 8) with zero q rows
+//    above grp, so no FMA is guarded;
+//  - values: warp w takes keys 16w … 16w + 15, lane the V columns lane·V … lane·V + V − 1 of each (one
+//    load of 2·V bytes per key, a warp reads the whole row), probabilities of four keys in one shared load.
+// The fused form (RopeIn.qkv != NULL) stores the new key and value exactly as the previous kernel
+// (rope_pair, __float2half_rn: dec_rope_kv's bits) and takes that slot from shared memory, so it
+// scores the same halves as dec_rope_kv + dec_attn.
+template <int V> struct HalfVec;   // V halves, one load
+template <> struct HalfVec<1> { typedef unsigned short T; };
+template <> struct HalfVec<2> { typedef unsigned int T; };
+template <> struct HalfVec<4> { typedef uint2 T; };
+
+template <int N, class T> __device__ __forceinline__ void halves_to_float(const T &w, float *x) {
+    const __half *h = reinterpret_cast<const __half *>(&w);
+#pragma unroll
+    for (int i = 0; i < N; i++) x[i] = __half2float(h[i]);
+}
+
+template <int V, int G>
+__global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, const float *q, const __half *kc, const __half *vc,
+                                                           const int32_t *pos, float *ws, int nch, RopeIn rp) {
+    static_assert(kThreads == 2 * kChunk && kChunk == 64, "two keys per lane quad, 16 keys per warp");
+    constexpr int hd = 32 * V, half = 16 * V;
+    typedef typename HalfVec<V>::T VecT;
+    __shared__ __align__(16) float s_q[G][hd];
+    __shared__ __align__(16) float s_p[G][kChunk];
+    __shared__ float s_o[kThreads / 32][G][hd];
+    __shared__ float s_m[G], s_l[G];
+    __shared__ __align__(16) __half s_new[2][hd];
+    pdl_wait();
+    pdl_trigger();
+    const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, grp = s.n_heads / s.n_kv, kvd = s.n_kv * hd;
+    const int p = pos[b], hi = p + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
+    const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
+    if (!cnt) {   // a chunk past pos[b]: the empty partial, without loading or scoring
+        for (int i = tid; i < grp * hd; i += kThreads) {
+            float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
+            wp[2 + i % hd] = 0.0f;
+            if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
+        }
+        return;
+    }
+    const bool store = rp.qkv && j0 <= p && p < j1;
+    const int pj = store ? p - j0 : -1;   // the slot this CTA stores itself
+    const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * hd;
+    const __half *kb = kc + cb + (size_t)j0 * kvd, *vb = vc + cb + (size_t)j0 * kvd;
+    const int qi = tid & 3, slot = tid >> 2;
+    uint4 ka[V], kz[V];   // keys slot and slot + 32: pieces qi + 4k; zero past cnt
+    VecT vr[16];          // keys 16·warp + u: the lane's V columns; zero past cnt
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        ka[k] = make_uint4(0, 0, 0, 0), kz[k] = make_uint4(0, 0, 0, 0);
+        if (slot < cnt && slot != pj) ka[k] = __ldg(reinterpret_cast<const uint4 *>(kb + (size_t)slot * kvd) + qi + 4 * k);
+        if (slot + 32 < cnt && slot + 32 != pj) kz[k] = __ldg(reinterpret_cast<const uint4 *>(kb + (size_t)(slot + 32) * kvd) + qi + 4 * k);
+    }
+#pragma unroll
+    for (int u = 0; u < 16; u++) {
+        const int jj = 16 * warp + u;
+        vr[u] = VecT{};
+        if (jj < cnt && jj != pj) vr[u] = __ldg(reinterpret_cast<const VecT *>(vb + (size_t)jj * kvd) + lane);
+    }
+    if (rp.qkv) {   // RoPE of the group's q heads (and, in the store CTA, of the new key) as dec_rope_kv
+        const float *row = rp.qkv + (size_t)b * rp.ldq;
+        for (int i = tid; i < grp * half; i += kThreads) {
+            int i0, i1;
+            float y0, y1;
+            rope_pair(row, hd, kvh * grp + i / half, i % half, p, rp.inv_freq, rp.interleaved, &i0, &i1, &y0, &y1);
+            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
+        }
+        if (store) {
+            const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd + (size_t)kvh * hd;
+            for (int t = tid; t < half; t += kThreads) {
+                int i0, i1;
+                float y0, y1;
+                rope_pair(row, hd, s.n_heads + kvh, t, p, rp.inv_freq, rp.interleaved, &i0, &i1, &y0, &y1);
+                const __half h0 = __float2half_rn(y0), h1 = __float2half_rn(y1);
+                s_new[0][i0] = h0, s_new[0][i1] = h1;
+                rp.kc[at + i0] = h0, rp.kc[at + i1] = h1;
+            }
+            for (int i = tid; i < hd; i += kThreads) {
+                const __half h = __float2half_rn(row[s.n_heads * hd + kvd + kvh * hd + i]);
+                s_new[1][i] = h;
+                rp.vc[at + i] = h;
+            }
+        }
+    } else {
+        for (int i = tid; i < grp * hd; i += kThreads)
+            s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
+    }
+    for (int i = grp * hd + tid; i < G * hd; i += kThreads) s_q[i / hd][i % hd] = 0.0f;
+    __syncthreads();
+    if (store) {   // CTA-uniform: the new key's registers from shared memory
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            if (slot == pj) ka[k] = reinterpret_cast<const uint4 *>(s_new[0])[qi + 4 * k];
+            if (slot + 32 == pj) kz[k] = reinterpret_cast<const uint4 *>(s_new[0])[qi + 4 * k];
+        }
+#pragma unroll
+        for (int u = 0; u < 16; u++)
+            if (16 * warp + u == pj) vr[u] = reinterpret_cast<const VecT *>(s_new[1])[lane];
+    }
+    {   // scores: lane quad `slot`, lane qi of it: 16-byte pieces qi, qi + 4, … of keys slot and slot + 32
+        float da[G], dc[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) da[g] = 0.0f, dc[g] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            const int wi = qi + 4 * k;
+            float xa[8], xc[8];
+            halves_to_float<8>(ka[k], xa);
+            halves_to_float<8>(kz[k], xc);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float4 q0 = reinterpret_cast<const float4 *>(s_q[g])[2 * wi], q1 = reinterpret_cast<const float4 *>(s_q[g])[2 * wi + 1];
+                const float qq[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+#pragma unroll
+                for (int e = 0; e < 8; e++) da[g] = fmaf(qq[e], xa[e], da[g]), dc[g] = fmaf(qq[e], xc[e], dc[g]);
+            }
+        }
+        const float scale = 1.0f / sqrtf((float)hd);
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+#pragma unroll
+            for (int o = 1; o < 4; o <<= 1)
+                da[g] += __shfl_xor_sync(0xffffffffu, da[g], o), dc[g] += __shfl_xor_sync(0xffffffffu, dc[g], o);
+            if (qi == 0) s_p[g][slot] = da[g] * scale, s_p[g][slot + 32] = dc[g] * scale;
+        }
+    }
+    __syncthreads();
+    // softmax per q head; weights 0 past cnt
+    for (int g = warp; g < grp; g += nwarp) {
+        const float a = s_p[g][lane], a2 = s_p[g][lane + 32];
+        float m = fmaxf(lane < cnt ? a : -INFINITY, lane + 32 < cnt ? a2 : -INFINITY);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        const float e = lane < cnt ? expf(a - m) : 0.0f, e2 = lane + 32 < cnt ? expf(a2 - m) : 0.0f;
+        float l = e + e2;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+        s_p[g][lane] = e, s_p[g][lane + 32] = e2;
+        if (lane == 0) s_m[g] = m, s_l[g] = l;
+    }
+    for (int i = grp * kChunk + tid; i < G * kChunk; i += kThreads) s_p[i / kChunk][i % kChunk] = 0.0f;
+    __syncthreads();
+    float acc[G][V];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[g][v] = 0.0f;
+#pragma unroll
+    for (int k4 = 0; k4 < 4; k4++) {
+        const int j4 = 4 * warp + k4;   // keys 4·j4 … 4·j4 + 3
+        float4 p4[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) p4[g] = reinterpret_cast<const float4 *>(s_p[g])[j4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            float x[V];
+            halves_to_float<V>(vr[4 * k4 + u], x);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float pg = u == 0 ? p4[g].x : u == 1 ? p4[g].y : u == 2 ? p4[g].z : p4[g].w;
+#pragma unroll
+                for (int v = 0; v < V; v++) acc[g][v] = fmaf(pg, x[v], acc[g][v]);
+            }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
+    __syncthreads();
+    for (int i = tid; i < grp * hd; i += kThreads) {
+        const int g = i / hd, t = i % hd;
+        float o = 0.0f;
+        for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
+        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
+        wp[2 + t] = o;
+        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
+    }
+}
+
 __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, float *out) {
     pdl_wait();
     pdl_trigger();
@@ -643,16 +836,60 @@ harp_status attn_launch(const dec_attn_shape *s, const float *q, Rows rows, int 
 
 }  // namespace
 
+namespace {
+
+int g_attn_variant;   // dec_set_attn_variant
+
+template <int V, int G>
+void f16_launch(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, const float *q, const void *kc, const void *vc,
+                const int32_t *pos, float *ws, RopeIn rp) {
+    pdl_launch(attn_f16_kernel<V, G>, grid, kThreads, 0, st, *s, q, (const __half *)kc, (const __half *)vc, pos, ws, nch, rp);
+}
+
+template <int V>
+void f16_launch_g(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, const float *q, const void *kc, const void *vc,
+                  const int32_t *pos, float *ws, RopeIn rp) {
+    const int grp = s->n_heads / s->n_kv;   // ≤ kMaxGroup (check_shape)
+    if (grp == 1) f16_launch<V, 1>(s, grid, nch, st, q, kc, vc, pos, ws, rp);
+    else if (grp == 2) f16_launch<V, 2>(s, grid, nch, st, q, kc, vc, pos, ws, rp);
+    else if (grp <= 4) f16_launch<V, 4>(s, grid, nch, st, q, kc, vc, pos, ws, rp);
+    else f16_launch<V, 8>(s, grid, nch, st, q, kc, vc, pos, ws, rp);
+}
+
+harp_status f16_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos, float *out,
+                     float *workspace, dec_stream stream, RopeIn rp) {
+    if (__atomic_load_n(&g_attn_variant, __ATOMIC_RELAXED) == 1)
+        return attn_launch(s, q, F16Rows{(const __half *)kc, (const __half *)vc, 0, -1, NULL, NULL}, B, pos, out, workspace, stream, rp);
+    HARP_TRY(check_shape(s, B));
+    const int nch = chunks_of(s);
+    const dim3 grid(nch, s->n_kv, B);
+    cudaStream_t st = (cudaStream_t)stream;
+    switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
+    case 1: f16_launch_g<1>(s, grid, nch, st, q, kc, vc, pos, workspace, rp); break;
+    case 2: f16_launch_g<2>(s, grid, nch, st, q, kc, vc, pos, workspace, rp); break;
+    default: f16_launch_g<4>(s, grid, nch, st, q, kc, vc, pos, workspace, rp); break;
+    }
+    HARP_TRY(launched("attention partials"));
+    if (!out) return HARP_OK;   // the consumer combines (dec_xin_split_att)
+    pdl_launch(attn_combine_kernel, dim3(s->n_heads, B), 128, 0, st, *s, workspace, nch, out);
+    return launched("attention combine");
+}
+
+}  // namespace
+
+extern "C" void dec_set_attn_variant(int v) { __atomic_store_n(&g_attn_variant, v == 1 ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" int dec_attn_variant(void) { return __atomic_load_n(&g_attn_variant, __ATOMIC_RELAXED); }
+
 extern "C" harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
                                 float *out, float *workspace, dec_stream stream) {
-    return attn_launch(s, q, F16Rows{(const __half *)kc, (const __half *)vc, 0, -1, NULL, NULL}, B, pos, out, workspace, stream);
+    return f16_attn(s, q, kc, vc, B, pos, out, workspace, stream, RopeIn{});
 }
 
 extern "C" harp_status dec_attn_rope(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                                      const float *inv_freq, int interleaved, void *kc, void *vc, float *out, float *workspace,
                                      dec_stream stream) {
     const RopeIn rp = {qkv, ldq, interleaved, inv_freq, (__half *)kc, (__half *)vc};
-    return attn_launch(s, NULL, F16Rows{(const __half *)kc, (const __half *)vc, 0, -1, NULL, NULL}, B, pos, out, workspace, stream, rp);
+    return f16_attn(s, NULL, kc, vc, B, pos, out, workspace, stream, rp);
 }
 
 extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,

@@ -273,6 +273,13 @@ harp_status dec_attn(const dec_attn_shape *s, const float *q, const void *kc, co
  * and the one whose key chunk holds pos[b] stores the new k and v; same bits as the two calls. */
 harp_status dec_attn_rope(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos, const float *inv_freq,
                           int interleaved, void *kc, void *vc, float *out, float *workspace, dec_stream stream);
+/* Which kernel dec_attn and dec_attn_rope run (the bench's and the tests' A/B switch; process-wide):
+ * 0 (default) loads the chunk's K and V into registers up front and scores each key on four lanes
+ * with the group size a template bound; 1 is the previous kernel (one thread per key,
+ * attn_part_kernel<V, F16Rows>). Both compute the same attention up to fp32 summation order, each
+ * deterministic, and each keeps dec_attn_rope bit-identical to dec_rope_kv + dec_attn. */
+void dec_set_attn_variant(int v);
+int dec_attn_variant(void);
 /* out[b][i] = silu(gate)·up for the fused up|gate rows ug [B][ld] (up = columns 0..hidden-1, gate the
  * next hidden), the model's SwiGLU (harp_swiglu) on the decode path. Twin: dec_swiglu_ref. */
 harp_status dec_swiglu(const float *ug, int ld, int B, int hidden, float *out, int ldo, dec_stream stream);

@@ -391,6 +391,106 @@ __device__ __forceinline__ void kv4_word(uint32_t w, float zb, float *x) {
 // (words i, i + 4, … of 8 rows) fall in 32 distinct banks.
 __host__ __device__ constexpr int kv4_kstride(int V) { return V == 1 ? 16 : 16 * V + 16; }
 
+// What attn_kv4_kernel and attn_f16_kernel share: a chunk past pos[b], the group's q rows, the quad sum
+// of the scores, the chunk softmax, the value update of one key and the store of the partials.
+
+// A chunk past pos[b] (max_ctx > pos[b] + 1): the empty partial (m = −∞, l = 0, o = 0).
+__device__ __forceinline__ void attn_empty_partial(const dec_attn_shape &s, float *ws, int nch, int b, int kvh, int chunk, int grp,
+                                                   int hd) {
+    for (int i = threadIdx.x; i < grp * hd; i += kThreads) {
+        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
+        wp[2 + i % hd] = 0.0f;
+        if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
+    }
+}
+
+// s_q: the group's q heads, RoPE applied to the q|k|v row (row != NULL: rope_pair, dec_rope_kv's values)
+// or copied from q; zero rows grp … G − 1, so no multiply-add needs a guard.
+template <int G, int HD>
+__device__ __forceinline__ void attn_stage_q(const dec_attn_shape &s, const float *q, const float *row, const float *inv_freq,
+                                             int interleaved, int b, int kvh, int grp, int p, float (*s_q)[HD]) {
+    constexpr int half = HD / 2;
+    const int tid = threadIdx.x;
+    if (row) {
+        for (int i = tid; i < grp * half; i += kThreads) {
+            int i0, i1;
+            float y0, y1;
+            rope_pair(row, HD, kvh * grp + i / half, i % half, p, inv_freq, interleaved, &i0, &i1, &y0, &y1);
+            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
+        }
+    } else {
+        for (int i = tid; i < grp * HD; i += kThreads)
+            s_q[i / HD][i % HD] = q[(size_t)b * s.n_heads * HD + (size_t)(kvh * grp + i / HD) * HD + i % HD];
+    }
+    for (int i = grp * HD + tid; i < G * HD; i += kThreads) s_q[i / HD][i % HD] = 0.0f;
+}
+
+// The lane quad's partial dot products of keys slot and slot + 32, summed by two xor shuffles in a fixed
+// order; lane 0 of the quad writes the scores (·sa / ·sc: the keys' K scales, 1 for fp16; then ·scale).
+template <int G>
+__device__ __forceinline__ void attn_quad_scores(float *da, float *dc, int qi, int slot, float sa, float sc, float scale,
+                                                 float (*s_p)[kChunk]) {
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) da[g] += __shfl_xor_sync(0xffffffffu, da[g], o), dc[g] += __shfl_xor_sync(0xffffffffu, dc[g], o);
+        if (qi == 0) s_p[g][slot] = da[g] * sa * scale, s_p[g][slot + 32] = dc[g] * sc * scale;
+    }
+}
+
+// Softmax of each q head's chunk of scores (m and l kept for the combine); s_p gets e·w[key] (w: the keys'
+// V scales, or NULL for 1), and 0 past cnt and in rows grp … G − 1.
+template <int G>
+__device__ __forceinline__ void attn_softmax(int grp, int cnt, const float *w, float (*s_p)[kChunk], float *s_m, float *s_l) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
+    for (int g = warp; g < grp; g += nwarp) {
+        const float a = s_p[g][lane], a2 = s_p[g][lane + 32];
+        float m = fmaxf(lane < cnt ? a : -INFINITY, lane + 32 < cnt ? a2 : -INFINITY);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        const float e = lane < cnt ? expf(a - m) : 0.0f, e2 = lane + 32 < cnt ? expf(a2 - m) : 0.0f;
+        float l = e + e2;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
+        s_p[g][lane] = w ? e * w[lane] : e, s_p[g][lane + 32] = w ? e2 * w[lane + 32] : e2;
+        if (lane == 0) s_m[g] = m, s_l[g] = l;
+    }
+    for (int i = grp * kChunk + tid; i < G * kChunk; i += kThreads) s_p[i / kChunk][i % kChunk] = 0.0f;
+}
+
+// acc[g] += the weight of key u of the four in p4[g] · x (the lane's V columns of that key).
+template <int G, int V>
+__device__ __forceinline__ void attn_accum(float (*acc)[V], const float4 *p4, int u, const float *x) {
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        const float pg = u == 0 ? p4[g].x : u == 1 ? p4[g].y : u == 2 ? p4[g].z : p4[g].w;
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[g][v] = fmaf(pg, x[v], acc[g][v]);
+    }
+}
+
+// The four warps' sums added in a fixed order and stored with m and l as the chunk's partial
+// (attn_combine.cuh reads them).
+template <int G, int V>
+__device__ __forceinline__ void attn_store_partials(const dec_attn_shape &s, float (*acc)[V], float (*s_o)[G][32 * V], const float *s_m,
+                                                    const float *s_l, float *ws, int nch, int b, int kvh, int chunk, int grp) {
+    constexpr int hd = 32 * V;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
+    __syncthreads();
+    for (int i = tid; i < grp * hd; i += kThreads) {
+        const int g = i / hd, t = i % hd;
+        float o = 0.0f;
+        for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
+        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
+        wp[2 + t] = o;
+        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
+    }
+}
+
 template <int V, int G>
 __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, const float *q, Kv4Cache c, const int32_t *pos,
                                                            float *ws, int nch, Kv4New nw) {
@@ -410,13 +510,9 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, grp = s.n_heads / s.n_kv;
     const int p = pos[b], hi = p + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
     const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
-    if (!cnt) {   // a chunk past pos[b] (max_ctx > pos[b] + 1): the empty partial, without staging or scoring
-        for (int i = tid; i < grp * hd; i += kThreads) {
-            float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
-            wp[2 + i % hd] = 0.0f;
-            if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
-        }
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (!cnt) {   // without staging or scoring
+        attn_empty_partial(s, ws, nch, b, kvh, chunk, grp, hd);
         return;
     }
     const bool store = nw.qkv && j0 <= p && p < j1;
@@ -442,15 +538,10 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
             mzb = 8388608.0f + (float)__ldg(base + c.m.zero_off + r);
         }
     }
-    if (nw.qkv) {   // RoPE of the group's q heads (and, in the store CTA, of the new key) as rope_kv4_kernel
+    attn_stage_q<G, hd>(s, q, nw.qkv ? nw.qkv + (size_t)b * nw.ldq : NULL, nw.inv_freq, nw.interleaved, b, kvh, grp, p, s_q);
+    if (store) {   // RoPE of the new key, as rope_kv4_kernel
         const float *row = nw.qkv + (size_t)b * nw.ldq;
-        for (int i = tid; i < grp * half; i += kThreads) {
-            int i0, i1;
-            float y0, y1;
-            rope_pair(row, hd, kvh * grp + i / half, i % half, p, nw.inv_freq, nw.interleaved, &i0, &i1, &y0, &y1);
-            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
-        }
-        if (store) {
+        {
             const int kvd = s.n_kv * hd;
             for (int t = tid; t < half; t += kThreads) {
                 int i0, i1;
@@ -460,11 +551,7 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
             }
             for (int i = tid; i < hd; i += kThreads) s_new[1][i] = row[s.n_heads * hd + kvd + kvh * hd + i];
         }
-    } else {
-        for (int i = tid; i < grp * hd; i += kThreads)
-            s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
     }
-    for (int i = grp * hd + tid; i < G * hd; i += kThreads) s_q[i / hd][i % hd] = 0.0f;
 #pragma unroll
     for (int u = 0; u < kPer; u++) {
         const int i = tid + u * kThreads, jj = i / V;
@@ -507,30 +594,10 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
                 for (int e = 0; e < 8; e++) da[g] = fmaf(qq[e], xa[e], da[g]), dc[g] = fmaf(qq[e], xc[e], dc[g]);
             }
         }
-        const float scale = 1.0f / sqrtf((float)hd);
-#pragma unroll
-        for (int g = 0; g < G; g++) {
-#pragma unroll
-            for (int o = 1; o < 4; o <<= 1)
-                da[g] += __shfl_xor_sync(0xffffffffu, da[g], o), dc[g] += __shfl_xor_sync(0xffffffffu, dc[g], o);
-            if (qi == 0) s_p[g][slot] = da[g] * s_ks[slot] * scale, s_p[g][slot + 32] = dc[g] * s_ks[slot + 32] * scale;
-        }
+        attn_quad_scores<G>(da, dc, qi, slot, s_ks[slot], s_ks[slot + 32], 1.0f / sqrtf((float)hd), s_p);
     }
     __syncthreads();
-    // softmax per q head; the stored weight is e·(V scale of the key), 0 past cnt
-    for (int g = warp; g < grp; g += nwarp) {
-        const float a = s_p[g][lane], a2 = s_p[g][lane + 32];
-        float m = fmaxf(lane < cnt ? a : -INFINITY, lane + 32 < cnt ? a2 : -INFINITY);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        const float e = lane < cnt ? expf(a - m) : 0.0f, e2 = lane + 32 < cnt ? expf(a2 - m) : 0.0f;
-        float l = e + e2;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-        s_p[g][lane] = e * s_vs[lane], s_p[g][lane + 32] = e2 * s_vs[lane + 32];
-        if (lane == 0) s_m[g] = m, s_l[g] = l;
-    }
-    for (int i = grp * kChunk + tid; i < G * kChunk; i += kThreads) s_p[i / kChunk][i % kChunk] = 0.0f;
+    attn_softmax<G>(grp, cnt, s_vs, s_p, s_m, s_l);   // the weights carry the keys' V scales
     __syncthreads();
     // values: warp w keys 16w … 16w + 15; lane owns columns lane·V … lane·V + V − 1
     float acc[G][V];
@@ -559,27 +626,10 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
 #pragma unroll
                 for (int v = 0; v < V; v++) x[v] = x8[v];
             }
-#pragma unroll
-            for (int g = 0; g < G; g++) {
-                const float pg = u == 0 ? p4[g].x : u == 1 ? p4[g].y : u == 2 ? p4[g].z : p4[g].w;
-#pragma unroll
-                for (int v = 0; v < V; v++) acc[g][v] = fmaf(pg, x[v], acc[g][v]);
-            }
+            attn_accum<G, V>(acc, p4, u, x);
         }
     }
-#pragma unroll
-    for (int g = 0; g < G; g++)
-#pragma unroll
-        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
-    __syncthreads();
-    for (int i = tid; i < grp * hd; i += kThreads) {
-        const int g = i / hd, t = i % hd;
-        float o = 0.0f;
-        for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
-        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
-        wp[2 + t] = o;
-        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
-    }
+    attn_store_partials<G, V>(s, acc, s_o, s_m, s_l, ws, nch, b, kvh, chunk, grp);
 }
 
 // ---- fp16 cache, variant 0 (dec_attn and dec_attn_rope) ----
@@ -625,13 +675,9 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
     const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z, grp = s.n_heads / s.n_kv, kvd = s.n_kv * hd;
     const int p = pos[b], hi = p + 1, lo = s.window > 0 && hi > s.window ? hi - s.window : 0;
     const int j0 = lo + chunk * kChunk, j1 = min(hi, j0 + kChunk), cnt = max(0, j1 - j0);
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarp = kThreads / 32;
-    if (!cnt) {   // a chunk past pos[b]: the empty partial, without loading or scoring
-        for (int i = tid; i < grp * hd; i += kThreads) {
-            float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + i / hd) * nch + chunk) * (hd + 2);
-            wp[2 + i % hd] = 0.0f;
-            if (i % hd == 0) wp[0] = -INFINITY, wp[1] = 0.0f;
-        }
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (!cnt) {   // without loading or scoring
+        attn_empty_partial(s, ws, nch, b, kvh, chunk, grp, hd);
         return;
     }
     const bool store = rp.qkv && j0 <= p && p < j1;
@@ -653,15 +699,10 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
         vr[u] = VecT{};
         if (jj < cnt && jj != pj) vr[u] = __ldg(reinterpret_cast<const VecT *>(vb + (size_t)jj * kvd) + lane);
     }
-    if (rp.qkv) {   // RoPE of the group's q heads (and, in the store CTA, of the new key) as dec_rope_kv
+    attn_stage_q<G, hd>(s, q, rp.qkv ? rp.qkv + (size_t)b * rp.ldq : NULL, rp.inv_freq, rp.interleaved, b, kvh, grp, p, s_q);
+    if (store) {   // RoPE of the new key and the fp16 store, as dec_rope_kv
         const float *row = rp.qkv + (size_t)b * rp.ldq;
-        for (int i = tid; i < grp * half; i += kThreads) {
-            int i0, i1;
-            float y0, y1;
-            rope_pair(row, hd, kvh * grp + i / half, i % half, p, rp.inv_freq, rp.interleaved, &i0, &i1, &y0, &y1);
-            s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
-        }
-        if (store) {
+        {
             const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd + (size_t)kvh * hd;
             for (int t = tid; t < half; t += kThreads) {
                 int i0, i1;
@@ -677,11 +718,7 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
                 rp.vc[at + i] = h;
             }
         }
-    } else {
-        for (int i = tid; i < grp * hd; i += kThreads)
-            s_q[i / hd][i % hd] = q[(size_t)b * s.n_heads * hd + (size_t)(kvh * grp + i / hd) * hd + i % hd];
     }
-    for (int i = grp * hd + tid; i < G * hd; i += kThreads) s_q[i / hd][i % hd] = 0.0f;
     __syncthreads();
     if (store) {   // CTA-uniform: the new key's registers from shared memory
 #pragma unroll
@@ -711,30 +748,10 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
                 for (int e = 0; e < 8; e++) da[g] = fmaf(qq[e], xa[e], da[g]), dc[g] = fmaf(qq[e], xc[e], dc[g]);
             }
         }
-        const float scale = 1.0f / sqrtf((float)hd);
-#pragma unroll
-        for (int g = 0; g < G; g++) {
-#pragma unroll
-            for (int o = 1; o < 4; o <<= 1)
-                da[g] += __shfl_xor_sync(0xffffffffu, da[g], o), dc[g] += __shfl_xor_sync(0xffffffffu, dc[g], o);
-            if (qi == 0) s_p[g][slot] = da[g] * scale, s_p[g][slot + 32] = dc[g] * scale;
-        }
+        attn_quad_scores<G>(da, dc, qi, slot, 1.0f, 1.0f, 1.0f / sqrtf((float)hd), s_p);
     }
     __syncthreads();
-    // softmax per q head; weights 0 past cnt
-    for (int g = warp; g < grp; g += nwarp) {
-        const float a = s_p[g][lane], a2 = s_p[g][lane + 32];
-        float m = fmaxf(lane < cnt ? a : -INFINITY, lane + 32 < cnt ? a2 : -INFINITY);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        const float e = lane < cnt ? expf(a - m) : 0.0f, e2 = lane + 32 < cnt ? expf(a2 - m) : 0.0f;
-        float l = e + e2;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-        s_p[g][lane] = e, s_p[g][lane + 32] = e2;
-        if (lane == 0) s_m[g] = m, s_l[g] = l;
-    }
-    for (int i = grp * kChunk + tid; i < G * kChunk; i += kThreads) s_p[i / kChunk][i % kChunk] = 0.0f;
+    attn_softmax<G>(grp, cnt, NULL, s_p, s_m, s_l);
     __syncthreads();
     float acc[G][V];
 #pragma unroll
@@ -751,27 +768,10 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
         for (int u = 0; u < 4; u++) {
             float x[V];
             halves_to_float<V>(vr[4 * k4 + u], x);
-#pragma unroll
-            for (int g = 0; g < G; g++) {
-                const float pg = u == 0 ? p4[g].x : u == 1 ? p4[g].y : u == 2 ? p4[g].z : p4[g].w;
-#pragma unroll
-                for (int v = 0; v < V; v++) acc[g][v] = fmaf(pg, x[v], acc[g][v]);
-            }
+            attn_accum<G, V>(acc, p4, u, x);
         }
     }
-#pragma unroll
-    for (int g = 0; g < G; g++)
-#pragma unroll
-        for (int v = 0; v < V; v++) s_o[warp][g][lane * V + v] = acc[g][v];
-    __syncthreads();
-    for (int i = tid; i < grp * hd; i += kThreads) {
-        const int g = i / hd, t = i % hd;
-        float o = 0.0f;
-        for (int w = 0; w < nwarp; w++) o += s_o[w][g][t];
-        float *wp = ws + (((size_t)b * s.n_heads + kvh * grp + g) * nch + chunk) * (hd + 2);
-        wp[2 + t] = o;
-        if (t == 0) wp[0] = s_m[g], wp[1] = s_l[g];
-    }
+    attn_store_partials<G, V>(s, acc, s_o, s_m, s_l, ws, nch, b, kvh, chunk, grp);
 }
 
 __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, float *out) {

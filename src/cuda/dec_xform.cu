@@ -12,7 +12,8 @@
 // recomputes the row's sum of squares), the pre vector and the gather; the last applies the scale,
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
-// once for all rows of the tile, so batch rows share the block traffic.
+// once for all rows of its CTA (a prefill plan's kWideRows; at decode, under dec_set_xform_fast, one
+// row per CTA: more CTAs beat shared block traffic there).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>

@@ -342,6 +342,7 @@ typedef struct dopts {
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     int av[2], nav;                     /* --attn-variant: dec_set_attn_variant / dec_set_attn_kv4_variant values */
+    int xs[2], nxs;                     /* --xf-stage: dec_set_xform_stage values */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -383,18 +384,18 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
                    s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
-                   k_variants[vi].name, kv_bits, av, vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  mem %.2f GB\n",
+                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  xf-stage %d  mem %.2f GB\n",
                    s->name, bench_gpu_qtype_name(qt), rot, B, kv_bits, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s,
-                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, peak / 1e9);
+                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, dec_xform_stage(), peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
@@ -402,19 +403,23 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
     model_free(&M);
 }
 
-/* The row at every --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio) and once per
- * --attn-variant; vs_kv16 and vs_fp16 compare with the row of the same attention variant
- * (fp16_tok_s[variant]). */
-static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[2][4][9]) {
-    double kv16[2][16] = {{0}}, tok[16] = {0};
-    for (int i = 0; i < o->nkv; i++)
-        for (int a = 0; a < o->nav; a++) {
-            const int av = o->av[a];
-            dec_set_attn_variant(av);
-            dec_set_attn_kv4_variant(av);
-            row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[av], tok, fp16_tok_s[av]);
-            if (o->kv[i] == 16) memcpy(kv16[av], tok, sizeof kv16[av]);
-        }
+/* The row at every --xf-stage, --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio)
+ * and --attn-variant; vs_kv16 and vs_fp16 compare with the row of the same attention variant and
+ * staging (fp16_tok_s[2·stage + variant]). */
+static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][4][9]) {
+    double kv16[4][16] = {{0}}, tok[16] = {0};
+    for (int x = 0; x < o->nxs; x++) {
+        dec_set_xform_stage(o->xs[x]);
+        for (int i = 0; i < o->nkv; i++)
+            for (int a = 0; a < o->nav; a++) {
+                const int av = o->av[a], v = 2 * o->xs[x] + av;
+                dec_set_attn_variant(av);
+                dec_set_attn_kv4_variant(av);
+                row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[v], tok, fp16_tok_s[v]);
+                if (o->kv[i] == 16) memcpy(kv16[v], tok, sizeof kv16[v]);
+            }
+    }
+    dec_set_xform_stage(1);
     dec_set_attn_variant(0);
     dec_set_attn_kv4_variant(0);
 }
@@ -424,6 +429,7 @@ static void usage(FILE *f) {
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
+               "                         [--xf-stage on|off|both]   (transform weights fetched before the PDL wait: on by default)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -439,8 +445,9 @@ int bench_decode(int argc, char **argv) {
                                          {"reps", required_argument, 0, 'R'},    {"help", no_argument, 0, 'h'},
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
-                                         {"attn-variant", required_argument, 0, 'A'}, {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1};
+                                         {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
+                                         {0, 0, 0, 0}};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int gpu = 0, c;
     optind = 1;
@@ -487,6 +494,11 @@ int bench_decode(int argc, char **argv) {
             if (!o.nav) cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
             break;
         }
+        case 'X':
+            if (!strcmp(optarg, "on") || !strcmp(optarg, "off")) o.xs[0] = optarg[1] == 'n', o.nxs = 1;
+            else if (!strcmp(optarg, "both")) o.xs[0] = 1, o.xs[1] = 0, o.nxs = 2;
+            else cli_die(CLI_EXIT_USAGE, "--xf-stage: expected on, off or both, not '%s'", optarg);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -526,7 +538,7 @@ int bench_decode(int argc, char **argv) {
         for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
             if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
         if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
-        double fp16[2][4][9] = {{{0}}};
+        double fp16[4][4][9] = {{{0}}};
         for (int bi = 0; bi < nb; bi++) {
             size_t fr = 0, tot = 0;
             CUCHK(cudaMemGetInfo(&fr, &tot));

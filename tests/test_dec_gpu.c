@@ -284,6 +284,23 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
+        {   /* dec_set_xform_stage: stage blocks, permutations and vectors fetched before the PDL wait into
+             * shared memory, against every read from global memory after it: bit-identical */
+            dec_set_xform_stage(0);
+            uint16_t *s16 = malloc((size_t)rows * npad * 2);
+            float *got2 = malloc(sizeof(float) * rows * n);
+            poison(dout, (size_t)rows * npad * 2);
+            CHECK_OK(dec_xin(xd, dxin, (int)n, rows, dnw, 1e-5f, dpre, dout, npad, npad, scr, NULL));
+            CU(cudaMemcpy(s16, dout, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+            CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
+            CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+            dec_set_xform_stage(1);
+            const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d staged vs global stage reads: input side %s, output side %s", what,
+                      (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
+            free(got2), free(s16);
+        }
         if (rows > 8) {   /* the prefill plan against the decode plan (8 rows): the same bits */
             dec_xdev *xn = NULL;
             CHECK_OK(dec_xform_upload(xf, 8, &xn));

@@ -39,7 +39,14 @@ constexpr int kThreads = 512;
 constexpr int kTileFloats = 8192;   // rows × tile elements per buffer (2 buffers: 64 KiB)
 constexpr int kMaxPasses = 8;
 constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
+// Shared memory for the stage blocks a pass stages before its PDL wait (decode plans; a prefill plan
+// keeps room for three CTAs per SM) and the largest tile whose permutation / norm / pre / post entries
+// are staged too.
+constexpr int kStageBytes = 96 * 1024, kSmemWide = 72 * 1024;
+constexpr int kVecTile = 1024;
+constexpr size_t kSmemMax = 2 * kTileFloats * sizeof(float) + 16 + kStageBytes + 5 * kVecTile * sizeof(float);
 int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
+int g_stage = 1;                    // dec_set_xform_stage: weights fetched before the PDL wait
 
 // Division by a runtime constant d in three multiply instructions: q = ⌊c·x / 2^64⌋ with c = ⌈2^64 / d⌉
 // is exact for every 32-bit x and 2 ≤ d < 2^32 (Lemire, Kaser, Kurz 2019, "Faster remainder by direct
@@ -65,12 +72,15 @@ struct XStageK {
     FDiv fstep, fb;                 // ÷ step, ÷ b
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
     int f32;                        // blocks in fp32: entries fp16 cannot hold exactly (Cayley, Kronecker)
+    int soff;                       // ≥ 0: byte offset of the staged copy in shared memory (whole block
+                                    // when Gs = 1, else the tile's rows in tile order); −1: read from blk
     const void *blk;                // [b][Gs][bp] of __half, or of float when f32
 };
 
 struct XPassK {
     FDiv fG;                              // ÷ G (strided passes)
     int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
+    int sbytes;                           // staged stage blocks (soff ≥ 0), bytes
     XStageK st[DEC_MAX_STAGES];
 };
 
@@ -94,6 +104,7 @@ struct XArgs {
     const float *post;
     const int *scatter;
     float scale;
+    int vst;           // the tile's gather / norm / pre (first pass) and scatter / post (last) entries are staged
 };
 
 // Input element i of row r; with glu, SwiGLU of the up|gate product, with att_nch, the combine of
@@ -115,15 +126,81 @@ __device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
     return blockIdx.x * p.G + qq + p.C * u;
 }
 
+// Byte offset of the staging area behind the two tile buffers (16-aligned for cp.async).
+__host__ __device__ __forceinline__ size_t stage_base(int rb, int tile) { return ((size_t)2 * rb * tile * sizeof(float) + 15) & ~(size_t)15; }
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// Row of stage S's matrix for element e (entries): block d (e's digit) of group c (its other digits).
+__device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out) {
+    const int q1 = (int)fdiv((unsigned)e, S.fstep), hi = (int)fdiv((unsigned)q1, S.fb);   // e / step, e / (b·step)
+    const int d = q1 - hi * S.b;
+    const int c = S.Gs == 1 ? 0 : hi * S.step + (e - q1 * S.step);
+    *d_out = d;
+    return ((size_t)d * S.Gs + c) * S.bp;
+}
+
+// Everything a pass reads that no kernel of the token writes (stage blocks, permutations, norm, pre
+// and post vectors) is fetched before the PDL wait, so at decode its latency (DRAM: a layer's weights
+// have streamed through L2 since the last token) overlaps the kernel before; after the wait only the
+// activations are read from global memory.
+__device__ void stage_weights(const XArgs &a, int tile, unsigned char *stg, int *vsrc, float *vnorm, float *vpre, int *vdst, float *vpost) {
+    const int tid = threadIdx.x;
+    for (int s = 0; s < a.p.ns; s++) {
+        const XStageK &S = a.p.st[s];
+        if (S.soff < 0) continue;
+        const int esz = S.f32 ? 4 : 2;
+        if (S.Gs == 1) {
+            const int chunks = S.b * S.bp * esz / 16;
+            for (int c = tid; c < chunks; c += kThreads) cp_async16(stg + S.soff + 16 * c, (const unsigned char *)S.blk + 16 * c);
+        } else {
+            const int cpr = S.bp * esz / 16;   // 16-byte pieces per block row: 1, 2, … (bp is a multiple of 8)
+            for (int i = tid; i < tile * cpr; i += kThreads) {
+                const int idx = i / cpr, part = i - idx * cpr, e = elem_of(a.p, idx);
+                if (e >= a.n) continue;
+                int d;
+                const size_t mo = stage_row(S, e, &d);
+                cp_async16(stg + S.soff + (size_t)idx * S.bp * esz + 16 * part, (const unsigned char *)S.blk + mo * esz + 16 * part);
+            }
+        }
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    if (!a.vst) return;
+    for (int idx = tid; idx < tile; idx += kThreads) {
+        const int e = elem_of(a.p, idx);
+        if (e >= a.n) continue;
+        if (a.first) {
+            const int src = a.gather ? a.gather[e] : e;
+            vsrc[idx] = src;
+            if (a.norm) vnorm[idx] = a.norm[src];
+            if (a.pre) vpre[idx] = a.pre[src];
+        }
+        if (a.last) {
+            const int dst = a.scatter ? a.scatter[e] : e;
+            vdst[idx] = dst;
+            if (a.post) vpost[idx] = a.post[dst];
+        }
+    }
+}
+
 __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
-    pdl_wait();
-    pdl_trigger();
     const int row0 = blockIdx.y * a.p.rb, RB = min(a.p.rb, a.rows - row0);
     const int tile = a.p.G * a.p.S;
     float *b0 = sm, *b1 = sm + a.p.rb * tile;
+    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, tile);
+    int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
+    float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    stage_weights(a, tile, stg, vsrc, vnorm, vpre, vdst, vpost);
+    pdl_wait();
+    pdl_trigger();
     if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
         __shared__ float s_part[kThreads / 32][kRows];
         for (int r = 0; r < RB; r++) {
@@ -144,19 +221,22 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
         const int e = elem_of(a.p, idx);
-        const int src = e < a.n && a.gather ? a.gather[e] : e;
+        const int src = e >= a.n ? e : a.vst && a.first ? vsrc[idx] : a.gather ? a.gather[e] : e;
+        const float nw = e < a.n && a.norm ? (a.vst ? vnorm[idx] : a.norm[src]) : 0.0f;
+        const float pw = e < a.n && a.pre ? (a.vst ? vpre[idx] : a.pre[src]) : 0.0f;
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
             float v = 0.0f;
             if (e < a.n) {
                 v = load_in(a, row0 + r, src);
-                if (a.norm) v = a.norm[src] * (v * s_inv[r]);
-                if (a.pre) v *= a.pre[src];
+                if (a.norm) v = nw * (v * s_inv[r]);
+                if (a.pre) v *= pw;
             }
             b0[r * tile + idx] = v;
         }
     }
+    cp_async_wait_all();
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK S = a.p.st[s];
@@ -166,20 +246,21 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
 #pragma unroll
             for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
             if (e < a.n) {
-                const int q1 = (int)fdiv((unsigned)e, S.fstep), hi = (int)fdiv((unsigned)q1, S.fb);   // e / step, e / (b·step)
-                const int d = q1 - hi * S.b;
-                const int c = S.Gs == 1 ? 0 : hi * S.step + (e - q1 * S.step);
-                const size_t mo = ((size_t)d * S.Gs + c) * S.bp;
+                int d;
+                const size_t mo = stage_row(S, e, &d);
                 const int base = idx - d * S.ts;
+                // the staged copy holds the whole block (Gs = 1) or this tile's rows in tile order
+                const void *blk = S.soff < 0 ? S.blk : stg + S.soff;
+                const size_t row = S.soff < 0 || S.Gs == 1 ? mo : (size_t)idx * S.bp;
                 for (int j0 = 0; j0 < S.bp; j0 += 8) {
                     float mf[8];
                     if (S.f32) {
-                        const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + j0);
+                        const float4 *M = reinterpret_cast<const float4 *>((const float *)blk + row + j0);
                         const float4 u0 = M[0], u1 = M[1];
                         mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
                         mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
                     } else {
-                        const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + j0);
+                        const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)blk + row + j0);
                         const __half *mh = reinterpret_cast<const __half *>(&mv);
 #pragma unroll
                         for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
@@ -212,8 +293,8 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     for (int idx = tid; idx < tile; idx += kThreads) {
         const int e = elem_of(a.p, idx);
         if (e >= a.n) continue;
-        const int dst = a.last && a.scatter ? a.scatter[e] : e;
-        const float post = a.last && a.post ? a.post[dst] : 1.0f;
+        const int dst = a.last && a.vst ? vdst[idx] : a.last && a.scatter ? a.scatter[e] : e;
+        const float post = a.last && a.post ? (a.vst ? vpost[idx] : a.post[dst]) : 1.0f;
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
@@ -343,6 +424,23 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     return HARP_OK;
 }
 
+// Which stage blocks of pass p are staged in shared memory before the PDL wait, in stage order while
+// they fit: a decode CTA has kStageBytes for them; a prefill CTA keeps its whole shared memory under
+// kSmemWide (three CTAs per SM), its blocks mostly in L2 anyway.
+void plan_staging(XPassK *p, bool wide) {
+    const int tile = p->G * p->S;
+    const size_t base = stage_base(p->rb, tile), vec = tile <= kVecTile ? 5 * (size_t)tile * sizeof(float) : 0;
+    const size_t budget = !wide ? kStageBytes : base + vec < (size_t)kSmemWide ? kSmemWide - base - vec : 0;
+    size_t used = 0;
+    for (int s = 0; s < p->ns; s++) {
+        XStageK &k = p->st[s];
+        const size_t bytes = ((size_t)(k.Gs == 1 ? k.b : tile) * k.bp * (k.f32 ? 4 : 2) + 15) / 16 * 16;
+        k.soff = used + bytes <= budget ? (int)used : -1;
+        if (k.soff >= 0) used += bytes;
+    }
+    p->sbytes = (int)used;
+}
+
 }  // namespace
 
 extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
@@ -401,9 +499,12 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     free(h);
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
-    for (int i = 0; st == HARP_OK && i < x->npass; i++) x->pass[i].fG = fdiv_of((unsigned)x->pass[i].G);
+    for (int i = 0; st == HARP_OK && i < x->npass; i++) {
+        x->pass[i].fG = fdiv_of((unsigned)x->pass[i].G);
+        plan_staging(&x->pass[i], x->max_rows > kRows);
+    }
     if (st == HARP_OK) {
-        e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * kTileFloats * (int)sizeof(float));
+        e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -414,6 +515,8 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     return HARP_OK;
 }
 
+extern "C" void dec_set_xform_stage(int on) { __atomic_store_n(&g_stage, on ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" int dec_xform_stage(void) { return __atomic_load_n(&g_stage, __ATOMIC_RELAXED); }
 extern "C" void dec_set_xform_fast(int on) { __atomic_store_n(&g_fast, on ? 1 : 0, __ATOMIC_RELAXED); }
 extern "C" int dec_xform_fast(void) { return __atomic_load_n(&g_fast, __ATOMIC_RELAXED); }
 
@@ -477,8 +580,16 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             // transforms against 2.27 ms at B = 1 (H100). Same bits: rows never interact.
             k.p.rb = 1;
         }
+        const int tile = k.p.G * k.p.S;
+        if (__atomic_load_n(&g_stage, __ATOMIC_RELAXED)) {
+            k.vst = tile <= kVecTile && (k.first || k.last);
+        } else {   // the A/B switch: every read from global memory after the wait, as before
+            for (int s = 0; s < k.p.ns; s++) k.p.st[s].soff = -1;
+            k.p.sbytes = 0;
+            k.vst = 0;
+        }
         const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
-        const size_t smem = 2 * (size_t)k.p.rb * k.p.G * k.p.S * sizeof(float);
+        const size_t smem = stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
         const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, smem, stream, k);
         if (e != cudaSuccess) return cuda_fail("launch", e);
         in = k.outf;

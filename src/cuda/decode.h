@@ -213,6 +213,12 @@ int dec_pdl(void);
  * GEMV's epilogue instead of a separate pass. */
 void dec_set_xform_fast(int on);
 int dec_xform_fast(void);
+/* Transform passes fetch their stage blocks (cp.async into shared memory), permutations and norm / pre /
+ * post entries before the PDL wait, so that at decode those reads overlap the kernel before instead of
+ * adding a memory round trip per stage after it; same arithmetic, bit-identical either way (on by
+ * default; off: `harp bench decode --xf-stage`'s and the tests' A/B switch). */
+void dec_set_xform_stage(int on);
+int dec_xform_stage(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4, 8 or 16 (0: 16 when the row tiles fit one wave of 16-warp

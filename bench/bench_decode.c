@@ -342,7 +342,7 @@ typedef struct dopts {
     int breakdown;                      /* also time the token without transforms / attention / both */
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     int av[2], nav;                     /* --attn-variant: dec_set_attn_variant / dec_set_attn_kv4_variant values */
-    int xs[2], nxs;                     /* --xf-stage: dec_set_xform_stage values */
+    int xs[2], nxs;                     /* --xf-stage: dec_set_xform_stage values, in the order given */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -429,7 +429,7 @@ static void usage(FILE *f) {
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
-               "                         [--xf-stage on|off|both]   (transform weights fetched before the PDL wait: on by default)\n"
+               "                         [--xf-stage 1,0]   (transform weights staged before the PDL wait: 1 default, 0 not)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -494,11 +494,16 @@ int bench_decode(int argc, char **argv) {
             if (!o.nav) cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
             break;
         }
-        case 'X':
-            if (!strcmp(optarg, "on") || !strcmp(optarg, "off")) o.xs[0] = optarg[1] == 'n', o.nxs = 1;
-            else if (!strcmp(optarg, "both")) o.xs[0] = 1, o.xs[1] = 0, o.nxs = 2;
-            else cli_die(CLI_EXIT_USAGE, "--xf-stage: expected on, off or both, not '%s'", optarg);
+        case 'X': {   /* levels 0, 1, 2 in the order given */
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            o.nxs = 0;
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                if ((!strcmp(t, "0") || !strcmp(t, "1")) && o.nxs < 2) o.xs[o.nxs++] = t[0] - '0';
+                else cli_die(CLI_EXIT_USAGE, "--xf-stage: 0, 1, 1,0 or 0,1, not '%s'", optarg);
+            if (!o.nxs) cli_die(CLI_EXIT_USAGE, "--xf-stage: 0, 1, 1,0 or 0,1, not '%s'", optarg);
             break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

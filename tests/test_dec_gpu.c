@@ -284,8 +284,8 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
-        {   /* dec_set_xform_stage: stage blocks, permutations and vectors fetched before the PDL wait into
-             * shared memory, against every read from global memory after it: bit-identical */
+        {   /* dec_set_xform_stage: the results above (stage blocks, permutations and vectors fetched into
+             * shared memory before the PDL wait) against every read from global memory after it: bit-identical */
             dec_set_xform_stage(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
@@ -297,7 +297,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
             dec_set_xform_stage(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d staged vs global stage reads: input side %s, output side %s", what,
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d unstaged vs staged transform weights: input side %s, output side %s", what,
                       (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }

@@ -120,10 +120,10 @@ __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
     return a.glu ? dec_swiglu1(x[i + a.glu], x[i]) : x[i];
 }
 
-__device__ __forceinline__ int elem_of(const XPassK &p, int idx) {
-    if (!p.strided) return blockIdx.x * p.G * p.S + idx;
+__device__ __forceinline__ int elem_of(const XPassK &p, int bx, int idx) {
+    if (!p.strided) return bx * p.G * p.S + idx;
     const int u = (int)fdiv((unsigned)idx, p.fG), qq = idx - u * p.G;
-    return blockIdx.x * p.G + qq + p.C * u;
+    return bx * p.G + qq + p.C * u;
 }
 
 // Byte offset of the staging area behind the two tile buffers (16-aligned for cp.async).
@@ -149,8 +149,10 @@ __device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out)
 // and post vectors) is fetched before the PDL wait, so at decode its latency (DRAM: a layer's weights
 // have streamed through L2 since the last token) overlaps the kernel before; after the wait only the
 // activations are read from global memory.
-__device__ void stage_weights(const XArgs &a, int tile, unsigned char *stg, int *vsrc, float *vnorm, float *vpre, int *vdst, float *vpost) {
-    const int tid = threadIdx.x;
+__device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
+    const int tid = threadIdx.x, tile = a.p.G * a.p.S;
+    int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
+    float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK &S = a.p.st[s];
         if (S.soff < 0) continue;
@@ -161,7 +163,7 @@ __device__ void stage_weights(const XArgs &a, int tile, unsigned char *stg, int 
         } else {
             const int cpr = S.bp * esz / 16;   // 16-byte pieces per block row: 1, 2, … (bp is a multiple of 8)
             for (int i = tid; i < tile * cpr; i += kThreads) {
-                const int idx = i / cpr, part = i - idx * cpr, e = elem_of(a.p, idx);
+                const int idx = i / cpr, part = i - idx * cpr, e = elem_of(a.p, bx, idx);
                 if (e >= a.n) continue;
                 int d;
                 const size_t mo = stage_row(S, e, &d);
@@ -172,7 +174,7 @@ __device__ void stage_weights(const XArgs &a, int tile, unsigned char *stg, int 
     asm volatile("cp.async.commit_group;" ::: "memory");
     if (!a.vst) return;
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, idx);
+        const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
         if (a.first) {
             const int src = a.gather ? a.gather[e] : e;
@@ -188,19 +190,17 @@ __device__ void stage_weights(const XArgs &a, int tile, unsigned char *stg, int 
     }
 }
 
-__global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
+// One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
+__device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
-    const int row0 = blockIdx.y * a.p.rb, RB = min(a.p.rb, a.rows - row0);
+    const int row0 = by * a.p.rb, RB = min(a.p.rb, a.rows - row0);
     const int tile = a.p.G * a.p.S;
     float *b0 = sm, *b1 = sm + a.p.rb * tile;
-    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, tile);
+    const bool vst = a.vst;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    stage_weights(a, tile, stg, vsrc, vnorm, vpre, vdst, vpost);
-    pdl_wait();
-    pdl_trigger();
     if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
         __shared__ float s_part[kThreads / 32][kRows];
         for (int r = 0; r < RB; r++) {
@@ -220,10 +220,10 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
         __syncthreads();
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, idx);
-        const int src = e >= a.n ? e : a.vst && a.first ? vsrc[idx] : a.gather ? a.gather[e] : e;
-        const float nw = e < a.n && a.norm ? (a.vst ? vnorm[idx] : a.norm[src]) : 0.0f;
-        const float pw = e < a.n && a.pre ? (a.vst ? vpre[idx] : a.pre[src]) : 0.0f;
+        const int e = elem_of(a.p, bx, idx);
+        const int src = e >= a.n ? e : vst && a.first ? vsrc[idx] : a.gather ? a.gather[e] : e;
+        const float nw = e < a.n && a.norm ? (vst ? vnorm[idx] : a.norm[src]) : 0.0f;
+        const float pw = e < a.n && a.pre ? (vst ? vpre[idx] : a.pre[src]) : 0.0f;
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
@@ -241,7 +241,7 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK S = a.p.st[s];
         for (int idx = tid; idx < tile; idx += kThreads) {
-            const int e = elem_of(a.p, idx);
+            const int e = elem_of(a.p, bx, idx);
             float acc[kRows];
 #pragma unroll
             for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
@@ -250,8 +250,9 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
                 const size_t mo = stage_row(S, e, &d);
                 const int base = idx - d * S.ts;
                 // the staged copy holds the whole block (Gs = 1) or this tile's rows in tile order
-                const void *blk = S.soff < 0 ? S.blk : stg + S.soff;
-                const size_t row = S.soff < 0 || S.Gs == 1 ? mo : (size_t)idx * S.bp;
+                const bool st = S.soff >= 0;
+                const void *blk = st ? (const void *)(stg + S.soff) : S.blk;
+                const size_t row = !st || S.Gs == 1 ? mo : (size_t)idx * S.bp;
                 for (int j0 = 0; j0 < S.bp; j0 += 8) {
                     float mf[8];
                     if (S.f32) {
@@ -291,10 +292,10 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
         b1 = t;
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, idx);
+        const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
-        const int dst = a.last && a.vst ? vdst[idx] : a.last && a.scatter ? a.scatter[e] : e;
-        const float post = a.last && a.post ? (a.vst ? vpost[idx] : a.post[dst]) : 1.0f;
+        const int dst = a.last && vst ? vdst[idx] : a.last && a.scatter ? a.scatter[e] : e;
+        const float post = a.last && a.post ? (vst ? vpost[idx] : a.post[dst]) : 1.0f;
 #pragma unroll
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
@@ -309,12 +310,21 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(XArgs a) {
             else a.outf[o] = v;
         }
     }
-    if (a.last && a.outh && blockIdx.x == 0)
+    if (a.last && a.outh && bx == 0)
         for (int i = a.n + tid; i < a.npad; i += kThreads)
             for (int r = 0; r < RB; r++) {
                 a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
                 if (a.outl) a.outl[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
             }
+}
+
+__global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
+    extern __shared__ float sm[];
+    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
+    stage_weights(a, blockIdx.x, stg);
+    pdl_wait();
+    pdl_trigger();
+    xf_body(a, blockIdx.x, blockIdx.y, stg);
 }
 
 }  // namespace
@@ -540,8 +550,15 @@ extern "C" size_t dec_xform_scratch_floats(const dec_xdev *x, int rows) {
 
 namespace {
 
+// Shared memory of one pass launch: tile buffers, staged blocks, staged vectors.
+size_t pass_smem(const XArgs &k) {
+    const int tile = k.p.G * k.p.S;
+    return stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
+}
+
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
     if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
+    XArgs ks[kMaxPasses];
     float *const outf = a.outf;
     __half *const outh = a.outh, *const outl = a.outl;
     const float *in = a.in;
@@ -588,12 +605,15 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.p.sbytes = 0;
             k.vst = 0;
         }
-        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
-        const size_t smem = stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
-        const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, smem, stream, k);
-        if (e != cudaSuccess) return cuda_fail("launch", e);
+        ks[i] = k;
         in = k.outf;
         ldi = x->n;
+    }
+    for (int i = 0; i < x->npass; i++) {
+        const XArgs &k = ks[i];
+        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
+        const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, pass_smem(k), stream, k);
+        if (e != cudaSuccess) return cuda_fail("launch", e);
     }
     return HARP_OK;
 }

@@ -79,9 +79,9 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float
         HARP_TRY(dec_gemv(w, lo, npad, rows, yh, w->m, &o, stream));
     } else {
         HARP_TRY(dec_prefill_gemm(ws->blas, w, hi, npad, 2 * rows, yh, w->m, ws->tile, ws->tile_rows, stream));
-        return dec_xout_sum(xout, yh, yl, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
     }
-    return dec_xout(xout, yh, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
+    // the prefill product holds the h and lo rows apart (yh, yl): summed in the output transform's first pass
+    return dec_xout_sum(xout, yh, rows > 8 ? yl : NULL, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
 }
 }  // namespace
 

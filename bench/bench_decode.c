@@ -13,7 +13,8 @@
  * clip 1; with --fuse on the store runs inside attention, dec_attn_rope_kv4), printing vs_kv16 = tok/s ÷
  * the same row's fp16-cache tok/s; --attn-variant 0,1 times every row with each attention kernel:
  * dec_set_attn_variant for the fp16 cache, dec_set_attn_kv4_variant for the 4-bit cache (1: the
- * previous kernels; the previous 4-bit one keeps its store a separate launch).
+ * previous kernels; the previous 4-bit one keeps its store a separate launch); --xf-stage 1,0 times every
+ * row with the transform passes' weights staged before the PDL wait (1) and read after it (0).
  * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
  * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L

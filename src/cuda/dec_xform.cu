@@ -13,7 +13,10 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of its CTA (a prefill plan's kWideRows; at decode, under dec_set_xform_fast, one
-// row per CTA: more CTAs beat shared block traffic there).
+// row per CTA: more CTAs beat shared block traffic there). Before its PDL wait a pass copies the stage
+// blocks it will read (cp.async, as far as kStageBytes allows), its permutation entries and its norm /
+// pre / post entries into shared memory (stage_weights), so that only the activations are read after
+// the wait (dec_set_xform_stage; docs/gpu.md "Weights before the wait").
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>

@@ -425,6 +425,18 @@ static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, do
     dec_set_attn_kv4_variant(0);
 }
 
+/* A list of one or two of 0 and 1 (an A/B switch: "0", "1", "0,1" or "1,0") into v, in the order given. */
+static int parse01(const char *opt, const char *arg, int v[2]) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%s", arg);
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+        if ((!strcmp(t, "0") || !strcmp(t, "1")) && n < 2) v[n++] = t[0] - '0';
+        else n = 3;
+    if (n < 1 || n > 2) cli_die(CLI_EXIT_USAGE, "%s: 0, 1, 0,1 or 1,0, not '%s'", opt, arg);
+    return n;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
@@ -485,26 +497,8 @@ int bench_decode(int argc, char **argv) {
             if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
             break;
         }
-        case 'A': {   /* 0 and / or 1, in the order given */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            o.nav = 0;
-            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-                if ((!strcmp(t, "0") || !strcmp(t, "1")) && o.nav < 2) o.av[o.nav++] = t[0] - '0';
-                else cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
-            if (!o.nav) cli_die(CLI_EXIT_USAGE, "--attn-variant: 0, 1, 0,1 or 1,0, not '%s'", optarg);
-            break;
-        }
-        case 'X': {   /* levels 0, 1, 2 in the order given */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            o.nxs = 0;
-            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-                if ((!strcmp(t, "0") || !strcmp(t, "1")) && o.nxs < 2) o.xs[o.nxs++] = t[0] - '0';
-                else cli_die(CLI_EXIT_USAGE, "--xf-stage: 0, 1, 1,0 or 0,1, not '%s'", optarg);
-            if (!o.nxs) cli_die(CLI_EXIT_USAGE, "--xf-stage: 0, 1, 1,0 or 0,1, not '%s'", optarg);
-            break;
-        }
+        case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
+        case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

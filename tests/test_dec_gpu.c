@@ -267,9 +267,15 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        {   /* dec_set_xform_fast: identity passes over small tiles and decode rows one per CTA, against
-             * the planned launch shapes: bit-identical */
-            dec_set_xform_fast(0);
+        /* dec_set_xform_fast (identity passes over small tiles, decode rows one per CTA) and
+         * dec_set_xform_stage (stage blocks, permutations and vectors fetched into shared memory before
+         * the PDL wait): the results above against each switched off, bit for bit */
+        static const struct {
+            void (*set)(int);
+            const char *name;
+        } ab[] = {{dec_set_xform_fast, "fast vs planned launch shapes"}, {dec_set_xform_stage, "staged vs unstaged transform weights"}};
+        for (size_t k = 0; k < sizeof ab / sizeof ab[0]; k++) {
+            ab[k].set(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
             float *got2 = malloc(sizeof(float) * rows * n);
             poison(dout, (size_t)rows * npad * 2);
@@ -278,27 +284,10 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
             CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
             CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
             CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
-            dec_set_xform_fast(1);
+            ab[k].set(1);
             const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d fast vs planned launch shapes: input side %s, output side %s", what,
-                      (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
-            free(got2), free(s16);
-        }
-        {   /* dec_set_xform_stage: the results above (stage blocks, permutations and vectors fetched into
-             * shared memory before the PDL wait) against every read from global memory after it: bit-identical */
-            dec_set_xform_stage(0);
-            uint16_t *s16 = malloc((size_t)rows * npad * 2);
-            float *got2 = malloc(sizeof(float) * rows * n);
-            poison(dout, (size_t)rows * npad * 2);
-            CHECK_OK(dec_xin(xd, dxin, (int)n, rows, dnw, 1e-5f, dpre, dout, npad, npad, scr, NULL));
-            CU(cudaMemcpy(s16, dout, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
-            CU(cudaMemcpy(dres, res0, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
-            CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
-            CU(cudaMemcpy(got2, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
-            dec_set_xform_stage(1);
-            const int din = memcmp(s16, o16, (size_t)rows * npad * 2) != 0, dout_ = memcmp(got2, got, sizeof(float) * rows * n) != 0;
-            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d unstaged vs staged transform weights: input side %s, output side %s", what,
-                      (long long)n, rows, din ? "differs" : "identical", dout_ ? "differs" : "identical");
+            CHECK_MSG(!din && !dout_, "%s n=%lld rows=%d %s: input side %s, output side %s", what, (long long)n, rows, ab[k].name,
+                      din ? "differs" : "identical", dout_ ? "differs" : "identical");
             free(got2), free(s16);
         }
         if (rows > 8) {   /* the prefill plan against the decode plan (8 rows): the same bits */

@@ -40,7 +40,9 @@ echo "== libraries"
 # Everything ldd resolves, minus the driver and cuBLAS (hundreds of MB, present on the device). harp
 # opens cuBLAS at first use (src/cuda/cublas_dl.c), so ldd of the binaries does not show it: what
 # cuBLAS itself needs (librt, libdl, ... of the packed glibc) is added from this machine's copy.
-cublas=$(/sbin/ldconfig -p | awk '$1 == "libcublas.so.13" {print $NF; exit}')
+# (awk reads to the end: an early exit would let ldconfig die of SIGPIPE, which pipefail turns into a
+# failed pack now and then)
+cublas=$(/sbin/ldconfig -p | awk '$1 == "libcublas.so.13" && !f {print $NF; f = 1}')
 [ -n "$cublas" ] || cublas=/usr/local/cuda/lib64/libcublas.so.13
 for b in $bins "$cublas"; do ldd "$b"; done | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -u | while read -r so; do
   case "$(basename "$so")" in
@@ -94,7 +96,7 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -e "$d/libcublas.so.13" ] && LP="$LP:$d"
 done
 for so in libcublas.so.13 libcublasLt.so.13 libcuda.so.1; do
-  f=$(/sbin/ldconfig -p 2>/dev/null | awk -v n="$so" '$1 == n {print $NF; exit}')
+  f=$(/sbin/ldconfig -p 2>/dev/null | awk -v n="$so" '$1 == n && !f {print $NF; f = 1}')
   [ -n "$f" ] && LP="$LP:$(dirname "$f")"
 done
 for d in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do

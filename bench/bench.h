@@ -4,7 +4,7 @@
  *
  * This header is the benchmarks' one door into the library below its public API: the module APIs
  * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook, the
- * ldp2 int4-activation GEMV; cuda: the decode engine and, in CUDA builds, cuBLAS through the
+ * ldp2 int4-activation GEMV; model: synthetic models of a shape; cuda: the decode engine and, in CUDA builds, cuBLAS through the
  * cublas_dl.h wrappers) and the BLAS baselines (cblas). Benchmarks include only this, cli.h and
  * include/ headers. */
 #ifndef HARP_BENCH_H
@@ -18,6 +18,7 @@
 #include "cuda/dec_ldp.h"
 #include "cuda/dec_synth.h"
 #include "harp.h"
+#include "model/model.h"
 #include "quant/e8p.h"
 #include "quant/ldp.h"
 
@@ -28,7 +29,7 @@
     X(quant, "seconds per matrix of harp_quantize_linear (RTN, GPTQ, QuIP#)")               \
     X(harp, "HARP fit steps/s and transform cost vs RHT")                                   \
     X(zeroshot, "zero-shot scoring tokens/s vs ppl tokens/s")                               \
-    X(decode, "whole-token GPU decode of a synthetic model shape: fp16 and packed types, tok/s vs the bandwidth bound") \
+    X(decode, "whole-token decode of a synthetic model shape (--gpu: the GPU engine; else the CPU forward pass): tok/s vs the bandwidth bound") \
     X(igemm, "GPU int8 prefill GEMM of W/A/KV models (quantize + int8 tensor cores + epilogue) vs cuBLAS fp16")
 
 /* The GPU decode-kernel rows of `harp bench gemv --gpu` (bench/bench_gemv_gpu.c). */

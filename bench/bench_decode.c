@@ -90,28 +90,12 @@ static int model_mode(int argc, char **argv) {
     return 0;
 }
 
-static int has_model_arg(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--model")) return 1;
-    return 0;
-}
-
-#ifndef HARP_HAVE_CUDA
-int bench_decode(int argc, char **argv) {
-    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: harp bench decode --model DIR [...]   (this build has no CUDA: synthetic GPU shapes need\n"
-                   "       -DHARP_CUDA=ON; see docs/cli/bench-decode.md)\n");
-            return 0;
-        }
-    cli_die(CLI_EXIT_FAIL, "harp bench decode: harp was built without CUDA (-DHARP_CUDA=ON); synthetic shapes are "
-                           "GPU rows only (real folders on the CPU: --model DIR)");
-}
-#else
-#include <cuda_runtime_api.h>
-
-
+/* ---- synthetic shapes on the CPU (no --gpu): the shape built in host memory with seeded random packed
+ * weights (harp_model_synthetic), decoded by the CPU backend's forward pass, one token per harp_ctx_eval
+ * after a 16-token prompt. The baseline of vs_fp16 is the f32 row: dense fp32 groups, the form an fp16
+ * checkpoint takes on the CPU (the loaders widen it; `f16` rows are F16 planes through the qtensor
+ * kernels). --layers N (default 2) builds part of the model; the bound is the row's bytes per token
+ * (decoder planes + the tied fp32 head) over the copy bandwidth measured first. ---------------------- */
 typedef struct mshape {
     const char *name;
     int dim, hidden, n_heads, n_kv, layers, vocab;
@@ -122,6 +106,176 @@ static const mshape k_shapes[] = {
     {"llama2-70b", 8192, 28672, 64, 8, 80, 32000},  {"llama3-8b", 4096, 14336, 32, 8, 32, 128256},
     {"qwen2.5-7b", 3584, 18944, 28, 4, 28, 152064},
 };
+
+static const mshape *shape_named(const char *name) {
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
+        if (!strcmp(name, k_shapes[i].name)) return &k_shapes[i];
+    cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", name);
+}
+
+/* Host copy bandwidth, bytes read + written per second (best of 5, 256 MiB, all threads). */
+static double cpu_copy_gbps(void) {
+    const size_t n = (size_t)32 << 20;   /* doubles */
+    double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), best = 0;
+    if (!a || !b) cli_die(CLI_EXIT_FAIL, "out of memory");
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = (double)i, b[i] = 0;
+    for (int r = 0; r < 5; r++) {
+        const double t0 = harp_time_s();
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) b[i] = a[i];
+        const double gbps = 2.0 * n * sizeof *a / (harp_time_s() - t0) / 1e9;
+        best = gbps > best ? gbps : best;
+    }
+    free(a), free(b);
+    return best;
+}
+
+/* Bytes of the decoder weights one token reads (every plane of every group; 4 per weight when fp32). */
+static double synth_weight_bytes(harp_model *m) {
+    harp_model_info in;
+    cli_check(harp_model_get_info(m, &in));
+    double bytes = 0;
+    for (int l = 0; l < in.n_layers; l++)
+        for (int gi = 0; gi < HARP_LG_COUNT; gi++) {
+            const harp_lgroup *g = &m->layers[l].cfg.g[gi];
+            const harp_qtensor *q = harp_lgroup_qtensor(g);
+            if (!q) bytes += 4.0 * g->out_total * g->in;
+            for (int i = 0; q && i < HARP_QT_MAX_PLANES; i++) bytes += (double)q->planes[i].nbytes;
+        }
+    return bytes;
+}
+
+/* Resident set size of this process now (VmRSS), bytes; 0 when /proc is not there. */
+static long long rss_now(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kb = atoll(line + 6);
+    if (f) fclose(f);
+    return kb * 1024;
+}
+
+static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int steps, double copy_gbps, double *f16_tok_s, int json) {
+    harp_synth_params p = harp_synth_default_params();
+    p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
+    p.n_layers = layers, p.max_seq_len = 4096, p.qtype = qt, p.rotation = rot;
+    harp_model *m = NULL;
+    const long long rss0 = rss_now();
+    cli_check(harp_model_synthetic(&p, &m));
+    harp_ctx *c = NULL;
+    cli_check(harp_ctx_create(m, 16 + steps + 1, &c));
+    float *logits = malloc(sizeof(float) * (size_t)16 * s->vocab);
+    if (!logits) cli_die(CLI_EXIT_FAIL, "out of memory");
+    int32_t ids[16], tok = 1;
+    for (int i = 0; i < 16; i++) ids[i] = (int32_t)((i * 7919 + 13) % s->vocab);
+    cli_check(harp_ctx_eval(c, ids, 16, logits, 0));
+    const double t0 = harp_time_s();
+    for (int i = 0; i < steps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
+    const double sec = (harp_time_s() - t0) / steps, tok_s = 1.0 / sec;
+    const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, bytes = wb + head;
+    const double bound = copy_gbps * 1e9 / bytes, frac = tok_s / bound;
+    const double nw = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim + (double)s->dim * s->dim +
+                                        3.0 * s->hidden * s->dim);
+    if (*f16_tok_s == 0) *f16_tok_s = tok_s;   /* the first row: the baseline */
+    const double vs = *f16_tok_s > 0 ? tok_s / *f16_tok_s : 0;
+    const char *rn = rot == HARP_SYNTH_ROT_RHT ? "rht" : rot == HARP_SYNTH_ROT_HARP ? "harp" : "none";
+    const double peak = (double)(rss_now() - rss0);   /* the model and the context */
+    if (json)
+        printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"cpu\", \"model\": \"%s\", \"shape\": \"%s\", \"synthetic\": true, "
+               "\"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": 1, \"pos\": 16, \"steps\": %d, \"threads\": %d, "
+               "\"bpw\": %.4f, \"tok_s\": %.3f, \"tok_per_s\": %.3f, \"ms_per_token\": %.3f, \"weight_bytes\": %.0f, "
+               "\"bytes_per_token\": %.0f, \"gbps\": %.2f, \"copy_gbps\": %.2f, \"bound_tok_per_s\": %.3f, \"frac_of_bound\": %.4f, "
+               "\"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, \"peak_mem_bytes\": %.0f}\n",
+               s->name, s->name, layers, harp_qtype_name(qt), rn, steps, harp_get_threads(), wb * 8.0 / nw, tok_s, tok_s, sec * 1e3,
+               bytes, bytes, bytes / sec / 1e9, copy_gbps, bound, frac, 100 * frac, vs, peak);
+    else
+        printf("cpu %-10s %-5s %-4s layers %d  %6.3f bpw  %8.3f tok/s  %9.3f ms/token  %6.2f GB/s  %5.1f%% of bound  %5.2fx fp16  "
+               "peak +%.2f GB\n",
+               s->name, harp_qtype_name(qt), rn, layers, wb * 8.0 / nw, tok_s, sec * 1e3, bytes / sec / 1e9, 100 * frac, vs, peak / 1e9);
+    fflush(stdout);
+    free(logits);
+    harp_ctx_free(c);
+    harp_model_free(m);
+}
+
+/* harp bench decode [--json] [--shape LIST] [--qtypes LIST] [--rotations LIST] [--layers N] [--steps N] [-t N] */
+static int cpu_shape_mode(int argc, char **argv) {
+    const char *shapes = "llama2-7b", *qlist = "f32,e8p2,rvq3,rvq4,int4", *rots = "rht,harp";
+    int json = 0, layers = 2, steps = 8;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shapes = argv[++i];
+        else if (!strcmp(argv[i], "--qtypes") && i + 1 < argc) qlist = argv[++i];
+        else if (!strcmp(argv[i], "--rotations") && i + 1 < argc) rots = argv[++i];
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = (int)cli_parse_long("--layers", argv[++i], 1, 1000);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = (int)cli_parse_long("--steps", argv[++i], 1, 100000);
+        else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) cli_set_threads(argv[++i]);
+        else cli_die(CLI_EXIT_USAGE, "harp bench decode (CPU): unexpected argument '%s' (--shape, --qtypes, --rotations, --layers, "
+                                     "--steps, -t, --json; synthetic GPU rows: --gpu)", argv[i]);
+    }
+    harp_qtype qts[16];
+    int nq = 0, has_f32 = 0;
+    {   /* f32 (dense) is the baseline row, the others follow it in the order given */
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", qlist);
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            harp_qtype q;
+            if (harp_qtype_parse(t, &q) != HARP_OK || nq == 16 || q == HARP_QTYPE_QTIP2 || q == HARP_QTYPE_QTIP3 || q == HARP_QTYPE_QTIP4 ||
+                q == HARP_QTYPE_LDP2)
+                cli_die(CLI_EXIT_USAGE, "--qtypes: '%s' is not one of f32 f16 e8p2 rvq3 rvq4 int2 int3 int4 int8", t);
+            if (q == HARP_QTYPE_F32) has_f32 = 1;
+            else qts[nq++] = q;
+        }
+    }
+    const int do_rht = strstr(rots, "rht") != NULL, do_harp = strstr(rots, "harp") != NULL;
+    const double copy = cpu_copy_gbps();
+    if (json) printf("{\"bench\": \"decode\", \"kind\": \"copy\", \"device\": \"cpu\", \"threads\": %d, \"copy_gbps\": %.2f}\n", harp_get_threads(), copy);
+    else printf("host copy %.2f GB/s (read + write, %d threads); synthetic weights, %d layers, %d steps after a 16-token prompt\n", copy,
+                harp_get_threads(), layers, steps);
+    char sbuf[128];
+    snprintf(sbuf, sizeof sbuf, "%s", shapes);
+    char *save = NULL;
+    for (char *t = strtok_r(sbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const mshape *s = shape_named(t);
+        const int L = layers < s->layers ? layers : s->layers;
+        double f16 = 0;
+        if (has_f32) cpu_row(s, HARP_QTYPE_F32, HARP_SYNTH_ROT_NONE, L, steps, copy, &f16, json);
+        for (int i = 0; i < nq; i++) {
+            if (qts[i] == HARP_QTYPE_F16) {   /* dense rows carry no transforms */
+                cpu_row(s, qts[i], HARP_SYNTH_ROT_NONE, L, steps, copy, &f16, json);
+                continue;
+            }
+            if (do_rht) cpu_row(s, qts[i], HARP_SYNTH_ROT_RHT, L, steps, copy, &f16, json);
+            if (do_harp) cpu_row(s, qts[i], HARP_SYNTH_ROT_HARP, L, steps, copy, &f16, json);
+        }
+    }
+    return 0;
+}
+
+static int has_arg(int argc, char **argv, const char *a) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], a)) return 1;
+    return 0;
+}
+
+#ifndef HARP_HAVE_CUDA
+int bench_decode(int argc, char **argv) {
+    if (has_arg(argc, argv, "--model")) return model_mode(argc, argv);
+    if (has_arg(argc, argv, "--help") || has_arg(argc, argv, "-h")) {
+        printf("usage: harp bench decode [--json] [--shape LIST] [--qtypes LIST] [--rotations rht,harp] [--layers N] [--steps N] [-t N]\n"
+               "       harp bench decode --model DIR[,DIR...] [--steps N] [-t N] [--json]\n"
+               "       (this build has no CUDA: the --gpu rows need -DHARP_CUDA=ON; see docs/cli/bench-decode.md)\n");
+        return 0;
+    }
+    if (has_arg(argc, argv, "--gpu"))
+        cli_die(CLI_EXIT_FAIL, "harp bench decode --gpu: harp was built without CUDA (-DHARP_CUDA=ON)");
+    return cpu_shape_mode(argc, argv);
+}
+#else
+#include <cuda_runtime_api.h>
+
 
 /* One linear group of the synthetic model. */
 typedef struct blin {
@@ -450,7 +604,8 @@ static void usage(FILE *f) {
 }
 
 int bench_decode(int argc, char **argv) {
-    if (has_model_arg(argc, argv)) return model_mode(argc, argv);
+    if (has_arg(argc, argv, "--model")) return model_mode(argc, argv);
+    if (!has_arg(argc, argv, "--gpu") && !has_arg(argc, argv, "--help") && !has_arg(argc, argv, "-h")) return cpu_shape_mode(argc, argv);
     static const struct option opts[] = {{"gpu", no_argument, 0, 'g'},         {"json", no_argument, 0, 'j'},
                                          {"shape", required_argument, 0, 's'},   {"qtypes", required_argument, 0, 'q'},
                                          {"rotations", required_argument, 0, 'r'}, {"batch", required_argument, 0, 'b'},
@@ -504,7 +659,7 @@ int bench_decode(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench decode: synthetic shapes are GPU rows (pass --gpu); real folders on the CPU: --model DIR");
+    (void)gpu;   /* without --gpu: cpu_shape_mode */
     int batches[8], nb = 0;
     {
         char buf[64];

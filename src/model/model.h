@@ -56,6 +56,20 @@ struct qf_tensors;
  * half-way may leave some groups quantized (the model is then only fit for harp_model_free). */
 harp_status harp_model_set_quantized(harp_model *m, const struct qf_config *qc, const struct qf_tensors *l);
 
+/* A model shape with SYNTHETIC weights (src/model/synth.c): seeded random planes of one quant type in
+ * every decoder group, with RHT or random-θ HARP butterflies on both sides, random fp32 embeddings
+ * (tied head), unit norms; HARP_QTYPE_F32 gives dense fp32 groups. For benchmarks of shapes no
+ * checkpoint here has (`harp bench decode` without --gpu): speeds, never quality. */
+enum { HARP_SYNTH_ROT_NONE = 0, HARP_SYNTH_ROT_RHT = 1, HARP_SYNTH_ROT_HARP = 2 };
+typedef struct harp_synth_params {
+    int dim, hidden, n_layers, n_heads, n_kv_heads, vocab, max_seq_len;
+    harp_qtype qtype;    /* scalar types get groups of 128 */
+    int rotation;        /* HARP_SYNTH_ROT_*; NONE for F32 */
+    uint64_t seed;
+} harp_synth_params;
+harp_synth_params harp_synth_default_params(void);   /* the Llama-2-7B shape, 2 layers, E8P2 with RHT */
+harp_status harp_model_synthetic(const harp_synth_params *p, harp_model **out);
+
 /* Drops the copies of m's weights held on backends (they are rebuilt on next use). Call it after
  * changing any weight in place; the CPU backend uses the model's arrays directly and needs nothing. */
 void harp_model_unload(harp_model *m);

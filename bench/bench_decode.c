@@ -600,7 +600,9 @@ static void usage(FILE *f) {
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
-               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n");
+               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n"
+               "       harp bench decode [--json] [--shape LIST] [--qtypes LIST] [--layers N] [--steps N] [-t N]   (no --gpu: the\n"
+               "          synthetic shapes on the CPU, f32 baseline row; docs/cli/bench-decode.md)\n");
 }
 
 int bench_decode(int argc, char **argv) {

@@ -157,7 +157,7 @@ static long long rss_now(void) {
     return kb * 1024;
 }
 
-static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int steps, double copy_gbps, double *f16_tok_s, int json) {
+static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int steps, double copy_gbps, double *base_tok_s, int json) {
     harp_synth_params p = harp_synth_default_params();
     p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
     p.n_layers = layers, p.max_seq_len = 4096, p.qtype = qt, p.rotation = rot;
@@ -178,8 +178,8 @@ static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int ste
     const double bound = copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim + (double)s->dim * s->dim +
                                         3.0 * s->hidden * s->dim);
-    if (*f16_tok_s == 0) *f16_tok_s = tok_s;   /* the first row: the baseline */
-    const double vs = *f16_tok_s > 0 ? tok_s / *f16_tok_s : 0;
+    if (*base_tok_s == 0) *base_tok_s = tok_s;   /* the first row: the baseline */
+    const double vs = tok_s / *base_tok_s;
     const char *rn = rot == HARP_SYNTH_ROT_RHT ? "rht" : rot == HARP_SYNTH_ROT_HARP ? "harp" : "none";
     const double peak = (double)(rss_now() - rss0);   /* the model and the context */
     if (json)
@@ -240,15 +240,15 @@ static int cpu_shape_mode(int argc, char **argv) {
     for (char *t = strtok_r(sbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const mshape *s = shape_named(t);
         const int L = layers < s->layers ? layers : s->layers;
-        double f16 = 0;
-        if (has_f32) cpu_row(s, HARP_QTYPE_F32, HARP_SYNTH_ROT_NONE, L, steps, copy, &f16, json);
+        double base = 0;
+        if (has_f32) cpu_row(s, HARP_QTYPE_F32, HARP_SYNTH_ROT_NONE, L, steps, copy, &base, json);
         for (int i = 0; i < nq; i++) {
             if (qts[i] == HARP_QTYPE_F16) {   /* dense rows carry no transforms */
-                cpu_row(s, qts[i], HARP_SYNTH_ROT_NONE, L, steps, copy, &f16, json);
+                cpu_row(s, qts[i], HARP_SYNTH_ROT_NONE, L, steps, copy, &base, json);
                 continue;
             }
-            if (do_rht) cpu_row(s, qts[i], HARP_SYNTH_ROT_RHT, L, steps, copy, &f16, json);
-            if (do_harp) cpu_row(s, qts[i], HARP_SYNTH_ROT_HARP, L, steps, copy, &f16, json);
+            if (do_rht) cpu_row(s, qts[i], HARP_SYNTH_ROT_RHT, L, steps, copy, &base, json);
+            if (do_harp) cpu_row(s, qts[i], HARP_SYNTH_ROT_HARP, L, steps, copy, &base, json);
         }
     }
     return 0;
@@ -619,11 +619,11 @@ int bench_decode(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
-    int gpu = 0, c;
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'g': gpu = 1; break;
+        case 'g': break;   /* the GPU rows (without --gpu: cpu_shape_mode) */
         case 'j': o.json = 1; break;
         case 's': shapes = optarg; break;
         case 'q': qlist = optarg; break;
@@ -661,7 +661,6 @@ int bench_decode(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    (void)gpu;   /* without --gpu: cpu_shape_mode */
     int batches[8], nb = 0;
     {
         char buf[64];
@@ -691,10 +690,7 @@ int bench_decode(int argc, char **argv) {
     snprintf(sbuf, sizeof sbuf, "%s", shapes);
     char *save = NULL;
     for (char *t = strtok_r(sbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        const mshape *s = NULL;
-        for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
-            if (!strcmp(t, k_shapes[i].name)) s = &k_shapes[i];
-        if (!s) cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", t);
+        const mshape *s = shape_named(t);
         double fp16[4][4][9] = {{{0}}};
         for (int bi = 0; bi < nb; bi++) {
             size_t fr = 0, tot = 0;

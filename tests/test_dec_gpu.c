@@ -210,7 +210,13 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xdev *xd = NULL;
         CHECK_OK(dec_xform_upload(xf, rows, &xd));
         if (!xd) return;
-        if (rows <= 8) g_decode_plans++, g_cluster_plans += dec_xform_dev_cluster(xd, 16) || dec_xform_dev_cluster(xd, 8);
+        if (rows <= 8) {
+            const int c16 = dec_xform_dev_cluster(xd, 16), c8 = dec_xform_dev_cluster(xd, 8);
+            g_decode_plans++;
+            g_cluster_plans += c16 == 1 || c8 == 1;
+            if (rows == 1) printf("  %s n=%lld: cluster form of 16 %s (%d), of 8 %s (%d)\n", what, (long long)n, c16 == 1 ? "yes" : "no", c16,
+                                  c8 == 1 ? "yes" : "no", c8);
+        }
         float *x = malloc(sizeof(float) * (size_t)rows * n), *nw = malloc(sizeof(float) * n), *pre = malloc(sizeof(float) * n);
         for (int64_t i = 0; i < rows * n; i++) x[i] = (float)(3.0 * harp_rng_normal(&rng));
         for (int64_t i = 0; i < n; i++) nw[i] = (float)(0.5 + harp_rng_uniform(&rng)), pre[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;

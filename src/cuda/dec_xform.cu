@@ -430,6 +430,8 @@ __global__ void __launch_bounds__(kThreads) xf_cluster_kernel(const __grid_const
 // A two-pass decode plan as one cluster launch of K CTAs per row (xf_cluster_kernel), when it fits.
 struct XCluster {
     int ok, K, nch;
+    int why;   // when not ok: 1 not a two-pass decode plan, 2 K ∤ C or fewer chunks than CTAs, 3 a stage block not
+               // staged, 4 shared memory, 5 the device refused the kernel's attributes, 6 no such cluster fits
     XPassK p[2];
     unsigned off_b[2][2], off_stg[2];
     size_t smem;
@@ -558,14 +560,37 @@ void plan_staging(XPassK *p, bool wide) {
     p->sbytes = (int)used;
 }
 
+// The cluster kernel's dynamic shared memory limit (the device's opt-in maximum less its static shared
+// memory) and non-portable cluster sizes (16 CTAs), set once; 0 when the device refuses them.
+int g_cluster_smem = -1;
+
+int cluster_attributes(void) {
+    if (g_cluster_smem >= 0) return g_cluster_smem > 0;
+    int dev = 0, optin = 0;
+    cudaFuncAttributes fa;
+    int lim = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+        cudaFuncGetAttributes(&fa, xf_cluster_kernel) == cudaSuccess) {
+        lim = optin - (int)fa.sharedSizeBytes;
+        if (cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim) != cudaSuccess ||
+            cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
+            lim = 0;
+    }
+    cudaGetLastError();
+    g_cluster_smem = lim > 0 ? lim : 0;
+    return g_cluster_smem > 0;
+}
+
 // The cluster form of a two-pass decode plan: K CTAs per row, the strided pass's C offsets split
 // evenly (K | C), the chunk pass's chunks in runs of ⌊nch/K⌋ or ⌈nch/K⌉; taken only where every stage
 // block is staged before the PDL wait and the two passes' shared memory fits one CTA.
 void plan_cluster(const dec_xdev *x, int K, XCluster *c) {
     memset(c, 0, sizeof *c);
     c->K = K;
+    c->why = 1;
     if (x->npass != 2 || x->max_rows > kRows) return;
     const int C = x->pass[0].C, nch = x->n / C;
+    c->why = 2;
     if (C % K || nch < K) return;
     c->nch = nch;
     size_t off = 0;
@@ -581,6 +606,7 @@ void plan_cluster(const dec_xdev *x, int K, XCluster *c) {
         }
         p.fG = fdiv_of((unsigned)p.G);
         plan_staging(&p, false);
+        c->why = 3;
         for (int s = 0; s < p.ns; s++)
             if (p.st[s].soff < 0) return;
         const int tile = p.G * p.S;
@@ -593,12 +619,8 @@ void plan_cluster(const dec_xdev *x, int K, XCluster *c) {
         off = (off + 15) & ~(size_t)15;
         c->p[i] = p;
     }
-    int dev = 0, optin = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess ||
-        off > (size_t)optin) {
-        cudaGetLastError();
-        return;
-    }
+    c->why = 4;
+    if (off > (size_t)g_cluster_smem) return;
     c->smem = off;
     // the GPU must be able to place such a cluster at all (K CTAs of this size on one GPC)
     cudaLaunchConfig_t cfg = {};
@@ -611,11 +633,13 @@ void plan_cluster(const dec_xdev *x, int K, XCluster *c) {
     cfg.attrs = at;
     cfg.numAttrs = 1;
     int nclusters = 0;
+    c->why = 6;
     if (cudaOccupancyMaxActiveClusters(&nclusters, xf_cluster_kernel, &cfg) != cudaSuccess || nclusters < 1) {
         cudaGetLastError();
         return;
     }
     c->ok = 1;
+    c->why = 0;
 }
 
 }  // namespace
@@ -685,12 +709,11 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st == HARP_OK) {   // no cluster form where the device refuses (it then plans none)
-        int dev = 0, optin = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-            cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin) == cudaSuccess &&
-            cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess)
-            for (int i = 0; i < 2; i++) plan_cluster(x, 8 << i, &x->cl[i]);
-        cudaGetLastError();
+        const int ok = cluster_attributes();
+        for (int i = 0; i < 2; i++) {
+            if (ok) plan_cluster(x, 8 << i, &x->cl[i]);
+            else x->cl[i].why = 5;
+        }
     }
     if (st != HARP_OK) {
         dec_xform_dev_free(x);
@@ -713,7 +736,10 @@ extern "C" int dec_xform_dev_identity(const dec_xdev *x, float *scale) {
     return id;
 }
 
-extern "C" int dec_xform_dev_cluster(const dec_xdev *x, int k) { return k == 8 ? x->cl[0].ok : k == 16 ? x->cl[1].ok : 0; }
+extern "C" int dec_xform_dev_cluster(const dec_xdev *x, int k) {
+    const XCluster *c = k == 8 ? &x->cl[0] : k == 16 ? &x->cl[1] : NULL;
+    return !c ? -1 : c->ok ? 1 : -c->why;
+}
 
 extern "C" void dec_xform_dev_free(dec_xdev *x) {
     if (!x) return;

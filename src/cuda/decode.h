@@ -227,7 +227,9 @@ int dec_xform_stage(void);
  * one CTA, the cluster placeable) and under dec_xform_fast and dec_xform_stage; otherwise two launches. */
 void dec_set_xform_cluster(int k);
 int dec_xform_cluster(void);
-/* 1 when x has a cluster form of k CTAs per row (k = 8 or 16), i.e. when dec_set_xform_cluster(k) makes it one launch. */
+/* 1 when x has a cluster form of k CTAs per row (k = 8 or 16), i.e. when dec_set_xform_cluster(k) makes it one
+ * launch; else −(why not): 1 not a two-pass decode plan, 2 k does not divide the pass geometry, 3 a stage block
+ * would not be staged, 4 shared memory, 5 the device refused the cluster kernel, 6 no such cluster fits the GPU. */
 int dec_xform_dev_cluster(const dec_xdev *x, int k);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {

@@ -498,7 +498,6 @@ typedef struct dopts {
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     int av[2], nav;                     /* --attn-variant: dec_set_attn_variant / dec_set_attn_kv4_variant values */
     int xs[2], nxs;                     /* --xf-stage: dec_set_xform_stage values, in the order given */
-    int xc[3], nxc;                     /* --xf-cluster: dec_set_xform_cluster values (16, 8, 0), in the order given */
     double copy_gbps;
     void *stream;
 } dopts;
@@ -540,18 +539,18 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"xf_cluster\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
                    s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
-                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), dec_xform_cluster(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  xf-stage %d  xf-cluster %2d  mem %.2f GB\n",
+                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  xf-stage %d  mem %.2f GB\n",
                    s->name, bench_gpu_qtype_name(qt), rot, B, kv_bits, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s,
-                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, dec_xform_stage(), dec_xform_cluster(), peak / 1e9);
+                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, dec_xform_stage(), peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
@@ -559,27 +558,23 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
     model_free(&M);
 }
 
-/* The row at every --xf-cluster, --xf-stage, --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio)
+/* The row at every --xf-stage, --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio)
  * and --attn-variant; vs_kv16 and vs_fp16 compare with the row of the same attention variant and
  * staging (fp16_tok_s[2·stage + variant]). */
 static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][4][9]) {
     double kv16[4][16] = {{0}}, tok[16] = {0};
-    for (int c = 0; c < o->nxc; c++) {
-        dec_set_xform_cluster(o->xc[c]);
-        for (int x = 0; x < o->nxs; x++) {
-            dec_set_xform_stage(o->xs[x]);
-            for (int i = 0; i < o->nkv; i++)
-                for (int a = 0; a < o->nav; a++) {
-                    const int av = o->av[a], v = 2 * o->xs[x] + av;
-                    dec_set_attn_variant(av);
-                    dec_set_attn_kv4_variant(av);
-                    row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[v], tok, fp16_tok_s[v]);
-                    if (o->kv[i] == 16) memcpy(kv16[v], tok, sizeof kv16[v]);
-                }
-        }
+    for (int x = 0; x < o->nxs; x++) {
+        dec_set_xform_stage(o->xs[x]);
+        for (int i = 0; i < o->nkv; i++)
+            for (int a = 0; a < o->nav; a++) {
+                const int av = o->av[a], v = 2 * o->xs[x] + av;
+                dec_set_attn_variant(av);
+                dec_set_attn_kv4_variant(av);
+                row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[v], tok, fp16_tok_s[v]);
+                if (o->kv[i] == 16) memcpy(kv16[v], tok, sizeof kv16[v]);
+            }
     }
     dec_set_xform_stage(1);
-    dec_set_xform_cluster(16);
     dec_set_attn_variant(0);
     dec_set_attn_kv4_variant(0);
 }
@@ -602,7 +597,6 @@ static void usage(FILE *f) {
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
                "                         [--xf-stage 1,0]   (transform weights staged before the PDL wait: 1 default, 0 not)\n"
-               "                         [--xf-cluster 16,8,0]   (two-pass transforms as one launch of clusters of 16 (default) or 8 CTAs; 0: two launches)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -622,9 +616,8 @@ int bench_decode(int argc, char **argv) {
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
-                                         {"xf-cluster", required_argument, 0, 'C'},
                                          {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .xc = {16, 0, 0}, .nxc = 1};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
     optind = 1;
@@ -663,16 +656,6 @@ int bench_decode(int argc, char **argv) {
         }
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
-        case 'C': {   /* up to three of 16, 8 and 0, in the order given */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            o.nxc = 0;
-            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-                if ((!strcmp(t, "16") || !strcmp(t, "8") || !strcmp(t, "0")) && o.nxc < 3) o.xc[o.nxc++] = atoi(t);
-                else o.nxc = 4;
-            if (o.nxc < 1 || o.nxc > 3) cli_die(CLI_EXIT_USAGE, "--xf-cluster: up to three of 16, 8 and 0, not '%s'", optarg);
-            break;
-        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

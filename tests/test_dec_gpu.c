@@ -193,12 +193,6 @@ static void test_gemv(void) {
 
 /* ---- transforms --------------------------------------------------------------------------------- */
 
-/* Decode plans (≤ 8 rows) that have a one-launch cluster form, of all decode plans checked. */
-static int g_cluster_plans, g_decode_plans;
-
-/* The A/B switch of the cluster size: 0 → 8 CTAs per row, 1 → 16 (the default). */
-static void set_cluster8(int on) { dec_set_xform_cluster(on ? 16 : 8); }
-
 static void check_xform(const dec_xform *xf, const char *what, double tol_in, double tol_out) {
     const int64_t n = xf->n;
     const int32_t npad = dec_npad((int32_t)n);
@@ -210,13 +204,6 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xdev *xd = NULL;
         CHECK_OK(dec_xform_upload(xf, rows, &xd));
         if (!xd) return;
-        if (rows <= 8) {
-            const int c16 = dec_xform_dev_cluster(xd, 16), c8 = dec_xform_dev_cluster(xd, 8);
-            g_decode_plans++;
-            g_cluster_plans += c16 == 1 || c8 == 1;
-            if (rows == 1) printf("  %s n=%lld: cluster form of 16 %s (%d), of 8 %s (%d)\n", what, (long long)n, c16 == 1 ? "yes" : "no", c16,
-                                  c8 == 1 ? "yes" : "no", c8);
-        }
         float *x = malloc(sizeof(float) * (size_t)rows * n), *nw = malloc(sizeof(float) * n), *pre = malloc(sizeof(float) * n);
         for (int64_t i = 0; i < rows * n; i++) x[i] = (float)(3.0 * harp_rng_normal(&rng));
         for (int64_t i = 0; i < n; i++) nw[i] = (float)(0.5 + harp_rng_uniform(&rng)), pre[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;
@@ -280,17 +267,13 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
         const double eo = rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
-        /* dec_set_xform_fast (identity passes over small tiles, decode rows one per CTA),
+        /* dec_set_xform_fast (identity passes over small tiles, decode rows one per CTA) and
          * dec_set_xform_stage (stage blocks, permutations and vectors fetched into shared memory before
-         * the PDL wait) and dec_set_xform_cluster (two passes as one launch of a CTA cluster per row, 16
-         * or 8 CTAs): the results above against each switched off or to the other size, bit for bit */
+         * the PDL wait): the results above against each switched off, bit for bit */
         static const struct {
             void (*set)(int);
             const char *name;
-        } ab[] = {{dec_set_xform_fast, "fast vs planned launch shapes"},
-                  {dec_set_xform_stage, "staged vs unstaged transform weights"},
-                  {dec_set_xform_cluster, "one cluster launch vs two launches"},
-                  {set_cluster8, "clusters of 8 vs of 16 CTAs"}};
+        } ab[] = {{dec_set_xform_fast, "fast vs planned launch shapes"}, {dec_set_xform_stage, "staged vs unstaged transform weights"}};
         for (size_t k = 0; k < sizeof ab / sizeof ab[0]; k++) {
             ab[k].set(0);
             uint16_t *s16 = malloc((size_t)rows * npad * 2);
@@ -400,9 +383,6 @@ static void test_transforms(void) {
     dec_xform id;
     dec_xform_identity(11008, &id);
     check_xform(&id, "identity", 6e-4, 2e-6);
-    printf("transforms: %d of %d decode plans have a one-launch cluster form (compared with two launches above)\n", g_cluster_plans,
-           g_decode_plans);
-    CHECK_MSG(g_cluster_plans > 0, "no decode plan has a cluster form: the one-launch path went untested");
 }
 
 /* ---- attention ------------------------------------------------------------------------------------ */

@@ -17,7 +17,6 @@
 // blocks it will read (cp.async, as far as kStageBytes allows), its permutation entries and its norm /
 // pre / post entries into shared memory (stage_weights), so that only the activations are read after
 // the wait (dec_set_xform_stage; docs/gpu.md "Weights before the wait").
-#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -31,8 +30,6 @@ extern "C" {
 #include "cuda/attn_combine.cuh"
 #include "cuda/pdl.cuh"
 #include "cuda/swiglu.cuh"
-
-namespace cg = cooperative_groups;
 
 namespace {
 
@@ -52,7 +49,6 @@ constexpr int kStageBytes = 96 * 1024, kSmemWide = 72 * 1024;
 constexpr int kVecTile = 1024;
 constexpr size_t kSmemMax = 2 * kTileFloats * sizeof(float) + 16 + kStageBytes + 5 * kVecTile * sizeof(float);
 int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
-int g_cluster = 16;                 // dec_set_xform_cluster: CTAs per row of a one-launch two-pass transform (0: two launches)
 int g_stage = 1;                    // dec_set_xform_stage: weights fetched before the PDL wait
 
 // Division by a runtime constant d in three multiply instructions: q = ⌊c·x / 2^64⌋ with c = ⌈2^64 / d⌉
@@ -127,19 +123,10 @@ __device__ __forceinline__ float load_in(const XArgs &a, int r, int i) {
     return a.glu ? dec_swiglu1(x[i + a.glu], x[i]) : x[i];
 }
 
-// The elements a CTA holds in a pass: a chunk pass's run [base, base + len) of whole chunks, a strided
-// pass's offsets bx·G … bx·G + G − 1 of every chunk (len = G·S). One launch per pass uses the planned
-// tile bx; the cluster launch gives each of its K CTAs one tile per pass (cluster_tile).
-struct Tile {
-    int bx, base, len;
-};
-
-__device__ __forceinline__ Tile tile_of(const XPassK &p, int bx) { return Tile{bx, bx * p.G * p.S, p.G * p.S}; }
-
-__device__ __forceinline__ int elem_of(const XPassK &p, const Tile &t, int idx) {
-    if (!p.strided) return t.base + idx;
+__device__ __forceinline__ int elem_of(const XPassK &p, int bx, int idx) {
+    if (!p.strided) return bx * p.G * p.S + idx;
     const int u = (int)fdiv((unsigned)idx, p.fG), qq = idx - u * p.G;
-    return t.bx * p.G + qq + p.C * u;
+    return bx * p.G + qq + p.C * u;
 }
 
 // Byte offset of the staging area behind the two tile buffers (16-aligned for cp.async).
@@ -151,41 +138,6 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
 }
 
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
-
-// Cluster barrier halves (sm_90): arrive releases this CTA's earlier memory operations, wait acquires the
-// peers'. Executed by every thread of the CTA.
-__device__ __forceinline__ void cluster_arrive() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void cluster_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-
-// Where a cluster launch's second pass finds element e of the first pass's result: in the CTA that
-// held it (its cluster_tile), at the same shared-memory offset in every CTA (buf).
-struct DsmSrc {
-    const float *buf;
-    int strided, K, nch, C, G;   // the first pass: strided (G offsets per CTA) or chunks (nch over K CTAs)
-    FDiv fC, fG, fnch;
-};
-
-__device__ __forceinline__ float dsm_load(const DsmSrc &d, int e) {
-    const int u = (int)fdiv((unsigned)e, d.fC), q = e - u * d.C;   // chunk u, offset q
-    int rank, local;
-    if (d.strided) {
-        rank = (int)fdiv((unsigned)q, d.fG);
-        local = u * d.G + (q - rank * d.G);
-    } else {
-        rank = (int)fdiv((unsigned)((u + 1) * d.K - 1), d.fnch);   // the CTA whose chunk run [k·nch/K, (k+1)·nch/K) holds u
-        local = e - rank * d.nch / d.K * d.C;
-    }
-    return *cg::this_cluster().map_shared_rank(d.buf + local, (unsigned)rank);
-}
 
 // Row of stage S's matrix for element e (entries): block d (e's digit) of group c (its other digits).
 __device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out) {
@@ -200,8 +152,8 @@ __device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out)
 // and post vectors) is fetched before the PDL wait, so at decode its latency (DRAM: a layer's weights
 // have streamed through L2 since the last token) overlaps the kernel before; after the wait only the
 // activations are read from global memory.
-__device__ void stage_weights(const XArgs &a, const Tile &t, unsigned char *stg) {
-    const int tid = threadIdx.x, tile = t.len;
+__device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
+    const int tid = threadIdx.x, tile = a.p.G * a.p.S;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
     for (int s = 0; s < a.p.ns; s++) {
@@ -214,7 +166,7 @@ __device__ void stage_weights(const XArgs &a, const Tile &t, unsigned char *stg)
         } else {
             const int cpr = S.bp * esz / 16;   // 16-byte pieces per block row: 1, 2, … (bp is a multiple of 8)
             for (int i = tid; i < tile * cpr; i += kThreads) {
-                const int idx = i / cpr, part = i - idx * cpr, e = elem_of(a.p, t, idx);
+                const int idx = i / cpr, part = i - idx * cpr, e = elem_of(a.p, bx, idx);
                 if (e >= a.n) continue;
                 int d;
                 const size_t mo = stage_row(S, e, &d);
@@ -225,7 +177,7 @@ __device__ void stage_weights(const XArgs &a, const Tile &t, unsigned char *stg)
     asm volatile("cp.async.commit_group;" ::: "memory");
     if (!a.vst) return;
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, t, idx);
+        const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
         if (a.first) {
             const int src = a.gather ? a.gather[e] : e;
@@ -241,14 +193,13 @@ __device__ void stage_weights(const XArgs &a, const Tile &t, unsigned char *stg)
     }
 }
 
-// One pass over tile t of row group by, after the PDL wait and stage_weights (into stg), in the tile
-// buffers b0 / b1. dsm: the input is the previous pass's result in the cluster's shared memory. keep:
-// the result stays in shared memory (the buffer returned) instead of being stored.
-__device__ __forceinline__ float *xf_body(const XArgs &a, const Tile &t, int by, float *b0, float *b1, unsigned char *stg,
-                                          const DsmSrc *dsm, bool keep) {
+// One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
+__device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
+    extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
     const int row0 = by * a.p.rb, RB = min(a.p.rb, a.rows - row0);
-    const int tile = t.len;
+    const int tile = a.p.G * a.p.S;
+    float *b0 = sm, *b1 = sm + a.p.rb * tile;
     const bool vst = a.vst;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
@@ -272,7 +223,7 @@ __device__ __forceinline__ float *xf_body(const XArgs &a, const Tile &t, int by,
         __syncthreads();
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, t, idx);
+        const int e = elem_of(a.p, bx, idx);
         const int src = e >= a.n ? e : vst && a.first ? vsrc[idx] : a.gather ? a.gather[e] : e;
         const float nw = e < a.n && a.norm ? (vst ? vnorm[idx] : a.norm[src]) : 0.0f;
         const float pw = e < a.n && a.pre ? (vst ? vpre[idx] : a.pre[src]) : 0.0f;
@@ -281,20 +232,19 @@ __device__ __forceinline__ float *xf_body(const XArgs &a, const Tile &t, int by,
             if (r >= RB) break;
             float v = 0.0f;
             if (e < a.n) {
-                v = dsm ? dsm_load(*dsm, src) : load_in(a, row0 + r, src);
+                v = load_in(a, row0 + r, src);
                 if (a.norm) v = nw * (v * s_inv[r]);
                 if (a.pre) v *= pw;
             }
             b0[r * tile + idx] = v;
         }
     }
-    if (dsm) cluster_arrive();   // this CTA's reads of its peers' shared memory are done
     cp_async_wait_all();
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK S = a.p.st[s];
         for (int idx = tid; idx < tile; idx += kThreads) {
-            const int e = elem_of(a.p, t, idx);
+            const int e = elem_of(a.p, bx, idx);
             float acc[kRows];
 #pragma unroll
             for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
@@ -340,13 +290,12 @@ __device__ __forceinline__ float *xf_body(const XArgs &a, const Tile &t, int by,
             }
         }
         __syncthreads();
-        float *sw = b0;
+        float *t = b0;
         b0 = b1;
-        b1 = sw;
+        b1 = t;
     }
-    if (keep) return b0;
     for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, t, idx);
+        const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
         const int dst = a.last && vst ? vdst[idx] : a.last && a.scatter ? a.scatter[e] : e;
         const float post = a.last && a.post ? (vst ? vpost[idx] : a.post[dst]) : 1.0f;
@@ -364,83 +313,28 @@ __device__ __forceinline__ float *xf_body(const XArgs &a, const Tile &t, int by,
             else a.outf[o] = v;
         }
     }
-    if (a.last && a.outh && t.bx == 0)
+    if (a.last && a.outh && bx == 0)
         for (int i = a.n + tid; i < a.npad; i += kThreads)
             for (int r = 0; r < RB; r++) {
                 a.outh[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
                 if (a.outl) a.outl[(size_t)(row0 + r) * a.ldo + i] = __float2half_rn(0.0f);
             }
-    return b0;
 }
 
 __global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
     extern __shared__ float sm[];
-    const int tile = a.p.G * a.p.S;
-    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, tile);
-    const Tile t = tile_of(a.p, blockIdx.x);
-    stage_weights(a, t, stg);
+    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
+    stage_weights(a, blockIdx.x, stg);
     pdl_wait();
     pdl_trigger();
-    xf_body(a, t, blockIdx.y, sm, sm + a.p.rb * tile, stg, nullptr, false);
-}
-
-// Both passes of a two-pass transform in one launch (dec_set_xform_cluster): a cluster of K CTAs per
-// row; pass 0 leaves its tile in shared memory, a cluster barrier, then pass 1 reads the elements it
-// needs from the CTAs that hold them (distributed shared memory, sm_90). Same tiles' arithmetic in the
-// same order as the two launches, so the same bits; one dependent launch and one round trip through
-// global memory fewer per transform.
-struct XCArgs {
-    XArgs a[2];
-    int K, nch;             // cluster size; chunks of the chunk pass (n / C)
-    FDiv fC, fG0, fnch;     // previous-pass geometry for dsm_load
-    unsigned off_b[2][2], off_stg[2];   // byte offsets in shared memory: tile buffers and staging of each pass
-};
-
-__device__ __forceinline__ Tile cluster_tile(const XPassK &p, int k, int K, int nch) {
-    if (p.strided) return Tile{k, 0, p.G * p.S};
-    const int lo = k * nch / K, hi = (k + 1) * nch / K;
-    return Tile{k, lo * p.S, (hi - lo) * p.S};
-}
-
-__global__ void __launch_bounds__(kThreads) xf_cluster_kernel(const __grid_constant__ XCArgs c) {
-    extern __shared__ float sm[];
-    unsigned char *base = reinterpret_cast<unsigned char *>(sm);
-    const int k = blockIdx.x;   // gridDim.x = K = the cluster: the rank in the cluster
-    const Tile t0 = cluster_tile(c.a[0].p, k, c.K, c.nch), t1 = cluster_tile(c.a[1].p, k, c.K, c.nch);
-    stage_weights(c.a[0], t0, base + c.off_stg[0]);
-    stage_weights(c.a[1], t1, base + c.off_stg[1]);
-    pdl_wait();
-    pdl_trigger();
-    float *res = xf_body(c.a[0], t0, blockIdx.y, reinterpret_cast<float *>(base + c.off_b[0][0]),
-                         reinterpret_cast<float *>(base + c.off_b[0][1]), base + c.off_stg[0], nullptr, true);
-    cluster_arrive();
-    cluster_wait();   // every CTA's pass-0 tile is complete and visible
-    DsmSrc d;
-    d.buf = res;
-    d.strided = c.a[0].p.strided;
-    d.K = c.K, d.nch = c.nch, d.C = c.a[0].p.C, d.G = c.a[0].p.G;
-    d.fC = c.fC, d.fG = c.fG0, d.fnch = c.fnch;
-    xf_body(c.a[1], t1, blockIdx.y, reinterpret_cast<float *>(base + c.off_b[1][0]), reinterpret_cast<float *>(base + c.off_b[1][1]),
-            base + c.off_stg[1], &d, false);
-    cluster_wait();   // no CTA leaves while a peer may still read its tile
+    xf_body(a, blockIdx.x, blockIdx.y, stg);
 }
 
 }  // namespace
 
-// A two-pass decode plan as one cluster launch of K CTAs per row (xf_cluster_kernel), when it fits.
-struct XCluster {
-    int ok, K, nch;
-    int why;   // when not ok: 1 not a two-pass decode plan, 2 K ∤ C or fewer chunks than CTAs, 3 a stage block not
-               // staged, 4 shared memory, 5 the device refused the kernel's attributes, 6 no such cluster fits
-    XPassK p[2];
-    unsigned off_b[2][2], off_stg[2];
-    size_t smem;
-};
-
 struct dec_xdev {
     int n, max_rows, npass;
     XPassK pass[kMaxPasses];
-    XCluster cl[2];   // K = 8 and 16
     float scale;
     int *gather, *scatter;
     void *blocks;
@@ -560,88 +454,6 @@ void plan_staging(XPassK *p, bool wide) {
     p->sbytes = (int)used;
 }
 
-// The cluster kernel's dynamic shared memory limit (the device's opt-in maximum less its static shared
-// memory) and non-portable cluster sizes (16 CTAs), set once; 0 when the device refuses them.
-int g_cluster_smem = -1;
-
-int cluster_attributes(void) {
-    if (g_cluster_smem >= 0) return g_cluster_smem > 0;
-    int dev = 0, optin = 0;
-    cudaFuncAttributes fa;
-    int lim = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-        cudaFuncGetAttributes(&fa, xf_cluster_kernel) == cudaSuccess) {
-        lim = optin - (int)fa.sharedSizeBytes;
-        if (cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim) != cudaSuccess ||
-            cudaFuncSetAttribute(xf_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess)
-            lim = 0;
-    }
-    cudaGetLastError();
-    g_cluster_smem = lim > 0 ? lim : 0;
-    return g_cluster_smem > 0;
-}
-
-// The cluster form of a two-pass decode plan: K CTAs per row, the strided pass's C offsets split
-// evenly (K | C), the chunk pass's chunks in runs of ⌊nch/K⌋ or ⌈nch/K⌉; taken only where every stage
-// block is staged before the PDL wait and the two passes' shared memory fits one CTA.
-void plan_cluster(const dec_xdev *x, int K, XCluster *c) {
-    memset(c, 0, sizeof *c);
-    c->K = K;
-    c->why = 1;
-    if (x->npass != 2 || x->max_rows > kRows) return;
-    const int C = x->pass[0].C, nch = x->n / C;
-    c->why = 2;
-    if (C % K || nch < K) return;
-    c->nch = nch;
-    size_t off = 0;
-    for (int i = 0; i < 2; i++) {
-        XPassK p = x->pass[i];
-        p.rb = 1;
-        p.ncta = K;
-        if (p.strided) {
-            p.G = C / K;
-            for (int s = 0; s < p.ns; s++) p.st[s].ts = (int)(p.st[s].step / C) * p.G;
-        } else {
-            p.G = (nch + K - 1) / K;   // the longest run: sizes the buffers and the staging
-        }
-        p.fG = fdiv_of((unsigned)p.G);
-        plan_staging(&p, false);
-        c->why = 3;
-        for (int s = 0; s < p.ns; s++)
-            if (p.st[s].soff < 0) return;
-        const int tile = p.G * p.S;
-        c->off_b[i][0] = (unsigned)off;
-        c->off_b[i][1] = (unsigned)(off + (size_t)tile * sizeof(float));
-        off = stage_base(1, tile) + off;
-        off = (off + 15) & ~(size_t)15;
-        c->off_stg[i] = (unsigned)off;
-        off += p.sbytes + (tile <= kVecTile ? 5 * (size_t)tile * sizeof(float) : 0);
-        off = (off + 15) & ~(size_t)15;
-        c->p[i] = p;
-    }
-    c->why = 4;
-    if (off > (size_t)g_cluster_smem) return;
-    c->smem = off;
-    // the GPU must be able to place such a cluster at all (K CTAs of this size on one GPC)
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(K, 1);
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = off;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = K, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = 1;
-    int nclusters = 0;
-    c->why = 6;
-    if (cudaOccupancyMaxActiveClusters(&nclusters, xf_cluster_kernel, &cfg) != cudaSuccess || nclusters < 1) {
-        cudaGetLastError();
-        return;
-    }
-    c->ok = 1;
-    c->why = 0;
-}
-
 }  // namespace
 
 extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
@@ -708,13 +520,6 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
-    if (st == HARP_OK) {   // no cluster form where the device refuses (it then plans none)
-        const int ok = cluster_attributes();
-        for (int i = 0; i < 2; i++) {
-            if (ok) plan_cluster(x, 8 << i, &x->cl[i]);
-            else x->cl[i].why = 5;
-        }
-    }
     if (st != HARP_OK) {
         dec_xform_dev_free(x);
         return st;
@@ -725,8 +530,6 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
 
 extern "C" void dec_set_xform_stage(int on) { __atomic_store_n(&g_stage, on ? 1 : 0, __ATOMIC_RELAXED); }
 extern "C" int dec_xform_stage(void) { return __atomic_load_n(&g_stage, __ATOMIC_RELAXED); }
-extern "C" void dec_set_xform_cluster(int k) { __atomic_store_n(&g_cluster, k == 1 ? 16 : k == 8 || k == 16 ? k : 0, __ATOMIC_RELAXED); }
-extern "C" int dec_xform_cluster(void) { return __atomic_load_n(&g_cluster, __ATOMIC_RELAXED); }
 extern "C" void dec_set_xform_fast(int on) { __atomic_store_n(&g_fast, on ? 1 : 0, __ATOMIC_RELAXED); }
 extern "C" int dec_xform_fast(void) { return __atomic_load_n(&g_fast, __ATOMIC_RELAXED); }
 
@@ -734,11 +537,6 @@ extern "C" int dec_xform_dev_identity(const dec_xdev *x, float *scale) {
     const bool id = x->npass == 1 && x->pass[0].ns == 0 && !x->gather && !x->scatter;
     if (id && scale) *scale = x->scale;
     return id;
-}
-
-extern "C" int dec_xform_dev_cluster(const dec_xdev *x, int k) {
-    const XCluster *c = k == 8 ? &x->cl[0] : k == 16 ? &x->cl[1] : NULL;
-    return !c ? -1 : c->ok ? 1 : -c->why;
 }
 
 extern "C" void dec_xform_dev_free(dec_xdev *x) {
@@ -759,38 +557,6 @@ namespace {
 size_t pass_smem(const XArgs &k) {
     const int tile = k.p.G * k.p.S;
     return stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
-}
-
-// The two passes of ks as one launch of clusters of K CTAs, one cluster per row (dec_set_xform_cluster).
-harp_status run_cluster(const dec_xdev *x, const XCluster *cl, const XArgs *ks, int rows, cudaStream_t stream) {
-    XCArgs c;
-    memset(&c, 0, sizeof c);
-    for (int i = 0; i < 2; i++) {
-        c.a[i] = ks[i];
-        c.a[i].p = cl->p[i];
-        c.a[i].vst = cl->p[i].G * cl->p[i].S <= kVecTile;
-        c.off_b[i][0] = cl->off_b[i][0], c.off_b[i][1] = cl->off_b[i][1], c.off_stg[i] = cl->off_stg[i];
-    }
-    c.K = cl->K;
-    c.nch = cl->nch;
-    c.fC = fdiv_of((unsigned)cl->p[0].C);
-    c.fG0 = fdiv_of((unsigned)cl->p[0].G);
-    c.fnch = fdiv_of((unsigned)cl->nch);
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(cl->K, rows);
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = cl->smem;
-    cfg.stream = stream;
-    cudaLaunchAttribute at[2];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = cl->K, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    at[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[1].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = at;
-    cfg.numAttrs = stream && dec_pdl() ? 2 : 1;
-    const cudaError_t e = cudaLaunchKernelEx(&cfg, xf_cluster_kernel, c);
-    (void)x;
-    return e == cudaSuccess ? HARP_OK : cuda_fail("cluster launch", e);
 }
 
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
@@ -846,10 +612,6 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
         in = k.outf;
         ldi = x->n;
     }
-    const int K = __atomic_load_n(&g_cluster, __ATOMIC_RELAXED);
-    const XCluster *cl = K == 8 ? &x->cl[0] : K == 16 ? &x->cl[1] : NULL;
-    if (cl && cl->ok && __atomic_load_n(&g_fast, __ATOMIC_RELAXED) && __atomic_load_n(&g_stage, __ATOMIC_RELAXED))
-        return run_cluster(x, cl, ks, a.rows, stream);
     for (int i = 0; i < x->npass; i++) {
         const XArgs &k = ks[i];
         const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);

@@ -219,18 +219,6 @@ int dec_xform_fast(void);
  * default; off: `harp bench decode --xf-stage`'s and the tests' A/B switch). */
 void dec_set_xform_stage(int on);
 int dec_xform_stage(void);
-/* A two-pass decode transform as one launch: a cluster of k CTAs per row (sm_90 thread-block cluster),
- * the first pass's tiles kept in shared memory and read by the second pass from the CTA that holds
- * them (distributed shared memory), instead of two launches and a round trip through global memory.
- * Same arithmetic in the same order: bit-identical either way. k = 16 (default; 1 means 16) or 8; 0: two
- * launches. Taken where the plan allows it (every stage block staged, the passes' shared memory within
- * one CTA, the cluster placeable) and under dec_xform_fast and dec_xform_stage; otherwise two launches. */
-void dec_set_xform_cluster(int k);
-int dec_xform_cluster(void);
-/* 1 when x has a cluster form of k CTAs per row (k = 8 or 16), i.e. when dec_set_xform_cluster(k) makes it one
- * launch; else −(why not): 1 not a two-pass decode plan, 2 k does not divide the pass geometry, 3 a stage block
- * would not be staged, 4 shared memory, 5 the device refused the cluster kernel, 6 no such cluster fits the GPU. */
-int dec_xform_dev_cluster(const dec_xdev *x, int k);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4, 8 or 16 (0: 16 when the row tiles fit one wave of 16-warp

@@ -9,9 +9,10 @@
 // the four A-fragment registers of one mma.m16n8k16 (the kernel permutation is that fragment
 // order), with x as the B fragment in natural column order: batch column = activation row, so 1–8
 // rows cost the same decode. fp32 accumulation in the tensor cores; Wscale applied once at the end.
-// HYB: the 512-pair table sits in shared memory as kHybCopies interleaved copies (row r of copy c
-// at word r·kHybCopies + c, lane l reads copy l mod kHybCopies), so the 32 random lookups of a warp
-// spread over more banks: one copy costs ~3.5 wavefronts per lookup, 8 copies ~2 (16 KB per CTA).
+// HYB: the 512-pair table sits in shared memory as COPIES interleaved copies (row r of copy c at word
+// r·COPIES + c, lane l reads copy l mod COPIES), so the 32 random lookups of a warp spread over more
+// banks: one copy costs ~3.5 wavefronts per lookup, 8 copies ~2 (16 KB per CTA), 32 copies one (each
+// lane its own bank; 64 KB per CTA, dynamic shared memory). dec_gemv_opts.hyb_copies picks 8, 16 or 32.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -26,7 +27,7 @@ extern "C" {
 
 namespace {
 
-constexpr int kHybCopies = 8;
+constexpr int kHybCopies = 8;   // the dequantizer's copies (prefill tiles)
 
 template <int K> struct QFmt {
     static constexpr int W1 = K == 2 ? 1 : K == 3 ? 2 : 4;   // plane 1 words per lane
@@ -62,12 +63,12 @@ template <int K> __device__ __forceinline__ void qnext(const QChunk<K> &c, int l
 }
 
 // One super-tile: 8 trellis tiles → 8 mma into two accumulator chains.
-// The HYB table into shared memory as kHybCopies interleaved copies (consecutive stores: no conflicts).
-__device__ __forceinline__ void hyb_table(const uint32_t *tab, uint32_t *s_tab) {
-    for (int i = threadIdx.x; i < DL_HYB_ROWS * kHybCopies; i += blockDim.x) s_tab[i] = __ldg(tab + i / kHybCopies);
+// The HYB table into shared memory as C interleaved copies (consecutive stores: no conflicts).
+template <int C = kHybCopies> __device__ __forceinline__ void hyb_table(const uint32_t *tab, uint32_t *s_tab) {
+    for (int i = threadIdx.x; i < DL_HYB_ROWS * C; i += blockDim.x) s_tab[i] = __ldg(tab + i / C);
 }
 
-template <int K, int CODE>
+template <int K, int CODE, int COPIES>
 __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xrow, int st, int lane, const uint32_t *s_tab,
                                           float acc0[4], float acc1[4]) {
     const int t = lane & 3;
@@ -80,15 +81,15 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
         const uint32_t b0 = __ldg(xs + 8 * j), b1 = __ldg(xs + 8 * j + 4);
         uint32_t hi, lo, fr[4];
         dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
-        dl_qtip_frag(K, CODE, hi, lo, s_tab, kHybCopies, fr);
+        dl_qtip_frag(K, CODE, hi, lo, s_tab, COPIES, fr);
         mma16816((j & 1) ? acc1 : acc0, fr[0], fr[1], fr[2], fr[3], b0, b1);
     }
 }
 
-// 32 warps per SM (64 registers), as the other quantized formats.
-template <int K, int CODE, int WARPS>
+// 32 warps per SM (64 registers), as the other quantized formats. HYB: the table in dynamic shared memory.
+template <int K, int CODE, int WARPS, int COPIES>
 __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvArgs a) {
-    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
+    extern __shared__ uint32_t s_tab[];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = QFmt<K>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
@@ -99,7 +100,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvA
     for (int d = 0; d < D; d++)
         if (d < nk) qload<K>(a, rt, warp + d * WARPS, lane, w[d]);
     const uint16_t *xrow = reinterpret_cast<const uint16_t *>(a.x) + (size_t)min(g, a.B - 1) * a.ldx;
-    if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
+    if (CODE == DL_TCODE_HYB) hyb_table<COPIES>(a.tab, s_tab);
     __syncthreads();
     pdl_wait();   // codes and the table are never written during a token (pdl.cuh)
     pdl_trigger();
@@ -109,7 +110,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvA
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= nk) break;   // warp-uniform: the shuffles see every lane
-            qtile_mma<K, CODE>(w[d], xrow, warp + k * WARPS, lane, s_tab + (lane % kHybCopies), acc0, acc1);
+            qtile_mma<K, CODE, COPIES>(w[d], xrow, warp + k * WARPS, lane, s_tab + (lane % COPIES), acc0, acc1);
             if (k + D < nk) qload<K>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }
@@ -146,15 +147,28 @@ __global__ void qtip_dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t
     }
 }
 
-template <int K, int CODE> void launch_k(const GemvArgs &a, int warps, int grid, cudaStream_t s) {
-    if (warps == 4) pdl_launch(qtip_gemv_kernel<K, CODE, 4>, grid, 128, 0, s, a);
-    else pdl_launch(qtip_gemv_kernel<K, CODE, 8>, grid, 256, 0, s, a);
+template <int K, int CODE, int WARPS, int COPIES> void launch_w(const GemvArgs &a, int grid, cudaStream_t s) {
+    const size_t smem = CODE == DL_TCODE_HYB ? (size_t)DL_HYB_ROWS * COPIES * sizeof(uint32_t) : 0;
+    if (smem > 48 * 1024) {   // above the default limit: raised once per instantiation
+        static bool raised = false;
+        if (!raised) cudaFuncSetAttribute(qtip_gemv_kernel<K, CODE, WARPS, COPIES>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        raised = true;
+    }
+    pdl_launch(qtip_gemv_kernel<K, CODE, WARPS, COPIES>, grid, WARPS * 32, smem, s, a);
 }
 
-template <int K> void launch_code(int code, const GemvArgs &a, int warps, int grid, cudaStream_t s) {
-    if (code == DL_TCODE_1MAD) launch_k<K, DL_TCODE_1MAD>(a, warps, grid, s);
-    else if (code == DL_TCODE_3INST) launch_k<K, DL_TCODE_3INST>(a, warps, grid, s);
-    else launch_k<K, DL_TCODE_HYB>(a, warps, grid, s);
+template <int K, int CODE, int COPIES> void launch_k(const GemvArgs &a, int warps, int grid, cudaStream_t s) {
+    if (warps == 4) launch_w<K, CODE, 4, COPIES>(a, grid, s);
+    else if (warps == 16) launch_w<K, CODE, 16, COPIES>(a, grid, s);
+    else launch_w<K, CODE, 8, COPIES>(a, grid, s);
+}
+
+template <int K> void launch_code(int code, const GemvArgs &a, int warps, int copies, int grid, cudaStream_t s) {
+    if (code == DL_TCODE_1MAD) launch_k<K, DL_TCODE_1MAD, 1>(a, warps, grid, s);
+    else if (code == DL_TCODE_3INST) launch_k<K, DL_TCODE_3INST, 1>(a, warps, grid, s);
+    else if (copies == 32) launch_k<K, DL_TCODE_HYB, 32>(a, warps, grid, s);
+    else if (copies == 16) launch_k<K, DL_TCODE_HYB, 16>(a, warps, grid, s);
+    else launch_k<K, DL_TCODE_HYB, 8>(a, warps, grid, s);
 }
 
 template <int K> void dequant_code(int code, const GemvArgs &a, dim3 grid, int rt0, int r0, int r1, uint32_t *o, int ld,
@@ -171,11 +185,11 @@ harp_status qlaunched(const char *what) {
 
 }  // namespace
 
-harp_status gemv_qtip(const dec_weights *w, const GemvArgs &a, int warps, cudaStream_t s) {
+harp_status gemv_qtip(const dec_weights *w, const GemvArgs &a, int warps, int copies, cudaStream_t s) {
     const int K = dl_qtip_bits(w->qtype), code = dl_qtip_code(w->qtype);
-    if (K == 2) launch_code<2>(code, a, warps, w->nrt, s);
-    else if (K == 3) launch_code<3>(code, a, warps, w->nrt, s);
-    else launch_code<4>(code, a, warps, w->nrt, s);
+    if (K == 2) launch_code<2>(code, a, warps, copies, w->nrt, s);
+    else if (K == 3) launch_code<3>(code, a, warps, copies, w->nrt, s);
+    else launch_code<4>(code, a, warps, copies, w->nrt, s);
     return qlaunched("gemv");
 }
 

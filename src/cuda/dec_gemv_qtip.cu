@@ -63,9 +63,20 @@ template <int K> __device__ __forceinline__ void qnext(const QChunk<K> &c, int l
 }
 
 // One super-tile: 8 trellis tiles → 8 mma into two accumulator chains.
-// The HYB table into shared memory as C interleaved copies (consecutive stores: no conflicts).
+// The HYB table into shared memory as C interleaved copies: each of the 512 rows is read once from
+// global memory and written C times with 16-byte stores (reading it once per copy made the fill, which
+// every CTA runs before its first multiply, C times the loads).
 template <int C = kHybCopies> __device__ __forceinline__ void hyb_table(const uint32_t *tab, uint32_t *s_tab) {
-    for (int i = threadIdx.x; i < DL_HYB_ROWS * C; i += blockDim.x) s_tab[i] = __ldg(tab + i / C);
+    for (int r = threadIdx.x; r < DL_HYB_ROWS; r += blockDim.x) {
+        const uint32_t v = __ldg(tab + r);
+        const uint4 q = make_uint4(v, v, v, v);
+#pragma unroll
+        for (int c = 0; c < C; c += 4) {
+            if (C % 4 == 0) *reinterpret_cast<uint4 *>(s_tab + (size_t)r * C + c) = q;
+            else
+                for (int cc = c; cc < C && cc < c + 4; cc++) s_tab[(size_t)r * C + cc] = v;
+        }
+    }
 }
 
 template <int K, int CODE, int COPIES>
@@ -89,7 +100,7 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
 // 32 warps per SM (64 registers), as the other quantized formats. HYB: the table in dynamic shared memory.
 template <int K, int CODE, int WARPS, int COPIES>
 __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvArgs a) {
-    extern __shared__ uint32_t s_tab[];
+    extern __shared__ __align__(16) uint32_t s_tab[];
     __shared__ float s_red[WARPS][16][9];
     constexpr int D = QFmt<K>::D;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
@@ -123,7 +134,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvA
 // fp16 rows [r0, r1) of W̃ = fp16(Wscale · value), dense [r1−r0][ld]; one warp per super-tile.
 template <int K, int CODE>
 __global__ void qtip_dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t r1, uint32_t *out, int ld) {
-    __shared__ uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 1];
+    __shared__ __align__(16) uint32_t s_tab[CODE == DL_TCODE_HYB ? DL_HYB_ROWS * kHybCopies : 4];
     if (CODE == DL_TCODE_HYB) hyb_table(a.tab, s_tab);
     __syncthreads();
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;

@@ -79,6 +79,24 @@ template <int C = kHybCopies> __device__ __forceinline__ void hyb_table(const ui
     }
 }
 
+// dl_qtip_frag's HYB lookups with the address math folded for COPIES interleaved copies: pair q's entry
+// is row r = (h >> 6) mod 512 of copy lane mod COPIES, at byte 4·(r·COPIES + lane mod COPIES) =
+// (h shifted so that bit 6 lands on bit 2 + log2 COPIES, masked) | 4·(lane mod COPIES) — one shift and
+// one LOP3 (16 copies: no shift), where the generic index cost a shift, a mask, a BFI and an LEA.
+template <int K, int COPIES>
+__device__ __forceinline__ void hyb_frag(uint32_t hi, uint32_t lo, const uint32_t *s_tab, uint32_t lane4, uint32_t a[4]) {
+    constexpr int LS = (COPIES == 8 ? 5 : COPIES == 16 ? 6 : 7) - 6;   // log2(4·COPIES) − 6
+    constexpr uint32_t kMask = (uint32_t)(DL_HYB_ROWS - 1) << (6 + LS);
+    const unsigned char *tb = reinterpret_cast<const unsigned char *>(s_tab);
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const uint32_t st = dl_qtip_window(hi, lo, 2 * K * q), h = st * st + st;
+        const uint32_t sh = LS >= 0 ? h << LS : h >> -LS;
+        const uint32_t v = *reinterpret_cast<const uint32_t *>(tb + ((sh & kMask) | lane4));
+        a[q] = v ^ (h & 0x8000u);
+    }
+}
+
 template <int K, int CODE, int COPIES>
 __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xrow, int st, int lane, const uint32_t *s_tab,
                                           float acc0[4], float acc1[4]) {
@@ -92,7 +110,8 @@ __device__ __forceinline__ void qtile_mma(const QChunk<K> &c, const uint16_t *xr
         const uint32_t b0 = __ldg(xs + 8 * j), b1 = __ldg(xs + 8 * j + 4);
         uint32_t hi, lo, fr[4];
         dl_qtip_hilo(c.w0, c.w1, nx.w0, nx.w1, K, j, &hi, &lo);
-        dl_qtip_frag(K, CODE, hi, lo, s_tab, COPIES, fr);
+        if (CODE == DL_TCODE_HYB) hyb_frag<K, COPIES>(hi, lo, s_tab, 4u * (uint32_t)(lane % COPIES), fr);
+        else dl_qtip_frag(K, CODE, hi, lo, s_tab, COPIES, fr);
         mma16816((j & 1) ? acc1 : acc0, fr[0], fr[1], fr[2], fr[3], b0, b1);
     }
 }
@@ -121,7 +140,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvA
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= nk) break;   // warp-uniform: the shuffles see every lane
-            qtile_mma<K, CODE, COPIES>(w[d], xrow, warp + k * WARPS, lane, s_tab + (lane % COPIES), acc0, acc1);
+            qtile_mma<K, CODE, COPIES>(w[d], xrow, warp + k * WARPS, lane, CODE == DL_TCODE_HYB ? s_tab : s_tab + (lane % COPIES), acc0, acc1);
             if (k + D < nk) qload<K>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }

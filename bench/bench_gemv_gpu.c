@@ -194,7 +194,7 @@ double bench_gpu_copy_gbps(void *stream) {
 /* ---- gemv / linear rows ----------------------------------------------------------------------------- */
 
 typedef struct lin {
-    int nc, B, m, n, npad, warps, hyb;   /* hyb: dec_gemv_opts.hyb_copies */
+    int nc, B, m, n, npad, warps;
     dec_weights *w;
     dec_xdev **xin, **xout;   /* per copy (linear rows) */
     float *pre, *post, *norm, *scr;
@@ -204,7 +204,7 @@ typedef struct lin {
 
 static void enq_gemv(void *u, int i, cudaStream_t s) {
     lin *L = u;
-    const dec_gemv_opts o = {.warps = L->warps, .hyb_copies = L->hyb};
+    const dec_gemv_opts o = {.warps = L->warps};
     if (dec_gemv(&L->w[i % L->nc], L->x, L->npad, L->B, L->y, L->m, &o, (dec_stream)s) != HARP_OK)
         cli_die(CLI_EXIT_FAIL, "gemv: %s", harp_last_error());
 }
@@ -275,21 +275,15 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         CUCHK(cudaStreamSynchronize(g->s));
     } else if (do_gemv) {
         static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each other count */
-        /* QTIP HYB with --variants: also the table's shared-memory copies (qtype named -t16 / -t32) */
-        static const int hyb[] = {0, 16, 32};
-        const int nh = g->variants && dl_qtip_bits(qt) && dl_qtip_code(qt) == DL_TCODE_HYB ? 3 : 1;
         const int dflt = dec_gemv_warps(&L.w[0], 0);
         for (int bi = 0; bi < nb; bi++)
-            for (int h = 0; h < nh; h++)
-                for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
-                    L.B = batches[bi], L.warps = wvs[vi], L.hyb = hyb[h];
-                    const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
-                    if (vi && (used != wvs[vi] || used == dflt)) continue;   /* the default row once */
-                    const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
-                    char qn[32];
-                    snprintf(qn, sizeof qn, h ? "%s-t%d" : "%s", bench_gpu_qtype_name(qt), hyb[h]);
-                    emit_row(g, "gemv", m, n, qn, "none", L.B, used, us, uss, wbytes, wbytes, nc);
-                }
+            for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
+                L.B = batches[bi], L.warps = wvs[vi];
+                const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
+                if (vi && (used != wvs[vi] || used == dflt)) continue;   /* QTIP: 4 or 8 only; the default row once */
+                const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
+                emit(g, "gemv", m, n, qt, "none", L.B, used, us, uss, wbytes, wbytes, nc);
+            }
     }
     if (!profile && rots && *rots) {
         char buf[64];

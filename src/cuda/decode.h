@@ -222,8 +222,7 @@ int dec_xform_stage(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4, 8 or 16 (0: 16 when the row tiles fit one wave of 16-warp
-                       CTAs and n ≥ 8 192, else 8; QTIP: 4, 8 or 16, 0 = 8) */
-    int hyb_copies; /* QTIP HYB: interleaved copies of the table in shared memory, 8, 16 or 32 (0: 8) */
+                       CTAs and n ≥ 8 192, else 8; QTIP: 4 or 8, 0 = 8) */
     int fold;       /* > 0 (B = 2·fold): y[b] = ỹ[b] + ỹ[b + fold], b < fold — the hi and lo rows of split
                        activations summed in the epilogue instead of by another launch */
     int accumulate; /* y[b] += ỹ[b] (the lo half of a split batch of 5–8 rows) */

@@ -125,6 +125,10 @@ static void check_products(const harp_qtensor *w, harp_rng *rng, const char *tag
     CHECK_OK(harp_qtensor_apply(w, X, 1, y1, 0));
     abs_mass(W, m, n, X, mass);
     bad_gemv = rows_off(y1, yr, mass, m, REL_TOL);
+    /* the scalar group types define their product as the reference's fixed-order double sum: the fast
+     * kernel (rows interleaved, qt_scalar.c) must give exactly its bits */
+    if (tr->legacy_codebook && !strcmp(tr->legacy_codebook, "scalar"))
+        CHECK_MSG(!memcmp(y1, yr, sizeof(float) * (size_t)m), "%s: scalar GEMV not bit-identical to its reference", tag);
     CHECK_OK(harp_qtensor_apply(w, X, rows, y, 0));
     for (int64_t b = 0; b < rows; b++) {
         abs_mass(W, m, n, X + b * n, mass);

@@ -2,7 +2,9 @@
  * (codes bit-packed per row, qblocks.h), scales F32 and zeros U8 per (row, group), optional g_idx
  * (group of each column, GPTQ act-order). The value of a code is (float)((double)scale · (q − zero))
  * (harp_scalar_value, the quantizer's formula); the GEMV sums (double)w · x over the columns in order
- * in double precision — the definition of the format, and what every scalar kernel computes. */
+ * in double precision — the definition of the format, and what every scalar kernel computes. The fast
+ * GEMV keeps those bits: codes of ≤ 4 bits are looked up in their group's 2^bits values (computed by the
+ * same formula), and eight rows' sums run side by side, each still in column order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +31,30 @@ static void scalar_row(const harp_qtensor *w, int64_t r, float *o) {
         const int64_t c1 = c0 + g < n ? c0 + g : n;
         const float s = scale[G];
         const int z = zero[G];
-        if (bits == 8) {
+        if (bits <= 4 && c1 - c0 > (1 << bits)) {   /* the group's 2^bits values once, then a lookup per code */
+            float lut[16];
+            for (int q = 0; q < (1 << bits); q++) lut[q] = (float)harp_scalar_value(s, q, z);
+            if (bits == 4 && !(c0 & 1)) {   /* a byte holds two codes, low nibble first */
+                int64_t c = c0;
+                for (; c + 2 <= c1; c += 2) {
+                    const unsigned b = row[c >> 1];
+                    o[c] = lut[b & 15], o[c + 1] = lut[b >> 4];
+                }
+                if (c < c1) o[c] = lut[row[c >> 1] & 15];
+            } else if (bits == 2 && !(c0 & 3)) {
+                int64_t c = c0;
+                for (; c + 4 <= c1; c += 4) {
+                    const unsigned b = row[c >> 2];
+                    o[c] = lut[b & 3], o[c + 1] = lut[(b >> 2) & 3], o[c + 2] = lut[(b >> 4) & 3], o[c + 3] = lut[b >> 6];
+                }
+                for (; c < c1; c++) o[c] = lut[(row[c >> 2] >> (2 * (c & 3))) & 3];
+            } else if (bits == 4)
+                for (int64_t c = c0; c < c1; c++) o[c] = lut[(row[c >> 1] >> (4 * (c & 1))) & 15];
+            else if (bits == 2)
+                for (int64_t c = c0; c < c1; c++) o[c] = lut[(row[c >> 2] >> (2 * (c & 3))) & 3];
+            else
+                for (int64_t c = c0; c < c1; c++) o[c] = lut[harp_scalar_get(row, c, bits)];
+        } else if (bits == 8) {
             for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, row[c], z);
         } else if (bits == 4) {
             for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (row[c >> 1] >> (4 * (c & 1))) & 15, z);
@@ -45,10 +70,24 @@ void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float
     for (int64_t r = r0; r < r1; r++) scalar_row(w, r, out + (size_t)(r - r0) * ld);
 }
 
-static double row_dot(const float *wr, const float *x, int64_t n) {
-    double s = 0;
-    for (int64_t c = 0; c < n; c++) s += (double)wr[c] * x[c];
-    return s;
+/* Rows interleaved per column: each row's sum is still the double sum over its columns in order (the
+ * product of two floats is exact in double, so each step rounds once, as in the reference), but kRows
+ * independent chains run side by side instead of one serial chain of double additions per row, which
+ * had made the scalar types 5× slower than the f32 GEMV on the CPU. */
+enum { kRows = 8 };
+
+static void rows_dot(const float *const *wr, int nr, const float *x, int64_t n, double *out) {
+    double acc[kRows] = {0};
+    if (nr == kRows) {
+        for (int64_t c = 0; c < n; c++) {
+            const double xc = x[c];
+            for (int r = 0; r < kRows; r++) acc[r] += (double)wr[r][c] * xc;
+        }
+    } else {
+        for (int64_t c = 0; c < n; c++)
+            for (int r = 0; r < nr; r++) acc[r] += (double)wr[r][c] * x[c];
+    }
+    for (int r = 0; r < nr; r++) out[r] = acc[r];
 }
 
 /* Plain twin: every weight decoded on its own with the generic unpacker. */
@@ -69,26 +108,35 @@ void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y) {
     }
 }
 
-/* The same fixed-order double dot per row (bit-identical to the reference), rows over threads. */
+/* The same fixed-order double dot per row (bit-identical to the reference), blocks of kRows rows over
+ * threads. */
 harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8) {
     (void)act_q8; /* no int8-activation kernel for scalar codes */
-    const int64_t m = w->m, n = w->n;
+    const int64_t m = w->m, n = w->n, nblk = (m + kRows - 1) / kRows;
     const int par = m * n >= 65536;
     int oom = 0;
 #pragma omp parallel if (par)
     {
-        float *row = malloc((size_t)n * sizeof(float));
-        if (!row) {
+        float *buf = malloc((size_t)kRows * (size_t)n * sizeof(float));
+        if (!buf) {
 #pragma omp atomic write
             oom = 1;
         }
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < m; r++) {
-            if (!row) continue;
-            scalar_row(w, r, row);
-            y[r] = (float)row_dot(row, x, n);
+        for (int64_t b = 0; b < nblk; b++) {
+            if (!buf) continue;
+            const int64_t r0 = b * kRows;
+            const int nr = (int)(m - r0 < kRows ? m - r0 : kRows);
+            const float *rows[kRows];
+            double d[kRows];
+            for (int r = 0; r < nr; r++) {
+                rows[r] = buf + (size_t)r * (size_t)n;
+                scalar_row(w, r0 + r, buf + (size_t)r * (size_t)n);
+            }
+            rows_dot(rows, nr, x, n, d);
+            for (int r = 0; r < nr; r++) y[r0 + r] = (float)d[r];
         }
-        free(row);
+        free(buf);
     }
     return oom ? harp_err(HARP_ERR_OOM, "scalar gemv: out of memory for a row buffer") : HARP_OK;
 }

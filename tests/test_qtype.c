@@ -230,7 +230,7 @@ int main(void) {
     harp_rng rng;
     harp_rng_seed(&rng, 2024);
     test_names_and_mappings();
-    static const int shapes[][2] = {{1, 1}, {3, 7}, {7, 17}, {17, 33}, {33, 15}, {64, 129}, {70, 172}, {5, 300}, {2, 8}};
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {7, 17}, {17, 33}, {33, 15}, {64, 129}, {70, 172}, {5, 300}, {2, 8}, {17, 64}, {24, 256}};
     /* group settings for the scalar types: per row, 32, 40 (ragged) with act-order g_idx */
     static const struct { int group, gidx; } groups[] = {{0, 0}, {32, 0}, {40, 1}};
     int cases = 0;

@@ -129,11 +129,13 @@ harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int 
             const int nr = (int)(m - r0 < kRows ? m - r0 : kRows);
             const float *rows[kRows];
             double d[kRows];
-            for (int r = 0; r < nr; r++) {
-                rows[r] = buf + (size_t)r * (size_t)n;
-                scalar_row(w, r0 + r, buf + (size_t)r * (size_t)n);
+            if (nr != kRows || !qt_scalar4_rows8(w, r0, x, d)) {
+                for (int r = 0; r < nr; r++) {
+                    rows[r] = buf + (size_t)r * (size_t)n;
+                    scalar_row(w, r0 + r, buf + (size_t)r * (size_t)n);
+                }
+                rows_dot(rows, nr, x, n, d);
             }
-            rows_dot(rows, nr, x, n, d);
             for (int r = 0; r < nr; r++) y[r0 + r] = (float)d[r];
         }
         free(buf);

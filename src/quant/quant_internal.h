@@ -112,6 +112,9 @@ harp_status qt_dense_mm(const harp_qtensor *w, const float *X, int64_t rows, flo
 void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
 void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+/* Rows r0 … r0 + 7 of an int4 tensor's product into out[8] (the reference's bits) when the AVX2 kernel
+ * applies (no act-order, n and the group size multiples of 8, the CPU has AVX2); 0 otherwise. */
+int qt_scalar4_rows8(const harp_qtensor *w, int64_t r0, const float *x, double *out);
 
 void qt_e8p_decode(harp_qtensor *w);
 void qt_e8p_view(const harp_qtensor *w, harp_e8p_view *v);

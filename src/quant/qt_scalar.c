@@ -29,40 +29,19 @@ static void scalar_row(const harp_qtensor *w, int64_t r, float *o) {
     }
     for (int64_t G = 0, c0 = 0; G < ng; G++, c0 += g) {
         const int64_t c1 = c0 + g < n ? c0 + g : n;
-        const float s = scale[G];
-        const int z = zero[G];
-        if (bits <= 4 && c1 - c0 > (1 << bits)) {   /* the group's 2^bits values once, then a lookup per code */
-            float lut[16];
-            for (int q = 0; q < (1 << bits); q++) lut[q] = (float)harp_scalar_value(s, q, z);
-            if (bits == 4 && !(c0 & 1)) {   /* a byte holds two codes, low nibble first */
-                int64_t c = c0;
-                for (; c + 2 <= c1; c += 2) {
-                    const unsigned b = row[c >> 1];
-                    o[c] = lut[b & 15], o[c + 1] = lut[b >> 4];
-                }
-                if (c < c1) o[c] = lut[row[c >> 1] & 15];
-            } else if (bits == 2 && !(c0 & 3)) {
-                int64_t c = c0;
-                for (; c + 4 <= c1; c += 4) {
-                    const unsigned b = row[c >> 2];
-                    o[c] = lut[b & 3], o[c + 1] = lut[(b >> 2) & 3], o[c + 2] = lut[(b >> 4) & 3], o[c + 3] = lut[b >> 6];
-                }
-                for (; c < c1; c++) o[c] = lut[(row[c >> 2] >> (2 * (c & 3))) & 3];
-            } else if (bits == 4)
-                for (int64_t c = c0; c < c1; c++) o[c] = lut[(row[c >> 1] >> (4 * (c & 1))) & 15];
-            else if (bits == 2)
-                for (int64_t c = c0; c < c1; c++) o[c] = lut[(row[c >> 2] >> (2 * (c & 3))) & 3];
-            else
-                for (int64_t c = c0; c < c1; c++) o[c] = lut[harp_scalar_get(row, c, bits)];
-        } else if (bits == 8) {
-            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, row[c], z);
-        } else if (bits == 4) {
-            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (row[c >> 1] >> (4 * (c & 1))) & 15, z);
-        } else if (bits == 2) {
-            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (row[c >> 2] >> (2 * (c & 3))) & 3, z);
-        } else {
-            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(s, (int)harp_scalar_get(row, c, bits), z);
+        if (bits == 8) {
+            for (int64_t c = c0; c < c1; c++) o[c] = (float)harp_scalar_value(scale[G], row[c], zero[G]);
+            continue;
         }
+        float lut[16];   /* the group's 2^bits values once, then a lookup per code */
+        harp_scalar_lut(scale[G], zero[G], bits, lut);
+        int64_t c = c0;
+        if (bits == 4 && !(c0 & 1))   /* a byte holds two codes, low nibble first */
+            for (; c + 2 <= c1; c += 2) {
+                const unsigned b = row[c >> 1];
+                o[c] = lut[b & 15], o[c + 1] = lut[b >> 4];
+            }
+        for (; c < c1; c++) o[c] = lut[harp_scalar_get(row, c, bits)];
     }
 }
 
@@ -76,16 +55,16 @@ void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float
  * had made the scalar types 5× slower than the f32 GEMV on the CPU. */
 enum { kRows = 8 };
 
-static void rows_dot(const float *const *wr, int nr, const float *x, int64_t n, double *out) {
+static void rows_dot(const float *wr, int nr, const float *x, int64_t n, double *out) {
     double acc[kRows] = {0};
-    if (nr == kRows) {
+    if (nr == kRows) {   /* a fixed count: the compiler keeps the chains in registers */
         for (int64_t c = 0; c < n; c++) {
             const double xc = x[c];
-            for (int r = 0; r < kRows; r++) acc[r] += (double)wr[r][c] * xc;
+            for (int r = 0; r < kRows; r++) acc[r] += (double)wr[r * n + c] * xc;
         }
     } else {
         for (int64_t c = 0; c < n; c++)
-            for (int r = 0; r < nr; r++) acc[r] += (double)wr[r][c] * x[c];
+            for (int r = 0; r < nr; r++) acc[r] += (double)wr[r * n + c] * x[c];
     }
     for (int r = 0; r < nr; r++) out[r] = acc[r];
 }
@@ -113,7 +92,7 @@ void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y) {
 harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8) {
     (void)act_q8; /* no int8-activation kernel for scalar codes */
     const int64_t m = w->m, n = w->n, nblk = (m + kRows - 1) / kRows;
-    const int par = m * n >= 65536;
+    const int par = m * n >= 65536, avx2 = qt_scalar4_avx2_applies(w);
     int oom = 0;
 #pragma omp parallel if (par)
     {
@@ -127,14 +106,12 @@ harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int 
             if (!buf) continue;
             const int64_t r0 = b * kRows;
             const int nr = (int)(m - r0 < kRows ? m - r0 : kRows);
-            const float *rows[kRows];
             double d[kRows];
-            if (nr != kRows || !qt_scalar4_rows8(w, r0, x, d)) {
-                for (int r = 0; r < nr; r++) {
-                    rows[r] = buf + (size_t)r * (size_t)n;
-                    scalar_row(w, r0 + r, buf + (size_t)r * (size_t)n);
-                }
-                rows_dot(rows, nr, x, n, d);
+            if (avx2 && nr == kRows) {
+                qt_scalar4_rows8_avx2(w, r0, x, d);
+            } else {
+                for (int r = 0; r < nr; r++) scalar_row(w, r0 + r, buf + (size_t)r * (size_t)n);
+                rows_dot(buf, nr, x, n, d);
             }
             for (int r = 0; r < nr; r++) y[r0 + r] = (float)d[r];
         }

@@ -30,7 +30,7 @@ QS_AVX2 static inline void transpose8(__m256 v[8]) {
     v[6] = _mm256_permute2f128_ps(s2, s6, 0x31), v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-QS_AVX2 static void rows8(const harp_qtensor *w, int64_t r0, const float *x, double *out) {
+QS_AVX2 void qt_scalar4_rows8_avx2(const harp_qtensor *w, int64_t r0, const float *x, double *out) {
     const int64_t n = w->n, ng = w->n_groups, g = w->group_size;
     const size_t rb = harp_scalar_row_bytes(n, 4);
     const uint8_t *rows[8];
@@ -46,8 +46,7 @@ QS_AVX2 static void rows8(const harp_qtensor *w, int64_t r0, const float *x, dou
     float lut[8][16] __attribute__((aligned(32)));
     for (int64_t G = 0, c0 = 0; G < ng; G++, c0 += g) {
         const int64_t c1 = c0 + g < n ? c0 + g : n;
-        for (int r = 0; r < 8; r++)
-            for (int q = 0; q < 16; q++) lut[r][q] = (float)harp_scalar_value(sc[r][G], q, zr[r][G]);
+        for (int r = 0; r < 8; r++) harp_scalar_lut(sc[r][G], zr[r][G], 4, lut[r]);
         for (int64_t c = c0; c < c1; c += 8) {
             __m256 v[8];
             for (int r = 0; r < 8; r++) {
@@ -70,16 +69,16 @@ QS_AVX2 static void rows8(const harp_qtensor *w, int64_t r0, const float *x, dou
     _mm256_storeu_pd(out + 4, acc_hi);
 }
 
-int qt_scalar4_rows8(const harp_qtensor *w, int64_t r0, const float *x, double *out) {
-    if (w->type != HARP_QTYPE_INT4 || w->planes[3].data || w->n % 8 || w->group_size % 8 || w->m - r0 < 8 ||
-        qk_isa() != HARP_QISA_AVX2)
-        return 0;
-    rows8(w, r0, x, out);
-    return 1;
+int qt_scalar4_avx2_applies(const harp_qtensor *w) {
+    return w->type == HARP_QTYPE_INT4 && !w->planes[3].data && w->n % 8 == 0 && w->group_size % 8 == 0 && qk_isa() == HARP_QISA_AVX2;
 }
 #else
-int qt_scalar4_rows8(const harp_qtensor *w, int64_t r0, const float *x, double *out) {
-    (void)w, (void)r0, (void)x, (void)out;
+int qt_scalar4_avx2_applies(const harp_qtensor *w) {
+    (void)w;
     return 0;
+}
+
+void qt_scalar4_rows8_avx2(const harp_qtensor *w, int64_t r0, const float *x, double *out) {
+    (void)w, (void)r0, (void)x, (void)out;
 }
 #endif

@@ -11,6 +11,10 @@
 
 /* Value of a stored scalar code (the one formula every decoder uses). */
 static inline double harp_scalar_value(float scale, int q, int zero) { return (double)scale * (double)(q - zero); }
+/* The 2^bits values of a group's codes (bits ≤ 4), each by harp_scalar_value: the fast kernels look codes up. */
+static inline void harp_scalar_lut(float scale, int zero, int bits, float *lut) {
+    for (int q = 0; q < (1 << bits); q++) lut[q] = (float)harp_scalar_value(scale, q, zero);
+}
 
 /* Vector quantizer of one 8-weight block (input already divided by Wscale): writes the decoded
  * value to out[8] and the code(s) to *c1, *c2. */
@@ -112,9 +116,11 @@ harp_status qt_dense_mm(const harp_qtensor *w, const float *X, int64_t rows, flo
 void qt_scalar_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
 void qt_scalar_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_scalar_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
-/* Rows r0 … r0 + 7 of an int4 tensor's product into out[8] (the reference's bits) when the AVX2 kernel
- * applies (no act-order, n and the group size multiples of 8, the CPU has AVX2); 0 otherwise. */
-int qt_scalar4_rows8(const harp_qtensor *w, int64_t r0, const float *x, double *out);
+/* 1 when the AVX2 int4 rows apply to w (int4, no act-order, n and the group size multiples of 8, the CPU
+ * has AVX2 and harp_qgemv_max_isa allows it); then qt_scalar4_rows8_avx2 gives rows r0 … r0 + 7 of the
+ * product in out[8] with the reference's bits. */
+int qt_scalar4_avx2_applies(const harp_qtensor *w);
+void qt_scalar4_rows8_avx2(const harp_qtensor *w, int64_t r0, const float *x, double *out);
 
 void qt_e8p_decode(harp_qtensor *w);
 void qt_e8p_view(const harp_qtensor *w, harp_e8p_view *v);

@@ -539,12 +539,12 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"hyb_copies\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
                    s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
-                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), dec_hyb_copies(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
@@ -597,6 +597,7 @@ static void usage(FILE *f) {
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
                "                         [--xf-stage 1,0]   (transform weights staged before the PDL wait: 1 default, 0 not)\n"
+               "                         [--hyb-copies 8|16|32]   (QTIP HYB: copies of the table in shared memory, default 8)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -616,7 +617,7 @@ int bench_decode(int argc, char **argv) {
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
-                                         {0, 0, 0, 0}};
+                                         {"hyb-copies", required_argument, 0, 'H'}, {0, 0, 0, 0}};
     dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
@@ -656,6 +657,12 @@ int bench_decode(int argc, char **argv) {
         }
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
+        case 'H': {
+            const long h = cli_parse_long("--hyb-copies", optarg, 8, 32);
+            if (h != 8 && h != 16 && h != 32) cli_die(CLI_EXIT_USAGE, "--hyb-copies: 8, 16 or 32, not '%s'", optarg);
+            dec_set_hyb_copies((int)h);
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

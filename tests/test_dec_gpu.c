@@ -86,10 +86,13 @@ static void test_gemv(void) {
             float *dy = dev_alloc(sizeof(float) * ((size_t)8 * m + guard));
             CU(cudaMemcpy(dx, x, (size_t)8 * npad * 2, cudaMemcpyHostToDevice));
             dec_gemv_ref(&sy.q, x, npad, 8, yr, m);   /* rows b < B of the 8-row product are the B-row product */
+            float *yc = malloc(sizeof(float) * 8 * (size_t)m);
             for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
-                for (int warps = 4; warps <= 16; warps *= 2) {   /* QTIP: 16 runs as 8 */
+                for (int wc = 0; wc < 3 * 3; wc++) {   /* 4, 8, 16 warps × (QTIP HYB) 8, 16, 32 table copies */
+                    const int warps = 4 << wc / 3, hc = 8 << wc % 3;
+                    if (hc > 8 && !(dl_qtip_bits(types[t]) && dl_qtip_code(types[t]) == DL_TCODE_HYB)) continue;
                     const int B = batches[bi];
-                    const dec_gemv_opts o = {.warps = warps};
+                    const dec_gemv_opts o = {.warps = warps, .hyb_copies = hc};
                     poison(dy, sizeof(float) * ((size_t)8 * m + guard));
                     CHECK_OK(dec_gemv(&dw, dx, npad, B, dy, m, &o, NULL));
                     CU(cudaDeviceSynchronize());
@@ -106,10 +109,15 @@ static void test_gemv(void) {
                     uint32_t pz;
                     for (size_t i = (size_t)B * m; i < (size_t)8 * m + guard; i++) memcpy(&pz, &y[i], 4), guard_bad += pz != 0xFFFFFFFFu;
                     type_worst = fmax(type_worst, worst);
-                    CHECK_MSG(!bad && !guard_bad, "gemv qtype %d %dx%d B=%d warps=%d: %d rows off (worst %.3g of mass), %d writes past the end",
-                              types[t], m, n, B, warps, bad, worst, guard_bad);
+                    CHECK_MSG(!bad && !guard_bad, "gemv qtype %d %dx%d B=%d warps=%d copies=%d: %d rows off (worst %.3g of mass), %d writes past the end",
+                              types[t], m, n, B, warps, hc, bad, worst, guard_bad);
                     CHECK_MSG(!memcmp(y, y2, sizeof(float) * (size_t)B * m), "gemv qtype %d %dx%d B=%d: two runs differ", types[t], m, n, B);
+                    /* the table's copies hold the same entries: the same bits for every count */
+                    if (hc == 8) memcpy(yc, y, sizeof(float) * (size_t)B * m);
+                    else CHECK_MSG(!memcmp(y, yc, sizeof(float) * (size_t)B * m), "gemv qtype %d %dx%d B=%d warps=%d: %d table copies differ from 8",
+                                   types[t], m, n, B, warps, hc);
                 }
+            free(yc);
             /* fused epilogues (split activations): fold sums rows b and b + 4 of an 8-row product,
              * accumulate adds to y; both bit-identical to the unfused composition (fp32 adds) */
             {
@@ -184,7 +192,7 @@ static void test_gemv(void) {
             dec_weights_free(&hw);
             dec_synth_free(&sy);
         }
-        printf("gemv type %2d (%s): %zu shapes 1x8 .. 300x4096, B 1/3/8, 4, 8 and 16 warps: worst |y - twin| %.3g of row mass "
+        printf("gemv type %2d (%s): %zu shapes 1x8 .. 300x4096, B 1/3/8, 4, 8 and 16 warps (HYB: 8, 16, 32 table copies): worst |y - twin| %.3g of row mass "
                "(tol 3e-5), reruns bit-identical; prefill worst relative RMS %.3g (tol 2e-3)\n",
                types[t], dl_qtip_bits(types[t]) ? "qtip" : harp_qtype_name((harp_qtype)types[t]), sizeof shapes / sizeof shapes[0],
                type_worst, type_prefill);

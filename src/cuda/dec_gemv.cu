@@ -402,7 +402,7 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
 }
 
 extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
-    if (dl_qtip_bits(w->qtype)) return want == 4 ? 4 : 8;
+    if (dl_qtip_bits(w->qtype)) return want == 4 || want == 16 ? want : 8;
     if (want == 4 || want == 8 || want == 16) return want;
     // 16 k-split warps when the row tiles fit one wave of 16-warp CTAs and each warp still gets ≥ 4
     // column super-tiles: the down projection of a quantized 7B (4 096 × 11 008: 256 tiles, which as
@@ -411,6 +411,12 @@ extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
     const int per_sm16 = w->qtype == HARP_QTYPE_F16 || w->qtype == HARP_QTYPE_INT8 ? 1 : 2;   // 16-warp CTAs per SM
     return w->nrt <= per_sm16 * sm_count() && w->nst >= 64 ? 16 : 8;
 }
+
+static int g_hyb_copies = 8;
+extern "C" void dec_set_hyb_copies(int copies) {
+    if (copies == 8 || copies == 16 || copies == 32) __atomic_store_n(&g_hyb_copies, copies, __ATOMIC_RELAXED);
+}
+extern "C" int dec_hyb_copies(void) { return __atomic_load_n(&g_hyb_copies, __ATOMIC_RELAXED); }
 
 extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float *y, int ldy,
                                 const dec_gemv_opts *opts, dec_stream stream) {
@@ -431,7 +437,7 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = dec_gemv_warps(w, opts ? opts->warps : 0);
-    if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, (cudaStream_t)stream);
+    if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, opts && opts->hyb_copies ? opts->hyb_copies : dec_hyb_copies(), (cudaStream_t)stream);
     HARP_TRY(ensure_tables());
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
     else if (warps == 16) launch_gemv<16>(w->qtype, a, w->nrt, (cudaStream_t)stream);

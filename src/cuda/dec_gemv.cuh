@@ -49,7 +49,7 @@ static __device__ __forceinline__ void mma16816(float c[4], uint32_t a0, uint32_
 
 // QTIP (dec_gemv_qtip.cu): the bodies of dec_gemv and dec_dequant_f16 for the DL_QTIP types, on
 // the arguments dec_gemv.cu checked and filled (warps per CTA: 4 or 8).
-harp_status gemv_qtip(const dec_weights *w, const GemvArgs &a, int warps, cudaStream_t s);
+harp_status gemv_qtip(const dec_weights *w, const GemvArgs &a, int warps, int copies, cudaStream_t s);
 harp_status dequant_qtip(const dec_weights *w, const GemvArgs &a, int32_t r0, int32_t r1, void *out, int ld, cudaStream_t s);
 
 // The k-split reduction of a 16-row tile: warp `warp` holds its partial sums r (the mma C fragment:

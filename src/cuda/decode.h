@@ -219,10 +219,16 @@ int dec_xform_fast(void);
  * default; off: `harp bench decode --xf-stage`'s and the tests' A/B switch). */
 void dec_set_xform_stage(int on);
 int dec_xform_stage(void);
+/* QTIP HYB GEMV: interleaved copies of the 512-pair table in each CTA's shared memory (8, 16 or 32; 8 by
+ * default) where dec_gemv_opts.hyb_copies is 0 — `harp bench decode --hyb-copies`' switch; same bits for
+ * every count. Out-of-range values are ignored. */
+void dec_set_hyb_copies(int copies);
+int dec_hyb_copies(void);
 /* Kernel variants the bench compares (0 = default). */
 typedef struct dec_gemv_opts {
     int warps;      /* k-split warps per CTA: 4, 8 or 16 (0: 16 when the row tiles fit one wave of 16-warp
-                       CTAs and n ≥ 8 192, else 8; QTIP: 4 or 8, 0 = 8) */
+                       CTAs and n ≥ 8 192, else 8; QTIP: 4, 8 or 16, 0 = 8) */
+    int hyb_copies; /* QTIP HYB: interleaved copies of the table in shared memory, 8, 16 or 32 (0: dec_hyb_copies) */
     int fold;       /* > 0 (B = 2·fold): y[b] = ỹ[b] + ỹ[b + fold], b < fold — the hi and lo rows of split
                        activations summed in the epilogue instead of by another launch */
     int accumulate; /* y[b] += ỹ[b] (the lo half of a split batch of 5–8 rows) */

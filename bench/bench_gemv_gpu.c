@@ -194,7 +194,7 @@ double bench_gpu_copy_gbps(void *stream) {
 /* ---- gemv / linear rows ----------------------------------------------------------------------------- */
 
 typedef struct lin {
-    int nc, B, m, n, npad, warps;
+    int nc, B, m, n, npad, warps, hyb;   /* hyb: dec_gemv_opts.hyb_copies */
     dec_weights *w;
     dec_xdev **xin, **xout;   /* per copy (linear rows) */
     float *pre, *post, *norm, *scr;
@@ -204,7 +204,7 @@ typedef struct lin {
 
 static void enq_gemv(void *u, int i, cudaStream_t s) {
     lin *L = u;
-    const dec_gemv_opts o = {.warps = L->warps};
+    const dec_gemv_opts o = {.warps = L->warps, .hyb_copies = L->hyb};
     if (dec_gemv(&L->w[i % L->nc], L->x, L->npad, L->B, L->y, L->m, &o, (dec_stream)s) != HARP_OK)
         cli_die(CLI_EXIT_FAIL, "gemv: %s", harp_last_error());
 }
@@ -275,15 +275,21 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         CUCHK(cudaStreamSynchronize(g->s));
     } else if (do_gemv) {
         static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each other count */
+        /* QTIP HYB with --variants: also the table's shared-memory copies (qtype named -t16 / -t32) */
+        static const int hyb[] = {0, 16, 32};
+        const int nh = g->variants && dl_qtip_bits(qt) && dl_qtip_code(qt) == DL_TCODE_HYB ? 3 : 1;
         const int dflt = dec_gemv_warps(&L.w[0], 0);
         for (int bi = 0; bi < nb; bi++)
-            for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
-                L.B = batches[bi], L.warps = wvs[vi];
-                const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
-                if (vi && (used != wvs[vi] || used == dflt)) continue;   /* QTIP: 4 or 8 only; the default row once */
-                const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
-                emit(g, "gemv", m, n, qt, "none", L.B, used, us, uss, wbytes, wbytes, nc);
-            }
+            for (int h = 0; h < nh; h++)
+                for (int vi = 0; vi < (g->variants ? 4 : 1); vi++) {
+                    L.B = batches[bi], L.warps = wvs[vi], L.hyb = hyb[h];
+                    const int used = dec_gemv_warps(&L.w[0], wvs[vi]);
+                    if (vi && (used != wvs[vi] || used == dflt)) continue;   /* the default row once */
+                    const double us = time_graph(g, enq_gemv, &L, calls), uss = time_stream(g, enq_gemv, &L, calls);
+                    char qn[32];
+                    snprintf(qn, sizeof qn, h ? "%s-t%d" : "%s", bench_gpu_qtype_name(qt), hyb[h]);
+                    emit_row(g, "gemv", m, n, qn, "none", L.B, used, us, uss, wbytes, wbytes, nc);
+                }
     }
     if (!profile && rots && *rots) {
         char buf[64];
@@ -348,7 +354,13 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
 
 /* ---- ldp2 (src/cuda/dec_ldp.h): its own layout and kernel, outside the decode engine's types ---------- */
 
-static const char *const k_ldp_names[4] = {"ldp2", "ldp2_a4", "ldp2-fma", "ldp2_a4-fma"};   /* run_ldp's kinds */
+/* run_ldp's kinds: bit 0 int4 activations, bit 1 -fma, bits 2–3 where x is read (0 default, 1 -unstaged,
+ * 2 -staged: dec_ldp_opts.xs = 0, −1, 1). */
+enum { kLdpKinds = 12 };
+static void ldp_name(int kind, char *buf, size_t len) {
+    static const char *const xs[3] = {"", "-unstaged", "-staged"};
+    snprintf(buf, len, "%s%s%s", kind & 1 ? "ldp2_a4" : "ldp2", kind & 2 ? "-fma" : "", xs[kind >> 2]);
+}
 
 typedef struct ldpb {
     int nc, B, m;
@@ -365,7 +377,8 @@ static void enq_ldp(void *u, int i, cudaStream_t s) {
 }
 
 /* gemv rows of ldp2, group 128: kind bit 0 = int4 activations (ldp2_a4), else fp16 (ldp2); bit 1 = the
- * decode's shifts as IMAD.HI on the FMA pipe (-fma, dec_ldp_gemv's variant). Random codes and
+ * decode's shifts as IMAD.HI on the FMA pipe (-fma, dec_ldp_gemv's variant); bit 2 = activations read
+ * per super-tile instead of from the CTA's shared copy (-unstaged). Random codes and
  * ordered levels (dec_ldp_random_planes, as the CPU bench), cold copies like the other types;
  * bytes = codes + levels + the activations (and their scales) the kernel reads. */
 static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb, int profile) {
@@ -383,7 +396,7 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     dec_ldp_pack(&Ly, qw, lv, codes, levels);
     ldpb L;
     memset(&L, 0, sizeof L);
-    L.m = m, L.o.fma = kind >> 1;
+    L.m = m, L.o.fma = kind >> 1 & 1, L.o.xs = kind >> 2 == 1 ? -1 : kind >> 2 == 2 ? 1 : 0;
     L.nc = profile ? 1 : (int)ceil(g->cold_mb * 1048576.0 / wbytes);
     if (!profile && L.nc < 2) L.nc = 2;
     L.w = calloc((size_t)L.nc, sizeof *L.w);
@@ -410,7 +423,8 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     CUCHK(cudaMemcpy(dx, xh, xb, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(ds, sc, sizeof sc, cudaMemcpyHostToDevice));
     L.x.xq = a4 ? dx : NULL, L.x.x16 = a4 ? NULL : dx, L.x.xs = ds;
-    const char *name = k_ldp_names[kind];
+    char name[48];
+    ldp_name(kind, name, sizeof name);
     const int calls = L.nc < 16 ? 16 / L.nc * L.nc + (16 % L.nc ? L.nc : 0) : L.nc;
     if (profile) {
         L.B = 1;
@@ -430,7 +444,7 @@ static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb,
     cudaFree(dx), cudaFree(ds), cudaFree(L.y);
 }
 
-/* --qtypes: the decode engine's types into qts, ldp2[_a4][-fma] into ldp (run_ldp's kinds). */
+/* --qtypes: the decode engine's types into qts, ldp2[_a4][-fma][-unstaged|-staged] into ldp (run_ldp's kinds). */
 static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) {
     char buf[512];
     if (strlen(list) >= sizeof buf) cli_die(CLI_EXIT_USAGE, "--qtypes: list too long (%zu characters)", strlen(list));
@@ -440,9 +454,13 @@ static int split_qtypes(const char *list, int *qts, int max, int *ldp, int *nl) 
     char *save = NULL;   /* strtok_r: bench_gpu_qtypes runs strtok on each name */
     for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int k = 0;
-        while (k < 4 && strcmp(t, k_ldp_names[k])) k++;
-        if (k < 4) {
-            if (*nl == 4) cli_die(CLI_EXIT_USAGE, "--qtypes: more than 4 ldp2 entries");
+        char nm[48];
+        for (; k < kLdpKinds; k++) {
+            ldp_name(k, nm, sizeof nm);
+            if (!strcmp(t, nm)) break;
+        }
+        if (k < kLdpKinds) {
+            if (*nl == kLdpKinds) cli_die(CLI_EXIT_USAGE, "--qtypes: more than %d ldp2 entries", kLdpKinds);
             ldp[(*nl)++] = k;
         } else {
             if (n == max) cli_die(CLI_EXIT_USAGE, "--qtypes: more than %d entries", max);
@@ -623,7 +641,8 @@ static void usage_gpu(FILE *f) {
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
                "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
-               "          -fma: the decode's shifts as IMAD.HI); batch 1..8 (default 1,4)\n");
+               "          -fma: the decode's shifts as IMAD.HI; -unstaged / -staged: activations read from global\n"
+               "          memory / from the CTA's copy in shared memory); batch 1..8 (default 1,4)\n");
 }
 
 static int parse_list(const char *s, int *out, int max, int lo, int hi, const char *flag) {
@@ -672,7 +691,7 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-    int qts[32], ldp[4], nl;
+    int qts[32], ldp[kLdpKinds], nl;
     const int nq = split_qtypes(qlist, qts, 32, ldp, &nl);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));

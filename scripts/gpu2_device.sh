@@ -90,7 +90,15 @@ PY
   ldp)   # issue 15 acceptance 4: the ldp2 GEMV (int4 / fp16 activations) at the Llama-2-7B shapes, pct_of_copy >= 50 %;
          # --variants and the -fma kinds: 8 vs 16 k-split warps and the decode's shifts on the FMA vs the ALU pipe
     timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
-      --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-fma,ldp2-fma,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
+      --qtypes ${LDP_QTYPES:-ldp2_a4,ldp2,ldp2_a4-unstaged,ldp2-unstaged,e8p2,f16} --batch 1,4 --variants 2>&1 | tee "$OUT/ldpgemv.jsonl" ;;
+  kprof)   # one GEMV kernel under Nsight Compute's full set (limiter, pipes, stall reasons): KPROF_QTYPES at KPROF_SHAPES, B = 1
+    for q in ${KPROF_QTYPES:-ldp2_a4}; do for sh in ${KPROF_SHAPES:-22016x4096}; do
+      timeout 200 ncu --set full --launch-count 1 --kernel-name-base function --kernel-name "regex:${KPROF_KERNEL:-.*}" -- \
+        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --profile --modes gemv --shapes "$sh" \
+        --qtypes "$q" --batch 1 > "$OUT/kprof_${q}_$sh.txt" 2>&1
+      echo "kprof $q $sh exit $?"
+      grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|Compute \(SM\)|Issue Slots Busy|Executed Ipc A|Registers Per|Achieved Occupancy|Theoretical Occupancy|Warp Cycles Per Issued|No Eligible|One or More Eligible|Stall|Block Limit|Dynamic Shared|L1/TEX Hit|L2 Hit|Executed Instructions  " "$OUT/kprof_${q}_$sh.txt" | head -60
+    done; done ;;
   peer)   # issue 12 acceptance 2: harp's 2-bit GEMV against ggml's iq2_xxs / iq2_xs / q2_K (scripts/peer/ggml_mulmat, packed
           # with EXTRA_BINS), Llama-2-7B shapes, cold weights, same run; weights per second = m·n / time
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/ggml_mulmat" --types ${PEER_TYPES:-f16,iq2_xxs,iq2_xs,q2_K,q4_0} \

@@ -17,7 +17,8 @@
  * dec_ldp.h derives for each entry (worst error and tolerance printed per case); cases with integer
  * levels and integer activations are exact in fp32 and must be BIT-IDENTICAL; the other kernel variant
  * (ALU shifts, the other k-split warp count) is held to the same; a rerun on a PDL stream must be
- * bit-identical to the first launch. */
+ * bit-identical to the first launch, and so must the launch that reads its activations per super-tile
+ * instead of from the CTA's shared copy (groups of 256 and 384 too). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,7 +287,8 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     make_act(r, &L, B, a4, integer, xh, xs);
     const dec_ldp_act ha = {a4 ? xh : NULL, xs, a4 ? NULL : (const uint16_t *)(void *)xh};
     float *yr = malloc(sizeof(float) * B * m), *tol = malloc(sizeof(float) * B * m), *y = malloc(sizeof(float) * B * m);
-    float *y2 = malloc(sizeof(float) * B * m), *y3 = malloc(sizeof(float) * B * m);
+    float *y2 = malloc(sizeof(float) * B * m), *y3 = malloc(sizeof(float) * B * m), *y4 = malloc(sizeof(float) * B * m);
+    float *y5 = malloc(sizeof(float) * B * m);
     CHECK_OK(dec_ldp_gemv_ref(&L, codes, levels, &ha, B, yr, tol));
     dec_ldp_dev w;
     CHECK_OK(dec_ldp_upload(&L, codes, levels, &w));
@@ -299,11 +301,12 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     CU(cudaMemcpy(dxs, xs, sizeof xs, cudaMemcpyHostToDevice));
     const dec_ldp_act da = {a4 ? dx : NULL, dxs, a4 ? NULL : dx};
     /* default launch (legacy stream), the same on a PDL stream, the other variant on the PDL stream */
-    const dec_ldp_opts other = {.fma = 1, .warps = L.nrt <= 512 ? 8 : 16};
-    float *out[3] = {y, y2, y3};
-    for (int v = 0; v < 3; v++) {
+    const dec_ldp_opts other = {.fma = 1, .warps = L.nrt <= 512 ? 8 : 16}, unstaged = {.xs = -1}, staged = {.xs = 1};
+    float *out[5] = {y, y2, y3, y4, y5};
+    const dec_ldp_opts *vo[5] = {NULL, NULL, &other, &unstaged, &staged};
+    for (int v = 0; v < 5; v++) {
         CU(cudaMemset(dy, 0xff, sizeof(float) * B * m));   /* NaN: an unwritten entry fails */
-        CHECK_OK(dec_ldp_gemv(&w, &da, B, dy, m, v == 2 ? &other : NULL, v ? (dec_stream)st : NULL));
+        CHECK_OK(dec_ldp_gemv(&w, &da, B, dy, m, vo[v], v ? (dec_stream)st : NULL));
         CU(cudaStreamSynchronize(st));
         CU(cudaMemcpy(out[v], dy, sizeof(float) * B * m, cudaMemcpyDeviceToHost));
     }
@@ -313,9 +316,12 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     const int same = !memcmp(y, y2, sizeof(float) * B * m);
     CHECK_MSG(!bad && !bad3, "%s: %d / %d entries off the twin (default / other variant)", what, bad, bad3);
     CHECK_MSG(same, "%s: a rerun on a PDL stream is not bit-identical", what);
+    /* the same products in the same order: activations staged in shared memory or read per super-tile */
+    CHECK_MSG(!memcmp(y, y4, sizeof(float) * B * m) && !memcmp(y, y5, sizeof(float) * B * m),
+              "%s: activations read per super-tile and from the CTA's shared copy differ", what);
     dec_ldp_dev_free(&w);
     cudaFree(dx), cudaFree(dxs), cudaFree(dy);
-    free(qw), free(lv), free(codes), free(levels), free(xh), free(yr), free(tol), free(y), free(y2), free(y3);
+    free(qw), free(lv), free(codes), free(levels), free(xh), free(yr), free(tol), free(y), free(y2), free(y3), free(y4), free(y5);
 }
 
 static int gpu_run(void) {
@@ -334,6 +340,8 @@ static int gpu_run(void) {
         gpu_case(&r, 4096, 11008, a4 ? 128 : 0, a4 ? 1 : 3, a4, 0, st);
         gpu_case(&r, 17, 11008, 128, 8, a4, 1, st);    /* exact: integer levels and activations */
         gpu_case(&r, 4096, 4864, 0, 3, a4, 1, st);
+        gpu_case(&r, 17, 4100, 256, 3, a4, 0, st);     /* group index by shift (256) and by division (384) */
+        gpu_case(&r, 17, 1536, 384, 2, a4, 0, st);
     }
     cudaStreamDestroy(st);
     return t_done();

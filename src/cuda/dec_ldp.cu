@@ -10,6 +10,9 @@
 // carries only LOP3 and PRMT — straight into mma.m16n8k16 A fragments; x is the B fragment (batch
 // column = activation row), so 1–8 rows cost one decode. int4 activations (nibbles) become exact fp16
 // integers with PRMT + LOP3 + HFMA2 per pair; the per-row scale multiplies the final fp32 sum.
+// Staged activations (by default int4 at batch 1; dec_ldp_opts.xs): after the PDL wait the CTA writes
+// its B activation rows once into shared memory as fp16 (int4 expanded there, once per CTA instead of
+// once per warp and super-tile), and every super-tile's B fragments are 16-byte shared loads.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -31,9 +34,14 @@ template <int WARPS> struct Cfg {
     static constexpr int kDepth = WARPS == 16 ? 3 : 4, kMinBlocks = WARPS == 16 ? 2 : 3;
 };
 
+// Most bytes of staged activations per CTA (B · npad fp16): 4 rows of 4 096 or 2 of 11 008, with
+// room for 2 (16 warps) or 3 (8 warps) CTAs per SM.
+constexpr int kXsBytes = 48 * 1024;
+
 struct Args {
     const uint4 *codes, *levels;
     int32_t m, nst, ng, g, npad, B, ldy;
+    int32_t gsh;    // ≥ 0: group of super-tile st = st >> gsh (groups of 128·2^gsh, or one group); −1: divide
     uint32_t k30;   // 2^30, at run time: w·k30 >> 32 = w >> 2 stays an IMAD.HI
     const uint8_t *xq;
     const float *xs;
@@ -47,14 +55,18 @@ struct Slot {
 
 __device__ __forceinline__ void load_slot(const Args &a, int rt, int st, int lane, Slot &s) {
     s.c = __ldcs(a.codes + ((size_t)rt * a.nst + st) * 32 + lane);
-    const int G = min((int)((long long)st * DEC_LDP_COLS / a.g), a.ng - 1);
+    const int G = min(a.gsh >= 0 ? st >> a.gsh : (int)((long long)st * DEC_LDP_COLS / a.g), a.ng - 1);
     s.l = __ldg(a.levels + ((size_t)rt * a.ng + G) * 8 + (lane >> 2));
 }
 
 // B fragments of super-tile st: columns 8(t + 4j) … +7 of activation row b, j = 0…3.
-template <bool A4>
-__device__ __forceinline__ void load_x(const Args &a, int b, int st, int t, uint4 x[4]) {
-    if (A4) {
+template <bool A4, bool XS>
+__device__ __forceinline__ void load_x(const Args &a, const uint4 *s_x, int b, int st, int t, uint4 x[4]) {
+    if (XS) {
+        const uint4 *xr = s_x + (size_t)b * (a.npad / 8) + st * 16 + t;
+#pragma unroll
+        for (int j = 0; j < 4; j++) x[j] = xr[4 * j];
+    } else if (A4) {
         const uint32_t *xr = reinterpret_cast<const uint32_t *>(a.xq + (size_t)b * (a.npad / 2)) + st * 16 + t;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
@@ -85,10 +97,25 @@ __device__ __forceinline__ void tile_mma(const Slot &s, const uint4 x[4], uint32
     }
 }
 
-template <bool A4, bool ALU, int kWarps>
+// The B activation rows as fp16 in shared memory, in the global fp16 layout (row b: npad/8 uint4).
+template <bool A4> __device__ __forceinline__ void stage_x(const Args &a, uint4 *s_x) {
+    const int w = a.npad / 8;
+    for (int b = 0; b < a.B; b++)
+        for (int j = threadIdx.x; j < w; j += blockDim.x) {
+            if (A4) {
+                const uint32_t v = __ldg(reinterpret_cast<const uint32_t *>(a.xq + (size_t)b * (a.npad / 2)) + j);
+                s_x[b * w + j] = make_uint4(dec_ldp_a4_pair(v, 0), dec_ldp_a4_pair(v, 1), dec_ldp_a4_pair(v, 2), dec_ldp_a4_pair(v, 3));
+            } else
+                s_x[b * w + j] = __ldg(reinterpret_cast<const uint4 *>(a.x16 + (size_t)b * a.npad) + j);
+        }
+    __syncthreads();
+}
+
+template <bool A4, bool ALU, int kWarps, bool XS>
 __global__ void __launch_bounds__(kWarps * 32, Cfg<kWarps>::kMinBlocks) ldp_kernel(Args a) {
     constexpr int kDepth = Cfg<kWarps>::kDepth;
     __shared__ float s_red[kWarps][16][9];
+    extern __shared__ uint4 s_x[];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3, rt = blockIdx.x;
     const int K = warp < a.nst ? (a.nst - warp + kWarps - 1) / kWarps : 0;   // super-tiles warp + k·kWarps
     Slot ring[kDepth];
@@ -98,6 +125,7 @@ __global__ void __launch_bounds__(kWarps * 32, Cfg<kWarps>::kMinBlocks) ldp_kern
     // weights are never written during a token: only now wait for the kernel that makes x
     pdl_wait();
     pdl_trigger();
+    if (XS) stage_x<A4>(a, s_x);
     const int b = min(g, a.B - 1);
     float acc0[4] = {0, 0, 0, 0}, acc1[4] = {0, 0, 0, 0};
     for (int kb = 0; kb < K; kb += kDepth) {
@@ -106,7 +134,7 @@ __global__ void __launch_bounds__(kWarps * 32, Cfg<kWarps>::kMinBlocks) ldp_kern
             const int k = kb + d;
             if (k >= K) break;
             uint4 x[4];
-            load_x<A4>(a, b, warp + k * kWarps, t, x);
+            load_x<A4, XS>(a, s_x, b, warp + k * kWarps, t, x);
             tile_mma<ALU>(ring[d], x, a.k30, acc0, acc1);
             if (k + kDepth < K) load_slot(a, rt, warp + (k + kDepth) * kWarps, lane, ring[d]);
         }
@@ -157,12 +185,25 @@ extern "C" harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, 
     a.levels = reinterpret_cast<const uint4 *>(w->levels);
     a.m = L.m, a.nst = L.nst, a.ng = L.ng, a.g = L.g, a.npad = L.npad, a.B = B, a.ldy = ldy, a.k30 = 1u << 30;
     a.xq = x->xq, a.xs = x->xs, a.x16 = reinterpret_cast<const __half *>(x->x16), a.y = y;
+    a.gsh = -1;
+    if (L.ng == 1) a.gsh = 0;
+    else if ((L.g / DEC_LDP_COLS & (L.g / DEC_LDP_COLS - 1)) == 0)
+        for (a.gsh = 0; DEC_LDP_COLS << a.gsh != L.g;) a.gsh++;
     cudaStream_t s = (cudaStream_t)stream;
     const int warps = o && o->warps ? o->warps : L.nrt <= 512 ? 16 : 8;
-    void (*const ks[8])(Args) = {ldp_kernel<false, false, 8>,  ldp_kernel<false, true, 8>,  ldp_kernel<true, false, 8>,
-                                 ldp_kernel<true, true, 8>,    ldp_kernel<false, false, 16>, ldp_kernel<false, true, 16>,
-                                 ldp_kernel<true, false, 16>,  ldp_kernel<true, true, 16>};
-    const int ki = (warps == 16) * 4 + (x->xq != nullptr) * 2 + !(o && o->fma);
-    const cudaError_t e = pdl_launch(ks[ki], dim3(L.nrt), dim3(warps * 32), 0, s, a);
+    const size_t xsb = (size_t)B * L.npad * 2;
+    // measured (docs/results/rcp.md): the shared copy pays for int4 at batch 1 (the expansion done once
+    // per CTA instead of per warp and super-tile) and costs at batch 4 and for fp16 activations
+    const int xmode = o ? o->xs : 0;
+    const int xs = (xmode > 0 || (xmode == 0 && x->xq && B == 1)) && xsb <= (size_t)kXsBytes;
+    using K = void (*)(Args);
+    static const K ks[16] = {ldp_kernel<false, false, 8, false>,  ldp_kernel<false, true, 8, false>,  ldp_kernel<true, false, 8, false>,
+                             ldp_kernel<true, true, 8, false>,    ldp_kernel<false, false, 16, false>, ldp_kernel<false, true, 16, false>,
+                             ldp_kernel<true, false, 16, false>,  ldp_kernel<true, true, 16, false>,  ldp_kernel<false, false, 8, true>,
+                             ldp_kernel<false, true, 8, true>,    ldp_kernel<true, false, 8, true>,    ldp_kernel<true, true, 8, true>,
+                             ldp_kernel<false, false, 16, true>,  ldp_kernel<false, true, 16, true>,   ldp_kernel<true, false, 16, true>,
+                             ldp_kernel<true, true, 16, true>};
+    const int ki = xs * 8 + (warps == 16) * 4 + (x->xq != nullptr) * 2 + !(o && o->fma);
+    const cudaError_t e = pdl_launch(ks[ki], dim3(L.nrt), dim3(warps * 32), xs ? xsb : 0, s, a);
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "ldp2 GEMV: launch: %s", cudaGetErrorString(e));
 }

@@ -80,8 +80,8 @@ DL_FN uint32_t dec_ldp_umulhi(uint32_t a, uint32_t b) {
  * of V·0x110000 (exact: the lower half's product stays below 2^16) plus 0x4040 (IMAD.HI). */
 DL_FN void dec_ldp_pair(uint32_t ws, const uint32_t pool[4], int alu, uint32_t *ag, uint32_t *ah) {
     const uint32_t v = ws & 0x03030303u, sel = v * 0x11u + 0x40404040u;
-    *ag = dl_prmt(pool[0], pool[1], sel);
-    *ah = dl_prmt(pool[2], pool[3], alu ? sel >> 16 : dec_ldp_umulhi(v, 0x110000u) + 0x4040u);
+    *ag = dl_prmt7(pool[0], pool[1], sel);   /* nibbles q ≤ 3 and q + 4 ≤ 7 */
+    *ah = dl_prmt7(pool[2], pool[3], alu ? sel >> 16 : dec_ldp_umulhi(v, 0x110000u) + 0x4040u);
 }
 /* int4 activations (eight nibbles, e = 0…7) → fp16 pair (2p, 2p+1), exact integers: byte p of w in
  * halves 0 and 1 (PRMT), then one LOP3 m ? x ^ d : d with m = 0x00F0000F, d = 0x64806408 — the two
@@ -124,6 +124,9 @@ typedef struct dec_ldp_opts {
     int fma;     /* 1: the decode's shifts as IMAD.HI (FMA pipe) instead of shifts (ALU pipe, the default: 6–10 %
                     faster at every Llama-2-7B shape on an H100, docs/results/rcp.md) */
     int warps;   /* k-split warps per CTA, 8 or 16 (0: 16 up to 512 row tiles, else 8) */
+    int xs;      /* where the warps read x: 0 default (int4 at batch 1: the CTA's fp16 copy in shared memory,
+                    else global memory), 1 the shared copy (when B · npad fp16 fit 48 KiB), −1 each warp reads
+                    (and for int4 expands) its activations per super-tile from global memory */
 } dec_ldp_opts;
 /* y[b·ldy + r] (B = 1…8, ldy ≥ m) for the device activations x (device pointers, the layout of
  * dec_ldp_act). Launched with PDL (pdl.cuh): the weights are requested before the wait. */

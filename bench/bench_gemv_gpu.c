@@ -376,9 +376,8 @@ static void enq_ldp(void *u, int i, cudaStream_t s) {
         cli_die(CLI_EXIT_FAIL, "ldp2 gemv: %s", harp_last_error());
 }
 
-/* gemv rows of ldp2, group 128: kind bit 0 = int4 activations (ldp2_a4), else fp16 (ldp2); bit 1 = the
- * decode's shifts as IMAD.HI on the FMA pipe (-fma, dec_ldp_gemv's variant); bit 2 = activations read
- * per super-tile instead of from the CTA's shared copy (-unstaged). Random codes and
+/* gemv rows of ldp2, group 128, one per kind (ldp_name: int4 or fp16 activations, -fma, where x is
+ * read). Random codes and
  * ordered levels (dec_ldp_random_planes, as the CPU bench), cold copies like the other types;
  * bytes = codes + levels + the activations (and their scales) the kernel reads. */
 static void run_ldp(gctx *g, int m, int n, int kind, const int *batches, int nb, int profile) {

@@ -300,7 +300,8 @@ static void gpu_case(harp_rng *r, int m, int n, int group, int B, int a4, int in
     CU(cudaMemcpy(dx, xh, xb, cudaMemcpyHostToDevice));
     CU(cudaMemcpy(dxs, xs, sizeof xs, cudaMemcpyHostToDevice));
     const dec_ldp_act da = {a4 ? dx : NULL, dxs, a4 ? NULL : dx};
-    /* default launch (legacy stream), the same on a PDL stream, the other variant on the PDL stream */
+    /* default launch (legacy stream), then on the PDL stream: the same, the other variant, x read from
+     * global memory, x read from the CTA's shared copy */
     const dec_ldp_opts other = {.fma = 1, .warps = L.nrt <= 512 ? 8 : 16}, unstaged = {.xs = -1}, staged = {.xs = 1};
     float *out[5] = {y, y2, y3, y4, y5};
     const dec_ldp_opts *vo[5] = {NULL, NULL, &other, &unstaged, &staged};

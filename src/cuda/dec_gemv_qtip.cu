@@ -73,7 +73,7 @@ template <int C = kHybCopies> __device__ __forceinline__ void hyb_table(const ui
 #pragma unroll
         for (int c = 0; c < C; c += 4) {
             if (C % 4 == 0) *reinterpret_cast<uint4 *>(s_tab + (size_t)r * C + c) = q;
-            else
+            else   // only the non-HYB kernels' (never called) instantiation, C = 1
                 for (int cc = c; cc < C && cc < c + 4; cc++) s_tab[(size_t)r * C + cc] = v;
         }
     }
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(WARPS * 32, 32 / WARPS) qtip_gemv_kernel(GemvA
         for (int d = 0; d < D; d++) {
             const int k = kb + d;
             if (k >= nk) break;   // warp-uniform: the shuffles see every lane
-            qtile_mma<K, CODE, COPIES>(w[d], xrow, warp + k * WARPS, lane, CODE == DL_TCODE_HYB ? s_tab : s_tab + (lane % COPIES), acc0, acc1);
+            qtile_mma<K, CODE, COPIES>(w[d], xrow, warp + k * WARPS, lane, s_tab, acc0, acc1);
             if (k + D < nk) qload<K>(a, rt, warp + (k + D) * WARPS, lane, w[d]);
         }
     }
@@ -179,10 +179,10 @@ __global__ void qtip_dequant_kernel(GemvArgs a, int32_t rt0, int32_t r0, int32_t
 
 template <int K, int CODE, int WARPS, int COPIES> void launch_w(const GemvArgs &a, int grid, cudaStream_t s) {
     const size_t smem = CODE == DL_TCODE_HYB ? (size_t)DL_HYB_ROWS * COPIES * sizeof(uint32_t) : 0;
-    if (smem > 48 * 1024) {   // above the default limit: raised once per instantiation
-        static bool raised = false;
-        if (!raised) cudaFuncSetAttribute(qtip_gemv_kernel<K, CODE, WARPS, COPIES>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        raised = true;
+    if (smem > 48 * 1024) {   // above the default limit: raised once per instantiation (thread-safe static init)
+        static const cudaError_t raised =
+            cudaFuncSetAttribute(qtip_gemv_kernel<K, CODE, WARPS, COPIES>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        (void)raised;   // a failure shows as the launch's error (qlaunched)
     }
     pdl_launch(qtip_gemv_kernel<K, CODE, WARPS, COPIES>, grid, WARPS * 32, smem, s, a);
 }

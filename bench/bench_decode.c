@@ -305,6 +305,8 @@ typedef struct bmodel {
     int skip;              /* --breakdown: SKIP_* parts left out of the token (timing only; values meaningless) */
     int fuse;              /* --fuse on: SwiGLU folded into the down projection's input transform, the attention
                             * combine into the o projection's, RoPE + KV store (fp16 cache) into attention */
+    int seam;              /* --seam 1: o → up|gate and down → next q|k|v (or head) joined by dec_linear_seam where
+                            * dec_seam_ok (RHT sides of width 2^k) */
 } bmodel;
 
 enum { SKIP_XFORM = 1, SKIP_ATTN = 2, SKIP_MISC = 4 };
@@ -454,16 +456,23 @@ static void run_lin(const bmodel *M, const blin *L, const float *in, int ldx, co
     HCHK(dec_linear_run(&L->d, in, ldx, M->B, norm, 1e-5f, out, L->m, accumulate, &M->ws, stream));
 }
 
+/* Whether prev's output side and next's input side run as one dec_linear_seam launch. */
+static int use_seam(const bmodel *M, const blin *prev, const blin *next) {
+    return M->seam && !(M->skip & SKIP_XFORM) && dec_seam_ok(&prev->d, &next->d, M->x, M->s->dim, M->B, M->norm, &M->ws);
+}
+
 static void enq_token(void *u, int call, void *stream) {
     (void)call;
     bmodel *M = u;
     const mshape *s = M->s;
     const int hd = s->dim / s->n_heads, qd = s->n_heads * hd, kvd = s->n_kv * hd, mq = qd + 2 * kvd;
     const size_t lc = M->kv_layer_bytes;
+    int ready = 0;   /* the q|k|v (or head) input is already in the workspace: the last seam wrote it */
     for (int l = 0; l < M->layers; l++) {
         const blin *G = &M->g[4 * l];
         char *kc = (char *)M->kc + (size_t)l * lc, *vc = (char *)M->vc + (size_t)l * lc;
-        run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
+        if (ready) HCHK(dec_linear_run_mode(&G[0].d, DEC_LIN_XH_READY, NULL, 0, M->B, NULL, 0.0f, 0, NULL, M->qkv, mq, 0, &M->ws, stream));
+        else run_lin(M, &G[0], M->x, s->dim, M->norm, M->qkv, 0, stream);
         /* with --fuse on the o projection's input transform combines the attention partials */
         const int fold = M->fuse && !(M->skip & (SKIP_ATTN | SKIP_XFORM));
         if (!(M->skip & SKIP_ATTN) && M->kv_bits == 4 && M->fuse && dec_attn_kv4_variant() == 0) {
@@ -478,17 +487,31 @@ static void enq_token(void *u, int call, void *stream) {
             HCHK(dec_rope_kv(&M->as, M->qkv, mq, M->B, M->posv, M->inv_freq, 0, M->q, kc, vc, stream));
             HCHK(dec_attn(&M->as, M->q, kc, vc, M->B, M->posv, fold ? NULL : M->att, M->aws, stream));
         }
-        if (fold) HCHK(dec_linear_run_att(&G[1].d, &M->as, M->aws, M->B, M->x, s->dim, 1, &M->ws, stream));
+        const int s1 = use_seam(M, &G[1], &G[2]), m1 = s1 ? DEC_LIN_YT_ONLY : 0;
+        if (fold) HCHK(dec_linear_run_mode(&G[1].d, m1, M->aws, 0, M->B, NULL, 0.0f, 0, &M->as, M->x, s->dim, 1, &M->ws, stream));
+        else if (s1) HCHK(dec_linear_run_mode(&G[1].d, m1, M->att, qd, M->B, NULL, 0.0f, 0, NULL, M->x, s->dim, 1, &M->ws, stream));
         else run_lin(M, &G[1], M->att, qd, NULL, M->x, 1, stream);
-        run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
+        if (s1) {
+            HCHK(dec_linear_seam(&G[1].d, &G[2].d, M->x, s->dim, M->B, M->norm, 1e-5f, &M->ws, stream));
+            HCHK(dec_linear_run_mode(&G[2].d, DEC_LIN_XH_READY, NULL, 0, M->B, NULL, 0.0f, 0, NULL, M->ug, 2 * s->hidden, 0, &M->ws, stream));
+        } else {
+            run_lin(M, &G[2], M->x, s->dim, M->norm, M->ug, 0, stream);
+        }
+        const blin *next = l + 1 < M->layers ? &M->g[4 * (l + 1)] : &M->head;
+        const int s3 = use_seam(M, &G[3], next), m3 = s3 ? DEC_LIN_YT_ONLY : 0;
         if (M->fuse && !(M->skip & SKIP_XFORM)) {
-            HCHK(dec_linear_run_glu(&G[3].d, M->ug, 2 * s->hidden, M->B, M->x, s->dim, 1, &M->ws, stream));
+            HCHK(dec_linear_run_mode(&G[3].d, m3, M->ug, 2 * s->hidden, M->B, NULL, 0.0f, 1, NULL, M->x, s->dim, 1, &M->ws, stream));
         } else {
             if (!(M->skip & SKIP_MISC)) HCHK(dec_swiglu(M->ug, 2 * s->hidden, M->B, s->hidden, M->act, s->hidden, stream));
-            run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
+            if (s3) HCHK(dec_linear_run_mode(&G[3].d, m3, M->act, s->hidden, M->B, NULL, 0.0f, 0, NULL, M->x, s->dim, 1, &M->ws, stream));
+            else run_lin(M, &G[3], M->act, s->hidden, NULL, M->x, 1, stream);
         }
+        if (s3) HCHK(dec_linear_seam(&G[3].d, &next->d, M->x, s->dim, M->B, M->norm, 1e-5f, &M->ws, stream));
+        ready = s3;
     }
-    run_lin(M, &M->head, M->x, s->dim, M->norm, M->logits, 0, stream);
+    if (ready)
+        HCHK(dec_linear_run_mode(&M->head.d, DEC_LIN_XH_READY, NULL, 0, M->B, NULL, 0.0f, 0, NULL, M->logits, s->vocab, 0, &M->ws, stream));
+    else run_lin(M, &M->head, M->x, s->dim, M->norm, M->logits, 0, stream);
 }
 
 typedef struct dopts {
@@ -498,13 +521,14 @@ typedef struct dopts {
     int kv[2], nkv;                     /* --kv-bits: 16 (fp16 cache) and / or 4, in this order */
     int av[2], nav;                     /* --attn-variant: dec_set_attn_variant / dec_set_attn_kv4_variant values */
     int xs[2], nxs;                     /* --xf-stage: dec_set_xform_stage values, in the order given */
+    int sm[2], nsm;                     /* --seam: bmodel.seam values, in the order given */
     double copy_gbps;
     void *stream;
 } dopts;
 
 /* One row per fuse / PDL setting and variant (k < 16); tok[k] receives each one's tok/s. kv16_tok_s: the
  * same rows with the fp16 cache (for vs_kv16), or NULL. */
-static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, const double *kv16_tok_s, double *tok,
+static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv_bits, int seam, const double *kv16_tok_s, double *tok,
                 double fp16_tok_s[4][9]) {
     const int av = kv_bits == 16 ? dec_attn_variant() : dec_attn_kv4_variant();
     bmodel M;
@@ -522,6 +546,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         dec_set_pdl(pdl);
         dec_set_xform_fast(fuse);
         M.fuse = fuse;
+        M.seam = seam;
         M.skip = k_variants[vi].skip;
         const double us = bench_gpu_time_graph(o->stream, o->reps, enq_token, &M, 1);
         const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
@@ -539,18 +564,18 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
                    "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
-                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"hyb_copies\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
+                   "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"seam\": %d, \"hyb_copies\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
                    "\"peak_mem_bytes\": %.0f}\n",
                    s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, B, o->pos, pdl ? "true" : "false", fuse ? "true" : "false",
-                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), dec_hyb_copies(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
+                   k_variants[vi].name, kv_bits, av, dec_xform_stage(), seam, dec_hyb_copies(), vs_kv, bpw, tok_s, tok_s, us * 1e-3, us_stream * 1e-3,
                    M.weight_bytes, bytes, bytes / (us * 1e-6) / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
         else
             printf("%-10s %-5s %-4s B=%d KV%-2d %-7s %-5s %-9s %7.3f bpw  %8.2f tok/s  %7.3f ms/token (stream %7.3f)  %6.2f GB/token  bound %8.1f tok/s  "
-                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  xf-stage %d  mem %.2f GB\n",
+                   "%5.1f%% of bound  %5.2fx fp16  %5.3fx kv16  attn-v%d  xf-stage %d  seam %d  mem %.2f GB\n",
                    s->name, bench_gpu_qtype_name(qt), rot, B, kv_bits, pdl ? "pdl" : "no-pdl", fuse ? "fused" : "split", k_variants[vi].name, bpw, tok_s,
-                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, dec_xform_stage(), peak / 1e9);
+                   us * 1e-3, us_stream * 1e-3, bytes / 1e9, bound, 100 * frac, vs, vs_kv, av, dec_xform_stage(), seam, peak / 1e9);
         fflush(stdout);
     }
     dec_set_pdl(1);
@@ -563,16 +588,19 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
  * staging (fp16_tok_s[2·stage + variant]). */
 static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, double fp16_tok_s[4][4][9]) {
     double kv16[4][16] = {{0}}, tok[16] = {0};
+    /* fp16 models have identity sides: no seam applies, one row */
+    const int nsm = qt == HARP_QTYPE_F16 ? 1 : o->nsm;
     for (int x = 0; x < o->nxs; x++) {
         dec_set_xform_stage(o->xs[x]);
-        for (int i = 0; i < o->nkv; i++)
-            for (int a = 0; a < o->nav; a++) {
-                const int av = o->av[a], v = 2 * o->xs[x] + av;
-                dec_set_attn_variant(av);
-                dec_set_attn_kv4_variant(av);
-                row(o, s, qt, harp, B, o->kv[i], o->kv[i] == 16 ? NULL : kv16[v], tok, fp16_tok_s[v]);
-                if (o->kv[i] == 16) memcpy(kv16[v], tok, sizeof kv16[v]);
-            }
+        for (int m = 0; m < nsm; m++)
+            for (int i = 0; i < o->nkv; i++)
+                for (int a = 0; a < o->nav; a++) {
+                    const int av = o->av[a], v = 2 * o->xs[x] + av;
+                    dec_set_attn_variant(av);
+                    dec_set_attn_kv4_variant(av);
+                    row(o, s, qt, harp, B, o->kv[i], o->sm[m], o->kv[i] == 16 ? NULL : kv16[v], tok, fp16_tok_s[v]);
+                    if (o->kv[i] == 16) memcpy(kv16[v], tok, sizeof kv16[v]);
+                }
     }
     dec_set_xform_stage(1);
     dec_set_attn_variant(0);
@@ -597,7 +625,8 @@ static void usage(FILE *f) {
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
                "                         [--xf-stage 1,0]   (transform weights staged before the PDL wait: 1 default, 0 not)\n"
-               "                         [--hyb-copies 8|16|32]   (QTIP HYB: copies of the table in shared memory, default 8)\n"
+               "                         [--hyb-copies 8|16|32]   (QTIP HYB: copies of the table in shared memory, default 16)\n"
+               "                         [--seam 1,0]   (RHT seams o → up|gate, down → q|k|v as one launch each: 1 default, 0 not)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -617,8 +646,9 @@ int bench_decode(int argc, char **argv) {
                                          {"pdl", required_argument, 0, 'D'},     {"breakdown", no_argument, 0, 'K'},
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
-                                         {"hyb-copies", required_argument, 0, 'H'}, {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1};
+                                         {"hyb-copies", required_argument, 0, 'H'}, {"seam", required_argument, 0, 'S'},
+                                         {0, 0, 0, 0}};
+    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
     optind = 1;
@@ -657,6 +687,7 @@ int bench_decode(int argc, char **argv) {
         }
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
+        case 'S': o.nsm = parse01("--seam", optarg, o.sm); break;
         case 'H': {
             const long h = cli_parse_long("--hyb-copies", optarg, 8, 32);
             if (h != 8 && h != 16 && h != 32) cli_die(CLI_EXIT_USAGE, "--hyb-copies: 8, 16 or 32, not '%s'", optarg);

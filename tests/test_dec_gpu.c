@@ -725,6 +725,216 @@ static void test_epilogue(void) {
     dec_weights_free(&L.w);
 }
 
+/* ---- seam ----------------------------------------------------------------------------------------- */
+
+/* dec_linear_seam (prev's Hadamard output side + residual + RMSNorm + next's Hadamard or identity input
+ * side, one launch) against the twins (dec_xout_ref then dec_xin_split_ref, double) and against the
+ * four-pass device path (dec_xout then dec_xin_split): residual and h + lo within the output side's
+ * tolerance for ±1 blocks (relative RMS 2e-6), two runs bit-identical; dec_seam_ok refuses the widths
+ * and transforms the kernel does not run. */
+static void test_seam(void) {
+    static const int widths[] = {1024, 2048, 4096, 8192};
+    static const int row_counts[] = {1, 3, 8};
+    harp_rng rng;
+    harp_rng_seed(&rng, 77);
+    int cases = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (int ident = 0; ident < 2; ident++)
+            for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+                const int n = widths[wi], rows = row_counts[ri], ldx = n + 4, npad = dec_npad(n);
+                dec_xform xo, xi;
+                CHECK_OK(dec_xform_hadamard(n, 1, &xo));
+                if (ident) dec_xform_identity(n, &xi);
+                else CHECK_OK(dec_xform_hadamard(n, 0, &xi));
+                dec_linear_dev P, N;
+                memset(&P, 0, sizeof P), memset(&N, 0, sizeof N);
+                P.w.m = n, P.w.n = 3 * n;   /* the seam reads neither linear's weights */
+                N.w.m = 5, N.w.n = n;
+                CHECK_OK(dec_xform_upload(&xo, rows, (dec_xdev **)&P.xout));
+                CHECK_OK(dec_xform_upload(&xi, rows, (dec_xdev **)&N.xin));
+                float *y = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * rows * ldx), *post = malloc(sizeof(float) * n);
+                float *pre = malloc(sizeof(float) * n), *nw = malloc(sizeof(float) * n);
+                for (int i = 0; i < rows * n; i++) y[i] = (float)harp_rng_normal(&rng);
+                for (int i = 0; i < rows * ldx; i++) x[i] = (float)harp_rng_normal(&rng);
+                for (int i = 0; i < n; i++) {
+                    post[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f, pre[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;
+                    nw[i] = (float)(0.5 + harp_rng_uniform(&rng));
+                }
+                float *dy = dev_alloc(sizeof(float) * rows * n), *dx = dev_alloc(sizeof(float) * rows * ldx);
+                float *dpost = dev_alloc(sizeof(float) * n), *dpre = dev_alloc(sizeof(float) * n), *dnw = dev_alloc(sizeof(float) * n);
+                void *dxh = dev_alloc((size_t)2 * rows * npad * 2);
+                const size_t sf = dec_xform_scratch_floats(P.xout, rows) + dec_xform_scratch_floats(N.xin, rows);
+                float *scr = dev_alloc(sizeof(float) * (sf ? sf : 1));
+                CU(cudaMemcpy(dy, y, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dpost, post, sizeof(float) * n, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dpre, pre, sizeof(float) * n, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dnw, nw, sizeof(float) * n, cudaMemcpyHostToDevice));
+                P.post = dpost, N.pre = dpre;
+                const dec_linear_ws ws = {.max_rows = rows, .xh = dxh, .yt = dy, .scr = scr};
+                CHECK_MSG(dec_seam_ok(&P, &N, dx, ldx, rows, dnw, &ws), "seam n=%d rows=%d %s: dec_seam_ok refuses", n, rows,
+                          ident ? "identity" : "hadamard");
+                /* twice: bit-identical */
+                uint16_t *h[2], *lo[2];
+                float *xg[2];
+                for (int run = 0; run < 2; run++) {
+                    CU(cudaMemcpy(dx, x, sizeof(float) * rows * ldx, cudaMemcpyHostToDevice));
+                    poison(dxh, (size_t)2 * rows * npad * 2);
+                    CHECK_OK(dec_linear_seam(&P, &N, dx, ldx, rows, dnw, 1e-5f, &ws, NULL));
+                    h[run] = malloc((size_t)rows * npad * 2), lo[run] = malloc((size_t)rows * npad * 2);
+                    xg[run] = malloc(sizeof(float) * rows * ldx);
+                    CU(cudaMemcpy(h[run], dxh, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(lo[run], (uint16_t *)dxh + (size_t)rows * npad, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(xg[run], dx, sizeof(float) * rows * ldx, cudaMemcpyDeviceToHost));
+                }
+                const int same = !memcmp(h[0], h[1], (size_t)rows * npad * 2) && !memcmp(lo[0], lo[1], (size_t)rows * npad * 2) &&
+                                 !memcmp(xg[0], xg[1], sizeof(float) * rows * ldx);
+                /* twins */
+                float *xr = malloc(sizeof(float) * rows * ldx);
+                memcpy(xr, x, sizeof(float) * rows * ldx);
+                dec_xout_ref(&xo, y, n, rows, post, 1, xr, ldx);
+                uint16_t *rh = malloc((size_t)rows * npad * 2), *rl = malloc((size_t)rows * npad * 2);
+                dec_xin_split_ref(&xi, xr, ldx, rows, nw, 1e-5f, pre, rh, rl, npad, npad);
+                /* the four-pass device path */
+                CU(cudaMemcpy(dx, x, sizeof(float) * rows * ldx, cudaMemcpyHostToDevice));
+                CHECK_OK(dec_xout(P.xout, dy, n, rows, dpost, 1, dx, ldx, scr, NULL));
+                void *dph = dev_alloc((size_t)2 * rows * npad * 2);
+                CHECK_OK(dec_xin_split(N.xin, dx, ldx, rows, dnw, 1e-5f, dpre, dph, (uint16_t *)dph + (size_t)rows * npad, npad, npad,
+                                       scr, NULL));
+                float *xp = malloc(sizeof(float) * rows * ldx);
+                uint16_t *ph = malloc((size_t)2 * rows * npad * 2);
+                CU(cudaMemcpy(xp, dx, sizeof(float) * rows * ldx, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(ph, dph, (size_t)2 * rows * npad * 2, cudaMemcpyDeviceToHost));
+                double ex = 0, exp_ = 0, ev = 0, evp = 0;
+                int pad_bad = 0;
+                float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
+                for (int r = 0; r < rows; r++) {
+                    ex = fmax(ex, rel_rms(xg[0] + (size_t)r * ldx, xr + (size_t)r * ldx, n));
+                    exp_ = fmax(exp_, rel_rms(xg[0] + (size_t)r * ldx, xp + (size_t)r * ldx, n));
+                    for (int i = 0; i < n; i++) {
+                        const size_t o = (size_t)r * npad + i;
+                        a[i] = harp_f16_to_f32(h[0][o]) + harp_f16_to_f32(lo[0][o]);
+                        b[i] = harp_f16_to_f32(rh[o]) + harp_f16_to_f32(rl[o]);
+                        c[i] = harp_f16_to_f32(ph[o]) + harp_f16_to_f32(ph[(size_t)rows * npad + o]);
+                    }
+                    ev = fmax(ev, rel_rms(a, b, n));
+                    evp = fmax(evp, rel_rms(a, c, n));
+                    for (int i = n; i < npad; i++) pad_bad += h[0][(size_t)r * npad + i] != 0 || lo[0][(size_t)r * npad + i] != 0;
+                }
+                CHECK_MSG(same && ex <= 2e-6 && exp_ <= 2e-6 && ev <= 2e-6 && evp <= 2e-6 && !pad_bad,
+                          "seam n=%d rows=%d %s: residual vs twin %.3g, vs passes %.3g; h + lo vs twin %.3g, vs passes %.3g (limit 2e-6); "
+                          "%s; %d pad entries nonzero", n, rows, ident ? "identity" : "hadamard", ex, exp_, ev, evp,
+                          same ? "two runs identical" : "two runs differ", pad_bad);
+                cases++;
+                free(a), free(b), free(c), free(xp), free(ph), free(rh), free(rl), free(xr);
+                for (int run = 0; run < 2; run++) free(h[run]), free(lo[run]), free(xg[run]);
+                cudaFree(dph), cudaFree(dy), cudaFree(dx), cudaFree(dpost), cudaFree(dpre), cudaFree(dnw), cudaFree(dxh), cudaFree(scr);
+                free(y), free(x), free(post), free(pre), free(nw);
+                /* refusals: a learned butterfly on either side, a width the kernel does not hold */
+                if (!ident && rows == 1) {
+                    dec_xform bf;
+                    dec_xdev *db = NULL;
+                    CHECK_OK(dec_synth_butterfly(n, 3, 1, &bf));
+                    CHECK_OK(dec_xform_upload(&bf, rows, &db));
+                    dec_linear_dev Q = P;
+                    Q.xout = db;
+                    const dec_linear_ws ws2 = {.max_rows = rows, .xh = dxh, .yt = dy, .scr = NULL};
+                    CHECK_MSG(!dec_seam_ok(&Q, &N, dx, ldx, rows, dnw, &ws2), "seam n=%d: a butterfly output side accepted", n);
+                    CHECK_MSG(dec_linear_seam(&Q, &N, dx, ldx, rows, dnw, 1e-5f, &ws2, NULL) == HARP_ERR_UNSUPPORTED,
+                              "seam n=%d: a butterfly output side not refused", n);
+                    dec_xform_dev_free(db);
+                    dec_xform_free(&bf);
+                }
+                dec_xform_dev_free((dec_xdev *)P.xout), dec_xform_dev_free((dec_xdev *)N.xin);
+                dec_xform_free(&xo), dec_xform_free(&xi);
+            }
+    {
+        dec_xform x11;
+        dec_xdev *d11 = NULL;
+        CHECK_OK(dec_xform_hadamard(11008, 1, &x11));
+        CHECK_OK(dec_xform_upload(&x11, 1, &d11));
+        dec_linear_dev P, N;
+        memset(&P, 0, sizeof P), memset(&N, 0, sizeof N);
+        P.w.m = 11008, N.w.n = 11008, P.xout = d11, N.xin = d11;
+        float *buf = dev_alloc(sizeof(float) * 11008);
+        const dec_linear_ws ws = {.max_rows = 1, .xh = buf, .yt = buf, .scr = NULL};
+        CHECK_MSG(!dec_seam_ok(&P, &N, buf, 11008, 1, buf, &ws), "seam: n = 11008 (Had_172) accepted");
+        cudaFree(buf);
+        dec_xform_dev_free(d11);
+        dec_xform_free(&x11);
+    }
+    printf("seam: %d cases (widths 1024–8192, Hadamard / identity input side, rows 1 / 3 / 8)\n", cases);
+}
+
+/* Two E8P2 linears joined by the seam as the decode token joins them: dec_linear_run_mode(prev, YT_ONLY),
+ * dec_linear_seam, dec_linear_run_mode(next, XH_READY) against dec_linear_run(prev, accumulate into the
+ * residual) then dec_linear_run(next, RMSNorm): residual and next's output within relative RMS 1e-5
+ * (the seam's fp32 order moves h / lo by ~1e-7; the GEMVs are exact on equal inputs). */
+static void test_seam_chain(void) {
+    const int n = 2048, mid = 1536, mo = 700, npad = dec_npad(n);
+    harp_rng rng;
+    harp_rng_seed(&rng, 93);
+    dec_linear_dev P, N;
+    memset(&P, 0, sizeof P), memset(&N, 0, sizeof N);
+    CHECK_OK(dec_weights_random(HARP_QTYPE_E8P2, n, mid, 0.02f, 0.005f, 11, &P.w));
+    CHECK_OK(dec_weights_random(HARP_QTYPE_E8P2, mo, n, 0.02f, 0.005f, 12, &N.w));
+    dec_xform x1, x2, x3, x4;
+    CHECK_OK(dec_xform_hadamard(mid, 0, &x1));
+    CHECK_OK(dec_xform_hadamard(n, 1, &x2));
+    CHECK_OK(dec_xform_hadamard(n, 0, &x3));
+    CHECK_OK(dec_xform_hadamard(mo, 1, &x4));
+    dec_xdev *d[4] = {NULL};
+    const dec_xform *xs[4] = {&x1, &x2, &x3, &x4};
+    for (int i = 0; i < 4; i++) CHECK_OK(dec_xform_upload(xs[i], 8, &d[i]));
+    P.xin = d[0], P.xout = d[1], N.xin = d[2], N.xout = d[3];
+    const int wmax = 4096;
+    float *hs = malloc(sizeof(float) * wmax), *hx = malloc(sizeof(float) * 8 * n), *hin = malloc(sizeof(float) * 8 * mid);
+    float *hnw = malloc(sizeof(float) * n);
+    for (int i = 0; i < wmax; i++) hs[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;
+    for (int i = 0; i < 8 * n; i++) hx[i] = (float)harp_rng_normal(&rng);
+    for (int i = 0; i < 8 * mid; i++) hin[i] = (float)harp_rng_normal(&rng);
+    for (int i = 0; i < n; i++) hnw[i] = (float)(0.5 + harp_rng_uniform(&rng));
+    float *signs = dev_alloc(sizeof(float) * wmax), *x = dev_alloc(sizeof(float) * 8 * n), *in = dev_alloc(sizeof(float) * 8 * mid);
+    float *nw = dev_alloc(sizeof(float) * n), *out = dev_alloc(sizeof(float) * 8 * mo);
+    float *yt = dev_alloc(sizeof(float) * 16 * wmax), *scr = dev_alloc(sizeof(float) * 16 * wmax);
+    void *xh = dev_alloc((size_t)16 * npad * 2);
+    CU(cudaMemcpy(signs, hs, sizeof(float) * wmax, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(in, hin, sizeof(float) * 8 * mid, cudaMemcpyHostToDevice));
+    CU(cudaMemcpy(nw, hnw, sizeof(float) * n, cudaMemcpyHostToDevice));
+    P.pre = P.post = N.pre = N.post = signs;
+    const dec_linear_ws ws = {.max_rows = 8, .xh = xh, .yt = yt, .scr = scr};
+    float *gx[2] = {malloc(sizeof(float) * 8 * n), malloc(sizeof(float) * 8 * n)};
+    float *go[2] = {malloc(sizeof(float) * 8 * mo), malloc(sizeof(float) * 8 * mo)};
+    static const int row_counts[] = {1, 2, 5, 8};
+    for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+        const int rows = row_counts[ri];
+        for (int seam = 0; seam < 2; seam++) {
+            CU(cudaMemcpy(x, hx, sizeof(float) * 8 * n, cudaMemcpyHostToDevice));
+            poison(out, sizeof(float) * 8 * mo);
+            if (seam) {
+                CHECK_MSG(dec_seam_ok(&P, &N, x, n, rows, nw, &ws), "seam chain: dec_seam_ok refuses %d rows", rows);
+                CHECK_OK(dec_linear_run_mode(&P, DEC_LIN_YT_ONLY, in, mid, rows, NULL, 0.0f, 0, NULL, x, n, 1, &ws, NULL));
+                CHECK_OK(dec_linear_seam(&P, &N, x, n, rows, nw, 1e-5f, &ws, NULL));
+                CHECK_OK(dec_linear_run_mode(&N, DEC_LIN_XH_READY, NULL, 0, rows, NULL, 0.0f, 0, NULL, out, mo, 0, &ws, NULL));
+            } else {
+                CHECK_OK(dec_linear_run(&P, in, mid, rows, NULL, 0.0f, x, n, 1, &ws, NULL));
+                CHECK_OK(dec_linear_run(&N, x, n, rows, nw, 1e-5f, out, mo, 0, &ws, NULL));
+            }
+            CU(cudaMemcpy(gx[seam], x, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(go[seam], out, sizeof(float) * rows * mo, cudaMemcpyDeviceToHost));
+        }
+        const double ex = rel_rms(gx[1], gx[0], (int64_t)rows * n), eo = rel_rms(go[1], go[0], (int64_t)rows * mo);
+        CHECK_MSG(ex <= 1e-5 && eo <= 1e-5, "seam chain, %d rows: residual %.3g, next's output %.3g relative RMS from the plain runs "
+                  "(limit 1e-5)", rows, ex, eo);
+        printf("seam chain E8P2 %d→%d→%d, %d rows: residual %.2g, output %.2g relative RMS from the plain runs\n", mid, n, mo, rows, ex, eo);
+    }
+    for (int i = 0; i < 2; i++) free(gx[i]), free(go[i]);
+    free(hs), free(hx), free(hin), free(hnw);
+    cudaFree(signs), cudaFree(x), cudaFree(in), cudaFree(nw), cudaFree(out), cudaFree(yt), cudaFree(scr), cudaFree(xh);
+    for (int i = 0; i < 4; i++) dec_xform_dev_free(d[i]);
+    dec_xform_free(&x1), dec_xform_free(&x2), dec_xform_free(&x3), dec_xform_free(&x4);
+    dec_weights_free(&P.w), dec_weights_free(&N.w);
+}
+
 int main(void) {
     if (!dec_cuda_available()) {
         printf("SKIP: no CUDA device\n");
@@ -736,6 +946,8 @@ int main(void) {
     test_epilogue();
     test_attention();
     test_pdl();
+    test_seam();
+    test_seam_chain();
     return t_done();
 }
 #else

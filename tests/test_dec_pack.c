@@ -275,6 +275,55 @@ static void test_transforms(void) {
     }
 }
 
+/* dec_xform_fwht (the seam kernel's eligibility): Hadamard transforms of n = 2^k are c·H_n with
+ * c = 1/√n, checked against the reference application on a basis vector; every other form is not. */
+static void test_fwht_detect(void) {
+    static const int64_t pow2[] = {2, 64, 1024, 4096, 8192};
+    for (size_t i = 0; i < sizeof pow2 / sizeof pow2[0]; i++)
+        for (int tr = 0; tr < 2; tr++) {
+            dec_xform xf;
+            CHECK_OK(dec_xform_hadamard(pow2[i], tr, &xf));
+            double c = 0;
+            const int lg = dec_xform_fwht(&xf, &c);
+            int want = 0;
+            while (((int64_t)1 << want) < pow2[i]) want++;
+            /* column 5 (or 1) of the transform is c·(−1)^popcount(i & 5) */
+            const int64_t n = pow2[i], col = n > 5 ? 5 : 1;
+            double *x = calloc((size_t)n, sizeof *x), *tmp = calloc(2 * (size_t)n, sizeof *tmp);
+            x[col] = 1.0;
+            dec_xform_apply_ref(&xf, x, tmp);
+            int bad = 0;
+            for (int64_t e = 0; e < n; e++) bad += fabs(x[e] - ((__builtin_popcountll((uint64_t)(e & col)) & 1) ? -c : c)) > 1e-12;
+            CHECK_MSG(lg == want && fabs(c - 1.0 / sqrt((double)n)) < 1e-15 && !bad, "fwht n=%lld tr=%d: log2 %d (want %d), c %.17g, "
+                      "%d entries off c·H_n", (long long)n, tr, lg, want, c, bad);
+            free(x), free(tmp);
+            /* one entry of one stage flipped: no longer Sylvester */
+            float *m0 = (float *)xf.st[0].mat;
+            m0[xf.st[0].b + 1] = -m0[xf.st[0].b + 1];
+            CHECK_MSG(dec_xform_fwht(&xf, NULL) == 0, "fwht n=%lld: a flipped entry still detected", (long long)n);
+            dec_xform_free(&xf);
+        }
+    static const int64_t other[] = {12288, 11008, 48};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        dec_xform xf;
+        CHECK_OK(dec_xform_hadamard(other[i], 0, &xf));
+        CHECK_MSG(dec_xform_fwht(&xf, NULL) == 0, "fwht: Hadamard n=%lld (a Had_K stage) detected", (long long)other[i]);
+        dec_xform_free(&xf);
+    }
+    dec_xform xf;
+    dec_xform_identity(4096, &xf);
+    CHECK_MSG(dec_xform_fwht(&xf, NULL) == 0, "fwht: the identity detected");
+    CHECK_OK(dec_synth_butterfly(4096, 3, 0, &xf));
+    CHECK_MSG(dec_xform_fwht(&xf, NULL) == 0, "fwht: a learned butterfly detected");
+    dec_xform_free(&xf);
+    harp_rot *r = NULL;
+    CHECK_OK(harp_rot_create(HARP_ROT_GSR, 1024, NULL, 9, &r));
+    CHECK_OK(dec_xform_gsr(1024, r->group, r->walsh_perm, 0, &xf));
+    CHECK_MSG(dec_xform_fwht(&xf, NULL) == 0, "fwht: GSR (a permutation) detected");
+    dec_xform_free(&xf);
+    harp_rot_destroy(r);
+}
+
 static void test_attention_twins(void) {
     const dec_attn_shape s = {.n_heads = 6, .n_kv = 2, .head_dim = 16, .max_ctx = 40, .window = 0};
     const int hd = 16, qd = 6 * hd, kvd = 2 * hd, B = 2, ctx = 40;
@@ -354,6 +403,7 @@ int main(void) {
     test_qtip_codes();
     test_qtip_gemv_twin();
     test_transforms();
+    test_fwht_detect();
     test_attention_twins();
     test_bad_planes();
     return t_done();

@@ -80,8 +80,8 @@ DL_FN uint32_t dec_ldp_umulhi(uint32_t a, uint32_t b) {
  * of V·0x110000 (exact: the lower half's product stays below 2^16) plus 0x4040 (IMAD.HI). */
 DL_FN void dec_ldp_pair(uint32_t ws, const uint32_t pool[4], int alu, uint32_t *ag, uint32_t *ah) {
     const uint32_t v = ws & 0x03030303u, sel = v * 0x11u + 0x40404040u;
-    *ag = dl_prmt(pool[0], pool[1], sel);
-    *ah = dl_prmt(pool[2], pool[3], alu ? sel >> 16 : dec_ldp_umulhi(v, 0x110000u) + 0x4040u);
+    *ag = dl_prmt7(pool[0], pool[1], sel);   /* nibbles q ≤ 3 and q + 4 ≤ 7 */
+    *ah = dl_prmt7(pool[2], pool[3], alu ? sel >> 16 : dec_ldp_umulhi(v, 0x110000u) + 0x4040u);
 }
 /* int4 activations (eight nibbles, e = 0…7) → fp16 pair (2p, 2p+1), exact integers: byte p of w in
  * halves 0 and 1 (PRMT), then one LOP3 m ? x ^ d : d with m = 0x00F0000F, d = 0x64806408 — the two

@@ -48,16 +48,18 @@ struct LinIn {
     const dec_attn_shape *att;
 };
 
-harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float *Y, int ldy, int accumulate, const dec_linear_ws *ws,
-                       dec_stream stream) {
+harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int rows, float *Y, int ldy, int accumulate,
+                       const dec_linear_ws *ws, dec_stream stream) {
     const dec_weights *w = &L->w;
     const int npad = dec_npad(w->n);
-    if (rows < 1 || rows > ws->max_rows || (rows > 8 && (!ws->blas || !ws->tile)))
-        return harp_err(HARP_ERR_INVALID_ARG, "decode linear: %d rows (workspace for %d)", rows, ws->max_rows);
+    if (rows < 1 || rows > ws->max_rows || (rows > 8 && (!ws->blas || !ws->tile || (mode & DEC_LIN_YT_ONLY))))
+        return harp_err(HARP_ERR_INVALID_ARG, "decode linear: %d rows (workspace for %d)%s", rows, ws->max_rows,
+                        mode & DEC_LIN_YT_ONLY ? ", ỹ-only runs take ≤ 8" : "");
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
-    if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    if (mode & DEC_LIN_XH_READY) (void)0;   // dec_linear_seam wrote h / lo
+    else if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
     else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
     else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
@@ -65,7 +67,7 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float
     if (2 * rows <= 8) {
         dec_gemv_opts o = {};
         o.fold = rows;
-        if (dec_xform_fast() && dec_xform_dev_identity(xout, &o.scale)) {
+        if (!(mode & DEC_LIN_YT_ONLY) && dec_xform_fast() && dec_xform_dev_identity(xout, &o.scale)) {
             o.accumulate = accumulate;
             o.epilogue = 1;
             o.post = L->post;
@@ -80,25 +82,30 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int rows, float
     } else {
         HARP_TRY(dec_prefill_gemm(ws->blas, w, hi, npad, 2 * rows, yh, w->m, ws->tile, ws->tile_rows, stream));
     }
+    if (mode & DEC_LIN_YT_ONLY) return HARP_OK;
     // the prefill product holds the h and lo rows apart (yh, yl): summed in the output transform's first pass
     return dec_xout_sum(xout, yh, rows > 8 ? yl : NULL, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
 }
 }  // namespace
 
+extern "C" harp_status dec_linear_run_mode(const dec_linear_dev *L, int mode, const float *X, int ldx, int rows, const float *norm_w,
+                                           float eps, int glu, const dec_attn_shape *att, float *Y, int ldy, int accumulate,
+                                           const dec_linear_ws *ws, dec_stream stream) {
+    const LinIn in = {X, ldx, norm_w, eps, glu, att};
+    return linear_run(L, in, mode, rows, Y, ldy, accumulate, ws, stream);
+}
+
 extern "C" harp_status dec_linear_run(const dec_linear_dev *L, const float *X, int ldx, int rows, const float *norm_w,
                                       float eps, float *Y, int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
-    const LinIn in = {X, ldx, norm_w, eps, 0, NULL};
-    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
+    return dec_linear_run_mode(L, 0, X, ldx, rows, norm_w, eps, 0, NULL, Y, ldy, accumulate, ws, stream);
 }
 
 extern "C" harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx, int rows, float *Y, int ldy,
                                           int accumulate, const dec_linear_ws *ws, dec_stream stream) {
-    const LinIn in = {UG, ldx, NULL, 0.0f, 1, NULL};
-    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
+    return dec_linear_run_mode(L, 0, UG, ldx, rows, NULL, 0.0f, 1, NULL, Y, ldy, accumulate, ws, stream);
 }
 
 extern "C" harp_status dec_linear_run_att(const dec_linear_dev *L, const dec_attn_shape *s, const float *att_ws, int rows, float *Y,
                                           int ldy, int accumulate, const dec_linear_ws *ws, dec_stream stream) {
-    const LinIn in = {att_ws, 0, NULL, 0.0f, 0, s};
-    return linear_run(L, in, rows, Y, ldy, accumulate, ws, stream);
+    return dec_linear_run_mode(L, 0, att_ws, 0, rows, NULL, 0.0f, 0, s, Y, ldy, accumulate, ws, stream);
 }

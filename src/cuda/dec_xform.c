@@ -205,6 +205,41 @@ harp_status dec_xform_gsr(int64_t n, int64_t G, const int64_t *perm, int transpo
     return st;
 }
 
+/* A Sylvester FWHT (up to a scale) when every stage is one shared ±c·H_b block (b a power of two,
+ * Sylvester order) and the stages' digits tile [0, n) without permutations: the composition is then
+ * c·H_n whatever the digit order. The decode seam kernel (dec_linear_seam) runs such a transform as
+ * register / shuffle butterflies instead of the stage engine. */
+int dec_xform_fwht(const dec_xform *xf, double *scale) {
+    const int64_t n = xf->n;
+    if (n < 2 || (n & (n - 1)) || xf->gather || xf->scatter || xf->nstages < 1) return 0;
+    int order[DEC_MAX_STAGES];
+    for (int s = 0; s < xf->nstages; s++) order[s] = s;
+    for (int i = 1; i < xf->nstages; i++)   /* by step (insertion sort of ≤ DEC_MAX_STAGES) */
+        for (int j = i; j > 0 && xf->st[order[j]].step < xf->st[order[j - 1]].step; j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    double c = xf->scale;
+    int64_t step = 1;
+    for (int k = 0; k < xf->nstages; k++) {
+        const dec_xstage *S = &xf->st[order[k]];
+        const int b = S->b;
+        if (!S->shared || b < 2 || (b & (b - 1)) || S->step != step) return 0;
+        const float c0 = S->mat[0];
+        if (!(c0 > 0.0f)) return 0;
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < b; j++)
+                if (S->mat[i * b + j] != ((__builtin_popcount((unsigned)(i & j)) & 1) ? -c0 : c0)) return 0;
+        c *= c0;
+        step *= b;
+    }
+    if (step != n) return 0;
+    if (scale) *scale = c;
+    int lg = 0;
+    while (((int64_t)1 << lg) < n) lg++;
+    return lg;
+}
+
 /* ---- reference application -------------------------------------------------------------------------- */
 
 int dec_xstage_needs_f32(const dec_xstage *s, int64_t n) {

@@ -334,6 +334,8 @@ __global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XA
 
 struct dec_xdev {
     int n, max_rows, npass;
+    int fwht;               // log2 n when the transform is c·H_n (dec_xform_fwht), else 0
+    float fwht_scale;       // c · scale
     XPassK pass[kMaxPasses];
     float scale;
     int *gather, *scatter;
@@ -465,6 +467,9 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
     x->n = (int)xf->n;
     x->max_rows = max_rows;
     x->scale = (float)xf->scale;
+    double fc = 0;
+    x->fwht = dec_xform_fwht(xf, &fc);
+    x->fwht_scale = (float)fc;
     size_t bytes = 0;
     XStageK ks[DEC_MAX_STAGES];
     size_t off[DEC_MAX_STAGES];   // byte offsets, 16-aligned
@@ -537,6 +542,11 @@ extern "C" int dec_xform_dev_identity(const dec_xdev *x, float *scale) {
     const bool id = x->npass == 1 && x->pass[0].ns == 0 && !x->gather && !x->scatter;
     if (id && scale) *scale = x->scale;
     return id;
+}
+
+extern "C" int dec_xform_dev_fwht(const dec_xdev *x, float *scale) {
+    if (x->fwht && scale) *scale = x->fwht_scale;
+    return x->fwht;
 }
 
 extern "C" void dec_xform_dev_free(dec_xdev *x) {

@@ -154,6 +154,10 @@ void dec_linear_free(dec_linear *L);
  * dec_xout_ref. */
 harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y);
 
+/* log2 n when xf is c·H_n (Sylvester, natural order) for some c > 0 — every stage one shared, scaled
+ * Sylvester block, the stages' digits tiling n, no permutations — with *scale = c (may be NULL); else 0. */
+int dec_xform_fwht(const dec_xform *xf, double *scale);
+
 /* ---- reference twins (plain loops, double accumulation) ---------------------------------------- */
 /* y[b][r] = Σ_c W̃[r][c]·x[b][c] for b < B (x fp16 bits [B][ldx], y [B][ldy]). */
 void dec_gemv_ref(const dec_qplanes *q, const uint16_t *x, int ldx, int B, float *y, int ldy);
@@ -219,7 +223,7 @@ int dec_xform_fast(void);
  * default; off: `harp bench decode --xf-stage`'s and the tests' A/B switch). */
 void dec_set_xform_stage(int on);
 int dec_xform_stage(void);
-/* QTIP HYB GEMV: interleaved copies of the 512-pair table in each CTA's shared memory (8, 16 or 32; 8 by
+/* QTIP HYB GEMV: interleaved copies of the 512-pair table in each CTA's shared memory (8, 16 or 32; 16 by
  * default) where dec_gemv_opts.hyb_copies is 0 — `harp bench decode --hyb-copies`' switch; same bits for
  * every count. Out-of-range values are ignored. */
 void dec_set_hyb_copies(int copies);
@@ -247,6 +251,8 @@ harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out);
 void dec_xform_dev_free(dec_xdev *x);
 /* 1 when x is one stage-free pass without permutations (then *scale, if not NULL, gets its scale). */
 int dec_xform_dev_identity(const dec_xdev *x, float *scale);
+/* log2 n when x was uploaded from a c·H_n transform (dec_xform_fwht; *scale, if not NULL, gets c), else 0. */
+int dec_xform_dev_fwht(const dec_xdev *x, float *scale);
 /* Device twins of dec_xin_ref / dec_xout_ref (rows ≤ max_rows of the upload; norm_w / pre / post
  * are device vectors or NULL; out fp16 [rows][ldo] for xin). scratch: see dec_xform_scratch_floats. */
 size_t dec_xform_scratch_floats(const dec_xdev *x, int rows);
@@ -327,6 +333,27 @@ harp_status dec_linear_run_glu(const dec_linear_dev *L, const float *UG, int ldx
  * (dec_xin_split_att). */
 harp_status dec_linear_run_att(const dec_linear_dev *L, const dec_attn_shape *s, const float *att_ws, int rows, float *Y, int ldy,
                                int accumulate, const dec_linear_ws *ws, dec_stream stream);
+/* The seam between two linears at decode, in one launch instead of the four passes of dec_xout +
+ * dec_xin_split: prev's output side (its ỹ rows left in ws->yt by a DEC_LIN_YT_ONLY run) added into the
+ * residual rows X (X += scale·post ⊙ H·ỹ, written back), RMSNorm with norm_w, then next's input side
+ * (pre ⊙, H, scale) as fp16 h / lo rows in ws->xh for a DEC_LIN_XH_READY run of next. One CTA per row
+ * holds the whole width: butterflies in registers and across lanes, two transposes through shared
+ * memory. Only where both sides are Sylvester FWHTs (dec_xform_dev_fwht; next's may also be the
+ * identity) of one width n = 2^k, 1 024 ≤ n ≤ 8 192, rows ≤ 8 and the vectors 16-byte aligned:
+ * dec_seam_ok says so; otherwise run the two sides apart. Same arithmetic as the passes up to fp32
+ * summation order (deterministic); twin: dec_xout_ref then dec_xin_split_ref. */
+int dec_seam_ok(const dec_linear_dev *prev, const dec_linear_dev *next, const float *X, int ldx, int rows, const float *norm_w,
+                const dec_linear_ws *ws);
+harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_linear_dev *next, float *X, int ldx, int rows, const float *norm_w,
+                            float eps, const dec_linear_ws *ws, dec_stream stream);
+/* dec_linear_run / _glu / _att with a mode: DEC_LIN_XH_READY takes the fp16 h / lo rows already in
+ * ws->xh (the input arguments are ignored); DEC_LIN_YT_ONLY stops after the GEMV, ỹ left in ws->yt
+ * (≤ 8 rows; Y is not written). glu / att select the input as in the wrappers (glu: SwiGLU rows, att:
+ * attention partials). */
+enum { DEC_LIN_XH_READY = 1, DEC_LIN_YT_ONLY = 2 };
+harp_status dec_linear_run_mode(const dec_linear_dev *L, int mode, const float *X, int ldx, int rows, const float *norm_w, float eps,
+                                int glu, const dec_attn_shape *att, float *Y, int ldy, int accumulate, const dec_linear_ws *ws,
+                                dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

@@ -124,6 +124,19 @@ DL_FN uint32_t dl_prmt(uint32_t a, uint32_t b, uint32_t sel) {
 #endif
 }
 
+/* dl_prmt for selectors whose nibbles are all ≤ 7 (bit 3, PRMT's sign-replicate flag, clear), as
+ * one PRMT: __byte_perm masks a selector it cannot prove clean with an extra AND (0x7777), which for a
+ * computed selector costs one ALU instruction per permute (ldp2's decode: 2 of its 8 per column pair). */
+DL_FN uint32_t dl_prmt7(uint32_t a, uint32_t b, uint32_t sel) {
+#ifdef __CUDA_ARCH__
+    uint32_t r;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(sel));
+    return r;
+#else
+    return dl_prmt(a, b, sel);
+#endif
+}
+
 /* (x & mask) | or_bits as one LOP3: nvcc otherwise emits two (one immediate per LOP3), so the second
  * operand is forced into a register. */
 DL_FN uint32_t dl_and_or(uint32_t x, uint32_t mask, uint32_t or_bits) {

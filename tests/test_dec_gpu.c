@@ -865,6 +865,128 @@ static void test_seam(void) {
     printf("seam: %d cases (widths 1024–8192, Hadamard / identity input side, rows 1 / 3 / 8)\n", cases);
 }
 
+/* The joined-pass seam (dec_xseam through dec_linear_seam) on HARP butterflies: prev's transposed
+ * butterfly ends with the chunk stages its next's forward butterfly starts with. Residual and h + lo
+ * against the twins (dec_xout_ref then dec_xin_split_ref) and the four-pass device path within relative
+ * RMS 1e-5 (fp32 blocks; 1/rms applied after next's stages instead of before), two runs bit-identical. */
+static void test_seam_joined(void) {
+    static const int widths[] = {1024, 1536, 4096, 4864, 11008};
+    static const int row_counts[] = {1, 3, 8};
+    harp_rng rng;
+    harp_rng_seed(&rng, 79);
+    int cases = 0, joined4096 = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (size_t ri = 0; ri < sizeof row_counts / sizeof row_counts[0]; ri++) {
+            const int n = widths[wi], rows = row_counts[ri], ldx = n + 3, npad = dec_npad(n);
+            dec_xform xo, xi;
+            CHECK_OK(dec_synth_butterfly(n, 21 + wi, 1, &xo));
+            CHECK_OK(dec_synth_butterfly(n, 31 + wi, 0, &xi));
+            dec_linear_dev P, N;
+            memset(&P, 0, sizeof P), memset(&N, 0, sizeof N);
+            P.w.m = n, P.w.n = 2 * n, N.w.m = 5, N.w.n = n;
+            CHECK_OK(dec_xform_upload(&xo, rows, (dec_xdev **)&P.xout));
+            CHECK_OK(dec_xform_upload(&xi, rows, (dec_xdev **)&N.xin));
+            float *y = malloc(sizeof(float) * rows * n), *x = malloc(sizeof(float) * rows * ldx), *post = malloc(sizeof(float) * n);
+            float *pre = malloc(sizeof(float) * n), *nw = malloc(sizeof(float) * n);
+            for (int i = 0; i < rows * n; i++) y[i] = (float)harp_rng_normal(&rng);
+            for (int i = 0; i < rows * ldx; i++) x[i] = (float)harp_rng_normal(&rng);
+            for (int i = 0; i < n; i++) {
+                post[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f, pre[i] = (harp_rng_u64(&rng) >> 63) ? -1.0f : 1.0f;
+                nw[i] = (float)(0.5 + harp_rng_uniform(&rng));
+            }
+            float *dyt = dev_alloc(sizeof(float) * 2 * rows * n), *dx = dev_alloc(sizeof(float) * rows * ldx);
+            float *dpost = dev_alloc(sizeof(float) * n), *dpre = dev_alloc(sizeof(float) * n), *dnw = dev_alloc(sizeof(float) * n);
+            void *dxh = dev_alloc((size_t)2 * rows * npad * 2);
+            float *scr = dev_alloc(sizeof(float) * 2 * rows * n);
+            CU(cudaMemcpy(dpost, post, sizeof(float) * n, cudaMemcpyHostToDevice));
+            CU(cudaMemcpy(dpre, pre, sizeof(float) * n, cudaMemcpyHostToDevice));
+            CU(cudaMemcpy(dnw, nw, sizeof(float) * n, cudaMemcpyHostToDevice));
+            P.post = dpost, N.pre = dpre;
+            const dec_linear_ws ws = {.max_rows = rows, .xh = dxh, .yt = dyt, .scr = scr};
+            if (!dec_seam_ok(&P, &N, dx, ldx, rows, dnw, &ws)) {
+                CHECK_MSG(n != 4096, "joined seam n=4096 rows=%d: dec_seam_ok refuses HARP's [8,8,8,8] butterflies", rows);
+            } else {
+                uint16_t *h[2], *lo[2];
+                float *xg[2];
+                for (int run = 0; run < 2; run++) {
+                    CU(cudaMemcpy(dyt, y, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+                    CU(cudaMemcpy(dx, x, sizeof(float) * rows * ldx, cudaMemcpyHostToDevice));
+                    poison(dxh, (size_t)2 * rows * npad * 2);
+                    CHECK_OK(dec_linear_seam(&P, &N, dx, ldx, rows, dnw, 1e-5f, &ws, NULL));
+                    h[run] = malloc((size_t)rows * npad * 2), lo[run] = malloc((size_t)rows * npad * 2);
+                    xg[run] = malloc(sizeof(float) * rows * ldx);
+                    CU(cudaMemcpy(h[run], dxh, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(lo[run], (uint16_t *)dxh + (size_t)rows * npad, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(xg[run], dx, sizeof(float) * rows * ldx, cudaMemcpyDeviceToHost));
+                }
+                int same = !memcmp(h[0], h[1], (size_t)rows * npad * 2) && !memcmp(lo[0], lo[1], (size_t)rows * npad * 2) &&
+                           !memcmp(xg[0], xg[1], sizeof(float) * rows * ldx);
+                /* the A/B switches (vectors staged before the wait or not; one row per CTA or as planned): same bits */
+                void (*const sw[2])(int) = {dec_set_xform_stage, dec_set_xform_fast};
+                for (int k = 0; k < 2; k++) {
+                    sw[k](0);
+                    CU(cudaMemcpy(dyt, y, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+                    CU(cudaMemcpy(dx, x, sizeof(float) * rows * ldx, cudaMemcpyHostToDevice));
+                    poison(dxh, (size_t)2 * rows * npad * 2);
+                    CHECK_OK(dec_linear_seam(&P, &N, dx, ldx, rows, dnw, 1e-5f, &ws, NULL));
+                    sw[k](1);
+                    CU(cudaMemcpy(h[1], dxh, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(lo[1], (uint16_t *)dxh + (size_t)rows * npad, (size_t)rows * npad * 2, cudaMemcpyDeviceToHost));
+                    CU(cudaMemcpy(xg[1], dx, sizeof(float) * rows * ldx, cudaMemcpyDeviceToHost));
+                    const int ab = !memcmp(h[0], h[1], (size_t)rows * npad * 2) && !memcmp(lo[0], lo[1], (size_t)rows * npad * 2) &&
+                                   !memcmp(xg[0], xg[1], sizeof(float) * rows * ldx);
+                    CHECK_MSG(ab, "joined seam n=%d rows=%d: %s off gives other bits", n, rows, k ? "dec_set_xform_fast" : "dec_set_xform_stage");
+                    same &= ab;
+                }
+                float *xr = malloc(sizeof(float) * rows * ldx);
+                memcpy(xr, x, sizeof(float) * rows * ldx);
+                dec_xout_ref(&xo, y, n, rows, post, 1, xr, ldx);
+                uint16_t *rh = malloc((size_t)rows * npad * 2), *rl = malloc((size_t)rows * npad * 2);
+                dec_xin_split_ref(&xi, xr, ldx, rows, nw, 1e-5f, pre, rh, rl, npad, npad);
+                CU(cudaMemcpy(dyt, y, sizeof(float) * rows * n, cudaMemcpyHostToDevice));
+                CU(cudaMemcpy(dx, x, sizeof(float) * rows * ldx, cudaMemcpyHostToDevice));
+                CHECK_OK(dec_xout(P.xout, dyt, n, rows, dpost, 1, dx, ldx, scr, NULL));
+                void *dph = dev_alloc((size_t)2 * rows * npad * 2);
+                CHECK_OK(dec_xin_split(N.xin, dx, ldx, rows, dnw, 1e-5f, dpre, dph, (uint16_t *)dph + (size_t)rows * npad, npad, npad,
+                                       scr, NULL));
+                float *xp = malloc(sizeof(float) * rows * ldx);
+                uint16_t *ph = malloc((size_t)2 * rows * npad * 2);
+                CU(cudaMemcpy(xp, dx, sizeof(float) * rows * ldx, cudaMemcpyDeviceToHost));
+                CU(cudaMemcpy(ph, dph, (size_t)2 * rows * npad * 2, cudaMemcpyDeviceToHost));
+                double ex = 0, exp_ = 0, ev = 0, evp = 0;
+                float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
+                for (int r = 0; r < rows; r++) {
+                    ex = fmax(ex, rel_rms(xg[0] + (size_t)r * ldx, xr + (size_t)r * ldx, n));
+                    exp_ = fmax(exp_, rel_rms(xg[0] + (size_t)r * ldx, xp + (size_t)r * ldx, n));
+                    for (int i = 0; i < n; i++) {
+                        const size_t o = (size_t)r * npad + i;
+                        a[i] = harp_f16_to_f32(h[0][o]) + harp_f16_to_f32(lo[0][o]);
+                        b[i] = harp_f16_to_f32(rh[o]) + harp_f16_to_f32(rl[o]);
+                        c[i] = harp_f16_to_f32(ph[o]) + harp_f16_to_f32(ph[(size_t)rows * npad + o]);
+                    }
+                    ev = fmax(ev, rel_rms(a, b, n));
+                    evp = fmax(evp, rel_rms(a, c, n));
+                }
+                CHECK_MSG(same && ex <= 1e-5 && exp_ <= 1e-5 && ev <= 1e-5 && evp <= 1e-5,
+                          "joined seam n=%d rows=%d: residual vs twin %.3g, vs passes %.3g; h + lo vs twin %.3g, vs passes %.3g (limit "
+                          "1e-5); %s", n, rows, ex, exp_, ev, evp, same ? "two runs identical" : "two runs differ");
+                printf("joined seam HARP n=%d rows=%d: residual %.2g / %.2g, h + lo %.2g / %.2g (vs twin / passes)\n", n, rows, ex, exp_,
+                       ev, evp);
+                cases++;
+                joined4096 += n == 4096;
+                free(a), free(b), free(c), free(xp), free(ph), free(rh), free(rl), free(xr);
+                for (int run = 0; run < 2; run++) free(h[run]), free(lo[run]), free(xg[run]);
+                cudaFree(dph);
+            }
+            cudaFree(dyt), cudaFree(dx), cudaFree(dpost), cudaFree(dpre), cudaFree(dnw), cudaFree(dxh), cudaFree(scr);
+            free(y), free(x), free(post), free(pre), free(nw);
+            dec_xform_dev_free((dec_xdev *)P.xout), dec_xform_dev_free((dec_xdev *)N.xin);
+            dec_xform_free(&xo), dec_xform_free(&xi);
+        }
+    CHECK_MSG(joined4096 == 3, "joined seam: %d of 3 row counts at n = 4096 joined", joined4096);
+    printf("joined seam: %d cases\n", cases);
+}
+
 /* Two E8P2 linears joined by the seam as the decode token joins them: dec_linear_run_mode(prev, YT_ONLY),
  * dec_linear_seam, dec_linear_run_mode(next, XH_READY) against dec_linear_run(prev, accumulate into the
  * residual) then dec_linear_run(next, RMSNorm): residual and next's output within relative RMS 1e-5
@@ -947,6 +1069,7 @@ int main(void) {
     test_attention();
     test_pdl();
     test_seam();
+    test_seam_joined();
     test_seam_chain();
     return t_done();
 }

@@ -343,6 +343,7 @@ static int gpu_run(void) {
         gpu_case(&r, 4096, 4864, 0, 3, a4, 1, st);
         gpu_case(&r, 17, 4100, 256, 3, a4, 0, st);     /* group index by shift (256) and by division (384) */
         gpu_case(&r, 17, 1536, 384, 2, a4, 0, st);
+        gpu_case(&r, 4096, 11008, 128, 2, a4, 0, st);   /* a 45 KiB shared copy beside the 9 KiB reduction buffer */
     }
     cudaStreamDestroy(st);
     return t_done();

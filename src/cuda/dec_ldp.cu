@@ -204,6 +204,16 @@ extern "C" harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, 
                              ldp_kernel<false, false, 16, true>,  ldp_kernel<false, true, 16, true>,   ldp_kernel<true, false, 16, true>,
                              ldp_kernel<true, true, 16, true>};
     const int ki = xs * 8 + (warps == 16) * 4 + (x->xq != nullptr) * 2 + !(o && o->fma);
+    // the staged kernels take up to kXsBytes of dynamic shared memory beside their static reduction
+    // buffer (9 KiB at 16 warps): above the 48 KiB a launch gets without opting in (B = 2 at n = 11 008
+    // failed with "invalid argument", run 1 of the tenth session); raised once, thread-safe
+    static const cudaError_t raised = [&] {
+        cudaError_t r = cudaSuccess;
+        for (int i = 8; i < 16 && r == cudaSuccess; i++)
+            r = cudaFuncSetAttribute(ks[i], cudaFuncAttributeMaxDynamicSharedMemorySize, kXsBytes);
+        return r;
+    }();
+    if (raised != cudaSuccess) return harp_err(HARP_ERR_NO_DEVICE, "ldp2 GEMV: shared memory limit: %s", cudaGetErrorString(raised));
     const cudaError_t e = pdl_launch(ks[ki], dim3(L.nrt), dim3(warps * 32), xs ? xsb : 0, s, a);
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "ldp2 GEMV: launch: %s", cudaGetErrorString(e));
 }

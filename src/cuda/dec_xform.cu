@@ -164,6 +164,7 @@ __device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out)
 // and post vectors) is fetched before the PDL wait, so at decode its latency (DRAM: a layer's weights
 // have streamed through L2 since the last token) overlaps the kernel before; after the wait only the
 // activations are read from global memory.
+template <bool SEAM>
 __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     const int tid = threadIdx.x, tile = a.p.G * a.p.S;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
@@ -191,7 +192,7 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     for (int idx = tid; idx < tile; idx += kThreads) {
         const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
-        if (a.mid >= 0) {   // a joined pass's seam vectors (the first-pass norm / pre slots: it has neither)
+        if (SEAM && a.mid >= 0) {   // a joined pass's seam vectors (the first-pass norm / pre slots: it has neither)
             vnorm[idx] = a.mnorm[e];
             vpre[idx] = a.mpre ? a.mpre[e] : 1.0f;
             vpost[idx] = a.mpost ? a.mpost[e] : 1.0f;
@@ -212,12 +213,38 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     }
 }
 
+// Row r's sum of the block's per-thread values thread_value(r) (r < RB) in a fixed order — lane tree,
+// then the warps in order — returned to thread r; every thread calls it (one barrier). UNROLL: for
+// values held in a register array (indexed by r); the plain pass keeps the loop (56 registers, not 59).
+template <bool UNROLL, class F>
+__device__ __forceinline__ float rows_sum(F thread_value, int RB, float (*part)[kRows]) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    auto put = [&](int r) {
+        float t = thread_value(r);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+        if (lane == 0) part[warp][r] = t;
+    };
+    if constexpr (UNROLL) {
+#pragma unroll
+        for (int r = 0; r < kRows; r++)
+            if (r < RB) put(r);
+    } else {
+        for (int r = 0; r < RB; r++) put(r);
+    }
+    __syncthreads();
+    float sum = 0.0f;
+    if (tid < RB)
+        for (int w = 0; w < kThreads / 32; w++) sum += part[w][tid];
+    return sum;
+}
+
 // The seam step of a joined pass (XArgs.mid): prev's output side finished on the tile (scale, post), the
 // residual add (rows written back), the tile's sums of squares (thread, lanes, warps in a fixed order)
 // to ss_out, and norm · pre for next's input stages.
 __device__ void seam_step(const XArgs &a, int bx, int row0, int RB, float *b0, const unsigned char *stg) {
     __shared__ float s_ss[kThreads / 32][kRows];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, tile = a.p.G * a.p.S;
+    const int tid = threadIdx.x, tile = a.p.G * a.p.S;
     const float *vnorm = reinterpret_cast<const float *>(stg + a.p.sbytes) + 2 * tile, *vpre = vnorm + tile, *vpost = vpre + tile;
     float ss[kRows];
 #pragma unroll
@@ -237,23 +264,14 @@ __device__ void seam_step(const XArgs &a, int bx, int row0, int RB, float *b0, c
             b0[r * tile + idx] = nw * x * qw;
         }
     }
-#pragma unroll
-    for (int r = 0; r < kRows; r++) {
-        if (r >= RB) break;
-        float v = ss[r];
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0) s_ss[warp][r] = v;
-    }
-    __syncthreads();
-    if (tid < RB) {
-        float v = 0.0f;
-        for (int w = 0; w < kThreads / 32; w++) v += s_ss[w][tid];
-        a.ss_out[(size_t)(row0 + tid) * a.p.ncta + bx] = v;
-    }
+    const float sum = rows_sum<true>([&](int r) { return ss[r]; }, RB, s_ss);
+    if (tid < RB) a.ss_out[(size_t)(row0 + tid) * a.p.ncta + bx] = sum;
 }
 
 // One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
+// SEAM: the instantiation for a seam's joined pass and the pass that applies its 1/rms (XArgs.mid,
+// ss_in); the other passes keep the plain one (the seam code cost them 8 registers and ≈ 5 % per pass).
+template <bool SEAM>
 __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
@@ -263,23 +281,18 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
     const bool vst = a.vst;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x;
     if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
         __shared__ float s_part[kThreads / 32][kRows];
-        for (int r = 0; r < RB; r++) {
-            const float *x = a.in + (size_t)(row0 + r) * a.ldi;
-            float ss = 0.0f;
-            for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            if (lane == 0) s_part[warp][r] = ss;
-        }
-        __syncthreads();
-        if (tid < RB) {
-            float ss = 0.0f;
-            for (int w = 0; w < kThreads / 32; w++) ss += s_part[w][tid];
-            s_inv[tid] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
-        }
+        const float sum = rows_sum<false>(
+            [&](int r) {
+                const float *x = a.in + (size_t)(row0 + r) * a.ldi;
+                float ss = 0.0f;
+                for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
+                return ss;
+            },
+            RB, s_part);
+        if (tid < RB) s_inv[tid] = 1.0f / sqrtf(sum / (float)a.n + a.eps);
         __syncthreads();
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
@@ -302,7 +315,7 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
     cp_async_wait_all();
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
-        if (s == a.mid) seam_step(a, bx, row0, RB, b0, stg);
+        if (SEAM && s == a.mid) seam_step(a, bx, row0, RB, b0, stg);
         const XStageK S = a.p.st[s];
         for (int idx = tid; idx < tile; idx += kThreads) {
             const int e = elem_of(a.p, bx, idx);
@@ -359,7 +372,7 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
 #pragma unroll
     for (int r = 0; r < kRows; r++) {
         inv[r] = 1.0f;
-        if (a.last && a.ss_in && r < RB) {
+        if (SEAM && a.last && a.ss_in && r < RB) {
             float ss = 0.0f;
             for (int k = 0; k < a.ss_n; k++) ss += a.ss_in[(size_t)(row0 + r) * a.ss_n + k];
             inv[r] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
@@ -374,7 +387,7 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
             float v = b0[r * tile + idx];
-            if (a.last && a.ss_in) v *= inv[r];
+            if (SEAM && a.last && a.ss_in) v *= inv[r];
             if (a.last) v = v * a.scale * post;
             const size_t o = (size_t)(row0 + r) * a.ldo + dst;
             if (a.outh) {
@@ -393,13 +406,14 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
             }
 }
 
+template <bool SEAM>
 __global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
     extern __shared__ float sm[];
     unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
-    stage_weights(a, blockIdx.x, stg);
+    stage_weights<SEAM>(a, blockIdx.x, stg);
     pdl_wait();
     pdl_trigger();
-    xf_body(a, blockIdx.x, blockIdx.y, stg);
+    xf_body<SEAM>(a, blockIdx.x, blockIdx.y, stg);
 }
 
 }  // namespace
@@ -594,7 +608,8 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         plan_staging(&x->pass[i], x->max_rows > kRows);
     }
     if (st == HARP_OK) {
-        e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
+        e = cudaFuncSetAttribute(xf_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
+        if (e == cudaSuccess) e = cudaFuncSetAttribute(xf_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -671,7 +686,8 @@ harp_status launch_passes(const XArgs *ks, int np, int rows, cudaStream_t stream
     for (int i = 0; i < np; i++) {
         const XArgs &k = ks[i];
         const dim3 grid(k.p.ncta, (rows + k.p.rb - 1) / k.p.rb);
-        const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, pass_smem(k), stream, k);
+        const bool seam = k.mid >= 0 || k.ss_in;
+        const cudaError_t e = pdl_launch(seam ? xf_kernel<true> : xf_kernel<false>, grid, kThreads, pass_smem(k), stream, k);
         if (e != cudaSuccess) return cuda_fail("launch", e);
     }
     return HARP_OK;

@@ -197,43 +197,20 @@ harp_status launch(const SeamArgs &a, int n, int rows, dec_stream stream) {
 
 }  // namespace
 
-namespace {
-// The FWHT kernel's conditions (both sides c·H_n, n = 2^k in range, vectors aligned).
-bool fwht_ok(const dec_linear_dev *prev, const dec_linear_dev *next, const float *X, int ldx, int rows, const float *norm_w,
-             const dec_linear_ws *ws) {
+extern "C" int dec_seam_ok(const dec_linear_dev *prev, const dec_linear_dev *next, const float *X, int ldx, int rows,
+                           const float *norm_w, const dec_linear_ws *ws) {
     const int n = prev->w.m;
     if (next->w.n != n || !input_ok(next, rows, ws) || !norm_w || ldx < n || ldx % 4 || !aligned16(X) || !aligned16(ws->yt) ||
         !aligned16(norm_w) || (prev->post && !aligned16(prev->post)))
-        return false;
-    return dec_xform_dev_fwht(side(prev->xout, prev->xout1, rows), NULL) != 0;
-}
-
-// The pass engine's joined seam (dec_xseam): any transforms whose boundary passes share tiles.
-bool joined_ok(const dec_linear_dev *prev, const dec_linear_dev *next, int ldx, int rows, const float *norm_w, const dec_linear_ws *ws) {
-    const int n = prev->w.m;
-    if (next->w.n != n || rows < 1 || rows > 8 || rows > ws->max_rows || !norm_w || ldx < n || !ws->scr) return false;
-    const dec_xdev *xo = side(prev->xout, prev->xout1, rows), *xi = side(next->xin, next->xin1, rows);
-    return dec_xseam_ok(xo, xi, rows) && dec_xseam_partials(xo, rows) <= (size_t)rows * n;
-}
-}  // namespace
-
-extern "C" int dec_seam_ok(const dec_linear_dev *prev, const dec_linear_dev *next, const float *X, int ldx, int rows,
-                           const float *norm_w, const dec_linear_ws *ws) {
-    return fwht_ok(prev, next, X, ldx, rows, norm_w, ws) || joined_ok(prev, next, ldx, rows, norm_w, ws);
+        return 0;
+    return dec_xform_dev_fwht(side(prev->xout, prev->xout1, rows), NULL);
 }
 
 extern "C" harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_linear_dev *next, float *X, int ldx, int rows,
                                        const float *norm_w, float eps, const dec_linear_ws *ws, dec_stream stream) {
-    const int n = prev->w.m, npad = dec_npad(n);
-    if (!fwht_ok(prev, next, X, ldx, rows, norm_w, ws)) {
-        if (!joined_ok(prev, next, ldx, rows, norm_w, ws))
-            return harp_err(HARP_ERR_UNSUPPORTED, "decode seam: %d × %d then %d × %d at %d rows: neither the FWHT kernel nor a joined "
-                            "pass runs it (dec_seam_ok)", (int)prev->w.m, (int)prev->w.n, (int)next->w.m, (int)next->w.n, rows);
-        // partials behind the ỹ rows the first pass reads (ws->yt holds 2·max_rows·m floats)
-        __half *hi = (__half *)ws->xh;
-        return dec_xseam(side(prev->xout, prev->xout1, rows), side(next->xin, next->xin1, rows), ws->yt, n, rows, prev->post, X, ldx,
-                         norm_w, eps, next->pre, hi, hi + (size_t)rows * npad, npad, npad, ws->scr, ws->yt + (size_t)rows * n, stream);
-    }
+    if (!dec_seam_ok(prev, next, X, ldx, rows, norm_w, ws))
+        return harp_err(HARP_ERR_UNSUPPORTED, "decode seam: %d × %d then %d × %d at %d rows is not a pair of FWHT sides the seam "
+                        "kernel runs (dec_seam_ok)", (int)prev->w.m, (int)prev->w.n, (int)next->w.m, (int)next->w.n, rows);
     SeamArgs a = {};
     input_side(a, next, rows, ws);
     a.yt = ws->yt;
@@ -243,5 +220,5 @@ extern "C" harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_lin
     a.norm = norm_w;
     a.eps = eps;
     dec_xform_dev_fwht(side(prev->xout, prev->xout1, rows), &a.out_scale);
-    return launch(a, n, rows, stream);
+    return launch(a, prev->w.m, rows, stream);
 }

@@ -108,18 +108,6 @@ struct XArgs {
     const int *scatter;
     float scale;
     int vst;           // the tile's gather / norm / pre (first pass) and scatter / post (last) entries are staged
-    // A seam's joined pass (dec_xseam): before stage `mid` the tile holds prev's output side, which gets
-    // mscale · mpost, is added into the residual rows res (written back) and multiplied by mnorm · mpre
-    // (RMSNorm without its 1/rms, which is a row scalar); the tile's sums of squares go to ss_out
-    // [row][ncta]. The input side's last pass (ss_in) applies 1/rms from those partials.
-    int mid;           // −1: no seam step
-    float *res;
-    int ldres;
-    const float *mpost, *mnorm, *mpre;
-    float mscale;
-    float *ss_out;
-    const float *ss_in;
-    int ss_n;
 };
 
 // Input element i of row r; with glu, SwiGLU of the up|gate product, with att_nch, the combine of
@@ -164,7 +152,6 @@ __device__ __forceinline__ size_t stage_row(const XStageK &S, int e, int *d_out)
 // and post vectors) is fetched before the PDL wait, so at decode its latency (DRAM: a layer's weights
 // have streamed through L2 since the last token) overlaps the kernel before; after the wait only the
 // activations are read from global memory.
-template <bool SEAM>
 __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     const int tid = threadIdx.x, tile = a.p.G * a.p.S;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
@@ -192,13 +179,6 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     for (int idx = tid; idx < tile; idx += kThreads) {
         const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
-        if (SEAM && a.mid >= 0) {   // a joined pass's seam vectors (the first-pass norm / pre slots: it has neither)
-            vnorm[idx] = a.mnorm[e];
-            vpre[idx] = a.mpre ? a.mpre[e] : 1.0f;
-            vpost[idx] = a.mpost ? a.mpost[e] : 1.0f;
-            vsrc[idx] = a.gather ? a.gather[e] : e;   // read when the joined pass is also the first
-            continue;
-        }
         if (a.first) {
             const int src = a.gather ? a.gather[e] : e;
             vsrc[idx] = src;
@@ -213,65 +193,7 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     }
 }
 
-// Row r's sum of the block's per-thread values thread_value(r) (r < RB) in a fixed order — lane tree,
-// then the warps in order — returned to thread r; every thread calls it (one barrier). UNROLL: for
-// values held in a register array (indexed by r); the plain pass keeps the loop (56 registers, not 59).
-template <bool UNROLL, class F>
-__device__ __forceinline__ float rows_sum(F thread_value, int RB, float (*part)[kRows]) {
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    auto put = [&](int r) {
-        float t = thread_value(r);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
-        if (lane == 0) part[warp][r] = t;
-    };
-    if constexpr (UNROLL) {
-#pragma unroll
-        for (int r = 0; r < kRows; r++)
-            if (r < RB) put(r);
-    } else {
-        for (int r = 0; r < RB; r++) put(r);
-    }
-    __syncthreads();
-    float sum = 0.0f;
-    if (tid < RB)
-        for (int w = 0; w < kThreads / 32; w++) sum += part[w][tid];
-    return sum;
-}
-
-// The seam step of a joined pass (XArgs.mid): prev's output side finished on the tile (scale, post), the
-// residual add (rows written back), the tile's sums of squares (thread, lanes, warps in a fixed order)
-// to ss_out, and norm · pre for next's input stages.
-__device__ void seam_step(const XArgs &a, int bx, int row0, int RB, float *b0, const unsigned char *stg) {
-    __shared__ float s_ss[kThreads / 32][kRows];
-    const int tid = threadIdx.x, tile = a.p.G * a.p.S;
-    const float *vnorm = reinterpret_cast<const float *>(stg + a.p.sbytes) + 2 * tile, *vpre = vnorm + tile, *vpost = vpre + tile;
-    float ss[kRows];
-#pragma unroll
-    for (int r = 0; r < kRows; r++) ss[r] = 0.0f;
-    for (int idx = tid; idx < tile; idx += kThreads) {
-        const int e = elem_of(a.p, bx, idx);
-        if (e >= a.n) continue;
-        const float pw = a.vst ? vpost[idx] : a.mpost ? a.mpost[e] : 1.0f, nw = a.vst ? vnorm[idx] : a.mnorm[e],
-                    qw = a.vst ? vpre[idx] : a.mpre ? a.mpre[e] : 1.0f;
-#pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            if (r >= RB) break;
-            float *xr = a.res + (size_t)(row0 + r) * a.ldres + e;
-            const float x = *xr + b0[r * tile + idx] * a.mscale * pw;
-            *xr = x;
-            ss[r] = fmaf(x, x, ss[r]);
-            b0[r * tile + idx] = nw * x * qw;
-        }
-    }
-    const float sum = rows_sum<true>([&](int r) { return ss[r]; }, RB, s_ss);
-    if (tid < RB) a.ss_out[(size_t)(row0 + tid) * a.p.ncta + bx] = sum;
-}
-
 // One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
-// SEAM: the instantiation for a seam's joined pass and the pass that applies its 1/rms (XArgs.mid,
-// ss_in); the other passes keep the plain one (the seam code cost them 8 registers and ≈ 5 % per pass).
-template <bool SEAM>
 __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
     extern __shared__ float sm[];
     __shared__ float s_inv[kRows];
@@ -281,18 +203,23 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
     const bool vst = a.vst;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
-    const int tid = threadIdx.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
         __shared__ float s_part[kThreads / 32][kRows];
-        const float sum = rows_sum<false>(
-            [&](int r) {
-                const float *x = a.in + (size_t)(row0 + r) * a.ldi;
-                float ss = 0.0f;
-                for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
-                return ss;
-            },
-            RB, s_part);
-        if (tid < RB) s_inv[tid] = 1.0f / sqrtf(sum / (float)a.n + a.eps);
+        for (int r = 0; r < RB; r++) {
+            const float *x = a.in + (size_t)(row0 + r) * a.ldi;
+            float ss = 0.0f;
+            for (int i = tid; i < a.n; i += kThreads) ss = fmaf(x[i], x[i], ss);
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            if (lane == 0) s_part[warp][r] = ss;
+        }
+        __syncthreads();
+        if (tid < RB) {
+            float ss = 0.0f;
+            for (int w = 0; w < kThreads / 32; w++) ss += s_part[w][tid];
+            s_inv[tid] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
+        }
         __syncthreads();
     }
     for (int idx = tid; idx < tile; idx += kThreads) {
@@ -315,7 +242,6 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
     cp_async_wait_all();
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
-        if (SEAM && s == a.mid) seam_step(a, bx, row0, RB, b0, stg);
         const XStageK S = a.p.st[s];
         for (int idx = tid; idx < tile; idx += kThreads) {
             const int e = elem_of(a.p, bx, idx);
@@ -368,16 +294,6 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
         b0 = b1;
         b1 = t;
     }
-    float inv[kRows];   // a seam's 1/rms per row, from the joined pass's partial sums in a fixed order
-#pragma unroll
-    for (int r = 0; r < kRows; r++) {
-        inv[r] = 1.0f;
-        if (SEAM && a.last && a.ss_in && r < RB) {
-            float ss = 0.0f;
-            for (int k = 0; k < a.ss_n; k++) ss += a.ss_in[(size_t)(row0 + r) * a.ss_n + k];
-            inv[r] = 1.0f / sqrtf(ss / (float)a.n + a.eps);
-        }
-    }
     for (int idx = tid; idx < tile; idx += kThreads) {
         const int e = elem_of(a.p, bx, idx);
         if (e >= a.n) continue;
@@ -387,7 +303,6 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
         for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
             float v = b0[r * tile + idx];
-            if (SEAM && a.last && a.ss_in) v *= inv[r];
             if (a.last) v = v * a.scale * post;
             const size_t o = (size_t)(row0 + r) * a.ldo + dst;
             if (a.outh) {
@@ -406,14 +321,13 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
             }
 }
 
-template <bool SEAM>
 __global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
     extern __shared__ float sm[];
     unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
-    stage_weights<SEAM>(a, blockIdx.x, stg);
+    stage_weights(a, blockIdx.x, stg);
     pdl_wait();
     pdl_trigger();
-    xf_body<SEAM>(a, blockIdx.x, blockIdx.y, stg);
+    xf_body(a, blockIdx.x, blockIdx.y, stg);
 }
 
 }  // namespace
@@ -608,8 +522,7 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         plan_staging(&x->pass[i], x->max_rows > kRows);
     }
     if (st == HARP_OK) {
-        e = cudaFuncSetAttribute(xf_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
-        if (e == cudaSuccess) e = cudaFuncSetAttribute(xf_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
+        e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
         if (e != cudaSuccess) st = cuda_fail("shared memory limit", e);
     }
     if (st != HARP_OK) {
@@ -656,43 +569,6 @@ size_t pass_smem(const XArgs &k) {
     return stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
 }
 
-// Launch shape and staging of pass k at decode / prefill (the dec_set_xform_fast and dec_set_xform_stage
-// switches), as every pass of run() and dec_xseam takes them.
-void shape_pass(const dec_xdev *x, XArgs &k) {
-    if (k.p.ns == 0 && !k.p.strided && k.p.S > kSpread && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
-        // a pass without stages (identity: RMSNorm, pre, split, post, residual) over many small
-        // tiles: one CTA per 8192 elements left most SMs idle (the FP16 row's identity transforms cost
-        // ~7 µs per launch at decode, docs/results/decode-gpu.md)
-        k.p.S = kSpread;
-        k.p.ncta = (x->n + kSpread - 1) / kSpread;
-    }
-    if (x->max_rows <= kRows && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
-        // decode with several rows: one row per CTA (the tiles as planned). A CTA's time grows with
-        // its rows while most SMs idle: E8P2 RHT at B = 4 spent 4.95 ms of its 7.31 ms token in
-        // transforms against 2.27 ms at B = 1 (H100). Same bits: rows never interact.
-        k.p.rb = 1;
-    }
-    const int tile = k.p.G * k.p.S;
-    if (__atomic_load_n(&g_stage, __ATOMIC_RELAXED)) {
-        k.vst = tile <= kVecTile && (k.first || k.last || k.mid >= 0);
-    } else {   // the A/B switch: every read from global memory after the wait, as before
-        for (int s = 0; s < k.p.ns; s++) k.p.st[s].soff = -1;
-        k.p.sbytes = 0;
-        k.vst = 0;
-    }
-}
-
-harp_status launch_passes(const XArgs *ks, int np, int rows, cudaStream_t stream) {
-    for (int i = 0; i < np; i++) {
-        const XArgs &k = ks[i];
-        const dim3 grid(k.p.ncta, (rows + k.p.rb - 1) / k.p.rb);
-        const bool seam = k.mid >= 0 || k.ss_in;
-        const cudaError_t e = pdl_launch(seam ? xf_kernel<true> : xf_kernel<false>, grid, kThreads, pass_smem(k), stream, k);
-        if (e != cudaSuccess) return cuda_fail("launch", e);
-    }
-    return HARP_OK;
-}
-
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
     if (a.rows > x->max_rows) return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: %d rows, planned for %d", a.rows, x->max_rows);
     XArgs ks[kMaxPasses];
@@ -721,12 +597,38 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.outl = out_half ? outl : NULL;
             k.outf = out_half ? NULL : outf;
         }
-        shape_pass(x, k);
+        if (k.p.ns == 0 && !k.p.strided && k.p.S > kSpread && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
+            // a pass without stages (identity: RMSNorm, pre, split, post, residual) over many small
+            // tiles: one CTA per 8192 elements left most SMs idle (the FP16 row's identity transforms cost
+            // ~7 µs per launch at decode, docs/results/decode-gpu.md)
+            k.p.S = kSpread;
+            k.p.ncta = (x->n + kSpread - 1) / kSpread;
+        }
+        if (x->max_rows <= kRows && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
+            // decode with several rows: one row per CTA (the tiles as planned). A CTA's time grows with
+            // its rows while most SMs idle: E8P2 RHT at B = 4 spent 4.95 ms of its 7.31 ms token in
+            // transforms against 2.27 ms at B = 1 (H100). Same bits: rows never interact.
+            k.p.rb = 1;
+        }
+        const int tile = k.p.G * k.p.S;
+        if (__atomic_load_n(&g_stage, __ATOMIC_RELAXED)) {
+            k.vst = tile <= kVecTile && (k.first || k.last);
+        } else {   // the A/B switch: every read from global memory after the wait, as before
+            for (int s = 0; s < k.p.ns; s++) k.p.st[s].soff = -1;
+            k.p.sbytes = 0;
+            k.vst = 0;
+        }
         ks[i] = k;
         in = k.outf;
         ldi = x->n;
     }
-    return launch_passes(ks, x->npass, a.rows, stream);
+    for (int i = 0; i < x->npass; i++) {
+        const XArgs &k = ks[i];
+        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
+        const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, pass_smem(k), stream, k);
+        if (e != cudaSuccess) return cuda_fail("launch", e);
+    }
+    return HARP_OK;
 }
 
 // The fields every pass reads: shape, input, permutations, output stride and scale.
@@ -741,7 +643,6 @@ XArgs xargs_of(const dec_xdev *x, const float *in, int ldi, int rows, int ldo) {
     a.scatter = x->scatter;
     a.ldo = ldo;
     a.scale = x->scale;
-    a.mid = -1;
     return a;
 }
 
@@ -786,79 +687,6 @@ extern "C" harp_status dec_xin_split_att(const dec_xdev *x, const dec_attn_shape
 extern "C" harp_status dec_xin_split_glu(const dec_xdev *x, const float *ug, int ldx, int rows, const float *pre, void *out,
                                          void *out_lo, int ldo, int32_t npad, float *scratch, dec_stream stream) {
     return xin(x, ug, ldx, rows, NULL, 0.0f, 1, NULL, pre, out, out_lo, ldo, npad, scratch, stream);
-}
-
-namespace {
-// The last pass of xo and the first of xi cover the same tiles (e.g. HARP's transposed butterfly ends
-// with the chunk stages its forward twin starts with), so one launch can run both (dec_xseam).
-bool joinable(const dec_xdev *xo, const dec_xdev *xi, int rows) {
-    if (xo->n != xi->n || xi->npass < 2 || xo->scatter || xi->gather || rows < 1 || rows > kRows || rows > xo->max_rows ||
-        rows > xi->max_rows || xo->max_rows > kRows || xi->max_rows > kRows || dec_xform_dev_identity(xo, NULL))
-        return false;
-    const XPassK &lo = xo->pass[xo->npass - 1], &fi = xi->pass[0];
-    return lo.strided == fi.strided && lo.S == fi.S && lo.G == fi.G && lo.C == fi.C && lo.ncta == fi.ncta && lo.rb == fi.rb &&
-           lo.ns + fi.ns <= DEC_MAX_STAGES;
-}
-}  // namespace
-
-extern "C" int dec_xseam_ok(const dec_xdev *xo, const dec_xdev *xi, int rows) { return joinable(xo, xi, rows); }
-
-extern "C" size_t dec_xseam_partials(const dec_xdev *xo, int rows) { return (size_t)rows * (size_t)xo->pass[xo->npass - 1].ncta; }
-
-extern "C" harp_status dec_xseam(const dec_xdev *xo, const dec_xdev *xi, const float *y, int ldy, int rows, const float *post,
-                                 float *x, int ldx, const float *norm_w, float eps, const float *pre, void *out, void *out_lo, int ldo,
-                                 int32_t npad, float *scratch, float *partials, dec_stream stream) {
-    const int n = xo->n;
-    if (!joinable(xo, xi, rows) || !norm_w || !scratch || !partials || ldo < npad || npad < n || ldx < n || ldy < n)
-        return harp_err(HARP_ERR_INVALID_ARG, "cuda transform seam: n %d / %d, %d / %d passes, rows %d, ldo %d, npad %d: not joinable "
-                        "(dec_xseam_ok) or a buffer missing", xo->n, xi->n, xo->npass, xi->npass, rows, ldo, (int)npad);
-    XArgs ks[2 * kMaxPasses];
-    int np = 0;
-    const float *in = y;
-    int ldi = ldy;
-    const int L = xo->npass;
-    for (int i = 0; i < L - 1; i++) {   // prev's output side up to its last pass
-        XArgs k = xargs_of(xo, in, ldi, rows, n);
-        k.p = xo->pass[i];
-        k.first = i == 0;
-        k.outf = scratch + (size_t)(np & 1) * rows * n;
-        shape_pass(xo, k);
-        ks[np++] = k;
-        in = k.outf, ldi = n;
-    }
-    {   // the joined pass: prev's last stages, the seam step, next's first stages
-        XArgs k = xargs_of(xo, in, ldi, rows, n);
-        const XPassK &lo = xo->pass[L - 1], &fi = xi->pass[0];
-        k.p = lo;
-        for (int s = 0; s < fi.ns; s++) k.p.st[lo.ns + s] = fi.st[s];
-        k.p.ns = lo.ns + fi.ns;
-        plan_staging(&k.p, false);
-        k.first = L == 1;
-        k.scatter = NULL;
-        k.outf = scratch + (size_t)(np & 1) * rows * n;
-        k.mid = lo.ns;
-        k.res = x, k.ldres = ldx;
-        k.mpost = post, k.mnorm = norm_w, k.mpre = pre, k.mscale = xo->scale;
-        k.ss_out = partials;
-        shape_pass(xo, k);
-        ks[np++] = k;
-        in = k.outf;
-    }
-    for (int i = 1; i < xi->npass; i++) {   // next's input side after its first pass
-        XArgs k = xargs_of(xi, in, n, rows, n);
-        k.p = xi->pass[i];
-        k.last = i == xi->npass - 1;
-        if (k.last) {
-            k.outh = (__half *)out, k.outl = (__half *)out_lo, k.ldo = ldo, k.npad = npad;
-            k.ss_in = partials, k.ss_n = xo->pass[L - 1].ncta, k.eps = eps;
-        } else {
-            k.outf = scratch + (size_t)(np & 1) * rows * n;
-        }
-        shape_pass(xi, k);
-        ks[np++] = k;
-        in = k.outf;
-    }
-    return launch_passes(ks, np, rows, (cudaStream_t)stream);
 }
 
 extern "C" harp_status dec_xout(const dec_xdev *x, const float *y, int ldy, int rows, const float *post, int accumulate, float *out,

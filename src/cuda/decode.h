@@ -253,19 +253,6 @@ void dec_xform_dev_free(dec_xdev *x);
 int dec_xform_dev_identity(const dec_xdev *x, float *scale);
 /* log2 n when x was uploaded from a c·H_n transform (dec_xform_fwht; *scale, if not NULL, gets c), else 0. */
 int dec_xform_dev_fwht(const dec_xdev *x, float *scale);
-/* A seam through the pass engine, for transforms the FWHT seam kernel does not take (HARP's learned
- * butterflies): prev's output side xo on ỹ (rows × ldy), scale · post, added into the residual rows x
- * (written back), RMSNorm with norm_w, next's input side xi (pre ⊙ first) as fp16 h / lo rows — with
- * xo's last pass and xi's first in one launch where their tiles coincide (dec_xseam_ok; decode plans,
- * rows ≤ 8, no permutation between them). The RMSNorm's 1/rms is a row scalar, so it is applied at the
- * end of xi from per-CTA partial sums (`partials`: dec_xseam_partials floats, written then read). One
- * launch fewer per seam than dec_xout + dec_xin_split; the same up to fp32 rounding order. scratch: as
- * dec_xform_scratch_floats. */
-int dec_xseam_ok(const dec_xdev *xo, const dec_xdev *xi, int rows);
-size_t dec_xseam_partials(const dec_xdev *xo, int rows);
-harp_status dec_xseam(const dec_xdev *xo, const dec_xdev *xi, const float *y, int ldy, int rows, const float *post, float *x, int ldx,
-                      const float *norm_w, float eps, const float *pre, void *out, void *out_lo, int ldo, int32_t npad, float *scratch,
-                      float *partials, dec_stream stream);
 /* Device twins of dec_xin_ref / dec_xout_ref (rows ≤ max_rows of the upload; norm_w / pre / post
  * are device vectors or NULL; out fp16 [rows][ldo] for xin). scratch: see dec_xform_scratch_floats. */
 size_t dec_xform_scratch_floats(const dec_xdev *x, int rows);

@@ -817,7 +817,7 @@ static int seam_case(const dec_xform *xo, const dec_xform *xi, int rows, int ldx
     cudaFree(dyt), cudaFree(dx), cudaFree(dpost), cudaFree(dpre), cudaFree(dnw), cudaFree(dxh), cudaFree(dph), cudaFree(scr);
     free(y), free(x), free(post), free(pre), free(nw);
     dec_xform_dev_free((dec_xdev *)P.xout), dec_xform_dev_free((dec_xdev *)N.xin);
-    return ok;
+    return ok != 0;
 }
 
 /* The FWHT seam kernel: Hadamard output side, Hadamard or identity input side, n 1 024 – 8 192, rows 1 /

@@ -203,7 +203,7 @@ extern "C" int dec_seam_ok(const dec_linear_dev *prev, const dec_linear_dev *nex
     if (next->w.n != n || !input_ok(next, rows, ws) || !norm_w || ldx < n || ldx % 4 || !aligned16(X) || !aligned16(ws->yt) ||
         !aligned16(norm_w) || (prev->post && !aligned16(prev->post)))
         return 0;
-    return dec_xform_dev_fwht(side(prev->xout, prev->xout1, rows), NULL);
+    return dec_xform_dev_fwht(side(prev->xout, prev->xout1, rows), NULL) != 0;
 }
 
 extern "C" harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_linear_dev *next, float *X, int ldx, int rows,

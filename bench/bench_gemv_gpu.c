@@ -275,8 +275,9 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         CUCHK(cudaStreamSynchronize(g->s));
     } else if (do_gemv) {
         static const int wvs[] = {0, 4, 8, 16};   /* 0: dec_gemv's default; --variants: each other count */
-        /* QTIP HYB with --variants: also the table's shared-memory copies (qtype named -t16 / -t32) */
-        static const int hyb[] = {0, 16, 32};
+        /* QTIP HYB with --variants: also the table's other shared-memory copy counts (default 16; qtype
+         * named -t8 / -t32) */
+        static const int hyb[] = {0, 8, 32};
         const int nh = g->variants && dl_qtip_bits(qt) && dl_qtip_code(qt) == DL_TCODE_HYB ? 3 : 1;
         const int dflt = dec_gemv_warps(&L.w[0], 0);
         for (int bi = 0; bi < nb; bi++)

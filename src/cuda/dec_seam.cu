@@ -163,7 +163,7 @@ bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 const dec_xdev *side(const dec_xdev *all, const dec_xdev *one, int rows) { return rows == 1 && one ? one : all; }
 
-// next's input side and the output rows: the part both entry points share.
+// next's input side (pre, FWHT or identity, scale) and the h / lo rows it writes.
 void input_side(SeamArgs &a, const dec_linear_dev *next, int rows, const dec_linear_ws *ws) {
     const int n = next->w.n, npad = dec_npad(n);
     a.pre = next->pre;

@@ -524,6 +524,8 @@ typedef struct dopts {
     int sm[2], nsm;                     /* --seam: bmodel.seam values, in the order given */
     double copy_gbps;
     void *stream;
+    int path;                           /* --path: 1 the engine rows, 2 the ctx rows, 3 both */
+    double (*eng_b1)[2];                /* [qtype][harp]: the engine's batch-1 tok/s (default settings), for vs_engine */
 } dopts;
 
 /* One row per fuse / PDL setting and variant (k < 16); tok[k] receives each one's tok/s. kv16_tok_s: the
@@ -556,14 +558,16 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
                                                   (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
         const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
         if (qt == HARP_QTYPE_F16 && !vi && kv_bits == 16) fp16_tok_s[key][B] = tok_s;
+        if (B == 1 && !k && kv_bits == 16 && seam == o->sm[0] && dec_xform_stage() == 1 && qt < HARP_QTYPE_COUNT)
+            o->eng_b1[qt][harp] = tok_s;
         tok[k] = tok_s;
         const double vs_kv = kv16_tok_s && kv16_tok_s[k] > 0 ? tok_s / kv16_tok_s[k] : 1.0;
         const double vs = fp16_tok_s[key][B] > 0 ? tok_s / fp16_tok_s[key][B] : 0;
         const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
         const double peak = (double)(free0 - free1);
         if (o->json)
-            printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"model\": \"%s\", \"shape\": \"%s\", "
-                   "\"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
+            printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"engine\", \"model\": \"%s\", "
+                   "\"shape\": \"%s\", \"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": %d, \"pos\": %d, "
                    "\"pdl\": %s, \"fuse\": %s, \"variant\": \"%s\", \"kv_bits\": %d, \"attn_variant\": %d, \"xf_stage\": %d, \"seam\": %d, \"hyb_copies\": %d, \"vs_kv16\": %.3f, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"ms_per_token_stream\": %.4f, "
                    "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, "
                    "\"bound_tok_per_s\": %.2f, \"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_fp16\": %.3f, "
@@ -581,6 +585,66 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
     dec_set_pdl(1);
     dec_set_xform_fast(1);
     model_free(&M);
+}
+
+/* --path ctx: the shape as a SYNTHETIC harp_model (src/model/synth.c: the groups in their packed type
+ * with the same kind of transforms, fp32 embeddings and tied head, fp32 KV cache) through the
+ * library's own forward pass on the CUDA backend -- what `harp generate --gpu` runs: a prompt of --pos
+ * tokens, two untimed steps, then --reps timed decode steps of one token, each one harp_ctx_eval
+ * (logits copied back). vs_engine: tok/s ÷ the engine row of the same type and rotation at batch 1. */
+static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
+    const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers, np = o->pos > 0 ? o->pos : 1;
+    harp_synth_params p = harp_synth_default_params();
+    p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
+    p.n_layers = layers, p.max_seq_len = np + o->reps + 3, p.qtype = (harp_qtype)qt;
+    p.rotation = qt == HARP_QTYPE_F16 ? HARP_SYNTH_ROT_NONE : harp ? HARP_SYNTH_ROT_HARP : HARP_SYNTH_ROT_RHT;
+    const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
+    harp_model *m = NULL;
+    if (qt >= HARP_QTYPE_COUNT || harp_model_synthetic(&p, &m) != HARP_OK) {
+        fprintf(stderr, "%s %s %s: no synthetic model of this type for --path ctx; row skipped\n", s->name, bench_gpu_qtype_name(qt), rot);
+        return;
+    }
+    size_t free0 = 0, free1 = 0, total = 0;
+    CUCHK(cudaMemGetInfo(&free0, &total));
+    harp_backend *be = NULL;
+    cli_check(harp_backend_cuda_create(0, &be));
+    harp_ctx_params cp = harp_ctx_default_params();
+    cp.max_tokens = p.max_seq_len, cp.backend = be;
+    harp_ctx *c = NULL;
+    cli_check(harp_ctx_create_ex(m, &cp, &c));
+    float *logits = malloc(sizeof(float) * (size_t)s->vocab);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)np), tok = 1;
+    if (!logits || !ids) cli_die(CLI_EXIT_FAIL, "out of memory");
+    for (int i = 0; i < np; i++) ids[i] = (int32_t)((i * 7919 + 13) % s->vocab);
+    cli_check(harp_ctx_eval(c, ids, np, logits, 0));   /* also uploads the weights */
+    for (int i = 0; i < 2; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
+    const double t0 = harp_time_s();
+    for (int i = 0; i < o->reps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
+    const double sec = (harp_time_s() - t0) / o->reps, tok_s = 1.0 / sec;
+    CUCHK(cudaMemGetInfo(&free1, &total));
+    const int kvd = s->n_kv * (s->dim / s->n_heads);
+    const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, kvb = 2.0 * 4.0 * layers * (np + 3.0) * kvd;
+    const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
+    const double nw = (double)layers * ((double)(s->dim + 2 * kvd) * s->dim + (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
+    const double eng = o->eng_b1[qt][harp], vs = eng > 0 ? tok_s / eng : 0, peak = (double)(free0 - free1);
+    if (o->json)
+        printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"ctx\", \"model\": \"%s\", "
+               "\"shape\": \"%s\", \"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": 1, "
+               "\"pos\": %d, \"kv_bits\": 32, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, "
+               "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"bound_tok_per_s\": %.2f, "
+               "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"peak_mem_bytes\": %.0f}\n",
+               s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
+               bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
+    else
+        printf("%-10s %-5s %-4s B=1 ctx (library forward, CUDA backend)  %8.2f tok/s  %7.3f ms/token  %6.2f GB/token  %5.1f%% of bound  "
+               "%5.3fx engine  mem %.2f GB\n",
+               s->name, bench_gpu_qtype_name(qt), rot, tok_s, sec * 1e3, bytes / 1e9, 100 * frac, vs, peak / 1e9);
+    fflush(stdout);
+    free(ids);
+    free(logits);
+    harp_ctx_free(c);
+    harp_backend_free(be);
+    harp_model_free(m);
 }
 
 /* The row at every --xf-stage, --kv-bits (fp16 first when listed, so the 4-bit rows get their ratio)
@@ -627,6 +691,8 @@ static void usage(FILE *f) {
                "                         [--xf-stage 1,0]   (transform weights staged before the PDL wait: 1 default, 0 not)\n"
                "                         [--hyb-copies 8|16|32]   (QTIP HYB: copies of the table in shared memory, default 16)\n"
                "                         [--seam 1,0]   (RHT seams o → up|gate, down → q|k|v as one launch each: 1 default, 0 not)\n"
+               "                         [--path engine|ctx|engine,ctx]   (ctx: the same shape through the library's forward pass on\n"
+               "                          the CUDA backend, what generate --gpu runs; batch 1, fp32 KV; default engine)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -647,8 +713,9 @@ int bench_decode(int argc, char **argv) {
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
                                          {"hyb-copies", required_argument, 0, 'H'}, {"seam", required_argument, 0, 'S'},
-                                         {0, 0, 0, 0}};
-    dopts o = {.reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1};
+                                         {"path", required_argument, 0, 'T'},      {0, 0, 0, 0}};
+    static double eng_b1[HARP_QTYPE_COUNT][2];
+    dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
     optind = 1;
@@ -688,6 +755,11 @@ int bench_decode(int argc, char **argv) {
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
         case 'S': o.nsm = parse01("--seam", optarg, o.sm); break;
+        case 'T':
+            if (!strcmp(optarg, "engine") || !strcmp(optarg, "ctx")) o.path = optarg[0] == 'e' ? 1 : 2;
+            else if (!strcmp(optarg, "engine,ctx") || !strcmp(optarg, "ctx,engine")) o.path = 3;
+            else cli_die(CLI_EXIT_USAGE, "--path: engine, ctx or engine,ctx, not '%s'", optarg);
+            break;
         case 'H': {
             const long h = cli_parse_long("--hyb-copies", optarg, 8, 32);
             if (h != 8 && h != 16 && h != 32) cli_die(CLI_EXIT_USAGE, "--hyb-copies: 8, 16 or 32, not '%s'", optarg);
@@ -730,7 +802,7 @@ int bench_decode(int argc, char **argv) {
     for (char *t = strtok_r(sbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         const mshape *s = shape_named(t);
         double fp16[4][4][9] = {{{0}}};
-        for (int bi = 0; bi < nb; bi++) {
+        for (int bi = 0; bi < nb && (o.path & 1); bi++) {
             size_t fr = 0, tot = 0;
             CUCHK(cudaMemGetInfo(&fr, &tot));
             const int layers = o.layers > 0 && o.layers < s->layers ? o.layers : s->layers;
@@ -741,6 +813,13 @@ int bench_decode(int argc, char **argv) {
             for (int qi = 0; qi < nq; qi++) {
                 if (do_rht) kv_rows(&o, s, qts[qi], 0, batches[bi], fp16);
                 if (do_harp) kv_rows(&o, s, qts[qi], 1, batches[bi], fp16);
+            }
+        }
+        if (o.path & 2) {   /* the library's forward pass on the CUDA backend, batch 1; no f16 row: a full-precision
+                             * folder's groups run as fp32 SGEMMs there, not as F16 planes */
+            for (int qi = 0; qi < nq; qi++) {
+                if (do_rht) ctx_row(&o, s, qts[qi], 0);
+                if (do_harp) ctx_row(&o, s, qts[qi], 1);
             }
         }
     }

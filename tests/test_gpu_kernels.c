@@ -3,12 +3,14 @@
  * sequence continuing the cache (decode) and of roots of different lengths. Skipped (77) without
  * -DHARP_CUDA=ON or without a device. Tolerances, all from the fact that both sides compute in fp32
  * with the same formulas and only the summation order or the libm differs:
- *   embed, add, kv_store   exact
+ *   embed, add, kv_store   exact; rope_kv_store bit-identical to rope, rope, kv_store on the GPU
  *   rmsnorm   |Δ| ≤ 4 ulp of |ref| (the double sum of squares rounds to float identically or 1 ulp apart)
  *   rope      |Δ| ≤ 1e-6·(|a|+|b|) of the rotated pair (CUDA cosf/sinf are within 2 ulp)
  *   swiglu    |Δ| ≤ 1e-6·|ref| (CUDA expf within 2 ulp)
- *   linear    |Δ| ≤ 1e-5·(1+|ref|) (cuBLAS vs OpenBLAS sgemm summation order; inputs in [-1, 1])
- *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref
+ *   linear    |Δ| ≤ 1e-5·(1+|ref|) (cuBLAS vs OpenBLAS sgemm summation order; inputs in [-1, 1]); also
+ *             linear_ex (RMSNorm first, accumulate) against the CPU's rmsnorm, linear, add
+ *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref (plans of
+ *             one row per sequence take the CUDA backend's decode kernel, the others cuBLAS)
  *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
 #include <float.h>
 #include <math.h>
@@ -154,6 +156,52 @@ static void test_rope(const harp_span *sp, int ns, int nh, int hd, harp_rope_lay
     free_ws(&w);
 }
 
+/* rope_kv_store against the three ops it stands for, on the GPU: bit-identical q, cache and k. */
+static void test_rope_store(const harp_span *sp, int ns, int nh, int nkv, int hd, harp_rope_layout layout) {
+    harp_plan p = plan_of(sp, ns);
+    int qd = nh * hd, kvd = nkv * hd, maxpos = 0, cache_rows = p.rows;
+    for (int i = 0; i < ns; i++) {
+        maxpos = sp[i].pos0 + sp[i].n > maxpos ? sp[i].pos0 + sp[i].n : maxpos;
+        cache_rows = sp[i].kv0 + sp[i].n > cache_rows ? sp[i].kv0 + sp[i].n : cache_rows;
+    }
+    harp_dims d = dims(nh, nkv, hd, 0, p.rows, maxpos);
+    pair_ws w = make_ws(&d);
+    size_t nq = (size_t)p.rows * qd, nk = (size_t)p.rows * kvd, cache = 2 * (size_t)cache_rows * kvd;
+    float *q = rnd(nq, 1.0f), *k = rnd(nk, 1.0f), *v = rnd(nk, 1.0f), *c0 = rnd(cache, 1.0f), *inv = malloc((size_t)hd / 2 * 4);
+    for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+    float *di = dev(inv, (size_t)hd / 2 * 4), *dv = dev(v, nk * 4);
+    float *dq[2], *dk[2];
+    harp_kv_cache kv[2];
+    for (int j = 0; j < 2; j++) {
+        dq[j] = dev(q, nq * 4), dk[j] = dev(k, nk * 4);
+        kv[j] = (harp_kv_cache){.type = HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd, .row_bytes = (size_t)kvd * 4,
+                                .k = dev(c0, cache * 4), .v = dev(c0, cache * 4)};
+    }
+    CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
+    CHECK_OK(gpu->vt->rope(gpu, w.g, dq[0], nh, hd, di, layout, &p));
+    CHECK_OK(gpu->vt->rope(gpu, w.g, dk[0], nkv, hd, di, layout, &p));
+    CHECK_OK(gpu->vt->kv_store(gpu, w.g, &kv[0], 1, dk[0], dv, &p));
+    CHECK_OK(gpu->vt->rope_kv_store(gpu, w.g, dq[1], dk[1], dv, nh, nkv, hd, di, layout, &kv[1], 1, &p));
+    const size_t most = nq > cache ? nq : cache;
+    float *a = malloc(most * 4), *b = malloc(most * 4);
+    int same = 1;
+    const void *pairs[4][2] = {{dq[0], dq[1]}, {dk[0], dk[1]}, {kv[0].k, kv[1].k}, {kv[0].v, kv[1].v}};
+    const size_t bytes[4] = {nq * 4, nk * 4, cache * 4, cache * 4};
+    for (int t = 0; t < 4; t++) {
+        host(a, pairs[t][0], bytes[t]);
+        host(b, pairs[t][1], bytes[t]);
+        same &= !memcmp(a, b, bytes[t]);
+    }
+    CHECK_MSG(same, "rope_kv_store %d seqs (%d rows) heads %d/%d hd %d layout %d: differs from rope, rope, kv_store", ns, p.rows,
+              nh, nkv, hd, layout);
+    for (int j = 0; j < 2; j++) {
+        gpu->vt->free(gpu, dq[j]), gpu->vt->free(gpu, dk[j]), gpu->vt->free(gpu, kv[j].k), gpu->vt->free(gpu, kv[j].v);
+    }
+    gpu->vt->free(gpu, di), gpu->vt->free(gpu, dv);
+    free(q), free(k), free(v), free(c0), free(inv), free(a), free(b);
+    free_ws(&w);
+}
+
 static void test_elementwise(size_t n) {
     float *g = rnd(n, 4.0f), *u = rnd(n, 1.0f), *a = malloc(n * 4), *r = malloc(n * 4);
     memcpy(r, g, n * 4);
@@ -212,6 +260,30 @@ static void test_linear(int rows, int in, int n, const int *outs, int with_bias)
         }
     }
     CHECK_MSG(worst <= 1e-5, "linear %d rows, in %d, %d slices (bias %d): rel err %.3g", rows, in, n, with_bias, worst);
+    /* linear_ex: the RMSNorm of X first and, one slice, the product added to what Y held, against the
+     * CPU's rmsnorm, linear and add */
+    float *nw = rnd((size_t)in, 1.0f), *Xn = malloc((size_t)rows * in * 4), *R0 = rnd((size_t)rows * outs[0], 1.0f);
+    float *dnw = dev(nw, (size_t)in * 4);
+    CHECK_OK(cpu->vt->rmsnorm(cpu, w.c, X, NULL, rows, in, nw, 1e-5f, Xn));
+    CHECK_OK(cpu->vt->linear(cpu, w.c, &g, hc, Xn, rows, Yc));
+    const int acc = n == 1;
+    if (acc) {
+        CHECK_OK(gpu->vt->upload(gpu, dY[0], R0, (size_t)rows * outs[0] * 4));
+        CHECK_OK(cpu->vt->add(cpu, Yc[0], R0, (size_t)rows * outs[0]));
+    }
+    CHECK_OK(gpu->vt->linear_ex(gpu, w.g, &g, hg, dX, dnw, 1e-5f, rows, dY, acc ? HARP_LIN_ACCUMULATE : 0));
+    worst = 0;
+    for (int s = 0; s < n; s++) {
+        host(Yg[s], dY[s], (size_t)rows * outs[s] * 4);
+        for (size_t i = 0; i < (size_t)rows * outs[s]; i++) {
+            double e = fabs((double)Yg[s][i] - Yc[s][i]) / (1 + fabs(Yc[s][i]));
+            worst = e > worst || e != e ? e : worst;
+        }
+    }
+    CHECK_MSG(worst <= 1e-5, "linear_ex %d rows, in %d, %d slices (bias %d, accumulate %d): rel err %.3g", rows, in, n,
+              with_bias, acc, worst);
+    gpu->vt->free(gpu, dnw);
+    free(nw), free(Xn), free(R0);
     cpu->vt->free_group(cpu, hc);
     gpu->vt->free_group(gpu, hg);
     gpu->vt->free(gpu, dX);
@@ -244,10 +316,10 @@ static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd,
     float *oc = malloc((size_t)p.rows * qd * 4), *og = malloc((size_t)p.rows * qd * 4);
     float *dq = dev(q, (size_t)p.rows * qd * 4), *dk = dev(k, (size_t)p.rows * kvd * 4);
     float *dv = dev(v, (size_t)p.rows * kvd * 4), *dout = dev(NULL, (size_t)p.rows * qd * 4);
-    CHECK_OK(cpu->vt->kv_store(cpu, &kc, 1, k, v, &p));
+    CHECK_OK(cpu->vt->kv_store(cpu, w.c, &kc, 1, k, v, &p));
     CHECK_OK(cpu->vt->attention(cpu, w.c, q, &kc, 1, &p, oc));
     CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
-    CHECK_OK(gpu->vt->kv_store(gpu, &kg, 1, dk, dv, &p));
+    CHECK_OK(gpu->vt->kv_store(gpu, w.g, &kg, 1, dk, dv, &p));
     CHECK_OK(gpu->vt->attention(gpu, w.g, dq, &kg, 1, &p, dout));
     host(og, dout, (size_t)p.rows * qd * 4);
     float *Kg = malloc(cache * 4), *Vg = malloc(cache * 4);
@@ -354,6 +426,11 @@ int main(void) {
     test_rope(one, 1, 2, 128, HARP_ROPE_INTERLEAVED);
     test_rope(cont, 1, 3, 64, HARP_ROPE_HALF);
     test_rope(mixed, 3, 2, 18, HARP_ROPE_INTERLEAVED);
+    test_rope_store(one, 1, 8, 2, 64, HARP_ROPE_HALF);
+    test_rope_store(cont, 1, 6, 3, 18, HARP_ROPE_INTERLEAVED);
+    test_rope_store(mixed, 3, 4, 4, 128, HARP_ROPE_HALF);
+    harp_span step[2] = {{0, 1, 300, -1, 300}, {1, 1, 7, -1, 900}};
+    test_rope_store(step, 2, 32, 8, 128, HARP_ROPE_HALF);
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);
@@ -370,6 +447,22 @@ int main(void) {
     test_attention(dec, 1, 6, 2, 24, 13);
     test_attention(pre, 1, 8, 4, 64, 0);
     test_attention(mixed, 3, 4, 2, 16, 0);
+    /* one row per sequence: the CUDA backend's decode kernel (positions from device memory, split over
+     * chunks of 32 keys, wider ones past 2 048 cache rows): several chunks, a window inside a chunk and
+     * across them, cache rows that do not start at position 0, 8 rows, head_dim 72 and 128, chunks of
+     * 64 (4 096 rows), 128 (8 101) and 160 (9 001 rows: more keys than threads) */
+    harp_span d3[3] = {{0, 1, 300, -1, 300}, {1, 1, 5, -1, 700}, {2, 1, 129, -1, 1000}};
+    test_attention(d3, 3, 8, 2, 72, 0);
+    test_attention(d3, 3, 8, 2, 72, 100);
+    test_attention(d3, 3, 6, 3, 40, 200);
+    harp_span dl[1] = {{0, 1, 4095, -1, 4095}}, d8[8];
+    test_attention(dl, 1, 4, 4, 128, 0);
+    test_attention(dl, 1, 4, 1, 128, 1000);
+    for (int i = 0; i < 8; i++) d8[i] = (harp_span){i, 1, 37 * i * i + 3 * i, -1, 1200 * i + 37 * i * i + 3 * i};
+    test_attention(d8, 8, 4, 2, 64, 0);
+    harp_span dx[1] = {{0, 1, 9000, -1, 9000}}, dy[1] = {{0, 1, 8100, -1, 8100}};   /* the reference sees ≤ 8 192 keys */
+    test_attention(dx, 1, 2, 1, 64, 5000);
+    test_attention(dy, 1, 2, 1, 64, 0);
     test_score(1, 2, 3);
     test_score(2, 9, 1001);
     test_score(3, 17, 8192);

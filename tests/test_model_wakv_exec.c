@@ -106,8 +106,8 @@ static void check_kv_twin(int bits, int sym) {
             memcpy(Vf, v, (size_t)p->rows * KVD * sizeof(float));
             CHECK_OK(harp_aq_fake(&q[2 * l].fmt, Kf, p->rows, KVD, KVD));
             CHECK_OK(harp_aq_fake(&q[2 * l + 1].fmt, Vf, p->rows, KVD, KVD));
-            CHECK_OK(b->vt->kv_store(b, &kf, l, Kf, Vf, p));
-            CHECK_OK(b->vt->kv_store(b, &kq, l, k, v, p));
+            CHECK_OK(b->vt->kv_store(b, NULL, &kf, l, Kf, Vf, p));
+            CHECK_OK(b->vt->kv_store(b, NULL, &kq, l, k, v, p));
             CHECK_OK(b->vt->attention(b, ws, Q, &kf, l, p, o1));
             CHECK_OK(b->vt->attention(b, ws, Q, &kq, l, p, o2));
             CHECK_MSG(!memcmp(o1, o2, (size_t)p->rows * QD * sizeof(float)),

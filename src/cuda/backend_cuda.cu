@@ -48,6 +48,7 @@ namespace {
 
 struct cuda_impl {
     int device;
+    cudaStream_t stream;     // every op of this instance, in order (non-blocking: capturable into a graph)
     cublasHandle_t blas;     // fp32 products in pedantic math
     cublasHandle_t blas16;   // fp16 tensor-core GEMMs of the packed prefill path (default math)
 };
@@ -70,12 +71,28 @@ struct cuda_group {
     cuda_packed *pk;     // quantized groups: the packed weights (wt == NULL)
 };
 
+// A decode step's ops (embedding and every layer) captured once per row count and replayed: the
+// launches read the plan's positions and cache rows from device memory (plan_begin), so one graph
+// serves every step. state: 0 not seen, 1 run once plainly (the scratch has grown to its size), 2
+// captured, -1 capture failed (plain from then on). tag / serial: the weights it was captured on.
+enum { kGraphNone = 0, kGraphSeen = 1, kGraphReady = 2, kGraphFailed = -1 };
+struct cuda_graph {
+    int state;
+    const void *tag;
+    uint64_t serial;
+    cudaGraphExec_t exec;
+};
+
 // Attention pointer tables: per layer, 6 arrays (K, Q, V, S, P = S, O) of nz pointers.
 struct cuda_ws {
     harp_dims d;
     float *S;               // max_rows · n_heads · max_tokens scores
     float *fused;           // max_rows · widest multi-slice group: fused products before the split
     int32_t *pos, *idx, *tgt;   // max_rows each: row positions of the plan, row lists, targets
+    int32_t *krow, *kbase;      // max_rows each: the cache row each row's K / V goes to, its sequence's position-0 row
+    float *part;                // decode attention's per-chunk partials (hc_attn_part_floats)
+    cuda_graph graph[kDecRows + 1];
+    int capturing;              // between graph_begin and graph_end: no allocation, no synchronous call
     double *nll, *kld;
     int *agree;
     void **tab_dev, **tab_host;  // n_layers · 6 · tab_nz
@@ -83,9 +100,15 @@ struct cuda_ws {
     int *tab_valid;          // per layer: the device copy matches tab_host
     // packed linear scratch, grown on demand: fp16 inputs, ỹ, transform scratch, dequantized tile
     void *xh, *tile;
-    float *yt, *xscr;
-    size_t xh_cap, tile_cap, yt_cap, xscr_cap;
+    float *yt, *xscr, *nx;   // nx: RMSNorm of an fp32 group's input (linear_ex)
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap;
 };
+
+// Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
+int env_on(const char *name) {
+    const char *e = getenv(name);
+    return !(e && !strcmp(e, "0"));
+}
 
 cuda_impl *impl_of(const harp_backend *b) {
     return (cuda_impl *)b->impl;
@@ -114,6 +137,7 @@ int cu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     case HARP_OP_ATTENTION_TREE: return 0;
     // fp32 groups run dense; a quantized group's load packs it or fails naming the group and the reason
     case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;
+    case HARP_OP_LINEAR_GLU: return t > HARP_QTYPE_F32 && t < HARP_QTYPE_COUNT;   // packed groups: the input transform does it
     case HARP_OP_KV_STORE:
     case HARP_OP_ATTENTION: return t == HARP_QTYPE_F32;
     default: return op >= 0 && op < HARP_OP_COUNT;
@@ -145,21 +169,22 @@ void cu_free(harp_backend *b, void *p) {
     if (p) cudaFree(p);
 }
 
+// In stream order; from pageable memory the call returns once src has been staged, so the caller may
+// reuse it at once.
 harp_status cu_upload(harp_backend *b, void *dst, const void *src, size_t bytes) {
-    (void)b;
-    if (bytes) CU_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "upload");
+    if (bytes) CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl_of(b)->stream), "upload");
     return HARP_OK;
 }
 
 harp_status cu_download(harp_backend *b, void *dst, const void *src, size_t bytes) {
-    (void)b;
-    if (bytes) CU_TRY(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "download");
+    if (!bytes) return HARP_OK;
+    CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_of(b)->stream), "download");
+    CU_TRY(cudaStreamSynchronize(impl_of(b)->stream), "download");
     return HARP_OK;
 }
 
 harp_status cu_sync(harp_backend *b) {
-    (void)b;
-    CU_TRY(cudaDeviceSynchronize(), "kernel");
+    CU_TRY(cudaStreamSynchronize(impl_of(b)->stream), "kernel");
     return HARP_OK;
 }
 
@@ -241,7 +266,7 @@ harp_status bias_load(harp_backend *b, const harp_lgroup *g, float **out) {
     return st;
 }
 
-harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
+harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
     *handle = NULL;
     HARP_TRY(use(b));
     const harp_qtensor *t = harp_lgroup_qtensor(g);
@@ -285,6 +310,18 @@ harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) 
     return HARP_OK;
 }
 
+// The packed uploads (decode.h) are synchronous copies on the legacy stream, which the backend's
+// non-blocking stream does not wait for: the load ends when they have landed.
+harp_status cu_load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
+    HARP_TRY(load_group(b, g, handle));
+    if (cudaDeviceSynchronize() != cudaSuccess) {
+        cu_free_group(b, *handle);
+        *handle = NULL;
+        CU_TRY(cudaGetLastError(), "weight upload");
+    }
+    return HARP_OK;
+}
+
 size_t cu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
     (void)b;
     const harp_qtensor *t = harp_lgroup_qtensor(g);
@@ -297,6 +334,18 @@ size_t cu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
 
 // ---- workspace ------------------------------------------------------------------------------------
 
+// Decode attention's partials: rows of one token each, up to kDecRows of them.
+size_t part_floats(const harp_dims *d) {
+    return hc_attn_part_floats(d->max_rows < kDecRows ? d->max_rows : kDecRows, d->n_heads, d->head_dim, d->max_tokens);
+}
+
+void graphs_reset(cuda_ws *w) {
+    for (int r = 0; r <= kDecRows; r++) {
+        if (w->graph[r].exec) cudaGraphExecDestroy(w->graph[r].exec);
+        memset(&w->graph[r], 0, sizeof w->graph[r]);
+    }
+}
+
 size_t fused_width(const harp_dims *d) {
     size_t qkv = (size_t)(d->n_heads + 2 * d->n_kv_heads) * d->head_dim, gu = 2 * (size_t)d->hidden;
     return qkv > gu ? qkv : gu;
@@ -305,14 +354,15 @@ size_t fused_width(const harp_dims *d) {
 size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
     (void)b;
     size_t R = (size_t)d->max_rows;
-    return (R * d->n_heads * d->max_tokens + R * fused_width(d)) * sizeof(float) + R * (3 * sizeof(int32_t) +
-           2 * sizeof(double) + sizeof(int));
+    return (R * d->n_heads * d->max_tokens + R * fused_width(d) + part_floats(d)) * sizeof(float) +
+           R * (5 * sizeof(int32_t) + 2 * sizeof(double) + sizeof(int));
 }
 
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr};
+    graphs_reset(w);
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->nx};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
     free(w->tab_host);
     free(w->tab_valid);
@@ -327,14 +377,16 @@ harp_status cu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **out) {
     size_t R = (size_t)d->max_rows;
     w->S = (float *)cu_alloc(b, R * d->n_heads * d->max_tokens * sizeof(float), "attention scores");
     w->fused = (float *)cu_alloc(b, R * fused_width(d) * sizeof(float), "fused products");
-    w->pos = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "row positions");
+    w->pos = (int32_t *)cu_alloc(b, 3 * R * sizeof(int32_t), "row positions");
+    if (w->pos) w->krow = w->pos + R, w->kbase = w->pos + 2 * R;
+    w->part = (float *)cu_alloc(b, part_floats(d) * sizeof(float), "decode attention partials");
     w->idx = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "row lists");
     w->tgt = (int32_t *)cu_alloc(b, R * sizeof(int32_t), "targets");
     w->nll = (double *)cu_alloc(b, R * sizeof(double), "row nll");
     w->kld = (double *)cu_alloc(b, R * sizeof(double), "row kld");
     w->agree = (int *)cu_alloc(b, R * sizeof(int), "row agreement");
     w->tab_valid = (int *)harp_xcalloc((size_t)d->n_layers, sizeof(int), "attention tables");
-    if (!w->S || !w->fused || !w->pos || !w->idx || !w->tgt || !w->nll || !w->kld || !w->agree || !w->tab_valid) {
+    if (!w->S || !w->fused || !w->pos || !w->idx || !w->tgt || !w->nll || !w->kld || !w->agree || !w->tab_valid || !w->part) {
         cu_ws_free(b, (harp_ws *)w);
         return HARP_ERR_OOM;
     }
@@ -342,26 +394,31 @@ harp_status cu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **out) {
     return HARP_OK;
 }
 
-// Positions of the plan's rows, once per forward (RoPE reads them).
+// Per row of the plan, once per forward: its position (RoPE, decode attention), the cache row its K /
+// V go to (kv_store) and its sequence's cache row of position 0 (decode attention), in one upload.
 harp_status cu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan *p) {
     cuda_ws *w = (cuda_ws *)ws;
     HARP_TRY(use(b));
-    if (p->rows > w->d.max_rows)
-        return harp_err(HARP_ERR_INTERNAL, "cuda: a plan of %d rows in a workspace of %d", p->rows, w->d.max_rows);
-    int32_t *pos = (int32_t *)harp_xmalloc((size_t)(p->rows ? p->rows : 1) * sizeof(int32_t), "row positions");
-    if (!pos) return HARP_ERR_OOM;
-    for (int s = 0; s < p->n_seqs; s++)
-        for (int i = 0; i < p->seqs[s].n; i++) pos[p->seqs[s].row0 + i] = p->seqs[s].pos0 + i;
-    harp_status st = cu_upload(b, w->pos, pos, (size_t)p->rows * sizeof(int32_t));
-    free(pos);
+    const int R = w->d.max_rows;
+    if (p->rows > R) return harp_err(HARP_ERR_INTERNAL, "cuda: a plan of %d rows in a workspace of %d", p->rows, R);
+    int32_t *v = (int32_t *)harp_xcalloc(3 * (size_t)R, sizeof(int32_t), "row positions");
+    if (!v) return HARP_ERR_OOM;
+    for (int s = 0; s < p->n_seqs; s++) {
+        const harp_span *a = &p->seqs[s];
+        for (int i = 0; i < a->n; i++) {
+            const int r = a->row0 + i;
+            v[r] = a->pos0 + i, v[R + r] = a->kv0 + i, v[2 * R + r] = a->kv0 - a->pos0;
+        }
+    }
+    harp_status st = cu_upload(b, w->pos, v, 3 * (size_t)R * sizeof(int32_t));
+    free(v);
     return st;
 }
 
 // ---- ops ------------------------------------------------------------------------------------------
 
 harp_status cu_embed(harp_backend *b, const float *table, const int32_t *ids, int rows, int dim, float *x) {
-    (void)b;
-    return hc_embed(ids, table, rows, dim, x);
+    return hc_embed(ids, table, rows, dim, x, impl_of(b)->stream);
 }
 
 harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
@@ -371,12 +428,15 @@ harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32
         if (rows > cw->d.max_rows) return harp_err(HARP_ERR_INTERNAL, "cuda rmsnorm: %d listed rows", rows);
         HARP_TRY(cu_upload(b, cw->idx, row_idx, (size_t)rows * sizeof(int32_t)));
     }
-    return hc_rmsnorm(x, row_idx ? cw->idx : NULL, w, rows, n, eps, y);
+    return hc_rmsnorm(x, row_idx ? cw->idx : NULL, w, rows, n, eps, y, impl_of(b)->stream);
 }
 
 // A scratch buffer of at least `bytes` (grown, never shrunk).
-harp_status grow(harp_backend *b, void **p, size_t *cap, size_t bytes, const char *what) {
+// A graph holds the old pointer: they are dropped; during a capture, the capture fails instead.
+harp_status grow(harp_backend *b, cuda_ws *cw, void **p, size_t *cap, size_t bytes, const char *what) {
     if (bytes <= *cap) return HARP_OK;
+    if (cw->capturing) return HARP_ERR_UNSUPPORTED;   // quiet: graph_end reports the capture as failed, the step reruns plainly
+    graphs_reset(cw);
     cu_free(b, *p);
     *cap = 0;
     if (!(*p = cu_alloc(b, bytes, what))) return HARP_ERR_OOM;
@@ -386,44 +446,65 @@ harp_status grow(harp_backend *b, void **p, size_t *cap, size_t bytes, const cha
 
 // y (rows × m) = packed product of X (rows × n), in chunks of kChunkRows rows (dec_linear_run: split
 // fp16 activations, decode GEMV or dequantized tiles + cuBLAS GEMM, transforms, scales).
-harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, int rows, float *y) {
+harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, const float *norm_w, float eps,
+                          int glu, int rows, float *y, int accumulate) {
     const int ch = rows < kChunkRows ? rows : kChunkRows, wide = p->m > p->n ? p->m : p->n;
-    HARP_TRY(grow(b, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
-    HARP_TRY(grow(b, (void **)&cw->yt, &cw->yt_cap, 2 * (size_t)ch * p->m * sizeof(float), "packed products"));
-    HARP_TRY(grow(b, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
+    HARP_TRY(grow(b, cw, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
+    HARP_TRY(grow(b, cw, (void **)&cw->yt, &cw->yt_cap, 2 * (size_t)ch * p->m * sizeof(float), "packed products"));
+    HARP_TRY(grow(b, cw, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
     if (rows > kDecRows)
-        HARP_TRY(grow(b, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
+        HARP_TRY(grow(b, cw, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
     const dec_linear_ws ws = {ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch;
-        HARP_TRY(dec_linear_run(&p->d, X + (size_t)r0 * p->n, p->n, nr, NULL, 0.0f, y + (size_t)r0 * p->m, p->m, 0, &ws,
-                                NULL));
+        const int ldx = glu ? 2 * p->n : p->n;
+        HARP_TRY(dec_linear_run_mode(&p->d, 0, X + (size_t)r0 * ldx, ldx, nr, norm_w, eps, glu, NULL, y + (size_t)r0 * p->m, p->m,
+                                     accumulate, &ws, impl_of(b)->stream));
     }
     return HARP_OK;
 }
 
-// Y (rows × out_total) = X · W_effᵀ + bias (one SGEMM for fp32 groups, the packed product for
-// quantized ones), then split into the slices.
+static_assert(HARP_LGROUP_MAX_SLICES <= HC_SPLIT_MAX, "one split launch per group");
+
+// Y (rows × out_total, = or += with HARP_LIN_ACCUMULATE) = in · W_effᵀ + bias, in = X, its RMSNorm ·
+// norm_w, or (HARP_LIN_GLU, packed groups) silu(gate)·up of X's [up | gate] rows (one SGEMM for fp32
+// groups, the packed product for quantized ones, where the norm or GLU is part of the input
+// transform), then split into the slices unless HARP_LIN_FUSED_OUT.
+harp_status linear_into(harp_backend *b, cuda_ws *cw, const harp_lgroup *g, const cuda_group *h, const float *X,
+                        const float *norm_w, float eps, int rows, float *const *Y, unsigned flags) {
+    const int accumulate = !!(flags & HARP_LIN_ACCUMULATE), glu = !!(flags & HARP_LIN_GLU), split = g->n_slices > 1 && !(flags & HARP_LIN_FUSED_OUT);
+    if (rows < 1) return HARP_OK;
+    if ((split && (accumulate || rows > cw->d.max_rows || (size_t)g->out_total > fused_width(&cw->d))) || (glu && (!h->pk || norm_w)))
+        return harp_err(HARP_ERR_INTERNAL, "cuda linear: %d rows × %d outputs in %d slices, flags %u: not supported", rows,
+                        g->out_total, g->n_slices, flags);
+    cudaStream_t st = impl_of(b)->stream;
+    float *y = split ? cw->fused : Y[0];
+    if (h->pk) HARP_TRY(packed_linear(b, cw, h->pk, X, norm_w, eps, glu, rows, y, accumulate));
+    else if (cw->capturing) return HARP_ERR_UNSUPPORTED;   // quiet: fp32 groups (cuBLAS) stay out of graphs
+    else {
+        if (norm_w) {
+            HARP_TRY(grow(b, cw, (void **)&cw->nx, &cw->nx_cap, (size_t)rows * g->in * sizeof(float), "normed inputs"));
+            HARP_TRY(hc_rmsnorm(X, NULL, norm_w, rows, g->in, eps, cw->nx, st));
+            X = cw->nx;
+        }
+        const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+        CUBLAS_TRY(harp_cublas_sgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
+                                     g->out_total, X, g->in, &beta, y, g->out_total),
+                   "linear");
+    }
+    if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total, st));
+    if (split) HARP_TRY(hc_split(y, g->out_total, rows, g->n_slices, g->out, Y, st));
+    return HARP_OK;
+}
+
 harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X, int rows,
                       float *const *Y) {
-    const cuda_group *h = (const cuda_group *)handle;
-    cuda_ws *cw = (cuda_ws *)ws;
-    if (rows < 1) return HARP_OK;
-    if (g->n_slices > 1 && (rows > cw->d.max_rows || (size_t)g->out_total > fused_width(&cw->d)))
-        return harp_err(HARP_ERR_INTERNAL, "cuda linear: %d rows × %d outputs exceed the workspace", rows, g->out_total);
-    float *y = g->n_slices == 1 ? Y[0] : cw->fused;
-    const float one = 1.0f, zero = 0.0f;
-    if (h->pk) HARP_TRY(packed_linear(b, cw, h->pk, X, rows, y));
-    else
-        CUBLAS_TRY(harp_cublas_sgemm(impl_of(b)->blas, CUBLAS_OP_N, CUBLAS_OP_N, g->out_total, rows, g->in, &one, h->wt,
-                                     g->out_total, X, g->in, &zero, y, g->out_total),
-                   "linear");
-    if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total));
-    for (int s = 0, col = 0; g->n_slices > 1 && s < g->n_slices; col += g->out[s++])
-        CU_TRY(cudaMemcpy2DAsync(Y[s], (size_t)g->out[s] * sizeof(float), y + col, (size_t)g->out_total * sizeof(float),
-                                 (size_t)g->out[s] * sizeof(float), (size_t)rows, cudaMemcpyDeviceToDevice),
-               "slice split");
-    return HARP_OK;
+    return linear_into(b, (cuda_ws *)ws, g, (const cuda_group *)handle, X, NULL, 0.0f, rows, Y, 0);
+}
+
+harp_status cu_linear_ex(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
+                         const float *norm_w, float eps, int rows, float *const *Y, unsigned flags) {
+    return linear_into(b, (cuda_ws *)ws, g, (const cuda_group *)handle, X, norm_w, eps, rows, Y, flags);
 }
 
 harp_status cu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
@@ -433,32 +514,32 @@ harp_status cu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, in
 
 harp_status cu_rope(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
                     harp_rope_layout layout, const harp_plan *p) {
-    (void)b;
-    return hc_rope(x, n_heads * head_dim, ((cuda_ws *)ws)->pos, p->rows, n_heads, head_dim, inv_freq, (int)layout);
+    return hc_rope(x, n_heads * head_dim, ((cuda_ws *)ws)->pos, p->rows, n_heads, head_dim, inv_freq, (int)layout,
+                   impl_of(b)->stream);
 }
 
 float *kv_at(const harp_kv_cache *kv, void *base, int layer, int row) {
     return (float *)((char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes);
 }
 
-// Runs of sequences contiguous both in the batch and in the cache go as one copy.
-harp_status cu_kv_store(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
-                        const harp_plan *p) {
-    (void)b;
+harp_status cu_rope_kv_store(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
+                            int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
+                            const harp_plan *p) {
     if (kv->type != HARP_QTYPE_F32)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %d is not implemented", (int)kv->type);
-    for (int s = 0; s < p->n_seqs;) {
-        const harp_span *a = &p->seqs[s];
-        int n = a->n, e = s + 1;
-        while (e < p->n_seqs && p->seqs[e].row0 == a->row0 + n && p->seqs[e].kv0 == a->kv0 + n) n += p->seqs[e++].n;
-        if (n) {
-            size_t off = (size_t)a->row0 * kv->kv_dim, bytes = (size_t)n * kv->row_bytes;
-            CU_TRY(cudaMemcpyAsync(kv_at(kv, kv->k, layer, a->kv0), k + off, bytes, cudaMemcpyDeviceToDevice), "kv store");
-            CU_TRY(cudaMemcpyAsync(kv_at(kv, kv->v, layer, a->kv0), v + off, bytes, cudaMemcpyDeviceToDevice), "kv store");
-        }
-        s = e;
-    }
-    return HARP_OK;
+    const cuda_ws *w = (const cuda_ws *)ws;
+    return hc_rope_store(q, k, v, w->pos, w->krow, p->rows, n_heads, n_kv_heads, head_dim, inv_freq, (int)layout,
+                         kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), impl_of(b)->stream);
+}
+
+// Every row to the cache row plan_begin gave it: one launch, the same at every decode step.
+harp_status cu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int layer, const float *k, const float *v,
+                        const harp_plan *p) {
+    if (kv->type != HARP_QTYPE_F32)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %d is not implemented", (int)kv->type);
+    const cuda_ws *w = (const cuda_ws *)ws;
+    return hc_kv_store(k, v, p->rows, kv->kv_dim, w->krow, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0),
+                       impl_of(b)->stream);
 }
 
 // Grows the pointer tables to nz pointers per array (all layers invalidated).
@@ -488,13 +569,13 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const harp_kv_
     int changed = !w->tab_valid[layer];
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *sp = &p->seqs[s];
-        int T = sp->pos0 + sp->n, base = sp->kv0 - sp->pos0;
+        int base = sp->kv0 - sp->pos0;
         for (int hh = 0; hh < nh; hh++) {
             size_t z = (size_t)s * nh + hh, sz = p->windows ? z : (size_t)hh;
             void *v[6] = {kv_at(kv, kv->k, layer, base) + (size_t)(hh / grp) * hd,
                           (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd),
                           kv_at(kv, kv->v, layer, base) + (size_t)(hh / grp) * hd,
-                          w->S + sz * sp->n * T, w->S + sz * sp->n * T,
+                          w->S + sz * sp->n * d->max_tokens, w->S + sz * sp->n * d->max_tokens,
                           out + (size_t)sp->row0 * qd + (size_t)hh * hd};
             for (int a = 0; a < 6; a++) {
                 changed |= h[a * tz + z] != v[a];
@@ -510,8 +591,9 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const harp_kv_
 }
 
 // Scores S = scale·Q·Kᵀ per (sequence, head), masked softmax, context = P·V: nz matrices from table
-// offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·T.
-harp_status attn_batch(cublasHandle_t blas, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
+// offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·max_tokens (not
+// z·n·T: so the tables stay the same from one decode step to the next and are not uploaded again).
+harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
                        int kvd) {
     const int hd = w->d.head_dim, qd = w->d.n_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd), one = 1.0f, zero = 0.0f;
@@ -521,7 +603,7 @@ harp_status attn_batch(cublasHandle_t blas, cuda_ws *w, void **tab, size_t tz, s
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
-    HARP_TRY(hc_softmax(w->S, nz, n, T, p0, (size_t)n * T, w->d.sliding_window));
+    HARP_TRY(hc_softmax(w->S, nz, n, T, p0, (size_t)n * w->d.max_tokens, w->d.sliding_window, st));
     // Row-major O (n × hd, stride qd) is column-major Oᵀ = Vᵀ·Pᵀ.
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, hd, n, T, &one, V, kvd, P, T, &zero, O, qd, nz),
                "attention context");
@@ -534,31 +616,96 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (kv->type != HARP_QTYPE_F32)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %d is not implemented", (int)kv->type);
     if (p->tree) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: prefix-tree sequence plans are not supported");
+    int one_each = p->rows <= kDecRows && p->rows <= w->d.max_rows;   // decode: one query row per sequence
+    for (int s = 0; s < p->n_seqs && one_each; s++) one_each = p->seqs[s].n == 1;
+    if (one_each)
+        return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), w->pos, w->kbase, p->rows, w->d.n_heads,
+                              w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part, out,
+                              impl_of(b)->stream);
     void **tab = NULL;
     HARP_TRY(tab_fill(b, w, q, kv, layer, p, out, &tab));
     cublasHandle_t blas = impl_of(b)->blas;
+    cudaStream_t st = impl_of(b)->stream;
     int nh = w->d.n_heads;
     if (p->windows) {
         const harp_span *a = &p->seqs[0];
-        return attn_batch(blas, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim);
+        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim);
     }
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *a = &p->seqs[s];
         if (a->n)
-            HARP_TRY(attn_batch(blas, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
+            HARP_TRY(attn_batch(blas, st, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
                                 kv->kv_dim));
     }
     return HARP_OK;
 }
 
+// ---- graphs of decode steps ----------------------------------------------------------------------
+
+// HARP_CUDA_GRAPHS=0 turns them off (every step launched op by op: for comparing the two).
+int graphs_on() {
+    static int on = -1;
+    if (on < 0) on = env_on("HARP_CUDA_GRAPHS");
+    return on;
+}
+
+harp_status cu_graph_begin(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode) {
+    cuda_ws *w = (cuda_ws *)ws;
+    *mode = HARP_GRAPH_PLAIN;
+    if (!graphs_on() || p->tree || p->rows < 1 || p->rows > kDecRows || p->rows > w->d.max_rows) return HARP_OK;
+    for (int s = 0; s < p->n_seqs; s++)
+        if (p->seqs[s].n != 1) return HARP_OK;
+    cuda_graph *g = &w->graph[p->rows];
+    if (g->state != kGraphNone && (g->tag != tag || g->serial != serial)) {
+        if (g->exec) cudaGraphExecDestroy(g->exec);
+        memset(g, 0, sizeof *g);
+    }
+    cudaStream_t st = impl_of(b)->stream;
+    switch (g->state) {
+    case kGraphNone:   // the first step runs plainly: the scratch buffers grow to this shape's size
+        g->state = kGraphSeen, g->tag = tag, g->serial = serial;
+        return HARP_OK;
+    case kGraphSeen:
+        CU_TRY(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal), "graph capture");
+        w->capturing = p->rows;
+        *mode = HARP_GRAPH_CAPTURE;
+        return HARP_OK;
+    case kGraphReady:
+        CU_TRY(cudaGraphLaunch(g->exec, st), "graph launch");
+        *mode = HARP_GRAPH_REPLAYED;
+        return HARP_OK;
+    default:
+        return HARP_OK;
+    }
+}
+
+harp_status cu_graph_end(harp_backend *b, harp_ws *ws, harp_status ops) {
+    cuda_ws *w = (cuda_ws *)ws;
+    cuda_graph *g = &w->graph[w->capturing];
+    w->capturing = 0;
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(impl_of(b)->stream, &graph);
+    if (e == cudaSuccess && !ops && graph) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (ops || e != cudaSuccess || !exec) {   // some op cannot be captured: this shape runs plainly from now on
+        cudaGetLastError();
+        if (exec) cudaGraphExecDestroy(exec);
+        g->state = kGraphFailed;
+        return HARP_ERR_UNSUPPORTED;
+    }
+    g->exec = exec;
+    g->state = kGraphReady;
+    CU_TRY(cudaGraphLaunch(exec, impl_of(b)->stream), "graph launch");
+    return HARP_OK;
+}
+
 harp_status cu_add(harp_backend *b, float *x, const float *y, size_t n) {
-    (void)b;
-    return hc_add(x, y, n);
+    return hc_add(x, y, n, impl_of(b)->stream);
 }
 
 harp_status cu_swiglu(harp_backend *b, float *g, const float *u, size_t n) {
-    (void)b;
-    return hc_swiglu(g, u, n);
+    return hc_swiglu(g, u, n, impl_of(b)->stream);
 }
 
 harp_status cu_score(harp_backend *b, harp_ws *ws, const float *logits, const float *ref, int vocab,
@@ -568,7 +715,7 @@ harp_status cu_score(harp_backend *b, harp_ws *ws, const float *logits, const fl
     if (n > w->d.max_rows) return harp_err(HARP_ERR_INTERNAL, "cuda score: %d rows in a workspace of %d", n, w->d.max_rows);
     HARP_TRY(cu_upload(b, w->idx, rows, (size_t)n * sizeof(int32_t)));
     HARP_TRY(cu_upload(b, w->tgt, targets, (size_t)n * sizeof(int32_t)));
-    HARP_TRY(hc_score(logits, ref, w->idx, w->tgt, n, vocab, w->nll, w->kld, w->agree));
+    HARP_TRY(hc_score(logits, ref, w->idx, w->tgt, n, vocab, w->nll, w->kld, w->agree, impl_of(b)->stream));
     HARP_TRY(cu_download(b, nll, w->nll, (size_t)n * sizeof(double)));
     if (ref) {
         HARP_TRY(cu_download(b, kld, w->kld, (size_t)n * sizeof(double)));
@@ -592,6 +739,7 @@ void cu_destroy(harp_backend *b) {
     cudaSetDevice(im->device);
     harp_cublas_destroy(im->blas);
     harp_cublas_destroy(im->blas16);
+    cudaStreamDestroy(im->stream);
     free(im);
     free(b);
 }
@@ -619,13 +767,17 @@ void fill_vt(harp_backend_i *v) {
     v->embed = cu_embed;
     v->rmsnorm = cu_rmsnorm;
     v->linear = cu_linear;
+    v->linear_ex = env_on("HARP_CUDA_FUSE") ? cu_linear_ex : NULL;
     v->rotate = cu_rotate;
     v->rope = cu_rope;
     v->kv_store = cu_kv_store;
+    v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;
     v->attention = cu_attention;
     v->add = cu_add;
     v->swiglu = cu_swiglu;
     v->score = cu_score;
+    v->graph_begin = cu_graph_begin;
+    v->graph_end = cu_graph_end;
 }
 
 harp_status device_count(int *n) {
@@ -648,12 +800,25 @@ harp_status cu_create(int device, harp_backend **out) {
         return HARP_ERR_OOM;
     }
     im->device = device;
+    if (cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking) != cudaSuccess) {
+        cudaGetLastError();
+        free(im);
+        free(b);
+        return harp_err(HARP_ERR_NO_DEVICE, "cuda: cannot create a stream");
+    }
     harp_status st = new_blas(&im->blas);
     if (!st && harp_cublas_create(&im->blas16) != CUBLAS_STATUS_SUCCESS) {
         harp_cublas_destroy(im->blas);
         st = harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot create a handle");
     }
+    if (!st && (harp_cublas_set_stream(im->blas, im->stream) != CUBLAS_STATUS_SUCCESS ||
+                harp_cublas_set_stream(im->blas16, im->stream) != CUBLAS_STATUS_SUCCESS)) {
+        harp_cublas_destroy(im->blas);
+        harp_cublas_destroy(im->blas16);
+        st = harp_err(HARP_ERR_NO_DEVICE, "cublas: cannot set the stream");
+    }
     if (st) {
+        cudaStreamDestroy(im->stream);
         free(im);
         free(b);
         return st;

@@ -78,12 +78,9 @@ __global__ void add_kernel(float *x, const float *y, size_t total) {
         x[i] += y[i];
 }
 
-// One block per row; row r (stride ld) at position pos[r].
-__global__ void rope_kernel(float *x, int ld, const int32_t *pos_of, int n_heads, int hd, const float *inv_freq,
-                            int layout) {
-    const int r = blockIdx.x, half = hd / 2;
-    const float pos = (float)pos_of[r];
-    float *row = x + (size_t)r * ld;
+// RoPE of one row's n_heads heads at position pos, in place; the block's threads share the pairs.
+__device__ void rope_row(float *row, float pos, int n_heads, int hd, const float *inv_freq, int layout) {
+    const int half = hd / 2;
     for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
         const int h = t / half, i = t % half;
         const float a = pos * inv_freq[i];
@@ -98,6 +95,27 @@ __global__ void rope_kernel(float *x, int ld, const int32_t *pos_of, int n_heads
             v[2 * i] = p * cs - q * sn;
             v[2 * i + 1] = p * sn + q * cs;
         }
+    }
+}
+
+// One block per row; row r (stride ld) at position pos[r].
+__global__ void rope_kernel(float *x, int ld, const int32_t *pos_of, int n_heads, int hd, const float *inv_freq,
+                            int layout) {
+    rope_row(x + (size_t)blockIdx.x * ld, (float)pos_of[blockIdx.x], n_heads, hd, inv_freq, layout);
+}
+
+// rope_kernel on a row of q and of k, then k and v into the cache row krow[r]: what rope, rope and
+// kv_store_kernel compute, in one launch.
+__global__ void rope_store_kernel(float *q, float *k, const float *v, const int32_t *pos_of, const int32_t *krow, int n_heads,
+                                  int n_kv, int hd, const float *inv_freq, int layout, float *kc, float *vc) {
+    const size_t r = blockIdx.x, qd = (size_t)n_heads * hd, kvd = (size_t)n_kv * hd, dst = (size_t)krow[r] * kvd;
+    const float pos = (float)pos_of[r];
+    rope_row(q + r * qd, pos, n_heads, hd, inv_freq, layout);
+    rope_row(k + r * kvd, pos, n_kv, hd, inv_freq, layout);
+    __syncthreads();   // the rotated k row, whichever thread wrote it
+    for (size_t i = threadIdx.x; i < kvd; i += blockDim.x) {
+        kc[dst + i] = k[r * kvd + i];
+        vc[dst + i] = v[r * kvd + i];
     }
 }
 
@@ -178,6 +196,144 @@ unsigned grid_for(size_t total) {
     return (unsigned)(g > 65535 * 8 ? 65535 * 8 : g < 1 ? 1 : g);
 }
 
+struct SplitArgs {
+    float *dst[HC_SPLIT_MAX];
+    int col[HC_SPLIT_MAX + 1];
+};
+
+// Row r = blockIdx.y of y (ld wide) into the slices: columns [col[s], col[s + 1]) to dst[s] row r.
+__global__ void split_kernel(const float *y, int ld, SplitArgs a, int n) {
+    const size_t r = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= a.col[n]) return;
+    int s = 0;
+    while (i >= a.col[s + 1]) s++;
+    a.dst[s][r * (size_t)(a.col[s + 1] - a.col[s]) + (i - a.col[s])] = y[r * (size_t)ld + i];
+}
+
+__global__ void kv_store_kernel(const float *k, const float *v, int kvd, const int32_t *krow, float *kc, float *vc) {
+    const size_t r = blockIdx.x, dst = (size_t)krow[r] * kvd;
+    for (int i = threadIdx.x; i < kvd; i += blockDim.x) {
+        kc[dst + i] = k[r * kvd + i];
+        vc[dst + i] = v[r * kvd + i];
+    }
+}
+
+// Decode attention: 4 warps per (head, row, chunk of `ch` keys). Scores: warp w takes keys
+// w, w + 4, ... of the chunk, lanes across the head dimension. Values: warp w again takes every 4th
+// key, lane i dimensions i, i + 32, ... in registers; the four warps' sums meet in shared memory.
+// Many small chunks rather than long loops: at decode the kernel is latency-bound.
+constexpr int kAttThreads = 128, kAttWarps = kAttThreads / 32, kAttMaxHd = 256, kAttMaxChunks = 64;
+
+// Keys per chunk for a cache of max_T rows: 32, or more so that there are at most kAttMaxChunks.
+int att_chunk(int max_T) {
+    const int per = (max_T + kAttMaxChunks - 1) / kAttMaxChunks;
+    return per <= 32 ? 32 : (per + 31) / 32 * 32;
+}
+
+__device__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Block-wide max (op 0) or sum (op 1) of the threads' values.
+__device__ float att_reduce(float v, int op, float *sh) {
+    v = op ? warp_sum(v) : warp_max(v);
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float r = sh[0];
+    for (int w = 1; w < kAttWarps; w++) r = op ? r + sh[w] : fmaxf(r, sh[w]);
+    __syncthreads();
+    return r;
+}
+
+__device__ void att_window(int p, int window, int *lo, int *hi) {
+    *hi = p + 1;
+    *lo = window > 0 && p + 1 > window ? p + 1 - window : 0;
+}
+
+__global__ void attn_part_kernel(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
+                                 int grp, int hd, int kvd, int window, int ch, float *part) {
+    __shared__ float qs[kAttMaxHd], red[kAttWarps], acc_sh[kAttWarps][kAttMaxHd];
+    extern __shared__ float sc[];   // ch scores
+    const int h = blockIdx.x, r = blockIdx.y, c = blockIdx.z, nh = gridDim.x, nc = gridDim.z;
+    int lo, hi;
+    att_window(pos[r], window, &lo, &hi);
+    const int t0 = c * ch, t1 = min(t0 + ch, hi), a = max(t0, lo);
+    float *pp = part + (((size_t)r * nh + h) * nc + c) * (size_t)(hd + 2);
+    if (a >= t1) return;   // the combine skips chunks outside [lo, hi)
+    const float *qr = q + ((size_t)r * nh + h) * hd;
+    for (int i = threadIdx.x; i < hd; i += kAttThreads) qs[i] = qr[i];
+    __syncthreads();
+    const size_t off = (size_t)(h / grp) * hd;
+    const float *K = kc + (size_t)base[r] * kvd + off, *V = vc + (size_t)base[r] * kvd + off;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma unroll 4
+    for (int t = a + warp; t < t1; t += kAttWarps) {
+        const float *kr = K + (size_t)t * kvd;
+        float d = 0.0f;
+        for (int i = lane; i < hd; i += 32) d += qs[i] * kr[i];
+        d = warp_sum(d);
+        if (!lane) sc[t - t0] = scale * d;
+    }
+    __syncthreads();
+    float m = -INFINITY, l = 0.0f;
+    for (int j = a - t0 + (int)threadIdx.x; j < t1 - t0; j += kAttThreads) m = fmaxf(m, sc[j]);
+    m = att_reduce(m, 0, red);
+    for (int j = a - t0 + (int)threadIdx.x; j < t1 - t0; j += kAttThreads) {
+        const float e = expf(sc[j] - m);
+        sc[j] = e;
+        l += e;
+    }
+    l = att_reduce(l, 1, red);   // its barrier also publishes sc
+    float acc[kAttMaxHd / 32];
+#pragma unroll
+    for (int k = 0; k < kAttMaxHd / 32; k++) acc[k] = 0.0f;
+#pragma unroll 4
+    for (int t = a + warp; t < t1; t += kAttWarps) {
+        const float *vr = V + (size_t)t * kvd;
+        const float p = sc[t - t0];
+#pragma unroll
+        for (int k = 0; k < kAttMaxHd / 32; k++)
+            if (lane + 32 * k < hd) acc[k] += p * vr[lane + 32 * k];
+    }
+#pragma unroll
+    for (int k = 0; k < kAttMaxHd / 32; k++)
+        if (lane + 32 * k < hd) acc_sh[warp][lane + 32 * k] = acc[k];
+    __syncthreads();
+    for (int i = threadIdx.x; i < hd; i += kAttThreads) {
+        float v = acc_sh[0][i];
+        for (int w = 1; w < kAttWarps; w++) v += acc_sh[w][i];
+        pp[2 + i] = v;
+    }
+    if (!threadIdx.x) pp[0] = m, pp[1] = l;
+}
+
+__global__ void attn_combine_kernel(const int32_t *pos, int hd, int window, int ch, int nc, const float *part, float *out) {
+    const int h = blockIdx.x, r = blockIdx.y, nh = gridDim.x;
+    int lo, hi;
+    att_window(pos[r], window, &lo, &hi);
+    const int c0 = lo / ch, c1 = (hi - 1) / ch;
+    const float *pp = part + ((size_t)r * nh + h) * nc * (size_t)(hd + 2);
+    float M = -INFINITY;
+    for (int c = c0; c <= c1; c++) M = fmaxf(M, pp[(size_t)c * (hd + 2)]);
+    float L = 0.0f;
+    for (int c = c0; c <= c1; c++) L += expf(pp[(size_t)c * (hd + 2)] - M) * pp[(size_t)c * (hd + 2) + 1];
+    const float inv = 1.0f / L;
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int c = c0; c <= c1; c++) acc += expf(pp[(size_t)c * (hd + 2)] - M) * pp[(size_t)c * (hd + 2) + 2 + i];
+        out[((size_t)r * nh + h) * hd + i] = acc * inv;
+    }
+}
+
+
 }  // namespace
 
 extern "C" harp_status hc_launched(const char *what) {
@@ -188,53 +344,96 @@ extern "C" harp_status hc_launched(const char *what) {
     return HARP_OK;
 }
 
-extern "C" harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x) {
+extern "C" harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x, hc_stream st) {
     if (rows < 1) return HARP_OK;
-    embed_kernel<<<rows, kThreads>>>(tok, emb, dim, x);
+    embed_kernel<<<rows, kThreads, 0, st>>>(tok, emb, dim, x);
     return hc_launched("embedding");
 }
 
 extern "C" harp_status hc_rmsnorm(const float *x, const int32_t *idx, const float *w, int rows, int n, float eps,
-                                  float *y) {
+                                  float *y, hc_stream st) {
     if (rows < 1) return HARP_OK;
-    rmsnorm_kernel<<<rows, kThreads>>>(x, idx, w, n, eps, y);
+    rmsnorm_kernel<<<rows, kThreads, 0, st>>>(x, idx, w, n, eps, y);
     return hc_launched("rmsnorm");
 }
 
-extern "C" harp_status hc_bias(float *y, const float *b, int n, size_t total) {
+extern "C" harp_status hc_bias(float *y, const float *b, int n, size_t total, hc_stream st) {
     if (!total) return HARP_OK;
-    bias_kernel<<<grid_for(total), kThreads>>>(y, b, n, total);
+    bias_kernel<<<grid_for(total), kThreads, 0, st>>>(y, b, n, total);
     return hc_launched("bias");
 }
 
-extern "C" harp_status hc_add(float *x, const float *y, size_t n) {
+extern "C" harp_status hc_add(float *x, const float *y, size_t n, hc_stream st) {
     if (!n) return HARP_OK;
-    add_kernel<<<grid_for(n), kThreads>>>(x, y, n);
+    add_kernel<<<grid_for(n), kThreads, 0, st>>>(x, y, n);
     return hc_launched("residual");
 }
 
 extern "C" harp_status hc_rope(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim,
-                               const float *inv_freq, int layout) {
+                               const float *inv_freq, int layout, hc_stream st) {
     if (rows < 1) return HARP_OK;
-    rope_kernel<<<rows, kThreads>>>(x, ld, pos, n_heads, head_dim, inv_freq, layout);
+    rope_kernel<<<rows, kThreads, 0, st>>>(x, ld, pos, n_heads, head_dim, inv_freq, layout);
     return hc_launched("rope");
 }
 
-extern "C" harp_status hc_swiglu(float *g, const float *u, size_t n) {
+extern "C" harp_status hc_swiglu(float *g, const float *u, size_t n, hc_stream st) {
     if (!n) return HARP_OK;
-    swiglu_kernel<<<grid_for(n), kThreads>>>(g, u, n);
+    swiglu_kernel<<<grid_for(n), kThreads, 0, st>>>(g, u, n);
     return hc_launched("swiglu");
 }
 
-extern "C" harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window) {
+extern "C" harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window, hc_stream st) {
     if (nz < 1 || n_q < 1) return HARP_OK;
-    softmax_kernel<<<(unsigned)((size_t)nz * n_q), kThreads>>>(S, n_q, T, p0, zstride, window);
+    softmax_kernel<<<(unsigned)((size_t)nz * n_q), kThreads, 0, st>>>(S, n_q, T, p0, zstride, window);
     return hc_launched("softmax");
 }
 
 extern "C" harp_status hc_score(const float *logits, const float *ref, const int32_t *rows, const int32_t *targets,
-                                int n, int vocab, double *nll, double *kld, int *agree) {
+                                int n, int vocab, double *nll, double *kld, int *agree, hc_stream st) {
     if (n < 1) return HARP_OK;
-    score_kernel<<<(unsigned)n, kThreads>>>(logits, ref, rows, targets, vocab, nll, kld, agree);
+    score_kernel<<<(unsigned)n, kThreads, 0, st>>>(logits, ref, rows, targets, vocab, nll, kld, agree);
     return hc_launched("score");
+}
+
+extern "C" harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, float *kc, float *vc,
+                                   hc_stream st) {
+    if (rows < 1) return HARP_OK;
+    kv_store_kernel<<<rows, kThreads, 0, st>>>(k, v, kvd, krow, kc, vc);
+    return hc_launched("kv store");
+}
+
+extern "C" size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int max_T) {
+    const int ch = att_chunk(max_T);
+    return (size_t)rows * n_heads * ((max_T + ch - 1) / ch) * (size_t)(head_dim + 2);
+}
+
+extern "C" harp_status hc_attn_decode(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
+                                      int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T,
+                                      float *part, float *out, hc_stream st) {
+    if (rows < 1) return HARP_OK;
+    if (head_dim > kAttMaxHd || n_kv_heads < 1 || n_heads % n_kv_heads || max_T < 1)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda decode attention: head_dim %d (at most %d), %d / %d heads", head_dim, kAttMaxHd,
+                        n_heads, n_kv_heads);
+    const int ch = att_chunk(max_T), nc = (max_T + ch - 1) / ch;
+    attn_part_kernel<<<dim3((unsigned)n_heads, (unsigned)rows, (unsigned)nc), kAttThreads, (size_t)ch * sizeof(float), st>>>(
+        q, kc, vc, pos, base, n_heads / n_kv_heads, head_dim, kvd, window, ch, part);
+    HARP_TRY(hc_launched("decode attention"));
+    attn_combine_kernel<<<dim3((unsigned)n_heads, (unsigned)rows), kAttThreads, 0, st>>>(pos, head_dim, window, ch, nc, part, out);
+    return hc_launched("decode attention combine");
+}
+
+extern "C" harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st) {
+    if (rows < 1) return HARP_OK;
+    if (n < 1 || n > HC_SPLIT_MAX) return harp_err(HARP_ERR_INTERNAL, "cuda split: %d slices (1..%d)", n, HC_SPLIT_MAX);
+    SplitArgs a = {};
+    for (int s = 0; s < n; s++) a.dst[s] = dst[s], a.col[s + 1] = a.col[s] + widths[s];
+    split_kernel<<<dim3((unsigned)((a.col[n] + kThreads - 1) / kThreads), (unsigned)rows), kThreads, 0, st>>>(y, ld, a, n);
+    return hc_launched("slice split");
+}
+
+extern "C" harp_status hc_rope_store(float *q, float *k, const float *v, const int32_t *pos, const int32_t *krow, int rows, int n_heads,
+                                     int n_kv, int head_dim, const float *inv_freq, int layout, float *kc, float *vc, hc_stream st) {
+    if (rows < 1) return HARP_OK;
+    rope_store_kernel<<<rows, kThreads, 0, st>>>(q, k, v, pos, krow, n_heads, n_kv, head_dim, inv_freq, layout, kc, vc);
+    return hc_launched("rope and kv store");
 }

@@ -1,5 +1,5 @@
 /* Elementwise, normalisation, softmax and scoring kernels of the CUDA backend (cuda_kernels.cu),
- * launched on the default stream. Each mirrors its CPU twin in src/model/kernels.c operation by
+ * launched on the stream given (the backend's own). Each mirrors its CPU twin in src/model/kernels.c operation by
  * operation (the file is compiled with --fmad=false); reductions use a fixed shared-memory tree,
  * so results are deterministic. Pointers are device pointers. Compiled only with HARP_HAVE_CUDA. */
 #ifndef HARP_CUDA_KERNELS_H
@@ -12,26 +12,51 @@
 extern "C" {
 #endif
 
+typedef struct CUstream_st *hc_stream;
+
 /* Status of the last launch ("cuda <what>: <reason>"). */
 harp_status hc_launched(const char *what);
 
-harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x);
+harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x, hc_stream st);
 /* y[j] = rmsnorm(x[idx ? idx[j] : j]) · w, rows × n. */
-harp_status hc_rmsnorm(const float *x, const int32_t *idx, const float *w, int rows, int n, float eps, float *y);
+harp_status hc_rmsnorm(const float *x, const int32_t *idx, const float *w, int rows, int n, float eps, float *y, hc_stream st);
 /* y[i] += b[i % n] over total values. */
-harp_status hc_bias(float *y, const float *b, int n, size_t total);
-harp_status hc_add(float *x, const float *y, size_t n);
+harp_status hc_bias(float *y, const float *b, int n, size_t total, hc_stream st);
+harp_status hc_add(float *x, const float *y, size_t n, hc_stream st);
 /* RoPE in place; row r (stride ld) at position pos[r]. */
 harp_status hc_rope(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim, const float *inv_freq,
-                    int layout);
+                    int layout, hc_stream st);
 /* g = silu(g) · u. */
-harp_status hc_swiglu(float *g, const float *u, size_t n);
+harp_status hc_swiglu(float *g, const float *u, size_t n, hc_stream st);
 /* Masked softmax of nz blocks of n_q score rows each T wide (block z at S + z·zstride, row i of a
  * block is the query at position p0 + i; keys at positions 0..T-1). */
-harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window);
+harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window, hc_stream st);
 /* For j < n: NLL of logits row rows[j] against targets[j]; with ref: KL(P_ref || P), argmax match. */
 harp_status hc_score(const float *logits, const float *ref, const int32_t *rows, const int32_t *targets, int n,
-                     int vocab, double *nll, double *kld, int *agree);
+                     int vocab, double *nll, double *kld, int *agree, hc_stream st);
+/* The slices of a fused product: row r of y (ld wide), columns of slice s (widths[s] wide, in order)
+ * to row r of dst[s] (rows × widths[s]); one launch for all of them. */
+enum { HC_SPLIT_MAX = 4 };
+harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st);
+/* Rows of k and v (rows × kvd each) into cache rows krow[r] (device) of kc / vc (one layer, row
+ * stride kvd): one launch whatever the plan's sequences. */
+harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, float *kc, float *vc,
+                        hc_stream st);
+/* hc_rope of q (rows × n_heads·hd) and k (rows × n_kv·hd), then hc_kv_store of k and v: one launch,
+ * the same values. */
+harp_status hc_rope_store(float *q, float *k, const float *v, const int32_t *pos, const int32_t *krow, int rows, int n_heads,
+                          int n_kv, int head_dim, const float *inv_freq, int layout, float *kc, float *vc, hc_stream st);
+/* Causal GQA attention of single-query rows that read their positions from device memory, so the
+ * launch is the same at every decode step (CUDA graphs): row r at position pos[r] attends to cache
+ * rows base[r] + t for t in [lo, pos[r]] (lo = pos[r] + 1 - window with a sliding window, else 0),
+ * q and out rows × n_heads·hd, kc / vc one layer with row stride kvd. Split over the keys in chunks
+ * of 32 keys (more for caches over 2 048 rows: at most 64 chunks; the grid is sized for max_T and
+ * chunks past a row's length exit at once), each chunk's max, sum and weighted values in part
+ * (hc_attn_part_floats), then one combine launch. */
+size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int max_T);
+harp_status hc_attn_decode(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
+                           int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T, float *part,
+                           float *out, hc_stream st);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,9 @@ const char *harp_backend_name(const harp_backend *b) {
     return b ? b->name : "";
 }
 
-/* An op whose vtable entry is optional (aquant) is unsupported where the backend leaves it NULL. */
+/* An op whose vtable entry is optional (aquant, linear_ex) is unsupported where the backend leaves it NULL. */
 int harp_backend_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     if (b && op == HARP_OP_AQUANT && !b->vt->aquant) return 0;
+    if (b && op == HARP_OP_LINEAR_GLU && !b->vt->linear_ex) return 0;
     return b && op >= 0 && op < HARP_OP_COUNT && b->vt->supports(b, op, t);
 }

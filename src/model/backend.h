@@ -31,6 +31,7 @@ typedef enum harp_op {
     HARP_OP_SWIGLU,
     HARP_OP_SCORE,
     HARP_OP_AQUANT,          /* activation quantization of a linear's input (W/A/KV)          */
+    HARP_OP_LINEAR_GLU,      /* linear_ex with HARP_LIN_GLU; qtype: the group's weight type     */
     HARP_OP_COUNT
 } harp_op;
 
@@ -107,14 +108,26 @@ typedef struct harp_backend_i {
     /* Y[s] (rows × g->out[s]) = X · W_sᵀ + b_s for every slice of the group. */
     harp_status (*linear)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
                           int rows, float *const *Y);
+    /* linear with what surrounds it fused (NULL on a backend without it: the loop calls rmsnorm, linear,
+     * swiglu and add): the group's input is RMSNorm(X)·norm_w when norm_w is not NULL (X unchanged),
+     * with HARP_LIN_GLU silu(gate)·up of X = rows × [up | gate] (2·in wide), else X. flags
+     * (HARP_LIN_*): ACCUMULATE (one slice) Y[0] += the product; FUSED_OUT Y[0] gets the rows ×
+     * out_total product with the slices side by side, not split. */
+    harp_status (*linear_ex)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
+                             const float *norm_w, float eps, int rows, float *const *Y, unsigned flags);
     /* x (rows × n) ← x·R in place, n = the rotation's dimension. */
     harp_status (*rotate)(harp_backend *b, const harp_rot *r, float *x, int rows, int n);
     /* RoPE in place on rows × (n_heads·head_dim), row r at its plan position. */
     harp_status (*rope)(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
                         harp_rope_layout layout, const harp_plan *p);
     /* Batch rows of k and v (rows × kv_dim) into the cache rows the plan gives. */
-    harp_status (*kv_store)(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
+    harp_status (*kv_store)(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int layer, const float *k, const float *v,
                             const harp_plan *p);
+    /* rope of q (n_heads) and k (n_kv_heads), then kv_store of k and v, in one op (NULL on a backend
+     * without it: the loop calls the three). */
+    harp_status (*rope_kv_store)(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
+                                 int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
+                                 const harp_plan *p);
     /* Causal GQA attention (sliding window from the workspace dims) of q (rows × n_heads·head_dim)
      * over the cache for the plan; out rows × n_heads·head_dim. */
     harp_status (*attention)(harp_backend *b, harp_ws *ws, const float *q, const harp_kv_cache *kv, int layer,
@@ -129,7 +142,19 @@ typedef struct harp_backend_i {
     /* x (rows × n) ← its quantize-dequantize by q in place (what an integer linear would read).
      * NULL on a backend without it (HARP_OP_AQUANT then unsupported). */
     harp_status (*aquant)(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n);
+
+    /* Graphs of decode steps (NULL on a backend without them). graph_begin, after plan_begin, sets
+     * *mode: HARP_GRAPH_REPLAYED -- a graph captured for a plan of this shape on these weights (tag,
+     * serial) has run the step's ops (embedding and layers); HARP_GRAPH_CAPTURE -- call those ops, then
+     * graph_end; HARP_GRAPH_PLAIN -- call them as they are. graph_end(b, ws, ops) gets the ops' status:
+     * HARP_OK when the graph was made and launched; otherwise (quietly) nothing ran and the caller runs
+     * the ops plainly. */
+    harp_status (*graph_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode);
+    harp_status (*graph_end)(harp_backend *b, harp_ws *ws, harp_status ops);
 } harp_backend_i;
+
+enum { HARP_LIN_ACCUMULATE = 1u, HARP_LIN_FUSED_OUT = 2u, HARP_LIN_GLU = 4u };
+enum { HARP_GRAPH_PLAIN = 0, HARP_GRAPH_CAPTURE = 1, HARP_GRAPH_REPLAYED = 2 };
 
 struct harp_backend {
     const harp_backend_i *vt;

@@ -185,9 +185,9 @@ static harp_aq_planes kv_planes(const harp_kv_cache *kv, int layer, int which, i
     return p;
 }
 
-static harp_status cpu_kv_store(harp_backend *b, harp_kv_cache *kv, int layer, const float *k, const float *v,
+static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int layer, const float *k, const float *v,
                                 const harp_plan *p) {
-    (void)b;
+    (void)b, (void)ws;
     if (!cpu_kv_type_ok(kv->type))
         return harp_err(HARP_ERR_UNSUPPORTED, "cpu backend: KV cache of type %d is not implemented", (int)kv->type);
     size_t w = (size_t)kv->kv_dim;

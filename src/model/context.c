@@ -51,11 +51,12 @@ static int cache_rows(const harp_dims *d) {
     return d->max_tokens > d->max_rows ? d->max_tokens : d->max_rows;
 }
 
-/* Float counts of the activation buffers, in the order of struct harp_ctx (x .. u). */
-static void act_floats(const harp_dims *d, size_t n[8]) {
+/* Float counts of the activation buffers, in the order of struct harp_ctx (x .. u). With glu, u holds
+ * up|gate's product unsplit (rows × 2·hidden) for a linear_ex with HARP_LIN_GLU (forward.c). */
+static void act_floats(const harp_dims *d, int glu, size_t n[8]) {
     size_t R = (size_t)d->max_rows, qd = (size_t)d->n_heads * d->head_dim, kvd = (size_t)d->n_kv_heads * d->head_dim;
     size_t wide = qd > (size_t)d->dim ? qd : (size_t)d->dim;
-    size_t v[8] = {R * d->dim, R * wide, R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden};
+    size_t v[8] = {R * d->dim, R * wide, R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden * (glu ? 2 : 1)};
     memcpy(n, v, sizeof v);
 }
 
@@ -70,7 +71,7 @@ size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     harp_dims d;
     if (!m || !p || ctx_dims(m, p, &b, &d)) return 0;
     size_t n[8], f = 0;
-    act_floats(&d, n);
+    act_floats(&d, b->vt->linear_ex != NULL, n);
     for (int i = 0; i < 8; i++) f += n[i];
     if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
     const struct harp_aquant *q;
@@ -141,7 +142,7 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
     if (!st) st = kv_init(x, p);
     if (!st) st = b->vt->ws_create(b, &d, &x->ws);
     size_t n[8];
-    act_floats(&d, n);
+    act_floats(&d, b->vt->linear_ex != NULL, n);
     float **bufs[8] = {&x->x, &x->xb, &x->q, &x->k, &x->v, &x->att, &x->g, &x->u};
     static const char *const what[8] = {"activations", "activations", "queries", "keys", "values", "attention output",
                                         "mlp gate", "mlp up"};

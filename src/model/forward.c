@@ -22,43 +22,84 @@ static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
     return HARP_OK;
 }
 
+/* Whether group gi's input needs to exist on its own (an online rotation, the hook or an activation
+ * quantizer works on it); if not, a backend with linear_ex takes the RMSNorm before it and the residual
+ * add after it into the product. */
+static int fusable(const harp_ctx *c, const harp_lgroup *g) {
+    return c->b->vt->linear_ex && !g->rot_in && !g->act_q && !c->hook;
+}
+
+/* Y = group gi of layer l applied to RMSNorm(c->x)·norm_w (through c->xb unless fused). */
+static harp_status norm_linear(harp_ctx *c, const harp_mweights *w, int l, int gi, const float *norm_w, int rows,
+                               float *const *Y) {
+    harp_backend *b = c->b;
+    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
+    void *h = w->groups[(size_t)l * HARP_LG_COUNT + gi];
+    const float eps = c->m->cfg.norm_eps;
+    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, h, c->x, norm_w, eps, rows, Y, 0);
+    HARP_TRY(b->vt->rmsnorm(b, c->ws, c->x, NULL, rows, c->m->cfg.dim, norm_w, eps, c->xb));
+    HARP_TRY(group_input(c, l, gi, c->xb, rows));
+    return b->vt->linear(b, c->ws, g, h, c->xb, rows, Y);
+}
+
+/* c->x += group gi of layer l applied to X (through c->xb unless fused). */
+static harp_status linear_residual(harp_ctx *c, const harp_mweights *w, int l, int gi, float *X, int rows) {
+    harp_backend *b = c->b;
+    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
+    void *h = w->groups[(size_t)l * HARP_LG_COUNT + gi];
+    float *x[1] = {c->x}, *xb[1] = {c->xb};
+    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, h, X, NULL, 0.0f, rows, x, HARP_LIN_ACCUMULATE);
+    HARP_TRY(group_input(c, l, gi, X, rows));
+    HARP_TRY(b->vt->linear(b, c->ws, g, h, X, rows, xb));
+    return b->vt->add(b, c->x, c->xb, (size_t)rows * c->m->cfg.dim);
+}
+
 /* One decoder layer over the plan's rows: c->x is updated in place. */
 static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, const harp_plan *p) {
     harp_backend *b = c->b;
     const harp_backend_i *vt = b->vt;
     const harp_model_config *cf = &c->m->cfg;
     const harp_layer_cfg *lc = &c->m->layers[l].cfg;
-    void *const *gh = w->groups + (size_t)l * HARP_LG_COUNT;
-    int rows = p->rows, dim = cf->dim, hd = cf->head_dim, hid = cf->hidden_dim;
-    size_t xs = (size_t)rows * dim;
-    HARP_TRY(vt->rmsnorm(b, c->ws, c->x, NULL, rows, dim, w->attn_norm[l], cf->norm_eps, c->xb));
+    int rows = p->rows, hd = cf->head_dim, hid = cf->hidden_dim;
     float *qkv[3] = {c->q, c->k, c->v};
-    HARP_TRY(group_input(c, l, HARP_LG_QKV, c->xb, rows));
-    HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_QKV], gh[HARP_LG_QKV], c->xb, rows, qkv));
-    HARP_TRY(vt->rope(b, c->ws, c->q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
-    HARP_TRY(vt->rope(b, c->ws, c->k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
-    if (lc->r3) {
-        HARP_TRY(vt->rotate(b, lc->r3, c->q, rows * cf->n_heads, hd));
-        HARP_TRY(vt->rotate(b, lc->r3, c->k, rows * cf->n_kv_heads, hd));
+    HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv));
+    if (vt->rope_kv_store && !lc->r3)
+        HARP_TRY(vt->rope_kv_store(b, c->ws, c->q, c->k, c->v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout,
+                                   &c->kv, l, p));
+    else {
+        HARP_TRY(vt->rope(b, c->ws, c->q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
+        HARP_TRY(vt->rope(b, c->ws, c->k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
+        if (lc->r3) {
+            HARP_TRY(vt->rotate(b, lc->r3, c->q, rows * cf->n_heads, hd));
+            HARP_TRY(vt->rotate(b, lc->r3, c->k, rows * cf->n_kv_heads, hd));
+        }
+        HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, c->k, c->v, p));
     }
-    HARP_TRY(vt->kv_store(b, &c->kv, l, c->k, c->v, p));
     HARP_TRY(vt->attention(b, c->ws, c->q, &c->kv, l, p, c->att));
-    float *o[1] = {c->xb};
-    HARP_TRY(group_input(c, l, HARP_LG_O, c->att, rows));
-    HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_O], gh[HARP_LG_O], c->att, rows, o));
-    HARP_TRY(vt->add(b, c->x, c->xb, xs));
-    HARP_TRY(vt->rmsnorm(b, c->ws, c->x, NULL, rows, dim, w->ffn_norm[l], cf->norm_eps, c->xb));
+    HARP_TRY(linear_residual(c, w, l, HARP_LG_O, c->att, rows));
+    const harp_lgroup *gu = &lc->g[HARP_LG_UPGATE], *gd = &lc->g[HARP_LG_DOWN];
+    if (fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&
+        harp_backend_supports(b, HARP_OP_LINEAR_GLU, gd->qtype)) {
+        /* up|gate's product stays fused in c->u (rows × [up | gate]); down reads silu(gate)·up from it */
+        void *const *gh = w->groups + (size_t)l * HARP_LG_COUNT;
+        float *u[1] = {c->u}, *x[1] = {c->x};
+        HARP_TRY(vt->linear_ex(b, c->ws, gu, gh[HARP_LG_UPGATE], c->x, w->ffn_norm[l], cf->norm_eps, rows, u, HARP_LIN_FUSED_OUT));
+        return vt->linear_ex(b, c->ws, gd, gh[HARP_LG_DOWN], c->u, NULL, 0.0f, rows, x, HARP_LIN_GLU | HARP_LIN_ACCUMULATE);
+    }
     float *ug[2] = {c->u, c->g};
-    HARP_TRY(group_input(c, l, HARP_LG_UPGATE, c->xb, rows));
-    HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_UPGATE], gh[HARP_LG_UPGATE], c->xb, rows, ug));
+    HARP_TRY(norm_linear(c, w, l, HARP_LG_UPGATE, w->ffn_norm[l], rows, ug));
     HARP_TRY(vt->swiglu(b, c->g, c->u, (size_t)rows * hid));
-    float *dn[1] = {c->xb};
-    HARP_TRY(group_input(c, l, HARP_LG_DOWN, c->g, rows));
-    HARP_TRY(vt->linear(b, c->ws, &lc->g[HARP_LG_DOWN], gh[HARP_LG_DOWN], c->g, rows, dn));
-    return vt->add(b, c->x, c->xb, xs);
+    return linear_residual(c, w, l, HARP_LG_DOWN, c->g, rows);
 }
 
-/* Embedding and every layer for the plan (tokens: host ids of its rows); leaves c->x. */
+static harp_status embed_and_layers(harp_ctx *c, const harp_mweights *w, const harp_plan *p) {
+    HARP_TRY(c->b->vt->embed(c->b, w->emb, c->tok, p->rows, c->d.dim, c->x));
+    for (int l = 0; l < c->d.n_layers; l++) HARP_TRY(layer_forward(c, w, l, p));
+    return HARP_OK;
+}
+
+/* Embedding and every layer for the plan (tokens: host ids of its rows); leaves c->x. A backend with
+ * graphs replays a decode step's launches from one captured graph (graph_begin). */
 static harp_status forward_layers(harp_ctx *c, const int32_t *tokens, const harp_plan *p) {
     harp_backend *b = c->b;
     if (p->tree && !harp_backend_supports(b, HARP_OP_ATTENTION_TREE, c->kv.type))
@@ -69,9 +110,12 @@ static harp_status forward_layers(harp_ctx *c, const int32_t *tokens, const harp
     const harp_mweights *w = c->w;
     HARP_TRY(b->vt->upload(b, c->tok, tokens, (size_t)p->rows * sizeof(int32_t)));
     HARP_TRY(b->vt->plan_begin(b, c->ws, p));
-    HARP_TRY(b->vt->embed(b, w->emb, c->tok, p->rows, c->d.dim, c->x));
-    for (int l = 0; l < c->d.n_layers; l++) HARP_TRY(layer_forward(c, w, l, p));
-    return HARP_OK;
+    int mode = HARP_GRAPH_PLAIN;
+    if (b->vt->graph_begin && !c->hook) HARP_TRY(b->vt->graph_begin(b, c->ws, p, w, w->serial, &mode));
+    if (mode == HARP_GRAPH_REPLAYED) return HARP_OK;
+    harp_status st = embed_and_layers(c, w, p);
+    if (mode != HARP_GRAPH_CAPTURE || b->vt->graph_end(b, c->ws, st) == HARP_OK) return st;
+    return embed_and_layers(c, w, p);   /* the capture was dropped: nothing ran */
 }
 
 /* Final norm and head on rows lrows[0..n) of c->x (NULL: rows first..first+n-1), in chunks of

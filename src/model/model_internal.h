@@ -24,6 +24,7 @@ typedef struct harp_mweights {
     float **attn_norm, **ffn_norm;    /* (n_layers) */
     void **groups;                    /* (n_layers · HARP_LG_COUNT) */
     void *head;
+    uint64_t serial;                  /* unique per load: a backend's graphs of these weights say so */
 } harp_mweights;
 
 /* m's weights on b, loading them the first time (thread-safe). */

@@ -1,6 +1,7 @@
 /* A model's weights on a backend, loaded once per (model, backend) and kept until the model is
  * freed (or harp_model_unload): contexts on the same backend share them. On a host backend they
  * are the model's own arrays. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,8 @@ harp_status harp_model_weights(harp_model *m, harp_backend *b, const harp_mweigh
                 mw_free(m, w);
                 w = NULL;
             } else {
+                static atomic_uint_fast64_t serials;
+                w->serial = atomic_fetch_add(&serials, 1) + 1;
                 w->next = m->on_backends;
                 m->on_backends = w;
             }

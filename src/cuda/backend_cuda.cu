@@ -446,15 +446,26 @@ harp_status grow(harp_backend *b, cuda_ws *cw, void **p, size_t *cap, size_t byt
 
 // y (rows × m) = packed product of X (rows × n), in chunks of kChunkRows rows (dec_linear_run: split
 // fp16 activations, decode GEMV or dequantized tiles + cuBLAS GEMM, transforms, scales).
-harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, const float *norm_w, float eps,
-                          int glu, int rows, float *y, int accumulate) {
-    const int ch = rows < kChunkRows ? rows : kChunkRows, wide = p->m > p->n ? p->m : p->n;
+// The packed product's scratch for chunks of ch rows of p (grown, shared by every group).
+harp_status packed_scratch(harp_backend *b, cuda_ws *cw, const cuda_packed *p, int ch, int rows) {
+    const int wide = p->m > p->n ? p->m : p->n;
     HARP_TRY(grow(b, cw, &cw->xh, &cw->xh_cap, 2 * (size_t)ch * p->npad * 2, "packed inputs"));
     HARP_TRY(grow(b, cw, (void **)&cw->yt, &cw->yt_cap, 2 * (size_t)ch * p->m * sizeof(float), "packed products"));
     HARP_TRY(grow(b, cw, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
     if (rows > kDecRows)
         HARP_TRY(grow(b, cw, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
-    const dec_linear_ws ws = {ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
+    return HARP_OK;
+}
+
+dec_linear_ws scratch_of(harp_backend *b, const cuda_ws *cw, int ch) {
+    return dec_linear_ws{ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
+}
+
+harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, const float *norm_w, float eps,
+                          int glu, int rows, float *y, int accumulate) {
+    const int ch = rows < kChunkRows ? rows : kChunkRows;
+    HARP_TRY(packed_scratch(b, cw, p, ch, rows));
+    const dec_linear_ws ws = scratch_of(b, cw, ch);
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch;
         const int ldx = glu ? 2 * p->n : p->n;
@@ -505,6 +516,35 @@ harp_status cu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const 
 harp_status cu_linear_ex(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
                          const float *norm_w, float eps, int rows, float *const *Y, unsigned flags) {
     return linear_into(b, (cuda_ws *)ws, g, (const cuda_group *)handle, X, norm_w, eps, rows, Y, flags);
+}
+
+// The RHT seam (decode.h, dec_linear_seam) where both groups are packed, without biases, ≤ 8 rows
+// and their transforms allow it: gp's GEMV leaves ỹ, one launch does gp's output side, the residual
+// add, the RMSNorm and gn's input side, then gn's GEMV and output side. Otherwise linear_ex twice.
+harp_status cu_linear_seam(harp_backend *b, harp_ws *ws, const harp_lgroup *gp, const void *hp, const float *Xp, unsigned pflags,
+                           const harp_lgroup *gn, const void *hn, const float *norm_w, float eps, float *x, int rows,
+                           float *const *Yn, unsigned nflags) {
+    cuda_ws *cw = (cuda_ws *)ws;
+    const cuda_group *P = (const cuda_group *)hp, *N = (const cuda_group *)hn;
+    const int split = gn->n_slices > 1 && !(nflags & HARP_LIN_FUSED_OUT), glu = !!(pflags & HARP_LIN_GLU), dim = cw->d.dim;
+    if (P->pk && N->pk && !P->bias && !N->bias && rows <= kDecRows && !(pflags & ~HARP_LIN_GLU) && !(nflags & ~HARP_LIN_FUSED_OUT) &&
+        P->pk->m == dim && N->pk->n == dim && (!split || (size_t)gn->out_total <= fused_width(&cw->d))) {
+        HARP_TRY(packed_scratch(b, cw, P->pk, rows, rows));
+        HARP_TRY(packed_scratch(b, cw, N->pk, rows, rows));
+        const dec_linear_ws dw = scratch_of(b, cw, rows);
+        if (dec_seam_ok(&P->pk->d, &N->pk->d, x, dim, rows, norm_w, &dw)) {
+            cudaStream_t st = impl_of(b)->stream;
+            HARP_TRY(dec_linear_run_mode(&P->pk->d, DEC_LIN_YT_ONLY, Xp, glu ? 2 * P->pk->n : P->pk->n, rows, NULL, 0.0f, glu, NULL, x,
+                                         dim, 1, &dw, st));
+            HARP_TRY(dec_linear_seam(&P->pk->d, &N->pk->d, x, dim, rows, norm_w, eps, &dw, st));
+            float *y = split ? cw->fused : Yn[0];
+            HARP_TRY(dec_linear_run_mode(&N->pk->d, DEC_LIN_XH_READY, NULL, 0, rows, NULL, 0.0f, 0, NULL, y, gn->out_total, 0, &dw, st));
+            if (split) HARP_TRY(hc_split(y, gn->out_total, rows, gn->n_slices, gn->out, Yn, st));
+            return HARP_OK;
+        }
+    }
+    HARP_TRY(linear_into(b, cw, gp, P, Xp, NULL, 0.0f, rows, &x, pflags | HARP_LIN_ACCUMULATE));
+    return linear_into(b, cw, gn, N, x, norm_w, eps, rows, Yn, nflags);
 }
 
 harp_status cu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
@@ -768,6 +808,7 @@ void fill_vt(harp_backend_i *v) {
     v->rmsnorm = cu_rmsnorm;
     v->linear = cu_linear;
     v->linear_ex = env_on("HARP_CUDA_FUSE") ? cu_linear_ex : NULL;
+    v->linear_seam = env_on("HARP_CUDA_FUSE") && env_on("HARP_CUDA_SEAM") ? cu_linear_seam : NULL;
     v->rotate = cu_rotate;
     v->rope = cu_rope;
     v->kv_store = cu_kv_store;

@@ -115,6 +115,12 @@ typedef struct harp_backend_i {
      * out_total product with the slices side by side, not split. */
     harp_status (*linear_ex)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, const float *X,
                              const float *norm_w, float eps, int rows, float *const *Y, unsigned flags);
+    /* Two linears around a residual add and an RMSNorm, in the terms of linear_ex: x (rows × dim) +=
+     * gp applied to Xp (pflags), then Yn = gn applied to RMSNorm(x)·norm_w (nflags). The backend may
+     * join gp's output side to gn's input side (NULL: the loop calls linear_ex twice). */
+    harp_status (*linear_seam)(harp_backend *b, harp_ws *ws, const harp_lgroup *gp, const void *hp, const float *Xp, unsigned pflags,
+                               const harp_lgroup *gn, const void *hn, const float *norm_w, float eps, float *x, int rows,
+                               float *const *Yn, unsigned nflags);
     /* x (rows × n) ← x·R in place, n = the rotation's dimension. */
     harp_status (*rotate)(harp_backend *b, const harp_rot *r, float *x, int rows, int n);
     /* RoPE in place on rows × (n_heads·head_dim), row r at its plan position. */

@@ -23,46 +23,70 @@ static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
 }
 
 /* Whether group gi's input needs to exist on its own (an online rotation, the hook or an activation
- * quantizer works on it); if not, a backend with linear_ex takes the RMSNorm before it and the residual
- * add after it into the product. */
+ * quantizer works on it); if not, a backend with linear_ex takes the RMSNorm before it, the SwiGLU
+ * and the residual add after it into the product. */
 static int fusable(const harp_ctx *c, const harp_lgroup *g) {
     return c->b->vt->linear_ex && !g->rot_in && !g->act_q && !c->hook;
 }
 
-/* Y = group gi of layer l applied to RMSNorm(c->x)·norm_w (through c->xb unless fused). */
-static harp_status norm_linear(harp_ctx *c, const harp_mweights *w, int l, int gi, const float *norm_w, int rows,
-                               float *const *Y) {
-    harp_backend *b = c->b;
-    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
-    void *h = w->groups[(size_t)l * HARP_LG_COUNT + gi];
-    const float eps = c->m->cfg.norm_eps;
-    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, h, c->x, norm_w, eps, rows, Y, 0);
-    HARP_TRY(b->vt->rmsnorm(b, c->ws, c->x, NULL, rows, c->m->cfg.dim, norm_w, eps, c->xb));
-    HARP_TRY(group_input(c, l, gi, c->xb, rows));
-    return b->vt->linear(b, c->ws, g, h, c->xb, rows, Y);
+static const harp_lgroup *group_of(const harp_ctx *c, int l, int gi) {
+    return &c->m->layers[l].cfg.g[gi];
 }
 
-/* c->x += group gi of layer l applied to X (through c->xb unless fused). */
-static harp_status linear_residual(harp_ctx *c, const harp_mweights *w, int l, int gi, float *X, int rows) {
+static void *handle_of(const harp_mweights *w, int l, int gi) {
+    return w->groups[(size_t)l * HARP_LG_COUNT + gi];
+}
+
+/* Y = group gi of layer l applied to RMSNorm(c->x)·norm_w (through c->xb unless fused); flags
+ * (HARP_LIN_FUSED_OUT) only where fusable. */
+static harp_status norm_linear(harp_ctx *c, const harp_mweights *w, int l, int gi, const float *norm_w, int rows,
+                               float *const *Y, unsigned flags) {
     harp_backend *b = c->b;
-    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
-    void *h = w->groups[(size_t)l * HARP_LG_COUNT + gi];
+    const harp_lgroup *g = group_of(c, l, gi);
+    const float eps = c->m->cfg.norm_eps;
+    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, handle_of(w, l, gi), c->x, norm_w, eps, rows, Y, flags);
+    HARP_TRY(b->vt->rmsnorm(b, c->ws, c->x, NULL, rows, c->m->cfg.dim, norm_w, eps, c->xb));
+    HARP_TRY(group_input(c, l, gi, c->xb, rows));
+    return b->vt->linear(b, c->ws, g, handle_of(w, l, gi), c->xb, rows, Y);
+}
+
+/* c->x += group gi of layer l applied to X (through c->xb unless fused); flags (HARP_LIN_GLU) only
+ * where fusable. */
+static harp_status linear_residual(harp_ctx *c, const harp_mweights *w, int l, int gi, float *X, int rows, unsigned flags) {
+    harp_backend *b = c->b;
+    const harp_lgroup *g = group_of(c, l, gi);
     float *x[1] = {c->x}, *xb[1] = {c->xb};
-    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, h, X, NULL, 0.0f, rows, x, HARP_LIN_ACCUMULATE);
+    if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, handle_of(w, l, gi), X, NULL, 0.0f, rows, x, flags | HARP_LIN_ACCUMULATE);
     HARP_TRY(group_input(c, l, gi, X, rows));
-    HARP_TRY(b->vt->linear(b, c->ws, g, h, X, rows, xb));
+    HARP_TRY(b->vt->linear(b, c->ws, g, handle_of(w, l, gi), X, rows, xb));
     return b->vt->add(b, c->x, c->xb, (size_t)rows * c->m->cfg.dim);
 }
 
-/* One decoder layer over the plan's rows: c->x is updated in place. */
-static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, const harp_plan *p) {
+/* A residual step and the next linear: c->x += group (lp, gp) of Xp, then Y = group (ln, gn) of
+ * RMSNorm(c->x)·norm_w -- one backend op (linear_seam) where both are fusable, which joins the first's
+ * output side to the second's input side where it can. */
+static harp_status seam(harp_ctx *c, const harp_mweights *w, int lp, int gp, float *Xp, unsigned pflags, int ln, int gn,
+                        const float *norm_w, int rows, float *const *Y, unsigned nflags) {
+    harp_backend *b = c->b;
+    const harp_lgroup *P = group_of(c, lp, gp), *N = group_of(c, ln, gn);
+    if (b->vt->linear_seam && fusable(c, P) && fusable(c, N))
+        return b->vt->linear_seam(b, c->ws, P, handle_of(w, lp, gp), Xp, pflags, N, handle_of(w, ln, gn), norm_w,
+                                  c->m->cfg.norm_eps, c->x, rows, Y, nflags);
+    HARP_TRY(linear_residual(c, w, lp, gp, Xp, rows, pflags));
+    return norm_linear(c, w, ln, gn, norm_w, rows, Y, nflags);
+}
+
+/* One decoder layer over the plan's rows: c->x is updated in place. *qkv_ready: on entry, the
+ * previous layer's seam already wrote this layer's q, k, v; on return, whether this layer wrote the
+ * next one's. */
+static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, const harp_plan *p, int *qkv_ready) {
     harp_backend *b = c->b;
     const harp_backend_i *vt = b->vt;
     const harp_model_config *cf = &c->m->cfg;
     const harp_layer_cfg *lc = &c->m->layers[l].cfg;
     int rows = p->rows, hd = cf->head_dim, hid = cf->hidden_dim;
     float *qkv[3] = {c->q, c->k, c->v};
-    HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv));
+    if (!*qkv_ready) HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv, 0));
     if (vt->rope_kv_store && !lc->r3)
         HARP_TRY(vt->rope_kv_store(b, c->ws, c->q, c->k, c->v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout,
                                    &c->kv, l, p));
@@ -76,25 +100,26 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
         HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, c->k, c->v, p));
     }
     HARP_TRY(vt->attention(b, c->ws, c->q, &c->kv, l, p, c->att));
-    HARP_TRY(linear_residual(c, w, l, HARP_LG_O, c->att, rows));
+    /* SwiGLU fused: up|gate's product stays whole in c->u (rows × [up | gate]), down reads silu(gate)·up */
     const harp_lgroup *gu = &lc->g[HARP_LG_UPGATE], *gd = &lc->g[HARP_LG_DOWN];
-    if (fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&
-        harp_backend_supports(b, HARP_OP_LINEAR_GLU, gd->qtype)) {
-        /* up|gate's product stays fused in c->u (rows × [up | gate]); down reads silu(gate)·up from it */
-        void *const *gh = w->groups + (size_t)l * HARP_LG_COUNT;
-        float *u[1] = {c->u}, *x[1] = {c->x};
-        HARP_TRY(vt->linear_ex(b, c->ws, gu, gh[HARP_LG_UPGATE], c->x, w->ffn_norm[l], cf->norm_eps, rows, u, HARP_LIN_FUSED_OUT));
-        return vt->linear_ex(b, c->ws, gd, gh[HARP_LG_DOWN], c->u, NULL, 0.0f, rows, x, HARP_LIN_GLU | HARP_LIN_ACCUMULATE);
-    }
-    float *ug[2] = {c->u, c->g};
-    HARP_TRY(norm_linear(c, w, l, HARP_LG_UPGATE, w->ffn_norm[l], rows, ug));
-    HARP_TRY(vt->swiglu(b, c->g, c->u, (size_t)rows * hid));
-    return linear_residual(c, w, l, HARP_LG_DOWN, c->g, rows);
+    const int glu = fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&
+                    harp_backend_supports(b, HARP_OP_LINEAR_GLU, gd->qtype);
+    float *u[1] = {c->u}, *ug[2] = {c->u, c->g};
+    HARP_TRY(seam(c, w, l, HARP_LG_O, c->att, 0, l, HARP_LG_UPGATE, w->ffn_norm[l], rows, glu ? u : ug,
+                  glu ? HARP_LIN_FUSED_OUT : 0));
+    if (!glu) HARP_TRY(vt->swiglu(b, c->g, c->u, (size_t)rows * hid));
+    float *down_in = glu ? c->u : c->g;
+    const unsigned dflags = glu ? HARP_LIN_GLU : 0;
+    *qkv_ready = l + 1 < c->d.n_layers && vt->linear_seam;
+    if (*qkv_ready)
+        return seam(c, w, l, HARP_LG_DOWN, down_in, dflags, l + 1, HARP_LG_QKV, w->attn_norm[l + 1], rows, qkv, 0);
+    return linear_residual(c, w, l, HARP_LG_DOWN, down_in, rows, dflags);
 }
 
 static harp_status embed_and_layers(harp_ctx *c, const harp_mweights *w, const harp_plan *p) {
     HARP_TRY(c->b->vt->embed(c->b, w->emb, c->tok, p->rows, c->d.dim, c->x));
-    for (int l = 0; l < c->d.n_layers; l++) HARP_TRY(layer_forward(c, w, l, p));
+    int qkv_ready = 0;
+    for (int l = 0; l < c->d.n_layers; l++) HARP_TRY(layer_forward(c, w, l, p, &qkv_ready));
     return HARP_OK;
 }
 

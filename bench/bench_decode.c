@@ -15,8 +15,10 @@
  * dec_set_attn_variant for the fp16 cache, dec_set_attn_kv4_variant for the 4-bit cache (1: the
  * previous kernels; the previous 4-bit one keeps its store a separate launch); --xf-stage 1,0 times every
  * row with the transform passes' weights staged before the PDL wait (1) and read after it (0).
- * --model DIR: real model folders instead, one decode step per harp_ctx_eval through the backend
- * (CPU, or the CUDA backend with --gpu, where quantized groups stay packed). */
+ * --path ctx: the same shapes as synthetic harp_models through the library's forward pass on the CUDA
+ * backend (what generate --gpu runs), beside the engine rows. --model DIR: real model folders instead,
+ * one decode step per harp_ctx_eval through the backend (CPU, or the CUDA backend with --gpu, where
+ * quantized groups stay packed). */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <math.h>

@@ -58,10 +58,11 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int r
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
-    if (mode & DEC_LIN_XH_READY) (void)0;   // dec_linear_seam wrote h / lo
-    else if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
-    else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
-    else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    if (!(mode & DEC_LIN_XH_READY)) {   // with it, dec_linear_seam wrote h / lo
+        if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+        else if (in.glu) HARP_TRY(dec_xin_split_glu(xin, in.X, in.ldx, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));
+        else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
+    }
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
     // output side (fp16 models) is the GEMV's epilogue too (one more)
     if (2 * rows <= 8) {

@@ -156,14 +156,20 @@ static void test_rope(const harp_span *sp, int ns, int nh, int hd, harp_rope_lay
     free_ws(&w);
 }
 
+/* The positions a plan reaches (max pos0 + n) and the cache rows it needs (max kv0 + n, at least rows). */
+static void extent(const harp_span *sp, int ns, int rows, int *maxpos, int *cache_rows) {
+    *maxpos = 0, *cache_rows = rows;
+    for (int i = 0; i < ns; i++) {
+        *maxpos = sp[i].pos0 + sp[i].n > *maxpos ? sp[i].pos0 + sp[i].n : *maxpos;
+        *cache_rows = sp[i].kv0 + sp[i].n > *cache_rows ? sp[i].kv0 + sp[i].n : *cache_rows;
+    }
+}
+
 /* rope_kv_store against the three ops it stands for, on the GPU: bit-identical q, cache and k. */
 static void test_rope_store(const harp_span *sp, int ns, int nh, int nkv, int hd, harp_rope_layout layout) {
     harp_plan p = plan_of(sp, ns);
-    int qd = nh * hd, kvd = nkv * hd, maxpos = 0, cache_rows = p.rows;
-    for (int i = 0; i < ns; i++) {
-        maxpos = sp[i].pos0 + sp[i].n > maxpos ? sp[i].pos0 + sp[i].n : maxpos;
-        cache_rows = sp[i].kv0 + sp[i].n > cache_rows ? sp[i].kv0 + sp[i].n : cache_rows;
-    }
+    int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
+    extent(sp, ns, p.rows, &maxpos, &cache_rows);
     harp_dims d = dims(nh, nkv, hd, 0, p.rows, maxpos);
     pair_ws w = make_ws(&d);
     size_t nq = (size_t)p.rows * qd, nk = (size_t)p.rows * kvd, cache = 2 * (size_t)cache_rows * kvd;
@@ -299,11 +305,8 @@ static void test_linear(int rows, int in, int n, const int *outs, int with_bias)
  * first position hold earlier keys/values (the same random data on both backends). */
 static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd, int window) {
     harp_plan p = plan_of(sp, ns);
-    int qd = nh * hd, kvd = nkv * hd, maxpos = 0, cache_rows = p.rows;
-    for (int i = 0; i < ns; i++) {
-        maxpos = sp[i].pos0 + sp[i].n > maxpos ? sp[i].pos0 + sp[i].n : maxpos;
-        cache_rows = sp[i].kv0 + sp[i].n > cache_rows ? sp[i].kv0 + sp[i].n : cache_rows;
-    }
+    int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
+    extent(sp, ns, p.rows, &maxpos, &cache_rows);
     harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
     pair_ws w = make_ws(&d);
     size_t cache = 2 * (size_t)cache_rows * kvd;

@@ -13,6 +13,8 @@
  *      two logits within 1e-3 relative (a near tie that fp16 activations may flip);
  *   3. harp_eval_ppl_gpu vs the CPU harp_eval_ppl on the first 8 windows (ctx 512, or the model's
  *      maximum) of the ref-corpus test split (TinyStories for vocab ≤ 512): within 2e-3 relative.
+ * Also synthetic E8P2 models (model/synth.c) of dim 1 024 / 2 048, where the backend joins linears by the
+ * RHT seam, and one with HARP butterflies: 1. and 2. with the same bounds.
  * Why these bounds: the packed path feeds split fp16 activations (h + lo: the input to ~2^-22) into
  * exact fp16 weight values with fp32 accumulation; the CPU computes in fp32. Skipped (77) without CUDA, a
  * device or ../shared. */

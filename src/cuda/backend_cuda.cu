@@ -5,11 +5,16 @@
 // decode_layout.h and never densified: input transform (scales ⊙ signs, R_V) to split fp16 (h + lo),
 // the decode GEMV for ≤ 8 rows or dequantized fp16 tiles + a cuBLAS GEMM for more, output transform (R_Uᵀ,
 // signs ⊙ slice scales) -- q|k|v and up|gate fused, as one product each. A type or rotation the
-// kernels lack fails at load naming the group. Attention is two batched
-// SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked softmax kernel: one call
-// for a plan of independent windows, one per sequence otherwise; prefix-tree plans are not
-// supported. The elementwise kernels are in cuda_kernels.cu. One backend instance per device,
-// shared and reference counted; one thread at a time per instance.
+// kernels lack fails at load naming the group. The optional ops fuse around packed linears
+// (linear_ex: RMSNorm / SwiGLU into the input transform, the residual add into the output side;
+// linear_seam: dec_linear_seam between two RHT linears; rope_kv_store). Attention: a plan of one row
+// per sequence (decode) runs hc_attn_decode, which reads positions and cache rows from device memory;
+// otherwise two batched SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked
+// softmax kernel: one call for a plan of independent windows, one per sequence otherwise; prefix-tree
+// plans are not supported. Every op runs on the instance's non-blocking stream, so a decode step's
+// ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise
+// kernels are in cuda_kernels.cu. One backend instance per device, shared and reference counted;
+// one thread at a time per instance.
 #include <cuda_runtime.h>
 #include <math.h>
 #include <pthread.h>

@@ -23,8 +23,8 @@ static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
 }
 
 /* Whether group gi's input needs to exist on its own (an online rotation, the hook or an activation
- * quantizer works on it); if not, a backend with linear_ex takes the RMSNorm before it, the SwiGLU
- * and the residual add after it into the product. */
+ * quantizer works on it); if not, a backend with linear_ex takes the RMSNorm or SwiGLU before it and
+ * the residual add after it into the product. */
 static int fusable(const harp_ctx *c, const harp_lgroup *g) {
     return c->b->vt->linear_ex && !g->rot_in && !g->act_q && !c->hook;
 }

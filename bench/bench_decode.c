@@ -115,6 +115,20 @@ static const mshape *shape_named(const char *name) {
     cli_die(CLI_EXIT_USAGE, "--shape: unknown shape '%s'", name);
 }
 
+/* Weights of the decoder linears of `layers` layers of shape s (q|k|v, o, up|gate, down). */
+static double shape_weights(const mshape *s, int layers) {
+    const double kvd = (double)s->n_kv * (s->dim / s->n_heads);
+    return (double)layers * (((double)s->dim + 2 * kvd) * s->dim + (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
+}
+
+/* A synthetic model of shape s (harp_model_synthetic): `layers` layers of type qt with transforms rot. */
+static harp_synth_params synth_of(const mshape *s, int layers, int max_seq_len, harp_qtype qt, int rot) {
+    harp_synth_params p = harp_synth_default_params();
+    p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
+    p.n_layers = layers, p.max_seq_len = max_seq_len, p.qtype = qt, p.rotation = rot;
+    return p;
+}
+
 /* Host copy bandwidth, bytes read + written per second (best of 5, 256 MiB, all threads). */
 static double cpu_copy_gbps(void) {
     const size_t n = (size_t)32 << 20;   /* doubles */
@@ -160,9 +174,7 @@ static long long rss_now(void) {
 }
 
 static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int steps, double copy_gbps, double *base_tok_s, int json) {
-    harp_synth_params p = harp_synth_default_params();
-    p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
-    p.n_layers = layers, p.max_seq_len = 4096, p.qtype = qt, p.rotation = rot;
+    const harp_synth_params p = synth_of(s, layers, 4096, qt, rot);
     harp_model *m = NULL;
     const long long rss0 = rss_now();
     cli_check(harp_model_synthetic(&p, &m));
@@ -178,8 +190,7 @@ static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int ste
     const double sec = (harp_time_s() - t0) / steps, tok_s = 1.0 / sec;
     const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, bytes = wb + head;
     const double bound = copy_gbps * 1e9 / bytes, frac = tok_s / bound;
-    const double nw = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim + (double)s->dim * s->dim +
-                                        3.0 * s->hidden * s->dim);
+    const double nw = shape_weights(s, layers);
     if (*base_tok_s == 0) *base_tok_s = tok_s;   /* the first row: the baseline */
     const double vs = tok_s / *base_tok_s;
     const char *rn = rot == HARP_SYNTH_ROT_RHT ? "rht" : rot == HARP_SYNTH_ROT_HARP ? "harp" : "none";
@@ -556,9 +567,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         const double us_stream = bench_gpu_time_stream(o->stream, o->reps < 10 ? o->reps : 10, enq_token, &M, 1);
         const double bytes = M.weight_bytes + M.xform_bytes + M.kv_bytes, tok_s = B / (us * 1e-6);
         const double bound = o->copy_gbps * 1e9 / bytes * B, frac = tok_s / bound;
-        const double nweights = (double)layers * ((double)(s->dim + 2 * s->n_kv * (s->dim / s->n_heads)) * s->dim +
-                                                  (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
-        const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / nweights;
+        const double bpw = (M.weight_bytes - 2.0 * s->vocab * s->dim) * 8.0 / shape_weights(s, layers);
         if (qt == HARP_QTYPE_F16 && !vi && kv_bits == 16) fp16_tok_s[key][B] = tok_s;
         if (B == 1 && !k && kv_bits == 16 && seam == o->sm[0] && dec_xform_stage() == 1 && qt < HARP_QTYPE_COUNT)
             o->eng_b1[qt][harp] = tok_s;
@@ -596,10 +605,8 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
  * (logits copied back). vs_engine: tok/s ÷ the engine row of the same type and rotation at batch 1. */
 static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers, np = o->pos > 0 ? o->pos : 1;
-    harp_synth_params p = harp_synth_default_params();
-    p.dim = s->dim, p.hidden = s->hidden, p.n_heads = s->n_heads, p.n_kv_heads = s->n_kv, p.vocab = s->vocab;
-    p.n_layers = layers, p.max_seq_len = np + o->reps + 3, p.qtype = (harp_qtype)qt;
-    p.rotation = qt == HARP_QTYPE_F16 ? HARP_SYNTH_ROT_NONE : harp ? HARP_SYNTH_ROT_HARP : HARP_SYNTH_ROT_RHT;
+    const harp_synth_params p = synth_of(s, layers, np + o->reps + 3, (harp_qtype)qt,
+                                         qt == HARP_QTYPE_F16 ? HARP_SYNTH_ROT_NONE : harp ? HARP_SYNTH_ROT_HARP : HARP_SYNTH_ROT_RHT);
     const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
     harp_model *m = NULL;
     if (qt >= HARP_QTYPE_COUNT || harp_model_synthetic(&p, &m) != HARP_OK) {
@@ -627,7 +634,7 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     const int kvd = s->n_kv * (s->dim / s->n_heads);
     const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, kvb = 2.0 * 4.0 * layers * (np + 3.0) * kvd;
     const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
-    const double nw = (double)layers * ((double)(s->dim + 2 * kvd) * s->dim + (double)s->dim * s->dim + 3.0 * s->hidden * s->dim);
+    const double nw = shape_weights(s, layers);
     const double eng = o->eng_b1[qt][harp], vs = eng > 0 ? tok_s / eng : 0, peak = (double)(free0 - free1);
     if (o->json)
         printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"ctx\", \"model\": \"%s\", "

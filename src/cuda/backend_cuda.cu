@@ -687,17 +687,10 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
 
 // ---- graphs of decode steps ----------------------------------------------------------------------
 
-// HARP_CUDA_GRAPHS=0 turns them off (every step launched op by op: for comparing the two).
-int graphs_on() {
-    static int on = -1;
-    if (on < 0) on = env_on("HARP_CUDA_GRAPHS");
-    return on;
-}
-
 harp_status cu_graph_begin(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode) {
     cuda_ws *w = (cuda_ws *)ws;
     *mode = HARP_GRAPH_PLAIN;
-    if (!graphs_on() || p->tree || p->rows < 1 || p->rows > kDecRows || p->rows > w->d.max_rows) return HARP_OK;
+    if (p->tree || p->rows < 1 || p->rows > kDecRows || p->rows > w->d.max_rows) return HARP_OK;
     for (int s = 0; s < p->n_seqs; s++)
         if (p->seqs[s].n != 1) return HARP_OK;
     cuda_graph *g = &w->graph[p->rows];
@@ -822,7 +815,7 @@ void fill_vt(harp_backend_i *v) {
     v->add = cu_add;
     v->swiglu = cu_swiglu;
     v->score = cu_score;
-    v->graph_begin = cu_graph_begin;
+    v->graph_begin = env_on("HARP_CUDA_GRAPHS") ? cu_graph_begin : NULL;   // 0: every step launched op by op
     v->graph_end = cu_graph_end;
 }
 

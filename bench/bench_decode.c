@@ -148,7 +148,8 @@ static double cpu_copy_gbps(void) {
 }
 
 /* Bytes of the decoder weights one token reads (every plane of every group; 4 per weight when fp32). */
-static double synth_weight_bytes(harp_model *m) {
+/* Bytes of the decoder groups as held: planes of quantized groups, dense_b per weight of fp32 ones. */
+static double synth_weight_bytes(harp_model *m, double dense_b) {
     harp_model_info in;
     cli_check(harp_model_get_info(m, &in));
     double bytes = 0;
@@ -156,7 +157,7 @@ static double synth_weight_bytes(harp_model *m) {
         for (int gi = 0; gi < HARP_LG_COUNT; gi++) {
             const harp_lgroup *g = &m->layers[l].cfg.g[gi];
             const harp_qtensor *q = harp_lgroup_qtensor(g);
-            if (!q) bytes += 4.0 * g->out_total * g->in;
+            if (!q) bytes += dense_b * g->out_total * g->in;
             for (int i = 0; q && i < HARP_QT_MAX_PLANES; i++) bytes += (double)q->planes[i].nbytes;
         }
     return bytes;
@@ -188,7 +189,7 @@ static void cpu_row(const mshape *s, harp_qtype qt, int rot, int layers, int ste
     const double t0 = harp_time_s();
     for (int i = 0; i < steps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
     const double sec = (harp_time_s() - t0) / steps, tok_s = 1.0 / sec;
-    const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, bytes = wb + head;
+    const double wb = synth_weight_bytes(m, 4.0), head = 4.0 * s->vocab * s->dim, bytes = wb + head;
     const double bound = copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = shape_weights(s, layers);
     if (*base_tok_s == 0) *base_tok_s = tok_s;   /* the first row: the baseline */
@@ -599,13 +600,16 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
 }
 
 /* --path ctx: the shape as a SYNTHETIC harp_model (src/model/synth.c: the groups in their packed type
- * with the same kind of transforms, fp32 embeddings and tied head, fp32 KV cache) through the
+ * with the same kind of transforms, fp16-valued embeddings and tied head; the fp16 rows' groups fp32 slices
+ * of fp16 values, as loaded checkpoints hold; the backend's default KV cache: fp32, fp16 with
+ * HARP_CUDA_KV_F16=1) through the
  * library's own forward pass on the CUDA backend -- what `harp generate --gpu` runs: a prompt of --pos
  * tokens, two untimed steps, then --reps timed decode steps of one token, each one harp_ctx_eval
  * (logits copied back). vs_engine: tok/s ÷ the engine row of the same type and rotation at batch 1. */
 static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers, np = o->pos > 0 ? o->pos : 1;
-    const harp_synth_params p = synth_of(s, layers, np + o->reps + 3, (harp_qtype)qt,
+    /* fp16: dense fp32 groups of fp16 values, what a loaded fp16 checkpoint holds */
+    const harp_synth_params p = synth_of(s, layers, np + o->reps + 3, qt == HARP_QTYPE_F16 ? HARP_QTYPE_F32 : (harp_qtype)qt,
                                          qt == HARP_QTYPE_F16 ? HARP_SYNTH_ROT_NONE : harp ? HARP_SYNTH_ROT_HARP : HARP_SYNTH_ROT_RHT);
     const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
     harp_model *m = NULL;
@@ -632,17 +636,21 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     const double sec = (harp_time_s() - t0) / o->reps, tok_s = 1.0 / sec;
     CUCHK(cudaMemGetInfo(&free1, &total));
     const int kvd = s->n_kv * (s->dim / s->n_heads);
-    const double wb = synth_weight_bytes(m), head = 4.0 * s->vocab * s->dim, kvb = 2.0 * 4.0 * layers * (np + 3.0) * kvd;
+    /* the CUDA backend holds fp32 groups of fp16 values (the fp16 rows' groups, every row's tied head) as
+     * F16 planes unless HARP_CUDA_DENSE_F16=0 */
+    const char *df = getenv("HARP_CUDA_DENSE_F16"), *kf = getenv("HARP_CUDA_KV_F16");
+    const double dense_b = df && !strcmp(df, "0") ? 4.0 : 2.0, kv_b = kf && !strcmp(kf, "1") ? 2.0 : 4.0;   /* the backend's choices */
+    const double wb = synth_weight_bytes(m, dense_b), head = dense_b * s->vocab * s->dim, kvb = 2.0 * kv_b * layers * (np + 3.0) * kvd;
     const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = shape_weights(s, layers);
     const double eng = o->eng_b1[qt][harp], vs = eng > 0 ? tok_s / eng : 0, peak = (double)(free0 - free1);
     if (o->json)
         printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"ctx\", \"model\": \"%s\", "
                "\"shape\": \"%s\", \"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": 1, "
-               "\"pos\": %d, \"kv_bits\": 32, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, "
+               "\"pos\": %d, \"kv_bits\": %d, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, "
                "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"bound_tok_per_s\": %.2f, "
                "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"peak_mem_bytes\": %.0f}\n",
-               s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
+               s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, (int)(8 * kv_b), wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
                bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
     else
         printf("%-10s %-5s %-4s B=1 ctx (library forward, CUDA backend)  %8.2f tok/s  %7.3f ms/token  %6.2f GB/token  %5.1f%% of bound  "
@@ -824,8 +832,8 @@ int bench_decode(int argc, char **argv) {
                 if (do_harp) kv_rows(&o, s, qts[qi], 1, batches[bi], fp16);
             }
         }
-        if (o.path & 2) {   /* the library's forward pass on the CUDA backend, batch 1; no f16 row: a full-precision
-                             * folder's groups run as fp32 SGEMMs there, not as F16 planes */
+        if (o.path & 2) {   /* the library's forward pass on the CUDA backend, batch 1 */
+            if (has_f16) ctx_row(&o, s, HARP_QTYPE_F16, 0);
             for (int qi = 0; qi < nq; qi++) {
                 if (do_rht) ctx_row(&o, s, qts[qi], 0);
                 if (do_harp) ctx_row(&o, s, qts[qi], 1);

@@ -1,5 +1,6 @@
 /* Core helpers: status names, last error, atomic writes, file mapping, folder locks, RNG determinism,
  * sha256, fp16, UTF-8. */
+#include <math.h>
 #include <stdint.h>
 
 #include "core/core.h"
@@ -118,6 +119,22 @@ static void test_hash_and_half(void) {
     CHECK(harp_f16_to_f32(0x3C00) == 1.0f);
     CHECK(harp_bf16_to_f32(0x3F80) == 1.0f);
     CHECK(harp_f32_to_f16(1.0f + 1.0f / 4096) == 0x3C00);   /* ties to even */
+    /* harp_f16_exact agrees with the round trip on every finite fp16 value and its fp32 neighbours */
+    int agree = 1;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if (((h >> 10) & 0x1F) == 31) continue;
+        const float f = harp_f16_to_f32((uint16_t)h);
+        float v[3] = {f, nextafterf(f, INFINITY), nextafterf(f, -INFINITY)};
+        for (int k = 0; k < 3; k++) {
+            const int rt = isfinite(v[k]) && harp_f16_to_f32(harp_f32_to_f16(v[k])) == v[k];
+            agree &= harp_f16_exact(&v[k], 1) == rt;
+        }
+    }
+    CHECK(agree);
+    const float some[4] = {0.5f, -0.0f, 65504.0f, 5.9604645e-8f};
+    CHECK(harp_f16_exact(some, 4));
+    const float bad[3] = {1.0f, INFINITY, 1.0f}, big[2] = {65520.0f, 1.0f};
+    CHECK(!harp_f16_exact(bad, 3) && !harp_f16_exact(big, 2) && harp_f16_exact(bad, 1));
 }
 
 static void test_utf8(void) {

@@ -301,21 +301,34 @@ static void test_linear(int rows, int in, int n, const int *outs, int with_bias)
     free_ws(&w);
 }
 
+/* fp16 of every value, as fp32 (what an fp16 cache holds) and as the stored bits. */
+static float *rounded(const float *x, size_t n, uint16_t **bits) {
+    float *r = malloc(n * 4);
+    *bits = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) (*bits)[i] = harp_f32_to_f16(x[i]), r[i] = harp_f16_to_f32((*bits)[i]);
+    return r;
+}
+
 /* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
- * first position hold earlier keys/values (the same random data on both backends). */
-static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd, int window) {
+ * first position hold earlier keys/values (the same random data on both backends). f16: the CUDA
+ * cache holds fp16 (its default), checked bit for bit against the CPU's fp32 cache rounded, and its
+ * attention against the reference on those rounded keys and values. */
+static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int hd, int window, int f16) {
     harp_plan p = plan_of(sp, ns);
     int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
     extent(sp, ns, p.rows, &maxpos, &cache_rows);
     harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
     pair_ws w = make_ws(&d);
-    size_t cache = 2 * (size_t)cache_rows * kvd;
+    size_t cache = 2 * (size_t)cache_rows * kvd, eb = f16 ? 2 : 4;
     float *K0 = rnd(cache, 1.0f), *V0 = rnd(cache, 1.0f);
     float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, 1.0f), *v = rnd((size_t)p.rows * kvd, 1.0f);
     harp_kv_cache kc = {.type = HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd, .row_bytes = (size_t)kvd * 4, .k = K0, .v = V0};
     harp_kv_cache kg = kc;
-    kg.k = dev(K0, cache * 4);
-    kg.v = dev(V0, cache * 4);
+    uint16_t *K16 = NULL, *V16 = NULL;
+    float *K0r = rounded(K0, cache, &K16), *V0r = rounded(V0, cache, &V16);
+    if (f16) kg.type = HARP_QTYPE_F16, kg.row_bytes = (size_t)kvd * 2;
+    kg.k = dev(f16 ? (void *)K16 : (void *)K0, cache * eb);
+    kg.v = dev(f16 ? (void *)V16 : (void *)V0, cache * eb);
     float *oc = malloc((size_t)p.rows * qd * 4), *og = malloc((size_t)p.rows * qd * 4);
     float *dq = dev(q, (size_t)p.rows * qd * 4), *dk = dev(k, (size_t)p.rows * kvd * 4);
     float *dv = dev(v, (size_t)p.rows * kvd * 4), *dout = dev(NULL, (size_t)p.rows * qd * 4);
@@ -325,28 +338,40 @@ static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd,
     CHECK_OK(gpu->vt->kv_store(gpu, w.g, &kg, 1, dk, dv, &p));
     CHECK_OK(gpu->vt->attention(gpu, w.g, dq, &kg, 1, &p, dout));
     host(og, dout, (size_t)p.rows * qd * 4);
-    float *Kg = malloc(cache * 4), *Vg = malloc(cache * 4);
-    host(Kg, kg.k, cache * 4);
-    host(Vg, kg.v, cache * 4);
-    CHECK_MSG(!memcmp(Kg, K0, cache * 4) && !memcmp(Vg, V0, cache * 4), "kv_store: the caches differ");
+    free(K0r), free(V0r), free(K16), free(V16);
+    K0r = rounded(K0, cache, &K16), V0r = rounded(V0, cache, &V16);   /* the CPU cache after its store */
+    void *Kg = malloc(cache * eb), *Vg = malloc(cache * eb);
+    host(Kg, kg.k, cache * eb);
+    host(Vg, kg.v, cache * eb);
+    CHECK_MSG(!memcmp(Kg, f16 ? (void *)K16 : (void *)K0, cache * eb) && !memcmp(Vg, f16 ? (void *)V16 : (void *)V0, cache * eb),
+              "kv_store: the caches differ (f16 %d)", f16);
     double wc = 0, wg = 0;
-    float *r = malloc((size_t)p.rows * qd * 4);
+    float *r = malloc((size_t)p.rows * qd * 4), *rg = malloc((size_t)p.rows * qd * 4);
     for (int s = 0; s < ns; s++) {
         const harp_span *a = &sp[s];
-        const float *Kl = K0 + ((size_t)cache_rows + a->kv0 - a->pos0) * kvd, *Vl = V0 + ((size_t)cache_rows + a->kv0 - a->pos0) * kvd;
-        harp_attention_ref(q + (size_t)a->row0 * qd, Kl, Vl, a->n, a->pos0, nh, nkv, hd, window, r + (size_t)a->row0 * qd);
+        const size_t o = ((size_t)cache_rows + a->kv0 - a->pos0) * kvd;
+        harp_attention_ref(q + (size_t)a->row0 * qd, K0 + o, V0 + o, a->n, a->pos0, nh, nkv, hd, window, r + (size_t)a->row0 * qd);
+        harp_attention_ref(q + (size_t)a->row0 * qd, (f16 ? K0r : K0) + o, (f16 ? V0r : V0) + o, a->n, a->pos0, nh, nkv, hd, window,
+                           rg + (size_t)a->row0 * qd);
     }
     for (size_t i = 0; i < (size_t)p.rows * qd; i++) {
-        double ec = fabs((double)oc[i] - r[i]), eg = fabs((double)og[i] - r[i]);
+        double ec = fabs((double)oc[i] - r[i]), eg = fabs((double)og[i] - rg[i]);
         wc = ec > wc || ec != ec ? ec : wc;
         wg = eg > wg || eg != eg ? eg : wg;
     }
-    CHECK_MSG(wc <= 1e-5 && wg <= 1e-5, "attention %d seqs (%d rows, windows %d) heads %d/%d hd %d window %d: "
-              "max |diff| cpu %.3g, cuda %.3g", ns, p.rows, p.windows, nh, nkv, hd, window, wc, wg);
+    CHECK_MSG(wc <= 1e-5 && wg <= 1e-5, "attention %d seqs (%d rows, windows %d) heads %d/%d hd %d window %d f16 %d: "
+              "max |diff| cpu %.3g, cuda %.3g", ns, p.rows, p.windows, nh, nkv, hd, window, f16, wc, wg);
     gpu->vt->free(gpu, kg.k), gpu->vt->free(gpu, kg.v), gpu->vt->free(gpu, dq), gpu->vt->free(gpu, dk);
     gpu->vt->free(gpu, dv), gpu->vt->free(gpu, dout);
-    free(K0), free(V0), free(q), free(k), free(v), free(oc), free(og), free(Kg), free(Vg), free(r);
+    free(K0), free(V0), free(q), free(k), free(v), free(oc), free(og), free(Kg), free(Vg), free(r), free(rg);
+    free(K0r), free(V0r), free(K16), free(V16);
     free_ws(&w);
+}
+
+/* Both cache types. */
+static void test_attention(const harp_span *sp, int ns, int nh, int nkv, int hd, int window) {
+    test_attention_t(sp, ns, nh, nkv, hd, window, 0);
+    test_attention_t(sp, ns, nh, nkv, hd, window, 1);
 }
 
 static void test_windows_attention(int n_windows, int ctx, int nh, int nkv, int hd, int window) {

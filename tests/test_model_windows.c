@@ -68,7 +68,10 @@ static void check_model(harp_model *m, const char *name, int len, int nw) {
 static void check_params(harp_model *m) {
     harp_ctx *c = NULL;
     harp_ctx_params p = harp_ctx_default_params();
-    CHECK(p.max_tokens == 512 && p.max_rows == 0 && p.backend == NULL && p.kv_qtype == HARP_QTYPE_F32);
+    CHECK(p.max_tokens == 512 && p.max_rows == 0 && p.backend == NULL && p.kv_qtype == HARP_KV_DEFAULT);
+    p.max_tokens = 8;
+    p.kv_qtype = HARP_QTYPE_F16;   /* the CPU backend has no fp16 cache */
+    CHECK(harp_ctx_create_ex(m, &p, &c) == HARP_ERR_UNSUPPORTED && c == NULL);
     p.max_tokens = 8;
     p.kv_qtype = HARP_QTYPE_INT8;
     CHECK(harp_ctx_create_ex(m, &p, &c) == HARP_ERR_UNSUPPORTED && c == NULL);

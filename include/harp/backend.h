@@ -35,8 +35,11 @@ const char *harp_backend_name(const harp_backend *b);   /* "cpu", "cuda:0", ... 
  *               harp_ctx_eval_seqs); 0 = min(max_tokens, 512). The KV cache holds
  *               max(max_tokens, max_rows) rows per layer.
  *   backend     NULL = the CPU backend.
- *   kv_qtype    element type of the KV cache of a model without KV quantizers (HARP_QTYPE_F32);
- *               a W/A/KV model's own KV quantizers decide its cache type (quantized storage). */
+ *   kv_qtype    element type of the KV cache of a model without KV quantizers: HARP_KV_DEFAULT
+ *               (the default: the backend's choice, F32 -- on CUDA F16 when the environment sets
+ *               HARP_CUDA_KV_F16=1), HARP_QTYPE_F32 or HARP_QTYPE_F16 (backends that have it:
+ *               CUDA); a W/A/KV model's own KV quantizers decide its cache type (quantized storage). */
+#define HARP_KV_DEFAULT HARP_QTYPE_COUNT
 typedef struct harp_ctx_params {
     int max_tokens;
     int max_rows;

@@ -133,6 +133,9 @@ uint64_t harp_fnv1a64(const void *data, size_t n, uint64_t h);   /* h = 0 to sta
 float harp_f16_to_f32(uint16_t h);
 float harp_bf16_to_f32(uint16_t h);
 uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
+/* 1 when every x[i] is finite and exactly an fp16 value (a checkpoint stored in fp16 and read into
+ * fp32), so storing it as fp16 loses nothing; 0 otherwise. */
+int harp_f16_exact(const float *x, size_t n);
 
 /* Σ w[j]·x[j] in fp32 with four accumulators (columns j ≡ 0..3 mod 4, added as (s0 + s1) + (s2 + s3)):
  * the one summation order of every fp32 GEMV (the model's fp32 groups, the f32 quant type), so a

@@ -146,6 +146,27 @@ uint16_t harp_f32_to_f16(float f) {
     return (uint16_t)(sign | r);
 }
 
+/* fp32 bits → whether the value is one of fp16's: normals need the 13 low mantissa bits zero, the
+ * subnormals (2^-24 … 2^-15) a multiple of 2^-24, zero either sign. */
+static int f16_bits_exact(uint32_t u) {
+    const uint32_t ax = u & 0x7FFFFFFFu, e = ax >> 23, m = ax & 0x7FFFFFu;
+    if (ax == 0) return 1;
+    if (e >= 113 && e <= 142) return (m & 0x1FFFu) == 0;
+    if (e >= 103 && e < 113) return (m & ((1u << (126 - e)) - 1)) == 0;
+    return 0;
+}
+
+int harp_f16_exact(const float *x, size_t n) {
+    int bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= (1u << 20))
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        bad |= !f16_bits_exact(u);
+    }
+    return !bad;
+}
+
 static int g_threads;
 
 void harp_set_threads(int n) {

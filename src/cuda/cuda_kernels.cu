@@ -1,5 +1,6 @@
 // Kernels of the CUDA backend (cuda/cuda_kernels.h). Compiled with --fmad=false so that a*b - c*d
 // is not contracted into an FMA the CPU code does not do.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,10 +11,18 @@ extern "C" {
 #include "harp/model.h"
 }
 #include "cuda/block_sum.cuh"
+#include "cuda/pdl.cuh"
 
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kRopeThreads = 64;   // a head's pairs: 64 at head_dim 128
+
+// KV-cache elements: fp32, or fp16 (rounded to nearest on store, exact on load).
+__device__ __forceinline__ float kv_ld(const float *p) { return *p; }
+__device__ __forceinline__ float kv_ld(const __half *p) { return __half2float(*p); }
+__device__ __forceinline__ void kv_st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void kv_st(__half *p, float v) { *p = __float2half_rn(v); }
 
 __global__ void embed_kernel(const int32_t *tok, const float *emb, int dim, float *x) {
     const size_t r = blockIdx.x;
@@ -78,14 +87,12 @@ __global__ void add_kernel(float *x, const float *y, size_t total) {
         x[i] += y[i];
 }
 
-// RoPE of one row's n_heads heads at position pos, in place; the block's threads share the pairs.
-__device__ void rope_row(float *row, float pos, int n_heads, int hd, const float *inv_freq, int layout) {
+// RoPE of one head (hd values) at position pos, in place; the block's threads share the pairs.
+__device__ void rope_head(float *v, float pos, int hd, const float *inv_freq, int layout) {
     const int half = hd / 2;
-    for (int t = threadIdx.x; t < n_heads * half; t += blockDim.x) {
-        const int h = t / half, i = t % half;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
         const float a = pos * inv_freq[i];
         const float cs = cosf(a), sn = sinf(a);
-        float *v = row + (size_t)h * hd;
         if (layout == HARP_ROPE_HALF) {
             const float p = v[i], q = v[i + half];
             v[i] = p * cs - q * sn;
@@ -98,24 +105,33 @@ __device__ void rope_row(float *row, float pos, int n_heads, int hd, const float
     }
 }
 
-// One block per row; row r (stride ld) at position pos[r].
-__global__ void rope_kernel(float *x, int ld, const int32_t *pos_of, int n_heads, int hd, const float *inv_freq,
-                            int layout) {
-    rope_row(x + (size_t)blockIdx.x * ld, (float)pos_of[blockIdx.x], n_heads, hd, inv_freq, layout);
+// One block per (row, head): row r (stride ld) at position pos[r]. A block per head, not per row:
+// at decode there is one row, and one block walking every head took ~20 µs.
+__global__ void rope_kernel(float *x, int ld, const int32_t *pos_of, int hd, const float *inv_freq, int layout) {
+    rope_head(x + (size_t)blockIdx.x * ld + (size_t)blockIdx.y * hd, (float)pos_of[blockIdx.x], hd, inv_freq, layout);
 }
 
-// rope_kernel on a row of q and of k, then k and v into the cache row krow[r]: what rope, rope and
-// kv_store_kernel compute, in one launch.
+// rope_kernel on q and k, then k and v into the cache row krow[r] (what rope, rope and
+// kv_store_kernel compute) in one launch: block (r, h) takes q head h < n_heads, or kv head
+// h − n_heads, which it rotates and stores with its v head.
+template <typename T>
 __global__ void rope_store_kernel(float *q, float *k, const float *v, const int32_t *pos_of, const int32_t *krow, int n_heads,
-                                  int n_kv, int hd, const float *inv_freq, int layout, float *kc, float *vc) {
-    const size_t r = blockIdx.x, qd = (size_t)n_heads * hd, kvd = (size_t)n_kv * hd, dst = (size_t)krow[r] * kvd;
+                                  int n_kv, int hd, const float *inv_freq, int layout, T *kc, T *vc) {
+    pdl_wait();   // launched with pdl_launch: everything it reads comes from the kernels before it
+    pdl_trigger();
+    const size_t r = blockIdx.x, h = blockIdx.y, qd = (size_t)n_heads * hd, kvd = (size_t)n_kv * hd;
     const float pos = (float)pos_of[r];
-    rope_row(q + r * qd, pos, n_heads, hd, inv_freq, layout);
-    rope_row(k + r * kvd, pos, n_kv, hd, inv_freq, layout);
-    __syncthreads();   // the rotated k row, whichever thread wrote it
-    for (size_t i = threadIdx.x; i < kvd; i += blockDim.x) {
-        kc[dst + i] = k[r * kvd + i];
-        vc[dst + i] = v[r * kvd + i];
+    if (h < (size_t)n_heads) {
+        rope_head(q + r * qd + h * hd, pos, hd, inv_freq, layout);
+        return;
+    }
+    const size_t off = (h - n_heads) * hd, dst = (size_t)krow[r] * kvd + off;
+    float *kr = k + r * kvd + off;
+    rope_head(kr, pos, hd, inv_freq, layout);
+    __syncthreads();   // the rotated k head, whichever thread wrote it
+    for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+        kv_st(kc + dst + i, kr[i]);
+        kv_st(vc + dst + i, v[r * kvd + off + i]);
     }
 }
 
@@ -203,6 +219,8 @@ struct SplitArgs {
 
 // Row r = blockIdx.y of y (ld wide) into the slices: columns [col[s], col[s + 1]) to dst[s] row r.
 __global__ void split_kernel(const float *y, int ld, SplitArgs a, int n) {
+    pdl_wait();   // launched with pdl_launch: everything it reads comes from the kernels before it
+    pdl_trigger();
     const size_t r = blockIdx.y;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= a.col[n]) return;
@@ -211,11 +229,20 @@ __global__ void split_kernel(const float *y, int ld, SplitArgs a, int n) {
     a.dst[s][r * (size_t)(a.col[s + 1] - a.col[s]) + (i - a.col[s])] = y[r * (size_t)ld + i];
 }
 
-__global__ void kv_store_kernel(const float *k, const float *v, int kvd, const int32_t *krow, float *kc, float *vc) {
+template <typename T>
+__global__ void kv_store_kernel(const float *k, const float *v, int kvd, const int32_t *krow, T *kc, T *vc) {
     const size_t r = blockIdx.x, dst = (size_t)krow[r] * kvd;
     for (int i = threadIdx.x; i < kvd; i += blockDim.x) {
-        kc[dst + i] = k[r * kvd + i];
-        vc[dst + i] = v[r * kvd + i];
+        kv_st(kc + dst + i, k[r * kvd + i]);
+        kv_st(vc + dst + i, v[r * kvd + i]);
+    }
+}
+
+// n rows of an fp16 cache layer (K and V) as fp32, for the SGEMM attention of prefill plans.
+__global__ void kv_widen_kernel(const __half *kc, const __half *vc, size_t n, float *k, float *v) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        k[i] = __half2float(kc[i]);
+        v[i] = __half2float(vc[i]);
     }
 }
 
@@ -257,8 +284,11 @@ __device__ void att_window(int p, int window, int *lo, int *hi) {
     *lo = window > 0 && p + 1 > window ? p + 1 - window : 0;
 }
 
-__global__ void attn_part_kernel(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
-                                 int grp, int hd, int kvd, int window, int ch, float *part) {
+template <typename T>
+__global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const int32_t *pos, const int32_t *base,
+                                 int grp, int hd, int kvd, int window, int ch, float *part, unsigned *count, float *out) {
+    pdl_wait();   // launched with pdl_launch: everything it reads comes from the kernels before it
+    pdl_trigger();
     __shared__ float qs[kAttMaxHd], red[kAttWarps], acc_sh[kAttWarps][kAttMaxHd];
     extern __shared__ float sc[];   // ch scores
     const int h = blockIdx.x, r = blockIdx.y, c = blockIdx.z, nh = gridDim.x, nc = gridDim.z;
@@ -271,14 +301,14 @@ __global__ void attn_part_kernel(const float *q, const float *kc, const float *v
     for (int i = threadIdx.x; i < hd; i += kAttThreads) qs[i] = qr[i];
     __syncthreads();
     const size_t off = (size_t)(h / grp) * hd;
-    const float *K = kc + (size_t)base[r] * kvd + off, *V = vc + (size_t)base[r] * kvd + off;
+    const T *K = kc + (size_t)base[r] * kvd + off, *V = vc + (size_t)base[r] * kvd + off;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma unroll 4
     for (int t = a + warp; t < t1; t += kAttWarps) {
-        const float *kr = K + (size_t)t * kvd;
+        const T *kr = K + (size_t)t * kvd;
         float d = 0.0f;
-        for (int i = lane; i < hd; i += 32) d += qs[i] * kr[i];
+        for (int i = lane; i < hd; i += 32) d += qs[i] * kv_ld(kr + i);
         d = warp_sum(d);
         if (!lane) sc[t - t0] = scale * d;
     }
@@ -297,11 +327,11 @@ __global__ void attn_part_kernel(const float *q, const float *kc, const float *v
     for (int k = 0; k < kAttMaxHd / 32; k++) acc[k] = 0.0f;
 #pragma unroll 4
     for (int t = a + warp; t < t1; t += kAttWarps) {
-        const float *vr = V + (size_t)t * kvd;
+        const T *vr = V + (size_t)t * kvd;
         const float p = sc[t - t0];
 #pragma unroll
         for (int k = 0; k < kAttMaxHd / 32; k++)
-            if (lane + 32 * k < hd) acc[k] += p * vr[lane + 32 * k];
+            if (lane + 32 * k < hd) acc[k] += p * kv_ld(vr + lane + 32 * k);
     }
 #pragma unroll
     for (int k = 0; k < kAttMaxHd / 32; k++)
@@ -313,23 +343,31 @@ __global__ void attn_part_kernel(const float *q, const float *kc, const float *v
         pp[2 + i] = v;
     }
     if (!threadIdx.x) pp[0] = m, pp[1] = l;
-}
-
-__global__ void attn_combine_kernel(const int32_t *pos, int hd, int window, int ch, int nc, const float *part, float *out) {
-    const int h = blockIdx.x, r = blockIdx.y, nh = gridDim.x;
-    int lo, hi;
-    att_window(pos[r], window, &lo, &hi);
+    // The last chunk of (row, head) to finish combines them all (one launch fewer per layer): its
+    // partials fenced before the count, the others' read from L2. The count goes back to 0 for the
+    // next launch (a graph replays this one); the combine's order is fixed, whichever CTA runs it.
+    __shared__ unsigned is_last;
+    __threadfence();
+    __syncthreads();
     const int c0 = lo / ch, c1 = (hi - 1) / ch;
-    const float *pp = part + ((size_t)r * nh + h) * nc * (size_t)(hd + 2);
+    if (!threadIdx.x) {
+        unsigned *cnt = count + (size_t)r * nh + h;
+        is_last = atomicAdd(cnt, 1u) == (unsigned)(c1 - c0);
+        if (is_last) *cnt = 0;
+    }
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    const float *hp = part + ((size_t)r * nh + h) * nc * (size_t)(hd + 2);
     float M = -INFINITY;
-    for (int c = c0; c <= c1; c++) M = fmaxf(M, pp[(size_t)c * (hd + 2)]);
+    for (int cc = c0; cc <= c1; cc++) M = fmaxf(M, __ldcg(hp + (size_t)cc * (hd + 2)));
     float L = 0.0f;
-    for (int c = c0; c <= c1; c++) L += expf(pp[(size_t)c * (hd + 2)] - M) * pp[(size_t)c * (hd + 2) + 1];
+    for (int cc = c0; cc <= c1; cc++) L += expf(__ldcg(hp + (size_t)cc * (hd + 2)) - M) * __ldcg(hp + (size_t)cc * (hd + 2) + 1);
     const float inv = 1.0f / L;
     for (int i = threadIdx.x; i < hd; i += blockDim.x) {
-        float acc = 0.0f;
-        for (int c = c0; c <= c1; c++) acc += expf(pp[(size_t)c * (hd + 2)] - M) * pp[(size_t)c * (hd + 2) + 2 + i];
-        out[((size_t)r * nh + h) * hd + i] = acc * inv;
+        float o = 0.0f;
+        for (int cc = c0; cc <= c1; cc++) o += expf(__ldcg(hp + (size_t)cc * (hd + 2)) - M) * __ldcg(hp + (size_t)cc * (hd + 2) + 2 + i);
+        out[((size_t)r * nh + h) * hd + i] = o * inv;
     }
 }
 
@@ -372,7 +410,7 @@ extern "C" harp_status hc_add(float *x, const float *y, size_t n, hc_stream st) 
 extern "C" harp_status hc_rope(float *x, int ld, const int32_t *pos, int rows, int n_heads, int head_dim,
                                const float *inv_freq, int layout, hc_stream st) {
     if (rows < 1) return HARP_OK;
-    rope_kernel<<<rows, kThreads, 0, st>>>(x, ld, pos, n_heads, head_dim, inv_freq, layout);
+    rope_kernel<<<dim3((unsigned)rows, (unsigned)n_heads), kRopeThreads, 0, st>>>(x, ld, pos, head_dim, inv_freq, layout);
     return hc_launched("rope");
 }
 
@@ -395,10 +433,11 @@ extern "C" harp_status hc_score(const float *logits, const float *ref, const int
     return hc_launched("score");
 }
 
-extern "C" harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, float *kc, float *vc,
-                                   hc_stream st) {
+extern "C" harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, void *kc, void *vc,
+                                   int f16, hc_stream st) {
     if (rows < 1) return HARP_OK;
-    kv_store_kernel<<<rows, kThreads, 0, st>>>(k, v, kvd, krow, kc, vc);
+    if (f16) kv_store_kernel<<<rows, kThreads, 0, st>>>(k, v, kvd, krow, (__half *)kc, (__half *)vc);
+    else kv_store_kernel<<<rows, kThreads, 0, st>>>(k, v, kvd, krow, (float *)kc, (float *)vc);
     return hc_launched("kv store");
 }
 
@@ -407,19 +446,24 @@ extern "C" size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int m
     return (size_t)rows * n_heads * ((max_T + ch - 1) / ch) * (size_t)(head_dim + 2);
 }
 
-extern "C" harp_status hc_attn_decode(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
-                                      int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T,
-                                      float *part, float *out, hc_stream st) {
+extern "C" harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos,
+                                      const int32_t *base, int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window,
+                                      int max_T, float *part, unsigned *count, float *out, hc_stream st) {
     if (rows < 1) return HARP_OK;
     if (head_dim > kAttMaxHd || n_kv_heads < 1 || n_heads % n_kv_heads || max_T < 1)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda decode attention: head_dim %d (at most %d), %d / %d heads", head_dim, kAttMaxHd,
                         n_heads, n_kv_heads);
     const int ch = att_chunk(max_T), nc = (max_T + ch - 1) / ch;
-    attn_part_kernel<<<dim3((unsigned)n_heads, (unsigned)rows, (unsigned)nc), kAttThreads, (size_t)ch * sizeof(float), st>>>(
-        q, kc, vc, pos, base, n_heads / n_kv_heads, head_dim, kvd, window, ch, part);
-    HARP_TRY(hc_launched("decode attention"));
-    attn_combine_kernel<<<dim3((unsigned)n_heads, (unsigned)rows), kAttThreads, 0, st>>>(pos, head_dim, window, ch, nc, part, out);
-    return hc_launched("decode attention combine");
+    const dim3 grid((unsigned)n_heads, (unsigned)rows, (unsigned)nc), block(kAttThreads);
+    const size_t smem = (size_t)ch * sizeof(float);
+    const int grp = n_heads / n_kv_heads;
+    if (f16)
+        pdl_launch(attn_part_kernel<__half>, grid, block, smem, st, q, (const __half *)kc, (const __half *)vc, pos, base, grp, head_dim,
+                   kvd, window, ch, part, count, out);
+    else
+        pdl_launch(attn_part_kernel<float>, grid, block, smem, st, q, (const float *)kc, (const float *)vc, pos, base, grp, head_dim,
+                   kvd, window, ch, part, count, out);
+    return hc_launched("decode attention");
 }
 
 extern "C" harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st) {
@@ -427,13 +471,27 @@ extern "C" harp_status hc_split(const float *y, int ld, int rows, int n, const i
     if (n < 1 || n > HC_SPLIT_MAX) return harp_err(HARP_ERR_INTERNAL, "cuda split: %d slices (1..%d)", n, HC_SPLIT_MAX);
     SplitArgs a = {};
     for (int s = 0; s < n; s++) a.dst[s] = dst[s], a.col[s + 1] = a.col[s] + widths[s];
-    split_kernel<<<dim3((unsigned)((a.col[n] + kThreads - 1) / kThreads), (unsigned)rows), kThreads, 0, st>>>(y, ld, a, n);
+    pdl_launch(split_kernel, dim3((unsigned)((a.col[n] + kThreads - 1) / kThreads), (unsigned)rows), dim3(kThreads), 0, st, y, ld, a, n);
     return hc_launched("slice split");
 }
 
 extern "C" harp_status hc_rope_store(float *q, float *k, const float *v, const int32_t *pos, const int32_t *krow, int rows, int n_heads,
-                                     int n_kv, int head_dim, const float *inv_freq, int layout, float *kc, float *vc, hc_stream st) {
+                                     int n_kv, int head_dim, const float *inv_freq, int layout, void *kc, void *vc, int f16,
+                                     hc_stream st) {
     if (rows < 1) return HARP_OK;
-    rope_store_kernel<<<rows, kThreads, 0, st>>>(q, k, v, pos, krow, n_heads, n_kv, head_dim, inv_freq, layout, kc, vc);
+    const dim3 grid((unsigned)rows, (unsigned)(n_heads + n_kv)), block(kRopeThreads);
+    if (f16)
+        pdl_launch(rope_store_kernel<__half>, grid, block, 0, st, q, k, v, pos, krow, n_heads, n_kv, head_dim, inv_freq, layout,
+                   (__half *)kc, (__half *)vc);
+    else
+        pdl_launch(rope_store_kernel<float>, grid, block, 0, st, q, k, v, pos, krow, n_heads, n_kv, head_dim, inv_freq, layout,
+                   (float *)kc, (float *)vc);
     return hc_launched("rope and kv store");
+}
+
+extern "C" harp_status hc_kv_widen(const void *kc, const void *vc, size_t n, float *k, float *v, hc_stream st) {
+    if (!n) return HARP_OK;
+    const size_t want = (n + kThreads - 1) / kThreads;
+    kv_widen_kernel<<<(unsigned)(want < 4096 ? want : 4096), kThreads, 0, st>>>((const __half *)kc, (const __half *)vc, n, k, v);
+    return hc_launched("kv widen");
 }

@@ -39,24 +39,28 @@ harp_status hc_score(const float *logits, const float *ref, const int32_t *rows,
 enum { HC_SPLIT_MAX = 4 };
 harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st);
 /* Rows of k and v (rows × kvd each) into cache rows krow[r] (device) of kc / vc (one layer, row
- * stride kvd): one launch whatever the plan's sequences. */
-harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, float *kc, float *vc,
+ * stride kvd; fp32 elements, or fp16 rounded to nearest when f16): one launch whatever the plan's
+ * sequences. */
+harp_status hc_kv_store(const float *k, const float *v, int rows, int kvd, const int32_t *krow, void *kc, void *vc, int f16,
                         hc_stream st);
 /* hc_rope of q (rows × n_heads·hd) and k (rows × n_kv·hd), then hc_kv_store of k and v: one launch,
  * the same values. */
 harp_status hc_rope_store(float *q, float *k, const float *v, const int32_t *pos, const int32_t *krow, int rows, int n_heads,
-                          int n_kv, int head_dim, const float *inv_freq, int layout, float *kc, float *vc, hc_stream st);
+                          int n_kv, int head_dim, const float *inv_freq, int layout, void *kc, void *vc, int f16, hc_stream st);
 /* Causal GQA attention of single-query rows that read their positions from device memory, so the
  * launch is the same at every decode step (CUDA graphs): row r at position pos[r] attends to cache
  * rows base[r] + t for t in [lo, pos[r]] (lo = pos[r] + 1 - window with a sliding window, else 0),
  * q and out rows × n_heads·hd, kc / vc one layer with row stride kvd. Split over the keys in chunks
  * of 32 keys (more for caches over 2 048 rows: at most 64 chunks; the grid is sized for max_T and
  * chunks past a row's length exit at once), each chunk's max, sum and weighted values in part
- * (hc_attn_part_floats), then one combine launch. */
+ * (hc_attn_part_floats); the last chunk of each (row, head) to finish combines them. count: rows ×
+ * n_heads counters, zero before the first call; each call leaves them zero. */
 size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int max_T);
-harp_status hc_attn_decode(const float *q, const float *kc, const float *vc, const int32_t *pos, const int32_t *base,
+harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos, const int32_t *base,
                            int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T, float *part,
-                           float *out, hc_stream st);
+                           unsigned *count, float *out, hc_stream st);
+/* n elements of an fp16 cache's K and V (kc, vc) as fp32 into k and v. */
+harp_status hc_kv_widen(const void *kc, const void *vc, size_t n, float *k, float *v, hc_stream st);
 
 #ifdef __cplusplus
 }

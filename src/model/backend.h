@@ -79,6 +79,7 @@ typedef struct harp_ws harp_ws;   /* a backend's per-context scratch (opaque) */
 typedef struct harp_backend_i {
     const char *name;
     int host_memory;
+    harp_qtype kv_default;   /* the KV-cache type of contexts with kv_qtype HARP_KV_DEFAULT (0: F32) */
     int (*supports)(const harp_backend *b, harp_op op, harp_qtype t);
     harp_status (*mem_free)(harp_backend *b, size_t *bytes);    /* free device memory */
     void (*destroy)(harp_backend *b);                           /* last reference gone */

@@ -13,14 +13,20 @@ harp_ctx_params harp_ctx_default_params(void) {
     harp_ctx_params p;
     memset(&p, 0, sizeof p);
     p.max_tokens = 512;
-    p.kv_qtype = HARP_QTYPE_F32;
+    p.kv_qtype = HARP_KV_DEFAULT;
     return p;
 }
 
-/* The cache type: the model's KV quantizers decide it when it has them (q: theirs), else p's. */
-static harp_qtype ctx_kv_type(const harp_model *m, const harp_ctx_params *p, const struct harp_aquant **q) {
+/* The cache type: the model's KV quantizers decide it when it has them (q: theirs), else p's, or
+ * the backend's for HARP_KV_DEFAULT. */
+static harp_qtype ctx_kv_type(const harp_model *m, const harp_ctx_params *p, const harp_backend *b, const struct harp_aquant **q) {
     harp_qtype t = harp_model_kv_type(m, q);
-    return *q ? t : p->kv_qtype;
+    return *q ? t : p->kv_qtype == HARP_KV_DEFAULT ? b->vt->kv_default : p->kv_qtype;
+}
+
+/* Bytes of one unquantized cache row (F32 or F16 elements); 0 for other types. */
+static size_t kv_plain_row_bytes(harp_qtype t, int kv_dim) {
+    return t == HARP_QTYPE_F32 ? (size_t)kv_dim * sizeof(float) : t == HARP_QTYPE_F16 ? (size_t)kv_dim * sizeof(uint16_t) : 0;
 }
 
 /* Resolves defaults and checks p against m; fills the dims. */
@@ -33,7 +39,7 @@ static harp_status ctx_dims(const harp_model *m, const harp_ctx_params *p, harp_
         return harp_err(HARP_ERR_INVALID_ARG, "context: max_rows %d is outside 0..%d", p->max_rows, 1 << 24);
     *b = p->backend ? p->backend : harp_backend_cpu();
     const struct harp_aquant *q;
-    harp_qtype kt = ctx_kv_type(m, p, &q);
+    harp_qtype kt = ctx_kv_type(m, p, *b, &q);
     if (!harp_backend_supports(*b, HARP_OP_KV_STORE, kt) || !harp_backend_supports(*b, HARP_OP_ATTENTION, kt))
         return harp_err(HARP_ERR_UNSUPPORTED, "backend %s: no KV cache of type %s", (*b)->name,
                         harp_qtype_name(kt) ? harp_qtype_name(kt) : "?");
@@ -75,8 +81,8 @@ size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     for (int i = 0; i < 8; i++) f += n[i];
     if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
     const struct harp_aquant *q;
-    size_t kvb = ctx_kv_type(m, p, &q) == HARP_QTYPE_F32 ? d.n_kv_heads * d.head_dim * sizeof(float)
-                                                         : kv_quant_row_bytes(&q[0].fmt, d.n_kv_heads * d.head_dim);
+    const harp_qtype kt = ctx_kv_type(m, p, b, &q);
+    size_t kvb = q ? kv_quant_row_bytes(&q[0].fmt, d.n_kv_heads * d.head_dim) : kv_plain_row_bytes(kt, d.n_kv_heads * d.head_dim);
     size_t bytes = 2 * (size_t)d.n_layers * cache_rows(&d) * kvb;
     return f * sizeof(float) + bytes + (size_t)d.max_rows * sizeof(int32_t) + b->vt->ws_bytes(b, &d);
 }
@@ -105,16 +111,15 @@ static harp_status kv_init(harp_ctx *x, const harp_ctx_params *p) {
     harp_backend *b = x->b;
     harp_kv_cache *kv = &x->kv;
     const struct harp_aquant *q;
-    kv->type = ctx_kv_type(x->m, p, &q);
+    kv->type = ctx_kv_type(x->m, p, b, &q);
     kv->n_layers = x->d.n_layers;
     kv->rows = cache_rows(&x->d);
     kv->kv_dim = x->d.n_kv_heads * x->d.head_dim;
-    if (kv->type != HARP_QTYPE_F32) {
-        if (!q) return harp_err(HARP_ERR_UNSUPPORTED, "context: a KV cache of type %s needs the model's KV quantizers",
-                                harp_qtype_name(kv->type));
-        return kv_init_quant(x, q);
-    }
-    kv->row_bytes = (size_t)kv->kv_dim * sizeof(float);
+    if (q) return kv_init_quant(x, q);
+    kv->row_bytes = kv_plain_row_bytes(kv->type, kv->kv_dim);
+    if (!kv->row_bytes)
+        return harp_err(HARP_ERR_UNSUPPORTED, "context: a KV cache of type %s needs the model's KV quantizers",
+                        harp_qtype_name(kv->type));
     size_t bytes = (size_t)kv->n_layers * kv->rows * kv->row_bytes;
     kv->k = b->vt->alloc(b, bytes, "key cache");
     kv->v = b->vt->alloc(b, bytes, "value cache");

@@ -152,8 +152,13 @@ static harp_status forward_head(harp_ctx *c, const int32_t *lrows, int first, in
     for (int i = 0; i < n; i += R) {
         int nb = n - i < R ? n - i : R;
         const float *x = lrows ? c->x : c->x + (size_t)(first + i) * dim;
-        HARP_TRY(b->vt->rmsnorm(b, c->ws, x, lrows ? lrows + i : NULL, nb, dim, c->w->final_norm, m->cfg.norm_eps, c->xb));
         float *y[1] = {logits + (size_t)i * c->d.vocab};
+        if (fusable(c, &m->head_g) && (!lrows || nb == 1)) {   /* the norm in the head's input side */
+            const float *xr = lrows ? c->x + (size_t)lrows[i] * dim : x;
+            HARP_TRY(b->vt->linear_ex(b, c->ws, &m->head_g, c->w->head, xr, c->w->final_norm, m->cfg.norm_eps, nb, y, 0));
+            continue;
+        }
+        HARP_TRY(b->vt->rmsnorm(b, c->ws, x, lrows ? lrows + i : NULL, nb, dim, c->w->final_norm, m->cfg.norm_eps, c->xb));
         HARP_TRY(b->vt->linear(b, c->ws, &m->head_g, c->w->head, c->xb, nb, y));
     }
     return HARP_OK;

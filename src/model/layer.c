@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "model/kernels.h"
 #include "model/layer.h"
+#include "quant/qtype_traits.h"
 
 const harp_lin_slot harp_lin_slots[HARP_LIN_COUNT] = {
     [HARP_LIN_Q] = {HARP_LG_QKV, 0, "self_attn.q_proj"},     [HARP_LIN_K] = {HARP_LG_QKV, 1, "self_attn.k_proj"},
@@ -112,6 +113,30 @@ harp_status harp_lgroup_apply_host(const harp_lgroup *g, const float *X, int row
                 for (int i = 0; i < g->out[s]; i++) y[i] += g->bias[s][i];
             }
     return HARP_OK;
+}
+
+int harp_lgroup_f16_exact(const harp_lgroup *g) {
+    if (g->qt) return 0;
+    for (int s = 0; s < g->n_slices; s++)
+        if (!g->w[s] || !harp_f16_exact(g->w[s], (size_t)g->out[s] * (size_t)g->in)) return 0;
+    return 1;
+}
+
+harp_status harp_lgroup_f16_tensor(const harp_lgroup *g, harp_qtensor *t) {
+    memset(t, 0, sizeof *t);
+    if (!harp_lgroup_f16_exact(g)) return harp_err(HARP_ERR_INVALID_ARG, "linear group: its weights are not all fp16 values");
+    HARP_TRY(harp_qtensor_init(t, HARP_QTYPE_F16, g->out_total, g->in, 0));
+    harp_status st = harp_qtensor_alloc_plane(t, 0);
+    for (int s = 0, r0 = 0; !st && s < g->n_slices; r0 += g->out[s++]) {
+        const int64_t n = (int64_t)g->out[s] * g->in;
+        const float *w = g->w[s];
+        uint16_t *o = (uint16_t *)t->planes[0].owned + (size_t)r0 * (size_t)g->in;
+#pragma omp parallel for schedule(static) if (n >= (1 << 20))
+        for (int64_t i = 0; i < n; i++) o[i] = harp_f32_to_f16(w[i]);
+    }
+    if (!st) st = harp_qtensor_derive(t);
+    if (st) harp_qtensor_free(t);
+    return st;
 }
 
 /* W_effᵀ from the product on identity rows, 64 at a time, without the bias (added by the caller). */

@@ -73,6 +73,13 @@ int harp_lgroup_has_bias(const harp_lgroup *g);
  * or NULL when they are fp32. Backends with kernels for the type upload this, never a dense copy. */
 const struct harp_qtensor *harp_lgroup_qtensor(const harp_lgroup *g);
 
+/* Whether the group is fp32 slices whose every weight is an fp16 value (a checkpoint stored in fp16,
+ * read into fp32): then harp_lgroup_f16_tensor holds the same numbers in half the bytes. */
+int harp_lgroup_f16_exact(const harp_lgroup *g);
+/* Such a group's slices stacked (out_total × in) into *t as an F16 tensor without transforms (the
+ * caller frees it); HARP_ERR_INVALID_ARG when the group is not harp_lgroup_f16_exact. */
+harp_status harp_lgroup_f16_tensor(const harp_lgroup *g, harp_qtensor *t);
+
 /* Floats of scratch harp_lgroup_apply_host needs for `rows` rows (0 when none). */
 size_t harp_lgroup_scratch_floats(const harp_lgroup *g, int rows);
 /* The CPU product: Y[s] (rows × out[s], contiguous) = X · W_sᵀ + b_s for every slice. fp32 slices

@@ -1,7 +1,8 @@
 /* A model of a given shape with SYNTHETIC weights, built in host memory: every decoder group a
  * quantized tensor of the requested type with seeded random planes (every plane filled by the rule
  * its traits row states: any bits for codes, finite scales, zero points below 2^bits, finite fp16
- * for dense rows) and the requested transforms, random fp32 embeddings (tied head), unit norms. For
+ * for dense rows) and the requested transforms, random embeddings (tied head; fp16 values in fp32, as
+ * a loaded fp16 checkpoint holds, like the dense weights of an F32 model), unit norms. For
  * benchmarks of model shapes no checkpoint here has (`harp bench decode` without --gpu): the numbers
  * it yields are speeds, never quality. The forward pass, backends and kernels are the ones a loaded
  * folder uses. */
@@ -78,6 +79,20 @@ static harp_status synth_group(harp_lgroup *g, harp_qtype type, int rot, harp_rn
     return st;
 }
 
+/* Embeddings and dense weights hold fp16 values of 0.02·N(0, 1), as a checkpoint stored in fp16 does
+ * once loaded: entries of a 4 096-value table drawn once, picked by the generator's top bits (a 7B
+ * shape's 6.7e9 weights in seconds; these models measure speed, never quality). */
+enum { NTAB = 4096 };
+typedef struct { float v[NTAB]; } normal_tab;
+
+static void tab_fill(normal_tab *t, harp_rng *rng) {
+    for (int i = 0; i < NTAB; i++) t->v[i] = harp_f16_to_f32(harp_f32_to_f16((float)(0.02 * harp_rng_normal(rng))));
+}
+
+static float tab_draw(const normal_tab *t, harp_rng *rng) {
+    return t->v[harp_rng_u64(rng) >> 52];
+}
+
 static harp_status ones(size_t n, const char *what, float **out) {
     *out = harp_model_falloc(n, what);
     if (!*out) return HARP_ERR_OOM;
@@ -104,7 +119,9 @@ harp_status harp_model_synthetic(const harp_synth_params *p, harp_model **out) {
     harp_rng_seed(&rng, p->seed);
     const size_t emb = (size_t)c.vocab_size * (size_t)c.dim;
     harp_status st = (m->tok_emb = harp_model_falloc(emb, "synthetic embeddings")) ? HARP_OK : HARP_ERR_OOM;
-    for (size_t i = 0; !st && i < emb; i++) m->tok_emb[i] = (float)(0.02 * harp_rng_normal(&rng));
+    normal_tab tab;
+    tab_fill(&tab, &rng);
+    for (size_t i = 0; !st && i < emb; i++) m->tok_emb[i] = tab_draw(&tab, &rng);
     if (!st) st = ones((size_t)c.dim, "final norm", &m->final_norm);
     m->head_g.w_borrowed = 1;
     m->head_g.w[0] = m->tok_emb;
@@ -119,7 +136,7 @@ harp_status harp_model_synthetic(const harp_synth_params *p, harp_model **out) {
                 for (int s = 0; !st && s < lg->n_slices; s++) {
                     const size_t n = (size_t)lg->out[s] * (size_t)lg->in;
                     if (!(lg->w[s] = harp_model_falloc(n, what))) st = HARP_ERR_OOM;
-                    for (size_t k = 0; !st && k < n; k++) lg->w[s][k] = (float)(0.02 * harp_rng_normal(&rng));
+                    for (size_t k = 0; !st && k < n; k++) lg->w[s][k] = tab_draw(&tab, &rng);
                 }
             } else {
                 st = synth_group(&m->layers[l].cfg.g[g], p->qtype, p->rotation, &rng, what);

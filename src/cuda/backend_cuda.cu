@@ -714,18 +714,23 @@ harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **
     return HARP_OK;
 }
 
+// One query row per sequence, ≤ kDecRows rows: the decode attention kernel's plans.
+int decode_plan(const cuda_ws *w, const harp_plan *p) {
+    int one_each = p->rows <= kDecRows && p->rows <= w->d.max_rows;
+    for (int s = 0; s < p->n_seqs && one_each; s++) one_each = p->seqs[s].n == 1;
+    return one_each;
+}
+
 harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const harp_kv_cache *kv, int layer,
                          const harp_plan *p, float *out) {
     cuda_ws *w = (cuda_ws *)ws;
     HARP_TRY(kv_type_ok(kv));
     if (p->tree) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: prefix-tree sequence plans are not supported");
     const int f16 = kv->type == HARP_QTYPE_F16;
-    int one_each = p->rows <= kDecRows && p->rows <= w->d.max_rows;   // decode: one query row per sequence
-    for (int s = 0; s < p->n_seqs && one_each; s++) one_each = p->seqs[s].n == 1;
-    if (one_each)
+    if (decode_plan(w, p))
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
-                              w->att_count, out, impl_of(b)->stream);
+                              w->att_count, out, NULL, impl_of(b)->stream);
     kv_f32 v32;
     HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &v32));
     void **tab = NULL;
@@ -746,14 +751,29 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     return HARP_OK;
 }
 
+// Decode plans (one row per sequence): RoPE, the store and attention in one launch of the decode
+// kernel, which rotates q and the new key itself; other plans: rope_kv_store, then attention.
+harp_status cu_rope_attention(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
+                              int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
+                              const harp_plan *p, float *out) {
+    cuda_ws *w = (cuda_ws *)ws;
+    HARP_TRY(kv_type_ok(kv));
+    if (!decode_plan(w, p)) {
+        HARP_TRY(cu_rope_kv_store(b, ws, q, k, v, n_heads, n_kv_heads, head_dim, inv_freq, layout, kv, layer, p));
+        return cu_attention(b, ws, q, kv, layer, p, out);
+    }
+    void *kc = kv_at(kv, kv->k, layer, 0), *vc = kv_at(kv, kv->v, layer, 0);
+    const hc_rope_new rn = {k, v, inv_freq, w->krow, (int)layout, kc, vc};
+    return hc_attn_decode(q, kc, vc, kv->type == HARP_QTYPE_F16, w->pos, w->kbase, p->rows, n_heads, n_kv_heads, head_dim, kv->kv_dim,
+                          w->d.sliding_window, w->d.max_tokens, w->part, w->att_count, out, &rn, impl_of(b)->stream);
+}
+
 // ---- graphs of decode steps ----------------------------------------------------------------------
 
 harp_status cu_graph_begin(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode) {
     cuda_ws *w = (cuda_ws *)ws;
     *mode = HARP_GRAPH_PLAIN;
-    if (p->tree || p->rows < 1 || p->rows > kDecRows || p->rows > w->d.max_rows) return HARP_OK;
-    for (int s = 0; s < p->n_seqs; s++)
-        if (p->seqs[s].n != 1) return HARP_OK;
+    if (p->tree || p->rows < 1 || !decode_plan(w, p)) return HARP_OK;
     cuda_graph *g = &w->graph[p->rows];
     if (g->state != kGraphNone && (g->tag != tag || g->serial != serial)) {
         if (g->exec) cudaGraphExecDestroy(g->exec);
@@ -877,6 +897,7 @@ void fill_vt(harp_backend_i *v) {
     v->kv_store = cu_kv_store;
     v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;
     v->attention = cu_attention;
+    v->rope_attention = env_on("HARP_CUDA_FUSE") ? cu_rope_attention : NULL;
     v->add = cu_add;
     v->swiglu = cu_swiglu;
     v->score = cu_score;

@@ -57,12 +57,15 @@ static int cache_rows(const harp_dims *d) {
     return d->max_tokens > d->max_rows ? d->max_tokens : d->max_rows;
 }
 
-/* Float counts of the activation buffers, in the order of struct harp_ctx (x .. u). With glu, u holds
- * up|gate's product unsplit (rows × 2·hidden) for a linear_ex with HARP_LIN_GLU (forward.c). */
-static void act_floats(const harp_dims *d, int glu, size_t n[8]) {
+/* Float counts of the activation buffers, in the order of struct harp_ctx (x .. qkv1). With glu (a
+ * backend with linear_ex), u holds up|gate's product unsplit (rows × 2·hidden) for HARP_LIN_GLU and
+ * qkv1 one row's q|k|v product unsplit (forward.c); without, qkv1 is not allocated. */
+enum { N_ACT = 9 };
+static void act_floats(const harp_dims *d, int glu, size_t n[N_ACT]) {
     size_t R = (size_t)d->max_rows, qd = (size_t)d->n_heads * d->head_dim, kvd = (size_t)d->n_kv_heads * d->head_dim;
     size_t wide = qd > (size_t)d->dim ? qd : (size_t)d->dim;
-    size_t v[8] = {R * d->dim, R * wide, R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden * (glu ? 2 : 1)};
+    size_t v[N_ACT] = {R * d->dim, R * wide,        R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden * (glu ? 2 : 1),
+                       glu ? qd + 2 * kvd : 0};
     memcpy(n, v, sizeof v);
 }
 
@@ -76,9 +79,9 @@ size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     harp_backend *b;
     harp_dims d;
     if (!m || !p || ctx_dims(m, p, &b, &d)) return 0;
-    size_t n[8], f = 0;
+    size_t n[N_ACT], f = 0;
     act_floats(&d, b->vt->linear_ex != NULL, n);
-    for (int i = 0; i < 8; i++) f += n[i];
+    for (int i = 0; i < N_ACT; i++) f += n[i];
     if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
     const struct harp_aquant *q;
     const harp_qtype kt = ctx_kv_type(m, p, b, &q);
@@ -146,13 +149,13 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
     harp_status st = harp_model_weights(m, b, &x->w);
     if (!st) st = kv_init(x, p);
     if (!st) st = b->vt->ws_create(b, &d, &x->ws);
-    size_t n[8];
+    size_t n[N_ACT];
     act_floats(&d, b->vt->linear_ex != NULL, n);
-    float **bufs[8] = {&x->x, &x->xb, &x->q, &x->k, &x->v, &x->att, &x->g, &x->u};
-    static const char *const what[8] = {"activations", "activations", "queries", "keys", "values", "attention output",
-                                        "mlp gate", "mlp up"};
-    for (int i = 0; i < 8 && !st; i++)
-        if (!(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
+    float **bufs[N_ACT] = {&x->x, &x->xb, &x->q, &x->k, &x->v, &x->att, &x->g, &x->u, &x->qkv1};
+    static const char *const what[N_ACT] = {"activations", "activations",      "queries",  "keys", "values",
+                                            "attention output", "mlp gate", "mlp up", "one row's q|k|v"};
+    for (int i = 0; i < N_ACT && !st; i++)
+        if (n[i] && !(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
     if (!st && !(x->tok = b->vt->alloc(b, (size_t)d.max_rows * sizeof(int32_t), "token ids"))) st = HARP_ERR_OOM;
     if (!st && !b->vt->host_memory &&
         !(x->logits = b->vt->alloc(b, (size_t)d.max_rows * d.vocab * sizeof(float), "logits")))
@@ -174,7 +177,7 @@ harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out) {
 void harp_ctx_free(harp_ctx *c) {
     if (!c) return;
     harp_backend *b = c->b;
-    void *bufs[] = {c->kv.k, c->kv.v, c->kv.k_scale, c->kv.v_scale, c->kv.k_zero, c->kv.v_zero, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->tok, c->logits};
+    void *bufs[] = {c->kv.k, c->kv.v, c->kv.k_scale, c->kv.v_scale, c->kv.k_zero, c->kv.v_zero, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->qkv1, c->tok, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) b->vt->free(b, bufs[i]);
     if (c->ws) b->vt->ws_free(b, c->ws);

@@ -76,6 +76,17 @@ static harp_status seam(harp_ctx *c, const harp_mweights *w, int lp, int gp, flo
     return norm_linear(c, w, ln, gn, norm_w, rows, Y, nflags);
 }
 
+/* Where layer l's q|k|v product goes: one row through a fusable group stays unsplit in c->qkv1 (its
+ * slices are then q | k | v side by side: no split launch), else it is split into c->q, c->k, c->v.
+ * Returns the linear's flags; q, k, v (optional) get the three rows' addresses. */
+static unsigned qkv_out(const harp_ctx *c, int l, int rows, float *Y[3], float **q, float **k, float **v) {
+    const harp_model_config *cf = &c->m->cfg;
+    const int one = rows == 1 && c->qkv1 && fusable(c, group_of(c, l, HARP_LG_QKV));
+    Y[0] = one ? c->qkv1 : c->q, Y[1] = c->k, Y[2] = c->v;
+    if (q) *q = Y[0], *k = one ? Y[0] + cf->n_heads * cf->head_dim : c->k, *v = one ? *k + cf->n_kv_heads * cf->head_dim : c->v;
+    return one ? HARP_LIN_FUSED_OUT : 0;
+}
+
 /* One decoder layer over the plan's rows: c->x is updated in place. *qkv_ready: on entry, the
  * previous layer's seam already wrote this layer's q, k, v; on return, whether this layer wrote the
  * next one's. */
@@ -85,21 +96,24 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     const harp_model_config *cf = &c->m->cfg;
     const harp_layer_cfg *lc = &c->m->layers[l].cfg;
     int rows = p->rows, hd = cf->head_dim, hid = cf->hidden_dim;
-    float *qkv[3] = {c->q, c->k, c->v};
-    if (!*qkv_ready) HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv, 0));
-    if (vt->rope_kv_store && !lc->r3)
-        HARP_TRY(vt->rope_kv_store(b, c->ws, c->q, c->k, c->v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout,
-                                   &c->kv, l, p));
+    float *qkv[3], *q, *k, *v;
+    const unsigned qflags = qkv_out(c, l, rows, qkv, &q, &k, &v);
+    if (!*qkv_ready) HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv, qflags));
+    if (vt->rope_attention && !lc->r3)
+        HARP_TRY(vt->rope_attention(b, c->ws, q, k, v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, &c->kv, l, p,
+                                    c->att));
+    else if (vt->rope_kv_store && !lc->r3)
+        HARP_TRY(vt->rope_kv_store(b, c->ws, q, k, v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, &c->kv, l, p));
     else {
-        HARP_TRY(vt->rope(b, c->ws, c->q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
-        HARP_TRY(vt->rope(b, c->ws, c->k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
+        HARP_TRY(vt->rope(b, c->ws, q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
+        HARP_TRY(vt->rope(b, c->ws, k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
         if (lc->r3) {
-            HARP_TRY(vt->rotate(b, lc->r3, c->q, rows * cf->n_heads, hd));
-            HARP_TRY(vt->rotate(b, lc->r3, c->k, rows * cf->n_kv_heads, hd));
+            HARP_TRY(vt->rotate(b, lc->r3, q, rows * cf->n_heads, hd));
+            HARP_TRY(vt->rotate(b, lc->r3, k, rows * cf->n_kv_heads, hd));
         }
-        HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, c->k, c->v, p));
+        HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, k, v, p));
     }
-    HARP_TRY(vt->attention(b, c->ws, c->q, &c->kv, l, p, c->att));
+    if (!vt->rope_attention || lc->r3) HARP_TRY(vt->attention(b, c->ws, q, &c->kv, l, p, c->att));
     /* SwiGLU fused: up|gate's product stays whole in c->u (rows × [up | gate]), down reads silu(gate)·up */
     const harp_lgroup *gu = &lc->g[HARP_LG_UPGATE], *gd = &lc->g[HARP_LG_DOWN];
     const int glu = fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&
@@ -111,8 +125,10 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     float *down_in = glu ? c->u : c->g;
     const unsigned dflags = glu ? HARP_LIN_GLU : 0;
     *qkv_ready = l + 1 < c->d.n_layers && vt->linear_seam;
-    if (*qkv_ready)
-        return seam(c, w, l, HARP_LG_DOWN, down_in, dflags, l + 1, HARP_LG_QKV, w->attn_norm[l + 1], rows, qkv, 0);
+    if (*qkv_ready) {
+        const unsigned nflags = qkv_out(c, l + 1, rows, qkv, NULL, NULL, NULL);
+        return seam(c, w, l, HARP_LG_DOWN, down_in, dflags, l + 1, HARP_LG_QKV, w->attn_norm[l + 1], rows, qkv, nflags);
+    }
     return linear_residual(c, w, l, HARP_LG_DOWN, down_in, rows, dflags);
 }
 

@@ -42,6 +42,7 @@ struct harp_ctx {
     harp_ws *ws;
     int32_t *tok;                     /* (max_rows) token ids on the backend      */
     float *x, *xb, *q, *k, *v, *att, *g, *u;   /* activations on the backend      */
+    float *qkv1;                      /* one row's q | k | v unsplit (backends with linear_ex) */
     float *logits;                    /* (max_rows, vocab) on non-host backends   */
     int windows_rows;                 /* rows of the last harp_ctx_eval_windows   */
     harp_span *spans;                 /* plan scratch */

@@ -165,14 +165,6 @@ static void extent(const harp_span *sp, int ns, int rows, int *maxpos, int *cach
     }
 }
 
-/* fp16 of every value, as fp32 (what an fp16 cache holds) and as the stored bits. */
-static float *rounded(const float *x, size_t n, uint16_t **bits) {
-    float *r = malloc(n * 4);
-    *bits = malloc(n * 2);
-    for (size_t i = 0; i < n; i++) (*bits)[i] = harp_f32_to_f16(x[i]), r[i] = harp_f16_to_f32((*bits)[i]);
-    return r;
-}
-
 /* rope_kv_store against the three ops it stands for, on the GPU: bit-identical q, cache and k. */
 static void test_rope_store(const harp_span *sp, int ns, int nh, int nkv, int hd, harp_rope_layout layout) {
     harp_plan p = plan_of(sp, ns);
@@ -213,53 +205,6 @@ static void test_rope_store(const harp_span *sp, int ns, int nh, int nkv, int hd
     }
     gpu->vt->free(gpu, di), gpu->vt->free(gpu, dv);
     free(q), free(k), free(v), free(c0), free(inv), free(a), free(b);
-    free_ws(&w);
-}
-
-/* rope_attention against rope_kv_store then attention, on the GPU, for both cache types:
- * bit-identical output and cache (decode plans take the one-launch kernel, others the two ops). */
-static void test_rope_attention(const harp_span *sp, int ns, int nh, int nkv, int hd, harp_rope_layout layout, int window, int f16) {
-    if (!gpu->vt->rope_attention) return;
-    harp_plan p = plan_of(sp, ns);
-    int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
-    extent(sp, ns, p.rows, &maxpos, &cache_rows);
-    harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
-    pair_ws w = make_ws(&d);
-    size_t nq = (size_t)p.rows * qd, nk = (size_t)p.rows * kvd, cache = 2 * (size_t)cache_rows * kvd, eb = f16 ? 2 : 4;
-    float *q = rnd(nq, 1.0f), *k = rnd(nk, 1.0f), *v = rnd(nk, 1.0f), *c0 = rnd(cache, 1.0f), *inv = malloc((size_t)hd / 2 * 4);
-    uint16_t *c16 = NULL;
-    free(rounded(c0, cache, &c16));
-    for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
-    float *di = dev(inv, (size_t)hd / 2 * 4), *dv = dev(v, nk * 4), *dq[2], *dk[2], *dout[2];
-    harp_kv_cache kv[2];
-    const void *init = f16 ? (const void *)c16 : (const void *)c0;
-    for (int j = 0; j < 2; j++) {
-        dq[j] = dev(q, nq * 4), dk[j] = dev(k, nk * 4), dout[j] = dev(NULL, nq * 4);
-        kv[j] = (harp_kv_cache){.type = f16 ? HARP_QTYPE_F16 : HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd,
-                                .row_bytes = (size_t)kvd * eb, .k = dev(init, cache * eb), .v = dev(init, cache * eb)};
-    }
-    CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
-    CHECK_OK(gpu->vt->rope_kv_store(gpu, w.g, dq[0], dk[0], dv, nh, nkv, hd, di, layout, &kv[0], 1, &p));
-    CHECK_OK(gpu->vt->attention(gpu, w.g, dq[0], &kv[0], 1, &p, dout[0]));
-    CHECK_OK(gpu->vt->rope_attention(gpu, w.g, dq[1], dk[1], dv, nh, nkv, hd, di, layout, &kv[1], 1, &p, dout[1]));
-    const size_t most = nq > cache ? nq * 4 : cache * eb;
-    void *a = malloc(most), *b = malloc(most);
-    int same = 1;
-    const void *pairs[3][2] = {{dout[0], dout[1]}, {kv[0].k, kv[1].k}, {kv[0].v, kv[1].v}};
-    const size_t bytes[3] = {nq * 4, cache * eb, cache * eb};
-    for (int t = 0; t < 3; t++) {
-        host(a, pairs[t][0], bytes[t]);
-        host(b, pairs[t][1], bytes[t]);
-        same &= !memcmp(a, b, bytes[t]);
-    }
-    CHECK_MSG(same, "rope_attention %d seqs (%d rows) heads %d/%d hd %d layout %d window %d f16 %d: differs from rope_kv_store, "
-              "attention", ns, p.rows, nh, nkv, hd, layout, window, f16);
-    for (int j = 0; j < 2; j++) {
-        gpu->vt->free(gpu, dq[j]), gpu->vt->free(gpu, dk[j]), gpu->vt->free(gpu, dout[j]);
-        gpu->vt->free(gpu, kv[j].k), gpu->vt->free(gpu, kv[j].v);
-    }
-    gpu->vt->free(gpu, di), gpu->vt->free(gpu, dv);
-    free(q), free(k), free(v), free(c0), free(c16), free(inv), free(a), free(b);
     free_ws(&w);
 }
 
@@ -354,6 +299,14 @@ static void test_linear(int rows, int in, int n, const int *outs, int with_bias)
     }
     free(X);
     free_ws(&w);
+}
+
+/* fp16 of every value, as fp32 (what an fp16 cache holds) and as the stored bits. */
+static float *rounded(const float *x, size_t n, uint16_t **bits) {
+    float *r = malloc(n * 4);
+    *bits = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) (*bits)[i] = harp_f32_to_f16(x[i]), r[i] = harp_f16_to_f32((*bits)[i]);
+    return r;
 }
 
 /* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
@@ -506,16 +459,6 @@ int main(void) {
     test_rope_store(mixed, 3, 4, 4, 128, HARP_ROPE_HALF);
     harp_span step[2] = {{0, 1, 300, -1, 300}, {1, 1, 7, -1, 900}};
     test_rope_store(step, 2, 32, 8, 128, HARP_ROPE_HALF);
-    /* decode plans (one launch: RoPE and the store inside the attention kernel), a window, GQA, both
-     * layouts and cache types; a prefill plan (the two ops) */
-    for (int f16 = 0; f16 < 2; f16++) {
-        harp_span d3r[3] = {{0, 1, 300, -1, 300}, {1, 1, 5, -1, 700}, {2, 1, 31, -1, 1000}}, d1[1] = {{0, 1, 0, -1, 0}};
-        test_rope_attention(d3r, 3, 8, 2, 72, HARP_ROPE_HALF, 0, f16);
-        test_rope_attention(d3r, 3, 8, 2, 72, HARP_ROPE_INTERLEAVED, 100, f16);
-        test_rope_attention(d1, 1, 4, 4, 128, HARP_ROPE_HALF, 0, f16);
-        test_rope_attention(step, 2, 32, 8, 128, HARP_ROPE_HALF, 0, f16);
-        test_rope_attention(mixed, 3, 4, 4, 128, HARP_ROPE_HALF, 0, f16);
-    }
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);

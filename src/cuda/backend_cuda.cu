@@ -730,7 +730,7 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (decode_plan(w, p))
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
-                              w->att_count, out, NULL, impl_of(b)->stream);
+                              w->att_count, out, impl_of(b)->stream);
     kv_f32 v32;
     HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &v32));
     void **tab = NULL;
@@ -749,23 +749,6 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
                                 kv->kv_dim));
     }
     return HARP_OK;
-}
-
-// Decode plans (one row per sequence): RoPE, the store and attention in one launch of the decode
-// kernel, which rotates q and the new key itself; other plans: rope_kv_store, then attention.
-harp_status cu_rope_attention(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
-                              int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
-                              const harp_plan *p, float *out) {
-    cuda_ws *w = (cuda_ws *)ws;
-    HARP_TRY(kv_type_ok(kv));
-    if (!decode_plan(w, p)) {
-        HARP_TRY(cu_rope_kv_store(b, ws, q, k, v, n_heads, n_kv_heads, head_dim, inv_freq, layout, kv, layer, p));
-        return cu_attention(b, ws, q, kv, layer, p, out);
-    }
-    void *kc = kv_at(kv, kv->k, layer, 0), *vc = kv_at(kv, kv->v, layer, 0);
-    const hc_rope_new rn = {k, v, inv_freq, w->krow, (int)layout, kc, vc};
-    return hc_attn_decode(q, kc, vc, kv->type == HARP_QTYPE_F16, w->pos, w->kbase, p->rows, n_heads, n_kv_heads, head_dim, kv->kv_dim,
-                          w->d.sliding_window, w->d.max_tokens, w->part, w->att_count, out, &rn, impl_of(b)->stream);
 }
 
 // ---- graphs of decode steps ----------------------------------------------------------------------
@@ -897,7 +880,6 @@ void fill_vt(harp_backend_i *v) {
     v->kv_store = cu_kv_store;
     v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;
     v->attention = cu_attention;
-    v->rope_attention = env_on("HARP_CUDA_FUSE") ? cu_rope_attention : NULL;
     v->add = cu_add;
     v->swiglu = cu_swiglu;
     v->score = cu_score;

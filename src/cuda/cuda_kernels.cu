@@ -284,56 +284,23 @@ __device__ void att_window(int p, int window, int *lo, int *hi) {
     *lo = window > 0 && p + 1 > window ? p + 1 - window : 0;
 }
 
-// The step's new key and value for the attention kernel to rotate and store itself (hc_rope_new).
 template <typename T>
-struct RopeNew {
-    const float *k, *v, *inv_freq;   // rows × kvd: k before RoPE
-    const int32_t *krow;             // the cache row each row's key goes to
-    int layout;
-    T *kc, *vc;
-};
-
-__device__ __forceinline__ float kv_round(float x, const float *) { return x; }
-__device__ __forceinline__ float kv_round(float x, const __half *) { return __half2float(__float2half_rn(x)); }
-
-// ROPE: q arrives before RoPE; each CTA rotates its q head, and the CTAs whose chunk holds the new
-// position rotate its key themselves and use it and the value as the cache will hold them (the one
-// of the first q head of the kv head stores them), so the step needs no RoPE + store launch before:
-// the same values as hc_rope_store then the plain kernel.
-template <typename T, bool ROPE>
 __global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const int32_t *pos, const int32_t *base,
-                                 int grp, int hd, int kvd, int window, int ch, float *part, unsigned *count, float *out,
-                                 RopeNew<T> rn) {
+                                 int grp, int hd, int kvd, int window, int ch, float *part, unsigned *count, float *out) {
     pdl_wait();   // launched with pdl_launch: everything it reads comes from the kernels before it
     pdl_trigger();
-    __shared__ float qs[kAttMaxHd], red[kAttWarps], acc_sh[kAttWarps][kAttMaxHd], kn[ROPE ? kAttMaxHd : 1], vn[ROPE ? kAttMaxHd : 1];
+    __shared__ float qs[kAttMaxHd], red[kAttWarps], acc_sh[kAttWarps][kAttMaxHd];
     extern __shared__ float sc[];   // ch scores
     const int h = blockIdx.x, r = blockIdx.y, c = blockIdx.z, nh = gridDim.x, nc = gridDim.z;
     int lo, hi;
     att_window(pos[r], window, &lo, &hi);
-    const int t0 = c * ch, t1 = min(t0 + ch, hi), a = max(t0, lo), p = pos[r];
+    const int t0 = c * ch, t1 = min(t0 + ch, hi), a = max(t0, lo);
     float *pp = part + (((size_t)r * nh + h) * nc + c) * (size_t)(hd + 2);
     if (a >= t1) return;   // the combine skips chunks outside [lo, hi)
     const float *qr = q + ((size_t)r * nh + h) * hd;
     for (int i = threadIdx.x; i < hd; i += kAttThreads) qs[i] = qr[i];
-    const size_t off = (size_t)(h / grp) * hd;
-    const bool fresh = ROPE && p >= a && p < t1;   // this chunk holds the new key
-    if (ROPE) {
-        if (fresh)
-            for (int i = threadIdx.x; i < hd; i += kAttThreads) kn[i] = rn.k[(size_t)r * kvd + off + i], vn[i] = rn.v[(size_t)r * kvd + off + i];
-        __syncthreads();
-        rope_head(qs, (float)p, hd, rn.inv_freq, rn.layout);
-        if (fresh) rope_head(kn, (float)p, hd, rn.inv_freq, rn.layout);
-        __syncthreads();
-        if (fresh) {
-            const size_t dst = (size_t)rn.krow[r] * kvd + off;
-            for (int i = threadIdx.x; i < hd; i += kAttThreads) {
-                kn[i] = kv_round(kn[i], kc), vn[i] = kv_round(vn[i], vc);
-                if (h % grp == 0) kv_st(rn.kc + dst + i, kn[i]), kv_st(rn.vc + dst + i, vn[i]);
-            }
-        }
-    }
     __syncthreads();
+    const size_t off = (size_t)(h / grp) * hd;
     const T *K = kc + (size_t)base[r] * kvd + off, *V = vc + (size_t)base[r] * kvd + off;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -341,10 +308,7 @@ __global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const
     for (int t = a + warp; t < t1; t += kAttWarps) {
         const T *kr = K + (size_t)t * kvd;
         float d = 0.0f;
-        if (ROPE && t == p)
-            for (int i = lane; i < hd; i += 32) d += qs[i] * kn[i];
-        else
-            for (int i = lane; i < hd; i += 32) d += qs[i] * kv_ld(kr + i);
+        for (int i = lane; i < hd; i += 32) d += qs[i] * kv_ld(kr + i);
         d = warp_sum(d);
         if (!lane) sc[t - t0] = scale * d;
     }
@@ -364,11 +328,10 @@ __global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const
 #pragma unroll 4
     for (int t = a + warp; t < t1; t += kAttWarps) {
         const T *vr = V + (size_t)t * kvd;
-        const float pw = sc[t - t0];
-        const bool now = ROPE && t == p;
+        const float p = sc[t - t0];
 #pragma unroll
         for (int k = 0; k < kAttMaxHd / 32; k++)
-            if (lane + 32 * k < hd) acc[k] += pw * (now ? vn[lane + 32 * k] : kv_ld(vr + lane + 32 * k));
+            if (lane + 32 * k < hd) acc[k] += p * kv_ld(vr + lane + 32 * k);
     }
 #pragma unroll
     for (int k = 0; k < kAttMaxHd / 32; k++)
@@ -483,35 +446,24 @@ extern "C" size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int m
     return (size_t)rows * n_heads * ((max_T + ch - 1) / ch) * (size_t)(head_dim + 2);
 }
 
-template <typename T>
-harp_status attn_launch(const float *q, const void *kc, const void *vc, const int32_t *pos, const int32_t *base, int rows, int n_heads,
-                        int grp, int head_dim, int kvd, int window, int ch, int nc, float *part, unsigned *count, float *out,
-                        const hc_rope_new *rope, hc_stream st) {
-    const dim3 grid((unsigned)n_heads, (unsigned)rows, (unsigned)nc), block(kAttThreads);
-    const size_t smem = (size_t)ch * sizeof(float);
-    RopeNew<T> rn = {};
-    if (rope) rn = RopeNew<T>{rope->k, rope->v, rope->inv_freq, rope->krow, rope->layout, (T *)rope->kc, (T *)rope->vc};
-    if (rope)
-        pdl_launch(attn_part_kernel<T, true>, grid, block, smem, st, q, (const T *)kc, (const T *)vc, pos, base, grp, head_dim, kvd,
-                   window, ch, part, count, out, rn);
-    else
-        pdl_launch(attn_part_kernel<T, false>, grid, block, smem, st, q, (const T *)kc, (const T *)vc, pos, base, grp, head_dim, kvd,
-                   window, ch, part, count, out, rn);
-    return hc_launched("decode attention");
-}
-
 extern "C" harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos,
                                       const int32_t *base, int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window,
-                                      int max_T, float *part, unsigned *count, float *out, const hc_rope_new *rope, hc_stream st) {
+                                      int max_T, float *part, unsigned *count, float *out, hc_stream st) {
     if (rows < 1) return HARP_OK;
     if (head_dim > kAttMaxHd || n_kv_heads < 1 || n_heads % n_kv_heads || max_T < 1)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda decode attention: head_dim %d (at most %d), %d / %d heads", head_dim, kAttMaxHd,
                         n_heads, n_kv_heads);
     const int ch = att_chunk(max_T), nc = (max_T + ch - 1) / ch;
+    const dim3 grid((unsigned)n_heads, (unsigned)rows, (unsigned)nc), block(kAttThreads);
+    const size_t smem = (size_t)ch * sizeof(float);
     const int grp = n_heads / n_kv_heads;
     if (f16)
-        return attn_launch<__half>(q, kc, vc, pos, base, rows, n_heads, grp, head_dim, kvd, window, ch, nc, part, count, out, rope, st);
-    return attn_launch<float>(q, kc, vc, pos, base, rows, n_heads, grp, head_dim, kvd, window, ch, nc, part, count, out, rope, st);
+        pdl_launch(attn_part_kernel<__half>, grid, block, smem, st, q, (const __half *)kc, (const __half *)vc, pos, base, grp, head_dim,
+                   kvd, window, ch, part, count, out);
+    else
+        pdl_launch(attn_part_kernel<float>, grid, block, smem, st, q, (const float *)kc, (const float *)vc, pos, base, grp, head_dim,
+                   kvd, window, ch, part, count, out);
+    return hc_launched("decode attention");
 }
 
 extern "C" harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st) {

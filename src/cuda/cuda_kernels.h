@@ -56,18 +56,9 @@ harp_status hc_rope_store(float *q, float *k, const float *v, const int32_t *pos
  * (hc_attn_part_floats); the last chunk of each (row, head) to finish combines them. count: rows ×
  * n_heads counters, zero before the first call; each call leaves them zero. */
 size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int max_T);
-/* rope (optional): q arrives before RoPE and the step's new k (before RoPE) and v are given here: the
- * kernel rotates q, rotates k and stores k and v into cache rows krow[r] (kc, vc) itself -- what
- * hc_rope_store then the plain call compute, in one launch. */
-typedef struct hc_rope_new {
-    const float *k, *v, *inv_freq;
-    const int32_t *krow;
-    int layout;
-    void *kc, *vc;
-} hc_rope_new;
 harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos, const int32_t *base,
                            int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T, float *part,
-                           unsigned *count, float *out, const hc_rope_new *rope, hc_stream st);
+                           unsigned *count, float *out, hc_stream st);
 /* n elements of an fp16 cache's K and V (kc, vc) as fp32 into k and v. */
 harp_status hc_kv_widen(const void *kc, const void *vc, size_t n, float *k, float *v, hc_stream st);
 

@@ -64,7 +64,7 @@ enum { N_ACT = 9 };
 static void act_floats(const harp_dims *d, int glu, size_t n[N_ACT]) {
     size_t R = (size_t)d->max_rows, qd = (size_t)d->n_heads * d->head_dim, kvd = (size_t)d->n_kv_heads * d->head_dim;
     size_t wide = qd > (size_t)d->dim ? qd : (size_t)d->dim;
-    size_t v[N_ACT] = {R * d->dim, R * wide,        R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden * (glu ? 2 : 1),
+    size_t v[N_ACT] = {R * d->dim, R * wide, R * qd, R * kvd, R * kvd, R * qd, R * d->hidden, R * d->hidden * (glu ? 2 : 1),
                        glu ? qd + 2 * kvd : 0};
     memcpy(n, v, sizeof v);
 }
@@ -152,8 +152,8 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
     size_t n[N_ACT];
     act_floats(&d, b->vt->linear_ex != NULL, n);
     float **bufs[N_ACT] = {&x->x, &x->xb, &x->q, &x->k, &x->v, &x->att, &x->g, &x->u, &x->qkv1};
-    static const char *const what[N_ACT] = {"activations", "activations",      "queries",  "keys", "values",
-                                            "attention output", "mlp gate", "mlp up", "one row's q|k|v"};
+    static const char *const what[N_ACT] = {"activations",      "activations", "queries", "keys",           "values",
+                                            "attention output", "mlp gate",    "mlp up",  "one row's q|k|v"};
     for (int i = 0; i < N_ACT && !st; i++)
         if (n[i] && !(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
     if (!st && !(x->tok = b->vt->alloc(b, (size_t)d.max_rows * sizeof(int32_t), "token ids"))) st = HARP_ERR_OOM;

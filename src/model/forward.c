@@ -81,9 +81,11 @@ static harp_status seam(harp_ctx *c, const harp_mweights *w, int lp, int gp, flo
  * Returns the linear's flags; q, k, v (optional) get the three rows' addresses. */
 static unsigned qkv_out(const harp_ctx *c, int l, int rows, float *Y[3], float **q, float **k, float **v) {
     const harp_model_config *cf = &c->m->cfg;
-    const int one = rows == 1 && c->qkv1 && fusable(c, group_of(c, l, HARP_LG_QKV));
+    const harp_lgroup *g = group_of(c, l, HARP_LG_QKV);
+    const int qd = cf->n_heads * cf->head_dim, kvd = cf->n_kv_heads * cf->head_dim;
+    const int one = rows == 1 && c->qkv1 && fusable(c, g) && g->n_slices == 3 && g->out[0] == qd && g->out[1] == kvd && g->out[2] == kvd;
     Y[0] = one ? c->qkv1 : c->q, Y[1] = c->k, Y[2] = c->v;
-    if (q) *q = Y[0], *k = one ? Y[0] + cf->n_heads * cf->head_dim : c->k, *v = one ? *k + cf->n_kv_heads * cf->head_dim : c->v;
+    if (q) *q = Y[0], *k = one ? Y[0] + qd : c->k, *v = one ? *k + kvd : c->v;
     return one ? HARP_LIN_FUSED_OUT : 0;
 }
 

@@ -147,8 +147,7 @@ static double cpu_copy_gbps(void) {
     return best;
 }
 
-/* Bytes of the decoder weights one token reads (every plane of every group; 4 per weight when fp32). */
-/* Bytes of the decoder groups as held: planes of quantized groups, dense_b per weight of fp32 ones. */
+/* Bytes of the decoder weights one token reads, as held: planes of quantized groups, dense_b per weight of fp32 ones. */
 static double synth_weight_bytes(harp_model *m, double dense_b) {
     harp_model_info in;
     cli_check(harp_model_get_info(m, &in));

@@ -311,7 +311,7 @@ static float *rounded(const float *x, size_t n, uint16_t **bits) {
 
 /* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
  * first position hold earlier keys/values (the same random data on both backends). f16: the CUDA
- * cache holds fp16 (its default), checked bit for bit against the CPU's fp32 cache rounded, and its
+ * cache holds fp16 (kv_qtype F16), checked bit for bit against the CPU's fp32 cache rounded, and its
  * attention against the reference on those rounded keys and values. */
 static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int hd, int window, int f16) {
     harp_plan p = plan_of(sp, ns);

@@ -23,7 +23,7 @@ static harp_ctx_params window_params(harp_backend *b, int ctx, int windows) {
     p.max_tokens = ctx;
     p.max_rows = ctx * windows;
     p.backend = b;
-    p.kv_qtype = HARP_QTYPE_F32;   /* a quality measurement: the CPU's cache type, not the device's fp16 default */
+    p.kv_qtype = HARP_QTYPE_F32;   /* a quality measurement: the CPU's cache type, whatever the backend's default */
     return p;
 }
 

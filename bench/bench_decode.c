@@ -538,6 +538,7 @@ typedef struct dopts {
     double copy_gbps;
     void *stream;
     int path;                           /* --path: 1 the engine rows, 2 the ctx rows, 3 both */
+    int ckv[2], nckv;                   /* --ctx-kv: the ctx rows' cache elements, 32 (fp32) and / or 16 (fp16) */
     double (*eng_b1)[2];                /* [qtype][harp]: the engine's batch-1 tok/s (default settings), for vs_engine */
 } dopts;
 
@@ -600,12 +601,11 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
 
 /* --path ctx: the shape as a SYNTHETIC harp_model (src/model/synth.c: the groups in their packed type
  * with the same kind of transforms, fp16-valued embeddings and tied head; the fp16 rows' groups fp32 slices
- * of fp16 values, as loaded checkpoints hold; the backend's default KV cache: fp32, fp16 with
- * HARP_CUDA_KV_F16=1) through the
+ * of fp16 values, as loaded checkpoints hold; an fp32 or fp16 KV cache, --ctx-kv) through the
  * library's own forward pass on the CUDA backend -- what `harp generate --gpu` runs: a prompt of --pos
  * tokens, two untimed steps, then --reps timed decode steps of one token, each one harp_ctx_eval
  * (logits copied back). vs_engine: tok/s ÷ the engine row of the same type and rotation at batch 1. */
-static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
+static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bits) {
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers, np = o->pos > 0 ? o->pos : 1;
     /* fp16: dense fp32 groups of fp16 values, what a loaded fp16 checkpoint holds */
     const harp_synth_params p = synth_of(s, layers, np + o->reps + 3, qt == HARP_QTYPE_F16 ? HARP_QTYPE_F32 : (harp_qtype)qt,
@@ -621,7 +621,7 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     harp_backend *be = NULL;
     cli_check(harp_backend_cuda_create(0, &be));
     harp_ctx_params cp = harp_ctx_default_params();
-    cp.max_tokens = p.max_seq_len, cp.backend = be;
+    cp.max_tokens = p.max_seq_len, cp.backend = be, cp.kv_qtype = kv_bits == 16 ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
     harp_ctx *c = NULL;
     cli_check(harp_ctx_create_ex(m, &cp, &c));
     float *logits = malloc(sizeof(float) * (size_t)s->vocab);
@@ -637,8 +637,8 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp) {
     const int kvd = s->n_kv * (s->dim / s->n_heads);
     /* the CUDA backend holds fp32 groups of fp16 values (the fp16 rows' groups, every row's tied head) as
      * F16 planes unless HARP_CUDA_DENSE_F16=0 */
-    const char *df = getenv("HARP_CUDA_DENSE_F16"), *kf = getenv("HARP_CUDA_KV_F16");
-    const double dense_b = df && !strcmp(df, "0") ? 4.0 : 2.0, kv_b = kf && !strcmp(kf, "1") ? 2.0 : 4.0;   /* the backend's choices */
+    const char *df = getenv("HARP_CUDA_DENSE_F16");
+    const double dense_b = df && !strcmp(df, "0") ? 4.0 : 2.0, kv_b = kv_bits / 8.0;   /* the backend's choice; the cache's */
     const double wb = synth_weight_bytes(m, dense_b), head = dense_b * s->vocab * s->dim, kvb = 2.0 * kv_b * layers * (np + 3.0) * kvd;
     const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = shape_weights(s, layers);
@@ -708,7 +708,8 @@ static void usage(FILE *f) {
                "                         [--hyb-copies 8|16|32]   (QTIP HYB: copies of the table in shared memory, default 16)\n"
                "                         [--seam 1,0]   (RHT seams o → up|gate, down → q|k|v as one launch each: 1 default, 0 not)\n"
                "                         [--path engine|ctx|engine,ctx]   (ctx: the same shape through the library's forward pass on\n"
-               "                          the CUDA backend, what generate --gpu runs; batch 1, fp32 KV; default engine)\n"
+               "                          the CUDA backend, what generate --gpu runs; batch 1; default engine)\n"
+               "                         [--ctx-kv 32,16]   (the ctx rows' KV cache: fp32 and / or fp16, default 32)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -729,9 +730,10 @@ int bench_decode(int argc, char **argv) {
                                          {"fuse", required_argument, 0, 'F'},      {"kv-bits", required_argument, 0, 'V'},
                                          {"attn-variant", required_argument, 0, 'A'}, {"xf-stage", required_argument, 0, 'X'},
                                          {"hyb-copies", required_argument, 0, 'H'}, {"seam", required_argument, 0, 'S'},
-                                         {"path", required_argument, 0, 'T'},      {0, 0, 0, 0}};
+                                         {"path", required_argument, 0, 'T'},      {"ctx-kv", required_argument, 0, 'C'},
+                                         {0, 0, 0, 0}};
     static double eng_b1[HARP_QTYPE_COUNT][2];
-    dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1};
+    dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1, .ckv = {32, 0}, .nckv = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
     optind = 1;
@@ -766,6 +768,16 @@ int bench_decode(int argc, char **argv) {
             if (has[0]) o.kv[o.nkv++] = 16;
             if (has[1]) o.kv[o.nkv++] = 4;
             if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
+            break;
+        }
+        case 'C': {   /* 32 and / or 16, in the order given */
+            char buf[32];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            o.nckv = 0;
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+                if ((!strcmp(t, "32") || !strcmp(t, "16")) && o.nckv < 2) o.ckv[o.nckv++] = atoi(t);
+                else o.nckv = 3;
+            if (o.nckv < 1 || o.nckv > 2) cli_die(CLI_EXIT_USAGE, "--ctx-kv: 32, 16, 32,16 or 16,32, not '%s'", optarg);
             break;
         }
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
@@ -831,11 +843,11 @@ int bench_decode(int argc, char **argv) {
                 if (do_harp) kv_rows(&o, s, qts[qi], 1, batches[bi], fp16);
             }
         }
-        if (o.path & 2) {   /* the library's forward pass on the CUDA backend, batch 1 */
-            if (has_f16) ctx_row(&o, s, HARP_QTYPE_F16, 0);
+        for (int k = 0; k < o.nckv && (o.path & 2); k++) {   /* the library's forward pass on the CUDA backend, batch 1 */
+            if (has_f16) ctx_row(&o, s, HARP_QTYPE_F16, 0, o.ckv[k]);
             for (int qi = 0; qi < nq; qi++) {
-                if (do_rht) ctx_row(&o, s, qts[qi], 0);
-                if (do_harp) ctx_row(&o, s, qts[qi], 1);
+                if (do_rht) ctx_row(&o, s, qts[qi], 0, o.ckv[k]);
+                if (do_harp) ctx_row(&o, s, qts[qi], 1, o.ckv[k]);
             }
         }
     }

@@ -588,7 +588,7 @@ static void enq_attn(void *u, int i, cudaStream_t s) {
 static double run_attn(gctx *g, int nh, int nkv, int ctx, int B, int kv_bits, double kv16_us) {
     at a;
     memset(&a, 0, sizeof a);
-    a.s = (dec_attn_shape){nh, nkv, 128, ctx, 0};
+    a.s = (dec_attn_shape){nh, nkv, 128, ctx, 0, NULL};
     a.B = B, a.kv_bits = kv_bits;
     const int hd = 128, qd = nh * hd, kvd = nkv * hd;
     a.ldq = qd + 2 * kvd;

@@ -436,11 +436,11 @@ static void check_att_fold(const dec_attn_shape *s, int B, const float *dout, co
  * (a partial last chunk, a chunk of one key), groups 1, 2, 3 (the G = 4 kernel with a zero q row), 4
  * and 8, head_dim 32, 64 and 128, sliding windows not multiples of the chunk. */
 static void test_attention(void) {
-    static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0},  {32, 8, 128, 700, 100}, {6, 2, 64, 40, 0},
-                                            {32, 32, 128, 520, 0}, {32, 8, 128, 1100, 0},  {8, 8, 64, 1, 0},
-                                            {16, 4, 64, 63, 0},    {8, 1, 128, 65, 0},     {32, 4, 128, 513, 0},
-                                            {12, 4, 32, 513, 100}, {16, 2, 64, 65, 17},    {4, 4, 32, 63, 0},
-                                            {8, 4, 32, 130, 50}};
+    static const dec_attn_shape shapes[] = {{32, 8, 128, 300, 0, NULL},  {32, 8, 128, 700, 100, NULL}, {6, 2, 64, 40, 0, NULL},
+                                            {32, 32, 128, 520, 0, NULL}, {32, 8, 128, 1100, 0, NULL},  {8, 8, 64, 1, 0, NULL},
+                                            {16, 4, 64, 63, 0, NULL},    {8, 1, 128, 65, 0, NULL},     {32, 4, 128, 513, 0, NULL},
+                                            {12, 4, 32, 513, 100, NULL}, {16, 2, 64, 65, 17, NULL},    {4, 4, 32, 63, 0, NULL},
+                                            {8, 4, 32, 130, 50, NULL}};
     harp_rng rng;
     harp_rng_seed(&rng, 31);
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
@@ -549,7 +549,7 @@ static void pdl_chain(const dec_weights *w, const dec_xdev *xi, const dec_xdev *
 
 static void test_pdl(void) {
     const int n = 1536, npad = dec_npad(n);
-    const dec_attn_shape as = {12, 12, 128, 64, 0};
+    const dec_attn_shape as = {12, 12, 128, 64, 0, NULL};
     dec_synth sy;
     dec_weights hw, dw;
     CHECK_OK(dec_synth_planes(HARP_QTYPE_E8P2, n, n, 4242, &sy));

@@ -38,7 +38,7 @@ static void inv_freqs(int hd, float *f) {
 }
 
 static void test_twin(void) {
-    static const dec_attn_shape shapes[] = {{6, 2, 64, 40, 0}, {4, 4, 128, 17, 0}, {8, 2, 32, 9, 5}};
+    static const dec_attn_shape shapes[] = {{6, 2, 64, 40, 0, NULL}, {4, 4, 128, 17, 0, NULL}, {8, 2, 32, 9, 5, NULL}};
     harp_rng r;
     harp_rng_seed(&r, 3);
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -274,8 +274,8 @@ static void gpu_aq(harp_rng *r) {
 static int gpu_run(void) {
     harp_rng r;
     harp_rng_seed(&r, 17);
-    static const dec_attn_shape heads[] = {{32, 8, 128, 0, 0}, {6, 2, 64, 0, 0},  {4, 4, 32, 0, 0},
-                                           {32, 32, 128, 0, 0}, {16, 2, 64, 0, 0}, {64, 8, 128, 0, 0}};
+    static const dec_attn_shape heads[] = {{32, 8, 128, 0, 0, NULL}, {6, 2, 64, 0, 0, NULL},  {4, 4, 32, 0, 0, NULL},
+                                           {32, 32, 128, 0, 0, NULL}, {16, 2, 64, 0, 0, NULL}, {64, 8, 128, 0, 0, NULL}};
     static const int ctx[] = {1, 63, 64, 65, 130, 4096};
     for (int hi = 0; hi < 6; hi++)
         for (int ci = 0; ci < 6; ci++) {
@@ -284,7 +284,7 @@ static int gpu_run(void) {
             s.max_ctx = ctx[ci];
             gpu_case(&r, &s, ctx[ci] == 4096 ? 1 : 3);
         }
-    const dec_attn_shape w = {32, 8, 128, 300, 100};
+    const dec_attn_shape w = {32, 8, 128, 300, 100, NULL};
     gpu_case(&r, &w, 3);
     gpu_aq(&r);
     return t_done();

@@ -3,7 +3,8 @@
  * sequence continuing the cache (decode) and of roots of different lengths. Skipped (77) without
  * -DHARP_CUDA=ON or without a device. Tolerances, all from the fact that both sides compute in fp32
  * with the same formulas and only the summation order or the libm differs:
- *   embed, add, kv_store   exact; rope_kv_store bit-identical to rope, rope, kv_store on the GPU
+ *   embed, add, kv_store   exact; rope_kv_store bit-identical to rope, rope, kv_store on the GPU;
+ *                          rope_attention bit-identical to rope_kv_store + attention on the GPU
  *   rmsnorm   |Δ| ≤ 4 ulp of |ref| (the double sum of squares rounds to float identically or 1 ulp apart)
  *   rope      |Δ| ≤ 1e-6·(|a|+|b|) of the rotated pair (CUDA cosf/sinf are within 2 ulp)
  *   swiglu    |Δ| ≤ 1e-6·|ref| (CUDA expf within 2 ulp)
@@ -26,6 +27,7 @@
 
 #ifdef HARP_HAVE_CUDA
 static harp_rng rng;
+static float *rounded(const float *x, size_t n, uint16_t **bits);
 static harp_backend *cpu, *gpu;
 
 static float *rnd(size_t n, float scale) {
@@ -205,6 +207,56 @@ static void test_rope_store(const harp_span *sp, int ns, int nh, int nkv, int hd
     }
     gpu->vt->free(gpu, di), gpu->vt->free(gpu, dv);
     free(q), free(k), free(v), free(c0), free(inv), free(a), free(b);
+    free_ws(&w);
+}
+
+/* rope_attention on one decode row whose q | k | v sit side by side (forward.c's unsplit product)
+ * against rope_kv_store + attention on split copies, on the GPU: the same cache bytes and the same
+ * output bits (the engine's fp16 kernel rotates and stores as rope_kv_store does, and rope_kv_store
+ * + attention reach the same kernel); fp16 and fp32 caches, head dims the engine takes and one it
+ * does not (the fallback: the two ops), cache rows that do not start at position 0. */
+static void test_rope_attention(int pos, int nh, int nkv, int hd, int window, harp_rope_layout layout, int f16) {
+    if (!gpu->vt->rope_attention) return;   /* HARP_CUDA_FUSE=0 */
+    const harp_span sp[1] = {{0, 1, pos, -1, pos + 5}};
+    harp_plan p = plan_of(sp, 1);
+    int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
+    extent(sp, 1, p.rows, &maxpos, &cache_rows);
+    harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
+    pair_ws w = make_ws(&d);
+    const size_t cache = 2 * (size_t)cache_rows * kvd, eb = f16 ? 2 : 4, nr = (size_t)qd + 2 * (size_t)kvd;
+    float *c0 = rnd(cache, 1.0f), *row = rnd(nr, 1.0f), *inv = malloc((size_t)hd / 2 * 4);
+    uint16_t *c16 = NULL;
+    float *c0r = rounded(c0, cache, &c16);
+    for (int i = 0; i < hd / 2; i++) inv[i] = powf(10000.0f, -2.0f * i / hd);
+    float *di = dev(inv, (size_t)hd / 2 * 4), *drow = dev(row, nr * 4);
+    float *dq = dev(row, (size_t)qd * 4), *dk = dev(row + qd, (size_t)kvd * 4), *dv = dev(row + qd + kvd, (size_t)kvd * 4);
+    float *dout[2];
+    harp_kv_cache kv[2];
+    for (int j = 0; j < 2; j++) {
+        dout[j] = dev(NULL, (size_t)qd * 4);
+        kv[j] = (harp_kv_cache){.type = f16 ? HARP_QTYPE_F16 : HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd,
+                                .row_bytes = (size_t)kvd * eb, .k = dev(f16 ? (void *)c16 : (void *)c0, cache * eb),
+                                .v = dev(f16 ? (void *)c16 : (void *)c0, cache * eb)};
+    }
+    CHECK_OK(gpu->vt->plan_begin(gpu, w.g, &p));
+    CHECK_OK(gpu->vt->rope_kv_store(gpu, w.g, dq, dk, dv, nh, nkv, hd, di, layout, &kv[0], 1, &p));
+    CHECK_OK(gpu->vt->attention(gpu, w.g, dq, &kv[0], 1, &p, dout[0]));
+    CHECK_OK(gpu->vt->rope_attention(gpu, w.g, drow, drow + qd, drow + qd + kvd, nh, nkv, hd, di, layout, &kv[1], 1, &p, dout[1]));
+    const size_t most = cache * eb > (size_t)qd * 4 ? cache * eb : (size_t)qd * 4;
+    unsigned char *a = malloc(most), *b = malloc(most);
+    int same = 1;
+    const void *pairs[3][2] = {{kv[0].k, kv[1].k}, {kv[0].v, kv[1].v}, {dout[0], dout[1]}};
+    const size_t bytes[3] = {cache * eb, cache * eb, (size_t)qd * 4};
+    for (int t = 0; t < 3; t++) {
+        host(a, pairs[t][0], bytes[t]);
+        host(b, pairs[t][1], bytes[t]);
+        same &= !memcmp(a, b, bytes[t]);
+    }
+    CHECK_MSG(same, "rope_attention position %d heads %d/%d hd %d window %d layout %d f16 %d: differs from rope_kv_store + attention",
+              pos, nh, nkv, hd, window, layout, f16);
+    for (int j = 0; j < 2; j++) gpu->vt->free(gpu, dout[j]), gpu->vt->free(gpu, kv[j].k), gpu->vt->free(gpu, kv[j].v);
+    gpu->vt->free(gpu, di), gpu->vt->free(gpu, drow), gpu->vt->free(gpu, dq), gpu->vt->free(gpu, dk), gpu->vt->free(gpu, dv);
+    free(c0), free(c0r), free(c16), free(row), free(inv), free(a), free(b);
     free_ws(&w);
 }
 
@@ -459,6 +511,13 @@ int main(void) {
     test_rope_store(mixed, 3, 4, 4, 128, HARP_ROPE_HALF);
     harp_span step[2] = {{0, 1, 300, -1, 300}, {1, 1, 7, -1, 900}};
     test_rope_store(step, 2, 32, 8, 128, HARP_ROPE_HALF);
+    for (int f16 = 0; f16 < 2; f16++) {
+        test_rope_attention(300, 32, 8, 128, 0, HARP_ROPE_HALF, f16);
+        test_rope_attention(0, 8, 8, 64, 0, HARP_ROPE_INTERLEAVED, f16);
+        test_rope_attention(1000, 12, 4, 32, 100, HARP_ROPE_HALF, f16);
+        test_rope_attention(65, 6, 2, 64, 17, HARP_ROPE_INTERLEAVED, f16);
+        test_rope_attention(513, 4, 4, 72, 0, HARP_ROPE_HALF, f16);   /* head_dim 72: the two ops */
+    }
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);

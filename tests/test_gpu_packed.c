@@ -11,6 +11,8 @@
  *      within 8e-6);
  *   2. 128 greedy tokens on each backend alone: identical, or at the first divergence the CPU's top
  *      two logits within 1e-3 relative (a near tie that fp16 activations may flip);
+ *   1. and 2. run twice: with fp32 KV caches on both backends and with fp16 caches on both (the CPU's
+ *      rounds as the GPU's stores do);
  *   3. harp_eval_ppl_gpu vs the CPU harp_eval_ppl on the first 8 windows (ctx 512, or the model's
  *      maximum) of the ref-corpus test split (TinyStories for vocab ≤ 512): within 2e-3 relative.
  * Also synthetic E8P2 models (model/synth.c) of dim 1 024 / 2 048, where the backend joins linears by the
@@ -32,18 +34,23 @@
 #include "test_util.h"
 
 #ifdef HARP_HAVE_CUDA
-static harp_status ctxs(harp_model *m, harp_ctx **cg, harp_ctx **cc) {
+/* A GPU and a CPU context, both with KV cache elements of type kv (F32 or F16). */
+static harp_status ctxs(harp_model *m, harp_qtype kv, harp_ctx **cg, harp_ctx **cc) {
     harp_backend *g = NULL;
     HARP_TRY(harp_backend_cuda_create(0, &g));
     harp_ctx_params p = harp_ctx_default_params();
     p.max_tokens = 256;
     p.max_rows = 64;
     p.backend = g;
+    p.kv_qtype = kv;
     harp_status st = harp_ctx_create_ex(m, &p, cg);
     harp_backend_free(g);
-    if (!st) st = harp_ctx_create(m, 256, cc);
+    p.backend = NULL;
+    if (!st) st = harp_ctx_create_ex(m, &p, cc);
     return st;
 }
+
+static const char *kv_name(harp_qtype kv) { return kv == HARP_QTYPE_F16 ? "fp16 cache" : "fp32 cache"; }
 
 static void check_model(const char *dir, const char *text_big, const char *text_small) {
     harp_model *m = NULL;
@@ -51,20 +58,25 @@ static void check_model(const char *dir, const char *text_big, const char *text_
     if (!m) return;
     const int V = m->cfg.vocab_size;
     const char *text = V <= 512 ? text_small : text_big;   /* stories260K-shaped folders: TinyStories */
-    harp_ctx *cg = NULL, *cc = NULL;
-    CHECK_OK(ctxs(m, &cg, &cc));
     const harp_qtensor *t = harp_lgroup_qtensor(&m->layers[0].cfg.g[0]);
     const double tol = t && t->xf.rot_in && harp_rot_get_kind(t->xf.rot_in) == HARP_ROT_BUTTERFLY ? 1e-2 : 1e-3;
-    if (cg && cc) {
-        const ctx_cmp r = ctx_compare(cc, cg, V, 16, 64, 128);
-        printf("%s: logits rel L2 gpu vs cpu: prompt (16 rows, GEMM path) %.3g, 64 decode steps (GEMV path) max %.3g "
-               "(bound %.3g); greedy 128: %d identical", dir, r.prompt, r.dec, tol, r.same);
-        if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
-        printf("\n");
-        CHECK_MSG(r.prompt <= tol && r.dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", dir, r.prompt, r.dec);
-        CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "%s: greedy decode diverges at %d with a top-2 gap of %.3g", dir, r.div, r.gap);
+    for (int i = 0; i < 2; i++) {   /* both cache types, each against the CPU with the same cache */
+        const harp_qtype kv = i ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
+        harp_ctx *cg = NULL, *cc = NULL;
+        CHECK_OK(ctxs(m, kv, &cg, &cc));
+        if (cg && cc) {
+            const ctx_cmp r = ctx_compare(cc, cg, V, 16, 64, 128);
+            printf("%s, %s: logits rel L2 gpu vs cpu: prompt (16 rows, GEMM path) %.3g, 64 decode steps (GEMV path) max %.3g "
+                   "(bound %.3g); greedy 128: %d identical", dir, kv_name(kv), r.prompt, r.dec, tol, r.same);
+            if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
+            printf("\n");
+            CHECK_MSG(r.prompt <= tol && r.dec <= tol, "%s, %s: logits differ (prompt %.3g, decode %.3g)", dir, kv_name(kv), r.prompt,
+                      r.dec);
+            CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "%s, %s: greedy decode diverges at %d with a top-2 gap of %.3g", dir, kv_name(kv),
+                      r.div, r.gap);
+        }
+        harp_ctx_free(cg), harp_ctx_free(cc);
     }
-    harp_ctx_free(cg), harp_ctx_free(cc);
 
     /* perplexity, first 8 windows */
     char *buf = NULL;
@@ -95,20 +107,25 @@ static void check_synthetic(int dim, int hidden, int rotation) {
     harp_model *m = NULL;
     CHECK_OK(harp_model_synthetic(&sp, &m));
     if (!m) return;
-    harp_ctx *cg = NULL, *cc = NULL;
-    CHECK_OK(ctxs(m, &cg, &cc));
     const double tol = rotation == HARP_SYNTH_ROT_HARP ? 1e-2 : 1e-3;
-    if (cg && cc) {
-        const ctx_cmp r = ctx_compare(cc, cg, sp.vocab, 16, 64, 128);
-        printf("synthetic E8P2 %s dim %d hidden %d: logits rel L2 gpu vs cpu: prompt %.3g, 64 decode steps max %.3g (bound %.3g); "
-               "greedy 128: %d identical", rotation == HARP_SYNTH_ROT_HARP ? "harp" : "rht", dim, hidden, r.prompt, r.dec, tol, r.same);
-        if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
-        printf("\n");
-        CHECK_MSG(r.prompt <= tol && r.dec <= tol, "synthetic dim %d: logits differ (prompt %.3g, decode %.3g)", dim, r.prompt, r.dec);
-        CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "synthetic dim %d: greedy decode diverges at %d with a top-2 gap of %.3g", dim, r.div,
-                  r.gap);
+    for (int i = 0; i < 2; i++) {
+        const harp_qtype kv = i ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
+        harp_ctx *cg = NULL, *cc = NULL;
+        CHECK_OK(ctxs(m, kv, &cg, &cc));
+        if (cg && cc) {
+            const ctx_cmp r = ctx_compare(cc, cg, sp.vocab, 16, 64, 128);
+            printf("synthetic E8P2 %s dim %d hidden %d, %s: logits rel L2 gpu vs cpu: prompt %.3g, 64 decode steps max %.3g "
+                   "(bound %.3g); greedy 128: %d identical", rotation == HARP_SYNTH_ROT_HARP ? "harp" : "rht", dim, hidden, kv_name(kv),
+                   r.prompt, r.dec, tol, r.same);
+            if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
+            printf("\n");
+            CHECK_MSG(r.prompt <= tol && r.dec <= tol, "synthetic dim %d, %s: logits differ (prompt %.3g, decode %.3g)", dim, kv_name(kv),
+                      r.prompt, r.dec);
+            CHECK_MSG(r.div < 0 || r.gap <= 1e-3, "synthetic dim %d, %s: greedy decode diverges at %d with a top-2 gap of %.3g", dim,
+                      kv_name(kv), r.div, r.gap);
+        }
+        harp_ctx_free(cg), harp_ctx_free(cc);
     }
-    harp_ctx_free(cg), harp_ctx_free(cc);
     harp_model_free(m);
 }
 #endif

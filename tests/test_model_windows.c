@@ -2,8 +2,10 @@
  * perplexity) on the CPU backend: the logits it keeps are bit-identical to harp_ctx_eval_seqs over
  * the same roots (same plan, same calls), its scores equal harp_score_row on them exactly, KL of a
  * model against a second context of itself is exactly 0 with full top-1 agreement; plus the
- * context parameter checks (harp_ctx_create_ex) and the score argument checks. Tiny fixtures
+ * context parameter checks (harp_ctx_create_ex), the score argument checks and the fp16 KV cache
+ * against the fp32 one. Tiny fixtures
  * (sliding window, GQA, biases) and stories260K when ../shared is present. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "harp.h"
@@ -70,9 +72,6 @@ static void check_params(harp_model *m) {
     harp_ctx_params p = harp_ctx_default_params();
     CHECK(p.max_tokens == 512 && p.max_rows == 0 && p.backend == NULL && p.kv_qtype == HARP_KV_DEFAULT);
     p.max_tokens = 8;
-    p.kv_qtype = HARP_QTYPE_F16;   /* the CPU backend has no fp16 cache */
-    CHECK(harp_ctx_create_ex(m, &p, &c) == HARP_ERR_UNSUPPORTED && c == NULL);
-    p.max_tokens = 8;
     p.kv_qtype = HARP_QTYPE_INT8;
     CHECK(harp_ctx_create_ex(m, &p, &c) == HARP_ERR_UNSUPPORTED && c == NULL);
     p.kv_qtype = HARP_QTYPE_F32;
@@ -92,6 +91,47 @@ static void check_params(harp_model *m) {
     harp_backend_free(g);
 }
 
+/* The fp16 cache (kv_qtype F16): the prompt and then one token at a time, against the fp32 cache of
+ * the same model. K / V rounded to fp16 move the logits a little (not at all would mean no rounding),
+ * and a second fp16 context gives the same bits. */
+static void check_f16_cache(harp_model *m, const char *name) {
+    enum { N = 12 };
+    const int V = m->cfg.vocab_size;
+    harp_ctx *c[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) {
+        harp_ctx_params p = harp_ctx_default_params();
+        p.max_tokens = 32;
+        p.kv_qtype = i ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
+        CHECK_OK(harp_ctx_create_ex(m, &p, &c[i]));
+        if (!c[i]) goto done;
+    }
+    int32_t tok[N];
+    uint32_t seed = 7;
+    for (int i = 0; i < N; i++) seed = seed * 1664525u + 1013904223u, tok[i] = (int32_t)((seed >> 8) % (uint32_t)V);
+    float *lg = malloc(sizeof(float) * 3 * (size_t)V);
+    double worst = 0.0;
+    int moved = 0, same = 1;
+    for (int step = 0; step < 4; step++) {   /* a prompt of N − 3 tokens, then 3 single tokens */
+        const int at = step ? N - 4 + step : 0, n = step ? 1 : N - 3;
+        for (int i = 0; i < 3; i++) CHECK_OK(harp_ctx_eval(c[i], tok + at, n, lg + (size_t)i * V, 0));
+        double num = 0.0, den = 0.0;
+        for (int j = 0; j < V; j++) {
+            const double d = (double)lg[V + j] - lg[j];
+            num += d * d, den += (double)lg[j] * lg[j];
+            moved += lg[V + j] != lg[j];
+            same &= lg[V + j] == lg[2 * V + j];
+        }
+        const double rel = sqrt(num / (den > 0 ? den : 1));
+        worst = rel > worst ? rel : worst;
+    }
+    printf("%-24s fp16 cache: logits rel. RMS %.2e from the fp32 cache's, %d values moved, second run %s\n", name, worst, moved,
+           same ? "bit-identical" : "DIFFERENT");
+    CHECK(worst < 1e-2 && moved > 0 && same);
+    free(lg);
+done:
+    for (int i = 0; i < 3; i++) harp_ctx_free(c[i]);
+}
+
 int main(void) {
     const char *fx[] = {"mistral-tiny", "qwen2-tiny", "llama3-rope-tiny"};
     harp_model_params mp = harp_model_default_params();
@@ -102,11 +142,13 @@ int main(void) {
         if (!m) continue;
         check_model(m, fx[i], 11, 3);
         if (i == 0) check_params(m);
+        check_f16_cache(m, fx[i]);
         harp_model_free(m);
     }
     harp_model *m = NULL;
     CHECK_OK(harp_model_open(t_shared("models/stories260K/stories260K.bin"), &mp, &m));
     if (m) check_model(m, "stories260K", 37, 4);
+    if (m) check_f16_cache(m, "stories260K");
     harp_model_free(m);
     return t_done();
 }

@@ -37,8 +37,9 @@ const char *harp_backend_name(const harp_backend *b);   /* "cpu", "cuda:0", ... 
  *   backend     NULL = the CPU backend.
  *   kv_qtype    element type of the KV cache of a model without KV quantizers: HARP_KV_DEFAULT
  *               (the default: the backend's choice, F32 -- on CUDA F16 when the environment sets
- *               HARP_CUDA_KV_F16=1), HARP_QTYPE_F32 or HARP_QTYPE_F16 (backends that have it:
- *               CUDA); a W/A/KV model's own KV quantizers decide its cache type (quantized storage). */
+ *               HARP_CUDA_KV_F16=1), HARP_QTYPE_F32 or HARP_QTYPE_F16 (both backends: values
+ *               rounded to nearest even on store); a W/A/KV model's own KV quantizers decide its
+ *               cache type (quantized storage). */
 #define HARP_KV_DEFAULT HARP_QTYPE_COUNT
 typedef struct harp_ctx_params {
     int max_tokens;
@@ -51,9 +52,10 @@ harp_ctx_params harp_ctx_default_params(void);
 /* harp_ctx_create(m, n, out) is harp_ctx_create_ex with max_tokens = n and the other defaults. */
 harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx **out);
 harp_backend *harp_ctx_backend(const harp_ctx *c);
-/* harp_generate (harp/model.h) on a context of backend b (NULL = the CPU): the prompt in one pass,
- * then one token per decode step through b's KV cache. */
-harp_status harp_generate_ex(harp_model *m, harp_backend *b, const int32_t *prompt, int n_prompt, int n_new,
+/* harp_generate (harp/model.h) on a context of parameters p (NULL = harp_ctx_default_params(): the
+ * CPU backend; p->max_tokens is replaced by n_prompt + n_new): the prompt in one pass, then one token
+ * per decode step through the context's KV cache. */
+harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int32_t *prompt, int n_prompt, int n_new,
                              const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
                              void *user);
 

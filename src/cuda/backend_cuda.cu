@@ -9,9 +9,10 @@
 // signs ⊙ slice scales) -- q|k|v and up|gate fused, as one product each. A type or rotation the
 // kernels lack fails at load naming the group. The optional ops fuse around packed linears
 // (linear_ex: RMSNorm / SwiGLU into the input transform, the residual add into the output side;
-// linear_seam: dec_linear_seam between two RHT linears; rope_kv_store). Attention: a plan of one row
-// per sequence (decode) runs hc_attn_decode, which reads positions and cache rows from device memory;
-// otherwise two batched SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked
+// linear_seam: dec_linear_seam between two RHT linears; rope_kv_store; rope_attention). Attention: a
+// plan of one row per sequence (decode) runs the engine's dec_attn over an fp16 cache (with RoPE and the
+// store inside it for one unsplit q|k|v row: dec_attn_rope) and hc_attn_decode over an fp32 one, both
+// reading positions and cache rows from device memory; otherwise two batched SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked
 // softmax kernel: one call for a plan of independent windows, one per sequence otherwise; prefix-tree
 // plans are not supported. Every op runs on the instance's non-blocking stream, so a decode step's
 // ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise
@@ -360,9 +361,26 @@ size_t cu_group_bytes(const harp_backend *b, const harp_lgroup *g) {
 
 // ---- workspace ------------------------------------------------------------------------------------
 
-// Decode attention's partials: rows of one token each, up to kDecRows of them.
+// The fp16 cache's decode attention is the engine's (dec_attn.cu: the chunk's K / V loaded into
+// registers at once, four lanes per key, a kv head's q group in one CTA), where its shapes allow;
+// HARP_CUDA_ENGINE_ATTN=0 keeps hc_attn_decode for the A/B. Its sequences are the plan's rows, each at
+// its own cache rows (seq_row: the plan's position-0 rows).
+bool engine_attn_shape(const harp_dims *d, const int32_t *seq_row, dec_attn_shape *s) {
+    static const int on = env_on("HARP_CUDA_ENGINE_ATTN");
+    const int hd = d->head_dim;
+    if (!on || (hd != 32 && hd != 64 && hd != 128) || d->n_kv_heads < 1 || d->n_heads % d->n_kv_heads || d->n_heads / d->n_kv_heads > 8)
+        return false;
+    *s = dec_attn_shape{d->n_heads, d->n_kv_heads, hd, d->max_tokens, d->sliding_window, seq_row};
+    return true;
+}
+
+// Decode attention's partials: rows of one token each, up to kDecRows of them, for either kernel.
 size_t part_floats(const harp_dims *d) {
-    return hc_attn_part_floats(d->max_rows < kDecRows ? d->max_rows : kDecRows, d->n_heads, d->head_dim, d->max_tokens);
+    const int rows = d->max_rows < kDecRows ? d->max_rows : kDecRows;
+    const size_t own = hc_attn_part_floats(rows, d->n_heads, d->head_dim, d->max_tokens);
+    dec_attn_shape s;
+    const size_t eng = engine_attn_shape(d, NULL, &s) ? dec_attn_workspace_floats(&s, rows) : 0;
+    return own > eng ? own : eng;
 }
 
 void graphs_reset(cuda_ws *w) {
@@ -727,6 +745,10 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     HARP_TRY(kv_type_ok(kv));
     if (p->tree) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: prefix-tree sequence plans are not supported");
     const int f16 = kv->type == HARP_QTYPE_F16;
+    dec_attn_shape es;
+    if (f16 && decode_plan(w, p) && engine_attn_shape(&w->d, w->kbase, &es))
+        return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
+                        (dec_stream)impl_of(b)->stream);
     if (decode_plan(w, p))
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
@@ -749,6 +771,24 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
                                 kv->kv_dim));
     }
     return HARP_OK;
+}
+
+// One decode row whose q | k | v sit side by side (forward.c's unsplit one-row product) over an fp16
+// cache: the engine's kernel rotates q and the new key itself and the CTA holding the new position
+// stores K / V (dec_attn_rope: the same cache bits as rope_kv_store). Other plans: the two ops.
+harp_status cu_rope_attention(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
+                              int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
+                              const harp_plan *p, float *out) {
+    cuda_ws *w = (cuda_ws *)ws;
+    HARP_TRY(kv_type_ok(kv));
+    const size_t qd = (size_t)n_heads * head_dim, kvd = (size_t)kv->kv_dim;
+    dec_attn_shape es;
+    if (kv->type == HARP_QTYPE_F16 && p->rows == 1 && decode_plan(w, p) && k == q + qd && v == k + kvd &&
+        engine_attn_shape(&w->d, w->kbase, &es))
+        return dec_attn_rope(&es, q, (int)(qd + 2 * kvd), 1, w->pos, inv_freq, layout != HARP_ROPE_HALF, kv_at(kv, kv->k, layer, 0),
+                             kv_at(kv, kv->v, layer, 0), out, w->part, (dec_stream)impl_of(b)->stream);
+    HARP_TRY(cu_rope_kv_store(b, ws, q, k, v, n_heads, n_kv_heads, head_dim, inv_freq, layout, kv, layer, p));
+    return cu_attention(b, ws, q, kv, layer, p, out);
 }
 
 // ---- graphs of decode steps ----------------------------------------------------------------------
@@ -880,6 +920,7 @@ void fill_vt(harp_backend_i *v) {
     v->kv_store = cu_kv_store;
     v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;
     v->attention = cu_attention;
+    v->rope_attention = env_on("HARP_CUDA_FUSE") ? cu_rope_attention : NULL;
     v->add = cu_add;
     v->swiglu = cu_swiglu;
     v->score = cu_score;

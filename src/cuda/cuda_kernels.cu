@@ -12,6 +12,7 @@ extern "C" {
 }
 #include "cuda/block_sum.cuh"
 #include "cuda/pdl.cuh"
+#include "cuda/rope.cuh"
 
 namespace {
 
@@ -91,17 +92,8 @@ __global__ void add_kernel(float *x, const float *y, size_t total) {
 __device__ void rope_head(float *v, float pos, int hd, const float *inv_freq, int layout) {
     const int half = hd / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        const float a = pos * inv_freq[i];
-        const float cs = cosf(a), sn = sinf(a);
-        if (layout == HARP_ROPE_HALF) {
-            const float p = v[i], q = v[i + half];
-            v[i] = p * cs - q * sn;
-            v[i + half] = q * cs + p * sn;
-        } else {
-            const float p = v[2 * i], q = v[2 * i + 1];
-            v[2 * i] = p * cs - q * sn;
-            v[2 * i + 1] = p * sn + q * cs;
-        }
+        const int i0 = layout == HARP_ROPE_HALF ? i : 2 * i, i1 = layout == HARP_ROPE_HALF ? i + half : 2 * i + 1;
+        rope_rotate(v[i0], v[i1], pos, inv_freq[i], &v[i0], &v[i1]);
     }
 }
 

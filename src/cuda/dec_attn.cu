@@ -1,8 +1,9 @@
 // Decode-time attention on the GPU (decode.h): RoPE + KV store for the new token of each sequence,
 // and one query per sequence over its fp16 KV cache (GQA, sliding window), split over chunks of
 // keys (flash-decoding) and combined in a fixed order, so results are deterministic.
-// Cache layout per sequence b: K and V fp16 [max_ctx][n_kv][hd] at offset b·max_ctx·n_kv·hd, or the
-// 4-bit cache of dec_kv4_layout (W/A/KV models: codes dequantized in registers, same split and combine).
+// Cache layout per sequence b: K and V fp16 [max_ctx][n_kv][hd] at offset b·max_ctx·n_kv·hd (or at
+// row shape.seq_row[b]), or the 4-bit cache of dec_kv4_layout (W/A/KV models: codes dequantized in
+// registers, same split and combine).
 #include <cuda_fp16.h>
 #include <float.h>
 #include <cuda_runtime.h>
@@ -15,6 +16,7 @@ extern "C" {
 }
 #include "cuda/attn_combine.cuh"
 #include "cuda/pdl.cuh"
+#include "cuda/rope.cuh"
 #include "cuda/swiglu.cuh"
 
 namespace {
@@ -22,6 +24,12 @@ namespace {
 constexpr int kChunk = 64;      // keys per split: 32 heads × ctx/64 CTAs (256 keys left most SMs idle: docs/results/decode-gpu.md)
 constexpr int kThreads = 128;
 constexpr int kMaxGroup = 8;    // q heads per kv head (Llama-2/3 70B: 8)
+
+// Cache row of position 0 of sequence b: b·max_ctx, or the caller's table (the library's backend,
+// whose sequences share one cache at rows it assigns).
+__device__ __forceinline__ size_t seq_row0(const dec_attn_shape &s, int b) {
+    return s.seq_row ? (size_t)s.seq_row[b] : (size_t)b * s.max_ctx;
+}
 
 harp_status launched(const char *what) {
     const cudaError_t e = cudaGetLastError();
@@ -32,10 +40,8 @@ harp_status launched(const char *what) {
 __device__ __forceinline__ void rope_pair(const float *row, int hd, int h, int i, int p, const float *inv_freq, int interleaved,
                                           int *i0, int *i1, float *y0, float *y1) {
     const int half = hd / 2;
-    const float ang = (float)p * inv_freq[i], cs = cosf(ang), sn = sinf(ang);
     *i0 = interleaved ? 2 * i : i, *i1 = interleaved ? 2 * i + 1 : i + half;
-    const float x0 = row[h * hd + *i0], x1 = row[h * hd + *i1];
-    *y0 = x0 * cs - x1 * sn, *y1 = x1 * cs + x0 * sn;
+    rope_rotate(row[h * hd + *i0], row[h * hd + *i1], (float)p, inv_freq[i], y0, y1);
 }
 
 __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, const int32_t *pos, const float *inv_freq,
@@ -47,7 +53,7 @@ __global__ void rope_kv_kernel(dec_attn_shape s, const float *qkv, int ldq, cons
     const int b = blockIdx.x, hd = s.head_dim, half = hd / 2, qd = s.n_heads * hd, kvd = s.n_kv * hd;
     const float *row = qkv + (size_t)b * ldq;
     const int p = pos[b];
-    const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd;
+    const size_t at = seq_row0(s, b) * kvd + (size_t)p * kvd;
     const int t0 = blockIdx.y * blockDim.x + threadIdx.x, stride = gridDim.y * blockDim.x;
     for (int t = t0; t < (s.n_heads + s.n_kv) * half; t += stride) {
         const int h = t / half;
@@ -148,7 +154,7 @@ struct F16Rows {
     __device__ __forceinline__ void set_new(int p, const __half *k_p, const __half *v_p) { pj = p, sk = k_p, sv = v_p; }
     __device__ __forceinline__ void seek(const dec_attn_shape &s, int b, int kvh) {
         kvd = s.n_kv * s.head_dim;
-        const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * s.head_dim;
+        const size_t cb = seq_row0(s, b) * kvd + (size_t)kvh * s.head_dim;
         k += cb, v += cb;
     }
     template <int V>
@@ -270,7 +276,7 @@ __global__ void __launch_bounds__(kThreads) attn_part_kernel(dec_attn_shape s, c
             s_q[i / half][i0] = y0, s_q[i / half][i1] = y1;
         }
         if (cnt && j0 <= p && p < j1) {
-            const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd + (size_t)kvh * hd;
+            const size_t at = seq_row0(s, b) * kvd + (size_t)p * kvd + (size_t)kvh * hd;
             for (int t = tid; t < half; t += kThreads) {
                 int i0, i1;
                 float y0, y1;
@@ -682,7 +688,7 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
     }
     const bool store = rp.qkv && j0 <= p && p < j1;
     const int pj = store ? p - j0 : -1;   // the slot this CTA stores itself
-    const size_t cb = (size_t)b * s.max_ctx * kvd + (size_t)kvh * hd;
+    const size_t cb = seq_row0(s, b) * kvd + (size_t)kvh * hd;
     const __half *kb = kc + cb + (size_t)j0 * kvd, *vb = vc + cb + (size_t)j0 * kvd;
     const int qi = tid & 3, slot = tid >> 2;
     uint4 ka[V], kz[V];   // keys slot and slot + 32: pieces qi + 4k; zero past cnt
@@ -703,7 +709,7 @@ __global__ void __launch_bounds__(kThreads) attn_f16_kernel(dec_attn_shape s, co
     if (store) {   // RoPE of the new key and the fp16 store, as dec_rope_kv
         const float *row = rp.qkv + (size_t)b * rp.ldq;
         {
-            const size_t at = (size_t)b * s.max_ctx * kvd + (size_t)p * kvd + (size_t)kvh * hd;
+            const size_t at = seq_row0(s, b) * kvd + (size_t)p * kvd + (size_t)kvh * hd;
             for (int t = tid; t < half; t += kThreads) {
                 int i0, i1;
                 float y0, y1;
@@ -786,6 +792,12 @@ __global__ void attn_combine_kernel(dec_attn_shape s, const float *ws, int nch, 
 int chunks_of(const dec_attn_shape *s) {
     const int span = s->window > 0 && s->window < s->max_ctx ? s->window : s->max_ctx;
     return (span + kChunk - 1) / kChunk;
+}
+
+// The 4-bit cache addresses sequences through dec_kv4_layout's seq_bytes only.
+harp_status check_kv4(const dec_attn_shape *s) {
+    return s->seq_row ? harp_err(HARP_ERR_UNSUPPORTED, "cuda 4-bit KV cache: per-sequence cache rows (seq_row) are not supported")
+                      : HARP_OK;
 }
 
 harp_status check_shape(const dec_attn_shape *s, int B) {
@@ -896,6 +908,7 @@ extern "C" harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, i
                                     const float *inv_freq, int interleaved, float kclip, float vclip, float *qout, void *kc, void *vc,
                                     dec_stream stream) {
     HARP_TRY(check_shape(s, B));
+    HARP_TRY(check_kv4(s));
     if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
     const int qy = (s->n_heads * (s->head_dim / 2) + 127) / 128 < 32 ? (s->n_heads * (s->head_dim / 2) + 127) / 128 : 32;
@@ -927,6 +940,7 @@ void kv4_launch_g(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, 
 harp_status kv4_attn(const dec_attn_shape *s, const float *q, void *kc, void *vc, int B, const int32_t *pos, float *out,
                      float *workspace, dec_stream stream, Kv4New nw) {
     HARP_TRY(check_shape(s, B));
+    HARP_TRY(check_kv4(s));
     const int nch = chunks_of(s);
     const dim3 grid(nch, s->n_kv, B);
     cudaStream_t st = (cudaStream_t)stream;
@@ -949,6 +963,7 @@ extern "C" int dec_attn_kv4_variant(void) { return __atomic_load_n(&g_kv4_varian
 
 extern "C" harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B,
                                     const int32_t *pos, float *out, float *workspace, dec_stream stream) {
+    HARP_TRY(check_kv4(s));
     if (dec_attn_kv4_variant() == 1)
         return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
                            stream);

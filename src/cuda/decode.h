@@ -175,9 +175,12 @@ void dec_xin_split_ref(const dec_xform *xf, const float *x, int ldx, int B, cons
 void dec_xout_ref(const dec_xform *xf, const float *y, int ldy, int B, const float *post, int accumulate,
                   float *out, int ldo);
 
-/* KV cache: per sequence, fp16 [max_ctx][n_kv][hd] for K and for V (sequence b at + b·max_ctx·n_kv·hd). */
+/* KV cache: per sequence, fp16 [max_ctx][n_kv][hd] for K and for V (sequence b at + b·max_ctx·n_kv·hd,
+ * or at row seq_row[b]: a device array, for the fp16 cache's CUDA kernels only; NULL in the twins and
+ * the 4-bit cache). */
 typedef struct dec_attn_shape {
     int n_heads, n_kv, head_dim, max_ctx, window; /* window 0 = full causal */
+    const int32_t *seq_row;
 } dec_attn_shape;
 /* qkv: [B][ldq] rows holding q (n_heads·hd), k, v (n_kv·hd each) from the fused output; for each b
  * at position pos[b]: RoPE on q and k (HF half-split when interleaved = 0, llama2.c pairs when 1,

@@ -135,6 +135,11 @@ typedef struct harp_backend_i {
     harp_status (*rope_kv_store)(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
                                  int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
                                  const harp_plan *p);
+    /* rope_kv_store, then attention of the rotated q into out, in one op (NULL on a backend without
+     * it: the loop calls the two). q and k are left rotated or not: the caller reads only out. */
+    harp_status (*rope_attention)(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
+                                  int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
+                                  const harp_plan *p, float *out);
     /* Causal GQA attention (sliding window from the workspace dims) of q (rows × n_heads·head_dim)
      * over the cache for the plan; out rows × n_heads·head_dim. */
     harp_status (*attention)(harp_backend *b, harp_ws *ws, const float *q, const harp_kv_cache *kv, int layer,

@@ -17,12 +17,12 @@ typedef struct cpu_ws {
     float *kg, *vg;  /* max_rows × kv_dim: keys/values of a prefix-tree sequence gathered */
     float *gy;       /* max_rows × the widest fused group: a quantized group's output before it
                         is split into its slices */
-    float *kq, *vq;  /* max(max_tokens, max_rows) × kv_dim: a quantized cache dequantized for one
-                        sequence; allocated on first use, so F32 caches never pay for them  */
+    float *kq, *vq;  /* max(max_tokens, max_rows) × kv_dim: an fp16 or quantized cache widened for
+                        one sequence; allocated on first use, so F32 caches never pay for them */
 } cpu_ws;
 
 static int cpu_kv_type_ok(harp_qtype t) {
-    return t == HARP_QTYPE_F32 || t == HARP_QTYPE_INT2 || t == HARP_QTYPE_INT3 || t == HARP_QTYPE_INT4 ||
+    return t == HARP_QTYPE_F32 || t == HARP_QTYPE_F16 || t == HARP_QTYPE_INT2 || t == HARP_QTYPE_INT3 || t == HARP_QTYPE_INT4 ||
            t == HARP_QTYPE_INT8;
 }
 
@@ -194,6 +194,14 @@ static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv,
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *q = &p->seqs[s];
         if (!q->n) continue;
+        if (kv->type == HARP_QTYPE_F16) {   /* rounded to nearest even, as the CUDA cache stores them */
+            for (int which = 0; which < 2; which++) {
+                const float *src = (which ? v : k) + (size_t)q->row0 * w;
+                uint16_t *dst = (uint16_t *)kv_row(kv, which ? kv->v : kv->k, layer, q->kv0);
+                for (size_t i = 0; i < (size_t)q->n * w; i++) dst[i] = harp_f32_to_f16(src[i]);
+            }
+            continue;
+        }
         if (kv->type != HARP_QTYPE_F32) {
             for (int which = 0; which < 2; which++) {
                 harp_aq_planes pl = kv_planes(kv, layer, which, q->kv0);
@@ -208,8 +216,16 @@ static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv,
     return HARP_OK;
 }
 
-/* Rows row .. row+n-1 of layer `layer` of a quantized cache, K and V dequantized into K, V (n × kv_dim). */
+/* Rows row .. row+n-1 of layer `layer` of an fp16 or quantized cache, K and V widened into K, V (n × kv_dim). */
 static harp_status kv_read(const harp_kv_cache *kv, int layer, int row, int n, float *K, float *V) {
+    if (kv->type == HARP_QTYPE_F16) {
+        for (int which = 0; which < 2; which++) {
+            const uint16_t *src = (const uint16_t *)kv_row(kv, which ? kv->v : kv->k, layer, row);
+            float *dst = which ? V : K;
+            for (size_t i = 0; i < (size_t)n * kv->kv_dim; i++) dst[i] = harp_f16_to_f32(src[i]);
+        }
+        return HARP_OK;
+    }
     for (int which = 0; which < 2; which++) {
         harp_aq_planes pl = kv_planes(kv, layer, which, row);
         HARP_TRY(harp_aq_dequantize(&kv->q[2 * layer + which].fmt, &pl, n, kv->kv_dim, which ? V : K, kv->kv_dim));
@@ -217,7 +233,7 @@ static harp_status kv_read(const harp_kv_cache *kv, int layer, int row, int n, f
     return HARP_OK;
 }
 
-/* Sequence s of a quantized cache: the rows it attends to, dequantized at their positions into the
+/* Sequence s of an fp16 or quantized cache: the rows it attends to, widened at their positions into the
  * workspace (a root: the cache rows before it and its own; a child: its ancestors' rows). */
 static harp_status kv_gather_quant(cpu_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, int s) {
     size_t R = (size_t)(w->d.max_tokens > w->d.max_rows ? w->d.max_tokens : w->d.max_rows), kvd = (size_t)kv->kv_dim;

@@ -101,7 +101,10 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     float *qkv[3], *q, *k, *v;
     const unsigned qflags = qkv_out(c, l, rows, qkv, &q, &k, &v);
     if (!*qkv_ready) HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv, qflags));
-    if (vt->rope_kv_store && !lc->r3)
+    if (vt->rope_attention && !lc->r3)
+        HARP_TRY(vt->rope_attention(b, c->ws, q, k, v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, &c->kv, l, p,
+                                    c->att));
+    else if (vt->rope_kv_store && !lc->r3)
         HARP_TRY(vt->rope_kv_store(b, c->ws, q, k, v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, &c->kv, l, p));
     else {
         HARP_TRY(vt->rope(b, c->ws, q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
@@ -112,7 +115,7 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
         }
         HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, k, v, p));
     }
-    HARP_TRY(vt->attention(b, c->ws, q, &c->kv, l, p, c->att));
+    if (!vt->rope_attention || lc->r3) HARP_TRY(vt->attention(b, c->ws, q, &c->kv, l, p, c->att));
     /* SwiGLU fused: up|gate's product stays whole in c->u (rows × [up | gate]), down reads silu(gate)·up */
     const harp_lgroup *gu = &lc->g[HARP_LG_UPGATE], *gd = &lc->g[HARP_LG_DOWN];
     const int glu = fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&

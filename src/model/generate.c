@@ -67,7 +67,7 @@ harp_status harp_generate(harp_model *m, const int32_t *prompt, int n_prompt, in
     return harp_generate_ex(m, NULL, prompt, n_prompt, n_new, sp, out_ids, n_out, on_token, user);
 }
 
-harp_status harp_generate_ex(harp_model *m, harp_backend *b, const int32_t *prompt, int n_prompt, int n_new,
+harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int32_t *prompt, int n_prompt, int n_new,
                              const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
                              void *user) {
     harp_sampler_params dsp = harp_sampler_default_params();
@@ -83,9 +83,8 @@ harp_status harp_generate_ex(harp_model *m, harp_backend *b, const int32_t *prom
         return harp_err(HARP_ERR_INVALID_ARG, "generate: %d prompt + %d new tokens exceed the model's maximum of %d",
                         n_prompt, n_new, m->cfg.max_seq_len);
     harp_ctx *c;
-    harp_ctx_params cp = harp_ctx_default_params();
+    harp_ctx_params cp = p ? *p : harp_ctx_default_params();
     cp.max_tokens = (int)want;
-    cp.backend = b;
     HARP_TRY(harp_ctx_create_ex(m, &cp, &c));
     float *logits = harp_model_falloc((size_t)V, "logits");
     prob_idx *work = harp_xmalloc((size_t)V * sizeof *work, "sampler");

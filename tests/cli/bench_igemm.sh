@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `harp bench igemm` and `harp bench decode --kv-bits / --xf-stage / --attn-variant` argument handling, in any build and without a
+# `harp bench igemm` and `harp bench decode --kv-bits / --xf-stage / --attn-variant / --ctx-kv` argument handling, in any build and without a
 # device, and never running a benchmark (the rows need a device: docs/results/wakv.md "GPU"): bad flags
 # are usage errors (exit 2) and a build without CUDA refuses with one line (exit 1).
 set -u
@@ -26,6 +26,8 @@ expect 2 bench decode --gpu --kv-bits ,
 expect 2 bench decode --gpu --xf-stage 2
 expect 2 bench decode --gpu --attn-variant 0,1,0
 expect 2 bench decode --gpu --xf-stage ,
+expect 2 bench decode --gpu --ctx-kv 8
+expect 2 bench decode --gpu --ctx-kv 32,16,32
 expect 0 bench igemm --help
 "$bin" bench igemm --help | grep -q "usage: harp bench igemm" || { echo "no usage"; exit 1; }
 exit 0

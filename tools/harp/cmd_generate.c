@@ -18,6 +18,8 @@ static void gen_usage(FILE *f) {
             "      --seed S       sampling seed (default 0)\n"
             "  -t, --threads N    CPU threads\n"
             "      --gpu          run on the first CUDA device (quantized weights stay packed there)\n"
+            "      --kv TYPE      KV-cache elements: f32 or f16 (default: the backend's, f32 on both;\n"
+            "                     a W/A/KV model's own KV quantizers take precedence)\n"
             "      --json         {\"prompt\", \"prompt_ids\", \"generated_ids\", \"text\", ..., \"prompt_tok_s\",\n"
             "                     \"decode_tok_s\"} on stdout instead of the streamed text\n"
             "  -q, --quiet        no speed line on stderr\n"
@@ -101,10 +103,12 @@ int cmd_generate(int argc, char **argv) {
         {"top-p", required_argument, 0, 2},   {"seed", required_argument, 0, 3},
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 4},
         {"quiet", no_argument, 0, 'q'},       {"gpu", no_argument, 0, 5},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"kv", required_argument, 0, 6},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *model = NULL, *prompt = NULL;
     int n_new = 64, json = 0, gpu = 0, o;
     harp_sampler_params sp = harp_sampler_default_params();
+    harp_ctx_params cp = harp_ctx_default_params();
     while ((o = cli_getopt(argc, argv, "m:p:n:t:qh", opts)) != -1) {
         switch (o) {
         case 'm': model = optarg; break;
@@ -116,6 +120,11 @@ int cmd_generate(int argc, char **argv) {
         case 't': cli_set_threads(optarg); break;
         case 4: json = 1; break;
         case 5: gpu = 1; break;
+        case 6:
+            if (!strcmp(optarg, "f32")) cp.kv_qtype = HARP_QTYPE_F32;
+            else if (!strcmp(optarg, "f16")) cp.kv_qtype = HARP_QTYPE_F16;
+            else cli_die(CLI_EXIT_USAGE, "--kv: '%s' is not f32 or f16", optarg);
+            break;
         case 'q': cli_set_quiet(1); break;
         case 'h': gen_usage(stdout); return CLI_EXIT_OK;
         }
@@ -124,6 +133,7 @@ int cmd_generate(int argc, char **argv) {
     cli_require(prompt, "-p TEXT, the prompt");
     harp_backend *be = NULL;
     if (gpu) cli_check(harp_backend_cuda_create(0, &be));
+    cp.backend = be;
     harp_model *m = NULL;
     cli_check(harp_model_open(model, NULL, &m));
     const harp_tokenizer *tok = harp_model_tokenizer(m);
@@ -146,7 +156,7 @@ int cmd_generate(int argc, char **argv) {
     }
     int n_out = 0;
     g.t0 = harp_time_s();
-    cli_check(harp_generate_ex(m, be, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
+    cli_check(harp_generate_ex(m, &cp, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
     const char *rest;
     size_t rn;
     cli_check(harp_detok_flush(g.dt, &rest, &rn));

@@ -31,7 +31,7 @@
 
 /* ---- real model folders through the backend (CPU, or CUDA with --gpu): the engine `generate`
  * and `ppl --gpu` use, one decode step per harp_ctx_eval (logits copied back every step) ---------- */
-static void model_rows(const char *dirs, int gpu, int steps, int json) {
+static void model_rows(const char *dirs, int gpu, int steps, int json, harp_qtype kv) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dirs);
     char *save = NULL;
@@ -45,6 +45,7 @@ static void model_rows(const char *dirs, int gpu, int steps, int json) {
         harp_ctx_params p = harp_ctx_default_params();
         p.max_tokens = 16 + steps + 1 < in.max_seq_len ? 16 + steps + 1 : in.max_seq_len;
         p.backend = be;
+        p.kv_qtype = kv;
         harp_ctx *c = NULL;
         cli_check(harp_ctx_create_ex(m, &p, &c));
         float *logits = malloc(sizeof(float) * (size_t)16 * in.vocab_size);
@@ -61,9 +62,9 @@ static void model_rows(const char *dirs, int gpu, int steps, int json) {
         if (json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"%s\", \"model\": \"%s\", \"synthetic\": false, "
                    "\"qtype\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"bpw\": %.4f, \"batch\": 1, \"steps\": %d, "
-                   "\"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f}\n",
-                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, steps, tok_s, tok_s,
-                   1e3 / tok_s, np / (t1 - t0));
+                   "\"kv\": \"%s\", \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f}\n",
+                   gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, steps,
+                   kv == HARP_KV_DEFAULT ? "default" : harp_qtype_name(kv), tok_s, tok_s, 1e3 / tok_s, np / (t1 - t0));
         else
             printf("%-4s %-40s %-5s %d-bit %-5s %6.3f bpw  decode %8.2f tok/s (%7.3f ms/token)  prompt %8.1f tok/s\n",
                    gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, tok_s, 1e3 / tok_s,
@@ -80,15 +81,17 @@ static void model_rows(const char *dirs, int gpu, int steps, int json) {
 static int model_mode(int argc, char **argv) {
     const char *dirs = NULL;
     int gpu = 0, json = 0, steps = 64;
+    harp_qtype kv = HARP_KV_DEFAULT;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gpu")) gpu = 1;
         else if (!strcmp(argv[i], "--json")) json = 1;
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) dirs = argv[++i];
         else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) cli_set_threads(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = (int)cli_parse_long("--steps", argv[++i], 1, 100000);
-        else cli_die(CLI_EXIT_USAGE, "with --model: unexpected argument '%s' (--gpu, --json, --steps N, -t N)", argv[i]);
+        else if (!strcmp(argv[i], "--kv") && i + 1 < argc) kv = cli_parse_kv("--kv", argv[++i]);
+        else cli_die(CLI_EXIT_USAGE, "with --model: unexpected argument '%s' (--gpu, --json, --steps N, -t N, --kv f32|f16)", argv[i]);
     }
-    model_rows(dirs, gpu, steps, json);
+    model_rows(dirs, gpu, steps, json, kv);
     return 0;
 }
 
@@ -713,7 +716,7 @@ static void usage(FILE *f) {
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
-               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--json]   (real folders, batch 1)\n"
+               "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--kv f32|f16] [--json]   (real folders, batch 1)\n"
                "       harp bench decode [--json] [--shape LIST] [--qtypes LIST] [--layers N] [--steps N] [-t N]   (no --gpu: the\n"
                "          synthetic shapes on the CPU, f32 baseline row; docs/cli/bench-decode.md)\n");
 }

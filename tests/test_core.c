@@ -117,6 +117,19 @@ static void test_hash_and_half(void) {
     }
     CHECK(ok);
     CHECK(harp_f16_to_f32(0x3C00) == 1.0f);
+    {   /* the bulk widening: the same bits as the scalar one for every fp16 value, NaNs included */
+        uint16_t *hs = malloc(65536 * sizeof *hs);
+        float *fs = malloc(65536 * sizeof *fs);
+        int same = hs && fs;
+        for (uint32_t h = 0; same && h < 65536; h++) hs[h] = (uint16_t)h;
+        if (same) harp_f16_to_f32_n(hs, fs, 65536);
+        for (uint32_t h = 0; same && h < 65536; h++) {
+            const float f = harp_f16_to_f32((uint16_t)h);
+            same &= !memcmp(&f, &fs[h], sizeof f);
+        }
+        CHECK(same);
+        free(hs), free(fs);
+    }
     CHECK(harp_bf16_to_f32(0x3F80) == 1.0f);
     CHECK(harp_f32_to_f16(1.0f + 1.0f / 4096) == 0x3C00);   /* ties to even */
     /* harp_f16_exact agrees with the round trip on every finite fp16 value and its fp32 neighbours */

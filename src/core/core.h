@@ -133,6 +133,7 @@ uint64_t harp_fnv1a64(const void *data, size_t n, uint64_t h);   /* h = 0 to sta
 float harp_f16_to_f32(uint16_t h);
 float harp_bf16_to_f32(uint16_t h);
 uint16_t harp_f32_to_f16(float f);   /* round to nearest even */
+void harp_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);   /* harp_f16_to_f32 of each, bit for bit */
 /* 1 when every x[i] is finite and exactly an fp16 value (a checkpoint stored in fp16 and read into
  * fp32), so storing it as fp16 loses nothing; 0 otherwise. */
 int harp_f16_exact(const float *x, size_t n);

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #ifdef _OPENMP
@@ -118,6 +119,21 @@ float harp_f16_to_f32(uint16_t h) {
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+/* n values through a table of all 65 536 (256 KB, built once from harp_f16_to_f32): one load per
+ * value instead of the branches and the subnormal loop; the same bits by construction. The fp16 KV
+ * cache widens a sequence's rows on every CPU decode step. */
+static float g_f16_table[65536];
+static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_build(void) {
+    for (uint32_t h = 0; h < 65536; h++) g_f16_table[h] = harp_f16_to_f32((uint16_t)h);
+}
+
+void harp_f16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
+    pthread_once(&g_f16_once, f16_table_build);
+    for (size_t i = 0; i < n; i++) dst[i] = g_f16_table[src[i]];
 }
 
 float harp_bf16_to_f32(uint16_t h) {

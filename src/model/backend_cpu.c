@@ -220,9 +220,7 @@ static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv,
 static harp_status kv_read(const harp_kv_cache *kv, int layer, int row, int n, float *K, float *V) {
     if (kv->type == HARP_QTYPE_F16) {
         for (int which = 0; which < 2; which++) {
-            const uint16_t *src = (const uint16_t *)kv_row(kv, which ? kv->v : kv->k, layer, row);
-            float *dst = which ? V : K;
-            for (size_t i = 0; i < (size_t)n * kv->kv_dim; i++) dst[i] = harp_f16_to_f32(src[i]);
+            harp_f16_to_f32_n((const uint16_t *)kv_row(kv, which ? kv->v : kv->k, layer, row), which ? V : K, (size_t)n * kv->kv_dim);
         }
         return HARP_OK;
     }

@@ -84,6 +84,12 @@ long cli_parse_long(const char *flag, const char *val, long lo, long hi) {
     return v;
 }
 
+harp_qtype cli_parse_kv(const char *flag, const char *val) {
+    if (val && !strcmp(val, "f32")) return HARP_QTYPE_F32;
+    if (val && !strcmp(val, "f16")) return HARP_QTYPE_F16;
+    cli_die(CLI_EXIT_USAGE, "%s: '%s' is not f32 or f16", flag, val ? val : "");
+}
+
 double cli_parse_double(const char *flag, const char *val, double lo, double hi) {
     if (!val) cli_die(CLI_EXIT_USAGE, "%s needs a value", flag);
     char *end = NULL;

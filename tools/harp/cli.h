@@ -52,6 +52,8 @@ void cli_list_subs(FILE *f, const cli_sub *t, size_t n);
 long cli_parse_long(const char *flag, const char *val, long lo, long hi);
 double cli_parse_double(const char *flag, const char *val, double lo, double hi);
 uint64_t cli_parse_u64(const char *flag, const char *val);
+/* --kv f32|f16: the KV cache's element type (harp_ctx_params.kv_qtype), else a usage error. */
+harp_qtype cli_parse_kv(const char *flag, const char *val);
 
 /* Progress of long commands, one rule for all: a line on stderr
  *   "<stage> done/total pct elapsed MM:SS ETA MM:SS [extra]"

@@ -120,11 +120,7 @@ int cmd_generate(int argc, char **argv) {
         case 't': cli_set_threads(optarg); break;
         case 4: json = 1; break;
         case 5: gpu = 1; break;
-        case 6:
-            if (!strcmp(optarg, "f32")) cp.kv_qtype = HARP_QTYPE_F32;
-            else if (!strcmp(optarg, "f16")) cp.kv_qtype = HARP_QTYPE_F16;
-            else cli_die(CLI_EXIT_USAGE, "--kv: '%s' is not f32 or f16", optarg);
-            break;
+        case 6: cp.kv_qtype = cli_parse_kv("--kv", optarg); break;
         case 'q': cli_set_quiet(1); break;
         case 'h': gen_usage(stdout); return CLI_EXIT_OK;
         }

@@ -10,9 +10,10 @@
 // kernels lack fails at load naming the group. The optional ops fuse around packed linears
 // (linear_ex: RMSNorm / SwiGLU into the input transform, the residual add into the output side;
 // linear_seam: dec_linear_seam between two RHT linears; rope_kv_store; rope_attention). Attention: a
-// plan of one row per sequence (decode) runs the engine's dec_attn over an fp16 cache (with RoPE and the
-// store inside it for one unsplit q|k|v row: dec_attn_rope) and hc_attn_decode over an fp32 one, both
-// reading positions and cache rows from device memory; otherwise two batched SGEMMs (one matrix per sequence × head, GQA by pointer) around a masked
+// plan of one row per sequence (decode) runs the engine's dec_attn over an fp16 cache (with RoPE and
+// the store inside it for one unsplit q|k|v row: dec_attn_rope) and hc_attn_decode over an fp32 one,
+// both reading positions and cache rows from device memory; otherwise two batched SGEMMs (one matrix
+// per sequence × head, GQA by pointer) around a masked
 // softmax kernel: one call for a plan of independent windows, one per sequence otherwise; prefix-tree
 // plans are not supported. Every op runs on the instance's non-blocking stream, so a decode step's
 // ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise

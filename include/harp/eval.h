@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "common.h"
 #include "model.h"
+#include "qtype.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,6 +20,9 @@ typedef struct harp_ppl_params {
     /* After each window: its mean NLL and the running perplexity over windows 0..i (may be NULL). */
     void (*on_chunk)(void *user, int i, int n_chunks, double chunk_nll, double running_ppl);
     void *on_chunk_user;
+    /* KV cache elements of the windows: HARP_QTYPE_F32 (default, on every backend) or HARP_QTYPE_F16
+     * (what an fp16 cache costs in perplexity); a W/A/KV model's own KV quantizers take precedence. */
+    harp_qtype kv_qtype;
 } harp_ppl_params;
 
 harp_ppl_params harp_ppl_default_params(void);

@@ -17,6 +17,7 @@ harp_ppl_params harp_ppl_default_params(void) {
     harp_ppl_params p;
     memset(&p, 0, sizeof p);
     p.ctx = 512;
+    p.kv_qtype = HARP_QTYPE_F32;
     return p;
 }
 
@@ -162,7 +163,9 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     int ctx = p->ctx, V = m->cfg.vocab_size, n_chunks = 0;
     HARP_TRY(ppl_chunks(m, n_ids, p, &n_chunks));
     harp_ctx *c = NULL;
-    HARP_TRY(harp_ctx_create(m, ctx, &c));
+    harp_ctx_params cp = harp_ctx_default_params();
+    cp.max_tokens = ctx, cp.kv_qtype = p->kv_qtype;
+    HARP_TRY(harp_ctx_create_ex(m, &cp, &c));
     float *lg = harp_aligned_alloc((size_t)ctx * V * sizeof(float), "window logits");
     ppl_sums s = {0};
     s.row_nll = harp_xmalloc((size_t)ctx * sizeof(double), "row nll");

@@ -18,18 +18,20 @@ harp_gpu_ppl_params harp_gpu_ppl_default_params(void) {
     return p;
 }
 
-static harp_ctx_params window_params(harp_backend *b, int ctx, int windows) {
+/* kv: harp_ppl_params.kv_qtype -- fp32 unless asked, whatever the backend's default (a quality
+ * measurement compares with the CPU's). */
+static harp_ctx_params window_params(harp_backend *b, int ctx, int windows, harp_qtype kv) {
     harp_ctx_params p = harp_ctx_default_params();
     p.max_tokens = ctx;
     p.max_rows = ctx * windows;
     p.backend = b;
-    p.kv_qtype = HARP_QTYPE_F32;   /* a quality measurement: the CPU's cache type, whatever the backend's default */
+    p.kv_qtype = kv;
     return p;
 }
 
 /* Windows per launch: about 8192 rows, fewer when the device memory (both models' weights and
  * contexts) would not hold them. */
-static int pick_windows(harp_model *m, harp_model *ref, harp_backend *b, int ctx, int n_chunks, int asked) {
+static int pick_windows(harp_model *m, harp_model *ref, harp_backend *b, int ctx, int n_chunks, int asked, harp_qtype kv) {
     int w = asked > 0 ? asked : (8192 / ctx > 0 ? 8192 / ctx : 1);
     if (w > n_chunks) w = n_chunks;
     if (asked > 0) return w;
@@ -40,7 +42,7 @@ static int pick_windows(harp_model *m, harp_model *ref, harp_backend *b, int ctx
         harp_model *ms[2] = {m, ref};
         for (int i = 0; i < 2; i++) {
             if (!ms[i]) continue;
-            harp_ctx_params p = window_params(b, ctx, w);
+            harp_ctx_params p = window_params(b, ctx, w, kv);
             need += harp_model_backend_bytes(ms[i], b) + harp_ctx_bytes(ms[i], &p);
         }
         if (need < fr / 10 * 8) break;
@@ -87,9 +89,9 @@ static void run_free(gpu_run *r) {
     HARP_FREE_ALL(r->rows, r->targets, r->nll, r->kld, r->agree);
 }
 
-static harp_status run_init(gpu_run *r, harp_model *m, harp_model *ref, harp_backend *b, int ctx, int W) {
+static harp_status run_init(gpu_run *r, harp_model *m, harp_model *ref, harp_backend *b, int ctx, int W, harp_qtype kv) {
     memset(r, 0, sizeof *r);
-    harp_ctx_params cp = window_params(b, ctx, W);
+    harp_ctx_params cp = window_params(b, ctx, W, kv);
     HARP_TRY(harp_ctx_create_ex(m, &cp, &r->c));
     if (ref) HARP_TRY(harp_ctx_create_ex(ref, &cp, &r->rc));
     size_t n = (size_t)W * (ctx - 1);
@@ -128,9 +130,9 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
     HARP_TRY(check_args(m, ref, ids, n_ids, p, gp, &n_chunks));
     harp_backend *b = NULL;
     HARP_TRY(harp_backend_cuda_create(0, &b));
-    int W = pick_windows(m, ref, b, ctx, n_chunks, gp->windows_per_batch);
+    int W = pick_windows(m, ref, b, ctx, n_chunks, gp->windows_per_batch, p->kv_qtype);
     gpu_run r;
-    harp_status st = run_init(&r, m, ref, b, ctx, W);
+    harp_status st = run_init(&r, m, ref, b, ctx, W, p->kv_qtype);
     out->chunk_nll = harp_xcalloc((size_t)n_chunks, sizeof(double), "chunk nll");
     if (!st && !out->chunk_nll) st = HARP_ERR_OOM;
     double sum = 0, sum2 = 0, ksum = 0, ksum2 = 0;

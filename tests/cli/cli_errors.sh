@@ -20,6 +20,7 @@ expect 2 "^harp ppl: error: missing -f TEXT"           "$H" ppl -m "$ST"
 expect 2 "^harp ppl: error: missing -m MODEL"          "$H" ppl -f "$T/cal.txt"
 expect 2 "^harp generate: error: missing -p TEXT"      "$H" generate -m "$ST"
 expect 2 "^harp generate: error: --kv: 'q8' is not f32 or f16" "$H" generate -m "$ST" -p x --kv q8
+expect 2 "^harp ppl: error: --kv: 'bf16' is not f32 or f16" "$H" ppl -m "$ST" -f "$T/cal.txt" --kv bf16
 expect 2 "^harp quantize: error: missing --hessians"   "$H" quantize -m "$ST" -o "$T/q" --method rtn
 expect 2 "^harp calib: error: missing -o HESS_DIR"     "$H" calib -m "$ST" -f "$T/cal.txt"
 expect 2 "^harp report: error: missing -o report.html" "$H" report "$T/cal.txt"

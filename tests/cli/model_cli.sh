@@ -18,6 +18,9 @@ for k in ppl nll_mean n_tokens_scored n_chunks ctx seconds tokens_per_second; do
   check "ppl_json_$k" '[[ "$ppl" == *"\"$k\": "* ]]'
 done
 check ppl_first_window '[[ "$ppl" == *"\"chunk_nll\": [4.3888"* ]]'
+# --kv f16: the windows through an fp16 cache move ref-llama's ppl by ~2e-5 relative (56.567927 → 56.568897)
+p16=$("$HARP_BIN" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 2 --kv f16 --json 2>/dev/null)
+check ppl_kv_f16 'python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); sys.exit(not (a[\"kv\"] == \"f32\" and b[\"kv\"] == \"f16\" and 0 < abs(b[\"ppl\"] / a[\"ppl\"] - 1) < 1e-4))" "$ppl" "$p16"'
 txt=$("$HARP_BIN" ppl -m "$REF" -f "$HARP_SHARED/data/ref-corpus/test.txt" --ctx 128 --max-chunks 2 2>"$HARP_TMP/ppl_err")
 check ppl_text '[[ "$txt" == *"PPL = "*"+/-"* ]] && grep -q "\[2\]" "$HARP_TMP/ppl_err"'
 # progress: with --json still on stderr (stdout holds only the JSON); one line per window when

@@ -23,6 +23,7 @@ static void ppl_usage(FILE *f) {
             "      --kld-ref MODEL    with --gpu: KL(P_ref || P_model) and top-1 agreement against MODEL\n"
             "                         on the same windows, computed on the GPU (no logits file)\n"
             "      --gpu-batch N      with --gpu: windows per launch (default: auto)\n"
+            "      --kv TYPE          KV cache elements of the windows: f32 (default) or f16\n"
             "  -t, --threads N        CPU threads (default: all cores)\n"
             "      --json             one JSON object on stdout (progress stays on stderr)\n"
             "  -q, --quiet            no progress on stderr\n"
@@ -45,7 +46,8 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 4},
         {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
         {"gpu", no_argument, 0, 5},           {"kld-ref", required_argument, 0, 6},
-        {"gpu-batch", required_argument, 0, 7}, {0, 0, 0, 0}};
+        {"gpu-batch", required_argument, 0, 7}, {"kv", required_argument, 0, 8},
+        {0, 0, 0, 0}};
     int c;
     while ((c = cli_getopt(argc, argv, "m:f:c:t:qh", opts)) != -1) {
         switch (c) {
@@ -61,6 +63,7 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         case 5: o->gpu = 1; break;
         case 6: o->kld_ref = optarg; break;
         case 7: o->gp.windows_per_batch = (int)cli_parse_long("--gpu-batch", optarg, 1, 1 << 20); break;
+        case 8: o->p.kv_qtype = cli_parse_kv("--kv", optarg); break;
         case 'h': ppl_usage(stdout); return 1;
         }
     }
@@ -93,6 +96,7 @@ static void print_json(const ppl_opts *o, const harp_model_info *info, const har
            r->ppl, r->ppl_stderr, r->nll_mean, (long long)r->n_tokens_scored, r->n_chunks, r->ctx, r->seconds,
            r->tokens_per_second);
     if (o->gpu) printf(", \"device\": \"gpu\"");
+    printf(", \"kv\": \"%s\"", harp_qtype_name(o->p.kv_qtype));
     if (r->has_kld) {
         printf(", \"kld_mean\": %.8f, \"kld_stderr\": %.8f, \"top1_agree\": %.6f, \"kld_against\": ", r->kld_mean,
                r->kld_stderr, r->top1_agree);

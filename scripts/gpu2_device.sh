@@ -2,7 +2,8 @@
 # Device run of issue 12 phase 2 (docs/results/decode-gpu.md, "Phase 2"): copied into the pack by
 #   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
-# STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ppl (packed-path GPU ppl
+# STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
+# ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
@@ -23,7 +24,9 @@ for stage in "$@"; do
   tests)
     for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu}; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
-      echo "== $t"; timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a 2>&1 | tail -25; echo "== $t: exit ${PIPESTATUS[0]}"
+      # the failed checks first (a long test's tail hides them), then the last lines
+      echo "== $t"; log=$(mktemp); timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a > "$log" 2>&1
+      rc=$?; grep -m 20 "CHECK failed" "$log"; tail -25 "$log"; rm -f "$log"; echo "== $t: exit $rc"
     done ;;
   ppl)
     for m in "$M/ref-llama" $extra; do
@@ -105,6 +108,16 @@ PY
       --batch ${PEER_BATCH:-1} 2>&1 | tee "$OUT/ggml.jsonl"
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
       --qtypes e8p2,f16 --batch ${PEER_BATCH:-1} 2>&1 | tee "$OUT/harp_gemv.jsonl" ;;
+  ctxkv)   # the product path (generate --gpu) with the fp32 and the fp16 KV cache, the fp16 one with the engine's
+           # attention and without (HARP_CUDA_ENGINE_ATTN), alternating, 8 layers, positions 511 and 4 095; then the
+           # whole token at 511 (docs/results/decode-gpu.md "thirteenth")
+    for pos in 511 4095; do for e in 0 1 0 1; do
+      HARP_CUDA_ENGINE_ATTN=$e timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json \
+        --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,32 --pos $pos --reps 40 2>&1 |
+        grep '"path"' | sed "s/^/engine_attn=$e /" | tee -a "$OUT/ctxkv.jsonl"
+    done; done
+    timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes e8p2 \
+      --rotations rht --batch 1 --path engine,ctx --ctx-kv 16,32 --reps 40 2>&1 | grep '"path"' | tee -a "$OUT/ctxkv.jsonl" ;;
   bench70)
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-70b --qtypes e8p2 --rotations rht,harp --batch 1 --reps 10 2>&1 | tee "$OUT/decode70b.jsonl" ;;
   esac

@@ -101,7 +101,8 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     float *qkv[3], *q, *k, *v;
     const unsigned qflags = qkv_out(c, l, rows, qkv, &q, &k, &v);
     if (!*qkv_ready) HARP_TRY(norm_linear(c, w, l, HARP_LG_QKV, w->attn_norm[l], rows, qkv, qflags));
-    if (vt->rope_attention && !lc->r3)
+    const int fused_att = vt->rope_attention && !lc->r3;   /* RoPE, the store and attention in one op */
+    if (fused_att)
         HARP_TRY(vt->rope_attention(b, c->ws, q, k, v, cf->n_heads, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, &c->kv, l, p,
                                     c->att));
     else if (vt->rope_kv_store && !lc->r3)
@@ -115,7 +116,7 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
         }
         HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, k, v, p));
     }
-    if (!vt->rope_attention || lc->r3) HARP_TRY(vt->attention(b, c->ws, q, &c->kv, l, p, c->att));
+    if (!fused_att) HARP_TRY(vt->attention(b, c->ws, q, &c->kv, l, p, c->att));
     /* SwiGLU fused: up|gate's product stays whole in c->u (rows × [up | gate]), down reads silu(gate)·up */
     const harp_lgroup *gu = &lc->g[HARP_LG_UPGATE], *gd = &lc->g[HARP_LG_DOWN];
     const int glu = fusable(c, gu) && fusable(c, gd) && gu->n_slices == 2 && gu->out[0] == hid && gu->out[1] == hid &&

@@ -122,6 +122,7 @@ static void compare_ctx(const char *model) {
     p.max_tokens = 64;
     p.max_rows = 16;
     p.backend = g;
+    p.kv_qtype = HARP_QTYPE_F32;   /* the CPU context's default: like with like (fp16 caches: test_gpu_packed) */
     harp_ctx *cg = NULL, *cc = NULL;
     CHECK_OK(harp_ctx_create_ex(m, &p, &cg));
     CHECK_OK(harp_ctx_create(m, 64, &cc));

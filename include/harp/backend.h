@@ -36,8 +36,8 @@ const char *harp_backend_name(const harp_backend *b);   /* "cpu", "cuda:0", ... 
  *               max(max_tokens, max_rows) rows per layer.
  *   backend     NULL = the CPU backend.
  *   kv_qtype    element type of the KV cache of a model without KV quantizers: HARP_KV_DEFAULT
- *               (the default: the backend's choice, F32 -- on CUDA F16 when the environment sets
- *               HARP_CUDA_KV_F16=1), HARP_QTYPE_F32 or HARP_QTYPE_F16 (both backends: values
+ *               (the default: the backend's choice, F32 on the CPU, F16 on CUDA -- F32 there when
+ *               the environment sets HARP_CUDA_KV_F16=0), HARP_QTYPE_F32 or HARP_QTYPE_F16 (both backends: values
  *               rounded to nearest even on store); a W/A/KV model's own KV quantizers decide its
  *               cache type (quantized storage). */
 #define HARP_KV_DEFAULT HARP_QTYPE_COUNT

@@ -80,7 +80,7 @@ struct cuda_group {
     cuda_packed *pk;     // quantized groups: the packed weights (wt == NULL)
 };
 
-// A decode step's ops (embedding and every layer) captured once per row count and replayed: the
+// A decode step's ops (every layer; the embedding rows are uploaded before) captured once per row count and replayed: the
 // launches read the plan's positions and cache rows from device memory (plan_begin), so one graph
 // serves every step. state: 0 not seen, 1 run once plainly (the scratch has grown to its size), 2
 // captured, -1 capture failed (plain from then on). tag / serial: the weights it was captured on.
@@ -470,10 +470,6 @@ harp_status cu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan *p) {
 
 // ---- ops ------------------------------------------------------------------------------------------
 
-harp_status cu_embed(harp_backend *b, const float *table, const int32_t *ids, int rows, int dim, float *x) {
-    return hc_embed(ids, table, rows, dim, x, impl_of(b)->stream);
-}
-
 harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
                        const float *w, float eps, float *y) {
     cuda_ws *cw = (cuda_ws *)ws;
@@ -616,7 +612,7 @@ void *kv_at(const harp_kv_cache *kv, void *base, int layer, int row) {
     return (char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes;
 }
 
-// The cache types this backend holds: fp32 (the default, vt->kv_default) or fp16.
+// The cache types this backend holds: fp16 (the default, vt->kv_default) or fp32.
 harp_status kv_type_ok(const harp_kv_cache *kv) {
     if (kv->type == HARP_QTYPE_F32 || kv->type == HARP_QTYPE_F16) return HARP_OK;
     return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %s is not implemented", harp_qtype_name(kv->type));
@@ -892,10 +888,11 @@ void fill_vt(harp_backend_i *v) {
     if (v->name) return;
     v->name = "cuda";
     v->host_memory = 0;
-    // fp32 unless HARP_CUDA_KV_F16=1: an fp16 cache is 17 % faster at 4 096 positions (none at 512) but
-    // moves small models' logits past 1e-3 of the CPU's (docs/gpu.md); kv_qtype F16 asks for it per context
+    // fp16 unless HARP_CUDA_KV_F16=0: half the cache's memory and reads, the decode engine's attention
+    // kernel (a 7B token 7 % faster at 512 positions, 19 % at 4 096: docs/results/decode-gpu.md), at the
+    // cost of the fp16 rounding of K and V (ref-llama ppl +7e-6 relative); kv_qtype F32 asks for fp32
     const char *kv16 = getenv("HARP_CUDA_KV_F16");
-    v->kv_default = kv16 && !strcmp(kv16, "1") ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
+    v->kv_default = kv16 && !strcmp(kv16, "0") ? HARP_QTYPE_F32 : HARP_QTYPE_F16;
     v->supports = cu_supports;
     v->mem_free = cu_mem_free;
     v->destroy = cu_destroy;
@@ -911,7 +908,6 @@ void fill_vt(harp_backend_i *v) {
     v->ws_free = cu_ws_free;
     v->ws_bytes = cu_ws_bytes;
     v->plan_begin = cu_plan_begin;
-    v->embed = cu_embed;
     v->rmsnorm = cu_rmsnorm;
     v->linear = cu_linear;
     v->linear_ex = env_on("HARP_CUDA_FUSE") ? cu_linear_ex : NULL;

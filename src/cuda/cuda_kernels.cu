@@ -25,12 +25,6 @@ __device__ __forceinline__ float kv_ld(const __half *p) { return __half2float(*p
 __device__ __forceinline__ void kv_st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void kv_st(__half *p, float v) { *p = __float2half_rn(v); }
 
-__global__ void embed_kernel(const int32_t *tok, const float *emb, int dim, float *x) {
-    const size_t r = blockIdx.x;
-    const float *src = emb + (size_t)tok[r] * dim;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) x[r * dim + i] = src[i];
-}
-
 __device__ double block_sum(double v, double *sh) { return block_sum_n<kThreads>(v, sh); }
 
 __device__ float block_max(float v, float *sh) {
@@ -372,12 +366,6 @@ extern "C" harp_status hc_launched(const char *what) {
         return harp_err(e == cudaErrorMemoryAllocation ? HARP_ERR_OOM : HARP_ERR_NO_DEVICE, "cuda %s: %s", what,
                         cudaGetErrorString(e));
     return HARP_OK;
-}
-
-extern "C" harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x, hc_stream st) {
-    if (rows < 1) return HARP_OK;
-    embed_kernel<<<rows, kThreads, 0, st>>>(tok, emb, dim, x);
-    return hc_launched("embedding");
 }
 
 extern "C" harp_status hc_rmsnorm(const float *x, const int32_t *idx, const float *w, int rows, int n, float eps,

@@ -17,7 +17,6 @@ typedef struct CUstream_st *hc_stream;
 /* Status of the last launch ("cuda <what>: <reason>"). */
 harp_status hc_launched(const char *what);
 
-harp_status hc_embed(const int32_t *tok, const float *emb, int rows, int dim, float *x, hc_stream st);
 /* y[j] = rmsnorm(x[idx ? idx[j] : j]) · w, rows × n. */
 harp_status hc_rmsnorm(const float *x, const int32_t *idx, const float *w, int rows, int n, float eps, float *y, hc_stream st);
 /* y[i] += b[i % n] over total values. */

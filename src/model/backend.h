@@ -101,8 +101,6 @@ typedef struct harp_backend_i {
     /* Called once per forward before the ops that take the plan (uploads its metadata). */
     harp_status (*plan_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p);
 
-    /* x[r] = table[ids[r]] (ids: backend int32). */
-    harp_status (*embed)(harp_backend *b, const float *table, const int32_t *ids, int rows, int dim, float *x);
     /* y[j] = rmsnorm(x[row_idx ? row_idx[j] : j]) · w for j < rows (row_idx: host). */
     harp_status (*rmsnorm)(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
                            const float *w, float eps, float *y);
@@ -157,8 +155,8 @@ typedef struct harp_backend_i {
 
     /* Graphs of decode steps (NULL on a backend without them). graph_begin, after plan_begin, sets
      * *mode: HARP_GRAPH_REPLAYED -- a graph captured for a plan of this shape on these weights (tag,
-     * serial) has run the step's ops (embedding and layers); HARP_GRAPH_CAPTURE -- call those ops, then
-     * graph_end; HARP_GRAPH_PLAIN -- call them as they are. graph_end(b, ws, ops) gets the ops' status:
+     * serial) has run the step's layer ops (the embedding rows were uploaded before it);
+     * HARP_GRAPH_CAPTURE -- call those ops, then graph_end; HARP_GRAPH_PLAIN -- call them as they are. graph_end(b, ws, ops) gets the ops' status:
      * HARP_OK when the graph was made and launched; otherwise (quietly) nothing ran and the caller runs
      * the ops plainly. */
     harp_status (*graph_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode);

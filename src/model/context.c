@@ -87,7 +87,7 @@ size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     const harp_qtype kt = ctx_kv_type(m, p, b, &q);
     size_t kvb = q ? kv_quant_row_bytes(&q[0].fmt, d.n_kv_heads * d.head_dim) : kv_plain_row_bytes(kt, d.n_kv_heads * d.head_dim);
     size_t bytes = 2 * (size_t)d.n_layers * cache_rows(&d) * kvb;
-    return f * sizeof(float) + bytes + (size_t)d.max_rows * sizeof(int32_t) + b->vt->ws_bytes(b, &d);
+    return f * sizeof(float) + bytes + b->vt->ws_bytes(b, &d);
 }
 
 /* The planes of a quantized cache (the layout of harp_kv_cache). */
@@ -156,7 +156,9 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
                                             "attention output", "mlp gate",    "mlp up",  "one row's q|k|v"};
     for (int i = 0; i < N_ACT && !st; i++)
         if (n[i] && !(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
-    if (!st && !(x->tok = b->vt->alloc(b, (size_t)d.max_rows * sizeof(int32_t), "token ids"))) st = HARP_ERR_OOM;
+    if (!st && !b->vt->host_memory &&
+        !(x->emb_rows = harp_xcalloc((size_t)d.max_rows * d.dim, sizeof(float), "embedding rows")))
+        st = HARP_ERR_OOM;
     if (!st && !b->vt->host_memory &&
         !(x->logits = b->vt->alloc(b, (size_t)d.max_rows * d.vocab * sizeof(float), "logits")))
         st = HARP_ERR_OOM;
@@ -177,11 +179,12 @@ harp_status harp_ctx_create(harp_model *m, int max_tokens, harp_ctx **out) {
 void harp_ctx_free(harp_ctx *c) {
     if (!c) return;
     harp_backend *b = c->b;
-    void *bufs[] = {c->kv.k, c->kv.v, c->kv.k_scale, c->kv.v_scale, c->kv.k_zero, c->kv.v_zero, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->qkv1, c->tok, c->logits};
+    void *bufs[] = {c->kv.k, c->kv.v, c->kv.k_scale, c->kv.v_scale, c->kv.k_zero, c->kv.v_zero, c->x, c->xb, c->q, c->k, c->v, c->att, c->g, c->u, c->qkv1, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) b->vt->free(b, bufs[i]);
     if (c->ws) b->vt->ws_free(b, c->ws);
     free(c->spans);
+    free(c->emb_rows);
     harp_backend_free(b);
     free(c);
 }

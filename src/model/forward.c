@@ -135,11 +135,21 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
     return linear_residual(c, w, l, HARP_LG_DOWN, down_in, rows, dflags);
 }
 
-static harp_status embed_and_layers(harp_ctx *c, const harp_mweights *w, const harp_plan *p) {
-    HARP_TRY(c->b->vt->embed(c->b, w->emb, c->tok, p->rows, c->d.dim, c->x));
+static harp_status run_layers(harp_ctx *c, const harp_mweights *w, const harp_plan *p) {
     int qkv_ready = 0;
     for (int l = 0; l < c->d.n_layers; l++) HARP_TRY(layer_forward(c, w, l, p, &qkv_ready));
     return HARP_OK;
+}
+
+/* x[r] = tok_emb[tokens[r]]: a gather on the host from the model's own table, which no backend holds a
+ * copy of (a 7B model's fp32 table is 0.5 GB, Llama-3's 2.1 GB); a device backend gets the rows by one
+ * upload in stream order, before the step's launches (so a replayed graph starts from them). */
+static harp_status embed(harp_ctx *c, const int32_t *tokens, int rows) {
+    const size_t dim = (size_t)c->d.dim;
+    const int host = c->b->vt->host_memory;
+    float *x = host ? c->x : c->emb_rows;
+    for (int r = 0; r < rows; r++) memcpy(x + (size_t)r * dim, c->m->tok_emb + (size_t)tokens[r] * dim, dim * sizeof(float));
+    return host ? HARP_OK : c->b->vt->upload(c->b, c->x, x, (size_t)rows * dim * sizeof(float));
 }
 
 /* Embedding and every layer for the plan (tokens: host ids of its rows); leaves c->x. A backend with
@@ -152,14 +162,14 @@ static harp_status forward_layers(harp_ctx *c, const int32_t *tokens, const harp
                         b->name);
     HARP_TRY(harp_model_weights(c->m, b, &c->w));
     const harp_mweights *w = c->w;
-    HARP_TRY(b->vt->upload(b, c->tok, tokens, (size_t)p->rows * sizeof(int32_t)));
+    HARP_TRY(embed(c, tokens, p->rows));
     HARP_TRY(b->vt->plan_begin(b, c->ws, p));
     int mode = HARP_GRAPH_PLAIN;
     if (b->vt->graph_begin && !c->hook) HARP_TRY(b->vt->graph_begin(b, c->ws, p, w, w->serial, &mode));
     if (mode == HARP_GRAPH_REPLAYED) return HARP_OK;
-    harp_status st = embed_and_layers(c, w, p);
+    harp_status st = run_layers(c, w, p);
     if (mode != HARP_GRAPH_CAPTURE || b->vt->graph_end(b, c->ws, st) == HARP_OK) return st;
-    return embed_and_layers(c, w, p);   /* the capture was dropped: nothing ran */
+    return run_layers(c, w, p);   /* the capture was dropped: nothing ran */
 }
 
 /* Final norm and head on rows lrows[0..n) of c->x (NULL: rows first..first+n-1), in chunks of

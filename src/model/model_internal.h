@@ -20,7 +20,7 @@ typedef struct harp_mweights {
     struct harp_mweights *next;
     harp_backend *b;                  /* holds a reference */
     int owned;                        /* the float arrays below are backend allocations */
-    float *emb, *final_norm, *inv_freq;
+    float *final_norm, *inv_freq;     /* the token embeddings stay in host memory: forward.c gathers rows */
     float **attn_norm, **ffn_norm;    /* (n_layers) */
     void **groups;                    /* (n_layers · HARP_LG_COUNT) */
     void *head;
@@ -40,7 +40,7 @@ struct harp_ctx {
     int pos;                          /* tokens in the cache (one sequence) */
     harp_kv_cache kv;
     harp_ws *ws;
-    int32_t *tok;                     /* (max_rows) token ids on the backend      */
+    float *emb_rows;                  /* (max_rows, dim) host staging of a step's embedding rows (non-host backends) */
     float *x, *xb, *q, *k, *v, *att, *g, *u;   /* activations on the backend      */
     float *qkv1;                      /* one row's q | k | v unsplit (backends with linear_ex) */
     float *logits;                    /* (max_rows, vocab) on non-host backends   */

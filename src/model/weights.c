@@ -21,7 +21,6 @@ static void mw_free(const harp_model *m, harp_mweights *w) {
         if (w->groups[i]) b->vt->free_group(b, w->groups[i]);
     if (w->head) b->vt->free_group(b, w->head);
     if (w->owned) {
-        b->vt->free(b, w->emb);
         b->vt->free(b, w->final_norm);
         b->vt->free(b, w->inv_freq);
         for (int l = 0; l < L; l++) {
@@ -64,7 +63,6 @@ static harp_status mw_fill(harp_model *m, harp_mweights *w) {
     w->ffn_norm = harp_xcalloc((size_t)L, sizeof *w->ffn_norm, "backend norms");
     w->groups = harp_xcalloc((size_t)L * HARP_LG_COUNT, sizeof *w->groups, "backend groups");
     if (!w->attn_norm || !w->ffn_norm || !w->groups) return HARP_ERR_OOM;
-    HARP_TRY(put(w, m->tok_emb, (size_t)c->vocab_size * c->dim, "token embeddings", &w->emb));
     HARP_TRY(put(w, m->final_norm, (size_t)c->dim, "final norm", &w->final_norm));
     HARP_TRY(put(w, m->rope_inv_freq, (size_t)c->head_dim / 2, "rope frequencies", &w->inv_freq));
     for (int l = 0; l < L; l++) {
@@ -136,8 +134,7 @@ size_t harp_model_backend_bytes(harp_model *m, harp_backend *b) {
     pthread_mutex_unlock(&m->backends_mu);
     if (w) return 0;
     const harp_model_config *c = &m->cfg;
-    size_t n = ((size_t)c->vocab_size * c->dim + (size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) *
-               sizeof(float);
+    size_t n = ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
     for (int i = 0; i < c->n_layers * HARP_LG_COUNT; i++) n += b->vt->group_bytes(b, group_of(m, i));
     return n + b->vt->group_bytes(b, &m->head_g);
 }

@@ -59,16 +59,21 @@ static void model_rows(const char *dirs, int gpu, int steps, int json, harp_qtyp
         for (int i = 0; i < steps; i++) cli_check(harp_ctx_eval(c, &tok, 1, logits, 0));
         const double t2 = harp_time_s(), tok_s = steps / (t2 - t1);
         const char *qd = in.quant_method[0] ? in.quant_algo : in.weight_dtype;
+        harp_ctx_memory mem;
+        cli_check(harp_ctx_memory_get(c, &mem));
         if (json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"%s\", \"model\": \"%s\", \"synthetic\": false, "
                    "\"qtype\": \"%s\", \"bits\": %d, \"rotation\": \"%s\", \"bpw\": %.4f, \"batch\": 1, \"steps\": %d, "
-                   "\"kv\": \"%s\", \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f}\n",
+                   "\"kv\": \"%s\", \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, \"prompt_tok_s\": %.2f, "
+                   "\"mem_weights_bytes\": %zu, \"mem_kv_bytes\": %zu, \"mem_workspace_bytes\": %zu}\n",
                    gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, steps,
-                   kv == HARP_KV_DEFAULT ? "default" : harp_qtype_name(kv), tok_s, tok_s, 1e3 / tok_s, np / (t1 - t0));
+                   kv == HARP_KV_DEFAULT ? "default" : harp_qtype_name(kv), tok_s, tok_s, 1e3 / tok_s, np / (t1 - t0),
+                   mem.weights, mem.kv_cache, mem.workspace);
         else
-            printf("%-4s %-40s %-5s %d-bit %-5s %6.3f bpw  decode %8.2f tok/s (%7.3f ms/token)  prompt %8.1f tok/s\n",
+            printf("%-4s %-40s %-5s %d-bit %-5s %6.3f bpw  decode %8.2f tok/s (%7.3f ms/token)  prompt %8.1f tok/s  "
+                   "memory: weights %.3f GB, KV %.3f GB, workspace %.3f GB\n",
                    gpu ? "gpu" : "cpu", d, qd, in.quant_bits, in.quant_rotation, in.quant_bpw, tok_s, 1e3 / tok_s,
-                   np / (t1 - t0));
+                   np / (t1 - t0), mem.weights / 1e9, mem.kv_cache / 1e9, mem.workspace / 1e9);
         fflush(stdout);
         free(logits);
         harp_ctx_free(c);
@@ -646,18 +651,22 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bi
     const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = shape_weights(s, layers);
     const double eng = o->eng_b1[qt][harp], vs = eng > 0 ? tok_s / eng : 0, peak = (double)(free0 - free1);
+    harp_ctx_memory mem;   /* what the library says it holds, beside what the device lost (peak) */
+    cli_check(harp_ctx_memory_get(c, &mem));
     if (o->json)
         printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"ctx\", \"model\": \"%s\", "
                "\"shape\": \"%s\", \"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": 1, "
                "\"pos\": %d, \"kv_bits\": %d, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, "
                "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"bound_tok_per_s\": %.2f, "
-               "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"peak_mem_bytes\": %.0f}\n",
+               "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"peak_mem_bytes\": %.0f, "
+               "\"mem_weights_bytes\": %zu, \"mem_kv_bytes\": %zu, \"mem_workspace_bytes\": %zu}\n",
                s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, (int)(8 * kv_b), wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
-               bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak);
+               bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak, mem.weights, mem.kv_cache, mem.workspace);
     else
         printf("%-10s %-5s %-4s B=1 ctx (library forward, CUDA backend)  %8.2f tok/s  %7.3f ms/token  %6.2f GB/token  %5.1f%% of bound  "
-               "%5.3fx engine  mem %.2f GB\n",
-               s->name, bench_gpu_qtype_name(qt), rot, tok_s, sec * 1e3, bytes / 1e9, 100 * frac, vs, peak / 1e9);
+               "%5.3fx engine  mem %.2f GB (weights %.3f, KV %.3f, workspace %.3f)\n",
+               s->name, bench_gpu_qtype_name(qt), rot, tok_s, sec * 1e3, bytes / 1e9, 100 * frac, vs, peak / 1e9, mem.weights / 1e9,
+               mem.kv_cache / 1e9, mem.workspace / 1e9);
     fflush(stdout);
     free(ids);
     free(logits);

@@ -142,6 +142,22 @@ static void compare_ctx(const char *model) {
         dec = e > dec ? e : dec;
     }
     CHECK(harp_ctx_pos(cg) == n && harp_ctx_pos(cc) == n);
+    /* memory: the GPU holds the linears (fp16 planes of an fp16 checkpoint, fp32 otherwise) and the
+     * head, never the token embeddings; the fp32 cache of 64 rows per layer; the CPU holds no weights */
+    const harp_model_config *mc = &m->cfg;
+    size_t lin = 0;
+    for (int l = 0; l < mc->n_layers; l++)
+        for (int gi = 0; gi < HARP_LG_COUNT; gi++) lin += (size_t)m->layers[l].cfg.g[gi].in * m->layers[l].cfg.g[gi].out_total;
+    const size_t head = (size_t)mc->vocab_size * mc->dim, kv = 2 * (size_t)mc->n_layers * 64 * mc->n_kv_heads * mc->head_dim * 4;
+    harp_ctx_memory mg, mcpu;
+    CHECK_OK(harp_ctx_memory_get(cg, &mg));
+    CHECK_OK(harp_ctx_memory_get(cc, &mcpu));
+    printf("%s: cuda context memory: weights %zu (linears %zu + head %zu weights), KV %zu, workspace %zu bytes\n", model,
+           mg.weights, lin, head, mg.kv_cache, mg.workspace);
+    CHECK_MSG(mg.weights >= 2 * (lin + head) && mg.weights < 4 * (lin + head) + 4 * (size_t)mc->dim * (2 + 2 * mc->n_layers) + 65536 &&
+                  mg.kv_cache == kv && mg.workspace > 0 && mcpu.weights == 0,
+              "memory report: weights %zu, KV %zu (want %zu), workspace %zu, cpu weights %zu", mg.weights, mg.kv_cache, kv,
+              mg.workspace, mcpu.weights);
     harp_seq roots[3] = {{5, -1}, {9, -1}, {2, -1}};
     int32_t lr[4] = {15, 0, 4, 13};
     CHECK_OK(harp_ctx_eval_seqs(cc, ids, roots, 3, lr, 4, lc));

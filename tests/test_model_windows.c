@@ -84,6 +84,20 @@ static void check_params(harp_model *m) {
     CHECK_OK(harp_ctx_create_ex(m, &p, &c));
     CHECK(harp_ctx_max_rows(c) == 8);
     CHECK(!strcmp(harp_backend_name(harp_ctx_backend(c)), "cpu"));
+    /* memory: no weights of its own on the CPU (the model's arrays); K and V of 8 rows per layer */
+    const harp_model_config *mc = &m->cfg;
+    const size_t kv_elems = 2 * (size_t)mc->n_layers * 8 * (size_t)mc->n_kv_heads * mc->head_dim;
+    harp_ctx_memory mem;
+    CHECK(harp_ctx_memory_get(c, NULL) == HARP_ERR_INVALID_ARG && harp_ctx_memory_get(NULL, &mem) == HARP_ERR_INVALID_ARG);
+    CHECK_OK(harp_ctx_memory_get(c, &mem));
+    CHECK_MSG(mem.weights == 0 && mem.kv_cache == kv_elems * sizeof(float) && mem.workspace >= 8 * (size_t)mc->dim * sizeof(float),
+              "memory: weights %zu, KV %zu (want %zu), workspace %zu", mem.weights, mem.kv_cache, kv_elems * sizeof(float),
+              mem.workspace);
+    harp_ctx_free(c);
+    p.kv_qtype = HARP_QTYPE_F16;
+    CHECK_OK(harp_ctx_create_ex(m, &p, &c));
+    CHECK_OK(harp_ctx_memory_get(c, &mem));
+    CHECK_MSG(mem.kv_cache == kv_elems * 2, "fp16 cache: %zu bytes, want %zu", mem.kv_cache, kv_elems * 2);
     harp_ctx_free(c);
     harp_backend *g = NULL;
     harp_status st = harp_backend_cuda_create(0, &g);

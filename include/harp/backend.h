@@ -52,6 +52,16 @@ harp_ctx_params harp_ctx_default_params(void);
 /* harp_ctx_create(m, n, out) is harp_ctx_create_ex with max_tokens = n and the other defaults. */
 harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx **out);
 harp_backend *harp_ctx_backend(const harp_ctx *c);
+
+/* The backend memory behind a context, in bytes: its model's weights there (shared by every context
+ * of that model on that backend; 0 on the CPU backend, where they are the model's own arrays: the
+ * packed groups as stored, the head, norms -- never a dense copy of a quantized group, and no copy of
+ * the token embeddings, which stay in host memory), this context's K / V cache, and its workspace as
+ * it stands now (activations, logits, the backend's scratch as grown by the calls so far). */
+typedef struct harp_ctx_memory {
+    size_t weights, kv_cache, workspace;
+} harp_ctx_memory;
+harp_status harp_ctx_memory_get(const harp_ctx *c, harp_ctx_memory *out);
 /* harp_generate (harp/model.h) on a context of parameters p (NULL = harp_ctx_default_params(): the
  * CPU backend; p->max_tokens is replaced by n_prompt + n_new): the prompt in one pass, then one token
  * per decode step through the context's KV cache. */

@@ -78,6 +78,7 @@ struct cuda_group {
     float *wt;           // fp32 groups: in × out_total, row-major (W_effᵀ)
     float *bias;         // out_total or NULL
     cuda_packed *pk;     // quantized groups: the packed weights (wt == NULL)
+    size_t held;         // device bytes of all of it (cu_group_held)
 };
 
 // A decode step's ops (every layer; the embedding rows are uploaded before) captured once per row count and replayed: the
@@ -205,7 +206,7 @@ harp_status cu_sync(harp_backend *b) {
 void packed_free(harp_backend *b, cuda_packed *p) {
     if (!p) return;
     dec_weights_free(&p->w);
-    dec_xdev *x[] = {p->xin1, p->xout1, p->xin, p->xout};
+    dec_xdev *x[] = {p->xin, p->xout, p->xin1, p->xout1};   // the chunk plans borrow the one-row plans' blocks
     for (int i = 0; i < 4; i++)
         if (x[i]) dec_xform_dev_free(x[i]);
     cu_free(b, p->pre);
@@ -249,8 +250,9 @@ harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what
     dec_weights_free(&host);
     if (!st) st = dec_xform_upload(&L.xin, 1, &p->xin1);
     if (!st) st = dec_xform_upload(&L.xout, 1, &p->xout1);
-    if (!st) st = dec_xform_upload(&L.xin, kChunkRows, &p->xin);
-    if (!st) st = dec_xform_upload(&L.xout, kChunkRows, &p->xout);
+    // the chunk plans over the one-row plans' blocks (HARP's fp32 Cayley blocks once, not twice)
+    if (!st) st = dec_xform_upload_shared(&L.xin, kChunkRows, p->xin1, &p->xin);
+    if (!st) st = dec_xform_upload_shared(&L.xout, kChunkRows, p->xout1, &p->xout);
     if (!st) st = put_vec(b, L.pre, (size_t)p->n, "input scales", &p->pre);
     if (!st) st = put_vec(b, L.post, (size_t)p->m, "output scales", &p->post);
     dec_linear_free(&L);
@@ -311,6 +313,10 @@ harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
             cu_free_group(b, h);
             return st;
         }
+        const cuda_packed *p = h->pk;
+        h->held = dec_weights_bytes(&p->w) + ((size_t)p->m + (size_t)p->n) * sizeof(float) +
+                  (h->bias ? (size_t)g->out_total * sizeof(float) : 0) + dec_xform_dev_bytes(p->xin1) +
+                  dec_xform_dev_bytes(p->xout1) + dec_xform_dev_bytes(p->xin) + dec_xform_dev_bytes(p->xout);
         *handle = h;
         return HARP_OK;
     }
@@ -333,8 +339,14 @@ harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
         cu_free_group(b, h);
         return st;
     }
+    h->held = (n + (has_bias ? (size_t)g->out_total : 0)) * sizeof(float);
     *handle = h;
     return HARP_OK;
+}
+
+size_t cu_group_held(const harp_backend *b, const void *handle) {
+    (void)b;
+    return handle ? ((const cuda_group *)handle)->held : 0;
 }
 
 // The packed uploads (decode.h) are synchronous copies on the legacy stream, which the backend's
@@ -402,6 +414,14 @@ size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
     return (R * d->n_heads * d->max_tokens + R * fused_width(d) + part_floats(d)) * sizeof(float) +
            (size_t)kDecRows * d->n_heads * sizeof(unsigned) +
            R * (5 * sizeof(int32_t) + 2 * sizeof(double) + sizeof(int));
+}
+
+// What cu_ws_create allocated, the attention pointer tables and every grown scratch buffer.
+size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
+    const cuda_ws *w = (const cuda_ws *)ws;
+    if (!w) return 0;
+    const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * 6 * w->tab_nz * sizeof(void *) : 0;
+    return cu_ws_bytes(b, &w->d) + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap;
 }
 
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
@@ -907,6 +927,8 @@ void fill_vt(harp_backend_i *v) {
     v->ws_create = cu_ws_create;
     v->ws_free = cu_ws_free;
     v->ws_bytes = cu_ws_bytes;
+    v->ws_held = cu_ws_held;
+    v->group_held = cu_group_held;
     v->plan_begin = cu_plan_begin;
     v->rmsnorm = cu_rmsnorm;
     v->linear = cu_linear;

@@ -340,6 +340,8 @@ struct dec_xdev {
     float scale;
     int *gather, *scatter;
     void *blocks;
+    int borrowed;           // blocks / gather / scatter belong to another upload of the same transform
+    size_t own_bytes;       // device bytes of the three when not borrowed
 };
 
 namespace {
@@ -458,10 +460,15 @@ void plan_staging(XPassK *p, bool wide) {
 
 }  // namespace
 
-extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
+// The blocks' layout depends on the transform only, not on max_rows, so plans of one transform for
+// several row counts can share one upload of them (share).
+extern "C" harp_status dec_xform_upload_shared(const dec_xform *xf, int max_rows, const dec_xdev *share, dec_xdev **out) {
     *out = NULL;
     if (xf->n < 1 || xf->n > (1 << 26) || max_rows < 1)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda transform: n = %lld, rows %d", (long long)xf->n, max_rows);
+    if (share && share->n != xf->n)
+        return harp_err(HARP_ERR_INTERNAL, "cuda transform: sharing the blocks of n = %d with n = %lld", share->n,
+                        (long long)xf->n);
     dec_xdev *x = (dec_xdev *)calloc(1, sizeof *x);
     if (!x) return HARP_ERR_OOM;
     x->n = (int)xf->n;
@@ -488,9 +495,9 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
         bytes += ((size_t)ks[s].b * ks[s].Gs * ks[s].bp * (ks[s].f32 ? 4 : 2) + 15) / 16 * 16;
     }
     harp_status st = HARP_OK;
-    unsigned char *h = (unsigned char *)calloc(bytes ? bytes : 1, 1);
-    if (!h) st = HARP_ERR_OOM;
-    for (int s = 0; s < xf->nstages && st == HARP_OK; s++) {
+    unsigned char *h = share ? NULL : (unsigned char *)calloc(bytes ? bytes : 1, 1);
+    if (!share && !h) st = HARP_ERR_OOM;
+    for (int s = 0; s < xf->nstages && st == HARP_OK && !share; s++) {
         const XStageK &k = ks[s];
         for (int64_t c = 0; c < k.Gs; c++)
             for (int i = 0; i < k.b; i++)
@@ -502,17 +509,21 @@ extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_x
                 }
     }
     cudaError_t e = cudaSuccess;
-    if (st == HARP_OK && bytes) {
+    if (share) {
+        x->blocks = share->blocks, x->gather = share->gather, x->scatter = share->scatter, x->borrowed = 1;
+    } else if (st == HARP_OK && bytes) {
         e = cudaMalloc(&x->blocks, bytes);
         if (e == cudaSuccess) e = cudaMemcpy(x->blocks, h, bytes, cudaMemcpyHostToDevice);
+        x->own_bytes = bytes;
     }
     for (int s = 0; s < xf->nstages; s++) ks[s].blk = (const unsigned char *)x->blocks + off[s];
     const int32_t *perms[2] = {xf->gather, xf->scatter};
     int **dst[2] = {&x->gather, &x->scatter};
-    for (int i = 0; i < 2 && e == cudaSuccess && st == HARP_OK; i++) {
+    for (int i = 0; i < 2 && e == cudaSuccess && st == HARP_OK && !share; i++) {
         if (!perms[i]) continue;
         e = cudaMalloc((void **)dst[i], sizeof(int) * (size_t)x->n);
         if (e == cudaSuccess) e = cudaMemcpy(*dst[i], perms[i], sizeof(int) * (size_t)x->n, cudaMemcpyHostToDevice);
+        if (e == cudaSuccess) x->own_bytes += sizeof(int) * (size_t)x->n;
     }
     free(h);
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
@@ -549,12 +560,22 @@ extern "C" int dec_xform_dev_fwht(const dec_xdev *x, float *scale) {
     return x->fwht;
 }
 
+extern "C" harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out) {
+    return dec_xform_upload_shared(xf, max_rows, NULL, out);
+}
+
 extern "C" void dec_xform_dev_free(dec_xdev *x) {
     if (!x) return;
-    cudaFree(x->blocks);
-    cudaFree(x->gather);
-    cudaFree(x->scatter);
+    if (!x->borrowed) {
+        cudaFree(x->blocks);
+        cudaFree(x->gather);
+        cudaFree(x->scatter);
+    }
     free(x);
+}
+
+extern "C" size_t dec_xform_dev_bytes(const dec_xdev *x) {
+    return x ? x->own_bytes : 0;
 }
 
 extern "C" size_t dec_xform_scratch_floats(const dec_xdev *x, int rows) {

@@ -251,7 +251,12 @@ harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, int B, float 
                      const dec_gemv_opts *opts, dec_stream stream);
 /* Batch capacity (rows of activations) for which dec_xin / dec_xout are planned. */
 harp_status dec_xform_upload(const dec_xform *xf, int max_rows, dec_xdev **out);
+/* The same, planned over the stage blocks and permutations of share, an upload of the same xf for
+ * another row count (NULL: its own); free it before share. */
+harp_status dec_xform_upload_shared(const dec_xform *xf, int max_rows, const dec_xdev *share, dec_xdev **out);
 void dec_xform_dev_free(dec_xdev *x);
+/* Device bytes x holds itself (blocks and permutations not borrowed from another upload). */
+size_t dec_xform_dev_bytes(const dec_xdev *x);
 /* 1 when x is one stage-free pass without permutations (then *scale, if not NULL, gets its scale). */
 int dec_xform_dev_identity(const dec_xdev *x, float *scale);
 /* log2 n when x was uploaded from a c·H_n transform (dec_xform_fwht; *scale, if not NULL, gets c), else 0. */

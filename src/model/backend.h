@@ -94,10 +94,14 @@ typedef struct harp_backend_i {
     harp_status (*load_group)(harp_backend *b, const harp_lgroup *g, void **handle);
     void (*free_group)(harp_backend *b, void *handle);
     size_t (*group_bytes)(const harp_backend *b, const harp_lgroup *g);   /* backend memory it takes */
+    /* Backend memory a loaded group holds, its transforms' device form included (NULL: group_bytes). */
+    size_t (*group_held)(const harp_backend *b, const void *handle);
 
     harp_status (*ws_create)(harp_backend *b, const harp_dims *d, harp_ws **out);
     void (*ws_free)(harp_backend *b, harp_ws *ws);
     size_t (*ws_bytes)(const harp_backend *b, const harp_dims *d);
+    /* Backend memory ws holds now, scratch grown by the calls so far included (NULL: ws_bytes). */
+    size_t (*ws_held)(const harp_backend *b, const harp_ws *ws);
     /* Called once per forward before the ops that take the plan (uploads its metadata). */
     harp_status (*plan_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p);
 

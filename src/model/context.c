@@ -189,6 +189,21 @@ void harp_ctx_free(harp_ctx *c) {
     free(c);
 }
 
+harp_status harp_ctx_memory_get(const harp_ctx *c, harp_ctx_memory *out) {
+    if (!c || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_memory_get: NULL argument");
+    const harp_backend *b = c->b;
+    const harp_kv_cache *kv = &c->kv;
+    const size_t rows = 2 * (size_t)kv->n_layers * kv->rows, g = kv->q ? (size_t)kv->groups : 0;
+    size_t n[N_ACT], f = 0;
+    act_floats(&c->d, b->vt->linear_ex != NULL, n);
+    for (int i = 0; i < N_ACT; i++) f += n[i];
+    if (c->logits && !b->vt->host_memory) f += (size_t)c->d.max_rows * c->d.vocab;
+    out->weights = harp_mweights_held(c->m, c->w);
+    out->kv_cache = rows * (kv->row_bytes + g * sizeof(uint16_t) + (kv->k_zero ? g : 0));
+    out->workspace = f * sizeof(float) + (b->vt->ws_held ? b->vt->ws_held(b, c->ws) : b->vt->ws_bytes(b, &c->d));
+    return HARP_OK;
+}
+
 harp_backend *harp_ctx_backend(const harp_ctx *c) {
     return c ? c->b : NULL;
 }

@@ -76,6 +76,8 @@ void harp_model_unload(harp_model *m);
 
 /* Bytes that loading m onto b would take there (0 when already loaded, or on the CPU). */
 size_t harp_model_backend_bytes(harp_model *m, harp_backend *b);
+/* Bytes m's weights take on b, loaded or not (0 on the CPU). */
+size_t harp_model_weights_bytes(const harp_model *m, harp_backend *b);
 /* Backend bytes of a context with these parameters (cache, activations, workspace). */
 size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p);
 /* Free memory on b (device memory for a GPU). */

@@ -29,6 +29,8 @@ typedef struct harp_mweights {
 
 /* m's weights on b, loading them the first time (thread-safe). */
 harp_status harp_model_weights(harp_model *m, harp_backend *b, const harp_mweights **out);
+/* Backend memory w holds (its groups as loaded; 0 on a host backend). */
+size_t harp_mweights_held(const harp_model *m, const harp_mweights *w);
 /* Frees every backend copy (harp_model_free and harp_model_unload). */
 void harp_model_weights_free_all(harp_model *m);
 

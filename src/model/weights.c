@@ -126,17 +126,32 @@ void harp_model_unload(harp_model *m) {
     if (m) harp_model_weights_free_all(m);
 }
 
-size_t harp_model_backend_bytes(harp_model *m, harp_backend *b) {
+/* What m's weights take on b (0 on a host backend: they are the model's own arrays). */
+size_t harp_model_weights_bytes(const harp_model *m, harp_backend *b) {
     if (!m || !b || b->vt->host_memory) return 0;
-    pthread_mutex_lock(&m->backends_mu);
-    const harp_mweights *w = m->on_backends;
-    while (w && w->b != b) w = w->next;
-    pthread_mutex_unlock(&m->backends_mu);
-    if (w) return 0;
     const harp_model_config *c = &m->cfg;
     size_t n = ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
     for (int i = 0; i < c->n_layers * HARP_LG_COUNT; i++) n += b->vt->group_bytes(b, group_of(m, i));
     return n + b->vt->group_bytes(b, &m->head_g);
+}
+
+size_t harp_mweights_held(const harp_model *m, const harp_mweights *w) {
+    harp_backend *b = w->b;
+    if (b->vt->host_memory) return 0;
+    if (!b->vt->group_held) return harp_model_weights_bytes(m, b);
+    const harp_model_config *c = &m->cfg;
+    size_t n = ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
+    for (int i = 0; i < c->n_layers * HARP_LG_COUNT; i++) n += b->vt->group_held(b, w->groups[i]);
+    return n + b->vt->group_held(b, w->head);
+}
+
+size_t harp_model_backend_bytes(harp_model *m, harp_backend *b) {
+    if (!m || !b) return 0;
+    pthread_mutex_lock(&m->backends_mu);
+    const harp_mweights *w = m->on_backends;
+    while (w && w->b != b) w = w->next;
+    pthread_mutex_unlock(&m->backends_mu);
+    return w ? 0 : harp_model_weights_bytes(m, b);
 }
 
 harp_status harp_backend_free_memory(harp_backend *b, size_t *bytes) {

@@ -721,7 +721,7 @@ static void usage(FILE *f) {
                "                         [--seam 1,0]   (RHT seams o → up|gate, down → q|k|v as one launch each: 1 default, 0 not)\n"
                "                         [--path engine|ctx|engine,ctx]   (ctx: the same shape through the library's forward pass on\n"
                "                          the CUDA backend, what generate --gpu runs; batch 1; default engine)\n"
-               "                         [--ctx-kv 32,16]   (the ctx rows' KV cache: fp32 and / or fp16, default 32)\n"
+               "                         [--ctx-kv 32,16]   (the ctx rows' KV cache: fp32 and / or fp16, default 16)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
                "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -745,7 +745,7 @@ int bench_decode(int argc, char **argv) {
                                          {"path", required_argument, 0, 'T'},      {"ctx-kv", required_argument, 0, 'C'},
                                          {0, 0, 0, 0}};
     static double eng_b1[HARP_QTYPE_COUNT][2];
-    dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1, .ckv = {32, 0}, .nckv = 1};
+    dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1, .ckv = {16, 0}, .nckv = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
     optind = 1;

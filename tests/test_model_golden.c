@@ -72,6 +72,21 @@ static void check_greedy(harp_model *m, const int32_t *prompt, int np, const int
         free(lg);
     }
     CHECK_MSG(same, "%s: greedy ids differ from golden (%d generated, %d expected)", label, n_got, n_want);
+    /* harp_generate_ctx in two calls on one context (the second continues from the first's last id)
+     * gives the same ids; a third that does not fit is refused */
+    const int k = n_want / 2;
+    int32_t part[256];
+    int n1 = 0, n2 = 0;
+    harp_ctx *c = NULL;
+    CHECK_OK(harp_ctx_create(m, np + n_want, &c));
+    if (c && k > 0 && n_got == n_want) {
+        CHECK_OK(harp_generate_ctx(c, prompt, np, k, &sp, part, &n1, NULL, NULL));
+        CHECK_OK(harp_generate_ctx(c, part + n1 - 1, 1, n_want - k, &sp, part + n1, &n2, NULL, NULL));
+        CHECK_MSG(n1 == k && n2 == n_want - k && !memcmp(part, got, sizeof(int32_t) * (size_t)n_want),
+                  "%s: generate in two calls on one context differs from one call (%d + %d ids)", label, n1, n2);
+        CHECK(harp_generate_ctx(c, got, 1, 2, &sp, part, &n1, NULL, NULL) == HARP_ERR_INVALID_ARG);
+    }
+    harp_ctx_free(c);
     free(all);
 }
 

@@ -68,6 +68,11 @@ harp_status harp_ctx_memory_get(const harp_ctx *c, harp_ctx_memory *out);
 harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int32_t *prompt, int n_prompt, int n_new,
                              const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
                              void *user);
+/* The same on an existing context: the prompt goes in at its position (harp_ctx_pos; a second call
+ * continues the same sequence), and prompt + n_new must fit what it still holds. The caller keeps the
+ * context, e.g. to read harp_ctx_memory_get afterwards. */
+harp_status harp_generate_ctx(harp_ctx *c, const int32_t *prompt, int n_prompt, int n_new, const harp_sampler_params *sp,
+                              int32_t *out_ids, int *n_out, harp_token_fn on_token, void *user);
 
 #ifdef __cplusplus
 }

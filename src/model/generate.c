@@ -67,25 +67,21 @@ harp_status harp_generate(harp_model *m, const int32_t *prompt, int n_prompt, in
     return harp_generate_ex(m, NULL, prompt, n_prompt, n_new, sp, out_ids, n_out, on_token, user);
 }
 
-harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int32_t *prompt, int n_prompt, int n_new,
-                             const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
-                             void *user) {
+/* The one sampling loop: the prompt in one pass from c's position, then one token per decode step. */
+harp_status harp_generate_ctx(harp_ctx *c, const int32_t *prompt, int n_prompt, int n_new, const harp_sampler_params *sp,
+                              int32_t *out_ids, int *n_out, harp_token_fn on_token, void *user) {
     harp_sampler_params dsp = harp_sampler_default_params();
     if (!sp) sp = &dsp;
-    if (!m || !prompt || n_prompt <= 0 || n_new < 0 || (!out_ids && n_new > 0) || !n_out)
+    if (!c || !prompt || n_prompt <= 0 || n_new < 0 || (!out_ids && n_new > 0) || !n_out)
         return harp_err(HARP_ERR_INVALID_ARG, "harp_generate: bad argument (prompt must hold at least one token)");
     if (!(sp->temperature >= 0) || !(sp->top_p > 0 && sp->top_p <= 1))
         return harp_err(HARP_ERR_INVALID_ARG, "harp_generate: temperature must be >= 0 and top_p in (0, 1]");
     *n_out = 0;
+    if ((int64_t)c->pos + n_prompt + n_new > c->d.max_tokens)
+        return harp_err(HARP_ERR_INVALID_ARG, "generate: %d cached + %d prompt + %d new tokens exceed the context's %d",
+                        c->pos, n_prompt, n_new, c->d.max_tokens);
+    const harp_model *m = c->m;
     int V = m->cfg.vocab_size;
-    int64_t want = (int64_t)n_prompt + n_new;
-    if (want > m->cfg.max_seq_len)
-        return harp_err(HARP_ERR_INVALID_ARG, "generate: %d prompt + %d new tokens exceed the model's maximum of %d",
-                        n_prompt, n_new, m->cfg.max_seq_len);
-    harp_ctx *c;
-    harp_ctx_params cp = p ? *p : harp_ctx_default_params();
-    cp.max_tokens = (int)want;
-    HARP_TRY(harp_ctx_create_ex(m, &cp, &c));
     float *logits = harp_model_falloc((size_t)V, "logits");
     prob_idx *work = harp_xmalloc((size_t)V * sizeof *work, "sampler");
     harp_status st = (!logits || !work) ? HARP_ERR_OOM : HARP_OK;
@@ -101,6 +97,24 @@ harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int3
     }
     free(logits);
     free(work);
+    return st;
+}
+
+harp_status harp_generate_ex(harp_model *m, const harp_ctx_params *p, const int32_t *prompt, int n_prompt, int n_new,
+                             const harp_sampler_params *sp, int32_t *out_ids, int *n_out, harp_token_fn on_token,
+                             void *user) {
+    if (!m || !prompt || n_prompt <= 0 || n_new < 0 || !n_out)
+        return harp_err(HARP_ERR_INVALID_ARG, "harp_generate: bad argument (prompt must hold at least one token)");
+    *n_out = 0;
+    int64_t want = (int64_t)n_prompt + n_new;
+    if (want > m->cfg.max_seq_len)
+        return harp_err(HARP_ERR_INVALID_ARG, "generate: %d prompt + %d new tokens exceed the model's maximum of %d",
+                        n_prompt, n_new, m->cfg.max_seq_len);
+    harp_ctx *c;
+    harp_ctx_params cp = p ? *p : harp_ctx_default_params();
+    cp.max_tokens = (int)want;
+    HARP_TRY(harp_ctx_create_ex(m, &cp, &c));
+    harp_status st = harp_generate_ctx(c, prompt, n_prompt, n_new, sp, out_ids, n_out, on_token, user);
     harp_ctx_free(c);
     return st;
 }

@@ -21,7 +21,7 @@ static void gen_usage(FILE *f) {
             "      --kv TYPE      KV-cache elements: f32 or f16 (default: the backend's, f32 on the CPU,\n"
             "                     f16 with --gpu; a W/A/KV model's own KV quantizers take precedence)\n"
             "      --json         {\"prompt\", \"prompt_ids\", \"generated_ids\", \"text\", ..., \"prompt_tok_s\",\n"
-            "                     \"decode_tok_s\"} on stdout instead of the streamed text\n"
+            "                     \"decode_tok_s\", \"mem_weights_bytes\", ...} on stdout instead of the streamed text\n"
             "  -q, --quiet        no speed line on stderr\n"
             "  -h, --help\n");
 }
@@ -83,7 +83,7 @@ static gen_speed gen_speeds(const gen_state *g, size_t n_prompt) {
 }
 
 static void gen_json(const char *prompt, const int32_t *ids, size_t n_ids, const int32_t *out, int n_out,
-                     const gen_state *g, const harp_sampler_params *sp, gen_speed s) {
+                     const gen_state *g, const harp_sampler_params *sp, gen_speed s, const harp_ctx_memory *mem) {
     printf("{\"prompt\": ");
     cli_json_str(stdout, prompt);
     printf(", \"prompt_ids\": ");
@@ -92,8 +92,10 @@ static void gen_json(const char *prompt, const int32_t *ids, size_t n_ids, const
     json_ids(out, (size_t)n_out);
     printf(", \"text\": ");
     cli_json_string(stdout, g->text ? g->text : "", g->len);
-    printf(", \"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"prompt_tok_s\": %.2f, \"decode_tok_s\": %.2f}\n",
-           sp->temperature, sp->top_p, (unsigned long long)sp->seed, s.prompt_tok_s, s.decode_tok_s);
+    printf(", \"temperature\": %g, \"top_p\": %g, \"seed\": %llu, \"prompt_tok_s\": %.2f, \"decode_tok_s\": %.2f, "
+           "\"mem_weights_bytes\": %zu, \"mem_kv_bytes\": %zu, \"mem_workspace_bytes\": %zu}\n",
+           sp->temperature, sp->top_p, (unsigned long long)sp->seed, s.prompt_tok_s, s.decode_tok_s, mem->weights, mem->kv_cache,
+           mem->workspace);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -151,19 +153,28 @@ int cmd_generate(int argc, char **argv) {
         fflush(stdout);
     }
     int n_out = 0;
+    cp.max_tokens = (int)n_ids + n_new;
+    harp_ctx *ctx = NULL;
+    cli_check(harp_ctx_create_ex(m, &cp, &ctx));
     g.t0 = harp_time_s();
-    cli_check(harp_generate_ex(m, &cp, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
+    cli_check(harp_generate_ctx(ctx, ids, (int)n_ids, n_new, &sp, out, &n_out, on_token, &g));
+    harp_ctx_memory mem;
+    cli_check(harp_ctx_memory_get(ctx, &mem));
+    harp_ctx_free(ctx);
     const char *rest;
     size_t rn;
     cli_check(harp_detok_flush(g.dt, &rest, &rn));
     gen_emit(&g, rest, rn);
     gen_speed s = gen_speeds(&g, n_ids);
-    if (json) gen_json(prompt, ids, n_ids, out, n_out, &g, &sp, s);
+    if (json) gen_json(prompt, ids, n_ids, out, n_out, &g, &sp, s, &mem);
     else putchar('\n');
     fflush(stdout);
     if (!cli_quiet())
         fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s\n", n_ids, s.prompt_tok_s,
                 n_out, s.decode_tok_s);
+    if (!cli_quiet() && gpu)
+        fprintf(stderr, "GPU memory: weights %.3f GB, KV cache %.3f GB, workspace %.3f GB\n", mem.weights / 1e9,
+                mem.kv_cache / 1e9, mem.workspace / 1e9);
     harp_detok_free(g.dt);
     free(g.text);
     free(out);

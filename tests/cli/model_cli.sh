@@ -40,7 +40,9 @@ check gen_kv_f16 '[[ "${g16%%, \"temperature\"*}" == "${gen%%, \"temperature\"*}
 g1=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json -q)
 g2=$("$HARP_BIN" generate -m "$ST" -p "Once upon a time" -n 20 --temp 0.8 --top-p 0.9 --seed 7 --json -q)
 check gen_seeded_deterministic '[[ "${g1%%, \"prompt_tok_s\"*}" == "${g2%%, \"prompt_tok_s\"*}" && "$g1" == *"\"generated_ids\": ["*"\"seed\": 7"* ]]'
-check gen_json_speed '[[ "$gen" =~ \"prompt_tok_s\":\ [0-9.]+,\ \"decode_tok_s\":\ [0-9.]+\} ]]'
+check gen_json_speed '[[ "$gen" =~ \"prompt_tok_s\":\ [0-9.]+,\ \"decode_tok_s\":\ [0-9.]+, ]]'
+# memory: the CPU holds no weights of its own (the model's arrays), a KV cache and a workspace
+check gen_json_memory '[[ "$gen" =~ \"mem_weights_bytes\":\ 0,\ \"mem_kv_bytes\":\ [1-9][0-9]*,\ \"mem_workspace_bytes\":\ [1-9][0-9]*\}$ ]]'
 # the streamed text is the prompt followed by the JSON's text, with the tokenizer's spaces
 # (llama2.c pieces carry their own; SentencePiece's come from U+2581)
 json_text() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["text"], end="")'; }

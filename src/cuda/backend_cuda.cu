@@ -506,6 +506,7 @@ harp_status cu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan *p) {
 // x[r] = table[ids[r]] from the host table: gathered into a pinned buffer and copied asynchronously
 // (a pageable copy of a 512-row prompt would hold the host until the device reached it).
 harp_status cu_embed(harp_backend *b, harp_ws *ws, const float *table, const int32_t *ids, int rows, int dim, float *x) {
+    HARP_TRY(use(b));
     cuda_ws *w = (cuda_ws *)ws;
     const int i = w->emb_turn ^= 1;
     const size_t row = (size_t)dim * sizeof(float), bytes = (size_t)rows * row;

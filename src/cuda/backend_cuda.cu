@@ -118,6 +118,7 @@ struct cuda_ws {
     // the copy out of it has run (its event), so the host gathers while the device works
     float *emb[2];
     size_t emb_cap[2];
+    int emb_pinned[2];      // 0: pageable (pinned memory refused, e.g. a memlock limit): the copy stages it
     cudaEvent_t emb_ev[2];
     int emb_turn;
 };
@@ -441,7 +442,8 @@ void cu_ws_free(harp_backend *b, harp_ws *ws) {
             cudaEventSynchronize(w->emb_ev[i]);
             cudaEventDestroy(w->emb_ev[i]);
         }
-        if (w->emb[i]) cudaFreeHost(w->emb[i]);
+        if (w->emb[i] && w->emb_pinned[i]) cudaFreeHost(w->emb[i]);
+        else free(w->emb[i]);
     }
     free(w->tab_host);
     free(w->tab_valid);
@@ -513,12 +515,14 @@ harp_status cu_embed(harp_backend *b, harp_ws *ws, const float *table, const int
     if (w->emb_ev[i]) CU_TRY(cudaEventSynchronize(w->emb_ev[i]), "embedding rows");
     else CU_TRY(cudaEventCreateWithFlags(&w->emb_ev[i], cudaEventDisableTiming), "embedding rows");
     if (bytes > w->emb_cap[i]) {
-        if (w->emb[i]) cudaFreeHost(w->emb[i]);
+        if (w->emb[i] && w->emb_pinned[i]) cudaFreeHost(w->emb[i]);
+        else free(w->emb[i]);
         w->emb[i] = NULL, w->emb_cap[i] = 0;
         void *h = NULL;
-        if (cudaHostAlloc(&h, bytes, cudaHostAllocDefault) != cudaSuccess) {
-            cudaGetLastError();
-            return harp_err(HARP_ERR_OOM, "cuda embedding rows: no %zu bytes of pinned host memory", bytes);
+        w->emb_pinned[i] = cudaHostAlloc(&h, bytes, cudaHostAllocDefault) == cudaSuccess;
+        if (!w->emb_pinned[i]) {
+            cudaGetLastError();   // not sticky; a pageable buffer does the same, the copy holding the host
+            if (!(h = harp_xmalloc(bytes, "embedding rows"))) return HARP_ERR_OOM;
         }
         w->emb[i] = (float *)h, w->emb_cap[i] = bytes;
     }

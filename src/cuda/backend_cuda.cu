@@ -114,13 +114,6 @@ struct cuda_ws {
     float *yt, *xscr, *nx;   // nx: an fp32 group's RMSNorm or SwiGLU input (linear_ex)
     float *kv32;             // an fp16 cache layer's rows as fp32 K then V (prefill attention)
     size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap;
-    // embedding rows gathered on the host: two pinned buffers, used in turn, each reused only once
-    // the copy out of it has run (its event), so the host gathers while the device works
-    float *emb[2];
-    size_t emb_cap[2];
-    int emb_pinned[2];      // 0: pageable (pinned memory refused, e.g. a memlock limit): the copy stages it
-    cudaEvent_t emb_ev[2];
-    int emb_turn;
 };
 
 // Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
@@ -437,14 +430,6 @@ void cu_ws_free(harp_backend *b, harp_ws *ws) {
     graphs_reset(w);
     void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
-    for (int i = 0; i < 2; i++) {
-        if (w->emb_ev[i]) {
-            cudaEventSynchronize(w->emb_ev[i]);
-            cudaEventDestroy(w->emb_ev[i]);
-        }
-        if (w->emb[i] && w->emb_pinned[i]) cudaFreeHost(w->emb[i]);
-        else free(w->emb[i]);
-    }
     free(w->tab_host);
     free(w->tab_valid);
     free(w);
@@ -504,34 +489,6 @@ harp_status cu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan *p) {
 }
 
 // ---- ops ------------------------------------------------------------------------------------------
-
-// x[r] = table[ids[r]] from the host table: gathered into a pinned buffer and copied asynchronously
-// (a pageable copy of a 512-row prompt would hold the host until the device reached it).
-harp_status cu_embed(harp_backend *b, harp_ws *ws, const float *table, const int32_t *ids, int rows, int dim, float *x) {
-    HARP_TRY(use(b));
-    cuda_ws *w = (cuda_ws *)ws;
-    const int i = w->emb_turn ^= 1;
-    const size_t row = (size_t)dim * sizeof(float), bytes = (size_t)rows * row;
-    if (w->emb_ev[i]) CU_TRY(cudaEventSynchronize(w->emb_ev[i]), "embedding rows");
-    else CU_TRY(cudaEventCreateWithFlags(&w->emb_ev[i], cudaEventDisableTiming), "embedding rows");
-    if (bytes > w->emb_cap[i]) {
-        if (w->emb[i] && w->emb_pinned[i]) cudaFreeHost(w->emb[i]);
-        else free(w->emb[i]);
-        w->emb[i] = NULL, w->emb_cap[i] = 0;
-        void *h = NULL;
-        w->emb_pinned[i] = cudaHostAlloc(&h, bytes, cudaHostAllocDefault) == cudaSuccess;
-        if (!w->emb_pinned[i]) {
-            cudaGetLastError();   // not sticky; a pageable buffer does the same, the copy holding the host
-            if (!(h = harp_xmalloc(bytes, "embedding rows"))) return HARP_ERR_OOM;
-        }
-        w->emb[i] = (float *)h, w->emb_cap[i] = bytes;
-    }
-    for (int r = 0; r < rows; r++) memcpy((char *)w->emb[i] + (size_t)r * row, table + (size_t)ids[r] * dim, row);
-    const cudaStream_t st = impl_of(b)->stream;
-    CU_TRY(cudaMemcpyAsync(x, w->emb[i], bytes, cudaMemcpyHostToDevice, st), "embedding rows");
-    CU_TRY(cudaEventRecord(w->emb_ev[i], st), "embedding rows");
-    return HARP_OK;
-}
 
 harp_status cu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
                        const float *w, float eps, float *y) {
@@ -971,7 +928,6 @@ void fill_vt(harp_backend_i *v) {
     v->ws_free = cu_ws_free;
     v->ws_bytes = cu_ws_bytes;
     v->ws_held = cu_ws_held;
-    v->embed = cu_embed;
     v->group_held = cu_group_held;
     v->plan_begin = cu_plan_begin;
     v->rmsnorm = cu_rmsnorm;

@@ -105,9 +105,6 @@ typedef struct harp_backend_i {
     /* Called once per forward before the ops that take the plan (uploads its metadata). */
     harp_status (*plan_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p);
 
-    /* x[r] = table[ids[r]] for r < rows: table and ids in host memory (the model's own embeddings,
-     * which no backend holds a copy of), x backend memory; called before the step's other ops. */
-    harp_status (*embed)(harp_backend *b, harp_ws *ws, const float *table, const int32_t *ids, int rows, int dim, float *x);
     /* y[j] = rmsnorm(x[row_idx ? row_idx[j] : j]) · w for j < rows (row_idx: host). */
     harp_status (*rmsnorm)(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
                            const float *w, float eps, float *y);

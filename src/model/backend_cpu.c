@@ -123,12 +123,6 @@ static harp_status cpu_plan_begin(harp_backend *b, harp_ws *ws, const harp_plan 
     return HARP_OK;
 }
 
-static harp_status cpu_embed(harp_backend *b, harp_ws *ws, const float *table, const int32_t *ids, int rows, int dim, float *x) {
-    (void)b, (void)ws;
-    for (int r = 0; r < rows; r++) memcpy(x + (size_t)r * dim, table + (size_t)ids[r] * dim, (size_t)dim * sizeof(float));
-    return HARP_OK;
-}
-
 static harp_status cpu_rmsnorm(harp_backend *b, harp_ws *ws, const float *x, const int32_t *row_idx, int rows, int n,
                                const float *w, float eps, float *y) {
     (void)b, (void)ws;
@@ -331,7 +325,6 @@ static const harp_backend_i cpu_vt = {
     .ws_free = cpu_ws_free,
     .ws_bytes = cpu_ws_bytes,
     .plan_begin = cpu_plan_begin,
-    .embed = cpu_embed,
     .rmsnorm = cpu_rmsnorm,
     .linear = cpu_linear,
     .rotate = cpu_rotate,

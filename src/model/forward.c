@@ -141,6 +141,17 @@ static harp_status run_layers(harp_ctx *c, const harp_mweights *w, const harp_pl
     return HARP_OK;
 }
 
+/* x[r] = tok_emb[tokens[r]]: a gather on the host from the model's own table, which no backend holds a
+ * copy of (a 7B model's fp32 table is 0.5 GB, Llama-3's 2.1 GB); a device backend gets the rows by one
+ * upload in stream order, before the step's launches (so a replayed graph starts from them). */
+static harp_status embed(harp_ctx *c, const int32_t *tokens, int rows) {
+    const size_t dim = (size_t)c->d.dim;
+    const int host = c->b->vt->host_memory;
+    float *x = host ? c->x : c->emb_rows;
+    for (int r = 0; r < rows; r++) memcpy(x + (size_t)r * dim, c->m->tok_emb + (size_t)tokens[r] * dim, dim * sizeof(float));
+    return host ? HARP_OK : c->b->vt->upload(c->b, c->x, x, (size_t)rows * dim * sizeof(float));
+}
+
 /* Embedding and every layer for the plan (tokens: host ids of its rows); leaves c->x. A backend with
  * graphs replays a decode step's launches from one captured graph (graph_begin). */
 static harp_status forward_layers(harp_ctx *c, const int32_t *tokens, const harp_plan *p) {
@@ -151,10 +162,7 @@ static harp_status forward_layers(harp_ctx *c, const int32_t *tokens, const harp
                         b->name);
     HARP_TRY(harp_model_weights(c->m, b, &c->w));
     const harp_mweights *w = c->w;
-    /* the rows come from the model's own table in host memory, which no backend holds a copy of (a 7B
-     * model's fp32 table is 0.5 GB, Llama-3's 2.1 GB); in stream order before the step's launches, so
-     * a replayed graph starts from them */
-    HARP_TRY(b->vt->embed(b, c->ws, c->m->tok_emb, tokens, p->rows, c->d.dim, c->x));
+    HARP_TRY(embed(c, tokens, p->rows));
     HARP_TRY(b->vt->plan_begin(b, c->ws, p));
     int mode = HARP_GRAPH_PLAIN;
     if (b->vt->graph_begin && !c->hook) HARP_TRY(b->vt->graph_begin(b, c->ws, p, w, w->serial, &mode));

@@ -42,6 +42,7 @@ struct harp_ctx {
     int pos;                          /* tokens in the cache (one sequence) */
     harp_kv_cache kv;
     harp_ws *ws;
+    float *emb_rows;                  /* (max_rows, dim) host staging of a step's embedding rows (non-host backends) */
     float *x, *xb, *q, *k, *v, *att, *g, *u;   /* activations on the backend      */
     float *qkv1;                      /* one row's q | k | v unsplit (backends with linear_ex) */
     float *logits;                    /* (max_rows, vocab) on non-host backends   */

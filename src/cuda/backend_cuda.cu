@@ -81,9 +81,9 @@ struct cuda_group {
     size_t held;         // device bytes of all of it (cu_group_held)
 };
 
-// A decode step's ops (every layer; the embedding rows are uploaded before) captured once per row count and replayed: the
-// launches read the plan's positions and cache rows from device memory (plan_begin), so one graph
-// serves every step. state: 0 not seen, 1 run once plainly (the scratch has grown to its size), 2
+// A decode step's layer ops (the embedding rows are uploaded before them) captured once per row count
+// and replayed: the launches read the plan's positions and cache rows from device memory (plan_begin),
+// so one graph serves every step. state: 0 not seen, 1 run once plainly (the scratch has grown to its size), 2
 // captured, -1 capture failed (plain from then on). tag / serial: the weights it was captured on.
 enum { kGraphNone = 0, kGraphSeen = 1, kGraphReady = 2, kGraphFailed = -1 };
 struct cuda_graph {

@@ -126,11 +126,16 @@ void harp_model_unload(harp_model *m) {
     if (m) harp_model_weights_free_all(m);
 }
 
+/* The float arrays beside the groups: final norm, two norms per layer, RoPE frequencies (mw_fill). */
+static size_t vec_bytes(const harp_model_config *c) {
+    return ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
+}
+
 /* What m's weights take on b (0 on a host backend: they are the model's own arrays). */
 size_t harp_model_weights_bytes(const harp_model *m, harp_backend *b) {
     if (!m || !b || b->vt->host_memory) return 0;
     const harp_model_config *c = &m->cfg;
-    size_t n = ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
+    size_t n = vec_bytes(c);
     for (int i = 0; i < c->n_layers * HARP_LG_COUNT; i++) n += b->vt->group_bytes(b, group_of(m, i));
     return n + b->vt->group_bytes(b, &m->head_g);
 }
@@ -140,7 +145,7 @@ size_t harp_mweights_held(const harp_model *m, const harp_mweights *w) {
     if (b->vt->host_memory) return 0;
     if (!b->vt->group_held) return harp_model_weights_bytes(m, b);
     const harp_model_config *c = &m->cfg;
-    size_t n = ((size_t)c->dim * (1 + 2 * (size_t)c->n_layers) + (size_t)c->head_dim / 2) * sizeof(float);
+    size_t n = vec_bytes(c);
     for (int i = 0; i < c->n_layers * HARP_LG_COUNT; i++) n += b->vt->group_held(b, w->groups[i]);
     return n + b->vt->group_held(b, w->head);
 }

@@ -2,9 +2,11 @@
  *
  * A backend runs the ops of the forward pass (src/model/forward.c) in its own memory: the CPU
  * backend (one shared instance, the reference: same kernels and bits as always) and the CUDA
- * backend (one per device; today dense fp32 weights and cuBLAS in strict fp32). A model's weights
- * are loaded onto a backend once, the first time a context on that backend is created, and stay
- * there until the model is freed; contexts (KV cache + scratch) are per sequence batch.
+ * backend (one per device: quantized groups packed as stored and decoded by its kernels, fp16
+ * checkpoints as fp16, other fp32 groups through cuBLAS in strict fp32). A model's weights are loaded
+ * onto a backend once, the first time a context on that backend is created, and stay there until the
+ * model is freed (the token embeddings stay in host memory); contexts (KV cache + scratch) are per
+ * sequence batch.
  *
  * Lifetime: a backend created with harp_backend_cuda_create is reference counted: the models whose
  * weights live on it and the contexts created on it keep it alive, so harp_backend_free may be

@@ -160,9 +160,9 @@ typedef struct harp_backend_i {
     /* Graphs of decode steps (NULL on a backend without them). graph_begin, after plan_begin, sets
      * *mode: HARP_GRAPH_REPLAYED -- a graph captured for a plan of this shape on these weights (tag,
      * serial) has run the step's layer ops (the embedding rows were uploaded before it);
-     * HARP_GRAPH_CAPTURE -- call those ops, then graph_end; HARP_GRAPH_PLAIN -- call them as they are. graph_end(b, ws, ops) gets the ops' status:
-     * HARP_OK when the graph was made and launched; otherwise (quietly) nothing ran and the caller runs
-     * the ops plainly. */
+     * HARP_GRAPH_CAPTURE -- call those ops, then graph_end; HARP_GRAPH_PLAIN -- call them as they are.
+     * graph_end(b, ws, ops) gets the ops' status: HARP_OK when the graph was made and launched;
+     * otherwise (quietly) nothing ran and the caller runs the ops plainly. */
     harp_status (*graph_begin)(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode);
     harp_status (*graph_end)(harp_backend *b, harp_ws *ws, harp_status ops);
 } harp_backend_i;

@@ -75,19 +75,28 @@ static size_t kv_quant_row_bytes(const harp_aq_fmt *f, int kv_dim) {
     return (size_t)harp_aq_row_bytes(f, kv_dim) + g * sizeof(uint16_t) + (f->sym ? 0 : g);
 }
 
+/* Bytes of the activation buffers and (non-host backends) the logits of a context of dims d on b. */
+static size_t act_bytes(const harp_dims *d, const harp_backend *b) {
+    size_t n[N_ACT], f = 0;
+    act_floats(d, b->vt->linear_ex != NULL, n);
+    for (int i = 0; i < N_ACT; i++) f += n[i];
+    if (!b->vt->host_memory) f += (size_t)d->max_rows * d->vocab;
+    return f * sizeof(float);
+}
+
+/* Bytes of one K (or V) row of a cache of type t (q: its quantizers, or NULL). */
+static size_t kv_row_bytes(const struct harp_aquant *q, harp_qtype t, int kv_dim) {
+    return q ? kv_quant_row_bytes(&q[0].fmt, kv_dim) : kv_plain_row_bytes(t, kv_dim);
+}
+
 size_t harp_ctx_bytes(const harp_model *m, const harp_ctx_params *p) {
     harp_backend *b;
     harp_dims d;
     if (!m || !p || ctx_dims(m, p, &b, &d)) return 0;
-    size_t n[N_ACT], f = 0;
-    act_floats(&d, b->vt->linear_ex != NULL, n);
-    for (int i = 0; i < N_ACT; i++) f += n[i];
-    if (!b->vt->host_memory) f += (size_t)d.max_rows * d.vocab;
     const struct harp_aquant *q;
     const harp_qtype kt = ctx_kv_type(m, p, b, &q);
-    size_t kvb = q ? kv_quant_row_bytes(&q[0].fmt, d.n_kv_heads * d.head_dim) : kv_plain_row_bytes(kt, d.n_kv_heads * d.head_dim);
-    size_t bytes = 2 * (size_t)d.n_layers * cache_rows(&d) * kvb;
-    return f * sizeof(float) + bytes + b->vt->ws_bytes(b, &d);
+    size_t bytes = 2 * (size_t)d.n_layers * cache_rows(&d) * kv_row_bytes(q, kt, d.n_kv_heads * d.head_dim);
+    return act_bytes(&d, b) + bytes + b->vt->ws_bytes(b, &d);
 }
 
 /* The planes of a quantized cache (the layout of harp_kv_cache). */
@@ -193,14 +202,9 @@ harp_status harp_ctx_memory_get(const harp_ctx *c, harp_ctx_memory *out) {
     if (!c || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_ctx_memory_get: NULL argument");
     const harp_backend *b = c->b;
     const harp_kv_cache *kv = &c->kv;
-    const size_t rows = 2 * (size_t)kv->n_layers * kv->rows, g = kv->q ? (size_t)kv->groups : 0;
-    size_t n[N_ACT], f = 0;
-    act_floats(&c->d, b->vt->linear_ex != NULL, n);
-    for (int i = 0; i < N_ACT; i++) f += n[i];
-    if (c->logits && !b->vt->host_memory) f += (size_t)c->d.max_rows * c->d.vocab;
     out->weights = harp_mweights_held(c->m, c->w);
-    out->kv_cache = rows * (kv->row_bytes + g * sizeof(uint16_t) + (kv->k_zero ? g : 0));
-    out->workspace = f * sizeof(float) + (b->vt->ws_held ? b->vt->ws_held(b, c->ws) : b->vt->ws_bytes(b, &c->d));
+    out->kv_cache = 2 * (size_t)kv->n_layers * kv->rows * kv_row_bytes(kv->q, kv->type, kv->kv_dim);
+    out->workspace = act_bytes(&c->d, b) + (b->vt->ws_held ? b->vt->ws_held(b, c->ws) : b->vt->ws_bytes(b, &c->d));
     return HARP_OK;
 }
 

@@ -219,6 +219,7 @@ harp_status harp_ppl_over_text(harp_model *m, const char *text, size_t len, cons
     int32_t *ids = NULL;
     size_t n = 0;
     HARP_TRY(harp_tokenize(m->tok, text, len, 1, &ids, &n));
+    harp_log(HARP_LOG_INFO, "ppl: %zu tokens in %.3f s", n, harp_time_s() - t0);
     harp_status st = run(m, ids, n, user, out);
     harp_free(ids);
     if (!st) {

@@ -132,7 +132,9 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
     HARP_TRY(harp_backend_cuda_create(0, &b));
     int W = pick_windows(m, ref, b, ctx, n_chunks, gp->windows_per_batch, p->kv_qtype);
     gpu_run r;
+    double t1 = harp_time_s();
     harp_status st = run_init(&r, m, ref, b, ctx, W, p->kv_qtype);
+    double t2 = harp_time_s();
     out->chunk_nll = harp_xcalloc((size_t)n_chunks, sizeof(double), "chunk nll");
     if (!st && !out->chunk_nll) st = HARP_ERR_OOM;
     double sum = 0, sum2 = 0, ksum = 0, ksum2 = 0;
@@ -163,6 +165,10 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
                 st = harp_err(HARP_ERR_CANCELLED, "ppl: cancelled");
         }
     }
+    /* where a run's time goes (-v): a packed model's setup and its forwards are what differ from a dense one's */
+    if (!st)
+        harp_log(HARP_LOG_INFO, "ppl --gpu: device %.3f s, contexts and weights %.3f s, %d forward(s) of up to %d windows %.3f s",
+                 t1 - t0, t2 - t1, (n_chunks + W - 1) / W, W, harp_time_s() - t2);
     if (!st) harp_ppl_finish(out, sum, sum2, scored, n_chunks, ctx, ref != NULL, ksum, ksum2, agree, t0);
     else harp_ppl_result_free(out);
     run_free(&r);

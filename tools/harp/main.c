@@ -1,6 +1,7 @@
 /* harp: command-line front end over libharp. Thin: every subcommand parses its flags, calls the
  * library, prints results on stdout (--json for scripts) and progress/errors on stderr. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
     static char name[64];
     snprintf(name, sizeof name, "harp %s", c->name);
     cli_cmd_name = name;
-    cli_install_log(0);
+    /* HARP_LOG=info|debug: the library's informational lines (timings, fallbacks) on stderr */
+    const char *lv = getenv("HARP_LOG");
+    cli_install_log(lv && !strcmp(lv, "debug") ? 2 : lv && !strcmp(lv, "info") ? 1 : 0);
     return c->fn(argc - 1, argv + 1);
 }

@@ -700,16 +700,23 @@ static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, do
 }
 
 /* A list of one or two of 0 and 1 (an A/B switch: "0", "1", "0,1" or "1,0") into v, in the order given. */
-static int parse01(const char *opt, const char *arg, int v[2]) {
-    char buf[32];
+/* A flag's list of one or two of the values a and b, each at most once, in the order given (or, with
+ * sorted, in the order a, b); anything else is a usage error naming the flag. */
+static int parse_two(const char *opt, const char *arg, int a, int b, int sorted, int v[2]) {
+    char buf[32], sa[12], sb[12];
     snprintf(buf, sizeof buf, "%s", arg);
+    snprintf(sa, sizeof sa, "%d", a);
+    snprintf(sb, sizeof sb, "%d", b);
     int n = 0;
     for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-        if ((!strcmp(t, "0") || !strcmp(t, "1")) && n < 2) v[n++] = t[0] - '0';
+        if ((!strcmp(t, sa) || !strcmp(t, sb)) && n < 2 && !(n == 1 && v[0] == atoi(t))) v[n++] = atoi(t);
         else n = 3;
-    if (n < 1 || n > 2) cli_die(CLI_EXIT_USAGE, "%s: 0, 1, 0,1 or 1,0, not '%s'", opt, arg);
+    if (n < 1 || n > 2) cli_die(CLI_EXIT_USAGE, "%s: %s, %s, %s,%s or %s,%s, not '%s'", opt, sa, sb, sa, sb, sb, sa, arg);
+    if (sorted && n == 2) v[0] = a, v[1] = b;
     return n;
 }
+
+static int parse01(const char *opt, const char *arg, int v[2]) { return parse_two(opt, arg, 0, 1, 0, v); }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
@@ -769,29 +776,8 @@ int bench_decode(int argc, char **argv) {
             else cli_die(CLI_EXIT_USAGE, "--fuse: expected on, off or both, not '%s'", optarg);
             break;
         case 'K': o.breakdown = 1; break;
-        case 'V': {   /* 16 and / or 4, run in the order 16, 4 */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            int has[2] = {0, 0};
-            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-                if (!strcmp(t, "16") || !strcmp(t, "4")) has[t[0] == '4'] = 1;
-                else cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
-            o.nkv = 0;
-            if (has[0]) o.kv[o.nkv++] = 16;
-            if (has[1]) o.kv[o.nkv++] = 4;
-            if (!o.nkv) cli_die(CLI_EXIT_USAGE, "--kv-bits: 16, 4 or 16,4, not '%s'", optarg);
-            break;
-        }
-        case 'C': {   /* 32 and / or 16, in the order given */
-            char buf[32];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            o.nckv = 0;
-            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
-                if ((!strcmp(t, "32") || !strcmp(t, "16")) && o.nckv < 2) o.ckv[o.nckv++] = atoi(t);
-                else o.nckv = 3;
-            if (o.nckv < 1 || o.nckv > 2) cli_die(CLI_EXIT_USAGE, "--ctx-kv: 32, 16, 32,16 or 16,32, not '%s'", optarg);
-            break;
-        }
+        case 'V': o.nkv = parse_two("--kv-bits", optarg, 16, 4, 1, o.kv); break;   /* run in the order 16, 4 */
+        case 'C': o.nckv = parse_two("--ctx-kv", optarg, 32, 16, 0, o.ckv); break;
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
         case 'S': o.nsm = parse01("--seam", optarg, o.sm); break;

@@ -761,12 +761,12 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     cuda_ws *w = (cuda_ws *)ws;
     HARP_TRY(kv_type_ok(kv));
     if (p->tree) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: prefix-tree sequence plans are not supported");
-    const int f16 = kv->type == HARP_QTYPE_F16;
+    const int f16 = kv->type == HARP_QTYPE_F16, dec = decode_plan(w, p);
     dec_attn_shape es;
-    if (f16 && decode_plan(w, p) && engine_attn_shape(&w->d, w->kbase, &es))
+    if (f16 && dec && engine_attn_shape(&w->d, w->kbase, &es))
         return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
                         (dec_stream)impl_of(b)->stream);
-    if (decode_plan(w, p))
+    if (dec)
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
                               w->att_count, out, impl_of(b)->stream);

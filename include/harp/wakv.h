@@ -29,6 +29,8 @@ typedef struct harp_wakv_params {
                                   configuration); 0 = one group per token (default). Must divide
                                   every decoder linear input width (checked when the slots are set) */
     int kv_bits;               /* 2, 3, 4, 8, or 16 = fp32 KV cache (default 16)                      */
+    int kv_group;              /* K / V groups of this many channels per (token, head); 0 = head_dim,
+                                  one group per head (default). Must divide head_dim              */
     const char *rotation;      /* R1 = R2 kind: "none", "random", "hadamard" (default), "gsr"        */
     int gsr_block;             /* gsr: G, a power of two (0 = 128, lowered to the largest power of
                                   two dividing the width)                                           */

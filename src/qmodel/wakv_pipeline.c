@@ -67,6 +67,9 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
     if (p->a_group && p->a_bits == 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-group: activations are not quantized (--a-bits 16)");
     if (p->a_group < 0) return harp_err(HARP_ERR_INVALID_ARG, "--a-group %d: must be >= 0", p->a_group);
+    if (p->kv_group && p->kv_bits == 16)
+        return harp_err(HARP_ERR_INVALID_ARG, "--kv-group: the KV cache is not quantized (--kv-bits 16)");
+    if (p->kv_group < 0) return harp_err(HARP_ERR_INVALID_ARG, "--kv-group %d: must be >= 0", p->kv_group);
     if (p->a_skip && p->a_bits == 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--a-skip: activations are not quantized (--a-bits 16)");
     if (p->a_skip >> HARP_LG_COUNT)
@@ -307,7 +310,7 @@ static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     harp_wakv_exec e = harp_model_exec(m);
     if (p->a_bits < 16) e.act = (harp_aq_fmt){p->a_bits, 0, p->a_group, p->a_clip, 0};
     e.act_skip = p->a_skip;
-    if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, m->cfg.head_dim, p->kv_clip, 1};
+    if (p->kv_bits < 16) e.kv = (harp_aq_fmt){p->kv_bits, 0, p->kv_group ? p->kv_group : m->cfg.head_dim, p->kv_clip, 1};
     return harp_model_set_exec(m, &e);
 }
 
@@ -331,6 +334,8 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
         if (in_w[i] % p->a_group)
             return harp_err(HARP_ERR_INVALID_ARG, "--a-group %d does not divide the %s input width %d", p->a_group,
                             i == 0 ? "q|k|v and up|gate" : i == 1 ? "o" : "down", in_w[i]);
+    if (p->kv_group && p->kv_bits < 16 && m->cfg.head_dim % p->kv_group)
+        return harp_err(HARP_ERR_INVALID_ARG, "--kv-group %d does not divide head_dim %d", p->kv_group, m->cfg.head_dim);
     if (m->quant_desc[0] || m->slots)
         return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: the model is already quantized (give the fp model)");
     HARP_TRY(wk_rotate(m, p));

@@ -91,6 +91,20 @@ check a_group_recorded 'python3 -c "$py_ag" "$D/wag/config.json"'
 check a_group_roundtrip '[[ -n "$nll_ag" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_ag" "$nll_ag_disk" "$nll_disk"'
 e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wag32" $W --a-group 32 -q 2>&1 >/dev/null); rc=$?
 check a_group_not_dividing_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--a-group 32 does not divide the down input width 172"* ]]'
+# K / V in groups of 4 channels per (token, head) (--kv-group; stories260K's head_dim is 8): recorded,
+# reloads to the in-memory value; a group that does not divide head_dim, or without a quantized cache, refused
+c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg" $W --kv-group 4 --threads 1 --json -q --ppl "$D/cal.txt" \
+    --ctx 128 --max-chunks 4)
+nll_kg=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+nll_kg_disk=$("$HARP_BIN" ppl -m "$D/wkg" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+py_kg='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["kv_cache"]
+sys.exit(0 if a["group_size"] == 4 else 1)'
+check kv_group_recorded 'python3 -c "$py_kg" "$D/wkg/config.json"'
+check kv_group_roundtrip '[[ -n "$nll_kg" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_kg" "$nll_kg_disk" "$nll_disk"'
+e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg3" $W --kv-group 3 -q 2>&1 >/dev/null); rc=$?
+check kv_group_not_dividing_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--kv-group 3 does not divide head_dim 8"* ]]'
+e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg16" --method wakv --w-bits 4 --a-bits 4 --kv-group 4 -q 2>&1 >/dev/null); rc=$?
+check kv_group_without_kv_bits_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--kv-group"* ]]'
 sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
 e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
 check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "  --act-order           gptq: columns by decreasing Hessian diagonal (static groups)\n"
             "  --a-group G           activations in groups of G channels per token (QuaRot-128G; default 0 =\n"
             "                        one group per token); G must divide every linear input width\n"
+            "  --kv-group G          K / V in groups of G channels per (token, head) (default 0 = head_dim, one\n"
+            "                        group per head); G must divide head_dim\n"
             "  --a-skip LIST         ablation: these linear inputs stay unquantized (qkv,o,up_gate,down)\n"
             "  --rotation R          R1 = R2: none, random, hadamard (default), gsr\n"
             "  --gsr-block G         gsr block, a power of two (default 128, lowered to divide the width)\n"
@@ -55,7 +57,7 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP,
+    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP, W_KVGROUP,
     W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR
 };
 
@@ -75,6 +77,7 @@ static const struct option k_opts[] = {
     {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
     {"w-sym", no_argument, 0, W_WSYM}, {"w-clip", no_argument, 0, W_WCLIP}, {"act-order", no_argument, 0, W_ACT},
     {"a-skip", required_argument, 0, W_ASKIP}, {"a-group", required_argument, 0, W_AGROUP},
+    {"kv-group", required_argument, 0, W_KVGROUP},
     {"ldp-fit", required_argument, 0, W_LFIT}, {"ldp-calib", required_argument, 0, W_LCAL},
     {"ldp-ctx", required_argument, 0, W_LCTX}, {"ldp-nseq", required_argument, 0, W_LNSEQ},
     {"ldp-steps", required_argument, 0, W_LSTEPS}, {"ldp-lr", required_argument, 0, W_LLR},
@@ -107,6 +110,7 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_CCTX: p->calib_ctx = (int)cli_parse_long("--calib-ctx", optarg, 2, 1 << 20); break;
         case W_CNSEQ: p->calib_nseq = (int)cli_parse_long("--calib-nseq", optarg, 1, 1 << 20); break;
         case W_AGROUP: p->a_group = (int)cli_parse_long("--a-group", optarg, 0, 1 << 24); break;
+        case W_KVGROUP: p->kv_group = (int)cli_parse_long("--kv-group", optarg, 0, 1 << 24); break;
         case W_ACLIP: p->a_clip = (float)cli_parse_double("--a-clip", optarg, 1e-6, 1); break;
         case W_KVCLIP: p->kv_clip = (float)cli_parse_double("--kv-clip", optarg, 1e-6, 1); break;
         case W_CS: p->clip_search = 1; break;
@@ -173,10 +177,10 @@ static void print_result(const wopts *o, const harp_wakv_params *p, const harp_q
     if (o->json) {
         printf("{\"kind\": \"quantize\", \"method\": \"wakv\", ");
         cli_json_model_out(stdout, o->model, o->out);
-        printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"a_group\": %d, \"kv_bits\": %d, \"rotation\": \"%s\", "
+        printf(", \"w_quant\": \"%s\", \"w_bits\": %d, \"w_group\": %d, \"a_bits\": %d, \"a_group\": %d, \"kv_bits\": %d, \"kv_group\": %d, \"rotation\": \"%s\", "
                "\"w_sym\": %d, \"w_clip\": %d, \"act_order\": %d, \"a_skip\": %u, \"clip_search\": %d, "
                "\"seed\": %llu, \"n_weights\": %lld, \"bpw\": %.6f, \"seconds\": %.3f",
-               harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->a_group, p->kv_bits, p->rotation,
+               harp_qmethod_name(p->w_quant), p->w_bits, p->w_group, p->a_bits, p->a_group, p->kv_bits, p->kv_group, p->rotation,
                p->w_sym, p->w_clip, p->act_order, p->a_skip, p->clip_search, (unsigned long long)p->seed,
                (long long)rep->n_weights, rep->bpw, rep->seconds);
         if (p->ldp_fit_block) {
@@ -245,7 +249,7 @@ int cmd_quantize_wakv(int argc, char **argv) {
  * has no integer activation path), so they are refused with one line. */
 void quantize_wakv_refuse_flags(int argc, char **argv, const char *method) {
     static const char *const only[] = {"--a-bits", "--kv-bits", "--w-bits", "--w-quant", "--w-group", "--gsr-block",
-                                       "--clip-search", "--calib", "--a-clip", "--kv-clip", "--a-skip", "--a-group",
+                                       "--clip-search", "--calib", "--a-clip", "--kv-clip", "--a-skip", "--a-group", "--kv-group",
                                        "--w-sym", "--w-clip"};
     for (int i = 1; i < argc; i++)
         for (size_t k = 0; k < sizeof only / sizeof only[0]; k++) {

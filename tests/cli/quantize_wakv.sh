@@ -79,28 +79,26 @@ py_sd='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["w
 sys.exit(0 if a["skip"] == ["down"] else 1)'
 check skip_down_recorded 'python3 -c "$py_sd" "$D/wsd/config.json"'
 check skip_down_roundtrip '[[ -n "$nll_sd" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_sd" "$nll_sd_disk" "$nll_disk"'
-# activations in groups of 4 channels per token (--a-group; 4 divides 64 and 172): recorded, reloads to
-# the in-memory value; a group that does not divide the FFN width (32 ∤ 172) is refused with one line
-c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wag" $W --a-group 4 --threads 1 --json -q --ppl "$D/cal.txt" \
-    --ctx 128 --max-chunks 4)
-nll_ag=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-nll_ag_disk=$("$HARP_BIN" ppl -m "$D/wag" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-py_ag='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["activations"]
-sys.exit(0 if a["group_size"] == 4 else 1)'
-check a_group_recorded 'python3 -c "$py_ag" "$D/wag/config.json"'
-check a_group_roundtrip '[[ -n "$nll_ag" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_ag" "$nll_ag_disk" "$nll_disk"'
+# grouped quantizers, recorded in the folder and reloading to the in-memory value (a folder that differs
+# from the ungrouped one): group_case NAME DIR SECTION FLAG G
+group_case() {
+  local gname=$1 gdir=$D/$2 gsect=$3 gflag=$4 gsize=$5 c gnll gnll_disk
+  c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$gdir" $W "$gflag" "$gsize" --threads 1 --json -q --ppl "$D/cal.txt" \
+      --ctx 128 --max-chunks 4)
+  gnll=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  gnll_disk=$("$HARP_BIN" ppl -m "$gdir" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  check "${gname}_recorded" 'python3 -c "import json,sys; a=json.load(open(sys.argv[1]))[\"quantization_config\"][\"wakv\"][sys.argv[2]]; sys.exit(0 if a[\"group_size\"] == int(sys.argv[3]) else 1)" "$gdir/config.json" "$gsect" "$gsize"'
+  check "${gname}_roundtrip" '[[ -n "$gnll" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$gnll" "$gnll_disk" "$nll_disk0"'
+}
+nll_disk0=$nll_disk
+# activations in groups of 4 channels per token (--a-group; 4 divides 64 and 172); a group that does not
+# divide the FFN width (32 ∤ 172) is refused with one line
+group_case a_group wag activations --a-group 4
 e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wag32" $W --a-group 32 -q 2>&1 >/dev/null); rc=$?
 check a_group_not_dividing_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--a-group 32 does not divide the down input width 172"* ]]'
-# K / V in groups of 4 channels per (token, head) (--kv-group; stories260K's head_dim is 8): recorded,
-# reloads to the in-memory value; a group that does not divide head_dim, or without a quantized cache, refused
-c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg" $W --kv-group 4 --threads 1 --json -q --ppl "$D/cal.txt" \
-    --ctx 128 --max-chunks 4)
-nll_kg=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-nll_kg_disk=$("$HARP_BIN" ppl -m "$D/wkg" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-py_kg='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]["kv_cache"]
-sys.exit(0 if a["group_size"] == 4 else 1)'
-check kv_group_recorded 'python3 -c "$py_kg" "$D/wkg/config.json"'
-check kv_group_roundtrip '[[ -n "$nll_kg" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_kg" "$nll_kg_disk" "$nll_disk"'
+# K / V in groups of 4 channels per (token, head) (--kv-group; stories260K's head_dim is 8); a group that
+# does not divide head_dim, or without a quantized cache, is refused with one line
+group_case kv_group wkg kv_cache --kv-group 4
 e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg3" $W --kv-group 3 -q 2>&1 >/dev/null); rc=$?
 check kv_group_not_dividing_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"--kv-group 3 does not divide head_dim 8"* ]]'
 e=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wkg16" --method wakv --w-bits 4 --a-bits 4 --kv-group 4 -q 2>&1 >/dev/null); rc=$?

@@ -13,9 +13,7 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of its CTA (a prefill plan's kWideRows; at decode, under dec_set_xform_fast, one
-// row per CTA: more CTAs beat shared block traffic there). A prefill plan applies stages of radix ≤ 16
-// a whole group per thread instead (stage_groups, under dec_set_xform_fast): same bits, b times fewer
-// shared-memory loads. Before its PDL wait a pass copies the stage
+// row per CTA: more CTAs beat shared block traffic there). Before its PDL wait a pass copies the stage
 // blocks it will read (cp.async, as far as kStageBytes allows), its permutation entries and its norm /
 // pre / post entries into shared memory (stage_weights), so that only the activations are read after
 // the wait (dec_set_xform_stage; docs/gpu.md "Weights before the wait").
@@ -49,10 +47,6 @@ constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
 // are staged too.
 constexpr int kStageBytes = 96 * 1024, kSmemWide = 72 * 1024;
 constexpr int kVecTile = 1024;
-// Largest stage radix that a prefill plan applies a whole group at a time (stage_groups); the radices
-// of the Hadamard and butterfly factorizations are ≤ 8 (16 for Had_12-like blocks), Had_K's odd K above it
-// keep the per-element path.
-constexpr int kGroupMax = 16;
 constexpr size_t kSmemMax = 2 * kTileFloats * sizeof(float) + 16 + kStageBytes + 5 * kVecTile * sizeof(float);
 int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
 int g_stage = 1;                    // dec_set_xform_stage: weights fetched before the PDL wait
@@ -78,7 +72,7 @@ __device__ __forceinline__ unsigned fdiv(unsigned x, const FDiv &f) {
 }
 
 struct XStageK {
-    FDiv fstep, fb, fts;            // ÷ step, ÷ b, ÷ ts
+    FDiv fstep, fb;                 // ÷ step, ÷ b
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
     int f32;                        // blocks in fp32: entries fp16 cannot hold exactly (Cayley, Kronecker)
     int soff;                       // ≥ 0: byte offset of the staged copy in shared memory (whole block
@@ -89,7 +83,6 @@ struct XStageK {
 struct XPassK {
     FDiv fG;                              // ÷ G (strided passes)
     int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
-    int grp;                              // stages of b ≤ kGroupMax by groups (stage_groups): prefill plans
     int sbytes;                           // staged stage blocks (soff ≥ 0), bytes
     XStageK st[DEC_MAX_STAGES];
 };
@@ -200,56 +193,6 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     }
 }
 
-// One stage of a prefill plan, a (group, row) per thread: the group's b inputs are read from the tile
-// once into registers and its b outputs computed from them. The per-element path reads b inputs per
-// output, and at prefill the transforms were bound by those shared-memory loads (ref-llama 2-bit HARP:
-// 1.10 of 2.02 ms of kernel time). Each output is the same fmaf chain, j ascending from 0, as there:
-// the same bits. Blocks are read from global memory (L1), never from the tile-ordered staged copy,
-// whose rows for one group are contiguous and would put a warp's lanes on the same banks.
-__device__ __forceinline__ void stage_groups(const XArgs &a, const XStageK &S, int bx, int RB, int tile, const float *b0, float *b1) {
-    const int ngr = tile / S.b;
-    for (int w = threadIdx.x; w < ngr * RB; w += kThreads) {
-        const int r = w / ngr, g = w - r * ngr;
-        const int hi = (int)fdiv((unsigned)g, S.fts), base = hi * S.b * S.ts + (g - hi * S.ts);
-        const int e = elem_of(a.p, bx, base);
-        const float *xr = b0 + (size_t)r * tile + base;
-        float *yr = b1 + (size_t)r * tile + base;
-        if (e >= a.n) {
-            for (int i = 0; i < S.b; i++) yr[i * S.ts] = 0.0f;
-            continue;
-        }
-        int d;
-        const size_t mo = stage_row(S, e, &d);   // d = 0: row 0 of the group's block; row i is Gs·bp further
-        const size_t rs = (size_t)S.Gs * S.bp;
-        float x[kGroupMax];
-#pragma unroll
-        for (int j = 0; j < kGroupMax; j++) x[j] = j < S.b ? xr[j * S.ts] : 0.0f;
-        for (int i = 0; i < S.b; i++) {
-            float acc = 0.0f;
-#pragma unroll
-            for (int j0 = 0; j0 < kGroupMax; j0 += 8) {
-                if (j0 >= S.bp) break;
-                float mf[8];
-                if (S.f32) {
-                    const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + i * rs + j0);
-                    const float4 u0 = M[0], u1 = M[1];
-                    mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
-                    mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
-                } else {
-                    const uint4 mv = *reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + i * rs + j0);
-                    const __half *mh = reinterpret_cast<const __half *>(&mv);
-#pragma unroll
-                    for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
-                }
-#pragma unroll
-                for (int jj = 0; jj < 8; jj++)
-                    if (j0 + jj < S.b) acc = fmaf(mf[jj], x[j0 + jj], acc);
-            }
-            yr[i * S.ts] = acc;
-        }
-    }
-}
-
 // One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
 __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
     extern __shared__ float sm[];
@@ -300,14 +243,6 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK S = a.p.st[s];
-        if (a.p.grp && S.b <= kGroupMax) {
-            stage_groups(a, S, bx, RB, tile, b0, b1);
-            __syncthreads();
-            float *t = b0;
-            b0 = b1;
-            b1 = t;
-            continue;
-        }
         for (int idx = tid; idx < tile; idx += kThreads) {
             const int e = elem_of(a.p, bx, idx);
             float acc[kRows];
@@ -386,8 +321,7 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
             }
 }
 
-// two CTAs per SM: stage_groups' registers would otherwise leave one (83 registers a thread)
-__global__ void __launch_bounds__(kThreads, 2) xf_kernel(const __grid_constant__ XArgs a) {
+__global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
     extern __shared__ float sm[];
     unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
     stage_weights(a, blockIdx.x, stg);
@@ -517,10 +451,6 @@ void plan_staging(XPassK *p, bool wide) {
     size_t used = 0;
     for (int s = 0; s < p->ns; s++) {
         XStageK &k = p->st[s];
-        if (p->grp && k.b <= kGroupMax) {   // stage_groups reads the blocks' global layout
-            k.soff = -1;
-            continue;
-        }
         const size_t bytes = ((size_t)(k.Gs == 1 ? k.b : tile) * k.bp * (k.f32 ? 4 : 2) + 15) / 16 * 16;
         k.soff = used + bytes <= budget ? (int)used : -1;
         if (k.soff >= 0) used += bytes;
@@ -599,11 +529,8 @@ extern "C" harp_status dec_xform_upload_shared(const dec_xform *xf, int max_rows
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
     for (int i = 0; st == HARP_OK && i < x->npass; i++) {
-        XPassK &p = x->pass[i];
-        p.fG = fdiv_of((unsigned)p.G);
-        p.grp = x->max_rows > kRows;
-        for (int s = 0; s < p.ns; s++) p.st[s].fts = fdiv_of((unsigned)p.st[s].ts);
-        plan_staging(&p, x->max_rows > kRows);
+        x->pass[i].fG = fdiv_of((unsigned)x->pass[i].G);
+        plan_staging(&x->pass[i], x->max_rows > kRows);
     }
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
@@ -698,7 +625,6 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             k.p.S = kSpread;
             k.p.ncta = (x->n + kSpread - 1) / kSpread;
         }
-        if (!__atomic_load_n(&g_fast, __ATOMIC_RELAXED)) k.p.grp = 0;   // the A/B switch: per element, as before
         if (x->max_rows <= kRows && __atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
             // decode with several rows: one row per CTA (the tiles as planned). A CTA's time grows with
             // its rows while most SMs idle: E8P2 RHT at B = 4 spent 4.95 ms of its 7.31 ms token in

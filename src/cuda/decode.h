@@ -216,9 +216,8 @@ int dec_pdl(void);
 /* Fewer, better-spread launches at decode, bit-identical either way (on by default; off is the bench's
  * and the tests' A/B switch): a transform pass without stages (identity: RMSNorm, pre, split, post,
  * residual add) runs over 512-element tiles instead of one CTA per 8192 elements, a decode transform
- * of several rows takes one CTA per row, a prefill transform applies its stages of radix ≤ 16 a whole
- * group per thread, and dec_linear_run writes an identity output side from the GEMV's epilogue instead
- * of a separate pass. */
+ * of several rows takes one CTA per row, and dec_linear_run writes an identity output side from the
+ * GEMV's epilogue instead of a separate pass. */
 void dec_set_xform_fast(int on);
 int dec_xform_fast(void);
 /* Transform passes fetch their stage blocks (cp.async into shared memory), permutations and norm / pre /

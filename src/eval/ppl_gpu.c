@@ -165,7 +165,7 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
                 st = harp_err(HARP_ERR_CANCELLED, "ppl: cancelled");
         }
     }
-    /* where a run's time goes (-v): a packed model's setup and its forwards are what differ from a dense one's */
+    /* where a run's time goes (HARP_LOG=info): a packed model's setup and its forwards are what differ from a dense one's */
     if (!st)
         harp_log(HARP_LOG_INFO, "ppl --gpu: device %.3f s, contexts and weights %.3f s, %d forward(s) of up to %d windows %.3f s",
                  t1 - t0, t2 - t1, (n_chunks + W - 1) / W, W, harp_time_s() - t2);

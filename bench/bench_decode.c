@@ -699,7 +699,6 @@ static void kv_rows(const dopts *o, const mshape *s, int qt, int harp, int B, do
     dec_set_attn_kv4_variant(0);
 }
 
-/* A list of one or two of 0 and 1 (an A/B switch: "0", "1", "0,1" or "1,0") into v, in the order given. */
 /* A flag's list of one or two of the values a and b, each at most once, in the order given (or, with
  * sorted, in the order a, b); anything else is a usage error naming the flag. */
 static int parse_two(const char *opt, const char *arg, int a, int b, int sorted, int v[2]) {
@@ -716,6 +715,7 @@ static int parse_two(const char *opt, const char *arg, int a, int b, int sorted,
     return n;
 }
 
+/* An A/B switch: "0", "1", "0,1" or "1,0", in the order given. */
 static int parse01(const char *opt, const char *arg, int v[2]) { return parse_two(opt, arg, 0, 1, 0, v); }
 
 static void usage(FILE *f) {

@@ -4,7 +4,7 @@
 # ref-corpus test text (perplexity, and KLD to the fp model's saved logits).
 # usage: scripts/wakv_results.sh HARP_BIN WORK_DIR [CONFIG ...]
 #   CONFIG = W,A,KV,WQUANT,ROTATION,SEED[,OPTS]   e.g. 4,4,4,gptq,hadamard,0,clip
-#   OPTS = tags joined by '+': clip (--clip-search), sym (--w-sym), wclip (--w-clip), act (--act-order),
+#   OPTS = tags joined by '+': clip (--clip-search), scS (--clip-scope S: layer, class, model), kld (--clip-loss kld), sym (--w-sym), wclip (--w-clip), act (--act-order),
 #   qr (QuaRot's fixed ratios --a-clip 0.9 --kv-clip 0.95), aX / kvX (--a-clip X / --kv-clip X, e.g. a0.85),
 #   n64 (64 calibration windows, own Hessians), a16NAME (ablation: --a-skip NAME, that input unquantized; NAME qkv, o, up_gate, down),
 #   gN (--w-group N), agN (--a-group N: activations in groups of N channels), kvgN (--kv-group N: K / V groups of N), blk (ldp: --ldp-fit block on the
@@ -39,6 +39,7 @@ for c in "${configs[@]}"; do
   for t in ${opts//+/ }; do
     case $t in
       clip) extra+=(--clip-search --search-iters "$s_iters" --search-windows "$s_win") ;;
+      sc*) extra+=(--clip-scope "${t#sc}") ;; kld) extra+=(--clip-loss kld) ;;
       sym) extra+=(--w-sym) ;; wclip) extra+=(--w-clip) ;; act) extra+=(--act-order) ;;
       qr) extra+=(--a-clip 0.9 --kv-clip 0.95) ;; n64) n=64; hs=_n64 ;;
       a0.*) extra+=(--a-clip "${t#a}") ;; kv0.*) extra+=(--kv-clip "${t#kv}") ;; a16*) extra+=(--a-skip "${t#a16}") ;;

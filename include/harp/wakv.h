@@ -18,6 +18,9 @@
 extern "C" {
 #endif
 
+enum { HARP_CLIP_SCOPE_LAYER = 0, HARP_CLIP_SCOPE_CLASS = 1, HARP_CLIP_SCOPE_MODEL = 2 };
+enum { HARP_CLIP_LOSS_NLL = 0, HARP_CLIP_LOSS_KLD = 1 };
+
 typedef struct harp_wakv_params {
     harp_qmethod w_quant;      /* HARP_QMETHOD_RTN or HARP_QMETHOD_GPTQ (default GPTQ)               */
     int w_bits;                /* 2, 3, 4, 8 (default 4)                                              */
@@ -37,10 +40,16 @@ typedef struct harp_wakv_params {
     float a_clip, kv_clip;     /* fixed clip ratios in (0, 1] (default 1)                             */
     unsigned a_skip;           /* ablation: bit g (qkv 0, o 1, up_gate 2, down 3) = that linear input
                                   stays unquantized (default 0; harp_wakv_skip_parse)               */
-    int clip_search;           /* 1: per (layer, class) ratios by the progressive search (§6.3, our
-                                  schedule) on the calibration text's NLL                            */
+    int clip_search;           /* 1: ratios by the progressive search (§6.3, our schedule) on the
+                                  calibration text, shared as search_scope says                     */
     int search_iters;          /* ternary steps per class and pass (default 8)                        */
     int search_windows;        /* calibration windows in the search's loss (default 2)                */
+    int search_scope;          /* what shares one searched ratio: HARP_CLIP_SCOPE_LAYER (default: every
+                                  (layer, class)), _CLASS (a class across layers), _MODEL (one for
+                                  the activations, one for K / V)                                    */
+    int search_loss;           /* HARP_CLIP_LOSS_NLL (default): the windows' mean NLL; _KLD: their mean
+                                  KL divergence from the model with weights quantized and activations
+                                  / K / V not                                                      */
     const char *calib_text;    /* calibration text (may be NULL when hess_dir already holds the rotated
                                   model's Hessians and there is no clip search)                      */
     size_t calib_len;

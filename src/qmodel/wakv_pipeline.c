@@ -85,7 +85,11 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
     if (p->clip_search && p->a_bits == 16 && p->kv_bits == 16)
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: nothing to clip (activations and KV cache are at 16 bits)");
     if (p->clip_search && !p->calib_text)
-        return harp_err(HARP_ERR_INVALID_ARG, "--clip-search needs --calib TEXT (its loss is the calibration NLL)");
+        return harp_err(HARP_ERR_INVALID_ARG, "--clip-search needs --calib TEXT (its loss is computed on that text)");
+    if (p->search_scope < HARP_CLIP_SCOPE_LAYER || p->search_scope > HARP_CLIP_SCOPE_MODEL)
+        return harp_err(HARP_ERR_INVALID_ARG, "clip search: scope %d is not layer (0), class (1) or model (2)", p->search_scope);
+    if (p->search_loss != HARP_CLIP_LOSS_NLL && p->search_loss != HARP_CLIP_LOSS_KLD)
+        return harp_err(HARP_ERR_INVALID_ARG, "clip search: loss %d is not nll (0) or kld (1)", p->search_loss);
     if (p->clip_search && (p->search_iters < 1 || p->search_windows < 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: iterations and windows must be >= 1");
     return HARP_OK;
@@ -157,28 +161,29 @@ static harp_status wk_hessians(harp_model *m, const char *dir, const harp_wakv_p
 
 typedef struct wk_search {
     harp_model *m;
-    harp_ctx *c;
-    const int32_t *ids;
-    int n_win, len, n_cls;
-    int *layer, *cls;     /* per search class: (layer, HARP_CLIP_*) */
-    int32_t *rows;
+    harp_ctx *c, *ref;    /* ref (KLD loss): the search windows' logits before the A / KV quantizers */
+    int32_t *ids;
+    int n_win, len, n_cls, n;
+    int *layer, *cls;     /* per quantizer: (layer, HARP_CLIP_*) */
+    int *var;             /* per quantizer: the searched ratio it takes (harp_wakv_params.search_scope) */
+    int32_t *rows, *targets;
     double *nll, *kld;
     int *agree;
 } wk_search;
 
-/* Mean NLL of the search windows with the ratios given (one pass, at the target bits). */
+/* The loss of the ratios given: the search windows' mean NLL, or their mean KL divergence from the
+ * same model without its activation / K/V quantizers (harp_wakv_params.search_loss). */
 static harp_status wk_loss(void *user, int pass, int k, const double *ratios, double *loss) {
     (void)pass, (void)k;
     wk_search *s = user;
-    for (int i = 0; i < s->n_cls; i++) HARP_TRY(harp_model_set_clip(s->m, s->layer[i], s->cls[i], (float)ratios[i]));
+    for (int i = 0; i < s->n_cls; i++)
+        HARP_TRY(harp_model_set_clip(s->m, s->layer[i], s->cls[i], (float)ratios[s->var[i]]));
+    HARP_TRY(harp_ctx_eval_windows(s->c, s->ids, s->n_win, s->len));
+    HARP_TRY(harp_ctx_score(s->c, s->ref, s->rows, s->targets, s->n, s->nll, s->kld, s->agree));
+    const double *v = s->ref ? s->kld : s->nll;
     double sum = 0;
-    for (int w = 0; w < s->n_win; w++) {
-        const int32_t *t = s->ids + (size_t)w * s->len;
-        HARP_TRY(harp_ctx_eval_windows(s->c, t, 1, s->len));
-        HARP_TRY(harp_ctx_score(s->c, NULL, s->rows, t + 1, s->len - 1, s->nll, s->kld, s->agree));
-        for (int j = 0; j < s->len - 1; j++) sum += s->nll[j];
-    }
-    *loss = sum / ((double)s->n_win * (s->len - 1));
+    for (int j = 0; j < s->n; j++) sum += v[j];
+    *loss = sum / s->n;
     return HARP_OK;
 }
 
@@ -192,15 +197,29 @@ static int wk_classes(const harp_model *m, const harp_wakv_params *p, int *layer
     return n;
 }
 
+/* Maps each quantizer to its searched ratio at the scope asked for; returns the number of ratios. */
+static int wk_vars(const wk_search *s, int scope, int *var, double *start, const harp_wakv_params *p) {
+    int n = 0, id[HARP_CLIP_COUNT];
+    for (int k = 0; k < HARP_CLIP_COUNT; k++) id[k] = -1;
+    for (int i = 0; i < s->n_cls; i++) {
+        const int kv = s->cls[i] >= HARP_LG_COUNT;
+        const int key = scope == HARP_CLIP_SCOPE_MODEL ? kv : s->cls[i];
+        if (scope == HARP_CLIP_SCOPE_LAYER) var[i] = n++;
+        else if (id[key] < 0) var[i] = id[key] = n++;
+        else var[i] = id[key];
+        start[var[i]] = kv ? p->kv_clip : p->a_clip;
+    }
+    return n;
+}
+
 static harp_status wk_search_run(wk_search *s, const harp_wakv_params *p, int64_t *n_evals) {
-    harp_clip_search cs = harp_clip_search_default(s->n_cls);
+    double *r = malloc((size_t)s->n_cls * sizeof *r);
+    if (!r) return harp_err(HARP_ERR_OOM, "clip search: out of memory");
+    harp_clip_search cs = harp_clip_search_default(wk_vars(s, p->search_scope, s->var, r, p));
     cs.passes = 1;
     cs.iters = p->search_iters;
     cs.progress = p->progress;
     cs.progress_user = p->progress_user;
-    double *r = malloc((size_t)s->n_cls * sizeof *r);
-    if (!r) return harp_err(HARP_ERR_OOM, "clip search: out of memory");
-    for (int i = 0; i < s->n_cls; i++) r[i] = s->cls[i] < HARP_LG_COUNT ? p->a_clip : p->kv_clip;
     harp_status st = harp_clip_search_run(&cs, wk_loss, s, r, NULL, n_evals);
     double final;
     if (!st) st = wk_loss(s, 0, 0, r, &final);   /* leaves the chosen ratios in the model */
@@ -208,35 +227,53 @@ static harp_status wk_search_run(wk_search *s, const harp_wakv_params *p, int64_
     return st;
 }
 
-/* Searches the clip ratios of m's quantizers; *tokens: scored tokens per loss evaluation. */
-static harp_status wk_clip_search(harp_model *m, const harp_wakv_params *p, int *tokens, int64_t *n_evals) {
+static void wk_search_close(wk_search *s) {
+    harp_ctx_free(s->c), harp_ctx_free(s->ref);
+    free(s->layer), free(s->cls), free(s->var), free(s->rows), free(s->targets), free(s->agree), free(s->nll), free(s->kld);
+    harp_free(s->ids);
+    memset(s, 0, sizeof *s);
+}
+
+/* The search's windows (the calibration text's first n_win windows, all scored rows) and, for the
+ * KLD loss, their reference logits: called after the weights are quantized and before the A / KV
+ * quantizers are set. The reference context is only read for its logits afterwards (setting the
+ * slots unloads the weights it was evaluated with). */
+static harp_status wk_search_open(harp_model *m, const harp_wakv_params *p, wk_search *s) {
+    memset(s, 0, sizeof *s);
     const int n_max = m->cfg.n_layers * HARP_CLIP_COUNT;
-    int len = p->calib_ctx ? p->calib_ctx : (m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512);
-    wk_search s = {m, NULL, NULL, p->search_windows, len, 0, NULL, NULL, NULL, NULL, NULL, NULL};
-    int32_t *ids = NULL;
+    const int len = p->calib_ctx ? p->calib_ctx : (m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512);
+    s->m = m, s->n_win = p->search_windows, s->len = len, s->n = s->n_win * (len - 1);
     size_t n_ids = 0;
-    HARP_TRY(harp_tokenize(harp_model_tokenizer(m), p->calib_text, p->calib_len, 1, &ids, &n_ids));
-    if (n_ids < (size_t)s.n_win * len) {
-        harp_free(ids);
+    HARP_TRY(harp_tokenize(harp_model_tokenizer(m), p->calib_text, p->calib_len, 1, &s->ids, &n_ids));
+    if (n_ids < (size_t)s->n_win * len) {
+        wk_search_close(s);
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: the calibration text has %zu tokens, fewer than %d windows of %d",
-                        n_ids, s.n_win, len);
+                        n_ids, p->search_windows, len);
     }
-    s.ids = ids;
-    s.layer = malloc((size_t)n_max * sizeof *s.layer), s.cls = malloc((size_t)n_max * sizeof *s.cls);
-    s.rows = malloc((size_t)len * sizeof *s.rows), s.agree = malloc((size_t)len * sizeof *s.agree);
-    s.nll = malloc((size_t)len * sizeof *s.nll), s.kld = malloc((size_t)len * sizeof *s.kld);
+    s->layer = malloc((size_t)n_max * sizeof *s->layer), s->cls = malloc((size_t)n_max * sizeof *s->cls);
+    s->var = malloc((size_t)n_max * sizeof *s->var);
+    s->rows = malloc((size_t)s->n * sizeof *s->rows), s->targets = malloc((size_t)s->n * sizeof *s->targets);
+    s->agree = malloc((size_t)s->n * sizeof *s->agree);
+    s->nll = malloc((size_t)s->n * sizeof *s->nll), s->kld = malloc((size_t)s->n * sizeof *s->kld);
+    harp_status st = s->layer && s->cls && s->var && s->rows && s->targets && s->agree && s->nll && s->kld
+                         ? HARP_OK : harp_err(HARP_ERR_OOM, "clip search: out of memory");
+    for (int w = 0, j = 0; !st && w < s->n_win; w++)
+        for (int t = 0; t < len - 1; t++, j++) s->rows[j] = w * len + t, s->targets[j] = s->ids[(size_t)w * len + t + 1];
     harp_ctx_params cp = harp_ctx_default_params();
-    cp.max_tokens = cp.max_rows = len;
-    harp_status st = s.layer && s.cls && s.rows && s.agree && s.nll && s.kld ? HARP_OK : HARP_ERR_OOM;
-    if (!st) st = harp_ctx_create_ex(m, &cp, &s.c);
-    for (int j = 0; !st && j < len; j++) s.rows[j] = j;
-    if (!st) s.n_cls = wk_classes(m, p, s.layer, s.cls);
-    *tokens = s.n_win * (len - 1);
-    if (!st) st = wk_search_run(&s, p, n_evals);
-    harp_ctx_free(s.c);
-    free(s.layer), free(s.cls), free(s.rows), free(s.agree), free(s.nll), free(s.kld);
-    harp_free(ids);
+    cp.max_tokens = len, cp.max_rows = s->n_win * len;
+    if (!st && p->search_loss == HARP_CLIP_LOSS_KLD) st = harp_ctx_create_ex(m, &cp, &s->ref);
+    if (!st && s->ref) st = harp_ctx_eval_windows(s->ref, s->ids, s->n_win, len);
+    if (st) wk_search_close(s);
     return st;
+}
+
+/* Searches the clip ratios of m's quantizers (set since wk_search_open). */
+static harp_status wk_clip_search(wk_search *s, const harp_wakv_params *p, int64_t *n_evals) {
+    harp_ctx_params cp = harp_ctx_default_params();
+    cp.max_tokens = s->len, cp.max_rows = s->n_win * s->len;
+    HARP_TRY(harp_ctx_create_ex(s->m, &cp, &s->c));
+    s->n_cls = wk_classes(s->m, p, s->layer, s->cls);
+    return wk_search_run(s, p, n_evals);
 }
 
 /* ---- folder ------------------------------------------------------------------------------------------ */
@@ -260,7 +297,10 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     cJSON_AddStringToObject(r, "seed", seed);
     if (p->clip_search) {
         cJSON *cs = cJSON_AddObjectToObject(w, "clip_search");
-        cJSON_AddStringToObject(cs, "schedule", "harp-gbs-1 (ours): per (layer, class) ternary search, one pass");
+        static const char *const scope[] = {"layer", "class", "model"};
+        cJSON_AddStringToObject(cs, "schedule", "harp-gbs-1 (ours): ternary search per shared ratio, one pass");
+        cJSON_AddStringToObject(cs, "scope", scope[p->search_scope]);
+        cJSON_AddStringToObject(cs, "loss", p->search_loss == HARP_CLIP_LOSS_KLD ? "kld" : "nll");
         cJSON_AddNumberToObject(cs, "iters", p->search_iters);
         cJSON_AddNumberToObject(cs, "loss_tokens", search_tokens);
         cJSON_AddNumberToObject(cs, "evaluations", (double)n_evals);
@@ -353,10 +393,14 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
     harp_qmodel_report rep;
     memset(&rep, 0, sizeof rep);
     if (!st) st = harp_quantize_model(m, model_path, hess_dir, out_dir, &qp, &rep);
+    wk_search s;
+    memset(&s, 0, sizeof s);
+    if (!st && p->clip_search) st = wk_search_open(m, p, &s);
     if (!st) st = wk_slots(m, p);
-    int tokens = 0;
     int64_t n_evals = 0;
-    if (!st && p->clip_search) st = wk_clip_search(m, p, &tokens, &n_evals);
+    if (!st && p->clip_search) st = wk_clip_search(&s, p, &n_evals);
+    const int tokens = s.n;
+    wk_search_close(&s);
     cJSON *w = st ? NULL : wk_json(m, p, tokens, n_evals);
     if (!st && !w) st = harp_err(HARP_ERR_OOM, "quantize: out of memory");
     if (!st) st = wk_patch_config(out_dir, w);

@@ -4,7 +4,8 @@
 # loading by info and generate, Hessians of the unrotated model refused, the folder version (3 with the
 # online o-input Hadamard R_o, 2 without it; a version-1 wakv folder of earlier builds still loads, an
 # unknown version is refused), the weight-grid
-# flags (--w-sym --w-clip --act-order) recorded and loading, and the flag combinations that cannot
+# flags (--w-sym --w-clip --act-order) recorded and loading, the clip search at its three scopes and
+# two losses, and the flag combinations that cannot
 # work refused with one line (exit 2).
 set -u
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
@@ -107,6 +108,32 @@ sed -i 's/"skip":[[:space:]]*\["down"/"skip": ["dwn"/' "$D/wsd/config.json"
 e=$("$HARP_BIN" ppl -m "$D/wsd" -f "$D/cal.txt" --ctx 128 --max-chunks 1 -q 2>&1 >/dev/null); rc=$?
 check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 && "$e" == *"activations.skip"* ]]'
 
+# the clip search (--clip-search, §6.3 ours) at each scope, on 2 windows of 128 calibration tokens:
+# recorded (scope, loss), the ratios shared as the scope says (model: one for all activation inputs, one
+# for K / V; class: one per class across layers; layer: free), each in (0, 1], and the folder's nll
+# the in-memory one; the KLD loss likewise
+search_case() {
+  local sname=$1 sdir=$D/$2 sscope=$3 sloss=$4 c snll snll_disk
+  c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 8 -o "$sdir" $W --clip-search \
+      --search-iters 2 --search-windows 2 --clip-scope "$sscope" --clip-loss "$sloss" --threads 1 --json -q \
+      --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
+  snll=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  snll_disk=$("$HARP_BIN" ppl -m "$sdir" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  check "${sname}_roundtrip" '[[ -n "$snll" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$snll" "$snll_disk"'
+  check "${sname}_recorded" 'python3 -c "$py_search" "$sdir/config.json" "$sscope" "$sloss"'
+}
+py_search='import json,sys; w=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]; cs=w["clip_search"]; c=w["clip"]
+ok = cs["scope"] == sys.argv[2] and cs["loss"] == sys.argv[3] and cs["evaluations"] > 0 and cs["loss_tokens"] == 2 * 127
+ok = ok and all(0 < v <= 1 for r in c for v in r) and len(c) == 5
+n_act = len(set(v for r in c for v in r[:4])); n_kv = len(set(v for r in c for v in r[4:]))
+per_class = all(len(set(r[k] for r in c)) == 1 for k in range(6))
+if sys.argv[2] == "model": ok = ok and n_act == 1 and n_kv == 1
+if sys.argv[2] == "class": ok = ok and per_class
+sys.exit(0 if ok else 1)'
+search_case search_model wsm model nll
+search_case search_class wsc class nll
+search_case search_layer_kld wsk layer kld
+
 # W2A4KV4 with RCP's learned 2-bit levels (--w-quant ldp, issue 15): in-memory ppl == the folder's
 c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$D/wl" --method wakv --w-bits 2 --a-bits 4 --kv-bits 4 --w-quant ldp \
     --w-group 32 --threads 1 --json -q --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
@@ -142,6 +169,9 @@ bad gsr_block_without_gsr $W --gsr-block 64
 bad gsr_block_not_pow2 $W --rotation gsr --gsr-block 48
 bad clip_search_nothing --method wakv --w-bits 4 --clip-search --calib "$D/cal.txt"
 bad clip_search_no_calib $W --clip-search
+bad clip_scope_without_search $W --clip-scope model
+bad clip_scope_unknown $W --clip-search --calib "$D/cal.txt" --clip-scope net
+bad clip_loss_unknown $W --clip-search --calib "$D/cal.txt" --clip-loss mse
 bad no_w_bits --method wakv --a-bits 4
 bad act_order_rtn $W --w-quant rtn --act-order
 bad skip_down_a16 --method wakv --w-bits 4 --a-skip down

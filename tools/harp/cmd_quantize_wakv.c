@@ -50,6 +50,10 @@ static void usage(FILE *f) {
             "  --clip-search         per (layer, class) clip ratios by a ternary search on the calibration NLL\n"
             "  --search-iters N      ternary steps per class (default 8)\n"
             "  --search-windows N    calibration windows in the search's loss (default 2)\n"
+            "  --clip-scope S        what shares a searched ratio: layer (each layer and class, default),\n"
+            "                        class (a class across layers), model (one for activations, one for K/V)\n"
+            "  --clip-loss L         the search's loss: nll (the windows' NLL, default) or kld (their KL\n"
+            "                        divergence from the model without activation / K/V quantizers)\n"
             "  --seed S              random rotations / Hadamard signs / calibration windows (default 0)\n"
             "  -t, --threads N, --no-resume, --force, --ppl TEXT, --ctx N, --max-chunks N, --json, -q   as for\n"
             "                        the other methods\n");
@@ -57,7 +61,7 @@ static void usage(FILE *f) {
 
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
-    W_SITER, W_SWIN, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP, W_KVGROUP,
+    W_SITER, W_SWIN, W_SCOPE, W_LOSS, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP, W_KVGROUP,
     W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR
 };
 
@@ -72,6 +76,7 @@ static const struct option k_opts[] = {
     {"calib-nseq", required_argument, 0, W_CNSEQ}, {"a-clip", required_argument, 0, W_ACLIP},
     {"kv-clip", required_argument, 0, W_KVCLIP}, {"clip-search", no_argument, 0, W_CS},
     {"search-iters", required_argument, 0, W_SITER}, {"search-windows", required_argument, 0, W_SWIN},
+    {"clip-scope", required_argument, 0, W_SCOPE}, {"clip-loss", required_argument, 0, W_LOSS},
     {"seed", required_argument, 0, W_SEED}, {"no-resume", no_argument, 0, W_NORESUME},
     {"force", no_argument, 0, W_FORCE}, {"ppl", required_argument, 0, W_PPL}, {"ctx", required_argument, 0, W_CTX},
     {"max-chunks", required_argument, 0, W_MAXCH}, {"json", no_argument, 0, W_JSON},
@@ -84,7 +89,7 @@ static const struct option k_opts[] = {
     {0, 0, 0, 0}};
 
 typedef struct wopts {
-    const char *model, *hess, *out, *calib, *ppl_text, *wq, *ldp_fit, *ldp_calib;
+    const char *model, *hess, *out, *calib, *ppl_text, *wq, *ldp_fit, *ldp_calib, *scope, *loss;
     int json, quiet, force, ctx, max_chunks, w_bits_given;
 } wopts;
 
@@ -116,6 +121,8 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_CS: p->clip_search = 1; break;
         case W_SITER: p->search_iters = (int)cli_parse_long("--search-iters", optarg, 1, 64); break;
         case W_SWIN: p->search_windows = (int)cli_parse_long("--search-windows", optarg, 1, 1 << 16); break;
+        case W_SCOPE: o->scope = optarg; break;
+        case W_LOSS: o->loss = optarg; break;
         case W_SEED: p->seed = cli_parse_u64("--seed", optarg); break;
         case W_NORESUME: p->resume = 0; break;
         case W_FORCE: o->force = 1; break;
@@ -155,6 +162,18 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0),
                   "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
     p->ldp_fit_block = block;
+    if (o->scope) {
+        static const char *const k_scope[] = {"layer", "class", "model"};
+        p->search_scope = -1;
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(o->scope, k_scope[i])) p->search_scope = i;
+        if (p->search_scope < 0) cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);
+    }
+    cli_only_with(o->scope && !p->clip_search, "--clip-scope", "--clip-search");
+    if (o->loss && strcmp(o->loss, "nll") && strcmp(o->loss, "kld"))
+        cli_die(CLI_EXIT_USAGE, "--clip-loss wants nll or kld, not '%s'", o->loss);
+    p->search_loss = o->loss && !strcmp(o->loss, "kld") ? HARP_CLIP_LOSS_KLD : HARP_CLIP_LOSS_NLL;
+    cli_only_with(o->loss && !p->clip_search, "--clip-loss", "--clip-search");
     if (block) cli_require(o->ldp_calib || o->calib ? "" : NULL, "--ldp-calib TEXT or --calib TEXT (with --ldp-fit block)");
     if (!o->ppl_text) {
         cli_only_with(o->ctx > 0, "--ctx", "--ppl TEXT");

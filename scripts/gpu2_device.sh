@@ -56,26 +56,30 @@ for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, le
 print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
 PY
     done ;;
-  pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, 2 windows): packed folder vs dense fp32
-    for m in $extra "$M/ref-llama"; do
+  pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, PPROF_CHUNKS windows, default 2): packed folder vs
+           # dense fp32, for each binary of PPROF_BINS (default harp; EXTRA_BINS of the pack, e.g. "harp-base harp")
+    for b in ${PPROF_BINS:-harp}; do for m in $extra "$M/ref-llama"; do
       case "$m" in *st_*) continue ;; esac
       n=$(basename "$m")
       timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
-        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu -q --max-chunks 2 -m "$m" -f "$T" \
-        > "$OUT/pprof_$n.csv" 2> "$OUT/pprof_$n.err"
-      echo "ncu ppl $n exit $?"
-      python3 - "$OUT/pprof_$n.csv" <<'PY'
-import csv, sys, collections
+        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu -q --max-chunks "${PPROF_CHUNKS:-2}" -m "$m" \
+        -f "$T" > "$OUT/pprof_${b}_$n.csv" 2> "$OUT/pprof_${b}_$n.err"
+      echo "ncu ppl $b $n exit $?"
+      python3 - "$OUT/pprof_${b}_$n.csv" <<'PY'
+import csv, sys, collections, re
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 hdr, rows = rows[0], rows[1:]
 k, v = hdr.index("Kernel Name"), hdr.index("Metric Value")
+def name(s):   # the engine's kernels live in an anonymous namespace: drop it before cutting at "(" / "<"
+    for p in ("(anonymous namespace)::", "<unnamed>::", "void "): s = s.replace(p, "")
+    return re.split(r"[(<]", s.strip())[0][-48:] or s[:48]
 agg = collections.OrderedDict()
-for r in rows: agg.setdefault(r[k].split("(")[0][-48:], []).append(float(r[v].replace(",", "")) / 1e3)
+for r in rows: agg.setdefault(name(r[k]), []).append(float(r[v].replace(",", "")) / 1e3)
 tot = sum(sum(a) for a in agg.values())
 print("kernels %d, total %.1f us" % (len(rows), tot))
 for n, a in sorted(agg.items(), key=lambda x: -sum(x[1]))[:16]: print("  %-48s n=%5d total %9.1f us  mean %7.2f" % (n, len(a), sum(a), sum(a) / len(a)))
 PY
-    done ;;
+    done; done ;;
   cpugemv)   # the CPU GEMV targets (issues 13 and 15: ≥ 3× OpenBLAS sgemv at 4096 × 4096) on the host's cores
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --json --threads ${CPU_THREADS:-16} \
       --kinds fp32,fp16,e8p2,e8p2_nohad,ldp2,ldp2_a4,qtip2,qtip2_1mad --shapes 4096x4096 --min-time 0.3 2>&1 | tee "$OUT/cpugemv.jsonl" ;;

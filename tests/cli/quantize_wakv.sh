@@ -80,16 +80,20 @@ py_sd='import json,sys; a=json.load(open(sys.argv[1]))["quantization_config"]["w
 sys.exit(0 if a["skip"] == ["down"] else 1)'
 check skip_down_recorded 'python3 -c "$py_sd" "$D/wsd/config.json"'
 check skip_down_roundtrip '[[ -n "$nll_sd" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$nll_sd" "$nll_sd_disk" "$nll_disk"'
+# quantize into DIR with the extra flags, its nll in memory (q_mem) and reloaded from the folder (q_disk)
+quant_both() {
+  local qdir=$1 c; shift
+  c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$qdir" "$@" --threads 1 --json -q --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
+  q_mem=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  q_disk=$("$HARP_BIN" ppl -m "$qdir" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+}
 # grouped quantizers, recorded in the folder and reloading to the in-memory value (a folder that differs
 # from the ungrouped one): group_case NAME DIR SECTION FLAG G
 group_case() {
-  local gname=$1 gdir=$D/$2 gsect=$3 gflag=$4 gsize=$5 c gnll gnll_disk
-  c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" -o "$gdir" $W "$gflag" "$gsize" --threads 1 --json -q --ppl "$D/cal.txt" \
-      --ctx 128 --max-chunks 4)
-  gnll=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-  gnll_disk=$("$HARP_BIN" ppl -m "$gdir" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
+  local gname=$1 gdir=$D/$2 gsect=$3 gflag=$4 gsize=$5
+  quant_both "$gdir" $W "$gflag" "$gsize"
   check "${gname}_recorded" 'python3 -c "import json,sys; a=json.load(open(sys.argv[1]))[\"quantization_config\"][\"wakv\"][sys.argv[2]]; sys.exit(0 if a[\"group_size\"] == int(sys.argv[3]) else 1)" "$gdir/config.json" "$gsect" "$gsize"'
-  check "${gname}_roundtrip" '[[ -n "$gnll" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$gnll" "$gnll_disk" "$nll_disk0"'
+  check "${gname}_roundtrip" '[[ -n "$q_mem" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] and sys.argv[2] != sys.argv[3] else 1)" "$q_mem" "$q_disk" "$nll_disk0"'
 }
 nll_disk0=$nll_disk
 # activations in groups of 4 channels per token (--a-group; 4 divides 64 and 172); a group that does not
@@ -113,13 +117,10 @@ check skip_unknown_refused '[[ $rc -ne 0 && $(printf "%s\n" "$e" | wc -l) -eq 1 
 # for K / V; class: one per class across layers; layer: free), each in (0, 1], and the folder's nll
 # the in-memory one; the KLD loss likewise
 search_case() {
-  local sname=$1 sdir=$D/$2 sscope=$3 sloss=$4 c snll snll_disk
-  c=$("$HARP_BIN" quantize -m "$ST" --hessians "$D/h" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 8 -o "$sdir" $W --clip-search \
-      --search-iters 2 --search-windows 2 --clip-scope "$sscope" --clip-loss "$sloss" --threads 1 --json -q \
-      --ppl "$D/cal.txt" --ctx 128 --max-chunks 4)
-  snll=$(echo "$c" | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-  snll_disk=$("$HARP_BIN" ppl -m "$sdir" -f "$D/cal.txt" --ctx 128 --max-chunks 4 --json -q --threads 1 | sed -n 's/.*"nll_mean": \([0-9.e+-]*\).*/\1/p')
-  check "${sname}_roundtrip" '[[ -n "$snll" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$snll" "$snll_disk"'
+  local sname=$1 sdir=$D/$2 sscope=$3 sloss=$4
+  quant_both "$sdir" --calib "$D/cal.txt" --calib-ctx 128 --calib-nseq 8 $W --clip-search --search-iters 2 --search-windows 2 \
+    --clip-scope "$sscope" --clip-loss "$sloss"
+  check "${sname}_roundtrip" '[[ -n "$q_mem" ]] && python3 -c "import sys; sys.exit(0 if \"%.8f\" % float(sys.argv[1]) == sys.argv[2] else 1)" "$q_mem" "$q_disk"'
   check "${sname}_recorded" 'python3 -c "$py_search" "$sdir/config.json" "$sscope" "$sloss"'
 }
 py_search='import json,sys; w=json.load(open(sys.argv[1]))["quantization_config"]["wakv"]; cs=w["clip_search"]; c=w["clip"]

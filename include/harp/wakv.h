@@ -71,6 +71,8 @@ typedef struct harp_wakv_params {
 harp_wakv_params harp_wakv_default_params(void);
 /* "qkv,o,up_gate,down" (any non-empty subset, comma-separated) → the a_skip mask; one error line else. */
 harp_status harp_wakv_skip_parse(const char *list, unsigned *mask);
+/* "layer", "class", "model" for HARP_CLIP_SCOPE_*; NULL for any other value. */
+const char *harp_clip_scope_name(int scope);
 
 /* The flag combinations that cannot work, refused with one line (HARP_ERR_INVALID_ARG). */
 harp_status harp_wakv_check(const harp_wakv_params *p);

@@ -28,6 +28,11 @@ harp_wakv_params harp_wakv_default_params(void) {
     return p;
 }
 
+const char *harp_clip_scope_name(int scope) {
+    static const char *const names[] = {"layer", "class", "model"};
+    return scope >= HARP_CLIP_SCOPE_LAYER && scope <= HARP_CLIP_SCOPE_MODEL ? names[scope] : NULL;
+}
+
 harp_status harp_wakv_skip_parse(const char *list, unsigned *mask) {
     *mask = 0;
     for (const char *s = list; s && *s;) {
@@ -86,7 +91,7 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: nothing to clip (activations and KV cache are at 16 bits)");
     if (p->clip_search && !p->calib_text)
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search needs --calib TEXT (its loss is computed on that text)");
-    if (p->search_scope < HARP_CLIP_SCOPE_LAYER || p->search_scope > HARP_CLIP_SCOPE_MODEL)
+    if (!harp_clip_scope_name(p->search_scope))
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: scope %d is not layer (0), class (1) or model (2)", p->search_scope);
     if (p->search_loss != HARP_CLIP_LOSS_NLL && p->search_loss != HARP_CLIP_LOSS_KLD)
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: loss %d is not nll (0) or kld (1)", p->search_loss);
@@ -297,9 +302,8 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
     cJSON_AddStringToObject(r, "seed", seed);
     if (p->clip_search) {
         cJSON *cs = cJSON_AddObjectToObject(w, "clip_search");
-        static const char *const scope[] = {"layer", "class", "model"};
         cJSON_AddStringToObject(cs, "schedule", "harp-gbs-1 (ours): ternary search per shared ratio, one pass");
-        cJSON_AddStringToObject(cs, "scope", scope[p->search_scope]);
+        cJSON_AddStringToObject(cs, "scope", harp_clip_scope_name(p->search_scope));
         cJSON_AddStringToObject(cs, "loss", p->search_loss == HARP_CLIP_LOSS_KLD ? "kld" : "nll");
         cJSON_AddNumberToObject(cs, "iters", p->search_iters);
         cJSON_AddNumberToObject(cs, "loss_tokens", search_tokens);

@@ -164,10 +164,9 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
                   "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
     p->ldp_fit_block = block;
     if (o->scope) {
-        static const char *const k_scope[] = {"layer", "class", "model"};
         p->search_scope = -1;
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(o->scope, k_scope[i])) p->search_scope = i;
+        for (int i = 0; harp_clip_scope_name(i); i++)
+            if (!strcmp(o->scope, harp_clip_scope_name(i))) p->search_scope = i;
         if (p->search_scope < 0) cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);
     }
     cli_only_with(o->scope && !p->clip_search, "--clip-scope", "--clip-search");

@@ -2,9 +2,11 @@
 # Device run of issue 12 phase 2 (docs/results/decode-gpu.md, "Phase 2"): copied into the pack by
 #   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
-# STAGES: tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
+# STAGES: mkq (ref-llama 2-bit folders rl_quip2 / rl_harp2 made on the device, 16 threads, added to the extra models),
+# tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
-# against the fp32 dense path and the CPU), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
+# against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
+# and every extra model, binaries of PREFILL_BINS alternating), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
 # ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
@@ -15,12 +17,33 @@ D=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 S="$P/shared"; M="$S/models"; T="$S/data/ref-corpus/test.txt"
 run() { "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$1" "${@:2}"; }
-extra=""
-for d in "$M"/*/; do n=$(basename "$d"); case "$n" in ref-llama|stories260K) ;; *) extra="$extra $M/$n" ;; esac; done
+# ref-llama is an fp16 checkpoint: by default the engine runs it as F16 planes; the dense fp32 path of
+# acceptance 3a is HARP_CUDA_DENSE_F16=0. Packed folders keep the default (their fp16 head as F16 planes).
+dense16() { case "$1" in */ref-llama) echo 0 ;; *) echo 1 ;; esac; }
+find_extra() {
+  extra=""
+  for d in "$M"/*/; do n=$(basename "$d"); case "$n" in ref-llama|stories260K) ;; *) extra="$extra $M/$n" ;; esac; done
+}
+find_extra
 export HARP_GPU_PACKED_MODELS="$extra" OMP_WAIT_POLICY=passive
 echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 for stage in "$@"; do
   case "$stage" in
+  mkq)   # the 2-bit folders acceptance 3a is measured on, made here (HARP fit on 16 threads: its ppl differs from a 2-core fit)
+    [ -d "$M/rl_harp2" ] || {
+      run harp calib -m "$M/ref-llama" -f "$S/data/ref-corpus/calib.txt" --nseq 32 -o /tmp/hess_rl -q -t 16 > /dev/null
+      run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_quip2" --method quip --bits 2 --seed 0 -q -t 16 > /dev/null
+      run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
+        --harp-steps 30 -q -t 16 > /dev/null; }
+    find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  prefill)   # whole-process `ppl --gpu --json` seconds and the forwards alone (HARP_LOG=info), PREFILL_REPS rounds of PREFILL_BINS
+    for i in $(seq "${PREFILL_REPS:-2}"); do for b in ${PREFILL_BINS:-harp}; do for m in "$M/ref-llama" $extra; do
+      case "$m" in *st_*) continue ;; esac
+      r=$(HARP_CUDA_DENSE_F16=$(dense16 "$m") HARP_LOG=info timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu \
+          --json -m "$m" -f "$T" 2>&1)
+      echo "prefill $b $(basename "$m") $(echo "$r" | grep -o '"ppl": *[0-9.]*' | head -1) $(echo "$r" | grep -o '"seconds": *[0-9.]*' | head -1)" \
+        "forwards $(echo "$r" | sed -n 's/.*forward(s) of up to [0-9]* windows \([0-9.]*\) s.*/\1/p' | head -1) s"
+    done; done; done ;;
   tests)
     for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu}; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
@@ -31,8 +54,8 @@ for stage in "$@"; do
   ppl)
     for m in "$M/ref-llama" $extra; do
       case "$m" in *st_*) continue ;; esac
-      /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-full: |"
-      timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-64: |"
+      HARP_CUDA_DENSE_F16=$(dense16 "$m") /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-full: |"
+      HARP_CUDA_DENSE_F16=$(dense16 "$m") timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) gpu-64: |"
       timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl -t 16 --json --max-chunks 64 -m "$m" -f "$T" 2>&1 | sed "s|^|$(basename $m) cpu-64: |"
     done ;;
   bench)
@@ -57,11 +80,11 @@ print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in se
 PY
     done ;;
   pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, PPROF_CHUNKS windows, default 2): packed folder vs
-           # dense fp32, for each binary of PPROF_BINS (default harp; EXTRA_BINS of the pack, e.g. "harp-base harp")
+           # dense fp32 (ref-llama with HARP_CUDA_DENSE_F16=0), for each binary of PPROF_BINS (default harp; EXTRA_BINS of the pack, e.g. "harp-base harp")
     for b in ${PPROF_BINS:-harp}; do for m in $extra "$M/ref-llama"; do
       case "$m" in *st_*) continue ;; esac
       n=$(basename "$m")
-      timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
+      HARP_CUDA_DENSE_F16=$(dense16 "$m") timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
         "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu -q --max-chunks "${PPROF_CHUNKS:-2}" -m "$m" \
         -f "$T" > "$OUT/pprof_${b}_$n.csv" 2> "$OUT/pprof_${b}_$n.err"
       echo "ncu ppl $b $n exit $?"

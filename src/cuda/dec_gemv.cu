@@ -318,6 +318,18 @@ harp_status ensure_tables() {
     return HARP_OK;
 }
 
+int sm_count() {
+    static int n = 0;
+    if (!n) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v < 1) {
+            cudaGetLastError();
+            v = 132;
+        }
+        n = v;
+    }
+    return n;
+}
 
 template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaStream_t s) {
     switch (qt) {
@@ -333,19 +345,6 @@ template <int WARPS> void launch_gemv(int qt, const GemvArgs &a, int grid, cudaS
 }
 
 }  // namespace
-
-extern "C" int dec_sm_count(void) {
-    static int n = 0;
-    if (!n) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v < 1) {
-            cudaGetLastError();
-            v = 132;
-        }
-        n = v;
-    }
-    return n;
-}
 
 extern "C" int dec_cuda_available(void) {
     int n = 0;
@@ -410,7 +409,7 @@ extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
     // 8-warp CTAs leave half the warp slots empty) went 8.74 → 8.35 µs, while 4 096 × 4 096 (2
     // super-tiles a warp) went 3.91 → 4.25 µs (E8P2, H100, `harp bench gemv --gpu --variants`); 8 otherwise
     const int per_sm16 = w->qtype == HARP_QTYPE_F16 || w->qtype == HARP_QTYPE_INT8 ? 1 : 2;   // 16-warp CTAs per SM
-    return w->nrt <= per_sm16 * dec_sm_count() && w->nst >= 64 ? 16 : 8;
+    return w->nrt <= per_sm16 * sm_count() && w->nst >= 64 ? 16 : 8;
 }
 
 // 16 by default: with the one-read table fill, 16 copies beat 8 at all five Llama-2-7B shapes (8 warps,

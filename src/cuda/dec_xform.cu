@@ -13,10 +13,7 @@
 // scatter, post vector, residual add and the fp16 store with zero padding. Every reduction has a
 // fixed order: results are deterministic. Each thread owns whole elements and reads its block row
 // once for all rows of its CTA (a prefill plan's kWideRows; at decode, under dec_set_xform_fast, one
-// row per CTA: more CTAs beat shared block traffic there). A prefill pass whose stages all have radix
-// ≤ kGroupMax runs by row groups instead (stage_rows, under dec_set_xform_fast): up to 32 rows per CTA
-// in one in-place buffer, a thread applying a stage to one group of one row, the same fmaf chains, so
-// the same bits; a prefill grid is one wave of CTAs looping over the row groups (row_groups). Before its PDL wait a pass copies the stage
+// row per CTA: more CTAs beat shared block traffic there). Before its PDL wait a pass copies the stage
 // blocks it will read (cp.async, as far as kStageBytes allows), its permutation entries and its norm /
 // pre / post entries into shared memory (stage_weights), so that only the activations are read after
 // the wait (dec_set_xform_stage; docs/gpu.md "Weights before the wait").
@@ -50,12 +47,6 @@ constexpr int kSpread = 512;        // elements per CTA of a stage-free pass
 // are staged too.
 constexpr int kStageBytes = 96 * 1024, kSmemWide = 72 * 1024;
 constexpr int kVecTile = 1024;
-// Prefill passes whose stages all have radix ≤ kGroupMax run by row groups (stage_rows): a thread
-// applies a stage to one group of one row, the lanes of a warp taking the same group in consecutive
-// rows, so the block entries are one broadcast and the inputs (rows kGrpPad floats apart) hit 32 banks.
-// kGrpRows rows per CTA where the single in-place buffer fits kGrpFloats.
-constexpr int kGroupMax = 16, kGrpRows = 32, kGrpFloats = 32 * 513;
-constexpr int kMaxRb = 32;          // most rows per CTA of any plan
 constexpr size_t kSmemMax = 2 * kTileFloats * sizeof(float) + 16 + kStageBytes + 5 * kVecTile * sizeof(float);
 int g_fast = 1;                     // dec_set_xform_fast: spread identity passes
 int g_stage = 1;                    // dec_set_xform_stage: weights fetched before the PDL wait
@@ -81,7 +72,7 @@ __device__ __forceinline__ unsigned fdiv(unsigned x, const FDiv &f) {
 }
 
 struct XStageK {
-    FDiv fstep, fb, fts;            // ÷ step, ÷ b, ÷ ts
+    FDiv fstep, fb;                 // ÷ step, ÷ b
     int b, bp, step, Gs, ts;        // ts: neighbour distance inside the tile
     int f32;                        // blocks in fp32: entries fp16 cannot hold exactly (Cayley, Kronecker)
     int soff;                       // ≥ 0: byte offset of the staged copy in shared memory (whole block
@@ -92,7 +83,6 @@ struct XStageK {
 struct XPassK {
     FDiv fG;                              // ÷ G (strided passes)
     int strided, S, G, C, ncta, ns, rb;   // rb: rows per CTA
-    int grp;                              // by row groups (stage_rows): one buffer, rows tile + 1 apart
     int sbytes;                           // staged stage blocks (soff ≥ 0), bytes
     XStageK st[DEC_MAX_STAGES];
 };
@@ -140,10 +130,7 @@ __device__ __forceinline__ int elem_of(const XPassK &p, int bx, int idx) {
 }
 
 // Byte offset of the staging area behind the two tile buffers (16-aligned for cp.async).
-__host__ __device__ __forceinline__ size_t stage_base(const XPassK &p) {
-    const size_t tile = (size_t)p.G * p.S, floats = p.grp ? (size_t)p.rb * (tile + 1) : 2 * (size_t)p.rb * tile;
-    return (floats * sizeof(float) + 15) & ~(size_t)15;
-}
+__host__ __device__ __forceinline__ size_t stage_base(int rb, int tile) { return ((size_t)2 * rb * tile * sizeof(float) + 15) & ~(size_t)15; }
 
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -206,66 +193,19 @@ __device__ void stage_weights(const XArgs &a, int bx, unsigned char *stg) {
     }
 }
 
-// One stage of a row-group pass, in place: item w is group w / RB of row w % RB, its b inputs read into
-// registers before its b outputs are written (no other item touches them). Each output is the fmaf
-// chain of the per-element path, j ascending from 0: the same bits. The blocks are read in their global
-// layout (L1): the lanes of a warp read the same entries.
-__device__ __forceinline__ void stage_rows(const XArgs &a, const XStageK &S, int bx, int RB, int tile, int ldt, float *buf) {
-    const int ngr = tile / S.b;
-    const size_t rs = (size_t)S.Gs * S.bp;   // block row i + 1 of a group is Gs·bp entries after row i
-    for (int w = threadIdx.x; w < ngr * RB; w += kThreads) {
-        const int g = w / RB, r = w - g * RB;
-        const int hi = (int)fdiv((unsigned)g, S.fts), base = hi * S.b * S.ts + (g - hi * S.ts);
-        const int e = elem_of(a.p, bx, base);
-        float *xr = buf + (size_t)r * ldt + base;
-        if (e >= a.n) {
-            for (int i = 0; i < S.b; i++) xr[i * S.ts] = 0.0f;
-            continue;
-        }
-        int d;
-        const size_t mo = stage_row(S, e, &d);   // d = 0: the group's first block row
-        float x[kGroupMax];
-#pragma unroll
-        for (int j = 0; j < kGroupMax; j++) x[j] = j < S.b ? xr[j * S.ts] : 0.0f;
-        for (int i = 0; i < S.b; i++) {
-            float acc = 0.0f;
-#pragma unroll
-            for (int j0 = 0; j0 < kGroupMax; j0 += 8) {
-                if (j0 >= S.bp) break;
-                float mf[8];
-                if (S.f32) {
-                    const float4 *M = reinterpret_cast<const float4 *>((const float *)S.blk + mo + i * rs + j0);
-                    const float4 u0 = __ldg(M), u1 = __ldg(M + 1);
-                    mf[0] = u0.x, mf[1] = u0.y, mf[2] = u0.z, mf[3] = u0.w;
-                    mf[4] = u1.x, mf[5] = u1.y, mf[6] = u1.z, mf[7] = u1.w;
-                } else {
-                    const uint4 mv = __ldg(reinterpret_cast<const uint4 *>((const __half *)S.blk + mo + i * rs + j0));
-                    const __half *mh = reinterpret_cast<const __half *>(&mv);
-#pragma unroll
-                    for (int jj = 0; jj < 8; jj++) mf[jj] = __half2float(mh[jj]);
-                }
-#pragma unroll
-                for (int jj = 0; jj < 8; jj++)
-                    if (j0 + jj < S.b) acc = fmaf(mf[jj], x[j0 + jj], acc);
-            }
-            xr[i * S.ts] = acc;
-        }
-    }
-}
-
 // One pass on CTA (bx, by) of its grid, after the PDL wait and stage_weights (into stg).
 __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned char *stg) {
     extern __shared__ float sm[];
-    __shared__ float s_inv[kMaxRb];
+    __shared__ float s_inv[kRows];
     const int row0 = by * a.p.rb, RB = min(a.p.rb, a.rows - row0);
-    const int tile = a.p.G * a.p.S, ldt = a.p.grp ? tile + 1 : tile;
+    const int tile = a.p.G * a.p.S;
     float *b0 = sm, *b1 = sm + a.p.rb * tile;
     const bool vst = a.vst;
     int *vsrc = reinterpret_cast<int *>(stg + a.p.sbytes), *vdst = vsrc + tile;
     float *vnorm = reinterpret_cast<float *>(vdst + tile), *vpre = vnorm + tile, *vpost = vpre + tile;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     if (a.first && a.norm) {   // the row's sum of squares over all 16 warps, added in a fixed order
-        __shared__ float s_part[kThreads / 32][kMaxRb];
+        __shared__ float s_part[kThreads / 32][kRows];
         for (int r = 0; r < RB; r++) {
             const float *x = a.in + (size_t)(row0 + r) * a.ldi;
             float ss = 0.0f;
@@ -287,29 +227,22 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
         const int src = e >= a.n ? e : vst && a.first ? vsrc[idx] : a.gather ? a.gather[e] : e;
         const float nw = e < a.n && a.norm ? (vst ? vnorm[idx] : a.norm[src]) : 0.0f;
         const float pw = e < a.n && a.pre ? (vst ? vpre[idx] : a.pre[src]) : 0.0f;
-        for (int r0 = 0; r0 < RB; r0 += kRows)
 #pragma unroll
-            for (int rr = 0; rr < kRows; rr++) {
-                const int r = r0 + rr;
-                if (r >= RB) break;
-                float v = 0.0f;
-                if (e < a.n) {
-                    v = load_in(a, row0 + r, src);
-                    if (a.norm) v = nw * (v * s_inv[r]);
-                    if (a.pre) v *= pw;
-                }
-                b0[r * ldt + idx] = v;
+        for (int r = 0; r < kRows; r++) {
+            if (r >= RB) break;
+            float v = 0.0f;
+            if (e < a.n) {
+                v = load_in(a, row0 + r, src);
+                if (a.norm) v = nw * (v * s_inv[r]);
+                if (a.pre) v *= pw;
             }
+            b0[r * tile + idx] = v;
+        }
     }
     cp_async_wait_all();
     __syncthreads();
     for (int s = 0; s < a.p.ns; s++) {
         const XStageK S = a.p.st[s];
-        if (a.p.grp) {
-            stage_rows(a, S, bx, RB, tile, ldt, b0);
-            __syncthreads();
-            continue;
-        }
         for (int idx = tid; idx < tile; idx += kThreads) {
             const int e = elem_of(a.p, bx, idx);
             float acc[kRows];
@@ -366,12 +299,10 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
         if (e >= a.n) continue;
         const int dst = a.last && vst ? vdst[idx] : a.last && a.scatter ? a.scatter[e] : e;
         const float post = a.last && a.post ? (vst ? vpost[idx] : a.post[dst]) : 1.0f;
-        for (int r0 = 0; r0 < RB; r0 += kRows)
 #pragma unroll
-        for (int rr = 0; rr < kRows; rr++) {
-            const int r = r0 + rr;
+        for (int r = 0; r < kRows; r++) {
             if (r >= RB) break;
-            float v = b0[r * ldt + idx];
+            float v = b0[r * tile + idx];
             if (a.last) v = v * a.scale * post;
             const size_t o = (size_t)(row0 + r) * a.ldo + dst;
             if (a.outh) {
@@ -392,16 +323,11 @@ __device__ __forceinline__ void xf_body(const XArgs &a, int bx, int by, unsigned
 
 __global__ void __launch_bounds__(kThreads) xf_kernel(const __grid_constant__ XArgs a) {
     extern __shared__ float sm[];
-    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p);
+    unsigned char *stg = reinterpret_cast<unsigned char *>(sm) + stage_base(a.p.rb, a.p.G * a.p.S);
     stage_weights(a, blockIdx.x, stg);
     pdl_wait();
     pdl_trigger();
-    // a prefill grid has fewer row groups than the rows need: each CTA stages its weights once and
-    // takes row groups by, by + gridDim.y, … (the barrier: the next group's loads overwrite b0)
-    for (int by = blockIdx.y; by * a.p.rb < a.rows; by += gridDim.y) {
-        if (by != (int)blockIdx.y) __syncthreads();
-        xf_body(a, blockIdx.x, by, stg);
-    }
+    xf_body(a, blockIdx.x, blockIdx.y, stg);
 }
 
 }  // namespace
@@ -515,33 +441,16 @@ harp_status plan(dec_xdev *x, const dec_xform *xf, XStageK *ks) {
     return HARP_OK;
 }
 
-// A prefill pass with stages, all of radix ≤ kGroupMax, runs by row groups (stage_rows).
-void plan_rows(XPassK *p, bool wide) {
-    bool ok = wide && p->ns > 0;
-    for (int s = 0; s < p->ns; s++) {
-        p->st[s].fts = fdiv_of((unsigned)p->st[s].ts);
-        if (p->st[s].b > kGroupMax) ok = false;
-    }
-    const int tile = p->G * p->S, rows = kGrpFloats / (tile + 1);
-    if (!ok || rows < 1) return;
-    p->grp = 1;
-    p->rb = rows < kGrpRows ? rows : kGrpRows;
-}
-
 // Which stage blocks of pass p are staged in shared memory before the PDL wait, in stage order while
 // they fit: a decode CTA has kStageBytes for them; a prefill CTA keeps its whole shared memory under
 // kSmemWide (three CTAs per SM), its blocks mostly in L2 anyway.
 void plan_staging(XPassK *p, bool wide) {
     const int tile = p->G * p->S;
-    const size_t base = stage_base(*p), vec = tile <= kVecTile ? 5 * (size_t)tile * sizeof(float) : 0;
+    const size_t base = stage_base(p->rb, tile), vec = tile <= kVecTile ? 5 * (size_t)tile * sizeof(float) : 0;
     const size_t budget = !wide ? kStageBytes : base + vec < (size_t)kSmemWide ? kSmemWide - base - vec : 0;
     size_t used = 0;
     for (int s = 0; s < p->ns; s++) {
         XStageK &k = p->st[s];
-        if (p->grp) {   // stage_rows reads the blocks' global layout
-            k.soff = -1;
-            continue;
-        }
         const size_t bytes = ((size_t)(k.Gs == 1 ? k.b : tile) * k.bp * (k.f32 ? 4 : 2) + 15) / 16 * 16;
         k.soff = used + bytes <= budget ? (int)used : -1;
         if (k.soff >= 0) used += bytes;
@@ -620,10 +529,8 @@ extern "C" harp_status dec_xform_upload_shared(const dec_xform *xf, int max_rows
     if (st == HARP_OK && e != cudaSuccess) st = cuda_fail("upload", e);
     if (st == HARP_OK) st = plan(x, xf, ks);
     for (int i = 0; st == HARP_OK && i < x->npass; i++) {
-        XPassK &p = x->pass[i];
-        p.fG = fdiv_of((unsigned)p.G);
-        plan_rows(&p, x->max_rows > kRows);
-        plan_staging(&p, x->max_rows > kRows);
+        x->pass[i].fG = fdiv_of((unsigned)x->pass[i].G);
+        plan_staging(&x->pass[i], x->max_rows > kRows);
     }
     if (st == HARP_OK) {
         e = cudaFuncSetAttribute(xf_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemMax);
@@ -680,23 +587,7 @@ namespace {
 // Shared memory of one pass launch: tile buffers, staged blocks, staged vectors.
 size_t pass_smem(const XArgs &k) {
     const int tile = k.p.G * k.p.S;
-    return stage_base(k.p) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
-}
-
-// Row groups of a launch (grid.y). A prefill pass (rb > 1 rows per CTA) launches one wave of CTAs that
-// loop over the row groups, so each CTA stages its blocks once: one CTA per row group spent ~7 µs
-// staging per 4 rows (ref-llama, 8 192 rows, 85 transform launches: 9.3 ms of a 12.5 ms forward, H100).
-// Decode plans and the fast switch's A/B keep one CTA per row group. Same bits: rows never interact.
-int row_groups(const XArgs &k, int rows) {
-    const int groups = (rows + k.p.rb - 1) / k.p.rb;
-    if (k.p.rb <= 1 || groups <= 1 || !__atomic_load_n(&g_fast, __ATOMIC_RELAXED)) return groups;
-    int per_sm = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, xf_kernel, kThreads, pass_smem(k)) != cudaSuccess || per_sm < 1) {
-        cudaGetLastError();
-        per_sm = 1;
-    }
-    const int want = (per_sm * dec_sm_count() + k.p.ncta - 1) / k.p.ncta;
-    return groups < want ? groups : want;
+    return stage_base(k.p.rb, tile) + k.p.sbytes + (k.vst ? 5 * (size_t)tile * sizeof(float) : 0);
 }
 
 harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream, int out_half) {
@@ -740,11 +631,6 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
             // transforms against 2.27 ms at B = 1 (H100). Same bits: rows never interact.
             k.p.rb = 1;
         }
-        if (k.p.grp && !__atomic_load_n(&g_fast, __ATOMIC_RELAXED)) {
-            // the A/B switch: the per-element path on kWideRows rows, blocks from global memory
-            k.p.grp = 0;
-            k.p.rb = kWideRows;
-        }
         const int tile = k.p.G * k.p.S;
         if (__atomic_load_n(&g_stage, __ATOMIC_RELAXED)) {
             k.vst = tile <= kVecTile && (k.first || k.last);
@@ -759,7 +645,7 @@ harp_status run(const dec_xdev *x, XArgs a, float *scratch, cudaStream_t stream,
     }
     for (int i = 0; i < x->npass; i++) {
         const XArgs &k = ks[i];
-        const dim3 grid(k.p.ncta, row_groups(k, a.rows));
+        const dim3 grid(k.p.ncta, (a.rows + k.p.rb - 1) / k.p.rb);
         const cudaError_t e = pdl_launch(xf_kernel, grid, kThreads, pass_smem(k), stream, k);
         if (e != cudaSuccess) return cuda_fail("launch", e);
     }

@@ -202,8 +202,6 @@ typedef struct CUstream_st *dec_stream;
 
 /* 1 when a CUDA device is present (no error logged otherwise). */
 int dec_cuda_available(void);
-/* Streaming multiprocessors of the current device (132 when the query fails); for one-wave grids. */
-int dec_sm_count(void);
 /* Uploads packed host weights; *dev gets device buffers (dec_weights_free frees them). */
 harp_status dec_weights_upload(const dec_weights *host, dec_weights *dev);
 /* Device weights of a type and shape filled on the device with seeded random codes (E8P/RVQ: any

@@ -73,6 +73,8 @@ harp_wakv_params harp_wakv_default_params(void);
 harp_status harp_wakv_skip_parse(const char *list, unsigned *mask);
 /* "layer", "class", "model" for HARP_CLIP_SCOPE_*; NULL for any other value. */
 const char *harp_clip_scope_name(int scope);
+/* "nll", "kld" for HARP_CLIP_LOSS_*; NULL for any other value. */
+const char *harp_clip_loss_name(int loss);
 
 /* The flag combinations that cannot work, refused with one line (HARP_ERR_INVALID_ARG). */
 harp_status harp_wakv_check(const harp_wakv_params *p);

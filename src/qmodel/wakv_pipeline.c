@@ -33,6 +33,11 @@ const char *harp_clip_scope_name(int scope) {
     return scope >= HARP_CLIP_SCOPE_LAYER && scope <= HARP_CLIP_SCOPE_MODEL ? names[scope] : NULL;
 }
 
+const char *harp_clip_loss_name(int loss) {
+    static const char *const names[] = {"nll", "kld"};
+    return loss >= HARP_CLIP_LOSS_NLL && loss <= HARP_CLIP_LOSS_KLD ? names[loss] : NULL;
+}
+
 harp_status harp_wakv_skip_parse(const char *list, unsigned *mask) {
     *mask = 0;
     for (const char *s = list; s && *s;) {
@@ -93,7 +98,7 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search needs --calib TEXT (its loss is computed on that text)");
     if (!harp_clip_scope_name(p->search_scope))
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: scope %d is not layer (0), class (1) or model (2)", p->search_scope);
-    if (p->search_loss != HARP_CLIP_LOSS_NLL && p->search_loss != HARP_CLIP_LOSS_KLD)
+    if (!harp_clip_loss_name(p->search_loss))
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: loss %d is not nll (0) or kld (1)", p->search_loss);
     if (p->clip_search && (p->search_iters < 1 || p->search_windows < 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: iterations and windows must be >= 1");
@@ -304,7 +309,7 @@ static cJSON *wk_json(const harp_model *m, const harp_wakv_params *p, int search
         cJSON *cs = cJSON_AddObjectToObject(w, "clip_search");
         cJSON_AddStringToObject(cs, "schedule", "harp-gbs-1 (ours): ternary search per shared ratio, one pass");
         cJSON_AddStringToObject(cs, "scope", harp_clip_scope_name(p->search_scope));
-        cJSON_AddStringToObject(cs, "loss", p->search_loss == HARP_CLIP_LOSS_KLD ? "kld" : "nll");
+        cJSON_AddStringToObject(cs, "loss", harp_clip_loss_name(p->search_loss));
         cJSON_AddNumberToObject(cs, "iters", p->search_iters);
         cJSON_AddNumberToObject(cs, "loss_tokens", search_tokens);
         cJSON_AddNumberToObject(cs, "evaluations", (double)n_evals);

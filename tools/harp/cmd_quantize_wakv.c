@@ -94,6 +94,13 @@ typedef struct wopts {
     int json, quiet, force, ctx, max_chunks, w_bits_given;
 } wopts;
 
+/* The value whose name (by the library's name table) is s; -1 when none is. */
+static int by_name(const char *s, const char *(*name)(int)) {
+    for (int i = 0; name(i); i++)
+        if (!strcmp(s, name(i))) return i;
+    return -1;
+}
+
 static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     int c;
     while ((c = cli_getopt(argc, argv, "m:o:t:qh", k_opts)) != -1) {
@@ -163,16 +170,11 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0),
                   "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
     p->ldp_fit_block = block;
-    if (o->scope) {
-        p->search_scope = -1;
-        for (int i = 0; harp_clip_scope_name(i); i++)
-            if (!strcmp(o->scope, harp_clip_scope_name(i))) p->search_scope = i;
-        if (p->search_scope < 0) cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);
-    }
+    if (o->scope && (p->search_scope = by_name(o->scope, harp_clip_scope_name)) < 0)
+        cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);
     cli_only_with(o->scope && !p->clip_search, "--clip-scope", "--clip-search");
-    if (o->loss && strcmp(o->loss, "nll") && strcmp(o->loss, "kld"))
+    if (o->loss && (p->search_loss = by_name(o->loss, harp_clip_loss_name)) < 0)
         cli_die(CLI_EXIT_USAGE, "--clip-loss wants nll or kld, not '%s'", o->loss);
-    p->search_loss = o->loss && !strcmp(o->loss, "kld") ? HARP_CLIP_LOSS_KLD : HARP_CLIP_LOSS_NLL;
     cli_only_with(o->loss && !p->clip_search, "--clip-loss", "--clip-search");
     if (block) cli_require(o->ldp_calib || o->calib ? "" : NULL, "--ldp-calib TEXT or --calib TEXT (with --ldp-fit block)");
     if (!o->ppl_text) {

@@ -8,7 +8,7 @@
 #   qr (QuaRot's fixed ratios --a-clip 0.9 --kv-clip 0.95), aX / kvX (--a-clip X / --kv-clip X, e.g. a0.85),
 #   n64 (64 calibration windows, own Hessians), a16NAME (ablation: --a-skip NAME, that input unquantized; NAME qkv, o, up_gate, down),
 #   gN (--w-group N), agN (--a-group N: activations in groups of N channels), kvgN (--kv-group N: K / V groups of N), blk (ldp: --ldp-fit block on the
-#   calibration text, settings from WAKV_LDP); WQUANT rtn, gptq or ldp (2-bit learned levels)
+#   calibration text, settings from WAKV_LDP), wcMODE (--w-calib MODE: seq, asym); WQUANT rtn, gptq or ldp (2-bit learned levels)
 #   (default: the list below). Prints one TSV line per configuration to stdout (and WORK_DIR/results.tsv).
 # env: HARP_SHARED (default ../shared), WAKV_CHUNKS (default 8), WAKV_NSEQ calibration windows (default 32),
 #      WAKV_SEARCH "iters,windows" of the clip search (default 4,1), WAKV_LDP "nseq,ctx,steps" of the ldp block fit
@@ -43,6 +43,7 @@ for c in "${configs[@]}"; do
       sym) extra+=(--w-sym) ;; wclip) extra+=(--w-clip) ;; act) extra+=(--act-order) ;;
       qr) extra+=(--a-clip 0.9 --kv-clip 0.95) ;; n64) n=64; hs=_n64 ;;
       a0.*) extra+=(--a-clip "${t#a}") ;; kv0.*) extra+=(--kv-clip "${t#kv}") ;; a16*) extra+=(--a-skip "${t#a16}") ;;
+      wc*) extra+=(--w-calib "${t#wc}") ;;
       blk) extra+=(--ldp-fit block --ldp-calib "$CAL" --ldp-nseq "$l_nseq" --ldp-ctx "$l_ctx" --ldp-steps "$l_steps") ;;
       g[0-9]*) extra+=(--w-group "${t#g}") ;; ag[0-9]*) extra+=(--a-group "${t#ag}") ;; kvg[0-9]*) extra+=(--kv-group "${t#kvg}") ;;
       *) echo "wakv_results.sh: unknown option tag '$t' in $c" >&2; exit 2 ;;

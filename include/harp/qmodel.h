@@ -48,6 +48,20 @@ harp_status harp_qrot_parse(const char *name, harp_qrot *out);
  * stored apart; HARP → HARP_ROT_BUTTERFLY), −1 for none. THE recipe → kind mapping. */
 int harp_qrot_kind(harp_qrot r);
 
+/* Where gptq takes each layer's Hessians from (harp_qmodel_params.w_calib). */
+typedef enum harp_wcalib {
+    HARP_WCALIB_FILES = 0, /* the Hessian folder (harp calib), computed once from the unquantized model */
+    HARP_WCALIB_SEQ = 1,   /* the model being quantized, layer by layer (GPTQ's sequential order): the
+                              inputs its linears see with the earlier layers already quantized and the
+                              layer's activation / K/V slots on                                     */
+    HARP_WCALIB_ASYM = 2   /* SEQ's Hessians, and each linear's target moved to the least-squares map of
+                              the unquantized model's inputs onto those (W ← W·(C+λI)(H+λI)⁻¹ with
+                              C = X̃ᵀX/N, X̃ the unquantized model's inputs to the same linear): what
+                              the quantized inputs lose, the weights make up where they can       */
+} harp_wcalib;
+/* "files", "seq", "asym"; NULL for any other value. */
+const char *harp_wcalib_name(int mode);
+
 typedef struct harp_qmodel_params {
     harp_qmethod method;      /* rtn, gptq, quip, qtip                                          */
     int bits;                 /* rtn/gptq: 2, 3, 4, 8; quip, qtip: 2, 3, 4                        */
@@ -76,6 +90,12 @@ typedef struct harp_qmodel_params {
     int ldp_ctx, ldp_nseq;    /* 128, 32                                                          */
     int ldp_steps;            /* Adam steps per block (100)                                        */
     double ldp_lr;            /* relative step (0.01, see harp_ldpb_params)                        */
+    /* gptq: harp_wcalib; SEQ and ASYM run the layers as fp64 blocks (qmodel/ldpb.h) on calib_nseq
+       evenly spaced windows of calib_ctx tokens of calib_text and never read the Hessian folder    */
+    int w_calib;              /* HARP_WCALIB_FILES (default)                                      */
+    const char *calib_text;   /* not copied                                                       */
+    size_t calib_text_len;
+    int calib_ctx, calib_nseq;/* 512, 32                                                          */
     harp_progress_fn progress;/* stage "quantize <layer>.<group>", done/total = linears            */
     void *progress_user;
 } harp_qmodel_params;
@@ -121,7 +141,7 @@ typedef struct harp_qmodel_report {
 void harp_qmodel_report_free(harp_qmodel_report *r);
 
 /* Quantizes model m (opened from model_path, which supplies config.json / tokenizer files) with
- * the Hessians in hess_dir, writing the folder out_dir. report may be NULL. With p->keep_model the
+ * the Hessians in hess_dir (NULL with p->w_calib seq / asym), writing the folder out_dir. report may be NULL. With p->keep_model the
  * linears of m are replaced by quantized ones on success (same bytes as the folder holds). */
 harp_status harp_quantize_model(harp_model *m, const char *model_path, const char *hess_dir,
                                 const char *out_dir, const harp_qmodel_params *p,

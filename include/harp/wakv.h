@@ -54,6 +54,12 @@ typedef struct harp_wakv_params {
                                   model's Hessians and there is no clip search)                      */
     size_t calib_len;
     int calib_ctx, calib_nseq; /* 0: min(512, max_position_embeddings) tokens, 128 windows           */
+    int w_calib;               /* gptq: where the Hessians come from (harp_wcalib, harp/qmodel.h):
+                                  HARP_WCALIB_FILES (default) the rotated model's, in hess_dir or
+                                  computed there from calib_text; _SEQ / _ASYM the model being
+                                  quantized, layer by layer, with its activation / K/V quantizers on
+                                  (fixed ratios a_clip / kv_clip; a clip search comes after), on
+                                  calib_nseq windows of calib_text (hess_dir is not used)           */
     uint64_t seed;
     /* --w-quant ldp: LDP fit (b) per decoder block after fit (a), the block running its rotations and
        activation / K/V quantizers (fixed ratios a_clip / kv_clip; a clip search comes after it), as
@@ -64,6 +70,7 @@ typedef struct harp_wakv_params {
     int ldp_ctx, ldp_nseq, ldp_steps;
     double ldp_lr;
     int resume;                /* as harp_qmodel_params.resume (default 1)                            */
+    int abort_after_layer;     /* test hook, as harp_qmodel_params.abort_after_layer (default -1)       */
     harp_progress_fn progress;
     void *progress_user;
 } harp_wakv_params;
@@ -81,7 +88,7 @@ harp_status harp_wakv_check(const harp_wakv_params *p);
 
 /* Quantizes m (fp32, opened from model_path) into out_dir. hess_dir holds (or receives, computed
  * from p->calib_text) the Hessians OF THE ROTATED MODEL; a folder with another model's Hessians (for
- * example those of the unrotated model) is refused. On return m is the model the folder holds
+ * example those of the unrotated model) is refused; NULL with p->w_calib seq / asym. On return m is the model the folder holds
  * (rotated, quantized, its activation / KV slots set), e.g. for a perplexity right after. report as
  * harp_quantize_model's. */
 harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,

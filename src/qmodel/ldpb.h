@@ -16,6 +16,12 @@ harp_status harp_ldpb_block_of(const harp_model *m, int l, int T, int nseq, harp
  * ratios) as the block's; all NULL for a model without slots. Points into m. */
 void harp_ldpb_block_wakv(const harp_model *m, int l, harp_blk_wakv *wk);
 
+/* *X (harp_xmalloc'd, *nseq·T rows × dim, fp64) = the token embeddings of nseq_req evenly spaced windows
+ * of T tokens of text (fewer, with a warning naming `what`, when the text is shorter; an error when
+ * it has no whole window): the residual stream the fp64 blocks start from. */
+harp_status harp_ldpb_embed_windows(const harp_model *m, const char *text, size_t len, int T, int nseq_req, const char *what,
+                                    int *nseq, double **X);
+
 /* The quantize pipeline's fit (b) state: calibration activations entering the current layer. */
 typedef struct qp_ldpb {
     int T, nseq;

@@ -50,3 +50,31 @@ void harp_ldpb_block_wakv(const harp_model *m, int l, harp_blk_wakv *wk) {
     wk->r3 = lc->r3;
     if (lc->kv_q) wk->kvq[0] = &lc->kv_q[0].fmt, wk->kvq[1] = &lc->kv_q[1].fmt;
 }
+
+harp_status harp_ldpb_embed_windows(const harp_model *m, const char *text, size_t len, int T, int nseq_req, const char *what,
+                                    int *nseq, double **X) {
+    *X = NULL, *nseq = 0;
+    if (!m->tok) return harp_err(HARP_ERR_INVALID_ARG, "%s: the model has no tokenizer for the calibration text", what);
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    HARP_TRY(harp_tokenize(m->tok, text, len, 1, &ids, &n_ids));
+    const int nw = (int)(n_ids / (size_t)T), dim = m->cfg.dim;
+    if (nw < 1) {
+        harp_free(ids);
+        return harp_err(HARP_ERR_INVALID_ARG, "%s: the calibration text has %zu tokens, fewer than one window of %d", what, n_ids,
+                        T);
+    }
+    const int ns = nseq_req < nw ? nseq_req : nw;
+    if (ns < nseq_req)
+        harp_log(HARP_LOG_WARN, "%s: asked for %d windows, the text has %d of %d tokens; using %d", what, nseq_req, nw, T, nw);
+    double *x = harp_xmalloc((size_t)ns * T * dim * sizeof *x, "calibration activations");
+    for (int w = 0; x && w < ns; w++) {
+        const int32_t *tok = ids + (size_t)((int64_t)w * nw / ns) * T;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < dim; j++) x[((size_t)w * T + t) * dim + j] = m->tok_emb[(size_t)tok[t] * dim + j];
+    }
+    harp_free(ids);
+    if (!x) return HARP_ERR_OOM;
+    *X = x, *nseq = ns;
+    return HARP_OK;
+}

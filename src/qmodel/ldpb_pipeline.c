@@ -13,28 +13,8 @@
 
 harp_status qp_ldpb_begin(const harp_model *m, const harp_qmodel_params *p, qp_ldpb *s) {
     memset(s, 0, sizeof *s);
-    if (!m->tok) return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: the model has no tokenizer for the calibration text");
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    HARP_TRY(harp_tokenize(m->tok, p->ldp_text, p->ldp_text_len, 1, &ids, &n_ids));
-    const int T = p->ldp_ctx, nw = (int)(n_ids / (size_t)T), dim = m->cfg.dim;
-    if (nw < 1) {
-        harp_free(ids);
-        return harp_err(HARP_ERR_INVALID_ARG, "ldp block fit: the calibration text has %zu tokens, fewer than one window of %d",
-                        n_ids, T);
-    }
-    s->T = T, s->nseq = p->ldp_nseq < nw ? p->ldp_nseq : nw;
-    if (s->nseq < p->ldp_nseq)
-        harp_log(HARP_LOG_WARN, "ldp block fit: asked for %d windows, the text has %d of %d tokens; using %d", p->ldp_nseq, nw, T, nw);
-    s->X = harp_xmalloc((size_t)s->nseq * T * dim * sizeof *s->X, "ldp block activations");
-    for (int w = 0; s->X && w < s->nseq; w++) {
-        const int32_t *tok = ids + (size_t)((int64_t)w * nw / s->nseq) * T;
-        for (int t = 0; t < T; t++)
-            for (int j = 0; j < dim; j++)
-                s->X[((size_t)w * T + t) * dim + j] = m->tok_emb[(size_t)tok[t] * dim + j];
-    }
-    harp_free(ids);
-    return s->X ? HARP_OK : HARP_ERR_OOM;
+    s->T = p->ldp_ctx;
+    return harp_ldpb_embed_windows(m, p->ldp_text, p->ldp_text_len, p->ldp_ctx, p->ldp_nseq, "ldp block fit", &s->nseq, &s->X);
 }
 
 void qp_ldpb_end(qp_ldpb *s) {

@@ -51,6 +51,16 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
         cJSON_AddNumberToObject(b, "lr", p->ldp_lr);
         cJSON_AddStringToObject(b, "held_out", "the last nseq/4 windows when nseq >= 4 choose the candidate");
     }
+    if (p->w_calib != HARP_WCALIB_FILES) { /* absent by default: those folders stay as they were */
+        cJSON *b = cJSON_AddObjectToObject(o, "w_calib");
+        char fnv[32];
+        snprintf(fnv, sizeof fnv, "%016llx", (unsigned long long)harp_fnv1a64(p->calib_text, p->calib_text_len, 0));
+        cJSON_AddStringToObject(b, "mode", harp_wcalib_name(p->w_calib));
+        cJSON_AddStringToObject(b, "calib_text_fnv1a64", fnv);
+        cJSON_AddNumberToObject(b, "ctx", p->calib_ctx);
+        cJSON_AddNumberToObject(b, "nseq", p->calib_nseq);
+        cJSON_AddStringToObject(b, "windows", "evenly spaced");
+    }
     if (p->rotation == HARP_QROT_HARP) {
         const harp_fit_params *h = &p->harp;
         cJSON *hp = cJSON_AddObjectToObject(o, "harp");
@@ -104,6 +114,13 @@ static harp_status qp_check(const harp_qmodel_params *p) {
     } else {
         return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown method %d", (int)p->method);
     }
+    if (!harp_wcalib_name(p->w_calib))
+        return harp_err(HARP_ERR_INVALID_ARG, "quantize: w_calib %d is not files (0), seq (1) or asym (2)", p->w_calib);
+    if (p->w_calib != HARP_WCALIB_FILES && p->method != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "quantize: sequential calibration (%s) applies to gptq, not %s",
+                        harp_wcalib_name(p->w_calib), harp_qmethod_name(p->method));
+    if (p->w_calib != HARP_WCALIB_FILES && (!p->calib_text || p->calib_ctx < 2 || p->calib_nseq < 1))
+        return harp_err(HARP_ERR_INVALID_ARG, "quantize: sequential calibration needs a calibration text, ctx >= 2 and nseq >= 1");
     if ((unsigned)p->rotation > HARP_QROT_HARP) return harp_err(HARP_ERR_INVALID_ARG, "quantize: unknown rotation %d", (int)p->rotation);
     const int scalar = p->method == HARP_QMETHOD_RTN || p->method == HARP_QMETHOD_GPTQ;
     if ((p->symmetric || p->mse_clip) && !scalar)
@@ -114,10 +131,11 @@ static harp_status qp_check(const harp_qmodel_params *p) {
     return HARP_OK;
 }
 
-static harp_status qp_layer(const harp_model *mdl, int layer, const char *hess_dir, const harp_qmodel_params *p,
+/* seq: the layer's sequential calibration (its Hessians replace the folder's), or NULL. */
+static harp_status qp_layer(const harp_model *mdl, int layer, const char *hess_dir, const qp_seq *seq, const harp_qmodel_params *p,
                             qf_tensors *out, double rpt[QF_NGROUPS][RPT_NCOL], int *done, int total) {
     harp_hess_layer *hl = NULL;
-    HARP_TRY(harp_hess_layer_load(hess_dir, layer, mdl, &hl));
+    if (!seq) HARP_TRY(harp_hess_layer_load(hess_dir, layer, mdl, &hl));
     harp_status st = HARP_OK;
     for (int g = 0; g < QF_NGROUPS && !st; g++) {
         if (p->progress) {
@@ -128,7 +146,7 @@ static harp_status qp_layer(const harp_model *mdl, int layer, const char *hess_d
                 break;
             }
         }
-        st = qp_group_run(mdl, layer, g, hl, p, out, rpt[g]);
+        st = qp_group_run(mdl, layer, g, hl, seq, p, out, rpt[g]);
         (*done)++;
     }
     harp_hess_layer_free(hl);
@@ -211,7 +229,11 @@ static harp_status qp_layers(harp_model *m, const char *hess_dir, const char *pa
     int done = 0, total = c->n_layers * QF_NGROUPS;
     const int block = p->method == HARP_QMETHOD_LDP && p->ldp_fit_block;
     qp_ldpb lb = {0};
+    qp_seq sq;
     harp_status st = block ? qp_ldpb_begin(m, p, &lb) : HARP_OK;
+    if (!st) st = qp_seq_begin(m, p, &sq);
+    else memset(&sq, 0, sizeof sq);
+    const int seq = sq.mode != HARP_WCALIB_FILES;
     for (int layer = 0; layer < c->n_layers && !st; layer++) {
         char name[32];
         snprintf(name, sizeof name, "layer_%03d.safetensors", layer);
@@ -224,12 +246,15 @@ static harp_status qp_layers(harp_model *m, const char *hess_dir, const char *pa
             rep->layers_resumed++;
             done += QF_NGROUPS;
             if (block) st = qp_ldpb_layer(m, layer, p, all, 0, &lb);
+            if (!st && seq) st = qp_seq_advance(m, layer, p, all, &sq);
         } else {
             qf_tensors lay = {0};
             lay.origin = "in-memory layer";
-            st = qp_layer(m, layer, hess_dir, p, &lay, rpt, &done, total);
+            st = seq ? qp_seq_stats(m, layer, &sq) : HARP_OK;
+            if (!st) st = qp_layer(m, layer, hess_dir, seq ? &sq : NULL, p, &lay, rpt, &done, total);
             const double tb = harp_time_s();
             if (!st && block) st = qp_ldpb_layer(m, layer, p, &lay, 1, &lb);
+            if (!st && seq) st = qp_seq_advance(m, layer, p, &lay, &sq);
             if (!st) st = qp_save_partial(path, &lay, fp, rpt);
             if (!st) st = qf_tensors_copy(&lay, all, NULL);
             if (!st) qp_fill_rows(rep, c, p, layer, rpt, 0);
@@ -244,6 +269,7 @@ static harp_status qp_layers(harp_model *m, const char *hess_dir, const char *pa
             st = harp_err(HARP_ERR_CANCELLED, "quantize: stopped after layer %d (test hook)", layer);
     }
     qp_ldpb_end(&lb);
+    qp_seq_end(&sq);
     if (!st && p->progress) p->progress(p->progress_user, "quantize", total, total);
     return st;
 }
@@ -287,7 +313,8 @@ static harp_status qp_keep_model(harp_model *m, const harp_qmodel_params *p, con
 
 harp_status harp_quantize_model(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,
                                 const harp_qmodel_params *p, harp_qmodel_report *report) {
-    if (!m || !model_path || !hess_dir || !out_dir || !p) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_model: NULL argument");
+    if (!m || !model_path || !out_dir || !p || (!hess_dir && p->w_calib == HARP_WCALIB_FILES))
+        return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_model: NULL argument");
     HARP_TRY(qp_check(p));
     const harp_model_config *c = &m->cfg;
     double t0 = harp_time_s();

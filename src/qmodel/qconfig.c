@@ -15,7 +15,12 @@ harp_qmodel_params harp_qmodel_default_params(harp_qmethod method, int bits) {
                                 .harp = method == HARP_QMETHOD_QTIP ? harp_fit_default_params_qtip(hb, tc)
                                                                     : harp_fit_default_params(hb),
                                 .resume = 1, .abort_after_layer = -1, .ldp_ctx = 128, .ldp_nseq = 32,
-                                .ldp_steps = 100, .ldp_lr = 0.01};
+                                .ldp_steps = 100, .ldp_lr = 0.01, .calib_ctx = 512, .calib_nseq = 32};
+}
+
+const char *harp_wcalib_name(int mode) {
+    static const char *const names[] = {"files", "seq", "asym"};
+    return mode >= HARP_WCALIB_FILES && mode <= HARP_WCALIB_ASYM ? names[mode] : NULL;
 }
 
 uint64_t harp_qmodel_layer_seed(uint64_t seed, int layer, int group) {

@@ -2,6 +2,7 @@
  * place of the fitted processor; §5.1 scale chain): stack the slices normalised by their rms, draw
  * the signs, conjugate W and H, fit or create the rotations, rotate, quantize into a harp_qtensor,
  * attach its transforms and append its folder tensors. */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,24 +33,49 @@ static void work_free(qp_work *w) {
     harp_qtensor_free(&w->qt);
 }
 
-/* W = vstack(W_i / rms(W_i)) of the group's source linears; H = a copy of its Hessian. */
-static harp_status load_group(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl, qp_work *w) {
+/* T_i = W_i·Mtᵀ (sequential calibration's ASYM target, qmodel/seqcal.h), len × n. */
+static double *asym_target(const float *Wi, int64_t len, int64_t n, const double *Mt) {
+    double *A = harp_xmalloc((size_t)(len * n) * sizeof *A, "group target");
+    double *T = A ? harp_xmalloc((size_t)(len * n) * sizeof *T, "group target") : NULL;
+    if (T) {
+        for (int64_t k = 0; k < len * n; k++) A[k] = Wi[k];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)n, (int)n, 1.0, A, (int)n, Mt, (int)n, 0.0, T, (int)n);
+    }
+    harp_free(A);
+    return T;
+}
+
+/* W = vstack(T_i / rms(T_i)) with T_i the group's source linears (or their ASYM targets); H = a copy
+ * of its Hessian, from the folder (hl) or the sequential calibration (seq). */
+static harp_status load_group(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl, const qp_seq *seq, qp_work *w) {
     const harp_lgroup *G = &mdl->layers[layer].cfg.g[gi];
     const int64_t n = w->n;
     w->W = harp_xmalloc((size_t)(w->m * n) * sizeof(float), "group weight");
     if (!w->W) return HARP_ERR_OOM;
     int64_t r0 = 0;
+    const double *Mt = seq ? seq->Mt[gi] : NULL;
     for (int i = 0; i < w->ns; i++) {
         const float *Wi = G->qt ? NULL : G->w[i];
         if (!Wi || G->n_slices != w->ns || G->in != n || G->out[i] != w->len[i])
             return harp_err(HARP_ERR_UNSUPPORTED, "%s: source linear is not an fp32 matrix of the expected shape", w->what);
+        double *Ti = Mt ? asym_target(Wi, w->len[i], n, Mt) : NULL;
+        if (Mt && !Ti) return HARP_ERR_OOM;
         double s2 = 0;
-        for (int64_t k = 0; k < w->len[i] * n; k++) s2 += (double)Wi[k] * Wi[k];
+        for (int64_t k = 0; k < w->len[i] * n; k++) {
+            const double v = Ti ? Ti[k] : Wi[k];
+            s2 += v * v;
+        }
         double rms = sqrt(s2 / ((double)w->len[i] * (double)n));
         if (!(rms > 0) || !isfinite(rms)) rms = 1.0;
         w->ss[i] = (float)rms;
-        for (int64_t k = 0; k < w->len[i] * n; k++) w->W[r0 * n + k] = (float)(Wi[k] / rms);
+        for (int64_t k = 0; k < w->len[i] * n; k++) w->W[r0 * n + k] = (float)((Ti ? Ti[k] : Wi[k]) / rms);
+        harp_free(Ti);
         r0 += w->len[i];
+    }
+    if (seq) {
+        if (!(w->H = harp_xmalloc((size_t)(n * n) * sizeof(double), "group Hessian"))) return HARP_ERR_OOM;
+        memcpy(w->H, seq->H[gi], (size_t)(n * n) * sizeof(double));
+        return HARP_OK;
     }
     int hn = 0;
     const double *H0 = harp_hess_matrix(hl, hess_of_group[gi], &hn);
@@ -169,7 +195,7 @@ static harp_status emit_group(const harp_qmodel_params *p, const char *P, qp_wor
     return HARP_OK;
 }
 
-harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl,
+harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl, const qp_seq *seq,
                          const harp_qmodel_params *p, qf_tensors *out, double *rpt) {
     qp_work w;
     memset(&w, 0, sizeof w);
@@ -179,7 +205,7 @@ harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const harp_he
     qf_group_prefix(P, sizeof P, layer, gi);
     snprintf(w.what, sizeof w.what, "layers.%d.%s", layer, qf_group_short[gi]);
     const double t0 = harp_time_s();
-    harp_status st = load_group(mdl, layer, gi, hl, &w);
+    harp_status st = load_group(mdl, layer, gi, hl, seq, &w);
     if (!st && p->rotation != HARP_QROT_NONE) st = rotate_group(p, layer, gi, &w);
     if (!st) st = solve_group(p, &w, rpt);
     if (!st) st = emit_group(p, P, &w, out, rpt);

@@ -7,6 +7,7 @@
 #include "harp/qmodel.h"
 #include "model/model.h"
 #include "qformat/qformat.h"
+#include "qmodel/seqcal.h"
 
 /* Per-group report columns, also stored in each .partial layer file (run.report F64 [4, RPT_NCOL]). */
 enum {
@@ -25,9 +26,10 @@ enum {
     RPT_NCOL
 };
 
-/* Quantizes group gi of layer `layer` of mdl with the layer's Hessians hl and appends its folder
- * tensors to out; rpt receives the report columns. */
-harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl,
+/* Quantizes group gi of layer `layer` of mdl with the layer's Hessians — hl's, or seq's when seq is
+ * not NULL (with its ASYM target) — and appends its folder tensors to out; rpt receives the report
+ * columns. */
+harp_status qp_group_run(const harp_model *mdl, int layer, int gi, const harp_hess_layer *hl, const qp_seq *seq,
                          const harp_qmodel_params *p, qf_tensors *out, double *rpt);
 
 struct cJSON;

@@ -25,6 +25,7 @@ harp_wakv_params harp_wakv_default_params(void) {
     p.search_iters = 8;
     p.search_windows = 2;
     p.resume = 1;
+    p.abort_after_layer = -1;
     return p;
 }
 
@@ -100,6 +101,12 @@ harp_status harp_wakv_check(const harp_wakv_params *p) {
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: scope %d is not layer (0), class (1) or model (2)", p->search_scope);
     if (!harp_clip_loss_name(p->search_loss))
         return harp_err(HARP_ERR_INVALID_ARG, "clip search: loss %d is not nll (0) or kld (1)", p->search_loss);
+    if (!harp_wcalib_name(p->w_calib))
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-calib: mode %d is not files (0), seq (1) or asym (2)", p->w_calib);
+    if (p->w_calib != HARP_WCALIB_FILES && p->w_quant != HARP_QMETHOD_GPTQ)
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-calib %s needs --w-quant gptq", harp_wcalib_name(p->w_calib));
+    if (p->w_calib != HARP_WCALIB_FILES && !p->calib_text)
+        return harp_err(HARP_ERR_INVALID_ARG, "--w-calib %s needs --calib TEXT (the layers run on it)", harp_wcalib_name(p->w_calib));
     if (p->clip_search && (p->search_iters < 1 || p->search_windows < 1))
         return harp_err(HARP_ERR_INVALID_ARG, "--clip-search: iterations and windows must be >= 1");
     return HARP_OK;
@@ -363,6 +370,15 @@ static harp_status wk_slots(harp_model *m, const harp_wakv_params *p) {
     return harp_model_set_exec(m, &e);
 }
 
+/* m without its activation and K/V quantizers (the slots set early for the block fit or the
+ * sequential calibration): the clip search's reference logits are taken without them. */
+static harp_status wk_slots_off(harp_model *m) {
+    harp_wakv_exec e = harp_model_exec(m);
+    memset(&e.act, 0, sizeof e.act), memset(&e.kv, 0, sizeof e.kv);
+    e.act_skip = 0;
+    return harp_model_set_exec(m, &e);
+}
+
 /* LDP fit (b): its block runs m's slots, so they are set before the weights are quantized (the
  * Hessians were computed without them). */
 static harp_status wk_ldp_block(harp_model *m, const harp_wakv_params *p, harp_qmodel_params *qp) {
@@ -376,8 +392,10 @@ static harp_status wk_ldp_block(harp_model *m, const harp_wakv_params *p, harp_q
 
 harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char *hess_dir, const char *out_dir,
                                const harp_wakv_params *p, harp_qmodel_report *report) {
-    if (!m || !model_path || !hess_dir || !out_dir) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: NULL argument");
+    if (!m || !model_path || !out_dir || !p) return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: NULL argument");
     HARP_TRY(harp_wakv_check(p));
+    if (!hess_dir && p->w_calib == HARP_WCALIB_FILES)
+        return harp_err(HARP_ERR_INVALID_ARG, "harp_quantize_wakv: no Hessian folder (needed unless w_calib is seq or asym)");
     const int in_w[3] = {m->cfg.dim, m->cfg.n_heads * m->cfg.head_dim, m->cfg.hidden_dim};
     for (int i = 0; p->a_group && p->a_bits < 16 && i < 3; i++)   /* before any work: the slots would refuse it */
         if (in_w[i] % p->a_group)
@@ -388,20 +406,29 @@ harp_status harp_quantize_wakv(harp_model *m, const char *model_path, const char
     if (m->quant_desc[0] || m->slots)
         return harp_err(HARP_ERR_INVALID_ARG, "--method wakv: the model is already quantized (give the fp model)");
     HARP_TRY(wk_rotate(m, p));
-    HARP_TRY(wk_hessians(m, hess_dir, p));
+    const int seq = p->w_calib != HARP_WCALIB_FILES;
+    if (!seq) HARP_TRY(wk_hessians(m, hess_dir, p));
     harp_qmodel_params qp = harp_qmodel_default_params(p->w_quant, p->w_bits);
     qp.group_size = p->w_group;
     qp.symmetric = p->w_sym, qp.mse_clip = p->w_clip, qp.act_order = p->act_order;
     qp.rotation = HARP_QROT_NONE;
     qp.seed = p->seed;
     qp.resume = p->resume;
+    qp.abort_after_layer = p->abort_after_layer;
     qp.keep_model = 1;
     qp.progress = p->progress;
     qp.progress_user = p->progress_user;
     harp_status st = p->ldp_fit_block ? wk_ldp_block(m, p, &qp) : HARP_OK;
+    if (!st && seq) { /* the layers run with their quantizers: the slots first */
+        qp.w_calib = p->w_calib, qp.calib_text = p->calib_text, qp.calib_text_len = p->calib_len;
+        qp.calib_ctx = p->calib_ctx ? p->calib_ctx : (m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512);
+        qp.calib_nseq = p->calib_nseq ? p->calib_nseq : 128;
+        st = wk_slots(m, p);
+    }
     harp_qmodel_report rep;
     memset(&rep, 0, sizeof rep);
     if (!st) st = harp_quantize_model(m, model_path, hess_dir, out_dir, &qp, &rep);
+    if (!st && (seq || p->ldp_fit_block)) st = wk_slots_off(m);
     wk_search s;
     memset(&s, 0, sizeof s);
     if (!st && p->clip_search) st = wk_search_open(m, p, &s);

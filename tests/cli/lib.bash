@@ -16,3 +16,16 @@ expect_error() {
     echo "ok   $(cat "$T/err")"
   fi
 }
+
+# check NAME EXPR: evaluates EXPR; prints "ok   NAME", or "FAIL NAME" and sets fail=1.
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+# need_files FILE...: exits 77 (skipped) naming the first file that is missing.
+need_files() { local f; for f; do [ -f "$f" ] || { echo "SKIP: $f missing"; exit 77; }; done; }
+# stories_setup NAME: ST / TXT (stories260K and its text; skipped when missing), the work folder
+# T = D = $HARP_TMP/NAME made afresh with D/cal.txt (the text's first 30 000 bytes), fail=0.
+stories_setup() {
+  ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
+  need_files "$ST" "$TXT"
+  T="$HARP_TMP/$1"; D=$T; fail=0
+  rm -rf "$D" && mkdir -p "$D" && head -c 30000 "$TXT" > "$D/cal.txt"
+}

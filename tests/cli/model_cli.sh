@@ -3,10 +3,10 @@
 # readable text (the same bytes as its --json "text") and reports its speed; ppl's progress follows
 # the one rule of every long command (stderr, elapsed + refreshed ETA, -q silences, --json does not).
 set -u
+. "$(dirname "$0")/lib.bash"
 REF="$HARP_SHARED/models/ref-llama"; ST="$HARP_SHARED/models/stories260K/stories260K.bin"
 [ -f "$REF/model.safetensors" ] && [ -f "$ST" ] || { echo "SKIP: shared models missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
 info=$("$HARP_BIN" info -m "$REF" --json)
 check info_json '[[ "$info" == *"\"n_params\": 16781824"* && "$info" == *"\"rope_layout\": \"rotate-half\""* && "$info" == *"\"tokenizer\": \"sentencepiece\""* ]]'

@@ -2,10 +2,10 @@
 # harp ppl --gpu flags: usage errors (exit 2) in every build; without CUDA or without a device a clear
 # one-line error (exit 1); with a device, the JSON fields and a self-KLD of 0.
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: shared files missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
 "$HARP_BIN" ppl -m "$ST" -f "$TXT" --kld-ref "$ST" >/dev/null 2>&1; rc=$?
 check kld_ref_needs_gpu '[ $rc -eq 2 ]'

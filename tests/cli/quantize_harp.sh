@@ -4,13 +4,13 @@
 # --threads 1 vs 2 give byte-identical folders (every file), a run stopped after layer 2 resumes to the
 # same folder, and both θ encodings (int8, fp16) load and evaluate identically to their in-memory model.
 set -u
+. "$(dirname "$0")/lib.bash"
 # the fit runs many small parallel regions: spinning OpenMP workers on a loaded 2-core machine make
 # --threads 2 ~15x slower (measured 39 s vs 2.6 s); results do not depend on this setting
 export OMP_WAIT_POLICY=passive
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 same_folder() { for f in config.json model.safetensors tokenizer.bin; do cmp -s "$1/$f" "$2/$f" || return 1; done
                 [ "$(ls -A "$1")" == "$(ls -A "$2")" ]; }
 D="$HARP_TMP/quantize_harp"; rm -rf "$D"; mkdir -p "$D"

@@ -3,10 +3,10 @@
 # every build; without CUDA or without a device a clear one-line error (exit 1) before any work.
 # With a device the flag is exercised by the device runs (docs/gpu.md), not here.
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"
 [ -f "$ST" ] || { echo "SKIP: shared files missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
 "$HARP_BIN" quantize -m "$ST" --hessians "$HARP_TMP/none" -o "$HARP_TMP/hg" --method quip --rotation rht --harp-gpu \
   >/dev/null 2>"$HARP_TMP/hg_err"; rc=$?

@@ -3,10 +3,10 @@
 # through the qformat loader and gives bit-identical logits to the in-memory model (--ppl), the
 # same bytes for 1 and 2 threads, info names the method, and bad combinations are usage errors.
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 D="$HARP_TMP/quantize_ldp"; rm -rf "$D"; mkdir -p "$D"
 head -c 60000 "$TXT" > "$D/cal.txt"
 "$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" --json -q >/dev/null || { echo "FAIL calib"; exit 1; }

@@ -6,11 +6,7 @@
 # refused.
 set -u
 . "$(dirname "$0")/lib.bash"
-ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
-for f in "$ST" "$TXT"; do [ -f "$f" ] || { echo "SKIP: $f missing"; exit 77; }; done
-T="$HARP_TMP/quantize_ldp_block"; D=$T; fail=0
-rm -rf "$D" && mkdir -p "$D" && head -c 30000 "$TXT" > "$D/cal.txt"
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+stories_setup quantize_ldp_block
 "$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 8 -o "$D/hess" --json -q >/dev/null || { echo "FAIL calib"; exit 1; }
 Q="--hessians $D/hess --json -q --method ldp --bits 2 --group 32"
 B="--ldp-fit block --ldp-calib $D/cal.txt --ldp-nseq 3 --ldp-ctx 48 --ldp-steps 12"

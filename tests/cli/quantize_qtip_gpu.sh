@@ -5,8 +5,8 @@
 # stories260K must be byte-identical to the CPU one, for each code (1mad, 3inst, hyb), and so must a
 # short QTIP-HARP fit run with --harp-gpu.
 set -u
+. "$(dirname "$0")/lib.bash"
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 H="$HARP_BIN"; T="$HARP_TMP/qtip_gpu"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }

@@ -3,11 +3,11 @@
 # determinism (same seed twice, --threads 1 vs 2 -> identical bytes), resume after an interrupted
 # run, and clear errors for Hessians of another model.
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 REF="$HARP_SHARED/models/ref-llama"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 D="$HARP_TMP/quantize_stories"; rm -rf "$D"; mkdir -p "$D"
 head -c 60000 "$TXT" > "$D/cal.txt"
 c=$("$HARP_BIN" calib -m "$ST" -f "$D/cal.txt" --ctx 128 --nseq 16 -o "$D/hess" --json 2>"$D/calib.err") || { echo "FAIL calib"; exit 1; }

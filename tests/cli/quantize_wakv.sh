@@ -8,11 +8,11 @@
 # two losses, and the flag combinations that cannot
 # work refused with one line (exit 2).
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: stories260K or tinystories text missing"; exit 77; }
 export OMP_WAIT_POLICY=passive
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 D="$HARP_TMP/quantize_wakv"; rm -rf "$D"; mkdir -p "$D"
 head -c 60000 "$TXT" > "$D/cal.txt"
 W="--method wakv --w-bits 4 --a-bits 4 --kv-bits 4"

@@ -6,12 +6,8 @@
 # bad combinations are refused with one line.
 set -u
 . "$(dirname "$0")/lib.bash"
-ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
-for f in "$ST" "$TXT"; do [ -f "$f" ] || { echo "SKIP: $f missing"; exit 77; }; done
 export OMP_WAIT_POLICY=passive
-T="$HARP_TMP/quantize_wakv_ldp_block"; D=$T; fail=0
-rm -rf "$D" && mkdir -p "$D" && head -c 30000 "$TXT" > "$D/cal.txt"
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+stories_setup quantize_wakv_ldp_block
 W="--method wakv --w-bits 2 --a-bits 4 --kv-bits 4 --w-quant ldp --a-clip 0.9 --kv-clip 0.95 --json -q"
 B="--ldp-fit block --ldp-nseq 8 --ldp-ctx 64 --ldp-steps 30"
 P="--ctx 128 --max-chunks 3"

@@ -6,6 +6,7 @@
 # Checks the row labels (model folder + method + bpw) and the points of every plot; then the older
 # {"methods": [...]} schema; then the errors that still stop the report.
 set -u
+. "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 ZS="$HARP_SHARED/data/zeroshot"
 [ -f "$ST" ] && [ -f "$TXT" ] && [ -d "$ZS" ] || { echo "SKIP: stories260K, tinystories or zeroshot data missing"; exit 77; }
@@ -13,7 +14,6 @@ export OMP_WAIT_POLICY=passive
 D="$HARP_TMP/report"; rm -rf "$D"; mkdir -p "$D/j"
 H="$HARP_BIN"
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 run() { "$@" || { echo "FAIL: $*"; exit 1; }; }
 
 head -c 60000 "$TXT" > "$D/cal.txt"

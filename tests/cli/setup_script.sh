@@ -2,9 +2,9 @@
 # scripts/setup.sh installs chromium only when asked (--browser or HARP_SETUP_BROWSER=1): the plain
 # build / perplexity job needs no browser; CI asks for it explicitly (.ci/run).
 set -u
+. "$(dirname "$0")/lib.bash"
 S="$(dirname "$0")/../../scripts/setup.sh"
 fail=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 plain=$(HARP_SETUP_BROWSER= bash "$S" --list)
 check default_no_chromium '! grep -qx chromium <<< "$plain" && grep -qx libopenblas-dev <<< "$plain"'
 check flag_adds_chromium  'bash "$S" --list --browser | grep -qx chromium'

@@ -45,7 +45,13 @@ static void usage(FILE *f) {
             "                        there from --calib (a folder with another model's Hessians is refused)\n"
             "  --calib TEXT          calibration text (Hessians, clip search)\n"
             "  --calib-ctx N         calibration window (default min(512, max positions))\n"
-            "  --calib-nseq N        calibration windows for the Hessians (default 128)\n"
+            "  --calib-nseq N        calibration windows for the Hessians (default 128)\n");
+    fprintf(f,
+            "  --w-calib MODE        gptq's Hessians: files (default: the rotated unquantized model's, --hessians),\n"
+            "                        seq (each layer's from the model being quantized: earlier layers quantized,\n"
+            "                        activation / KV quantizers on at --a-clip / --kv-clip) or asym (seq, and each\n"
+            "                        linear aimed at the unquantized model's output); both on --calib-nseq evenly\n"
+            "                        spaced windows of --calib; no --hessians needed\n"
             "  --a-clip X, --kv-clip X   fixed clip ratios in (0, 1] (default 1)\n"
             "  --clip-search         clip ratios by a ternary search on the calibration text (--clip-scope,\n"
             "                        --clip-loss)\n"
@@ -63,7 +69,7 @@ static void usage(FILE *f) {
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
     W_SITER, W_SWIN, W_SCOPE, W_LOSS, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP, W_KVGROUP,
-    W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR
+    W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR, W_WCAL
 };
 
 static const struct option k_opts[] = {
@@ -87,10 +93,11 @@ static const struct option k_opts[] = {
     {"ldp-fit", required_argument, 0, W_LFIT}, {"ldp-calib", required_argument, 0, W_LCAL},
     {"ldp-ctx", required_argument, 0, W_LCTX}, {"ldp-nseq", required_argument, 0, W_LNSEQ},
     {"ldp-steps", required_argument, 0, W_LSTEPS}, {"ldp-lr", required_argument, 0, W_LLR},
+    {"w-calib", required_argument, 0, W_WCAL},
     {0, 0, 0, 0}};
 
 typedef struct wopts {
-    const char *model, *hess, *out, *calib, *ppl_text, *wq, *ldp_fit, *ldp_calib, *scope, *loss;
+    const char *model, *hess, *out, *calib, *ppl_text, *wq, *ldp_fit, *ldp_calib, *scope, *loss, *wcal;
     int json, quiet, force, ctx, max_chunks, w_bits_given;
 } wopts;
 
@@ -131,6 +138,7 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_SWIN: p->search_windows = (int)cli_parse_long("--search-windows", optarg, 1, 1 << 16); break;
         case W_SCOPE: o->scope = optarg; break;
         case W_LOSS: o->loss = optarg; break;
+        case W_WCAL: o->wcal = optarg; break;
         case W_SEED: p->seed = cli_parse_u64("--seed", optarg); break;
         case W_NORESUME: p->resume = 0; break;
         case W_FORCE: o->force = 1; break;
@@ -154,7 +162,11 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         }
     }
     cli_require(o->model, "-m MODEL");
-    cli_require(o->hess, "--hessians DIR (the rotated model's Hessians; computed there from --calib)");
+    if (o->wcal && (p->w_calib = by_name(o->wcal, harp_wcalib_name)) < 0)
+        cli_die(CLI_EXIT_USAGE, "--w-calib wants files, seq or asym, not '%s'", o->wcal);
+    if (p->w_calib == HARP_WCALIB_FILES)
+        cli_require(o->hess, "--hessians DIR (the rotated model's Hessians; computed there from --calib)");
+    else cli_require(o->calib, "--calib TEXT (with --w-calib seq / asym the layers run on it)");
     cli_require(o->out, "-o OUT_DIR");
     cli_require(o->w_bits_given ? "" : NULL, "--w-bits B");
     if (o->wq && strcmp(o->wq, "rtn") && strcmp(o->wq, "gptq") && strcmp(o->wq, "ldp"))
@@ -234,6 +246,8 @@ int cmd_quantize_wakv(int argc, char **argv) {
     wopts o = {0};
     harp_wakv_params p = harp_wakv_default_params();
     if (parse(argc, argv, &o, &p)) return CLI_EXIT_OK;
+    const char *abort_env = getenv("HARP_TEST_ABORT_AFTER_LAYER"); /* test hook, as cmd_quantize's */
+    if (abort_env && *abort_env) p.abort_after_layer = (int)cli_parse_long("HARP_TEST_ABORT_AFTER_LAYER", abort_env, 0, 1 << 20);
     char *calib = NULL, *text = NULL;
     size_t clen = 0, len = 0;
     if (o.calib) cli_read_text(o.calib, &calib, &clen);

@@ -6,7 +6,8 @@
 # tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
-# and every extra model, binaries of PREFILL_BINS alternating), pprof (Nsight per-kernel times of `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
+# and every extra model, binaries of PREFILL_BINS alternating), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
+# `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
 # ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
@@ -77,6 +78,30 @@ for n, us in seq: agg.setdefault(n, []).append(us)
 print("kernels profiled:", len(seq))
 for n, a in agg.items(): print("  %-40s n=%4d mean %7.2f us  min %7.2f" % (n, len(a), sum(a) / len(a), min(a)))
 print("first 48 in order:", " | ".join("%s %.1f" % (n[-18:], us) for n, us in seq[:48]))
+PY
+    done ;;
+  xprof)   # Nsight Compute's full set on XPROF_COUNT (6) transform launches (xf_kernel) of `XPROF_BIN ppl --gpu` (harp) on each packed folder:
+           # what limits the prefill transforms (acceptance 3a); the details CSV comes back, the key metrics are printed
+    for m in $extra; do
+      case "$m" in *st_*) continue ;; esac
+      n=$(basename "$m")
+      timeout 300 ncu --clock-control none --set full -k regex:xf_kernel --launch-count "${XPROF_COUNT:-6}" --csv --page details -- \
+        "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/${XPROF_BIN:-harp}" ppl --gpu -q --max-chunks 16 -m "$m" -f "$T" \
+        > "$OUT/xprof_$n.csv" 2> "$OUT/xprof_$n.err"
+      echo "ncu --set full xf_kernel $n exit $?"
+      python3 - "$OUT/xprof_$n.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+hdr, rows = rows[0], rows[1:]
+i, mn, mu, mv = hdr.index("ID"), hdr.index("Metric Name"), hdr.index("Metric Unit"), hdr.index("Metric Value")
+want = ("Duration", "Grid Size", "Block Size", "Registers Per Thread", "Dynamic Shared Memory Per Block", "Achieved Occupancy",
+        "Theoretical Occupancy", "Compute (SM) Throughput", "Memory Throughput", "DRAM Throughput", "L1/TEX Cache Throughput",
+        "L2 Cache Throughput", "L1/TEX Hit Rate", "Executed Ipc Active", "Issue Slots Busy", "Warp Cycles Per Issued Instruction",
+        "No Eligible", "Active Warps Per Scheduler", "Eligible Warps Per Scheduler", "Shared Memory Configuration Size")
+per = collections.OrderedDict()
+for r in rows:
+    if r[mn] in want: per.setdefault(r[i], []).append("%s %s%s" % (r[mn], r[mv], (" " + r[mu]) if r[mu] else ""))
+for k, v in per.items(): print("launch", k, "|", "; ".join(v))
 PY
     done ;;
   pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, PPROF_CHUNKS windows, default 2): packed folder vs

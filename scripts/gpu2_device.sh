@@ -31,9 +31,10 @@ echo "commit $(cat "$P/COMMIT"); models:$extra"; nvidia-smi --query-gpu=name,dri
 for stage in "$@"; do
   case "$stage" in
   mkq)   # the 2-bit folders acceptance 3a is measured on, made here (HARP fit on 16 threads: its ppl differs from a 2-core fit)
-    [ -d "$M/rl_harp2" ] || {
+    [ -d "$M/rl_quip2" ] || {
       run harp calib -m "$M/ref-llama" -f "$S/data/ref-corpus/calib.txt" --nseq 32 -o /tmp/hess_rl -q -t 16 > /dev/null
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_quip2" --method quip --bits 2 --seed 0 -q -t 16 > /dev/null
+      [ "${MKQ_HARP:-1}" = 0 ] ||   # MKQ_HARP=0: the RHT folder only (a short profiling run)
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;

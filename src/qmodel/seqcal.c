@@ -7,8 +7,6 @@
  * target with H minimises it). The windows run in chunks so the blocks' caches stay small. */
 #include <cblas.h>
 #include <lapacke.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -129,7 +127,9 @@ harp_status qp_seq_stats(const harp_model *m, int layer, qp_seq *s) {
             if (asym)
                 cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, rows, 1.0, group_input(&cf, g), n, X, n, 1.0, C[g], n);
         }
+        if (!st && asym) memcpy(s->Xf + off, cf.y, (size_t)rows * d * sizeof *s->Xf); /* the unquantized block's output */
     }
+    if (!st && asym) s->xf_layer = layer + 1;
     const double N = (double)s->nseq * s->T;
     for (int g = 0; g < QF_NGROUPS && !st; g++) {
         const int64_t n = s->n[g];
@@ -201,7 +201,8 @@ static harp_status run_stream(const seq_block *b, const harp_blk_wakv *wk, const
 harp_status qp_seq_advance(const harp_model *m, int layer, const harp_qmodel_params *p, const qf_tensors *t, qp_seq *s) {
     seq_block b;
     HARP_TRY(block_open(m, layer, s, &b));
-    harp_status st = s->Xf ? run_stream(&b, &b.rot, s, m->cfg.dim, s->Xf) : HARP_OK;
+    harp_status st = s->Xf && s->xf_layer == layer ? run_stream(&b, &b.rot, s, m->cfg.dim, s->Xf) : HARP_OK; /* a resumed layer */
+    if (!st && s->Xf) s->xf_layer = layer + 1;
     if (!st) st = quant_weights(m, layer, p, t, &b);
     if (!st) st = run_stream(&b, &b.wk, s, m->cfg.dim, s->Xq);
     block_close(&b);

@@ -14,6 +14,7 @@ typedef struct qp_seq {
     int mode, T, nseq;
     double *Xq;            /* (nseq·T, dim): the quantized model's stream entering the current layer   */
     double *Xf;            /* the same for the unquantized model (ASYM only, else NULL)               */
+    int xf_layer;          /* the layer Xf enters (qp_seq_stats moves it on as it reads it)          */
     int64_t n[QF_NGROUPS]; /* input width of each group                                                */
     double *H[QF_NGROUPS]; /* n×n: XᵀX/N, X the rows group g's linears see in the quantized stream      */
     double *Mt[QF_NGROUPS];/* ASYM: (H+λI)⁻¹(C+λI)ᵀ with C = X̃ᵀX/N, λ = 1 % of mean diag H: the group's
@@ -23,7 +24,8 @@ typedef struct qp_seq {
 /* Xq (and Xf) = the embeddings of p->calib_nseq evenly spaced windows of p->calib_ctx tokens of
  * p->calib_text; nothing when p->w_calib is HARP_WCALIB_FILES. */
 harp_status qp_seq_begin(const harp_model *m, const harp_qmodel_params *p, qp_seq *s);
-/* H (and Mt) of layer `layer`, whose weights in m are still unquantized. */
+/* H (and Mt) of layer `layer`, whose weights in m are still unquantized; ASYM's unquantized block pass
+ * also moves Xf past the layer. */
 harp_status qp_seq_stats(const harp_model *m, int layer, qp_seq *s);
 /* Moves the streams past layer `layer`: Xq through it with its quantized groups (the folder tensors
  * in t, the layer's or all so far) and its slots, Xf through the unquantized layer. */

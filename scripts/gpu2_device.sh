@@ -38,16 +38,17 @@ for stage in "$@"; do
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
-  prefill)   # whole-process `ppl --gpu --json` seconds and the forwards alone (HARP_LOG=info), PREFILL_REPS rounds of PREFILL_BINS
-    for i in $(seq "${PREFILL_REPS:-2}"); do for b in ${PREFILL_BINS:-harp}; do for m in "$M/ref-llama" $extra; do
+  prefill)   # whole-process `ppl --gpu --json` seconds and the forwards alone (HARP_LOG=info), PREFILL_REPS rounds of PREFILL_BINS,
+             # each with HARP_CUDA_FOLD = each of PREFILL_FOLD (default 1; "0 1": prefill's weight fold off and on)
+    for i in $(seq "${PREFILL_REPS:-2}"); do for b in ${PREFILL_BINS:-harp}; do for f in ${PREFILL_FOLD:-1}; do for m in "$M/ref-llama" $extra; do
       case "$m" in *st_*) continue ;; esac
-      r=$(HARP_CUDA_DENSE_F16=$(dense16 "$m") HARP_LOG=info timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu \
+      r=$(HARP_CUDA_FOLD=$f HARP_CUDA_DENSE_F16=$(dense16 "$m") HARP_LOG=info timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu \
           --json -m "$m" -f "$T" 2>&1)
-      echo "prefill $b $(basename "$m") $(echo "$r" | grep -o '"ppl": *[0-9.]*' | head -1) $(echo "$r" | grep -o '"seconds": *[0-9.]*' | head -1)" \
+      echo "prefill $b fold=$f $(basename "$m") $(echo "$r" | grep -o '"ppl": *[0-9.]*' | head -1) $(echo "$r" | grep -o '"seconds": *[0-9.]*' | head -1)" \
         "forwards $(echo "$r" | sed -n 's/.*forward(s) of up to [0-9]* windows \([0-9.]*\) s.*/\1/p' | head -1) s"
-    done; done; done ;;
+    done; done; done; done ;;
   tests)
-    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu}; do
+    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu test_dec_fold_gpu:gpu}; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
       # the failed checks first (a long test's tail hides them), then the last lines
       echo "== $t"; log=$(mktemp); timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a > "$log" 2>&1
@@ -107,10 +108,12 @@ PY
     done ;;
   pprof)   # per-kernel GPU time of the prefill path (`harp ppl --gpu`, PPROF_CHUNKS windows, default 2): packed folder vs
            # dense fp32 (ref-llama with HARP_CUDA_DENSE_F16=0), for each binary of PPROF_BINS (default harp; EXTRA_BINS of the pack, e.g. "harp-base harp")
-    for b in ${PPROF_BINS:-harp}; do for m in $extra "$M/ref-llama"; do
+           # and each HARP_CUDA_FOLD of PPROF_FOLD (default 1)
+    for b in ${PPROF_BINS:-harp}; do for f in ${PPROF_FOLD:-1}; do for m in $extra "$M/ref-llama"; do
       case "$m" in *st_*) continue ;; esac
-      n=$(basename "$m")
-      HARP_CUDA_DENSE_F16=$(dense16 "$m") timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
+      case "$f$m" in 0*/ref-llama) continue ;; esac   # the dense path has no fold
+      n=$(basename "$m")f$f
+      HARP_CUDA_FOLD=$f HARP_CUDA_DENSE_F16=$(dense16 "$m") timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base -- \
         "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$b" ppl --gpu -q --max-chunks "${PPROF_CHUNKS:-2}" -m "$m" \
         -f "$T" > "$OUT/pprof_${b}_$n.csv" 2> "$OUT/pprof_${b}_$n.err"
       echo "ncu ppl $b $n exit $?"
@@ -128,7 +131,7 @@ tot = sum(sum(a) for a in agg.values())
 print("kernels %d, total %.1f us" % (len(rows), tot))
 for n, a in sorted(agg.items(), key=lambda x: -sum(x[1]))[:16]: print("  %-48s n=%5d total %9.1f us  mean %7.2f" % (n, len(a), sum(a), sum(a) / len(a)))
 PY
-    done; done ;;
+    done; done; done ;;
   cpugemv)   # the CPU GEMV targets (issues 13 and 15: ≥ 3× OpenBLAS sgemv at 4096 × 4096) on the host's cores
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --json --threads ${CPU_THREADS:-16} \
       --kinds fp32,fp16,e8p2,e8p2_nohad,ldp2,ldp2_a4,qtip2,qtip2_1mad --shapes 4096x4096 --min-time 0.3 2>&1 | tee "$OUT/cpugemv.jsonl" ;;

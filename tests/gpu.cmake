@@ -20,3 +20,5 @@ harp_test(test_dec_igemm_gpu SOURCES test_dec_igemm.c LABELS "unit;gpu" ARGS gpu
 harp_test(test_dec_kv4_gpu SOURCES test_dec_kv4.c LABELS "unit;gpu" ARGS gpu)
 # ldp2 GEMV on the GPU (issue 15): layout + twin on the CPU, the kernel against the twin with "gpu".
 harp_test(test_dec_ldp_gpu SOURCES test_dec_ldp.c LABELS "unit;gpu" ARGS gpu)
+# prefill's weight fold (dec_fold_weights): transpose and twin on the CPU, the device path with "gpu".
+harp_test(test_dec_fold_gpu SOURCES test_dec_fold.c LABELS "unit;gpu" ARGS gpu)

@@ -41,15 +41,6 @@ static void *dev_alloc(size_t bytes) {
 
 static void poison(void *d, size_t bytes) { CU(cudaMemset(d, 0xFF, bytes)); }   /* NaN in fp32 and fp16 */
 
-static double rel_rms(const float *a, const float *ref, int64_t n) {
-    double e = 0, r = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = (double)a[i] - ref[i];
-        e += d * d, r += (double)ref[i] * ref[i];
-        if (isnan(a[i])) return INFINITY;
-    }
-    return r > 0 ? sqrt(e / r) : sqrt(e);
-}
 
 /* ---- GEMV ------------------------------------------------------------------------------------- */
 
@@ -166,7 +157,7 @@ static void test_gemv(void) {
                 CHECK_OK(dec_prefill_gemm(h, &dw, dX, npad, rows, dY, m, ws, tile, NULL));
                 CU(cudaMemcpy(Y, dY, sizeof(float) * (size_t)rows * m, cudaMemcpyDeviceToHost));
                 dec_gemv_ref(&sy.q, X, npad, rows, Yr, m);
-                const double e = rel_rms(Y, Yr, (int64_t)rows * m);
+                const double e = t_rel_rms(Y, Yr, (int64_t)rows * m);
                 type_prefill = fmax(type_prefill, e);
                 CHECK_MSG(e <= 2e-3, "prefill qtype %d %dx%d: relative RMS %.3g", types[t], m, n, e);
                 /* the tile itself */
@@ -233,7 +224,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         int pad_bad = 0;
         for (int r = 0; r < rows; r++) {
             for (int32_t i = 0; i < npad; i++) a[i] = harp_f16_to_f32(o16[(size_t)r * npad + i]), b[i] = harp_f16_to_f32(r16[(size_t)r * npad + i]);
-            worst = fmax(worst, rel_rms(a, b, n));
+            worst = fmax(worst, t_rel_rms(a, b, n));
             for (int32_t i = (int32_t)n; i < npad; i++) pad_bad += o16[(size_t)r * npad + i] != 0;
         }
         CHECK_MSG(worst <= tol_in && !pad_bad, "%s n=%lld rows=%d input side: relative RMS %.3g (limit %.3g), %d pad entries nonzero",
@@ -257,7 +248,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
                     b[i] = harp_f16_to_f32(r16[o]) + harp_f16_to_f32(rl16[o]);
                 }
                 for (int32_t i = (int32_t)n; i < npad; i++) lo_pad += l16[(size_t)r * npad + i] != 0;
-                ws = fmax(ws, rel_rms(a, b, n));
+                ws = fmax(ws, t_rel_rms(a, b, n));
             }
             CHECK_MSG(!hi_diff && !lo_pad && ws <= tol_out, "%s n=%lld rows=%d split input: %d h differ from dec_xin, %d lo pad "
                       "nonzero, h + lo relative RMS %.3g (limit %.3g)", what, (long long)n, rows, hi_diff, lo_pad, ws, tol_out);
@@ -273,7 +264,7 @@ static void check_xform(const dec_xform *xf, const char *what, double tol_in, do
         CHECK_OK(dec_xout(xd, dxin, (int)n, rows, dpre, 1, dres, (int)n, scr, NULL));
         CU(cudaMemcpy(got, dres, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
         dec_xout_ref(xf, x, (int)n, rows, pre, 1, res, (int)n);
-        const double eo = rel_rms(got, res, rows * n);
+        const double eo = t_rel_rms(got, res, rows * n);
         CHECK_MSG(eo <= tol_out, "%s n=%lld rows=%d output side: relative RMS %.3g (limit %.3g)", what, (long long)n, rows, eo, tol_out);
         /* dec_set_xform_fast (identity passes over small tiles, decode rows one per CTA) and
          * dec_set_xform_stage (stage blocks, permutations and vectors fetched into shared memory before
@@ -491,7 +482,7 @@ static void test_attention(void) {
                 CHECK_MSG(!rb && !kb, "rope/kv (heads %d/%d hd %d B %d il %d): %d q values, %d cache entries off", s.n_heads, s.n_kv,
                           hd, B, il, rb, kb);
                 dec_attn_ref(&s, gq, gk, gv, B, pos, out);
-                const double e = rel_rms(gout, out, B * qd);
+                const double e = t_rel_rms(gout, out, B * qd);
                 CHECK_MSG(e <= 1e-5, "attention (variant %d, heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g", av, s.n_heads,
                           s.n_kv, hd, s.max_ctx, s.window, B, e);
                 {   /* a rerun gives the same bits */
@@ -799,16 +790,16 @@ static int seam_case(const dec_xform *xo, const dec_xform *xi, int rows, int ldx
         int pad_bad = 0;
         float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
         for (int r = 0; r < rows; r++) {
-            ex = fmax(ex, rel_rms(xg[0] + (size_t)r * ldx, xr + (size_t)r * ldx, n));
-            exp_ = fmax(exp_, rel_rms(xg[0] + (size_t)r * ldx, xp + (size_t)r * ldx, n));
+            ex = fmax(ex, t_rel_rms(xg[0] + (size_t)r * ldx, xr + (size_t)r * ldx, n));
+            exp_ = fmax(exp_, t_rel_rms(xg[0] + (size_t)r * ldx, xp + (size_t)r * ldx, n));
             for (int i = 0; i < n; i++) {
                 const size_t o = (size_t)r * npad + i;
                 a[i] = harp_f16_to_f32(h[0][o]) + harp_f16_to_f32(lo[0][o]);
                 b[i] = harp_f16_to_f32(rh[o]) + harp_f16_to_f32(rl[o]);
                 c[i] = harp_f16_to_f32(ph[o]) + harp_f16_to_f32(ph[(size_t)rows * npad + o]);
             }
-            ev = fmax(ev, rel_rms(a, b, n));
-            evp = fmax(evp, rel_rms(a, c, n));
+            ev = fmax(ev, t_rel_rms(a, b, n));
+            evp = fmax(evp, t_rel_rms(a, c, n));
             for (int i = n; i < npad; i++) pad_bad += h[0][(size_t)r * npad + i] != 0 || lo[0][(size_t)r * npad + i] != 0;
         }
         CHECK_MSG(same && ex <= tol && exp_ <= tol && ev <= tol && evp <= tol && !pad_bad,
@@ -941,7 +932,7 @@ static void test_seam_chain(void) {
             CU(cudaMemcpy(gx[seam], x, sizeof(float) * rows * n, cudaMemcpyDeviceToHost));
             CU(cudaMemcpy(go[seam], out, sizeof(float) * rows * mo, cudaMemcpyDeviceToHost));
         }
-        const double ex = rel_rms(gx[1], gx[0], (int64_t)rows * n), eo = rel_rms(go[1], go[0], (int64_t)rows * mo);
+        const double ex = t_rel_rms(gx[1], gx[0], (int64_t)rows * n), eo = t_rel_rms(go[1], go[0], (int64_t)rows * mo);
         CHECK_MSG(ex <= 1e-5 && eo <= 1e-5, "seam chain, %d rows: residual %.3g, next's output %.3g relative RMS from the plain runs "
                   "(limit 1e-5)", rows, ex, eo);
         printf("seam chain E8P2 %d→%d→%d, %d rows: residual %.2g, output %.2g relative RMS from the plain runs\n", mid, n, mo, rows, ex, eo);

@@ -106,15 +106,6 @@ static void *dev_alloc(size_t bytes) {
     return p;
 }
 
-static double rel_rms(const float *a, const float *ref, size_t n) {
-    double e = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(a[i])) return INFINITY;
-        const double d = (double)a[i] - ref[i];
-        e += d * d, r += (double)ref[i] * ref[i];
-    }
-    return r > 0 ? sqrt(e / r) : sqrt(e);
-}
 
 /* Row p of sequence b: device cache vs twin. Returns differing codes; *bad counts violations. */
 static int cmp_row(const dec_attn_shape *s, const dec_kv4_map *m, const uint8_t *g, const uint8_t *t, int b, int p, int exact, int *bad) {
@@ -204,8 +195,8 @@ static void gpu_case(harp_rng *r, const dec_attn_shape *sp, int B) {
               "kv4 store (heads %d/%d hd %d ctx %d B %d): %d q values off, K %d violations (%d of %d codes differ), V %d differences",
               s.n_heads, s.n_kv, hd, s.max_ctx, B, qbad, kbad, kdiff, ncodes, vbad);
     CHECK_OK(dec_attn_kv4_ref(&s, gq, gk, gv, B, pos, out));
-    const double e0 = rel_rms(vout[0], out, (size_t)B * qd), e1 = rel_rms(vout[1], out, (size_t)B * qd);
-    const double ef = rel_rms(gout, out, (size_t)B * qd);
+    const double e0 = t_rel_rms(vout[0], out, (size_t)B * qd), e1 = t_rel_rms(vout[1], out, (size_t)B * qd);
+    const double ef = t_rel_rms(gout, out, (size_t)B * qd);
     CHECK_MSG(e0 <= 1e-5 && e1 <= 1e-5 && ef <= 1e-5,
               "kv4 attention (heads %d/%d hd %d ctx %d window %d B %d): relative RMS %.3g (variant 0), %.3g (variant 1), %.3g "
               "(fused store) > 1e-5", s.n_heads, s.n_kv, hd, s.max_ctx, s.window, B, e0, e1, ef);

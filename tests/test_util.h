@@ -40,6 +40,18 @@ static int t_pass_, t_fail_;
         T_CHECK_(st_ == 0, "", "%s returned %d: %s", #expr, st_, harp_last_error());         \
     } while (0)
 
+/* Relative RMS error of a against ref (sqrt(Σ(a − ref)² / Σ ref²); the absolute RMS when ref is all
+ * zeros; infinity when a holds a NaN). */
+static inline double t_rel_rms(const float *a, const float *ref, size_t n) {
+    double e = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i])) return INFINITY;
+        const double d = (double)a[i] - ref[i];
+        e += d * d, r += (double)ref[i] * ref[i];
+    }
+    return r > 0 ? sqrt(e / r) : sqrt(e);
+}
+
 /* root/rel in a static ring of 32 buffers; root from the environment variable env, dflt when unset
  * or empty. */
 static inline const char *t_path_(const char *env, const char *dflt, const char *rel) {

@@ -66,10 +66,13 @@ struct cuda_impl {
 // planes, its transforms (planned for decode batches of ≤ 8 rows and for prefill chunks) and the
 // pre / post vectors (scales folded with the rotations' signs).
 enum { kDecRows = 8, kChunkRows = 4096, kTileRows = 1024 };
+// Largest m·npad whose weights prefill folds (dec_fold_weights): 10 bytes a weight of workspace, 160 MiB.
+constexpr size_t kFoldMaxElems = (size_t)1 << 24;
 struct cuda_packed {
     dec_linear_dev d;    // what dec_linear_run takes (aliases the members below)
     dec_weights w;
     dec_xdev *xin1, *xout1, *xin, *xout;   // planned for 1 row (single-token decode) / any chunk
+    dec_xdev *xin_t;                       // prefill's weight fold (NULL when both sides are identities)
     float *pre, *post;
     int m, n, npad;
 };
@@ -113,7 +116,9 @@ struct cuda_ws {
     void *xh, *tile;
     float *yt, *xscr, *nx;   // nx: an fp32 group's RMSNorm or SwiGLU input (linear_ex)
     float *kv32;             // an fp16 cache layer's rows as fp32 K then V (prefill attention)
-    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap;
+    float *fold;             // prefill's weight fold: fp32 W̃ᵀ / W̃, and W_eff's fp16 h and lo rows
+    void *fold_w;
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, fold_cap, fold_w_cap;
 };
 
 // Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
@@ -206,8 +211,8 @@ harp_status cu_sync(harp_backend *b) {
 void packed_free(harp_backend *b, cuda_packed *p) {
     if (!p) return;
     dec_weights_free(&p->w);
-    dec_xdev *x[] = {p->xin, p->xout, p->xin1, p->xout1};   // the chunk plans borrow the one-row plans' blocks
-    for (int i = 0; i < 4; i++)
+    dec_xdev *x[] = {p->xin, p->xout, p->xin1, p->xout1, p->xin_t};   // the chunk plans borrow the one-row plans' blocks
+    for (int i = 0; i < 5; i++)
         if (x[i]) dec_xform_dev_free(x[i]);
     cu_free(b, p->pre);
     cu_free(b, p->post);
@@ -229,6 +234,15 @@ harp_status put_vec(harp_backend *b, const float *v, size_t n, const char *what,
     if (!v) return HARP_OK;
     if (!(*out = (float *)cu_alloc(b, n * sizeof(float), what))) return HARP_ERR_OOM;
     return cu_upload(b, *out, v, n * sizeof(float));
+}
+
+// Prefill's weight fold (dec_fold_weights): the input side's transpose.
+harp_status fold_plan(const dec_linear *L, cuda_packed *p) {
+    dec_xform t;
+    HARP_TRY(dec_xform_transpose(&L->xin, &t));
+    harp_status st = dec_xform_upload(&t, kChunkRows, &p->xin_t);
+    dec_xform_free(&t);
+    return st;
 }
 
 // The group's stored tensor packed into the device layout and uploaded with its transforms.
@@ -253,6 +267,7 @@ harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what
     // the chunk plans over the one-row plans' blocks (HARP's fp32 Cayley blocks once, not twice)
     if (!st) st = dec_xform_upload_shared(&L.xin, kChunkRows, p->xin1, &p->xin);
     if (!st) st = dec_xform_upload_shared(&L.xout, kChunkRows, p->xout1, &p->xout);
+    if (!st && !(dec_xform_dev_identity(p->xin, NULL) && dec_xform_dev_identity(p->xout, NULL))) st = fold_plan(&L, p);
     if (!st) st = put_vec(b, L.pre, (size_t)p->n, "input scales", &p->pre);
     if (!st) st = put_vec(b, L.post, (size_t)p->m, "output scales", &p->post);
     dec_linear_free(&L);
@@ -263,6 +278,7 @@ harp_status packed_load(harp_backend *b, const harp_qtensor *t, const char *what
     p->d.w = p->w;
     p->d.xin = p->xin, p->d.xout = p->xout, p->d.xin1 = p->xin1, p->d.xout1 = p->xout1;
     p->d.pre = p->pre, p->d.post = p->post;
+    p->d.xin_t = p->xin_t;
     *out = p;
     return HARP_OK;
 }
@@ -316,7 +332,7 @@ harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
         const cuda_packed *p = h->pk;
         h->held = dec_weights_bytes(&p->w) + ((size_t)p->m + (size_t)p->n) * sizeof(float) +
                   (h->bias ? (size_t)g->out_total * sizeof(float) : 0) + dec_xform_dev_bytes(p->xin1) +
-                  dec_xform_dev_bytes(p->xout1) + dec_xform_dev_bytes(p->xin) + dec_xform_dev_bytes(p->xout);
+                  dec_xform_dev_bytes(p->xout1) + dec_xform_dev_bytes(p->xin) + dec_xform_dev_bytes(p->xout) + dec_xform_dev_bytes(p->xin_t);
         *handle = h;
         return HARP_OK;
     }
@@ -421,14 +437,15 @@ size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
     const cuda_ws *w = (const cuda_ws *)ws;
     if (!w) return 0;
     const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * 6 * w->tab_nz * sizeof(void *) : 0;
-    return cu_ws_bytes(b, &w->d) + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap;
+    return cu_ws_bytes(b, &w->d) + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->fold_cap +
+           w->fold_w_cap;
 }
 
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
     graphs_reset(w);
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32};
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->fold, w->fold_w};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
     free(w->tab_host);
     free(w->tab_valid);
@@ -523,11 +540,17 @@ harp_status packed_scratch(harp_backend *b, cuda_ws *cw, const cuda_packed *p, i
     HARP_TRY(grow(b, cw, (void **)&cw->xscr, &cw->xscr_cap, 2 * (size_t)ch * wide * sizeof(float), "transform scratch"));
     if (rows > kDecRows)
         HARP_TRY(grow(b, cw, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
+    const size_t fe = (size_t)p->m * p->npad;
+    if (rows > kDecRows && fe <= kFoldMaxElems && dec_fold_pays(&p->d, ch)) {
+        HARP_TRY(grow(b, cw, (void **)&cw->fold, &cw->fold_cap, fe * sizeof(float), "weight fold"));
+        HARP_TRY(grow(b, cw, &cw->fold_w, &cw->fold_w_cap, fe * 6, "folded weights"));
+    }
     return HARP_OK;
 }
 
 dec_linear_ws scratch_of(harp_backend *b, const cuda_ws *cw, int ch) {
-    return dec_linear_ws{ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16};
+    const size_t fe = cw->fold_cap / sizeof(float) < cw->fold_w_cap / 6 ? cw->fold_cap / sizeof(float) : cw->fold_w_cap / 6;
+    return dec_linear_ws{ch, cw->xh, cw->yt, cw->xscr, cw->tile, kTileRows, (void *)impl_of(b)->blas16, cw->fold, cw->fold_w, fe};
 }
 
 harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, const float *X, const float *norm_w, float eps,
@@ -535,10 +558,15 @@ harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, co
     const int ch = rows < kChunkRows ? rows : kChunkRows;
     HARP_TRY(packed_scratch(b, cw, p, ch, rows));
     const dec_linear_ws ws = scratch_of(b, cw, ch);
+    int mode = 0;   // the chunks share one weight fold
+    if (ch > kDecRows && ws.fold && (size_t)p->m * p->npad <= ws.fold_elems && dec_fold_pays(&p->d, ch)) {
+        HARP_TRY(dec_fold_weights(&p->d, &ws, impl_of(b)->stream));
+        mode = DEC_LIN_FOLD_READY;
+    }
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch;
         const int ldx = glu ? 2 * p->n : p->n;
-        HARP_TRY(dec_linear_run_mode(&p->d, 0, X + (size_t)r0 * ldx, ldx, nr, norm_w, eps, glu, NULL, y + (size_t)r0 * p->m, p->m,
+        HARP_TRY(dec_linear_run_mode(&p->d, mode, X + (size_t)r0 * ldx, ldx, nr, norm_w, eps, glu, NULL, y + (size_t)r0 * p->m, p->m,
                                      accumulate, &ws, impl_of(b)->stream));
     }
     return HARP_OK;
@@ -967,6 +995,7 @@ harp_status cu_create(int device, harp_backend **out) {
         return HARP_ERR_OOM;
     }
     im->device = device;
+    if (!env_on("HARP_CUDA_FOLD")) dec_set_prefill_fold(0);   // the A/B switch of prefill's weight fold
     if (cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking) != cudaSuccess) {
         cudaGetLastError();
         free(im);

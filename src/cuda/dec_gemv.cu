@@ -470,24 +470,29 @@ extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t
     return launched("dequant");
 }
 
+extern "C" harp_status dec_gemm_f16(void *blas, const void *W, int ldw, int m, int k, const void *X, int ldx, int rows, float *Y,
+                                    int ldy, float beta, dec_stream stream) {
+    cublasHandle_t h = (cublasHandle_t)blas;
+    if (harp_cublas_set_stream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
+        return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasSetStream failed");
+    const float one = 1.0f;
+    // row-major Y = X · Wᵀ  ⇔  column-major Yᵀ = W · Xᵀ (W is k-major rows)
+    const cublasStatus_t st = harp_cublas_gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, m, rows, k, &one, W, CUDA_R_16F, ldw, X, CUDA_R_16F, ldx,
+                                                  &beta, Y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasGemmEx failed (%d)", (int)st);
+    return HARP_OK;
+}
+
 extern "C" harp_status dec_prefill_gemm(void *blas, const dec_weights *w, const void *X, int ldx, int rows, float *Y, int ldy,
                                         void *workspace, int tile_rows, dec_stream stream) {
     const int npad = dec_npad(w->n);
     if (tile_rows < DL_TILE_ROWS || tile_rows % DL_TILE_ROWS || ldx < npad || ldy < w->m || rows < 1)
         return harp_err(HARP_ERR_SHAPE, "cuda prefill: tile_rows %d, ldx %d, ldy %d for %dx%d", tile_rows, ldx, ldy, (int)w->m,
                         (int)w->n);
-    cublasHandle_t h = (cublasHandle_t)blas;
-    if (harp_cublas_set_stream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
-        return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasSetStream failed");
-    const float one = 1.0f, zero = 0.0f;
     for (int32_t r0 = 0; r0 < w->m; r0 += tile_rows) {
         const int32_t r1 = r0 + tile_rows < w->m ? r0 + tile_rows : w->m;
         HARP_TRY(dec_dequant_f16(w, r0, r1, workspace, npad, stream));
-        // row-major Y[:, r0:r1] = X · tileᵀ  ⇔  column-major Yᵀ = tile · Xᵀ (tile is npad-major rows)
-        const cublasStatus_t st = harp_cublas_gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, r1 - r0, rows, npad, &one, workspace, CUDA_R_16F,
-                                                      npad, X, CUDA_R_16F, ldx, &zero, Y + r0, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
-                                                      CUBLAS_GEMM_DEFAULT);
-        if (st != CUBLAS_STATUS_SUCCESS) return harp_err(HARP_ERR_NO_DEVICE, "cuda prefill: cublasGemmEx failed (%d)", (int)st);
+        HARP_TRY(dec_gemm_f16(blas, workspace, npad, r1 - r0, npad, X, ldx, rows, Y + r0, ldy, 0.0f, stream));
     }
     return HARP_OK;
 }

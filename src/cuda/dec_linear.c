@@ -191,3 +191,33 @@ harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float 
     free(yt);
     return st;
 }
+
+harp_status dec_fold_ref(const dec_linear *L, int f16_rows, float *W) {
+    const int32_t m = L->q.m, n = L->q.n;
+    const int64_t wide = m > n ? m : n;
+    dec_xform xt;
+    memset(&xt, 0, sizeof xt);
+    double *A = harp_xmalloc(sizeof(double) * (size_t)m * (size_t)n, "fold twin");
+    double *v = harp_xmalloc(sizeof(double) * 3 * (size_t)wide, "fold twin vector");
+    float *row = harp_xmalloc(sizeof(float) * (size_t)n, "fold twin row");
+    harp_status st = A && v && row ? dec_xform_transpose(&L->xin, &xt) : HARP_ERR_OOM;
+    for (int32_t i = 0; st == HARP_OK && i < m; i++) {
+        dec_qplanes_rows(&L->q, i, i + 1, row, (size_t)n);
+        for (int32_t k = 0; k < n; k++) A[(size_t)i * n + k] = f16_rows ? harp_f16_to_f32(harp_f32_to_f16(row[k])) : row[k];
+    }
+    /* output side on the columns: post ⊙ T_out W̃ */
+    for (int32_t k = 0; st == HARP_OK && k < n; k++) {
+        for (int32_t i = 0; i < m; i++) v[i] = A[(size_t)i * n + k];
+        dec_xform_apply_ref(&L->xout, v, v + wide);
+        for (int32_t i = 0; i < m; i++) A[(size_t)i * n + k] = v[i] * (L->post ? L->post[i] : 1.0f);
+    }
+    /* input side on the rows: row · T_in diag(pre) = pre ⊙ T_inᵀ row */
+    for (int32_t i = 0; st == HARP_OK && i < m; i++) {
+        memcpy(v, A + (size_t)i * n, sizeof(double) * (size_t)n);
+        dec_xform_apply_ref(&xt, v, v + wide);
+        for (int32_t k = 0; k < n; k++) W[(size_t)i * n + k] = (float)(v[k] * (L->pre ? L->pre[k] : 1.0f));
+    }
+    dec_xform_free(&xt);
+    free(A), free(v), free(row);
+    return st;
+}

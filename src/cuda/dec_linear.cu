@@ -57,6 +57,16 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int r
                         mode & DEC_LIN_YT_ONLY ? ", ỹ-only runs take ≤ 8" : "");
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
+    if (!(mode & DEC_LIN_XH_READY) && ws->fold && (size_t)w->m * npad <= ws->fold_elems && dec_fold_pays(L, rows)) {
+        // the transforms on the weights (dec_fold_weights: W_eff rows [h | h | lo]); the rows split into
+        // [x_h | x_lo] (dec_rows_split); Y (+)= [x_h | x_lo]·[h | h]ᵀ + x_h·loᵀ
+        const int ldx2 = 2 * npad, ldw = 3 * npad;
+        HARP_TRY(dec_rows_split(in.X, in.ldx, rows, w->n, in.norm_w, in.eps, in.glu, in.att, hi, hi + npad, ldx2, npad, stream));
+        if (!(mode & DEC_LIN_FOLD_READY)) HARP_TRY(dec_fold_weights(L, ws, stream));
+        const __half *Wt = (const __half *)ws->fold_w;
+        HARP_TRY(dec_gemm_f16(ws->blas, Wt, ldw, w->m, 2 * npad, hi, ldx2, rows, Y, ldy, accumulate ? 1.0f : 0.0f, stream));
+        return dec_gemm_f16(ws->blas, Wt + 2 * npad, ldw, w->m, npad, hi, ldx2, rows, Y, ldy, 1.0f, stream);
+    }
     const dec_xdev *xin = rows == 1 && L->xin1 ? L->xin1 : L->xin, *xout = rows == 1 && L->xout1 ? L->xout1 : L->xout;
     if (!(mode & DEC_LIN_XH_READY)) {   // with it, dec_linear_seam wrote h / lo
         if (in.att) HARP_TRY(dec_xin_split_att(xin, in.att, in.X, rows, L->pre, hi, lo, npad, npad, ws->scr, stream));

@@ -72,6 +72,36 @@ harp_status dec_xform_append(dec_xform *xf, const dec_xform *b) {
     return HARP_OK;
 }
 
+harp_status dec_xform_transpose(const dec_xform *xf, dec_xform *out) {
+    const int64_t n = xf->n;
+    dec_xform_identity(n, out);
+    out->scale = xf->scale;
+    /* T = scatter · stages · gather ⇒ Tᵀ = gatherᵀ · stagesᵀ (reversed, each block transposed) · scatterᵀ;
+       a scatter's transpose is the gather with the same index list and vice versa */
+    const int32_t *perm[2] = {xf->scatter, xf->gather};
+    int32_t **dst[2] = {&out->gather, &out->scatter};
+    for (int i = 0; i < 2; i++) {
+        if (!perm[i]) continue;
+        if (!(*dst[i] = xf_alloc(out, sizeof(int32_t) * (size_t)n))) goto oom;
+        memcpy(*dst[i], perm[i], sizeof(int32_t) * (size_t)n);
+    }
+    for (int s = xf->nstages - 1; s >= 0; s--) {
+        const dec_xstage *S = &xf->st[s];
+        const int b = S->b;
+        const int64_t G = S->shared ? 1 : n / b;
+        float *M = xf_alloc(out, sizeof(float) * (size_t)G * (size_t)b * (size_t)b);
+        if (!M) goto oom;
+        for (int64_t c = 0; c < G; c++)
+            for (int i = 0; i < b; i++)
+                for (int j = 0; j < b; j++) M[((size_t)c * b + i) * b + j] = S->mat[((size_t)c * b + j) * b + i];
+        out->st[out->nstages++] = (dec_xstage){.b = b, .step = S->step, .shared = S->shared, .mat = M};
+    }
+    return HARP_OK;
+oom:
+    dec_xform_free(out);
+    return HARP_ERR_OOM;
+}
+
 static harp_status add_stage(dec_xform *xf, int b, int64_t step, int shared, const float *mat) {
     if (xf->nstages >= DEC_MAX_STAGES)
         return harp_err(HARP_ERR_UNSUPPORTED, "decode transform: more than %d stages for n = %lld", DEC_MAX_STAGES,

@@ -726,3 +726,15 @@ extern "C" harp_status dec_xout_sum(const dec_xdev *x, const float *y, const flo
     a.accumulate = accumulate;
     return run(x, a, scratch, (cudaStream_t)stream, 0);
 }
+
+extern "C" harp_status dec_xout_split(const dec_xdev *x, const float *y, int ldy, int rows, const float *post, void *out, void *out_lo,
+                                      int ldo, int32_t npad, float *scratch, dec_stream stream) {
+    if (rows < 1 || ldo < npad || npad < x->n || (x->npass > 1 && !scratch))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda transform out (split): rows %d, ldo %d, npad %d, n %d", rows, ldo, (int)npad, x->n);
+    XArgs a = xargs_of(x, y, ldy, rows, ldo);
+    a.post = post;
+    a.outh = (__half *)out;
+    a.outl = (__half *)out_lo;
+    a.npad = npad;
+    return run(x, a, scratch, (cudaStream_t)stream, 1);
+}

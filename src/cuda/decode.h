@@ -129,6 +129,11 @@ harp_status dec_xform_adopt(dec_xform *xf, void *p);
 /* Appends the stages of b (copied; b without gather / scatter, same n) and multiplies the scale. */
 harp_status dec_xform_append(dec_xform *xf, const dec_xform *b);
 
+/* out = the transpose of xf (the stages reversed, each block transposed, gather and scatter swapped),
+ * its own copy: prefill's weight fold (dec_fold_weights) runs a linear's input transform on the rows
+ * of W̃, which takes R_V's transpose. */
+harp_status dec_xform_transpose(const dec_xform *xf, dec_xform *out);
+
 /* ---- a model's linear group (dec_linear.c) --------------------------------------------------------
  * W = diag(out_mul)·R_U·W̃·R_Vᵀ·diag(in_mul) (harp/qtensor.h) as the engine runs it: the input side
  * x ⊙ pre then xin (R_V forward), the GEMV on the packed planes, the output side xout (R_U
@@ -153,6 +158,10 @@ void dec_linear_free(dec_linear *L);
  * split fp16 activations (dec_xin_split_ref: h and lo rows), the GEMV on both, ỹ = ỹ_h + ỹ_lo, then
  * dec_xout_ref. */
 harp_status dec_linear_ref(const dec_linear *L, const float *X, int rows, float *Y);
+/* W [m][n] = diag(post)·T_out·W̃·T_in·diag(pre), the whole linear as one matrix (y = W·x is what
+ * dec_linear_ref computes), in double, W̃ rounded to fp16 first when f16_rows (the device's dequantized
+ * rows): the twin of dec_fold_weights. */
+harp_status dec_fold_ref(const dec_linear *L, int f16_rows, float *W);
 
 /* log2 n when xf is c·H_n (Sylvester, natural order) for some c > 0 — every stage one shared, scaled
  * Sylvester block, the stages' digits tiling n, no permutations — with *scale = c (may be NULL); else 0. */
@@ -272,6 +281,10 @@ harp_status dec_xout(const dec_xdev *xf, const float *y, int ldy, int rows, cons
  * dec_add(y, y2) then dec_xout, one launch and two passes over rows·ldy floats fewer (prefill's split product). */
 harp_status dec_xout_sum(const dec_xdev *xf, const float *y, const float *y2, int ldy, int rows, const float *post,
                          int accumulate, float *out, int ldo, float *scratch, dec_stream stream);
+/* dec_xout written as split fp16 rows (h = fp16(v), lo = fp16(v − h), zero padded to npad; no
+ * accumulate): the weight fold's last step. */
+harp_status dec_xout_split(const dec_xdev *xf, const float *y, int ldy, int rows, const float *post, void *out, void *out_lo,
+                           int ldo, int32_t npad, float *scratch, dec_stream stream);
 /* dec_xin with split activations: out gets h = fp16(v), out_lo the fp16 residual fp16(v − h) (same
  * layout, zero padded), so that W̃·h + W̃·lo carries v to ~2^-22 relative (twin: dec_xin_split_ref). */
 harp_status dec_xin_split(const dec_xdev *xf, const float *x, int ldx, int rows, const float *norm_w, float eps,
@@ -318,6 +331,9 @@ typedef struct dec_linear_dev {
     const dec_xdev *xin, *xout;    /* planned for the workspace's max_rows */
     const dec_xdev *xin1, *xout1;  /* planned for one row (or NULL: xin / xout) */
     const float *pre, *post;       /* device vectors or NULL */
+    /* prefill's weight fold (dec_fold_weights): xin's transpose planned for the workspace's max_rows, or
+     * NULL (no fold) */
+    const dec_xdev *xin_t;
 } dec_linear_dev;
 typedef struct dec_linear_ws {
     int max_rows;                  /* rows one call may take */
@@ -327,6 +343,9 @@ typedef struct dec_linear_ws {
     void *tile;                    /* > 8 rows: fp16 [tile_rows][npad] dequantized tile */
     int tile_rows;
     void *blas;                    /* > 8 rows: cublasHandle_t for the fp16 GEMM */
+    float *fold;                   /* the weight fold's buffers for a linear of m·npad ≤ fold_elems (or NULL): */
+    void *fold_w;                  /* fold_elems floats, and 6·fold_elems bytes: W_eff's fp16 rows [h | h | lo] */
+    size_t fold_elems;
 } dec_linear_ws;
 /* Y [rows][ldy] (= or += with accumulate) = packed product of X [rows][ldx] (⊙ RMSNorm weight
  * norm_w first when not NULL): dec_xin_split (h and lo rows) → dec_gemv on both (one call while
@@ -357,11 +376,38 @@ harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_linear_dev *ne
 /* dec_linear_run / _glu / _att with a mode: DEC_LIN_XH_READY takes the fp16 h / lo rows already in
  * ws->xh (the input arguments are ignored); DEC_LIN_YT_ONLY stops after the GEMV, ỹ left in ws->yt
  * (≤ 8 rows; Y is not written). glu / att select the input as in the wrappers (glu: SwiGLU rows, att:
- * attention partials). */
-enum { DEC_LIN_XH_READY = 1, DEC_LIN_YT_ONLY = 2 };
+ * attention partials); DEC_LIN_FOLD_READY: where the call folds (dec_fold_pays), ws->fold_w already holds
+ * dec_fold_weights of L (a caller running one linear over several row chunks folds once). */
+enum { DEC_LIN_XH_READY = 1, DEC_LIN_YT_ONLY = 2, DEC_LIN_FOLD_READY = 4 };
 harp_status dec_linear_run_mode(const dec_linear_dev *L, int mode, const float *X, int ldx, int rows, const float *norm_w, float eps,
                                 int glu, const dec_attn_shape *att, float *Y, int ldy, int accumulate, const dec_linear_ws *ws,
                                 dec_stream stream);
+/* Prefill's weight fold: above a row count the linear's transforms cost less on the weights than on
+ * the activations (R·(m + n) elements against 2·m·n), so dec_linear_run dequantizes W̃, applies the
+ * output side to its columns and the input side to its rows — W_eff = diag(post)·T_out·W̃·T_in·diag(pre),
+ * fp16 rows [h | h | lo] (row stride 3·npad) in ws->fold_w — and runs the rows through dec_rows_split
+ * (RMSNorm, SwiGLU or attention combine, the split into [x_h | x_lo]) and two fp16 GEMMs straight into
+ * the output (x_h·h + x_lo·h, then + x_h·lo; accumulate is their beta): the input and W_eff each carried
+ * to ~2^-22. Needs L->xin_t and ws->fold with m·npad ≤ fold_elems.
+ * Twin: dec_fold_ref (f16_rows = 1). */
+harp_status dec_fold_weights(const dec_linear_dev *L, const dec_linear_ws *ws, dec_stream stream);
+/* Whether dec_linear_run folds the weights of L for a call of `rows` rows (given the workspace): mode 1
+ * (default) when rows·(m + n) > 2·m·n, 2 whenever possible above 8 rows (tests), 0 never (the A/B switch;
+ * HARP_CUDA_FOLD=0 for the CUDA backend). Process-wide. */
+int dec_fold_pays(const dec_linear_dev *L, int rows);
+void dec_set_prefill_fold(int mode);
+int dec_prefill_fold(void);
+/* The input side of a folded linear: rows of x (⊙ RMSNorm with norm_w when not NULL), of SwiGLU(up|gate)
+ * (glu: up in columns [0, n), gate in [n, 2n)) or of the attention partials' combine (att), as fp16
+ * h = fp16(v) and lo = fp16(v − h) rows [rows][ldo] zero padded to npad; one warp a row. The same values
+ * as dec_xin_split over an identity transform (glu, att and plain rows bit-identical; with RMSNorm the
+ * sum of squares in another order). */
+harp_status dec_rows_split(const float *x, int ldx, int rows, int n, const float *norm_w, float eps, int glu,
+                           const dec_attn_shape *att, void *out, void *out_lo, int ldo, int32_t npad, dec_stream stream);
+/* Y [rows][ldy] (beta 0: =, 1: +=) = X [rows][k] · Wᵀ for fp16 W [m][ldw] and X [rows][ldx], fp32
+ * accumulate (cublasGemmEx; blas is a cublasHandle_t). */
+harp_status dec_gemm_f16(void *blas, const void *W, int ldw, int m, int k, const void *X, int ldx, int rows, float *Y, int ldy,
+                         float beta, dec_stream stream);
 /* Prefill: fp16 rows r0..r1 of W̃ (dense, [r1-r0][ld]) decoded from the packed layout. */
 harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream);
 /* Y [rows][ldy] fp32 = X [rows][ldx] fp16 · W̃ᵀ through fp16 tiles of tile_rows rows (workspace:

@@ -8,6 +8,8 @@
  *            GEMV, output transform (inverse + signs/scales, residual add);
  *   prefill  --prefill-rows tokens through dequantized fp16 tiles + cuBLAS, against cuBLAS on a dense
  *            fp16 weight of the same shape;
+ *   pfold    one whole packed linear (RHT / HARP both sides) on --prefill-rows rows: transforms on the
+ *            rows against folded into the weights (dec_fold_weights), and which the cost rule picks;
  *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention), then the same over the
  *            4-bit KV cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4) with its ratio vs_kv16;
  *   copy     cudaMemcpy device-to-device (bytes read + written).
@@ -558,6 +560,108 @@ static void run_prefill(gctx *g, int m, int n, const int *qts, int nq, int rows)
     harp_cublas_destroy(p.h);
 }
 
+/* ---- pfold: one packed linear at prefill, transforms on the activations vs folded into the weights ---------- */
+
+typedef struct pl {
+    dec_linear_dev L;
+    dec_linear_ws ws;
+    const float *X;
+    float *Y;
+    int rows, m, n;
+    cudaStream_t s;
+} pl;
+
+static void pl_run(void *u) {
+    pl *p = u;
+    if (dec_linear_run(&p->L, p->X, p->n, p->rows, NULL, 0.0f, p->Y, p->m, 0, &p->ws, (dec_stream)p->s) != HARP_OK)
+        cli_die(CLI_EXIT_FAIL, "pfold: %s", harp_last_error());
+}
+
+/* dec_linear_run on `rows` rows with RHT / HARP transforms on both sides: HARP_CUDA_FOLD off (the
+ * transforms on every row) against the weight fold forced on (dec_fold_weights every call, as the CUDA
+ * backend runs a call), and which one dec_fold_pays picks — the cost rule R·(m + n) > 2·m·n checked
+ * at real shapes. */
+static void run_pfold(gctx *g, int m, int n, const int *qts, int nq, int rows, const char *rots) {
+    const int npad = dec_npad(n), wide = m > n ? m : n;
+    pl p;
+    memset(&p, 0, sizeof p);
+    p.rows = rows, p.m = m, p.n = n, p.s = g->s;
+    cublasHandle_t h;
+    const cublasStatus_t cst = harp_cublas_create(&h);
+    if (cst != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(cst));
+    float *X, *sg = dec_synth_signs(wide, 5), *dsg;
+    CUCHK(cudaMalloc((void **)&X, sizeof(float) * (size_t)rows * n));
+    CUCHK(cudaMalloc((void **)&p.Y, sizeof(float) * (size_t)rows * m));
+    CUCHK(cudaMalloc((void **)&dsg, sizeof(float) * (size_t)wide));
+    CUCHK(cudaMemcpy(dsg, sg, sizeof(float) * (size_t)wide, cudaMemcpyHostToDevice));
+    free(sg);
+    {
+        float *hx = malloc(sizeof(float) * (size_t)rows * n);
+        harp_rng r;
+        harp_rng_seed(&r, 6);
+        for (size_t i = 0; i < (size_t)rows * n; i++) hx[i] = (float)harp_rng_normal(&r);
+        CUCHK(cudaMemcpy(X, hx, sizeof(float) * (size_t)rows * n, cudaMemcpyHostToDevice));
+        free(hx);
+    }
+    p.X = X;
+    dec_linear_ws *ws = &p.ws;
+    ws->max_rows = rows, ws->tile_rows = 1024, ws->blas = h, ws->fold_elems = (size_t)m * npad;
+    CUCHK(cudaMalloc(&ws->xh, (size_t)2 * rows * npad * 2));
+    CUCHK(cudaMalloc((void **)&ws->yt, sizeof(float) * 2 * (size_t)rows * m));
+    CUCHK(cudaMalloc((void **)&ws->scr, sizeof(float) * 2 * (size_t)rows * wide));
+    CUCHK(cudaMalloc(&ws->tile, (size_t)1024 * npad * 2));
+    CUCHK(cudaMalloc((void **)&ws->fold, sizeof(float) * ws->fold_elems));
+    CUCHK(cudaMalloc(&ws->fold_w, 6 * ws->fold_elems));
+    const int mode0 = dec_prefill_fold();
+    char buf[64];
+    for (int qi = 0; qi < nq; qi++) {
+        if (qts[qi] == HARP_QTYPE_F16) continue;   /* fp16 models have no rotation */
+        dec_weights w;
+        HCHK(dec_weights_random(qts[qi], m, n, 0.02f, 0.005f, 5, &w));
+        p.L.w = w;
+        snprintf(buf, sizeof buf, "%s", rots);
+        for (char *rot = strtok(buf, ","); rot; rot = strtok(NULL, ",")) {
+            const int harp = !strcmp(rot, "harp");
+            dec_xform xi, xo, xt;
+            if (harp) {
+                HCHK(dec_synth_butterfly(n, 11, 0, &xi));
+                HCHK(dec_synth_butterfly(m, 12, 1, &xo));
+            } else {
+                HCHK(dec_xform_hadamard(n, 0, &xi));
+                HCHK(dec_xform_hadamard(m, 1, &xo));
+            }
+            HCHK(dec_xform_transpose(&xi, &xt));
+            dec_xdev *dxi, *dxo, *dxt;
+            HCHK(dec_xform_upload(&xi, rows, &dxi));
+            HCHK(dec_xform_upload(&xo, rows, &dxo));
+            HCHK(dec_xform_upload(&xt, rows, &dxt));
+            p.L.xin = dxi, p.L.xout = dxo, p.L.xin_t = dxt, p.L.pre = dsg, p.L.post = dsg;
+            dec_set_prefill_fold(0);
+            const double t0 = time_events(g, pl_run, &p);
+            dec_set_prefill_fold(2);
+            const double t1 = time_events(g, pl_run, &p);
+            dec_set_prefill_fold(1);
+            const int pays = dec_fold_pays(&p.L, rows);
+            dec_set_prefill_fold(mode0);
+            if (g->json)
+                printf("{\"bench\": \"gemv\", \"kind\": \"pfold\", \"device\": \"gpu\", \"shape\": \"%dx%d\", \"m\": %d, \"n\": %d, "
+                       "\"qtype\": \"%s\", \"rotation\": \"%s\", \"rows\": %d, \"us_activations\": %.1f, \"us_folded\": %.1f, "
+                       "\"fold_speedup\": %.3f, \"fold_default\": %d}\n",
+                       m, n, m, n, bench_gpu_qtype_name(qts[qi]), rot, rows, t0, t1, t0 / t1, pays);
+            else
+                printf("pfold   %6dx%-6d %-5s %-4s rows=%d  transforms on the rows %9.1f us, folded %9.1f us  (%.2fx; default: %s)\n", m,
+                       n, bench_gpu_qtype_name(qts[qi]), rot, rows, t0, t1, t0 / t1, pays ? "fold" : "rows");
+            fflush(stdout);
+            dec_xform_dev_free(dxi), dec_xform_dev_free(dxo), dec_xform_dev_free(dxt);
+            dec_xform_free(&xi), dec_xform_free(&xo), dec_xform_free(&xt);
+        }
+        dec_weights_free(&w);
+    }
+    cudaFree(X), cudaFree(p.Y), cudaFree(dsg), cudaFree(ws->xh), cudaFree(ws->yt), cudaFree(ws->scr), cudaFree(ws->tile),
+        cudaFree(ws->fold), cudaFree(ws->fold_w);
+    harp_cublas_destroy(h);
+}
+
 /* ---- attention ------------------------------------------------------------------------------------------ */
 
 typedef struct at {
@@ -637,7 +741,7 @@ static double run_attn(gctx *g, int nh, int nkv, int ctx, int B, int kv_bits, do
 
 static void usage_gpu(FILE *f) {
     fprintf(f, "usage: harp bench gemv --gpu [--json] [--shapes MxN,...] [--qtypes LIST] [--batch LIST] [--rotations rht,harp]\n"
-               "                         [--modes gemv,linear,prefill,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
+               "                         [--modes gemv,linear,prefill,pfold,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
                "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
@@ -669,7 +773,7 @@ int bench_gemv_gpu(int argc, char **argv) {
     g.reps = 30;
     g.cold_mb = 256;
     const char *shapes = "4096x4096,11008x4096,4096x11008,12288x4096,22016x4096", *qlist = "f16,int2,int3,int4,int8,e8p2,rvq3,rvq4";
-    const char *rots = "rht,harp", *modes = "gemv,linear,prefill,attn";
+    const char *rots = "rht,harp", *modes = "gemv,linear,prefill,pfold,attn";
     int batches[8] = {1, 4}, nb = 2, prows = 2048, profile = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -696,7 +800,7 @@ int bench_gemv_gpu(int argc, char **argv) {
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));
     const int do_gemv = strstr(modes, "gemv") != NULL, do_lin = strstr(modes, "linear") != NULL;
-    const int do_pf = strstr(modes, "prefill") != NULL, do_at = strstr(modes, "attn") != NULL;
+    const int do_pf = strstr(modes, "prefill") != NULL, do_at = strstr(modes, "attn") != NULL, do_fold = strstr(modes, "pfold") != NULL;
     if (!profile) {
         g.copy_gbps = measure_copy(&g);
         struct cudaDeviceProp prop;
@@ -718,6 +822,7 @@ int bench_gemv_gpu(int argc, char **argv) {
         if (do_gemv || profile)
             for (int li = 0; li < nl; li++) run_ldp(&g, (int)m, (int)n, ldp[li], batches, nb, profile);
         if (do_pf && !profile) run_prefill(&g, (int)m, (int)n, qts, nq, prows);
+        if (do_fold && !profile) run_pfold(&g, (int)m, (int)n, qts, nq, prows, rots);
     }
     if (do_at && !profile) {
         static const int ctxs[] = {512, 4096};

@@ -6,7 +6,7 @@
 # tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
-# and every extra model, binaries of PREFILL_BINS alternating), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
+# and every extra model, binaries of PREFILL_BINS alternating), pfold (prefill's weight fold at 7B shapes), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
 # `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
@@ -132,6 +132,12 @@ print("kernels %d, total %.1f us" % (len(rows), tot))
 for n, a in sorted(agg.items(), key=lambda x: -sum(x[1]))[:16]: print("  %-48s n=%5d total %9.1f us  mean %7.2f" % (n, len(a), sum(a), sum(a) / len(a)))
 PY
     done; done; done ;;
+  pfold)   # prefill's weight fold at the Llama-2-7B shapes: one packed linear, transforms on the rows vs folded, and
+           # the cost rule's pick (bench gemv --modes pfold) at PFOLD_ROWS rows (default 2048 and 8192)
+    for r in ${PFOLD_ROWS:-2048 8192}; do
+      timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes pfold \
+        --qtypes ${PFOLD_QTYPES:-e8p2} --prefill-rows "$r" --reps 10 2>&1 | tee -a "$OUT/pfold.jsonl"
+    done ;;
   cpugemv)   # the CPU GEMV targets (issues 13 and 15: ≥ 3× OpenBLAS sgemv at 4096 × 4096) on the host's cores
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --json --threads ${CPU_THREADS:-16} \
       --kinds fp32,fp16,e8p2,e8p2_nohad,ldp2,ldp2_a4,qtip2,qtip2_1mad --shapes 4096x4096 --min-time 0.3 2>&1 | tee "$OUT/cpugemv.jsonl" ;;

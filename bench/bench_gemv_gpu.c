@@ -247,6 +247,21 @@ static size_t xform_block_bytes(const dec_xform *xf) {
     return b;
 }
 
+/* A linear's input (n) and output (m) transforms for --rotations entry rot: synthetic HARP butterflies or
+ * the RHT's Hadamard; 1 for harp. */
+static int rotation_xforms(const char *rot, int m, int n, dec_xform *xi, dec_xform *xo) {
+    const int harp = !strcmp(rot, "harp");
+    if (!harp && strcmp(rot, "rht")) cli_die(CLI_EXIT_USAGE, "--rotations: expected rht or harp, got '%s'", rot);
+    if (harp) {
+        HCHK(dec_synth_butterfly(n, 11, 0, xi));
+        HCHK(dec_synth_butterfly(m, 12, 1, xo));
+    } else {
+        HCHK(dec_xform_hadamard(n, 0, xi));
+        HCHK(dec_xform_hadamard(m, 1, xo));
+    }
+    return harp;
+}
+
 static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb, int do_gemv, const char *rots, int profile) {
     dec_weights w0;
     HCHK(dec_layout_shape(qt, m, n, &w0));
@@ -298,17 +313,9 @@ static void run_shape(gctx *g, int m, int n, int qt, const int *batches, int nb,
         char buf[64];
         snprintf(buf, sizeof buf, "%s", rots);
         for (char *rot = strtok(buf, ","); rot; rot = strtok(NULL, ",")) {
-            const int harp = !strcmp(rot, "harp");
-            if (!harp && strcmp(rot, "rht")) cli_die(CLI_EXIT_USAGE, "--rotations: expected rht or harp, got '%s'", rot);
             if (qt == HARP_QTYPE_F16) continue;   /* fp16 models have no rotation */
             dec_xform xi, xo;
-            if (harp) {
-                HCHK(dec_synth_butterfly(n, 11, 0, &xi));
-                HCHK(dec_synth_butterfly(m, 12, 1, &xo));
-            } else {
-                HCHK(dec_xform_hadamard(n, 0, &xi));
-                HCHK(dec_xform_hadamard(m, 1, &xo));
-            }
+            const int harp = rotation_xforms(rot, m, n, &xi, &xo);
             const int ncx = harp ? nc : 1;   /* butterfly blocks are per linear: cold like the weights */
             float *sg = dec_synth_signs(m > n ? m : n, 5);
             CUCHK(cudaMalloc((void **)&L.pre, sizeof(float) * (size_t)(m > n ? m : n)));
@@ -621,15 +628,8 @@ static void run_pfold(gctx *g, int m, int n, const int *qts, int nq, int rows, c
         p.L.w = w;
         snprintf(buf, sizeof buf, "%s", rots);
         for (char *rot = strtok(buf, ","); rot; rot = strtok(NULL, ",")) {
-            const int harp = !strcmp(rot, "harp");
             dec_xform xi, xo, xt;
-            if (harp) {
-                HCHK(dec_synth_butterfly(n, 11, 0, &xi));
-                HCHK(dec_synth_butterfly(m, 12, 1, &xo));
-            } else {
-                HCHK(dec_xform_hadamard(n, 0, &xi));
-                HCHK(dec_xform_hadamard(m, 1, &xo));
-            }
+            rotation_xforms(rot, m, n, &xi, &xo);
             HCHK(dec_xform_transpose(&xi, &xt));
             dec_xdev *dxi, *dxo, *dxt;
             HCHK(dec_xform_upload(&xi, rows, &dxi));
@@ -795,6 +795,12 @@ int bench_gemv_gpu(int argc, char **argv) {
         }
     }
     if (optind < argc) cli_die(CLI_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+    {
+        char rb[64];
+        snprintf(rb, sizeof rb, "%s", rots);
+        for (char *r = strtok(rb, ","); r; r = strtok(NULL, ","))
+            if (strcmp(r, "rht") && strcmp(r, "harp")) cli_die(CLI_EXIT_USAGE, "--rotations: expected rht or harp, got '%s'", r);
+    }
     int qts[32], ldp[kLdpKinds], nl;
     const int nq = split_qtypes(qlist, qts, 32, ldp, &nl);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");

@@ -265,7 +265,9 @@ static void gpu_case(harp_qtype type, int64_t m, int64_t n, int rot, uint64_t se
                     CHECK_OK(dec_linear_run(&D.d, dX, (int)n, rows, norm ? dnw : NULL, 1e-5f, dY, (int)m, acc, &ws, NULL));
                     CU(cudaMemcpy(out[f], dY, sizeof(float) * rows * m, cudaMemcpyDeviceToHost));
                 }
-                /* a caller that folded once (DEC_LIN_FOLD_READY): the same bits */
+                /* a caller that folded once (DEC_LIN_FOLD_READY): the same bits, folded even where the
+                   default rule would not fold this many rows (the caller weighed all of its rows) */
+                dec_set_prefill_fold(1);
                 CU(cudaMemcpy(dY, Y0, sizeof(float) * R * m, cudaMemcpyHostToDevice));
                 CHECK_OK(dec_linear_run_mode(&D.d, DEC_LIN_FOLD_READY, dX, (int)n, rows, norm ? dnw : NULL, 1e-5f, 0, NULL, dY, (int)m, acc,
                                              &ws, NULL));

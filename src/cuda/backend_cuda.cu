@@ -541,7 +541,7 @@ harp_status packed_scratch(harp_backend *b, cuda_ws *cw, const cuda_packed *p, i
     if (rows > kDecRows)
         HARP_TRY(grow(b, cw, &cw->tile, &cw->tile_cap, (size_t)kTileRows * p->npad * 2, "dequantized tile"));
     const size_t fe = (size_t)p->m * p->npad;
-    if (rows > kDecRows && fe <= kFoldMaxElems && dec_fold_pays(&p->d, ch)) {
+    if (rows > kDecRows && fe <= kFoldMaxElems && dec_fold_pays(&p->d, rows)) {
         HARP_TRY(grow(b, cw, (void **)&cw->fold, &cw->fold_cap, fe * sizeof(float), "weight fold"));
         HARP_TRY(grow(b, cw, &cw->fold_w, &cw->fold_w_cap, fe * 6, "folded weights"));
     }
@@ -558,8 +558,8 @@ harp_status packed_linear(harp_backend *b, cuda_ws *cw, const cuda_packed *p, co
     const int ch = rows < kChunkRows ? rows : kChunkRows;
     HARP_TRY(packed_scratch(b, cw, p, ch, rows));
     const dec_linear_ws ws = scratch_of(b, cw, ch);
-    int mode = 0;   // the chunks share one weight fold
-    if (ch > kDecRows && ws.fold && (size_t)p->m * p->npad <= ws.fold_elems && dec_fold_pays(&p->d, ch)) {
+    int mode = 0;   // the chunks share one weight fold, so the rule weighs it against all rows of the call
+    if (rows > kDecRows && ws.fold && (size_t)p->m * p->npad <= ws.fold_elems && dec_fold_pays(&p->d, rows)) {
         HARP_TRY(dec_fold_weights(&p->d, &ws, impl_of(b)->stream));
         mode = DEC_LIN_FOLD_READY;
     }

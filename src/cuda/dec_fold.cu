@@ -13,6 +13,7 @@
 // is the GEMMs' beta.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <stdint.h>
 
 extern "C" {
 #include "core/core.h"
@@ -75,33 +76,73 @@ __device__ __forceinline__ float row_in(const RowsArgs &a, int r, int i) {
     return a.glu ? dec_swiglu1(x[i + a.n], x[i]) : x[i];
 }
 
+// V consecutive input elements from i (V = 4: float4 loads of the row and, for SwiGLU, of its gate half).
+template <int V> __device__ __forceinline__ void row_in_v(const RowsArgs &a, int r, int i, float *v) {
+    if (V == 1) {
+        v[0] = row_in(a, r, i);
+        return;
+    }
+    const float *x = a.x + (size_t)r * a.ldx;
+    const float4 u = *reinterpret_cast<const float4 *>(x + i);
+    const float uu[4] = {u.x, u.y, u.z, u.w};
+    if (a.glu) {
+        const float4 gq = *reinterpret_cast<const float4 *>(x + i + a.n);
+        const float gg[4] = {gq.x, gq.y, gq.z, gq.w};
+#pragma unroll
+        for (int k = 0; k < V; k++) v[k] = dec_swiglu1(gg[k], uu[k]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < V; k++) v[k] = uu[k];
+    }
+}
+
 // One warp a row: the sum of squares by shuffles, no block barrier (the stage engine's identity pass
 // spends ~7 µs a CTA on its barriers and staging, 20–80 µs a 4 096-row call at ref-llama's widths).
+// V = 4: each lane takes four consecutive elements a step (float4 loads, 8-byte h / lo stores) where
+// n, ldx, ldo and the pointers allow it and the input is not the attention combine; the values are the
+// same expressions element by element, only the RMSNorm's sum of squares is added in another order.
 constexpr int kRowsWarps = 4;
-__global__ void __launch_bounds__(32 * kRowsWarps) rows_split_kernel(const RowsArgs a) {
+template <int V> __global__ void __launch_bounds__(32 * kRowsWarps) rows_split_kernel(const RowsArgs a) {
     const int lane = threadIdx.x & 31, r = blockIdx.x * kRowsWarps + (threadIdx.x >> 5);
     if (r >= a.rows) return;
     float inv = 1.0f;
     if (a.norm) {
         float ss = 0.0f;
-        for (int i = lane; i < a.n; i += 32) {
-            const float v = row_in(a, r, i);
-            ss = fmaf(v, v, ss);
+        for (int i = lane * V; i < a.n; i += 32 * V) {
+            float v[V];
+            row_in_v<V>(a, r, i, v);
+#pragma unroll
+            for (int k = 0; k < V; k++) ss = fmaf(v[k], v[k], ss);
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
         inv = 1.0f / sqrtf(ss / (float)a.n + a.eps);
     }
     __half *h = a.h + (size_t)r * a.ldo, *lo = a.lo + (size_t)r * a.ldo;
-    for (int i = lane; i < a.npad; i += 32) {
-        float v = 0.0f;
-        if (i < a.n) {
-            v = row_in(a, r, i);
-            if (a.norm) v = a.norm[i] * (v * inv);
+    for (int i = lane * V; i < a.npad; i += 32 * V) {
+        float v[V];
+        if (i < a.n) {   // V = 4 needs n % 4 = 0: a piece is all inside or all padding
+            row_in_v<V>(a, r, i, v);
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                if (a.norm) v[k] = a.norm[i + k] * (v[k] * inv);
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; k++) v[k] = 0.0f;
         }
-        const __half vh = __float2half_rn(v);
-        h[i] = vh;
-        lo[i] = __float2half_rn(v - __half2float(vh));
+        __half vh[V], vl[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            vh[k] = __float2half_rn(v[k]);
+            vl[k] = __float2half_rn(v[k] - __half2float(vh[k]));
+        }
+        if (V == 4) {
+            *reinterpret_cast<uint2 *>(h + i) = *reinterpret_cast<const uint2 *>(vh);
+            *reinterpret_cast<uint2 *>(lo + i) = *reinterpret_cast<const uint2 *>(vl);
+        } else {
+            h[i] = vh[0];
+            lo[i] = vl[0];
+        }
     }
 }
 
@@ -153,7 +194,11 @@ extern "C" harp_status dec_rows_split(const float *x, int ldx, int rows, int n, 
     a.x = x, a.ldx = ldx, a.rows = rows, a.n = n, a.glu = glu ? 1 : 0;
     if (att) a.att_nch = dec_attn_chunks(att), a.att_hd = att->head_dim, a.att_heads = att->n_heads;
     a.norm = norm_w, a.eps = eps, a.h = (__half *)out, a.lo = (__half *)out_lo, a.ldo = ldo, a.npad = npad;
-    rows_split_kernel<<<(rows + kRowsWarps - 1) / kRowsWarps, 32 * kRowsWarps, 0, (cudaStream_t)stream>>>(a);
+    const bool v4 = !att && n % 4 == 0 && ldx % 4 == 0 && ldo % 4 == 0 && npad % 4 == 0 && ((uintptr_t)x & 15) == 0 &&
+                    ((uintptr_t)out & 7) == 0 && ((uintptr_t)out_lo & 7) == 0;
+    const unsigned grid = (unsigned)((rows + kRowsWarps - 1) / kRowsWarps);
+    if (v4) rows_split_kernel<4><<<grid, 32 * kRowsWarps, 0, (cudaStream_t)stream>>>(a);
+    else rows_split_kernel<1><<<grid, 32 * kRowsWarps, 0, (cudaStream_t)stream>>>(a);
     const cudaError_t e = cudaGetLastError();
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda rows split: %s", cudaGetErrorString(e));
 }

@@ -57,7 +57,8 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int r
                         mode & DEC_LIN_YT_ONLY ? ", ỹ-only runs take ≤ 8" : "");
     __half *hi = (__half *)ws->xh, *lo = hi + (size_t)rows * npad;
     float *yh = ws->yt, *yl = yh + (size_t)rows * w->m;
-    if (!(mode & DEC_LIN_XH_READY) && ws->fold && (size_t)w->m * npad <= ws->fold_elems && dec_fold_pays(L, rows)) {
+    if (!(mode & DEC_LIN_XH_READY) && ws->fold && L->xin_t && (size_t)w->m * npad <= ws->fold_elems &&
+        ((mode & DEC_LIN_FOLD_READY) || dec_fold_pays(L, rows))) {
         // the transforms on the weights (dec_fold_weights: W_eff rows [h | h | lo]); the rows split into
         // [x_h | x_lo] (dec_rows_split); Y (+)= [x_h | x_lo]·[h | h]ᵀ + x_h·loᵀ
         const int ldx2 = 2 * npad, ldw = 3 * npad;

@@ -376,8 +376,9 @@ harp_status dec_linear_seam(const dec_linear_dev *prev, const dec_linear_dev *ne
 /* dec_linear_run / _glu / _att with a mode: DEC_LIN_XH_READY takes the fp16 h / lo rows already in
  * ws->xh (the input arguments are ignored); DEC_LIN_YT_ONLY stops after the GEMV, ỹ left in ws->yt
  * (≤ 8 rows; Y is not written). glu / att select the input as in the wrappers (glu: SwiGLU rows, att:
- * attention partials); DEC_LIN_FOLD_READY: where the call folds (dec_fold_pays), ws->fold_w already holds
- * dec_fold_weights of L (a caller running one linear over several row chunks folds once). */
+ * attention partials); DEC_LIN_FOLD_READY: ws->fold_w already holds dec_fold_weights of L and the call
+ * runs folded whatever its own row count (a caller running one linear over several row chunks folds
+ * once, deciding with dec_fold_pays on all its rows). */
 enum { DEC_LIN_XH_READY = 1, DEC_LIN_YT_ONLY = 2, DEC_LIN_FOLD_READY = 4 };
 harp_status dec_linear_run_mode(const dec_linear_dev *L, int mode, const float *X, int ldx, int rows, const float *norm_w, float eps,
                                 int glu, const dec_attn_shape *att, float *Y, int ldy, int accumulate, const dec_linear_ws *ws,

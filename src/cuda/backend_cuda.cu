@@ -201,6 +201,26 @@ harp_status cu_download(harp_backend *b, void *dst, const void *src, size_t byte
     return HARP_OK;
 }
 
+// Page-locked host memory (the embedding rows' staging): an upload from it is a DMA that neither
+// blocks the host nor goes through the driver's pageable bounce buffer.
+void *cu_host_alloc(harp_backend *b, size_t bytes, const char *what) {
+    void *p = NULL;
+    if (use(b)) return NULL;
+    const cudaError_t e = cudaMallocHost(&p, bytes ? bytes : 4);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        harp_err(HARP_ERR_OOM, "cuda %s: page-locked host memory: %s (%zu bytes)", what, cudaGetErrorString(e), bytes);
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+void cu_host_free(harp_backend *b, void *p) {
+    (void)b;
+    if (p) cudaFreeHost(p);
+}
+
 harp_status cu_sync(harp_backend *b) {
     CU_TRY(cudaStreamSynchronize(impl_of(b)->stream), "kernel");
     return HARP_OK;
@@ -949,6 +969,8 @@ void fill_vt(harp_backend_i *v) {
     v->upload = cu_upload;
     v->download = cu_download;
     v->sync = cu_sync;
+    v->host_alloc = cu_host_alloc;
+    v->host_free = cu_host_free;
     v->load_group = cu_load_group;
     v->free_group = cu_free_group;
     v->group_bytes = cu_group_bytes;

@@ -89,6 +89,11 @@ typedef struct harp_backend_i {
     harp_status (*upload)(harp_backend *b, void *dst, const void *src, size_t bytes);
     harp_status (*download)(harp_backend *b, void *dst, const void *src, size_t bytes);
     harp_status (*sync)(harp_backend *b);
+    /* Optional: host memory the backend uploads from fastest (page-locked), for the step's embedding
+     * rows; an upload from it is asynchronous, so its writer syncs before reusing it (forward.c embed).
+     * NULL: plain malloc. */
+    void *(*host_alloc)(harp_backend *b, size_t bytes, const char *what);
+    void (*host_free)(harp_backend *b, void *p);
 
     /* A linear group's weights onto the backend; handle is what linear() gets. */
     harp_status (*load_group)(harp_backend *b, const harp_lgroup *g, void **handle);

@@ -165,9 +165,11 @@ harp_status harp_ctx_create_ex(harp_model *m, const harp_ctx_params *p, harp_ctx
                                             "attention output", "mlp gate",    "mlp up",  "one row's q|k|v"};
     for (int i = 0; i < N_ACT && !st; i++)
         if (n[i] && !(*bufs[i] = b->vt->alloc(b, n[i] * sizeof(float), what[i]))) st = HARP_ERR_OOM;
-    if (!st && !b->vt->host_memory &&
-        !(x->emb_rows = harp_xcalloc((size_t)d.max_rows * d.dim, sizeof(float), "embedding rows")))
-        st = HARP_ERR_OOM;
+    if (!st && !b->vt->host_memory) {
+        size_t eb = (size_t)d.max_rows * d.dim * sizeof(float);
+        x->emb_rows = b->vt->host_alloc ? b->vt->host_alloc(b, eb, "embedding rows") : harp_xcalloc(eb, 1, "embedding rows");
+        if (!x->emb_rows) st = HARP_ERR_OOM;
+    }
     if (!st && !b->vt->host_memory &&
         !(x->logits = b->vt->alloc(b, (size_t)d.max_rows * d.vocab * sizeof(float), "logits")))
         st = HARP_ERR_OOM;
@@ -193,7 +195,8 @@ void harp_ctx_free(harp_ctx *c) {
         if (bufs[i]) b->vt->free(b, bufs[i]);
     if (c->ws) b->vt->ws_free(b, c->ws);
     free(c->spans);
-    free(c->emb_rows);
+    if (c->emb_rows && b->vt->host_free) b->vt->host_free(b, c->emb_rows);
+    else free(c->emb_rows);
     harp_backend_free(b);
     free(c);
 }

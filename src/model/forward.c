@@ -143,13 +143,23 @@ static harp_status run_layers(harp_ctx *c, const harp_mweights *w, const harp_pl
 
 /* x[r] = tok_emb[tokens[r]]: a gather on the host from the model's own table, which no backend holds a
  * copy of (a 7B model's fp32 table is 0.5 GB, Llama-3's 2.1 GB); a device backend gets the rows by one
- * upload in stream order, before the step's launches (so a replayed graph starts from them). */
+ * upload in stream order, before the step's launches (so a replayed graph starts from them). The
+ * staging rows are the backend's page-locked memory where it has some: the upload then runs at the
+ * link's speed without blocking the host, which is why an earlier upload must be finished before the
+ * rows are overwritten. Threads split the rows of a large step (a perplexity batch gathers 16 MB at
+ * ref-llama's 8 192 rows); copies only, so the result does not depend on the split. */
 static harp_status embed(harp_ctx *c, const int32_t *tokens, int rows) {
     const size_t dim = (size_t)c->d.dim;
     const int host = c->b->vt->host_memory;
     float *x = host ? c->x : c->emb_rows;
-    for (int r = 0; r < rows; r++) memcpy(x + (size_t)r * dim, c->m->tok_emb + (size_t)tokens[r] * dim, dim * sizeof(float));
-    return host ? HARP_OK : c->b->vt->upload(c->b, c->x, x, (size_t)rows * dim * sizeof(float));
+    if (c->emb_pending) HARP_TRY(c->b->vt->sync(c->b));
+    c->emb_pending = 0;
+    const float *emb = c->m->tok_emb;
+#pragma omp parallel for schedule(static) if ((size_t)rows * dim >= ((size_t)1 << 20))
+    for (int r = 0; r < rows; r++) memcpy(x + (size_t)r * dim, emb + (size_t)tokens[r] * dim, dim * sizeof(float));
+    if (host) return HARP_OK;
+    c->emb_pending = c->b->vt->host_alloc != NULL;
+    return c->b->vt->upload(c->b, c->x, x, (size_t)rows * dim * sizeof(float));
 }
 
 /* Embedding and every layer for the plan (tokens: host ids of its rows); leaves c->x. A backend with

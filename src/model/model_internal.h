@@ -43,6 +43,7 @@ struct harp_ctx {
     harp_kv_cache kv;
     harp_ws *ws;
     float *emb_rows;                  /* (max_rows, dim) host staging of a step's embedding rows (non-host backends) */
+    int emb_pending;                  /* an upload from emb_rows may still be in flight (host_alloc memory) */
     float *x, *xb, *q, *k, *v, *att, *g, *u;   /* activations on the backend      */
     float *qkv1;                      /* one row's q | k | v unsplit (backends with linear_ex) */
     float *logits;                    /* (max_rows, vocab) on non-host backends   */

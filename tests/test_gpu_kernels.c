@@ -11,7 +11,9 @@
  *   linear    |Δ| ≤ 1e-5·(1+|ref|) (cuBLAS vs OpenBLAS sgemm summation order; inputs in [-1, 1]); also
  *             linear_ex (RMSNorm first, accumulate) against the CPU's rmsnorm, linear, add
  *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref (plans of
- *             one row per sequence take the CUDA backend's decode kernel, the others cuBLAS)
+ *             one row per sequence take the CUDA backend's decode kernel, the others the one-launch
+ *             prefill kernel at head sizes 64 / 128 and cuBLAS + softmax otherwise; those plans run
+ *             both ways: hc_set_attn_prefill 1 and 0)
  *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
 #include <float.h>
 #include <math.h>
@@ -24,6 +26,9 @@
 #include "model/backend.h"
 #include "model/kernels.h"
 #include "test_util.h"
+#ifdef HARP_HAVE_CUDA
+#include "cuda/cuda_kernels.h"
+#endif
 
 #ifdef HARP_HAVE_CUDA
 static harp_rng rng;
@@ -509,14 +514,31 @@ int main(void) {
     test_linear(37, 17, 3, o3, 1);
     test_linear(129, 300, 2, o2, 0);
     test_linear(5, 1031, 1, o1, 1);
-    test_windows_attention(1, 2, 1, 1, 2, 0);
-    test_windows_attention(3, 37, 6, 2, 24, 0);
-    test_windows_attention(2, 129, 8, 4, 64, 0);
-    test_windows_attention(2, 300, 4, 1, 16, 7);
-    harp_span dec[1] = {{0, 1, 100, -1, 100}}, pre[1] = {{0, 7, 45, -1, 45}};
+    /* many-row plans, with the one-launch prefill kernel (head sizes 64 and 128: several query and key
+     * tiles, partial last tiles, sliding windows across tiles, continuations at pos0 > 0, roots of
+     * different lengths) and with cuBLAS + softmax */
+    for (int flash = 1; flash >= 0; flash--) {
+        hc_set_attn_prefill(flash);
+        test_windows_attention(1, 2, 1, 1, 2, 0);
+        test_windows_attention(3, 37, 6, 2, 24, 0);
+        test_windows_attention(2, 129, 8, 4, 64, 0);
+        test_windows_attention(2, 300, 4, 1, 16, 7);
+        test_windows_attention(2, 300, 8, 2, 128, 0);
+        test_windows_attention(3, 200, 4, 4, 64, 70);
+        test_windows_attention(1, 129, 2, 1, 128, 33);
+        test_windows_attention(1, 1, 2, 2, 64, 0);
+        harp_span pre[1] = {{0, 7, 45, -1, 45}}, cont2[1] = {{0, 150, 700, -1, 700}};
+        harp_span roots[3] = {{0, 70, 0, -1, 0}, {70, 5, 11, -1, 100}, {75, 130, 0, -1, 200}};
+        test_attention(pre, 1, 8, 4, 64, 0);
+        test_attention(cont2, 1, 4, 2, 64, 0);
+        test_attention(cont2, 1, 4, 4, 128, 300);
+        test_attention(roots, 3, 4, 2, 64, 0);
+        test_attention(roots, 3, 2, 1, 128, 50);
+        test_attention(mixed, 3, 4, 2, 16, 0);
+    }
+    hc_set_attn_prefill(1);
+    harp_span dec[1] = {{0, 1, 100, -1, 100}};
     test_attention(dec, 1, 6, 2, 24, 13);
-    test_attention(pre, 1, 8, 4, 64, 0);
-    test_attention(mixed, 3, 4, 2, 16, 0);
     /* one row per sequence: the CUDA backend's decode kernel (positions from device memory, split over
      * chunks of 32 keys, wider ones past 2 048 cache rows): several chunks, a window inside a chunk and
      * across them, cache rows that do not start at position 0, 8 rows, head_dim 72 and 128, chunks of

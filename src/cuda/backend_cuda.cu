@@ -99,7 +99,8 @@ struct cuda_graph {
 // Attention pointer tables: per layer, 6 arrays (K, Q, V, S, P = S, O) of nz pointers.
 struct cuda_ws {
     harp_dims d;
-    float *S;               // max_rows · n_heads · max_tokens scores
+    float *S;               // max_rows · n_heads · max_tokens scores; only for head sizes hc_attn_prefill does not take
+    size_t s_bytes;         // what S holds
     float *fused;           // max_rows · widest multi-slice group: fused products before the split
     int32_t *pos, *idx, *tgt;   // max_rows each: row positions of the plan, row lists, targets
     int32_t *krow, *kbase;      // max_rows each: the cache row each row's K / V goes to, its sequence's position-0 row
@@ -444,20 +445,32 @@ size_t fused_width(const harp_dims *d) {
     return qkv > gu ? qkv : gu;
 }
 
-size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
-    (void)b;
+// Prefill attention runs in one launch (hc_attn_prefill) where it takes the head size; elsewhere
+// through cuBLAS and a score matrix of max_rows · n_heads · max_tokens floats.
+bool flash_covers(const harp_dims *d) { return hc_attn_prefill_on() && (d->head_dim == 64 || d->head_dim == 128); }
+
+size_t score_bytes(const harp_dims *d) { return (size_t)d->max_rows * d->n_heads * d->max_tokens * sizeof(float); }
+
+// Without the score matrix (cu_ws_bytes adds it where it is needed; cu_ws_held what is held).
+size_t ws_base_bytes(const harp_dims *d) {
     size_t R = (size_t)d->max_rows;
-    return (R * d->n_heads * d->max_tokens + R * fused_width(d) + part_floats(d)) * sizeof(float) +
+    return (R * fused_width(d) + part_floats(d)) * sizeof(float) +
            (size_t)kDecRows * d->n_heads * sizeof(unsigned) +
            R * (5 * sizeof(int32_t) + 2 * sizeof(double) + sizeof(int));
 }
 
 // What cu_ws_create allocated, the attention pointer tables and every grown scratch buffer.
+size_t cu_ws_bytes(const harp_backend *b, const harp_dims *d) {
+    (void)b;
+    return ws_base_bytes(d) + (flash_covers(d) ? 0 : score_bytes(d));
+}
+
 size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
+    (void)b;
     const cuda_ws *w = (const cuda_ws *)ws;
     if (!w) return 0;
     const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * 6 * w->tab_nz * sizeof(void *) : 0;
-    return cu_ws_bytes(b, &w->d) + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->fold_cap +
+    return ws_base_bytes(&w->d) + w->s_bytes + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->fold_cap +
            w->fold_w_cap;
 }
 
@@ -478,7 +491,10 @@ harp_status cu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **out) {
     if (!w) return HARP_ERR_OOM;
     w->d = *d;
     size_t R = (size_t)d->max_rows;
-    w->S = (float *)cu_alloc(b, R * d->n_heads * d->max_tokens * sizeof(float), "attention scores");
+    if (!flash_covers(d)) {
+        w->S = (float *)cu_alloc(b, score_bytes(d), "attention scores");
+        if (w->S) w->s_bytes = score_bytes(d);
+    }
     w->fused = (float *)cu_alloc(b, R * fused_width(d) * sizeof(float), "fused products");
     w->pos = (int32_t *)cu_alloc(b, 3 * R * sizeof(int32_t), "row positions");
     if (w->pos) w->krow = w->pos + R, w->kbase = w->pos + 2 * R;
@@ -496,7 +512,7 @@ harp_status cu_ws_create(harp_backend *b, const harp_dims *d, harp_ws **out) {
     w->kld = (double *)cu_alloc(b, R * sizeof(double), "row kld");
     w->agree = (int *)cu_alloc(b, R * sizeof(int), "row agreement");
     w->tab_valid = (int *)harp_xcalloc((size_t)d->n_layers, sizeof(int), "attention tables");
-    if (!w->S || !w->fused || !w->pos || !w->idx || !w->tgt || !w->nll || !w->kld || !w->agree || !w->tab_valid || !w->part || !w->att_count) {
+    if ((!w->S && !flash_covers(d)) || !w->fused || !w->pos || !w->idx || !w->tgt || !w->nll || !w->kld || !w->agree || !w->tab_valid || !w->part || !w->att_count) {
         cu_ws_free(b, (harp_ws *)w);
         return HARP_ERR_OOM;
     }
@@ -761,8 +777,8 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_f32 *
         for (int hh = 0; hh < nh; hh++) {
             size_t z = (size_t)s * nh + hh, sz = p->windows ? z : (size_t)hh;
             const size_t kv_off = (size_t)(base - kv->row0) * kv->kvd + (size_t)(hh / grp) * hd;
-            void *v[6] = {(void *)(kv->k + kv_off), (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd), (void *)(kv->v + kv_off),
-                          w->S + sz * sp->n * d->max_tokens, w->S + sz * sp->n * d->max_tokens,
+            float *sc = w->S ? w->S + sz * sp->n * d->max_tokens : nullptr;
+            void *v[6] = {(void *)(kv->k + kv_off), (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd), (void *)(kv->v + kv_off), sc, sc,
                           out + (size_t)sp->row0 * qd + (size_t)hh * hd};
             for (int a = 0; a < 6; a++) {
                 changed |= h[a * tz + z] != v[a];
@@ -787,6 +803,7 @@ harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **
     const float **K = (const float **)(tab + z0), **Q = (const float **)(tab + tz + z0);
     const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
     float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
+    if (!w->S) return hc_attn_prefill(K, Q, V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window, scale, st);
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
@@ -818,6 +835,11 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
                               w->att_count, out, impl_of(b)->stream);
+    if (!w->S && !flash_covers(&w->d)) {   // hc_set_attn_prefill(0) after this workspace was made: the cuBLAS path's scores now
+        if (!(w->S = (float *)cu_alloc(b, score_bytes(&w->d), "attention scores"))) return HARP_ERR_OOM;
+        w->s_bytes = score_bytes(&w->d);
+        memset(w->tab_valid, 0, (size_t)w->d.n_layers * sizeof(int));   // the tables point into S
+    }
     kv_f32 v32;
     HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &v32));
     void **tab = NULL;

@@ -30,6 +30,17 @@ harp_status hc_swiglu(float *g, const float *u, size_t n, hc_stream st);
 /* Masked softmax of nz blocks of n_q score rows each T wide (block z at S + z·zstride, row i of a
  * block is the query at position p0 + i; keys at positions 0..T-1). */
 harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window, hc_stream st);
+/* Causal GQA prefill attention in one launch, no score matrix: for z < nz, the n queries of Q[z] (row
+ * stride qd; positions p0 .. p0+n-1) over keys 0 .. T-1 of K[z] / V[z] (row stride kvd; key j visible to
+ * the query at position p for first ≤ j ≤ p, first = p + 1 - window with a sliding window, else 0),
+ * scores scaled by scale, softmax, weighted values to O[z] (row stride qd). K, Q, V, O: device arrays
+ * of nz device pointers. fp32, running maximum and sum per row (attn_prefill.cu). HARP_ERR_UNSUPPORTED
+ * (nothing logged, nothing launched) for head sizes other than 64 and 128. hc_attn_prefill_on: whether
+ * the backend uses it (HARP_CUDA_FLASH=0 or hc_set_attn_prefill(0): the cuBLAS + softmax path, for A/B). */
+harp_status hc_attn_prefill(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n,
+                            int T, int p0, int head_dim, int qd, int kvd, int window, float scale, hc_stream st);
+int hc_attn_prefill_on(void);
+void hc_set_attn_prefill(int on);
 /* For j < n: NLL of logits row rows[j] against targets[j]; with ref: KL(P_ref || P), argmax match. */
 harp_status hc_score(const float *logits, const float *ref, const int32_t *rows, const int32_t *targets, int n,
                      int vocab, double *nll, double *kld, int *agree, hc_stream st);

@@ -1,0 +1,208 @@
+// Prefill attention in one launch (cuda_kernels.h, hc_attn_prefill): scores, the masked softmax and
+// the weighted values of a (sequence, head) block computed tile by tile with a running maximum and
+// sum, so the n × T score matrix never exists. It replaces cuBLAS scores + softmax_kernel + cuBLAS
+// context, whose score matrix (8 192 rows × heads × keys a perplexity batch) was the larger part of
+// that path's time and memory traffic. fp32 throughout (FFMA, expf), like the path it replaces; the
+// result differs from it only by summation order. Causal masking skips whole key tiles: a query tile
+// reads only the keys its rows can see.
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "core/core.h"
+#include "cuda/cuda_kernels.h"
+}
+
+namespace {
+
+constexpr int kBQ = 64;         // query rows a CTA
+constexpr int kThreads = 256;   // 16 × 16: thread (ty, tx) owns rows 4·ty .. 4·ty+3
+constexpr int kPad = 4;         // row padding of the shared tiles (float4-aligned, spreads banks)
+
+int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH
+
+template <int HD, int BK>
+struct Smem {
+    static constexpr int q = kBQ * (HD + kPad), k = BK * (HD + kPad), v = BK * HD, p = BK * (kBQ + kPad);
+    static constexpr size_t bytes = sizeof(float) * (size_t)(q + k + v + p);
+};
+
+__device__ __forceinline__ int first_key(int pos, int window) { return window > 0 && pos + 1 > window ? pos + 1 - window : 0; }
+
+// rows × HD floats from src (row stride ld) into dst (row stride HD + kPad); rows past `valid` get zeros
+template <int HD, int ROWS>
+__device__ __forceinline__ void load_tile(float *dst, int dst_ld, const float *src, size_t ld, int valid) {
+    constexpr int per_row = HD / 4;
+    for (int f = threadIdx.x; f < ROWS * per_row; f += kThreads) {
+        const int r = f / per_row, c4 = f % per_row;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (r < valid) v = *reinterpret_cast<const float4 *>(src + (size_t)r * ld + 4 * c4);
+        *reinterpret_cast<float4 *>(dst + r * dst_ld + 4 * c4) = v;
+    }
+}
+
+// grid (query tiles, nz); z's pointers from the tables. Query row i of z sits at position p0 + i and sees
+// keys first_key(p0 + i) .. p0 + i of the T its K / V hold.
+template <int HD, int BK>
+__global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *const *Kt, const float *const *Qt, const float *const *Vt,
+                                                                float *const *Ot, int n, int T, int p0, int qd, int kvd, int window,
+                                                                float scale) {
+    using S = Smem<HD, BK>;
+    extern __shared__ float4 smem4[];
+    float *Qs = reinterpret_cast<float *>(smem4), *Ks = Qs + S::q, *Vs = Ks + S::k, *Ps = Vs + S::v;
+    constexpr int QLD = HD + kPad, KLD = HD + kPad, PLD = kBQ + kPad, NV = BK / 16, NG = HD / 64;
+    const int z = blockIdx.y, tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
+    const int i0 = (gridDim.x - 1 - blockIdx.x) * kBQ;   // the longest tiles first
+    const int rows = min(kBQ, n - i0);
+    const float *K = Kt[z], *V = Vt[z];
+    load_tile<HD, kBQ>(Qs, QLD, Qt[z] + (size_t)i0 * qd, (size_t)qd, rows);
+
+    float o[4][NG][4], m[4], l[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+        m[u] = -INFINITY, l[u] = 0.f;
+#pragma unroll
+        for (int g = 0; g < NG; g++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) o[u][g][e] = 0.f;
+    }
+    const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;   // positions of the tile's first and last row
+    const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
+    for (int j0 = j_begin; j0 < j_end; j0 += BK) {
+        const int kv_rows = min(BK, T - j0);
+        __syncthreads();   // the previous tile's K, V, P are read
+        load_tile<HD, BK>(Ks, KLD, K + (size_t)j0 * kvd, (size_t)kvd, kv_rows);
+        load_tile<HD, BK>(Vs, HD, V + (size_t)j0 * kvd, (size_t)kvd, kv_rows);
+        __syncthreads();
+        float s[4][NV];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+#pragma unroll
+            for (int v = 0; v < NV; v++) s[u][v] = 0.f;
+#pragma unroll 4
+        for (int d = 0; d < HD; d += 4) {
+            float4 qa[4], kb[NV];
+#pragma unroll
+            for (int u = 0; u < 4; u++) qa[u] = *reinterpret_cast<const float4 *>(Qs + (4 * ty + u) * QLD + d);
+#pragma unroll
+            for (int v = 0; v < NV; v++) kb[v] = *reinterpret_cast<const float4 *>(Ks + (tx + 16 * v) * KLD + d);
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+#pragma unroll
+                for (int v = 0; v < NV; v++)
+                    s[u][v] += qa[u].x * kb[v].x + qa[u].y * kb[v].y + qa[u].z * kb[v].z + qa[u].w * kb[v].w;
+        }
+        // mask, running maximum and sum (the 16 lanes of a row group agree on m: shuffles within a half warp)
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            const int pos = p0 + i0 + 4 * ty + u, lo = first_key(pos, window);
+            float mt = -INFINITY;
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                const int j = j0 + tx + 16 * v;
+                s[u][v] = j >= lo && j <= pos && j < T ? s[u][v] * scale : -INFINITY;
+                mt = fmaxf(mt, s[u][v]);
+            }
+#pragma unroll
+            for (int off = 8; off > 0; off >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, off));
+            const float mn = fmaxf(m[u], mt);
+            const float corr = mn == -INFINITY ? 1.f : expf(m[u] - mn);   // m[u] = -inf, mn finite: 0
+            const float base = mn == -INFINITY ? 0.f : mn;
+            float ps = 0.f;
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                s[u][v] = s[u][v] == -INFINITY ? 0.f : expf(s[u][v] - base);
+                ps += s[u][v];
+            }
+            l[u] = l[u] * corr + ps;   // a lane's share of the row's sum; the shares are added at the end
+            m[u] = mn;
+#pragma unroll
+            for (int g = 0; g < NG; g++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) o[u][g][e] *= corr;
+        }
+#pragma unroll
+        for (int v = 0; v < NV; v++)
+            *reinterpret_cast<float4 *>(Ps + (tx + 16 * v) * PLD + 4 * ty) = make_float4(s[0][v], s[1][v], s[2][v], s[3][v]);
+        __syncthreads();
+        const int cmax = min(BK, j_end - j0);
+#pragma unroll 4
+        for (int c = 0; c < cmax; c++) {
+            const float4 pa = *reinterpret_cast<const float4 *>(Ps + c * PLD + 4 * ty);
+            const float pu[4] = {pa.x, pa.y, pa.z, pa.w};
+#pragma unroll
+            for (int g = 0; g < NG; g++) {
+                const float4 vb = *reinterpret_cast<const float4 *>(Vs + c * HD + 64 * g + 4 * tx);
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    o[u][g][0] += pu[u] * vb.x;
+                    o[u][g][1] += pu[u] * vb.y;
+                    o[u][g][2] += pu[u] * vb.z;
+                    o[u][g][3] += pu[u] * vb.w;
+                }
+            }
+        }
+    }
+    float *O = Ot[z];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+        float sum = l[u];
+#pragma unroll
+        for (int off = 8; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        const int r = 4 * ty + u;
+        if (r >= rows) continue;
+        const float inv = 1.f / sum;
+#pragma unroll
+        for (int g = 0; g < NG; g++)
+            *reinterpret_cast<float4 *>(O + (size_t)(i0 + r) * qd + 64 * g + 4 * tx) =
+                make_float4(o[u][g][0] * inv, o[u][g][1] * inv, o[u][g][2] * inv, o[u][g][3] * inv);
+    }
+}
+
+template <int HD, int BK>
+harp_status launch(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
+                   int qd, int kvd, int window, float scale, cudaStream_t st) {
+    static unsigned long long attr_set = 0;   // devices where the kernel may use more than 48 KiB of shared memory
+    const size_t smem = Smem<HD, BK>::bytes;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return hc_launched("prefill attention (device)");
+    const unsigned long long bit = 1ull << (dev & 63);
+    if (!(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) & bit)) {
+        if (cudaFuncSetAttribute(attn_prefill_kernel<HD, BK>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+            return hc_launched("prefill attention (shared memory)");
+        __atomic_fetch_or(&attr_set, bit, __ATOMIC_RELEASE);
+    }
+    const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
+    attn_prefill_kernel<HD, BK><<<grid, kThreads, smem, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale);
+    return hc_launched("prefill attention");
+}
+
+}  // namespace
+
+extern "C" int hc_attn_prefill_on(void) {
+    int f = __atomic_load_n(&g_flash, __ATOMIC_RELAXED);
+    if (f < 0) {
+        const char *e = getenv("HARP_CUDA_FLASH");
+        f = !(e && !strcmp(e, "0"));
+        __atomic_store_n(&g_flash, f, __ATOMIC_RELAXED);
+    }
+    return f;
+}
+
+extern "C" void hc_set_attn_prefill(int on) { __atomic_store_n(&g_flash, on ? 1 : 0, __ATOMIC_RELAXED); }
+
+extern "C" harp_status hc_attn_prefill(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz,
+                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, hc_stream st) {
+    if (nz < 1 || n < 1) return HARP_OK;
+    if (T < p0 + n || qd % 4 || kvd % 4)
+        return harp_err(HARP_ERR_SHAPE, "cuda prefill attention: %d queries at %d over %d keys, strides %d / %d", n, p0, T, qd, kvd);
+    cudaStream_t s = (cudaStream_t)st;
+    switch (head_dim) {
+    case 64: return launch<64, 64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
+    case 128: return launch<128, 32>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
+    default: return HARP_ERR_UNSUPPORTED;   // the caller keeps the cuBLAS path
+    }
+}

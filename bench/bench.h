@@ -4,8 +4,8 @@
  *
  * This header is the benchmarks' one door into the library below its public API: the module APIs
  * they time or build inputs with (core: RNG, aligned buffers, fp16; quant: the E8P codebook, the
- * ldp2 int4-activation GEMV; model: synthetic models of a shape; cuda: the decode engine and, in CUDA builds, cuBLAS through the
- * cublas_dl.h wrappers) and the BLAS baselines (cblas). Benchmarks include only this, cli.h and
+ * ldp2 int4-activation GEMV; model: synthetic models of a shape and the backend interface; cuda: the decode engine and, in
+ * CUDA builds, cuBLAS through the cublas_dl.h wrappers and the prefill-attention switch) and the BLAS baselines (cblas). Benchmarks include only this, cli.h and
  * include/ headers. */
 #ifndef HARP_BENCH_H
 #define HARP_BENCH_H
@@ -18,7 +18,11 @@
 #include "cuda/dec_ldp.h"
 #include "cuda/dec_synth.h"
 #include "harp.h"
+#include "model/backend.h"
 #include "model/model.h"
+#ifdef HARP_HAVE_CUDA
+#include "cuda/cuda_kernels.h"
+#endif
 #include "quant/e8p.h"
 #include "quant/ldp.h"
 

@@ -12,6 +12,8 @@
  *            rows against folded into the weights (dec_fold_weights), and which the cost rule picks;
  *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention), then the same over the
  *            4-bit KV cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4) with its ratio vs_kv16;
+ *   pattn    prefill attention of independent windows through the CUDA backend's attention op (what
+ *            `ppl --gpu` runs), one launch (hc_attn_prefill) against cuBLAS + softmax, fp16 cache;
  *   copy     cudaMemcpy device-to-device (bytes read + written).
  * --profile runs each selected GEMV once (after a warm-up) for Nsight Compute and prints nothing. */
 #define _POSIX_C_SOURCE 200809L
@@ -737,11 +739,96 @@ static double run_attn(gctx *g, int nh, int nkv, int ctx, int B, int kv_bits, do
     return us;
 }
 
+/* ---- prefill attention: the backend's op over windows, one launch vs cuBLAS + softmax ------------------- */
+
+typedef struct pa {
+    harp_backend *b;
+    harp_ws *ws;
+    harp_kv_cache kv;
+    const harp_plan *p;
+    float *q, *out;
+} pa;
+
+/* Median µs of the op, launch to completion (host clock around the call and the backend's sync: the
+ * backend runs on its own stream; these calls take 0.1–100 ms, so the µs of the host side hardly count). */
+static double pa_time(const gctx *g, pa *a) {
+    HCHK(a->b->vt->attention(a->b, a->ws, a->q, &a->kv, 0, a->p, a->out));
+    HCHK(a->b->vt->sync(a->b));
+    double t[32];
+    const int reps = g->reps < 32 ? g->reps : 32;
+    for (int r = 0; r < reps; r++) {
+        const double t0 = harp_time_s();
+        HCHK(a->b->vt->attention(a->b, a->ws, a->q, &a->kv, 0, a->p, a->out));
+        HCHK(a->b->vt->sync(a->b));
+        t[r] = (harp_time_s() - t0) * 1e6;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    return t[reps / 2];
+}
+
+/* windows of ctx rows (enough for --prefill-rows, at least one), heads nh / nkv, head_dim hd */
+static void run_pattn(gctx *g, harp_backend *b, int nh, int nkv, int hd, int ctx, int rows) {
+    const int W = rows / ctx > 0 ? rows / ctx : 1, R = W * ctx, qd = nh * hd, kvd = nkv * hd;
+    harp_span *sp = malloc(sizeof *sp * (size_t)W);
+    if (!sp) cli_die(CLI_EXIT_FAIL, "pattn: out of memory");
+    for (int w = 0; w < W; w++) sp[w] = (harp_span){w * ctx, ctx, 0, -1, w * ctx};
+    const harp_plan plan = {sp, W, R, 0, 1};
+    harp_dims d = {qd, 3 * qd, nh, nkv, hd, 8, 1, 0, R, ctx};
+    pa a = {b, NULL, {HARP_QTYPE_F16, 1, R, kvd, (size_t)kvd * 2, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL}, &plan, NULL, NULL};
+    harp_rng rng;
+    harp_rng_seed(&rng, 11);
+    const size_t nkvv = (size_t)R * kvd, nq = (size_t)R * qd;
+    uint16_t *hk = malloc(2 * nkvv);
+    float *hq = malloc(4 * nq);
+    if (!hk || !hq) cli_die(CLI_EXIT_FAIL, "pattn: out of memory");
+    for (size_t i = 0; i < nkvv; i++) hk[i] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+    for (size_t i = 0; i < nq; i++) hq[i] = (float)harp_rng_normal(&rng);
+    CUCHK(cudaMalloc(&a.kv.k, 2 * nkvv));
+    CUCHK(cudaMalloc(&a.kv.v, 2 * nkvv));
+    CUCHK(cudaMalloc((void **)&a.q, 4 * nq));
+    CUCHK(cudaMalloc((void **)&a.out, 4 * nq));
+    CUCHK(cudaMemcpy(a.kv.k, hk, 2 * nkvv, cudaMemcpyHostToDevice));
+    CUCHK(cudaMemcpy(a.kv.v, hk, 2 * nkvv, cudaMemcpyHostToDevice));
+    CUCHK(cudaMemcpy(a.q, hq, 4 * nq, cudaMemcpyHostToDevice));
+    double us[2];
+    for (int mode = 0; mode < 2; mode++) {   /* 0: one launch, 1: cuBLAS + softmax (the workspace decides at creation) */
+        hc_set_attn_prefill(mode == 0);
+        HCHK(b->vt->ws_create(b, &d, &a.ws));
+        HCHK(b->vt->plan_begin(b, a.ws, &plan));
+        us[mode] = pa_time(g, &a);
+        b->vt->ws_free(b, a.ws);
+    }
+    hc_set_attn_prefill(1);
+    /* causal: query i sees i + 1 keys; 2 FLOP per multiply-add, scores and weighted values */
+    const double flops = 4.0 * W * nh * hd * ((double)ctx * (ctx + 1) / 2);
+    if (g->json)
+        printf("{\"bench\": \"gemv\", \"kind\": \"pattn\", \"device\": \"gpu\", \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
+               "\"ctx\": %d, \"windows\": %d, \"us_flash\": %.1f, \"us_cublas\": %.1f, \"speedup\": %.3f, \"tflops_flash\": %.2f, "
+               "\"tflops_cublas\": %.2f}\n",
+               nh, nkv, hd, ctx, W, us[0], us[1], us[1] / us[0], flops / (us[0] * 1e-6) / 1e12, flops / (us[1] * 1e-6) / 1e12);
+    else
+        printf("pattn   heads %d/%d hd %d ctx %5d x%-3d one launch %9.1f us (%5.1f TFLOP/s)  cuBLAS + softmax %9.1f us  (%.2fx)\n", nh, nkv,
+               hd, ctx, W, us[0], flops / (us[0] * 1e-6) / 1e12, us[1], us[1] / us[0]);
+    fflush(stdout);
+    cudaFree(a.kv.k), cudaFree(a.kv.v), cudaFree(a.q), cudaFree(a.out);
+    free(hk), free(hq), free(sp);
+}
+
+static void run_pattns(gctx *g, int rows) {
+    harp_backend *b = NULL;
+    HCHK(harp_backend_cuda_create(0, &b));
+    static const int shp[][3] = {{8, 4, 64}, {32, 32, 128}, {32, 8, 128}};   /* ref-llama, Llama-2-7B, Llama-3-8B */
+    static const int ctxs[] = {512, 2048, 4096};
+    for (size_t si = 0; si < sizeof shp / sizeof shp[0]; si++)
+        for (size_t ci = 0; ci < sizeof ctxs / sizeof ctxs[0]; ci++) run_pattn(g, b, shp[si][0], shp[si][1], shp[si][2], ctxs[ci], rows);
+    harp_backend_free(b);
+}
+
 /* ---- driver ------------------------------------------------------------------------------------------------- */
 
 static void usage_gpu(FILE *f) {
     fprintf(f, "usage: harp bench gemv --gpu [--json] [--shapes MxN,...] [--qtypes LIST] [--batch LIST] [--rotations rht,harp]\n"
-               "                         [--modes gemv,linear,prefill,pfold,attn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
+               "                         [--modes gemv,linear,prefill,pfold,attn,pattn] [--prefill-rows N] [--reps N] [--cold-mb MB]\n"
                "                         [--variants] [--profile]\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 (default: these) qtip2 qtip3 qtip4 (HYB),\n"
                "          qtipK-1mad, qtipK-3inst, ldp2_a4 ldp2 (gemv rows only, group 128;\n"
@@ -806,7 +893,9 @@ int bench_gemv_gpu(int argc, char **argv) {
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench gemv --gpu: no CUDA device");
     CUCHK(cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking));
     const int do_gemv = strstr(modes, "gemv") != NULL, do_lin = strstr(modes, "linear") != NULL;
-    const int do_pf = strstr(modes, "prefill") != NULL, do_at = strstr(modes, "attn") != NULL, do_fold = strstr(modes, "pfold") != NULL;
+    const int do_pf = strstr(modes, "prefill") != NULL, do_fold = strstr(modes, "pfold") != NULL, do_pa = strstr(modes, "pattn") != NULL;
+    int do_at = 0;   /* "attn" alone, not the one inside "pattn" */
+    for (const char *t = strstr(modes, "attn"); t && !do_at; t = strstr(t + 1, "attn")) do_at = t == modes || t[-1] == ',';
     if (!profile) {
         g.copy_gbps = measure_copy(&g);
         struct cudaDeviceProp prop;
@@ -840,6 +929,7 @@ int bench_gemv_gpu(int argc, char **argv) {
                 }
             }
     }
+    if (do_pa && !profile) run_pattns(&g, prows);
     cudaStreamDestroy(g.s);
     return 0;
 }

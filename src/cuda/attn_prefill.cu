@@ -24,10 +24,11 @@ constexpr int kPad = 4;         // row padding of the shared tiles (float4-align
 
 int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH
 
+// Q once; K and V twice (the next tile streams in while this one is used); P.
 template <int HD, int BK>
 struct Smem {
     static constexpr int q = kBQ * (HD + kPad), k = BK * (HD + kPad), v = BK * HD, p = BK * (kBQ + kPad);
-    static constexpr size_t bytes = sizeof(float) * (size_t)(q + k + v + p);
+    static constexpr size_t bytes = sizeof(float) * (size_t)(q + 2 * (k + v) + p);
 };
 
 __device__ __forceinline__ int first_key(int pos, int window) { return window > 0 && pos + 1 > window ? pos + 1 - window : 0; }
@@ -44,6 +45,23 @@ __device__ __forceinline__ void load_tile(float *dst, int dst_ld, const float *s
     }
 }
 
+// The same for K / V tiles, asynchronously (cp.async, 16 bytes a copy; rows past `valid` are zero-filled
+// by a source size of 0, their address clamped to row 0, which always exists)
+template <int HD, int ROWS>
+__device__ __forceinline__ void load_tile_async(float *dst, int dst_ld, const float *src, size_t ld, int valid) {
+    constexpr int per_row = HD / 4;
+    for (int f = threadIdx.x; f < ROWS * per_row; f += kThreads) {
+        const int r = f / per_row, c4 = f % per_row;
+        const float *g = src + (size_t)(r < valid ? r : 0) * ld + 4 * c4;
+        const unsigned s = (unsigned)__cvta_generic_to_shared(dst + r * dst_ld + 4 * c4);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(r < valid ? 16 : 0) : "memory");
+    }
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+
 // grid (query tiles, nz); z's pointers from the tables. Query row i of z sits at position p0 + i and sees
 // keys first_key(p0 + i) .. p0 + i of the T its K / V hold.
 template <int HD, int BK>
@@ -52,7 +70,7 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
                                                                 float scale) {
     using S = Smem<HD, BK>;
     extern __shared__ float4 smem4[];
-    float *Qs = reinterpret_cast<float *>(smem4), *Ks = Qs + S::q, *Vs = Ks + S::k, *Ps = Vs + S::v;
+    float *Qs = reinterpret_cast<float *>(smem4), *Kb = Qs + S::q, *Vb = Kb + 2 * S::k, *Ps = Vb + 2 * S::v;
     constexpr int QLD = HD + kPad, KLD = HD + kPad, PLD = kBQ + kPad, NV = BK / 16, NG = HD / 64;
     const int z = blockIdx.y, tid = threadIdx.x, ty = tid >> 4, tx = tid & 15;
     const int i0 = (gridDim.x - 1 - blockIdx.x) * kBQ;   // the longest tiles first
@@ -71,11 +89,20 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
     }
     const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;   // positions of the tile's first and last row
     const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
-    for (int j0 = j_begin; j0 < j_end; j0 += BK) {
-        const int kv_rows = min(BK, T - j0);
-        __syncthreads();   // the previous tile's K, V, P are read
-        load_tile<HD, BK>(Ks, KLD, K + (size_t)j0 * kvd, (size_t)kvd, kv_rows);
-        load_tile<HD, BK>(Vs, HD, V + (size_t)j0 * kvd, (size_t)kvd, kv_rows);
+    if (j_begin < j_end) {
+        load_tile_async<HD, BK>(Kb, KLD, K + (size_t)j_begin * kvd, (size_t)kvd, min(BK, T - j_begin));
+        load_tile_async<HD, BK>(Vb, HD, V + (size_t)j_begin * kvd, (size_t)kvd, min(BK, T - j_begin));
+    }
+    cp_async_commit();
+    for (int j0 = j_begin, buf = 0; j0 < j_end; j0 += BK, buf ^= 1) {
+        const float *Ks = Kb + buf * S::k, *Vs = Vb + buf * S::v;
+        const int jn = j0 + BK;
+        if (jn < j_end) {   // the next tile into the other buffer, read by no one since the last iteration's closing barrier
+            load_tile_async<HD, BK>(Kb + (buf ^ 1) * S::k, KLD, K + (size_t)jn * kvd, (size_t)kvd, min(BK, T - jn));
+            load_tile_async<HD, BK>(Vb + (buf ^ 1) * S::v, HD, V + (size_t)jn * kvd, (size_t)kvd, min(BK, T - jn));
+        }
+        cp_async_commit();
+        cp_async_wait<1>();   // this tile's group (the newest, possibly empty, may still be in flight)
         __syncthreads();
         float s[4][NV];
 #pragma unroll
@@ -145,6 +172,7 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
                 }
             }
         }
+        __syncthreads();   // K, V of this buffer and P are read before they are overwritten
     }
     float *O = Ot[z];
 #pragma unroll

@@ -13,7 +13,8 @@
  *   attn     decode attention over an fp16 KV cache (RoPE + KV store + attention), then the same over the
  *            4-bit KV cache of W/A/KV models (dec_rope_kv4 + dec_attn_kv4) with its ratio vs_kv16;
  *   pattn    prefill attention of independent windows through the CUDA backend's attention op (what
- *            `ppl --gpu` runs), one launch (hc_attn_prefill) against cuBLAS + softmax, fp16 cache;
+ *            `ppl --gpu` runs) over an fp16 cache: one launch on the tensor cores, one launch in fp32
+ *            FFMA (hc_attn_prefill modes 2, 1) and cuBLAS + softmax (mode 0);
  *   copy     cudaMemcpy device-to-device (bytes read + written).
  * --profile runs each selected GEMV once (after a warm-up) for Nsight Compute and prints nothing. */
 #define _POSIX_C_SOURCE 200809L
@@ -790,25 +791,26 @@ static void run_pattn(gctx *g, harp_backend *b, int nh, int nkv, int hd, int ctx
     CUCHK(cudaMemcpy(a.kv.k, hk, 2 * nkvv, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(a.kv.v, hk, 2 * nkvv, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(a.q, hq, 4 * nq, cudaMemcpyHostToDevice));
-    double us[2];
-    for (int mode = 0; mode < 2; mode++) {   /* 0: one launch, 1: cuBLAS + softmax (the workspace decides at creation) */
-        hc_set_attn_prefill(mode == 0);
+    double us[3];   /* hc_attn_prefill modes 2 (tensor cores), 1 (FFMA), 0 (cuBLAS + softmax: the workspace decides at creation) */
+    for (int mode = 2; mode >= 0; mode--) {
+        hc_set_attn_prefill(mode);
         HCHK(b->vt->ws_create(b, &d, &a.ws));
         HCHK(b->vt->plan_begin(b, a.ws, &plan));
-        us[mode] = pa_time(g, &a);
+        us[2 - mode] = pa_time(g, &a);
         b->vt->ws_free(b, a.ws);
     }
-    hc_set_attn_prefill(1);
+    hc_set_attn_prefill(2);
     /* causal: query i sees i + 1 keys; 2 FLOP per multiply-add, scores and weighted values */
     const double flops = 4.0 * W * nh * hd * ((double)ctx * (ctx + 1) / 2);
     if (g->json)
         printf("{\"bench\": \"gemv\", \"kind\": \"pattn\", \"device\": \"gpu\", \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
-               "\"ctx\": %d, \"windows\": %d, \"us_flash\": %.1f, \"us_cublas\": %.1f, \"speedup\": %.3f, \"tflops_flash\": %.2f, "
-               "\"tflops_cublas\": %.2f}\n",
-               nh, nkv, hd, ctx, W, us[0], us[1], us[1] / us[0], flops / (us[0] * 1e-6) / 1e12, flops / (us[1] * 1e-6) / 1e12);
+               "\"ctx\": %d, \"windows\": %d, \"us_tc\": %.1f, \"us_flash\": %.1f, \"us_cublas\": %.1f, \"speedup\": %.3f, "
+               "\"speedup_flash\": %.3f, \"tflops_tc\": %.2f, \"tflops_flash\": %.2f, \"tflops_cublas\": %.2f}\n",
+               nh, nkv, hd, ctx, W, us[0], us[1], us[2], us[2] / us[0], us[2] / us[1], flops / (us[0] * 1e-6) / 1e12,
+               flops / (us[1] * 1e-6) / 1e12, flops / (us[2] * 1e-6) / 1e12);
     else
-        printf("pattn   heads %d/%d hd %d ctx %5d x%-3d one launch %9.1f us (%5.1f TFLOP/s)  cuBLAS + softmax %9.1f us  (%.2fx)\n", nh, nkv,
-               hd, ctx, W, us[0], flops / (us[0] * 1e-6) / 1e12, us[1], us[1] / us[0]);
+        printf("pattn   heads %d/%d hd %d ctx %5d x%-3d tensor cores %9.1f us (%5.1f TFLOP/s)  FFMA %9.1f us  cuBLAS + softmax %9.1f us  "
+               "(%.2fx, %.2fx)\n", nh, nkv, hd, ctx, W, us[0], flops / (us[0] * 1e-6) / 1e12, us[1], us[2], us[2] / us[0], us[2] / us[1]);
     fflush(stdout);
     cudaFree(a.kv.k), cudaFree(a.kv.v), cudaFree(a.q), cudaFree(a.out);
     free(hk), free(hq), free(sp);

@@ -12,8 +12,8 @@
  *             linear_ex (RMSNorm first, accumulate) against the CPU's rmsnorm, linear, add
  *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref (plans of
  *             one row per sequence take the CUDA backend's decode kernel, the others the one-launch
- *             prefill kernel at head sizes 64 / 128 and cuBLAS + softmax otherwise; those plans run
- *             both ways: hc_set_attn_prefill 1 and 0)
+ *             prefill kernel at head sizes 64 / 128 — on the tensor cores over fp16 caches — and cuBLAS
+ *             + softmax otherwise; those plans run in every mode: hc_set_attn_prefill 2, 1 and 0)
  *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
 #include <float.h>
 #include <math.h>
@@ -517,8 +517,8 @@ int main(void) {
     /* many-row plans, with the one-launch prefill kernel (head sizes 64 and 128: several query and key
      * tiles, partial last tiles, sliding windows across tiles, continuations at pos0 > 0, roots of
      * different lengths) and with cuBLAS + softmax */
-    for (int flash = 1; flash >= 0; flash--) {
-        hc_set_attn_prefill(flash);
+    for (int mode = 2; mode >= 0; mode--) {
+        hc_set_attn_prefill(mode);
         test_windows_attention(1, 2, 1, 1, 2, 0);
         test_windows_attention(3, 37, 6, 2, 24, 0);
         test_windows_attention(2, 129, 8, 4, 64, 0);
@@ -536,7 +536,7 @@ int main(void) {
         test_attention(roots, 3, 2, 1, 128, 50);
         test_attention(mixed, 3, 4, 2, 16, 0);
     }
-    hc_set_attn_prefill(1);
+    hc_set_attn_prefill(2);
     harp_span dec[1] = {{0, 1, 100, -1, 100}};
     test_attention(dec, 1, 6, 2, 24, 13);
     /* one row per sequence: the CUDA backend's decode kernel (positions from device memory, split over

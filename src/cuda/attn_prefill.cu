@@ -5,6 +5,13 @@
 // that path's time and memory traffic. fp32 throughout (FFMA, expf), like the path it replaces; the
 // result differs from it only by summation order. Causal masking skips whole key tiles: a query tile
 // reads only the keys its rows can see.
+//
+// Over an fp16 cache a second kernel runs both products on the tensor cores (mma.m16n8k16, fp32
+// accumulation) at the same fp32-level accuracy: K and V are fp16 values (exact in the fp16 operands),
+// and the fp32 operands Q and P are each split into fp16 h + lo (Q·K = Qh·K + Ql·K, P·V = Ph·V + Pl·V;
+// the products of fp16 operands are exact in fp32, h + lo holds 22 of fp32's 24 bits). A query row whose
+// scaled values reach 2^14 is divided by a power of two first (exact) and its scores multiplied back.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -22,7 +29,7 @@ constexpr int kBQ = 64;         // query rows a CTA
 constexpr int kThreads = 256;   // 16 × 16: thread (ty, tx) owns rows 4·ty .. 4·ty+3
 constexpr int kPad = 4;         // row padding of the shared tiles (float4-aligned, spreads banks)
 
-int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH
+int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH; else 0 (cuBLAS + softmax), 1 (FFMA), 2 (tensor cores over fp16 caches)
 
 // Q once; K and V twice (the next tile streams in while this one is used); P.
 template <int HD, int BK>
@@ -190,6 +197,194 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
     }
 }
 
+// ---- tensor cores (fp16 caches) -------------------------------------------------------------------------
+
+constexpr int kTcThreads = 128;   // 4 warps × 16 query rows
+constexpr int kTcBK = 64;         // keys a tile
+
+template <int HD>
+struct TcSmem {
+    static constexpr int kld = HD + 8, vld = kTcBK + 8;   // halves a row: K keys × HD, V transposed HD × keys
+    static constexpr size_t bytes = sizeof(__half) * (size_t)(kTcBK * kld + HD * vld);
+};
+
+__device__ __forceinline__ uint32_t pack_h2(float a, float b) {
+    const __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
+// h = fp16(a, b), lo = fp16 of what h missed
+__device__ __forceinline__ void split_h2(float a, float b, uint32_t *h, uint32_t *lo) {
+    const __half2 hh = __floats2half2_rn(a, b);
+    const float2 f = __half22float2(hh);
+    *h = *reinterpret_cast<const uint32_t *>(&hh);
+    *lo = pack_h2(a - f.x, b - f.y);
+}
+
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The thread's fragment rows g and g + 8 of its warp's 16 (lane = 4g + t); columns 2t, 2t + 1 (+ 8).
+template <int HD>
+__global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float *const *Kt, const float *const *Qt, const float *const *Vt,
+                                                                     float *const *Ot, int n, int T, int p0, int qd, int kvd, int window,
+                                                                     float scale) {
+    using S = TcSmem<HD>;
+    constexpr int NKS = HD / 16, NJ = kTcBK / 8, NJD = HD / 8, NKK = kTcBK / 16;
+    extern __shared__ uint4 tc_smem[];
+    __half *Ks = reinterpret_cast<__half *>(tc_smem), *Vs = Ks + kTcBK * S::kld;
+    const int z = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int i0 = (gridDim.x - 1 - blockIdx.x) * kBQ, rows = min(kBQ, n - i0);
+    const int ra = warp * 16 + g, rb = ra + 8;   // tile rows
+    const float *Q = Qt[z], *K = Kt[z], *V = Vt[z];
+
+    // Q · scale as h + lo A fragments; a row's power of two keeps its values below 2^14
+    float amax[2] = {0.f, 0.f};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = h ? rb : ra;
+        if (r < rows)
+#pragma unroll
+            for (int ks = 0; ks < NKS; ks++)
+#pragma unroll
+                for (int c = 0; c < 2; c++) {
+                    const float2 v = *reinterpret_cast<const float2 *>(Q + (size_t)(i0 + r) * qd + 16 * ks + 8 * c + 2 * t);
+                    amax[h] = fmaxf(amax[h], fmaxf(fabsf(v.x), fabsf(v.y)));
+                }
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) amax[h] = fmaxf(amax[h], __shfl_xor_sync(0xffffffffu, amax[h], off));
+    }
+    float qs[2], back[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int ex = 0;
+        frexpf(amax[h] * scale, &ex);   // amax·scale < 2^ex
+        const int e = ex > 14 ? ex - 14 : 0;
+        qs[h] = ldexpf(scale, -e), back[h] = ldexpf(1.f, e);
+    }
+    uint32_t qh[NKS][4], ql[NKS][4];
+#pragma unroll
+    for (int ks = 0; ks < NKS; ks++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) {   // a0: row g, cols 2t; a1: row g + 8; a2: row g, cols 2t + 8; a3: row g + 8, cols 2t + 8
+            const int h = q & 1, r = h ? rb : ra, c = 16 * ks + 8 * (q >> 1) + 2 * t;
+            float2 v = make_float2(0.f, 0.f);
+            if (r < rows) v = *reinterpret_cast<const float2 *>(Q + (size_t)(i0 + r) * qd + c);
+            split_h2(v.x * qs[h], v.y * qs[h], &qh[ks][q], &ql[ks][q]);
+        }
+
+    float o[NJD][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int j = 0; j < NJD; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    const int pos[2] = {p0 + i0 + ra, p0 + i0 + rb}, lo_key[2] = {first_key(pos[0], window), first_key(pos[1], window)};
+    const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;
+    const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
+    for (int j0 = j_begin; j0 < j_end; j0 += kTcBK) {
+        const int kv_rows = min(kTcBK, T - j0);
+        __syncthreads();   // the previous tile is read
+        // K: rows of keys (lanes along a row); V transposed (lanes along the keys): fp16 values stored exactly
+        for (int f = threadIdx.x; f < kTcBK * HD / 4; f += kTcThreads) {
+            const int key = f / (HD / 4), c4 = f % (HD / 4);
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (key < kv_rows) v = *reinterpret_cast<const float4 *>(K + (size_t)(j0 + key) * kvd + 4 * c4);
+            *reinterpret_cast<uint2 *>(Ks + key * S::kld + 4 * c4) = make_uint2(pack_h2(v.x, v.y), pack_h2(v.z, v.w));
+        }
+        for (int f = threadIdx.x; f < kTcBK * HD / 4; f += kTcThreads) {
+            const int key = f % kTcBK, c4 = f / kTcBK;
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (key < kv_rows) v = *reinterpret_cast<const float4 *>(V + (size_t)(j0 + key) * kvd + 4 * c4);
+            Vs[(4 * c4 + 0) * S::vld + key] = __float2half_rn(v.x);
+            Vs[(4 * c4 + 1) * S::vld + key] = __float2half_rn(v.y);
+            Vs[(4 * c4 + 2) * S::vld + key] = __float2half_rn(v.z);
+            Vs[(4 * c4 + 3) * S::vld + key] = __float2half_rn(v.w);
+        }
+        __syncthreads();
+        float s[NJ][4];
+#pragma unroll
+        for (int j = 0; j < NJ; j++) {
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < NKS; ks++) {
+                const __half *kb = Ks + (8 * j + g) * S::kld + 16 * ks + 2 * t;
+                const uint32_t b0 = *reinterpret_cast<const uint32_t *>(kb), b1 = *reinterpret_cast<const uint32_t *>(kb + 8);
+                mma16816(s[j], qh[ks], b0, b1);
+                mma16816(s[j], ql[ks], b0, b1);
+            }
+        }
+        // mask, running maximum and sum of rows g (h = 0: c0, c1) and g + 8 (h = 1: c2, c3); a row's 4 lanes agree
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float mt = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < NJ; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int key = j0 + 8 * j + 2 * t + e;
+                    float &v = s[j][2 * h + e];
+                    v = key >= lo_key[h] && key <= pos[h] && key < T ? v * back[h] : -INFINITY;
+                    mt = fmaxf(mt, v);
+                }
+#pragma unroll
+            for (int off = 1; off < 4; off <<= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, off));
+            const float mn = fmaxf(m[h], mt);
+            const float corr = mn == -INFINITY ? 1.f : expf(m[h] - mn), base = mn == -INFINITY ? 0.f : mn;
+            float ps = 0.f;
+#pragma unroll
+            for (int j = 0; j < NJ; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    float &v = s[j][2 * h + e];
+                    v = v == -INFINITY ? 0.f : expf(v - base);
+                    ps += v;
+                }
+            l[h] = l[h] * corr + ps;
+            m[h] = mn;
+#pragma unroll
+            for (int jd = 0; jd < NJD; jd++) o[jd][2 * h] *= corr, o[jd][2 * h + 1] *= corr;
+        }
+        // P (the S fragments of key tiles 2kk, 2kk + 1 are the A fragment of keys 16kk .. 16kk + 15) · V
+#pragma unroll
+        for (int kk = 0; kk < NKK; kk++) {
+            uint32_t ph[4], pl[4];
+            split_h2(s[2 * kk][0], s[2 * kk][1], &ph[0], &pl[0]);
+            split_h2(s[2 * kk][2], s[2 * kk][3], &ph[1], &pl[1]);
+            split_h2(s[2 * kk + 1][0], s[2 * kk + 1][1], &ph[2], &pl[2]);
+            split_h2(s[2 * kk + 1][2], s[2 * kk + 1][3], &ph[3], &pl[3]);
+#pragma unroll
+            for (int jd = 0; jd < NJD; jd++) {
+                const __half *vb = Vs + (8 * jd + g) * S::vld + 16 * kk + 2 * t;
+                const uint32_t b0 = *reinterpret_cast<const uint32_t *>(vb), b1 = *reinterpret_cast<const uint32_t *>(vb + 8);
+                mma16816(o[jd], ph, b0, b1);
+                mma16816(o[jd], pl, b0, b1);
+            }
+        }
+    }
+    float *O = Ot[z];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        float sum = l[h];
+#pragma unroll
+        for (int off = 1; off < 4; off <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        const int r = h ? rb : ra;
+        if (r >= rows) continue;
+        const float inv = 1.f / sum;
+#pragma unroll
+        for (int jd = 0; jd < NJD; jd++)
+            *reinterpret_cast<float2 *>(O + (size_t)(i0 + r) * qd + 8 * jd + 2 * t) = make_float2(o[jd][2 * h] * inv, o[jd][2 * h + 1] * inv);
+    }
+}
+
+template <int HD>
+harp_status launch_tc(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
+                      int qd, int kvd, int window, float scale, cudaStream_t st) {
+    const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
+    attn_prefill_tc_kernel<HD><<<grid, kTcThreads, TcSmem<HD>::bytes, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale);
+    return hc_launched("prefill attention (tensor cores)");
+}
+
 template <int HD, int BK>
 harp_status launch(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
                    int qd, int kvd, int window, float scale, cudaStream_t st) {
@@ -214,20 +409,26 @@ extern "C" int hc_attn_prefill_on(void) {
     int f = __atomic_load_n(&g_flash, __ATOMIC_RELAXED);
     if (f < 0) {
         const char *e = getenv("HARP_CUDA_FLASH");
-        f = !(e && !strcmp(e, "0"));
+        f = e && (!strcmp(e, "0") || !strcmp(e, "1")) ? e[0] - '0' : 2;
         __atomic_store_n(&g_flash, f, __ATOMIC_RELAXED);
     }
     return f;
 }
 
-extern "C" void hc_set_attn_prefill(int on) { __atomic_store_n(&g_flash, on ? 1 : 0, __ATOMIC_RELAXED); }
+extern "C" void hc_set_attn_prefill(int mode) { __atomic_store_n(&g_flash, mode < 0 ? 0 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }
 
 extern "C" harp_status hc_attn_prefill(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz,
-                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, hc_stream st) {
+                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int f16_values,
+                                       hc_stream st) {
     if (nz < 1 || n < 1) return HARP_OK;
     if (T < p0 + n || qd % 4 || kvd % 4)
         return harp_err(HARP_ERR_SHAPE, "cuda prefill attention: %d queries at %d over %d keys, strides %d / %d", n, p0, T, qd, kvd);
     cudaStream_t s = (cudaStream_t)st;
+    if (f16_values && hc_attn_prefill_on() == 2) switch (head_dim) {
+        case 64: return launch_tc<64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
+        case 128: return launch_tc<128>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
+        default: break;
+        }
     switch (head_dim) {
     case 64: return launch<64, 64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
     case 128: return launch<128, 32>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);

@@ -797,13 +797,13 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_f32 *
 // offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·max_tokens (not
 // z·n·T: so the tables stay the same from one decode step to the next and are not uploaded again).
 harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
-                       int kvd) {
+                       int kvd, int f16) {
     const int hd = w->d.head_dim, qd = w->d.n_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd), one = 1.0f, zero = 0.0f;
     const float **K = (const float **)(tab + z0), **Q = (const float **)(tab + tz + z0);
     const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
     float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
-    if (!w->S) return hc_attn_prefill(K, Q, V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window, scale, st);
+    if (!w->S) return hc_attn_prefill(K, Q, V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window, scale, f16, st);
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
@@ -849,13 +849,13 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     int nh = w->d.n_heads;
     if (p->windows) {
         const harp_span *a = &p->seqs[0];
-        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim);
+        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim, f16);
     }
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *a = &p->seqs[s];
         if (a->n)
             HARP_TRY(attn_batch(blas, st, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
-                                kv->kv_dim));
+                                kv->kv_dim, f16));
     }
     return HARP_OK;
 }

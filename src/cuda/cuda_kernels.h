@@ -34,13 +34,16 @@ harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride,
  * stride qd; positions p0 .. p0+n-1) over keys 0 .. T-1 of K[z] / V[z] (row stride kvd; key j visible to
  * the query at position p for first ≤ j ≤ p, first = p + 1 - window with a sliding window, else 0),
  * scores scaled by scale, softmax, weighted values to O[z] (row stride qd). K, Q, V, O: device arrays
- * of nz device pointers. fp32, running maximum and sum per row (attn_prefill.cu). HARP_ERR_UNSUPPORTED
- * (nothing logged, nothing launched) for head sizes other than 64 and 128. hc_attn_prefill_on: whether
- * the backend uses it (HARP_CUDA_FLASH=0 or hc_set_attn_prefill(0): the cuBLAS + softmax path, for A/B). */
+ * of nz device pointers. fp32-level accuracy, running maximum and sum per row (attn_prefill.cu): on the
+ * tensor cores with fp16 h + lo splits of Q and P where f16_values says K and V are fp16 values (an fp16
+ * cache widened) and the mode is 2, else fp32 FFMA. HARP_ERR_UNSUPPORTED (nothing logged, nothing
+ * launched) for head sizes other than 64 and 128. hc_attn_prefill_on: the mode the backend uses — 2
+ * (default), 1 (FFMA only: HARP_CUDA_FLASH=1) or 0 (the cuBLAS + softmax path: HARP_CUDA_FLASH=0), for
+ * A/B; hc_set_attn_prefill sets it for the process. */
 harp_status hc_attn_prefill(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n,
-                            int T, int p0, int head_dim, int qd, int kvd, int window, float scale, hc_stream st);
+                            int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int f16_values, hc_stream st);
 int hc_attn_prefill_on(void);
-void hc_set_attn_prefill(int on);
+void hc_set_attn_prefill(int mode);
 /* For j < n: NLL of logits row rows[j] against targets[j]; with ref: KL(P_ref || P), argmax match. */
 harp_status hc_score(const float *logits, const float *ref, const int32_t *rows, const int32_t *targets, int n,
                      int vocab, double *nll, double *kld, int *agree, hc_stream st);

@@ -6,9 +6,9 @@
 // result differs from it only by summation order. Causal masking skips whole key tiles: a query tile
 // reads only the keys its rows can see.
 //
-// Over an fp16 cache a second kernel runs both products on the tensor cores (mma.m16n8k16, fp32
-// accumulation) at the same fp32-level accuracy: K and V are fp16 values (exact in the fp16 operands),
-// and the fp32 operands Q and P are each split into fp16 h + lo (Q·K = Qh·K + Ql·K, P·V = Ph·V + Pl·V;
+// Over an fp16 cache a second kernel reads the cache's fp16 rows directly and runs both products on the
+// tensor cores (mma.m16n8k16, fp32 accumulation; V's transpose by ldmatrix) at the same fp32-level
+// accuracy: K and V are fp16 operands as they are, and the fp32 operands Q and P are each split into fp16 h + lo (Q·K = Qh·K + Ql·K, P·V = Ph·V + Pl·V;
 // the products of fp16 operands are exact in fp32, h + lo holds 22 of fp32's 24 bits). A query row whose
 // scaled values reach 2^14 is divided by a power of two first (exact) and its scores multiplied back.
 #include <cuda_fp16.h>
@@ -202,10 +202,12 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
 constexpr int kTcThreads = 128;   // 4 warps × 16 query rows
 constexpr int kTcBK = 64;         // keys a tile
 
+// K and V tiles as the cache holds them (keys × HD halves, rows padded by 8 halves), twice: the next
+// tile streams in (cp.async) while this one is used.
 template <int HD>
 struct TcSmem {
-    static constexpr int kld = HD + 8, vld = kTcBK + 8;   // halves a row: K keys × HD, V transposed HD × keys
-    static constexpr size_t bytes = sizeof(__half) * (size_t)(kTcBK * kld + HD * vld);
+    static constexpr int ld = HD + 8, tile = kTcBK * ld;
+    static constexpr size_t bytes = sizeof(__half) * (size_t)(4 * tile);
 };
 
 __device__ __forceinline__ uint32_t pack_h2(float a, float b) {
@@ -227,19 +229,41 @@ __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The thread's fragment rows g and g + 8 of its warp's 16 (lane = 4g + t); columns 2t, 2t + 1 (+ 8).
+// keys × HD halves of an fp16 cache (row stride ld halves) into a tile, 16 bytes a copy; keys past
+// `valid` zero-filled (source size 0, address clamped to key 0)
 template <int HD>
-__global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float *const *Kt, const float *const *Qt, const float *const *Vt,
+__device__ __forceinline__ void load_tile_h(__half *dst, const __half *src, size_t ld, int valid) {
+    constexpr int per_row = HD / 8;
+    for (int f = threadIdx.x; f < kTcBK * per_row; f += kTcThreads) {
+        const int r = f / per_row, c8 = f % per_row;
+        const __half *g = src + (size_t)(r < valid ? r : 0) * ld + 8 * c8;
+        const unsigned s = (unsigned)__cvta_generic_to_shared(dst + r * TcSmem<HD>::ld + 8 * c8);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(r < valid ? 16 : 0) : "memory");
+    }
+}
+
+// The thread's fragment rows are g and g + 8 of its warp's 16 (lane = 4g + t), its columns 2t, 2t + 1
+// (+ 8). K, V: fp16 rows of the cache (row stride kvd halves).
+template <int HD>
+__global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __half *const *Kt, const float *const *Qt, const __half *const *Vt,
                                                                      float *const *Ot, int n, int T, int p0, int qd, int kvd, int window,
                                                                      float scale) {
     using S = TcSmem<HD>;
     constexpr int NKS = HD / 16, NJ = kTcBK / 8, NJD = HD / 8, NKK = kTcBK / 16;
     extern __shared__ uint4 tc_smem[];
-    __half *Ks = reinterpret_cast<__half *>(tc_smem), *Vs = Ks + kTcBK * S::kld;
+    __half *Kb = reinterpret_cast<__half *>(tc_smem), *Vb = Kb + 2 * S::tile;
     const int z = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int i0 = (gridDim.x - 1 - blockIdx.x) * kBQ, rows = min(kBQ, n - i0);
     const int ra = warp * 16 + g, rb = ra + 8;   // tile rows
-    const float *Q = Qt[z], *K = Kt[z], *V = Vt[z];
+    const float *Q = Qt[z];
+    const __half *K = Kt[z], *V = Vt[z];
+    const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;
+    const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
+    if (j_begin < j_end) {   // the first tile streams in while Q is read
+        load_tile_h<HD>(Kb, K + (size_t)j_begin * kvd, (size_t)kvd, min(kTcBK, T - j_begin));
+        load_tile_h<HD>(Vb, V + (size_t)j_begin * kvd, (size_t)kvd, min(kTcBK, T - j_begin));
+    }
+    cp_async_commit();
 
     // Q · scale as h + lo A fragments; a row's power of two keeps its values below 2^14
     float amax[2] = {0.f, 0.f};
@@ -280,27 +304,18 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float
 #pragma unroll
     for (int j = 0; j < NJD; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
     const int pos[2] = {p0 + i0 + ra, p0 + i0 + rb}, lo_key[2] = {first_key(pos[0], window), first_key(pos[1], window)};
-    const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;
-    const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
-    for (int j0 = j_begin; j0 < j_end; j0 += kTcBK) {
-        const int kv_rows = min(kTcBK, T - j0);
-        __syncthreads();   // the previous tile is read
-        // K: rows of keys (lanes along a row); V transposed (lanes along the keys): fp16 values stored exactly
-        for (int f = threadIdx.x; f < kTcBK * HD / 4; f += kTcThreads) {
-            const int key = f / (HD / 4), c4 = f % (HD / 4);
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (key < kv_rows) v = *reinterpret_cast<const float4 *>(K + (size_t)(j0 + key) * kvd + 4 * c4);
-            *reinterpret_cast<uint2 *>(Ks + key * S::kld + 4 * c4) = make_uint2(pack_h2(v.x, v.y), pack_h2(v.z, v.w));
+    // ldmatrix .x4 .trans of V: lanes 0-7 / 8-15 address keys 0-7 / 8-15 of a 16-key step at dims 8jd,
+    // lanes 16-31 the same at dims 8jd + 8: b0, b1 of two dim tiles
+    const int v_key = lane & 15, v_dim = (lane >> 4) * 8;
+    for (int j0 = j_begin, buf = 0; j0 < j_end; j0 += kTcBK, buf ^= 1) {
+        const __half *Ks = Kb + buf * S::tile, *Vs = Vb + buf * S::tile;
+        const int jn = j0 + kTcBK;
+        if (jn < j_end) {   // the other buffer, free since the last iteration's closing barrier
+            load_tile_h<HD>(Kb + (buf ^ 1) * S::tile, K + (size_t)jn * kvd, (size_t)kvd, min(kTcBK, T - jn));
+            load_tile_h<HD>(Vb + (buf ^ 1) * S::tile, V + (size_t)jn * kvd, (size_t)kvd, min(kTcBK, T - jn));
         }
-        for (int f = threadIdx.x; f < kTcBK * HD / 4; f += kTcThreads) {
-            const int key = f % kTcBK, c4 = f / kTcBK;
-            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-            if (key < kv_rows) v = *reinterpret_cast<const float4 *>(V + (size_t)(j0 + key) * kvd + 4 * c4);
-            Vs[(4 * c4 + 0) * S::vld + key] = __float2half_rn(v.x);
-            Vs[(4 * c4 + 1) * S::vld + key] = __float2half_rn(v.y);
-            Vs[(4 * c4 + 2) * S::vld + key] = __float2half_rn(v.z);
-            Vs[(4 * c4 + 3) * S::vld + key] = __float2half_rn(v.w);
-        }
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
         float s[NJ][4];
 #pragma unroll
@@ -308,7 +323,7 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
             for (int ks = 0; ks < NKS; ks++) {
-                const __half *kb = Ks + (8 * j + g) * S::kld + 16 * ks + 2 * t;
+                const __half *kb = Ks + (8 * j + g) * S::ld + 16 * ks + 2 * t;
                 const uint32_t b0 = *reinterpret_cast<const uint32_t *>(kb), b1 = *reinterpret_cast<const uint32_t *>(kb + 8);
                 mma16816(s[j], qh[ks], b0, b1);
                 mma16816(s[j], ql[ks], b0, b1);
@@ -354,13 +369,18 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float
             split_h2(s[2 * kk + 1][0], s[2 * kk + 1][1], &ph[2], &pl[2]);
             split_h2(s[2 * kk + 1][2], s[2 * kk + 1][3], &ph[3], &pl[3]);
 #pragma unroll
-            for (int jd = 0; jd < NJD; jd++) {
-                const __half *vb = Vs + (8 * jd + g) * S::vld + 16 * kk + 2 * t;
-                const uint32_t b0 = *reinterpret_cast<const uint32_t *>(vb), b1 = *reinterpret_cast<const uint32_t *>(vb + 8);
-                mma16816(o[jd], ph, b0, b1);
-                mma16816(o[jd], pl, b0, b1);
+            for (int jd = 0; jd < NJD; jd += 2) {
+                uint32_t b[4];
+                const unsigned a = (unsigned)__cvta_generic_to_shared(Vs + (16 * kk + v_key) * S::ld + 8 * jd + v_dim);
+                asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                             : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(a));
+                mma16816(o[jd], ph, b[0], b[1]);
+                mma16816(o[jd], pl, b[0], b[1]);
+                mma16816(o[jd + 1], ph, b[2], b[3]);
+                mma16816(o[jd + 1], pl, b[2], b[3]);
             }
         }
+        __syncthreads();   // this buffer is read before the next iteration streams into it
     }
     float *O = Ot[z];
 #pragma unroll
@@ -377,27 +397,36 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const float
     }
 }
 
+// The opt-in above 48 KiB of dynamic shared memory, once per kernel and device
+template <class F>
+harp_status smem_opt_in(F *kernel, size_t smem, unsigned long long *done) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return hc_launched("prefill attention (device)");
+    const unsigned long long bit = 1ull << (dev & 63);
+    if (__atomic_load_n(done, __ATOMIC_ACQUIRE) & bit) return HARP_OK;
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+        return hc_launched("prefill attention (shared memory)");
+    __atomic_fetch_or(done, bit, __ATOMIC_RELEASE);
+    return HARP_OK;
+}
+
 template <int HD>
-harp_status launch_tc(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
+harp_status launch_tc(const void *const *K, const float *const *Q, const void *const *V, float *const *O, int nz, int n, int T, int p0,
                       int qd, int kvd, int window, float scale, cudaStream_t st) {
+    static unsigned long long done = 0;
+    HARP_TRY(smem_opt_in(attn_prefill_tc_kernel<HD>, TcSmem<HD>::bytes, &done));
     const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
-    attn_prefill_tc_kernel<HD><<<grid, kTcThreads, TcSmem<HD>::bytes, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale);
+    attn_prefill_tc_kernel<HD><<<grid, kTcThreads, TcSmem<HD>::bytes, st>>>((const __half *const *)K, Q, (const __half *const *)V, O, n, T,
+                                                                             p0, qd, kvd, window, scale);
     return hc_launched("prefill attention (tensor cores)");
 }
 
 template <int HD, int BK>
 harp_status launch(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
                    int qd, int kvd, int window, float scale, cudaStream_t st) {
-    static unsigned long long attr_set = 0;   // devices where the kernel may use more than 48 KiB of shared memory
+    static unsigned long long done = 0;
     const size_t smem = Smem<HD, BK>::bytes;
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return hc_launched("prefill attention (device)");
-    const unsigned long long bit = 1ull << (dev & 63);
-    if (!(__atomic_load_n(&attr_set, __ATOMIC_ACQUIRE) & bit)) {
-        if (cudaFuncSetAttribute(attn_prefill_kernel<HD, BK>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
-            return hc_launched("prefill attention (shared memory)");
-        __atomic_fetch_or(&attr_set, bit, __ATOMIC_RELEASE);
-    }
+    HARP_TRY(smem_opt_in(attn_prefill_kernel<HD, BK>, smem, &done));
     const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
     attn_prefill_kernel<HD, BK><<<grid, kThreads, smem, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale);
     return hc_launched("prefill attention");
@@ -417,21 +446,22 @@ extern "C" int hc_attn_prefill_on(void) {
 
 extern "C" void hc_set_attn_prefill(int mode) { __atomic_store_n(&g_flash, mode < 0 ? 0 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }
 
-extern "C" harp_status hc_attn_prefill(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz,
-                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int f16_values,
+extern "C" harp_status hc_attn_prefill(const void *const *K, const float *const *Q, const void *const *V, float *const *O, int nz,
+                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int kv_f16,
                                        hc_stream st) {
     if (nz < 1 || n < 1) return HARP_OK;
     if (T < p0 + n || qd % 4 || kvd % 4)
         return harp_err(HARP_ERR_SHAPE, "cuda prefill attention: %d queries at %d over %d keys, strides %d / %d", n, p0, T, qd, kvd);
     cudaStream_t s = (cudaStream_t)st;
-    if (f16_values && hc_attn_prefill_on() == 2) switch (head_dim) {
+    if (kv_f16) switch (head_dim) {
         case 64: return launch_tc<64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
         case 128: return launch_tc<128>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
-        default: break;
+        default: return HARP_ERR_UNSUPPORTED;
         }
+    const float *const *Kf = (const float *const *)K, *const *Vf = (const float *const *)V;
     switch (head_dim) {
-    case 64: return launch<64, 64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
-    case 128: return launch<128, 32>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
+    case 64: return launch<64, 64>(Kf, Q, Vf, O, nz, n, T, p0, qd, kvd, window, scale, s);
+    case 128: return launch<128, 32>(Kf, Q, Vf, O, nz, n, T, p0, qd, kvd, window, scale, s);
     default: return HARP_ERR_UNSUPPORTED;   // the caller keeps the cuBLAS path
     }
 }

@@ -737,15 +737,16 @@ harp_status tab_reserve(harp_backend *b, cuda_ws *w, int nz) {
 }
 
 // One cache layer as fp32 rows for the SGEMM attention: row r at k / v + (r − row0)·kvd.
-struct kv_f32 {
-    const float *k, *v;
-    int row0, kvd;
+// What attention reads of a layer's cache: rows from row0 on, kvd elements of esize bytes each.
+struct kv_view {
+    const void *k, *v;
+    int row0, kvd, esize;
 };
 
 // An fp32 cache is its own view; an fp16 one has the rows the plan's sequences read widened into
-// scratch (prefill plans only: decode attention reads fp16 directly).
-harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, kv_f32 *out) {
-    *out = kv_f32{(const float *)kv_at(kv, kv->k, layer, 0), (const float *)kv_at(kv, kv->v, layer, 0), 0, kv->kv_dim};
+// scratch (prefill plans off the tensor-core kernel only: it and decode attention read fp16 directly).
+harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, kv_view *out) {
+    *out = kv_view{kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), 0, kv->kv_dim, 4};
     if (kv->type == HARP_QTYPE_F32) return HARP_OK;
     int lo = kv->rows, hi = 0;
     for (int s = 0; s < p->n_seqs; s++) {
@@ -758,12 +759,12 @@ harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, i
     const size_t n = (size_t)(hi - lo) * kv->kv_dim;
     HARP_TRY(grow(b, w, (void **)&w->kv32, &w->kv32_cap, 2 * n * sizeof(float), "fp32 view of the KV cache"));
     HARP_TRY(hc_kv_widen(kv_at(kv, kv->k, layer, lo), kv_at(kv, kv->v, layer, lo), n, w->kv32, w->kv32 + n, impl_of(b)->stream));
-    *out = kv_f32{w->kv32, w->kv32 + n, lo, kv->kv_dim};
+    *out = kv_view{w->kv32, w->kv32 + n, lo, kv->kv_dim, 4};
     return HARP_OK;
 }
 
 // The layer's table for the plan (z = sequence · n_heads + head), uploaded when it changed.
-harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_f32 *kv, int layer, const harp_plan *p, float *out,
+harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_view *kv, int layer, const harp_plan *p, float *out,
                      void ***dev) {
     const harp_dims *d = &w->d;
     int nh = d->n_heads, hd = d->head_dim, grp = nh / d->n_kv_heads, qd = nh * hd, nz = p->n_seqs * nh;
@@ -778,7 +779,8 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_f32 *
             size_t z = (size_t)s * nh + hh, sz = p->windows ? z : (size_t)hh;
             const size_t kv_off = (size_t)(base - kv->row0) * kv->kvd + (size_t)(hh / grp) * hd;
             float *sc = w->S ? w->S + sz * sp->n * d->max_tokens : nullptr;
-            void *v[6] = {(void *)(kv->k + kv_off), (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd), (void *)(kv->v + kv_off), sc, sc,
+            const size_t kv_b = kv_off * (size_t)kv->esize;
+            void *v[6] = {(char *)kv->k + kv_b, (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd), (char *)kv->v + kv_b, sc, sc,
                           out + (size_t)sp->row0 * qd + (size_t)hh * hd};
             for (int a = 0; a < 6; a++) {
                 changed |= h[a * tz + z] != v[a];
@@ -797,13 +799,15 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_f32 *
 // offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·max_tokens (not
 // z·n·T: so the tables stay the same from one decode step to the next and are not uploaded again).
 harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
-                       int kvd, int f16) {
+                       int kvd, int kv_f16) {
     const int hd = w->d.head_dim, qd = w->d.n_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd), one = 1.0f, zero = 0.0f;
     const float **K = (const float **)(tab + z0), **Q = (const float **)(tab + tz + z0);
     const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
     float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
-    if (!w->S) return hc_attn_prefill(K, Q, V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window, scale, f16, st);
+    if (!w->S)
+        return hc_attn_prefill((const void *const *)K, Q, (const void *const *)V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window,
+                               scale, kv_f16, st);
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
@@ -840,22 +844,24 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
         w->s_bytes = score_bytes(&w->d);
         memset(w->tab_valid, 0, (size_t)w->d.n_layers * sizeof(int));   // the tables point into S
     }
-    kv_f32 v32;
-    HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &v32));
+    // the tensor-core kernel reads an fp16 cache as it is; the others read fp32
+    const int kv_f16 = f16 && !w->S && hc_attn_prefill_on() == 2;
+    kv_view view{kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), 0, kv->kv_dim, 2};
+    if (!kv_f16) HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &view));
     void **tab = NULL;
-    HARP_TRY(tab_fill(b, w, q, &v32, layer, p, out, &tab));
+    HARP_TRY(tab_fill(b, w, q, &view, layer, p, out, &tab));
     cublasHandle_t blas = impl_of(b)->blas;
     cudaStream_t st = impl_of(b)->stream;
     int nh = w->d.n_heads;
     if (p->windows) {
         const harp_span *a = &p->seqs[0];
-        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim, f16);
+        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim, kv_f16);
     }
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *a = &p->seqs[s];
         if (a->n)
             HARP_TRY(attn_batch(blas, st, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
-                                kv->kv_dim, f16));
+                                kv->kv_dim, kv_f16));
     }
     return HARP_OK;
 }

@@ -12,8 +12,9 @@
  *             linear_ex (RMSNorm first, accumulate) against the CPU's rmsnorm, linear, add
  *   attention |Δ| ≤ 1e-5 of both backends against the double reference harp_attention_ref (plans of
  *             one row per sequence take the CUDA backend's decode kernel, the others the one-launch
- *             prefill kernel at head sizes 64 / 128 — on the tensor cores over fp16 caches — and cuBLAS
- *             + softmax otherwise; those plans run in every mode: hc_set_attn_prefill 2, 1 and 0)
+ *             prefill kernel at head sizes 64 / 128 — on the tensor cores, fp32 caches split into h + lo — and cuBLAS
+ *             + softmax otherwise; those plans run in every mode: hc_set_attn_prefill 2, 1 and 0; keys of
+ *             1e5 in an fp32 cache take the tensor-core path's FFMA fallback)
  *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
 #include <float.h>
 #include <math.h>
@@ -354,7 +355,10 @@ static float *rounded(const float *x, size_t n, uint16_t **bits) {
 /* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
  * first position hold earlier keys/values (the same random data on both backends). f16: the CUDA
  * cache holds fp16 (kv_qtype F16), checked bit for bit against the CPU's fp32 cache rounded, and its
- * attention against the reference on those rounded keys and values. */
+ * attention against the reference on those rounded keys and values. g_kscale: the keys' magnitude
+ * (1e5 puts an fp32 cache past fp16's range: the tensor-core path's FFMA fallback). */
+static float g_kscale = 1.0f;
+
 static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int hd, int window, int f16) {
     harp_plan p = plan_of(sp, ns);
     int qd = nh * hd, kvd = nkv * hd, maxpos, cache_rows;
@@ -362,8 +366,8 @@ static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int h
     harp_dims d = dims(nh, nkv, hd, window, p.rows, maxpos);
     pair_ws w = make_ws(&d);
     size_t cache = 2 * (size_t)cache_rows * kvd, eb = f16 ? 2 : 4;
-    float *K0 = rnd(cache, 1.0f), *V0 = rnd(cache, 1.0f);
-    float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, 1.0f), *v = rnd((size_t)p.rows * kvd, 1.0f);
+    float *K0 = rnd(cache, g_kscale), *V0 = rnd(cache, 1.0f);
+    float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, g_kscale), *v = rnd((size_t)p.rows * kvd, 1.0f);
     harp_kv_cache kc = {.type = HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd, .row_bytes = (size_t)kvd * 4, .k = K0, .v = V0};
     harp_kv_cache kg = kc;
     uint16_t *K16 = NULL, *V16 = NULL;
@@ -535,6 +539,10 @@ int main(void) {
         test_attention(roots, 3, 4, 2, 64, 0);
         test_attention(roots, 3, 2, 1, 128, 50);
         test_attention(mixed, 3, 4, 2, 16, 0);
+        g_kscale = 1e5f;   /* fp32 cache only: an fp16 one cannot hold such keys */
+        test_attention_t(cont2, 1, 4, 2, 64, 0, 0);
+        test_attention_t(roots, 3, 2, 1, 128, 50, 0);
+        g_kscale = 1.0f;
     }
     hc_set_attn_prefill(2);
     harp_span dec[1] = {{0, 1, 100, -1, 100}};

@@ -74,7 +74,8 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 template <int HD, int BK>
 __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *const *Kt, const float *const *Qt, const float *const *Vt,
                                                                 float *const *Ot, int n, int T, int p0, int qd, int kvd, int window,
-                                                                float scale) {
+                                                                float scale, const int *only_if) {
+    if (only_if && !*only_if) return;   // the tensor-core kernel of the same launch pair took these rows
     using S = Smem<HD, BK>;
     extern __shared__ float4 smem4[];
     float *Qs = reinterpret_cast<float *>(smem4), *Kb = Qs + S::q, *Vb = Kb + 2 * S::k, *Ps = Vb + 2 * S::v;
@@ -200,14 +201,17 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
 // ---- tensor cores (fp16 caches) -------------------------------------------------------------------------
 
 constexpr int kTcThreads = 128;   // 4 warps × 16 query rows
-constexpr int kTcBK = 64;         // keys a tile
+// NP products a tile: 2 over an fp16 cache (Qh·K + Ql·K), 3 over an fp32 one split into h + lo
+// (Qh·Kh + Ql·Kh + Qh·Kl), each with P likewise; key tiles of 64 (2) or 32 (3) keys.
+template <int NP>
+__host__ __device__ constexpr int tc_bk() { return NP == 3 ? 32 : 64; }
 
-// K and V tiles as the cache holds them (keys × HD halves, rows padded by 8 halves), twice: the next
-// tile streams in (cp.async) while this one is used.
-template <int HD>
+// K and V tiles (and their lo parts for NP = 3) as fp16 rows (keys × HD halves, padded by 8), twice:
+// the next tile streams in (cp.async) while this one is used.
+template <int HD, int NP>
 struct TcSmem {
-    static constexpr int ld = HD + 8, tile = kTcBK * ld;
-    static constexpr size_t bytes = sizeof(__half) * (size_t)(4 * tile);
+    static constexpr int ld = HD + 8, tile = tc_bk<NP>() * ld, tiles = NP == 3 ? 4 : 2;
+    static constexpr size_t bytes = sizeof(__half) * (size_t)(2 * tiles * tile);
 };
 
 __device__ __forceinline__ uint32_t pack_h2(float a, float b) {
@@ -231,38 +235,54 @@ __device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32
 
 // keys × HD halves of an fp16 cache (row stride ld halves) into a tile, 16 bytes a copy; keys past
 // `valid` zero-filled (source size 0, address clamped to key 0)
-template <int HD>
+template <int HD, int BK>
 __device__ __forceinline__ void load_tile_h(__half *dst, const __half *src, size_t ld, int valid) {
     constexpr int per_row = HD / 8;
-    for (int f = threadIdx.x; f < kTcBK * per_row; f += kTcThreads) {
+    for (int f = threadIdx.x; f < BK * per_row; f += kTcThreads) {
         const int r = f / per_row, c8 = f % per_row;
         const __half *g = src + (size_t)(r < valid ? r : 0) * ld + 8 * c8;
-        const unsigned s = (unsigned)__cvta_generic_to_shared(dst + r * TcSmem<HD>::ld + 8 * c8);
+        const unsigned s = (unsigned)__cvta_generic_to_shared(dst + r * (HD + 8) + 8 * c8);
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(r < valid ? 16 : 0) : "memory");
     }
 }
 
+// One tile's K / V (and lo parts) into buffer buf
+template <int HD, int NP>
+__device__ __forceinline__ void load_kv_tiles(__half *sm, int buf, const __half *K, const __half *Kl, const __half *V, const __half *Vl,
+                                              int j0, int kvd, int valid) {
+    using S = TcSmem<HD, NP>;
+    constexpr int BK = tc_bk<NP>();
+    __half *b = sm + buf * S::tiles * S::tile;
+    const size_t o = (size_t)j0 * kvd;
+    load_tile_h<HD, BK>(b, K + o, (size_t)kvd, valid);
+    load_tile_h<HD, BK>(b + S::tile, V + o, (size_t)kvd, valid);
+    if (NP == 3) {
+        load_tile_h<HD, BK>(b + 2 * S::tile, Kl + o, (size_t)kvd, valid);
+        load_tile_h<HD, BK>(b + 3 * S::tile, Vl + o, (size_t)kvd, valid);
+    }
+}
+
 // The thread's fragment rows are g and g + 8 of its warp's 16 (lane = 4g + t), its columns 2t, 2t + 1
-// (+ 8). K, V: fp16 rows of the cache (row stride kvd halves).
-template <int HD>
-__global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __half *const *Kt, const float *const *Qt, const __half *const *Vt,
-                                                                     float *const *Ot, int n, int T, int p0, int qd, int kvd, int window,
-                                                                     float scale) {
-    using S = TcSmem<HD>;
-    constexpr int NKS = HD / 16, NJ = kTcBK / 8, NJD = HD / 8, NKK = kTcBK / 16;
+// (+ 8). K, V: fp16 rows (row stride kvd halves); NP = 3: Kl, Vl their lo parts, and nothing is done
+// where *skip is set (K or V did not fit fp16: the FFMA kernel of the same pair takes the rows).
+template <int HD, int NP>
+__global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __half *const *Kt, const __half *const *Klt, const float *const *Qt,
+                                                                     const __half *const *Vt, const __half *const *Vlt, float *const *Ot, int n,
+                                                                     int T, int p0, int qd, int kvd, int window, float scale,
+                                                                     const int *skip) {
+    using S = TcSmem<HD, NP>;
+    constexpr int BK = tc_bk<NP>(), NKS = HD / 16, NJ = BK / 8, NJD = HD / 8, NKK = BK / 16;
+    if (NP == 3 && *skip) return;
     extern __shared__ uint4 tc_smem[];
-    __half *Kb = reinterpret_cast<__half *>(tc_smem), *Vb = Kb + 2 * S::tile;
+    __half *sm = reinterpret_cast<__half *>(tc_smem);
     const int z = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int i0 = (gridDim.x - 1 - blockIdx.x) * kBQ, rows = min(kBQ, n - i0);
     const int ra = warp * 16 + g, rb = ra + 8;   // tile rows
     const float *Q = Qt[z];
-    const __half *K = Kt[z], *V = Vt[z];
+    const __half *K = Kt[z], *V = Vt[z], *Kl = NP == 3 ? Klt[z] : nullptr, *Vl = NP == 3 ? Vlt[z] : nullptr;
     const int pos_lo = p0 + i0, pos_hi = p0 + i0 + rows - 1;
     const int j_begin = first_key(pos_lo, window), j_end = min(pos_hi + 1, T);
-    if (j_begin < j_end) {   // the first tile streams in while Q is read
-        load_tile_h<HD>(Kb, K + (size_t)j_begin * kvd, (size_t)kvd, min(kTcBK, T - j_begin));
-        load_tile_h<HD>(Vb, V + (size_t)j_begin * kvd, (size_t)kvd, min(kTcBK, T - j_begin));
-    }
+    if (j_begin < j_end) load_kv_tiles<HD, NP>(sm, 0, K, Kl, V, Vl, j_begin, kvd, min(BK, T - j_begin));   // streams in while Q is read
     cp_async_commit();
 
     // Q · scale as h + lo A fragments; a row's power of two keeps its values below 2^14
@@ -307,13 +327,10 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __hal
     // ldmatrix .x4 .trans of V: lanes 0-7 / 8-15 address keys 0-7 / 8-15 of a 16-key step at dims 8jd,
     // lanes 16-31 the same at dims 8jd + 8: b0, b1 of two dim tiles
     const int v_key = lane & 15, v_dim = (lane >> 4) * 8;
-    for (int j0 = j_begin, buf = 0; j0 < j_end; j0 += kTcBK, buf ^= 1) {
-        const __half *Ks = Kb + buf * S::tile, *Vs = Vb + buf * S::tile;
-        const int jn = j0 + kTcBK;
-        if (jn < j_end) {   // the other buffer, free since the last iteration's closing barrier
-            load_tile_h<HD>(Kb + (buf ^ 1) * S::tile, K + (size_t)jn * kvd, (size_t)kvd, min(kTcBK, T - jn));
-            load_tile_h<HD>(Vb + (buf ^ 1) * S::tile, V + (size_t)jn * kvd, (size_t)kvd, min(kTcBK, T - jn));
-        }
+    for (int j0 = j_begin, buf = 0; j0 < j_end; j0 += BK, buf ^= 1) {
+        const __half *Ks = sm + buf * S::tiles * S::tile, *Vs = Ks + S::tile, *Kls = Ks + 2 * S::tile, *Vls = Ks + 3 * S::tile;
+        const int jn = j0 + BK;
+        if (jn < j_end) load_kv_tiles<HD, NP>(sm, buf ^ 1, K, Kl, V, Vl, jn, kvd, min(BK, T - jn));   // free since the closing barrier
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -323,10 +340,14 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __hal
             s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
             for (int ks = 0; ks < NKS; ks++) {
-                const __half *kb = Ks + (8 * j + g) * S::ld + 16 * ks + 2 * t;
-                const uint32_t b0 = *reinterpret_cast<const uint32_t *>(kb), b1 = *reinterpret_cast<const uint32_t *>(kb + 8);
+                const int off = (8 * j + g) * S::ld + 16 * ks + 2 * t;
+                const uint32_t b0 = *reinterpret_cast<const uint32_t *>(Ks + off), b1 = *reinterpret_cast<const uint32_t *>(Ks + off + 8);
                 mma16816(s[j], qh[ks], b0, b1);
                 mma16816(s[j], ql[ks], b0, b1);
+                if (NP == 3) {
+                    const uint32_t c0 = *reinterpret_cast<const uint32_t *>(Kls + off), c1 = *reinterpret_cast<const uint32_t *>(Kls + off + 8);
+                    mma16816(s[j], qh[ks], c0, c1);
+                }
             }
         }
         // mask, running maximum and sum of rows g (h = 0: c0, c1) and g + 8 (h = 1: c2, c3); a row's 4 lanes agree
@@ -371,13 +392,21 @@ __global__ void __launch_bounds__(kTcThreads) attn_prefill_tc_kernel(const __hal
 #pragma unroll
             for (int jd = 0; jd < NJD; jd += 2) {
                 uint32_t b[4];
-                const unsigned a = (unsigned)__cvta_generic_to_shared(Vs + (16 * kk + v_key) * S::ld + 8 * jd + v_dim);
+                const int off = (16 * kk + v_key) * S::ld + 8 * jd + v_dim;
+                const unsigned a = (unsigned)__cvta_generic_to_shared(Vs + off);
                 asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                              : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(a));
                 mma16816(o[jd], ph, b[0], b[1]);
                 mma16816(o[jd], pl, b[0], b[1]);
                 mma16816(o[jd + 1], ph, b[2], b[3]);
                 mma16816(o[jd + 1], pl, b[2], b[3]);
+                if (NP == 3) {
+                    const unsigned al = (unsigned)__cvta_generic_to_shared(Vls + off);
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(al));
+                    mma16816(o[jd], ph, b[0], b[1]);
+                    mma16816(o[jd + 1], ph, b[2], b[3]);
+                }
             }
         }
         __syncthreads();   // this buffer is read before the next iteration streams into it
@@ -410,25 +439,26 @@ harp_status smem_opt_in(F *kernel, size_t smem, unsigned long long *done) {
     return HARP_OK;
 }
 
-template <int HD>
-harp_status launch_tc(const void *const *K, const float *const *Q, const void *const *V, float *const *O, int nz, int n, int T, int p0,
-                      int qd, int kvd, int window, float scale, cudaStream_t st) {
+template <int HD, int NP>
+harp_status launch_tc(const hc_attn_kv *kv, const float *const *Q, float *const *O, int nz, int n, int T, int p0, int qd, int kvd,
+                      int window, float scale, cudaStream_t st) {
     static unsigned long long done = 0;
-    HARP_TRY(smem_opt_in(attn_prefill_tc_kernel<HD>, TcSmem<HD>::bytes, &done));
+    HARP_TRY(smem_opt_in(attn_prefill_tc_kernel<HD, NP>, TcSmem<HD, NP>::bytes, &done));
     const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
-    attn_prefill_tc_kernel<HD><<<grid, kTcThreads, TcSmem<HD>::bytes, st>>>((const __half *const *)K, Q, (const __half *const *)V, O, n, T,
-                                                                             p0, qd, kvd, window, scale);
+    attn_prefill_tc_kernel<HD, NP><<<grid, kTcThreads, TcSmem<HD, NP>::bytes, st>>>(
+        (const __half *const *)kv->kh, (const __half *const *)kv->kl, Q, (const __half *const *)kv->vh, (const __half *const *)kv->vl, O, n,
+        T, p0, qd, kvd, window, scale, kv->overflow);
     return hc_launched("prefill attention (tensor cores)");
 }
 
 template <int HD, int BK>
 harp_status launch(const float *const *K, const float *const *Q, const float *const *V, float *const *O, int nz, int n, int T, int p0,
-                   int qd, int kvd, int window, float scale, cudaStream_t st) {
+                   int qd, int kvd, int window, float scale, const int *only_if, cudaStream_t st) {
     static unsigned long long done = 0;
     const size_t smem = Smem<HD, BK>::bytes;
     HARP_TRY(smem_opt_in(attn_prefill_kernel<HD, BK>, smem, &done));
     const dim3 grid((unsigned)((n + kBQ - 1) / kBQ), (unsigned)nz);
-    attn_prefill_kernel<HD, BK><<<grid, kThreads, smem, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale);
+    attn_prefill_kernel<HD, BK><<<grid, kThreads, smem, st>>>(K, Q, V, O, n, T, p0, qd, kvd, window, scale, only_if);
     return hc_launched("prefill attention");
 }
 
@@ -446,22 +476,47 @@ extern "C" int hc_attn_prefill_on(void) {
 
 extern "C" void hc_set_attn_prefill(int mode) { __atomic_store_n(&g_flash, mode < 0 ? 0 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }
 
-extern "C" harp_status hc_attn_prefill(const void *const *K, const float *const *Q, const void *const *V, float *const *O, int nz,
-                                       int n, int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int kv_f16,
-                                       hc_stream st) {
+extern "C" harp_status hc_attn_prefill(const hc_attn_kv *kv, const float *const *Q, float *const *O, int nz, int n, int T, int p0,
+                                       int head_dim, int qd, int kvd, int window, float scale, hc_stream st) {
     if (nz < 1 || n < 1) return HARP_OK;
-    if (T < p0 + n || qd % 4 || kvd % 4)
+    if (T < p0 + n || qd % 4 || kvd % 8)
         return harp_err(HARP_ERR_SHAPE, "cuda prefill attention: %d queries at %d over %d keys, strides %d / %d", n, p0, T, qd, kvd);
+    if (head_dim != 64 && head_dim != 128) return HARP_ERR_UNSUPPORTED;   // the caller keeps the cuBLAS path
     cudaStream_t s = (cudaStream_t)st;
-    if (kv_f16) switch (head_dim) {
-        case 64: return launch_tc<64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
-        case 128: return launch_tc<128>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, s);
-        default: return HARP_ERR_UNSUPPORTED;
-        }
-    const float *const *Kf = (const float *const *)K, *const *Vf = (const float *const *)V;
-    switch (head_dim) {
-    case 64: return launch<64, 64>(Kf, Q, Vf, O, nz, n, T, p0, qd, kvd, window, scale, s);
-    case 128: return launch<128, 32>(Kf, Q, Vf, O, nz, n, T, p0, qd, kvd, window, scale, s);
-    default: return HARP_ERR_UNSUPPORTED;   // the caller keeps the cuBLAS path
+    const float *const *K = (const float *const *)kv->k, *const *V = (const float *const *)kv->v;
+    if (kv->kh && !kv->kl)   // an fp16 cache: two products
+        return head_dim == 64 ? launch_tc<64, 2>(kv, Q, O, nz, n, T, p0, qd, kvd, window, scale, s)
+                              : launch_tc<128, 2>(kv, Q, O, nz, n, T, p0, qd, kvd, window, scale, s);
+    if (kv->kh) {   // an fp32 cache split into h + lo: three products, FFMA where a value did not fit fp16 (the flag picks one of the two)
+        const harp_status r = head_dim == 64 ? launch_tc<64, 3>(kv, Q, O, nz, n, T, p0, qd, kvd, window, scale, s)
+                                             : launch_tc<128, 3>(kv, Q, O, nz, n, T, p0, qd, kvd, window, scale, s);
+        if (r != HARP_OK) return r;
     }
+    const int *only_if = kv->kh ? kv->overflow : nullptr;
+    return head_dim == 64 ? launch<64, 64>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, only_if, s)
+                          : launch<128, 32>(K, Q, V, O, nz, n, T, p0, qd, kvd, window, scale, only_if, s);
+}
+
+// fp32 rows to fp16 h + lo; *overflow = 1 where a value is beyond fp16's range (or not a number)
+static __global__ void kv_split_kernel(const float *k, const float *v, size_t n, __half *kh, __half *kl, __half *vh, __half *vl, int *overflow) {
+    bool bad = false;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float a = k[i], b = v[i];
+        bad |= !(fabsf(a) <= 65504.f) || !(fabsf(b) <= 65504.f);
+        const __half ah = __float2half_rn(a), bh = __float2half_rn(b);
+        kh[i] = ah, vh[i] = bh;
+        kl[i] = __float2half_rn(a - __half2float(ah)), vl[i] = __float2half_rn(b - __half2float(bh));
+    }
+    if (__syncthreads_or(bad) && threadIdx.x == 0) *overflow = 1;
+}
+
+extern "C" harp_status hc_kv_split_f16(const float *k, const float *v, size_t n, void *kh, void *kl, void *vh, void *vl, int *overflow,
+                                       hc_stream st) {
+    cudaStream_t s = (cudaStream_t)st;
+    if (cudaMemsetAsync(overflow, 0, sizeof(int), s) != cudaSuccess) return hc_launched("kv split (flag)");
+    if (n == 0) return HARP_OK;
+    const size_t blocks = (n + 255) / 256;
+    kv_split_kernel<<<(unsigned)(blocks < 4096 ? blocks : 4096), 256, 0, s>>>(k, v, n, (__half *)kh, (__half *)kl, (__half *)vh, (__half *)vl,
+                                                                           overflow);
+    return hc_launched("kv split");
 }

@@ -19,6 +19,7 @@
 // ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise
 // kernels are in cuda_kernels.cu. One backend instance per device, shared and reference counted;
 // one thread at a time per instance.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <pthread.h>
@@ -96,7 +97,9 @@ struct cuda_graph {
     cudaGraphExec_t exec;
 };
 
-// Attention pointer tables: per layer, 6 arrays (K, Q, V, S, P = S, O) of nz pointers.
+// Attention pointer tables: per layer, kTabArrays arrays of nz pointers: K, Q, V (fp32 rows), S, P = S,
+// O, then the tensor-core kernel's fp16 rows Kh, Kl, Vh, Vl (NULL where a path does not use them).
+constexpr int kTabArrays = 10;
 struct cuda_ws {
     harp_dims d;
     float *S;               // max_rows · n_heads · max_tokens scores; only for head sizes hc_attn_prefill does not take
@@ -110,16 +113,17 @@ struct cuda_ws {
     int capturing;              // between graph_begin and graph_end: no allocation, no synchronous call
     double *nll, *kld;
     int *agree;
-    void **tab_dev, **tab_host;  // n_layers · 6 · tab_nz
+    void **tab_dev, **tab_host;  // n_layers · kTabArrays · tab_nz
     int tab_nz;
     int *tab_valid;          // per layer: the device copy matches tab_host
     // packed linear scratch, grown on demand: fp16 inputs, ỹ, transform scratch, dequantized tile
     void *xh, *tile;
     float *yt, *xscr, *nx;   // nx: an fp32 group's RMSNorm or SwiGLU input (linear_ex)
     float *kv32;             // an fp16 cache layer's rows as fp32 K then V (prefill attention)
+    void *kvh;               // an fp32 cache layer's rows as fp16 h / lo (the tensor-core prefill attention): flag, Kh, Kl, Vh, Vl
     float *fold;             // prefill's weight fold: fp32 W̃ᵀ / W̃, and W_eff's fp16 h and lo rows
     void *fold_w;
-    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, fold_cap, fold_w_cap;
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap;
 };
 
 // Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
@@ -469,8 +473,8 @@ size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
     (void)b;
     const cuda_ws *w = (const cuda_ws *)ws;
     if (!w) return 0;
-    const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * 6 * w->tab_nz * sizeof(void *) : 0;
-    return ws_base_bytes(&w->d) + w->s_bytes + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->fold_cap +
+    const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * kTabArrays * w->tab_nz * sizeof(void *) : 0;
+    return ws_base_bytes(&w->d) + w->s_bytes + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->kvh_cap + w->fold_cap +
            w->fold_w_cap;
 }
 
@@ -478,7 +482,7 @@ void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
     graphs_reset(w);
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->fold, w->fold_w};
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->kvh, w->fold, w->fold_w};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
     free(w->tab_host);
     free(w->tab_valid);
@@ -723,7 +727,7 @@ harp_status cu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int lay
 // Grows the pointer tables to nz pointers per array (all layers invalidated).
 harp_status tab_reserve(harp_backend *b, cuda_ws *w, int nz) {
     if (nz <= w->tab_nz) return HARP_OK;
-    size_t n = (size_t)w->d.n_layers * 6 * nz;
+    size_t n = (size_t)w->d.n_layers * kTabArrays * nz;
     void **h = (void **)realloc(w->tab_host, n * sizeof(void *));
     if (!h) return harp_err(HARP_ERR_OOM, "cuda attention: out of host memory for %d pointer tables", nz);
     w->tab_host = h;
@@ -737,30 +741,53 @@ harp_status tab_reserve(harp_backend *b, cuda_ws *w, int nz) {
 }
 
 // One cache layer as fp32 rows for the SGEMM attention: row r at k / v + (r − row0)·kvd.
-// What attention reads of a layer's cache: rows from row0 on, kvd elements of esize bytes each.
+// What attention reads of a layer's cache, rows of kvd elements: fp32 rows k / v from row row0 on (NULL:
+// none), fp16 rows kh / vh (and lo parts kl / vl of split fp32 values) from row row0h on, the split's flag.
 struct kv_view {
-    const void *k, *v;
-    int row0, kvd, esize;
+    const float *k, *v;
+    const __half *kh, *kl, *vh, *vl;
+    int row0, row0h, kvd;
+    const int *overflow;
 };
+
+// The cache rows [lo, hi) the plan's sequences read
+void plan_rows(const harp_plan *p, int cache_rows, int *lo, int *hi) {
+    *lo = cache_rows, *hi = 0;
+    for (int s = 0; s < p->n_seqs; s++) {
+        const harp_span *sp = &p->seqs[s];
+        const int base = sp->kv0 - sp->pos0, end = sp->kv0 + sp->n;
+        *lo = base < *lo ? base : *lo;
+        *hi = end > *hi ? end : *hi;
+    }
+}
 
 // An fp32 cache is its own view; an fp16 one has the rows the plan's sequences read widened into
 // scratch (prefill plans off the tensor-core kernel only: it and decode attention read fp16 directly).
 harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, kv_view *out) {
-    *out = kv_view{kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), 0, kv->kv_dim, 4};
+    *out = kv_view{(const float *)kv_at(kv, kv->k, layer, 0), (const float *)kv_at(kv, kv->v, layer, 0), nullptr, nullptr, nullptr, nullptr,
+                   0, 0, kv->kv_dim, nullptr};
     if (kv->type == HARP_QTYPE_F32) return HARP_OK;
-    int lo = kv->rows, hi = 0;
-    for (int s = 0; s < p->n_seqs; s++) {
-        const harp_span *sp = &p->seqs[s];
-        const int base = sp->kv0 - sp->pos0, end = sp->kv0 + sp->n;
-        lo = base < lo ? base : lo;
-        hi = end > hi ? end : hi;
-    }
+    int lo, hi;
+    plan_rows(p, kv->rows, &lo, &hi);
     if (hi <= lo) return HARP_OK;
     const size_t n = (size_t)(hi - lo) * kv->kv_dim;
     HARP_TRY(grow(b, w, (void **)&w->kv32, &w->kv32_cap, 2 * n * sizeof(float), "fp32 view of the KV cache"));
     HARP_TRY(hc_kv_widen(kv_at(kv, kv->k, layer, lo), kv_at(kv, kv->v, layer, lo), n, w->kv32, w->kv32 + n, impl_of(b)->stream));
-    *out = kv_view{w->kv32, w->kv32 + n, lo, kv->kv_dim, 4};
+    out->k = w->kv32, out->v = w->kv32 + n, out->row0 = lo;
     return HARP_OK;
+}
+
+// The fp32 rows the plan reads, split into fp16 h + lo for the tensor-core kernel (hc_kv_split_f16:
+// the flag it sets sends the layer to FFMA where a value does not fit fp16).
+harp_status kv_split(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, const harp_plan *p, kv_view *v) {
+    int lo, hi;
+    plan_rows(p, kv->rows, &lo, &hi);
+    const size_t n = hi > lo ? (size_t)(hi - lo) * kv->kv_dim : 0;
+    HARP_TRY(grow(b, w, &w->kvh, &w->kvh_cap, 16 + 4 * n * sizeof(__half), "fp16 split of the KV cache"));
+    __half *h = (__half *)((char *)w->kvh + 16);
+    const size_t off = (size_t)(lo - v->row0) * kv->kv_dim;
+    v->kh = h, v->kl = h + n, v->vh = h + 2 * n, v->vl = h + 3 * n, v->row0h = lo, v->overflow = (const int *)w->kvh;
+    return hc_kv_split_f16(v->k + off, v->v + off, n, h, h + n, h + 2 * n, h + 3 * n, (int *)w->kvh, impl_of(b)->stream);
 }
 
 // The layer's table for the plan (z = sequence · n_heads + head), uploaded when it changed.
@@ -770,26 +797,27 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_view 
     int nh = d->n_heads, hd = d->head_dim, grp = nh / d->n_kv_heads, qd = nh * hd, nz = p->n_seqs * nh;
     HARP_TRY(tab_reserve(b, w, nz));
     size_t tz = (size_t)w->tab_nz;
-    void **h = w->tab_host + (size_t)layer * 6 * tz;
+    void **h = w->tab_host + (size_t)layer * kTabArrays * tz;
     int changed = !w->tab_valid[layer];
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *sp = &p->seqs[s];
         int base = sp->kv0 - sp->pos0;
         for (int hh = 0; hh < nh; hh++) {
             size_t z = (size_t)s * nh + hh, sz = p->windows ? z : (size_t)hh;
-            const size_t kv_off = (size_t)(base - kv->row0) * kv->kvd + (size_t)(hh / grp) * hd;
+            const size_t col = (size_t)(hh / grp) * hd, o32 = (size_t)(base - kv->row0) * kv->kvd + col;
+            const size_t o16 = (size_t)(base - kv->row0h) * kv->kvd + col;
             float *sc = w->S ? w->S + sz * sp->n * d->max_tokens : nullptr;
-            const size_t kv_b = kv_off * (size_t)kv->esize;
-            void *v[6] = {(char *)kv->k + kv_b, (void *)(q + (size_t)sp->row0 * qd + (size_t)hh * hd), (char *)kv->v + kv_b, sc, sc,
-                          out + (size_t)sp->row0 * qd + (size_t)hh * hd};
-            for (int a = 0; a < 6; a++) {
+            const void *v[kTabArrays] = {kv->k ? kv->k + o32 : nullptr, q + (size_t)sp->row0 * qd + (size_t)hh * hd, kv->v ? kv->v + o32 : nullptr,
+                                         sc, sc, out + (size_t)sp->row0 * qd + (size_t)hh * hd, kv->kh ? kv->kh + o16 : nullptr,
+                                         kv->kl ? kv->kl + o16 : nullptr, kv->vh ? kv->vh + o16 : nullptr, kv->vl ? kv->vl + o16 : nullptr};
+            for (int a = 0; a < kTabArrays; a++) {
                 changed |= h[a * tz + z] != v[a];
-                h[a * tz + z] = v[a];
+                h[a * tz + z] = (void *)v[a];
             }
         }
     }
-    void **dv = w->tab_dev + (size_t)layer * 6 * tz;
-    if (changed) HARP_TRY(cu_upload(b, dv, h, 6 * tz * sizeof(void *)));
+    void **dv = w->tab_dev + (size_t)layer * kTabArrays * tz;
+    if (changed) HARP_TRY(cu_upload(b, dv, h, kTabArrays * tz * sizeof(void *)));
     w->tab_valid[layer] = 1;
     *dev = dv;
     return HARP_OK;
@@ -799,15 +827,19 @@ harp_status tab_fill(harp_backend *b, cuda_ws *w, const float *q, const kv_view 
 // offset z0, each n × T (queries at positions p0..p0+n-1), scores at w->S + z·n·max_tokens (not
 // z·n·T: so the tables stay the same from one decode step to the next and are not uploaded again).
 harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **tab, size_t tz, size_t z0, int nz, int n, int T, int p0,
-                       int kvd, int kv_f16) {
+                       int kvd, const kv_view *view) {
     const int hd = w->d.head_dim, qd = w->d.n_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd), one = 1.0f, zero = 0.0f;
     const float **K = (const float **)(tab + z0), **Q = (const float **)(tab + tz + z0);
     const float **V = (const float **)(tab + 2 * tz + z0), **P = (const float **)(tab + 4 * tz + z0);
     float **S = (float **)(tab + 3 * tz + z0), **O = (float **)(tab + 5 * tz + z0);
-    if (!w->S)
-        return hc_attn_prefill((const void *const *)K, Q, (const void *const *)V, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window,
-                               scale, kv_f16, st);
+    if (!w->S) {
+        void **t = tab + z0;
+        const hc_attn_kv kv{view->k ? t : nullptr,          view->v ? t + 2 * tz : nullptr,  view->kh ? t + 6 * tz : nullptr,
+                            view->vh ? t + 8 * tz : nullptr, view->kl ? t + 7 * tz : nullptr, view->vl ? t + 9 * tz : nullptr,
+                            view->overflow};
+        return hc_attn_prefill(&kv, Q, O, nz, n, T, p0, hd, qd, kvd, w->d.sliding_window, scale, st);
+    }
     // Row-major S (n × T) is column-major Sᵀ = K·Qᵀ (cuBLAS sees K as hd × T and Q as hd × n).
     CUBLAS_TRY(harp_cublas_sgemm_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, n, hd, &scale, K, kvd, Q, qd, &zero, S, T, nz),
                "attention scores");
@@ -844,10 +876,15 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
         w->s_bytes = score_bytes(&w->d);
         memset(w->tab_valid, 0, (size_t)w->d.n_layers * sizeof(int));   // the tables point into S
     }
-    // the tensor-core kernel reads an fp16 cache as it is; the others read fp32
-    const int kv_f16 = f16 && !w->S && hc_attn_prefill_on() == 2;
-    kv_view view{kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), 0, kv->kv_dim, 2};
-    if (!kv_f16) HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &view));
+    // the tensor-core kernel reads an fp16 cache as it is and an fp32 one split into h + lo; the others read fp32
+    const int tc = !w->S && hc_attn_prefill_on() == 2;
+    kv_view view{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0, kv->kv_dim, nullptr};
+    if (tc && f16) {
+        view.kh = (const __half *)kv_at(kv, kv->k, layer, 0), view.vh = (const __half *)kv_at(kv, kv->v, layer, 0);
+    } else {
+        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &view));
+        if (tc) HARP_TRY(kv_split(b, w, kv, p, &view));
+    }
     void **tab = NULL;
     HARP_TRY(tab_fill(b, w, q, &view, layer, p, out, &tab));
     cublasHandle_t blas = impl_of(b)->blas;
@@ -855,13 +892,13 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     int nh = w->d.n_heads;
     if (p->windows) {
         const harp_span *a = &p->seqs[0];
-        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim, kv_f16);
+        return attn_batch(blas, st, w, tab, (size_t)w->tab_nz, 0, p->n_seqs * nh, a->n, a->n, 0, kv->kv_dim, &view);
     }
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *a = &p->seqs[s];
         if (a->n)
             HARP_TRY(attn_batch(blas, st, w, tab, (size_t)w->tab_nz, (size_t)s * nh, nh, a->n, a->pos0 + a->n, a->pos0,
-                                kv->kv_dim, kv_f16));
+                                kv->kv_dim, &view));
     }
     return HARP_OK;
 }

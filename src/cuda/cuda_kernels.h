@@ -31,18 +31,30 @@ harp_status hc_swiglu(float *g, const float *u, size_t n, hc_stream st);
  * block is the query at position p0 + i; keys at positions 0..T-1). */
 harp_status hc_softmax(float *S, int nz, int n_q, int T, int p0, size_t zstride, int window, hc_stream st);
 /* Causal GQA prefill attention in one launch, no score matrix: for z < nz, the n queries of Q[z] (row
- * stride qd; positions p0 .. p0+n-1) over keys 0 .. T-1 of K[z] / V[z] (row stride kvd elements; key j
- * visible to the query at position p for first ≤ j ≤ p, first = p + 1 - window with a sliding window,
- * else 0), scores scaled by scale, softmax, weighted values to O[z] (row stride qd). K, Q, V, O: device
- * arrays of nz device pointers. fp32-level accuracy, running maximum and sum per row (attn_prefill.cu):
- * with kv_f16, K and V are fp16 cache rows (16-byte aligned, kvd a multiple of 8) and both products run
- * on the tensor cores with fp16 h + lo splits of Q and P; else K and V are fp32 and it runs in FFMA.
- * HARP_ERR_UNSUPPORTED (nothing logged, nothing launched) for head sizes other than 64 and 128.
- * hc_attn_prefill_on: the mode the backend uses — 2 (default: tensor cores over fp16 caches), 1 (FFMA
- * only, fp16 caches widened first: HARP_CUDA_FLASH=1) or 0 (the cuBLAS + softmax path:
+ * stride qd; positions p0 .. p0+n-1) over keys 0 .. T-1 (rows of stride kvd elements; key j visible to
+ * the query at position p for first ≤ j ≤ p, first = p + 1 - window with a sliding window, else 0),
+ * scores scaled by scale, softmax, weighted values to O[z] (row stride qd). Every table is a device
+ * array of nz device pointers. fp32-level accuracy, running maximum and sum per row (attn_prefill.cu):
+ *   kh, vh set, kl NULL: an fp16 cache's rows, on the tensor cores with fp16 h + lo splits of Q and P;
+ *   kh, kl, vh, vl set: an fp32 cache split by hc_kv_split_f16 (k, v its fp32 rows), on the tensor cores
+ *     with three products, or in fp32 FFMA where *overflow says a value did not fit fp16;
+ *   kh NULL: k, v fp32 rows, FFMA.
+ * fp16 rows 16-byte aligned, kvd a multiple of 8. HARP_ERR_UNSUPPORTED (nothing logged, nothing
+ * launched) for head sizes other than 64 and 128. hc_attn_prefill_on: the mode the backend uses — 2
+ * (default: tensor cores), 1 (FFMA only: HARP_CUDA_FLASH=1) or 0 (the cuBLAS + softmax path:
  * HARP_CUDA_FLASH=0), for A/B; hc_set_attn_prefill sets it for the process. */
-harp_status hc_attn_prefill(const void *const *K, const float *const *Q, const void *const *V, float *const *O, int nz, int n,
-                            int T, int p0, int head_dim, int qd, int kvd, int window, float scale, int kv_f16, hc_stream st);
+typedef struct hc_attn_kv {
+    const void *const *k, *const *v;     /* fp32 rows */
+    const void *const *kh, *const *vh;   /* fp16 rows (h parts) */
+    const void *const *kl, *const *vl;   /* lo parts of a split fp32 cache */
+    const int *overflow;                 /* device flag of the split */
+} hc_attn_kv;
+harp_status hc_attn_prefill(const hc_attn_kv *kv, const float *const *Q, float *const *O, int nz, int n, int T, int p0, int head_dim,
+                            int qd, int kvd, int window, float scale, hc_stream st);
+/* n fp32 values of k and of v to fp16 h (round to nearest) and lo (the rest, rounded), *overflow = 1
+ * where any is beyond ±65 504 or not a number (0 otherwise; set in stream order). */
+harp_status hc_kv_split_f16(const float *k, const float *v, size_t n, void *kh, void *kl, void *vh, void *vl, int *overflow,
+                            hc_stream st);
 int hc_attn_prefill_on(void);
 void hc_set_attn_prefill(int mode);
 /* For j < n: NLL of logits row rows[j] against targets[j]; with ref: KL(P_ref || P), argmax match. */

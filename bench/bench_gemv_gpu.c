@@ -768,28 +768,33 @@ static double pa_time(const gctx *g, pa *a) {
 }
 
 /* windows of ctx rows (enough for --prefill-rows, at least one), heads nh / nkv, head_dim hd */
-static void run_pattn(gctx *g, harp_backend *b, int nh, int nkv, int hd, int ctx, int rows) {
+static void run_pattn(gctx *g, harp_backend *b, int nh, int nkv, int hd, int ctx, int rows, int f32) {
     const int W = rows / ctx > 0 ? rows / ctx : 1, R = W * ctx, qd = nh * hd, kvd = nkv * hd;
     harp_span *sp = malloc(sizeof *sp * (size_t)W);
     if (!sp) cli_die(CLI_EXIT_FAIL, "pattn: out of memory");
     for (int w = 0; w < W; w++) sp[w] = (harp_span){w * ctx, ctx, 0, -1, w * ctx};
     const harp_plan plan = {sp, W, R, 0, 1};
     harp_dims d = {qd, 3 * qd, nh, nkv, hd, 8, 1, 0, R, ctx};
-    pa a = {b, NULL, {HARP_QTYPE_F16, 1, R, kvd, (size_t)kvd * 2, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL}, &plan, NULL, NULL};
+    const size_t es = f32 ? 4 : 2;   /* cache element bytes */
+    pa a = {b, NULL, {f32 ? HARP_QTYPE_F32 : HARP_QTYPE_F16, 1, R, kvd, (size_t)kvd * es, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL}, &plan, NULL, NULL};
     harp_rng rng;
     harp_rng_seed(&rng, 11);
     const size_t nkvv = (size_t)R * kvd, nq = (size_t)R * qd;
-    uint16_t *hk = malloc(2 * nkvv);
+    void *hk = malloc(es * nkvv);
     float *hq = malloc(4 * nq);
     if (!hk || !hq) cli_die(CLI_EXIT_FAIL, "pattn: out of memory");
-    for (size_t i = 0; i < nkvv; i++) hk[i] = harp_f32_to_f16((float)harp_rng_normal(&rng));
+    for (size_t i = 0; i < nkvv; i++) {
+        const float x = (float)harp_rng_normal(&rng);
+        if (f32) ((float *)hk)[i] = x;
+        else ((uint16_t *)hk)[i] = harp_f32_to_f16(x);
+    }
     for (size_t i = 0; i < nq; i++) hq[i] = (float)harp_rng_normal(&rng);
-    CUCHK(cudaMalloc(&a.kv.k, 2 * nkvv));
-    CUCHK(cudaMalloc(&a.kv.v, 2 * nkvv));
+    CUCHK(cudaMalloc(&a.kv.k, es * nkvv));
+    CUCHK(cudaMalloc(&a.kv.v, es * nkvv));
     CUCHK(cudaMalloc((void **)&a.q, 4 * nq));
     CUCHK(cudaMalloc((void **)&a.out, 4 * nq));
-    CUCHK(cudaMemcpy(a.kv.k, hk, 2 * nkvv, cudaMemcpyHostToDevice));
-    CUCHK(cudaMemcpy(a.kv.v, hk, 2 * nkvv, cudaMemcpyHostToDevice));
+    CUCHK(cudaMemcpy(a.kv.k, hk, es * nkvv, cudaMemcpyHostToDevice));
+    CUCHK(cudaMemcpy(a.kv.v, hk, es * nkvv, cudaMemcpyHostToDevice));
     CUCHK(cudaMemcpy(a.q, hq, 4 * nq, cudaMemcpyHostToDevice));
     double us[3];   /* hc_attn_prefill modes 2 (tensor cores), 1 (FFMA), 0 (cuBLAS + softmax: the workspace decides at creation) */
     for (int mode = 2; mode >= 0; mode--) {
@@ -803,14 +808,14 @@ static void run_pattn(gctx *g, harp_backend *b, int nh, int nkv, int hd, int ctx
     /* causal: query i sees i + 1 keys; 2 FLOP per multiply-add, scores and weighted values */
     const double flops = 4.0 * W * nh * hd * ((double)ctx * (ctx + 1) / 2);
     if (g->json)
-        printf("{\"bench\": \"gemv\", \"kind\": \"pattn\", \"device\": \"gpu\", \"heads\": %d, \"kv_heads\": %d, \"head_dim\": %d, "
-               "\"ctx\": %d, \"windows\": %d, \"us_tc\": %.1f, \"us_flash\": %.1f, \"us_cublas\": %.1f, \"speedup\": %.3f, "
+        printf("{\"bench\": \"gemv\", \"kind\": \"pattn\", \"device\": \"gpu\", \"kv\": \"%s\", \"heads\": %d, \"kv_heads\": %d, "
+               "\"head_dim\": %d, \"ctx\": %d, \"windows\": %d, \"us_tc\": %.1f, \"us_flash\": %.1f, \"us_cublas\": %.1f, \"speedup\": %.3f, "
                "\"speedup_flash\": %.3f, \"tflops_tc\": %.2f, \"tflops_flash\": %.2f, \"tflops_cublas\": %.2f}\n",
-               nh, nkv, hd, ctx, W, us[0], us[1], us[2], us[2] / us[0], us[2] / us[1], flops / (us[0] * 1e-6) / 1e12,
+               f32 ? "f32" : "f16", nh, nkv, hd, ctx, W, us[0], us[1], us[2], us[2] / us[0], us[2] / us[1], flops / (us[0] * 1e-6) / 1e12,
                flops / (us[1] * 1e-6) / 1e12, flops / (us[2] * 1e-6) / 1e12);
     else
-        printf("pattn   heads %d/%d hd %d ctx %5d x%-3d tensor cores %9.1f us (%5.1f TFLOP/s)  FFMA %9.1f us  cuBLAS + softmax %9.1f us  "
-               "(%.2fx, %.2fx)\n", nh, nkv, hd, ctx, W, us[0], flops / (us[0] * 1e-6) / 1e12, us[1], us[2], us[2] / us[0], us[2] / us[1]);
+        printf("pattn   %s heads %d/%d hd %d ctx %5d x%-3d tensor cores %9.1f us (%5.1f TFLOP/s)  FFMA %9.1f us  cuBLAS + softmax %9.1f us  "
+               "(%.2fx, %.2fx)\n", f32 ? "f32" : "f16", nh, nkv, hd, ctx, W, us[0], flops / (us[0] * 1e-6) / 1e12, us[1], us[2], us[2] / us[0], us[2] / us[1]);
     fflush(stdout);
     cudaFree(a.kv.k), cudaFree(a.kv.v), cudaFree(a.q), cudaFree(a.out);
     free(hk), free(hq), free(sp);
@@ -822,7 +827,8 @@ static void run_pattns(gctx *g, int rows) {
     static const int shp[][3] = {{8, 4, 64}, {32, 32, 128}, {32, 8, 128}};   /* ref-llama, Llama-2-7B, Llama-3-8B */
     static const int ctxs[] = {512, 2048, 4096};
     for (size_t si = 0; si < sizeof shp / sizeof shp[0]; si++)
-        for (size_t ci = 0; ci < sizeof ctxs / sizeof ctxs[0]; ci++) run_pattn(g, b, shp[si][0], shp[si][1], shp[si][2], ctxs[ci], rows);
+        for (size_t ci = 0; ci < sizeof ctxs / sizeof ctxs[0]; ci++)
+            for (int f32 = 0; f32 < 2; f32++) run_pattn(g, b, shp[si][0], shp[si][1], shp[si][2], ctxs[ci], rows, f32);
     harp_backend_free(b);
 }
 

@@ -355,8 +355,10 @@ static float *rounded(const float *x, size_t n, uint16_t **bits) {
 /* kv_store + attention of a plan in layer 1 of a 2-layer cache whose rows before each root's
  * first position hold earlier keys/values (the same random data on both backends). f16: the CUDA
  * cache holds fp16 (kv_qtype F16), checked bit for bit against the CPU's fp32 cache rounded, and its
- * attention against the reference on those rounded keys and values. g_kscale: the keys' magnitude
- * (1e5 puts an fp32 cache past fp16's range: the tensor-core path's FFMA fallback). */
+ * attention against the reference on those rounded keys and values. g_kscale: the keys' magnitude,
+ * the queries' scaled by its inverse so that the scores keep theirs (1e5 puts an fp32 cache past
+ * fp16's range: the tensor-core path's FFMA fallback; unscaled queries would make scores of 1e5
+ * whose fp32 rounding alone moves the softmax by 1e-3 on the CPU too). */
 static float g_kscale = 1.0f;
 
 static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int hd, int window, int f16) {
@@ -367,7 +369,7 @@ static void test_attention_t(const harp_span *sp, int ns, int nh, int nkv, int h
     pair_ws w = make_ws(&d);
     size_t cache = 2 * (size_t)cache_rows * kvd, eb = f16 ? 2 : 4;
     float *K0 = rnd(cache, g_kscale), *V0 = rnd(cache, 1.0f);
-    float *q = rnd((size_t)p.rows * qd, 1.0f), *k = rnd((size_t)p.rows * kvd, g_kscale), *v = rnd((size_t)p.rows * kvd, 1.0f);
+    float *q = rnd((size_t)p.rows * qd, 1.0f / g_kscale), *k = rnd((size_t)p.rows * kvd, g_kscale), *v = rnd((size_t)p.rows * kvd, 1.0f);
     harp_kv_cache kc = {.type = HARP_QTYPE_F32, .n_layers = 2, .rows = cache_rows, .kv_dim = kvd, .row_bytes = (size_t)kvd * 4, .k = K0, .v = V0};
     harp_kv_cache kg = kc;
     uint16_t *K16 = NULL, *V16 = NULL;

@@ -740,7 +740,6 @@ harp_status tab_reserve(harp_backend *b, cuda_ws *w, int nz) {
     return HARP_OK;
 }
 
-// One cache layer as fp32 rows for the SGEMM attention: row r at k / v + (r − row0)·kvd.
 // What attention reads of a layer's cache, rows of kvd elements: fp32 rows k / v from row row0 on (NULL:
 // none), fp16 rows kh / vh (and lo parts kl / vl of split fp32 values) from row row0h on, the split's flag.
 struct kv_view {

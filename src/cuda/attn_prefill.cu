@@ -2,15 +2,17 @@
 // the weighted values of a (sequence, head) block computed tile by tile with a running maximum and
 // sum, so the n × T score matrix never exists. It replaces cuBLAS scores + softmax_kernel + cuBLAS
 // context, whose score matrix (8 192 rows × heads × keys a perplexity batch) was the larger part of
-// that path's time and memory traffic. fp32 throughout (FFMA, expf), like the path it replaces; the
-// result differs from it only by summation order. Causal masking skips whole key tiles: a query tile
-// reads only the keys its rows can see.
+// that path's time and memory traffic. Causal masking skips whole key tiles: a query tile reads only
+// the keys its rows can see. Two kernels:
 //
-// Over an fp16 cache a second kernel reads the cache's fp16 rows directly and runs both products on the
-// tensor cores (mma.m16n8k16, fp32 accumulation; V's transpose by ldmatrix) at the same fp32-level
-// accuracy: K and V are fp16 operands as they are, and the fp32 operands Q and P are each split into fp16 h + lo (Q·K = Qh·K + Ql·K, P·V = Ph·V + Pl·V;
-// the products of fp16 operands are exact in fp32, h + lo holds 22 of fp32's 24 bits). A query row whose
-// scaled values reach 2^14 is divided by a power of two first (exact) and its scores multiplied back.
+// - tensor cores (mma.m16n8k16, fp32 accumulation; V's transpose by ldmatrix) at fp32-level accuracy:
+//   the fp32 operands are split into fp16 h + lo and only the products that matter are taken — over an
+//   fp16 cache Qh·K + Ql·K and Ph·V + Pl·V (K and V are fp16 operands as stored), over an fp32 cache
+//   split by hc_kv_split_f16 also Qh·Kl and Ph·Vl. Products of fp16 operands are exact in fp32 and
+//   h + lo holds 22 of fp32's 24 bits; a query row whose scaled values reach 2^14 is divided by a power
+//   of two first (exact) and its scores multiplied back. Values of an fp32 cache beyond fp16's range
+//   set the split's flag: this kernel then exits and the FFMA one launched beside it takes the rows.
+// - fp32 FFMA throughout (expf), like the cuBLAS path; it differs from that only by summation order.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
@@ -29,7 +31,7 @@ constexpr int kBQ = 64;         // query rows a CTA
 constexpr int kThreads = 256;   // 16 × 16: thread (ty, tx) owns rows 4·ty .. 4·ty+3
 constexpr int kPad = 4;         // row padding of the shared tiles (float4-aligned, spreads banks)
 
-int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH; else 0 (cuBLAS + softmax), 1 (FFMA), 2 (tensor cores over fp16 caches)
+int g_flash = -1;   // -1: not yet read from HARP_CUDA_FLASH; else 0 (cuBLAS + softmax), 1 (FFMA), 2 (tensor cores)
 
 // Q once; K and V twice (the next tile streams in while this one is used); P.
 template <int HD, int BK>
@@ -198,7 +200,7 @@ __global__ void __launch_bounds__(kThreads) attn_prefill_kernel(const float *con
     }
 }
 
-// ---- tensor cores (fp16 caches) -------------------------------------------------------------------------
+// ---- tensor cores ---------------------------------------------------------------------------------------
 
 constexpr int kTcThreads = 128;   // 4 warps × 16 query rows
 // NP products a tile: 2 over an fp16 cache (Qh·K + Ql·K), 3 over an fp32 one split into h + lo

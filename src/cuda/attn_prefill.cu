@@ -24,6 +24,7 @@ extern "C" {
 #include "core/core.h"
 #include "cuda/cuda_kernels.h"
 }
+#include "cuda/mma.cuh"
 
 namespace {
 
@@ -227,12 +228,6 @@ __device__ __forceinline__ void split_h2(float a, float b, uint32_t *h, uint32_t
     const float2 f = __half22float2(hh);
     *h = *reinterpret_cast<const uint32_t *>(&hh);
     *lo = pack_h2(a - f.x, b - f.y);
-}
-
-__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // keys × HD halves of an fp16 cache (row stride ld halves) into a tile, 16 bytes a copy; keys past

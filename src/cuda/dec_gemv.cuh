@@ -1,6 +1,5 @@
 // What the decode GEMV kernels share (dec_gemv.cu, dec_gemv_qtip.cu): their arguments, taken from
-// a packed dec_weights, and the tensor-core step D = A·B + D with mma.m16n8k16 (fp16 A 16×16 from
-// four fragment registers, fp16 B 16×8 from two, fp32 accumulators). Include after decode.h.
+// a packed dec_weights, and the tensor-core step (mma.cuh). Include after decode.h.
 #ifndef HARP_CUDA_DEC_GEMV_CUH
 #define HARP_CUDA_DEC_GEMV_CUH
 
@@ -8,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "cuda/mma.cuh"
 
 struct GemvArgs {
     const uint8_t *p0, *p1;
@@ -36,15 +37,6 @@ static inline GemvArgs args_of(const dec_weights *w) {
     a.s0 = w->scale0;
     a.s1 = w->scale1;
     return a;
-}
-
-static __device__ __forceinline__ void mma16816(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                         uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // QTIP (dec_gemv_qtip.cu): the bodies of dec_gemv and dec_dequant_f16 for the DL_QTIP types, on

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "cuda/decode.h"
 #include "harp/qtensor.h"
 #include "harp/quant.h"
 #include "harp/rotate.h"
+#include "test_util.h"
 
 /* A quantized tensor of type t (m × n) with transforms: RHT / butterfly on both sides, signs, slices. */
 /* QTIP types use trellis code tcode (ignored otherwise). */
@@ -55,6 +57,18 @@ static inline harp_status make_tensor(harp_qtype t, harp_tcode tcode, int64_t m,
     }
     if (st == HARP_OK) st = harp_qtensor_derive(w);
     free(W), free(H);
+    return st;
+}
+
+/* make_tensor, then its engine form L (dec_linear_from_qtensor, named what); each step CHECKed. Where
+ * the second fails, w is freed; where the first fails, nothing was made to free. */
+static inline harp_status make_linear(harp_qtype t, harp_tcode tcode, int64_t m, int64_t n, int rot, uint64_t seed, const char *what,
+                                      harp_qtensor *w, dec_linear *L) {
+    harp_status st = make_tensor(t, tcode, m, n, rot, seed, w);
+    CHECK_OK(st);
+    if (st) return st;
+    CHECK_OK(st = dec_linear_from_qtensor(w, what, L));
+    if (st) harp_qtensor_free(w);
     return st;
 }
 

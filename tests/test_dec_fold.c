@@ -94,14 +94,7 @@ static void test_twin(void) {
                 const int64_t m = shapes[si][0], n = shapes[si][1];
                 harp_qtensor t;
                 dec_linear L;
-                harp_status st = make_tensor(types[ti], HARP_TCODE_HYB, m, n, rot, 300 + ti * 10 + si, &t);
-                CHECK_OK(st);
-                if (st) continue;
-                CHECK_OK(st = dec_linear_from_qtensor(&t, "fold twin", &L));
-                if (st) {
-                    harp_qtensor_free(&t);
-                    continue;
-                }
+                if (make_linear(types[ti], HARP_TCODE_HYB, m, n, rot, 300 + ti * 10 + si, "fold twin", &t, &L)) continue;
                 const int rows = 3;
                 harp_rng rng;
                 harp_rng_seed(&rng, 11);
@@ -186,14 +179,8 @@ static double g_wf, g_vs_unfolded, g_vs_twin;
 static void gpu_case(harp_qtype type, int64_t m, int64_t n, int rot, uint64_t seed, void *blas) {
     harp_qtensor t;
     dec_linear L;
-    harp_status st = make_tensor(type, HARP_TCODE_HYB, m, n, rot, seed, &t);
-    CHECK_OK(st);
+    harp_status st = make_linear(type, HARP_TCODE_HYB, m, n, rot, seed, "fold gpu", &t, &L);
     if (st) return;
-    CHECK_OK(st = dec_linear_from_qtensor(&t, "fold gpu", &L));
-    if (st) {
-        harp_qtensor_free(&t);
-        return;
-    }
     const int R = 300, npad = dec_npad((int32_t)n), wide = (int)(m > n ? m : n);
     dev_linear D;
     CHECK_OK(st = dev_linear_load(&L, R, &D));

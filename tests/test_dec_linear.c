@@ -116,15 +116,9 @@ static void test_rotations(void) {
 /* dec_linear_ref (the engine's twin) vs harp_qtensor_apply_ref on one tensor. */
 static void check_linear_twin(harp_qtype type, harp_tcode tcode, int64_t m, int64_t n, int rot, uint64_t seed) {
     harp_qtensor w;
-    harp_status st = make_tensor(type, tcode, m, n, rot, seed, &w);
-    CHECK_OK(st);
-    if (st) return;
     dec_linear L;
-    CHECK_OK(st = dec_linear_from_qtensor(&w, "test linear", &L));
-    if (st) {
-        harp_qtensor_free(&w);
-        return;
-    }
+    harp_status st = make_linear(type, tcode, m, n, rot, seed, "test linear", &w, &L);
+    if (st) return;
     const int rows = 3;
     harp_rng rng;
     harp_rng_seed(&rng, 7);

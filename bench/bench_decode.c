@@ -351,10 +351,17 @@ static void *dalloc(size_t bytes) {
 }
 
 /* Transform of one side: identity (fp16), Hadamard (rht) or a fresh random butterfly (harp). */
+/* The rows' per-linear rotation (bmodel.harp): the RHT, HARP butterflies, or none (identity sides and no
+ * signs: how W/A/KV and RCP models hold their linears, R1 folded into the weights offline). */
+enum { ROT_RHT = 0, ROT_HARP = 1, ROT_NONE = 2 };
+static const char *rot_name(int qt, int rot) {
+    return qt == HARP_QTYPE_F16 || rot == ROT_NONE ? "none" : rot == ROT_HARP ? "harp" : "rht";
+}
+
 static void make_x(bmodel *M, int64_t n, int transpose, uint64_t seed, dec_xdev **out) {
     dec_xform xf;
-    if (M->qt == HARP_QTYPE_F16) dec_xform_identity(n, &xf);
-    else if (M->harp) HCHK(dec_synth_butterfly(n, seed, transpose, &xf));
+    if (M->qt == HARP_QTYPE_F16 || M->harp == ROT_NONE) dec_xform_identity(n, &xf);
+    else if (M->harp == ROT_HARP) HCHK(dec_synth_butterfly(n, seed, transpose, &xf));
     else HCHK(dec_xform_hadamard(n, transpose, &xf));
     M->xform_bytes += (double)xform_block_bytes(&xf);
     HCHK(dec_xform_upload(&xf, M->B, out));
@@ -366,7 +373,7 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
     L->m = m, L->n = n, L->npad = dec_npad(n);
     HCHK(dec_weights_random(qt, m, n, 0.02f, 0.005f, seed, &L->w));
     M->weight_bytes += (double)dec_weights_bytes(&L->w);
-    if (qt != HARP_QTYPE_F16 && M->harp) {
+    if (qt != HARP_QTYPE_F16 && M->harp == ROT_HARP) {
         make_x(M, n, 0, seed * 2 + 1, &L->xin);
         make_x(M, m, 1, seed * 2 + 2, &L->xout);
         L->own_x = 1;
@@ -376,7 +383,7 @@ static void make_lin(bmodel *M, blin *L, int qt, int m, int n, int gi, uint64_t 
     }
     L->d.w = L->w;
     L->d.xin = L->xin, L->d.xout = L->xout;
-    if (qt != HARP_QTYPE_F16) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
+    if (qt != HARP_QTYPE_F16 && M->harp != ROT_NONE) L->d.pre = M->signs, L->d.post = M->signs;   /* ±1 vectors (length ≥ every width) */
 }
 
 static void free_lin(blin *L) {
@@ -547,7 +554,7 @@ typedef struct dopts {
     void *stream;
     int path;                           /* --path: 1 the engine rows, 2 the ctx rows, 3 both */
     int ckv[2], nckv;                   /* --ctx-kv: the ctx rows' cache elements, 32 (fp32) and / or 16 (fp16) */
-    double (*eng_b1)[2];                /* [qtype][harp]: the engine's batch-1 tok/s (default settings), for vs_engine */
+    double (*eng_b1)[3];                /* [qtype][rotation]: the engine's batch-1 tok/s (default settings), for vs_engine */
 } dopts;
 
 /* One row per fuse / PDL setting and variant (k < 16); tok[k] receives each one's tok/s. kv16_tok_s: the
@@ -583,7 +590,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
         tok[k] = tok_s;
         const double vs_kv = kv16_tok_s && kv16_tok_s[k] > 0 ? tok_s / kv16_tok_s[k] : 1.0;
         const double vs = fp16_tok_s[key][B] > 0 ? tok_s / fp16_tok_s[key][B] : 0;
-        const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
+        const char *rot = rot_name(qt, harp);
         const double peak = (double)(free0 - free1);
         if (o->json)
             printf("{\"bench\": \"decode\", \"kind\": \"decode\", \"device\": \"gpu\", \"path\": \"engine\", \"model\": \"%s\", "
@@ -617,8 +624,10 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bi
     const int layers = o->layers > 0 && o->layers < s->layers ? o->layers : s->layers, np = o->pos > 0 ? o->pos : 1;
     /* fp16: dense fp32 groups of fp16 values, what a loaded fp16 checkpoint holds */
     const harp_synth_params p = synth_of(s, layers, np + o->reps + 3, qt == HARP_QTYPE_F16 ? HARP_QTYPE_F32 : (harp_qtype)qt,
-                                         qt == HARP_QTYPE_F16 ? HARP_SYNTH_ROT_NONE : harp ? HARP_SYNTH_ROT_HARP : HARP_SYNTH_ROT_RHT);
-    const char *rot = qt == HARP_QTYPE_F16 ? "none" : harp ? "harp" : "rht";
+                                         qt == HARP_QTYPE_F16 || harp == ROT_NONE ? HARP_SYNTH_ROT_NONE
+                                         : harp == ROT_HARP                       ? HARP_SYNTH_ROT_HARP
+                                                                                  : HARP_SYNTH_ROT_RHT);
+    const char *rot = rot_name(qt, harp);
     harp_model *m = NULL;
     if (qt >= HARP_QTYPE_COUNT || harp_model_synthetic(&p, &m) != HARP_OK) {
         fprintf(stderr, "%s %s %s: no synthetic model of this type for --path ctx; row skipped\n", s->name, bench_gpu_qtype_name(qt), rot);
@@ -719,7 +728,7 @@ static int parse_two(const char *opt, const char *arg, int a, int b, int sorted,
 static int parse01(const char *opt, const char *arg, int v[2]) { return parse_two(opt, arg, 0, 1, 0, v); }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp]\n"
+    fprintf(f, "usage: harp bench decode --gpu [--json] [--shape NAME[,NAME...]] [--qtypes LIST] [--rotations rht,harp,none]\n"
                "                         [--batch LIST] [--pos N] [--layers N] [--reps N] [--pdl on|off|both] [--fuse on|off|both]\n"
                "                         [--breakdown] [--kv-bits 16,4]   (KV cache: fp16 and / or the 4-bit cache of W/A/KV models)\n"
                "                         [--attn-variant 0,1]   (attention kernels, fp16 and 4-bit cache: 0 default, 1 the previous ones)\n"
@@ -730,8 +739,9 @@ static void usage(FILE *f) {
                "                          the CUDA backend, what generate --gpu runs; batch 1; default engine)\n"
                "                         [--ctx-kv 32,16]   (the ctx rows' KV cache: fp32 and / or fp16, default 16)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
-               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst\n"
-               "          (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
+               "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst, ldp2 (RCP's\n"
+               "          non-uniform 2-bit, per channel) (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
+               "  rotations: per-linear RHT, HARP butterflies, or none (identity sides: W/A/KV and RCP models; default rht,harp)\n"
                "       harp bench decode --model DIR[,DIR...] [--gpu] [--steps N] [-t N] [--kv f32|f16] [--json]   (real folders, batch 1)\n"
                "       harp bench decode [--json] [--shape LIST] [--qtypes LIST] [--layers N] [--steps N] [-t N]   (no --gpu: the\n"
                "          synthetic shapes on the CPU, f32 baseline row; docs/cli/bench-decode.md)\n");
@@ -751,7 +761,7 @@ int bench_decode(int argc, char **argv) {
                                          {"hyb-copies", required_argument, 0, 'H'}, {"seam", required_argument, 0, 'S'},
                                          {"path", required_argument, 0, 'T'},      {"ctx-kv", required_argument, 0, 'C'},
                                          {0, 0, 0, 0}};
-    static double eng_b1[HARP_QTYPE_COUNT][2];
+    static double eng_b1[HARP_QTYPE_COUNT][3];
     dopts o = {.path = 1, .eng_b1 = eng_b1, .reps = 20, .pos = 511, .pdl = 1, .fuse = 1, .kv = {16, 0}, .nkv = 1, .av = {0, 0}, .nav = 1, .xs = {1, 0}, .nxs = 1, .sm = {1, 0}, .nsm = 1, .ckv = {16, 0}, .nckv = 1};
     const char *shapes = "llama2-7b", *qlist = "f16,e8p2,rvq3,rvq4,int4", *rots = "rht,harp", *blist = "1,4";
     int c;
@@ -814,7 +824,8 @@ int bench_decode(int argc, char **argv) {
             if (all[i] == HARP_QTYPE_F16) has_f16 = 1;
             else qts[nq++] = all[i];
     }
-    const int do_rht = strstr(rots, "rht") != NULL, do_harp = strstr(rots, "harp") != NULL;
+    const int do_rht = strstr(rots, "rht") != NULL, do_harp = strstr(rots, "harp") != NULL, do_none = strstr(rots, "none") != NULL;
+    if (!do_rht && !do_harp && !do_none) cli_die(CLI_EXIT_USAGE, "--rotations: rht, harp and / or none, not '%s'", rots);
     if (!dec_cuda_available()) cli_die(CLI_EXIT_FAIL, "harp bench decode --gpu: no CUDA device");
     cudaStream_t st;
     CUCHK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
@@ -837,15 +848,17 @@ int bench_decode(int argc, char **argv) {
             else if (has_f16) fprintf(stderr, "%s f16: %.1f GB of weights do not fit in %.1f GB free; row skipped\n", s->name,
                                       f16_bytes / 1e9, (double)fr / 1e9);
             for (int qi = 0; qi < nq; qi++) {
-                if (do_rht) kv_rows(&o, s, qts[qi], 0, batches[bi], fp16);
-                if (do_harp) kv_rows(&o, s, qts[qi], 1, batches[bi], fp16);
+                if (do_rht) kv_rows(&o, s, qts[qi], ROT_RHT, batches[bi], fp16);
+                if (do_harp) kv_rows(&o, s, qts[qi], ROT_HARP, batches[bi], fp16);
+                if (do_none) kv_rows(&o, s, qts[qi], ROT_NONE, batches[bi], fp16);
             }
         }
         for (int k = 0; k < o.nckv && (o.path & 2); k++) {   /* the library's forward pass on the CUDA backend, batch 1 */
             if (has_f16) ctx_row(&o, s, HARP_QTYPE_F16, 0, o.ckv[k]);
             for (int qi = 0; qi < nq; qi++) {
-                if (do_rht) ctx_row(&o, s, qts[qi], 0, o.ckv[k]);
-                if (do_harp) ctx_row(&o, s, qts[qi], 1, o.ckv[k]);
+                if (do_rht) ctx_row(&o, s, qts[qi], ROT_RHT, o.ckv[k]);
+                if (do_harp) ctx_row(&o, s, qts[qi], ROT_HARP, o.ckv[k]);
+                if (do_none) ctx_row(&o, s, qts[qi], ROT_NONE, o.ckv[k]);
             }
         }
     }

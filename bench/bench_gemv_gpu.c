@@ -50,7 +50,9 @@ static const struct {
                /* QTIP (not in the default list): qtipK = HYB, -1mad / -3inst the computed codes */
                {"qtip2", DL_QTIP2_HYB}, {"qtip2-1mad", DL_QTIP2_1MAD}, {"qtip2-3inst", DL_QTIP2_3INST},
                {"qtip3", DL_QTIP3_HYB}, {"qtip3-1mad", DL_QTIP3_1MAD}, {"qtip3-3inst", DL_QTIP3_3INST},
-               {"qtip4", DL_QTIP4_HYB}, {"qtip4-1mad", DL_QTIP4_1MAD}, {"qtip4-3inst", DL_QTIP4_3INST}};
+               {"qtip4", DL_QTIP4_HYB}, {"qtip4-1mad", DL_QTIP4_1MAD}, {"qtip4-3inst", DL_QTIP4_3INST},
+               /* RCP's non-uniform 2-bit as a decode-engine type (bench decode; bench gemv's ldp2 kinds run dec_ldp.cu alone) */
+               {"ldp2", HARP_QTYPE_LDP2}};
 
 const char *bench_gpu_qtype_name(int qt) {
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)

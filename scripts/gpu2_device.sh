@@ -3,6 +3,8 @@
 #   DEST=/work/main/.gpu/gpu2 EXTRA_MODELS="..." EXTRA_BINS="..." scripts/gpu_pack.sh
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
 # STAGES: mkq (ref-llama 2-bit folders rl_quip2 / rl_harp2 made on the device, 16 threads, added to the extra models),
+# mkwakv (W/A/KV folders: ref-llama and stories260K W4A4KV4 GPTQ and W2A4KV4 LDP, added likewise), wakvppl (their full-file
+# ppl on the CPU and with --gpu),
 # tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
@@ -38,6 +40,27 @@ for stage in "$@"; do
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  mkwakv)   # W/A/KV folders made here (issue 14 / 15 on the CUDA backend): ref-llama W4A4KV4 (GPTQ) and W2A4KV4 (LDP, fit (a)),
+            # stories260K the same; Hadamard R1/R2, online R3/R4/Ro, QuaRot's fixed clip ratios
+    ST="$M/stories260K/stories260K.bin"; head -c 100000 "$S/data/tinystories/val_head.txt" > /tmp/st_calib.txt
+    for spec in "rl_w4a4kv4 $M/ref-llama $S/data/ref-corpus/calib.txt 32 512 4 gptq" "rl_w2a4kv4_ldp $M/ref-llama $S/data/ref-corpus/calib.txt 32 512 2 ldp" \
+                "st_w4a4kv4 $ST /tmp/st_calib.txt 16 256 4 gptq" "st_w2a4kv4_ldp $ST /tmp/st_calib.txt 16 256 2 ldp"; do
+      set -- $spec
+      [ -d "$M/$1" ] || { /usr/bin/time -f "$1: quantize %e s" timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize -m "$2" \
+          --hessians "/tmp/hw_$(basename "$2")" --calib "$3" --calib-nseq "$4" --calib-ctx "$5" -o "$M/$1" --method wakv --w-bits "$6" --a-bits 4 \
+          --kv-bits 4 --w-quant "$7" --rotation hadamard --seed 0 --a-clip 0.9 --kv-clip 0.95 -q -t 16 > /dev/null; }
+    done
+    set --
+    find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  wakvppl)   # the W/A/KV folders' full-file ppl: CPU (16 threads) and GPU (`ppl --gpu`), seconds of each
+    for m in $extra; do
+      case "$(basename "$m")" in *w4a4kv4*|*w2a4kv4*) ;; *) continue ;; esac
+      case "$m" in *st_*) t="$S/data/tinystories/val_head.txt" ;; *) t="$T" ;; esac
+      for dv in "" --gpu; do
+        r=$(/usr/bin/time -f "wall %e" timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl $dv -t 16 --json -m "$m" -f "$t" 2>&1)
+        echo "wakvppl $(basename "$m") ${dv:-cpu} $(echo "$r" | grep -o '"ppl": *[0-9.]*' | head -1) $(echo "$r" | grep -o 'wall [0-9.]*')"
+      done
+    done ;;
   prefill)   # whole-process `ppl --gpu --json` seconds and the forwards alone (HARP_LOG=info), PREFILL_REPS rounds of PREFILL_BINS,
              # each with HARP_CUDA_FOLD = each of PREFILL_FOLD (default 1; "0 1": prefill's weight fold off and on)
     for i in $(seq "${PREFILL_REPS:-2}"); do for b in ${PREFILL_BINS:-harp}; do for f in ${PREFILL_FOLD:-1}; do for m in "$M/ref-llama" $extra; do

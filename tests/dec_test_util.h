@@ -34,7 +34,8 @@ static inline harp_status make_tensor(harp_qtype t, harp_tcode tcode, int64_t m,
     } else {
         const int bits = t == HARP_QTYPE_INT2 || t == HARP_QTYPE_E8P2 ? 2 : t == HARP_QTYPE_INT3 || t == HARP_QTYPE_RVQ3 ? 3
                        : t == HARP_QTYPE_INT8 ? 8 : 4;
-        harp_quant_params p = harp_quant_default_params(t >= HARP_QTYPE_E8P2 ? HARP_QMETHOD_QUIP : HARP_QMETHOD_RTN, bits);
+        harp_quant_params p = t == HARP_QTYPE_LDP2 ? harp_quant_default_params(HARP_QMETHOD_LDP, 2)
+                              : harp_quant_default_params(t >= HARP_QTYPE_E8P2 ? HARP_QMETHOD_QUIP : HARP_QMETHOD_RTN, bits);
         p.tune_iters = 0;
         st = harp_quantize_linear(&p, m, n, W, H, "dec_linear test", w);
     }

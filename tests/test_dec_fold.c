@@ -4,7 +4,7 @@
  * and transposing twice gives T back bit for bit, for RHT at widths with Had_K (172, 1536), the HARP
  * butterfly (both schedules), GSR and Kronecker (gather and scatter); the twin dec_fold_ref's
  * W_eff·x equals dec_linear_ref(x) (relative L2 ≤ 1e-5: the twin's split fp16 input) for E8P2, RVQ3,
- * INT4 and F16 tensors with RHT / butterfly transforms, signs and slice scales.
+ * INT4, F16 and LDP2 tensors with RHT / butterfly transforms, signs and slice scales.
  *
  * With "gpu" (label gpu; exit 77 without a CUDA build or a device): dec_rows_split against the identity
  * pass of the stage engine (plain, SwiGLU and attention-combine rows bit-identical, RMSNorm rows within 1e-6);
@@ -13,8 +13,9 @@
  * within one fp16 ulp, the rest is fp32 against double), bit-identical on a rerun; dec_linear_run with
  * the fold forced against the unfolded device path (relative RMS ≤ 1e-5: both carry input and weights
  * to ~2^-22 from the same fp16 W̃) and against the twin W_eff·x (W_eff of dec_fold_ref, exact W̃; ≤ 2e-3,
- * the prefill tolerance of test_dec_gpu), with RMSNorm input, = and +=, at 9, 37 and 300 rows, a DEC_LIN_FOLD_READY run (weights folded
- * before the call) bit-identical to the folding one; and the default rule
+ * the prefill tolerance of test_dec_gpu), with RMSNorm input, = and +=, at 9, 37 and 300 rows (and 1, 3, 5: the decode GEMV, which
+ * folds nothing), a DEC_LIN_FOLD_READY run (weights folded before the call) bit-identical to the folding one; types E8P2, RVQ4,
+ * INT4 and LDP2 (its own GEMV and dequantizer, dec_ldp.cu); and the default rule
  * (rows·(m + n) > 2·m·n). */
 #include <math.h>
 #include <stdio.h>
@@ -85,7 +86,7 @@ static void test_transpose(void) {
 
 /* W_eff·x (dec_fold_ref) against dec_linear_ref. */
 static void test_twin(void) {
-    static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_INT4, HARP_QTYPE_F16};
+    static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_INT4, HARP_QTYPE_F16, HARP_QTYPE_LDP2};
     static const int64_t shapes[][2] = {{96, 172}, {40, 256}};
     double worst = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
@@ -240,8 +241,8 @@ static void gpu_case(harp_qtype type, int64_t m, int64_t n, int rot, uint64_t se
                 Yt[norm][r * m + i] = (float)acc;
             }
         }
-    static const int row_counts[] = {9, 37, 300};
-    for (int ri = 0; !st && ri < 3; ri++)
+    static const int row_counts[] = {1, 3, 5, 9, 37, 300};   /* decode GEMV (≤ 8 rows: nothing to fold) and prefill */
+    for (int ri = 0; !st && ri < 6; ri++)
         for (int norm = 0; norm < 2; norm++)
             for (int acc = 0; acc < 2; acc++) {
                 const int rows = row_counts[ri];
@@ -355,7 +356,7 @@ static int gpu_run(void) {
     harp_set_log_level(HARP_LOG_NONE);
     cublasHandle_t h;
     CHECK(harp_cublas_create(&h) == CUBLAS_STATUS_SUCCESS);
-    static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ4, HARP_QTYPE_INT4};
+    static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ4, HARP_QTYPE_INT4, HARP_QTYPE_LDP2};
     static const int64_t shapes[][2] = {{96, 172}, {1536, 512}, {40, 256}, {512, 1536}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)

@@ -4,7 +4,7 @@
  * both schedules, also with the fixed Hadamard stage and two passes, GSR with signs, Kronecker),
  * dense kinds are refused with one error; and the C twin of the whole packed product
  * (dec_linear_ref: split fp16 input, GEMV, output transform, scales) matches harp_qtensor_apply_ref for
- * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 / QTIP (every code) tensors with rotations, signs and fused slices. */
+ * E8P2 / RVQ3 / RVQ4 / INT2-8 / F16 / LDP2 / QTIP (every code) tensors with rotations, signs and fused slices. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +140,7 @@ static void check_linear_twin(harp_qtype type, harp_tcode tcode, int64_t m, int6
 
 static void test_linear_twin(void) {
     static const harp_qtype types[] = {HARP_QTYPE_E8P2, HARP_QTYPE_RVQ3, HARP_QTYPE_RVQ4, HARP_QTYPE_INT2,
-                                       HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_F16};
+                                       HARP_QTYPE_INT3, HARP_QTYPE_INT4, HARP_QTYPE_INT8, HARP_QTYPE_F16, HARP_QTYPE_LDP2};
     static const int64_t shapes[][2] = {{96, 172}, {1536, 512}, {40, 256}};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)

@@ -15,7 +15,15 @@
  *             prefill kernel at head sizes 64 / 128 — on the tensor cores, fp32 caches split into h + lo — and cuBLAS
  *             + softmax otherwise; those plans run in every mode: hc_set_attn_prefill 2, 1 and 0; keys of
  *             1e5 in an fp32 cache take the tensor-core path's FFMA fallback)
- *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact. */
+ *   score     NLL and KLD |Δ| ≤ 1e-9 (both double over the same fp32 logits), argmax exact.
+ * W/A/KV (issue 14):
+ *   rotate    online plain Hadamards (R3 per head, R4, R_o) at every width class harp builds (2^k, 12·2^k,
+ *             172, 172·64, 28·2^k), 1 to 4 100 rows: |Δ| ≤ 2e-6·max|ref| (both fp32 with ±1 entries,
+ *             different summation order; the same bound as the CPU against its dense twin)
+ *   aquant    bit-identical (dec_aq_fake is harp_aq_fake's arithmetic)
+ *   quantized KV cache (2/3/4/8 bits, sym / asym, groups of head_dim or wider): kv_store's codes, scales
+ *             and zero points bit-identical; attention over them as for the fp32 cache (|Δ| ≤ 1e-5 between
+ *             the backends: both read the same dequantized values), prefill and decode plans. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -24,8 +32,11 @@
 #include "core/core.h"
 #include "harp/backend.h"
 #include "harp/cuda_eval.h"
+#include "harp/rotate.h"
 #include "model/backend.h"
 #include "model/kernels.h"
+#include "model/layer.h"
+#include "quant/aq.h"
 #include "test_util.h"
 #ifdef HARP_HAVE_CUDA
 #include "cuda/cuda_kernels.h"
@@ -463,13 +474,146 @@ static void test_score(int n_windows, int ctx, int V) {
     free_ws(&w);
 }
 
+/* The online rotation op on rows of width n (a plain Hadamard of that width). */
+static void test_rotate(int n, int rows) {
+    harp_rot *r = NULL;
+    CHECK_OK(harp_rot_create(HARP_ROT_HADAMARD, n, NULL, 0, &r));
+    if (!r) return;
+    harp_dims d = dims(1, 1, 2, 0, 8, 4);
+    pair_ws w = make_ws(&d);
+    const size_t e = (size_t)rows * n;
+    float *x = rnd(e, 1.0f), *y = malloc(e * 4);
+    for (size_t i = 0; i < e; i += 97) x[i] *= 40.0f;   /* outliers, what the rotation is for */
+    float *dx = dev(x, e * 4);
+    CHECK_OK(cpu->vt->rotate(cpu, w.c, r, x, rows, n));
+    CHECK_OK(gpu->vt->rotate(gpu, w.g, r, dx, rows, n));
+    host(y, dx, e * 4);
+    double worst = 0, top = 0;
+    for (size_t i = 0; i < e; i++) {
+        const double t = fabs((double)y[i] - x[i]);
+        worst = t > worst || t != t ? t : worst;
+        top = fmax(top, fabs(x[i]));
+    }
+    CHECK_MSG(worst <= 2e-6 * top, "rotate n %d (K %d) rows %d: max |diff| %.3g of max %.3g", n, harp_rot_hadamard_k(r), rows, worst, top);
+    CHECK(gpu->vt->rotate(gpu, w.g, r, dx, rows, n + 1) != HARP_OK);
+    gpu->vt->free(gpu, dx);
+    free(x), free(y);
+    harp_rot_destroy(r);
+    free_ws(&w);
+}
+
+/* The activation quantizer op (fake quantization in place), every format class. */
+static void test_aquant(int bits, int sym, int group, float clip, int rows, int n) {
+    harp_dims d = dims(1, 1, 2, 0, 8, 4);
+    pair_ws w = make_ws(&d);
+    struct harp_aquant q = {{bits, sym, group, clip, 0}};
+    const size_t e = (size_t)rows * n;
+    float *x = rnd(e, 1.0f), *y = malloc(e * 4);
+    for (size_t i = 0; i < e; i += 31) x[i] *= 9.0f;
+    float *dx = dev(x, e * 4);
+    CHECK_OK(cpu->vt->aquant(cpu, w.c, &q, x, rows, n));
+    CHECK_OK(gpu->vt->aquant(gpu, w.g, &q, dx, rows, n));
+    host(y, dx, e * 4);
+    CHECK_MSG(!memcmp(x, y, e * 4), "aquant %d-bit %s group %d clip %g, %d × %d: differs from the CPU", bits, sym ? "sym" : "asym",
+              group, clip, rows, n);
+    gpu->vt->free(gpu, dx);
+    free(x), free(y);
+    free_ws(&w);
+}
+
+/* A quantized cache of 2 layers: the planes on the host (h) and the same layout on the device (g). */
+typedef struct qcache {
+    harp_kv_cache h, g;
+    size_t codes, groups;
+} qcache;
+
+static qcache qcache_make(const struct harp_aquant *q, harp_qtype t, int rows, int kvd) {
+    qcache c;
+    memset(&c, 0, sizeof c);
+    c.h = (harp_kv_cache){.type = t, .n_layers = 2, .rows = rows, .kv_dim = kvd, .q = q};
+    c.h.groups = (int)harp_aq_groups(&q[0].fmt, kvd);
+    c.h.row_bytes = (size_t)harp_aq_row_bytes(&q[0].fmt, kvd);
+    c.codes = 2 * (size_t)rows * c.h.row_bytes, c.groups = 2 * (size_t)rows * c.h.groups;
+    c.h.k = calloc(c.codes, 1), c.h.v = calloc(c.codes, 1);
+    c.h.k_scale = calloc(c.groups, 2), c.h.v_scale = calloc(c.groups, 2);
+    if (!q[0].fmt.sym) c.h.k_zero = calloc(c.groups, 1), c.h.v_zero = calloc(c.groups, 1);
+    c.g = c.h;
+    c.g.k = dev(c.h.k, c.codes), c.g.v = dev(c.h.v, c.codes);
+    c.g.k_scale = dev(c.h.k_scale, c.groups * 2), c.g.v_scale = dev(c.h.v_scale, c.groups * 2);
+    if (c.h.k_zero) c.g.k_zero = dev(c.h.k_zero, c.groups), c.g.v_zero = dev(c.h.v_zero, c.groups);
+    return c;
+}
+
+static int qcache_same(const qcache *c) {
+    const void *hp[6] = {c->h.k, c->h.v, c->h.k_scale, c->h.v_scale, c->h.k_zero, c->h.v_zero};
+    const void *gp[6] = {c->g.k, c->g.v, c->g.k_scale, c->g.v_scale, c->g.k_zero, c->g.v_zero};
+    const size_t n[6] = {c->codes, c->codes, 2 * c->groups, 2 * c->groups, c->groups, c->groups};
+    int same = 1;
+    for (int i = 0; i < 6; i++) {
+        if (!hp[i]) continue;
+        void *t = malloc(n[i]);
+        host(t, gp[i], n[i]);
+        same &= !memcmp(t, hp[i], n[i]);
+        free(t);
+    }
+    return same;
+}
+
+static void qcache_free(qcache *c) {
+    void *hp[6] = {c->h.k, c->h.v, c->h.k_scale, c->h.v_scale, c->h.k_zero, c->h.v_zero};
+    void *gp[6] = {c->g.k, c->g.v, c->g.k_scale, c->g.v_scale, c->g.k_zero, c->g.v_zero};
+    for (int i = 0; i < 6; i++) free(hp[i]), gpu->vt->free(gpu, gp[i]);
+}
+
+/* kv_store + attention of a quantized cache in layer 1: a plan of two roots (a prefill), then a decode
+ * step continuing each, both backends on the same inputs. */
+static void test_kv_quant(int bits, int sym, int group_heads, int nh, int nkv, int hd, int window) {
+    const int kvd = nkv * hd, qd = nh * hd, T = 160;
+    harp_span pre[2] = {{0, 37, 0, -1, 0}, {37, 21, 0, -1, 80}}, dec[2] = {{0, 1, 37, -1, 37}, {1, 1, 21, -1, 101}};
+    harp_plan pp = plan_of(pre, 2), pd = plan_of(dec, 2);
+    harp_dims d = dims(nh, nkv, hd, window, pp.rows, 64);
+    pair_ws w = make_ws(&d);
+    struct harp_aquant q[4];
+    for (int i = 0; i < 4; i++) q[i].fmt = (harp_aq_fmt){bits, sym, group_heads * hd, i % 2 ? 0.9f : 1.0f, 1};
+    qcache c = qcache_make(q, harp_qtype_for(HARP_QMETHOD_RTN, bits), T, kvd);
+    const harp_plan *plans[2] = {&pp, &pd};
+    for (int s = 0; s < 2; s++) {
+        const harp_plan *p = plans[s];
+        float *qv = rnd((size_t)p->rows * qd, 1.0f), *k = rnd((size_t)p->rows * kvd, 2.0f), *v = rnd((size_t)p->rows * kvd, 1.0f);
+        float *oc = malloc((size_t)p->rows * qd * 4), *og = malloc((size_t)p->rows * qd * 4);
+        float *dq = dev(qv, (size_t)p->rows * qd * 4), *dk = dev(k, (size_t)p->rows * kvd * 4), *dv = dev(v, (size_t)p->rows * kvd * 4);
+        float *dout = dev(NULL, (size_t)p->rows * qd * 4);
+        CHECK_OK(cpu->vt->kv_store(cpu, w.c, &c.h, 1, k, v, p));
+        CHECK_OK(cpu->vt->attention(cpu, w.c, qv, &c.h, 1, p, oc));
+        CHECK_OK(gpu->vt->plan_begin(gpu, w.g, p));
+        CHECK_OK(gpu->vt->kv_store(gpu, w.g, &c.g, 1, dk, dv, p));
+        CHECK_OK(gpu->vt->attention(gpu, w.g, dq, &c.g, 1, p, dout));
+        host(og, dout, (size_t)p->rows * qd * 4);
+        CHECK_MSG(qcache_same(&c), "KV%d %s group %d: %s plan: the caches' planes differ", bits, sym ? "sym" : "asym", group_heads * hd,
+                  s ? "decode" : "prefill");
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)p->rows * qd; i++) {
+            const double e = fabs((double)og[i] - oc[i]);
+            worst = e > worst || e != e ? e : worst;
+        }
+        CHECK_MSG(worst <= 1e-5, "KV%d %s group %d heads %d/%d hd %d window %d, %s plan: attention max |diff| %.3g", bits, sym ? "sym" : "asym",
+                  group_heads * hd, nh, nkv, hd, window, s ? "decode" : "prefill", worst);
+        gpu->vt->free(gpu, dq), gpu->vt->free(gpu, dk), gpu->vt->free(gpu, dv), gpu->vt->free(gpu, dout);
+        free(qv), free(k), free(v), free(oc), free(og);
+    }
+    qcache_free(&c);
+    free_ws(&w);
+}
+
 static void test_capabilities(void) {
     CHECK(harp_backend_supports(cpu, HARP_OP_ATTENTION_TREE, HARP_QTYPE_F32));
     CHECK(!harp_backend_supports(gpu, HARP_OP_ATTENTION_TREE, HARP_QTYPE_F32));
-    /* online rotations (W/A/KV R3/R4) run on the CPU backend only */
-    CHECK(harp_backend_supports(cpu, HARP_OP_ROTATE, HARP_QTYPE_F32) && !harp_backend_supports(gpu, HARP_OP_ROTATE, HARP_QTYPE_F32));
-    CHECK(!harp_backend_supports(gpu, HARP_OP_KV_STORE, HARP_QTYPE_INT8));
-    CHECK(gpu->vt->rotate(gpu, NULL, NULL, 0, 0) == HARP_ERR_UNSUPPORTED);
+    /* W/A/KV: online rotations, activation quantization and quantized caches on both */
+    CHECK(harp_backend_supports(cpu, HARP_OP_ROTATE, HARP_QTYPE_F32) && harp_backend_supports(gpu, HARP_OP_ROTATE, HARP_QTYPE_F32));
+    CHECK(harp_backend_supports(gpu, HARP_OP_AQUANT, HARP_QTYPE_F32) && gpu->vt->aquant);
+    CHECK(harp_backend_supports(gpu, HARP_OP_KV_STORE, HARP_QTYPE_INT8) && harp_backend_supports(gpu, HARP_OP_ATTENTION, HARP_QTYPE_INT4));
+    CHECK(!harp_backend_supports(gpu, HARP_OP_KV_STORE, HARP_QTYPE_E8P2));
+    CHECK(gpu->vt->rotate(gpu, NULL, NULL, NULL, 0, 0) == HARP_ERR_INVALID_ARG);
     harp_backend *again = NULL;
     CHECK_OK(harp_backend_cuda_create(0, &again));
     CHECK_MSG(again == gpu, "one CUDA backend instance per device");
@@ -512,6 +656,25 @@ int main(void) {
         test_rope_attention(65, 6, 2, 64, 17, HARP_ROPE_INTERLEAVED, f16);
         test_rope_attention(513, 4, 4, 72, 0, HARP_ROPE_HALF, f16);   /* head_dim 72: the two ops */
     }
+    const int rot_n[] = {64, 128, 512, 1536, 172, 11008, 4096, 14336};
+    for (size_t i = 0; i < sizeof rot_n / sizeof rot_n[0]; i++) {
+        test_rotate(rot_n[i], 1);
+        test_rotate(rot_n[i], 3);
+        test_rotate(rot_n[i], 67);
+    }
+    test_rotate(64, 4100);   /* R3 over a prefill's heads: more rows than one chunk */
+    test_aquant(4, 1, 0, 1.0f, 1, 4096);
+    test_aquant(4, 1, 0, 0.9f, 67, 1536);
+    test_aquant(8, 0, 0, 1.0f, 5, 11008);
+    test_aquant(3, 0, 128, 0.95f, 9, 512);
+    test_aquant(2, 1, 64, 1.0f, 3, 172 * 64);
+    const int kvb[] = {2, 3, 4, 8};
+    for (int i = 0; i < 4; i++) {
+        test_kv_quant(kvb[i], 0, 1, 8, 2, 64, 0);
+        test_kv_quant(kvb[i], 1, 1, 4, 4, 128, 0);
+    }
+    test_kv_quant(4, 0, 2, 8, 4, 64, 20);    /* groups of two heads, a window */
+    test_kv_quant(4, 0, 1, 6, 3, 40, 0);     /* head_dim the engine kernels do not take */
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);

@@ -48,7 +48,7 @@ static void check_online_dense(int n) {
     memcpy(y, x, (size_t)ROWS * n * sizeof *y);
     harp_backend *b = harp_backend_cpu();
     CHECK(harp_backend_supports(b, HARP_OP_ROTATE, HARP_QTYPE_F32));
-    CHECK_OK(b->vt->rotate(b, r, y, ROWS, n));
+    CHECK_OK(b->vt->rotate(b, NULL, r, y, ROWS, n));
     double worst = 0, scale = 0;
     for (int i = 0; i < ROWS; i++)
         for (int j = 0; j < n; j++) {
@@ -60,7 +60,7 @@ static void check_online_dense(int n) {
     printf("online Hadamard %4d (K = %d) vs dense twin: max|diff| %.2e of max %.3g\n", n, harp_rot_hadamard_k(r), worst,
            scale);
     CHECK_MSG(worst <= 2e-6 * scale, "online Hadamard %d differs from its dense twin by %.3g", n, worst);
-    CHECK(b->vt->rotate(b, r, y, ROWS, n + 1) != HARP_OK);
+    CHECK(b->vt->rotate(b, NULL, r, y, ROWS, n + 1) != HARP_OK);
     harp_rot_destroy(r);
     free(R), free(x), free(y);
 }

@@ -26,7 +26,7 @@ typedef struct wx_cfg {
 } wx_cfg;
 
 /* Opens path and applies c (NULL: the model as it is). */
-static harp_model *wx_open(const char *path, const wx_cfg *c) {
+static inline harp_model *wx_open(const char *path, const wx_cfg *c) {
     harp_model *m = NULL;
     harp_model_params mp = harp_model_default_params();
     if (harp_model_open(path, &mp, &m)) return NULL;
@@ -59,7 +59,7 @@ static harp_model *wx_open(const char *path, const wx_cfg *c) {
 }
 
 /* Mean NLL of m and mean KLD(ref ‖ m) (ref may be NULL) over n_win windows of len tokens of ids. */
-static int wx_eval(harp_model *m, harp_model *ref, const int32_t *ids, int n_win, int len, double *nll, double *kld) {
+static inline int wx_eval(harp_model *m, harp_model *ref, const int32_t *ids, int n_win, int len, double *nll, double *kld) {
     harp_ctx_params cp = harp_ctx_default_params();
     cp.max_tokens = len;
     cp.max_rows = len;
@@ -90,7 +90,7 @@ static int wx_eval(harp_model *m, harp_model *ref, const int32_t *ids, int n_win
 }
 
 /* The tokens of a text file (BOS first), at most max_tokens of them. */
-static int32_t *wx_tokens(const harp_model *m, const char *text_path, size_t max_bytes, size_t *n) {
+static inline int32_t *wx_tokens(const harp_model *m, const char *text_path, size_t max_bytes, size_t *n) {
     char *text = NULL;
     size_t len = 0;
     if (harp_read_file(text_path, &text, &len)) return NULL;

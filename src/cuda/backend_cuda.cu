@@ -35,8 +35,10 @@ extern "C" {
 #include "cuda/decode.h"
 #include "harp/cuda_eval.h"
 #include "harp/qtensor.h"
+#include "harp/rotate.h"
 #include "model/backend.h"
 #include "model/layer.h"
+#include "quant/aq.h"
 }
 
 namespace {
@@ -97,6 +99,14 @@ struct cuda_graph {
     cudaGraphExec_t exec;
 };
 
+// An online rotation (W/A/KV: R3, R4, R_o, all plain Hadamards, so the width names it) as device
+// transforms: planned for one row and for chunks of kChunkRows (over the one-row plan's blocks).
+enum { kRotSlots = 4 };
+struct rot_dev {
+    int64_t n;
+    dec_xdev *x1, *xc;
+};
+
 // Attention pointer tables: per layer, kTabArrays arrays of nz pointers: K, Q, V (fp32 rows), S, P = S,
 // O, then the tensor-core kernel's fp16 rows Kh, Kl, Vh, Vl (NULL where a path does not use them).
 constexpr int kTabArrays = 10;
@@ -123,7 +133,10 @@ struct cuda_ws {
     void *kvh;               // an fp32 cache layer's rows as fp16 h / lo (the tensor-core prefill attention): flag, Kh, Kl, Vh, Vl
     float *fold;             // prefill's weight fold: fp32 W̃ᵀ / W̃, and W_eff's fp16 h and lo rows
     void *fold_w;
-    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap;
+    rot_dev rot[kRotSlots];  // online rotations met so far
+    float *rtmp, *rscr;      // a rotation's output before it is copied back in place, its transform scratch
+    int kvq;                 // a quantized cache was written: decode steps run plainly (what they dequantize grows)
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap, rtmp_cap, rscr_cap;
 };
 
 // Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
@@ -155,14 +168,16 @@ harp_status new_blas(cublasHandle_t *h) {
 int cu_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     (void)b;
     switch (op) {
-    case HARP_OP_ROTATE:
     case HARP_OP_ATTENTION_TREE: return 0;
     // fp32 groups run dense; a quantized group's load packs it or fails naming the group and the reason
     case HARP_OP_LINEAR: return t >= 0 && t < HARP_QTYPE_COUNT;
     // packed groups: the input transform does it; fp32 groups: a SwiGLU kernel before the SGEMM
     case HARP_OP_LINEAR_GLU: return t >= 0 && t < HARP_QTYPE_COUNT;
+    // fp32, fp16, or the planes of quant/aq.h (dequantized into fp32 rows for attention)
     case HARP_OP_KV_STORE:
-    case HARP_OP_ATTENTION: return t == HARP_QTYPE_F32 || t == HARP_QTYPE_F16;
+    case HARP_OP_ATTENTION:
+        return t == HARP_QTYPE_F32 || t == HARP_QTYPE_F16 || t == HARP_QTYPE_INT2 || t == HARP_QTYPE_INT3 || t == HARP_QTYPE_INT4 ||
+               t == HARP_QTYPE_INT8;
     default: return op >= 0 && op < HARP_OP_COUNT;
     }
 }
@@ -474,16 +489,22 @@ size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
     const cuda_ws *w = (const cuda_ws *)ws;
     if (!w) return 0;
     const size_t tabs = w->tab_dev ? (size_t)w->d.n_layers * kTabArrays * w->tab_nz * sizeof(void *) : 0;
+    size_t rots = 0;
+    for (int i = 0; i < kRotSlots; i++) rots += dec_xform_dev_bytes(w->rot[i].x1) + dec_xform_dev_bytes(w->rot[i].xc);
     return ws_base_bytes(&w->d) + w->s_bytes + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->kvh_cap + w->fold_cap +
-           w->fold_w_cap;
+           w->fold_w_cap + w->rtmp_cap + w->rscr_cap + rots;
 }
 
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
     graphs_reset(w);
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->kvh, w->fold, w->fold_w};
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->kvh, w->fold, w->fold_w, w->rtmp, w->rscr};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
+    for (int i = 0; i < kRotSlots; i++) {   // the chunk plan borrows the one-row plan's blocks: freed first
+        dec_xform_dev_free(w->rot[i].xc);
+        dec_xform_dev_free(w->rot[i].x1);
+    }
     free(w->tab_host);
     free(w->tab_valid);
     free(w);
@@ -685,9 +706,67 @@ harp_status cu_linear_seam(harp_backend *b, harp_ws *ws, const harp_lgroup *gp, 
     return linear_into(b, cw, gn, N, x, norm_w, eps, rows, Yn, nflags);
 }
 
-harp_status cu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
-    (void)b, (void)r, (void)x, (void)rows, (void)n;
-    return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: online rotations are not implemented yet");
+// ---- W/A/KV: online rotations, activation quantization (the quantized cache is with kv_store) ---------
+
+// The device transforms of plain Hadamard r (made at first use; the first decode step runs plainly, so a
+// captured step finds them).
+harp_status rot_of(cuda_ws *w, const harp_rot *r, const rot_dev **out) {
+    const int64_t n = harp_rot_dim(r);
+    int i = 0;
+    while (i < kRotSlots && w->rot[i].n && w->rot[i].n != n) i++;
+    if (i == kRotSlots) return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: more than %d online rotation widths", kRotSlots);
+    *out = &w->rot[i];
+    if (w->rot[i].n) return HARP_OK;
+    if (w->capturing) return HARP_ERR_UNSUPPORTED;   // quiet: the capture fails, the step reruns plainly
+    dec_xform xf;
+    const int8_t *signs = NULL;
+    HARP_TRY(dec_xform_from_rot(r, 0, &xf, &signs));
+    rot_dev d{n, nullptr, nullptr};
+    harp_status st = signs ? harp_err(HARP_ERR_INTERNAL, "cuda backend: a plain Hadamard of %lld with signs", (long long)n) : HARP_OK;
+    if (!st) st = dec_xform_upload(&xf, 1, &d.x1);
+    if (!st) st = dec_xform_upload_shared(&xf, kChunkRows, d.x1, &d.xc);
+    dec_xform_free(&xf);
+    if (st) {
+        dec_xform_dev_free(d.xc);
+        dec_xform_dev_free(d.x1);
+        return st;
+    }
+    w->rot[i] = d;
+    return HARP_OK;
+}
+
+// x ← x·R by the decode engine's transform passes (the Hadamard blocks exact in fp16, fp32 sums), through
+// scratch and back, in chunks of kChunkRows rows. Only plain Hadamards (what W/A/KV models carry online).
+harp_status cu_rotate(harp_backend *b, harp_ws *ws, const harp_rot *r, float *x, int rows, int n) {
+    cuda_ws *w = (cuda_ws *)ws;
+    if (!r || !w) return harp_err(HARP_ERR_INVALID_ARG, "cuda rotate: no rotation or no workspace");
+    if (harp_rot_dim(r) != n)
+        return harp_err(HARP_ERR_SHAPE, "cuda backend: online rotation of dimension %lld on rows of %d", (long long)harp_rot_dim(r), n);
+    if (harp_rot_get_kind(r) != HARP_ROT_HADAMARD)
+        return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: online rotations must be plain Hadamards (got %s)",
+                        harp_rot_kind_name(harp_rot_get_kind(r)));
+    if (rows < 1) return HARP_OK;
+    const rot_dev *d = NULL;
+    HARP_TRY(rot_of(w, r, &d));
+    const int ch = rows < kChunkRows ? rows : kChunkRows;
+    const dec_xdev *xd = rows == 1 ? d->x1 : d->xc;
+    HARP_TRY(grow(b, w, (void **)&w->rtmp, &w->rtmp_cap, (size_t)ch * n * sizeof(float), "rotated rows"));
+    HARP_TRY(grow(b, w, (void **)&w->rscr, &w->rscr_cap, dec_xform_scratch_floats(xd, ch) * sizeof(float), "rotation scratch"));
+    cudaStream_t st = impl_of(b)->stream;
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+        const int nr = rows - r0 < ch ? rows - r0 : ch;
+        float *xr = x + (size_t)r0 * n;
+        HARP_TRY(dec_xout(xd, xr, n, nr, NULL, 0, w->rtmp, n, w->rscr, (dec_stream)st));
+        CU_TRY(cudaMemcpyAsync(xr, w->rtmp, (size_t)nr * n * sizeof(float), cudaMemcpyDeviceToDevice, st), "rotation copy");
+    }
+    return HARP_OK;
+}
+
+// The CPU's fake quantizer (harp_aq_fake), bit for bit (dec_aq.cu).
+harp_status cu_aquant(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n) {
+    (void)ws;
+    if (rows < 1) return HARP_OK;
+    return dec_aq_fake(&q->fmt, x, rows, n, n, (dec_stream)impl_of(b)->stream);
 }
 
 harp_status cu_rope(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
@@ -700,16 +779,53 @@ void *kv_at(const harp_kv_cache *kv, void *base, int layer, int row) {
     return (char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes;
 }
 
-// The cache types this backend holds: fp16 (the default, vt->kv_default) or fp32.
+// The cache types this backend holds: fp16 (the default, vt->kv_default), fp32, or a W/A/KV model's
+// quantized planes (kv->q: quant/aq.h per row, the CPU cache's layout).
 harp_status kv_type_ok(const harp_kv_cache *kv) {
     if (kv->type == HARP_QTYPE_F32 || kv->type == HARP_QTYPE_F16) return HARP_OK;
+    if (kv->q && cu_supports(NULL, HARP_OP_KV_STORE, kv->type)) return HARP_OK;
     return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %s is not implemented", harp_qtype_name(kv->type));
+}
+
+// The planes of cache rows row.. of layer `layer`, K (which = 0) or V (1), of a quantized cache.
+harp_aq_planes kv_planes(const harp_kv_cache *kv, int layer, int which, int row) {
+    const size_t r = (size_t)layer * kv->rows + (size_t)row, gi = r * (size_t)kv->groups;
+    harp_aq_planes p;
+    memset(&p, 0, sizeof p);
+    p.codes = (uint8_t *)(which ? kv->v : kv->k) + r * kv->row_bytes;
+    p.scale16 = (uint16_t *)(which ? kv->v_scale : kv->k_scale) + gi;
+    if (which ? kv->v_zero : kv->k_zero) p.zero = (uint8_t *)(which ? kv->v_zero : kv->k_zero) + gi;
+    return p;
+}
+
+// Each sequence's rows quantized into its cache rows by the CPU's quantizer (dec_aq_quantize, bit for bit
+// with harp_aq_quantize): a launch per sequence and tensor, whose arguments move with the step, so such
+// decode steps are not captured into graphs (w->kvq).
+harp_status kv_store_quant(harp_backend *b, cuda_ws *w, harp_kv_cache *kv, int layer, const float *k, const float *v,
+                           const harp_plan *p) {
+    w->kvq = 1;
+    if (w->capturing) return HARP_ERR_UNSUPPORTED;   // quiet: the capture fails, the step reruns plainly
+    const size_t kvd = (size_t)kv->kv_dim;
+    for (int s = 0; s < p->n_seqs; s++) {
+        const harp_span *a = &p->seqs[s];
+        for (int which = 0; which < 2 && a->n; which++) {
+            const harp_aq_planes pl = kv_planes(kv, layer, which, a->kv0);
+            HARP_TRY(dec_aq_quantize(&kv->q[2 * layer + which].fmt, (which ? v : k) + (size_t)a->row0 * kvd, a->n, kv->kv_dim,
+                                     kv->kv_dim, &pl, (dec_stream)impl_of(b)->stream));
+        }
+    }
+    return HARP_OK;
 }
 
 harp_status cu_rope_kv_store(harp_backend *b, harp_ws *ws, float *q, float *k, const float *v, int n_heads, int n_kv_heads,
                             int head_dim, const float *inv_freq, harp_rope_layout layout, harp_kv_cache *kv, int layer,
                             const harp_plan *p) {
     HARP_TRY(kv_type_ok(kv));
+    if (kv->q) {
+        HARP_TRY(cu_rope(b, ws, q, n_heads, head_dim, inv_freq, layout, p));
+        HARP_TRY(cu_rope(b, ws, k, n_kv_heads, head_dim, inv_freq, layout, p));
+        return kv_store_quant(b, (cuda_ws *)ws, kv, layer, k, v, p);
+    }
     const cuda_ws *w = (const cuda_ws *)ws;
     return hc_rope_store(q, k, v, w->pos, w->krow, p->rows, n_heads, n_kv_heads, head_dim, inv_freq, (int)layout,
                          kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), kv->type == HARP_QTYPE_F16, impl_of(b)->stream);
@@ -719,6 +835,7 @@ harp_status cu_rope_kv_store(harp_backend *b, harp_ws *ws, float *q, float *k, c
 harp_status cu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int layer, const float *k, const float *v,
                         const harp_plan *p) {
     HARP_TRY(kv_type_ok(kv));
+    if (kv->q) return kv_store_quant(b, (cuda_ws *)ws, kv, layer, k, v, p);
     const cuda_ws *w = (const cuda_ws *)ws;
     return hc_kv_store(k, v, p->rows, kv->kv_dim, w->krow, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0),
                        kv->type == HARP_QTYPE_F16, impl_of(b)->stream);
@@ -761,17 +878,27 @@ void plan_rows(const harp_plan *p, int cache_rows, int *lo, int *hi) {
 }
 
 // An fp32 cache is its own view; an fp16 one has the rows the plan's sequences read widened into
-// scratch (prefill plans off the tensor-core kernel only: it and decode attention read fp16 directly).
-harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, kv_view *out) {
+// scratch (prefill plans off the tensor-core kernel only: it and decode attention read fp16 directly),
+// a quantized one dequantized there (from0: from row 0 on, for the decode kernel's cache-row indexing).
+harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, int from0, kv_view *out) {
     *out = kv_view{(const float *)kv_at(kv, kv->k, layer, 0), (const float *)kv_at(kv, kv->v, layer, 0), nullptr, nullptr, nullptr, nullptr,
                    0, 0, kv->kv_dim, nullptr};
     if (kv->type == HARP_QTYPE_F32) return HARP_OK;
     int lo, hi;
     plan_rows(p, kv->rows, &lo, &hi);
+    if (from0) lo = 0;
     if (hi <= lo) return HARP_OK;
     const size_t n = (size_t)(hi - lo) * kv->kv_dim;
     HARP_TRY(grow(b, w, (void **)&w->kv32, &w->kv32_cap, 2 * n * sizeof(float), "fp32 view of the KV cache"));
-    HARP_TRY(hc_kv_widen(kv_at(kv, kv->k, layer, lo), kv_at(kv, kv->v, layer, lo), n, w->kv32, w->kv32 + n, impl_of(b)->stream));
+    if (kv->q) {
+        for (int which = 0; which < 2; which++) {
+            const harp_aq_planes pl = kv_planes(kv, layer, which, lo);
+            HARP_TRY(dec_aq_dequantize(&kv->q[2 * layer + which].fmt, &pl, hi - lo, kv->kv_dim, w->kv32 + which * n, kv->kv_dim,
+                                       (dec_stream)impl_of(b)->stream));
+        }
+    } else {
+        HARP_TRY(hc_kv_widen(kv_at(kv, kv->k, layer, lo), kv_at(kv, kv->v, layer, lo), n, w->kv32, w->kv32 + n, impl_of(b)->stream));
+    }
     out->k = w->kv32, out->v = w->kv32 + n, out->row0 = lo;
     return HARP_OK;
 }
@@ -866,6 +993,12 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (f16 && dec && engine_attn_shape(&w->d, w->kbase, &es))
         return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
                         (dec_stream)impl_of(b)->stream);
+    if (dec && kv->q) {   // the rows up to the plan's last, dequantized, then the fp32 decode kernel
+        kv_view view;
+        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, 1, &view));
+        return hc_attn_decode(q, view.k, view.v, 0, w->pos, w->kbase, p->rows, w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim,
+                              w->d.sliding_window, w->d.max_tokens, w->part, w->att_count, out, impl_of(b)->stream);
+    }
     if (dec)
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
                               w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim, w->d.sliding_window, w->d.max_tokens, w->part,
@@ -881,7 +1014,7 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (tc && f16) {
         view.kh = (const __half *)kv_at(kv, kv->k, layer, 0), view.vh = (const __half *)kv_at(kv, kv->v, layer, 0);
     } else {
-        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &view));
+        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, 0, &view));
         if (tc) HARP_TRY(kv_split(b, w, kv, p, &view));
     }
     void **tab = NULL;
@@ -925,7 +1058,7 @@ harp_status cu_rope_attention(harp_backend *b, harp_ws *ws, float *q, float *k, 
 harp_status cu_graph_begin(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode) {
     cuda_ws *w = (cuda_ws *)ws;
     *mode = HARP_GRAPH_PLAIN;
-    if (p->tree || p->rows < 1 || !decode_plan(w, p)) return HARP_OK;
+    if (p->tree || p->rows < 1 || !decode_plan(w, p) || w->kvq) return HARP_OK;
     cuda_graph *g = &w->graph[p->rows];
     if (g->state != kGraphNone && (g->tag != tag || g->serial != serial)) {
         if (g->exec) cudaGraphExecDestroy(g->exec);
@@ -1049,6 +1182,7 @@ void fill_vt(harp_backend_i *v) {
     v->linear_ex = env_on("HARP_CUDA_FUSE") ? cu_linear_ex : NULL;
     v->linear_seam = env_on("HARP_CUDA_FUSE") && env_on("HARP_CUDA_SEAM") ? cu_linear_seam : NULL;
     v->rotate = cu_rotate;
+    v->aquant = cu_aquant;
     v->rope = cu_rope;
     v->kv_store = cu_kv_store;
     v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;

@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "core/core.h"
+#include "cuda/dec_ldp.h"
 #include "cuda/decode.h"
 }
 #include "cuda/cublas_dl.h"
@@ -394,7 +395,8 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
             dec_weights_free(dev);
             return harp_err(HARP_ERR_OOM, "cuda decode: no device memory for %zu bytes", bytes[i]);
         }
-        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 || i == 3 ? 1 : 0);   // 3: the HYB table
+        // 3: the HYB table; LDP2's plane 1: its levels (fp16 values, any order: the speed does not depend on it)
+        const int kind = i == 2 ? 2 : (qtype == HARP_QTYPE_F16 || i == 3 || (qtype == HARP_QTYPE_LDP2 && i == 1) ? 1 : 0);
         fill_kernel<<<1024, 256>>>((uint32_t *)*dst[i], bytes[i] / 4, seed * 3 + (uint64_t)i, kind, dl_int_bits(qtype));
         HARP_TRY(launched("random fill"));
     }
@@ -403,6 +405,7 @@ extern "C" harp_status dec_weights_random(int qtype, int32_t m, int32_t n, float
 
 extern "C" int dec_gemv_warps(const dec_weights *w, int want) {
     if (dl_qtip_bits(w->qtype)) return want == 4 || want == 16 ? want : 8;
+    if (w->qtype == HARP_QTYPE_LDP2) return want == 8 || want == 16 ? want : w->nrt <= 512 ? 16 : 8;   // dec_ldp_gemv's rule
     if (want == 4 || want == 8 || want == 16) return want;
     // 16 k-split warps when the row tiles fit one wave of 16-warp CTAs and each warp still gets ≥ 4
     // column super-tiles: the down projection of a quantized 7B (4 096 × 11 008: 256 tiles, which as
@@ -439,6 +442,16 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
     if (a.fold && 2 * a.fold != B)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: fold %d of %d rows (must be half)", a.fold, B);
     const int warps = dec_gemv_warps(w, opts ? opts->warps : 0);
+    if (w->qtype == HARP_QTYPE_LDP2) {   // its own kernel (dec_ldp.cu): fp16 activations, none of the epilogue options
+        if (a.fold || a.accumulate || a.epi)
+            return harp_err(HARP_ERR_INVALID_ARG, "cuda decode gemv: ldp2 takes no fold, accumulate or epilogue");
+        dec_ldp_dev d;
+        HARP_TRY(dec_ldp_view(w, &d));
+        const dec_ldp_act x16 = {NULL, NULL, (const uint16_t *)x};
+        dec_ldp_opts o = {0, warps, 0};
+        if (ldx != d.L.npad) return harp_err(HARP_ERR_SHAPE, "cuda decode gemv: ldp2 reads rows of %d activations (ldx %d)", d.L.npad, ldx);
+        return dec_ldp_gemv(&d, &x16, B, y, ldy, &o, stream);
+    }
     if (dl_qtip_bits(w->qtype)) return gemv_qtip(w, a, warps, opts && opts->hyb_copies ? opts->hyb_copies : dec_hyb_copies(), (cudaStream_t)stream);
     HARP_TRY(ensure_tables());
     if (warps == 4) launch_gemv<4>(w->qtype, a, w->nrt, (cudaStream_t)stream);
@@ -450,6 +463,11 @@ extern "C" harp_status dec_gemv(const dec_weights *w, const void *x, int ldx, in
 extern "C" harp_status dec_dequant_f16(const dec_weights *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
     if (r0 < 0 || r1 > w->m || r0 >= r1 || ld < dec_npad(w->n) || ld % 8)
         return harp_err(HARP_ERR_SHAPE, "cuda decode dequant: rows [%d, %d) of %d, ld %d", (int)r0, (int)r1, (int)w->m, ld);
+    if (w->qtype == HARP_QTYPE_LDP2) {
+        dec_ldp_dev d;
+        HARP_TRY(dec_ldp_view(w, &d));
+        return dec_ldp_dequant_f16(&d, r0, r1, out, ld, stream);
+    }
     GemvArgs a = args_of(w);
     if (dl_qtip_bits(w->qtype)) return dequant_qtip(w, a, r0, r1, out, ld, (cudaStream_t)stream);
     HARP_TRY(ensure_tables());

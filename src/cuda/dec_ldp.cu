@@ -155,6 +155,43 @@ __global__ void __launch_bounds__(kWarps * 32, Cfg<kWarps>::kMinBlocks) ldp_kern
 
 }  // namespace
 
+namespace {
+// One fp16 weight per thread, read from the packed layout as dec_ldp_code_at / dec_ldp_level_at do.
+__global__ void ldp_dequant_kernel(const uint8_t *codes, const uint8_t *levels, int nst, int ng, int g, int n, int npad, int32_t r0,
+                                   __half *out, int ld) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t r = r0 + blockIdx.y;
+    if (c >= npad) return;
+    if (c >= n) {   // padding columns: 0 (their group may lie past the row's last)
+        out[(size_t)blockIdx.y * ld + c] = __float2half(0.0f);
+        return;
+    }
+    const int rr = (int)(r % DEC_LDP_ROWS), cc = c % DEC_LDP_COLS, u = cc / 8, e = cc % 8;
+    const int lane = 4 * (rr % 8) + u % 4, word = u / 4, hi = rr / 8;
+    const size_t b = (((size_t)(r / DEC_LDP_ROWS) * nst + (size_t)(c / DEC_LDP_COLS)) * 32 + (size_t)lane) * 16 + 4 * (size_t)word +
+                     (size_t)(2 * hi + (e & 1));
+    const int k = (codes[b] >> (2 * (e >> 1))) & 3;
+    const uint8_t *p = levels + (((size_t)(r / DEC_LDP_ROWS) * ng + (size_t)(c / g)) * 8 + (size_t)(rr % 8)) * 16 + 8 * (size_t)hi;
+    out[(size_t)blockIdx.y * ld + c] = __ushort_as_half((unsigned short)(p[k] | p[4 + k] << 8));
+}
+}  // namespace
+
+extern "C" harp_status dec_ldp_dequant_f16(const dec_ldp_dev *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream stream) {
+    const dec_ldp_layout &L = w->L;
+    if (r0 < 0 || r1 > L.m || r0 >= r1 || ld < L.npad)
+        return harp_err(HARP_ERR_SHAPE, "ldp2 dequant: rows [%d, %d) of %d, ld %d", (int)r0, (int)r1, (int)L.m, ld);
+    const dim3 grid((unsigned)((L.npad + 255) / 256), (unsigned)(r1 - r0));
+    ldp_dequant_kernel<<<grid, 256, 0, (cudaStream_t)stream>>>(w->codes, w->levels, L.nst, L.ng, L.g, L.n, L.npad, r0, (__half *)out, ld);
+    const cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "ldp2 dequant: launch: %s", cudaGetErrorString(e));
+}
+
+extern "C" harp_status dec_ldp_view(const dec_weights *w, dec_ldp_dev *d) {
+    HARP_TRY(dec_ldp_layout_of(w->m, w->n, w->group, "ldp2 weights", &d->L));
+    d->codes = (uint8_t *)w->plane[0], d->levels = (uint8_t *)w->plane[1];
+    return HARP_OK;
+}
+
 extern "C" harp_status dec_ldp_upload(const dec_ldp_layout *L, const uint8_t *codes, const uint8_t *levels, dec_ldp_dev *d) {
     d->L = *L;
     d->codes = d->levels = nullptr;

@@ -131,6 +131,12 @@ typedef struct dec_ldp_opts {
 /* y[b·ldy + r] (B = 1…8, ldy ≥ m) for the device activations x (device pointers, the layout of
  * dec_ldp_act). Launched with PDL (pdl.cuh): the weights are requested before the wait. */
 harp_status dec_ldp_gemv(const dec_ldp_dev *w, const dec_ldp_act *x, int B, float *y, int ldy, const dec_ldp_opts *o, dec_stream s);
+/* Rows [r0, r1) of the matrix as fp16 into out [r1 − r0][ld] (ld ≥ npad; columns n … npad − 1 are 0): the
+ * prefill path's tiles (dec_dequant_f16). */
+harp_status dec_ldp_dequant_f16(const dec_ldp_dev *w, int32_t r0, int32_t r1, void *out, int ld, dec_stream s);
+/* The decode engine's LDP2 weights (dec_weights, qtype HARP_QTYPE_LDP2) as this file's device view. */
+struct dec_weights;
+harp_status dec_ldp_view(const struct dec_weights *w, dec_ldp_dev *d);
 #endif
 
 #endif

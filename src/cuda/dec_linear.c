@@ -118,6 +118,10 @@ harp_status dec_qplanes_from_qtensor(const harp_qtensor *t, const char *what, de
         q->zeros = t->planes[2].data;
         q->group_size = (int32_t)(t->group_size < t->n ? t->group_size : 0);
         return check_g_idx(t, what);
+    case HARP_QTYPE_LDP2:   /* planes qweight, levels (src/quant/ldp.h) */
+        q->levels = t->planes[1].data;
+        q->group_size = (int32_t)(t->group_size < t->n ? t->group_size : 0);
+        return HARP_OK;
     case HARP_QTYPE_QTIP2:
     case HARP_QTYPE_QTIP3:
     case HARP_QTYPE_QTIP4: {   /* planes trellis, tlut, wscale, tcode (src/quant/qt_trellis.c) */

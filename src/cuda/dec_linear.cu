@@ -75,8 +75,18 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int r
         else HARP_TRY(dec_xin_split(xin, in.X, in.ldx, rows, in.norm_w, in.eps, L->pre, hi, lo, npad, npad, ws->scr, stream));
     }
     // ỹ = ỹ_hi + ỹ_lo: summed inside the GEMV (one launch fewer per linear at decode); an identity
-    // output side (fp16 models) is the GEMV's epilogue too (one more)
-    if (2 * rows <= 8) {
+    // output side (fp16 models) is the GEMV's epilogue too (one more). LDP2's GEMV (dec_ldp.cu) has neither:
+    // its h and lo products stay apart (yh, yl) like the prefill product's
+    const int apart = rows > 8 || w->qtype == HARP_QTYPE_LDP2;
+    if (w->qtype == HARP_QTYPE_LDP2 && rows <= 8) {
+        if (2 * rows <= 8) {
+            HARP_TRY(dec_gemv(w, hi, npad, 2 * rows, yh, w->m, NULL, stream));
+        } else {
+            HARP_TRY(dec_gemv(w, hi, npad, rows, yh, w->m, NULL, stream));
+            HARP_TRY(dec_gemv(w, lo, npad, rows, yl, w->m, NULL, stream));
+        }
+        if (mode & DEC_LIN_YT_ONLY) return dec_add(yh, yl, (size_t)rows * w->m, stream);
+    } else if (2 * rows <= 8) {
         dec_gemv_opts o = {};
         o.fold = rows;
         if (!(mode & DEC_LIN_YT_ONLY) && dec_xform_fast() && dec_xform_dev_identity(xout, &o.scale)) {
@@ -96,7 +106,7 @@ harp_status linear_run(const dec_linear_dev *L, const LinIn &in, int mode, int r
     }
     if (mode & DEC_LIN_YT_ONLY) return HARP_OK;
     // the prefill product holds the h and lo rows apart (yh, yl): summed in the output transform's first pass
-    return dec_xout_sum(xout, yh, rows > 8 ? yl : NULL, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
+    return dec_xout_sum(xout, yh, apart ? yl : NULL, w->m, rows, L->post, accumulate, Y, ldy, ws->scr, stream);
 }
 }  // namespace
 

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "cuda/dec_ldp.h"
 #include "cuda/dec_qtip.h"
 #include "cuda/decode.h"
 #include "quant/e8p.h"
+#include "quant/qblocks.h"
 
 #ifdef HARP_HAVE_CUDA
 void dec_device_free(void *p); /* dec_gemv.cu */
@@ -48,8 +50,19 @@ static unsigned int_code(const dec_qplanes *q, int bits, int32_t r, int32_t c) {
     return v;
 }
 
+/* LDP2: level (code of (r, c)) of (r, c's group), the stored planes read as quant/ldp.h does. */
+static float ldp_value(const dec_qplanes *q, int32_t r, int32_t c) {
+    const int64_t gs = group_of(q), ng = (q->n + gs - 1) / gs;
+    const uint8_t *row = (const uint8_t *)q->codes + (size_t)r * (size_t)harp_scalar_row_bytes(q->n, 2);
+    const unsigned code = harp_scalar_get(row, c, 2);
+    uint16_t h;
+    memcpy(&h, (const uint8_t *)q->levels + 2 * (size_t)(4 * ((int64_t)r * ng + c / gs) + code), 2);
+    return harp_f16_to_f32(h);
+}
+
 float dec_qplanes_value(const dec_qplanes *q, int32_t r, int32_t c) {
     if (dl_qtip_bits(q->qtype)) return dec_qtip_value(q, r, c);
+    if (q->qtype == HARP_QTYPE_LDP2) return ldp_value(q, r, c);
     const int32_t nc = ncode_of(q->n);
     const size_t idx = (size_t)r * (size_t)nc + (size_t)(c / 8);
     float a[8], b[8];
@@ -90,6 +103,20 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
     if (!q || !q->codes) return harp_err(HARP_ERR_INVALID_ARG, "decode pack: NULL planes");
     if (q->m <= 0 || q->n <= 0) return harp_err(HARP_ERR_SHAPE, "decode pack: bad shape %dx%d", (int)q->m, (int)q->n);
     const int t = q->qtype;
+    if (t == HARP_QTYPE_LDP2) {   /* dec_ldp.h's layout: codes, and levels per (row tile, group) */
+        if (!q->levels) return harp_err(HARP_ERR_INVALID_ARG, "decode pack: ldp2 without its levels");
+        dec_ldp_layout L;
+        HARP_TRY(dec_ldp_layout_of(q->m, q->n, q->group_size, "decode pack", &L));
+        for (int64_t i = 0; i < (int64_t)q->m * L.ng * 4; i++) {
+            uint16_t h;
+            memcpy(&h, (const uint8_t *)q->levels + 2 * (size_t)i, 2);
+            if ((h & 0x7C00u) == 0x7C00u) return harp_err(HARP_ERR_NUMERIC, "decode pack: non-finite ldp2 level at %lld", (long long)i);
+        }
+        HARP_TRY(dec_layout_shape(t, q->m, q->n, w));
+        w->group = L.g;
+        w->plane_bytes[1] = dec_ldp_level_bytes(&L);
+        return HARP_OK;
+    }
     if (dl_lane_bytes(t, 0) == 0) return harp_err(HARP_ERR_UNSUPPORTED, "decode pack: quant type %d has no GPU layout", t);
     if ((t == HARP_QTYPE_RVQ3 || t == HARP_QTYPE_RVQ4) && !q->codes2)
         return harp_err(HARP_ERR_INVALID_ARG, "decode pack: %s without its second code plane", t == HARP_QTYPE_RVQ3 ? "rvq3" : "rvq4");
@@ -121,6 +148,13 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
 
 harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w) {
     memset(w, 0, sizeof *w);
+    if (qtype == HARP_QTYPE_LDP2) {
+        dec_ldp_layout L;
+        HARP_TRY(dec_ldp_layout_of(m, n, 0, "decode layout", &L));
+        w->qtype = qtype, w->m = m, w->n = n, w->nrt = L.nrt, w->nst = L.nst, w->group = L.g;
+        w->plane_bytes[0] = dec_ldp_code_bytes(&L), w->plane_bytes[1] = dec_ldp_level_bytes(&L);
+        return HARP_OK;
+    }
     if (dl_lane_bytes(qtype, 0) == 0 || m <= 0 || n <= 0)
         return harp_err(HARP_ERR_UNSUPPORTED, "decode layout: quant type %d, shape %dx%d", qtype, (int)m, (int)n);
     w->qtype = qtype;
@@ -258,6 +292,12 @@ harp_status dec_pack(const dec_qplanes *q, dec_weights *w) {
         dec_qtip_pack(q, w);
         return HARP_OK;
     }
+    if (q->qtype == HARP_QTYPE_LDP2) {
+        dec_ldp_layout L;
+        HARP_TRY(dec_ldp_layout_of(q->m, q->n, w->group, "decode pack", &L));
+        dec_ldp_pack(&L, q->codes, q->levels, w->plane[0], w->plane[1]);
+        return HARP_OK;
+    }
     switch (q->qtype) {
     case HARP_QTYPE_F16: pack_f16_plane(q->codes, w, w->plane[0]); break;
     case HARP_QTYPE_E8P2: pack_e8p_plane(q->codes, w, w->plane[0]); break;
@@ -283,6 +323,12 @@ static float half_bits(uint32_t pair, int hi) { return harp_f16_to_f32((uint16_t
 
 float dec_packed_value(const dec_weights *w, const uint32_t *tab, int32_t r, int32_t c) {
     if (dl_qtip_bits(w->qtype)) return dec_qtip_packed_value(w, r, c);
+    if (w->qtype == HARP_QTYPE_LDP2) {   /* padding reads as 0, as dec_ldp_dequant_f16 writes it */
+        dec_ldp_layout L;
+        if (r >= w->m || c >= w->n) return 0.0f;
+        if (dec_ldp_layout_of(w->m, w->n, w->group, "decode value", &L)) return NAN;
+        return harp_f16_to_f32(dec_ldp_level_at(&L, w->plane[1], r, c / L.g, dec_ldp_code_at(&L, w->plane[0], r, c)));
+    }
     const int32_t rt = r / DL_TILE_ROWS, st = c / DL_TILE_COLS, rr = r % DL_TILE_ROWS, cc = c % DL_TILE_COLS;
     const int g = rr & 7, h = rr >> 3, ucol = cc / 8, t = ucol & 3, j = ucol >> 2, v = cc % 8;
     const int lane = 4 * g + t, k = 2 * j + h, p = v >> 1, half = v & 1;

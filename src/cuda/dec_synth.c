@@ -69,6 +69,23 @@ harp_status dec_synth_planes(int qtype, int32_t m, int32_t n, uint64_t seed, dec
         q->scales = sc;
         q->zeros = z;
         q->group_size = (int32_t)gs;
+    } else if (qtype == HARP_QTYPE_LDP2) {
+        /* random codes, four ordered fp16 levels per (row, group of 128 or the whole row) */
+        const int64_t gs = 128 < n ? 128 : n, ng = (n + gs - 1) / gs, rowbytes = ((int64_t)n * 2 + 7) / 8;
+        uint8_t *pk = s->buf[0] = harp_xmalloc((size_t)(m * rowbytes), "synthetic ldp2 codes");
+        uint16_t *lv = s->buf[1] = harp_xmalloc(sizeof(uint16_t) * 4 * (size_t)(m * ng), "synthetic ldp2 levels");
+        if (!pk || !lv) return HARP_ERR_OOM;
+        for (int64_t i = 0; i < m * rowbytes; i++) pk[i] = (uint8_t)harp_rng_u64(&rng);
+        const int tail = (int)(((int64_t)n * 2) % 8);
+        if (tail)
+            for (int64_t r = 0; r < m; r++) pk[r * rowbytes + rowbytes - 1] &= (uint8_t)((1u << tail) - 1u);
+        for (int64_t i = 0; i < m * ng; i++) {
+            float v = (float)(-0.03 + 0.01 * harp_rng_uniform(&rng));
+            for (int k = 0; k < 4; k++, v += (float)(0.005 + 0.015 * harp_rng_uniform(&rng))) lv[4 * i + k] = harp_f32_to_f16(v);
+        }
+        q->codes = pk;
+        q->levels = lv;
+        q->group_size = (int32_t)gs;
     } else if (dl_qtip_bits(qtype)) {
         /* every bit stream is a valid tail-biting path: random words are random trellis codes */
         q->ncodes = (size_t)((m + 15) / 16) * (size_t)((n + 15) / 16) * (size_t)(16 * dl_qtip_bits(qtype));

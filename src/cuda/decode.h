@@ -34,6 +34,8 @@ typedef struct dec_qplanes {
     int32_t group_size;       /* INT: stored group size (0 or ≥ n: one group per row) */
     size_t ncodes;            /* QTIP: U16 words at codes (harp_tmat: 16·K per padded 16 × 16 tile) */
     const uint16_t *tlut;     /* QTIP HYB: fp16 [512][2] table; wscale[0] is Wscale */
+    const void *levels;       /* LDP2: fp16 [m][4·ngroups] levels (codes: U8 qweight [m][ceil(n/4)], 2-bit, LSB
+                               * first; group_size as INT); may be unaligned */
 } dec_qplanes;
 
 /* Stored value W̃[r][c] (the format's definition; c < n). */
@@ -53,6 +55,8 @@ typedef struct dec_weights {
     size_t meta_bytes;
     uint32_t *tab;             /* QTIP HYB only: the 512 fp16 pairs of the linear's table */
     size_t tab_bytes;
+    int32_t group;             /* LDP2 only: columns per level group (n: per channel); planes: dec_ldp.h's
+                                  codes and levels */
     int on_device;
 } dec_weights;
 
@@ -62,7 +66,8 @@ static inline int32_t dec_npad(int32_t n) { return (n + DL_TILE_COLS - 1) / DL_T
 /* Validates q (shape, planes, group size, zeros < 2^bits) and fills the shape and byte counts of
  * *w (no buffers). HARP_ERR_UNSUPPORTED for group sizes that are not 128·k or a whole row. */
 harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w);
-/* Shape and byte counts of the packed layout of a type (no validation of planes, no buffers). */
+/* Shape and byte counts of the packed layout of a type (no validation of planes, no buffers; LDP2 per
+ * channel). */
 harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w);
 /* Packs into host buffers allocated here (dec_weights_free). */
 harp_status dec_pack(const dec_qplanes *q, dec_weights *w);

@@ -129,8 +129,9 @@ typedef struct harp_backend_i {
     harp_status (*linear_seam)(harp_backend *b, harp_ws *ws, const harp_lgroup *gp, const void *hp, const float *Xp, unsigned pflags,
                                const harp_lgroup *gn, const void *hn, const float *norm_w, float eps, float *x, int rows,
                                float *const *Yn, unsigned nflags);
-    /* x (rows × n) ← x·R in place, n = the rotation's dimension. */
-    harp_status (*rotate)(harp_backend *b, const harp_rot *r, float *x, int rows, int n);
+    /* x (rows × n) ← x·R in place, n = the rotation's dimension (ws: the backend's scratch, if it needs
+     * any). */
+    harp_status (*rotate)(harp_backend *b, harp_ws *ws, const harp_rot *r, float *x, int rows, int n);
     /* RoPE in place on rows × (n_heads·head_dim), row r at its plan position. */
     harp_status (*rope)(harp_backend *b, harp_ws *ws, float *x, int n_heads, int head_dim, const float *inv_freq,
                         harp_rope_layout layout, const harp_plan *p);

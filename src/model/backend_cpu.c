@@ -141,8 +141,8 @@ static harp_status cpu_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g
     return harp_lgroup_apply_host(g, X, rows, Y, scratch);
 }
 
-static harp_status cpu_rotate(harp_backend *b, const harp_rot *r, float *x, int rows, int n) {
-    (void)b;
+static harp_status cpu_rotate(harp_backend *b, harp_ws *ws, const harp_rot *r, float *x, int rows, int n) {
+    (void)b, (void)ws;
     if (harp_rot_dim(r) != n)
         return harp_err(HARP_ERR_SHAPE, "cpu backend: online rotation of dimension %lld on rows of %d",
                         (long long)harp_rot_dim(r), n);

@@ -16,7 +16,7 @@
  * any activation quantization: what calibration wants), then the activation quantizer. */
 static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
     const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
-    if (g->rot_in) HARP_TRY(c->b->vt->rotate(c->b, g->rot_in, X, rows, g->in));
+    if (g->rot_in) HARP_TRY(c->b->vt->rotate(c->b, c->ws, g->rot_in, X, rows, g->in));
     if (c->hook) c->hook(c->hook_user, l, gi, X, rows, g->in);
     if (g->act_q) HARP_TRY(c->b->vt->aquant(c->b, c->ws, g->act_q, X, rows, g->in));
     return HARP_OK;
@@ -111,8 +111,8 @@ static harp_status layer_forward(harp_ctx *c, const harp_mweights *w, int l, con
         HARP_TRY(vt->rope(b, c->ws, q, cf->n_heads, hd, w->inv_freq, cf->rope_layout, p));
         HARP_TRY(vt->rope(b, c->ws, k, cf->n_kv_heads, hd, w->inv_freq, cf->rope_layout, p));
         if (lc->r3) {
-            HARP_TRY(vt->rotate(b, lc->r3, q, rows * cf->n_heads, hd));
-            HARP_TRY(vt->rotate(b, lc->r3, k, rows * cf->n_kv_heads, hd));
+            HARP_TRY(vt->rotate(b, c->ws, lc->r3, q, rows * cf->n_heads, hd));
+            HARP_TRY(vt->rotate(b, c->ws, lc->r3, k, rows * cf->n_kv_heads, hd));
         }
         HARP_TRY(vt->kv_store(b, c->ws, &c->kv, l, k, v, p));
     }

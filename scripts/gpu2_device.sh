@@ -4,7 +4,7 @@
 # and run there as: bash .gpu/gpu2/run.sh STAGES   (carry [".gpu/gpu2"]; writes under $OUT).
 # STAGES: mkq (ref-llama 2-bit folders rl_quip2 / rl_harp2 made on the device, 16 threads, added to the extra models),
 # mkwakv (W/A/KV folders: ref-llama and stories260K W4A4KV4 GPTQ and W2A4KV4 LDP, added likewise), wakvppl (their full-file
-# ppl on the CPU and with --gpu),
+# ppl on the CPU and with --gpu), ldpgpu (LDP fit (b) with the block on the device against the CPU: seconds, ppl),
 # tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
@@ -52,6 +52,18 @@ for stage in "$@"; do
     done
     set --
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  ldpgpu)   # LDP fit (b) (--ldp-fit block) of ref-llama W2A4KV4 with the block on the device (--ldp-gpu) and on the CPU (16
+            # threads), LDPGPU_STEPS (50) Adam steps a block on 16 windows of 256: seconds and the folders' ppl (8 windows of 512)
+    for dv in --ldp-gpu ""; do
+      o="$M/rl_ldpb${dv:+_gpu}"; rm -rf "$o"
+      /usr/bin/time -f "ldpgpu ${dv:-cpu}: quantize %e s" timeout 280 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize \
+        -m "$M/ref-llama" --hessians /tmp/hw_ref-llama --calib "$S/data/ref-corpus/calib.txt" --calib-nseq 32 -o "$o" --method wakv \
+        --w-bits 2 --a-bits 4 --kv-bits 4 --w-quant ldp --rotation hadamard --seed 0 --a-clip 0.9 --kv-clip 0.95 --ldp-fit block \
+        --ldp-calib "$S/data/ref-corpus/calib.txt" --ldp-nseq 16 --ldp-ctx 256 --ldp-steps "${LDPGPU_STEPS:-50}" $dv -q -t 16 > /dev/null
+      r=$(timeout 60 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --json -t 16 --max-chunks 8 -m "$o" -f "$T" 2>&1)
+      echo "ldpgpu ${dv:-cpu}: ppl 8 windows $(echo "$r" | grep -o '"ppl": *[0-9.]*' | head -1)"
+      rm -rf "$o"
+    done ;;
   wakvppl)   # the W/A/KV folders' full-file ppl: CPU (16 threads) and GPU (`ppl --gpu`), seconds of each
     for m in $extra; do
       case "$(basename "$m")" in *w4a4kv4*|*w2a4kv4*) ;; *) continue ;; esac
@@ -71,7 +83,7 @@ for stage in "$@"; do
         "forwards $(echo "$r" | sed -n 's/.*forward(s) of up to [0-9]* windows \([0-9.]*\) s.*/\1/p' | head -1) s"
     done; done; done; done ;;
   tests)
-    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu test_dec_fold_gpu:gpu}; do
+    for t in ${GPU_TESTS:-test_cublas_dl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_kernels test_gpu_ppl test_gpu_packed test_trellis_cuda test_dec_igemm_gpu:gpu test_dec_kv4_gpu:gpu test_dec_ldp_gpu:gpu test_dec_fold_gpu:gpu test_blockfit_gpu}; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
       # the failed checks first (a long test's tail hides them), then the last lines
       echo "== $t"; log=$(mktemp); timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a > "$log" 2>&1

@@ -23,7 +23,7 @@ export PATH="$PATH:/usr/local/cuda/bin"
 echo "== build-cuda"
 cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHARP_CUDA=ON -DHARP_FATAL_WARNINGS=ON \
   -DHARP_SHARED_DIR="$shared" >/dev/null
-cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda test_cublas_dl test_dec_igemm_gpu test_dec_kv4_gpu test_dec_ldp_gpu test_dec_fold_gpu >/dev/null
+cmake --build build-cuda -j "$(nproc)" --target harp test_gpu_kernels test_gpu_ppl test_qgemv_cuda test_harpfit_gpu test_dec_gpu test_gpu_packed test_trellis_cuda test_cublas_dl test_dec_igemm_gpu test_dec_kv4_gpu test_dec_ldp_gpu test_dec_fold_gpu test_blockfit_gpu >/dev/null
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -31,7 +31,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/shared/models" "$stage/shared/data"
 bins="build-cuda/harp build-cuda/tests/test_gpu_kernels build-cuda/tests/test_gpu_ppl build-cuda/tests/test_qgemv_cuda
       build-cuda/tests/test_harpfit_gpu build-cuda/tests/test_dec_gpu build-cuda/tests/test_gpu_packed
       build-cuda/tests/test_trellis_cuda build-cuda/tests/test_cublas_dl build-cuda/tests/test_dec_igemm_gpu
-      build-cuda/tests/test_dec_kv4_gpu build-cuda/tests/test_dec_ldp_gpu build-cuda/tests/test_dec_fold_gpu"
+      build-cuda/tests/test_dec_kv4_gpu build-cuda/tests/test_dec_ldp_gpu build-cuda/tests/test_dec_fold_gpu
+      build-cuda/tests/test_blockfit_gpu"
 bins="$bins ${EXTRA_BINS:-}"
 cp $bins "$stage/bin/"
 strip "$stage"/bin/* 2>/dev/null || true

@@ -22,3 +22,5 @@ harp_test(test_dec_kv4_gpu SOURCES test_dec_kv4.c LABELS "unit;gpu" ARGS gpu)
 harp_test(test_dec_ldp_gpu SOURCES test_dec_ldp.c LABELS "unit;gpu" ARGS gpu)
 # prefill's weight fold (dec_fold_weights): transpose and twin on the CPU, the device path with "gpu".
 harp_test(test_dec_fold_gpu SOURCES test_dec_fold.c LABELS "unit;gpu" ARGS gpu)
+# LDP fit (b)'s fp64 decoder block on the device against the CPU block (issue 15).
+harp_test(test_blockfit_gpu LABELS "unit;gpu")

@@ -184,7 +184,7 @@ int main(void) {
     const double La = loss_of(&w, &a, X, Y, &c);
     grad_test(&w, &a, X, Y);
 
-    const harp_ldpb_params par[2] = {{60, 0.01, 0, 0, NULL, NULL, NULL}, {60, 0.01, 20, 0, NULL, NULL, NULL}};
+    const harp_ldpb_params par[2] = {{60, 0.01, 0, 0, NULL, NULL, NULL, 0}, {60, 0.01, 20, 0, NULL, NULL, NULL, 0}};
     for (int v = 0; v < 2; v++) {
         lstate s1, s2, s3;
         harp_ldpb_lin l1[HARP_BLK_NLIN], l2[HARP_BLK_NLIN], l3[HARP_BLK_NLIN];
@@ -220,7 +220,7 @@ int main(void) {
         lstate s1, s2;
         harp_ldpb_lin l1[HARP_BLK_NLIN], l2[HARP_BLK_NLIN];
         copy_state(&a, &s1, l1), copy_state(&a, &s2, l2);
-        const harp_ldpb_params pv = {60, 0.01, 0, 1, NULL, NULL, NULL};
+        const harp_ldpb_params pv = {60, 0.01, 0, 1, NULL, NULL, NULL, 0};
         harp_ldpb_report r1, r2;
         CHECK_OK(harp_ldpb_fit(&dm, &w, X, Y, l1, &pv, &r1));
         CHECK_OK(harp_ldpb_fit(&dm, &w, X, Y, l2, &pv, &r2));
@@ -234,7 +234,7 @@ int main(void) {
         CHECK_MSG(fabs(r1.loss0 - L0) <= 1e-12 * L0 && fabs(r1.loss_best - L1) <= 1e-12 * L1 && L1 <= L0,
                   "held-out losses %.17g -> %.17g, recomputed %.17g -> %.17g", r1.loss0, r1.loss_best, L0, L1);
         CHECK(ordered_f16(&s1) && same_state(&s1, &s2));
-        const harp_ldpb_params bad = {60, 0.01, 0, 4, NULL, NULL, NULL};
+        const harp_ldpb_params bad = {60, 0.01, 0, 4, NULL, NULL, NULL, 0};
         CHECK(harp_ldpb_fit(&dm, &w, X, Y, l2, &bad, &r2) == HARP_ERR_INVALID_ARG);
         harp_blk_cache_free(&c1);
         free_state(&s1), free_state(&s2);

@@ -90,6 +90,8 @@ typedef struct harp_qmodel_params {
     int ldp_ctx, ldp_nseq;    /* 128, 32                                                          */
     int ldp_steps;            /* Adam steps per block (100)                                        */
     double ldp_lr;            /* relative step (0.01, see harp_ldpb_params)                        */
+    int ldp_gpu;              /* 1: the block's forward and backward on the CUDA device (fp64, the
+                                 CPU block's ops up to summation order; needs a CUDA build)          */
     /* gptq: harp_wcalib; SEQ and ASYM run the layers as fp64 blocks (qmodel/ldpb.h) on calib_nseq
        evenly spaced windows of calib_ctx tokens of calib_text and never read the Hessian folder    */
     int w_calib;              /* HARP_WCALIB_FILES (default)                                      */

@@ -69,6 +69,7 @@ typedef struct harp_wakv_params {
     size_t ldp_text_len;
     int ldp_ctx, ldp_nseq, ldp_steps;
     double ldp_lr;
+    int ldp_gpu;
     int resume;                /* as harp_qmodel_params.resume (default 1)                            */
     int abort_after_layer;     /* test hook, as harp_qmodel_params.abort_after_layer (default -1)       */
     harp_progress_fn progress;

@@ -15,7 +15,11 @@
 // both reading positions and cache rows from device memory; otherwise two batched SGEMMs (one matrix
 // per sequence × head, GQA by pointer) around a masked
 // softmax kernel: one call for a plan of independent windows, one per sequence otherwise; prefix-tree
-// plans are not supported. Every op runs on the instance's non-blocking stream, so a decode step's
+// plans are not supported. W/A/KV models: the online Hadamards (rotate) run as decode-engine transforms,
+// the activation quantizer (aquant) is the CPU's on the device (dec_aq_fake, bit for bit), and a quantized
+// KV cache holds the CPU cache's planes (dec_aq_quantize on store; attention dequantizes the rows it reads
+// into fp32 scratch and runs the fp32 kernels; such decode steps are not captured into graphs). Every op
+// runs on the instance's non-blocking stream, so a decode step's
 // ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise
 // kernels are in cuda_kernels.cu. One backend instance per device, shared and reference counted;
 // one thread at a time per instance.

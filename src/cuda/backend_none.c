@@ -3,6 +3,7 @@
 #include "core/core.h"
 #include "harp/backend.h"
 #include "harp/cuda_eval.h"
+#include "quant/blockfit_gpu.h"
 #include "quant/trellis_gpu.h"
 
 #define NO_CUDA "harp was built without CUDA (configure with -DHARP_CUDA=ON)"
@@ -41,6 +42,36 @@ int64_t harp_tvit_gpu_batch(const harp_tvit_gpu *g) {
 }
 
 void harp_tvit_gpu_destroy(harp_tvit_gpu *g) { (void)g; }
+
+/* The fp64 decoder block on the device (src/cuda/blockfit_cuda.cu: LDP fit (b) with --ldp-gpu). */
+int harp_blk_gpu_available(void) {
+    harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: " NO_CUDA);
+    return 0;
+}
+
+harp_status harp_blk_gpu_create(const harp_blk_dims *dm, const harp_blk_wakv *wk, const double *X, const double *Y, double inv_norm,
+                                harp_blk_gpu **out) {
+    (void)dm, (void)wk, (void)X, (void)Y, (void)inv_norm;
+    if (out) *out = NULL;
+    return harp_err(HARP_ERR_NO_DEVICE, "ldp block fit on the GPU: " NO_CUDA);
+}
+
+void harp_blk_gpu_free(harp_blk_gpu *g) { (void)g; }
+
+harp_status harp_blk_gpu_loss(harp_blk_gpu *g, const harp_blk_w *w, double *L, harp_blk_w *gw) {
+    (void)g, (void)w, (void)L, (void)gw;
+    return harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: " NO_CUDA);
+}
+
+harp_status harp_blk_gpu_forward(harp_blk_gpu *g, const harp_blk_w *w, double *y) {
+    (void)g, (void)w, (void)y;
+    return harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: " NO_CUDA);
+}
+
+harp_status harp_blk_gpu_backward(harp_blk_gpu *g, const double *dy, double *dx, harp_blk_w *gw) {
+    (void)g, (void)dy, (void)dx, (void)gw;
+    return harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: " NO_CUDA);
+}
 #else
 typedef int harp_backend_none_unused;   /* ISO C: a translation unit must not be empty */
 #endif

@@ -122,7 +122,7 @@ static harp_status fit_layer(const harp_blk_dims *dm, const harp_blk_wakv *wk, c
     char stage[64];
     snprintf(stage, sizeof stage, "ldp block fit layers.%d", layer);
     /* a quarter of the windows (from 4 on) held out: the candidate kept is the best on them */
-    harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, s->nseq >= 4 ? s->nseq / 4 : 0, stage, p->progress, p->progress_user};
+    harp_ldpb_params bp = {p->ldp_steps, p->ldp_lr, 0, s->nseq >= 4 ? s->nseq / 4 : 0, stage, p->progress, p->progress_user, p->ldp_gpu};
     harp_ldpb_report rep;
     if (!st) st = harp_ldpb_fit_wakv(dm, wk, w, s->X, Y, lin, &bp, &rep);
     if (!st) {

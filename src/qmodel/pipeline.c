@@ -50,6 +50,7 @@ static cJSON *qp_config_json(const harp_qmodel_params *p) {
         cJSON_AddNumberToObject(b, "steps", p->ldp_steps);
         cJSON_AddNumberToObject(b, "lr", p->ldp_lr);
         cJSON_AddStringToObject(b, "held_out", "the last nseq/4 windows when nseq >= 4 choose the candidate");
+        if (p->ldp_gpu) cJSON_AddStringToObject(b, "device", "gpu"); /* absent: the CPU (other fp64 summation order) */
     }
     if (p->w_calib != HARP_WCALIB_FILES) { /* absent by default: those folders stay as they were */
         cJSON *b = cJSON_AddObjectToObject(o, "w_calib");

@@ -387,6 +387,7 @@ static harp_status wk_ldp_block(harp_model *m, const harp_wakv_params *p, harp_q
     if (p->ldp_nseq) qp->ldp_nseq = p->ldp_nseq;
     if (p->ldp_steps) qp->ldp_steps = p->ldp_steps;
     if (p->ldp_lr > 0) qp->ldp_lr = p->ldp_lr;
+    qp->ldp_gpu = p->ldp_gpu;
     return wk_slots(m, p);
 }
 

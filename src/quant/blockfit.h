@@ -69,6 +69,9 @@ typedef struct harp_blk_cache {
     double *qerr[HARP_BLK_NQS]; /* per active quantizer site: its output − its input (else NULL) */
 } harp_blk_cache;
 
+/* HARP_ERR_SHAPE (or the quantizer's error) naming the site when wk's rotations or quantizers do not fit
+ * dm's widths, or a quantizer lacks its frozen error where wk->frozen is given. */
+harp_status harp_blk_wakv_check(const harp_blk_dims *dm, const harp_blk_wakv *wk);
 /* out × in of linear i. */
 void harp_blk_lin_shape(const harp_blk_dims *dm, int i, int64_t *out, int64_t *in);
 /* HARP_ERR_SHAPE naming the problem when dims are not a block (heads, divisibility, even hd). */

@@ -31,7 +31,7 @@ static int in_width(const harp_blk_dims *dm, int g) {
     return w[g];
 }
 
-static harp_status wakv_check(const harp_blk_dims *dm, const harp_blk_wakv *wk) {
+harp_status harp_blk_wakv_check(const harp_blk_dims *dm, const harp_blk_wakv *wk) {
     static const char *const names[HARP_BLK_NQS] = {"q|k|v input", "o input", "up|gate input", "down input", "K", "V"};
     for (int g = 0; g < HARP_BLK_NIN; g++)
         if (wk->rot_in[g] && harp_rot_dim(wk->rot_in[g]) != in_width(dm, g))
@@ -57,7 +57,7 @@ harp_status harp_blk_cache_alloc_wakv(const harp_blk_dims *dm, const harp_blk_wa
     memset(c, 0, sizeof *c);
     HARP_TRY(harp_blk_dims_check(dm));
     if (wk) {
-        HARP_TRY(wakv_check(dm, wk));
+        HARP_TRY(harp_blk_wakv_check(dm, wk));
         c->wk = *wk;
     }
     const size_t R = rows_of(dm), d = (size_t)dm->d, qd = (size_t)dm->nh * dm->hd, kvd = (size_t)dm->nkv * dm->hd;

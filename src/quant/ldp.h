@@ -74,6 +74,8 @@ typedef struct harp_ldpb_params {
     const char *stage;   /* progress stage name (NULL: "ldp block fit")                        */
     harp_progress_fn progress;
     void *progress_user;
+    int gpu;             /* 1: the block's forward and backward on the CUDA device (blockfit_gpu.h:
+                            the same fp64 block up to summation order); the Adam steps stay here */
 } harp_ldpb_params;
 
 typedef struct harp_ldpb_report {

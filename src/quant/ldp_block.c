@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "quant/blockfit_gpu.h"
 #include "quant/ldp.h"
 #include "quant/quant_internal.h"
 
@@ -26,6 +27,7 @@ typedef struct blk_set {
     const double *X, *Y;
     double inv_norm; /* 1 / ‖Y − X‖² */
     harp_blk_cache c;
+    harp_blk_gpu *gpu; /* the set on the device (harp_ldpb_params.gpu), else NULL: c on the CPU */
 } blk_set;
 
 typedef struct ldpb {
@@ -72,8 +74,9 @@ static void dequant(ldpb *B, int i, int rounded) {
         }
 }
 
-/* Block loss *L of the weights in B->wq on set S; with dy, dL/dy into it. */
+/* Block loss *L of the weights in B->wq on set S; with dy, dL/dy into it (CPU sets only). */
 static harp_status set_loss(const ldpb *B, blk_set *S, double *dy, double *L) {
+    if (S->gpu) return harp_blk_gpu_loss(S->gpu, &B->wq, L, NULL);
     const size_t len = (size_t)S->dm.T * S->dm.nseq * S->dm.d;
     HARP_TRY(harp_blk_forward(&S->dm, &B->wq, S->X, &S->c));
     double e = 0;
@@ -88,6 +91,7 @@ static harp_status set_loss(const ldpb *B, blk_set *S, double *dy, double *L) {
 
 /* Loss on the fitted sequences; with grad, dL/dW of the fitted linears into B->gw. */
 static harp_status block_loss(ldpb *B, int grad, double *L) {
+    if (B->fit.gpu) return harp_blk_gpu_loss(B->fit.gpu, &B->wq, L, grad ? &B->gw : NULL);
     HARP_TRY(set_loss(B, &B->fit, B->dy, L));
     return grad ? harp_blk_backward(&B->fit.dm, &B->wq, &B->fit.c, B->dy, NULL, &B->gw) : HARP_OK;
 }
@@ -192,11 +196,13 @@ static void ldpb_free(ldpb *B) {
     }
     harp_blk_w_free(&B->wq), harp_blk_w_free(&B->gw);
     harp_blk_cache_free(&B->fit.c), harp_blk_cache_free(&B->val.c);
+    harp_blk_gpu_free(B->fit.gpu), harp_blk_gpu_free(B->val.gpu);
     harp_free(B->dy);
 }
 
-/* The first nseq − nv sequences are fitted, the last nv held out; ‖Y − X‖² normalises each. */
-static harp_status set_init(ldpb *B, blk_set *S, int first, int count) {
+/* The first nseq − nv sequences are fitted, the last nv held out; ‖Y − X‖² normalises each. gpu: the set
+ * lives on the device (no CPU cache). */
+static harp_status set_init(ldpb *B, blk_set *S, int first, int count, int gpu) {
     S->dm = *B->dm, S->dm.nseq = count;
     if (!count) return HARP_OK;
     const size_t off = (size_t)first * B->dm->T * B->dm->d, len = (size_t)count * B->dm->T * B->dm->d;
@@ -204,6 +210,7 @@ static harp_status set_init(ldpb *B, blk_set *S, int first, int count) {
     double nrm = 0;
     for (size_t k = 0; k < len; k++) nrm += (S->Y[k] - S->X[k]) * (S->Y[k] - S->X[k]);
     S->inv_norm = nrm > 0 ? 1.0 / nrm : 1.0;
+    if (gpu) return harp_blk_gpu_create(&S->dm, B->wk, S->X, S->Y, S->inv_norm, &S->gpu);
     return harp_blk_cache_alloc_wakv(&S->dm, B->wk, &S->c);
 }
 
@@ -211,12 +218,12 @@ static harp_status set_init(ldpb *B, blk_set *S, int first, int count) {
 static harp_status ldpb_setup(ldpb *B, const harp_ldpb_params *p) {
     const harp_blk_dims *dm = B->dm;
     const int nv = p->val_seqs;
-    HARP_TRY(set_init(B, &B->fit, 0, dm->nseq - nv));
-    HARP_TRY(set_init(B, &B->val, dm->nseq - nv, nv));
+    HARP_TRY(set_init(B, &B->fit, 0, dm->nseq - nv, p->gpu));
+    HARP_TRY(set_init(B, &B->val, dm->nseq - nv, nv, p->gpu));
     HARP_TRY(harp_blk_w_alloc(dm, &B->wq));
     HARP_TRY(harp_blk_w_alloc(dm, &B->gw));
     const size_t len = (size_t)dm->T * B->fit.dm.nseq * dm->d;
-    if (!(B->dy = harp_xmalloc(len * sizeof *B->dy, "ldp block output gradient"))) return HARP_ERR_OOM;
+    if (!p->gpu && !(B->dy = harp_xmalloc(len * sizeof *B->dy, "ldp block output gradient"))) return HARP_ERR_OOM;
     memcpy(B->wq.attn_norm, B->fp->attn_norm, (size_t)dm->d * sizeof(double));
     memcpy(B->wq.ffn_norm, B->fp->ffn_norm, (size_t)dm->d * sizeof(double));
     harp_free(B->gw.attn_norm), harp_free(B->gw.ffn_norm);
@@ -286,7 +293,7 @@ harp_status harp_ldpb_loss(const harp_blk_dims *dm, const harp_blk_w *fp, const 
                            double *L) {
     HARP_TRY(harp_blk_dims_check(dm));
     ldpb B = {.dm = dm, .fp = fp, .X = X, .Y = Y, .out = lin};
-    const harp_ldpb_params p = {0, 0.0, 0, 0, NULL, NULL, NULL};
+    const harp_ldpb_params p = {0, 0.0, 0, 0, NULL, NULL, NULL, 0};
     harp_status st = ldpb_setup(&B, &p);
     for (int i = 0; !st && i < HARP_BLK_NLIN; i++) {
         lin_state *s = &B.s[i];

@@ -46,7 +46,8 @@ static void usage(FILE *f) {
             "      --ldp-fit layer|block  ldp: fit (a) per linear only (default), or then fit (b) per decoder\n"
             "                          block against the FP block (rotation none; docs/format/ldp.md) on\n"
             "      --ldp-calib TEXT    block: calibration text, --ldp-nseq N (32) windows of --ldp-ctx N (128)\n"
-            "                          tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01)\n"
+            "                          tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01);\n"
+            "                          --ldp-gpu: the block's forward and backward on the CUDA device (fp64)\n"
             "      --scale-override X  quip, qtip: Wscale divisor (quip: 0.9 at 2 bits, the codebook's otherwise;\n"
             "                          qtip: 0.9 at every width)\n"
             "HARP (only with --rotation harp): --harp-steps N --harp-b B --harp-max-b B --harp-passes N\n"
@@ -95,7 +96,7 @@ enum { N_HARP_FLAGS = sizeof harp_flags / sizeof harp_flags[0] };
 enum {
     O_HESS = 1, O_METHOD, O_BITS, O_ROT, O_GROUP, O_SEED, O_NORESUME, O_FORCE, O_PPL, O_CTX, O_MAXCH, O_SAVE,
     O_JSON, O_SO, O_HGPU, O_QCODE, O_SYM, O_MSE, O_ACT, O_LFIT, O_LCAL, O_LCTX, O_LNSEQ, O_LSTEPS, O_LLR,
-    O_QGPU, O_HARP0 /* + index into harp_flags */
+    O_QGPU, O_LGPU, O_HARP0 /* + index into harp_flags */
 };
 
 typedef struct qopts {
@@ -106,7 +107,7 @@ typedef struct qopts {
     double scale_override;
     uint64_t seed;
     const char *ldp_fit, *ldp_calib;        /* --ldp-* (NULL / 0 when absent) */
-    int ldp_ctx, ldp_nseq, ldp_steps;
+    int ldp_ctx, ldp_nseq, ldp_steps, ldp_gpu;
     double ldp_lr;
 } qopts;
 
@@ -128,7 +129,7 @@ static const struct option *quant_options(void) {
         {"ldp-fit", required_argument, 0, O_LFIT}, {"ldp-calib", required_argument, 0, O_LCAL},
         {"ldp-ctx", required_argument, 0, O_LCTX}, {"ldp-nseq", required_argument, 0, O_LNSEQ},
         {"ldp-steps", required_argument, 0, O_LSTEPS}, {"ldp-lr", required_argument, 0, O_LLR},
-        {"qtip-gpu", no_argument, 0, O_QGPU}};
+        {"qtip-gpu", no_argument, 0, O_QGPU}, {"ldp-gpu", no_argument, 0, O_LGPU}};
     size_t nb = sizeof base / sizeof base[0];
     memcpy(o, base, sizeof base);
     for (int i = 0; i < N_HARP_FLAGS; i++) o[nb + (size_t)i] = (struct option){harp_flags[i].name, required_argument, 0, O_HARP0 + i};
@@ -171,6 +172,7 @@ static int parse_args(int argc, char **argv, qopts *q) {
         case O_LNSEQ: q->ldp_nseq = (int)cli_parse_long("--ldp-nseq", optarg, 1, 1 << 20); break;
         case O_LSTEPS: q->ldp_steps = (int)cli_parse_long("--ldp-steps", optarg, 1, 1 << 24); break;
         case O_LLR: q->ldp_lr = cli_parse_double("--ldp-lr", optarg, 0, 10); break;
+        case O_LGPU: q->ldp_gpu = 1; break;
         case 'h': usage(stdout); return 1;
         default: q->harp_arg[c - O_HARP0] = optarg; break;
         }
@@ -247,8 +249,8 @@ static void ldp_block_params(const qopts *q, harp_qmethod qm, harp_qmodel_params
     const int block = q->ldp_fit && !strcmp(q->ldp_fit, "block");
     if (q->ldp_fit && !block && strcmp(q->ldp_fit, "layer")) cli_die(CLI_EXIT_USAGE, "--ldp-fit wants layer or block, not '%s'", q->ldp_fit);
     cli_only_with(q->ldp_fit && qm != HARP_QMETHOD_LDP, "--ldp-fit", "--method ldp");
-    cli_only_with(!block && (q->ldp_calib || q->ldp_ctx || q->ldp_nseq || q->ldp_steps || q->ldp_lr > 0),
-                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
+    cli_only_with(!block && (q->ldp_calib || q->ldp_ctx || q->ldp_nseq || q->ldp_steps || q->ldp_lr > 0 || q->ldp_gpu),
+                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr, --ldp-gpu", "--ldp-fit block");
     if (!block) return;
     cli_require(q->ldp_calib, "--ldp-calib TEXT (with --ldp-fit block)");
     char *text = NULL;
@@ -259,6 +261,7 @@ static void ldp_block_params(const qopts *q, harp_qmethod qm, harp_qmodel_params
     if (q->ldp_nseq) p->ldp_nseq = q->ldp_nseq;
     if (q->ldp_steps) p->ldp_steps = q->ldp_steps;
     if (q->ldp_lr > 0) p->ldp_lr = q->ldp_lr;
+    p->ldp_gpu = q->ldp_gpu;
 }
 
 static harp_qmodel_params build_params(const qopts *q) {

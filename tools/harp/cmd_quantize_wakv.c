@@ -28,7 +28,8 @@ static void usage(FILE *f) {
             "                        against the FP block, the block running its rotations and activation / KV\n"
             "                        quantizers (--a-clip / --kv-clip ratios; straight-through gradients)\n"
             "  --ldp-calib TEXT      block: its text (default: --calib), --ldp-nseq N (32) windows of --ldp-ctx\n"
-            "                        N (128) tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01)\n"
+            "                        N (128) tokens; --ldp-steps N (100) Adam steps per block, --ldp-lr X (0.01);\n"
+            "                        --ldp-gpu: the block's forward and backward on the CUDA device (fp64)\n"
             "  --w-group N           weight group size (default 0 = per output channel)\n"
             "  --w-sym               symmetric weight grid (default asymmetric min/max)\n"
             "  --w-clip              MSE-clipped weight grid per group (QuaRot's --w_clip: shrink 1 .. 0.21 in\n"
@@ -69,7 +70,7 @@ static void usage(FILE *f) {
 enum {
     W_HESS = 1, W_METHOD, W_WB, W_AB, W_KVB, W_WQ, W_WG, W_ROT, W_GSR, W_CAL, W_CCTX, W_CNSEQ, W_ACLIP, W_KVCLIP, W_CS,
     W_SITER, W_SWIN, W_SCOPE, W_LOSS, W_SEED, W_NORESUME, W_FORCE, W_PPL, W_CTX, W_MAXCH, W_JSON, W_WSYM, W_WCLIP, W_ACT, W_ASKIP, W_AGROUP, W_KVGROUP,
-    W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR, W_WCAL
+    W_LFIT, W_LCAL, W_LCTX, W_LNSEQ, W_LSTEPS, W_LLR, W_WCAL, W_LGPU
 };
 
 static const struct option k_opts[] = {
@@ -93,7 +94,7 @@ static const struct option k_opts[] = {
     {"ldp-fit", required_argument, 0, W_LFIT}, {"ldp-calib", required_argument, 0, W_LCAL},
     {"ldp-ctx", required_argument, 0, W_LCTX}, {"ldp-nseq", required_argument, 0, W_LNSEQ},
     {"ldp-steps", required_argument, 0, W_LSTEPS}, {"ldp-lr", required_argument, 0, W_LLR},
-    {"w-calib", required_argument, 0, W_WCAL},
+    {"w-calib", required_argument, 0, W_WCAL}, {"ldp-gpu", no_argument, 0, W_LGPU},
     {0, 0, 0, 0}};
 
 typedef struct wopts {
@@ -155,6 +156,7 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
         case W_LNSEQ: p->ldp_nseq = (int)cli_parse_long("--ldp-nseq", optarg, 1, 1 << 20); break;
         case W_LSTEPS: p->ldp_steps = (int)cli_parse_long("--ldp-steps", optarg, 0, 1 << 24); break;
         case W_LLR: p->ldp_lr = cli_parse_double("--ldp-lr", optarg, 1e-12, 1e6); break;
+        case W_LGPU: p->ldp_gpu = 1; break;
         case W_ASKIP:
             if (harp_wakv_skip_parse(optarg, &p->a_skip)) cli_die(CLI_EXIT_USAGE, "%s", harp_last_error());
             break;
@@ -179,8 +181,8 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     if (o->ldp_fit && !block && strcmp(o->ldp_fit, "layer"))
         cli_die(CLI_EXIT_USAGE, "--ldp-fit wants layer or block, not '%s'", o->ldp_fit);
     cli_only_with(o->ldp_fit && p->w_quant != HARP_QMETHOD_LDP, "--ldp-fit", "--w-quant ldp");
-    cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0),
-                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr", "--ldp-fit block");
+    cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0 || p->ldp_gpu),
+                  "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr, --ldp-gpu", "--ldp-fit block");
     p->ldp_fit_block = block;
     if (o->scope && (p->search_scope = by_name(o->scope, harp_clip_scope_name)) < 0)
         cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);

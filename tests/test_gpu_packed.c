@@ -189,23 +189,7 @@ static void check_model(const char *dir, const char *text_big, const char *text_
     const harp_qtensor *t = harp_lgroup_qtensor(&m->layers[0].cfg.g[0]);
     if (wakv_quantized(m)) compare_wakv(m, dir);
     else compare_backends(m, dir, t && t->xf.rot_in && harp_rot_get_kind(t->xf.rot_in) == HARP_ROT_BUTTERFLY ? 1e-2 : 1e-3);
-
-    /* perplexity, first 8 windows */
-    char *buf = NULL;
-    size_t len = 0;
-    CHECK_OK(harp_read_file(text, &buf, &len));
-    harp_ppl_params p = harp_ppl_default_params();
-    p.ctx = m->cfg.max_seq_len < 512 ? m->cfg.max_seq_len : 512;
-    p.max_chunks = 8;
-    harp_gpu_ppl_params gp = harp_gpu_ppl_default_params();
-    harp_ppl_result c, g;
-    memset(&c, 0, sizeof c), memset(&g, 0, sizeof g);
-    CHECK_OK(harp_eval_ppl(m, buf, len, &p, &c));
-    CHECK_OK(harp_eval_ppl_gpu(m, buf, len, &p, &gp, &g));
-    printf("%s: ppl 8 windows: cpu %.6f gpu %.6f rel %.3g\n", dir, c.ppl, g.ppl, fabs(g.ppl / c.ppl - 1));
-    CHECK_MSG(fabs(g.ppl / c.ppl - 1) <= 2e-3, "%s: ppl cpu %.6f gpu %.6f", dir, c.ppl, g.ppl);
-    harp_ppl_result_free(&c), harp_ppl_result_free(&g);
-    free(buf);
+    compare_ppl(m, dir, text);
     harp_model_free(m);
 }
 

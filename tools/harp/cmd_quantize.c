@@ -291,6 +291,7 @@ static harp_qmodel_params build_params(const qopts *q) {
     p.keep_model = q->ppl_text != NULL;
     apply_harp_flags(q, &p.harp);
     if (q->scale_override > 0) p.harp.scale_override = p.scale_override = q->scale_override;
+    if (q->ldp_gpu && !harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--ldp-gpu: %s", harp_last_error());
     if (q->harp_gpu || q->qtip_gpu) {
         if (!harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "%s: %s", q->qtip_gpu ? "--qtip-gpu" : "--harp-gpu", harp_last_error());
         /* qtip: the device runs the Viterbi (the fit's target and the final quantization); the fit's

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "harp/cuda_eval.h"
 #include "harp/eval.h"
 #include "harp/wakv.h"
 
@@ -184,6 +185,7 @@ static int parse(int argc, char **argv, wopts *o, harp_wakv_params *p) {
     cli_only_with(!block && (o->ldp_calib || p->ldp_ctx || p->ldp_nseq || p->ldp_steps || p->ldp_lr > 0 || p->ldp_gpu),
                   "--ldp-calib, --ldp-ctx, --ldp-nseq, --ldp-steps, --ldp-lr, --ldp-gpu", "--ldp-fit block");
     p->ldp_fit_block = block;
+    if (p->ldp_gpu && !harp_cuda_available()) cli_die(CLI_EXIT_FAIL, "--ldp-gpu: %s", harp_last_error());
     if (o->scope && (p->search_scope = by_name(o->scope, harp_clip_scope_name)) < 0)
         cli_die(CLI_EXIT_USAGE, "--clip-scope wants layer, class or model, not '%s'", o->scope);
     cli_only_with(o->scope && !p->clip_search, "--clip-scope", "--clip-search");

@@ -46,6 +46,7 @@ for stage in "$@"; do
     for spec in "rl_w4a4kv4 $M/ref-llama $S/data/ref-corpus/calib.txt 32 512 4 gptq" "rl_w2a4kv4_ldp $M/ref-llama $S/data/ref-corpus/calib.txt 32 512 2 ldp" \
                 "st_w4a4kv4 $ST /tmp/st_calib.txt 16 256 4 gptq" "st_w2a4kv4_ldp $ST /tmp/st_calib.txt 16 256 2 ldp"; do
       set -- $spec
+      case " ${MKWAKV_ONLY:-$1} " in *" $1 "*) ;; *) continue ;; esac   # MKWAKV_ONLY="st_w4a4kv4 …": those folders only
       [ -d "$M/$1" ] || { /usr/bin/time -f "$1: quantize %e s" timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize -m "$2" \
           --hessians "/tmp/hw_$(basename "$2")" --calib "$3" --calib-nseq "$4" --calib-ctx "$5" -o "$M/$1" --method wakv --w-bits "$6" --a-bits 4 \
           --kv-bits 4 --w-quant "$7" --rotation hadamard --seed 0 --a-clip 0.9 --kv-clip 0.95 -q -t 16 > /dev/null; }
@@ -53,8 +54,10 @@ for stage in "$@"; do
     set --
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
   ldpgpu)   # LDP fit (b) (--ldp-fit block) of ref-llama W2A4KV4 with the block on the device (--ldp-gpu) and on the CPU (16
-            # threads), LDPGPU_STEPS (50) Adam steps a block on 16 windows of 256: seconds and the folders' ppl (8 windows of 512)
-    for dv in --ldp-gpu ""; do
+            # threads), LDPGPU_STEPS (50) Adam steps a block on 16 windows of 256: seconds and the folders' ppl (8 windows of 512);
+            # LDPGPU_DEVS="--ldp-gpu" runs the device one only
+    for dv in ${LDPGPU_DEVS:---ldp-gpu cpu}; do
+      [ "$dv" = cpu ] && dv=""
       o="$M/rl_ldpb${dv:+_gpu}"; rm -rf "$o"
       /usr/bin/time -f "ldpgpu ${dv:-cpu}: quantize %e s" timeout 280 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize \
         -m "$M/ref-llama" --hessians /tmp/hw_ref-llama --calib "$S/data/ref-corpus/calib.txt" --calib-nseq 32 -o "$o" --method wakv \

@@ -791,17 +791,6 @@ harp_status kv_type_ok(const harp_kv_cache *kv) {
     return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %s is not implemented", harp_qtype_name(kv->type));
 }
 
-// The planes of cache rows row.. of layer `layer`, K (which = 0) or V (1), of a quantized cache.
-harp_aq_planes kv_planes(const harp_kv_cache *kv, int layer, int which, int row) {
-    const size_t r = (size_t)layer * kv->rows + (size_t)row, gi = r * (size_t)kv->groups;
-    harp_aq_planes p;
-    memset(&p, 0, sizeof p);
-    p.codes = (uint8_t *)(which ? kv->v : kv->k) + r * kv->row_bytes;
-    p.scale16 = (uint16_t *)(which ? kv->v_scale : kv->k_scale) + gi;
-    if (which ? kv->v_zero : kv->k_zero) p.zero = (uint8_t *)(which ? kv->v_zero : kv->k_zero) + gi;
-    return p;
-}
-
 // Each sequence's rows quantized into its cache rows by the CPU's quantizer (dec_aq_quantize, bit for bit
 // with harp_aq_quantize): a launch per sequence and tensor, whose arguments move with the step, so such
 // decode steps are not captured into graphs (w->kvq).
@@ -813,7 +802,7 @@ harp_status kv_store_quant(harp_backend *b, cuda_ws *w, harp_kv_cache *kv, int l
     for (int s = 0; s < p->n_seqs; s++) {
         const harp_span *a = &p->seqs[s];
         for (int which = 0; which < 2 && a->n; which++) {
-            const harp_aq_planes pl = kv_planes(kv, layer, which, a->kv0);
+            const harp_aq_planes pl = harp_kv_planes(kv, layer, which, a->kv0);
             HARP_TRY(dec_aq_quantize(&kv->q[2 * layer + which].fmt, (which ? v : k) + (size_t)a->row0 * kvd, a->n, kv->kv_dim,
                                      kv->kv_dim, &pl, (dec_stream)impl_of(b)->stream));
         }
@@ -896,7 +885,7 @@ harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, i
     HARP_TRY(grow(b, w, (void **)&w->kv32, &w->kv32_cap, 2 * n * sizeof(float), "fp32 view of the KV cache"));
     if (kv->q) {
         for (int which = 0; which < 2; which++) {
-            const harp_aq_planes pl = kv_planes(kv, layer, which, lo);
+            const harp_aq_planes pl = harp_kv_planes(kv, layer, which, lo);
             HARP_TRY(dec_aq_dequantize(&kv->q[2 * layer + which].fmt, &pl, hi - lo, kv->kv_dim, w->kv32 + which * n, kv->kv_dim,
                                        (dec_stream)impl_of(b)->stream));
         }

@@ -44,11 +44,6 @@ int64_t harp_tvit_gpu_batch(const harp_tvit_gpu *g) {
 void harp_tvit_gpu_destroy(harp_tvit_gpu *g) { (void)g; }
 
 /* The fp64 decoder block on the device (src/cuda/blockfit_cuda.cu: LDP fit (b) with --ldp-gpu). */
-int harp_blk_gpu_available(void) {
-    harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: " NO_CUDA);
-    return 0;
-}
-
 harp_status harp_blk_gpu_create(const harp_blk_dims *dm, const harp_blk_wakv *wk, const double *X, const double *Y, double inv_norm,
                                 harp_blk_gpu **out) {
     (void)dm, (void)wk, (void)X, (void)Y, (void)inv_norm;

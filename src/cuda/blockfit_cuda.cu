@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/block_sum.cuh"
 #include "cuda/cublas_dl.h"
 
 extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "harp/cuda_eval.h"
 #include "harp/rotate.h"
 #include "quant/aq.h"
 #include "quant/blockfit_gpu.h"
@@ -36,19 +38,9 @@ harp_status launched(const char *what) {
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: %s: %s", what, cudaGetErrorString(e));
 }
 
-// Sum of v over the CTA (blockDim.x = kThreads) in a fixed tree; every thread gets it.
-__device__ double block_sum(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = kThreads / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    const double r = sh[0];
-    __syncthreads();
-    return r;
-}
+__device__ double block_sum(double v, double *sh) { return block_sum_n<kThreads>(v, sh); }
 
+// Maximum of v over the CTA (blockDim.x = kThreads) in a fixed tree; every thread gets it.
 __device__ double block_max(double v, double *sh) {
     sh[threadIdx.x] = v;
     __syncthreads();
@@ -553,16 +545,6 @@ harp_status create_run(harp_blk_gpu *g, const harp_blk_wakv *wk, const double *X
 
 }  // namespace
 
-extern "C" int harp_blk_gpu_available(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1) {
-        cudaGetLastError();
-        harp_err(HARP_ERR_NO_DEVICE, "blockfit gpu: no CUDA device");
-        return 0;
-    }
-    return 1;
-}
-
 extern "C" void harp_blk_gpu_free(harp_blk_gpu *g) {
     if (!g) return;
     double *p[] = {g->inv_freq, g->r3, g->X, g->Y, g->attn_norm, g->ffn_norm, g->r1, g->h1, g->q, g->k, g->v, g->P, g->ctx, g->x2, g->r2,
@@ -582,7 +564,7 @@ extern "C" harp_status harp_blk_gpu_create(const harp_blk_dims *dm, const harp_b
                                            double inv_norm, harp_blk_gpu **out) {
     *out = NULL;
     HARP_TRY(harp_blk_dims_check(dm));
-    if (!harp_blk_gpu_available()) return HARP_ERR_NO_DEVICE;
+    if (!harp_cuda_available()) return HARP_ERR_NO_DEVICE;
     if (wk) HARP_TRY(harp_blk_wakv_check(dm, wk));   // the CPU's checks (one line naming the site)
     harp_blk_gpu *g = (harp_blk_gpu *)harp_xcalloc(1, sizeof *g, "blockfit gpu");
     if (!g) return HARP_ERR_OOM;

@@ -98,6 +98,13 @@ void dec_qplanes_rows(const dec_qplanes *q, int32_t r0, int32_t r1, float *out, 
 
 /* ---- shape and validation -------------------------------------------------------------------------- */
 
+/* LDP2 weights laid out as L (dec_ldp.h: the codes, and the levels per (row tile, group)). */
+static void ldp_shape(const dec_ldp_layout *L, dec_weights *w) {
+    memset(w, 0, sizeof *w);
+    w->qtype = HARP_QTYPE_LDP2, w->m = L->m, w->n = L->n, w->nrt = L->nrt, w->nst = L->nst, w->group = L->g;
+    w->plane_bytes[0] = dec_ldp_code_bytes(L), w->plane_bytes[1] = dec_ldp_level_bytes(L);
+}
+
 harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
     memset(w, 0, sizeof *w);
     if (!q || !q->codes) return harp_err(HARP_ERR_INVALID_ARG, "decode pack: NULL planes");
@@ -112,9 +119,7 @@ harp_status dec_pack_shape(const dec_qplanes *q, dec_weights *w) {
             memcpy(&h, (const uint8_t *)q->levels + 2 * (size_t)i, 2);
             if ((h & 0x7C00u) == 0x7C00u) return harp_err(HARP_ERR_NUMERIC, "decode pack: non-finite ldp2 level at %lld", (long long)i);
         }
-        HARP_TRY(dec_layout_shape(t, q->m, q->n, w));
-        w->group = L.g;
-        w->plane_bytes[1] = dec_ldp_level_bytes(&L);
+        ldp_shape(&L, w);
         return HARP_OK;
     }
     if (dl_lane_bytes(t, 0) == 0) return harp_err(HARP_ERR_UNSUPPORTED, "decode pack: quant type %d has no GPU layout", t);
@@ -151,8 +156,7 @@ harp_status dec_layout_shape(int qtype, int32_t m, int32_t n, dec_weights *w) {
     if (qtype == HARP_QTYPE_LDP2) {
         dec_ldp_layout L;
         HARP_TRY(dec_ldp_layout_of(m, n, 0, "decode layout", &L));
-        w->qtype = qtype, w->m = m, w->n = n, w->nrt = L.nrt, w->nst = L.nst, w->group = L.g;
-        w->plane_bytes[0] = dec_ldp_code_bytes(&L), w->plane_bytes[1] = dec_ldp_level_bytes(&L);
+        ldp_shape(&L, w);
         return HARP_OK;
     }
     if (dl_lane_bytes(qtype, 0) == 0 || m <= 0 || n <= 0)

@@ -21,6 +21,15 @@ const char *harp_backend_name(const harp_backend *b) {
     return b ? b->name : "";
 }
 
+harp_aq_planes harp_kv_planes(const harp_kv_cache *kv, int layer, int which, int row) {
+    const size_t r = (size_t)layer * kv->rows + (size_t)row, gi = r * (size_t)kv->groups;
+    harp_aq_planes p = {0};
+    p.codes = (uint8_t *)(which ? kv->v : kv->k) + r * kv->row_bytes;
+    p.scale16 = (uint16_t *)(which ? kv->v_scale : kv->k_scale) + gi;
+    if (which ? kv->v_zero : kv->k_zero) p.zero = (uint8_t *)(which ? kv->v_zero : kv->k_zero) + gi;
+    return p;
+}
+
 /* An op whose vtable entry is optional (aquant, linear_ex) is unsupported where the backend leaves it NULL. */
 int harp_backend_supports(const harp_backend *b, harp_op op, harp_qtype t) {
     if (b && op == HARP_OP_AQUANT && !b->vt->aquant) return 0;

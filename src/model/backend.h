@@ -67,6 +67,10 @@ typedef struct harp_kv_cache {
     const struct harp_aquant *q; /* quantized: 2·n_layers quantizers (layer l: [2l] K, [2l+1] V) */
 } harp_kv_cache;
 
+/* The planes of cache rows row… of layer `layer`, K (which = 0) or V (1), of a quantized cache (backend
+ * memory: pointer arithmetic only, for either backend). */
+harp_aq_planes harp_kv_planes(const harp_kv_cache *kv, int layer, int which, int row);
+
 /* Shapes a workspace is made for. */
 typedef struct harp_dims {
     int dim, hidden, n_heads, n_kv_heads, head_dim, vocab, n_layers;

@@ -169,16 +169,6 @@ static float *kv_row(const harp_kv_cache *kv, void *base, int layer, int row) {
     return (float *)((char *)base + ((size_t)layer * kv->rows + (size_t)row) * kv->row_bytes);
 }
 
-/* The planes of cache row `row` of layer `layer`, K (which = 0) or V (1), of a quantized cache. */
-static harp_aq_planes kv_planes(const harp_kv_cache *kv, int layer, int which, int row) {
-    size_t r = (size_t)layer * kv->rows + (size_t)row, gi = r * (size_t)kv->groups;
-    harp_aq_planes p = {0};
-    p.codes = (uint8_t *)(which ? kv->v : kv->k) + r * kv->row_bytes;
-    p.scale16 = (uint16_t *)(which ? kv->v_scale : kv->k_scale) + gi;
-    if (which ? kv->v_zero : kv->k_zero) p.zero = (uint8_t *)(which ? kv->v_zero : kv->k_zero) + gi;
-    return p;
-}
-
 static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv, int layer, const float *k, const float *v,
                                 const harp_plan *p) {
     (void)b, (void)ws;
@@ -198,7 +188,7 @@ static harp_status cpu_kv_store(harp_backend *b, harp_ws *ws, harp_kv_cache *kv,
         }
         if (kv->type != HARP_QTYPE_F32) {
             for (int which = 0; which < 2; which++) {
-                harp_aq_planes pl = kv_planes(kv, layer, which, q->kv0);
+                harp_aq_planes pl = harp_kv_planes(kv, layer, which, q->kv0);
                 HARP_TRY(harp_aq_quantize(&kv->q[2 * layer + which].fmt, (which ? v : k) + (size_t)q->row0 * w, q->n,
                                           kv->kv_dim, kv->kv_dim, &pl));
             }
@@ -219,7 +209,7 @@ static harp_status kv_read(const harp_kv_cache *kv, int layer, int row, int n, f
         return HARP_OK;
     }
     for (int which = 0; which < 2; which++) {
-        harp_aq_planes pl = kv_planes(kv, layer, which, row);
+        harp_aq_planes pl = harp_kv_planes(kv, layer, which, row);
         HARP_TRY(harp_aq_dequantize(&kv->q[2 * layer + which].fmt, &pl, n, kv->kv_dim, which ? V : K, kv->kv_dim));
     }
     return HARP_OK;

@@ -17,8 +17,6 @@
 
 typedef struct harp_blk_gpu harp_blk_gpu;
 
-/* 1 when built with CUDA and a device is present (else 0, the reason as the last error). */
-int harp_blk_gpu_available(void);
 /* An engine for dims dm (inv_freq copied) with W/A/KV slots wk (NULL: none; rotations materialised,
  * formats and frozen errors copied), inputs X and targets Y (rows × d each, copied; Y may be NULL: no
  * loss, the test entry points only). */

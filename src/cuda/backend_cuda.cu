@@ -17,8 +17,8 @@
 // softmax kernel: one call for a plan of independent windows, one per sequence otherwise; prefix-tree
 // plans are not supported. W/A/KV models: the online Hadamards (rotate) run as decode-engine transforms,
 // the activation quantizer (aquant) is the CPU's on the device (dec_aq_fake, bit for bit), and a quantized
-// KV cache holds the CPU cache's planes (dec_aq_quantize on store; attention dequantizes the rows it reads
-// into fp32 scratch and runs the fp32 kernels; such decode steps are not captured into graphs). Every op
+// KV cache holds the CPU cache's planes (dec_aq_quantize_to on store; decode attention decodes them in
+// the kernel, hc_attn_decode_aq; prefill dequantizes the rows it reads into fp32 scratch). Every op
 // runs on the instance's non-blocking stream, so a decode step's
 // ops can be captured into a CUDA graph (graph_begin / graph_end) and replayed. The elementwise
 // kernels are in cuda_kernels.cu. One backend instance per device, shared and reference counted;
@@ -139,7 +139,6 @@ struct cuda_ws {
     void *fold_w;
     rot_dev rot[kRotSlots];  // online rotations met so far
     float *rtmp, *rscr;      // a rotation's output before it is copied back in place, its transform scratch
-    int kvq;                 // a quantized cache was written: decode steps run plainly (what they dequantize grows)
     size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap, rtmp_cap, rscr_cap;
 };
 
@@ -791,21 +790,14 @@ harp_status kv_type_ok(const harp_kv_cache *kv) {
     return harp_err(HARP_ERR_UNSUPPORTED, "cuda backend: KV cache of type %s is not implemented", harp_qtype_name(kv->type));
 }
 
-// Each sequence's rows quantized into its cache rows by the CPU's quantizer (dec_aq_quantize, bit for bit
-// with harp_aq_quantize): a launch per sequence and tensor, whose arguments move with the step, so such
-// decode steps are not captured into graphs (w->kvq).
+// Every row quantized into the cache row plan_begin gave it by the CPU's quantizer (dec_aq_quantize_to,
+// bit for bit with harp_aq_quantize): a launch per tensor, the same at every decode step.
 harp_status kv_store_quant(harp_backend *b, cuda_ws *w, harp_kv_cache *kv, int layer, const float *k, const float *v,
                            const harp_plan *p) {
-    w->kvq = 1;
-    if (w->capturing) return HARP_ERR_UNSUPPORTED;   // quiet: the capture fails, the step reruns plainly
-    const size_t kvd = (size_t)kv->kv_dim;
-    for (int s = 0; s < p->n_seqs; s++) {
-        const harp_span *a = &p->seqs[s];
-        for (int which = 0; which < 2 && a->n; which++) {
-            const harp_aq_planes pl = harp_kv_planes(kv, layer, which, a->kv0);
-            HARP_TRY(dec_aq_quantize(&kv->q[2 * layer + which].fmt, (which ? v : k) + (size_t)a->row0 * kvd, a->n, kv->kv_dim,
-                                     kv->kv_dim, &pl, (dec_stream)impl_of(b)->stream));
-        }
+    for (int which = 0; which < 2; which++) {
+        const harp_aq_planes pl = harp_kv_planes(kv, layer, which, 0);
+        HARP_TRY(dec_aq_quantize_to(&kv->q[2 * layer + which].fmt, which ? v : k, p->rows, kv->kv_dim, kv->kv_dim, &pl, w->krow,
+                                    (dec_stream)impl_of(b)->stream));
     }
     return HARP_OK;
 }
@@ -872,14 +864,13 @@ void plan_rows(const harp_plan *p, int cache_rows, int *lo, int *hi) {
 
 // An fp32 cache is its own view; an fp16 one has the rows the plan's sequences read widened into
 // scratch (prefill plans off the tensor-core kernel only: it and decode attention read fp16 directly),
-// a quantized one dequantized there (from0: from row 0 on, for the decode kernel's cache-row indexing).
-harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, int from0, kv_view *out) {
+// a quantized one dequantized there (prefill plans: decode attention decodes the planes itself).
+harp_status kv_layer_f32(harp_backend *b, cuda_ws *w, const harp_kv_cache *kv, int layer, const harp_plan *p, kv_view *out) {
     *out = kv_view{(const float *)kv_at(kv, kv->k, layer, 0), (const float *)kv_at(kv, kv->v, layer, 0), nullptr, nullptr, nullptr, nullptr,
                    0, 0, kv->kv_dim, nullptr};
     if (kv->type == HARP_QTYPE_F32) return HARP_OK;
     int lo, hi;
     plan_rows(p, kv->rows, &lo, &hi);
-    if (from0) lo = 0;
     if (hi <= lo) return HARP_OK;
     const size_t n = (size_t)(hi - lo) * kv->kv_dim;
     HARP_TRY(grow(b, w, (void **)&w->kv32, &w->kv32_cap, 2 * n * sizeof(float), "fp32 view of the KV cache"));
@@ -986,11 +977,16 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (f16 && dec && engine_attn_shape(&w->d, w->kbase, &es))
         return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
                         (dec_stream)impl_of(b)->stream);
-    if (dec && kv->q) {   // the rows up to the plan's last, dequantized, then the fp32 decode kernel
-        kv_view view;
-        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, 1, &view));
-        return hc_attn_decode(q, view.k, view.v, 0, w->pos, w->kbase, p->rows, w->d.n_heads, w->d.n_kv_heads, w->d.head_dim, kv->kv_dim,
-                              w->d.sliding_window, w->d.max_tokens, w->part, w->att_count, out, impl_of(b)->stream);
+    if (dec && kv->q) {   // the planes decoded in the kernel
+        hc_kv_aq a[2];
+        for (int which = 0; which < 2; which++) {
+            const harp_aq_fmt *f = &kv->q[2 * layer + which].fmt;
+            const harp_aq_planes pl = harp_kv_planes(kv, layer, which, 0);
+            a[which] = hc_kv_aq{pl.codes, pl.scale16, pl.zero, f->bits, f->sym, (int)(f->group > 0 ? f->group : kv->kv_dim), kv->groups,
+                                (int)harp_aq_group_bytes(f, kv->kv_dim), kv->row_bytes};
+        }
+        return hc_attn_decode_aq(q, &a[0], &a[1], w->pos, w->kbase, p->rows, w->d.n_heads, w->d.n_kv_heads, w->d.head_dim,
+                                 w->d.sliding_window, w->d.max_tokens, w->part, w->att_count, out, impl_of(b)->stream);
     }
     if (dec)
         return hc_attn_decode(q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), f16, w->pos, w->kbase, p->rows,
@@ -1007,7 +1003,7 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (tc && f16) {
         view.kh = (const __half *)kv_at(kv, kv->k, layer, 0), view.vh = (const __half *)kv_at(kv, kv->v, layer, 0);
     } else {
-        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, 0, &view));
+        HARP_TRY(kv_layer_f32(b, w, kv, layer, p, &view));
         if (tc) HARP_TRY(kv_split(b, w, kv, p, &view));
     }
     void **tab = NULL;
@@ -1051,7 +1047,7 @@ harp_status cu_rope_attention(harp_backend *b, harp_ws *ws, float *q, float *k, 
 harp_status cu_graph_begin(harp_backend *b, harp_ws *ws, const harp_plan *p, const void *tag, uint64_t serial, int *mode) {
     cuda_ws *w = (cuda_ws *)ws;
     *mode = HARP_GRAPH_PLAIN;
-    if (p->tree || p->rows < 1 || !decode_plan(w, p) || w->kvq) return HARP_OK;
+    if (p->tree || p->rows < 1 || !decode_plan(w, p)) return HARP_OK;
     cuda_graph *g = &w->graph[p->rows];
     if (g->state != kGraphNone && (g->tag != tag || g->serial != serial)) {
         if (g->exec) cudaGraphExecDestroy(g->exec);

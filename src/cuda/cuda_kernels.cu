@@ -314,9 +314,33 @@ __device__ void att_window(int p, int window, int *lo, int *hi) {
     *lo = window > 0 && p + 1 > window ? p + 1 - window : 0;
 }
 
+// What decode attention reads of one layer's K or V: element (cache row, column) of dense rows ...
 template <typename T>
-__global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const int32_t *pos, const int32_t *base,
-                                 int grp, int hd, int kvd, int window, int ch, float *part, unsigned *count, float *out) {
+struct DenseKV {
+    const T *p;
+    int kvd;
+    __device__ __forceinline__ float at(size_t row, int col) const { return kv_ld(p + row * kvd + col); }
+};
+
+// ... or of quant/aq.h planes (a W/A/KV model's cache), decoded as dec_aq_dequantize writes them
+// (s·(q − z) in fp32): the scores and context are those of a dequantized copy, without making one.
+struct AqKV {
+    hc_kv_aq a;
+    __device__ __forceinline__ float at(size_t row, int col) const {
+        const int G = col / a.group, o = (col - G * a.group) * a.bits;
+        const size_t gi = row * a.groups + G;
+        const uint8_t *c = a.codes + row * a.row_bytes + (size_t)G * a.group_bytes + (o >> 3);
+        unsigned v = c[0] >> (o & 7);
+        if ((o & 7) + a.bits > 8) v |= (unsigned)c[1] << (8 - (o & 7));
+        v &= (1u << a.bits) - 1;
+        const int qv = a.sym && v >> (a.bits - 1) ? (int)v - (1 << a.bits) : (int)v;
+        return __half2float(__ushort_as_half(a.scale16[gi])) * (float)(qv - (a.zero ? a.zero[gi] : 0));
+    }
+};
+
+template <typename Src>
+__global__ void attn_part_kernel(const float *q, Src kc, Src vc, const int32_t *pos, const int32_t *base,
+                                 int grp, int hd, int window, int ch, float *part, unsigned *count, float *out) {
     pdl_wait();   // launched with pdl_launch: everything it reads comes from the kernels before it
     pdl_trigger();
     __shared__ float qs[kAttMaxHd], red[kAttWarps], acc_sh[kAttWarps][kAttMaxHd];
@@ -330,15 +354,14 @@ __global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const
     const float *qr = q + ((size_t)r * nh + h) * hd;
     for (int i = threadIdx.x; i < hd; i += kAttThreads) qs[i] = qr[i];
     __syncthreads();
-    const size_t off = (size_t)(h / grp) * hd;
-    const T *K = kc + (size_t)base[r] * kvd + off, *V = vc + (size_t)base[r] * kvd + off;
+    const int off = (h / grp) * hd;
+    const size_t row0 = (size_t)base[r];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma unroll 4
     for (int t = a + warp; t < t1; t += kAttWarps) {
-        const T *kr = K + (size_t)t * kvd;
         float d = 0.0f;
-        for (int i = lane; i < hd; i += 32) d += qs[i] * kv_ld(kr + i);
+        for (int i = lane; i < hd; i += 32) d += qs[i] * kc.at(row0 + t, off + i);
         d = warp_sum(d);
         if (!lane) sc[t - t0] = scale * d;
     }
@@ -357,11 +380,10 @@ __global__ void attn_part_kernel(const float *q, const T *kc, const T *vc, const
     for (int k = 0; k < kAttMaxHd / 32; k++) acc[k] = 0.0f;
 #pragma unroll 4
     for (int t = a + warp; t < t1; t += kAttWarps) {
-        const T *vr = V + (size_t)t * kvd;
         const float p = sc[t - t0];
 #pragma unroll
         for (int k = 0; k < kAttMaxHd / 32; k++)
-            if (lane + 32 * k < hd) acc[k] += p * kv_ld(vr + lane + 32 * k);
+            if (lane + 32 * k < hd) acc[k] += p * vc.at(row0 + t, off + lane + 32 * k);
     }
 #pragma unroll
     for (int k = 0; k < kAttMaxHd / 32; k++)
@@ -470,9 +492,10 @@ extern "C" size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int m
     return (size_t)rows * n_heads * ((max_T + ch - 1) / ch) * (size_t)(head_dim + 2);
 }
 
-extern "C" harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos,
-                                      const int32_t *base, int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window,
-                                      int max_T, float *part, unsigned *count, float *out, hc_stream st) {
+// The launch of attn_part_kernel over either kind of cache.
+template <typename Src>
+harp_status attn_decode(const float *q, Src kc, Src vc, const int32_t *pos, const int32_t *base, int rows, int n_heads,
+                        int n_kv_heads, int head_dim, int window, int max_T, float *part, unsigned *count, float *out, hc_stream st) {
     if (rows < 1) return HARP_OK;
     if (head_dim > kAttMaxHd || n_kv_heads < 1 || n_heads % n_kv_heads || max_T < 1)
         return harp_err(HARP_ERR_UNSUPPORTED, "cuda decode attention: head_dim %d (at most %d), %d / %d heads", head_dim, kAttMaxHd,
@@ -480,14 +503,30 @@ extern "C" harp_status hc_attn_decode(const float *q, const void *kc, const void
     const int ch = att_chunk(max_T), nc = (max_T + ch - 1) / ch;
     const dim3 grid((unsigned)n_heads, (unsigned)rows, (unsigned)nc), block(kAttThreads);
     const size_t smem = (size_t)ch * sizeof(float);
-    const int grp = n_heads / n_kv_heads;
-    if (f16)
-        pdl_launch(attn_part_kernel<__half>, grid, block, smem, st, q, (const __half *)kc, (const __half *)vc, pos, base, grp, head_dim,
-                   kvd, window, ch, part, count, out);
-    else
-        pdl_launch(attn_part_kernel<float>, grid, block, smem, st, q, (const float *)kc, (const float *)vc, pos, base, grp, head_dim,
-                   kvd, window, ch, part, count, out);
+    pdl_launch(attn_part_kernel<Src>, grid, block, smem, st, q, kc, vc, pos, base, n_heads / n_kv_heads, head_dim, window, ch, part,
+               count, out);
     return hc_launched("decode attention");
+}
+
+extern "C" harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos,
+                                      const int32_t *base, int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window,
+                                      int max_T, float *part, unsigned *count, float *out, hc_stream st) {
+    if (f16)
+        return attn_decode(q, DenseKV<__half>{(const __half *)kc, kvd}, DenseKV<__half>{(const __half *)vc, kvd}, pos, base, rows,
+                           n_heads, n_kv_heads, head_dim, window, max_T, part, count, out, st);
+    return attn_decode(q, DenseKV<float>{(const float *)kc, kvd}, DenseKV<float>{(const float *)vc, kvd}, pos, base, rows, n_heads,
+                       n_kv_heads, head_dim, window, max_T, part, count, out, st);
+}
+
+extern "C" harp_status hc_attn_decode_aq(const float *q, const hc_kv_aq *kc, const hc_kv_aq *vc, const int32_t *pos,
+                                         const int32_t *base, int rows, int n_heads, int n_kv_heads, int head_dim, int window,
+                                         int max_T, float *part, unsigned *count, float *out, hc_stream st) {
+    const hc_kv_aq *both[2] = {kc, vc};
+    for (const hc_kv_aq *a : both)
+        if (a->bits < 2 || a->bits > 8 || a->group < 1 || a->groups < 1 || !a->codes || !a->scale16 || (!a->sym && !a->zero))
+            return harp_err(HARP_ERR_INVALID_ARG, "cuda decode attention: quantized cache planes (%d bits, group %d) incomplete",
+                            a->bits, a->group);
+    return attn_decode(q, AqKV{*kc}, AqKV{*vc}, pos, base, rows, n_heads, n_kv_heads, head_dim, window, max_T, part, count, out, st);
 }
 
 extern "C" harp_status hc_split(const float *y, int ld, int rows, int n, const int *widths, float *const *dst, hc_stream st) {

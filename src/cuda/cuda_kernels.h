@@ -85,6 +85,19 @@ size_t hc_attn_part_floats(int rows, int n_heads, int head_dim, int max_T);
 harp_status hc_attn_decode(const float *q, const void *kc, const void *vc, int f16, const int32_t *pos, const int32_t *base,
                            int rows, int n_heads, int n_kv_heads, int head_dim, int kvd, int window, int max_T, float *part,
                            unsigned *count, float *out, hc_stream st);
+/* hc_attn_decode over a quantized cache (quant/aq.h planes, fp16 scales): one layer's K or V planes
+ * from cache row 0, each element decoded in the kernel exactly as dec_aq_dequantize writes it, so the
+ * result is that of hc_attn_decode on a dequantized fp32 copy, bit for bit. */
+typedef struct hc_kv_aq {
+    const uint8_t *codes;      /* row r at r·row_bytes, group g at + g·group_bytes */
+    const uint16_t *scale16;   /* fp16 bits, r·groups + g */
+    const uint8_t *zero;       /* asymmetric: r·groups + g; symmetric: NULL */
+    int bits, sym, group, groups, group_bytes;
+    size_t row_bytes;
+} hc_kv_aq;
+harp_status hc_attn_decode_aq(const float *q, const hc_kv_aq *kc, const hc_kv_aq *vc, const int32_t *pos, const int32_t *base,
+                              int rows, int n_heads, int n_kv_heads, int head_dim, int window, int max_T, float *part,
+                              unsigned *count, float *out, hc_stream st);
 /* n elements of an fp16 cache's K and V (kc, vc) as fp32 into k and v. */
 harp_status hc_kv_widen(const void *kc, const void *vc, size_t n, float *k, float *v, hc_stream st);
 

@@ -80,17 +80,20 @@ __device__ __forceinline__ int code_get(const uint8_t *c, int i, int bits, int s
     return sym && v >> (bits - 1) ? (int)v - (1 << bits) : (int)v;
 }
 
+// dst (encode only, may be NULL): the plane row each input row goes to (a KV cache's rows, read on the
+// device so that a decode step's store is the same launch at every step).
 template <int M>
 __global__ void __launch_bounds__(32 * kWarps) aq_kernel(Fmt f, const float *X, int ldx, float *Y, int ldy, int rows, uint8_t *codes,
-                                                         float *scale, uint16_t *scale16, uint8_t *zero) {
+                                                         float *scale, uint16_t *scale16, uint8_t *zero, const int32_t *dst) {
     const int task = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (task >= rows * f.ng) return;
     const int r = task / f.ng, G = task % f.ng;
-    uint8_t *c = codes ? codes + (size_t)task * f.gb : nullptr;
+    const size_t pt = dst ? (size_t)dst[r] * f.ng + G : (size_t)task;   // the task's group in the planes
+    uint8_t *c = codes ? codes + pt * f.gb : nullptr;
     Params p;
     if (M == kDecode) {
-        p.s = f.scale_f16 ? __half2float(__ushort_as_half(scale16[task])) : scale[task];
-        p.z = f.sym ? 0 : zero[task];
+        p.s = f.scale_f16 ? __half2float(__ushort_as_half(scale16[pt])) : scale[pt];
+        p.z = f.sym ? 0 : zero[pt];
         float *y = Y + (size_t)r * ldy + (size_t)G * f.g;
         for (int i = lane; i < f.g; i += 32) y[i] = p.s * (float)(code_get(c, i, f.bits, f.sym) - p.z);
         return;
@@ -117,14 +120,14 @@ __global__ void __launch_bounds__(32 * kWarps) aq_kernel(Fmt f, const float *X, 
         for (int bt = 0; bt < f.bits && f.bits * u + bt < f.gb; bt++) c[f.bits * u + bt] = (uint8_t)(acc >> (8 * bt));
     }
     if (lane == 0) {
-        if (f.scale_f16) scale16[task] = p.h;
-        else scale[task] = p.s;
-        if (!f.sym) zero[task] = (uint8_t)p.z;
+        if (f.scale_f16) scale16[pt] = p.h;
+        else scale[pt] = p.s;
+        if (!f.sym) zero[pt] = (uint8_t)p.z;
     }
 }
 
 harp_status run(const harp_aq_fmt *hf, const float *X, int ldx, float *Y, int ldy, int rows, int n, const harp_aq_planes *pl,
-                int mode, dec_stream stream) {
+                const int32_t *dst, int mode, dec_stream stream) {
     HARP_TRY(harp_aq_check(hf, n, "cuda quantizer"));
     if (rows < 0 || (mode != kDecode && ldx < n) || (mode != kEncode && ldy < n))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda quantizer: rows %d, n %d, ldx %d, ldy %d", rows, n, ldx, ldy);
@@ -139,9 +142,9 @@ harp_status run(const harp_aq_fmt *hf, const float *X, int ldx, float *Y, int ld
     uint8_t *c = pl ? pl->codes : nullptr, *z = pl ? pl->zero : nullptr;
     float *s = pl ? pl->scale : nullptr;
     uint16_t *s16 = pl ? pl->scale16 : nullptr;
-    if (mode == kEncode) aq_kernel<kEncode><<<blocks, 32 * kWarps, 0, st>>>(f, X, ldx, nullptr, 0, rows, c, s, s16, z);
-    else if (mode == kDecode) aq_kernel<kDecode><<<blocks, 32 * kWarps, 0, st>>>(f, nullptr, 0, Y, ldy, rows, c, s, s16, z);
-    else aq_kernel<kFake><<<blocks, 32 * kWarps, 0, st>>>(f, X, ldx, Y, ldy, rows, nullptr, nullptr, nullptr, nullptr);
+    if (mode == kEncode) aq_kernel<kEncode><<<blocks, 32 * kWarps, 0, st>>>(f, X, ldx, nullptr, 0, rows, c, s, s16, z, dst);
+    else if (mode == kDecode) aq_kernel<kDecode><<<blocks, 32 * kWarps, 0, st>>>(f, nullptr, 0, Y, ldy, rows, c, s, s16, z, nullptr);
+    else aq_kernel<kFake><<<blocks, 32 * kWarps, 0, st>>>(f, X, ldx, Y, ldy, rows, nullptr, nullptr, nullptr, nullptr, nullptr);
     return launched(mode == kEncode ? "quantize" : mode == kDecode ? "dequantize" : "fake quantize");
 }
 
@@ -149,14 +152,19 @@ harp_status run(const harp_aq_fmt *hf, const float *X, int ldx, float *Y, int ld
 
 extern "C" harp_status dec_aq_quantize(const harp_aq_fmt *f, const float *X, int rows, int n, int ldx, const harp_aq_planes *out,
                                        dec_stream stream) {
-    return run(f, X, ldx ? ldx : n, nullptr, 0, rows, n, out, kEncode, stream);
+    return run(f, X, ldx ? ldx : n, nullptr, 0, rows, n, out, nullptr, kEncode, stream);
+}
+
+extern "C" harp_status dec_aq_quantize_to(const harp_aq_fmt *f, const float *X, int rows, int n, int ldx, const harp_aq_planes *base,
+                                          const int32_t *dst, dec_stream stream) {
+    return run(f, X, ldx ? ldx : n, nullptr, 0, rows, n, base, dst, kEncode, stream);
 }
 
 extern "C" harp_status dec_aq_dequantize(const harp_aq_fmt *f, const harp_aq_planes *in, int rows, int n, float *Y, int ldy,
                                          dec_stream stream) {
-    return run(f, nullptr, 0, Y, ldy ? ldy : n, rows, n, in, kDecode, stream);
+    return run(f, nullptr, 0, Y, ldy ? ldy : n, rows, n, in, nullptr, kDecode, stream);
 }
 
 extern "C" harp_status dec_aq_fake(const harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream) {
-    return run(f, X, ldx ? ldx : n, X, ldx ? ldx : n, rows, n, nullptr, kFake, stream);
+    return run(f, X, ldx ? ldx : n, X, ldx ? ldx : n, rows, n, nullptr, nullptr, kFake, stream);
 }

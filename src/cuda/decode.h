@@ -532,6 +532,10 @@ struct harp_aq_fmt;
 struct harp_aq_planes;
 harp_status dec_aq_quantize(const struct harp_aq_fmt *f, const float *X, int rows, int n, int ldx, const struct harp_aq_planes *out,
                             dec_stream stream);
+/* dec_aq_quantize into the rows dst[0 … rows−1] (device memory) of the planes at `base` (a KV cache
+ * layer's row 0): the same launch at every decode step, so it can be captured into a graph. */
+harp_status dec_aq_quantize_to(const struct harp_aq_fmt *f, const float *X, int rows, int n, int ldx,
+                               const struct harp_aq_planes *base, const int32_t *dst, dec_stream stream);
 harp_status dec_aq_dequantize(const struct harp_aq_fmt *f, const struct harp_aq_planes *in, int rows, int n, float *Y, int ldy,
                               dec_stream stream);
 harp_status dec_aq_fake(const struct harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream);

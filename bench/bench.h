@@ -20,6 +20,7 @@
 #include "harp.h"
 #include "model/backend.h"
 #include "model/model.h"
+#include "model/slots.h"
 #ifdef HARP_HAVE_CUDA
 #include "cuda/cuda_kernels.h"
 #endif

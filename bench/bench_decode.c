@@ -553,7 +553,7 @@ typedef struct dopts {
     double copy_gbps;
     void *stream;
     int path;                           /* --path: 1 the engine rows, 2 the ctx rows, 3 both */
-    int ckv[2], nckv;                   /* --ctx-kv: the ctx rows' cache elements, 32 (fp32) and / or 16 (fp16) */
+    int ckv[4], nckv;                   /* --ctx-kv: the ctx rows' caches: 32 (fp32), 16 (fp16), 2..8 (quantized), in order */
     double (*eng_b1)[3];                /* [qtype][rotation]: the engine's batch-1 tok/s (default settings), for vs_engine */
 } dopts;
 
@@ -616,7 +616,7 @@ static void row(const dopts *o, const mshape *s, int qt, int harp, int B, int kv
 
 /* --path ctx: the shape as a SYNTHETIC harp_model (src/model/synth.c: the groups in their packed type
  * with the same kind of transforms, fp16-valued embeddings and tied head; the fp16 rows' groups fp32 slices
- * of fp16 values, as loaded checkpoints hold; an fp32 or fp16 KV cache, --ctx-kv) through the
+ * of fp16 values, as loaded checkpoints hold; an fp32, fp16 or quantized KV cache, --ctx-kv) through the
  * library's own forward pass on the CUDA backend -- what `harp generate --gpu` runs: a prompt of --pos
  * tokens, two untimed steps, then --reps timed decode steps of one token, each one harp_ctx_eval
  * (logits copied back). vs_engine: tok/s ÷ the engine row of the same type and rotation at batch 1. */
@@ -635,6 +635,12 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bi
     }
     size_t free0 = 0, free1 = 0, total = 0;
     CUCHK(cudaMemGetInfo(&free0, &total));
+    if (kv_bits <= 8) {   /* a W/A/KV model's cache: the KV quantizer alone (asymmetric, per head, clip 1, fp16 scales) */
+        harp_wakv_exec e;
+        memset(&e, 0, sizeof e);
+        e.kv = (harp_aq_fmt){kv_bits, 0, s->dim / s->n_heads, 1.0f, 1};
+        cli_check(harp_model_set_exec(m, &e));
+    }
     harp_backend *be = NULL;
     cli_check(harp_backend_cuda_create(0, &be));
     harp_ctx_params cp = harp_ctx_default_params();
@@ -655,11 +661,15 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bi
     /* the CUDA backend holds fp32 groups of fp16 values (the fp16 rows' groups, every row's tied head) as
      * F16 planes unless HARP_CUDA_DENSE_F16=0 */
     const char *df = getenv("HARP_CUDA_DENSE_F16");
-    const double dense_b = df && !strcmp(df, "0") ? 4.0 : 2.0, kv_b = kv_bits / 8.0;   /* the backend's choice; the cache's */
+    /* the backend's choice; the cache's bytes per element (quantized: codes + an fp16 scale and a zero byte per head) */
+    const double dense_b = df && !strcmp(df, "0") ? 4.0 : 2.0, kv_b = kv_bits / 8.0 + (kv_bits <= 8 ? 3.0 / (s->dim / s->n_heads) : 0);
     const double wb = synth_weight_bytes(m, dense_b), head = dense_b * s->vocab * s->dim, kvb = 2.0 * kv_b * layers * (np + 3.0) * kvd;
     const double bytes = wb + head + kvb, bound = o->copy_gbps * 1e9 / bytes, frac = tok_s / bound;
     const double nw = shape_weights(s, layers);
     const double eng = o->eng_b1[qt][harp], vs = eng > 0 ? tok_s / eng : 0, peak = (double)(free0 - free1);
+    static double kv16_tok_s[HARP_QTYPE_COUNT][3];   /* this run's fp16-cache row of the type and rotation, for vs_kv16 */
+    if (kv_bits == 16) kv16_tok_s[qt][harp] = tok_s;
+    const double vs_kv16 = kv16_tok_s[qt][harp] > 0 ? tok_s / kv16_tok_s[qt][harp] : 0;
     harp_ctx_memory mem;   /* what the library says it holds, beside what the device lost (peak) */
     cli_check(harp_ctx_memory_get(c, &mem));
     if (o->json)
@@ -667,14 +677,15 @@ static void ctx_row(const dopts *o, const mshape *s, int qt, int harp, int kv_bi
                "\"shape\": \"%s\", \"synthetic\": true, \"layers\": %d, \"qtype\": \"%s\", \"rotation\": \"%s\", \"batch\": 1, "
                "\"pos\": %d, \"kv_bits\": %d, \"bpw\": %.4f, \"tok_s\": %.2f, \"tok_per_s\": %.2f, \"ms_per_token\": %.4f, "
                "\"weight_bytes\": %.0f, \"bytes_per_token\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"bound_tok_per_s\": %.2f, "
-               "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"peak_mem_bytes\": %.0f, "
+               "\"frac_of_bound\": %.4f, \"pct_of_roofline\": %.2f, \"vs_engine\": %.3f, \"vs_kv16\": %.3f, \"peak_mem_bytes\": %.0f, "
                "\"mem_weights_bytes\": %zu, \"mem_kv_bytes\": %zu, \"mem_workspace_bytes\": %zu}\n",
-               s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, (int)(8 * kv_b), wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
-               bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, peak, mem.weights, mem.kv_cache, mem.workspace);
+               s->name, s->name, layers, bench_gpu_qtype_name(qt), rot, np, kv_bits, wb * 8.0 / nw, tok_s, tok_s, sec * 1e3, wb + head,
+               bytes, bytes / sec / 1e9, o->copy_gbps, bound, frac, 100 * frac, vs, vs_kv16, peak, mem.weights, mem.kv_cache,
+               mem.workspace);
     else
-        printf("%-10s %-5s %-4s B=1 ctx (library forward, CUDA backend)  %8.2f tok/s  %7.3f ms/token  %6.2f GB/token  %5.1f%% of bound  "
+        printf("%-10s %-5s %-4s B=1 ctx kv%-2d (library forward, CUDA backend)  %8.2f tok/s  %7.3f ms/token  %6.2f GB/token  %5.1f%% of bound  "
                "%5.3fx engine  mem %.2f GB (weights %.3f, KV %.3f, workspace %.3f)\n",
-               s->name, bench_gpu_qtype_name(qt), rot, tok_s, sec * 1e3, bytes / 1e9, 100 * frac, vs, peak / 1e9, mem.weights / 1e9,
+               s->name, bench_gpu_qtype_name(qt), rot, kv_bits, tok_s, sec * 1e3, bytes / 1e9, 100 * frac, vs, peak / 1e9, mem.weights / 1e9,
                mem.kv_cache / 1e9, mem.workspace / 1e9);
     fflush(stdout);
     free(ids);
@@ -724,6 +735,22 @@ static int parse_two(const char *opt, const char *arg, int a, int b, int sorted,
     return n;
 }
 
+/* --ctx-kv: up to 4 of 32, 16, 8, 4, 3, 2, in the order given. */
+static int parse_ctx_kv(const char *arg, int v[4]) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", arg);
+    int n = 0;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        char *end = NULL;
+        const long b = strtol(t, &end, 10);
+        if (*end || (b != 32 && b != 16 && b != 8 && b != 4 && b != 3 && b != 2) || n == 4)
+            cli_die(CLI_EXIT_USAGE, "--ctx-kv: up to four of 32, 16, 8, 4, 3, 2 (comma-separated), not '%s'", arg);
+        v[n++] = (int)b;
+    }
+    if (!n) cli_die(CLI_EXIT_USAGE, "--ctx-kv: expected a list such as 16,4, not '%s'", arg);
+    return n;
+}
+
 /* An A/B switch: "0", "1", "0,1" or "1,0", in the order given. */
 static int parse01(const char *opt, const char *arg, int v[2]) { return parse_two(opt, arg, 0, 1, 0, v); }
 
@@ -737,7 +764,8 @@ static void usage(FILE *f) {
                "                         [--seam 1,0]   (RHT seams o → up|gate, down → q|k|v as one launch each: 1 default, 0 not)\n"
                "                         [--path engine|ctx|engine,ctx]   (ctx: the same shape through the library's forward pass on\n"
                "                          the CUDA backend, what generate --gpu runs; batch 1; default engine)\n"
-               "                         [--ctx-kv 32,16]   (the ctx rows' KV cache: fp32 and / or fp16, default 16)\n"
+               "                         [--ctx-kv 32,16,4]   (the ctx rows' KV caches: fp32, fp16, or 8/4/3/2-bit quantized as a W/A/KV\n"
+               "                          model's, asymmetric per head; default 16)\n"
                "  shapes: llama2-7b llama2-13b llama2-70b llama3-8b qwen2.5-7b (synthetic weights of that shape)\n"
                "  qtypes: f16 int2 int3 int4 int8 e8p2 rvq3 rvq4 qtip2 qtip3 qtip4 (HYB), qtipK-1mad, qtipK-3inst, ldp2 (RCP's\n"
                "          non-uniform 2-bit, per channel) (default f16,e8p2,rvq3,rvq4,int4); batch 1..8 (default 1,4)\n"
@@ -787,7 +815,7 @@ int bench_decode(int argc, char **argv) {
             break;
         case 'K': o.breakdown = 1; break;
         case 'V': o.nkv = parse_two("--kv-bits", optarg, 16, 4, 1, o.kv); break;   /* run in the order 16, 4 */
-        case 'C': o.nckv = parse_two("--ctx-kv", optarg, 32, 16, 0, o.ckv); break;
+        case 'C': o.nckv = parse_ctx_kv(optarg, o.ckv); break;
         case 'A': o.nav = parse01("--attn-variant", optarg, o.av); break;
         case 'X': o.nxs = parse01("--xf-stage", optarg, o.xs); break;
         case 'S': o.nsm = parse01("--seam", optarg, o.sm); break;

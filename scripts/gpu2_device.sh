@@ -5,7 +5,7 @@
 # STAGES: mkq (ref-llama 2-bit folders rl_quip2 / rl_harp2 made on the device, 16 threads, added to the extra models),
 # mkwakv (W/A/KV folders: ref-llama and stories260K W4A4KV4 GPTQ and W2A4KV4 LDP, added likewise), wakvppl (their full-file
 # ppl on the CPU and with --gpu), ldpgpu (LDP fit (b) with the block on the device against the CPU: seconds, ppl),
-# tests (GPU tests incl. test_gpu_packed on every extra model), ctxkv (the product path's fp32 / fp16 KV cache),
+# tests (GPU tests incl. test_gpu_packed on every extra model), kvctx (the product path's 4-bit vs fp16 KV cache), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
 # and every extra model, binaries of PREFILL_BINS alternating), pfold (prefill's weight fold at 7B shapes), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
@@ -40,6 +40,13 @@ for stage in "$@"; do
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  kvctx)   # issue 14 acceptance 4b on the product path: generate --gpu's forward with an fp16 and a 4-bit quantized KV cache
+           # (bench decode --path ctx --ctx-kv 16,4: the backend's planes decoded in the attention kernel, graph-captured), 8 layers,
+           # positions 511 and 4 095, e8p2 RHT and f16
+    for pos in 511 4095; do
+      timeout 150 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --layers 8 \
+        --qtypes f16,e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4,16,4 --pos $pos --reps 40 2>&1 | grep '"path"' | tee -a "$OUT/kvctx.jsonl"
+    done ;;
   mkwakv)   # W/A/KV folders made here (issue 14 / 15 on the CUDA backend): ref-llama W4A4KV4 (GPTQ) and W2A4KV4 (LDP, fit (a)),
             # stories260K the same; Hadamard R1/R2, online R3/R4/Ro, QuaRot's fixed clip ratios
     ST="$M/stories260K/stories260K.bin"; head -c 100000 "$S/data/tinystories/val_head.txt" > /tmp/st_calib.txt

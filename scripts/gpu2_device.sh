@@ -97,7 +97,7 @@ for stage in "$@"; do
       a=""; case "$t" in *:*) a=${t#*:}; t=${t%%:*} ;; esac   # NAME:ARG runs NAME ARG (the ctest's argument)
       # the failed checks first (a long test's tail hides them), then the last lines
       echo "== $t"; log=$(mktemp); timeout 200 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/$t" $a > "$log" 2>&1
-      rc=$?; grep -m 20 "CHECK failed" "$log"; tail -25 "$log"; rm -f "$log"; echo "== $t: exit $rc"
+      rc=$?; grep -m 20 "CHECK failed" "$log"; tail -"${TESTS_TAIL:-25}" "$log"; rm -f "$log"; echo "== $t: exit $rc"
     done ;;
   ppl)
     for m in "$M/ref-llama" $extra; do

@@ -14,6 +14,8 @@ typedef struct ctx_cmp {
     double prompt, dec;   /* max relative L2 over the prompt rows / decode steps */
     int same, div;        /* greedy: tokens identical before the first divergence (div = -1: none) */
     float gap;            /* reference's top-2 gap at the divergence, relative */
+    double dec_first;     /* the first decode step's relative L2 */
+    int dec_at;           /* the decode step of the max */
 } ctx_cmp;
 
 static inline double cc_rel_l2(const float *a, const float *b, int n) {
@@ -34,7 +36,7 @@ static inline int cc_argmax(const float *x, int n, float *second) {
 }
 
 static inline ctx_cmp ctx_compare(harp_ctx *ref, harp_ctx *t, int V, int np, int nd, int ng) {
-    ctx_cmp r = {0, 0, 0, -1, 0};
+    ctx_cmp r = {0, 0, 0, -1, 0, 0, 0};
     float *lr = malloc(sizeof(float) * (size_t)np * V), *lt = malloc(sizeof(float) * (size_t)np * V);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)np);
     for (int i = 0; i < np; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
@@ -45,7 +47,9 @@ static inline ctx_cmp ctx_compare(harp_ctx *ref, harp_ctx *t, int V, int np, int
     for (int s = 0; s < nd; s++) {
         CHECK_OK(harp_ctx_eval(ref, &tok, 1, lr, 0));
         CHECK_OK(harp_ctx_eval(t, &tok, 1, lt, 0));
-        r.dec = fmax(r.dec, cc_rel_l2(lt, lr, V));
+        const double e = cc_rel_l2(lt, lr, V);
+        if (!s) r.dec_first = e;
+        if (e > r.dec || e != e) r.dec = e, r.dec_at = s;
         tok = cc_argmax(lr, V, NULL);
     }
     harp_ctx_truncate(ref, 0);

@@ -22,8 +22,9 @@
  * W4A4KV4 with RTN weights and Hadamards), and every W/A/KV folder in $HARP_GPU_PACKED_MODELS. A
  * quantizer turns inputs that differ by a rounding into codes a step apart where they sit on a
  * boundary, so the logits bound of those models is the larger of 1e-3 and twice what the CPU itself
- * moves under a different summation order: the 16-token prompt in one batch (sgemm) against one token at
- * a time (gemv), measured per model; the perplexity bound stays 2e-3.
+ * moves under a different summation order: 80 tokens (the compared span) in one batch (sgemm) against one
+ * token at a time (gemv), measured per model; their perplexity bound likewise: max(2e-3, twice the CPU's
+ * own move when the 8 windows run one token at a time). The greedy check (2.) keeps its bound.
  * Why these bounds: the packed path feeds split fp16 activations (h + lo: the input to ~2^-22) into
  * exact fp16 weight values with fp32 accumulation; the CPU computes in fp32. Skipped (77) without CUDA, a
  * device or ../shared. */
@@ -36,6 +37,7 @@
 #include "harp/cuda_eval.h"
 #include "harp/eval.h"
 #include "harp/qtensor.h"
+#include "harp/tokenizer.h"
 #include "model/model.h"
 #include "ctx_compare.h"
 #include "test_util.h"
@@ -64,7 +66,7 @@ static void compare_backends(harp_model *m, const char *name, double tol) {
     harp_backend *g = NULL;
     CHECK_OK(harp_backend_cuda_create(0, &g));
     if (!g) return;
-    ctx_cmp noise = {0, 0, 0, -1, 0};
+    ctx_cmp noise = {0, 0, 0, -1, 0, 0, 0};
     for (int i = 0; i < 2; i++) {
         const harp_qtype kv = i ? HARP_QTYPE_F16 : HARP_QTYPE_F32;
         harp_ctx *cg = NULL, *cc = NULL, *c32 = NULL;
@@ -101,16 +103,21 @@ static int wakv_quantized(const harp_model *m) {
     return e.act.bits || e.kv.bits;
 }
 
-/* The CPU against itself under another summation order: the 16-token prompt of ctx_compare in one batch
- * and one token at a time; max relative L2 of the logits over the positions. */
+/* The CPU against itself under another summation order, over as many positions as ctx_compare covers
+ * (its 16-token prompt and 64 decode steps): 80 tokens in one batch and one token at a time; max relative
+ * L2 of the logits over the positions. With activation or KV quantizers the forward is a step function
+ * of its inputs: orders that differ by a rounding leave the codes equal until one value sits on a
+ * rounding boundary, and from that token on the two caches (and logits) differ by a whole code step --
+ * on ref-llama W4A4KV4 the CPU's own two orders first part at position 30 (0.18 relative), W16A4 at 37.
+ * So the noise is measured over the compared span, not over the prompt alone. */
 static double cpu_order_noise(harp_model *m) {
-    const int V = m->cfg.vocab_size, np = 16;
+    const int V = m->cfg.vocab_size, np = 16 + 64;
     harp_ctx *a = NULL, *b = NULL;
     CHECK_OK(ctx_on(m, NULL, HARP_QTYPE_F32, &a));
     CHECK_OK(ctx_on(m, NULL, HARP_QTYPE_F32, &b));
     float *la = malloc(sizeof(float) * (size_t)np * V), *lb = malloc(sizeof(float) * (size_t)V);
-    int32_t ids[16];
-    for (int i = 0; i < np; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);   /* ctx_compare's prompt */
+    int32_t ids[16 + 64];
+    for (int i = 0; i < np; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);   /* ctx_compare's prompt formula */
     double worst = 0;
     if (a && b) {
         CHECK_OK(harp_ctx_eval(a, ids, np, la, 1));
@@ -138,9 +145,9 @@ static void compare_wakv(harp_model *m, const char *name) {
     const harp_qtype kvt = harp_model_kv_type(m, &kq);
     if (cg && cc) {
         const ctx_cmp r = ctx_compare(cc, cg, V, 16, 64, 128);
-        printf("%s (KV cache %s): logits rel L2 gpu vs cpu: prompt %.3g, 64 decode steps max %.3g (bound %.3g; the CPU's batch vs "
-               "one-token order: %.3g); greedy 128: %d identical",
-               name, harp_qtype_name(kvt), r.prompt, r.dec, tol, noise, r.same);
+        printf("%s (KV cache %s): logits rel L2 gpu vs cpu: prompt %.3g, 64 decode steps max %.3g at step %d, first %.3g (bound %.3g; "
+               "the CPU's batch vs one-token order: %.3g); greedy 128: %d identical",
+               name, harp_qtype_name(kvt), r.prompt, r.dec, r.dec_at, r.dec_first, tol, noise, r.same);
         if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
         printf("\n");
         CHECK_MSG(r.prompt <= tol && r.dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", name, r.prompt, r.dec);
@@ -150,7 +157,41 @@ static void compare_wakv(harp_model *m, const char *name) {
     harp_backend_free(g);
 }
 
-/* Perplexity of the first 8 windows on both backends: within 2e-3 relative. */
+/* The CPU's perplexity of the same windows as harp_eval_ppl (BOS + the text, windows of ctx tokens,
+ * positions 0 … ctx−2 scored) with every window fed one token at a time: the decode path's summation
+ * order instead of the batch's. */
+static double cpu_ppl_one_by_one(harp_model *m, const char *text, size_t len, int ctx, int windows) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK_OK(harp_tokenize(m->tok, text, len, 1, &ids, &n));
+    harp_ctx_params cp = harp_ctx_default_params();
+    cp.max_tokens = ctx;
+    harp_ctx *c = NULL;
+    CHECK_OK(harp_ctx_create_ex(m, &cp, &c));
+    const int V = m->cfg.vocab_size;
+    float *lg = malloc(sizeof(float) * (size_t)V);
+    double nll = 0;
+    int64_t cnt = 0;
+    for (int w = 0; c && lg && w < windows && (size_t)(w + 1) * ctx <= n; w++) {
+        const int32_t *t = ids + (size_t)w * ctx;
+        harp_ctx_truncate(c, 0);
+        for (int i = 0; i + 1 < ctx; i++) {
+            CHECK_OK(harp_ctx_eval(c, t + i, 1, lg, 0));
+            double mx = lg[0], z = 0;
+            for (int v = 1; v < V; v++) mx = fmax(mx, lg[v]);
+            for (int v = 0; v < V; v++) z += exp((double)lg[v] - mx);
+            nll += mx + log(z) - lg[t[i + 1]], cnt++;
+        }
+    }
+    harp_ctx_free(c);
+    free(lg);
+    harp_free(ids);
+    return cnt ? exp(nll / (double)cnt) : NAN;
+}
+
+/* Perplexity of the first 8 windows on both backends: within 2e-3 relative; for a model with activation
+ * or KV quantizers within max(2e-3, twice what the CPU's own perplexity moves when the windows run one
+ * token at a time) -- the logits bound's reasoning (compare_wakv) applied to the perplexity. */
 static void compare_ppl(harp_model *m, const char *name, const char *text) {
     char *buf = NULL;
     size_t len = 0;
@@ -163,14 +204,27 @@ static void compare_ppl(harp_model *m, const char *name, const char *text) {
     memset(&c, 0, sizeof c), memset(&g, 0, sizeof g);
     CHECK_OK(harp_eval_ppl(m, buf, len, &p, &c));
     CHECK_OK(harp_eval_ppl_gpu(m, buf, len, &p, &gp, &g));
-    printf("%s: ppl 8 windows: cpu %.6f gpu %.6f rel %.3g\n", name, c.ppl, g.ppl, fabs(g.ppl / c.ppl - 1));
-    CHECK_MSG(fabs(g.ppl / c.ppl - 1) <= 2e-3, "%s: ppl cpu %.6f gpu %.6f", name, c.ppl, g.ppl);
+    double tol = 2e-3, noise = 0;
+    if (wakv_quantized(m)) {
+        noise = fabs(cpu_ppl_one_by_one(m, buf, len, p.ctx, p.max_chunks) / c.ppl - 1);
+        tol = fmax(tol, 2 * noise);
+    }
+    printf("%s: ppl 8 windows: cpu %.6f gpu %.6f rel %.3g (bound %.3g; the CPU one token at a time: %.3g)\n", name, c.ppl, g.ppl,
+           fabs(g.ppl / c.ppl - 1), tol, noise);
+    CHECK_MSG(fabs(g.ppl / c.ppl - 1) <= tol, "%s: ppl cpu %.6f gpu %.6f", name, c.ppl, g.ppl);
     harp_ppl_result_free(&c), harp_ppl_result_free(&g);
     free(buf);
 }
 
+/* HARP_TEST_ONLY=TEXT: only the cases whose name contains TEXT (a device run's bisection). */
+static int skipped(const char *name) {
+    const char *only = getenv("HARP_TEST_ONLY");
+    return only && *only && !strstr(name, only);
+}
+
 /* ref-llama offline-rotated with W/A/KV execution slots (wakv_exec_util.h). */
 static void check_wakv(const char *dir, const char *text, const char *name, const wx_cfg *c) {
+    if (skipped(name)) return;
     harp_model *m = wx_open(dir, c);
     CHECK_MSG(m != NULL, "%s: could not be built", name);
     if (!m) return;
@@ -181,6 +235,7 @@ static void check_wakv(const char *dir, const char *text, const char *name, cons
 }
 
 static void check_model(const char *dir, const char *text_big, const char *text_small) {
+    if (skipped(dir)) return;
     harp_model *m = NULL;
     CHECK_OK(harp_model_open(dir, NULL, &m));
     if (!m) return;
@@ -205,6 +260,10 @@ static void check_synthetic(int dim, int hidden, int rotation) {
     if (!m) return;
     char name[96];
     snprintf(name, sizeof name, "synthetic E8P2 %s dim %d hidden %d", rotation == HARP_SYNTH_ROT_HARP ? "harp" : "rht", dim, hidden);
+    if (skipped(name)) {
+        harp_model_free(m);
+        return;
+    }
     compare_backends(m, name, rotation == HARP_SYNTH_ROT_HARP ? 1e-2 : 1e-3);
     harp_model_free(m);
 }

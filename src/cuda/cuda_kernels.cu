@@ -12,6 +12,7 @@ extern "C" {
 }
 #include "cuda/block_sum.cuh"
 #include "cuda/pdl.cuh"
+#include "cuda/aq_code.cuh"
 #include "cuda/rope.cuh"
 
 namespace {
@@ -327,13 +328,9 @@ struct DenseKV {
 struct AqKV {
     hc_kv_aq a;
     __device__ __forceinline__ float at(size_t row, int col) const {
-        const int G = col / a.group, o = (col - G * a.group) * a.bits;
+        const int G = col / a.group;
         const size_t gi = row * a.groups + G;
-        const uint8_t *c = a.codes + row * a.row_bytes + (size_t)G * a.group_bytes + (o >> 3);
-        unsigned v = c[0] >> (o & 7);
-        if ((o & 7) + a.bits > 8) v |= (unsigned)c[1] << (8 - (o & 7));
-        v &= (1u << a.bits) - 1;
-        const int qv = a.sym && v >> (a.bits - 1) ? (int)v - (1 << a.bits) : (int)v;
+        const int qv = aq_code_get(a.codes + row * a.row_bytes + (size_t)G * a.group_bytes, col - G * a.group, a.bits, a.sym);
         return __half2float(__ushort_as_half(a.scale16[gi])) * (float)(qv - (a.zero ? a.zero[gi] : 0));
     }
 };

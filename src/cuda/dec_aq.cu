@@ -14,6 +14,7 @@ extern "C" {
 #include "cuda/decode.h"
 #include "quant/aq.h"
 }
+#include "cuda/aq_code.cuh"
 
 namespace {
 
@@ -71,15 +72,6 @@ __device__ __forceinline__ int code_of(const Fmt &f, const Params &p, float x) {
     return (int)fminf(fmaxf(__fadd_rn(rintf(__fdiv_rn(x, p.s)), (float)p.z), lo), (float)p.maxq);
 }
 
-// Code i of a group's bytes, sign-extended when symmetric (harp_aq_code_get).
-__device__ __forceinline__ int code_get(const uint8_t *c, int i, int bits, int sym) {
-    const int o = i * bits;
-    unsigned v = c[o >> 3] >> (o & 7);
-    if ((o & 7) + bits > 8) v |= (unsigned)c[(o >> 3) + 1] << (8 - (o & 7));
-    v &= (1u << bits) - 1;
-    return sym && v >> (bits - 1) ? (int)v - (1 << bits) : (int)v;
-}
-
 // dst (encode only, may be NULL): the plane row each input row goes to (a KV cache's rows, read on the
 // device so that a decode step's store is the same launch at every step).
 template <int M>
@@ -95,7 +87,7 @@ __global__ void __launch_bounds__(32 * kWarps) aq_kernel(Fmt f, const float *X, 
         p.s = f.scale_f16 ? __half2float(__ushort_as_half(scale16[pt])) : scale[pt];
         p.z = f.sym ? 0 : zero[pt];
         float *y = Y + (size_t)r * ldy + (size_t)G * f.g;
-        for (int i = lane; i < f.g; i += 32) y[i] = p.s * (float)(code_get(c, i, f.bits, f.sym) - p.z);
+        for (int i = lane; i < f.g; i += 32) y[i] = p.s * (float)(aq_code_get(c, i, f.bits, f.sym) - p.z);
         return;
     }
     const float *x = X + (size_t)r * ldx + (size_t)G * f.g;

@@ -735,20 +735,18 @@ static int parse_two(const char *opt, const char *arg, int a, int b, int sorted,
     return n;
 }
 
-/* --ctx-kv: up to 4 of 32, 16, 8, 4, 3, 2, in the order given. */
+/* --ctx-kv: up to 4 of 32, 16, 8, 4, 3, 2, comma-separated, in the order given. */
 static int parse_ctx_kv(const char *arg, int v[4]) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", arg);
     int n = 0;
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+    for (const char *t = arg;; t++) {
         char *end = NULL;
         const long b = strtol(t, &end, 10);
-        if (*end || (b != 32 && b != 16 && b != 8 && b != 4 && b != 3 && b != 2) || n == 4)
+        if (end == t || (*end && *end != ',') || (b != 32 && b != 16 && b != 8 && b != 4 && b != 3 && b != 2) || n == 4)
             cli_die(CLI_EXIT_USAGE, "--ctx-kv: up to four of 32, 16, 8, 4, 3, 2 (comma-separated), not '%s'", arg);
         v[n++] = (int)b;
+        if (!*end) return n;
+        t = end;
     }
-    if (!n) cli_die(CLI_EXIT_USAGE, "--ctx-kv: expected a list such as 16,4, not '%s'", arg);
-    return n;
 }
 
 /* An A/B switch: "0", "1", "0,1" or "1,0", in the order given. */

@@ -20,7 +20,7 @@ expect 2 bench decode --steps
 expect 2 bench decode --bogus
 if ! "$bin" bench decode --gpu --kv-bits 8 2>&1 | grep -q "built without CUDA"; then   # the GPU rows' list flags
   expect 2 bench decode --gpu --kv-bits 8
-  expect 2 bench decode --gpu --ctx-kv 16,16
+  expect 2 bench decode --gpu --ctx-kv 16,5
   expect 2 bench decode --gpu --xf-stage 1,0,1
 fi
 out=$("$bin" bench decode --json --shape llama2-7b --layers 1 --steps 1 --qtypes e8p2,int4 --rotations rht,harp -t 2) || {

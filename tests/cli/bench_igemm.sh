@@ -26,8 +26,10 @@ expect 2 bench decode --gpu --kv-bits ,
 expect 2 bench decode --gpu --xf-stage 2
 expect 2 bench decode --gpu --attn-variant 0,1,0
 expect 2 bench decode --gpu --xf-stage ,
-expect 2 bench decode --gpu --ctx-kv 8
-expect 2 bench decode --gpu --ctx-kv 32,16,32
+expect 2 bench decode --gpu --ctx-kv 5
+expect 2 bench decode --gpu --ctx-kv 16,
+expect 2 bench decode --gpu --ctx-kv ,4
+expect 2 bench decode --gpu --ctx-kv 32,16,8,4,2
 expect 0 bench igemm --help
 "$bin" bench igemm --help | grep -q "usage: harp bench igemm" || { echo "no usage"; exit 1; }
 exit 0

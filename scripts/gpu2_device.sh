@@ -41,12 +41,13 @@ for stage in "$@"; do
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
   kvctx)   # issue 14 acceptance 4b on the product path: generate --gpu's forward with an fp16 and a 4-bit quantized KV cache
-           # (bench decode --path ctx --ctx-kv 16,4: the backend's planes decoded in the attention kernel, graph-captured), 8 layers,
-           # positions 511 and 4 095, e8p2 RHT and f16
-    for pos in 511 4095; do
-      timeout 150 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --layers 8 \
-        --qtypes f16,e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4,16,4 --pos $pos --reps 40 2>&1 | grep '"path"' | tee -a "$OUT/kvctx.jsonl"
-    done ;;
+           # (bench decode --path ctx --ctx-kv 16,4: the backend's planes read in place, graph-captured), 8 layers, e8p2 RHT,
+           # positions KVCTX_POS (4095 511), the 4-bit cache by the generic kernel (HARP_CUDA_KV4_ENGINE=0) and the engine's (1)
+    for pos in ${KVCTX_POS:-4095 511}; do for e in 0 1; do
+      HARP_CUDA_KV4_ENGINE=$e timeout 100 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json \
+        --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4 --pos $pos --reps 20 2>&1 |
+        grep '"path"' | sed "s/^/kv4_engine=$e /" | tee -a "$OUT/kvctx.jsonl"
+    done; done ;;
   mkwakv)   # W/A/KV folders made here (issue 14 / 15 on the CUDA backend): ref-llama W4A4KV4 (GPTQ) and W2A4KV4 (LDP, fit (a)),
             # stories260K the same; Hadamard R1/R2, online R3/R4/Ro, QuaRot's fixed clip ratios
     ST="$M/stories260K/stories260K.bin"; head -c 100000 "$S/data/tinystories/val_head.txt" > /tmp/st_calib.txt

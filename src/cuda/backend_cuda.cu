@@ -960,6 +960,20 @@ harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **
     return HARP_OK;
 }
 
+// A layer's quantized cache that the engine's 4-bit attention kernel reads in place (dec_attn_kv4_planes):
+// K and V 4-bit asymmetric, one group per kv head, fp16 scales. Opt-in (HARP_CUDA_KV4_ENGINE=1, read at
+// each call so a test can run both kernels) until the path has run on a device; otherwise and for every
+// other format the generic kernel decodes the planes (hc_attn_decode_aq).
+bool kv4_engine(const harp_kv_cache *kv, int layer, const harp_dims *d) {
+    const char *e = getenv("HARP_CUDA_KV4_ENGINE");
+    if (!e || strcmp(e, "1")) return false;
+    for (int which = 0; which < 2; which++) {
+        const harp_aq_fmt *f = &kv->q[2 * layer + which].fmt;
+        if (f->bits != 4 || f->sym || !f->scale_f16 || (f->group > 0 ? f->group : kv->kv_dim) != d->head_dim) return false;
+    }
+    return true;
+}
+
 // One query row per sequence, ≤ kDecRows rows: the decode attention kernel's plans.
 int decode_plan(const cuda_ws *w, const harp_plan *p) {
     int one_each = p->rows <= kDecRows && p->rows <= w->d.max_rows;
@@ -977,6 +991,14 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
     if (f16 && dec && engine_attn_shape(&w->d, w->kbase, &es))
         return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
                         (dec_stream)impl_of(b)->stream);
+    if (dec && kv->q && kv4_engine(kv, layer, &w->d) && engine_attn_shape(&w->d, w->kbase, &es)) {
+        dec_kv4_planes pl[2];
+        for (int which = 0; which < 2; which++) {
+            const harp_aq_planes a = harp_kv_planes(kv, layer, which, 0);
+            pl[which] = dec_kv4_planes{a.codes, a.scale16, a.zero};
+        }
+        return dec_attn_kv4_planes(&es, q, &pl[0], &pl[1], p->rows, w->pos, out, w->part, (dec_stream)impl_of(b)->stream);
+    }
     if (dec && kv->q) {   // the planes decoded in the kernel
         hc_kv_aq a[2];
         for (int which = 0; which < 2; which++) {

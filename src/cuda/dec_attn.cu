@@ -381,6 +381,11 @@ struct Kv4New {
 struct Kv4Cache {
     uint8_t *k, *v;   // written only by the fused form (row pos[b])
     dec_kv4_map m;
+    // planes (dec_attn_kv4_planes): a backend's cache rows, sequence b from cache row s.seq_row[b], the
+    // scales and zero points in arrays of their own with the codes' (row, kv head) index; NULL: the
+    // per-sequence blocks of dec_kv4_layout
+    __half *ks, *vs;
+    uint8_t *kz, *vz;
 };
 
 // 8 codes of one word (code 2e: low nibble of byte e, 2e + 1: high) as floats c − z (zb = 2^23 + z).
@@ -523,7 +528,12 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     }
     const bool store = nw.qkv && j0 <= p && p < j1;
     const int pj = store ? p - j0 : -1;   // the slot this CTA quantizes itself
-    const uint8_t *kb = c.k + (size_t)b * c.m.seq_bytes, *vb = c.v + (size_t)b * c.m.seq_bytes;
+    // sequence b's codes, scales and zero points, each indexed by r = key · n_kv + kv head from here
+    const size_t prow = c.ks ? seq_row0(s, b) * s.n_kv : 0;
+    uint8_t *kb = c.ks ? c.k + prow * half : c.k + (size_t)b * c.m.seq_bytes, *vb = c.ks ? c.v + prow * half : c.v + (size_t)b * c.m.seq_bytes;
+    __half *ksc = c.ks ? c.ks + prow : reinterpret_cast<__half *>(kb + c.m.scale_off);
+    __half *vsc = c.ks ? c.vs + prow : reinterpret_cast<__half *>(vb + c.m.scale_off);
+    uint8_t *kzp = c.ks ? c.kz + prow : kb + c.m.zero_off, *vzp = c.ks ? c.vz + prow : vb + c.m.zero_off;
     uint4 kr[kPer], vr[kPer];
 #pragma unroll
     for (int u = 0; u < kPer; u++) {
@@ -537,11 +547,10 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     float msc = 0.0f, mzb = 0.0f;   // slot tid % 64's scale and 2^23 + zero, K (tid < 64) or V; 0 past cnt
     {
         const int jj = tid % kChunk;
-        const uint8_t *base = tid < kChunk ? kb : vb;
         if (jj < cnt && jj != pj) {
             const size_t r = (size_t)(j0 + jj) * s.n_kv + kvh;
-            msc = __half2float(__ldg(reinterpret_cast<const __half *>(base + c.m.scale_off) + r));
-            mzb = 8388608.0f + (float)__ldg(base + c.m.zero_off + r);
+            msc = __half2float(__ldg((tid < kChunk ? ksc : vsc) + r));
+            mzb = 8388608.0f + (float)__ldg((tid < kChunk ? kzp : vzp) + r);
         }
     }
     attn_stage_q<G, hd>(s, q, nw.qkv ? nw.qkv + (size_t)b * nw.ldq : NULL, nw.inv_freq, nw.interleaved, b, kvh, grp, p, s_q);
@@ -572,9 +581,8 @@ __global__ void __launch_bounds__(kThreads) attn_kv4_kernel(dec_attn_shape s, co
     if (store) {   // CTA-uniform: warp 0 quantizes K, warp 1 V, into the cache and the staged slot
         if (warp < 2) {
             const size_t r = (size_t)p * s.n_kv + kvh;
-            uint8_t *base = (warp ? c.v : c.k) + (size_t)b * c.m.seq_bytes;
-            kv4_group(s_new[warp], hd, warp ? nw.vclip : nw.kclip, lane, base + r * half,
-                      reinterpret_cast<__half *>(base + c.m.scale_off) + r, base + c.m.zero_off + r, warp ? s_v[pj] : s_k[pj],
+            kv4_group(s_new[warp], hd, warp ? nw.vclip : nw.kclip, lane, (warp ? vb : kb) + r * half, (warp ? vsc : ksc) + r,
+                      (warp ? vzp : kzp) + r, warp ? s_v[pj] : s_k[pj],
                       warp ? &s_vs[pj] : &s_ks[pj], warp ? &s_vz[pj] : &s_kz[pj]);
         }
         __syncthreads();
@@ -937,14 +945,13 @@ void kv4_launch_g(const dec_attn_shape *s, dim3 grid, int nch, cudaStream_t st, 
     else kv4_launch<V, 8>(s, grid, nch, st, q, c, pos, ws, nw);
 }
 
-harp_status kv4_attn(const dec_attn_shape *s, const float *q, void *kc, void *vc, int B, const int32_t *pos, float *out,
-                     float *workspace, dec_stream stream, Kv4New nw) {
+harp_status kv4_attn(const dec_attn_shape *s, const float *q, Kv4Cache c, int B, const int32_t *pos, float *out, float *workspace,
+                     dec_stream stream, Kv4New nw) {
     HARP_TRY(check_shape(s, B));
-    HARP_TRY(check_kv4(s));
+    if (!c.ks) HARP_TRY(check_kv4(s));
     const int nch = chunks_of(s);
     const dim3 grid(nch, s->n_kv, B);
     cudaStream_t st = (cudaStream_t)stream;
-    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s)};
     switch (s->head_dim / 32) {   // head_dim is 32, 64 or 128 (check_shape)
     case 1: kv4_launch_g<1>(s, grid, nch, st, q, c, pos, workspace, nw); break;
     case 2: kv4_launch_g<2>(s, grid, nch, st, q, c, pos, workspace, nw); break;
@@ -967,7 +974,17 @@ extern "C" harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, con
     if (dec_attn_kv4_variant() == 1)
         return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
                            stream);
-    return kv4_attn(s, q, (void *)kc, (void *)vc, B, pos, out, workspace, stream, Kv4New{});
+    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s), nullptr, nullptr, nullptr, nullptr};
+    return kv4_attn(s, q, c, B, pos, out, workspace, stream, Kv4New{});
+}
+
+extern "C" harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const dec_kv4_planes *k, const dec_kv4_planes *v,
+                                           int B, const int32_t *pos, float *out, float *workspace, dec_stream stream) {
+    if (!s->seq_row || !k || !v || !k->codes || !k->scale16 || !k->zero || !v->codes || !v->scale16 || !v->zero)
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda 4-bit attention over planes: sequence rows, codes, scales and zero points needed");
+    const Kv4Cache c = {(uint8_t *)k->codes, (uint8_t *)v->codes, dec_kv4_layout(s), (__half *)k->scale16, (__half *)v->scale16,
+                        (uint8_t *)k->zero, (uint8_t *)v->zero};
+    return kv4_attn(s, q, c, B, pos, out, workspace, stream, Kv4New{});
 }
 
 extern "C" harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
@@ -976,7 +993,8 @@ extern "C" harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *q
     if (!qkv) return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 attention + store: no q|k|v rows");
     if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
-    return kv4_attn(s, NULL, kc, vc, B, pos, out, workspace, stream, Kv4New{qkv, ldq, interleaved, inv_freq, kclip, vclip});
+    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s), nullptr, nullptr, nullptr, nullptr};
+    return kv4_attn(s, NULL, c, B, pos, out, workspace, stream, Kv4New{qkv, ldq, interleaved, inv_freq, kclip, vclip});
 }
 
 namespace {

@@ -5,7 +5,8 @@
 # STAGES: mkq (ref-llama 2-bit folders rl_quip2 / rl_harp2 made on the device, 16 threads, added to the extra models),
 # mkwakv (W/A/KV folders: ref-llama and stories260K W4A4KV4 GPTQ and W2A4KV4 LDP, added likewise), wakvppl (their full-file
 # ppl on the CPU and with --gpu), ldpgpu (LDP fit (b) with the block on the device against the CPU: seconds, ppl),
-# tests (GPU tests incl. test_gpu_packed on every extra model), kvctx (the product path's 4-bit vs fp16 KV cache), ctxkv (the product path's fp32 / fp16 KV cache),
+# tests (GPU tests incl. test_gpu_packed on every extra model), kvctx (the product path's 4-bit vs fp16 KV cache), kv4eng (the
+# opt-in engine kernel over the backend's 4-bit planes: tests, engine bench, kvctx), ctxkv (the product path's fp32 / fp16 KV cache),
 # ppl (packed-path GPU ppl
 # against the fp32 dense path and the CPU), prefill (issue 12 acceptance 3a: whole `ppl --gpu` runs of the dense fp32 path
 # and every extra model, binaries of PREFILL_BINS alternating), pfold (prefill's weight fold at 7B shapes), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
@@ -40,6 +41,13 @@ for stage in "$@"; do
       run harp quantize -m "$M/ref-llama" --hessians /tmp/hess_rl -o "$M/rl_harp2" --method quip --bits 2 --seed 0 --rotation harp \
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
+  kv4eng)   # the twenty-second session's opt-in dec_attn_kv4_planes in one go: its tests (test_gpu_kernels runs the decode cases with
+            # HARP_CUDA_KV4_ENGINE=1; test_dec_kv4_gpu: the engine-layout kernel, whose pointer setup was refactored), the engine bench at
+            # 4 095 (vs_kv16 of the 4-bit cache, to compare with docs/results/wakv.md's 1.12-1.23), then stage kvctx at 4 095
+    GPU_TESTS="test_gpu_kernels test_dec_kv4_gpu:gpu" TESTS_TAIL=${TESTS_TAIL:-4} bash "$0" tests
+    timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
+      --qtypes f16,int4 --rotations rht --batch 1,4 --kv-bits 16,4 --pos 4095 --fuse on 2>&1 | grep -o '"qtype": "[a-z0-9]*"\|"batch": [0-9]*\|"kv_bits": [0-9]*\|"vs_kv16": [0-9.]*' | paste -sd' '
+    KVCTX_POS=4095 bash "$0" kvctx ;;
   kvctx)   # issue 14 acceptance 4b on the product path: generate --gpu's forward with an fp16 and a 4-bit quantized KV cache
            # (bench decode --path ctx --ctx-kv 16,4: the backend's planes read in place, graph-captured), 8 layers, e8p2 RHT,
            # positions KVCTX_POS (4095 511), the 4-bit cache by the generic kernel (HARP_CUDA_KV4_ENGINE=0) and the engine's (1)

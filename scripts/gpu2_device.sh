@@ -42,7 +42,7 @@ for stage in "$@"; do
         --harp-steps 30 -q -t 16 > /dev/null; }
     find_extra; export HARP_GPU_PACKED_MODELS="$extra"; echo "models:$extra" ;;
   kv4eng)   # the twenty-second session's opt-in dec_attn_kv4_planes in one go: its tests (test_gpu_kernels runs the decode cases with
-            # HARP_CUDA_KV4_ENGINE=1; test_dec_kv4_gpu: the engine-layout kernel, whose pointer setup was refactored), the engine bench at
+            # dec_set_attn_kv4_planes(1); test_dec_kv4_gpu: the engine-layout kernel, whose pointer setup was refactored), the engine bench at
             # 4 095 (vs_kv16 of the 4-bit cache, to compare with docs/results/wakv.md's 1.12-1.23), then stage kvctx at 4 095
     GPU_TESTS="test_gpu_kernels test_dec_kv4_gpu:gpu" TESTS_TAIL=${TESTS_TAIL:-4} bash "$0" tests
     timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \

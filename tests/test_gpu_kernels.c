@@ -1,4 +1,3 @@
-#define _POSIX_C_SOURCE 200809L
 /* Every op of the CUDA backend against the CPU backend (the reference) at awkward sizes: rows and
  * widths that are multiples of nothing, GQA, sliding windows, plans of independent windows, of one
  * sequence continuing the cache (decode) and of roots of different lengths. Skipped (77) without
@@ -25,7 +24,7 @@
  *   quantized KV cache (2/3/4/8 bits, sym / asym, groups of head_dim or wider): kv_store's codes, scales
  *             and zero points bit-identical; attention over them as for the fp32 cache (|Δ| ≤ 1e-5 between
  *             the backends: both read the same dequantized values), prefill and decode plans; decode
- *             again through the engine's 4-bit kernel over the planes (HARP_CUDA_KV4_ENGINE=1). */
+ *             again through the engine's 4-bit kernel over the planes (dec_set_attn_kv4_planes). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include "test_util.h"
 #ifdef HARP_HAVE_CUDA
 #include "cuda/cuda_kernels.h"
+#include "cuda/decode.h"
 #endif
 
 #ifdef HARP_HAVE_CUDA
@@ -679,13 +679,13 @@ int main(void) {
     test_kv_quant(4, 0, 1, 6, 3, 40, 0);     /* head_dim the engine kernels do not take */
     /* the engine's 4-bit kernel over the planes (4-bit asymmetric, a group per kv head; opt-in): decode
        plans of head_dim 32 / 64 / 128, GQA groups 1 / 4 / 8, a window; the other formats fall back */
-    setenv("HARP_CUDA_KV4_ENGINE", "1", 1);
+    dec_set_attn_kv4_planes(1);
     test_kv_quant(4, 0, 1, 8, 2, 64, 0);
     test_kv_quant(4, 0, 1, 4, 4, 128, 0);
     test_kv_quant(4, 0, 1, 8, 1, 32, 20);
     test_kv_quant(4, 0, 2, 8, 4, 64, 20);    /* groups of two heads: the generic kernel */
     test_kv_quant(3, 0, 1, 8, 2, 64, 0);     /* 3 bits: the generic kernel */
-    unsetenv("HARP_CUDA_KV4_ENGINE");
+    dec_set_attn_kv4_planes(0);
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);

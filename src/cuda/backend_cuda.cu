@@ -961,12 +961,11 @@ harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **
 }
 
 // A layer's quantized cache that the engine's 4-bit attention kernel reads in place (dec_attn_kv4_planes):
-// K and V 4-bit asymmetric, one group per kv head, fp16 scales. Opt-in (HARP_CUDA_KV4_ENGINE=1, read at
-// each call so a test can run both kernels) until the path has run on a device; otherwise and for every
-// other format the generic kernel decodes the planes (hc_attn_decode_aq).
+// K and V 4-bit asymmetric, one group per kv head, fp16 scales, while dec_attn_kv4_planes_on() (opt-in
+// until the path has run on a device); otherwise and for every other format the generic kernel decodes
+// the planes (hc_attn_decode_aq).
 bool kv4_engine(const harp_kv_cache *kv, int layer, const harp_dims *d) {
-    const char *e = getenv("HARP_CUDA_KV4_ENGINE");
-    if (!e || strcmp(e, "1")) return false;
+    if (!dec_attn_kv4_planes_on()) return false;
     for (int which = 0; which < 2; which++) {
         const harp_aq_fmt *f = &kv->q[2 * layer + which].fmt;
         if (f->bits != 4 || f->sym || !f->scale_f16 || (f->group > 0 ? f->group : kv->kv_dim) != d->head_dim) return false;
@@ -992,12 +991,8 @@ harp_status cu_attention(harp_backend *b, harp_ws *ws, const float *q, const har
         return dec_attn(&es, q, kv_at(kv, kv->k, layer, 0), kv_at(kv, kv->v, layer, 0), p->rows, w->pos, out, w->part,
                         (dec_stream)impl_of(b)->stream);
     if (dec && kv->q && kv4_engine(kv, layer, &w->d) && engine_attn_shape(&w->d, w->kbase, &es)) {
-        dec_kv4_planes pl[2];
-        for (int which = 0; which < 2; which++) {
-            const harp_aq_planes a = harp_kv_planes(kv, layer, which, 0);
-            pl[which] = dec_kv4_planes{a.codes, a.scale16, a.zero};
-        }
-        return dec_attn_kv4_planes(&es, q, &pl[0], &pl[1], p->rows, w->pos, out, w->part, (dec_stream)impl_of(b)->stream);
+        const harp_aq_planes k4 = harp_kv_planes(kv, layer, 0, 0), v4 = harp_kv_planes(kv, layer, 1, 0);
+        return dec_attn_kv4_planes(&es, q, &k4, &v4, p->rows, w->pos, out, w->part, (dec_stream)impl_of(b)->stream);
     }
     if (dec && kv->q) {   // the planes decoded in the kernel
         hc_kv_aq a[2];

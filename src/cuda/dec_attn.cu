@@ -9,10 +9,13 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "quant/aq.h"
 }
 #include "cuda/attn_combine.cuh"
 #include "cuda/pdl.cuh"
@@ -384,8 +387,8 @@ struct Kv4Cache {
     // planes (dec_attn_kv4_planes): a backend's cache rows, sequence b from cache row s.seq_row[b], the
     // scales and zero points in arrays of their own with the codes' (row, kv head) index; NULL: the
     // per-sequence blocks of dec_kv4_layout
-    __half *ks, *vs;
-    uint8_t *kz, *vz;
+    __half *ks = nullptr, *vs = nullptr;
+    uint8_t *kz = nullptr, *vz = nullptr;
 };
 
 // 8 codes of one word (code 2e: low nibble of byte e, 2e + 1: high) as floats c − z (zb = 2^23 + z).
@@ -974,18 +977,28 @@ extern "C" harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, con
     if (dec_attn_kv4_variant() == 1)
         return attn_launch(s, q, Kv4Rows{(const uint8_t *)kc, (const uint8_t *)vc, dec_kv4_layout(s), 0, 0, 0}, B, pos, out, workspace,
                            stream);
-    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s), nullptr, nullptr, nullptr, nullptr};
-    return kv4_attn(s, q, c, B, pos, out, workspace, stream, Kv4New{});
+    return kv4_attn(s, q, Kv4Cache{(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s)}, B, pos, out, workspace, stream, Kv4New{});
 }
 
-extern "C" harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const dec_kv4_planes *k, const dec_kv4_planes *v,
+extern "C" harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const harp_aq_planes *k, const harp_aq_planes *v,
                                            int B, const int32_t *pos, float *out, float *workspace, dec_stream stream) {
     if (!s->seq_row || !k || !v || !k->codes || !k->scale16 || !k->zero || !v->codes || !v->scale16 || !v->zero)
         return harp_err(HARP_ERR_INVALID_ARG, "cuda 4-bit attention over planes: sequence rows, codes, scales and zero points needed");
-    const Kv4Cache c = {(uint8_t *)k->codes, (uint8_t *)v->codes, dec_kv4_layout(s), (__half *)k->scale16, (__half *)v->scale16,
-                        (uint8_t *)k->zero, (uint8_t *)v->zero};
+    const Kv4Cache c = {k->codes, v->codes, dec_kv4_layout(s), (__half *)k->scale16, (__half *)v->scale16, k->zero, v->zero};
     return kv4_attn(s, q, c, B, pos, out, workspace, stream, Kv4New{});
 }
+
+static int g_kv4_planes = -1;   // -1: HARP_CUDA_KV4_ENGINE not read yet
+extern "C" int dec_attn_kv4_planes_on(void) {
+    int on = __atomic_load_n(&g_kv4_planes, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *e = getenv("HARP_CUDA_KV4_ENGINE");
+        on = e && !strcmp(e, "1");
+        __atomic_store_n(&g_kv4_planes, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+extern "C" void dec_set_attn_kv4_planes(int on) { __atomic_store_n(&g_kv4_planes, on ? 1 : 0, __ATOMIC_RELAXED); }
 
 extern "C" harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int B, const int32_t *pos,
                                          const float *inv_freq, int interleaved, float kclip, float vclip, void *kc, void *vc, float *out,
@@ -993,8 +1006,8 @@ extern "C" harp_status dec_attn_rope_kv4(const dec_attn_shape *s, const float *q
     if (!qkv) return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 attention + store: no q|k|v rows");
     if (!(kclip > 0.0f && kclip <= 1.0f) || !(vclip > 0.0f && vclip <= 1.0f))
         return harp_err(HARP_ERR_INVALID_ARG, "cuda kv4 store: clip ratios %g, %g outside (0, 1]", (double)kclip, (double)vclip);
-    const Kv4Cache c = {(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s), nullptr, nullptr, nullptr, nullptr};
-    return kv4_attn(s, NULL, c, B, pos, out, workspace, stream, Kv4New{qkv, ldq, interleaved, inv_freq, kclip, vclip});
+    return kv4_attn(s, NULL, Kv4Cache{(uint8_t *)kc, (uint8_t *)vc, dec_kv4_layout(s)}, B, pos, out, workspace, stream,
+                    Kv4New{qkv, ldq, interleaved, inv_freq, kclip, vclip});
 }
 
 namespace {

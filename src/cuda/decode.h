@@ -512,16 +512,17 @@ harp_status dec_rope_kv4(const dec_attn_shape *s, const float *qkv, int ldq, int
 harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc, const void *vc, int B, const int32_t *pos,
                          float *out, float *workspace, dec_stream stream);
 /* dec_attn_kv4 over a backend's quantized cache (harp_kv_cache planes of 4-bit asymmetric codes, one
- * group per kv head, fp16 scales): codes [row][n_kv][hd/2], scale16 and zero [row][n_kv], from the
- * layer's cache row 0; sequence b's position 0 at cache row s->seq_row[b] (device memory, required).
- * The same kernel and arithmetic as dec_attn_kv4 (variant 0). */
-typedef struct dec_kv4_planes {
-    const uint8_t *codes;
-    const uint16_t *scale16;
-    const uint8_t *zero;
-} dec_kv4_planes;
-harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const dec_kv4_planes *k, const dec_kv4_planes *v, int B,
-                                const int32_t *pos, float *out, float *workspace, dec_stream stream);
+ * group per kv head, fp16 scales: harp_kv_planes of the layer's cache row 0): codes [row][n_kv][hd/2],
+ * scale16 and zero [row][n_kv]; sequence b's position 0 at cache row s->seq_row[b] (device memory,
+ * required). The same kernel and arithmetic as dec_attn_kv4 (variant 0). dec_attn_kv4_planes_on: whether
+ * the CUDA backend takes it for such caches (HARP_CUDA_KV4_ENGINE=1, read once; off by default until it
+ * has run on a device); dec_set_attn_kv4_planes sets it for the process (tests). */
+struct harp_aq_planes;
+harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const struct harp_aq_planes *k,
+                                const struct harp_aq_planes *v, int B, const int32_t *pos, float *out, float *workspace,
+                                dec_stream stream);
+int dec_attn_kv4_planes_on(void);
+void dec_set_attn_kv4_planes(int on);
 /* dec_rope_kv4 then dec_attn_kv4 in one launch (as dec_attn_rope for the fp16 cache): each attention
  * CTA applies RoPE to its q heads, and the one whose key chunk holds pos[b] quantizes the new k and v
  * into the cache (the same bits as dec_rope_kv4) and scores them from shared memory. Always the

@@ -86,11 +86,14 @@ trial() {
   [ $k -gt 0 ] || { ok=0; why="${why:-no kill landed while the command ran}"; }
   if [ $ok = 1 ]; then
     # a quantize run that got to the end (config.json written, .partial removed) left a finished
-    # folder, which harp quantize does not overwrite without --force: compare it as it is
-    if [ "$c" != calib ] && [ -f "$out/config.json" ] && [ ! -d "$out/.partial" ]; then :
+    # folder, which harp quantize does not overwrite without --force: compare it as it is. A kill
+    # between the last commit and the lock's release leaves .harp.lock behind, unlocked (the next
+    # writer takes it over, src/core/core.h): not part of the result, so left out of that comparison
+    local skip=()
+    if [ "$c" != calib ] && [ -f "$out/config.json" ] && [ ! -d "$out/.partial" ]; then skip=(-x .harp.lock)
     elif ! "$HARP_BIN" $(cmd_of "$m" "$c" "$out") > "$D/run.log" 2>&1; then ok=0; why="resume failed: $(tail -1 "$D/run.log")"; fi
     if [ $ok = 0 ]; then :
-    elif ! diff -r "$ref" "$out" > "$D/diff.log" 2>&1; then ok=0; why="differs from the uninterrupted run: $(head -1 "$D/diff.log")"; fi
+    elif ! diff -r "${skip[@]}" "$ref" "$out" > "$D/diff.log" 2>&1; then ok=0; why="differs from the uninterrupted run: $(head -1 "$D/diff.log")"; fi
   fi
   total=$((total + 1))
   local mode=plain; [ -n "$slow" ] && mode="slow writes"

@@ -2,11 +2,15 @@
  * against the cuBLAS fp16 GEMM of dec_prefill_gemm's dense path, side by side in one run, at the
  * Llama-2-7B linear shapes. Both take the same fp16 activations X [batch][k] and write fp32 Y [batch][m]:
  *   fp16   cublasGemmEx fp16 × fp16 → fp32 (CUBLAS_COMPUTE_32F), the weight a dense fp16 [m][k];
- *   int8   dec_aq_rows (per-token int8 codes + scales, A8 or A4) → dec_igemm (cuBLAS int8 × int8 → int32
- *          on the tensor cores) → dec_iepi (row × column scales → fp32); the weight int8 [m][kpad].
+ *   int8   dec_ilinear, the library's path: dec_aq_rows (per-token int8 codes + scales, A8 or A4), then
+ *          from DEC_IGEMM_EPI_MIN_ROWS rows on Hopper dec_igemm_epi (wgmma int8 GEMM with the scales
+ *          applied in its epilogue → fp32), else dec_igemm (cuBLAS int8 × int8 → int32) → dec_iepi; the
+ *          weight int8 [m][kpad].
  * Warm (the same buffers every call), each time the median over --reps event-timed runs of --calls
- * back-to-back calls on one stream; the int8 parts are also timed alone. speedup = fp16_ms / int8_ms;
- * tops = 2·batch·m·k / int8 time. */
+ * back-to-back calls on one stream; the parts are also timed alone: quant_ms, the cuBLAS pieces gemm_ms
+ * and epilogue_ms (cublas_ms = quant + gemm + epilogue, the three-kernel path), fused_ms (dec_igemm_epi
+ * alone; -1 where the device has none). speedup = fp16_ms / int8_ms; fused_speedup = fp16_ms / fused_ms
+ * (the two GEMMs alone, each from its own input type to fp32); tops = 2·batch·m·k / int8 time. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +58,21 @@ static void call_gemm(void *u, int call, void *s) {
 static void call_epi(void *u, int call, void *s) {
     const ig *p = u;
     (void)call;
-    HCHK(dec_iepi(p->C, p->ldc, p->rows, p->m, p->sa, p->sw, p->Y, 0, p->m, (dec_stream)s));
+    HCHK(dec_iepi(p->C, p->ldc, p->rows, p->m, p->sa, p->sw, NULL, NULL, p->Y, 0, p->m, (dec_stream)s));
+}
+static void call_cublas(void *u, int call, void *s) {
+    call_quant(u, call, s), call_gemm(u, call, s), call_epi(u, call, s);
+}
+static void call_fused(void *u, int call, void *s) {
+    const ig *p = u;
+    (void)call;
+    HCHK(dec_igemm_epi(p->Q, p->kpad, p->rows, p->W8, p->kpad, p->m, p->kpad, p->sa, p->sw, NULL, NULL, p->Y, p->m, (dec_stream)s));
 }
 static void call_int8(void *u, int call, void *s) {
-    call_quant(u, call, s), call_gemm(u, call, s), call_epi(u, call, s);
+    const ig *p = u;
+    (void)call;
+    HCHK(dec_ilinear(p->h, p->W8, p->sw, p->m, p->k, p->X, 1, p->kpad, p->rows, p->qmax, 1.0f, p->Y, p->m, p->Q, p->sa, p->C,
+                     (dec_stream)s));
 }
 
 static void *dput(const void *h, size_t bytes) {
@@ -80,6 +95,7 @@ static void *rand_f16(harp_rng *r, int rows, int k, int kpad) {
 
 typedef struct iopts {
     int json, reps, calls;
+    const char *cluster;   /* the fused kernel's, as given (--cluster) */
     cudaStream_t s;
     cublasHandle_t h;
 } iopts;
@@ -114,18 +130,25 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const double tq = bench_gpu_time_stream(o->s, o->reps, call_quant, &p, o->calls);
             const double tg = bench_gpu_time_stream(o->s, o->reps, call_gemm, &p, o->calls);
             const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
+            const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
+            const double tf = dec_igemm_epi_available() ? bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls) : -1e3;
             const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
+            const int fused = p.rows >= DEC_IGEMM_EPI_MIN_ROWS && tf > 0;
             if (o->json)
                 printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
-                       "\"a_bits\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
-                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, \"gemm_speedup\": %.3f, \"cublas_fallbacks\": %d}\n",
-                       m, k, p.rows, abits[ai], t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12, ops / (t16 * 1e-6) / 1e12,
-                       tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, dec_igemm_fallbacks());
+                       "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
+                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
+                       "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
+                       "\"cublas_fallbacks\": %d}\n",
+                       m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
+                       ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
+                       tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, dec_igemm_fallbacks());
             else
-                printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 %8.4f ms (%6.1f TOP/s) = quant %.4f + "
-                       "gemm %.4f (%6.1f TOP/s) + epilogue %.4f  speedup %.2fx%s\n",
-                       m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, t8 * 1e-3, ops / (t8 * 1e-6) / 1e12,
-                       tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, sp,
+                printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
+                       "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16)%s\n",
+                       m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
+                       ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
+                       tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0,
                        dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
             fflush(stdout);
         }
@@ -146,13 +169,14 @@ static int parse_list(const char *flag, const char *list, int *out, int max, lon
 }
 
 static const char k_usage[] =
-    "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N]\n"
+    "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N] [--cluster CxR]\n"
     "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
     "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
-    "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width\n";
+    "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
+    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 2x2)\n";
 
 int bench_igemm(int argc, char **argv) {
-    iopts o = {.reps = 30, .calls = 20};
+    iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "2x2"};
     const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
     int gpu = 0;
     for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */
@@ -166,6 +190,12 @@ int bench_igemm(int argc, char **argv) {
         else if (!strcmp(a, "--a-bits")) alist = v;
         else if (!strcmp(a, "--reps")) o.reps = (int)cli_parse_long("--reps", v, 3, 256);
         else if (!strcmp(a, "--calls")) o.calls = (int)cli_parse_long("--calls", v, 1, 1000);
+        else if (!strcmp(a, "--cluster")) {
+            if (strlen(v) != 3 || (v[0] != '1' && v[0] != '2') || v[1] != 'x' || (v[2] != '1' && v[2] != '2'))
+                cli_die(CLI_EXIT_USAGE, "--cluster: 1x1, 2x1, 1x2 or 2x2, not '%s'", v);
+            dec_set_igemm_cluster(v[0] - '0', v[2] - '0');
+            o.cluster = v;
+        }
         else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
     }
     if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");

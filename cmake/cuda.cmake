@@ -9,6 +9,16 @@ file(GLOB HARP_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/*.cu)
 if(HARP_CUDA_SOURCES)
   target_sources(harp_lib PRIVATE ${HARP_CUDA_SOURCES})
 endif()
+# Kernels on Hopper's own instructions (wgmma): compiled for sm_90a alone, since a plain sm_90 pass
+# rejects them; each refuses other devices at run time and its caller keeps a portable path.
+file(GLOB HARP_CUDA_SM90A_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/sm90a/*.cu)
+add_library(harp_sm90a OBJECT ${HARP_CUDA_SM90A_SOURCES})
+set_target_properties(harp_sm90a PROPERTIES CUDA_ARCHITECTURES OFF POSITION_INDEPENDENT_CODE ON)
+target_compile_options(harp_sm90a PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-gencode=arch=compute_90a,code=sm_90a>)
+target_include_directories(harp_sm90a PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+target_compile_definitions(harp_sm90a PRIVATE HARP_HAVE_CUDA=1)
+target_link_libraries(harp_sm90a PRIVATE CUDA::cudart)
+target_sources(harp_lib PRIVATE $<TARGET_OBJECTS:harp_sm90a>)
 # harp_lib was created before CUDA was enabled: set its architectures explicitly.
 set_target_properties(harp_lib PROPERTIES CUDA_ARCHITECTURES "${HARP_CUDA_ARCHITECTURES}")
 target_compile_definitions(harp_lib PUBLIC HARP_HAVE_CUDA=1)

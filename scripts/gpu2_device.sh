@@ -12,7 +12,8 @@
 # and every extra model, binaries of PREFILL_BINS alternating), pfold (prefill's weight fold at 7B shapes), pprof (Nsight per-kernel times of `ppl --gpu`), xprof (Nsight Compute's full set on a few transform launches of
 # `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
-# cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode),
+# cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode), wgmma (the
+# fused int8 GEMM + epilogue: test and bench igemm),
 # ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
 # iq2_xxs: a pack with PACK_MODELS=0 EXTRA_BINS=/work/peer/ggml/build/ggml_mulmat).
 set -u
@@ -202,6 +203,21 @@ PY
       --max-chunks 2 -m "$M/stories260K/stories260K.bin" -f "$S/data/tinystories/val_head.txt" > /dev/null 2> "$OUT/cublas_err.txt"
     echo "missing cuBLAS: exit $?, $(wc -l < "$OUT/cublas_err.txt") stderr line(s): $(head -c 300 "$OUT/cublas_err.txt")"
     /usr/bin/time -f "harp --version peak RSS %M KB" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" --version ;;
+  wgmma)   # the fused int8 GEMM + epilogue on wgmma (dec_igemm_epi): its test (bit-identical to the twins at awkward sizes, every
+           # cluster shape), bench igemm at batch 512 for each cluster shape (IGEMM_CLUSTERS), then bench igemm with IGEMM_ARGS,
+           # one compact line per row (whole rows in $OUT/igemm*.jsonl), then test_gpu_packed's ref-llama W/A/KV cases
+    # (a kernel that never finishes would hold the machine: the test gets 90 s, and the rest runs only if it passed)
+    log=$(mktemp); timeout 90 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
+    rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused\|int8 codes" "$log" | tail -${TESTS_TAIL:-6}; tail -2 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
+    [ $rc = 0 ] || exit 1
+    brief() { while read -r l; do echo "$l" | grep -o '"\(m\|n\|batch\|a_bits\|path\|cluster\|fp16_ms\|int8_ms\|speedup\|quant_ms\|gemm_ms\|epilogue_ms\|fused_ms\|fused_speedup\)": [^,}]*' | sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -sd' '; done; }
+    for c in ${IGEMM_CLUSTERS:-1x1 2x1 1x2 2x2}; do
+      timeout 100 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 --cluster $c 2>&1 |
+        tee -a "$OUT/igemm_clusters.jsonl" | brief
+    done
+    [ -n "${IGEMM_ARGS:-}" ] && timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json $IGEMM_ARGS 2>&1 |
+      tee "$OUT/igemm.jsonl" | brief
+    HARP_TEST_ONLY=${WGMMA_PACKED_ONLY:-ref-llama W} GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests ;;
   igemm)   # issue 14 acceptance 4: INT8 prefill GEMM vs cuBLAS fp16 (Llama-2-7B shapes, batch 1/16/512), 4-bit KV cache at ctx 4096
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json 2>&1 | tee "$OUT/igemm.jsonl"
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes f16,int4 \

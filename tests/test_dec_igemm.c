@@ -123,8 +123,8 @@ static void test_product_twin(void) {
     CHECK_OK(dec_aq_rows_ref(x, rows, k, k, 127, 1.0f, q, kp, sa));
     CHECK_OK(dec_iweights_rtn(wf, m, k, 4, w, kp, sw));
     dec_igemm_ref(q, kp, rows, w, kp, m, kp, c, ldc);
-    dec_iepi_ref(c, ldc, rows, m, sa, sw, y, NULL, m);
-    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, y16, m);
+    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, NULL, y, NULL, m);
+    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, NULL, NULL, y16, m);
     int range_bad = 0;
     for (size_t t = 0; t < (size_t)m * kp; t++) range_bad += w[t] < -8 || w[t] > 7;
     CHECK_MSG(!range_bad, "4-bit weights: %d codes outside [-8, 7]", range_bad);
@@ -141,6 +141,56 @@ static void test_product_twin(void) {
     printf("product twin: %dx%dx%d, worst relative error %.3g (fp32, tolerance 2^-22), %.3g (fp16, tolerance 2^-11)\n", rows, m, k,
            worst, worst16);
     free(x), free(wf), free(q), free(w);
+}
+
+/* dec_aq_int8_ref for whole-row formats (2–8 bits, symmetric and asymmetric, clips): every code fits
+ * int8 and sa·(Q + corr) is the CPU's fake-quantized activation bit for bit; the epilogue's zero-point
+ * term C + corr·rs equals the integer sum Σ (q − z)·w. */
+static void test_int8_codes_twin(void) {
+    harp_rng r;
+    harp_rng_seed(&r, 17);
+    const int rows = 6, k = 1001, kp = dec_ikpad(k), m = 5;
+    float *x = malloc(sizeof(float) * rows * k), *fk = malloc(sizeof(float) * rows * k), sa[6];
+    int8_t *q = malloc((size_t)rows * kp), *w = malloc((size_t)m * kp);
+    int32_t corr[6], c[6 * 8], rs[5];
+    fill_rows(&r, x, (size_t)rows * k, 3);
+    for (int i = 0; i < m * kp; i++) w[i] = (int8_t)(i % kp < k ? (int)(harp_rng_u64(&r) % 15) - 7 : 0);
+    for (int j = 0; j < m; j++) {
+        rs[j] = 0;
+        for (int t = 0; t < kp; t++) rs[j] += w[(size_t)j * kp + t];
+    }
+    static const int bits[] = {2, 3, 4, 7, 8};
+    int cases = 0;
+    for (int bi = 0; bi < 5; bi++)
+        for (int sym = 0; sym < 2; sym++) {
+            const harp_aq_fmt f = {.bits = bits[bi], .sym = sym, .group = 0, .clip = sym ? 0.9f : 0.95f, .scale_f16 = 0};
+            memcpy(fk, x, sizeof(float) * rows * k);
+            CHECK_OK(harp_aq_fake(&f, fk, rows, k, k));
+            CHECK_OK(dec_aq_int8_ref(&f, x, rows, k, k, q, kp, sa, corr));
+            int bad = 0, pad = 0;
+            for (int i = 0; i < rows; i++) {
+                for (int t = 0; t < k; t++) {
+                    const float v = sa[i] * (float)(q[(size_t)i * kp + t] + corr[i]);
+                    bad += memcmp(&v, &fk[(size_t)i * k + t], sizeof v) != 0;
+                }
+                for (int t = k; t < kp; t++) pad += q[(size_t)i * kp + t] != 0;
+                if (sym || bits[bi] < 8) bad += corr[i] != 0;   /* the term exists for 8-bit asymmetric only */
+            }
+            dec_igemm_ref(q, kp, rows, w, kp, m, kp, c, 8);
+            int sum_bad = 0;
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < m; j++) {
+                    int64_t d = 0;   /* Σ (q − z)·w from the fake-quantized values */
+                    for (int t = 0; t < k; t++) d += (int64_t)lrintf(fk[(size_t)i * k + t] / sa[i]) * w[(size_t)j * kp + t];
+                    sum_bad += (int64_t)c[i * 8 + j] + (int64_t)corr[i] * rs[j] != d;
+                }
+            CHECK_MSG(!bad && !pad && !sum_bad, "int8 codes, %d bits %s: %d values differ from harp_aq_fake, %d padding codes, %d sums",
+                      bits[bi], sym ? "sym" : "asym", bad, pad, sum_bad);
+            cases++;
+        }
+    printf("int8 activation codes twin: %d formats (2/3/4/7/8 bits, sym and asym), %dx%d: sa*(Q + corr) = harp_aq_fake "
+           "bit for bit, C + corr*rs = the integer sums\n", cases, rows, k);
+    free(x), free(fk), free(q), free(w);
 }
 
 #ifdef HARP_HAVE_CUDA
@@ -187,8 +237,8 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     CHECK_OK(dec_aq_rows_ref(x, rows, k, k, qmax, 0.9f, q, kp, sa));
     memset(c, 0, sizeof(int32_t) * rows * ldc);
     dec_igemm_ref(q, kp, rows, w, kp, m, kp, c, ldc);
-    dec_iepi_ref(c, ldc, rows, m, sa, sw, y, NULL, m);
-    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, y16, m);
+    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, NULL, y, NULL, m);
+    dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, NULL, NULL, y16, m);
     void *dx = x_f16 ? up(xh, 2 * (size_t)rows * k) : up(x, sizeof(float) * rows * k);
     int8_t *dw = up(w, (size_t)m * kp), *dq = dev_alloc((size_t)rows * kp);
     float *dsw = up(sw, sizeof(float) * m), *dsa = dev_alloc(sizeof(float) * rows), *dy = dev_alloc(sizeof(float) * rows * m);
@@ -197,8 +247,8 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     void *dy16 = dev_alloc(2 * (size_t)rows * m);
     CHECK_OK(dec_aq_rows(dx, x_f16, rows, k, k, qmax, 0.9f, dq, kp, dsa, NULL));
     CHECK_OK(dec_igemm(h, dq, kp, rows, dw, kp, m, kp, dc, ldc, NULL));
-    CHECK_OK(dec_iepi(dc, ldc, rows, m, dsa, dsw, dy, 0, m, NULL));
-    CHECK_OK(dec_iepi(dc, ldc, rows, m, dsa, dsw, dy16, 1, m, NULL));
+    CHECK_OK(dec_iepi(dc, ldc, rows, m, dsa, dsw, NULL, NULL, dy, 0, m, NULL));
+    CHECK_OK(dec_iepi(dc, ldc, rows, m, dsa, dsw, NULL, NULL, dy16, 1, m, NULL));
     CU(cudaDeviceSynchronize());
     const int dq_bad = count_diff(dq, q, (size_t)rows * kp), ds_bad = count_diff(dsa, sa, sizeof(float) * rows);
     const int dc_bad = count_diff(dc, c, sizeof(int32_t) * rows * ldc), dy_bad = count_diff(dy, y, sizeof(float) * rows * m);
@@ -207,12 +257,48 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     CHECK_OK(dec_ilinear(h, dw, dsw, m, k, dx, x_f16, k, rows, qmax, 0.9f, dy, m, dq, dsa, dc, NULL));
     CU(cudaDeviceSynchronize());
     const int lin_bad = count_diff(dy, y, sizeof(float) * rows * m);
-    CHECK_MSG(!dq_bad && !ds_bad && !dc_bad && !dy_bad && !dy16_bad && !lin_bad,
+    /* X in rows of ldx2 = k rounded up to 8, plus 8 (16-byte rows for fp16 and fp32: the quantizer's
+     * register path, with a partial last chunk where k is not a multiple of 8) */
+    const int ldx2 = (k + 7) / 8 * 8 + 8;
+    size_t esz = x_f16 ? 2 : 4;
+    unsigned char *x2 = calloc((size_t)rows * ldx2, esz);
+    for (int i = 0; i < rows; i++) memcpy(x2 + (size_t)i * ldx2 * esz, x_f16 ? (const void *)(xh + (size_t)i * k) : (const void *)(x + (size_t)i * k), esz * k);
+    void *dx2 = up(x2, esz * rows * ldx2);
+    CU(cudaMemset(dq, 0xFF, (size_t)rows * kp));
+    CHECK_OK(dec_aq_rows(dx2, x_f16, rows, k, ldx2, qmax, 0.9f, dq, kp, dsa, NULL));
+    CU(cudaDeviceSynchronize());
+    const int reg_bad = count_diff(dq, q, (size_t)rows * kp) + count_diff(dsa, sa, sizeof(float) * rows);
+    CHECK_MSG(!reg_bad, "rows %d, k %d, %s in, ldx %d: %d bytes of codes / scales differ", rows, k, x_f16 ? "fp16" : "fp32", ldx2, reg_bad);
+    cudaFree(dx2), free(x2);
+    /* the fused kernel at every size, not only where dec_ilinear takes it; Y with a wider row (ldy = m + 3) */
+    int epi_bad = 0;
+    const int epi = dec_igemm_epi_available();
+    if (epi) {
+        const int ldy = m + 3;
+        float *dye = dev_alloc(sizeof(float) * rows * ldy), *ye = malloc(sizeof(float) * rows * ldy);
+        for (int cl = 0; cl < 4; cl++) {   /* every cluster shape (operand tiles shared by multicast), then the default */
+            dec_set_igemm_cluster(1 + cl % 2, 1 + cl / 2);
+            CU(cudaMemset(dye, 0xFF, sizeof(float) * rows * ldy));
+            CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, NULL));
+            CU(cudaDeviceSynchronize());
+            CU(cudaMemcpy(ye, dye, sizeof(float) * rows * ldy, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < rows; i++) {
+                epi_bad += memcmp(ye + (size_t)i * ldy, y + (size_t)i * m, sizeof(float) * m) != 0;
+                uint32_t pad[3];   /* the columns beyond m keep the poison */
+                memcpy(pad, ye + (size_t)i * ldy + m, sizeof pad);
+                epi_bad += pad[0] != 0xFFFFFFFFu || pad[1] != 0xFFFFFFFFu || pad[2] != 0xFFFFFFFFu;
+            }
+        }
+        dec_set_igemm_cluster(0, 0);
+        cudaFree(dye), free(ye);
+    }
+    CHECK_MSG(!dq_bad && !ds_bad && !dc_bad && !dy_bad && !dy16_bad && !lin_bad && !epi_bad,
               "rows %d, %dx%d, qmax %d, %s in: differing bytes: codes %d, scales %d, int32 %d, fp32 out %d, fp16 out %d, "
-              "dec_ilinear %d", rows, m, k, qmax, x_f16 ? "fp16" : "fp32", dq_bad, ds_bad, dc_bad, dy_bad, dy16_bad, lin_bad);
-    printf("gpu rows %3d  %3dx%-4d (kpad %4d)  A%d  %s in: codes, scales, int32 C, fp32 / fp16 Y %s (tolerance 0)\n", rows, m, k,
-           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32",
-           dq_bad || ds_bad || dc_bad || dy_bad || dy16_bad || lin_bad ? "DIFFER" : "bit-identical");
+              "dec_ilinear %d; fused GEMM + epilogue: %d rows differ", rows, m, k, qmax, x_f16 ? "fp16" : "fp32", dq_bad, ds_bad, dc_bad,
+              dy_bad, dy16_bad, lin_bad, epi_bad);
+    printf("gpu rows %3d  %4dx%-5d (kpad %5d)  A%d  %s in: codes, scales, int32 C, fp32 / fp16 Y%s %s (tolerance 0)\n", rows, m, k,
+           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2)" : "",
+           dq_bad || ds_bad || dc_bad || dy_bad || dy16_bad || lin_bad || epi_bad ? "DIFFER" : "bit-identical");
     cudaFree(dx), cudaFree(dw), cudaFree(dq), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dc), cudaFree(dy16);
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);
 }
@@ -231,12 +317,12 @@ static void gpu_planes(cublasHandle_t h, harp_rng *r) {
     int32_t *c = calloc((size_t)rows * ldc, sizeof(int32_t));
     fill_rows(r, x, (size_t)rows * n, 3);
     CHECK_OK(dec_iweights_from_qplanes(&q, "test", w, kp, sw));
-    CHECK_OK(dec_iweights_upload(&q, "test", &dw, &dsw));
+    CHECK_OK(dec_iweights_upload(&q, "test", &dw, &dsw, NULL));
     for (int a = 0; a < 2; a++) {
         const int qmax = a ? 7 : 127;
         CHECK_OK(dec_aq_rows_ref(x, rows, n, n, qmax, 1.0f, qa, kp, sa));
         dec_igemm_ref(qa, kp, rows, w, kp, m, kp, c, ldc);
-        dec_iepi_ref(c, ldc, rows, m, sa, sw, y, NULL, m);
+        dec_iepi_ref(c, ldc, rows, m, sa, sw, NULL, NULL, y, NULL, m);
         float *dx = up(x, sizeof(float) * rows * n), *dy = dev_alloc(sizeof(float) * rows * m), *dsa = dev_alloc(sizeof(float) * rows);
         int8_t *dq = dev_alloc((size_t)rows * kp);
         int32_t *dc = dev_alloc(sizeof(int32_t) * rows * ldc);
@@ -252,6 +338,44 @@ static void gpu_planes(cublasHandle_t h, harp_rng *r) {
     free(w), free(qa), free(sw), free(x), free(y), free(c), free(codes), free(sc), free(zr);
 }
 
+/* dec_aq_int8 against dec_aq_int8_ref (codes, scales, zero-point terms: tolerance 0), then
+ * dec_igemm_scaled with the zero-point term (the fused kernel from DEC_IGEMM_EPI_MIN_ROWS rows on Hopper,
+ * cuBLAS + epilogue below) against dec_igemm_ref + dec_iepi_ref. */
+static void gpu_int8_codes(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int bits, int sym) {
+    const harp_aq_fmt f = {.bits = bits, .sym = sym, .group = 0, .clip = 0.95f, .scale_f16 = 0};
+    const int kp = dec_ikpad(k), ldc = dec_ildc(m);
+    float *x = malloc(sizeof(float) * rows * k), *wf = malloc(sizeof(float) * m * k), *sa = malloc(sizeof(float) * rows);
+    float *sw = malloc(sizeof(float) * m), *y = malloc(sizeof(float) * rows * m);
+    int8_t *q = malloc((size_t)rows * kp), *w = malloc((size_t)m * kp);
+    int32_t *c = calloc((size_t)rows * ldc, sizeof(int32_t)), *corr = malloc(sizeof(int32_t) * rows), *rs = malloc(sizeof(int32_t) * m);
+    fill_rows(r, x, (size_t)rows * k, rows);
+    fill_rows(r, wf, (size_t)m * k, 0);
+    CHECK_OK(dec_iweights_rtn(wf, m, k, 4, w, kp, sw));
+    for (int j = 0; j < m; j++) {
+        rs[j] = 0;
+        for (int t = 0; t < kp; t++) rs[j] += w[(size_t)j * kp + t];
+    }
+    CHECK_OK(dec_aq_int8_ref(&f, x, rows, k, k, q, kp, sa, corr));
+    dec_igemm_ref(q, kp, rows, w, kp, m, kp, c, ldc);
+    dec_iepi_ref(c, ldc, rows, m, sa, sw, corr, rs, y, NULL, m);
+    float *dx = up(x, sizeof(float) * rows * k), *dsw = up(sw, sizeof(float) * m), *dsa = dev_alloc(sizeof(float) * rows);
+    float *dy = dev_alloc(sizeof(float) * rows * m);
+    int8_t *dw = up(w, (size_t)m * kp), *dq = dev_alloc((size_t)rows * kp);
+    int32_t *dcorr = dev_alloc(sizeof(int32_t) * rows), *drs = up(rs, sizeof(int32_t) * m), *dc = dev_alloc(sizeof(int32_t) * rows * ldc);
+    CHECK_OK(dec_aq_int8(&f, dx, rows, k, k, dq, kp, dsa, dcorr, NULL));
+    CHECK_OK(dec_igemm_scaled(h, dq, kp, rows, dw, kp, m, kp, dsa, dsw, dcorr, drs, dy, m, dc, NULL));
+    CU(cudaDeviceSynchronize());
+    const int qb = count_diff(dq, q, (size_t)rows * kp), sb = count_diff(dsa, sa, sizeof(float) * rows);
+    const int cb = count_diff(dcorr, corr, sizeof(int32_t) * rows), yb = count_diff(dy, y, sizeof(float) * rows * m);
+    CHECK_MSG(!qb && !sb && !cb && !yb, "int8 codes %d-bit %s, rows %d, %dx%d: differing bytes: codes %d, scales %d, corr %d, Y %d", bits,
+              sym ? "sym" : "asym", rows, m, k, qb, sb, cb, yb);
+    printf("gpu int8 codes A%d %s rows %3d %4dx%-5d: dec_aq_int8 + dec_igemm_scaled (%s) %s (tolerance 0)\n", bits, sym ? "sym " : "asym",
+           rows, m, k, rows >= DEC_IGEMM_EPI_MIN_ROWS && dec_igemm_epi_available() ? "fused" : "cuBLAS",
+           qb || sb || cb || yb ? "DIFFER" : "bit-identical");
+    cudaFree(dx), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dw), cudaFree(dq), cudaFree(dcorr), cudaFree(drs), cudaFree(dc);
+    free(x), free(wf), free(sa), free(sw), free(y), free(q), free(w), free(c), free(corr), free(rs);
+}
+
 static int gpu_run(void) {
     cublasHandle_t h;
     const cublasStatus_t st = harp_cublas_create(&h);
@@ -265,7 +389,23 @@ static int gpu_run(void) {
     for (int ri = 0; ri < 4; ri++)
         for (int si = 0; si < 5; si++)
             for (int a = 0; a < 2; a++) gpu_case(h, &r, rows[ri], mk[si][0], mk[si][1], a ? 7 : 127, (ri + si + a) & 1);
+    /* the fused kernel's tile edges: rows and channels around its 128-tiles, k past several 128-byte blocks
+     * and not a multiple of them, the Llama-2 widths */
+    static const int big[][3] = {{65, 129, 4100}, {130, 300, 4096}, {257, 1000, 1536}, {128, 128, 128}, {3, 4096, 256},
+                                 {64, 257, 11008}, {200, 11008, 16}};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) gpu_case(h, &r, big[i][0], big[i][1], big[i][2], i % 2 ? 7 : 127, (int)i & 1);
+    if (dec_igemm_epi_available()) {   /* misaligned operands and bad leading dimensions: one line, nothing launched */
+        CHECK(dec_igemm_epi(NULL, 176, 1, NULL, 176, 8, 172, NULL, NULL, NULL, NULL, NULL, 8, NULL) == HARP_ERR_SHAPE);
+        CHECK(dec_igemm_epi((const int8_t *)16, 168, 1, (const int8_t *)16, 176, 8, 176, NULL, NULL, NULL, NULL, NULL, 8, NULL) == HARP_ERR_SHAPE);
+        CHECK(dec_igemm_epi((const int8_t *)8, 176, 1, (const int8_t *)16, 176, 8, 176, NULL, NULL, NULL, NULL, NULL, 8, NULL) == HARP_ERR_SHAPE);
+    } else
+        printf("fused int8 GEMM + epilogue: not available on this device (sm_90 only); the cuBLAS path was tested\n");
     gpu_planes(h, &r);
+    static const int ib[][2] = {{4, 0}, {8, 0}, {8, 1}, {3, 0}, {4, 1}};
+    for (int i = 0; i < 5; i++) {
+        gpu_int8_codes(h, &r, 5, 40, 1001, ib[i][0], ib[i][1]);
+        gpu_int8_codes(h, &r, 130, 300, 4096, ib[i][0], ib[i][1]);
+    }
     /* the layout rule: leading dimensions that are not multiples of 16 are refused with one line */
     CHECK(dec_igemm(h, NULL, 172, 1, NULL, 176, 8, 176, NULL, 8, NULL) == HARP_ERR_SHAPE);
     printf("cuBLAS refused %d of the int8 products (computed by the dp4a fallback instead)\n", dec_igemm_fallbacks());
@@ -278,6 +418,7 @@ static int cpu_run(void) {
     test_quant_twin();
     test_weights_twin();
     test_product_twin();
+    test_int8_codes_twin();
     return t_done();
 }
 

@@ -84,10 +84,23 @@ struct cuda_packed {
     int m, n, npad;
 };
 
+// A W/A/KV group whose input is quantized (g->act_q, whole rows, fp32 scales) and whose weights are
+// per-channel INT2/3/4 without transforms or scale vectors also keeps its codes as int8 [m][kpad]
+// (code − zero), their scales and row sums (decode.h, dec_aq_int8): prefill (more than kDecRows rows)
+// multiplies the activation codes by them on the int8 tensor cores; decode keeps the packed GEMV on
+// the fake-quantized input, which reads half the bytes at 4 bits. HARP_CUDA_INT8=0: never.
+struct cuda_int8 {
+    int8_t *w;
+    float *sw;
+    int32_t *rs;   // NULL unless the activations are 8-bit asymmetric
+    int kpad;
+};
+
 struct cuda_group {
     float *wt;           // fp32 groups: in × out_total, row-major (W_effᵀ)
     float *bias;         // out_total or NULL
     cuda_packed *pk;     // quantized groups: the packed weights (wt == NULL)
+    cuda_int8 *i8;       // the integer prefill's operands, or NULL
     size_t held;         // device bytes of all of it (cu_group_held)
 };
 
@@ -139,7 +152,8 @@ struct cuda_ws {
     void *fold_w;
     rot_dev rot[kRotSlots];  // online rotations met so far
     float *rtmp, *rscr;      // a rotation's output before it is copied back in place, its transform scratch
-    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap, rtmp_cap, rscr_cap;
+    void *iscr;              // the integer prefill: int8 codes, scales, zero-point terms, int32 products
+    size_t xh_cap, tile_cap, yt_cap, xscr_cap, nx_cap, kv32_cap, kvh_cap, fold_cap, fold_w_cap, rtmp_cap, rscr_cap, iscr_cap;
 };
 
 // Switches for A/B timings: NAME=0 turns a feature off; anything else (or unset) leaves it on.
@@ -268,6 +282,7 @@ void cu_free_group(harp_backend *b, void *handle) {
     cu_free(b, g->wt);
     cu_free(b, g->bias);
     packed_free(b, g->pk);
+    if (g->i8) cu_free(b, g->i8->w), cu_free(b, g->i8->sw), cu_free(b, g->i8->rs), free(g->i8);
     free(g);
 }
 
@@ -346,6 +361,24 @@ int dense_as_f16(const harp_lgroup *g) {
     return env_on("HARP_CUDA_DENSE_F16") && harp_lgroup_f16_exact(g);
 }
 
+// The integer prefill's operands of g (cuda_int8) where g qualifies; otherwise nothing.
+harp_status int8_load(const harp_lgroup *g, const harp_qtensor *t, const char *what, cuda_group *h) {
+    const harp_aq_fmt *f = g->act_q ? &g->act_q->fmt : NULL;
+    if (!f || !env_on("HARP_CUDA_INT8") || (f->group && f->group != g->in) || f->scale_f16 || t->xf.rot_in || t->xf.rot_out ||
+        t->xf.in_mul || t->xf.out_mul)
+        return HARP_OK;
+    // INT2/3/4: code − zero always fits int8 (an 8-bit asymmetric weight's may not: the packed path)
+    const int bits = dl_int_bits(t->type);
+    if (!bits || bits > 4) return HARP_OK;
+    dec_qplanes q;
+    HARP_TRY(dec_qplanes_from_qtensor(t, what, &q));
+    if (q.group_size > 0 && q.group_size < q.n) return HARP_OK;   // grouped scales: no per-channel epilogue
+    h->i8 = (cuda_int8 *)harp_xcalloc(1, sizeof *h->i8, "cuda int8 group");
+    if (!h->i8) return HARP_ERR_OOM;
+    h->i8->kpad = dec_ikpad(q.n);
+    return dec_iweights_upload(&q, what, &h->i8->w, &h->i8->sw, !f->sym && f->bits == 8 ? &h->i8->rs : NULL);
+}
+
 harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
     *handle = NULL;
     HARP_TRY(use(b));
@@ -366,6 +399,7 @@ harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
                          : (h = (cuda_group *)harp_xcalloc(1, sizeof *h, "cuda group")) ? HARP_OK
                                                                                          : HARP_ERR_OOM;
         if (!st) st = packed_load(b, t, what, &h->pk);
+        if (!st && !as_f16) st = int8_load(g, t, what, h);
         if (!st) st = bias_load(b, g, &h->bias);
         if (as_f16) harp_qtensor_free(&f16);
         if (st) {
@@ -375,7 +409,8 @@ harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
         const cuda_packed *p = h->pk;
         h->held = dec_weights_bytes(&p->w) + ((size_t)p->m + (size_t)p->n) * sizeof(float) +
                   (h->bias ? (size_t)g->out_total * sizeof(float) : 0) + dec_xform_dev_bytes(p->xin1) +
-                  dec_xform_dev_bytes(p->xout1) + dec_xform_dev_bytes(p->xin) + dec_xform_dev_bytes(p->xout) + dec_xform_dev_bytes(p->xin_t);
+                  dec_xform_dev_bytes(p->xout1) + dec_xform_dev_bytes(p->xin) + dec_xform_dev_bytes(p->xout) + dec_xform_dev_bytes(p->xin_t) +
+                  (h->i8 ? (size_t)p->m * (h->i8->kpad + sizeof(float) + (h->i8->rs ? sizeof(int32_t) : 0)) : 0);
         *handle = h;
         return HARP_OK;
     }
@@ -495,14 +530,14 @@ size_t cu_ws_held(const harp_backend *b, const harp_ws *ws) {
     size_t rots = 0;
     for (int i = 0; i < kRotSlots; i++) rots += dec_xform_dev_bytes(w->rot[i].x1) + dec_xform_dev_bytes(w->rot[i].xc);
     return ws_base_bytes(&w->d) + w->s_bytes + tabs + w->xh_cap + w->tile_cap + w->yt_cap + w->xscr_cap + w->nx_cap + w->kv32_cap + w->kvh_cap + w->fold_cap +
-           w->fold_w_cap + w->rtmp_cap + w->rscr_cap + rots;
+           w->fold_w_cap + w->rtmp_cap + w->rscr_cap + w->iscr_cap + rots;
 }
 
 void cu_ws_free(harp_backend *b, harp_ws *ws) {
     cuda_ws *w = (cuda_ws *)ws;
     if (!w) return;
     graphs_reset(w);
-    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->kvh, w->fold, w->fold_w, w->rtmp, w->rscr};
+    void *p[] = {w->S, w->fused, w->pos, w->idx, w->tgt, w->nll, w->kld, w->agree, w->tab_dev, w->xh, w->tile, w->yt, w->xscr, w->part, w->att_count, w->nx, w->kv32, w->kvh, w->fold, w->fold_w, w->rtmp, w->rscr, w->iscr};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) cu_free(b, p[i]);
     for (int i = 0; i < kRotSlots; i++) {   // the chunk plan borrows the one-row plan's blocks: freed first
         dec_xform_dev_free(w->rot[i].xc);
@@ -667,6 +702,36 @@ harp_status linear_into(harp_backend *b, cuda_ws *cw, const harp_lgroup *g, cons
     }
     if (h->bias) HARP_TRY(hc_bias(y, h->bias, g->out_total, (size_t)rows * g->out_total, st));
     if (split) HARP_TRY(hc_split(y, g->out_total, rows, g->n_slices, g->out, Y, st));
+    return HARP_OK;
+}
+
+harp_status cu_aquant(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n);
+
+// linear_q: more than kDecRows rows through a group with int8 operands (cuda_int8) as activation codes
+// (dec_aq_int8) times the int8 weights (dec_igemm_scaled), then bias and split as linear_into; any
+// other call as aquant then linear.
+harp_status cu_linear_q(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, float *X, int rows, float *const *Y) {
+    cuda_ws *cw = (cuda_ws *)ws;
+    const cuda_group *h = (const cuda_group *)handle;
+    const int split = g->n_slices > 1;
+    if (!h->i8 || rows <= kDecRows || cw->capturing || (split && (rows > cw->d.max_rows || (size_t)g->out_total > fused_width(&cw->d)))) {
+        HARP_TRY(cu_aquant(b, ws, g->act_q, X, rows, g->in));
+        return linear_into(b, cw, g, h, X, NULL, 0.0f, rows, Y, 0);
+    }
+    const cuda_int8 *i8 = h->i8;
+    const int m = g->out_total, ldc = dec_ildc(m);
+    const size_t qb = ((size_t)rows * i8->kpad + 15) / 16 * 16, vb = ((size_t)rows * sizeof(float) + 15) / 16 * 16;
+    HARP_TRY(grow(b, cw, &cw->iscr, &cw->iscr_cap, qb + 2 * vb + (size_t)rows * ldc * sizeof(int32_t), "integer prefill scratch"));
+    int8_t *q = (int8_t *)cw->iscr;
+    float *sa = (float *)((char *)cw->iscr + qb);
+    int32_t *corr = i8->rs ? (int32_t *)((char *)cw->iscr + qb + vb) : NULL, *c = (int32_t *)((char *)cw->iscr + qb + 2 * vb);
+    cudaStream_t st = impl_of(b)->stream;
+    float *y = split ? cw->fused : Y[0];
+    HARP_TRY(dec_aq_int8(&g->act_q->fmt, X, rows, g->in, g->in, q, i8->kpad, sa, corr, (dec_stream)st));
+    HARP_TRY(dec_igemm_scaled((void *)impl_of(b)->blas, q, i8->kpad, rows, i8->w, i8->kpad, m, i8->kpad, sa, i8->sw, corr, i8->rs, y, m, c,
+                              (dec_stream)st));
+    if (h->bias) HARP_TRY(hc_bias(y, h->bias, m, (size_t)rows * m, st));
+    if (split) HARP_TRY(hc_split(y, m, rows, g->n_slices, g->out, Y, st));
     return HARP_OK;
 }
 
@@ -1189,6 +1254,7 @@ void fill_vt(harp_backend_i *v) {
     v->linear_seam = env_on("HARP_CUDA_FUSE") && env_on("HARP_CUDA_SEAM") ? cu_linear_seam : NULL;
     v->rotate = cu_rotate;
     v->aquant = cu_aquant;
+    v->linear_q = cu_linear_q;
     v->rope = cu_rope;
     v->kv_store = cu_kv_store;
     v->rope_kv_store = env_on("HARP_CUDA_FUSE") ? cu_rope_kv_store : NULL;

@@ -118,6 +118,27 @@ __global__ void __launch_bounds__(32 * kWarps) aq_kernel(Fmt f, const float *X, 
     }
 }
 
+// dec_aq_int8: one warp per row of a whole-row format; the codes of aq_kernel<kEncode>, offset into int8.
+__global__ void __launch_bounds__(32 * kWarps) aq_int8_kernel(Fmt f, const float *X, int ldx, int rows, int8_t *Q, int ldq, float *sa,
+                                                              int32_t *corr) {
+    const int r = blockIdx.x * kWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *x = X + (size_t)r * ldx;
+    float mn = 0.0f, mx = 0.0f;
+    for (int i = lane; i < f.g; i += 32) mn = fminf(mn, x[i]), mx = fmaxf(mx, x[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o)), mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    const Params p = fit(f, mn, mx);
+    const int off = DEC_AQ_INT8_OFFSET(f.bits, f.sym, p.z);
+    int8_t *q = Q + (size_t)r * ldq;
+    for (int i = lane; i < ldq; i += 32) q[i] = (int8_t)(i < f.g ? code_of(f, p, x[i]) - off : 0);
+    if (lane == 0) {
+        sa[r] = p.s;
+        if (corr) corr[r] = off - p.z;
+    }
+}
+
 harp_status run(const harp_aq_fmt *hf, const float *X, int ldx, float *Y, int ldy, int rows, int n, const harp_aq_planes *pl,
                 const int32_t *dst, int mode, dec_stream stream) {
     HARP_TRY(harp_aq_check(hf, n, "cuda quantizer"));
@@ -159,4 +180,18 @@ extern "C" harp_status dec_aq_dequantize(const harp_aq_fmt *f, const harp_aq_pla
 
 extern "C" harp_status dec_aq_fake(const harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream) {
     return run(f, X, ldx ? ldx : n, X, ldx ? ldx : n, rows, n, nullptr, nullptr, kFake, stream);
+}
+
+extern "C" harp_status dec_aq_int8(const harp_aq_fmt *f, const float *X, int rows, int k, int ldx, int8_t *Q, int ldq, float *sa,
+                                   int32_t *corr, dec_stream stream) {
+    HARP_TRY(harp_aq_check(f, k, "cuda int8 activation codes"));
+    if ((f->group && f->group != k) || f->scale_f16 || rows < 0 || ldx < k || ldq < k || (!corr && !f->sym && f->bits == 8))
+        return harp_err(HARP_ERR_INVALID_ARG, "cuda int8 activation codes: group %lld of %d, fp16 scales %d, ldx %d, ldq %d, corr %s "
+                        "(whole rows, fp32 scales; 8-bit asymmetric needs corr)", (long long)f->group, k, f->scale_f16, ldx, ldq,
+                        corr ? "given" : "NULL");
+    if (!rows) return HARP_OK;
+    Fmt g;
+    g.bits = f->bits, g.sym = f->sym, g.scale_f16 = 0, g.clip = f->clip, g.g = k, g.ng = 1, g.gb = (int)harp_aq_group_bytes(f, k);
+    aq_int8_kernel<<<(rows + kWarps - 1) / kWarps, 32 * kWarps, 0, (cudaStream_t)stream>>>(g, X, ldx, rows, Q, ldq, sa, corr);
+    return launched("int8 codes");
 }

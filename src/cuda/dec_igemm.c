@@ -86,11 +86,35 @@ void dec_igemm_ref(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw,
         }
 }
 
-void dec_iepi_ref(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, float *Y, uint16_t *Y16, int ldy) {
+void dec_iepi_ref(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, const int32_t *corr, const int32_t *rs,
+                  float *Y, uint16_t *Y16, int ldy) {
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < m; j++) {
-            const float y = ((float)C[(size_t)r * ldc + j] * sa[r]) * sw[j];
+            const int32_t c = C[(size_t)r * ldc + j] + (corr ? corr[r] * rs[j] : 0);
+            const float y = ((float)c * sa[r]) * sw[j];
             if (Y16) Y16[(size_t)r * ldy + j] = harp_f32_to_f16(y);
             else Y[(size_t)r * ldy + j] = y;
         }
+}
+
+harp_status dec_aq_int8_ref(const harp_aq_fmt *f, const float *X, int rows, int k, int ldx, int8_t *Q, int ldq, float *sa,
+                            int32_t *corr) {
+    if (f->bits < 2 || f->bits > 8 || (f->group && f->group != k) || f->scale_f16 || ldq < k || ldx < k || rows < 0)
+        return harp_err(HARP_ERR_INVALID_ARG, "int8 activation codes (ref): %d bits, group %lld, fp16 scales %d, k %d, ldx %d, ldq %d",
+                        f->bits, (long long)f->group, f->scale_f16, k, ldx, ldq);
+    harp_aq_planes p;
+    HARP_TRY(harp_aq_planes_alloc(f, 1, k, &p));
+    harp_status st = HARP_OK;
+    for (int r = 0; r < rows && st == HARP_OK; r++) {
+        st = harp_aq_quantize_ref(f, X + (size_t)r * ldx, 1, k, k, &p);
+        if (st) break;
+        const int z = f->sym ? 0 : p.zero[0], off = DEC_AQ_INT8_OFFSET(f->bits, f->sym, z);
+        int8_t *q = Q + (size_t)r * ldq;
+        for (int c = 0; c < k; c++) q[c] = (int8_t)(harp_aq_code_get(p.codes, c, f->bits, f->sym) - off);
+        memset(q + k, 0, (size_t)(ldq - k));
+        sa[r] = p.scale[0];
+        if (corr) corr[r] = off - z;
+    }
+    harp_aq_planes_free(&p);
+    return st;
 }

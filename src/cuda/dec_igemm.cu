@@ -46,21 +46,11 @@ __device__ __forceinline__ void load4(const T *x, int c4, int k, bool vec, float
     for (int u = 0; u < 4; u++) v[u] = c4 + u < k ? load_x(x, c4 + u) : 0.0f;
 }
 
-// One CTA per row: the row's range (block reduction; the zero padding cannot change it, the range
-// always holds 0), then four columns per thread into one char4 store (ldq is a multiple of 16, so every
-// char4 is aligned; columns in [k, ldq) get zeros).
-template <class T>
-__global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int k, int ldx, bool vec, int qmax, float clip,
-                                                                int8_t *Q, int ldq, float *sa) {
+// The row's scale from each thread's partial range (a CTA of kQuantThreads): block reduction, then
+// the quantizer's s = clip·max|x| / qmax (0 → 1, < FLT_MIN → FLT_MIN).
+__device__ float row_scale(float mn, float mx, int qmax, float clip) {
     __shared__ float s_mn[kQuantThreads / 32], s_mx[kQuantThreads / 32];
-    const int r = blockIdx.x, tid = threadIdx.x;
-    const T *x = X + (size_t)r * ldx;
-    float mn = 0.0f, mx = 0.0f, v[4];
-    for (int c4 = 4 * tid; c4 < k; c4 += 4 * kQuantThreads) {
-        load4(x, c4, k, vec, v);
-#pragma unroll
-        for (int u = 0; u < 4; u++) mn = fminf(mn, v[u]), mx = fmaxf(mx, v[u]);
-    }
+    const int tid = threadIdx.x;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o)), mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
@@ -69,8 +59,25 @@ __global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int 
     mn = 0.0f, mx = 0.0f;
     for (int w = 0; w < kQuantThreads / 32; w++) mn = fminf(mn, s_mn[w]), mx = fmaxf(mx, s_mx[w]);
     const float a = fmaxf(-__fmul_rn(mn, clip), __fmul_rn(mx, clip));
-    float s = a == 0.0f ? 1.0f : __fdiv_rn(a, (float)qmax);
-    if (s < FLT_MIN) s = FLT_MIN;
+    const float s = a == 0.0f ? 1.0f : __fdiv_rn(a, (float)qmax);
+    return s < FLT_MIN ? FLT_MIN : s;
+}
+
+// One CTA per row: the row's range (block reduction; the zero padding cannot change it, the range
+// always holds 0), then four columns per thread into one char4 store (ldq is a multiple of 16, so every
+// char4 is aligned; columns in [k, ldq) get zeros).
+template <class T>
+__global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int k, int ldx, bool vec, int qmax, float clip,
+                                                                int8_t *Q, int ldq, float *sa) {
+    const int r = blockIdx.x, tid = threadIdx.x;
+    const T *x = X + (size_t)r * ldx;
+    float mn = 0.0f, mx = 0.0f, v[4];
+    for (int c4 = 4 * tid; c4 < k; c4 += 4 * kQuantThreads) {
+        load4(x, c4, k, vec, v);
+#pragma unroll
+        for (int u = 0; u < 4; u++) mn = fminf(mn, v[u]), mx = fmaxf(mx, v[u]);
+    }
+    const float s = row_scale(mn, mx, qmax, clip);
     if (tid == 0) sa[r] = s;
     const float lo = (float)(-qmax - 1), hi = (float)qmax;
     int8_t *q = Q + (size_t)r * ldq;
@@ -83,6 +90,81 @@ __global__ void __launch_bounds__(kQuantThreads) aq_rows_kernel(const T *X, int 
         o.w = (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v[3], s)), lo), hi);
         *reinterpret_cast<char4 *>(q + c4) = o;
     }
+}
+
+__device__ __forceinline__ void load16(const float *x, float v[4]) {
+    const float4 f = *reinterpret_cast<const float4 *>(x);
+    v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+}
+__device__ __forceinline__ void load16(const __half *x, float v[8]) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(x);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w[i]));
+        v[2 * i] = f.x, v[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ signed char code_of(float v, float s, float lo, float hi) {
+    return (signed char)(int)fminf(fmaxf(rintf(__fdiv_rn(v, s)), lo), hi);
+}
+
+// aq_rows_kernel with the row read once: each thread holds NC 16-byte chunks (chunk i of thread t at
+// columns (t + i·256)·E) in registers across the range reduction, so the row is not read a second
+// time, and its codes go out as one 8- (fp16) or 4-byte (fp32) store per chunk. Rows 16-byte aligned;
+// the same operations per element as aq_rows_kernel, so the same codes and scales.
+template <class T, int NC>
+__global__ void __launch_bounds__(kQuantThreads) aq_rows_reg_kernel(const T *X, int k, int ldx, int qmax, float clip, int8_t *Q,
+                                                                    int ldq, float *sa) {
+    constexpr int E = 16 / sizeof(T);
+    const int r = blockIdx.x, tid = threadIdx.x;
+    const T *x = X + (size_t)r * ldx;
+    float v[NC][E], mn = 0.0f, mx = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int c0 = (tid + i * kQuantThreads) * E;
+        if (c0 + E <= k) load16(x + c0, v[i]);
+        else
+#pragma unroll
+            for (int u = 0; u < E; u++) v[i][u] = c0 + u < k ? load_x(x, c0 + u) : 0.0f;
+#pragma unroll
+        for (int u = 0; u < E; u++) mn = fminf(mn, v[i][u]), mx = fmaxf(mx, v[i][u]);
+    }
+    const float s = row_scale(mn, mx, qmax, clip);
+    if (tid == 0) sa[r] = s;
+    const float lo = (float)(-qmax - 1), hi = (float)qmax;
+    int8_t *q = Q + (size_t)r * ldq;
+#pragma unroll
+    for (int i = 0; i < NC; i++) {
+        const int c0 = (tid + i * kQuantThreads) * E;
+        if (c0 >= ldq) break;   // ldq is a multiple of 16, so a chunk that starts inside fits
+        if constexpr (E == 8) {
+            char4 o0, o1;
+            o0.x = code_of(v[i][0], s, lo, hi), o0.y = code_of(v[i][1], s, lo, hi), o0.z = code_of(v[i][2], s, lo, hi),
+            o0.w = code_of(v[i][3], s, lo, hi);
+            o1.x = code_of(v[i][4], s, lo, hi), o1.y = code_of(v[i][5], s, lo, hi), o1.z = code_of(v[i][6], s, lo, hi),
+            o1.w = code_of(v[i][7], s, lo, hi);
+            *reinterpret_cast<int2 *>(q + c0) = make_int2(*reinterpret_cast<const int *>(&o0), *reinterpret_cast<const int *>(&o1));
+        } else {
+            char4 o;
+            o.x = code_of(v[i][0], s, lo, hi), o.y = code_of(v[i][1], s, lo, hi), o.z = code_of(v[i][2], s, lo, hi),
+            o.w = code_of(v[i][3], s, lo, hi);
+            *reinterpret_cast<char4 *>(q + c0) = o;
+        }
+    }
+}
+
+template <class T>
+bool launch_reg(const T *X, int rows, int k, int ldx, int qmax, float clip, int8_t *Q, int ldq, float *sa, cudaStream_t st) {
+    constexpr int E = 16 / sizeof(T);
+    if ((uintptr_t)X % 16 || (ldx * sizeof(T)) % 16) return false;
+    const int nc = (ldq + kQuantThreads * E - 1) / (kQuantThreads * E);
+    if (nc == 1) aq_rows_reg_kernel<T, 1><<<rows, kQuantThreads, 0, st>>>(X, k, ldx, qmax, clip, Q, ldq, sa);
+    else if (nc == 2) aq_rows_reg_kernel<T, 2><<<rows, kQuantThreads, 0, st>>>(X, k, ldx, qmax, clip, Q, ldq, sa);
+    else if (nc <= 4) aq_rows_reg_kernel<T, 4><<<rows, kQuantThreads, 0, st>>>(X, k, ldx, qmax, clip, Q, ldq, sa);
+    else if (nc <= 8) aq_rows_reg_kernel<T, 8><<<rows, kQuantThreads, 0, st>>>(X, k, ldx, qmax, clip, Q, ldq, sa);
+    else return false;
+    return true;
 }
 
 // Fallback product where cuBLAS refuses: one thread per C entry, 4 int8 pairs per dp4a (exact).
@@ -109,12 +191,19 @@ __device__ __forceinline__ void store1(__half *y, float v) { *y = __float2half_r
 // Four columns per thread: one int4 load of C (ldc is a multiple of 4) and, when vec (sw 16-byte and
 // Y 16 / 8-byte aligned, ldy a multiple of 4), one vector load of sw and one vector store of Y.
 template <class T>
-__global__ void iepi_kernel(const int32_t *C, int ldc, int m, const float *sa, const float *sw, T *Y, int ldy, bool vec) {
+__global__ void iepi_kernel(const int32_t *C, int ldc, int m, const float *sa, const float *sw, const int32_t *corr, const int32_t *rs,
+                            T *Y, int ldy, bool vec) {
     const int r = blockIdx.y, j4 = 4 * (blockIdx.x * blockDim.x + threadIdx.x);
     if (j4 >= m) return;
     const float s = sa[r];
     const int4 c = *reinterpret_cast<const int4 *>(C + (size_t)r * ldc + j4);
-    const int cv[4] = {c.x, c.y, c.z, c.w};
+    int cv[4] = {c.x, c.y, c.z, c.w};
+    if (corr) {   // columns beyond m hold C's padding; their sums are never stored
+        const int cr = corr[r];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+            if (j4 + u < m) cv[u] += cr * rs[j4 + u];
+    }
     float v[4];
     T *y = Y + (size_t)r * ldy + j4;
     if (vec && j4 + 3 < m) {
@@ -148,6 +237,9 @@ extern "C" harp_status dec_aq_rows(const void *X, int x_f16, int rows, int k, in
         return harp_err(HARP_ERR_INVALID_ARG, "cuda int8 activations: qmax %d, clip %g, rows %d, k %d, ldx %d, ldq %d", qmax,
                         (double)clip, rows, k, ldx, ldq);
     cudaStream_t st = (cudaStream_t)stream;
+    if (x_f16 ? launch_reg((const __half *)X, rows, k, ldx, qmax, clip, Q, ldq, sa, st)
+              : launch_reg((const float *)X, rows, k, ldx, qmax, clip, Q, ldq, sa, st))
+        return launched("quantize rows");
     const bool vec = ldx % 4 == 0 && (uintptr_t)X % (x_f16 ? 8 : 16) == 0;
     if (x_f16) aq_rows_kernel<__half><<<rows, kQuantThreads, 0, st>>>((const __half *)X, k, ldx, vec, qmax, clip, Q, ldq, sa);
     else aq_rows_kernel<float><<<rows, kQuantThreads, 0, st>>>((const float *)X, k, ldx, vec, qmax, clip, Q, ldq, sa);
@@ -175,39 +267,61 @@ extern "C" harp_status dec_igemm(void *blas, const int8_t *Q, int ldq, int rows,
 
 extern "C" int dec_igemm_fallbacks(void) { return __atomic_load_n(&g_fallbacks, __ATOMIC_RELAXED); }
 
-extern "C" harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, void *Y, int y_f16,
-                                int ldy, dec_stream stream) {
+extern "C" harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, const int32_t *corr,
+                                const int32_t *rs, void *Y, int y_f16, int ldy, dec_stream stream) {
+    if (!corr != !rs) return harp_err(HARP_ERR_INVALID_ARG, "cuda int8 epilogue: a correction needs both corr and rs");
     if (rows < 1 || m < 1 || ldc < m || ldc % 4 || ldy < m)
         return harp_err(HARP_ERR_SHAPE, "cuda int8 epilogue: rows %d, m %d, ldc %d, ldy %d", rows, m, ldc, ldy);
     const dim3 grid((m + 4 * 128 - 1) / (4 * 128), rows);
     cudaStream_t st = (cudaStream_t)stream;
     const bool vec = ldy % 4 == 0 && (uintptr_t)sw % 16 == 0 && (uintptr_t)Y % (y_f16 ? 8 : 16) == 0;
-    if (y_f16) iepi_kernel<__half><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (__half *)Y, ldy, vec);
-    else iepi_kernel<float><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, (float *)Y, ldy, vec);
+    if (y_f16) iepi_kernel<__half><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, corr, rs, (__half *)Y, ldy, vec);
+    else iepi_kernel<float><<<grid, 128, 0, st>>>(C, ldc, m, sa, sw, corr, rs, (float *)Y, ldy, vec);
     return launched("epilogue");
 }
 
-extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw) {
+extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw, int32_t **rs) {
     *W = nullptr, *sw = nullptr;
+    if (rs) *rs = nullptr;
     const int kpad = dec_ikpad(q->n);
     int8_t *hw = (int8_t *)malloc((size_t)q->m * (size_t)kpad);
     float *hs = (float *)malloc(sizeof(float) * (size_t)q->m);
-    harp_status st = hw && hs ? dec_iweights_from_qplanes(q, what, hw, kpad, hs) : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
+    int32_t *hr = (int32_t *)malloc(sizeof(int32_t) * (size_t)q->m);
+    harp_status st = hw && hs && hr ? dec_iweights_from_qplanes(q, what, hw, kpad, hs) : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
+    for (int32_t j = 0; st == HARP_OK && rs && j < q->m; j++) {
+        int32_t t = 0;
+        for (int c = 0; c < kpad; c++) t += hw[(size_t)j * kpad + c];
+        hr[j] = t;
+    }
     if (st == HARP_OK && (cudaMalloc((void **)W, (size_t)q->m * (size_t)kpad) != cudaSuccess ||
                           cudaMalloc((void **)sw, sizeof(float) * (size_t)q->m) != cudaSuccess ||
+                          (rs && cudaMalloc((void **)rs, sizeof(int32_t) * (size_t)q->m) != cudaSuccess) ||
                           cudaMemcpy(*W, hw, (size_t)q->m * (size_t)kpad, cudaMemcpyHostToDevice) != cudaSuccess ||
-                          cudaMemcpy(*sw, hs, sizeof(float) * (size_t)q->m, cudaMemcpyHostToDevice) != cudaSuccess))
+                          cudaMemcpy(*sw, hs, sizeof(float) * (size_t)q->m, cudaMemcpyHostToDevice) != cudaSuccess ||
+                          (rs && cudaMemcpy(*rs, hr, sizeof(int32_t) * (size_t)q->m, cudaMemcpyHostToDevice) != cudaSuccess)))
         st = harp_err(HARP_ERR_NO_DEVICE, "%s: int8 weight upload: %s", what, cudaGetErrorString(cudaGetLastError()));
-    if (st != HARP_OK) cudaFree(*W), cudaFree(*sw), *W = nullptr, *sw = nullptr;
-    free(hw), free(hs);
+    if (st != HARP_OK) {
+        cudaFree(*W), cudaFree(*sw), *W = nullptr, *sw = nullptr;
+        if (rs) cudaFree(*rs), *rs = nullptr;
+    }
+    free(hw), free(hs), free(hr);
     return st;
 }
 
 extern "C" harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx,
                                    int rows, int qmax, float clip, float *Y, int ldy, int8_t *ws_q, float *ws_sa, int32_t *ws_c,
                                    dec_stream stream) {
-    const int kpad = dec_ikpad(k), ldc = dec_ildc(m);
+    const int kpad = dec_ikpad(k);
     HARP_TRY(dec_aq_rows(X, x_f16, rows, k, ldx, qmax, clip, ws_q, kpad, ws_sa, stream));
-    HARP_TRY(dec_igemm(blas, ws_q, kpad, rows, W, kpad, m, kpad, ws_c, ldc, stream));
-    return dec_iepi(ws_c, ldc, rows, m, ws_sa, sw, Y, 0, ldy, stream);
+    return dec_igemm_scaled(blas, ws_q, kpad, rows, W, kpad, m, kpad, ws_sa, sw, NULL, NULL, Y, ldy, ws_c, stream);
+}
+
+extern "C" harp_status dec_igemm_scaled(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad,
+                                        const float *sa, const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy,
+                                        int32_t *ws_c, dec_stream stream) {
+    if (rows >= DEC_IGEMM_EPI_MIN_ROWS && dec_igemm_epi_available())
+        return dec_igemm_epi(Q, ldq, rows, W, ldw, m, kpad, sa, sw, corr, rs, Y, ldy, stream);
+    const int ldc = dec_ildc(m);
+    HARP_TRY(dec_igemm(blas, Q, ldq, rows, W, ldw, m, kpad, ws_c, ldc, stream));
+    return dec_iepi(ws_c, ldc, rows, m, sa, sw, corr, rs, Y, 0, ldy, stream);
 }

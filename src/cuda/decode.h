@@ -452,9 +452,21 @@ harp_status dec_iweights_from_qplanes(const dec_qplanes *q, const char *what, in
 harp_status dec_iweights_rtn(const float *Wf, int m, int k, int bits, int8_t *W, int ldw, float *sw);
 /* C [rows][ldc] = Q [rows][ldq] · W [m][ldw]ᵀ over kpad columns (int64 sums, checked against int32). */
 void dec_igemm_ref(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, int32_t *C, int ldc);
-/* Y fp32 [rows][ldy] (or, when Y16 != NULL instead, fp16 bits) = ((float)C · sa[r]) · sw[j]. */
-void dec_iepi_ref(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, float *Y, uint16_t *Y16,
-                  int ldy);
+/* Y fp32 [rows][ldy] (or, when Y16 != NULL instead, fp16 bits) = ((float)(C + corr[r]·rs[j]) · sa[r]) · sw[j]
+ * (corr, rs NULL: no correction term; the sum is exact in int32 for the ranges dec_aq_int8 makes). */
+void dec_iepi_ref(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, const int32_t *corr, const int32_t *rs,
+                  float *Y, uint16_t *Y16, int ldy);
+/* Activation codes of any whole-row format of the CPU quantizer (quant/aq.h: 2–8 bits, symmetric or
+ * asymmetric, clip, fp32 scale) as int8 GEMM operands: the stored code q (zero point z) goes in as
+ * q − off, with off = DEC_AQ_INT8_OFFSET, so that it fits int8: off = z where q − z fits (symmetric,
+ * or asymmetric up to 7 bits), else 128 (asymmetric 8 bits). Then Σ_c (q − z)·w = C + corr·rs with
+ * corr = off − z and rs[j] = Σ_c W[j][c] (0 unless 8-bit asymmetric), and s·(q − z) is exactly the
+ * CPU's dequantized activation: the integer product computes the fake-quantized linear's sums exactly.
+ * Q [rows][ldq] (zeros in [k, ldq)), sa [rows] the scale, corr [rows] (may be NULL where always 0). */
+#define DEC_AQ_INT8_OFFSET(bits, sym, z) ((sym) || (bits) < 8 ? (z) : 128)
+struct harp_aq_fmt;
+harp_status dec_aq_int8_ref(const struct harp_aq_fmt *f, const float *X, int rows, int k, int ldx, int8_t *Q, int ldq, float *sa,
+                            int32_t *corr);
 
 /* 4-bit KV cache (per layer): for each sequence b a block of dec_kv4_seq_bytes bytes at b·that, for K
  * and for V alike, holding for position j and kv head h
@@ -494,14 +506,39 @@ harp_status dec_aq_rows(const void *X, int x_f16, int rows, int k, int ldx, int 
 harp_status dec_igemm(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, int32_t *C,
                       int ldc, dec_stream stream);
 int dec_igemm_fallbacks(void);
-/* Epilogue: Y fp32 (y_f16 = 0) or fp16 [rows][ldy] = dec_iepi_ref. */
-harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, void *Y, int y_f16, int ldy,
-                     dec_stream stream);
+/* Epilogue: Y fp32 (y_f16 = 0) or fp16 [rows][ldy] = dec_iepi_ref (corr and rs both NULL or both given). */
+harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa, const float *sw, const int32_t *corr,
+                     const int32_t *rs, void *Y, int y_f16, int ldy, dec_stream stream);
+/* dec_igemm then dec_iepi (fp32 Y) in one kernel on Hopper's warpgroup MMA (src/cuda/sm90a/igemm_wgmma.cu):
+ * the same exact int32 sums and the same two roundings, so Y is bit-identical to the two-kernel path, and
+ * C never goes to memory. The operands are read by the copy engine (TMA) as 128 × 128-byte tiles with
+ * the parts beyond rows, m and kpad zero-filled: Q and W 16-byte aligned, kpad, ldq and ldw multiples of
+ * 16. HARP_ERR_UNSUPPORTED where the device is not compute capability 9.0 (the callers keep the cuBLAS
+ * path); dec_igemm_epi_available says beforehand. */
+harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, const float *sa,
+                          const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy, dec_stream stream);
+int dec_igemm_epi_available(void);
+/* Clusters of cx × cy CTAs (1 or 2 each; cx along the output channels, cy along the rows) whose CTAs
+ * share operand tiles by multicast (src/cuda/sm90a/igemm_wgmma.cu); the default, or HARP_IGEMM_CLUSTER
+ * (1x1, 2x1, 1x2, 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not depend on
+ * it. For the tests and the bench's A/B. */
+void dec_set_igemm_cluster(int cx, int cy);
+/* Rows from which dec_ilinear takes dec_igemm_epi (where available): its 128-row tiles waste the tensor
+ * cores on fewer rows, where cuBLAS picks narrower ones. */
+#define DEC_IGEMM_EPI_MIN_ROWS 64
 /* dec_iweights_from_qplanes, then the int8 [m][dec_ikpad(n)] weights and the scales uploaded once into
- * device buffers allocated here (*W, *sw; cudaFree them). */
-harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw);
+ * device buffers allocated here (*W, *sw; cudaFree them), and when rs != NULL each row's sum Σ_c W[j][c]
+ * (*rs, the zero-point term of dec_aq_int8). */
+harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw, int32_t **rs);
+/* Y fp32 = dec_iepi_ref(Q·Wᵀ) by the best path here: dec_igemm_epi from DEC_IGEMM_EPI_MIN_ROWS rows on
+ * Hopper, else dec_igemm into ws_c (int32 [rows][dec_ildc(m)]) and dec_iepi. */
+harp_status dec_igemm_scaled(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad,
+                             const float *sa, const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy,
+                             int32_t *ws_c, dec_stream stream);
 /* The three in a row: X (fp32 or fp16) → Y fp32. ws_q: int8 [rows][dec_ikpad(k)], ws_sa: [rows],
- * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). */
+ * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). From
+ * DEC_IGEMM_EPI_MIN_ROWS rows on a Hopper device the GEMM and the epilogue are dec_igemm_epi (same bits,
+ * ws_c unused). */
 harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx, int rows,
                         int qmax, float clip, float *Y, int ldy, int8_t *ws_q, float *ws_sa, int32_t *ws_c, dec_stream stream);
 /* dec_rope_kv / dec_attn with the 4-bit cache (kc, vc: B·dec_kv4_layout(s).seq_bytes bytes each);
@@ -551,6 +588,9 @@ harp_status dec_aq_quantize_to(const struct harp_aq_fmt *f, const float *X, int 
 harp_status dec_aq_dequantize(const struct harp_aq_fmt *f, const struct harp_aq_planes *in, int rows, int n, float *Y, int ldy,
                               dec_stream stream);
 harp_status dec_aq_fake(const struct harp_aq_fmt *f, float *X, int rows, int n, int ldx, dec_stream stream);
+/* X fp32 → int8 GEMM operands as dec_aq_int8_ref (bit for bit: the same codes as dec_aq_quantize). */
+harp_status dec_aq_int8(const struct harp_aq_fmt *f, const float *X, int rows, int k, int ldx, int8_t *Q, int ldq, float *sa,
+                        int32_t *corr, dec_stream stream);
 #endif
 /* ==== end of the W/A/KV block ==================================================================== */
 

@@ -166,6 +166,11 @@ typedef struct harp_backend_i {
     /* x (rows × n) ← its quantize-dequantize by q in place (what an integer linear would read).
      * NULL on a backend without it (HARP_OP_AQUANT then unsupported). */
     harp_status (*aquant)(harp_backend *b, harp_ws *ws, const struct harp_aquant *q, float *x, int rows, int n);
+    /* aquant by the group's g->act_q, then linear, in one op: where the weights allow, the product of
+     * the activation codes by the integer weights (the fake-quantized linear's sums, exact), else the two
+     * ops. X may be left holding the fake-quantized input. NULL: the loop calls aquant, then linear. */
+    harp_status (*linear_q)(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *handle, float *X, int rows,
+                            float *const *Y);
 
     /* Graphs of decode steps (NULL on a backend without them). graph_begin, after plan_begin, sets
      * *mode: HARP_GRAPH_REPLAYED -- a graph captured for a plan of this shape on these weights (tag,

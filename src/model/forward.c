@@ -11,15 +11,26 @@
 #include "core/core.h"
 #include "model/model_internal.h"
 
-/* The input X (rows × g->in) of group gi of layer l, in place (the buffer is the group's input only):
- * the online rotation (W/A/KV slot), the activation hook (it sees the input the weights see, before
- * any activation quantization: what calibration wants), then the activation quantizer. */
-static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
-    const harp_lgroup *g = &c->m->layers[l].cfg.g[gi];
-    if (g->rot_in) HARP_TRY(c->b->vt->rotate(c->b, c->ws, g->rot_in, X, rows, g->in));
+static const harp_lgroup *group_of(const harp_ctx *c, int l, int gi) {
+    return &c->m->layers[l].cfg.g[gi];
+}
+
+static void *handle_of(const harp_mweights *w, int l, int gi) {
+    return w->groups[(size_t)l * HARP_LG_COUNT + gi];
+}
+
+/* Y = group gi of layer l applied to its input X (rows × g->in, the buffer is the group's input only,
+ * changed in place): the online rotation (W/A/KV slot), the activation hook (it sees the input the
+ * weights see, before any activation quantization: what calibration wants), the activation quantizer
+ * (inside the product on a backend with linear_q), then the product. */
+static harp_status group_linear(harp_ctx *c, const harp_mweights *w, int l, int gi, float *X, int rows, float *const *Y) {
+    harp_backend *b = c->b;
+    const harp_lgroup *g = group_of(c, l, gi);
+    if (g->rot_in) HARP_TRY(b->vt->rotate(b, c->ws, g->rot_in, X, rows, g->in));
     if (c->hook) c->hook(c->hook_user, l, gi, X, rows, g->in);
-    if (g->act_q) HARP_TRY(c->b->vt->aquant(c->b, c->ws, g->act_q, X, rows, g->in));
-    return HARP_OK;
+    if (g->act_q && b->vt->linear_q) return b->vt->linear_q(b, c->ws, g, handle_of(w, l, gi), X, rows, Y);
+    if (g->act_q) HARP_TRY(b->vt->aquant(b, c->ws, g->act_q, X, rows, g->in));
+    return b->vt->linear(b, c->ws, g, handle_of(w, l, gi), X, rows, Y);
 }
 
 /* Whether group gi's input needs to exist on its own (an online rotation, the hook or an activation
@@ -27,14 +38,6 @@ static harp_status group_input(harp_ctx *c, int l, int gi, float *X, int rows) {
  * the residual add after it into the product. */
 static int fusable(const harp_ctx *c, const harp_lgroup *g) {
     return c->b->vt->linear_ex && !g->rot_in && !g->act_q && !c->hook;
-}
-
-static const harp_lgroup *group_of(const harp_ctx *c, int l, int gi) {
-    return &c->m->layers[l].cfg.g[gi];
-}
-
-static void *handle_of(const harp_mweights *w, int l, int gi) {
-    return w->groups[(size_t)l * HARP_LG_COUNT + gi];
 }
 
 /* Y = group gi of layer l applied to RMSNorm(c->x)·norm_w (through c->xb unless fused); flags
@@ -46,8 +49,7 @@ static harp_status norm_linear(harp_ctx *c, const harp_mweights *w, int l, int g
     const float eps = c->m->cfg.norm_eps;
     if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, handle_of(w, l, gi), c->x, norm_w, eps, rows, Y, flags);
     HARP_TRY(b->vt->rmsnorm(b, c->ws, c->x, NULL, rows, c->m->cfg.dim, norm_w, eps, c->xb));
-    HARP_TRY(group_input(c, l, gi, c->xb, rows));
-    return b->vt->linear(b, c->ws, g, handle_of(w, l, gi), c->xb, rows, Y);
+    return group_linear(c, w, l, gi, c->xb, rows, Y);
 }
 
 /* c->x += group gi of layer l applied to X (through c->xb unless fused); flags (HARP_LIN_GLU) only
@@ -57,8 +59,7 @@ static harp_status linear_residual(harp_ctx *c, const harp_mweights *w, int l, i
     const harp_lgroup *g = group_of(c, l, gi);
     float *x[1] = {c->x}, *xb[1] = {c->xb};
     if (fusable(c, g)) return b->vt->linear_ex(b, c->ws, g, handle_of(w, l, gi), X, NULL, 0.0f, rows, x, flags | HARP_LIN_ACCUMULATE);
-    HARP_TRY(group_input(c, l, gi, X, rows));
-    HARP_TRY(b->vt->linear(b, c->ws, g, handle_of(w, l, gi), X, rows, xb));
+    HARP_TRY(group_linear(c, w, l, gi, X, rows, xb));
     return b->vt->add(b, c->x, c->xb, (size_t)rows * c->m->cfg.dim);
 }
 

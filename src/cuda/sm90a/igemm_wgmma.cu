@@ -1,0 +1,332 @@
+// The integer GEMM with its epilogue in one kernel, on Hopper's warpgroup MMA (decode.h, "W/A/KV on
+// the GPU", dec_igemm_epi): Y[r][j] = ((float)Σ_c Q[r][c]·W[j][c] · sa[r]) · sw[j], the exact int32
+// product of dec_igemm_ref (plus the zero-point term corr[r]·rs[j] where given) followed by dec_iepi_ref's
+// two roundings, so Y equals the three-kernel path (cuBLAS int8 GEMM → int32 C → epilogue) bit for bit
+// while C never goes to memory.
+//
+// Built for sm_90a only (cmake/cuda.cmake: wgmma and the sm_90a target); dec_igemm_epi refuses other
+// devices with HARP_ERR_UNSUPPORTED and the callers keep the cuBLAS path.
+//
+// One CTA per 128 × 128 tile of Y (rows × output channels), three warpgroups: warpgroup 0's first
+// thread is the producer, loading 128 × 128-byte tiles of Q and W by the copy engine (TMA, 128-byte
+// swizzle, the out-of-range parts zero-filled, so no shape needs padding) into a ring of kStages
+// buffers guarded by full / empty mbarriers; warpgroups 1 and 2 each own 64 rows of the tile and issue
+// wgmma.m64n128k32.s32.s8.s8 from shared memory, keeping one k-block of MMAs in flight, then apply
+// the scales straight from the accumulator registers.
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <cudaTypedefs.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "core/core.h"
+#include "cuda/decode.h"
+}
+
+namespace {
+
+constexpr int kBM = 128, kBN = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
+constexpr int kStages = 5;
+constexpr int kDefaultCluster = 22;   // CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2 for A/B
+constexpr int kThreads = 384;
+constexpr int kTileBytes = kBM * kBK;             // A and B tiles are both 128 × 128 bytes
+constexpr size_t kSmem = (size_t)kStages * 2 * kTileBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define HARP_WGMMA 1
+#endif
+
+#ifdef HARP_WGMMA
+__device__ __forceinline__ uint32_t saddr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void mbar_init(uint64_t *b, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(saddr(b)), "r"(count));
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *b, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(saddr(b)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(saddr(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t parity) {
+    asm volatile(
+        "{\n"
+        ".reg .pred done;\n"
+        "wait_%=:\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+        "@!done bra wait_%=;\n"
+        "}\n" ::"r"(saddr(b)),
+        "r"(parity)
+        : "memory");
+}
+__device__ __forceinline__ void tma_load(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(saddr(dst)),
+        "l"(map), "r"(c0), "r"(c1), "r"(saddr(bar))
+        : "memory");
+}
+
+// Copy-engine load of a box into the same shared-memory offset of every CTA of the cluster in mask,
+// each of whose barriers at bar's offset gets the bytes.
+__device__ __forceinline__ void tma_load_mc(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar, uint16_t mask) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;" ::"r"(
+            saddr(dst)),
+        "l"(map), "r"(c0), "r"(c1), "r"(saddr(bar)), "h"(mask)
+        : "memory");
+}
+// Arrival on the barrier at b's offset in cluster CTA `rank` (this CTA's own included).
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t *b, uint32_t rank) {
+    asm volatile(
+        "{\n"
+        ".reg .b32 remote;\n"
+        "mapa.shared::cluster.u32 remote, %0, %1;\n"
+        "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
+        "}\n" ::"r"(saddr(b)),
+        "r"(rank)
+        : "memory");
+}
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;" ::: "memory");
+}
+__device__ __forceinline__ uint32_t cluster_id(int dim) {
+    uint32_t v;
+    if (dim == 0) asm volatile("mov.u32 %0, %%cluster_ctaid.x;" : "=r"(v));
+    else asm volatile("mov.u32 %0, %%cluster_ctaid.y;" : "=r"(v));
+    return v;
+}
+
+// Shared-memory matrix descriptor of a K-major tile with 128-byte swizzle: rows 128 bytes apart, groups
+// of 8 rows 1 024 bytes apart (stride byte offset), the leading byte offset unused for this layout.
+__device__ __forceinline__ uint64_t desc128(const void *p) {
+    const uint64_t a = saddr(p);
+    return ((a & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+
+// D (64 × 128 int32, 64 registers per thread) = A (64 × 32 s8) · B (128 × 32 s8)ᵀ + (acc ? D : 0).
+__device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t da, uint64_t db, int acc) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+        "%64, %65, p;\n"
+        "}\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]),
+          "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]),
+          "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]),
+          "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]),
+          "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]),
+          "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]),
+          "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+        : "l"(da), "l"(db), "r"(acc)
+        : "memory");
+}
+// Keeps the compiler from moving accumulator registers across the asynchronous MMAs (a non-wgmma
+// instruction writing them while MMAs are in flight makes ptxas serialize every wgmma, warning C7515).
+__device__ __forceinline__ void fence_acc(int (&d)[64]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");
+}
+#endif
+
+// CX × CY CTAs per cluster (CX along the output channels, CY along the rows): the CX CTAs of a
+// cluster row share their Q tile and the CY of a cluster column their W tile, so each loads 1/CX of
+// its Q tile and 1/CY of its W tile and multicasts it to the others — a CTA reads 1/CX + 1/CY of its
+// operands from L2 instead of both (at 128 × 128 tiles the kernel is L2-bound otherwise). A stage is
+// free for a producer once the consumers of every CTA it writes into have released it: each consumer
+// warp arrives on the empty barrier of each CTA that writes into its own (its cluster row and column).
+template <int CX, int CY>
+__global__ void __launch_bounds__(kThreads, 1)
+    igemm_wgmma_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tw, int rows, int m, int kblocks,
+                       const float *__restrict__ sa, const float *__restrict__ sw, const int32_t *__restrict__ corr,
+                       const int32_t *__restrict__ rs, float *__restrict__ Y, int ldy) {
+#ifdef HARP_WGMMA
+    extern __shared__ uint8_t smem_raw[];
+    // the 128-byte swizzle repeats every 1 024 bytes and is applied to absolute addresses: align the ring
+    uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+    uint8_t *sA = smem, *sB = smem + (size_t)kStages * kTileBytes;
+    uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kTileBytes), *empty = full + kStages;
+    const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
+    const int j0 = blockIdx.x * kBN, r0 = blockIdx.y * kBM;
+    constexpr int kCl = CX * CY;
+    const int cx = kCl > 1 ? (int)cluster_id(0) : 0, cy = kCl > 1 ? (int)cluster_id(1) : 0;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * (CX + CY - 1));
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    if (kCl > 1) cluster_sync();   // every CTA's barriers exist before anyone loads into or arrives on them
+    else __syncthreads();
+    if (wg == 0) {
+        if (t == 0) {
+            uint16_t mq = 0, mw = 0;   // the CTAs of this cluster row (sharing Q) and column (sharing W)
+            for (int i = 0; i < CX; i++) mq |= (uint16_t)(1u << (i + cy * CX));
+            for (int i = 0; i < CY; i++) mw |= (uint16_t)(1u << (cx + i * CX));
+            for (int kb = 0; kb < kblocks; kb++) {
+                const int s = kb % kStages;
+                if (kb >= kStages) mbar_wait(&empty[s], ((kb / kStages) & 1) ^ 1);
+                mbar_expect_tx(&full[s], 2 * kTileBytes);
+                uint8_t *qa = sA + (size_t)s * kTileBytes + cx * (kBM / CX) * kBK, *wb = sB + (size_t)s * kTileBytes + cy * (kBN / CY) * kBK;
+                if (CX > 1) tma_load_mc(qa, &tq, kb * kBK, r0 + cx * (kBM / CX), &full[s], mq);
+                else tma_load(qa, &tq, kb * kBK, r0, &full[s]);
+                if (CY > 1) tma_load_mc(wb, &tw, kb * kBK, j0 + cy * (kBN / CY), &full[s], mw);
+                else tma_load(wb, &tw, kb * kBK, j0, &full[s]);
+            }
+        }
+        if (kCl > 1) cluster_sync();   // matches the consumers' final one: no CTA leaves while others still write into it
+        return;
+    }
+    const int c = wg - 1;   // this warpgroup's 64 rows of the tile
+    int d[64];   // written first by the MMA with accumulation off (no zeroing instructions: see fence_acc)
+    for (int kb = 0; kb < kblocks; kb++) {
+        const int s = kb % kStages;
+        mbar_wait(&full[s], (kb / kStages) & 1);
+        const uint8_t *a = sA + (size_t)s * kTileBytes + c * 64 * kBK, *b = sB + (size_t)s * kTileBytes;
+        fence_acc(d);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBK / 32; kk++) wgmma_s8(d, desc128(a + 32 * kk), desc128(b + 32 * kk), kb > 0 || kk > 0);
+        wgmma_commit();
+        fence_acc(d);
+        // the previous k-block's MMAs are done once at most this one is pending: its buffer is free
+        // (wait_group is per warp, so each warp releases for itself)
+        wgmma_wait<1>();
+        if (kb > 0 && t % 32 == 0) {
+            uint64_t *e = &empty[(kb - 1) % kStages];
+            if (kCl == 1) mbar_arrive(e);
+            else {
+                for (int i = 0; i < CX; i++) mbar_arrive_cluster(e, (uint32_t)(i + cy * CX));
+                for (int i = 0; i < CY; i++)
+                    if (i != cy) mbar_arrive_cluster(e, (uint32_t)(cx + i * CX));
+            }
+        }
+    }
+    wgmma_wait<0>();
+    fence_acc(d);
+    // accumulator layout: warp w of the warpgroup holds rows 16w + lane/4 (+8); register 4i + {0, 1}
+    // columns 8i + 2(lane%4) + {0, 1} of the first row, 4i + {2, 3} the same columns of the second
+    const int w = t / 32, l = t % 32;
+    const int ra = r0 + c * 64 + 16 * w + l / 4, rb = ra + 8;
+    const float sra = ra < rows ? sa[ra] : 0.0f, srb = rb < rows ? sa[rb] : 0.0f;
+    const int ca = corr && ra < rows ? corr[ra] : 0, cb = corr && rb < rows ? corr[rb] : 0;
+    float *ya = Y + (size_t)ra * ldy, *yb = Y + (size_t)rb * ldy;
+#pragma unroll
+    for (int i = 0; i < kBN / 8; i++) {
+        const int j = j0 + 8 * i + 2 * (l % 4);
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            if (j + u >= m) continue;
+            const float wj = sw[j + u];
+            const int rj = corr ? rs[j + u] : 0;   // the zero-point term, exact in int32 (decode.h, dec_aq_int8)
+            if (ra < rows) ya[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + u] + ca * rj), sra), wj);
+            if (rb < rows) yb[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + 2 + u] + cb * rj), srb), wj);
+        }
+    }
+    if (kCl > 1) cluster_sync();
+#else
+    (void)tq, (void)tw, (void)rows, (void)m, (void)kblocks, (void)sa, (void)sw, (void)corr, (void)rs, (void)Y, (void)ldy;
+#endif
+}
+
+PFN_cuTensorMapEncodeTiled_v12000 g_encode;
+int g_state;   // 0 not looked up, 1 usable (sm_90 device, encoder found), -1 not usable
+int g_cluster = -1;   // CX·10 + CY of the launches (dec_set_igemm_cluster; -1: not read yet)
+
+template <int CX, int CY>
+bool allow_smem() {
+    return cudaFuncSetAttribute(igemm_wgmma_kernel<CX, CY>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmem) == cudaSuccess;
+}
+
+bool usable() {
+    int st = __atomic_load_n(&g_state, __ATOMIC_ACQUIRE);
+    if (st) return st > 0;
+    int dev = 0, major = 0, minor = 0;
+    void *fn = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    st = cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                 cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 && minor == 0 &&
+                 cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+                 q == cudaDriverEntryPointSuccess && fn && allow_smem<1, 1>() && allow_smem<2, 1>() && allow_smem<1, 2>() && allow_smem<2, 2>()
+             ? 1
+             : -1;
+    cudaGetLastError();
+    if (st > 0) g_encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    __atomic_store_n(&g_state, st, __ATOMIC_RELEASE);
+    return st > 0;
+}
+
+int cluster_shape() {
+    int c = __atomic_load_n(&g_cluster, __ATOMIC_ACQUIRE);
+    if (c < 0) {
+        const char *e = getenv("HARP_IGEMM_CLUSTER");
+        c = e && (!strcmp(e, "1x1") || !strcmp(e, "2x1") || !strcmp(e, "1x2") || !strcmp(e, "2x2")) ? (e[0] - '0') * 10 + (e[2] - '0')
+                                                                                                 : kDefaultCluster;
+        __atomic_store_n(&g_cluster, c, __ATOMIC_RELEASE);
+    }
+    return c;
+}
+
+// A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
+bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {
+    const cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)outer}, strides[1] = {(cuuint64_t)ld};
+    const cuuint32_t box[2] = {(cuuint32_t)kBK, (cuuint32_t)box_rows}, estr[2] = {1, 1};
+    return g_encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)p, dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                    CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int CX, int CY>
+cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m, int kblocks, const float *sa, const float *sw,
+                   const int32_t *corr, const int32_t *rs, float *Y, int ldy, cudaStream_t st) {
+    // the grid a whole number of clusters: the extra CTAs load zeros (the maps' out-of-range fill) and store nothing
+    const int gx = ((m + kBN - 1) / kBN + CX - 1) / CX * CX, gy = ((rows + kBM - 1) / kBM + CY - 1) / CY * CY;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.gridDim = dim3(gx, gy), cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st;
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = CX, at[0].val.clusterDim.y = CY, at[0].val.clusterDim.z = 1;
+    cfg.attrs = at, cfg.numAttrs = CX * CY > 1 ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy);
+}
+
+}  // namespace
+
+extern "C" int dec_igemm_epi_available(void) { return usable(); }
+
+extern "C" void dec_set_igemm_cluster(int cx, int cy) {
+    if ((cx == 1 || cx == 2) && (cy == 1 || cy == 2)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);
+    else if (!cx && !cy) __atomic_store_n(&g_cluster, -1, __ATOMIC_RELEASE);   // back to the default / environment
+}
+
+extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, const float *sa,
+                                     const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy, dec_stream stream) {
+    if (!corr != !rs) return harp_err(HARP_ERR_INVALID_ARG, "cuda int8 gemm (fused): a correction needs both corr and rs");
+    if (!usable()) return harp_err(HARP_ERR_UNSUPPORTED, "cuda int8 gemm: the fused kernel needs an sm_90 device (Hopper)");
+    if (rows < 1 || m < 1 || kpad < 16 || kpad % 16 || ldq < kpad || ldq % 16 || ldw < kpad || ldw % 16 || ldy < m ||
+        (uintptr_t)Q % 16 || (uintptr_t)W % 16)
+        return harp_err(HARP_ERR_SHAPE, "cuda int8 gemm (fused): rows %d, m %d, kpad %d, ldq %d, ldw %d, ldy %d (kpad and the leading "
+                                        "dimensions multiples of 16, operands 16-byte aligned)", rows, m, kpad, ldq, ldw, ldy);
+    const int c = cluster_shape(), cx = c / 10, cy = c % 10;
+    CUtensorMap tq, tw;
+    if (!tile_map(&tq, Q, kpad, rows, ldq, kBM / cx) || !tile_map(&tw, W, kpad, m, ldw, kBN / cy))
+        return harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): cuTensorMapEncodeTiled refused rows %d, m %d, kpad %d", rows, m, kpad);
+    const int kb = (kpad + kBK - 1) / kBK;
+    cudaStream_t st = (cudaStream_t)stream;
+    const cudaError_t e = c == 11   ? launch<1, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
+                          : c == 21 ? launch<2, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
+                          : c == 12 ? launch<1, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
+                                    : launch<2, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): %s", cudaGetErrorString(e));
+}

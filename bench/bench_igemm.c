@@ -3,9 +3,9 @@
  * Llama-2-7B linear shapes. Both take the same fp16 activations X [batch][k] and write fp32 Y [batch][m]:
  *   fp16   cublasGemmEx fp16 × fp16 → fp32 (CUBLAS_COMPUTE_32F), the weight a dense fp16 [m][k];
  *   int8   dec_ilinear, the library's path: dec_aq_rows (per-token int8 codes + scales, A8 or A4), then
- *          from DEC_IGEMM_EPI_MIN_ROWS rows on Hopper dec_igemm_epi (wgmma int8 GEMM with the scales
- *          applied in its epilogue → fp32), else dec_igemm (cuBLAS int8 × int8 → int32) → dec_iepi; the
- *          weight int8 [m][kpad].
+ *          where dec_igemm_epi_pays dec_igemm_epi (wgmma int8 GEMM with the scales applied in its
+ *          epilogue → fp32), else dec_igemm (cuBLAS int8 × int8 → int32) → dec_iepi; the weight int8
+ *          [m][kpad].
  * Warm (the same buffers every call), each time the median over --reps event-timed runs of --calls
  * back-to-back calls on one stream; the parts are also timed alone: quant_ms, the cuBLAS pieces gemm_ms
  * and epilogue_ms (cublas_ms = quant + gemm + epilogue, the three-kernel path), fused_ms (dec_igemm_epi
@@ -133,7 +133,7 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
             const double tf = dec_igemm_epi_available() ? bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls) : -1e3;
             const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
-            const int fused = p.rows >= DEC_IGEMM_EPI_MIN_ROWS && tf > 0;
+            const int fused = dec_igemm_epi_pays(p.rows, m);
             if (o->json)
                 printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
                        "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
@@ -173,10 +173,10 @@ static const char k_usage[] =
     "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
     "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
     "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
-    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 2x2)\n";
+    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 1x1)\n";
 
 int bench_igemm(int argc, char **argv) {
-    iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "2x2"};
+    iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1"};
     const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
     int gpu = 0;
     for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */

@@ -57,6 +57,11 @@ for stage in "$@"; do
         --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4 --pos $pos --reps 20 2>&1 |
         grep '"path"' | sed "s/^/kv4_engine=$e /" | tee -a "$OUT/kvctx.jsonl"
     done; done ;;
+  mkrtn)   # a W4A4KV4 folder with per-channel INT4 weights (RTN, Hadamard; the CUDA backend's integer prefill takes its linears),
+           # made here in seconds: later stages' test_gpu_packed and ppl see it as an extra model
+    [ -d "$M/rl_w4a4kv4_rtn" ] || timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize -m "$M/ref-llama" \
+      --method wakv --w-bits 4 --a-bits 4 --kv-bits 4 --w-quant rtn --rotation hadamard --hessians /tmp/rl_hess \
+      --calib "$S/data/ref-corpus/calib.txt" -o "$M/rl_w4a4kv4_rtn" -q 2>&1 | tail -2 ;;
   mkwakv)   # W/A/KV folders made here (issue 14 / 15 on the CUDA backend): ref-llama W4A4KV4 (GPTQ) and W2A4KV4 (LDP, fit (a)),
             # stories260K the same; Hadamard R1/R2, online R3/R4/Ro, QuaRot's fixed clip ratios
     ST="$M/stories260K/stories260K.bin"; head -c 100000 "$S/data/tinystories/val_head.txt" > /tmp/st_calib.txt
@@ -217,7 +222,11 @@ PY
     done
     [ -n "${IGEMM_ARGS:-}" ] && timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json $IGEMM_ARGS 2>&1 |
       tee "$OUT/igemm.jsonl" | brief
-    HARP_TEST_ONLY=${WGMMA_PACKED_ONLY:-ref-llama W} GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests ;;
+    HARP_TEST_ONLY=${WGMMA_PACKED_ONLY:-rl_w4a4kv4_rtn} GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests
+    for m in $extra; do for i8 in 0 1 0 1; do   # the integer prefill against the fake-quantized one, whole-file ppl, alternating
+      HARP_CUDA_INT8=$i8 /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json \
+        -m "$m" -f "$T" 2>&1 | grep -o '"ppl": [0-9.]*\|"tok_per_s": [0-9.]*\|"tokens_per_s": [0-9.]*\|wall [0-9.]* s' | paste -sd' ' | sed "s|^|$(basename $m) int8=$i8: |"
+    done; done ;;
   igemm)   # issue 14 acceptance 4: INT8 prefill GEMM vs cuBLAS fp16 (Llama-2-7B shapes, batch 1/16/512), 4-bit KV cache at ctx 4096
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json 2>&1 | tee "$OUT/igemm.jsonl"
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes f16,int4 \

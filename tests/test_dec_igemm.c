@@ -317,7 +317,7 @@ static void gpu_planes(cublasHandle_t h, harp_rng *r) {
     int32_t *c = calloc((size_t)rows * ldc, sizeof(int32_t));
     fill_rows(r, x, (size_t)rows * n, 3);
     CHECK_OK(dec_iweights_from_qplanes(&q, "test", w, kp, sw));
-    CHECK_OK(dec_iweights_upload(&q, "test", &dw, &dsw, NULL));
+    CHECK_OK(dec_iweights_upload(&q, "test", NULL, &dw, &dsw, NULL));
     for (int a = 0; a < 2; a++) {
         const int qmax = a ? 7 : 127;
         CHECK_OK(dec_aq_rows_ref(x, rows, n, n, qmax, 1.0f, qa, kp, sa));
@@ -370,7 +370,7 @@ static void gpu_int8_codes(cublasHandle_t h, harp_rng *r, int rows, int m, int k
     CHECK_MSG(!qb && !sb && !cb && !yb, "int8 codes %d-bit %s, rows %d, %dx%d: differing bytes: codes %d, scales %d, corr %d, Y %d", bits,
               sym ? "sym" : "asym", rows, m, k, qb, sb, cb, yb);
     printf("gpu int8 codes A%d %s rows %3d %4dx%-5d: dec_aq_int8 + dec_igemm_scaled (%s) %s (tolerance 0)\n", bits, sym ? "sym " : "asym",
-           rows, m, k, rows >= DEC_IGEMM_EPI_MIN_ROWS && dec_igemm_epi_available() ? "fused" : "cuBLAS",
+           rows, m, k, dec_igemm_epi_pays(rows, m) ? "fused" : "cuBLAS",
            qb || sb || cb || yb ? "DIFFER" : "bit-identical");
     cudaFree(dx), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dw), cudaFree(dq), cudaFree(dcorr), cudaFree(drs), cudaFree(dc);
     free(x), free(wf), free(sa), free(sw), free(y), free(q), free(w), free(c), free(corr), free(rs);

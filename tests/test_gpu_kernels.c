@@ -671,13 +671,14 @@ int main(void) {
     test_aquant(3, 0, 128, 0.95f, 9, 512);
     test_aquant(2, 1, 64, 1.0f, 3, 172 * 64);
     const int kvb[] = {2, 3, 4, 8};
+    dec_set_attn_kv4_planes(0);   /* the generic kernel for every format first */
     for (int i = 0; i < 4; i++) {
         test_kv_quant(kvb[i], 0, 1, 8, 2, 64, 0);
         test_kv_quant(kvb[i], 1, 1, 4, 4, 128, 0);
     }
     test_kv_quant(4, 0, 2, 8, 4, 64, 20);    /* groups of two heads, a window */
     test_kv_quant(4, 0, 1, 6, 3, 40, 0);     /* head_dim the engine kernels do not take */
-    /* the engine's 4-bit kernel over the planes (4-bit asymmetric, a group per kv head; opt-in): decode
+    /* the engine's 4-bit kernel over the planes (4-bit asymmetric, a group per kv head; the default): decode
        plans of head_dim 32 / 64 / 128, GQA groups 1 / 4 / 8, a window; the other formats fall back */
     dec_set_attn_kv4_planes(1);
     test_kv_quant(4, 0, 1, 8, 2, 64, 0);
@@ -685,7 +686,6 @@ int main(void) {
     test_kv_quant(4, 0, 1, 8, 1, 32, 20);
     test_kv_quant(4, 0, 2, 8, 4, 64, 20);    /* groups of two heads: the generic kernel */
     test_kv_quant(3, 0, 1, 8, 2, 64, 0);     /* 3 bits: the generic kernel */
-    dec_set_attn_kv4_planes(0);
     test_elementwise(1);
     test_elementwise(173 * 5);
     test_elementwise(33 * 1537);

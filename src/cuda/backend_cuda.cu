@@ -85,10 +85,11 @@ struct cuda_packed {
 };
 
 // A W/A/KV group whose input is quantized (g->act_q, whole rows, fp32 scales) and whose weights are
-// per-channel INT2/3/4 without transforms or scale vectors also keeps its codes as int8 [m][kpad]
-// (code − zero), their scales and row sums (decode.h, dec_aq_int8): prefill (more than kDecRows rows)
+// per-channel INT2/3/4 without transforms or an input scale vector also keeps its codes as int8 [m][kpad]
+// (code − zero), their scales (times out_mul) and row sums (decode.h, dec_aq_int8): prefill (more than kDecRows rows)
 // multiplies the activation codes by them on the int8 tensor cores; decode keeps the packed GEMV on
-// the fake-quantized input, which reads half the bytes at 4 bits. HARP_CUDA_INT8=0: never.
+// the fake-quantized input, which reads half the bytes at 4 bits. Opt-in (HARP_CUDA_INT8=1, read at
+// load) until it has run on a device: its kernels have (bit-identical to their twins), this wiring not.
 struct cuda_int8 {
     int8_t *w;
     float *sw;
@@ -364,8 +365,9 @@ int dense_as_f16(const harp_lgroup *g) {
 // The integer prefill's operands of g (cuda_int8) where g qualifies; otherwise nothing.
 harp_status int8_load(const harp_lgroup *g, const harp_qtensor *t, const char *what, cuda_group *h) {
     const harp_aq_fmt *f = g->act_q ? &g->act_q->fmt : NULL;
-    if (!f || !env_on("HARP_CUDA_INT8") || (f->group && f->group != g->in) || f->scale_f16 || t->xf.rot_in || t->xf.rot_out ||
-        t->xf.in_mul || t->xf.out_mul)
+    const char *on = getenv("HARP_CUDA_INT8");   // opt-in until it has run on a device (docs/gpu.md)
+    if (!f || !on || strcmp(on, "1") || (f->group && f->group != g->in) || f->scale_f16 || t->xf.rot_in || t->xf.rot_out ||
+        t->xf.in_mul)
         return HARP_OK;
     // INT2/3/4: code − zero always fits int8 (an 8-bit asymmetric weight's may not: the packed path)
     const int bits = dl_int_bits(t->type);
@@ -376,7 +378,9 @@ harp_status int8_load(const harp_lgroup *g, const harp_qtensor *t, const char *w
     h->i8 = (cuda_int8 *)harp_xcalloc(1, sizeof *h->i8, "cuda int8 group");
     if (!h->i8) return HARP_ERR_OOM;
     h->i8->kpad = dec_ikpad(q.n);
-    return dec_iweights_upload(&q, what, &h->i8->w, &h->i8->sw, !f->sym && f->bits == 8 ? &h->i8->rs : NULL);
+    // out_mul (the folder's per-channel scales ⊙ slice scales) goes into the column scales: one fp32
+    // rounding earlier than the CPU's product, which applies it after the sum
+    return dec_iweights_upload(&q, what, t->xf.out_mul, &h->i8->w, &h->i8->sw, !f->sym && f->bits == 8 ? &h->i8->rs : NULL);
 }
 
 harp_status load_group(harp_backend *b, const harp_lgroup *g, void **handle) {
@@ -1026,9 +1030,9 @@ harp_status attn_batch(cublasHandle_t blas, cudaStream_t st, cuda_ws *w, void **
 }
 
 // A layer's quantized cache that the engine's 4-bit attention kernel reads in place (dec_attn_kv4_planes):
-// K and V 4-bit asymmetric, one group per kv head, fp16 scales, while dec_attn_kv4_planes_on() (opt-in
-// until the path has run on a device); otherwise and for every other format the generic kernel decodes
-// the planes (hc_attn_decode_aq).
+// K and V 4-bit asymmetric, one group per kv head, fp16 scales, while dec_attn_kv4_planes_on() (on unless
+// HARP_CUDA_KV4_ENGINE=0: 1.065× the fp16 cache at ctx 4 096 on an H100, docs/results/wakv.md); otherwise and for
+// every other format the generic kernel decodes the planes (hc_attn_decode_aq).
 bool kv4_engine(const harp_kv_cache *kv, int layer, const harp_dims *d) {
     if (!dec_attn_kv4_planes_on()) return false;
     for (int which = 0; which < 2; which++) {

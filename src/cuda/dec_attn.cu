@@ -991,9 +991,9 @@ extern "C" harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float 
 static int g_kv4_planes = -1;   // -1: HARP_CUDA_KV4_ENGINE not read yet
 extern "C" int dec_attn_kv4_planes_on(void) {
     int on = __atomic_load_n(&g_kv4_planes, __ATOMIC_RELAXED);
-    if (on < 0) {
+    if (on < 0) {   // on unless HARP_CUDA_KV4_ENGINE=0 (A/B against the generic kernel)
         const char *e = getenv("HARP_CUDA_KV4_ENGINE");
-        on = e && !strcmp(e, "1");
+        on = !(e && !strcmp(e, "0"));
         __atomic_store_n(&g_kv4_planes, on, __ATOMIC_RELAXED);
     }
     return on;

@@ -280,7 +280,8 @@ extern "C" harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, cons
     return launched("epilogue");
 }
 
-extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw, int32_t **rs) {
+extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, const float *mul, int8_t **W, float **sw,
+                                           int32_t **rs) {
     *W = nullptr, *sw = nullptr;
     if (rs) *rs = nullptr;
     const int kpad = dec_ikpad(q->n);
@@ -288,6 +289,7 @@ extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *wha
     float *hs = (float *)malloc(sizeof(float) * (size_t)q->m);
     int32_t *hr = (int32_t *)malloc(sizeof(int32_t) * (size_t)q->m);
     harp_status st = hw && hs && hr ? dec_iweights_from_qplanes(q, what, hw, kpad, hs) : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
+    for (int32_t j = 0; st == HARP_OK && mul && j < q->m; j++) hs[j] *= mul[j];
     for (int32_t j = 0; st == HARP_OK && rs && j < q->m; j++) {
         int32_t t = 0;
         for (int c = 0; c < kpad; c++) t += hw[(size_t)j * kpad + c];
@@ -319,8 +321,7 @@ extern "C" harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw,
 extern "C" harp_status dec_igemm_scaled(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad,
                                         const float *sa, const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy,
                                         int32_t *ws_c, dec_stream stream) {
-    if (rows >= DEC_IGEMM_EPI_MIN_ROWS && dec_igemm_epi_available())
-        return dec_igemm_epi(Q, ldq, rows, W, ldw, m, kpad, sa, sw, corr, rs, Y, ldy, stream);
+    if (dec_igemm_epi_pays(rows, m)) return dec_igemm_epi(Q, ldq, rows, W, ldw, m, kpad, sa, sw, corr, rs, Y, ldy, stream);
     const int ldc = dec_ildc(m);
     HARP_TRY(dec_igemm(blas, Q, ldq, rows, W, ldw, m, kpad, ws_c, ldc, stream));
     return dec_iepi(ws_c, ldc, rows, m, sa, sw, corr, rs, Y, 0, ldy, stream);

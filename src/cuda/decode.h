@@ -523,22 +523,25 @@ int dec_igemm_epi_available(void);
  * (1x1, 2x1, 1x2, 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not depend on
  * it. For the tests and the bench's A/B. */
 void dec_set_igemm_cluster(int cx, int cy);
-/* Rows from which dec_ilinear takes dec_igemm_epi (where available): its 128-row tiles waste the tensor
- * cores on fewer rows, where cuBLAS picks narrower ones. */
+/* Whether dec_igemm_scaled takes dec_igemm_epi for rows × m: on Hopper, from DEC_IGEMM_EPI_MIN_ROWS rows
+ * (its 128-row tiles waste the tensor cores on fewer, where cuBLAS picks narrower ones) while its tiles
+ * fit one wave of the multiprocessors (beyond, cuBLAS's int8 kernel and the separate epilogue measured
+ * faster). */
 #define DEC_IGEMM_EPI_MIN_ROWS 64
+int dec_igemm_epi_pays(int rows, int m);
 /* dec_iweights_from_qplanes, then the int8 [m][dec_ikpad(n)] weights and the scales uploaded once into
- * device buffers allocated here (*W, *sw; cudaFree them), and when rs != NULL each row's sum Σ_c W[j][c]
- * (*rs, the zero-point term of dec_aq_int8). */
-harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, int8_t **W, float **sw, int32_t **rs);
-/* Y fp32 = dec_iepi_ref(Q·Wᵀ) by the best path here: dec_igemm_epi from DEC_IGEMM_EPI_MIN_ROWS rows on
- * Hopper, else dec_igemm into ws_c (int32 [rows][dec_ildc(m)]) and dec_iepi. */
+ * device buffers allocated here (*W, *sw; cudaFree them; with mul != NULL the scales times mul[j], e.g. a
+ * tensor's out_mul), and when rs != NULL each row's sum Σ_c W[j][c] (*rs, the zero-point term of
+ * dec_aq_int8). */
+harp_status dec_iweights_upload(const dec_qplanes *q, const char *what, const float *mul, int8_t **W, float **sw, int32_t **rs);
+/* Y fp32 = dec_iepi_ref(Q·Wᵀ) by the best path here: dec_igemm_epi where dec_igemm_epi_pays, else
+ * dec_igemm into ws_c (int32 [rows][dec_ildc(m)]) and dec_iepi. */
 harp_status dec_igemm_scaled(void *blas, const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad,
                              const float *sa, const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy,
                              int32_t *ws_c, dec_stream stream);
 /* The three in a row: X (fp32 or fp16) → Y fp32. ws_q: int8 [rows][dec_ikpad(k)], ws_sa: [rows],
- * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). From
- * DEC_IGEMM_EPI_MIN_ROWS rows on a Hopper device the GEMM and the epilogue are dec_igemm_epi (same bits,
- * ws_c unused). */
+ * ws_c: int32 [rows][dec_ildc(m)]; W: int8 [m][dec_ikpad(k)], sw [m] (device). The GEMM and the epilogue
+ * by dec_igemm_scaled (the same bits either way). */
 harp_status dec_ilinear(void *blas, const int8_t *W, const float *sw, int m, int k, const void *X, int x_f16, int ldx, int rows,
                         int qmax, float clip, float *Y, int ldy, int8_t *ws_q, float *ws_sa, int32_t *ws_c, dec_stream stream);
 /* dec_rope_kv / dec_attn with the 4-bit cache (kc, vc: B·dec_kv4_layout(s).seq_bytes bytes each);
@@ -552,8 +555,8 @@ harp_status dec_attn_kv4(const dec_attn_shape *s, const float *q, const void *kc
  * group per kv head, fp16 scales: harp_kv_planes of the layer's cache row 0): codes [row][n_kv][hd/2],
  * scale16 and zero [row][n_kv]; sequence b's position 0 at cache row s->seq_row[b] (device memory,
  * required). The same kernel and arithmetic as dec_attn_kv4 (variant 0). dec_attn_kv4_planes_on: whether
- * the CUDA backend takes it for such caches (HARP_CUDA_KV4_ENGINE=1, read once; off by default until it
- * has run on a device); dec_set_attn_kv4_planes sets it for the process (tests). */
+ * the CUDA backend takes it for such caches (on; HARP_CUDA_KV4_ENGINE=0, read once, turns it off for A/B);
+ * dec_set_attn_kv4_planes sets it for the process (tests). */
 struct harp_aq_planes;
 harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float *q, const struct harp_aq_planes *k,
                                 const struct harp_aq_planes *v, int B, const int32_t *pos, float *out, float *workspace,

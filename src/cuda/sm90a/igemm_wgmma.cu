@@ -29,7 +29,9 @@ namespace {
 
 constexpr int kBM = 128, kBN = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
 constexpr int kStages = 5;
-constexpr int kDefaultCluster = 22;   // CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2 for A/B
+// CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2 for A/B. Measured (H100, batch 512,
+// the Llama-2-7B shapes): 1x1 fastest; 2x1 / 1x2 2.1–3.4× slower, 2x2 up to 8× (docs/results/wakv.md).
+constexpr int kDefaultCluster = 11;
 constexpr int kThreads = 384;
 constexpr int kTileBytes = kBM * kBK;             // A and B tiles are both 128 × 128 bytes
 constexpr size_t kSmem = (size_t)kStages * 2 * kTileBytes + 2 * kStages * sizeof(uint64_t) + 1024;
@@ -304,6 +306,21 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
 }  // namespace
 
 extern "C" int dec_igemm_epi_available(void) { return usable(); }
+
+// Measured (H100, batch 512, docs/results/wakv.md): faster than cuBLAS + dec_iepi while its 128 × 128
+// tiles fill at most one wave of the multiprocessors (4 096 × 4 096: 23.9 against 31.6 µs; 4 096 ×
+// 11 008: 45.6 against 70.6 µs), slower beyond (12 288 × 4 096, three waves: 91.4 against 74.9 µs).
+extern "C" int dec_igemm_epi_pays(int rows, int m) {
+    static int sms = 0;
+    if (!usable() || rows < DEC_IGEMM_EPI_MIN_ROWS) return 0;
+    if (!__atomic_load_n(&sms, __ATOMIC_RELAXED)) {
+        int dev = 0, n = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) n = 1;
+        cudaGetLastError();
+        __atomic_store_n(&sms, n, __ATOMIC_RELAXED);
+    }
+    return (long)((m + kBN - 1) / kBN) * ((rows + kBM - 1) / kBM) <= (long)__atomic_load_n(&sms, __ATOMIC_RELAXED);
+}
 
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {
     if ((cx == 1 || cx == 2) && (cy == 1 || cy == 2)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);

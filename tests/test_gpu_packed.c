@@ -41,6 +41,7 @@
 #include "model/kernels.h"
 #include "model/model.h"
 #include "ctx_compare.h"
+#include "exact_sum_backend.h"
 #include "test_util.h"
 #include "wakv_exec_util.h"
 
@@ -132,13 +133,17 @@ static double cpu_order_noise(harp_model *m) {
     return worst;
 }
 
-/* 1. and 2. for a W/A/KV model (its own KV-cache type on both backends), bound max(1e-3, 2·noise). */
+/* 1. and 2. for a W/A/KV model (its own KV-cache type on both backends), bound max(1e-3, 2·noise), noise
+ * the larger of the CPU's batch-vs-one-token difference and the exactly summed forward's difference from
+ * the CPU (exact_sum_backend.h): on a folder whose two CPU orders happen not to part within the span
+ * (ref-llama W4A4KV4 RTN folder: 6.3e-7) the GPU's own rounding still may, as an exact summation does
+ * (0.11 on that folder, 0.16 on the slot model below, stories260K 0.105: test_model_wakv_exec). */
 static void compare_wakv(harp_model *m, const char *name) {
     const int V = m->cfg.vocab_size;
     harp_backend *g = NULL;
     CHECK_OK(harp_backend_cuda_create(0, &g));
     if (!g) return;
-    const double noise = cpu_order_noise(m), tol = fmax(1e-3, 2 * noise);
+    const double order = cpu_order_noise(m), exact = exact_sum_noise(m), noise = fmax(order, exact), tol = fmax(1e-3, 2 * noise);
     harp_ctx *cg = NULL, *cc = NULL;
     CHECK_OK(ctx_on(m, g, HARP_QTYPE_F32, &cg));
     CHECK_OK(ctx_on(m, NULL, HARP_QTYPE_F32, &cc));
@@ -147,8 +152,8 @@ static void compare_wakv(harp_model *m, const char *name) {
     if (cg && cc) {
         const ctx_cmp r = ctx_compare(cc, cg, V, 16, 64, 128);
         printf("%s (KV cache %s): logits rel L2 gpu vs cpu: prompt %.3g, 64 decode steps max %.3g at step %d, first %.3g (bound %.3g; "
-               "the CPU's batch vs one-token order: %.3g); greedy 128: %d identical",
-               name, harp_qtype_name(kvt), r.prompt, r.dec, r.dec_at, r.dec_first, tol, noise, r.same);
+               "the CPU's batch vs one-token order: %.3g, exactly summed: %.3g); greedy 128: %d identical",
+               name, harp_qtype_name(kvt), r.prompt, r.dec, r.dec_at, r.dec_first, tol, order, exact, r.same);
         if (r.div >= 0) printf(", first divergence at step %d, cpu top-2 gap %.3g relative", r.div, r.gap);
         printf("\n");
         CHECK_MSG(r.prompt <= tol && r.dec <= tol, "%s: logits differ (prompt %.3g, decode %.3g)", name, r.prompt, r.dec);

@@ -8,8 +8,12 @@
  *     and takes the bytes its format says;
  *  4. W4A4KV4 (Hadamard, RTN weights): the one-token decode path (the cache read back row by row)
  *     agrees with the batched window path; perplexity reported;
- *  5. bad settings are refused with one line. */
+ *  5. bad settings are refused with one line;
+ *  6. the exactly summed forward (exact_sum_backend.h, test_gpu_packed's sensitivity reference): within
+ *     1e-5 of the CPU on the unquantized model (the helper is right), and how far it parts from the CPU
+ *     with W4A4KV4 (reported: the step-function sensitivity a GPU bound has to allow). */
 #include "model/model_internal.h"
+#include "exact_sum_backend.h"
 #include "wakv_exec_util.h"
 
 static const char *const kinds[] = {"none", "random", "hadamard", "gsr"};
@@ -203,6 +207,21 @@ static void check_refusals(const char *model) {
     harp_model_free(m);
 }
 
+static void check_exact_sums(const char *model) {
+    harp_model *m0 = wx_open(model, NULL);
+    wx_cfg c = {HARP_WAKV_ROT_HADAMARD, 0, 1, 4, 4, 4, 1.0f};
+    harp_model *m = wx_open(model, &c);
+    CHECK(m0 && m);
+    if (m0 && m) {
+        const double e0 = exact_sum_noise(m0), e = exact_sum_noise(m);
+        printf("exactly summed forward vs the CPU, 80 positions: unquantized %.3g (tolerance 1e-5), W4A4KV4 hadamard (RTN) %.3g "
+               "(reported)\n", e0, e);
+        CHECK_MSG(e0 <= 1e-5, "exact-sum forward of the unquantized model: %.3g from the CPU", e0);
+        CHECK(isfinite(e));
+    }
+    harp_model_free(m0), harp_model_free(m);
+}
+
 int main(int argc, char **argv) {
     harp_set_log_level(HARP_LOG_NONE);
     int ref = argc > 1 && !strcmp(argv[1], "ref-llama");
@@ -223,6 +242,7 @@ int main(int argc, char **argv) {
     check_w4a4kv4(model, ids, ref ? 128 : len);
     check_refusals(model);
     check_backend_refuses(model);
+    check_exact_sums(model);
     harp_free(ids);
     return t_done();
 }

@@ -26,7 +26,7 @@ typedef struct es_cache {
 } es_cache;
 static es_cache es_c;
 
-static harp_status es_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *h, const float *X, int rows,
+static inline harp_status es_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g, const void *h, const float *X, int rows,
                              float *const *Y) {
     (void)b, (void)ws, (void)h;
     int i = 0;
@@ -51,7 +51,7 @@ static harp_status es_linear(harp_backend *b, harp_ws *ws, const harp_lgroup *g,
     return HARP_OK;
 }
 
-static void es_reset(void) {
+static inline void es_reset(void) {
     for (int i = 0; i < es_c.n; i++) free(es_c.wt[i]), free(es_c.bias[i]);
     memset(&es_c, 0, sizeof es_c);
 }
@@ -60,7 +60,7 @@ static void es_reset(void) {
  * logits and the exactly summed forward's (its own KV-cache type on both). The model's weights on every
  * backend are unloaded at the end (the model keeps a record per backend: this one's must not outlive
  * the call's use of it). */
-static double exact_sum_noise(harp_model *m) {
+static inline double exact_sum_noise(harp_model *m) {
     static harp_backend_i vt;
     static harp_backend eb;   /* static, refs −1: never destroyed, like the CPU instance */
     vt = *harp_backend_cpu()->vt;

@@ -137,7 +137,7 @@ static double cpu_order_noise(harp_model *m) {
  * the larger of the CPU's batch-vs-one-token difference and the exactly summed forward's difference from
  * the CPU (exact_sum_backend.h): on a folder whose two CPU orders happen not to part within the span
  * (ref-llama W4A4KV4 RTN folder: 6.3e-7) the GPU's own rounding still may, as an exact summation does
- * (0.11 on that folder, 0.16 on the slot model below, stories260K 0.105: test_model_wakv_exec). */
+ * (0.11 on that folder; ref-llama W4A4KV4 with clip 1: 0.16, stories260K 0.105: test_model_wakv_exec). */
 static void compare_wakv(harp_model *m, const char *name) {
     const int V = m->cfg.vocab_size;
     harp_backend *g = NULL;

@@ -339,8 +339,8 @@ static void gpu_planes(cublasHandle_t h, harp_rng *r) {
 }
 
 /* dec_aq_int8 against dec_aq_int8_ref (codes, scales, zero-point terms: tolerance 0), then
- * dec_igemm_scaled with the zero-point term (the fused kernel from DEC_IGEMM_EPI_MIN_ROWS rows on Hopper,
- * cuBLAS + epilogue below) against dec_igemm_ref + dec_iepi_ref. */
+ * dec_igemm_scaled with the zero-point term (the fused kernel where dec_igemm_epi_pays, else cuBLAS +
+ * epilogue) against dec_igemm_ref + dec_iepi_ref. */
 static void gpu_int8_codes(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int bits, int sym) {
     const harp_aq_fmt f = {.bits = bits, .sym = sym, .group = 0, .clip = 0.95f, .scale_f16 = 0};
     const int kp = dec_ikpad(k), ldc = dec_ildc(m);

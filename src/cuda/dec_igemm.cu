@@ -287,8 +287,9 @@ extern "C" harp_status dec_iweights_upload(const dec_qplanes *q, const char *wha
     const int kpad = dec_ikpad(q->n);
     int8_t *hw = (int8_t *)malloc((size_t)q->m * (size_t)kpad);
     float *hs = (float *)malloc(sizeof(float) * (size_t)q->m);
-    int32_t *hr = (int32_t *)malloc(sizeof(int32_t) * (size_t)q->m);
-    harp_status st = hw && hs && hr ? dec_iweights_from_qplanes(q, what, hw, kpad, hs) : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
+    int32_t *hr = rs ? (int32_t *)malloc(sizeof(int32_t) * (size_t)q->m) : nullptr;
+    harp_status st = hw && hs && (hr || !rs) ? dec_iweights_from_qplanes(q, what, hw, kpad, hs)
+                                             : harp_err(HARP_ERR_OOM, "%s: out of host memory", what);
     for (int32_t j = 0; st == HARP_OK && mul && j < q->m; j++) hs[j] *= mul[j];
     for (int32_t j = 0; st == HARP_OK && rs && j < q->m; j++) {
         int32_t t = 0;

@@ -244,24 +244,27 @@ static void fill_ldp(uint8_t *p, size_t m, size_t n, harp_rng *rng) {
 static void emit(bench_ctx *b, int k, const char *regime, double sec, double fp32_sec,
                  double fp16_sec, size_t bytes, size_t copies) {
     double gbps = (double)bytes / sec / 1e9;
-    double s32 = fp32_sec > 0 ? fp32_sec / sec : 0, s16 = fp16_sec > 0 ? fp16_sec / sec : 0;
+    /* a ratio whose baseline was not run this time is null (JSON) or "-" (text), never 0 */
+    char r32[32] = "null", r16[32] = "null", t32[32] = "    -", t16[32] = "    -";
+    if (fp32_sec > 0) snprintf(r32, sizeof r32, "%.4g", fp32_sec / sec), snprintf(t32, sizeof t32, "%5.2f", fp32_sec / sec);
+    if (fp16_sec > 0) snprintf(r16, sizeof r16, "%.4g", fp16_sec / sec), snprintf(t16, sizeof t16, "%5.2f", fp16_sec / sec);
     if (b->json) {
         printf("{\"bench\":\"gemv\",\"kind\":\"%s\",\"m\":%d,\"n\":%d,\"regime\":\"%s\","
-               "\"threads\":%d,\"seconds\":%.9g,\"gbps\":%.4g,\"speedup_vs_fp32\":%.4g,"
-               "\"speedup_vs_fp16\":%.4g,\"stored_bytes\":%zu,\"working_set_bytes\":%zu,"
+               "\"threads\":%d,\"seconds\":%.9g,\"gbps\":%.4g,\"speedup_vs_fp32\":%s,"
+               "\"speedup_vs_fp16\":%s,\"stored_bytes\":%zu,\"working_set_bytes\":%zu,"
                "\"llc_bytes\":%lld,\"llc_source\":\"%s\",\"fused_transforms\":%s,\"isa\":\"%s\"}\n",
-               kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, s32, s16, bytes,
+               kind_name[k], b->m, b->n, regime, b->threads, sec, gbps, r32, r16, bytes,
                bytes * copies, b->llc, b->llc_source,
                (k == K_E8P2 || k == K_RVQ3 || k == K_RVQ4 || k == K_E8P2_HARP || kind_q8(k) || kind_qtip(k)) ? "true" : "false",
                k == K_FP32   ? "openblas"
                : k == K_FP16 ? (b->simd16 ? "f16c" : "scalar")
                : kind_q8(k)  ? harp_qgemv_q8_isa()
-               : kind_ldp(k) ? harp_ldp_gemv_isa()
+               : kind_ldp(k) ? harp_ldp_gemv_isa(k == K_LDP2_A4)
                : kind_qtip(k) ? "trellis"
                              : harp_qgemv_isa());
     } else {
-        printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%5.2f vs fp32  x%5.2f vs fp16  (%zu copies, %.0f MB)\n",
-               regime, b->m, b->n, kind_name[k], sec * 1e3, gbps, s32, s16, copies,
+        printf("%-6s %5d x %-5d  %-10s %9.3f ms  %7.2f GB/s  x%s vs fp32  x%s vs fp16  (%zu copies, %.0f MB)\n",
+               regime, b->m, b->n, kind_name[k], sec * 1e3, gbps, t32, t16, copies,
                (double)(bytes * copies) / 1e6);
     }
     fflush(stdout);

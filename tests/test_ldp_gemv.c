@@ -1,6 +1,7 @@
 /* ldp2 GEMV kernels against their reference twins at awkward sizes: rows and widths that are not
  * multiples of the 16-column block (widths 172 and 1536 among them), per-channel, ragged and
- * unaligned groups; fp32 and int4 activations. Tolerance: the fast kernels sum in float, so each
+ * unaligned groups; fp32 and int4 activations (on AVX-512 the int4 kernel sums per level in integers
+ * where groups start on 64-column blocks, and falls back to the float kernel elsewhere). Tolerance: the fast kernels sum in float, so each
  * output may differ from the double reference by at most (n + 2)·2⁻²⁴·Σ_c |w_c x_c| (the standard
  * bound for a float sum of n products; the weights and the int4 codes are exact in both). */
 #include <math.h>
@@ -59,8 +60,11 @@ int main(void) {
     harp_rng_seed(&rng, 1515);
     static const int64_t shapes[][3] = {{1, 1, 0},     {7, 172, 0},   {7, 172, 128}, {33, 172, 32},  {5, 1536, 128},
                                         {9, 1536, 40}, {3, 1536, 0},  {17, 100, 12}, {2, 9, 4},      {64, 4096, 128},
-                                        {13, 300, 6},  {4, 1537, 128}};
+                                        {13, 300, 6},  {4, 1537, 128},
+                                        /* the int4 AVX-512 rows: groups of 64k columns, per channel, partial last blocks */
+                                        {19, 640, 64}, {2, 130, 64},   {5, 4100, 256}, {33, 1000, 192}, {3, 1601, 0},
+                                        {2, 11008, 0}, {17, 64, 0},    {1, 63, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(&rng, shapes[i][0], shapes[i][1], shapes[i][2]);
-    printf("ldp2 GEMV kernel: %s, %zu shapes\n", harp_ldp_gemv_isa(), sizeof shapes / sizeof shapes[0]);
+    printf("ldp2 GEMV kernels: %s (fp32), %s (int4), %zu shapes\n", harp_ldp_gemv_isa(0), harp_ldp_gemv_isa(1), sizeof shapes / sizeof shapes[0]);
     return t_done();
 }

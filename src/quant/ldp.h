@@ -111,7 +111,7 @@ harp_status harp_ldpb_loss(const harp_blk_dims *dm, const harp_blk_w *fp, const 
  * quantizer) defines it; the fast version (AVX2 where available) sums in float. */
 harp_status harp_ldp_gemv_a4_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y);
-/* "avx2" or "c": the kernel qt_ldp_gemv / harp_ldp_gemv_a4 run on this CPU. */
-const char *harp_ldp_gemv_isa(void);
+/* "avx512vnni", "avx2" or "c": the kernel qt_ldp_gemv (a4 = 0) / harp_ldp_gemv_a4 (a4 = 1) runs on this CPU. */
+const char *harp_ldp_gemv_isa(int a4);
 
 #endif

@@ -3,7 +3,8 @@
  * 2(c%4) of byte c/4) and levels (fp16, 4 per (row, group), non-decreasing). The value of code q in
  * group G of row r is (float)levels[r][4G + q]; the reference GEMV sums (double)w · x over the columns
  * in order — the definition of the format. The fast GEMV turns each group's 4 levels into a table
- * that one permute indexes with 8 codes at a time (AVX2; 32 codes per 8-byte load), summing in float. */
+ * that one permute indexes with 8 codes at a time (AVX2; 32 codes per 8-byte load), summing in float.
+ * With int4 activations on AVX-512 the codes are summed per level in integers instead (qt_ldp_avx512.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,8 +156,6 @@ static float ldp_dot_avx2(const harp_qtensor *w, int64_t r, const float *x) { re
 static int ldp_simd(void) { return 0; }
 #endif
 
-const char *harp_ldp_gemv_isa(void) { return ldp_simd() ? "avx2" : "c"; }
-
 /* y[r] = mul · dot(row r, x), rows over threads (each row one thread: thread-count independent). */
 static void ldp_rows(const harp_qtensor *w, const float *x, float *y, float mul) {
     const int simd = ldp_simd();
@@ -175,13 +174,18 @@ harp_status qt_ldp_gemv(const harp_qtensor *w, const float *x, float *y, int act
 
 static const harp_aq_fmt k_a4 = {.bits = 4, .sym = 1, .group = 0, .clip = 1.0f, .scale_f16 = 0};
 
-/* x → its int4 codes as exact floats (xq) and the per-token scale, with the reference or fast quantizer. */
-static harp_status a4_quantize(const float *x, int64_t n, int ref, float *xq, float *scale) {
+/* x → its int4 codes (as exact floats in xq and / or as bytes in xq8) and the per-token scale, with
+ * the reference or the fast quantizer. */
+static harp_status a4_quantize(const float *x, int64_t n, int ref, float *xq, int8_t *xq8, float *scale) {
     harp_aq_planes pl;
     HARP_TRY(harp_aq_planes_alloc(&k_a4, 1, n, &pl));
     harp_status st = ref ? harp_aq_quantize_ref(&k_a4, x, 1, n, n, &pl) : harp_aq_quantize(&k_a4, x, 1, n, n, &pl);
     if (!st) {
-        for (int64_t c = 0; c < n; c++) xq[c] = (float)harp_aq_code_get(pl.codes, c, 4, 1);
+        for (int64_t c = 0; c < n; c++) {
+            const int q = harp_aq_code_get(pl.codes, c, 4, 1);
+            if (xq) xq[c] = (float)q;
+            if (xq8) xq8[c] = (int8_t)q;
+        }
         *scale = pl.scale[0];
     }
     harp_aq_planes_free(&pl);
@@ -191,7 +195,7 @@ static harp_status a4_quantize(const float *x, int64_t n, int ref, float *xq, fl
 harp_status harp_ldp_gemv_a4_ref(const harp_qtensor *w, const float *x, float *y) {
     float *xq = harp_xmalloc((size_t)w->n * sizeof *xq, "ldp2 int4 activations");
     float s = 0.0f;
-    harp_status st = xq ? a4_quantize(x, w->n, 1, xq, &s) : HARP_ERR_OOM;
+    harp_status st = xq ? a4_quantize(x, w->n, 1, xq, NULL, &s) : HARP_ERR_OOM;
     for (int64_t r = 0; !st && r < w->m; r++) {
         const uint8_t *row = ldp_codes(w, r);
         double acc = 0;
@@ -206,10 +210,44 @@ harp_status harp_ldp_gemv_a4_ref(const harp_qtensor *w, const float *x, float *y
     return st;
 }
 
+static int ldp_a4_int(const harp_qtensor *w) { return qk_q8_simd() && qk_ldp_a4_fits(w); }
+
+/* (groups that do not start on 64-column blocks take the float kernel even where this says avx512vnni) */
+const char *harp_ldp_gemv_isa(int a4) { return a4 && qk_q8_simd() ? "avx512vnni" : ldp_simd() ? "avx2" : "c"; }
+
+enum { A4_CHUNK = 16 };   /* rows per scheduling unit: the result of a row does not depend on the split */
+
+/* Integer sums per level (qt_ldp_avx512.c); rows in chunks over the threads, each with its level scratch. */
+static harp_status ldp_a4_rows_int(const harp_qtensor *w, const float *x, float *y) {
+    const int64_t n = w->n, m = w->m, ng = w->n_groups, nb = qk_ldp_a4_blocks(n);
+    int8_t *xq = harp_xmalloc((size_t)n, "ldp2 int4 activations"), *xp = harp_xmalloc((size_t)(64 * nb), "ldp2 int4 activations");
+    int32_t *xg = harp_xmalloc(sizeof(int32_t) * 16 * (size_t)ng, "ldp2 int4 activations");
+    float s = 0.0f;
+    harp_status st = xq && xp && xg ? a4_quantize(x, n, 0, NULL, xq, &s) : HARP_ERR_OOM;
+    if (!st) {
+        qk_ldp_a4_prep(w, xq, xp, xg);
+        const int64_t chunks = (m + A4_CHUNK - 1) / A4_CHUNK;
+        int oom = 0;
+#pragma omp parallel if (m * n >= 65536) reduction(| : oom)
+        {
+            float *lv = harp_xmalloc(sizeof(float) * (size_t)(4 * ng + 16), "ldp2 level scratch");
+            oom = !lv;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < chunks; c++)
+                if (lv) qk_ldp_a4_rows_avx512(w, xp, xg, s, lv, y, c * A4_CHUNK, c * A4_CHUNK + A4_CHUNK < m ? c * A4_CHUNK + A4_CHUNK : m);
+            harp_free(lv);
+        }
+        if (oom) st = HARP_ERR_OOM;
+    }
+    harp_free(xq), harp_free(xp), harp_free(xg);
+    return st;
+}
+
 harp_status harp_ldp_gemv_a4(const harp_qtensor *w, const float *x, float *y) {
+    if (ldp_a4_int(w)) return ldp_a4_rows_int(w, x, y);
     float *xq = harp_xmalloc((size_t)w->n * sizeof *xq, "ldp2 int4 activations");
     float s = 0.0f;
-    harp_status st = xq ? a4_quantize(x, w->n, 0, xq, &s) : HARP_ERR_OOM;
+    harp_status st = xq ? a4_quantize(x, w->n, 0, xq, NULL, &s) : HARP_ERR_OOM;
     if (!st) ldp_rows(w, xq, y, s);
     harp_free(xq);
     return st;

@@ -131,6 +131,15 @@ harp_status qt_e8p_gemv(const harp_qtensor *w, const float *x, float *y, int act
 void qt_ldp_dequant_rows(const harp_qtensor *w, int64_t r0, int64_t r1, float *out, size_t ld);
 void qt_ldp_gemv_ref(const harp_qtensor *w, const float *x, float *y);
 harp_status qt_ldp_gemv(const harp_qtensor *w, const float *x, float *y, int act_q8);
+/* The int4-activation rows on AVX-512 (qt_ldp_avx512.c): usable when every group starts on a 64-column
+ * block (qk_ldp_a4_fits) and qk_q8_simd(). prep stores the int8 codes xq in the kernel's column order
+ * (xp: 64·qk_ldp_a4_blocks(n) bytes) and each group's lane sums (xg: 16·n_groups); rows [r0, r1) of
+ * y = s·W·xq then need lv, 4·n_groups + 16 floats of scratch. */
+int64_t qk_ldp_a4_blocks(int64_t n);
+int qk_ldp_a4_fits(const harp_qtensor *w);
+void qk_ldp_a4_prep(const harp_qtensor *w, const int8_t *xq, int8_t *xp, int32_t *xg);
+void qk_ldp_a4_rows_avx512(const harp_qtensor *w, const int8_t *xp, const int32_t *xg, float s, float *lv, float *y, int64_t r0,
+                           int64_t r1);
 /* levels plane rule: count fp16 values, finite, each run of 4 non-decreasing */
 harp_status qt_ldp_check_levels(const void *p, int64_t count, const char *file, const char *prefix, const char *suffix);
 void qt_trellis_decode(harp_qtensor *w);

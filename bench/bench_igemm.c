@@ -131,7 +131,15 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const double tg = bench_gpu_time_stream(o->s, o->reps, call_gemm, &p, o->calls);
             const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
             const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
-            const double tf = dec_igemm_epi_available() ? bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls) : -1e3;
+            /* the fused kernel with each tile order (decode.h, dec_set_igemm_raster), side by side */
+            double tf = -1e3, tfc = -1e3;
+            if (dec_igemm_epi_available()) {
+                dec_set_igemm_raster(1);
+                tf = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                dec_set_igemm_raster(0);
+                tfc = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                dec_set_igemm_raster(-1);
+            }
             const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
             const int fused = dec_igemm_epi_pays(p.rows, m);
             if (o->json)
@@ -139,16 +147,18 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
                        "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
                        "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
                        "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
-                       "\"cublas_fallbacks\": %d}\n",
+                       "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"cublas_fallbacks\": %d}\n",
                        m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
                        ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
-                       tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, dec_igemm_fallbacks());
+                       tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
+                       dec_igemm_fallbacks());
             else
                 printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
-                       "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16)%s\n",
+                       "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
+                       "channel tiles first %.4f ms, %.2fx)%s\n",
                        m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
                        ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
-                       tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0,
+                       tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
                        dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
             fflush(stdout);
         }
@@ -173,7 +183,9 @@ static const char k_usage[] =
     "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
     "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
     "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
-    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 1x1)\n";
+    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 1x1)\n"
+    "  the fused kernel is timed with both tile orders: row tiles first (fused_ms, the default) and\n"
+    "  output-channel tiles first (fused_cols_ms)\n";
 
 int bench_igemm(int argc, char **argv) {
     iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1"};

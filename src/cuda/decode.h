@@ -523,6 +523,11 @@ int dec_igemm_epi_available(void);
  * (1x1, 2x1, 1x2, 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not depend on
  * it. For the tests and the bench's A/B. */
 void dec_set_igemm_cluster(int cx, int cy);
+/* The order in which dec_igemm_epi's CTAs (clusters of one) take tiles: 1 the row tiles of one W tile
+ * together (the default; W passes through L2 once), 0 the output-channel tiles fastest (the order the
+ * measurements of the twenty-third session ran with); -1 back to the default / HARP_IGEMM_RASTER
+ * (rows, cols). The bits of Y do not depend on it. */
+void dec_set_igemm_raster(int rows_first);
 /* Whether dec_igemm_scaled takes dec_igemm_epi for rows × m: on Hopper, from DEC_IGEMM_EPI_MIN_ROWS rows
  * (its 128-row tiles waste the tensor cores on fewer, where cuBLAS picks narrower ones) while its tiles
  * fit one wave of the multiprocessors (beyond, cuBLAS's int8 kernel and the separate epilogue measured

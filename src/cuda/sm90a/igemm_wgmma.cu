@@ -155,7 +155,7 @@ template <int CX, int CY>
 __global__ void __launch_bounds__(kThreads, 1)
     igemm_wgmma_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tw, int rows, int m, int kblocks,
                        const float *__restrict__ sa, const float *__restrict__ sw, const int32_t *__restrict__ corr,
-                       const int32_t *__restrict__ rs, float *__restrict__ Y, int ldy) {
+                       const int32_t *__restrict__ rs, float *__restrict__ Y, int ldy, int rows_first) {
 #ifdef HARP_WGMMA
     extern __shared__ uint8_t smem_raw[];
     // the 128-byte swizzle repeats every 1 024 bytes and is applied to absolute addresses: align the ring
@@ -163,8 +163,17 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint8_t *sA = smem, *sB = smem + (size_t)kStages * kTileBytes;
     uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kTileBytes), *empty = full + kStages;
     const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-    const int j0 = blockIdx.x * kBN, r0 = blockIdx.y * kBM;
     constexpr int kCl = CX * CY;
+    // Which tile a CTA takes. The multiprocessors start CTAs in the order of their linear index, so with
+    // the row tiles fastest (rows_first, clusters of one CTA) the few row tiles of one W tile run at the
+    // same time and W goes through L2 once; with the channels fastest, a W tile's row tiles fall in
+    // different waves and a W larger than L2 is read from memory once per row tile.
+    int tj = blockIdx.x, tr = blockIdx.y;
+    if (kCl == 1 && rows_first) {
+        const int lin = blockIdx.x + blockIdx.y * gridDim.x;
+        tr = lin % gridDim.y, tj = lin / gridDim.y;
+    }
+    const int j0 = tj * kBN, r0 = tr * kBM;
     const int cx = kCl > 1 ? (int)cluster_id(0) : 0, cy = kCl > 1 ? (int)cluster_id(1) : 0;
     if (threadIdx.x == 0) {
         for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * (CX + CY - 1));
@@ -239,13 +248,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     if (kCl > 1) cluster_sync();
 #else
-    (void)tq, (void)tw, (void)rows, (void)m, (void)kblocks, (void)sa, (void)sw, (void)corr, (void)rs, (void)Y, (void)ldy;
+    (void)tq, (void)tw, (void)rows, (void)m, (void)kblocks, (void)sa, (void)sw, (void)corr, (void)rs, (void)Y, (void)ldy, (void)rows_first;
 #endif
 }
 
 PFN_cuTensorMapEncodeTiled_v12000 g_encode;
 int g_state;   // 0 not looked up, 1 usable (sm_90 device, encoder found), -1 not usable
 int g_cluster = -1;   // CX·10 + CY of the launches (dec_set_igemm_cluster; -1: not read yet)
+int g_raster = -1;    // 1 row tiles fastest, 0 channel tiles fastest (dec_set_igemm_raster; -1: not read yet)
 
 template <int CX, int CY>
 bool allow_smem() {
@@ -281,6 +291,17 @@ int cluster_shape() {
     return c;
 }
 
+// Row tiles fastest unless HARP_IGEMM_RASTER=cols (the order before the twenty-fourth session, for A/B).
+int raster() {
+    int r = __atomic_load_n(&g_raster, __ATOMIC_ACQUIRE);
+    if (r < 0) {
+        const char *e = getenv("HARP_IGEMM_RASTER");
+        r = !(e && !strcmp(e, "cols"));
+        __atomic_store_n(&g_raster, r, __ATOMIC_RELEASE);
+    }
+    return r;
+}
+
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {
     const cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)outer}, strides[1] = {(cuuint64_t)ld};
@@ -300,7 +321,7 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CX, at[0].val.clusterDim.y = CY, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = CX * CY > 1 ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy);
+    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster());
 }
 
 }  // namespace
@@ -325,6 +346,10 @@ extern "C" int dec_igemm_epi_pays(int rows, int m) {
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {
     if ((cx == 1 || cx == 2) && (cy == 1 || cy == 2)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);
     else if (!cx && !cy) __atomic_store_n(&g_cluster, -1, __ATOMIC_RELEASE);   // back to the default / environment
+}
+
+extern "C" void dec_set_igemm_raster(int rows_first) {
+    __atomic_store_n(&g_raster, rows_first < 0 ? -1 : rows_first ? 1 : 0, __ATOMIC_RELEASE);
 }
 
 extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, const float *sa,

@@ -53,7 +53,7 @@ static void compare(const char *model, const char *text, int ctx, int max_chunks
     harp_model_params mp = harp_model_default_params();
     mp.load_tokenizer = 0;
     CHECK_OK(harp_model_open(model, &mp, &r));
-    gp.kld_ref = r;
+    p.kld_ref = r;
     CHECK_OK(harp_eval_ppl_gpu(m, buf, len, &p, &gp, &g));
     CHECK(g.has_kld);
     CHECK_MSG(g.kld_mean < 1e-7 && g.kld_mean >= 0, "self KLD %.3g", g.kld_mean);
@@ -72,6 +72,7 @@ static void compare(const char *model, const char *text, int ctx, int max_chunks
     CHECK_OK(harp_model_open(model, NULL, &r));
     for (int i = 0; i < r->cfg.dim; i++) r->final_norm[i] *= 1.25f;
     harp_ppl_params ps = p;
+    ps.kld_ref = NULL;   /* the old reference is gone; the CPU side reads saved logits */
     ps.save_logits = path;
     CHECK_OK(harp_eval_ppl(r, buf, len, &ps, &c));
     harp_ppl_result_free(&c);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "harp.h"
+#include "model/model.h"
 #include "test_json.h"
 #include "test_util.h"
 
@@ -25,6 +26,49 @@ static int32_t *tokenize_file(harp_model *m, const char *path, size_t *n) {
     CHECK_OK(harp_tokenize(harp_model_tokenizer(m), buf, got, 1, &ids, n));
     free(buf);
     return ids;
+}
+
+/* A reference model run beside this one (kld_ref): against a second copy KL = 0 and top-1 = 1 exactly
+ * (the same logits); against a changed copy (final norm × 1.25, a temperature change) the KLD that
+ * logits saved by that copy give (fp16-coded there: 1 %); a reference with another vocabulary and a
+ * reference together with saved logits are refused. */
+static void check_kld_ref(harp_model *m, const int32_t *ids, size_t n) {
+    harp_model *r = NULL, *st = NULL;
+    harp_model_params mp = harp_model_default_params();
+    mp.load_tokenizer = 0;
+    CHECK_OK(harp_model_open(t_shared("models/ref-llama"), &mp, &r));
+    if (!r) return;
+    harp_ppl_params p = harp_ppl_default_params();
+    p.ctx = 128;
+    p.max_chunks = 2;
+    p.kld_ref = r;
+    harp_ppl_result a, b;
+    CHECK_OK(harp_eval_ppl_ids(m, ids, n, &p, &a));
+    CHECK_MSG(a.has_kld && a.kld_mean == 0 && a.top1_agree == 1.0, "self KLD through a reference model %.3g, top-1 %.4f", a.kld_mean,
+              a.top1_agree);
+    harp_ppl_result_free(&a);
+    for (int i = 0; i < r->cfg.dim; i++) r->final_norm[i] *= 1.25f;
+    CHECK_OK(harp_eval_ppl_ids(m, ids, n, &p, &a));
+    harp_ppl_params ps = harp_ppl_default_params();
+    ps.ctx = 128, ps.max_chunks = 2, ps.save_logits = t_tmp("kld_ref_logits.bin");
+    CHECK_OK(harp_eval_ppl_ids(r, ids, n, &ps, &b));
+    harp_ppl_result_free(&b);
+    ps.save_logits = NULL, ps.kld_base = t_tmp("kld_ref_logits.bin");
+    CHECK_OK(harp_eval_ppl_ids(m, ids, n, &ps, &b));
+    printf("KLD against a changed reference: model beside %.6g (top-1 %.4f), saved logits %.6g (top-1 %.4f)\n", a.kld_mean,
+           a.top1_agree, b.kld_mean, b.top1_agree);
+    CHECK_MSG(a.kld_mean > 1e-4 && fabs(a.kld_mean / b.kld_mean - 1) <= 0.01, "KLD %.6g beside vs %.6g saved", a.kld_mean, b.kld_mean);
+    CHECK_MSG(fabs(a.top1_agree - b.top1_agree) <= 0.01, "top-1 %.4f beside vs %.4f saved", a.top1_agree, b.top1_agree);
+    CHECK_NEAR(a.ppl, b.ppl, 0);
+    harp_ppl_result_free(&a);
+    harp_ppl_result_free(&b);
+    ps.kld_ref = r;
+    CHECK(harp_eval_ppl_ids(m, ids, n, &ps, &a) == HARP_ERR_INVALID_ARG);
+    CHECK_OK(harp_model_open(t_shared("models/stories260K/stories260K.bin"), &mp, &st));
+    p.kld_ref = st;
+    if (st) CHECK(harp_eval_ppl_ids(m, ids, n, &p, &a) == HARP_ERR_MISMATCH);
+    harp_model_free(st);
+    harp_model_free(r);
 }
 
 static void check_dataset(harp_model *m, const char *key, const int *ctxs, int n_ctx, int full) {
@@ -86,6 +130,7 @@ static void check_dataset(harp_model *m, const char *key, const int *ctxs, int n
         ids[5] ^= 1;
         CHECK(harp_eval_ppl_ids(m, ids, n, &p, &r) == HARP_ERR_MISMATCH);
         ids[5] ^= 1;
+        check_kld_ref(m, ids, n);
     }
     harp_free(ids);
 }

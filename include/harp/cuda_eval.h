@@ -20,15 +20,14 @@ extern "C" {
 int harp_cuda_available(void);
 
 typedef struct harp_gpu_ppl_params {
-    harp_model *kld_ref;   /* reference model for KL(P_ref || P_this) on the same windows; NULL = off */
     int windows_per_batch; /* windows per forward launch; 0 = auto (by free device memory)           */
 } harp_gpu_ppl_params;
 
 harp_gpu_ppl_params harp_gpu_ppl_default_params(void);
 
-/* As harp_eval_ppl_ids / harp_eval_ppl (p: ctx, max_chunks, progress, on_chunk; save_logits and
- * kld_base are CPU-only and rejected). With gp->kld_ref set, out->has_kld and the kld_* fields and
- * top1_agree (argmax of ref == argmax of this model, per scored position) are filled. */
+/* As harp_eval_ppl_ids / harp_eval_ppl (p: ctx, max_chunks, progress, on_chunk, kld_ref; save_logits
+ * and kld_base are CPU-only and rejected). With p->kld_ref set, out->has_kld and the kld_* fields and
+ * top1_agree (argmax of ref == argmax of this model, per scored position) are filled, on the device. */
 harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_ids, const harp_ppl_params *p,
                                   const harp_gpu_ppl_params *gp, harp_ppl_result *out);
 harp_status harp_eval_ppl_gpu(harp_model *m, const char *text, size_t len, const harp_ppl_params *p,

@@ -15,6 +15,10 @@ typedef struct harp_ppl_params {
     int max_chunks;              /* 0 = all windows                                            */
     const char *save_logits;     /* write every scored position's logits here (NULL = no)      */
     const char *kld_base;        /* compare against logits saved by a base model (NULL = no)    */
+    /* Reference model run on the same windows beside this one: KL(P_ref || P_this) and top-1
+     * agreement without a logits file (NULL = no; not with kld_base). Same vocabulary; it is
+     * evaluated on the same device as this model (the CPU, or the GPU in harp_eval_ppl_gpu). */
+    harp_model *kld_ref;
     harp_progress_fn progress;   /* per window; may be NULL                                    */
     void *progress_user;
     /* After each window: its mean NLL and the running perplexity over windows 0..i (may be NULL). */

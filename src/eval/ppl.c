@@ -125,24 +125,27 @@ typedef struct ppl_sums {
 } ppl_sums;
 
 /* The ctx-1 predictions of one window (logits lg of tokens t), and their KL / agreement against the
- * base rows brow when given, added to s; returns the window's mean NLL. */
+ * base rows brow or the reference model's logits lr when given, added to s; returns the window's
+ * mean NLL. */
 static double score_window(ppl_sums *s, const float *lg, const int32_t *t, int ctx, int V, const uint8_t *brow,
-                           size_t row_bytes) {
+                           size_t row_bytes, const float *lr) {
     for (int i = 0; i < ctx - 1; i++) {
         const float *l = lg + (size_t)i * V;
-        int am = 0;
-        s->row_nll[i] = harp_score_row(l, V, t[i + 1], &am, NULL);
-        if (brow) {
-            int bt;
-            s->row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);
-            s->row_agree[i] = bt == am;
+        int am = 0, bt = 0;
+        double lse = 0, lse_r = 0;
+        s->row_nll[i] = harp_score_row(l, V, t[i + 1], &am, &lse);
+        if (brow) s->row_kld[i] = harp_logits_kld_row(brow + (size_t)i * row_bytes, (uint32_t)V, l, &bt);
+        if (lr) {
+            harp_score_row(lr + (size_t)i * V, V, 0, &bt, &lse_r);
+            s->row_kld[i] = harp_kl_row(l, lse, lr + (size_t)i * V, lse_r, V);
         }
+        s->row_agree[i] = bt == am;
     }
     double cs = 0;
     for (int i = 0; i < ctx - 1; i++) {
         cs += s->row_nll[i];
         s->sum2 += s->row_nll[i] * s->row_nll[i];
-        if (brow) {
+        if (brow || lr) {
             s->ksum += s->row_kld[i];
             s->ksum2 += s->row_kld[i] * s->row_kld[i];
             s->agree += s->row_agree[i];
@@ -162,11 +165,24 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     double t0 = harp_time_s();
     int ctx = p->ctx, V = m->cfg.vocab_size, n_chunks = 0;
     HARP_TRY(ppl_chunks(m, n_ids, p, &n_chunks));
-    harp_ctx *c = NULL;
+    const harp_model *ref = p->kld_ref;
+    if (ref && p->kld_base) return harp_err(HARP_ERR_INVALID_ARG, "ppl: a reference model and saved base logits: one at a time");
+    if (ref && (ref->cfg.vocab_size != V || ctx > ref->cfg.max_seq_len))
+        return harp_err(HARP_ERR_MISMATCH, "ppl: the reference model has vocab %d and max_position_embeddings %d; this run needs "
+                        "vocab %d and ctx %d", ref->cfg.vocab_size, ref->cfg.max_seq_len, V, ctx);
+    harp_ctx *c = NULL, *rc = NULL;
     harp_ctx_params cp = harp_ctx_default_params();
     cp.max_tokens = ctx, cp.kv_qtype = p->kv_qtype;
     HARP_TRY(harp_ctx_create_ex(m, &cp, &c));
+    if (ref) {
+        harp_status rs = harp_ctx_create_ex(p->kld_ref, &cp, &rc);
+        if (rs) {
+            harp_ctx_free(c);
+            return rs;
+        }
+    }
     float *lg = harp_aligned_alloc((size_t)ctx * V * sizeof(float), "window logits");
+    float *lr = ref ? harp_aligned_alloc((size_t)ctx * V * sizeof(float), "reference window logits") : NULL;
     ppl_sums s = {0};
     s.row_nll = harp_xmalloc((size_t)ctx * sizeof(double), "row nll");
     s.row_kld = harp_xmalloc((size_t)ctx * sizeof(double), "row kld");
@@ -174,7 +190,7 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     out->chunk_nll = harp_xcalloc((size_t)n_chunks, sizeof(double), "chunk nll");
     ppl_io io;
     memset(&io, 0, sizeof io);
-    harp_status st = (!lg || !s.row_nll || !s.row_kld || !s.row_agree || !out->chunk_nll) ? HARP_ERR_OOM : HARP_OK;
+    harp_status st = (!lg || (ref && !lr) || !s.row_nll || !s.row_kld || !s.row_agree || !out->chunk_nll) ? HARP_ERR_OOM : HARP_OK;
     if (!st) st = ppl_io_open(&io, p, ids, n_ids, V, n_chunks);
     int io_open = !st;
     size_t row_bytes = harp_logits_row_bytes((uint32_t)V);
@@ -182,8 +198,12 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         const int32_t *t = ids + (size_t)w * ctx;
         harp_ctx_truncate(c, 0);
         if ((st = harp_ctx_eval(c, t, ctx, lg, 1))) break;
+        if (rc) {
+            harp_ctx_truncate(rc, 0);
+            if ((st = harp_ctx_eval(rc, t, ctx, lr, 1))) break;
+        }
         const uint8_t *brow = io.base_rows ? io.base_rows + (size_t)w * (ctx - 1) * row_bytes : NULL;
-        out->chunk_nll[w] = score_window(&s, lg, t, ctx, V, brow, row_bytes);
+        out->chunk_nll[w] = score_window(&s, lg, t, ctx, V, brow, row_bytes, lr);
         if (io.writing)
             for (int i = 0; i < ctx - 1 && !st; i++) {
                 harp_logits_encode_row(lg + (size_t)i * V, (uint32_t)V, io.row);
@@ -198,13 +218,15 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
         if (!st) st = cst;
     }
     if (!st)
-        harp_ppl_finish(out, s.sum, s.sum2, s.scored, n_chunks, ctx, io.base_rows != NULL, s.ksum, s.ksum2, s.agree, t0);
+        harp_ppl_finish(out, s.sum, s.sum2, s.scored, n_chunks, ctx, io.base_rows != NULL || ref, s.ksum, s.ksum2, s.agree, t0);
     else harp_ppl_result_free(out);
     harp_free_aligned(lg);
+    harp_free_aligned(lr);
     free(s.row_nll);
     free(s.row_kld);
     free(s.row_agree);
     harp_ctx_free(c);
+    harp_ctx_free(rc);
     return st;
 }
 

@@ -125,7 +125,7 @@ harp_status harp_eval_ppl_ids_gpu(harp_model *m, const int32_t *ids, size_t n_id
     if (!m || !ids || !out) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl_gpu: NULL argument");
     memset(out, 0, sizeof *out);
     double t0 = harp_time_s();
-    harp_model *ref = gp->kld_ref;
+    harp_model *ref = p->kld_ref;
     int ctx = p->ctx, n_chunks = 0;
     HARP_TRY(check_args(m, ref, ids, n_ids, p, gp, &n_chunks));
     harp_backend *b = NULL;

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# harp ppl --gpu flags: usage errors (exit 2) in every build; without CUDA or without a device a clear
-# one-line error (exit 1); with a device, the JSON fields and a self-KLD of 0.
+# harp ppl --gpu flags: usage errors (exit 2) in every build; --kld-ref on the CPU (self-KLD 0);
+# without CUDA or without a device a clear one-line error (exit 1); with a device, the JSON fields and
+# a self-KLD of 0.
 set -u
 . "$(dirname "$0")/lib.bash"
 ST="$HARP_SHARED/models/stories260K/stories260K.bin"; TXT="$HARP_SHARED/data/tinystories/val_head.txt"
 [ -f "$ST" ] && [ -f "$TXT" ] || { echo "SKIP: shared files missing"; exit 77; }
 fail=0
 
-"$HARP_BIN" ppl -m "$ST" -f "$TXT" --kld-ref "$ST" >/dev/null 2>&1; rc=$?
-check kld_ref_needs_gpu '[ $rc -eq 2 ]'
+"$HARP_BIN" ppl -m "$ST" -f "$TXT" --kld-ref "$ST" --kld-base "$HARP_TMP/x.lgt" >/dev/null 2>&1; rc=$?
+check kld_ref_or_base '[ $rc -eq 2 ]'
+"$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu-batch 4 >/dev/null 2>&1; rc=$?
+check gpu_batch_needs_gpu '[ $rc -eq 2 ]'
+out=$("$HARP_BIN" ppl -m "$ST" -f "$TXT" --ctx 256 --max-chunks 3 --kld-ref "$ST" --json -q); rc=$?
+check cpu_kld_ref '[ $rc -eq 0 ] && [[ "$out" == *"\"kld_mean\": 0.00000000"* && "$out" == *"\"top1_agree\": 1.000000"* && "$out" == *"\"kld_against\""* ]]'
 "$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu --save-logits "$HARP_TMP/x.lgt" >/dev/null 2>&1; rc=$?
 check gpu_rejects_save_logits '[ $rc -eq 2 ]'
 "$HARP_BIN" ppl -m "$ST" -f "$TXT" --gpu --gpu-batch 0 >/dev/null 2>&1; rc=$?

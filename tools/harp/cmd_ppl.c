@@ -19,9 +19,9 @@ static void ppl_usage(FILE *f) {
             "      --max-chunks N     score only the first N >= 1 windows (default: all)\n"
             "      --save-logits FILE write the scored positions' logits (docs/format/logits.md)\n"
             "      --kld-base FILE    KL divergence against logits saved by --save-logits\n"
+            "      --kld-ref MODEL    KL(P_ref || P_model) and top-1 agreement against MODEL run beside\n"
+            "                         this one on the same windows (no logits file; with --gpu on the GPU)\n"
             "      --gpu              evaluate on the GPU (cuBLAS fp32; needs a CUDA build and a device)\n"
-            "      --kld-ref MODEL    with --gpu: KL(P_ref || P_model) and top-1 agreement against MODEL\n"
-            "                         on the same windows, computed on the GPU (no logits file)\n"
             "      --gpu-batch N      with --gpu: windows per launch (default: auto)\n"
             "      --kv TYPE          KV cache elements of the windows: f32 (default) or f16\n"
             "  -t, --threads N        CPU threads (default: all cores)\n"
@@ -69,8 +69,8 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
     }
     cli_require(o->model, "-m MODEL");
     cli_require(o->file, "-f TEXT, the UTF-8 text file to score");
-    if (!o->gpu && (o->kld_ref || o->gp.windows_per_batch))
-        cli_die(CLI_EXIT_USAGE, "--kld-ref and --gpu-batch need --gpu (on the CPU use --save-logits / --kld-base)");
+    if (!o->gpu && o->gp.windows_per_batch) cli_die(CLI_EXIT_USAGE, "--gpu-batch needs --gpu");
+    if (o->kld_ref && o->p.kld_base) cli_die(CLI_EXIT_USAGE, "--kld-ref and --kld-base: one reference at a time");
     if (o->gpu && (o->p.save_logits || o->p.kld_base))
         cli_die(CLI_EXIT_USAGE, "--save-logits and --kld-base are CPU-only; with --gpu use --kld-ref MODEL");
     return 0;
@@ -132,7 +132,7 @@ int cmd_ppl(int argc, char **argv) {
         harp_model_params mp = harp_model_default_params();
         mp.load_tokenizer = 0;
         cli_check(harp_model_open(o.kld_ref, &mp, &ref));
-        o.gp.kld_ref = ref;
+        o.p.kld_ref = ref;
     }
     harp_ppl_result r;
     cli_progress_begin();

@@ -132,13 +132,17 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
             const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
             /* the fused kernel with each tile order (decode.h, dec_set_igemm_raster), side by side */
-            double tf = -1e3, tfc = -1e3;
+            double tf = -1e3, tfc = -1e3, tfp = -1e3;
             if (dec_igemm_epi_available()) {
                 dec_set_igemm_raster(1);
                 tf = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                dec_set_igemm_persistent(1, 0);
+                tfp = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                dec_set_igemm_persistent(0, 0);
                 dec_set_igemm_raster(0);
                 tfc = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
                 dec_set_igemm_raster(-1);
+                dec_set_igemm_persistent(-1, 0);
             }
             const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
             const int fused = dec_igemm_epi_pays(p.rows, m);
@@ -147,19 +151,20 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
                        "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
                        "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
                        "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
-                       "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"cublas_fallbacks\": %d}\n",
+                       "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
+                       "\"cublas_fallbacks\": %d}\n",
                        m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
                        ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
                        tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       dec_igemm_fallbacks());
+                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, dec_igemm_fallbacks());
             else
                 printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
                        "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
-                       "channel tiles first %.4f ms, %.2fx)%s\n",
+                       "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx)%s\n",
                        m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
                        ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
                        tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
+                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
             fflush(stdout);
         }
     void *bufs[] = {p.W16, p.X, p.W8, p.sw, p.Q, p.sa, p.C, p.Y};
@@ -185,7 +190,8 @@ static const char k_usage[] =
     "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
     "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 1x1)\n"
     "  the fused kernel is timed with both tile orders: row tiles first (fused_ms, the default) and\n"
-    "  output-channel tiles first (fused_cols_ms)\n";
+    "  output-channel tiles first (fused_cols_ms), and persistent (one CTA per SM looping over tiles,\n"
+    "  row tiles first: fused_persist_ms)\n";
 
 int bench_igemm(int argc, char **argv) {
     iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1"};

@@ -215,7 +215,7 @@ PY
     log=$(mktemp); timeout 90 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
     rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused\|int8 codes" "$log" | tail -${TESTS_TAIL:-6}; tail -2 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
     [ $rc = 0 ] || exit 1
-    brief() { while read -r l; do echo "$l" | grep -o '"\(m\|n\|batch\|a_bits\|path\|cluster\|fp16_ms\|int8_ms\|speedup\|quant_ms\|gemm_ms\|epilogue_ms\|fused_ms\|fused_speedup\|fused_cols_ms\|fused_cols_speedup\)": [^,}]*' | sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -sd' '; done; }
+    brief() { while read -r l; do echo "$l" | grep -o '"\(m\|n\|batch\|a_bits\|path\|cluster\|fp16_ms\|int8_ms\|speedup\|quant_ms\|gemm_ms\|epilogue_ms\|fused_ms\|fused_speedup\|fused_cols_ms\|fused_cols_speedup\|fused_persist_ms\|fused_persist_speedup\)": [^,}]*' | sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -sd' '; done; }
     for c in ${IGEMM_CLUSTERS:-1x1}; do   # each row times both tile orders (fused_ms rows first, fused_cols_ms channels first)
       timeout 100 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 --cluster $c 2>&1 |
         tee -a "$OUT/igemm_clusters.jsonl" | brief

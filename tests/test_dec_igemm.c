@@ -276,10 +276,11 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     if (epi) {
         const int ldy = m + 3;
         float *dye = dev_alloc(sizeof(float) * rows * ldy), *ye = malloc(sizeof(float) * rows * ldy);
-        for (int cl = 0; cl < 5; cl++) {   /* every cluster shape (operand tiles shared by multicast), the 1x1 with
-                                              the channel tiles fastest, then the defaults */
-            dec_set_igemm_cluster(1 + cl % 2, 1 + (cl / 2) % 2);
-            dec_set_igemm_raster(cl < 4);
+        for (int cl = 0; cl < 7; cl++) {   /* every cluster shape (operand tiles shared by multicast), the 1x1 with
+                                              the channel tiles fastest, persistent with both orders */
+            dec_set_igemm_cluster(cl < 4 ? 1 + cl % 2 : 1, cl < 4 ? 1 + cl / 2 : 1);
+            dec_set_igemm_raster(cl != 4 && cl != 6);
+            dec_set_igemm_persistent(cl >= 5, 3);   /* 3 CTAs: each loops over many tiles through one ring */
             CU(cudaMemset(dye, 0xFF, sizeof(float) * rows * ldy));
             CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, NULL));
             CU(cudaDeviceSynchronize());
@@ -293,6 +294,7 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
         }
         dec_set_igemm_cluster(0, 0);
         dec_set_igemm_raster(-1);
+        dec_set_igemm_persistent(-1, 0);
         cudaFree(dye), free(ye);
     }
     CHECK_MSG(!dq_bad && !ds_bad && !dc_bad && !dy_bad && !dy16_bad && !lin_bad && !epi_bad,
@@ -300,7 +302,7 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
               "dec_ilinear %d; fused GEMM + epilogue: %d rows differ", rows, m, k, qmax, x_f16 ? "fp16" : "fp32", dq_bad, ds_bad, dc_bad,
               dy_bad, dy16_bad, lin_bad, epi_bad);
     printf("gpu rows %3d  %4dx%-5d (kpad %5d)  A%d  %s in: codes, scales, int32 C, fp32 / fp16 Y%s %s (tolerance 0)\n", rows, m, k,
-           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2, 1x1 channels first)" : "",
+           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2, 1x1 channels first, persistent both orders)" : "",
            dq_bad || ds_bad || dc_bad || dy_bad || dy16_bad || lin_bad || epi_bad ? "DIFFER" : "bit-identical");
     cudaFree(dx), cudaFree(dw), cudaFree(dq), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dc), cudaFree(dy16);
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);

@@ -155,7 +155,7 @@ template <int CX, int CY>
 __global__ void __launch_bounds__(kThreads, 1)
     igemm_wgmma_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tw, int rows, int m, int kblocks,
                        const float *__restrict__ sa, const float *__restrict__ sw, const int32_t *__restrict__ corr,
-                       const int32_t *__restrict__ rs, float *__restrict__ Y, int ldy, int rows_first) {
+                       const int32_t *__restrict__ rs, float *__restrict__ Y, int ldy, int rows_first, int persist) {
 #ifdef HARP_WGMMA
     extern __shared__ uint8_t smem_raw[];
     // the 128-byte swizzle repeats every 1 024 bytes and is applied to absolute addresses: align the ring
@@ -164,16 +164,25 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kTileBytes), *empty = full + kStages;
     const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
     constexpr int kCl = CX * CY;
-    // Which tile a CTA takes. The multiprocessors start CTAs in the order of their linear index, so with
-    // the row tiles fastest (rows_first, clusters of one CTA) the few row tiles of one W tile run at the
-    // same time and W goes through L2 once; with the channels fastest, a W tile's row tiles fall in
-    // different waves and a W larger than L2 is read from memory once per row tile.
-    int tj = blockIdx.x, tr = blockIdx.y;
-    if (kCl == 1 && rows_first) {
-        const int lin = blockIdx.x + blockIdx.y * gridDim.x;
-        tr = lin % gridDim.y, tj = lin / gridDim.y;
-    }
-    const int j0 = tj * kBN, r0 = tr * kBM;
+    // Which tiles a CTA takes: one (its block index; clusters: their grid), or with persist (clusters of
+    // one CTA, a 1-D grid of at most one CTA per multiprocessor) every gridDim.x-th, so the ring runs on
+    // across tiles and the loads of the next tile overlap this one's epilogue. Tiles are numbered with
+    // the row tiles fastest (rows_first) or the output-channel tiles fastest: the multiprocessors start
+    // CTAs in the order of their index, so with rows first the few row tiles of one W tile run at the
+    // same time and W goes through L2 once; with channels first a W tile's row tiles fall in different
+    // waves and a W larger than L2 is read from memory once per row tile.
+    const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
+    const bool loop = kCl == 1 && persist;
+    const int lin0 = loop ? (int)blockIdx.x : (int)(blockIdx.x + blockIdx.y * gridDim.x);
+    const int lend = loop ? ntj * ntr : lin0 + 1, lstep = loop ? (int)gridDim.x : 1;
+    auto tile_at = [&](int lin, int &j0, int &r0) {
+        int tj = blockIdx.x, tr = blockIdx.y;
+        if (kCl == 1) {
+            if (rows_first) tr = lin % ntr, tj = lin / ntr;
+            else tj = lin % ntj, tr = lin / ntj;
+        }
+        j0 = tj * kBN, r0 = tr * kBM;
+    };
     const int cx = kCl > 1 ? (int)cluster_id(0) : 0, cy = kCl > 1 ? (int)cluster_id(1) : 0;
     if (threadIdx.x == 0) {
         for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * (CX + CY - 1));
@@ -181,74 +190,89 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     if (kCl > 1) cluster_sync();   // every CTA's barriers exist before anyone loads into or arrives on them
     else __syncthreads();
+    // `it` counts k-blocks over all of this CTA's tiles: ring stage it % kStages, its use it / kStages
     if (wg == 0) {
         if (t == 0) {
             uint16_t mq = 0, mw = 0;   // the CTAs of this cluster row (sharing Q) and column (sharing W)
             for (int i = 0; i < CX; i++) mq |= (uint16_t)(1u << (i + cy * CX));
             for (int i = 0; i < CY; i++) mw |= (uint16_t)(1u << (cx + i * CX));
-            for (int kb = 0; kb < kblocks; kb++) {
-                const int s = kb % kStages;
-                if (kb >= kStages) mbar_wait(&empty[s], ((kb / kStages) & 1) ^ 1);
-                mbar_expect_tx(&full[s], 2 * kTileBytes);
-                uint8_t *qa = sA + (size_t)s * kTileBytes + cx * (kBM / CX) * kBK, *wb = sB + (size_t)s * kTileBytes + cy * (kBN / CY) * kBK;
-                if (CX > 1) tma_load_mc(qa, &tq, kb * kBK, r0 + cx * (kBM / CX), &full[s], mq);
-                else tma_load(qa, &tq, kb * kBK, r0, &full[s]);
-                if (CY > 1) tma_load_mc(wb, &tw, kb * kBK, j0 + cy * (kBN / CY), &full[s], mw);
-                else tma_load(wb, &tw, kb * kBK, j0, &full[s]);
+            int it = 0;
+            for (int lin = lin0; lin < lend; lin += lstep) {
+                int j0, r0;
+                tile_at(lin, j0, r0);
+                for (int kb = 0; kb < kblocks; kb++, it++) {
+                    const int s = it % kStages;
+                    if (it >= kStages) mbar_wait(&empty[s], ((it / kStages) & 1) ^ 1);
+                    mbar_expect_tx(&full[s], 2 * kTileBytes);
+                    uint8_t *qa = sA + (size_t)s * kTileBytes + cx * (kBM / CX) * kBK, *wb = sB + (size_t)s * kTileBytes + cy * (kBN / CY) * kBK;
+                    if (CX > 1) tma_load_mc(qa, &tq, kb * kBK, r0 + cx * (kBM / CX), &full[s], mq);
+                    else tma_load(qa, &tq, kb * kBK, r0, &full[s]);
+                    if (CY > 1) tma_load_mc(wb, &tw, kb * kBK, j0 + cy * (kBN / CY), &full[s], mw);
+                    else tma_load(wb, &tw, kb * kBK, j0, &full[s]);
+                }
             }
         }
         if (kCl > 1) cluster_sync();   // matches the consumers' final one: no CTA leaves while others still write into it
         return;
     }
     const int c = wg - 1;   // this warpgroup's 64 rows of the tile
-    int d[64];   // written first by the MMA with accumulation off (no zeroing instructions: see fence_acc)
-    for (int kb = 0; kb < kblocks; kb++) {
-        const int s = kb % kStages;
-        mbar_wait(&full[s], (kb / kStages) & 1);
-        const uint8_t *a = sA + (size_t)s * kTileBytes + c * 64 * kBK, *b = sB + (size_t)s * kTileBytes;
-        fence_acc(d);
-        wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBK / 32; kk++) wgmma_s8(d, desc128(a + 32 * kk), desc128(b + 32 * kk), kb > 0 || kk > 0);
-        wgmma_commit();
-        fence_acc(d);
-        // the previous k-block's MMAs are done once at most this one is pending: its buffer is free
-        // (wait_group is per warp, so each warp releases for itself)
-        wgmma_wait<1>();
-        if (kb > 0 && t % 32 == 0) {
-            uint64_t *e = &empty[(kb - 1) % kStages];
-            if (kCl == 1) mbar_arrive(e);
-            else {
-                for (int i = 0; i < CX; i++) mbar_arrive_cluster(e, (uint32_t)(i + cy * CX));
-                for (int i = 0; i < CY; i++)
-                    if (i != cy) mbar_arrive_cluster(e, (uint32_t)(cx + i * CX));
-            }
+    // A consumer warp hands ring stage s back to every producer that writes into it.
+    auto release = [&](int s) {
+        if (t % 32) return;
+        uint64_t *e = &empty[s];
+        if (kCl == 1) mbar_arrive(e);
+        else {
+            for (int i = 0; i < CX; i++) mbar_arrive_cluster(e, (uint32_t)(i + cy * CX));
+            for (int i = 0; i < CY; i++)
+                if (i != cy) mbar_arrive_cluster(e, (uint32_t)(cx + i * CX));
         }
-    }
-    wgmma_wait<0>();
-    fence_acc(d);
-    // accumulator layout: warp w of the warpgroup holds rows 16w + lane/4 (+8); register 4i + {0, 1}
-    // columns 8i + 2(lane%4) + {0, 1} of the first row, 4i + {2, 3} the same columns of the second
-    const int w = t / 32, l = t % 32;
-    const int ra = r0 + c * 64 + 16 * w + l / 4, rb = ra + 8;
-    const float sra = ra < rows ? sa[ra] : 0.0f, srb = rb < rows ? sa[rb] : 0.0f;
-    const int ca = corr && ra < rows ? corr[ra] : 0, cb = corr && rb < rows ? corr[rb] : 0;
-    float *ya = Y + (size_t)ra * ldy, *yb = Y + (size_t)rb * ldy;
+    };
+    int d[64];   // written first by each tile's MMA with accumulation off (no zeroing instructions: see fence_acc)
+    int it = 0;
+    for (int lin = lin0; lin < lend; lin += lstep) {
+        int j0, r0;
+        tile_at(lin, j0, r0);
+        for (int kb = 0; kb < kblocks; kb++, it++) {
+            const int s = it % kStages;
+            mbar_wait(&full[s], (it / kStages) & 1);
+            const uint8_t *a = sA + (size_t)s * kTileBytes + c * 64 * kBK, *b = sB + (size_t)s * kTileBytes;
+            fence_acc(d);
+            wgmma_fence();
 #pragma unroll
-    for (int i = 0; i < kBN / 8; i++) {
-        const int j = j0 + 8 * i + 2 * (l % 4);
+            for (int kk = 0; kk < kBK / 32; kk++) wgmma_s8(d, desc128(a + 32 * kk), desc128(b + 32 * kk), kb > 0 || kk > 0);
+            wgmma_commit();
+            fence_acc(d);
+            // the previous k-block's MMAs are done once at most this one is pending: its buffer is free
+            // (wait_group is per warp, so each warp releases for itself)
+            wgmma_wait<1>();
+            if (kb > 0) release((it - 1) % kStages);
+        }
+        wgmma_wait<0>();
+        fence_acc(d);
+        if (kCl == 1) release((it - 1) % kStages);   // the tile's last stage, for the next tile's loads
+        // accumulator layout: warp w of the warpgroup holds rows 16w + lane/4 (+8); register 4i + {0, 1}
+        // columns 8i + 2(lane%4) + {0, 1} of the first row, 4i + {2, 3} the same columns of the second
+        const int w = t / 32, l = t % 32;
+        const int ra = r0 + c * 64 + 16 * w + l / 4, rb = ra + 8;
+        const float sra = ra < rows ? sa[ra] : 0.0f, srb = rb < rows ? sa[rb] : 0.0f;
+        const int ca = corr && ra < rows ? corr[ra] : 0, cb = corr && rb < rows ? corr[rb] : 0;
+        float *ya = Y + (size_t)ra * ldy, *yb = Y + (size_t)rb * ldy;
 #pragma unroll
-        for (int u = 0; u < 2; u++) {
-            if (j + u >= m) continue;
-            const float wj = sw[j + u];
-            const int rj = corr ? rs[j + u] : 0;   // the zero-point term, exact in int32 (decode.h, dec_aq_int8)
-            if (ra < rows) ya[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + u] + ca * rj), sra), wj);
-            if (rb < rows) yb[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + 2 + u] + cb * rj), srb), wj);
+        for (int i = 0; i < kBN / 8; i++) {
+            const int j = j0 + 8 * i + 2 * (l % 4);
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                if (j + u >= m) continue;
+                const float wj = sw[j + u];
+                const int rj = corr ? rs[j + u] : 0;   // the zero-point term, exact in int32 (decode.h, dec_aq_int8)
+                if (ra < rows) ya[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + u] + ca * rj), sra), wj);
+                if (rb < rows) yb[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + 2 + u] + cb * rj), srb), wj);
+            }
         }
     }
     if (kCl > 1) cluster_sync();
 #else
-    (void)tq, (void)tw, (void)rows, (void)m, (void)kblocks, (void)sa, (void)sw, (void)corr, (void)rs, (void)Y, (void)ldy, (void)rows_first;
+    (void)tq, (void)tw, (void)rows, (void)m, (void)kblocks, (void)sa, (void)sw, (void)corr, (void)rs, (void)Y, (void)ldy, (void)rows_first, (void)persist;
 #endif
 }
 
@@ -256,6 +280,21 @@ PFN_cuTensorMapEncodeTiled_v12000 g_encode;
 int g_state;   // 0 not looked up, 1 usable (sm_90 device, encoder found), -1 not usable
 int g_cluster = -1;   // CX·10 + CY of the launches (dec_set_igemm_cluster; -1: not read yet)
 int g_raster = -1;    // 1 row tiles fastest, 0 channel tiles fastest (dec_set_igemm_raster; -1: not read yet)
+int g_persist = -1;   // 1 one CTA per multiprocessor looping over tiles (dec_set_igemm_persistent; -1: not read yet)
+int g_persist_ctas;   // at most this many CTAs when persistent (0: the multiprocessor count)
+int g_sms;            // multiprocessors of the device (0: not read yet)
+
+int sm_count() {
+    int n = __atomic_load_n(&g_sms, __ATOMIC_RELAXED);
+    if (!n) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+            n = 1;
+        cudaGetLastError();
+        __atomic_store_n(&g_sms, n, __ATOMIC_RELAXED);
+    }
+    return n;
+}
 
 template <int CX, int CY>
 bool allow_smem() {
@@ -302,6 +341,17 @@ int raster() {
     return r;
 }
 
+// One CTA a tile unless HARP_IGEMM_PERSIST=1 (not measured yet: the default stays the measured kernel).
+int persistent() {
+    int r = __atomic_load_n(&g_persist, __ATOMIC_ACQUIRE);
+    if (r < 0) {
+        const char *e = getenv("HARP_IGEMM_PERSIST");
+        r = e && !strcmp(e, "1");
+        __atomic_store_n(&g_persist, r, __ATOMIC_RELEASE);
+    }
+    return r;
+}
+
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {
     const cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)outer}, strides[1] = {(cuuint64_t)ld};
@@ -321,7 +371,13 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
     at[0].id = cudaLaunchAttributeClusterDimension;
     at[0].val.clusterDim.x = CX, at[0].val.clusterDim.y = CY, at[0].val.clusterDim.z = 1;
     cfg.attrs = at, cfg.numAttrs = CX * CY > 1 ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster());
+    const int persist = CX * CY == 1 && persistent();
+    if (persist) {   // a 1-D grid of at most one CTA per multiprocessor (one fits: kSmem, 384 threads)
+        const int tiles = gx * gy, cap = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED);
+        const int n = cap > 0 && cap < sm_count() ? cap : sm_count();
+        cfg.gridDim = dim3(tiles < n ? tiles : n);
+    }
+    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster(), persist);
 }
 
 }  // namespace
@@ -332,15 +388,8 @@ extern "C" int dec_igemm_epi_available(void) { return usable(); }
 // tiles fill at most one wave of the multiprocessors (4 096 × 4 096: 23.9 against 31.6 µs; 4 096 ×
 // 11 008: 45.6 against 70.6 µs), slower beyond (12 288 × 4 096, three waves: 91.4 against 74.9 µs).
 extern "C" int dec_igemm_epi_pays(int rows, int m) {
-    static int sms = 0;
     if (!usable() || rows < DEC_IGEMM_EPI_MIN_ROWS) return 0;
-    if (!__atomic_load_n(&sms, __ATOMIC_RELAXED)) {
-        int dev = 0, n = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) n = 1;
-        cudaGetLastError();
-        __atomic_store_n(&sms, n, __ATOMIC_RELAXED);
-    }
-    return (long)((m + kBN - 1) / kBN) * ((rows + kBM - 1) / kBM) <= (long)__atomic_load_n(&sms, __ATOMIC_RELAXED);
+    return (long)((m + kBN - 1) / kBN) * ((rows + kBM - 1) / kBM) <= (long)sm_count();
 }
 
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {
@@ -350,6 +399,11 @@ extern "C" void dec_set_igemm_cluster(int cx, int cy) {
 
 extern "C" void dec_set_igemm_raster(int rows_first) {
     __atomic_store_n(&g_raster, rows_first < 0 ? -1 : rows_first ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+extern "C" void dec_set_igemm_persistent(int on, int max_ctas) {
+    __atomic_store_n(&g_persist_ctas, max_ctas > 0 ? max_ctas : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_persist, on < 0 ? -1 : on ? 1 : 0, __ATOMIC_RELEASE);
 }
 
 extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, const float *sa,

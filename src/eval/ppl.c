@@ -166,10 +166,10 @@ harp_status harp_eval_ppl_ids(harp_model *m, const int32_t *ids, size_t n_ids, c
     int ctx = p->ctx, V = m->cfg.vocab_size, n_chunks = 0;
     HARP_TRY(ppl_chunks(m, n_ids, p, &n_chunks));
     const harp_model *ref = p->kld_ref;
-    if (ref && p->kld_base) return harp_err(HARP_ERR_INVALID_ARG, "ppl: a reference model and saved base logits: one at a time");
+    if (ref && p->kld_base) return harp_err(HARP_ERR_INVALID_ARG, "harp_eval_ppl: a reference model and saved base logits: one at a time");
     if (ref && (ref->cfg.vocab_size != V || ctx > ref->cfg.max_seq_len))
-        return harp_err(HARP_ERR_MISMATCH, "ppl: the reference model has vocab %d and max_position_embeddings %d; this run needs "
-                        "vocab %d and ctx %d", ref->cfg.vocab_size, ref->cfg.max_seq_len, V, ctx);
+        return harp_err(HARP_ERR_MISMATCH, "reference model: vocab %d and max_position_embeddings %d; this run needs vocab %d and "
+                        "ctx %d", ref->cfg.vocab_size, ref->cfg.max_seq_len, V, ctx);
     harp_ctx *c = NULL, *rc = NULL;
     harp_ctx_params cp = harp_ctx_default_params();
     cp.max_tokens = ctx, cp.kv_qtype = p->kv_qtype;

@@ -60,8 +60,8 @@ static harp_status check_args(const harp_model *m, const harp_model *ref, const 
         return harp_err(HARP_ERR_INVALID_ARG, "ppl: ctx %d is outside 2..%d (the model's max_position_embeddings)", ctx,
                         m->cfg.max_seq_len);
     if (ref && (ref->cfg.vocab_size != V || ctx > ref->cfg.max_seq_len))
-        return harp_err(HARP_ERR_MISMATCH, "ppl --gpu: reference model has vocab %d and max_position_embeddings %d; "
-                        "this run needs vocab %d and ctx %d", ref->cfg.vocab_size, ref->cfg.max_seq_len, V, ctx);
+        return harp_err(HARP_ERR_MISMATCH, "reference model: vocab %d and max_position_embeddings %d; this run needs vocab %d and "
+                        "ctx %d", ref->cfg.vocab_size, ref->cfg.max_seq_len, V, ctx);
     if (p->max_chunks < 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl: max_chunks must be >= 0");
     if (gp->windows_per_batch < 0) return harp_err(HARP_ERR_INVALID_ARG, "ppl --gpu: windows_per_batch must be >= 0");
     size_t avail = n_ids / (size_t)ctx;

@@ -142,6 +142,7 @@ int cmd_ppl(int argc, char **argv) {
         const char *msg = harp_last_error();
         /* Text-level problems found by the library are reported against the text file. */
         if (!strncmp(msg, "ppl: ", 5)) cli_die(CLI_EXIT_FAIL, "%s: %s", o.file, msg + 5);
+        if (o.kld_ref && !strncmp(msg, "reference model: ", 17)) cli_die(CLI_EXIT_FAIL, "%s: %s", o.kld_ref, msg + 17);
         cli_check(st);
     }
     if (o.json) print_json(&o, &info, &r);

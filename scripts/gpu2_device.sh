@@ -13,7 +13,7 @@
 # `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode), wgmma (the
-# fused int8 GEMM + epilogue: test and bench igemm),
+# fused int8 GEMM + epilogue: test and bench igemm), pending24 (the twenty-fourth session's unrun device work, after mkrtn),
 # ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
 # iq2_xxs: a pack with PACK_MODELS=0 EXTRA_BINS=/work/peer/ggml/build/ggml_mulmat).
 set -u
@@ -57,6 +57,15 @@ for stage in "$@"; do
         --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4 --pos $pos --reps 20 2>&1 |
         grep '"path"' | sed "s/^/kv4_engine=$e /" | tee -a "$OUT/kvctx.jsonl"
     done; done ;;
+  pending24)   # what the twenty-fourth session wrote and could not run (no device was lent), after `bash run.sh mkrtn` in a call of
+               # its own: test_gpu_ppl (kld_ref moved into harp_ppl_params), the wgmma stage (test_dec_igemm_gpu: both tile orders and the
+               # persistent kernel bit for bit; bench igemm at batch 512: fused_ms / fused_cols_ms / fused_persist_ms; test_gpu_packed on
+               # the RTN folder; whole-file ppl with the integer prefill off / on), test_gpu_packed on the RTN folder with the integer
+               # prefill on, then test_gpu_packed's ref-llama W/A/KV cases (the 4-bit cache's engine kernel now the default, the new bound)
+    GPU_TESTS="test_gpu_ppl" TESTS_TAIL=4 bash "$0" tests
+    bash "$0" wgmma
+    HARP_CUDA_INT8=1 HARP_TEST_ONLY=rl_w4a4kv4_rtn GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests
+    HARP_TEST_ONLY="ref-llama W" GPU_TESTS="test_gpu_packed" TESTS_TAIL=8 bash "$0" tests ;;
   mkrtn)   # a W4A4KV4 folder with per-channel INT4 weights (RTN, Hadamard; the CUDA backend's integer prefill takes its linears),
            # made here in seconds: later stages' test_gpu_packed and ppl see it as an extra model
     [ -d "$M/rl_w4a4kv4_rtn" ] || timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" quantize -m "$M/ref-llama" \

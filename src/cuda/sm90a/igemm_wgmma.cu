@@ -330,27 +330,21 @@ int cluster_shape() {
     return c;
 }
 
+// A switch read from the environment at first use (then set by the dec_set_igemm_* calls): if_value
+// where the variable equals value, else otherwise.
+int env_switch(int *cache, const char *var, const char *value, int if_value, int otherwise) {
+    int r = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+    if (r < 0) {
+        const char *e = getenv(var);
+        r = e && !strcmp(e, value) ? if_value : otherwise;
+        __atomic_store_n(cache, r, __ATOMIC_RELEASE);
+    }
+    return r;
+}
 // Row tiles fastest unless HARP_IGEMM_RASTER=cols (the order before the twenty-fourth session, for A/B).
-int raster() {
-    int r = __atomic_load_n(&g_raster, __ATOMIC_ACQUIRE);
-    if (r < 0) {
-        const char *e = getenv("HARP_IGEMM_RASTER");
-        r = !(e && !strcmp(e, "cols"));
-        __atomic_store_n(&g_raster, r, __ATOMIC_RELEASE);
-    }
-    return r;
-}
-
+int raster() { return env_switch(&g_raster, "HARP_IGEMM_RASTER", "cols", 0, 1); }
 // One CTA a tile unless HARP_IGEMM_PERSIST=1 (not measured yet: the default stays the measured kernel).
-int persistent() {
-    int r = __atomic_load_n(&g_persist, __ATOMIC_ACQUIRE);
-    if (r < 0) {
-        const char *e = getenv("HARP_IGEMM_PERSIST");
-        r = e && !strcmp(e, "1");
-        __atomic_store_n(&g_persist, r, __ATOMIC_RELEASE);
-    }
-    return r;
-}
+int persistent() { return env_switch(&g_persist, "HARP_IGEMM_PERSIST", "1", 1, 0); }
 
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {

@@ -77,6 +77,7 @@ static void compare(const char *model, const char *text, int ctx, int max_chunks
     CHECK_OK(harp_eval_ppl(r, buf, len, &ps, &c));
     harp_ppl_result_free(&c);
     harp_ppl_params pk = p;
+    pk.kld_ref = NULL;
     pk.kld_base = path;
     CHECK_OK(harp_eval_ppl(m, buf, len, &pk, &c));
     printf("  KLD vs scaled-norm copy: gpu %.6g (top-1 %.4f), cpu from saved logits %.6g (top-1 %.4f)\n", g.kld_mean,

@@ -528,15 +528,14 @@ void dec_set_igemm_cluster(int cx, int cy);
  * measurements of the twenty-third session ran with); -1 back to the default / HARP_IGEMM_RASTER
  * (rows, cols). The bits of Y do not depend on it. */
 void dec_set_igemm_raster(int rows_first);
-/* on = 1: dec_igemm_epi (clusters of one) launches at most one CTA per multiprocessor (or max_ctas when
- * > 0: the tests make each CTA loop), each looping over its tiles so that the copy engine loads the next
- * tile while the warpgroups finish this one's epilogue; 0: one CTA a tile (the default until measured);
- * -1 back to the default / HARP_IGEMM_PERSIST=1. The bits of Y do not depend on it. */
+/* on = 1 (the default): dec_igemm_epi (clusters of one) launches at most one CTA per multiprocessor (or
+ * max_ctas when > 0: the tests make each CTA loop), each looping over its tiles so that the copy engine
+ * loads the next tile while the warpgroups finish this one's epilogue; 0: one CTA a tile; -1 back to the
+ * default / HARP_IGEMM_PERSIST=0. The bits of Y do not depend on it. */
 void dec_set_igemm_persistent(int on, int max_ctas);
 /* Whether dec_igemm_scaled takes dec_igemm_epi for rows × m: on Hopper, from DEC_IGEMM_EPI_MIN_ROWS rows
- * (its 128-row tiles waste the tensor cores on fewer, where cuBLAS picks narrower ones) while its tiles
- * fit one wave of the multiprocessors (beyond, cuBLAS's int8 kernel and the separate epilogue measured
- * faster). */
+ * (its 128-row tiles waste the tensor cores on fewer, where cuBLAS picks narrower ones); at 512 rows it
+ * measured faster than cuBLAS's int8 kernel + the separate epilogue at every Llama-2-7B shape. */
 #define DEC_IGEMM_EPI_MIN_ROWS 64
 int dec_igemm_epi_pays(int rows, int m);
 /* dec_iweights_from_qplanes, then the int8 [m][dec_ikpad(n)] weights and the scales uploaded once into

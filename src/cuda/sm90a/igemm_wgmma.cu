@@ -343,8 +343,8 @@ int env_switch(int *cache, const char *var, const char *value, int if_value, int
 }
 // Row tiles fastest unless HARP_IGEMM_RASTER=cols (the order before the twenty-fourth session, for A/B).
 int raster() { return env_switch(&g_raster, "HARP_IGEMM_RASTER", "cols", 0, 1); }
-// One CTA a tile unless HARP_IGEMM_PERSIST=1 (not measured yet: the default stays the measured kernel).
-int persistent() { return env_switch(&g_persist, "HARP_IGEMM_PERSIST", "1", 1, 0); }
+// Persistent unless HARP_IGEMM_PERSIST=0 (H100, batch 512: equal at one wave, 2-3.5 % faster beyond).
+int persistent() { return env_switch(&g_persist, "HARP_IGEMM_PERSIST", "0", 0, 1); }
 
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {
@@ -378,12 +378,14 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
 
 extern "C" int dec_igemm_epi_available(void) { return usable(); }
 
-// Measured (H100, batch 512, docs/results/wakv.md): faster than cuBLAS + dec_iepi while its 128 × 128
-// tiles fill at most one wave of the multiprocessors (4 096 × 4 096: 23.9 against 31.6 µs; 4 096 ×
-// 11 008: 45.6 against 70.6 µs), slower beyond (12 288 × 4 096, three waves: 91.4 against 74.9 µs).
+// Measured (H100, batch 512, docs/results/wakv.md, twenty-fourth session): with the row tiles first
+// and persistent CTAs faster than cuBLAS + dec_iepi at every Llama-2-7B shape (12 288 × 4 096: 69.1
+// against 74.8 µs; 22 016 × 4 096: 136.8 against 168.1 µs; 4 096 × 11 008: 46.6 against 72.4 µs); the
+// one-wave rule of the twenty-third session came from the channel-first order, which read W once per
+// row tile.
 extern "C" int dec_igemm_epi_pays(int rows, int m) {
-    if (!usable() || rows < DEC_IGEMM_EPI_MIN_ROWS) return 0;
-    return (long)((m + kBN - 1) / kBN) * ((rows + kBM - 1) / kBM) <= (long)sm_count();
+    (void)m;
+    return usable() && rows >= DEC_IGEMM_EPI_MIN_ROWS;
 }
 
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {

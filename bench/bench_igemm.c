@@ -96,6 +96,7 @@ static void *rand_f16(harp_rng *r, int rows, int k, int kpad) {
 typedef struct iopts {
     int json, reps, calls;
     const char *cluster;   /* the fused kernel's, as given (--cluster) */
+    int resident;          /* clusters of that shape resident at once (dec_igemm_resident_clusters) */
     cudaStream_t s;
     cublasHandle_t h;
 } iopts;
@@ -153,11 +154,11 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
                        "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
                        "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
                        "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
-                       "\"cublas_fallbacks\": %d}\n",
+                       "\"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
                        m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
                        ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
                        tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, dec_igemm_fallbacks());
+                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, o->resident, dec_igemm_fallbacks());
             else
                 printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
                        "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
@@ -189,13 +190,15 @@ static const char k_usage[] =
     "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
     "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
     "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
-    "  --cluster: the fused kernel's CTA clusters (1x1, 2x1, 1x2, 2x2; default 1x1)\n"
-    "  the fused kernel is timed with one CTA per tile in both tile orders: row tiles first (fused_ms)\n"
-    "  and output-channel tiles first (fused_cols_ms), and persistent (one CTA per SM looping over tiles,\n"
-    "  row tiles first: fused_persist_ms, the library's default)\n";
+    "  --cluster LIST: the fused kernel's CTA clusters, CxR = C output-channel tiles × R row tiles sharing\n"
+    "  operand tiles by multicast (1x1, 2x1, 1x2, 2x2, 1x4, 2x4; default 1x1); every row once per shape\n"
+    "  the fused kernel is timed with one cluster per super-tile in both tile orders: row tiles first\n"
+    "  (fused_ms) and output-channel tiles first (fused_cols_ms), and persistent (as many clusters as fit at\n"
+    "  once, resident_clusters, looping over super-tiles, row tiles first: fused_persist_ms, the library's default)\n";
 
 int bench_igemm(int argc, char **argv) {
-    iopts o = {.reps = 30, .calls = 20, .cluster = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1"};
+    iopts o = {.reps = 30, .calls = 20};
+    const char *clist = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1";
     const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
     int gpu = 0;
     for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */
@@ -209,15 +212,18 @@ int bench_igemm(int argc, char **argv) {
         else if (!strcmp(a, "--a-bits")) alist = v;
         else if (!strcmp(a, "--reps")) o.reps = (int)cli_parse_long("--reps", v, 3, 256);
         else if (!strcmp(a, "--calls")) o.calls = (int)cli_parse_long("--calls", v, 1, 1000);
-        else if (!strcmp(a, "--cluster")) {
-            if (strlen(v) != 3 || (v[0] != '1' && v[0] != '2') || v[1] != 'x' || (v[2] != '1' && v[2] != '2'))
-                cli_die(CLI_EXIT_USAGE, "--cluster: 1x1, 2x1, 1x2 or 2x2, not '%s'", v);
-            dec_set_igemm_cluster(v[0] - '0', v[2] - '0');
-            o.cluster = v;
-        }
+        else if (!strcmp(a, "--cluster")) clist = v;
         else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
     }
     if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");
+    char cbuf[64];
+    if (strlen(clist) >= sizeof cbuf) cli_die(CLI_EXIT_USAGE, "--cluster: list too long");
+    for (const char *c = clist;; c += 4) {
+        const int cx = c[0] - '0', cy = c[0] && c[1] == 'x' && c[2] ? c[2] - '0' : 0;
+        if (!cy || (c[3] && c[3] != ',') || !((cx == 1 || cx == 2) && (cy == 1 || cy == 2 || cy == 4)))
+            cli_die(CLI_EXIT_USAGE, "--cluster: a list of 1x1, 2x1, 1x2, 2x2, 1x4, 2x4, not '%s'", clist);
+        if (!c[3]) break;
+    }
     int batches[8], abits[2];
     const int nb = parse_list("--batch", blist, batches, 8, 1, 8192), na = parse_list("--a-bits", alist, abits, 2, 4, 8);
     for (int i = 0; i < na; i++)
@@ -227,9 +233,17 @@ int bench_igemm(int argc, char **argv) {
     const cublasStatus_t st = harp_cublas_create(&o.h);
     if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
     harp_cublas_set_stream(o.h, o.s);
-    const char *p = shapes;
-    long m, k;
-    while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
+    strcpy(cbuf, clist);
+    char *save = NULL;
+    for (char *c = strtok_r(cbuf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {   /* every row once per cluster shape */
+        const int cx = c[0] - '0', cy = c[2] - '0';
+        dec_set_igemm_cluster(cx, cy);
+        o.cluster = c, o.resident = dec_igemm_resident_clusters(cx, cy);
+        const char *p = shapes;
+        long m, k;
+        while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
+    }
+    dec_set_igemm_cluster(0, 0);
     harp_cublas_destroy(o.h);
     cudaStreamDestroy(o.s);
     return 0;

@@ -57,6 +57,21 @@ for stage in "$@"; do
         --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4 --pos $pos --reps 20 2>&1 |
         grep '"path"' | sed "s/^/kv4_engine=$e /" | tee -a "$OUT/kvctx.jsonl"
     done; done ;;
+  s25)   # the twenty-fifth session: the multicast clusters (plain remote arrivals, one lane per peer, persistent for every
+         # shape): test_dec_igemm_gpu (every cluster shape and order bit for bit), bench igemm at batch 512 for each cluster
+         # shape, the kernel's fences in SASS, then the decode table on this card (BENCH25_QTYPES)
+    log=$(mktemp); timeout 120 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
+    rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused" "$log" | tail -3; tail -1 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
+    [ $rc = 0 ] || exit 1
+    timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 \
+      --cluster ${IGEMM25_CLUSTERS:-1x1,2x1,1x2,2x2,1x4,2x4} 2>&1 | tee "$OUT/igemm25.jsonl" | grep -o '"\(m\|cluster\|resident_clusters\|fp16_ms\|cublas_ms\|fused_ms\|fused_cols_ms\|fused_persist_ms\|fused_persist_speedup\)": [^,}]*' |
+      sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -d' ' - - - - - - - - -
+    od=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
+    if [ -n "$od" ]; then "$od" -sass "$P/bin/harp" 2>/dev/null | awk '/Function : .*igemm_wgmma_kernel/ {f=$3} /Function : / && !/igemm_wgmma/ {f=""} f && /MEMBAR|FENCE|SYNCS|UCGABAR/ {c[f" "$2]++} END {for (k in c) print c[k], k}' | sort -k2 | head -40
+    else echo "no cuobjdump"; fi
+    timeout 280 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
+      --qtypes ${BENCH25_QTYPES:-f16,e8p2,rvq3,rvq4,int4,qtip2} --rotations rht,harp --batch 1,4 2>&1 | tee "$OUT/decode25.jsonl" |
+      grep -o '"\(qtype\|rotation\|batch\|ms_per_token\|tok_s\|pct_of_roofline\|copy_gbps\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - - - - ;;
   pending24)   # what the twenty-fourth session wrote and could not run (no device was lent), after `bash run.sh mkrtn` in a call of
                # its own: test_gpu_ppl (kld_ref moved into harp_ppl_params), the wgmma stage (test_dec_igemm_gpu: both tile orders and the
                # persistent kernel bit for bit; bench igemm at batch 512: fused_ms / fused_cols_ms / fused_persist_ms; test_gpu_packed on

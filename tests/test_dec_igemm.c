@@ -276,11 +276,15 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     if (epi) {
         const int ldy = m + 3;
         float *dye = dev_alloc(sizeof(float) * rows * ldy), *ye = malloc(sizeof(float) * rows * ldy);
-        for (int cl = 0; cl < 7; cl++) {   /* every cluster shape (operand tiles shared by multicast), the 1x1 with
-                                              the channel tiles fastest, persistent with both orders */
-            dec_set_igemm_cluster(cl < 4 ? 1 + cl % 2 : 1, cl < 4 ? 1 + cl / 2 : 1);
-            dec_set_igemm_raster(cl != 4 && cl != 6);
-            dec_set_igemm_persistent(cl >= 5, 3);   /* 3 CTAs: each loops over many tiles through one ring */
+        /* every cluster shape (operand tiles shared by multicast), one cluster per super-tile and persistent
+         * (at most 3 clusters, so that each loops over many tiles through one ring), both tile orders */
+        static const int cfgs[][4] = {   /* cx, cy, rows first, persistent */
+            {1, 1, 1, 0}, {1, 1, 0, 0}, {1, 1, 1, 1}, {1, 1, 0, 1}, {2, 1, 1, 0}, {1, 2, 1, 0}, {2, 2, 0, 0},
+            {1, 4, 1, 0}, {2, 4, 1, 0}, {2, 1, 0, 1}, {1, 2, 1, 1}, {2, 2, 1, 1}, {1, 4, 1, 1}, {2, 4, 0, 1}};
+        for (size_t cl = 0; cl < sizeof cfgs / sizeof cfgs[0]; cl++) {
+            dec_set_igemm_cluster(cfgs[cl][0], cfgs[cl][1]);
+            dec_set_igemm_raster(cfgs[cl][2]);
+            dec_set_igemm_persistent(cfgs[cl][3], 3 * cfgs[cl][0] * cfgs[cl][1]);
             CU(cudaMemset(dye, 0xFF, sizeof(float) * rows * ldy));
             CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, NULL));
             CU(cudaDeviceSynchronize());
@@ -302,7 +306,7 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
               "dec_ilinear %d; fused GEMM + epilogue: %d rows differ", rows, m, k, qmax, x_f16 ? "fp16" : "fp32", dq_bad, ds_bad, dc_bad,
               dy_bad, dy16_bad, lin_bad, epi_bad);
     printf("gpu rows %3d  %4dx%-5d (kpad %5d)  A%d  %s in: codes, scales, int32 C, fp32 / fp16 Y%s %s (tolerance 0)\n", rows, m, k,
-           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2, 1x1 channels first, persistent both orders)" : "",
+           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2 1x4 2x4, per super-tile and persistent, both orders)" : "",
            dq_bad || ds_bad || dc_bad || dy_bad || dy16_bad || lin_bad || epi_bad ? "DIFFER" : "bit-identical");
     cudaFree(dx), cudaFree(dw), cudaFree(dq), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dc), cudaFree(dy16);
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);

@@ -518,18 +518,20 @@ harp_status dec_iepi(const int32_t *C, int ldc, int rows, int m, const float *sa
 harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const int8_t *W, int ldw, int m, int kpad, const float *sa,
                           const float *sw, const int32_t *corr, const int32_t *rs, float *Y, int ldy, dec_stream stream);
 int dec_igemm_epi_available(void);
-/* Clusters of cx × cy CTAs (1 or 2 each; cx along the output channels, cy along the rows) whose CTAs
- * share operand tiles by multicast (src/cuda/sm90a/igemm_wgmma.cu); the default, or HARP_IGEMM_CLUSTER
- * (1x1, 2x1, 1x2, 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not depend on
- * it. For the tests and the bench's A/B. */
+/* Clusters of cx × cy CTAs (1x1, 2x1, 1x2, 2x2, 1x4, 2x4; cx along the output channels, cy along the
+ * rows) whose CTAs share operand tiles by multicast (src/cuda/sm90a/igemm_wgmma.cu); the default, or
+ * HARP_IGEMM_CLUSTER (e.g. 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not
+ * depend on it. For the tests and the bench's A/B. dec_igemm_resident_clusters: how many clusters of
+ * that shape fit on the device at once (0 where the fused kernel is not usable). */
 void dec_set_igemm_cluster(int cx, int cy);
-/* The order in which dec_igemm_epi's CTAs (clusters of one) take tiles: 1 the row tiles of one W tile
+int dec_igemm_resident_clusters(int cx, int cy);
+/* The order in which dec_igemm_epi's clusters take tiles: 1 the row tiles of one W tile
  * together (the default; W passes through L2 once), 0 the output-channel tiles fastest (the order the
  * measurements of the twenty-third session ran with); -1 back to the default / HARP_IGEMM_RASTER
  * (rows, cols). The bits of Y do not depend on it. */
 void dec_set_igemm_raster(int rows_first);
-/* on = 1 (the default): dec_igemm_epi (clusters of one) launches at most one CTA per multiprocessor (or
- * max_ctas when > 0: the tests make each CTA loop), each looping over its tiles so that the copy engine
+/* on = 1 (the default): dec_igemm_epi launches at most the clusters that fit at once (one CTA per
+ * multiprocessor for clusters of one; at most max_ctas CTAs when > 0: the tests make each CTA loop), each looping over its tiles so that the copy engine
  * loads the next tile while the warpgroups finish this one's epilogue; 0: one CTA a tile; -1 back to the
  * default / HARP_IGEMM_PERSIST=0. The bits of Y do not depend on it. */
 void dec_set_igemm_persistent(int on, int max_ctas);

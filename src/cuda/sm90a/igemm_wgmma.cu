@@ -29,7 +29,7 @@ namespace {
 
 constexpr int kBM = 128, kBN = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
 constexpr int kStages = 5;
-// CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2 for A/B. Measured (H100, batch 512,
+// CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2|1x4|2x4 for A/B. Measured (H100, batch 512,
 // the Llama-2-7B shapes): 1x1 fastest; 2x1 / 1x2 2.1–3.4× slower, 2x2 up to 8× (docs/results/wakv.md).
 constexpr int kDefaultCluster = 11;
 constexpr int kThreads = 384;
@@ -79,13 +79,15 @@ __device__ __forceinline__ void tma_load_mc(void *dst, const CUtensorMap *map, i
         "l"(map), "r"(c0), "r"(c1), "r"(saddr(bar)), "h"(mask)
         : "memory");
 }
-// Arrival on the barrier at b's offset in cluster CTA `rank` (this CTA's own included).
+// Arrival on the barrier at b's offset in cluster CTA `rank` (this CTA's own included). Plain arrive
+// (release at CTA scope, the default): `.release.cluster` would fence every prior memory operation of
+// the thread at cluster scope on each call.
 __device__ __forceinline__ void mbar_arrive_cluster(uint64_t *b, uint32_t rank) {
     asm volatile(
         "{\n"
         ".reg .b32 remote;\n"
         "mapa.shared::cluster.u32 remote, %0, %1;\n"
-        "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
+        "mbarrier.arrive.shared::cluster.b64 _, [remote];\n"
         "}\n" ::"r"(saddr(b)),
         "r"(rank)
         : "memory");
@@ -93,10 +95,9 @@ __device__ __forceinline__ void mbar_arrive_cluster(uint64_t *b, uint32_t rank) 
 __device__ __forceinline__ void cluster_sync() {
     asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;" ::: "memory");
 }
-__device__ __forceinline__ uint32_t cluster_id(int dim) {
+__device__ __forceinline__ uint32_t cluster_rank() {
     uint32_t v;
-    if (dim == 0) asm volatile("mov.u32 %0, %%cluster_ctaid.x;" : "=r"(v));
-    else asm volatile("mov.u32 %0, %%cluster_ctaid.y;" : "=r"(v));
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(v));
     return v;
 }
 
@@ -145,12 +146,22 @@ __device__ __forceinline__ void fence_acc(int (&d)[64]) {
 }
 #endif
 
-// CX × CY CTAs per cluster (CX along the output channels, CY along the rows): the CX CTAs of a
-// cluster row share their Q tile and the CY of a cluster column their W tile, so each loads 1/CX of
-// its Q tile and 1/CY of its W tile and multicasts it to the others — a CTA reads 1/CX + 1/CY of its
-// operands from L2 instead of both (at 128 × 128 tiles the kernel is L2-bound otherwise). A stage is
-// free for a producer once the consumers of every CTA it writes into have released it: each consumer
-// warp arrives on the empty barrier of each CTA that writes into its own (its cluster row and column).
+// CX × CY CTAs per cluster (CX along the output channels, CY along the rows; a 1-D cluster, rank = cx +
+// cy·CX): the CX CTAs of a cluster row share their Q tile and the CY of a cluster column their W tile,
+// so each loads 1/CX of its Q tile and 1/CY of its W tile and multicasts it to the others — a CTA reads
+// 1/CX + 1/CY of its operands from L2 instead of both (at 128 × 128 tiles and one tile per
+// multiprocessor the operand feed from L2, 32 KB per 128-deep k-block, is what limits the kernel). A
+// stage is free for a producer once the consumers of every CTA it writes into have released it: each
+// consumer warp arrives on the empty barrier of each CTA that writes into its own (its cluster row and
+// column, one lane each).
+//
+// Which tiles a cluster takes: a cluster covers a super-tile of CY × CX tiles; with one cluster per
+// super-tile (persist = 0) the cluster's index gives it, with persist the grid holds at most as many
+// clusters as can be resident and each loops over every (clusters)-th super-tile, so the ring runs on
+// across tiles and the next tile's loads overlap this one's epilogue. Super-tiles are numbered with the
+// row direction fastest (rows_first) or the output-channel direction fastest: the multiprocessors start
+// CTAs in the order of their index, so with rows first the few row tiles of one W tile run at the same
+// time and W goes through L2 once; with channels first a W larger than L2 is read once per row tile.
 template <int CX, int CY>
 __global__ void __launch_bounds__(kThreads, 1)
     igemm_wgmma_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tw, int rows, int m, int kblocks,
@@ -163,29 +174,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     uint8_t *sA = smem, *sB = smem + (size_t)kStages * kTileBytes;
     uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kTileBytes), *empty = full + kStages;
     const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-    constexpr int kCl = CX * CY;
-    // Which tiles a CTA takes: one (its block index; clusters: their grid), or with persist (clusters of
-    // one CTA, a 1-D grid of at most one CTA per multiprocessor) every gridDim.x-th, so the ring runs on
-    // across tiles and the loads of the next tile overlap this one's epilogue. Tiles are numbered with
-    // the row tiles fastest (rows_first) or the output-channel tiles fastest: the multiprocessors start
-    // CTAs in the order of their index, so with rows first the few row tiles of one W tile run at the
-    // same time and W goes through L2 once; with channels first a W tile's row tiles fall in different
-    // waves and a W larger than L2 is read from memory once per row tile.
+    constexpr int kCl = CX * CY, kPeers = CX + CY - 1;   // CTAs writing into this one's ring, itself included
+    const int rank = kCl > 1 ? (int)cluster_rank() : 0, cx = rank % CX, cy = rank / CX;
     const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
-    const bool loop = kCl == 1 && persist;
-    const int lin0 = loop ? (int)blockIdx.x : (int)(blockIdx.x + blockIdx.y * gridDim.x);
-    const int lend = loop ? ntj * ntr : lin0 + 1, lstep = loop ? (int)gridDim.x : 1;
+    const int nsj = (ntj + CX - 1) / CX, nsr = (ntr + CY - 1) / CY;   // super-tiles
+    const int ncl = (int)gridDim.x / kCl, cid = (int)blockIdx.x / kCl;
+    const int lin0 = cid, lend = persist ? nsj * nsr : cid + 1, lstep = persist ? ncl : 1;
     auto tile_at = [&](int lin, int &j0, int &r0) {
-        int tj = blockIdx.x, tr = blockIdx.y;
-        if (kCl == 1) {
-            if (rows_first) tr = lin % ntr, tj = lin / ntr;
-            else tj = lin % ntj, tr = lin / ntj;
-        }
-        j0 = tj * kBN, r0 = tr * kBM;
+        const int sj = rows_first ? lin / nsr : lin % nsj, sr = rows_first ? lin % nsr : lin / nsj;
+        j0 = (sj * CX + cx) * kBN, r0 = (sr * CY + cy) * kBM;   // beyond m / rows: zeros loaded, nothing stored
     };
-    const int cx = kCl > 1 ? (int)cluster_id(0) : 0, cy = kCl > 1 ? (int)cluster_id(1) : 0;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * (CX + CY - 1));
+        for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * kPeers);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     if (kCl > 1) cluster_sync();   // every CTA's barriers exist before anyone loads into or arrives on them
@@ -216,16 +216,22 @@ __global__ void __launch_bounds__(kThreads, 1)
         return;
     }
     const int c = wg - 1;   // this warpgroup's 64 rows of the tile
+    // The cluster rank lane l of a warp releases a stage to: its cluster row, then the rest of its column.
+    int peer = 0;
+    if (kCl > 1) {
+        const int l = t % 32;
+        if (l < CX) peer = l + cy * CX;
+        else if (l < kPeers) {
+            const int i = l - CX;
+            peer = cx + (i + (i >= cy)) * CX;
+        }
+    }
     // A consumer warp hands ring stage s back to every producer that writes into it.
     auto release = [&](int s) {
-        if (t % 32) return;
-        uint64_t *e = &empty[s];
-        if (kCl == 1) mbar_arrive(e);
-        else {
-            for (int i = 0; i < CX; i++) mbar_arrive_cluster(e, (uint32_t)(i + cy * CX));
-            for (int i = 0; i < CY; i++)
-                if (i != cy) mbar_arrive_cluster(e, (uint32_t)(cx + i * CX));
-        }
+        if (kCl == 1) {
+            if (t % 32 == 0) mbar_arrive(&empty[s]);
+        } else if (t % 32 < kPeers)
+            mbar_arrive_cluster(&empty[s], (uint32_t)peer);
     };
     int d[64];   // written first by each tile's MMA with accumulation off (no zeroing instructions: see fence_acc)
     int it = 0;
@@ -249,7 +255,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
         wgmma_wait<0>();
         fence_acc(d);
-        if (kCl == 1) release((it - 1) % kStages);   // the tile's last stage, for the next tile's loads
+        release((it - 1) % kStages);   // the tile's last stage, for the next tile's loads
         // accumulator layout: warp w of the warpgroup holds rows 16w + lane/4 (+8); register 4i + {0, 1}
         // columns 8i + 2(lane%4) + {0, 1} of the first row, 4i + {2, 3} the same columns of the second
         const int w = t / 32, l = t % 32;
@@ -310,7 +316,8 @@ bool usable() {
     st = cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
                  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 && minor == 0 &&
                  cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
-                 q == cudaDriverEntryPointSuccess && fn && allow_smem<1, 1>() && allow_smem<2, 1>() && allow_smem<1, 2>() && allow_smem<2, 2>()
+                 q == cudaDriverEntryPointSuccess && fn && allow_smem<1, 1>() && allow_smem<2, 1>() && allow_smem<1, 2>() && allow_smem<2, 2>() &&
+                         allow_smem<1, 4>() && allow_smem<2, 4>()
              ? 1
              : -1;
     cudaGetLastError();
@@ -319,12 +326,17 @@ bool usable() {
     return st > 0;
 }
 
+// The cluster shapes instantiated, as CX·10 + CY.
+bool cluster_ok(int cx, int cy) {
+    const int c = cx * 10 + cy;
+    return c == 11 || c == 21 || c == 12 || c == 22 || c == 14 || c == 24;
+}
+
 int cluster_shape() {
     int c = __atomic_load_n(&g_cluster, __ATOMIC_ACQUIRE);
     if (c < 0) {
         const char *e = getenv("HARP_IGEMM_CLUSTER");
-        c = e && (!strcmp(e, "1x1") || !strcmp(e, "2x1") || !strcmp(e, "1x2") || !strcmp(e, "2x2")) ? (e[0] - '0') * 10 + (e[2] - '0')
-                                                                                                 : kDefaultCluster;
+        c = e && strlen(e) == 3 && e[1] == 'x' && cluster_ok(e[0] - '0', e[2] - '0') ? (e[0] - '0') * 10 + (e[2] - '0') : kDefaultCluster;
         __atomic_store_n(&g_cluster, c, __ATOMIC_RELEASE);
     }
     return c;
@@ -354,23 +366,48 @@ bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, i
                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+int g_resident[100];   // clusters of shape CX·10 + CY that fit on the device at once (0: not asked yet)
+
+// How many clusters of CX × CY CTAs can be resident at once (cudaOccupancyMaxActiveClusters; a cluster
+// needs CX·CY free multiprocessors of one GPC, so this can be below sm_count / (CX·CY)).
+template <int CX, int CY>
+int resident_clusters(const cudaLaunchConfig_t &cfg) {
+    int *slot = &g_resident[CX * 10 + CY];
+    int n = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (!n) {
+        if (CX * CY == 1) n = sm_count();
+        else if (cudaOccupancyMaxActiveClusters(&n, igemm_wgmma_kernel<CX, CY>, &cfg) != cudaSuccess || n < 1) n = sm_count() / (CX * CY);
+        cudaGetLastError();
+        if (n < 1) n = 1;
+        __atomic_store_n(slot, n, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
 template <int CX, int CY>
 cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m, int kblocks, const float *sa, const float *sw,
                    const int32_t *corr, const int32_t *rs, float *Y, int ldy, cudaStream_t st) {
-    // the grid a whole number of clusters: the extra CTAs load zeros (the maps' out-of-range fill) and store nothing
-    const int gx = ((m + kBN - 1) / kBN + CX - 1) / CX * CX, gy = ((rows + kBM - 1) / kBM + CY - 1) / CY * CY;
+    // one cluster per super-tile of CY × CX tiles (the tiles beyond rows / m load zeros and store nothing),
+    // or with persist at most the clusters that fit at once (or max_ctas CTAs), each looping
+    constexpr int kCl = CX * CY;
+    const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
+    const int supers = (ntj + CX - 1) / CX * ((ntr + CY - 1) / CY);
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[1];
-    cfg.gridDim = dim3(gx, gy), cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st;
+    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st;
     at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = CX, at[0].val.clusterDim.y = CY, at[0].val.clusterDim.z = 1;
-    cfg.attrs = at, cfg.numAttrs = CX * CY > 1 ? 1 : 0;
-    const int persist = CX * CY == 1 && persistent();
-    if (persist) {   // a 1-D grid of at most one CTA per multiprocessor (one fits: kSmem, 384 threads)
-        const int tiles = gx * gy, cap = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED);
-        const int n = cap > 0 && cap < sm_count() ? cap : sm_count();
-        cfg.gridDim = dim3(tiles < n ? tiles : n);
+    at[0].val.clusterDim.x = kCl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cfg.attrs = at, cfg.numAttrs = kCl > 1 ? 1 : 0;
+    cfg.gridDim = dim3(kCl);
+    const int persist = persistent();
+    int ncl = supers;
+    if (persist) {
+        const int ctas = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED), res = resident_clusters<CX, CY>(cfg);
+        const int cap = ctas > 0 ? (ctas / kCl > 0 ? ctas / kCl : 1) : 0;
+        const int n = cap > 0 && cap < res ? cap : res;
+        if (n < ncl) ncl = n;
     }
+    cfg.gridDim = dim3(ncl * kCl);
     return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster(), persist);
 }
 
@@ -389,8 +426,26 @@ extern "C" int dec_igemm_epi_pays(int rows, int m) {
 }
 
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {
-    if ((cx == 1 || cx == 2) && (cy == 1 || cy == 2)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);
+    if (cluster_ok(cx, cy)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);
     else if (!cx && !cy) __atomic_store_n(&g_cluster, -1, __ATOMIC_RELEASE);   // back to the default / environment
+}
+
+extern "C" int dec_igemm_resident_clusters(int cx, int cy) {
+    if (!usable() || !cluster_ok(cx, cy)) return 0;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.gridDim = dim3(cx * cy);
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = cx * cy, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cfg.attrs = at, cfg.numAttrs = cx * cy > 1 ? 1 : 0;
+    switch (cx * 10 + cy) {
+    case 11: return resident_clusters<1, 1>(cfg);
+    case 21: return resident_clusters<2, 1>(cfg);
+    case 12: return resident_clusters<1, 2>(cfg);
+    case 22: return resident_clusters<2, 2>(cfg);
+    case 14: return resident_clusters<1, 4>(cfg);
+    default: return resident_clusters<2, 4>(cfg);
+    }
 }
 
 extern "C" void dec_set_igemm_raster(int rows_first) {
@@ -416,9 +471,14 @@ extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const i
         return harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): cuTensorMapEncodeTiled refused rows %d, m %d, kpad %d", rows, m, kpad);
     const int kb = (kpad + kBK - 1) / kBK;
     cudaStream_t st = (cudaStream_t)stream;
-    const cudaError_t e = c == 11   ? launch<1, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
-                          : c == 21 ? launch<2, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
-                          : c == 12 ? launch<1, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
-                                    : launch<2, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    cudaError_t e;
+    switch (c) {
+    case 11: e = launch<1, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    case 21: e = launch<2, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    case 12: e = launch<1, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    case 22: e = launch<2, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    case 14: e = launch<1, 4>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    default: e = launch<2, 4>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
+    }
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): %s", cudaGetErrorString(e));
 }

@@ -69,7 +69,14 @@ for stage in "$@"; do
     od=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
     if [ -n "$od" ]; then "$od" -sass "$P/bin/harp" 2>/dev/null | awk '/Function : .*igemm_wgmma_kernel/ {f=$3} /Function : / && !/igemm_wgmma/ {f=""} f && /MEMBAR|FENCE|SYNCS|UCGABAR/ {c[f" "$2]++} END {for (k in c) print c[k], k}' | sort -k2 | head -40
     else echo "no cuobjdump"; fi
-    timeout 280 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
+    bash "$0" mkrtn   # the integer prefill on the RTN W4A4KV4 folder: test_gpu_packed (the bound from the exact sums over the
+                      # compared span), whole-file ppl with it off / on
+    HARP_CUDA_INT8=1 HARP_TEST_ONLY=rl_w4a4kv4_rtn GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests
+    for i8 in 0 1 0 1; do
+      HARP_CUDA_INT8=$i8 /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json \
+        -m "$M/rl_w4a4kv4_rtn" -f "$T" 2>&1 | grep -o '"ppl": [0-9.]*\|"tokens_per_s": [0-9.]*\|wall [0-9.]* s' | paste -sd' ' | sed "s|^|rtn int8=$i8: |"
+    done
+    timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
       --qtypes ${BENCH25_QTYPES:-f16,e8p2,rvq3,rvq4,int4,qtip2} --rotations rht,harp --batch 1,4 2>&1 | tee "$OUT/decode25.jsonl" |
       grep -o '"\(qtype\|rotation\|batch\|ms_per_token\|tok_s\|pct_of_roofline\|copy_gbps\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - - - - ;;
   pending24)   # what the twenty-fourth session wrote and could not run (no device was lent), after `bash run.sh mkrtn` in a call of

@@ -135,9 +135,11 @@ static double cpu_order_noise(harp_model *m) {
 
 /* 1. and 2. for a W/A/KV model (its own KV-cache type on both backends), bound max(1e-3, 2·noise), noise
  * the larger of the CPU's batch-vs-one-token difference and the exactly summed forward's difference from
- * the CPU (exact_sum_backend.h): on a folder whose two CPU orders happen not to part within the span
- * (ref-llama W4A4KV4 RTN folder: 6.3e-7) the GPU's own rounding still may, as an exact summation does
- * (0.11 on that folder; ref-llama W4A4KV4 with clip 1: 0.16, stories260K 0.105: test_model_wakv_exec). */
+ * the CPU over the compared span itself (exact_sum_backend.h: the same 16-token prompt and 64 greedy
+ * decode steps): on a folder whose two CPU orders happen not to part within the span (ref-llama W4A4KV4
+ * RTN folder: 6.3e-7) the GPU's own rounding still may, as an exact summation does (0.173 on that
+ * folder, from decode step ~50 on; measured on the 80-token batch prompt instead it had missed the decode
+ * steps' boundary crossings). */
 static void compare_wakv(harp_model *m, const char *name) {
     const int V = m->cfg.vocab_size;
     harp_backend *g = NULL;

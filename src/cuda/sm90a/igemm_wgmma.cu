@@ -366,6 +366,16 @@ bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, i
                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The launch configuration of a grid of clusters of ncta CTAs (at: its one attribute, the cluster shape).
+cudaLaunchConfig_t launch_cfg(int ncta, cudaLaunchAttribute *at, cudaStream_t st) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st, cfg.gridDim = dim3(ncta);
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = ncta, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
+    cfg.attrs = at, cfg.numAttrs = ncta > 1 ? 1 : 0;
+    return cfg;
+}
+
 int g_resident[100];   // clusters of shape CX·10 + CY that fit on the device at once (0: not asked yet)
 
 // How many clusters of CX × CY CTAs can be resident at once (cudaOccupancyMaxActiveClusters; a cluster
@@ -392,13 +402,8 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
     constexpr int kCl = CX * CY;
     const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
     const int supers = (ntj + CX - 1) / CX * ((ntr + CY - 1) / CY);
-    cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[1];
-    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st;
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = kCl, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    cfg.attrs = at, cfg.numAttrs = kCl > 1 ? 1 : 0;
-    cfg.gridDim = dim3(kCl);
+    cudaLaunchConfig_t cfg = launch_cfg(kCl, at, st);
     const int persist = persistent();
     int ncl = supers;
     if (persist) {
@@ -432,12 +437,8 @@ extern "C" void dec_set_igemm_cluster(int cx, int cy) {
 
 extern "C" int dec_igemm_resident_clusters(int cx, int cy) {
     if (!usable() || !cluster_ok(cx, cy)) return 0;
-    cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[1];
-    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.gridDim = dim3(cx * cy);
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = cx * cy, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    cfg.attrs = at, cfg.numAttrs = cx * cy > 1 ? 1 : 0;
+    const cudaLaunchConfig_t cfg = launch_cfg(cx * cy, at, nullptr);
     switch (cx * 10 + cy) {
     case 11: return resident_clusters<1, 1>(cfg);
     case 21: return resident_clusters<2, 1>(cfg);

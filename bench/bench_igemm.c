@@ -216,12 +216,12 @@ int bench_igemm(int argc, char **argv) {
         else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
     }
     if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");
-    char cbuf[64];
-    if (strlen(clist) >= sizeof cbuf) cli_die(CLI_EXIT_USAGE, "--cluster: list too long");
+    int cls[16][2], ncl = 0;   /* the cluster shapes, checked before a device is needed */
     for (const char *c = clist;; c += 4) {
-        const int cx = c[0] - '0', cy = c[0] && c[1] == 'x' && c[2] ? c[2] - '0' : 0;
-        if (!cy || (c[3] && c[3] != ',') || !((cx == 1 || cx == 2) && (cy == 1 || cy == 2 || cy == 4)))
+        const int cy = c[0] && c[1] == 'x' && c[2] ? c[2] - '0' : 0;
+        if (ncl == 16 || !cy || (c[3] && c[3] != ',') || !dec_igemm_cluster_ok(c[0] - '0', cy))
             cli_die(CLI_EXIT_USAGE, "--cluster: a list of 1x1, 2x1, 1x2, 2x2, 1x4, 2x4, not '%s'", clist);
+        cls[ncl][0] = c[0] - '0', cls[ncl++][1] = cy;
         if (!c[3]) break;
     }
     int batches[8], abits[2];
@@ -233,12 +233,10 @@ int bench_igemm(int argc, char **argv) {
     const cublasStatus_t st = harp_cublas_create(&o.h);
     if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
     harp_cublas_set_stream(o.h, o.s);
-    strcpy(cbuf, clist);
-    char *save = NULL;
-    for (char *c = strtok_r(cbuf, ",", &save); c; c = strtok_r(NULL, ",", &save)) {   /* every row once per cluster shape */
-        const int cx = c[0] - '0', cy = c[2] - '0';
-        dec_set_igemm_cluster(cx, cy);
-        o.cluster = c, o.resident = dec_igemm_resident_clusters(cx, cy);
+    for (int i = 0; i < ncl; i++) {   /* every row once per cluster shape */
+        char name[4] = {(char)('0' + cls[i][0]), 'x', (char)('0' + cls[i][1]), 0};
+        dec_set_igemm_cluster(cls[i][0], cls[i][1]);
+        o.cluster = name, o.resident = dec_igemm_resident_clusters(cls[i][0], cls[i][1]);
         const char *p = shapes;
         long m, k;
         while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);

@@ -521,8 +521,10 @@ int dec_igemm_epi_available(void);
 /* Clusters of cx × cy CTAs (1x1, 2x1, 1x2, 2x2, 1x4, 2x4; cx along the output channels, cy along the
  * rows) whose CTAs share operand tiles by multicast (src/cuda/sm90a/igemm_wgmma.cu); the default, or
  * HARP_IGEMM_CLUSTER (e.g. 2x2) read at the first call; (0, 0) goes back to that. The bits of Y do not
- * depend on it. For the tests and the bench's A/B. dec_igemm_resident_clusters: how many clusters of
- * that shape fit on the device at once (0 where the fused kernel is not usable). */
+ * depend on it. For the tests and the bench's A/B. dec_igemm_cluster_ok: whether cx × cy is one of those
+ * shapes (no device needed); dec_igemm_resident_clusters: how many clusters of that shape fit on the
+ * device at once (0 where the fused kernel is not usable). */
+int dec_igemm_cluster_ok(int cx, int cy);
 void dec_set_igemm_cluster(int cx, int cy);
 int dec_igemm_resident_clusters(int cx, int cy);
 /* The order in which dec_igemm_epi's clusters take tiles: 1 the row tiles of one W tile

@@ -430,6 +430,8 @@ extern "C" int dec_igemm_epi_pays(int rows, int m) {
     return usable() && rows >= DEC_IGEMM_EPI_MIN_ROWS;
 }
 
+extern "C" int dec_igemm_cluster_ok(int cx, int cy) { return cluster_ok(cx, cy); }
+
 extern "C" void dec_set_igemm_cluster(int cx, int cy) {
     if (cluster_ok(cx, cy)) __atomic_store_n(&g_cluster, cx * 10 + cy, __ATOMIC_RELEASE);
     else if (!cx && !cy) __atomic_store_n(&g_cluster, -1, __ATOMIC_RELEASE);   // back to the default / environment

@@ -23,6 +23,7 @@
 extern "C" {
 #include "core/core.h"
 #include "cuda/cuda_kernels.h"
+#include "cuda/env_switch.h"
 }
 #include "cuda/mma.cuh"
 
@@ -462,13 +463,8 @@ harp_status launch(const float *const *K, const float *const *Q, const float *co
 }  // namespace
 
 extern "C" int hc_attn_prefill_on(void) {
-    int f = __atomic_load_n(&g_flash, __ATOMIC_RELAXED);
-    if (f < 0) {
-        const char *e = getenv("HARP_CUDA_FLASH");
-        f = e && (!strcmp(e, "0") || !strcmp(e, "1")) ? e[0] - '0' : 2;
-        __atomic_store_n(&g_flash, f, __ATOMIC_RELAXED);
-    }
-    return f;
+    static const char *const kModes[] = {"0", "1"};
+    return harp_env_choice(&g_flash, "HARP_CUDA_FLASH", kModes, 2, 2);
 }
 
 extern "C" void hc_set_attn_prefill(int mode) { __atomic_store_n(&g_flash, mode < 0 ? 0 : mode > 2 ? 2 : mode, __ATOMIC_RELAXED); }

@@ -15,6 +15,7 @@
 extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "cuda/env_switch.h"
 #include "quant/aq.h"
 }
 #include "cuda/attn_combine.cuh"
@@ -990,13 +991,8 @@ extern "C" harp_status dec_attn_kv4_planes(const dec_attn_shape *s, const float 
 
 static int g_kv4_planes = -1;   // -1: HARP_CUDA_KV4_ENGINE not read yet
 extern "C" int dec_attn_kv4_planes_on(void) {
-    int on = __atomic_load_n(&g_kv4_planes, __ATOMIC_RELAXED);
-    if (on < 0) {   // on unless HARP_CUDA_KV4_ENGINE=0 (A/B against the generic kernel)
-        const char *e = getenv("HARP_CUDA_KV4_ENGINE");
-        on = !(e && !strcmp(e, "0"));
-        __atomic_store_n(&g_kv4_planes, on, __ATOMIC_RELAXED);
-    }
-    return on;
+    static const char *const kOff[] = {"0"};   // on unless HARP_CUDA_KV4_ENGINE=0 (A/B against the generic kernel)
+    return harp_env_choice(&g_kv4_planes, "HARP_CUDA_KV4_ENGINE", kOff, 1, 1);
 }
 extern "C" void dec_set_attn_kv4_planes(int on) { __atomic_store_n(&g_kv4_planes, on ? 1 : 0, __ATOMIC_RELAXED); }
 

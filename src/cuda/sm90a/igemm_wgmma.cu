@@ -23,6 +23,7 @@
 extern "C" {
 #include "core/core.h"
 #include "cuda/decode.h"
+#include "cuda/env_switch.h"
 }
 
 namespace {
@@ -342,21 +343,16 @@ int cluster_shape() {
     return c;
 }
 
-// A switch read from the environment at first use (then set by the dec_set_igemm_* calls): if_value
-// where the variable equals value, else otherwise.
-int env_switch(int *cache, const char *var, const char *value, int if_value, int otherwise) {
-    int r = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
-    if (r < 0) {
-        const char *e = getenv(var);
-        r = e && !strcmp(e, value) ? if_value : otherwise;
-        __atomic_store_n(cache, r, __ATOMIC_RELEASE);
-    }
-    return r;
-}
 // Row tiles fastest unless HARP_IGEMM_RASTER=cols (the order before the twenty-fourth session, for A/B).
-int raster() { return env_switch(&g_raster, "HARP_IGEMM_RASTER", "cols", 0, 1); }
+int raster() {
+    static const char *const kCols[] = {"cols"};
+    return harp_env_choice(&g_raster, "HARP_IGEMM_RASTER", kCols, 1, 1);
+}
 // Persistent unless HARP_IGEMM_PERSIST=0 (H100, batch 512: equal at one wave, 2-3.5 % faster beyond).
-int persistent() { return env_switch(&g_persist, "HARP_IGEMM_PERSIST", "0", 0, 1); }
+int persistent() {
+    static const char *const kOff[] = {"0"};
+    return harp_env_choice(&g_persist, "HARP_IGEMM_PERSIST", kOff, 1, 1);
+}
 
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {

@@ -69,6 +69,7 @@ for stage in "$@"; do
     od=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
     if [ -n "$od" ]; then "$od" -sass "$P/bin/harp" 2>/dev/null | awk '/Function : .*igemm_wgmma_kernel/ {f=$3} /Function : / && !/igemm_wgmma/ {f=""} f && /MEMBAR|FENCE|SYNCS|UCGABAR/ {c[f" "$2]++} END {for (k in c) print c[k], k}' | sort -k2 | head -40
     else echo "no cuobjdump"; fi
+    bash "$0" iprof
     [ -n "${S25_SHORT:-}" ] && exit 0
     bash "$0" mkrtn   # the integer prefill on the RTN W4A4KV4 folder: test_gpu_packed (the bound from the exact sums over the
                       # compared span), whole-file ppl with it off / on
@@ -259,6 +260,30 @@ PY
       HARP_CUDA_INT8=$i8 /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json \
         -m "$m" -f "$T" 2>&1 | grep -o '"ppl": [0-9.]*\|"tok_per_s": [0-9.]*\|"tokens_per_s": [0-9.]*\|wall [0-9.]* s' | paste -sd' ' | sed "s|^|$(basename $m) int8=$i8: |"
     done; done ;;
+  iprof)   # the fused INT8 GEMM under Nsight Compute's full set at batch 512 A8 (IPROF_SHAPES, IPROF_CLUSTER): what limits it
+           # (shared-memory vs L2 throughput, stall reasons); one persistent launch after the warm-up ones
+    for sh in ${IPROF_SHAPES:-4096x4096 4096x11008}; do
+      timeout 200 ncu --set full --import-source no --launch-skip 4 --launch-count 1 --kernel-name-base function \
+        --kernel-name regex:igemm_wgmma -f -o "$OUT/iprof_$sh" -- "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" \
+        bench igemm --gpu --shapes "$sh" --batch 512 --a-bits 8 --reps 3 --calls 2 --cluster "${IPROF_CLUSTER:-1x1}" > "$OUT/iprof_$sh.log" 2>&1
+      echo "iprof $sh exit $?"; tail -2 "$OUT/iprof_$sh.log"
+      ncu -i "$OUT/iprof_$sh.ncu-rep" --page details > "$OUT/iprof_$sh.txt" 2>&1
+      ncu -i "$OUT/iprof_$sh.ncu-rep" --page raw --csv > "$OUT/iprof_${sh}_raw.csv" 2>&1
+      python3 - "$OUT/iprof_${sh}_raw.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+if len(rows) < 3: sys.exit(print("no raw rows"))
+hdr, units, vals = rows[0], rows[1], rows[2]
+st = sorted(((float(v.replace(',', '')), h) for h, v in zip(hdr, vals)
+             if h.startswith("smsp__average_warps_issue_stalled_") and h.endswith("_per_issue_active.ratio") and v.replace(',', '').replace('.', '', 1).isdigit()), reverse=True)
+print("stalls per issue:", "; ".join("%s %.2f" % (h[len("smsp__average_warps_issue_stalled_"):-len("_per_issue_active.ratio")], v) for v, h in st[:8]))
+for k in ("l1tex__data_pipe_lsu_wavefronts_mem_shared.sum", "smsp__inst_executed.sum", "lts__t_bytes.sum", "dram__bytes_read.sum",
+          "l1tex__data_bank_reads.avg.pct_of_peak_sustained_elapsed", "l1tex__data_bank_writes.avg.pct_of_peak_sustained_elapsed",
+          "sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active", "lts__t_sectors_srcunit_tex.sum"):
+    if k in hdr: print(k, vals[hdr.index(k)], units[hdr.index(k)])
+PY
+      grep -E "^  [a-z_]+.*\(|Duration|DRAM Throughput|Memory Throughput|L1/TEX Cache Throughput|L2 Cache Throughput|Compute \(SM\)|Issue Slots Busy|Executed Ipc A|Registers Per|Shared Memory Configuration|Warp Cycles Per Issued|No Eligible|Stall|L2 Hit|Block Limit|Grid Size|Cluster" "$OUT/iprof_$sh.txt" | head -50
+    done ;;
   igemm)   # issue 14 acceptance 4: INT8 prefill GEMM vs cuBLAS fp16 (Llama-2-7B shapes, batch 1/16/512), 4-bit KV cache at ctx 4096
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json 2>&1 | tee "$OUT/igemm.jsonl"
     timeout 200 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b --qtypes f16,int4 \

@@ -234,6 +234,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         } else if (t % 32 < kPeers)
             mbar_arrive_cluster(&empty[s], (uint32_t)peer);
     };
+    const bool pair = !(ldy & 1) && !((uintptr_t)Y & 7);   // j is even: (Y + r·ldy + j) is 8-byte aligned
     int d[64];   // written first by each tile's MMA with accumulation off (no zeroing instructions: see fence_acc)
     int it = 0;
     for (int lin = lin0; lin < lend; lin += lstep) {
@@ -267,13 +268,26 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int i = 0; i < kBN / 8; i++) {
             const int j = j0 + 8 * i + 2 * (l % 4);
+            float va[2], vb[2];
 #pragma unroll
             for (int u = 0; u < 2; u++) {
-                if (j + u >= m) continue;
-                const float wj = sw[j + u];
-                const int rj = corr ? rs[j + u] : 0;   // the zero-point term, exact in int32 (decode.h, dec_aq_int8)
-                if (ra < rows) ya[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + u] + ca * rj), sra), wj);
-                if (rb < rows) yb[j + u] = __fmul_rn(__fmul_rn((float)(d[4 * i + 2 + u] + cb * rj), srb), wj);
+                const float wj = j + u < m ? sw[j + u] : 0.0f;
+                const int rj = corr && j + u < m ? rs[j + u] : 0;   // the zero-point term, exact in int32 (decode.h, dec_aq_int8)
+                va[u] = __fmul_rn(__fmul_rn((float)(d[4 * i + u] + ca * rj), sra), wj);
+                vb[u] = __fmul_rn(__fmul_rn((float)(d[4 * i + 2 + u] + cb * rj), srb), wj);
+            }
+            // a lane's two columns in one 8-byte store where they are aligned: a warp's store then fills
+            // whole 32-byte sectors instead of every other 4 bytes of them
+            if (pair && j + 1 < m) {
+                if (ra < rows) *(float2 *)(ya + j) = make_float2(va[0], va[1]);
+                if (rb < rows) *(float2 *)(yb + j) = make_float2(vb[0], vb[1]);
+            } else {
+#pragma unroll
+                for (int u = 0; u < 2; u++)
+                    if (j + u < m) {
+                        if (ra < rows) ya[j + u] = va[u];
+                        if (rb < rows) yb[j + u] = vb[u];
+                    }
             }
         }
     }

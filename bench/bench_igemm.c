@@ -9,7 +9,8 @@
  * Warm (the same buffers every call), each time the median over --reps event-timed runs of --calls
  * back-to-back calls on one stream; the parts are also timed alone: quant_ms, the cuBLAS pieces gemm_ms
  * and epilogue_ms (cublas_ms = quant + gemm + epilogue, the three-kernel path), fused_ms (dec_igemm_epi
- * alone; -1 where the device has none). speedup = fp16_ms / int8_ms; fused_speedup = fp16_ms / fused_ms
+ * alone; -1 where the device has none; launched with programmatic dependent launch as the library does, so
+ * one call's set-up overlaps the tail of the one before: fused_persist_nopdl_ms without). speedup = fp16_ms / int8_ms; fused_speedup = fp16_ms / fused_ms
  * (the two GEMMs alone, each from its own input type to fp32); tops = 2·batch·m·k / int8 time. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -133,13 +134,17 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
             const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
             /* the fused kernel with each tile order (decode.h, dec_set_igemm_raster), side by side */
-            double tf = -1e3, tfc = -1e3, tfp = -1e3;
+            double tf = -1e3, tfc = -1e3, tfp = -1e3, tfn = -1e3;
             if (dec_igemm_epi_available()) {
                 dec_set_igemm_raster(1);
                 dec_set_igemm_persistent(0, 0);
                 tf = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
                 dec_set_igemm_persistent(1, 0);
                 tfp = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                const int pdl = dec_pdl();   /* the same without programmatic dependent launch: what it overlaps */
+                dec_set_pdl(0);
+                tfn = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                dec_set_pdl(pdl);
                 dec_set_igemm_persistent(0, 0);
                 dec_set_igemm_raster(0);
                 tfc = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
@@ -154,19 +159,19 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
                        "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
                        "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
                        "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
-                       "\"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
+                       "\"fused_persist_nopdl_ms\": %.5f, \"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
                        m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
                        ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
                        tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, o->resident, dec_igemm_fallbacks());
+                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, o->resident, dec_igemm_fallbacks());
             else
                 printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
                        "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
-                       "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx)%s\n",
+                       "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx, %.4f ms without PDL)%s\n",
                        m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
                        ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
                        tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
+                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
             fflush(stdout);
         }
     void *bufs[] = {p.W16, p.X, p.W8, p.sw, p.Q, p.sa, p.C, p.Y};

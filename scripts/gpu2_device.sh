@@ -64,8 +64,8 @@ for stage in "$@"; do
     rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused" "$log" | tail -3; tail -1 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
     [ $rc = 0 ] || exit 1
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 \
-      --cluster ${IGEMM25_CLUSTERS:-1x1,2x1,1x2,2x2,1x4,2x4} 2>&1 | tee "$OUT/igemm25.jsonl" | grep -o '"\(m\|cluster\|resident_clusters\|fp16_ms\|cublas_ms\|fused_ms\|fused_cols_ms\|fused_persist_ms\|fused_persist_speedup\)": [^,}]*' |
-      sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -d' ' - - - - - - - - -
+      --cluster ${IGEMM25_CLUSTERS:-1x1,2x1,1x2,2x2,1x4,2x4} 2>&1 | tee "$OUT/igemm25.jsonl" | grep -o '"\(m\|cluster\|resident_clusters\|fp16_ms\|cublas_ms\|fused_ms\|fused_cols_ms\|fused_persist_ms\|fused_persist_speedup\|fused_persist_nopdl_ms\)": [^,}]*' |
+      sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -d' ' - - - - - - - - - -
     od=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
     if [ -n "$od" ]; then "$od" -sass "$P/bin/harp" 2>/dev/null | awk '/Function : .*igemm_wgmma_kernel/ {f=$3} /Function : / && !/igemm_wgmma/ {f=""} f && /MEMBAR|FENCE|SYNCS|UCGABAR/ {c[f" "$2]++} END {for (k in c) print c[k], k}' | sort -k2 | head -40
     else echo "no cuobjdump"; fi
@@ -248,7 +248,7 @@ PY
     log=$(mktemp); timeout 90 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
     rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused\|int8 codes" "$log" | tail -${TESTS_TAIL:-6}; tail -2 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
     [ $rc = 0 ] || exit 1
-    brief() { while read -r l; do echo "$l" | grep -o '"\(m\|n\|batch\|a_bits\|path\|cluster\|fp16_ms\|int8_ms\|speedup\|quant_ms\|gemm_ms\|epilogue_ms\|fused_ms\|fused_speedup\|fused_cols_ms\|fused_cols_speedup\|fused_persist_ms\|fused_persist_speedup\)": [^,}]*' | sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -sd' '; done; }
+    brief() { while read -r l; do echo "$l" | grep -o '"\(m\|n\|batch\|a_bits\|path\|cluster\|fp16_ms\|int8_ms\|speedup\|quant_ms\|gemm_ms\|epilogue_ms\|fused_ms\|fused_speedup\|fused_cols_ms\|fused_cols_speedup\|fused_persist_ms\|fused_persist_speedup\|fused_persist_nopdl_ms\)": [^,}]*' | sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -sd' '; done; }
     for c in ${IGEMM_CLUSTERS:-1x1}; do   # each row times both tile orders (fused_ms rows first, fused_cols_ms channels first)
       timeout 100 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 --cluster $c 2>&1 |
         tee -a "$OUT/igemm_clusters.jsonl" | brief

@@ -25,6 +25,7 @@ extern "C" {
 #include "cuda/decode.h"
 #include "cuda/env_switch.h"
 }
+#include "cuda/pdl.cuh"
 
 namespace {
 
@@ -189,8 +190,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * kPeers);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
+    if (threadIdx.x == 0) {   // the descriptors are kernel parameters no kernel writes: fetched before the wait
+        asm volatile("prefetch.tensormap [%0];" ::"l"(&tq) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(&tw) : "memory");
+    }
     if (kCl > 1) cluster_sync();   // every CTA's barriers exist before anyone loads into or arrives on them
     else __syncthreads();
+    // Launched with programmatic dependent launch (launch_cfg): the set-up above ran beside the kernel
+    // before; Q, the scales and Y are touched only after it has finished. Trigger at once: the next
+    // kernel's CTAs take multiprocessors as this grid's leave (each waits for the whole grid before it
+    // reads), so the launch gap and its set-up overlap this kernel's tail.
+    pdl_wait();
+    pdl_trigger();
     // `it` counts k-blocks over all of this CTA's tiles: ring stage it % kStages, its use it / kStages
     if (wg == 0) {
         if (t == 0) {
@@ -376,13 +387,22 @@ bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, i
                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The launch configuration of a grid of clusters of ncta CTAs (at: its one attribute, the cluster shape).
+// The launch configuration of a grid of clusters of ncta CTAs (at: room for its two attributes, the
+// cluster shape and, on a stream with dec_pdl() on, programmatic dependent launch as pdl_launch sets it).
 cudaLaunchConfig_t launch_cfg(int ncta, cudaLaunchAttribute *at, cudaStream_t st) {
     cudaLaunchConfig_t cfg = {};
     cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st, cfg.gridDim = dim3(ncta);
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = ncta, at[0].val.clusterDim.y = 1, at[0].val.clusterDim.z = 1;
-    cfg.attrs = at, cfg.numAttrs = ncta > 1 ? 1 : 0;
+    cfg.attrs = at, cfg.numAttrs = 0;
+    if (ncta > 1) {
+        at[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
+        at[cfg.numAttrs].val.clusterDim.x = ncta, at[cfg.numAttrs].val.clusterDim.y = 1, at[cfg.numAttrs].val.clusterDim.z = 1;
+        cfg.numAttrs++;
+    }
+    if (st && dec_pdl()) {
+        at[cfg.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[cfg.numAttrs].val.programmaticStreamSerializationAllowed = 1;
+        cfg.numAttrs++;
+    }
     return cfg;
 }
 
@@ -391,10 +411,12 @@ int g_resident[100];   // clusters of shape CX·10 + CY that fit on the device a
 // How many clusters of CX × CY CTAs can be resident at once (cudaOccupancyMaxActiveClusters; a cluster
 // needs CX·CY free multiprocessors of one GPC, so this can be below sm_count / (CX·CY)).
 template <int CX, int CY>
-int resident_clusters(const cudaLaunchConfig_t &cfg) {
+int resident_clusters() {
     int *slot = &g_resident[CX * 10 + CY];
     int n = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (!n) {
+        cudaLaunchAttribute at[2];
+        const cudaLaunchConfig_t cfg = launch_cfg(CX * CY, at, nullptr);
         if (CX * CY == 1) n = sm_count();
         else if (cudaOccupancyMaxActiveClusters(&n, igemm_wgmma_kernel<CX, CY>, &cfg) != cudaSuccess || n < 1) n = sm_count() / (CX * CY);
         cudaGetLastError();
@@ -412,12 +434,12 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
     constexpr int kCl = CX * CY;
     const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
     const int supers = (ntj + CX - 1) / CX * ((ntr + CY - 1) / CY);
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
     cudaLaunchConfig_t cfg = launch_cfg(kCl, at, st);
     const int persist = persistent();
     int ncl = supers;
     if (persist) {
-        const int ctas = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED), res = resident_clusters<CX, CY>(cfg);
+        const int ctas = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED), res = resident_clusters<CX, CY>();
         const int cap = ctas > 0 ? (ctas / kCl > 0 ? ctas / kCl : 1) : 0;
         const int n = cap > 0 && cap < res ? cap : res;
         if (n < ncl) ncl = n;
@@ -449,15 +471,13 @@ extern "C" void dec_set_igemm_cluster(int cx, int cy) {
 
 extern "C" int dec_igemm_resident_clusters(int cx, int cy) {
     if (!usable() || !cluster_ok(cx, cy)) return 0;
-    cudaLaunchAttribute at[1];
-    const cudaLaunchConfig_t cfg = launch_cfg(cx * cy, at, nullptr);
     switch (cx * 10 + cy) {
-    case 11: return resident_clusters<1, 1>(cfg);
-    case 21: return resident_clusters<2, 1>(cfg);
-    case 12: return resident_clusters<1, 2>(cfg);
-    case 22: return resident_clusters<2, 2>(cfg);
-    case 14: return resident_clusters<1, 4>(cfg);
-    default: return resident_clusters<2, 4>(cfg);
+    case 11: return resident_clusters<1, 1>();
+    case 21: return resident_clusters<2, 1>();
+    case 12: return resident_clusters<1, 2>();
+    case 22: return resident_clusters<2, 2>();
+    case 14: return resident_clusters<1, 4>();
+    default: return resident_clusters<2, 4>();
     }
 }
 

@@ -97,6 +97,7 @@ static void *rand_f16(harp_rng *r, int rows, int k, int kpad) {
 typedef struct iopts {
     int json, reps, calls;
     const char *cluster;   /* the fused kernel's, as given (--cluster) */
+    int tile;              /* its output channels a tile (--tile) */
     int resident;          /* clusters of that shape resident at once (dec_igemm_resident_clusters) */
     cudaStream_t s;
     cublasHandle_t h;
@@ -155,20 +156,20 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
             const int fused = dec_igemm_epi_pays(p.rows, m);
             if (o->json)
                 printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
-                       "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
+                       "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"tile_n\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
                        "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
                        "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
                        "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
                        "\"fused_persist_nopdl_ms\": %.5f, \"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
-                       m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
+                       m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, o->tile, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
                        ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
                        tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
                        tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, o->resident, dec_igemm_fallbacks());
             else
-                printf("igemm %5dx%-5d batch %3d A%d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
+                printf("igemm %5dx%-5d batch %3d A%d  cluster %s tile %d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
                        "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
                        "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx, %.4f ms without PDL)%s\n",
-                       m, k, p.rows, abits[ai], t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
+                       m, k, p.rows, abits[ai], o->cluster, o->tile, t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
                        ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
                        tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
                        tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
@@ -187,16 +188,20 @@ static int parse_list(const char *flag, const char *list, int *out, int max, lon
         if (n == max) cli_die(CLI_EXIT_USAGE, "%s: more than %d entries", flag, max);
         out[n++] = (int)cli_parse_long(flag, t, lo, hi);
     }
+    if (!n) cli_die(CLI_EXIT_USAGE, "%s: an empty list", flag);
     return n;
 }
 
 static const char k_usage[] =
     "usage: harp bench igemm --gpu [--json] [--shapes MxK,...] [--batch LIST] [--a-bits 8,4] [--reps N] [--calls N] [--cluster CxR]\n"
+    "                        [--tile 128,256]\n"
     "  default shapes: the Llama-2-7B linears 4096x4096 (q, k, v, o), 12288x4096 (fused q|k|v), 11008x4096\n"
     "  (gate, up), 22016x4096 (fused up|gate), 4096x11008 (down); batch 1,16,512; A8 (W8A8 / W4A8) and\n"
     "  A4 (W4A4: 4-bit codes held in int8, same GEMM); M = output channels, K = input width;\n"
     "  --cluster LIST: the fused kernel's CTA clusters, CxR = C output-channel tiles × R row tiles sharing\n"
     "  operand tiles by multicast (1x1, 2x1, 1x2, 2x2, 1x4, 2x4; default 1x1); every row once per shape\n"
+    "  --tile LIST: the fused kernel's output channels per 128-row tile (128, 256; default 128), every row\n"
+    "  once per width and cluster shape (tile_n)\n"
     "  the fused kernel is timed with one cluster per super-tile in both tile orders: row tiles first\n"
     "  (fused_ms) and output-channel tiles first (fused_cols_ms), and persistent (as many clusters as fit at\n"
     "  once, resident_clusters, looping over super-tiles, row tiles first: fused_persist_ms, the library's default)\n";
@@ -204,6 +209,7 @@ static const char k_usage[] =
 int bench_igemm(int argc, char **argv) {
     iopts o = {.reps = 30, .calls = 20};
     const char *clist = getenv("HARP_IGEMM_CLUSTER") ? getenv("HARP_IGEMM_CLUSTER") : "1x1";
+    const char *tlist = getenv("HARP_IGEMM_TILE") ? getenv("HARP_IGEMM_TILE") : "128";
     const char *shapes = "4096x4096,12288x4096,11008x4096,22016x4096,4096x11008", *blist = "1,16,512", *alist = "8,4";
     int gpu = 0;
     for (int i = 1; i < argc; i++) {   /* flags, then flags with a value */
@@ -218,6 +224,7 @@ int bench_igemm(int argc, char **argv) {
         else if (!strcmp(a, "--reps")) o.reps = (int)cli_parse_long("--reps", v, 3, 256);
         else if (!strcmp(a, "--calls")) o.calls = (int)cli_parse_long("--calls", v, 1, 1000);
         else if (!strcmp(a, "--cluster")) clist = v;
+        else if (!strcmp(a, "--tile")) tlist = v;
         else cli_die(CLI_EXIT_USAGE, "unexpected argument '%s' (harp bench igemm --help)", a);
     }
     if (!gpu) cli_die(CLI_EXIT_USAGE, "harp bench igemm: GPU rows only (pass --gpu)");
@@ -229,7 +236,10 @@ int bench_igemm(int argc, char **argv) {
         cls[ncl][0] = c[0] - '0', cls[ncl++][1] = cy;
         if (!c[3]) break;
     }
-    int batches[8], abits[2];
+    int batches[8], abits[2], tiles[2];
+    const int nt = parse_list("--tile", tlist, tiles, 2, 128, 256);
+    for (int i = 0; i < nt; i++)
+        if (tiles[i] != 128 && tiles[i] != 256) cli_die(CLI_EXIT_USAGE, "--tile: 128 or 256, not %d", tiles[i]);
     const int nb = parse_list("--batch", blist, batches, 8, 1, 8192), na = parse_list("--a-bits", alist, abits, 2, 4, 8);
     for (int i = 0; i < na; i++)
         if (abits[i] != 4 && abits[i] != 8) cli_die(CLI_EXIT_USAGE, "--a-bits: 8 or 4, not %d", abits[i]);
@@ -238,15 +248,18 @@ int bench_igemm(int argc, char **argv) {
     const cublasStatus_t st = harp_cublas_create(&o.h);
     if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
     harp_cublas_set_stream(o.h, o.s);
-    for (int i = 0; i < ncl; i++) {   /* every row once per cluster shape */
-        char name[4] = {(char)('0' + cls[i][0]), 'x', (char)('0' + cls[i][1]), 0};
-        dec_set_igemm_cluster(cls[i][0], cls[i][1]);
-        o.cluster = name, o.resident = dec_igemm_resident_clusters(cls[i][0], cls[i][1]);
-        const char *p = shapes;
-        long m, k;
-        while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
-    }
+    for (int ti = 0; ti < nt; ti++)
+        for (int i = 0; i < ncl; i++) {   /* every row once per tile width and cluster shape */
+            char name[4] = {(char)('0' + cls[i][0]), 'x', (char)('0' + cls[i][1]), 0};
+            dec_set_igemm_tile(tiles[ti]);
+            dec_set_igemm_cluster(cls[i][0], cls[i][1]);
+            o.cluster = name, o.tile = tiles[ti], o.resident = dec_igemm_resident_clusters(cls[i][0], cls[i][1]);
+            const char *p = shapes;
+            long m, k;
+            while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
+        }
     dec_set_igemm_cluster(0, 0);
+    dec_set_igemm_tile(0);
     harp_cublas_destroy(o.h);
     cudaStreamDestroy(o.s);
     return 0;

@@ -13,7 +13,8 @@
 # `ppl --gpu`), bench (harp bench decode --gpu), bench70 (70B 2-bit), prof (Nsight
 # per-kernel times of a decode token), cublas (cuBLAS found at first use, its error path, start-up RSS),
 # cpugemv (the CPU GEMV speed-ups over sgemv on the host's 16 cores), igemm (issue 14: INT8 prefill GEMM, KV4 decode), wgmma (the
-# fused int8 GEMM + epilogue: test and bench igemm), pending24 (the twenty-fourth session's unrun device work, after mkrtn),
+# fused int8 GEMM + epilogue: test and bench igemm), s26 (the fused GEMM's clusters, PDL and 256-wide tiles: test, bench, Nsight), s26b
+# (the integer prefill on an RTN folder, the decode table), pending24 (the twenty-fourth session's unrun device work, after mkrtn),
 # ldp (issue 15: the ldp2 W2A4 / W2A16 GEMV against copy bandwidth), peer (harp's 2-bit GEMV beside ggml's
 # iq2_xxs: a pack with PACK_MODELS=0 EXTRA_BINS=/work/peer/ggml/build/ggml_mulmat).
 set -u
@@ -57,29 +58,31 @@ for stage in "$@"; do
         --shape llama2-7b --layers 8 --qtypes e8p2 --rotations rht --batch 1 --path ctx --ctx-kv 16,4 --pos $pos --reps 20 2>&1 |
         grep '"path"' | sed "s/^/kv4_engine=$e /" | tee -a "$OUT/kvctx.jsonl"
     done; done ;;
-  s25)   # the twenty-fifth session: the multicast clusters (plain remote arrivals, one lane per peer, persistent for every
-         # shape): test_dec_igemm_gpu (every cluster shape and order bit for bit), bench igemm at batch 512 for each cluster
-         # shape, the kernel's fences in SASS, then the decode table on this card (BENCH25_QTYPES)
-    log=$(mktemp); timeout 120 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
+  s26)   # the twenty-fifth and twenty-sixth sessions' fused INT8 GEMM (issue 14 acceptance 4a): the multicast clusters (plain
+         # remote arrivals, persistent for every shape), programmatic dependent launch, paired epilogue stores, 128 × 256 tiles:
+         # test_dec_igemm_gpu (every cluster shape, order and width bit for bit), bench igemm at batch 512 A8 for each tile width
+         # (IGEMM26_TILES) and cluster shape (IGEMM26_CLUSTERS), the kernel's fences in SASS, Nsight Compute on 1x1 at both widths
+    log=$(mktemp); timeout 150 env HARP_SHARED="$S" "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/test_dec_igemm_gpu" gpu > "$log" 2>&1
     rc=$?; grep -m 20 "CHECK failed" "$log"; grep "fused" "$log" | tail -3; tail -1 "$log"; echo "== test_dec_igemm_gpu: exit $rc"
     [ $rc = 0 ] || exit 1
-    timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 \
-      --cluster ${IGEMM25_CLUSTERS:-1x1,2x1,1x2,2x2,1x4,2x4} 2>&1 | tee "$OUT/igemm25.jsonl" | grep -o '"\(m\|cluster\|resident_clusters\|fp16_ms\|cublas_ms\|fused_ms\|fused_cols_ms\|fused_persist_ms\|fused_persist_speedup\|fused_persist_nopdl_ms\)": [^,}]*' |
-      sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -d' ' - - - - - - - - - -
+    timeout 300 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench igemm --gpu --json --batch 512 --a-bits 8 \
+      --tile ${IGEMM26_TILES:-128,256} --cluster ${IGEMM26_CLUSTERS:-1x1,2x1,1x2,2x2,1x4,2x4} 2>&1 | tee "$OUT/igemm26.jsonl" |
+      grep -o '"\(m\|cluster\|tile_n\|resident_clusters\|fp16_ms\|cublas_ms\|fused_ms\|fused_cols_ms\|fused_persist_ms\|fused_persist_speedup\|fused_persist_nopdl_ms\)": [^,}]*' |
+      sed 's/"//g; s/: /=/; s/_ms=/=/' | paste -d' ' - - - - - - - - - - -
     od=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
     if [ -n "$od" ]; then "$od" -sass "$P/bin/harp" 2>/dev/null | awk '/Function : .*igemm_wgmma_kernel/ {f=$3} /Function : / && !/igemm_wgmma/ {f=""} f && /MEMBAR|FENCE|SYNCS|UCGABAR/ {c[f" "$2]++} END {for (k in c) print c[k], k}' | sort -k2 | head -40
     else echo "no cuobjdump"; fi
-    bash "$0" iprof
-    [ -n "${S25_SHORT:-}" ] && exit 0
-    bash "$0" mkrtn   # the integer prefill on the RTN W4A4KV4 folder: test_gpu_packed (the bound from the exact sums over the
-                      # compared span), whole-file ppl with it off / on
+    for t in ${IPROF_TILES:-128 256}; do IPROF_TILE=$t bash "$0" iprof; done ;;
+  s26b)   # what s25 ran after the GEMM: the integer prefill on the RTN W4A4KV4 folder (test_gpu_packed, the bound from the exact
+          # sums over the compared span; whole-file ppl with it off / on), then the decode table on this card (BENCH26_QTYPES)
+    bash "$0" mkrtn
     HARP_CUDA_INT8=1 HARP_TEST_ONLY=rl_w4a4kv4_rtn GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests
     for i8 in 0 1 0 1; do
       HARP_CUDA_INT8=$i8 /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json \
         -m "$M/rl_w4a4kv4_rtn" -f "$T" 2>&1 | grep -o '"ppl": [0-9.]*\|"tokens_per_s": [0-9.]*\|wall [0-9.]* s' | paste -sd' ' | sed "s|^|rtn int8=$i8: |"
     done
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
-      --qtypes ${BENCH25_QTYPES:-f16,e8p2,rvq3,rvq4,int4,qtip2} --rotations rht,harp --batch 1,4 2>&1 | tee "$OUT/decode25.jsonl" |
+      --qtypes ${BENCH26_QTYPES:-f16,e8p2,rvq3,rvq4,int4,qtip2} --rotations rht,harp --batch 1,4 2>&1 | tee "$OUT/decode26.jsonl" |
       grep -o '"\(qtype\|rotation\|batch\|ms_per_token\|tok_s\|pct_of_roofline\|copy_gbps\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - - - - ;;
   pending24)   # what the twenty-fourth session wrote and could not run (no device was lent), after `bash run.sh mkrtn` in a call of
                # its own: test_gpu_ppl (kld_ref moved into harp_ppl_params), the wgmma stage (test_dec_igemm_gpu: both tile orders and the
@@ -260,12 +263,14 @@ PY
       HARP_CUDA_INT8=$i8 /usr/bin/time -f "wall %e s" timeout 120 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" ppl --gpu --json \
         -m "$m" -f "$T" 2>&1 | grep -o '"ppl": [0-9.]*\|"tok_per_s": [0-9.]*\|"tokens_per_s": [0-9.]*\|wall [0-9.]* s' | paste -sd' ' | sed "s|^|$(basename $m) int8=$i8: |"
     done; done ;;
-  iprof)   # the fused INT8 GEMM under Nsight Compute's full set at batch 512 A8 (IPROF_SHAPES, IPROF_CLUSTER): what limits it
-           # (shared-memory vs L2 throughput, stall reasons); one persistent launch after the warm-up ones
-    for sh in ${IPROF_SHAPES:-4096x4096 4096x11008}; do
+  iprof)   # the fused INT8 GEMM under Nsight Compute's full set at batch 512 A8 (IPROF_SHAPES, IPROF_CLUSTER, IPROF_TILE): what
+           # limits it (shared-memory vs L2 throughput, stall reasons); one persistent launch after the warm-up ones
+    for sh0 in ${IPROF_SHAPES:-4096x4096 4096x11008}; do
+      sh=$sh0; [ "${IPROF_TILE:-128}" = 128 ] || sh="${sh0}_n${IPROF_TILE}"
       timeout 200 ncu --set full --import-source no --launch-skip 4 --launch-count 1 --kernel-name-base function \
         --kernel-name regex:igemm_wgmma -f -o "$OUT/iprof_$sh" -- "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" \
-        bench igemm --gpu --shapes "$sh" --batch 512 --a-bits 8 --reps 3 --calls 2 --cluster "${IPROF_CLUSTER:-1x1}" > "$OUT/iprof_$sh.log" 2>&1
+        bench igemm --gpu --shapes "$sh0" --batch 512 --a-bits 8 --reps 3 --calls 2 --cluster "${IPROF_CLUSTER:-1x1}" \
+        --tile "${IPROF_TILE:-128}" > "$OUT/iprof_$sh.log" 2>&1
       echo "iprof $sh exit $?"; tail -2 "$OUT/iprof_$sh.log"
       ncu -i "$OUT/iprof_$sh.ncu-rep" --page details > "$OUT/iprof_$sh.txt" 2>&1
       ncu -i "$OUT/iprof_$sh.ncu-rep" --page raw --csv > "$OUT/iprof_${sh}_raw.csv" 2>&1

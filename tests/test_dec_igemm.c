@@ -270,23 +270,39 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
     const int reg_bad = count_diff(dq, q, (size_t)rows * kp) + count_diff(dsa, sa, sizeof(float) * rows);
     CHECK_MSG(!reg_bad, "rows %d, k %d, %s in, ldx %d: %d bytes of codes / scales differ", rows, k, x_f16 ? "fp16" : "fp32", ldx2, reg_bad);
     cudaFree(dx2), free(x2);
-    /* the fused kernel at every size, not only where dec_ilinear takes it; Y with a wider row (ldy = m + 3) */
+    /* the fused kernel at every size, not only where dec_ilinear takes it; Y with wider rows, ldy = m + 3
+     * and the next even width in turn (the epilogue's paired 8-byte stores need an even ldy) */
     int epi_bad = 0;
     const int epi = dec_igemm_epi_available();
     if (epi) {
-        const int ldy = m + 3;
-        float *dye = dev_alloc(sizeof(float) * rows * ldy), *ye = malloc(sizeof(float) * rows * ldy);
+        const int ldy_odd = m + 3, ldy_even = (m + 3 + 1) / 2 * 2;
+        float *dye = dev_alloc(sizeof(float) * rows * ldy_even), *ye = malloc(sizeof(float) * rows * ldy_even);
+        cudaStream_t stream;
+        CU(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
         /* every cluster shape (operand tiles shared by multicast), one cluster per super-tile and persistent
-         * (at most 3 clusters, so that each loops over many tiles through one ring), both tile orders */
-        static const int cfgs[][4] = {   /* cx, cy, rows first, persistent */
-            {1, 1, 1, 0}, {1, 1, 0, 0}, {1, 1, 1, 1}, {1, 1, 0, 1}, {2, 1, 1, 0}, {1, 2, 1, 0}, {2, 2, 0, 0},
-            {1, 4, 1, 0}, {2, 4, 1, 0}, {2, 1, 0, 1}, {1, 2, 1, 1}, {2, 2, 1, 1}, {1, 4, 1, 1}, {2, 4, 0, 1}};
+         * (at most 3 clusters, so that each loops over many tiles through one ring), both tile orders, both
+         * tile widths */
+        static const int cfgs[][5] = {   /* cx, cy, rows first, persistent, output channels a tile */
+            {1, 1, 1, 0, 128}, {1, 1, 0, 0, 128}, {1, 1, 1, 1, 128}, {1, 1, 0, 1, 128}, {2, 1, 1, 0, 128}, {1, 2, 1, 0, 128},
+            {2, 2, 0, 0, 128}, {1, 4, 1, 0, 128}, {2, 4, 1, 0, 128}, {2, 1, 0, 1, 128}, {1, 2, 1, 1, 128}, {2, 2, 1, 1, 128},
+            {1, 4, 1, 1, 128}, {2, 4, 0, 1, 128}, {1, 1, 1, 0, 256}, {1, 1, 0, 1, 256}, {2, 1, 1, 1, 256}, {1, 2, 0, 0, 256},
+            {2, 2, 1, 1, 256}, {1, 4, 1, 1, 256}, {2, 4, 1, 0, 256}};
         for (size_t cl = 0; cl < sizeof cfgs / sizeof cfgs[0]; cl++) {
+            const int ldy = cl % 2 ? ldy_even : ldy_odd;
             dec_set_igemm_cluster(cfgs[cl][0], cfgs[cl][1]);
             dec_set_igemm_raster(cfgs[cl][2]);
             dec_set_igemm_persistent(cfgs[cl][3], 3 * cfgs[cl][0] * cfgs[cl][1]);
+            dec_set_igemm_tile(cfgs[cl][4]);
             CU(cudaMemset(dye, 0xFF, sizeof(float) * rows * ldy));
-            CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, NULL));
+            if (cl % 2) {   /* on a stream, where the kernel is a programmatic dependent launch: the codes
+                             * re-made by the kernel just before (poisoned first), then two calls back to back */
+                CU(cudaMemsetAsync(dq, 0xFF, (size_t)rows * kp, stream));
+                CU(cudaMemsetAsync(dsa, 0xFF, sizeof(float) * rows, stream));
+                CHECK_OK(dec_aq_rows(dx, x_f16, rows, k, k, qmax, 0.9f, dq, kp, dsa, (dec_stream)stream));
+                for (int twice = 0; twice < 2; twice++)
+                    CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, (dec_stream)stream));
+            } else
+                CHECK_OK(dec_igemm_epi(dq, kp, rows, dw, kp, m, kp, dsa, dsw, NULL, NULL, dye, ldy, NULL));
             CU(cudaDeviceSynchronize());
             CU(cudaMemcpy(ye, dye, sizeof(float) * rows * ldy, cudaMemcpyDeviceToHost));
             for (int i = 0; i < rows; i++) {
@@ -299,6 +315,8 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
         dec_set_igemm_cluster(0, 0);
         dec_set_igemm_raster(-1);
         dec_set_igemm_persistent(-1, 0);
+        dec_set_igemm_tile(0);
+        cudaStreamDestroy(stream);
         cudaFree(dye), free(ye);
     }
     CHECK_MSG(!dq_bad && !ds_bad && !dc_bad && !dy_bad && !dy16_bad && !lin_bad && !epi_bad,
@@ -306,7 +324,7 @@ static void gpu_case(cublasHandle_t h, harp_rng *r, int rows, int m, int k, int 
               "dec_ilinear %d; fused GEMM + epilogue: %d rows differ", rows, m, k, qmax, x_f16 ? "fp16" : "fp32", dq_bad, ds_bad, dc_bad,
               dy_bad, dy16_bad, lin_bad, epi_bad);
     printf("gpu rows %3d  %4dx%-5d (kpad %5d)  A%d  %s in: codes, scales, int32 C, fp32 / fp16 Y%s %s (tolerance 0)\n", rows, m, k,
-           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2 1x4 2x4, per super-tile and persistent, both orders)" : "",
+           kp, qmax == 127 ? 8 : 4, x_f16 ? "fp16" : "fp32", epi ? ", fused wgmma Y (clusters 1x1 2x1 1x2 2x2 1x4 2x4, per super-tile and persistent, both orders, 128- and 256-wide tiles)" : "",
            dq_bad || ds_bad || dc_bad || dy_bad || dy16_bad || lin_bad || epi_bad ? "DIFFER" : "bit-identical");
     cudaFree(dx), cudaFree(dw), cudaFree(dq), cudaFree(dsw), cudaFree(dsa), cudaFree(dy), cudaFree(dc), cudaFree(dy16);
     free(x), free(wf), free(sa), free(sw), free(y), free(xh), free(y16), free(q), free(w), free(c);

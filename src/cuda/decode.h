@@ -527,6 +527,12 @@ int dec_igemm_epi_available(void);
 int dec_igemm_cluster_ok(int cx, int cy);
 void dec_set_igemm_cluster(int cx, int cy);
 int dec_igemm_resident_clusters(int cx, int cy);
+/* Output channels per tile of dec_igemm_epi: 128 (the default) or 256 (each consumer warpgroup a 64 × 256
+ * block, a quarter less operand traffic from L2 and shared memory per product, half the tiles); 0 goes
+ * back to the default / HARP_IGEMM_TILE. The bits of Y do not depend on it; dec_igemm_tile: the one in
+ * use. */
+void dec_set_igemm_tile(int n);
+int dec_igemm_tile(void);
 /* The order in which dec_igemm_epi's clusters take tiles: 1 the row tiles of one W tile
  * together (the default; W passes through L2 once), 0 the output-channel tiles fastest (the order the
  * measurements of the twenty-third session ran with); -1 back to the default / HARP_IGEMM_RASTER

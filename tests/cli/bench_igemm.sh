@@ -22,6 +22,7 @@ expect 2 bench igemm --gpu --batch 0
 expect 2 bench igemm --gpu --bogus
 expect 2 bench igemm --gpu --reps
 for c in 3x1 1x1,4x1 2x4, 1x12 "" 1x 1 1x1,, 1x0; do expect 2 bench igemm --gpu --cluster "$c"; done
+for t in 64 200 128,256,128 "" 256x; do expect 2 bench igemm --gpu --tile "$t"; done
 expect 2 bench decode --gpu --kv-bits 8
 expect 2 bench decode --gpu --kv-bits ,
 expect 2 bench decode --gpu --xf-stage 2

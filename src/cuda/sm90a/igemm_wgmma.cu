@@ -29,14 +29,17 @@ extern "C" {
 
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
-constexpr int kStages = 5;
+constexpr int kBM = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
 // CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2|1x4|2x4 for A/B. Measured (H100, batch 512,
 // the Llama-2-7B shapes): 1x1 fastest; 2x1 / 1x2 2.1–3.4× slower, 2x2 up to 8× (docs/results/wakv.md).
 constexpr int kDefaultCluster = 11;
 constexpr int kThreads = 384;
-constexpr int kTileBytes = kBM * kBK;             // A and B tiles are both 128 × 128 bytes
-constexpr size_t kSmem = (size_t)kStages * 2 * kTileBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+constexpr int kATile = kBM * kBK;   // bytes of a Q tile; a W tile has BN × kBK (BN = 128 or 256 output channels)
+// Ring stages: 5 × 32 KB at 128 × 128, 4 × 48 KB at 128 × 256 (both within the 227 KB of an SM).
+template <int BN>
+__host__ __device__ constexpr int stages() { return BN == 256 ? 4 : 5; }
+template <int BN>
+constexpr size_t smem_bytes() { return (size_t)stages<BN>() * (kATile + BN * kBK) + 2 * stages<BN>() * sizeof(uint64_t) + 1024; }
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define HARP_WGMMA 1
@@ -140,11 +143,58 @@ __device__ __forceinline__ void wgmma_s8(int (&d)[64], uint64_t da, uint64_t db,
         : "l"(da), "l"(db), "r"(acc)
         : "memory");
 }
+// D (64 × 256 int32, 128 registers per thread) = A (64 × 32 s8) · B (256 × 32 s8)ᵀ + (acc ? D : 0): the
+// 128 × 256 tiles, where a warpgroup reads its A rows once per 256 output channels instead of per 128.
+__device__ __forceinline__ void wgmma_s8(int (&d)[128], uint64_t da, uint64_t db, int acc) {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+        "%128, %129, p;\n"
+        "}\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]),
+          "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]),
+          "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]),
+          "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]),
+          "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]),
+          "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]),
+          "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]),
+          "+r"(d[63]), "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]),
+          "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]),
+          "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]),
+          "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]),
+          "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]),
+          "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]),
+          "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]),
+          "+r"(d[126]), "+r"(d[127])
+        : "l"(da), "l"(db), "r"(acc)
+        : "memory");
+}
 // Keeps the compiler from moving accumulator registers across the asynchronous MMAs (a non-wgmma
 // instruction writing them while MMAs are in flight makes ptxas serialize every wgmma, warning C7515).
-__device__ __forceinline__ void fence_acc(int (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void fence_acc(int (&d)[N]) {
 #pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+r"(d[i])::"memory");
+    for (int i = 0; i < N; i++) asm volatile("" : "+r"(d[i])::"memory");
+}
+// Hands registers from the producer warpgroup (one thread of it issues the loads) to the two consumer
+// warpgroups, whose 128 × 256 tiles hold 128 accumulators a thread (40 + 2 · 232 ≤ 512 per 128 lanes).
+template <int N>
+__device__ __forceinline__ void regs_dec() {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void regs_inc() {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
 }
 #endif
 
@@ -164,7 +214,7 @@ __device__ __forceinline__ void fence_acc(int (&d)[64]) {
 // row direction fastest (rows_first) or the output-channel direction fastest: the multiprocessors start
 // CTAs in the order of their index, so with rows first the few row tiles of one W tile run at the same
 // time and W goes through L2 once; with channels first a W larger than L2 is read once per row tile.
-template <int CX, int CY>
+template <int CX, int CY, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
     igemm_wgmma_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tw, int rows, int m, int kblocks,
                        const float *__restrict__ sa, const float *__restrict__ sw, const int32_t *__restrict__ corr,
@@ -173,18 +223,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     extern __shared__ uint8_t smem_raw[];
     // the 128-byte swizzle repeats every 1 024 bytes and is applied to absolute addresses: align the ring
     uint8_t *smem = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-    uint8_t *sA = smem, *sB = smem + (size_t)kStages * kTileBytes;
-    uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kTileBytes), *empty = full + kStages;
+    constexpr int kStages = stages<BN>(), kBTile = BN * kBK;
+    uint8_t *sA = smem, *sB = smem + (size_t)kStages * kATile;
+    uint64_t *full = (uint64_t *)(sB + (size_t)kStages * kBTile), *empty = full + kStages;
     const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
     constexpr int kCl = CX * CY, kPeers = CX + CY - 1;   // CTAs writing into this one's ring, itself included
     const int rank = kCl > 1 ? (int)cluster_rank() : 0, cx = rank % CX, cy = rank / CX;
-    const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
+    const int ntj = (m + BN - 1) / BN, ntr = (rows + kBM - 1) / kBM;
     const int nsj = (ntj + CX - 1) / CX, nsr = (ntr + CY - 1) / CY;   // super-tiles
     const int ncl = (int)gridDim.x / kCl, cid = (int)blockIdx.x / kCl;
     const int lin0 = cid, lend = persist ? nsj * nsr : cid + 1, lstep = persist ? ncl : 1;
     auto tile_at = [&](int lin, int &j0, int &r0) {
         const int sj = rows_first ? lin / nsr : lin % nsj, sr = rows_first ? lin % nsr : lin / nsj;
-        j0 = (sj * CX + cx) * kBN, r0 = (sr * CY + cy) * kBM;   // beyond m / rows: zeros loaded, nothing stored
+        j0 = (sj * CX + cx) * BN, r0 = (sr * CY + cy) * kBM;   // beyond m / rows: zeros loaded, nothing stored
     };
     if (threadIdx.x == 0) {
         for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * kPeers);
@@ -204,6 +255,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     pdl_trigger();
     // `it` counts k-blocks over all of this CTA's tiles: ring stage it % kStages, its use it / kStages
     if (wg == 0) {
+        if (BN == 256) regs_dec<40>();
         if (t == 0) {
             uint16_t mq = 0, mw = 0;   // the CTAs of this cluster row (sharing Q) and column (sharing W)
             for (int i = 0; i < CX; i++) mq |= (uint16_t)(1u << (i + cy * CX));
@@ -215,11 +267,11 @@ __global__ void __launch_bounds__(kThreads, 1)
                 for (int kb = 0; kb < kblocks; kb++, it++) {
                     const int s = it % kStages;
                     if (it >= kStages) mbar_wait(&empty[s], ((it / kStages) & 1) ^ 1);
-                    mbar_expect_tx(&full[s], 2 * kTileBytes);
-                    uint8_t *qa = sA + (size_t)s * kTileBytes + cx * (kBM / CX) * kBK, *wb = sB + (size_t)s * kTileBytes + cy * (kBN / CY) * kBK;
+                    mbar_expect_tx(&full[s], kATile + kBTile);
+                    uint8_t *qa = sA + (size_t)s * kATile + cx * (kBM / CX) * kBK, *wb = sB + (size_t)s * kBTile + cy * (BN / CY) * kBK;
                     if (CX > 1) tma_load_mc(qa, &tq, kb * kBK, r0 + cx * (kBM / CX), &full[s], mq);
                     else tma_load(qa, &tq, kb * kBK, r0, &full[s]);
-                    if (CY > 1) tma_load_mc(wb, &tw, kb * kBK, j0 + cy * (kBN / CY), &full[s], mw);
+                    if (CY > 1) tma_load_mc(wb, &tw, kb * kBK, j0 + cy * (BN / CY), &full[s], mw);
                     else tma_load(wb, &tw, kb * kBK, j0, &full[s]);
                 }
             }
@@ -228,6 +280,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         return;
     }
     const int c = wg - 1;   // this warpgroup's 64 rows of the tile
+    if (BN == 256) regs_inc<232>();
     // The cluster rank lane l of a warp releases a stage to: its cluster row, then the rest of its column.
     int peer = 0;
     if (kCl > 1) {
@@ -246,7 +299,7 @@ __global__ void __launch_bounds__(kThreads, 1)
             mbar_arrive_cluster(&empty[s], (uint32_t)peer);
     };
     const bool pair = !(ldy & 1) && !((uintptr_t)Y & 7);   // j is even: (Y + r·ldy + j) is 8-byte aligned
-    int d[64];   // written first by each tile's MMA with accumulation off (no zeroing instructions: see fence_acc)
+    int d[BN / 2];   // written first by each tile's MMA with accumulation off (no zeroing instructions: see fence_acc)
     int it = 0;
     for (int lin = lin0; lin < lend; lin += lstep) {
         int j0, r0;
@@ -254,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int kb = 0; kb < kblocks; kb++, it++) {
             const int s = it % kStages;
             mbar_wait(&full[s], (it / kStages) & 1);
-            const uint8_t *a = sA + (size_t)s * kTileBytes + c * 64 * kBK, *b = sB + (size_t)s * kTileBytes;
+            const uint8_t *a = sA + (size_t)s * kATile + c * 64 * kBK, *b = sB + (size_t)s * kBTile;
             fence_acc(d);
             wgmma_fence();
 #pragma unroll
@@ -277,7 +330,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int ca = corr && ra < rows ? corr[ra] : 0, cb = corr && rb < rows ? corr[rb] : 0;
         float *ya = Y + (size_t)ra * ldy, *yb = Y + (size_t)rb * ldy;
 #pragma unroll
-        for (int i = 0; i < kBN / 8; i++) {
+        for (int i = 0; i < BN / 8; i++) {
             const int j = j0 + 8 * i + 2 * (l % 4);
             float va[2], vb[2];
 #pragma unroll
@@ -313,6 +366,7 @@ int g_state;   // 0 not looked up, 1 usable (sm_90 device, encoder found), -1 no
 int g_cluster = -1;   // CX·10 + CY of the launches (dec_set_igemm_cluster; -1: not read yet)
 int g_raster = -1;    // 1 row tiles fastest, 0 channel tiles fastest (dec_set_igemm_raster; -1: not read yet)
 int g_persist = -1;   // 1 one CTA per multiprocessor looping over tiles (dec_set_igemm_persistent; -1: not read yet)
+int g_tile = -1;      // 0: 128 × 128 tiles, 1: 128 × 256 (dec_set_igemm_tile; -1: not read yet)
 int g_persist_ctas;   // at most this many CTAs when persistent (0: the multiprocessor count)
 int g_sms;            // multiprocessors of the device (0: not read yet)
 
@@ -328,9 +382,15 @@ int sm_count() {
     return n;
 }
 
-template <int CX, int CY>
+template <int CX, int CY, int BN>
 bool allow_smem() {
-    return cudaFuncSetAttribute(igemm_wgmma_kernel<CX, CY>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmem) == cudaSuccess;
+    return cudaFuncSetAttribute(igemm_wgmma_kernel<CX, CY, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_bytes<BN>()) ==
+           cudaSuccess;
+}
+template <int BN>
+bool allow_smem_all() {
+    return allow_smem<1, 1, BN>() && allow_smem<2, 1, BN>() && allow_smem<1, 2, BN>() && allow_smem<2, 2, BN>() && allow_smem<1, 4, BN>() &&
+           allow_smem<2, 4, BN>();
 }
 
 bool usable() {
@@ -342,8 +402,7 @@ bool usable() {
     st = cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
                  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 && minor == 0 &&
                  cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
-                 q == cudaDriverEntryPointSuccess && fn && allow_smem<1, 1>() && allow_smem<2, 1>() && allow_smem<1, 2>() && allow_smem<2, 2>() &&
-                         allow_smem<1, 4>() && allow_smem<2, 4>()
+                 q == cudaDriverEntryPointSuccess && fn && allow_smem_all<128>() && allow_smem_all<256>()
              ? 1
              : -1;
     cudaGetLastError();
@@ -379,6 +438,12 @@ int persistent() {
     return harp_env_choice(&g_persist, "HARP_IGEMM_PERSIST", kOff, 1, 1);
 }
 
+// Output channels a tile: 128 unless HARP_IGEMM_TILE=256 (an A/B until it has been measured).
+int tile_n() {
+    static const char *const kTiles[] = {"128", "256"};
+    return harp_env_choice(&g_tile, "HARP_IGEMM_TILE", kTiles, 2, 0) ? 256 : 128;
+}
+
 // A 2-D int8 tensor [outer][ld] whose first `inner` columns are read, as boxes of box_rows × 128 bytes.
 bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, int box_rows) {
     const cuuint64_t dims[2] = {(cuuint64_t)inner, (cuuint64_t)outer}, strides[1] = {(cuuint64_t)ld};
@@ -387,11 +452,12 @@ bool tile_map(CUtensorMap *map, const int8_t *p, int inner, int outer, int ld, i
                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The launch configuration of a grid of clusters of ncta CTAs (at: room for its two attributes, the
-// cluster shape and, on a stream with dec_pdl() on, programmatic dependent launch as pdl_launch sets it).
-cudaLaunchConfig_t launch_cfg(int ncta, cudaLaunchAttribute *at, cudaStream_t st) {
+// The launch configuration of a grid of clusters of ncta CTAs with smem bytes of dynamic shared memory
+// (at: room for its two attributes, the cluster shape and, on a stream with dec_pdl() on, programmatic
+// dependent launch as pdl_launch sets it).
+cudaLaunchConfig_t launch_cfg(int ncta, size_t smem, cudaLaunchAttribute *at, cudaStream_t st) {
     cudaLaunchConfig_t cfg = {};
-    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = kSmem, cfg.stream = st, cfg.gridDim = dim3(ncta);
+    cfg.blockDim = dim3(kThreads), cfg.dynamicSmemBytes = smem, cfg.stream = st, cfg.gridDim = dim3(ncta);
     cfg.attrs = at, cfg.numAttrs = 0;
     if (ncta > 1) {
         at[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
@@ -406,19 +472,19 @@ cudaLaunchConfig_t launch_cfg(int ncta, cudaLaunchAttribute *at, cudaStream_t st
     return cfg;
 }
 
-int g_resident[100];   // clusters of shape CX·10 + CY that fit on the device at once (0: not asked yet)
+int g_resident[200];   // clusters of shape CX·10 + CY (+ 100 for 256-wide tiles) that fit at once (0: not asked yet)
 
 // How many clusters of CX × CY CTAs can be resident at once (cudaOccupancyMaxActiveClusters; a cluster
 // needs CX·CY free multiprocessors of one GPC, so this can be below sm_count / (CX·CY)).
-template <int CX, int CY>
+template <int CX, int CY, int BN>
 int resident_clusters() {
-    int *slot = &g_resident[CX * 10 + CY];
+    int *slot = &g_resident[CX * 10 + CY + (BN == 256 ? 100 : 0)];
     int n = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (!n) {
         cudaLaunchAttribute at[2];
-        const cudaLaunchConfig_t cfg = launch_cfg(CX * CY, at, nullptr);
+        const cudaLaunchConfig_t cfg = launch_cfg(CX * CY, smem_bytes<BN>(), at, nullptr);
         if (CX * CY == 1) n = sm_count();
-        else if (cudaOccupancyMaxActiveClusters(&n, igemm_wgmma_kernel<CX, CY>, &cfg) != cudaSuccess || n < 1) n = sm_count() / (CX * CY);
+        else if (cudaOccupancyMaxActiveClusters(&n, igemm_wgmma_kernel<CX, CY, BN>, &cfg) != cudaSuccess || n < 1) n = sm_count() / (CX * CY);
         cudaGetLastError();
         if (n < 1) n = 1;
         __atomic_store_n(slot, n, __ATOMIC_RELAXED);
@@ -426,26 +492,52 @@ int resident_clusters() {
     return n;
 }
 
-template <int CX, int CY>
+template <int CX, int CY, int BN>
 cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m, int kblocks, const float *sa, const float *sw,
                    const int32_t *corr, const int32_t *rs, float *Y, int ldy, cudaStream_t st) {
     // one cluster per super-tile of CY × CX tiles (the tiles beyond rows / m load zeros and store nothing),
     // or with persist at most the clusters that fit at once (or max_ctas CTAs), each looping
     constexpr int kCl = CX * CY;
-    const int ntj = (m + kBN - 1) / kBN, ntr = (rows + kBM - 1) / kBM;
+    const int ntj = (m + BN - 1) / BN, ntr = (rows + kBM - 1) / kBM;
     const int supers = (ntj + CX - 1) / CX * ((ntr + CY - 1) / CY);
     cudaLaunchAttribute at[2];
-    cudaLaunchConfig_t cfg = launch_cfg(kCl, at, st);
+    cudaLaunchConfig_t cfg = launch_cfg(kCl, smem_bytes<BN>(), at, st);
     const int persist = persistent();
     int ncl = supers;
     if (persist) {
-        const int ctas = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED), res = resident_clusters<CX, CY>();
+        const int ctas = __atomic_load_n(&g_persist_ctas, __ATOMIC_RELAXED), res = resident_clusters<CX, CY, BN>();
         const int cap = ctas > 0 ? (ctas / kCl > 0 ? ctas / kCl : 1) : 0;
         const int n = cap > 0 && cap < res ? cap : res;
         if (n < ncl) ncl = n;
     }
     cfg.gridDim = dim3(ncl * kCl);
-    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster(), persist);
+    return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY, BN>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster(), persist);
+}
+
+// launch<CX, CY, BN> for the cluster shape c = CX·10 + CY.
+template <int BN>
+cudaError_t launch_shape(int c, const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m, int kb, const float *sa, const float *sw,
+                         const int32_t *corr, const int32_t *rs, float *Y, int ldy, cudaStream_t st) {
+    switch (c) {
+    case 11: return launch<1, 1, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    case 21: return launch<2, 1, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    case 12: return launch<1, 2, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    case 22: return launch<2, 2, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    case 14: return launch<1, 4, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    default: return launch<2, 4, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    }
+}
+
+template <int BN>
+int resident_shape(int c) {
+    switch (c) {
+    case 11: return resident_clusters<1, 1, BN>();
+    case 21: return resident_clusters<2, 1, BN>();
+    case 12: return resident_clusters<1, 2, BN>();
+    case 22: return resident_clusters<2, 2, BN>();
+    case 14: return resident_clusters<1, 4, BN>();
+    default: return resident_clusters<2, 4, BN>();
+    }
 }
 
 }  // namespace
@@ -471,15 +563,11 @@ extern "C" void dec_set_igemm_cluster(int cx, int cy) {
 
 extern "C" int dec_igemm_resident_clusters(int cx, int cy) {
     if (!usable() || !cluster_ok(cx, cy)) return 0;
-    switch (cx * 10 + cy) {
-    case 11: return resident_clusters<1, 1>();
-    case 21: return resident_clusters<2, 1>();
-    case 12: return resident_clusters<1, 2>();
-    case 22: return resident_clusters<2, 2>();
-    case 14: return resident_clusters<1, 4>();
-    default: return resident_clusters<2, 4>();
-    }
+    return tile_n() == 256 ? resident_shape<256>(cx * 10 + cy) : resident_shape<128>(cx * 10 + cy);
 }
+
+extern "C" void dec_set_igemm_tile(int n) { __atomic_store_n(&g_tile, n == 128 ? 0 : n == 256 ? 1 : -1, __ATOMIC_RELEASE); }
+extern "C" int dec_igemm_tile(void) { return tile_n(); }
 
 extern "C" void dec_set_igemm_raster(int rows_first) {
     __atomic_store_n(&g_raster, rows_first < 0 ? -1 : rows_first ? 1 : 0, __ATOMIC_RELEASE);
@@ -498,20 +586,13 @@ extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const i
         (uintptr_t)Q % 16 || (uintptr_t)W % 16)
         return harp_err(HARP_ERR_SHAPE, "cuda int8 gemm (fused): rows %d, m %d, kpad %d, ldq %d, ldw %d, ldy %d (kpad and the leading "
                                         "dimensions multiples of 16, operands 16-byte aligned)", rows, m, kpad, ldq, ldw, ldy);
-    const int c = cluster_shape(), cx = c / 10, cy = c % 10;
+    const int c = cluster_shape(), cx = c / 10, cy = c % 10, bn = tile_n();
     CUtensorMap tq, tw;
-    if (!tile_map(&tq, Q, kpad, rows, ldq, kBM / cx) || !tile_map(&tw, W, kpad, m, ldw, kBN / cy))
+    if (!tile_map(&tq, Q, kpad, rows, ldq, kBM / cx) || !tile_map(&tw, W, kpad, m, ldw, bn / cy))
         return harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): cuTensorMapEncodeTiled refused rows %d, m %d, kpad %d", rows, m, kpad);
     const int kb = (kpad + kBK - 1) / kBK;
     cudaStream_t st = (cudaStream_t)stream;
-    cudaError_t e;
-    switch (c) {
-    case 11: e = launch<1, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    case 21: e = launch<2, 1>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    case 12: e = launch<1, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    case 22: e = launch<2, 2>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    case 14: e = launch<1, 4>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    default: e = launch<2, 4>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st); break;
-    }
+    const cudaError_t e = bn == 256 ? launch_shape<256>(c, tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
+                                    : launch_shape<128>(c, tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): %s", cudaGetErrorString(e));
 }

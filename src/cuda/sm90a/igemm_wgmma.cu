@@ -31,7 +31,8 @@ namespace {
 
 constexpr int kBM = 128, kBK = 128;   // kBK: int8 elements = bytes = one 128-byte swizzle row
 // CX·10 + CY (igemm_wgmma_kernel); HARP_IGEMM_CLUSTER=1x1|2x1|1x2|2x2|1x4|2x4 for A/B. Measured (H100, batch 512,
-// the Llama-2-7B shapes): 1x1 fastest; 2x1 / 1x2 2.1–3.4× slower, 2x2 up to 8× (docs/results/wakv.md).
+// the Llama-2-7B shapes, the twenty-third session's clusters): 1x1 fastest; 2x1 / 1x2 2.1–3.4× slower, 2x2 up to
+// 8× (docs/results/wakv.md). The clusters as rewritten in the twenty-fifth session have not run on a device yet.
 constexpr int kDefaultCluster = 11;
 constexpr int kThreads = 384;
 constexpr int kATile = kBM * kBK;   // bytes of a Q tile; a W tile has BN × kBK (BN = 128 or 256 output channels)
@@ -187,7 +188,8 @@ __device__ __forceinline__ void fence_acc(int (&d)[N]) {
     for (int i = 0; i < N; i++) asm volatile("" : "+r"(d[i])::"memory");
 }
 // Hands registers from the producer warpgroup (one thread of it issues the loads) to the two consumer
-// warpgroups, whose 128 × 256 tiles hold 128 accumulators a thread (40 + 2 · 232 ≤ 512 per 128 lanes).
+// warpgroups, whose 128 × 256 tiles hold 128 accumulators a thread: 128 · 40 + 256 · 232 = 64 512, the
+// 168 × 384 the CTA is launched with (__launch_bounds__(384, 1)).
 template <int N>
 __device__ __forceinline__ void regs_dec() {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
@@ -240,8 +242,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (threadIdx.x == 0) {
         for (int s = 0; s < kStages; s++) mbar_init(&full[s], 1), mbar_init(&empty[s], 8 * kPeers);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    if (threadIdx.x == 0) {   // the descriptors are kernel parameters no kernel writes: fetched before the wait
+        // the descriptors are kernel parameters no kernel writes: fetched before the wait below
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tq) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tw) : "memory");
     }

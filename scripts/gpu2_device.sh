@@ -74,7 +74,8 @@ for stage in "$@"; do
     else echo "no cuobjdump"; fi
     for t in ${IPROF_TILES:-128 256}; do IPROF_TILE=$t bash "$0" iprof; done ;;
   s26b)   # what s25 ran after the GEMM: the integer prefill on the RTN W4A4KV4 folder (test_gpu_packed, the bound from the exact
-          # sums over the compared span; whole-file ppl with it off / on), then the decode table on this card (BENCH26_QTYPES)
+          # sums over the compared span; whole-file ppl with it off / on), the decode table on this card (BENCH26_QTYPES), then
+          # the 2-bit GEMVs' share of the copy bandwidth at batch 1
     bash "$0" mkrtn
     HARP_CUDA_INT8=1 HARP_TEST_ONLY=rl_w4a4kv4_rtn GPU_TESTS="test_gpu_packed" TESTS_TAIL=6 bash "$0" tests
     for i8 in 0 1 0 1; do
@@ -83,7 +84,11 @@ for stage in "$@"; do
     done
     timeout 240 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench decode --gpu --json --shape llama2-7b \
       --qtypes ${BENCH26_QTYPES:-f16,e8p2,rvq3,rvq4,int4,qtip2} --rotations rht,harp --batch 1,4 2>&1 | tee "$OUT/decode26.jsonl" |
-      grep -o '"\(qtype\|rotation\|batch\|ms_per_token\|tok_s\|pct_of_roofline\|copy_gbps\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - - - - ;;
+      grep -o '"\(qtype\|rotation\|batch\|ms_per_token\|tok_s\|pct_of_roofline\|copy_gbps\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - - - -
+    # issue 15 acceptance 4's GEMV on this card (the tenth session's table came from an H100): B = 1, % of copy
+    timeout 150 "$P/lib/ld-linux-x86-64.so.2" --library-path "$LP" "$P/bin/harp" bench gemv --gpu --json --modes gemv \
+      --qtypes ldp2_a4,ldp2,e8p2,qtip2,f16 --batch 1 2>&1 | tee "$OUT/gemv26.jsonl" |
+      grep -o '"\(qtype\|m\|n\|pct_of_copy\)": [^,}]*' | sed 's/"//g; s/: /=/' | paste -d' ' - - - - ;;
   pending24)   # what the twenty-fourth session wrote and could not run (no device was lent), after `bash run.sh mkrtn` in a call of
                # its own: test_gpu_ppl (kld_ref moved into harp_ppl_params), the wgmma stage (test_dec_igemm_gpu: both tile orders and the
                # persistent kernel bit for bit; bench igemm at batch 512: fused_ms / fused_cols_ms / fused_persist_ms; test_gpu_packed on

@@ -96,9 +96,7 @@ static void *rand_f16(harp_rng *r, int rows, int k, int kpad) {
 
 typedef struct iopts {
     int json, reps, calls;
-    const char *cluster;   /* the fused kernel's, as given (--cluster) */
-    int tile;              /* its output channels a tile (--tile) */
-    int resident;          /* clusters of that shape resident at once (dec_igemm_resident_clusters) */
+    int ncfg, cfg[32][3];   /* the fused kernel's (cluster cx, cy, output channels a tile): --cluster × --tile */
     cudaStream_t s;
     cublasHandle_t h;
 } iopts;
@@ -128,52 +126,62 @@ static void shape_rows(const iopts *o, int m, int k, const int *batches, int nb,
     for (int bi = 0; bi < nb; bi++)
         for (int ai = 0; ai < na; ai++) {
             p.rows = batches[bi], p.qmax = abits[ai] == 8 ? 127 : 7;
+            /* what does not depend on the fused kernel's configuration, once */
             const double t16 = bench_gpu_time_stream(o->s, o->reps, call_f16, &p, o->calls);
-            const double t8 = bench_gpu_time_stream(o->s, o->reps, call_int8, &p, o->calls);
             const double tq = bench_gpu_time_stream(o->s, o->reps, call_quant, &p, o->calls);
             const double tg = bench_gpu_time_stream(o->s, o->reps, call_gemm, &p, o->calls);
             const double te = bench_gpu_time_stream(o->s, o->reps, call_epi, &p, o->calls);
             const double tc = bench_gpu_time_stream(o->s, o->reps, call_cublas, &p, o->calls);
-            /* the fused kernel with each tile order (decode.h, dec_set_igemm_raster), side by side */
-            double tf = -1e3, tfc = -1e3, tfp = -1e3, tfn = -1e3;
-            if (dec_igemm_epi_available()) {
-                dec_set_igemm_raster(1);
-                dec_set_igemm_persistent(0, 0);
-                tf = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
-                dec_set_igemm_persistent(1, 0);
-                tfp = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
-                const int pdl = dec_pdl();   /* the same without programmatic dependent launch: what it overlaps */
-                dec_set_pdl(0);
-                tfn = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
-                dec_set_pdl(pdl);
-                dec_set_igemm_persistent(0, 0);
-                dec_set_igemm_raster(0);
-                tfc = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
-                dec_set_igemm_raster(-1);
-                dec_set_igemm_persistent(-1, 0);
+            for (int ci = 0; ci < o->ncfg; ci++) {   /* a row per tile width and cluster shape */
+                const int cx = o->cfg[ci][0], cy = o->cfg[ci][1], tile = o->cfg[ci][2];
+                const char cluster[4] = {(char)('0' + cx), 'x', (char)('0' + cy), 0};
+                dec_set_igemm_tile(tile);
+                dec_set_igemm_cluster(cx, cy);
+                const int resident = dec_igemm_resident_clusters(cx, cy);
+                const double t8 = bench_gpu_time_stream(o->s, o->reps, call_int8, &p, o->calls);   /* the library's path as set */
+                /* the fused kernel with each tile order (decode.h, dec_set_igemm_raster), side by side */
+                double tf = -1e3, tfc = -1e3, tfp = -1e3, tfn = -1e3;
+                if (dec_igemm_epi_available()) {
+                    dec_set_igemm_raster(1);
+                    dec_set_igemm_persistent(0, 0);
+                    tf = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                    dec_set_igemm_persistent(1, 0);
+                    tfp = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                    const int pdl = dec_pdl();   /* the same without programmatic dependent launch: what it overlaps */
+                    dec_set_pdl(0);
+                    tfn = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                    dec_set_pdl(pdl);
+                    dec_set_igemm_persistent(0, 0);
+                    dec_set_igemm_raster(0);
+                    tfc = bench_gpu_time_stream(o->s, o->reps, call_fused, &p, o->calls);
+                    dec_set_igemm_raster(-1);
+                    dec_set_igemm_persistent(-1, 0);
+                }
+                const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
+                const int fused = dec_igemm_epi_pays(p.rows, m);
+                if (o->json)
+                    printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
+                           "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"tile_n\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
+                           "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
+                           "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
+                           "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
+                           "\"fused_persist_nopdl_ms\": %.5f, \"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
+                           m, k, p.rows, abits[ai], fused ? "fused" : "cublas", cluster, tile, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
+                           ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
+                           tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
+                           tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, resident, dec_igemm_fallbacks());
+                else
+                    printf("igemm %5dx%-5d batch %3d A%d  cluster %s tile %d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
+                           "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
+                           "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx, %.4f ms without PDL)%s\n",
+                           m, k, p.rows, abits[ai], cluster, tile, t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
+                           ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
+                           tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
+                           tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
+                fflush(stdout);
             }
-            const double ops = 2.0 * p.rows * (double)m * k, sp = t16 / t8;
-            const int fused = dec_igemm_epi_pays(p.rows, m);
-            if (o->json)
-                printf("{\"bench\": \"igemm\", \"kind\": \"igemm\", \"device\": \"gpu\", \"m\": %d, \"n\": %d, \"batch\": %d, "
-                       "\"a_bits\": %d, \"path\": \"%s\", \"cluster\": \"%s\", \"tile_n\": %d, \"fp16_ms\": %.5f, \"int8_ms\": %.5f, \"speedup\": %.3f, \"tops\": %.1f, "
-                       "\"fp16_tflops\": %.1f, \"quant_ms\": %.5f, \"gemm_ms\": %.5f, \"epilogue_ms\": %.5f, \"gemm_tops\": %.1f, "
-                       "\"gemm_speedup\": %.3f, \"cublas_ms\": %.5f, \"fused_ms\": %.5f, \"fused_tops\": %.1f, \"fused_speedup\": %.3f, "
-                       "\"fused_cols_ms\": %.5f, \"fused_cols_speedup\": %.3f, \"fused_persist_ms\": %.5f, \"fused_persist_speedup\": %.3f, "
-                       "\"fused_persist_nopdl_ms\": %.5f, \"resident_clusters\": %d, \"cublas_fallbacks\": %d}\n",
-                       m, k, p.rows, abits[ai], fused ? "fused" : "cublas", o->cluster, o->tile, t16 * 1e-3, t8 * 1e-3, sp, ops / (t8 * 1e-6) / 1e12,
-                       ops / (t16 * 1e-6) / 1e12, tq * 1e-3, tg * 1e-3, te * 1e-3, ops / (tg * 1e-6) / 1e12, t16 / tg, tc * 1e-3,
-                       tf * 1e-3, tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, o->resident, dec_igemm_fallbacks());
-            else
-                printf("igemm %5dx%-5d batch %3d A%d  cluster %s tile %d  fp16 %8.4f ms (%6.1f TFLOP/s)  int8 (%s) %8.4f ms (%6.1f TOP/s), speedup %.2fx; "
-                       "quant %.4f, cuBLAS gemm %.4f (%6.1f TOP/s) + epilogue %.4f, fused gemm+epilogue %.4f ms (%6.1f TOP/s, %.2fx fp16; "
-                       "channel tiles first %.4f ms, %.2fx; persistent %.4f ms, %.2fx, %.4f ms without PDL)%s\n",
-                       m, k, p.rows, abits[ai], o->cluster, o->tile, t16 * 1e-3, ops / (t16 * 1e-6) / 1e12, fused ? "fused" : "cublas", t8 * 1e-3,
-                       ops / (t8 * 1e-6) / 1e12, sp, tq * 1e-3, tg * 1e-3, ops / (tg * 1e-6) / 1e12, te * 1e-3, tf * 1e-3,
-                       tf > 0 ? ops / (tf * 1e-6) / 1e12 : -1.0, tf > 0 ? t16 / tf : -1.0, tfc * 1e-3, tfc > 0 ? t16 / tfc : -1.0,
-                       tfp * 1e-3, tfp > 0 ? t16 / tfp : -1.0, tfn * 1e-3, dec_igemm_fallbacks() ? "  (cuBLAS refused int8: dp4a fallback)" : "");
-            fflush(stdout);
+            dec_set_igemm_cluster(0, 0);
+            dec_set_igemm_tile(0);
         }
     void *bufs[] = {p.W16, p.X, p.W8, p.sw, p.Q, p.sa, p.C, p.Y};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cudaFree(bufs[i]);
@@ -249,17 +257,10 @@ int bench_igemm(int argc, char **argv) {
     if (st != CUBLAS_STATUS_SUCCESS) cli_die(CLI_EXIT_FAIL, "cublasCreate: %s", harp_cublas_why(st));
     harp_cublas_set_stream(o.h, o.s);
     for (int ti = 0; ti < nt; ti++)
-        for (int i = 0; i < ncl; i++) {   /* every row once per tile width and cluster shape */
-            char name[4] = {(char)('0' + cls[i][0]), 'x', (char)('0' + cls[i][1]), 0};
-            dec_set_igemm_tile(tiles[ti]);
-            dec_set_igemm_cluster(cls[i][0], cls[i][1]);
-            o.cluster = name, o.tile = tiles[ti], o.resident = dec_igemm_resident_clusters(cls[i][0], cls[i][1]);
-            const char *p = shapes;
-            long m, k;
-            while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
-        }
-    dec_set_igemm_cluster(0, 0);
-    dec_set_igemm_tile(0);
+        for (int i = 0; i < ncl; i++) o.cfg[o.ncfg][0] = cls[i][0], o.cfg[o.ncfg][1] = cls[i][1], o.cfg[o.ncfg++][2] = tiles[ti];
+    const char *p = shapes;
+    long m, k;
+    while (bench_next_shape(&p, &m, &k)) shape_rows(&o, (int)m, (int)k, batches, nb, abits, na);
     harp_cublas_destroy(o.h);
     cudaStreamDestroy(o.s);
     return 0;

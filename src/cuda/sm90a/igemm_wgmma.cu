@@ -7,12 +7,12 @@
 // Built for sm_90a only (cmake/cuda.cmake: wgmma and the sm_90a target); dec_igemm_epi refuses other
 // devices with HARP_ERR_UNSUPPORTED and the callers keep the cuBLAS path.
 //
-// One CTA per 128 × 128 tile of Y (rows × output channels), three warpgroups: warpgroup 0's first
-// thread is the producer, loading 128 × 128-byte tiles of Q and W by the copy engine (TMA, 128-byte
-// swizzle, the out-of-range parts zero-filled, so no shape needs padding) into a ring of kStages
-// buffers guarded by full / empty mbarriers; warpgroups 1 and 2 each own 64 rows of the tile and issue
-// wgmma.m64n128k32.s32.s8.s8 from shared memory, keeping one k-block of MMAs in flight, then apply
-// the scales straight from the accumulator registers.
+// One CTA per 128 × BN tile of Y (rows × output channels; BN = 128, or 256 with dec_set_igemm_tile),
+// three warpgroups: warpgroup 0's first thread is the producer, loading 128-byte-deep tiles of Q and W
+// by the copy engine (TMA, 128-byte swizzle, the out-of-range parts zero-filled, so no shape needs
+// padding) into a ring of stages<BN>() buffers guarded by full / empty mbarriers; warpgroups 1 and 2
+// each own 64 rows of the tile and issue wgmma.m64nBNk32.s32.s8.s8 from shared memory, keeping one
+// k-block of MMAs in flight, then apply the scales straight from the accumulator registers.
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>

@@ -9,9 +9,10 @@
  * Warm (the same buffers every call), each time the median over --reps event-timed runs of --calls
  * back-to-back calls on one stream; the parts are also timed alone: quant_ms, the cuBLAS pieces gemm_ms
  * and epilogue_ms (cublas_ms = quant + gemm + epilogue, the three-kernel path), fused_ms (dec_igemm_epi
- * alone; -1 where the device has none; launched with programmatic dependent launch as the library does, so
- * one call's set-up overlaps the tail of the one before: fused_persist_nopdl_ms without). speedup = fp16_ms / int8_ms; fused_speedup = fp16_ms / fused_ms
- * (the two GEMMs alone, each from its own input type to fp32); tops = 2·batch·m·k / int8 time. */
+ * alone; -1 where the device has none; launched with programmatic dependent launch as the library does,
+ * so one call's set-up overlaps the tail of the one before: fused_persist_nopdl_ms without).
+ * speedup = fp16_ms / int8_ms; fused_speedup = fp16_ms / fused_ms (the two GEMMs alone, each from its
+ * own input type to fp32); tops = 2·batch·m·k / int8 time. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

@@ -388,10 +388,36 @@ bool allow_smem() {
     return cudaFuncSetAttribute(igemm_wgmma_kernel<CX, CY, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_bytes<BN>()) ==
            cudaSuccess;
 }
+
+// The cluster shapes instantiated, as CX·10 + CY, and the one dispatch from such a code to a template
+// argument (f gets a Shape<CX, CY>).
+constexpr int kShapes[] = {11, 21, 12, 22, 14, 24};
+template <int X, int Y>
+struct Shape {
+    static constexpr int CX = X, CY = Y;
+};
+template <class F>
+auto by_shape(int c, F &&f) {
+    switch (c) {
+    case 11: return f(Shape<1, 1>{});
+    case 21: return f(Shape<2, 1>{});
+    case 12: return f(Shape<1, 2>{});
+    case 22: return f(Shape<2, 2>{});
+    case 14: return f(Shape<1, 4>{});
+    default: return f(Shape<2, 4>{});
+    }
+}
+bool cluster_ok(int cx, int cy) {
+    for (int c : kShapes)
+        if (c == cx * 10 + cy) return true;
+    return false;
+}
+
 template <int BN>
 bool allow_smem_all() {
-    return allow_smem<1, 1, BN>() && allow_smem<2, 1, BN>() && allow_smem<1, 2, BN>() && allow_smem<2, 2, BN>() && allow_smem<1, 4, BN>() &&
-           allow_smem<2, 4, BN>();
+    for (int c : kShapes)
+        if (!by_shape(c, [](auto sh) { return allow_smem<decltype(sh)::CX, decltype(sh)::CY, BN>(); })) return false;
+    return true;
 }
 
 bool usable() {
@@ -410,12 +436,6 @@ bool usable() {
     if (st > 0) g_encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
     __atomic_store_n(&g_state, st, __ATOMIC_RELEASE);
     return st > 0;
-}
-
-// The cluster shapes instantiated, as CX·10 + CY.
-bool cluster_ok(int cx, int cy) {
-    const int c = cx * 10 + cy;
-    return c == 11 || c == 21 || c == 12 || c == 22 || c == 14 || c == 24;
 }
 
 int cluster_shape() {
@@ -515,32 +535,6 @@ cudaError_t launch(const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m
     return cudaLaunchKernelEx(&cfg, igemm_wgmma_kernel<CX, CY, BN>, tq, tw, rows, m, kblocks, sa, sw, corr, rs, Y, ldy, raster(), persist);
 }
 
-// launch<CX, CY, BN> for the cluster shape c = CX·10 + CY.
-template <int BN>
-cudaError_t launch_shape(int c, const CUtensorMap &tq, const CUtensorMap &tw, int rows, int m, int kb, const float *sa, const float *sw,
-                         const int32_t *corr, const int32_t *rs, float *Y, int ldy, cudaStream_t st) {
-    switch (c) {
-    case 11: return launch<1, 1, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    case 21: return launch<2, 1, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    case 12: return launch<1, 2, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    case 22: return launch<2, 2, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    case 14: return launch<1, 4, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    default: return launch<2, 4, BN>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
-    }
-}
-
-template <int BN>
-int resident_shape(int c) {
-    switch (c) {
-    case 11: return resident_clusters<1, 1, BN>();
-    case 21: return resident_clusters<2, 1, BN>();
-    case 12: return resident_clusters<1, 2, BN>();
-    case 22: return resident_clusters<2, 2, BN>();
-    case 14: return resident_clusters<1, 4, BN>();
-    default: return resident_clusters<2, 4, BN>();
-    }
-}
-
 }  // namespace
 
 extern "C" int dec_igemm_epi_available(void) { return usable(); }
@@ -564,7 +558,11 @@ extern "C" void dec_set_igemm_cluster(int cx, int cy) {
 
 extern "C" int dec_igemm_resident_clusters(int cx, int cy) {
     if (!usable() || !cluster_ok(cx, cy)) return 0;
-    return tile_n() == 256 ? resident_shape<256>(cx * 10 + cy) : resident_shape<128>(cx * 10 + cy);
+    const bool wide = tile_n() == 256;
+    return by_shape(cx * 10 + cy, [&](auto sh) {
+        using S = decltype(sh);
+        return wide ? resident_clusters<S::CX, S::CY, 256>() : resident_clusters<S::CX, S::CY, 128>();
+    });
 }
 
 extern "C" void dec_set_igemm_tile(int n) { __atomic_store_n(&g_tile, n == 128 ? 0 : n == 256 ? 1 : -1, __ATOMIC_RELEASE); }
@@ -593,7 +591,10 @@ extern "C" harp_status dec_igemm_epi(const int8_t *Q, int ldq, int rows, const i
         return harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): cuTensorMapEncodeTiled refused rows %d, m %d, kpad %d", rows, m, kpad);
     const int kb = (kpad + kBK - 1) / kBK;
     cudaStream_t st = (cudaStream_t)stream;
-    const cudaError_t e = bn == 256 ? launch_shape<256>(c, tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
-                                    : launch_shape<128>(c, tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    const cudaError_t e = by_shape(c, [&](auto sh) {
+        using S = decltype(sh);
+        return bn == 256 ? launch<S::CX, S::CY, 256>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st)
+                         : launch<S::CX, S::CY, 128>(tq, tw, rows, m, kb, sa, sw, corr, rs, Y, ldy, st);
+    });
     return e == cudaSuccess ? HARP_OK : harp_err(HARP_ERR_NO_DEVICE, "cuda int8 gemm (fused): %s", cudaGetErrorString(e));
 }

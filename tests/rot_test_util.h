@@ -81,4 +81,21 @@ static inline int rt_apply_vs_ref(const harp_rot *r, const float *x, int64_t row
     return bad;
 }
 
+/* A butterfly of n with the given radices (NULL / 0: the schedule's own), passes, Givens b = 2 stages,
+ * θ clip and a random θ of scale init; NULL (and harp_last_error) if it cannot be made. */
+static inline harp_rot *rt_butterfly(int64_t n, const int *stages, int ns, int schedule, int passes, int givens, double clip,
+                                     double init, uint64_t seed) {
+    harp_rot_params p;
+    harp_rot_params_default(&p);
+    p.schedule = schedule;
+    p.n_stages = ns;
+    for (int i = 0; i < ns; i++) p.stages[i] = stages[i];
+    p.n_passes = passes;
+    p.givens_b2 = givens;
+    p.theta_clip = clip;
+    p.theta_init_scale = init;
+    harp_rot *r = NULL;
+    return harp_rot_create(HARP_ROT_BUTTERFLY, n, &p, seed, &r) == HARP_OK ? r : NULL;
+}
+
 #endif

@@ -10,17 +10,8 @@
 static int g_schedule = HARP_BF_SCHEDULE_GREEDY;   /* schedule of every make() */
 
 static harp_rot *make(int64_t n, const int *stages, int ns, int passes, int givens, double clip, double init, uint64_t seed) {
-    harp_rot_params p;
-    harp_rot_params_default(&p);
-    p.schedule = g_schedule;
-    p.n_stages = ns;
-    for (int i = 0; i < ns; i++) p.stages[i] = stages[i];
-    p.n_passes = passes;
-    p.givens_b2 = givens;
-    p.theta_clip = clip;
-    p.theta_init_scale = init;
-    harp_rot *r = NULL;
-    CHECK_OK(harp_rot_create(HARP_ROT_BUTTERFLY, n, &p, seed, &r));
+    harp_rot *r = rt_butterfly(n, stages, ns, g_schedule, passes, givens, clip, init, seed);
+    CHECK_MSG(r != NULL, "butterfly n=%lld: %s", (long long)n, harp_last_error());
     return r;
 }
 
@@ -251,6 +242,38 @@ static void gradcheck(int64_t n, const int *stages, int ns, int passes, int give
     harp_rot_destroy(r);
 }
 
+/* The fp64 blocks are made on first fp64 use (a model that only runs holds fp32 ones): made before a
+ * θ change and kept current, or made after it, from several threads at once, they give the same bits. */
+static void test_f64_on_demand(void) {
+    const int64_t n = 1536, rows = 4;
+    harp_rot *a = make(n, NULL, 0, 2, 0, 0, 0.3, 99), *b = make(n, NULL, 0, 2, 0, 0, 0.3, 99);
+    if (!a || !b) return;
+    const int64_t np = harp_rot_butterfly_num_params(a);
+    double *th = malloc((size_t)np * sizeof(double)), *X = malloc((size_t)(rows * n) * sizeof(double));
+    double *Ya = malloc((size_t)(rows * n) * sizeof(double)), *Yb = malloc((size_t)(8 * rows * n) * sizeof(double));
+    rt_fill_normal_f64(th, (size_t)np, 7);
+    for (int64_t i = 0; i < np; i++) th[i] *= 0.2;
+    rt_fill_normal_f64(X, (size_t)(rows * n), 8);
+    memcpy(Ya, X, (size_t)(rows * n) * sizeof(double));
+    CHECK_OK(harp_rot_apply_f64(a, Ya, rows, n, 0));   /* a: fp64 blocks now, refreshed by the θ change */
+    CHECK_OK(harp_rot_butterfly_set_theta(a, th));
+    CHECK_OK(harp_rot_butterfly_set_theta(b, th));      /* b: none yet */
+    memcpy(Ya, X, (size_t)(rows * n) * sizeof(double));
+    CHECK_OK(harp_rot_apply_f64(a, Ya, rows, n, 1));
+    int bad = 0;
+#pragma omp parallel for num_threads(8) reduction(| : bad)
+    for (int k = 0; k < 8; k++) {
+        double *y = Yb + (size_t)k * rows * n;
+        memcpy(y, X, (size_t)(rows * n) * sizeof(double));
+        bad |= harp_rot_apply_f64(b, y, rows, n, 1) != HARP_OK;
+        bad |= memcmp(y, Ya, (size_t)(rows * n) * sizeof(double)) != 0;
+    }
+    CHECK_MSG(!bad, "butterfly fp64 blocks made on first use differ from blocks kept current");
+    free(th), free(X), free(Ya), free(Yb);
+    harp_rot_destroy(a);
+    harp_rot_destroy(b);
+}
+
 int main(void) {
     harp_set_log_level(HARP_LOG_NONE);   /* expected errors are checked through harp_last_error() */
     test_schedule();
@@ -267,6 +290,7 @@ int main(void) {
     g_schedule = HARP_BF_SCHEDULE_HADAMARD;
     test_schedule_hadamard();
     test_orthogonal();
+    test_f64_on_demand();
     static const int h48[] = {2, 2, 4, 3};
     gradcheck(172, NULL, 0, 1, 0, 0);
     gradcheck(1536, NULL, 0, 2, 0, 0);

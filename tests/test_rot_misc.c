@@ -205,6 +205,35 @@ static void test_serialise(void) {
             CHECK_OK(harp_rot_apply(q, y, 3, n, tr));
             CHECK_MSG(!memcmp(x, y, tot * sizeof(float)), "%s: loaded rotation gives different bits", kn);
         }
+        if (harp_rot_get_kind(r) == HARP_ROT_BUTTERFLY) {
+            /* a loaded butterfly keeps θ only as its int8 / fp16 codes: θ, the fp64 blocks, dθ and a
+             * later θ change read them back to the same bits */
+            const int64_t np = harp_rot_butterfly_num_params(r);
+            double *t1 = malloc((size_t)np * sizeof(double) + 8), *t2 = malloc((size_t)np * sizeof(double) + 8);
+            double *d1 = calloc((size_t)np + 1, sizeof(double)), *d2 = calloc((size_t)np + 1, sizeof(double));
+            double *xd = malloc(2 * tot * sizeof(double));
+            CHECK_OK(harp_rot_butterfly_get_theta(r, t1));
+            CHECK_OK(harp_rot_butterfly_get_theta(q, t2));
+            CHECK_MSG(!memcmp(t1, t2, (size_t)np * sizeof(double)), "%s n=%lld: loaded theta differs", kn, (long long)n);
+            harp_rot_cache *c1 = harp_rot_cache_create(), *c2 = harp_rot_cache_create();
+            for (size_t i = 0; i < tot; i++) xd[i] = xd[tot + i] = x[i];
+            CHECK_OK(harp_rot_butterfly_forward_batch(r, xd, 3, xd, c1));
+            CHECK_OK(harp_rot_butterfly_forward_batch(q, xd + tot, 3, xd + tot, c2));
+            CHECK_MSG(!memcmp(xd, xd + tot, tot * sizeof(double)), "%s n=%lld: loaded fp64 apply differs", kn, (long long)n);
+            CHECK_OK(harp_rot_butterfly_backward(r, c1, xd, NULL, d1));
+            CHECK_OK(harp_rot_butterfly_backward(q, c2, xd, NULL, d2));
+            CHECK_MSG(!memcmp(d1, d2, (size_t)np * sizeof(double)), "%s n=%lld: loaded dtheta differs", kn, (long long)n);
+            for (int64_t i = 0; i < np; i++) t1[i] *= 0.5;
+            CHECK_OK(harp_rot_butterfly_set_theta(r, t1));
+            CHECK_OK(harp_rot_butterfly_set_theta(q, t1));
+            uint8_t *b3 = NULL, *b4 = NULL;
+            size_t s3 = 0, s4 = 0;
+            CHECK_OK(harp_rot_serialize(r, &b3, &s3));
+            CHECK_OK(harp_rot_serialize(q, &b4, &s4));
+            CHECK_MSG(s3 == s4 && !memcmp(b3, b4, s3), "%s n=%lld: new theta on a loaded rotation serialises differently", kn, (long long)n);
+            harp_rot_cache_destroy(c1), harp_rot_cache_destroy(c2);
+            free(t1), free(t2), free(d1), free(d2), free(xd), free(b3), free(b4);
+        }
         /* every single-byte corruption is caught (checksum), every truncation too */
         int caught = 0, tried = 0;
         for (size_t pos = 0; pos < s1; pos += s1 / 97 + 1) {

@@ -8,6 +8,7 @@
 #define R float
 #define SFX(x) x##_f32
 #define KCAN(r, pt) bf_blocks_f32(r, pt)
+#define KPREP(r) HARP_OK
 #define QUANT8(cb, r, x, q) hf_quantize8_fast(cb, r, x, q)
 #define TRANSPOSE(s, d, r, c) hf_transpose_f32(s, d, r, c)
 #include "harpfit/hf_tpl.h"

@@ -1,5 +1,6 @@
 /* Loss/gradient engine of the HARP fit, instantiated by hf_engine_f32.c / hf_engine_f64.c with
  *   R    element type (float / double)      SFX(x)  x##_f32 / x##_f64      KCAN(r, pt)  the blocks
+ *   KPREP(r)  what a rotation must make before KCAN reads it (the fp64 blocks)
  * Every parallel loop writes disjoint outputs and every reduction is over a fixed partition in a
  * fixed order, so results are bit-identical for any thread count. */
 
@@ -298,6 +299,8 @@ static int64_t SFX(dk_size)(const harp_rot *r) {
 harp_status SFX(hf_ctx_create)(harp_rot *U, harp_rot *V, const float *W, const double *H, const hf_opts *o,
                                SFX(hf_ctx) **out) {
     *out = NULL;
+    HARP_TRY(KPREP(U));
+    HARP_TRY(KPREP(V));
     SFX(hf_ctx) *c = harp_xcalloc(1, sizeof *c, "harp fit context");
     if (!c) return HARP_ERR_OOM;
     c->U = U, c->V = V, c->o = *o;

@@ -45,7 +45,8 @@ static harp_status fill_plane(harp_qtensor *w, int i, harp_rng *rng) {
     }
 }
 
-/* A transform of dimension n: RHT, or a butterfly at a random non-zero θ (as after fitting). */
+/* A transform of dimension n: RHT, or a butterfly at a random non-zero θ (as after fitting), held as
+ * int8 codes as a folder holds it. */
 static harp_status make_rot(int kind, int64_t n, harp_rng *rng, harp_rot **out) {
     *out = NULL;
     if (kind == HARP_SYNTH_ROT_RHT) return harp_rot_create(HARP_ROT_RHT, n, NULL, harp_rng_u64(rng), out);
@@ -55,6 +56,7 @@ static harp_status make_rot(int kind, int64_t n, harp_rng *rng, harp_rot **out) 
     harp_status st = th ? HARP_OK : HARP_ERR_OOM;
     for (int64_t q = 0; !st && q < np; q++) th[q] = 0.05 * harp_rng_normal(rng);
     if (!st) st = harp_rot_butterfly_set_theta(*out, th);
+    if (!st) st = harp_rot_butterfly_round_theta(*out, HARP_THETA_INT8);   /* as a folder stores it */
     free(th);
     if (st) {
         harp_rot_destroy(*out);

@@ -13,18 +13,22 @@ static inline const double *dense_of_f64(const harp_rot *r) { return r->dense; }
 #define ELT float
 #define SFX(name) name##_f32
 #define GEMM cblas_sgemm
+#define PREPARE(r) HARP_OK
 #include "apply_tpl.h"
 #undef ELT
 #undef SFX
 #undef GEMM
+#undef PREPARE
 
 #define ELT double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
+#define PREPARE(r) bf_use_f64(r)
 #include "apply_tpl.h"
 #undef ELT
 #undef SFX
 #undef GEMM
+#undef PREPARE
 
 harp_status harp_rot_apply(const harp_rot *r, float *X, int64_t rows, int64_t ld, int transpose) {
     return apply_impl_f32(r, X, rows, ld, transpose, 0);

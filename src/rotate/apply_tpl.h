@@ -1,4 +1,5 @@
-/* Row application through the kinds table, instantiated for float and double by apply.c (ELT, SFX, GEMM). */
+/* Row application through the kinds table, instantiated for float and double by apply.c (ELT, SFX, GEMM,
+ * PREPARE: what the rotation must make before an apply in this precision). */
 
 /* Elements of the work buffer for nr rows at once (the kinds table's contract, rot_internal.h): a full
  * tile of a kind with a rows function takes tile·(3n + 2·4096) + 64, fewer rows (nr + 2)·n + 64. */
@@ -20,6 +21,7 @@ static void SFX(apply_tile)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld,
  * team (below 2^19 elements — 2 MiB fp32 — one thread does it all). */
 static harp_status SFX(apply_impl)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, int transpose, int ref) {
     if (!r || (!X && rows > 0)) return harp_err(HARP_ERR_INVALID_ARG, "rotation apply: NULL rotation or matrix");
+    HARP_TRY(PREPARE(r));   /* fp64: the butterfly's fp64 blocks, made on first use */
     int64_t n = r->n;
     if (ld == 0) ld = n;
     if (rows < 0 || ld < n) return harp_err(HARP_ERR_SHAPE, "rotation apply: rows=%lld, ld=%lld < n=%lld", (long long)rows, (long long)ld, (long long)n);

@@ -38,9 +38,49 @@ harp_theta_enc harp_rot_butterfly_theta_enc(const harp_rot *r) {
     return r && r->kind == HARP_ROT_BUTTERFLY ? (harp_theta_enc)r->theta_enc : HARP_THETA_F64;
 }
 
-/* θ from codes (used by rounding and by the blob reader); takes ownership of nothing. */
+/* θ (nparam values) from the codes the rotation keeps (theta_enc int8 or fp16). */
+static void theta_from_codes(const harp_rot *r, double *out) {
+    if (r->theta_enc == HARP_THETA_INT8) {
+        int64_t k = 0, g = 0;
+        for (int p = 0; p < r->P; p++)
+            for (int t = 0; t < r->T; t++)
+                for (int64_t c = 0; c < r->st[t].D; c++, g++) {
+                    double sc = harp_f16_to_f32(r->theta_s[g]);
+                    for (int64_t i = 0; i < r->st[t].nparam; i++, k++) out[k] = (double)r->theta_q[k] * sc;
+                }
+    } else {
+        for (int64_t k = 0; k < r->nparam; k++) out[k] = harp_f16_to_f32(r->theta_h[k]);
+    }
+}
+
+const double *bf_theta_view(const harp_rot *r, double **tmp) {
+    *tmp = NULL;
+    if (r->theta) return r->theta;
+    *tmp = harp_xmalloc((size_t)(r->nparam ? r->nparam : 1) * sizeof(double), "butterfly theta");
+    if (*tmp) theta_from_codes(r, *tmp);
+    return *tmp;
+}
+
+harp_status bf_theta_keep(harp_rot *r) {
+    if (r->theta) return HARP_OK;
+    double *tmp;
+    if (!bf_theta_view(r, &tmp)) return HARP_ERR_OOM;
+    r->theta = tmp;
+    return HARP_OK;
+}
+
+void bf_theta_drop(harp_rot *r) {
+    if (r->theta_enc == HARP_THETA_INT8 || r->theta_enc == HARP_THETA_FP16) {
+        free(r->theta);
+        r->theta = NULL;
+    }
+}
+
+/* θ from codes (used by rounding and by the blob reader); takes ownership of nothing. The fp64 copy
+ * is dropped: every reader of θ goes through bf_theta_view. */
 harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h) {
     int64_t np = r->nparam, G = bf_group_count(r);
+    if (enc != HARP_THETA_INT8 && enc != HARP_THETA_FP16) return harp_err(HARP_ERR_INVALID_ARG, "butterfly: unknown theta encoding %d", enc);
     bf_theta_enc_clear(r);
     if (enc == HARP_THETA_INT8) {
         r->theta_q = harp_xmalloc((size_t)np + 1, "butterfly int8 theta");
@@ -48,27 +88,19 @@ harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_
         if (!r->theta_q || !r->theta_s) return HARP_ERR_OOM;
         memcpy(r->theta_q, q, (size_t)np);
         memcpy(r->theta_s, scales, (size_t)G * sizeof(uint16_t));
-        int64_t k = 0, g = 0;
-        for (int p = 0; p < r->P; p++)
-            for (int t = 0; t < r->T; t++)
-                for (int64_t c = 0; c < r->st[t].D; c++, g++) {
-                    double sc = harp_f16_to_f32(scales[g]);
-                    for (int64_t i = 0; i < r->st[t].nparam; i++, k++) r->theta[k] = (double)q[k] * sc;
-                }
-    } else if (enc == HARP_THETA_FP16) {
+    } else {
         r->theta_h = harp_xmalloc((size_t)np * sizeof(uint16_t) + 1, "butterfly fp16 theta");
         if (!r->theta_h) return HARP_ERR_OOM;
         memcpy(r->theta_h, h, (size_t)np * sizeof(uint16_t));
-        for (int64_t k = 0; k < np; k++) r->theta[k] = harp_f16_to_f32(h[k]);
-    } else {
-        return harp_err(HARP_ERR_INVALID_ARG, "butterfly: unknown theta encoding %d", enc);
     }
     r->theta_enc = enc;
+    bf_theta_drop(r);   /* from here θ lives in its codes (a third of a running butterfly's memory) */
     return bf_refresh(r);
 }
 
 harp_status harp_rot_butterfly_round_theta(harp_rot *r, harp_theta_enc enc) {
     HARP_TRY(bf_need(r, "butterfly_round_theta"));
+    HARP_TRY(bf_theta_keep(r));
     if (enc == HARP_THETA_F64) {
         bf_theta_enc_clear(r);
         return HARP_OK;

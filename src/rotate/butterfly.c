@@ -51,29 +51,15 @@ harp_status bf_init(harp_rot *r, const harp_rot_params *p, int load) {
     r->theta = harp_xcalloc((size_t)(r->nparam ? r->nparam : 1), sizeof(double), "butterfly theta");
     int PT = r->P * r->T;
     r->kf_fwd = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
-    r->kf_inv = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
-    r->kd_fwd = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
-    r->kd_inv = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
     r->kf_can = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
-    r->kf_cant = harp_xcalloc((size_t)PT, sizeof(float *), "butterfly blocks");
+    r->kd_fwd = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
     r->kd_can = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
-    r->kd_cant = harp_xcalloc((size_t)PT, sizeof(double *), "butterfly blocks");
-    if (!r->theta || !r->kf_fwd || !r->kf_inv || !r->kd_fwd || !r->kd_inv || !r->kf_can || !r->kf_cant || !r->kd_can ||
-        !r->kd_cant)
-        return HARP_ERR_OOM;
+    if (!r->theta || !r->kf_fwd || !r->kf_can || !r->kd_fwd || !r->kd_can) return HARP_ERR_OOM;
     for (int pt = 0; pt < PT; pt++) {
         size_t e = (size_t)r->n * (size_t)r->st[pt % T].b;
         r->kf_fwd[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
-        r->kf_inv[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
-        r->kd_fwd[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
-        r->kd_inv[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
         r->kf_can[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
-        r->kf_cant[pt] = harp_xmalloc(e * sizeof(float), "butterfly blocks");
-        r->kd_can[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
-        r->kd_cant[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks");
-        if (!r->kf_fwd[pt] || !r->kf_inv[pt] || !r->kd_fwd[pt] || !r->kd_inv[pt] || !r->kf_can[pt] || !r->kf_cant[pt] ||
-            !r->kd_can[pt] || !r->kd_cant[pt])
-            return HARP_ERR_OOM;
+        if (!r->kf_fwd[pt] || !r->kf_can[pt]) return HARP_ERR_OOM;
     }
     if (!load && p->theta_init_scale > 0) {
         harp_rng g;
@@ -87,22 +73,14 @@ void bf_free(harp_rot *r) {
     int PT = r->P * r->T;
     for (int pt = 0; pt < PT; pt++) {
         if (r->kf_fwd) free(r->kf_fwd[pt]);
-        if (r->kf_inv) free(r->kf_inv[pt]);
-        if (r->kd_fwd) free(r->kd_fwd[pt]);
-        if (r->kd_inv) free(r->kd_inv[pt]);
         if (r->kf_can) free(r->kf_can[pt]);
-        if (r->kf_cant) free(r->kf_cant[pt]);
+        if (r->kd_fwd) free(r->kd_fwd[pt]);
         if (r->kd_can) free(r->kd_can[pt]);
-        if (r->kd_cant) free(r->kd_cant[pt]);
     }
     free(r->kf_fwd);
-    free(r->kf_inv);
-    free(r->kd_fwd);
-    free(r->kd_inv);
     free(r->kf_can);
-    free(r->kf_cant);
+    free(r->kd_fwd);
     free(r->kd_can);
-    free(r->kd_cant);
     for (int i = 0; i < r->n_mix; i++) free(r->mix[i]);
     bf_fixed_free(r);
     free(r->theta);
@@ -182,7 +160,9 @@ static int64_t theta_offset(const harp_rot *r, int p, int t) {
     return off;
 }
 
-harp_status bf_refresh(harp_rot *r) {
+/* Expands θ into the blocks of every (pass, stage): the fp32 layouts (f32), the fp64 ones (f64) or
+ * both, from the same fp64 K_c, so a late fp64 expansion holds what an early one would have. */
+static harp_status bf_expand(harp_rot *r, const double *th, int f32, int f64) {
     for (int p = 0; p < r->P; p++)
         for (int t = 0; t < r->T; t++) {
             const bf_stage *st = &r->st[t];
@@ -191,10 +171,8 @@ harp_status bf_refresh(harp_rot *r) {
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
             if (!M) return HARP_ERR_OOM;
             bf_mixer_fill(r, st, M);
-            float *kf = r->kf_fwd[p * r->T + t], *ki = r->kf_inv[p * r->T + t];
-            double *df = r->kd_fwd[p * r->T + t], *di = r->kd_inv[p * r->T + t];
-            float *kc = r->kf_can[p * r->T + t], *kct = r->kf_cant[p * r->T + t];
-            double *dc = r->kd_can[p * r->T + t], *dct = r->kd_cant[p * r->T + t];
+            float *kf = r->kf_fwd[p * r->T + t], *kc = r->kf_can[p * r->T + t];
+            double *df = r->kd_fwd[p * r->T + t], *dc = r->kd_can[p * r->T + t];
             int fail = 0;
 #pragma omp parallel
             {
@@ -207,7 +185,7 @@ harp_status bf_refresh(harp_rot *r) {
                 for (int64_t c = 0; c < st->D; c++) {
                     if (!w) continue;
                     double *Q = w, *Kc = w + (size_t)b * b;
-                    group_q(st, r->theta + off + c * st->nparam, r->params.theta_clip, Q, w + 2 * (size_t)b * b);
+                    group_q(st, th + off + c * st->nparam, r->params.theta_clip, Q, w + 2 * (size_t)b * b);
                     for (int i = 0; i < b; i++)
                         for (int j = 0; j < b; j++) {
                             double acc = 0;
@@ -218,12 +196,9 @@ harp_status bf_refresh(harp_rot *r) {
                     for (int i = 0; i < b; i++)
                         for (int j = 0; j < b; j++) {
                             double v = Kc[(size_t)i * b + j];
-                            int64_t fi = ((blk * b + j) * b + i) * step + s, ii = ((blk * b + i) * b + j) * step + s;
-                            df[fi] = v, di[ii] = v;
-                            kf[fi] = (float)v, ki[ii] = (float)v;
-                            int64_t ci = (c * b + i) * b + j, cti = (c * b + j) * b + i;
-                            dc[ci] = v, dct[cti] = v;
-                            kc[ci] = (float)v, kct[cti] = (float)v;
+                            int64_t fi = ((blk * b + j) * b + i) * step + s, ci = (c * b + i) * b + j;
+                            if (f64) df[fi] = v, dc[ci] = v;
+                            if (f32) kf[fi] = (float)v, kc[ci] = (float)v;
                         }
                 }
                 free(w);
@@ -231,11 +206,42 @@ harp_status bf_refresh(harp_rot *r) {
             free(M);
             if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory computing Cayley blocks");
         }
+    return HARP_OK;
+}
+
+harp_status bf_refresh(harp_rot *r) {
+    double *tmp;
+    const double *th = bf_theta_view(r, &tmp);
+    if (!th) return HARP_ERR_OOM;
+    harp_status st = bf_expand(r, th, 1, __atomic_load_n(&r->has_f64, __ATOMIC_ACQUIRE));
     /* Cay(0) = I exactly and clip·tanh(0) = 0, so θ ≡ 0 makes every block exactly its mixer: Sylvester
      * (n a power of two) or Sylvester ⊗ identity behind F, and the rotation is Had_n */
     r->had_exact = is_pow2(r->n) || r->fixed;
-    for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = r->theta[i] == 0.0;
-    return HARP_OK;
+    for (int64_t i = 0; i < r->nparam && r->had_exact; i++) r->had_exact = th[i] == 0.0;
+    free(tmp);
+    return st;
+}
+
+harp_status bf_use_f64(const harp_rot *cr) {
+    if (!cr || cr->kind != HARP_ROT_BUTTERFLY || __atomic_load_n(&cr->has_f64, __ATOMIC_ACQUIRE)) return HARP_OK;
+    harp_rot *r = (harp_rot *)cr;   /* the blocks are a cache of θ, which does not change here */
+    harp_status st = HARP_OK;
+#pragma omp critical(harp_bf_f64)
+    if (!__atomic_load_n(&r->has_f64, __ATOMIC_ACQUIRE)) {
+        for (int pt = 0; pt < r->P * r->T && !st; pt++) {
+            size_t e = (size_t)r->n * (size_t)r->st[pt % r->T].b;
+            if (!r->kd_fwd[pt]) r->kd_fwd[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks (fp64)");
+            if (!r->kd_can[pt]) r->kd_can[pt] = harp_xmalloc(e * sizeof(double), "butterfly blocks (fp64)");
+            if (!r->kd_fwd[pt] || !r->kd_can[pt]) st = HARP_ERR_OOM;
+        }
+        double *tmp = NULL;
+        const double *th = st ? NULL : bf_theta_view(r, &tmp);
+        if (!st && !th) st = HARP_ERR_OOM;
+        if (!st) st = bf_expand(r, th, 0, 1);
+        free(tmp);
+        if (!st) __atomic_store_n(&r->has_f64, 1, __ATOMIC_RELEASE);
+    }
+    return st;
 }
 
 /* ---- public butterfly API ------------------------------------------------------------------------ */
@@ -265,7 +271,11 @@ int64_t harp_rot_butterfly_num_params(const harp_rot *r) {
 
 harp_status harp_rot_butterfly_get_theta(const harp_rot *r, double *theta) {
     HARP_TRY(bf_need(r, "butterfly_get_theta"));
-    memcpy(theta, r->theta, (size_t)r->nparam * sizeof(double));
+    double *tmp;
+    const double *th = bf_theta_view(r, &tmp);
+    if (!th) return HARP_ERR_OOM;
+    memcpy(theta, th, (size_t)r->nparam * sizeof(double));
+    free(tmp);
     return HARP_OK;
 }
 
@@ -273,6 +283,8 @@ harp_status harp_rot_butterfly_set_theta(harp_rot *r, const double *theta) {
     HARP_TRY(bf_need(r, "butterfly_set_theta"));
     for (int64_t i = 0; i < r->nparam; i++)
         if (!isfinite(theta[i])) return harp_err(HARP_ERR_NUMERIC, "butterfly_set_theta: theta[%lld] is not finite", (long long)i);
+    if (!r->theta) r->theta = harp_xmalloc((size_t)(r->nparam ? r->nparam : 1) * sizeof(double), "butterfly theta");
+    if (!r->theta) return HARP_ERR_OOM;
     memcpy(r->theta, theta, (size_t)r->nparam * sizeof(double));
     bf_theta_enc_clear(r);
     return bf_refresh(r);
@@ -284,12 +296,18 @@ static void group_dtheta(const harp_rot *r, const bf_stage *st, const double *th
 harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dtheta) {
     int fail = 0;
     const double *dkp = dk;
+    double *tmp;
+    const double *th = bf_theta_view(r, &tmp);
+    if (!th) return HARP_ERR_OOM;
     for (int p = 0; p < r->P; p++)
         for (int t = 0; t < r->T; t++) {
             const bf_stage *st = &r->st[t];
             int b = st->b;
             double *M = harp_xmalloc((size_t)b * b * sizeof(double), "butterfly mixer");
-            if (!M) return HARP_ERR_OOM;
+            if (!M) {
+                free(tmp);
+                return HARP_ERR_OOM;
+            }
             bf_mixer_fill(r, st, M);
             int64_t off = theta_offset(r, p, t);
 #pragma omp parallel
@@ -302,13 +320,14 @@ harp_status bf_dtheta_from_dk(const harp_rot *r, const double *dk, double *dthet
 #pragma omp for schedule(static)
                 for (int64_t c = 0; c < st->D; c++)
                     if (w)
-                        group_dtheta(r, st, r->theta + off + c * st->nparam, M, dkp + (size_t)c * b * b,
+                        group_dtheta(r, st, th + off + c * st->nparam, M, dkp + (size_t)c * b * b,
                                      dtheta + off + c * st->nparam, w);
                 free(w);
             }
             free(M);
             dkp += (size_t)st->D * b * b;
         }
+    free(tmp);
     if (fail) return harp_err(HARP_ERR_OOM, "butterfly: out of memory in the theta gradient");
     return HARP_OK;
 }
@@ -419,7 +438,8 @@ static int stage_rows_inv(const harp_rot *r, int p, int t, double *X, int64_t ro
 }
 
 /* dθ of (pass p, stage t) += from dK_c = Σ_rows g_c v_cᵀ (g: upstream, v: the stage input); 1 = OOM. */
-static int stage_dtheta(const harp_rot *r, int p, int t, const double *g, const double *v, int64_t rows, double *dtheta) {
+static int stage_dtheta(const harp_rot *r, const double *th, int p, int t, const double *g, const double *v, int64_t rows,
+                        double *dtheta) {
     const bf_stage *st = &r->st[t];
     const int b = st->b;
     const int64_t step = st->step, n = r->n, off = theta_offset(r, p, t);
@@ -447,7 +467,7 @@ static int stage_dtheta(const harp_rot *r, int p, int t, const double *g, const 
                     for (int j = 0; j < b; j++) dK[(size_t)i * b + j] += gi * vr[j * step];
                 }
             }
-            group_dtheta(r, st, r->theta + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
+            group_dtheta(r, st, th + off + c * st->nparam, M, dK, dtheta + off + c * st->nparam, w);
         }
         free(w);
     }
@@ -458,6 +478,7 @@ static int stage_dtheta(const harp_rot *r, int p, int t, const double *g, const 
 harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache *cache, const double *dY,
                                         double *dX, double *dtheta) {
     HARP_TRY(bf_need(r, "butterfly_backward"));
+    HARP_TRY(bf_use_f64(r));
     if (!cache || cache->rot != r || cache->n != r->n)
         return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: cache does not hold a forward of this rotation");
     if (!dY) return harp_err(HARP_ERR_INVALID_ARG, "butterfly_backward: NULL dY");
@@ -466,9 +487,12 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
     /* cur: also bf_fixed_rows' scratch at the end, 2n at least */
     double *cur = harp_xmalloc((tot + 2 * (size_t)n) * sizeof(double), "butterfly backward");
     double *g = harp_xmalloc(tot * sizeof(double) + 1, "butterfly backward");
-    if (!cur || !g) {
+    double *tmp = NULL;
+    const double *th = dtheta ? bf_theta_view(r, &tmp) : NULL;
+    if (!cur || !g || (dtheta && !th)) {
         free(cur);
         free(g);
+        free(tmp);
         return HARP_ERR_OOM;
     }
     memcpy(cur, cache->y, tot * sizeof(double));
@@ -478,7 +502,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
         for (int t = r->T - 1; t >= 0 && !fail; t--) {
             /* stage input v = Kᵀ y, recomputed from the output (orthogonal, error ~1e−16) */
             fail |= stage_rows_inv(r, p, t, cur, rows);
-            if (dtheta && !fail) fail |= stage_dtheta(r, p, t, g, cur, rows, dtheta);
+            if (dtheta && !fail) fail |= stage_dtheta(r, th, p, t, g, cur, rows, dtheta);
             /* dL/dv = Kᵀ g */
             if (!fail) fail |= stage_rows_inv(r, p, t, g, rows);
         }
@@ -487,6 +511,7 @@ harp_status harp_rot_butterfly_backward(const harp_rot *r, const harp_rot_cache 
     if (!fail && dX) memcpy(dX, g, tot * sizeof(double));
     free(cur);
     free(g);
+    free(tmp);
     if (fail) return harp_err(HARP_ERR_OOM, "butterfly_backward: out of memory");
     return HARP_OK;
 }

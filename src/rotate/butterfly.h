@@ -20,9 +20,14 @@ typedef struct bf_geom {
 int bf_num_stages(const harp_rot *r);
 bf_geom bf_stage_geom(const harp_rot *r, int pt);
 /* Canonical blocks of (pass, stage) pt: D row-major b×b matrices K_c in group order (v ← K_c v on the
- * group's coordinates), as cached by the last θ change; fp32 and fp64 copies. */
+ * group's coordinates), as cached by the last θ change; fp32 and fp64 copies, the fp64 ones once
+ * bf_use_f64 has made them. */
 const float *bf_blocks_f32(const harp_rot *r, int pt);
 const double *bf_blocks_f64(const harp_rot *r, int pt);
+/* Makes and from then on keeps the fp64 blocks of a butterfly (a no-op for other kinds and when they
+ * exist; thread-safe). A model that only runs never needs them; the fp64 apply paths and the fp64
+ * fitting engine ask for them first. Logically const: the blocks are a cache of θ. */
+harp_status bf_use_f64(const harp_rot *r);
 /* W (m×n) ← F_Uᵀ W F_V with F the fixed Hadamard stage of U and V (identity for a side without one;
  * U or V may be NULL): the constant part of R_Uᵀ W R_V = B_Uᵀ (F_Uᵀ W F_V) B_V, so a fitting engine
  * applies only the learned stages to the transformed W (and, with U = V, to F_Vᵀ H F_V). */

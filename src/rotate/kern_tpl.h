@@ -368,7 +368,7 @@ void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
         for (int ti = 0; ti < Tn; ti++) {
             int t = transpose ? Tn - 1 - ti : ti;
             const bf_stage *st = &r->st[t];
-            const ELT *Kc = SFX(kinv_of)(r, p, t);   /* [blk][i][j][s] = K_c[i][j] */
+            const ELT *Kc = SFX(kfwd_of)(r, p, t);   /* [blk][j][i][s] = K_c[i][j] */
             int b = st->b;
             int64_t step = st->step;
             for (int64_t c = 0; c < st->D; c++) {
@@ -378,7 +378,7 @@ void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
                     ELT acc = 0;
                     for (int j = 0; j < b; j++) {
                         /* forward v ← K v, inverse v ← Kᵀ v */
-                        int64_t kij = transpose ? ((blk * b + j) * b + i) * step + s : ((blk * b + i) * b + j) * step + s;
+                        int64_t kij = transpose ? ((blk * b + i) * b + j) * step + s : ((blk * b + j) * b + i) * step + s;
                         acc += Kc[kij] * tmp[j];
                     }
                     tmp[b + i] = acc;
@@ -391,15 +391,18 @@ void SFX(bf_row_ref)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
 
 /* One stage on one row; tmp holds b·step elements. The vector paths keep each output's
  * accumulator in a register (VL lanes of consecutive s) and add the terms in the reference's j
- * order, so results stay bit-identical to bf_row_ref. */
-static inline void SFX(bf_blk_vec)(int b, int64_t step, const ELT *restrict Kb, const ELT *restrict xb, ELT *restrict tmp) {
-    for (int64_t s0 = 0; s0 + VL <= step; s0 += VL) {
+ * order, so results stay bit-identical to bf_row_ref. The term of (output i, input j) is K_c[i][j]
+ * forward and K_c[j][i] transposed: in the fwd layout [j][i][s] at (i·si + j·sj)·step + s with
+ * (si, sj) = (1, b) forward and (b, 1) transposed. */
+static inline HARP_ALWAYS_INLINE void SFX(bf_blk_vec)(int b, int64_t step, int64_t sa, int64_t sb, int64_t si, int64_t sj,
+                                                      const ELT *restrict Kb, const ELT *restrict xb, ELT *restrict tmp) {
+    for (int64_t s0 = sa; s0 + VL <= sb; s0 += VL) {
         if (b == 8) {
             VEC acc[8] = {{0}}, k, xv;
             for (int j = 0; j < 8; j++) {
                 memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
                 for (int i = 0; i < 8; i++) {
-                    memcpy(&k, Kb + ((int64_t)j * 8 + i) * step + s0, sizeof(VEC));
+                    memcpy(&k, Kb + (i * si + j * sj) * step + s0, sizeof(VEC));
                     acc[i] += k * xv;
                 }
             }
@@ -408,7 +411,7 @@ static inline void SFX(bf_blk_vec)(int b, int64_t step, const ELT *restrict Kb, 
             for (int i = 0; i < b; i++) {
                 VEC acc = {0}, k, xv;
                 for (int j = 0; j < b; j++) {
-                    memcpy(&k, Kb + ((int64_t)j * b + i) * step + s0, sizeof(VEC));
+                    memcpy(&k, Kb + (i * si + j * sj) * step + s0, sizeof(VEC));
                     memcpy(&xv, xb + (int64_t)j * step + s0, sizeof(VEC));
                     acc += k * xv;
                 }
@@ -418,63 +421,85 @@ static inline void SFX(bf_blk_vec)(int b, int64_t step, const ELT *restrict Kb, 
     }
 }
 
-/* Reads the row x, writes the stage output to out (a different buffer). */
-static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Ki, const ELT *restrict x,
-                              ELT *restrict out, int transpose) {
+/* Reads the row x, writes the stage output to out (a different buffer). Kf: the fwd layout; Kc: the
+ * canonical one, which for step 1 is the fwd layout of the transpose (contiguous over i for each j).
+ * Part q of Q: a share of the blocks, or where there are fewer blocks than parts, of the stride
+ * positions s (in whole vectors) — every group is done by exactly one part, with the same operations. */
+static inline HARP_ALWAYS_INLINE void SFX(bf_stage_row_t)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Kc,
+                                                          const ELT *restrict x, ELT *restrict out, const int transpose, int q,
+                                                          int Q) {
     int b = st->b;
     int64_t step = st->step, nblk = st->D / step, bs = (int64_t)b * step;
-    for (int64_t blk = 0; blk < nblk; blk++) {
+    const int64_t si = transpose ? b : 1, sj = transpose ? 1 : b;
+    int64_t b0 = 0, b1 = nblk, sa = 0, sb = step;
+    if (Q > 1 && nblk >= Q) b0 = nblk * q / Q, b1 = nblk * (q + 1) / Q;
+    else if (Q > 1) {
+        const int64_t nv = step / VL;   /* whole vectors; the scalar tail goes to the last part */
+        sa = nv * q / Q * VL, sb = q + 1 == Q ? step : nv * (q + 1) / Q * VL;
+    }
+    if (sa >= sb) return;
+    for (int64_t blk = b0; blk < b1; blk++) {
         const ELT *restrict xb = x + blk * bs;
         ELT *restrict tmp = out + blk * bs;
-        /* forward: y_i = Σ_j K[i][j] v_j from the [j][i][s] layout; inverse: y_j = Σ_i K[i][j] v_i from [i][j][s] */
-        const ELT *restrict Kb = (transpose ? Ki : Kf) + blk * (int64_t)b * bs;
+        /* forward: y_i = Σ_j K[i][j] v_j; transposed: y_i = Σ_j K[j][i] v_j */
+        const ELT *restrict Kb = Kf + blk * (int64_t)b * bs;
         if (step == 1) {
+            /* [j][i] of K (fwd) or of Kᵀ (canonical K_blk): for each j, the b outputs' terms in a row */
+            const ELT *restrict Kr = transpose ? Kc + blk * (int64_t)b * b : Kb;
             if (b == 8) {
                 VEC acc[8 / VL] = {{0}}, k;
                 for (int j = 0; j < 8; j++) {
                     VEC v = (VEC){0} + xb[j];
-                    for (int q = 0; q < 8 / VL; q++) {
-                        memcpy(&k, Kb + j * 8 + q * VL, sizeof(VEC));
-                        acc[q] += k * v;
+                    for (int u = 0; u < 8 / VL; u++) {
+                        memcpy(&k, Kr + j * 8 + u * VL, sizeof(VEC));
+                        acc[u] += k * v;
                     }
                 }
                 memcpy(tmp, acc, 8 * sizeof(ELT));
             } else {
-                for (int i = 0; i < b; i++) tmp[i] = (ELT)0 + Kb[i] * xb[0];
+                for (int i = 0; i < b; i++) tmp[i] = (ELT)0 + Kr[i] * xb[0];
                 for (int j = 1; j < b; j++) {
                     ELT v = xb[j];
-                    const ELT *restrict kr = Kb + (int64_t)j * b;
+                    const ELT *restrict kr = Kr + (int64_t)j * b;
                     for (int i = 0; i < b; i++) tmp[i] += kr[i] * v;
                 }
             }
         } else if (step % VL == 0) {
-            if (b == 8) SFX(bf_blk_vec)(8, step, Kb, xb, tmp);
-            else SFX(bf_blk_vec)(b, step, Kb, xb, tmp);
+            if (b == 8) SFX(bf_blk_vec)(8, step, sa, sb, transpose ? 8 : 1, transpose ? 1 : 8, Kb, xb, tmp);
+            else SFX(bf_blk_vec)(b, step, sa, sb, si, sj, Kb, xb, tmp);
         } else {
             for (int i = 0; i < b; i++) {
-                const ELT *restrict kr = Kb + (int64_t)i * step;
+                const ELT *restrict kr = Kb + (int64_t)i * si * step;
                 ELT *restrict y = tmp + (int64_t)i * step;
-                for (int64_t s = 0; s < step; s++) y[s] = (ELT)0 + kr[s] * xb[s];
+                for (int64_t s = sa; s < sb; s++) y[s] = (ELT)0 + kr[s] * xb[s];
             }
             for (int j = 1; j < b; j++) {
                 const ELT *restrict v = xb + (int64_t)j * step;
                 for (int i = 0; i < b; i++) {
-                    const ELT *restrict kr = Kb + ((int64_t)j * b + i) * step;
+                    const ELT *restrict kr = Kb + (i * si + j * sj) * step;
                     ELT *restrict y = tmp + (int64_t)i * step;
-                    for (int64_t s = 0; s < step; s++) y[s] += kr[s] * v[s];
+                    for (int64_t s = sa; s < sb; s++) y[s] += kr[s] * v[s];
                 }
             }
         }
     }
 }
 
+/* the direction as a constant in each copy, so the index arithmetic above folds */
+static void SFX(bf_stage_row)(const bf_stage *st, const ELT *restrict Kf, const ELT *restrict Kc, const ELT *restrict x,
+                              ELT *restrict out, int transpose, int q, int Q) {
+    if (transpose) SFX(bf_stage_row_t)(st, Kf, Kc, x, out, 1, q, Q);
+    else SFX(bf_stage_row_t)(st, Kf, Kc, x, out, 0, q, Q);
+}
+
 void SFX(bf_row)(const harp_rot *r, ELT *x, ELT *tmp, int transpose) {
     SFX(bf_rows)(r, x, 1, r->n, tmp, transpose);
 }
 
-/* Several rows stage by stage, so each stage's blocks are reused from cache across the rows; each
- * stage ping-pongs between the row and tmp (n elements per row, rows·n in all). */
-void SFX(bf_rows)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp, int transpose) {
+/* The learned stages of rows·n elements, part q of Q (bf_stage_row_t), ping-ponging between X and tmp;
+ * with Q > 1 the caller's team runs it, a barrier after each stage. Returns whether the result is
+ * in tmp. */
+static int SFX(bf_rows_part)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp, int transpose, int q, int Q) {
     int P = r->P, Tn = r->T, flip = 0;
     int64_t n = r->n;
     for (int pi = 0; pi < P; pi++) {
@@ -483,24 +508,50 @@ void SFX(bf_rows)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp,
             int t = transpose ? Tn - 1 - ti : ti;
             for (int64_t i = 0; i < rows; i++) {
                 ELT *a = X + i * ld, *b = tmp + i * n;
-                SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), flip ? b : a, flip ? a : b, transpose);
+                SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kcan_of)(r, p, t), flip ? b : a, flip ? a : b, transpose, q, Q);
+            }
+            if (Q > 1) {
+#pragma omp barrier
             }
             flip ^= 1;
         }
     }
-    if (flip)
-        for (int64_t i = 0; i < rows; i++) memcpy(X + i * ld, tmp + i * n, (size_t)n * sizeof(ELT));
+    return flip;
+}
+
+/* Several rows stage by stage, so each stage's blocks are reused from cache across the rows; each
+ * stage ping-pongs between the row and tmp (n elements per row, rows·n in all). From g_bf_par_work
+ * multiply-adds on, each stage is split over the threads (same operations on every element, so the
+ * bits do not depend on the thread count). */
+void SFX(bf_rows)(const harp_rot *r, ELT *X, int64_t rows, int64_t ld, ELT *tmp, int transpose) {
+    int64_t n = r->n, work = 0;
+    for (int t = 0; t < r->T; t++) work += rows * n * r->st[t].b * r->P;
+    const int Q = work >= g_bf_par_work && !omp_in_parallel() ? harp_get_threads() : 1;
+    if (Q <= 1) {
+        if (SFX(bf_rows_part)(r, X, rows, ld, tmp, transpose, 0, 1))
+            for (int64_t i = 0; i < rows; i++) memcpy(X + i * ld, tmp + i * n, (size_t)n * sizeof(ELT));
+        return;
+    }
+#pragma omp parallel num_threads(Q)
+    {
+        const int q = omp_get_thread_num(), nq = omp_get_num_threads();
+        if (SFX(bf_rows_part)(r, X, rows, ld, tmp, transpose, q, nq)) {
+            const int64_t e0 = n * q / nq, e1 = n * (q + 1) / nq;
+            for (int64_t i = 0; i < rows; i++) memcpy(X + i * ld + e0, tmp + i * n + e0, (size_t)(e1 - e0) * sizeof(ELT));
+        }
+    }
 }
 
 void SFX(bf_stage)(const harp_rot *r, int p, int t, ELT *x, ELT *tmp, int transpose) {
-    SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kinv_of)(r, p, t), x, tmp, transpose);
+    SFX(bf_stage_row)(&r->st[t], SFX(kfwd_of)(r, p, t), SFX(kcan_of)(r, p, t), x, tmp, transpose, 0, 1);
     memcpy(x, tmp, (size_t)r->n * sizeof(ELT));
 }
 
 /* ---- butterfly on a tile of 8 rows, transposed so that the 8 rows are the vector lanes ------------
  * Each block entry K_c[i][j] is loaded once per tile and broadcast across the 8 rows, which removes the
  * per-row re-reading of the blocks (the bottleneck of the row kernel). Per lane the operations are
- * the reference's (y_i = 0 + Σ_j K[i][j]·v_j in j order), so results are bit-identical to bf_row_ref. */
+ * the reference's (y_i = 0 + Σ_j K[i][j]·v_j in j order, K[j][i] transposed, read from the same
+ * canonical blocks), so results are bit-identical to bf_row_ref. */
 /* Consecutive stages t0..t1 whose radices multiply to at most FUSE_MAX are applied together on a
  * gathered local buffer (one gather/scatter per run instead of a pass per stage). Measured at n = 4096
  * (fp32, 512 rows, one thread): FUSE_MAX 64 → 3.9 ms, 512 → 3.0 ms, 4096 → 2.3–2.5 ms. */
@@ -519,7 +570,9 @@ static inline HARP_ALWAYS_INLINE void SFX(bf_fused_t8)(const harp_rot *r, int p,
                 const bf_stage *st = &r->st[t];
                 int b = st->b;
                 int64_t lstep = st->step / step0;
-                const ELT *A = SFX(kcan_of)(r, p, t, transpose);
+                const ELT *A = SFX(kcan_of)(r, p, t);
+                /* term (output i, input j): K_c[i][j] at i·b + j, transposed K_c[j][i] at j·b + i */
+                const int64_t si = transpose ? 1 : b, sj = transpose ? b : 1;
                 int64_t per = B / ((int64_t)b * lstep); /* stage-t blocks per outer block */
                 for (int64_t lb = 0, lbi = 0; lb < B; lb += b * lstep, lbi++)
                     for (int64_t ls = 0; ls < lstep; ls++) {
@@ -534,14 +587,14 @@ static inline HARP_ALWAYS_INLINE void SFX(bf_fused_t8)(const harp_rot *r, int p,
                             VEC8 acc[8] = {{0}};
                             for (int j = 0; j < 8; j++) {
                                 VEC8 vj = v[j * lstep];
-                                for (int i = 0; i < 8; i++) acc[i] += Ac[i * 8 + j] * vj;
+                                for (int i = 0; i < 8; i++) acc[i] += Ac[i * (transpose ? 1 : 8) + j * (transpose ? 8 : 1)] * vj;
                             }
                             for (int i = 0; i < 8; i++) v[i * lstep] = acc[i];
                         } else {
                             for (int i = 0; i < b; i++) out[i] = (VEC8){0};
                             for (int j = 0; j < b; j++) {
                                 VEC8 vj = v[j * lstep];
-                                for (int i = 0; i < b; i++) out[i] += Ac[(int64_t)i * b + j] * vj;
+                                for (int i = 0; i < b; i++) out[i] += Ac[i * si + j * sj] * vj;
                             }
                             for (int i = 0; i < b; i++) v[i * lstep] = out[i];
                         }
@@ -587,7 +640,9 @@ void SFX(bf_tile8)(const harp_rot *r, ELT *X, int64_t ld, VEC8 *work, int transp
         for (int ri = 0; ri < nrun; ri++) {
             int q = transpose ? nrun - 1 - ri : ri;
             int t0 = run_start[q], t1 = q + 1 < nrun ? run_start[q + 1] - 1 : Tn - 1;
-            SFX(bf_fused_t8)(r, p, t0, t1, transpose, a, loc, loc + FUSE_MAX);
+            /* the direction as a constant in each inlined copy */
+            if (transpose) SFX(bf_fused_t8)(r, p, t0, t1, 1, a, loc, loc + FUSE_MAX);
+            else SFX(bf_fused_t8)(r, p, t0, t1, 0, a, loc, loc + FUSE_MAX);
         }
     }
     if (r->fixed && transpose) {

@@ -1,5 +1,6 @@
 /* Instantiates the row kernels of kern_tpl.h for float and double, and the public harp_fwht_f32. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "rot_internal.h"
@@ -10,14 +11,18 @@ static inline const float *hkmix_of_f32(const harp_rot *r, int tr) { return r->h
 static inline const double *hkmix_of_f64(const harp_rot *r, int tr) { return r->hkmix_d[tr]; }
 static inline const float *kfwd_of_f32(const harp_rot *r, int p, int t) { return r->kf_fwd[p * r->T + t]; }
 static inline const double *kfwd_of_f64(const harp_rot *r, int p, int t) { return r->kd_fwd[p * r->T + t]; }
-static inline const float *kinv_of_f32(const harp_rot *r, int p, int t) { return r->kf_inv[p * r->T + t]; }
-static inline const double *kinv_of_f64(const harp_rot *r, int p, int t) { return r->kd_inv[p * r->T + t]; }
+static inline const float *kcan_of_f32(const harp_rot *r, int p, int t) { return r->kf_can[p * r->T + t]; }
+static inline const double *kcan_of_f64(const harp_rot *r, int p, int t) { return r->kd_can[p * r->T + t]; }
 
-static inline const float *kcan_of_f32(const harp_rot *r, int p, int t, int tr) {
-    return (tr ? r->kf_cant : r->kf_can)[p * r->T + t];
-}
-static inline const double *kcan_of_f64(const harp_rot *r, int p, int t, int tr) {
-    return (tr ? r->kd_cant : r->kd_can)[p * r->T + t];
+/* Multiply-adds of one call from which a few rows (fewer than a tile: decode) split each learned stage
+ * over the threads: at batch 1 the transform otherwise runs on one core while the others wait for the
+ * GEMV after it. Below it, a parallel region and a barrier per stage cost more than they save. */
+static int64_t g_bf_par_work = 1 << 17;
+
+int64_t bf_par_work(int64_t w) {
+    const int64_t old = g_bf_par_work;
+    if (w >= 0) g_bf_par_work = w;
+    return old;
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -76,7 +76,7 @@ struct harp_rot {
      * j + K·[row 4g is −1 at j] (chunks of [x, −x]); NULL: the dense K×K sum (had_mix) */
     uint16_t *fx_idx[2], *fx_off[2];
     int64_t nparam;
-    double *theta;
+    double *theta;             /* NULL while the codes below hold θ (bf_theta_drop) */
     /* every θ exactly 0 and the rotation is Had_n — n a power of two (Sylvester H/√n, algorithms.md
      * §4.3) or the fixed stage present ((hadK ⊗ H_pow2)/√n): it is applied with the Hadamard kernels (K, pow2 above) so that its fp rounding is the RHT's
      * bit for bit — HARP with --harp-steps 0 then gives the RHT pipeline's codes exactly. */
@@ -88,13 +88,16 @@ struct harp_rot {
     int8_t *theta_q;           /* nparam */
     uint16_t *theta_s;         /* ngroups (int8) */
     uint16_t *theta_h;         /* nparam (fp16) */
-    /* Expanded blocks per (pass, stage): fwd layout [blk][j][i][s], inv layout [blk][i][j][s],
-     * both holding K_c[i][j] of group c = blk·step + s; fp32 and fp64 copies. */
-    float **kf_fwd, **kf_inv;
-    double **kd_fwd, **kd_inv;
-    /* Canonical per-group K_c (row-major b×b, group order) and its transpose, for the 8-row tile kernel. */
-    float **kf_can, **kf_cant;
-    double **kd_can, **kd_cant;
+    /* Blocks per (pass, stage), expanded from θ by bf_refresh, in two layouts. fwd: [blk][j][i][s]
+     * holding K_c[i][j] of group c = blk·step + s, for the row kernels, whose vector loads run over
+     * consecutive s for any (i, j) — so the transpose reads the same array with i and j swapped. can:
+     * per group row-major b×b K_c in group order, for the 8-row tile kernel (and the transpose of a
+     * stage with step 1 in the row kernel), the fitting engines and the GPU engine. The fp64 copies
+     * exist only once an fp64 path has asked for them (bf_use_f64): a model that only runs holds the
+     * fp32 ones, 8 bytes per (n·b) instead of 48 with every layout in both precisions. */
+    float **kf_fwd, **kf_can;
+    double **kd_fwd, **kd_can;
+    int has_f64;   /* kd_* filled and kept current; __atomic builtins (set once, under a lock) */
 };
 
 /* ---- the kinds table ---------------------------------------------------------------------------
@@ -200,6 +203,9 @@ typedef float harp_v8f __attribute__((vector_size(32)));
 typedef double harp_v8d __attribute__((vector_size(64)));
 void bf_tile8_f32(const harp_rot *r, float *X, int64_t ld, harp_v8f *work, int transpose);
 void bf_tile8_f64(const harp_rot *r, double *X, int64_t ld, harp_v8d *work, int transpose);
+/* The multiply-adds from which bf_rows splits each stage over the threads; w ≥ 0 sets it (tests force
+ * the split at small sizes with 0), the previous value is returned. */
+int64_t bf_par_work(int64_t w);
 void bf_stage_f64(const harp_rot *r, int p, int t, double *x, double *tmp, int transpose);
 void bf_stage_f32(const harp_rot *r, int p, int t, float *x, float *tmp, int transpose);
 /* The butterfly's fixed stage x·F or x·Fᵀ (F = (hadK ⊗ I_pow2)/√K) on nr rows, by the classes of
@@ -227,6 +233,13 @@ void bf_fixed_free(harp_rot *r);
 /* bf_theta.c */
 void bf_theta_enc_clear(harp_rot *r);
 harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h);
+/* A rotation whose θ has codes (rounded, or loaded: every folder stores int8 or fp16) keeps θ only as
+ * those codes (bf_theta_decode drops the fp64 copy, a third of what a running model's butterfly
+ * holds); view: r->theta, or the codes decoded into *tmp (the caller frees it; NULL = out of memory);
+ * keep: the fp64 copy back, for paths that change θ. */
+const double *bf_theta_view(const harp_rot *r, double **tmp);
+harp_status bf_theta_keep(harp_rot *r);
+void bf_theta_drop(harp_rot *r);
 /* Group of every stage in θ order (pass, stage, group): nparam of group g = r->st[t].nparam. */
 int64_t bf_group_count(const harp_rot *r);
 harp_status bf_need(const harp_rot *r, const char *fn);   /* HARP_OK for a butterfly */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rot_test_util.h"
+#include "rotate/rot_internal.h"
 #include "test_util.h"
 
 static int g_schedule = HARP_BF_SCHEDULE_GREEDY;   /* schedule of every make() */
@@ -254,8 +255,14 @@ static void test_f64_on_demand(void) {
     rt_fill_normal_f64(th, (size_t)np, 7);
     for (int64_t i = 0; i < np; i++) th[i] *= 0.2;
     rt_fill_normal_f64(X, (size_t)(rows * n), 8);
+    float *xf = malloc((size_t)(rows * n) * sizeof(float));
+    for (int64_t i = 0; i < rows * n; i++) xf[i] = (float)X[i];
+    CHECK_OK(harp_rot_apply(a, xf, rows, n, 0));
+    CHECK_MSG(!a->has_f64 && !a->kd_fwd[0] && !a->kd_can[0], "butterfly: fp64 blocks made by an fp32 apply");
+    free(xf);
     memcpy(Ya, X, (size_t)(rows * n) * sizeof(double));
     CHECK_OK(harp_rot_apply_f64(a, Ya, rows, n, 0));   /* a: fp64 blocks now, refreshed by the θ change */
+    CHECK_MSG(a->has_f64 && a->kd_fwd[a->P * a->T - 1], "butterfly: no fp64 blocks after an fp64 apply");
     CHECK_OK(harp_rot_butterfly_set_theta(a, th));
     CHECK_OK(harp_rot_butterfly_set_theta(b, th));      /* b: none yet */
     memcpy(Ya, X, (size_t)(rows * n) * sizeof(double));
@@ -269,6 +276,12 @@ static void test_f64_on_demand(void) {
         bad |= memcmp(y, Ya, (size_t)(rows * n) * sizeof(double)) != 0;
     }
     CHECK_MSG(!bad, "butterfly fp64 blocks made on first use differ from blocks kept current");
+    /* once θ has codes the fp64 θ is not kept; reading and changing θ still work */
+    CHECK_OK(harp_rot_butterfly_round_theta(b, HARP_THETA_INT8));
+    CHECK_MSG(b->theta == NULL && b->theta_q, "butterfly: fp64 theta kept beside its int8 codes");
+    CHECK_OK(harp_rot_butterfly_get_theta(b, th));
+    CHECK_OK(harp_rot_butterfly_set_theta(b, th));
+    CHECK_MSG(b->theta != NULL && b->theta_enc == HARP_THETA_F64, "butterfly: set_theta after the codes left no fp64 theta");
     free(th), free(X), free(Ya), free(Yb);
     harp_rot_destroy(a);
     harp_rot_destroy(b);

@@ -17,7 +17,7 @@ static inline const double *kcan_of_f64(const harp_rot *r, int p, int t) { retur
 /* Multiply-adds of one call from which a few rows (fewer than a tile: decode) split each learned stage
  * over the threads: at batch 1 the transform otherwise runs on one core while the others wait for the
  * GEMV after it. Below it, a parallel region and a barrier per stage cost more than they save. */
-static int64_t g_bf_par_work = 1 << 17;
+static int64_t g_bf_par_work = 1 << 16;
 
 int64_t bf_par_work(int64_t w) {
     const int64_t old = g_bf_par_work;

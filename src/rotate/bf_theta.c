@@ -61,7 +61,8 @@ const double *bf_theta_view(const harp_rot *r, double **tmp) {
     return *tmp;
 }
 
-harp_status bf_theta_keep(harp_rot *r) {
+/* the fp64 copy back, for paths that change θ */
+static harp_status bf_theta_keep(harp_rot *r) {
     if (r->theta) return HARP_OK;
     double *tmp;
     if (!bf_theta_view(r, &tmp)) return HARP_ERR_OOM;
@@ -69,7 +70,7 @@ harp_status bf_theta_keep(harp_rot *r) {
     return HARP_OK;
 }
 
-void bf_theta_drop(harp_rot *r) {
+static void bf_theta_drop(harp_rot *r) {
     if (r->theta_enc == HARP_THETA_INT8 || r->theta_enc == HARP_THETA_FP16) {
         free(r->theta);
         r->theta = NULL;

@@ -76,7 +76,7 @@ struct harp_rot {
      * j + K·[row 4g is −1 at j] (chunks of [x, −x]); NULL: the dense K×K sum (had_mix) */
     uint16_t *fx_idx[2], *fx_off[2];
     int64_t nparam;
-    double *theta;             /* NULL while the codes below hold θ (bf_theta_drop) */
+    double *theta;             /* NULL while the codes below hold θ (bf_theta_decode) */
     /* every θ exactly 0 and the rotation is Had_n — n a power of two (Sylvester H/√n, algorithms.md
      * §4.3) or the fixed stage present ((hadK ⊗ H_pow2)/√n): it is applied with the Hadamard kernels (K, pow2 above) so that its fp rounding is the RHT's
      * bit for bit — HARP with --harp-steps 0 then gives the RHT pipeline's codes exactly. */
@@ -235,11 +235,8 @@ void bf_theta_enc_clear(harp_rot *r);
 harp_status bf_theta_decode(harp_rot *r, int enc, const int8_t *q, const uint16_t *scales, const uint16_t *h);
 /* A rotation whose θ has codes (rounded, or loaded: every folder stores int8 or fp16) keeps θ only as
  * those codes (bf_theta_decode drops the fp64 copy, a third of what a running model's butterfly
- * holds); view: r->theta, or the codes decoded into *tmp (the caller frees it; NULL = out of memory);
- * keep: the fp64 copy back, for paths that change θ. */
+ * holds); view: r->theta, or the codes decoded into *tmp (the caller frees it; NULL = out of memory). */
 const double *bf_theta_view(const harp_rot *r, double **tmp);
-harp_status bf_theta_keep(harp_rot *r);
-void bf_theta_drop(harp_rot *r);
 /* Group of every stage in θ order (pass, stage, group): nparam of group g = r->st[t].nparam. */
 int64_t bf_group_count(const harp_rot *r);
 harp_status bf_need(const harp_rot *r, const char *fn);   /* HARP_OK for a butterfly */
